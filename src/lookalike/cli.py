@@ -1,0 +1,44 @@
+"""Command line: ``lookalike [PATH…]`` opens the TUI; ``lookalike scan --no-ui`` is for scripts.
+
+Subcommands live in ``lookalike.commands.*`` (one module per area); each module's ``register``
+adds its commands here. The UI is imported lazily so headless runs never load textual.
+"""
+
+from __future__ import annotations
+
+import click
+
+from lookalike import __version__
+from lookalike.commands import actions as actions_commands
+from lookalike.commands import ml as ml_commands
+from lookalike.commands import scan as scan_commands
+from lookalike.commands import ui as ui_commands
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class DefaultToUiGroup(click.Group):
+    """Bare ``lookalike`` or ``lookalike PATH…`` opens the terminal app."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and not args[0].startswith("-")):
+            args = ["ui", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultToUiGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, prog_name="lookalike")
+def main() -> None:
+    """Find exact duplicates, edited copies and look-alike shots among photos.
+
+    \b
+    lookalike [PATH…]                  open the terminal app (browse, scan, review, act)
+    lookalike scan --no-ui PATH…       scan without a UI; results on stdout
+    lookalike undo                     undo the last batch of file operations
+
+    Run ``lookalike COMMAND --help`` for the options of each command.
+    """
+
+
+for module in (scan_commands, actions_commands, ml_commands, ui_commands):
+    module.register(main)

@@ -1,0 +1,100 @@
+"""Engine facade: the one door the CLI, the headless runner and the TUI go through.
+
+Scans run in a worker thread (which drives a process pool); events cross back through an
+``asyncio.Queue`` so an async client never blocks. ``scan_sync`` is the same stream for plain
+synchronous callers (scripts, tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+from lookalike import config
+from lookalike.engine.events import Event
+from lookalike.engine.model import Group
+from lookalike.engine.options import ScanOptions
+
+
+class Engine:
+    """Owns a catalog path; every operation opens what it needs and closes it again."""
+
+    def __init__(self, catalog_path: Path | None = None, thumb_dir: Path | None = None) -> None:
+        self.catalog_path = Path(catalog_path) if catalog_path else config.default_catalog_path()
+        self.thumb_dir = Path(thumb_dir) if thumb_dir else config.thumbnail_dir()
+
+    # -- scanning ---------------------------------------------------------------------------
+    def scan_sync(
+        self, options: ScanOptions, cancel: threading.Event | None = None
+    ) -> Iterator[Event]:
+        """Run a scan, yielding events; the last one is always ``ScanFinished``."""
+        from lookalike.engine.pipeline import run_scan
+
+        yield from run_scan(options, self.catalog_path, self.thumb_dir, cancel or threading.Event())
+
+    async def scan(
+        self, options: ScanOptions, cancel: threading.Event | None = None
+    ) -> AsyncIterator[Event]:
+        """Async twin of :meth:`scan_sync`; set ``cancel`` to stop early (results so far stay)."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Event | BaseException | None] = asyncio.Queue()
+        cancel = cancel or threading.Event()
+
+        def work() -> None:
+            try:
+                for event in self.scan_sync(options, cancel):
+                    loop.call_soon_threadsafe(queue.put_nowait, event)
+            except BaseException as exc:  # handed to the consumer, never lost
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        thread = threading.Thread(target=work, name="lookalike-scan", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            cancel.set() if thread.is_alive() else None
+
+    # -- results ---------------------------------------------------------------------------
+    def last_groups(self) -> list[Group]:
+        """Groups of the last finished scan, as stored in the catalog."""
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            return cat.load_groups()
+
+    # -- review state and decisions (persist in the catalog across runs) -------------------
+    def load_state(self, key: str, default: object = None) -> object:
+        """A JSON value the UI stored under ``key`` (review position, marks, favourites …)."""
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            return cat.get_state(key, default)
+
+    def save_state(self, key: str, value: object) -> None:
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            cat.set_state(key, value)
+
+    def mark_not_duplicate(self, paths: list[str]) -> None:
+        """Remember that these files are not duplicates of each other; later scans honour it."""
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            cat.add_not_duplicate(paths)
+
+    def neighbours(self, path: Path, k: int = 10) -> list[tuple[str, float]]:
+        """Files in the catalog most like ``path`` by perceptual hash (best first)."""
+        from lookalike.engine.search import neighbours_of_file
+
+        return neighbours_of_file(self.catalog_path, Path(path), k)

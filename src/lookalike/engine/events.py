@@ -1,0 +1,102 @@
+"""Events the engine yields while it works.
+
+They are frozen dataclasses so the TUI can post them as messages and the headless runner can
+write them as JSON lines (``--format jsonl``); ``to_json`` is that schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lookalike.engine.model import FileError, Group, ScanStats
+
+
+@dataclass(frozen=True)
+class Event:
+    kind = "event"
+
+    def to_json(self) -> dict:
+        return {"event": self.kind}
+
+
+@dataclass(frozen=True)
+class ScanStarted(Event):
+    roots: tuple[str, ...]
+    catalog: str
+    workers: int
+    kind = "started"
+
+    def to_json(self) -> dict:
+        return {"event": self.kind, "roots": list(self.roots), "catalog": self.catalog,
+                "workers": self.workers}
+
+
+@dataclass(frozen=True)
+class StageProgress(Event):
+    """Progress of one stage. ``total`` is None while unknown (discovery)."""
+
+    stage: str  # discover | catalog | exact | extract | embed | index | group | rank
+    done: int
+    total: int | None
+    rate: float | None = None  # items per second
+    eta: float | None = None  # seconds left
+    kind = "progress"
+
+    def to_json(self) -> dict:
+        return {"event": self.kind, "stage": self.stage, "done": self.done, "total": self.total,
+                "rate": None if self.rate is None else round(self.rate, 2),
+                "eta": None if self.eta is None else round(self.eta, 1)}
+
+
+@dataclass(frozen=True)
+class StageDone(Event):
+    stage: str
+    seconds: float
+    count: int = 0
+    kind = "stage_done"
+
+    def to_json(self) -> dict:
+        return {"event": self.kind, "stage": self.stage, "seconds": round(self.seconds, 3),
+                "count": self.count}
+
+
+@dataclass(frozen=True)
+class ItemError(Event):
+    error: FileError
+    kind = "error"
+
+    def to_json(self) -> dict:
+        return {"event": self.kind, **self.error.to_json()}
+
+
+@dataclass(frozen=True)
+class GroupFound(Event):
+    group: Group
+    kind = "group"
+
+    def to_json(self) -> dict:
+        return {"event": self.kind, **self.group.to_json()}
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """A diagnostic line for the user (warnings, hints); never data."""
+
+    message: str
+    level: str = "info"
+    kind = "notice"
+
+    def to_json(self) -> dict:
+        return {"event": self.kind, "level": self.level, "message": self.message}
+
+
+@dataclass(frozen=True)
+class ScanFinished(Event):
+    stats: ScanStats
+    groups: tuple[Group, ...] = field(default=())
+    errors: tuple[FileError, ...] = field(default=())
+    cancelled: bool = False
+    kind = "finished"
+
+    def to_json(self) -> dict:
+        return {"event": self.kind, "cancelled": self.cancelled, "stats": self.stats.to_json()}

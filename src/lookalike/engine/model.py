@@ -1,0 +1,99 @@
+"""Plain data the engine hands to its clients (CLI, headless runner, TUI)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+Tier = Literal["exact", "same", "similar"]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file of a group, with what a reviewer needs to judge it."""
+
+    path: str
+    size: int
+    width: int
+    height: int
+    format: str
+    score: float  # similarity to the keeper, 1.0 = identical bytes
+    mtime_ns: int = 0
+    capture_time: str | None = None
+    camera: str | None = None
+    thumb: str | None = None  # cached thumbnail path, if any
+    content_hash: str | None = None
+    file_id: int | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "path": self.path,
+            "size": self.size,
+            "width": self.width,
+            "height": self.height,
+            "format": self.format,
+            "score": round(self.score, 4),
+            "mtime_ns": self.mtime_ns,
+            "capture_time": self.capture_time,
+            "camera": self.camera,
+            "thumb": self.thumb,
+        }
+
+
+@dataclass(frozen=True)
+class Group:
+    """A set of files that are copies of one photo (or look-alike shots)."""
+
+    id: int
+    tier: Tier
+    keep: str
+    reason: str
+    members: tuple[Member, ...]
+
+    @property
+    def bytes_to_free(self) -> int:
+        return sum(m.size for m in self.members if m.path != self.keep)
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "tier": self.tier,
+            "keep": self.keep,
+            "reason": self.reason,
+            "bytes_to_free": self.bytes_to_free,
+            "files": [m.to_json() for m in self.members],
+        }
+
+
+@dataclass(frozen=True)
+class FileError:
+    path: str
+    error: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ScanStats:
+    files_seen: int = 0
+    files_new: int = 0
+    files_changed: int = 0
+    files_moved: int = 0
+    files_unchanged: int = 0
+    files_removed: int = 0
+    images_decoded: int = 0
+    bytes_hashed: int = 0
+    errors: int = 0
+    groups: int = 0
+    groups_by_tier: dict[str, int] = field(default_factory=dict)
+    duplicate_files: int = 0
+    bytes_to_free: int = 0
+    seconds: float = 0.0
+    seconds_by_stage: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["seconds"] = round(self.seconds, 3)
+        d["seconds_by_stage"] = {k: round(v, 3) for k, v in self.seconds_by_stage.items()}
+        return d

@@ -1,0 +1,47 @@
+"""What a scan is asked to do. One frozen dataclass shared by CLI, TUI and library users."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_KEEP_RULES: tuple[str, ...] = (
+    "resolution",
+    "bytes",
+    "format",
+    "exif",
+    "oldest",
+    "shortest-path",
+)
+KEEP_RULE_NAMES = frozenset(
+    DEFAULT_KEEP_RULES + ("newest", "longest-path", "quality", "smallest", "lowest-resolution")
+)
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    roots: tuple[Path, ...] = ()
+    files_from: tuple[Path, ...] = ()  # explicit file list (already read)
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    min_size: int = 1
+    hidden: bool = False
+    follow_symlinks: bool = False
+    one_file_system: bool = False
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    sensitivity: int = 50  # 0..100; 100 = only resized copies
+    same: bool = True  # the same-photo tier
+    keep_rules: tuple[str, ...] = DEFAULT_KEEP_RULES
+    reference: tuple[Path, ...] = ()
+    thumbnails: bool = True
+    max_pixels: int = 250_000_000  # decompression-bomb guard
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.sensitivity <= 100:
+            raise ValueError("sensitivity must be between 0 and 100")
+        bad = [r for r in self.keep_rules if r not in KEEP_RULE_NAMES]
+        if bad:
+            raise ValueError(
+                f"unknown keep rule(s): {', '.join(bad)}; known: {', '.join(sorted(KEEP_RULE_NAMES))}"
+            )
