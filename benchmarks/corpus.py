@@ -356,10 +356,7 @@ def t_border(img: Image.Image, raw: bytes, rng: random.Random) -> Made:
 def t_letterbox(img: Image.Image, raw: bytes, rng: random.Random) -> Made:
     """Black bars to 16:9 (top/bottom for wide images, sides for tall ones)."""
     w, h = img.size
-    if w / h >= 16 / 9:
-        size = (w, round(w * 9 / 16))
-    else:
-        size = (round(h * 16 / 9), h)
+    size = (w, round(w * 9 / 16)) if w / h >= 16 / 9 else (round(h * 16 / 9), h)
     canvas = Image.new("RGB", size, (0, 0, 0))
     canvas.paste(img.convert("RGB"), ((size[0] - w) // 2, (size[1] - h) // 2))
     return _jpeg(canvas)
