@@ -72,8 +72,7 @@ class _Resolver:
 
 
 def _pairs(members: Sequence[str]) -> Iterable[tuple[str, str]]:
-    for a, b in itertools.combinations(sorted(set(members)), 2):
-        yield a, b
+    yield from itertools.combinations(sorted(set(members)), 2)
 
 
 def _prf(tp: int, fp: int, found: int, total: int) -> dict:
