@@ -360,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--peer-level", type=int, default=None, help="czkawka 0-50 / imagededup bits")
     ap.add_argument("--db", type=Path, default=None, help="catalog path (default: fresh temp)")
     ap.add_argument("-o", "--output", type=Path, default=None, help="write the scores as JSON")
+    ap.add_argument("--save-result", type=Path, default=None, help="keep the tool's JSON here")
     ap.add_argument("--quiet", action="store_true", help="no per-transform table")
     args = ap.parse_args(argv)
 
@@ -400,6 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = json.loads(out_json.read_text())
         meta["tool_stats"] = result.get("stats", {})
 
+    if args.save_result:
+        args.save_result.parent.mkdir(parents=True, exist_ok=True)
+        args.save_result.write_text(json.dumps(result, indent=1))
     s = score(labels, result, corpus_dir, tiers)
     title = f"{meta.get('tool')}  {meta['date_utc']}  {meta['files']} files"
     if "seconds" in meta:
