@@ -1,0 +1,184 @@
+"""Carry out a plan through the journal, yielding one event per file.
+
+For each file: verify (size, mtime, content hash; the keeper too when the file will go away) →
+journal the intent (fsynced) → act → journal the result. A file that fails verification is
+skipped and reported; a failed operation leaves the file in place and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+from lookalike.engine.actions import journal as jn
+from lookalike.engine.actions import operations as ops
+from lookalike.engine.actions import stats
+from lookalike.engine.actions.errors import (
+    ActionError,
+    ConfirmationRequired,
+    NothingToDo,
+    VerifyError,
+)
+from lookalike.engine.actions.events import BatchFinished, BatchStarted, ItemOutcome
+from lookalike.engine.actions.fsutil import describe_oserror
+from lookalike.engine.actions.journal import Journal, journal_lock
+from lookalike.engine.actions.plan import (
+    LINKS,
+    REMOVES,
+    Plan,
+    PlanItem,
+    ShrinkOptions,
+    new_id,
+    parse_action,
+)
+from lookalike.engine.actions.recovery import settle_batch, settle_interrupted
+
+VERB = {"trash": "trash", "quarantine": "move", "move": "move", "copy": "copy",
+        "hardlink": "link", "symlink": "link", "delete": "delete", "shrink": "shrink"}
+
+
+def apply_plan(
+    plan: Plan,
+    journal_path: Path | None = None,
+    *,
+    allow_permanent: bool = False,
+    origin: str = "plan",
+    redo_of: str | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[ItemOutcome | BatchStarted | BatchFinished]:
+    """Apply ``plan``; the last event is always :class:`BatchFinished`.
+
+    A ``delete`` plan needs ``allow_permanent=True`` (the CLI sets it only after ``--permanently``
+    and a typed confirmation). Setting ``cancel`` stops before the next file; files not reached
+    are journalled ``not-done``.
+    """
+    if plan.op.kind == "delete" and not allow_permanent:
+        raise ConfirmationRequired("delete is permanent and was not confirmed",
+                                   "pass --permanently and type the confirmation")
+    with journal_lock(journal_path), Journal(journal_path) as j:
+        settle_interrupted(j)
+        batch_id = plan.id if not j.batch_exists(plan.id) else new_id()
+        params = {"shrink": asdict(plan.shrink) if plan.shrink else None,
+                  "directory": plan.op.directory}
+        j.begin_batch(batch_id, str(plan.op), [i.to_json() for i in plan.items], origin=origin,
+                      redo_of=redo_of, params=params, meta=plan.meta)
+        total = len(plan.items)
+        yield BatchStarted(batch_id, str(plan.op), total, "redo" if redo_of else "apply")
+        ctx = ops.Ctx(batch_id, plan.shrink, plan.op.directory)
+        done = skipped = failed = freed = 0
+        finished = cancelled = False
+        try:
+            for n, item in enumerate(plan.items, 1):
+                if cancel is not None and cancel.is_set():
+                    cancelled = True
+                    break
+                outcome, dest, msg = _apply_one(j, batch_id, item, ctx)
+                if outcome == jn.ITEM_DONE:
+                    done += 1
+                    freed += item.size if item.op in REMOVES else 0
+                elif outcome == jn.SKIPPED:
+                    skipped += 1
+                else:
+                    failed += 1
+                yield ItemOutcome(batch_id, item.seq, n, total, item.op, item.source, dest,
+                                  outcome, msg, item.size)
+            j.flush()
+            if cancelled:
+                j.set_items_state(batch_id, jn.PLANNED, jn.NOT_DONE, error="cancelled")
+            j.set_batch_state(batch_id, jn.DONE, finished=True)
+            finished = True
+        finally:
+            if not finished:  # an exception or the consumer stopped iterating
+                settle_batch(j, batch_id, undoing=False)
+        summary = j.batch(batch_id)
+        if summary:
+            stats.record_batch(summary, j.path)
+    yield BatchFinished(batch_id, str(plan.op), "redo" if redo_of else "apply", jn.DONE, done,
+                        skipped, failed, freed, cancelled)
+
+
+def _apply_one(j: Journal, batch_id: str, item: PlanItem, ctx: ops.Ctx
+               ) -> tuple[str, str | None, str]:
+    """Verify, journal the intent, act, journal the result: (state, dest, message)."""
+    try:
+        ops.verify_source(item)
+        if item.op in REMOVES or (item.op == "shrink" and ctx.shrink and ctx.shrink.replace):
+            ops.verify_keeper(item, ctx)
+    except VerifyError as exc:
+        j.set_item(batch_id, item.seq, jn.SKIPPED, error=str(exc), defer=True)
+        return jn.SKIPPED, None, f"skipped {item.source}: {exc}"
+    try:
+        dest, detail = ops.prepare(item, ctx)
+    except OSError as exc:
+        msg = describe_oserror(exc, VERB[item.op], item.source)
+        j.set_item(batch_id, item.seq, jn.FAILED, error=msg, defer=True)
+        return jn.FAILED, None, msg
+    j.set_item(batch_id, item.seq, jn.STARTED, dest=dest, detail=detail)  # intent, fsynced
+    try:
+        detail = ops.perform(item, dest, detail, ctx)
+    except OSError as exc:
+        msg = describe_oserror(exc, VERB[item.op], item.source) + "; it was left in place"
+        j.set_item(batch_id, item.seq, jn.FAILED, error=msg, defer=True)
+        return jn.FAILED, dest, msg
+    except ActionError as exc:
+        j.set_item(batch_id, item.seq, jn.FAILED, error=str(exc), defer=True)
+        return jn.FAILED, dest, str(exc)
+    j.set_item(batch_id, item.seq, jn.ITEM_DONE, detail=detail, defer=True)
+    return jn.ITEM_DONE, dest, ""
+
+
+def redo(
+    batch_id: str | None = None,
+    journal_path: Path | None = None,
+    *,
+    allow_permanent: bool = False,
+    cancel: threading.Event | None = None,
+) -> Iterator[ItemOutcome | BatchStarted | BatchFinished]:
+    """Apply an undone batch again as a new batch (each file re-verified against the hash the
+    journal recorded). Without ``batch_id``: the most recently undone batch."""
+    plan, origin = redo_plan(batch_id, journal_path)
+    events = apply_plan(plan, journal_path, allow_permanent=allow_permanent,
+                        origin=f"redo:{origin}", redo_of=origin, cancel=cancel)
+    yield from events
+    with journal_lock(journal_path), Journal(journal_path) as j:
+        j.set_batch_state(origin, jn.REDONE)
+
+
+def redo_plan(batch_id: str | None, journal_path: Path | None = None) -> tuple[Plan, str]:
+    """The plan that :func:`redo` would apply, and the batch it redoes."""
+    with Journal(journal_path) as j:
+        if batch_id is None:
+            cands = [b for b in j.batches() if b.state in (jn.UNDONE, jn.PARTLY_UNDONE)]
+            if not cands:
+                raise NothingToDo("there is no undone batch to redo", "see lookalike history")
+            b = cands[0]
+        else:
+            got = j.batch(batch_id)
+            if got is None:
+                raise NothingToDo(f"no batch {batch_id} in the journal", "see lookalike history")
+            b = got
+        recs = j.items(b.id, (jn.ITEM_UNDONE,))
+        if not recs:
+            raise NothingToDo(f"batch {b.id} has no undone files to redo")
+    spec = parse_action(b.action)
+    shrink = b.params.get("shrink")
+    if shrink and shrink.get("max_size"):
+        shrink["max_size"] = tuple(shrink["max_size"])
+    items = []
+    for n, r in enumerate(recs):
+        dest = r.dest
+        if r.op == "trash" or r.op == "delete":
+            dest = None
+        elif r.op in LINKS:
+            dest = r.keeper
+        elif r.op == "shrink" and shrink and shrink.get("replace"):
+            dest = r.source
+        items.append(PlanItem(
+            seq=n, group_id=r.group_id or 0, op=r.op, source=r.source, dest=dest,
+            keeper=r.keeper or "", size=r.size, mtime_ns=r.mtime_ns, hash=r.hash or "",
+            keeper_hash=r.hash if r.op in LINKS else None))
+    plan = Plan(new_id(), spec, tuple(items), shrink=ShrinkOptions(**shrink) if shrink else None,
+                meta=dict(b.meta))
+    return plan, b.id
