@@ -1,7 +1,864 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""CLI of the action layer: ``apply``, ``undo``, ``redo``, ``history``, ``stats``, ``export``,
+``quarantine`` and ``lock``, plus what ``scan --action`` reuses (:func:`action_options`,
+:func:`action_args_from`, :func:`run_action_for_groups`).
+
+stdout carries data (batch ids, plans, history, JSON); stderr carries diagnostics (skipped
+files, hints, errors). Errors are one line saying what happened and what to do — never a
+traceback. Exit codes (also in docs/actions.md):
+
+0 done · 1 some files skipped or failed · 2 usage error · 3 refused or not confirmed ·
+5 journal busy or unreadable · 6 nothing to undo/redo or unknown batch · 130 interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
 
 import click
+
+from lookalike.engine.actions import (
+    ActionError,
+    BatchFinished,
+    ConfirmationRequired,
+    ItemOutcome,
+    NothingToDo,
+    Plan,
+    RecoveryReport,
+    ShrinkOptions,
+    UsageError,
+    apply_plan,
+    batch_items,
+    build_plan,
+    compute_stats,
+    empty_quarantine,
+    export_kept,
+    history,
+    kept_set,
+    load_plan,
+    parse_action,
+    pending_recovery,
+    quarantine_contents,
+    redo,
+    redo_plan,
+    save_plan,
+    undo,
+)
+from lookalike.engine.actions import lock as passlock
+from lookalike.engine.actions.fsutil import unique_path
+from lookalike.engine.actions.journal import Journal
+from lookalike.engine.actions.plan import parse_size
+from lookalike.engine.actions.undo import UNDO_FROM, undo_target
+from lookalike.engine.model import Group, Member
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+EXIT_BUSY, EXIT_NOTHING, EXIT_INTERRUPTED = 5, 6, 130
+FORMATS = click.Choice(["text", "json"])
+
+
+# -- terminal input (tests replace these two) ---------------------------------------------
+def read_typed_confirmation(prompt: str) -> str:
+    """Read one line from the controlling terminal, not stdin: a pipe cannot confirm."""
+    try:
+        tty = open("/dev/tty", "r+")  # noqa: SIM115
+    except OSError:
+        raise ConfirmationRequired(
+            "this needs a typed confirmation but there is no terminal",
+            "run the command from a terminal",
+        ) from None
+    with tty:
+        tty.write(prompt)
+        tty.flush()
+        return tty.readline().strip()
+
+
+def read_secret(prompt: str) -> str:
+    import getpass
+
+    try:
+        return getpass.getpass(prompt)
+    except (EOFError, OSError):
+        raise ConfirmationRequired(
+            "the passphrase is needed but there is no terminal", "run the command from a terminal"
+        ) from None
+
+
+def _ask_yes(question: str) -> bool:
+    answer = read_typed_confirmation(f"{question} [y/N] ")
+    return answer.lower() in ("y", "yes")
+
+
+# -- formatting ---------------------------------------------------------------------------
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _err(stderr: TextIO, msg: str) -> None:
+    stderr.write(f"lookalike: {msg}\n")
+
+
+def _fail(stderr: TextIO, exc: ActionError) -> int:
+    _err(stderr, f"error: {exc}")
+    return exc.exit_code
+
+
+def report_interrupted(
+    stderr: TextIO, journal: Path | None = None, report: RecoveryReport | None = None
+) -> RecoveryReport:
+    """Tell the user about batches a crash left unfinished, file by file (first 20 per batch;
+    ``lookalike history BATCH`` lists them all). Call at the start of any command."""
+    try:
+        report = report if report is not None else pending_recovery(journal)
+    except ActionError as exc:
+        _err(stderr, f"warning: cannot check the journal for interrupted batches: {exc}")
+        return RecoveryReport()
+    for b in report.batches:
+        _err(
+            stderr,
+            f"batch {b.id} ({b.action}) was interrupted during {b.phase} "
+            f"({_when(b.created)}): {b.done} file(s) done, {b.not_done} not done",
+        )
+        for item in b.items[:20]:
+            stderr.write(
+                f"  {'done    ' if item.done else 'not done'}  {item.source}: {item.message}\n"
+            )
+        if len(b.items) > 20:
+            stderr.write(f"  … {len(b.items) - 20} more: lookalike history {b.id}\n")
+        if b.phase == "apply":
+            stderr.write(
+                f"  nothing is redone automatically; roll back the done part with: "
+                f"lookalike undo {b.id}\n"
+            )
+        else:
+            stderr.write("  the interrupted undo will be finished by the next lookalike undo\n")
+    return report
+
+
+def _preview(plan: Plan) -> Iterator[tuple[str, str, str]]:
+    """(op, source, what happens) as apply would do it now, ``~N`` suffixes included."""
+    reserved: set[str] = set()
+    for it in plan.items:
+        if it.op == "trash":
+            what = "→ trash"
+        elif it.op == "delete":
+            what = "→ deleted permanently"
+        elif it.op in ("hardlink", "symlink"):
+            what = f"→ {it.op} to {it.keeper}"
+        elif it.op == "shrink" and plan.shrink and plan.shrink.replace:
+            what = "→ replaced by a smaller file (original to trash)"
+        else:
+            dest = unique_path(it.dest or "", reserved)
+            reserved.add(dest)
+            what = f"→ {dest}"
+        yield it.op, it.source, what
+
+
+def print_plan(plan: Plan, fmt: str, stdout: TextIO) -> None:
+    if fmt == "json":
+        stdout.write(json.dumps(plan.to_json(), indent=1) + "\n")
+        return
+    for op, src, what in _preview(plan):
+        stdout.write(f"{op:<10} {src} {what}\n")
+    stdout.write(
+        f"# {len(plan.items)} file(s), {human_bytes(plan.bytes)}; {len(plan.refused)} left out\n"
+    )
+
+
+# -- running a plan --------------------------------------------------------------------------
+def _confirm(
+    plan: Plan,
+    *,
+    yes: bool,
+    permanently: bool,
+    confirm: Callable[[str], str] | None,
+    stderr: TextIO,
+) -> None:
+    reader = confirm or read_typed_confirmation
+    n = len(plan.items)
+    if plan.op.kind == "delete":
+        if not permanently:
+            raise ConfirmationRequired(
+                "delete removes files for good and cannot be undone",
+                "add --permanently (you will also type a confirmation), or use trash instead",
+            )
+        passlock.require_unlocked(confirm or read_secret)
+        expected = f"delete {n} files"
+        got = reader(
+            f"This deletes {n} file(s) ({human_bytes(plan.bytes)}) permanently; "
+            f"undo cannot bring them back.\nType '{expected}' to go on: "
+        )
+        if got.strip() != expected:
+            raise ConfirmationRequired("confirmation did not match; nothing was deleted")
+        return
+    if yes:
+        return
+    if confirm is None and not sys.stdin.isatty():
+        raise ConfirmationRequired(
+            f"{plan.op} of {n} file(s) was not confirmed", "add --yes to act without a question"
+        )
+    if reader(
+        f"{plan.op}: {n} file(s), {human_bytes(plan.bytes)}. Go on? [y/N] "
+    ).strip().lower() not in ("y", "yes"):
+        raise ConfirmationRequired("not confirmed; nothing was done")
+
+
+def _drive(
+    events: Iterable[Any],
+    fmt: str,
+    stdout: TextIO,
+    stderr: TextIO,
+    extra_skipped: int = 0,
+    refused: list[dict] | None = None,
+) -> int:
+    """Consume apply/undo/redo events: problems to stderr, summary to stdout."""
+    finished: BatchFinished | None = None
+    problems: list[dict] = list(refused or [])
+    try:
+        for ev in events:
+            if isinstance(ev, ItemOutcome) and ev.outcome not in ("done", "undone"):
+                problems.append(ev.to_json())
+                stderr.write(f"  {ev.outcome}: {ev.message or ev.source}\n")
+            elif isinstance(ev, BatchFinished):
+                finished = ev
+    except KeyboardInterrupt:
+        _err(
+            stderr,
+            "interrupted; the journal records every file handled so far "
+            "(see lookalike history; lookalike undo rolls it back)",
+        )
+        return EXIT_INTERRUPTED
+    assert finished is not None
+    verb = {"apply": "applied", "redo": "redone", "undo": "undone"}[finished.phase]
+    if fmt == "json":
+        out = finished.to_json()
+        out["problems"] = problems
+        stdout.write(json.dumps(out) + "\n")
+    else:
+        freed = "restored" if finished.phase == "undo" else "freed"
+        stdout.write(
+            f"batch {finished.batch_id}: {finished.action} {verb} for {finished.done} "
+            f"file(s), {human_bytes(finished.bytes)} {freed}; "
+            f"{finished.skipped + extra_skipped} skipped, {finished.failed} failed\n"
+        )
+    if finished.phase != "undo" and finished.done:
+        stderr.write(f"undo with: lookalike undo {finished.batch_id}\n")
+    bad = finished.skipped + finished.failed + extra_skipped
+    return EXIT_INTERRUPTED if finished.cancelled else (EXIT_PARTIAL if bad else EXIT_OK)
+
+
+def execute_plan(
+    plan: Plan,
+    *,
+    yes: bool,
+    permanently: bool,
+    fmt: str,
+    stdout: TextIO,
+    stderr: TextIO,
+    journal: Path | None = None,
+    confirm: Callable[[str], str] | None = None,
+    origin: str = "plan",
+) -> int:
+    """Confirm, apply and report a plan; returns the exit code."""
+    for r in plan.refused:
+        stderr.write(f"  left out: {r.path}: {r.reason}\n")
+    if not plan.items:
+        if fmt == "json":
+            stdout.write(
+                json.dumps(
+                    {"batch": None, "done": 0, "problems": [r.to_json() for r in plan.refused]}
+                )
+                + "\n"
+            )
+        else:
+            stdout.write("nothing to do\n")
+        return EXIT_PARTIAL if plan.refused else EXIT_OK
+    _confirm(plan, yes=yes, permanently=permanently, confirm=confirm, stderr=stderr)
+    events = apply_plan(plan, journal, allow_permanent=plan.op.kind == "delete", origin=origin)
+    return _drive(
+        events, fmt, stdout, stderr, len(plan.refused), [r.to_json() for r in plan.refused]
+    )
+
+
+def run_action_for_groups(
+    groups: list[Group],
+    action: str,
+    *,
+    dry_run: bool,
+    yes: bool,
+    permanently: bool,
+    plan_out: Path | None,
+    fmt: str,
+    stdout: TextIO,
+    stderr: TextIO,
+    journal: Path | None = None,
+    shrink: ShrinkOptions | None = None,
+    suggested: dict[int, str] | None = None,
+    confirm: Callable[[str], str] | None = None,
+) -> int:
+    """What ``scan --action OP`` does with its groups: non-keepers get ``action``, keepers
+    never. ``--dry-run`` prints the plan; ``plan_out`` writes it for ``lookalike apply`` (and
+    acts on nothing). Returns the exit code. ``confirm`` replaces terminal input in tests."""
+    try:
+        report_interrupted(stderr, journal)
+        spec = parse_action(action)
+        plan = build_plan(groups, spec, shrink=shrink, suggested=suggested)
+        if plan_out is not None or dry_run:
+            for r in plan.refused:
+                stderr.write(f"  left out: {r.path}: {r.reason}\n")
+            if plan_out is not None:
+                save_plan(plan, Path(plan_out))
+                _err(
+                    stderr,
+                    f"plan written to {plan_out} ({len(plan.items)} file(s)); "
+                    f"carry it out with: lookalike apply {plan_out}",
+                )
+            if dry_run or plan_out is None:
+                print_plan(plan, fmt, stdout)
+            return EXIT_OK
+        return execute_plan(
+            plan,
+            yes=yes,
+            permanently=permanently,
+            fmt=fmt,
+            stdout=stdout,
+            stderr=stderr,
+            journal=journal,
+            confirm=confirm,
+            origin="scan",
+        )
+    except ActionError as exc:
+        return _fail(stderr, exc)
+    except OSError as exc:
+        _err(stderr, f"error: {exc.strerror or exc}: {exc.filename or ''}")
+        return EXIT_PARTIAL
+
+
+# -- options shared with scan ------------------------------------------------------------------
+ACTION_KEYS = (
+    "action",
+    "yes",
+    "dry_run",
+    "permanently",
+    "plan_out",
+    "quality",
+    "max_size",
+    "min_bytes",
+    "shrink_replace",
+    "ignore_ratio",
+)
+
+
+def action_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--action OP --yes --dry-run --permanently --plan-out FILE --quality --max-size
+    --min-bytes --shrink-replace --ignore-ratio`` to a click command (``scan`` uses it)."""
+    opts = [
+        click.option(
+            "--action",
+            "action",
+            metavar="OP",
+            default=None,
+            help="act on every non-keeper: trash, quarantine[:DIR], move:DIR, "
+            "copy:DIR, hardlink, symlink, delete, shrink",
+        ),
+        click.option("--yes", "-y", "yes", is_flag=True, help="act without asking"),
+        click.option(
+            "--dry-run",
+            "dry_run",
+            is_flag=True,
+            help="print exactly what would happen; touch nothing",
+        ),
+        click.option(
+            "--permanently",
+            is_flag=True,
+            help="allow --action delete (a typed confirmation is still asked)",
+        ),
+        click.option(
+            "--plan-out",
+            "plan_out",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="write the plan as JSON for `lookalike apply`; act on nothing",
+        ),
+        click.option(
+            "--quality",
+            type=click.IntRange(1, 100),
+            default=85,
+            show_default=True,
+            help="shrink: encoder quality",
+        ),
+        click.option(
+            "--max-size",
+            "max_size",
+            metavar="WxH",
+            default=None,
+            help="shrink: fit within WxH (aspect ratio kept)",
+        ),
+        click.option(
+            "--min-bytes",
+            "min_bytes",
+            type=click.IntRange(0),
+            default=0,
+            help="shrink: only files at least this big",
+        ),
+        click.option(
+            "--shrink-replace",
+            "shrink_replace",
+            is_flag=True,
+            help="shrink: replace the original (it goes to the trash, undo restores "
+            "it) instead of writing NAME.small.EXT",
+        ),
+        click.option(
+            "--ignore-ratio",
+            "ignore_ratio",
+            is_flag=True,
+            help="shrink: resize to exactly --max-size",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+@dataclass(frozen=True)
+class ActionArgs:
+    action: str
+    yes: bool
+    dry_run: bool
+    permanently: bool
+    plan_out: Path | None
+    shrink: ShrinkOptions | None
+
+
+def action_args_from(params: dict[str, Any]) -> ActionArgs | None:
+    """Pop the :func:`action_options` keys from a command's kwargs; None without ``--action``.
+    Raises :class:`UsageError` for a bad ``--max-size``."""
+    vals = {k: params.pop(k, None) for k in ACTION_KEYS}
+    if not vals["action"]:
+        return None
+    shrink = None
+    if parse_action(vals["action"]).kind == "shrink":
+        shrink = ShrinkOptions(
+            quality=vals["quality"] or 85,
+            max_size=parse_size(vals["max_size"]) if vals["max_size"] else None,
+            keep_ratio=not vals["ignore_ratio"],
+            min_bytes=vals["min_bytes"] or 0,
+            replace=bool(vals["shrink_replace"]),
+        )
+    return ActionArgs(
+        vals["action"],
+        bool(vals["yes"]),
+        bool(vals["dry_run"]),
+        bool(vals["permanently"]),
+        vals["plan_out"],
+        shrink,
+    )
+
+
+# -- commands --------------------------------------------------------------------------------
+def _io() -> tuple[TextIO, TextIO]:
+    return click.get_text_stream("stdout"), click.get_text_stream("stderr")
+
+
+def _journal_opt(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--journal",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        envvar="LOOKALIKE_JOURNAL",
+        help="journal file (default: in the data dir)",
+    )(f)
+
+
+def _format_opt(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)(f)
+
+
+def _run(body: Callable[[TextIO, TextIO], int]) -> None:
+    """Run a command body; map errors to one line on stderr and an exit code."""
+    stdout, stderr = _io()
+    try:
+        code = body(stdout, stderr)
+    except ActionError as exc:
+        code = _fail(stderr, exc)
+    except KeyboardInterrupt:
+        _err(stderr, "interrupted")
+        code = EXIT_INTERRUPTED
+    except OSError as exc:
+        _err(
+            stderr,
+            f"error: {exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}",
+        )
+        code = EXIT_PARTIAL
+    sys.exit(code)
+
+
+@click.command("apply")
+@click.argument("plan_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", "-y", is_flag=True, help="act without asking")
+@click.option("--dry-run", is_flag=True, help="print what would happen; touch nothing")
+@click.option("--permanently", is_flag=True, help="allow a delete plan (typed confirmation too)")
+@_format_opt
+@_journal_opt
+def apply_cmd(
+    plan_file: Path, yes: bool, dry_run: bool, permanently: bool, fmt: str, journal: Path | None
+) -> None:
+    """Carry out a plan written by ``scan … --dry-run --plan-out PLAN.json``.
+
+    Every file is checked again (size, time, content hash) right before it is touched; files
+    that changed since the plan are skipped and listed on stderr.
+    """
+
+    def body(stdout: TextIO, stderr: TextIO) -> int:
+        report_interrupted(stderr, journal)
+        plan = load_plan(plan_file)
+        if dry_run:
+            print_plan(plan, fmt, stdout)
+            return EXIT_OK
+        return execute_plan(
+            plan,
+            yes=yes,
+            permanently=permanently,
+            fmt=fmt,
+            stdout=stdout,
+            stderr=stderr,
+            journal=journal,
+            origin=f"plan:{plan_file}",
+        )
+
+    _run(body)
+
+
+@click.command("undo")
+@click.argument("batch", required=False)
+@click.option("--yes", "-y", is_flag=True, help="undo without asking")
+@_format_opt
+@_journal_opt
+def undo_cmd(batch: str | None, yes: bool, fmt: str, journal: Path | None) -> None:
+    """Bring back the files of BATCH (default: the last batch), byte for byte.
+
+    Works across sessions and reboots, and on the done part of an interrupted batch.
+    """
+
+    def body(stdout: TextIO, stderr: TextIO) -> int:
+        report_interrupted(stderr, journal)
+        with Journal(journal) as j:
+            b = undo_target(j, batch)
+            n = len(j.items(b.id, UNDO_FROM))
+        if n == 0:
+            raise NothingToDo(f"batch {b.id} has nothing left to undo (state: {b.state})")
+        if not yes:
+            if not sys.stdin.isatty():
+                raise ConfirmationRequired(
+                    f"undo of batch {b.id} was not confirmed",
+                    "add --yes to undo without a question",
+                )
+            if not _ask_yes(f"undo batch {b.id} ({b.action}, {n} file(s))?"):
+                raise ConfirmationRequired("not confirmed; nothing was undone")
+        return _drive(undo(b.id, journal), fmt, stdout, stderr)
+
+    _run(body)
+
+
+@click.command("redo")
+@click.argument("batch", required=False)
+@click.option("--yes", "-y", is_flag=True, help="redo without asking")
+@click.option("--permanently", is_flag=True, help="needed to redo a delete")
+@_format_opt
+@_journal_opt
+def redo_cmd(
+    batch: str | None, yes: bool, permanently: bool, fmt: str, journal: Path | None
+) -> None:
+    """Apply an undone BATCH again (default: the last undone one), re-checking every file."""
+
+    def body(stdout: TextIO, stderr: TextIO) -> int:
+        report_interrupted(stderr, journal)
+        plan, origin = redo_plan(batch, journal)
+        _confirm(plan, yes=yes, permanently=permanently, confirm=None, stderr=stderr)
+        return _drive(
+            redo(origin, journal, allow_permanent=plan.op.kind == "delete"), fmt, stdout, stderr
+        )
+
+    _run(body)
+
+
+@click.command("history")
+@click.argument("batch", required=False)
+@click.option("--limit", type=click.IntRange(1), default=None, help="newest N batches")
+@_format_opt
+@_journal_opt
+def history_cmd(batch: str | None, limit: int | None, fmt: str, journal: Path | None) -> None:
+    """List past batches (newest first), or every file of BATCH with its state."""
+
+    def body(stdout: TextIO, stderr: TextIO) -> int:
+        report = report_interrupted(stderr, journal)
+        if batch:
+            recs = batch_items(batch, journal)
+            if fmt == "json":
+                stdout.write(json.dumps([r.to_json() for r in recs], indent=1) + "\n")
+            else:
+                for r in recs:
+                    dest = f" → {r.dest}" if r.dest else ""
+                    err = f"  ({r.error})" if r.error else ""
+                    stdout.write(f"{r.state:<12} {r.op:<10} {r.source}{dest}{err}\n")
+            return EXIT_OK
+        rows = history(journal, limit)
+        if fmt == "json":
+            stdout.write(
+                json.dumps({"batches": [b.to_json() for b in rows], **report.to_json()}, indent=1)
+                + "\n"
+            )
+            return EXIT_OK
+        if not rows:
+            stderr.write("no batches yet\n")
+        for b in rows:
+            counts = ", ".join(f"{v} {k}" for k, v in sorted(b.counts.items()))
+            stdout.write(
+                f"{b.id}  {_when(b.created)}  {b.action:<12} {b.state:<13} "
+                f"{counts}; {human_bytes(b.bytes_done)}\n"
+            )
+        return EXIT_OK
+
+    _run(body)
+
+
+@click.command("stats")
+@_format_opt
+@_journal_opt
+def stats_cmd(fmt: str, journal: Path | None) -> None:
+    """Files and bytes freed, groups reviewed and keeper agreement, per batch and in total."""
+
+    def body(stdout: TextIO, stderr: TextIO) -> int:
+        report_interrupted(stderr, journal)
+        rep = compute_stats(journal)
+        if fmt == "json":
+            stdout.write(json.dumps(rep.to_json(), indent=1) + "\n")
+            return EXIT_OK
+        agree = "-" if rep.agreement is None else f"{rep.agreement:.0%}"
+        stdout.write(
+            f"total: {len(rep.batches)} batch(es), {rep.files} file(s), "
+            f"{human_bytes(rep.bytes_freed)} freed, {rep.reviewed} group(s) reviewed, "
+            f"suggested keeper kept in {agree}\n"
+        )
+        for b in rep.batches:
+            stdout.write(
+                f"{b.batch}  {b.action:<12} {b.state:<13} {b.files} file(s), "
+                f"{human_bytes(b.bytes_freed)} freed, {b.reviewed}/{b.groups} "
+                f"reviewed, {b.agreed} agreed\n"
+            )
+        return EXIT_OK
+
+    _run(body)
+
+
+def _groups_from_json(path: Path) -> tuple[list[Group], dict[int, list[str]]]:
+    """Groups (and the user's picks) from ``scan --format json`` output or a list of groups."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read groups from {path}: {exc}") from None
+    raw = data.get("groups", []) if isinstance(data, dict) else data
+    groups, picks = [], {}
+    try:
+        for g in raw:
+            files = g.get("files") or g.get("members") or []
+            members = tuple(
+                Member(
+                    path=f["path"] if isinstance(f, dict) else f,
+                    size=int(f.get("size", 0)) if isinstance(f, dict) else 0,
+                    width=0,
+                    height=0,
+                    format="",
+                    score=1.0,
+                )
+                for f in files
+            )
+            groups.append(
+                Group(
+                    int(g["id"]),
+                    g.get("tier", "exact"),
+                    g.get("keep", ""),
+                    g.get("reason", ""),
+                    members,
+                )
+            )
+            if g.get("picks") is not None:
+                picks[int(g["id"])] = list(g["picks"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UsageError(f"{path} does not hold lookalike groups ({exc})") from None
+    return groups, picks
+
+
+@click.command("export")
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option(
+    "--groups",
+    "groups_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="groups JSON (from scan --format json); default: last scan",
+)
+@click.option("--zip", "as_zip", is_flag=True, help="write a ZIP file instead of a folder")
+@click.option(
+    "--all",
+    "all_roots",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="also export every file under this folder that is in no group",
+)
+@_format_opt
+def export_cmd(
+    dest: Path, groups_file: Path | None, as_zip: bool, all_roots: tuple[Path, ...], fmt: str
+) -> None:
+    """Copy the kept set to DEST (a folder, or a ZIP with --zip); originals are not touched.
+
+    Reviewed groups give the files the user picked (a group's "picks"), unreviewed groups give
+    all their files, and files in no group are all kept.
+    """
+
+    def body(stdout: TextIO, stderr: TextIO) -> int:
+        if groups_file:
+            groups, picks = _groups_from_json(groups_file)
+        else:
+            try:
+                from lookalike.engine.api import Engine
+
+                groups, picks = Engine().last_groups(), {}
+            except Exception:  # the catalog may not exist yet
+                raise UsageError(
+                    "no groups to export",
+                    "pass --groups FILE (the JSON of lookalike scan --no-ui --format json)",
+                ) from None
+        extra = [str(p) for root in all_roots for p in Path(root).rglob("*") if p.is_file()]
+        paths = kept_set(groups, picks, extra)
+        res = export_kept(paths, dest, as_zip=as_zip)
+        for e in res.errors:
+            stderr.write(f"  failed: {e}\n")
+        if fmt == "json":
+            stdout.write(json.dumps(res.to_json()) + "\n")
+        else:
+            stdout.write(f"exported {res.files} file(s), {human_bytes(res.bytes)} to {res.dest}\n")
+        return EXIT_PARTIAL if res.errors else EXIT_OK
+
+    _run(body)
+
+
+@click.group("quarantine")
+def quarantine_group() -> None:
+    """List or empty the quarantine (files moved there by --action quarantine)."""
+
+
+@quarantine_group.command("list")
+@click.argument("batch", required=False)
+@_format_opt
+@_journal_opt
+def quarantine_list(batch: str | None, fmt: str, journal: Path | None) -> None:
+    """Quarantined files that undo can still restore."""
+
+    def body(stdout: TextIO, stderr: TextIO) -> int:
+        report_interrupted(stderr, journal)
+        recs = quarantine_contents(batch, journal)
+        if fmt == "json":
+            stdout.write(json.dumps([{**r.to_json(), "batch": r.batch} for r in recs]) + "\n")
+        else:
+            for r in recs:
+                stdout.write(f"{r.batch}  {r.dest}  (from {r.source})\n")
+            stderr.write(f"{len(recs)} file(s), {human_bytes(sum(r.size for r in recs))}\n")
+        return EXIT_OK
+
+    _run(body)
+
+
+@quarantine_group.command("empty")
+@click.argument("batch", required=False)
+@_journal_opt
+def quarantine_empty(batch: str | None, journal: Path | None) -> None:
+    """Delete quarantined files for good (typed confirmation; passphrase if one is set)."""
+
+    def body(stdout: TextIO, stderr: TextIO) -> int:
+        report_interrupted(stderr, journal)
+        recs = quarantine_contents(batch, journal)
+        if not recs:
+            raise NothingToDo("the quarantine is empty")
+        passlock.require_unlocked(read_secret)
+        expected = f"empty {len(recs)} files"
+        got = read_typed_confirmation(
+            f"This deletes {len(recs)} quarantined file(s) "
+            f"({human_bytes(sum(r.size for r in recs))}) for good.\nType '{expected}': "
+        )
+        if got.strip() != expected:
+            raise ConfirmationRequired("confirmation did not match; nothing was deleted")
+        files, size = empty_quarantine(batch, journal)
+        stdout.write(f"deleted {files} file(s), {human_bytes(size)} from quarantine\n")
+        return EXIT_OK
+
+    _run(body)
+
+
+@click.group("lock")
+def lock_group() -> None:
+    """Optional passphrase for sensitive operations (permanent delete, emptying quarantine)."""
+
+
+@lock_group.command("set")
+def lock_set() -> None:
+    """Set or change the passphrase (asked twice)."""
+
+    def body(stdout: TextIO, stderr: TextIO) -> int:
+        if passlock.configured():
+            passlock.require_unlocked(read_secret)
+        first = read_secret("new passphrase: ")
+        if read_secret("again: ") != first:
+            raise ConfirmationRequired("the two passphrases differ; nothing changed")
+        passlock.set_passphrase(first)
+        stderr.write("passphrase set; sensitive operations will ask for it\n")
+        return EXIT_OK
+
+    _run(body)
+
+
+@lock_group.command("clear")
+def lock_clear() -> None:
+    """Remove the passphrase (asks for it first)."""
+
+    def body(stdout: TextIO, stderr: TextIO) -> int:
+        if not passlock.configured():
+            raise NothingToDo("no passphrase is set")
+        passlock.lock()
+        passlock.require_unlocked(read_secret)
+        passlock.clear_passphrase()
+        stderr.write("passphrase removed\n")
+        return EXIT_OK
+
+    _run(body)
+
+
+COMMANDS = (
+    apply_cmd,
+    undo_cmd,
+    redo_cmd,
+    history_cmd,
+    stats_cmd,
+    export_cmd,
+    quarantine_group,
+    lock_group,
+)
 
 
 def register(main: click.Group) -> None:
     """Add this module's commands to ``main``."""
+    for cmd in COMMANDS:
+        if cmd.name not in main.commands:
+            main.add_command(cmd)

@@ -35,8 +35,16 @@ from lookalike.engine.actions.plan import (
 )
 from lookalike.engine.actions.recovery import settle_batch, settle_interrupted
 
-VERB = {"trash": "trash", "quarantine": "move", "move": "move", "copy": "copy",
-        "hardlink": "link", "symlink": "link", "delete": "delete", "shrink": "shrink"}
+VERB = {
+    "trash": "trash",
+    "quarantine": "move",
+    "move": "move",
+    "copy": "copy",
+    "hardlink": "link",
+    "symlink": "link",
+    "delete": "delete",
+    "shrink": "shrink",
+}
 
 
 def apply_plan(
@@ -55,15 +63,26 @@ def apply_plan(
     are journalled ``not-done``.
     """
     if plan.op.kind == "delete" and not allow_permanent:
-        raise ConfirmationRequired("delete is permanent and was not confirmed",
-                                   "pass --permanently and type the confirmation")
+        raise ConfirmationRequired(
+            "delete is permanent and was not confirmed",
+            "pass --permanently and type the confirmation",
+        )
     with journal_lock(journal_path), Journal(journal_path) as j:
         settle_interrupted(j)
         batch_id = plan.id if not j.batch_exists(plan.id) else new_id()
-        params = {"shrink": asdict(plan.shrink) if plan.shrink else None,
-                  "directory": plan.op.directory}
-        j.begin_batch(batch_id, str(plan.op), [i.to_json() for i in plan.items], origin=origin,
-                      redo_of=redo_of, params=params, meta=plan.meta)
+        params = {
+            "shrink": asdict(plan.shrink) if plan.shrink else None,
+            "directory": plan.op.directory,
+        }
+        j.begin_batch(
+            batch_id,
+            str(plan.op),
+            [i.to_json() for i in plan.items],
+            origin=origin,
+            redo_of=redo_of,
+            params=params,
+            meta=plan.meta,
+        )
         total = len(plan.items)
         yield BatchStarted(batch_id, str(plan.op), total, "redo" if redo_of else "apply")
         ctx = ops.Ctx(batch_id, plan.shrink, plan.op.directory)
@@ -82,8 +101,18 @@ def apply_plan(
                     skipped += 1
                 else:
                     failed += 1
-                yield ItemOutcome(batch_id, item.seq, n, total, item.op, item.source, dest,
-                                  outcome, msg, item.size)
+                yield ItemOutcome(
+                    batch_id,
+                    item.seq,
+                    n,
+                    total,
+                    item.op,
+                    item.source,
+                    dest,
+                    outcome,
+                    msg,
+                    item.size,
+                )
             j.flush()
             if cancelled:
                 j.set_items_state(batch_id, jn.PLANNED, jn.NOT_DONE, error="cancelled")
@@ -95,12 +124,22 @@ def apply_plan(
         summary = j.batch(batch_id)
         if summary:
             stats.record_batch(summary, j.path)
-    yield BatchFinished(batch_id, str(plan.op), "redo" if redo_of else "apply", jn.DONE, done,
-                        skipped, failed, freed, cancelled)
+    yield BatchFinished(
+        batch_id,
+        str(plan.op),
+        "redo" if redo_of else "apply",
+        jn.DONE,
+        done,
+        skipped,
+        failed,
+        freed,
+        cancelled,
+    )
 
 
-def _apply_one(j: Journal, batch_id: str, item: PlanItem, ctx: ops.Ctx
-               ) -> tuple[str, str | None, str]:
+def _apply_one(
+    j: Journal, batch_id: str, item: PlanItem, ctx: ops.Ctx
+) -> tuple[str, str | None, str]:
     """Verify, journal the intent, act, journal the result: (state, dest, message)."""
     try:
         ops.verify_source(item)
@@ -139,8 +178,14 @@ def redo(
     """Apply an undone batch again as a new batch (each file re-verified against the hash the
     journal recorded). Without ``batch_id``: the most recently undone batch."""
     plan, origin = redo_plan(batch_id, journal_path)
-    events = apply_plan(plan, journal_path, allow_permanent=allow_permanent,
-                        origin=f"redo:{origin}", redo_of=origin, cancel=cancel)
+    events = apply_plan(
+        plan,
+        journal_path,
+        allow_permanent=allow_permanent,
+        origin=f"redo:{origin}",
+        redo_of=origin,
+        cancel=cancel,
+    )
     yield from events
     with journal_lock(journal_path), Journal(journal_path) as j:
         j.set_batch_state(origin, jn.REDONE)
@@ -175,10 +220,25 @@ def redo_plan(batch_id: str | None, journal_path: Path | None = None) -> tuple[P
             dest = r.keeper
         elif r.op == "shrink" and shrink and shrink.get("replace"):
             dest = r.source
-        items.append(PlanItem(
-            seq=n, group_id=r.group_id or 0, op=r.op, source=r.source, dest=dest,
-            keeper=r.keeper or "", size=r.size, mtime_ns=r.mtime_ns, hash=r.hash or "",
-            keeper_hash=r.hash if r.op in LINKS else None))
-    plan = Plan(new_id(), spec, tuple(items), shrink=ShrinkOptions(**shrink) if shrink else None,
-                meta=dict(b.meta))
+        items.append(
+            PlanItem(
+                seq=n,
+                group_id=r.group_id or 0,
+                op=r.op,
+                source=r.source,
+                dest=dest,
+                keeper=r.keeper or "",
+                size=r.size,
+                mtime_ns=r.mtime_ns,
+                hash=r.hash or "",
+                keeper_hash=r.hash if r.op in LINKS else None,
+            )
+        )
+    plan = Plan(
+        new_id(),
+        spec,
+        tuple(items),
+        shrink=ShrinkOptions(**shrink) if shrink else None,
+        meta=dict(b.meta),
+    )
     return plan, b.id

@@ -18,8 +18,13 @@ class BatchStarted(Event):
     kind = "batch_started"
 
     def to_json(self) -> dict:
-        return {"event": self.kind, "batch": self.batch_id, "action": self.action,
-                "total": self.total, "phase": self.phase}
+        return {
+            "event": self.kind,
+            "batch": self.batch_id,
+            "action": self.action,
+            "total": self.total,
+            "phase": self.phase,
+        }
 
 
 @dataclass(frozen=True)
@@ -39,9 +44,19 @@ class ItemOutcome(Event):
     kind = "item"
 
     def to_json(self) -> dict:
-        return {"event": self.kind, "batch": self.batch_id, "seq": self.seq, "index": self.index,
-                "total": self.total, "op": self.op, "source": self.source, "dest": self.dest,
-                "outcome": self.outcome, "message": self.message, "size": self.size}
+        return {
+            "event": self.kind,
+            "batch": self.batch_id,
+            "seq": self.seq,
+            "index": self.index,
+            "total": self.total,
+            "op": self.op,
+            "source": self.source,
+            "dest": self.dest,
+            "outcome": self.outcome,
+            "message": self.message,
+            "size": self.size,
+        }
 
 
 @dataclass(frozen=True)
@@ -62,7 +77,15 @@ class BatchFinished(Event):
         return not (self.skipped or self.failed or self.cancelled)
 
     def to_json(self) -> dict:
-        return {"event": self.kind, "batch": self.batch_id, "action": self.action,
-                "phase": self.phase, "state": self.state, "done": self.done,
-                "skipped": self.skipped, "failed": self.failed, "bytes": self.bytes,
-                "cancelled": self.cancelled}
+        return {
+            "event": self.kind,
+            "batch": self.batch_id,
+            "action": self.action,
+            "phase": self.phase,
+            "state": self.state,
+            "done": self.done,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "bytes": self.bytes,
+            "cancelled": self.cancelled,
+        }

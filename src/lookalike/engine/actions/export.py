@@ -24,12 +24,20 @@ class ExportResult:
     errors: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
-        return {"dest": self.dest, "files": self.files, "bytes": self.bytes,
-                "zip": self.as_zip, "errors": list(self.errors)}
+        return {
+            "dest": self.dest,
+            "files": self.files,
+            "bytes": self.bytes,
+            "zip": self.as_zip,
+            "errors": list(self.errors),
+        }
 
 
-def kept_set(groups: Iterable[Group], picks: dict[int, list[str]] | None = None,
-             all_files: Iterable[str] = ()) -> list[str]:
+def kept_set(
+    groups: Iterable[Group],
+    picks: dict[int, list[str]] | None = None,
+    all_files: Iterable[str] = (),
+) -> list[str]:
     """The files to export, in a stable order. ``picks`` maps a reviewed group's id to the
     files the user kept; a group without picks is unreviewed and keeps every file."""
     picks = picks or {}
@@ -39,14 +47,20 @@ def kept_set(groups: Iterable[Group], picks: dict[int, list[str]] | None = None,
         members = [os.path.abspath(m.path) for m in g.members]
         grouped.update(members)
         out.extend(os.path.abspath(p) for p in picks[g.id]) if g.id in picks else out.extend(
-            members)
+            members
+        )
     out.extend(os.path.abspath(p) for p in all_files if os.path.abspath(p) not in grouped)
     seen: set[str] = set()
     return [p for p in out if not (p in seen or seen.add(p))]
 
 
-def export_kept(paths: list[str], dest: Path, *, as_zip: bool = False,
-                progress: Callable[[int, int, str], None] | None = None) -> ExportResult:
+def export_kept(
+    paths: list[str],
+    dest: Path,
+    *,
+    as_zip: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> ExportResult:
     """Copy ``paths`` under ``dest`` (a new or empty-enough folder, or a new ``.zip``), keeping
     paths relative to their common folder; names never overwrite (``~N`` suffix)."""
     if not paths:

@@ -64,11 +64,24 @@ CREATE INDEX IF NOT EXISTS items_state ON items(batch, state);
 
 # batch states
 RUNNING, DONE, INTERRUPTED, UNDOING, UNDONE, PARTLY_UNDONE, REDONE = (
-    "running", "done", "interrupted", "undoing", "undone", "partly-undone", "redone")
+    "running",
+    "done",
+    "interrupted",
+    "undoing",
+    "undone",
+    "partly-undone",
+    "redone",
+)
 ACTIVE = (RUNNING, UNDOING)
 # item states
 PLANNED, STARTED, ITEM_DONE, SKIPPED, FAILED, NOT_DONE = (
-    "planned", "started", "done", "skipped", "failed", "not-done")
+    "planned",
+    "started",
+    "done",
+    "skipped",
+    "failed",
+    "not-done",
+)
 ITEM_UNDOING, ITEM_UNDONE, UNDO_FAILED, PURGED = ("undoing", "undone", "undo-failed", "purged")
 
 
@@ -92,9 +105,21 @@ class ItemRecord:
     updated: float | None = None
 
     def to_json(self) -> dict:
-        return {k: getattr(self, k) for k in (
-            "seq", "group_id", "op", "source", "dest", "keeper", "size", "hash", "state",
-            "error")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "seq",
+                "group_id",
+                "op",
+                "source",
+                "dest",
+                "keeper",
+                "size",
+                "hash",
+                "state",
+                "error",
+            )
+        }
 
 
 @dataclass(frozen=True)
@@ -119,19 +144,35 @@ class BatchSummary:
 
     def to_json(self) -> dict:
         return {
-            "id": self.id, "created": self.created, "finished": self.finished,
-            "action": self.action, "state": self.state, "origin": self.origin,
-            "redo_of": self.redo_of, "counts": self.counts, "bytes": self.bytes_done,
+            "id": self.id,
+            "created": self.created,
+            "finished": self.finished,
+            "action": self.action,
+            "state": self.state,
+            "origin": self.origin,
+            "redo_of": self.redo_of,
+            "counts": self.counts,
+            "bytes": self.bytes_done,
             "meta": self.meta,
         }
 
 
 def _row_to_item(r: sqlite3.Row) -> ItemRecord:
     return ItemRecord(
-        batch=r["batch"], seq=r["seq"], group_id=r["group_id"], op=r["op"], source=r["source"],
-        dest=r["dest"], keeper=r["keeper"], size=r["size"] or 0, mtime_ns=r["mtime_ns"] or 0,
-        hash=r["hash"], state=r["state"], detail=json.loads(r["detail"] or "{}"),
-        error=r["error"], updated=r["updated"],
+        batch=r["batch"],
+        seq=r["seq"],
+        group_id=r["group_id"],
+        op=r["op"],
+        source=r["source"],
+        dest=r["dest"],
+        keeper=r["keeper"],
+        size=r["size"] or 0,
+        mtime_ns=r["mtime_ns"] or 0,
+        hash=r["hash"],
+        state=r["state"],
+        detail=json.loads(r["detail"] or "{}"),
+        error=r["error"],
+        updated=r["updated"],
     )
 
 
@@ -149,8 +190,10 @@ class Journal:
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            raise JournalError(f"cannot open the journal {self.path}: {exc}",
-                               "check the folder's permissions or set LOOKALIKE_DATA_DIR") from None
+            raise JournalError(
+                f"cannot open the journal {self.path}: {exc}",
+                "check the folder's permissions or set LOOKALIKE_DATA_DIR",
+            ) from None
 
     def close(self) -> None:
         self.flush()
@@ -184,53 +227,106 @@ class Journal:
                 pass
 
     # -- batches ---------------------------------------------------------------------------
-    def begin_batch(self, batch_id: str, action: str, items: list[dict], *, origin: str = "",
-                    redo_of: str | None = None, params: dict | None = None,
-                    meta: dict | None = None, state: str = RUNNING) -> None:
+    def begin_batch(
+        self,
+        batch_id: str,
+        action: str,
+        items: list[dict],
+        *,
+        origin: str = "",
+        redo_of: str | None = None,
+        params: dict | None = None,
+        meta: dict | None = None,
+        state: str = RUNNING,
+    ) -> None:
         """Write the batch and all of its items as ``planned`` in one transaction."""
         now = time.time()
         with self._tx() as db:
             db.execute(
                 "INSERT INTO batches(id, created, action, state, origin, redo_of, pid, host, "
                 "params, meta) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (batch_id, now, action, state, origin, redo_of, os.getpid(),
-                 socket.gethostname(), json.dumps(params or {}), json.dumps(meta or {})),
+                (
+                    batch_id,
+                    now,
+                    action,
+                    state,
+                    origin,
+                    redo_of,
+                    os.getpid(),
+                    socket.gethostname(),
+                    json.dumps(params or {}),
+                    json.dumps(meta or {}),
+                ),
             )
             db.executemany(
                 "INSERT INTO items(batch, seq, group_id, op, source, dest, keeper, size, "
                 "mtime_ns, hash, state, detail, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(batch_id, i["seq"], i.get("group_id"), i["op"], i["source"], i.get("dest"),
-                  i.get("keeper"), i.get("size", 0), i.get("mtime_ns", 0), i.get("hash"),
-                  PLANNED, json.dumps(i.get("detail") or {}), now) for i in items],
+                [
+                    (
+                        batch_id,
+                        i["seq"],
+                        i.get("group_id"),
+                        i["op"],
+                        i["source"],
+                        i.get("dest"),
+                        i.get("keeper"),
+                        i.get("size", 0),
+                        i.get("mtime_ns", 0),
+                        i.get("hash"),
+                        PLANNED,
+                        json.dumps(i.get("detail") or {}),
+                        now,
+                    )
+                    for i in items
+                ],
             )
 
-    def set_batch_state(self, batch_id: str, state: str, *, finished: bool = False,
-                        meta: dict | None = None) -> None:
+    def set_batch_state(
+        self, batch_id: str, state: str, *, finished: bool = False, meta: dict | None = None
+    ) -> None:
         with self._tx() as db:
-            db.execute("UPDATE batches SET state=?, pid=? WHERE id=?",
-                       (state, os.getpid(), batch_id))
+            db.execute(
+                "UPDATE batches SET state=?, pid=? WHERE id=?", (state, os.getpid(), batch_id)
+            )
             if finished:
                 db.execute("UPDATE batches SET finished=? WHERE id=?", (time.time(), batch_id))
             if meta is not None:
                 db.execute("UPDATE batches SET meta=? WHERE id=?", (json.dumps(meta), batch_id))
 
     def batch_exists(self, batch_id: str) -> bool:
-        return self.db.execute("SELECT 1 FROM batches WHERE id=?", (batch_id,)).fetchone() is not None
+        return (
+            self.db.execute("SELECT 1 FROM batches WHERE id=?", (batch_id,)).fetchone() is not None
+        )
 
     def _summaries(self, where: str, args: tuple) -> list[BatchSummary]:
         rows = self.db.execute(f"SELECT * FROM batches {where}", args).fetchall()
         out = []
         for b in rows:
-            counts = {r[0]: r[1] for r in self.db.execute(
-                "SELECT state, count(*) FROM items WHERE batch=? GROUP BY state", (b["id"],))}
+            counts = {
+                r[0]: r[1]
+                for r in self.db.execute(
+                    "SELECT state, count(*) FROM items WHERE batch=? GROUP BY state", (b["id"],)
+                )
+            }
             done_bytes = self.db.execute(
                 "SELECT coalesce(sum(size),0) FROM items WHERE batch=? AND state IN (?,?)",
-                (b["id"], ITEM_DONE, PURGED)).fetchone()[0]
-            out.append(BatchSummary(
-                id=b["id"], created=b["created"], finished=b["finished"], action=b["action"],
-                state=b["state"], origin=b["origin"], redo_of=b["redo_of"], counts=counts,
-                bytes_done=done_bytes, meta=json.loads(b["meta"] or "{}"),
-                params=json.loads(b["params"] or "{}")))
+                (b["id"], ITEM_DONE, PURGED),
+            ).fetchone()[0]
+            out.append(
+                BatchSummary(
+                    id=b["id"],
+                    created=b["created"],
+                    finished=b["finished"],
+                    action=b["action"],
+                    state=b["state"],
+                    origin=b["origin"],
+                    redo_of=b["redo_of"],
+                    counts=counts,
+                    bytes_done=done_bytes,
+                    meta=json.loads(b["meta"] or "{}"),
+                    params=json.loads(b["params"] or "{}"),
+                )
+            )
         return out
 
     def batches(self, limit: int | None = None) -> list[BatchSummary]:
@@ -254,9 +350,17 @@ class Journal:
             args += list(states)
         return [_row_to_item(r) for r in self.db.execute(sql + " ORDER BY seq", args)]
 
-    def set_item(self, batch_id: str, seq: int, state: str, *, dest: str | None = None,
-                 detail: dict | None = None, error: str | None = None,
-                 defer: bool = False) -> None:
+    def set_item(
+        self,
+        batch_id: str,
+        seq: int,
+        state: str,
+        *,
+        dest: str | None = None,
+        detail: dict | None = None,
+        error: str | None = None,
+        defer: bool = False,
+    ) -> None:
         """Record an intent or a result. ``defer=True`` holds a *result* back so it commits with
         the next intent (one fsync per file); :meth:`flush` or the next write commits it."""
         sets, args = ["state=?", "updated=?"], [state, time.time()]
@@ -269,18 +373,23 @@ class Journal:
         if error is not None:
             sets.append("error=?")
             args.append(error)
-        stmt = (f"UPDATE items SET {', '.join(sets)} WHERE batch=? AND seq=?",
-                (*args, batch_id, seq))
+        stmt = (
+            f"UPDATE items SET {', '.join(sets)} WHERE batch=? AND seq=?",
+            (*args, batch_id, seq),
+        )
         self._pending.append(stmt)
         if not defer:
             self.flush()
 
-    def set_items_state(self, batch_id: str, from_state: str, to_state: str,
-                        error: str | None = None) -> None:
+    def set_items_state(
+        self, batch_id: str, from_state: str, to_state: str, error: str | None = None
+    ) -> None:
         with self._tx() as db:
-            db.execute("UPDATE items SET state=?, error=coalesce(?, error), updated=? "
-                       "WHERE batch=? AND state=?",
-                       (to_state, error, time.time(), batch_id, from_state))
+            db.execute(
+                "UPDATE items SET state=?, error=coalesce(?, error), updated=? "
+                "WHERE batch=? AND state=?",
+                (to_state, error, time.time(), batch_id, from_state),
+            )
 
 
 def lock_path(journal: Path) -> Path:
@@ -303,7 +412,8 @@ def journal_lock(journal: Path | None = None) -> Iterator[None]:
         except BlockingIOError:
             raise JournalBusy(
                 "another lookalike process is acting on files with this journal",
-                "wait for it to finish (or stop it) and try again") from None
+                "wait for it to finish (or stop it) and try again",
+            ) from None
         yield
     finally:
         os.close(fd)

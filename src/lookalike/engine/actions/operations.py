@@ -67,8 +67,9 @@ def verify_keeper(item: PlanItem, ctx: Ctx) -> None:
     try:
         st = os.stat(keep)
     except OSError:
-        raise VerifyError(f"its keeper {keep} is missing; left alone so the group keeps a copy"
-                          ) from None
+        raise VerifyError(
+            f"its keeper {keep} is missing; left alone so the group keeps a copy"
+        ) from None
     if (item.keeper_size and st.st_size != item.keeper_size) or (
         item.keeper_mtime_ns and st.st_mtime_ns != item.keeper_mtime_ns
     ):
@@ -120,8 +121,10 @@ def prepare(item: PlanItem, ctx: Ctx) -> tuple[str | None, dict]:
     if op in LINKS:
         st = os.lstat(item.source)
         return item.keeper, {
-            "tmp": _side(item.source, tag, "orig"), "mode": stat.S_IMODE(st.st_mode),
-            "atime_ns": st.st_atime_ns, "mtime_ns": st.st_mtime_ns,
+            "tmp": _side(item.source, tag, "orig"),
+            "mode": stat.S_IMODE(st.st_mode),
+            "atime_ns": st.st_atime_ns,
+            "mtime_ns": st.st_mtime_ns,
         }
     if op == "shrink":
         assert item.dest
@@ -358,8 +361,11 @@ def settle(rec: ItemRecord, *, dry: bool = False) -> tuple[bool, str]:
         if not dry:
             _unlink_quiet(part)
             _unlink_quiet(d.get("info"))
-        return (False, "still at its place (not shrunk)") if has_src else (
-            False, "MISSING from both its place and the trash")
+        return (
+            (False, "still at its place (not shrunk)")
+            if has_src
+            else (False, "MISSING from both its place and the trash")
+        )
     return False, f"unknown operation {op}"
 
 
@@ -394,8 +400,9 @@ def undo_prepare(rec: ItemRecord) -> dict:
 
 
 def _already_restored(rec: ItemRecord, where: str) -> bool:
-    return bool(rec.dest) and not os.path.lexists(rec.dest or "") and \
-        _hash_or_none(where) == rec.hash
+    return (
+        bool(rec.dest) and not os.path.lexists(rec.dest or "") and _hash_or_none(where) == rec.hash
+    )
 
 
 def undo(rec: ItemRecord) -> str:
@@ -410,15 +417,19 @@ def undo(rec: ItemRecord) -> str:
         if (not dest or not os.path.lexists(dest)) and _hash_or_none(target) == rec.hash:
             return ""  # already back
         if d.get("system_trash"):  # pragma: no cover
-            raise OperationFailed(f"{src} went to the system trash",
-                                  "restore it from the trash with your file manager")
+            raise OperationFailed(
+                f"{src} went to the system trash",
+                "restore it from the trash with your file manager",
+            )
         where = dest
         if not where or not os.path.lexists(where):
             found = trash.find_in_trash(src) if op == "trash" else []
             if not found:
                 _cleanup_parts(target, tag)
-                raise OperationFailed(f"{src} is no longer at {dest}",
-                                      "it may have been emptied from the trash or moved")
+                raise OperationFailed(
+                    f"{src} is no longer at {dest}",
+                    "it may have been emptied from the trash or moved",
+                )
             where, d["info"] = found[0]
         if os.path.lexists(target):  # a crashed cross-device restore: original copy complete
             if _hash_or_none(target) == _hash_or_none(where):
@@ -434,8 +445,10 @@ def undo(rec: ItemRecord) -> str:
         if not dest or not os.path.lexists(dest):
             return ""
         if _hash_or_none(dest) != rec.hash:
-            raise OperationFailed(f"the copy {dest} changed since; left in place",
-                                  "delete it yourself if you do not need it")
+            raise OperationFailed(
+                f"the copy {dest} changed since; left in place",
+                "delete it yourself if you do not need it",
+            )
         os.unlink(dest)
         fsutil.fsync_dir(os.path.dirname(dest))
         fsutil.remove_empty_dirs(os.path.dirname(dest), d.get("root", "/"))
@@ -473,8 +486,10 @@ def _undo_link(rec: ItemRecord, tag: str) -> str:
         raise OperationFailed(f"{src} is no longer the link lookalike made; left alone")
     data = src if rec.op == "hardlink" else (rec.keeper or "")
     if _hash_or_none(data) != rec.hash:
-        raise OperationFailed(f"cannot restore {src}: its keeper {rec.keeper} is gone or changed",
-                              "undo later batches first (lookalike history)")
+        raise OperationFailed(
+            f"cannot restore {src}: its keeper {rec.keeper} is gone or changed",
+            "undo later batches first (lookalike history)",
+        )
     _cleanup_parts(restore_tmp, tag)
     fsutil.copy_verified(data, restore_tmp, rec.hash, tag)
     if "mode" in d:

@@ -28,8 +28,14 @@ LINKS = frozenset({"hardlink", "symlink"})
 # after these the original bytes are no longer at the source path
 REMOVES = frozenset({"trash", "quarantine", "move", "delete", "hardlink", "symlink"})
 UNDOABLE = frozenset(KINDS) - {"delete"}
-SHRINK_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF",
-                  ".tiff": "TIFF"}
+SHRINK_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
 
 
 @dataclass(frozen=True)
@@ -155,9 +161,11 @@ class Plan:
     @classmethod
     def from_json(cls, data: dict) -> Plan:
         if not isinstance(data, dict) or data.get("lookalike_plan") != PLAN_VERSION:
-            raise UsageError("not a lookalike plan (or from another version)",
-                             "make one with: lookalike scan --no-ui PATH --action OP --dry-run "
-                             "--format json -o PLAN.json")
+            raise UsageError(
+                "not a lookalike plan (or from another version)",
+                "make one with: lookalike scan --no-ui PATH --action OP --dry-run "
+                "--format json -o PLAN.json",
+            )
         try:
             shrink = data.get("shrink")
             if shrink and shrink.get("max_size"):
@@ -208,8 +216,9 @@ def quarantine_root(path: str) -> str:
     return os.path.join(fsutil.mount_point(os.path.dirname(path)), ".lookalike-quarantine")
 
 
-def intended_dest(op: OpSpec, source: str, keeper: str, base: str, plan_id: str,
-                  shrink: ShrinkOptions | None) -> str | None:
+def intended_dest(
+    op: OpSpec, source: str, keeper: str, base: str, plan_id: str, shrink: ShrinkOptions | None
+) -> str | None:
     rel = os.path.relpath(source, base) if base else os.path.basename(source)
     if op.kind == "quarantine":
         if op.directory:
@@ -257,7 +266,8 @@ def build_plan(
         keepers.setdefault(keep, g.id)
     if broken:
         raise PlanRefused(
-            "refusing a plan that could remove every copy of a group: " + "; ".join(broken[:5])
+            "refusing a plan that could remove every copy of a group: "
+            + "; ".join(broken[:5])
             + (f" and {len(broken) - 5} more" if len(broken) > 5 else ""),
             "pick a keeper in each group and plan again",
         )
@@ -276,8 +286,13 @@ def build_plan(
         except OSError:
             for m in g.members:
                 if os.path.abspath(m.path) != keep:
-                    refused.append(Refusal(g.id, os.path.abspath(m.path),
-                                           f"keeper {keep} is missing; group left alone"))
+                    refused.append(
+                        Refusal(
+                            g.id,
+                            os.path.abspath(m.path),
+                            f"keeper {keep} is missing; group left alone",
+                        )
+                    )
             continue
         keeper_hash: str | None = None
         for m in g.members:
@@ -304,7 +319,9 @@ def build_plan(
             if spec.kind == "shrink":
                 assert shrink is not None
                 if st.st_size < shrink.min_bytes:
-                    refused.append(Refusal(g.id, path, f"smaller than --min-bytes {shrink.min_bytes}"))
+                    refused.append(
+                        Refusal(g.id, path, f"smaller than --min-bytes {shrink.min_bytes}")
+                    )
                     continue
                 if os.path.splitext(path)[1].lower() not in SHRINK_FORMATS:
                     refused.append(Refusal(g.id, path, "shrink supports JPEG, PNG, WebP and TIFF"))
@@ -318,19 +335,40 @@ def build_plan(
                 continue
             if spec.kind in LINKS:
                 if digest != keeper_hash:
-                    refused.append(Refusal(g.id, path, "content differs from the keeper; links "
-                                           "only replace exact copies"))
+                    refused.append(
+                        Refusal(
+                            g.id,
+                            path,
+                            "content differs from the keeper; links only replace exact copies",
+                        )
+                    )
                     continue
                 if spec.kind == "hardlink" and st.st_dev != kst.st_dev:
-                    refused.append(Refusal(g.id, path, "on another filesystem than the keeper; "
-                                           "hard links cannot cross filesystems"))
+                    refused.append(
+                        Refusal(
+                            g.id,
+                            path,
+                            "on another filesystem than the keeper; "
+                            "hard links cannot cross filesystems",
+                        )
+                    )
                     continue
                 if spec.kind == "hardlink" and st.st_ino == kst.st_ino:
                     refused.append(Refusal(g.id, path, "already a hard link to the keeper"))
                     continue
             seen.add(path)
-            staged.append((g, path, st.st_size, st.st_mtime_ns, digest, kst.st_size,
-                           kst.st_mtime_ns, keeper_hash))
+            staged.append(
+                (
+                    g,
+                    path,
+                    st.st_size,
+                    st.st_mtime_ns,
+                    digest,
+                    kst.st_size,
+                    kst.st_mtime_ns,
+                    keeper_hash,
+                )
+            )
 
     base = ""
     if staged and spec.kind in ("quarantine", "move", "copy"):
@@ -339,10 +377,18 @@ def build_plan(
     plan_id = new_id()
     items = tuple(
         PlanItem(
-            seq=n, group_id=g.id, op=spec.kind, source=path,
+            seq=n,
+            group_id=g.id,
+            op=spec.kind,
+            source=path,
             dest=intended_dest(spec, path, os.path.abspath(g.keep), base, plan_id, shrink),
-            keeper=os.path.abspath(g.keep), size=size, mtime_ns=mtime, hash=digest,
-            keeper_size=ksize, keeper_mtime_ns=kmtime, keeper_hash=khash,
+            keeper=os.path.abspath(g.keep),
+            size=size,
+            mtime_ns=mtime,
+            hash=digest,
+            keeper_size=ksize,
+            keeper_mtime_ns=kmtime,
+            keeper_hash=khash,
         )
         for n, (g, path, size, mtime, digest, ksize, kmtime, khash) in enumerate(staged)
     )

@@ -16,8 +16,9 @@ from lookalike.engine.actions.journal import ItemRecord, Journal, journal_lock
 from lookalike.engine.actions.recovery import settle_interrupted
 
 
-def quarantine_contents(batch_id: str | None = None,
-                        journal_path: Path | None = None) -> list[ItemRecord]:
+def quarantine_contents(
+    batch_id: str | None = None, journal_path: Path | None = None
+) -> list[ItemRecord]:
     """Quarantined files still in place (restorable with undo), oldest batch first."""
     out: list[ItemRecord] = []
     with Journal(journal_path) as j:
@@ -26,13 +27,17 @@ def quarantine_contents(batch_id: str | None = None,
                 continue
             if not b.action.startswith("quarantine"):
                 continue
-            out += [r for r in j.items(b.id, (jn.ITEM_DONE, jn.UNDO_FAILED))
-                    if r.dest and os.path.lexists(r.dest)]
+            out += [
+                r
+                for r in j.items(b.id, (jn.ITEM_DONE, jn.UNDO_FAILED))
+                if r.dest and os.path.lexists(r.dest)
+            ]
     return out
 
 
-def empty_quarantine(batch_id: str | None = None,
-                     journal_path: Path | None = None) -> tuple[int, int]:
+def empty_quarantine(
+    batch_id: str | None = None, journal_path: Path | None = None
+) -> tuple[int, int]:
     """Delete quarantined files for good; returns (files, bytes)."""
     files = size = 0
     with journal_lock(journal_path), Journal(journal_path) as j:

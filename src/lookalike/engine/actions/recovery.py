@@ -29,8 +29,14 @@ class RecoveredItem:
     message: str
 
     def to_json(self) -> dict:
-        return {"seq": self.seq, "op": self.op, "source": self.source, "dest": self.dest,
-                "done": self.done, "message": self.message}
+        return {
+            "seq": self.seq,
+            "op": self.op,
+            "source": self.source,
+            "dest": self.dest,
+            "done": self.done,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -50,9 +56,15 @@ class InterruptedBatch:
         return len(self.items) - self.done
 
     def to_json(self) -> dict:
-        return {"batch": self.id, "action": self.action, "phase": self.phase,
-                "created": self.created, "done": self.done, "not_done": self.not_done,
-                "items": [i.to_json() for i in self.items]}
+        return {
+            "batch": self.id,
+            "action": self.action,
+            "phase": self.phase,
+            "created": self.created,
+            "done": self.done,
+            "not_done": self.not_done,
+            "items": [i.to_json() for i in self.items],
+        }
 
 
 @dataclass(frozen=True)
@@ -119,11 +131,16 @@ def settle_batch(j: Journal, batch_id: str, *, undoing: bool) -> None:
             try:
                 done, msg = ops.settle(rec)
             except OSError as exc:
-                j.set_item(batch_id, rec.seq, jn.FAILED,
-                           error=f"interrupted; could not settle: {exc}")
+                j.set_item(
+                    batch_id, rec.seq, jn.FAILED, error=f"interrupted; could not settle: {exc}"
+                )
                 continue
-            j.set_item(batch_id, rec.seq, jn.ITEM_DONE if done else jn.NOT_DONE,
-                       error=f"interrupted; {msg}")
+            j.set_item(
+                batch_id,
+                rec.seq,
+                jn.ITEM_DONE if done else jn.NOT_DONE,
+                error=f"interrupted; {msg}",
+            )
         else:
             try:
                 ops.undo(rec)

@@ -16,8 +16,20 @@ from lookalike.engine.actions import journal as jn
 from lookalike.engine.actions.journal import BatchSummary, Journal
 from lookalike.engine.actions.plan import REMOVES, parse_action
 
-CSV_FIELDS = ("time", "batch", "phase", "action", "state", "files", "bytes", "skipped",
-              "failed", "groups", "reviewed", "agreed")
+CSV_FIELDS = (
+    "time",
+    "batch",
+    "phase",
+    "action",
+    "state",
+    "files",
+    "bytes",
+    "skipped",
+    "failed",
+    "groups",
+    "reviewed",
+    "agreed",
+)
 
 
 def csv_path(journal_path: Path | None = None) -> Path:
@@ -25,8 +37,9 @@ def csv_path(journal_path: Path | None = None) -> Path:
     return journal_path.with_name("stats.csv")
 
 
-def record_batch(summary: BatchSummary, journal_path: Path | None = None,
-                 phase: str = "apply") -> None:
+def record_batch(
+    summary: BatchSummary, journal_path: Path | None = None, phase: str = "apply"
+) -> None:
     """Append one row per finished batch; a failure to write the log never fails the batch."""
     path = csv_path(journal_path)
     try:
@@ -38,11 +51,22 @@ def record_batch(summary: BatchSummary, journal_path: Path | None = None,
                 w.writerow(CSV_FIELDS)
             c = summary.counts
             m = summary.meta
-            w.writerow([
-                time.strftime("%Y-%m-%dT%H:%M:%S"), summary.id, phase, summary.action,
-                summary.state, c.get(jn.ITEM_DONE, 0), summary.bytes_done, c.get(jn.SKIPPED, 0),
-                c.get(jn.FAILED, 0), m.get("groups", 0), m.get("reviewed", 0), m.get("agreed", 0),
-            ])
+            w.writerow(
+                [
+                    time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    summary.id,
+                    phase,
+                    summary.action,
+                    summary.state,
+                    c.get(jn.ITEM_DONE, 0),
+                    summary.bytes_done,
+                    c.get(jn.SKIPPED, 0),
+                    c.get(jn.FAILED, 0),
+                    m.get("groups", 0),
+                    m.get("reviewed", 0),
+                    m.get("agreed", 0),
+                ]
+            )
             fh.flush()
             os.fsync(fh.fileno())
     except OSError:
@@ -92,10 +116,14 @@ class StatsReport:
 
     def to_json(self) -> dict:
         return {
-            "total": {"batches": len(self.batches), "files": self.files,
-                      "bytes_freed": self.bytes_freed, "groups_reviewed": self.reviewed,
-                      "keeper_agreed": self.agreed,
-                      "agreement": None if self.agreement is None else round(self.agreement, 4)},
+            "total": {
+                "batches": len(self.batches),
+                "files": self.files,
+                "bytes_freed": self.bytes_freed,
+                "groups_reviewed": self.reviewed,
+                "keeper_agreed": self.agreed,
+                "agreement": None if self.agreement is None else round(self.agreement, 4),
+            },
             "batches": [b.to_json() for b in self.batches],
         }
 
@@ -112,10 +140,23 @@ def compute_stats(journal_path: Path | None = None) -> StatsReport:
             kind = parse_action(b.action).kind
             freed = sum(r.size for r in recs) if kind in REMOVES else 0
             if kind == "shrink":
-                freed = sum(max(0, r.size - int(r.detail.get("out_size", r.size)))
-                            for r in recs if "info" in r.detail)
+                freed = sum(
+                    max(0, r.size - int(r.detail.get("out_size", r.size)))
+                    for r in recs
+                    if "info" in r.detail
+                )
             m = b.meta
-            out.append(BatchStats(b.id, b.action, b.state, b.created, len(recs), freed,
-                                  int(m.get("groups", 0)), int(m.get("reviewed", 0)),
-                                  int(m.get("agreed", 0))))
+            out.append(
+                BatchStats(
+                    b.id,
+                    b.action,
+                    b.state,
+                    b.created,
+                    len(recs),
+                    freed,
+                    int(m.get("groups", 0)),
+                    int(m.get("reviewed", 0)),
+                    int(m.get("agreed", 0)),
+                )
+            )
     return StatsReport(tuple(out))

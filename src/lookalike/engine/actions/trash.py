@@ -141,7 +141,11 @@ def read_info(info_path: str) -> tuple[str, str] | None:
         root = os.path.dirname(os.path.dirname(info_path))
         trash_parent = os.path.dirname(root)
         # $topdir/.Trash-$uid or $topdir/.Trash/$uid
-        topdir = os.path.dirname(trash_parent) if os.path.basename(trash_parent) == ".Trash" else trash_parent
+        topdir = (
+            os.path.dirname(trash_parent)
+            if os.path.basename(trash_parent) == ".Trash"
+            else trash_parent
+        )
         path = os.path.join(topdir, path)
     return path, date or ""
 

@@ -32,9 +32,7 @@ def undo_target(j: Journal, batch_id: str | None) -> BatchSummary:
             raise NothingToDo(f"no batch {batch_id} in the journal", "see lookalike history")
         return b
     for b in j.batches():
-        if b.state in UNDOABLE_BATCH and any(
-            r.op != "delete" for r in j.items(b.id, UNDO_FROM)
-        ):
+        if b.state in UNDOABLE_BATCH and any(r.op != "delete" for r in j.items(b.id, UNDO_FROM)):
             return b
     raise NothingToDo("there is nothing to undo", "lookalike history lists past batches")
 
@@ -65,9 +63,18 @@ def undo(
                     break
                 if rec.op == "delete":
                     failed += 1
-                    yield ItemOutcome(b.id, rec.seq, n, total, rec.op, rec.source, None,
-                                      "not-undoable", f"{rec.source} was deleted permanently",
-                                      rec.size)
+                    yield ItemOutcome(
+                        b.id,
+                        rec.seq,
+                        n,
+                        total,
+                        rec.op,
+                        rec.source,
+                        None,
+                        "not-undoable",
+                        f"{rec.source} was deleted permanently",
+                        rec.size,
+                    )
                     continue
                 detail = ops.undo_prepare(rec)
                 j.set_item(b.id, rec.seq, jn.ITEM_UNDOING, detail=detail)  # intent, fsynced
@@ -89,8 +96,9 @@ def undo(
                     done += 1
                     restored += rec.size
                     outcome = jn.ITEM_UNDONE
-                yield ItemOutcome(b.id, rec.seq, n, total, rec.op, rec.source, rec.dest,
-                                  outcome, msg, rec.size)
+                yield ItemOutcome(
+                    b.id, rec.seq, n, total, rec.op, rec.source, rec.dest, outcome, msg, rec.size
+                )
             j.flush()
             left = [r for r in j.items(b.id, UNDO_FROM) if r.op != "delete"]
             state = jn.PARTLY_UNDONE if left else jn.UNDONE
