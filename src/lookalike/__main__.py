@@ -1,4 +1,4 @@
-from lookalike.cli import main
+from lookalike.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -42,3 +42,22 @@ def main() -> None:
 
 for module in (scan_commands, actions_commands, ml_commands, ui_commands):
     module.register(main)
+
+
+def run() -> None:
+    """Console entry point: no traceback reaches the user unless LOOKALIKE_DEBUG is set."""
+    import os
+    import sys
+
+    try:
+        main(standalone_mode=True)
+    except (KeyboardInterrupt, BrokenPipeError):
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so plainly, keep the details for a report
+        if os.environ.get("LOOKALIKE_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"lookalike: internal error ({type(exc).__name__}: {exc}).\n"
+            "Run again with LOOKALIKE_DEBUG=1 to see the traceback, and please report it.\n"
+        )
+        sys.exit(4)

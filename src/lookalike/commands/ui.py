@@ -1,7 +1,135 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""CLI commands of the terminal app: ``ui`` (what bare ``lookalike [PATH…]`` runs), ``config``
+and ``locate``. Textual is imported only inside ``ui`` so headless commands never load it."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
 
 import click
+
+from lookalike import config
+
+GRAPHICS = ("auto", "kitty", "sixel", "halfcell", "unicode", "none")
+
+
+@click.command("ui")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--graphics",
+    type=click.Choice(GRAPHICS),
+    default=None,
+    help="How thumbnails are drawn (default: ui.graphics in config, else auto). "
+    "halfcell works everywhere incl. tmux; none shows text only.",
+)
+@click.option("--db", type=click.Path(path_type=Path), default=None, help="Catalog database path.")
+@click.option(
+    "--files-from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Scan the files listed in this file (one path per line).",
+)
+@click.option(
+    "--mode",
+    "start_mode",
+    type=click.Choice(["browse", "scan", "review", "apply", "rules", "history"]),
+    default=None,
+    help="Screen to open first.",
+)
+def ui_command(
+    paths: tuple[Path, ...],
+    graphics: str | None,
+    db: Path | None,
+    files_from: Path | None,
+    start_mode: str | None,
+) -> None:
+    """Open the terminal app: browse folders, scan, review groups, apply and undo.
+
+    \b
+    lookalike ~/Pictures               open with ~/Pictures chosen; press s to scan
+    lookalike --graphics halfcell      coloured half blocks (good inside tmux)
+    Press ? on any screen for its keys.
+    """
+    for p in paths:
+        if not p.exists():
+            raise click.BadParameter(f"{p} does not exist", param_hint="PATH")
+    try:
+        settings = config.load_config()
+    except config.ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    from lookalike.engine.api import Engine
+    from lookalike.ui.app import make_app
+
+    app = make_app(
+        settings,
+        Engine(catalog_path=db),
+        graphics=graphics,
+        roots=list(paths),
+        files_from=files_from,
+        start_mode=start_mode,
+    )
+    app.run()
+
+
+@click.group("config")
+def config_group() -> None:
+    """Read and change settings in config.toml (``lookalike locate config`` prints its path)."""
+
+
+def _parse_value(text: str) -> Any:
+    """TOML value if it parses (numbers, true/false, [lists], "strings"), else the raw text."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+@config_group.command("get")
+@click.argument("key")
+def config_get(key: str) -> None:
+    """Print the value of KEY (dotted, e.g. ui.graphics or keymap)."""
+    try:
+        data = config.load_config()
+    except config.ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    value = config.get_key(data, key)
+    if value is None:
+        raise click.ClickException(f"{key} is not set in {config.config_path()}")
+    click.echo(value if isinstance(value, str) else json.dumps(value))
+
+
+@config_group.command("set")
+@click.argument("key")
+@click.argument("value")
+def config_set(key: str, value: str) -> None:
+    """Set KEY to VALUE (TOML syntax for non-strings: 80, true, ["a", "b"])."""
+    try:
+        data = config.load_config()
+        config.set_key(data, key, _parse_value(value))
+    except config.ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    path = config.save_config(data)
+    click.echo(f"{key} = {json.dumps(config.get_key(data, key))}  ({path})")
+
+
+@click.command("locate")
+@click.argument("what", type=click.Choice(["config", "cache", "data", "themes"]))
+def locate(what: str) -> None:
+    """Print where lookalike keeps its config file, cache (catalog, thumbnails) or data (journal)."""
+    paths = {
+        "config": config.config_path(),
+        "cache": config.cache_dir(),
+        "data": config.data_dir(),
+        "themes": config.config_dir() / "themes",
+    }
+    click.echo(str(paths[what]))
 
 
 def register(main: click.Group) -> None:
     """Add this module's commands to ``main``."""
+    main.add_command(ui_command, "ui")
+    main.add_command(config_group, "config")
+    main.add_command(locate, "locate")

@@ -25,7 +25,7 @@ class ScanOptions:
     files_from: tuple[Path, ...] = ()  # explicit file list (already read)
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    min_size: int = 1
+    min_size: int = 0
     hidden: bool = False
     follow_symlinks: bool = False
     one_file_system: bool = False

@@ -1,0 +1,185 @@
+"""``lookalike scan``: find duplicates under PATHs (``--no-ui`` for scripts)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES
+
+FORMATS = ("json", "jsonl", "csv", "text")
+
+
+def _size(value: str) -> int:
+    """'10k', '2M', '1G' or bytes."""
+    v = value.strip().lower()
+    mult = {"k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
+    for suffix in sorted(mult, key=len, reverse=True):
+        if v.endswith(suffix) or v.endswith(suffix + "b"):
+            num = v[: -len(suffix)] if v.endswith(suffix) else v[: -len(suffix) - 1]
+            return int(float(num) * mult[suffix])
+    return int(v.rstrip("b"))
+
+
+class SizeParam(click.ParamType):
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):  # type: ignore[override]
+        if isinstance(value, int):
+            return value
+        try:
+            return _size(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a size (examples: 1000, 10k, 2M)", param, ctx)
+
+
+def _keep_rules(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    if not value:
+        return DEFAULT_KEEP_RULES
+    rules = tuple(r.strip() for r in value.split(",") if r.strip())
+    bad = [r for r in rules if r not in KEEP_RULE_NAMES]
+    if bad:
+        raise click.BadParameter(
+            f"unknown rule(s) {', '.join(bad)}; choose from {', '.join(sorted(KEEP_RULE_NAMES))}"
+        )
+    return rules
+
+
+def scan_options(f):
+    """Options shared by ``scan`` and the TUI launcher."""
+    decorators = [
+        click.option("--files-from", "files_from", type=click.Path(dir_okay=False, allow_dash=True),
+                     help="Read paths to scan from FILE, one per line ('-' = stdin)."),
+        click.option("-0", "--null", "null", is_flag=True,
+                     help="Paths in --files-from are NUL-separated (find -print0)."),
+        click.option("--include", multiple=True, metavar="GLOB",
+                     help="Only files whose name or path matches GLOB (repeatable)."),
+        click.option("--exclude", multiple=True, metavar="GLOB",
+                     help="Skip files and folders whose name or path matches GLOB (repeatable)."),
+        click.option("--min-size", type=SizeParam(), default="0", show_default=True,
+                     help="Skip files smaller than SIZE (e.g. 10k, 1M)."),
+        click.option("--hidden", is_flag=True, help="Also scan hidden files and folders."),
+        click.option("--follow-symlinks", is_flag=True,
+                     help="Follow symbolic links (loops are detected and reported)."),
+        click.option("--one-file-system", is_flag=True,
+                     help="Do not cross into other file systems below each PATH."),
+        click.option("--workers", type=click.IntRange(1, 256), default=None,
+                     help="Decode processes (default: number of cores)."),
+        click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Catalog file (default: in the platform cache dir)."),
+        click.option("--sensitivity", type=click.IntRange(0, 100), default=50, show_default=True,
+                     help="Same-photo strictness: 0 = loosest, 100 = only resized copies."),
+        click.option("--exact-only", is_flag=True,
+                     help="Only byte-identical copies (skip the same-photo tier)."),
+        click.option("--keep-rule", "keep_rules", callback=_keep_rules, metavar="RULES",
+                     help="Comma-separated keeper rules in order (default: "
+                          + ",".join(DEFAULT_KEEP_RULES) + "; also: newest, smallest, "
+                          "quality, longest-path, lowest-resolution)."),
+        click.option("--reference", multiple=True,
+                     type=click.Path(exists=True, file_okay=False, path_type=Path),
+                     help="Files under DIR are always kept (repeatable)."),
+        click.option("--max-pixels", type=click.IntRange(1), default=250_000_000,
+                     show_default=True, help="Refuse images larger than this (bomb guard)."),
+        click.option("--no-thumbnails", is_flag=True,
+                     help="Do not write review thumbnails to the cache."),
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
+def build_options(paths, files_from, null, include, exclude, min_size, hidden, follow_symlinks,
+                  one_file_system, workers, sensitivity, exact_only, keep_rules, reference,
+                  max_pixels, no_thumbnails):
+    from lookalike.engine.media.discover import read_file_list
+    from lookalike.engine.options import ScanOptions
+
+    listed: list[str] = []
+    if files_from:
+        if files_from == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            try:
+                data = Path(files_from).read_bytes()
+            except OSError as exc:
+                raise click.BadParameter(f"cannot read {files_from}: {exc.strerror}",
+                                         param_hint="--files-from") from exc
+        listed = read_file_list(data, null)
+    if not paths and not listed:
+        raise click.UsageError("give at least one PATH or --files-from FILE")
+    return ScanOptions(
+        roots=tuple(Path(p) for p in paths),
+        files_from=tuple(Path(p) for p in listed),
+        include=tuple(include),
+        exclude=tuple(exclude),
+        min_size=min_size,
+        hidden=hidden,
+        follow_symlinks=follow_symlinks,
+        one_file_system=one_file_system,
+        workers=workers or os.cpu_count() or 1,
+        sensitivity=sensitivity,
+        same=not exact_only,
+        keep_rules=keep_rules,
+        reference=tuple(reference),
+        max_pixels=max_pixels,
+        thumbnails=not no_thumbnails,
+    )
+
+
+@click.command("scan")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option("--no-ui", is_flag=True, help="Run without the terminal app; results go to stdout or -o.")
+@scan_options
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
+              help="Output: json (one document), jsonl (events as they happen), csv (a row per file), text.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
+              default="-", help="Write results to FILE (default: stdout).")
+@click.option("--link-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write a folder of symlinks per group under DIR.")
+@click.option("--progress", type=click.Choice(["auto", "bar", "plain", "none"]), default="auto",
+              show_default=True, help="Progress on stderr: a bar on a terminal, lines otherwise.")
+def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, **kw):
+    """Find exact duplicates and edited copies of photos under PATHs.
+
+    \b
+    Examples:
+      lookalike scan --no-ui ~/Pictures --format json -o groups.json
+      find /photos -name '*.jpg' -print0 | lookalike scan --no-ui --files-from - -0
+      lookalike scan --no-ui ~/Pictures --format text --sensitivity 80
+
+    Results go to stdout (or -o FILE); progress and messages go to stderr.
+    Exit codes: 0 done; 3 done but some files could not be read; 4 fatal (catalog or
+    output unusable); 130 interrupted (rerun to resume); 2 bad usage.
+    """
+    from lookalike.engine.api import Engine
+    from lookalike.headless import exitcodes
+    from lookalike.headless.runner import run_scan
+
+    options = build_options(paths, **kw)
+    if not no_ui:
+        from lookalike.commands import ui as ui_commands
+
+        launch = getattr(ui_commands, "launch_ui", None)
+        if launch is not None and sys.stdin.isatty() and sys.stdout.isatty():
+            sys.exit(launch(options=options, db=db))
+        click.echo("lookalike: running without the terminal app (add --no-ui to say so)",
+                   err=True)
+    engine = Engine(db)
+    try:
+        out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        click.echo(f"lookalike: cannot write {output}: {exc.strerror}", err=True)
+        sys.exit(exitcodes.FATAL)
+    try:
+        result = run_scan(engine, options, fmt, out, link_dir, progress)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    sys.exit(result.code)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(scan_command)

@@ -1,0 +1,348 @@
+"""SQLite (WAL) catalog: files, their features, the last groups, decisions and UI state.
+
+A file row is keyed by its path (stored as raw bytes, so names that are not UTF-8 survive)
+and remembers (dev, inode, size, mtime_ns): a rescan reuses the features of any file whose
+stat is unchanged, and a file that moved keeps its row. Features carry a version per name so
+a changed algorithm recomputes only its own rows. Rows are committed in small batches while a
+scan runs, so Ctrl-C or kill -9 loses at most the last batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lookalike.engine.model import Group, Member
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    path BLOB NOT NULL UNIQUE,
+    dev INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    kind TEXT,
+    headtail BLOB,
+    fullhash BLOB,
+    error TEXT,
+    seen_scan INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS files_stat ON files (dev, inode, size, mtime_ns);
+CREATE INDEX IF NOT EXISTS files_size ON files (size);
+CREATE TABLE IF NOT EXISTS features (
+    file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (file_id, name)
+);
+CREATE TABLE IF NOT EXISTS scans (
+    id INTEGER PRIMARY KEY,
+    started REAL NOT NULL,
+    finished REAL,
+    roots TEXT NOT NULL,
+    stats TEXT
+);
+CREATE TABLE IF NOT EXISTS groups (
+    scan_id INTEGER NOT NULL,
+    ord INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (scan_id, ord)
+);
+CREATE TABLE IF NOT EXISTS not_duplicate (
+    a INTEGER NOT NULL,
+    b INTEGER NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (a, b)
+);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def fs_path(path: str | bytes | os.PathLike[str]) -> bytes:
+    return os.fsencode(path)
+
+
+def str_path(raw: bytes) -> str:
+    return os.fsdecode(raw)
+
+
+@dataclass
+class FileRow:
+    id: int
+    path: str
+    dev: int
+    inode: int
+    size: int
+    mtime_ns: int
+    kind: str | None
+    headtail: bytes | None
+    fullhash: bytes | None
+    error: str | None
+
+
+class CatalogError(Exception):
+    """The catalog cannot be opened or is from an incompatible version."""
+
+
+class Catalog:
+    """One connection; use as a context manager. Not shared across threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise CatalogError(
+                f"cannot open the catalog {self.path}: {exc}; pass --db to use another file"
+            ) from exc
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None:
+            self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise CatalogError(
+                f"{self.path} was written by a newer lookalike (schema {row[0]}); "
+                "upgrade lookalike or pass --db to use another file"
+            )
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- transactions ---------------------------------------------------------------------------
+    def begin(self) -> None:
+        self.db.execute("BEGIN")
+
+    def commit(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
+
+    # -- files --------------------------------------------------------------------------------
+    def _row(self, r: tuple) -> FileRow:
+        return FileRow(r[0], str_path(r[1]), *r[2:])
+
+    _COLS = "id, path, dev, inode, size, mtime_ns, kind, headtail, fullhash, error"
+
+    def file_by_path(self, path: str) -> FileRow | None:
+        r = self.db.execute(
+            f"SELECT {self._COLS} FROM files WHERE path=?", (fs_path(path),)
+        ).fetchone()
+        return self._row(r) if r else None
+
+    def files_by_stat(self, dev: int, inode: int, size: int, mtime_ns: int) -> list[FileRow]:
+        rows = self.db.execute(
+            f"SELECT {self._COLS} FROM files WHERE dev=? AND inode=? AND size=? AND mtime_ns=?",
+            (dev, inode, size, mtime_ns),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def all_files(self) -> Iterator[FileRow]:
+        for r in self.db.execute(f"SELECT {self._COLS} FROM files"):
+            yield self._row(r)
+
+    def files_by_ids(self, ids: Iterable[int]) -> dict[int, FileRow]:
+        out: dict[int, FileRow] = {}
+        ids = list(ids)
+        for i in range(0, len(ids), 900):
+            chunk = ids[i : i + 900]
+            q = ",".join("?" * len(chunk))
+            for r in self.db.execute(f"SELECT {self._COLS} FROM files WHERE id IN ({q})", chunk):
+                out[r[0]] = self._row(r)
+        return out
+
+    def add_file(self, path: str, dev: int, inode: int, size: int, mtime_ns: int, scan: int) -> int:
+        cur = self.db.execute(
+            "INSERT INTO files (path, dev, inode, size, mtime_ns, seen_scan) VALUES (?,?,?,?,?,?)",
+            (fs_path(path), dev, inode, size, mtime_ns, scan),
+        )
+        return int(cur.lastrowid)
+
+    def reset_file(self, file_id: int, dev: int, inode: int, size: int, mtime_ns: int,
+                   scan: int) -> None:
+        """The file changed: new stat, and every derived value forgotten."""
+        self.db.execute(
+            "UPDATE files SET dev=?, inode=?, size=?, mtime_ns=?, kind=NULL, headtail=NULL, "
+            "fullhash=NULL, error=NULL, seen_scan=? WHERE id=?",
+            (dev, inode, size, mtime_ns, scan, file_id),
+        )
+        self.db.execute("DELETE FROM features WHERE file_id=?", (file_id,))
+
+    def move_file(self, file_id: int, new_path: str, scan: int) -> None:
+        self.db.execute("DELETE FROM files WHERE path=? AND id<>?", (fs_path(new_path), file_id))
+        self.db.execute(
+            "UPDATE files SET path=?, seen_scan=? WHERE id=?", (fs_path(new_path), scan, file_id)
+        )
+
+    def touch_files(self, ids: Iterable[int], scan: int) -> None:
+        self.db.executemany("UPDATE files SET seen_scan=? WHERE id=?", ((scan, i) for i in ids))
+
+    def remove_unseen_under(self, roots: Iterable[str], scan: int) -> int:
+        """Forget files under ``roots`` that this scan did not see (deleted since)."""
+        removed = 0
+        for root in roots:
+            prefix = fs_path(root.rstrip(os.sep) + os.sep)
+            upper = prefix[:-1] + bytes([prefix[-1] + 1])
+            cur = self.db.execute(
+                "DELETE FROM files WHERE path >= ? AND path < ? AND seen_scan <> ?",
+                (prefix, upper, scan),
+            )
+            removed += cur.rowcount
+        return removed
+
+    def remove_paths(self, paths: Iterable[str]) -> int:
+        n = 0
+        for p in paths:
+            n += self.db.execute("DELETE FROM files WHERE path=?", (fs_path(p),)).rowcount
+        return n
+
+    def set_kind(self, file_id: int, kind: str | None, error: str | None) -> None:
+        self.db.execute("UPDATE files SET kind=?, error=? WHERE id=?", (kind, error, file_id))
+
+    def set_hashes(self, file_id: int, headtail: bytes | None, fullhash: bytes | None) -> None:
+        if headtail is not None:
+            self.db.execute("UPDATE files SET headtail=? WHERE id=?", (headtail, file_id))
+        if fullhash is not None:
+            self.db.execute("UPDATE files SET fullhash=? WHERE id=?", (fullhash, file_id))
+
+    # -- features -----------------------------------------------------------------------------
+    def put_feature(self, file_id: int, name: str, version: int, data: bytes) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO features (file_id, name, version, data) VALUES (?,?,?,?)",
+            (file_id, name, version, data),
+        )
+
+    def feature_versions(self, name: str) -> dict[int, int]:
+        return dict(self.db.execute("SELECT file_id, version FROM features WHERE name=?", (name,)))
+
+    def load_features(self, name: str, version: int, ids: Iterable[int] | None = None
+                      ) -> dict[int, bytes]:
+        if ids is None:
+            return dict(
+                self.db.execute(
+                    "SELECT file_id, data FROM features WHERE name=? AND version=?", (name, version)
+                )
+            )
+        out: dict[int, bytes] = {}
+        ids = list(ids)
+        for i in range(0, len(ids), 900):
+            chunk = ids[i : i + 900]
+            q = ",".join("?" * len(chunk))
+            out.update(
+                self.db.execute(
+                    f"SELECT file_id, data FROM features WHERE name=? AND version=? "
+                    f"AND file_id IN ({q})",
+                    (name, version, *chunk),
+                )
+            )
+        return out
+
+    # -- scans and groups -----------------------------------------------------------------------
+    def start_scan(self, roots: list[str]) -> int:
+        cur = self.db.execute(
+            "INSERT INTO scans (started, roots) VALUES (?, ?)", (time.time(), json.dumps(roots))
+        )
+        return int(cur.lastrowid)
+
+    def finish_scan(self, scan_id: int, stats: dict[str, Any], groups: list[Group]) -> None:
+        self.begin()
+        self.db.execute("DELETE FROM groups")
+        self.db.executemany(
+            "INSERT INTO groups (scan_id, ord, data) VALUES (?,?,?)",
+            ((scan_id, i, json.dumps(group_to_row(g))) for i, g in enumerate(groups)),
+        )
+        self.db.execute(
+            "UPDATE scans SET finished=?, stats=? WHERE id=?",
+            (time.time(), json.dumps(stats), scan_id),
+        )
+        self.commit()
+
+    def load_groups(self) -> list[Group]:
+        rows = self.db.execute("SELECT data FROM groups ORDER BY scan_id, ord").fetchall()
+        return [group_from_row(json.loads(r[0])) for r in rows]
+
+    def last_scans(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT id, started, finished, roots, stats FROM scans ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            {"id": r[0], "started": r[1], "finished": r[2], "roots": json.loads(r[3]),
+             "stats": json.loads(r[4]) if r[4] else None}
+            for r in rows
+        ]
+
+    # -- decisions and UI state --------------------------------------------------------------
+    def add_not_duplicate(self, paths: list[str]) -> None:
+        ids = []
+        for p in paths:
+            row = self.file_by_path(p)
+            if row is not None:
+                ids.append(row.id)
+        now = time.time()
+        self.db.executemany(
+            "INSERT OR IGNORE INTO not_duplicate (a, b, created) VALUES (?,?,?)",
+            ((min(a, b), max(a, b), now) for i, a in enumerate(ids) for b in ids[i + 1 :]),
+        )
+
+    def not_duplicate_pairs(self) -> set[tuple[int, int]]:
+        return {(a, b) for a, b in self.db.execute("SELECT a, b FROM not_duplicate")}
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_state(self, key: str, value: Any) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, json.dumps(value))
+        )
+
+
+def group_to_row(g: Group) -> dict[str, Any]:
+    d = g.to_json()
+    for m, f in zip(g.members, d["files"], strict=True):
+        f["path"] = os.fsencode(m.path).hex()
+        f["content_hash"] = m.content_hash
+        f["file_id"] = m.file_id
+    d["keep"] = os.fsencode(g.keep).hex()
+    return d
+
+
+def group_from_row(d: dict[str, Any]) -> Group:
+    members = tuple(
+        Member(
+            path=os.fsdecode(bytes.fromhex(f["path"])),
+            size=f["size"],
+            width=f["width"],
+            height=f["height"],
+            format=f["format"],
+            score=f["score"],
+            mtime_ns=f.get("mtime_ns", 0),
+            capture_time=f.get("capture_time"),
+            camera=f.get("camera"),
+            thumb=f.get("thumb"),
+            content_hash=f.get("content_hash"),
+            file_id=f.get("file_id"),
+        )
+        for f in d["files"]
+    )
+    return Group(d["id"], d["tier"], os.fsdecode(bytes.fromhex(d["keep"])), d["reason"], members)

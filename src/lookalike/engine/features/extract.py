@@ -1,0 +1,179 @@
+"""What a decode worker computes for one file, in one pass over one reduced decode."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from lookalike.engine.features import perceptual as pc
+from lookalike.engine.media.decode import Decoded, DecodeError, decode_reduced
+
+PERCEPTUAL_VERSION = 1  # bump when the perceptual features change: only their rows recompute
+THUMB_SIZE = 256
+# Below this grey standard deviation (0..1 scale) an image is "near-uniform": all black, all
+# white, a flat colour. Such images carry too little picture to call two of them the same.
+UNIFORM_STD = 0.03
+MIN_COVERAGE = 0.2  # mostly transparent images are treated as near-uniform
+
+
+@dataclass
+class ImageFeatures:
+    """The stored perceptual features of one file (see perceptual.py for what each is)."""
+
+    width: int
+    height: int
+    format: str
+    exif_fields: int
+    capture_time: str | None
+    camera: str | None
+    orientation: int
+    uniform: bool
+    aspect: float  # width / height of the whole decoded image
+    views: list[View]  # [whole image] or [whole image, content inside trimmed borders]
+    thumb: str | None
+
+
+@dataclass
+class View:
+    """Signatures of one framing of the image.
+
+    Trimming uniform borders is ambiguous (a letterbox bar and a night sky look alike), so an
+    image whose borders were trimmed keeps both framings and a pair matches on the best one.
+    """
+
+    dct: np.ndarray  # (16, 16) float32
+    haar: bytes  # HaarSignature bytes
+    aspect: float
+
+
+MIN_TRIM = 0.02  # trims smaller than this share of a side keep a single view
+
+
+def framings(rgb: Image.Image) -> list[np.ndarray]:
+    """The whole image, plus the content inside uniform borders when there is a real border."""
+    arr = np.asarray(rgb)
+    h, w = arr.shape[:2]
+    top, bottom, left, right = pc.trim_box(arr)
+    out = [arr.astype(np.float32) / 255.0]
+    cut = max(top / h, (h - bottom) / h, left / w, (w - right) / w)
+    if cut >= MIN_TRIM and bottom - top >= 16 and right - left >= 16:
+        out.append(arr[top:bottom, left:right].astype(np.float32) / 255.0)
+    return out
+
+
+def view_of(rgb01: np.ndarray) -> tuple[View, float]:
+    """Signatures of one framing, and the grey standard deviation (for uniformity)."""
+    rgb128 = _resize(rgb01, pc.HAAR_SIZE)
+    grey128 = rgb128 @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    grey64 = grey128.reshape(64, 2, 64, 2).mean(axis=(1, 3))
+    view = View(
+        dct=pc.dct_signature(grey64),
+        haar=pc.haar_signature(rgb128).to_bytes(),
+        aspect=rgb01.shape[1] / rgb01.shape[0],
+    )
+    return view, float(grey64.std())
+
+
+def _resize(rgb01: np.ndarray, size: int) -> np.ndarray:
+    img = Image.fromarray((rgb01 * 255.0 + 0.5).astype(np.uint8), "RGB")
+    out = img.resize((size, size), Image.Resampling.BOX if min(img.size) >= size else Image.Resampling.BILINEAR)
+    return np.asarray(out, dtype=np.float32) / 255.0
+
+
+def features_of(decoded: Decoded, thumb_path: str | None) -> ImageFeatures:
+    views = []
+    stds = []
+    for framing in framings(decoded.rgb):
+        view, std = view_of(framing)
+        views.append(view)
+        stds.append(std)
+    uniform = stds[0] < UNIFORM_STD or decoded.alpha_coverage < MIN_COVERAGE
+    thumb = None
+    if thumb_path:
+        thumb = write_thumbnail(decoded.rgb, thumb_path)
+    return ImageFeatures(
+        width=decoded.width,
+        height=decoded.height,
+        format=decoded.format,
+        exif_fields=decoded.exif_fields,
+        capture_time=decoded.capture_time,
+        camera=decoded.camera,
+        orientation=decoded.orientation,
+        uniform=uniform,
+        aspect=decoded.rgb.size[0] / decoded.rgb.size[1],
+        views=views,
+        thumb=thumb,
+    )
+
+
+def write_thumbnail(rgb: Image.Image, path: str) -> str | None:
+    """A small WebP for the review UI, written atomically; failures only lose the thumbnail."""
+    try:
+        thumb = rgb.copy()
+        thumb.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.BILINEAR)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        thumb.save(tmp, "WEBP", quality=75, method=0)
+        os.replace(tmp, path)
+        return path
+    except OSError:
+        return None
+
+
+def extract_file(path: str, thumb_path: str | None, max_pixels: int) -> ImageFeatures:
+    """Decode once, compute everything; raises DecodeError with a user-facing message."""
+    decoded = decode_reduced(path, max_pixels=max_pixels)
+    try:
+        return features_of(decoded, thumb_path)
+    except DecodeError:
+        raise
+    except Exception as exc:  # a bug or an odd image must not stop the scan
+        raise DecodeError(f"features failed ({type(exc).__name__}: {exc})") from exc
+
+
+# -- storage ----------------------------------------------------------------------------------
+_VIEW_DCT_BYTES = pc.DCT_KEEP * pc.DCT_KEEP * 2  # float16
+_VIEW_HAAR_BYTES = 3 * pc.HAAR_KEEP * 4 + 12
+
+
+def pack_views(views: list[View]) -> bytes:
+    out = bytearray([len(views)])
+    for v in views:
+        out += v.dct.astype(np.float16).tobytes()
+        out += v.haar
+        out += np.float32(v.aspect).tobytes()
+    return bytes(out)
+
+
+def unpack_views(data: bytes) -> list[View]:
+    n = data[0]
+    pos = 1
+    views = []
+    for _ in range(n):
+        dct = np.frombuffer(data[pos : pos + _VIEW_DCT_BYTES], dtype=np.float16)
+        pos += _VIEW_DCT_BYTES
+        haar = data[pos : pos + _VIEW_HAAR_BYTES]
+        pos += _VIEW_HAAR_BYTES
+        aspect = float(np.frombuffer(data[pos : pos + 4], dtype=np.float32)[0])
+        pos += 4
+        views.append(View(dct.astype(np.float32).reshape(pc.DCT_KEEP, pc.DCT_KEEP), haar, aspect))
+    return views
+
+
+def meta_of(f: ImageFeatures) -> dict:
+    return {
+        "width": f.width,
+        "height": f.height,
+        "format": f.format,
+        "exif_fields": f.exif_fields,
+        "capture_time": f.capture_time,
+        "camera": f.camera,
+        "orientation": f.orientation,
+        "uniform": f.uniform,
+        "aspect": round(f.aspect, 5),
+        "thumb": f.thumb,
+    }

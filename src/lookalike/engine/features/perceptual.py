@@ -1,0 +1,304 @@
+"""Perceptual features of one decoded image, and how two of them compare.
+
+Everything here is a small pure function over numpy arrays, so the decode workers, the index
+and the tests all share one definition.
+
+* **DCT signature** – the 16×16 lowest frequencies of the 2-D DCT of a 64×64 grey image
+  (imagehash's pHash, kept as floats). Its sign bits (255, the DC term dropped) are the binary
+  hash that faiss indexes; the floats give a cosine that survives brightness, contrast, blur,
+  noise and re-encoding.
+* **Haar signature** – Jacobs, Finkelstein & Salesin, "Fast Multiresolution Image Querying"
+  (as in imgSeek/duplo): a 128×128 YIQ image, standard 2-D Haar decomposition, the 40 largest
+  coefficients per channel kept as signed positions, compared with the paper's weight table.
+* **Dihedral group** – rotations by 90/180/270 and mirrors act on both signatures as a signed
+  permutation of coefficients, so a copy turned on its side is matched without re-decoding:
+  ``transform_dct`` / ``transform_haar`` apply one of the 8 transforms to a stored signature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+DCT_SIZE = 64  # grey image side for the DCT
+DCT_KEEP = 16  # low-frequency block kept (16×16 → 255 AC terms)
+HAAR_SIZE = 128
+HAAR_KEEP = 40
+HASH_BITS = 256  # 255 AC sign bits + one constant pad bit
+HASH_BYTES = HASH_BITS // 8
+
+# Jacobs et al. weights for scanned photos: rows = bin (min(max(i, j), 5)), cols = Y, I, Q.
+HAAR_WEIGHTS = np.array(
+    [
+        [5.00, 19.21, 34.37],
+        [0.83, 1.26, 0.36],
+        [1.01, 0.44, 0.45],
+        [0.52, 0.53, 0.14],
+        [0.47, 0.28, 0.18],
+        [0.30, 0.14, 0.27],
+    ],
+    dtype=np.float32,
+)
+
+# The 8 dihedral transforms as (transpose first?, flip rows?, flip columns?).
+DIHEDRAL: tuple[tuple[bool, bool, bool], ...] = tuple(
+    (t, fr, fc) for t in (False, True) for fr in (False, True) for fc in (False, True)
+)
+IDENTITY = 0
+TRANSFORM_NAMES = (
+    "identity",
+    "mirror",  # flip columns
+    "flip",  # flip rows
+    "rotate-180",
+    "transpose",
+    "rotate-90",  # transpose then flip columns
+    "rotate-270",  # transpose then flip rows
+    "transverse",
+)
+
+
+def apply_dihedral(img: np.ndarray, t: int) -> np.ndarray:
+    """Apply transform ``t`` to an image array (rows, cols, …); used by tests as the truth."""
+    transpose, flip_rows, flip_cols = DIHEDRAL[t]
+    out = img
+    if transpose:
+        out = np.swapaxes(out, 0, 1)
+    if flip_rows:
+        out = out[::-1]
+    if flip_cols:
+        out = out[:, ::-1]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# DCT signature
+# ---------------------------------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def _dct_matrix(n: int) -> np.ndarray:
+    """Orthonormal DCT-II matrix; ``D @ x`` is the DCT of column vector x."""
+    k = np.arange(n)[:, None]
+    i = np.arange(n)[None, :]
+    m = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
+    m[0] /= np.sqrt(2.0)
+    return m.astype(np.float64)
+
+
+def dct_signature(grey64: np.ndarray) -> np.ndarray:
+    """16×16 low-frequency DCT block of a 64×64 grey image (float32)."""
+    d = _dct_matrix(DCT_SIZE)[:DCT_KEEP]
+    g = grey64.astype(np.float64)
+    return (d @ g @ d.T).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _dct_sign_masks() -> tuple[np.ndarray, np.ndarray]:
+    idx = np.arange(DCT_KEEP)
+    odd = (idx % 2 == 1).astype(np.float32)
+    rows = np.where(odd[:, None] > 0, -1.0, 1.0) * np.ones((1, DCT_KEEP), np.float32)
+    cols = np.where(odd[None, :] > 0, -1.0, 1.0) * np.ones((DCT_KEEP, 1), np.float32)
+    return rows.astype(np.float32), cols.astype(np.float32)
+
+
+def transform_dct(sig: np.ndarray, t: int) -> np.ndarray:
+    """The DCT signature of the image turned by transform ``t`` (exact, no decode)."""
+    transpose, flip_rows, flip_cols = DIHEDRAL[t]
+    rows, cols = _dct_sign_masks()
+    out = sig.T if transpose else sig
+    if flip_rows:
+        out = out * rows
+    if flip_cols:
+        out = out * cols
+    return out
+
+
+def dct_hash(sig: np.ndarray) -> np.ndarray:
+    """256-bit hash (32 uint8): sign bits of the AC terms, packed; bit 0 (DC) is always 1."""
+    bits = (sig.reshape(-1) > 0).astype(np.uint8)
+    bits[0] = 1
+    return np.packbits(bits)
+
+
+def dct_hashes_dihedral(sig: np.ndarray) -> np.ndarray:
+    """(8, 32) uint8: the hash of every dihedral transform of the image."""
+    return np.stack([dct_hash(transform_dct(sig, t)) for t in range(8)])
+
+
+def dct_vector(sig: np.ndarray) -> np.ndarray:
+    """AC terms as a unit vector; cosine of two of them ~ correlation of two low-pass images."""
+    v = sig.reshape(-1).astype(np.float32).copy()
+    v[0] = 0.0
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
+
+
+# ---------------------------------------------------------------------------------------------
+# Haar (Jacobs) signature
+# ---------------------------------------------------------------------------------------------
+@lru_cache(maxsize=2)
+def _haar_matrix(n: int) -> np.ndarray:
+    """Orthonormal Haar basis, row 0 = scaling, rows [2^k, 2^(k+1)) = level-k details."""
+    h = np.zeros((n, n), dtype=np.float64)
+    h[0] = 1.0 / np.sqrt(n)
+    level = 0
+    while (1 << level) < n:
+        count = 1 << level
+        width = n // count
+        for m in range(count):
+            row = np.zeros(n)
+            start = m * width
+            row[start : start + width // 2] = 1.0
+            row[start + width // 2 : start + width] = -1.0
+            h[count + m] = row / np.sqrt(width)
+        level += 1
+    return h
+
+
+def rgb_to_yiq(rgb: np.ndarray) -> np.ndarray:
+    """float RGB in [0, 1] → YIQ (NTSC)."""
+    m = np.array(
+        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
+        dtype=np.float32,
+    )
+    return rgb.astype(np.float32) @ m.T
+
+
+@dataclass(frozen=True)
+class HaarSignature:
+    """Signed flat positions (pos+1, negated for negative coefficients) and channel averages."""
+
+    coeffs: np.ndarray  # (3, HAAR_KEEP) int32
+    avg: np.ndarray  # (3,) float32
+
+    def to_bytes(self) -> bytes:
+        return self.coeffs.astype(np.int32).tobytes() + self.avg.astype(np.float32).tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> HaarSignature:
+        n = 3 * HAAR_KEEP * 4
+        coeffs = np.frombuffer(data[:n], dtype=np.int32).reshape(3, HAAR_KEEP)
+        avg = np.frombuffer(data[n : n + 12], dtype=np.float32)
+        return cls(coeffs, avg)
+
+
+def haar_signature(rgb128: np.ndarray) -> HaarSignature:
+    """Signature of a 128×128 float RGB image in [0, 1]."""
+    h = _haar_matrix(HAAR_SIZE)
+    yiq = rgb_to_yiq(rgb128)
+    coeffs = np.zeros((3, HAAR_KEEP), dtype=np.int32)
+    avg = np.zeros(3, dtype=np.float32)
+    for c in range(3):
+        t = h @ yiq[:, :, c].astype(np.float64) @ h.T
+        avg[c] = t[0, 0] / HAAR_SIZE
+        flat = t.reshape(-1).copy()
+        flat[0] = 0.0
+        top = np.argpartition(-np.abs(flat), HAAR_KEEP)[:HAAR_KEEP]
+        top = top[np.argsort(top)]
+        signs = np.where(flat[top] > 0, 1, -1)
+        coeffs[c] = (top + 1) * signs
+    return HaarSignature(coeffs, avg)
+
+
+@lru_cache(maxsize=1)
+def _haar_index_maps() -> tuple[np.ndarray, np.ndarray]:
+    """For each 1-D Haar index: its mirror within the level block, and the sign a flip gives."""
+    n = HAAR_SIZE
+    mirror = np.zeros(n, dtype=np.int64)
+    sign = np.ones(n, dtype=np.int64)
+    for p in range(1, n):
+        level_start = 1 << (p.bit_length() - 1)
+        mirror[p] = level_start + (2 * level_start - 1 - p)
+        sign[p] = -1
+    return mirror, sign
+
+
+def transform_haar(sig: HaarSignature, t: int) -> HaarSignature:
+    """The Haar signature of the image turned by transform ``t`` (exact, no decode)."""
+    transpose, flip_rows, flip_cols = DIHEDRAL[t]
+    if t == IDENTITY:
+        return sig
+    mirror, flip_sign = _haar_index_maps()
+    c = sig.coeffs.astype(np.int64)
+    s = np.sign(c)
+    pos = np.abs(c) - 1
+    r, col = pos // HAAR_SIZE, pos % HAAR_SIZE
+    if transpose:
+        r, col = col, r
+    if flip_rows:
+        s = s * flip_sign[r]
+        r = mirror[r]
+    if flip_cols:
+        s = s * flip_sign[col]
+        col = mirror[col]
+    new = ((r * HAAR_SIZE + col) + 1) * s
+    return HaarSignature(new.astype(np.int32), sig.avg)
+
+
+@lru_cache(maxsize=1)
+def _haar_bins() -> np.ndarray:
+    i = np.arange(HAAR_SIZE)
+    return np.minimum(np.maximum(i[:, None], i[None, :]), 5).reshape(-1)
+
+
+def haar_similarity(a: HaarSignature, b: HaarSignature) -> float:
+    """Share of a's weighted signature that b matches (position and sign), in [0, 1].
+
+    Symmetrised (mean of both directions); the averages enter as a small penalty, as in the
+    paper's score, so a uniformly darker copy still matches.
+    """
+    bins = _haar_bins()
+    total = 0.0
+    matched = 0.0
+    for c in range(3):
+        sa = set(a.coeffs[c].tolist())
+        sb = set(b.coeffs[c].tolist())
+        common = sa & sb
+        wa = HAAR_WEIGHTS[bins[np.abs(a.coeffs[c]) - 1], c]
+        wb = HAAR_WEIGHTS[bins[np.abs(b.coeffs[c]) - 1], c]
+        if common:
+            idx = np.abs(np.fromiter(common, dtype=np.int64)) - 1
+            matched += 2 * float(HAAR_WEIGHTS[bins[idx], c].sum())
+        total += float(wa.sum() + wb.sum())
+    return matched / total if total > 0 else 0.0
+
+
+def haar_similarity_best(a: HaarSignature, b: HaarSignature, t: int) -> float:
+    return haar_similarity(transform_haar(a, t), b)
+
+
+# ---------------------------------------------------------------------------------------------
+# Preparing the image: borders, uniformity
+# ---------------------------------------------------------------------------------------------
+def trim_box(rgb: np.ndarray, tol: int = 24, frac: float = 0.985, max_trim: float = 0.45) -> tuple[
+    int, int, int, int
+]:
+    """(top, bottom, left, right) of the content inside uniform borders or letterbox bars.
+
+    A row or column is border when ≥ ``frac`` of its pixels lie within ``tol`` of the colour of
+    the corners; at most ``max_trim`` of each side is cut, so a picture with a plain sky keeps
+    most of its sky.
+    """
+    h, w = rgb.shape[:2]
+    a = rgb.astype(np.int16)
+    corners = np.stack([a[0, 0], a[0, -1], a[-1, 0], a[-1, -1]])
+
+    def run(lines: np.ndarray, limit: int) -> int:
+        n = 0
+        for line in lines[:limit]:
+            ok = False
+            for colour in corners:
+                close = np.all(np.abs(line - colour) <= tol, axis=-1)
+                if close.mean() >= frac:
+                    ok = True
+                    break
+            if not ok:
+                break
+            n += 1
+        return n
+
+    top = run(a, int(h * max_trim))
+    bottom = run(a[::-1], int(h * max_trim))
+    left = run(np.swapaxes(a, 0, 1), int(w * max_trim))
+    right = run(np.swapaxes(a, 0, 1)[::-1], int(w * max_trim))
+    return top, h - bottom, left, w - right

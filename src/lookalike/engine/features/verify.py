@@ -1,0 +1,343 @@
+"""Geometric + photometric verification of a candidate "same photo" pair.
+
+Embeddings say two images *look* alike; that also holds for two frames of a burst or two views
+of one scene. A true copy (resized, re-encoded, cropped, slightly rotated, mirrored, colour
+edited) differs from its original by one similarity transform and nothing else, so:
+
+1. ORB keypoints + mutual ratio-tested matches, RANSAC similarity transform
+   (``estimateAffinePartial2D``: rotation, uniform scale, shift; tighter than a homography, so
+   parallax between two shots of a scene is not absorbed). Mirrored copies: retried flipped.
+2. Warp one onto the other and compare small blocks by normalised cross-correlation (robust to
+   colour, gamma, blur and JPEG). A moved subject, a blink or parallax leaves blocks that
+   disagree; a copy leaves (almost) none.
+
+Works on reduced decodes (long side :data:`WORK_SIDE`); pure OpenCV/numpy, no torch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+VERIFY_VERSION = 1
+WORK_SIDE = 512  # ORB works on this long side
+MIN_SIDE = 320  # smaller images are upscaled to this long side first (ORB needs borders)
+CHECK_SIDE = 256  # photometric check on this long side
+BLOCK = 16  # block size (pixels at CHECK_SIDE) for the photometric check
+MIN_INLIERS = 12
+MIN_INLIER_RATIO = 0.25
+MAX_BAD_BLOCKS = 0.10  # share of disagreeing blocks still called "the same photo"
+MIN_OVERLAP = 0.45  # share of the smaller image the other must cover
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of one pair. ``same`` is None when the images have too little texture to judge
+    (flat skies, graphics): callers then rely on other evidence (hashes, very high cosine)."""
+
+    same: bool | None
+    inliers: int = 0
+    matches: int = 0
+    inlier_ratio: float = 0.0
+    bad_blocks: float = 1.0  # share of compared blocks that disagree after alignment
+    overlap: float = 0.0
+    scale: float = 0.0
+    angle: float = 0.0  # degrees
+    mirrored: bool = False
+    reason: str = ""
+
+    @property
+    def score(self) -> float:
+        """0..1 confidence that the pair is one photo (for ranking and the group score)."""
+        if not self.same:
+            return 0.0
+        return float(min(1.0, self.inlier_ratio + 0.5) * (1.0 - self.bad_blocks))
+
+
+# -- decoding -----------------------------------------------------------------------------
+def load_gray(path: str | os.PathLike[str], side: int = WORK_SIDE) -> np.ndarray:
+    """Reduced, EXIF-transposed grey decode (JPEG draft mode decodes at 1/2..1/8 scale)."""
+    with Image.open(path) as im:
+        try:
+            im.draft("L", (side, side))
+        except Exception:
+            pass
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("RGBA", "LA", "P", "PA"):
+            im = im.convert("RGBA")
+            bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(bg, im)
+        gray = np.asarray(im.convert("L"))
+    return gray
+
+
+def _fit(gray: np.ndarray, side: int) -> np.ndarray:
+    h, w = gray.shape[:2]
+    long_side = max(h, w)
+    if long_side == side:
+        return gray
+    f = side / long_side
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    interp = cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC
+    return cv2.resize(gray, size, interpolation=interp)
+
+
+def _as_gray(img: np.ndarray | Image.Image) -> np.ndarray:
+    if isinstance(img, Image.Image):
+        img = np.asarray(img.convert("L"))
+    if img.ndim == 3:
+        img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
+    return np.ascontiguousarray(img, dtype=np.uint8)
+
+
+# -- features -----------------------------------------------------------------------------
+@dataclass
+class _Prepared:
+    work: np.ndarray  # grey at WORK_SIDE (or MIN_SIDE when small)
+    kps: np.ndarray  # (n, 2) float32 positions in ``work`` pixels
+    desc: np.ndarray | None  # (n, 32) uint8
+    fill: np.ndarray  # bool mask of constant fill touching the border (rotation corners)
+
+
+_ORB: dict[int, cv2.ORB] = {}
+
+
+def _orb(fast: int = 12) -> cv2.ORB:
+    if fast not in _ORB:
+        _ORB[fast] = cv2.ORB_create(nfeatures=1500, scaleFactor=1.2, nlevels=8, fastThreshold=fast)
+    return _ORB[fast]
+
+
+def _fill_mask(g: np.ndarray) -> np.ndarray:
+    """Pure black/white areas flood-connected to a corner: padding, not picture."""
+    h, w = g.shape
+    mask = np.zeros((h + 2, w + 2), np.uint8)
+    work = g.copy()
+    for y, x in ((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1)):
+        v = int(g[y, x])
+        if (v <= 4 or v >= 251) and mask[y + 1, x + 1] == 0:
+            cv2.floodFill(work, mask, (x, y), 0, 2, 2, flags=4 | (1 << 8) | cv2.FLOODFILL_MASK_ONLY)
+    fill = mask[1:-1, 1:-1].astype(bool)
+    # Rotation padding is a few corner triangles; a white page or graphic background is not.
+    return fill if fill.mean() < 0.25 else np.zeros_like(fill)
+
+
+def prepare(img: np.ndarray | Image.Image) -> _Prepared:
+    """Grey image → working copy, ORB keypoints and descriptors."""
+    g = _as_gray(img)
+    side = WORK_SIDE if max(g.shape) >= MIN_SIDE else MIN_SIDE
+    work = _fit(g, min(side, max(max(g.shape), MIN_SIDE)))
+    kps, desc = _orb().detectAndCompute(work, None)
+    if len(kps) < 150:  # soft or low-contrast picture: equalise and lower the corner threshold
+        kps, desc = _orb(4).detectAndCompute(cv2.equalizeHist(work), None)
+    pts = np.array([k.pt for k in kps], dtype=np.float32).reshape(-1, 2)
+    return _Prepared(work=work, kps=pts, desc=desc, fill=_fill_mask(work))
+
+
+def _flipped(p: _Prepared) -> _Prepared:
+    return prepare(np.ascontiguousarray(p.work[:, ::-1]))
+
+
+# -- matching -----------------------------------------------------------------------------
+def _mutual_matches(
+    a: _Prepared, b: _Prepared, ratio: float = 0.85
+) -> tuple[np.ndarray, np.ndarray]:
+    if a.desc is None or b.desc is None or len(a.desc) < 2 or len(b.desc) < 2:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
+    bf = cv2.BFMatcher(cv2.NORM_HAMMING)
+    ab = bf.knnMatch(a.desc, b.desc, k=2)
+    ba = bf.knnMatch(b.desc, a.desc, k=1)
+    back = {m[0].queryIdx: m[0].trainIdx for m in ba if m}
+    ia, ib = [], []
+    for pair in ab:
+        if len(pair) < 2:
+            continue
+        m, n = pair
+        if m.distance < ratio * n.distance and back.get(m.trainIdx) == m.queryIdx:
+            ia.append(m.queryIdx)
+            ib.append(m.trainIdx)
+    return a.kps[ia], b.kps[ib]
+
+
+def _photometric(a: _Prepared, b: _Prepared, m: np.ndarray) -> tuple[float, float]:
+    """Share of disagreeing blocks after warping ``b`` onto ``a``, and the overlap share."""
+    fa = CHECK_SIDE / max(a.work.shape)
+    ga = _fit(a.work, CHECK_SIDE)
+    ha, wa = ga.shape
+    # m maps b.work → a.work; bring it to CHECK_SIDE on the ``a`` side only.
+    mm = m.astype(np.float64) * fa
+    gb = cv2.warpAffine(b.work, mm, (wa, ha), flags=cv2.INTER_AREA, borderValue=0)
+    valid_b = np.ones(b.work.shape, np.uint8)
+    valid_b[b.fill] = 0
+    valid = cv2.warpAffine(valid_b, mm, (wa, ha), flags=cv2.INTER_NEAREST, borderValue=0)
+    fill_a = _fit(a.fill.astype(np.uint8), CHECK_SIDE).astype(bool) if a.fill.any() else None
+    valid = cv2.erode(valid, np.ones((5, 5), np.uint8)).astype(bool)
+    if fill_a is not None:
+        valid &= ~fill_a
+    area_b = float((~b.fill).sum()) * (fa * fa) * (m[0, 0] ** 2 + m[0, 1] ** 2)
+    area_a = float(ha * wa) - (0.0 if fill_a is None else float(fill_a.sum()))
+    overlap = float(valid.sum()) / max(1.0, min(area_a, area_b))
+    xa = cv2.GaussianBlur(ga.astype(np.float32), (0, 0), 1.2)
+    xb = cv2.GaussianBlur(gb.astype(np.float32), (0, 0), 1.2)
+    # Global gain/offset fit inside the overlap: brightness/contrast edits cancel out.
+    va, vb = xa[valid], xb[valid]
+    if va.size < BLOCK * BLOCK * 4:
+        return 1.0, overlap
+    sa, sb = va.std(), vb.std()
+    if sb > 1e-3:
+        xb = (xb - vb.mean()) * (sa / sb) + va.mean()
+    bad = total = 0
+    for y in range(0, ha - BLOCK + 1, BLOCK):
+        for x in range(0, wa - BLOCK + 1, BLOCK):
+            vm = valid[y : y + BLOCK, x : x + BLOCK]
+            if vm.mean() < 0.9:
+                continue
+            pa = xa[y : y + BLOCK, x : x + BLOCK][vm]
+            pb = xb[y : y + BLOCK, x : x + BLOCK][vm]
+            da, db = pa - pa.mean(), pb - pb.mean()
+            sda, sdb = float(da.std()), float(db.std())
+            total += 1
+            if sda < 3.0 and sdb < 3.0:  # flat block: compare levels
+                bad += abs(float(pa.mean() - pb.mean())) > 18.0
+                continue
+            ncc = float((da * db).mean() / (sda * sdb + 1e-6))
+            if ncc < 0.55 or min(sda, sdb) / max(sda, sdb) < 0.3:
+                bad += 1
+    if total == 0:
+        return 1.0, overlap
+    return bad / total, overlap
+
+
+def _try(a: _Prepared, b: _Prepared, mirrored: bool) -> VerifyResult:
+    pa, pb = _mutual_matches(a, b)
+    n = len(pa)
+    if n < MIN_INLIERS:
+        return VerifyResult(False, 0, n, 0.0, mirrored=mirrored, reason="few matches")
+    m, inl = cv2.estimateAffinePartial2D(
+        pb, pa, method=cv2.RANSAC, ransacReprojThreshold=3.0, maxIters=3000, confidence=0.995
+    )
+    if m is None:
+        return VerifyResult(False, 0, n, 0.0, mirrored=mirrored, reason="no transform")
+    k = int(inl.sum())
+    ratio = k / n
+    scale = float(np.hypot(m[0, 0], m[1, 0]))
+    angle = float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
+    base = dict(
+        inliers=k, matches=n, inlier_ratio=ratio, scale=scale, angle=angle, mirrored=mirrored
+    )
+    if k < MIN_INLIERS or ratio < MIN_INLIER_RATIO:
+        return VerifyResult(False, reason="few inliers", **base)
+    if not 0.1 < scale < 10.0:
+        return VerifyResult(False, reason="implausible scale", **base)
+    bad, overlap = _photometric(a, b, m)
+    ok = bad <= MAX_BAD_BLOCKS and overlap >= MIN_OVERLAP
+    reason = "same" if ok else ("content differs" if bad > MAX_BAD_BLOCKS else "small overlap")
+    return VerifyResult(ok, bad_blocks=bad, overlap=overlap, reason=reason, **base)
+
+
+def _textureless(p: _Prepared) -> bool:
+    return len(p.kps) < MIN_INLIERS * 2
+
+
+def _direct(a: _Prepared, b: _Prepared) -> VerifyResult:
+    """No keypoints to align on (graphics, very soft pictures): compare whole frames under the
+    eight right-angle rotations/mirrors, scaled to fit. Finds resized, re-encoded, recoloured
+    and turned copies; a crop or small rotation of such an image stays undecided (None)."""
+    hb, wb = b.work.shape
+    best: VerifyResult | None = None
+    for k in range(8):
+        # Build the 2x3 map of the dihedral op k on b, then scale to a's frame.
+        ops = np.rot90(np.arange(hb * wb, dtype=np.int64).reshape(hb, wb), k % 4)
+        if k >= 4:
+            ops = ops[:, ::-1]
+        h2, w2 = ops.shape
+        ha, wa = a.work.shape
+        if abs((w2 / h2) / (wa / ha) - 1.0) > 0.03:
+            continue
+        # Affine from the three corners of the op's output back to b's pixel grid.
+        src = np.array(
+            [
+                divmod(int(ops[0, 0]), wb)[::-1],
+                divmod(int(ops[0, -1]), wb)[::-1],
+                divmod(int(ops[-1, 0]), wb)[::-1],
+            ],
+            dtype=np.float32,
+        )
+        dst = np.array([[0, 0], [wa - 1, 0], [0, ha - 1]], dtype=np.float32)
+        m = cv2.getAffineTransform(src, dst)
+        bad, overlap = _photometric(a, b, m)
+        res = VerifyResult(
+            bad <= MAX_BAD_BLOCKS / 2 and overlap >= 0.8,
+            bad_blocks=bad,
+            overlap=overlap,
+            inlier_ratio=1.0,
+            mirrored=k >= 4,
+            angle=90.0 * (k % 4),
+            reason="same (direct)",
+        )
+        if res.same and (best is None or res.bad_blocks < best.bad_blocks):
+            best = res
+    return best or VerifyResult(None, reason="too little texture")
+
+
+def verify_prepared(a: _Prepared, b: _Prepared) -> VerifyResult:
+    """Verify two prepared images; tries the mirrored second image when the direct one fails."""
+    if _textureless(a) or _textureless(b):
+        return _direct(a, b)
+    first = _try(a, b, False)
+    if first.same:
+        return first
+    if first.inliers >= MIN_INLIERS and first.inlier_ratio >= 0.5:
+        return first  # aligned well, content differs: a mirror would not help
+    second = _try(a, _flipped(b), True)
+    if second.same:
+        return second
+    direct = _direct(a, b)  # soft pictures whose keypoints are mostly noise
+    if direct.same:
+        return direct
+    return second if second.inliers > first.inliers else first
+
+
+def verify_arrays(a: np.ndarray | Image.Image, b: np.ndarray | Image.Image) -> VerifyResult:
+    """Verify two images given as grey/RGB arrays or PIL images."""
+    return verify_prepared(prepare(a), prepare(b))
+
+
+class Verifier:
+    """Verifies many candidate pairs by path; each file is decoded and prepared once (LRU)."""
+
+    def __init__(self, cache_size: int = 512) -> None:
+        self._cache: OrderedDict[str, _Prepared | None] = OrderedDict()
+        self._size = cache_size
+
+    def _get(self, path: str | os.PathLike[str]) -> _Prepared | None:
+        key = os.fspath(path)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        try:
+            prep: _Prepared | None = prepare(load_gray(key))
+        except (OSError, ValueError, Image.DecompressionBombError, cv2.error):
+            prep = None
+        self._cache[key] = prep
+        if len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+        return prep
+
+    def verify(
+        self, path_a: str | os.PathLike[str], path_b: str | os.PathLike[str]
+    ) -> VerifyResult:
+        a, b = self._get(path_a), self._get(path_b)
+        if a is None or b is None:
+            return VerifyResult(None, reason="unreadable")
+        return verify_prepared(a, b)
+
+
+def verify_paths(path_a: str | Path, path_b: str | Path) -> VerifyResult:
+    return Verifier(cache_size=2).verify(path_a, path_b)

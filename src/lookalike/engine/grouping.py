@@ -1,0 +1,235 @@
+"""Candidate edges → verified edges → groups that never chain.
+
+1. Every view of every image is indexed by its 256-bit DCT sign hash; each view is queried
+   with its 8 dihedral transforms (rotations and mirrors), so a turned copy is a neighbour.
+2. A candidate pair is verified on the floats: the best cosine of the DCT signatures over
+   transforms and framings, then the Jacobs Haar similarity under that transform; the score is
+   their mean, compared with a threshold set by ``--sensitivity``.
+3. Verified edges form connected components; inside each, complete-link clustering (every pair
+   in a group at least ``link`` similar, and each merge backed by one verified edge) so a chain
+   of near images never joins two far-apart ones. Order is by path, so output is reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lookalike.engine.features import perceptual as pc
+from lookalike.engine.index import HashIndex
+
+SEARCH_RADIUS = 80  # of 256 bits; recall-first, verification decides
+MAX_ASPECT_LOG = 0.45  # views whose aspect ratios differ more cannot be one photo
+LINK_SLACK = 0.08  # complete-link threshold sits this far below the edge threshold
+BIG_COMPONENT = 300
+
+
+def threshold_for(sensitivity: int) -> float:
+    """Edge threshold on the 0..1 score: 0 → loose, 50 → default, 100 → only resized copies."""
+    s = max(0, min(100, sensitivity))
+    if s <= 50:
+        return 0.46 + (0.565 - 0.46) * s / 50
+    return 0.565 + (0.80 - 0.565) * (s - 50) / 50
+
+
+@dataclass
+class Item:
+    """One image as the grouper sees it."""
+
+    key: int  # caller's id (file id)
+    path: str
+    views: list  # list[extract.View]
+
+
+class _Prepared:
+    """Per-view arrays: dihedral DCT vectors, Haar signatures, aspect ratios."""
+
+    def __init__(self, items: Sequence[Item]) -> None:
+        owner: list[int] = []
+        vecs: list[np.ndarray] = []  # (8, 256) per view
+        haars: list[pc.HaarSignature] = []
+        aspects: list[float] = []
+        codes: list[np.ndarray] = []
+        for i, item in enumerate(items):
+            for view in item.views:
+                owner.append(i)
+                vecs.append(np.stack([pc.dct_vector(pc.transform_dct(view.dct, t)) for t in range(8)]))
+                haars.append(pc.HaarSignature.from_bytes(view.haar))
+                aspects.append(float(view.aspect))
+                codes.append(pc.dct_hashes_dihedral(view.dct))
+        self.owner = np.array(owner, dtype=np.int64)
+        self.vecs = np.stack(vecs) if vecs else np.zeros((0, 8, 256), np.float32)
+        self.haars = haars
+        self.log_aspect = np.log(np.array(aspects, dtype=np.float64)) if aspects else np.zeros(0)
+        self.codes = np.stack(codes) if codes else np.zeros((0, 8, 32), np.uint8)
+        self.views_of: dict[int, list[int]] = {}
+        for v, i in enumerate(owner):
+            self.views_of.setdefault(i, []).append(v)
+
+    def similarity(self, i: int, j: int) -> tuple[float, int]:
+        """(score, transform) of the best framing pair; transform turns i onto j."""
+        best = (0.0, 0)
+        for va in self.views_of.get(i, ()):
+            for vb in self.views_of.get(j, ()):
+                cos = self.vecs[va] @ self.vecs[vb][0]  # 8 transforms of a vs b as is
+                order = np.argsort(-cos)[:2]
+                for t in order:
+                    t = int(t)
+                    la = self.log_aspect[va] * (-1 if pc.DIHEDRAL[t][0] else 1)
+                    if abs(la - self.log_aspect[vb]) > MAX_ASPECT_LOG:
+                        continue
+                    c = float(cos[t])
+                    if c <= 0.2:
+                        continue
+                    h = pc.haar_similarity(pc.transform_haar(self.haars[va], t), self.haars[vb])
+                    score = 0.5 * (c + h)
+                    if score > best[0]:
+                        best = (score, t)
+        return best
+
+
+def candidate_pairs(prep: _Prepared, radius: int = SEARCH_RADIUS) -> set[tuple[int, int]]:
+    """Item pairs (i < j) whose hashes are within ``radius`` under some transform."""
+    if len(prep.owner) == 0:
+        return set()
+    index = HashIndex(prep.codes[:, 0, :])
+    queries = prep.codes.reshape(-1, prep.codes.shape[-1])  # view-major, 8 per view
+    q, r, _ = index.search(queries, radius)
+    qi = prep.owner[q // 8]
+    ri = prep.owner[r]
+    pairs = set()
+    for a, b in zip(qi.tolist(), ri.tolist(), strict=True):
+        if a != b:
+            pairs.add((a, b) if a < b else (b, a))
+    return pairs
+
+
+@dataclass
+class Clustering:
+    groups: list[list[int]]  # item indices, each group sorted by path
+    edges: dict[tuple[int, int], float]  # verified edge scores
+    sim: Callable[[int, int], float]
+
+
+def group_items(
+    items: Sequence[Item],
+    sensitivity: int = 50,
+    forbidden: set[tuple[int, int]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Clustering:
+    """Groups of items that show the same photo (indices into ``items``)."""
+    order = sorted(range(len(items)), key=lambda i: items[i].path)
+    rank = {i: r for r, i in enumerate(order)}
+    prep = _Prepared(items)
+    thr = threshold_for(sensitivity)
+    link = thr - LINK_SLACK
+    forbidden = forbidden or set()
+    cache: dict[tuple[int, int], float] = {}
+
+    def sim(i: int, j: int) -> float:
+        key = (i, j) if i < j else (j, i)
+        if key not in cache:
+            ka, kb = items[key[0]].key, items[key[1]].key
+            if (min(ka, kb), max(ka, kb)) in forbidden:
+                cache[key] = 0.0
+            else:
+                cache[key] = prep.similarity(*key)[0]
+        return cache[key]
+
+    pairs = sorted(candidate_pairs(prep))
+    edges: dict[tuple[int, int], float] = {}
+    for n, (i, j) in enumerate(pairs):
+        s = sim(i, j)
+        if s >= thr:
+            edges[(i, j)] = s
+        if progress and n % 256 == 0:
+            progress(n, len(pairs))
+    if progress:
+        progress(len(pairs), len(pairs))
+
+    # connected components (union-find)
+    parent = list(range(len(items)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i, j in edges:
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    comps: dict[int, list[int]] = {}
+    for i in range(len(items)):
+        comps.setdefault(find(i), []).append(i)
+
+    groups: list[list[int]] = []
+    for members in comps.values():
+        if len(members) < 2:
+            continue
+        members.sort(key=rank.__getitem__)
+        groups.extend(_complete_link(members, edges, sim, link, rank))
+    groups = [sorted(g, key=rank.__getitem__) for g in groups if len(g) >= 2]
+    groups.sort(key=lambda g: rank[g[0]])
+    return Clustering(groups, edges, sim)
+
+
+def _complete_link(
+    members: list[int],
+    edges: dict[tuple[int, int], float],
+    sim: Callable[[int, int], float],
+    link: float,
+    rank: dict[int, int],
+) -> list[list[int]]:
+    """Deterministic complete-link agglomeration inside one component."""
+    if len(members) > BIG_COMPONENT:
+        return _stars(members, edges, sim, link, rank)
+    clusters: list[list[int]] = [[m] for m in members]
+    member_set = set(members)
+    # strongest verified edge first; ties by path order
+    ordered = sorted(
+        ((s, i, j) for (i, j), s in edges.items() if i in member_set),
+        key=lambda e: (-e[0], rank[e[1]], rank[e[2]]),
+    )
+    where = {m: c for c, m in enumerate(members)}
+    for _, i, j in ordered:
+        ci, cj = where[i], where[j]
+        if ci == cj:
+            continue
+        a, b = clusters[ci], clusters[cj]
+        if all(sim(x, y) >= link for x in a for y in b):
+            merged = a + b
+            clusters[ci] = merged
+            clusters[cj] = []
+            for m in b:
+                where[m] = ci
+    return [c for c in clusters if c]
+
+
+def _stars(
+    members: list[int],
+    edges: dict[tuple[int, int], float],
+    sim: Callable[[int, int], float],
+    link: float,
+    rank: dict[int, int],
+) -> list[list[int]]:
+    """Huge components: best-connected centre first, members must link to every member."""
+    nbrs: dict[int, set[int]] = {m: set() for m in members}
+    for i, j in edges:
+        if i in nbrs and j in nbrs:
+            nbrs[i].add(j)
+            nbrs[j].add(i)
+    left = set(members)
+    out = []
+    while left:
+        centre = min(left, key=lambda m: (-len(nbrs[m] & left), rank[m]))
+        group = [centre]
+        for m in sorted(nbrs[centre] & left, key=rank.__getitem__):
+            if all(sim(m, g) >= link for g in group):
+                group.append(m)
+        left -= set(group)
+        out.append(group)
+    return out

@@ -1,0 +1,141 @@
+"""Walk roots (os.scandir) and explicit file lists into (path, stat) pairs, with filters.
+
+Hidden entries and symlinks are skipped unless asked; followed symlinks are checked for loops
+by (dev, inode) of every directory entered. Problems are reported, never raised.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat as st
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from lookalike.engine.model import FileError
+
+IMAGE_EXTENSIONS = frozenset(
+    ".jpg .jpeg .jpe .jfif .png .webp .heic .heif .hif .avif .bmp .dib .tif .tiff .gif "
+    ".dng .nef .cr2 .cr3 .arw .orf .rw2 .pef .srw .raf".split()
+)
+
+
+@dataclass(frozen=True)
+class Found:
+    path: str
+    dev: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Filters:
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    min_size: int = 1
+    hidden: bool = False
+    follow_symlinks: bool = False
+    one_file_system: bool = False
+
+    def wants_name(self, name: str, path: str) -> bool:
+        if self.include and not any(
+            fnmatch.fnmatch(name, g) or fnmatch.fnmatch(path, g) for g in self.include
+        ):
+            return False
+        return not any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(path, g) for g in self.exclude)
+
+    def wants_dir(self, name: str, path: str) -> bool:
+        return not any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(path, g) for g in self.exclude)
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def walk(
+    roots: Iterable[str],
+    filters: Filters,
+    on_error: Callable[[FileError], None],
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Iterator[Found]:
+    """Regular files under ``roots`` (files given as roots are yielded as they are)."""
+    seen_dirs: set[tuple[int, int]] = set()
+    for root in roots:
+        root = os.path.abspath(root)
+        try:
+            rst = os.stat(root)
+        except FileNotFoundError:
+            on_error(FileError(root, "does not exist; check the path"))
+            continue
+        except OSError as exc:
+            on_error(FileError(root, f"cannot be read ({exc.strerror or exc})"))
+            continue
+        if st.S_ISREG(rst.st_mode):
+            yield Found(root, rst.st_dev, rst.st_ino, rst.st_size, rst.st_mtime_ns)
+            continue
+        if not st.S_ISDIR(rst.st_mode):
+            on_error(FileError(root, "is not a regular file or a directory"))
+            continue
+        root_dev = rst.st_dev
+        seen_dirs.add((rst.st_dev, rst.st_ino))
+        stack = [root]
+        while stack:
+            if cancelled():
+                return
+            d = stack.pop()
+            try:
+                with os.scandir(d) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                on_error(FileError(d, f"directory cannot be listed ({exc.strerror or exc})"))
+                continue
+            subdirs = []
+            for e in entries:
+                name = e.name
+                if not filters.hidden and _hidden(name):
+                    continue
+                try:
+                    is_link = e.is_symlink()
+                    if is_link and not filters.follow_symlinks:
+                        continue
+                    s = e.stat(follow_symlinks=True)
+                except FileNotFoundError:
+                    if e.is_symlink():
+                        on_error(FileError(e.path, "broken symlink (its target does not exist)"))
+                    else:
+                        on_error(FileError(e.path, "vanished while the folder was read"))
+                    continue
+                except OSError as exc:
+                    if exc.errno == 40:  # ELOOP
+                        on_error(FileError(e.path, "symlink loop; skipped"))
+                    else:
+                        on_error(FileError(e.path, f"cannot be read ({exc.strerror or exc})"))
+                    continue
+                if st.S_ISDIR(s.st_mode):
+                    if filters.one_file_system and s.st_dev != root_dev:
+                        continue
+                    if not filters.wants_dir(name, e.path):
+                        continue
+                    key = (s.st_dev, s.st_ino)
+                    if key in seen_dirs:
+                        if is_link:
+                            on_error(FileError(e.path, "symlink loop (folder already visited); skipped"))
+                        continue
+                    seen_dirs.add(key)
+                    subdirs.append(e.path)
+                elif st.S_ISREG(s.st_mode):
+                    if s.st_size < filters.min_size:
+                        continue
+                    if not filters.wants_name(name, e.path):
+                        continue
+                    if filters.one_file_system and s.st_dev != root_dev:
+                        continue
+                    yield Found(e.path, s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns)
+            stack.extend(reversed(subdirs))
+
+
+def read_file_list(data: bytes, nul: bool) -> list[str]:
+    """Paths from ``--files-from`` content: one per line, or NUL-separated with ``-0``."""
+    parts = data.split(b"\0") if nul else data.splitlines()
+    return [os.fsdecode(p) for p in parts if p.strip()]

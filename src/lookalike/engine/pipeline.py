@@ -1,0 +1,419 @@
+"""The scan, stage by stage: discover → catalog diff → exact → extract → group → rank.
+
+``run_scan`` is a generator of events (see events.py); the Engine facade runs it in a thread.
+Only new or changed files are read; exact copies are decoded once (one representative);
+features are committed in batches, so an interrupted scan resumes with what it had.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import xxhash
+
+from lookalike.engine.catalog import Catalog, FileRow
+from lookalike.engine.events import (
+    Event,
+    GroupFound,
+    ItemError,
+    Notice,
+    ScanFinished,
+    ScanStarted,
+    StageDone,
+    StageProgress,
+)
+from lookalike.engine.features import exact
+from lookalike.engine.features.extract import (
+    PERCEPTUAL_VERSION,
+    extract_file,
+    meta_of,
+    pack_views,
+    unpack_views,
+)
+from lookalike.engine.grouping import Item, group_items
+from lookalike.engine.media.decode import DecodeError
+from lookalike.engine.media.discover import IMAGE_EXTENSIONS, Filters, Found, walk
+from lookalike.engine.media.sniff import IMAGE, OTHER, VIDEO, sniff
+from lookalike.engine.model import FileError, Group, Member, ScanStats
+from lookalike.engine.options import ScanOptions
+from lookalike.engine.pool import run_pool
+from lookalike.engine.rules.keep import choose_keeper, under
+
+META = "meta"
+PERCEPT = "percept"
+COMMIT_EVERY = 0.5  # seconds between catalog commits while extracting
+PROGRESS_EVERY = 0.2
+
+
+class _Progress:
+    """Rate-limited StageProgress events with rate and ETA."""
+
+    def __init__(self, stage: str, total: int | None) -> None:
+        self.stage = stage
+        self.total = total
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def tick(self, done: int, force: bool = False) -> StageProgress | None:
+        now = time.monotonic()
+        if not force and now - self.last < PROGRESS_EVERY:
+            return None
+        self.last = now
+        elapsed = max(now - self.start, 1e-6)
+        rate = done / elapsed if done else None
+        eta = None
+        if rate and self.total is not None:
+            eta = max(self.total - done, 0) / rate
+        return StageProgress(self.stage, done, self.total, rate, eta)
+
+    def done(self, count: int) -> StageDone:
+        return StageDone(self.stage, time.monotonic() - self.start, count)
+
+
+def _extract_task(task: tuple[int, str, str | None, int]) -> tuple[int, dict | None, bytes | None, str | None]:
+    """Runs in a decode worker: one decode, every perceptual feature, the thumbnail."""
+    file_id, path, thumb, max_pixels = task
+    try:
+        f = extract_file(path, thumb, max_pixels)
+        return file_id, meta_of(f), pack_views(f.views), None
+    except DecodeError as exc:
+        return file_id, None, None, str(exc)
+    except MemoryError:
+        return file_id, None, None, "out of memory while decoding; skipped"
+    except Exception as exc:  # never let one file stop the scan
+        return file_id, None, None, f"unexpected error ({type(exc).__name__}: {exc})"
+
+
+def _thumb_path(thumb_dir: Path, row: FileRow) -> str:
+    key = xxhash.xxh64(f"{row.dev}:{row.inode}:{row.size}:{row.mtime_ns}".encode()).hexdigest()
+    return str(thumb_dir / key[:2] / f"{key}.webp")
+
+
+def _sniff_file(path: str) -> tuple[str, str | None]:
+    with open(path, "rb") as fh:
+        return sniff(fh.read(32))
+
+
+def run_scan(
+    options: ScanOptions, catalog_path: Path, thumb_dir: Path, cancel: threading.Event
+) -> Iterator[Event]:
+    t_start = time.monotonic()
+    stats = ScanStats()
+    errors: list[FileError] = []
+    err_paths: set[str] = set()
+    pending_errors: list[FileError] = []
+
+    def on_error(e: FileError) -> None:
+        if e.path in err_paths:
+            return
+        err_paths.add(e.path)
+        errors.append(e)
+        pending_errors.append(e)
+
+    def flush_errors() -> Iterator[Event]:
+        while pending_errors:
+            yield ItemError(pending_errors.pop(0))
+
+    roots = [os.path.abspath(r) for r in options.roots]
+    listed = [os.path.abspath(p) for p in options.files_from]
+    cat = Catalog(catalog_path)
+    try:
+        scan_id = cat.start_scan(roots + listed)
+        yield ScanStarted(tuple(roots + listed), str(catalog_path), options.workers)
+
+        # 1. discover ------------------------------------------------------------------
+        prog = _Progress("discover", None)
+        filters = Filters(
+            options.include, options.exclude, options.min_size, options.hidden,
+            options.follow_symlinks, options.one_file_system,
+        )
+        found: list[Found] = []
+        by_inode: dict[tuple[int, int], str] = {}
+        hardlinks = 0
+        for f in walk(roots + listed, filters, on_error, cancel.is_set):
+            key = (f.dev, f.inode)
+            if key in by_inode:
+                hardlinks += 1  # a second name of one file: never "a duplicate to delete"
+                continue
+            by_inode[key] = f.path
+            found.append(f)
+            if (ev := prog.tick(len(found))) is not None:
+                yield ev
+            yield from flush_errors()
+        yield from flush_errors()
+        stats.files_seen = len(found)
+        yield prog.done(len(found))
+        stats.seconds_by_stage["discover"] = time.monotonic() - prog.start
+        if hardlinks:
+            yield Notice(f"{hardlinks} hard link(s) to files already seen were counted once")
+
+        # 2. catalog diff --------------------------------------------------------------
+        prog = _Progress("catalog", len(found))
+        rows: dict[int, FileRow] = {}
+        cat.begin()
+        for n, f in enumerate(found):
+            if cancel.is_set():
+                break
+            row = cat.file_by_path(f.path)
+            if row is not None and (row.dev, row.inode, row.size, row.mtime_ns) == (
+                f.dev, f.inode, f.size, f.mtime_ns
+            ):
+                stats.files_unchanged += 1
+                fid = row.id
+            elif row is not None:
+                cat.reset_file(row.id, f.dev, f.inode, f.size, f.mtime_ns, scan_id)
+                stats.files_changed += 1
+                fid = row.id
+            else:
+                moved = [
+                    r for r in cat.files_by_stat(f.dev, f.inode, f.size, f.mtime_ns)
+                    if not os.path.lexists(r.path)
+                ]
+                if moved:
+                    fid = moved[0].id
+                    cat.move_file(fid, f.path, scan_id)
+                    stats.files_moved += 1
+                else:
+                    fid = cat.add_file(f.path, f.dev, f.inode, f.size, f.mtime_ns, scan_id)
+                    stats.files_new += 1
+            rows[fid] = FileRow(fid, f.path, f.dev, f.inode, f.size, f.mtime_ns, None, None,
+                                None, None)
+            if (ev := prog.tick(n + 1)) is not None:
+                yield ev
+        cat.touch_files(rows, scan_id)
+        if not cancel.is_set():
+            stats.files_removed = cat.remove_unseen_under(
+                [r for r in roots if os.path.isdir(r)], scan_id
+            )
+        cat.commit()
+        full = cat.files_by_ids(rows)
+        rows = {fid: full[fid] for fid in rows if fid in full}
+        # kind sniffing for files that have none yet
+        cat.begin()
+        for row in rows.values():
+            if row.kind is None and not cancel.is_set():
+                try:
+                    kind, _fmt = _sniff_file(row.path)
+                except FileNotFoundError:
+                    on_error(FileError(row.path, "vanished before it could be read"))
+                    kind = "gone"
+                except OSError as exc:
+                    on_error(FileError(row.path, f"cannot be read ({exc.strerror or exc})"))
+                    kind = "unreadable"
+                row.kind = kind
+                cat.set_kind(row.id, kind, None)
+        cat.commit()
+        yield from flush_errors()
+        yield prog.done(len(rows))
+        stats.seconds_by_stage["catalog"] = time.monotonic() - prog.start
+
+        def has_image_ext(r: FileRow) -> bool:
+            return os.path.splitext(r.path)[1].lower() in IMAGE_EXTENSIONS
+
+        media = [r for r in rows.values() if r.kind in (IMAGE, VIDEO) or (
+            r.kind == OTHER and has_image_ext(r))]
+        for r in rows.values():
+            if r.kind == OTHER and has_image_ext(r):
+                on_error(FileError(r.path, "empty file (0 bytes)" if r.size == 0 else
+                                   "not an image (content is not a known image format)"))
+        videos = sum(1 for r in media if r.kind == VIDEO)
+        if videos:
+            yield Notice(f"{videos} video file(s) are checked for exact copies only")
+        yield from flush_errors()
+
+        # 3. exact ---------------------------------------------------------------------
+        by_size: dict[int, list[FileRow]] = defaultdict(list)
+        for r in media:
+            if r.size > 0:
+                by_size[r.size].append(r)
+        colliding = [g for g in by_size.values() if len(g) > 1]
+        todo = sum(len(g) for g in colliding)
+        prog = _Progress("exact", todo)
+        done = 0
+        cat.begin()
+        exact_clusters: list[list[FileRow]] = []
+        for g in colliding:
+            if cancel.is_set():
+                break
+            by_ht: dict[bytes, list[FileRow]] = defaultdict(list)
+            for r in g:
+                if r.headtail is None:
+                    try:
+                        r.headtail = exact.headtail_hash(r.path, r.size)
+                        cat.set_hashes(r.id, r.headtail, None)
+                    except OSError as exc:
+                        on_error(FileError(r.path, f"cannot be read ({exc.strerror or exc})"))
+                        continue
+                by_ht[r.headtail].append(r)
+            for hg in by_ht.values():
+                if len(hg) < 2:
+                    continue
+                by_full: dict[bytes, list[FileRow]] = defaultdict(list)
+                for r in hg:
+                    if r.fullhash is None:
+                        try:
+                            r.fullhash = exact.full_hash(r.path)
+                            stats.bytes_hashed += r.size
+                            cat.set_hashes(r.id, None, r.fullhash)
+                        except OSError as exc:
+                            on_error(FileError(r.path, f"cannot be read ({exc.strerror or exc})"))
+                            continue
+                    by_full[r.fullhash].append(r)
+                exact_clusters.extend(sorted(c, key=lambda r: r.path) for c in by_full.values()
+                                      if len(c) > 1)
+            done += len(g)
+            if (ev := prog.tick(done)) is not None:
+                yield ev
+        cat.commit()
+        yield from flush_errors()
+        yield prog.done(done)
+        stats.seconds_by_stage["exact"] = time.monotonic() - prog.start
+
+        # representatives: one file per exact cluster
+        rep_of: dict[int, int] = {}
+        cluster_of: dict[int, list[FileRow]] = {}
+        for c in exact_clusters:
+            for r in c:
+                rep_of[r.id] = c[0].id
+            cluster_of[c[0].id] = c
+        images = [r for r in media if r.kind == IMAGE]
+        reps = [r for r in images if rep_of.get(r.id, r.id) == r.id]
+
+        # 4. extract -------------------------------------------------------------------
+        have = cat.feature_versions(PERCEPT)
+        errs_before = {r.id for r in reps if r.error}
+        need = [r for r in reps if have.get(r.id) != PERCEPTUAL_VERSION and r.id not in errs_before]
+        for r in reps:
+            if r.id in errs_before:
+                on_error(FileError(r.path, r.error or "unreadable"))
+        prog = _Progress("extract", len(need))
+        tasks = [
+            (r.id, r.path, _thumb_path(thumb_dir, r) if options.thumbnails else None,
+             options.max_pixels)
+            for r in sorted(need, key=lambda r: r.path)
+        ]
+        last_commit = time.monotonic()
+        cat.begin()
+        done = 0
+        if options.same or options.thumbnails:
+            for fid, meta, views, err in run_pool(
+                _extract_task, tasks, options.workers, cancel.is_set
+            ):
+                done += 1
+                if err is not None:
+                    cat.set_kind(fid, IMAGE, err)
+                    on_error(FileError(rows[fid].path, err))
+                else:
+                    cat.put_feature(fid, META, PERCEPTUAL_VERSION, json.dumps(meta).encode())
+                    cat.put_feature(fid, PERCEPT, PERCEPTUAL_VERSION, views)
+                    stats.images_decoded += 1
+                now = time.monotonic()
+                if now - last_commit > COMMIT_EVERY:
+                    cat.commit()
+                    cat.begin()
+                    last_commit = now
+                if (ev := prog.tick(done)) is not None:
+                    yield ev
+                yield from flush_errors()
+        cat.commit()
+        yield prog.done(done)
+        stats.seconds_by_stage["extract"] = time.monotonic() - prog.start
+
+        if cancel.is_set():
+            stats.errors = len(errors)
+            stats.seconds = time.monotonic() - t_start
+            yield ScanFinished(stats, (), tuple(errors), cancelled=True)
+            return
+
+        # 5. group ---------------------------------------------------------------------
+        prog = _Progress("group", None)
+        rep_ids = [r.id for r in reps]
+        metas = {k: json.loads(v) for k, v in cat.load_features(META, PERCEPTUAL_VERSION, rep_ids).items()}
+        percepts = cat.load_features(PERCEPT, PERCEPTUAL_VERSION, rep_ids) if options.same else {}
+        items = [
+            Item(r.id, r.path, unpack_views(percepts[r.id]))
+            for r in sorted(reps, key=lambda r: r.path)
+            if r.id in percepts and not metas.get(r.id, {}).get("uniform", True)
+        ]
+        forbidden = cat.not_duplicate_pairs()
+
+        def on_group_progress(done: int, total: int) -> None:
+            prog.total = total
+
+        clustering = group_items(items, options.sensitivity, forbidden, on_group_progress)
+        yield prog.done(len(clustering.groups))
+        stats.seconds_by_stage["group"] = time.monotonic() - prog.start
+
+        # 6. rank & build groups -------------------------------------------------------
+        prog = _Progress("rank", None)
+        item_index = {it.key: n for n, it in enumerate(items)}
+        in_same: set[int] = set()
+        raw_groups: list[tuple[str, list[int]]] = []  # (tier, rep ids)
+        for g in clustering.groups:
+            ids = [items[n].key for n in g]
+            in_same.update(ids)
+            raw_groups.append(("same", ids))
+        for rep_id, c in cluster_of.items():
+            if rep_id not in in_same:
+                raw_groups.append(("exact", [rep_id]))
+
+        def member_of(r: FileRow, rep_id: int) -> Member:
+            m = metas.get(rep_id, {})
+            return Member(
+                path=r.path, size=r.size, width=m.get("width", 0), height=m.get("height", 0),
+                format=m.get("format") or (r.kind or "?").upper(), score=1.0,
+                mtime_ns=r.mtime_ns, capture_time=m.get("capture_time"), camera=m.get("camera"),
+                thumb=m.get("thumb"), content_hash=r.fullhash.hex() if r.fullhash else None,
+                file_id=r.id,
+            )
+
+        groups: list[Group] = []
+        built = []
+        for tier, rep_ids_g in raw_groups:
+            files: list[tuple[Member, int]] = []
+            for rid in rep_ids_g:
+                for r in cluster_of.get(rid, [rows[rid]]):
+                    files.append((member_of(r, rid), rid))
+            files.sort(key=lambda x: x[0].path)
+            extra = {f"exif:{m.path}": float(metas.get(rid, {}).get("exif_fields", 0))
+                     for m, rid in files}
+            members = [m for m, _ in files]
+            keeper, reason = choose_keeper(members, options.keep_rules, options.reference, extra)
+            keep_rep = next(rid for m, rid in files if m.path == keeper.path)
+            scored = []
+            for m, rid in files:
+                if rid == keep_rep:
+                    score = 1.0
+                else:
+                    a, b = item_index.get(rid), item_index.get(keep_rep)
+                    score = clustering.sim(a, b) if a is not None and b is not None else 0.0
+                scored.append(Member(**{**m.__dict__, "score": round(score, 4)}))
+            built.append((tier, keeper.path, reason, scored))
+        built.sort(key=lambda g: (g[3][0].path))
+        for n, (tier, keep, reason, scored) in enumerate(built, start=1):
+            group = Group(n, tier, keep, reason, tuple(scored))
+            groups.append(group)
+            stats.groups_by_tier[tier] = stats.groups_by_tier.get(tier, 0) + 1
+            stats.duplicate_files += len(scored) - 1
+            stats.bytes_to_free += group.bytes_to_free
+            yield GroupFound(group)
+        stats.groups = len(groups)
+        yield prog.done(len(groups))
+        stats.seconds_by_stage["rank"] = time.monotonic() - prog.start
+        stats.errors = len(errors)
+        stats.seconds = time.monotonic() - t_start
+        cat.finish_scan(scan_id, stats.to_json(), groups)
+        yield ScanFinished(stats, tuple(groups), tuple(errors))
+    finally:
+        cat.close()
+
+
+def protected_paths(group: Group, reference: list[Path]) -> set[str]:
+    """Members that must never be acted on: the keeper and anything under a reference folder."""
+    return {group.keep} | {m.path for m in group.members if under(m.path, reference)}

@@ -1,0 +1,681 @@
+"""The Textual app: modes, shared state, and the workers that talk to the engine.
+
+Workers only post messages; the ``on_*`` handlers here are the only places that change shared
+state, then they publish ``changed`` so the visible screen redraws. Every engine call except the
+async scan stream runs in a thread worker, so SQLite, decoding and model loading never block keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.signal import Signal
+
+from lookalike import config
+from lookalike.engine.events import (
+    Event,
+    GroupFound,
+    ItemError,
+    Notice,
+    ScanFinished,
+    ScanStarted,
+    StageDone,
+    StageProgress,
+)
+from lookalike.engine.model import Group
+from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES, ScanOptions
+from lookalike.ui.engine_port import (
+    ApplyProgress,
+    BatchInfo,
+    BatchResult,
+    EnginePort,
+    PlanSummary,
+    as_port,
+)
+from lookalike.ui.screens.apply import ApplyScreen
+from lookalike.ui.screens.base import ConfirmScreen, HelpScreen
+from lookalike.ui.screens.browse import BrowseScreen
+from lookalike.ui.screens.history import HistoryScreen
+from lookalike.ui.screens.review import ReviewScreen
+from lookalike.ui.screens.rules import RulesScreen
+from lookalike.ui.screens.scan import ScanScreen
+from lookalike.ui.state import STATE_KEY, ReviewState
+from lookalike.ui.themes import DEFAULT_THEME, load_themes
+from lookalike.ui.widgets.grouplist import human_bytes
+from lookalike.ui.widgets.thumbs import ThumbCache
+
+# -- messages (posted by workers, handled on the event loop) ---------------------------------
+
+
+class ScanEvent(Message):
+    """One engine event. Progress of the same stage coalesces: only the newest is drawn."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+    def can_replace(self, message: Message) -> bool:
+        return (
+            isinstance(message, ScanEvent)
+            and isinstance(self.event, StageProgress)
+            and isinstance(message.event, StageProgress)
+            and message.event.stage == self.event.stage
+        )
+
+
+class ScanFailed(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class Loaded(Message):
+    def __init__(self, groups: list[Group], state: Any, recent: Any, dirs: Any, error: str) -> None:
+        super().__init__()
+        self.groups, self.state, self.recent, self.dirs, self.error = (
+            groups,
+            state,
+            recent,
+            dirs,
+            error,
+        )
+
+
+class PlanReady(Message):
+    def __init__(self, plan: PlanSummary | None, error: str = "") -> None:
+        super().__init__()
+        self.plan, self.error = plan, error
+
+
+class ApplyStep(Message):
+    def __init__(self, progress: ApplyProgress) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ApplyStep)
+
+
+class ApplyDone(Message):
+    def __init__(self, plan: PlanSummary, result: BatchResult | None, error: str = "") -> None:
+        super().__init__()
+        self.plan, self.result, self.error = plan, result, error
+
+
+class HistoryLoaded(Message):
+    def __init__(self, batches: list[BatchInfo], error: str = "") -> None:
+        super().__init__()
+        self.batches, self.error = batches, error
+
+
+class UndoDone(Message):
+    def __init__(self, verb: str, batch_id: str, result: BatchResult | None, error: str) -> None:
+        super().__init__()
+        self.verb, self.batch_id, self.result, self.error = verb, batch_id, result, error
+
+
+@dataclass
+class ScanModel:
+    state: str = "idle"  # idle | running | finished | cancelled | failed
+    roots: list[str] = field(default_factory=list)
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    summary: str = ""
+
+
+# -- the app -----------------------------------------------------------------------------------
+
+
+class LookalikeApp(App[None]):
+    TITLE = "lookalike"
+    CSS_PATH = "styles/app.tcss"
+    MODES: ClassVar[dict[str, Any]] = {
+        "browse": BrowseScreen,
+        "scan": ScanScreen,
+        "review": ReviewScreen,
+        "apply": ApplyScreen,
+        "rules": RulesScreen,
+        "history": HistoryScreen,
+    }
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("1", "mode('browse')", "Browse", show=False, id="app.mode_browse"),
+        Binding("2", "mode('scan')", "Scan", show=False, id="app.mode_scan"),
+        Binding("3", "mode('review')", "Review", show=False, id="app.mode_review"),
+        Binding("4", "mode('apply')", "Apply", show=False, id="app.mode_apply"),
+        Binding("5", "mode('rules')", "Rules", show=False, id="app.mode_rules"),
+        Binding("6", "mode('history')", "History", show=False, id="app.mode_history"),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(
+        self,
+        settings: Mapping[str, Any],
+        engine: EnginePort,
+        *,
+        image_cls: type[Any] | None,
+        graphics_label: str,
+        roots: Sequence[Path] = (),
+        files_from: Path | None = None,
+        themes_dir: Path | None = None,
+        start_mode: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = dict(settings)
+        self.engine = engine
+        self.image_cls = image_cls
+        self.graphics_label = graphics_label
+        self.review = ReviewState()
+        self.thumbs = ThumbCache()
+        self.scan_model = ScanModel()
+        self.roots: list[Path] = [Path(r).expanduser().resolve() for r in roots]
+        self.files_from = files_from
+        self.browse_start = _common_parent(self.roots) if self.roots else Path.home()
+        self.recent: list[str] = []
+        self.dir_info: dict[str, dict[str, Any]] = {}
+        self.scan_settings: dict[str, Any] = {
+            "sensitivity": int(self.setting("scan.sensitivity", 50)),
+            "same": bool(self.setting("scan.same", True)),
+            "workers": int(self.setting("scan.workers", os.cpu_count() or 1)),
+        }
+        rules = self.setting("rules.keep", list(DEFAULT_KEEP_RULES))
+        self.keep_rules: list[str] = [r for r in rules if r in KEEP_RULE_NAMES] or list(
+            DEFAULT_KEEP_RULES
+        )
+        self.reference: list[str] = [str(r) for r in self.setting("rules.reference", [])]
+        self.rules_dirty = False
+        self.operation: str = str(self.setting("ui.operation", "trash"))
+        self.destination: str = str(self.setting("ui.destination", ""))
+        self.plan: PlanSummary | None = None
+        self.plan_error = ""
+        self.applying = False
+        self.apply_text = ""
+        self.batches: list[BatchInfo] = []
+        self.history_error = ""
+        self.changed: Signal[str] = Signal(self, "changed")
+        self._cancel: threading.Event | None = None
+        self._undone: dict[str, list[int]] = {}
+        self._pending: set[str] = set()
+        self._save_timer: Any = None
+        self._themes_dir = themes_dir
+        self._start_mode = start_mode or ("browse" if (self.roots or files_from) else "review")
+        keymap = self.settings.get("keymap", {})
+        if isinstance(keymap, dict):
+            self._keymap = self._normalize_keymap({str(k): str(v) for k, v in keymap.items()})
+
+    # -- settings and start-up ---------------------------------------------------------------
+    def setting(self, dotted: str, default: Any = None) -> Any:
+        return config.get_key(self.settings, dotted, default)
+
+    def on_mount(self) -> None:
+        themes, problems = load_themes(self._themes_dir)
+        for theme in themes:
+            self.register_theme(theme)
+        wanted = str(self.setting("ui.theme", DEFAULT_THEME))
+        names = {t.name for t in themes} | set(self.available_themes)
+        if wanted not in names:
+            problems.append(f"theme {wanted!r} not found")
+            wanted = DEFAULT_THEME
+        self.theme = wanted if wanted in self.available_themes else "textual-dark"
+        if problems:
+            self.notify(
+                "\n".join(problems) + f"\nUsing the {self.theme} theme.",
+                title="Theme problem",
+                severity="warning",
+                timeout=8,
+            )
+        self.switch_mode(self._start_mode)
+        self.run_worker(self._load_initial, thread=True, group="load", exit_on_error=False)
+
+    def _load_initial(self) -> None:
+        error = ""
+        groups: list[Group] = []
+        state = recent = dirs = None
+        try:
+            groups = self.engine.last_groups()
+        except Exception as exc:  # a missing or new catalog is not an error for the user
+            error = f"no previous results ({exc.__class__.__name__}: {exc})"
+        try:
+            state = self.engine.load_state(STATE_KEY, None)
+            recent = self.engine.load_state("ui.recent", [])
+            dirs = self.engine.load_state("ui.dirs", {})
+        except Exception as exc:
+            error = error or f"could not read the saved review state: {exc}"
+        self.post_message(Loaded(groups, state, recent, dirs, error))
+
+    def on_loaded(self, message: Loaded) -> None:
+        if message.groups and not self.review.groups:
+            self.review.set_groups(message.groups)
+        self.review.load_json(message.state)
+        if isinstance(message.recent, list):
+            self.recent = [str(r) for r in message.recent][:20]
+        if isinstance(message.dirs, dict):
+            self.dir_info = {str(k): v for k, v in message.dirs.items() if isinstance(v, dict)}
+        if message.error and "no previous results" not in message.error:
+            self.notify(message.error, severity="warning")
+        self.publish("groups")
+        self.publish("recent")
+
+    # -- change notification -----------------------------------------------------------------
+    def publish(self, what: str) -> None:
+        self.changed.publish(what)
+
+    def publish_soon(self, what: str) -> None:
+        """Coalesce bursts (hundreds of GroupFound a second) into one redraw per 100 ms."""
+        if not self._pending:
+            self.set_timer(0.1, self._flush_pending)
+        self._pending.add(what)
+
+    def _flush_pending(self) -> None:
+        pending, self._pending = self._pending, set()
+        for what in sorted(pending):
+            self.publish(what)
+
+    # -- modes, help, quit, palette ----------------------------------------------------------
+    def action_mode(self, mode: str) -> None:
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    async def action_quit(self) -> None:
+        if self.scan_model.state == "running" or self.applying:
+            what = "A scan" if self.scan_model.state == "running" else "An apply"
+
+            def done(ok: bool | None) -> None:
+                if ok:
+                    self.cancel_scan()
+                    self.run_worker(self._save_and_exit(), group="quit")
+
+            self.push_screen(ConfirmScreen(f"{what} is running. Stop it and quit?"), done)
+            return
+        await self._save_and_exit()
+
+    async def _save_and_exit(self) -> None:
+        try:
+            await asyncio.to_thread(self.engine.save_state, STATE_KEY, self.review.to_json())
+        except Exception as exc:  # quitting must work even if the catalog is gone
+            self.log.warning(f"could not save review state: {exc}")
+        self.exit()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, label in (
+            ("browse", "Browse folders"),
+            ("scan", "Scan progress"),
+            ("review", "Review groups"),
+            ("apply", "Apply the plan"),
+            ("rules", "Keep rules"),
+            ("history", "History / undo"),
+        ):
+            yield SystemCommand(
+                f"Go: {label}", f"Switch to the {mode} screen", lambda m=mode: self.action_mode(m)
+            )
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
+            b = active.binding
+            if b.description and b.id and b.id not in seen and not b.id.startswith("app.mode"):
+                seen.add(b.id)
+                key = self.get_key_display(b)
+                yield SystemCommand(
+                    b.description,
+                    f"{key} · {b.id}",
+                    lambda a=b.action, node=active.node: self.call_later(node.run_action, a),
+                )
+
+    # -- browse / roots ----------------------------------------------------------------------
+    def add_root(self, path: Path) -> None:
+        path = path.expanduser().resolve()
+        if path not in self.roots:
+            self.roots.append(path)
+        self.publish("roots")
+
+    def toggle_root(self, path: Path) -> None:
+        path = path.expanduser().resolve()
+        if path in self.roots:
+            self.roots.remove(path)
+        else:
+            self.roots.append(path)
+        self.publish("roots")
+
+    def groups_under(self, folder: str) -> int:
+        prefix = folder.rstrip(os.sep) + os.sep
+        return sum(
+            1 for g in self.review.groups if any(m.path.startswith(prefix) for m in g.members)
+        )
+
+    # -- scanning ----------------------------------------------------------------------------
+    def scan_options(self) -> ScanOptions:
+        files: tuple[Path, ...] = ()
+        if self.files_from is not None:
+            text = self.files_from.read_text(encoding="utf-8", errors="replace")
+            files = tuple(Path(line.strip()) for line in text.splitlines() if line.strip())
+        return ScanOptions(
+            roots=tuple(self.roots),
+            files_from=files,
+            sensitivity=int(self.scan_settings["sensitivity"]),
+            same=bool(self.scan_settings["same"]),
+            workers=max(1, int(self.scan_settings["workers"])),
+            keep_rules=tuple(self.keep_rules),
+            reference=tuple(Path(r) for r in self.reference),
+        )
+
+    def start_scan(self) -> None:
+        if self.scan_model.state == "running":
+            self.notify("A scan is already running", severity="warning")
+            return
+        try:
+            options = self.scan_options()
+        except (OSError, ValueError) as exc:
+            self.notify(f"Cannot scan: {exc}", severity="error")
+            return
+        self.scan_model = ScanModel(state="running", roots=[str(r) for r in options.roots])
+        self._cancel = threading.Event()
+        self.run_worker(
+            self._scan_worker(options, self._cancel),
+            group="scan",
+            exclusive=True,
+            exit_on_error=False,
+        )
+        self.switch_mode("scan")
+        self.publish("scan")
+
+    async def _scan_worker(self, options: ScanOptions, cancel: threading.Event) -> None:
+        """Only posts messages: the engine's own thread does the work."""
+        try:
+            async for event in self.engine.scan(options, cancel):
+                self.post_message(ScanEvent(event))
+        except Exception as exc:
+            self.post_message(ScanFailed(f"{exc.__class__.__name__}: {exc}"))
+
+    def cancel_scan(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+
+    def on_scan_event(self, message: ScanEvent) -> None:
+        ev = message.event
+        model = self.scan_model
+        if isinstance(ev, ScanStarted):
+            model.roots = list(ev.roots)
+        elif isinstance(ev, StageProgress):
+            info = model.stages.setdefault(ev.stage, {})
+            info.update(done=ev.done, total=ev.total, rate=ev.rate, eta=ev.eta)
+        elif isinstance(ev, StageDone):
+            info = model.stages.setdefault(ev.stage, {})
+            info.update(finished=True, seconds=ev.seconds, done=ev.count or info.get("done", 0))
+        elif isinstance(ev, ItemError):
+            model.errors.append((ev.error.path, ev.error.error))
+        elif isinstance(ev, GroupFound):
+            model.groups += 1
+            self.review.add_group(ev.group)
+            self.publish_soon("groups")
+        elif isinstance(ev, Notice):
+            self.notify(ev.message, severity="warning" if ev.level != "info" else "information")
+        elif isinstance(ev, ScanFinished):
+            self._scan_finished(ev)
+            return
+        self.publish_soon("scan")
+
+    def _scan_finished(self, ev: ScanFinished) -> None:
+        model = self.scan_model
+        model.state = "cancelled" if ev.cancelled else "finished"
+        model.groups = len(ev.groups) or model.groups
+        s = ev.stats
+        model.summary = (
+            f"{s.files_seen:,} files · {s.duplicate_files:,} duplicates · "
+            f"{human_bytes(s.bytes_to_free)} to free · {s.seconds:.1f} s"
+        )
+        for err in ev.errors:
+            if (err.path, err.error) not in model.errors:
+                model.errors.append((err.path, err.error))
+        saved = self.review.to_json()
+        if ev.groups or not ev.cancelled:
+            self.review.set_groups(list(ev.groups))
+            self.review.load_json(saved)
+        stamp = time.strftime("%Y-%m-%d %H:%M")
+        for root in model.roots:
+            self.dir_info[root] = {"last_scan": stamp}
+            if root in self.recent:
+                self.recent.remove(root)
+            self.recent.insert(0, root)
+        self.recent = self.recent[:20]
+        self.run_worker(
+            lambda: self._save_many({"ui.recent": self.recent, "ui.dirs": self.dir_info}),
+            thread=True,
+            group="save-misc",
+        )
+        self.publish("scan")
+        self.publish("groups")
+        self.publish("recent")
+        self.notify(
+            f"Scan {model.state}: {model.groups:,} groups. Press 3 to review.",
+            title="Scan",
+            timeout=6,
+        )
+        if self.current_mode == "scan" and self.review.groups:
+            self.switch_mode("review")
+
+    def on_scan_failed(self, message: ScanFailed) -> None:
+        self.scan_model.state = "failed"
+        self.scan_model.summary = message.error
+        self.notify(message.error, title="Scan failed", severity="error", timeout=10)
+        self.publish("scan")
+
+    def _save_many(self, values: Mapping[str, Any]) -> None:
+        for key, value in values.items():
+            try:
+                self.engine.save_state(key, value)
+            except Exception:
+                return
+
+    # -- review state persistence ------------------------------------------------------------
+    def schedule_save(self) -> None:
+        """Debounced: at most one SQLite write every half second, in a thread."""
+        if self._save_timer is not None:
+            self._save_timer.stop()
+        self._save_timer = self.set_timer(0.5, self._save_now)
+
+    def _save_now(self) -> None:
+        data = self.review.to_json()
+        self.run_worker(
+            lambda: self._save_many({STATE_KEY: data}), thread=True, group="save", exclusive=True
+        )
+
+    def remember_not_duplicate(self, paths: list[str]) -> None:
+        def work() -> None:
+            try:
+                self.engine.mark_not_duplicate(paths)
+            except Exception as exc:
+                self.call_from_thread(self.notify, f"not saved: {exc}", severity="error")
+
+        self.run_worker(work, thread=True, group="notdup")
+
+    # -- plan and apply ----------------------------------------------------------------------
+    def operation_string(self) -> str:
+        if self.operation in ("quarantine", "move") and self.destination:
+            return f"{self.operation}:{self.destination}"
+        return self.operation
+
+    def make_plan(self) -> None:
+        removals = self.review.removals()
+        groups = [self.review.by_id[gid] for gid in removals]
+        op = self.operation_string()
+        self.plan = None
+        self.plan_error = ""
+
+        def work() -> None:
+            try:
+                self.post_message(PlanReady(self.engine.plan(groups, removals, op)))
+            except Exception as exc:
+                self.post_message(PlanReady(None, f"{exc}"))
+
+        self.run_worker(work, thread=True, group="plan", exclusive=True)
+
+    def on_plan_ready(self, message: PlanReady) -> None:
+        self.plan, self.plan_error = message.plan, message.error
+        self.publish("plan")
+
+    def apply_plan(self, plan: PlanSummary) -> None:
+        self.applying = True
+        self.apply_text = f"Applying 0/{plan.files:,}…"
+
+        def work() -> None:
+            try:
+                result = self.engine.apply(plan, lambda p: self.post_message(ApplyStep(p)))
+                self.post_message(ApplyDone(plan, result))
+            except Exception as exc:
+                self.post_message(ApplyDone(plan, None, f"{exc.__class__.__name__}: {exc}"))
+
+        self.run_worker(work, thread=True, group="apply", exclusive=True)
+        self.publish("apply")
+
+    def on_apply_step(self, message: ApplyStep) -> None:
+        p = message.progress
+        self.apply_text = f"Applying {p.done:,}/{p.total:,} · {os.path.basename(p.path)}"
+        self.publish("apply")
+
+    def on_apply_done(self, message: ApplyDone) -> None:
+        self.applying = False
+        r = message.result
+        if r is None:
+            self.apply_text = f"[$error]Failed:[/] {message.error}"
+            self.notify(message.error, title="Apply failed", severity="error", timeout=10)
+        else:
+            self.review.mark_applied({i.group_id for i in message.plan.items}, r.batch_id)
+            self.apply_text = (
+                f"[$success]Done[/]: batch {r.batch_id} · {r.done:,} done · {r.skipped:,} skipped"
+                f" · {r.failed:,} failed. Undo it from History (6)."
+            )
+            for line in r.messages[:5]:
+                self.apply_text += f"\n  {line}"
+            self.notify(f"Batch {r.batch_id}: {r.done:,} files", title="Applied")
+            self.schedule_save()
+        self.make_plan()
+        self.load_history()
+        self.publish("apply")
+        self.publish("groups")
+
+    # -- history -----------------------------------------------------------------------------
+    def load_history(self) -> None:
+        def work() -> None:
+            try:
+                self.post_message(HistoryLoaded(self.engine.history()))
+            except Exception as exc:
+                self.post_message(HistoryLoaded([], f"history not available: {exc}"))
+
+        self.run_worker(work, thread=True, group="history", exclusive=True)
+
+    def on_history_loaded(self, message: HistoryLoaded) -> None:
+        self.batches, self.history_error = message.batches, message.error
+        self.publish("history")
+
+    def run_undo_redo(self, verb: str, batch_id: str) -> None:
+        def work() -> None:
+            try:
+                fn = self.engine.undo if verb == "undo" else self.engine.redo
+                self.post_message(UndoDone(verb, batch_id, fn(batch_id), ""))
+            except Exception as exc:
+                self.post_message(UndoDone(verb, batch_id, None, f"{exc}"))
+
+        self.run_worker(work, thread=True, group="undo", exclusive=True)
+
+    def on_undo_done(self, message: UndoDone) -> None:
+        if message.result is None:
+            self.notify(message.error, title=f"{message.verb} failed", severity="error")
+        else:
+            r = message.result
+            if message.verb == "undo":
+                self._undone[message.batch_id] = [
+                    gid for gid, d in self.review.decisions.items() if d.batch == message.batch_id
+                ]
+                self.review.mark_undone(message.batch_id)
+            else:
+                self.review.mark_applied(self._undone.pop(message.batch_id, []), message.batch_id)
+            extra = f", {r.failed} failed" if r.failed else ""
+            self.notify(f"{message.verb.title()} of {message.batch_id}: {r.done:,} files{extra}")
+            self.schedule_save()
+        self.load_history()
+        self.publish("groups")
+
+    # -- rules -------------------------------------------------------------------------------
+    def save_rules(self) -> None:
+        rules, refs = list(self.keep_rules), list(self.reference)
+
+        def work() -> None:
+            try:
+                data = config.load_config()
+                config.set_key(data, "rules.keep", rules)
+                config.set_key(data, "rules.reference", refs)
+                path = config.save_config(data)
+                self.call_from_thread(self._rules_saved, str(path), "")
+            except Exception as exc:
+                self.call_from_thread(self._rules_saved, "", str(exc))
+
+        self.run_worker(work, thread=True, group="rules")
+
+    def _rules_saved(self, path: str, error: str) -> None:
+        if error:
+            self.notify(f"Not saved: {error}", severity="error")
+        else:
+            self.rules_dirty = False
+            self.notify(f"Saved to {path}")
+        self.settings.setdefault("rules", {})
+        self.publish("rules")
+
+
+def _common_parent(paths: Sequence[Path]) -> Path:
+    try:
+        common = Path(os.path.commonpath([str(p) for p in paths]))
+    except ValueError:
+        return Path.home()
+    return common if common.is_dir() else common.parent
+
+
+def make_app(
+    settings: Mapping[str, Any],
+    engine: Any,
+    *,
+    graphics: str | None = None,
+    roots: Sequence[Path] = (),
+    files_from: Path | None = None,
+    themes_dir: Path | None = None,
+    image_cls: type[Any] | None = None,
+    start_mode: str | None = None,
+) -> LookalikeApp:
+    """The one way to build the app: the CLI passes the real Engine, tests a fake one.
+
+    ``image_cls`` overrides ``graphics`` (snapshot tests pass HalfcellImage/UnicodeImage).
+    """
+    from lookalike.ui.graphics import image_class
+
+    if image_cls is not None:
+        label = {"HalfcellImage": "halfcell", "UnicodeImage": "unicode"}.get(
+            image_cls.__name__, image_cls.__name__
+        )
+    else:
+        mode = graphics or str(config.get_key(dict(settings), "ui.graphics", "auto"))
+        image_cls, label = image_class(mode)
+    return LookalikeApp(
+        settings,
+        as_port(engine),
+        image_cls=image_cls,
+        graphics_label=label,
+        roots=roots,
+        files_from=files_from,
+        themes_dir=themes_dir,
+        start_mode=start_mode,
+    )

@@ -1,0 +1,199 @@
+"""A fake engine for Pilot tests, snapshots and the key-to-screen benchmark.
+
+Deterministic: fixed paths, sizes, dates and batch ids, so SVG snapshots do not drift. Its scan
+can be stepped (``step_gate``) so a test can look at the screen in the middle of a scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+
+from lookalike.engine.events import (
+    Event,
+    GroupFound,
+    ItemError,
+    ScanFinished,
+    ScanStarted,
+    StageDone,
+    StageProgress,
+)
+from lookalike.engine.model import FileError, Group, Member, ScanStats
+from lookalike.engine.options import ScanOptions
+from lookalike.ui.engine_port import (
+    ApplyProgress,
+    BatchInfo,
+    BatchResult,
+    PlanItem,
+    PlanSummary,
+)
+
+_COLOURS = [
+    (200, 60, 60),
+    (60, 160, 80),
+    (60, 90, 200),
+    (220, 180, 40),
+    (150, 60, 180),
+    (40, 170, 170),
+]
+_TIERS = ("exact", "same", "similar")
+
+
+def make_thumbs(folder: Path, count: int = 6) -> list[str]:
+    """Small gradient WebP/PNG thumbnails standing in for the scan's cache."""
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(count):
+        path = folder / f"thumb{i}.png"
+        if not path.exists():
+            r, g, b = _COLOURS[i % len(_COLOURS)]
+            im = Image.new("RGB", (64, 48), (r, g, b))
+            draw = ImageDraw.Draw(im)
+            draw.rectangle((8 + i * 4, 8, 40 + i * 2, 36), fill=(255 - r, 255 - g, 255 - b))
+            draw.ellipse((36, 20, 58, 42), fill=(240, 240, 240))
+            im.save(path)
+        out.append(str(path))
+    return out
+
+
+def make_groups(n: int, thumbs: Sequence[str] = ()) -> list[Group]:
+    groups = []
+    for gid in range(1, n + 1):
+        tier = _TIERS[gid % 3]
+        size_n = 2 + gid % 3
+        members = []
+        for j in range(size_n):
+            w, h = (4000 - j * 1000, 3000 - j * 750)
+            members.append(
+                Member(
+                    path=f"/photos/{2020 + gid % 5}/trip{gid % 7}/IMG_{gid:05d}{'_copy' * j}.jpg",
+                    size=4_000_000 - j * 900_000 - gid,
+                    width=w,
+                    height=h,
+                    format="JPEG" if j % 2 == 0 else "WEBP",
+                    score=1.0 if tier == "exact" else round(0.97 - j * 0.03, 2),
+                    capture_time=f"2021-07-14 10:{gid % 60:02d}:00",
+                    camera="Canon EOS 80D" if j == 0 else None,
+                    thumb=thumbs[(gid + j) % len(thumbs)] if thumbs else None,
+                )
+            )
+        groups.append(
+            Group(
+                id=gid,
+                tier=tier,
+                keep=members[0].path,
+                reason="highest resolution (4000x3000)",
+                members=tuple(members),
+            )
+        )
+    return groups
+
+
+class FakeEngine:
+    """Implements :class:`lookalike.ui.engine_port.EnginePort` in memory."""
+
+    def __init__(
+        self, groups: Sequence[Group] = (), scan_groups: int = 3, thumbs: Sequence[str] = ()
+    ):
+        self.groups = list(groups)
+        self.thumbs = list(thumbs)
+        self.scan_groups = scan_groups
+        self.state: dict[str, object] = {}
+        self.not_dups: list[list[str]] = []
+        self.batches: list[BatchInfo] = []
+        self.applied: list[PlanSummary] = []
+        self.undone: list[str] = []
+        self.step_gate: asyncio.Event | None = None  # tests: set() to let the scan go on
+        self.scan_started = False
+
+    async def scan(
+        self, options: ScanOptions, cancel: threading.Event | None = None
+    ) -> AsyncIterator[Event]:
+        cancel = cancel or threading.Event()
+        self.scan_started = True
+        found = make_groups(self.scan_groups, self.thumbs)
+        yield ScanStarted(tuple(str(r) for r in options.roots), "/tmp/catalog.sqlite", 2)
+        steps: list[Event] = [
+            StageProgress("discover", 40, None),
+            StageDone("discover", 0.5, 40),
+            StageProgress("exact", 20, 40, rate=80.0, eta=0.3),
+            ItemError(FileError("/photos/broken.jpg", "truncated JPEG")),
+            StageProgress("extract", 30, 40, rate=12.5, eta=0.8),
+            *[GroupFound(g) for g in found],
+        ]
+        for ev in steps:
+            if self.step_gate is not None:
+                await self.step_gate.wait()
+            if cancel.is_set():
+                break
+            yield ev
+            await asyncio.sleep(0)
+        stats = ScanStats(files_seen=40, groups=len(found), errors=1)
+        if not cancel.is_set():
+            self.groups = found
+        yield ScanFinished(stats, tuple(found), (), cancelled=cancel.is_set())
+
+    def last_groups(self) -> list[Group]:
+        return list(self.groups)
+
+    def load_state(self, key: str, default: object = None) -> object:
+        return self.state.get(key, default)
+
+    def save_state(self, key: str, value: object) -> None:
+        self.state[key] = value
+
+    def mark_not_duplicate(self, paths: list[str]) -> None:
+        self.not_dups.append(list(paths))
+
+    def plan(
+        self, groups: Sequence[Group], removals: Mapping[int, Sequence[str]], operation: str
+    ) -> PlanSummary:
+        sizes = {m.path: m.size for g in groups for m in g.members}
+        items = tuple(
+            PlanItem(p, gid, sizes.get(p, 0))
+            for gid, paths in sorted(removals.items())
+            for p in paths
+        )
+        return PlanSummary(operation, items, len(removals))
+
+    def apply(self, plan: PlanSummary, progress: Callable[[ApplyProgress], None]) -> BatchResult:
+        for i, item in enumerate(plan.items, 1):
+            progress(ApplyProgress(i, plan.files, item.source))
+        batch_id = f"b{len(self.batches) + 1:04d}"
+        self.applied.append(plan)
+        self.batches.insert(
+            0,
+            BatchInfo(
+                batch_id,
+                "2026-11-22 03:00:00",
+                plan.operation,
+                plan.files,
+                plan.bytes,
+                "done",
+                tuple(f"{plan.operation}: {i.source}" for i in plan.items[:50]),
+            ),
+        )
+        return BatchResult(batch_id, plan.files)
+
+    def history(self) -> list[BatchInfo]:
+        return list(self.batches)
+
+    def _set_state(self, batch_id: str, state: str) -> BatchResult:
+        for i, b in enumerate(self.batches):
+            if b.batch_id == batch_id:
+                self.batches[i] = BatchInfo(
+                    b.batch_id, b.time, b.operation, b.files, b.bytes, state, b.details
+                )
+                return BatchResult(batch_id, b.files)
+        return BatchResult(batch_id, 0, failed=1, messages=("no such batch",))
+
+    def undo(self, batch_id: str) -> BatchResult:
+        self.undone.append(batch_id)
+        return self._set_state(batch_id, "undone")
+
+    def redo(self, batch_id: str) -> BatchResult:
+        return self._set_state(batch_id, "done")

@@ -1,0 +1,158 @@
+"""Shared screen frame (mode bar, status line, key footer) and the small modal dialogs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Input, Label, Static
+
+from lookalike.ui.widgets.bars import ModeBar, StatusBar
+
+if TYPE_CHECKING:
+    from lookalike.ui.app import LookalikeApp
+
+
+class ModeScreen(Screen[None]):
+    """A mode's screen: subclasses give MODE, HELP and compose_body()."""
+
+    MODE: ClassVar[str] = ""
+    HELP: ClassVar[str] = ""
+
+    @property
+    def lk(self) -> LookalikeApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield ModeBar(self.MODE)
+        yield from self.compose_body()
+        yield StatusBar()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.lk.changed.subscribe(self, self._on_changed)
+
+    def _on_changed(self, what: str) -> None:
+        self.on_app_changed(what)
+
+    def on_app_changed(self, what: str) -> None:
+        """Called when shared state changed: 'groups', 'review', 'scan', 'plan', 'history'."""
+
+    def say(self, message: str) -> None:
+        self.query_one(StatusBar).show(message)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes/no, or typed confirmation when ``word`` is given. Escape always means no."""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "no", "Cancel", id="confirm.cancel"),
+        Binding("y", "yes", "Yes", id="confirm.yes", show=False),
+        Binding("n", "no", "No", id="confirm.no", show=False),
+    ]
+
+    def __init__(self, message: str, word: str | None = None) -> None:
+        super().__init__()
+        self.message = message
+        self.word = word
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.message, id="dialog-text")
+            if self.word:
+                yield Label(f"Type [b]{self.word}[/b] and press Enter to go ahead; Esc cancels.")
+                yield Input(placeholder=self.word, id="confirm-input")
+            else:
+                yield Label("[b]y[/b] yes   [b]n[/b] / [b]Esc[/b] no")
+
+    def action_yes(self) -> None:
+        if self.word is None:
+            self.dismiss(True)
+
+    def action_no(self) -> None:
+        self.dismiss(False)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip().lower() == (self.word or "").lower():
+            self.dismiss(True)
+        else:
+            self.query_one(Input).value = ""
+            self.notify(f"Type {self.word} exactly, or press Esc", severity="warning")
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """One line of text (a search, a folder, a file list path); Escape gives None."""
+
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
+
+    def __init__(self, title: str, value: str = "", placeholder: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+        self.placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.title_text)
+            yield Input(value=self.value, placeholder=self.placeholder, id="prompt-input")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Help for the screen underneath: what it is for and every key that works there."""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape,q,question_mark,f1", "close", "Close", id="help.close"),
+        Binding("j,down", "scroll(1)", "Down", show=False, id="help.down"),
+        Binding("k,up", "scroll(-1)", "Up", show=False, id="help.up"),
+    ]
+
+    def __init__(self, target: Screen[Any]) -> None:
+        super().__init__()
+        self.target = target
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        help_text = getattr(self.target, "HELP", "") or ""
+        title = getattr(self.target, "MODE", "") or self.target.__class__.__name__
+        text.append(f"{title.title()} — help\n\n", style="bold")
+        text.append(help_text.strip() + "\n\n")
+        rows: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for key, active in self.target.active_bindings.items():
+            b = active.binding
+            if not b.description or (b.action, b.description) in seen and key in seen:
+                continue
+            seen.add(key)
+            rows.append((self.app.get_key_display(b), b.description))
+        merged: dict[str, list[str]] = {}
+        for key, desc in rows:
+            merged.setdefault(desc, []).append(key)
+        text.append("Keys\n", style="bold")
+        for desc, keys in merged.items():
+            text.append(f"  {' / '.join(dict.fromkeys(keys)):<18}", style="bold")
+            text.append(f"{desc}\n")
+        text.append("\nctrl+p opens the command palette: every action by name.\n")
+        text.append("Keys can be changed in config.toml under [keymap] (see docs/tui.md).")
+        with VerticalScroll(id="help-body"):
+            yield Static(text)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_scroll(self, delta: int) -> None:
+        self.query_one("#help-body", VerticalScroll).scroll_relative(y=delta, animate=False)

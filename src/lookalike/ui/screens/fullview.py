@@ -1,0 +1,157 @@
+"""Full-size view of one file with zoom and pan.
+
+The picture is decoded in a thread worker (reduced-size draft decode of the original, or the
+cached thumbnail when the original is gone); crops for zoom/pan are made there too.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from lookalike.ui.widgets.bars import StatusBar
+
+if TYPE_CHECKING:
+    from lookalike.ui.app import LookalikeApp
+
+MAX_SIDE = 2048
+
+
+class FrameReady(Message):
+    def __init__(self, image: Any, note: str) -> None:
+        super().__init__()
+        self.image = image
+        self.note = note
+
+
+class FullView(Screen[None]):
+    MODE = "full view"
+    HELP = """
+The selected file, as large as the terminal allows. Zoom in and pan to compare details; the
+picture is the original file decoded in the background (or the cached thumbnail if the original
+cannot be read). Space still toggles keep/remove for this file.
+"""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape,q,z,enter", "close", "Back", id="full.close"),
+        Binding("plus,equals_sign", "zoom(1)", "Zoom in", id="full.zoom_in"),
+        Binding("minus", "zoom(-1)", "Zoom out", id="full.zoom_out"),
+        Binding("0", "reset", "Fit", id="full.fit"),
+        Binding("h,left", "pan(-1,0)", "Pan left", show=False, id="full.pan_left"),
+        Binding("l,right", "pan(1,0)", "Pan right", show=False, id="full.pan_right"),
+        Binding("k,up", "pan(0,-1)", "Pan up", show=False, id="full.pan_up"),
+        Binding("j,down", "pan(0,1)", "Pan down", show=False, id="full.pan_down"),
+        Binding("left_square_bracket", "member(-1)", "Prev file", id="full.prev_file"),
+        Binding("right_square_bracket", "member(1)", "Next file", id="full.next_file"),
+        Binding("space", "toggle_keep", "Keep/remove", id="full.toggle_keep"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.zoom = 1.0
+        self.cx = 0.5
+        self.cy = 0.5
+        self._source: Any = None
+        self._source_path = ""
+
+    @property
+    def lk(self) -> LookalikeApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="full-title")
+        if self.lk.image_cls is not None:
+            yield self.lk.image_cls(None, id="full-image")  # type: ignore[call-arg]
+        else:
+            yield Static("(graphics are off: --graphics none)", id="full-image")
+        yield StatusBar()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        m = self.lk.review.current_member
+        g = self.lk.review.current
+        if m is None or g is None:
+            return
+        keep = "KEEP" if m.path in self.lk.review.keep_set(g) else "remove"
+        self.query_one("#full-title", Static).update(
+            f"[b]{os.path.basename(m.path)}[/b] · {m.width}x{m.height} · {keep} · "
+            f"zoom {self.zoom:g}x · {os.path.dirname(m.path)}"
+        )
+        self._render_frame(m.path, m.thumb, self.zoom, self.cx, self.cy)
+
+    @work(thread=True, exclusive=True, group="fullview")
+    def _render_frame(
+        self, path: str, thumb: str | None, zoom: float, cx: float, cy: float
+    ) -> None:
+        from PIL import Image
+
+        if self._source_path != path:
+            self._source, note = None, ""
+            try:
+                with Image.open(path) as im:
+                    im.draft("RGB", (MAX_SIDE, MAX_SIDE))
+                    im.thumbnail((MAX_SIDE, MAX_SIDE))
+                    self._source = im.convert("RGB")
+                    note = "original"
+            except (OSError, ValueError, Image.DecompressionBombError):
+                self._source = self.lk.thumbs.load(thumb)
+                note = "thumbnail (original not readable)"
+            self._source_path = path
+            self._note = note
+        src = self._source
+        if src is None:
+            self.post_message(FrameReady(None, "no picture available"))
+            return
+        w, h = src.size
+        cw, ch = w / zoom, h / zoom
+        left = min(max(0.0, cx * w - cw / 2), w - cw)
+        top = min(max(0.0, cy * h - ch / 2), h - ch)
+        frame = src if zoom == 1 else src.crop((int(left), int(top), int(left + cw), int(top + ch)))
+        self.post_message(FrameReady(frame, self._note))
+
+    def on_frame_ready(self, message: FrameReady) -> None:
+        widget = self.query_one("#full-image")
+        if self.lk.image_cls is not None:
+            widget.image = message.image  # type: ignore[attr-defined]
+        self.query_one(StatusBar).show(f"{message.note} · +/- zoom, arrows pan, 0 fit, Esc back")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_zoom(self, step: int) -> None:
+        self.zoom = max(1.0, min(16.0, self.zoom * (2 if step > 0 else 0.5)))
+        if self.zoom == 1:
+            self.cx = self.cy = 0.5
+        self.reload()
+
+    def action_reset(self) -> None:
+        self.zoom, self.cx, self.cy = 1.0, 0.5, 0.5
+        self.reload()
+
+    def action_pan(self, dx: int, dy: int) -> None:
+        step = 0.25 / self.zoom
+        self.cx = min(1.0, max(0.0, self.cx + dx * step))
+        self.cy = min(1.0, max(0.0, self.cy + dy * step))
+        self.reload()
+
+    def action_member(self, delta: int) -> None:
+        if self.lk.review.move_member(delta):
+            self.zoom, self.cx, self.cy = 1.0, 0.5, 0.5
+            self.reload()
+
+    def action_toggle_keep(self) -> None:
+        error = self.lk.review.toggle_keep()
+        if error:
+            self.notify(error, severity="warning")
+        self.lk.schedule_save()
+        self.reload()

@@ -1,0 +1,292 @@
+"""Review: walk the groups, pick keepers, mark not-duplicates; decisions persist via the engine."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Static
+
+from lookalike.ui.screens.base import ConfirmScreen, ModeScreen, PromptScreen
+from lookalike.ui.widgets.details import Details
+from lookalike.ui.widgets.grouplist import GroupList
+from lookalike.ui.widgets.thumbs import ThumbGrid
+
+
+class ThumbsReady(Message):
+    """A thread worker decoded the thumbnails of a group (only ever posts; never touches UI)."""
+
+    def __init__(self, group_id: int) -> None:
+        super().__init__()
+        self.group_id = group_id
+
+
+class ReviewScreen(ModeScreen):
+    MODE = "review"
+    HELP = """
+Walk the groups one by one. The left list shows every group (✓ decided, ✎ changed, ≠ not a
+duplicate); the middle shows the files of the current group, the suggested keeper framed as KEEP
+with the reason under Details. Nothing is deleted here: decisions are only recorded (and saved, so
+you can quit and come back). Press 4 (Apply) to act on the decided groups.
+"""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("j,down", "group(1)", "Next group", id="review.next_group"),
+        Binding("k,up", "group(-1)", "Prev group", id="review.prev_group"),
+        Binding("l,right", "member(1)", "Next file", show=False, id="review.next_file"),
+        Binding("h,left", "member(-1)", "Prev file", show=False, id="review.prev_file"),
+        Binding("pagedown,ctrl+d", "group(20)", "Page down", show=False, id="review.page_down"),
+        Binding("pageup,ctrl+u", "group(-20)", "Page up", show=False, id="review.page_up"),
+        Binding("g,home", "first", "First group", show=False, id="review.first"),
+        Binding("G,end", "last", "Last group", show=False, id="review.last"),
+        Binding("space", "toggle_keep", "Keep/remove", id="review.toggle_keep"),
+        Binding("c", "choose", "Choose keeper", id="review.choose_keeper"),
+        Binding("a", "accept", "Accept", id="review.accept"),
+        Binding("A", "accept_all", "Accept all", show=False, id="review.accept_all"),
+        Binding("n", "not_dup", "Not dup", id="review.not_duplicate"),
+        Binding("u", "reset", "Undecide", show=False, id="review.reset"),
+        Binding(
+            "right_square_bracket",
+            "next_undecided",
+            "Next undecided",
+            show=False,
+            id="review.next_undecided",
+        ),
+        Binding("enter,z", "full", "Full view", id="review.full_view"),
+        Binding("m", "mark", "Mark", show=False, id="review.mark"),
+        Binding("f", "favourite", "Favourite", show=False, id="review.favourite"),
+        Binding("slash", "find", "Find", id="review.find"),
+        Binding("t", "tier", "Tier filter", show=False, id="review.tier_filter"),
+        Binding("d", "folder", "Folder filter", show=False, id="review.folder_filter"),
+        Binding("o", "sort", "Sort", show=False, id="review.sort"),
+        Binding("S", "slideshow", "Slideshow", show=False, id="review.slideshow"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        state = self.lk.review
+        with Horizontal(id="review-body"):
+            yield GroupList(state, id="grouplist")
+            with Vertical(id="review-main"):
+                yield Static("", id="group-title")
+                yield ThumbGrid(self.lk.image_cls, id="thumbgrid")
+            yield Details(id="details")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._slideshow = None
+        self.call_after_refresh(self.redraw)
+
+    def on_screen_resume(self) -> None:
+        self.redraw()
+
+    def on_app_changed(self, what: str) -> None:
+        if what in ("groups", "review") and self.is_attached:
+            self.redraw()
+
+    # -- drawing -----------------------------------------------------------------------------
+    def redraw(self, list_too: bool = True) -> None:
+        """Everything the current group shows; O(members), never O(groups)."""
+        state = self.lk.review
+        g = state.current
+        if list_too:
+            self.query_one(GroupList).refresh_rows()
+        keep = state.keep_set(g) if g else frozenset()
+        m = state.current_member
+        self.query_one(Details).show(
+            g,
+            m,
+            keep,
+            state.status(g) if g else "",
+            bool(m and m.path in state.marks),
+            bool(m and m.path in state.favourites),
+        )
+        title = self.query_one("#group-title", Static)
+        if g is None:
+            title.update(
+                "No groups yet — press [b]1[/b] to pick folders and [b]s[/b] to scan.",
+                layout=False,
+            )
+        else:
+            counts = state.counts()
+            filt = f" tier={state.tier_filter}" if state.tier_filter else ""
+            filt += f" folder~{state.folder_filter}" if state.folder_filter else ""
+            title.update(
+                f"Group [b]{state.cursor + 1}[/b] of {len(state.view)} · {g.tier} · "
+                f"keeper: [$success]{g.keep.rsplit('/', 1)[-1]}[/] ({g.reason}) · "
+                f"decided {counts['decided']} · sort {state.sort}{filt}",
+                layout=False,
+            )
+        cache = self.lk.thumbs
+        self.query_one(ThumbGrid).show(g, keep, state.member, cache, state.marks, state.favourites)
+        if g is not None and self.lk.image_cls is not None:
+            if any(m.thumb and cache.get(m.thumb) is None for m in g.members):
+                self._load_thumbs(g.id)
+            else:
+                self._prefetch(g.id)
+        self.say(self._status_text())
+
+    def _status_text(self) -> str:
+        state = self.lk.review
+        c = state.counts()
+        return (
+            f"{c['shown']} groups shown · {c['decided']} decided · {c['not-dup']} not duplicates"
+            f" · {len(state.marks)} marked · {len(state.favourites)} favourites"
+        )
+
+    @work(thread=True, exclusive=True, group="thumbs")
+    def _load_thumbs(self, group_id: int) -> None:
+        """Decode this group's thumbnails, then the neighbours', off the event loop."""
+        g = self.lk.review.by_id.get(group_id)
+        if g is None:
+            return
+        for m in g.members:
+            self.lk.thumbs.load(m.thumb)
+        self.post_message(ThumbsReady(group_id))
+        self._prefetch_now(group_id)
+
+    @work(thread=True, exclusive=True, group="prefetch")
+    def _prefetch(self, group_id: int) -> None:
+        self._prefetch_now(group_id)
+
+    def _prefetch_now(self, group_id: int) -> None:
+        state = self.lk.review
+        pos = state.cursor
+        for near in (pos + 1, pos + 2, pos - 1):
+            if 0 <= near < len(state.view):
+                for m in state.by_id[state.view[near]].members:
+                    self.lk.thumbs.load(m.thumb)
+
+    def on_thumbs_ready(self, message: ThumbsReady) -> None:
+        g = self.lk.review.current
+        if g is not None and g.id == message.group_id:
+            self.query_one(ThumbGrid).set_images(self.lk.thumbs)
+
+    # -- actions -----------------------------------------------------------------------------
+    def _changed(self, list_too: bool = True) -> None:
+        self.lk.schedule_save()
+        self.redraw(list_too)
+
+    def action_group(self, delta: int) -> None:
+        if self.lk.review.move(delta):
+            self.redraw()
+
+    def action_member(self, delta: int) -> None:
+        if self.lk.review.move_member(delta):
+            self.redraw(list_too=False)
+
+    def action_first(self) -> None:
+        self.lk.review.goto_index(0)
+        self.redraw()
+
+    def action_last(self) -> None:
+        self.lk.review.goto_index(len(self.lk.review.view) - 1)
+        self.redraw()
+
+    def action_toggle_keep(self) -> None:
+        error = self.lk.review.toggle_keep()
+        if error:
+            self.notify(error, severity="warning")
+        self._changed()
+
+    def action_choose(self) -> None:
+        self.lk.review.set_keeper()
+        self._changed()
+
+    def action_accept(self) -> None:
+        self.lk.review.accept()
+        self.lk.review.next_undecided()
+        self._changed()
+
+    def action_accept_all(self) -> None:
+        n = sum(1 for gid in self.lk.review.view if gid not in self.lk.review.decisions)
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                count = self.lk.review.accept_all_remaining()
+                self.notify(f"Accepted the suggestion for {count} groups")
+                self._changed()
+
+        self.app.push_screen(
+            ConfirmScreen(f"Accept the suggested keeper for all {n} undecided groups shown?"), done
+        )
+
+    def action_not_dup(self) -> None:
+        paths = self.lk.review.not_duplicate()
+        if paths:
+            self.lk.remember_not_duplicate(paths)
+            self.notify("Marked as not duplicates; later scans will keep them apart")
+            self.lk.review.next_undecided()
+        self._changed()
+
+    def action_reset(self) -> None:
+        self.lk.review.reset()
+        self._changed()
+
+    def action_next_undecided(self) -> None:
+        self.lk.review.next_undecided()
+        self.redraw()
+
+    def action_mark(self) -> None:
+        self.lk.review.toggle_mark()
+        self._changed(list_too=False)
+
+    def action_favourite(self) -> None:
+        self.lk.review.toggle_favourite()
+        self._changed(list_too=False)
+
+    def action_find(self) -> None:
+        def done(query: str | None) -> None:
+            if query and not self.lk.review.find(query):
+                self.notify(f"Nothing matches {query!r}", severity="warning")
+            self._changed()
+
+        self.app.push_screen(PromptScreen("Go to: file name part, or #index", "", "IMG_0042"), done)
+
+    def action_tier(self) -> None:
+        self.notify(f"Tier: {self.lk.review.cycle_tier()}")
+        self._changed()
+
+    def action_sort(self) -> None:
+        self.notify(f"Sort: {self.lk.review.cycle_sort()}")
+        self._changed()
+
+    def action_folder(self) -> None:
+        def done(text: str | None) -> None:
+            if text is not None:
+                self.lk.review.set_folder_filter(text.strip())
+                self._changed()
+
+        self.app.push_screen(
+            PromptScreen(
+                "Only groups with a file in a folder containing (empty = all):",
+                self.lk.review.folder_filter or "",
+            ),
+            done,
+        )
+
+    def action_full(self) -> None:
+        from lookalike.ui.screens.fullview import FullView
+
+        if self.lk.review.current_member is not None:
+            self.app.push_screen(FullView(), lambda _: self.redraw())
+
+    def action_slideshow(self) -> None:
+        if self._slideshow is not None:
+            self._slideshow.stop()
+            self._slideshow = None
+            self.notify("Slideshow stopped")
+            return
+        seconds = float(self.lk.setting("ui.slideshow_seconds", 2.0))
+        self._slideshow = self.set_interval(seconds, self._slide)
+        self.notify(f"Slideshow every {seconds:g} s; S stops it")
+
+    def _slide(self) -> None:
+        state = self.lk.review
+        if not state.move_member(1) and not state.move(1):
+            self.action_slideshow()
+            return
+        self.redraw()

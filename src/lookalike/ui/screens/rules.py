@@ -1,0 +1,122 @@
+"""Rules: keep-rule order, reference folders, per-directory overrides (saved to config.toml)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from lookalike.engine.options import KEEP_RULE_NAMES
+from lookalike.ui.screens.base import ModeScreen, PromptScreen
+
+
+class RulesScreen(ModeScreen):
+    MODE = "rules"
+    HELP = """
+How the keeper of a group is chosen: rules are tried top to bottom until one prefers a file.
+Move the highlighted rule with K/J (or shift+up/down), add one with a, remove it with x.
+Reference folders (r adds, R removes the last) are never acted on: their files are always kept.
+Per-directory overrides live in config.toml under [rules.overrides]. w writes config.toml; the
+next scan uses the new order.
+"""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("K,shift+up", "move(-1)", "Rule up", id="rules.up"),
+        Binding("J,shift+down", "move(1)", "Rule down", id="rules.down"),
+        Binding("a", "add", "Add rule", id="rules.add"),
+        Binding("x", "remove", "Remove rule", id="rules.remove"),
+        Binding("r", "add_reference", "Add reference", id="rules.add_reference"),
+        Binding("R", "drop_reference", "Drop reference", show=False, id="rules.drop_reference"),
+        Binding("w,ctrl+s", "save", "Save", id="rules.save"),
+        Binding("j", "cursor(1)", "Down", show=False, id="rules.cursor_down"),
+        Binding("k", "cursor(-1)", "Up", show=False, id="rules.cursor_up"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="rules-body"):
+            with Vertical(id="rules-left"):
+                yield Static("[b]Keep rules[/b] (first that decides wins)")
+                yield OptionList(id="rule-list")
+            yield Static("", id="rules-right")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.redraw()
+        self.query_one(OptionList).focus()
+
+    def redraw(self, highlight: int | None = None) -> None:
+        ol = self.query_one(OptionList)
+        old = ol.highlighted if highlight is None else highlight
+        ol.clear_options()
+        ol.add_options([Option(f"{i + 1}. {r}", id=r) for i, r in enumerate(self.lk.keep_rules)])
+        if self.lk.keep_rules:
+            ol.highlighted = min(old or 0, len(self.lk.keep_rules) - 1)
+        refs = "\n".join(f"  • {r}" for r in self.lk.reference) or "  (none)"
+        overrides = self.lk.setting("rules.overrides", {}) or {}
+        ov = "\n".join(f"  {k}: {v}" for k, v in overrides.items()) or "  (none)"
+        unused = sorted(KEEP_RULE_NAMES - set(self.lk.keep_rules))
+        self.query_one("#rules-right", Static).update(
+            f"[b]Reference folders[/b] (always kept)\n{refs}\n\n"
+            f"[b]Per-directory overrides[/b]\n{ov}\n\n"
+            f"[b]Other rules[/b]: {', '.join(unused)}"
+        )
+        self.say("unsaved changes — w saves" if self.lk.rules_dirty else "rules as in config.toml")
+
+    def action_cursor(self, delta: int) -> None:
+        ol = self.query_one(OptionList)
+        ol.action_cursor_down() if delta > 0 else ol.action_cursor_up()
+
+    def action_move(self, delta: int) -> None:
+        ol = self.query_one(OptionList)
+        i = ol.highlighted
+        rules = self.lk.keep_rules
+        if i is None or not 0 <= i + delta < len(rules):
+            return
+        rules[i], rules[i + delta] = rules[i + delta], rules[i]
+        self.lk.rules_dirty = True
+        self.redraw(highlight=i + delta)
+
+    def action_add(self) -> None:
+        def done(name: str | None) -> None:
+            name = (name or "").strip()
+            if not name:
+                return
+            if name not in KEEP_RULE_NAMES:
+                self.notify(f"Unknown rule {name!r}", severity="error")
+                return
+            if name not in self.lk.keep_rules:
+                self.lk.keep_rules.append(name)
+                self.lk.rules_dirty = True
+            self.redraw()
+
+        unused = ", ".join(sorted(KEEP_RULE_NAMES - set(self.lk.keep_rules)))
+        self.app.push_screen(PromptScreen(f"Rule to add ({unused}):"), done)
+
+    def action_remove(self) -> None:
+        ol = self.query_one(OptionList)
+        if ol.highlighted is not None and len(self.lk.keep_rules) > 1:
+            self.lk.keep_rules.pop(ol.highlighted)
+            self.lk.rules_dirty = True
+            self.redraw()
+
+    def action_add_reference(self) -> None:
+        def done(path: str | None) -> None:
+            if path and path.strip():
+                self.lk.reference.append(path.strip())
+                self.lk.rules_dirty = True
+                self.redraw()
+
+        self.app.push_screen(PromptScreen("Reference folder (its files are always kept):"), done)
+
+    def action_drop_reference(self) -> None:
+        if self.lk.reference:
+            self.lk.reference.pop()
+            self.lk.rules_dirty = True
+            self.redraw()
+
+    def action_save(self) -> None:
+        self.lk.save_rules()

@@ -1,0 +1,67 @@
+"""Virtual group list: renders only the visible lines, so 10,000 groups cost nothing per key."""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from lookalike.ui.state import ReviewState
+
+STATUS_MARK = {"pending": " ", "accepted": "✓", "changed": "✎", "not-dup": "≠", "applied": "⌫"}
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+class GroupList(ScrollView, can_focus=False):
+    """Lines: status, index, tier, file count, bytes to free. The cursor line is highlighted."""
+
+    COMPONENT_CLASSES = {"grouplist--cursor", "grouplist--done", "grouplist--notdup"}
+
+    def __init__(self, state: ReviewState, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.state = state
+
+    def refresh_rows(self) -> None:
+        self.virtual_size = Size(self.size.width or 30, len(self.state.view))
+        self.follow_cursor()
+        self.refresh()
+
+    def follow_cursor(self) -> None:
+        h = self.scrollable_content_region.height or self.size.height or 1
+        top = int(self.scroll_offset.y)
+        cur = self.state.cursor
+        if cur < top:
+            self.scroll_to(y=cur, animate=False, immediate=True)
+        elif cur >= top + h:
+            self.scroll_to(y=cur - h + 1, animate=False, immediate=True)
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width or self.size.width
+        index = y + int(self.scroll_offset.y)
+        view = self.state.view
+        if index >= len(view):
+            return Strip.blank(width, self.rich_style)
+        group = self.state.by_id[view[index]]
+        status = self.state.status(group)
+        text = (
+            f"{STATUS_MARK.get(status, ' ')} {index + 1:>5} {group.tier:<7} "
+            f"{len(group.members):>2} files {human_bytes(group.bytes_to_free):>9}"
+        )
+        style: Style = self.rich_style
+        if status == "not-dup":
+            style = style + self.get_component_rich_style("grouplist--notdup")
+        elif status != "pending":
+            style = style + self.get_component_rich_style("grouplist--done")
+        if index == self.state.cursor:
+            style = style + self.get_component_rich_style("grouplist--cursor")
+        return Strip([Segment(text[:width].ljust(width), style)], width)

@@ -1,0 +1,145 @@
+"""Thumbnail grid of one group. Images are PIL objects loaded by a thread worker beforehand, so
+rendering never opens a file on the event loop; a card without its image yet shows a caption."""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from typing import Any
+
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import Static
+
+from lookalike.engine.model import Group
+from lookalike.ui.widgets.grouplist import human_bytes
+
+
+class ThumbCache:
+    """LRU of decoded thumbnails; ``load`` is called from thread workers only."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, path: str | None) -> Any:
+        if not path:
+            return None
+        im = self._items.get(path)
+        if im is not None:
+            self._items.move_to_end(path)
+        return im
+
+    def load(self, path: str | None) -> Any:
+        if not path:
+            return None
+        im = self.get(path)
+        if im is not None:
+            return im
+        from PIL import Image
+
+        try:
+            with Image.open(path) as src:
+                src.load()
+                im = src.convert("RGB")
+        except (OSError, ValueError):
+            return None
+        self._items[path] = im
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return im
+
+
+class ThumbCard(Vertical):
+    """One member: its picture (if graphics are on) and a caption; border says keep/remove."""
+
+    def __init__(self, image_cls: type[Widget] | None) -> None:
+        super().__init__(classes="thumbcard")
+        self.image_cls = image_cls
+        self.path = ""
+        self._data: tuple[Any, ...] | None = None
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        if self.image_cls is not None:
+            yield self.image_cls(None, classes="thumbimg")  # type: ignore[call-arg]
+        else:
+            yield Static("", classes="thumbimg noimg")
+        yield Static("", classes="caption")
+
+    def on_mount(self) -> None:
+        self._apply()
+
+    def set_member(
+        self, index: int, member: Any, keep: bool, selected: bool, image: Any, flags: str
+    ) -> None:
+        """Remember what to show; applied now if composed, else once mounted."""
+        self.path = member.path
+        self.border_title = f"{index + 1} {'KEEP' if keep else 'remove'}"
+        self.border_subtitle = flags
+        self.set_class(keep, "-keep")
+        self.set_class(not keep, "-remove")
+        self.set_class(selected, "-selected")
+        self._data = (member, image)
+        if self.is_mounted and self.children:
+            self._apply()
+
+    def set_image(self, image: Any) -> None:
+        if self._data is not None:
+            self._data = (self._data[0], image)
+            if self.is_mounted and self.children:
+                self._apply()
+
+    def _apply(self) -> None:
+        if self._data is None:
+            return
+        member, image = self._data
+        img = self.query_one(".thumbimg")
+        if self.image_cls is not None:
+            if getattr(img, "image", None) is not image:
+                img.image = image  # type: ignore[attr-defined]
+        else:
+            img.update(f"{member.format}\n{member.width}x{member.height}", layout=False)  # type: ignore[attr-defined]
+        name = os.path.basename(member.path)
+        self.query_one(".caption", Static).update(
+            f"{name}\n{member.width}x{member.height} {human_bytes(member.size)}", layout=False
+        )
+
+
+class ThumbGrid(Widget):
+    """Cards are reused when the next group has as many members: no remount on a keypress."""
+
+    def __init__(self, image_cls: type[Widget] | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.image_cls = image_cls
+        self.group_id: int | None = None
+
+    def show(
+        self,
+        group: Group | None,
+        keep: frozenset[str],
+        selected: int,
+        cache: ThumbCache,
+        marks: set[str],
+        favourites: set[str],
+    ) -> None:
+        members = group.members if group else ()
+        cards = list(self.query_children(ThumbCard))
+        if len(cards) != len(members):
+            if len(cards) > len(members):
+                for card in cards[len(members) :]:
+                    card.remove()
+                cards = cards[: len(members)]
+            else:
+                new = [ThumbCard(self.image_cls) for _ in range(len(members) - len(cards))]
+                self.mount_all(new)
+                cards += new
+        self.group_id = group.id if group else None
+        for i, (card, m) in enumerate(zip(cards, members, strict=True)):
+            flags = ("●" if m.path in marks else "") + ("★" if m.path in favourites else "")
+            card.set_member(i, m, m.path in keep, i == selected, cache.get(m.thumb), flags)
+
+    def set_images(self, cache: ThumbCache) -> None:
+        """Thumbnails arrived from the loader thread: fill the cards that still lack theirs."""
+        for card in self.query_children(ThumbCard):
+            if card._data is not None and card._data[1] is None:
+                card.set_image(cache.get(card._data[0].thumb))
