@@ -660,7 +660,7 @@ def make_app(
 
     ``image_cls`` overrides ``graphics`` (snapshot tests pass HalfcellImage/UnicodeImage).
     """
-    from lookalike.ui.graphics import image_class
+    from lookalike.ui.graphics import image_class, steady_image_class
 
     if image_cls is not None:
         label = {"HalfcellImage": "halfcell", "UnicodeImage": "unicode"}.get(
@@ -669,6 +669,8 @@ def make_app(
     else:
         mode = graphics or str(config.get_key(dict(settings), "ui.graphics", "auto"))
         image_cls, label = image_class(mode)
+    if image_cls is not None:
+        image_cls = steady_image_class(image_cls)
     return LookalikeApp(
         settings,
         as_port(engine),

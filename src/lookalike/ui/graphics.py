@@ -39,3 +39,30 @@ def image_class(name: str) -> tuple[type[Any] | None, str]:
         module = getattr(auto_renderable, "__module__", "")
         detected = {"tgp": "kitty"}.get(module.rsplit(".", 1)[-1], module.rsplit(".", 1)[-1])
     return tiw.Image, f"{detected} (auto)"
+
+
+def steady_image_class(cls: type[Any]) -> type[Any]:
+    """Subclass whose ``set_image`` repaints without a relayout.
+
+    Thumbnail cells have a fixed CSS size, so the relayout textual-image asks for on every new
+    picture is wasted work; skipping it keeps next-group under one frame.
+    """
+
+    class Steady(cls, Renderable=cls._Renderable):  # type: ignore[misc, valid-type, call-arg]
+        _quiet = False
+
+        def set_image(self, value: Any) -> None:
+            self._quiet = True
+            try:
+                self.image = value
+            finally:
+                self._quiet = False
+
+        def refresh(self, *regions: Any, **kwargs: Any) -> Any:
+            if self._quiet:
+                kwargs["layout"] = False
+            return super().refresh(*regions, **kwargs)
+
+    Steady.__name__ = f"Steady{cls.__name__}"
+    Steady.__qualname__ = Steady.__name__
+    return Steady

@@ -74,35 +74,61 @@ class ThumbCard(Vertical):
     ) -> None:
         """Remember what to show; applied now if composed, else once mounted."""
         self.path = member.path
-        self.border_title = f"{index + 1} {'KEEP' if keep else 'remove'}"
-        self.border_subtitle = flags
+        # Only outline/colour classes change here: those repaint without a relayout.
         self.set_class(keep, "-keep")
         self.set_class(not keep, "-remove")
         self.set_class(selected, "-selected")
-        self._data = (member, image)
+        self.set_class(False, "-spare")
+        self._data = (member, image, index, keep, flags)
         if self.is_mounted and self.children:
             self._apply()
 
     def set_image(self, image: Any) -> None:
         if self._data is not None:
-            self._data = (self._data[0], image)
+            self._data = (self._data[0], image, *self._data[2:])
             if self.is_mounted and self.children:
                 self._apply()
 
     def _apply(self) -> None:
         if self._data is None:
             return
-        member, image = self._data
+        member, image, index, keep, flags = self._data
         img = self.query_one(".thumbimg")
         if self.image_cls is not None:
             if getattr(img, "image", None) is not image:
-                img.image = image  # type: ignore[attr-defined]
+                setter = getattr(img, "set_image", None)
+                if setter is not None:
+                    setter(image)
+                else:
+                    img.image = image  # type: ignore[attr-defined]
         else:
             img.update(f"{member.format}\n{member.width}x{member.height}", layout=False)  # type: ignore[attr-defined]
         name = os.path.basename(member.path)
+        verdict = "[$success b]KEEP[/]" if keep else "[$error]remove[/]"
         self.query_one(".caption", Static).update(
-            f"{name}\n{member.width}x{member.height} {human_bytes(member.size)}", layout=False
+            f"{index + 1} {verdict} [$warning]{flags}[/] {name}\n"
+            f"{member.width}x{member.height} · {human_bytes(member.size)} · {member.format}",
+            layout=False,
         )
+
+    def clear(self) -> None:
+        """A spare card: blank, no outline; kept mounted so the grid never relayouts."""
+        self.set_class(True, "-spare")
+        self.set_class(False, "-keep")
+        self.set_class(False, "-remove")
+        self.set_class(False, "-selected")
+        if self._data is not None:
+            self._data = None
+            img = self.query_one(".thumbimg")
+            if self.image_cls is not None:
+                setter = getattr(img, "set_image", None)
+                setter(None) if setter is not None else setattr(img, "image", None)
+            else:
+                img.update("", layout=False)  # type: ignore[attr-defined]
+            self.query_one(".caption", Static).update("", layout=False)
+
+
+POOL = 6
 
 
 class ThumbGrid(Widget):
@@ -124,15 +150,15 @@ class ThumbGrid(Widget):
     ) -> None:
         members = group.members if group else ()
         cards = list(self.query_children(ThumbCard))
-        if len(cards) != len(members):
-            if len(cards) > len(members):
-                for card in cards[len(members) :]:
-                    card.remove()
-                cards = cards[: len(members)]
-            else:
-                new = [ThumbCard(self.image_cls) for _ in range(len(members) - len(cards))]
-                self.mount_all(new)
-                cards += new
+        if len(cards) < max(len(members), POOL):
+            # Grow once; cards are then reused and spare ones blanked (not hidden: hiding
+            # relayouts), so moving to a group with fewer files costs one repaint.
+            new = [ThumbCard(self.image_cls) for _ in range(max(len(members), POOL) - len(cards))]
+            self.mount_all(new)
+            cards += new
+        for spare in cards[len(members) :]:
+            spare.clear()
+        cards = cards[: len(members)]
         self.group_id = group.id if group else None
         for i, (card, m) in enumerate(zip(cards, members, strict=True)):
             flags = ("●" if m.path in marks else "") + ("★" if m.path in favourites else "")
@@ -141,5 +167,5 @@ class ThumbGrid(Widget):
     def set_images(self, cache: ThumbCache) -> None:
         """Thumbnails arrived from the loader thread: fill the cards that still lack theirs."""
         for card in self.query_children(ThumbCard):
-            if card._data is not None and card._data[1] is None:
+            if not card.has_class("-spare") and card._data is not None and card._data[1] is None:
                 card.set_image(cache.get(card._data[0].thumb))
