@@ -192,11 +192,13 @@ def _photometric(a: _Prepared, b: _Prepared, m: np.ndarray) -> tuple[float, floa
     sa, sb = va.std(), vb.std()
     if sb > 1e-3:
         xb = (xb - vb.mean()) * (sa / sb) + va.mean()
+    # Clipped highlights/shadows carry no evidence (a brightness edit blows them out).
+    clipped = (ga >= 250) | (ga <= 5) | (gb >= 250) | (gb <= 5)
     bad = total = 0
     for y in range(0, ha - BLOCK + 1, BLOCK):
         for x in range(0, wa - BLOCK + 1, BLOCK):
             vm = valid[y : y + BLOCK, x : x + BLOCK]
-            if vm.mean() < 0.9:
+            if vm.mean() < 0.9 or clipped[y : y + BLOCK, x : x + BLOCK].mean() > 0.3:
                 continue
             pa = xa[y : y + BLOCK, x : x + BLOCK][vm]
             pb = xb[y : y + BLOCK, x : x + BLOCK][vm]
