@@ -8,8 +8,9 @@ but ``scan`` is a plain blocking call: the UI always runs those in a thread work
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from lookalike.engine.events import Event
@@ -136,75 +137,119 @@ class EngineAdapter:
     def mark_not_duplicate(self, paths: list[str]) -> None:
         self.engine.mark_not_duplicate(paths)
 
-    # -- actions -----------------------------------------------------------------------------
+    # -- actions (lookalike.engine.actions: build_plan, apply_plan, history, undo, redo) ----
     def _actions(self) -> Any:
         try:
             import lookalike.engine.actions as actions
-        except ImportError as exc:  # pragma: no cover - depends on the other issue's progress
+        except ImportError as exc:  # pragma: no cover - a broken install
             raise ActionsUnavailable(f"file actions are not available: {exc}") from exc
-        if not hasattr(actions, "plan") and not hasattr(self.engine, "plan_actions"):
-            raise ActionsUnavailable("file actions are not available in this build yet")
         return actions
 
     def plan(
         self, groups: Sequence[Group], removals: Mapping[int, Sequence[str]], operation: str
     ) -> PlanSummary:
+        """The engine plans one keeper per group; extra kept files are left out of the group."""
         actions = self._actions()
         by_id = {g.id: g for g in groups}
-        sizes = {m.path: m.size for g in groups for m in g.members}
-        native = actions.plan(by_id, removals, operation)  # adapted once the API is committed
+        planned: list[Group] = []
+        suggested: dict[int, str] = {}
+        for gid, gone in removals.items():
+            g = by_id.get(gid)
+            if g is None or not gone:
+                continue
+            gone_set = set(gone)
+            kept = [m.path for m in g.members if m.path not in gone_set]
+            if not kept:
+                continue  # never plan away every copy
+            keeper = g.keep if g.keep in kept else kept[0]
+            members = tuple(m for m in g.members if m.path == keeper or m.path in gone_set)
+            planned.append(replace(g, keep=keeper, members=members))
+            suggested[gid] = g.keep
+        native = actions.build_plan(planned, operation, suggested=suggested)
         items = tuple(
-            PlanItem(
-                source=str(getattr(op, "source", op)),
-                group_id=int(getattr(op, "group_id", -1) or -1),
-                size=sizes.get(str(getattr(op, "source", op)), 0),
-                destination=(str(op.destination) if getattr(op, "destination", None) else None),
-            )
-            for op in getattr(native, "items", getattr(native, "operations", ()))
+            PlanItem(source=i.source, group_id=i.group_id, size=i.size, destination=i.dest)
+            for i in native.items
         )
-        refused = tuple(str(r) for r in getattr(native, "refused", ()))
-        return PlanSummary(operation, items, len(removals), refused, native)
+        refused = tuple(f"{r.path}: {r.reason}" for r in native.refused)
+        return PlanSummary(str(native.op), items, len(planned), refused, native)
+
+    def _run_batch(
+        self, events: Any, progress: Callable[[ApplyProgress], None] | None
+    ) -> BatchResult:
+        actions = self._actions()
+        messages: list[str] = []
+        for ev in events:
+            if isinstance(ev, actions.ItemOutcome):
+                if ev.outcome not in ("done", "undone") and len(messages) < 50:
+                    messages.append(f"{ev.outcome}: {ev.source} {ev.message}".rstrip())
+                if progress is not None:
+                    progress(
+                        ApplyProgress(
+                            ev.index,
+                            ev.total,
+                            ev.source,
+                            ev.outcome in ("done", "undone"),
+                            ev.message,
+                        )
+                    )
+            elif isinstance(ev, actions.BatchFinished):
+                return BatchResult(ev.batch_id, ev.done, ev.failed, ev.skipped, tuple(messages))
+        return BatchResult("", 0, messages=tuple(messages))
 
     def apply(self, plan: PlanSummary, progress: Callable[[ApplyProgress], None]) -> BatchResult:
         actions = self._actions()
-        result = actions.apply(plan.native)
-        return _batch_result(result)
+        return self._run_batch(actions.apply_plan(plan.native, origin="tui"), progress)
 
     def history(self) -> list[BatchInfo]:
         actions = self._actions()
         out = []
-        for b in actions.history():
+        for n, b in enumerate(actions.history(limit=500)):
+            details: tuple[str, ...] = ()
+            if n < 20:  # item lists only for the recent batches: one query each
+                try:
+                    recs = actions.batch_items(b.id)
+                except Exception:
+                    recs = []
+                details = tuple(
+                    f"{r.state}: {r.source}" + (f" → {r.dest}" if r.dest else "") for r in recs[:40]
+                )
             out.append(
                 BatchInfo(
-                    batch_id=str(getattr(b, "batch_id", getattr(b, "id", ""))),
-                    time=str(getattr(b, "time", getattr(b, "created", ""))),
-                    operation=str(getattr(b, "operation", "")),
-                    files=int(getattr(b, "files", 0) or 0),
-                    bytes=int(getattr(b, "bytes", 0) or 0),
-                    state=str(getattr(b, "state", "")),
+                    batch_id=b.id,
+                    time=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(b.created)),
+                    operation=b.action,
+                    files=b.total,
+                    bytes=b.bytes_done,
+                    state=b.state,
+                    details=details,
                 )
             )
         return out
 
     def undo(self, batch_id: str) -> BatchResult:
-        return _batch_result(self._actions().undo(batch_id))
+        return self._run_batch(self._actions().undo(batch_id), None)
 
     def redo(self, batch_id: str) -> BatchResult:
-        return _batch_result(self._actions().redo(batch_id))
-
-
-def _batch_result(result: Any) -> BatchResult:
-    return BatchResult(
-        batch_id=str(getattr(result, "batch_id", getattr(result, "id", ""))),
-        done=int(getattr(result, "done", 0) or 0),
-        failed=int(getattr(result, "failed", 0) or 0),
-        skipped=int(getattr(result, "skipped", 0) or 0),
-        messages=tuple(str(m) for m in getattr(result, "messages", ()) or ()),
-    )
+        return self._run_batch(self._actions().redo(batch_id), None)
 
 
 def as_port(engine: Any) -> EnginePort:
     """The CLI passes the real Engine, tests pass a port; both work with make_app."""
     if hasattr(engine, "plan") and hasattr(engine, "history"):
         return engine  # type: ignore[return-value]
+    _start_resource_tracker()
     return EngineAdapter(engine)  # type: ignore[return-value]
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker while ``sys.stderr`` is still the real one.
+
+    Textual replaces ``sys.stderr`` with a capture whose ``fileno()`` is -1; a process pool
+    started later would then fail with "bad value(s) in fds_to_keep".
+    """
+    try:
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    except Exception:  # not fatal: the scan reports its own error if the pool cannot start
+        pass
