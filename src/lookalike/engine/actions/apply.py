@@ -7,6 +7,7 @@ skipped and reported; a failed operation leaves the file in place and the batch 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -22,7 +23,7 @@ from lookalike.engine.actions.errors import (
     VerifyError,
 )
 from lookalike.engine.actions.events import BatchFinished, BatchStarted, ItemOutcome
-from lookalike.engine.actions.fsutil import describe_oserror
+from lookalike.engine.actions.fsutil import deferred_dir_sync, describe_oserror
 from lookalike.engine.actions.journal import Journal, journal_lock
 from lookalike.engine.actions.plan import (
     LINKS,
@@ -35,6 +36,7 @@ from lookalike.engine.actions.plan import (
 )
 from lookalike.engine.actions.recovery import settle_batch, settle_interrupted
 
+CHUNK = 64  # files whose intents share one fsynced transaction
 VERB = {
     "trash": "trash",
     "quarantine": "move",
@@ -89,30 +91,39 @@ def apply_plan(
         done = skipped = failed = freed = 0
         finished = cancelled = False
         try:
-            for n, item in enumerate(plan.items, 1):
+            n = 0
+            for start in range(0, total, CHUNK):
                 if cancel is not None and cancel.is_set():
                     cancelled = True
                     break
-                outcome, dest, msg = _apply_one(j, batch_id, item, ctx)
-                if outcome == jn.ITEM_DONE:
-                    done += 1
-                    freed += item.size if item.op in REMOVES else 0
-                elif outcome == jn.SKIPPED:
-                    skipped += 1
-                else:
-                    failed += 1
-                yield ItemOutcome(
-                    batch_id,
-                    item.seq,
-                    n,
-                    total,
-                    item.op,
-                    item.source,
-                    dest,
-                    outcome,
-                    msg,
-                    item.size,
-                )
+                with deferred_dir_sync():
+                    for item, dest, outcome, msg in _run_chunk(
+                        j, batch_id, plan.items[start : start + CHUNK], ctx, cancel
+                    ):
+                        if outcome == jn.NOT_DONE:
+                            cancelled = True
+                            continue
+                        n += 1
+                        if outcome == jn.ITEM_DONE:
+                            done += 1
+                            freed += item.size if item.op in REMOVES else 0
+                        elif outcome == jn.SKIPPED:
+                            skipped += 1
+                        else:
+                            failed += 1
+                        yield ItemOutcome(
+                            batch_id,
+                            item.seq,
+                            n,
+                            total,
+                            item.op,
+                            item.source,
+                            dest,
+                            outcome,
+                            msg,
+                            item.size,
+                        )
+                j.flush()  # the chunk's results, after its folders were synced
             j.flush()
             if cancelled:
                 j.set_items_state(batch_id, jn.PLANNED, jn.NOT_DONE, error="cancelled")
@@ -137,35 +148,67 @@ def apply_plan(
     )
 
 
-def _apply_one(
-    j: Journal, batch_id: str, item: PlanItem, ctx: ops.Ctx
-) -> tuple[str, str | None, str]:
-    """Verify, journal the intent, act, journal the result: (state, dest, message)."""
+def _run_chunk(
+    j: Journal,
+    batch_id: str,
+    chunk: tuple[PlanItem, ...],
+    ctx: ops.Ctx,
+    cancel: threading.Event | None,
+) -> Iterator[tuple[PlanItem, str | None, str, str]]:
+    """Journal the intents of a chunk in one fsynced transaction, then verify and act on each
+    file: yields (item, dest, state, message). Results are held back until the caller flushes
+    after the chunk's folders are synced (one fsync per chunk instead of per file)."""
+    staged: list[tuple[PlanItem, str | None, dict | None, str]] = []
+    for item in chunk:
+        if not os.path.lexists(item.source):
+            msg = f"skipped {item.source}: missing (moved or deleted since the scan)"
+            j.set_item(batch_id, item.seq, jn.SKIPPED, error=msg, defer=True)
+            staged.append((item, None, None, msg))
+            continue
+        try:
+            dest, detail = ops.prepare(item, ctx)
+        except OSError as exc:
+            msg = describe_oserror(exc, VERB[item.op], item.source)
+            j.set_item(batch_id, item.seq, jn.FAILED, error=msg, defer=True)
+            staged.append((item, None, None, msg))
+            continue
+        j.set_item(batch_id, item.seq, jn.STARTED, dest=dest, detail=detail, defer=True)
+        staged.append((item, dest, detail, ""))
+    j.flush()  # intents are durable before any file of the chunk is touched
+    for item, dest, detail, msg in staged:
+        if detail is None:
+            yield item, dest, jn.SKIPPED if msg.startswith("skipped") else jn.FAILED, msg
+            continue
+        if cancel is not None and cancel.is_set():
+            j.set_item(batch_id, item.seq, jn.NOT_DONE, error="cancelled", defer=True)
+            yield item, dest, jn.NOT_DONE, "cancelled"
+            continue
+        state, msg = _act(j, batch_id, item, dest, detail, ctx)
+        yield item, dest, state, msg
+
+
+def _act(
+    j: Journal, batch_id: str, item: PlanItem, dest: str | None, detail: dict, ctx: ops.Ctx
+) -> tuple[str, str]:
+    """Re-verify right before acting, then act; the result is journalled (deferred)."""
     try:
         ops.verify_source(item)
         if item.op in REMOVES or (item.op == "shrink" and ctx.shrink and ctx.shrink.replace):
             ops.verify_keeper(item, ctx)
     except VerifyError as exc:
         j.set_item(batch_id, item.seq, jn.SKIPPED, error=str(exc), defer=True)
-        return jn.SKIPPED, None, f"skipped {item.source}: {exc}"
-    try:
-        dest, detail = ops.prepare(item, ctx)
-    except OSError as exc:
-        msg = describe_oserror(exc, VERB[item.op], item.source)
-        j.set_item(batch_id, item.seq, jn.FAILED, error=msg, defer=True)
-        return jn.FAILED, None, msg
-    j.set_item(batch_id, item.seq, jn.STARTED, dest=dest, detail=detail)  # intent, fsynced
+        return jn.SKIPPED, f"skipped {item.source}: {exc}"
     try:
         detail = ops.perform(item, dest, detail, ctx)
     except OSError as exc:
         msg = describe_oserror(exc, VERB[item.op], item.source) + "; it was left in place"
         j.set_item(batch_id, item.seq, jn.FAILED, error=msg, defer=True)
-        return jn.FAILED, dest, msg
+        return jn.FAILED, msg
     except ActionError as exc:
         j.set_item(batch_id, item.seq, jn.FAILED, error=str(exc), defer=True)
-        return jn.FAILED, dest, str(exc)
+        return jn.FAILED, str(exc)
     j.set_item(batch_id, item.seq, jn.ITEM_DONE, detail=detail, defer=True)
-    return jn.ITEM_DONE, dest, ""
+    return jn.ITEM_DONE, ""
 
 
 def redo(

@@ -3,16 +3,25 @@ that survive a crash or a filesystem boundary without ever leaving zero copies o
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import xxhash
 
 CHUNK = 1 << 20
 TMP_MARK = ".lookalike-"
+
+
+def fsync(fd: int) -> None:
+    """os.fsync, skipped when ``LOOKALIKE_NO_FSYNC=1``: only for tests and throw-away data —
+    a killed process loses nothing without it, a power cut can."""
+    if os.environ.get("LOOKALIKE_NO_FSYNC") != "1":
+        os.fsync(fd)
 
 
 def hash_file(path: str | os.PathLike[str]) -> str:
@@ -24,18 +33,42 @@ def hash_file(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    """Make a rename/unlink in ``path`` durable (no-op where directories cannot be opened)."""
+_deferred: set[str] | None = None
+
+
+def fsync_dir(path: str | os.PathLike[str], *, now: bool = False) -> None:
+    """Make a rename/unlink in ``path`` durable (no-op where directories cannot be opened).
+
+    Inside :func:`deferred_dir_sync` the sync waits for the end of the block (once per folder),
+    unless ``now`` — used where a later step must not happen before the entry is durable."""
+    if _deferred is not None and not now:
+        _deferred.add(os.fspath(path))
+        return
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:
-        os.fsync(fd)
+        fsync(fd)
     except OSError:
         pass
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def deferred_dir_sync() -> Iterator[None]:
+    """Batch folder fsyncs: a chunk of renames costs one fsync per folder touched. The journal
+    writes the chunk's results only after this block, so a result is never durable before the
+    rename it records."""
+    global _deferred
+    outer, _deferred = _deferred, set()
+    try:
+        yield
+    finally:
+        dirs, _deferred = _deferred, outer
+        for d in sorted(dirs):
+            fsync_dir(d, now=True)
 
 
 def unique_path(path: str, reserved: set[str] | None = None) -> str:
@@ -99,7 +132,7 @@ def copy_verified(src: str, dest: str, expected_hash: str | None, tag: str) -> s
                 h.update(chunk)
                 fo.write(chunk)
             fo.flush()
-            os.fsync(fo.fileno())
+            fsync(fo.fileno())
         shutil.copystat(src, part, follow_symlinks=False)
         digest = hash_file(part)  # re-read what reached the disk, not what we meant to write
         if digest != h.hexdigest() or (expected_hash and digest != expected_hash):
@@ -111,7 +144,7 @@ def copy_verified(src: str, dest: str, expected_hash: str | None, tag: str) -> s
         except OSError:
             pass
         raise
-    fsync_dir(os.path.dirname(dest))
+    fsync_dir(os.path.dirname(dest), now=True)  # the copy is durable before any original goes
     return digest
 
 

@@ -229,7 +229,7 @@ def shrink_image(src: str, out: str, opts: ShrinkOptions) -> None:
         with open(out, "xb") as fh:
             img.save(fh, format=fmt, **params)
             fh.flush()
-            os.fsync(fh.fileno())
+            fsutil.fsync(fh.fileno())
 
 
 def _shrink(item: PlanItem, dest: str | None, detail: dict, ctx: Ctx) -> dict:
@@ -386,7 +386,7 @@ def _is_our_link(rec: ItemRecord) -> bool:
 
 
 # -- undo ----------------------------------------------------------------------------------
-def undo_prepare(rec: ItemRecord) -> dict:
+def undo_prepare(rec: ItemRecord, reserved: set[str] | None = None) -> dict:
     """Where the file will be restored (its own path, or ``name~N`` if that is taken now)."""
     d = dict(rec.detail)
     if "restore_to" in d:
@@ -395,7 +395,9 @@ def undo_prepare(rec: ItemRecord) -> dict:
         d["restore_to"] = rec.source
         taken = os.path.lexists(rec.source) and rec.op != "shrink"
         if taken and not _already_restored(rec, rec.source):
-            d["restore_to"] = fsutil.unique_path(rec.source)
+            d["restore_to"] = fsutil.unique_path(rec.source, reserved)
+            if reserved is not None:
+                reserved.add(d["restore_to"])
     return d
 
 

@@ -104,7 +104,8 @@ def info_path_for(files_path: str) -> str:
 
 
 def write_info(info_path: str, original: str, topdir: str | None) -> None:
-    """Create the ``.trashinfo`` atomically (O_EXCL reserves the name) and fsync it."""
+    """Create the ``.trashinfo`` atomically (O_EXCL reserves the name). Not fsynced: undo goes
+    by the journal, which records both paths; the file is for other trash tools."""
     if topdir and os.path.abspath(original).startswith(topdir.rstrip("/") + "/"):
         shown = os.path.relpath(original, topdir)
     else:
@@ -117,7 +118,6 @@ def write_info(info_path: str, original: str, topdir: str | None) -> None:
     fd = os.open(info_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, body.encode())
-        os.fsync(fd)
     finally:
         os.close(fd)
 

@@ -16,10 +16,11 @@ from lookalike.engine.actions import operations as ops
 from lookalike.engine.actions import stats
 from lookalike.engine.actions.errors import ActionError, NothingToDo
 from lookalike.engine.actions.events import BatchFinished, BatchStarted, ItemOutcome
-from lookalike.engine.actions.fsutil import describe_oserror
+from lookalike.engine.actions.fsutil import deferred_dir_sync, describe_oserror
 from lookalike.engine.actions.journal import BatchSummary, Journal, journal_lock
-from lookalike.engine.actions.recovery import settle_interrupted
+from lookalike.engine.actions.recovery import settle_batch, settle_interrupted
 
+CHUNK = 64
 UNDO_FROM = (jn.ITEM_DONE, jn.ITEM_UNDOING, jn.UNDO_FAILED)
 UNDOABLE_BATCH = (jn.DONE, jn.INTERRUPTED, jn.PARTLY_UNDONE, jn.REDONE)
 
@@ -57,48 +58,52 @@ def undo(
         done = failed = restored = 0
         cancelled = finished = False
         try:
-            for n, rec in enumerate(recs, 1):
+            n = 0
+            reserved: set[str] = set()
+            for start in range(0, total, CHUNK):
                 if cancel is not None and cancel.is_set():
                     cancelled = True
                     break
-                if rec.op == "delete":
-                    failed += 1
-                    yield ItemOutcome(
-                        b.id,
-                        rec.seq,
-                        n,
-                        total,
-                        rec.op,
-                        rec.source,
-                        None,
-                        "not-undoable",
-                        f"{rec.source} was deleted permanently",
-                        rec.size,
-                    )
-                    continue
-                detail = ops.undo_prepare(rec)
-                j.set_item(b.id, rec.seq, jn.ITEM_UNDOING, detail=detail)  # intent, fsynced
-                rec = _with_detail(rec, detail)
-                try:
-                    msg = ops.undo(rec)
-                except OSError as exc:
-                    msg = describe_oserror(exc, "restore", rec.source)
-                    j.set_item(b.id, rec.seq, jn.UNDO_FAILED, error=msg, defer=True)
-                    failed += 1
-                    outcome = jn.UNDO_FAILED
-                except ActionError as exc:
-                    msg = str(exc)
-                    j.set_item(b.id, rec.seq, jn.UNDO_FAILED, error=msg, defer=True)
-                    failed += 1
-                    outcome = jn.UNDO_FAILED
-                else:
-                    j.set_item(b.id, rec.seq, jn.ITEM_UNDONE, defer=True)
-                    done += 1
-                    restored += rec.size
-                    outcome = jn.ITEM_UNDONE
-                yield ItemOutcome(
-                    b.id, rec.seq, n, total, rec.op, rec.source, rec.dest, outcome, msg, rec.size
-                )
+                chunk = recs[start : start + CHUNK]
+                staged = []
+                for rec in chunk:
+                    if rec.op != "delete":
+                        detail = ops.undo_prepare(rec, reserved)
+                        j.set_item(b.id, rec.seq, jn.ITEM_UNDOING, detail=detail, defer=True)
+                        rec = _with_detail(rec, detail)
+                    staged.append(rec)
+                j.flush()  # intents of the chunk, fsynced, before any file is touched
+                with deferred_dir_sync():
+                    for rec in staged:
+                        n += 1
+                        if rec.op == "delete":
+                            failed += 1
+                            outcome, msg = "not-undoable", f"{rec.source} was deleted permanently"
+                        elif cancel is not None and cancel.is_set():
+                            cancelled = True
+                            continue  # left ``undoing``; settled (finished) below
+                        else:
+                            outcome, msg = _undo_one(j, b.id, rec)
+                            if outcome == jn.ITEM_UNDONE:
+                                done += 1
+                                restored += rec.size
+                            else:
+                                failed += 1
+                        yield ItemOutcome(
+                            b.id,
+                            rec.seq,
+                            n,
+                            total,
+                            rec.op,
+                            rec.source,
+                            rec.dest,
+                            outcome,
+                            msg,
+                            rec.size,
+                        )
+                j.flush()
+            if cancelled:
+                settle_batch(j, b.id, undoing=True)
             j.flush()
             left = [r for r in j.items(b.id, UNDO_FROM) if r.op != "delete"]
             state = jn.PARTLY_UNDONE if left else jn.UNDONE
@@ -106,13 +111,25 @@ def undo(
             finished = True
         finally:
             if not finished:
-                from lookalike.engine.actions.recovery import settle_batch
-
                 settle_batch(j, b.id, undoing=True)
         summary = j.batch(b.id)
         if summary:
             stats.record_batch(summary, j.path, phase="undo")
     yield BatchFinished(b.id, b.action, "undo", state, done, 0, failed, restored, cancelled)
+
+
+def _undo_one(j: Journal, batch_id: str, rec: jn.ItemRecord) -> tuple[str, str]:
+    try:
+        msg = ops.undo(rec)
+    except OSError as exc:
+        msg = describe_oserror(exc, "restore", rec.source)
+    except ActionError as exc:
+        msg = str(exc)
+    else:
+        j.set_item(batch_id, rec.seq, jn.ITEM_UNDONE, defer=True)
+        return jn.ITEM_UNDONE, msg
+    j.set_item(batch_id, rec.seq, jn.UNDO_FAILED, error=msg, defer=True)
+    return jn.UNDO_FAILED, msg
 
 
 def _with_detail(rec: jn.ItemRecord, detail: dict) -> jn.ItemRecord:
