@@ -105,7 +105,7 @@ def undo(
             if cancelled:
                 settle_batch(j, b.id, undoing=True)
             j.flush()
-            left = [r for r in j.items(b.id, UNDO_FROM) if r.op != "delete"]
+            left = j.items(b.id, UNDO_FROM)
             state = jn.PARTLY_UNDONE if left else jn.UNDONE
             j.set_batch_state(b.id, state, finished=True)
             finished = True
