@@ -1,0 +1,279 @@
+"""Pilot behaviour tests of the terminal app against the fake engine (no real files touched)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from lookalike.ui.app import LookalikeApp, make_app
+from lookalike.ui.fake import FakeEngine, make_groups, make_thumbs
+from lookalike.ui.screens.base import ConfirmScreen, HelpScreen
+from lookalike.ui.state import STATE_KEY
+from lookalike.ui.widgets.bars import StatusBar
+
+SIZE = (130, 40)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var, sub in (
+        ("LOOKALIKE_CONFIG_DIR", "config"),
+        ("LOOKALIKE_CACHE_DIR", "cache"),
+        ("LOOKALIKE_DATA_DIR", "data"),
+        ("XDG_DATA_HOME", "xdg"),
+    ):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+
+
+@pytest.fixture
+def thumbs(tmp_path: Path) -> list[str]:
+    return make_thumbs(tmp_path / "thumbs")
+
+
+def app_with(engine: FakeEngine, **kwargs: object) -> LookalikeApp:
+    kwargs.setdefault("graphics", "none")
+    return make_app(kwargs.pop("settings", {}), engine, **kwargs)  # type: ignore[arg-type]
+
+
+async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.02)
+
+
+async def test_scan_shows_progress_then_review(tmp_path: Path) -> None:
+    engine = FakeEngine(scan_groups=3)
+    engine.step_gate = asyncio.Event()
+    app = app_with(engine, roots=[tmp_path])
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.current_mode == "browse"
+        await pilot.press("s")
+        await wait_for(pilot, lambda: engine.scan_started)
+        assert app.current_mode == "scan"
+        assert app.scan_model.state == "running"
+        engine.step_gate.set()
+        await wait_for(pilot, lambda: app.scan_model.state == "finished")
+        assert app.scan_model.groups == 3
+        assert app.scan_model.errors == [("/photos/broken.jpg", "truncated JPEG")]
+        assert app.scan_model.stages["discover"]["finished"]
+        assert app.scan_model.stages["extract"]["total"] == 40
+        await wait_for(pilot, lambda: app.current_mode == "review")
+        assert len(app.review.groups) == 3
+
+
+async def test_cancel_scan_asks_first(tmp_path: Path) -> None:
+    engine = FakeEngine(scan_groups=3)
+    engine.step_gate = asyncio.Event()
+    app = app_with(engine, roots=[tmp_path])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: engine.scan_started)
+        await pilot.press("c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")  # a lone Esc means no
+        assert app._cancel is not None and not app._cancel.is_set()
+        await pilot.press("c", "y")
+        assert app._cancel.is_set()
+        engine.step_gate.set()
+        await wait_for(pilot, lambda: app.scan_model.state == "cancelled")
+
+
+async def test_review_navigation_keep_and_not_duplicate(thumbs: list[str]) -> None:
+    engine = FakeEngine(make_groups(50, thumbs))
+    app = app_with(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.review.groups) == 50)
+        assert app.current_mode == "review"
+        await pilot.press("j", "down", "j")
+        assert app.review.cursor == 3
+        await pilot.press("k")
+        assert app.review.cursor == 2
+        await pilot.press("G")
+        assert app.review.cursor == 49
+        await pilot.press("g")
+        g = app.review.current
+        await pilot.press("space")  # the only keeper: refused, group unchanged
+        assert app.review.keep_set(g) == {g.keep}
+        await pilot.press("l", "space")  # keep the second file too
+        assert app.review.keep_set(g) == {g.members[0].path, g.members[1].path}
+        await pilot.press("c")  # the second file becomes the only keeper
+        assert app.review.keep_set(g) == {g.members[1].path}
+        assert app.review.status(g) == "changed"
+        await pilot.press("j", "n")
+        g2 = app.review.by_id[2]
+        assert app.review.status(g2) == "not-dup"
+        await wait_for(pilot, lambda: engine.not_dups == [[m.path for m in g2.members]])
+        await pilot.press("a")
+        assert app.review.status(app.review.by_id[3]) == "accepted"
+        await pilot.press("m", "f")
+        assert app.review.marks and app.review.favourites
+
+
+async def test_find_filter_and_sort() -> None:
+    app = app_with(FakeEngine(make_groups(30)))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.review.groups) == 30)
+        await pilot.press("slash")
+        await pilot.press(*"IMG_00021", "enter")
+        assert app.review.current.id == 21
+        await pilot.press("t")
+        assert app.review.tier_filter == "exact"
+        await pilot.press("o")
+        assert app.review.sort == "bytes"
+
+
+async def test_apply_needs_typed_confirmation_and_undo_from_history() -> None:
+    engine = FakeEngine(make_groups(5))
+    app = app_with(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.review.groups) == 5)
+        await pilot.press("a", "a")  # accept groups 1 and 2
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.plan is not None)
+        removed = sum(len(app.review.by_id[g].members) - 1 for g in (1, 2))
+        assert app.plan.files == removed and app.plan.groups == 2
+        await pilot.press("a")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")
+        await pilot.press("escape", "escape")
+        assert engine.applied == []
+        await pilot.press("a", *"nope", "enter")
+        assert isinstance(app.screen, ConfirmScreen) and engine.applied == []
+        await pilot.press("escape")
+        await pilot.press("a", "y", "enter")  # y alone is not the word either
+        assert engine.applied == []
+        await pilot.press("escape")
+        await pilot.press("a", *"apply", "enter")
+        await wait_for(pilot, lambda: len(engine.applied) == 1 and not app.applying)
+        assert app.review.status(app.review.by_id[1]) == "applied"
+        await wait_for(pilot, lambda: app.plan is not None and app.plan.files == 0)
+
+        await pilot.press("6")
+        await wait_for(pilot, lambda: len(app.batches) == 1)
+        await pilot.press("u")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")
+        assert engine.undone == []
+        await pilot.press("u", "y")
+        await wait_for(pilot, lambda: engine.undone == ["b0001"])
+        await wait_for(pilot, lambda: app.batches and app.batches[0].state == "undone")
+        assert app.review.status(app.review.by_id[1]) == "accepted"
+
+
+async def test_lone_escape_never_acts() -> None:
+    engine = FakeEngine(make_groups(3))
+    app = app_with(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.review.groups) == 3)
+        await pilot.press("A", "y")  # decide everything
+        for mode in "3456":
+            await pilot.press(mode, "escape", "escape")
+        assert engine.applied == [] and engine.undone == []
+
+
+async def test_review_state_persists_across_runs() -> None:
+    engine = FakeEngine(make_groups(20))
+    app = app_with(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.review.groups) == 20)
+        await pilot.press("j", "j", "l", "c", "m", "f", "j")
+        await pilot.press("q")
+    saved = engine.state[STATE_KEY]
+    assert saved["position"] == 4 and saved["decisions"]["3"]["status"] == "changed"
+
+    again = app_with(engine)
+    async with again.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(again.review.groups) == 20)
+        await wait_for(pilot, lambda: again.review.current.id == 4)
+        assert again.review.status(again.review.by_id[3]) == "changed"
+        assert len(again.review.marks) == 1 and len(again.review.favourites) == 1
+
+
+async def test_help_per_screen_lists_keys() -> None:
+    app = app_with(FakeEngine(make_groups(3)))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("#help-body").query("Static").first().render())
+        assert "Next group" in text and "Not dup" in text
+        await pilot.press("escape")
+        await pilot.press("6", "f1")
+        text = str(app.screen.query_one("#help-body").query("Static").first().render())
+        assert "Undo batch" in text
+
+
+async def test_user_keymap_overrides_binding_ids() -> None:
+    settings = {"keymap": {"review.next_group": "x"}}
+    app = app_with(FakeEngine(make_groups(5)), settings=settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.review.groups) == 5)
+        await pilot.press("x")
+        assert app.review.cursor == 1
+        await pilot.press("j")
+        assert app.review.cursor == 1
+
+
+async def test_bad_theme_file_gives_one_notice_and_default(tmp_path: Path) -> None:
+    themes = tmp_path / "themes"
+    themes.mkdir()
+    (themes / "broken.toml").write_text('name = "broken"\nprimary = "not-a-colour"\n')
+    (themes / "mine.toml").write_text('name = "mine"\nprimary = "#ff0000"\n')
+    app = app_with(FakeEngine(), themes_dir=themes, settings={"ui": {"theme": "broken"}})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == "lookalike-dark"
+        notes = [n for n in app._notifications if "broken.toml" in n.message]
+        assert len(notes) == 1
+        assert "mine" in app.available_themes and "lookalike-light" in app.available_themes
+
+
+async def test_full_view_zoom_and_back(thumbs: list[str]) -> None:
+    app = app_with(FakeEngine(make_groups(3, thumbs)), graphics="halfcell")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.review.groups) == 3)
+        await pilot.press("enter")
+        from lookalike.ui.screens.fullview import FullView
+
+        assert isinstance(app.screen, FullView)
+        await pilot.press("plus", "plus", "l")
+        assert app.screen.zoom == 4 and app.screen.cx > 0.5
+        await pilot.press("0")
+        assert app.screen.zoom == 1
+        await pilot.press("escape")
+        assert app.current_mode == "review" and not isinstance(app.screen, FullView)
+
+
+async def test_graphics_renderer_shown_in_footer(thumbs: list[str]) -> None:
+    app = app_with(FakeEngine(make_groups(3, thumbs)), graphics="halfcell")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "graphics: halfcell" in str(app.screen.query_one(StatusBar).render())
+
+
+async def test_command_palette_offers_screen_actions() -> None:
+    app = app_with(FakeEngine(make_groups(3)))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.review.groups) == 3)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Next group" in titles and "Go: History / undo" in titles
+
+
+async def test_rules_reorder_and_save(tmp_path: Path) -> None:
+    from lookalike import config
+
+    app = app_with(FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        first = app.keep_rules[0]
+        await pilot.press("J")
+        assert app.keep_rules[1] == first
+        await pilot.press("w")
+        await wait_for(pilot, lambda: not app.rules_dirty)
+    assert config.load_config()["rules"]["keep"][1] == first
