@@ -32,8 +32,9 @@ CHECK_SIDE = 256  # photometric check on this long side
 BLOCK = 16  # block size (pixels at CHECK_SIDE) for the photometric check
 MIN_INLIERS = 12
 MIN_INLIER_RATIO = 0.25
-MAX_BAD_BLOCKS = 0.10  # share of disagreeing blocks still called "the same photo"
+MAX_BAD_BLOCKS = 0.095  # share of disagreeing blocks still called "the same photo"
 MIN_OVERLAP = 0.45  # share of the smaller image the other must cover
+SECOND_MOTION_MIN = 10  # matches agreeing on a second motion that mark a burst
 
 
 @dataclass(frozen=True)
@@ -237,10 +238,40 @@ def _try(a: _Prepared, b: _Prepared, mirrored: bool) -> VerifyResult:
         return VerifyResult(False, reason="few inliers", **base)
     if not 0.1 < scale < 10.0:
         return VerifyResult(False, reason="implausible scale", **base)
+    moved = _second_motion(pa, pb, inl.ravel().astype(bool), m, max(a.work.shape))
+    if moved:
+        return VerifyResult(False, reason="part of the picture moved", **base)
     bad, overlap = _photometric(a, b, m)
     ok = bad <= MAX_BAD_BLOCKS and overlap >= MIN_OVERLAP
     reason = "same" if ok else ("content differs" if bad > MAX_BAD_BLOCKS else "small overlap")
     return VerifyResult(ok, bad_blocks=bad, overlap=overlap, reason=reason, **base)
+
+
+def _second_motion(
+    pa: np.ndarray, pb: np.ndarray, inliers: np.ndarray, m: np.ndarray, side: int
+) -> bool:
+    """Do the matches the main transform rejects agree on a *different* motion of their own?
+
+    A copy's rejected matches are random mistakes; in a burst a subject (or the camera, with
+    parallax) moved, and its matches agree on a motion of their own.
+    """
+    out = ~inliers
+    n_out = int(out.sum())
+    need = max(SECOND_MOTION_MIN, int(0.04 * len(pa)))
+    if n_out < need:
+        return False
+    qa, qb = pa[out], pb[out]
+    m2, inl2 = cv2.estimateAffinePartial2D(
+        qb, qa, method=cv2.RANSAC, ransacReprojThreshold=2.0, maxIters=2000, confidence=0.99
+    )
+    if m2 is None or int(inl2.sum()) < need:
+        return False
+    sel = inl2.ravel().astype(bool)
+    pts = np.hstack([qb[sel], np.ones((int(sel.sum()), 1), np.float32)])
+    gap = np.linalg.norm(pts @ m.T - pts @ m2.T, axis=1)
+    spread = np.ptp(qa[sel], axis=0).max() if sel.sum() > 1 else 0.0
+    # A real second motion: clearly away from the first, over a patch of picture, not a point.
+    return bool(np.median(gap) > 0.01 * side and spread > 0.03 * side)
 
 
 def _textureless(p: _Prepared) -> bool:
