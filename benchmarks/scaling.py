@@ -1,0 +1,249 @@
+"""How search + grouping scale: synthetic signature sets of 10k and 100k images.
+
+Why synthetic: decoding 100k photos would measure the decoder, not the index. Here every entry
+is a tiny random "scene" (a smooth 16×16 field, upsampled), turned into lookalike's own
+signatures with ``lookalike.engine.features.perceptual`` (DCT signature + Haar signature), so the
+hashes have the structure real ones have. A share of the entries are planted copies of another
+entry (noise, exposure change, and a quarter of them turned by a rotation/mirror), and every
+scene shares a "prototype" with ~50 others, so there are look-alikes the grouper must keep apart.
+
+Timed, per size, in a fresh child process (peak RSS = its ``ru_maxrss``):
+
+* ``index``: ``lookalike.engine.index.HashIndex`` build + the dihedral range/k-NN search that
+  ``grouping.candidate_pairs`` runs (8 queries per entry);
+* ``group``: ``lookalike.engine.grouping.group_items`` end to end (prepare, candidates, verify,
+  connected components, complete-link split).
+
+    python benchmarks/scaling.py                      # sizes 10000,100000
+    python benchmarks/scaling.py --sizes 2000 -o benchmarks/out/scaling.json
+
+Signature sets are cached in ``benchmarks/data/scaling/`` (git-ignored); making 100k takes a few
+minutes once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data" / "scaling"
+SET_VERSION = 2
+COPY_SHARE = 0.3  # share of entries that are planted copies
+PROTO_SIZE = 50  # scenes per prototype (look-alikes)
+PROTO_WEIGHT = 0.3  # how much of a scene its prototype makes up
+
+
+def _resize_matrix(src: int, dst: int, resample: Image.Resampling) -> np.ndarray:
+    """(dst, src) matrix M with M @ x == PIL's 1-D resize of x (separable, so M @ F @ M.T)."""
+    eye = np.eye(src, dtype=np.float32)
+    cols = [
+        np.asarray(Image.fromarray(np.tile(eye[i], (1, 1)), mode="F").resize((dst, 1), resample))[0]
+        for i in range(src)
+    ]
+    return np.stack(cols, axis=1).astype(np.float64)
+
+
+def _top_coeffs(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signed positions of the HAAR_KEEP largest coefficients and the average, per image."""
+    from lookalike.engine.features import perceptual as pc
+
+    b = len(t)
+    avg = t[:, 0, 0] / pc.HAAR_SIZE
+    flat = t.reshape(b, -1).copy()
+    flat[:, 0] = 0.0
+    top = np.argpartition(-np.abs(flat), pc.HAAR_KEEP, axis=1)[:, : pc.HAAR_KEEP]
+    top.sort(axis=1)
+    signs = np.where(np.take_along_axis(flat, top, axis=1) > 0, 1, -1)
+    return ((top + 1) * signs).astype(np.int32), avg.astype(np.float32)
+
+
+def make_set(n: int, seed: int = 0, batch: int = 1000) -> dict[str, np.ndarray]:
+    """Signatures of ``n`` synthetic images; ``base[i]`` names the scene entry ``i`` copies.
+
+    Upsampling, colour conversion, box downsampling, the DCT and the Haar transform are all
+    linear, so each is folded into one small matrix applied to the 16×16 scene: the same
+    signatures ``perceptual.dct_signature`` / ``haar_signature`` would give for the 128×128
+    upsampled image (up to clipping), at a hundredth of the cost. Copies get exposure gain and
+    white noise added in the transform domain (orthonormal transforms keep white noise white),
+    and turned copies are turned with the engine's exact ``transform_dct``/``transform_haar``.
+    """
+    from lookalike.engine.features import perceptual as pc
+
+    rng = np.random.default_rng(seed)
+    n_copies = int(n * COPY_SHARE)
+    n_base = n - n_copies
+    n_proto = max(1, n_base // PROTO_SIZE)
+    protos = rng.random((n_proto, 16, 16, 3), dtype=np.float32)
+    base_of = np.concatenate([np.arange(n_base), rng.integers(0, n_base, n_copies)])
+    turn = np.zeros(n, dtype=np.int64)
+    turn[n_base:] = np.where(rng.random(n_copies) < 0.25, rng.integers(1, 8, n_copies), 0)
+    own = rng.random((n_base, 16, 16, 3), dtype=np.float32)
+    fields = PROTO_WEIGHT * protos[rng.integers(0, n_proto, n_base)] + (1 - PROTO_WEIGHT) * own
+
+    up = _resize_matrix(16, 128, Image.Resampling.BICUBIC)  # (128, 16)
+    a_haar = pc._haar_matrix(pc.HAAR_SIZE) @ up  # (128, 16)
+    box = np.kron(np.eye(64), np.full((1, 2), 0.5))  # (64, 128) 2×2 box mean, per axis
+    a_dct = pc._dct_matrix(pc.DCT_SIZE)[: getattr(pc, "DCT_STORE", pc.DCT_KEEP)] @ box @ up
+    yiq = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+    keep = getattr(pc, "DCT_STORE", pc.DCT_KEEP)  # the stored block may exceed the hashed one
+    dct = np.empty((n, keep, keep), dtype=np.float32)
+    haar = np.empty((n, 3 * pc.HAAR_KEEP * 4 + 12), dtype=np.uint8)
+    for lo in range(0, n, batch):
+        idx = np.arange(lo, min(n, lo + batch))
+        f = fields[base_of[idx]].astype(np.float64) @ yiq.T  # (B, 16, 16, 3) in YIQ
+        f = f.transpose(0, 3, 1, 2)  # (B, 3, 16, 16)
+        copy = idx >= n_base
+        gain = np.where(copy, rng.uniform(0.85, 1.15, len(idx)), 1.0)[:, None, None, None]
+        t = gain * (a_haar @ f @ a_haar.T)  # (B, 3, 128, 128) Haar coefficients
+        t[copy] += rng.normal(0, 0.02 * 128 / 128, t[copy].shape)
+        d = gain[:, :, :, 0] * (a_dct @ f[:, 0] @ a_dct.T)  # Y channel is the grey image
+        d[copy] += rng.normal(0, 0.01, d[copy].shape)
+        coeffs = np.empty((len(idx), 3, pc.HAAR_KEEP), dtype=np.int32)
+        avg = np.empty((len(idx), 3), dtype=np.float32)
+        for c in range(3):
+            coeffs[:, c], avg[:, c] = _top_coeffs(t[:, c])
+        for j, i in enumerate(idx):
+            sig = pc.HaarSignature(coeffs[j], avg[j])
+            dj = d[j].astype(np.float32)
+            if turn[i]:
+                sig = pc.transform_haar(sig, int(turn[i]))
+                dj = pc.transform_dct(dj, int(turn[i]))
+            haar[i] = np.frombuffer(sig.to_bytes(), dtype=np.uint8)
+            dct[i] = dj
+    return {"dct": dct, "haar": haar, "base": base_of, "turn": turn}
+
+
+def load_set(n: int) -> dict[str, np.ndarray]:
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"set_{n}_v{SET_VERSION}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    t0 = time.perf_counter()
+    s = make_set(n)
+    np.savez(path, **s)
+    print(f"made {n} signatures in {time.perf_counter() - t0:.0f} s → {path}", file=sys.stderr)
+    return s
+
+
+def run_size(n: int, do_group: bool) -> dict:
+    """Time index and grouping for one size (runs inside a child process)."""
+    from lookalike.engine import grouping
+    from lookalike.engine.features import perceptual as pc
+    from lookalike.engine.features.extract import View
+    from lookalike.engine.index import HashIndex
+
+    s = load_set(n)
+    t0 = time.perf_counter()
+    codes = np.stack([pc.dct_hashes_dihedral(d) for d in s["dct"]])  # (n, 8, 32)
+    t_codes = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    index = HashIndex(codes[:, 0, :])
+    t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    q, r, _ = index.search(codes.reshape(-1, codes.shape[-1]), grouping.SEARCH_RADIUS)
+    t_search = time.perf_counter() - t0
+    qi = q // 8
+    cand = {(min(a, b), max(a, b)) for a, b in zip(qi.tolist(), r.tolist(), strict=True) if a != b}
+    base = s["base"]
+    planted = {
+        (min(i, j), max(i, j))
+        for j, b in enumerate(base.tolist())
+        if (i := b) != j  # copy j of scene i
+    }
+    out: dict = {
+        "n": n,
+        "index_kind": "flat" if index.flat else "hnsw",
+        "hash_seconds": round(t_codes, 3),
+        "index_build_seconds": round(t_build, 3),
+        "index_search_seconds": round(t_search, 3),
+        "candidate_pairs": len(cand),
+        "planted_pairs": len(planted),
+        "planted_in_candidates": round(len(planted & cand) / max(1, len(planted)), 4),
+    }
+    if do_group:
+        items = [
+            grouping.Item(key=i, path=f"{i:07d}.jpg", views=[View(s["dct"][i], s["haar"][i].tobytes(), 1.0)])
+            for i in range(n)
+        ]  # fmt: skip
+        t0 = time.perf_counter()
+        cl = grouping.group_items(items, sensitivity=50)
+        t_group = time.perf_counter() - t0
+        found = 0
+        false = 0
+        for g in cl.groups:
+            for a_i, a in enumerate(g):
+                for b in g[a_i + 1 :]:
+                    pair = (min(a, b), max(a, b))
+                    if pair in planted or base[a] == base[b]:
+                        found += pair in planted
+                    else:
+                        false += 1
+        out.update(
+            group_seconds=round(t_group, 3),
+            groups=len(cl.groups),
+            verified_edges=len(cl.edges),
+            planted_pairs_grouped=round(found / max(1, len(planted)), 4),
+            false_pairs=false,
+        )
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "_child":
+        print(json.dumps(run_size(int(argv[1]), argv[2] == "1")))
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--no-group", action="store_true", help="time the index only")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per size")
+    ap.add_argument("-o", "--output", type=Path, default=None)
+    args = ap.parse_args(argv)
+    rows = []
+    for n in [int(x) for x in args.sizes.split(",") if x]:
+        load_set(n)  # make the cache outside the timed child
+        cmd = [sys.executable, __file__, "_child", str(n), "0" if args.no_group else "1"]
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=args.timeout, env=env
+            )
+        except subprocess.TimeoutExpired:
+            rows.append({"n": n, "error": f"timeout after {args.timeout:.0f} s"})
+            print(json.dumps(rows[-1]))
+            continue
+        if proc.returncode != 0:
+            rows.append({"n": n, "error": proc.stderr[-2000:]})
+        else:
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        rows[-1]["wall_seconds"] = round(time.perf_counter() - t0, 2)
+        print(json.dumps(rows[-1]))
+    doc = {
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpu_count": os.cpu_count(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "rows": rows,
+    }
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(doc, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
