@@ -277,8 +277,9 @@ def run_lookalike(
     if model:
         cmd += ["--model", model]
     cmd += list(extra)
+    env = dict(os.environ, XDG_CACHE_HOME=str(db.parent / "cache"))  # thumbnails stay in tmp
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     return cmd, time.perf_counter() - t0, proc.returncode, proc.stderr[-3000:]
 
 
