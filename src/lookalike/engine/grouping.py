@@ -2,11 +2,13 @@
 
 1. Every view of every image is indexed by its 256-bit DCT sign hash; each view is queried
    with its 8 dihedral transforms (rotations and mirrors), so a turned copy is a neighbour.
-2. A candidate pair is verified on the floats: the best cosine of the DCT signatures over
-   transforms and framings, then the Jacobs Haar similarity under that transform; the score is
-   their mean, compared with a threshold set by ``--sensitivity``.
+2. A candidate pair is verified on the floats: the best low-frequency DCT cosine over
+   transforms and framings, and under that transform the detail-band cosine, which is what
+   tells a copy from another shot of the same scene. Both must pass thresholds set by
+   ``--sensitivity``; the pair's score is their mean.
 3. Verified edges form connected components; inside each, complete-link clustering (every pair
-   in a group at least ``link`` similar, and each merge backed by one verified edge) so a chain
+   in a group passes slightly loosened thresholds, and each merge is backed by one verified
+   edge) so a chain
    of near images never joins two far-apart ones. Order is by path, so output is reproducible.
 """
 
@@ -22,16 +24,41 @@ from lookalike.engine.index import HashIndex
 
 SEARCH_RADIUS = 80  # of 256 bits; recall-first, verification decides
 MAX_ASPECT_LOG = 0.45  # views whose aspect ratios differ more cannot be one photo
-LINK_SLACK = 0.08  # complete-link threshold sits this far below the edge threshold
+LINK_SLACK = (0.05, 0.10)  # complete-link thresholds sit this far below the edge thresholds
 BIG_COMPONENT = 300
 
 
-def threshold_for(sensitivity: int) -> float:
-    """Edge threshold on the 0..1 score: 0 → loose, 50 → default, 100 → only resized copies."""
+# A match that needs a rotation or mirror must line up almost perfectly: symmetric scenes
+# (a quarter of a round object, a reflected facade) look like turned copies of each other,
+# while real turned copies keep both cosines above ~0.99.
+TURNED_MIN = (0.97, 0.95)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Minimum low-frequency and detail-band cosines for "the same photo"."""
+
+    low: float
+    band: float
+
+    def accepts(self, m: Match, strict_turns: bool = True) -> bool:
+        low, band = self.low, self.band
+        if strict_turns and m.transform != pc.IDENTITY:
+            low, band = max(low, TURNED_MIN[0]), max(band, TURNED_MIN[1])
+        return m.low >= low and m.band >= band
+
+    def loosened(self) -> Thresholds:
+        return Thresholds(self.low - LINK_SLACK[0], self.band - LINK_SLACK[1])
+
+
+def thresholds_for(sensitivity: int) -> Thresholds:
+    """0 → loosest, 50 → default, 100 → only resized and re-encoded copies."""
     s = max(0, min(100, sensitivity))
     if s <= 50:
-        return 0.46 + (0.565 - 0.46) * s / 50
-    return 0.565 + (0.80 - 0.565) * (s - 50) / 50
+        f = s / 50
+        return Thresholds(0.70 + 0.10 * f, 0.40 + 0.15 * f)
+    f = (s - 50) / 50
+    return Thresholds(0.80 + 0.17 * f, 0.55 + 0.40 * f)
 
 
 @dataclass
@@ -43,50 +70,58 @@ class Item:
     views: list  # list[extract.View]
 
 
+@dataclass(frozen=True)
+class Match:
+    low: float
+    band: float
+    transform: int
+
+    @property
+    def score(self) -> float:
+        return 0.5 * (self.low + self.band)
+
+
+NO_MATCH = Match(0.0, 0.0, 0)
+
+
 class _Prepared:
-    """Per-view arrays: dihedral DCT vectors, Haar signatures, aspect ratios."""
+    """Per-view signatures (identity orientation only; transforms are applied per pair)."""
 
     def __init__(self, items: Sequence[Item]) -> None:
         owner: list[int] = []
-        vecs: list[np.ndarray] = []  # (8, 256) per view
-        haars: list[pc.HaarSignature] = []
+        sigs: list[np.ndarray] = []
         aspects: list[float] = []
         codes: list[np.ndarray] = []
         for i, item in enumerate(items):
             for view in item.views:
                 owner.append(i)
-                vecs.append(np.stack([pc.dct_vector(pc.transform_dct(view.dct, t)) for t in range(8)]))
-                haars.append(pc.HaarSignature.from_bytes(view.haar))
+                sigs.append(view.dct.astype(np.float32))
                 aspects.append(float(view.aspect))
                 codes.append(pc.dct_hashes_dihedral(view.dct))
         self.owner = np.array(owner, dtype=np.int64)
-        self.vecs = np.stack(vecs) if vecs else np.zeros((0, 8, 256), np.float32)
-        self.haars = haars
+        self.sigs = sigs
+        self.low = [pc.dct_vector(s) for s in sigs]
+        self.band = [pc.band_vector(s) for s in sigs]
         self.log_aspect = np.log(np.array(aspects, dtype=np.float64)) if aspects else np.zeros(0)
         self.codes = np.stack(codes) if codes else np.zeros((0, 8, 32), np.uint8)
         self.views_of: dict[int, list[int]] = {}
         for v, i in enumerate(owner):
             self.views_of.setdefault(i, []).append(v)
 
-    def similarity(self, i: int, j: int) -> tuple[float, int]:
-        """(score, transform) of the best framing pair; transform turns i onto j."""
-        best = (0.0, 0)
+    def match(self, i: int, j: int) -> Match:
+        """Best framing pair and transform (turning i onto j) by the low cosine."""
+        best = NO_MATCH
         for va in self.views_of.get(i, ()):
+            turned = [pc.transform_dct(self.sigs[va], t) for t in range(8)]
             for vb in self.views_of.get(j, ()):
-                cos = self.vecs[va] @ self.vecs[vb][0]  # 8 transforms of a vs b as is
-                order = np.argsort(-cos)[:2]
-                for t in order:
-                    t = int(t)
+                for t in range(8):
                     la = self.log_aspect[va] * (-1 if pc.DIHEDRAL[t][0] else 1)
                     if abs(la - self.log_aspect[vb]) > MAX_ASPECT_LOG:
                         continue
-                    c = float(cos[t])
-                    if c <= 0.2:
-                        continue
-                    h = pc.haar_similarity(pc.transform_haar(self.haars[va], t), self.haars[vb])
-                    score = 0.5 * (c + h)
-                    if score > best[0]:
-                        best = (score, t)
+                    low = float(pc.dct_vector(turned[t]) @ self.low[vb])
+                    if low > best.low:
+                        band = float(pc.band_vector(turned[t]) @ self.band[vb])
+                        best = Match(low, band, t)
         return best
 
 
@@ -123,27 +158,34 @@ def group_items(
     order = sorted(range(len(items)), key=lambda i: items[i].path)
     rank = {i: r for r, i in enumerate(order)}
     prep = _Prepared(items)
-    thr = threshold_for(sensitivity)
-    link = thr - LINK_SLACK
+    thr = thresholds_for(sensitivity)
+    link = thr.loosened()
     forbidden = forbidden or set()
-    cache: dict[tuple[int, int], float] = {}
+    cache: dict[tuple[int, int], Match] = {}
 
-    def sim(i: int, j: int) -> float:
+    def match(i: int, j: int) -> Match:
         key = (i, j) if i < j else (j, i)
         if key not in cache:
             ka, kb = items[key[0]].key, items[key[1]].key
             if (min(ka, kb), max(ka, kb)) in forbidden:
-                cache[key] = 0.0
+                cache[key] = NO_MATCH
             else:
-                cache[key] = prep.similarity(*key)[0]
+                cache[key] = prep.match(*key)
         return cache[key]
+
+    def linked(i: int, j: int) -> bool:
+        m = match(i, j)
+        return link.accepts(m, strict_turns=False)
+
+    def sim(i: int, j: int) -> float:
+        return match(i, j).score
 
     pairs = sorted(candidate_pairs(prep))
     edges: dict[tuple[int, int], float] = {}
     for n, (i, j) in enumerate(pairs):
-        s = sim(i, j)
-        if s >= thr:
-            edges[(i, j)] = s
+        m = match(i, j)
+        if thr.accepts(m):
+            edges[(i, j)] = m.score
         if progress and n % 256 == 0:
             progress(n, len(pairs))
     if progress:
@@ -171,7 +213,7 @@ def group_items(
         if len(members) < 2:
             continue
         members.sort(key=rank.__getitem__)
-        groups.extend(_complete_link(members, edges, sim, link, rank))
+        groups.extend(_complete_link(members, edges, linked, rank))
     groups = [sorted(g, key=rank.__getitem__) for g in groups if len(g) >= 2]
     groups.sort(key=lambda g: rank[g[0]])
     return Clustering(groups, edges, sim)
@@ -180,13 +222,12 @@ def group_items(
 def _complete_link(
     members: list[int],
     edges: dict[tuple[int, int], float],
-    sim: Callable[[int, int], float],
-    link: float,
+    linked: Callable[[int, int], bool],
     rank: dict[int, int],
 ) -> list[list[int]]:
     """Deterministic complete-link agglomeration inside one component."""
     if len(members) > BIG_COMPONENT:
-        return _stars(members, edges, sim, link, rank)
+        return _stars(members, edges, linked, rank)
     clusters: list[list[int]] = [[m] for m in members]
     member_set = set(members)
     # strongest verified edge first; ties by path order
@@ -200,7 +241,7 @@ def _complete_link(
         if ci == cj:
             continue
         a, b = clusters[ci], clusters[cj]
-        if all(sim(x, y) >= link for x in a for y in b):
+        if all(linked(x, y) for x in a for y in b):
             merged = a + b
             clusters[ci] = merged
             clusters[cj] = []
@@ -212,8 +253,7 @@ def _complete_link(
 def _stars(
     members: list[int],
     edges: dict[tuple[int, int], float],
-    sim: Callable[[int, int], float],
-    link: float,
+    linked: Callable[[int, int], bool],
     rank: dict[int, int],
 ) -> list[list[int]]:
     """Huge components: best-connected centre first, members must link to every member."""
@@ -228,7 +268,7 @@ def _stars(
         centre = min(left, key=lambda m: (-len(nbrs[m] & left), rank[m]))
         group = [centre]
         for m in sorted(nbrs[centre] & left, key=rank.__getitem__):
-            if all(sim(m, g) >= link for g in group):
+            if all(linked(m, g) for g in group):
                 group.append(m)
         left -= set(group)
         out.append(group)

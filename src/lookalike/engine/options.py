@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # ml: the ML stage's options (issue 3); no import cost at runtime
+    from lookalike.engine.ml_stage import MLOptions
 
 DEFAULT_KEEP_RULES: tuple[str, ...] = (
     "resolution",
@@ -36,6 +40,7 @@ class ScanOptions:
     reference: tuple[Path, ...] = ()
     thumbnails: bool = True
     max_pixels: int = 250_000_000  # decompression-bomb guard
+    ml: MLOptions | None = None  # ml: embeddings / similar tier / colour / faces (ml_stage.py)
 
     def __post_init__(self) -> None:
         if not 0 <= self.sensitivity <= 100:

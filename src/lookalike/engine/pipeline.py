@@ -325,6 +325,27 @@ def run_scan(
         yield prog.done(done)
         stats.seconds_by_stage["extract"] = time.monotonic() - prog.start
 
+        # >>> ml (issue 3, engine/ml_stage.py): embeddings, colour, faces, quality ----------
+        ml_state = None
+        ml_opts = options.ml
+        if ml_opts is None and "quality" in options.keep_rules:
+            from lookalike.engine.ml_stage import MLOptions
+
+            ml_opts = MLOptions()
+        if ml_opts is not None and not cancel.is_set():
+            from lookalike.engine import ml_stage
+
+            t_ml = time.monotonic()
+            ok_reps = [r for r in reps if r.id not in errs_before]
+            for ev in ml_stage.features(ml_opts, cat, ok_reps, options.workers,
+                                        options.max_pixels, cancel, catalog_path):
+                if isinstance(ev, ml_stage.MLState):
+                    ml_state = ev
+                else:
+                    yield ev
+            stats.seconds_by_stage["embed"] = time.monotonic() - t_ml
+        # <<< ml
+
         if cancel.is_set():
             stats.errors = len(errors)
             stats.seconds = time.monotonic() - t_start
@@ -359,9 +380,20 @@ def run_scan(
             ids = [items[n].key for n in g]
             in_same.update(ids)
             raw_groups.append(("same", ids))
-        for rep_id, c in cluster_of.items():
+        for rep_id in cluster_of:
             if rep_id not in in_same:
                 raw_groups.append(("exact", [rep_id]))
+        # >>> ml: verified embedding neighbours join "same"; the "similar" tier ------------
+        if ml_state is not None:
+            from lookalike.engine import ml_stage
+
+            t_ml = time.monotonic()
+            yield from ml_stage.edges(ml_state, {r.id: r.path for r in reps},
+                                      [ids for t, ids in raw_groups if t == "same"],
+                                      forbidden, options.workers, cancel)
+            raw_groups = ml_stage.merge(ml_state, raw_groups, [r.id for r in reps])
+            stats.seconds_by_stage["verify"] = time.monotonic() - t_ml
+        # <<< ml
 
         def member_of(r: FileRow, rep_id: int) -> Member:
             m = metas.get(rep_id, {})
@@ -383,6 +415,9 @@ def run_scan(
             files.sort(key=lambda x: x[0].path)
             extra = {f"exif:{m.path}": float(metas.get(rid, {}).get("exif_fields", 0))
                      for m, rid in files}
+            if ml_state is not None:  # ml: quality score for the "quality" keep rule
+                extra.update({f"quality:{m.path}": float(ml_state.quality.get(rid, {}).get(
+                    "score", 0.0)) for m, rid in files})
             members = [m for m, _ in files]
             keeper, reason = choose_keeper(members, options.keep_rules, options.reference, extra)
             keep_rep = next(rid for m, rid in files if m.path == keeper.path)
@@ -393,6 +428,8 @@ def run_scan(
                 else:
                     a, b = item_index.get(rid), item_index.get(keep_rep)
                     score = clustering.sim(a, b) if a is not None and b is not None else 0.0
+                    if ml_state is not None and tier == "similar":  # ml: cosine to keeper
+                        score = ml_stage.scores_for(ml_state, keep_rep, [rid]).get(rid, score)
                 scored.append(Member(**{**m.__dict__, "score": round(score, 4)}))
             built.append((tier, keeper.path, reason, scored))
         built.sort(key=lambda g: (g[3][0].path))

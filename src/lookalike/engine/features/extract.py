@@ -12,7 +12,7 @@ from PIL import Image
 from lookalike.engine.features import perceptual as pc
 from lookalike.engine.media.decode import Decoded, DecodeError, decode_reduced
 
-PERCEPTUAL_VERSION = 1  # bump when the perceptual features change: only their rows recompute
+PERCEPTUAL_VERSION = 2  # bump when the perceptual features change: only their rows recompute
 THUMB_SIZE = 256
 # Below this grey standard deviation (0..1 scale) an image is "near-uniform": all black, all
 # white, a flat colour. Such images carry too little picture to call two of them the same.
@@ -45,7 +45,7 @@ class View:
     image whose borders were trimmed keeps both framings and a pair matches on the best one.
     """
 
-    dct: np.ndarray  # (16, 16) float32
+    dct: np.ndarray  # (24, 24) float32
     haar: bytes  # HaarSignature bytes
     aspect: float
 
@@ -136,7 +136,7 @@ def extract_file(path: str, thumb_path: str | None, max_pixels: int) -> ImageFea
 
 
 # -- storage ----------------------------------------------------------------------------------
-_VIEW_DCT_BYTES = pc.DCT_KEEP * pc.DCT_KEEP * 2  # float16
+_VIEW_DCT_BYTES = pc.DCT_STORE * pc.DCT_STORE * 2  # float16
 _VIEW_HAAR_BYTES = 3 * pc.HAAR_KEEP * 4 + 12
 
 
@@ -160,7 +160,7 @@ def unpack_views(data: bytes) -> list[View]:
         pos += _VIEW_HAAR_BYTES
         aspect = float(np.frombuffer(data[pos : pos + 4], dtype=np.float32)[0])
         pos += 4
-        views.append(View(dct.astype(np.float32).reshape(pc.DCT_KEEP, pc.DCT_KEEP), haar, aspect))
+        views.append(View(dct.astype(np.float32).reshape(pc.DCT_STORE, pc.DCT_STORE), haar, aspect))
     return views
 
 

@@ -3,10 +3,12 @@
 Everything here is a small pure function over numpy arrays, so the decode workers, the index
 and the tests all share one definition.
 
-* **DCT signature** – the 16×16 lowest frequencies of the 2-D DCT of a 64×64 grey image
-  (imagehash's pHash, kept as floats). Its sign bits (255, the DC term dropped) are the binary
-  hash that faiss indexes; the floats give a cosine that survives brightness, contrast, blur,
-  noise and re-encoding.
+* **DCT signature** – the 24×24 lowest frequencies of the 2-D DCT of a 64×64 grey image
+  (imagehash's pHash, kept as floats). The sign bits of its 16×16 corner (255, the DC term
+  dropped) are the binary hash that faiss indexes. Two cosines verify a pair: the *low* one
+  (16×16) survives brightness, contrast, blur, noise and re-encoding; the *band* one
+  (frequencies 8–23) is high only when the pixels line up, so it tells a copy from a second
+  shot of the same scene (a burst, a stereo pair) whose low frequencies agree.
 * **Haar signature** – Jacobs, Finkelstein & Salesin, "Fast Multiresolution Image Querying"
   (as in imgSeek/duplo): a 128×128 YIQ image, standard 2-D Haar decomposition, the 40 largest
   coefficients per channel kept as signed positions, compared with the paper's weight table.
@@ -23,7 +25,8 @@ from functools import lru_cache
 import numpy as np
 
 DCT_SIZE = 64  # grey image side for the DCT
-DCT_KEEP = 16  # low-frequency block kept (16×16 → 255 AC terms)
+DCT_KEEP = 16  # low-frequency block hashed (16×16 → 255 AC terms)
+DCT_STORE = 24  # block stored: frequencies 8..23 are the "detail band" that tells two shots apart
 HAAR_SIZE = 128
 HAAR_KEEP = 40
 HASH_BITS = 256  # 255 AC sign bits + one constant pad bit
@@ -86,25 +89,22 @@ def _dct_matrix(n: int) -> np.ndarray:
 
 
 def dct_signature(grey64: np.ndarray) -> np.ndarray:
-    """16×16 low-frequency DCT block of a 64×64 grey image (float32)."""
-    d = _dct_matrix(DCT_SIZE)[:DCT_KEEP]
+    """24×24 low-frequency DCT block of a 64×64 grey image (float32)."""
+    d = _dct_matrix(DCT_SIZE)[:DCT_STORE]
     g = grey64.astype(np.float64)
     return (d @ g @ d.T).astype(np.float32)
 
 
-@lru_cache(maxsize=1)
-def _dct_sign_masks() -> tuple[np.ndarray, np.ndarray]:
-    idx = np.arange(DCT_KEEP)
-    odd = (idx % 2 == 1).astype(np.float32)
-    rows = np.where(odd[:, None] > 0, -1.0, 1.0) * np.ones((1, DCT_KEEP), np.float32)
-    cols = np.where(odd[None, :] > 0, -1.0, 1.0) * np.ones((DCT_KEEP, 1), np.float32)
-    return rows.astype(np.float32), cols.astype(np.float32)
+@lru_cache(maxsize=4)
+def _dct_sign_masks(n: int) -> tuple[np.ndarray, np.ndarray]:
+    odd = np.where(np.arange(n) % 2 == 1, -1.0, 1.0).astype(np.float32)
+    return np.repeat(odd[:, None], n, axis=1), np.repeat(odd[None, :], n, axis=0)
 
 
 def transform_dct(sig: np.ndarray, t: int) -> np.ndarray:
     """The DCT signature of the image turned by transform ``t`` (exact, no decode)."""
     transpose, flip_rows, flip_cols = DIHEDRAL[t]
-    rows, cols = _dct_sign_masks()
+    rows, cols = _dct_sign_masks(sig.shape[0])
     out = sig.T if transpose else sig
     if flip_rows:
         out = out * rows
@@ -115,7 +115,7 @@ def transform_dct(sig: np.ndarray, t: int) -> np.ndarray:
 
 def dct_hash(sig: np.ndarray) -> np.ndarray:
     """256-bit hash (32 uint8): sign bits of the AC terms, packed; bit 0 (DC) is always 1."""
-    bits = (sig.reshape(-1) > 0).astype(np.uint8)
+    bits = (sig[:DCT_KEEP, :DCT_KEEP].reshape(-1) > 0).astype(np.uint8)
     bits[0] = 1
     return np.packbits(bits)
 
@@ -125,12 +125,31 @@ def dct_hashes_dihedral(sig: np.ndarray) -> np.ndarray:
     return np.stack([dct_hash(transform_dct(sig, t)) for t in range(8)])
 
 
-def dct_vector(sig: np.ndarray) -> np.ndarray:
-    """AC terms as a unit vector; cosine of two of them ~ correlation of two low-pass images."""
-    v = sig.reshape(-1).astype(np.float32).copy()
-    v[0] = 0.0
+@lru_cache(maxsize=1)
+def _bands() -> tuple[np.ndarray, np.ndarray]:
+    u = np.arange(DCT_STORE)
+    m = np.maximum(u[:, None], u[None, :])
+    low = m < DCT_KEEP
+    low[0, 0] = False
+    band = m >= 8
+    return low, band
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
     n = float(np.linalg.norm(v))
     return v / n if n > 0 else v
+
+
+def dct_vector(sig: np.ndarray) -> np.ndarray:
+    """Low AC terms (16×16 corner) as a unit vector: ~ correlation of low-pass images."""
+    low, _ = _bands()
+    return _unit(sig[low].astype(np.float32))
+
+
+def band_vector(sig: np.ndarray) -> np.ndarray:
+    """Detail-band terms (frequencies 8–23) as a unit vector."""
+    _, band = _bands()
+    return _unit(sig[band].astype(np.float32))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from lookalike.engine.model import FileError
 
 IMAGE_EXTENSIONS = frozenset(
-    ".jpg .jpeg .jpe .jfif .png .webp .heic .heif .hif .avif .bmp .dib .tif .tiff .gif "
-    ".dng .nef .cr2 .cr3 .arw .orf .rw2 .pef .srw .raf".split()
+    [".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".heic", ".heif", ".hif", ".avif", ".bmp", ".dib", ".tif", ".tiff", ".gif", ".dng", ".nef", ".cr2", ".cr3", ".arw", ".orf", ".rw2", ".pef", ".srw", ".raf"]
 )
 
 

@@ -1,0 +1,463 @@
+"""The scan's ML stage: embeddings, colour, faces and quality; verified "same" edges from
+embedding neighbours; the ``similar`` tier. Called from ``pipeline.run_scan`` at two hooks.
+
+Why a separate module: the pipeline stays readable and nothing here runs (nor imports torch)
+unless a scan asks for it. Flow::
+
+    features(): decode workers → preprocess / colour / faces / quality → catalog rows;
+                the Embedder (one process, owns the device) embeds batches as they arrive
+    edges():    faiss range search over the vectors → candidate pairs not already grouped
+                → ORB+RANSAC verification (decode workers) → verified "same" edges
+    merge():    union the verified edges into the pipeline's same groups, then group the
+                remaining representatives into the ``similar`` tier (never chained)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lookalike.engine.events import Event, Notice, StageDone, StageProgress
+from lookalike.engine.models import DEFAULT_MODEL, ModelSpec, ModelUnavailable, resolve
+from lookalike.engine.pool import run_pool
+
+EMB_PREFIX = "emb:"
+COLOUR = "colour"
+FACES = "faces"
+QUALITY = "quality"
+BY_CHOICES = ("colour", "faces")
+CANDIDATE_K = 20  # embedding neighbours per file sent to verification, at most
+# Cosine above which an embedding neighbour is checked as a possible copy; and the tuned
+# default for the similar tier. Per model family: the spaces differ.
+CANDIDATE_THRESHOLD = {"effnet": 0.60, "open_clip": 0.75}
+SIMILAR_THRESHOLD = {"effnet": 0.82, "open_clip": 0.90}
+VERIFY_CHUNK = 24
+
+
+@dataclass(frozen=True)
+class MLOptions:
+    """What the ML stage should do; attached to ``ScanOptions.ml`` (None = stage off)."""
+
+    model: str | None = None  # None: no embeddings; "auto": GPU → embeddings, CPU → off
+    device: str = "auto"
+    weights: str | None = None
+    allow_download: bool | None = None  # None: config key models.allow_download
+    similar: bool = False
+    similarity: float | None = None  # 0..1; None = tuned default of the model
+    by: str | None = None  # "colour" | "faces"
+    precision: str = "auto"
+    quality: bool = True
+
+    def __post_init__(self) -> None:
+        if self.similarity is not None and not 0.0 <= self.similarity <= 1.0:
+            raise ValueError("similarity must be between 0 and 1")
+        if self.by is not None and self.by not in BY_CHOICES:
+            raise ValueError(f"--by must be one of {', '.join(BY_CHOICES)}")
+
+
+def gpu_present() -> bool:
+    """Cheap check (no torch import) that an NVIDIA GPU exists, for ``--model auto``."""
+    return os.path.exists("/dev/nvidia0") or os.path.exists("/proc/driver/nvidia/version")
+
+
+def choose_model(opts: MLOptions) -> str | None:
+    """``auto``: embeddings on by default with a GPU (CLIP when its weights are here, else the
+    offline CNN); on a CPU they are opt-in (measured: ~20 images/s on 2 cores, the slowest stage)."""
+    if opts.model is None:
+        return DEFAULT_MODEL if (opts.similar and opts.by is None) else None
+    if opts.model != "auto":
+        return opts.model
+    if opts.weights or not gpu_present():
+        return None if not opts.weights else DEFAULT_MODEL
+    from lookalike.engine.models import cached_weights
+
+    clip = resolve("clip-vit-b-32")
+    return clip.name if cached_weights(clip) is not None else DEFAULT_MODEL
+
+
+# -- worker side ----------------------------------------------------------------------------
+def _feature_task(task: tuple) -> tuple:
+    """In a decode worker: one reduced decode → model input, colour, faces, quality."""
+    fid, path, spec, want_colour, want_faces, want_quality, max_pixels = task
+    from lookalike.engine.media.decode import DecodeError, decode_reduced
+
+    try:
+        target = max(256, spec.input_size) if spec is not None else 256
+        d = decode_reduced(path, target=target, max_pixels=max_pixels)
+        arr = spec.preprocess(d.rgb) if spec is not None else None
+        colour = faces = quality = None
+        if want_colour:
+            from lookalike.engine.features.colour import colour_vector
+
+            colour = colour_vector(d.rgb).astype(np.float16).tobytes()
+        if want_faces:
+            from lookalike.engine.features.faces import count_faces
+
+            faces = count_faces(d.rgb)
+        if want_quality:
+            from lookalike.engine.features.quality import measure
+
+            quality = measure(d.rgb, d.width, d.height).to_json()
+        return fid, arr, colour, faces, quality, None
+    except DecodeError as exc:
+        return fid, None, None, None, None, str(exc)
+    except Exception as exc:  # one odd file never stops the scan
+        return fid, None, None, None, None, f"ml features failed ({type(exc).__name__}: {exc})"
+
+
+def _verify_task(
+    chunk: list[tuple[int, int, str, str]],
+) -> list[tuple[int, int, bool | None, float]]:
+    from lookalike.engine.features.verify import Verifier
+
+    v = Verifier(cache_size=64)
+    out = []
+    for a, b, pa, pb in chunk:
+        r = v.verify(pa, pb)
+        out.append((a, b, r.same, r.score))
+    return out
+
+
+# -- the stage ------------------------------------------------------------------------------
+@dataclass
+class MLState:
+    """What the stage learned, handed from one hook to the next."""
+
+    opts: MLOptions
+    model: str | None = None
+    version: str | None = None
+    family: str = "effnet"
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)  # rep id → unit vector
+    colours: dict[int, np.ndarray] = field(default_factory=dict)
+    faces: dict[int, int] = field(default_factory=dict)
+    quality: dict[int, dict] = field(default_factory=dict)
+    same_edges: list[tuple[int, int, float]] = field(default_factory=list)
+    embedded: int = 0
+    embed_seconds: float = 0.0
+    device: str | None = None
+
+    @property
+    def images_per_second(self) -> float | None:
+        return self.embedded / self.embed_seconds if self.embedded and self.embed_seconds else None
+
+
+def _progress(stage: str, done: int, total: int, start: float) -> StageProgress:
+    el = max(time.monotonic() - start, 1e-6)
+    rate = done / el if done else None
+    eta = (total - done) / rate if rate else None
+    return StageProgress(stage, done, total, rate, eta)
+
+
+def features(
+    opts: MLOptions,
+    cat: Any,
+    reps: Sequence[Any],
+    workers: int,
+    max_pixels: int,
+    cancel: threading.Event,
+    catalog_path: Path | None = None,
+) -> Iterator[Event | MLState]:
+    """Compute missing ML features for ``reps`` (catalog FileRows); yields events, then the
+    :class:`MLState` as the last item."""
+    state = MLState(opts)
+    name = choose_model(opts)
+    spec: ModelSpec | None = None
+    if name is not None:
+        try:
+            spec = resolve(name)
+        except ModelUnavailable as exc:
+            yield Notice(f"embeddings off: {exc}", "warning")
+    embedder: Any = None
+    feat_name = None
+    if spec is not None:
+        state.model, state.family = spec.name, spec.family
+        state.version = spec.version  # refined once the embedder is loaded (custom weights)
+        if opts.weights:
+            from lookalike.engine.features.embed import _file_tag
+
+            state.version += f":w{_file_tag(Path(opts.weights).expanduser())}"
+        feat_name = EMB_PREFIX + state.version
+    want_colour = opts.by == "colour"
+    want_faces = opts.by == "faces"
+    ids = [r.id for r in reps]
+    have_emb = cat.feature_versions(feat_name) if feat_name else {}
+    have_col = cat.feature_versions(COLOUR) if want_colour else {}
+    have_fac = cat.feature_versions(FACES) if want_faces else {}
+    have_q = cat.feature_versions(QUALITY) if opts.quality else {}
+    from lookalike.engine.features.colour import COLOUR_VERSION
+    from lookalike.engine.features.faces import FACES_VERSION
+    from lookalike.engine.features.quality import QUALITY_VERSION
+
+    tasks = []
+    for r in sorted(reps, key=lambda r: r.path):
+        e = spec is not None and r.id not in have_emb
+        c = want_colour and have_col.get(r.id) != COLOUR_VERSION
+        f = want_faces and have_fac.get(r.id) != FACES_VERSION
+        q = opts.quality and have_q.get(r.id) != QUALITY_VERSION
+        if e or c or f or q:
+            tasks.append((r.id, r.path, spec if e else None, c, f, q, max_pixels))
+    if tasks and any(t[2] is not None for t in tasks):
+        try:
+            from lookalike.engine.features.embed import Embedder
+
+            t0 = time.monotonic()
+            embedder = Embedder(
+                spec,
+                device=opts.device,
+                weights=opts.weights,
+                allow_download=opts.allow_download,
+                precision=opts.precision,
+            )
+            state.device = embedder.device
+            yield Notice(
+                f"embedding model {embedder.name} on {embedder.device} "
+                f"(loaded in {time.monotonic() - t0:.1f} s, batch {embedder.batch_size})"
+            )
+        except ModelUnavailable as exc:
+            yield Notice(f"embeddings off: {exc}", "warning")
+            spec = None
+            feat_name = None
+            state.model = state.version = None
+            tasks = [(t[0], t[1], None, *t[3:]) for t in tasks if any(t[3:6])]
+
+    start = time.monotonic()
+    pending: list[tuple[int, np.ndarray]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        t = time.monotonic()
+        vecs = embedder.embed_arrays([a for _, a in pending])
+        state.embed_seconds += time.monotonic() - t
+        state.embedded += len(pending)
+        for (fid, _), v in zip(pending, vecs, strict=True):
+            cat.put_feature(fid, feat_name, 1, v.astype(np.float16).tobytes())
+        pending.clear()
+
+    done = 0
+    last = 0.0
+    cat.begin()
+    batch = embedder.batch_size if embedder is not None else 0
+    for fid, arr, colour, nfaces, quality, err in run_pool(
+        _feature_task, tasks, workers, cancel.is_set, chunksize=8
+    ):
+        done += 1
+        if err is None:
+            if arr is not None and embedder is not None:
+                pending.append((fid, arr))
+                if len(pending) >= batch:
+                    flush()
+                    cat.commit()
+                    cat.begin()
+            if colour is not None:
+                cat.put_feature(fid, COLOUR, COLOUR_VERSION, colour)
+            if nfaces is not None:
+                cat.put_feature(fid, FACES, FACES_VERSION, json.dumps(nfaces).encode())
+            if quality is not None:
+                cat.put_feature(fid, QUALITY, QUALITY_VERSION, json.dumps(quality).encode())
+        now = time.monotonic()
+        if now - last > 0.2:
+            last = now
+            yield _progress("embed", done, len(tasks), start)
+    flush()
+    cat.commit()
+    yield StageDone("embed", time.monotonic() - start, done)
+    if state.embedded:
+        rate = state.images_per_second or 0.0
+        yield Notice(
+            f"embeddings: {state.embedded} images with {state.model} on {state.device} "
+            f"at {rate:.1f} images/s"
+        )
+
+    # load what the later hooks need (every rep, not only the new ones)
+    def load(name: str, version: int) -> dict[int, bytes]:
+        return cat.load_features(name, version, ids)
+
+    if feat_name:
+        for fid, raw in load(feat_name, 1).items():
+            state.vectors[fid] = np.frombuffer(raw, dtype=np.float16).astype(np.float32)
+        if catalog_path is not None and state.vectors:
+            _save_index(catalog_path, state)
+    if want_colour:
+        for fid, raw in load(COLOUR, COLOUR_VERSION).items():
+            state.colours[fid] = np.frombuffer(raw, dtype=np.float16).astype(np.float32)
+    if want_faces:
+        state.faces = {fid: int(json.loads(raw)) for fid, raw in load(FACES, FACES_VERSION).items()}
+    if opts.quality:
+        state.quality = {
+            fid: json.loads(raw) for fid, raw in load(QUALITY, QUALITY_VERSION).items()
+        }
+    yield state
+
+
+def _save_index(catalog_path: Path, state: MLState) -> None:
+    """Persist the vectors' faiss index beside the catalog (for ``lookalike query``)."""
+    from lookalike.engine.vector_index import VectorIndex, index_path
+
+    ids = np.array(sorted(state.vectors), dtype=np.int64)
+    mat = np.stack([state.vectors[i] for i in ids.tolist()])
+    idx = VectorIndex.build(ids, mat)
+    try:
+        idx.save(
+            index_path(catalog_path, state.version or "emb"),
+            {
+                "model": state.model,
+                "version": state.version,
+                "feature": EMB_PREFIX + str(state.version),
+            },
+        )
+    except OSError:
+        pass  # the index is a cache: the catalog holds the vectors
+
+
+def edges(
+    state: MLState,
+    paths: dict[int, str],
+    grouped: Sequence[Sequence[int]],
+    forbidden: set[tuple[int, int]],
+    workers: int,
+    cancel: threading.Event,
+) -> Iterator[Event]:
+    """Embedding neighbours not already in one group → verified "same" edges (into state)."""
+    if not state.vectors:
+        return
+    from lookalike.engine.vector_index import VectorIndex
+
+    start = time.monotonic()
+    group_of = {fid: n for n, g in enumerate(grouped) for fid in g}
+    ids = np.array(sorted(state.vectors), dtype=np.int64)
+    mat = np.stack([state.vectors[i] for i in ids.tolist()])
+    index = VectorIndex.build(ids, mat)
+    thr = CANDIDATE_THRESHOLD.get(state.family, 0.75)
+    cands: set[tuple[int, int]] = set()
+    for qid, (nids, _scores) in zip(ids.tolist(), index.range_search(mat, thr), strict=True):
+        for nid in nids[: CANDIDATE_K + 1].tolist():
+            if nid == qid:
+                continue
+            a, b = min(qid, nid), max(qid, nid)
+            ga, gb = group_of.get(a), group_of.get(b)
+            if ga is not None and ga == gb:
+                continue  # already the same photo
+            if (a, b) in forbidden or a not in paths or b not in paths:
+                continue
+            cands.add((a, b))
+    pairs = sorted(cands)
+    chunks = [
+        [(a, b, paths[a], paths[b]) for a, b in pairs[i : i + VERIFY_CHUNK]]
+        for i in range(0, len(pairs), VERIFY_CHUNK)
+    ]
+    done = 0
+    for res in run_pool(_verify_task, chunks, workers, cancel.is_set, chunksize=1):
+        for a, b, same, score in res:
+            done += 1
+            if same:
+                state.same_edges.append((a, b, score))
+        yield _progress("verify", done, len(pairs), start)
+    state.same_edges.sort()
+    yield StageDone("verify", time.monotonic() - start, len(pairs))
+
+
+def merge(
+    state: MLState, raw_groups: list[tuple[str, list[int]]], rep_ids: Sequence[int]
+) -> list[tuple[str, list[int]]]:
+    """Union verified edges into the ``same`` groups; add the ``similar`` tier."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(a: int, b: int) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    exact_only = {g[0] for t, g in raw_groups if t == "exact"}
+    for tier, ids in raw_groups:
+        if tier == "same":
+            for x in ids[1:]:
+                union(ids[0], x)
+    for a, b, _ in state.same_edges:
+        union(a, b)
+    comps: dict[int, list[int]] = {}
+    for x in list(parent):
+        comps.setdefault(find(x), []).append(x)
+    out: list[tuple[str, list[int]]] = []
+    in_same: set[int] = set()
+    for members in comps.values():
+        if len(members) > 1:
+            out.append(("same", sorted(members)))
+            in_same.update(members)
+    out += [("exact", [r]) for r in sorted(exact_only) if r not in in_same]
+    out += similar_groups(state, rep_ids, out)
+    return out
+
+
+def _threshold(state: MLState) -> float:
+    if state.opts.similarity is not None:
+        return state.opts.similarity
+    if state.opts.by == "colour":
+        from lookalike.engine.features.colour import DEFAULT_THRESHOLD
+
+        return DEFAULT_THRESHOLD
+    return SIMILAR_THRESHOLD.get(state.family, 0.9)
+
+
+def similar_groups(
+    state: MLState, rep_ids: Sequence[int], same_groups: list[tuple[str, list[int]]]
+) -> list[tuple[str, list[int]]]:
+    """Look-alike shots: one representative per same/exact group plus the loose files,
+    grouped by complete link (never chained). ``--by colour`` uses colour histograms;
+    ``--by faces`` keeps only pictures with as many (≥ 1) faces."""
+    opts = state.opts
+    if not (opts.similar or opts.by):
+        return []
+    from lookalike.engine.vector_index import group_similar
+
+    source = state.colours if opts.by == "colour" or not state.vectors else state.vectors
+    if not source:
+        return []
+    collapsed: dict[int, int] = {}  # representative → itself; members of a group → rep
+    for _tier, ids in same_groups:
+        for x in ids:
+            collapsed[x] = ids[0]
+    reps = sorted({collapsed.get(r, r) for r in rep_ids if r in source})
+    if len(reps) < 2:
+        return []
+    partitions: list[list[int]] = [reps]
+    if opts.by == "faces":
+        by_count: dict[int, list[int]] = {}
+        for r in reps:
+            n = state.faces.get(r, 0)
+            if n > 0:
+                by_count.setdefault(n, []).append(r)
+        partitions = list(by_count.values())
+    out: list[tuple[str, list[int]]] = []
+    thr = _threshold(state)
+    for part in partitions:
+        if len(part) < 2:
+            continue
+        mat = np.stack([source[r] for r in part])
+        for g in group_similar(part, mat, thr):
+            out.append(("similar", g))
+    return out
+
+
+def scores_for(state: MLState, keep: int, others: Sequence[int]) -> dict[int, float]:
+    """Cosine to the keeper for members of a similar group (the group's ``score`` column)."""
+    src = state.colours if state.opts.by == "colour" or not state.vectors else state.vectors
+    if keep not in src:
+        return {}
+    k = src[keep]
+    return {o: float(np.clip(src[o] @ k, 0.0, 1.0)) for o in others if o in src}
