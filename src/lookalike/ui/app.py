@@ -171,6 +171,7 @@ class LookalikeApp(App[None]):
         files_from: Path | None = None,
         themes_dir: Path | None = None,
         start_mode: str | None = None,
+        browse_start: Path | None = None,
     ) -> None:
         super().__init__()
         self.settings = dict(settings)
@@ -182,7 +183,9 @@ class LookalikeApp(App[None]):
         self.scan_model = ScanModel()
         self.roots: list[Path] = [Path(r).expanduser().resolve() for r in roots]
         self.files_from = files_from
-        self.browse_start = _common_parent(self.roots) if self.roots else Path.home()
+        self.browse_start = browse_start or (
+            _common_parent(self.roots) if self.roots else Path.home()
+        )
         self.recent: list[str] = []
         self.dir_info: dict[str, dict[str, Any]] = {}
         self.scan_settings: dict[str, Any] = {
@@ -655,6 +658,7 @@ def make_app(
     themes_dir: Path | None = None,
     image_cls: type[Any] | None = None,
     start_mode: str | None = None,
+    browse_start: Path | None = None,
 ) -> LookalikeApp:
     """The one way to build the app: the CLI passes the real Engine, tests a fake one.
 
@@ -680,4 +684,5 @@ def make_app(
         files_from=files_from,
         themes_dir=themes_dir,
         start_mode=start_mode,
+        browse_start=browse_start,
     )

@@ -108,6 +108,7 @@ class FakeEngine:
         self.applied: list[PlanSummary] = []
         self.undone: list[str] = []
         self.step_gate: asyncio.Event | None = None  # tests: set() to let the scan go on
+        self.pause_after = 0  # events let through before the gate is waited on
         self.scan_started = False
 
     async def scan(
@@ -125,8 +126,8 @@ class FakeEngine:
             StageProgress("extract", 30, 40, rate=12.5, eta=0.8),
             *[GroupFound(g) for g in found],
         ]
-        for ev in steps:
-            if self.step_gate is not None:
+        for i, ev in enumerate(steps):
+            if self.step_gate is not None and i >= self.pause_after:
                 await self.step_gate.wait()
             if cancel.is_set():
                 break
