@@ -209,8 +209,11 @@ async def test_help_per_screen_lists_keys() -> None:
         assert "Undo batch" in text
 
 
-async def test_user_keymap_overrides_binding_ids() -> None:
-    settings = {"keymap": {"review.next_group": "x"}}
+@pytest.mark.parametrize(
+    "keymap", [{"review.next_group": "x"}, {"review": {"next_group": "x"}}], ids=["flat", "nested"]
+)
+async def test_user_keymap_overrides_binding_ids(keymap: dict) -> None:
+    settings = {"keymap": keymap}
     app = app_with(FakeEngine(make_groups(5)), settings=settings)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(app.review.groups) == 5)

@@ -214,9 +214,9 @@ class LookalikeApp(App[None]):
         self._save_timer: Any = None
         self._themes_dir = themes_dir
         self._start_mode = start_mode or ("browse" if (self.roots or files_from) else "review")
-        keymap = self.settings.get("keymap", {})
-        if isinstance(keymap, dict):
-            self._keymap = self._normalize_keymap({str(k): str(v) for k, v in keymap.items()})
+        keymap = flatten_keymap(self.settings.get("keymap", {}))
+        if keymap:
+            self._keymap = self._normalize_keymap(keymap)
 
     # -- settings and start-up ---------------------------------------------------------------
     def setting(self, dotted: str, default: Any = None) -> Any:
@@ -638,6 +638,21 @@ class LookalikeApp(App[None]):
             self.notify(f"Saved to {path}")
         self.settings.setdefault("rules", {})
         self.publish("rules")
+
+
+def flatten_keymap(table: Any, prefix: str = "") -> dict[str, str]:
+    """``[keymap]`` may be flat (``"review.next_group" = "x"``) or nested (``[keymap.review]``,
+    which is what ``lookalike config set keymap.review.next_group x`` writes)."""
+    out: dict[str, str] = {}
+    if not isinstance(table, dict):
+        return out
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten_keymap(value, f"{name}."))
+        elif isinstance(value, str | list):
+            out[name] = value if isinstance(value, str) else ",".join(map(str, value))
+    return out
 
 
 def _common_parent(paths: Sequence[Path]) -> Path:
