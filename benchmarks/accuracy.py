@@ -9,7 +9,7 @@ bursts) are counted apart, because they are the look-alikes a user must never lo
 Groups of the ``similar`` tier are look-alike shots by design, so by default only ``exact`` and
 ``same`` groups are scored; ``similar`` groups get their own small report.
 
-    python benchmarks/accuracy.py CORPUS_DIR [--heldout] [--sensitivity N] [--model M]
+    python benchmarks/accuracy.py [CORPUS_DIR] [--heldout] [--sensitivity N] [--model M]
                                   [--extra-args "..."] [-o results.json]
     python benchmarks/accuracy.py CORPUS_DIR --from-json scan.json     # score a saved result
     python benchmarks/accuracy.py CORPUS_DIR --peer czkawka|imagededup  # same scoring for peers
@@ -350,7 +350,13 @@ def _git_head() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("corpus_dir", type=Path)
+    ap.add_argument(
+        "corpus_dir",
+        type=Path,
+        nargs="?",
+        default=None,
+        help="default benchmarks/data/corpus_main (or corpus_heldout with --heldout)",
+    )
     ap.add_argument("--heldout", action="store_true", help="build the held-out corpus if absent")
     ap.add_argument("--sensitivity", type=int, default=None)
     ap.add_argument("--model", default=None)
@@ -365,7 +371,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true", help="no per-transform table")
     args = ap.parse_args(argv)
 
-    corpus_dir: Path = args.corpus_dir
+    corpus_dir: Path = args.corpus_dir or Path(__file__).resolve().parent / "data" / (
+        "corpus_heldout" if args.heldout else "corpus_main"
+    )
     if not (corpus_dir / "labels.json").exists():
         print(f"building corpus in {corpus_dir} …", file=sys.stderr)
         make_corpus(corpus_dir, seed=1 if args.heldout else 0, heldout=args.heldout, jobs=2)
