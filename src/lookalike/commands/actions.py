@@ -47,6 +47,7 @@ from lookalike.engine.actions import (
     redo,
     redo_plan,
     save_plan,
+    settle_pending,
     undo,
 )
 from lookalike.engine.actions import lock as passlock
@@ -469,7 +470,7 @@ def action_args_from(params: dict[str, Any]) -> ActionArgs | None:
 
 # -- commands --------------------------------------------------------------------------------
 def _io() -> tuple[TextIO, TextIO]:
-    return click.get_text_stream("stdout"), click.get_text_stream("stderr")
+    return sys.stdout, sys.stderr
 
 
 def _journal_opt(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -554,6 +555,7 @@ def undo_cmd(batch: str | None, yes: bool, fmt: str, journal: Path | None) -> No
 
     def body(stdout: TextIO, stderr: TextIO) -> int:
         report_interrupted(stderr, journal)
+        settle_pending(journal)
         with Journal(journal) as j:
             b = undo_target(j, batch)
             n = len(j.items(b.id, UNDO_FROM))
@@ -585,6 +587,7 @@ def redo_cmd(
 
     def body(stdout: TextIO, stderr: TextIO) -> int:
         report_interrupted(stderr, journal)
+        settle_pending(journal)
         plan, origin = redo_plan(batch, journal)
         _confirm(plan, yes=yes, permanently=permanently, confirm=None, stderr=stderr)
         return _drive(

@@ -41,6 +41,7 @@ from lookalike.engine.actions.recovery import (
     RecoveredItem,
     RecoveryReport,
     pending_recovery,
+    settle_pending,
 )
 from lookalike.engine.actions.stats import StatsReport, compute_stats
 from lookalike.engine.actions.undo import undo
@@ -106,5 +107,6 @@ __all__ = [
     "redo",
     "redo_plan",
     "save_plan",
+    "settle_pending",
     "undo",
 ]

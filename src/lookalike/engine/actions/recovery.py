@@ -114,6 +114,15 @@ def pending_recovery(journal_path: Path | None = None) -> RecoveryReport:
         return RecoveryReport(tuple(_describe(j, b, dry=True) for b in active))
 
 
+def settle_pending(journal_path: Path | None = None) -> RecoveryReport:
+    """Settle interrupted batches now (takes the journal lock); what they were, as reported."""
+    path = Path(journal_path) if journal_path else config.journal_path()
+    if not path.exists():
+        return RecoveryReport()
+    with jn.journal_lock(path), Journal(path) as j:
+        return settle_interrupted(j)
+
+
 def settle_interrupted(j: Journal) -> RecoveryReport:
     """Settle every interrupted batch; the caller holds the journal lock."""
     reports = []
