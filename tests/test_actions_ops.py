@@ -578,3 +578,19 @@ def test_journal_busy(env: Path) -> None:
     with journal_lock(), pytest.raises(A.JournalBusy):
         list(A.apply_plan(plan))
     assert d1.exists()
+
+
+def test_with_real_fsync(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The durable path (fsync of files, folders and the journal) works too."""
+    monkeypatch.delenv("LOOKALIKE_NO_FSYNC")
+    tree = env / "tree"
+    k, d1, d2 = make_tree(tree)
+    before = snapshot(tree)
+    q = env / "otherfs"
+    monkeypatch.setattr(os, "rename", _exdev_rename(os.rename, q))
+    _, fin = run(A.apply_plan(A.build_plan([group(1, k, d1)], f"move:{q}")))
+    _, fin2 = run(A.apply_plan(A.build_plan([group(1, k, d2)], "symlink")))
+    assert fin.done == fin2.done == 1
+    run(A.undo())
+    run(A.undo())
+    assert snapshot(tree) == before

@@ -13,6 +13,7 @@ traceback. Exit codes (also in docs/actions.md):
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +23,7 @@ from typing import Any, TextIO
 
 import click
 
+from lookalike.config import ConfigError
 from lookalike.engine.actions import (
     ActionError,
     BatchFinished,
@@ -342,9 +344,11 @@ def run_action_for_groups(
         )
     except ActionError as exc:
         return _fail(stderr, exc)
-    except OSError as exc:
-        _err(stderr, f"error: {exc.strerror or exc}: {exc.filename or ''}")
-        return EXIT_PARTIAL
+    except KeyboardInterrupt:
+        _err(stderr, "interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        return _unexpected(stderr, exc)
 
 
 # -- options shared with scan ------------------------------------------------------------------
@@ -497,13 +501,24 @@ def _run(body: Callable[[TextIO, TextIO], int]) -> None:
     except KeyboardInterrupt:
         _err(stderr, "interrupted")
         code = EXIT_INTERRUPTED
-    except OSError as exc:
-        _err(
-            stderr,
-            f"error: {exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}",
-        )
-        code = EXIT_PARTIAL
+    except Exception as exc:  # one line, never a traceback (LOOKALIKE_DEBUG=1 shows it)
+        code = _unexpected(stderr, exc)
     sys.exit(code)
+
+
+def _unexpected(stderr: TextIO, exc: Exception) -> int:
+    """Map an error that is not an ActionError to one line and an exit code."""
+    if os.environ.get("LOOKALIKE_DEBUG") == "1":
+        raise exc
+    if isinstance(exc, ConfigError):
+        _err(stderr, f"error: {exc}")
+        return EXIT_USAGE
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        _err(stderr, f"error: {exc.strerror or exc}{where}")
+        return EXIT_PARTIAL
+    _err(stderr, f"internal error: {exc!r}; please report it (LOOKALIKE_DEBUG=1 shows details)")
+    return EXIT_PARTIAL
 
 
 @click.command("apply")

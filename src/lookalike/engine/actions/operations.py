@@ -432,7 +432,7 @@ def undo(rec: ItemRecord) -> str:
                     f"{src} is no longer at {dest}",
                     "it may have been emptied from the trash or moved",
                 )
-            where, d["info"] = found[0]
+            where, d["info"] = _best_match(found, rec.hash)
         if os.path.lexists(target):  # a crashed cross-device restore: original copy complete
             if _hash_or_none(target) == _hash_or_none(where):
                 _unlink_quiet(where)
@@ -460,6 +460,14 @@ def undo(rec: ItemRecord) -> str:
     if op == "shrink":
         return _undo_shrink(rec, tag)
     raise OperationFailed(f"unknown operation {op}")
+
+
+def _best_match(found: list[tuple[str, str]], digest: str | None) -> tuple[str, str]:
+    """Of several trash items with the same original path, the one with our bytes."""
+    for files, info in found:
+        if _hash_or_none(files) == digest:
+            return files, info
+    return found[0]
 
 
 def _finish_move_undo(rec: ItemRecord, where: str, d: dict) -> None:
@@ -519,7 +527,7 @@ def _undo_shrink(rec: ItemRecord, tag: str) -> str:
             if _hash_or_none(src) == rec.hash:
                 return ""  # already restored
             raise OperationFailed(f"the original of {src} is no longer in the trash at {dest}")
-        backup, d["info"] = found[0]
+        backup, d["info"] = _best_match(found, rec.hash)
     target = d.get("restore_to", src)
     if os.path.lexists(target):
         if d.get("out_hash") and _hash_or_none(target) == d["out_hash"]:
