@@ -1,0 +1,171 @@
+"""End to end: the real app (``python -m lookalike PATH``) in a detached tmux session.
+
+Scan a small folder of real photos, review a group, change the keeper, apply to quarantine,
+check the filesystem, undo from history, check again. Each step waits for text on the screen
+(capture-pane), never for a fixed time, so a slow machine only makes it slower.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.tmux, pytest.mark.slow]
+
+if shutil.which("tmux") is None:
+    pytest.skip("tmux is not installed (.ci/run installs it)", allow_module_level=True)
+pytest.importorskip("skimage", reason="scikit-image (test extra) makes the sample photos")
+try:
+    import lookalike.engine.actions  # noqa: F401
+    import lookalike.engine.pipeline  # noqa: F401
+except ImportError as exc:  # pragma: no cover - only while the engine is being written
+    pytest.skip(f"the real engine is not available: {exc}", allow_module_level=True)
+
+WIDTH, HEIGHT = 160, 45
+
+
+def make_photos(root: Path) -> None:
+    from PIL import Image
+    from skimage import data
+
+    (root / "copies").mkdir(parents=True)
+    for name in ("astronaut", "coffee", "chelsea"):
+        im = Image.fromarray(getattr(data, name)()).convert("RGB")
+        im.save(root / f"{name}.jpg", quality=92)
+        small = im.resize((im.width // 2, im.height // 2))
+        small.save(root / "copies" / f"{name}_small.jpg", quality=90)
+    im = Image.fromarray(data.astronaut()).convert("RGB")
+    im.rotate(90, expand=True).save(root / "copies" / "astronaut_rot.jpg", quality=90)
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+class Tmux:
+    def __init__(self, socket: str, session: str) -> None:
+        self.base = ["tmux", "-L", socket]
+        self.session = session
+
+    def run(self, *args: str) -> str:
+        out = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=30)
+        return out.stdout
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self.run("send-keys", "-t", self.session, key)
+            time.sleep(0.15)
+
+    def type(self, text: str) -> None:
+        self.run("send-keys", "-t", self.session, "-l", text)
+        time.sleep(0.15)
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.session)
+
+    def wait_for(self, *needles: str, timeout: float = 60.0) -> str:
+        end = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < end:
+            text = self.screen()
+            if all(n in text for n in needles):
+                return text
+            time.sleep(0.2)
+        raise AssertionError(f"never saw {needles!r}; the screen was:\n{text}")
+
+
+@pytest.fixture
+def app_in_tmux(tmp_path: Path):  # type: ignore[no-untyped-def]
+    photos = tmp_path / "photos"
+    make_photos(photos)
+    env = {
+        "LOOKALIKE_CONFIG_DIR": str(tmp_path / "config"),
+        "LOOKALIKE_CACHE_DIR": str(tmp_path / "cache"),
+        "LOOKALIKE_DATA_DIR": str(tmp_path / "data"),
+        "XDG_DATA_HOME": str(tmp_path / "xdg"),
+        "TERM": "xterm-256color",
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+    }
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.toml").write_text('[ui]\ngraphics = "halfcell"\n')
+    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    command = (
+        f"cd {shlex.quote(str(tmp_path))} && env {assignments} "
+        f"{shlex.quote(sys.executable)} -m lookalike {shlex.quote(str(photos))}; "
+        "echo LOOKALIKE-EXITED; sleep 600"
+    )
+    tmux = Tmux(f"lookalike-test-{uuid.uuid4().hex[:8]}", "e2e")
+    tmux.run("new-session", "-d", "-s", "e2e", "-x", str(WIDTH), "-y", str(HEIGHT), command)
+    # A detached session may ignore -x/-y (tmux >= 3.1 uses default-size): size it explicitly.
+    tmux.run("resize-window", "-t", "e2e", "-x", str(WIDTH), "-y", str(HEIGHT))
+    try:
+        yield tmux, photos, tmp_path / "data"
+    finally:
+        tmux.run("kill-server")
+
+
+def test_scan_review_apply_undo_in_tmux(app_in_tmux) -> None:  # type: ignore[no-untyped-def]
+    tmux, photos, data_dir = app_in_tmux
+    before = tree(photos)
+
+    tmux.wait_for("Roots to scan", "graphics: halfcell", "s Start scan")
+    tmux.keys("s")
+    tmux.wait_for("Group 1 of", "KEEP", timeout=180)  # scan done, review opened
+
+    # Review: go to the astronaut group via search and make the rotated copy the keeper.
+    tmux.keys("/")
+    tmux.wait_for("Go to")
+    tmux.type("astronaut_rot")
+    tmux.keys("Enter")
+    tmux.wait_for("file    astronaut_rot.jpg")
+    tmux.keys("c")
+    tmux.wait_for("changed")
+
+    # Apply to quarantine, with the typed confirmation.
+    tmux.keys("4")
+    tmux.wait_for("Operation: trash")
+    tmux.keys("o")
+    tmux.wait_for("Operation: quarantine", "2 files in 1 groups")
+    tmux.keys("a")
+    tmux.wait_for("Type apply")
+    tmux.type("apply")
+    tmux.keys("Enter")
+    tmux.wait_for("Done: batch", timeout=60)
+
+    after = tree(photos)
+    assert "astronaut.jpg" not in after and "copies/astronaut_small.jpg" not in after
+    assert after["copies/astronaut_rot.jpg"] == before["copies/astronaut_rot.jpg"]
+    assert {k: v for k, v in before.items() if "astronaut" not in k} == {
+        k: v for k, v in after.items() if "astronaut" not in k
+    }
+    quarantined = {p.name: p for p in (data_dir / "quarantine").rglob("*.jpg")}
+    assert set(quarantined) == {"astronaut.jpg", "astronaut_small.jpg"}
+    assert (
+        hashlib.sha256(quarantined["astronaut.jpg"].read_bytes()).hexdigest()
+        == (before["astronaut.jpg"])
+    )
+
+    # Undo from history: everything is back, byte for byte.
+    tmux.keys("6")
+    tmux.wait_for("quarantine", "done")
+    tmux.keys("u")
+    tmux.wait_for("Undo batch")
+    tmux.keys("y")
+    tmux.wait_for("undone", timeout=60)
+    assert tree(photos) == before
+
+    tmux.keys("q")
+    tmux.wait_for("LOOKALIKE-EXITED", timeout=30)
