@@ -83,8 +83,8 @@ def speed_table(path: Path) -> str:
     lines = [
         f"{d['files']} × {d['resolution']} JPEGs, {d['megabytes']} MB; {d['date_utc']}; "
         f"load average before/after {m['loadavg_before'][0]} / {m['loadavg_after'][0]}\n",
-        "| contender | seconds | images/s | peak RSS (MB, process tree) | note |",
-        "|---|---:|---:|---:|---|",
+        "| contender | seconds | images/s | peak RSS (MB, process tree) | CPU s | note |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for name, r in d["results"].items():
         note = ""
@@ -97,7 +97,7 @@ def speed_table(path: Path) -> str:
             note = "timed inside the process (imports excluded)"
         lines.append(
             f"| {name} | {r.get('seconds') or 0:.2f} | {r.get('images_per_s') or 0:.2f} | "
-            f"{r['peak_rss_mb']:.0f} | {note} |"
+            f"{r['peak_rss_mb']:.0f} | {r.get('cpu_seconds', '')} | {note} |"
         )
     s = d.get("summary", {})
     if s:

@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shlex
 import shutil
 import subprocess
@@ -216,6 +217,7 @@ def child_imagededup(folder: Path) -> dict:
 
 def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> dict:
     """Run ``cmd``; wall seconds, exit code, peak RSS of its process tree, last stdout line."""
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, text=True)
@@ -235,6 +237,7 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> dict:
                 pass
             time.sleep(0.05)
         wall = time.perf_counter() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
@@ -247,6 +250,8 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> dict:
         "wall_seconds": round(wall, 3),
         "exit_code": proc.returncode,
         "peak_rss_mb": round(peak / 2**20, 1),
+        # CPU seconds of the tree (reaped descendants): cpu / wall ≈ cores kept busy
+        "cpu_seconds": round(ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime, 2),
         "inner": inner,
         "stderr_tail": stderr[-1500:] if proc.returncode not in OK_CODES else "",
     }
@@ -302,7 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def report(name: str, r: dict) -> None:
         print(
             f"{name:<20} {r['wall_seconds']:>8.2f} s wall  {r.get('images_per_s') or 0:>7.2f} img/s"
-            f"  peak RSS {r['peak_rss_mb']:>7.1f} MB  (exit {r['exit_code']})",
+            f"  peak RSS {r['peak_rss_mb']:>7.1f} MB  cpu {r['cpu_seconds']:.1f} s"
+            f"  (exit {r['exit_code']})",
             file=sys.stderr,
         )
         if r.get("stderr_tail"):
