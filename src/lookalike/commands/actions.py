@@ -218,6 +218,13 @@ def _confirm(
         raise ConfirmationRequired("not confirmed; nothing was done")
 
 
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def _drive(
     events: Iterable[Any],
     fmt: str,
@@ -229,13 +236,25 @@ def _drive(
     """Consume apply/undo/redo events: problems to stderr, summary to stdout."""
     finished: BatchFinished | None = None
     problems: list[dict] = list(refused or [])
+    live = _isatty(stderr)
+    shown = 0.0
     try:
         for ev in events:
-            if isinstance(ev, ItemOutcome) and ev.outcome not in ("done", "undone"):
-                problems.append(ev.to_json())
-                stderr.write(f"  {ev.outcome}: {ev.message or ev.source}\n")
+            if isinstance(ev, ItemOutcome):
+                if ev.outcome not in ("done", "undone"):
+                    problems.append(ev.to_json())
+                    stderr.write(
+                        ("\r\033[K" if live else "") + f"  {ev.outcome}: "
+                        f"{ev.message or ev.source}\n"
+                    )
+                if live and (time.monotonic() - shown > 0.2 or ev.index == ev.total):
+                    shown = time.monotonic()
+                    stderr.write(f"\r\033[K  {ev.index}/{ev.total} file(s)")
+                    stderr.flush()
             elif isinstance(ev, BatchFinished):
                 finished = ev
+                if live:
+                    stderr.write("\r\033[K")
     except KeyboardInterrupt:
         _err(
             stderr,

@@ -158,26 +158,26 @@ def _run_chunk(
     """Journal the intents of a chunk in one fsynced transaction, then verify and act on each
     file: yields (item, dest, state, message). Results are held back until the caller flushes
     after the chunk's folders are synced (one fsync per chunk instead of per file)."""
-    staged: list[tuple[PlanItem, str | None, dict | None, str]] = []
+    staged: list[tuple[PlanItem, str | None, dict | None, str, str]] = []
     for item in chunk:
         if not os.path.lexists(item.source):
-            msg = f"skipped {item.source}: missing (moved or deleted since the scan)"
+            msg = f"{item.source}: missing (moved or deleted since the scan)"
             j.set_item(batch_id, item.seq, jn.SKIPPED, error=msg, defer=True)
-            staged.append((item, None, None, msg))
+            staged.append((item, None, None, jn.SKIPPED, msg))
             continue
         try:
             dest, detail = ops.prepare(item, ctx)
         except OSError as exc:
             msg = describe_oserror(exc, VERB[item.op], item.source)
             j.set_item(batch_id, item.seq, jn.FAILED, error=msg, defer=True)
-            staged.append((item, None, None, msg))
+            staged.append((item, None, None, jn.FAILED, msg))
             continue
         j.set_item(batch_id, item.seq, jn.STARTED, dest=dest, detail=detail, defer=True)
-        staged.append((item, dest, detail, ""))
+        staged.append((item, dest, detail, jn.STARTED, ""))
     j.flush()  # intents are durable before any file of the chunk is touched
-    for item, dest, detail, msg in staged:
+    for item, dest, detail, state, msg in staged:
         if detail is None:
-            yield item, dest, jn.SKIPPED if msg.startswith("skipped") else jn.FAILED, msg
+            yield item, dest, state, msg
             continue
         if cancel is not None and cancel.is_set():
             j.set_item(batch_id, item.seq, jn.NOT_DONE, error="cancelled", defer=True)
@@ -197,7 +197,7 @@ def _act(
             ops.verify_keeper(item, ctx)
     except VerifyError as exc:
         j.set_item(batch_id, item.seq, jn.SKIPPED, error=str(exc), defer=True)
-        return jn.SKIPPED, f"skipped {item.source}: {exc}"
+        return jn.SKIPPED, f"{item.source}: {exc}"
     try:
         detail = ops.perform(item, dest, detail, ctx)
     except OSError as exc:
