@@ -345,11 +345,15 @@ def settle(rec: ItemRecord, *, dry: bool = False) -> tuple[bool, str]:
         if "info" not in d:  # suffix mode
             if not dry:
                 _unlink_quiet(part)
+            if has_dest and not dry and "out_hash" not in d:
+                d["out_hash"] = _hash_or_none(dest or "")  # settle_batch journals the detail
             return (has_dest, f"smaller copy written to {dest}" if has_dest else "not shrunk")
         # replace mode: dest is the backup of the original
         if has_dest and has_src:
             if not dry:
                 _unlink_quiet(part)
+                if "out_hash" not in d:  # the file now at src is the one we wrote
+                    d["out_hash"] = _hash_or_none(src)
             return True, f"replaced by a smaller file; original in {dest}"
         if has_dest and not has_src:
             if not dry:

@@ -148,6 +148,7 @@ def settle_batch(j: Journal, batch_id: str, *, undoing: bool) -> None:
                 batch_id,
                 rec.seq,
                 jn.ITEM_DONE if done else jn.NOT_DONE,
+                detail=rec.detail,  # settle may have learned more (e.g. the new file's hash)
                 error=f"interrupted; {msg}",
             )
         else:

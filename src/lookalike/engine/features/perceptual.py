@@ -279,7 +279,7 @@ def haar_similarity(a: HaarSignature, b: HaarSignature) -> float:
             idx = np.abs(np.fromiter(common, dtype=np.int64)) - 1
             matched += 2 * float(HAAR_WEIGHTS[bins[idx], c].sum())
         total += float(wa.sum() + wb.sum())
-    return matched / total if total > 0 else 0.0
+    return min(1.0, matched / total) if total > 0 else 0.0
 
 
 def haar_similarity_best(a: HaarSignature, b: HaarSignature, t: int) -> float:

@@ -127,7 +127,7 @@ def decode_reduced(path: str, target: int = 320, max_pixels: int = 250_000_000) 
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 old_limit = Image.MAX_IMAGE_PIXELS
-                Image.MAX_IMAGE_PIXELS = max_pixels
+                Image.MAX_IMAGE_PIXELS = None  # checked below, with our own message
                 try:
                     img = Image.open(fh)
                     w, h = img.size

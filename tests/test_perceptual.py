@@ -1,0 +1,76 @@
+"""Perceptual signatures: dihedral transforms are exact, hashes and borders behave."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lookalike.engine.features import perceptual as pc
+
+
+@st.composite
+def _images(draw, shape):
+    """Random images with structure: smooth gradients plus noise at a drawn scale."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    noise = draw(st.floats(0.01, 1.0))
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]] / shape[0]
+    base = np.sin(xx * rng.uniform(1, 9)) * np.cos(yy * rng.uniform(1, 9))
+    if len(shape) == 3:
+        base = base[..., None] * rng.uniform(0.2, 1, 3)
+    img = 0.5 + 0.3 * base + noise * 0.2 * rng.standard_normal(shape)
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+grey64 = _images((64, 64))
+rgb128 = _images((128, 128, 3))
+
+
+@settings(max_examples=25, deadline=None)
+@given(grey64, st.integers(0, 7))
+def test_dct_transform_equals_transforming_the_image(img, t):
+    sig = pc.dct_signature(img)
+    turned = pc.dct_signature(np.ascontiguousarray(pc.apply_dihedral(img, t)))
+    np.testing.assert_allclose(pc.transform_dct(sig, t), turned, atol=1e-3)
+
+
+@settings(max_examples=15, deadline=None)
+@given(rgb128, st.integers(0, 7))
+def test_haar_transform_equals_transforming_the_image(img, t):
+    sig = pc.haar_signature(img)
+    turned = pc.haar_signature(np.ascontiguousarray(pc.apply_dihedral(img, t)))
+    assert pc.haar_similarity(pc.transform_haar(sig, t), turned) > 0.97
+
+
+@settings(max_examples=15, deadline=None)
+@given(rgb128, rgb128)
+def test_haar_similarity_is_symmetric_and_bounded(a, b):
+    sa, sb = pc.haar_signature(a), pc.haar_signature(b)
+    s = pc.haar_similarity(sa, sb)
+    assert 0.0 <= s <= 1.0 + 1e-6
+    assert abs(s - pc.haar_similarity(sb, sa)) < 1e-6
+    assert abs(pc.haar_similarity(sa, sa) - 1.0) < 1e-6
+
+
+def test_haar_signature_round_trips_through_bytes():
+    sig = pc.haar_signature(np.random.default_rng(0).random((128, 128, 3), dtype=np.float32))
+    back = pc.HaarSignature.from_bytes(sig.to_bytes())
+    assert np.array_equal(back.coeffs, sig.coeffs)
+    assert np.allclose(back.avg, sig.avg)
+
+
+def test_dct_hash_has_256_bits_and_dihedral_variants_differ():
+    img = np.random.default_rng(1).random((64, 64), dtype=np.float32)
+    hashes = pc.dct_hashes_dihedral(pc.dct_signature(img))
+    assert hashes.shape == (8, 32)
+    assert len({h.tobytes() for h in hashes}) == 8
+
+
+def test_trim_box_finds_a_border_and_leaves_a_plain_photo_alone():
+    rng = np.random.default_rng(2)
+    photo = (rng.random((100, 150, 3)) * 255).astype(np.uint8)
+    framed = np.full((140, 190, 3), 255, np.uint8)
+    framed[20:120, 20:170] = photo
+    assert pc.trim_box(framed) == (20, 120, 20, 170)
+    assert pc.trim_box(photo) == (0, 100, 0, 150)
