@@ -594,3 +594,40 @@ def test_with_real_fsync(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run(A.undo())
     run(A.undo())
     assert snapshot(tree) == before
+
+
+@pytest.mark.parametrize("stage", ["original-in-trash", "replaced"])
+def test_shrink_replace_killed_midway(env: Path, stage: str) -> None:
+    """A kill between the steps of an in-place shrink: settling puts the original back (or
+    counts the shrink as done), and undo restores the original bytes either way."""
+    tree = env / "tree"
+    tree.mkdir()
+    k, d = tree / "k.jpg", tree / "d.jpg"
+    _jpeg(k)
+    _jpeg(d)
+    before = snapshot(tree)
+    opts = A.ShrinkOptions(quality=20, replace=True)
+    plan = A.build_plan([group(1, k, d)], "shrink", shrink=opts)
+    item = plan.items[0]
+    ctx = ops.Ctx(plan.id, opts)
+    with A.Journal() as j:
+        j.begin_batch(plan.id, "shrink", [i.to_json() for i in plan.items])
+        dest, detail = ops.prepare(item, ctx)
+        j.set_item(plan.id, 0, jn.STARTED, dest=dest, detail=detail)
+    ops.shrink_image(str(d), detail["part"], opts)
+    trash.write_info(detail["info"], str(d), detail["topdir"])
+    os.rename(d, dest)
+    if stage == "replaced":
+        os.rename(detail["part"], d)
+    # the process dies here
+    rep = A.settle_pending()
+    assert rep.batches[0].items[0].done == (stage == "replaced")
+    assert not Path(detail["part"]).exists()
+    if stage == "original-in-trash":
+        assert snapshot(tree) == before and not Path(detail["info"]).exists()
+        with pytest.raises(A.NothingToDo):
+            list(A.undo())
+    else:
+        assert d.read_bytes() != before["d.jpg"]
+        run(A.undo())
+        assert snapshot(tree) == before

@@ -28,6 +28,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches(
   id TEXT PRIMARY KEY,
@@ -190,6 +191,17 @@ class Journal:
             sync = "OFF" if os.environ.get("LOOKALIKE_NO_FSYNC") == "1" else "FULL"
             self.db.execute(f"PRAGMA synchronous={sync}")
             self.db.executescript(SCHEMA)
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise JournalError(
+                    f"the journal {self.path} was written by a newer lookalike",
+                    "upgrade lookalike, or point LOOKALIKE_DATA_DIR elsewhere",
+                )
+            if version < SCHEMA_VERSION:
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except JournalError:
+            self.db.close()
+            raise
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(
                 f"cannot open the journal {self.path}: {exc}",
