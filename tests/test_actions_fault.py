@@ -150,6 +150,7 @@ def test_sigkill_at_random_points_loses_nothing_and_undoes(env: Path) -> None:
         "hardlink",
         "symlink",
         f"move:{other_fs}",
+        f"copy:{env / 'copies'}",
     ]
     plans = {op: A.build_plan(groups, op) for op in ops}
     assert all(len(p.items) == N for p in plans.values())
@@ -188,6 +189,10 @@ def test_sigkill_at_random_points_loses_nothing_and_undoes(env: Path) -> None:
                 if op in ("hardlink", "symlink"):
                     linked = src.is_symlink() or (src.exists() and src.stat().st_nlink > 1)
                     assert item.done == linked, (trial, op, item)
+                elif op.startswith("copy"):
+                    assert src.exists()
+                    if item.done:
+                        assert Path(item.dest).read_bytes() == src.read_bytes()
                 else:
                     assert item.done == (not src.exists()), (trial, op, item)
                     if item.done:
@@ -211,6 +216,7 @@ def test_sigkill_at_random_points_loses_nothing_and_undoes(env: Path) -> None:
                 break
             assert evs[-1].failed == 0, [e for e in evs if getattr(e, "outcome", "") != "undone"]
         assert snapshot(tree) == before, (trial, op)
+        assert not [p for p in (env / "copies").rglob("*") if p.is_file()]
         assert not A.pending_recovery(journal)
 
     assert killed_apply >= 20, killed_apply  # the kills really landed mid-batch

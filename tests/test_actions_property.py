@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ step = st.one_of(
         st.sampled_from(OPS),
         st.integers(0, 50),
         st.lists(st.integers(0, 50), min_size=1, max_size=4),
+        st.one_of(st.none(), st.integers(1, 3)),
     ),
     st.sampled_from([("undo",), ("redo",)]),
 )
@@ -98,7 +100,7 @@ def test_any_operations_then_undo_restore_the_tree(env: Path, tree: dict, steps:
             except A.NothingToDo:
                 pass
             continue
-        op, k, others = s
+        op, k, others, stop_after = s
         files = regular_files(root)
         if len(files) < 2:
             continue
@@ -108,7 +110,14 @@ def test_any_operations_then_undo_restore_the_tree(env: Path, tree: dict, steps:
             continue
         g = Group(1, "exact", str(keep), "", tuple(member(p) for p in [keep, *sorted(picked)]))
         plan = A.build_plan([g], op.format(**dirs))
-        evs = list(A.apply_plan(plan, journal))
+        cancel = threading.Event()
+        evs = []
+        for ev in A.apply_plan(plan, journal, cancel=cancel):
+            evs.append(ev)
+            if stop_after is not None and isinstance(ev, A.ItemOutcome):
+                stop_after -= 1
+                if stop_after <= 0:
+                    cancel.set()  # an interrupted batch: undo must restore its done part
         fin = evs[-1]
         assert isinstance(fin, A.BatchFinished)
         assert fin.failed == 0, [e for e in evs if isinstance(e, A.ItemOutcome)]
