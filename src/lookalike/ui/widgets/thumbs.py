@@ -128,7 +128,7 @@ class ThumbCard(Vertical):
             self.query_one(".caption", Static).update("", layout=False)
 
 
-POOL = 6
+POOL = 3
 
 
 class ThumbGrid(Widget):
