@@ -349,20 +349,50 @@ def edges(
             if (a, b) in forbidden or a not in paths or b not in paths:
                 continue
             cands.add((a, b))
-    pairs = sorted(cands)
-    chunks = [
-        [(a, b, paths[a], paths[b]) for a, b in pairs[i : i + VERIFY_CHUNK]]
-        for i in range(0, len(pairs), VERIFY_CHUNK)
-    ]
-    done = 0
-    for res in run_pool(_verify_task, chunks, workers, cancel.is_set, chunksize=1):
-        for a, b, same, score in res:
-            done += 1
-            if same:
-                state.same_edges.append((a, b, score))
-        yield _progress("verify", done, len(pairs), start)
+    # Best candidates first, in rounds: a pair already joined (through the pipeline's groups
+    # or edges verified in an earlier round) is never verified, so a crop of a photo with
+    # many copies costs one or two checks instead of one per copy.
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for g in grouped:
+        for x in g[1:]:
+            parent[find(x)] = find(g[0])
+    sim = {(a, b): float(state.vectors[a] @ state.vectors[b]) for a, b in cands}
+    pairs = sorted(cands, key=lambda p: (-sim[p], p))
+    round_size = max(1, workers) * VERIFY_CHUNK
+    done = checked = 0
+    while pairs and not cancel.is_set():
+        batch: list[tuple[int, int]] = []
+        rest: list[tuple[int, int]] = []
+        for a, b in pairs:
+            if find(a) == find(b):
+                done += 1
+            elif len(batch) < round_size:
+                batch.append((a, b))
+            else:
+                rest.append((a, b))
+        pairs = rest
+        chunks = [
+            [(a, b, paths[a], paths[b]) for a, b in batch[i : i + VERIFY_CHUNK]]
+            for i in range(0, len(batch), VERIFY_CHUNK)
+        ]
+        for res in run_pool(_verify_task, chunks, workers, cancel.is_set, chunksize=1):
+            for a, b, same, score in res:
+                done += 1
+                checked += 1
+                if same:
+                    state.same_edges.append((a, b, score))
+                    parent[find(b)] = find(a)
+            yield _progress("verify", done, len(cands), start)
     state.same_edges.sort()
-    yield StageDone("verify", time.monotonic() - start, len(pairs))
+    yield StageDone("verify", time.monotonic() - start, checked)
 
 
 def merge(
@@ -430,8 +460,18 @@ def similar_groups(
         return []
     collapsed: dict[int, int] = {}  # representative → itself; members of a group → rep
     for _tier, ids in same_groups:
+        # the largest picture stands for its group (usually the original)
+        q = state.quality
+        rep = min(
+            ids,
+            key=lambda x: (
+                -q.get(x, {}).get("megapixels", 0.0),
+                -q.get(x, {}).get("score", 0.0),
+                x,
+            ),
+        )
         for x in ids:
-            collapsed[x] = ids[0]
+            collapsed[x] = rep
     reps = sorted({collapsed.get(r, r) for r in rep_ids if r in source})
     if len(reps) < 2:
         return []
