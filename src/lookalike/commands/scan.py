@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from lookalike.commands.ml import build_ml_options, ml_scan_options  # ml (issue 3)
 from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES
 
 FORMATS = ("json", "jsonl", "csv", "text")
@@ -88,12 +89,12 @@ def scan_options(f):
     ]
     for d in reversed(decorators):
         f = d(f)
-    return f
+    return ml_scan_options(f)  # ml: --model, --device, --weights, --similar … (commands/ml.py)
 
 
 def build_options(paths, files_from, null, include, exclude, min_size, hidden, follow_symlinks,
                   one_file_system, workers, sensitivity, exact_only, keep_rules, reference,
-                  max_pixels, no_thumbnails):
+                  max_pixels, no_thumbnails, **ml_kw):
     from lookalike.engine.media.discover import read_file_list
     from lookalike.engine.options import ScanOptions
 
@@ -126,6 +127,7 @@ def build_options(paths, files_from, null, include, exclude, min_size, hidden, f
         reference=tuple(reference),
         max_pixels=max_pixels,
         thumbnails=not no_thumbnails,
+        ml=build_ml_options(**ml_kw),  # ml: None unless an ML option was given
     )
 
 
