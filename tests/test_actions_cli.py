@@ -301,3 +301,14 @@ def test_engine_actions_never_import_the_ui() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+async def test_async_events_for_the_tui(env: Path) -> None:
+    groups = make_groups(env / "t")
+    plan = A.build_plan(groups, "trash")
+    evs = [ev async for ev in A.async_events(lambda: A.apply_plan(plan))]
+    assert isinstance(evs[0], A.BatchStarted) and isinstance(evs[-1], A.BatchFinished)
+    assert evs[-1].done == 2
+    with pytest.raises(A.NothingToDo):
+        async for _ in A.async_events(lambda: A.redo()):
+            pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lookalike.engine.actions.aio import async_events
 from lookalike.engine.actions.apply import apply_plan, redo, redo_plan
 from lookalike.engine.actions.errors import (
     ActionError,
@@ -93,6 +94,7 @@ __all__ = [
     "UsageError",
     "VerifyError",
     "apply_plan",
+    "async_events",
     "batch_items",
     "build_plan",
     "compute_stats",
