@@ -14,9 +14,23 @@ from lookalike.engine.events import GroupFound, ItemError, ScanFinished, StagePr
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "motorcycle_right"]
 TRANSFORMS = [
-    "exact_copy", "jpeg_q30", "scale_25", "to_png", "to_heic", "to_webp", "grayscale",
-    "gamma_1.6", "blur", "noise", "watermark_centre", "border", "letterbox_16x9", "rot90",
-    "rot180", "mirror", "exif_orient_6",
+    "exact_copy",
+    "jpeg_q30",
+    "scale_25",
+    "to_png",
+    "to_heic",
+    "to_webp",
+    "grayscale",
+    "gamma_1.6",
+    "blur",
+    "noise",
+    "watermark_centre",
+    "border",
+    "letterbox_16x9",
+    "rot90",
+    "rot180",
+    "mirror",
+    "exif_orient_6",
 ]
 
 
@@ -30,7 +44,9 @@ def corpus(tmp_path_factory) -> tuple[Path, dict]:
 
 
 def _scan(root: Path, db: Path, **kw) -> ScanFinished:
-    events = list(Engine(db, db.parent / "thumbs").scan_sync(ScanOptions(roots=(root,), workers=1, **kw)))
+    events = list(
+        Engine(db, db.parent / "thumbs").scan_sync(ScanOptions(roots=(root,), workers=1, **kw))
+    )
     fin = events[-1]
     assert isinstance(fin, ScanFinished)
     return fin
@@ -96,7 +112,8 @@ def test_exact_tier_and_hardlinks(tmp_path, corpus):
     g = fin.groups[0]
     assert g.tier == "exact"
     assert sorted(Path(m.path).name for m in g.members) == ["a-hardlink.jpg", "b.jpg"] or sorted(
-        Path(m.path).name for m in g.members) == ["a.jpg", "b.jpg"]
+        Path(m.path).name for m in g.members
+    ) == ["a.jpg", "b.jpg"]
 
 
 def test_near_uniform_images_never_group(tmp_path):
@@ -161,8 +178,11 @@ def test_bad_files_are_reported_once_and_the_scan_goes_on(corpus, tmp_path):
         fh.write(good.read_bytes())
     os.symlink(d / "missing-target.jpg", d / "broken-link.jpg")
     os.symlink(d, d / "loop")
-    events = list(Engine(tmp_path / "i.db").scan_sync(
-        ScanOptions(roots=(d,), workers=1, follow_symlinks=True)))
+    events = list(
+        Engine(tmp_path / "i.db").scan_sync(
+            ScanOptions(roots=(d,), workers=1, follow_symlinks=True)
+        )
+    )
     fin = events[-1]
     errors = {Path(e.path).name: e.error for e in fin.errors}
     assert "empty" in errors["empty.jpg"]

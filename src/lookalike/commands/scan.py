@@ -52,49 +52,124 @@ def _keep_rules(ctx: click.Context, param: click.Parameter, value: str | None) -
 def scan_options(f):
     """Options shared by ``scan`` and the TUI launcher."""
     decorators = [
-        click.option("--files-from", "files_from", type=click.Path(dir_okay=False, allow_dash=True),
-                     help="Read paths to scan from FILE, one per line ('-' = stdin)."),
-        click.option("-0", "--null", "null", is_flag=True,
-                     help="Paths in --files-from are NUL-separated (find -print0)."),
-        click.option("--include", multiple=True, metavar="GLOB",
-                     help="Only files whose name or path matches GLOB (repeatable)."),
-        click.option("--exclude", multiple=True, metavar="GLOB",
-                     help="Skip files and folders whose name or path matches GLOB (repeatable)."),
-        click.option("--min-size", type=SizeParam(), default="0", show_default=True,
-                     help="Skip files smaller than SIZE (e.g. 10k, 1M)."),
+        click.option(
+            "--files-from",
+            "files_from",
+            type=click.Path(dir_okay=False, allow_dash=True),
+            help="Read paths to scan from FILE, one per line ('-' = stdin).",
+        ),
+        click.option(
+            "-0",
+            "--null",
+            "null",
+            is_flag=True,
+            help="Paths in --files-from are NUL-separated (find -print0).",
+        ),
+        click.option(
+            "--include",
+            multiple=True,
+            metavar="GLOB",
+            help="Only files whose name or path matches GLOB (repeatable).",
+        ),
+        click.option(
+            "--exclude",
+            multiple=True,
+            metavar="GLOB",
+            help="Skip files and folders whose name or path matches GLOB (repeatable).",
+        ),
+        click.option(
+            "--min-size",
+            type=SizeParam(),
+            default="0",
+            show_default=True,
+            help="Skip files smaller than SIZE (e.g. 10k, 1M).",
+        ),
         click.option("--hidden", is_flag=True, help="Also scan hidden files and folders."),
-        click.option("--follow-symlinks", is_flag=True,
-                     help="Follow symbolic links (loops are detected and reported)."),
-        click.option("--one-file-system", is_flag=True,
-                     help="Do not cross into other file systems below each PATH."),
-        click.option("--workers", type=click.IntRange(1, 256), default=None,
-                     help="Decode processes (default: number of cores)."),
-        click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Catalog file (default: in the platform cache dir)."),
-        click.option("--sensitivity", type=click.IntRange(0, 100), default=50, show_default=True,
-                     help="Same-photo strictness: 0 = loosest, 100 = only resized copies."),
-        click.option("--exact-only", is_flag=True,
-                     help="Only byte-identical copies (skip the same-photo tier)."),
-        click.option("--keep-rule", "keep_rules", callback=_keep_rules, metavar="RULES",
-                     help="Comma-separated keeper rules in order (default: "
-                          + ",".join(DEFAULT_KEEP_RULES) + "; also: newest, smallest, "
-                          "quality, longest-path, lowest-resolution)."),
-        click.option("--reference", multiple=True,
-                     type=click.Path(exists=True, file_okay=False, path_type=Path),
-                     help="Files under DIR are always kept (repeatable)."),
-        click.option("--max-pixels", type=click.IntRange(1), default=250_000_000,
-                     show_default=True, help="Refuse images larger than this (bomb guard)."),
-        click.option("--no-thumbnails", is_flag=True,
-                     help="Do not write review thumbnails to the cache."),
+        click.option(
+            "--follow-symlinks",
+            is_flag=True,
+            help="Follow symbolic links (loops are detected and reported).",
+        ),
+        click.option(
+            "--one-file-system",
+            is_flag=True,
+            help="Do not cross into other file systems below each PATH.",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(1, 256),
+            default=None,
+            help="Decode processes (default: number of cores).",
+        ),
+        click.option(
+            "--db",
+            "db",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Catalog file (default: in the platform cache dir).",
+        ),
+        click.option(
+            "--sensitivity",
+            type=click.IntRange(0, 100),
+            default=50,
+            show_default=True,
+            help="Same-photo strictness: 0 = loosest, 100 = only resized copies.",
+        ),
+        click.option(
+            "--exact-only",
+            is_flag=True,
+            help="Only byte-identical copies (skip the same-photo tier).",
+        ),
+        click.option(
+            "--keep-rule",
+            "keep_rules",
+            callback=_keep_rules,
+            metavar="RULES",
+            help="Comma-separated keeper rules in order (default: "
+            + ",".join(DEFAULT_KEEP_RULES)
+            + "; also: newest, smallest, "
+            "quality, longest-path, lowest-resolution).",
+        ),
+        click.option(
+            "--reference",
+            multiple=True,
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            help="Files under DIR are always kept (repeatable).",
+        ),
+        click.option(
+            "--max-pixels",
+            type=click.IntRange(1),
+            default=250_000_000,
+            show_default=True,
+            help="Refuse images larger than this (bomb guard).",
+        ),
+        click.option(
+            "--no-thumbnails", is_flag=True, help="Do not write review thumbnails to the cache."
+        ),
     ]
     for d in reversed(decorators):
         f = d(f)
     return ml_scan_options(f)  # ml: --model, --device, --weights, --similar … (commands/ml.py)
 
 
-def build_options(paths, files_from, null, include, exclude, min_size, hidden, follow_symlinks,
-                  one_file_system, workers, sensitivity, exact_only, keep_rules, reference,
-                  max_pixels, no_thumbnails, **ml_kw):
+def build_options(
+    paths,
+    files_from,
+    null,
+    include,
+    exclude,
+    min_size,
+    hidden,
+    follow_symlinks,
+    one_file_system,
+    workers,
+    sensitivity,
+    exact_only,
+    keep_rules,
+    reference,
+    max_pixels,
+    no_thumbnails,
+    **ml_kw,
+):
     from lookalike.engine.media.discover import read_file_list
     from lookalike.engine.options import ScanOptions
 
@@ -106,8 +181,9 @@ def build_options(paths, files_from, null, include, exclude, min_size, hidden, f
             try:
                 data = Path(files_from).read_bytes()
             except OSError as exc:
-                raise click.BadParameter(f"cannot read {files_from}: {exc.strerror}",
-                                         param_hint="--files-from") from exc
+                raise click.BadParameter(
+                    f"cannot read {files_from}: {exc.strerror}", param_hint="--files-from"
+                ) from exc
         listed = read_file_list(data, null)
     if not paths and not listed:
         raise click.UsageError("give at least one PATH or --files-from FILE")
@@ -133,16 +209,37 @@ def build_options(paths, files_from, null, include, exclude, min_size, hidden, f
 
 @click.command("scan")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
-@click.option("--no-ui", is_flag=True, help="Run without the terminal app; results go to stdout or -o.")
+@click.option(
+    "--no-ui", is_flag=True, help="Run without the terminal app; results go to stdout or -o."
+)
 @scan_options
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
-              help="Output: json (one document), jsonl (events as they happen), csv (a row per file), text.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
-              default="-", help="Write results to FILE (default: stdout).")
-@click.option("--link-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write a folder of symlinks per group under DIR.")
-@click.option("--progress", type=click.Choice(["auto", "bar", "plain", "none"]), default="auto",
-              show_default=True, help="Progress on stderr: a bar on a terminal, lines otherwise.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="json",
+    show_default=True,
+    help="Output: json (one document), jsonl (events as they happen), csv (a row per file), text.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
+    default="-",
+    help="Write results to FILE (default: stdout).",
+)
+@click.option(
+    "--link-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write a folder of symlinks per group under DIR.",
+)
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "bar", "plain", "none"]),
+    default="auto",
+    show_default=True,
+    help="Progress on stderr: a bar on a terminal, lines otherwise.",
+)
 def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, **kw):
     """Find exact duplicates and edited copies of photos under PATHs.
 
@@ -153,8 +250,14 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, **kw):
       lookalike scan --no-ui ~/Pictures --format text --sensitivity 80
 
     Results go to stdout (or -o FILE); progress and messages go to stderr.
-    Exit codes: 0 done; 3 done but some files could not be read; 4 fatal (catalog or
-    output unusable); 130 interrupted (rerun to resume); 2 bad usage.
+
+    \b
+    Exit codes:
+      0    done
+      3    done, but some files could not be read (listed under "errors")
+      4    fatal: the catalog or the output could not be used
+      130  interrupted; run the same command again to resume
+      2    bad usage
     """
     from lookalike.engine.api import Engine
     from lookalike.headless import exitcodes
@@ -167,11 +270,10 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, **kw):
         launch = getattr(ui_commands, "launch_ui", None)
         if launch is not None and sys.stdin.isatty() and sys.stdout.isatty():
             sys.exit(launch(options=options, db=db))
-        click.echo("lookalike: running without the terminal app (add --no-ui to say so)",
-                   err=True)
+        click.echo("lookalike: running without the terminal app (add --no-ui to say so)", err=True)
     engine = Engine(db)
     try:
-        out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")
+        out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
     except OSError as exc:
         click.echo(f"lookalike: cannot write {output}: {exc.strerror}", err=True)
         sys.exit(exitcodes.FATAL)

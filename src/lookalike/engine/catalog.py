@@ -177,8 +177,9 @@ class Catalog:
         )
         return int(cur.lastrowid)
 
-    def reset_file(self, file_id: int, dev: int, inode: int, size: int, mtime_ns: int,
-                   scan: int) -> None:
+    def reset_file(
+        self, file_id: int, dev: int, inode: int, size: int, mtime_ns: int, scan: int
+    ) -> None:
         """The file changed: new stat, and every derived value forgotten."""
         self.db.execute(
             "UPDATE files SET dev=?, inode=?, size=?, mtime_ns=?, kind=NULL, headtail=NULL, "
@@ -234,8 +235,9 @@ class Catalog:
     def feature_versions(self, name: str) -> dict[int, int]:
         return dict(self.db.execute("SELECT file_id, version FROM features WHERE name=?", (name,)))
 
-    def load_features(self, name: str, version: int, ids: Iterable[int] | None = None
-                      ) -> dict[int, bytes]:
+    def load_features(
+        self, name: str, version: int, ids: Iterable[int] | None = None
+    ) -> dict[int, bytes]:
         if ids is None:
             return dict(
                 self.db.execute(
@@ -286,8 +288,13 @@ class Catalog:
             (limit,),
         ).fetchall()
         return [
-            {"id": r[0], "started": r[1], "finished": r[2], "roots": json.loads(r[3]),
-             "stats": json.loads(r[4]) if r[4] else None}
+            {
+                "id": r[0],
+                "started": r[1],
+                "finished": r[2],
+                "roots": json.loads(r[3]),
+                "stats": json.loads(r[4]) if r[4] else None,
+            }
             for r in rows
         ]
 

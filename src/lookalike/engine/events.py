@@ -27,8 +27,12 @@ class ScanStarted(Event):
     kind = "started"
 
     def to_json(self) -> dict:
-        return {"event": self.kind, "roots": list(self.roots), "catalog": self.catalog,
-                "workers": self.workers}
+        return {
+            "event": self.kind,
+            "roots": list(self.roots),
+            "catalog": self.catalog,
+            "workers": self.workers,
+        }
 
 
 @dataclass(frozen=True)
@@ -43,9 +47,14 @@ class StageProgress(Event):
     kind = "progress"
 
     def to_json(self) -> dict:
-        return {"event": self.kind, "stage": self.stage, "done": self.done, "total": self.total,
-                "rate": None if self.rate is None else round(self.rate, 2),
-                "eta": None if self.eta is None else round(self.eta, 1)}
+        return {
+            "event": self.kind,
+            "stage": self.stage,
+            "done": self.done,
+            "total": self.total,
+            "rate": None if self.rate is None else round(self.rate, 2),
+            "eta": None if self.eta is None else round(self.eta, 1),
+        }
 
 
 @dataclass(frozen=True)
@@ -56,8 +65,12 @@ class StageDone(Event):
     kind = "stage_done"
 
     def to_json(self) -> dict:
-        return {"event": self.kind, "stage": self.stage, "seconds": round(self.seconds, 3),
-                "count": self.count}
+        return {
+            "event": self.kind,
+            "stage": self.stage,
+            "seconds": round(self.seconds, 3),
+            "count": self.count,
+        }
 
 
 @dataclass(frozen=True)

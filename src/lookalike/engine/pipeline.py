@@ -76,7 +76,9 @@ class _Progress:
         return StageDone(self.stage, time.monotonic() - self.start, count)
 
 
-def _extract_task(task: tuple[int, str, str | None, int]) -> tuple[int, dict | None, bytes | None, str | None]:
+def _extract_task(
+    task: tuple[int, str, str | None, int],
+) -> tuple[int, dict | None, bytes | None, str | None]:
     """Runs in a decode worker: one decode, every perceptual feature, the thumbnail."""
     file_id, path, thumb, max_pixels = task
     try:
@@ -130,8 +132,12 @@ def run_scan(
         # 1. discover ------------------------------------------------------------------
         prog = _Progress("discover", None)
         filters = Filters(
-            options.include, options.exclude, options.min_size, options.hidden,
-            options.follow_symlinks, options.one_file_system,
+            options.include,
+            options.exclude,
+            options.min_size,
+            options.hidden,
+            options.follow_symlinks,
+            options.one_file_system,
         )
         found: list[Found] = []
         by_inode: dict[tuple[int, int], str] = {}
@@ -162,7 +168,10 @@ def run_scan(
                 break
             row = cat.file_by_path(f.path)
             if row is not None and (row.dev, row.inode, row.size, row.mtime_ns) == (
-                f.dev, f.inode, f.size, f.mtime_ns
+                f.dev,
+                f.inode,
+                f.size,
+                f.mtime_ns,
             ):
                 stats.files_unchanged += 1
                 fid = row.id
@@ -172,7 +181,8 @@ def run_scan(
                 fid = row.id
             else:
                 moved = [
-                    r for r in cat.files_by_stat(f.dev, f.inode, f.size, f.mtime_ns)
+                    r
+                    for r in cat.files_by_stat(f.dev, f.inode, f.size, f.mtime_ns)
                     if not os.path.lexists(r.path)
                 ]
                 if moved:
@@ -182,8 +192,9 @@ def run_scan(
                 else:
                     fid = cat.add_file(f.path, f.dev, f.inode, f.size, f.mtime_ns, scan_id)
                     stats.files_new += 1
-            rows[fid] = FileRow(fid, f.path, f.dev, f.inode, f.size, f.mtime_ns, None, None,
-                                None, None)
+            rows[fid] = FileRow(
+                fid, f.path, f.dev, f.inode, f.size, f.mtime_ns, None, None, None, None
+            )
             if (ev := prog.tick(n + 1)) is not None:
                 yield ev
         cat.touch_files(rows, scan_id)
@@ -216,12 +227,21 @@ def run_scan(
         def has_image_ext(r: FileRow) -> bool:
             return os.path.splitext(r.path)[1].lower() in IMAGE_EXTENSIONS
 
-        media = [r for r in rows.values() if r.kind in (IMAGE, VIDEO) or (
-            r.kind == OTHER and has_image_ext(r))]
+        media = [
+            r
+            for r in rows.values()
+            if r.kind in (IMAGE, VIDEO) or (r.kind == OTHER and has_image_ext(r))
+        ]
         for r in rows.values():
             if r.kind == OTHER and has_image_ext(r):
-                on_error(FileError(r.path, "empty file (0 bytes)" if r.size == 0 else
-                                   "not an image (content is not a known image format)"))
+                on_error(
+                    FileError(
+                        r.path,
+                        "empty file (0 bytes)"
+                        if r.size == 0
+                        else "not an image (content is not a known image format)",
+                    )
+                )
         videos = sum(1 for r in media if r.kind == VIDEO)
         if videos:
             yield Notice(f"{videos} video file(s) are checked for exact copies only")
@@ -265,8 +285,9 @@ def run_scan(
                             on_error(FileError(r.path, f"cannot be read ({exc.strerror or exc})"))
                             continue
                     by_full[r.fullhash].append(r)
-                exact_clusters.extend(sorted(c, key=lambda r: r.path) for c in by_full.values()
-                                      if len(c) > 1)
+                exact_clusters.extend(
+                    sorted(c, key=lambda r: r.path) for c in by_full.values() if len(c) > 1
+                )
             done += len(g)
             if (ev := prog.tick(done)) is not None:
                 yield ev
@@ -294,8 +315,12 @@ def run_scan(
                 on_error(FileError(r.path, r.error or "unreadable"))
         prog = _Progress("extract", len(need))
         tasks = [
-            (r.id, r.path, _thumb_path(thumb_dir, r) if options.thumbnails else None,
-             options.max_pixels)
+            (
+                r.id,
+                r.path,
+                _thumb_path(thumb_dir, r) if options.thumbnails else None,
+                options.max_pixels,
+            )
             for r in sorted(need, key=lambda r: r.path)
         ]
         last_commit = time.monotonic()
@@ -322,6 +347,7 @@ def run_scan(
                     yield ev
                 yield from flush_errors()
         cat.commit()
+        yield from flush_errors()
         yield prog.done(done)
         stats.seconds_by_stage["extract"] = time.monotonic() - prog.start
 
@@ -337,8 +363,9 @@ def run_scan(
 
             t_ml = time.monotonic()
             ok_reps = [r for r in reps if r.id not in errs_before]
-            for ev in ml_stage.features(ml_opts, cat, ok_reps, options.workers,
-                                        options.max_pixels, cancel, catalog_path):
+            for ev in ml_stage.features(
+                ml_opts, cat, ok_reps, options.workers, options.max_pixels, cancel, catalog_path
+            ):
                 if isinstance(ev, ml_stage.MLState):
                     ml_state = ev
                 else:
@@ -355,7 +382,10 @@ def run_scan(
         # 5. group ---------------------------------------------------------------------
         prog = _Progress("group", None)
         rep_ids = [r.id for r in reps]
-        metas = {k: json.loads(v) for k, v in cat.load_features(META, PERCEPTUAL_VERSION, rep_ids).items()}
+        metas = {
+            k: json.loads(v)
+            for k, v in cat.load_features(META, PERCEPTUAL_VERSION, rep_ids).items()
+        }
         percepts = cat.load_features(PERCEPT, PERCEPTUAL_VERSION, rep_ids) if options.same else {}
         items = [
             Item(r.id, r.path, unpack_views(percepts[r.id]))
@@ -388,9 +418,14 @@ def run_scan(
             from lookalike.engine import ml_stage
 
             t_ml = time.monotonic()
-            yield from ml_stage.edges(ml_state, {r.id: r.path for r in reps},
-                                      [ids for t, ids in raw_groups if t == "same"],
-                                      forbidden, options.workers, cancel)
+            yield from ml_stage.edges(
+                ml_state,
+                {r.id: r.path for r in reps},
+                [ids for t, ids in raw_groups if t == "same"],
+                forbidden,
+                options.workers,
+                cancel,
+            )
             raw_groups = ml_stage.merge(ml_state, raw_groups, [r.id for r in reps])
             stats.seconds_by_stage["verify"] = time.monotonic() - t_ml
         # <<< ml
@@ -398,10 +433,17 @@ def run_scan(
         def member_of(r: FileRow, rep_id: int) -> Member:
             m = metas.get(rep_id, {})
             return Member(
-                path=r.path, size=r.size, width=m.get("width", 0), height=m.get("height", 0),
-                format=m.get("format") or (r.kind or "?").upper(), score=1.0,
-                mtime_ns=r.mtime_ns, capture_time=m.get("capture_time"), camera=m.get("camera"),
-                thumb=m.get("thumb"), content_hash=r.fullhash.hex() if r.fullhash else None,
+                path=r.path,
+                size=r.size,
+                width=m.get("width", 0),
+                height=m.get("height", 0),
+                format=m.get("format") or (r.kind or "?").upper(),
+                score=1.0,
+                mtime_ns=r.mtime_ns,
+                capture_time=m.get("capture_time"),
+                camera=m.get("camera"),
+                thumb=m.get("thumb"),
+                content_hash=r.fullhash.hex() if r.fullhash else None,
                 file_id=r.id,
             )
 
@@ -413,11 +455,17 @@ def run_scan(
                 for r in cluster_of.get(rid, [rows[rid]]):
                     files.append((member_of(r, rid), rid))
             files.sort(key=lambda x: x[0].path)
-            extra = {f"exif:{m.path}": float(metas.get(rid, {}).get("exif_fields", 0))
-                     for m, rid in files}
+            extra = {
+                f"exif:{m.path}": float(metas.get(rid, {}).get("exif_fields", 0))
+                for m, rid in files
+            }
             if ml_state is not None:  # ml: quality score for the "quality" keep rule
-                extra.update({f"quality:{m.path}": float(ml_state.quality.get(rid, {}).get(
-                    "score", 0.0)) for m, rid in files})
+                extra.update(
+                    {
+                        f"quality:{m.path}": float(ml_state.quality.get(rid, {}).get("score", 0.0))
+                        for m, rid in files
+                    }
+                )
             members = [m for m, _ in files]
             keeper, reason = choose_keeper(members, options.keep_rules, options.reference, extra)
             keep_rep = next(rid for m, rid in files if m.path == keeper.path)
@@ -432,7 +480,7 @@ def run_scan(
                         score = ml_stage.scores_for(ml_state, keep_rep, [rid]).get(rid, score)
                 scored.append(Member(**{**m.__dict__, "score": round(score, 4)}))
             built.append((tier, keeper.path, reason, scored))
-        built.sort(key=lambda g: (g[3][0].path))
+        built.sort(key=lambda g: g[3][0].path)
         for n, (tier, keep, reason, scored) in enumerate(built, start=1):
             group = Group(n, tier, keep, reason, tuple(scored))
             groups.append(group)

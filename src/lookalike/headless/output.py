@@ -40,8 +40,18 @@ def write_event_line(out: TextIO, ev: Event) -> None:
         out.flush()
 
 
-CSV_FIELDS = ["group", "tier", "keep", "path", "size", "width", "height", "format", "score",
-              "reason"]
+CSV_FIELDS = [
+    "group",
+    "tier",
+    "keep",
+    "path",
+    "size",
+    "width",
+    "height",
+    "format",
+    "score",
+    "reason",
+]
 
 
 def write_csv(out: TextIO, groups: list[Group]) -> None:
@@ -49,8 +59,20 @@ def write_csv(out: TextIO, groups: list[Group]) -> None:
     w.writerow(CSV_FIELDS)
     for g in groups:
         for m in g.members:
-            w.writerow([g.id, g.tier, int(m.path == g.keep), _safe(m.path), m.size, m.width,
-                        m.height, m.format, f"{m.score:.4f}", g.reason if m.path == g.keep else ""])
+            w.writerow(
+                [
+                    g.id,
+                    g.tier,
+                    int(m.path == g.keep),
+                    _safe(m.path),
+                    m.size,
+                    m.width,
+                    m.height,
+                    m.format,
+                    f"{m.score:.4f}",
+                    g.reason if m.path == g.keep else "",
+                ]
+            )
 
 
 def _safe(path: str) -> str:
@@ -70,11 +92,15 @@ def _human(n: int) -> str:
 
 def write_text(out: TextIO, groups: list[Group], errors: list[FileError], stats: ScanStats) -> None:
     for g in groups:
-        out.write(f"Group {g.id} · {g.tier} · {len(g.members)} files · {_human(g.bytes_to_free)} to free\n")
+        out.write(
+            f"Group {g.id} · {g.tier} · {len(g.members)} files · {_human(g.bytes_to_free)} to free\n"
+        )
         for m in g.members:
             mark = "keep" if m.path == g.keep else "    "
-            out.write(f"  {mark} {m.score:5.3f} {m.width}×{m.height} {m.format:5s} "
-                      f"{_human(m.size):>9s}  {_safe(m.path)}\n")
+            out.write(
+                f"  {mark} {m.score:5.3f} {m.width}×{m.height} {m.format:5s} "
+                f"{_human(m.size):>9s}  {_safe(m.path)}\n"
+            )
         out.write(f"  reason: {g.reason}\n\n")
     out.write(
         f"{stats.groups} group(s), {stats.duplicate_files} duplicate file(s), "

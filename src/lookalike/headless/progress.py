@@ -23,7 +23,9 @@ def _fmt_eta(s: float | None) -> str:
     if s is None:
         return "?"
     s = int(s)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    return (
+        f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    )
 
 
 class PlainProgress:
@@ -57,7 +59,9 @@ class PlainProgress:
             total = f"/{ev.total}" if ev.total is not None else ""
             rate = f" {ev.rate:.1f}/s" if ev.rate else ""
             eta = f" ETA {_fmt_eta(ev.eta)}" if ev.eta is not None else ""
-            self.stream.write(f"{STAGE_LABEL.get(ev.stage, ev.stage)}: {ev.done}{total}{rate}{eta}\n")
+            self.stream.write(
+                f"{STAGE_LABEL.get(ev.stage, ev.stage)}: {ev.done}{total}{rate}{eta}\n"
+            )
         elif isinstance(ev, StageDone):
             self.stream.write(
                 f"{STAGE_LABEL.get(ev.stage, ev.stage)}: done, {ev.count} in {ev.seconds:.1f}s\n"
@@ -111,8 +115,9 @@ class RichProgress:
 
     def handle(self, ev: Event) -> None:
         if isinstance(ev, ItemError):
-            self.progress.console.print(f"[yellow]{ev.error.path}[/]: {ev.error.error}",
-                                        markup=True, highlight=False)
+            self.progress.console.print(
+                f"[yellow]{ev.error.path}[/]: {ev.error.error}", markup=True, highlight=False
+            )
         elif isinstance(ev, Notice):
             self.progress.console.print(ev.message, highlight=False)
         elif isinstance(ev, StageProgress):

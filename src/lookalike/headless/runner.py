@@ -46,8 +46,10 @@ def run_scan(
         asyncio.run(consume())
     except KeyboardInterrupt:
         cancel.set()
-        err.write("lookalike: interrupted; what was computed is kept in the catalog, "
-                  "run the same command again to resume\n")
+        err.write(
+            "lookalike: interrupted; what was computed is kept in the catalog, "
+            "run the same command again to resume\n"
+        )
         return RunResult(exitcodes.INTERRUPTED, None)
     except CatalogError as exc:
         err.write(f"lookalike: {exc}\n")

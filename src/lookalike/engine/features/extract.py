@@ -80,7 +80,9 @@ def view_of(rgb01: np.ndarray) -> tuple[View, float]:
 
 def _resize(rgb01: np.ndarray, size: int) -> np.ndarray:
     img = Image.fromarray((rgb01 * 255.0 + 0.5).astype(np.uint8), "RGB")
-    out = img.resize((size, size), Image.Resampling.BOX if min(img.size) >= size else Image.Resampling.BILINEAR)
+    out = img.resize(
+        (size, size), Image.Resampling.BOX if min(img.size) >= size else Image.Resampling.BILINEAR
+    )
     return np.asarray(out, dtype=np.float32) / 255.0
 
 

@@ -289,9 +289,9 @@ def haar_similarity_best(a: HaarSignature, b: HaarSignature, t: int) -> float:
 # ---------------------------------------------------------------------------------------------
 # Preparing the image: borders, uniformity
 # ---------------------------------------------------------------------------------------------
-def trim_box(rgb: np.ndarray, tol: int = 24, frac: float = 0.985, max_trim: float = 0.45) -> tuple[
-    int, int, int, int
-]:
+def trim_box(
+    rgb: np.ndarray, tol: int = 24, frac: float = 0.985, max_trim: float = 0.45
+) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of the content inside uniform borders or letterbox bars.
 
     A row or column is border when ≥ ``frac`` of its pixels lie within ``tol`` of the colour of

@@ -15,7 +15,33 @@ from dataclasses import dataclass
 from lookalike.engine.model import FileError
 
 IMAGE_EXTENSIONS = frozenset(
-    [".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".heic", ".heif", ".hif", ".avif", ".bmp", ".dib", ".tif", ".tiff", ".gif", ".dng", ".nef", ".cr2", ".cr3", ".arw", ".orf", ".rw2", ".pef", ".srw", ".raf"]
+    [
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".webp",
+        ".heic",
+        ".heif",
+        ".hif",
+        ".avif",
+        ".bmp",
+        ".dib",
+        ".tif",
+        ".tiff",
+        ".gif",
+        ".dng",
+        ".nef",
+        ".cr2",
+        ".cr3",
+        ".arw",
+        ".orf",
+        ".rw2",
+        ".pef",
+        ".srw",
+        ".raf",
+    ]
 )
 
 
@@ -119,7 +145,9 @@ def walk(
                     key = (s.st_dev, s.st_ino)
                     if key in seen_dirs:
                         if is_link:
-                            on_error(FileError(e.path, "symlink loop (folder already visited); skipped"))
+                            on_error(
+                                FileError(e.path, "symlink loop (folder already visited); skipped")
+                            )
                         continue
                     seen_dirs.add(key)
                     subdirs.append(e.path)

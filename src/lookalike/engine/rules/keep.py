@@ -14,8 +14,18 @@ from lookalike.engine.model import Member
 
 # Lower is better. RAW and HEIF keep the most, then lossless, then JPEG, then WebP and GIF.
 FORMAT_RANK = {
-    "RAW": 0, "DNG": 0, "HEIF": 1, "HEIC": 1, "AVIF": 2, "PNG": 2, "TIFF": 2, "BMP": 3,
-    "JPEG": 4, "MPO": 4, "WEBP": 5, "GIF": 6,
+    "RAW": 0,
+    "DNG": 0,
+    "HEIF": 1,
+    "HEIC": 1,
+    "AVIF": 2,
+    "PNG": 2,
+    "TIFF": 2,
+    "BMP": 3,
+    "JPEG": 4,
+    "MPO": 4,
+    "WEBP": 5,
+    "GIF": 6,
 }
 
 
