@@ -19,14 +19,20 @@ async def async_events(make: Callable[[], Iterator[Event]]) -> AsyncIterator[Eve
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Event | BaseException | None] = asyncio.Queue()
 
+    def post(item: Event | BaseException | None) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the consumer is gone and its loop closed
+            pass
+
     def work() -> None:
         try:
             for ev in make():
-                loop.call_soon_threadsafe(queue.put_nowait, ev)
+                post(ev)
         except BaseException as exc:  # handed to the consumer, never lost
-            loop.call_soon_threadsafe(queue.put_nowait, exc)
-        finally:
-            loop.call_soon_threadsafe(queue.put_nowait, None)
+            post(exc)
+            return
+        post(None)
 
     thread = threading.Thread(target=work, name="lookalike-actions", daemon=True)
     thread.start()
