@@ -67,6 +67,8 @@ def run(events) -> tuple[list[A.ItemOutcome], A.BatchFinished]:
 def test_apply_then_undo_restores_exact_tree(env: Path, op: str) -> None:
     tree = env / "tree"
     k, d1, d2 = make_tree(tree)
+    if os.getuid() == 0:  # the owner comes back too
+        os.chown(d1, 1234, 1234)
     before = snapshot(tree)
     modes = {p: p.stat().st_mode for p in (d1, d2)}
     mtimes = {p: p.stat().st_mtime_ns for p in (d1, d2)}
@@ -90,6 +92,8 @@ def test_apply_then_undo_restores_exact_tree(env: Path, op: str) -> None:
     for p in (d1, d2):
         assert not p.is_symlink() and p.stat().st_mode == modes[p]
         assert p.stat().st_mtime_ns == mtimes[p]
+    if os.getuid() == 0:
+        assert (d1.stat().st_uid, d1.stat().st_gid) == (1234, 1234)
     if op.startswith(("move", "copy", "quarantine:")):
         assert not any((env / "q").rglob("*"))  # folders made for the batch are gone again
 
@@ -232,9 +236,13 @@ def test_cross_device_move_copies_verifies_removes(
     before = snapshot(tree)
     q = env / "otherfs"
     monkeypatch.setattr(os, "rename", _exdev_rename(os.rename, q))
+    if os.getuid() == 0:
+        os.chown(d1, 1234, 1234)
     plan = A.build_plan([group(1, k, d1, d2)], f"move:{q}")
     items, fin = run(A.apply_plan(plan))
     assert fin.done == 2
+    if os.getuid() == 0:
+        assert (q / "dup.jpg").stat().st_uid == 1234
     assert not d1.exists() and (q / "dup.jpg").read_bytes() == before["b/dup.jpg"]
     assert not [p for p in q.rglob("*") if ".part" in p.name]
     with A.Journal() as j:

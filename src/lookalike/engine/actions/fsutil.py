@@ -134,6 +134,7 @@ def copy_verified(src: str, dest: str, expected_hash: str | None, tag: str) -> s
             fo.flush()
             fsync(fo.fileno())
         shutil.copystat(src, part, follow_symlinks=False)
+        copy_owner(os.stat(src), part)
         digest = hash_file(part)  # re-read what reached the disk, not what we meant to write
         if digest != h.hexdigest() or (expected_hash and digest != expected_hash):
             raise OSError(errno.EIO, f"copy of {src} does not match the original (read error?)")
@@ -146,6 +147,15 @@ def copy_verified(src: str, dest: str, expected_hash: str | None, tag: str) -> s
         raise
     fsync_dir(os.path.dirname(dest), now=True)  # the copy is durable before any original goes
     return digest
+
+
+def copy_owner(st: os.stat_result, path: str) -> None:
+    """Keep the owner across a copy where we may (as root); elsewhere it is ours anyway."""
+    try:
+        if (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+            os.chown(path, st.st_uid, st.st_gid)
+    except (OSError, AttributeError):
+        pass
 
 
 def rename_noclobber(src: str, dest: str) -> None:

@@ -125,6 +125,8 @@ def prepare(item: PlanItem, ctx: Ctx) -> tuple[str | None, dict]:
             "mode": stat.S_IMODE(st.st_mode),
             "atime_ns": st.st_atime_ns,
             "mtime_ns": st.st_mtime_ns,
+            "uid": st.st_uid,
+            "gid": st.st_gid,
         }
     if op == "shrink":
         assert item.dest
@@ -506,6 +508,11 @@ def _undo_link(rec: ItemRecord, tag: str) -> str:
         )
     _cleanup_parts(restore_tmp, tag)
     fsutil.copy_verified(data, restore_tmp, rec.hash, tag)
+    if "uid" in d:
+        try:
+            os.chown(restore_tmp, d["uid"], d["gid"])
+        except OSError:
+            pass
     if "mode" in d:
         os.chmod(restore_tmp, d["mode"])
     if "mtime_ns" in d:
