@@ -229,3 +229,17 @@ def test_cancel_keeps_what_was_done_and_a_rerun_resumes(corpus, tmp_path):
     assert not fin.cancelled
     total = _scan(root, tmp_path / "fresh.db").stats.images_decoded
     assert fin.stats.images_decoded == total - decoded
+
+
+def test_neighbours_of_a_file_outside_the_catalog(corpus, tmp_path):
+    root, labels = corpus
+    db = tmp_path / "n.db"
+    _scan(root, db)
+    src = _source_of(labels, root)
+    query = next(p for p, s in src.items() if s == "chelsea" and "rot90" in p)
+    outside = tmp_path / "query.jpg"
+    shutil.copy(query, outside)
+    hits = Engine(db).neighbours(outside, k=5)
+    assert hits, "no neighbours"
+    assert all(src[p] == "chelsea" for p, _ in hits)
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)

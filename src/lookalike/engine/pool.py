@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -10,9 +11,15 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def _quiet_worker() -> None:
-    """Workers ignore SIGINT: the parent decides how to stop, so no tracebacks leak out."""
+    """Workers ignore SIGINT (the parent decides how to stop, so no tracebacks leak out) and
+    use one BLAS thread each: N workers × N threads would only fight over the cores."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for var in _THREAD_VARS:
+        os.environ[var] = "1"
 
 
 def run_pool(

@@ -203,12 +203,12 @@ class HaarSignature:
 
 def haar_signature(rgb128: np.ndarray) -> HaarSignature:
     """Signature of a 128×128 float RGB image in [0, 1]."""
-    h = _haar_matrix(HAAR_SIZE)
+    h = _haar_matrix(HAAR_SIZE).astype(np.float32)
     yiq = rgb_to_yiq(rgb128)
     coeffs = np.zeros((3, HAAR_KEEP), dtype=np.int32)
     avg = np.zeros(3, dtype=np.float32)
     for c in range(3):
-        t = h @ yiq[:, :, c].astype(np.float64) @ h.T
+        t = h @ np.ascontiguousarray(yiq[:, :, c]) @ h.T
         avg[c] = t[0, 0] / HAAR_SIZE
         flat = t.reshape(-1).copy()
         flat[0] = 0.0
