@@ -12,6 +12,7 @@ traceback. Exit codes (also in docs/actions.md):
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -118,6 +119,9 @@ def _fail(stderr: TextIO, exc: ActionError) -> int:
     return exc.exit_code
 
 
+_REPORTED: set[str] = set()
+
+
 def report_interrupted(
     stderr: TextIO, journal: Path | None = None, report: RecoveryReport | None = None
 ) -> RecoveryReport:
@@ -125,10 +129,13 @@ def report_interrupted(
     ``lookalike history BATCH`` lists them all). Call at the start of any command."""
     try:
         report = report if report is not None else pending_recovery(journal)
-    except ActionError as exc:
+    except Exception as exc:  # best effort: a warning, never a failure of the command
         _err(stderr, f"warning: cannot check the journal for interrupted batches: {exc}")
         return RecoveryReport()
     for b in report.batches:
+        if b.id in _REPORTED:
+            continue  # once per process is enough
+        _REPORTED.add(b.id)
         _err(
             stderr,
             f"batch {b.id} ({b.action}) was interrupted during {b.phase} "
@@ -895,7 +902,19 @@ COMMANDS = (
 
 
 def register(main: click.Group) -> None:
-    """Add this module's commands to ``main``."""
+    """Add this module's commands to ``main``, and make every command start by reporting
+    batches a crash left unfinished (the journal's promise: detected on the next start)."""
     for cmd in COMMANDS:
         if cmd.name not in main.commands:
             main.add_command(cmd)
+    callback = main.callback
+    if getattr(callback, "_reports_recovery", False):
+        return
+
+    @functools.wraps(callback or (lambda: None))
+    def with_recovery_report(*args: Any, **kwargs: Any) -> Any:
+        report_interrupted(sys.stderr)
+        return callback(*args, **kwargs) if callback else None
+
+    with_recovery_report._reports_recovery = True  # type: ignore[attr-defined]
+    main.callback = with_recovery_report
