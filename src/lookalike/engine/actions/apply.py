@@ -167,8 +167,12 @@ def _run_chunk(
             continue
         try:
             dest, detail = ops.prepare(item, ctx)
-        except OSError as exc:
-            msg = describe_oserror(exc, VERB[item.op], item.source)
+        except (OSError, ActionError) as exc:
+            msg = (
+                describe_oserror(exc, VERB[item.op], item.source)
+                if isinstance(exc, OSError)
+                else str(exc)
+            )
             j.set_item(batch_id, item.seq, jn.FAILED, error=msg, defer=True)
             staged.append((item, None, None, jn.FAILED, msg))
             continue

@@ -107,6 +107,11 @@ def prepare(item: PlanItem, ctx: Ctx) -> tuple[str | None, dict]:
             detail = {"info": trash.info_path_for(files), "topdir": can.topdir}
             dest: str | None = files
         else:  # pragma: no cover - macOS/Windows
+            if op == "shrink":
+                raise OperationFailed(
+                    "--shrink-replace needs a freedesktop trash to keep the original",
+                    "shrink without --shrink-replace (writes NAME.small.EXT)",
+                )
             detail, dest = {"system_trash": True}, None
         if op == "shrink":
             detail["part"] = _side(item.source, tag, "part")
