@@ -43,7 +43,10 @@ def _rgb(image: Any) -> np.ndarray:
 
 def colour_vector(image: Any) -> np.ndarray:
     """PIL image or RGB array → unit float32 vector of length :data:`DIM`."""
-    hsv = cv2.cvtColor(_rgb(image), cv2.COLOR_RGB2HSV).reshape(-1, 3).astype(np.int32)
+    rgb = _rgb(image)
+    if rgb.size == 0:
+        return np.zeros(DIM, np.float32)
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).reshape(-1, 3).astype(np.int32)
     h, s, v = hsv[:, 0], hsv[:, 1], hsv[:, 2]
     grey = s < GREY_SAT
     hb = np.minimum(h * H_BINS // 180, H_BINS - 1)

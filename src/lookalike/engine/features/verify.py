@@ -34,7 +34,7 @@ MIN_INLIERS = 12
 MIN_INLIER_RATIO = 0.25
 MAX_BAD_BLOCKS = 0.095  # share of disagreeing blocks still called "the same photo"
 MIN_OVERLAP = 0.45  # share of the smaller image the other must cover
-LOOSE_BAD_BLOCKS = 0.05  # with a loose fit (below), this share of differing blocks rejects
+LOOSE_BAD_BLOCKS = 0.075  # with a loose fit (below), this share of differing blocks rejects
 LOOSE_RESIDUAL_PX = 0.9
 SECOND_MOTION_MIN = 10  # matches agreeing on a second motion that mark a burst
 
@@ -107,6 +107,7 @@ class _Prepared:
     kps: np.ndarray  # (n, 2) float32 positions in ``work`` pixels
     desc: np.ndarray | None  # (n, 32) uint8
     fill: np.ndarray  # bool mask of constant fill touching the border (rotation corners)
+    upscale: float = 1.0  # work size / decoded size (>1: a small image, blurrier keypoints)
 
 
 _ORB: dict[int, cv2.ORB] = {}
@@ -141,11 +142,14 @@ def prepare(img: np.ndarray | Image.Image) -> _Prepared:
     if len(kps) < 150:  # soft or low-contrast picture: equalise and lower the corner threshold
         kps, desc = _orb(4).detectAndCompute(cv2.equalizeHist(work), None)
     pts = np.array([k.pt for k in kps], dtype=np.float32).reshape(-1, 2)
-    return _Prepared(work=work, kps=pts, desc=desc, fill=_fill_mask(work))
+    up = max(work.shape) / max(1, max(g.shape))
+    return _Prepared(work=work, kps=pts, desc=desc, fill=_fill_mask(work), upscale=up)
 
 
 def _flipped(p: _Prepared) -> _Prepared:
-    return prepare(np.ascontiguousarray(p.work[:, ::-1]))
+    f = prepare(np.ascontiguousarray(p.work[:, ::-1]))
+    f.upscale = p.upscale
+    return f
 
 
 # -- matching -----------------------------------------------------------------------------
@@ -230,9 +234,18 @@ def _try(a: _Prepared, b: _Prepared, mirrored: bool) -> VerifyResult:
     )
     if m is None:
         return VerifyResult(False, 0, n, 0.0, mirrored=mirrored, reason="no transform")
+    scale = float(np.hypot(m[0, 0], m[1, 0]))
+    thr = 3.0
+    if scale > 1.2:  # b was smaller: its keypoint jitter is magnified in a's pixels
+        thr = 3.0 * scale
+        m2, inl2 = cv2.estimateAffinePartial2D(
+            pb, pa, method=cv2.RANSAC, ransacReprojThreshold=thr, maxIters=3000, confidence=0.995
+        )
+        if m2 is not None:
+            m, inl = m2, inl2
+            scale = float(np.hypot(m[0, 0], m[1, 0]))
     k = int(inl.sum())
     ratio = k / n
-    scale = float(np.hypot(m[0, 0], m[1, 0]))
     angle = float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
     sel = inl.ravel().astype(bool)
     pts = np.hstack([pb[sel], np.ones((k, 1), np.float32)])
@@ -250,13 +263,14 @@ def _try(a: _Prepared, b: _Prepared, mirrored: bool) -> VerifyResult:
         return VerifyResult(False, reason="few inliers", **base)
     if not 0.1 < scale < 10.0:
         return VerifyResult(False, reason="implausible scale", **base)
-    moved = _second_motion(pa, pb, inl.ravel().astype(bool), m, max(a.work.shape))
+    moved = _second_motion(pa, pb, inl.ravel().astype(bool), m, max(a.work.shape), thr)
     if moved:
         return VerifyResult(False, reason="part of the picture moved", **base)
     bad, overlap = _photometric(a, b, m)
     ok = bad <= MAX_BAD_BLOCKS and overlap >= MIN_OVERLAP
     reason = "same" if ok else ("content differs" if bad > MAX_BAD_BLOCKS else "small overlap")
-    if ok and bad > LOOSE_BAD_BLOCKS and residual > LOOSE_RESIDUAL_PX * max(1.0, scale):
+    loose = LOOSE_RESIDUAL_PX * max(1.0, scale) * max(1.0, b.upscale) * max(1.0, a.upscale)
+    if ok and bad > LOOSE_BAD_BLOCKS and residual > loose:
         # Some blocks differ AND the points fit only loosely: a second viewpoint (parallax)
         # or a later moment, not an edit. Measured: copies ≤ 1.0 px, stereo views ≥ 1.09 px.
         ok, reason = False, "loose fit and differing content (another viewpoint)"
@@ -264,7 +278,7 @@ def _try(a: _Prepared, b: _Prepared, mirrored: bool) -> VerifyResult:
 
 
 def _second_motion(
-    pa: np.ndarray, pb: np.ndarray, inliers: np.ndarray, m: np.ndarray, side: int
+    pa: np.ndarray, pb: np.ndarray, inliers: np.ndarray, m: np.ndarray, side: int, thr: float
 ) -> bool:
     """Do the matches the main transform rejects agree on a *different* motion of their own?
 
@@ -278,7 +292,7 @@ def _second_motion(
         return False
     qa, qb = pa[out], pb[out]
     m2, inl2 = cv2.estimateAffinePartial2D(
-        qb, qa, method=cv2.RANSAC, ransacReprojThreshold=2.0, maxIters=2000, confidence=0.99
+        qb, qa, method=cv2.RANSAC, ransacReprojThreshold=thr * 2 / 3, maxIters=2000, confidence=0.99
     )
     if m2 is None or int(inl2.sum()) < need:
         return False
@@ -287,7 +301,7 @@ def _second_motion(
     gap = np.linalg.norm(pts @ m.T - pts @ m2.T, axis=1)
     spread = np.ptp(qa[sel], axis=0).max() if sel.sum() > 1 else 0.0
     # A real second motion: clearly away from the first, over a patch of picture, not a point.
-    return bool(np.median(gap) > 0.01 * side and spread > 0.03 * side)
+    return bool(np.median(gap) > max(0.01 * side, 2.0 * thr) and spread > 0.03 * side)
 
 
 def _textureless(p: _Prepared) -> bool:
