@@ -215,3 +215,42 @@ def test_kill_9_mid_scan_then_resume(tmp_path):
     stats = json.loads(r.stdout)["stats"]
     assert stats["images_decoded"] < 60  # resumed: what was committed was not decoded again
     assert stats["files_seen"] == 60
+
+
+def test_scan_action_quarantine_then_undo_restores_every_file(library, tmp_path):
+    before = {p.name: p.read_bytes() for p in library.iterdir()}
+    r = lookalike(
+        "scan",
+        "--no-ui",
+        str(library),
+        "--db",
+        str(tmp_path / "c.db"),
+        "--action",
+        "quarantine",
+        "--yes",
+        "--reference",
+        str(library),
+    )
+    # everything is under the reference folder: nothing may be acted on
+    assert {p.name for p in library.iterdir()} == set(before)
+    r = lookalike(
+        "scan",
+        "--no-ui",
+        str(library),
+        "--db",
+        str(tmp_path / "c.db"),
+        "--action",
+        "quarantine",
+        "--yes",
+        "-o",
+        str(tmp_path / "g.json"),
+    )
+    assert r.returncode == 3, r.stderr.decode()  # broken.jpg is still reported
+    groups = json.loads((tmp_path / "g.json").read_text())["groups"]
+    keepers = {os.path.basename(g["keep"]) for g in groups}
+    left = {p.name for p in library.iterdir()}
+    assert keepers <= left
+    assert len(left) == len(before) - sum(len(g["files"]) - 1 for g in groups)
+    r = lookalike("undo", "--yes")
+    assert r.returncode == 0, r.stderr.decode()
+    assert {p.name: p.read_bytes() for p in library.iterdir()} == before

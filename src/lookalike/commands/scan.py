@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
+from lookalike.commands.actions import action_args_from, action_options, run_action_for_groups
 from lookalike.commands.ml import build_ml_options, ml_scan_options  # ml (issue 3)
+from lookalike.engine.model import Group
 from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES
+from lookalike.engine.pipeline import protected_paths
 
 FORMATS = ("json", "jsonl", "csv", "text")
 
@@ -240,6 +245,7 @@ def build_options(
     show_default=True,
     help="Progress on stderr: a bar on a terminal, lines otherwise.",
 )
+@action_options
 def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, **kw):
     """Find exact duplicates and edited copies of photos under PATHs.
 
@@ -248,8 +254,10 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, **kw):
       lookalike scan --no-ui ~/Pictures --format json -o groups.json
       find /photos -name '*.jpg' -print0 | lookalike scan --no-ui --files-from - -0
       lookalike scan --no-ui ~/Pictures --format text --sensitivity 80
+      lookalike scan --no-ui ~/Pictures --action trash --yes     # then: lookalike undo
 
-    Results go to stdout (or -o FILE); progress and messages go to stderr.
+    Results go to stdout (or -o FILE); progress and messages go to stderr. With --action,
+    stdout reports the batch (or the plan with --dry-run) and results go only to -o FILE.
 
     \b
     Exit codes:
@@ -263,8 +271,9 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, **kw):
     from lookalike.headless import exitcodes
     from lookalike.headless.runner import run_scan
 
+    act = action_args_from(kw)
     options = build_options(paths, **kw)
-    if not no_ui:
+    if not no_ui and act is None:
         from lookalike.commands import ui as ui_commands
 
         launch = getattr(ui_commands, "launch_ui", None)
@@ -273,7 +282,10 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, **kw):
         click.echo("lookalike: running without the terminal app (add --no-ui to say so)", err=True)
     engine = Engine(db)
     try:
-        out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        if output != "-":
+            out = open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        else:
+            out = io.StringIO() if act is not None else sys.stdout
     except OSError as exc:
         click.echo(f"lookalike: cannot write {output}: {exc.strerror}", err=True)
         sys.exit(exitcodes.FATAL)
@@ -282,7 +294,37 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, **kw):
     finally:
         if out is not sys.stdout:
             out.close()
-    sys.exit(result.code)
+    if (
+        act is None
+        or result.finished is None
+        or result.code
+        not in (
+            exitcodes.OK,
+            exitcodes.FILE_ERRORS,
+        )
+    ):
+        sys.exit(result.code)
+    groups = [without_protected(g, list(options.reference)) for g in result.finished.groups]
+    code = run_action_for_groups(
+        [g for g in groups if len(g.members) > 1],
+        act.action,
+        dry_run=act.dry_run,
+        yes=act.yes,
+        permanently=act.permanently,
+        plan_out=act.plan_out,
+        fmt="json" if fmt in ("json", "jsonl") else "text",
+        stdout=sys.stdout,
+        stderr=sys.stderr,
+        shrink=act.shrink,
+    )
+    sys.exit(code or result.code)
+
+
+def without_protected(group: Group, reference: list[Path]) -> Group:
+    """The group minus files under a reference folder (other than the keeper): never acted on."""
+    keep = protected_paths(group, reference)
+    members = tuple(m for m in group.members if m.path == group.keep or m.path not in keep)
+    return replace(group, members=members)
 
 
 def register(main: click.Group) -> None:
