@@ -38,6 +38,10 @@ def main() -> None:
 
     Run ``lookalike COMMAND --help`` for the options of each command.
     """
+    import sys
+
+    # The journal's promise: a batch a crash left unfinished is reported on the next start.
+    actions_commands.report_interrupted(sys.stderr)
 
 
 for module in (scan_commands, actions_commands, ml_commands, ui_commands):

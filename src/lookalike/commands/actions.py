@@ -12,7 +12,6 @@ traceback. Exit codes (also in docs/actions.md):
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -902,19 +901,8 @@ COMMANDS = (
 
 
 def register(main: click.Group) -> None:
-    """Add this module's commands to ``main``, and make every command start by reporting
-    batches a crash left unfinished (the journal's promise: detected on the next start)."""
+    """Add this module's commands to ``main`` (cli.py's group callback reports batches a crash
+    left unfinished, through :func:`report_interrupted`)."""
     for cmd in COMMANDS:
         if cmd.name not in main.commands:
             main.add_command(cmd)
-    callback = main.callback
-    if getattr(callback, "_reports_recovery", False):
-        return
-
-    @functools.wraps(callback or (lambda: None))
-    def with_recovery_report(*args: Any, **kwargs: Any) -> Any:
-        report_interrupted(sys.stderr)
-        return callback(*args, **kwargs) if callback else None
-
-    with_recovery_report._reports_recovery = True  # type: ignore[attr-defined]
-    main.callback = with_recovery_report
