@@ -74,7 +74,14 @@ class ThumbCard(Vertical):
     ) -> None:
         """Remember what to show; applied now if composed, else once mounted."""
         self.path = member.path
-        # Only outline/colour classes change here: those repaint without a relayout.
+        # Only the title, background and opacity change here: those repaint without a relayout.
+        mark = "▶" if selected else ""
+        self.border_title = (
+            f"[$success b]{mark}{index + 1} KEEP[/]"
+            if keep
+            else f"[$error]{mark}{index + 1} remove[/]"
+        )
+        self.border_subtitle = f"[$warning]{flags}[/]" if flags else ""
         self.set_class(keep, "-keep")
         self.set_class(not keep, "-remove")
         self.set_class(selected, "-selected")
@@ -104,16 +111,16 @@ class ThumbCard(Vertical):
         else:
             img.update(f"{member.format}\n{member.width}x{member.height}", layout=False)  # type: ignore[attr-defined]
         name = os.path.basename(member.path)
-        verdict = "[$success b]KEEP[/]" if keep else "[$error]remove[/]"
         self.query_one(".caption", Static).update(
-            f"{index + 1} {verdict} [$warning]{flags}[/] {name}\n"
-            f"{member.width}x{member.height} · {human_bytes(member.size)} · {member.format}",
+            f"{name}\n{member.width}x{member.height} · {human_bytes(member.size)} · {member.format}",
             layout=False,
         )
 
     def clear(self) -> None:
         """A spare card: blank, no outline; kept mounted so the grid never relayouts."""
         self.set_class(True, "-spare")
+        self.border_title = ""
+        self.border_subtitle = ""
         self.set_class(False, "-keep")
         self.set_class(False, "-remove")
         self.set_class(False, "-selected")
