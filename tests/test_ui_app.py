@@ -280,3 +280,21 @@ async def test_rules_reorder_and_save(tmp_path: Path) -> None:
         await pilot.press("w")
         await wait_for(pilot, lambda: not app.rules_dirty)
     assert config.load_config()["rules"]["keep"][1] == first
+
+
+async def test_palette_go_to_file_and_theme_is_remembered() -> None:
+    from lookalike import config
+    from lookalike.ui.commands import GoToFileProvider
+
+    app = app_with(FakeEngine(make_groups(30)))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.review.groups) == 30)
+        provider = GoToFileProvider(app.screen)
+        hits = [h async for h in provider.search("IMG_00025_copy")]
+        assert hits and hits[0].text == "Go to file: IMG_00025_copy.jpg"
+        hits[0].command()
+        await pilot.pause()
+        assert app.review.current.id == 25 and app.review.member == 1
+        app.theme = "lookalike-light"
+        await wait_for(pilot, lambda: config.get_key(config.load_config(), "ui.theme") is not None)
+    assert config.load_config()["ui"]["theme"] == "lookalike-light"

@@ -36,6 +36,7 @@ from lookalike.engine.events import (
 )
 from lookalike.engine.model import Group
 from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES, ScanOptions
+from lookalike.ui.commands import GoToFileProvider
 from lookalike.ui.engine_port import (
     ApplyProgress,
     BatchInfo,
@@ -142,6 +143,7 @@ class ScanModel:
 class LookalikeApp(App[None]):
     TITLE = "lookalike"
     CSS_PATH = "styles/app.tcss"
+    COMMANDS = App.COMMANDS | {GoToFileProvider}
     MODES: ClassVar[dict[str, Any]] = {
         "browse": BrowseScreen,
         "scan": ScanScreen,
@@ -214,6 +216,7 @@ class LookalikeApp(App[None]):
         self._pending: set[str] = set()
         self._save_timer: Any = None
         self._themes_dir = themes_dir
+        self._themes_ready = False
         self._start_mode = start_mode or ("browse" if (self.roots or files_from) else "review")
         keymap = flatten_keymap(self.settings.get("keymap", {}))
         if keymap:
@@ -244,6 +247,8 @@ class LookalikeApp(App[None]):
                 severity="warning",
                 timeout=8,
             )
+        self._themes_ready = True
+        self.watch(self, "theme", self._theme_changed, init=False)
         self.switch_mode(self._start_mode)
         self.run_worker(self._load_initial, thread=True, group="load", exit_on_error=False)
 
@@ -348,6 +353,32 @@ class LookalikeApp(App[None]):
                     f"{key} · {b.id}",
                     lambda a=b.action, node=active.node: self.call_later(node.run_action, a),
                 )
+
+    def go_to(self, position: int, member: int) -> None:
+        """Palette hit: show group ``position`` (in the current view) with ``member`` selected."""
+        self.review.goto_index(position)
+        self.review.member = member
+        if self.current_mode != "review":
+            self.switch_mode("review")
+        self.publish("review")
+
+    def _theme_changed(self, name: str) -> None:
+        """Remember a theme picked in the palette (written to config.toml in a thread)."""
+        if name == self.setting("ui.theme", DEFAULT_THEME) or not self._themes_ready:
+            return
+        ui = self.settings.setdefault("ui", {})
+        if isinstance(ui, dict):
+            ui["theme"] = name
+
+        def work() -> None:
+            try:
+                data = config.load_config()
+                config.set_key(data, "ui.theme", name)
+                config.save_config(data)
+            except Exception as exc:
+                self.call_from_thread(self.notify, f"theme not saved: {exc}", severity="warning")
+
+        self.run_worker(work, thread=True, group="save-theme", exclusive=True)
 
     # -- browse / roots ----------------------------------------------------------------------
     def add_root(self, path: Path) -> None:

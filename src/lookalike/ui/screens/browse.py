@@ -51,6 +51,7 @@ the scan and shows its progress (2).
             show=False,
             id="browse.sensitivity_up",
         ),
+        Binding("t", "toggle_same", "Same-photo tier", show=False, id="browse.toggle_same"),
         Binding("j", "tree('cursor_down')", "Down", show=False, id="browse.down"),
         Binding("k", "tree('cursor_up')", "Up", show=False, id="browse.up"),
         Binding("l", "tree('toggle_node')", "Open", show=False, id="browse.open"),
@@ -92,8 +93,8 @@ the scan and shows its progress (2).
         recent.add_options([Option(p, id=p) for p in lk.recent[:10]])
         o = lk.scan_settings
         self.query_one("#options", Static).update(
-            f"[b]Options[/b]  sensitivity {o['sensitivity']} ([ ])  · same-photo tier "
-            f"{'on' if o['same'] else 'off'} · workers {o['workers']}"
+            f"[b]Options[/b]  sensitivity {o['sensitivity']} ([ ]) · same-photo tier "
+            f"{'on' if o['same'] else 'off'} (t) · workers {o['workers']}"
         )
         self.say(f"{len(lk.roots)} root(s) chosen · s starts the scan")
 
@@ -167,6 +168,11 @@ the scan and shows its progress (2).
     def action_sensitivity(self, delta: int) -> None:
         o = self.lk.scan_settings
         o["sensitivity"] = max(0, min(100, o["sensitivity"] + delta))
+        self.refresh_side()
+
+    def action_toggle_same(self) -> None:
+        o = self.lk.scan_settings
+        o["same"] = not o["same"]
         self.refresh_side()
 
     def action_files_from(self) -> None:
