@@ -371,10 +371,14 @@ def edges(
     while pairs and not cancel.is_set():
         batch: list[tuple[int, int]] = []
         rest: list[tuple[int, int]] = []
+        seen: set[tuple[int, int]] = set()  # one check per pair of components per round
         for a, b in pairs:
-            if find(a) == find(b):
+            ra, rb = find(a), find(b)
+            key = (min(ra, rb), max(ra, rb))
+            if ra == rb:
                 done += 1
-            elif len(batch) < round_size:
+            elif len(batch) < round_size and key not in seen:
+                seen.add(key)
                 batch.append((a, b))
             else:
                 rest.append((a, b))
