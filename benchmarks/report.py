@@ -83,8 +83,8 @@ def speed_table(path: Path) -> str:
     lines = [
         f"{d['files']} × {d['resolution']} JPEGs, {d['megabytes']} MB; {d['date_utc']}; "
         f"load average before/after {m['loadavg_before'][0]} / {m['loadavg_after'][0]}\n",
-        "| contender | seconds | images/s | peak RSS (MB, process tree) | CPU s | note |",
-        "|---|---:|---:|---:|---:|---|",
+        "| contender | seconds | images/s | peak RSS (MB, tree) | CPU s | CPU ms/image | note |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for name, r in d["results"].items():
         note = ""
@@ -95,9 +95,12 @@ def speed_table(path: Path) -> str:
             )
         elif r.get("inner"):
             note = "timed inside the process (imports excluded)"
+        if len(r.get("all_seconds", [])) > 1:
+            note += f"; rounds: {', '.join(f'{x:.1f}' for x in r['all_seconds'] if x)} s"
         lines.append(
             f"| {name} | {r.get('seconds') or 0:.2f} | {r.get('images_per_s') or 0:.2f} | "
-            f"{r['peak_rss_mb']:.0f} | {r.get('cpu_seconds', '')} | {note} |"
+            f"{r['peak_rss_mb']:.0f} | {r.get('cpu_seconds', '')} | {r.get('cpu_ms_per_image', '')} "
+            f"| {note} |"
         )
     s = d.get("summary", {})
     if s:

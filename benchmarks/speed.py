@@ -283,6 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--only", default=",".join(CONTENDERS), help="comma list of contenders")
     ap.add_argument("--workers", type=int, default=2, help="floor pool size")
     ap.add_argument("--czkawka-level", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=1, help="rounds; the best round is reported")
     ap.add_argument("--extra-args", default="", help="more lookalike scan arguments")
     ap.add_argument("-o", "--output", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -314,44 +315,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         if r.get("stderr_tail"):
             print(r["stderr_tail"], file=sys.stderr)
 
-    if "floor" in only:
-        r = run_measured([py, me, "_floor", str(folder), str(args.workers)])
-        r["seconds"] = r["inner"].get("seconds")
-        r["images_per_s"] = _rate(n, r["seconds"])
-        results["floor"] = r
-        report("floor", r)
-    if "lookalike" in only:
-        db = work / "catalog.db"
-        base = [py, "-m", "lookalike", "scan", "--no-ui", str(folder), "--format", "json"]
-        extra = shlex.split(args.extra_args)
-        for name in ("lookalike_first", "lookalike_rescan"):
-            out_json = work / f"{name}.json"
-            cmd = [*base, "-o", str(out_json), "--db", str(db), *extra]
+    extra = shlex.split(args.extra_args)
+
+    def one(name: str, rnd: int) -> dict:
+        """One measured run of a contender (lookalike: first scan + rescan on a new catalog)."""
+        if name == "floor":
+            r = run_measured([py, me, "_floor", str(folder), str(args.workers)])
+            r["seconds"] = r["inner"].get("seconds")
+        elif name == "czkawka":
+            r = run_measured([py, me, "_czkawka", str(folder), str(args.czkawka_level)], cache_env)
+            r["seconds"] = r["inner"].get("seconds") or r["wall_seconds"]
+        elif name == "imagededup":
+            r = run_measured([py, me, "_imagededup", str(folder)], cache_env)
+            r["seconds"] = r["inner"].get("seconds") or r["wall_seconds"]
+        else:  # lookalike_first / lookalike_rescan share catalog db{rnd}
+            base = [py, "-m", "lookalike", "scan", "--no-ui", str(folder), "--format", "json"]
+            out_json = work / f"{name}{rnd}.json"
+            cmd = [*base, "-o", str(out_json), "--db", str(work / f"catalog{rnd}.db"), *extra]
             r = run_measured(cmd, env=cache_env)
             r["command"] = shlex.join(["lookalike", *cmd[3:]])
-            stats = {}
-            if out_json.exists():
-                try:
-                    stats = json.loads(out_json.read_text()).get("stats", {})
-                except json.JSONDecodeError:
-                    stats = {}
-            r["tool_stats"] = stats
+            try:
+                r["tool_stats"] = json.loads(out_json.read_text()).get("stats", {})
+            except (OSError, json.JSONDecodeError):
+                r["tool_stats"] = {}
             r["seconds"] = r["wall_seconds"]
-            r["images_per_s"] = _rate(n, r["seconds"])
-            results[name] = r
-            report(name, r)
-    if "czkawka" in only:
-        r = run_measured([py, me, "_czkawka", str(folder), str(args.czkawka_level)], cache_env)
-        r["seconds"] = r["inner"].get("seconds") or r["wall_seconds"]
         r["images_per_s"] = _rate(n, r["seconds"])
-        results["czkawka"] = r
-        report("czkawka", r)
-    if "imagededup" in only:
-        r = run_measured([py, me, "_imagededup", str(folder)], cache_env)
-        r["seconds"] = r["inner"].get("seconds") or r["wall_seconds"]
-        r["images_per_s"] = _rate(n, r["seconds"])
-        results["imagededup"] = r
-        report("imagededup", r)
+        r["cpu_ms_per_image"] = round(1000 * r["cpu_seconds"] / n, 1)
+        report(f"{name} #{rnd + 1}", r)
+        return r
+
+    names = [c for c in CONTENDERS if c in only and c != "lookalike"]
+    if "lookalike" in only:
+        names[1:1] = ["lookalike_first", "lookalike_rescan"]
+    runs: dict[str, list[dict]] = {k: [] for k in names}
+    # rounds interleave the contenders, so a burst of load from other users hits all alike
+    for rnd in range(args.repeat):
+        for name in names:
+            runs[name].append(one(name, rnd))
+    for name, rs in runs.items():
+        ok = [r for r in rs if r.get("seconds")] or rs
+        best = dict(min(ok, key=lambda r: r.get("seconds") or float("inf")))
+        best["all_seconds"] = [r.get("seconds") for r in rs]
+        results[name] = best  # best of the rounds: the least disturbed run
 
     summary: dict[str, object] = {}
     la = results.get("lookalike_first")
