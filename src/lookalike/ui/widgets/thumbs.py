@@ -4,6 +4,7 @@ rendering never opens a file on the event loop; a card without its image yet sho
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -21,14 +22,16 @@ class ThumbCache:
     def __init__(self, size: int = 256) -> None:
         self.size = size
         self._items: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()  # the event loop reads while a loader thread writes
 
     def get(self, path: str | None) -> Any:
         if not path:
             return None
-        im = self._items.get(path)
-        if im is not None:
-            self._items.move_to_end(path)
-        return im
+        with self._lock:
+            im = self._items.get(path)
+            if im is not None:
+                self._items.move_to_end(path)
+            return im
 
     def load(self, path: str | None) -> Any:
         if not path:
@@ -44,9 +47,10 @@ class ThumbCache:
                 im = src.convert("RGB")
         except (OSError, ValueError):
             return None
-        self._items[path] = im
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
+        with self._lock:
+            self._items[path] = im
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
         return im
 
 
