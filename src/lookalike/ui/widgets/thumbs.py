@@ -161,7 +161,7 @@ class ThumbGrid(Widget):
     ) -> None:
         members = group.members if group else ()
         cards = list(self.query_children(ThumbCard))
-        if len(cards) < max(len(members), POOL):
+        if members and len(cards) < max(len(members), POOL):
             # Grow once; cards are then reused and spare ones blanked (not hidden: hiding
             # relayouts), so moving to a group with fewer files costs one repaint.
             new = [ThumbCard(self.image_cls) for _ in range(max(len(members), POOL) - len(cards))]
