@@ -203,13 +203,20 @@ def _photometric(a: _Prepared, b: _Prepared, m: np.ndarray) -> tuple[float, floa
     # Clipped highlights/shadows carry no evidence (a brightness edit blows them out).
     clipped = (ga >= 250) | (ga <= 5) | (gb >= 250) | (gb <= 5)
     bad = total = 0
+    clip_bad = clip_total = 0
     for y in range(0, ha - BLOCK + 1, BLOCK):
         for x in range(0, wa - BLOCK + 1, BLOCK):
             vm = valid[y : y + BLOCK, x : x + BLOCK]
-            if vm.mean() < 0.9 or clipped[y : y + BLOCK, x : x + BLOCK].mean() > 0.3:
+            if vm.mean() < 0.9:
                 continue
             pa = xa[y : y + BLOCK, x : x + BLOCK][vm]
             pb = xb[y : y + BLOCK, x : x + BLOCK][vm]
+            if clipped[y : y + BLOCK, x : x + BLOCK].mean() > 0.3:
+                # Kept aside: only used when a picture is nearly all clipped (silhouettes,
+                # scans of black-on-white), where levels are the only evidence there is.
+                clip_total += 1
+                clip_bad += abs(float(pa.mean() - pb.mean())) > 40.0
+                continue
             da, db = pa - pa.mean(), pb - pb.mean()
             sda, sdb = float(da.std()), float(db.std())
             total += 1
@@ -219,6 +226,8 @@ def _photometric(a: _Prepared, b: _Prepared, m: np.ndarray) -> tuple[float, floa
             ncc = float((da * db).mean() / (sda * sdb + 1e-6))
             if ncc < 0.55 or min(sda, sdb) / max(sda, sdb) < 0.3:
                 bad += 1
+    if total < 8:
+        bad, total = bad + clip_bad, total + clip_total
     if total == 0:
         return 1.0, overlap
     return bad / total, overlap
