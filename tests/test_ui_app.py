@@ -298,3 +298,11 @@ async def test_palette_go_to_file_and_theme_is_remembered() -> None:
         app.theme = "lookalike-light"
         await wait_for(pilot, lambda: config.get_key(config.load_config(), "ui.theme") is not None)
     assert config.load_config()["ui"]["theme"] == "lookalike-light"
+
+
+async def test_interrupted_batch_is_reported_at_start() -> None:
+    engine = FakeEngine(make_groups(2))
+    engine.recovery = ["Batch b9 (trash, apply) was interrupted: 3 files done, 2 not."]
+    app = app_with(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: any("b9" in n.message for n in app._notifications))

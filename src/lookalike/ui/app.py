@@ -83,15 +83,18 @@ class ScanFailed(Message):
 
 
 class Loaded(Message):
-    def __init__(self, groups: list[Group], state: Any, recent: Any, dirs: Any, error: str) -> None:
+    def __init__(
+        self,
+        groups: list[Group],
+        state: Any,
+        recent: Any,
+        dirs: Any,
+        error: str,
+        notes: list[str],
+    ) -> None:
         super().__init__()
-        self.groups, self.state, self.recent, self.dirs, self.error = (
-            groups,
-            state,
-            recent,
-            dirs,
-            error,
-        )
+        self.groups, self.state, self.recent, self.dirs = groups, state, recent, dirs
+        self.error, self.notes = error, notes
 
 
 class PlanReady(Message):
@@ -260,13 +263,18 @@ class LookalikeApp(App[None]):
             groups = self.engine.last_groups()
         except Exception as exc:  # a missing or new catalog is not an error for the user
             error = f"no previous results ({exc.__class__.__name__}: {exc})"
+        notes: list[str] = []
+        try:
+            notes = self.engine.recovery_notes()
+        except Exception:  # a journal that cannot be read shows up in History instead
+            pass
         try:
             state = self.engine.load_state(STATE_KEY, None)
             recent = self.engine.load_state("ui.recent", [])
             dirs = self.engine.load_state("ui.dirs", {})
         except Exception as exc:
             error = error or f"could not read the saved review state: {exc}"
-        self.post_message(Loaded(groups, state, recent, dirs, error))
+        self.post_message(Loaded(groups, state, recent, dirs, error, notes))
 
     def on_loaded(self, message: Loaded) -> None:
         if message.groups and not self.review.groups:
@@ -278,6 +286,8 @@ class LookalikeApp(App[None]):
             self.dir_info = {str(k): v for k, v in message.dirs.items() if isinstance(v, dict)}
         if message.error and "no previous results" not in message.error:
             self.notify(message.error, severity="warning")
+        for note in message.notes:
+            self.notify(note, title="Interrupted batch", severity="warning", timeout=20)
         _freeze_heap()
         self.publish("groups")
         self.publish("recent")

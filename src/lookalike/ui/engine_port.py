@@ -112,6 +112,8 @@ class EnginePort(Protocol):
 
     def redo(self, batch_id: str) -> BatchResult: ...
 
+    def recovery_notes(self) -> list[str]: ...
+
 
 class EngineAdapter:
     """Wraps the real Engine; the actions API is imported lazily and adapted here only."""
@@ -231,6 +233,15 @@ class EngineAdapter:
 
     def redo(self, batch_id: str) -> BatchResult:
         return self._run_batch(self._actions().redo(batch_id), None)
+
+    def recovery_notes(self) -> list[str]:
+        """One line per batch a crashed process left unfinished (changes nothing)."""
+        report = self._actions().pending_recovery()
+        return [
+            f"Batch {b.id} ({b.action}, {b.phase}) was interrupted: {b.done} files done, "
+            f"{b.not_done} not. Undo it from History (6)."
+            for b in report.batches
+        ]
 
 
 def as_port(engine: Any) -> EnginePort:

@@ -107,6 +107,7 @@ class FakeEngine:
         self.batches: list[BatchInfo] = []
         self.applied: list[PlanSummary] = []
         self.undone: list[str] = []
+        self.recovery: list[str] = []
         self.step_gate: asyncio.Event | None = None  # tests: set() to let the scan go on
         self.pause_after = 0  # events let through before the gate is waited on
         self.scan_started = False
@@ -198,3 +199,6 @@ class FakeEngine:
 
     def redo(self, batch_id: str) -> BatchResult:
         return self._set_state(batch_id, "done")
+
+    def recovery_notes(self) -> list[str]:
+        return list(self.recovery)
