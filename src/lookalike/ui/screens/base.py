@@ -130,23 +130,28 @@ class HelpScreen(ModalScreen[None]):
         help_text = getattr(self.target, "HELP", "") or ""
         title = getattr(self.target, "MODE", "") or self.target.__class__.__name__
         text.append(f"{title.title()} — help\n\n", style="bold")
-        text.append(help_text.strip() + "\n\n")
-        rows: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        for key, active in self.target.active_bindings.items():
+        for paragraph in help_text.strip().split("\n\n"):
+            text.append(" ".join(paragraph.split()) + "\n\n")
+        ours: dict[str, list[str]] = {}
+        other: dict[str, list[str]] = {}
+        for active in self.target.active_bindings.values():
             b = active.binding
-            if not b.description or (b.action, b.description) in seen and key in seen:
+            if not b.description:
                 continue
-            seen.add(key)
-            rows.append((self.app.get_key_display(b), b.description))
-        merged: dict[str, list[str]] = {}
-        for key, desc in rows:
-            merged.setdefault(desc, []).append(key)
-        text.append("Keys\n", style="bold")
-        for desc, keys in merged.items():
-            text.append(f"  {' / '.join(dict.fromkeys(keys)):<18}", style="bold")
-            text.append(f"{desc}\n")
-        text.append("\nctrl+p opens the command palette: every action by name.\n")
+            bucket = ours if b.id and "." in b.id else other
+            keys = bucket.setdefault(b.description, [])
+            shown = self.app.get_key_display(b)
+            if shown not in keys:
+                keys.append(shown)
+        for heading, table in (("Keys", ours), ("Also", other)):
+            if not table:
+                continue
+            text.append(f"{heading}\n", style="bold")
+            for desc, keys in table.items():
+                text.append(f"  {' / '.join(keys):<18}", style="bold")
+                text.append(f"{desc}\n")
+            text.append("\n")
+        text.append("ctrl+p opens the command palette: every action by name.\n")
         text.append("Keys can be changed in config.toml under [keymap] (see docs/tui.md).")
         with VerticalScroll(id="help-body"):
             yield Static(text)

@@ -28,9 +28,10 @@ class ThumbsReady(Message):
 class ReviewScreen(ModeScreen):
     MODE = "review"
     HELP = """
-Walk the groups one by one. The left list shows every group (✓ decided, ✎ changed, ≠ not a
-duplicate); the middle shows the files of the current group, the suggested keeper framed as KEEP
-with the reason under Details. Nothing is deleted here: decisions are only recorded (and saved, so
+Walk the groups one by one. The left list shows every group (✓ accepted, ✎ changed, ≠ not a
+duplicate, ⌫ applied); the middle shows the files of the current group, each titled KEEP or
+remove; the suggested keeper and its reason are in the line above and under Details. Space flips
+keep/remove of the selected file, c makes it the only keeper, a accepts the suggestion. Nothing is deleted here: decisions are only recorded (and saved, so
 you can quit and come back). Press 4 (Apply) to act on the decided groups.
 """
 
