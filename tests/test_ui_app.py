@@ -306,3 +306,31 @@ async def test_interrupted_batch_is_reported_at_start() -> None:
     app = app_with(engine)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: any("b9" in n.message for n in app._notifications))
+
+
+async def test_browse_pick_roots_file_list_and_scan(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    for sub in ("a", "b"):
+        (photos / sub).mkdir(parents=True)
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{photos / 'a' / 'x.jpg'}\n")
+    engine = FakeEngine(scan_groups=2)
+    app = app_with(engine, browse_start=photos, start_mode="browse")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("down", "a")  # the first sub-folder
+        assert app.roots == [(photos / "a").resolve()]
+        await pilot.press("d")
+        assert app.roots == []
+        await pilot.press("right_square_bracket")
+        assert app.scan_settings["sensitivity"] == 55
+        await pilot.press("t")
+        assert app.scan_settings["same"] is False
+        await pilot.press("f", *str(listing), "enter")
+        assert app.files_from == listing
+        await pilot.press("down", "a", "s")
+        await wait_for(pilot, lambda: app.scan_model.state == "finished")
+        options = app.scan_options()
+        assert options.files_from == (photos / "a" / "x.jpg",)
+        assert options.sensitivity == 55 and options.same is False
+        assert str((photos / "b").resolve()) in app.recent
