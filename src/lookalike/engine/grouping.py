@@ -7,8 +7,9 @@
    tells a copy from another shot of the same scene. Both must pass thresholds set by
    ``--sensitivity``; the pair's score is their mean.
 3. Verified edges form connected components; inside each, complete-link clustering (every pair
-   in a group passes slightly loosened thresholds, and each merge is backed by one verified
-   edge) so a chain
+   in a group agrees on the low frequencies, the pairs between two merged clusters agree on
+   average, and each merge is backed by one verified edge), so a chain of near images never
+   joins two far-apart ones so a chain
    of near images never joins two far-apart ones. Order is by path, so output is reproducible.
 """
 
@@ -24,7 +25,12 @@ from lookalike.engine.index import HashIndex
 
 SEARCH_RADIUS = 80  # of 256 bits; recall-first, verification decides
 MAX_ASPECT_LOG = 0.45  # views whose aspect ratios differ more cannot be one photo
-LINK_SLACK = (0.05, 0.10)  # complete-link thresholds sit this far below the edge thresholds
+SAME_FRAME = 0.03  # trimmed contents whose log aspect ratios differ less have the same shape
+# Linkage inside a component: every pair in a group keeps a low cosine ≥ edge low − LINK_FLOOR
+# (a bounded diameter), and the pairs joined by a merge average a score ≥ edge score −
+# LINK_SLACK (average link): two framings of one photo that trimmed differently still join.
+LINK_FLOOR = 0.15
+LINK_SLACK = 0.08
 BIG_COMPONENT = 300
 
 
@@ -32,6 +38,7 @@ BIG_COMPONENT = 300
 # (a quarter of a round object, a reflected facade) look like turned copies of each other,
 # while real turned copies keep both cosines above ~0.99.
 TURNED_MIN = (0.97, 0.95)
+ALIGNED_BONUS = (0.12, 0.05)
 
 
 @dataclass(frozen=True)
@@ -41,14 +48,22 @@ class Thresholds:
     low: float
     band: float
 
-    def accepts(self, m: Match, strict_turns: bool = True) -> bool:
+    def accepts(self, m: Match) -> bool:
+        """A verified edge. Pixels that line up well (a high band cosine) excuse a lower low
+        cosine: a big watermark over a dark picture moves the low frequencies most."""
         low, band = self.low, self.band
-        if strict_turns and m.transform != pc.IDENTITY:
+        if m.transform != pc.IDENTITY:
             low, band = max(low, TURNED_MIN[0]), max(band, TURNED_MIN[1])
-        return m.low >= low and m.band >= band
+        if m.low >= low and m.band >= band:
+            return True
+        return m.low >= low - ALIGNED_BONUS[0] and m.band >= band + ALIGNED_BONUS[1]
 
-    def loosened(self) -> Thresholds:
-        return Thresholds(self.low - LINK_SLACK[0], self.band - LINK_SLACK[1])
+    def joins(self, cross: list[Match]) -> bool:
+        """May two clusters whose cross pairs match like ``cross`` become one group?"""
+        if min(m.low for m in cross) < self.low - LINK_FLOOR:
+            return False
+        mean = sum(m.score for m in cross) / len(cross)
+        return mean >= 0.5 * (self.low + self.band) - LINK_SLACK
 
 
 def thresholds_for(sensitivity: int) -> Thresholds:
@@ -109,19 +124,28 @@ class _Prepared:
             self.views_of.setdefault(i, []).append(v)
 
     def match(self, i: int, j: int) -> Match:
-        """Best framing pair and transform (turning i onto j) by the low cosine."""
+        """Best framing pair and transform (turning i onto j) by the low cosine.
+
+        When both images had borders trimmed to contents of the same shape, only the contents
+        are compared: two different photos given the same frame must not match on the frame.
+        """
         best = NO_MATCH
-        for va in self.views_of.get(i, ()):
-            turned = [pc.transform_dct(self.sigs[va], t) for t in range(8)]
-            for vb in self.views_of.get(j, ()):
-                for t in range(8):
-                    la = self.log_aspect[va] * (-1 if pc.DIHEDRAL[t][0] else 1)
-                    if abs(la - self.log_aspect[vb]) > MAX_ASPECT_LOG:
-                        continue
-                    low = float(pc.dct_vector(turned[t]) @ self.low[vb])
-                    if low > best.low:
-                        band = float(pc.band_vector(turned[t]) @ self.band[vb])
-                        best = Match(low, band, t)
+        vi, vj = self.views_of.get(i, []), self.views_of.get(j, [])
+        turned = {va: [pc.transform_dct(self.sigs[va], t) for t in range(8)] for va in vi}
+        for t in range(8):
+            sign = -1 if pc.DIHEDRAL[t][0] else 1
+            pairs = [(va, vb) for va in vi for vb in vj]
+            if len(vi) == 2 and len(vj) == 2:
+                diff = abs(self.log_aspect[vi[1]] * sign - self.log_aspect[vj[1]])
+                if diff < SAME_FRAME:
+                    pairs = [(vi[1], vj[1])]
+            for va, vb in pairs:
+                if abs(self.log_aspect[va] * sign - self.log_aspect[vb]) > MAX_ASPECT_LOG:
+                    continue
+                low = float(pc.dct_vector(turned[va][t]) @ self.low[vb])
+                if low > best.low:
+                    band = float(pc.band_vector(turned[va][t]) @ self.band[vb])
+                    best = Match(low, band, t)
         return best
 
 
@@ -159,7 +183,6 @@ def group_items(
     rank = {i: r for r, i in enumerate(order)}
     prep = _Prepared(items)
     thr = thresholds_for(sensitivity)
-    link = thr.loosened()
     forbidden = forbidden or set()
     cache: dict[tuple[int, int], Match] = {}
 
@@ -173,9 +196,8 @@ def group_items(
                 cache[key] = prep.match(*key)
         return cache[key]
 
-    def linked(i: int, j: int) -> bool:
-        m = match(i, j)
-        return link.accepts(m, strict_turns=False)
+    def joins(a: list[int], b: list[int]) -> bool:
+        return thr.joins([match(x, y) for x in a for y in b])
 
     def sim(i: int, j: int) -> float:
         return match(i, j).score
@@ -213,21 +235,21 @@ def group_items(
         if len(members) < 2:
             continue
         members.sort(key=rank.__getitem__)
-        groups.extend(_complete_link(members, edges, linked, rank))
+        groups.extend(_link_clusters(members, edges, joins, rank))
     groups = [sorted(g, key=rank.__getitem__) for g in groups if len(g) >= 2]
     groups.sort(key=lambda g: rank[g[0]])
     return Clustering(groups, edges, sim)
 
 
-def _complete_link(
+def _link_clusters(
     members: list[int],
     edges: dict[tuple[int, int], float],
-    linked: Callable[[int, int], bool],
+    joins: Callable[[list[int], list[int]], bool],
     rank: dict[int, int],
 ) -> list[list[int]]:
-    """Deterministic complete-link agglomeration inside one component."""
+    """Deterministic agglomeration inside one component, strongest verified edge first."""
     if len(members) > BIG_COMPONENT:
-        return _stars(members, edges, linked, rank)
+        return _stars(members, edges, joins, rank)
     clusters: list[list[int]] = [[m] for m in members]
     member_set = set(members)
     # strongest verified edge first; ties by path order
@@ -241,19 +263,54 @@ def _complete_link(
         if ci == cj:
             continue
         a, b = clusters[ci], clusters[cj]
-        if all(linked(x, y) for x in a for y in b):
+        if joins(a, b):
             merged = a + b
             clusters[ci] = merged
             clusters[cj] = []
             for m in b:
                 where[m] = ci
+    return _settle(clusters, where, edges, joins, rank)
+
+
+def _settle(
+    clusters: list[list[int]],
+    where: dict[int, int],
+    edges: dict[tuple[int, int], float],
+    joins: Callable[[list[int], list[int]], bool],
+    rank: dict[int, int],
+) -> list[list[int]]:
+    """Greedy merging cannot undo an early choice: a copy that first paired with a weaker
+    look-alike stays out of its photo's group. Move such members, one at a time, to a larger
+    cluster they have a verified edge with and that accepts them; repeat until stable."""
+    nbrs: dict[int, set[int]] = {m: set() for m in where}
+    for i, j in edges:
+        if i in nbrs and j in nbrs:
+            nbrs[i].add(j)
+            nbrs[j].add(i)
+    for _ in range(8):
+        moved = False
+        for m in sorted(where, key=rank.__getitem__):
+            own = where[m]
+            targets = sorted(
+                {where[n] for n in nbrs[m]} - {own},
+                key=lambda c: (-len(clusters[c]), rank[min(clusters[c], key=rank.__getitem__)]),
+            )
+            for c in targets:
+                if len(clusters[c]) > len(clusters[own]) - 1 and joins([m], clusters[c]):
+                    clusters[own].remove(m)
+                    clusters[c].append(m)
+                    where[m] = c
+                    moved = True
+                    break
+        if not moved:
+            break
     return [c for c in clusters if c]
 
 
 def _stars(
     members: list[int],
     edges: dict[tuple[int, int], float],
-    linked: Callable[[int, int], bool],
+    joins: Callable[[list[int], list[int]], bool],
     rank: dict[int, int],
 ) -> list[list[int]]:
     """Huge components: best-connected centre first, members must link to every member."""
@@ -268,7 +325,7 @@ def _stars(
         centre = min(left, key=lambda m: (-len(nbrs[m] & left), rank[m]))
         group = [centre]
         for m in sorted(nbrs[centre] & left, key=rank.__getitem__):
-            if all(linked(m, g) for g in group):
+            if joins([m], group):
                 group.append(m)
         left -= set(group)
         out.append(group)

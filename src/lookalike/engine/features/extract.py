@@ -12,11 +12,11 @@ from PIL import Image
 from lookalike.engine.features import perceptual as pc
 from lookalike.engine.media.decode import Decoded, DecodeError, decode_reduced
 
-PERCEPTUAL_VERSION = 2  # bump when the perceptual features change: only their rows recompute
+PERCEPTUAL_VERSION = 4  # bump when the perceptual features change: only their rows recompute
 THUMB_SIZE = 256
 # Below this grey standard deviation (0..1 scale) an image is "near-uniform": all black, all
 # white, a flat colour. Such images carry too little picture to call two of them the same.
-UNIFORM_STD = 0.03
+UNIFORM_STD = 0.01
 MIN_COVERAGE = 0.2  # mostly transparent images are treated as near-uniform
 
 
