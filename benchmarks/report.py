@@ -83,6 +83,11 @@ def speed_table(path: Path) -> str:
     lines = [
         f"{d['files']} × {d['resolution']} JPEGs, {d['megabytes']} MB; {d['date_utc']}; "
         f"load average before/after {m['loadavg_before'][0]} / {m['loadavg_after'][0]}\n",
+        (
+            "**lookalike's source changed during this run**\n"
+            if d.get("code_changed_during_run")
+            else ""
+        ),
         "| contender | seconds | images/s | peak RSS (MB, tree) | CPU s | CPU ms/image | note |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
@@ -95,6 +100,8 @@ def speed_table(path: Path) -> str:
             )
         elif r.get("inner"):
             note = "timed inside the process (imports excluded)"
+        if r.get("warning"):
+            note += f"; {r['warning']}"
         if len(r.get("all_seconds", [])) > 1:
             note += f"; rounds: {', '.join(f'{x:.1f}' for x in r['all_seconds'] if x)} s"
         lines.append(

@@ -257,6 +257,20 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> dict:
     }
 
 
+def code_fingerprint() -> str:
+    """Hash of lookalike's installed source: others edit the tree while a benchmark runs."""
+    import hashlib
+
+    try:
+        import lookalike
+    except ImportError:
+        return "?"
+    h = hashlib.blake2b(digest_size=8)
+    for p in sorted(Path(lookalike.__file__).parent.rglob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
 def _rate(n: int, secs: float | None) -> float | None:
     return round(n / secs, 2) if secs else None
 
@@ -299,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache_env = dict(os.environ, XDG_CACHE_HOME=str(work / "cache"))  # no warm peer caches
     results: dict[str, dict] = {}
     load_before = os.getloadavg()
+    code_before = code_fingerprint()
     # warm the page cache once so every contender reads from memory alike
     for f in files:
         with open(f, "rb") as fh:
@@ -339,6 +354,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (OSError, json.JSONDecodeError):
                 r["tool_stats"] = {}
             r["seconds"] = r["wall_seconds"]
+            decoded = r["tool_stats"].get("images_decoded", 0)
+            if name == "lookalike_rescan" and decoded:
+                r["warning"] = f"rescan decoded {decoded} files (feature version changed?)"
+                print(r["warning"], file=sys.stderr)
         r["images_per_s"] = _rate(n, r["seconds"])
         r["cpu_ms_per_image"] = round(1000 * r["cpu_seconds"] / n, 1)
         report(f"{name} #{rnd + 1}", r)
@@ -386,6 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "loadavg_before": [round(x, 2) for x in load_before],
             "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         },
+        "code_changed_during_run": code_before != code_fingerprint(),
         "files": n,
         "megabytes": round(total_mb, 1),
         "resolution": f"{WIDTH}x{HEIGHT}",
