@@ -324,8 +324,8 @@ async def test_browse_pick_roots_file_list_and_scan(tmp_path: Path) -> None:
         assert app.roots == []
         await pilot.press("right_square_bracket")
         assert app.scan_settings["sensitivity"] == 55
-        await pilot.press("t")
-        assert app.scan_settings["same"] is False
+        await pilot.press("t", "e")
+        assert app.scan_settings["same"] is False and app.scan_settings["similar"] is True
         await pilot.press("f", *str(listing), "enter")
         assert app.files_from == listing
         await pilot.press("down", "a", "s")
@@ -333,4 +333,5 @@ async def test_browse_pick_roots_file_list_and_scan(tmp_path: Path) -> None:
         options = app.scan_options()
         assert options.files_from == (photos / "a" / "x.jpg",)
         assert options.sensitivity == 55 and options.same is False
+        assert options.ml is not None and options.ml.similar
         assert str((photos / "b").resolve()) in app.recent

@@ -198,6 +198,7 @@ class LookalikeApp(App[None]):
             "sensitivity": int(self.setting("scan.sensitivity", 50)),
             "same": bool(self.setting("scan.same", True)),
             "workers": int(self.setting("scan.workers", os.cpu_count() or 1)),
+            "similar": bool(self.setting("scan.similar", False)),
         }
         rules = self.setting("rules.keep", list(DEFAULT_KEEP_RULES))
         self.keep_rules: list[str] = [r for r in rules if r in KEEP_RULE_NAMES] or list(
@@ -257,6 +258,10 @@ class LookalikeApp(App[None]):
 
     def _load_initial(self) -> None:
         error = ""
+        try:  # import the ML options module here, off the event loop (~0.1 s)
+            import lookalike.engine.ml_stage  # noqa: F401
+        except Exception:
+            pass
         groups: list[Group] = []
         state = recent = dirs = None
         try:
@@ -417,7 +422,13 @@ class LookalikeApp(App[None]):
         if self.files_from is not None:
             text = self.files_from.read_text(encoding="utf-8", errors="replace")
             files = tuple(Path(line.strip()) for line in text.splitlines() if line.strip())
+        ml = None
+        if self.scan_settings.get("similar"):
+            from lookalike.engine.ml_stage import MLOptions  # warmed up by _load_initial
+
+            ml = MLOptions(similar=True)
         return ScanOptions(
+            ml=ml,
             roots=tuple(self.roots),
             files_from=files,
             sensitivity=int(self.scan_settings["sensitivity"]),

@@ -28,8 +28,9 @@ class BrowseScreen(ModeScreen):
     HELP = """
 Choose what to scan. Move in the folder tree, press a to add the highlighted folder to the roots
 (d drops it again), or f to use a file that lists paths (one per line). Recent folders are in the
-list under the roots: Tab moves there, Enter adds one. [ and ] change the sensitivity. s starts
-the scan and shows its progress (2).
+list under the roots: Tab moves there, Enter adds one. [ and ] change the sensitivity, t turns
+the same-photo tier off (exact copies only), e turns on the look-alike tier (an embedding model;
+slow on a CPU). s starts the scan and shows its progress (2).
 """
 
     BINDINGS: ClassVar[list[Binding]] = [
@@ -52,6 +53,7 @@ the scan and shows its progress (2).
             id="browse.sensitivity_up",
         ),
         Binding("t", "toggle_same", "Same-photo tier", show=False, id="browse.toggle_same"),
+        Binding("e", "toggle_similar", "Look-alike tier", show=False, id="browse.toggle_similar"),
         Binding("j", "tree('cursor_down')", "Down", show=False, id="browse.down"),
         Binding("k", "tree('cursor_up')", "Up", show=False, id="browse.up"),
         Binding("l", "tree('toggle_node')", "Open", show=False, id="browse.open"),
@@ -94,7 +96,8 @@ the scan and shows its progress (2).
         o = lk.scan_settings
         self.query_one("#options", Static).update(
             f"[b]Options[/b]  sensitivity {o['sensitivity']} ([ ]) · same-photo tier "
-            f"{'on' if o['same'] else 'off'} (t) · workers {o['workers']}"
+            f"{'on' if o['same'] else 'off'} (t) · look-alike tier (embeddings) "
+            f"{'on' if o.get('similar') else 'off'} (e) · workers {o['workers']}"
         )
         self.say(f"{len(lk.roots)} root(s) chosen · s starts the scan")
 
@@ -173,6 +176,11 @@ the scan and shows its progress (2).
     def action_toggle_same(self) -> None:
         o = self.lk.scan_settings
         o["same"] = not o["same"]
+        self.refresh_side()
+
+    def action_toggle_similar(self) -> None:
+        o = self.lk.scan_settings
+        o["similar"] = not o.get("similar")
         self.refresh_side()
 
     def action_files_from(self) -> None:
