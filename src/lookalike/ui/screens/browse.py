@@ -18,9 +18,9 @@ from lookalike.ui.screens.base import ModeScreen, PromptScreen
 
 
 class DirCounted(Message):
-    def __init__(self, path: str, files: int, dirs: int) -> None:
+    def __init__(self, path: str, files: int, dirs: int, groups: int) -> None:
         super().__init__()
-        self.path, self.files, self.dirs = path, files, dirs
+        self.path, self.files, self.dirs, self.groups = path, files, dirs, groups
 
 
 class BrowseScreen(ModeScreen):
@@ -132,11 +132,12 @@ slow on a CPU). s starts the scan and shows its progress (2).
                         continue
         except OSError:
             return
-        self.post_message(DirCounted(path, files, dirs))
+        groups = self.lk.groups_under(path)  # O(all files): here, not on the event loop
+        self.post_message(DirCounted(path, files, dirs, groups))
 
     def on_dir_counted(self, message: DirCounted) -> None:
         info = self.lk.dir_info.get(message.path, {})
-        groups = self.lk.groups_under(message.path)
+        groups = message.groups
         last = info.get("last_scan", "never")
         self.query_one("#dirinfo", Static).update(
             f"[b]{message.path}[/b]\n  {message.files:,} files, {message.dirs:,} folders here"
