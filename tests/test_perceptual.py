@@ -74,3 +74,11 @@ def test_trim_box_finds_a_border_and_leaves_a_plain_photo_alone():
     framed[20:120, 20:170] = photo
     assert pc.trim_box(framed) == (22, 118, 22, 168)  # border plus a 2 px shave
     assert pc.trim_box(photo) == (0, 100, 0, 150)
+
+
+@settings(max_examples=10, deadline=None)
+@given(rgb128)
+def test_fast_haar_equals_the_basis_matrix(img):
+    h = pc._haar_matrix(pc.HAAR_SIZE)
+    ref = np.stack([h @ img[:, :, c] @ h.T for c in range(3)], axis=-1)
+    np.testing.assert_allclose(pc.haar_2d(img), ref, atol=1e-4)

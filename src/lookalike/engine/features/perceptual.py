@@ -201,14 +201,39 @@ class HaarSignature:
         return cls(coeffs, avg)
 
 
+def haar_rows(x: np.ndarray) -> np.ndarray:
+    """Full 1-D orthonormal Haar transform of every row (pyramid algorithm, no BLAS).
+
+    Output order matches ``_haar_matrix``: [average, coarsest detail, …, finest details].
+    """
+    out = x.astype(np.float32, copy=True)
+    n = out.shape[-1]
+    s = np.float32(1.0 / np.sqrt(2.0))
+    while n > 1:
+        a = (out[..., 0:n:2] + out[..., 1:n:2]) * s
+        d = (out[..., 0:n:2] - out[..., 1:n:2]) * s
+        out[..., : n // 2] = a
+        out[..., n // 2 : n] = d
+        n //= 2
+    return out
+
+
+def haar_2d(x: np.ndarray) -> np.ndarray:
+    """Standard 2-D Haar decomposition of the first two axes (rows fully, then columns)."""
+    t = haar_rows(np.moveaxis(x, 1, -1))  # along columns index j
+    t = np.moveaxis(t, -1, 1)
+    t = haar_rows(np.moveaxis(t, 0, -1))  # along rows index i
+    return np.moveaxis(t, -1, 0)
+
+
 def haar_signature(rgb128: np.ndarray) -> HaarSignature:
     """Signature of a 128×128 float RGB image in [0, 1]."""
-    h = _haar_matrix(HAAR_SIZE).astype(np.float32)
     yiq = rgb_to_yiq(rgb128)
+    t_all = haar_2d(yiq)  # (128, 128, 3)
     coeffs = np.zeros((3, HAAR_KEEP), dtype=np.int32)
     avg = np.zeros(3, dtype=np.float32)
     for c in range(3):
-        t = h @ np.ascontiguousarray(yiq[:, :, c]) @ h.T
+        t = t_all[:, :, c]
         avg[c] = t[0, 0] / HAAR_SIZE
         flat = t.reshape(-1).copy()
         flat[0] = 0.0
