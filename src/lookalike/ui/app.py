@@ -442,24 +442,22 @@ class LookalikeApp(App[None]):
         if self.scan_model.state == "running":
             self.notify("A scan is already running", severity="warning")
             return
-        try:
-            options = self.scan_options()
-        except (OSError, ValueError) as exc:
-            self.notify(f"Cannot scan: {exc}", severity="error")
-            return
-        self.scan_model = ScanModel(state="running", roots=[str(r) for r in options.roots])
+        self.scan_model = ScanModel(state="running", roots=[str(r) for r in self.roots])
         self._cancel = threading.Event()
         self.run_worker(
-            self._scan_worker(options, self._cancel),
-            group="scan",
-            exclusive=True,
-            exit_on_error=False,
+            self._scan_worker(self._cancel), group="scan", exclusive=True, exit_on_error=False
         )
         self.switch_mode("scan")
         self.publish("scan")
 
-    async def _scan_worker(self, options: ScanOptions, cancel: threading.Event) -> None:
+    async def _scan_worker(self, cancel: threading.Event) -> None:
         """Only posts messages: the engine's own thread does the work."""
+        try:
+            # A file list may be long: read it off the event loop.
+            options = await asyncio.to_thread(self.scan_options)
+        except (OSError, ValueError) as exc:
+            self.post_message(ScanFailed(f"cannot scan: {exc}"))
+            return
         try:
             async for event in self.engine.scan(options, cancel):
                 self.post_message(ScanEvent(event))
