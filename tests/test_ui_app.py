@@ -335,3 +335,36 @@ async def test_browse_pick_roots_file_list_and_scan(tmp_path: Path) -> None:
         assert options.sensitivity == 55 and options.same is False
         assert options.ml is not None and options.ml.similar
         assert str((photos / "b").resolve()) in app.recent
+
+
+async def test_no_blocking_engine_call_on_the_event_loop(tmp_path: Path) -> None:
+    """Every catalog/journal call goes through a thread worker (the fake records any that don't)."""
+    engine = FakeEngine(make_groups(8), scan_groups=2)
+    app = app_with(engine, roots=[tmp_path], start_mode="review")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.review.groups) == 8)
+        await pilot.press("a", "n", "l", "c", "m")
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.plan is not None and app.plan.files > 0)
+        await pilot.press("a", *"apply", "enter")
+        await wait_for(pilot, lambda: len(engine.applied) == 1 and not app.applying)
+        await pilot.press("6")
+        await wait_for(pilot, lambda: len(app.batches) == 1)
+        await pilot.press("u", "y")
+        await wait_for(pilot, lambda: engine.undone == ["b0001"])
+        await pilot.press("r", "y", "5", "2", "s")
+        await wait_for(pilot, lambda: app.scan_model.state == "finished")
+        await pilot.press("q")
+    assert engine.loop_calls == []
+    assert STATE_KEY in engine.state
+
+
+def test_progress_messages_of_one_stage_coalesce() -> None:
+    from lookalike.engine.events import GroupFound, StageProgress
+    from lookalike.ui.app import ScanEvent
+
+    newer = ScanEvent(StageProgress("extract", 20, 40))
+    assert newer.can_replace(ScanEvent(StageProgress("extract", 10, 40)))
+    assert not newer.can_replace(ScanEvent(StageProgress("exact", 10, 40)))
+    group = make_groups(1)[0]
+    assert not ScanEvent(GroupFound(group)).can_replace(ScanEvent(GroupFound(group)))

@@ -108,9 +108,15 @@ class FakeEngine:
         self.applied: list[PlanSummary] = []
         self.undone: list[str] = []
         self.recovery: list[str] = []
+        self.loop_calls: list[str] = []  # blocking calls made on the event loop (should be none)
         self.step_gate: asyncio.Event | None = None  # tests: set() to let the scan go on
         self.pause_after = 0  # events let through before the gate is waited on
         self.scan_started = False
+
+    def _off_loop(self, name: str) -> None:
+        """Blocking engine calls belong in thread workers; remember any made on the loop."""
+        if threading.current_thread() is threading.main_thread():
+            self.loop_calls.append(name)
 
     async def scan(
         self, options: ScanOptions, cancel: threading.Event | None = None
@@ -140,20 +146,25 @@ class FakeEngine:
         yield ScanFinished(stats, tuple(found), (), cancelled=cancel.is_set())
 
     def last_groups(self) -> list[Group]:
+        self._off_loop("last_groups")
         return list(self.groups)
 
     def load_state(self, key: str, default: object = None) -> object:
+        self._off_loop("load_state")
         return self.state.get(key, default)
 
     def save_state(self, key: str, value: object) -> None:
+        self._off_loop("save_state")
         self.state[key] = value
 
     def mark_not_duplicate(self, paths: list[str]) -> None:
+        self._off_loop("mark_not_duplicate")
         self.not_dups.append(list(paths))
 
     def plan(
         self, groups: Sequence[Group], removals: Mapping[int, Sequence[str]], operation: str
     ) -> PlanSummary:
+        self._off_loop("plan")
         sizes = {m.path: m.size for g in groups for m in g.members}
         items = tuple(
             PlanItem(p, gid, sizes.get(p, 0))
@@ -163,6 +174,7 @@ class FakeEngine:
         return PlanSummary(operation, items, len(removals))
 
     def apply(self, plan: PlanSummary, progress: Callable[[ApplyProgress], None]) -> BatchResult:
+        self._off_loop("apply")
         for i, item in enumerate(plan.items, 1):
             progress(ApplyProgress(i, plan.files, item.source))
         batch_id = f"b{len(self.batches) + 1:04d}"
@@ -182,6 +194,7 @@ class FakeEngine:
         return BatchResult(batch_id, plan.files)
 
     def history(self) -> list[BatchInfo]:
+        self._off_loop("history")
         return list(self.batches)
 
     def _set_state(self, batch_id: str, state: str) -> BatchResult:
@@ -194,11 +207,14 @@ class FakeEngine:
         return BatchResult(batch_id, 0, failed=1, messages=("no such batch",))
 
     def undo(self, batch_id: str) -> BatchResult:
+        self._off_loop("undo")
         self.undone.append(batch_id)
         return self._set_state(batch_id, "undone")
 
     def redo(self, batch_id: str) -> BatchResult:
+        self._off_loop("redo")
         return self._set_state(batch_id, "done")
 
     def recovery_notes(self) -> list[str]:
+        self._off_loop("recovery_notes")
         return list(self.recovery)
