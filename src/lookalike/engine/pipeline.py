@@ -42,7 +42,7 @@ from lookalike.engine.media.discover import IMAGE_EXTENSIONS, Filters, Found, wa
 from lookalike.engine.media.sniff import IMAGE, OTHER, VIDEO, sniff
 from lookalike.engine.model import FileError, Group, Member, ScanStats
 from lookalike.engine.options import ScanOptions
-from lookalike.engine.pool import run_pool
+from lookalike.engine.pool import DecodePool
 from lookalike.engine.rules.keep import choose_keeper, under
 
 META = "meta"
@@ -125,6 +125,7 @@ def run_scan(
     roots = [os.path.abspath(r) for r in options.roots]
     listed = [os.path.abspath(p) for p in options.files_from]
     cat = Catalog(catalog_path)
+    pool = DecodePool(options.workers, "lookalike.engine.features.extract")
     try:
         scan_id = cat.start_scan(roots + listed)
         yield ScanStarted(tuple(roots + listed), str(catalog_path), options.workers)
@@ -203,6 +204,8 @@ def run_scan(
                 [r for r in roots if os.path.isdir(r)], scan_id
             )
         cat.commit()
+        if stats.files_new + stats.files_changed and (options.same or options.thumbnails):
+            pool.start()  # workers import while we sniff and hash; the decode starts warm
         full = cat.files_by_ids(rows)
         rows = {fid: full[fid] for fid in rows if fid in full}
         # kind sniffing for files that have none yet
@@ -327,9 +330,7 @@ def run_scan(
         cat.begin()
         done = 0
         if options.same or options.thumbnails:
-            for fid, meta, views, err in run_pool(
-                _extract_task, tasks, options.workers, cancel.is_set
-            ):
+            for fid, meta, views, err in pool.map(_extract_task, tasks, cancel.is_set):
                 done += 1
                 if err is not None:
                     cat.set_kind(fid, IMAGE, err)
@@ -346,6 +347,7 @@ def run_scan(
                 if (ev := prog.tick(done)) is not None:
                     yield ev
                 yield from flush_errors()
+        pool.close()
         cat.commit()
         yield from flush_errors()
         yield prog.done(done)
@@ -496,6 +498,7 @@ def run_scan(
         cat.finish_scan(scan_id, stats.to_json(), groups)
         yield ScanFinished(stats, tuple(groups), tuple(errors))
     finally:
+        pool.close()
         cat.close()
 
 

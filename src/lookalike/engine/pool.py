@@ -1,4 +1,8 @@
-"""Process pools (spawn context) for decode work; cancellable, and quiet on Ctrl-C."""
+"""Process pools (spawn context) for decode work; cancellable, and quiet on Ctrl-C.
+
+A scan starts its pool before walking the folders, so the workers' imports overlap with the
+walk and the catalog diff instead of delaying the first decode.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,72 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-
-
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _quiet_worker() -> None:
+def _quiet_worker(warm: str | None = None) -> None:
     """Workers ignore SIGINT (the parent decides how to stop, so no tracebacks leak out) and
     use one BLAS thread each: N workers × N threads would only fight over the cores."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in _THREAD_VARS:
         os.environ[var] = "1"
+    if warm:
+        __import__(warm)  # pay the imports now, while the parent walks the folders
+
+
+class DecodePool:
+    """A spawn pool started on demand (or early, with ``start``) and always torn down."""
+
+    def __init__(self, workers: int, warm_module: str | None = None) -> None:
+        self.workers = workers
+        self.warm_module = warm_module
+        self._pool: Any = None
+
+    def start(self) -> None:
+        if self._pool is None and self.workers > 1:
+            ctx = mp.get_context("spawn")
+            self._pool = ctx.Pool(
+                processes=self.workers,
+                initializer=_quiet_worker,
+                initargs=(self.warm_module,),
+                maxtasksperchild=2000,
+            )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def __enter__(self) -> DecodePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def map(
+        self,
+        fn: Callable[[Any], T],
+        tasks: Iterable[Any],
+        cancelled: Callable[[], bool],
+        chunksize: int = 4,
+    ) -> Iterator[T]:
+        """Results of ``fn`` over ``tasks`` in completion order; stops early when cancelled.
+
+        With one worker, or a couple of tasks and no pool yet, it runs in-process.
+        """
+        tasks = list(tasks)
+        if self.workers <= 1 or (self._pool is None and len(tasks) <= 2):
+            for t in tasks:
+                if cancelled():
+                    return
+                yield fn(t)
+            return
+        self.start()
+        for result in self._pool.imap_unordered(fn, tasks, chunksize=chunksize):
+            yield result
+            if cancelled():
+                break
 
 
 def run_pool(
@@ -29,24 +88,6 @@ def run_pool(
     cancelled: Callable[[], bool],
     chunksize: int = 4,
 ) -> Iterator[T]:
-    """Results of ``fn`` over ``tasks`` in completion order; stops early when cancelled.
-
-    With one worker (or one task) it runs in-process: no start-up cost for tiny jobs.
-    """
-    tasks = list(tasks)
-    if workers <= 1 or len(tasks) <= 2:
-        for t in tasks:
-            if cancelled():
-                return
-            yield fn(t)
-        return
-    ctx = mp.get_context("spawn")
-    pool = ctx.Pool(processes=workers, initializer=_quiet_worker, maxtasksperchild=2000)
-    try:
-        for result in pool.imap_unordered(fn, tasks, chunksize=chunksize):
-            yield result
-            if cancelled():
-                break
-    finally:
-        pool.terminate()
-        pool.join()
+    """One-shot helper: a pool for just these tasks."""
+    with DecodePool(workers) as pool:
+        yield from pool.map(fn, tasks, cancelled, chunksize)
