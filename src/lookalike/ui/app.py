@@ -667,7 +667,10 @@ class LookalikeApp(App[None]):
                 ]
                 self.review.mark_undone(message.batch_id)
             else:
-                self.review.mark_applied(self._undone.pop(message.batch_id, []), message.batch_id)
+                # A redo is journalled as a new batch: its id is the one a later undo names.
+                self.review.mark_applied(
+                    self._undone.pop(message.batch_id, []), r.batch_id or message.batch_id
+                )
             extra = f", {r.failed} failed" if r.failed else ""
             self.notify(f"{message.verb.title()} of {message.batch_id}: {r.done:,} files{extra}")
             self.schedule_save()
