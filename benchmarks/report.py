@@ -75,6 +75,33 @@ def accuracy_tables(out: Path) -> str:
     return "\n".join(lines)
 
 
+def sweep_table(out: Path) -> str:
+    """lookalike at other --sensitivity settings (acc_sweep_s*.json) next to the default."""
+    rows = []
+    for p in out.glob("acc_sweep_s*.json"):
+        d = _load(p)
+        if d:
+            rows.append((int(p.stem.rsplit("_s", 1)[1]), d))
+    default = _load(out / "acc_lookalike_main.json")
+    if default:
+        rows.append((50, default))
+    if len(rows) < 2:
+        return ""
+    lines = [
+        "| sensitivity | precision | recall | F1 | false pairs | crop recall | small rotation recall |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for sens, d in sorted(rows, key=lambda r: r[0]):
+        s = d["scores"]
+        k = s["per_kind"]
+        lines.append(
+            f"| {sens} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | "
+            f"{s['false_pairs']} | {k.get('crop', {}).get('recall', 0):.2f} | "
+            f"{k.get('small_rotation', {}).get('recall', 0):.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def speed_table(path: Path) -> str:
     d = _load(path)
     if not d:
@@ -147,6 +174,11 @@ def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT
     print("### Accuracy\n")
     print(accuracy_tables(out))
+    sweep = sweep_table(out)
+    if sweep:
+        print("### Sensitivity sweep (main corpus)\n")
+        print(sweep)
+        print()
     for p in sorted(out.glob("speed_*.json")):
         print(f"### Speed ({p.name})\n")
         print(speed_table(p))
