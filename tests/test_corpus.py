@@ -172,3 +172,47 @@ def test_unknown_names_are_refused(tmp_path: Path) -> None:
         corpus.make_corpus(tmp_path, photos=["nope"], transforms=[])
     with pytest.raises(ValueError):
         corpus.make_corpus(tmp_path, photos=["coffee"], transforms=["nope"])
+
+
+def _group_result(labels: dict, root: Path, groups: list[list[str]], tier: str = "same") -> dict:
+    return {
+        "version": 1,
+        "groups": [
+            {"id": i, "tier": tier, "files": [{"path": str(root / p)} for p in g]}
+            for i, g in enumerate(groups)
+        ],
+        "errors": [],
+        "stats": {},
+    }
+
+
+def test_scorer_perfect_and_degraded(built: tuple[Path, dict]) -> None:
+    """The accuracy scorer on hand-made results: perfect, a missed copy, a near-pair merge."""
+    import accuracy
+
+    out, labels = built
+    by_group: dict[str, list[str]] = {}
+    for f in labels["files"]:
+        by_group.setdefault(f["group"], []).append(f["path"])
+    perfect = [g for g in by_group.values() if len(g) > 1]
+    s = accuracy.score(labels, _group_result(labels, out, perfect), out)
+    assert (s["precision"], s["recall"], s["false_pairs"]) == (1.0, 1.0, 0)
+
+    chelsea = [p for p in by_group["chelsea"] if "rot90" not in p]
+    motor = by_group["motorcycle_left"] + by_group["motorcycle_right"][:1]
+    s = accuracy.score(labels, _group_result(labels, out, [chelsea, motor]), out)
+    # rot90 pairs: chelsea (dropped), motorcycle_left (kept), motorcycle_right (not grouped)
+    assert (s["per_transform"]["rot90"]["found"], s["per_transform"]["rot90"]["pairs"]) == (1, 3)
+    assert s["false_pairs_by_category"] == {"near_pair": len(by_group["motorcycle_left"])}
+    assert s["precision"] < 1.0 and s["recall"] < 1.0
+
+    # look-alike tier groups are reported apart, not scored as "same photo"
+    s = accuracy.score(labels, _group_result(labels, out, [motor], tier="similar"), out)
+    assert s["false_pairs"] == 0 and s["similar_tier"]["near_pair"] > 0
+
+    # relative paths and a distractor merged into a group
+    rel = [[*by_group["chelsea"], by_group["hubble.r00"][0]]]
+    res = _group_result(labels, Path(""), rel)
+    s = accuracy.score(labels, res, out)
+    assert s["false_pairs_by_category"] == {"distractor": len(by_group["chelsea"])}
+    assert s["unknown_paths"] == 0
