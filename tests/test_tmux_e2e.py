@@ -102,8 +102,10 @@ def app_in_tmux(tmp_path: Path):  # type: ignore[no-untyped-def]
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "config.toml").write_text('[ui]\ngraphics = "halfcell"\n')
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    # COLUMNS/LINES inherited from the test runner would pin Textual to their size (it asks
+    # shutil.get_terminal_size, which prefers them): unset them so the pane's size counts.
     command = (
-        f"cd {shlex.quote(str(tmp_path))} && env {assignments} "
+        f"cd {shlex.quote(str(tmp_path))} && env -u COLUMNS -u LINES {assignments} "
         f"{shlex.quote(sys.executable)} -m lookalike {shlex.quote(str(photos))}; "
         "echo LOOKALIKE-EXITED; sleep 600"
     )
@@ -165,6 +167,21 @@ def test_scan_review_apply_undo_in_tmux(app_in_tmux) -> None:  # type: ignore[no
     tmux.wait_for("Undo batch")
     tmux.keys("y")
     tmux.wait_for("undone", timeout=60)
+    assert tree(photos) == before
+
+    # Redo (a new batch), then undo that one too.
+    tmux.keys("r")
+    tmux.wait_for("Redo batch")
+    tmux.keys("y")
+    tmux.wait_for("redone", timeout=60)
+    assert "astronaut.jpg" not in tree(photos)
+    tmux.keys("g")  # newest batch first: the redo is on top
+    tmux.keys("u")
+    tmux.wait_for("Undo batch")
+    tmux.keys("y")
+    end = time.monotonic() + 60
+    while tree(photos) != before and time.monotonic() < end:
+        time.sleep(0.2)
     assert tree(photos) == before
 
     tmux.keys("q")

@@ -178,8 +178,11 @@ class EngineAdapter:
     def _run_batch(
         self, events: Any, progress: Callable[[ApplyProgress], None] | None
     ) -> BatchResult:
+        """Drain the engine's event generator to its end (its bookkeeping runs after the last
+        event, e.g. redo marks the original batch), keeping the BatchFinished figures."""
         actions = self._actions()
         messages: list[str] = []
+        result = BatchResult("", 0)
         for ev in events:
             if isinstance(ev, actions.ItemOutcome):
                 if ev.outcome not in ("done", "undone") and len(messages) < 50:
@@ -195,8 +198,8 @@ class EngineAdapter:
                         )
                     )
             elif isinstance(ev, actions.BatchFinished):
-                return BatchResult(ev.batch_id, ev.done, ev.failed, ev.skipped, tuple(messages))
-        return BatchResult("", 0, messages=tuple(messages))
+                result = BatchResult(ev.batch_id, ev.done, ev.failed, ev.skipped)
+        return replace(result, messages=tuple(messages))
 
     def apply(self, plan: PlanSummary, progress: Callable[[ApplyProgress], None]) -> BatchResult:
         actions = self._actions()
