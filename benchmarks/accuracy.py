@@ -403,6 +403,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 images, out_json, db, args.sensitivity, args.model, shlex.split(args.extra_args)
             )
             meta.update(tool="lookalike", command=shlex.join(cmd[1:]), seconds=round(secs, 2))
+            variant = []
+            if args.sensitivity is not None:
+                variant += ["--sensitivity", str(args.sensitivity)]
+            if args.model:
+                variant += ["--model", args.model]
+            meta["variant"] = shlex.join(variant + shlex.split(args.extra_args))
             meta["exit_code"] = rc
             if not out_json.exists():
                 print(f"lookalike failed (exit {rc}):\n{err}", file=sys.stderr)

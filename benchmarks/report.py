@@ -27,6 +27,11 @@ def accuracy_tables(out: Path) -> str:
             d = _load(out / f"acc_{tool}_{corpus}.json")
             if d:
                 runs[tool] = d
+        # variants: acc_lookalike_<corpus>_<name>.json (other options, e.g. --model)
+        for p in sorted(out.glob(f"acc_lookalike_{corpus}_*.json")):
+            d = _load(p)
+            if d:
+                runs[f"lookalike {d['meta'].get('variant') or p.stem}"] = d
         if not runs:
             continue
         any_run = next(iter(runs.values()))
@@ -36,17 +41,19 @@ def accuracy_tables(out: Path) -> str:
         )
         lines.append(
             "| tool | precision | recall | F1 | false pairs (distractor / near pair / other)"
-            " | seconds |"
+            " | similar tier pairs (same photo / near pair / other) | seconds |"
         )
-        lines.append("|---|---:|---:|---:|---|---:|")
+        lines.append("|---|---:|---:|---:|---|---|---:|")
         for tool, d in runs.items():
             s, m = d["scores"], d["meta"]
             c = s["false_pairs_by_category"]
-            label = tool if tool != "lookalike" else f"lookalike ({m.get('git', '?')})"
+            st = s["similar_tier"]
+            label = f"{tool} ({m['git']})" if tool.startswith("lookalike") else tool
             lines.append(
                 f"| {label} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | "
                 f"{c.get('distractor', 0)} / {c.get('near_pair', 0)} / {c.get('other', 0)} | "
-                f"{m.get('seconds', '')} |"
+                f"{st.get('same_photo', 0)} / {st.get('near_pair', 0)} / "
+                f"{st.get('other', 0) + st.get('distractor', 0)} | {m.get('seconds', '')} |"
             )
         lines.append("")
         kinds = sorted({k for d in runs.values() for k in d["scores"]["per_kind"]})
