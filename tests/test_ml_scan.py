@@ -105,6 +105,8 @@ def test_query_ranks_true_copies_first(scanned, photos: Path, tmp_path: Path) ->
     assert res.exit_code == 0, res.output
     results = json.loads(res.stdout)["results"]
     assert Path(results[0]["path"]).name == "astronaut.jpg"
+    assert results[0]["same"] is True  # verified geometrically
+    assert not any(r["same"] for r in results[1:])
     assert all(r["path"] != str(photos / "astronaut_crop.jpg") for r in results)
     assert results[0]["score"] >= results[-1]["score"]
     # an image that is not in the catalog
@@ -112,7 +114,7 @@ def test_query_ranks_true_copies_first(scanned, photos: Path, tmp_path: Path) ->
     _rotate(Image.open(photos / "rocket.jpg"), -5).save(outside)
     res = CliRunner().invoke(main, ["query", str(outside), "--db", str(db), "--format", "text"])
     assert res.exit_code == 0, res.output
-    assert res.stdout.splitlines()[0].endswith("rocket.jpg")
+    assert res.stdout.splitlines()[0].endswith("same " + str(photos / "rocket.jpg"))
     res = CliRunner().invoke(main, ["query", "--text", "a cat", "--db", str(db)])
     assert res.exit_code != 0 and "no text encoder" in res.output
 

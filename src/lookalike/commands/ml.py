@@ -199,8 +199,13 @@ def query(
     device: str = "auto",
     weights: str | None = None,
     allow_download: bool | None = None,
+    verify: bool = True,
 ) -> list[dict]:
-    """Files in the catalog most like ``image`` (or described by ``text``), best first."""
+    """Files in the catalog most like ``image`` (or described by ``text``), best first.
+
+    For an image query the nearest candidates are also checked geometrically (the scan's
+    verification): true copies (``"same": true``) come first, then the rest by cosine.
+    """
     import numpy as np
 
     from lookalike.engine.catalog import Catalog
@@ -233,7 +238,9 @@ def query(
                 raise click.ClickException(str(exc)) from exc
         else:
             assert image is not None
-            q = emb.embed_images([_load_image(image, spec)])
+            # Turned and mirrored copies embed far apart: ask with all 8 right-angle
+            # turns/mirrors of the image and keep each file's best score.
+            q = emb.embed_images(_dihedral(_load_image(image, spec)))
         ipath = index_path(db, version)
         index = None
         feats = cat.feature_versions("emb:" + version)
@@ -244,16 +251,57 @@ def query(
             ids = np.array(sorted(raw), dtype=np.int64)
             mat = np.stack([np.frombuffer(raw[i], np.float16).astype(np.float32) for i in ids])
             index = VectorIndex.build(ids, mat)
-        scores, found = index.search(q, top + 1)
-        rows = cat.files_by_ids([int(i) for i in found[0] if i >= 0])
+        pool = top + 1 if text is not None or not verify else max(3 * top, top + 30)
+        scores, found = index.search(q, pool)
+        best: dict[int, float] = {}
+        for srow, irow in zip(scores.tolist(), found.tolist(), strict=True):
+            for sc, i in zip(srow, irow, strict=True):
+                if i >= 0 and sc > best.get(i, -2.0):
+                    best[i] = sc
+        rows = cat.files_by_ids(list(best))
+        # Byte-identical copies share one embedding (the scan decodes one of them): add them.
+        for i, row in list(rows.items()):
+            if row.fullhash is None:
+                continue
+            for (cid,) in cat.db.execute(
+                "SELECT id FROM files WHERE fullhash=? AND id<>?", (row.fullhash, i)
+            ):
+                if cid not in best:
+                    best[cid] = best[i]
+        rows = cat.files_by_ids(list(best))
     me = str(image.resolve()) if image is not None else None
     out = []
-    for s, i in zip(scores[0].tolist(), found[0].tolist(), strict=True):
+    for i, sc in sorted(best.items(), key=lambda kv: (-kv[1], kv[0])):
         row = rows.get(int(i))
         if row is None or row.path == me:
             continue
-        out.append({"path": row.path, "score": round(float(s), 4)})
+        out.append({"path": row.path, "score": round(float(sc), 4)})
+    if image is not None and verify:
+        from lookalike.engine.features.verify import Verifier
+
+        v = Verifier(cache_size=len(out) + 1)
+        for r in out:
+            r["same"] = bool(v.verify(image, r["path"]).same)
+        out.sort(key=lambda r: (not r["same"], -r["score"], r["path"]))
     return out[:top]
+
+
+def _dihedral(img: Any) -> list[Any]:
+    """The image under the 8 right-angle turns and mirrors (the first is the image itself)."""
+    from PIL import Image
+
+    t = Image.Transpose
+    ops = [
+        None,
+        t.ROTATE_90,
+        t.ROTATE_180,
+        t.ROTATE_270,
+        t.FLIP_LEFT_RIGHT,
+        t.FLIP_TOP_BOTTOM,
+        t.TRANSPOSE,
+        t.TRANSVERSE,
+    ]
+    return [img if op is None else img.transpose(op) for op in ops]
 
 
 def _spec_for_version(version: str) -> Any:
@@ -290,14 +338,23 @@ def _spec_for_version(version: str) -> Any:
 @click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--allow-download", is_flag=True, default=None)
-def query_command(image, text, db, model, top, fmt, device, weights, allow_download) -> None:
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Check the nearest files geometrically; true copies are listed first.",
+)
+def query_command(
+    image, text, db, model, top, fmt, device, weights, allow_download, verify
+) -> None:
     """Files most like IMAGE (which need not be in the catalog), or matching --text.
 
     \b
     Examples:
       lookalike query photo.jpg --top 5
       lookalike query --text "a dog on a beach" --model clip-vit-b-32
-    Output: {"results": [{"path": ABS_PATH, "score": F}, …]} best first.
+    Output: {"results": [{"path": ABS_PATH, "score": F, "same": B}, …]} best first: verified
+    copies ("same": true) first, then by cosine score.
     """
     from lookalike import config
     from lookalike.engine.models import ModelUnavailable
@@ -307,7 +364,7 @@ def query_command(image, text, db, model, top, fmt, device, weights, allow_downl
     db = Path(db) if db else config.default_catalog_path()
     t0 = time.monotonic()
     try:
-        results = query(db, image, text, model, top, device, weights, allow_download)
+        results = query(db, image, text, model, top, device, weights, allow_download, verify)
     except ModelUnavailable as exc:
         click.echo(f"lookalike: {exc}", err=True)
         sys.exit(4)
@@ -315,7 +372,8 @@ def query_command(image, text, db, model, top, fmt, device, weights, allow_downl
         click.echo(json.dumps({"results": results}, indent=1))
     else:
         for r in results:
-            click.echo(f"{r['score']:.4f}  {r['path']}")
+            mark = "same " if r.get("same") else ""
+            click.echo(f"{r['score']:.4f}  {mark}{r['path']}")
         click.echo(f"{len(results)} result(s) in {time.monotonic() - t0:.2f} s", err=True)
 
 
