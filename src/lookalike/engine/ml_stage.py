@@ -185,7 +185,8 @@ def features(
 
             state.version += f":w{_file_tag(Path(opts.weights).expanduser())}"
         feat_name = EMB_PREFIX + state.version
-    want_colour = opts.by == "colour"
+    # faces mode without a model groups look-alikes by palette among equal face counts
+    want_colour = opts.by == "colour" or (opts.by == "faces" and spec is None)
     want_faces = opts.by == "faces"
     ids = [r.id for r in reps]
     have_emb = cat.feature_versions(feat_name) if feat_name else {}
