@@ -277,9 +277,15 @@ async def test_rules_reorder_and_save(tmp_path: Path) -> None:
         first = app.keep_rules[0]
         await pilot.press("J")
         assert app.keep_rules[1] == first
+        await pilot.press("o", *"/photos/phone: newest, bytes", "enter")
+        assert app.overrides == {"/photos/phone": ["newest", "bytes"]}
+        await pilot.press("o", *"/x: nonsense", "enter")
+        assert "/x" not in app.overrides
         await pilot.press("w")
         await wait_for(pilot, lambda: not app.rules_dirty)
-    assert config.load_config()["rules"]["keep"][1] == first
+    saved = config.load_config()["rules"]
+    assert saved["keep"][1] == first
+    assert saved["overrides"] == {"/photos/phone": ["newest", "bytes"]}
 
 
 async def test_palette_go_to_file_and_theme_is_remembered() -> None:

@@ -205,6 +205,12 @@ class LookalikeApp(App[None]):
             DEFAULT_KEEP_RULES
         )
         self.reference: list[str] = [str(r) for r in self.setting("rules.reference", [])]
+        raw = self.setting("rules.overrides", {}) or {}
+        self.overrides: dict[str, list[str]] = (
+            {str(k): [str(r) for r in v] for k, v in raw.items() if isinstance(v, list)}
+            if isinstance(raw, dict)
+            else {}
+        )
         self.rules_dirty = False
         self.operation: str = str(self.setting("ui.operation", "trash"))
         self.destination: str = str(self.setting("ui.destination", ""))
@@ -680,12 +686,14 @@ class LookalikeApp(App[None]):
     # -- rules -------------------------------------------------------------------------------
     def save_rules(self) -> None:
         rules, refs = list(self.keep_rules), list(self.reference)
+        overrides = {k: list(v) for k, v in self.overrides.items()}
 
         def work() -> None:
             try:
                 data = config.load_config()
                 config.set_key(data, "rules.keep", rules)
                 config.set_key(data, "rules.reference", refs)
+                config.set_key(data, "rules.overrides", overrides)
                 path = config.save_config(data)
                 self.call_from_thread(self._rules_saved, str(path), "")
             except Exception as exc:

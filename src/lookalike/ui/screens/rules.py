@@ -20,8 +20,8 @@ class RulesScreen(ModeScreen):
 How the keeper of a group is chosen: rules are tried top to bottom until one prefers a file.
 Move the highlighted rule with K/J (or shift+up/down), add one with a, remove it with x.
 Reference folders (r adds, R removes the last) are never acted on: their files are always kept.
-Per-directory overrides live in config.toml under [rules.overrides]. w writes config.toml; the
-next scan uses the new order.
+Per-directory overrides give a folder its own rule order: o adds one ("FOLDER: rule, rule"),
+O removes the last. w writes all of it to config.toml; the next scan uses the new order.
 """
 
     BINDINGS: ClassVar[list[Binding]] = [
@@ -31,6 +31,8 @@ next scan uses the new order.
         Binding("x", "remove", "Remove rule", id="rules.remove"),
         Binding("r", "add_reference", "Add reference", id="rules.add_reference"),
         Binding("R", "drop_reference", "Drop reference", show=False, id="rules.drop_reference"),
+        Binding("o", "add_override", "Add override", id="rules.add_override"),
+        Binding("O", "drop_override", "Drop override", show=False, id="rules.drop_override"),
         Binding("w,ctrl+s", "save", "Save", id="rules.save"),
         Binding("j", "cursor(1)", "Down", show=False, id="rules.cursor_down"),
         Binding("k", "cursor(-1)", "Up", show=False, id="rules.cursor_up"),
@@ -56,8 +58,7 @@ next scan uses the new order.
         if self.lk.keep_rules:
             ol.highlighted = min(old or 0, len(self.lk.keep_rules) - 1)
         refs = "\n".join(f"  • {r}" for r in self.lk.reference) or "  (none)"
-        overrides = self.lk.setting("rules.overrides", {}) or {}
-        ov = "\n".join(f"  {k}: {v}" for k, v in overrides.items()) or "  (none)"
+        ov = "\n".join(f"  {k}: {', '.join(v)}" for k, v in self.lk.overrides.items()) or "  (none)"
         unused = sorted(KEEP_RULE_NAMES - set(self.lk.keep_rules))
         self.query_one("#rules-right", Static).update(
             f"[b]Reference folders[/b] (always kept)\n{refs}\n\n"
@@ -115,6 +116,35 @@ next scan uses the new order.
     def action_drop_reference(self) -> None:
         if self.lk.reference:
             self.lk.reference.pop()
+            self.lk.rules_dirty = True
+            self.redraw()
+
+    def action_add_override(self) -> None:
+        def done(text: str | None) -> None:
+            if not text or ":" not in text:
+                if text:
+                    self.notify("Write it as FOLDER: rule, rule", severity="warning")
+                return
+            folder, _, rest = text.rpartition(":")
+            rules = [r.strip() for r in rest.split(",") if r.strip()]
+            bad = [r for r in rules if r not in KEEP_RULE_NAMES]
+            if not folder.strip() or not rules or bad:
+                self.notify(f"Unknown rule(s): {', '.join(bad) or '-'}", severity="error")
+                return
+            self.lk.overrides[folder.strip()] = rules
+            self.lk.rules_dirty = True
+            self.redraw()
+
+        self.app.push_screen(
+            PromptScreen(
+                "Override — FOLDER: rule, rule", placeholder="/photos/phone: newest, bytes"
+            ),
+            done,
+        )
+
+    def action_drop_override(self) -> None:
+        if self.lk.overrides:
+            self.lk.overrides.pop(next(reversed(self.lk.overrides)))
             self.lk.rules_dirty = True
             self.redraw()
 
