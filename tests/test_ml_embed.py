@@ -178,3 +178,49 @@ def test_effnet_on_gpu_matches_cpu(effnet: Embedder) -> None:
     imgs = [_photo(n) for n in PHOTOS]
     a, b = effnet.embed_images(imgs), gpu.embed_images(imgs)
     assert (np.sum(a * b, axis=1) > 0.99).all()  # fp16/bf16 on the GPU, same vectors
+
+
+def test_ml_stage_with_a_text_model_scores_aesthetics(tmp_path) -> None:
+    """The scan's ML stage with a (tiny, local) CLIP-family model: vectors, quality with an
+    aesthetic prompt score, the similar tier."""
+    import threading
+
+    from click.testing import CliRunner
+
+    from lookalike.cli import main
+    from lookalike.engine import ml_stage
+    from lookalike.engine.catalog import Catalog
+
+    open_clip = pytest.importorskip("open_clip")
+    arch = _tiny_open_clip()
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.safetensors"
+    from safetensors.torch import save_file
+
+    ref = open_clip.create_model(arch, pretrained=None)
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(weights))
+    photos = tmp_path / "p"
+    photos.mkdir()
+    for n in ("coffee", "chelsea"):
+        _photo(n).save(photos / f"{n}.jpg")
+    _photo("coffee").resize((300, 200)).save(photos / "coffee_small.jpg")
+    db = tmp_path / "c.sqlite"
+    res = CliRunner().invoke(
+        main, ["scan", "--no-ui", str(photos), "--db", str(db), "--workers", "1"]
+    )
+    assert res.exit_code == 0, res.output
+    opts = ml_stage.MLOptions(
+        model=f"open_clip:{arch}", weights=str(weights), device="cpu", similar=True
+    )
+    with Catalog(db) as cat:
+        reps = list(cat.all_files())
+        out = list(ml_stage.features(opts, cat, reps, 1, 10**8, threading.Event(), db))
+        state = out[-1]
+        assert isinstance(state, ml_stage.MLState)
+        assert len(state.vectors) == 3 and state.embedded == 3
+        for q in state.quality.values():
+            assert 0.0 <= q["aesthetic"] <= 1.0 and 0.0 <= q["score"] <= 1.0
+        assert any(k.startswith("ml.prompt:") for (k,) in cat.db.execute("SELECT key FROM state"))
+        ids = sorted(state.vectors)
+        merged = ml_stage.merge(state, [("same", ids[:2])], ids)
+        assert merged[0] == ("same", ids[:2])

@@ -69,13 +69,20 @@ def ml_scan_options(f: Any) -> Any:
             default=None,
             help="Similar tier by colour histogram, or only among pictures with as many faces.",
         ),
+        click.option(
+            "--prompt",
+            default=None,
+            metavar="TEXT",
+            help="Aesthetic prompt blended into the quality score (CLIP-family models; "
+            "default: 'a beautiful, sharp, well-composed, well-exposed photo').",
+        ),
     ]
     for d in reversed(decorators):
         f = d(f)
     return f
 
 
-ML_KEYS = ("model", "device", "weights", "allow_download", "similar", "similarity", "by")
+ML_KEYS = ("model", "device", "weights", "allow_download", "similar", "similarity", "by", "prompt")
 
 
 def build_ml_options(
@@ -86,6 +93,7 @@ def build_ml_options(
     similar: bool = False,
     similarity: float | None = None,
     by: str | None = None,
+    prompt: str | None = None,
 ) -> Any:
     """MLOptions for ScanOptions.ml, or None when no ML option was given (stage off)."""
     from lookalike.engine.ml_stage import MLOptions
@@ -102,6 +110,7 @@ def build_ml_options(
         similar=similar or similarity is not None,
         similarity=similarity,
         by=by,
+        prompt=prompt,
     )
 
 

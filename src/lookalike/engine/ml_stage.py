@@ -40,6 +40,10 @@ CANDIDATE_K = 20  # embedding neighbours per file sent to verification, at most
 CANDIDATE_THRESHOLD = {"effnet": 0.60, "open_clip": 0.75}
 SIMILAR_THRESHOLD = {"effnet": 0.82, "open_clip": 0.90}
 VERIFY_CHUNK = 24
+# Aesthetic score with a CLIP-family model: cosine to a positive minus a negative prompt.
+DEFAULT_PROMPT = "a beautiful, sharp, well-composed, well-exposed photo"
+NEGATIVE_PROMPT = "a blurry, badly exposed, ugly, low quality photo"
+AESTHETIC_WEIGHT = 0.3  # share of the aesthetic score in the stored quality score
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class MLOptions:
     by: str | None = None  # "colour" | "faces"
     precision: str = "auto"
     quality: bool = True
+    prompt: str | None = None  # aesthetic prompt (CLIP-family models); None = the default
 
     def __post_init__(self) -> None:
         if self.similarity is not None and not 0.0 <= self.similarity <= 1.0:
@@ -296,7 +301,48 @@ def features(
         state.quality = {
             fid: json.loads(raw) for fid, raw in load(QUALITY, QUALITY_VERSION).items()
         }
+    if state.vectors and spec is not None and spec.text:
+        notice = _aesthetic(state, spec, cat, embedder)
+        if notice:
+            yield Notice(notice, "warning")
     yield state
+
+
+def aesthetic_score(vectors: np.ndarray, text_vectors: np.ndarray) -> np.ndarray:
+    """0..1 from (cos to the positive prompt − cos to the negative one); CLIP-family cosine
+    gaps are small (±0.05), hence the gain."""
+    gap = vectors @ text_vectors[0] - vectors @ text_vectors[1]
+    return np.clip(0.5 + 5.0 * gap, 0.0, 1.0)
+
+
+def _aesthetic(state: MLState, spec: ModelSpec, cat: Any, embedder: Any) -> str | None:
+    """Blend a prompt score into each file's quality score. Text vectors are cached in the
+    catalog so a rescan need not load the model only for them."""
+    pos = state.opts.prompt or DEFAULT_PROMPT
+    key = f"ml.prompt:{state.version}:{pos}|{NEGATIVE_PROMPT}"
+    cached = cat.get_state(key)
+    if cached is None:
+        try:
+            if embedder is None:
+                from lookalike.engine.features.embed import Embedder
+
+                o = state.opts
+                embedder = Embedder(
+                    spec, device=o.device, weights=o.weights, allow_download=o.allow_download
+                )
+            cached = embedder.embed_texts([pos, NEGATIVE_PROMPT]).tolist()
+        except ModelUnavailable as exc:
+            return f"aesthetic prompt score off: {exc}"
+        cat.set_state(key, cached)
+    tv = np.asarray(cached, dtype=np.float32)
+    ids = sorted(state.vectors)
+    scores = aesthetic_score(np.stack([state.vectors[i] for i in ids]), tv)
+    for fid, a in zip(ids, scores.tolist(), strict=True):
+        q = state.quality.setdefault(fid, {})
+        q["aesthetic"] = round(a, 4)
+        if "score" in q:
+            q["score"] = round((1 - AESTHETIC_WEIGHT) * q["score"] + AESTHETIC_WEIGHT * a, 4)
+    return None
 
 
 def _save_index(catalog_path: Path, state: MLState) -> None:
