@@ -40,6 +40,7 @@ def test_quality_prefers_sharp_and_large(name: str) -> None:
         "brightness",
         "clipped",
         "noise",
+        "blocking",
         "megapixels",
         "score",
     }
