@@ -104,3 +104,22 @@ def test_engine_import_does_not_load_torch() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ml_options_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lookalike.commands.ml import build_ml_options
+    from lookalike.engine import ml_stage
+
+    monkeypatch.setattr(ml_stage, "gpu_present", lambda: False)
+    assert build_ml_options() is None  # CPU: embeddings are opt-in
+    assert ml_stage.choose_model(build_ml_options(similar=True)) == "effnet-lite0"
+    assert ml_stage.choose_model(build_ml_options(by="colour")) is None  # colour needs no model
+    assert build_ml_options(by="color").by == "colour"
+    assert ml_stage.choose_model(build_ml_options(model="clip-vit-b-32")) == "clip-vit-b-32"
+    assert ml_stage.choose_model(ml_stage.MLOptions(model="auto")) is None
+    monkeypatch.setattr(ml_stage, "gpu_present", lambda: True)
+    opts = build_ml_options()
+    assert opts is not None and opts.model == "auto"  # GPU: on by default
+    assert ml_stage.choose_model(opts) in ("clip-vit-b-32", "effnet-lite0")
+    with pytest.raises(ValueError):
+        ml_stage.MLOptions(similarity=1.5)

@@ -101,7 +101,11 @@ def build_ml_options(
     by = "colour" if by == "color" else by
     asked = model or weights or similar or similarity is not None or by or allow_download
     if not asked and device == "auto":
-        return None
+        from lookalike.engine.ml_stage import gpu_present
+
+        # With a GPU, embeddings are on by default (crop-proof "same"); on a CPU they are
+        # opt-in: they cost ~10x a hash-only scan there (docs/models.md).
+        return MLOptions(model="auto") if gpu_present() else None
     return MLOptions(
         model=model or ("auto" if device != "auto" and not weights else None),
         device=device,

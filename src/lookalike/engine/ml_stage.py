@@ -80,7 +80,8 @@ def choose_model(opts: MLOptions) -> str | None:
         return DEFAULT_MODEL if (opts.similar and opts.by is None) else None
     if opts.model != "auto":
         return opts.model
-    if opts.weights or not gpu_present():
+    gpu = gpu_present() or opts.device.startswith("cuda")
+    if opts.weights or not gpu:
         return None if not opts.weights else DEFAULT_MODEL
     from lookalike.engine.models import cached_weights
 
