@@ -137,7 +137,7 @@ def load_set(n: int) -> dict[str, np.ndarray]:
     return s
 
 
-def run_size(n: int, do_group: bool) -> dict:
+def run_size(n: int, do_group: bool, compare_flat: bool = True) -> dict:
     """Time index and grouping for one size (runs inside a child process)."""
     from lookalike.engine import grouping
     from lookalike.engine.features import perceptual as pc
@@ -155,6 +155,12 @@ def run_size(n: int, do_group: bool) -> dict:
     t0 = time.perf_counter()
     q, r, _ = index.search(codes.reshape(-1, codes.shape[-1]), grouping.SEARCH_RADIUS)
     t_search = time.perf_counter() - t0
+    flat_search = None
+    if compare_flat and not index.flat:  # what the exact index would have cost at this size
+        t0 = time.perf_counter()
+        flat = HashIndex(codes[:, 0, :], flat_limit=n + 1)
+        flat.search(codes.reshape(-1, codes.shape[-1]), grouping.SEARCH_RADIUS)
+        flat_search = round(time.perf_counter() - t0, 3)
     qi = q // 8
     cand = {(min(a, b), max(a, b)) for a, b in zip(qi.tolist(), r.tolist(), strict=True) if a != b}
     base = s["base"]
@@ -169,6 +175,7 @@ def run_size(n: int, do_group: bool) -> dict:
         "hash_seconds": round(t_codes, 3),
         "index_build_seconds": round(t_build, 3),
         "index_search_seconds": round(t_search, 3),
+        "flat_build_search_seconds": flat_search,
         "candidate_pairs": len(cand),
         "planted_pairs": len(planted),
         "planted_in_candidates": round(len(planted & cand) / max(1, len(planted)), 4),
@@ -205,11 +212,12 @@ def run_size(n: int, do_group: bool) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "_child":
-        print(json.dumps(run_size(int(argv[1]), argv[2] == "1")))
+        print(json.dumps(run_size(int(argv[1]), argv[2] == "1", len(argv) < 4 or argv[3] == "1")))
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--no-group", action="store_true", help="time the index only")
+    ap.add_argument("--no-flat", action="store_true", help="skip the exact-index comparison")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per size")
     ap.add_argument("-o", "--output", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -217,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for n in [int(x) for x in args.sizes.split(",") if x]:
         load_set(n)  # make the cache outside the timed child
         cmd = [sys.executable, __file__, "_child", str(n), "0" if args.no_group else "1"]
+        cmd.append("0" if args.no_flat else "1")
         env = dict(os.environ, OMP_NUM_THREADS="1")
         t0 = time.perf_counter()
         try:
