@@ -25,9 +25,11 @@ def test_flat_and_ivf_agree(tmp_path) -> None:
     assert flat.kind == "flat" and ivf.kind == "ivf" and len(ivf) == len(vecs)
     s1, i1 = flat.search(near[:10], 2)
     s2, i2 = ivf.search(near[:10], 2)
-    assert (i1[:, 0] == i2[:, 0]).all()
     assert (i1[:, 0] == ids[3000:3010]).all()
-    assert np.allclose(s1[:, 0], s2[:, 0], atol=1e-5)
+    # IVF stores 8-bit quantised vectors: same neighbours, cosine within ~1e-2
+    assert all(set(a) == set(b) for a, b in zip(i1.tolist(), i2.tolist(), strict=True))
+    assert np.allclose(np.sort(s1, axis=1), np.sort(s2, axis=1), atol=2e-2)
+    assert len(ivf.range_search(near[:3], 0.9)[0][0]) == 2
     hits = flat.range_search(near[:3], 0.9)
     assert [int(h[0][0]) for h in hits] == [3100, 3101, 3102]  # itself first
     assert set(hits[0][0].tolist()) == {100, 3100}

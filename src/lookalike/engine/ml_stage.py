@@ -141,7 +141,10 @@ class MLState:
     model: str | None = None
     version: str | None = None
     family: str = "effnet"
-    vectors: dict[int, np.ndarray] = field(default_factory=dict)  # rep id → unit vector
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)  # rep id → row of ``matrix``
+    ids: np.ndarray | None = None  # int64 ids, sorted; rows of ``matrix``
+    matrix: np.ndarray | None = None  # (n, dim) float16 unit vectors: 1M × 1280 = 2.5 GB
+    index: Any = None  # VectorIndex over ``matrix`` (built once, saved, reused by edges())
     colours: dict[int, np.ndarray] = field(default_factory=dict)
     faces: dict[int, int] = field(default_factory=dict)
     quality: dict[int, dict] = field(default_factory=dict)
@@ -289,10 +292,14 @@ def features(
         return cat.load_features(name, version, ids)
 
     if feat_name:
-        for fid, raw in load(feat_name, 1).items():
-            state.vectors[fid] = np.frombuffer(raw, dtype=np.float16).astype(np.float32)
-        if catalog_path is not None and state.vectors:
-            _save_index(catalog_path, state)
+        raws = load(feat_name, 1)
+        ids = sorted(fid for fid, raw in raws.items() if len(raw) == 2 * spec.dim)
+        if ids:
+            state.ids = np.array(ids, dtype=np.int64)
+            state.matrix = np.frombuffer(b"".join(raws[i] for i in ids), dtype=np.float16)
+            state.matrix = state.matrix.reshape(len(ids), spec.dim)
+            state.vectors = {fid: state.matrix[n] for n, fid in enumerate(ids)}
+            _build_index(catalog_path, state)
     if want_colour:
         for fid, raw in load(COLOUR, COLOUR_VERSION).items():
             state.colours[fid] = np.frombuffer(raw, dtype=np.float16).astype(np.float32)
@@ -336,9 +343,14 @@ def _aesthetic(state: MLState, spec: ModelSpec, cat: Any, embedder: Any) -> str 
             return f"aesthetic prompt score off: {exc}"
         cat.set_state(key, cached)
     tv = np.asarray(cached, dtype=np.float32)
-    ids = sorted(state.vectors)
-    scores = aesthetic_score(np.stack([state.vectors[i] for i in ids]), tv)
-    for fid, a in zip(ids, scores.tolist(), strict=True):
+    assert state.ids is not None and state.matrix is not None
+    scores = np.concatenate(
+        [
+            aesthetic_score(state.matrix[i : i + 65536].astype(np.float32), tv)
+            for i in range(0, len(state.ids), 65536)
+        ]
+    )
+    for fid, a in zip(state.ids.tolist(), scores.tolist(), strict=True):
         q = state.quality.setdefault(fid, {})
         q["aesthetic"] = round(a, 4)
         if "score" in q:
@@ -346,15 +358,17 @@ def _aesthetic(state: MLState, spec: ModelSpec, cat: Any, embedder: Any) -> str 
     return None
 
 
-def _save_index(catalog_path: Path, state: MLState) -> None:
-    """Persist the vectors' faiss index beside the catalog (for ``lookalike query``)."""
+def _build_index(catalog_path: Path | None, state: MLState) -> None:
+    """Index the vectors once (exact below 200k, IVF-SQ8 above) and persist it beside the
+    catalog for ``lookalike query``; edges() reuses it."""
     from lookalike.engine.vector_index import VectorIndex, index_path
 
-    ids = np.array(sorted(state.vectors), dtype=np.int64)
-    mat = np.stack([state.vectors[i] for i in ids.tolist()])
-    idx = VectorIndex.build(ids, mat)
+    assert state.ids is not None and state.matrix is not None
+    state.index = VectorIndex.build(state.ids, state.matrix)
+    if catalog_path is None:
+        return
     try:
-        idx.save(
+        state.index.save(
             index_path(catalog_path, state.version or "emb"),
             {
                 "model": state.model,
@@ -381,9 +395,9 @@ def edges(
 
     start = time.monotonic()
     group_of = {fid: n for n, g in enumerate(grouped) for fid in g}
-    ids = np.array(sorted(state.vectors), dtype=np.int64)
-    mat = np.stack([state.vectors[i] for i in ids.tolist()])
-    index = VectorIndex.build(ids, mat)
+    ids, mat = state.ids, state.matrix
+    assert ids is not None and mat is not None
+    index = state.index or VectorIndex.build(ids, mat)
     thr = CANDIDATE_THRESHOLD.get(state.family, 0.75)
     cands: set[tuple[int, int]] = set()
     for qid, (nids, _scores) in zip(ids.tolist(), index.range_search(mat, thr), strict=True):
@@ -412,7 +426,8 @@ def edges(
     for g in grouped:
         for x in g[1:]:
             parent[find(x)] = find(g[0])
-    sim = {(a, b): float(state.vectors[a] @ state.vectors[b]) for a, b in cands}
+    vec = state.vectors
+    sim = {(a, b): float(np.dot(vec[a].astype(np.float32), vec[b])) for a, b in cands}
     pairs = sorted(cands, key=lambda p: (-sim[p], p))
     round_size = max(1, workers) * VERIFY_CHUNK
     done = checked = 0
@@ -540,7 +555,7 @@ def similar_groups(
     for part in partitions:
         if len(part) < 2:
             continue
-        mat = np.stack([source[r] for r in part])
+        mat = np.stack([source[r] for r in part]).astype(np.float32)
         for g in group_similar(part, mat, thr):
             out.append(("similar", g))
     return out
@@ -552,4 +567,5 @@ def scores_for(state: MLState, keep: int, others: Sequence[int]) -> dict[int, fl
     if keep not in src:
         return {}
     k = src[keep]
-    return {o: float(np.clip(src[o] @ k, 0.0, 1.0)) for o in others if o in src}
+    k = k.astype(np.float32)
+    return {o: float(np.clip(np.dot(k, src[o]), 0.0, 1.0)) for o in others if o in src}
