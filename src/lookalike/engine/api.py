@@ -7,12 +7,12 @@ synchronous callers (scripts, tests).
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from lookalike import config
+from lookalike.engine.aio import async_events
 from lookalike.engine.events import Event
 from lookalike.engine.model import Group
 from lookalike.engine.options import ScanOptions
@@ -37,32 +37,21 @@ class Engine:
     async def scan(
         self, options: ScanOptions, cancel: threading.Event | None = None
     ) -> AsyncIterator[Event]:
-        """Async twin of :meth:`scan_sync`; set ``cancel`` to stop early (results so far stay)."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Event | BaseException | None] = asyncio.Queue()
+        """Async twin of :meth:`scan_sync`; set ``cancel`` to stop early (results so far stay).
+
+        A consumer that stops iterating early also stops the scan.
+        """
         cancel = cancel or threading.Event()
-
-        def work() -> None:
-            try:
-                for event in self.scan_sync(options, cancel):
-                    loop.call_soon_threadsafe(queue.put_nowait, event)
-            except BaseException as exc:  # handed to the consumer, never lost
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
-            finally:
-                loop.call_soon_threadsafe(queue.put_nowait, None)
-
-        thread = threading.Thread(target=work, name="lookalike-scan", daemon=True)
-        thread.start()
+        finished = False
         try:
-            while True:
-                item = await queue.get()
-                if item is None:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            async for event in async_events(
+                lambda: self.scan_sync(options, cancel), "lookalike-scan"
+            ):
+                yield event
+            finished = True
         finally:
-            cancel.set() if thread.is_alive() else None
+            if not finished:
+                cancel.set()
 
     # -- results ---------------------------------------------------------------------------
     def last_groups(self) -> list[Group]:

@@ -1,45 +1,5 @@
-"""Async bridge for the TUI: run an apply/undo/redo generator in a worker thread and receive its
-events on the event loop, so file work never blocks the UI."""
+"""The async bridge lives in :mod:`lookalike.engine.aio`; kept here for the actions API."""
 
-from __future__ import annotations
+from lookalike.engine.aio import async_events
 
-import asyncio
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-
-from lookalike.engine.events import Event
-
-
-async def async_events(make: Callable[[], Iterator[Event]]) -> AsyncIterator[Event]:
-    """``async for ev in async_events(lambda: apply_plan(plan, cancel=stop)): …``.
-
-    Exceptions (e.g. :class:`ActionError`) are re-raised in the consumer. To stop early, set the
-    ``cancel`` event given to the generator; the batch then ends cleanly and is journalled.
-    """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Event | BaseException | None] = asyncio.Queue()
-
-    def post(item: Event | BaseException | None) -> None:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-        except RuntimeError:  # the consumer is gone and its loop closed
-            pass
-
-    def work() -> None:
-        try:
-            for ev in make():
-                post(ev)
-        except BaseException as exc:  # handed to the consumer, never lost
-            post(exc)
-            return
-        post(None)
-
-    thread = threading.Thread(target=work, name="lookalike-actions", daemon=True)
-    thread.start()
-    while True:
-        item = await queue.get()
-        if item is None:
-            break
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+__all__ = ["async_events"]
