@@ -348,20 +348,30 @@ class Embedder:
         if n == 0:
             return out
         s = self.spec.input_size
+        for a in arrays:
+            if a.shape != (s, s, 3) or a.dtype != np.uint8:
+                raise ValueError(
+                    f"{self.name}: expected uint8 {s}x{s}x3 from ModelSpec.preprocess, "
+                    f"got {a.dtype} {a.shape}"
+                )
         with self._lock, torch.inference_mode():
-            for start in range(0, n, self.batch_size):
+            start = 0
+            while start < n:
                 chunk = arrays[start : start + self.batch_size]
-                for a in chunk:
-                    if a.shape != (s, s, 3) or a.dtype != np.uint8:
-                        raise ValueError(
-                            f"{self.name}: expected uint8 {s}x{s}x3 from ModelSpec.preprocess, "
-                            f"got {a.dtype} {a.shape}"
-                        )
                 host = torch.from_numpy(np.stack(chunk))
-                if self.device != "cpu":
-                    host = host.pin_memory().to(self.device, non_blocking=True)
-                y = self._forward(host)
+                try:
+                    if self.device != "cpu":
+                        host = host.pin_memory().to(self.device, non_blocking=True)
+                    y = self._forward(host)
+                except torch.cuda.OutOfMemoryError:
+                    if self.batch_size <= 1:
+                        raise
+                    # Another process took memory since the probe: halve and retry.
+                    torch.cuda.empty_cache()
+                    self.batch_size = max(1, self.batch_size // 2)
+                    continue
                 out[start : start + len(chunk)] = y.cpu().numpy()
+                start += len(chunk)
         return out
 
     def embed_images(self, images: Sequence[Any]) -> np.ndarray:
