@@ -36,7 +36,7 @@ def main() -> None:
     lookalike scan --no-ui PATH…       scan without a UI; results on stdout
     lookalike undo                     undo the last batch of file operations
 
-    Run ``lookalike COMMAND --help`` for the options of each command.
+    Run "lookalike COMMAND --help" for the options of each command.
     """
     import sys
 
