@@ -254,3 +254,32 @@ def test_scan_action_quarantine_then_undo_restores_every_file(library, tmp_path)
     r = lookalike("undo", "--yes")
     assert r.returncode == 0, r.stderr.decode()
     assert {p.name: p.read_bytes() for p in library.iterdir()} == before
+
+
+def test_keep_rules_from_config_and_per_directory_overrides(library, tmp_path):
+    from lookalike import config
+
+    sub = library / "phone"
+    sub.mkdir()
+    for name in ("cup.jpg", "cup-small.jpg"):
+        shutil.copy(library / name, sub / f"p-{name}")
+    config.save_config({"rules": {"keep": ["smallest"], "overrides": {str(sub): ["resolution"]}}})
+    r = lookalike("scan", "--no-ui", str(library), "--db", str(tmp_path / "c.db"))
+    doc = json.loads(r.stdout)
+    cat = next(g for g in doc["groups"] if any("cat.jpg" in f["path"] for f in g["files"]))
+    assert cat["keep"].endswith("cat-small.jpg")
+    assert cat["reason"].startswith("smallest file")
+    r = lookalike("scan", "--no-ui", str(sub), "--db", str(tmp_path / "d.db"))
+    (phone,) = json.loads(r.stdout)["groups"]
+    assert phone["keep"].endswith("p-cup.jpg")
+    assert f"(rules for {sub})" in phone["reason"]
+    # the command line still wins over the config
+    r = lookalike(
+        "scan", "--no-ui", str(library), "--db", str(tmp_path / "c.db"), "--keep-rule", "resolution"
+    )
+    doc = json.loads(r.stdout)
+    cat = next(g for g in doc["groups"] if any("cat.jpg" in f["path"] for f in g["files"]))
+    assert cat["keep"].endswith(("cat.jpg", "cat-copy.jpg", "cat-turned.png"))
+    config.save_config({"rules": {"keep": ["biggest-smile"]}})
+    r = lookalike("scan", "--no-ui", str(library), "--db", str(tmp_path / "c.db"))
+    assert r.returncode == 2 and b"biggest-smile" in r.stderr

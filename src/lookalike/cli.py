@@ -21,8 +21,9 @@ class DefaultToUiGroup(click.Group):
     """Bare ``lookalike`` or ``lookalike PATH…`` opens the terminal app."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and not args[0].startswith("-")):
-            args = ["ui", *args]
+        own = {"--help", "-h", "--version"}
+        if not args or (args[0] not in self.commands and args[0] not in own):
+            args = ["ui", *args]  # `lookalike --graphics halfcell ~/Pictures` too
         return super().parse_args(ctx, args)
 
 

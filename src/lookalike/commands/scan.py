@@ -42,9 +42,11 @@ class SizeParam(click.ParamType):
             self.fail(f"{value!r} is not a size (examples: 1000, 10k, 2M)", param, ctx)
 
 
-def _keep_rules(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+def _keep_rules(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str, ...] | None:
     if not value:
-        return DEFAULT_KEEP_RULES
+        return None  # config [rules] keep, else the default order
     rules = tuple(r.strip() for r in value.split(",") if r.strip())
     bad = [r for r in rules if r not in KEEP_RULE_NAMES]
     if bad:
@@ -52,6 +54,30 @@ def _keep_rules(ctx: click.Context, param: click.Parameter, value: str | None) -
             f"unknown rule(s) {', '.join(bad)}; choose from {', '.join(sorted(KEEP_RULE_NAMES))}"
         )
     return rules
+
+
+def _rules_from_config() -> tuple[tuple[str, ...] | None, list[Path], list[tuple[Path, tuple]]]:
+    """[rules] keep / reference / overrides from config.toml (written by the Rules screen)."""
+    from lookalike import config
+
+    try:
+        data = config.load_config()
+    except config.ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    keep = config.get_key(data, "rules.keep")
+    refs = [Path(p).expanduser() for p in config.get_key(data, "rules.reference", []) or []]
+    overrides = [
+        (Path(folder).expanduser(), tuple(rules))
+        for folder, rules in (config.get_key(data, "rules.overrides", {}) or {}).items()
+    ]
+    names = list(keep or []) + [r for _, rs in overrides for r in rs]
+    bad = [r for r in names if r not in KEEP_RULE_NAMES]
+    if bad:
+        raise click.UsageError(
+            f"{config.config_path()}: unknown keep rule(s) {', '.join(bad)} in [rules]; "
+            f"choose from {', '.join(sorted(KEEP_RULE_NAMES))}"
+        )
+    return (tuple(keep) if keep else None), refs, overrides
 
 
 def scan_options(f):
@@ -129,7 +155,7 @@ def scan_options(f):
             "keep_rules",
             callback=_keep_rules,
             metavar="RULES",
-            help="Comma-separated keeper rules in order (default: "
+            help="Comma-separated keeper rules in order (default: [rules] keep in config, else "
             + ",".join(DEFAULT_KEEP_RULES)
             + "; also: newest, smallest, "
             "quality, longest-path, lowest-resolution).",
@@ -192,6 +218,7 @@ def build_options(
         listed = read_file_list(data, null)
     if not paths and not listed:
         raise click.UsageError("give at least one PATH or --files-from FILE")
+    cfg_keep, cfg_refs, cfg_overrides = _rules_from_config()
     return ScanOptions(
         roots=tuple(Path(p) for p in paths),
         files_from=tuple(Path(p) for p in listed),
@@ -204,8 +231,9 @@ def build_options(
         workers=workers or os.cpu_count() or 1,
         sensitivity=sensitivity,
         same=not exact_only,
-        keep_rules=keep_rules,
-        reference=tuple(reference),
+        keep_rules=keep_rules or cfg_keep or DEFAULT_KEEP_RULES,
+        reference=tuple(reference) + tuple(r for r in cfg_refs if r.is_dir()),
+        keep_overrides=tuple(cfg_overrides),
         max_pixels=max_pixels,
         thumbnails=not no_thumbnails,
         ml=build_ml_options(**ml_kw),  # ml: None unless an ML option was given

@@ -38,6 +38,8 @@ class ScanOptions:
     same: bool = True  # the same-photo tier
     keep_rules: tuple[str, ...] = DEFAULT_KEEP_RULES
     reference: tuple[Path, ...] = ()
+    # (folder, rules): groups whose files all lie under folder use its own rule order
+    keep_overrides: tuple[tuple[Path, tuple[str, ...]], ...] = ()
     thumbnails: bool = True
     max_pixels: int = 250_000_000  # decompression-bomb guard
     ml: MLOptions | None = None  # ml: embeddings / similar tier / colour / faces (ml_stage.py)
@@ -45,7 +47,8 @@ class ScanOptions:
     def __post_init__(self) -> None:
         if not 0 <= self.sensitivity <= 100:
             raise ValueError("sensitivity must be between 0 and 100")
-        bad = [r for r in self.keep_rules if r not in KEEP_RULE_NAMES]
+        rules = list(self.keep_rules) + [r for _, rs in self.keep_overrides for r in rs]
+        bad = [r for r in rules if r not in KEEP_RULE_NAMES]
         if bad:
             raise ValueError(
                 f"unknown keep rule(s): {', '.join(bad)}; known: {', '.join(sorted(KEEP_RULE_NAMES))}"

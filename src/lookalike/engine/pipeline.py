@@ -469,7 +469,9 @@ def run_scan(
                     }
                 )
             members = [m for m, _ in files]
-            keeper, reason = choose_keeper(members, options.keep_rules, options.reference, extra)
+            keeper, reason = choose_keeper(
+                members, options.keep_rules, options.reference, extra, options.keep_overrides
+            )
             keep_rep = next(rid for m, rid in files if m.path == keeper.path)
             scored = []
             for m, rid in files:

@@ -442,6 +442,7 @@ class LookalikeApp(App[None]):
             workers=max(1, int(self.scan_settings["workers"])),
             keep_rules=tuple(self.keep_rules),
             reference=tuple(Path(r) for r in self.reference),
+            keep_overrides=tuple((Path(k), tuple(v)) for k, v in self.overrides.items()),
         )
 
     def start_scan(self) -> None:

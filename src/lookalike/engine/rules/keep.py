@@ -99,14 +99,31 @@ def under(path: str, folders: Sequence[Path]) -> Path | None:
     return None
 
 
+def rules_for(
+    members: Sequence[Member],
+    rules: Sequence[str],
+    overrides: Sequence[tuple[Path, Sequence[str]]] = (),
+) -> tuple[Sequence[str], Path | None]:
+    """The rule order for a group: the override of the deepest folder holding every member."""
+    best: tuple[int, Path | None, Sequence[str]] = (-1, None, rules)
+    for folder, own in overrides:
+        f = os.path.join(os.path.abspath(folder), "")
+        if all(m.path.startswith(f) for m in members) and len(f) > best[0]:
+            best = (len(f), Path(folder), own)
+    return best[2], best[1]
+
+
 def choose_keeper(
     members: Sequence[Member],
     rules: Sequence[str],
     reference: Sequence[Path] = (),
     extra: dict[str, float] | None = None,
+    overrides: Sequence[tuple[Path, Sequence[str]]] = (),
 ) -> tuple[Member, str]:
-    """(keeper, reason). ``extra`` carries per-path numbers some rules need (EXIF count…)."""
+    """(keeper, reason). ``extra`` carries per-path numbers some rules need (EXIF count…);
+    ``overrides`` give folders their own rule order."""
     extra = extra or {}
+    rules, folder = rules_for(members, rules, overrides)
     pool = list(members)
     prefix = ""
     refs = [m for m in pool if under(m.path, reference)]
@@ -128,6 +145,8 @@ def choose_keeper(
         if fn(best, extra) != fn(runner, extra):
             reason = say(best, runner)
             break
+    if folder is not None:
+        reason = f"{reason} (rules for {folder})"
     if prefix:
         reason = f"{prefix}; {reason}"
     return best, reason
