@@ -316,7 +316,8 @@ class Embedder:
             base = torch.cuda.memory_allocated(dev)
             probe = 16
             s = self.spec.input_size
-            self._forward(torch.zeros((probe, s, s, 3), dtype=torch.uint8, device=dev))
+            with torch.inference_mode():
+                self._forward(torch.zeros((probe, s, s, 3), dtype=torch.uint8, device=dev))
             per = max(1, (torch.cuda.max_memory_allocated(dev) - base) // probe)
             free, _total = torch.cuda.mem_get_info(dev)
             return int(max(16, min(1024, (free * 0.5) // per)))
