@@ -126,3 +126,19 @@ def test_query_without_catalog_is_clear(tmp_path: Path) -> None:
     assert res.exit_code != 0 and "no catalog" in res.output
     res = CliRunner().invoke(main, ["query", "--db", str(tmp_path / "none.sqlite")])
     assert res.exit_code == 2
+
+
+def test_colour_and_face_modes(photos: Path, tmp_path: Path) -> None:
+    base = ["scan", "--no-ui", str(photos), "--workers", "1", "--format", "json"]
+    res = CliRunner().invoke(main, [*base, "--db", str(tmp_path / "c.sqlite"), "--by", "colour"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    similar = [_names(g) for g in out["groups"] if g["tier"] == "similar"]
+    assert {"moto_left.jpg", "moto_right.jpg"} in similar  # one scene, one palette
+    res = CliRunner().invoke(main, [*base, "--db", str(tmp_path / "f.sqlite"), "--by", "faces"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    # only the astronaut shows a person: without a model its crop is a look-alike with as
+    # many faces; nothing else is grouped by faces
+    similar = [_names(g) for g in out["groups"] if g["tier"] == "similar"]
+    assert similar == [{"astronaut.jpg", "astronaut_crop.jpg"}]
