@@ -90,33 +90,63 @@ def choose_model(opts: MLOptions) -> str | None:
 
 
 # -- worker side ----------------------------------------------------------------------------
+def extras_of(decoded: Any, job: tuple) -> tuple:
+    """From one decode: (model input, colour bytes, face count, quality dict); None where the
+    job does not ask for it. ``job`` = (spec | None, colour?, faces?, quality?)."""
+    spec, want_colour, want_faces, want_quality = job
+    rgb = decoded.rgb
+    arr = spec.preprocess(rgb) if spec is not None else None
+    colour = faces = quality = None
+    if want_colour:
+        from lookalike.engine.features.colour import colour_vector
+
+        colour = colour_vector(rgb).astype(np.float16).tobytes()
+    if want_faces:
+        from lookalike.engine.features.faces import count_faces
+
+        faces = count_faces(rgb)
+    if want_quality:
+        from lookalike.engine.features.quality import measure
+
+        quality = measure(rgb, decoded.width, decoded.height).to_json()
+    return arr, colour, faces, quality
+
+
+def extract_with_ml(path: str, thumb: str | None, max_pixels: int, job: tuple) -> tuple:
+    """The pipeline's extract task with ML: ONE decode feeds the perceptual features and the
+    ML extras. A failure in the extras never costs the perceptual features (extras = None)."""
+    from lookalike.engine.features.extract import features_of
+    from lookalike.engine.media.decode import DecodeError, decode_reduced
+
+    decoded = decode_reduced(path, max_pixels=max_pixels)
+    try:
+        feats = features_of(decoded, thumb)
+    except DecodeError:
+        raise
+    except Exception as exc:
+        raise DecodeError(f"features failed ({type(exc).__name__}: {exc})") from exc
+    try:
+        extra = extras_of(decoded, job)
+    except Exception:
+        extra = None
+    return feats, extra
+
+
 def _feature_task(task: tuple) -> tuple:
-    """In a decode worker: one reduced decode → model input, colour, faces, quality."""
-    fid, path, spec, want_colour, want_faces, want_quality, max_pixels = task
+    """In a decode worker (files whose perceptual features were already stored): one reduced
+    decode → the ML extras."""
+    fid, path, job, max_pixels = task
     from lookalike.engine.media.decode import DecodeError, decode_reduced
 
     try:
+        spec = job[0]
         target = max(256, spec.input_size) if spec is not None else 256
         d = decode_reduced(path, target=target, max_pixels=max_pixels)
-        arr = spec.preprocess(d.rgb) if spec is not None else None
-        colour = faces = quality = None
-        if want_colour:
-            from lookalike.engine.features.colour import colour_vector
-
-            colour = colour_vector(d.rgb).astype(np.float16).tobytes()
-        if want_faces:
-            from lookalike.engine.features.faces import count_faces
-
-            faces = count_faces(d.rgb)
-        if want_quality:
-            from lookalike.engine.features.quality import measure
-
-            quality = measure(d.rgb, d.width, d.height).to_json()
-        return fid, arr, colour, faces, quality, None
+        return fid, extras_of(d, job), None
     except DecodeError as exc:
-        return fid, None, None, None, None, str(exc)
+        return fid, None, str(exc)
     except Exception as exc:  # one odd file never stops the scan
-        return fid, None, None, None, None, f"ml features failed ({type(exc).__name__}: {exc})"
+        return fid, None, f"ml features failed ({type(exc).__name__}: {exc})"
 
 
 def _verify_task(
@@ -165,6 +195,110 @@ def _progress(stage: str, done: int, total: int, start: float) -> StageProgress:
     return StageProgress(stage, done, total, rate, eta)
 
 
+class Feeder:
+    """Owns the embedder for one scan and takes the ML extras of each file, whichever decode
+    made them (the pipeline's extract pool, or ``features()`` for files decoded before).
+    Rows go into the caller's open transaction; embeddings are written per batch."""
+
+    def __init__(self, opts: MLOptions, cat: Any) -> None:
+        from lookalike.engine.features.colour import COLOUR_VERSION
+        from lookalike.engine.features.faces import FACES_VERSION
+        from lookalike.engine.features.quality import QUALITY_VERSION
+
+        self.versions = (COLOUR_VERSION, FACES_VERSION, QUALITY_VERSION)
+        self.opts, self.cat = opts, cat
+        self.state = MLState(opts)
+        self.notices: list[tuple[str, str]] = []
+        self.spec: ModelSpec | None = None
+        self.embedder: Any = None
+        self.feat_name: str | None = None
+        self.pending: list[tuple[int, np.ndarray]] = []
+        self.added = 0
+        name = choose_model(opts)
+        if name is not None:
+            try:
+                self.spec = resolve(name)
+            except ModelUnavailable as exc:
+                self.notices.append((f"embeddings off: {exc}", "warning"))
+        if self.spec is not None:
+            st = self.state
+            st.model, st.family, st.version = self.spec.name, self.spec.family, self.spec.version
+            if opts.weights:
+                from lookalike.engine.features.embed import _file_tag
+
+                st.version += f":w{_file_tag(Path(opts.weights).expanduser())}"
+            self.feat_name = EMB_PREFIX + st.version
+        # faces mode without a model groups look-alikes by palette among equal face counts
+        self.want_colour = opts.by == "colour" or (opts.by == "faces" and self.spec is None)
+        self.want_faces = opts.by == "faces"
+
+    @property
+    def job(self) -> tuple:
+        """What a decode worker computes for a file with nothing stored yet (picklable)."""
+        return (self.spec, self.want_colour, self.want_faces, self.opts.quality)
+
+    def _ensure_embedder(self) -> bool:
+        if self.embedder is not None:
+            return True
+        if self.spec is None:
+            return False
+        try:
+            from lookalike.engine.features.embed import Embedder
+
+            t0 = time.monotonic()
+            o = self.opts
+            self.embedder = Embedder(
+                self.spec,
+                device=o.device,
+                weights=o.weights,
+                allow_download=o.allow_download,
+                precision=o.precision,
+            )
+            self.state.device = self.embedder.device
+            self.notices.append(
+                (
+                    f"embedding model {self.embedder.name} on {self.embedder.device} "
+                    f"(loaded in {time.monotonic() - t0:.1f} s, batch {self.embedder.batch_size})",
+                    "info",
+                )
+            )
+            return True
+        except ModelUnavailable as exc:
+            self.notices.append((f"embeddings off: {exc}", "warning"))
+            self.spec = self.feat_name = None
+            self.state.model = self.state.version = None
+            return False
+
+    def add(self, fid: int, extra: tuple | None) -> None:
+        if extra is None:
+            return
+        arr, colour, nfaces, quality = extra
+        cv, fv, qv = self.versions
+        self.added += 1
+        if arr is not None and self._ensure_embedder():
+            self.pending.append((fid, arr))
+            if len(self.pending) >= self.embedder.batch_size:
+                self.flush()
+        if colour is not None:
+            self.cat.put_feature(fid, COLOUR, cv, colour)
+        if nfaces is not None:
+            self.cat.put_feature(fid, FACES, fv, json.dumps(nfaces).encode())
+        if quality is not None:
+            self.cat.put_feature(fid, QUALITY, qv, json.dumps(quality).encode())
+
+    def flush(self) -> None:
+        if not self.pending or self.embedder is None:
+            self.pending.clear()
+            return
+        t = time.monotonic()
+        vecs = self.embedder.embed_arrays([a for _, a in self.pending])
+        self.state.embed_seconds += time.monotonic() - t
+        self.state.embedded += len(self.pending)
+        for (fid, _), v in zip(self.pending, vecs, strict=True):
+            self.cat.put_feature(fid, self.feat_name, 1, v.astype(np.float16).tobytes())
+        self.pending.clear()
+
+
 def features(
     opts: MLOptions,
     cat: Any,
@@ -173,112 +307,50 @@ def features(
     max_pixels: int,
     cancel: threading.Event,
     catalog_path: Path | None = None,
+    feeder: Feeder | None = None,
 ) -> Iterator[Event | MLState]:
-    """Compute missing ML features for ``reps`` (catalog FileRows); yields events, then the
-    :class:`MLState` as the last item."""
-    state = MLState(opts)
-    name = choose_model(opts)
-    spec: ModelSpec | None = None
-    if name is not None:
-        try:
-            spec = resolve(name)
-        except ModelUnavailable as exc:
-            yield Notice(f"embeddings off: {exc}", "warning")
-    embedder: Any = None
-    feat_name = None
-    if spec is not None:
-        state.model, state.family = spec.name, spec.family
-        state.version = spec.version  # refined once the embedder is loaded (custom weights)
-        if opts.weights:
-            from lookalike.engine.features.embed import _file_tag
-
-            state.version += f":w{_file_tag(Path(opts.weights).expanduser())}"
-        feat_name = EMB_PREFIX + state.version
-    # faces mode without a model groups look-alikes by palette among equal face counts
-    want_colour = opts.by == "colour" or (opts.by == "faces" and spec is None)
-    want_faces = opts.by == "faces"
+    """Compute the ML features still missing for ``reps`` (catalog FileRows) — files the
+    pipeline's extract pool already fed to ``feeder`` are done — then load what grouping needs.
+    Yields events, then the :class:`MLState` as the last item."""
+    feeder = feeder or Feeder(opts, cat)
+    state = feeder.state
+    spec, feat_name = feeder.spec, feeder.feat_name
+    want_colour, want_faces = feeder.want_colour, feeder.want_faces
     ids = [r.id for r in reps]
     have_emb = cat.feature_versions(feat_name) if feat_name else {}
     have_col = cat.feature_versions(COLOUR) if want_colour else {}
     have_fac = cat.feature_versions(FACES) if want_faces else {}
     have_q = cat.feature_versions(QUALITY) if opts.quality else {}
-    from lookalike.engine.features.colour import COLOUR_VERSION
-    from lookalike.engine.features.faces import FACES_VERSION
-    from lookalike.engine.features.quality import QUALITY_VERSION
-
+    cv, fv, qv = feeder.versions
     tasks = []
     for r in sorted(reps, key=lambda r: r.path):
         e = spec is not None and r.id not in have_emb
-        c = want_colour and have_col.get(r.id) != COLOUR_VERSION
-        f = want_faces and have_fac.get(r.id) != FACES_VERSION
-        q = opts.quality and have_q.get(r.id) != QUALITY_VERSION
+        c = want_colour and have_col.get(r.id) != cv
+        f = want_faces and have_fac.get(r.id) != fv
+        q = opts.quality and have_q.get(r.id) != qv
         if e or c or f or q:
-            tasks.append((r.id, r.path, spec if e else None, c, f, q, max_pixels))
-    if tasks and any(t[2] is not None for t in tasks):
-        try:
-            from lookalike.engine.features.embed import Embedder
-
-            t0 = time.monotonic()
-            embedder = Embedder(
-                spec,
-                device=opts.device,
-                weights=opts.weights,
-                allow_download=opts.allow_download,
-                precision=opts.precision,
-            )
-            state.device = embedder.device
-            yield Notice(
-                f"embedding model {embedder.name} on {embedder.device} "
-                f"(loaded in {time.monotonic() - t0:.1f} s, batch {embedder.batch_size})"
-            )
-        except ModelUnavailable as exc:
-            yield Notice(f"embeddings off: {exc}", "warning")
-            spec = None
-            feat_name = None
-            state.model = state.version = None
-            tasks = [(t[0], t[1], None, *t[3:]) for t in tasks if any(t[3:6])]
-
+            tasks.append((r.id, r.path, (spec if e else None, c, f, q), max_pixels))
     start = time.monotonic()
-    pending: list[tuple[int, np.ndarray]] = []
-
-    def flush() -> None:
-        if not pending:
-            return
-        t = time.monotonic()
-        vecs = embedder.embed_arrays([a for _, a in pending])
-        state.embed_seconds += time.monotonic() - t
-        state.embedded += len(pending)
-        for (fid, _), v in zip(pending, vecs, strict=True):
-            cat.put_feature(fid, feat_name, 1, v.astype(np.float16).tobytes())
-        pending.clear()
-
     done = 0
     last = 0.0
     cat.begin()
-    batch = embedder.batch_size if embedder is not None else 0
-    for fid, arr, colour, nfaces, quality, err in run_pool(
-        _feature_task, tasks, workers, cancel.is_set, chunksize=8
-    ):
+    for fid, extra, err in run_pool(_feature_task, tasks, workers, cancel.is_set, chunksize=8):
         done += 1
         if err is None:
-            if arr is not None and embedder is not None:
-                pending.append((fid, arr))
-                if len(pending) >= batch:
-                    flush()
-                    cat.commit()
-                    cat.begin()
-            if colour is not None:
-                cat.put_feature(fid, COLOUR, COLOUR_VERSION, colour)
-            if nfaces is not None:
-                cat.put_feature(fid, FACES, FACES_VERSION, json.dumps(nfaces).encode())
-            if quality is not None:
-                cat.put_feature(fid, QUALITY, QUALITY_VERSION, json.dumps(quality).encode())
+            feeder.add(fid, extra)
+            if not feeder.pending:  # a batch was just written
+                cat.commit()
+                cat.begin()
         now = time.monotonic()
         if now - last > 0.2:
             last = now
             yield _progress("embed", done, len(tasks), start)
-    flush()
+    feeder.flush()
     cat.commit()
+    for msg, level in feeder.notices:
+        yield Notice(msg, level)
+    feeder.notices.clear()
+    spec, feat_name = feeder.spec, feeder.feat_name  # None when the model failed to load
     yield StageDone("embed", time.monotonic() - start, done)
     if state.embedded:
         rate = state.images_per_second or 0.0
@@ -293,24 +365,22 @@ def features(
 
     if feat_name:
         raws = load(feat_name, 1)
-        ids = sorted(fid for fid, raw in raws.items() if len(raw) == 2 * spec.dim)
-        if ids:
-            state.ids = np.array(ids, dtype=np.int64)
-            state.matrix = np.frombuffer(b"".join(raws[i] for i in ids), dtype=np.float16)
-            state.matrix = state.matrix.reshape(len(ids), spec.dim)
-            state.vectors = {fid: state.matrix[n] for n, fid in enumerate(ids)}
+        emb_ids = sorted(fid for fid, raw in raws.items() if len(raw) == 2 * spec.dim)
+        if emb_ids:
+            state.ids = np.array(emb_ids, dtype=np.int64)
+            state.matrix = np.frombuffer(b"".join(raws[i] for i in emb_ids), dtype=np.float16)
+            state.matrix = state.matrix.reshape(len(emb_ids), spec.dim)
+            state.vectors = {fid: state.matrix[n] for n, fid in enumerate(emb_ids)}
             _build_index(catalog_path, state)
     if want_colour:
-        for fid, raw in load(COLOUR, COLOUR_VERSION).items():
+        for fid, raw in load(COLOUR, cv).items():
             state.colours[fid] = np.frombuffer(raw, dtype=np.float16).astype(np.float32)
     if want_faces:
-        state.faces = {fid: int(json.loads(raw)) for fid, raw in load(FACES, FACES_VERSION).items()}
+        state.faces = {fid: int(json.loads(raw)) for fid, raw in load(FACES, fv).items()}
     if opts.quality:
-        state.quality = {
-            fid: json.loads(raw) for fid, raw in load(QUALITY, QUALITY_VERSION).items()
-        }
+        state.quality = {fid: json.loads(raw) for fid, raw in load(QUALITY, qv).items()}
     if state.vectors and spec is not None and spec.text:
-        notice = _aesthetic(state, spec, cat, embedder)
+        notice = _aesthetic(state, spec, cat, feeder.embedder)
         if notice:
             yield Notice(notice, "warning")
     yield state
