@@ -80,8 +80,13 @@ def _extract_task(
     task: tuple[int, str, str | None, int],
 ) -> tuple[int, dict | None, bytes | None, str | None]:
     """Runs in a decode worker: one decode, every perceptual feature, the thumbnail."""
-    file_id, path, thumb, max_pixels = task
+    file_id, path, thumb, max_pixels, *ml_job = task  # ml: optional ml_stage.Feeder.job
     try:
+        if ml_job:  # ml: the same decode also feeds the embedder, colour, faces, quality
+            from lookalike.engine.ml_stage import extract_with_ml
+
+            f, extra = extract_with_ml(path, thumb, max_pixels, ml_job[0])
+            return file_id, meta_of(f), pack_views(f.views), None, extra
         f = extract_file(path, thumb, max_pixels)
         return file_id, meta_of(f), pack_views(f.views), None
     except DecodeError as exc:
@@ -316,6 +321,18 @@ def run_scan(
         for r in reps:
             if r.id in errs_before:
                 on_error(FileError(r.path, r.error or "unreadable"))
+        # >>> ml: one Feeder owns the embedder; extract tasks carry its job (one decode)
+        ml_opts = options.ml
+        if ml_opts is None and "quality" in options.keep_rules:
+            from lookalike.engine.ml_stage import MLOptions
+
+            ml_opts = MLOptions()
+        feeder = None
+        if ml_opts is not None:
+            from lookalike.engine import ml_stage
+
+            feeder = ml_stage.Feeder(ml_opts, cat)
+        # <<< ml
         prog = _Progress("extract", len(need))
         tasks = [
             (
@@ -326,11 +343,15 @@ def run_scan(
             )
             for r in sorted(need, key=lambda r: r.path)
         ]
+        if feeder is not None:  # ml
+            tasks = [(*t, feeder.job) for t in tasks]
         last_commit = time.monotonic()
         cat.begin()
         done = 0
         if options.same or options.thumbnails:
-            for fid, meta, views, err in pool.map(_extract_task, tasks, cancel.is_set):
+            for fid, meta, views, err, *ml_extra in pool.map(
+                _extract_task, tasks, cancel.is_set
+            ):
                 done += 1
                 if err is not None:
                     cat.set_kind(fid, IMAGE, err)
@@ -339,6 +360,8 @@ def run_scan(
                     cat.put_feature(fid, META, PERCEPTUAL_VERSION, json.dumps(meta).encode())
                     cat.put_feature(fid, PERCEPT, PERCEPTUAL_VERSION, views)
                     stats.images_decoded += 1
+                    if feeder is not None and ml_extra:  # ml: embeds in batches as they come
+                        feeder.add(fid, ml_extra[0])
                 now = time.monotonic()
                 if now - last_commit > COMMIT_EVERY:
                     cat.commit()
@@ -347,6 +370,8 @@ def run_scan(
                 if (ev := prog.tick(done)) is not None:
                     yield ev
                 yield from flush_errors()
+        if feeder is not None:  # ml: last partial batch
+            feeder.flush()
         pool.close()
         cat.commit()
         yield from flush_errors()
@@ -355,18 +380,14 @@ def run_scan(
 
         # >>> ml (issue 3, engine/ml_stage.py): embeddings, colour, faces, quality ----------
         ml_state = None
-        ml_opts = options.ml
-        if ml_opts is None and "quality" in options.keep_rules:
-            from lookalike.engine.ml_stage import MLOptions
-
-            ml_opts = MLOptions()
         if ml_opts is not None and not cancel.is_set():
             from lookalike.engine import ml_stage
 
             t_ml = time.monotonic()
             ok_reps = [r for r in reps if r.id not in errs_before]
             for ev in ml_stage.features(
-                ml_opts, cat, ok_reps, options.workers, options.max_pixels, cancel, catalog_path
+                ml_opts, cat, ok_reps, options.workers, options.max_pixels, cancel, catalog_path,
+                feeder,
             ):
                 if isinstance(ev, ml_stage.MLState):
                     ml_state = ev
