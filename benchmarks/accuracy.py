@@ -10,7 +10,7 @@ Groups of the ``similar`` tier are look-alike shots by design, so by default onl
 ``same`` groups are scored; ``similar`` groups get their own small report.
 
     python benchmarks/accuracy.py [CORPUS_DIR] [--heldout] [--sensitivity N] [--model M]
-                                  [--extra-args "..."] [-o results.json]
+                                  [--extra-args="..."] [-o results.json]
     python benchmarks/accuracy.py CORPUS_DIR --from-json scan.json     # score a saved result
     python benchmarks/accuracy.py CORPUS_DIR --peer czkawka|imagededup  # same scoring for peers
 
@@ -360,7 +360,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--heldout", action="store_true", help="build the held-out corpus if absent")
     ap.add_argument("--sensitivity", type=int, default=None)
     ap.add_argument("--model", default=None)
-    ap.add_argument("--extra-args", default="", help="more lookalike scan arguments (one string)")
+    ap.add_argument(
+        "--extra-args",
+        default="",
+        help='more lookalike scan arguments as one string; write --extra-args="--similar" (with =)',
+    )
     ap.add_argument("--tiers", default=",".join(DEFAULT_TIERS), help="tiers scored as 'same'")
     ap.add_argument("--from-json", type=Path, default=None, help="score this saved result")
     ap.add_argument("--peer", choices=("czkawka", "imagededup"), default=None)

@@ -298,7 +298,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="floor pool size")
     ap.add_argument("--czkawka-level", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=1, help="rounds; the best round is reported")
-    ap.add_argument("--extra-args", default="", help="more lookalike scan arguments")
+    ap.add_argument(
+        "--extra-args",
+        default="",
+        help='more lookalike scan arguments, e.g. --extra-args="--model effnet-lite0"',
+    )
     ap.add_argument("-o", "--output", type=Path, default=None)
     args = ap.parse_args(argv)
     only = [c for c in args.only.split(",") if c]
