@@ -192,8 +192,10 @@ def main() -> int:
         print(f"### Speed ({p.name})\n")
         print(speed_table(p))
         print()
-    print("### Scaling\n")
-    print(scaling_table(out / "scaling.json"))
+    for p in sorted(out.glob("scaling*.json")):
+        print(f"### Scaling ({p.name})\n")
+        print(scaling_table(p))
+        print()
     return 0
 
 
