@@ -142,3 +142,18 @@ def test_colour_and_face_modes(photos: Path, tmp_path: Path) -> None:
     # many faces; nothing else is grouped by faces
     similar = [_names(g) for g in out["groups"] if g["tier"] == "similar"]
     assert similar == [{"astronaut.jpg", "astronaut_crop.jpg"}]
+
+
+def test_model_added_on_a_rescan(photos: Path, tmp_path: Path) -> None:
+    """Files decoded by an earlier hash-only scan get their embeddings on the next --model
+    scan (the ML stage's own small pool), and crops are then found."""
+    db = tmp_path / "r.sqlite"
+    base = ["scan", "--no-ui", str(photos), "--db", str(db), "--workers", "1", "--format", "json"]
+    res = CliRunner().invoke(main, base)
+    assert res.exit_code == 0, res.output
+    same = [_names(g) for g in json.loads(res.stdout)["groups"] if g["tier"] == "same"]
+    assert {"astronaut.jpg", "astronaut_crop.jpg"} not in same  # hashes alone miss the crop
+    res = CliRunner().invoke(main, [*base, "--model", "effnet-lite0"])
+    assert res.exit_code == 0, res.output
+    same = [_names(g) for g in json.loads(res.stdout)["groups"] if g["tier"] == "same"]
+    assert {"astronaut.jpg", "astronaut_crop.jpg"} in same
