@@ -14,6 +14,7 @@ STAGE_LABEL = {
     "exact": "Hashing same-size files",
     "extract": "Decoding images",
     "embed": "Embedding",
+    "verify": "Verifying candidates",
     "group": "Grouping",
     "rank": "Choosing keepers",
 }
