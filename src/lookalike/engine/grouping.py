@@ -22,6 +22,7 @@ import numpy as np
 
 from lookalike.engine.features import perceptual as pc
 from lookalike.engine.index import HashIndex
+from lookalike.engine.unionfind import connected_components
 
 SEARCH_RADIUS = 80  # of 256 bits; recall-first, verification decides
 MAX_ASPECT_LOG = 0.45  # views whose aspect ratios differ more cannot be one photo
@@ -213,27 +214,9 @@ def group_items(
     if progress:
         progress(len(pairs), len(pairs))
 
-    # connected components (union-find)
-    parent = list(range(len(items)))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for i, j in edges:
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    comps: dict[int, list[int]] = {}
-    for i in range(len(items)):
-        comps.setdefault(find(i), []).append(i)
-
+    comps = connected_components(len(items), edges, min_size=2)
     groups: list[list[int]] = []
-    for members in comps.values():
-        if len(members) < 2:
-            continue
+    for members in comps:
         members.sort(key=rank.__getitem__)
         groups.extend(_link_clusters(members, edges, joins, rank))
     groups = [sorted(g, key=rank.__getitem__) for g in groups if len(g) >= 2]

@@ -28,6 +28,7 @@ import numpy as np
 from lookalike.engine.events import Event, Notice, StageDone, StageProgress
 from lookalike.engine.models import DEFAULT_MODEL, ModelSpec, ModelUnavailable, resolve
 from lookalike.engine.pool import run_pool
+from lookalike.engine.unionfind import UnionFind
 
 EMB_PREFIX = "emb:"
 COLOUR = "colour"
@@ -484,18 +485,11 @@ def edges(
     # Best candidates first, in rounds: a pair already joined (through the pipeline's groups
     # or edges verified in an earlier round) is never verified, so a crop of a photo with
     # many copies costs one or two checks instead of one per copy.
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    uf: UnionFind[int] = UnionFind()
+    find = uf.find
     for g in grouped:
         for x in g[1:]:
-            parent[find(x)] = find(g[0])
+            uf.union(g[0], x)
     vec = state.vectors
     sim = {(a, b): float(np.dot(vec[a].astype(np.float32), vec[b])) for a, b in cands}
     pairs = sorted(cands, key=lambda p: (-sim[p], p))
@@ -526,7 +520,7 @@ def edges(
                 checked += 1
                 if same:
                     state.same_edges.append((a, b, score))
-                    parent[find(b)] = find(a)
+                    uf.union(a, b)
             yield _progress("verify", done, len(cands), start)
     state.same_edges.sort()
     yield StageDone("verify", time.monotonic() - start, checked)
@@ -536,19 +530,8 @@ def merge(
     state: MLState, raw_groups: list[tuple[str, list[int]]], rep_ids: Sequence[int]
 ) -> list[tuple[str, list[int]]]:
     """Union verified edges into the ``same`` groups; add the ``similar`` tier."""
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(a: int, b: int) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
+    uf: UnionFind[int] = UnionFind()
+    union = uf.union
 
     exact_only = {g[0] for t, g in raw_groups if t == "exact"}
     for tier, ids in raw_groups:
@@ -557,12 +540,9 @@ def merge(
                 union(ids[0], x)
     for a, b, _ in state.same_edges:
         union(a, b)
-    comps: dict[int, list[int]] = {}
-    for x in list(parent):
-        comps.setdefault(find(x), []).append(x)
     out: list[tuple[str, list[int]]] = []
     in_same: set[int] = set()
-    for members in comps.values():
+    for members in uf.components():
         if len(members) > 1:
             out.append(("same", sorted(members)))
             in_same.update(members)

@@ -19,6 +19,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from lookalike.engine.unionfind import connected_components
+
 FLAT_MAX = 200_000  # exact search below this many vectors (measured: ~1 ms/query at 200k×512)
 ADD_CHUNK = 65536
 EXACT_LINK_MAX = 600  # components up to this size get exact complete-link; larger: leader split
@@ -192,22 +194,7 @@ def similar_pairs(
 
 
 def _components(n: int, edges: list[tuple[int, int]]) -> list[list[int]]:
-    parent = list(range(n))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    comps: dict[int, list[int]] = {}
-    for i in range(n):
-        comps.setdefault(find(i), []).append(i)
-    return [c for c in comps.values() if len(c) > 1]
+    return connected_components(n, edges, min_size=2)
 
 
 def _agglomerate(sim: np.ndarray, threshold: float, link: str) -> list[list[int]]:
