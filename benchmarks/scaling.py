@@ -9,8 +9,8 @@ scene shares a "prototype" with ~50 others, so there are look-alikes the grouper
 
 Timed, per size, in a fresh child process (peak RSS = its ``ru_maxrss``):
 
-* ``index``: ``lookalike.engine.index.HashIndex`` build + the dihedral range/k-NN search that
-  ``grouping.candidate_pairs`` runs (8 queries per entry);
+* ``index``: ``lookalike.engine.index.HashIndex`` build + the range/k-NN search that
+  ``grouping.candidate_pairs`` runs (canonical-orientation hashes: 1–8 per entry);
 * ``group``: ``lookalike.engine.grouping.group_items`` end to end (prepare, candidates, verify,
   connected components, complete-link split).
 
@@ -146,23 +146,25 @@ def run_size(n: int, do_group: bool, compare_flat: bool = True) -> dict:
 
     s = load_set(n)
     t0 = time.perf_counter()
-    codes = np.stack([pc.dct_hashes_dihedral(d) for d in s["dct"]])  # (n, 8, 32)
+    canon = [pc.canonical_hashes(d) for d in s["dct"]]  # what grouping indexes: 1-8 per entry
+    codes = np.concatenate(canon)
+    owner = np.repeat(np.arange(n), [len(c) for c in canon])
     t_codes = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    index = HashIndex(codes[:, 0, :])
+    index = HashIndex(codes)
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
-    q, r, _ = index.search(codes.reshape(-1, codes.shape[-1]), grouping.SEARCH_RADIUS)
+    q, r, _ = index.search(codes, grouping.SEARCH_RADIUS)
     t_search = time.perf_counter() - t0
     flat_search = None
     if compare_flat and not index.flat:  # what the exact index would have cost at this size
         t0 = time.perf_counter()
-        flat = HashIndex(codes[:, 0, :], flat_limit=n + 1)
-        flat.search(codes.reshape(-1, codes.shape[-1]), grouping.SEARCH_RADIUS)
+        flat = HashIndex(codes, flat_limit=len(codes) + 1)
+        flat.search(codes, grouping.SEARCH_RADIUS)
         flat_search = round(time.perf_counter() - t0, 3)
-    qi = q // 8
-    cand = {(min(a, b), max(a, b)) for a, b in zip(qi.tolist(), r.tolist(), strict=True) if a != b}
+    qi, ri = owner[q], owner[r]
+    cand = {(min(a, b), max(a, b)) for a, b in zip(qi.tolist(), ri.tolist(), strict=True) if a != b}
     base = s["base"]
     planted = {
         (min(i, j), max(i, j))

@@ -1,7 +1,8 @@
 """Candidate edges → verified edges → groups that never chain.
 
-1. Every view of every image is indexed by its 256-bit DCT sign hash; each view is queried
-   with its 8 dihedral transforms (rotations and mirrors), so a turned copy is a neighbour.
+1. Every view of every image is indexed by the 256-bit DCT sign hash of its canonical
+   orientation (usually one, a few where the orientation is ambiguous), so a rotated or
+   mirrored copy lands on the same hash without querying all 8 turns.
 2. A candidate pair is verified on the floats: the best low-frequency DCT cosine over
    transforms and framings, and under that transform the detail-band cosine, which is what
    tells a copy from another shot of the same scene. Both must pass thresholds set by
@@ -108,18 +109,22 @@ class _Prepared:
         sigs: list[np.ndarray] = []
         aspects: list[float] = []
         codes: list[np.ndarray] = []
+        code_view: list[int] = []
         for i, item in enumerate(items):
             for view in item.views:
                 owner.append(i)
                 sigs.append(view.dct.astype(np.float32))
                 aspects.append(float(view.aspect))
-                codes.append(pc.dct_hashes_dihedral(view.dct))
+                canon = pc.canonical_hashes(view.dct)
+                codes.append(canon)
+                code_view.extend([len(sigs) - 1] * len(canon))
         self.owner = np.array(owner, dtype=np.int64)
         self.sigs = sigs
         self.low = [pc.dct_vector(s) for s in sigs]
         self.band = [pc.band_vector(s) for s in sigs]
         self.log_aspect = np.log(np.array(aspects, dtype=np.float64)) if aspects else np.zeros(0)
-        self.codes = np.stack(codes) if codes else np.zeros((0, 8, 32), np.uint8)
+        self.codes = np.concatenate(codes) if codes else np.zeros((0, 32), np.uint8)
+        self.code_owner = self.owner[np.array(code_view, dtype=np.int64)] if codes else self.owner
         self.views_of: dict[int, list[int]] = {}
         for v, i in enumerate(owner):
             self.views_of.setdefault(i, []).append(v)
@@ -151,19 +156,17 @@ class _Prepared:
 
 
 def candidate_pairs(prep: _Prepared, radius: int = SEARCH_RADIUS) -> set[tuple[int, int]]:
-    """Item pairs (i < j) whose hashes are within ``radius`` under some transform."""
-    if len(prep.owner) == 0:
+    """Item pairs (i < j) whose canonical-orientation hashes are within ``radius``."""
+    if len(prep.codes) == 0:
         return set()
-    index = HashIndex(prep.codes[:, 0, :])
-    queries = prep.codes.reshape(-1, prep.codes.shape[-1])  # view-major, 8 per view
-    q, r, _ = index.search(queries, radius)
-    qi = prep.owner[q // 8]
-    ri = prep.owner[r]
-    pairs = set()
-    for a, b in zip(qi.tolist(), ri.tolist(), strict=True):
-        if a != b:
-            pairs.add((a, b) if a < b else (b, a))
-    return pairs
+    index = HashIndex(prep.codes)
+    q, r, _ = index.search(prep.codes, radius)
+    qi = prep.code_owner[q]
+    ri = prep.code_owner[r]
+    keep = qi != ri
+    lo = np.minimum(qi[keep], ri[keep])
+    hi = np.maximum(qi[keep], ri[keep])
+    return set(zip(lo.tolist(), hi.tolist(), strict=True))
 
 
 @dataclass
@@ -215,10 +218,14 @@ def group_items(
         progress(len(pairs), len(pairs))
 
     comps = connected_components(len(items), edges, min_size=2)
+    comp_of = {m: c for c, members in enumerate(comps) for m in members}
+    local: list[dict[tuple[int, int], float]] = [{} for _ in comps]
+    for (i, j), score in edges.items():  # each component sees only its own edges
+        local[comp_of[i]][(i, j)] = score
     groups: list[list[int]] = []
-    for members in comps:
+    for members, comp_edges in zip(comps, local, strict=True):
         members.sort(key=rank.__getitem__)
-        groups.extend(_link_clusters(members, edges, joins, rank))
+        groups.extend(_link_clusters(members, comp_edges, joins, rank))
     groups = [sorted(g, key=rank.__getitem__) for g in groups if len(g) >= 2]
     groups.sort(key=lambda g: rank[g[0]])
     return Clustering(groups, edges, sim)
@@ -234,10 +241,9 @@ def _link_clusters(
     if len(members) > BIG_COMPONENT:
         return _stars(members, edges, joins, rank)
     clusters: list[list[int]] = [[m] for m in members]
-    member_set = set(members)
     # strongest verified edge first; ties by path order
     ordered = sorted(
-        ((s, i, j) for (i, j), s in edges.items() if i in member_set),
+        ((s, i, j) for (i, j), s in edges.items()),
         key=lambda e: (-e[0], rank[e[1]], rank[e[2]]),
     )
     where = {m: c for c, m in enumerate(members)}

@@ -120,6 +120,44 @@ def dct_hash(sig: np.ndarray) -> np.ndarray:
     return np.packbits(bits)
 
 
+# Orientation decisions closer to their threshold than these margins are kept both ways.
+CANON_MARGINS = (0.20, 0.08)  # (transpose: triangle energy balance, flips: first gradients)
+
+
+def _orientation_stats(sig: np.ndarray) -> tuple[float, float, float]:
+    """(upper-minus-lower triangle energy share, horizontal and vertical first gradients)."""
+    low = sig[:DCT_KEEP, :DCT_KEEP].astype(np.float64).copy()
+    low[0, 0] = 0.0
+    norm = float(np.linalg.norm(low)) + 1e-12
+    iu = np.triu_indices(DCT_KEEP, 1)
+    upper, lower = float((low[iu] ** 2).sum()), float((low.T[iu] ** 2).sum())
+    return (upper - lower) / (upper + lower + 1e-12), low[0, 1] / norm, low[1, 0] / norm
+
+
+def canonical_transforms(sig: np.ndarray, margins: tuple[float, float] = CANON_MARGINS) -> list[int]:
+    """Transforms that bring the image to its canonical orientation (usually one).
+
+    Canonical = more energy above the diagonal, brighter-left and brighter-top first
+    gradients. A rotated or mirrored copy has the same canonical form, so the index needs one
+    hash per orientation candidate instead of all 8; a decision within its margin keeps both
+    branches, so edits that nudge a gradient never lose the match.
+    """
+    out: list[int] = []
+    balance, _, _ = _orientation_stats(sig)
+    for transpose in [False, True] if abs(balance) < margins[0] else [balance < 0]:
+        turned = sig.T if transpose else sig
+        _, h, v = _orientation_stats(turned)
+        for flip_cols in [False, True] if abs(h) < margins[1] else [h < 0]:
+            for flip_rows in [False, True] if abs(v) < margins[1] else [v < 0]:
+                out.append(DIHEDRAL.index((transpose, flip_rows, flip_cols)))
+    return out
+
+
+def canonical_hashes(sig: np.ndarray) -> np.ndarray:
+    """(k, 32) uint8: hashes of the canonical orientation candidates of the image."""
+    return np.stack([dct_hash(transform_dct(sig, t)) for t in canonical_transforms(sig)])
+
+
 def dct_hashes_dihedral(sig: np.ndarray) -> np.ndarray:
     """(8, 32) uint8: the hash of every dihedral transform of the image."""
     return np.stack([dct_hash(transform_dct(sig, t)) for t in range(8)])
