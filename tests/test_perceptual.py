@@ -82,3 +82,13 @@ def test_fast_haar_equals_the_basis_matrix(img):
     h = pc._haar_matrix(pc.HAAR_SIZE)
     ref = np.stack([h @ img[:, :, c] @ h.T for c in range(3)], axis=-1)
     np.testing.assert_allclose(pc.haar_2d(img), ref, atol=1e-4)
+
+
+@settings(max_examples=30, deadline=None)
+@given(grey64, st.integers(0, 7))
+def test_a_turned_copy_shares_a_canonical_hash(img, t):
+    a = {h.tobytes() for h in pc.canonical_hashes(pc.dct_signature(img))}
+    turned = np.ascontiguousarray(pc.apply_dihedral(img, t))
+    b = {h.tobytes() for h in pc.canonical_hashes(pc.dct_signature(turned))}
+    assert a & b
+    assert 1 <= len(a) <= 8
