@@ -10,7 +10,7 @@ scene shares a "prototype" with ~50 others, so there are look-alikes the grouper
 Timed, per size, in a fresh child process (peak RSS = its ``ru_maxrss``):
 
 * ``index``: ``lookalike.engine.index.HashIndex`` build + the range/k-NN search that
-  ``grouping.candidate_pairs`` runs (canonical-orientation hashes: 1–8 per entry);
+  ``grouping.candidate_pairs`` runs (one canonical hash indexed per entry, 1–8 asked);
 * ``group``: ``lookalike.engine.grouping.group_items`` end to end (prepare, candidates, verify,
   connected components, complete-link split).
 
@@ -146,13 +146,14 @@ def run_size(n: int, do_group: bool, compare_flat: bool = True) -> dict:
 
     s = load_set(n)
     t0 = time.perf_counter()
-    canon = [pc.canonical_hashes(d) for d in s["dct"]]  # what grouping indexes: 1-8 per entry
+    keys = np.stack([pc.canonical_hash(d) for d in s["dct"]])  # indexed: one per entry
+    canon = [pc.canonical_hashes(d) for d in s["dct"]]  # asked: orientation candidates
     codes = np.concatenate(canon)
     owner = np.repeat(np.arange(n), [len(c) for c in canon])
     t_codes = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    index = HashIndex(codes)
+    index = HashIndex(keys)
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
     q, r, _ = index.search(codes, grouping.SEARCH_RADIUS)
@@ -160,10 +161,10 @@ def run_size(n: int, do_group: bool, compare_flat: bool = True) -> dict:
     flat_search = None
     if compare_flat and not index.flat:  # what the exact index would have cost at this size
         t0 = time.perf_counter()
-        flat = HashIndex(codes, flat_limit=len(codes) + 1)
+        flat = HashIndex(keys, flat_limit=n + 1)
         flat.search(codes, grouping.SEARCH_RADIUS)
         flat_search = round(time.perf_counter() - t0, 3)
-    qi, ri = owner[q], owner[r]
+    qi, ri = owner[q], r
     cand = {(min(a, b), max(a, b)) for a, b in zip(qi.tolist(), ri.tolist(), strict=True) if a != b}
     base = s["base"]
     planted = {

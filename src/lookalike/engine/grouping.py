@@ -1,8 +1,8 @@
 """Candidate edges → verified edges → groups that never chain.
 
 1. Every view of every image is indexed by the 256-bit DCT sign hash of its canonical
-   orientation (usually one, a few where the orientation is ambiguous), so a rotated or
-   mirrored copy lands on the same hash without querying all 8 turns.
+   orientation and asks with its orientation candidates (usually 1–3; ambiguous gradients keep
+   both branches), so a rotated or mirrored copy is found without querying all 8 turns.
 2. A candidate pair is verified on the floats: the best low-frequency DCT cosine over
    transforms and framings, and under that transform the detail-band cosine, which is what
    tells a copy from another shot of the same scene. Both must pass thresholds set by
@@ -108,13 +108,15 @@ class _Prepared:
         owner: list[int] = []
         sigs: list[np.ndarray] = []
         aspects: list[float] = []
-        codes: list[np.ndarray] = []
+        keys: list[np.ndarray] = []  # indexed: one per view
+        codes: list[np.ndarray] = []  # asked: the view's orientation candidates
         code_view: list[int] = []
         for i, item in enumerate(items):
             for view in item.views:
                 owner.append(i)
                 sigs.append(view.dct.astype(np.float32))
                 aspects.append(float(view.aspect))
+                keys.append(pc.canonical_hash(view.dct))
                 canon = pc.canonical_hashes(view.dct)
                 codes.append(canon)
                 code_view.extend([len(sigs) - 1] * len(canon))
@@ -123,6 +125,7 @@ class _Prepared:
         self.low = [pc.dct_vector(s) for s in sigs]
         self.band = [pc.band_vector(s) for s in sigs]
         self.log_aspect = np.log(np.array(aspects, dtype=np.float64)) if aspects else np.zeros(0)
+        self.keys = np.stack(keys) if keys else np.zeros((0, 32), np.uint8)
         self.codes = np.concatenate(codes) if codes else np.zeros((0, 32), np.uint8)
         self.code_owner = self.owner[np.array(code_view, dtype=np.int64)] if codes else self.owner
         self.views_of: dict[int, list[int]] = {}
@@ -159,10 +162,10 @@ def candidate_pairs(prep: _Prepared, radius: int = SEARCH_RADIUS) -> set[tuple[i
     """Item pairs (i < j) whose canonical-orientation hashes are within ``radius``."""
     if len(prep.codes) == 0:
         return set()
-    index = HashIndex(prep.codes)
+    index = HashIndex(prep.keys)
     q, r, _ = index.search(prep.codes, radius)
     qi = prep.code_owner[q]
-    ri = prep.code_owner[r]
+    ri = prep.owner[r]
     keep = qi != ri
     lo = np.minimum(qi[keep], ri[keep])
     hi = np.maximum(qi[keep], ri[keep])

@@ -153,9 +153,18 @@ def canonical_transforms(sig: np.ndarray, margins: tuple[float, float] = CANON_M
     return out
 
 
-def canonical_hashes(sig: np.ndarray) -> np.ndarray:
-    """(k, 32) uint8: hashes of the canonical orientation candidates of the image."""
-    return np.stack([dct_hash(transform_dct(sig, t)) for t in canonical_transforms(sig)])
+def canonical_hashes(sig: np.ndarray, margins: tuple[float, float] = CANON_MARGINS) -> np.ndarray:
+    """(k, 32) uint8: hashes of the canonical orientation candidates of the image.
+
+    The index holds one per view (``margins=(0, 0)``: the best guess); queries ask with every
+    candidate, so a pair is found when either image's guess is among the other's candidates.
+    """
+    return np.stack([dct_hash(transform_dct(sig, t)) for t in canonical_transforms(sig, margins)])
+
+
+def canonical_hash(sig: np.ndarray) -> np.ndarray:
+    """The one hash a view is indexed under: its best-guess canonical orientation."""
+    return canonical_hashes(sig, (0.0, 0.0))[0]
 
 
 def dct_hashes_dihedral(sig: np.ndarray) -> np.ndarray:
