@@ -174,7 +174,7 @@ def run_size(n: int, do_group: bool, compare_flat: bool = True) -> dict:
     }
     out: dict = {
         "n": n,
-        "index_kind": "flat" if index.flat else "hnsw",
+        "index_kind": index.kind,
         "hash_seconds": round(t_codes, 3),
         "index_build_seconds": round(t_build, 3),
         "index_search_seconds": round(t_search, 3),
