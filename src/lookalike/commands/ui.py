@@ -74,6 +74,19 @@ def ui_command(
     app.run()
 
 
+def launch_ui(options: Any, db: Path | None) -> int:
+    """``lookalike scan PATH`` on a terminal without ``--no-ui``: the app, with PATHs chosen."""
+    from lookalike.engine.api import Engine
+    from lookalike.ui.app import make_app
+
+    try:
+        settings = config.load_config()
+    except config.ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    make_app(settings, Engine(catalog_path=db), roots=list(options.roots)).run()
+    return 0
+
+
 @click.group("config")
 def config_group() -> None:
     """Read and change settings in config.toml (``lookalike locate config`` prints its path)."""
