@@ -95,6 +95,10 @@ def test_embeddings_are_stored_and_reused(scanned, photos: Path) -> None:
     events = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
     embed = [e for e in events if e.get("event") == "stage_done" and e.get("stage") == "embed"]
     assert embed and embed[0]["count"] == 0  # nothing recomputed on a rescan
+    verify = [e for e in events if e.get("event") == "stage_done" and e.get("stage") == "verify"]
+    assert verify and verify[0]["count"] == 0  # every geometric check came from the catalog
+    done = next(e for e in events if e.get("event") == "finished")
+    assert done["stats"]["groups_by_tier"].get("same", 0) >= 3  # same groups as the first scan
 
 
 def test_query_ranks_true_copies_first(scanned, photos: Path, tmp_path: Path) -> None:

@@ -66,6 +66,14 @@ CREATE TABLE IF NOT EXISTS not_duplicate (
     PRIMARY KEY (a, b)
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pair_checks (
+    a INTEGER NOT NULL,
+    b INTEGER NOT NULL,
+    stamp TEXT NOT NULL,
+    same INTEGER NOT NULL,
+    score REAL NOT NULL,
+    PRIMARY KEY (a, b)
+);
 """
 
 
@@ -313,6 +321,24 @@ class Catalog:
 
     def not_duplicate_pairs(self) -> set[tuple[int, int]]:
         return {(a, b) for a, b in self.db.execute("SELECT a, b FROM not_duplicate")}
+
+    # -- cached pair verifications (geometric checks are the slow part of a model scan) --------
+    def pair_checks(self, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], tuple]:
+        """(stamp, same, score) per already-checked pair; the caller compares the stamp."""
+        out: dict[tuple[int, int], tuple] = {}
+        for a, b in pairs:
+            row = self.db.execute(
+                "SELECT stamp, same, score FROM pair_checks WHERE a=? AND b=?", (a, b)
+            ).fetchone()
+            if row:
+                out[(a, b)] = (row[0], bool(row[1]), float(row[2]))
+        return out
+
+    def put_pair_checks(self, rows: Iterable[tuple[int, int, str, bool, float]]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO pair_checks (a, b, stamp, same, score) VALUES (?,?,?,?,?)",
+            ((a, b, stamp, int(same), score) for a, b, stamp, same, score in rows),
+        )
 
     def get_state(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()

@@ -458,8 +458,14 @@ def edges(
     forbidden: set[tuple[int, int]],
     workers: int,
     cancel: threading.Event,
+    cat: Any = None,
+    stamps: dict[int, str] | None = None,
 ) -> Iterator[Event]:
-    """Embedding neighbours not already in one group → verified "same" edges (into state)."""
+    """Embedding neighbours not already in one group → verified "same" edges (into state).
+
+    With ``cat`` and ``stamps`` (file id → "size:mtime_ns"), each check is remembered in the
+    catalog, so a rescan re-verifies only pairs whose files changed.
+    """
     if not state.vectors:
         return
     from lookalike.engine.vector_index import VectorIndex
@@ -495,6 +501,14 @@ def edges(
     pairs = sorted(cands, key=lambda p: (-sim[p], p))
     round_size = max(1, workers) * VERIFY_CHUNK
     done = checked = 0
+    from lookalike.engine.features.verify import VERIFY_VERSION
+
+    def stamp(a: int, b: int) -> str | None:
+        if stamps is None or a not in stamps or b not in stamps:
+            return None
+        return f"{VERIFY_VERSION}:{stamps[a]}:{stamps[b]}"
+
+    known = cat.pair_checks(pairs) if cat is not None and stamps is not None else {}
     while pairs and not cancel.is_set():
         batch: list[tuple[int, int]] = []
         rest: list[tuple[int, int]] = []
@@ -510,17 +524,32 @@ def edges(
             else:
                 rest.append((a, b))
         pairs = rest
+        todo = []
+        for a, b in batch:
+            hit = known.get((a, b))
+            if hit is not None and hit[0] == stamp(a, b):
+                done += 1
+                if hit[1]:
+                    state.same_edges.append((a, b, hit[2]))
+                    uf.union(a, b)
+            else:
+                todo.append((a, b))
         chunks = [
-            [(a, b, paths[a], paths[b]) for a, b in batch[i : i + VERIFY_CHUNK]]
-            for i in range(0, len(batch), VERIFY_CHUNK)
+            [(a, b, paths[a], paths[b]) for a, b in todo[i : i + VERIFY_CHUNK]]
+            for i in range(0, len(todo), VERIFY_CHUNK)
         ]
         for res in run_pool(_verify_task, chunks, workers, cancel.is_set, chunksize=1):
+            fresh = []
             for a, b, same, score in res:
                 done += 1
                 checked += 1
                 if same:
                     state.same_edges.append((a, b, score))
                     uf.union(a, b)
+                if same is not None and (st := stamp(a, b)) is not None:
+                    fresh.append((a, b, st, bool(same), float(score or 0.0)))
+            if cat is not None and fresh:
+                cat.put_pair_checks(fresh)
             yield _progress("verify", done, len(cands), start)
     state.same_edges.sort()
     yield StageDone("verify", time.monotonic() - start, checked)

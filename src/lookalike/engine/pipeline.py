@@ -448,6 +448,8 @@ def run_scan(
                 forbidden,
                 options.workers,
                 cancel,
+                cat,
+                {r.id: f"{r.size}:{r.mtime_ns}" for r in reps},
             )
             raw_groups = ml_stage.merge(ml_state, raw_groups, [r.id for r in reps])
             stats.seconds_by_stage["verify"] = time.monotonic() - t_ml
