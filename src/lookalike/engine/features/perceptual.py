@@ -50,16 +50,6 @@ DIHEDRAL: tuple[tuple[bool, bool, bool], ...] = tuple(
     (t, fr, fc) for t in (False, True) for fr in (False, True) for fc in (False, True)
 )
 IDENTITY = 0
-TRANSFORM_NAMES = (
-    "identity",
-    "mirror",  # flip columns
-    "flip",  # flip rows
-    "rotate-180",
-    "transpose",
-    "rotate-90",  # transpose then flip columns
-    "rotate-270",  # transpose then flip rows
-    "transverse",
-)
 
 
 def apply_dihedral(img: np.ndarray, t: int) -> np.ndarray:
@@ -134,7 +124,9 @@ def _orientation_stats(sig: np.ndarray) -> tuple[float, float, float]:
     return (upper - lower) / (upper + lower + 1e-12), low[0, 1] / norm, low[1, 0] / norm
 
 
-def canonical_transforms(sig: np.ndarray, margins: tuple[float, float] = CANON_MARGINS) -> list[int]:
+def canonical_transforms(
+    sig: np.ndarray, margins: tuple[float, float] = CANON_MARGINS
+) -> list[int]:
     """Transforms that bring the image to its canonical orientation (usually one).
 
     Canonical = more energy above the diagonal, brighter-left and brighter-top first
@@ -352,10 +344,6 @@ def haar_similarity(a: HaarSignature, b: HaarSignature) -> float:
             matched += 2 * float(HAAR_WEIGHTS[bins[idx], c].sum())
         total += float(wa.sum() + wb.sum())
     return min(1.0, matched / total) if total > 0 else 0.0
-
-
-def haar_similarity_best(a: HaarSignature, b: HaarSignature, t: int) -> float:
-    return haar_similarity(transform_haar(a, t), b)
 
 
 # ---------------------------------------------------------------------------------------------
