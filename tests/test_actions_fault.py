@@ -34,14 +34,16 @@ from pathlib import Path
 
 boundary = os.environ.get("FAKE_EXDEV_BOUNDARY")
 if boundary:  # pretend this folder is another filesystem: renames across it fail with EXDEV
-    real = os.rename
+    from lookalike.engine.actions import fsutil
+
+    real = fsutil.rename_noclobber
 
     def rename(src, dst, *a, **kw):
         if str(src).startswith(boundary) != str(dst).startswith(boundary):
             raise OSError(errno.EXDEV, "Invalid cross-device link")
         return real(src, dst, *a, **kw)
 
-    os.rename = rename
+    fsutil.rename_noclobber = rename
 
 from lookalike.engine import actions as A
 

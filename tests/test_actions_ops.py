@@ -235,7 +235,7 @@ def test_cross_device_move_copies_verifies_removes(
     k, d1, d2 = make_tree(tree)
     before = snapshot(tree)
     q = env / "otherfs"
-    monkeypatch.setattr(os, "rename", _exdev_rename(os.rename, q))
+    monkeypatch.setattr(fsutil, "rename_noclobber", _exdev_rename(fsutil.rename_noclobber, q))
     if os.getuid() == 0:
         os.chown(d1, 1234, 1234)
     plan = A.build_plan([group(1, k, d1, d2)], f"move:{q}")
@@ -257,7 +257,7 @@ def test_cross_device_copy_that_does_not_verify_keeps_original(
     tree = env / "tree"
     k, d1, _ = make_tree(tree)
     q = env / "otherfs"
-    monkeypatch.setattr(os, "rename", _exdev_rename(os.rename, q))
+    monkeypatch.setattr(fsutil, "rename_noclobber", _exdev_rename(fsutil.rename_noclobber, q))
     real_hash = fsutil.hash_file
     monkeypatch.setattr(
         fsutil,
@@ -277,14 +277,14 @@ def test_permission_error_leaves_everything_in_place(
     tree = env / "tree"
     k, d1, d2 = make_tree(tree)
     before = snapshot(tree)
-    real = os.rename
+    real = fsutil.rename_noclobber
 
     def deny(src, dst, *a, **kw):
         if str(src) == str(d1) or str(src).startswith(str(d1.parent / ".dup.jpg")):
             raise PermissionError(errno.EACCES, "Permission denied", str(src))
         return real(src, dst, *a, **kw)
 
-    monkeypatch.setattr(os, "rename", deny)
+    monkeypatch.setattr(fsutil, "rename_noclobber", deny)
     for op in ("trash", "quarantine", "hardlink", "symlink"):
         items, fin = run(A.apply_plan(A.build_plan([group(1, k, d1)], op)))
         assert fin.failed == 1, op
@@ -292,8 +292,8 @@ def test_permission_error_leaves_everything_in_place(
         assert snapshot(tree) == before
     # read-only filesystem, same story
     monkeypatch.setattr(
-        os,
-        "rename",
+        fsutil,
+        "rename_noclobber",
         lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only file system")),
     )
     items, fin = run(A.apply_plan(A.build_plan([group(1, k, d2)], "quarantine")))
@@ -459,10 +459,48 @@ def test_quarantine_list_and_empty(env: Path) -> None:
     k, d1, d2 = make_tree(tree)
     run(A.apply_plan(A.build_plan([group(1, k, d1, d2)], "quarantine")))
     assert len(A.quarantine_contents()) == 2
-    assert A.empty_quarantine() == (2, 2 * k.stat().st_size)
+    res = A.empty_quarantine()
+    assert (res.files, res.bytes, res.skipped) == (2, 2 * k.stat().st_size, ())
     assert A.quarantine_contents() == []
     with pytest.raises(A.NothingToDo):
         list(A.undo())
+
+
+def test_quarantine_empty_rechecks_each_file(env: Path) -> None:
+    """Only the files the journal put in quarantine are deleted: a file edited there, one
+    swapped for a symlink, and one replaced by an identical copy (another inode) stay."""
+    tree = env / "tree"
+    k = tree / "keep.jpg"
+    tree.mkdir()
+    k.write_bytes(b"same bytes " * 100)
+    dups = []
+    for i in range(4):
+        d = tree / f"dup{i}.jpg"
+        d.write_bytes(k.read_bytes())
+        dups.append(d)
+    run(A.apply_plan(A.build_plan([group(1, k, *dups)], "quarantine")))
+    recs = {Path(r.source).name: Path(r.dest) for r in A.quarantine_contents()}
+    assert len(recs) == 4
+    edited, linked, copied, kept = (recs[f"dup{i}.jpg"] for i in range(4))
+    st = edited.stat()
+    edited.write_bytes(b"SAME bytes " * 100)  # same size and mtime, other content
+    os.utime(edited, ns=(st.st_atime_ns, st.st_mtime_ns))
+    linked.unlink()
+    linked.symlink_to(k)
+    other = copied.with_name("other")
+    other.write_bytes(copied.read_bytes())  # created while the old inode still exists
+    st = copied.stat()
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(other, copied)
+    res = A.empty_quarantine()
+    assert res.files == 1 and not kept.exists()
+    reasons = dict(res.skipped)
+    assert set(reasons) == {str(edited), str(linked), str(copied)}
+    assert "content changed" in reasons[str(edited)]
+    assert "regular file" in reasons[str(linked)]
+    assert "inode" in reasons[str(copied)]
+    assert edited.exists() and linked.is_symlink() and copied.exists()
+    assert k.read_bytes() == b"same bytes " * 100
 
 
 def test_cancel_stops_and_journals_the_rest(env: Path) -> None:
@@ -537,7 +575,9 @@ def test_kill_mid_operation_is_settled_and_undone(
     plan, k, dups = _started(env, op)
     before = snapshot(tree)
     if op == "quarantine":
-        monkeypatch.setattr(os, "rename", _exdev_rename(os.rename, env / "data"))
+        monkeypatch.setattr(
+            fsutil, "rename_noclobber", _exdev_rename(fsutil.rename_noclobber, env / "data")
+        )
     _crash_after(monkeypatch, target, name, after)
     with pytest.raises(_Killed):
         list(A.apply_plan(plan))
@@ -595,7 +635,7 @@ def test_with_real_fsync(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     k, d1, d2 = make_tree(tree)
     before = snapshot(tree)
     q = env / "otherfs"
-    monkeypatch.setattr(os, "rename", _exdev_rename(os.rename, q))
+    monkeypatch.setattr(fsutil, "rename_noclobber", _exdev_rename(fsutil.rename_noclobber, q))
     _, fin = run(A.apply_plan(A.build_plan([group(1, k, d1)], f"move:{q}")))
     _, fin2 = run(A.apply_plan(A.build_plan([group(1, k, d2)], "symlink")))
     assert fin.done == fin2.done == 1

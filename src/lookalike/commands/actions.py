@@ -53,7 +53,7 @@ from lookalike.engine.actions import (
     undo,
 )
 from lookalike.engine.actions import lock as passlock
-from lookalike.engine.actions.fsutil import unique_path
+from lookalike.engine.actions.fsutil import display_path, safe_text, unique_path
 from lookalike.engine.actions.journal import Journal
 from lookalike.engine.actions.plan import parse_size
 from lookalike.engine.actions.undo import UNDO_FROM, undo_target
@@ -142,7 +142,8 @@ def report_interrupted(
         )
         for item in b.items[:20]:
             stderr.write(
-                f"  {'done    ' if item.done else 'not done'}  {item.source}: {item.message}\n"
+                f"  {'done    ' if item.done else 'not done'}  {display_path(item.source)}: "
+                f"{safe_text(item.message)}\n"
             )
         if len(b.items) > 20:
             stderr.write(f"  … {len(b.items) - 20} more: lookalike history {b.id}\n")
@@ -165,13 +166,13 @@ def _preview(plan: Plan) -> Iterator[tuple[str, str, str]]:
         elif it.op == "delete":
             what = "→ deleted permanently"
         elif it.op in ("hardlink", "symlink"):
-            what = f"→ {it.op} to {it.keeper}"
+            what = f"→ {it.op} to {display_path(it.keeper)}"
         elif it.op == "shrink" and plan.shrink and plan.shrink.replace:
             what = "→ replaced by a smaller file (original to trash)"
         else:
             dest = unique_path(it.dest or "", reserved)
             reserved.add(dest)
-            what = f"→ {dest}"
+            what = f"→ {display_path(dest)}"
         yield it.op, it.source, what
 
 
@@ -180,7 +181,7 @@ def print_plan(plan: Plan, fmt: str, stdout: TextIO) -> None:
         stdout.write(json.dumps(plan.to_json(), indent=1) + "\n")
         return
     for op, src, what in _preview(plan):
-        stdout.write(f"{op:<10} {src} {what}\n")
+        stdout.write(f"{op:<10} {display_path(src)} {what}\n")
     stdout.write(
         f"# {len(plan.items)} file(s), {human_bytes(plan.bytes)}; {len(plan.refused)} left out\n"
     )
@@ -251,7 +252,7 @@ def _drive(
                     problems.append(ev.to_json())
                     stderr.write(
                         ("\r\033[K" if live else "") + f"  {ev.outcome}: "
-                        f"{ev.message or ev.source}\n"
+                        f"{safe_text(ev.message) or display_path(ev.source)}\n"
                     )
                 if live and (time.monotonic() - shown > 0.2 or ev.index == ev.total):
                     shown = time.monotonic()
@@ -301,7 +302,7 @@ def execute_plan(
 ) -> int:
     """Confirm, apply and report a plan; returns the exit code."""
     for r in plan.refused:
-        stderr.write(f"  left out: {r.path}: {r.reason}\n")
+        stderr.write(f"  left out: {display_path(r.path)}: {safe_text(r.reason)}\n")
     if not plan.items:
         if fmt == "json":
             stdout.write(
@@ -345,7 +346,7 @@ def run_action_for_groups(
         plan = build_plan(groups, spec, shrink=shrink, suggested=suggested)
         if plan_out is not None or dry_run:
             for r in plan.refused:
-                stderr.write(f"  left out: {r.path}: {r.reason}\n")
+                stderr.write(f"  left out: {display_path(r.path)}: {safe_text(r.reason)}\n")
             if plan_out is not None:
                 save_plan(plan, Path(plan_out))
                 _err(
@@ -595,7 +596,19 @@ def undo_cmd(batch: str | None, yes: bool, fmt: str, journal: Path | None) -> No
 
     def body(stdout: TextIO, stderr: TextIO) -> int:
         report_interrupted(stderr, journal)
-        settle_pending(journal)
+        settled = settle_pending(journal)
+        finished = [x for x in settled.batches if x.phase == "undo" and batch in (None, x.id)]
+        if finished:  # the undo this command repeats was completed by settling: say so, stop
+            for x in finished:
+                if fmt == "json":
+                    stdout.write(json.dumps({"batch_id": x.id, "finished_interrupted_undo": True}))
+                    stdout.write("\n")
+                else:
+                    stdout.write(
+                        f"batch {x.id}: the interrupted undo of "
+                        f"{display_path(x.action)} is finished\n"
+                    )
+            return EXIT_OK
         with Journal(journal) as j:
             b = undo_target(j, batch)
             n = len(j.items(b.id, UNDO_FROM))
@@ -653,9 +666,9 @@ def history_cmd(batch: str | None, limit: int | None, fmt: str, journal: Path | 
                 stdout.write(json.dumps([r.to_json() for r in recs], indent=1) + "\n")
             else:
                 for r in recs:
-                    dest = f" → {r.dest}" if r.dest else ""
-                    err = f"  ({r.error})" if r.error else ""
-                    stdout.write(f"{r.state:<12} {r.op:<10} {r.source}{dest}{err}\n")
+                    dest = f" → {display_path(r.dest)}" if r.dest else ""
+                    err = f"  ({safe_text(r.error)})" if r.error else ""
+                    stdout.write(f"{r.state:<12} {r.op:<10} {display_path(r.source)}{dest}{err}\n")
             return EXIT_OK
         rows = history(journal, limit)
         if fmt == "json":
@@ -669,7 +682,7 @@ def history_cmd(batch: str | None, limit: int | None, fmt: str, journal: Path | 
         for b in rows:
             counts = ", ".join(f"{v} {k}" for k, v in sorted(b.counts.items()))
             stdout.write(
-                f"{b.id}  {_when(b.created)}  {b.action:<12} {b.state:<13} "
+                f"{b.id}  {_when(b.created)}  {display_path(b.action):<12} {b.state:<13} "
                 f"{counts}; {human_bytes(b.bytes_done)}\n"
             )
         return EXIT_OK
@@ -697,7 +710,7 @@ def stats_cmd(fmt: str, journal: Path | None) -> None:
         )
         for b in rep.batches:
             stdout.write(
-                f"{b.batch}  {b.action:<12} {b.state:<13} {b.files} file(s), "
+                f"{b.batch}  {display_path(b.action):<12} {b.state:<13} {b.files} file(s), "
                 f"{human_bytes(b.bytes_freed)} freed, {b.reviewed}/{b.groups} "
                 f"reviewed, {b.agreed} agreed\n"
             )
@@ -817,7 +830,9 @@ def quarantine_list(batch: str | None, fmt: str, journal: Path | None) -> None:
             stdout.write(json.dumps([{**r.to_json(), "batch": r.batch} for r in recs]) + "\n")
         else:
             for r in recs:
-                stdout.write(f"{r.batch}  {r.dest}  (from {r.source})\n")
+                stdout.write(
+                    f"{r.batch}  {display_path(r.dest or '')}  (from {display_path(r.source)})\n"
+                )
             stderr.write(f"{len(recs)} file(s), {human_bytes(sum(r.size for r in recs))}\n")
         return EXIT_OK
 
@@ -843,9 +858,15 @@ def quarantine_empty(batch: str | None, journal: Path | None) -> None:
         )
         if got.strip() != expected:
             raise ConfirmationRequired("confirmation did not match; nothing was deleted")
-        files, size = empty_quarantine(batch, journal)
-        stdout.write(f"deleted {files} file(s), {human_bytes(size)} from quarantine\n")
-        return EXIT_OK
+        res = empty_quarantine(batch, journal)
+        for path, why in res.skipped:
+            stderr.write(f"  skipped: {display_path(path)}: {safe_text(why)}; left in place\n")
+        stdout.write(
+            f"deleted {res.files} file(s), {human_bytes(res.bytes)} from quarantine"
+            + (f"; {len(res.skipped)} left in place (see above)" if res.skipped else "")
+            + "\n"
+        )
+        return EXIT_PARTIAL if res.skipped else EXIT_OK
 
     _run(body)
 

@@ -4,10 +4,12 @@ that survive a crash or a filesystem boundary without ever leaving zero copies o
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import shutil
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import xxhash
 
 CHUNK = 1 << 20
 TMP_MARK = ".lookalike-"
+NAME_MAX = 255  # bytes per name on every common Linux filesystem (ext4, xfs, btrfs, tmpfs)
 
 
 def fsync(fd: int) -> None:
@@ -71,21 +74,85 @@ def deferred_dir_sync() -> Iterator[None]:
             fsync_dir(d, now=True)
 
 
+def fit_name(stem: str, suffix: str = "", limit: int = NAME_MAX) -> str:
+    """``stem + suffix`` cut to at most ``limit`` bytes by shortening ``stem`` (at a UTF-8
+    character boundary where the name is UTF-8): a 255-byte name plus ``~1`` or ``.trashinfo``
+    would otherwise fail with ENAMETOOLONG."""
+    raw, tail = os.fsencode(stem), os.fsencode(suffix)
+    room = limit - len(tail)
+    if len(raw) <= room:
+        return stem + suffix
+    cut = max(room, 1)
+    while cut > 1 and (raw[cut] & 0xC0) == 0x80:  # do not split a UTF-8 sequence
+        cut -= 1
+    return os.fsdecode(raw[:cut]) + suffix
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """(stem, ext) where a leading-dot name without another dot has no extension."""
+    stem, ext = os.path.splitext(name)
+    if name.startswith(".") and not ext:
+        return name, ""
+    if len(os.fsencode(ext)) > 32:  # not a real extension: keep it out of the cut-off part
+        return name, ""
+    return stem, ext
+
+
 def unique_path(path: str, reserved: set[str] | None = None) -> str:
-    """``path`` if free, else ``stem~N.ext`` for the first free N: we never overwrite."""
+    """``path`` if free, else ``stem~N.ext`` for the first free N: we never overwrite. Names
+    longer than NAME_MAX bytes are shortened (the stem is cut, the extension kept)."""
     reserved = reserved or set()
+    head, tail = os.path.split(path)
+    stem, ext = split_name(tail)
+    if len(os.fsencode(tail)) > NAME_MAX:
+        path = os.path.join(head, fit_name(stem, ext))
     if not os.path.lexists(path) and path not in reserved:
         return path
-    head, tail = os.path.split(path)
-    stem, ext = os.path.splitext(tail)
-    if tail.startswith(".") and not ext:
-        stem, ext = tail, ""
     n = 1
     while True:
-        cand = os.path.join(head, f"{stem}~{n}{ext}")
+        cand = os.path.join(head, fit_name(stem, f"~{n}{ext}"))
         if not os.path.lexists(cand) and cand not in reserved:
             return cand
         n += 1
+
+
+def display_path(path: str | bytes) -> str:
+    """A one-line printable form of a path for text output. A valid, printable UTF-8 name is
+    shown as it is; any other name is escaped: bytes that are not UTF-8 as ``\\xNN``, control
+    characters as ``\\n``, ``\\t``, ``\\xNN``, and then a backslash as ``\\\\``. JSON output
+    carries the lossless form instead (``\\udcNN`` escapes, see docs/cli.md)."""
+    raw = path if isinstance(path, bytes) else os.fsencode(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        if text.isprintable():
+            return text
+    out = []
+    for ch in raw.decode("utf-8", "surrogateescape"):
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif not ch.isprintable():
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def safe_text(text: str) -> str:
+    """``text`` with any surrogate-escaped bytes (from a non-UTF-8 file name) shown as
+    ``\\xNN``, so it can go into SQLite TEXT or a strict UTF-8 stream."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def device_of(path: str) -> int:
@@ -112,10 +179,16 @@ def mount_point(path: str) -> str:
     return p
 
 
+def side_path(path: str, tag: str, what: str) -> str:
+    """Temporary sibling ``.NAME.lookalike-TAG.WHAT`` of ``path``; NAME is shortened so the
+    whole name fits NAME_MAX (the journal records these names, recovery looks for them)."""
+    head, tail = os.path.split(path)
+    return os.path.join(head, fit_name("." + tail, f"{TMP_MARK}{tag}.{what}"))
+
+
 def part_path(dest: str, tag: str) -> str:
     """Temporary sibling of ``dest`` used while a copy is incomplete (cleaned by recovery)."""
-    head, tail = os.path.split(dest)
-    return os.path.join(head, f".{tail}{TMP_MARK}{tag}.part")
+    return side_path(dest, tag, "part")
 
 
 def copy_verified(src: str, dest: str, expected_hash: str | None, tag: str) -> str:
@@ -158,11 +231,68 @@ def copy_owner(st: os.stat_result, path: str) -> None:
         pass
 
 
+AT_FDCWD = -100
+RENAME_NOREPLACE = 1
+_renameat2: object = None  # None: not looked up yet; False: not available
+
+
+def _libc_renameat2() -> object:
+    global _renameat2
+    if _renameat2 is None:
+        _renameat2 = False
+        if sys.platform.startswith("linux"):
+            try:
+                fn = ctypes.CDLL(None, use_errno=True).renameat2
+                fn.argtypes = [
+                    ctypes.c_int,
+                    ctypes.c_char_p,
+                    ctypes.c_int,
+                    ctypes.c_char_p,
+                    ctypes.c_uint,
+                ]
+                fn.restype = ctypes.c_int
+                _renameat2 = fn
+            except (OSError, AttributeError):  # musl before 1.2.? / old glibc: no wrapper
+                pass
+    return _renameat2
+
+
 def rename_noclobber(src: str, dest: str) -> None:
-    """Rename that refuses to replace an existing ``dest`` (``FileExistsError``)."""
-    if os.path.lexists(dest):
-        raise FileExistsError(errno.EEXIST, "destination exists", dest)
-    os.rename(src, dest)
+    """Rename that never replaces an existing ``dest`` (``FileExistsError``), atomically.
+
+    ``renameat2(RENAME_NOREPLACE)`` where libc and the filesystem have it; otherwise, for a
+    file, ``link(src, dest)`` (which fails if ``dest`` exists) then ``unlink(src)``. There is
+    no check-then-rename window in either path. A directory on a filesystem without
+    RENAME_NOREPLACE (rare: some FUSE/network filesystems) falls back to a checked rename.
+    """
+    fn = _libc_renameat2()
+    if fn:
+        if fn(AT_FDCWD, os.fsencode(src), AT_FDCWD, os.fsencode(dest), RENAME_NOREPLACE) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(code, os.strerror(code), src, None, dest)
+    _rename_noclobber_fallback(src, dest)
+
+
+def _rename_noclobber_fallback(src: str, dest: str) -> None:
+    st = os.lstat(src)
+    if stat.S_ISDIR(st.st_mode):
+        if os.path.lexists(dest):
+            raise FileExistsError(errno.EEXIST, "destination exists", dest)
+        os.rename(src, dest)
+        return
+    try:
+        os.link(src, dest, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.EXDEV):
+            raise
+        # a filesystem without hard links (vfat, some FUSE): the old checked rename
+        if os.path.lexists(dest):
+            raise FileExistsError(errno.EEXIST, "destination exists", dest) from None
+        os.rename(src, dest)
+        return
+    os.unlink(src)
 
 
 def move_file(src: str, dest: str, expected_hash: str | None, tag: str) -> bool:
@@ -206,8 +336,16 @@ def remove_empty_dirs(start: str, stop: str) -> None:
         p = p.parent
 
 
+class UnsafeFolder(OSError):
+    """A folder we would write into fails a safety check (a symlink, another owner …); its
+    ``strerror`` is the whole message, with what to do."""
+
+
 def describe_oserror(exc: OSError, action: str, path: str) -> str:
     """One plain sentence for an OS error: what failed and what to do."""
+    path = display_path(path)
+    if isinstance(exc, UnsafeFolder):
+        return f"cannot {action} {path}: {exc.strerror}"
     code = exc.errno
     if code in (errno.EACCES, errno.EPERM):
         return f"permission denied: cannot {action} {path}; check write permission on its folder"

@@ -6,6 +6,12 @@ fsynced transaction *before* the file is touched, and ``done``/``failed``/``skip
 keep one fsync per file, the result of file *i* is committed together with the intent of file
 *i+1*; the result is therefore durable before anything else is touched. A crash leaves at most
 one ``started`` row per batch, and recovery inspects the disk to settle it.
+
+Paths are stored as BLOBs holding the file system's bytes (``os.fsencode``), so any name a
+file system allows — not UTF-8, newlines, 255-byte names — is kept exactly; in memory they
+are ``surrogateescape`` strings (``os.fsdecode``). Version-1 journals (TEXT paths) are
+migrated in place on open. The journal is checked (``PRAGMA quick_check``) before anything is
+written; a damaged one is never written to and never discarded.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import socket
 import sqlite3
 import time
@@ -22,14 +29,15 @@ from pathlib import Path
 
 from lookalike import config
 from lookalike.engine.actions.errors import JournalBusy, JournalError
+from lookalike.engine.actions.fsutil import safe_text
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-SCHEMA_VERSION = 1
-SCHEMA = """
+SCHEMA_VERSION = 2
+BATCHES_TABLE = """
 CREATE TABLE IF NOT EXISTS batches(
   id TEXT PRIMARY KEY,
   created REAL NOT NULL,
@@ -42,15 +50,16 @@ CREATE TABLE IF NOT EXISTS batches(
   host TEXT,
   params TEXT,
   meta TEXT
-);
+)"""
+ITEMS_TABLE = """
 CREATE TABLE IF NOT EXISTS items(
   batch TEXT NOT NULL REFERENCES batches(id),
   seq INTEGER NOT NULL,
   group_id INTEGER,
   op TEXT NOT NULL,
-  source TEXT NOT NULL,
-  dest TEXT,
-  keeper TEXT,
+  source BLOB NOT NULL,
+  dest BLOB,
+  keeper BLOB,
   size INTEGER,
   mtime_ns INTEGER,
   hash TEXT,
@@ -59,9 +68,33 @@ CREATE TABLE IF NOT EXISTS items(
   error TEXT,
   updated REAL,
   PRIMARY KEY(batch, seq)
-);
-CREATE INDEX IF NOT EXISTS items_state ON items(batch, state);
-"""
+)"""
+ITEMS_INDEX = "CREATE INDEX IF NOT EXISTS items_state ON items(batch, state)"
+PATH_COLUMNS = ("source", "dest", "keeper")
+
+
+def to_blob(path: str | bytes | None) -> bytes | None:
+    """A path as the journal stores it: the file system's bytes."""
+    return None if path is None else os.fsencode(path)
+
+
+def from_blob(value: bytes | str | None) -> str | None:
+    """A stored path back as a ``surrogateescape`` str (old TEXT rows pass through)."""
+    return None if value is None else os.fsdecode(value)
+
+
+def _migrate_v1(db: sqlite3.Connection) -> None:
+    """TEXT paths → BLOB (the UTF-8 bytes they were written from); inside the caller's
+    transaction, so a crash leaves the old table as it was."""
+    cols = [r[1] for r in db.execute("PRAGMA table_info(items)")]
+    db.execute("ALTER TABLE items RENAME TO items_v1")
+    db.execute("DROP INDEX IF EXISTS items_state")
+    db.execute(ITEMS_TABLE)
+    select = ", ".join(f"CAST({c} AS BLOB)" if c in PATH_COLUMNS else c for c in cols)
+    db.execute(f"INSERT INTO items({', '.join(cols)}) SELECT {select} FROM items_v1")
+    db.execute("DROP TABLE items_v1")
+    db.execute(ITEMS_INDEX)
+
 
 # batch states
 RUNNING, DONE, INTERRUPTED, UNDOING, UNDONE, PARTLY_UNDONE, REDONE = (
@@ -84,6 +117,7 @@ PLANNED, STARTED, ITEM_DONE, SKIPPED, FAILED, NOT_DONE = (
     "not-done",
 )
 ITEM_UNDOING, ITEM_UNDONE, UNDO_FAILED, PURGED = ("undoing", "undone", "undo-failed", "purged")
+PURGING = "purging"  # quarantine empty: about to unlink (settled by recovery after a crash)
 
 
 @dataclass(frozen=True)
@@ -164,9 +198,9 @@ def _row_to_item(r: sqlite3.Row) -> ItemRecord:
         seq=r["seq"],
         group_id=r["group_id"],
         op=r["op"],
-        source=r["source"],
-        dest=r["dest"],
-        keeper=r["keeper"],
+        source=from_blob(r["source"]) or "",
+        dest=from_blob(r["dest"]),
+        keeper=from_blob(r["keeper"]),
         size=r["size"] or 0,
         mtime_ns=r["mtime_ns"] or 0,
         hash=r["hash"],
@@ -186,27 +220,71 @@ class Journal:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            sync = "OFF" if os.environ.get("LOOKALIKE_NO_FSYNC") == "1" else "FULL"
-            self.db.execute(f"PRAGMA synchronous={sync}")
-            self.db.executescript(SCHEMA)
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise JournalError(
-                    f"the journal {self.path} was written by a newer lookalike",
-                    "upgrade lookalike, or point LOOKALIKE_DATA_DIR elsewhere",
-                )
-            if version < SCHEMA_VERSION:
-                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except JournalError:
-            self.db.close()
-            raise
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(
                 f"cannot open the journal {self.path}: {exc}",
                 "check the folder's permissions or set LOOKALIKE_DATA_DIR",
             ) from None
+        try:
+            self.db.row_factory = sqlite3.Row
+            self._check()  # before anything could write to a damaged file
+            self.db.execute("PRAGMA journal_mode=WAL")
+            sync = "OFF" if os.environ.get("LOOKALIKE_NO_FSYNC") == "1" else "FULL"
+            self.db.execute(f"PRAGMA synchronous={sync}")
+            self._upgrade()
+        except JournalError:
+            self.db.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise damaged(self.path, str(exc)) from None
+        except (OSError, sqlite3.Error) as exc:
+            self.db.close()
+            raise JournalError(
+                f"cannot open the journal {self.path}: {exc}",
+                "check the folder's permissions or set LOOKALIKE_DATA_DIR",
+            ) from None
+
+    def _check(self) -> None:
+        """``PRAGMA quick_check`` (read-only); once per process and file."""
+        try:
+            key = (str(self.path.resolve()), self.path.stat().st_ino)
+        except OSError:
+            key = None
+        if key is not None and key in _CHECKED:
+            return
+        rows = [r[0] for r in self.db.execute("PRAGMA quick_check(5)")]
+        if rows != ["ok"]:
+            raise damaged(self.path, "; ".join(str(r) for r in rows))
+        if key is not None:
+            _CHECKED.add(key)
+
+    def _upgrade(self) -> None:
+        """Create the tables, or migrate an older journal, in one transaction."""
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"the journal {self.path} was written by a newer lookalike",
+                "upgrade lookalike, or point LOOKALIKE_DATA_DIR elsewhere",
+            )
+        if version == SCHEMA_VERSION:
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            had_items = self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='items'"
+            ).fetchone()
+            self.db.execute(BATCHES_TABLE)
+            if had_items:
+                _migrate_v1(self.db)
+            else:
+                self.db.execute(ITEMS_TABLE)
+                self.db.execute(ITEMS_INDEX)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def close(self) -> None:
         self.flush()
@@ -261,9 +339,9 @@ class Journal:
                 (
                     batch_id,
                     now,
-                    action,
+                    to_blob(action),  # may name a folder: kept as bytes like the paths
                     state,
-                    origin,
+                    safe_text(origin),
                     redo_of,
                     os.getpid(),
                     socket.gethostname(),
@@ -280,9 +358,9 @@ class Journal:
                         i["seq"],
                         i.get("group_id"),
                         i["op"],
-                        i["source"],
-                        i.get("dest"),
-                        i.get("keeper"),
+                        to_blob(i["source"]),
+                        to_blob(i.get("dest")),
+                        to_blob(i.get("keeper")),
                         i.get("size", 0),
                         i.get("mtime_ns", 0),
                         i.get("hash"),
@@ -330,7 +408,7 @@ class Journal:
                     id=b["id"],
                     created=b["created"],
                     finished=b["finished"],
-                    action=b["action"],
+                    action=from_blob(b["action"]) or "",
                     state=b["state"],
                     origin=b["origin"],
                     redo_of=b["redo_of"],
@@ -363,6 +441,12 @@ class Journal:
             args += list(states)
         return [_row_to_item(r) for r in self.db.execute(sql + " ORDER BY seq", args)]
 
+    def items_in(self, states: tuple[str, ...]) -> list[ItemRecord]:
+        """Rows in ``states`` across all batches (recovery of ``purging`` rows)."""
+        marks = ",".join("?" * len(states))
+        sql = f"SELECT * FROM items WHERE state IN ({marks}) ORDER BY batch, seq"
+        return [_row_to_item(r) for r in self.db.execute(sql, states)]
+
     def set_item(
         self,
         batch_id: str,
@@ -379,13 +463,13 @@ class Journal:
         sets, args = ["state=?", "updated=?"], [state, time.time()]
         if dest is not None:
             sets.append("dest=?")
-            args.append(dest)
+            args.append(to_blob(dest))
         if detail is not None:
             sets.append("detail=?")
             args.append(json.dumps(detail))
         if error is not None:
             sets.append("error=?")
-            args.append(error)
+            args.append(safe_text(error))
         stmt = (
             f"UPDATE items SET {', '.join(sets)} WHERE batch=? AND seq=?",
             (*args, batch_id, seq),
@@ -401,8 +485,33 @@ class Journal:
             db.execute(
                 "UPDATE items SET state=?, error=coalesce(?, error), updated=? "
                 "WHERE batch=? AND state=?",
-                (to_state, error, time.time(), batch_id, from_state),
+                (
+                    to_state,
+                    None if error is None else safe_text(error),
+                    time.time(),
+                    batch_id,
+                    from_state,
+                ),
             )
+
+
+_CHECKED: set[tuple[str, int]] = set()
+
+
+def damaged(path: Path, detail: str) -> JournalError:
+    """The message for a journal SQLite reports as malformed: nothing is written to it, and
+    the hint is a command that moves it (and its WAL files) aside; it is never discarded."""
+    moves = [
+        f"mv -- {shlex.quote(str(p))} {shlex.quote(str(p) + '.damaged')}"
+        for p in (path, Path(str(path) + "-wal"), Path(str(path) + "-shm"))
+        if p.exists()
+    ]
+    return JournalError(
+        f"the journal {path} is damaged ({detail}); nothing was written to it",
+        "keep it for the record of past batches and start a new one by moving it aside: "
+        + " && ".join(moves or [f"mv -- {shlex.quote(str(path))} {shlex.quote(str(path))}.damaged"])
+        + (" (sqlite3 FILE .recover can often save its rows)"),
+    )
 
 
 def lock_path(journal: Path) -> Path:

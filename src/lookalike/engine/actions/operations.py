@@ -91,8 +91,7 @@ def _tag(ctx_or_batch: Ctx | str, seq: int) -> str:
 
 
 def _side(path: str, tag: str, what: str) -> str:
-    head, tail = os.path.split(path)
-    return os.path.join(head, f".{tail}{fsutil.TMP_MARK}{tag}.{what}")
+    return fsutil.side_path(path, tag, what)
 
 
 def prepare(item: PlanItem, ctx: Ctx) -> tuple[str | None, dict]:
@@ -153,10 +152,12 @@ def perform(item: PlanItem, dest: str | None, detail: dict, ctx: Ctx) -> dict:
             return detail
         assert dest
         _trash_move(item.source, dest, detail, item.hash, tag)
+        _record_identity(dest, detail)
         return detail
     if op in ("quarantine", "move"):
         assert dest
         detail["cross_device"] = fsutil.move_file(item.source, dest, item.hash, tag)
+        _record_identity(dest, detail)
         return detail
     if op == "copy":
         assert dest
@@ -173,6 +174,16 @@ def perform(item: PlanItem, dest: str | None, detail: dict, ctx: Ctx) -> dict:
     raise OperationFailed(f"unknown operation {op}")
 
 
+def _record_identity(dest: str, detail: dict) -> None:
+    """(dev, inode) of the moved file, so ``quarantine empty`` can tell it from a file that
+    took its name later."""
+    try:
+        st = os.lstat(dest)
+    except OSError:
+        return
+    detail["dest_id"] = [st.st_dev, st.st_ino]
+
+
 def _trash_move(src: str, files: str, detail: dict, digest: str | None, tag: str) -> None:
     info = detail["info"]
     trash.write_info(info, src, detail.get("topdir"))
@@ -187,14 +198,14 @@ def _link(item: PlanItem, detail: dict) -> dict:
     """Temp-rename the duplicate, create the link in its place, then drop the temp; if the link
     cannot be made the duplicate is renamed back, so no failure loses data."""
     src, tmp = item.source, detail["tmp"]
-    os.rename(src, tmp)
+    fsutil.rename_noclobber(src, tmp)
     try:
         if item.op == "hardlink":
             os.link(item.keeper, src)
         else:
             os.symlink(item.keeper, src)
     except BaseException:
-        os.rename(tmp, src)
+        fsutil.rename_noclobber(tmp, src)
         raise
     detail["link_ino"] = os.lstat(src).st_ino
     os.unlink(tmp)
@@ -340,7 +351,7 @@ def settle(rec: ItemRecord, *, dry: bool = False) -> tuple[bool, str]:
             return True, f"replaced by a {op} to {rec.keeper}"
         if has_tmp and not has_src:
             if not dry:
-                os.rename(tmp, src)
+                fsutil.rename_noclobber(tmp, src)
             return False, "still at its place (put back from its temp name)"
         if has_src:
             return False, "still at its place (not linked)"
@@ -428,6 +439,8 @@ def undo(rec: ItemRecord) -> str:
     if op in MOVES:
         target = d.get("restore_to", src)
         if (not dest or not os.path.lexists(dest)) and _hash_or_none(target) == rec.hash:
+            if op == "trash":  # a crash after the move back, before the .trashinfo went
+                trash.remove_orphan_info(d.get("info"))
             return ""  # already back
         if d.get("system_trash"):  # pragma: no cover
             raise OperationFailed(
@@ -499,7 +512,7 @@ def _undo_link(rec: ItemRecord, tag: str) -> str:
         _unlink_quiet(restore_tmp)
     tmp = d.get("tmp")
     if tmp and os.path.lexists(tmp) and not os.path.lexists(src):
-        os.rename(tmp, src)  # the link was never made
+        fsutil.rename_noclobber(tmp, src)  # the link was never made
         return ""
     if not _is_our_link(rec):
         if fsutil.is_regular(src) and _hash_or_none(src) == rec.hash:
@@ -541,6 +554,7 @@ def _undo_shrink(rec: ItemRecord, tag: str) -> str:
         found = trash.find_in_trash(src)
         if not found:
             if _hash_or_none(src) == rec.hash:
+                trash.remove_orphan_info(d.get("info"))
                 return ""  # already restored
             raise OperationFailed(f"the original of {src} is no longer in the trash at {dest}")
         backup, d["info"] = _best_match(found, rec.hash)

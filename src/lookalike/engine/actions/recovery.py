@@ -9,6 +9,7 @@ part that was done. An interrupted *undo* is completed (restoring is always the 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,7 +125,9 @@ def settle_pending(journal_path: Path | None = None) -> RecoveryReport:
 
 
 def settle_interrupted(j: Journal) -> RecoveryReport:
-    """Settle every interrupted batch; the caller holds the journal lock."""
+    """Settle every interrupted batch (and an interrupted ``quarantine empty``); the caller
+    holds the journal lock."""
+    settle_purging(j)
     reports = []
     for b in j.batches_in(jn.ACTIVE):
         reports.append(_describe(j, b, dry=True))
@@ -164,3 +167,15 @@ def settle_batch(j: Journal, batch_id: str, *, undoing: bool) -> None:
         j.set_batch_state(batch_id, jn.PARTLY_UNDONE if undoable else jn.UNDONE, finished=True)
     else:
         j.set_batch_state(batch_id, jn.INTERRUPTED, finished=True)
+
+
+def settle_purging(j: Journal) -> None:
+    """``purging`` rows of a killed ``quarantine empty``: the file is gone → ``purged``; it is
+    still there → ``done`` again (listed, and undo can restore it)."""
+    for rec in j.items_in((jn.PURGING,)):
+        gone = not (rec.dest and os.path.lexists(rec.dest))
+        if gone:
+            j.set_item(rec.batch, rec.seq, jn.PURGED, error="quarantine emptied", defer=True)
+        else:
+            j.set_item(rec.batch, rec.seq, jn.ITEM_DONE, defer=True)
+    j.flush()

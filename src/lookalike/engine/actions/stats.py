@@ -13,6 +13,7 @@ from pathlib import Path
 
 from lookalike import config
 from lookalike.engine.actions import journal as jn
+from lookalike.engine.actions.fsutil import safe_text
 from lookalike.engine.actions.journal import BatchSummary, Journal
 from lookalike.engine.actions.plan import REMOVES, parse_action
 
@@ -56,7 +57,7 @@ def record_batch(
                     time.strftime("%Y-%m-%dT%H:%M:%S"),
                     summary.id,
                     phase,
-                    summary.action,
+                    safe_text(summary.action),
                     summary.state,
                     c.get(jn.ITEM_DONE, 0),
                     summary.bytes_done,
