@@ -161,3 +161,22 @@ def test_model_added_on_a_rescan(photos: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     same = [_names(g) for g in json.loads(res.stdout)["groups"] if g["tier"] == "same"]
     assert {"astronaut.jpg", "astronaut_crop.jpg"} in same
+
+
+def test_left_and_right_crops_never_join_through_the_middle(tmp_path: Path) -> None:
+    """Left half ~ middle ~ right half, but the halves share no pixel: the verified edges
+    chain, the groups must not (each member is verified against every other)."""
+    from sklearn.datasets import load_sample_image
+
+    img = Image.fromarray(load_sample_image("china.jpg"))
+    img = img.resize((1100, round(img.height * 1100 / img.width)), Image.Resampling.LANCZOS)
+    w, h = img.size
+    img.crop((0, 0, w // 2, h)).save(tmp_path / "left.jpg", quality=92)
+    img.crop((int(0.15 * w), 0, int(0.85 * w), h)).save(tmp_path / "middle.jpg", quality=92)
+    img.crop((w // 2, 0, w, h)).save(tmp_path / "right.jpg", quality=92)
+    args = ["scan", "--no-ui", str(tmp_path), "--db", str(tmp_path / "c.sqlite")]
+    args += ["--workers", "1", "--model", "effnet-lite0", "--format", "json"]
+    res = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    groups = [_names(g) for g in json.loads(res.stdout)["groups"] if g["tier"] != "similar"]
+    assert groups in ([{"left.jpg", "middle.jpg"}], [{"middle.jpg", "right.jpg"}]), groups

@@ -83,6 +83,7 @@ def test_large_component_uses_leaders(monkeypatch: pytest.MonkeyPatch) -> None:
     v = np.stack([_arc(a) for a in range(0, 100, 10)])
     thr = float(np.cos(np.deg2rad(15)))
     groups = group_similar(list(range(10)), v, thr)
-    for g in groups:  # each member is within threshold of its leader: spans ≤ 2 steps
-        assert max(g) - min(g) <= 2
+    for g in groups:  # every pair within the threshold (complete link): spans ≤ 1 step
+        sims = v[g] @ v[g].T
+        assert sims.min() >= thr - 1e-6 and max(g) - min(g) <= 1
     assert sorted(x for g in groups for x in g) == sorted(set(x for g in groups for x in g))

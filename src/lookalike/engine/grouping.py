@@ -7,11 +7,11 @@
    transforms and framings, and under that transform the detail-band cosine, which is what
    tells a copy from another shot of the same scene. Both must pass thresholds set by
    ``--sensitivity``; the pair's score is their mean.
-3. Verified edges form connected components; inside each, complete-link clustering (every pair
-   in a group agrees on the low frequencies, the pairs between two merged clusters agree on
-   average, and each merge is backed by one verified edge), so a chain of near images never
-   joins two far-apart ones so a chain
-   of near images never joins two far-apart ones. Order is by path, so output is reproducible.
+3. Verified edges form connected components; inside each, bounded-diameter clustering: every
+   pair in a group keeps a low-frequency cosine ≥ the threshold − LINK_FLOOR (a bound, not a
+   chain), the pairs between two merged clusters agree on average, and each merge is backed by
+   one verified edge. So a chain of near images never joins two far-apart ones. Pairs are
+   matched and ordered by path, so the same files give the same groups in any input order.
 """
 
 from __future__ import annotations
@@ -193,8 +193,12 @@ def group_items(
     forbidden = forbidden or set()
     cache: dict[tuple[int, int], Match] = {}
 
+    def ordered(i: int, j: int) -> tuple[int, int]:
+        """Pairs in path order, so a pair is matched the same way whatever the input order."""
+        return (i, j) if rank[i] < rank[j] else (j, i)
+
     def match(i: int, j: int) -> Match:
-        key = (i, j) if i < j else (j, i)
+        key = ordered(i, j)
         if key not in cache:
             ka, kb = items[key[0]].key, items[key[1]].key
             if (min(ka, kb), max(ka, kb)) in forbidden:
@@ -209,7 +213,9 @@ def group_items(
     def sim(i: int, j: int) -> float:
         return match(i, j).score
 
-    pairs = sorted(candidate_pairs(prep))
+    pairs = sorted(
+        (ordered(i, j) for i, j in candidate_pairs(prep)), key=lambda p: (rank[p[0]], rank[p[1]])
+    )
     edges: dict[tuple[int, int], float] = {}
     for n, (i, j) in enumerate(pairs):
         m = match(i, j)

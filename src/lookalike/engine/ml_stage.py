@@ -7,9 +7,10 @@ unless a scan asks for it. Flow::
     features(): decode workers → preprocess / colour / faces / quality → catalog rows;
                 the Embedder (one process, owns the device) embeds batches as they arrive
     edges():    faiss range search over the vectors → candidate pairs not already grouped
-                → ORB+RANSAC verification (decode workers) → verified "same" edges
-    merge():    union the verified edges into the pipeline's same groups, then group the
-                remaining representatives into the ``similar`` tier (never chained)
+                → ORB+RANSAC verification (decode workers), strongest first; a file joins
+                a group only when verified against every member (cliques.py: never chained)
+    merge():    those groups become the ``same`` tier, then the remaining representatives
+                are grouped into the ``similar`` tier (complete link, never chained)
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import numpy as np
 from lookalike.engine.events import Event, Notice, StageDone, StageProgress
 from lookalike.engine.models import DEFAULT_MODEL, ModelSpec, ModelUnavailable, resolve
 from lookalike.engine.pool import run_pool
-from lookalike.engine.unionfind import UnionFind
 
 EMB_PREFIX = "emb:"
 COLOUR = "colour"
@@ -179,7 +179,8 @@ class MLState:
     colours: dict[int, np.ndarray] = field(default_factory=dict)
     faces: dict[int, int] = field(default_factory=dict)
     quality: dict[int, dict] = field(default_factory=dict)
-    same_edges: list[tuple[int, int, float]] = field(default_factory=list)
+    same_edges: list[tuple[int, int, float]] = field(default_factory=list)  # verified pairs
+    same_groups: list[list[int]] | None = None  # edges(): every pair in a group verified
     embedded: int = 0
     embed_seconds: float = 0.0
     device: str | None = None
@@ -461,13 +462,18 @@ def edges(
     cat: Any = None,
     stamps: dict[int, str] | None = None,
 ) -> Iterator[Event]:
-    """Embedding neighbours not already in one group → verified "same" edges (into state).
+    """Embedding neighbours → geometric checks → ``same`` groups that never chain (into state).
 
-    With ``cat`` and ``stamps`` (file id → "size:mtime_ns"), each check is remembered in the
-    catalog, so a rescan re-verifies only pairs whose files changed.
+    The pipeline's hash groups (``grouped``) are the starting clusters; an embedding neighbour
+    joins a cluster only when it is verified against EVERY member (:mod:`cliques`), so a
+    group is never a union of edges. With ``cat`` and ``stamps`` (file id → "size:mtime_ns"),
+    each check is remembered in the catalog, so a rescan re-verifies only pairs whose files
+    changed.
     """
     if not state.vectors:
         return
+    from lookalike.engine import cliques
+    from lookalike.engine.features.verify import VERIFY_VERSION
     from lookalike.engine.vector_index import VectorIndex
 
     start = time.monotonic()
@@ -488,69 +494,69 @@ def edges(
             if (a, b) in forbidden or a not in paths or b not in paths:
                 continue
             cands.add((a, b))
-    # Best candidates first, in rounds: a pair already joined (through the pipeline's groups
-    # or edges verified in an earlier round) is never verified, so a crop of a photo with
-    # many copies costs one or two checks instead of one per copy.
-    uf: UnionFind[int] = UnionFind()
-    find = uf.find
-    for g in grouped:
-        for x in g[1:]:
-            uf.union(g[0], x)
     vec = state.vectors
     sim = {(a, b): float(np.dot(vec[a].astype(np.float32), vec[b])) for a, b in cands}
-    pairs = sorted(cands, key=lambda p: (-sim[p], p))
-    round_size = max(1, workers) * VERIFY_CHUNK
-    done = checked = 0
-    from lookalike.engine.features.verify import VERIFY_VERSION
+    names = {fid: paths[fid] for fid in paths}
+
+    def known(a: int, b: int) -> bool | None:
+        ga, gb = group_of.get(a), group_of.get(b)
+        if ga is not None and ga == gb:
+            return True  # one hash group: every pair there is within its bound
+        if (min(a, b), max(a, b)) in forbidden:
+            return False  # the user said "not a duplicate"
+        return None
 
     def stamp(a: int, b: int) -> str | None:
-        if stamps is None or a not in stamps or b not in stamps:
+        lo, hi = min(a, b), max(a, b)
+        if stamps is None or lo not in stamps or hi not in stamps:
             return None
-        return f"{VERIFY_VERSION}:{stamps[a]}:{stamps[b]}"
+        return f"{VERIFY_VERSION}:{stamps[lo]}:{stamps[hi]}"
 
-    known = cat.pair_checks(pairs) if cat is not None and stamps is not None else {}
-    while pairs and not cancel.is_set():
-        batch: list[tuple[int, int]] = []
-        rest: list[tuple[int, int]] = []
-        seen: set[tuple[int, int]] = set()  # one check per pair of components per round
-        for a, b in pairs:
-            ra, rb = find(a), find(b)
-            key = (min(ra, rb), max(ra, rb))
-            if ra == rb:
-                done += 1
-            elif len(batch) < round_size and key not in seen:
-                seen.add(key)
-                batch.append((a, b))
-            else:
-                rest.append((a, b))
-        pairs = rest
-        todo = []
-        for a, b in batch:
-            hit = known.get((a, b))
-            if hit is not None and hit[0] == stamp(a, b):
-                done += 1
-                if hit[1]:
-                    state.same_edges.append((a, b, hit[2]))
-                    uf.union(a, b)
-            else:
-                todo.append((a, b))
-        chunks = [
-            [(a, b, paths[a], paths[b]) for a, b in todo[i : i + VERIFY_CHUNK]]
-            for i in range(0, len(todo), VERIFY_CHUNK)
-        ]
-        for res in run_pool(_verify_task, chunks, workers, cancel.is_set, chunksize=1):
-            fresh = []
-            for a, b, same, score in res:
-                done += 1
-                checked += 1
-                if same:
-                    state.same_edges.append((a, b, score))
-                    uf.union(a, b)
-                if same is not None and (st := stamp(a, b)) is not None:
-                    fresh.append((a, b, st, bool(same), float(score or 0.0)))
-            if cat is not None and fresh:
-                cat.put_pair_checks(fresh)
-            yield _progress("verify", done, len(cands), start)
+    checks = cliques.link(
+        grouped, ((a, b, s) for (a, b), s in sim.items()), names, known, cliques.MAX_GROUP
+    )
+    done = checked = 0
+    need: list[tuple[int, int]] | None = None
+    try:
+        need = next(checks)
+        while True:
+            if cancel.is_set():
+                checks.close()
+                break
+            found: dict[tuple[int, int], bool] = {}
+            ordered = [(min(a, b), max(a, b)) for a, b in need]
+            hits = cat.pair_checks(ordered) if cat is not None and stamps is not None else {}
+            todo = []
+            for (a, b), key in zip(need, ordered, strict=True):
+                hit = hits.get(key)
+                if hit is not None and hit[0] == stamp(a, b):
+                    done += 1
+                    found[(a, b)] = bool(hit[1])
+                    if hit[1]:
+                        state.same_edges.append((*key, hit[2]))
+                else:
+                    todo.append((a, b))
+            chunks = [
+                [(a, b, paths[a], paths[b]) for a, b in todo[i : i + VERIFY_CHUNK]]
+                for i in range(0, len(todo), VERIFY_CHUNK)
+            ]
+            for res in run_pool(_verify_task, chunks, workers, cancel.is_set, chunksize=1):
+                fresh = []
+                for a, b, same, score in res:
+                    done += 1
+                    checked += 1
+                    found[(a, b)] = bool(same)
+                    lo, hi = min(a, b), max(a, b)
+                    if same:
+                        state.same_edges.append((lo, hi, score))
+                    if same is not None and (st := stamp(a, b)) is not None:
+                        fresh.append((lo, hi, st, bool(same), float(score or 0.0)))
+                if cat is not None and fresh:
+                    cat.put_pair_checks(fresh)
+                yield _progress("verify", done, max(done, len(cands)), start)
+            need = checks.send(found)
+    except StopIteration as stop:
+        state.same_groups = stop.value
     state.same_edges.sort()
     yield StageDone("verify", time.monotonic() - start, checked)
 
@@ -558,20 +564,15 @@ def edges(
 def merge(
     state: MLState, raw_groups: list[tuple[str, list[int]]], rep_ids: Sequence[int]
 ) -> list[tuple[str, list[int]]]:
-    """Union verified edges into the ``same`` groups; add the ``similar`` tier."""
-    uf: UnionFind[int] = UnionFind()
-    union = uf.union
-
+    """The ``same`` groups built by :func:`edges` (hash groups grown by verified neighbours,
+    every pair verified); exact-only groups that joined none; then the ``similar`` tier."""
     exact_only = {g[0] for t, g in raw_groups if t == "exact"}
-    for tier, ids in raw_groups:
-        if tier == "same":
-            for x in ids[1:]:
-                union(ids[0], x)
-    for a, b, _ in state.same_edges:
-        union(a, b)
+    same = state.same_groups
+    if same is None:  # no embeddings (or cancelled): the hash groups stand as they are
+        same = [ids for tier, ids in raw_groups if tier == "same"]
     out: list[tuple[str, list[int]]] = []
     in_same: set[int] = set()
-    for members in uf.components():
+    for members in same:
         if len(members) > 1:
             out.append(("same", sorted(members)))
             in_same.update(members)

@@ -24,6 +24,7 @@ from lookalike.engine.unionfind import connected_components
 FLAT_MAX = 200_000  # exact search below this many vectors (measured: ~1 ms/query at 200k×512)
 ADD_CHUNK = 65536
 EXACT_LINK_MAX = 600  # components up to this size get exact complete-link; larger: leader split
+# (complete link too: every member within the threshold of every other)
 _threads_set = False
 
 
@@ -227,20 +228,30 @@ def _agglomerate(sim: np.ndarray, threshold: float, link: str) -> list[list[int]
     return [sorted(v) for v in members.values() if len(v) > 1]
 
 
-def _leaders(comp: list[int], adj: dict[int, set[int]]) -> list[list[int]]:
-    """Large components: the best-connected item leads, taking its free neighbours (each member
-    is within threshold of its leader, so nothing chains); repeat on the rest. Sparse: uses the
-    range-search edges only, never a dense matrix."""
+def _leaders(
+    comp: list[int], adj: dict[int, set[int]], v: np.ndarray, threshold: float
+) -> list[list[int]]:
+    """Large components: the best-connected item leads; its free neighbours join, most similar
+    first, only when within ``threshold`` of EVERY member already in (complete link, so
+    nothing chains); repeat on the rest. Sparse: candidates come from the range-search edges,
+    and a group costs |neighbours| × |group| dot products, never a dense matrix."""
     free = set(comp)
     order = sorted(comp, key=lambda i: (-len(adj.get(i, ())), i))
     groups: list[list[int]] = []
     for lead in order:
         if lead not in free:
             continue
-        g = sorted({lead} | (adj.get(lead, set()) & free))
+        near = sorted(adj.get(lead, set()) & free)
+        if near:
+            sims = v[near] @ v[lead]
+            near = [near[k] for k in np.lexsort((near, -sims))]
+        g = [lead]
+        for n in near:
+            if float(np.min(v[g] @ v[n])) >= threshold:
+                g.append(n)
         free.difference_update(g)
         if len(g) > 1:
-            groups.append(g)
+            groups.append(sorted(g))
     return groups
 
 
@@ -280,7 +291,7 @@ def group_similar(
             for a, b in edges:
                 adj.setdefault(a, set()).add(b)
                 adj.setdefault(b, set()).add(a)
-        for g in _leaders(comp, adj):
+        for g in _leaders(comp, adj, v, threshold):
             groups.append(sorted(int(ids64[i]) for i in g))
     groups.sort()
     return groups
