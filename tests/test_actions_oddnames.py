@@ -1,0 +1,223 @@
+"""Odd file names through the real CLI: scan → plan → apply → undo → redo → undo for every
+operation, with names that are not UTF-8, hold a newline, start with a dash, are 255 bytes
+long, differ only by Unicode normalisation, or sit ~3,100 bytes deep. Every step must exit 0,
+print without crashing, keep the exact bytes of every name (journal, .trashinfo, plan JSON,
+history JSON) and end with the tree exactly as it was.
+
+The commands run in-process through click (the same ``lookalike`` group the console script
+runs) to keep the file fast; one round per file goes through a real ``lookalike`` process so
+the real stdout encoding is exercised too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lookalike.engine import actions as A
+from lookalike.engine.actions import trash
+
+ODD = [
+    b"bad\xff\xfename.jpg",  # not UTF-8
+    b"new\nline.jpg",
+    b"-leading-dash.jpg",
+    b"a" * 251 + b".jpg",  # 255 bytes: NAME_MAX
+    b"with space.jpg",
+    "caf\u00e9.jpg".encode(),  # NFC
+    "cafe\u0301.jpg".encode(),  # NFD: another name for the eye, another file for the disk
+]
+KEEP = b"keep.jpg"
+
+
+@pytest.fixture(scope="module")
+def photo() -> bytes:
+    import io
+
+    from PIL import Image
+    from skimage import data
+
+    buf = io.BytesIO()
+    Image.fromarray(data.astronaut()).resize((96, 96)).save(buf, "JPEG", quality=95)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for var, sub in (
+        ("XDG_DATA_HOME", "xdg-data"),
+        ("XDG_CACHE_HOME", "xdg-cache"),
+        ("XDG_CONFIG_HOME", "xdg-config"),
+    ):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    for var in ("LOOKALIKE_DATA_DIR", "LOOKALIKE_CONFIG_DIR", "LOOKALIKE_JOURNAL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LOOKALIKE_NO_FSYNC", "1")
+    return tmp_path
+
+
+def make_corpus(root: bytes, photo: bytes) -> list[bytes]:
+    """The keeper (oldest) plus one exact copy under every odd name and one very deep."""
+    os.makedirs(root)
+    keep = os.path.join(root, KEEP)
+    with open(keep, "wb") as fh:
+        fh.write(photo)
+    os.utime(keep, (1_000_000_000, 1_000_000_000))  # the oldest: always the keeper
+    deep = root
+    while len(deep) < 3100:
+        deep = os.path.join(deep, b"d" * 240)
+    os.makedirs(deep)
+    dups = [os.path.join(root, n) for n in ODD] + [os.path.join(deep, b"deep.jpg")]
+    for p in dups:
+        with open(p, "wb") as fh:
+            fh.write(photo)
+    assert len(dups[-1]) > 3000
+    return dups
+
+
+def snapshot(root: bytes) -> dict[bytes, tuple[str, bytes]]:
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            p = os.path.join(dirpath, f)
+            if os.path.islink(p):
+                out[os.path.relpath(p, root)] = ("link", os.fsencode(os.readlink(p)))
+            else:
+                with open(p, "rb") as fh:
+                    out[os.path.relpath(p, root)] = ("file", fh.read())
+    return out
+
+
+def lookalike(*args: str, ok: tuple[int, ...] = (0,)) -> str:
+    from lookalike.cli import main
+
+    r = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert r.exit_code in ok, (args, r.exit_code, r.stdout, r.stderr)
+    return r.stdout
+
+
+def history_items(batch: str) -> list[dict]:
+    return json.loads(lookalike("history", batch, "--format", "json"))
+
+
+def check_applied(op: str, items: list[dict], dups: list[bytes], keep: bytes) -> None:
+    """The operation really happened to every odd name (paths compared as bytes)."""
+    assert sorted(os.fsencode(i["source"]) for i in items) == sorted(dups), op
+    assert all(i["state"] == "done" for i in items), items
+    kst = os.stat(keep)
+    for i in items:
+        src, dest = os.fsencode(i["source"]), i["dest"] and os.fsencode(i["dest"])
+        if op in ("trash", "quarantine", "move", "delete"):
+            assert not os.path.lexists(src), (op, src)
+        if op in ("quarantine", "move", "copy", "trash"):
+            assert os.path.isfile(dest), (op, dest)
+        if op == "trash":
+            info = trash.info_path_for(os.fsdecode(dest))
+            assert trash.read_info(info)[0] == os.fsdecode(src)  # Path= unquotes to the bytes
+        if op == "hardlink":
+            assert os.lstat(src).st_ino == kst.st_ino
+        if op == "symlink":
+            assert os.readlink(src) == os.fsencode(i["keeper"]) == keep
+        if op == "shrink":
+            assert os.path.isfile(dest) and os.path.getsize(dest) < os.path.getsize(src)
+        if op == "shrink-replace":
+            assert os.path.isfile(src) and os.path.isfile(dest)  # smaller file; original kept
+
+
+OPS = [
+    ("trash", []),
+    ("quarantine", []),
+    ("move:{out}", []),
+    ("copy:{out}", []),
+    ("hardlink", []),
+    ("symlink", []),
+    ("shrink", ["--quality", "30"]),
+    ("shrink-replace", ["--quality", "30", "--shrink-replace"]),
+]
+
+
+@pytest.mark.parametrize("op,extra", OPS, ids=[o for o, _ in OPS])
+def test_odd_names_round_trip_every_operation(
+    env: Path, photo: bytes, op: str, extra: list[str]
+) -> None:
+    root = os.path.join(os.fsencode(env), b"pics")
+    dups = make_corpus(root, photo)
+    keep = os.path.join(root, KEEP)
+    before = snapshot(root)
+    action = "shrink" if op == "shrink-replace" else op.format(out=env / "out")
+    plan = env / "plan.json"
+    lookalike(
+        "scan", "--no-ui", os.fsdecode(root), "--exact-only", "--workers", "1",
+        "--action", action, *extra, "--plan-out", str(plan),
+    )  # fmt: skip
+    planned = json.loads(plan.read_text())  # ASCII JSON: \udcNN escapes, lossless
+    assert sorted(os.fsencode(i["source"]) for i in planned["items"]) == sorted(dups)
+    assert {os.fsencode(i["keeper"]) for i in planned["items"]} == {keep}
+    assert "pics/" in lookalike("apply", str(plan), "--dry-run")  # the text preview prints
+
+    out = lookalike("apply", str(plan), "--yes")
+    batch = out.split()[1].rstrip(":")
+    check_applied(op.split(":")[0], history_items(batch), dups, keep)
+    text = lookalike("history", batch)
+    assert "bad\\xff\\xfename.jpg" in text and "new\\nline.jpg" in text  # one line per file
+    assert len(text.splitlines()) == len(dups)
+
+    lookalike("undo", "--yes")
+    assert snapshot(root) == before, op
+    out = lookalike("redo", "--yes")
+    redone = out.split()[1].rstrip(":")
+    check_applied(op.split(":")[0], history_items(redone), dups, keep)
+    lookalike("undo", "--yes")
+    assert snapshot(root) == before, op
+    lookalike("undo", "--yes", ok=(6,))  # nothing left: the documented code
+
+    # nothing left behind: no temp names, no copies, no orphan .trashinfo
+    assert not [p for p in (env / "out").rglob("*") if p.is_file()]
+    info_dir = env / "xdg-data" / "Trash" / "info"
+    assert not (info_dir.exists() and list(info_dir.iterdir()))
+    lookalike("stats")
+    lookalike("quarantine", "list")
+
+
+def test_odd_names_delete_applies(env: Path, photo: bytes) -> None:
+    """delete is apply-only: the CLI-made plan, applied with the permission the typed
+    confirmation gives."""
+    root = os.path.join(os.fsencode(env), b"pics")
+    dups = make_corpus(root, photo)
+    plan = env / "plan.json"
+    lookalike(
+        "scan", "--no-ui", os.fsdecode(root), "--exact-only", "--workers", "1",
+        "--action", "delete", "--permanently", "--plan-out", str(plan),
+    )  # fmt: skip
+    evs = list(A.apply_plan(A.load_plan(plan), allow_permanent=True))
+    assert evs[-1].done == len(dups) and evs[-1].failed == 0
+    assert not any(os.path.lexists(p) for p in dups)
+    assert os.path.isfile(os.path.join(root, KEEP))
+    text = lookalike("history", evs[-1].batch_id)
+    assert "bad\\xff\\xfename.jpg" in text
+
+
+def test_odd_names_through_a_real_process(env: Path, photo: bytes) -> None:
+    """The console script itself (real argv, real stdout encoding): trash, history, undo."""
+    root = os.path.join(os.fsencode(env), b"pics")
+    make_corpus(root, photo)
+    before = snapshot(root)
+    exe = [sys.executable, "-c", "from lookalike.cli import run; run()"]
+
+    def run(*args: str | bytes) -> subprocess.CompletedProcess:
+        r = subprocess.run([*exe, *args], capture_output=True, env=os.environ, timeout=300)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r
+
+    run("scan", "--no-ui", root, "--exact-only", "--workers", "1", "--action", "trash", "--yes")
+    hist = run("history").stdout.decode()
+    batch = hist.split()[0]
+    listing = run("history", batch).stdout.decode()
+    assert "bad\\xff\\xfename.jpg" in listing
+    run("undo", "--yes")
+    assert snapshot(root) == before
