@@ -55,7 +55,8 @@ from lookalike.engine.actions import (
 from lookalike.engine.actions import lock as passlock
 from lookalike.engine.actions.fsutil import display_path, safe_text, unique_path
 from lookalike.engine.actions.journal import Journal
-from lookalike.engine.actions.plan import parse_size
+from lookalike.engine.actions.plan import ACT_TIERS, TIERS, parse_size
+from lookalike.engine.actions.plancheck import PlanRejected, check_plan
 from lookalike.engine.actions.undo import UNDO_FROM, undo_target
 from lookalike.engine.model import Group, Member
 
@@ -198,7 +199,7 @@ def _confirm(
 ) -> None:
     reader = confirm or read_typed_confirmation
     n = len(plan.items)
-    if plan.op.kind == "delete":
+    if plan.op.kind == "delete" or any(i.op == "delete" for i in plan.items):
         if not permanently:
             raise ConfirmationRequired(
                 "delete removes files for good and cannot be undone",
@@ -299,8 +300,11 @@ def execute_plan(
     journal: Path | None = None,
     confirm: Callable[[str], str] | None = None,
     origin: str = "plan",
+    checked: bool = False,
+    catalog: Path | None = None,
 ) -> int:
-    """Confirm, apply and report a plan; returns the exit code."""
+    """Confirm, apply and report a plan; returns the exit code. ``checked``: the caller has
+    just run the full plan check (``apply``), so apply does not hash every file twice."""
     for r in plan.refused:
         stderr.write(f"  left out: {display_path(r.path)}: {safe_text(r.reason)}\n")
     if not plan.items:
@@ -315,7 +319,15 @@ def execute_plan(
             stdout.write("nothing to do\n")
         return EXIT_PARTIAL if plan.refused else EXIT_OK
     _confirm(plan, yes=yes, permanently=permanently, confirm=confirm, stderr=stderr)
-    events = apply_plan(plan, journal, allow_permanent=plan.op.kind == "delete", origin=origin)
+    permanent = plan.op.kind == "delete" or any(i.op == "delete" for i in plan.items)
+    events = apply_plan(
+        plan,
+        journal,
+        allow_permanent=permanent and permanently,
+        origin=origin,
+        checked=checked,
+        catalog=catalog,
+    )
     return _drive(
         events, fmt, stdout, stderr, len(plan.refused), [r.to_json() for r in plan.refused]
     )
@@ -336,14 +348,31 @@ def run_action_for_groups(
     shrink: ShrinkOptions | None = None,
     suggested: dict[int, str] | None = None,
     confirm: Callable[[str], str] | None = None,
+    roots: list[str] | None = None,
+    references: list[Path] | None = None,
+    catalog: Path | None = None,
+    tiers: tuple[str, ...] = ACT_TIERS,
 ) -> int:
     """What ``scan --action OP`` does with its groups: non-keepers get ``action``, keepers
     never. ``--dry-run`` prints the plan; ``plan_out`` writes it for ``lookalike apply`` (and
-    acts on nothing). Returns the exit code. ``confirm`` replaces terminal input in tests."""
+    acts on nothing). Returns the exit code. ``confirm`` replaces terminal input in tests.
+
+    The plan builder enforces what may be acted on: ``roots`` (what was scanned),
+    ``references`` (never touched), the ``catalog``'s favourites, and ``tiers`` (default exact
+    and same; similar groups only when asked for)."""
     try:
         report_interrupted(stderr, journal)
         spec = parse_action(action)
-        plan = build_plan(groups, spec, shrink=shrink, suggested=suggested)
+        plan = build_plan(
+            groups,
+            spec,
+            shrink=shrink,
+            suggested=suggested,
+            roots=roots,
+            references=references or (),
+            catalog=catalog,
+            tiers=tiers,
+        )
         if plan_out is not None or dry_run:
             for r in plan.refused:
                 stderr.write(f"  left out: {display_path(r.path)}: {safe_text(r.reason)}\n")
@@ -389,6 +418,7 @@ ACTION_KEYS = (
     "min_bytes",
     "shrink_replace",
     "ignore_ratio",
+    "tier",
 )
 
 
@@ -405,6 +435,15 @@ def action_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "copy:DIR, hardlink, symlink, delete, shrink",
         ),
         click.option("--yes", "-y", "yes", is_flag=True, help="act without asking"),
+        click.option(
+            "--tier",
+            "tier",
+            multiple=True,
+            metavar="TIERS",
+            help="which groups --action touches: exact, same, similar (comma-separated or "
+            "repeated; default exact,same). Look-alike shots (similar, also every --by colour "
+            "/ --by faces group) are different photos: they are acted on only when named here",
+        ),
         click.option(
             "--dry-run",
             "dry_run",
@@ -471,6 +510,20 @@ class ActionArgs:
     permanently: bool
     plan_out: Path | None
     shrink: ShrinkOptions | None
+    tiers: tuple[str, ...] = ACT_TIERS
+
+
+def parse_tiers(values: Iterable[str] | None) -> tuple[str, ...]:
+    """``--tier`` values (repeated and/or comma-separated) → tiers; default exact and same."""
+    tiers = tuple(
+        dict.fromkeys(t.strip().lower() for v in values or () for t in v.split(",") if t.strip())
+    )
+    bad = [t for t in tiers if t not in TIERS]
+    if bad:
+        raise UsageError(
+            f"unknown tier {', '.join(bad)} in --tier", "use exact, same and/or similar"
+        )
+    return tiers or ACT_TIERS
 
 
 def action_args_from(params: dict[str, Any]) -> ActionArgs | None:
@@ -495,6 +548,7 @@ def action_args_from(params: dict[str, Any]) -> ActionArgs | None:
         bool(vals["permanently"]),
         vals["plan_out"],
         shrink,
+        parse_tiers(vals["tier"]),
     )
 
 
@@ -550,22 +604,61 @@ def _unexpected(stderr: TextIO, exc: Exception) -> int:
 @click.command("apply")
 @click.argument("plan_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--yes", "-y", is_flag=True, help="act without asking")
-@click.option("--dry-run", is_flag=True, help="print what would happen; touch nothing")
+@click.option("--dry-run", is_flag=True, help="check and print what would happen; touch nothing")
 @click.option("--permanently", is_flag=True, help="allow a delete plan (typed confirmation too)")
+@click.option(
+    "--force-unsigned",
+    is_flag=True,
+    help="accept a plan this install did not sign (edited on purpose); every other check "
+    "still applies",
+)
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="catalog the plan must come from (default: the one the plan names)",
+)
 @_format_opt
 @_journal_opt
 def apply_cmd(
-    plan_file: Path, yes: bool, dry_run: bool, permanently: bool, fmt: str, journal: Path | None
+    plan_file: Path,
+    yes: bool,
+    dry_run: bool,
+    permanently: bool,
+    force_unsigned: bool,
+    db: Path | None,
+    fmt: str,
+    journal: Path | None,
 ) -> None:
-    """Carry out a plan written by ``scan … --dry-run --plan-out PLAN.json``.
+    """Carry out a plan written by ``scan … --action OP --plan-out PLAN.json``.
 
-    Every file is checked again (size, time, content hash) right before it is touched; files
-    that changed since the plan are skipped and listed on stderr.
+    The plan is checked as a whole before anything is touched: it must be signed by this
+    install (``--force-unsigned`` skips only that), come from the catalog it names, act only
+    on files under its scan roots that are not keepers, reference files or favourites, keep a
+    copy of every group, and every file and keeper must still match the scan (size, time,
+    content hash). One failure refuses the whole plan (exit 3), with the reason per file.
     """
 
     def body(stdout: TextIO, stderr: TextIO) -> int:
         report_interrupted(stderr, journal)
         plan = load_plan(plan_file)
+        if not plan.signed and not force_unsigned:
+            raise PlanRejected(
+                f"refusing plan {plan_file}: it is not signed by this install (edited by hand, "
+                "or made by another user or machine); nothing was touched",
+                [],
+                "make a new plan with: lookalike scan --no-ui PATH --action OP --plan-out "
+                "PLAN.json, or pass --force-unsigned if you edited it on purpose (every other "
+                "check still applies)",
+            )
+        check_plan(
+            plan,
+            fresh=True,
+            catalog=db,
+            references=_config_references(),
+            require_catalog=not plan.signed,
+        )
         if dry_run:
             print_plan(plan, fmt, stdout)
             return EXIT_OK
@@ -578,9 +671,20 @@ def apply_cmd(
             stderr=stderr,
             journal=journal,
             origin=f"plan:{plan_file}",
+            checked=True,
+            catalog=db,
         )
 
     _run(body)
+
+
+def _config_references() -> list[str]:
+    """Reference folders from config.toml ([rules] reference): never acted on, even by a plan
+    made before they were added."""
+    from lookalike import config
+
+    refs = config.get_key(config.load_config(), "rules.reference", []) or []
+    return [os.path.expanduser(str(r)) for r in refs]
 
 
 @click.command("undo")

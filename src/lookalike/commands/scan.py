@@ -5,16 +5,14 @@ from __future__ import annotations
 import io
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from lookalike.commands.actions import action_args_from, action_options, run_action_for_groups
 from lookalike.commands.ml import build_ml_options, ml_scan_options  # ml (issue 3)
-from lookalike.engine.model import Group
+from lookalike.engine.actions.errors import ActionError
 from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES
-from lookalike.engine.pipeline import protected_paths
 
 FORMATS = ("json", "jsonl", "csv", "text")
 
@@ -299,7 +297,10 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, **kw):
     from lookalike.headless import exitcodes
     from lookalike.headless.runner import run_scan
 
-    act = action_args_from(kw)
+    try:
+        act = action_args_from(kw)
+    except ActionError as exc:
+        raise click.UsageError(str(exc)) from None
     options = build_options(paths, **kw)
     if not no_ui and act is None:
         from lookalike.commands import ui as ui_commands
@@ -332,9 +333,10 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, **kw):
         )
     ):
         sys.exit(result.code)
-    groups = [without_protected(g, list(options.reference)) for g in result.finished.groups]
+    # the plan builder leaves out keepers, reference files (by real path), favourites, files
+    # outside the scanned roots, and similar groups unless --tier names them
     code = run_action_for_groups(
-        [g for g in groups if len(g.members) > 1],
+        [g for g in result.finished.groups if len(g.members) > 1],
         act.action,
         dry_run=act.dry_run,
         yes=act.yes,
@@ -344,15 +346,12 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, **kw):
         stdout=sys.stdout,
         stderr=sys.stderr,
         shrink=act.shrink,
+        roots=[str(p) for p in (*options.roots, *options.files_from)],
+        references=list(options.reference),
+        catalog=engine.catalog_path,
+        tiers=act.tiers,
     )
     sys.exit(code or result.code)
-
-
-def without_protected(group: Group, reference: list[Path]) -> Group:
-    """The group minus files under a reference folder (other than the keeper): never acted on."""
-    keep = protected_paths(group, reference)
-    members = tuple(m for m in group.members if m.path == group.keep or m.path not in keep)
-    return replace(group, members=members)
 
 
 def register(main: click.Group) -> None:

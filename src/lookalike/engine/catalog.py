@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,7 @@ CREATE TABLE IF NOT EXISTS not_duplicate (
     PRIMARY KEY (a, b)
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS favourites (path BLOB PRIMARY KEY, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS pair_checks (
     a INTEGER NOT NULL,
     b INTEGER NOT NULL,
@@ -339,6 +341,33 @@ class Catalog:
             "INSERT OR REPLACE INTO pair_checks (a, b, stamp, same, score) VALUES (?,?,?,?,?)",
             ((a, b, stamp, int(same), score) for a, b, stamp, same, score in rows),
         )
+
+    # -- identity and favourites (the plan builder and apply read them) ---------------------
+    def catalog_id(self) -> str:
+        """A random id made once per catalog: a plan names the catalog it came from, and
+        ``apply`` refuses a plan whose catalog is not the one it opens."""
+        got = self.get_state("catalog_id")
+        if isinstance(got, str) and got:
+            return got
+        new = uuid.uuid4().hex
+        self.db.execute(
+            "INSERT OR IGNORE INTO state (key, value) VALUES ('catalog_id', ?)", (json.dumps(new),)
+        )
+        return str(self.get_state("catalog_id"))
+
+    def add_favourites(self, paths: Iterable[str]) -> None:
+        now = time.time()
+        self.db.executemany(
+            "INSERT OR IGNORE INTO favourites (path, created) VALUES (?, ?)",
+            ((fs_path(p), now) for p in paths),
+        )
+
+    def remove_favourites(self, paths: Iterable[str]) -> None:
+        self.db.executemany("DELETE FROM favourites WHERE path=?", ((fs_path(p),) for p in paths))
+
+    def favourites(self) -> set[str]:
+        """Favourite files: never acted on (the plan builder and apply refuse them)."""
+        return {str_path(r[0]) for r in self.db.execute("SELECT path FROM favourites")}
 
     def get_state(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()

@@ -589,7 +589,15 @@ class LookalikeApp(App[None]):
 
         def work() -> None:
             try:
-                self.post_message(PlanReady(self.engine.plan(groups, removals, op)))
+                plan = self.engine.plan(
+                    groups,
+                    removals,
+                    op,
+                    # the engine's plan builder enforces these (never acted on)
+                    references=list(self.reference),
+                    favourites=set(self.review.favourites),
+                )
+                self.post_message(PlanReady(plan))
             except Exception as exc:
                 self.post_message(PlanReady(None, f"{exc}"))
 

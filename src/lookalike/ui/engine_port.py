@@ -7,9 +7,10 @@ but ``scan`` is a plain blocking call: the UI always runs those in a thread work
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -99,7 +100,14 @@ class EnginePort(Protocol):
     def mark_not_duplicate(self, paths: list[str]) -> None: ...
 
     def plan(
-        self, groups: Sequence[Group], removals: Mapping[int, Sequence[str]], operation: str
+        self,
+        groups: Sequence[Group],
+        removals: Mapping[int, Sequence[str]],
+        operation: str,
+        *,
+        references: Sequence[str] = (),
+        favourites: Collection[str] = (),
+        tiers: Sequence[str] = ("exact", "same"),
     ) -> PlanSummary: ...
 
     def apply(
@@ -148,9 +156,20 @@ class EngineAdapter:
         return actions
 
     def plan(
-        self, groups: Sequence[Group], removals: Mapping[int, Sequence[str]], operation: str
+        self,
+        groups: Sequence[Group],
+        removals: Mapping[int, Sequence[str]],
+        operation: str,
+        *,
+        references: Sequence[str] = (),
+        favourites: Collection[str] = (),
+        tiers: Sequence[str] = ("exact", "same"),
     ) -> PlanSummary:
-        """The engine plans one keeper per group; extra kept files are left out of the group."""
+        """The engine plans one keeper per group; extra kept files are left out of the group.
+
+        The engine's plan builder enforces reference folders, favourites (these and the
+        catalog's), the scanned roots and ``tiers``: a ``similar`` group is acted on only when
+        the UI passes "similar" after its own confirmation."""
         actions = self._actions()
         by_id = {g.id: g for g in groups}
         planned: list[Group] = []
@@ -167,7 +186,15 @@ class EngineAdapter:
             members = tuple(m for m in g.members if m.path == keeper or m.path in gone_set)
             planned.append(replace(g, keep=keeper, members=members))
             suggested[gid] = g.keep
-        native = actions.build_plan(planned, operation, suggested=suggested)
+        native = actions.build_plan(
+            planned,
+            operation,
+            suggested=suggested,
+            references=references,
+            favourites=favourites,
+            tiers=tiers,
+            catalog=_existing(getattr(self.engine, "catalog_path", None)),
+        )
         items = tuple(
             PlanItem(source=i.source, group_id=i.group_id, size=i.size, destination=i.dest)
             for i in native.items
@@ -245,6 +272,11 @@ class EngineAdapter:
             f"{b.not_done} not. Undo it from History (6)."
             for b in report.batches
         ]
+
+
+def _existing(path: Any) -> Any:
+    """The catalog path when the file is there (a plan records it and its id), else None."""
+    return path if path is not None and os.path.isfile(path) else None
 
 
 def as_port(engine: Any) -> EnginePort:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 from lookalike.engine.events import (
@@ -104,6 +104,7 @@ class FakeEngine:
         self.scan_groups = scan_groups
         self.state: dict[str, object] = {}
         self.not_dups: list[list[str]] = []
+        self.plan_calls: list[dict] = []  # what the app passed to plan() (references, tiers)
         self.batches: list[BatchInfo] = []
         self.applied: list[PlanSummary] = []
         self.undone: list[str] = []
@@ -162,9 +163,17 @@ class FakeEngine:
         self.not_dups.append(list(paths))
 
     def plan(
-        self, groups: Sequence[Group], removals: Mapping[int, Sequence[str]], operation: str
+        self,
+        groups: Sequence[Group],
+        removals: Mapping[int, Sequence[str]],
+        operation: str,
+        *,
+        references: Sequence[str] = (),
+        favourites: Collection[str] = (),
+        tiers: Sequence[str] = ("exact", "same"),
     ) -> PlanSummary:
         self._off_loop("plan")
+        self.plan_calls.append({"references": list(references), "tiers": list(tiers)})
         sizes = {m.path: m.size for g in groups for m in g.members}
         items = tuple(
             PlanItem(p, gid, sizes.get(p, 0))

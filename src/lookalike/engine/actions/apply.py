@@ -1,8 +1,12 @@
 """Carry out a plan through the journal, yielding one event per file.
 
-For each file: verify (size, mtime, content hash; the keeper too when the file will go away) →
-journal the intent (fsynced) → act → journal the result. A file that fails verification is
-skipped and reported; a failed operation leaves the file in place and the batch goes on.
+First the whole plan is checked (:func:`plancheck.check_plan`: op = action, paths under the
+roots, no keeper/reference/favourite among the sources, every group keeps its keeper, and for a
+plan read from a file every source and keeper against the disk); one failure refuses it all.
+Then for each file: verify (size, mtime, content hash; the keeper too — ``lstat``, dev, inode,
+size, mtime, hash — when the file will go away) → journal the intent (fsynced) → act → journal
+the result. A file that fails this last-moment verification is skipped and reported; a failed
+operation leaves the file in place and the batch goes on.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 
 from lookalike.engine.actions import journal as jn
 from lookalike.engine.actions import operations as ops
-from lookalike.engine.actions import stats
+from lookalike.engine.actions import plancheck, stats
 from lookalike.engine.actions.errors import (
     ActionError,
     ConfirmationRequired,
@@ -57,24 +61,41 @@ def apply_plan(
     origin: str = "plan",
     redo_of: str | None = None,
     cancel: threading.Event | None = None,
+    checked: bool = False,
+    catalog: str | os.PathLike[str] | None = None,
 ) -> Iterator[ItemOutcome | BatchStarted | BatchFinished]:
     """Apply ``plan``; the last event is always :class:`BatchFinished`.
 
-    A ``delete`` plan needs ``allow_permanent=True`` (the CLI sets it only after ``--permanently``
-    and a typed confirmation). Setting ``cancel`` stops before the next file; files not reached
-    are journalled ``not-done``.
+    A plan with any ``delete`` needs ``allow_permanent=True`` (the CLI sets it only after
+    ``--permanently`` and a typed confirmation). The plan is checked as a whole first (raises
+    :class:`plancheck.PlanRejected`); a plan read from a file is also checked against the disk,
+    unless the caller just did that (``checked``). ``catalog`` overrides the catalog path the plan
+    records. Setting ``cancel`` stops before the next file; files not reached are journalled
+    ``not-done``.
     """
-    if plan.op.kind == "delete" and not allow_permanent:
+    if (plan.op.kind == "delete" or any(i.op == "delete" for i in plan.items)) and not (
+        allow_permanent
+    ):
         raise ConfirmationRequired(
             "delete is permanent and was not confirmed",
             "pass --permanently and type the confirmation",
         )
+    plancheck.check_plan(
+        plan,
+        fresh=plan.from_file and not checked,
+        catalog=catalog,
+        redo=redo_of is not None,
+    )
     with journal_lock(journal_path), Journal(journal_path) as j:
         settle_interrupted(j)
         batch_id = plan.id if not j.batch_exists(plan.id) else new_id()
         params = {
             "shrink": asdict(plan.shrink) if plan.shrink else None,
             "directory": plan.op.directory,
+            # what redo re-checks: the roots, references and each keeper's identity
+            "roots": list(plan.roots),
+            "references": list(plan.references),
+            "keepers": _keeper_records(plan),
         }
         j.begin_batch(
             batch_id,
@@ -196,9 +217,9 @@ def _act(
 ) -> tuple[str, str]:
     """Re-verify right before acting, then act; the result is journalled (deferred)."""
     try:
-        ops.verify_source(item)
+        plancheck.verify_source(item)
         if item.op in REMOVES or (item.op == "shrink" and ctx.shrink and ctx.shrink.replace):
-            ops.verify_keeper(item, ctx)
+            plancheck.verify_keeper(item, ctx.keepers_ok)
     except VerifyError as exc:
         j.set_item(batch_id, item.seq, jn.SKIPPED, error=str(exc), defer=True)
         return jn.SKIPPED, f"{item.source}: {exc}"
@@ -258,8 +279,10 @@ def redo_plan(batch_id: str | None, journal_path: Path | None = None) -> tuple[P
     shrink = b.params.get("shrink")
     if shrink and shrink.get("max_size"):
         shrink["max_size"] = tuple(shrink["max_size"])
+    keepers = b.params.get("keepers") or {}
     items = []
     for n, r in enumerate(recs):
+        krec = keepers.get(r.keeper or "") or {}
         dest = r.dest
         if r.op == "trash" or r.op == "delete":
             dest = None
@@ -278,14 +301,38 @@ def redo_plan(batch_id: str | None, journal_path: Path | None = None) -> tuple[P
                 size=r.size,
                 mtime_ns=r.mtime_ns,
                 hash=r.hash or "",
-                keeper_hash=r.hash if r.op in LINKS else None,
+                keeper_size=int(krec.get("size", 0)),
+                keeper_mtime_ns=int(krec.get("mtime_ns", 0)),
+                keeper_hash=krec.get("hash"),
+                keeper_dev=int(krec.get("dev", 0)),
+                keeper_ino=int(krec.get("ino", 0)),
             )
         )
+    roots = b.params.get("roots") or []
     plan = Plan(
         new_id(),
         spec,
         tuple(items),
         shrink=ShrinkOptions(**shrink) if shrink else None,
         meta=dict(b.meta),
+        roots=tuple(roots),
+        references=tuple(b.params.get("references") or ()),
     )
     return plan, b.id
+
+
+def _keeper_records(plan: Plan) -> dict[str, dict]:
+    """Each keeper's identity as the plan recorded it, for redo's keeper check."""
+    out: dict[str, dict] = {}
+    for i in plan.items:
+        out.setdefault(
+            i.keeper,
+            {
+                "dev": i.keeper_dev,
+                "ino": i.keeper_ino,
+                "size": i.keeper_size,
+                "mtime_ns": i.keeper_mtime_ns,
+                "hash": i.keeper_hash,
+            },
+        )
+    return out

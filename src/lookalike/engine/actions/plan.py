@@ -1,8 +1,15 @@
 """Plans: what an action will do to which file, checked for safety before anything is touched.
 
-A plan is plain data (JSON-able) so ``--dry-run -o PLAN.json`` can write it and
-``lookalike apply PLAN.json`` can carry it out later. It records, per file, the size, mtime and
-content hash seen at plan time; apply re-checks all three right before acting.
+A plan is plain data (JSON-able) so ``scan … --plan-out PLAN.json`` can write it and
+``lookalike apply PLAN.json`` can carry it out later. It records the scan it came from (real
+roots, catalog path and id, scan id, creation time), the reference folders, and per file the
+size, mtime and content hash seen at scan/plan time plus the keeper's (dev, inode, size, mtime,
+hash). Saved plans are signed by this install (:mod:`.signing`); a loaded plan is untrusted
+input and :mod:`.plancheck` re-checks every item before anything is touched.
+
+:func:`build_plan` is the ONE place that decides which files may be acted on: keepers, files
+under reference folders, favourites, files outside the scanned roots and look-alike (``similar``)
+groups without an explicit opt-in are left out, whoever asks (CLI, ``apply``, the app).
 """
 
 from __future__ import annotations
@@ -10,17 +17,22 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from lookalike import config
-from lookalike.engine.actions import fsutil
+from lookalike.engine.actions import fsutil, signing
 from lookalike.engine.actions.errors import PlanRefused, UsageError
-from lookalike.engine.model import Group
+from lookalike.engine.actions.guard import real, real_folders, under_any
+from lookalike.engine.model import Group, Member
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2
+ACT_TIERS = ("exact", "same")  # what acts by default; "similar" needs --tier similar
+TIERS = ("exact", "same", "similar")
+MAKE_PLAN_HINT = "make one with: lookalike scan --no-ui PATH --action OP --plan-out PLAN.json"
 KINDS = ("trash", "quarantine", "move", "copy", "hardlink", "symlink", "delete", "shrink")
 NEEDS_DIR = frozenset({"move", "copy"})
 MAY_HAVE_DIR = frozenset({"quarantine", "move", "copy"})
@@ -101,7 +113,9 @@ def parse_size(text: str) -> tuple[int, int]:
 @dataclass(frozen=True)
 class PlanItem:
     """One file operation. ``dest`` is the intended destination (apply adds a ``~N`` suffix if
-    the name is taken by then); for links it is the keeper the link will point to."""
+    the name is taken by then); for links it is the keeper the link will point to. The
+    ``keeper_*`` fields are the keeper's identity at plan time: apply, undo and redo check the
+    keeper against them with ``lstat`` (a symlink never stands in for the keeper)."""
 
     seq: int
     group_id: int
@@ -115,9 +129,45 @@ class PlanItem:
     keeper_size: int = 0
     keeper_mtime_ns: int = 0
     keeper_hash: str | None = None
+    keeper_dev: int = 0
+    keeper_ino: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+_ITEM_TYPES: dict[str, tuple[type, ...]] = {
+    "seq": (int,),
+    "group_id": (int,),
+    "op": (str,),
+    "source": (str,),
+    "dest": (str, type(None)),
+    "keeper": (str,),
+    "size": (int,),
+    "mtime_ns": (int,),
+    "hash": (str,),
+    "keeper_size": (int,),
+    "keeper_mtime_ns": (int,),
+    "keeper_hash": (str, type(None)),
+    "keeper_dev": (int,),
+    "keeper_ino": (int,),
+}
+
+
+def _item_from_json(raw: object) -> PlanItem:
+    """A plan item with every field of the right type (bool is not an int here)."""
+    if not isinstance(raw, dict):
+        raise ValueError("an item is not an object")
+    unknown = set(raw) - set(_ITEM_TYPES)
+    if unknown:
+        raise ValueError(f"unknown item field(s) {', '.join(sorted(unknown))}")
+    for f in fields(PlanItem):
+        if f.name not in raw:
+            continue
+        v = raw[f.name]
+        if isinstance(v, bool) or not isinstance(v, _ITEM_TYPES[f.name]):
+            raise ValueError(f"item field {f.name} has the wrong type")
+    return PlanItem(**raw)
 
 
 @dataclass(frozen=True)
@@ -134,6 +184,9 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Plan:
+    """What will happen, and the scan it came from. ``from_file``/``signed`` say how far to
+    trust it: a plan read from a file is re-checked as a whole before anything is touched."""
+
     id: str
     op: OpSpec
     items: tuple[PlanItem, ...]
@@ -141,6 +194,14 @@ class Plan:
     created: float = field(default_factory=time.time)
     shrink: ShrinkOptions | None = None
     meta: dict = field(default_factory=dict)  # groups, reviewed, agreed (for stats)
+    roots: tuple[str, ...] = ()  # real paths of what was scanned
+    references: tuple[str, ...] = ()  # real paths of reference folders
+    catalog: str | None = None  # catalog file the scan used
+    catalog_id: str | None = None  # that catalog's random id
+    scan_id: int | None = None
+    tiers: tuple[str, ...] = ACT_TIERS
+    from_file: bool = field(default=False, compare=False)
+    signed: bool = field(default=False, compare=False)
 
     @property
     def bytes(self) -> int:
@@ -152,6 +213,10 @@ class Plan:
             "id": self.id,
             "action": str(self.op),
             "created": self.created,
+            "roots": list(self.roots),
+            "references": list(self.references),
+            "catalog": {"path": self.catalog, "id": self.catalog_id, "scan": self.scan_id},
+            "tiers": list(self.tiers),
             "shrink": asdict(self.shrink) if self.shrink else None,
             "meta": self.meta,
             "items": [i.to_json() for i in self.items],
@@ -161,41 +226,86 @@ class Plan:
     @classmethod
     def from_json(cls, data: dict) -> Plan:
         if not isinstance(data, dict) or data.get("lookalike_plan") != PLAN_VERSION:
-            raise UsageError(
-                "not a lookalike plan (or from another version)",
-                "make one with: lookalike scan --no-ui PATH --action OP --dry-run "
-                "--format json -o PLAN.json",
-            )
+            raise UsageError("not a lookalike plan (or from another version)", MAKE_PLAN_HINT)
         try:
             shrink = data.get("shrink")
             if shrink and shrink.get("max_size"):
                 shrink["max_size"] = tuple(shrink["max_size"])
+            cat = data.get("catalog") or {}
+            roots = data.get("roots") or []
+            refs = data.get("references") or []
+            if not all(isinstance(p, str) for p in [*roots, *refs]):
+                raise ValueError("roots and references must be paths")
+            scan = cat.get("scan")
+            if scan is not None and (isinstance(scan, bool) or not isinstance(scan, int)):
+                raise ValueError("catalog.scan must be a number")
             return cls(
                 id=str(data["id"]),
                 op=parse_action(data["action"]),
-                items=tuple(PlanItem(**i) for i in data["items"]),
+                items=tuple(_item_from_json(i) for i in data["items"]),
                 refused=tuple(Refusal(**r) for r in data.get("refused", [])),
-                created=float(data.get("created", time.time())),
+                created=float(data["created"]),
                 shrink=ShrinkOptions(**shrink) if shrink else None,
                 meta=dict(data.get("meta") or {}),
+                roots=tuple(roots),
+                references=tuple(refs),
+                catalog=str(cat["path"]) if cat.get("path") else None,
+                catalog_id=str(cat["id"]) if cat.get("id") else None,
+                scan_id=scan,
+                tiers=tuple(str(t) for t in data.get("tiers") or ACT_TIERS),
+                from_file=True,
+                signed=signing.is_signed_here(data),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UsageError(f"plan file is damaged ({exc})", "make a new plan") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UsageError(f"plan file is damaged ({exc})", MAKE_PLAN_HINT) from None
+
+
+def plan_document(plan: Plan) -> dict:
+    """The plan as written to disk: its JSON plus this install's signature."""
+    data = plan.to_json()
+    data[signing.SIGNATURE_FIELD] = signing.sign(data)
+    return data
 
 
 def save_plan(plan: Plan, path: Path) -> None:
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(plan.to_json(), indent=1))
-    os.replace(tmp, path)
+    """Write the signed plan atomically (unique temp in the same folder, fsync, rename, fsync
+    the folder): an interrupted write never leaves a half plan under ``path``."""
+    path = Path(path)
+    text = json.dumps(plan_document(plan), indent=1)
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = _unique_temp(folder, path.name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            fsutil.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsutil.fsync_dir(folder, now=True)
+
+
+def _unique_temp(folder: Path, name: str) -> tuple[int, str]:
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise OSError(f"cannot create a temporary file in {folder}")
 
 
 def load_plan(path: Path) -> Plan:
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise UsageError(f"cannot read plan {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
-        raise UsageError(f"plan {path} is not valid JSON ({exc})") from None
+        raise UsageError(f"plan {path} is not valid JSON ({exc})", MAKE_PLAN_HINT) from None
     return Plan.from_json(data)
 
 
@@ -237,6 +347,100 @@ def intended_dest(
     return None  # trash (name chosen at apply time), delete
 
 
+@dataclass(frozen=True)
+class _Keeper:
+    """The keeper of a group as the plan records it (a real, regular file)."""
+
+    path: str
+    real: str
+    st: os.stat_result
+    hash: str | None
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """What the plan records about the scan: roots, catalog, its id and scan, favourites."""
+
+    roots: tuple[str, ...]
+    catalog: str | None = None
+    catalog_id: str | None = None
+    scan_id: int | None = None
+    favourites: frozenset[str] = frozenset()
+
+
+def _scan_info(
+    groups: list[Group],
+    roots: Iterable[str | os.PathLike[str]] | None,
+    catalog: str | os.PathLike[str] | None,
+    favourites: Collection[str] | None,
+) -> _Scan:
+    favs = {real(p) for p in favourites or ()}
+    cat_path = cat_id = scan_id = None
+    scan_roots: list[str] = []
+    if catalog is not None:
+        from lookalike.engine.catalog import Catalog
+
+        cat_path = os.path.abspath(os.fspath(catalog))
+        if not os.path.isfile(cat_path):
+            raise UsageError(f"no catalog at {cat_path}", "scan first: lookalike scan --no-ui PATH")
+        with Catalog(Path(cat_path)) as cat:
+            cat_id = cat.catalog_id()
+            scans = cat.last_scans(1000)
+            scan_id = scans[0]["id"] if scans else None
+            scan_roots = [r for s in scans for r in s["roots"]]
+            favs |= {real(p) for p in cat.favourites()}
+    if roots is not None:
+        chosen = real_folders(roots)
+    elif scan_roots:
+        chosen = real_folders(scan_roots)
+    else:  # groups handed in by a library caller: the folders of their files
+        chosen = real_folders(
+            os.path.dirname(os.path.abspath(m.path)) for g in groups for m in g.members
+        )
+    return _Scan(chosen, cat_path, cat_id, scan_id, frozenset(favs))
+
+
+def _resolve_keeper(g: Group, hasher: Callable[[str], str], want_hash: bool) -> _Keeper | str:
+    """The group's keeper as a regular file, or why the group must be left alone. A keeper that
+    is a symlink (``--follow-symlinks``) is replaced by the member it points to; if it points
+    outside the group the group is skipped: a link is never the proof that a copy is kept."""
+    keep = os.path.abspath(g.keep)
+    by_real: dict[str, str] = {}
+    for m in g.members:
+        p = os.path.abspath(m.path)
+        try:
+            if stat.S_ISREG(os.lstat(p).st_mode):
+                by_real.setdefault(real(p), p)
+        except OSError:
+            continue
+    try:
+        st = os.lstat(keep)
+    except FileNotFoundError:
+        return f"keeper {keep} is missing; group left alone"
+    except OSError as exc:
+        return f"keeper: {fsutil.describe_oserror(exc, 'read', keep)}; group left alone"
+    if stat.S_ISLNK(st.st_mode):
+        target = real(keep)
+        if target not in by_real:
+            return f"keeper {keep} is a symlink to a file outside the group; group left alone"
+        keep = by_real[target]
+        st = os.lstat(keep)
+    if not stat.S_ISREG(st.st_mode):
+        return f"keeper {keep} is not a regular file; group left alone"
+    rec = next((m for m in g.members if os.path.abspath(m.path) == keep), None)
+    if rec is not None and (
+        (rec.size and st.st_size != rec.size) or (rec.mtime_ns and st.st_mtime_ns != rec.mtime_ns)
+    ):
+        return f"keeper {keep} changed since the scan; group left alone"
+    digest = None
+    if want_hash:
+        try:
+            digest = hasher(keep)
+        except OSError as exc:
+            return f"keeper: {fsutil.describe_oserror(exc, 'read', keep)}; group left alone"
+    return _Keeper(keep, real(keep), st, digest)
+
+
 def build_plan(
     groups: Iterable[Group],
     op: OpSpec | str,
@@ -244,26 +448,44 @@ def build_plan(
     shrink: ShrinkOptions | None = None,
     suggested: dict[int, str] | None = None,
     hasher: Callable[[str], str] = fsutil.hash_file,
+    roots: Iterable[str | os.PathLike[str]] | None = None,
+    references: Iterable[str | os.PathLike[str]] = (),
+    favourites: Collection[str] | None = None,
+    catalog: str | os.PathLike[str] | None = None,
+    tiers: Iterable[str] = ACT_TIERS,
 ) -> Plan:
     """Turn reviewed groups into a checked plan: every non-keeper gets the operation, the keeper
-    never. Files that are missing or changed since the scan are left out (``refused``); a group
-    whose keeper is not one of its files refuses the whole plan (it could lose every copy).
+    never. The one place that enforces what may be acted on — CLI, ``apply`` and the app all
+    come through here:
 
-    ``suggested`` maps group id → the keeper the ranking proposed, so stats can tell how often
-    the user agreed.
+    * files under ``references`` (compared by real path), favourites (given, and the catalog's
+      favourites table), files outside the scanned ``roots`` and files that are the keeper of
+      any group are left out (``refused``, with the reason);
+    * groups whose tier is not in ``tiers`` (default exact and same: look-alike ``similar`` shots
+      are different photos) are left out;
+    * the keeper must be a regular file (a symlink keeper is resolved to the member it points
+      to, else the group is skipped); its (dev, inode, size, mtime, hash) go into the plan;
+    * files missing or changed since the scan are left out; a group whose keeper is not one of
+      its files refuses the whole plan (it could lose every copy).
+
+    ``roots`` default to the catalog's scan roots, else the folders of the files. ``catalog``
+    (a path) is recorded with its id and last scan so ``apply`` can refuse a plan from another
+    catalog. ``suggested`` maps group id → the keeper the ranking proposed (stats).
     """
     spec = parse_action(op) if isinstance(op, str) else op
     if spec.kind == "shrink" and shrink is None:
         shrink = ShrinkOptions()
+    act_tiers = tuple(dict.fromkeys(tiers))
+    bad_tiers = [t for t in act_tiers if t not in TIERS]
+    if bad_tiers:
+        raise UsageError(f"unknown tier(s) {', '.join(bad_tiers)}", "use exact, same, similar")
     groups = list(groups)
-    keepers: dict[str, int] = {}
     broken: list[str] = []
     for g in groups:
         paths = {os.path.abspath(m.path) for m in g.members}
         keep = os.path.abspath(g.keep) if g.keep else ""
         if not keep or keep not in paths:
             broken.append(f"group {g.id} (keeper {g.keep or 'none'} is not one of its files)")
-        keepers.setdefault(keep, g.id)
     if broken:
         raise PlanRefused(
             "refusing a plan that could remove every copy of a group: "
@@ -271,109 +493,79 @@ def build_plan(
             + (f" and {len(broken) - 5} more" if len(broken) > 5 else ""),
             "pick a keeper in each group and plan again",
         )
+    scan = _scan_info(groups, roots, catalog, favourites)
+    refs = real_folders(references)
 
     refused: list[Refusal] = []
-    staged: list[tuple[Group, str, int, int, str, int, int, str | None]] = []
+    kept: dict[int, _Keeper] = {}
+    keeper_of: dict[str, int] = {}  # real path of every keeper (and of every group's g.keep)
+    for g in groups:
+        keeper_of.setdefault(real(g.keep), g.id)
+        if g.tier not in act_tiers:
+            continue
+        got = _resolve_keeper(g, hasher, want_hash=True)
+        if isinstance(got, str):
+            refused.extend(
+                Refusal(g.id, os.path.abspath(m.path), got)
+                for m in g.members
+                if os.path.abspath(m.path) != os.path.abspath(g.keep)
+            )
+            continue
+        kept[g.id] = got
+        keeper_of.setdefault(got.real, g.id)
+
+    staged: list[tuple[Group, _Keeper, str, os.stat_result, str]] = []
     seen: set[str] = set()
     agreed = reviewed = 0
     for g in groups:
-        keep = os.path.abspath(g.keep)
         if suggested and g.id in suggested:
             reviewed += 1
-            agreed += os.path.abspath(suggested[g.id]) == keep
-        try:
-            kst = os.stat(keep)
-        except OSError:
-            for m in g.members:
-                if os.path.abspath(m.path) != keep:
-                    refused.append(
-                        Refusal(
-                            g.id,
-                            os.path.abspath(m.path),
-                            f"keeper {keep} is missing; group left alone",
-                        )
-                    )
+            agreed += os.path.abspath(suggested[g.id]) == os.path.abspath(g.keep)
+        if g.tier not in act_tiers:
+            refused.extend(
+                Refusal(
+                    g.id,
+                    os.path.abspath(m.path),
+                    f"a {g.tier} group (look-alike shots are different photos); "
+                    f"pass --tier {g.tier} to act on it",
+                )
+                for m in g.members
+                if os.path.abspath(m.path) != os.path.abspath(g.keep)
+            )
             continue
-        keeper_hash: str | None = None
+        k = kept.get(g.id)
+        if k is None:
+            continue
         for m in g.members:
             path = os.path.abspath(m.path)
-            if path == keep or path in seen:
+            rpath = real(path)
+            if path == k.path or path == os.path.abspath(g.keep) or rpath in seen:
                 continue
-            if path in keepers:
-                refused.append(Refusal(g.id, path, f"it is the keeper of group {keepers[path]}"))
+            why = _why_not(path, rpath, m, g, k, spec, shrink, scan, refs, keeper_of)
+            if why:
+                refused.append(Refusal(g.id, path, why))
                 continue
-            try:
-                st = os.lstat(path)
-            except FileNotFoundError:
-                refused.append(Refusal(g.id, path, "missing (moved or deleted since the scan)"))
-                continue
-            except OSError as exc:
-                refused.append(Refusal(g.id, path, fsutil.describe_oserror(exc, "read", path)))
-                continue
-            if not fsutil.is_regular(path):
-                refused.append(Refusal(g.id, path, "not a regular file"))
-                continue
-            if (m.size and st.st_size != m.size) or (m.mtime_ns and st.st_mtime_ns != m.mtime_ns):
-                refused.append(Refusal(g.id, path, "changed since the scan (size or time)"))
-                continue
-            if spec.kind == "shrink":
-                assert shrink is not None
-                if st.st_size < shrink.min_bytes:
-                    refused.append(
-                        Refusal(g.id, path, f"smaller than --min-bytes {shrink.min_bytes}")
-                    )
-                    continue
-                if os.path.splitext(path)[1].lower() not in SHRINK_FORMATS:
-                    refused.append(Refusal(g.id, path, "shrink supports JPEG, PNG, WebP and TIFF"))
-                    continue
+            st = os.lstat(path)
             try:
                 digest = m.content_hash or hasher(path)
-                if spec.kind in LINKS and keeper_hash is None:
-                    keeper_hash = hasher(keep)
             except OSError as exc:
                 refused.append(Refusal(g.id, path, fsutil.describe_oserror(exc, "read", path)))
                 continue
-            if spec.kind in LINKS:
-                if digest != keeper_hash:
-                    refused.append(
-                        Refusal(
-                            g.id,
-                            path,
-                            "content differs from the keeper; links only replace exact copies",
-                        )
+            if spec.kind in LINKS and digest != k.hash:
+                refused.append(
+                    Refusal(
+                        g.id,
+                        path,
+                        "content differs from the keeper; links only replace exact copies",
                     )
-                    continue
-                if spec.kind == "hardlink" and st.st_dev != kst.st_dev:
-                    refused.append(
-                        Refusal(
-                            g.id,
-                            path,
-                            "on another filesystem than the keeper; "
-                            "hard links cannot cross filesystems",
-                        )
-                    )
-                    continue
-                if spec.kind == "hardlink" and st.st_ino == kst.st_ino:
-                    refused.append(Refusal(g.id, path, "already a hard link to the keeper"))
-                    continue
-            seen.add(path)
-            staged.append(
-                (
-                    g,
-                    path,
-                    st.st_size,
-                    st.st_mtime_ns,
-                    digest,
-                    kst.st_size,
-                    kst.st_mtime_ns,
-                    keeper_hash,
                 )
-            )
+                continue
+            seen.add(rpath)
+            staged.append((g, k, path, st, digest))
 
     base = ""
     if staged and spec.kind in ("quarantine", "move", "copy"):
-        parents = [os.path.dirname(s[1]) for s in staged]
-        base = os.path.commonpath(parents)
+        base = os.path.commonpath([os.path.dirname(s[2]) for s in staged])
     plan_id = new_id()
     items = tuple(
         PlanItem(
@@ -381,16 +573,81 @@ def build_plan(
             group_id=g.id,
             op=spec.kind,
             source=path,
-            dest=intended_dest(spec, path, os.path.abspath(g.keep), base, plan_id, shrink),
-            keeper=os.path.abspath(g.keep),
-            size=size,
-            mtime_ns=mtime,
+            dest=intended_dest(spec, path, k.path, base, plan_id, shrink),
+            keeper=k.path,
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
             hash=digest,
-            keeper_size=ksize,
-            keeper_mtime_ns=kmtime,
-            keeper_hash=khash,
+            keeper_size=k.st.st_size,
+            keeper_mtime_ns=k.st.st_mtime_ns,
+            keeper_hash=k.hash,
+            keeper_dev=k.st.st_dev,
+            keeper_ino=k.st.st_ino,
         )
-        for n, (g, path, size, mtime, digest, ksize, kmtime, khash) in enumerate(staged)
+        for n, (g, k, path, st, digest) in enumerate(staged)
     )
     meta = {"groups": len(groups), "reviewed": reviewed, "agreed": agreed}
-    return Plan(plan_id, spec, items, tuple(refused), shrink=shrink, meta=meta)
+    return Plan(
+        plan_id,
+        spec,
+        items,
+        tuple(refused),
+        shrink=shrink,
+        meta=meta,
+        roots=scan.roots,
+        references=refs,
+        catalog=scan.catalog,
+        catalog_id=scan.catalog_id,
+        scan_id=scan.scan_id,
+        tiers=act_tiers,
+    )
+
+
+def _why_not(
+    path: str,
+    rpath: str,
+    m: Member,
+    g: Group,
+    k: _Keeper,
+    spec: OpSpec,
+    shrink: ShrinkOptions | None,
+    scan: _Scan,
+    refs: tuple[str, ...],
+    keeper_of: dict[str, int],
+) -> str:
+    """Why ``path`` may not be acted on ('' when it may)."""
+    if rpath in keeper_of:
+        return f"it is the keeper of group {keeper_of[rpath]}"
+    if rpath == k.real:
+        return "it is the keeper (the same file under another name)"
+    ref = under_any(rpath, refs)
+    if ref:
+        return f"in reference folder {ref}; reference files are never acted on"
+    if rpath in scan.favourites:
+        return "a favourite; favourites are never acted on"
+    if not under_any(rpath, scan.roots):
+        return "outside the scanned folders"
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "missing (moved or deleted since the scan)"
+    except OSError as exc:
+        return fsutil.describe_oserror(exc, "read", path)
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if (m.size and st.st_size != m.size) or (m.mtime_ns and st.st_mtime_ns != m.mtime_ns):
+        return "changed since the scan (size or time)"
+    if st.st_mtime_ns == 0:
+        return "its modification time is 0, so a later change could not be seen"
+    if spec.kind == "shrink":
+        assert shrink is not None
+        if st.st_size < shrink.min_bytes:
+            return f"smaller than --min-bytes {shrink.min_bytes}"
+        if os.path.splitext(path)[1].lower() not in SHRINK_FORMATS:
+            return "shrink supports JPEG, PNG, WebP and TIFF"
+    if spec.kind == "hardlink":
+        if st.st_dev != k.st.st_dev:
+            return "on another filesystem than the keeper; hard links cannot cross filesystems"
+        if st.st_ino == k.st.st_ino:
+            return "already a hard link to the keeper"
+    return ""

@@ -1,0 +1,44 @@
+"""Path rules shared by the plan builder and the plan checks: compare by REAL path.
+
+A folder given as ``--reference`` or scanned as a root may be spelled through a symlink; files
+are then reported under that spelling. Comparing spellings let a reference folder's files be
+trashed, so every "is this file under that folder" question here resolves both sides first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+
+def real(path: str) -> str:
+    """``os.path.realpath`` (symlinks resolved, ``..`` gone) of an absolute path."""
+    return os.path.realpath(os.path.abspath(path))
+
+
+def real_folders(paths: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
+    """Real paths of folders (or listed files), duplicates dropped, order kept."""
+    out: dict[str, None] = {}
+    for p in paths:
+        out.setdefault(real(os.fspath(p)), None)
+    return tuple(out)
+
+
+def under_any(real_path: str, folders: Iterable[str]) -> str | None:
+    """The first of ``folders`` (real paths) that is ``real_path`` or holds it, else None."""
+    for folder in folders:
+        if real_path == folder or real_path.startswith(os.path.join(folder, "")):
+            return folder
+    return None
+
+
+def is_clean(path: str) -> bool:
+    """Absolute, normalised, no ``.``/``..`` parts: what the builder writes. A plan path that is
+    not clean was edited (``/photos/../etc/passwd``) and is refused before any resolving."""
+    return (
+        isinstance(path, str)
+        and os.path.isabs(path)
+        and "\0" not in path
+        and os.path.normpath(path) == path
+        and ".." not in path.split(os.sep)
+    )

@@ -1,0 +1,287 @@
+"""Checks a plan must pass before any file is touched — a plan is checked, never trusted.
+
+``check_plan`` looks at every item and collects every problem; one problem refuses the plan AS A
+WHOLE (:class:`PlanRejected`, with the reason per item) so a hand-edited plan cannot get a single
+file through. The checks: each item's op is the plan's action; sources, keepers and
+destinations are clean absolute paths under the recorded roots (compared by real path) and
+where the builder would put them; no source is a keeper, a reference file or a favourite; each
+group keeps its keeper; hashes and mtimes are recorded (not blanked); with a catalog, the plan
+comes from that catalog, every source is a file the scan recorded with those values, and the
+source and its keeper are in one group there. ``fresh=True`` also compares every source and
+keeper with the disk (``lstat``: a symlink swapped in is refused).
+
+:func:`verify_keeper` is the keeper's own check, run again right before each file goes away
+(apply and redo): a REGULAR file (``lstat``, never through a symlink) with the recorded dev,
+inode, size, mtime and content hash.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from lookalike.engine.actions import fsutil
+from lookalike.engine.actions.errors import PlanRefused, VerifyError
+from lookalike.engine.actions.guard import is_clean, real, real_folders, under_any
+from lookalike.engine.actions.plan import LINKS, MAKE_PLAN_HINT, Plan, PlanItem, quarantine_root
+
+HASH_RE = re.compile(r"^[0-9a-f]{32}$")
+DEST_PROBLEM = "its destination"
+SHOWN = 20  # problems listed in the message (all are on the exception)
+
+
+class PlanRejected(PlanRefused):
+    """The plan failed its checks; ``problems`` holds (path, reason) for every failing item."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]], hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        """One line (what and what to do), then the first problems, one per line."""
+        lines = "".join(f"\n  {p}: {r}" for p, r in self.problems[:SHOWN])
+        more = f"\n  … and {len(self.problems) - SHOWN} more" if len(self.problems) > SHOWN else ""
+        return super().__str__() + lines + more
+
+
+def check_plan(
+    plan: Plan,
+    *,
+    fresh: bool,
+    catalog: str | os.PathLike[str] | None = None,
+    references: Iterable[str | os.PathLike[str]] = (),
+    require_catalog: bool = False,
+    redo: bool = False,
+) -> None:
+    """Raise :class:`PlanRejected` unless every item passes (see the module doc).
+
+    ``catalog`` overrides the catalog path the plan records (``apply --db``); ``references`` adds
+    reference folders (e.g. from config) to those the plan records. ``require_catalog`` refuses a
+    plan that names none (an unsigned plan must be checkable against its catalog). ``redo``: the
+    destinations come from the journal (final names, ``~N`` included) and are not re-derived."""
+    problems: list[tuple[str, str]] = []
+    whole: list[str] = []
+    roots = tuple(r for r in plan.roots if isinstance(r, str) and is_clean(r))
+    if not roots or len(roots) != len(plan.roots):
+        whole.append("it records no (or damaged) scan roots")
+    refs = real_folders([*(r for r in plan.references if is_clean(r)), *references])
+    cat = _CatalogView.open(plan, catalog, require_catalog, whole)
+    sources = defaultdict(list)
+    keepers: dict[str, str] = {}
+    group_keeper: dict[int, str] = {}
+    for item in plan.items:
+        if is_clean(item.source):
+            sources[real(item.source)].append(item)
+        if is_clean(item.keeper):
+            keepers[real(item.keeper)] = item.keeper
+    for item in plan.items:
+        for reason in _item_problems(plan, item, roots, refs, cat, sources, keepers, group_keeper):
+            if not (redo and reason.startswith(DEST_PROBLEM)):
+                problems.append((item.source, reason))
+    if fresh and not problems and not whole:
+        verified: dict[str, str] = {}
+        for item in plan.items:
+            try:
+                verify_source(item)
+                verify_keeper(item, verified)
+            except VerifyError as exc:
+                problems.append((item.source, str(exc)))
+    if whole or problems:
+        n = len({p for p, _ in problems})
+        what = "; ".join(whole) if whole else f"{n} of {len(plan.items)} file(s) fail its checks"
+        raise PlanRejected(
+            f"refusing plan {plan.id} as a whole ({what}); nothing was touched",
+            problems,
+            MAKE_PLAN_HINT.replace("make one", "make a new plan"),
+        )
+
+
+def _item_problems(
+    plan: Plan,
+    item: PlanItem,
+    roots: tuple[str, ...],
+    refs: tuple[str, ...],
+    cat: _CatalogView | None,
+    sources: dict[str, list[PlanItem]],
+    keepers: dict[str, str],
+    group_keeper: dict[int, str],
+) -> Iterable[str]:
+    op = plan.op.kind
+    if item.op != op:
+        yield f"its operation {item.op!r} is not the plan's action {op!r}"
+    for name, path in (("source", item.source), ("keeper", item.keeper)):
+        if not is_clean(path):
+            yield f"its {name} path is not a clean absolute path ({path!r})"
+    if not is_clean(item.source) or not is_clean(item.keeper):
+        return
+    src, keep = real(item.source), real(item.keeper)
+    if not under_any(src, roots):
+        yield "outside the scanned folders"
+    if not under_any(keep, roots):
+        yield f"its keeper {item.keeper} is outside the scanned folders"
+    if src == keep:
+        yield "it is its own keeper"
+    elif src in keepers:
+        yield f"it is the keeper {keepers[src]} of another file in the plan"
+    if len(sources[src]) > 1:
+        yield "listed more than once"
+    ref = under_any(src, refs)
+    if ref:
+        yield f"in reference folder {ref}; reference files are never acted on"
+    first = group_keeper.setdefault(item.group_id, keep)
+    if first != keep:
+        yield f"group {item.group_id} names two keepers ({first} and {item.keeper})"
+    if not HASH_RE.match(item.hash or ""):
+        yield "no content hash recorded (blank or damaged), so a change could not be seen"
+    if item.mtime_ns <= 0 or item.size < 0:
+        yield "no modification time or size recorded, so a change could not be seen"
+    if not HASH_RE.match(item.keeper_hash or "") or item.keeper_mtime_ns <= 0:
+        yield "its keeper's content hash or time is not recorded"
+    if not item.keeper_dev or not item.keeper_ino:
+        yield "its keeper's device and inode are not recorded"
+    if op in LINKS and item.keeper_hash != item.hash:
+        yield "links only replace exact copies of the keeper (the hashes differ)"
+    dest = _dest_problem(plan, item)
+    if dest:
+        yield dest
+    if cat is not None:
+        yield from cat.problems(item, src)
+
+
+def _dest_problem(plan: Plan, item: PlanItem) -> str:
+    op, dest = plan.op.kind, item.dest
+    if op in ("trash", "delete"):
+        return "" if dest is None else f"its destination: a {op} item cannot name one"
+    if dest is None or not is_clean(dest):
+        return f"its destination is missing or not a clean absolute path ({dest!r})"
+    if op in LINKS:
+        return "" if dest == item.keeper else "its destination must be its keeper (a link)"
+    if op == "shrink":
+        stem, ext = os.path.splitext(item.source)
+        want = (
+            item.source
+            if plan.shrink and plan.shrink.replace
+            else stem + (plan.shrink.suffix if plan.shrink else ".small") + ext
+        )
+        return "" if dest == want else "its destination is not where shrink writes"
+    if os.path.basename(dest) != os.path.basename(item.source):
+        return "its destination does not keep the file's name"
+    folder = plan.op.directory
+    if folder is None:  # default quarantine: the batch's folder in the quarantine root
+        folder = os.path.join(quarantine_root(item.source), plan.id)
+    if not is_clean(folder) or not dest.startswith(os.path.join(folder, "")):
+        return f"its destination {dest} is not under {folder}"
+    return ""
+
+
+class _CatalogView:
+    """The catalog the plan came from, read once: its files, groups and favourites."""
+
+    def __init__(self, files: dict[str, tuple[int, int, str | None]], groups, favs) -> None:
+        self.files = files
+        self.group_of: dict[str, set[int]] = groups
+        self.favourites: set[str] = favs
+
+    @classmethod
+    def open(
+        cls,
+        plan: Plan,
+        override: str | os.PathLike[str] | None,
+        required: bool,
+        whole: list[str],
+    ) -> _CatalogView | None:
+        if override is None and plan.catalog_id is None:
+            if required:
+                whole.append("it names no catalog, so its files cannot be checked against a scan")
+            return None
+        path = os.fspath(override) if override is not None else plan.catalog
+        if not path or not os.path.isfile(path):
+            whole.append(f"its catalog {path} does not exist")
+            return None
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(Path(path)) as cat:
+            if plan.catalog_id is None or cat.catalog_id() != plan.catalog_id:
+                whole.append(f"it was made from another catalog than {path}")
+                return None
+            files = {}
+            for item in plan.items:
+                r = cat.file_by_path(item.source) if is_clean(item.source) else None
+                if r is not None:
+                    files[r.path] = (r.size, r.mtime_ns, r.fullhash.hex() if r.fullhash else None)
+            groups: dict[str, set[int]] = defaultdict(set)
+            for n, g in enumerate(cat.load_groups()):
+                for m in g.members:
+                    groups[os.path.abspath(m.path)].add(n)
+            favs = {real(p) for p in cat.favourites()}
+        return cls(files, groups, favs)
+
+    def problems(self, item: PlanItem, src: str) -> Iterable[str]:
+        if src in self.favourites:
+            yield "a favourite; favourites are never acted on"
+        row = self.files.get(item.source)
+        if row is None:
+            yield "not in the catalog: the scan never recorded this file"
+        elif row[0] != item.size or row[1] != item.mtime_ns or (row[2] and row[2] != item.hash):
+            yield "its size, time or hash differ from what the scan recorded"
+        if not self.group_of.get(item.source, set()) & self.group_of.get(item.keeper, set()):
+            yield f"it and its keeper {item.keeper} are not in one group of the catalog"
+
+
+# -- checks against the disk -------------------------------------------------------------------
+def verify_source(item: PlanItem) -> None:
+    """Raise :class:`VerifyError` unless the source is exactly what was scanned (``lstat``)."""
+    try:
+        st = os.lstat(item.source)
+    except FileNotFoundError:
+        raise VerifyError("missing (moved or deleted since the scan)") from None
+    except OSError as exc:
+        raise VerifyError(fsutil.describe_oserror(exc, "read", item.source)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise VerifyError("no longer a regular file (a symlink or something else is there now)")
+    if st.st_size != item.size or st.st_mtime_ns != item.mtime_ns:
+        raise VerifyError("changed since the scan (size or modification time differs)")
+    try:
+        digest = fsutil.hash_file(item.source)
+    except OSError as exc:
+        raise VerifyError(fsutil.describe_oserror(exc, "read", item.source)) from None
+    if digest != item.hash:
+        raise VerifyError("content changed since the scan")
+
+
+def verify_keeper(item: PlanItem, verified: dict[str, str]) -> None:
+    """The keeper must still be the regular file the plan recorded before a copy goes away:
+    ``lstat`` (never through a symlink), then dev, inode, size, mtime, and the content hash
+    (computed once per keeper and batch, cached in ``verified``)."""
+    keep = item.keeper
+    try:
+        st = os.lstat(keep)
+    except OSError:
+        raise VerifyError(
+            f"its keeper {keep} is missing; left alone so the group keeps a copy"
+        ) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise VerifyError(
+            f"its keeper {keep} is no longer a regular file (a symlink?); left alone so the "
+            "group keeps a real copy"
+        )
+    if (
+        (item.keeper_dev and st.st_dev != item.keeper_dev)
+        or (item.keeper_ino and st.st_ino != item.keeper_ino)
+        or (item.keeper_size and st.st_size != item.keeper_size)
+        or (item.keeper_mtime_ns and st.st_mtime_ns != item.keeper_mtime_ns)
+    ):
+        raise VerifyError(f"its keeper {keep} changed since the scan; left alone")
+    if keep not in verified:
+        try:
+            verified[keep] = fsutil.hash_file(keep)
+        except OSError as exc:
+            raise VerifyError(fsutil.describe_oserror(exc, "read", keep)) from None
+    if item.keeper_hash and verified[keep] != item.keeper_hash:
+        raise VerifyError(f"its keeper {keep} no longer has the content it had; left alone")
+    if item.op in LINKS and verified[keep] != item.hash:
+        raise VerifyError(f"its keeper {keep} no longer has the same content; not linking")
