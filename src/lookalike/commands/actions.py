@@ -29,6 +29,7 @@ from lookalike.engine.actions import (
     BatchFinished,
     ConfirmationRequired,
     ItemOutcome,
+    JournalError,
     NothingToDo,
     Plan,
     RecoveryReport,
@@ -130,6 +131,8 @@ def report_interrupted(
     try:
         report = report if report is not None else pending_recovery(journal)
     except Exception as exc:  # best effort: a warning, never a failure of the command
+        if isinstance(exc, JournalError):  # the command that needs the journal says it
+            return RecoveryReport()
         _err(stderr, f"warning: cannot check the journal for interrupted batches: {exc}")
         return RecoveryReport()
     for b in report.batches:

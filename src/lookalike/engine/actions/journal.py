@@ -246,9 +246,11 @@ class Journal:
             ) from None
 
     def _check(self) -> None:
-        """``PRAGMA quick_check`` (read-only); once per process and file."""
+        """``PRAGMA quick_check`` (read-only); again whenever the file changed since the last
+        check in this process (same inode, size and mtime: skipped)."""
         try:
-            key = (str(self.path.resolve()), self.path.stat().st_ino)
+            st = self.path.stat()
+            key: tuple | None = (str(self.path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
         except OSError:
             key = None
         if key is not None and key in _CHECKED:
@@ -495,22 +497,22 @@ class Journal:
             )
 
 
-_CHECKED: set[tuple[str, int]] = set()
+_CHECKED: set[tuple] = set()
 
 
 def damaged(path: Path, detail: str) -> JournalError:
     """The message for a journal SQLite reports as malformed: nothing is written to it, and
     the hint is a command that moves it (and its WAL files) aside; it is never discarded."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
     moves = [
-        f"mv -- {shlex.quote(str(p))} {shlex.quote(str(p) + '.damaged')}"
+        f"mv -n -- {shlex.quote(str(p))} {shlex.quote(f'{p}.damaged-{stamp}')}"
         for p in (path, Path(str(path) + "-wal"), Path(str(path) + "-shm"))
         if p.exists()
     ]
     return JournalError(
         f"the journal {path} is damaged ({detail}); nothing was written to it",
-        "keep it for the record of past batches and start a new one by moving it aside: "
-        + " && ".join(moves or [f"mv -- {shlex.quote(str(path))} {shlex.quote(str(path))}.damaged"])
-        + (" (sqlite3 FILE .recover can often save its rows)"),
+        "move it aside (it is kept: it holds the record of past batches; the next run starts "
+        "a new journal): " + " && ".join(moves),
     )
 
 
