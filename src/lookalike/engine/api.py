@@ -55,7 +55,8 @@ class Engine:
 
     # -- results ---------------------------------------------------------------------------
     def last_groups(self) -> list[Group]:
-        """Groups of the last finished scan, as stored in the catalog."""
+        """The stored review: the last scan's groups plus those of earlier scans that it did not
+        look at (a subfolder scan leaves the rest of the library's groups as they were)."""
         from lookalike.engine.catalog import Catalog
 
         with Catalog(self.catalog_path) as cat:
@@ -81,6 +82,27 @@ class Engine:
 
         with Catalog(self.catalog_path) as cat:
             cat.add_not_duplicate(paths)
+
+    def forget_not_duplicate(self, paths: list[str]) -> None:
+        """Undo :meth:`mark_not_duplicate` for these files (the reviewer undecided the group)."""
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            cat.remove_not_duplicate(paths)
+
+    def load_decisions(self) -> list[dict]:
+        """Review decisions as stored: keyed by their group's member set, not a group number."""
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            return cat.review_decisions()
+
+    def save_decisions(self, upserts: list[dict], deletes: list[str]) -> None:
+        """Store changed review decisions and drop replaced ones (one transaction)."""
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            cat.save_review_decisions(upserts, deletes)
 
     def neighbours(self, path: Path, k: int = 10) -> list[tuple[str, float]]:
         """Files in the catalog most like ``path`` by perceptual hash (best first)."""

@@ -15,7 +15,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,19 @@ CREATE TABLE IF NOT EXISTS not_duplicate (
     b INTEGER NOT NULL,
     created REAL NOT NULL,
     PRIMARY KEY (a, b)
+);
+CREATE INDEX IF NOT EXISTS not_duplicate_b ON not_duplicate (b);
+CREATE TRIGGER IF NOT EXISTS files_forget_not_duplicate AFTER DELETE ON files BEGIN
+    DELETE FROM not_duplicate WHERE a = old.id OR b = old.id;
+END;
+CREATE TABLE IF NOT EXISTS review_decisions (
+    gkey TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    members TEXT NOT NULL,
+    keep TEXT NOT NULL,
+    undecided TEXT NOT NULL DEFAULT '[]',
+    batch TEXT,
+    updated REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS favourites (path BLOB PRIMARY KEY, created REAL NOT NULL);
@@ -207,18 +220,32 @@ class Catalog:
     def touch_files(self, ids: Iterable[int], scan: int) -> None:
         self.db.executemany("UPDATE files SET seen_scan=? WHERE id=?", ((scan, i) for i in ids))
 
-    def remove_unseen_under(self, roots: Iterable[str], scan: int) -> int:
-        """Forget files under ``roots`` that this scan did not see (deleted since)."""
-        removed = 0
+    def unseen_under(self, roots: Iterable[str], scan: int) -> list[tuple[int, str, int]]:
+        """(id, path, size) of files under ``roots`` that this scan did not see.
+
+        Not seen is not the same as gone: a filtered or partial scan skips files on purpose.
+        The caller decides which of them are really gone (see ``remove_files``).
+        """
+        out: list[tuple[int, str, int]] = []
         for root in roots:
             prefix = fs_path(root.rstrip(os.sep) + os.sep)
             upper = prefix[:-1] + bytes([prefix[-1] + 1])
-            cur = self.db.execute(
-                "DELETE FROM files WHERE path >= ? AND path < ? AND seen_scan <> ?",
-                (prefix, upper, scan),
+            out.extend(
+                (r[0], str_path(r[1]), r[2])
+                for r in self.db.execute(
+                    "SELECT id, path, size FROM files WHERE path >= ? AND path < ? "
+                    "AND seen_scan <> ?",
+                    (prefix, upper, scan),
+                )
             )
-            removed += cur.rowcount
-        return removed
+        return out
+
+    def remove_files(self, ids: Iterable[int]) -> int:
+        """Forget these files (and, by trigger, their "not a duplicate" pairs)."""
+        n = 0
+        for i in ids:
+            n += self.db.execute("DELETE FROM files WHERE id=?", (i,)).rowcount
+        return n
 
     def remove_paths(self, paths: Iterable[str]) -> int:
         n = 0
@@ -275,18 +302,62 @@ class Catalog:
         )
         return int(cur.lastrowid)
 
-    def finish_scan(self, scan_id: int, stats: dict[str, Any], groups: list[Group]) -> None:
+    def finish_scan(
+        self,
+        scan_id: int,
+        stats: dict[str, Any],
+        groups: list[Group],
+        seen: Iterable[int] | None = None,
+    ) -> None:
+        """Store this scan's groups, merged with the stored groups it did not look at.
+
+        ``seen``: ids of the files this scan looked at (None: replace every stored group). A
+        stored group is kept when none of its files is in a new group, not every one of its
+        files was seen, and each seen one is unchanged, so scanning a subfolder (or with
+        --include/--exclude) leaves the review of the rest of the library as it was.
+        """
+        kept = [] if seen is None else self._groups_outside(groups, set(seen))
+        merged = sorted([*kept, *groups], key=lambda g: g.members[0].path if g.members else "")
         self.begin()
         self.db.execute("DELETE FROM groups")
         self.db.executemany(
             "INSERT INTO groups (scan_id, ord, data) VALUES (?,?,?)",
-            ((scan_id, i, json.dumps(group_to_row(g))) for i, g in enumerate(groups)),
+            (
+                (scan_id, i, json.dumps(group_to_row(replace(g, id=i + 1))))
+                for i, g in enumerate(merged)
+            ),
         )
         self.db.execute(
             "UPDATE scans SET finished=?, stats=? WHERE id=?",
             (time.time(), json.dumps(stats), scan_id),
         )
         self.commit()
+
+    def _groups_outside(self, groups: list[Group], seen: set[int]) -> list[Group]:
+        """Stored groups that this scan leaves as they were (renamed members follow the file)."""
+        in_new = {m.file_id for g in groups for m in g.members}
+        old = self.load_groups()
+        rows = self.files_by_ids(
+            {m.file_id for g in old for m in g.members if m.file_id is not None}
+        )
+        out: list[Group] = []
+        for g in old:
+            ids = [m.file_id for m in g.members]
+            if any(i is None or i in in_new for i in ids) or all(i in seen for i in ids):
+                continue
+            members = []
+            for m in g.members:
+                r = rows.get(m.file_id)  # type: ignore[arg-type]
+                if r is None or (r.size, r.mtime_ns) != (m.size, m.mtime_ns):
+                    break  # deleted or changed since: the group is no longer known to hold
+                members.append(m if r.path == m.path else replace(m, path=r.path))
+            else:
+                keep = next(
+                    (n.path for n, o in zip(members, g.members, strict=True) if o.path == g.keep),
+                    g.keep,
+                )
+                out.append(replace(g, keep=keep, members=tuple(members)))
+        return out
 
     def load_groups(self) -> list[Group]:
         rows = self.db.execute("SELECT data FROM groups ORDER BY scan_id, ord").fetchall()
@@ -323,6 +394,65 @@ class Catalog:
 
     def not_duplicate_pairs(self) -> set[tuple[int, int]]:
         return {(a, b) for a, b in self.db.execute("SELECT a, b FROM not_duplicate")}
+
+    def remove_not_duplicate(self, paths: list[str]) -> int:
+        """Forget the "not a duplicate" pairs among these files (the user undecided a group)."""
+        ids = [r.id for p in paths if (r := self.file_by_path(p)) is not None]
+        n = 0
+        for i, a in enumerate(ids):
+            for b in ids[i + 1 :]:
+                n += self.db.execute(
+                    "DELETE FROM not_duplicate WHERE a=? AND b=?", (min(a, b), max(a, b))
+                ).rowcount
+        return n
+
+    def review_decisions(self) -> list[dict[str, Any]]:
+        """Every stored review decision, keyed by its group's member set (see ui/state.py)."""
+        rows = self.db.execute(
+            "SELECT gkey, status, members, keep, undecided, batch, updated FROM review_decisions"
+        ).fetchall()
+        return [
+            {
+                "key": r[0],
+                "status": r[1],
+                "members": json.loads(r[2]),
+                "keep": json.loads(r[3]),
+                "undecided": json.loads(r[4]),
+                "batch": r[5],
+                "updated": r[6],
+            }
+            for r in rows
+        ]
+
+    def save_review_decisions(
+        self, upserts: Iterable[dict[str, Any]], deletes: Iterable[str]
+    ) -> None:
+        """Write changed decisions and drop replaced ones, in one transaction."""
+        self.begin()
+        try:
+            self.db.executemany(
+                "DELETE FROM review_decisions WHERE gkey=?", ((k,) for k in deletes)
+            )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO review_decisions "
+                "(gkey, status, members, keep, undecided, batch, updated) VALUES (?,?,?,?,?,?,?)",
+                (
+                    (
+                        d["key"],
+                        d["status"],
+                        json.dumps(sorted(d["members"])),
+                        json.dumps(sorted(d["keep"])),
+                        json.dumps(sorted(d.get("undecided", ()))),
+                        d.get("batch"),
+                        float(d.get("updated") or time.time()),
+                    )
+                    for d in upserts
+                ),
+            )
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.commit()
 
     # -- cached pair verifications (geometric checks are the slow part of a model scan) --------
     def pair_checks(self, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], tuple]:

@@ -38,7 +38,13 @@ from lookalike.engine.features.extract import (
 )
 from lookalike.engine.grouping import Item, group_items
 from lookalike.engine.media.decode import DecodeError
-from lookalike.engine.media.discover import IMAGE_EXTENSIONS, Filters, Found, walk
+from lookalike.engine.media.discover import (
+    IMAGE_EXTENSIONS,
+    Filters,
+    Found,
+    walk,
+    walk_would_list,
+)
 from lookalike.engine.media.sniff import IMAGE, OTHER, VIDEO, sniff
 from lookalike.engine.model import FileError, Group, Member, ScanStats
 from lookalike.engine.options import ScanOptions
@@ -105,6 +111,33 @@ def _thumb_path(thumb_dir: Path, row: FileRow) -> str:
 def _sniff_file(path: str) -> tuple[str, str | None]:
     with open(path, "rb") as fh:
         return sniff(fh.read(32))
+
+
+def _is_gone(path: str) -> bool:
+    """True only when the file is really not there (an unreadable folder is not "gone")."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _forbidden_between_reps(
+    pairs: set[tuple[int, int]], rep_of: dict[int, int]
+) -> set[tuple[int, int]]:
+    """Not-a-duplicate pairs as pairs of the files that stand for their exact clusters.
+
+    Grouping sees one representative per set of byte-identical files, and which file that is
+    changes when a copy is added; a mark on any copy must still keep the two photos apart.
+    """
+    out = set(pairs)
+    for a, b in pairs:
+        ra, rb = rep_of.get(a, a), rep_of.get(b, b)
+        if ra != rb:
+            out.add((min(ra, rb), max(ra, rb)))
+    return out
 
 
 def run_scan(
@@ -204,11 +237,19 @@ def run_scan(
             if (ev := prog.tick(n + 1)) is not None:
                 yield ev
         cat.touch_files(rows, scan_id)
-        if not cancel.is_set():
-            stats.files_removed = cat.remove_unseen_under(
-                [r for r in roots if os.path.isdir(r)], scan_id
-            )
         cat.commit()
+        if not cancel.is_set():
+            # Only files this walk would have listed and that are gone now are forgotten: a
+            # filtered or partial scan never evicts the rest (nor its decisions).
+            scanned = [r for r in roots if os.path.isdir(r)]
+            gone = [
+                fid
+                for fid, path, size in cat.unseen_under(scanned, scan_id)
+                if walk_would_list(path, size, scanned, filters) and _is_gone(path)
+            ]
+            cat.begin()
+            stats.files_removed = cat.remove_files(gone)
+            cat.commit()
         if stats.files_new + stats.files_changed and (options.same or options.thumbnails):
             pool.start()  # workers import while we sniff and hash; the decode starts warm
         full = cat.files_by_ids(rows)
@@ -415,7 +456,7 @@ def run_scan(
             for r in sorted(reps, key=lambda r: r.path)
             if r.id in percepts and not metas.get(r.id, {}).get("uniform", True)
         ]
-        forbidden = cat.not_duplicate_pairs()
+        forbidden = _forbidden_between_reps(cat.not_duplicate_pairs(), rep_of)
 
         def on_group_progress(done: int, total: int) -> None:
             prog.total = total
@@ -520,7 +561,7 @@ def run_scan(
         stats.seconds_by_stage["rank"] = time.monotonic() - prog.start
         stats.errors = len(errors)
         stats.seconds = time.monotonic() - t_start
-        cat.finish_scan(scan_id, stats.to_json(), groups)
+        cat.finish_scan(scan_id, stats.to_json(), groups, seen=rows)
         yield ScanFinished(stats, tuple(groups), tuple(errors))
     finally:
         pool.close()

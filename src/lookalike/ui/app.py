@@ -91,10 +91,19 @@ class Loaded(Message):
         dirs: Any,
         error: str,
         notes: list[str],
+        records: Any = None,
     ) -> None:
         super().__init__()
         self.groups, self.state, self.recent, self.dirs = groups, state, recent, dirs
-        self.error, self.notes = error, notes
+        self.error, self.notes, self.records = error, notes, records
+
+
+class GroupsReloaded(Message):
+    """The stored review after a scan (its groups merged with the rest of the library)."""
+
+    def __init__(self, groups: list[Group] | None, error: str = "") -> None:
+        super().__init__()
+        self.groups, self.error = groups, error
 
 
 class PlanReady(Message):
@@ -279,18 +288,27 @@ class LookalikeApp(App[None]):
             notes = self.engine.recovery_notes()
         except Exception:  # a journal that cannot be read shows up in History instead
             pass
+        records = None
+        try:
+            records = self.engine.load_decisions()
+        except Exception as exc:
+            error = error or f"could not read the saved review decisions: {exc}"
         try:
             state = self.engine.load_state(STATE_KEY, None)
             recent = self.engine.load_state("ui.recent", [])
             dirs = self.engine.load_state("ui.dirs", {})
         except Exception as exc:
             error = error or f"could not read the saved review state: {exc}"
-        self.post_message(Loaded(groups, state, recent, dirs, error, notes))
+        self.post_message(Loaded(groups, state, recent, dirs, error, notes, records))
 
     def on_loaded(self, message: Loaded) -> None:
         if message.groups and not self.review.groups:
             self.review.set_groups(message.groups)
+        if message.records is not None:
+            self.review.load_records(message.records)
         self.review.load_json(message.state)
+        if self.review.unsaved:  # decisions moved over from an older state format
+            self.schedule_save()
         if isinstance(message.recent, list):
             self.recent = [str(r) for r in message.recent][:20]
         if isinstance(message.dirs, dict):
@@ -344,8 +362,9 @@ class LookalikeApp(App[None]):
         await self._save_and_exit()
 
     async def _save_and_exit(self) -> None:
+        changes = self.review.take_changes()
         try:
-            await asyncio.to_thread(self.engine.save_state, STATE_KEY, self.review.to_json())
+            await asyncio.to_thread(self._save_review, self.review.to_json(), changes)
         except Exception as exc:  # quitting must work even if the catalog is gone
             self.log.warning(f"could not save review state: {exc}")
         self.exit()
@@ -511,11 +530,7 @@ class LookalikeApp(App[None]):
         for err in ev.errors:
             if (err.path, err.error) not in model.errors:
                 model.errors.append((err.path, err.error))
-        saved = self.review.to_json()
-        if ev.groups or not ev.cancelled:
-            self.review.set_groups(list(ev.groups))
-            self.review.load_json(saved)
-        _freeze_heap()
+        self.run_worker(self._reload_groups, thread=True, group="reload", exit_on_error=False)
         stamp = time.strftime("%Y-%m-%d %H:%M")
         for root in model.roots:
             self.dir_info[root] = {"last_scan": stamp}
@@ -536,6 +551,22 @@ class LookalikeApp(App[None]):
             title="Scan",
             timeout=6,
         )
+
+    def _reload_groups(self) -> None:
+        """After a scan the review shows the stored groups: this scan's, merged with those of
+        earlier scans it did not look at (decisions follow their files, see ui/state.py)."""
+        try:
+            self.post_message(GroupsReloaded(self.engine.last_groups()))
+        except Exception as exc:
+            self.post_message(GroupsReloaded(None, f"{exc.__class__.__name__}: {exc}"))
+
+    def on_groups_reloaded(self, message: GroupsReloaded) -> None:
+        if message.groups is None:
+            self.notify(f"could not load the results: {message.error}", severity="error")
+            return
+        self.review.set_groups(message.groups)
+        _freeze_heap()
+        self.publish("groups")
         if self.current_mode == "scan" and self.review.groups:
             self.switch_mode("review")
 
@@ -561,14 +592,47 @@ class LookalikeApp(App[None]):
 
     def _save_now(self) -> None:
         data = self.review.to_json()
-        self.run_worker(
-            lambda: self._save_many({STATE_KEY: data}), thread=True, group="save", exclusive=True
+        changes = self.review.take_changes()
+
+        def work() -> None:
+            try:
+                self._save_review(data, changes)
+            except Exception as exc:
+                self.call_from_thread(self._save_failed, changes, exc)
+
+        # Not exclusive: cancelling a running save would lose the changes it carries.
+        self.run_worker(work, thread=True, group="save")
+
+    def _save_review(
+        self, data: Mapping[str, Any], changes: tuple[list[dict[str, Any]], list[str]]
+    ) -> None:
+        """Decisions first (they matter most), then position, marks and filters."""
+        if changes[0] or changes[1]:
+            self.engine.save_decisions(*changes)
+        self.engine.save_state(STATE_KEY, data)
+
+    def _save_failed(self, changes: tuple[list[dict[str, Any]], list[str]], exc: Exception) -> None:
+        self.review.give_back(*changes)
+        self.notify(
+            f"review decisions not saved yet ({exc}); they are saved again on the next change "
+            "or when you quit",
+            severity="error",
+            timeout=10,
         )
 
     def remember_not_duplicate(self, paths: list[str]) -> None:
         def work() -> None:
             try:
                 self.engine.mark_not_duplicate(paths)
+            except Exception as exc:
+                self.call_from_thread(self.notify, f"not saved: {exc}", severity="error")
+
+        self.run_worker(work, thread=True, group="notdup")
+
+    def forget_not_duplicate(self, paths: list[str]) -> None:
+        def work() -> None:
+            try:
+                self.engine.forget_not_duplicate(paths)
             except Exception as exc:
                 self.call_from_thread(self.notify, f"not saved: {exc}", severity="error")
 

@@ -99,6 +99,12 @@ class EnginePort(Protocol):
 
     def mark_not_duplicate(self, paths: list[str]) -> None: ...
 
+    def forget_not_duplicate(self, paths: list[str]) -> None: ...
+
+    def load_decisions(self) -> list[dict[str, Any]]: ...
+
+    def save_decisions(self, upserts: list[dict[str, Any]], deletes: list[str]) -> None: ...
+
     def plan(
         self,
         groups: Sequence[Group],
@@ -146,6 +152,15 @@ class EngineAdapter:
 
     def mark_not_duplicate(self, paths: list[str]) -> None:
         self.engine.mark_not_duplicate(paths)
+
+    def forget_not_duplicate(self, paths: list[str]) -> None:
+        self.engine.forget_not_duplicate(paths)
+
+    def load_decisions(self) -> list[dict[str, Any]]:
+        return self.engine.load_decisions()
+
+    def save_decisions(self, upserts: list[dict[str, Any]], deletes: list[str]) -> None:
+        self.engine.save_decisions(upserts, deletes)
 
     # -- actions (lookalike.engine.actions: build_plan, apply_plan, history, undo, redo) ----
     def _actions(self) -> Any:

@@ -105,6 +105,7 @@ class FakeEngine:
         self.state: dict[str, object] = {}
         self.not_dups: list[list[str]] = []
         self.plan_calls: list[dict] = []  # what the app passed to plan() (references, tiers)
+        self.decisions: dict[str, dict] = {}  # stored review decisions by group key
         self.batches: list[BatchInfo] = []
         self.applied: list[PlanSummary] = []
         self.undone: list[str] = []
@@ -161,6 +162,21 @@ class FakeEngine:
     def mark_not_duplicate(self, paths: list[str]) -> None:
         self._off_loop("mark_not_duplicate")
         self.not_dups.append(list(paths))
+
+    def forget_not_duplicate(self, paths: list[str]) -> None:
+        self._off_loop("forget_not_duplicate")
+        self.not_dups = [p for p in self.not_dups if p != list(paths)]
+
+    def load_decisions(self) -> list[dict]:
+        self._off_loop("load_decisions")
+        return [dict(d) for d in self.decisions.values()]
+
+    def save_decisions(self, upserts: list[dict], deletes: list[str]) -> None:
+        self._off_loop("save_decisions")
+        for k in deletes:
+            self.decisions.pop(k, None)
+        for d in upserts:
+            self.decisions[d["key"]] = dict(d)
 
     def plan(
         self,

@@ -3,13 +3,24 @@
 Holds the groups, the reviewer's decisions, position, marks and favourites, plus the filtered and
 sorted view. Every method is O(1) or O(groups) at worst, never O(groups x members) on a keypress,
 so moving through 10,000 groups stays instant.
+
+Decisions outlive the scan that showed them. Group numbers are per scan, so a decision is stored
+as a :class:`Record` keyed by its group's member set, each member by :func:`file_key` (the
+catalog's file id, which follows a renamed or moved file, plus size and mtime, so a file whose
+content changed is a new file). After a rescan :meth:`ReviewState.set_groups` matches records to
+the new groups: a decision goes back to the group that holds its files, files that joined since
+are undecided (kept, flagged "changed: N new files") until the reviewer looks, and a decision
+whose files were split over several groups or merged with another decided group is dropped
+rather than moved onto files the reviewer never judged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lookalike.engine.model import Group, Member
@@ -17,15 +28,79 @@ from lookalike.engine.model import Group, Member
 TIERS = (None, "exact", "same", "similar")
 SORTS = ("order", "bytes", "size", "tier")
 STATE_KEY = "ui.review"
+NEW_FILES = "changed:"  # prefix of the status of a decided group that gained files
+
+
+def file_key(m: Member) -> str:
+    """Stable identity of one file across rescans (see the module docstring)."""
+    if m.file_id is not None:
+        return f"{m.file_id}:{m.size}:{m.mtime_ns}"
+    return f"path:{m.path}:{m.size}:{m.mtime_ns}"
+
+
+def group_key(keys: Iterable[str]) -> str:
+    """Identity of a group: its member set, whatever number the scan gave it."""
+    text = "\n".join(sorted(keys)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(text, digest_size=16).hexdigest()
 
 
 @dataclass
 class Decision:
-    """What the reviewer chose for one group; ``keep`` is the set of paths to keep."""
+    """What the reviewer chose for one group; ``keep`` is the set of paths to keep.
+
+    ``new`` holds files that joined the group after the decision: they are kept (never put on
+    the removal list) until the reviewer decides about them. ``record`` names the stored
+    :class:`Record` this decision came from.
+    """
 
     status: str  # accepted | changed | not-dup
     keep: frozenset[str]
     batch: str | None = None  # journal batch that acted on it (cleared again by undo)
+    new: frozenset[str] = frozenset()
+    record: str | None = None
+
+
+@dataclass
+class Record:
+    """A decision as stored: by member set and file keys, never by group number."""
+
+    key: str
+    status: str
+    members: frozenset[str]
+    keep: frozenset[str]
+    undecided: frozenset[str] = frozenset()
+    batch: str | None = None
+    updated: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "status": self.status,
+            "members": sorted(self.members),
+            "keep": sorted(self.keep),
+            "undecided": sorted(self.undecided),
+            "batch": self.batch,
+            "updated": self.updated,
+        }
+
+    @classmethod
+    def from_json(cls, d: Any) -> Record | None:
+        try:
+            members = frozenset(_strs(d["members"]))
+            rec = cls(
+                str(d["key"]),
+                str(d["status"]),
+                members,
+                frozenset(_strs(d["keep"])) & members,
+                frozenset(_strs(d.get("undecided"))) & members,
+                d["batch"] if isinstance(d.get("batch"), str) else None,
+                float(d.get("updated") or 0.0),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+        if rec.status not in ("accepted", "changed", "not-dup") or len(members) < 2:
+            return None
+        return rec
 
 
 class ReviewState:
@@ -33,6 +108,9 @@ class ReviewState:
         self.groups: list[Group] = []
         self.by_id: dict[int, Group] = {}
         self.decisions: dict[int, Decision] = {}
+        self.records: dict[str, Record] = {}
+        self._dirty: set[str] = set()  # record keys written since the last save
+        self._dropped: set[str] = set()  # record keys deleted since the last save
         self.marks: set[str] = set()
         self.favourites: set[str] = set()
         self.tier_filter: str | None = None
@@ -46,11 +124,18 @@ class ReviewState:
 
     # -- groups and view -------------------------------------------------------------------
     def set_groups(self, groups: Sequence[Group]) -> None:
-        current = self.current.id if self.current else None
+        """Show these groups (a rescan's); decisions come back from the stored records."""
+        cur = self.current
+        anchor = {file_key(m) for m in cur.members} if cur else set()
         self.groups = list(groups)
         self.by_id = {g.id: g for g in self.groups}
-        self.decisions = {k: v for k, v in self.decisions.items() if k in self.by_id}
-        self.rebuild_view(keep_group=current)
+        self.decisions = self._match_records()
+        keep_group = None
+        if anchor:  # stay on the group that holds the files the cursor was on
+            keep_group = next(
+                (g.id for g in self.groups if any(file_key(m) in anchor for m in g.members)), None
+            )
+        self.rebuild_view(keep_group=keep_group)
 
     def add_group(self, group: Group) -> None:
         """A group found while scanning; appended without re-sorting so the cursor stays."""
@@ -175,24 +260,72 @@ class ReviewState:
         return d.keep
 
     def status(self, group: Group) -> str:
+        """pending | accepted | changed | not-dup | applied | "changed: N new file(s)"."""
         d = self.decisions.get(group.id)
         if d is None:
             return "pending"
+        if d.new and d.status != "not-dup":
+            n = len(d.new)
+            return f"{NEW_FILES} {n} new file{'s' if n != 1 else ''}"
         return "applied" if d.batch else d.status
+
+    def _decide(
+        self,
+        g: Group,
+        status: str,
+        keep: Iterable[str],
+        new: Iterable[str] = (),
+        batch: str | None = None,
+    ) -> None:
+        """Record a decision for ``g`` under its current member set (replacing the old one)."""
+        keys = {m.path: file_key(m) for m in g.members}
+        keep_paths = frozenset(p for p in keep if p in keys)
+        new_paths = frozenset(p for p in new if p in keys)
+        old = self.decisions.get(g.id)
+        if old is not None and old.record is not None:
+            self._drop_record(old.record)
+        rk = group_key(keys.values())
+        self.records[rk] = Record(
+            rk,
+            status,
+            frozenset(keys.values()),
+            frozenset(keys[p] for p in keep_paths),
+            frozenset(keys[p] for p in new_paths),
+            batch,
+        )
+        self._dirty.add(rk)
+        self._dropped.discard(rk)
+        self.decisions[g.id] = Decision(status, keep_paths, batch, new_paths, rk)
+
+    def _drop_record(self, rk: str) -> None:
+        if self.records.pop(rk, None) is not None:
+            self._dropped.add(rk)
+        self._dirty.discard(rk)
 
     def mark_applied(self, group_ids: Iterable[int], batch: str) -> None:
         for gid in group_ids:
             d = self.decisions.get(gid)
             if d is not None:
-                d.batch = batch
+                self._set_batch(d, batch)
 
     def mark_undone(self, batch: str) -> int:
         n = 0
         for d in self.decisions.values():
             if d.batch == batch:
-                d.batch = None
+                self._set_batch(d, None)
                 n += 1
+        for rk, rec in self.records.items():  # also groups no longer shown
+            if rec.batch == batch:
+                rec.batch = None
+                self._dirty.add(rk)
         return n
+
+    def _set_batch(self, d: Decision, batch: str | None) -> None:
+        d.batch = batch
+        rec = self.records.get(d.record or "")
+        if rec is not None:
+            rec.batch = batch
+            self._dirty.add(rec.key)
 
     def toggle_keep(self, path: str | None = None) -> str | None:
         """Flip keep/remove for a member; returns an error text if the group would keep nothing."""
@@ -208,7 +341,9 @@ class ReviewState:
             keep.discard(path)
         else:
             keep.add(path)
-        self.decisions[g.id] = Decision(self._changed_status(g, keep), frozenset(keep))
+        d = self.decisions.get(g.id)
+        new = (d.new if d is not None and d.status != "not-dup" else frozenset()) - {path}
+        self._decide(g, self._changed_status(g, keep), keep, new)
         return None
 
     def set_keeper(self) -> None:
@@ -217,21 +352,30 @@ class ReviewState:
         if g is None or m is None:
             return
         keep = {m.path}
-        self.decisions[g.id] = Decision(self._changed_status(g, keep), frozenset(keep))
+        self._decide(g, self._changed_status(g, keep), keep)
 
     def _changed_status(self, g: Group, keep: set[str]) -> str:
         return "accepted" if keep == {g.keep} else "changed"
 
     def accept(self) -> None:
+        """Accept the suggestion; on a decided group that gained files, settle the new files:
+        they follow the suggestion (removed unless one is the suggested keeper)."""
         g = self.current
-        if g is not None and g.id not in self.decisions:
-            self.decisions[g.id] = Decision("accepted", frozenset({g.keep}))
+        if g is None:
+            return
+        d = self.decisions.get(g.id)
+        if d is None:
+            self._decide(g, "accepted", {g.keep})
+        elif d.new and d.status != "not-dup":
+            keep = (set(d.keep) - set(d.new)) | ({g.keep} & set(d.new))
+            self._decide(g, self._changed_status(g, keep), keep, (), d.batch)
 
     def accept_all_remaining(self) -> int:
         n = 0
         for gid in self.view:
             if gid not in self.decisions:
-                self.decisions[gid] = Decision("accepted", frozenset({self.by_id[gid].keep}))
+                g = self.by_id[gid]
+                self._decide(g, "accepted", {g.keep})
                 n += 1
         return n
 
@@ -240,13 +384,21 @@ class ReviewState:
         if g is None:
             return []
         paths = [m.path for m in g.members]
-        self.decisions[g.id] = Decision("not-dup", frozenset(paths))
+        self._decide(g, "not-dup", paths)
         return paths
 
-    def reset(self) -> None:
+    def reset(self) -> list[str]:
+        """Undecide the current group; returns its paths if it was "not a duplicate" (so the
+        caller can forget those pairs too), else an empty list."""
         g = self.current
-        if g is not None:
-            self.decisions.pop(g.id, None)
+        if g is None:
+            return []
+        d = self.decisions.pop(g.id, None)
+        if d is None:
+            return []
+        if d.record is not None:
+            self._drop_record(d.record)
+        return [m.path for m in g.members] if d.status == "not-dup" else []
 
     def toggle_mark(self) -> bool:
         return _toggle(self.marks, self.current_member)
@@ -255,13 +407,14 @@ class ReviewState:
         return _toggle(self.favourites, self.current_member)
 
     def removals(self) -> dict[int, list[str]]:
-        """Paths to act on, per decided group; undecided and not-dup groups are left alone."""
+        """Paths to act on, per decided group; undecided and not-dup groups are left alone, and
+        so are files that joined a decided group since (``Decision.new``)."""
         out: dict[int, list[str]] = {}
         for gid, d in self.decisions.items():
             g = self.by_id.get(gid)
             if g is None or d.status == "not-dup" or d.batch:
                 continue
-            gone = [m.path for m in g.members if m.path not in d.keep]
+            gone = [m.path for m in g.members if m.path not in d.keep and m.path not in d.new]
             if gone and len(gone) < len(g.members):
                 out[gid] = gone
         return out
@@ -272,16 +425,82 @@ class ReviewState:
             c["not-dup" if d.status == "not-dup" else "decided"] += 1
         return c
 
+    # -- matching stored decisions to a scan's groups ---------------------------------------
+    def _match_records(self) -> dict[int, Decision]:
+        """Each stored record goes back to at most one group, and only to the group that holds
+        every one of its files still in a group, with at least two of them."""
+        if not self.records:
+            return {}
+        keys_of = {g.id: {file_key(m): m.path for m in g.members} for g in self.groups}
+        group_of = {k: gid for gid, keys in keys_of.items() for k in keys}
+        by_file: dict[str, list[str]] = {}
+        for rk, rec in self.records.items():
+            for k in rec.members:
+                by_file.setdefault(k, []).append(rk)
+        out: dict[int, Decision] = {}
+        for g in self.groups:
+            paths = keys_of[g.id]
+            overlap: dict[str, int] = {}
+            for k in paths:
+                for rk in by_file.get(k, ()):
+                    overlap[rk] = overlap.get(rk, 0) + 1
+            cands = [rk for rk, n in overlap.items() if n >= 2]
+            same = [rk for rk in cands if self.records[rk].members == paths.keys()]
+            if same:
+                rec = self.records[same[0]]
+            elif len(cands) == 1:
+                rec = self.records[cands[0]]
+            else:
+                continue  # no decision, or several decided groups merged: decide again
+            if any(group_of.get(k, g.id) != g.id for k in rec.members):
+                continue  # its files are split over several groups now
+            new = {paths[k] for k in paths.keys() - rec.members}
+            new |= {paths[k] for k in rec.undecided if k in paths}
+            kept = {paths[k] for k in rec.keep if k in paths}
+            if rec.status != "not-dup" and not kept - new:
+                continue  # every file the reviewer kept is gone: look again
+            out[g.id] = Decision(
+                rec.status, frozenset(kept | new), rec.batch, frozenset(new), rec.key
+            )
+        return out
+
+    def load_records(self, data: Any) -> None:
+        """Stored decisions (``Engine.review_decisions``); they replace the ones in memory."""
+        self.records = {}
+        if isinstance(data, list):
+            for d in data:
+                rec = Record.from_json(d) if isinstance(d, dict) else None
+                if rec is not None:
+                    self.records[rec.key] = rec
+        self._dirty, self._dropped = set(), set()
+        self.decisions = self._match_records()
+
+    def take_changes(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """Records written and deleted since the last call, for the engine to store."""
+        upserts = [self.records[k].to_json() for k in sorted(self._dirty) if k in self.records]
+        dropped = sorted(self._dropped)
+        self._dirty, self._dropped = set(), set()
+        return upserts, dropped
+
+    def give_back(self, upserts: list[dict[str, Any]], dropped: list[str]) -> None:
+        """A save failed: mark those changes unsaved again (unless superseded since)."""
+        for d in upserts:
+            if d["key"] in self.records:
+                self._dirty.add(d["key"])
+        self._dropped.update(k for k in dropped if k not in self.records)
+
+    @property
+    def unsaved(self) -> bool:
+        return bool(self._dirty or self._dropped)
+
     # -- persistence ------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
+        """Position, marks, favourites, filters; decisions are stored apart (``take_changes``)."""
         cur = self.current
         return {
             "position": cur.id if cur else None,
+            "position_files": sorted(file_key(m) for m in cur.members) if cur else [],
             "member": self.member,
-            "decisions": {
-                str(k): {"status": d.status, "keep": sorted(d.keep), "batch": d.batch}
-                for k, d in self.decisions.items()
-            },
             "marks": sorted(self.marks),
             "favourites": sorted(self.favourites),
             "tier": self.tier_filter,
@@ -290,37 +509,53 @@ class ReviewState:
         }
 
     def load_json(self, data: Any) -> None:
-        """Restore saved state; entries for groups that no longer exist are dropped."""
+        """Restore saved state. Decisions saved by older versions (by group number) are moved
+        to records when their files still match that group exactly."""
         if not isinstance(data, dict):
             return
         self.marks = set(_strs(data.get("marks")))
         self.favourites = set(_strs(data.get("favourites")))
-        decisions = data.get("decisions") or {}
+        decisions = data.get("decisions")
         if isinstance(decisions, dict):
-            for k, v in decisions.items():
-                try:
-                    gid = int(k)
-                    batch = v.get("batch")
-                    d = Decision(
-                        str(v["status"]),
-                        frozenset(_strs(v["keep"])),
-                        batch if isinstance(batch, str) else None,
-                    )
-                except (ValueError, KeyError, TypeError):
-                    continue
-                g = self.by_id.get(gid)
-                if g is not None and d.keep and d.keep <= {m.path for m in g.members}:
-                    self.decisions[gid] = d
+            self._migrate(decisions)
         tier = data.get("tier")
         self.tier_filter = tier if tier in TIERS else None
         folder = data.get("folder")
         self.folder_filter = folder if isinstance(folder, str) and folder else None
         self.sort = data.get("sort") if data.get("sort") in SORTS else "order"
         pos = data.get("position")
-        self.rebuild_view(keep_group=pos if isinstance(pos, int) else None)
+        anchor = set(_strs(data.get("position_files")))
+        keep_group = pos if isinstance(pos, int) else None
+        if anchor:
+            keep_group = next(
+                (g.id for g in self.groups if any(file_key(m) in anchor for m in g.members)),
+                keep_group,
+            )
+        self.rebuild_view(keep_group=keep_group)
         member = data.get("member")
         if isinstance(member, int) and self.current:
             self.member = max(0, min(member, len(self.current.members) - 1))
+
+    def _migrate(self, decisions: dict[str, Any]) -> None:
+        """Old format: {group number: {status, keep paths, batch}}. Kept only where the number
+        and the files agree, and the status fits the files (not-dup = all of them)."""
+        for k, v in decisions.items():
+            try:
+                g = self.by_id.get(int(k))
+                status, keep = str(v["status"]), frozenset(_strs(v["keep"]))
+                batch = v.get("batch") if isinstance(v.get("batch"), str) else None
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+            if g is None or g.id in self.decisions or not keep:
+                continue
+            paths = {m.path for m in g.members}
+            ok = {
+                "not-dup": keep == paths,
+                "accepted": keep == {g.keep},
+                "changed": keep < paths,
+            }.get(status, False)
+            if ok:
+                self._decide(g, status, keep, (), batch)
 
 
 def _toggle(bag: set[str], member: Member | None) -> bool:

@@ -166,3 +166,30 @@ def read_file_list(data: bytes, nul: bool) -> list[str]:
     """Paths from ``--files-from`` content: one per line, or NUL-separated with ``-0``."""
     parts = data.split(b"\0") if nul else data.splitlines()
     return [os.fsdecode(p) for p in parts if p.strip()]
+
+
+def walk_would_list(path: str, size: int, roots: Iterable[str], filters: Filters) -> bool:
+    """Whether ``walk(roots, filters)`` would list ``path`` if it were there, judged by name.
+
+    A rescan forgets only files it would have listed and did not find; files its filters skip
+    (--include/--exclude, hidden, small) stay in the catalog with their decisions. What the
+    name cannot tell (symlinked folders, other file systems) counts as "would list": the caller
+    then checks the file itself.
+    """
+    if size < filters.min_size:
+        return False
+    for root in roots:
+        prefix = root.rstrip(os.sep) + os.sep
+        if not path.startswith(prefix):
+            continue
+        parts = path[len(prefix) :].split(os.sep)
+        current = root.rstrip(os.sep)
+        for name in parts[:-1]:
+            current = current + os.sep + name
+            if (not filters.hidden and _hidden(name)) or not filters.wants_dir(name, current):
+                return False
+        name = parts[-1]
+        if not filters.hidden and _hidden(name):
+            return False
+        return filters.wants_name(name, path)
+    return False

@@ -29,7 +29,7 @@ class ReviewScreen(ModeScreen):
     MODE = "review"
     HELP = """
 Walk the groups one by one. The left list shows every group (✓ accepted, ✎ changed, ≠ not a
-duplicate, ⌫ applied); the middle shows the files of the current group, each titled KEEP or
+duplicate, ⌫ applied, ! decided but new files joined it since: a accepts the suggestion for them); the middle shows the files of the current group, each titled KEEP or
 remove; the suggested keeper and its reason are in the line above and under Details. Space flips
 keep/remove of the selected file, c makes it the only keeper, a accepts the suggestion. Nothing is deleted here: decisions are only recorded (and saved, so
 you can quit and come back). Press 4 (Apply) to act on the decided groups.
@@ -82,7 +82,8 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         self.call_after_refresh(self.redraw)
 
     def on_screen_resume(self) -> None:
-        self.redraw()
+        if self.query("#group-title"):  # a resume can come before the first compose
+            self.redraw()
 
     def on_app_changed(self, what: str) -> None:
         if what in ("groups", "review") and self.is_attached:
@@ -224,7 +225,9 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         self._changed()
 
     def action_reset(self) -> None:
-        self.lk.review.reset()
+        paths = self.lk.review.reset()
+        if paths:  # it was "not a duplicate": later scans may group these files again
+            self.lk.forget_not_duplicate(paths)
         self._changed()
 
     def action_next_undecided(self) -> None:

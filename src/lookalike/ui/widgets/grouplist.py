@@ -54,7 +54,7 @@ class GroupList(ScrollView, can_focus=False):
         group = self.state.by_id[view[index]]
         status = self.state.status(group)
         text = (
-            f"{'▶' if index == self.state.cursor else ' '}{STATUS_MARK.get(status, ' ')}"
+            f"{'▶' if index == self.state.cursor else ' '}{STATUS_MARK.get(status, '!')}"
             f"{index + 1:>5} {group.tier:<7}"
             f"{len(group.members):>3} {human_bytes(group.bytes_to_free):>9}"
         )
