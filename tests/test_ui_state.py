@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lookalike.ui.fake import make_groups
 from lookalike.engine.model import Group, Member
+from lookalike.ui.fake import make_groups
 from lookalike.ui.state import ReviewState, file_key
 
 
