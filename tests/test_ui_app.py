@@ -375,3 +375,41 @@ def test_progress_messages_of_one_stage_coalesce() -> None:
     assert not newer.can_replace(ScanEvent(StageProgress("exact", 10, 40)))
     group = make_groups(1)[0]
     assert not ScanEvent(GroupFound(group)).can_replace(ScanEvent(GroupFound(group)))
+
+
+@pytest.mark.parametrize("saved_tier", [None, "similar"])
+async def test_hammer_tier_sort_filter_keys_on_empty_and_full_sets(
+    thumbs: list[str], saved_tier: str | None
+) -> None:
+    """`t` to an empty tier then `t t` at once used to crash (cards cleared before their
+    children were mounted); a saved empty tier made every start land in the same trap."""
+    groups = [g for g in make_groups(9, thumbs) if g.tier != "similar"]  # "similar" is empty
+    engine = FakeEngine(groups)
+    engine.state[STATE_KEY] = {"tier": saved_tier}
+    app = app_with(engine, graphics="halfcell")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.review.groups) == len(groups))
+        screen = app.screen
+        title = screen.query_one("#group-title")
+        if saved_tier:
+            assert app.review.current is None
+            text = str(title.render())
+            assert "No similar groups" in text and "Press t" in text
+        for _ in range(3):  # synchronous bursts: no refresh between the keys
+            screen.action_tier()
+            screen.action_tier()
+            screen.action_sort()
+            screen.action_group(1)
+            screen.action_member(1)
+            screen.action_tier()
+            screen.action_details()
+        for keys in ("ttt", "tjtlt", "ototo", "tttt"):
+            await pilot.press(*keys)
+        await pilot.press("d", *"nowhere", "enter")
+        assert app.review.current is None
+        assert "folder containing 'nowhere'" in str(title.render())
+        await pilot.press("t", "o", "j", "l", "space", "d", "ctrl+u", "enter")
+        await pilot.pause(0.1)
+        assert app.review.folder_filter is None and app.review.current is not None
+        shown = [c for c in screen.query("ThumbCard") if c.display]
+        assert len(shown) == len(app.review.current.members)

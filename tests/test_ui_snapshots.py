@@ -53,8 +53,9 @@ def ui_snap(snapshot: Any) -> Callable[..., bool]:
         app: LookalikeApp,
         press: Iterable[str] = (),
         run_before: Callable[[Pilot], Awaitable[None] | None] | None = None,
+        size: tuple[int, int] = SIZE,
     ) -> bool:
-        svg = take_svg_screenshot(app=app, press=press, terminal_size=SIZE, run_before=run_before)
+        svg = take_svg_screenshot(app=app, press=press, terminal_size=size, run_before=run_before)
         return snap == svg
 
     return compare
@@ -83,6 +84,18 @@ def review_app(thumbs: list[str], image_cls: type = HalfcellImage, **kw: Any) ->
 
 def test_review_halfcell(ui_snap: Callable[..., bool], thumbs: list[str]) -> None:
     assert ui_snap(review_app(thumbs), press=["j", "l"], run_before=settle())
+
+
+LAYOUTS = [(80, 24), (120, 40), (200, 60)]
+
+
+@pytest.mark.parametrize("size", LAYOUTS, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_review_layouts(
+    ui_snap: Callable[..., bool], thumbs: list[str], size: tuple[int, int]
+) -> None:
+    """80×24: list, one large picture, every file's label on one line; wider: the grid and the
+    details pane grow with the terminal."""
+    assert ui_snap(review_app(thumbs), press=["j", "l"], run_before=settle(), size=size)
 
 
 def test_review_decided_unicode(ui_snap: Callable[..., bool], thumbs: list[str]) -> None:

@@ -1,7 +1,8 @@
 """Full-size view of one file with zoom and pan.
 
 The picture is decoded in a thread worker (reduced-size draft decode of the original, or the
-cached thumbnail when the original is gone); crops for zoom/pan are made there too.
+cached thumbnail when the original is gone); the zoomed, letterboxed frame for the view's shape
+is made there too (``imagefit.view``), so the picture keeps its aspect ratio.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from lookalike.ui import imagefit
 from lookalike.ui.widgets.bars import StatusBar
 
 if TYPE_CHECKING:
@@ -60,6 +62,7 @@ cannot be read). Space still toggles keep/remove for this file.
         self.cy = 0.5
         self._source: Any = None
         self._source_path = ""
+        self.frame: Any = None  # the letterboxed picture on screen (None until decoded)
 
     @property
     def lk(self) -> LookalikeApp:
@@ -75,7 +78,25 @@ cannot be read). Space still toggles keep/remove for this file.
         yield Footer()
 
     def on_mount(self) -> None:
-        self.reload()
+        self.call_after_refresh(self.reload)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.reload)
+
+    def view_box(self) -> tuple[int, int]:
+        """Cells of the picture area (the frame is letterboxed to exactly this shape)."""
+        size = self.query_one("#full-image").content_size
+        if size.width and size.height:
+            return size.width, size.height
+        width, height = self.app.size
+        return max(1, width), max(1, height - 3)
+
+    def background(self) -> imagefit.RGB:
+        try:
+            r, g, b = self.query_one("#full-image").background_colors[1].rgb
+            return int(r), int(g), int(b)
+        except Exception:
+            return (0, 0, 0)
 
     def reload(self) -> None:
         m = self.lk.review.current_member
@@ -87,13 +108,21 @@ cannot be read). Space still toggles keep/remove for this file.
             f"[b]{os.path.basename(m.path)}[/b] · {m.width}x{m.height} · {keep} · "
             f"zoom {self.zoom:g}x · {os.path.dirname(m.path)}"
         )
-        self._render_frame(m.path, m.thumb, self.zoom, self.cx, self.cy)
+        box = imagefit.box_pixels(*self.view_box())
+        self._render_frame(m.path, m.thumb, self.zoom, self.cx, self.cy, box, self.background())
 
     @work(thread=True, exclusive=True, group="fullview")
     def _render_frame(
-        self, path: str, thumb: str | None, zoom: float, cx: float, cy: float
+        self,
+        path: str,
+        thumb: str | None,
+        zoom: float,
+        cx: float,
+        cy: float,
+        box: tuple[int, int],
+        bg: imagefit.RGB,
     ) -> None:
-        from PIL import Image
+        from PIL import Image, ImageOps
 
         if self._source_path != path:
             self._source, note = None, ""
@@ -101,7 +130,8 @@ cannot be read). Space still toggles keep/remove for this file.
                 with Image.open(path) as im:
                     im.draft("RGB", (MAX_SIDE, MAX_SIDE))
                     im.thumbnail((MAX_SIDE, MAX_SIDE))
-                    self._source = im.convert("RGB")
+                    # Upright as the camera meant it (the thumbnails are upright too).
+                    self._source = ImageOps.exif_transpose(im).convert("RGB")
                     note = "original"
             except (OSError, ValueError, Image.DecompressionBombError):
                 self._source = self.lk.thumbs.load(thumb)
@@ -112,15 +142,11 @@ cannot be read). Space still toggles keep/remove for this file.
         if src is None:
             self.post_message(FrameReady(None, "no picture available"))
             return
-        w, h = src.size
-        cw, ch = w / zoom, h / zoom
-        left = min(max(0.0, cx * w - cw / 2), w - cw)
-        top = min(max(0.0, cy * h - ch / 2), h - ch)
-        frame = src if zoom == 1 else src.crop((int(left), int(top), int(left + cw), int(top + ch)))
-        self.post_message(FrameReady(frame, self._note))
+        self.post_message(FrameReady(imagefit.view(src, box, bg, zoom, cx, cy), self._note))
 
     def on_frame_ready(self, message: FrameReady) -> None:
         widget = self.query_one("#full-image")
+        self.frame = message.image
         if self.lk.image_cls is not None:
             widget.image = message.image  # type: ignore[attr-defined]
         self.query_one(StatusBar).show(f"{message.note} · +/- zoom, arrows pan, 0 fit, Esc back")

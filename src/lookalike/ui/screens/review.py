@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Static
 
+from lookalike.ui.layout import review_layout
 from lookalike.ui.screens.base import ConfirmScreen, ModeScreen, PromptScreen
 from lookalike.ui.widgets.details import Details
 from lookalike.ui.widgets.grouplist import GroupList
@@ -65,6 +66,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         Binding("d", "folder", "Folder filter", show=False, id="review.folder_filter"),
         Binding("o", "sort", "Sort", show=False, id="review.sort"),
         Binding("S", "slideshow", "Slideshow", show=False, id="review.slideshow"),
+        Binding("i", "details", "Details", show=False, id="review.details"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -73,13 +75,41 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
             yield GroupList(state, id="grouplist")
             with Vertical(id="review-main"):
                 yield Static("", id="group-title")
+                yield Static("", id="group-sub")
                 yield ThumbGrid(self.lk.image_cls, id="thumbgrid")
             yield Details(id="details")
 
     def on_mount(self) -> None:
         super().on_mount()
         self._slideshow = None
+        self._details: bool | None = None  # None: what suits the terminal size; i toggles
+        self._layout_panes()
         self.call_after_refresh(self.redraw)
+
+    def on_resize(self) -> None:
+        if self._layout_panes():
+            self.redraw(list_too=False)
+
+    def _layout_panes(self) -> bool:
+        """Size the panes for the terminal (see ui/layout.py); True if the tiles changed."""
+        width, height = self.app.size
+        lay = review_layout(width, height, self._details)
+        self.set_class(lay.compact, "-compact")
+        self.query_one(GroupList).styles.width = lay.list_width
+        details = self.query_one(Details)
+        details.display = lay.details
+        details.styles.width = lay.details_width
+        grid = self.query_one(ThumbGrid)
+        changed = grid.set_area(lay.grid_width, lay.grid_height, lay.compact)
+        if changed:
+            grid.refit(self.lk.thumbs)
+        return changed
+
+    def action_details(self) -> None:
+        details = self.query_one(Details)
+        self._details = not details.display
+        self._layout_panes()
+        self.redraw(list_too=False)
 
     def on_screen_resume(self) -> None:
         if self.query("#group-title"):  # a resume can come before the first compose
@@ -107,29 +137,64 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
             bool(m and m.path in state.favourites),
         )
         title = self.query_one("#group-title", Static)
+        sub = self.query_one("#group-sub", Static)
         if g is None:
-            title.update(
-                "No groups yet — press [b]1[/b] to pick folders and [b]s[/b] to scan.",
-                layout=False,
-            )
+            title.update(self._empty_text(), layout=False)
+            sub.update("", layout=False)
         else:
             counts = state.counts()
-            filt = f" tier={state.tier_filter}" if state.tier_filter else ""
-            filt += f" folder~{state.folder_filter}" if state.folder_filter else ""
+            filt = f" · tier={state.tier_filter}" if state.tier_filter else ""
+            filt += f" · folder~{state.folder_filter}" if state.folder_filter else ""
+            kept = [x.path.rsplit("/", 1)[-1] for x in g.members if x.path in keep]
+            keeper = kept[0] + (f" +{len(kept) - 1}" if len(kept) > 1 else "") if kept else "-"
             title.update(
-                f"Group [b]{state.cursor + 1}[/b] of {len(state.view)} · {g.tier} · "
-                f"keeper: [$success]{g.keep.rsplit('/', 1)[-1]}[/] ({g.reason}) · "
-                f"decided {counts['decided']} · sort {state.sort}{filt}",
+                f"Group [b]{state.cursor + 1}[/b]/{len(state.view)} · {g.tier} · "
+                f"keep: [$success]{keeper}[/] · decided {counts['decided']} · "
+                f"sort {state.sort}{filt}",
                 layout=False,
             )
-        cache = self.lk.thumbs
-        self.query_one(ThumbGrid).show(g, keep, state.member, cache, state.marks, state.favourites)
-        if g is not None and self.lk.image_cls is not None:
-            if any(m.thumb and cache.get(m.thumb) is None for m in g.members):
-                self._load_thumbs(g.id)
+            if self.has_class("-compact"):
+                sub.update(self._strip(g, keep, state.member), layout=False)
             else:
-                self._prefetch(g.id)
+                suggested = g.keep.rsplit("/", 1)[-1]
+                sub.update(f"[dim]suggested[/] {suggested}: {g.reason}", layout=False)
+        cache = self.lk.thumbs
+        grid = self.query_one(ThumbGrid)
+        grid.show(g, keep, state.member, cache, state.marks, state.favourites)
+        if g is not None and self.lk.image_cls is not None:
+            box, bg = grid.box, grid.background
+            if any(m.thumb and cache.fitted(m.thumb, box, bg) is None for m in g.members):
+                self._load_thumbs(g.id, box, bg, grid.plan_for)
+            else:
+                self._prefetch(grid.plan_for, bg)
         self.say(self._status_text())
+
+    def _empty_text(self) -> str:
+        state = self.lk.review
+        n = len(state.groups)
+        if n and state.folder_filter:
+            tier = f"{state.tier_filter} " if state.tier_filter else ""
+            also = ", t for another tier" if state.tier_filter else ""
+            return (
+                f"No {tier}group has a file in a folder containing {state.folder_filter!r} "
+                f"({n:,} hidden). Press [b]d[/b] and clear the folder filter{also}."
+            )
+        if n and state.tier_filter:
+            return (
+                f"No [b]{state.tier_filter}[/b] groups (the tier filter hides all {n:,}). "
+                "Press [b]t[/b] to show another tier."
+            )
+        return "No groups yet — press [b]1[/b] to pick folders and [b]s[/b] to scan."
+
+    @staticmethod
+    def _strip(g: Any, keep: frozenset[str], selected: int) -> str:
+        """Every file's keep/remove label on one line (the small layout shows one picture)."""
+        parts = []
+        for i, m in enumerate(g.members):
+            mark = "▶" if i == selected else " "
+            label = "[$success b]KEEP[/]" if m.path in keep else "[$error]remove[/]"
+            parts.append(f"{mark}{i + 1} {label}")
+        return "  ".join(parts)
 
     def _status_text(self) -> str:
         state = self.lk.review
@@ -140,27 +205,32 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         )
 
     @work(thread=True, exclusive=True, group="thumbs")
-    def _load_thumbs(self, group_id: int) -> None:
-        """Decode this group's thumbnails, then the neighbours', off the event loop."""
+    def _load_thumbs(
+        self, group_id: int, box: tuple[int, int], bg: tuple[int, int, int], plan_for: Any
+    ) -> None:
+        """Decode and letterbox this group's thumbnails, then the neighbours', off the loop."""
         g = self.lk.review.by_id.get(group_id)
         if g is None:
             return
         for m in g.members:
-            self.lk.thumbs.load(m.thumb)
+            self.lk.thumbs.load_fitted(m.thumb, box, bg)
         self.post_message(ThumbsReady(group_id))
-        self._prefetch_now(group_id)
+        self._prefetch_now(plan_for, bg)
 
     @work(thread=True, exclusive=True, group="prefetch")
-    def _prefetch(self, group_id: int) -> None:
-        self._prefetch_now(group_id)
+    def _prefetch(self, plan_for: Any, bg: tuple[int, int, int]) -> None:
+        self._prefetch_now(plan_for, bg)
 
-    def _prefetch_now(self, group_id: int) -> None:
+    def _prefetch_now(self, plan_for: Any, bg: tuple[int, int, int]) -> None:
+        """Letterbox the neighbours' thumbnails for the tiles they will get (``plan_for``)."""
         state = self.lk.review
         pos = state.cursor
         for near in (pos + 1, pos + 2, pos - 1):
             if 0 <= near < len(state.view):
-                for m in state.by_id[state.view[near]].members:
-                    self.lk.thumbs.load(m.thumb)
+                members = state.by_id[state.view[near]].members
+                box = plan_for(len(members))
+                for m in members:
+                    self.lk.thumbs.load_fitted(m.thumb, box, bg)
 
     def on_thumbs_ready(self, message: ThumbsReady) -> None:
         g = self.lk.review.current

@@ -1,8 +1,13 @@
-"""Thumbnail grid of one group. Images are PIL objects loaded by a thread worker beforehand, so
-rendering never opens a file on the event loop; a card without its image yet shows a caption."""
+"""Thumbnail grid of one group.
+
+Pictures are decoded and letterboxed to their tile's shape by a thread worker beforehand (see
+``imagefit``), so rendering never opens a file on the event loop and a portrait never turns into
+a landscape; a card without its picture yet shows a caption only.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -13,15 +18,29 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from lookalike.engine.model import Group
+from lookalike.ui import imagefit
 from lookalike.ui.widgets.grouplist import human_bytes
+
+#: Cells a card spends around its picture: border + padding across, border + caption down.
+CARD_CHROME_W = 4
+CARD_CHROME_H = 4
+MIN_TILE_W = 18
+MIN_TILE_H = 9
+
+Box = tuple[int, int]  # (columns, rows) of the picture area of a tile
 
 
 class ThumbCache:
-    """LRU of decoded thumbnails; ``load`` is called from thread workers only."""
+    """Decoded thumbnails (LRU) and their letterboxed versions per tile shape.
+
+    ``load`` and ``load_fitted`` are called from thread workers only; ``get``/``fitted`` are cheap
+    dictionary reads for the event loop.
+    """
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
         self._items: OrderedDict[str, Any] = OrderedDict()
+        self._fitted: OrderedDict[tuple[str, Box, imagefit.RGB], Any] = OrderedDict()
         self._lock = threading.Lock()  # the event loop reads while a loader thread writes
 
     def get(self, path: str | None) -> Any:
@@ -45,7 +64,7 @@ class ThumbCache:
             with Image.open(path) as src:
                 src.load()
                 im = src.convert("RGB")
-        except (OSError, ValueError):
+        except (OSError, ValueError, Image.DecompressionBombError):
             return None
         with self._lock:
             self._items[path] = im
@@ -53,22 +72,55 @@ class ThumbCache:
                 self._items.popitem(last=False)
         return im
 
+    def fitted(self, path: str | None, box: Box, background: imagefit.RGB) -> Any:
+        if not path:
+            return None
+        key = (path, box, background)
+        with self._lock:
+            im = self._fitted.get(key)
+            if im is not None:
+                self._fitted.move_to_end(key)
+            return im
+
+    def load_fitted(self, path: str | None, box: Box, background: imagefit.RGB) -> Any:
+        """The thumbnail letterboxed into ``box`` cells (thread workers only)."""
+        im = self.fitted(path, box, background)
+        if im is not None or not path:
+            return im
+        src = self.load(path)
+        if src is None:
+            return None
+        im = imagefit.fit(src, imagefit.box_pixels(*box), background)
+        with self._lock:
+            self._fitted[(path, box, background)] = im
+            while len(self._fitted) > self.size:
+                self._fitted.popitem(last=False)
+        return im
+
 
 class ThumbCard(Vertical):
-    """One member: its picture (if graphics are on) and a caption; border says keep/remove."""
+    """One member: its picture (if graphics are on) and a caption; the title says keep/remove.
+
+    The children are made in ``__init__`` and held directly, so a card can be updated or cleared
+    at any moment, before or after Textual has mounted them (a quick ``t t`` used to query
+    children that did not exist yet).
+    """
 
     def __init__(self, image_cls: type[Widget] | None) -> None:
         super().__init__(classes="thumbcard")
         self.image_cls = image_cls
         self.path = ""
         self._data: tuple[Any, ...] | None = None
+        self._img: Widget = (
+            image_cls(None, classes="thumbimg")  # type: ignore[call-arg]
+            if image_cls is not None
+            else Static("", classes="thumbimg noimg")
+        )
+        self._caption = Static("", classes="caption")
 
     def compose(self):  # type: ignore[no-untyped-def]
-        if self.image_cls is not None:
-            yield self.image_cls(None, classes="thumbimg")  # type: ignore[call-arg]
-        else:
-            yield Static("", classes="thumbimg noimg")
-        yield Static("", classes="caption")
+        yield self._img
+        yield self._caption
 
     def on_mount(self) -> None:
         self._apply()
@@ -76,9 +128,9 @@ class ThumbCard(Vertical):
     def set_member(
         self, index: int, member: Any, keep: bool, selected: bool, image: Any, flags: str
     ) -> None:
-        """Remember what to show; applied now if composed, else once mounted."""
+        """Remember what to show; applied now if mounted, else once mounted."""
         self.path = member.path
-        # Only the title, background and opacity change here: those repaint without a relayout.
+        # Only the title, classes and contents change here: those repaint without a relayout.
         mark = "▶" if selected else ""
         self.border_title = (
             f"[$success b]{mark}{index + 1} KEEP[/]"
@@ -89,22 +141,28 @@ class ThumbCard(Vertical):
         self.set_class(keep, "-keep")
         self.set_class(not keep, "-remove")
         self.set_class(selected, "-selected")
-        self.set_class(False, "-spare")
+        self._caption.set_class(selected, "-selected")
+        self.display = True
         self._data = (member, image, index, keep, flags)
-        if self.is_mounted and self.children:
+        if self.is_mounted:
             self._apply()
 
     def set_image(self, image: Any) -> None:
         if self._data is not None:
             self._data = (self._data[0], image, *self._data[2:])
-            if self.is_mounted and self.children:
+            if self.is_mounted:
                 self._apply()
+
+    @property
+    def image(self) -> Any:
+        """The (letterboxed) picture shown, or None."""
+        return self._data[1] if self._data is not None else None
 
     def _apply(self) -> None:
         if self._data is None:
             return
         member, image, index, keep, flags = self._data
-        img = self.query_one(".thumbimg")
+        img = self._img
         if self.image_cls is not None:
             if getattr(img, "image", None) is not image:
                 setter = getattr(img, "set_image", None)
@@ -115,14 +173,14 @@ class ThumbCard(Vertical):
         else:
             img.update(f"{member.format}\n{member.width}x{member.height}", layout=False)  # type: ignore[attr-defined]
         name = os.path.basename(member.path)
-        self.query_one(".caption", Static).update(
+        self._caption.update(
             f"{name}\n{member.width}x{member.height} · {human_bytes(member.size)} · {member.format}",
             layout=False,
         )
 
     def clear(self) -> None:
-        """A spare card: blank, no outline; kept mounted so the grid never relayouts."""
-        self.set_class(True, "-spare")
+        """A card this group does not need: hidden (no empty frame is left on screen)."""
+        self.display = False
         self.border_title = ""
         self.border_subtitle = ""
         self.set_class(False, "-keep")
@@ -130,25 +188,95 @@ class ThumbCard(Vertical):
         self.set_class(False, "-selected")
         if self._data is not None:
             self._data = None
-            img = self.query_one(".thumbimg")
             if self.image_cls is not None:
-                setter = getattr(img, "set_image", None)
-                setter(None) if setter is not None else setattr(img, "image", None)
+                setter = getattr(self._img, "set_image", None)
+                if setter is not None:
+                    setter(None)
+                else:
+                    self._img.image = None  # type: ignore[attr-defined]
             else:
-                img.update("", layout=False)  # type: ignore[attr-defined]
-            self.query_one(".caption", Static).update("", layout=False)
+                self._img.update("", layout=False)  # type: ignore[attr-defined]
+            self._caption.update("", layout=False)
 
 
-POOL = 3
+def plan_grid(members: int, width: int, height: int, single: bool) -> tuple[int, int, int]:
+    """(columns, tile width, tile height) that give the largest pictures for ``members`` files
+    in ``width`` × ``height`` cells. ``single``: one tile fills the area (small terminals)."""
+    width, height = max(MIN_TILE_W, width), max(MIN_TILE_H, height)
+    if single or members <= 1:
+        return 1, width, height
+    best = (-1.0, 1, width, height)
+    cw, ch = imagefit.DEFAULT_CELL
+    for cols in range(1, members + 1):
+        tile_w = (width - (cols - 1)) // cols
+        if tile_w < MIN_TILE_W:
+            break
+        rows = math.ceil(members / cols)
+        tile_h = max(MIN_TILE_H, height // rows)
+        # Area of a 4:3 picture letterboxed into the picture part of the tile, in pixels;
+        # tiles below the fold count for less (they need scrolling).
+        pw, ph = (tile_w - CARD_CHROME_W) * cw, (tile_h - CARD_CHROME_H) * ch
+        scale = min(pw / 4, ph / 3)
+        visible = min(1.0, height / (rows * tile_h))
+        score = scale * scale * visible
+        if score > best[0] + 1e-9:
+            best = (score, cols, tile_w, tile_h)
+    return best[1], best[2], best[3]
 
 
 class ThumbGrid(Widget):
-    """Cards are reused when the next group has as many members: no remount on a keypress."""
+    """Cards are reused from group to group; the grid is re-planned only when the number of
+    files or the terminal size changes (a relayout), never on a plain next-group key."""
 
     def __init__(self, image_cls: type[Widget] | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.image_cls = image_cls
         self.group_id: int | None = None
+        self.single = False
+        self.area: tuple[int, int] = (0, 0)  # cells available for tiles (set by the screen)
+        self._plan: tuple[int, int, int] = (0, 0, 0)
+        self._count = -1
+
+    @property
+    def box(self) -> Box:
+        """Cells of the picture area of one tile under the current plan."""
+        _, tile_w, tile_h = self._plan
+        return max(1, tile_w - CARD_CHROME_W), max(1, tile_h - CARD_CHROME_H)
+
+    @property
+    def background(self) -> imagefit.RGB:
+        """The colour letterbox bars are painted with: the tiles' own background."""
+        try:
+            r, g, b = self.background_colors[1].rgb
+            return int(r), int(g), int(b)
+        except Exception:
+            return (0, 0, 0)
+
+    def set_area(self, width: int, height: int, single: bool) -> bool:
+        """The screen's layout changed; returns whether the tiles changed shape."""
+        if (width, height, single) == (*self.area, self.single):
+            return False
+        self.area, self.single = (width, height), single
+        return self._replan(self._count, force=True)
+
+    def plan_for(self, members: int) -> Box:
+        """The picture box a group of ``members`` files would get (for prefetching)."""
+        _, tile_w, tile_h = plan_grid(members, *self.area, self.single)
+        return max(1, tile_w - CARD_CHROME_W), max(1, tile_h - CARD_CHROME_H)
+
+    def _replan(self, members: int, force: bool = False) -> bool:
+        if members == self._count and not force:
+            return False
+        self._count = members
+        plan = plan_grid(max(1, members), *self.area, self.single)
+        if plan == self._plan:
+            return False
+        self._plan = plan
+        cols, tile_w, tile_h = plan
+        self.styles.grid_size_columns = cols
+        self.styles.grid_columns = str(tile_w)
+        self.styles.grid_rows = str(tile_h)
+        return True
 
     def show(
         self,
@@ -160,23 +288,40 @@ class ThumbGrid(Widget):
         favourites: set[str],
     ) -> None:
         members = group.members if group else ()
+        self._replan(len(members))
         cards = list(self.query_children(ThumbCard))
-        if members and len(cards) < max(len(members), POOL):
-            # Grow once; cards are then reused and spare ones blanked (not hidden: hiding
-            # relayouts), so moving to a group with fewer files costs one repaint.
-            new = [ThumbCard(self.image_cls) for _ in range(max(len(members), POOL) - len(cards))]
+        if len(cards) < len(members):
+            new = [ThumbCard(self.image_cls) for _ in range(len(members) - len(cards))]
             self.mount_all(new)
             cards += new
         for spare in cards[len(members) :]:
             spare.clear()
-        cards = cards[: len(members)]
         self.group_id = group.id if group else None
-        for i, (card, m) in enumerate(zip(cards, members, strict=True)):
+        box, bg = self.box, self.background
+        for i, (card, m) in enumerate(zip(cards, members, strict=False)):
             flags = ("●" if m.path in marks else "") + ("★" if m.path in favourites else "")
-            card.set_member(i, m, m.path in keep, i == selected, cache.get(m.thumb), flags)
+            card.set_member(
+                i, m, m.path in keep, i == selected, cache.fitted(m.thumb, box, bg), flags
+            )
+        if members and 0 <= selected < len(cards):
+            # Keep the selected file in sight (one large tile on a small terminal).
+            self.call_after_refresh(self._follow, cards[selected])
+
+    def _follow(self, card: ThumbCard) -> None:
+        if card.is_attached and card.display:
+            self.scroll_to_widget(card, animate=False, immediate=True)
 
     def set_images(self, cache: ThumbCache) -> None:
         """Thumbnails arrived from the loader thread: fill the cards that still lack theirs."""
+        box, bg = self.box, self.background
         for card in self.query_children(ThumbCard):
-            if not card.has_class("-spare") and card._data is not None and card._data[1] is None:
-                card.set_image(cache.get(card._data[0].thumb))
+            if card._data is not None and card._data[1] is None:
+                card.set_image(cache.fitted(card._data[0].thumb, box, bg))
+
+    def refit(self, cache: ThumbCache) -> None:
+        """Tiles changed shape: pictures of the old shape are replaced by fitted ones (or none
+        until the loader has made them)."""
+        box, bg = self.box, self.background
+        for card in self.query_children(ThumbCard):
+            if card._data is not None:
+                card.set_image(cache.fitted(card._data[0].thumb, box, bg))

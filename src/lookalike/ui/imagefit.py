@@ -1,0 +1,95 @@
+"""Fit a picture into a box of terminal cells without distorting it.
+
+Every image renderer (half-cell, unicode, sixel, kitty) stretches what it is given over the whole
+widget. So the picture is letterboxed here, in a thread worker: it is scaled to fit, centred on a
+canvas of the box's pixel shape and the rest is filled with the tile's background. The widget
+then keeps its fixed size (no relayout per picture) and a portrait stays a portrait — what a
+person needs to judge crops, letterboxes and rotations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Longest side of a canvas: enough for kitty/sixel at a typical tile size, cheap to make.
+MAX_CANVAS = 1024
+#: A terminal cell's width / height when the terminal does not say (VT340: 10×20 pixels).
+DEFAULT_CELL = (10, 20)
+
+RGB = tuple[int, int, int]
+
+
+def cell_size() -> tuple[int, int]:
+    """The terminal's cell size in pixels (textual-image asked the terminal at import)."""
+    try:
+        from textual_image._terminal import get_cell_size
+
+        size = get_cell_size()
+        if size.width > 0 and size.height > 0:
+            return int(size.width), int(size.height)
+    except Exception:  # no terminal, stdout closed, or textual-image not installed
+        pass
+    return DEFAULT_CELL
+
+
+def box_pixels(cols: int, rows: int, cell: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Pixel size of a box of cells, scaled down (shape kept) so its longest side ≤ MAX_CANVAS."""
+    cw, ch = cell or cell_size()
+    w, h = max(1, cols) * cw, max(1, rows) * ch
+    scale = min(1.0, MAX_CANVAS / max(w, h))
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def fit(image: Any, box: tuple[int, int], background: RGB) -> Any:
+    """``image`` scaled to fit ``box`` (pixels), centred on a ``background`` canvas of that size."""
+    return view(image, box, background)
+
+
+def view(
+    image: Any,
+    box: tuple[int, int],
+    background: RGB,
+    zoom: float = 1.0,
+    cx: float = 0.5,
+    cy: float = 0.5,
+) -> Any:
+    """The part of ``image`` seen in ``box`` at ``zoom`` (1 = whole picture fits) around the
+    centre (``cx``, ``cy``, fractions of the picture). One source pixel stays square."""
+    from PIL import Image
+
+    bw, bh = box
+    w, h = image.size
+    canvas = Image.new("RGB", (bw, bh), background)
+    if w <= 0 or h <= 0:
+        return canvas
+    scale = min(bw / w, bh / h) * max(1.0, zoom)  # canvas pixels per source pixel
+    # The window of the source that the canvas shows, clamped so it never leaves the picture
+    # when the picture is larger than the canvas on that axis.
+    vw, vh = bw / scale, bh / scale
+    left = _clamp(cx * w - vw / 2, w, vw)
+    top = _clamp(cy * h - vh / 2, h, vh)
+    x0, y0 = max(0.0, left), max(0.0, top)
+    x1, y1 = min(float(w), left + vw), min(float(h), top + vh)
+    if x1 <= x0 or y1 <= y0:
+        return canvas
+    part = image.crop((int(x0), int(y0), max(int(x0) + 1, round(x1)), max(int(y0) + 1, round(y1))))
+    out_w = max(1, round((x1 - x0) * scale))
+    out_h = max(1, round((y1 - y0) * scale))
+    part = part.convert("RGB").resize((out_w, out_h), Image.Resampling.BILINEAR)
+    canvas.paste(part, (round((x0 - left) * scale), round((y0 - top) * scale)))
+    return canvas
+
+
+def _clamp(start: float, size: float, window: float) -> float:
+    """Window start along one axis: centred when the picture is smaller, else inside it."""
+    if window >= size:
+        return (size - window) / 2
+    return min(max(0.0, start), size - window)
+
+
+def content_box(image: Any, background: RGB) -> tuple[int, int, int, int] | None:
+    """Bounding box of what is not background (tests and the compare view use it)."""
+    from PIL import Image, ImageChops
+
+    bg = Image.new("RGB", image.size, background)
+    return ImageChops.difference(image.convert("RGB"), bg).getbbox()
