@@ -92,6 +92,8 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
 
     def _layout_panes(self) -> bool:
         """Size the panes for the terminal (see ui/layout.py); True if the tiles changed."""
+        if not self.query(ThumbGrid):  # a resize can come before the first compose
+            return False
         width, height = self.app.size
         lay = review_layout(width, height, self._details)
         self.set_class(lay.compact, "-compact")
