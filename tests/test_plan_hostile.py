@@ -10,12 +10,9 @@ is compared before and after, and the journal must hold no batch.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,37 +23,7 @@ from skimage import data
 
 from lookalike.cli import main
 from lookalike.engine.actions import signing
-
-
-def lookalike(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lookalike", *args],
-        capture_output=True,
-        timeout=300,
-        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def dirs_env(base: Path) -> dict[str, str]:
-    return {
-        "LOOKALIKE_DATA_DIR": str(base / "data"),
-        "LOOKALIKE_CACHE_DIR": str(base / "cache"),
-        "LOOKALIKE_CONFIG_DIR": str(base / "config"),
-        "XDG_DATA_HOME": str(base / "xdg"),
-        "LOOKALIKE_NO_FSYNC": "1",
-    }
-
-
-def checksums(*roots: Path) -> dict[str, str]:
-    """sha256 of every file (symlinks by their target text) under ``roots``."""
-    out = {}
-    for root in roots:
-        for p in sorted(root.rglob("*")):
-            if p.is_symlink():
-                out[str(p)] = "link:" + os.readlink(p)
-            elif p.is_file():
-                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
+from plan_helpers import checksums, dirs_env, lookalike
 
 
 def make_library(base: Path) -> tuple[Path, Path]:

@@ -400,10 +400,13 @@ def _scan_info(
     return _Scan(chosen, cat_path, cat_id, scan_id, frozenset(favs))
 
 
-def _resolve_keeper(g: Group, hasher: Callable[[str], str], want_hash: bool) -> _Keeper | str:
+def _resolve_keeper(
+    g: Group, hasher: Callable[[str], str], roots: tuple[str, ...]
+) -> _Keeper | str:
     """The group's keeper as a regular file, or why the group must be left alone. A keeper that
-    is a symlink (``--follow-symlinks``) is replaced by the member it points to; if it points
-    outside the group the group is skipped: a link is never the proof that a copy is kept."""
+    is a symlink (``--follow-symlinks``) is replaced by the real file it points to (a member,
+    or a file under the scanned roots); otherwise the group is skipped: a link is never the
+    proof that a copy is kept."""
     keep = os.path.abspath(g.keep)
     by_real: dict[str, str] = {}
     for m in g.members:
@@ -421,23 +424,29 @@ def _resolve_keeper(g: Group, hasher: Callable[[str], str], want_hash: bool) -> 
         return f"keeper: {fsutil.describe_oserror(exc, 'read', keep)}; group left alone"
     if stat.S_ISLNK(st.st_mode):
         target = real(keep)
-        if target not in by_real:
-            return f"keeper {keep} is a symlink to a file outside the group; group left alone"
-        keep = by_real[target]
-        st = os.lstat(keep)
+        if target in by_real:
+            keep = by_real[target]
+        elif under_any(target, roots) and os.path.isfile(target):
+            keep = target
+        else:
+            return f"keeper {keep} is a symlink to a file outside the scanned folders; group left alone"
+        try:
+            st = os.lstat(keep)
+        except OSError:
+            return f"keeper {keep} vanished; group left alone"
     if not stat.S_ISREG(st.st_mode):
         return f"keeper {keep} is not a regular file; group left alone"
-    rec = next((m for m in g.members if os.path.abspath(m.path) == keep), None)
+    rec = next((m for m in g.members if os.path.abspath(m.path) == os.path.abspath(g.keep)), None)
     if rec is not None and (
         (rec.size and st.st_size != rec.size) or (rec.mtime_ns and st.st_mtime_ns != rec.mtime_ns)
     ):
         return f"keeper {keep} changed since the scan; group left alone"
-    digest = None
-    if want_hash:
-        try:
-            digest = hasher(keep)
-        except OSError as exc:
-            return f"keeper: {fsutil.describe_oserror(exc, 'read', keep)}; group left alone"
+    try:
+        digest = hasher(keep)
+    except OSError as exc:
+        return f"keeper: {fsutil.describe_oserror(exc, 'read', keep)}; group left alone"
+    if rec is not None and rec.content_hash and rec.content_hash != digest:
+        return f"keeper {keep} changed since the scan (content); group left alone"
     return _Keeper(keep, real(keep), st, digest)
 
 
@@ -503,7 +512,7 @@ def build_plan(
         keeper_of.setdefault(real(g.keep), g.id)
         if g.tier not in act_tiers:
             continue
-        got = _resolve_keeper(g, hasher, want_hash=True)
+        got = _resolve_keeper(g, hasher, scan.roots)
         if isinstance(got, str):
             refused.extend(
                 Refusal(g.id, os.path.abspath(m.path), got)

@@ -124,7 +124,11 @@ def _item_problems(
     if not under_any(keep, roots):
         yield f"its keeper {item.keeper} is outside the scanned folders"
     if src == keep:
-        yield "it is its own keeper"
+        yield (
+            "it is its own keeper"
+            if item.source == item.keeper
+            else f"its keeper {item.keeper} is now this same file (a symlink to it?)"
+        )
     elif src in keepers:
         yield f"it is the keeper {keepers[src]} of another file in the plan"
     if len(sources[src]) > 1:
@@ -217,6 +221,10 @@ class _CatalogView:
             for n, g in enumerate(cat.load_groups()):
                 for m in g.members:
                     groups[os.path.abspath(m.path)].add(n)
+                    # a symlink member (--follow-symlinks) stands for its real file: the
+                    # builder keeps the real file instead of the link
+                    if os.path.islink(m.path):
+                        groups[real(m.path)].add(n)
             favs = {real(p) for p in cat.favourites()}
         return cls(files, groups, favs)
 
