@@ -105,3 +105,85 @@ def test_verifier_by_path_and_unreadable(tmp_path) -> None:
     v = Verifier()
     assert v.verify(pa, pb).same
     assert v.verify(pa, bad).same is None
+
+
+# -- hard negatives: night skies, textures --------------------------------------------------
+def _sky(seed: int, n: int = 500, size: tuple[int, int] = (1400, 1800)) -> np.ndarray:
+    """Stars of one sky: (y, x, peak, width) rows."""
+    rng = np.random.default_rng(seed)
+    return np.column_stack(
+        [
+            rng.uniform(0, size[0], n),
+            rng.uniform(0, size[1], n),
+            rng.pareto(1.5, n) * 40 + 30,
+            rng.uniform(0.7, 2.0, n),
+        ]
+    )
+
+
+def _exposure(
+    stars: np.ndarray, top_left: tuple[int, int], seed: int, shift=(0.0, 0.0), rot: float = 0.0
+) -> np.ndarray:
+    """One 768×1024 exposure of the sky: its own sensor noise, drift and field rotation."""
+    rng = np.random.default_rng(seed)
+    h, w = 768, 1024
+    img = rng.normal(12, 5, (h, w)).astype(np.float32)
+    c, s = math.cos(math.radians(rot)), math.sin(math.radians(rot))
+    cy, cx = 700, 900
+    for y, x, peak, width in stars:
+        yy = c * (y - cy) - s * (x - cx) + cy + shift[0] - top_left[0]
+        xx = s * (y - cy) + c * (x - cx) + cx + shift[1] - top_left[1]
+        if not (0 <= yy < h and 0 <= xx < w):
+            continue
+        ys = slice(max(0, int(yy) - 8), min(h, int(yy) + 9))
+        xs = slice(max(0, int(xx) - 8), min(w, int(xx) + 9))
+        gy, gx = np.mgrid[ys, xs]
+        img[ys, xs] += peak * np.exp(-((gy - yy) ** 2 + (gx - xx) ** 2) / (2 * width * width))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_night_sky_frames_are_not_the_same_photo() -> None:
+    stars = _sky(1)
+    frames = {
+        "exposure1": _exposure(stars, (300, 400), 1),
+        "exposure2": _exposure(stars, (300, 400), 2, shift=(3, 5), rot=0.2),
+        "rotated": _exposure(stars, (300, 400), 3, rot=1.5),
+        "next_field": _exposure(stars, (300, 900), 4),  # a mosaic neighbour, half overlapping
+        "other_sky": _exposure(_sky(2), (300, 400), 5),
+    }
+    names = sorted(frames)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            res = verify_arrays(frames[a], frames[b])
+            assert not res.same, (a, b, res)
+
+
+def _regions(img: np.ndarray, cols: int, rows: int) -> list[np.ndarray]:
+    h, w = img.shape[:2]
+    out = []
+    for r in range(rows):
+        for c in range(cols):
+            part = Image.fromarray(
+                img[r * h // rows : (r + 1) * h // rows, c * w // cols :][:, : w // cols]
+            )
+            f = 640 / min(part.size)
+            out.append(np.asarray(part.resize((round(part.width * f), round(part.height * f)))))
+    return out
+
+
+@pytest.mark.parametrize("name", ["hubble_deep_field", "brick", "gravel", "grass", "text"])
+def test_regions_of_a_sky_or_texture_are_not_the_same_photo(name: str) -> None:
+    parts = _regions(getattr(data, name)(), 2, 2)
+    for i in range(len(parts)):
+        for j in range(i + 1, len(parts)):
+            res = verify_arrays(parts[i], parts[j])
+            assert not res.same, (i, j, res)
+
+
+def test_a_copy_of_an_astrophoto_is_still_the_same_photo() -> None:
+    sky = _photo("hubble_deep_field")
+    w, h = sky.size
+    crop = sky.crop((int(w * 0.1), int(h * 0.1), w, h)).resize((w // 2, h // 2))
+    res = verify_arrays(np.asarray(sky), np.asarray(crop))
+    assert res.same, res
+    assert res.detail_blocks >= 12 and res.spread >= 0.2

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-VERIFY_VERSION = 1
+VERIFY_VERSION = 2  # 2: detail-block evidence, inlier spread, affine sanity (star fields)
 WORK_SIDE = 512  # ORB works on this long side
 MIN_SIDE = 320  # smaller images are upscaled to this long side first (ORB needs borders)
 CHECK_SIDE = 256  # photometric check on this long side
@@ -37,6 +37,14 @@ MIN_OVERLAP = 0.45  # share of the smaller image the other must cover
 LOOSE_BAD_BLOCKS = 0.075  # with a loose fit (below), this share of differing blocks rejects
 LOOSE_RESIDUAL_PX = 0.9
 SECOND_MOTION_MIN = 10  # matches agreeing on a second motion that mark a burst
+# Star fields, night skies, walls: most blocks are flat and "agree" with any other flat block,
+# and a few look-alike points fit some transform. A verdict needs blocks with detail that
+# agree, inliers spread over the textured overlap, and a transform a copy could have.
+DETAIL_STD = 3.0  # grey-level std (at CHECK_SIDE, blurred) above which a block carries detail
+MIN_DETAIL_BLOCKS = 12  # fewer detailed blocks in the overlap: too little evidence to say "same"
+MIN_SPREAD = 0.2  # inlier hull / hull of the keypoints inside the overlap
+SCALE_RANGE = (0.2, 5.0)  # between the two working images (a crop keeping 20 % of a side)
+MAX_AFFINE_SKEW = 0.12  # free affine fit of the inliers: |log aspect| and shear a copy stays under
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,8 @@ class VerifyResult:
     angle: float = 0.0  # degrees
     residual_px: float = 0.0  # median inlier reprojection error at WORK_SIDE
     mirrored: bool = False
+    detail_blocks: int = 0  # compared blocks that carry detail (evidence, not flat sky)
+    spread: float = 0.0  # inlier hull / hull of the keypoints inside the overlap
     reason: str = ""
 
     @property
@@ -173,8 +183,9 @@ def _mutual_matches(
     return a.kps[ia], b.kps[ib]
 
 
-def _photometric(a: _Prepared, b: _Prepared, m: np.ndarray) -> tuple[float, float]:
-    """Share of disagreeing blocks after warping ``b`` onto ``a``, and the overlap share."""
+def _photometric(a: _Prepared, b: _Prepared, m: np.ndarray) -> tuple[float, float, int]:
+    """Share of disagreeing blocks after warping ``b`` onto ``a``, the overlap share, and how
+    many blocks carried detail (flat blocks agree with anything flat: a night sky, a wall)."""
     fa = CHECK_SIDE / max(a.work.shape)
     ga = _fit(a.work, CHECK_SIDE)
     ha, wa = ga.shape
@@ -196,14 +207,14 @@ def _photometric(a: _Prepared, b: _Prepared, m: np.ndarray) -> tuple[float, floa
     # Global gain/offset fit inside the overlap: brightness/contrast edits cancel out.
     va, vb = xa[valid], xb[valid]
     if va.size < BLOCK * BLOCK * 4:
-        return 1.0, overlap
+        return 1.0, overlap, 0
     sa, sb = va.std(), vb.std()
     if sb > 1e-3:
         xb = (xb - vb.mean()) * (sa / sb) + va.mean()
     # Clipped highlights/shadows carry no evidence (a brightness edit blows them out).
     clipped = (ga >= 250) | (ga <= 5) | (gb >= 250) | (gb <= 5)
-    bad = total = 0
-    clip_bad = clip_total = 0
+    bad = total = detail = 0
+    clip_bad = clip_total = clip_detail = 0
     for y in range(0, ha - BLOCK + 1, BLOCK):
         for x in range(0, wa - BLOCK + 1, BLOCK):
             vm = valid[y : y + BLOCK, x : x + BLOCK]
@@ -216,6 +227,7 @@ def _photometric(a: _Prepared, b: _Prepared, m: np.ndarray) -> tuple[float, floa
                 # scans of black-on-white), where levels are the only evidence there is.
                 clip_total += 1
                 clip_bad += abs(float(pa.mean() - pb.mean())) > 40.0
+                clip_detail += max(float(pa.std()), float(pb.std())) >= DETAIL_STD
                 continue
             da, db = pa - pa.mean(), pb - pb.mean()
             sda, sdb = float(da.std()), float(db.std())
@@ -223,14 +235,15 @@ def _photometric(a: _Prepared, b: _Prepared, m: np.ndarray) -> tuple[float, floa
             if sda < 3.0 and sdb < 3.0:  # flat block: compare levels
                 bad += abs(float(pa.mean() - pb.mean())) > 18.0
                 continue
+            detail += max(sda, sdb) >= DETAIL_STD
             ncc = float((da * db).mean() / (sda * sdb + 1e-6))
             if ncc < 0.55 or min(sda, sdb) / max(sda, sdb) < 0.3:
                 bad += 1
     if total < 8:
-        bad, total = bad + clip_bad, total + clip_total
+        bad, total, detail = bad + clip_bad, total + clip_total, detail + clip_detail
     if total == 0:
-        return 1.0, overlap
-    return bad / total, overlap
+        return 1.0, overlap, 0
+    return bad / total, overlap, detail
 
 
 def _try(a: _Prepared, b: _Prepared, mirrored: bool) -> VerifyResult:
@@ -270,20 +283,63 @@ def _try(a: _Prepared, b: _Prepared, mirrored: bool) -> VerifyResult:
     )
     if k < MIN_INLIERS or ratio < MIN_INLIER_RATIO:
         return VerifyResult(False, reason="few inliers", **base)
-    if not 0.1 < scale < 10.0:
+    if not SCALE_RANGE[0] < scale < SCALE_RANGE[1]:
         return VerifyResult(False, reason="implausible scale", **base)
+    if _skewed(pb[sel], pa[sel]):
+        return VerifyResult(False, reason="inliers fit no similarity (skewed)", **base)
+    spread = _spread(a, b, pa[sel], m)
+    base["spread"] = spread
+    if spread < MIN_SPREAD:
+        return VerifyResult(False, reason="inliers bunched in one spot", **base)
     moved = _second_motion(pa, pb, inl.ravel().astype(bool), m, max(a.work.shape), thr)
     if moved:
         return VerifyResult(False, reason="part of the picture moved", **base)
-    bad, overlap = _photometric(a, b, m)
+    bad, overlap, detail = _photometric(a, b, m)
+    base["detail_blocks"] = detail
     ok = bad <= MAX_BAD_BLOCKS and overlap >= MIN_OVERLAP
     reason = "same" if ok else ("content differs" if bad > MAX_BAD_BLOCKS else "small overlap")
+    if ok and detail < MIN_DETAIL_BLOCKS:
+        ok, reason = False, "too little detail in the overlap to compare"
     loose = LOOSE_RESIDUAL_PX * max(1.0, scale) * max(1.0, b.upscale) * max(1.0, a.upscale)
     if ok and bad > LOOSE_BAD_BLOCKS and residual > loose:
         # Some blocks differ AND the points fit only loosely: a second viewpoint (parallax)
         # or a later moment, not an edit. Measured: copies ≤ 1.0 px, stereo views ≥ 1.09 px.
         ok, reason = False, "loose fit and differing content (another viewpoint)"
     return VerifyResult(ok, bad_blocks=bad, overlap=overlap, reason=reason, **base)
+
+
+def _skewed(src: np.ndarray, dst: np.ndarray) -> bool:
+    """Does a free affine fit of the inliers need a stretch, shear or reflection? A copy's
+    points fit a similarity (so the free fit is one too); chance matches among look-alike
+    points (stars, bricks) fit the similarity only loosely and the free fit shows it."""
+    if len(src) < 6:
+        return False
+    x = np.hstack([src.astype(np.float64), np.ones((len(src), 1))])
+    sol, *_ = np.linalg.lstsq(x, dst.astype(np.float64), rcond=None)
+    lin = sol[:2].T  # 2x2 linear part
+    if np.linalg.det(lin) <= 0:
+        return True  # a reflection: the mirrored candidate is tried on its own
+    sv = np.linalg.svd(lin, compute_uv=False)
+    aspect = abs(float(np.log(sv[0] / max(sv[1], 1e-9))))
+    return aspect > MAX_AFFINE_SKEW
+
+
+def _spread(a: _Prepared, b: _Prepared, inl_a: np.ndarray, m: np.ndarray) -> float:
+    """Area of the inliers' hull over the area of the hull of ``a``'s keypoints that lie in
+    the overlap (where ``b`` lands): a copy matches all over its texture; chance matches in a
+    repeated pattern bunch up in one spot."""
+    if len(inl_a) < 3:
+        return 0.0
+    inv = cv2.invertAffineTransform(m)
+    pts = a.kps
+    back = pts @ inv[:, :2].T + inv[:, 2]
+    hb, wb = b.work.shape
+    inside = (back[:, 0] >= 0) & (back[:, 0] < wb) & (back[:, 1] >= 0) & (back[:, 1] < hb)
+    if inside.sum() < 3:
+        return 0.0
+    area_all = cv2.contourArea(cv2.convexHull(pts[inside].astype(np.float32)))
+    area_in = cv2.contourArea(cv2.convexHull(inl_a.astype(np.float32)))
+    return float(min(1.0, area_in / area_all)) if area_all > 0 else 0.0
 
 
 def _second_motion(
@@ -343,11 +399,12 @@ def _direct(a: _Prepared, b: _Prepared) -> VerifyResult:
         )
         dst = np.array([[0, 0], [wa - 1, 0], [0, ha - 1]], dtype=np.float32)
         m = cv2.getAffineTransform(src, dst)
-        bad, overlap = _photometric(a, b, m)
+        bad, overlap, detail = _photometric(a, b, m)
         res = VerifyResult(
-            bad <= MAX_BAD_BLOCKS / 2 and overlap >= 0.8,
+            bad <= MAX_BAD_BLOCKS / 2 and overlap >= 0.8 and detail >= MIN_DETAIL_BLOCKS,
             bad_blocks=bad,
             overlap=overlap,
+            detail_blocks=detail,
             inlier_ratio=1.0,
             mirrored=k >= 4,
             angle=90.0 * (k % 4),
