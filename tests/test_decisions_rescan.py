@@ -321,3 +321,104 @@ async def test_pilot_real_engine_decisions_survive_rescans(library, tmp_path):
     s = review(engine)
     astro = group_with(s.groups, f["astronaut"])
     assert s.status(astro) == "accepted" and str(new) in s.removals()[astro.id]
+
+
+# -- pieces: what a rescan may forget, the catalog's decision rows, the old state format ------
+
+
+def test_walk_would_list_follows_the_walk_filters() -> None:
+    from lookalike.engine.media.discover import Filters, walk_would_list
+
+    roots = ["/lib"]
+    plain = Filters()
+    assert walk_would_list("/lib/a/b.jpg", 10, roots, plain)
+    assert not walk_would_list("/other/b.jpg", 10, roots, plain)  # not under a scanned root
+    assert not walk_would_list("/lib/.hidden/b.jpg", 10, roots, plain)
+    assert not walk_would_list("/lib/a/.b.jpg", 10, roots, plain)
+    assert walk_would_list("/lib/.hidden/b.jpg", 10, roots, Filters(hidden=True))
+    assert not walk_would_list("/lib/a/b.jpg", 0, roots, plain)  # below --min-size
+    only_png = Filters(include=("*.png",))
+    assert not walk_would_list("/lib/a/b.jpg", 10, roots, only_png)
+    assert walk_would_list("/lib/a/b.png", 10, roots, only_png)
+    no_raw = Filters(exclude=("raw",))
+    assert not walk_would_list("/lib/raw/b.jpg", 10, roots, no_raw)
+    assert walk_would_list("/lib/b/raw.jpg", 10, roots, Filters(exclude=("raw",)))
+
+
+def test_catalog_stores_decisions_and_forgets_pairs_of_deleted_files(tmp_path: Path) -> None:
+    with Catalog(tmp_path / "c.db") as cat:
+        ids = [cat.add_file(f"/lib/{n}.jpg", 1, i, 10, 5, 1) for i, n in enumerate("abc")]
+        cat.add_not_duplicate(["/lib/a.jpg", "/lib/b.jpg", "/lib/c.jpg"])
+        assert len(cat.not_duplicate_pairs()) == 3
+        cat.remove_files([ids[2]])
+        assert cat.not_duplicate_pairs() == {(ids[0], ids[1])}
+        assert cat.remove_not_duplicate(["/lib/a.jpg", "/lib/b.jpg"]) == 1
+        rec = {
+            "key": "k1",
+            "status": "accepted",
+            "members": ["1:10:5", "2:10:5"],
+            "keep": ["1:10:5"],
+        }
+        cat.save_review_decisions([rec], [])
+        cat.save_review_decisions([{**rec, "key": "k2", "status": "not-dup"}], ["k1"])
+        (got,) = cat.review_decisions()
+        assert got["key"] == "k2" and got["status"] == "not-dup" and got["undecided"] == []
+        assert got["members"] == ["1:10:5", "2:10:5"]
+
+
+async def test_pilot_real_engine_moves_old_state_decisions_to_the_catalog(tmp_path: Path):
+    """Decisions saved by group number (the old ui.review format) become stored records."""
+    from lookalike.engine.model import Member
+    from lookalike.ui.app import make_app
+    from lookalike.ui.state import STATE_KEY
+
+    engine = Engine(tmp_path / "catalog.db", tmp_path / "thumbs")
+
+    def m(fid: int, name: str) -> Member:
+        return Member(f"/lib/{name}", 100 + fid, 10, 10, "JPEG", 1.0, 5, file_id=fid)
+
+    groups = [
+        Group(1, "same", "/lib/a.jpg", "r", (m(1, "a.jpg"), m(2, "b.jpg"))),
+        Group(2, "same", "/lib/c.jpg", "r", (m(3, "c.jpg"), m(4, "d.jpg"))),
+    ]
+    with Catalog(engine.catalog_path) as cat:
+        cat.finish_scan(cat.start_scan(["/lib"]), {}, groups)
+    legacy = {
+        "position": 2,
+        "decisions": {
+            "1": {"status": "accepted", "keep": ["/lib/a.jpg"], "batch": None},
+            "2": {"status": "not-dup", "keep": ["/lib/c.jpg"]},  # does not fit: dropped
+        },
+    }
+    engine.save_state(STATE_KEY, legacy)
+    app = make_app({}, engine, graphics="none")
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_for(pilot, lambda: 1 in app.review.decisions, 10)
+        assert app.review.current.id == 2 and 2 not in app.review.decisions
+        await pilot.press("q")
+    (rec,) = engine.load_decisions()
+    assert rec["status"] == "accepted" and rec["keep"] == ["1:101:5"]
+    assert "decisions" not in engine.load_state(STATE_KEY)
+
+
+async def test_pilot_real_engine_undecide_forgets_the_not_duplicate_mark(library):
+    from lookalike.ui.app import make_app
+
+    root, f, engine = library
+
+    def pairs() -> int:
+        with Catalog(engine.catalog_path) as cat:
+            return len(cat.not_duplicate_pairs())
+
+    app = make_app({"scan": {"workers": 1}}, engine, graphics="none", roots=[root])
+    async with app.run_test(size=(130, 40)) as pilot:
+        await scan_in_app(pilot, app, root)
+        await find(pilot, app, f["rocket"])
+        await pilot.press("n")
+        await wait_for(pilot, lambda: pairs() == 1, 10)
+        await find(pilot, app, f["rocket"])
+        await pilot.press("u")
+        await wait_for(pilot, lambda: pairs() == 0, 10)
+        assert app.review.status(app.review.current) == "pending"
+        await pilot.press("q")
+    assert engine.load_decisions() == []

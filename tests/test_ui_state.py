@@ -213,11 +213,16 @@ def test_undecide_and_undo_reach_the_stored_records() -> None:
     s.move(1)
     assert s.not_duplicate() == [C.path, D.path]
     s.take_changes()
-    assert s.reset() == [C.path, D.path]
+    s.reset()
+    assert s.take_released() == [[C.path, D.path]] and s.take_released() == []
     s.move(-1)
-    assert s.reset() == []
+    s.reset()
+    assert s.take_released() == []  # it was accepted, not "not a duplicate"
     upserts, deleted = s.take_changes()
     assert upserts == [] and len(deleted) == 2 and s.records == {}
+    s.not_duplicate()
+    s.set_keeper()  # re-decided: no longer "not a duplicate" either
+    assert s.take_released() == [[A.path, B.path]]
 
 
 def test_old_state_format_is_migrated_when_it_fits() -> None:
@@ -235,3 +240,11 @@ def test_old_state_format_is_migrated_when_it_fits() -> None:
     s.load_json(legacy)
     assert set(s.decisions) == {1} and s.status(s.by_id[1]) == "accepted"
     assert s.unsaved
+
+
+def test_groups_found_during_a_rescan_never_show_a_file_twice() -> None:
+    s = ReviewState([group(1, A, B)])
+    s.add_group(group(2, A, B, C))  # the rescan's version of group 1
+    s.add_group(group(1, E, F))  # a new group whose number is taken
+    s.add_group(group(3, E, F))
+    assert [g.id for g in s.groups] == [1, 3] and s.view == [1, 3]

@@ -109,8 +109,10 @@ class ReviewState:
         self.by_id: dict[int, Group] = {}
         self.decisions: dict[int, Decision] = {}
         self.records: dict[str, Record] = {}
+        self._paths: set[str] = set()  # every file shown, so a rescan never shows one twice
         self._dirty: set[str] = set()  # record keys written since the last save
         self._dropped: set[str] = set()  # record keys deleted since the last save
+        self._released: list[list[str]] = []  # not-dup groups the reviewer took back
         self.marks: set[str] = set()
         self.favourites: set[str] = set()
         self.tier_filter: str | None = None
@@ -129,6 +131,7 @@ class ReviewState:
         anchor = {file_key(m) for m in cur.members} if cur else set()
         self.groups = list(groups)
         self.by_id = {g.id: g for g in self.groups}
+        self._paths = {m.path for g in self.groups for m in g.members}
         self.decisions = self._match_records()
         keep_group = None
         if anchor:  # stay on the group that holds the files the cursor was on
@@ -138,11 +141,15 @@ class ReviewState:
         self.rebuild_view(keep_group=keep_group)
 
     def add_group(self, group: Group) -> None:
-        """A group found while scanning; appended without re-sorting so the cursor stays."""
-        if group.id in self.by_id:
+        """A group found while scanning; appended without re-sorting so the cursor stays.
+
+        During a rescan the review still shows the stored groups: a found group whose number
+        or files are already shown waits for the stored review that follows the scan."""
+        if group.id in self.by_id or any(m.path in self._paths for m in group.members):
             return
         self.groups.append(group)
         self.by_id[group.id] = group
+        self._paths.update(m.path for m in group.members)
         if self._matches(group):
             self._pos_of[group.id] = len(self.view)
             self.view.append(group.id)
@@ -284,6 +291,8 @@ class ReviewState:
         old = self.decisions.get(g.id)
         if old is not None and old.record is not None:
             self._drop_record(old.record)
+        if old is not None and old.status == "not-dup" and status != "not-dup":
+            self._released.append([m.path for m in g.members])
         rk = group_key(keys.values())
         self.records[rk] = Record(
             rk,
@@ -387,18 +396,24 @@ class ReviewState:
         self._decide(g, "not-dup", paths)
         return paths
 
-    def reset(self) -> list[str]:
-        """Undecide the current group; returns its paths if it was "not a duplicate" (so the
-        caller can forget those pairs too), else an empty list."""
+    def reset(self) -> None:
+        """Undecide the current group."""
         g = self.current
         if g is None:
-            return []
+            return
         d = self.decisions.pop(g.id, None)
         if d is None:
-            return []
+            return
         if d.record is not None:
             self._drop_record(d.record)
-        return [m.path for m in g.members] if d.status == "not-dup" else []
+        if d.status == "not-dup":
+            self._released.append([m.path for m in g.members])
+
+    def take_released(self) -> list[list[str]]:
+        """Files of "not a duplicate" groups the reviewer undecided or re-decided since the
+        last call: their pairs must be forgotten, or later scans would keep them apart."""
+        out, self._released = self._released, []
+        return out
 
     def toggle_mark(self) -> bool:
         return _toggle(self.marks, self.current_member)

@@ -241,6 +241,8 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
 
     # -- actions -----------------------------------------------------------------------------
     def _changed(self, list_too: bool = True) -> None:
+        for paths in self.lk.review.take_released():  # no longer "not a duplicate"
+            self.lk.forget_not_duplicate(paths)
         self.lk.schedule_save()
         self.redraw(list_too)
 
@@ -297,9 +299,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         self._changed()
 
     def action_reset(self) -> None:
-        paths = self.lk.review.reset()
-        if paths:  # it was "not a duplicate": later scans may group these files again
-            self.lk.forget_not_duplicate(paths)
+        self.lk.review.reset()
         self._changed()
 
     def action_next_undecided(self) -> None:
