@@ -1,0 +1,156 @@
+"""What may be acted on is decided in ONE place, the plan builder: reference files, favourites
+and look-alike (``similar``) groups are never in a plan unless asked for — from ``scan
+--action``, from ``apply`` and from the terminal app (real engine, real photos)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from lookalike import config
+from lookalike.engine.api import Engine
+from lookalike.engine.catalog import Catalog
+from plan_helpers import checksums, copy, dirs_env, lookalike, save_photo
+
+
+def _crops(folder: Path) -> list[Path]:
+    """One photo and its two halves: different pictures that look alike (a colour group)."""
+    full = save_photo(folder / "cat.jpg")
+    img = Image.open(full)
+    w, h = img.size
+    left, right = folder / "cat-left.jpg", folder / "cat-right.jpg"
+    img.crop((0, 0, w // 2, h)).save(left, quality=92)
+    img.crop((w // 2, 0, w, h)).save(right, quality=92)
+    return [full, left, right]
+
+
+def test_scan_action_leaves_similar_groups_alone_unless_asked(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    shots = _crops(lib)
+    env = dirs_env(tmp_path)
+    before = checksums(lib)
+    scan = ["scan", "--no-ui", str(lib), "--by", "colour", "--workers", "1"]
+    r = lookalike(env, *scan, "--format", "json")
+    assert [g["tier"] for g in json.loads(r.stdout)["groups"]] == ["similar"]
+
+    r = lookalike(env, *scan, "--action", "trash", "--yes")
+    err = r.stderr.decode()
+    assert r.returncode == 1, err  # two files left out, nothing done
+    assert err.count("pass --tier similar to act on it") == 2
+    assert checksums(lib) == before
+
+    r = lookalike(env, *scan, "--action", "trash", "--yes", "--tier", "exact,same,similar")
+    assert r.returncode == 0, r.stderr.decode()
+    assert [p.exists() for p in shots] == [True, False, False]
+    r = lookalike(env, "undo", "--yes")
+    assert r.returncode == 0 and checksums(lib) == before
+
+    r = lookalike(env, *scan, "--action", "trash", "--tier", "similarish")
+    assert r.returncode == 2 and b"unknown tier similarish" in r.stderr
+
+
+def test_favourites_and_references_are_never_acted_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib = tmp_path / "lib"
+    keep = save_photo(lib / "a.jpg", "astronaut")
+    fav = copy(keep, lib / "fav" / "astronaut-copy.jpg")
+    ref = copy(keep, lib / "other" / "astronaut-copy.jpg")
+    env = dirs_env(tmp_path)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    scan = ["scan", "--no-ui", str(lib), "--keep-rule", "shortest-path", "--workers", "1"]
+    r = lookalike(env, *scan, "--action", "trash", "--plan-out", str(tmp_path / "plan.json"))
+    assert r.returncode == 0, r.stderr.decode()
+    assert len(json.loads((tmp_path / "plan.json").read_text())["items"]) == 2
+
+    # a favourite (the catalog's favourites table), added after the plan was made
+    with Catalog(config.default_catalog_path()) as cat:
+        cat.add_favourites([str(fav)])
+        assert cat.favourites() == {str(fav)}
+    before = checksums(lib)
+    r = lookalike(env, "apply", str(tmp_path / "plan.json"), "--yes")
+    assert r.returncode == 3, r.stderr.decode()
+    assert "astronaut-copy.jpg: a favourite; favourites are never acted on" in r.stderr.decode()
+    assert checksums(lib) == before
+
+    # a reference folder added to the config after the plan was made
+    with Catalog(config.default_catalog_path()) as cat:
+        cat.remove_favourites([str(fav)])
+    config.save_config({"rules": {"reference": [str(lib / "other")]}})
+    r = lookalike(env, "apply", str(tmp_path / "plan.json"), "--yes")
+    err = r.stderr.decode()
+    assert r.returncode == 3 and "reference files are never acted on" in err, err
+    assert checksums(lib) == before
+
+    # scan --action: the favourite (catalog) is left out; the reference file (config) is the
+    # keeper now, so only a.jpg goes
+    with Catalog(config.default_catalog_path()) as cat:
+        cat.add_favourites([str(fav)])
+    r = lookalike(env, *scan, "--action", "trash", "--yes")
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert "a favourite; favourites are never acted on" in err
+    after = checksums(lib)
+    assert after == {p: h for p, h in before.items() if p != str(keep)}
+    assert fav.is_file() and ref.is_file() and not keep.exists()
+
+
+def test_the_app_plans_through_the_same_builder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accept-all in the terminal app with the real engine: reference files, favourites and the
+    similar group stay out of the plan."""
+    from lookalike.ui.app import make_app
+
+    root = tmp_path / "root"
+    cup = save_photo(root / "photos" / "cup.jpg", "coffee")
+    cup_copy = copy(cup, root / "photos" / "cup-copy.jpg")
+    ref_a = save_photo(root / "ref" / "cup-small.jpg", "coffee", scale=0.5)
+    ref_b = copy(ref_a, root / "ref" / "cup-small-copy.jpg")
+    astro = save_photo(root / "photos" / "astro.jpg", "astronaut")
+    fav = copy(astro, root / "photos" / "astro-copy-fav.jpg")
+    shots = _crops(root / "shots")
+    env = dirs_env(tmp_path)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    r = lookalike(env, "scan", "--no-ui", str(root), "--by", "colour", "--workers", "1",
+                  "--reference", str(root / "ref"), "--format", "json")  # fmt: skip
+    groups = json.loads(r.stdout)["groups"]
+    assert sorted(g["tier"] for g in groups) == ["exact", "same", "similar"], groups
+    engine = Engine(config.default_catalog_path())
+    settings = {"rules": {"reference": [str(root / "ref")]}}
+    app = make_app(settings, engine, graphics="none")
+
+    async def run() -> None:
+        async with app.run_test(size=(130, 40)) as pilot:
+            for _ in range(500):
+                if len(app.review.groups) == 3:
+                    break
+                await pilot.pause(0.02)
+            app.review.favourites.add(str(fav))
+            await pilot.press("A", "y")  # accept all, confirmed
+            await pilot.pause(0.1)
+            assert len(app.review.removals()) == 3
+            await pilot.press("4")
+            for _ in range(500):
+                if app.plan is not None:
+                    break
+                await pilot.pause(0.02)
+
+    asyncio.run(run())
+    assert app.plan is not None, app.plan_error
+    planned = {i.source for i in app.plan.items}
+    assert planned == {str(cup), str(cup_copy)}  # the reference file ref_a is the keeper
+    refused = "\n".join(app.plan.refused)
+    assert f"{ref_b}: in reference folder" in refused
+    assert f"{fav}: a favourite" in refused
+    for shot in shots[1:]:
+        assert f"{shot}: a similar group" in refused
+    assert all(p.is_file() for p in (cup, cup_copy, ref_a, ref_b, astro, fav, *shots))
+    assert os.path.samefile(app.plan.native.catalog, config.default_catalog_path())
