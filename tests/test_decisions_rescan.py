@@ -422,3 +422,34 @@ async def test_pilot_real_engine_undecide_forgets_the_not_duplicate_mark(library
         assert app.review.status(app.review.current) == "pending"
         await pilot.press("q")
     assert engine.load_decisions() == []
+
+
+async def test_a_failed_save_is_reported_and_nothing_is_lost() -> None:
+    """The catalog is locked (a scan in another process): the decision stays unsaved, is said
+    to be, goes out with the next save; quitting with unsaved decisions asks for a second q."""
+    from lookalike.ui.app import make_app
+    from lookalike.ui.fake import FakeEngine, make_groups
+
+    class LockedEngine(FakeEngine):
+        locked = True
+
+        def save_decisions(self, upserts: list[dict], deletes: list[str]) -> None:
+            if self.locked:
+                raise OSError("database is locked")
+            super().save_decisions(upserts, deletes)
+
+    engine = LockedEngine(make_groups(5))
+    app = make_app({}, engine, graphics="none")
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_for(pilot, lambda: len(app.review.groups) == 5, 10)
+        await pilot.press("3", "a")
+        await wait_for(pilot, lambda: any("not saved" in n.message for n in app._notifications))
+        assert app.review.unsaved and engine.decisions == {}
+        await pilot.press("q")  # still locked: the app stays and says so
+        await wait_for(pilot, lambda: any("q again" in n.message for n in app._notifications))
+        assert app.is_running
+        engine.locked = False
+        await pilot.press("a")  # the next change saves both decisions
+        await wait_for(pilot, lambda: len(engine.decisions) == 2, 10)
+        await pilot.press("q")
+    assert not app.is_running

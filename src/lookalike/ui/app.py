@@ -234,6 +234,9 @@ class LookalikeApp(App[None]):
         self._undone: dict[str, list[int]] = {}
         self._pending: set[str] = set()
         self._save_timer: Any = None
+        self._saving = False  # a review save is in flight (saves never overlap)
+        self._save_again = False
+        self._quit_unsaved = False  # q was pressed once and the save failed
         self._themes_dir = themes_dir
         self._themes_ready = False
         self._start_mode = start_mode or ("browse" if (self.roots or files_from) else "review")
@@ -362,10 +365,25 @@ class LookalikeApp(App[None]):
         await self._save_and_exit()
 
     async def _save_and_exit(self) -> None:
+        for _ in range(700):  # a save in flight ends first (SQLite waits up to 30 s on a lock)
+            if not self._saving:
+                break
+            await asyncio.sleep(0.05)
         changes = self.review.take_changes()
         try:
             await asyncio.to_thread(self._save_review, self.review.to_json(), changes)
         except Exception as exc:  # quitting must work even if the catalog is gone
+            if (changes[0] or changes[1]) and not self._quit_unsaved:
+                self.review.give_back(*changes)
+                self._quit_unsaved = True
+                self.notify(
+                    f"Review decisions could not be saved ({exc}). Press q again to quit "
+                    "without them, or wait and try again.",
+                    title="Not saved",
+                    severity="error",
+                    timeout=30,
+                )
+                return
             self.log.warning(f"could not save review state: {exc}")
         self.exit()
 
@@ -591,17 +609,38 @@ class LookalikeApp(App[None]):
         self._save_timer = self.set_timer(0.5, self._save_now)
 
     def _save_now(self) -> None:
+        """One save at a time, in order: two writers racing could store an older decision over
+        a newer one. Changes made while a save runs go out right after it."""
+        if self._saving:
+            self._save_again = True
+            return
+        self._saving, self._save_again = True, False
         data = self.review.to_json()
         changes = self.review.take_changes()
 
         def work() -> None:
+            error: Exception | None = None
             try:
                 self._save_review(data, changes)
             except Exception as exc:
-                self.call_from_thread(self._save_failed, changes, exc)
+                error = exc
+            try:
+                self.call_from_thread(self._save_done, changes, error)
+            except RuntimeError:  # the app is gone already
+                pass
 
         # Not exclusive: cancelling a running save would lose the changes it carries.
         self.run_worker(work, thread=True, group="save")
+
+    def _save_done(
+        self, changes: tuple[list[dict[str, Any]], list[str]], error: Exception | None
+    ) -> None:
+        self._saving = False
+        if error is not None:
+            self._save_again = False  # retried with the next change or on quit, not in a loop
+            self._save_failed(changes, error)
+        elif self._save_again:
+            self._save_now()
 
     def _save_review(
         self, data: Mapping[str, Any], changes: tuple[list[dict[str, Any]], list[str]]
