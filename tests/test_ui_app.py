@@ -413,3 +413,73 @@ async def test_hammer_tier_sort_filter_keys_on_empty_and_full_sets(
         assert app.review.folder_filter is None and app.review.current is not None
         shown = [c for c in screen.query("ThumbCard") if c.display]
         assert len(shown) == len(app.review.current.members)
+
+
+async def test_app_started_by_scan_command_scans_with_its_options(tmp_path: Path) -> None:
+    from lookalike.engine.options import ScanOptions
+
+    seen: list[ScanOptions] = []
+
+    class Recording(FakeEngine):
+        def scan(self, options, cancel=None):  # type: ignore[no-untyped-def]
+            seen.append(options)
+            return super().scan(options, cancel)
+
+    base = ScanOptions(roots=(tmp_path,), include=("*.jpg",), min_size=1000, workers=1)
+    app = app_with(Recording(scan_groups=2), scan_base=base, start_scan=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.scan_model.state == "finished")
+        assert seen[0].include == ("*.jpg",) and seen[0].min_size == 1000
+        assert seen[0].roots == (tmp_path.resolve(),)
+
+
+async def test_embedding_stage_skipped_is_not_shown_as_done() -> None:
+    from lookalike.engine.events import Notice, StageDone
+    from lookalike.ui.app import ScanEvent
+    from lookalike.ui.screens.scan import stage_line
+
+    app = app_with(FakeEngine(), start_mode="scan")
+    async with app.run_test(size=SIZE) as pilot:
+        app.post_message(ScanEvent(Notice("embeddings off: torch is not installed", "warning")))
+        app.post_message(ScanEvent(StageDone("embed", 6.8, 71)))
+        await wait_for(pilot, lambda: app.scan_model.stages.get("embed", {}).get("finished"))
+        line = stage_line("embed", app.scan_model.stages["embed"])
+        assert "skipped: torch is not installed" in line and "✓" not in line
+        stages = app.screen.query_one("#scan-stages")
+        await wait_for(pilot, lambda: "skipped" in str(stages.render()))
+
+
+async def test_browse_shows_what_is_known_of_the_start_folder_at_once(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    (photos / "2021").mkdir(parents=True)
+    from lookalike.engine.model import Group, Member
+
+    folder = photos / "2021"
+    groups = [
+        Group(
+            gid,
+            "exact",
+            str(folder / f"{gid}a.jpg"),
+            "oldest",
+            tuple(Member(str(folder / f"{gid}{x}.jpg"), 1, 1, 1, "JPEG", 1.0) for x in "ab"),
+        )
+        for gid in (1, 2, 3)
+    ]
+    engine = FakeEngine(groups)
+    engine.state["ui.dirs"] = {str(photos): {"last_scan": "2026-11-20 10:00"}}
+    app = app_with(engine, browse_start=photos, start_mode="browse")
+    async with app.run_test(size=SIZE) as pilot:
+        info = app.screen.query_one("#dirinfo")
+        await wait_for(pilot, lambda: "groups with files here: 3" in str(info.render()))
+        assert "last scan: 2026-11-20 10:00" in str(info.render())  # before any key
+
+
+async def test_rules_status_line_clears_after_save() -> None:
+    app = app_with(FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5", "J")
+        status = app.screen.query_one(StatusBar)
+        assert "unsaved changes" in str(status.render())
+        await pilot.press("w")
+        await wait_for(pilot, lambda: not app.rules_dirty)
+        await wait_for(pilot, lambda: "unsaved" not in str(status.render()))

@@ -74,8 +74,34 @@ def ui_command(
     app.run()
 
 
+#: ``scan`` options that only shape the output of a run without the app, with their flag names.
+OUTPUT_ONLY = {
+    "fmt": "--format",
+    "output": "-o/--output",
+    "link_dir": "--link-dir",
+    "progress": "--progress",
+}
+
+
 def launch_ui(options: Any, db: Path | None) -> int:
-    """``lookalike scan PATH`` on a terminal without ``--no-ui``: the app, with PATHs chosen."""
+    """``lookalike scan PATH…`` on a terminal without ``--no-ui``: the app opens with every scan
+    option applied and the scan started. Options that only shape a headless run's output are
+    refused with a message that says how to get that output."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        from click.core import ParameterSource
+
+        given = [
+            flag
+            for name, flag in OUTPUT_ONLY.items()
+            if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+        ]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} only work without the terminal app: add --no-ui "
+                "(e.g. lookalike scan --no-ui PATH --format json -o groups.json), or leave "
+                f"{'them' if len(given) > 1 else 'it'} out to scan and review in the app."
+            )
     from lookalike.engine.api import Engine
     from lookalike.ui.app import make_app
 
@@ -83,7 +109,8 @@ def launch_ui(options: Any, db: Path | None) -> int:
         settings = config.load_config()
     except config.ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    make_app(settings, Engine(catalog_path=db), roots=list(options.roots)).run()
+    app = make_app(settings, Engine(catalog_path=db), scan_base=options, start_scan=True)
+    app.run()
     return 0
 
 

@@ -8,6 +8,7 @@ async scan stream runs in a thread worker, so SQLite, decoding and model loading
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import os
 import threading
@@ -187,8 +188,16 @@ class LookalikeApp(App[None]):
         themes_dir: Path | None = None,
         start_mode: str | None = None,
         browse_start: Path | None = None,
+        scan_base: ScanOptions | None = None,
+        start_scan: bool = False,
     ) -> None:
         super().__init__()
+        # ``lookalike scan PATH… --include … --min-size …`` on a terminal: every option given
+        # there is the base of the scans started here (the app's own knobs override theirs).
+        self.scan_base = scan_base
+        self._start_scan = start_scan
+        if scan_base is not None and not roots:
+            roots = scan_base.roots
         self.settings = dict(settings)
         self.engine = engine
         self.image_cls = image_cls
@@ -209,6 +218,13 @@ class LookalikeApp(App[None]):
             "workers": int(self.setting("scan.workers", os.cpu_count() or 1)),
             "similar": bool(self.setting("scan.similar", False)),
         }
+        if scan_base is not None:
+            self.scan_settings.update(
+                sensitivity=scan_base.sensitivity,
+                same=scan_base.same,
+                workers=scan_base.workers,
+                similar=bool(scan_base.ml and scan_base.ml.similar),
+            )
         rules = self.setting("rules.keep", list(DEFAULT_KEEP_RULES))
         self.keep_rules: list[str] = [r for r in rules if r in KEEP_RULE_NAMES] or list(
             DEFAULT_KEEP_RULES
@@ -220,6 +236,10 @@ class LookalikeApp(App[None]):
             if isinstance(raw, dict)
             else {}
         )
+        if scan_base is not None:
+            self.keep_rules = list(scan_base.keep_rules)
+            self.reference = [str(r) for r in scan_base.reference]
+            self.overrides = {str(k): list(v) for k, v in scan_base.keep_overrides}
         self.rules_dirty = False
         self.operation: str = str(self.setting("ui.operation", "trash"))
         self.destination: str = str(self.setting("ui.destination", ""))
@@ -273,6 +293,8 @@ class LookalikeApp(App[None]):
         self.watch(self, "theme", self._theme_changed, init=False)
         self.switch_mode(self._start_mode)
         self.run_worker(self._load_initial, thread=True, group="load", exit_on_error=False)
+        if self._start_scan:
+            self.call_later(self.start_scan)
 
     def _load_initial(self) -> None:
         error = ""
@@ -465,12 +487,19 @@ class LookalikeApp(App[None]):
         if self.files_from is not None:
             text = self.files_from.read_text(encoding="utf-8", errors="replace")
             files = tuple(Path(line.strip()) for line in text.splitlines() if line.strip())
-        ml = None
-        if self.scan_settings.get("similar"):
+        similar = bool(self.scan_settings.get("similar"))
+        base = self.scan_base
+        if base is not None and not files and self.files_from is None:
+            files = base.files_from
+        ml = base.ml if base is not None else None
+        if ml is not None and ml.similar != similar:
+            ml = dataclasses.replace(ml, similar=similar)
+        elif ml is None and similar:
             from lookalike.engine.ml_stage import MLOptions  # warmed up by _load_initial
 
             ml = MLOptions(similar=True)
-        return ScanOptions(
+        return dataclasses.replace(
+            base or ScanOptions(),
             ml=ml,
             roots=tuple(self.roots),
             files_from=files,
@@ -530,6 +559,10 @@ class LookalikeApp(App[None]):
             self.review.add_group(ev.group)
             self.publish_soon("groups")
         elif isinstance(ev, Notice):
+            if ev.message.startswith("embeddings off"):
+                # The stage still ends (colour/faces may have run): show it as skipped, not ✓.
+                reason = ev.message.partition(":")[2].strip() or "no embedding model"
+                model.stages.setdefault("embed", {})["skipped"] = reason
             self.notify(ev.message, severity="warning" if ev.level != "info" else "information")
         elif isinstance(ev, ScanFinished):
             self._scan_finished(ev)
@@ -866,6 +899,8 @@ def make_app(
     image_cls: type[Any] | None = None,
     start_mode: str | None = None,
     browse_start: Path | None = None,
+    scan_base: ScanOptions | None = None,
+    start_scan: bool = False,
 ) -> LookalikeApp:
     """The one way to build the app: the CLI passes the real Engine, tests a fake one.
 
@@ -892,4 +927,6 @@ def make_app(
         themes_dir=themes_dir,
         start_mode=start_mode,
         browse_start=browse_start,
+        scan_base=scan_base,
+        start_scan=start_scan,
     )

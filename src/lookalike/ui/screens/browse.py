@@ -76,6 +76,9 @@ slow on a CPU). s starts the scan and shows its progress (2).
         self.query_one(DirectoryTree).show_root = True
         self.refresh_side()
         self.query_one(DirectoryTree).focus()
+        # What is known of the starting folder shows at once, not only once the cursor moves.
+        self._info_path = str(self.lk.browse_start)
+        self._count(self._info_path)
 
     def on_screen_resume(self) -> None:
         self.refresh_side()
@@ -83,6 +86,8 @@ slow on a CPU). s starts the scan and shows its progress (2).
     def on_app_changed(self, what: str) -> None:
         if what in ("roots", "groups", "recent") and self.is_attached:
             self.refresh_side()
+            if what in ("groups", "recent"):  # a scan finished or results loaded: recount
+                self._count(self._info_path)
 
     def refresh_side(self) -> None:
         lk = self.lk
@@ -110,12 +115,14 @@ slow on a CPU). s starts the scan and shows its progress (2).
         return path if path.is_dir() else path.parent
 
     def on_directory_tree_directory_selected(self, event: DirectoryTree.DirectorySelected) -> None:
-        self._count(str(event.path))
+        self._info_path = str(event.path)
+        self._count(self._info_path)
 
     def on_tree_node_highlighted(self, event: DirectoryTree.NodeHighlighted) -> None:  # type: ignore[name-defined]
         data = getattr(event.node, "data", None)
         if data is not None and getattr(data, "path", None) is not None:
-            self._count(str(data.path))
+            self._info_path = str(data.path)
+            self._count(self._info_path)
 
     @work(thread=True, exclusive=True, group="dircount")
     def _count(self, path: str) -> None:
@@ -136,13 +143,25 @@ slow on a CPU). s starts the scan and shows its progress (2).
         self.post_message(DirCounted(path, files, dirs, groups))
 
     def on_dir_counted(self, message: DirCounted) -> None:
-        info = self.lk.dir_info.get(message.path, {})
         groups = message.groups
-        last = info.get("last_scan", "never")
+        last = self._last_scan(message.path)
         self.query_one("#dirinfo", Static).update(
             f"[b]{message.path}[/b]\n  {message.files:,} files, {message.dirs:,} folders here"
             f"\n  last scan: {last} · groups with files here: {groups:,}"
         )
+
+    def _last_scan(self, path: str) -> str:
+        """When this folder, or the scanned folder that holds it, was last scanned."""
+        best = ""
+        for root in self.lk.dir_info:
+            if (path == root or path.startswith(root.rstrip(os.sep) + os.sep)) and len(root) > len(
+                best
+            ):
+                best = root
+        if not best:
+            return "never"
+        stamp = str(self.lk.dir_info[best].get("last_scan", "never"))
+        return stamp if best == path else f"{stamp} (with {best})"
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:

@@ -50,6 +50,10 @@ O removes the last. w writes all of it to config.toml; the next scan uses the ne
         self.redraw()
         self.query_one(OptionList).focus()
 
+    def on_app_changed(self, what: str) -> None:
+        if what == "rules" and self.is_attached:  # saved (or not): the status line says which
+            self.redraw()
+
     def redraw(self, highlight: int | None = None) -> None:
         ol = self.query_one(OptionList)
         old = ol.highlighted if highlight is None else highlight

@@ -29,6 +29,8 @@ def stage_line(name: str, info: dict | None) -> str:
     if info is None:
         return f"  {name:<9} [dim]{'·' * BAR}[/]  waiting"
     done, total = info.get("done", 0), info.get("total")
+    if info.get("skipped"):
+        return f"[$warning]–[/] {name:<9} [dim]{'·' * BAR}[/]  skipped: {info['skipped']}"
     if info.get("finished"):
         return (
             f"[$success]✓[/] {name:<9} [$success]{'█' * BAR}[/]  {done:,} in "
