@@ -1,60 +1,50 @@
-"""Fault injection: a subprocess applying a 1,000-file batch is killed with SIGKILL at random
-points. Afterwards no file is lost (each is at its source or where the journal says), the
-journal tells which files moved, and undo restores the original tree. Some trials also kill
-the undo half-way and finish it with a second undo.
+"""Fault injection: a process applying a 1,000-file batch, undoing it or redoing it — or
+emptying the quarantine — is killed with SIGKILL at 20 random moments of each. Each trial
+kills the apply, then the undo of what the apply did, then the redo of what was undone (so
+the three kills cost about one batch of work). After every kill:
 
+* nothing is lost: before settling, each file's bytes are at its source or at a place the
+  journal names (destination, temp name, part file);
+* after settling (what the next command does first) each file is in exactly one place, no
+  temp or part file and no orphan ``.trashinfo`` is left, and every journal row is in a final
+  state that agrees with the disk;
+* a following undo completes and the tree is byte-for-byte what it was.
+
+The worker is a ``fork`` of the test process (lookalike is already imported, so a trial costs
+the work done before the kill, not an interpreter start-up) and ends with ``os._exit``; the
+kill lands after a random number of finished files, at least one chunk before the end.
 ``LOOKALIKE_NO_FSYNC=1`` keeps the trials fast: fsync guards against power loss, and a killed
-process loses nothing that reached the kernel, so the test still exercises every ordering the
-journal relies on.
+process loses nothing that reached the kernel, so every ordering the journal relies on is
+still exercised. The RNG is seeded.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import signal
 import sqlite3
-import subprocess
+import stat
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from lookalike.engine import actions as A
+from lookalike.engine.actions import fsutil, trash
 from lookalike.engine.actions import journal as jn
 from lookalike.engine.model import Group, Member
 
 N = 1000
-TRIALS = 22
+TRIALS = 20
+MOVES = ("trash", "quarantine", "move")
+LINKS = ("hardlink", "symlink")
 
-CHILD = r"""
-import errno, os, sys
-from pathlib import Path
-
-boundary = os.environ.get("FAKE_EXDEV_BOUNDARY")
-if boundary:  # pretend this folder is another filesystem: renames across it fail with EXDEV
-    from lookalike.engine.actions import fsutil
-
-    real = fsutil.rename_noclobber
-
-    def rename(src, dst, *a, **kw):
-        if str(src).startswith(boundary) != str(dst).startswith(boundary):
-            raise OSError(errno.EXDEV, "Invalid cross-device link")
-        return real(src, dst, *a, **kw)
-
-    fsutil.rename_noclobber = rename
-
-from lookalike.engine import actions as A
-
-mode, plan_file, journal = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-if mode == "apply":
-    for _ in A.apply_plan(A.load_plan(plan_file), journal):
-        pass
-else:
-    for _ in A.undo(None, journal):
-        pass
-"""
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
 
 @pytest.fixture
@@ -62,7 +52,24 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LOOKALIKE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("LOOKALIKE_NO_FSYNC", "1")
+    monkeypatch.delenv("LOOKALIKE_JOURNAL", raising=False)
     return tmp_path
+
+
+def make_groups(tree: Path) -> list[Group]:
+    groups = []
+    for i in range(N):
+        d = tree / f"d{i % 25}"
+        d.mkdir(parents=True, exist_ok=True)
+        k, x = d / f"k{i}.jpg", d / f"x{i}.jpg"
+        k.write_bytes(b"photo %d " % i * 3)
+        x.write_bytes(b"photo %d " % i * 3)
+        members = tuple(
+            Member(str(p), p.stat().st_size, 1, 1, "", 1.0, mtime_ns=p.stat().st_mtime_ns)
+            for p in (k, x)
+        )
+        groups.append(Group(i, "exact", str(k), "", members))
+    return groups
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -73,76 +80,168 @@ def snapshot(root: Path) -> dict[str, bytes]:
     }
 
 
-def _done_count(db: sqlite3.Connection, mode: str) -> int:
-    """Files the running child has finished (0 while its batch is not there yet)."""
-    states = ("done", "skipped", "failed") if mode == "apply" else ("undone",)
+# -- the killed worker ---------------------------------------------------------------------------
+def _exdev_across(boundary: str) -> None:
+    """In the worker: renames across ``boundary`` fail with EXDEV (another filesystem)."""
+    real = fsutil.rename_noclobber
+
+    def rename(src: str, dst: str) -> None:
+        if str(src).startswith(boundary) != str(dst).startswith(boundary):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real(src, dst)
+
+    fsutil.rename_noclobber = rename  # type: ignore[assignment]
+
+
+def _fork(work: Callable[[], object], boundary: str | None) -> int:
+    pid = os.fork()
+    if pid == 0:  # the worker: never returns into pytest
+        code = 0
+        try:
+            if boundary:
+                _exdev_across(boundary)
+            for _ in work():  # type: ignore[attr-defined]
+                pass
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    return pid
+
+
+def _finished(db: sqlite3.Connection, states: tuple[str, ...]) -> int:
+    """Rows the worker has finished in the batch it is working on; -1 until that batch is
+    active (so a kill never lands before the worker started its batch)."""
     marks = ",".join("?" * len(states))
     try:
         row = db.execute(
-            f"SELECT count(*) FROM items WHERE batch=(SELECT id FROM batches "
-            f"ORDER BY created DESC LIMIT 1) AND state IN ({marks})",
-            states,
+            "SELECT id FROM batches WHERE state IN ('running','undoing') "
+            "ORDER BY created DESC LIMIT 1"
         ).fetchone()
+        if row is None:
+            return -1
+        return db.execute(
+            f"SELECT count(*) FROM items WHERE batch=? AND state IN ({marks})",
+            (row[0], *states),
+        ).fetchone()[0]
     except sqlite3.Error:
-        return 0
-    return row[0]
+        return -1
 
 
-def _run_and_kill(args: list[str], journal: Path, mode: str, at: int, env: dict) -> bool:
-    """Start the child, SIGKILL it once ``at`` files are finished; True if it was killed."""
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, mode, *args], env=env)
+def kill_at(
+    work: Callable[[], object],
+    journal: Path,
+    at: int,
+    count: Callable[[sqlite3.Connection], int],
+    boundary: str | None = None,
+) -> bool:
+    """Run ``work`` in a forked worker and SIGKILL it once ``count`` reaches ``at``; True if
+    the kill landed before the worker finished."""
+    pid = _fork(work, boundary)
     db = None
+    status = None
     try:
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            done_pid, status = os.waitpid(pid, os.WNOHANG)
+            if done_pid:
+                break
             if db is None and journal.exists():
                 db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=0.2)
-            if db is not None and _done_count(db, mode) >= at:
+            if db is not None and count(db) >= at:
+                os.kill(pid, signal.SIGKILL)
+                _, status = os.waitpid(pid, 0)
                 break
-            time.sleep(0.004)
-        killed = proc.poll() is None
-        if killed:
-            os.kill(proc.pid, signal.SIGKILL)
+            time.sleep(0.003)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the worker did not finish in 120 s")
     finally:
-        proc.wait()
         if db is not None:
             db.close()
-    return killed
+    assert status is not None
+    if os.WIFEXITED(status):
+        assert os.WEXITSTATUS(status) == 0, "the worker failed (traceback above)"
+        return False
+    return os.WTERMSIG(status) == signal.SIGKILL
 
 
-def _bytes_somewhere(rec: jn.ItemRecord, expected: bytes) -> bool:
-    places = [rec.source, rec.dest or ""]
-    places += [v for k, v in rec.detail.items() if k in ("tmp", "part") and isinstance(v, str)]
-    for p in places:
-        try:
-            if p and Path(p).read_bytes() == expected:
-                return True
-        except OSError:
-            continue
-    return False
+# -- invariants ----------------------------------------------------------------------------------
+def _is_content(path: str | None, expected: bytes) -> bool:
+    if not path:
+        return False
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        return Path(path).read_bytes() == expected
+    except OSError:
+        return False
 
 
-def test_sigkill_at_random_points_loses_nothing_and_undoes(env: Path) -> None:
-    tree = env / "tree"
-    groups = []
-    for i in range(N):
-        d = tree / f"d{i % 25}"
-        d.mkdir(parents=True, exist_ok=True)
-        k, x = d / f"k{i}.jpg", d / f"x{i}.jpg"
-        k.write_bytes(b"photo %d " % i * 3)
-        x.write_bytes(b"photo %d " % i * 3)
-        groups.append(
-            Group(
-                i,
-                "exact",
-                str(k),
-                "",
-                tuple(
-                    Member(str(p), p.stat().st_size, 1, 1, "", 1.0, mtime_ns=p.stat().st_mtime_ns)
-                    for p in (k, x)
-                ),
+def check_nothing_lost(recs: list[jn.ItemRecord], tree: Path, before: dict) -> None:
+    """Right after the kill: each file's bytes are somewhere the journal names."""
+    for rec in recs:
+        expected = before[str(Path(rec.source).relative_to(tree))]
+        places = [rec.source, rec.dest]
+        places += [v for k, v in rec.detail.items() if k in ("tmp", "part", "restore_to")]
+        if rec.op in LINKS:
+            places.append(rec.keeper)  # a finished link's bytes are the keeper's
+        assert any(_is_content(p, expected) for p in places), rec
+
+
+def check_settled(recs: list[jn.ItemRecord], tree: Path, before: dict, roots: list[Path]) -> None:
+    """After settling: final states only, each agreeing with the disk; each file in exactly
+    one place; no temp/part file and no orphan .trashinfo anywhere."""
+    final = {jn.ITEM_DONE, jn.NOT_DONE, jn.SKIPPED, jn.FAILED, jn.ITEM_UNDONE, jn.UNDO_FAILED}
+    for rec in recs:
+        assert rec.state in final, rec
+        expected = before[str(Path(rec.source).relative_to(tree))]
+        acted = rec.state in (jn.ITEM_DONE, jn.UNDO_FAILED)
+        if rec.op in MOVES:
+            at_src, at_dest = _is_content(rec.source, expected), _is_content(rec.dest, expected)
+            assert at_src + at_dest == 1, rec  # exactly once
+            assert at_dest == acted, rec
+        elif rec.op in LINKS:
+            st, kst = os.lstat(rec.source), os.stat(rec.keeper or "")
+            linked = (
+                stat.S_ISLNK(st.st_mode) and os.readlink(rec.source) == rec.keeper
+                if rec.op == "symlink"
+                else st.st_ino == kst.st_ino
             )
-        )
+            assert linked == acted, rec
+            assert linked or _is_content(rec.source, expected), rec
+        elif rec.op == "copy":
+            assert _is_content(rec.source, expected), rec
+            assert os.path.lexists(rec.dest or "") == acted, rec
+    for root in roots:
+        if root.exists():
+            left = [p for p in root.rglob("*") if fsutil.TMP_MARK in p.name]
+            assert not left, left
+    for can in (trash.home_trash(),):
+        info = Path(can.info)
+        if info.exists():
+            orphans = [p for p in info.iterdir() if trash.is_orphan_info(str(p))]
+            assert not orphans, orphans
+
+
+def undo_all(journal: Path) -> None:
+    """Undo until nothing is left; no restore may fail."""
+    for _ in range(4):
+        try:
+            evs = list(A.undo(None, journal))
+        except A.NothingToDo:
+            return
+        assert evs[-1].failed == 0, [e for e in evs if getattr(e, "outcome", "") != "undone"]
+    raise AssertionError("undo never ran out of work")
+
+
+# -- the tests -----------------------------------------------------------------------------------
+def test_sigkill_during_apply_undo_and_redo(env: Path) -> None:
+    tree = env / "tree"
+    groups = make_groups(tree)
     before = snapshot(tree)
     other_fs = str(env / "otherfs")
     ops = [
@@ -157,69 +256,134 @@ def test_sigkill_at_random_points_loses_nothing_and_undoes(env: Path) -> None:
     plans = {op: A.build_plan(groups, op) for op in ops}
     assert all(len(p.items) == N for p in plans.values())
     journal = env / "journal.sqlite"
-    rng = random.Random(20261122)
-    killed_apply = killed_undo = 0
+    roots = [tree, env / "moved", env / "otherfs", env / "copies", env / "data", env / "xdg"]
+    rng = random.Random(20261125)
+    kills = {"apply": 0, "undo": 0, "redo": 0}
+    applied = ("done", "skipped", "failed")
+
+    def after_kill(batch_id: str) -> None:
+        with A.Journal(journal) as j:
+            recs = j.items(batch_id)
+        assert len(recs) > 0
+        check_nothing_lost(recs, tree, before)
+        A.settle_pending(journal)  # what the next command does first
+        with A.Journal(journal) as j:
+            assert not j.batches_in(jn.ACTIVE)
+            check_settled(j.items(batch_id), tree, before, roots)
 
     for trial in range(TRIALS):
         op = ops[trial % len(ops)]
+        boundary = other_fs if op == f"move:{other_fs}" else None
         plan = plans[op]
-        plan_file = env / "plan.json"
-        A.save_plan(plan, plan_file)
-        child_env = dict(os.environ)
-        if op.startswith(f"move:{other_fs}"):
-            child_env["FAKE_EXDEV_BOUNDARY"] = other_fs
-        at = rng.randrange(0, N - 64)  # at least one chunk before the end: a real mid-batch kill
-        killed_apply += _run_and_kill(
-            [str(plan_file), str(journal)], journal, "apply", at, child_env
+
+        # 1. the 1,000-file apply, killed (at least two chunks in, one chunk before the end)
+        kills["apply"] += kill_at(
+            lambda plan=plan: A.apply_plan(plan, journal),
+            journal,
+            rng.randrange(128, N - 64),
+            lambda db: _finished(db, applied),
+            boundary,
         )
-
-        # no file lost: each one's bytes are at its source or at a place the journal names
+        batch = A.history(journal, 1)[0].id
+        after_kill(batch)
         with A.Journal(journal) as j:
-            batch = j.batches(1)[0]
-            recs = j.items(batch.id)
-        assert len(recs) == N
-        for rec in recs:
-            name = str(Path(rec.source).relative_to(tree))
-            assert _bytes_somewhere(rec, before[name]), (trial, op, rec)
+            done = len(j.items(batch, (jn.ITEM_DONE,)))
 
-        # the journal says which files moved: the report matches the disk
-        report = A.pending_recovery(journal)
-        if batch.state == jn.RUNNING:
-            assert [b.id for b in report.batches] == [batch.id]
-            for item in report.batches[0].items:
-                src = Path(item.source)
-                if op in ("hardlink", "symlink"):
-                    linked = src.is_symlink() or (src.exists() and src.stat().st_nlink > 1)
-                    assert item.done == linked, (trial, op, item)
-                elif op.startswith("copy"):
-                    assert src.exists()
-                    if item.done:
-                        assert Path(item.dest).read_bytes() == src.read_bytes()
-                else:
-                    assert item.done == (not src.exists()), (trial, op, item)
-                    if item.done:
-                        assert Path(item.dest).exists()
-        else:
-            assert not report.batches
+        # 2. its undo, killed; the next undo finishes it
+        kills["undo"] += kill_at(
+            lambda: A.undo(None, journal),
+            journal,
+            rng.randrange(0, done - 64),
+            lambda db: _finished(db, ("undone",)),
+            boundary,
+        )
+        after_kill(batch)
+        undo_all(journal)
+        assert snapshot(tree) == before, (trial, op, "undo")
 
-        # sometimes the undo is killed too; a second undo finishes the job
-        if trial % 3 == 2:
-            killed_undo += _run_and_kill(
-                [str(plan_file), str(journal)],
-                journal,
-                "undo",
-                rng.randrange(0, N // 2),
-                dict(os.environ),
-            )
-        for _ in range(3):
-            try:
-                evs = list(A.undo(None, journal))
-            except A.NothingToDo:
-                break
-            assert evs[-1].failed == 0, [e for e in evs if getattr(e, "outcome", "") != "undone"]
-        assert snapshot(tree) == before, (trial, op)
+        # 3. redo of the undone files, killed; undo rolls the redo back
+        kills["redo"] += kill_at(
+            lambda b=batch: A.redo(b, journal),
+            journal,
+            rng.randrange(0, done - 64),
+            lambda db: _finished(db, applied),
+            boundary,
+        )
+        redo_batch = A.history(journal, 1)[0]
+        assert redo_batch.redo_of == batch
+        after_kill(redo_batch.id)
+        undo_all(journal)
+        assert snapshot(tree) == before, (trial, op, "redo")
         assert not [p for p in (env / "copies").rglob("*") if p.is_file()]
         assert not A.pending_recovery(journal)
 
-    assert killed_apply >= 20, killed_apply  # the kills really landed mid-batch
-    assert killed_undo >= 1
+    # the kills really landed mid-batch (each is triggered at least one chunk before the end)
+    assert min(kills.values()) >= TRIALS - 2, kills
+
+
+def test_sigkill_during_quarantine_empty(env: Path) -> None:
+    """20 kills of one ``quarantine empty`` of 1,000 files, each resumed by the next: every
+    file is either purged (and journalled so) or still quarantined and restorable; undo then
+    brings back every file that was not purged, and every group keeps its keeper."""
+    tree = env / "tree"
+    groups = make_groups(tree)
+    before = snapshot(tree)
+    journal = env / "journal.sqlite"
+    fin = list(A.apply_plan(A.build_plan(groups, "quarantine"), journal))[-1]
+    assert fin.done == N
+    rng = random.Random(20261126)
+    kills = 0
+
+    def purged(db: sqlite3.Connection) -> int:
+        try:
+            row = db.execute("SELECT count(*) FROM items WHERE state='purged'").fetchone()
+        except sqlite3.Error:
+            return 0
+        return row[0]
+
+    for _trial in range(TRIALS):
+        with A.Journal(journal) as j:
+            gone = len(j.items_in((jn.PURGED,)))
+        kills += kill_at(
+            lambda: [A.empty_quarantine(None, journal)],
+            journal,
+            gone + rng.randrange(1, 40),
+            purged,
+        )
+        with A.Journal(journal) as j:  # before settling: nothing half-purged is lost
+            recs = j.items(fin.batch_id)
+        for rec in recs:
+            expected = before[str(Path(rec.source).relative_to(tree))]
+            if rec.state == jn.PURGED:
+                assert not os.path.lexists(rec.dest or "")
+            elif rec.state == jn.ITEM_DONE:
+                assert _is_content(rec.dest, expected), rec
+            else:
+                assert rec.state == jn.PURGING, rec
+        A.settle_pending(journal)
+        with A.Journal(journal) as j:
+            recs = j.items(fin.batch_id)
+        for rec in recs:
+            expected = before[str(Path(rec.source).relative_to(tree))]
+            assert rec.state in (jn.PURGED, jn.ITEM_DONE), rec
+            assert os.path.lexists(rec.dest or "") == (rec.state == jn.ITEM_DONE), rec
+            assert rec.state == jn.PURGED or _is_content(rec.dest, expected), rec
+            assert not os.path.lexists(rec.source)
+        listed = {r.seq for r in A.quarantine_contents(None, journal)}
+        assert listed == {r.seq for r in recs if r.state == jn.ITEM_DONE}
+
+    assert kills >= TRIALS - 2, kills
+    with A.Journal(journal) as j:
+        purged_seqs = {r.seq for r in j.items(fin.batch_id) if r.state == jn.PURGED}
+    assert 0 < len(purged_seqs) < N
+    undo_all(journal)
+    after = snapshot(tree)
+    for g in groups:
+        keep, dup = (str(Path(m.path).relative_to(tree)) for m in g.members)
+        assert after[keep] == before[keep]  # every group keeps its copy
+    for item in A.batch_items(fin.batch_id, journal):
+        rel = str(Path(item.source).relative_to(tree))
+        if item.seq in purged_seqs:
+            assert rel not in after
+        else:
+            assert after[rel] == before[rel]
