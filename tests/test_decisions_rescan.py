@@ -453,3 +453,17 @@ async def test_a_failed_save_is_reported_and_nothing_is_lost() -> None:
         await wait_for(pilot, lambda: len(engine.decisions) == 2, 10)
         await pilot.press("q")
     assert not app.is_running
+
+
+def test_byte_identical_files_marked_not_a_duplicate_stay_apart(library):
+    root, f, engine = library
+    twin = f["coffee"].with_name("coffee_twin.jpg")
+    third = f["coffee"].with_name("coffee_third.jpg")
+    shutil.copy(f["coffee"], twin)
+    fin = scan(engine, root)
+    assert str(twin) in paths(group_with(list(fin.groups), f["coffee"]))
+    engine.mark_not_duplicate([str(f["coffee"]), str(twin)])
+    shutil.copy(f["coffee"], third)  # an unmarked third copy may join one of them
+    fin = scan(engine, root)
+    assert not any({str(f["coffee"]), str(twin)} <= paths(g) for g in fin.groups)
+    assert any(str(third) in paths(g) for g in fin.groups)

@@ -140,6 +140,23 @@ def _forbidden_between_reps(
     return out
 
 
+def _kept_apart(cluster: list[FileRow], marked: set[tuple[int, int]]) -> list[list[FileRow]]:
+    """Byte-identical files the reviewer marked "not a duplicate" are not grouped either (say
+    the same photo kept on purpose in two projects): split the cluster so no marked pair shares
+    a part; a file left alone stands for itself."""
+    if not marked:
+        return [cluster]
+    parts: list[list[FileRow]] = []
+    for r in cluster:
+        for part in parts:
+            if not any((min(r.id, o.id), max(r.id, o.id)) in marked for o in part):
+                part.append(r)
+                break
+        else:
+            parts.append([r])
+    return [p for p in parts if len(p) > 1]
+
+
 def run_scan(
     options: ScanOptions, catalog_path: Path, thumb_dir: Path, cancel: threading.Event
 ) -> Iterator[Event]:
@@ -297,6 +314,7 @@ def run_scan(
         yield from flush_errors()
 
         # 3. exact ---------------------------------------------------------------------
+        marked = cat.not_duplicate_pairs()  # the reviewer's "not a duplicate" marks
         by_size: dict[int, list[FileRow]] = defaultdict(list)
         for r in media:
             if r.size > 0:
@@ -334,9 +352,9 @@ def run_scan(
                             on_error(FileError(r.path, f"cannot be read ({exc.strerror or exc})"))
                             continue
                     by_full[r.fullhash].append(r)
-                exact_clusters.extend(
-                    sorted(c, key=lambda r: r.path) for c in by_full.values() if len(c) > 1
-                )
+                for c in by_full.values():
+                    if len(c) > 1:
+                        exact_clusters.extend(_kept_apart(sorted(c, key=lambda r: r.path), marked))
             done += len(g)
             if (ev := prog.tick(done)) is not None:
                 yield ev
@@ -456,7 +474,7 @@ def run_scan(
             for r in sorted(reps, key=lambda r: r.path)
             if r.id in percepts and not metas.get(r.id, {}).get("uniform", True)
         ]
-        forbidden = _forbidden_between_reps(cat.not_duplicate_pairs(), rep_of)
+        forbidden = _forbidden_between_reps(marked, rep_of)
 
         def on_group_progress(done: int, total: int) -> None:
             prog.total = total
