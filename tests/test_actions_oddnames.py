@@ -221,3 +221,26 @@ def test_odd_names_through_a_real_process(env: Path, photo: bytes) -> None:
     assert "bad\\xff\\xfename.jpg" in listing
     run("undo", "--yes")
     assert snapshot(root) == before
+
+
+def test_odd_names_export_folder_and_zip(env: Path, photo: bytes) -> None:
+    """Export keeps every odd name: exact bytes in a folder, an escaped form in a ZIP."""
+    import zipfile
+
+    root = os.path.join(os.fsencode(env), b"pics")
+    dups = make_corpus(root, photo)
+    groups = env / "groups.json"
+    lookalike(
+        "scan", "--no-ui", os.fsdecode(root), "--exact-only", "--workers", "1",
+        "--format", "json", "-o", str(groups),
+    )  # fmt: skip
+    out = env / "out"
+    assert "exported 9 file(s)" in lookalike("export", str(out), "--groups", str(groups))
+    got = snapshot(os.fsencode(out))
+    assert {os.path.join(root, k) for k in got} == {*dups, os.path.join(root, KEEP)}
+    assert all(v == ("file", photo) for v in got.values())
+    lookalike("export", str(env / "kept.zip"), "--zip", "--groups", str(groups))
+    with zipfile.ZipFile(env / "kept.zip") as zf:
+        names = zf.namelist()
+        assert len(names) == 9 and "bad\\xff\\xfename.jpg" in names
+        assert all(zf.read(n) == photo for n in names)

@@ -908,11 +908,14 @@ def export_cmd(
         paths = kept_set(groups, picks, extra)
         res = export_kept(paths, dest, as_zip=as_zip)
         for e in res.errors:
-            stderr.write(f"  failed: {e}\n")
+            stderr.write(f"  failed: {safe_text(e)}\n")
         if fmt == "json":
             stdout.write(json.dumps(res.to_json()) + "\n")
         else:
-            stdout.write(f"exported {res.files} file(s), {human_bytes(res.bytes)} to {res.dest}\n")
+            stdout.write(
+                f"exported {res.files} file(s), {human_bytes(res.bytes)} "
+                f"to {display_path(res.dest)}\n"
+            )
         return EXIT_PARTIAL if res.errors else EXIT_OK
 
     _run(body)

@@ -76,7 +76,9 @@ def export_kept(
         names: set[str] = set()
         with zipfile.ZipFile(dest, "x", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
             for i, p in enumerate(paths, 1):
-                arc = os.path.relpath(p, base)
+                # ZIP names are text: bytes that are not UTF-8 are written as \xNN (a folder
+                # export keeps the exact bytes)
+                arc = fsutil.safe_text(os.path.relpath(p, base))
                 stem, ext = os.path.splitext(arc)
                 k = 1
                 while arc in names:
