@@ -138,19 +138,56 @@ def test_the_app_plans_through_the_same_builder(
             await pilot.pause(0.1)
             assert len(app.review.removals()) == 3
             await pilot.press("4")
-            for _ in range(500):
-                if app.plan is not None:
-                    break
-                await pilot.pause(0.02)
+            await wait_plan()
+            plans.append(app.plan)
+            # similar groups need their own confirmation on the Apply screen
+            await pilot.press("S", "n")
+            assert not app.act_on_similar
+            await pilot.press("S", "y")
+            await wait_plan()
+            plans.append(app.plan)
 
+    async def wait_plan() -> None:
+        for _ in range(500):
+            if app.plan is not None:
+                return
+            await asyncio.sleep(0.02)
+
+    plans: list = []
     asyncio.run(run())
-    assert app.plan is not None, app.plan_error
-    planned = {i.source for i in app.plan.items}
+    assert len(plans) == 2 and plans[0] is not None, app.plan_error
+    planned = {i.source for i in plans[0].items}
     assert planned == {str(cup), str(cup_copy)}  # the reference file ref_a is the keeper
-    refused = "\n".join(app.plan.refused)
+    refused = "\n".join(plans[0].refused)
     assert f"{ref_b}: in reference folder" in refused
     assert f"{fav}: a favourite" in refused
     for shot in shots[1:]:
         assert f"{shot}: a similar group" in refused
+    assert os.path.samefile(plans[0].native.catalog, config.default_catalog_path())
+    # after S + y: the look-alike shots are in, references and favourites still out
+    assert {i.source for i in plans[1].items} == {str(cup), str(cup_copy), *map(str, shots[1:])}
     assert all(p.is_file() for p in (cup, cup_copy, ref_a, ref_b, astro, fav, *shots))
-    assert os.path.samefile(app.plan.native.catalog, config.default_catalog_path())
+
+
+def test_reference_given_to_scan_reaches_the_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lookalike scan PATH --reference DIR`` on a terminal opens the app: the references it
+    passes to the plan builder are those of the command line."""
+    import lookalike.ui.app as ui_app
+    from lookalike.commands import ui as ui_commands
+    from lookalike.engine.options import ScanOptions
+
+    apps: list = []
+    real_make_app = ui_app.make_app
+
+    def capture(settings, engine, **kw):
+        app = real_make_app(settings, engine, graphics="none", **kw)
+        app.run = lambda *a, **k: None  # type: ignore[method-assign]
+        apps.append(app)
+        return app
+
+    monkeypatch.setattr(ui_app, "make_app", capture)
+    options = ScanOptions(roots=(tmp_path,), reference=(tmp_path / "ref",))
+    ui_commands.launch_ui(options=options, db=tmp_path / "c.db")
+    assert apps and apps[0].reference == [str(tmp_path / "ref")]

@@ -242,6 +242,9 @@ class LookalikeApp(App[None]):
             self.overrides = {str(k): list(v) for k, v in scan_base.keep_overrides}
         self.rules_dirty = False
         self.operation: str = str(self.setting("ui.operation", "trash"))
+        # look-alike (similar) groups are different photos: acted on only after the Apply
+        # screen's own confirmation (S) sets this for the session
+        self.act_on_similar: bool = False
         self.destination: str = str(self.setting("ui.destination", ""))
         self.plan: PlanSummary | None = None
         self.plan_error = ""
@@ -732,6 +735,9 @@ class LookalikeApp(App[None]):
                     # the engine's plan builder enforces these (never acted on)
                     references=list(self.reference),
                     favourites=set(self.review.favourites),
+                    tiers=("exact", "same", "similar")
+                    if self.act_on_similar
+                    else ("exact", "same"),
                 )
                 self.post_message(PlanReady(plan))
             except Exception as exc:

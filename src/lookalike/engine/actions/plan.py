@@ -536,7 +536,7 @@ def build_plan(
                     g.id,
                     os.path.abspath(m.path),
                     f"a {g.tier} group (look-alike shots are different photos); "
-                    f"pass --tier {g.tier} to act on it",
+                    f"pass --tier {g.tier} to act on it (in the app: S on the Apply screen)",
                 )
                 for m in g.members
                 if os.path.abspath(m.path) != os.path.abspath(g.keep)

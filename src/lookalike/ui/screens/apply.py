@@ -22,7 +22,8 @@ What will happen to the files you decided to remove in Review. Only decided grou
 plan; undecided ones and "not a duplicate" groups are left alone, and every group keeps at least
 one file. o picks the operation (trash, quarantine folder, move to a folder), e sets its folder.
 a applies: you must type "apply" to go ahead, so no stray key can act. Everything done here can
-be undone from History (6).
+be undone from History (6). Look-alike groups (tier "similar": different photos that look alike)
+are left out of the plan; S asks whether to include them, and S again leaves them out.
 """
 
     BINDINGS: ClassVar[list[Binding]] = [
@@ -30,7 +31,30 @@ be undone from History (6).
         Binding("e", "destination", "Folder", id="apply.destination"),
         Binding("r", "replan", "Refresh plan", id="apply.refresh"),
         Binding("a", "apply", "Apply…", id="apply.apply"),
+        Binding("S", "similar", "Include similar…", show=False, id="apply.similar"),
     ]
+
+    def action_similar(self) -> None:
+        """Similar groups need their own confirmation: they are different photos."""
+        lk = self.lk
+        if lk.act_on_similar:
+            lk.act_on_similar = False
+            self.notify("Look-alike (similar) groups are left out again")
+            lk.make_plan()
+            return
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                lk.act_on_similar = True
+                lk.make_plan()
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Also act on look-alike (similar) groups you accepted? They are DIFFERENT "
+                "photos that look alike (bursts, same scene, same colours), not copies."
+            ),
+            done,
+        )
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="apply-body"):
