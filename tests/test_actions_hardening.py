@@ -106,8 +106,9 @@ def test_damaged_journal_is_never_written_and_the_hint_works(env: Path) -> None:
     for p in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         assert not p.exists()  # checkpointed on close: the main file holds everything
     data = bytearray(path.read_bytes())
-    mid = len(data) // 2
-    data[mid : mid + 700] = bytes(range(256)) * 2 + bytes(188)  # garbage mid-file
+    page = int.from_bytes(data[16:18], "big")
+    for start in range(page, len(data), page):  # garbage over every page header but the first
+        data[start : start + 64] = bytes(range(200, 255)) + bytes(9)
     path.write_bytes(bytes(data))
     digest = sha(path)
     for args in (["history"], ["undo", "--yes"], ["stats"], ["quarantine", "list"]):

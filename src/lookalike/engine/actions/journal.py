@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from lookalike import config
 from lookalike.engine.actions.errors import JournalBusy, JournalError
@@ -36,7 +37,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 2: paths as BLOB; 3: index of rows a quarantine empty was deleting
 BATCHES_TABLE = """
 CREATE TABLE IF NOT EXISTS batches(
   id TEXT PRIMARY KEY,
@@ -70,6 +71,9 @@ CREATE TABLE IF NOT EXISTS items(
   PRIMARY KEY(batch, seq)
 )"""
 ITEMS_INDEX = "CREATE INDEX IF NOT EXISTS items_state ON items(batch, state)"
+PURGING_INDEX = (  # tiny: recovery finds an interrupted ``quarantine empty`` without a scan
+    "CREATE INDEX IF NOT EXISTS items_purging ON items(batch, seq) WHERE state='purging'"
+)
 PATH_COLUMNS = ("source", "dest", "keeper")
 
 
@@ -219,6 +223,13 @@ class Journal:
         self._pending: list[tuple[str, tuple]] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(
+                f"cannot open the journal {self.path}: {exc}",
+                "check the folder's permissions or set LOOKALIKE_DATA_DIR",
+            ) from None
+        check_journal(self.path)  # read-only, before anything could write to a damaged file
+        try:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(
@@ -227,7 +238,6 @@ class Journal:
             ) from None
         try:
             self.db.row_factory = sqlite3.Row
-            self._check()  # before anything could write to a damaged file
             self.db.execute("PRAGMA journal_mode=WAL")
             sync = "OFF" if os.environ.get("LOOKALIKE_NO_FSYNC") == "1" else "FULL"
             self.db.execute(f"PRAGMA synchronous={sync}")
@@ -245,22 +255,6 @@ class Journal:
                 "check the folder's permissions or set LOOKALIKE_DATA_DIR",
             ) from None
 
-    def _check(self) -> None:
-        """``PRAGMA quick_check`` (read-only); again whenever the file changed since the last
-        check in this process (same inode, size and mtime: skipped)."""
-        try:
-            st = self.path.stat()
-            key: tuple | None = (str(self.path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
-        except OSError:
-            key = None
-        if key is not None and key in _CHECKED:
-            return
-        rows = [r[0] for r in self.db.execute("PRAGMA quick_check(5)")]
-        if rows != ["ok"]:
-            raise damaged(self.path, "; ".join(str(r) for r in rows))
-        if key is not None:
-            _CHECKED.add(key)
-
     def _upgrade(self) -> None:
         """Create the tables, or migrate an older journal, in one transaction."""
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -277,11 +271,11 @@ class Journal:
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='items'"
             ).fetchone()
             self.db.execute(BATCHES_TABLE)
-            if had_items:
+            if had_items and version < 2:
                 _migrate_v1(self.db)
-            else:
-                self.db.execute(ITEMS_TABLE)
-                self.db.execute(ITEMS_INDEX)
+            self.db.execute(ITEMS_TABLE)
+            self.db.execute(ITEMS_INDEX)
+            self.db.execute(PURGING_INDEX)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -444,10 +438,15 @@ class Journal:
         return [_row_to_item(r) for r in self.db.execute(sql + " ORDER BY seq", args)]
 
     def items_in(self, states: tuple[str, ...]) -> list[ItemRecord]:
-        """Rows in ``states`` across all batches (recovery of ``purging`` rows)."""
+        """Rows in ``states`` across all batches (a full scan; see :meth:`purging_items`)."""
         marks = ",".join("?" * len(states))
         sql = f"SELECT * FROM items WHERE state IN ({marks}) ORDER BY batch, seq"
         return [_row_to_item(r) for r in self.db.execute(sql, states)]
+
+    def purging_items(self) -> list[ItemRecord]:
+        """Rows a killed ``quarantine empty`` left ``purging`` (through the partial index)."""
+        sql = f"SELECT * FROM items WHERE state='{PURGING}' ORDER BY batch, seq"
+        return [_row_to_item(r) for r in self.db.execute(sql)]
 
     def set_item(
         self,
@@ -498,6 +497,41 @@ class Journal:
 
 
 _CHECKED: set[tuple] = set()
+
+
+def check_journal(path: Path) -> None:
+    """``PRAGMA quick_check`` on a read-only connection (it cannot write to the file), closed
+    before any writing connection opens; skipped for a missing/empty file and when the file is
+    unchanged (inode, size, mtime) since the last check in this process. Raises the
+    :func:`damaged` error."""
+    try:
+        st = path.stat()
+    except OSError:
+        return
+    if st.st_size == 0:
+        return
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key in _CHECKED:
+        return
+    detail = ""
+    try:
+        ro = sqlite3.connect(f"file:{quote(os.fsencode(path.resolve()))}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise JournalError(
+            f"cannot open the journal {path}: {exc}",
+            "check the file's permissions or set LOOKALIKE_DATA_DIR",
+        ) from None
+    try:
+        rows = [r[0] for r in ro.execute("PRAGMA quick_check(5)")]
+        if rows != ["ok"]:
+            detail = "; ".join(str(r) for r in rows)
+    except sqlite3.DatabaseError as exc:
+        detail = str(exc)
+    finally:
+        ro.close()
+    if detail:
+        raise damaged(path, detail)  # built after closing: it names the files left on disk
+    _CHECKED.add(key)
 
 
 def damaged(path: Path, detail: str) -> JournalError:

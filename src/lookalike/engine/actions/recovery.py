@@ -172,7 +172,7 @@ def settle_batch(j: Journal, batch_id: str, *, undoing: bool) -> None:
 def settle_purging(j: Journal) -> None:
     """``purging`` rows of a killed ``quarantine empty``: the file is gone → ``purged``; it is
     still there → ``done`` again (listed, and undo can restore it)."""
-    for rec in j.items_in((jn.PURGING,)):
+    for rec in j.purging_items():
         gone = not (rec.dest and os.path.lexists(rec.dest))
         if gone:
             j.set_item(rec.batch, rec.seq, jn.PURGED, error="quarantine emptied", defer=True)
