@@ -56,7 +56,7 @@ from lookalike.engine.actions import (
 from lookalike.engine.actions import lock as passlock
 from lookalike.engine.actions.fsutil import display_path, safe_text, unique_path
 from lookalike.engine.actions.journal import Journal
-from lookalike.engine.actions.plan import ACT_TIERS, TIERS, parse_size
+from lookalike.engine.actions.plan import ACT_TIERS, TIERS, parse_size, plan_document
 from lookalike.engine.actions.plancheck import PlanRejected, check_plan
 from lookalike.engine.actions.undo import UNDO_FROM, undo_target
 from lookalike.engine.model import Group, Member
@@ -180,9 +180,13 @@ def _preview(plan: Plan) -> Iterator[tuple[str, str, str]]:
         yield it.op, it.source, what
 
 
-def print_plan(plan: Plan, fmt: str, stdout: TextIO) -> None:
+def print_plan(plan: Plan, fmt: str, stdout: TextIO, *, sign: bool = False) -> None:
+    """The plan as text or JSON. ``sign``: a plan just built here is written signed, so
+    ``scan … --dry-run --format json > PLAN.json`` is a plan ``apply`` accepts; a plan read
+    from a file is never re-signed (that would launder an edited plan)."""
     if fmt == "json":
-        stdout.write(json.dumps(plan.to_json(), indent=1) + "\n")
+        doc = plan_document(plan) if sign else plan.to_json()
+        stdout.write(json.dumps(doc, indent=1) + "\n")
         return
     for op, src, what in _preview(plan):
         stdout.write(f"{op:<10} {display_path(src)} {what}\n")
@@ -387,7 +391,7 @@ def run_action_for_groups(
                     f"carry it out with: lookalike apply {plan_out}",
                 )
             if dry_run or plan_out is None:
-                print_plan(plan, fmt, stdout)
+                print_plan(plan, fmt, stdout, sign=True)
             return EXIT_OK
         return execute_plan(
             plan,

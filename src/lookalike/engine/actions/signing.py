@@ -39,6 +39,8 @@ def _read_key(path: Path) -> bytes:
                 f"remove {path} (a new key is made; plans signed with the old one need "
                 "apply --force-unsigned)",
             )
+        if stat.S_IMODE(st.st_mode) & 0o077:  # readable by others: anyone could sign plans
+            os.fchmod(fd, 0o600)
         data = os.read(fd, KEY_BYTES + 1)
     finally:
         os.close(fd)
