@@ -140,7 +140,7 @@ def test_usage_errors_are_clear(tmp_path):
     r = lookalike("scan", "--no-ui", str(tmp_path), "--keep-rule", "biggest-smile")
     assert r.returncode == 2 and b"unknown rule" in r.stderr
     r = lookalike("scan", "--no-ui", str(tmp_path / "nope"), "--db", str(tmp_path / "c.db"))
-    assert r.returncode == 3 and b"does not exist" in r.stderr
+    assert r.returncode == 2 and b"no such file or folder" in r.stderr  # usage, not exit 3
     assert b"Traceback" not in r.stderr
 
 

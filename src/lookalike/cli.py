@@ -26,6 +26,13 @@ class DefaultToUiGroup(click.Group):
             args = ["ui", *args]  # `lookalike --graphics halfcell ~/Pictures` too
         return super().parse_args(ctx, args)
 
+    def invoke(self, ctx: click.Context) -> object:
+        # click turns EPIPE into a silent exit 1; `lookalike … | head` is not a failure
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            quiet_broken_pipe()
+
 
 @click.group(cls=DefaultToUiGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="lookalike")
@@ -49,6 +56,24 @@ for module in (scan_commands, actions_commands, ml_commands, ui_commands):
     module.register(main)
 
 
+def quiet_broken_pipe() -> None:
+    """The reader of stdout went away (``| head``): end at once, quietly, with 128 + SIGPIPE.
+
+    stdout is pointed at /dev/null first so the interpreter's last flush cannot complain.
+    """
+    import os
+    import sys
+
+    from lookalike.headless.exitcodes import BROKEN_PIPE
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(BROKEN_PIPE)
+
+
 def run() -> None:
     """Console entry point: no traceback reaches the user unless LOOKALIKE_DEBUG is set."""
     import os
@@ -56,7 +81,9 @@ def run() -> None:
 
     try:
         main(standalone_mode=True)
-    except (KeyboardInterrupt, BrokenPipeError):
+    except BrokenPipeError:
+        quiet_broken_pipe()
+    except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # a bug: say so plainly, keep the details for a report
         if os.environ.get("LOOKALIKE_DEBUG"):

@@ -595,8 +595,8 @@ def _run(body: Callable[[TextIO, TextIO], int]) -> None:
 
 def _unexpected(stderr: TextIO, exc: Exception) -> int:
     """Map an error that is not an ActionError to one line and an exit code."""
-    if os.environ.get("LOOKALIKE_DEBUG") == "1":
-        raise exc
+    if os.environ.get("LOOKALIKE_DEBUG") == "1" or isinstance(exc, BrokenPipeError):
+        raise exc  # a closed stdout ends quietly (cli.quiet_broken_pipe), never "error: …"
     if isinstance(exc, ConfigError):
         _err(stderr, f"error: {exc}")
         return EXIT_USAGE

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from lookalike.atomicio import AtomicFile
 from lookalike.commands.actions import action_args_from, action_options, run_action_for_groups
 from lookalike.commands.ml import build_ml_options, ml_scan_options  # ml (issue 3)
 from lookalike.engine.actions.errors import ActionError
@@ -216,6 +217,9 @@ def build_options(
         listed = read_file_list(data, null)
     if not paths and not listed:
         raise click.UsageError("give at least one PATH or --files-from FILE")
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if missing:
+        raise click.UsageError(f"{', '.join(missing)}: no such file or folder; check the path")
     cfg_keep, cfg_refs, cfg_overrides = _rules_from_config()
     return ScanOptions(
         roots=tuple(Path(p) for p in paths),
@@ -271,8 +275,13 @@ def build_options(
     show_default=True,
     help="Progress on stderr: a bar on a terminal, lines otherwise.",
 )
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="If another scan is running on the same catalog, wait for it instead of stopping.",
+)
 @action_options
-def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, **kw):
+def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, **kw):
     """Find exact duplicates and edited copies of photos under PATHs.
 
     \b
@@ -289,9 +298,11 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, **kw):
     Exit codes:
       0    done
       3    done, but some files could not be read (listed under "errors")
-      4    fatal: the catalog or the output could not be used
+      2    bad usage (unknown option, a PATH that does not exist)
+      4    fatal: the catalog is damaged or the output could not be written
+      5    another scan is running on the same catalog (see --wait)
       130  interrupted; run the same command again to resume
-      2    bad usage
+      141  stdout was closed early (e.g. piped into head)
     """
     from lookalike.engine.api import Engine
     from lookalike.headless import exitcodes
@@ -310,19 +321,29 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, **kw):
             sys.exit(launch(options=options, db=db))
         click.echo("lookalike: running without the terminal app (add --no-ui to say so)", err=True)
     engine = Engine(db)
+    results: AtomicFile | None = None
     try:
         if output != "-":
-            out = open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            # written beside FILE and renamed over it at the end: Ctrl-C, a busy or damaged
+            # catalog leave yesterday's results whole
+            results = AtomicFile(output)
+            out = results.fh
         else:
             out = io.StringIO() if act is not None else sys.stdout
     except OSError as exc:
-        click.echo(f"lookalike: cannot write {output}: {exc.strerror}", err=True)
+        click.echo(f"lookalike: cannot write {output}: {exc.strerror or exc}", err=True)
         sys.exit(exitcodes.FATAL)
     try:
-        result = run_scan(engine, options, fmt, out, link_dir, progress)
+        result = run_scan(engine, replace(options, wait=wait), fmt, out, link_dir, progress)
+        if results is not None and result.code in (exitcodes.OK, exitcodes.FILE_ERRORS):
+            try:
+                results.commit()
+            except OSError as exc:
+                click.echo(f"lookalike: cannot write {output}: {exc.strerror or exc}", err=True)
+                result = replace(result, code=exitcodes.FATAL)
     finally:
-        if out is not sys.stdout:
-            out.close()
+        if results is not None:
+            results.discard()
     if (
         act is None
         or result.finished is None

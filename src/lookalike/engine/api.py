@@ -7,15 +7,21 @@ synchronous callers (scripts, tests).
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from lookalike import config
 from lookalike.engine.aio import async_events
-from lookalike.engine.events import Event
-from lookalike.engine.model import Group
+from lookalike.engine.catalog import catalog_error
+from lookalike.engine.events import Event, Notice, ScanFinished
+from lookalike.engine.model import Group, ScanStats
 from lookalike.engine.options import ScanOptions
+from lookalike.engine.scanlock import ScanLock
+
+LOCK_POLL = 0.2  # seconds between tries while waiting for another scan (--wait)
 
 
 class Engine:
@@ -29,29 +35,73 @@ class Engine:
     def scan_sync(
         self, options: ScanOptions, cancel: threading.Event | None = None
     ) -> Iterator[Event]:
-        """Run a scan, yielding events; the last one is always ``ScanFinished``."""
-        from lookalike.engine.pipeline import run_scan
+        """Run a scan, yielding events; the last one is always ``ScanFinished``.
 
-        yield from run_scan(options, self.catalog_path, self.thumb_dir, cancel or threading.Event())
+        One scan per catalog at a time: another one running raises :class:`ScanBusy`, or,
+        with ``options.wait``, a :class:`Notice` is yielded and the scan waits for it.
+        """
+        cancel = cancel or threading.Event()
+        lock = ScanLock(self.catalog_path)
+        if not lock.try_acquire():
+            if not options.wait:
+                raise lock.busy()
+            yield self._waiting_notice(lock)
+            while not lock.try_acquire():
+                if cancel.wait(LOCK_POLL):
+                    yield ScanFinished(ScanStats(), (), (), cancelled=True)
+                    return
+        try:
+            yield from self._scan_locked(options, cancel)
+        finally:
+            lock.release()
 
     async def scan(
         self, options: ScanOptions, cancel: threading.Event | None = None
     ) -> AsyncIterator[Event]:
         """Async twin of :meth:`scan_sync`; set ``cancel`` to stop early (results so far stay).
 
-        A consumer that stops iterating early also stops the scan.
+        A consumer that stops iterating early also stops the scan. The catalog's lock is held
+        until the consumer has taken the last event (so ``-o FILE`` is written under it too).
         """
         cancel = cancel or threading.Event()
+        lock = ScanLock(self.catalog_path)
+        if not lock.try_acquire():
+            if not options.wait:
+                raise lock.busy()
+            yield self._waiting_notice(lock)
+            while not lock.try_acquire():
+                if cancel.is_set():
+                    yield ScanFinished(ScanStats(), (), (), cancelled=True)
+                    return
+                await asyncio.sleep(LOCK_POLL)
         finished = False
         try:
             async for event in async_events(
-                lambda: self.scan_sync(options, cancel), "lookalike-scan"
+                lambda: self._scan_locked(options, cancel), "lookalike-scan"
             ):
                 yield event
             finished = True
         finally:
             if not finished:
                 cancel.set()
+            lock.release()
+
+    def _waiting_notice(self, lock: ScanLock) -> Notice:
+        pid = lock.holder()
+        return Notice(
+            f"another scan is running on {self.catalog_path} (pid {pid or 'unknown'}); "
+            "waiting for it to finish (Ctrl-C stops waiting)",
+            "warning",
+        )
+
+    def _scan_locked(self, options: ScanOptions, cancel: threading.Event) -> Iterator[Event]:
+        """The scan proper (the caller holds the lock); SQLite errors become CatalogError."""
+        from lookalike.engine.pipeline import run_scan
+
+        try:
+            yield from run_scan(options, self.catalog_path, self.thumb_dir, cancel)
+        except sqlite3.Error as exc:
+            raise catalog_error(self.catalog_path, exc) from exc
 
     # -- results ---------------------------------------------------------------------------
     def last_groups(self) -> list[Group]:

@@ -43,6 +43,8 @@ class ScanOptions:
     thumbnails: bool = True
     max_pixels: int = 250_000_000  # decompression-bomb guard
     ml: MLOptions | None = None  # ml: embeddings / similar tier / colour / faces (ml_stage.py)
+    wait: bool = False  # another scan holds the catalog: wait for it instead of stopping
+    max_decode_mb: int = 512  # memory budget of one decode (decode.py); larger images refused
 
     def __post_init__(self) -> None:
         if not 0 <= self.sensitivity <= 100:

@@ -13,6 +13,7 @@ from lookalike.engine.api import Engine
 from lookalike.engine.catalog import CatalogError
 from lookalike.engine.events import Event, ScanFinished
 from lookalike.engine.options import ScanOptions
+from lookalike.engine.scanlock import ScanBusy
 from lookalike.headless import exitcodes, output
 from lookalike.headless.progress import make_progress
 
@@ -51,6 +52,9 @@ def run_scan(
             "run the same command again to resume\n"
         )
         return RunResult(exitcodes.INTERRUPTED, None)
+    except ScanBusy as exc:
+        err.write(f"lookalike: {exc}\n")
+        return RunResult(exitcodes.BUSY, None)
     except CatalogError as exc:
         err.write(f"lookalike: {exc}\n")
         return RunResult(exitcodes.FATAL, None)
