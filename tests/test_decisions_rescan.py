@@ -241,6 +241,11 @@ async def wait_for(pilot, cond: Callable[[], bool], timeout: float = 120.0) -> N
         await pilot.pause(0.05)
 
 
+def pairs(engine: Engine) -> int:
+    with Catalog(engine.catalog_path) as cat:
+        return len(cat.not_duplicate_pairs())
+
+
 def text_of(widget) -> str:
     """What a Static shows, as plain text."""
     from rich.console import Console
@@ -251,11 +256,16 @@ def text_of(widget) -> str:
 
 
 async def find(pilot, app, path: Path) -> None:
-    """/ NAME ⏎ in Review, then step to the file itself."""
-    await pilot.press("slash")
-    await pilot.press(*path.name)
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: app.review.current_member.path == str(path), 5)
+    """Walk to the file with the review keys (g, j, l) as a user would."""
+    r = app.review
+    index, member = next(
+        (i, j)
+        for i, gid in enumerate(r.view)
+        for j, m in enumerate(r.by_id[gid].members)
+        if m.path == str(path)
+    )
+    await pilot.press("g", *["j"] * index, *["l"] * member)
+    await wait_for(pilot, lambda: r.current_member.path == str(path), 5)
 
 
 async def scan_in_app(pilot, app, *roots: Path) -> None:
@@ -283,6 +293,13 @@ async def test_pilot_real_engine_decisions_survive_rescans(library, tmp_path):
         await pilot.press("c")
         await find(pilot, app, f["rocket"])
         await pilot.press("n")
+        await wait_for(pilot, lambda: pairs(engine) == 1, 10)
+        await find(pilot, app, f["rocket"])
+        await pilot.press("u")  # taken back: the mark is forgotten too
+        await wait_for(pilot, lambda: pairs(engine) == 0, 10)
+        assert app.review.status(app.review.current) == "pending"
+        await pilot.press("n")
+        await wait_for(pilot, lambda: pairs(engine) == 1, 10)
         await pilot.press("q")
     decided = {d["status"] for d in engine.load_decisions()}
     assert decided == {"accepted", "changed", "not-dup"}
@@ -399,29 +416,6 @@ async def test_pilot_real_engine_moves_old_state_decisions_to_the_catalog(tmp_pa
     (rec,) = engine.load_decisions()
     assert rec["status"] == "accepted" and rec["keep"] == ["1:101:5"]
     assert "decisions" not in engine.load_state(STATE_KEY)
-
-
-async def test_pilot_real_engine_undecide_forgets_the_not_duplicate_mark(library):
-    from lookalike.ui.app import make_app
-
-    root, f, engine = library
-
-    def pairs() -> int:
-        with Catalog(engine.catalog_path) as cat:
-            return len(cat.not_duplicate_pairs())
-
-    app = make_app({"scan": {"workers": 1}}, engine, graphics="none", roots=[root])
-    async with app.run_test(size=(130, 40)) as pilot:
-        await scan_in_app(pilot, app, root)
-        await find(pilot, app, f["rocket"])
-        await pilot.press("n")
-        await wait_for(pilot, lambda: pairs() == 1, 10)
-        await find(pilot, app, f["rocket"])
-        await pilot.press("u")
-        await wait_for(pilot, lambda: pairs() == 0, 10)
-        assert app.review.status(app.review.current) == "pending"
-        await pilot.press("q")
-    assert engine.load_decisions() == []
 
 
 async def test_a_failed_save_is_reported_and_nothing_is_lost() -> None:

@@ -248,3 +248,10 @@ def test_groups_found_during_a_rescan_never_show_a_file_twice() -> None:
     s.add_group(group(1, E, F))  # a new group whose number is taken
     s.add_group(group(3, E, F))
     assert [g.id for g in s.groups] == [1, 3] and s.view == [1, 3]
+
+
+def test_next_undecided_stops_at_groups_with_new_files() -> None:
+    s = ReviewState([group(1, A, B), group(2, C, D), group(3, E, F)])
+    s.accept_all_remaining()
+    t = rescan(s, group(1, A, B), group(2, C, D), group(3, E, F, X))
+    assert t.next_undecided() and t.current.id == 3

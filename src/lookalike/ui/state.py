@@ -232,8 +232,10 @@ class ReviewState:
         return moved
 
     def next_undecided(self) -> bool:
+        """The next group that needs a look: undecided, or decided before new files joined."""
         for i in range(self.cursor + 1, len(self.view)):
-            if self.view[i] not in self.decisions:
+            d = self.decisions.get(self.view[i])
+            if d is None or (d.new and d.status != "not-dup"):
                 self.cursor, self.member = i, 0
                 return True
         return self.move(1)
