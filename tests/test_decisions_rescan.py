@@ -461,3 +461,23 @@ def test_byte_identical_files_marked_not_a_duplicate_stay_apart(library):
     fin = scan(engine, root)
     assert not any({str(f["coffee"]), str(twin)} <= paths(g) for g in fin.groups)
     assert any(str(third) in paths(g) for g in fin.groups)
+
+
+def test_a_group_across_folders_survives_a_scan_of_one_of_them(library):
+    root, f, engine = library
+    other = root / "two" / "astronaut_copy.jpg"
+    shutil.copy(f["astronaut_small"], other)
+    scan(engine, root)
+    s = review(engine)
+    goto(s, f["astronaut"])
+    s.accept()
+    save(engine, s)
+    moved = other.with_name("astronaut_moved.jpg")
+    os.rename(other, moved)
+    fin = scan(engine, root / "two")  # sees the moved copy, not its group's other files
+    assert fin.stats.files_moved == 1 and not any(str(moved) in paths(g) for g in fin.groups)
+    s = review(engine)
+    astro = group_with(s.groups, f["astronaut"])
+    assert str(moved) in paths(astro) and str(other) not in paths(astro)
+    assert s.status(astro) == "accepted"
+    assert sorted(s.removals()[astro.id]) == sorted([str(f["astronaut_small"]), str(moved)])

@@ -255,3 +255,12 @@ def test_next_undecided_stops_at_groups_with_new_files() -> None:
     s.accept_all_remaining()
     t = rescan(s, group(1, A, B), group(2, C, D), group(3, E, F, X))
     assert t.next_undecided() and t.current.id == 3
+
+
+def test_position_follows_the_files_after_a_rescan() -> None:
+    s = ReviewState([group(1, A, B), group(2, C, D)])
+    s.move(1)
+    data = s.to_json()
+    t = ReviewState([group(1, X, F), group(2, A, B), group(3, C, D)])
+    t.load_json(data)
+    assert t.current.id == 3
