@@ -98,6 +98,18 @@ def test_review_layouts(
     assert ui_snap(review_app(thumbs), press=["j", "l"], run_before=settle(), size=size)
 
 
+@pytest.mark.parametrize("size", LAYOUTS, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_compare_layouts(
+    ui_snap: Callable[..., bool], thumbs: list[str], size: tuple[int, int]
+) -> None:
+    """Keeper (A) and the selected file (B) side by side, each with its numbers and flags."""
+    assert ui_snap(review_app(thumbs), press=["l", "v"], run_before=settle(0.5), size=size)
+
+
+def test_compare_difference(ui_snap: Callable[..., bool], thumbs: list[str]) -> None:
+    assert ui_snap(review_app(thumbs), press=["l", "v", "x"], run_before=settle(0.5))
+
+
 def test_review_decided_unicode(ui_snap: Callable[..., bool], thumbs: list[str]) -> None:
     app = review_app(thumbs, UnicodeImage)
     assert ui_snap(app, press=["a", "l", "c", "n", "m", "f"], run_before=settle())

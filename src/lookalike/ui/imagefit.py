@@ -52,9 +52,13 @@ def view(
     zoom: float = 1.0,
     cx: float = 0.5,
     cy: float = 0.5,
+    fit_box: tuple[int, int] | None = None,
 ) -> Any:
     """The part of ``image`` seen in ``box`` at ``zoom`` (1 = whole picture fits) around the
-    centre (``cx``, ``cy``, fractions of the picture). One source pixel stays square."""
+    centre (``cx``, ``cy``, fractions of the picture). One source pixel stays square.
+
+    ``fit_box``: the box that zoom 1 fits the picture into (default ``box``); two panes of
+    slightly different sizes pass the same one so their pictures keep the same scale."""
     from PIL import Image
 
     bw, bh = box
@@ -62,7 +66,8 @@ def view(
     canvas = Image.new("RGB", (bw, bh), background)
     if w <= 0 or h <= 0:
         return canvas
-    scale = min(bw / w, bh / h) * max(1.0, zoom)  # canvas pixels per source pixel
+    fw, fh = fit_box or box
+    scale = min(fw / w, fh / h) * max(1.0, zoom)  # canvas pixels per source pixel
     # The window of the source that the canvas shows, clamped so it never leaves the picture
     # when the picture is larger than the canvas on that axis.
     vw, vh = bw / scale, bh / scale
@@ -72,10 +77,11 @@ def view(
     x1, y1 = min(float(w), left + vw), min(float(h), top + vh)
     if x1 <= x0 or y1 <= y0:
         return canvas
-    part = image.crop((int(x0), int(y0), max(int(x0) + 1, round(x1)), max(int(y0) + 1, round(y1))))
     out_w = max(1, round((x1 - x0) * scale))
     out_h = max(1, round((y1 - y0) * scale))
-    part = part.convert("RGB").resize((out_w, out_h), Image.Resampling.BILINEAR)
+    # A fractional source box: two views with the same window line up to within a pixel.
+    src = image if image.mode == "RGB" else image.convert("RGB")
+    part = src.resize((out_w, out_h), Image.Resampling.BILINEAR, box=(x0, y0, x1, y1))
     canvas.paste(part, (round((x0 - left) * scale), round((y0 - top) * scale)))
     return canvas
 

@@ -67,6 +67,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         Binding("o", "sort", "Sort", show=False, id="review.sort"),
         Binding("S", "slideshow", "Slideshow", show=False, id="review.slideshow"),
         Binding("i", "details", "Details", show=False, id="review.details"),
+        Binding("v", "compare", "Compare", id="review.compare"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -349,6 +350,15 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
 
         if self.lk.review.current_member is not None:
             self.app.push_screen(FullView(), lambda _: self.redraw())
+
+    def action_compare(self) -> None:
+        from lookalike.ui.screens.compare import CompareScreen
+
+        g = self.lk.review.current
+        if g is None or len(g.members) < 2:
+            self.notify("Nothing to compare here", severity="warning")
+            return
+        self.app.push_screen(CompareScreen(), lambda _: self.redraw())
 
     def action_slideshow(self) -> None:
         if self._slideshow is not None:
