@@ -172,6 +172,15 @@ def test_apply_plan_and_confirm(ui_snap: Callable[..., bool], thumbs: list[str])
     assert ui_snap(app, press=["a", "a", "a", "4", "_", "a"], run_before=settle())
 
 
+@pytest.mark.parametrize("size", LAYOUTS, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_apply_layouts(
+    ui_snap: Callable[..., bool], thumbs: list[str], size: tuple[int, int]
+) -> None:
+    """The plan summary before anything is done: operation and what it does, files, bytes."""
+    app = review_app(thumbs)
+    assert ui_snap(app, press=["a", "a", "a", "4", "o"], run_before=settle(), size=size)
+
+
 def test_rules(ui_snap: Callable[..., bool]) -> None:
     app = make_app({"rules": {"reference": ["/photos/originals"]}}, FakeEngine(), graphics="none")
     assert ui_snap(app, press=["5", "J"], run_before=settle())

@@ -715,7 +715,7 @@ class LookalikeApp(App[None]):
 
     # -- plan and apply ----------------------------------------------------------------------
     def operation_string(self) -> str:
-        if self.operation in ("quarantine", "move") and self.destination:
+        if self.operation in ("quarantine", "move", "copy") and self.destination:
             return f"{self.operation}:{self.destination}"
         return self.operation
 

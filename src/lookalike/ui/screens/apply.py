@@ -4,15 +4,39 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Static
 
+from lookalike.ui.engine_port import PlanSummary
 from lookalike.ui.screens.base import ConfirmScreen, ModeScreen, PromptScreen
 from lookalike.ui.widgets.grouplist import human_bytes
 
-OPERATIONS = ("trash", "quarantine", "move")
+#: Every operation the CLI has (``--action``), in the order ``o`` cycles through them.
+OPERATIONS = ("trash", "quarantine", "move", "copy", "hardlink", "symlink", "shrink", "delete")
+NEEDS_FOLDER = ("move", "copy")
+TAKES_FOLDER = ("quarantine", "move", "copy")
+EXPLAIN = {
+    "trash": "to the desktop trash (undo puts each file back)",
+    "quarantine": "moved to a quarantine folder on the same file system (undo moves it back)",
+    "move": "moved to the folder you choose (undo moves it back)",
+    "copy": "copied to the folder you choose; the original stays (undo removes the copy)",
+    "hardlink": "replaced by a hard link to the keeper: space is freed, the name stays (undo)",
+    "symlink": "replaced by a symbolic link to the keeper: the name stays (undo)",
+    "shrink": "a smaller re-encoded copy is written next to it (quality 85, undo removes it)",
+    "delete": "DELETED PERMANENTLY: undo cannot bring it back; you type a confirmation",
+}
+
+
+class LockAnswer(Message):
+    """Whether permanent delete may go ahead (posted by the lock workers)."""
+
+    def __init__(self, plan: PlanSummary, unlocked: bool, error: str) -> None:
+        super().__init__()
+        self.plan, self.unlocked, self.error = plan, unlocked, error
 
 
 class ApplyScreen(ModeScreen):
@@ -20,9 +44,11 @@ class ApplyScreen(ModeScreen):
     HELP = """
 What will happen to the files you decided to remove in Review. Only decided groups are in the
 plan; undecided ones and "not a duplicate" groups are left alone, and every group keeps at least
-one file. o picks the operation (trash, quarantine folder, move to a folder), e sets its folder.
-a applies: you must type "apply" to go ahead, so no stray key can act. Everything done here can
-be undone from History (6). Look-alike groups (tier "similar": different photos that look alike)
+one file. o picks the operation — trash, quarantine, move, copy, hardlink, symlink, shrink or
+delete, as the CLI's --action — and e sets its folder (move and copy need one). a applies: you
+must type "apply" to go ahead (for delete: "delete N files", and the passphrase if one is set
+with lookalike lock set), so no stray key can act. Everything but delete can be undone from
+History (6); the batch id is shown here when it is done. Look-alike groups (tier "similar": different photos that look alike)
 are left out of the plan; S asks whether to include them, and S again leaves them out.
 """
 
@@ -79,8 +105,11 @@ are left out of the plan; S asks whether to include them, and S again leaves the
     def redraw(self) -> None:
         lk = self.lk
         op = lk.operation_string()
+        kind = lk.operation if lk.operation in EXPLAIN else "trash"
+        folder = " · e folder" if kind in TAKES_FOLDER else ""
         self.query_one("#apply-op", Static).update(
-            f"[b]Operation[/b]: {op}   (o change · e folder)"
+            f"[b]Operation[/b]: {op} — each file to remove is {EXPLAIN[kind]}\n"
+            f"[dim]o next operation ({' · '.join(OPERATIONS)}){folder}[/]"
         )
         plan = lk.plan
         if lk.plan_error:
@@ -90,9 +119,15 @@ are left out of the plan; S asks whether to include them, and S again leaves the
         elif not plan.items:
             summary = "Nothing to do: decide some groups in Review (3) first."
         else:
+            freed = "to free" if kind not in ("copy", "shrink") else "in these files"
+            undo = (
+                "[$error b]cannot be undone[/]"
+                if kind == "delete"
+                else "undo from History (6) afterwards"
+            )
             summary = (
                 f"[b]{plan.files:,}[/b] files in [b]{plan.groups:,}[/b] groups · "
-                f"[b]{human_bytes(plan.bytes)}[/b] to free"
+                f"[b]{human_bytes(plan.bytes)}[/b] {freed} · {undo}"
             )
             c = lk.review.counts()
             summary += (
@@ -110,13 +145,14 @@ are left out of the plan; S asks whether to include them, and S again leaves the
             if plan.files > 200:
                 lines.append(f"  … and {plan.files - 200:,} more")
         self.query_one("#apply-files", Static).update("\n".join(lines))
-        self.say("a applies (asks you to type apply) · Esc never acts")
+        word = "delete N files" if kind == "delete" else "apply"
+        self.say(f"a applies (asks you to type {word}) · Esc never acts")
 
     def action_operation(self) -> None:
         lk = self.lk
         i = OPERATIONS.index(lk.operation) if lk.operation in OPERATIONS else 0
         lk.operation = OPERATIONS[(i + 1) % len(OPERATIONS)]
-        if lk.operation == "move" and not lk.destination:
+        if lk.operation in NEEDS_FOLDER and not lk.destination:
             self.action_destination()
         lk.make_plan()
         self.redraw()
@@ -147,15 +183,62 @@ are left out of the plan; S asks whether to include them, and S again leaves the
             return
 
         def done(ok: bool | None) -> None:
-            if ok:
-                self.lk.apply_plan(plan)
-            else:
+            if not ok:
                 self.notify("Not applied")
+            elif self.lk.operation == "delete":
+                self._check_lock(plan)
+            else:
+                self.lk.apply_plan(plan)
 
-        self.app.push_screen(
-            ConfirmScreen(
-                f"{self.lk.operation_string()}: {plan.files:,} files, {human_bytes(plan.bytes)}.",
-                word="apply",
-            ),
-            done,
-        )
+        if self.lk.operation == "delete":
+            word = f"delete {plan.files} files"
+            message = (
+                f"[$error b]Permanent delete[/]: {plan.files:,} files, {human_bytes(plan.bytes)}. "
+                "Undo cannot bring them back; trash or quarantine can be undone."
+            )
+        else:
+            word = "apply"
+            message = (
+                f"{self.lk.operation_string()}: {plan.files:,} files, {human_bytes(plan.bytes)}."
+            )
+        self.app.push_screen(ConfirmScreen(message, word=word), done)
+
+    # -- the passphrase lock (``lookalike lock set``) guards permanent delete -----------------
+    @work(thread=True, exclusive=True, group="apply-lock")
+    def _check_lock(self, plan: PlanSummary) -> None:
+        from lookalike.engine.actions import lock
+
+        try:
+            free = lock.unlocked()  # reads the config and the session file: off the loop
+        except Exception as exc:
+            self.post_message(LockAnswer(plan, False, f"cannot read the lock: {exc}"))
+            return
+        self.post_message(LockAnswer(plan, free, ""))
+
+    def on_lock_answer(self, message: LockAnswer) -> None:
+        if message.error:
+            self.notify(f"{message.error}; nothing was deleted", severity="error")
+        elif message.unlocked:
+            self.lk.apply_plan(message.plan)
+        else:
+
+            def done(secret: str | None) -> None:
+                if secret:
+                    self._unlock(message.plan, secret)
+                else:
+                    self.notify("Not deleted")
+
+            self.app.push_screen(
+                PromptScreen("Passphrase (set with lookalike lock set):", password=True), done
+            )
+
+    @work(thread=True, exclusive=True, group="apply-lock")
+    def _unlock(self, plan: PlanSummary, secret: str) -> None:
+        from lookalike.engine.actions import lock
+
+        try:
+            ok = lock.unlock(secret)  # scrypt: ~50 ms of CPU, never on the event loop
+        except Exception as exc:
+            self.post_message(LockAnswer(plan, False, f"cannot unlock: {exc}"))
+            return
+        self.post_message(LockAnswer(plan, ok, "" if ok else "wrong passphrase"))
