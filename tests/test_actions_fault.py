@@ -40,7 +40,7 @@ from lookalike.engine.actions import journal as jn
 from lookalike.engine.model import Group, Member
 
 N = 1000
-TRIALS = 20
+TRIALS = int(os.environ.get("FAULT_TRIALS", "20"))  # fewer while iterating on the code
 MOVES = ("trash", "quarantine", "move")
 LINKS = ("hardlink", "symlink")
 
@@ -73,11 +73,29 @@ def make_groups(tree: Path) -> list[Group]:
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in root.rglob("*")
-        if p.is_file() or p.is_symlink()
-    }
+    """relative path → bytes of every file under ``root`` (a symlink: ``LINK→target``, a file
+    with other hard links: marked), so a link left where a file was never passes for it."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            p = os.path.join(dirpath, f)
+            if os.path.islink(p):
+                out[os.path.relpath(p, root)] = b"LINK->" + os.fsencode(os.readlink(p))
+                continue
+            with open(p, "rb") as fh:
+                links = os.fstat(fh.fileno()).st_nlink  # a hard link left behind shows
+                out[os.path.relpath(p, root)] = fh.read() + (b"" if links == 1 else b"+LINKED")
+    return out
+
+
+def leftovers(root: Path) -> list[str]:
+    """Temp and part files (``.NAME.lookalike-…``) anywhere under ``root``."""
+    return [
+        os.path.join(d, f)
+        for d, dirs, files in os.walk(root)
+        for f in files + dirs
+        if fsutil.TMP_MARK in f
+    ]
 
 
 # -- the killed worker ---------------------------------------------------------------------------
@@ -217,9 +235,7 @@ def check_settled(recs: list[jn.ItemRecord], tree: Path, before: dict, roots: li
             assert _is_content(rec.source, expected), rec
             assert os.path.lexists(rec.dest or "") == acted, rec
     for root in roots:
-        if root.exists():
-            left = [p for p in root.rglob("*") if fsutil.TMP_MARK in p.name]
-            assert not left, left
+        assert not leftovers(root)
     for can in (trash.home_trash(),):
         info = Path(can.info)
         if info.exists():

@@ -89,7 +89,8 @@ def snapshot(root: bytes) -> dict[bytes, tuple[str, bytes]]:
                 out[os.path.relpath(p, root)] = ("link", os.fsencode(os.readlink(p)))
             else:
                 with open(p, "rb") as fh:
-                    out[os.path.relpath(p, root)] = ("file", fh.read())
+                    kind = "file" if os.fstat(fh.fileno()).st_nlink == 1 else "hardlinked"
+                    out[os.path.relpath(p, root)] = (kind, fh.read())
     return out
 
 
