@@ -245,3 +245,54 @@ def test_odd_names_export_folder_and_zip(env: Path, photo: bytes) -> None:
         names = zf.namelist()
         assert len(names) == 9 and "bad\\xff\\xfename.jpg" in names
         assert all(zf.read(n) == photo for n in names)
+
+
+def test_odd_names_quarantine_list_and_empty(
+    env: Path, photo: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`quarantine list` prints every odd name on one line; `quarantine empty` (typed
+    confirmation given) re-checks and deletes each of them; the keeper stays."""
+    from lookalike.commands import actions as cmd
+
+    root = os.path.join(os.fsencode(env), b"pics")
+    dups = make_corpus(root, photo)
+    lookalike(
+        "scan", "--no-ui", os.fsdecode(root), "--exact-only", "--workers", "1",
+        "--action", "quarantine", "--yes",
+    )  # fmt: skip
+    listing = lookalike("quarantine", "list")
+    assert len(listing.splitlines()) == len(dups)
+    assert "bad\\xff\\xfename.jpg" in listing and "new\\nline.jpg" in listing
+    listed = json.loads(lookalike("quarantine", "list", "--format", "json"))
+    assert sorted(os.fsencode(r["source"]) for r in listed) == sorted(dups)
+    monkeypatch.setattr(cmd, "read_typed_confirmation", lambda prompt: f"empty {len(dups)} files")
+    out = lookalike("quarantine", "empty")
+    assert f"deleted {len(dups)} file(s)" in out
+    assert not any(os.path.lexists(os.fsencode(r["dest"])) for r in listed)
+    with open(os.path.join(root, KEEP), "rb") as fh:
+        assert fh.read() == photo
+
+
+def test_interrupted_batch_with_odd_names_is_reported(env: Path, photo: bytes) -> None:
+    """The crash report at the start of any command prints odd names escaped, one per line."""
+    from lookalike.engine.actions import journal as jn
+
+    root = os.path.join(os.fsencode(env), b"pics")
+    dups = make_corpus(root, photo)
+    plan = env / "plan.json"
+    lookalike(
+        "scan", "--no-ui", os.fsdecode(root), "--exact-only", "--workers", "1",
+        "--action", "trash", "--plan-out", str(plan),
+    )  # fmt: skip
+    p = A.load_plan(plan)
+    with A.Journal() as j:  # as a SIGKILL right after the intents were written leaves it
+        j.begin_batch(p.id, "trash", [i.to_json() for i in p.items])
+        for i in p.items:
+            j.set_item(p.id, i.seq, jn.STARTED, detail={"info": None, "topdir": None})
+    from lookalike.cli import main
+
+    r = CliRunner().invoke(main, ["history"])
+    assert r.exit_code == 0, r.stderr
+    assert "was interrupted during apply" in r.stderr
+    assert "bad\\xff\\xfename.jpg" in r.stderr and "new\\nline.jpg" in r.stderr
+    assert all(os.path.exists(d) for d in dups)
