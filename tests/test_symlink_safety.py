@@ -136,7 +136,7 @@ def test_follow_symlinks_with_a_symlink_keeper(tmp_path: Path) -> None:
     groups = json.loads(r.stdout)["groups"]
     assert sorted(Path(g["keep"]).name for g in groups) == ["c.jpg", "l.jpg"]  # both symlinks
 
-    for op in ("symlink", "hardlink", "trash"):
+    for op in ("symlink", "hardlink"):
         r = lookalike(env, *common, "--action", op, "--yes")
         err = r.stderr.decode()
         assert r.returncode in (0, 1), err

@@ -8,7 +8,7 @@ trashed, so every "is this file under that folder" question here resolves both s
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 
 def real(path: str) -> str:
@@ -24,12 +24,18 @@ def real_folders(paths: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def under_any(real_path: str, folders: Iterable[str]) -> str | None:
-    """The first of ``folders`` (real paths) that is ``real_path`` or holds it, else None."""
-    for folder in folders:
-        if real_path == folder or real_path.startswith(os.path.join(folder, "")):
-            return folder
-    return None
+def under_any(real_path: str, folders: Collection[str]) -> str | None:
+    """The nearest of ``folders`` (real paths) that is ``real_path`` or holds it, else None.
+    Walks up ``real_path`` (its depth, not the number of folders: a plan may hold thousands)."""
+    wanted = folders if isinstance(folders, (set, frozenset, dict)) else frozenset(folders)
+    p = real_path
+    while True:
+        if p in wanted:
+            return p
+        parent = os.path.dirname(p)
+        if parent == p:
+            return None
+        p = parent
 
 
 def is_clean(path: str) -> bool:

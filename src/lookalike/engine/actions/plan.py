@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sqlite3
 import stat
 import time
 from collections.abc import Callable, Collection, Iterable
@@ -327,13 +328,19 @@ def quarantine_root(path: str) -> str:
 
 
 def intended_dest(
-    op: OpSpec, source: str, keeper: str, base: str, plan_id: str, shrink: ShrinkOptions | None
+    op: OpSpec,
+    source: str,
+    keeper: str,
+    base: str,
+    plan_id: str,
+    shrink: ShrinkOptions | None,
+    qroot: Callable[[str], str] = quarantine_root,
 ) -> str | None:
     rel = os.path.relpath(source, base) if base else os.path.basename(source)
     if op.kind == "quarantine":
         if op.directory:
             return os.path.join(op.directory, rel)
-        return os.path.join(quarantine_root(source), plan_id, rel)
+        return os.path.join(qroot(source), plan_id, rel)
     if op.kind in ("move", "copy"):
         assert op.directory
         return os.path.join(op.directory, rel)
@@ -378,17 +385,23 @@ def _scan_info(
     cat_path = cat_id = scan_id = None
     scan_roots: list[str] = []
     if catalog is not None:
-        from lookalike.engine.catalog import Catalog
+        from lookalike.engine.catalog import Catalog, CatalogError
 
         cat_path = os.path.abspath(os.fspath(catalog))
         if not os.path.isfile(cat_path):
             raise UsageError(f"no catalog at {cat_path}", "scan first: lookalike scan --no-ui PATH")
-        with Catalog(Path(cat_path)) as cat:
-            cat_id = cat.catalog_id()
-            scans = cat.last_scans(1000)
-            scan_id = scans[0]["id"] if scans else None
-            scan_roots = [r for s in scans for r in s["roots"]]
-            favs |= {real(p) for p in cat.favourites()}
+        try:
+            with Catalog(Path(cat_path)) as cat:
+                cat_id = cat.catalog_id()
+                scans = cat.last_scans(1000)
+                scan_id = scans[0]["id"] if scans else None
+                scan_roots = [r for s in scans for r in s["roots"]]
+                favs |= {real(p) for p in cat.favourites()}
+        except (CatalogError, sqlite3.Error, OSError) as exc:
+            raise UsageError(
+                f"cannot read the catalog {cat_path} ({exc})",
+                "scan again: lookalike scan --no-ui PATH",
+            ) from None
     if roots is not None:
         chosen = real_folders(roots)
     elif scan_roots:
@@ -426,7 +439,7 @@ def _resolve_keeper(
         target = real(keep)
         if target in by_real:
             keep = by_real[target]
-        elif under_any(target, roots) and os.path.isfile(target):
+        elif under_any(target, frozenset(roots)) and os.path.isfile(target):
             keep = target
         else:
             return f"keeper {keep} is a symlink to a file outside the scanned folders; group left alone"
@@ -504,6 +517,7 @@ def build_plan(
         )
     scan = _scan_info(groups, roots, catalog, favourites)
     refs = real_folders(references)
+    ref_set, root_set = frozenset(refs), frozenset(scan.roots)
 
     refused: list[Refusal] = []
     kept: dict[int, _Keeper] = {}
@@ -550,7 +564,7 @@ def build_plan(
             rpath = real(path)
             if path == k.path or path == os.path.abspath(g.keep) or rpath in seen:
                 continue
-            why = _why_not(path, rpath, m, g, k, spec, shrink, scan, refs, keeper_of)
+            why = _why_not(path, rpath, m, g, k, spec, shrink, scan, ref_set, root_set, keeper_of)
             if why:
                 refused.append(Refusal(g.id, path, why))
                 continue
@@ -576,13 +590,21 @@ def build_plan(
     if staged and spec.kind in ("quarantine", "move", "copy"):
         base = os.path.commonpath([os.path.dirname(s[2]) for s in staged])
     plan_id = new_id()
+    qroots: dict[str, str] = {}  # one quarantine-root lookup per folder
+
+    def qroot(path: str) -> str:
+        parent = os.path.dirname(path)
+        if parent not in qroots:
+            qroots[parent] = quarantine_root(path)
+        return qroots[parent]
+
     items = tuple(
         PlanItem(
             seq=n,
             group_id=g.id,
             op=spec.kind,
             source=path,
-            dest=intended_dest(spec, path, k.path, base, plan_id, shrink),
+            dest=intended_dest(spec, path, k.path, base, plan_id, shrink, qroot),
             keeper=k.path,
             size=st.st_size,
             mtime_ns=st.st_mtime_ns,
@@ -621,7 +643,8 @@ def _why_not(
     spec: OpSpec,
     shrink: ShrinkOptions | None,
     scan: _Scan,
-    refs: tuple[str, ...],
+    refs: frozenset[str],
+    roots: frozenset[str],
     keeper_of: dict[str, int],
 ) -> str:
     """Why ``path`` may not be acted on ('' when it may)."""
@@ -634,7 +657,7 @@ def _why_not(
         return f"in reference folder {ref}; reference files are never acted on"
     if rpath in scan.favourites:
         return "a favourite; favourites are never acted on"
-    if not under_any(rpath, scan.roots):
+    if not under_any(rpath, roots):
         return "outside the scanned folders"
     try:
         st = os.lstat(path)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import stat
 from collections import defaultdict
 from collections.abc import Iterable
@@ -65,21 +66,24 @@ def check_plan(
     destinations come from the journal (final names, ``~N`` included) and are not re-derived."""
     problems: list[tuple[str, str]] = []
     whole: list[str] = []
-    roots = tuple(r for r in plan.roots if isinstance(r, str) and is_clean(r))
-    if not roots or len(roots) != len(plan.roots):
+    roots = frozenset(r for r in plan.roots if isinstance(r, str) and is_clean(r))
+    if not roots or len(roots) != len(set(plan.roots)):
         whole.append("it records no (or damaged) scan roots")
-    refs = real_folders([*(r for r in plan.references if is_clean(r)), *references])
+    refs = frozenset(real_folders([*(r for r in plan.references if is_clean(r)), *references]))
     cat = _CatalogView.open(plan, catalog, require_catalog, whole)
     sources = defaultdict(list)
     keepers: dict[str, str] = {}
     group_keeper: dict[int, str] = {}
+    qroots: dict[str, str] = {}  # folder → its default quarantine root (one lookup per folder)
     for item in plan.items:
         if is_clean(item.source):
             sources[real(item.source)].append(item)
         if is_clean(item.keeper):
             keepers[real(item.keeper)] = item.keeper
     for item in plan.items:
-        for reason in _item_problems(plan, item, roots, refs, cat, sources, keepers, group_keeper):
+        for reason in _item_problems(
+            plan, item, roots, refs, cat, sources, keepers, group_keeper, qroots
+        ):
             if not (redo and reason.startswith(DEST_PROBLEM)):
                 problems.append((item.source, reason))
     if fresh and not problems and not whole:
@@ -103,12 +107,13 @@ def check_plan(
 def _item_problems(
     plan: Plan,
     item: PlanItem,
-    roots: tuple[str, ...],
-    refs: tuple[str, ...],
+    roots: frozenset[str],
+    refs: frozenset[str],
     cat: _CatalogView | None,
     sources: dict[str, list[PlanItem]],
     keepers: dict[str, str],
     group_keeper: dict[int, str],
+    qroots: dict[str, str],
 ) -> Iterable[str]:
     op = plan.op.kind
     if item.op != op:
@@ -149,14 +154,14 @@ def _item_problems(
         yield "its keeper's device and inode are not recorded"
     if op in LINKS and item.keeper_hash != item.hash:
         yield "links only replace exact copies of the keeper (the hashes differ)"
-    dest = _dest_problem(plan, item)
+    dest = _dest_problem(plan, item, qroots)
     if dest:
         yield dest
     if cat is not None:
         yield from cat.problems(item, src)
 
 
-def _dest_problem(plan: Plan, item: PlanItem) -> str:
+def _dest_problem(plan: Plan, item: PlanItem, qroots: dict[str, str]) -> str:
     op, dest = plan.op.kind, item.dest
     if op in ("trash", "delete"):
         return "" if dest is None else f"its destination: a {op} item cannot name one"
@@ -176,7 +181,10 @@ def _dest_problem(plan: Plan, item: PlanItem) -> str:
         return "its destination does not keep the file's name"
     folder = plan.op.directory
     if folder is None:  # default quarantine: the batch's folder in the quarantine root
-        folder = os.path.join(quarantine_root(item.source), plan.id)
+        parent = os.path.dirname(item.source)
+        if parent not in qroots:
+            qroots[parent] = quarantine_root(item.source)
+        folder = os.path.join(qroots[parent], plan.id)
     if not is_clean(folder) or not dest.startswith(os.path.join(folder, "")):
         return f"its destination {dest} is not under {folder}"
     return ""
@@ -206,6 +214,17 @@ class _CatalogView:
         if not path or not os.path.isfile(path):
             whole.append(f"its catalog {path} does not exist")
             return None
+        from lookalike.engine.catalog import CatalogError
+
+        try:
+            view = cls._read(plan, path, whole)
+        except (CatalogError, sqlite3.Error, OSError) as exc:
+            whole.append(f"its catalog {path} cannot be read ({exc})")
+            return None
+        return view
+
+    @classmethod
+    def _read(cls, plan: Plan, path: str, whole: list[str]) -> _CatalogView | None:
         from lookalike.engine.catalog import Catalog
 
         with Catalog(Path(path)) as cat:
