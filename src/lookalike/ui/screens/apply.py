@@ -48,8 +48,9 @@ one file. o picks the operation — trash, quarantine, move, copy, hardlink, sym
 delete, as the CLI's --action — and e sets its folder (move and copy need one). a applies: you
 must type "apply" to go ahead (for delete: "delete N files", and the passphrase if one is set
 with lookalike lock set), so no stray key can act. Everything but delete can be undone from
-History (6); the batch id is shown here when it is done. Look-alike groups (tier "similar": different photos that look alike)
-are left out of the plan; S asks whether to include them, and S again leaves them out.
+History (6); the batch id is shown here when it is done. Look-alike groups (tier "similar":
+different photos that look alike) are left out of the plan; S asks whether to include them, and
+S again leaves them out.
 """
 
     BINDINGS: ClassVar[list[Binding]] = [
