@@ -126,6 +126,38 @@ def test_damaged_journal_is_never_written_and_the_hint_works(env: Path) -> None:
     assert code == 0, err
 
 
+def test_full_disk_under_the_journal_is_one_clear_error(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite reports the disk full (a page limit stands in for it): the command stops with
+    exit 5 and says what to do; no file is touched; afterwards everything works."""
+    groups = [pair(env / "t" / str(i)) for i in range(200)]
+    plan = A.build_plan(groups, "trash")
+    plan_file = env / "plan.json"
+    A.save_plan(plan, plan_file)
+    list(A.history())  # the journal exists, with its tables
+    A.Journal().close()
+    real_init = jn.Journal.__init__
+
+    def tiny(self: jn.Journal, *a: object, **k: object) -> None:
+        real_init(self, *a, **k)
+        pages = self.db.execute("PRAGMA page_count").fetchone()[0]
+        self.db.execute(f"PRAGMA max_page_count={pages + 1}")
+
+    monkeypatch.setattr(jn.Journal, "__init__", tiny)
+    code, out, err = cli("apply", str(plan_file), "--yes")
+    assert code == 5, (code, out, err)
+    assert "cannot write the journal" in err and "free some space" in err, err
+    assert "internal error" not in err
+    assert all(Path(g.members[1].path).exists() for g in groups)
+    assert not list((env / "xdg" / "Trash" / "files").glob("*"))
+    monkeypatch.setattr(jn.Journal, "__init__", real_init)
+    code, out, err = cli("history")
+    assert code == 0 and "interrupted" not in err, err
+    code, out, err = cli("apply", str(plan_file), "--yes")
+    assert code == 0, err
+
+
 # -- renames ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("kernel", [True, False], ids=["renameat2", "link-unlink"])
 def test_rename_noclobber_never_replaces(

@@ -295,17 +295,25 @@ class Journal:
     # -- transactions ----------------------------------------------------------------------
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
+        """One write transaction (with the results held back by ``defer``). A write SQLite
+        refuses — a full disk, a read-only or damaged file — becomes a :class:`JournalError`
+        that says what to do; the caller has touched no file for an intent that was not
+        written, and the next command settles the batch from the disk."""
         try:
-            for sql, args in self._pending:
-                self.db.execute(sql, args)
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        else:
-            self.db.execute("COMMIT")
-            self._pending.clear()
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, args in self._pending:
+                    self.db.execute(sql, args)
+                yield self.db
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            else:
+                self.db.execute("COMMIT")
+                self._pending.clear()
+        except sqlite3.DatabaseError as exc:
+            raise write_failed(self.path, exc) from None
 
     def flush(self) -> None:
         """Commit results held back by ``defer=True``."""
@@ -532,6 +540,23 @@ def check_journal(path: Path) -> None:
     if detail:
         raise damaged(path, detail)  # built after closing: it names the files left on disk
     _CHECKED.add(key)
+
+
+def write_failed(path: Path, exc: sqlite3.DatabaseError) -> JournalError:
+    """The message for a journal write SQLite refused."""
+    text = str(exc)
+    if "full" in text:
+        hint = "free some space on its filesystem, then run lookalike history"
+    elif "readonly" in text or "read-only" in text:
+        hint = "make it writable (or set LOOKALIKE_DATA_DIR), then run lookalike history"
+    elif "malformed" in text or "not a database" in text:
+        return damaged(path, text)
+    else:
+        hint = "check the file and its folder, then run lookalike history"
+    return JournalError(
+        f"cannot write the journal {path} ({text}); every file touched so far is recorded",
+        hint + " (an interrupted batch is reported and settled from the disk)",
+    )
 
 
 def damaged(path: Path, detail: str) -> JournalError:
