@@ -642,6 +642,8 @@ def group_from_row(d: dict[str, Any]) -> Group:
             thumb=f.get("thumb"),
             content_hash=f.get("content_hash"),
             file_id=f.get("file_id"),
+            flags=tuple(f.get("flags") or ()),
+            evidence=f.get("evidence"),
         )
         for f in d["files"]
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Tier = Literal["exact", "same", "similar"]
 
@@ -24,6 +24,11 @@ class Member:
     thumb: str | None = None  # cached thumbnail path, if any
     content_hash: str | None = None
     file_id: int | None = None
+    # what this file is relative to the group's keeper ("letterboxed", "re-encoded JPEG→PNG",
+    # "metadata stripped" …): only facts the scan measured; empty for the keeper
+    flags: tuple[str, ...] = ()
+    # evidence of originality the keeper was chosen on (rules/evidence.py), JSON-ready
+    evidence: dict[str, Any] | None = field(default=None, compare=False)
 
     def to_json(self) -> dict:
         return {
@@ -37,6 +42,8 @@ class Member:
             "capture_time": self.capture_time,
             "camera": self.camera,
             "thumb": self.thumb,
+            "flags": list(self.flags),
+            "evidence": self.evidence,
         }
 
 

@@ -10,16 +10,21 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # ml: the ML stage's options (issue 3); no import cost at runtime
     from lookalike.engine.ml_stage import MLOptions
 
+# Evidence of originality first (rules/evidence.py), then size: a letterboxed, re-saved or
+# edited copy never wins on padded pixels or bytes.
 DEFAULT_KEEP_RULES: tuple[str, ...] = (
-    "resolution",
+    "original",
+    "content-resolution",
+    "encoding",
     "bytes",
-    "format",
     "exif",
     "oldest",
     "shortest-path",
 )
 KEEP_RULE_NAMES = frozenset(
-    DEFAULT_KEEP_RULES + ("newest", "longest-path", "quality", "smallest", "lowest-resolution")
+    DEFAULT_KEEP_RULES
+    + ("camera", "unedited", "resolution", "format")
+    + ("newest", "longest-path", "quality", "smallest", "lowest-resolution")
 )
 
 

@@ -49,7 +49,8 @@ from lookalike.engine.media.sniff import IMAGE, OTHER, VIDEO, sniff
 from lookalike.engine.model import FileError, Group, Member, ScanStats
 from lookalike.engine.options import ScanOptions
 from lookalike.engine.pool import DecodePool
-from lookalike.engine.rules.keep import choose_keeper, under
+from lookalike.engine.rules.evidence import with_evidence, with_flags
+from lookalike.engine.rules.keep import choose_keeper, under, with_others
 
 META = "meta"
 PERCEPT = "percept"
@@ -531,6 +532,14 @@ def run_scan(
                 file_id=r.id,
             )
 
+        view_cache: dict[int, list | None] = {}
+
+        def views_of(rep_id: int) -> list | None:
+            if rep_id not in view_cache:
+                packed = percepts.get(rep_id)
+                view_cache[rep_id] = unpack_views(packed) if packed else None
+            return view_cache[rep_id]
+
         groups: list[Group] = []
         built = []
         for tier, rep_ids_g in raw_groups:
@@ -550,11 +559,14 @@ def run_scan(
                         for m, rid in files
                     }
                 )
-            members = [m for m, _ in files]
+            members = with_evidence(files, metas, views_of)
             keeper, reason = choose_keeper(
                 members, options.keep_rules, options.reference, extra, options.keep_overrides
             )
             keep_rep = next(rid for m, rid in files if m.path == keeper.path)
+            members = with_flags(members, keeper)
+            reason = with_others(reason, keeper.path, members)
+            files = list(zip(members, (rid for _, rid in files), strict=True))
             scored = []
             for m, rid in files:
                 if rid == keep_rep:

@@ -10,9 +10,12 @@ import numpy as np
 from PIL import Image
 
 from lookalike.engine.features import perceptual as pc
+from lookalike.engine.features import provenance
 from lookalike.engine.media.decode import Decoded, DecodeError, decode_reduced
 
-PERCEPTUAL_VERSION = 4  # bump when the perceptual features change: only their rows recompute
+# Bump when the perceptual features change: only their rows recompute.
+# 5: provenance record (originality evidence for the keeper) in the meta row.
+PERCEPTUAL_VERSION = 5
 THUMB_SIZE = 256
 # Below this grey standard deviation (0..1 scale) an image is "near-uniform": all black, all
 # white, a flat colour. Such images carry too little picture to call two of them the same.
@@ -35,6 +38,7 @@ class ImageFeatures:
     aspect: float  # width / height of the whole decoded image
     views: list[View]  # [whole image] or [whole image, content inside trimmed borders]
     thumb: str | None
+    prov: dict | None = None  # provenance.measure: evidence of originality for the keeper
 
 
 @dataclass
@@ -53,11 +57,11 @@ class View:
 MIN_TRIM = 0.02  # trims smaller than this share of a side keep a single view
 
 
-def framings(rgb: Image.Image) -> list[np.ndarray]:
+def framings(rgb: Image.Image, box: tuple[int, int, int, int] | None = None) -> list[np.ndarray]:
     """The whole image, plus the content inside uniform borders when there is a real border."""
     arr = np.asarray(rgb)
     h, w = arr.shape[:2]
-    top, bottom, left, right = pc.trim_box(arr)
+    top, bottom, left, right = box if box is not None else pc.trim_box(arr)
     out = [arr.astype(np.float32) / 255.0]
     cut = max(top / h, (h - bottom) / h, left / w, (w - right) / w)
     if cut >= MIN_TRIM and bottom - top >= 16 and right - left >= 16:
@@ -89,7 +93,8 @@ def _resize(rgb01: np.ndarray, size: int) -> np.ndarray:
 def features_of(decoded: Decoded, thumb_path: str | None) -> ImageFeatures:
     views = []
     stds = []
-    for framing in framings(decoded.rgb):
+    box = pc.trim_box(np.asarray(decoded.rgb))
+    for framing in framings(decoded.rgb, box):
         view, std = view_of(framing)
         views.append(view)
         stds.append(std)
@@ -109,7 +114,22 @@ def features_of(decoded: Decoded, thumb_path: str | None) -> ImageFeatures:
         aspect=decoded.rgb.size[0] / decoded.rgb.size[1],
         views=views,
         thumb=thumb,
+        prov=_provenance(decoded, box),
     )
+
+
+def _provenance(decoded: Decoded, box: tuple[int, int, int, int]) -> dict | None:
+    """The keeper's evidence; an odd image only loses it (the keeper falls back on size)."""
+    try:
+        prov = provenance.measure(
+            decoded.rgb, box, decoded.header, decoded.format, decoded.native_luma
+        )
+        # decoded through JPEG DCT scaling: detail and noise compare only with files alike
+        reduced = min(decoded.rgb.size) < min(decoded.width, decoded.height)
+        prov["drafted"] = decoded.format in ("JPEG", "MPO") and reduced
+        return prov
+    except Exception:
+        return None
 
 
 def write_thumbnail(rgb: Image.Image, path: str) -> str | None:
@@ -178,4 +198,5 @@ def meta_of(f: ImageFeatures) -> dict:
         "uniform": f.uniform,
         "aspect": round(f.aspect, 5),
         "thumb": f.thumb,
+        "prov": f.prov,
     }

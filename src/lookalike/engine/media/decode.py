@@ -8,11 +8,12 @@ before anything else looks at the pixels.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from lookalike.engine.features import provenance
 from lookalike.engine.media.sniff import IMAGE, sniff
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -56,6 +57,8 @@ class Decoded:
     camera: str | None
     orientation: int
     alpha_coverage: float  # share of opaque pixels (1.0 without alpha)
+    header: dict = field(default_factory=dict)  # provenance.header_info: EXIF, JPEG quality
+    native_luma: np.ndarray | None = None  # native-resolution crop (not JPEG): JPEG traces
 
 
 def _exif_info(img: Image.Image) -> tuple[int, str | None, str | None, int]:
@@ -138,6 +141,7 @@ def decode_reduced(path: str, target: int = 320, max_pixels: int = 250_000_000) 
                         )
                     fmt = img.format or sniffed or "?"
                     exif_fields, capture, camera, orientation = _exif_info(img)
+                    header = provenance.header_info(img)
                     if fmt == "JPEG":
                         img.draft("RGB", (target, target))
                     img.load()
@@ -170,6 +174,7 @@ def decode_reduced(path: str, target: int = 320, max_pixels: int = 250_000_000) 
         rgb, coverage = _to_rgb(img)
     except Exception as exc:
         raise DecodeError(f"could not be converted to RGB ({exc})") from exc
+    native = provenance.native_luma_crop(rgb) if fmt not in ("JPEG", "MPO") else None
     short = min(rgb.size)
     if short > target * 2:
         scale = target / short
@@ -177,7 +182,9 @@ def decode_reduced(path: str, target: int = 320, max_pixels: int = 250_000_000) 
             (max(1, round(rgb.size[0] * scale)), max(1, round(rgb.size[1] * scale))),
             Image.Resampling.BOX,
         )
-    return Decoded(rgb, w, h, fmt, exif_fields, capture, camera, orientation, coverage)
+    return Decoded(
+        rgb, w, h, fmt, exif_fields, capture, camera, orientation, coverage, header, native
+    )
 
 
 def struct_error() -> type[Exception]:

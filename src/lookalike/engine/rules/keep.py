@@ -1,7 +1,11 @@
 """Which file of a group to keep, and why, in words a person can check.
 
-Rules are applied in order; the first rule that tells the best file from the runner-up is the
-reason. Files under a reference folder are always kept and win the keeper choice.
+Rules are applied in order; the first rule that tells the best file from the strongest
+different file is the reason. Files under a reference folder are always kept and win the
+keeper choice. The default order ranks on evidence of originality before size (see
+``evidence.py``): ``original`` (camera metadata without editor traces, then the fewest edits
+the group shows), ``content-resolution`` (pixels inside borders, never padding), ``encoding``
+(a JPEG over its PNG re-save or WebP conversion, then JPEG quality), then bytes and the rest.
 """
 
 from __future__ import annotations
@@ -41,9 +45,81 @@ def _date(m: Member) -> str:
     return m.capture_time or "9999"
 
 
+def _ev(m: Member) -> dict:
+    return m.evidence or {}
+
+
+def _content_px(m: Member) -> int:
+    c = _ev(m).get("content")
+    return int(c[0] * c[1]) if c else m.width * m.height
+
+
+def _content_bucket(m: Member, q: dict[str, float]) -> float:
+    """Share of the group's largest content, with 3 % of slack: resampling and a trimmed
+    edge line are no loss of picture."""
+    share = _content_px(m) / max(1.0, q.get("content_max", 0.0) or _content_px(m))
+    return -1.0 if share >= 0.97 else -round(share, 2)
+
+
+def _content_words(m: Member) -> str:
+    c = _ev(m).get("content")
+    return f"{c[0]}×{c[1]}" if c else f"{m.width}×{m.height}"
+
+
+def _camera_words(m: Member) -> str:
+    e = _ev(m)
+    bits = [b for b in (e.get("camera"), (e.get("date") or "")[:10]) if b]
+    return f"camera EXIF ({', '.join(bits)})" if bits else "camera EXIF"
+
+
+def _edits_words(m: Member) -> str:
+    edits = _ev(m).get("edits") or []
+    return "no sign of editing" if not edits else "fewer signs of editing"
+
+
+def _original_key(m: Member, q: dict[str, float]) -> tuple[int, int]:
+    e = _ev(m)
+    return (0 if e.get("camera_original") else 1, len(e.get("edits") or []))
+
+
+def _original_words(a: Member, b: Member) -> str:
+    if _ev(a).get("camera_original") and not _ev(b).get("camera_original"):
+        return f"original: {_camera_words(a)}"
+    n, k = len(_ev(a).get("edits") or []), len(_ev(b).get("edits") or [])
+    if n == 0:
+        return "original: no sign of editing"
+    return f"original: fewest signs of editing ({n} vs {k})"
+
+
+def _encoding_key(m: Member, q: dict[str, float]) -> tuple[int, int]:
+    e = _ev(m)
+    if "encoding_rank" not in e:
+        return (3, 0)
+    return (int(e["encoding_rank"]), -int(e.get("jpeg_quality") or 0))
+
+
+def _encoding_words(a: Member, b: Member) -> str:
+    ea, eb = _ev(a).get("encoding", a.format), _ev(b).get("encoding", b.format)
+    return f"better encoding ({ea} over {eb})"
+
+
 Rule = tuple[Callable[[Member, dict[str, float]], object], Callable[[Member, Member], str]]
 
 RULES: dict[str, Rule] = {
+    "original": (_original_key, _original_words),
+    "camera": (
+        lambda m, q: 0 if _ev(m).get("camera_original") else 1,
+        lambda a, b: f"original: {_camera_words(a)}",
+    ),
+    "unedited": (
+        lambda m, q: len(_ev(m).get("edits") or []),
+        lambda a, b: f"original: {_edits_words(a)}",
+    ),
+    "content-resolution": (
+        _content_bucket,
+        lambda a, b: f"most picture inside borders ({_content_words(a)} vs {_content_words(b)})",
+    ),
+    "encoding": (_encoding_key, _encoding_words),
     "resolution": (
         lambda m, q: -(m.width * m.height),
         lambda a, b: f"highest resolution ({a.width}×{a.height} vs {b.width}×{b.height})",
@@ -133,12 +209,15 @@ def choose_keeper(
         if len(pool) == 1:
             return pool[0], prefix
     chain = list(rules) + ["shortest-path"]
+    extra = {**extra, "content_max": float(max(_content_px(m) for m in pool))}
 
     def key(m: Member) -> tuple:
         return tuple(RULES[r][0](m, extra) for r in chain)
 
     ranked = sorted(pool, key=key)
-    best, runner = ranked[0], ranked[1]
+    best = ranked[0]
+    # explain against the strongest file that differs from the keeper (not its exact copy)
+    runner = next((m for m in ranked[1:] if key(m)[:-1] != key(best)[:-1]), ranked[1])
     reason = "identical by every rule; first by path"
     for r in chain:
         fn, say = RULES[r]
@@ -150,3 +229,23 @@ def choose_keeper(
     if prefix:
         reason = f"{prefix}; {reason}"
     return best, reason
+
+
+ORIGINALITY_RULES = frozenset({"original", "camera", "unedited", "content-resolution", "encoding"})
+
+
+def with_others(reason: str, keeper: str, members: Sequence[Member], limit: int = 5) -> str:
+    """The reason plus what the other files are, from their flags ("the others are
+    letterboxed / re-encoded JPEG→PNG / metadata stripped"), so the choice can be checked."""
+    seen: list[str] = []
+    for m in members:
+        if m.path == keeper:
+            continue
+        for f in m.flags[:1]:
+            word = f.split(" (")[0].split(" x")[0]
+            if word not in seen:
+                seen.append(word)
+    if not seen:
+        return reason
+    more = " …" if len(seen) > limit else ""
+    return f"{reason}; the others are {' / '.join(seen[:limit])}{more}"
