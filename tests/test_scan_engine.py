@@ -87,9 +87,22 @@ def test_group_has_keeper_reason_scores_and_a_deterministic_order(corpus, tmp_pa
         assert next(m for m in g.members if m.path == g.keep).score == 1.0
 
 
-def test_keeper_prefers_resolution_then_reference(corpus, tmp_path):
+def test_keeper_is_the_original_then_reference(corpus, tmp_path):
     root, _ = corpus
     fin = _scan(root, tmp_path / "c.db")
+    for g in fin.groups:
+        # no metadata here: the pixels alone say which file is the original (the bordered and
+        # letterboxed copies have the largest canvas, the PNG and noisy copies the most bytes)
+        assert os.path.basename(g.keep).split("__")[1] in {"original.jpg", "exact_copy.jpg"}, (
+            g.keep,
+            g.reason,
+        )
+        assert "largest file" not in g.reason
+        for m in g.members:
+            assert (m.flags == ()) == (m.path == g.keep or "exact_copy" in m.path or
+                                       "original" in m.path), (m.path, m.flags)  # fmt: skip
+    # the old order still works when asked for: the largest canvas wins
+    fin = _scan(root, tmp_path / "r.db", keep_rules=("resolution", "bytes"))
     for g in fin.groups:
         best = max(m.width * m.height for m in g.members)
         keeper = next(m for m in g.members if m.path == g.keep)

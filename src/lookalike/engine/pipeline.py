@@ -559,12 +559,12 @@ def run_scan(
                         for m, rid in files
                     }
                 )
-            members = with_evidence(files, metas, views_of)
+            members = with_evidence(files, metas, views_of, copies=tier != "similar")
             keeper, reason = choose_keeper(
                 members, options.keep_rules, options.reference, extra, options.keep_overrides
             )
             keep_rep = next(rid for m, rid in files if m.path == keeper.path)
-            members = with_flags(members, keeper)
+            members = with_flags(members, keeper, copies=tier != "similar")
             reason = with_others(reason, keeper.path, members)
             files = list(zip(members, (rid for _, rid in files), strict=True))
             scored = []

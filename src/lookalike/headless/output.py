@@ -51,6 +51,7 @@ CSV_FIELDS = [
     "format",
     "score",
     "reason",
+    "flags",
 ]
 
 
@@ -71,6 +72,7 @@ def write_csv(out: TextIO, groups: list[Group]) -> None:
                     m.format,
                     f"{m.score:.4f}",
                     g.reason if m.path == g.keep else "",
+                    "; ".join(m.flags),
                 ]
             )
 
@@ -101,6 +103,8 @@ def write_text(out: TextIO, groups: list[Group], errors: list[FileError], stats:
                 f"  {mark} {m.score:5.3f} {m.width}×{m.height} {m.format:5s} "
                 f"{_human(m.size):>9s}  {_safe(m.path)}\n"
             )
+            if m.flags:
+                out.write(f"{'':8s}{'; '.join(m.flags)}\n")
         out.write(f"  reason: {g.reason}\n\n")
     out.write(
         f"{stats.groups} group(s), {stats.duplicate_files} duplicate file(s), "

@@ -38,8 +38,8 @@ TONE_SHIFT = 10.0  # grey levels of mean brightness away from the group's median
 CONTRAST_SHIFT = 0.15  # relative contrast change
 CHROMA_SHIFT = 0.25  # relative saturation change
 BLUR_RATIO = 0.6  # fine detail under this share of the sharpest comparable file
-NOISE_RATIO = 1.4  # noise over this multiple of the quietest comparable file …
-NOISE_MIN = 0.5  # … and at least this many grey levels more
+NOISE_RATIO = 1.8  # noise/contrast over this multiple of the group's usual …
+NOISE_MIN = 1.0  # … and at least this many grey levels more
 SCALE_COMPARABLE = 0.7  # detail and noise compare only between files of similar size
 # A window whose difference to the consensus is this many times the picture's median
 # difference, and this large (z-score units of the low-pass picture). Measured on the corpus:
@@ -147,6 +147,7 @@ def analyse(
     sizes: Sequence[tuple[int, int]],
     provs: Sequence[dict | None],
     views: Sequence[Sequence[Any] | None],
+    relative: bool = True,
 ) -> list[dict[str, Any]]:
     """Evidence per file of one group (same order as the inputs), JSON-ready.
 
@@ -190,7 +191,8 @@ def analyse(
         if _exif_turned(p.get("orientation_tag")) and not (cam or date):
             ev["edits"].append("EXIF-rotated")  # a camera writes the tag with its own data
         out.append(ev)
-    _relative(out, formats, provs, views)
+    if relative:
+        _relative(out, formats, provs, views)
     for ev in out:
         # Only an added border takes pixels away: a photo's own plain background (a page, a
         # graphic on white) trims differently in every copy and is still picture.
@@ -213,7 +215,7 @@ def _relative(
     P = {i: provs[i] or {} for i in idx}
     # borders: less content share of the canvas than the group's best
     share = {i: _share(P[i]) for i in idx}
-    usual = float(np.median(list(share.values())))  # photos with a natural frame keep it
+    usual = _usual_share(list(share.values()))
     for i in idx:
         kind = border_kind(tuple(P[i].get("content") or (0.0, 1.0, 0.0, 1.0)))
         if kind and share[i] < usual - BORDER_MARGIN:
@@ -246,7 +248,7 @@ def _relative(
                 out[i]["edits"].append("recoloured (" + ", ".join(what) + ")")
                 out[i]["recoloured"] = what
     # detail and noise, between files of comparable size; a GIF's dithering is neither
-    px = {i: out[i]["content"][0] * out[i]["content"][1] for i in idx}
+    px = {i: out[i]["trimmed"][0] * out[i]["trimmed"][1] for i in idx}
     top = max(px.values())
     comparable = [i for i in idx if px[i] >= SCALE_COMPARABLE * top and formats[i].upper() != "GIF"]
     if len(comparable) >= 2:
@@ -270,8 +272,8 @@ def _relative(
             if len(calm) >= 2 and i not in blurred:
                 quiet = min(calm) if len(calm) == 2 else float(np.median(calm))
                 nz = _snr(P[i])
-                abs_gain = P[i].get("noise", 0.0) * (1 - quiet / max(nz, 1e-6))
-                if nz > NOISE_RATIO * quiet and abs_gain > NOISE_MIN:
+                gain = P[i].get("noise", 0.0) - quiet * max(float(P[i].get("contrast", 0)), 1.0)
+                if nz > NOISE_RATIO * quiet and gain > NOISE_MIN:
                     out[i]["edits"].append("noisier")
                     out[i]["noisier"] = True
     # orientation and overlays need the signatures
@@ -280,6 +282,17 @@ def _relative(
         _orientation(out, have, views)
         if len(have) >= 3:
             _overlays(out, have, views)
+
+
+def _usual_share(shares: list[float]) -> float:
+    """The content share of the unbordered files: the largest share two files agree on (a
+    photo with a plain frame of its own trims alike in most copies, while one noisy copy may
+    not trim at all), else the largest."""
+    ranked = sorted(shares, reverse=True)
+    for a, b in zip(ranked, ranked[1:], strict=False):
+        if a - b <= BORDER_MARGIN / 2:
+            return a
+    return ranked[0]
 
 
 def _snr(p: dict) -> float:
@@ -439,19 +452,29 @@ def with_evidence(
     files: Sequence[tuple[Member, int]],
     metas: dict[int, dict],
     views_of: Callable[[int], Sequence[Any] | None],
+    copies: bool = True,
 ) -> list[Member]:
-    """The group's members with their evidence (``files``: (member, representative id))."""
+    """The group's members with their evidence (``files``: (member, representative id)).
+
+    ``copies=False`` for look-alike shots (the ``similar`` tier): they are different photos,
+    so only each file's own facts count, nothing judged against the others.
+    """
+    provs = [metas.get(rid, {}).get("prov") for _, rid in files]
     evs = analyse(
         [m.format for m, _ in files],
         [(m.width, m.height) for m, _ in files],
-        [metas.get(rid, {}).get("prov") for _, rid in files],
-        [views_of(rid) for _, rid in files],
+        provs,
+        [views_of(rid) for _, rid in files] if copies else [None] * len(files),
+        relative=copies,
     )
     return [replace(m, evidence=ev) for (m, _), ev in zip(files, evs, strict=True)]
 
 
-def with_flags(members: Sequence[Member], keeper: Member) -> list[Member]:
-    """Each member with its flags relative to ``keeper`` (the keeper itself has none)."""
+def with_flags(members: Sequence[Member], keeper: Member, copies: bool = True) -> list[Member]:
+    """Each member with its flags relative to ``keeper`` (the keeper itself has none; a
+    look-alike shot is no copy of the keeper, so it has none either)."""
+    if not copies:
+        return list(members)
     kev = keeper.evidence or {}
     return [
         m

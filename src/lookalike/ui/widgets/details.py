@@ -38,8 +38,9 @@ class Details(Static):
         table.add_row("taken", member.capture_time or "-")
         table.add_row("camera", member.camera or "-")
         table.add_row("similar", f"{member.score:.3f}")
-        flags = " ".join(f for f, on in (("marked", marked), ("favourite", favourite)) if on)
-        table.add_row("flags", flags or "-")
+        mine = " ".join(f for f, on in (("marked", marked), ("favourite", favourite)) if on)
+        # what this copy is relative to the keeper, as measured by the scan; then the user's
+        table.add_row("flags", "; ".join([*member.flags, *([mine] if mine else [])]) or "-")
         table.add_row("", "")
         table.add_row("group", f"{group.tier} · {len(group.members)} files · {status}")
         table.add_row("free", human_bytes(sum(m.size for m in group.members if m.path not in keep)))

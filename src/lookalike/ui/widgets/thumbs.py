@@ -224,6 +224,38 @@ def plan_grid(members: int, width: int, height: int, single: bool) -> tuple[int,
     return best[1], best[2], best[3]
 
 
+# Card badges for the engine's flags (what a copy is relative to the keeper), shortest first.
+BADGES = (
+    ("letterboxed", "letterbox"),
+    ("bordered", "border"),
+    ("mirrored", "mirror"),
+    ("rotated", "turned"),
+    ("EXIF-rotated", "exif-turn"),
+    ("downscaled", "small"),
+    ("upscaled", "upscaled"),
+    ("re-encoded", "re-saved"),
+    ("greyscale", "grey"),
+    ("recoloured", "colour"),
+    ("overlay", "overlay"),
+    ("noisier", "noisy"),
+    ("blurrier", "blurry"),
+    ("metadata stripped", "no-exif"),
+    ("edited by", "edited"),
+    ("modified after capture", "edited"),
+)
+
+
+def badges(flags: tuple[str, ...], limit: int = 2) -> str:
+    """Two short words for a card's border ("letterbox·re-saved"); details list them all."""
+    out: list[str] = []
+    for f in flags:
+        word = next((b for prefix, b in BADGES if f.startswith(prefix)), None)
+        if word and word not in out:
+            out.append(word)
+    more = "+" if len(out) > limit else ""
+    return "·".join(out[:limit]) + more
+
+
 class ThumbGrid(Widget):
     """Cards are reused from group to group; the grid is re-planned only when the number of
     files or the terminal size changes (a relayout), never on a plain next-group key."""
@@ -300,6 +332,7 @@ class ThumbGrid(Widget):
         box, bg = self.box, self.background
         for i, (card, m) in enumerate(zip(cards, members, strict=False)):
             flags = ("●" if m.path in marks else "") + ("★" if m.path in favourites else "")
+            flags = " ".join(x for x in (flags, badges(getattr(m, "flags", ()))) if x)
             card.set_member(
                 i, m, m.path in keep, i == selected, cache.fitted(m.thumb, box, bg), flags
             )
