@@ -185,9 +185,11 @@ def test_odd_names_round_trip_every_operation(
     lookalike("quarantine", "list")
 
 
-def test_odd_names_delete_applies(env: Path, photo: bytes) -> None:
-    """delete is apply-only: the CLI-made plan, applied with the permission the typed
-    confirmation gives."""
+def test_odd_names_delete_applies(env: Path, photo: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """delete is apply-only: `apply PLAN --permanently` with its typed confirmation (only the
+    read from the terminal is replaced here)."""
+    from lookalike.commands import actions as cmd
+
     root = os.path.join(os.fsencode(env), b"pics")
     dups = make_corpus(root, photo)
     plan = env / "plan.json"
@@ -195,12 +197,22 @@ def test_odd_names_delete_applies(env: Path, photo: bytes) -> None:
         "scan", "--no-ui", os.fsdecode(root), "--exact-only", "--workers", "1",
         "--action", "delete", "--permanently", "--plan-out", str(plan),
     )  # fmt: skip
-    evs = list(A.apply_plan(A.load_plan(plan), allow_permanent=True))
-    assert evs[-1].done == len(dups) and evs[-1].failed == 0
+    asked: list[str] = []
+    monkeypatch.setattr(
+        cmd,
+        "read_typed_confirmation",
+        lambda prompt: asked.append(prompt) or f"delete {len(dups)} files",
+    )
+    out = lookalike("apply", str(plan), "--permanently")
+    assert asked and f"delete {len(dups)} files" in asked[0]
+    batch = out.split()[1].rstrip(":")
+    items = history_items(batch)
+    assert sorted(os.fsencode(i["source"]) for i in items) == sorted(dups)
+    assert all(i["state"] == "done" for i in items)
     assert not any(os.path.lexists(p) for p in dups)
     assert os.path.isfile(os.path.join(root, KEEP))
-    text = lookalike("history", evs[-1].batch_id)
-    assert "bad\\xff\\xfename.jpg" in text
+    assert "bad\\xff\\xfename.jpg" in lookalike("history", batch)
+    lookalike("undo", "--yes", ok=(6,))  # a delete cannot be undone: nothing to undo
 
 
 def test_odd_names_through_a_real_process(env: Path, photo: bytes) -> None:
