@@ -133,7 +133,8 @@ def test_the_app_plans_through_the_same_builder(
                 if len(app.review.groups) == 3:
                     break
                 await pilot.pause(0.02)
-            app.review.favourites.add(str(fav))
+            app.set_favourite(str(fav), True)  # what f does: into the catalog's table
+            await app.workers.wait_for_complete()
             await pilot.press("A", "y")  # accept all, confirmed
             await pilot.pause(0.1)
             assert len(app.review.removals()) == 3
@@ -191,3 +192,24 @@ def test_reference_given_to_scan_reaches_the_app(
     options = ScanOptions(roots=(tmp_path,), reference=(tmp_path / "ref",))
     ui_commands.launch_ui(options=options, db=tmp_path / "c.db")
     assert apps and apps[0].reference == [str(tmp_path / "ref")]
+
+
+async def test_favourite_key_saves_to_the_engine() -> None:
+    from lookalike.ui.app import make_app
+    from lookalike.ui.fake import FakeEngine, make_groups
+
+    engine = FakeEngine(make_groups(3))
+    app = make_app({}, engine, graphics="none")
+    async with app.run_test(size=(130, 40)) as pilot:
+        for _ in range(500):
+            if len(app.review.groups) == 3:
+                break
+            await pilot.pause(0.02)
+        member = app.review.current_member
+        assert member is not None
+        await pilot.press("f")
+        await app.workers.wait_for_complete()
+        assert engine.favourites == {member.path: True}
+        await pilot.press("f")
+        await app.workers.wait_for_complete()
+        assert engine.favourites == {member.path: False}

@@ -133,6 +133,17 @@ class Engine:
         with Catalog(self.catalog_path) as cat:
             cat.add_not_duplicate(paths)
 
+    def set_favourite(self, path: str, on: bool) -> None:
+        """Mark (or unmark) a favourite in the catalog: the plan builder and ``apply`` never act
+        on a favourite, whoever asks (CLI, app, a plan file)."""
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            if on:
+                cat.add_favourites([path])
+            else:
+                cat.remove_favourites([path])
+
     def forget_not_duplicate(self, paths: list[str]) -> None:
         """Undo :meth:`mark_not_duplicate` for these files (the reviewer undecided the group)."""
         from lookalike.engine.catalog import Catalog

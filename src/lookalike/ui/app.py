@@ -704,6 +704,18 @@ class LookalikeApp(App[None]):
 
         self.run_worker(work, thread=True, group="notdup")
 
+    def set_favourite(self, path: str, on: bool) -> None:
+        """Favourites live in the catalog too, so ``scan --action`` and ``apply`` leave them
+        alone as well as this app's plans."""
+
+        def work() -> None:
+            try:
+                self.engine.set_favourite(path, on)
+            except Exception as exc:
+                self.call_from_thread(self.notify, f"favourite not saved: {exc}", severity="error")
+
+        self.run_worker(work, thread=True, group="favourite")
+
     def forget_not_duplicate(self, paths: list[str]) -> None:
         def work() -> None:
             try:

@@ -101,6 +101,8 @@ class EnginePort(Protocol):
 
     def forget_not_duplicate(self, paths: list[str]) -> None: ...
 
+    def set_favourite(self, path: str, on: bool) -> None: ...
+
     def load_decisions(self) -> list[dict[str, Any]]: ...
 
     def save_decisions(self, upserts: list[dict[str, Any]], deletes: list[str]) -> None: ...
@@ -155,6 +157,9 @@ class EngineAdapter:
 
     def forget_not_duplicate(self, paths: list[str]) -> None:
         self.engine.forget_not_duplicate(paths)
+
+    def set_favourite(self, path: str, on: bool) -> None:
+        self.engine.set_favourite(path, on)
 
     def load_decisions(self) -> list[dict[str, Any]]:
         return self.engine.load_decisions()

@@ -104,6 +104,7 @@ class FakeEngine:
         self.scan_groups = scan_groups
         self.state: dict[str, object] = {}
         self.not_dups: list[list[str]] = []
+        self.favourites: dict[str, bool] = {}  # set_favourite calls (path → on)
         self.plan_calls: list[dict] = []  # what the app passed to plan() (references, tiers)
         self.decisions: dict[str, dict] = {}  # stored review decisions by group key
         self.batches: list[BatchInfo] = []
@@ -162,6 +163,10 @@ class FakeEngine:
     def mark_not_duplicate(self, paths: list[str]) -> None:
         self._off_loop("mark_not_duplicate")
         self.not_dups.append(list(paths))
+
+    def set_favourite(self, path: str, on: bool) -> None:
+        self._off_loop("set_favourite")
+        self.favourites[path] = on
 
     def forget_not_duplicate(self, paths: list[str]) -> None:
         self._off_loop("forget_not_duplicate")

@@ -312,7 +312,10 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         self._changed(list_too=False)
 
     def action_favourite(self) -> None:
-        self.lk.review.toggle_favourite()
+        member = self.lk.review.current_member
+        on = self.lk.review.toggle_favourite()
+        if member is not None:
+            self.lk.set_favourite(member.path, on)
         self._changed(list_too=False)
 
     def action_find(self) -> None:
