@@ -213,3 +213,28 @@ async def test_favourite_key_saves_to_the_engine() -> None:
         await pilot.press("f")
         await app.workers.wait_for_complete()
         assert engine.favourites == {member.path: False}
+
+
+def test_the_app_adapter_deletes_after_the_screen_confirmed(tmp_path: Path) -> None:
+    """The Apply screen gates delete behind its typed confirmation; the real engine then
+    carries it out (the reference file stays)."""
+    from lookalike.ui.engine_port import as_port
+
+    lib = tmp_path / "lib"
+    keep = save_photo(lib / "a.jpg", "rocket")
+    dup = copy(keep, lib / "b-copy.jpg")
+    ref = copy(keep, lib / "ref" / "c.jpg")
+    env = dirs_env(tmp_path)
+    r = lookalike(env, "scan", "--no-ui", str(lib), "--keep-rule", "shortest-path", "--db",
+                  str(tmp_path / "c.db"))  # fmt: skip
+    group = json.loads(r.stdout)["groups"][0]
+    port = as_port(Engine(tmp_path / "c.db"))
+    groups = Engine(tmp_path / "c.db").last_groups()
+    plan = port.plan(
+        groups, {group["id"]: [str(dup), str(ref)]}, "delete", references=[str(lib / "ref")]
+    )
+    assert [i.source for i in plan.items] == [str(dup)]
+    result = port.apply(plan, lambda p: None)
+    assert result.done == 1 and not dup.exists() and keep.is_file() and ref.is_file()
+    again = port.apply(plan, lambda p: None)  # the same plan again: its file is gone
+    assert again.done == 0 and again.skipped == 1 and keep.is_file() and ref.is_file()

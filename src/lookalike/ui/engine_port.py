@@ -250,7 +250,10 @@ class EngineAdapter:
 
     def apply(self, plan: PlanSummary, progress: Callable[[ApplyProgress], None]) -> BatchResult:
         actions = self._actions()
-        return self._run_batch(actions.apply_plan(plan.native, origin="tui"), progress)
+        # the Apply screen asks for "delete N files" (and the passphrase) before it calls this
+        permanent = plan.native.op.kind == "delete"
+        events = actions.apply_plan(plan.native, origin="tui", allow_permanent=permanent)
+        return self._run_batch(events, progress)
 
     def history(self) -> list[BatchInfo]:
         actions = self._actions()
