@@ -240,3 +240,57 @@ def test_card_badges_are_short():
         "letterbox·re-saved+"
     )
     assert badges(()) == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# the terminal app on the real engine (Pilot)
+# ---------------------------------------------------------------------------------------------
+async def _wait_for(pilot, cond, timeout: float = 120.0) -> None:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.05)
+
+
+def _text_of(widget) -> str:
+    from rich.console import Console
+
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(widget.content)
+    return console.export_text()
+
+
+async def test_app_shows_the_real_engines_flags_and_badges(tmp_path, originals):
+    from lookalike.ui.app import make_app
+    from lookalike.ui.widgets.details import Details
+    from lookalike.ui.widgets.thumbs import ThumbCard
+
+    root = tmp_path / "lib"
+    _library(root, originals, metadata=True)
+    engine = Engine(tmp_path / "c.db", tmp_path / "thumbs")
+    app = make_app({"scan": {"workers": 1}}, engine, graphics="none", roots=[root])
+    async with app.run_test(size=(130, 40)) as pilot:
+        await pilot.press("1")
+        await pilot.press("s")
+        await _wait_for(pilot, lambda: app.scan_model.state == "finished")
+        await _wait_for(pilot, lambda: len(app.review.groups) == 2 and app.current_mode == "review")
+        r = app.review
+        target = str(root / "coffee_letterbox_16x9.jpg")
+        index, pos = next(
+            (i, j)
+            for i, gid in enumerate(r.view)
+            for j, m in enumerate(r.by_id[gid].members)
+            if m.path == target
+        )
+        await pilot.press("g", *["j"] * index, *["l"] * pos)
+        await _wait_for(pilot, lambda: r.current_member.path == target, 5)
+        details = _text_of(app.screen.query_one(Details))
+        assert "letterboxed" in details and "metadata stripped" in details
+        assert "original: camera EXIF" in details  # the keeper's reason
+        card = next(c for c in app.screen.query(ThumbCard) if c.path == target)
+        assert "letterbox" in str(card.border_subtitle)
+        await pilot.press("q")
