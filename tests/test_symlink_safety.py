@@ -171,7 +171,7 @@ def test_reference_through_a_symlinked_root(tmp_path: Path) -> None:
         r = lookalike(env, "scan", "--no-ui", str(root), "--reference", str(ref),
                       "--keep-rule", "resolution,shortest-path", "--action", "trash", "--yes")  # fmt: skip
         err = r.stderr.decode()
-        assert r.returncode in (0, 1), err
+        assert r.returncode == 0, err  # left out by the reference rule: not a problem
         assert "reference files are never acted on" in err
         assert checksums(photos / "ref") == before
         assert ref_small.is_file() and ref_copy.is_file() and big.is_file()

@@ -324,7 +324,7 @@ def execute_plan(
             )
         else:
             stdout.write("nothing to do\n")
-        return EXIT_PARTIAL if plan.refused else EXIT_OK
+        return EXIT_PARTIAL if _problems(plan) else EXIT_OK
     _confirm(plan, yes=yes, permanently=permanently, confirm=confirm, stderr=stderr)
     permanent = plan.op.kind == "delete" or any(i.op == "delete" for i in plan.items)
     events = apply_plan(
@@ -336,8 +336,19 @@ def execute_plan(
         catalog=catalog,
     )
     return _drive(
-        events, fmt, stdout, stderr, len(plan.refused), [r.to_json() for r in plan.refused]
+        events,
+        fmt,
+        stdout,
+        stderr,
+        _problems(plan),
+        [r.to_json() for r in plan.refused],
     )
+
+
+def _problems(plan: Plan) -> int:
+    """Files left out for a problem (missing, changed, …), not by a rule the user set
+    (reference folder, favourite, a tier not asked for): those do not make the exit code 1."""
+    return sum(1 for r in plan.refused if not r.kept)
 
 
 def run_action_for_groups(

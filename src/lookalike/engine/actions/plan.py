@@ -173,11 +173,14 @@ def _item_from_json(raw: object) -> PlanItem:
 
 @dataclass(frozen=True)
 class Refusal:
-    """A file left out of the plan, and why."""
+    """A file left out of the plan, and why. ``kept``: left out by a rule the user set (a
+    reference folder, a favourite, a tier not asked for) — reported, but not a problem, so it
+    does not make the exit code say "some files skipped"."""
 
     group_id: int
     path: str
     reason: str
+    kept: bool = False
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -551,6 +554,7 @@ def build_plan(
                     os.path.abspath(m.path),
                     f"a {g.tier} group (look-alike shots are different photos); "
                     f"pass --tier {g.tier} to act on it (in the app: S on the Apply screen)",
+                    kept=True,
                 )
                 for m in g.members
                 if os.path.abspath(m.path) != os.path.abspath(g.keep)
@@ -564,9 +568,11 @@ def build_plan(
             rpath = real(path)
             if path == k.path or path == os.path.abspath(g.keep) or rpath in seen:
                 continue
-            why = _why_not(path, rpath, m, g, k, spec, shrink, scan, ref_set, root_set, keeper_of)
+            why, by_rule = _why_not(
+                path, rpath, m, g, k, spec, shrink, scan, ref_set, root_set, keeper_of
+            )
             if why:
-                refused.append(Refusal(g.id, path, why))
+                refused.append(Refusal(g.id, path, why, kept=by_rule))
                 continue
             st = os.lstat(path)
             try:
@@ -646,40 +652,44 @@ def _why_not(
     refs: frozenset[str],
     roots: frozenset[str],
     keeper_of: dict[str, int],
-) -> str:
-    """Why ``path`` may not be acted on ('' when it may)."""
+) -> tuple[str, bool]:
+    """Why ``path`` may not be acted on ('' when it may), and whether a rule the user set
+    (reference folder, favourite) is the reason rather than a problem."""
     if rpath in keeper_of:
-        return f"it is the keeper of group {keeper_of[rpath]}"
+        return f"it is the keeper of group {keeper_of[rpath]}", False
     if rpath == k.real:
-        return "it is the keeper (the same file under another name)"
+        return "it is the keeper (the same file under another name)", False
     ref = under_any(rpath, refs)
     if ref:
-        return f"in reference folder {ref}; reference files are never acted on"
+        return f"in reference folder {ref}; reference files are never acted on", True
     if rpath in scan.favourites:
-        return "a favourite; favourites are never acted on"
+        return "a favourite; favourites are never acted on", True
     if not under_any(rpath, roots):
-        return "outside the scanned folders"
+        return "outside the scanned folders", False
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        return "missing (moved or deleted since the scan)"
+        return "missing (moved or deleted since the scan)", False
     except OSError as exc:
-        return fsutil.describe_oserror(exc, "read", path)
+        return fsutil.describe_oserror(exc, "read", path), False
     if not stat.S_ISREG(st.st_mode):
-        return "not a regular file"
+        return "not a regular file", False
     if (m.size and st.st_size != m.size) or (m.mtime_ns and st.st_mtime_ns != m.mtime_ns):
-        return "changed since the scan (size or time)"
+        return "changed since the scan (size or time)", False
     if st.st_mtime_ns == 0:
-        return "its modification time is 0, so a later change could not be seen"
+        return "its modification time is 0, so a later change could not be seen", False
     if spec.kind == "shrink":
         assert shrink is not None
         if st.st_size < shrink.min_bytes:
-            return f"smaller than --min-bytes {shrink.min_bytes}"
+            return f"smaller than --min-bytes {shrink.min_bytes}", False
         if os.path.splitext(path)[1].lower() not in SHRINK_FORMATS:
-            return "shrink supports JPEG, PNG, WebP and TIFF"
+            return "shrink supports JPEG, PNG, WebP and TIFF", False
     if spec.kind == "hardlink":
         if st.st_dev != k.st.st_dev:
-            return "on another filesystem than the keeper; hard links cannot cross filesystems"
+            return (
+                "on another filesystem than the keeper; hard links cannot cross filesystems",
+                False,
+            )
         if st.st_ino == k.st.st_ino:
-            return "already a hard link to the keeper"
-    return ""
+            return "already a hard link to the keeper", False
+    return "", False
