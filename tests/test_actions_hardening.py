@@ -93,6 +93,8 @@ def test_version_1_journal_is_migrated_and_still_undoes(env: Path) -> None:
     with A.Journal(path) as j:
         assert j.db.execute("PRAGMA user_version").fetchone()[0] == jn.SCHEMA_VERSION
         assert j.db.execute("SELECT typeof(source) FROM items").fetchone()[0] == "blob"
+        indexes = {r[0] for r in j.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert {"items_state", "items_purging"} <= indexes
         (rec,) = j.items(fin.batch_id)
     assert rec.source == g.members[1].path and rec.state == "done"
     list(A.undo())
