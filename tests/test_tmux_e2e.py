@@ -125,7 +125,7 @@ def test_scan_review_apply_undo_in_tmux(app_in_tmux) -> None:  # type: ignore[no
 
     tmux.wait_for("Roots to scan", "graphics: halfcell", "s Start scan")
     tmux.keys("s")
-    tmux.wait_for("Group 1 of", "KEEP", timeout=180)  # scan done, review opened
+    tmux.wait_for("Group 1/", "KEEP", timeout=180)  # scan done, review opened
 
     # Review: go to the astronaut group via search and make the rotated copy the keeper.
     tmux.keys("/")

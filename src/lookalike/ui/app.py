@@ -245,6 +245,7 @@ class LookalikeApp(App[None]):
         # look-alike (similar) groups are different photos: acted on only after the Apply
         # screen's own confirmation (S) sets this for the session
         self.act_on_similar: bool = False
+        self.selection_undo: list[Any] = []  # review: selections by criteria, newest last
         self.destination: str = str(self.setting("ui.destination", ""))
         self.plan: PlanSummary | None = None
         self.plan_error = ""

@@ -411,6 +411,20 @@ class ReviewState:
         if d.status == "not-dup":
             self._released.append([m.path for m in g.members])
 
+    def decide_keep(self, g: Group, keep: Iterable[str]) -> None:
+        """Keep exactly ``keep`` in ``g`` (select by criteria across groups)."""
+        keep = set(keep)
+        self._decide(g, self._changed_status(g, keep), keep)
+
+    def restore(self, g: Group, old: Decision | None) -> None:
+        """Put back a decision taken from ``decisions`` earlier (None: undecided)."""
+        if old is None:
+            d = self.decisions.pop(g.id, None)
+            if d is not None and d.record is not None:
+                self._drop_record(d.record)
+        else:
+            self._decide(g, old.status, old.keep, old.new, old.batch)
+
     def take_released(self) -> list[list[str]]:
         """Files of "not a duplicate" groups the reviewer undecided or re-decided since the
         last call: their pairs must be forgotten, or later scans would keep them apart."""

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from lookalike.ui.layout import review_layout
 from lookalike.ui.screens.base import ConfirmScreen, ModeScreen, PromptScreen
 from lookalike.ui.widgets.details import Details
-from lookalike.ui.widgets.grouplist import GroupList
+from lookalike.ui.widgets.grouplist import GroupList, human_bytes
 from lookalike.ui.widgets.thumbs import ThumbGrid
 
 
@@ -68,6 +68,9 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         Binding("S", "slideshow", "Slideshow", show=False, id="review.slideshow"),
         Binding("i", "details", "Details", show=False, id="review.details"),
         Binding("v", "compare", "Compare", id="review.compare"),
+        Binding("asterisk", "select", "Select…", show=False, id="review.select"),
+        Binding("U", "undo_select", "Undo select", show=False, id="review.undo_select"),
+        Binding("y", "copy_path", "Copy path", show=False, id="review.copy_path"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -353,6 +356,39 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
 
         if self.lk.review.current_member is not None:
             self.app.push_screen(FullView(), lambda _: self.redraw())
+
+    def action_select(self) -> None:
+        from lookalike.ui import select
+        from lookalike.ui.screens.select import SelectScreen
+
+        def done(selection: select.Selection | None) -> None:
+            if selection is None:
+                return
+            self.lk.selection_undo.append(select.apply(self.lk.review, selection))
+            self.notify(
+                f"Selected {selection.files:,} files ({human_bytes(selection.bytes)}) to remove "
+                f"in {selection.groups:,} groups · U undoes"
+            )
+            self._changed()
+
+        self.app.push_screen(SelectScreen(), done)
+
+    def action_undo_select(self) -> None:
+        from lookalike.ui import select
+
+        if not self.lk.selection_undo:
+            self.notify("No selection to undo", severity="warning")
+            return
+        n = select.undo(self.lk.review, self.lk.selection_undo.pop())
+        self.notify(f"Selection undone in {n:,} groups")
+        self._changed()
+
+    def action_copy_path(self) -> None:
+        """Copy the selected file's path to the clipboard (OSC 52: works over SSH)."""
+        m = self.lk.review.current_member
+        if m is not None:
+            self.app.copy_to_clipboard(m.path)
+            self.notify(f"Copied: {m.path}")
 
     def action_compare(self) -> None:
         from lookalike.ui.screens.compare import CompareScreen

@@ -1,0 +1,135 @@
+"""Select by criteria across all shown groups ("keep the highest resolution everywhere",
+"remove the copies in Downloads", "remove the WebP copies") — pure functions over the review
+state, so the live count and the undo are testable without a terminal.
+
+A selection only records decisions (what to keep); nothing is touched until Apply. It never
+leaves a group without a file, skips groups already acted on and "not a duplicate" groups,
+and can be undone as a whole.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lookalike.engine.model import Group, Member
+from lookalike.ui.state import Decision, ReviewState
+
+#: (id, label, what the argument is or "" for none)
+CRITERIA: tuple[tuple[str, str, str], ...] = (
+    ("resolution", "keep the highest resolution, remove the rest", ""),
+    ("bytes", "keep the largest file, remove the rest", ""),
+    ("oldest", "keep the oldest (date taken, else modified), remove the rest", ""),
+    ("newest", "keep the newest, remove the rest", ""),
+    ("in-folder", "keep the files in a folder containing…, remove the rest", "folder part"),
+    ("not-folder", "remove the files in a folder containing…", "folder part"),
+    ("format", "remove the files of a format…", "format, e.g. WEBP"),
+    ("flag", "remove the files with an engine flag…", "flag, e.g. letterboxed"),
+)
+
+
+@dataclass(frozen=True)
+class Selection:
+    keep: dict[int, frozenset[str]]  # group id → paths to keep
+    files: int  # files it removes
+    bytes: int
+
+    @property
+    def groups(self) -> int:
+        return len(self.keep)
+
+
+def _when(m: Member) -> str | None:
+    """Date taken, else modification time, as sortable text; None when neither is known."""
+    if m.capture_time:
+        return m.capture_time.replace(":", "-", 2) if m.capture_time[4:5] == ":" else m.capture_time
+    if m.mtime_ns:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.mtime_ns / 1e9))
+    return None
+
+
+def _keepers(g: Group, criterion: str, arg: str) -> set[str] | None:
+    """What ``g`` keeps under ``criterion``; None when the criterion says nothing about it."""
+    members = list(g.members)
+    needle = arg.strip().lower()
+    if criterion == "resolution":
+        best = max(members, key=lambda m: (m.width * m.height, m.path == g.keep))
+        return {best.path}
+    if criterion == "bytes":
+        return {max(members, key=lambda m: (m.size, m.path == g.keep)).path}
+    if criterion in ("oldest", "newest"):
+        dated = [m for m in members if _when(m) is not None]
+        if not dated:
+            return None
+        pick = min if criterion == "oldest" else max
+        sign = 1 if criterion == "oldest" else -1  # ties go to the suggested keeper
+        return {pick(dated, key=lambda m: (_when(m), sign * (m.path != g.keep))).path}
+    if not needle:
+        return None
+    if criterion == "in-folder":
+        keep = {m.path for m in members if needle in os.path.dirname(m.path).lower()}
+        return keep or None
+    if criterion == "not-folder":
+        gone = {m.path for m in members if needle in os.path.dirname(m.path).lower()}
+    elif criterion == "format":
+        gone = {m.path for m in members if m.format.lower() == needle}
+    elif criterion == "flag":
+        gone = {
+            m.path
+            for m in members
+            if any(needle in str(f).lower() for f in (getattr(m, "flags", ()) or ()))
+        }
+    else:
+        raise ValueError(f"unknown criterion {criterion!r}")
+    if not gone:
+        return None
+    keep = {m.path for m in members} - gone
+    return keep or None  # never every file of a group
+
+
+def select(state: ReviewState, criterion: str, arg: str = "") -> Selection:
+    """What ``criterion`` would keep in every group shown (O(files); call it off the loop for
+    very large collections)."""
+    out: dict[int, frozenset[str]] = {}
+    files = size = 0
+    for gid in state.view:
+        g = state.by_id[gid]
+        d = state.decisions.get(gid)
+        if d is not None and (d.batch or d.status == "not-dup"):
+            continue  # acted on already, or not a duplicate: left alone
+        keep = _keepers(g, criterion, arg)
+        if not keep or len(keep) == len(g.members):
+            continue
+        out[gid] = frozenset(keep)
+        for m in g.members:
+            if m.path not in keep:
+                files += 1
+                size += m.size
+    return Selection(out, files, size)
+
+
+Undo = list[tuple[int, Decision | None]]
+
+
+def apply(state: ReviewState, selection: Selection) -> Undo:
+    """Record the selection as decisions; returns what :func:`undo` needs to put them back."""
+    undo: Undo = []
+    for gid, keep in selection.keep.items():
+        g = state.by_id.get(gid)
+        if g is None:
+            continue
+        undo.append((gid, state.decisions.get(gid)))
+        state.decide_keep(g, keep)
+    return undo
+
+
+def undo(state: ReviewState, token: Iterable[tuple[int, Decision | None]]) -> int:
+    n = 0
+    for gid, old in token:
+        g = state.by_id.get(gid)
+        if g is not None:
+            state.restore(g, old)
+            n += 1
+    return n
