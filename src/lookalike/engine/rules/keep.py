@@ -168,10 +168,17 @@ RULES: dict[str, Rule] = {
 
 
 def under(path: str, folders: Sequence[Path]) -> Path | None:
+    """The folder of ``folders`` holding ``path``: by spelling, else by real path (a folder
+    scanned or named through a symlink is still the same folder)."""
     for folder in folders:
         f = os.path.join(os.path.abspath(folder), "")
         if path.startswith(f):
             return Path(folder)
+    if folders:
+        real = os.path.realpath(path)
+        for folder in folders:
+            if real.startswith(os.path.join(os.path.realpath(folder), "")):
+                return Path(folder)
     return None
 
 
