@@ -179,3 +179,28 @@ def test_closed_stdout_ends_quietly(noisy, tmp_path):
     assert p.returncode == 141, err_text
     assert "Broken pipe" not in err_text and "lookalike: error" not in err_text
     assert "internal error" not in err_text and "Traceback" not in err_text
+
+
+def test_no_write_transaction_is_held_while_the_scan_waits(photos, tmp_path, monkeypatch):
+    """A scan paused at any event (a slow consumer, a blocked pipe) leaves the catalog free
+    for other writers: the app's review saves never time out behind it."""
+    from lookalike.engine import catalog as catalog_mod
+    from lookalike.engine.api import Engine
+    from lookalike.engine.events import ItemError, StageProgress
+    from lookalike.engine.options import ScanOptions
+
+    for n in range(3):  # JPEG magic, garbage body: sniffed as images, fail in the decode
+        (photos / f"broken-{n}.jpg").write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(2000))
+    monkeypatch.setattr(catalog_mod, "BUSY_TIMEOUT", 1.0)
+    db = tmp_path / "c.db"
+    engine = Engine(db)
+    paused_at = []
+    events = engine.scan_sync(ScanOptions(roots=(photos,), workers=1))
+    for ev in events:
+        if isinstance(ev, ItemError | StageProgress):
+            stage = ev.stage if isinstance(ev, StageProgress) else "error"
+            engine.save_state(f"saved-during-{stage}-{len(paused_at)}", 1)  # fails if locked
+            paused_at.append(stage)
+    assert "error" in paused_at  # paused inside the decode stage at least once
+    for n, stage in enumerate(paused_at):
+        assert engine.load_state(f"saved-during-{stage}-{n}") == 1

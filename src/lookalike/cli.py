@@ -28,10 +28,19 @@ class DefaultToUiGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> object:
         # click turns EPIPE into a silent exit 1; `lookalike … | head` is not a failure
+        from lookalike.engine.catalog import CatalogError
+
         try:
             return super().invoke(ctx)
         except BrokenPipeError:
             quiet_broken_pipe()
+        except CatalogError as exc:  # a damaged or unusable catalog, from any command
+            import sys
+
+            from lookalike.headless.exitcodes import FATAL
+
+            sys.stderr.write(f"lookalike: {exc}\n")
+            sys.exit(FATAL)
 
 
 @click.group(cls=DefaultToUiGroup, context_settings=CONTEXT_SETTINGS)

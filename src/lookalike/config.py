@@ -6,13 +6,19 @@ folders (tests and portable installs use them).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import threading
 import tomllib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 import tomli_w
+
+from lookalike.atomicio import write_atomic
 
 APP = "lookalike"
 
@@ -67,12 +73,43 @@ def load_config(path: Path | None = None) -> dict[str, Any]:
 
 
 def save_config(data: dict[str, Any], path: Path | None = None) -> Path:
+    """Write config.toml atomically (unique temp, fsync, rename, fsync dir), mode 0600: it may
+    hold the passphrase hash. Prefer :func:`update_config`, which cannot lose a concurrent edit."""
     path = path or config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_bytes(tomli_w.dumps(data).encode())
-    os.replace(tmp, path)
+    write_atomic(path, tomli_w.dumps(data).encode(), mode=0o600)
     return path
+
+
+_THREAD_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _config_lock(path: Path) -> Iterator[None]:
+    """Serialise read-modify-write of config.toml across threads (RLock) and processes
+    (flock on a lock file beside it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _THREAD_LOCK:
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing drops the flock
+
+
+def update_config(
+    change: Callable[[dict[str, Any]], None], path: Path | None = None
+) -> dict[str, Any]:
+    """Load, apply ``change`` (which edits the dict in place) and save, under a lock, so two
+    saves at once (app threads, another lookalike) never lose each other's keys. Returns the
+    saved settings."""
+    path = path or config_path()
+    with _config_lock(path):
+        data = load_config(path)
+        change(data)
+        save_config(data, path)
+    return data
 
 
 def get_key(data: dict[str, Any], dotted: str, default: Any = None) -> Any:

@@ -68,18 +68,30 @@ FORMATS = click.Choice(["text", "json"])
 
 # -- terminal input (tests replace these two) ---------------------------------------------
 def read_typed_confirmation(prompt: str) -> str:
-    """Read one line from the controlling terminal, not stdin: a pipe cannot confirm."""
+    """Read one line from the controlling terminal, not stdin: a pipe cannot confirm.
+
+    The terminal is opened twice, once to write and once to read: a single ``"r+"`` text
+    stream needs a seekable file, which a terminal is not (Python 3.11 refuses it).
+    """
+    out = inp = None
     try:
-        tty = open("/dev/tty", "r+")  # noqa: SIM115
+        out = open("/dev/tty", "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+        inp = open("/dev/tty", encoding="utf-8", errors="replace")  # noqa: SIM115
     except OSError:
+        if out is not None:
+            out.close()
         raise ConfirmationRequired(
             "this needs a typed confirmation but there is no terminal",
             "run the command from a terminal",
         ) from None
-    with tty:
-        tty.write(prompt)
-        tty.flush()
-        return tty.readline().strip()
+    with out, inp:
+        out.write(prompt)
+        out.flush()
+        line = inp.readline()
+        if not line.endswith("\n"):
+            out.write("\n")  # Ctrl-D: end the prompt's line before the next message
+            out.flush()
+        return line.strip()
 
 
 def read_secret(prompt: str) -> str:

@@ -80,6 +80,20 @@ def _rules_from_config() -> tuple[tuple[str, ...] | None, list[Path], list[tuple
     return (tuple(keep) if keep else None), refs, overrides
 
 
+def _budget_from_config() -> int:
+    """``[scan] max_decode_mb`` from config.toml, else the default (512 MiB)."""
+    from lookalike import config
+    from lookalike.engine.media.decode import DEFAULT_BUDGET_MB
+
+    value = config.get_key(config.load_config(), "scan.max_decode_mb", DEFAULT_BUDGET_MB)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 16:
+        raise click.UsageError(
+            f"{config.config_path()}: scan.max_decode_mb must be a whole number of MiB, at "
+            f"least 16 (fix it with: lookalike config set scan.max_decode_mb 512)"
+        )
+    return value
+
+
 def scan_options(f):
     """Options shared by ``scan`` and the TUI launcher."""
     decorators = [
@@ -174,6 +188,14 @@ def scan_options(f):
             help="Refuse images larger than this (bomb guard).",
         ),
         click.option(
+            "--max-decode-mb",
+            type=click.IntRange(16),
+            default=None,
+            metavar="MB",
+            help="Memory budget of one decode, per worker (default: scan.max_decode_mb in "
+            "config, else 512); larger images are refused with a message.",
+        ),
+        click.option(
             "--no-thumbnails", is_flag=True, help="Do not write review thumbnails to the cache."
         ),
     ]
@@ -199,6 +221,7 @@ def build_options(
     reference,
     max_pixels,
     no_thumbnails,
+    max_decode_mb=None,
     **ml_kw,
 ):
     from lookalike.engine.media.discover import read_file_list
@@ -238,6 +261,7 @@ def build_options(
         reference=tuple(reference) + tuple(r for r in cfg_refs if r.is_dir()),
         keep_overrides=tuple(cfg_overrides),
         max_pixels=max_pixels,
+        max_decode_mb=max_decode_mb or _budget_from_config(),
         thumbnails=not no_thumbnails,
         ml=build_ml_options(**ml_kw),  # ml: None unless an ML option was given
     )

@@ -145,14 +145,30 @@ def config_get(key: str) -> None:
 @click.argument("key")
 @click.argument("value")
 def config_set(key: str, value: str) -> None:
-    """Set KEY to VALUE (TOML syntax for non-strings: 80, true, ["a", "b"])."""
+    """Set KEY to VALUE (TOML syntax for non-strings: 80, true, ["a", "b"]).
+
+    The passphrase lock is not a setting: `lookalike lock set` and `lookalike lock clear`
+    change it, after asking for the current passphrase.
+    """
+    if _touches_passphrase(key):
+        raise click.ClickException(
+            f"{key} holds the passphrase lock and cannot be set here; "
+            "change it with: lookalike lock set, or remove it with: lookalike lock clear "
+            "(both ask for the current passphrase)"
+        )
+    parsed = _parse_value(value)
     try:
-        data = config.load_config()
-        config.set_key(data, key, _parse_value(value))
+        data = config.update_config(lambda d: config.set_key(d, key, parsed))
     except config.ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    path = config.save_config(data)
-    click.echo(f"{key} = {json.dumps(config.get_key(data, key))}  ({path})")
+    click.echo(f"{key} = {json.dumps(config.get_key(data, key))}  ({config.config_path()})")
+
+
+def _touches_passphrase(key: str) -> bool:
+    """``actions.passphrase`` itself, or a table above it (``actions``) that would replace it."""
+    target = ["actions", "passphrase"]
+    parts = [p.strip().strip('"') for p in key.split(".")]
+    return parts == target[: len(parts)] or parts[:2] == target
 
 
 @click.command("locate")

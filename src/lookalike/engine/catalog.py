@@ -9,6 +9,7 @@ scan runs, so Ctrl-C or kill -9 loses at most the last batch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -262,11 +263,29 @@ class Catalog:
 
     # -- transactions ---------------------------------------------------------------------------
     def begin(self) -> None:
-        self.db.execute("BEGIN")
+        """Open a write transaction (no-op if one is open). Keep it short: never across file
+        I/O, a decode or a ``yield`` (other writers wait ``BUSY_TIMEOUT`` at most)."""
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
         if self.db.in_transaction:
             self.db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """``with cat.transaction(): …`` commits on success, rolls back on any error."""
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
 
     # -- files --------------------------------------------------------------------------------
     def _row(self, r: tuple) -> FileRow:

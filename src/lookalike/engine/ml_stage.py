@@ -296,8 +296,9 @@ class Feeder:
         vecs = self.embedder.embed_arrays([a for _, a in self.pending])
         self.state.embed_seconds += time.monotonic() - t
         self.state.embedded += len(self.pending)
-        for (fid, _), v in zip(self.pending, vecs, strict=True):
-            self.cat.put_feature(fid, self.feat_name, 1, v.astype(np.float16).tobytes())
+        with self.cat.transaction():  # after the model ran: the write lock is held briefly
+            for (fid, _), v in zip(self.pending, vecs, strict=True):
+                self.cat.put_feature(fid, self.feat_name, 1, v.astype(np.float16).tobytes())
         self.pending.clear()
 
 
@@ -335,20 +336,16 @@ def features(
     start = time.monotonic()
     done = 0
     last = 0.0
-    cat.begin()
+    # no transaction held across the pool: each feature row commits on its own (WAL, cheap)
     for fid, extra, err in run_pool(_feature_task, tasks, workers, cancel.is_set, chunksize=8):
         done += 1
         if err is None:
             feeder.add(fid, extra)
-            if not feeder.pending:  # a batch was just written
-                cat.commit()
-                cat.begin()
         now = time.monotonic()
         if now - last > 0.2:
             last = now
             yield _progress("embed", done, len(tasks), start)
     feeder.flush()
-    cat.commit()
     for msg, level in feeder.notices:
         yield Notice(msg, level)
     feeder.notices.clear()

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import xxhash
@@ -37,7 +37,7 @@ from lookalike.engine.features.extract import (
     unpack_views,
 )
 from lookalike.engine.grouping import Item, group_items
-from lookalike.engine.media.decode import DecodeError
+from lookalike.engine.media.decode import DecodeError, set_decode_budget
 from lookalike.engine.media.discover import (
     IMAGE_EXTENSIONS,
     Filters,
@@ -54,7 +54,8 @@ from lookalike.engine.rules.keep import choose_keeper, under, with_others
 
 META = "meta"
 PERCEPT = "percept"
-COMMIT_EVERY = 0.5  # seconds between catalog commits while extracting
+COMMIT_EVERY = 0.5  # seconds between catalog commits while reading files
+FLUSH_OPS = 5000  # queued catalog writes that force a commit sooner
 PROGRESS_EVERY = 0.2
 
 
@@ -83,11 +84,42 @@ class _Progress:
         return StageDone(self.stage, time.monotonic() - self.start, count)
 
 
+class _Writes:
+    """Catalog writes gathered while files are read, applied in one short transaction.
+
+    The catalog never holds SQLite's write lock across file I/O, a decode or a ``yield``
+    (a slow consumer would otherwise keep it for as long as it likes): the app's review
+    saves and another process's reads go through between two flushes.
+    """
+
+    def __init__(self, cat: Catalog) -> None:
+        self.cat = cat
+        self.ops: list[tuple[Callable[..., object], tuple]] = []
+        self.last = time.monotonic()
+
+    def add(self, fn: Callable[..., object], *args: object) -> None:
+        self.ops.append((fn, args))
+
+    def maybe_flush(self) -> None:
+        if len(self.ops) >= FLUSH_OPS or time.monotonic() - self.last > COMMIT_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last = time.monotonic()
+        if not self.ops:
+            return
+        with self.cat.transaction():
+            for fn, args in self.ops:
+                fn(*args)
+        self.ops.clear()
+
+
 def _extract_task(
     task: tuple[int, str, str | None, int],
 ) -> tuple[int, dict | None, bytes | None, str | None]:
     """Runs in a decode worker: one decode, every perceptual feature, the thumbnail."""
-    file_id, path, thumb, max_pixels, *ml_job = task  # ml: optional ml_stage.Feeder.job
+    file_id, path, thumb, max_pixels, budget, *ml_job = task  # ml: optional Feeder.job
+    set_decode_budget(budget)
     try:
         if ml_job:  # ml: the same decode also feeds the embedder, colour, faces, quality
             from lookalike.engine.ml_stage import extract_with_ml
@@ -220,9 +252,14 @@ def run_scan(
         prog = _Progress("catalog", len(found))
         rows: dict[int, FileRow] = {}
         cat.begin()
+        last_commit = time.monotonic()
         for n, f in enumerate(found):
             if cancel.is_set():
                 break
+            if time.monotonic() - last_commit > COMMIT_EVERY:
+                cat.commit()  # short transactions: other writers (the app's saves) get a turn
+                cat.begin()
+                last_commit = time.monotonic()
             row = cat.file_by_path(f.path)
             if row is not None and (row.dev, row.inode, row.size, row.mtime_ns) == (
                 f.dev,
@@ -253,7 +290,11 @@ def run_scan(
                 fid, f.path, f.dev, f.inode, f.size, f.mtime_ns, None, None, None, None
             )
             if (ev := prog.tick(n + 1)) is not None:
+                cat.commit()  # never hold the write lock across a yield
                 yield ev
+                cat.begin()
+                last_commit = time.monotonic()
+        cat.begin()  # no-op if a transaction is open
         cat.touch_files(rows, scan_id)
         cat.commit()
         if not cancel.is_set():
@@ -272,8 +313,8 @@ def run_scan(
             pool.start()  # workers import while we sniff and hash; the decode starts warm
         full = cat.files_by_ids(rows)
         rows = {fid: full[fid] for fid in rows if fid in full}
-        # kind sniffing for files that have none yet
-        cat.begin()
+        # kind sniffing for files that have none yet (reads: writes queued, committed in batches)
+        writes = _Writes(cat)
         for row in rows.values():
             if row.kind is None and not cancel.is_set():
                 try:
@@ -285,8 +326,9 @@ def run_scan(
                     on_error(FileError(row.path, f"cannot be read ({exc.strerror or exc})"))
                     kind = "unreadable"
                 row.kind = kind
-                cat.set_kind(row.id, kind, None)
-        cat.commit()
+                writes.add(cat.set_kind, row.id, kind, None)
+                writes.maybe_flush()
+        writes.flush()
         yield from flush_errors()
         yield prog.done(len(rows))
         stats.seconds_by_stage["catalog"] = time.monotonic() - prog.start
@@ -324,7 +366,6 @@ def run_scan(
         todo = sum(len(g) for g in colliding)
         prog = _Progress("exact", todo)
         done = 0
-        cat.begin()
         exact_clusters: list[list[FileRow]] = []
         for g in colliding:
             if cancel.is_set():
@@ -334,7 +375,7 @@ def run_scan(
                 if r.headtail is None:
                     try:
                         r.headtail = exact.headtail_hash(r.path, r.size)
-                        cat.set_hashes(r.id, r.headtail, None)
+                        writes.add(cat.set_hashes, r.id, r.headtail, None)
                     except OSError as exc:
                         on_error(FileError(r.path, f"cannot be read ({exc.strerror or exc})"))
                         continue
@@ -348,7 +389,7 @@ def run_scan(
                         try:
                             r.fullhash = exact.full_hash(r.path)
                             stats.bytes_hashed += r.size
-                            cat.set_hashes(r.id, None, r.fullhash)
+                            writes.add(cat.set_hashes, r.id, None, r.fullhash)
                         except OSError as exc:
                             on_error(FileError(r.path, f"cannot be read ({exc.strerror or exc})"))
                             continue
@@ -357,9 +398,10 @@ def run_scan(
                     if len(c) > 1:
                         exact_clusters.extend(_kept_apart(sorted(c, key=lambda r: r.path), marked))
             done += len(g)
+            writes.maybe_flush()
             if (ev := prog.tick(done)) is not None:
                 yield ev
-        cat.commit()
+        writes.flush()
         yield from flush_errors()
         yield prog.done(done)
         stats.seconds_by_stage["exact"] = time.monotonic() - prog.start
@@ -400,40 +442,34 @@ def run_scan(
                 r.path,
                 _thumb_path(thumb_dir, r) if options.thumbnails else None,
                 options.max_pixels,
+                options.max_decode_mb * 2**20,
             )
             for r in sorted(need, key=lambda r: r.path)
         ]
         if feeder is not None:  # ml
             tasks = [(*t, feeder.job) for t in tasks]
-        last_commit = time.monotonic()
-        cat.begin()
         done = 0
         if options.same or options.thumbnails:
-            for fid, meta, views, err, *ml_extra in pool.map(
-                _extract_task, tasks, cancel.is_set
-            ):
+            for fid, meta, views, err, *ml_extra in pool.map(_extract_task, tasks, cancel.is_set):
                 done += 1
                 if err is not None:
-                    cat.set_kind(fid, IMAGE, err)
+                    writes.add(cat.set_kind, fid, IMAGE, err)
                     on_error(FileError(rows[fid].path, err))
                 else:
-                    cat.put_feature(fid, META, PERCEPTUAL_VERSION, json.dumps(meta).encode())
-                    cat.put_feature(fid, PERCEPT, PERCEPTUAL_VERSION, views)
+                    meta_json = json.dumps(meta).encode()
+                    writes.add(cat.put_feature, fid, META, PERCEPTUAL_VERSION, meta_json)
+                    writes.add(cat.put_feature, fid, PERCEPT, PERCEPTUAL_VERSION, views)
                     stats.images_decoded += 1
                     if feeder is not None and ml_extra:  # ml: embeds in batches as they come
                         feeder.add(fid, ml_extra[0])
-                now = time.monotonic()
-                if now - last_commit > COMMIT_EVERY:
-                    cat.commit()
-                    cat.begin()
-                    last_commit = now
+                writes.maybe_flush()
                 if (ev := prog.tick(done)) is not None:
                     yield ev
                 yield from flush_errors()
+        writes.flush()
         if feeder is not None:  # ml: last partial batch
             feeder.flush()
         pool.close()
-        cat.commit()
         yield from flush_errors()
         yield prog.done(done)
         stats.seconds_by_stage["extract"] = time.monotonic() - prog.start
@@ -446,7 +482,13 @@ def run_scan(
             t_ml = time.monotonic()
             ok_reps = [r for r in reps if r.id not in errs_before]
             for ev in ml_stage.features(
-                ml_opts, cat, ok_reps, options.workers, options.max_pixels, cancel, catalog_path,
+                ml_opts,
+                cat,
+                ok_reps,
+                options.workers,
+                options.max_pixels,
+                cancel,
+                catalog_path,
                 feeder,
             ):
                 if isinstance(ev, ml_stage.MLState):

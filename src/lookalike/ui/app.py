@@ -456,9 +456,7 @@ class LookalikeApp(App[None]):
 
         def work() -> None:
             try:
-                data = config.load_config()
-                config.set_key(data, "ui.theme", name)
-                config.save_config(data)
+                config.update_config(lambda data: config.set_key(data, "ui.theme", name))
             except Exception as exc:
                 self.call_from_thread(self.notify, f"theme not saved: {exc}", severity="warning")
 
@@ -632,10 +630,17 @@ class LookalikeApp(App[None]):
         self.publish("scan")
 
     def _save_many(self, values: Mapping[str, Any]) -> None:
+        """Runs in a worker thread; a failed save is shown, never dropped silently."""
         for key, value in values.items():
             try:
                 self.engine.save_state(key, value)
-            except Exception:
+            except Exception as exc:
+                try:
+                    self.call_from_thread(
+                        self.notify, f"{key} not saved ({exc})", severity="error", timeout=10
+                    )
+                except RuntimeError:  # the app is gone already
+                    pass
                 return
 
     # -- review state persistence ------------------------------------------------------------
@@ -854,11 +859,14 @@ class LookalikeApp(App[None]):
 
         def work() -> None:
             try:
-                data = config.load_config()
-                config.set_key(data, "rules.keep", rules)
-                config.set_key(data, "rules.reference", refs)
-                config.set_key(data, "rules.overrides", overrides)
-                path = config.save_config(data)
+
+                def change(data: dict[str, Any]) -> None:
+                    config.set_key(data, "rules.keep", rules)
+                    config.set_key(data, "rules.reference", refs)
+                    config.set_key(data, "rules.overrides", overrides)
+
+                config.update_config(change)
+                path = config.config_path()
                 self.call_from_thread(self._rules_saved, str(path), "")
             except Exception as exc:
                 self.call_from_thread(self._rules_saved, "", str(exc))

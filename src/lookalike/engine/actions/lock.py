@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from lookalike import config
+from lookalike.atomicio import write_atomic
 from lookalike.engine.actions.errors import ConfirmationRequired
 
 N, R, P = 2**14, 8, 1
@@ -38,16 +38,16 @@ def set_passphrase(secret: str) -> None:
     if len(secret) < 4:
         raise ConfirmationRequired("the passphrase is too short", "use at least 4 characters")
     salt = secrets.token_bytes(16)
-    data = config.load_config()
-    config.set_key(data, "actions.passphrase", f"scrypt${salt.hex()}${_hash(secret, salt).hex()}")
-    config.save_config(data)
+    stored = f"scrypt${salt.hex()}${_hash(secret, salt).hex()}"
+    config.update_config(lambda data: config.set_key(data, "actions.passphrase", stored))
 
 
 def clear_passphrase() -> None:
-    data = config.load_config()
-    if isinstance(data.get("actions"), dict):
-        data["actions"].pop("passphrase", None)
-        config.save_config(data)
+    def drop(data: dict) -> None:
+        if isinstance(data.get("actions"), dict):
+            data["actions"].pop("passphrase", None)
+
+    config.update_config(drop)
     lock()
 
 
@@ -75,9 +75,7 @@ def unlock(secret: str) -> bool:
     minutes = config.get_key(config.load_config(), "actions.session_minutes", 15)
     path = _session_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(str(time.time() + float(minutes) * 60))
+    write_atomic(path, str(time.time() + float(minutes) * 60), mode=0o600)
     return True
 
 

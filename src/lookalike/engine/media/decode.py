@@ -3,21 +3,104 @@
 JPEG files decode at 1/2, 1/4 or 1/8 scale through ``Image.draft`` (the DCT does the
 shrinking, so a 12 MP photo costs a fraction of a full decode). EXIF orientation is applied
 before anything else looks at the pixels.
+
+Memory budget: other formats (PNG, WebP, TIFF, HEIF …) have no reduced decode, so a small
+file can hold a huge picture (a 15000×15000 RGBA PNG compresses to under 1 MB and decodes to
+900 MB). Before decoding, the peak memory of the decode is estimated from the header (width ×
+height × bytes per pixel of the decoded mode and of the one working copy); above the budget
+(``--max-decode-mb``, default 512 MiB per worker) the file is refused with one message.
+After the decode the image is shrunk first (``Image.reduce``), and only the small copy is
+oriented and converted, so no further full-size copies are made.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from lookalike.engine.features import provenance
 from lookalike.engine.media.sniff import IMAGE, sniff
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 _HEIF_READY = False
+DEFAULT_BUDGET_MB = 512
+_BUDGET = int(os.environ.get("LOOKALIKE_MAX_DECODE_MB") or DEFAULT_BUDGET_MB) * 2**20
+
+
+def set_decode_budget(budget_bytes: int | None) -> None:
+    """Memory budget (bytes) of one decode in this process; the scan sets it per task."""
+    global _BUDGET
+    if budget_bytes:
+        _BUDGET = int(budget_bytes)
+
+
+# Peak bytes per pixel of a decode in this mode: the decoded image (Pillow keeps 8-bit
+# multi-band modes in 4 bytes a pixel) plus the one full-size working copy made before the
+# shrink (premultiplied alpha for RGBA/LA, RGB(A) for palettes, 32-bit for 16-bit grey).
+_PEAK_BYTES = {
+    "1": 2,
+    "L": 1,
+    "P": 9,
+    "RGB": 4,
+    "YCbCr": 4,
+    "CMYK": 4,
+    "LAB": 4,
+    "HSV": 4,
+    "I": 13,
+    "F": 13,
+    "RGBA": 8,
+    "RGBa": 8,
+    "LA": 8,
+    "La": 8,
+    "PA": 8,
+}
+
+
+def decode_peak_bytes(mode: str, width: int, height: int) -> int:
+    """Estimated peak memory of decoding a ``width`` × ``height`` image in ``mode``."""
+    per_pixel = 11 if mode.startswith("I;16") else _PEAK_BYTES.get(mode, 8)  # + RGB copy
+    return width * height * per_pixel
+
+
+def _check_budget(img: Image.Image, budget: int) -> None:
+    need = decode_peak_bytes(img.mode, *img.size)
+    if need > budget:
+        w, h = img.size
+        raise DecodeError(
+            f"too large to decode within the memory budget of {budget / 2**20:.0f} MiB: "
+            f"{w}×{h} {img.mode} needs about {need / 2**20:.0f} MiB; raise --max-decode-mb"
+        )
+
+
+_ORIENT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _shrink(img: Image.Image, target: int) -> Image.Image:
+    """Box-reduce by an integer factor while the short side stays above 2 × ``target``, so
+    orientation, alpha and colour conversion work on a small copy (the final resize to
+    ``target`` happens after them, as before)."""
+    k = min(img.size) // (target * 2)
+    if k < 2:
+        return img
+    if img.mode == "1":
+        img = img.convert("L")
+    elif img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        return img  # _to_rgb scales these by their range: shrunk first, they would change
+    return img.reduce(k)
 
 
 def _register_heif() -> None:
@@ -113,9 +196,13 @@ def _to_rgb(img: Image.Image) -> tuple[Image.Image, float]:
     return img.convert("RGB"), 1.0
 
 
-def decode_reduced(path: str, target: int = 320, max_pixels: int = 250_000_000) -> Decoded:
-    """Decode ``path`` so that its shorter side is about ``target`` px (never below)."""
+def decode_reduced(
+    path: str, target: int = 320, max_pixels: int = 250_000_000, budget: int | None = None
+) -> Decoded:
+    """Decode ``path`` so that its shorter side is about ``target`` px (never below), within
+    ``budget`` bytes (default: the process's budget, see :func:`set_decode_budget`)."""
     _register_heif()
+    budget = budget or _BUDGET
     try:
         with open(path, "rb") as fh:
             head = fh.read(32)
@@ -140,10 +227,13 @@ def decode_reduced(path: str, target: int = 320, max_pixels: int = 250_000_000) 
                             f"{max_pixels / 1e6:.0f} MP (raise it with --max-pixels)"
                         )
                     fmt = img.format or sniffed or "?"
-                    exif_fields, capture, camera, orientation = _exif_info(img)
-                    header = provenance.header_info(img)
                     if fmt == "JPEG":
                         img.draft("RGB", (target, target))
+                    # size after draft is what load() allocates; checked before getexif,
+                    # which loads a whole PNG to look for an eXIf chunk after the pixels
+                    _check_budget(img, budget)
+                    exif_fields, capture, camera, orientation = _exif_info(img)
+                    header = provenance.header_info(img)
                     img.load()
                 finally:
                     Image.MAX_IMAGE_PIXELS = old_limit
@@ -169,12 +259,19 @@ def decode_reduced(path: str, target: int = 320, max_pixels: int = 250_000_000) 
 
     if orientation in (5, 6, 7, 8):
         w, h = h, w
+    native = None
+    turn = _ORIENT.get(orientation)  # from the values read above: a shrunk copy lacks EXIF
     try:
-        img = ImageOps.exif_transpose(img) if orientation != 1 else img
+        if fmt not in ("JPEG", "MPO"):
+            if turn is not None:  # rare outside JPEG: turn the full image, as the crop needs
+                img, turn = img.transpose(turn), None
+            native = _native_luma(img)
+        img = _shrink(img, target)
+        if turn is not None:
+            img = img.transpose(turn)
         rgb, coverage = _to_rgb(img)
     except Exception as exc:
         raise DecodeError(f"could not be converted to RGB ({exc})") from exc
-    native = provenance.native_luma_crop(rgb) if fmt not in ("JPEG", "MPO") else None
     short = min(rgb.size)
     if short > target * 2:
         scale = target / short
@@ -185,6 +282,20 @@ def decode_reduced(path: str, target: int = 320, max_pixels: int = 250_000_000) 
     return Decoded(
         rgb, w, h, fmt, exif_fields, capture, camera, orientation, coverage, header, native
     )
+
+
+def _native_luma(img: Image.Image) -> np.ndarray:
+    """``provenance.native_luma_crop`` of the full-size RGB picture, computed on the small
+    8-aligned region it reads (converted alone), so no full-size RGB copy is made."""
+    if img.mode in ("I", "F"):  # their grey scaling depends on the whole image
+        return provenance.native_luma_crop(_to_rgb(img)[0])
+    side = provenance.NATIVE_SIDE
+    w, h = img.size
+    cw, ch = min(side, w - w % 8), min(side, h - h % 8)
+    x0 = max(0, ((w - cw) // 2) // 8 * 8)
+    y0 = max(0, ((h - ch) // 2) // 8 * 8)
+    region = img.crop((x0, y0, x0 + cw, y0 + ch))
+    return provenance.native_luma_crop(_to_rgb(region)[0])
 
 
 def struct_error() -> type[Exception]:
