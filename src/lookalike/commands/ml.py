@@ -227,7 +227,10 @@ def query(
     from lookalike.engine.vector_index import VectorIndex, index_path, load_meta
 
     if not db.exists():
-        raise click.ClickException(f"no catalog at {db}; run `lookalike scan --model …` first")
+        raise click.ClickException(
+            f"no catalog at {db}; scan with a model first: "
+            "lookalike scan --no-ui PATH --model effnet-lite0"
+        )
     with Catalog(db) as cat:
         stored = _stored_versions(cat)
         if not stored:

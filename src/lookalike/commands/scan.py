@@ -89,7 +89,7 @@ def _budget_from_config() -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 16:
         raise click.UsageError(
             f"{config.config_path()}: scan.max_decode_mb must be a whole number of MiB, at "
-            f"least 16 (fix it with: lookalike config set scan.max_decode_mb 512)"
+            "least 16; fix it with: lookalike config set scan.max_decode_mb 512"
         )
     return value
 
