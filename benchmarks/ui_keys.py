@@ -1,10 +1,16 @@
-"""Key-to-screen time of the review screen with 10,000 groups (Textual Pilot, headless).
+"""Key-to-screen time of the review screen with 10,000 groups.
 
-For each key press it measures from posting the key to the end of the first screen update
-written after the review state changed: event dispatch + handler + layout + render + the
-write to the (headless) driver. Thumbnails come from the same cache a scan fills; with the
-neighbour prefetch they are already decoded when the key arrives, as in normal use.
+``--tmux`` (the acceptance measure) runs the real app in a real terminal — a detached tmux
+pane — and types into it with ``tmux send-keys``: for each of j, l, space and Enter it
+measures from sending the key to the moment the pane's text has changed (polled with
+``capture-pane``, so the figure includes tmux and the polling: an upper bound). The app is the
+real LookalikeApp with half-cell thumbnails; only the engine is the fake one (10,000 groups
+need no scan), so the figures are those of the UI.
 
+Without ``--tmux`` it uses Textual's Pilot (headless): from posting the key to the end of the
+first screen update written after the review state changed.
+
+    python benchmarks/ui_keys.py --tmux [--groups 10000] [--presses 50] [--size 160x45]
     python benchmarks/ui_keys.py [--groups 10000] [--presses 200] [--graphics halfcell]
 """
 
@@ -90,16 +96,119 @@ async def measure(
     }
 
 
+def serve(groups: int, graphics: str) -> None:
+    """The app in this terminal (what ``--tmux`` starts inside the pane)."""
+    from lookalike.ui.app import make_app
+    from lookalike.ui.fake import FakeEngine, make_groups, make_thumbs
+
+    tmp = Path(tempfile.mkdtemp(prefix="lookalike-bench-"))
+    for var in ("LOOKALIKE_CONFIG_DIR", "LOOKALIKE_CACHE_DIR", "LOOKALIKE_DATA_DIR"):
+        os.environ[var] = str(tmp / var.lower())
+    thumbs = make_thumbs(tmp / "thumbs", 12)
+    make_app({}, FakeEngine(make_groups(groups, thumbs)), graphics=graphics).run()
+
+
+def measure_tmux(groups: int, presses: int, size: tuple[int, int]) -> dict[str, Any]:
+    import shlex
+    import shutil
+    import subprocess
+    import uuid
+
+    if shutil.which("tmux") is None:
+        raise SystemExit("tmux is not installed")
+    sock = f"lookalike-bench-{uuid.uuid4().hex[:8]}"
+    base = ["tmux", "-L", sock]
+
+    def tmux(*args: str) -> str:
+        return subprocess.run([*base, *args], capture_output=True, text=True, timeout=30).stdout
+
+    def screen() -> str:
+        return tmux("capture-pane", "-p", "-t", "bench")
+
+    def wait(cond: Any, timeout: float = 120.0) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            text = screen()
+            if cond(text):
+                return text
+            time.sleep(0.005)
+        raise RuntimeError(f"the screen never got there:\n{screen()}")
+
+    env = "env -u COLUMNS -u LINES TERM=xterm-256color"
+    path = os.pathsep.join(p for p in sys.path if p)
+    command = (
+        f"{env} PYTHONPATH={shlex.quote(path)} {shlex.quote(sys.executable)} "
+        f"{shlex.quote(os.path.abspath(__file__))} --serve --groups {groups}"
+    )
+    w, h = size
+    tmux("new-session", "-d", "-s", "bench", "-x", str(w), "-y", str(h), command)
+    tmux("resize-window", "-t", "bench", "-x", str(w), "-y", str(h))
+    results: dict[str, list[float]] = {k: [] for k in ("j", "l", "space", "Enter")}
+    try:
+        wait(lambda t: f"/{groups:,}" in t or f"/{groups}" in t)  # groups loaded
+        time.sleep(1.0)
+
+        def one(key: str, bucket: str | None) -> str:
+            before = screen()
+            t0 = time.perf_counter()
+            tmux("send-keys", "-t", "bench", key)
+            after = wait(lambda t: t != before, 10.0)
+            if bucket is not None:
+                results[bucket].append((time.perf_counter() - t0) * 1000)
+            time.sleep(0.05)  # let the rest of the frame (and the prefetch) settle
+            return after
+
+        for _ in range(presses):
+            one("j", "j")
+            one("l", "l")
+            one("space", "space")
+            one("Enter", "Enter")
+            tmux("send-keys", "-t", "bench", "Escape")
+            wait(lambda t: "Group " in t, 10.0)
+            time.sleep(0.05)
+    finally:
+        tmux("kill-server")
+    summary = {}
+    for name, values in results.items():
+        if values:
+            summary[name] = {
+                "n": len(values),
+                "median_ms": round(statistics.median(values), 1),
+                "p95_ms": round(_percentile(values, 0.95), 1),
+                "max_ms": round(max(values), 1),
+            }
+    return {"groups": groups, "graphics": "halfcell", "size": size, "results": summary}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--groups", type=int, default=10_000)
     parser.add_argument("--presses", type=int, default=200)
+    parser.add_argument("--tmux", action="store_true", help="drive the real app in tmux")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--graphics", default="halfcell,none", help="comma list of halfcell, unicode, none"
     )
     parser.add_argument("--size", default="160x45")
     args = parser.parse_args()
+    if args.serve:
+        serve(args.groups, "halfcell")
+        return
     w, h = (int(x) for x in args.size.split("x"))
+    if args.tmux:
+        print(
+            f"# lookalike UI key-to-screen in tmux — {time.strftime('%Y-%m-%d %H:%M')} · "
+            f"{platform.processor() or platform.machine()} · {os.cpu_count()} CPUs · "
+            f"Python {sys.version.split()[0]}"
+        )
+        report = measure_tmux(args.groups, args.presses, (w, h))
+        print(f"\n{report['groups']:,} groups · graphics halfcell · tmux pane {w}x{h}")
+        for name, r in report["results"].items():
+            print(
+                f"  {name:<6} median {r['median_ms']:>6.1f} ms   p95 {r['p95_ms']:>6.1f} ms   "
+                f"max {r['max_ms']:>6.1f} ms   (n={r['n']})"
+            )
+        return
     print(
         f"# lookalike UI key-to-screen — {time.strftime('%Y-%m-%d %H:%M')} · "
         f"{platform.processor() or platform.machine()} · {os.cpu_count()} CPUs · "

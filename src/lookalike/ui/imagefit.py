@@ -99,3 +99,42 @@ def content_box(image: Any, background: RGB) -> tuple[int, int, int, int] | None
 
     bg = Image.new("RGB", image.size, background)
     return ImageChops.difference(image.convert("RGB"), bg).getbbox()
+
+
+_STYLES: dict[tuple[int, int, int, int, int, int], Any] = {}
+
+
+def halfcell_lines(image: Any, cols: int, rows: int) -> list[Any]:
+    """``image`` drawn as ``rows`` lines of ``cols`` upper-half blocks (fore = top pixel, back
+    = bottom pixel), as Textual strips — the same picture textual-image's half-cell renderer
+    draws, made here in a thread worker so a key press only copies finished lines."""
+    from rich.color import Color
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.strip import Strip
+
+    px = image.convert("RGB").resize((max(1, cols), max(1, rows) * 2)).load()
+    lines = []
+    for y in range(rows):
+        segments: list[Any] = []
+        run_style, run = None, 0
+        for x in range(cols):
+            top, bottom = px[x, 2 * y], px[x, 2 * y + 1]
+            key = (*top, *bottom)
+            style = _STYLES.get(key)
+            if style is None:
+                if len(_STYLES) > 65536:
+                    _STYLES.clear()
+                style = _STYLES[key] = Style(
+                    color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom)
+                )
+            if style is run_style:
+                run += 1
+                continue
+            if run:
+                segments.append(Segment("▀" * run, run_style))
+            run_style, run = style, 1
+        if run:
+            segments.append(Segment("▀" * run, run_style))
+        lines.append(Strip(segments, cols))
+    return lines

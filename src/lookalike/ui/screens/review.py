@@ -15,7 +15,7 @@ from lookalike.ui.layout import review_layout
 from lookalike.ui.screens.base import ConfirmScreen, ModeScreen, PromptScreen
 from lookalike.ui.widgets.details import Details
 from lookalike.ui.widgets.grouplist import GroupList, human_bytes
-from lookalike.ui.widgets.thumbs import ThumbGrid
+from lookalike.ui.widgets.thumbs import ThumbGrid, uses_lines
 
 
 class ThumbsReady(Message):
@@ -169,10 +169,18 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         grid.show(g, keep, state.member, cache, state.marks, state.favourites)
         if g is not None and self.lk.image_cls is not None:
             box, bg = grid.box, grid.background
-            if any(m.thumb and cache.fitted(m.thumb, box, bg) is None for m in g.members):
-                self._load_thumbs(g.id, box, bg, grid.plan_for)
+            lines = uses_lines(self.lk.image_cls)
+            if any(
+                m.thumb
+                and (
+                    cache.fitted(m.thumb, box, bg) is None
+                    or (lines and not cache.lines(m.thumb, box, bg))
+                )
+                for m in g.members
+            ):
+                self._load_thumbs(g.id, box, bg, grid.plan_for, lines)
             else:
-                self._prefetch(grid.plan_for, bg)
+                self._prefetch(grid.plan_for, bg, lines)
         self.say(self._status_text())
 
     def _empty_text(self) -> str:
@@ -212,22 +220,28 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
 
     @work(thread=True, exclusive=True, group="thumbs")
     def _load_thumbs(
-        self, group_id: int, box: tuple[int, int], bg: tuple[int, int, int], plan_for: Any
+        self,
+        group_id: int,
+        box: tuple[int, int],
+        bg: tuple[int, int, int],
+        plan_for: Any,
+        lines: bool,
     ) -> None:
-        """Decode and letterbox this group's thumbnails, then the neighbours', off the loop."""
+        """Decode and letterbox this group's thumbnails (and draw them as half-cell lines),
+        then the neighbours', off the event loop."""
         g = self.lk.review.by_id.get(group_id)
         if g is None:
             return
         for m in g.members:
-            self.lk.thumbs.load_fitted(m.thumb, box, bg)
+            self.lk.thumbs.load_fitted(m.thumb, box, bg, lines)
         self.post_message(ThumbsReady(group_id))
-        self._prefetch_now(plan_for, bg)
+        self._prefetch_now(plan_for, bg, lines)
 
     @work(thread=True, exclusive=True, group="prefetch")
-    def _prefetch(self, plan_for: Any, bg: tuple[int, int, int]) -> None:
-        self._prefetch_now(plan_for, bg)
+    def _prefetch(self, plan_for: Any, bg: tuple[int, int, int], lines: bool) -> None:
+        self._prefetch_now(plan_for, bg, lines)
 
-    def _prefetch_now(self, plan_for: Any, bg: tuple[int, int, int]) -> None:
+    def _prefetch_now(self, plan_for: Any, bg: tuple[int, int, int], lines: bool = False) -> None:
         """Letterbox the neighbours' thumbnails for the tiles they will get (``plan_for``)."""
         state = self.lk.review
         pos = state.cursor
@@ -236,7 +250,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
                 members = state.by_id[state.view[near]].members
                 box = plan_for(len(members))
                 for m in members:
-                    self.lk.thumbs.load_fitted(m.thumb, box, bg)
+                    self.lk.thumbs.load_fitted(m.thumb, box, bg, lines)
 
     def on_thumbs_ready(self, message: ThumbsReady) -> None:
         g = self.lk.review.current

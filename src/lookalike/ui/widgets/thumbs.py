@@ -14,6 +14,7 @@ from collections import OrderedDict
 from typing import Any
 
 from textual.containers import Vertical
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -41,6 +42,7 @@ class ThumbCache:
         self.size = size
         self._items: OrderedDict[str, Any] = OrderedDict()
         self._fitted: OrderedDict[tuple[str, Box, imagefit.RGB], Any] = OrderedDict()
+        self._lines: dict[tuple[str, Box, imagefit.RGB], Any] = {}
         self._lock = threading.Lock()  # the event loop reads while a loader thread writes
 
     def get(self, path: str | None) -> Any:
@@ -82,20 +84,62 @@ class ThumbCache:
                 self._fitted.move_to_end(key)
             return im
 
-    def load_fitted(self, path: str | None, box: Box, background: imagefit.RGB) -> Any:
-        """The thumbnail letterboxed into ``box`` cells (thread workers only)."""
+    def load_fitted(
+        self, path: str | None, box: Box, background: imagefit.RGB, lines: bool = False
+    ) -> Any:
+        """The thumbnail letterboxed into ``box`` cells (thread workers only); with ``lines``
+        also drawn as half-cell lines ready to paint (see ``lines``)."""
         im = self.fitted(path, box, background)
-        if im is not None or not path:
+        if (im is not None and (not lines or self.lines(path, box, background))) or not path:
             return im
-        src = self.load(path)
-        if src is None:
-            return None
-        im = imagefit.fit(src, imagefit.box_pixels(*box), background)
+        if im is None:
+            src = self.load(path)
+            if src is None:
+                return None
+            im = imagefit.fit(src, imagefit.box_pixels(*box), background)
+        drawn = imagefit.halfcell_lines(im, *box) if lines else None
         with self._lock:
             self._fitted[(path, box, background)] = im
+            if drawn is not None:
+                self._lines[(path, box, background)] = drawn
             while len(self._fitted) > self.size:
-                self._fitted.popitem(last=False)
+                key, _ = self._fitted.popitem(last=False)
+                self._lines.pop(key, None)
         return im
+
+    def lines(self, path: str | None, box: Box, background: imagefit.RGB) -> Any:
+        """Half-cell lines of the fitted thumbnail, if a worker made them."""
+        if not path:
+            return None
+        with self._lock:
+            return self._lines.get((path, box, background))
+
+
+class LinesImage(Widget):
+    """Paints half-cell lines made by a thread worker (``imagefit.halfcell_lines``): the same
+    picture as textual-image's half-cell widget, but a key press only copies finished lines
+    instead of scaling the picture and building a style per cell on the event loop."""
+
+    def __init__(self, classes: str = "") -> None:
+        super().__init__(classes=classes)
+        self.image: Any = None
+        self._lines: list[Strip] = []
+
+    def set_image(self, image: Any, lines: list[Strip] | None = None) -> None:
+        self.image = image
+        self._lines = lines or []
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y < len(self._lines):
+            return self._lines[y].crop_extend(0, width, self.rich_style)
+        return Strip.blank(width, self.rich_style)
+
+
+def uses_lines(image_cls: type[Widget] | None) -> bool:
+    """Half-cell graphics are drawn from pre-made lines (kitty/sixel/unicode: textual-image)."""
+    return image_cls is not None and "Halfcell" in image_cls.__name__
 
 
 class ThumbCard(Vertical):
@@ -111,11 +155,14 @@ class ThumbCard(Vertical):
         self.image_cls = image_cls
         self.path = ""
         self._data: tuple[Any, ...] | None = None
-        self._img: Widget = (
-            image_cls(None, classes="thumbimg")  # type: ignore[call-arg]
-            if image_cls is not None
-            else Static("", classes="thumbimg noimg")
-        )
+        self._img: Widget
+        if uses_lines(image_cls):
+            self._img = LinesImage(classes="thumbimg")
+        elif image_cls is not None:
+            self._img = image_cls(None, classes="thumbimg")  # type: ignore[call-arg]
+        else:
+            self._img = Static("", classes="thumbimg noimg")
+        self._lines: Any = None
         self._caption = Static("", classes="caption")
 
     def compose(self):  # type: ignore[no-untyped-def]
@@ -126,7 +173,14 @@ class ThumbCard(Vertical):
         self._apply()
 
     def set_member(
-        self, index: int, member: Any, keep: bool, selected: bool, image: Any, flags: str
+        self,
+        index: int,
+        member: Any,
+        keep: bool,
+        selected: bool,
+        image: Any,
+        flags: str,
+        lines: Any = None,
     ) -> None:
         """Remember what to show; applied now if mounted, else once mounted."""
         self.path = member.path
@@ -144,12 +198,14 @@ class ThumbCard(Vertical):
         self._caption.set_class(selected, "-selected")
         self.display = True
         self._data = (member, image, index, keep, flags)
+        self._lines = lines
         if self.is_mounted:
             self._apply()
 
-    def set_image(self, image: Any) -> None:
+    def set_image(self, image: Any, lines: Any = None) -> None:
         if self._data is not None:
             self._data = (self._data[0], image, *self._data[2:])
+            self._lines = lines
             if self.is_mounted:
                 self._apply()
 
@@ -163,7 +219,10 @@ class ThumbCard(Vertical):
             return
         member, image, index, keep, flags = self._data
         img = self._img
-        if self.image_cls is not None:
+        if isinstance(img, LinesImage):
+            if img.image is not image or (image is not None and not img._lines and self._lines):
+                img.set_image(image, self._lines)
+        elif self.image_cls is not None:
             if getattr(img, "image", None) is not image:
                 setter = getattr(img, "set_image", None)
                 if setter is not None:
@@ -188,7 +247,10 @@ class ThumbCard(Vertical):
         self.set_class(False, "-selected")
         if self._data is not None:
             self._data = None
-            if self.image_cls is not None:
+            self._lines = None
+            if isinstance(self._img, LinesImage):
+                self._img.set_image(None)
+            elif self.image_cls is not None:
                 setter = getattr(self._img, "set_image", None)
                 if setter is not None:
                     setter(None)
@@ -334,7 +396,13 @@ class ThumbGrid(Widget):
             flags = ("●" if m.path in marks else "") + ("★" if m.path in favourites else "")
             flags = " ".join(x for x in (flags, badges(getattr(m, "flags", ()))) if x)
             card.set_member(
-                i, m, m.path in keep, i == selected, cache.fitted(m.thumb, box, bg), flags
+                i,
+                m,
+                m.path in keep,
+                i == selected,
+                cache.fitted(m.thumb, box, bg),
+                flags,
+                cache.lines(m.thumb, box, bg),
             )
         if members and 0 <= selected < len(cards):
             # Keep the selected file in sight (one large tile on a small terminal).
@@ -349,7 +417,8 @@ class ThumbGrid(Widget):
         box, bg = self.box, self.background
         for card in self.query_children(ThumbCard):
             if card._data is not None and card._data[1] is None:
-                card.set_image(cache.fitted(card._data[0].thumb, box, bg))
+                thumb = card._data[0].thumb
+                card.set_image(cache.fitted(thumb, box, bg), cache.lines(thumb, box, bg))
 
     def refit(self, cache: ThumbCache) -> None:
         """Tiles changed shape: pictures of the old shape are replaced by fitted ones (or none
@@ -357,4 +426,5 @@ class ThumbGrid(Widget):
         box, bg = self.box, self.background
         for card in self.query_children(ThumbCard):
             if card._data is not None:
-                card.set_image(cache.fitted(card._data[0].thumb, box, bg))
+                thumb = card._data[0].thumb
+                card.set_image(cache.fitted(thumb, box, bg), cache.lines(thumb, box, bg))
