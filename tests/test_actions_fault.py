@@ -11,11 +11,13 @@ the three kills cost about one batch of work). After every kill:
 * a following undo completes and the tree is byte-for-byte what it was.
 
 The worker is a ``fork`` of the test process (lookalike is already imported, so a trial costs
-the work done before the kill, not an interpreter start-up) and ends with ``os._exit``; the
-kill lands after a random number of finished files, at least one chunk before the end.
-``LOOKALIKE_NO_FSYNC=1`` keeps the trials fast: fsync guards against power loss, and a killed
-process loses nothing that reached the kernel, so every ordering the journal relies on is
-still exercised. The RNG is seeded.
+the work done before the kill, not an interpreter start-up). It SIGKILLs itself — a real
+SIGKILL: no cleanup, no ``finally`` — once a random number of files are finished (at least one
+chunk before the end), at the n-th next call of a random hook (a journal commit, a content
+hash, a folder sync, an ``lstat``): so the moment is chosen by the seeded RNG, never by
+timing, and falls anywhere inside an operation. ``LOOKALIKE_NO_FSYNC=1`` keeps the trials
+fast: fsync guards against power loss, and a killed process loses nothing that reached the
+kernel, so every ordering the journal relies on is still exercised. The RNG is seeded.
 """
 
 from __future__ import annotations
@@ -24,10 +26,8 @@ import errno
 import os
 import random
 import signal
-import sqlite3
 import stat
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -99,6 +99,22 @@ def leftovers(root: Path) -> list[str]:
 
 
 # -- the killed worker ---------------------------------------------------------------------------
+APPLIED = frozenset({jn.ITEM_DONE, jn.SKIPPED, jn.FAILED})
+UNDONE = frozenset({jn.ITEM_UNDONE, jn.UNDO_FAILED})
+PURGED = frozenset({jn.PURGED})
+# Where the kill lands, after the chosen number of files: at the n-th next call of one of
+# these — between a journal commit and the file operation, inside a move/copy/link, before
+# its result … Each is reached for every file of every operation in its phase (an undo of a
+# move hashes nothing, hence the shorter list).
+FLUSH, HASH, SYNC, LSTAT = (
+    (jn.Journal, "flush", 3),
+    (fsutil, "hash_file", 3),
+    (fsutil, "fsync_dir", 3),
+    (os, "lstat", 25),
+)
+HOOKS = {"apply": (FLUSH, HASH, SYNC, LSTAT), "undo": (FLUSH, SYNC, LSTAT)}
+
+
 def _exdev_across(boundary: str) -> None:
     """In the worker: renames across ``boundary`` fail with EXDEV (another filesystem)."""
     real = fsutil.rename_noclobber
@@ -111,13 +127,54 @@ def _exdev_across(boundary: str) -> None:
     fsutil.rename_noclobber = rename  # type: ignore[assignment]
 
 
-def _fork(work: Callable[[], object], boundary: str | None) -> int:
+def _arm_kill(
+    after: int, finished_states: frozenset[str], hook: tuple[object, str, int], skip: int
+) -> None:
+    """In the worker: once ``after`` files have a final state, SIGKILL this process at the
+    ``skip``-th next call of ``hook`` — a real SIGKILL (no cleanup, no finally), at a
+    moment chosen by the seeded RNG, not by timing."""
+    finished = 0
+    left = skip
+    real_set_item = jn.Journal.set_item
+
+    def set_item(self: jn.Journal, batch_id: str, seq: int, state: str, **kw: object) -> None:
+        nonlocal finished
+        real_set_item(self, batch_id, seq, state, **kw)  # type: ignore[arg-type]
+        finished += state in finished_states
+
+    target, name, _ = hook
+    real = getattr(target, name)
+
+    def tripwire(*a: object, **kw: object) -> object:
+        nonlocal left
+        if finished >= after:
+            if left == 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+            left -= 1
+        return real(*a, **kw)
+
+    jn.Journal.set_item = set_item  # type: ignore[method-assign]
+    setattr(target, name, tripwire)
+
+
+def kill_at(
+    work: Callable[[], object],
+    after: int,
+    finished_states: frozenset[str],
+    rng: random.Random,
+    boundary: str | None = None,
+) -> bool:
+    """Run ``work`` in a forked worker that SIGKILLs itself after ``after`` finished files
+    (at a random hook call); True if it died that way, False if it finished first."""
+    hook = rng.choice(HOOKS["undo" if finished_states == UNDONE else "apply"])
+    skip = rng.randrange(hook[2])
     pid = os.fork()
     if pid == 0:  # the worker: never returns into pytest
         code = 0
         try:
             if boundary:
                 _exdev_across(boundary)
+            _arm_kill(after, finished_states, hook, skip)
             for _ in work():  # type: ignore[attr-defined]
                 pass
         except BaseException:
@@ -126,61 +183,7 @@ def _fork(work: Callable[[], object], boundary: str | None) -> int:
         finally:
             sys.stderr.flush()
             os._exit(code)
-    return pid
-
-
-def _finished(db: sqlite3.Connection, states: tuple[str, ...]) -> int:
-    """Rows the worker has finished in the batch it is working on; -1 until that batch is
-    active (so a kill never lands before the worker started its batch)."""
-    marks = ",".join("?" * len(states))
-    try:
-        row = db.execute(
-            "SELECT id FROM batches WHERE state IN ('running','undoing') "
-            "ORDER BY created DESC LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return -1
-        return db.execute(
-            f"SELECT count(*) FROM items WHERE batch=? AND state IN ({marks})",
-            (row[0], *states),
-        ).fetchone()[0]
-    except sqlite3.Error:
-        return -1
-
-
-def kill_at(
-    work: Callable[[], object],
-    journal: Path,
-    at: int,
-    count: Callable[[sqlite3.Connection], int],
-    boundary: str | None = None,
-) -> bool:
-    """Run ``work`` in a forked worker and SIGKILL it once ``count`` reaches ``at``; True if
-    the kill landed before the worker finished."""
-    pid = _fork(work, boundary)
-    db = None
-    status = None
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            done_pid, status = os.waitpid(pid, os.WNOHANG)
-            if done_pid:
-                break
-            if db is None and journal.exists():
-                db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=0.2)
-            if db is not None and count(db) >= at:
-                os.kill(pid, signal.SIGKILL)
-                _, status = os.waitpid(pid, 0)
-                break
-            time.sleep(0.003)
-        else:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail("the worker did not finish in 120 s")
-    finally:
-        if db is not None:
-            db.close()
-    assert status is not None
+    _, status = os.waitpid(pid, 0)
     if os.WIFEXITED(status):
         assert os.WEXITSTATUS(status) == 0, "the worker failed (traceback above)"
         return False
@@ -275,7 +278,6 @@ def test_sigkill_during_apply_undo_and_redo(env: Path) -> None:
     roots = [tree, env / "moved", env / "otherfs", env / "copies", env / "data", env / "xdg"]
     rng = random.Random(20261125)
     kills = {"apply": 0, "undo": 0, "redo": 0}
-    applied = ("done", "skipped", "failed")
 
     def after_kill(batch_id: str) -> None:
         with A.Journal(journal) as j:
@@ -295,9 +297,9 @@ def test_sigkill_during_apply_undo_and_redo(env: Path) -> None:
         # 1. the 1,000-file apply, killed (at least two chunks in, one chunk before the end)
         kills["apply"] += kill_at(
             lambda plan=plan: A.apply_plan(plan, journal),
-            journal,
             rng.randrange(128, N - 64),
-            lambda db: _finished(db, applied),
+            APPLIED,
+            rng,
             boundary,
         )
         batch = A.history(journal, 1)[0].id
@@ -307,11 +309,7 @@ def test_sigkill_during_apply_undo_and_redo(env: Path) -> None:
 
         # 2. its undo, killed; the next undo finishes it
         kills["undo"] += kill_at(
-            lambda: A.undo(None, journal),
-            journal,
-            rng.randrange(0, done - 64),
-            lambda db: _finished(db, ("undone",)),
-            boundary,
+            lambda: A.undo(None, journal), rng.randrange(0, done - 64), UNDONE, rng, boundary
         )
         after_kill(batch)
         undo_all(journal)
@@ -319,11 +317,7 @@ def test_sigkill_during_apply_undo_and_redo(env: Path) -> None:
 
         # 3. redo of the undone files, killed; undo rolls the redo back
         kills["redo"] += kill_at(
-            lambda b=batch: A.redo(b, journal),
-            journal,
-            rng.randrange(0, done - 64),
-            lambda db: _finished(db, applied),
-            boundary,
+            lambda b=batch: A.redo(b, journal), rng.randrange(0, done - 64), APPLIED, rng, boundary
         )
         redo_batch = A.history(journal, 1)[0]
         assert redo_batch.redo_of == batch
@@ -333,8 +327,8 @@ def test_sigkill_during_apply_undo_and_redo(env: Path) -> None:
         assert not [p for p in (env / "copies").rglob("*") if p.is_file()]
         assert not A.pending_recovery(journal)
 
-    # the kills really landed mid-batch (each is triggered at least one chunk before the end)
-    assert min(kills.values()) >= TRIALS - 2, kills
+    # every kill landed mid-batch (armed at least one chunk before the end)
+    assert kills == {"apply": TRIALS, "undo": TRIALS, "redo": TRIALS}, kills
 
 
 def test_sigkill_during_quarantine_empty(env: Path) -> None:
@@ -350,21 +344,9 @@ def test_sigkill_during_quarantine_empty(env: Path) -> None:
     rng = random.Random(20261126)
     kills = 0
 
-    def purged(db: sqlite3.Connection) -> int:
-        try:
-            row = db.execute("SELECT count(*) FROM items WHERE state='purged'").fetchone()
-        except sqlite3.Error:
-            return 0
-        return row[0]
-
     for _trial in range(TRIALS):
-        with A.Journal(journal) as j:
-            gone = len(j.items_in((jn.PURGED,)))
         kills += kill_at(
-            lambda: [A.empty_quarantine(None, journal)],
-            journal,
-            gone + rng.randrange(1, 40),
-            purged,
+            lambda: [A.empty_quarantine(None, journal)], rng.randrange(0, 40), PURGED, rng
         )
         with A.Journal(journal) as j:  # before settling: nothing half-purged is lost
             recs = j.items(fin.batch_id)
@@ -388,7 +370,7 @@ def test_sigkill_during_quarantine_empty(env: Path) -> None:
         listed = {r.seq for r in A.quarantine_contents(None, journal)}
         assert listed == {r.seq for r in recs if r.state == jn.ITEM_DONE}
 
-    assert kills >= TRIALS - 2, kills
+    assert kills == TRIALS, kills
     with A.Journal(journal) as j:
         purged_seqs = {r.seq for r in j.items(fin.batch_id) if r.state == jn.PURGED}
     assert 0 < len(purged_seqs) < N
