@@ -35,7 +35,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import DISTRACTOR, ORIGINAL, load_labels, make_corpus  # noqa: E402
+from corpus import (  # noqa: E402
+    DISTRACTOR,
+    HARD_FAMILIES,
+    HARD_PHOTOS,
+    ORIGINAL,
+    load_labels,
+    make_corpus,
+)
 
 DEFAULT_TIERS = ("exact", "same")
 
@@ -117,6 +124,8 @@ def score(
         predicted.update(_pairs(members_of(g)))
 
     def category(a: dict, b: dict) -> str:
+        if a.get("hard") or b.get("hard"):
+            return "hard:" + (a.get("hard") or b.get("hard"))
         if a["distractor"] or b["distractor"]:
             return "distractor"
         if b["source"] in near.get(a["source"], ()) or a["source"] in near.get(b["source"], ()):
@@ -139,6 +148,14 @@ def score(
         if len(false_examples) < 25:
             false_examples.append({"a": a, "b": b, "category": cat})
     fp = sum(false_by_cat.values())
+
+    # Files grouped with no file of their own photo in that group: what a user would lose
+    unrelated: set[str] = set()
+    for g in scored:
+        ms = set(members_of(g))
+        for m in ms:
+            if not any(files[o]["group"] == files[m]["group"] for o in ms if o != m):
+                unrelated.add(m)
 
     # Recall over (original, copy) pairs, per transform and per kind
     by_group: dict[str, list[dict]] = defaultdict(list)
@@ -192,6 +209,9 @@ def score(
         "true_pairs_found": tp,
         "false_pairs": fp,
         "false_pairs_by_category": dict(false_by_cat),
+        "unrelated_files_grouped": len(unrelated),
+        "unrelated_examples": sorted(unrelated)[:25],
+        "hard_negatives": sum(1 for f in files.values() if f.get("hard")),
         "copy_pairs": total,
         "copy_pairs_found": found,
         **_prf(tp, fp, found, total),
@@ -234,7 +254,12 @@ def format_table(s: dict, title: str = "") -> str:
     lines.append(
         "false pairs: "
         + ", ".join(f"{k} {cats.get(k, 0)}" for k in ("distractor", "near_pair", "other"))
+        + "".join(f", {k} {v}" for k, v in sorted(cats.items()) if k.startswith("hard:"))
         + f"   errors {s['errors']}   unknown paths {s['unknown_paths']}"
+    )
+    lines.append(
+        f"unrelated files grouped: {s.get('unrelated_files_grouped', 0)}"
+        f"   (hard negatives in the corpus: {s.get('hard_negatives', 0)})"
     )
     st = s["similar_tier"]
     lines.append(
@@ -355,9 +380,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         nargs="?",
         default=None,
-        help="default benchmarks/data/corpus_main (or corpus_heldout with --heldout)",
+        help="default benchmarks/data/corpus_main (corpus_heldout / corpus_hard with --heldout / --hard)",
     )
     ap.add_argument("--heldout", action="store_true", help="build the held-out corpus if absent")
+    ap.add_argument(
+        "--hard", action="store_true", help="build the hard-negative corpus if absent (corpus_hard)"
+    )
     ap.add_argument("--sensitivity", type=int, default=None)
     ap.add_argument("--model", default=None)
     ap.add_argument(
@@ -376,11 +404,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     corpus_dir: Path = args.corpus_dir or Path(__file__).resolve().parent / "data" / (
-        "corpus_heldout" if args.heldout else "corpus_main"
+        "corpus_hard" if args.hard else "corpus_heldout" if args.heldout else "corpus_main"
     )
     if not (corpus_dir / "labels.json").exists():
         print(f"building corpus in {corpus_dir} …", file=sys.stderr)
-        make_corpus(corpus_dir, seed=1 if args.heldout else 0, heldout=args.heldout, jobs=2)
+        if args.hard:
+            make_corpus(corpus_dir, photos=HARD_PHOTOS, seed=0, hard=list(HARD_FAMILIES), jobs=2)
+        else:
+            make_corpus(corpus_dir, seed=1 if args.heldout else 0, heldout=args.heldout, jobs=2)
     labels = load_labels(corpus_dir)
     images = corpus_dir / labels.get("images_dir", "images")
     meta: dict = {
@@ -390,6 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "corpus": str(corpus_dir),
         "heldout": labels.get("heldout", False),
         "files": len(labels["files"]),
+        "hard_families": labels.get("hard_families", []),
     }
     tiers = [t for t in args.tiers.split(",") if t]
 

@@ -13,7 +13,7 @@ Layout written under ``OUT_DIR``::
 
 Usage as a CLI::
 
-    python benchmarks/corpus.py OUT_DIR [--photos N] [--seed S] [--heldout] [--jobs J]
+    python benchmarks/corpus.py OUT_DIR [--photos N] [--seed S] [--heldout | --hard] [--jobs J]
 
 Usage from tests (``sys.path.insert(0, "benchmarks")``)::
 
@@ -603,6 +603,289 @@ def _build_regions(parent: str, path: str, cols: int, rows: int, out: str) -> li
     return records
 
 
+# --------------------------------------------------------------------------------------------
+# Hard negatives: look-alikes that are NOT one photo (each file is its own group)
+# --------------------------------------------------------------------------------------------
+
+HARD = "hard_negative"
+# Sources of the hard corpus: none of them is a hard-negative parent, so no hard negative is a
+# crop of a labelled photo.
+HARD_PHOTOS: tuple[str, ...] = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "camera",
+    "rocket",
+    "coins",
+    "moon",
+    "ihc",
+    "cell",
+    "clock_motion",
+    "color",
+    "grace_hopper",
+)
+
+
+def _source_image(sid: str) -> Image.Image:
+    path = SOURCES[sid].path()
+    if path is None:
+        raise FileNotFoundError(sid)
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
+def _grid(img: Image.Image, cols: int, rows: int) -> list[Image.Image]:
+    w, h = img.size
+    return [
+        upscale_if_small(
+            img.crop((c * w // cols, r * h // rows, (c + 1) * w // cols, (r + 1) * h // rows))
+        )
+        for r in range(rows)
+        for c in range(cols)
+    ]
+
+
+def _sky(seed: int, n: int = 700, size: tuple[int, int] = (1600, 2400)) -> np.ndarray:
+    """Stars of one sky: (y, x, peak, width, colour tint) rows, brightness heavy-tailed."""
+    rng = np.random.default_rng(seed)
+    return np.column_stack(
+        [
+            rng.uniform(0, size[0], n),
+            rng.uniform(0, size[1], n),
+            rng.pareto(1.4, n) * 35 + 25,
+            rng.uniform(0.7, 2.2, n),
+            rng.uniform(-0.15, 0.15, n),
+        ]
+    )
+
+
+def render_exposure(
+    stars: np.ndarray,
+    top_left: tuple[float, float],
+    seed: int,
+    rot: float = 0.0,
+    size: tuple[int, int] = (768, 1024),
+) -> Image.Image:
+    """One exposure of a sky: its own shot noise (Poisson) and read noise, a sky-glow
+    gradient, field rotation ``rot`` degrees about the sky's centre."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.repeat((10 + 14 * yy / h)[..., None], 3, axis=2)  # glow towards the horizon
+    c, s = math.cos(math.radians(rot)), math.sin(math.radians(rot))
+    cy, cx = 800.0, 1200.0
+    for y, x, peak, width, tint in stars:
+        py = c * (y - cy) - s * (x - cx) + cy - top_left[0]
+        px = s * (y - cy) + c * (x - cx) + cx - top_left[1]
+        if not (-6 <= py < h + 6 and -6 <= px < w + 6):
+            continue
+        ys = slice(max(0, int(py) - 9), min(h, int(py) + 10))
+        xs = slice(max(0, int(px) - 9), min(w, int(px) + 10))
+        if ys.start >= ys.stop or xs.start >= xs.stop:
+            continue
+        g = peak * np.exp(-((yy[ys, xs] - py) ** 2 + (xx[ys, xs] - px) ** 2) / (2 * width**2))
+        img[ys, xs] += g[..., None] * np.array([1 + tint, 1.0, 1 - tint], np.float32)
+    img = rng.poisson(np.clip(img, 0, None)).astype(np.float32) + rng.normal(0, 2.5, img.shape)
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+
+
+def _night_sky(rng: random.Random) -> list[tuple[str, Image.Image]]:
+    """Frames of a night: other skies, a mosaic neighbour (40 % overlap), a frame an hour
+    later (the sky turned 8°); plus 3×3 regions of the Hubble deep field (a real astro photo)."""
+    sky = _sky(rng.getrandbits(32))
+    frames = [
+        ("sky_a", render_exposure(sky, (300, 300), rng.getrandbits(32))),
+        ("sky_a_next", render_exposure(sky, (300, 914), rng.getrandbits(32))),
+        ("sky_a_later", render_exposure(sky, (300, 300), rng.getrandbits(32), rot=8.0)),
+        ("sky_b", render_exposure(_sky(rng.getrandbits(32)), (300, 300), rng.getrandbits(32))),
+        ("sky_c", render_exposure(_sky(rng.getrandbits(32)), (500, 800), rng.getrandbits(32))),
+    ]
+    regions = _grid(_source_image("hubble"), 3, 3)
+    return frames + [(f"hubble_r{i}", im) for i, im in enumerate(regions)]
+
+
+def _textures(rng: random.Random) -> list[tuple[str, Image.Image]]:
+    """Non-overlapping regions of one wall, one lawn, one gravel path: repeated patterns."""
+    out = []
+    for sid in ("brick", "grass", "gravel"):
+        out += [(f"{sid}_r{i}", im) for i, im in enumerate(_grid(_source_image(sid), 2, 2))]
+    return out
+
+
+_WORDS = [
+    "the",
+    "of",
+    "and",
+    "photo",
+    "copy",
+    "file",
+    "group",
+    "keeper",
+    "scan",
+    "folder",
+    "image",
+    "library",
+    "camera",
+    "original",
+    "edit",
+    "review",
+    "trash",
+    "undo",
+    "plan",
+    "report",
+    "figure",
+    "table",
+    "result",
+    "measure",
+    "signal",
+    "noise",
+    "frame",
+    "sky",
+    "night",
+    "wall",
+    "brick",
+    "page",
+    "text",
+    "screen",
+    "window",
+    "menu",
+    "button",
+    "list",
+    "item",
+    "value",
+    "date",
+    "size",
+    "name",
+    "path",
+]
+
+
+def screenshot(rng: random.Random, size: tuple[int, int] = (1280, 800)) -> Image.Image:
+    """A document window: title bar, a heading and paragraphs of text, same layout each time."""
+    w, h = size
+    img = Image.new("RGB", size, (250, 250, 248))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, 0, w, 36), fill=(48, 52, 60))
+    draw.text((16, 8), "Document.txt - Editor", font=_font(18), fill=(230, 230, 230))
+    font = _font(17)
+    y = 60
+    draw.text((40, y), " ".join(rng.choice(_WORDS) for _ in range(5)).title(), font=_font(28),
+              fill=(20, 20, 20))  # fmt: skip
+    y += 56
+    while y < h - 40:
+        for _ in range(rng.randint(3, 6)):
+            line = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(9, 14)))
+            draw.text((40, y), line, font=font, fill=(30, 30, 30))
+            y += 26
+            if y >= h - 40:
+                break
+        y += 18
+    return img
+
+
+def _documents(rng: random.Random) -> list[tuple[str, Image.Image]]:
+    """Three screenshots of one editor with other text; the halves of two scanned pages."""
+    shots = [(f"screenshot_{i}", screenshot(rng)) for i in range(3)]
+    text = _grid(_source_image("text"), 2, 1)
+    page = _grid(_source_image("page"), 1, 2)
+    return (
+        shots
+        + [(f"text_half{i}", im) for i, im in enumerate(text)]
+        + [(f"page_half{i}", im) for i, im in enumerate(page)]
+    )
+
+
+def burst_frames(img: Image.Image, seed: int, n: int = 3) -> list[Image.Image]:
+    """Frames of a burst: the camera drifts, a subject (a patch of the scene) moves a little
+    further each frame, the exposure and the sensor noise change."""
+    rng = np.random.default_rng(seed)
+    w, h = img.size
+    cw, ch = int(w * 0.86), int(h * 0.86)
+    pw, ph = int(w * 0.22), int(h * 0.28)
+    px, py = int(w * rng.uniform(0.3, 0.45)), int(h * rng.uniform(0.3, 0.4))
+    subject = img.crop((px, py, px + pw, py + ph))
+    frames = []
+    for k in range(n):
+        scene = img.copy()
+        scene.paste(subject, (px + int(w * 0.045 * k), py + int(h * 0.012 * k)))
+        x0 = int(w * (0.05 + 0.02 * k))
+        y0 = int(h * (0.06 + 0.01 * rng.uniform(-1, 1)))
+        frame = np.asarray(scene.crop((x0, y0, x0 + cw, y0 + ch)), dtype=np.float32)
+        frame = frame * rng.uniform(0.95, 1.05) + rng.normal(0, 3, frame.shape)
+        frames.append(upscale_if_small(Image.fromarray(np.clip(frame, 0, 255).astype(np.uint8))))
+    return frames
+
+
+def _bursts(rng: random.Random) -> list[tuple[str, Image.Image]]:
+    out = []
+    for sid in ("china", "flower"):
+        frames = burst_frames(_source_image(sid), rng.getrandbits(32))
+        out += [(f"{sid}_burst{i}", im) for i, im in enumerate(frames)]
+    return out
+
+
+def _stereo(rng: random.Random) -> list[tuple[str, Image.Image]]:
+    """The two views of a stereo camera: one scene, two viewpoints, two photos."""
+    return [
+        (sid, upscale_if_small(_source_image(sid)))
+        for sid in ("motorcycle_left", "motorcycle_right")
+    ]
+
+
+def _regions_of_one_photo(rng: random.Random) -> list[tuple[str, Image.Image]]:
+    """Two (and four) non-overlapping crops of one large photo."""
+    return [(f"retina_r{i}", im) for i, im in enumerate(_grid(_source_image("retina"), 2, 2))]
+
+
+@dataclass(frozen=True)
+class HardFamily:
+    name: str
+    parents: tuple[str, ...]  # source photos it cuts up (never sources of the same corpus)
+    make: Callable[[random.Random], list[tuple[str, Image.Image]]]
+    description: str
+
+
+HARD_FAMILIES: dict[str, HardFamily] = {
+    f.name: f
+    for f in [
+        HardFamily(
+            "night_sky", ("hubble",), _night_sky, "star fields, mosaic, later frame, Hubble regions"
+        ),
+        HardFamily("texture", ("brick", "grass", "gravel"), _textures, "regions of one texture"),
+        HardFamily("document", ("text", "page"), _documents, "screenshots, page halves"),
+        HardFamily("burst", ("china", "flower"), _bursts, "burst frames, subject moved"),
+        HardFamily("stereo", ("motorcycle_left", "motorcycle_right"), _stereo, "stereo views"),
+        HardFamily("regions", ("retina",), _regions_of_one_photo, "non-overlapping crops"),
+    ]
+}
+
+
+def _build_hard(family: str, seed: int, out: str) -> list[dict]:
+    """Write one hard-negative family: every file a singleton group."""
+    fam = HARD_FAMILIES[family]
+    records = []
+    for hid, img in fam.make(random.Random(_seed_for(seed, "hard", family))):
+        sid = f"hard.{family}.{hid}"
+        rel = f"images/{sid}__{HARD}.jpg"
+        data = encode(img.convert("RGB"), "JPEG", quality=ORIGINAL_QUALITY)
+        (Path(out) / rel).write_bytes(data)
+        records.append(
+            {
+                "path": rel,
+                "source": sid,
+                "transform": HARD,
+                "kind": HARD,
+                "group": sid,  # unique: a look-alike, never a copy of anything in the corpus
+                "distractor": True,
+                "near_pair": False,
+                "hard": family,
+                "derived_from": list(fam.parents),
+                "bytes": len(data),
+            }
+        )
+    return records
+
+
 def available_transforms() -> list[str]:
     return [t.name for t in TRANSFORMS.values() if t.available]
 
@@ -615,12 +898,14 @@ def make_corpus(
     distractors: Iterable[tuple[str, int, int]] | None = None,
     jobs: int = 1,
     heldout: bool = False,
+    hard: Sequence[str] | None = None,
 ) -> dict:
     """Build the corpus under ``out_dir`` and return the labels (also written to labels.json).
 
     ``photos`` defaults to the main (or held-out) source list, ``transforms`` to every available
     transform; ``distractors`` is a list of (parent source, cols, rows) region grids, none by
-    default for an explicit ``photos`` list. Sources whose package is not installed are skipped
+    default for an explicit ``photos`` list; ``hard`` names hard-negative families
+    (:data:`HARD_FAMILIES`), whose parents must not be among ``photos``. Sources whose package is not installed are skipped
     and listed under ``"missing_sources"``.
     """
     t0 = time.perf_counter()
@@ -636,7 +921,11 @@ def make_corpus(
         raise ValueError(f"unknown photo or transform name(s): {', '.join(unknown)}")
     skipped = [n for n in names if not TRANSFORMS[n].available]
     names = [n for n in names if TRANSFORMS[n].available]
-    parents = {p for p, _, _ in distractors}
+    hard = list(hard or ())
+    unknown_hard = [h for h in hard if h not in HARD_FAMILIES]
+    if unknown_hard:
+        raise ValueError(f"unknown hard-negative family: {', '.join(unknown_hard)}")
+    parents = {p for p, _, _ in distractors} | {p for h in hard for p in HARD_FAMILIES[h].parents}
     clash = parents & set(photos)
     if clash:
         raise ValueError(f"distractor parents must not be sources too: {sorted(clash)}")
@@ -668,6 +957,11 @@ def make_corpus(
             missing.append(parent)
             continue
         records.extend(_build_regions(parent, str(p), cols, rows, str(out)))
+    for family in hard:
+        if any(SOURCES[p].path() is None for p in HARD_FAMILIES[family].parents):
+            missing.append(f"hard:{family}")
+            continue
+        records.extend(_build_hard(family, seed, str(out)))
 
     used = [s for s in photos if s not in missing]
     labels = {
@@ -690,6 +984,7 @@ def make_corpus(
             for s in used
         ],
         "distractor_parents": [p for p, _, _ in distractors if p not in missing],
+        "hard_families": [h for h in hard if f"hard:{h}" not in missing],
         "files": sorted(records, key=lambda r: r["path"]),
     }
     (out / "labels.json").write_text(json.dumps(labels, indent=1))
@@ -706,11 +1001,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--photos", type=int, default=None, help="use only the first N sources")
     ap.add_argument("--seed", type=int, default=None, help="default 0 (held-out: 1)")
     ap.add_argument("--heldout", action="store_true", help="disjoint sources, different seed")
+    ap.add_argument(
+        "--hard",
+        action="store_true",
+        help="hard-negative corpus: 12 sources with copies + every hard-negative family",
+    )
     ap.add_argument("--transforms", default=None, help="comma-separated subset")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--force", action="store_true", help="wipe OUT_DIR/images first")
     args = ap.parse_args(argv)
-    photos = list(HELDOUT_PHOTOS if args.heldout else MAIN_PHOTOS)
+    photos = list(HARD_PHOTOS if args.hard else HELDOUT_PHOTOS if args.heldout else MAIN_PHOTOS)
     if args.photos is not None:
         photos = photos[: args.photos]
     seed = args.seed if args.seed is not None else (1 if args.heldout else 0)
@@ -720,6 +1020,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.out_dir}/images is not empty; use --force", file=sys.stderr)
         return 2
     parents = HELDOUT_DISTRACTOR_PARENTS if args.heldout else MAIN_DISTRACTOR_PARENTS
+    if args.hard:
+        parents = ()
     labels = make_corpus(
         args.out_dir,
         photos=photos,
@@ -728,6 +1030,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         distractors=parents,
         jobs=args.jobs,
         heldout=args.heldout,
+        hard=list(HARD_FAMILIES) if args.hard else None,
     )
     files = labels["files"]
     print(

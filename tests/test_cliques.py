@@ -104,7 +104,7 @@ def test_every_group_is_verified_pairwise_and_order_free(graph, seed) -> None:
     assert [[names2[x] for x in g] for g in groups2] == [[names[x] for x in g] for g in groups]
 
 
-# -- hash mode: bounded diameter, order-independent ------------------------------------------
+# -- hash mode: every pair within the bound, order-independent -------------------------------
 def _items(seed: int) -> list[grouping.Item]:
     """Photos as DCT signatures: a few "scenes", each with near copies, plus in-between
     blends (a chain A ~ A/B ~ B) that must never pull two scenes together."""
@@ -136,7 +136,9 @@ def test_hash_groups_keep_their_bound_in_any_order(seed, shuffle, sensitivity) -
         for x in g:
             for y in g:
                 if x < y:
-                    assert prep.match(x, y).low >= thr.low - grouping.LINK_FLOOR - 1e-6
+                    m = prep.match(x, y)
+                    assert m.low >= thr.low - grouping.LINK_FLOOR - 1e-6, (x, y)
+                    assert m.band >= thr.band - grouping.BAND_FLOOR - 1e-6, (x, y)
     shuffled = items[:]
     random.Random(shuffle).shuffle(shuffled)
     res2 = grouping.group_items(shuffled, sensitivity)

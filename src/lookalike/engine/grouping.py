@@ -7,11 +7,12 @@
    transforms and framings, and under that transform the detail-band cosine, which is what
    tells a copy from another shot of the same scene. Both must pass thresholds set by
    ``--sensitivity``; the pair's score is their mean.
-3. Verified edges form connected components; inside each, bounded-diameter clustering: every
-   pair in a group keeps a low-frequency cosine ≥ the threshold − LINK_FLOOR (a bound, not a
-   chain), the pairs between two merged clusters agree on average, and each merge is backed by
-   one verified edge. So a chain of near images never joins two far-apart ones. Pairs are
-   matched and ordered by path, so the same files give the same groups in any input order.
+3. Verified edges form connected components; inside each, complete-link clustering, strongest
+   verified edge first: two clusters merge only when EVERY pair across them lies within the
+   bound (LINK_FLOOR / BAND_FLOOR under the thresholds), so whoever becomes the keeper lies
+   within the bound of every other member and a chain of near images (a burst: frame 1 ~ 2 ~
+   3) never joins two far-apart ones. Pairs are matched and
+   ordered by path, so the same files give the same groups in any input order.
 """
 
 from __future__ import annotations
@@ -28,11 +29,6 @@ from lookalike.engine.unionfind import connected_components
 SEARCH_RADIUS = 80  # of 256 bits; recall-first, verification decides
 MAX_ASPECT_LOG = 0.45  # views whose aspect ratios differ more cannot be one photo
 SAME_FRAME = 0.03  # trimmed contents whose log aspect ratios differ less have the same shape
-# Linkage inside a component: every pair in a group keeps a low cosine ≥ edge low − LINK_FLOOR
-# (a bounded diameter), and the pairs joined by a merge average a score ≥ edge score −
-# LINK_SLACK (average link): two framings of one photo that trimmed differently still join.
-LINK_FLOOR = 0.15
-LINK_SLACK = 0.08
 BIG_COMPONENT = 300
 
 
@@ -40,6 +36,17 @@ BIG_COMPONENT = 300
 # (a quarter of a round object, a reflected facade) look like turned copies of each other,
 # while real turned copies keep both cosines above ~0.99.
 TURNED_MIN = (0.97, 0.95)
+# The bound every pair of a group keeps (hash mode): two copies that each match the original
+# may differ more from each other (a watermark and a heavy re-encode), but only this much:
+# a low cosine ≥ low − LINK_FLOOR and a band cosine ≥ band − BAND_FLOOR. The pairs joined by a
+# merge also average a score ≥ the threshold score − LINK_SLACK.
+LINK_FLOOR = 0.15
+BAND_FLOOR = 0.2
+LINK_SLACK = 0.08
+# Hash edges whose detail band is below this are checked on the pixels too (verify.py): a
+# burst frame with a moved subject matches the low frequencies and most of the detail band.
+# Copies sit above it (measured: ≥ 0.91 on the corpus except graphics and heavy blur).
+RECHECK_BAND = 0.85
 ALIGNED_BONUS = (0.12, 0.05)
 
 
@@ -61,8 +68,12 @@ class Thresholds:
         return m.low >= low - ALIGNED_BONUS[0] and m.band >= band + ALIGNED_BONUS[1]
 
     def joins(self, cross: list[Match]) -> bool:
-        """May two clusters whose cross pairs match like ``cross`` become one group?"""
-        if min(m.low for m in cross) < self.low - LINK_FLOOR:
+        """May two clusters whose cross pairs match like ``cross`` become one group? Only when
+        EVERY cross pair lies within the bound (low and detail-band cosines at most
+        LINK_FLOOR / BAND_FLOOR under the thresholds) and they agree on average: a bounded
+        diameter, so a group is never a chain."""
+        low, band = self.low - LINK_FLOOR, self.band - BAND_FLOOR
+        if any(m.low < low or m.band < band for m in cross):
             return False
         mean = sum(m.score for m in cross) / len(cross)
         return mean >= 0.5 * (self.low + self.band) - LINK_SLACK
@@ -179,13 +190,36 @@ class Clustering:
     sim: Callable[[int, int], float]
 
 
+def pixel_recheck(items: Sequence[Item]) -> Callable[[int, int], bool]:
+    """``contradicted(i, j)``: the two files, aligned by ORB + RANSAC, disagree in content
+    (verify.py). Files that cannot be read or aligned give no evidence (False)."""
+    from lookalike.engine.features.verify import Verifier
+
+    verifier = Verifier(cache_size=256)
+
+    def contradicted(i: int, j: int) -> bool:
+        try:
+            return verifier.verify(items[i].path, items[j].path).contradicts
+        except Exception:  # one odd file never stops grouping
+            return False
+
+    return contradicted
+
+
 def group_items(
     items: Sequence[Item],
     sensitivity: int = 50,
     forbidden: set[tuple[int, int]] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    recheck: Callable[[int, int], bool] | None | str = "pixels",
 ) -> Clustering:
-    """Groups of items that show the same photo (indices into ``items``)."""
+    """Groups of items that show the same photo (indices into ``items``).
+
+    ``recheck(i, j)`` → True drops a verified edge whose detail band is below RECHECK_BAND
+    when it is about to merge two clusters (default: :func:`pixel_recheck` on the files;
+    None: signatures only)."""
+    if recheck == "pixels":
+        recheck = pixel_recheck(items)
     order = sorted(range(len(items)), key=lambda i: items[i].path)
     rank = {i: r for r, i in enumerate(order)}
     prep = _Prepared(items)
@@ -213,6 +247,18 @@ def group_items(
     def sim(i: int, j: int) -> float:
         return match(i, j).score
 
+    def confirmed(i: int, j: int, edges: dict[tuple[int, int], float]) -> bool:
+        """Checked lazily, only for an edge about to merge two clusters (most uncertain
+        edges join files already together): a contradicted edge is dropped for good."""
+        key = ordered(i, j)
+        if cache[key].band >= RECHECK_BAND or not callable(recheck):
+            return True
+        if recheck(*key):
+            cache[key] = NO_MATCH  # a burst frame: no edge, and never in one group
+            edges.pop(key, None)
+            return False
+        return True
+
     pairs = sorted(
         (ordered(i, j) for i, j in candidate_pairs(prep)), key=lambda p: (rank[p[0]], rank[p[1]])
     )
@@ -234,7 +280,7 @@ def group_items(
     groups: list[list[int]] = []
     for members, comp_edges in zip(comps, local, strict=True):
         members.sort(key=rank.__getitem__)
-        groups.extend(_link_clusters(members, comp_edges, joins, rank))
+        groups.extend(_link_clusters(members, comp_edges, joins, rank, confirmed))
     groups = [sorted(g, key=rank.__getitem__) for g in groups if len(g) >= 2]
     groups.sort(key=lambda g: rank[g[0]])
     return Clustering(groups, edges, sim)
@@ -245,10 +291,11 @@ def _link_clusters(
     edges: dict[tuple[int, int], float],
     joins: Callable[[list[int], list[int]], bool],
     rank: dict[int, int],
+    confirmed: Callable[[int, int, dict[tuple[int, int], float]], bool],
 ) -> list[list[int]]:
     """Deterministic agglomeration inside one component, strongest verified edge first."""
     if len(members) > BIG_COMPONENT:
-        return _stars(members, edges, joins, rank)
+        return _stars(members, edges, joins, rank, confirmed)
     clusters: list[list[int]] = [[m] for m in members]
     # strongest verified edge first; ties by path order
     ordered = sorted(
@@ -261,7 +308,7 @@ def _link_clusters(
         if ci == cj:
             continue
         a, b = clusters[ci], clusters[cj]
-        if joins(a, b):
+        if joins(a, b) and confirmed(i, j, edges):
             merged = a + b
             clusters[ci] = merged
             clusters[cj] = []
@@ -310,6 +357,7 @@ def _stars(
     edges: dict[tuple[int, int], float],
     joins: Callable[[list[int], list[int]], bool],
     rank: dict[int, int],
+    confirmed: Callable[[int, int, dict[tuple[int, int], float]], bool],
 ) -> list[list[int]]:
     """Huge components: best-connected centre first, members must link to every member."""
     nbrs: dict[int, set[int]] = {m: set() for m in members}
@@ -323,7 +371,7 @@ def _stars(
         centre = min(left, key=lambda m: (-len(nbrs[m] & left), rank[m]))
         group = [centre]
         for m in sorted(nbrs[centre] & left, key=rank.__getitem__):
-            if joins([m], group):
+            if joins([m], group) and confirmed(centre, m, edges):
                 group.append(m)
         left -= set(group)
         out.append(group)

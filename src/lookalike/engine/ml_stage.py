@@ -461,9 +461,11 @@ def edges(
 ) -> Iterator[Event]:
     """Embedding neighbours → geometric checks → ``same`` groups that never chain (into state).
 
-    The pipeline's hash groups (``grouped``) are the starting clusters; an embedding neighbour
-    joins a cluster only when it is verified against EVERY member (:mod:`cliques`), so a
-    group is never a union of edges. With ``cat`` and ``stamps`` (file id → "size:mtime_ns"),
+    Units: each hash group of the pipeline (``grouped``: its members match each other over the
+    whole frame) is one unit, checked through its largest picture; every other file is a
+    unit of its own. Units merge only when verified against EVERY unit of the other side
+    (:mod:`cliques`), so a group is never a union of edges: a left and a right crop that share
+    no pixel never meet through the whole photo or a middle crop. With ``cat`` and ``stamps`` (file id → "size:mtime_ns"),
     each check is remembered in the catalog, so a rescan re-verifies only pairs whose files
     changed.
     """
@@ -492,14 +494,36 @@ def edges(
                 continue
             cands.add((a, b))
     vec = state.vectors
-    sim = {(a, b): float(np.dot(vec[a].astype(np.float32), vec[b])) for a, b in cands}
+    # Units: a hash group is one unit (its members match each other over the whole frame),
+    # checked through one representative, its largest picture; other files are their own
+    # unit. A unit joins a group only when verified against EVERY unit in it.
+    unit_of: dict[int, int] = {}
+    members_of: dict[int, list[int]] = {}
+    for g in grouped:
+        rep = min(g, key=lambda x: (-state.quality.get(x, {}).get("megapixels", 0.0), paths[x]))
+        members_of[rep] = list(g)
+        for x in g:
+            unit_of[x] = rep
+    strength: dict[tuple[int, int], float] = {}
+    best_pair: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def unit_key(u: int, v: int) -> tuple[int, int]:
+        return (min(u, v), max(u, v))
+
+    for a, b in sorted(cands):
+        key = unit_key(unit_of.get(a, a), unit_of.get(b, b))
+        s = float(np.dot(vec[a].astype(np.float32), vec[b]))
+        if s > strength.get(key, -1.0):
+            strength[key] = s
+            best_pair[key] = (a, b)
     names = {fid: paths[fid] for fid in paths}
+    forbidden_units: set[tuple[int, int]] = set()
+    for a, b in forbidden:
+        ua, ub = unit_of.get(a, a), unit_of.get(b, b)
+        forbidden_units.add((min(ua, ub), max(ua, ub)))
 
     def known(a: int, b: int) -> bool | None:
-        ga, gb = group_of.get(a), group_of.get(b)
-        if ga is not None and ga == gb:
-            return True  # one hash group: every pair there is within its bound
-        if (min(a, b), max(a, b)) in forbidden:
+        if (min(a, b), max(a, b)) in forbidden_units:
             return False  # the user said "not a duplicate"
         return None
 
@@ -510,50 +534,89 @@ def edges(
         return f"{VERIFY_VERSION}:{stamps[lo]}:{stamps[hi]}"
 
     checks = cliques.link(
-        grouped, ((a, b, s) for (a, b), s in sim.items()), names, known, cliques.MAX_GROUP
+        [], ((a, b, s) for (a, b), s in strength.items()), names, known, cliques.MAX_GROUP
     )
     done = checked = 0
-    need: list[tuple[int, int]] | None = None
+
+    def run_checks(pairs: list[tuple[int, int]]) -> Iterator[Event | dict]:
+        """Verify member pairs (catalog first, then the pool); yields progress, then the
+        verdicts as the last item."""
+        nonlocal done, checked
+        found: dict[tuple[int, int], bool] = {}
+        ordered = [(min(a, b), max(a, b)) for a, b in pairs]
+        hits = cat.pair_checks(ordered) if cat is not None and stamps is not None else {}
+        todo = []
+        for (a, b), key in zip(pairs, ordered, strict=True):
+            hit = hits.get(key)
+            if hit is not None and hit[0] == stamp(a, b):
+                done += 1
+                found[(a, b)] = bool(hit[1])
+                if hit[1]:
+                    state.same_edges.append((*key, hit[2]))
+            else:
+                todo.append((a, b))
+        chunks = [
+            [(a, b, paths[a], paths[b]) for a, b in todo[i : i + VERIFY_CHUNK]]
+            for i in range(0, len(todo), VERIFY_CHUNK)
+        ]
+        for res in run_pool(_verify_task, chunks, workers, cancel.is_set, chunksize=1):
+            fresh = []
+            for a, b, same, score in res:
+                done += 1
+                checked += 1
+                found[(a, b)] = bool(same)
+                lo, hi = min(a, b), max(a, b)
+                if same:
+                    state.same_edges.append((lo, hi, score))
+                if same is not None and (st := stamp(a, b)) is not None:
+                    fresh.append((lo, hi, st, bool(same), float(score or 0.0)))
+            if cat is not None and fresh:
+                cat.put_pair_checks(fresh)
+            yield _progress("verify", done, max(done, len(cands)), start)
+        yield found
+
+    def ordered_by_name(a: int, b: int) -> tuple[int, int]:
+        return (a, b) if paths[a] <= paths[b] else (b, a)
+
     try:
         need = next(checks)
         while True:
             if cancel.is_set():
                 checks.close()
                 break
-            found: dict[tuple[int, int], bool] = {}
-            ordered = [(min(a, b), max(a, b)) for a, b in need]
-            hits = cat.pair_checks(ordered) if cat is not None and stamps is not None else {}
-            todo = []
-            for (a, b), key in zip(need, ordered, strict=True):
-                hit = hits.get(key)
-                if hit is not None and hit[0] == stamp(a, b):
-                    done += 1
-                    found[(a, b)] = bool(hit[1])
-                    if hit[1]:
-                        state.same_edges.append((*key, hit[2]))
-                else:
-                    todo.append((a, b))
-            chunks = [
-                [(a, b, paths[a], paths[b]) for a, b in todo[i : i + VERIFY_CHUNK]]
-                for i in range(0, len(todo), VERIFY_CHUNK)
-            ]
-            for res in run_pool(_verify_task, chunks, workers, cancel.is_set, chunksize=1):
-                fresh = []
-                for a, b, same, score in res:
-                    done += 1
-                    checked += 1
-                    found[(a, b)] = bool(same)
-                    lo, hi = min(a, b), max(a, b)
-                    if same:
-                        state.same_edges.append((lo, hi, score))
-                    if same is not None and (st := stamp(a, b)) is not None:
-                        fresh.append((lo, hi, st, bool(same), float(score or 0.0)))
-                if cat is not None and fresh:
-                    cat.put_pair_checks(fresh)
-                yield _progress("verify", done, max(done, len(cands)), start)
-            need = checks.send(found)
+            # Two units are one photo when one pair of their members verifies: first the
+            # pair the embeddings found closest, then the two representatives.
+            tries = {
+                (u, v): list(
+                    dict.fromkeys(
+                        [ordered_by_name(*p) for p in [best_pair.get(unit_key(u, v))] if p]
+                        + [(u, v)]
+                    )
+                )
+                for u, v in need
+            }
+            verdict: dict[tuple[int, int], bool] = {}
+            for attempt in range(2):
+                todo = [
+                    t[attempt] for k, t in tries.items() if len(t) > attempt and not verdict.get(k)
+                ]
+                if not todo:
+                    break
+                found: dict = {}
+                for ev in run_checks(sorted(set(todo))):
+                    if isinstance(ev, dict):
+                        found = ev
+                    else:
+                        yield ev
+                for k, t in tries.items():
+                    if len(t) > attempt and found.get(t[attempt]):
+                        verdict[k] = True
+            need = checks.send({k: verdict.get(k, False) for k in tries})
     except StopIteration as stop:
-        state.same_groups = stop.value
+        linked = {x for g in stop.value for x in g}
+        state.same_groups = [
+            sorted(x for u in g for x in members_of.get(u, [u])) for g in stop.value
+        ] + [sorted(g) for rep, g in members_of.items() if rep not in linked]
     state.same_edges.sort()
     yield StageDone("verify", time.monotonic() - start, checked)
 

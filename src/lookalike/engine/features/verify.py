@@ -47,6 +47,13 @@ SCALE_RANGE = (0.2, 5.0)  # between the two working images (a crop keeping 20 % 
 MAX_AFFINE_SKEW = 0.12  # free affine fit of the inliers: |log aspect| and shear a copy stays under
 
 
+R_MOVED = "part of the picture moved"
+R_BUNCHED = "inliers bunched in one spot"
+R_DIFFERS = "content differs"
+R_VIEWPOINT = "loose fit and differing content (another viewpoint)"
+CONTRADICTIONS = frozenset({R_MOVED, R_BUNCHED, R_DIFFERS, R_VIEWPOINT})
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     """Outcome of one pair. ``same`` is None when the images have too little texture to judge
@@ -65,6 +72,12 @@ class VerifyResult:
     detail_blocks: int = 0  # compared blocks that carry detail (evidence, not flat sky)
     spread: float = 0.0  # inlier hull / hull of the keypoints inside the overlap
     reason: str = ""
+
+    @property
+    def contradicts(self) -> bool:
+        """The pictures lined up and their content disagrees (a burst, another moment):
+        evidence against "one photo", unlike a pair that could not be aligned at all."""
+        return self.same is False and self.reason in CONTRADICTIONS
 
     @property
     def score(self) -> float:
@@ -183,19 +196,22 @@ def _mutual_matches(
     return a.kps[ia], b.kps[ib]
 
 
-def _photometric(a: _Prepared, b: _Prepared, m: np.ndarray) -> tuple[float, float, int]:
+def _photometric(
+    a: _Prepared, b: _Prepared, m: np.ndarray, side: int = CHECK_SIDE
+) -> tuple[float, float, int]:
     """Share of disagreeing blocks after warping ``b`` onto ``a``, the overlap share, and how
     many blocks carried detail (flat blocks agree with anything flat: a night sky, a wall)."""
-    fa = CHECK_SIDE / max(a.work.shape)
-    ga = _fit(a.work, CHECK_SIDE)
+    side = min(side, max(a.work.shape))
+    fa = side / max(a.work.shape)
+    ga = _fit(a.work, side)
     ha, wa = ga.shape
-    # m maps b.work → a.work; bring it to CHECK_SIDE on the ``a`` side only.
+    # m maps b.work → a.work; bring it to ``side`` on the ``a`` side only.
     mm = m.astype(np.float64) * fa
     gb = cv2.warpAffine(b.work, mm, (wa, ha), flags=cv2.INTER_AREA, borderValue=0)
     valid_b = np.ones(b.work.shape, np.uint8)
     valid_b[b.fill] = 0
     valid = cv2.warpAffine(valid_b, mm, (wa, ha), flags=cv2.INTER_NEAREST, borderValue=0)
-    fill_a = _fit(a.fill.astype(np.uint8), CHECK_SIDE).astype(bool) if a.fill.any() else None
+    fill_a = _fit(a.fill.astype(np.uint8), side).astype(bool) if a.fill.any() else None
     valid = cv2.erode(valid, np.ones((5, 5), np.uint8)).astype(bool)
     if fill_a is not None:
         valid &= ~fill_a
@@ -290,21 +306,21 @@ def _try(a: _Prepared, b: _Prepared, mirrored: bool) -> VerifyResult:
     spread = _spread(a, b, pa[sel], m)
     base["spread"] = spread
     if spread < MIN_SPREAD:
-        return VerifyResult(False, reason="inliers bunched in one spot", **base)
+        return VerifyResult(False, reason=R_BUNCHED, **base)
     moved = _second_motion(pa, pb, inl.ravel().astype(bool), m, max(a.work.shape), thr)
     if moved:
-        return VerifyResult(False, reason="part of the picture moved", **base)
+        return VerifyResult(False, reason=R_MOVED, **base)
     bad, overlap, detail = _photometric(a, b, m)
     base["detail_blocks"] = detail
     ok = bad <= MAX_BAD_BLOCKS and overlap >= MIN_OVERLAP
-    reason = "same" if ok else ("content differs" if bad > MAX_BAD_BLOCKS else "small overlap")
+    reason = "same" if ok else (R_DIFFERS if bad > MAX_BAD_BLOCKS else "small overlap")
     if ok and detail < MIN_DETAIL_BLOCKS:
         ok, reason = False, "too little detail in the overlap to compare"
     loose = LOOSE_RESIDUAL_PX * max(1.0, scale) * max(1.0, b.upscale) * max(1.0, a.upscale)
     if ok and bad > LOOSE_BAD_BLOCKS and residual > loose:
         # Some blocks differ AND the points fit only loosely: a second viewpoint (parallax)
         # or a later moment, not an edit. Measured: copies ≤ 1.0 px, stereo views ≥ 1.09 px.
-        ok, reason = False, "loose fit and differing content (another viewpoint)"
+        ok, reason = False, R_VIEWPOINT
     return VerifyResult(ok, bad_blocks=bad, overlap=overlap, reason=reason, **base)
 
 
