@@ -1,0 +1,159 @@
+"""Temporal alignment (video_align.py): synthetic timelines, properties, and real footage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lookalike.engine.features.video_sig import VideoFrames, video_features
+from lookalike.engine.video_align import Timeline, align, classify, match_videos
+from video_helpers import DATA, variant
+
+
+def _line(a0: float, a1: float, step: float, ratio: float, offset: float):
+    ta = np.arange(a0, a1 + 1e-9, step)
+    return ta, ratio * ta + offset
+
+
+def test_offset_is_recovered() -> None:
+    ta, tb = _line(0, 20, 1.0, 1.0, 7.0)
+    segs = align(ta, tb, np.ones(len(ta)), 1.0)
+    assert len(segs) == 1
+    s = segs[0]
+    assert (s.a_start, s.a_end, s.b_start, s.b_end) == (0, 20, 7, 27)
+    assert s.score == pytest.approx(1.0)
+
+
+def test_short_gaps_are_bridged_long_ones_split() -> None:
+    ta, tb = _line(0, 30, 1.0, 1.0, 3.0)
+    keep = ~((ta >= 5) & (ta <= 7)) & ~((ta >= 15) & (ta <= 24))  # 3 s gap, then a 10 s gap
+    segs = sorted(align(ta[keep], tb[keep], np.ones(keep.sum()), 1.0), key=lambda s: s.a_start)
+    assert [(s.a_start, s.a_end) for s in segs] == [(0, 14), (25, 30)]
+
+
+@pytest.mark.parametrize("ratio", [0.8, 1.25])
+def test_speed_ratios(ratio: float) -> None:
+    ta, tb = _line(0, 40, 1.0, ratio, 2.0)
+    tb = np.round(tb)  # b sampled on its own 1 s grid
+    segs = align(ta, tb, np.ones(len(ta)), 1.0)
+    s = segs[0]
+    assert s.a_start <= 2 and s.a_end >= 38
+    assert s.b_end - s.b_start == pytest.approx(ratio * (s.a_end - s.a_start), abs=2)
+
+
+def test_compilation_yields_one_segment_per_piece() -> None:
+    # b is a compilation: a[10..20] at b 0..10, a[40..55] at b 12..27
+    ta1, tb1 = _line(10, 20, 1.0, 1.0, -10.0)
+    ta2, tb2 = _line(40, 55, 1.0, 1.0, -28.0)
+    ta, tb = np.concatenate([ta1, ta2]), np.concatenate([tb1, tb2])
+    segs = sorted(align(ta, tb, np.ones(len(ta)), 1.0), key=lambda s: s.b_start)
+    assert [(s.a_start, s.a_end, s.b_start, s.b_end) for s in segs] == [
+        (10, 20, 0, 10),
+        (40, 55, 12, 27),
+    ]
+
+
+def test_scattered_hits_make_no_segment() -> None:
+    rng = np.random.default_rng(1)
+    ta, tb = rng.uniform(0, 100, 60), rng.uniform(0, 100, 60)
+    assert align(np.round(ta), np.round(tb), np.ones(60), 1.0) == []
+
+
+def test_frames_common_to_many_videos_make_no_segment() -> None:
+    ta, tb = _line(0, 20, 1.0, 1.0, 0.0)
+    assert align(ta, tb, np.full(len(ta), 0.3), 1.0) == []  # an intro hitting ~27 videos
+    assert len(align(ta, tb, np.full(len(ta), 1.0), 1.0)) == 1
+
+
+def test_classify_tiers() -> None:
+    times = np.arange(0, 100, 1.0)
+    short = np.arange(0, 20, 1.0)
+    ta, tb = _line(0, 99, 1.0, 1.0, 0.0)
+    segs = align(ta, tb, np.ones(len(ta)), 1.0)
+    assert classify(segs, times, times, 1.0, 1.0)[0] == "same"
+    ta, tb = _line(0, 19, 1.0, 1.0, 30.0)
+    segs = align(ta, tb, np.ones(len(ta)), 1.0)
+    # b: 20 samples matched + 2 steps of edge slack on each side
+    assert classify(segs, short, times, 1.0, 1.0) == ("clip", 1.0, pytest.approx(0.24))
+    ta, tb = _line(0, 9, 1.0, 1.0, 30.0)
+    segs = align(ta, tb, np.ones(len(ta)), 1.0)
+    assert classify(segs, short, times, 1.0, 1.0)[0] == "partial"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    offset=st.floats(-50, 50),
+    ratio=st.sampled_from([0.8, 1.0, 1.25]),
+    length=st.integers(8, 60),
+    start=st.floats(0, 30),
+    noise=st.integers(0, 30),
+    seed=st.integers(0, 2**16),
+)
+def test_property_segment_bounds_within_two_steps(
+    offset: float, ratio: float, length: int, start: float, noise: int, seed: int
+) -> None:
+    step = 1.0
+    ta = start + np.arange(length) * step
+    tb = np.round((ratio * ta + offset) / step) * step  # b's own sample grid
+    rng = np.random.default_rng(seed)
+    ta = np.concatenate([ta, np.round(rng.uniform(0, 100, noise))])
+    tb = np.concatenate([tb, np.round(rng.uniform(-50, 150, noise))])
+    segs = align(ta, tb, np.ones(len(ta)), step)
+    assert segs, "a clean run of ≥ 8 samples is always found"
+    s = segs[0]
+    assert abs(s.a_start - start) <= 2 * step
+    assert abs(s.a_end - (start + (length - 1) * step)) <= 2 * step
+    assert abs(s.b_start - (ratio * start + offset)) <= 2 * step + 1
+    for seg in segs:  # segments never run backwards and stay within what was matched
+        assert seg.a_start <= seg.a_end and seg.b_start <= seg.b_end
+        assert 0 <= seg.score <= 1
+
+
+def test_frames_blob_roundtrip() -> None:
+    f = VideoFrames(0.5, 12.0, 20, np.arange(5, dtype=np.float32), np.ones((5, 16, 16)))
+    g = VideoFrames.unpack(f.pack())
+    assert (g.step, g.duration, g.sampled) == (0.5, 12.0, 20)
+    assert np.array_equal(g.times, f.times) and np.allclose(g.dct, f.dct)
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real footage and variants: small re-encode, mirror, letterbox + black start, trim."""
+    d = tmp_path_factory.mktemp("footage")
+    src = DATA / "bikes.mp4"
+    base = variant(src, d / "base.mp4", scale=0.25)
+    return {
+        "base": base,
+        "mirror": variant(base, d / "mirror.mp4", mirror=True),
+        "boxed": variant(base, d / "boxed.mp4", letterbox=12, black=1.5),
+        "trim": variant(base, d / "trim.mp4", trim=(0.3, 0.9)),
+        "fast": variant(base, d / "fast.mp4", speed=1.25),
+        "bunny": variant(DATA / "bigbuckbunny.mp4", d / "bunny.mp4", scale=0.125),
+        "carphone": DATA / "carphone_pristine.mp4",
+        "carphone_bad": DATA / "carphone_distorted.mp4",
+    }
+
+
+def test_real_footage_pairs(footage: dict[str, Path]) -> None:
+    names = sorted(footage)
+    tls = []
+    for n, name in enumerate(names):
+        _meta, fr = video_features(str(footage[name]), 0.5, None)
+        q, o = fr.query_hashes()
+        tls.append(Timeline(n, fr.step, fr.times, fr.hashes(), q, o))
+    found = {(names[m.a], names[m.b]): m for m in match_videos(tls)}
+    bikes = {"base", "mirror", "boxed", "fast"}
+    want_same = {tuple(sorted((a, b))) for a in bikes for b in bikes if a < b}
+    want_same.add(("carphone", "carphone_bad"))
+    want_clip = {tuple(sorted(("trim", b))) for b in bikes}
+    got = {k: m.tier for k, m in found.items() if m.tier != "partial"}
+    assert got == {**{k: "same" for k in want_same}, **{k: "clip" for k in want_clip}}
+    trim = found[("base", "trim")]
+    s = trim.segments[0]  # trim keeps 3.0 s .. 9.0 s of base
+    assert abs(s.a_start - 3.0) <= 1.0 and abs(s.b_start) <= 1.0
+    boxed = found[("base", "boxed")]
+    assert abs(boxed.segments[0].b_start - 1.5) <= 1.0  # after the black start

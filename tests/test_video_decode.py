@@ -1,0 +1,149 @@
+"""Video probe and sampling (media/video.py) on the shipped real footage and variants of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike.engine.media.video import (
+    MAX_SAMPLES,
+    VideoError,
+    sample_frames,
+    sample_step,
+)
+from video_helpers import DATA, read_frames, variant, write_video
+
+SHIPPED = {
+    # name: (duration, fps, coded size, display width)
+    "bikes.mp4": (10.0, 25.0, (640, 272), 640),
+    "bigbuckbunny.mp4": (5.28, 25.0, (1280, 720), 1280),
+    "carphone_pristine.mp4": (4.004, 29.97, (176, 144), 193),  # sample aspect 128/117
+    "carphone_distorted.mp4": (4.004, 29.97, (176, 144), 193),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_probe_and_sample_every_shipped_file(name: str) -> None:
+    duration, fps, coded, display_w = SHIPPED[name]
+    s = sample_frames(str(DATA / name), 1.0)
+    assert s.info.codec == "h264"
+    assert s.info.duration == pytest.approx(duration, abs=0.05)
+    assert s.info.fps == pytest.approx(fps, abs=0.01)
+    assert (s.info.coded_width, s.info.coded_height) == coded
+    assert s.info.width == display_w
+    # one sample per second, each at its frame's own timestamp (29.97 fps: 1.001 s apart)
+    assert len(s.times) == int(np.floor(duration - 1.0 / fps)) + 1
+    for k, t in enumerate(s.times):
+        assert k <= t < k + 1.0 / fps + 0.01
+    h, w = s.frames[0].shape[:2]
+    assert max(h, w) == 160 and w / h == pytest.approx(display_w / coded[1], rel=0.03)
+
+
+def test_step_grows_for_long_videos_and_caps_samples() -> None:
+    assert sample_step(30.0) == 1.0
+    assert sample_step(3600.0) == 3600.0 / MAX_SAMPLES
+    assert sample_step(3600.0, 0.5) * MAX_SAMPLES == pytest.approx(3600.0)
+    with pytest.raises(ValueError):
+        sample_step(10.0, 0.0)
+
+
+@pytest.fixture(scope="module")
+def short_gop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("gop")
+    return variant(DATA / "carphone_pristine.mp4", d / "gop.mp4", gop=4)
+
+
+def test_seeking_and_sequential_sampling_take_the_same_moments(short_gop: Path) -> None:
+    seek = sample_frames(str(short_gop), 0.5)
+    assert seek.seeked  # keyframes every 4 frames < 0.5 s: seek to each
+    seq = sample_frames(str(DATA / "carphone_pristine.mp4"), 0.5)
+    assert not seq.seeked  # one keyframe in 4 s: decode sequentially
+    assert len(seek.times) == len(seq.times) == 8
+    assert np.allclose(seek.times, seq.times, atol=0.04)
+    diff = [
+        np.abs(_small(a) - _small(b)).mean() for a, b in zip(seek.frames, seq.frames, strict=True)
+    ]
+    assert max(diff) < 12  # the same pictures (re-encoded at crf 30, square pixels)
+
+
+def _small(rgb: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(rgb).resize((32, 24)), dtype=np.int16)
+
+
+def test_rotation_metadata_turns_the_frames(tmp_path: Path) -> None:
+    src = DATA / "carphone_pristine.mp4"
+    plain = sample_frames(str(src), 1.0)
+    rotated = variant(src, tmp_path / "rot.mp4", rotation=90)
+    s = sample_frames(str(rotated), 1.0)
+    assert s.info.rotation in (90, 270)
+    assert (s.info.width, s.info.height) == (144, 176)  # display size turned (square pixels)
+    h, w = s.frames[0].shape[:2]
+    assert h > w
+    k = s.info.rotation // 90
+    back = np.rot90(s.frames[0], -k)
+    assert np.abs(_small(back) - _small(plain.frames[0])).mean() < 12
+    assert np.abs(_small(np.rot90(back, 2)) - _small(plain.frames[0])).mean() > 20
+
+
+def test_corrupt_file_is_one_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    with pytest.raises(VideoError, match="not a readable video"):
+        sample_frames(str(bad))
+
+
+def test_truncated_file_is_one_clear_error(tmp_path: Path) -> None:
+    data = (DATA / "bikes.mp4").read_bytes()  # index (moov) at the end: lost with the tail
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VideoError, match="not a readable video"):
+        sample_frames(str(cut))
+
+
+def test_truncated_faststart_file_is_one_clear_error(tmp_path: Path) -> None:
+    frames, _ = read_frames(DATA / "carphone_pristine.mp4")
+    whole = write_video(tmp_path / "fast.mp4", frames * 3, fps=30, faststart=True)
+    assert sample_frames(str(whole), 1.0).times[-1] > 10.5
+    data = whole.read_bytes()  # index first: it survives the cut and promises 12 s
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VideoError, match="truncated video: frames stop at"):
+        sample_frames(str(cut), 1.0)
+
+
+def test_zero_second_video_is_one_clear_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mp4"
+    with av.open(str(empty), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+    with pytest.raises(VideoError, match="no frames|not a readable"):
+        sample_frames(str(empty))
+
+
+def test_audio_only_file_is_refused(tmp_path: Path) -> None:
+    snd = tmp_path / "sound.mp4"
+    with av.open(str(snd), "w") as c:
+        s = c.add_stream("aac", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), "fltp", "mono")
+        frame.sample_rate = 8000
+        for p in s.encode(frame):
+            c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    with pytest.raises(VideoError, match="no video stream"):
+        sample_frames(str(snd))
+
+
+def test_other_codec_and_container(tmp_path: Path) -> None:
+    frames = [np.full((64, 96, 3), k * 20, np.uint8) for k in range(10)]
+    path = write_video(tmp_path / "v.mkv", frames, fps=5, codec="mpeg4")
+    s = sample_frames(str(path), 0.4)
+    assert s.info.codec == "mpeg4" and s.info.container == "matroska"
+    assert s.info.duration == pytest.approx(2.0, abs=0.25)
+    # sample k shows the frame of time ≥ 0.4·k: brightness steps with it
+    assert [round(t, 1) for t in s.times] == [0.0, 0.4, 0.8, 1.2, 1.6]
+    assert [round(f.mean() / 20) for f in s.frames] == [0, 2, 4, 6, 8]
