@@ -147,6 +147,11 @@ def keeper_blanked(doc: dict, s: dict) -> None:
     it.update(keeper_hash=None, keeper_dev=0, keeper_ino=0)
 
 
+def tier_not_asked_for(doc: dict, s: dict) -> None:
+    """The plan acts on exact groups only, but lists a file of a same group."""
+    doc["tiers"] = ["exact"]
+
+
 def dest_elsewhere(doc: dict, s: dict) -> None:
     """A trash plan turned into a move into a folder of the attacker's choice."""
     doc["action"] = f"move:{s['base'] / 'drop'}"
@@ -169,6 +174,7 @@ EDITS: dict[str, Callable[[dict, dict], None]] = {
         other_catalog,
         keeper_blanked,
         dest_elsewhere,
+        tier_not_asked_for,
     )
 }
 
@@ -185,6 +191,7 @@ REASONS = {  # the reason the refusal gives for each edit
     "other_catalog": "it was made from another catalog",
     "keeper_blanked": "cat-copy.jpg: its keeper's content hash or time is not recorded",
     "dest_elsewhere": "cat-copy.jpg: its destination",
+    "tier_not_asked_for": "cat-small.jpg: its group is a same group, which this plan may not",
 }
 
 

@@ -256,7 +256,7 @@ class Plan:
                 catalog=str(cat["path"]) if cat.get("path") else None,
                 catalog_id=str(cat["id"]) if cat.get("id") else None,
                 scan_id=scan,
-                tiers=tuple(str(t) for t in data.get("tiers") or ACT_TIERS),
+                tiers=tuple(str(t) for t in data.get("tiers") or ()),
                 from_file=True,
                 signed=signing.is_signed_here(data),
             )

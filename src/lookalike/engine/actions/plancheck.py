@@ -193,10 +193,19 @@ def _dest_problem(plan: Plan, item: PlanItem, qroots: dict[str, str]) -> str:
 class _CatalogView:
     """The catalog the plan came from, read once: its files, groups and favourites."""
 
-    def __init__(self, files: dict[str, tuple[int, int, str | None]], groups, favs) -> None:
+    def __init__(
+        self,
+        files: dict[str, tuple[int, int, str | None]],
+        groups: dict[str, set[int]],
+        favs: set[str],
+        tiers: dict[int, str],
+        plan_tiers: tuple[str, ...],
+    ) -> None:
         self.files = files
-        self.group_of: dict[str, set[int]] = groups
-        self.favourites: set[str] = favs
+        self.group_of = groups
+        self.favourites = favs
+        self.tiers = tiers  # catalog group → its tier
+        self.plan_tiers = plan_tiers
 
     @classmethod
     def open(
@@ -237,7 +246,9 @@ class _CatalogView:
                 if r is not None:
                     files[r.path] = (r.size, r.mtime_ns, r.fullhash.hex() if r.fullhash else None)
             groups: dict[str, set[int]] = defaultdict(set)
+            tiers: dict[int, str] = {}
             for n, g in enumerate(cat.load_groups()):
+                tiers[n] = g.tier
                 for m in g.members:
                     groups[os.path.abspath(m.path)].add(n)
                     # a symlink member (--follow-symlinks) stands for its real file: the
@@ -245,7 +256,7 @@ class _CatalogView:
                     if os.path.islink(m.path):
                         groups[real(m.path)].add(n)
             favs = {real(p) for p in cat.favourites()}
-        return cls(files, groups, favs)
+        return cls(files, groups, favs, tiers, tuple(plan.tiers))
 
     def problems(self, item: PlanItem, src: str) -> Iterable[str]:
         if src in self.favourites:
@@ -255,8 +266,15 @@ class _CatalogView:
             yield "not in the catalog: the scan never recorded this file"
         elif row[0] != item.size or row[1] != item.mtime_ns or (row[2] and row[2] != item.hash):
             yield "its size, time or hash differ from what the scan recorded"
-        if not self.group_of.get(item.source, set()) & self.group_of.get(item.keeper, set()):
+        shared = self.group_of.get(item.source, set()) & self.group_of.get(item.keeper, set())
+        if not shared:
             yield f"it and its keeper {item.keeper} are not in one group of the catalog"
+        elif not any(self.tiers[n] in self.plan_tiers for n in shared):
+            tier = self.tiers[min(shared)]
+            yield (
+                f"its group is a {tier} group, which this plan may not act on "
+                f"(it acts on {', '.join(self.plan_tiers)})"
+            )
 
 
 # -- checks against the disk -------------------------------------------------------------------
