@@ -74,17 +74,32 @@ class Engine:
                     yield ScanFinished(ScanStats(), (), (), cancelled=True)
                     return
                 await asyncio.sleep(LOCK_POLL)
+        # The lock goes when both are done: the consumer (results written under it) and the
+        # scan thread (a consumer that stops early must not let a second scan write beside
+        # the first one's last commits).
+        holders, guard = [2], threading.Lock()
+
+        def drop() -> None:
+            with guard:
+                holders[0] -= 1
+                if holders[0] == 0:
+                    lock.release()
+
+        def produce() -> Iterator[Event]:
+            try:
+                yield from self._scan_locked(options, cancel)
+            finally:
+                drop()
+
         finished = False
         try:
-            async for event in async_events(
-                lambda: self._scan_locked(options, cancel), "lookalike-scan"
-            ):
+            async for event in async_events(produce, "lookalike-scan"):
                 yield event
             finished = True
         finally:
             if not finished:
                 cancel.set()
-            lock.release()
+            drop()
 
     def _waiting_notice(self, lock: ScanLock) -> Notice:
         pid = lock.holder()
