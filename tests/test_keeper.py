@@ -77,6 +77,23 @@ def test_a_png_resave_ranks_below_its_jpeg_and_a_clean_png_above(tmp_path, origi
     assert out[2]["encoding_rank"] < out[0]["encoding_rank"] < out[1]["encoding_rank"]
 
 
+def test_a_jpeg_resaved_at_higher_quality_shows_the_earlier_compression(tmp_path, originals):
+    """The one copy that looks better encoded than its original: q95 from a q92 camera file."""
+    for sid, img in originals.items():
+        raw = encode(img, "JPEG", quality=ORIGINAL_QUALITY)
+        resaved = encode(_open(raw).convert("RGB"), "JPEG", quality=95)
+        scores = []
+        for name, data in (("orig.jpg", raw), ("q95.jpg", resaved)):
+            (tmp_path / name).write_bytes(data)
+            scores.append(pv.jpeg_resave(str(tmp_path / name), _open(data)))
+        assert scores[0] is not None and scores[1] is not None
+        assert scores[0] < pv.JPEG_RESAVE <= scores[1], (sid, scores)
+        prov = [pv.header_info(_open(d), str(tmp_path / n)) for n, d in
+                (("orig.jpg", raw), ("q95.jpg", resaved))]  # fmt: skip
+        out = ev.analyse(["JPEG"] * 2, [img.size] * 2, prov, [None] * 2)
+        assert out[1]["edits"] == ["a re-save of another JPEG"] and out[0]["edits"] == []
+
+
 @pytest.mark.parametrize("quality", [30, 50, 75, 92, 95])
 def test_jpeg_quality_from_the_quantisation_tables(originals, quality):
     im = _open(encode(originals["astronaut"], "JPEG", quality=quality))

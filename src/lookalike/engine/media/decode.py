@@ -233,7 +233,7 @@ def decode_reduced(
                     # which loads a whole PNG to look for an eXIf chunk after the pixels
                     _check_budget(img, budget)
                     exif_fields, capture, camera, orientation = _exif_info(img)
-                    header = provenance.header_info(img)
+                    header = provenance.header_info(img, path)
                     img.load()
                 finally:
                     Image.MAX_IMAGE_PIXELS = old_limit

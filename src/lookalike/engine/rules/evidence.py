@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from lookalike.engine.features import perceptual as pc
-from lookalike.engine.features.provenance import JPEG_TRACE, border_kind, editor_name
+from lookalike.engine.features.provenance import JPEG_RESAVE, JPEG_TRACE, border_kind, editor_name
 from lookalike.engine.model import Member
 
 LOSSLESS = {"PNG", "TIFF", "BMP", "PPM", "TGA"}
@@ -134,7 +134,10 @@ def _encoding(fmt: str, prov: dict, camera: bool) -> tuple[int, str]:
         return 2, "HEIC from a camera"
     if f in ("JPEG", "MPO"):
         q = prov.get("jpeg_quality")
-        return 3, f"JPEG q{q}" if q else "JPEG"
+        words = f"JPEG q{q}" if q else "JPEG"
+        if float(prov.get("jpeg_resave") or 0.0) >= JPEG_RESAVE:
+            return 4, f"{words}, a re-save of another JPEG"
+        return 3, words
     if f in ("HEIF", "HEIC", "AVIF"):
         return 4, f"a {f} conversion"
     if f == "WEBP":
@@ -188,6 +191,8 @@ def analyse(
             ev["edits"].append("modified after capture")
         if rank == 4 and words.endswith("re-save of a JPEG"):
             ev["edits"].append(words)
+        if rank == 4 and words.endswith("re-save of another JPEG"):
+            ev["edits"].append("a re-save of another JPEG")
         if _exif_turned(p.get("orientation_tag")) and not (cam or date):
             ev["edits"].append("EXIF-rotated")  # a camera writes the tag with its own data
         out.append(ev)
