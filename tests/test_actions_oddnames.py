@@ -185,11 +185,47 @@ def test_odd_names_round_trip_every_operation(
     lookalike("quarantine", "list")
 
 
-def test_odd_names_delete_applies(env: Path, photo: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
-    """delete is apply-only: `apply PLAN --permanently` with its typed confirmation (only the
-    read from the terminal is replaced here)."""
-    from lookalike.commands import actions as cmd
+def _on_a_pty(args: list[str], answer: str, prompt: bytes) -> tuple[int, bytes]:
+    """Run ``lookalike ARGS`` with a fresh pty as its controlling terminal; type ``answer``
+    once ``prompt`` shows. Returns (exit code, everything the terminal showed)."""
+    import fcntl
+    import select
+    import termios
 
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from lookalike.cli import run; run()", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TERM": "dumb"},
+    )
+    os.close(slave)
+    seen, typed = b"", False
+    while True:
+        ready, _, _ = select.select([master], [], [], 240)  # a guard, not a timing assumption
+        if not ready:
+            proc.kill()
+            pytest.fail(f"the terminal went quiet; it showed:\n{seen!r}")
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the process closed its side
+            chunk = b""
+        if not chunk:
+            break
+        seen += chunk
+        if not typed and prompt in seen:
+            os.write(master, answer.encode() + b"\r")
+            typed = True
+    os.close(master)
+    return proc.wait(timeout=240), seen
+
+
+def test_odd_names_delete_applies(env: Path, photo: bytes) -> None:
+    """delete is apply-only: a real `lookalike apply PLAN --permanently` on a terminal, with
+    the typed confirmation typed into it."""
     root = os.path.join(os.fsencode(env), b"pics")
     dups = make_corpus(root, photo)
     plan = env / "plan.json"
@@ -197,15 +233,11 @@ def test_odd_names_delete_applies(env: Path, photo: bytes, monkeypatch: pytest.M
         "scan", "--no-ui", os.fsdecode(root), "--exact-only", "--workers", "1",
         "--action", "delete", "--permanently", "--plan-out", str(plan),
     )  # fmt: skip
-    asked: list[str] = []
-    monkeypatch.setattr(
-        cmd,
-        "read_typed_confirmation",
-        lambda prompt: asked.append(prompt) or f"delete {len(dups)} files",
-    )
-    out = lookalike("apply", str(plan), "--permanently")
-    assert asked and f"delete {len(dups)} files" in asked[0]
-    batch = out.split()[1].rstrip(":")
+    expected = f"delete {len(dups)} files"
+    code, seen = _on_a_pty(["apply", str(plan), "--permanently"], expected, b"to go on:")
+    assert code == 0, seen.decode(errors="replace")
+    assert expected.encode() in seen
+    batch = seen.split(b"batch ")[1].split(b":")[0].decode()
     items = history_items(batch)
     assert sorted(os.fsencode(i["source"]) for i in items) == sorted(dups)
     assert all(i["state"] == "done" for i in items)
