@@ -291,13 +291,9 @@ def test_odd_names_export_folder_and_zip(env: Path, photo: bytes) -> None:
         assert all(zf.read(n) == photo for n in names)
 
 
-def test_odd_names_quarantine_list_and_empty(
-    env: Path, photo: bytes, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`quarantine list` prints every odd name on one line; `quarantine empty` (typed
-    confirmation given) re-checks and deletes each of them; the keeper stays."""
-    from lookalike.commands import actions as cmd
-
+def test_odd_names_quarantine_list_and_empty(env: Path, photo: bytes) -> None:
+    """`quarantine list` prints every odd name on one line; `quarantine empty` (confirmation
+    typed on a real terminal) re-checks and deletes each of them; the keeper stays."""
     root = os.path.join(os.fsencode(env), b"pics")
     dups = make_corpus(root, photo)
     lookalike(
@@ -309,9 +305,9 @@ def test_odd_names_quarantine_list_and_empty(
     assert "bad\\xff\\xfename.jpg" in listing and "new\\nline.jpg" in listing
     listed = json.loads(lookalike("quarantine", "list", "--format", "json"))
     assert sorted(os.fsencode(r["source"]) for r in listed) == sorted(dups)
-    monkeypatch.setattr(cmd, "read_typed_confirmation", lambda prompt: f"empty {len(dups)} files")
-    out = lookalike("quarantine", "empty")
-    assert f"deleted {len(dups)} file(s)" in out
+    code, seen = _on_a_pty(["quarantine", "empty"], f"empty {len(dups)} files", b"Type '")
+    assert code == 0, seen.decode(errors="replace")
+    assert f"deleted {len(dups)} file(s)".encode() in seen
     assert not any(os.path.lexists(os.fsencode(r["dest"])) for r in listed)
     with open(os.path.join(root, KEEP), "rb") as fh:
         assert fh.read() == photo
