@@ -204,3 +204,23 @@ def test_no_write_transaction_is_held_while_the_scan_waits(photos, tmp_path, mon
     assert "error" in paused_at  # paused inside the decode stage at least once
     for n, stage in enumerate(paused_at):
         assert engine.load_state(f"saved-during-{stage}-{n}") == 1
+
+
+def test_catalog_check_handles_any_file_name(tmp_path):
+    """The read-only check opens the catalog by URI: names with bytes that are not UTF-8,
+    '?', '#' or '%' must reach the same file."""
+    from lookalike.engine import catalog as catalog_mod
+
+    path = Path(os.fsdecode(os.fsencode(str(tmp_path)) + b"/odd \xff name?#%.sqlite"))
+    with catalog_mod.Catalog(path) as cat:
+        cat.set_state("k", 1)
+    catalog_mod._CHECKED.clear()
+    with catalog_mod.Catalog(path) as cat:
+        assert cat.get_state("k") == 1
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2 :] = os.urandom(len(raw) - len(raw) // 2)
+    path.write_bytes(bytes(raw))
+    catalog_mod._CHECKED.clear()
+    with pytest.raises(catalog_mod.CatalogDamaged):
+        catalog_mod.Catalog(path)
+    assert path.read_bytes() == bytes(raw)

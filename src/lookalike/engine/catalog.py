@@ -174,7 +174,7 @@ def _quick_check(path: Path) -> None:
     key = (str(path), st.st_dev, st.st_ino)
     if key in _CHECKED or st.st_size == 0:
         return
-    uri = "file:" + urllib.parse.quote(os.fsdecode(os.path.abspath(path))) + "?mode=ro"
+    uri = "file:" + urllib.parse.quote(os.fsencode(os.path.abspath(path))) + "?mode=ro"
     try:
         con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)
     except sqlite3.Error as exc:
