@@ -324,3 +324,49 @@ def test_the_untouched_plan_applies_and_an_edit_on_purpose_works_with_force(
     assert r.returncode == 0, r.stderr.decode()
     assert not (lib / "cat-copy.jpg").exists() and not (lib / "sub" / "cup-copy.jpg").exists()
     assert (lib / "cat.jpg").is_file() and (lib / "cup.jpg").is_file()
+
+
+def _mutations(doc: dict, rng, signed: bool) -> dict:  # type: ignore[no-untyped-def]
+    """One random damage to a field that matters (meta, refused, created, references only
+    inform or restrict): dropped, retyped or replaced."""
+    bad = copy.deepcopy(doc)
+    junk = [None, 0, -1, True, "", "x", [], {}, 1.5, "../../etc/passwd", 2**70]
+    target, keys = bad, ["lookalike_plan", "action", "roots", "catalog", "items", "tiers"]
+    if signed:  # a signed plan without a catalog is one this install made without one: valid
+        keys.remove("catalog")
+    if rng.random() < 0.7:  # an item: every field but its group label matters
+        target = rng.choice(bad["items"])
+        keys = sorted(set(target) - {"group_id"})
+    key = rng.choice(keys)
+    if rng.random() < 0.3:
+        del target[key]
+    else:
+        target[key] = rng.choice(
+            [j for j in junk if j != target[key] or type(j) is not type(target[key])]
+        )
+    return bad
+
+
+def test_damaged_plans_are_refused_with_one_line(hostile: dict, tmp_path: Path) -> None:
+    """40 random damages (seeded): each is refused (2: damaged, 3: refused) with one message,
+    no traceback, nothing touched, re-signed or not (an emptied item list does nothing)."""
+    import random
+
+    rng = random.Random(20261125)
+    before = checksums(hostile["lib"], hostile["outside"])
+    base = copy.deepcopy(hostile["plan"])
+    base.pop(signing.SIGNATURE_FIELD)
+    for n in range(40):
+        doc = _mutations(base, rng, signed=bool(n % 2))
+        if n % 2:
+            doc[signing.SIGNATURE_FIELD] = signing.sign(doc)
+        r = _apply(doc, tmp_path / "p.json", *(() if n % 2 else ("--force-unsigned",)))
+        if r.exit_code == 0:  # no items left: nothing to refuse
+            assert not doc["items"] and r.stdout == "nothing to do\n", (n, r.output)
+        else:
+            assert r.exit_code in (2, 3), (n, r.output)
+            assert r.stderr.startswith("lookalike: error: "), (n, r.output)
+        assert "Traceback" not in r.output
+        assert checksums(hostile["lib"], hostile["outside"]) == before, n
+    r2 = CliRunner().invoke(main, ["history", "--format", "json"])
+    assert json.loads(r2.stdout)["batches"] == []

@@ -21,7 +21,7 @@ import os
 import re
 import sqlite3
 import stat
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -75,6 +75,7 @@ def check_plan(
     keepers: dict[str, str] = {}
     group_keeper: dict[int, str] = {}
     qroots: dict[str, str] = {}  # folder → its default quarantine root (one lookup per folder)
+    seqs = Counter(item.seq for item in plan.items)
     for item in plan.items:
         if is_clean(item.source):
             sources[real(item.source)].append(item)
@@ -82,7 +83,7 @@ def check_plan(
             keepers[real(item.keeper)] = item.keeper
     for item in plan.items:
         for reason in _item_problems(
-            plan, item, roots, refs, cat, sources, keepers, group_keeper, qroots
+            plan, item, roots, refs, cat, sources, keepers, group_keeper, qroots, seqs
         ):
             if not (redo and reason.startswith(DEST_PROBLEM)):
                 problems.append((item.source, reason))
@@ -114,8 +115,16 @@ def _item_problems(
     keepers: dict[str, str],
     group_keeper: dict[int, str],
     qroots: dict[str, str],
+    seqs: Counter[int],
 ) -> Iterable[str]:
     op = plan.op.kind
+    numbers = (item.seq, item.group_id, item.size, item.mtime_ns, item.keeper_size)
+    numbers += (item.keeper_mtime_ns, item.keeper_dev, item.keeper_ino)
+    if not all(0 <= v < 2**63 for v in numbers):
+        yield "a number in it is out of range"
+        return
+    if seqs[item.seq] > 1:
+        yield f"its sequence number {item.seq} is used twice"
     if item.op != op:
         yield f"its operation {item.op!r} is not the plan's action {op!r}"
     for name, path in (("source", item.source), ("keeper", item.keeper)):
@@ -314,11 +323,11 @@ def verify_keeper(item: PlanItem, verified: dict[str, str]) -> None:
             f"its keeper {keep} is no longer a regular file (a symlink?); left alone so the "
             "group keeps a real copy"
         )
-    if (
-        (item.keeper_dev and st.st_dev != item.keeper_dev)
-        or (item.keeper_ino and st.st_ino != item.keeper_ino)
-        or (item.keeper_size and st.st_size != item.keeper_size)
-        or (item.keeper_mtime_ns and st.st_mtime_ns != item.keeper_mtime_ns)
+    if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != (
+        item.keeper_dev,
+        item.keeper_ino,
+        item.keeper_size,
+        item.keeper_mtime_ns,
     ):
         raise VerifyError(f"its keeper {keep} changed since the scan; left alone")
     if keep not in verified:
@@ -326,7 +335,7 @@ def verify_keeper(item: PlanItem, verified: dict[str, str]) -> None:
             verified[keep] = fsutil.hash_file(keep)
         except OSError as exc:
             raise VerifyError(fsutil.describe_oserror(exc, "read", keep)) from None
-    if item.keeper_hash and verified[keep] != item.keeper_hash:
+    if verified[keep] != item.keeper_hash:
         raise VerifyError(f"its keeper {keep} no longer has the content it had; left alone")
     if item.op in LINKS and verified[keep] != item.hash:
         raise VerifyError(f"its keeper {keep} no longer has the same content; not linking")
