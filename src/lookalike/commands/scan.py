@@ -198,6 +198,27 @@ def scan_options(f):
         click.option(
             "--no-thumbnails", is_flag=True, help="Do not write review thumbnails to the cache."
         ),
+        click.option(
+            "--video-step",
+            type=click.FloatRange(0.05, 600, min_open=False),
+            default=None,
+            metavar="SECONDS",
+            help="Seconds between sampled video frames (default 1; longer videos use a longer "
+            "step, at most 600 samples per file).",
+        ),
+        click.option(
+            "--video-min-segment",
+            type=click.FloatRange(0.1, 3600),
+            default=2.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="Shortest matched footage between two videos that counts.",
+        ),
+        click.option(
+            "--no-video",
+            is_flag=True,
+            help="Check videos for byte-identical copies only (no frame sampling).",
+        ),
     ]
     for d in reversed(decorators):
         f = d(f)
@@ -222,6 +243,9 @@ def build_options(
     max_pixels,
     no_thumbnails,
     max_decode_mb=None,
+    video_step=None,
+    video_min_segment=2.0,
+    no_video=False,
     **ml_kw,
 ):
     from lookalike.engine.media.discover import read_file_list
@@ -263,6 +287,9 @@ def build_options(
         max_pixels=max_pixels,
         max_decode_mb=max_decode_mb or _budget_from_config(),
         thumbnails=not no_thumbnails,
+        video=not no_video,
+        video_step=video_step,
+        video_min_segment=video_min_segment,
         ml=build_ml_options(**ml_kw),  # ml: None unless an ML option was given
     )
 

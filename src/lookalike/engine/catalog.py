@@ -663,6 +663,10 @@ def group_from_row(d: dict[str, Any]) -> Group:
             file_id=f.get("file_id"),
             flags=tuple(f.get("flags") or ()),
             evidence=f.get("evidence"),
+            duration=f.get("duration"),  # videos
+            fps=f.get("fps"),
+            codec=f.get("codec"),
+            segments=tuple(f.get("segments") or ()),
         )
         for f in d["files"]
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Tier = Literal["exact", "same", "similar"]
+Tier = Literal["exact", "same", "similar", "clip"]
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,24 @@ class Member:
     flags: tuple[str, ...] = ()
     # evidence of originality the keeper was chosen on (rules/evidence.py), JSON-ready
     evidence: dict[str, Any] | None = field(default=None, compare=False)
+    # videos only (video_stage.py): probe, and the footage matched against the keeper
+    # ({a_start, a_end, b_start, b_end, score}, a = this file, b = the keeper, in seconds)
+    duration: float | None = None
+    fps: float | None = None
+    codec: str | None = None
+    segments: tuple[dict, ...] = field(default=(), compare=False)
 
     def to_json(self) -> dict:
+        video = (
+            {
+                "duration": self.duration,
+                "fps": self.fps,
+                "codec": self.codec,
+                "segments": [dict(s) for s in self.segments],
+            }
+            if self.duration is not None
+            else {}
+        )
         return {
             "path": self.path,
             "size": self.size,
@@ -44,6 +60,7 @@ class Member:
             "thumb": self.thumb,
             "flags": list(self.flags),
             "evidence": self.evidence,
+            **video,
         }
 
 

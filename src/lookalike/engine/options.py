@@ -50,6 +50,9 @@ class ScanOptions:
     ml: MLOptions | None = None  # ml: embeddings / similar tier / colour / faces (ml_stage.py)
     wait: bool = False  # another scan holds the catalog: wait for it instead of stopping
     max_decode_mb: int = 512  # memory budget of one decode (decode.py); larger images refused
+    video: bool = True  # sample and align videos (video_stage.py); False: exact copies only
+    video_step: float | None = None  # seconds between samples (None: 1 s, longer for long videos)
+    video_min_segment: float = 2.0  # shortest matched footage that counts, seconds
 
     def __post_init__(self) -> None:
         if not 0 <= self.sensitivity <= 100:

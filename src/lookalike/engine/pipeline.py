@@ -352,7 +352,7 @@ def run_scan(
                     )
                 )
         videos = sum(1 for r in media if r.kind == VIDEO)
-        if videos:
+        if videos and not (options.video and options.same):
             yield Notice(f"{videos} video file(s) are checked for exact copies only")
         yield from flush_errors()
 
@@ -415,6 +415,11 @@ def run_scan(
             cluster_of[c[0].id] = c
         images = [r for r in media if r.kind == IMAGE]
         reps = [r for r in images if rep_of.get(r.id, r.id) == r.id]
+        video_reps = [  # videos (video_stage.py): one representative per exact cluster
+            r
+            for r in media
+            if r.kind == VIDEO and rep_of.get(r.id, r.id) == r.id and options.video and options.same
+        ]
 
         # 4. extract -------------------------------------------------------------------
         have = cat.feature_versions(PERCEPT)
@@ -469,6 +474,20 @@ def run_scan(
         writes.flush()
         if feeder is not None:  # ml: last partial batch
             feeder.flush()
+        if video_reps and not cancel.is_set():  # videos: sampled in the same worker pool
+            from lookalike.engine import video_stage
+
+            t_video = time.monotonic()
+            yield from video_stage.extract(
+                options,
+                cat,
+                video_reps,
+                lambda r: _thumb_path(thumb_dir, r) if options.thumbnails else None,
+                pool,
+                cancel,
+                on_error,
+            )
+            stats.seconds_by_stage["video"] = time.monotonic() - t_video
         pool.close()
         yield from flush_errors()
         yield prog.done(done)
@@ -535,8 +554,9 @@ def run_scan(
             ids = [items[n].key for n in g]
             in_same.update(ids)
             raw_groups.append(("same", ids))
+        video_ids = {r.id for r in video_reps}  # videos build their own groups (below)
         for rep_id in cluster_of:
-            if rep_id not in in_same:
+            if rep_id not in in_same and rep_id not in video_ids:
                 raw_groups.append(("exact", [rep_id]))
         # >>> ml: verified embedding neighbours join "same"; the "similar" tier ------------
         if ml_state is not None:
@@ -620,6 +640,20 @@ def run_scan(
                         score = ml_stage.scores_for(ml_state, keep_rep, [rid]).get(rid, score)
                 scored.append(Member(**{**m.__dict__, "score": round(score, 4)}))
             built.append((tier, keeper.path, reason, scored))
+        if video_reps:  # videos: aligned pairs → same / clip groups (video_stage.py)
+            from lookalike.engine import video_stage
+
+            t_video = time.monotonic()
+            v_state = video_stage.load(cat, video_reps)
+            v_matches = video_stage.match(options, v_state, forbidden)
+            v_built, v_notes = video_stage.build_groups(
+                options, v_state, v_matches, rows, cluster_of, video_reps
+            )
+            built.extend(v_built)
+            yield from v_notes
+            stats.seconds_by_stage["video"] = stats.seconds_by_stage.get("video", 0.0) + (
+                time.monotonic() - t_video
+            )
         built.sort(key=lambda g: g[3][0].path)
         for n, (tier, keep, reason, scored) in enumerate(built, start=1):
             group = Group(n, tier, keep, reason, tuple(scored))

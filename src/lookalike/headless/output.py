@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from lookalike.engine.events import Event, ScanFinished
-from lookalike.engine.model import FileError, Group, ScanStats
+from lookalike.engine.model import FileError, Group, Member, ScanStats
 
 JSON_VERSION = 1
 
@@ -52,6 +52,10 @@ CSV_FIELDS = [
     "score",
     "reason",
     "flags",
+    "duration",  # videos: seconds, frames per second, codec, matched segments (JSON)
+    "fps",
+    "codec",
+    "segments",
 ]
 
 
@@ -73,6 +77,10 @@ def write_csv(out: TextIO, groups: list[Group]) -> None:
                     f"{m.score:.4f}",
                     g.reason if m.path == g.keep else "",
                     "; ".join(m.flags),
+                    "" if m.duration is None else m.duration,
+                    "" if m.fps is None else m.fps,
+                    m.codec or "",
+                    json.dumps(list(m.segments)) if m.segments else "",
                 ]
             )
 
@@ -105,12 +113,25 @@ def write_text(out: TextIO, groups: list[Group], errors: list[FileError], stats:
             )
             if m.flags:
                 out.write(f"{'':8s}{'; '.join(m.flags)}\n")
+            if m.duration is not None:
+                out.write(f"{'':8s}{_video_line(m)}\n")
         out.write(f"  reason: {g.reason}\n\n")
     out.write(
         f"{stats.groups} group(s), {stats.duplicate_files} duplicate file(s), "
         f"{_human(stats.bytes_to_free)} to free; {stats.files_seen} files seen, "
         f"{stats.errors} error(s), {stats.seconds:.1f}s\n"
     )
+
+
+def _video_line(m: Member) -> str:
+    """Duration, rate and codec, then each matched segment as this file's and the keeper's times."""
+    fps = f" {m.fps:g} fps" if m.fps else ""
+    head = f"{m.duration:.1f} s{fps} {m.codec or '?'}"
+    segs = ", ".join(
+        f"{s['a_start']:.1f}–{s['a_end']:.1f} s = keeper {s['b_start']:.1f}–{s['b_end']:.1f} s"
+        for s in m.segments
+    )
+    return f"{head}; {segs}" if segs else head
 
 
 def _slug(name: str) -> str:

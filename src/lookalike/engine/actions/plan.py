@@ -32,7 +32,7 @@ from lookalike.engine.model import Group, Member
 
 PLAN_VERSION = 2
 ACT_TIERS = ("exact", "same")  # what acts by default; "similar" needs --tier similar
-TIERS = ("exact", "same", "similar")
+TIERS = ("exact", "same", "similar", "clip")  # clip: a video found inside a longer one
 MAKE_PLAN_HINT = "make one with: lookalike scan --no-ui PATH --action OP --plan-out PLAN.json"
 KINDS = ("trash", "quarantine", "move", "copy", "hardlink", "symlink", "delete", "shrink")
 NEEDS_DIR = frozenset({"move", "copy"})
@@ -552,7 +552,13 @@ def build_plan(
                 Refusal(
                     g.id,
                     os.path.abspath(m.path),
-                    f"a {g.tier} group (look-alike shots are different photos); "
+                    f"a {g.tier} group ("
+                    + (
+                        "a part of a longer video, not a copy of it"
+                        if g.tier == "clip"
+                        else "look-alike shots are different photos"
+                    )
+                    + "); "
                     f"pass --tier {g.tier} to act on it (in the app: S on the Apply screen)",
                     kept=True,
                 )

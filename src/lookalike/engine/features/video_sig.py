@@ -136,9 +136,15 @@ def probe_meta(
     shape: tuple[int, ...],
 ) -> dict:
     h, w = shape[:2]
+    top, bottom, left, right = box
     letterbox = box != (0, h, 0, w)
     return {
         **info.to_json(),
+        # picture inside the bars, in display pixels: a letterboxed copy never wins the keeper
+        "content": [
+            round(info.width * (right - left) / w),
+            round(info.height * (bottom - top) / h),
+        ],
         "format": info.container.upper() if info.container != "mov" else "MP4",
         "step": step,
         "thumb": thumb,

@@ -1,0 +1,268 @@
+"""The scan's video stage: sample new videos (cached in the catalog), align, build groups.
+
+Kept apart from pipeline.py so the photo path stays readable; the pipeline calls ``extract``
+after the photo decode (same worker pool) and ``build_groups`` next to the photo groups.
+A video's probe and frame signatures are stored per file with the step they were sampled at:
+an unchanged video is never decoded again unless ``--video-step`` changes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from lookalike.engine.catalog import Catalog, FileRow
+from lookalike.engine.events import Event, Notice
+from lookalike.engine.features.video_sig import (
+    VIDEO_FRAMES,
+    VIDEO_META,
+    VIDEO_VERSION,
+    VideoFrames,
+    video_task,
+)
+from lookalike.engine.media.sniff import VIDEO
+from lookalike.engine.model import FileError, Member
+from lookalike.engine.options import ScanOptions
+from lookalike.engine.pool import DecodePool
+from lookalike.engine.rules.keep import choose_keeper
+from lookalike.engine.video_align import Match, Segment, Timeline, match_videos
+
+
+@dataclass
+class VideoState:
+    """What the grouping needs: probe metadata and frames per representative file id."""
+
+    metas: dict[int, dict]
+    frames: dict[int, VideoFrames]
+
+
+def _asked(options: ScanOptions) -> float | None:
+    return options.video_step
+
+
+def extract(
+    options: ScanOptions,
+    cat: Catalog,
+    reps: list[FileRow],
+    thumb_path: Callable[[FileRow], str | None],
+    pool: DecodePool,
+    cancel: threading.Event,
+    on_error: Callable[[FileError], None],
+) -> Iterator[Event]:
+    """Sample the videos that have no current signatures (or were sampled at another step);
+    results go to the catalog, errors to ``on_error``."""
+    ids = [r.id for r in reps]
+    have = cat.load_features(VIDEO_META, VIDEO_VERSION, ids)
+    stored_step = {k: json.loads(v).get("asked_step", "?") for k, v in have.items()}
+    need = [
+        r
+        for r in reps
+        if not r.error and (r.id not in have or stored_step[r.id] != _asked(options))
+    ]
+    for r in reps:
+        if r.error:
+            on_error(FileError(r.path, r.error))
+    tasks = [
+        (r.id, r.path, _asked(options), thumb_path(r)) for r in sorted(need, key=lambda r: r.path)
+    ]
+    by_id = {r.id: r for r in reps}
+    if tasks:
+        yield Notice(f"sampling {len(tasks)} video(s)")
+    # one short transaction per video: the catalog's write lock is never held over a decode
+    for fid, meta, frames, err in pool.map(video_task, tasks, cancel.is_set, chunksize=1):
+        if err is not None:
+            with cat.transaction():
+                cat.set_kind(fid, VIDEO, err)
+            on_error(FileError(by_id[fid].path, err))
+            continue
+        m = json.loads(meta)
+        m["asked_step"] = _asked(options)
+        with cat.transaction():
+            cat.put_feature(fid, VIDEO_META, VIDEO_VERSION, json.dumps(m).encode())
+            cat.put_feature(fid, VIDEO_FRAMES, VIDEO_VERSION, frames)
+
+
+def load(cat: Catalog, reps: list[FileRow]) -> VideoState:
+    ids = [r.id for r in reps]
+    metas = {k: json.loads(v) for k, v in cat.load_features(VIDEO_META, VIDEO_VERSION, ids).items()}
+    blobs = cat.load_features(VIDEO_FRAMES, VIDEO_VERSION, ids)
+    return VideoState(metas, {k: VideoFrames.unpack(v) for k, v in blobs.items() if k in metas})
+
+
+def match(options: ScanOptions, state: VideoState, forbidden: set[tuple[int, int]]) -> list[Match]:
+    """Aligned video pairs, less the pairs a reviewer marked "not a duplicate"."""
+    tls = []
+    for fid in sorted(state.frames):
+        fr = state.frames[fid]
+        q, owner = fr.query_hashes()
+        tls.append(Timeline(fid, fr.step, fr.times, fr.hashes(), q, owner))
+    found = match_videos(tls, min_seconds=options.video_min_segment)
+    return [m for m in found if (min(m.a, m.b), max(m.a, m.b)) not in forbidden]
+
+
+def video_member(r: FileRow, meta: dict, score: float, segments: tuple[dict, ...]) -> Member:
+    w, h = int(meta.get("width", 0)), int(meta.get("height", 0))
+    content = meta.get("content") or [w, h]
+    return Member(
+        path=r.path,
+        size=r.size,
+        width=w,
+        height=h,
+        format=str(meta.get("format") or "VIDEO"),
+        score=round(score, 4),
+        mtime_ns=r.mtime_ns,
+        thumb=meta.get("thumb"),
+        content_hash=r.fullhash.hex() if r.fullhash else None,
+        file_id=r.id,
+        flags=("letterboxed",) if meta.get("letterboxed") else (),
+        evidence={"content": content},
+        duration=meta.get("duration"),
+        fps=meta.get("fps"),
+        codec=meta.get("codec"),
+        segments=segments,
+    )
+
+
+def _segments_vs(m: Match, me: int) -> tuple[dict, ...]:
+    """Segments with ``a`` = the file ``me`` and ``b`` = the other one (the keeper)."""
+    segs: list[Segment] = [s if m.a == me else s.swapped() for s in m.segments]
+    return tuple(s.to_json() for s in sorted(segs, key=lambda s: s.a_start))
+
+
+def build_groups(
+    options: ScanOptions,
+    state: VideoState,
+    matches: list[Match],
+    rows: dict[int, FileRow],
+    cluster_of: dict[int, list[FileRow]],
+    reps: list[FileRow],
+) -> tuple[list[tuple[str, str, str, list[Member]]], list[Event]]:
+    """(tier, keeper path, reason, members) per video group, and notices (partial overlaps).
+
+    ``same`` groups hold files with a direct ``same`` verdict against the keeper; ``clip``
+    groups hold the longer video as keeper and the videos found inside it (that keeper may
+    also keep a same group: the only file two groups share, and it is never acted on);
+    partial overlaps are only counted.
+    """
+    pair: dict[tuple[int, int], Match] = {}
+    for m in matches:
+        pair[(m.a, m.b)] = pair[(m.b, m.a)] = m
+    same_adj: dict[int, set[int]] = defaultdict(set)
+    for m in matches:
+        if m.tier == "same":
+            same_adj[m.a].add(m.b)
+            same_adj[m.b].add(m.a)
+    metas = state.metas
+
+    def members_of(rep_ids: list[int], keeper_rep: int | None) -> list[tuple[Member, int]]:
+        out = []
+        for rid in rep_ids:
+            for r in cluster_of.get(rid, [rows[rid]]):
+                if keeper_rep is None or rid == keeper_rep:
+                    out.append((video_member(r, metas.get(rid, {}), 1.0, ()), rid))
+                else:
+                    m = pair[(rid, keeper_rep)]
+                    cover = m.cover_a if m.a == rid else m.cover_b
+                    out.append(
+                        (video_member(r, metas.get(rid, {}), cover, _segments_vs(m, rid)), rid)
+                    )
+        return out
+
+    built: list[tuple[str, str, str, list[Member]]] = []
+    grouped: set[int] = set()
+    same_keeper: dict[int, int] = {}  # file → the keeper of its same group
+    keeper_path: dict[int, str] = {}  # that keeper's file (one of its exact copies)
+    ids = sorted(fid for fid in state.frames)
+    # same: a component at a time; members need a direct verdict against the keeper
+    for start in ids:
+        if start in grouped or not same_adj[start]:
+            continue
+        comp, todo = set(), [start]
+        while todo:
+            x = todo.pop()
+            if x in comp or x in grouped:
+                continue
+            comp.add(x)
+            todo.extend(same_adj[x] - comp)
+        while len(comp) > 1:
+            cands = members_of(sorted(comp), None)
+            keeper, reason = choose_keeper(
+                [m for m, _ in cands],
+                options.keep_rules,
+                options.reference,
+                None,
+                options.keep_overrides,
+            )
+            krep = next(rid for m, rid in cands if m.path == keeper.path)
+            chosen = [krep] + sorted(comp & same_adj[krep])
+            if len(chosen) < 2:
+                comp.discard(krep)
+                continue
+            files = [m for m, _ in members_of(chosen, krep)]
+            built.append(("same", keeper.path, f"video: {reason}", files))
+            grouped.update(chosen)
+            same_keeper.update({c: krep for c in chosen})
+            keeper_path[krep] = keeper.path
+            comp -= set(chosen)
+
+    # clip: the shorter video found inside a longer one, attached to its best container
+    def length(fid: int) -> float:
+        fr = state.frames[fid]
+        return len(fr.times) * fr.step
+
+    inside: dict[int, list[int]] = defaultdict(list)
+    inside_of: set[int] = set()  # a clip is never itself a container
+    for fid in sorted(ids, key=length):
+        if fid in grouped:
+            continue
+        best = None
+        for m in matches:
+            if m.tier != "clip" or fid not in (m.a, m.b):
+                continue
+            other = m.b if m.a == fid else m.a
+            if other in inside_of or length(other) <= length(fid):
+                continue
+            cover = m.cover_a if m.a == fid else m.cover_b
+            if best is None or cover > best[0]:
+                best = (cover, other)
+        if best is not None:
+            inside[best[1]].append(fid)
+            inside_of.add(fid)
+    # a container in a same group hands its clips to that group's keeper (when they matched
+    # it too): the keeper is then the only file two groups share, and it is never acted on
+    moved: dict[int, list[int]] = defaultdict(list)
+    for container, clips in inside.items():
+        head = same_keeper.get(container, container)
+        moved[head].extend(c for c in clips if head == container or (c, head) in pair)
+    for container in sorted(moved, key=lambda c: rows[c].path):
+        clips = [c for c in moved[container] if c not in grouped and c not in inside]
+        if not clips:
+            continue
+        files = [m for m, _ in members_of([container, *clips], container)]
+        keep = keeper_path.get(container, rows[container].path)
+        built.append(("clip", keep, "video: the longer video, which contains the others", files))
+        grouped.update([container, *clips])
+    # exact copies of a video that matched nothing else
+    for r in reps:
+        if r.id not in grouped and r.id in cluster_of:
+            files = [m for m, _ in members_of([r.id], None)]
+            keeper, reason = choose_keeper(
+                files, options.keep_rules, options.reference, None, options.keep_overrides
+            )
+            built.append(("exact", keeper.path, reason, files))
+            grouped.add(r.id)
+    notices: list[Event] = []
+    partial = sum(1 for m in matches if m.tier == "partial")
+    if partial:
+        notices.append(
+            Notice(
+                f"{partial} video pair(s) share only part of their footage (an intro, a scene): "
+                "not grouped"
+            )
+        )
+    for _tier, _keep, _reason, files in built:
+        files.sort(key=lambda m: m.path)
+    return built, notices
