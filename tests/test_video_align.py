@@ -113,6 +113,14 @@ def test_property_segment_bounds_within_two_steps(
         assert 0 <= seg.score <= 1
 
 
+def test_sensitivity_narrows_the_frame_radius() -> None:
+    from lookalike.engine.options import ScanOptions
+    from lookalike.engine.video_stage import frame_radius
+
+    loose, default, strict = (frame_radius(ScanOptions(sensitivity=s)) for s in (0, 50, 100))
+    assert loose > default > strict and default == 72
+
+
 def test_frames_blob_roundtrip() -> None:
     f = VideoFrames(0.5, 12.0, 20, np.arange(5, dtype=np.float32), np.ones((5, 16, 16)))
     g = VideoFrames.unpack(f.pack())

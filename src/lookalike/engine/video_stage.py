@@ -28,7 +28,7 @@ from lookalike.engine.model import FileError, Member
 from lookalike.engine.options import ScanOptions
 from lookalike.engine.pool import DecodePool
 from lookalike.engine.rules.keep import choose_keeper
-from lookalike.engine.video_align import Match, Segment, Timeline, match_videos
+from lookalike.engine.video_align import FRAME_RADIUS, Match, Segment, Timeline, match_videos
 
 
 @dataclass
@@ -92,6 +92,11 @@ def load(cat: Catalog, reps: list[FileRow]) -> VideoState:
     return VideoState(metas, {k: VideoFrames.unpack(v) for k, v in blobs.items() if k in metas})
 
 
+def frame_radius(options: ScanOptions) -> int:
+    """--sensitivity applies to frames as to photos: 0 → 92 bits, 50 → 72 (default), 100 → 52."""
+    return round(FRAME_RADIUS + (50 - options.sensitivity) * 0.4)
+
+
 def match(options: ScanOptions, state: VideoState, forbidden: set[tuple[int, int]]) -> list[Match]:
     """Aligned video pairs, less the pairs a reviewer marked "not a duplicate"."""
     tls = []
@@ -99,7 +104,7 @@ def match(options: ScanOptions, state: VideoState, forbidden: set[tuple[int, int
         fr = state.frames[fid]
         q, owner = fr.query_hashes()
         tls.append(Timeline(fid, fr.step, fr.times, fr.hashes(), q, owner))
-    found = match_videos(tls, min_seconds=options.video_min_segment)
+    found = match_videos(tls, min_seconds=options.video_min_segment, radius=frame_radius(options))
     return [m for m in found if (min(m.a, m.b), max(m.a, m.b)) not in forbidden]
 
 
