@@ -38,6 +38,18 @@ class Details(Static):
         table.add_row("taken", member.capture_time or "-")
         table.add_row("camera", member.camera or "-")
         table.add_row("similar", f"{member.score:.3f}")
+        if member.duration is not None:  # a video: probe, and the footage it shares
+            fps = f" · {member.fps:g} fps" if member.fps else ""
+            table.add_row("video", f"{member.duration:.1f} s{fps} · {member.codec or '?'}")
+            table.add_row(
+                "matched",
+                "; ".join(
+                    f"{s['a_start']:.1f}–{s['a_end']:.1f} s = keeper "
+                    f"{s['b_start']:.1f}–{s['b_end']:.1f} s"
+                    for s in member.segments
+                )
+                or "-",
+            )
         mine = " ".join(f for f, on in (("marked", marked), ("favourite", favourite)) if on)
         # what this copy is relative to the keeper, as measured by the scan; then the user's
         table.add_row("flags", "; ".join([*member.flags, *([mine] if mine else [])]) or "-")
