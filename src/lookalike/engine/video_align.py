@@ -32,7 +32,7 @@ COMMON_FRAME = 8  # a frame hitting more videos than this counts COMMON_FRAME / 
 MIN_WEIGHT = 0.5  # segments made of frames that hit > 2·COMMON_FRAME videos are dropped
 SAME_COVER = 0.9
 CLIP_COVER = 0.8
-EDGE_STEPS = 2.0  # segment ends are known to within this many sample steps
+EDGE_STEPS = 1.0  # segment ends are known to within about a sample step
 
 
 @dataclass(frozen=True)

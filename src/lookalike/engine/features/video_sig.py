@@ -24,7 +24,8 @@ from lookalike.engine.media.decode import DecodeError
 from lookalike.engine.media.video import VideoInfo, sample_frames
 
 # Bump when the sampling or the frame signature changes: only video rows recompute.
-VIDEO_VERSION = 1
+# 2: the frames' index and query hashes are stored too (a rescan computes nothing).
+VIDEO_VERSION = 2
 VIDEO_META = "vmeta"
 VIDEO_FRAMES = "vframes"
 # Below this grey standard deviation (0..1) a frame is black, flat or deep in a fade.
@@ -41,15 +42,27 @@ class VideoFrames:
     sampled: int  # samples taken, kept or not
     times: np.ndarray  # (n,) float32 seconds, kept samples only
     dct: np.ndarray  # (n, 16, 16) float32
+    codes: np.ndarray | None = None  # hashes() and query_hashes(), computed once and stored
+    queries: np.ndarray | None = None
+    owner: np.ndarray | None = None
+
+    def with_hashes(self) -> VideoFrames:
+        self.codes = self.hashes()
+        self.queries, self.owner = self.query_hashes()
+        return self
 
     def hashes(self) -> np.ndarray:
         """(n, 32) uint8: each frame's hash in its best-guess canonical orientation."""
+        if self.codes is not None:
+            return self.codes
         if not len(self.times):
             return np.zeros((0, pc.HASH_BYTES), dtype=np.uint8)
         return np.stack([pc.canonical_hash(s) for s in self.dct])
 
     def query_hashes(self) -> tuple[np.ndarray, np.ndarray]:
         """Hashes of every canonical candidate per frame, and the frame each belongs to."""
+        if self.queries is not None and self.owner is not None:
+            return self.queries, self.owner
         codes: list[np.ndarray] = []
         owner: list[int] = []
         for n, s in enumerate(self.dct):
@@ -61,9 +74,19 @@ class VideoFrames:
         return np.concatenate(codes), np.asarray(owner, dtype=np.int64)
 
     def pack(self) -> bytes:
+        codes = self.hashes()
+        queries, owner = self.query_hashes()
         head = struct.pack("<ffII", self.step, self.duration, self.sampled, len(self.times))
-        return (
-            head + self.times.astype(np.float32).tobytes() + self.dct.astype(np.float16).tobytes()
+        return b"".join(
+            [
+                head,
+                self.times.astype(np.float32).tobytes(),
+                self.dct.astype(np.float16).tobytes(),
+                codes.astype(np.uint8).tobytes(),
+                struct.pack("<I", len(queries)),
+                queries.astype(np.uint8).tobytes(),
+                owner.astype(np.uint16).tobytes(),
+            ]
         )
 
     @classmethod
@@ -73,7 +96,18 @@ class VideoFrames:
         times = np.frombuffer(data, np.float32, n, pos).copy()
         pos += 4 * n
         dct = np.frombuffer(data, np.float16, n * _LOW * _LOW, pos).astype(np.float32)
-        return cls(step, duration, sampled, times, dct.reshape(n, _LOW, _LOW))
+        pos += 2 * n * _LOW * _LOW
+        hb = pc.HASH_BYTES
+        codes = np.frombuffer(data, np.uint8, n * hb, pos).reshape(n, hb)
+        pos += n * hb
+        (m,) = struct.unpack_from("<I", data, pos)
+        pos += 4
+        queries = np.frombuffer(data, np.uint8, m * hb, pos).reshape(m, hb)
+        pos += m * hb
+        owner = np.frombuffer(data, np.uint16, m, pos).astype(np.int64)
+        return cls(
+            step, duration, sampled, times, dct.reshape(n, _LOW, _LOW), codes, queries, owner
+        )
 
 
 def _content_box(frames: list[np.ndarray]) -> tuple[int, int, int, int]:
