@@ -47,6 +47,7 @@ LINK_SLACK = 0.08
 # burst frame with a moved subject matches the low frequencies and most of the detail band.
 # Copies sit above it (measured: ≥ 0.91 on the corpus except graphics and heavy blur).
 RECHECK_BAND = 0.85
+RECHECK_LOW = 0.97  # same for the low frequencies: two pages of one layout match at ~0.96
 ALIGNED_BONUS = (0.12, 0.05)
 
 
@@ -251,7 +252,8 @@ def group_items(
         """Checked lazily, only for an edge about to merge two clusters (most uncertain
         edges join files already together): a contradicted edge is dropped for good."""
         key = ordered(i, j)
-        if cache[key].band >= RECHECK_BAND or not callable(recheck):
+        m = cache[key]
+        if (m.band >= RECHECK_BAND and m.low >= RECHECK_LOW) or not callable(recheck):
             return True
         if recheck(*key):
             cache[key] = NO_MATCH  # a burst frame: no edge, and never in one group

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-VERIFY_VERSION = 2  # 2: detail-block evidence, inlier spread, affine sanity (star fields)
+VERIFY_VERSION = 3  # 2: detail blocks, inlier spread, affine sanity (star fields); 3: strokes
 WORK_SIDE = 512  # ORB works on this long side
 MIN_SIDE = 320  # smaller images are upscaled to this long side first (ORB needs borders)
 CHECK_SIDE = 256  # photometric check on this long side
@@ -197,7 +197,7 @@ def _mutual_matches(
 
 
 def _photometric(
-    a: _Prepared, b: _Prepared, m: np.ndarray, side: int = CHECK_SIDE
+    a: _Prepared, b: _Prepared, m: np.ndarray, side: int = CHECK_SIDE, strokes: bool = False
 ) -> tuple[float, float, int]:
     """Share of disagreeing blocks after warping ``b`` onto ``a``, the overlap share, and how
     many blocks carried detail (flat blocks agree with anything flat: a night sky, a wall)."""
@@ -242,8 +242,18 @@ def _photometric(
                 # Kept aside: only used when a picture is nearly all clipped (silhouettes,
                 # scans of black-on-white), where levels are the only evidence there is.
                 clip_total += 1
-                clip_bad += abs(float(pa.mean() - pb.mean())) > 40.0
-                clip_detail += max(float(pa.std()), float(pb.std())) >= DETAIL_STD
+                ca, cb = float(pa.std()), float(pb.std())
+                clip_detail += max(ca, cb) >= DETAIL_STD
+                differs = abs(float(pa.mean() - pb.mean())) > 40.0
+                if not differs and min(ca, cb) >= DETAIL_STD:
+                    # text on a white page: the strokes must line up, not only the levels
+                    qa, qb = pa - pa.mean(), pb - pb.mean()
+                    differs = float((qa * qb).mean() / (ca * cb + 1e-6)) < 0.55
+                clip_bad += differs
+                if strokes and min(ca, cb) >= DETAIL_STD:  # fine pass: strokes count
+                    total += 1
+                    detail += 1
+                    bad += differs
                 continue
             da, db = pa - pa.mean(), pb - pb.mean()
             sda, sdb = float(da.std()), float(db.std())
@@ -395,6 +405,7 @@ def _direct(a: _Prepared, b: _Prepared) -> VerifyResult:
     and turned copies; a crop or small rotation of such an image stays undecided (None)."""
     hb, wb = b.work.shape
     best: VerifyResult | None = None
+    refuted: VerifyResult | None = None  # lined up whole, the strokes differ
     for k in range(8):
         # Build the 2x3 map of the dihedral op k on b, then scale to a's frame.
         ops = np.rot90(np.arange(hb * wb, dtype=np.int64).reshape(hb, wb), k % 4)
@@ -426,9 +437,16 @@ def _direct(a: _Prepared, b: _Prepared) -> VerifyResult:
             angle=90.0 * (k % 4),
             reason="same (direct)",
         )
+        if res.same:
+            # Same-layout pages and screenshots agree at CHECK_SIDE (text lines are stripes
+            # there): their strokes must line up too, at the working resolution.
+            fine, _, _ = _photometric(a, b, m, side=WORK_SIDE, strokes=True)
+            if fine > MAX_BAD_BLOCKS:
+                res = replace(res, same=False, reason=R_DIFFERS)
+                refuted = refuted or res
         if res.same and (best is None or res.bad_blocks < best.bad_blocks):
             best = res
-    return best or VerifyResult(None, reason="too little texture")
+    return best or refuted or VerifyResult(None, reason="too little texture")
 
 
 def verify_prepared(a: _Prepared, b: _Prepared) -> VerifyResult:
@@ -444,7 +462,7 @@ def verify_prepared(a: _Prepared, b: _Prepared) -> VerifyResult:
     if second.same:
         return second
     direct = _direct(a, b)  # soft pictures whose keypoints are mostly noise
-    if direct.same:
+    if direct.same or direct.contradicts:
         return direct
     return second if second.inliers > first.inliers else first
 

@@ -1,0 +1,56 @@
+"""Look-alikes that are not one photo (burst frames, screenshots of one layout) stay apart in
+hash mode too, while real copies of them still group."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike.engine.features.extract import extract_file
+from lookalike.engine.features.verify import verify_arrays
+from lookalike.engine.grouping import Item, group_items
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import corpus  # noqa: E402
+
+data = pytest.importorskip("skimage.data")
+
+
+def _group(paths: list[Path]) -> list[set[str]]:
+    items = [Item(n, str(p), extract_file(str(p), None, 10**9).views) for n, p in enumerate(paths)]
+    res = group_items(items, 50)
+    return [{paths[i].name for i in g} for g in res.groups]
+
+
+def test_screenshots_of_one_layout_are_different_documents() -> None:
+    rng = random.Random(3)
+    a, b = corpus.screenshot(rng), corpus.screenshot(rng)
+    res = verify_arrays(np.asarray(a), np.asarray(b))
+    assert res.same is False, res
+    half = a.resize((a.width // 2, a.height // 2), Image.Resampling.LANCZOS)
+    assert verify_arrays(np.asarray(a), np.asarray(half)).same
+
+
+def test_burst_frames_and_screenshots_never_group_by_hashes(tmp_path: Path) -> None:
+    frames = corpus.burst_frames(Image.fromarray(data.astronaut()), seed=5)
+    paths = []
+    for n, f in enumerate(frames):
+        paths.append(tmp_path / f"burst{n}.jpg")
+        f.save(paths[-1], quality=92)
+    copy = frames[0].resize((frames[0].width // 2, frames[0].height // 2))
+    paths.append(tmp_path / "burst0_half.jpg")
+    copy.save(paths[-1], quality=80)
+    rng = random.Random(corpus._seed_for(0, "hard", "document"))  # the corpus's screenshots
+    for n in range(3):
+        paths.append(tmp_path / f"shot{n}.jpg")
+        corpus.screenshot(rng).save(paths[-1], quality=92)
+    groups = _group(paths)
+    assert {"burst0.jpg", "burst0_half.jpg"} in groups  # a real copy still groups
+    for g in groups:
+        assert len({n for n in g if n.startswith("burst") and "half" not in n}) <= 1, g
+        assert not any(n.startswith("shot") for n in g), g
