@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 PROVENANCE_VERSION = 2
-NATIVE_SIDE = 256  # native-resolution luma crop for the JPEG-trace test
+NATIVE_SIDE = 512  # native-resolution luma crop for the JPEG-trace test
 SIGNAL_SIDE = 256  # content is scaled to this square for the signal measures
 MIN_TRIM = 0.02  # same threshold as extract.framings: smaller trims are not borders
 
@@ -182,9 +182,10 @@ _D8 = _dct8().astype(np.float32)
 _FREQS = [(u, v) for u in range(4) for v in range(4) if 0 < u + v <= 3]
 _STEPS = np.arange(2, 13, dtype=np.float32)
 MIN_SAMPLES = 120  # coefficients per (frequency, step) below which the test abstains
-# Lattice score from which a file shows it was once a JPEG. Measured (256² crops): decoded
-# JPEG q92 content 0.52–0.68; never-compressed photos 0.05–0.22, a colour-wheel graphic 0.38.
-JPEG_TRACE = 0.45
+# Lattice score from which a file shows it was once a JPEG. Measured on 512² crops of the
+# corpus sources: decoded JPEG q92 content 0.57–0.77 (flat silhouettes abstain); never-compressed
+# photos 0.03–0.20, the synthetic colour wheel and motion-blurred clock 0.43–0.46.
+JPEG_TRACE = 0.5
 
 
 def jpeg_traces(luma: np.ndarray) -> float | None:
@@ -192,9 +193,8 @@ def jpeg_traces(luma: np.ndarray) -> float | None:
 
     For each frequency, the coefficients larger than half a step are tested for periodicity
     with every candidate step (the length of the mean of exp(2πi·c/step)); the score is the
-    mean over frequencies of the best step. A never-compressed photo scores ~0.05–0.25,
-    decoded JPEG content (a PNG/TIFF/BMP re-save) ~0.5–0.7 at quality 92. None when the
-    picture is too flat to tell.
+    mean over frequencies of the best step (see ``JPEG_TRACE`` for measured values). None when
+    the picture is too flat to tell.
     """
     h, w = (luma.shape[0] // 8) * 8, (luma.shape[1] // 8) * 8
     if h < 64 or w < 64:

@@ -290,9 +290,11 @@ def _relative(
 
 
 def _usual_share(shares: list[float]) -> float:
-    """The content share of the unbordered files: the largest share two files agree on (a
-    photo with a plain frame of its own trims alike in most copies, while one noisy copy may
-    not trim at all), else the largest."""
+    """The content share of the unbordered files. Four or more files: the median (a photo
+    with a plain frame of its own trims alike in most copies, while noisy or blurred copies
+    may not trim at all). Fewer: the largest share two files agree on, else the largest."""
+    if len(shares) >= 4:
+        return float(np.median(shares))
     ranked = sorted(shares, reverse=True)
     for a, b in zip(ranked, ranked[1:], strict=False):
         if a - b <= BORDER_MARGIN / 2:
