@@ -216,3 +216,19 @@ def test_scorer_perfect_and_degraded(built: tuple[Path, dict]) -> None:
     s = accuracy.score(labels, res, out)
     assert s["false_pairs_by_category"] == {"distractor": len(by_group["chelsea"])}
     assert s["unknown_paths"] == 0
+
+
+def test_hard_negatives_are_singletons_and_never_cut_from_a_source(tmp_path: Path) -> None:
+    labels = corpus.make_corpus(
+        tmp_path, photos=["chelsea"], transforms=["jpeg_q50"], hard=["texture", "stereo"]
+    )
+    hard = [f for f in labels["files"] if f.get("hard")]
+    assert {f["hard"] for f in hard} == {"texture", "stereo"} and len(hard) == 14
+    assert all(f["distractor"] and f["kind"] == corpus.HARD for f in hard)
+    groups = [f["group"] for f in labels["files"]]
+    assert all(groups.count(f["group"]) == 1 for f in hard)  # each its own photo
+    for f in hard:
+        with Image.open(tmp_path / f["path"]) as im:
+            assert min(im.size) >= corpus.MIN_SHORT_SIDE
+    with pytest.raises(ValueError, match="must not be sources"):
+        corpus.make_corpus(tmp_path / "x", photos=["brick"], transforms=[], hard=["texture"])
