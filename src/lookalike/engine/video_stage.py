@@ -30,6 +30,8 @@ from lookalike.engine.pool import DecodePool
 from lookalike.engine.rules.keep import choose_keeper
 from lookalike.engine.video_align import FRAME_RADIUS, Match, Segment, Timeline, match_videos
 
+PADDED = 0.15  # share of samples without picture above which a video counts as padded
+
 
 @dataclass
 class VideoState:
@@ -111,6 +113,15 @@ def match(options: ScanOptions, state: VideoState, forbidden: set[tuple[int, int
 def video_member(r: FileRow, meta: dict, score: float, segments: tuple[dict, ...]) -> Member:
     w, h = int(meta.get("width", 0)), int(meta.get("height", 0))
     content = meta.get("content") or [w, h]
+    # edits the keeper's "original" rule counts: bars added, black frames padded in
+    edits = [
+        e
+        for e, on in (
+            ("letterboxed", meta.get("letterboxed")),
+            ("black padding", float(meta.get("dropped", 0.0)) >= PADDED),
+        )
+        if on
+    ]
     return Member(
         path=r.path,
         size=r.size,
@@ -122,8 +133,8 @@ def video_member(r: FileRow, meta: dict, score: float, segments: tuple[dict, ...
         thumb=meta.get("thumb"),
         content_hash=r.fullhash.hex() if r.fullhash else None,
         file_id=r.id,
-        flags=("letterboxed",) if meta.get("letterboxed") else (),
-        evidence={"content": content},
+        flags=tuple(edits),
+        evidence={"content": content, "edits": edits},
         duration=meta.get("duration"),
         fps=meta.get("fps"),
         codec=meta.get("codec"),

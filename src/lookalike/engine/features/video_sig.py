@@ -152,6 +152,8 @@ def video_features(
         pick = best if best is not None else s.frames[len(s.frames) // 2]
         thumb = write_thumbnail(Image.fromarray(pick, "RGB"), thumb_path)
     meta = probe_meta(s.info, s.step, thumb, (top, bottom, left, right), s.frames[0].shape)
+    # share of samples without picture (black padding, long fades): the keeper evidence
+    meta["dropped"] = round(1.0 - len(times) / len(s.times), 4)
     frames = VideoFrames(
         step=s.step,
         duration=s.info.duration,
