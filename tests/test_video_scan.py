@@ -98,6 +98,7 @@ def test_rescan_decodes_nothing_and_step_change_resamples(videos: Path, tmp_path
         "0.5",
     )
     assert b"sampling 4 video(s)" in r.stderr  # another step: sampled again (not the broken one)
+    assert b'"stage": "video", "done": 4, "total": 4' in r.stdout  # its progress events
 
 
 def test_no_video_is_exact_only(videos: Path, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ class ScanStarted(Event):
 class StageProgress(Event):
     """Progress of one stage. ``total`` is None while unknown (discovery)."""
 
-    stage: str  # discover | catalog | exact | extract | embed | index | group | rank
+    stage: str  # discover | catalog | exact | extract | video | embed | index | group | rank
     done: int
     total: int | None
     rate: float | None = None  # items per second

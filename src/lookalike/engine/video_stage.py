@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from lookalike.engine.catalog import Catalog, FileRow
-from lookalike.engine.events import Event, Notice
+from lookalike.engine.events import Event, Notice, StageDone, StageProgress
 from lookalike.engine.features.video_sig import (
     VIDEO_FRAMES,
     VIDEO_META,
@@ -74,7 +75,15 @@ def extract(
     if tasks:
         yield Notice(f"sampling {len(tasks)} video(s)")
     # one short transaction per video: the catalog's write lock is never held over a decode
+    start = last = time.monotonic()
+    done = 0
     for fid, meta, frames, err in pool.map(video_task, tasks, cancel.is_set, chunksize=1):
+        done += 1
+        now = time.monotonic()
+        if now - last >= 0.2 or done == len(tasks):
+            last = now
+            rate = done / max(now - start, 1e-6)
+            yield StageProgress("video", done, len(tasks), rate, (len(tasks) - done) / rate)
         if err is not None:
             with cat.transaction():
                 cat.set_kind(fid, VIDEO, err)
@@ -85,6 +94,8 @@ def extract(
         with cat.transaction():
             cat.put_feature(fid, VIDEO_META, VIDEO_VERSION, json.dumps(m).encode())
             cat.put_feature(fid, VIDEO_FRAMES, VIDEO_VERSION, frames)
+    if tasks:
+        yield StageDone("video", time.monotonic() - start, done)
 
 
 def load(cat: Catalog, reps: list[FileRow]) -> VideoState:

@@ -13,6 +13,7 @@ STAGE_LABEL = {
     "catalog": "Checking catalog",
     "exact": "Hashing same-size files",
     "extract": "Decoding images",
+    "video": "Sampling videos",
     "embed": "Embedding",
     "verify": "Verifying candidates",
     "group": "Grouping",
