@@ -11,6 +11,7 @@ import click
 from lookalike import __version__
 from lookalike.commands import actions as actions_commands
 from lookalike.commands import ml as ml_commands
+from lookalike.commands import rules as rules_commands
 from lookalike.commands import scan as scan_commands
 from lookalike.commands import ui as ui_commands
 
@@ -61,7 +62,7 @@ def main() -> None:
     actions_commands.report_interrupted(sys.stderr)
 
 
-for module in (scan_commands, actions_commands, ml_commands, ui_commands):
+for module in (scan_commands, actions_commands, ml_commands, rules_commands, ui_commands):
     module.register(main)
 
 

@@ -218,7 +218,9 @@ def _act(
     """Re-verify right before acting, then act; the result is journalled (deferred)."""
     try:
         plancheck.verify_source(item)
-        if item.op in REMOVES or (item.op == "shrink" and ctx.shrink and ctx.shrink.replace):
+        if item.keeper and (
+            item.op in REMOVES or (item.op == "shrink" and ctx.shrink and ctx.shrink.replace)
+        ):  # a content rule's file has no keeper (plancheck allows that only for its plans)
             plancheck.verify_keeper(item, ctx.keepers_ok)
     except VerifyError as exc:
         j.set_item(batch_id, item.seq, jn.SKIPPED, error=str(exc), defer=True)

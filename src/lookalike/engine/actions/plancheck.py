@@ -28,7 +28,14 @@ from pathlib import Path
 from lookalike.engine.actions import fsutil
 from lookalike.engine.actions.errors import PlanRefused, VerifyError
 from lookalike.engine.actions.guard import is_clean, real, real_folders, under_any
-from lookalike.engine.actions.plan import LINKS, MAKE_PLAN_HINT, Plan, PlanItem, quarantine_root
+from lookalike.engine.actions.plan import (
+    LINKS,
+    MAKE_PLAN_HINT,
+    RULE_KINDS,
+    Plan,
+    PlanItem,
+    quarantine_root,
+)
 
 HASH_RE = re.compile(r"^[0-9a-f]{32}$")
 DEST_PROBLEM = "its destination"
@@ -92,7 +99,8 @@ def check_plan(
         for item in plan.items:
             try:
                 verify_source(item)
-                verify_keeper(item, verified)
+                if item.keeper:
+                    verify_keeper(item, verified)
             except VerifyError as exc:
                 problems.append((item.source, str(exc)))
     if whole or problems:
@@ -127,6 +135,9 @@ def _item_problems(
         yield f"its sequence number {item.seq} is used twice"
     if item.op != op:
         yield f"its operation {item.op!r} is not the plan's action {op!r}"
+    if item.keeper == "":
+        yield from _solo_problems(plan, item, roots, refs, sources, keepers, qroots)
+        return
     for name, path in (("source", item.source), ("keeper", item.keeper)):
         if not is_clean(path):
             yield f"its {name} path is not a clean absolute path ({path!r})"
@@ -168,6 +179,45 @@ def _item_problems(
         yield dest
     if cat is not None:
         yield from cat.problems(item, src)
+
+
+def _solo_problems(
+    plan: Plan,
+    item: PlanItem,
+    roots: frozenset[str],
+    refs: frozenset[str],
+    sources: dict[str, list[PlanItem]],
+    keepers: dict[str, str],
+    qroots: dict[str, str],
+) -> Iterable[str]:
+    """An item with no keeper: a content rule's file. Such plans are made and applied in one
+    process (or redone from the journal), never read from a file, and only move bytes
+    reversibly (trash, quarantine, move, copy) — a plan file cannot use this to drop a keeper."""
+    if plan.from_file:
+        yield "it names no keeper; only content rules act on single files, never from a plan file"
+        return
+    if plan.op.kind not in RULE_KINDS:
+        yield f"a file with no keeper cannot be given {plan.op.kind}"
+    if not is_clean(item.source):
+        yield f"its source path is not a clean absolute path ({item.source!r})"
+        return
+    src = real(item.source)
+    if not under_any(src, roots):
+        yield "outside the scanned folders"
+    if src in keepers:
+        yield f"it is the keeper {keepers[src]} of another file in the plan"
+    if len(sources[src]) > 1:
+        yield "listed more than once"
+    ref = under_any(src, refs)
+    if ref:
+        yield f"in reference folder {ref}; reference files are never acted on"
+    if not HASH_RE.match(item.hash or ""):
+        yield "no content hash recorded (blank or damaged), so a change could not be seen"
+    if item.mtime_ns <= 0 or item.size < 0:
+        yield "no modification time or size recorded, so a change could not be seen"
+    dest = _dest_problem(plan, item, qroots)
+    if dest:
+        yield dest
 
 
 def _dest_problem(plan: Plan, item: PlanItem, qroots: dict[str, str]) -> str:
