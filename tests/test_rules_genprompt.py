@@ -1,0 +1,98 @@
+"""Generation prompts read from files we write: A1111 ``parameters`` and ComfyUI ``prompt`` in
+PNG text chunks, A1111 text and ComfyUI JSON in EXIF UserComment; rules match them as words."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PIL import Image, PngImagePlugin
+
+from lookalike.engine.rules import genprompt
+from lookalike.engine.rules.content import parse_rules
+from lookalike.engine.rules.evaluate import RuleEngine
+
+A1111 = (
+    "a tabby Cat on a sofa, masterpiece, best quality\n"
+    "Negative prompt: dog, blurry\n"
+    "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 64x64"
+)
+COMFY = {
+    "3": {"class_type": "KSampler", "inputs": {"seed": 1, "steps": 20}},
+    "6": {
+        "class_type": "CLIPTextEncode",
+        "inputs": {"text": "A red Fox in snow", "clip": ["4", 1]},
+    },
+    "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "lowres", "clip": ["4", 1]}},
+}
+
+
+def _png(path: Path, **chunks: str) -> Path:
+    info = PngImagePlugin.PngInfo()
+    for k, v in chunks.items():
+        info.add_text(k, v)
+    Image.new("RGB", (16, 16), (90, 120, 30)).save(path, pnginfo=info)
+    return path
+
+
+def _jpeg_comment(path: Path, text: str) -> Path:
+    exif = Image.Exif()
+    exif.get_ifd(genprompt.EXIF_IFD)[genprompt.USER_COMMENT] = b"UNICODE\0" + text.encode(
+        "utf-16-be"
+    )
+    Image.new("RGB", (16, 16), (10, 20, 200)).save(path, exif=exif)
+    return path
+
+
+def test_a1111_parameters_positive_prompt_only(tmp_path: Path) -> None:
+    text = genprompt.generation_text(_png(tmp_path / "a.png", parameters=A1111))
+    assert "tabby cat on a sofa" in text
+    assert "dog" not in text and "steps" not in text  # negative prompt and settings ignored
+
+
+def test_comfyui_prompt_json_text_inputs(tmp_path: Path) -> None:
+    text = genprompt.generation_text(_png(tmp_path / "c.png", prompt=json.dumps(COMFY)))
+    assert "a red fox in snow" in text and "lowres" in text
+    assert "ksampler" not in text
+
+
+def test_exif_user_comment_a1111_and_comfy(tmp_path: Path) -> None:
+    a = genprompt.generation_text(_jpeg_comment(tmp_path / "a.jpg", A1111))
+    assert "tabby cat" in a and "blurry" not in a
+    c = genprompt.generation_text(_jpeg_comment(tmp_path / "c.jpg", json.dumps(COMFY)))
+    assert "red fox" in c
+    plain = tmp_path / "plain.jpg"
+    Image.new("RGB", (16, 16)).save(plain)
+    assert genprompt.generation_text(plain) == ""
+
+
+def test_generation_prompt_rules_and_within_a_list_or_across_any(tmp_path: Path) -> None:
+    cat = _png(tmp_path / "cat.png", parameters=A1111)
+    fox = _png(tmp_path / "fox.png", prompt=json.dumps(COMFY))
+    neg = _png(tmp_path / "neg.png", parameters="a landscape\nNegative prompt: cat, masterpiece")
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (16, 16)).save(plain)
+    rules = parse_rules(
+        {
+            "content_rules": [
+                {"name": "both", "when": {"generation_prompt": ["CAT", "masterpiece"]}},
+                {"name": "half", "when": {"generation_prompt": ["cat", "snow"]}},
+                {
+                    "name": "either",
+                    "when": {
+                        "any": [{"generation_prompt": ["fox"]}, {"generation_prompt": ["sofa"]}]
+                    },
+                    "unless": {"generation_prompt": ["tabby"]},
+                },
+            ]
+        }
+    )
+    files = [str(p) for p in (cat, fox, neg, plain)]
+    with RuleEngine(rules, store=tmp_path / "r.sqlite") as eng:
+        fired, errors = eng.first_hits(files)
+        assert eng.embedded == 0  # metadata only: no model, no pixel decode
+        hits = {k: v.rule for k, v in fired.items()}
+        assert hits == {str(cat): "both", str(fox): "either"}
+        (vetoed,) = eng.evaluate(rules[2], [str(cat)])
+        assert vetoed.vetoed and not vetoed.hit
+    assert errors == []
