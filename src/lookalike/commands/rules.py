@@ -55,8 +55,18 @@ def _engine(rules: list, model: str | None, db: Path | None):  # type: ignore[no
     from lookalike import config
     from lookalike.engine.rules.evaluate import RuleEngine
 
-    model = model or config.get_key(config.load_config(), "rules.model")
-    return RuleEngine(rules, model=model, catalog=db or config.default_catalog_path())
+    cfg = config.load_config()
+    classifiers = {}
+    if any(r.classifiers() for r in rules):
+        from lookalike.engine.rules.classifier import parse_classifiers
+
+        classifiers = parse_classifiers(cfg)
+    return RuleEngine(
+        rules,
+        model=model or config.get_key(cfg, "rules.model"),
+        catalog=db or config.default_catalog_path(),
+        classifiers=classifiers,
+    )
 
 
 def _guard(body):  # type: ignore[no-untyped-def]
@@ -125,9 +135,12 @@ def _describe(r) -> dict:  # type: ignore[no-untyped-def]
                 s = f"prototype {display_path(c.prototype or '')}"
                 if c.negative_prototype:
                     s += f" - {c.lam:g} x {display_path(c.negative_prototype)}"
+            elif c.kind == "classifier":
+                s = f"classifier {c.classifier} says {list(c.classes)}"
+                s += f" >= {c.min_probability:g}" if c.min_probability is not None else ""
             else:
                 s = f"generation prompt has {list(c.substrings)}"
-            if c.kind != "generation_prompt":
+            if c.kind in ("prompts", "prototype"):
                 s += f" >= {c.threshold:g}"
             parts.append(s)
         return f" {t.mode} ".join(parts) if len(parts) > 1 else parts[0]

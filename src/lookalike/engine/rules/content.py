@@ -61,6 +61,9 @@ class Condition:
     lam: float = PROTOTYPE_LAMBDA
     threshold: float = 0.0
     substrings: tuple[str, ...] = ()
+    classifier: str | None = None
+    classes: tuple[str, ...] = ()
+    min_probability: float | None = None  # None: the classifier table's default
 
     @property
     def needs_vector(self) -> bool:
@@ -121,8 +124,12 @@ class ContentRule:
             "unless": _canon(self.unless) if self.unless else None,
             "model": model_version if self.needs_vector else None,
             "protos": {k: prototype_keys[k] for k in sorted(self.prototype_folders())},
+            "clf": {k: prototype_keys["classifier:" + k] for k in sorted(self.classifiers())},
         }
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:20]
+
+    def classifiers(self) -> set[str]:
+        return {c.classifier for c in self.conditions() if c.classifier}
 
     def prototype_folders(self) -> set[str]:
         out = set()
@@ -144,6 +151,9 @@ def _canon(t: Test) -> dict:
                 "l": c.lam,
                 "t": c.threshold,
                 "s": list(c.substrings),
+                "c": c.classifier,
+                "cc": list(c.classes),
+                "mp": c.min_probability,
             }
             for c in t.conditions
         ],
@@ -164,6 +174,26 @@ def parse_rules(config: dict[str, Any]) -> list[ContentRule]:
             raise RuleError(f"content rule {rule.name!r}: the name is used twice; rename one")
         names.add(rule.name)
         rules.append(rule)
+    if any(r.classifiers() for r in rules):
+        from lookalike.engine.rules.classifier import parse_classifiers
+
+        tables = parse_classifiers(config)
+        for r in rules:
+            for c in r.conditions():
+                if c.classifier is None:
+                    continue
+                where = f"content rule {r.name!r}"
+                if c.classifier not in tables:
+                    raise RuleError(
+                        f"{where}: no [classifiers.{c.classifier}] table; add one with file, "
+                        "arch and classes (docs/rules.md)"
+                    )
+                unknown = set(c.classes) - set(tables[c.classifier].classes)
+                if unknown:
+                    raise RuleError(
+                        f"{where}: classifier {c.classifier!r} has no class(es) "
+                        f"{', '.join(sorted(unknown))}; it has {', '.join(tables[c.classifier].classes)}"
+                    )
     return rules
 
 
@@ -285,15 +315,26 @@ def _parse_condition(raw: Any, where: str) -> Condition:
         raise RuleError(f"{where}: negative_prototype needs prototype beside it")
     if len(kinds) != 1:
         raise RuleError(
-            f"{where}: give exactly one of prompts, prototype, generation_prompt "
+            f"{where}: give exactly one of prompts, prototype, generation_prompt, classifier "
             f"(got {', '.join(kinds) or 'none'}); combine several with any = [ … ] or all = [ … ]"
         )
     kind = kinds[0]
-    if kind == "classifier" or {"classes", "min_probability"} & set(raw):
-        raise RuleError(
-            f"{where}: classifier conditions are not available in this version; "
-            "use prompts, prototype or generation_prompt"
+    if kind != "classifier" and {"classes", "min_probability"} & set(raw):
+        raise RuleError(f'{where}: classes and min_probability go with classifier = "NAME"')
+    if kind == "classifier":
+        name = raw["classifier"]
+        if not isinstance(name, str) or not name:
+            raise RuleError(f"{where}: classifier must name a [classifiers.NAME] table")
+        classes = _strings(raw, "classes", where)
+        if not classes:
+            raise RuleError(f"{where}: classes is empty; list the classes that make it fire")
+        mp = (
+            _number(raw, "min_probability", where, 0.5, 0.0, 1.0)
+            if "min_probability" in raw
+            else None
         )
+        _only(raw, {"classifier", "classes", "min_probability"}, where)
+        return Condition("classifier", classifier=name, classes=classes, min_probability=mp)
     if kind == "prompts":
         pos = _strings(raw, "prompts", where)
         neg = _strings(raw, "not_prompts", where)

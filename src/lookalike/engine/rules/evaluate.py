@@ -170,6 +170,7 @@ class RuleEngine:
         catalog: str | os.PathLike[str] | None = None,
         store: Path | None = None,
         device: str = "cpu",
+        classifiers: dict[str, Any] | None = None,
     ) -> None:
         from lookalike.engine.models import resolve
 
@@ -181,6 +182,9 @@ class RuleEngine:
         self.store = RuleStore(store or default_store_path())
         self._protos: dict[str, tuple[str, np.ndarray]] = {}
         self._texts: dict[str, np.ndarray] = {}
+        self.classifier_specs = dict(classifiers or {})
+        self._classifiers: dict[str, Any] = {}
+        self._probs: dict[tuple[str, str], np.ndarray] = {}
         self.built: list[str] = []  # sample folders whose prototype was (re)built this run
         self.embedded = 0  # images this engine decoded and embedded
         for r in self.rules:
@@ -319,6 +323,20 @@ class RuleEngine:
                 self._texts[p] = v
         return np.stack([self._texts[p] for p in prompts])
 
+    def probabilities(self, name: str, path: str) -> np.ndarray:
+        """The classifier's softmax row for the file (loaded once per run, file decoded once)."""
+        if (name, path) not in self._probs:
+            if name not in self._classifiers:
+                from lookalike.engine.rules.classifier import Classifier
+
+                if name not in self.classifier_specs:
+                    raise RuleError(f"no [classifiers.{name}] table in the config")
+                self._classifiers[name] = Classifier(self.classifier_specs[name], self.device)
+            clf = self._classifiers[name]
+            image = load_rgb(path, clf.spec.input_size)
+            self._probs[(name, path)] = clf.probabilities([image])[0]
+        return self._probs[(name, path)]
+
     # -- scoring -------------------------------------------------------------------------------
     def condition_score(
         self, c: Condition, path: str, vec: np.ndarray | None
@@ -326,6 +344,13 @@ class RuleEngine:
         if c.kind == "generation_prompt":
             hit = genprompt.matches(genprompt.generation_text(path), c.substrings)
             return hit, 1.0 if hit else 0.0
+        if c.kind == "classifier":
+            assert c.classifier is not None
+            spec = self.classifier_specs[c.classifier]
+            probs = self.probabilities(c.classifier, path)
+            score = float(sum(probs[spec.classes.index(k)] for k in c.classes))
+            floor = spec.min_probability if c.min_probability is None else c.min_probability
+            return score >= floor, score
         assert vec is not None
         if c.kind == "prompts":
             score = float(np.mean(self.text_vectors(c.prompts) @ vec))
@@ -347,6 +372,10 @@ class RuleEngine:
 
     def signature(self, rule: ContentRule) -> str:
         keys = {f: self.prototype_key(f) for f in rule.prototype_folders()}
+        for name in rule.classifiers():
+            if name not in self.classifier_specs:
+                raise RuleError(f"content rule {rule.name!r}: no [classifiers.{name}] table")
+            keys["classifier:" + name] = self.classifier_specs[name].key()
         return rule.signature(self.model_version, keys)
 
     def evaluate(self, rule: ContentRule, paths: Sequence[str]) -> list[RuleResult]:
@@ -380,6 +409,8 @@ class RuleEngine:
             except OSError as exc:
                 results[p] = RuleResult(rule.name, p, False, 0.0, error=exc.strerror or str(exc))
                 continue
+            except RuleError:
+                raise  # a classifier that cannot load: one message for the run, not per file
             except Exception as exc:  # e.g. a file Pillow cannot open for its metadata
                 results[p] = RuleResult(
                     rule.name, p, False, 0.0, error=f"{type(exc).__name__}: {exc}"
