@@ -59,3 +59,24 @@ def test_details_pane_shows_duration_and_segments() -> None:
     text = console.export_text()
     assert "7.0 s · 25 fps · h264" in text
     assert "0.0–6.5 s = keeper 3.0–9.5 s" in text
+
+
+def test_keeper_prefers_the_unpadded_untrimmed_video() -> None:
+    from lookalike.engine.catalog import FileRow
+    from lookalike.engine.options import DEFAULT_KEEP_RULES
+    from lookalike.engine.rules.keep import choose_keeper
+    from lookalike.engine.video_stage import video_member
+
+    def row(n: int, name: str, size: int) -> FileRow:
+        return FileRow(n, f"/v/{name}", 1, n, size, 0, "video", None, None, None)
+
+    meta = {"width": 320, "height": 180, "duration": 10.0, "codec": "h264", "dropped": 0.0}
+    original = video_member(row(1, "original.mp4", 1000), meta, 1.0, ())
+    padded = video_member(row(2, "padded.mp4", 1400), {**meta, "dropped": 0.4}, 1.0, ())
+    trimmed = video_member(row(3, "trimmed.mp4", 1200), meta, 1.0, (), shorter=True)
+    boxed = video_member(
+        row(4, "boxed.mp4", 1300), {**meta, "letterboxed": True, "content": [320, 140]}, 1.0, ()
+    )
+    assert padded.flags == ("black padding",) and trimmed.flags[0].startswith("shorter")
+    keeper, reason = choose_keeper([padded, trimmed, boxed, original], DEFAULT_KEEP_RULES)
+    assert keeper.path == "/v/original.mp4", reason

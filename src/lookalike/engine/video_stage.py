@@ -32,6 +32,7 @@ from lookalike.engine.rules.keep import choose_keeper
 from lookalike.engine.video_align import FRAME_RADIUS, Match, Segment, Timeline, match_videos
 
 PADDED = 0.15  # share of samples without picture above which a video counts as padded
+SHORTER = 0.95  # less picture than this share of the group's longest: trimmed or sped up
 
 
 @dataclass
@@ -121,7 +122,9 @@ def match(options: ScanOptions, state: VideoState, forbidden: set[tuple[int, int
     return [m for m in found if (min(m.a, m.b), max(m.a, m.b)) not in forbidden]
 
 
-def video_member(r: FileRow, meta: dict, score: float, segments: tuple[dict, ...]) -> Member:
+def video_member(
+    r: FileRow, meta: dict, score: float, segments: tuple[dict, ...], shorter: bool = False
+) -> Member:
     w, h = int(meta.get("width", 0)), int(meta.get("height", 0))
     content = meta.get("content") or [w, h]
     # edits the keeper's "original" rule counts: bars added, black frames padded in
@@ -130,6 +133,7 @@ def video_member(r: FileRow, meta: dict, score: float, segments: tuple[dict, ...
         for e, on in (
             ("letterboxed", meta.get("letterboxed")),
             ("black padding", float(meta.get("dropped", 0.0)) >= PADDED),
+            ("shorter (trimmed or sped up)", shorter),
         )
         if on
     ]
@@ -184,18 +188,24 @@ def build_groups(
             same_adj[m.b].add(m.a)
     metas = state.metas
 
+    def length(fid: int) -> float:
+        """Seconds of picture (kept samples), so black padding does not count."""
+        fr = state.frames[fid]
+        return len(fr.times) * fr.step
+
     def members_of(rep_ids: list[int], keeper_rep: int | None) -> list[tuple[Member, int]]:
+        longest = max(length(rid) for rid in rep_ids)
         out = []
         for rid in rep_ids:
+            short = length(rid) < SHORTER * longest  # a trim or a speed-up: not the original
             for r in cluster_of.get(rid, [rows[rid]]):
                 if keeper_rep is None or rid == keeper_rep:
-                    out.append((video_member(r, metas.get(rid, {}), 1.0, ()), rid))
+                    out.append((video_member(r, metas.get(rid, {}), 1.0, (), short), rid))
                 else:
                     m = pair[(rid, keeper_rep)]
                     cover = m.cover_a if m.a == rid else m.cover_b
-                    out.append(
-                        (video_member(r, metas.get(rid, {}), cover, _segments_vs(m, rid)), rid)
-                    )
+                    segs = _segments_vs(m, rid)
+                    out.append((video_member(r, metas.get(rid, {}), cover, segs, short), rid))
         return out
 
     built: list[tuple[str, str, str, list[Member]]] = []
@@ -236,10 +246,6 @@ def build_groups(
             comp -= set(chosen)
 
     # clip: the shorter video found inside a longer one, attached to its best container
-    def length(fid: int) -> float:
-        fr = state.frames[fid]
-        return len(fr.times) * fr.step
-
     inside: dict[int, list[int]] = defaultdict(list)
     inside_of: set[int] = set()  # a clip is never itself a container
     for fid in sorted(ids, key=length):
