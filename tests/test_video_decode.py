@@ -138,6 +138,30 @@ def test_audio_only_file_is_refused(tmp_path: Path) -> None:
         sample_frames(str(snd))
 
 
+@pytest.mark.parametrize(
+    ("name", "codec", "container"),
+    [
+        ("v.webm", "libvpx-vp9", "matroska"),
+        ("v.avi", "mjpeg", "avi"),
+        ("v.mov", "libx264", "mov"),
+        ("v.mp4", "mpeg4", "mov"),
+    ],
+)
+def test_common_containers_and_codecs(
+    tmp_path: Path, name: str, codec: str, container: str
+) -> None:
+    from lookalike.engine.media.sniff import VIDEO, sniff
+
+    frames, _ = read_frames(DATA / "carphone_pristine.mp4")
+    path = write_video(tmp_path / name, frames[:60], fps=30, codec=codec)
+    assert sniff(path.read_bytes()[:32])[0] == VIDEO
+    s = sample_frames(str(path), 0.5)
+    assert s.info.container == container and s.info.duration == pytest.approx(2.0, abs=0.1)
+    assert [round(t * 2) for t in s.times] == [0, 1, 2, 3]
+    ref = sample_frames(str(DATA / "carphone_pristine.mp4"), 0.5)
+    assert np.abs(_small(s.frames[2]) - _small(ref.frames[2])).mean() < 15
+
+
 def test_other_codec_and_container(tmp_path: Path) -> None:
     frames = [np.full((64, 96, 3), k * 20, np.uint8) for k in range(10)]
     path = write_video(tmp_path / "v.mkv", frames, fps=5, codec="mpeg4")

@@ -32,7 +32,7 @@ def write_video(
     with av.open(str(dst), "w", options=opts) as c:
         s = c.add_stream(codec, rate=round(fps))
         s.width, s.height = w - w % 2, h - h % 2
-        s.pix_fmt = "yuv420p"
+        s.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
         if codec == "libx264":
             s.options = {"preset": "ultrafast", "crf": "30"}
         if gop:
