@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageEnhance
@@ -292,3 +293,51 @@ def test_rule_plans_never_come_from_a_plan_file(tmp_path: Path) -> None:
             build_file_plan([f], bad, roots=[tmp_path])
     outside = build_file_plan([f], "trash", roots=[tmp_path / "elsewhere"])
     assert not outside.items and "outside" in outside.refused[0].reason
+
+
+# -- prompt rules on a CLIP-family model (tiny, random weights from a local file) -----------------
+def test_prompt_rule_score_is_mean_pos_minus_mean_neg(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    open_clip = pytest.importorskip("open_clip")
+    from lookalike.engine.features.embed import Embedder
+    from lookalike.engine.rules.evaluate import RuleEngine
+
+    name = "lookalike-rules-tiny"
+    open_clip.factory._MODEL_CONFIGS[name] = {
+        "embed_dim": 64,
+        "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16},
+        "text_cfg": {
+            "context_length": 77,
+            "vocab_size": 49408,
+            "width": 64,
+            "heads": 2,
+            "layers": 2,
+        },
+    }
+    torch.manual_seed(0)
+    model = open_clip.create_model(name, pretrained=None)
+    weights = tmp_path / "tiny.pt"
+    torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
+    emb = Embedder(f"open_clip:{name}", device="cpu", weights=weights)
+    img = _save(tmp_path, "coffee.jpg", _photo("coffee"))
+    pos, neg = ["a cup of coffee", "a drink"], ["an astronaut"]
+    rules = parse_rules(
+        {
+            "content_rules": [
+                {"name": "both", "when": {"prompts": pos, "not_prompts": neg, "threshold": -2}},
+                {"name": "pos", "when": {"prompts": pos, "threshold": 2}},
+                {"name": "cancel", "when": {"prompts": pos, "not_prompts": pos}},
+            ]
+        }
+    )
+    q = emb.embed_images([Image.open(img).convert("RGB")])[0]
+    tp, tn = emb.embed_texts(pos), emb.embed_texts(neg)
+    with RuleEngine(rules, embedder=emb, store=tmp_path / "r.sqlite") as eng:
+        (both,) = eng.evaluate(rules[0], [str(img)])
+        (only,) = eng.evaluate(rules[1], [str(img)])
+        (cancel,) = eng.evaluate(rules[2], [str(img)])
+    assert both.score == pytest.approx(float(np.mean(tp @ q) - np.mean(tn @ q)), abs=1e-5)
+    assert both.hit  # threshold -2: anything fires
+    assert only.score == pytest.approx(float(np.mean(tp @ q)), abs=1e-5) and not only.hit
+    # the same prompts as negatives cancel exactly: the score falls with the negatives
+    assert cancel.score == pytest.approx(0.0, abs=1e-6) and not cancel.hit  # default 0.02

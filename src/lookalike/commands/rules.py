@@ -43,6 +43,12 @@ def _model_opts(f):  # type: ignore[no-untyped-def]
         "config, else effnet-lite0; prompts need a CLIP-family model).",
     )(f)
     f = click.option(
+        "--weights",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="Load the model's weights from FILE (config: [rules] weights).",
+    )(f)
+    f = click.option(
         "--db",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
@@ -51,7 +57,7 @@ def _model_opts(f):  # type: ignore[no-untyped-def]
     return f
 
 
-def _engine(rules: list, model: str | None, db: Path | None):  # type: ignore[no-untyped-def]
+def _engine(rules: list, model: str | None, db: Path | None, weights: str | None = None):  # type: ignore[no-untyped-def]
     from lookalike import config
     from lookalike.engine.rules.evaluate import RuleEngine
 
@@ -66,6 +72,7 @@ def _engine(rules: list, model: str | None, db: Path | None):  # type: ignore[no
         model=model or config.get_key(cfg, "rules.model"),
         catalog=db or config.default_catalog_path(),
         classifiers=classifiers,
+        weights=weights or config.get_key(cfg, "rules.weights"),
     )
 
 
@@ -159,12 +166,14 @@ def _describe(r) -> dict:  # type: ignore[no-untyped-def]
 @click.argument("rule")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False))
 @_model_opts
-def test_cmd(rule: str, image: str, model: str | None, db: Path | None) -> None:
+def test_cmd(
+    rule: str, image: str, model: str | None, db: Path | None, weights: str | None
+) -> None:
     """Score RULE on IMAGE and say whether it would fire (folders are not checked)."""
 
     def body(stdout: TextIO, stderr: TextIO) -> int:
         (r,) = _load(rule)
-        with _engine([r], model, db) as eng:
+        with _engine([r], model, db, weights) as eng:
             (res,) = eng.evaluate(r, [os.path.abspath(image)])
         if res.error:
             stderr.write(f"lookalike rules: {display_path(image)}: {safe_text(res.error)}\n")
@@ -197,6 +206,7 @@ def run_cmd(
     journal: Path | None,
     model: str | None,
     db: Path | None,
+    weights: str | None,
 ) -> None:
     """Apply the rules (or only RULE) to the images under PATH…, first match wins.
 
@@ -225,7 +235,7 @@ def run_cmd(
         files: list[str] = []
         for p in paths:
             files += image_files(p) if os.path.isdir(p) else [os.path.abspath(p)]
-        with _engine(rules, model, db) as eng:
+        with _engine(rules, model, db, weights) as eng:
             fired, errors = eng.first_hits(files)
         for e in errors:
             stderr.write(f"  {e.rule}: {display_path(e.path)}: {safe_text(e.error)}\n")

@@ -171,6 +171,7 @@ class RuleEngine:
         store: Path | None = None,
         device: str = "cpu",
         classifiers: dict[str, Any] | None = None,
+        weights: str | os.PathLike[str] | None = None,
     ) -> None:
         from lookalike.engine.models import resolve
 
@@ -178,6 +179,7 @@ class RuleEngine:
         self.spec = embedder.spec if embedder is not None else resolve(model or DEFAULT_MODEL)
         self._embedder = embedder
         self.device = device
+        self.weights = Path(weights).expanduser() if weights else None
         self.catalog_path = Path(catalog) if catalog else None
         self.store = RuleStore(store or default_store_path())
         self._protos: dict[str, tuple[str, np.ndarray]] = {}
@@ -209,6 +211,10 @@ class RuleEngine:
     def model_version(self) -> str:
         if self._embedder is not None:
             return str(self._embedder.version)
+        if self.weights is not None:  # as the Embedder and the scan name it
+            from lookalike.engine.features.embed import _file_tag
+
+            return f"{self.spec.version}:w{_file_tag(self.weights)}"
         return self.spec.version
 
     @property
@@ -216,7 +222,7 @@ class RuleEngine:
         if self._embedder is None:
             from lookalike.engine.features.embed import Embedder
 
-            self._embedder = Embedder(self.spec, device=self.device)
+            self._embedder = Embedder(self.spec, device=self.device, weights=self.weights)
         return self._embedder
 
     def vectors(self, paths: Sequence[str]) -> dict[str, np.ndarray | str]:
