@@ -172,8 +172,9 @@ def is_pair(p, q) -> bool:
     return _shared(p, q) >= 0.8 * shorter
 
 
-def _scan(folder: Path, db: Path, step: float) -> tuple[dict, float]:
+def _scan(folder: Path, db: Path, step: float | None) -> tuple[dict, float]:
     t = time.perf_counter()
+    asked = ["--video-step", str(step)] if step else []
     r = subprocess.run(
         [
             sys.executable,
@@ -184,8 +185,7 @@ def _scan(folder: Path, db: Path, step: float) -> tuple[dict, float]:
             str(folder),
             "--db",
             str(db),
-            "--video-step",
-            str(step),
+            *asked,
             "--no-thumbnails",
         ],
         capture_output=True,
@@ -242,7 +242,9 @@ def score(truth: dict, result: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--step", type=float, default=0.5, help="--video-step for the scan")
+    ap.add_argument(
+        "--step", type=float, default=0.5, help="--video-step for the scan; 0: the default"
+    )
     ap.add_argument("--keep", type=Path, help="build the corpus here and keep it")
     ap.add_argument("-o", type=Path, help="write results JSON here")
     args = ap.parse_args()
