@@ -96,3 +96,39 @@ def test_generation_prompt_rules_and_within_a_list_or_across_any(tmp_path: Path)
         (vetoed,) = eng.evaluate(rules[2], [str(cat)])
         assert vetoed.vetoed and not vetoed.hit
     assert errors == []
+
+
+def test_rules_run_quarantines_and_trashes_by_generation_prompt_then_undo(tmp_path: Path) -> None:
+    """No model needed: metadata rules act through the journal (quarantine and trash), skip
+    protects a file from later rules, and undo brings every file back byte for byte."""
+    from click.testing import CliRunner
+
+    from lookalike import config
+    from lookalike.cli import main
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _png(inbox / "cat.png", parameters=A1111)
+    _png(inbox / "fox.png", prompt=json.dumps(COMFY))
+    _png(inbox / "kept-fox.png", parameters="a red fox, keep")
+    Image.new("RGB", (16, 16)).save(inbox / "plain.png")
+    before = {p.name: p.read_bytes() for p in inbox.iterdir()}
+    config.save_config(
+        {
+            "content_rules": [
+                {"name": "keep", "when": {"generation_prompt": ["keep"]}, "action": "skip"},
+                {"name": "cats", "when": {"generation_prompt": ["cat"]}, "action": "quarantine"},
+                {"name": "foxes", "when": {"generation_prompt": ["fox"]}, "action": "trash"},
+            ]
+        }
+    )
+    r = CliRunner().invoke(main, ["rules", "run", str(inbox), "--yes", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(ln) for ln in r.stdout.splitlines()]
+    hits = {Path(x["path"]).name: x["rule"] for x in rows if "rule" in x}
+    assert hits == {"cat.png": "cats", "fox.png": "foxes", "kept-fox.png": "keep"}
+    assert sorted(p.name for p in inbox.iterdir()) == ["kept-fox.png", "plain.png"]
+    for _ in range(2):  # two batches: quarantine and trash
+        u = CliRunner().invoke(main, ["undo", "--yes"])
+        assert u.exit_code == 0, u.output
+    assert {p.name: p.read_bytes() for p in inbox.iterdir()} == before
