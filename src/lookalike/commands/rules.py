@@ -10,17 +10,22 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
 from lookalike.engine.actions.fsutil import display_path, safe_text
 
+if TYPE_CHECKING:
+    from lookalike.engine.rules.content import ContentRule, Test
+    from lookalike.engine.rules.evaluate import RuleEngine, RuleResult
+
 FORMATS = click.Choice(["text", "json"])
 
 
-def _load(rule_name: str | None = None) -> list:
+def _load(rule_name: str | None = None) -> list[ContentRule]:
     from lookalike import config
     from lookalike.engine.rules.content import RuleError, parse_rules
 
@@ -34,7 +39,7 @@ def _load(rule_name: str | None = None) -> list:
     return rules
 
 
-def _model_opts(f):  # type: ignore[no-untyped-def]
+def _model_opts(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--model",
         default=None,
@@ -57,7 +62,9 @@ def _model_opts(f):  # type: ignore[no-untyped-def]
     return f
 
 
-def _engine(rules: list, model: str | None, db: Path | None, weights: str | None = None):  # type: ignore[no-untyped-def]
+def _engine(
+    rules: list[ContentRule], model: str | None, db: Path | None, weights: str | None = None
+) -> RuleEngine:
     from lookalike import config
     from lookalike.engine.rules.evaluate import RuleEngine
 
@@ -76,7 +83,7 @@ def _engine(rules: list, model: str | None, db: Path | None, weights: str | None
     )
 
 
-def _guard(body):  # type: ignore[no-untyped-def]
+def _guard(body: Callable[[TextIO, TextIO], int]) -> None:
     """One line on stderr and exit 2 for a bad rule/config/model; 4 for anything else."""
     import sys
 
@@ -90,15 +97,16 @@ def _guard(body):  # type: ignore[no-untyped-def]
     except (RuleError, ConfigError, ModelUnavailable) as exc:
         sys.stderr.write(f"lookalike rules: {exc}\n")
         code = 2
-    except ActionError as exc:
-        sys.stderr.write(f"lookalike rules: {exc}\n")
-        code = 2
+    except ActionError as exc:  # plan refused, not confirmed, journal busy: as `apply` says
+        from lookalike.commands.actions import _fail
+
+        code = _fail(sys.stderr, exc)
     sys.exit(code)
 
 
 @click.group("rules")
 def rules_group() -> None:
-    """Content rules: hide nothing, move/copy/trash/quarantine what matches (docs/rules.md)."""
+    """Content rules: skip, notify, move, copy, trash or quarantine what matches (docs/rules.md)."""
 
 
 @rules_group.command("list")
@@ -131,8 +139,8 @@ def list_cmd(fmt: str) -> None:
     _guard(body)
 
 
-def _describe(r) -> dict:  # type: ignore[no-untyped-def]
-    def test(t) -> str:  # type: ignore[no-untyped-def]
+def _describe(r: ContentRule) -> dict[str, Any]:
+    def test(t: Test) -> str:
         parts = []
         for c in t.conditions:
             if c.kind == "prompts":
@@ -217,6 +225,7 @@ def run_cmd(
     """
 
     def body(stdout: TextIO, stderr: TextIO) -> int:
+        from lookalike import config
         from lookalike.engine.rules.content import RuleError
         from lookalike.engine.rules.evaluate import image_files
 
@@ -231,7 +240,10 @@ def run_cmd(
             )
         rules = _load(rule_name)
         if not rules:
-            raise RuleError("no content rules configured; see lookalike rules list")
+            raise RuleError(
+                f"no content rules configured; add [[content_rules]] to {config.config_path()} "
+                "(docs/rules.md)"
+            )
         files: list[str] = []
         for p in paths:
             files += image_files(p) if os.path.isdir(p) else [os.path.abspath(p)]
@@ -256,7 +268,15 @@ def run_cmd(
     _guard(body)
 
 
-def _act(hits, paths, yes, fmt, journal, stdout, stderr) -> int:  # type: ignore[no-untyped-def]
+def _act(
+    hits: list[tuple[RuleResult, ContentRule]],
+    paths: list[str],
+    yes: bool,
+    fmt: str,
+    journal: Path | None,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
     """File actions, one journalled batch per action, through the plan builder."""
     from lookalike.commands.actions import _config_references, execute_plan
     from lookalike.engine.actions.plan import build_file_plan
