@@ -186,3 +186,68 @@ def test_scan_review_apply_undo_in_tmux(app_in_tmux) -> None:  # type: ignore[no
 
     tmux.keys("q")
     tmux.wait_for("LOOKALIKE-EXITED", timeout=30)
+
+
+def test_compare_select_hardlink_undo_in_tmux(app_in_tmux) -> None:  # type: ignore[no-untyped-def]
+    """scan → review → compare (difference) → select by criteria → apply as hardlinks → undo."""
+    tmux, photos, _ = app_in_tmux
+    for name in ("chelsea", "coffee"):  # byte-identical copies: links replace only those
+        shutil.copyfile(photos / f"{name}.jpg", photos / "copies" / f"{name}_dup.jpg")
+    before = tree(photos)
+
+    tmux.wait_for("Roots to scan", "graphics: halfcell", "s Start scan")
+    tmux.keys("s")
+    tmux.wait_for("Group 1/", "KEEP", timeout=180)
+
+    # Compare the keeper with the selected copy, then look at the difference.
+    tmux.keys("l", "v")
+    tmux.wait_for("Compare ·", "side by side", "px ·")
+    tmux.keys("x")
+    tmux.wait_for("differs:")
+    tmux.keys("Escape")
+    tmux.wait_for("Group ", "KEEP")
+
+    # Select across every group: keep the highest resolution, remove the rest.
+    tmux.keys("*")
+    tmux.wait_for("Select across", "files to remove")
+    tmux.keys("Enter")
+    tmux.wait_for("Selected")
+
+    # Apply as hard links (o cycles: quarantine, move and copy ask for a folder: Esc).
+    tmux.keys("4")
+    tmux.wait_for("Operation: trash")
+    tmux.keys("o")
+    tmux.wait_for("Operation: quarantine")
+    for op in ("move", "copy"):
+        tmux.keys("o")
+        tmux.wait_for(f"Folder for {op}")
+        tmux.keys("Escape")
+        end = time.monotonic() + 30
+        while "Folder for" in tmux.screen() and time.monotonic() < end:  # the prompt is gone
+            time.sleep(0.1)
+        tmux.wait_for(f"Operation: {op}")
+    tmux.keys("o")
+    # Only the byte-identical copies can become links; the re-encoded ones are refused.
+    tmux.wait_for("Operation: hardlink", "2 files in", "links only")
+    tmux.keys("a")
+    tmux.wait_for("Type apply")
+    tmux.type("apply")
+    tmux.keys("Enter")
+    tmux.wait_for("Done: batch", timeout=60)
+    for name in ("chelsea", "coffee"):
+        dup = photos / "copies" / f"{name}_dup.jpg"
+        assert dup.stat().st_ino == (photos / f"{name}.jpg").stat().st_ino
+    assert tree(photos) == before  # same names, same bytes: only the storage is shared
+
+    # Undo from History: every file its own again, byte for byte.
+    tmux.keys("6")
+    tmux.wait_for("hardlink", "done")
+    tmux.keys("u")
+    tmux.wait_for("Undo batch")
+    tmux.keys("y")
+    tmux.wait_for("undone", timeout=60)
+    assert tree(photos) == before
+    assert all(p.stat().st_nlink == 1 for p in photos.rglob("*.jpg"))  # separate files again
+
+    tmux.keys("q")
+    tmux.wait_for("LOOKALIKE-EXITED", timeout=30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -483,3 +484,26 @@ async def test_rules_status_line_clears_after_save() -> None:
         await pilot.press("w")
         await wait_for(pilot, lambda: not app.rules_dirty)
         await wait_for(pilot, lambda: "unsaved" not in str(status.render()))
+
+
+async def test_open_and_reveal_use_the_system_viewer_only_with_a_display(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = tmp_path / "opened.txt"
+    viewer = tmp_path / "bin" / "xdg-open"
+    viewer.parent.mkdir()
+    viewer.write_text(f'#!/bin/sh\necho "$1" >> {record}\n')
+    viewer.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{viewer.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    app = app_with(FakeEngine(make_groups(3)))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.review.groups) == 3)
+        await pilot.press("O")  # over plain SSH: no viewer, a hint instead
+        assert any("No display here" in n.message for n in app._notifications)
+        monkeypatch.setenv("DISPLAY", ":0")
+        await pilot.press("O", "R")
+        path = app.review.current_member.path
+        await wait_for(pilot, lambda: record.exists() and len(record.read_text().split()) == 2)
+        assert sorted(record.read_text().split()) == sorted([path, os.path.dirname(path)])

@@ -117,6 +117,11 @@ S again leaves them out.
             summary = f"[$error]{lk.plan_error}[/]"
         elif plan is None:
             summary = "Making the plan…"
+        elif not plan.items and plan.refused:
+            summary = (
+                f"Nothing can be done with {op}: every file was refused. "
+                "[$warning]Refused:[/] " + "; ".join(plan.refused[:5])
+            )
         elif not plan.items:
             summary = "Nothing to do: decide some groups in Review (3) first."
         else:

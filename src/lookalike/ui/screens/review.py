@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
 from textual import work
@@ -71,6 +72,8 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         Binding("asterisk", "select", "Select…", show=False, id="review.select"),
         Binding("U", "undo_select", "Undo select", show=False, id="review.undo_select"),
         Binding("y", "copy_path", "Copy path", show=False, id="review.copy_path"),
+        Binding("O", "open_file(False)", "Open", show=False, id="review.open"),
+        Binding("R", "open_file(True)", "Reveal folder", show=False, id="review.reveal"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -403,6 +406,40 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         if m is not None:
             self.app.copy_to_clipboard(m.path)
             self.notify(f"Copied: {m.path}")
+
+    def action_open_file(self, folder: bool) -> None:
+        """Open the file (or its folder) in the system viewer, where there is a display."""
+        from lookalike.ui.opener import opener
+
+        m = self.lk.review.current_member
+        if m is None:
+            return
+        command = opener()
+        if command is None:
+            self.notify(
+                "No display here (over SSH?): y copies the path to your own clipboard instead",
+                severity="warning",
+            )
+            return
+        target = os.path.dirname(m.path) if folder else m.path
+        self._open(command, target)
+
+    @work(thread=True, group="open")
+    def _open(self, command: list[str], target: str) -> None:
+        import subprocess
+
+        try:  # detached: the viewer outlives nothing here and never blocks the app
+            subprocess.Popen(
+                [*command, target],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self.app.call_from_thread(
+                self.notify, f"Could not open {target}: {exc.strerror}", severity="error"
+            )
 
     def action_compare(self) -> None:
         from lookalike.ui.screens.compare import CompareScreen
