@@ -228,7 +228,10 @@ def test_rules_run_moves_hits_through_the_journal_and_undo_restores(
     inbox = tmp_path / "inbox"
     shutil.copytree(photos / "inbox", inbox)
     (inbox / "notes.jpg").write_bytes(b"not an image")  # one clear message, the run goes on
-    before = {p.name: _digest(p) for p in inbox.iterdir()}
+    samples = inbox / "samples"  # sample images inside the folder run over: never acted on
+    shutil.copytree(photos / "reject", samples)
+    before = {p.name: _digest(p) for p in inbox.iterdir() if p.is_file()}
+    n_samples = len(list(samples.iterdir()))
     sorted_dir = tmp_path / "sorted"
     cfg = {
         "content_rules": [
@@ -236,7 +239,7 @@ def test_rules_run_moves_hits_through_the_journal_and_undo_restores(
                 "name": "textures",
                 "folders": [str(inbox)],
                 "when": {
-                    "prototype": str(photos / "reject"),
+                    "prototype": str(samples),
                     "negative_prototype": str(photos / "keep"),
                     "threshold": 0.15,
                 },
@@ -258,7 +261,7 @@ def test_rules_run_moves_hits_through_the_journal_and_undo_restores(
     lines = [ln.split("\t") for ln in r.stdout.splitlines()]
     assert sorted(Path(ln[3]).name for ln in lines) == ["brick.jpg", "gravel.jpg"]
     assert all(ln[0] == "textures" and float(ln[1]) >= 0.15 for ln in lines)
-    assert {p.name for p in inbox.iterdir()} == set(before)  # dry run touched nothing
+    assert {p.name for p in inbox.iterdir() if p.is_file()} == set(before)  # nothing touched
 
     r = runner.invoke(main, ["rules", "run", "textures", str(inbox), "--yes"])
     assert "applied for 2 file(s)" in r.stdout and "0 skipped, 0 failed" in r.stdout, r.output
@@ -268,8 +271,9 @@ def test_rules_run_moves_hits_through_the_journal_and_undo_restores(
 
     r = runner.invoke(main, ["undo", "--yes"])
     assert r.exit_code == 0, r.output
-    assert {p.name: _digest(p) for p in inbox.iterdir()} == before
+    assert {p.name: _digest(p) for p in inbox.iterdir() if p.is_file()} == before
     assert not any(sorted_dir.iterdir())
+    assert len(list(samples.iterdir())) == n_samples
 
 
 def test_rule_plans_never_come_from_a_plan_file(tmp_path: Path) -> None:

@@ -435,7 +435,15 @@ class RuleEngine:
         fired: dict[str, RuleResult] = {}
         errors: list[RuleResult] = []
         for rule in self.rules:
-            mine = [p for p in pending if p not in fired and rule.applies_to(p)]
+            # a rule never acts on its own sample images (moving them would change the rule)
+            samples = tuple(f.rstrip(os.sep) + os.sep for f in rule.prototype_folders())
+            mine = [
+                p
+                for p in pending
+                if p not in fired
+                and rule.applies_to(p)
+                and not os.path.realpath(p).startswith(samples or ("\0",))
+            ]
             if not mine:
                 continue
             for r in self.evaluate(rule, mine):
