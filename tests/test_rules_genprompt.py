@@ -4,6 +4,7 @@ PNG text chunks, A1111 text and ComfyUI JSON in EXIF UserComment; rules match th
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin
@@ -112,6 +113,8 @@ def test_rules_run_quarantines_and_trashes_by_generation_prompt_then_undo(tmp_pa
     _png(inbox / "fox.png", prompt=json.dumps(COMFY))
     _png(inbox / "kept-fox.png", parameters="a red fox, keep")
     Image.new("RGB", (16, 16)).save(inbox / "plain.png")
+    odd = os.fsdecode(os.path.join(os.fsencode(inbox), b"odd-\xff\nname.png"))  # not UTF-8
+    _png(Path(odd), parameters="a cat\nSteps: 1")
     before = {p.name: p.read_bytes() for p in inbox.iterdir()}
     config.save_config(
         {
@@ -126,7 +129,13 @@ def test_rules_run_quarantines_and_trashes_by_generation_prompt_then_undo(tmp_pa
     assert r.exit_code == 0, r.output
     rows = [json.loads(ln) for ln in r.stdout.splitlines()]
     hits = {Path(x["path"]).name: x["rule"] for x in rows if "rule" in x}
-    assert hits == {"cat.png": "cats", "fox.png": "foxes", "kept-fox.png": "keep"}
+    assert hits == {
+        "cat.png": "cats",
+        "fox.png": "foxes",
+        "kept-fox.png": "keep",
+        "odd-\\xff\\nname.png": "cats",  # shown escaped, one line; acted on by its bytes
+    }
+    assert not os.path.lexists(odd)  # the odd name was quarantined too
     assert sorted(p.name for p in inbox.iterdir()) == ["kept-fox.png", "plain.png"]
     for _ in range(2):  # two batches: quarantine and trash
         u = CliRunner().invoke(main, ["undo", "--yes"])
