@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin
@@ -141,3 +142,7 @@ def test_rules_run_quarantines_and_trashes_by_generation_prompt_then_undo(tmp_pa
         u = CliRunner().invoke(main, ["undo", "--yes"])
         assert u.exit_code == 0, u.output
     assert {p.name: p.read_bytes() for p in inbox.iterdir()} == before
+    r = CliRunner().invoke(main, ["redo", "--yes"])  # the last undone batch, re-verified
+    assert r.exit_code == 0 and "redone for" in r.stdout, r.output
+    n = int(re.search(r"redone for (\d+) file", r.stdout).group(1))  # type: ignore[union-attr]
+    assert n >= 1 and len(list(inbox.iterdir())) == len(before) - n  # they went again
