@@ -146,3 +146,49 @@ def test_rules_run_quarantines_and_trashes_by_generation_prompt_then_undo(tmp_pa
     assert r.exit_code == 0 and "redone for" in r.stdout, r.output
     n = int(re.search(r"redone for (\d+) file", r.stdout).group(1))  # type: ignore[union-attr]
     assert n >= 1 and len(list(inbox.iterdir())) == len(before) - n  # they went again
+
+
+def test_scan_with_rules_reports_on_stderr_and_acts_through_the_journal(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from lookalike import config
+    from lookalike.cli import main
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _png(inbox / "cat.png", parameters=A1111)
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(inbox / "plain.png")
+    cat_bytes = (inbox / "cat.png").read_bytes()
+    config.save_config(
+        {
+            "content_rules": [
+                {"name": "cats", "when": {"generation_prompt": ["cat"]}, "action": "quarantine"}
+            ]
+        }
+    )
+    db = tmp_path / "cat.sqlite"
+    r = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            "--no-ui",
+            str(inbox),
+            "--db",
+            str(db),
+            "--rules",
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "rule cats (1.0000): quarantine" in r.stderr
+    json.loads(r.stdout)  # stdout stays the scan's results
+    assert (inbox / "cat.png").exists()
+    r = CliRunner().invoke(
+        main, ["scan", "--no-ui", str(inbox), "--db", str(db), "--rules", "--yes"]
+    )
+    assert r.exit_code == 0, r.output
+    assert not (inbox / "cat.png").exists() and "undo with: lookalike undo" in r.stderr
+    assert CliRunner().invoke(main, ["undo", "--yes"]).exit_code == 0
+    assert (inbox / "cat.png").read_bytes() == cat_bytes

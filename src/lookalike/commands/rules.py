@@ -268,6 +268,51 @@ def run_cmd(
     _guard(body)
 
 
+def rules_after_scan(
+    roots: list[str],
+    catalog: Path | None,
+    *,
+    model: str | None,
+    weights: str | None,
+    yes: bool,
+    dry_run: bool,
+    stderr: TextIO,
+) -> int:
+    """``scan --rules``: the content rules over the scanned images, reusing the vectors the
+    scan just stored (same model). Everything goes to stderr (stdout holds the scan results);
+    file actions are journalled batches like ``rules run``. Returns 0, 2 (bad rule), 3 (some
+    files unreadable) or the action's exit code."""
+    from lookalike.config import ConfigError
+    from lookalike.engine.actions.errors import ActionError
+    from lookalike.engine.models import ModelUnavailable
+    from lookalike.engine.rules.content import RuleError
+    from lookalike.engine.rules.evaluate import image_files
+
+    try:
+        rules = _load()
+        if not rules:
+            stderr.write("lookalike: --rules: no content rules configured (docs/rules.md)\n")
+            return 0
+        files: list[str] = []
+        for p in roots:
+            files += image_files(p) if os.path.isdir(p) else [os.path.abspath(p)]
+        with _engine(rules, model, catalog, weights) as eng:
+            fired, errors = eng.first_hits(files)
+        for e in errors:
+            stderr.write(f"  {e.rule}: {display_path(e.path)}: {safe_text(e.error)}\n")
+        by_name = {r.name: r for r in rules}
+        hits = [(fired[p], by_name[fired[p].rule]) for p in files if p in fired]
+        for res, r in hits:
+            stderr.write(f"rule {r.name} ({res.score:.4f}): {r.action} {display_path(res.path)}\n")
+        code = 3 if errors else 0
+        if dry_run:
+            return code
+        return max(code, _act(hits, roots, yes, "text", None, stderr, stderr))
+    except (RuleError, ConfigError, ModelUnavailable, ActionError) as exc:
+        stderr.write(f"lookalike: --rules: {exc}\n")
+        return 2
+
+
 def _act(
     hits: list[tuple[RuleResult, ContentRule]],
     paths: list[str],

@@ -332,8 +332,15 @@ def build_options(
     is_flag=True,
     help="If another scan is running on the same catalog, wait for it instead of stopping.",
 )
+@click.option(
+    "--rules",
+    "content_rules",
+    is_flag=True,
+    help="Also apply the content rules of config.toml to the scanned images (docs/rules.md); "
+    "hits and batches are reported on stderr, --yes acts without asking, --dry-run only reports.",
+)
 @action_options
-def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, **kw):
+def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, content_rules, **kw):
     """Find exact duplicates and edited copies of photos under PATHs.
 
     \b
@@ -360,6 +367,7 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, **kw):
     from lookalike.headless import exitcodes
     from lookalike.headless.runner import run_scan
 
+    rules_args = (kw.get("model"), kw.get("weights"), bool(kw.get("yes")), bool(kw.get("dry_run")))
     try:
         act = action_args_from(kw)
     except ActionError as exc:
@@ -396,6 +404,21 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, **kw):
     finally:
         if results is not None:
             results.discard()
+    if content_rules and result.code in (exitcodes.OK, exitcodes.FILE_ERRORS):
+        from lookalike.commands.rules import rules_after_scan
+
+        model, weights, yes, dry = rules_args
+        got = rules_after_scan(
+            [str(p) for p in (*options.roots, *options.files_from)],
+            engine.catalog_path,
+            model=model,
+            weights=weights,
+            yes=yes,
+            dry_run=dry,
+            stderr=sys.stderr,
+        )
+        if got and result.code == exitcodes.OK:
+            result = replace(result, code=got)
     if (
         act is None
         or result.finished is None
