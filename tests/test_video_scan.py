@@ -75,9 +75,6 @@ def test_rescan_decodes_nothing_and_step_change_resamples(videos: Path, tmp_path
     db = tmp_path / "c.db"
     first = _scan(videos, db)
     again = _scan(videos, db)
-    assert "video" not in again["stats"]["seconds_by_stage"] or (
-        again["stats"]["seconds_by_stage"]["video"] < first["stats"]["seconds_by_stage"]["video"]
-    )
     assert [g["files"] for g in again["groups"]] == [g["files"] for g in first["groups"]]
     r = lookalike(
         "scan", "--no-ui", str(videos), "--db", str(db), "--workers", "1", "--format", "jsonl"

@@ -81,7 +81,7 @@ def align(
     out: list[Segment] = []
     while alive.sum() >= min_samples and len(out) < MAX_SEGMENTS:
         idx = np.flatnonzero(alive)
-        best: tuple[int, float, float, np.ndarray] | None = None
+        best: tuple[tuple[int, float], float, float, np.ndarray] | None = None
         for r in ratios:
             off = tb[idx] - r * ta[idx]
             bins = np.round(off / step).astype(np.int64)
@@ -95,8 +95,11 @@ def align(
             window = np.abs(bins - peak) <= 1
             centre = float(np.median(off[window]))
             near = idx[np.abs(off - centre) <= step]
-            strength = len(_one_per_sample(ta, tb, near, r, centre))
-            if best is None or strength > best[0]:  # ties keep the earlier ratio (1.0 first)
+            picked = _one_per_sample(ta, tb, near, r, centre)
+            fit = float(np.abs(tb[picked] - r * ta[picked] - centre).mean()) if len(picked) else 0.0
+            # the most matches; on a tie the line that fits them best (then 1.0 first)
+            strength = (len(picked), -round(fit, 6))
+            if best is None or strength > best[0]:
                 best = (strength, r, centre, near)
         if best is None:
             break
