@@ -25,6 +25,7 @@ from lookalike.engine.model import Group, Member
 from lookalike.ui import imagefit
 from lookalike.ui.widgets.bars import StatusBar
 from lookalike.ui.widgets.grouplist import human_bytes
+from lookalike.ui.zoompan import ZoomPan
 
 if TYPE_CHECKING:
     from lookalike.ui.app import LookalikeApp
@@ -110,7 +111,7 @@ def facts(member: Member, keep: bool) -> str:
     )
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(ZoomPan, Screen[None]):
     MODE = "compare"
     HELP = """
 The file the group keeps (A, left) and the selected file (B, right), side by side. Zoom and
@@ -140,7 +141,7 @@ engine found (letterboxed, re-encoded, downscaled ...).
 
     def __init__(self) -> None:
         super().__init__()
-        self.zoom, self.cx, self.cy = 1.0, 0.5, 0.5
+        self.reset_view()
         self.flip = False  # one pane at a time
         self.showing_b = False  # in flip mode: which one
         self.diff = False
@@ -308,20 +309,8 @@ engine found (letterboxed, re-encoded, downscaled ...).
         self.diff = not self.diff
         self.reload()
 
-    def action_zoom(self, step: int) -> None:
-        self.zoom = max(1.0, min(16.0, self.zoom * (2 if step > 0 else 0.5)))
-        if self.zoom == 1:
-            self.cx = self.cy = 0.5
-        self.reload()
-
     def action_fit(self) -> None:
-        self.zoom, self.cx, self.cy = 1.0, 0.5, 0.5
-        self.reload()
-
-    def action_pan(self, dx: int, dy: int) -> None:
-        step = 0.25 / self.zoom
-        self.cx = min(1.0, max(0.0, self.cx + dx * step))
-        self.cy = min(1.0, max(0.0, self.cy + dy * step))
+        self.reset_view()
         self.reload()
 
     def action_other(self, delta: int) -> None:

@@ -19,6 +19,7 @@ from textual.widgets import Footer, Static
 
 from lookalike.ui import imagefit
 from lookalike.ui.widgets.bars import StatusBar
+from lookalike.ui.zoompan import ZoomPan
 
 if TYPE_CHECKING:
     from lookalike.ui.app import LookalikeApp
@@ -33,7 +34,7 @@ class FrameReady(Message):
         self.note = note
 
 
-class FullView(Screen[None]):
+class FullView(ZoomPan, Screen[None]):
     MODE = "full view"
     HELP = """
 The selected file, as large as the terminal allows. Zoom in and pan to compare details; the
@@ -57,9 +58,7 @@ cannot be read). Space still toggles keep/remove for this file.
 
     def __init__(self) -> None:
         super().__init__()
-        self.zoom = 1.0
-        self.cx = 0.5
-        self.cy = 0.5
+        self.reset_view()
         self._source: Any = None
         self._source_path = ""
         self.frame: Any = None  # the letterboxed picture on screen (None until decoded)
@@ -154,25 +153,13 @@ cannot be read). Space still toggles keep/remove for this file.
     def action_close(self) -> None:
         self.dismiss(None)
 
-    def action_zoom(self, step: int) -> None:
-        self.zoom = max(1.0, min(16.0, self.zoom * (2 if step > 0 else 0.5)))
-        if self.zoom == 1:
-            self.cx = self.cy = 0.5
-        self.reload()
-
     def action_reset(self) -> None:
-        self.zoom, self.cx, self.cy = 1.0, 0.5, 0.5
-        self.reload()
-
-    def action_pan(self, dx: int, dy: int) -> None:
-        step = 0.25 / self.zoom
-        self.cx = min(1.0, max(0.0, self.cx + dx * step))
-        self.cy = min(1.0, max(0.0, self.cy + dy * step))
+        self.reset_view()
         self.reload()
 
     def action_member(self, delta: int) -> None:
         if self.lk.review.move_member(delta):
-            self.zoom, self.cx, self.cy = 1.0, 0.5, 0.5
+            self.reset_view()
             self.reload()
 
     def action_toggle_keep(self) -> None:
