@@ -19,16 +19,6 @@ from lookalike.ui.widgets.bars import StatusBar
 SIZE = (130, 40)
 
 
-@pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var, sub in (
-        ("LOOKALIKE_CONFIG_DIR", "config"),
-        ("LOOKALIKE_CACHE_DIR", "cache"),
-        ("LOOKALIKE_DATA_DIR", "data"),
-        ("XDG_DATA_HOME", "xdg"),
-    ):
-        monkeypatch.setenv(var, str(tmp_path / sub))
-
 
 @pytest.fixture
 def thumbs(tmp_path: Path) -> list[str]:

@@ -9,7 +9,6 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from textual.pilot import Pilot
 
 from lookalike.engine.api import Engine
@@ -20,16 +19,6 @@ from lookalike.ui.screens.base import ConfirmScreen, PromptScreen
 
 SIZE = (120, 36)
 
-
-@pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var, sub in (
-        ("LOOKALIKE_CONFIG_DIR", "config"),
-        ("LOOKALIKE_CACHE_DIR", "cache"),
-        ("LOOKALIKE_DATA_DIR", "data"),
-        ("XDG_DATA_HOME", "xdg"),
-    ):
-        monkeypatch.setenv(var, str(tmp_path / sub))
 
 
 async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 60.0) -> None:

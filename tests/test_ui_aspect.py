@@ -18,17 +18,6 @@ from lookalike.ui.app import make_app
 from lookalike.ui.widgets.thumbs import ThumbCard, ThumbGrid
 
 
-@pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var, sub in (
-        ("LOOKALIKE_CONFIG_DIR", "config"),
-        ("LOOKALIKE_CACHE_DIR", "cache"),
-        ("LOOKALIKE_DATA_DIR", "data"),
-        ("XDG_DATA_HOME", "xdg"),
-    ):
-        monkeypatch.setenv(var, str(tmp_path / sub))
-
-
 def real_photo(kind: str) -> Image.Image:
     """A portrait (2:3, like a 2560×3837 phone shot) and a 4:1 panorama cut from real photos."""
     from skimage import data

@@ -20,16 +20,6 @@ from lookalike.ui.screens.compare import CompareScreen, difference
 MARK = (400, 440, 490, 490)  # the watermark's box in the copy
 
 
-@pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var, sub in (
-        ("LOOKALIKE_CONFIG_DIR", "config"),
-        ("LOOKALIKE_CACHE_DIR", "cache"),
-        ("LOOKALIKE_DATA_DIR", "data"),
-        ("XDG_DATA_HOME", "xdg"),
-    ):
-        monkeypatch.setenv(var, str(tmp_path / sub))
-
 
 async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 60.0) -> None:
     loop = asyncio.get_running_loop()

@@ -6,22 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from lookalike.engine.api import Engine
 from lookalike.engine.model import Group, Member
 from lookalike.ui.engine_port import ApplyProgress, EngineAdapter, as_port
-
-
-@pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var, sub in (
-        ("LOOKALIKE_CONFIG_DIR", "config"),
-        ("LOOKALIKE_CACHE_DIR", "cache"),
-        ("LOOKALIKE_DATA_DIR", "data"),
-        ("XDG_DATA_HOME", "xdg"),
-    ):
-        monkeypatch.setenv(var, str(tmp_path / sub))
 
 
 def member(path: Path) -> Member:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
 
-import pytest
 from textual.pilot import Pilot
 
 from lookalike.engine.model import Group, Member
@@ -15,17 +13,6 @@ from lookalike.ui import select
 from lookalike.ui.app import make_app
 from lookalike.ui.fake import FakeEngine, make_groups
 from lookalike.ui.state import ReviewState
-
-
-@pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var, sub in (
-        ("LOOKALIKE_CONFIG_DIR", "config"),
-        ("LOOKALIKE_CACHE_DIR", "cache"),
-        ("LOOKALIKE_DATA_DIR", "data"),
-        ("XDG_DATA_HOME", "xdg"),
-    ):
-        monkeypatch.setenv(var, str(tmp_path / sub))
 
 
 def member(path: str, w: int, size: int, fmt: str = "JPEG", taken: str | None = None) -> Member:

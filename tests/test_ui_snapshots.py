@@ -34,16 +34,6 @@ class UiSvg(SVGImageExtension):
         return str(Path(test_location.filepath).parent / "snapshots" / test_location.basename)
 
 
-@pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var, sub in (
-        ("LOOKALIKE_CONFIG_DIR", "config"),
-        ("LOOKALIKE_CACHE_DIR", "cache"),
-        ("LOOKALIKE_DATA_DIR", "data"),
-        ("XDG_DATA_HOME", "xdg"),
-    ):
-        monkeypatch.setenv(var, str(tmp_path / sub))
-
 
 @pytest.fixture
 def ui_snap(snapshot: Any) -> Callable[..., bool]:
