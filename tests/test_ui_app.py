@@ -420,6 +420,9 @@ async def test_app_started_by_scan_command_scans_with_its_options(tmp_path: Path
     app = app_with(Recording(scan_groups=2), scan_base=base, start_scan=True)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.scan_model.state == "finished")
+        # the finished scan reloads the groups in a worker and then opens Review: wait for that
+        # end state, so the test never exits while the app is switching screens
+        await wait_for(pilot, lambda: app.current_mode == "review")
         assert seen[0].include == ("*.jpg",) and seen[0].min_size == 1000
         assert seen[0].roots == (tmp_path.resolve(),)
 

@@ -620,7 +620,8 @@ class LookalikeApp(App[None]):
         self.review.set_groups(message.groups)
         _freeze_heap()
         self.publish("groups")
-        if self.current_mode == "scan" and self.review.groups:
+        # never while shutting down: a new mode's screen stack would appear mid-close
+        if self.current_mode == "scan" and self.review.groups and self.is_running:
             self.switch_mode("review")
 
     def on_scan_failed(self, message: ScanFailed) -> None:
