@@ -54,3 +54,46 @@ def test_burst_frames_and_screenshots_never_group_by_hashes(tmp_path: Path) -> N
     for g in groups:
         assert len({n for n in g if n.startswith("burst") and "half" not in n}) <= 1, g
         assert not any(n.startswith("shot") for n in g), g
+
+
+def test_pixel_rechecks_are_remembered_by_a_rescan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst frame's uncertain edge is checked on the pixels once; a rescan of the unchanged
+    files reads the verdict from the catalog (no decode) and builds the same groups."""
+    from lookalike.engine import Engine, ScanOptions
+    from lookalike.engine.events import ScanFinished
+    from lookalike.engine.features import verify
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    frames = corpus.burst_frames(Image.fromarray(data.astronaut()), seed=5)
+    for n, f in enumerate(frames):
+        f.save(root / f"burst{n}.jpg", quality=92)
+    frames[0].resize((frames[0].width // 2, frames[0].height // 2)).save(
+        root / "burst0_half.jpg", quality=80
+    )
+    calls: list[tuple[str, str]] = []
+    real = verify.Verifier.verify
+
+    def counted(self, a, b):  # type: ignore[no-untyped-def]
+        calls.append((a, b))
+        return real(self, a, b)
+
+    monkeypatch.setattr(verify.Verifier, "verify", counted)
+    db = tmp_path / "cat.db"
+
+    def scan() -> list[set[str]]:
+        events = list(
+            Engine(db, tmp_path / "thumbs").scan_sync(ScanOptions(roots=(root,), workers=1))
+        )
+        fin = events[-1]
+        assert isinstance(fin, ScanFinished)
+        return sorted(({Path(m.path).name for m in g.members} for g in fin.groups), key=sorted)
+
+    first = scan()
+    assert calls, "the burst frames should need a pixel re-check"
+    assert {"burst0.jpg", "burst0_half.jpg"} in first
+    calls.clear()
+    assert scan() == first
+    assert calls == []

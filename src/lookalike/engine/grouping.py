@@ -191,18 +191,32 @@ class Clustering:
     sim: Callable[[int, int], float]
 
 
-def pixel_recheck(items: Sequence[Item]) -> Callable[[int, int], bool]:
+def pixel_recheck(
+    items: Sequence[Item],
+    remembered: Callable[[int, int], bool | None] | None = None,
+    fresh: dict[tuple[int, int], bool] | None = None,
+) -> Callable[[int, int], bool]:
     """``contradicted(i, j)``: the two files, aligned by ORB + RANSAC, disagree in content
-    (verify.py). Files that cannot be read or aligned give no evidence (False)."""
+    (verify.py). Files that cannot be read or aligned give no evidence (False).
+
+    ``remembered(key_a, key_b)`` (keys in ascending order) returns a verdict kept from an
+    earlier scan, or None; verdicts computed here land in ``fresh`` for the caller to keep, so
+    a rescan of unchanged files decodes nothing."""
     from lookalike.engine.features.verify import Verifier
 
     verifier = Verifier(cache_size=256)
 
     def contradicted(i: int, j: int) -> bool:
+        lo, hi = sorted((items[i].key, items[j].key))
+        if remembered is not None and (known := remembered(lo, hi)) is not None:
+            return known
         try:
-            return verifier.verify(items[i].path, items[j].path).contradicts
+            verdict = verifier.verify(items[i].path, items[j].path).contradicts
         except Exception:  # one odd file never stops grouping
             return False
+        if fresh is not None:
+            fresh[(lo, hi)] = verdict
+        return verdict
 
     return contradicted
 

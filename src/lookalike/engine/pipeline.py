@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import xxhash
@@ -36,7 +36,7 @@ from lookalike.engine.features.extract import (
     pack_views,
     unpack_views,
 )
-from lookalike.engine.grouping import Item, group_items
+from lookalike.engine.grouping import Item, group_items, pixel_recheck
 from lookalike.engine.media.decode import DecodeError, set_decode_budget
 from lookalike.engine.media.discover import (
     IMAGE_EXTENSIONS,
@@ -155,6 +155,33 @@ def _is_gone(path: str) -> bool:
     except OSError:
         return False
     return False
+
+
+def _remembered_rechecks(
+    cat: Catalog, items: Sequence[Item], reps: Sequence[FileRow]
+) -> tuple[Callable[[int, int], bool], Callable[[], None]]:
+    """The grouper's pixel re-check, remembered in the catalog's pair checks by both files'
+    size+mtime and the verifier version (a rescan of unchanged files decodes nothing); the
+    second callable stores the new verdicts in one short transaction after grouping."""
+    from lookalike.engine.features.verify import VERIFY_VERSION
+
+    stamps = {r.id: f"{r.size}:{r.mtime_ns}" for r in reps}
+
+    def stamp(a: int, b: int) -> str:
+        return f"px{VERIFY_VERSION}:{stamps.get(a)}:{stamps.get(b)}"
+
+    def remembered(a: int, b: int) -> bool | None:
+        hit = cat.pair_checks([(a, b)]).get((a, b))
+        return hit[1] if hit is not None and hit[0] == stamp(a, b) else None
+
+    fresh: dict[tuple[int, int], bool] = {}
+
+    def keep() -> None:
+        if fresh:
+            with cat.transaction():
+                cat.put_pair_checks((a, b, stamp(a, b), v, 0.0) for (a, b), v in fresh.items())
+
+    return pixel_recheck(items, remembered, fresh), keep
 
 
 def _forbidden_between_reps(
@@ -541,7 +568,11 @@ def run_scan(
         def on_group_progress(done: int, total: int) -> None:
             prog.total = total
 
-        clustering = group_items(items, options.sensitivity, forbidden, on_group_progress)
+        recheck, keep_rechecks = _remembered_rechecks(cat, items, reps)
+        clustering = group_items(
+            items, options.sensitivity, forbidden, on_group_progress, recheck=recheck
+        )
+        keep_rechecks()
         yield prog.done(len(clustering.groups))
         stats.seconds_by_stage["group"] = time.monotonic() - prog.start
 
