@@ -87,10 +87,9 @@ class Tmux:
         raise AssertionError(f"never saw {needles!r}; the screen was:\n{text}")
 
 
-@pytest.fixture
-def app_in_tmux(tmp_path: Path):  # type: ignore[no-untyped-def]
-    photos = tmp_path / "photos"
-    make_photos(photos)
+def start_app(tmp_path: Path, folder: Path, prefix: str) -> Tmux:
+    """The real app on FOLDER in a detached tmux pane of WIDTH×HEIGHT, with its own config,
+    cache and data dirs under TMP_PATH and half-cell graphics."""
     env = {
         "LOOKALIKE_CONFIG_DIR": str(tmp_path / "config"),
         "LOOKALIKE_CACHE_DIR": str(tmp_path / "cache"),
@@ -106,13 +105,21 @@ def app_in_tmux(tmp_path: Path):  # type: ignore[no-untyped-def]
     # shutil.get_terminal_size, which prefers them): unset them so the pane's size counts.
     command = (
         f"cd {shlex.quote(str(tmp_path))} && env -u COLUMNS -u LINES {assignments} "
-        f"{shlex.quote(sys.executable)} -m lookalike {shlex.quote(str(photos))}; "
+        f"{shlex.quote(sys.executable)} -m lookalike {shlex.quote(str(folder))}; "
         "echo LOOKALIKE-EXITED; sleep 600"
     )
-    tmux = Tmux(f"lookalike-test-{uuid.uuid4().hex[:8]}", "e2e")
+    tmux = Tmux(f"{prefix}-{uuid.uuid4().hex[:8]}", "e2e")
     tmux.run("new-session", "-d", "-s", "e2e", "-x", str(WIDTH), "-y", str(HEIGHT), command)
     # A detached session may ignore -x/-y (tmux >= 3.1 uses default-size): size it explicitly.
     tmux.run("resize-window", "-t", "e2e", "-x", str(WIDTH), "-y", str(HEIGHT))
+    return tmux
+
+
+@pytest.fixture
+def app_in_tmux(tmp_path: Path):  # type: ignore[no-untyped-def]
+    photos = tmp_path / "photos"
+    make_photos(photos)
+    tmux = start_app(tmp_path, photos, "lookalike-test")
     try:
         yield tmux, photos, tmp_path / "data"
     finally:

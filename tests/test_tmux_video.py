@@ -3,16 +3,12 @@ codec and the matched segment in the details pane) and applied; the clip is neve
 
 from __future__ import annotations
 
-import os
-import shlex
 import shutil
-import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
-from test_tmux_e2e import HEIGHT, WIDTH, Tmux, tree
+from test_tmux_e2e import start_app, tree
 from video_helpers import DATA, variant
 
 pytestmark = [pytest.mark.tmux, pytest.mark.slow]
@@ -26,25 +22,7 @@ def videos_in_tmux(tmp_path: Path):  # type: ignore[no-untyped-def]
     variant(base, folder / "bikes-mirrored.mkv", mirror=True, scale=0.8)
     variant(base, folder / "bikes-trimmed.mp4", trim=(0.3, 0.9))
     shutil.copy(DATA / "carphone_pristine.mp4", folder / "carphone.mp4")  # unrelated
-    env = {
-        "LOOKALIKE_CONFIG_DIR": str(tmp_path / "config"),
-        "LOOKALIKE_CACHE_DIR": str(tmp_path / "cache"),
-        "LOOKALIKE_DATA_DIR": str(tmp_path / "data"),
-        "XDG_DATA_HOME": str(tmp_path / "xdg"),
-        "TERM": "xterm-256color",
-        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-    }
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "config.toml").write_text('[ui]\ngraphics = "halfcell"\n')
-    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    command = (
-        f"cd {shlex.quote(str(tmp_path))} && env -u COLUMNS -u LINES {assignments} "
-        f"{shlex.quote(sys.executable)} -m lookalike {shlex.quote(str(folder))}; "
-        "echo LOOKALIKE-EXITED; sleep 600"
-    )
-    tmux = Tmux(f"lookalike-video-{uuid.uuid4().hex[:8]}", "e2e")
-    tmux.run("new-session", "-d", "-s", "e2e", "-x", str(WIDTH), "-y", str(HEIGHT), command)
-    tmux.run("resize-window", "-t", "e2e", "-x", str(WIDTH), "-y", str(HEIGHT))
+    tmux = start_app(tmp_path, folder, "lookalike-video")
     try:
         yield tmux, folder, tmp_path / "data"
     finally:
