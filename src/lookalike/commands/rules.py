@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -227,7 +227,6 @@ def run_cmd(
     def body(stdout: TextIO, stderr: TextIO) -> int:
         from lookalike import config
         from lookalike.engine.rules.content import RuleError
-        from lookalike.engine.rules.evaluate import image_files
 
         rule_name, paths = None, list(args)
         if len(paths) > 1 and not os.path.exists(paths[0]):
@@ -244,15 +243,7 @@ def run_cmd(
                 f"no content rules configured; add [[content_rules]] to {config.config_path()} "
                 "(docs/rules.md)"
             )
-        files: list[str] = []
-        for p in paths:
-            files += image_files(p) if os.path.isdir(p) else [os.path.abspath(p)]
-        with _engine(rules, model, db, weights) as eng:
-            fired, errors = eng.first_hits(files)
-        for e in errors:
-            stderr.write(f"  {e.rule}: {display_path(e.path)}: {safe_text(e.error)}\n")
-        by_name = {r.name: r for r in rules}
-        hits = [(fired[p], by_name[fired[p].rule]) for p in files if p in fired]
+        files, hits, errors = _first_hits(rules, paths, model, db, weights, stderr)
         for res, r in hits:
             if fmt == "json":
                 row = {"rule": r.name, "score": round(res.score, 6), "action": str(r.action)}
@@ -266,6 +257,29 @@ def run_cmd(
         return max(code, _act(hits, paths, yes, fmt, journal, stdout, stderr))
 
     _guard(body)
+
+
+def _first_hits(
+    rules: list,
+    paths: Sequence[str],
+    model: str | None,
+    db: Path | None,
+    weights: str | None,
+    stderr: TextIO,
+) -> tuple[list[str], list[tuple], list]:
+    """The image files under PATHS, the first rule that fires on each (result, rule), and the
+    files that could not be evaluated (each reported on stderr, the run goes on)."""
+    from lookalike.engine.rules.evaluate import image_files
+
+    files: list[str] = []
+    for p in paths:
+        files += image_files(p) if os.path.isdir(p) else [os.path.abspath(p)]
+    with _engine(rules, model, db, weights) as eng:
+        fired, errors = eng.first_hits(files)
+    for e in errors:
+        stderr.write(f"  {e.rule}: {display_path(e.path)}: {safe_text(e.error)}\n")
+    by_name = {r.name: r for r in rules}
+    return files, [(fired[p], by_name[fired[p].rule]) for p in files if p in fired], errors
 
 
 def rules_after_scan(
@@ -286,22 +300,13 @@ def rules_after_scan(
     from lookalike.engine.actions.errors import ActionError
     from lookalike.engine.models import ModelUnavailable
     from lookalike.engine.rules.content import RuleError
-    from lookalike.engine.rules.evaluate import image_files
 
     try:
         rules = _load()
         if not rules:
             stderr.write("lookalike: --rules: no content rules configured (docs/rules.md)\n")
             return 0
-        files: list[str] = []
-        for p in roots:
-            files += image_files(p) if os.path.isdir(p) else [os.path.abspath(p)]
-        with _engine(rules, model, catalog, weights) as eng:
-            fired, errors = eng.first_hits(files)
-        for e in errors:
-            stderr.write(f"  {e.rule}: {display_path(e.path)}: {safe_text(e.error)}\n")
-        by_name = {r.name: r for r in rules}
-        hits = [(fired[p], by_name[fired[p].rule]) for p in files if p in fired]
+        _, hits, errors = _first_hits(rules, roots, model, catalog, weights, stderr)
         for res, r in hits:
             stderr.write(f"rule {r.name} ({res.score:.4f}): {r.action} {display_path(res.path)}\n")
         code = 3 if errors else 0
