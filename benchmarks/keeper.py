@@ -42,6 +42,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from accuracy import _git_head  # noqa: E402
 from corpus import (  # noqa: E402
     HELDOUT_PHOTOS,
     MAIN_PHOTOS,
@@ -264,18 +265,6 @@ def score(labels: dict, result: dict) -> dict:
     }
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-    except OSError:
-        return "?"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out_dir", nargs="?", type=Path, default=Path("benchmarks/data/keeper"))
@@ -307,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": f"{platform.node()} · {platform.processor() or platform.machine()} · "
         f"{os.cpu_count()} cores",
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-        "commit": _commit(),
+        "commit": _git_head(),
         "seed": args.seed,
         "copies": list(copies),
         "extra_args": extra,
