@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from lookalike.commands import actions as cmd
 from lookalike.engine import actions as A
 from lookalike.engine.actions import journal as jn
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 
 
 @pytest.fixture

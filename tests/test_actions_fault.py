@@ -37,7 +37,7 @@ import pytest
 from lookalike.engine import actions as A
 from lookalike.engine.actions import fsutil, trash
 from lookalike.engine.actions import journal as jn
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 
 N = 1000
 TRIALS = int(os.environ.get("FAULT_TRIALS", "20"))  # fewer while iterating on the code

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from lookalike.engine import actions as A
 from lookalike.engine.actions import fsutil, trash
 from lookalike.engine.actions import journal as jn
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from lookalike.engine import actions as A
 from lookalike.engine.actions import fsutil, trash
 from lookalike.engine.actions import journal as jn
 from lookalike.engine.actions import operations as ops
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 
 
 @pytest.fixture

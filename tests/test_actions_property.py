@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lookalike.engine import actions as A
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 
 OPS = ["trash", "quarantine", "quarantine:{q}", "move:{m}", "copy:{c}", "hardlink", "symlink"]
 CONTENTS = [b"", b"a", b"alpha" * 50, b"beta" * 40, b"\x00\xff" * 300]

@@ -63,8 +63,8 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def effnet() -> Any:
     pytest.importorskip("torch")
+    from lookalike.engine.embedders import cached_weights, resolve
     from lookalike.engine.features.embed import Embedder
-    from lookalike.engine.models import cached_weights, resolve
 
     if cached_weights(resolve("effnet-lite0")) is None:
         pytest.skip("effnet-lite0 weights package not installed")

@@ -20,7 +20,7 @@ import pytest
 from lookalike.engine import Engine, ScanOptions
 from lookalike.engine.catalog import Catalog
 from lookalike.engine.events import ScanFinished
-from lookalike.engine.model import Group
+from lookalike.engine.records import Group
 from lookalike.ui.state import ReviewState
 
 
@@ -385,7 +385,7 @@ def test_catalog_stores_decisions_and_forgets_pairs_of_deleted_files(tmp_path: P
 
 async def test_pilot_real_engine_moves_old_state_decisions_to_the_catalog(tmp_path: Path):
     """Decisions saved by group number (the old ui.review format) become stored records."""
-    from lookalike.engine.model import Member
+    from lookalike.engine.records import Member
     from lookalike.ui.app import make_app
     from lookalike.ui.state import STATE_KEY
 

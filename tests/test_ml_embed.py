@@ -14,8 +14,8 @@ from PIL import Image
 torch = pytest.importorskip("torch")
 data = pytest.importorskip("skimage.data")
 
+from lookalike.engine.embedders import ModelUnavailable, cached_weights, resolve  # noqa: E402
 from lookalike.engine.features.embed import Embedder, effnet_key_map, load_state_file  # noqa: E402
-from lookalike.engine.models import ModelUnavailable, cached_weights, resolve  # noqa: E402
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "hubble_deep_field"]
 

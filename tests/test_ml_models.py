@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from lookalike.cli import main
-from lookalike.engine.models import (
+from lookalike.engine.embedders import (
     DEFAULT_MODEL,
     REGISTRY,
     ModelUnavailable,
@@ -95,7 +95,7 @@ def test_models_command_json() -> None:
 
 def test_engine_import_does_not_load_torch() -> None:
     code = (
-        "import sys, lookalike.engine, lookalike.engine.models, lookalike.engine.vector_index, "
+        "import sys, lookalike.engine, lookalike.engine.embedders, lookalike.engine.vector_index, "
         "lookalike.engine.ml_stage, lookalike.engine.features.verify, "
         "lookalike.engine.features.quality, lookalike.engine.features.colour, "
         "lookalike.engine.features.faces, lookalike.engine.features.embed, lookalike.commands.ml; "

@@ -16,7 +16,7 @@ from lookalike.commands import actions as cmd
 from lookalike.engine import actions as A
 from lookalike.engine.actions import signing
 from lookalike.engine.catalog import Catalog
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 
 
 def _group(root: Path, name: bytes = b"copy.jpg") -> Group:

@@ -446,7 +446,7 @@ async def test_embedding_stage_skipped_is_not_shown_as_done() -> None:
 async def test_browse_shows_what_is_known_of_the_start_folder_at_once(tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     (photos / "2021").mkdir(parents=True)
-    from lookalike.engine.model import Group, Member
+    from lookalike.engine.records import Group, Member
 
     folder = photos / "2021"
     groups = [

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from lookalike.engine.api import Engine
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 from lookalike.ui.engine_port import ApplyProgress, EngineAdapter, as_port
 
 

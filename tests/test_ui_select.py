@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from textual.pilot import Pilot
 
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 from lookalike.ui import select
 from lookalike.ui.app import make_app
 from lookalike.ui.fake import FakeEngine, make_groups

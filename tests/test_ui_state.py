@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 from lookalike.ui.fake import make_groups
 from lookalike.ui.state import ReviewState, file_key
 

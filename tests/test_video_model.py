@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from lookalike.engine.catalog import group_from_row, group_to_row
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 
 SEG = {"a_start": 0.0, "a_end": 6.5, "b_start": 3.0, "b_end": 9.5, "score": 1.0}
 

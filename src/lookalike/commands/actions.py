@@ -59,7 +59,7 @@ from lookalike.engine.actions.journal import Journal
 from lookalike.engine.actions.plan import ACT_TIERS, TIERS, parse_size, plan_document
 from lookalike.engine.actions.plancheck import PlanRejected, check_plan
 from lookalike.engine.actions.undo import UNDO_FROM, undo_target
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 EXIT_BUSY, EXIT_NOTHING, EXIT_INTERRUPTED = 5, 6, 130

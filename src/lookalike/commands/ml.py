@@ -120,7 +120,7 @@ def build_ml_options(
 
 # -- lookalike models ---------------------------------------------------------------------
 def _model_rows() -> list[dict]:
-    from lookalike.engine.models import REGISTRY, cached_weights
+    from lookalike.engine.embedders import REGISTRY, cached_weights
 
     try:
         import importlib.util
@@ -222,8 +222,8 @@ def query(
     import numpy as np
 
     from lookalike.engine.catalog import Catalog
+    from lookalike.engine.embedders import ModelUnavailable, resolve
     from lookalike.engine.features.embed import Embedder
-    from lookalike.engine.models import ModelUnavailable, resolve
     from lookalike.engine.vector_index import VectorIndex, index_path, load_meta
 
     if not db.exists():
@@ -322,7 +322,7 @@ def _dihedral(img: Any) -> list[Any]:
 
 def _spec_for_version(version: str) -> Any:
     """Map a stored version string back to a registry spec (``family:arch[/tag]:r..:s..``)."""
-    from lookalike.engine.models import REGISTRY, resolve
+    from lookalike.engine.embedders import REGISTRY, resolve
 
     for spec in REGISTRY.values():
         if version == spec.version or version.startswith(spec.version + ":w"):
@@ -373,7 +373,7 @@ def query_command(
     copies ("same": true) first, then by cosine score.
     """
     from lookalike import config
-    from lookalike.engine.models import ModelUnavailable
+    from lookalike.engine.embedders import ModelUnavailable
 
     if (image is None) == (text is None):
         raise click.UsageError("give an IMAGE or --text (one of them)")

@@ -89,7 +89,7 @@ def _guard(body: Callable[[TextIO, TextIO], int]) -> None:
 
     from lookalike.config import ConfigError
     from lookalike.engine.actions.errors import ActionError
-    from lookalike.engine.models import ModelUnavailable
+    from lookalike.engine.embedders import ModelUnavailable
     from lookalike.engine.rules.content import RuleError
 
     try:
@@ -298,7 +298,7 @@ def rules_after_scan(
     files unreadable) or the action's exit code."""
     from lookalike.config import ConfigError
     from lookalike.engine.actions.errors import ActionError
-    from lookalike.engine.models import ModelUnavailable
+    from lookalike.engine.embedders import ModelUnavailable
     from lookalike.engine.rules.content import RuleError
 
     try:

@@ -17,8 +17,8 @@ from lookalike import config
 from lookalike.engine.aio import async_events
 from lookalike.engine.catalog import catalog_error
 from lookalike.engine.events import Event, Notice, ScanFinished
-from lookalike.engine.model import Group, ScanStats
 from lookalike.engine.options import ScanOptions
+from lookalike.engine.records import Group, ScanStats
 from lookalike.engine.scanlock import ScanLock
 
 LOCK_POLL = 0.2  # seconds between tries while waiting for another scan (--wait)

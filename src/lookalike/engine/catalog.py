@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 
 SCHEMA_VERSION = 1
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from lookalike.engine.embedders import DEFAULT_MODEL, ModelSpec, ModelUnavailable, resolve
 from lookalike.engine.events import Event, Notice, StageDone, StageProgress
-from lookalike.engine.models import DEFAULT_MODEL, ModelSpec, ModelUnavailable, resolve
 from lookalike.engine.pool import run_pool
 
 EMB_PREFIX = "emb:"
@@ -84,7 +84,7 @@ def choose_model(opts: MLOptions) -> str | None:
     gpu = gpu_present() or opts.device.startswith("cuda")
     if opts.weights or not gpu:
         return None if not opts.weights else DEFAULT_MODEL
-    from lookalike.engine.models import cached_weights
+    from lookalike.engine.embedders import cached_weights
 
     clip = resolve("clip-vit-b-32")
     return clip.name if cached_weights(clip) is not None else DEFAULT_MODEL

@@ -46,9 +46,9 @@ from lookalike.engine.media.discover import (
     walk_would_list,
 )
 from lookalike.engine.media.sniff import IMAGE, OTHER, VIDEO, sniff
-from lookalike.engine.model import FileError, Group, Member, ScanStats
 from lookalike.engine.options import ScanOptions
 from lookalike.engine.pool import DecodePool
+from lookalike.engine.records import FileError, Group, Member, ScanStats
 from lookalike.engine.rules.evidence import with_evidence, with_flags
 from lookalike.engine.rules.keep import choose_keeper, under, with_others
 

@@ -25,9 +25,9 @@ from lookalike.engine.features.video_sig import (
     video_task,
 )
 from lookalike.engine.media.sniff import VIDEO
-from lookalike.engine.model import FileError, Member
 from lookalike.engine.options import ScanOptions
 from lookalike.engine.pool import DecodePool
+from lookalike.engine.records import FileError, Member
 from lookalike.engine.rules.keep import choose_keeper
 from lookalike.engine.video_align import FRAME_RADIUS, Match, Segment, Timeline, match_videos
 

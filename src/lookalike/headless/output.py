@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from lookalike.engine.events import Event, ScanFinished
-from lookalike.engine.model import FileError, Group, Member, ScanStats
+from lookalike.engine.records import FileError, Group, Member, ScanStats
 
 JSON_VERSION = 1
 

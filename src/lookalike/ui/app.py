@@ -35,8 +35,8 @@ from lookalike.engine.events import (
     StageDone,
     StageProgress,
 )
-from lookalike.engine.model import Group
 from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES, ScanOptions
+from lookalike.engine.records import Group
 from lookalike.ui.commands import GoToFileProvider
 from lookalike.ui.engine_port import (
     ApplyProgress,

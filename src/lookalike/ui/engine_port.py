@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from lookalike.engine.events import Event
-from lookalike.engine.model import Group
 from lookalike.engine.options import ScanOptions
+from lookalike.engine.records import Group
 
 
 class ActionsUnavailable(RuntimeError):

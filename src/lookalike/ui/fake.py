@@ -20,8 +20,8 @@ from lookalike.engine.events import (
     StageDone,
     StageProgress,
 )
-from lookalike.engine.model import FileError, Group, Member, ScanStats
 from lookalike.engine.options import ScanOptions
+from lookalike.engine.records import FileError, Group, Member, ScanStats
 from lookalike.ui.engine_port import (
     ApplyProgress,
     BatchInfo,

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 from lookalike.ui.state import Decision, ReviewState
 
 #: (id, label, what the argument is or "" for none)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 
 TIERS = (None, "exact", "same", "similar")
 SORTS = ("order", "bytes", "size", "tier")

@@ -1,7 +1,7 @@
 """Acting on files: plan → journal (intent) → do → journal (result); undo/redo; recovery.
 
 This is the engine-level API the CLI and the TUI's apply and history screens use. Long
-operations are generators of typed events (:mod:`lookalike.engine.actions.events`); the last
+operations are generators of typed events (:mod:`lookalike.engine.events`); the last
 event is always :class:`BatchFinished`.
 """
 
@@ -22,7 +22,6 @@ from lookalike.engine.actions.errors import (
     UsageError,
     VerifyError,
 )
-from lookalike.engine.actions.events import BatchFinished, BatchStarted, ItemOutcome
 from lookalike.engine.actions.export import ExportResult, export_kept, kept_set
 from lookalike.engine.actions.journal import BatchSummary, ItemRecord, Journal
 from lookalike.engine.actions.plan import (
@@ -46,6 +45,7 @@ from lookalike.engine.actions.recovery import (
 )
 from lookalike.engine.actions.stats import StatsReport, compute_stats
 from lookalike.engine.actions.undo import undo
+from lookalike.engine.events import BatchFinished, BatchStarted, ItemOutcome
 
 
 def history(journal_path: Path | None = None, limit: int | None = None) -> list[BatchSummary]:

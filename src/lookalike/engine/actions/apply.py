@@ -26,7 +26,6 @@ from lookalike.engine.actions.errors import (
     NothingToDo,
     VerifyError,
 )
-from lookalike.engine.actions.events import BatchFinished, BatchStarted, ItemOutcome
 from lookalike.engine.actions.fsutil import deferred_dir_sync, describe_oserror
 from lookalike.engine.actions.journal import Journal, journal_lock
 from lookalike.engine.actions.plan import (
@@ -39,6 +38,7 @@ from lookalike.engine.actions.plan import (
     parse_action,
 )
 from lookalike.engine.actions.recovery import settle_batch, settle_interrupted
+from lookalike.engine.events import BatchFinished, BatchStarted, ItemOutcome
 
 CHUNK = 64  # files whose intents share one fsynced transaction
 VERB = {

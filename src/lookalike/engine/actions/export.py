@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lookalike.engine.actions import fsutil
 from lookalike.engine.actions.errors import OperationFailed, UsageError
-from lookalike.engine.model import Group
+from lookalike.engine.records import Group
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from lookalike import config
 from lookalike.engine.actions import fsutil, signing
 from lookalike.engine.actions.errors import PlanRefused, UsageError
 from lookalike.engine.actions.guard import real, real_folders, under_any
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 
 PLAN_VERSION = 2
 ACT_TIERS = ("exact", "same")  # what acts by default; "similar" needs --tier similar

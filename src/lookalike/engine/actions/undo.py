@@ -15,10 +15,10 @@ from lookalike.engine.actions import journal as jn
 from lookalike.engine.actions import operations as ops
 from lookalike.engine.actions import stats
 from lookalike.engine.actions.errors import ActionError, NothingToDo
-from lookalike.engine.actions.events import BatchFinished, BatchStarted, ItemOutcome
 from lookalike.engine.actions.fsutil import deferred_dir_sync, describe_oserror
 from lookalike.engine.actions.journal import BatchSummary, Journal, journal_lock
 from lookalike.engine.actions.recovery import settle_batch, settle_interrupted
+from lookalike.engine.events import BatchFinished, BatchStarted, ItemOutcome
 
 CHUNK = 64
 UNDO_FROM = (jn.ITEM_DONE, jn.ITEM_UNDOING, jn.UNDO_FAILED)

@@ -7,7 +7,7 @@ open_clip are imported lazily here, never at ``import lookalike.engine``.
 Loading rules (DESIGN §5): ``weights=FILE`` loads a local file (safetensors, or
 ``torch.load(weights_only=True)``); otherwise a file already in the local cache is used; a
 download happens only when allowed. With no file and downloads off we fail at once with
-:class:`~lookalike.engine.models.ModelUnavailable` naming the file to copy and the flag to pass.
+:class:`~lookalike.engine.embedders.ModelUnavailable` naming the file to copy and the flag to pass.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.engine.models import (
+from lookalike.engine.embedders import (
     ModelSpec,
     ModelUnavailable,
     cached_weights,

@@ -12,7 +12,7 @@ import stat as st
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from lookalike.engine.model import FileError
+from lookalike.engine.records import FileError
 
 IMAGE_EXTENSIONS = frozenset(
     [

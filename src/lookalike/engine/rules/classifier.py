@@ -131,8 +131,8 @@ class Classifier:
             raise RuleError(
                 f"classifier {spec.name!r} needs torch and timm; pip install 'lookalike[ml]'"
             ) from exc
+        from lookalike.engine.embedders import ModelUnavailable
         from lookalike.engine.features.embed import load_state_file
-        from lookalike.engine.models import ModelUnavailable
 
         self.spec = spec
         where = f"classifier {spec.name!r}"

@@ -173,7 +173,7 @@ class RuleEngine:
         classifiers: dict[str, Any] | None = None,
         weights: str | os.PathLike[str] | None = None,
     ) -> None:
-        from lookalike.engine.models import resolve
+        from lookalike.engine.embedders import resolve
 
         self.rules = [r for r in rules if r.enabled]
         self.spec = embedder.spec if embedder is not None else resolve(model or DEFAULT_MODEL)

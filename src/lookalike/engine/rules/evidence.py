@@ -25,7 +25,7 @@ import numpy as np
 
 from lookalike.engine.features import perceptual as pc
 from lookalike.engine.features.provenance import JPEG_RESAVE, JPEG_TRACE, border_kind, editor_name
-from lookalike.engine.model import Member
+from lookalike.engine.records import Member
 
 LOSSLESS = {"PNG", "TIFF", "BMP", "PPM", "TGA"}
 CAMERA_LOSSY = {"JPEG", "MPO", "HEIF", "HEIC"}

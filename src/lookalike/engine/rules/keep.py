@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lookalike.engine.model import Member
+from lookalike.engine.records import Member
 
 # Lower is better. RAW and HEIF keep the most, then lossless, then JPEG, then WebP and GIF.
 FORMAT_RANK = {

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
-from lookalike.engine.model import Group, Member
+from lookalike.engine.records import Group, Member
 from lookalike.ui import imagefit
 from lookalike.ui.widgets.bars import StatusBar
 from lookalike.ui.widgets.grouplist import human_bytes

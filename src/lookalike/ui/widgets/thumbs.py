@@ -18,7 +18,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
-from lookalike.engine.model import Group
+from lookalike.engine.records import Group
 from lookalike.ui import imagefit
 from lookalike.ui.widgets.grouplist import human_bytes
 
