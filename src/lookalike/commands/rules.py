@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from lookalike.commands import rules_state
+from lookalike.commands.rules_state import apply_state_actions
 from lookalike.engine.actions.fsutil import display_path, safe_text
 
 if TYPE_CHECKING:
@@ -106,7 +108,8 @@ def _guard(body: Callable[[TextIO, TextIO], int]) -> None:
 
 @click.group("rules")
 def rules_group() -> None:
-    """Content rules: skip, notify, move, copy, trash or quarantine what matches (docs/rules.md)."""
+    """Content rules: skip, notify, hide, move, copy, trash or quarantine what matches
+    (docs/rules.md)."""
 
 
 @rules_group.command("list")
@@ -254,6 +257,7 @@ def run_cmd(
         if dry_run:
             stderr.write(f"dry run: {len(hits)} hit(s) in {len(files)} file(s); nothing touched\n")
             return code
+        apply_state_actions(hits, db, stderr)
         return max(code, _act(hits, paths, yes, fmt, journal, stdout, stderr))
 
     _guard(body)
@@ -312,6 +316,7 @@ def rules_after_scan(
         code = 3 if errors else 0
         if dry_run:
             return code
+        apply_state_actions(hits, catalog, stderr)
         return max(code, _act(hits, roots, yes, "text", None, stderr, stderr))
     except (RuleError, ConfigError, ModelUnavailable, ActionError) as exc:
         stderr.write(f"lookalike: --rules: {exc}\n")
@@ -357,6 +362,9 @@ def _act(
         )
         code = max(code, got)
     return code
+
+
+rules_state.register(rules_group)
 
 
 def register(main: click.Group) -> None:

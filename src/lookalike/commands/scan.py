@@ -131,6 +131,12 @@ def scan_options(f):
         ),
         click.option("--hidden", is_flag=True, help="Also scan hidden files and folders."),
         click.option(
+            "--show-hidden",
+            "show_hidden",
+            is_flag=True,
+            help="Also group the files content rules hid (lookalike rules hidden lists them).",
+        ),
+        click.option(
             "--follow-symlinks",
             is_flag=True,
             help="Follow symbolic links (loops are detected and reported).",
@@ -246,6 +252,7 @@ def build_options(
     video_step=None,
     video_min_segment=2.0,
     no_video=False,
+    show_hidden=False,
     **ml_kw,
 ):
     from lookalike.engine.media.discover import read_file_list
@@ -290,6 +297,7 @@ def build_options(
         video=not no_video,
         video_step=video_step,
         video_min_segment=video_min_segment,
+        show_rule_hidden=show_hidden,
         ml=build_ml_options(**ml_kw),  # ml: None unless an ML option was given
     )
 

@@ -119,13 +119,17 @@ class Engine:
             raise catalog_error(self.catalog_path, exc) from exc
 
     # -- results ---------------------------------------------------------------------------
-    def last_groups(self) -> list[Group]:
+    def last_groups(self, show_hidden: bool = False) -> list[Group]:
         """The stored review: the last scan's groups plus those of earlier scans that it did not
-        look at (a subfolder scan leaves the rest of the library's groups as they were)."""
+        look at (a subfolder scan leaves the rest of the library's groups as they were), less
+        the files a content rule hid since (engine/hidden.py) unless ``show_hidden``."""
+        from lookalike.engine import hidden
         from lookalike.engine.catalog import Catalog
 
         with Catalog(self.catalog_path) as cat:
-            return cat.load_groups()
+            groups = cat.load_groups()
+            gone = set() if show_hidden else hidden.identities(cat.db)
+        return hidden.without_hidden(groups, gone)
 
     # -- review state and decisions (persist in the catalog across runs) -------------------
     def load_state(self, key: str, default: object = None) -> object:

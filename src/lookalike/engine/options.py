@@ -53,6 +53,7 @@ class ScanOptions:
     video: bool = True  # sample and align videos (video_stage.py); False: exact copies only
     video_step: float | None = None  # seconds between samples (None: 1 s, longer for long videos)
     video_min_segment: float = 2.0  # shortest matched footage that counts, seconds
+    show_rule_hidden: bool = False  # files a content rule hid (engine/hidden.py) take part too
 
     def __post_init__(self) -> None:
         if not 0 <= self.sensitivity <= 100:

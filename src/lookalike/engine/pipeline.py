@@ -217,6 +217,17 @@ def _kept_apart(cluster: list[FileRow], marked: set[tuple[int, int]]) -> list[li
     return [p for p in parts if len(p) > 1]
 
 
+def _without_rule_hidden(cat: Catalog, media: list[FileRow]) -> tuple[list[FileRow], int]:
+    """Media minus the files a content rule hid (by identity: dev, inode, size, mtime)."""
+    from lookalike.engine import hidden
+
+    gone = hidden.identities(cat.db)
+    if not gone:
+        return media, 0
+    kept = [r for r in media if (r.dev, r.inode, r.size, r.mtime_ns) not in gone]
+    return kept, len(media) - len(kept)
+
+
 def run_scan(
     options: ScanOptions, catalog_path: Path, thumb_dir: Path, cancel: threading.Event
 ) -> Iterator[Event]:
@@ -368,6 +379,14 @@ def run_scan(
             for r in rows.values()
             if r.kind in (IMAGE, VIDEO) or (r.kind == OTHER and has_image_ext(r))
         ]
+        if not options.show_rule_hidden:  # content rules' `hide`: out of every group
+            media, n_hidden = _without_rule_hidden(cat, media)
+            if n_hidden:
+                yield Notice(
+                    f"{n_hidden} file(s) hidden by content rules are left out "
+                    "(--show-hidden shows them; lookalike rules unhide brings them back)",
+                    level="warning",  # results left out on purpose: scripts should see it
+                )
         for r in rows.values():
             if r.kind == OTHER and has_image_ext(r):
                 on_error(

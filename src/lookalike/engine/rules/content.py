@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Actions a rule may take. "delete" is never one: trash is the reversible way to remove.
-ACTIONS = ("skip", "notify", "move", "copy", "trash", "quarantine")
+ACTIONS = ("skip", "notify", "hide", "move", "copy", "trash", "quarantine")
 FILE_ACTIONS = ("move", "copy", "trash", "quarantine")
-LATER = ("hide", "mark")  # catalog state: not in this version (said clearly, not ignored)
+STATE_ACTIONS = ("hide",)  # catalog state (engine/hidden.py), no file is touched
+LATER = ("mark",)  # not in this version (said clearly, not ignored)
 NEEDS_DIR = ("move", "copy")
 
 # Defaults (docs/rules.md explains them). A prompt rule with only positive prompts compares
@@ -244,12 +245,12 @@ def parse_rule_action(text: Any, where: str) -> Action:
     if kind in LATER:
         raise RuleError(
             f"{where}: action {kind} is not available in this version; "
-            "use notify, move:DIR, copy:DIR, trash or quarantine"
+            "use notify, hide, move:DIR, copy:DIR, trash or quarantine"
         )
     if kind not in ACTIONS:
         raise RuleError(
-            f"{where}: unknown action {text!r}; use skip, notify, move:DIR, copy:DIR, trash, "
-            "quarantine or quarantine:DIR"
+            f"{where}: unknown action {text!r}; use skip, notify, hide, move:DIR, copy:DIR, "
+            "trash, quarantine or quarantine:DIR"
         )
     if kind in NEEDS_DIR and not directory.strip():
         raise RuleError(f"{where}: action {kind} needs a folder: write it as {kind}:DIR")
