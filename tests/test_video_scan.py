@@ -58,6 +58,9 @@ def test_scan_groups_copies_and_clips(videos: Path, tmp_path: Path) -> None:
         assert f["duration"] == pytest.approx(10.0, abs=0.1)
         assert f["codec"] in ("h264", "mpeg4") and f["fps"] == pytest.approx(25.0)
         assert f["width"] > 0 and f["height"] > 0
+        # the app's contact strip, written by the same pass as the thumbnail
+        assert os.path.isfile(f["strip"]["path"]) and os.path.isfile(f["thumb"])
+        assert len(f["strip"]["times"]) == 8
     mirrored = next(f for f in same["files"] if f["path"].endswith(".mkv"))
     (seg,) = mirrored["segments"]
     assert seg["a_start"] <= 1.0 and seg["a_end"] >= 9.0

@@ -667,6 +667,7 @@ def group_from_row(d: dict[str, Any]) -> Group:
             fps=f.get("fps"),
             codec=f.get("codec"),
             segments=tuple(f.get("segments") or ()),
+            strip=f.get("strip"),
         )
         for f in d["files"]
     )

@@ -35,6 +35,8 @@ class Member:
     fps: float | None = None
     codec: str | None = None
     segments: tuple[dict, ...] = field(default=(), compare=False)
+    # contact strip written by the same decode: {"path": WebP, "times": [s per tile]} or None
+    strip: dict[str, Any] | None = field(default=None, compare=False)
 
     def to_json(self) -> dict:
         video = (
@@ -43,6 +45,7 @@ class Member:
                 "fps": self.fps,
                 "codec": self.codec,
                 "segments": [dict(s) for s in self.segments],
+                "strip": self.strip,
             }
             if self.duration is not None
             else {}

@@ -48,6 +48,23 @@ class Segment:
     def to_json(self) -> dict:
         return {k: round(v, 3) for k, v in self.__dict__.items()}
 
+    @classmethod
+    def from_json(cls, d: dict) -> Segment:
+        """From a member's ``segments`` entry (JSON output, the catalog)."""
+        return cls(*(float(d[k]) for k in ("a_start", "a_end", "b_start", "b_end", "score")))
+
+    def pairs(self, step: float) -> list[tuple[float, float]]:
+        """Moments that show the same picture, one per ``step`` of a's time: (a s, b s) on the
+        segment's line — what the app steps through side by side."""
+        span = self.a_end - self.a_start
+        n = max(1, int(span / step + 1e-6) + 1) if step > 0 else 1
+        rate = (self.b_end - self.b_start) / span if span > 0 else 1.0
+        out = []
+        for k in range(n):
+            ta = self.a_start + k * step
+            out.append((round(ta, 3), round(self.b_start + (ta - self.a_start) * rate, 3)))
+        return out
+
     def swapped(self) -> Segment:
         return Segment(self.b_start, self.b_end, self.a_start, self.a_end, self.score)
 

@@ -154,6 +154,7 @@ def video_member(
         fps=meta.get("fps"),
         codec=meta.get("codec"),
         segments=segments,
+        strip=meta.get("strip"),
     )
 
 

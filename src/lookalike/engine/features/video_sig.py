@@ -7,13 +7,22 @@ with too little picture (black, a flat colour, the bottom of a fade) are dropped
 every other video's black frames and would glue unrelated videos together. The blob stores
 the sampling step, so a later scan with another ``--video-step`` re-samples instead of
 comparing unlike timelines.
+
+For the app, the same decode writes two pictures next to the catalog's thumbnails: the
+thumbnail (a frame a third of the way in; ``meta["thumb"]``) and a *contact strip*
+(``meta["strip"]``: ``{"path": WebP file, "times": [seconds of each tile, left to right]}``,
+STRIP_TILES frames evenly spaced over the video, each STRIP_HEIGHT px high, side by side).
+Both reach the app as ``Member.thumb`` and ``Member.strip``. Frames at other moments (the
+matched frame pairs of a segment, ``Segment.pairs``) come from ``media.video.frame_at``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -25,12 +34,15 @@ from lookalike.engine.media.video import VideoInfo, sample_frames
 
 # Bump when the sampling or the frame signature changes: only video rows recompute.
 # 2: the frames' index and query hashes are stored too (a rescan computes nothing).
-VIDEO_VERSION = 2
+# 3: a contact strip is written with the thumbnail (meta "strip").
+VIDEO_VERSION = 3
 VIDEO_META = "vmeta"
 VIDEO_FRAMES = "vframes"
 # Below this grey standard deviation (0..1) a frame is black, flat or deep in a fade.
 INFORMATIVE_STD = 0.04
 _LOW = pc.DCT_KEEP  # the 16×16 low block is stored: hashes and orientation need only it
+STRIP_TILES = 8  # frames in a contact strip
+STRIP_HEIGHT = 90  # pixels per tile at most (the sampled frames' size caps it); width by aspect
 
 
 @dataclass
@@ -129,6 +141,36 @@ def _grey64(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(small, dtype=np.float32) / 255.0
 
 
+def strip_path(thumb_path: str) -> str:
+    """Where a video's contact strip goes: beside its thumbnail."""
+    base = thumb_path[:-5] if thumb_path.endswith(".webp") else thumb_path
+    return f"{base}.strip.webp"
+
+
+def write_strip(frames: list[np.ndarray], times: list[float], path: str) -> dict | None:
+    """STRIP_TILES sampled frames, evenly spaced, side by side in one WebP (atomic write);
+    returns ``{"path", "times"}`` or None when it could not be written (only the strip is lost)."""
+    if not frames:
+        return None
+    n = min(STRIP_TILES, len(frames))
+    picks = sorted({round(k * (len(frames) - 1) / max(1, n - 1)) for k in range(n)})
+    h, w = frames[0].shape[:2]
+    th = min(STRIP_HEIGHT, h)  # never larger than the sampled frames
+    tw = max(2, round(w * th / h))
+    sheet = Image.new("RGB", (tw * len(picks), th))
+    for k, i in enumerate(picks):
+        tile = Image.fromarray(frames[i], "RGB").resize((tw, th), Image.Resampling.BOX)
+        sheet.paste(tile, (k * tw, 0))
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        sheet.save(tmp, "WEBP", quality=70, method=0)
+        os.replace(tmp, path)
+    except OSError:
+        return None
+    return {"path": path, "times": [round(float(times[i]), 3) for i in picks]}
+
+
 def video_features(
     path: str, step: float | None, thumb_path: str | None
 ) -> tuple[dict, VideoFrames]:
@@ -152,6 +194,7 @@ def video_features(
         pick = best if best is not None else s.frames[len(s.frames) // 2]
         thumb = write_thumbnail(Image.fromarray(pick, "RGB"), thumb_path)
     meta = probe_meta(s.info, s.step, thumb, (top, bottom, left, right), s.frames[0].shape)
+    meta["strip"] = write_strip(s.frames, s.times, strip_path(thumb_path)) if thumb_path else None
     # share of samples without picture (black padding, long fades): the keeper evidence
     meta["dropped"] = round(1.0 - len(times) / len(s.times), 4)
     frames = VideoFrames(

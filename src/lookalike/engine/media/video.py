@@ -7,6 +7,9 @@ far fewer frames than reading the whole stream; otherwise decoding sequentially 
 (a seek would land on the same keyframe and decode the same frames again). Frames come out
 reduced by libswscale (``VideoFrame.reformat``), already at the size the signatures need,
 with the sample aspect ratio and the rotation metadata applied.
+
+``frame_at(path, seconds)`` is the app's way to show one moment (the matched frame pairs of a
+segment, side by side): a keyframe seek and a short decode, at a size the app asks for.
 """
 
 from __future__ import annotations
@@ -247,6 +250,37 @@ def sample_frames(path: str, step: float | None = None, side: int = FRAME_SIDE) 
         if duration <= 0:
             info = VideoInfo(**{**info.to_json(), "duration": round(times[-1] + use_step, 3)})
         return Sampled(info, use_step, times, frames, seek)
+    finally:
+        container.close()
+
+
+def frame_at(path: str, seconds: float, side: int = 480) -> np.ndarray:
+    """The frame shown at ``seconds`` (from the video's start), RGB in display orientation,
+    ``side`` px on its longest side; the last frame when ``seconds`` is past the end."""
+    import av
+
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        target = max(0.0, float(seconds))
+        container.seek(int((target + start) / stream.time_base), stream=stream, backward=True)
+        got = None
+        try:
+            for frame in _decoded(container, stream):
+                t = _frame_time(frame, start)
+                got = frame
+                if t is not None and t >= target - 1e-3:
+                    break
+        except av.FFmpegError as exc:
+            if got is None:
+                raise VideoError(f"damaged video: no frame at {target:.1f} s ({_why(exc)})") from exc
+        if got is None:
+            raise VideoError(f"no frame at {target:.1f} s (0 seconds or damaged)")
+        rotation = _rotation(got)
+        info = _info(container, stream, rotation)
+        return _to_rgb(got, _out_size(info, side), rotation)
     finally:
         container.close()
 
