@@ -613,18 +613,21 @@ class Catalog:
         return str(self.get_state("catalog_id"))
 
     def add_favourites(self, paths: Iterable[str]) -> None:
-        now = time.time()
-        self.db.executemany(
-            "INSERT OR IGNORE INTO favourites (path, created) VALUES (?, ?)",
-            ((fs_path(p), now) for p in paths),
-        )
+        from lookalike.engine import marks
+
+        marks.set_favourite(self, paths, True)
 
     def remove_favourites(self, paths: Iterable[str]) -> None:
-        self.db.executemany("DELETE FROM favourites WHERE path=?", ((fs_path(p),) for p in paths))
+        from lookalike.engine import marks
+
+        marks.set_favourite(self, paths, False)
 
     def favourites(self) -> set[str]:
-        """Favourite files: never acted on (the plan builder and apply refuse them)."""
-        return {str_path(r[0]) for r in self.db.execute("SELECT path FROM favourites")}
+        """Favourite files: never acted on (the plan builder and apply refuse them). Kept by
+        file identity in :mod:`lookalike.engine.marks`, so a moved favourite stays one."""
+        from lookalike.engine import marks
+
+        return set(marks.favourites(self, include_missing=True))
 
     def get_state(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
