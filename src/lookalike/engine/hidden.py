@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from lookalike.engine.model import Group
+from lookalike.engine.records import Group
 
 SCHEMA = """
 CREATE TABLE rule_hidden (
