@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from lookalike.commands import actions as cmd
+from lookalike.commands import act, batches, common, export, quarantine
 from lookalike.engine import actions as A
 from lookalike.engine.actions import journal as jn
 from lookalike.engine.records import Group, Member
@@ -33,7 +33,8 @@ def cli() -> click.Group:
     def main() -> None:
         pass
 
-    cmd.register(main)
+    for module in (batches, export, quarantine):
+        module.register(main)
     return main
 
 
@@ -58,7 +59,7 @@ def call(groups: list[Group], action: str, **kw) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     args = {"dry_run": False, "yes": True, "permanently": False, "plan_out": None, "fmt": "text"}
     args.update(kw)
-    code = cmd.run_action_for_groups(groups, action, stdout=out, stderr=err, **args)
+    code = act.run_action_for_groups(groups, action, stdout=out, stderr=err, **args)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -98,7 +99,7 @@ def test_plan_out_then_apply_history_undo(env: Path, cli: click.Group) -> None:
     assert r.exit_code == 0 and json.loads(r.stdout)["done"] == 2
     assert (env / "t" / "g0" / "copy.jpg").read_bytes() == b"photo 0"
     r = CliRunner().invoke(cli, ["undo", "--yes"])
-    assert r.exit_code == cmd.EXIT_NOTHING and "nothing to undo" in r.stderr
+    assert r.exit_code == common.EXIT_NOTHING and "nothing to undo" in r.stderr
     assert "Traceback" not in r.output
 
     r = CliRunner().invoke(cli, ["redo", "--yes"])
@@ -110,11 +111,11 @@ def test_plan_out_then_apply_history_undo(env: Path, cli: click.Group) -> None:
 def test_no_confirmation_without_a_terminal_refuses(env: Path, cli: click.Group) -> None:
     groups = make_groups(env / "t")
     code, out, err = call(groups, "trash", yes=False)
-    assert code == cmd.EXIT_REFUSED and "--yes" in err
+    assert code == common.EXIT_REFUSED and "--yes" in err
     assert (env / "t" / "g0" / "copy.jpg").exists()
     call(groups, "trash")
     r = CliRunner().invoke(cli, ["undo"])
-    assert r.exit_code == cmd.EXIT_REFUSED and "--yes" in r.stderr
+    assert r.exit_code == common.EXIT_REFUSED and "--yes" in r.stderr
     assert not (env / "t" / "g0" / "copy.jpg").exists()
 
 
@@ -122,7 +123,7 @@ def test_delete_needs_permanently_and_typed_confirmation(env: Path) -> None:
     groups = make_groups(env / "t")
     copy = env / "t" / "g0" / "copy.jpg"
     code, _, err = call(groups, "delete")
-    assert code == cmd.EXIT_REFUSED and "--permanently" in err and copy.exists()
+    assert code == common.EXIT_REFUSED and "--permanently" in err and copy.exists()
     asked: list[str] = []
 
     def wrong(prompt: str) -> str:
@@ -130,7 +131,7 @@ def test_delete_needs_permanently_and_typed_confirmation(env: Path) -> None:
         return "yes"
 
     code, _, err = call(groups, "delete", permanently=True, confirm=wrong)
-    assert code == cmd.EXIT_REFUSED and "did not match" in err and copy.exists()
+    assert code == common.EXIT_REFUSED and "did not match" in err and copy.exists()
     assert "Type 'delete 2 files'" in asked[0]
     code, out, _ = call(groups, "delete", permanently=True, confirm=lambda p: "delete 2 files")
     assert code == 0 and not copy.exists()
@@ -144,8 +145,8 @@ def test_delete_via_apply_reads_the_terminal(
     plan = env / "p.json"
     call(groups, "delete", plan_out=plan)
     r = CliRunner().invoke(cli, ["apply", str(plan), "--yes"])
-    assert r.exit_code == cmd.EXIT_REFUSED and "--permanently" in r.stderr
-    monkeypatch.setattr(cmd, "read_typed_confirmation", lambda p: "delete 1 files")
+    assert r.exit_code == common.EXIT_REFUSED and "--permanently" in r.stderr
+    monkeypatch.setattr(common, "read_typed_confirmation", lambda p: "delete 1 files")
     r = CliRunner().invoke(cli, ["apply", str(plan), "--yes", "--permanently"])
     assert r.exit_code == 0, r.output
     assert not (env / "t" / "g0" / "copy.jpg").exists()
@@ -154,17 +155,17 @@ def test_delete_via_apply_reads_the_terminal(
 def test_bad_input_gives_one_line_and_exit_code(env: Path, cli: click.Group) -> None:
     groups = make_groups(env / "t")
     code, _, err = call(groups, "shred")
-    assert code == cmd.EXIT_USAGE and err.startswith("lookalike: error: unknown action")
+    assert code == common.EXIT_USAGE and err.startswith("lookalike: error: unknown action")
     code, _, err = call(groups, "move")
-    assert code == cmd.EXIT_USAGE and "move:DIR" in err
+    assert code == common.EXIT_USAGE and "move:DIR" in err
     bad = Group(9, "exact", "/nowhere.jpg", "", groups[0].members)
     code, _, err = call([bad], "trash")
-    assert code == cmd.EXIT_REFUSED and "every copy" in err
+    assert code == common.EXIT_REFUSED and "every copy" in err
     (env / "junk.json").write_text("not json")
     r = CliRunner().invoke(cli, ["apply", str(env / "junk.json"), "--yes"])
-    assert r.exit_code == cmd.EXIT_USAGE and "not valid JSON" in r.stderr
+    assert r.exit_code == common.EXIT_USAGE and "not valid JSON" in r.stderr
     r = CliRunner().invoke(cli, ["history", "nope"])
-    assert r.exit_code == cmd.EXIT_NOTHING and "no batch nope" in r.stderr
+    assert r.exit_code == common.EXIT_NOTHING and "no batch nope" in r.stderr
     assert "Traceback" not in r.output
 
 
@@ -172,7 +173,7 @@ def test_changed_file_makes_exit_1(env: Path) -> None:
     groups = make_groups(env / "t")
     (env / "t" / "g1" / "copy.jpg").write_bytes(b"edited after the scan!")
     code, out, err = call(groups, "trash", fmt="json")
-    assert code == cmd.EXIT_PARTIAL
+    assert code == common.EXIT_PARTIAL
     assert "changed since the scan" in err
     data = json.loads(out)
     assert data["done"] == 1 and data["problems"][0]["path"].endswith("g1/copy.jpg")
@@ -189,7 +190,7 @@ def test_interrupted_batch_is_reported_on_start(env: Path, cli: click.Group) -> 
     assert r.exit_code == 0
     # the next acting command settles it; nothing is redone
     r = CliRunner().invoke(cli, ["undo", "--yes"])
-    assert r.exit_code == cmd.EXIT_NOTHING
+    assert r.exit_code == common.EXIT_NOTHING
     assert (env / "t" / "g0" / "copy.jpg").exists()
     states = {b.id: b.state for b in A.history()}
     assert states[plan.id] == jn.INTERRUPTED
@@ -201,7 +202,7 @@ def test_journal_busy_exit_5(env: Path) -> None:
     groups = make_groups(env / "t")
     with journal_lock():
         code, _, err = call(groups, "trash")
-    assert code == cmd.EXIT_BUSY and "another lookalike process" in err
+    assert code == common.EXIT_BUSY and "another lookalike process" in err
 
 
 def test_action_options_for_scan(env: Path) -> None:
@@ -210,16 +211,16 @@ def test_action_options_for_scan(env: Path) -> None:
 
     @click.command()
     @click.option("--format", "fmt", default="text")
-    @cmd.action_options
+    @act.action_options
     def scan(fmt: str, **kwargs) -> None:
-        args = cmd.action_args_from(kwargs)
+        args = act.action_args_from(kwargs)
         seen["rest"] = kwargs
         if args is None:
             return
         seen["args"] = args
         out, err = sys.stdout, sys.stderr
         raise SystemExit(
-            cmd.run_action_for_groups(
+            act.run_action_for_groups(
                 groups,
                 args.action,
                 dry_run=args.dry_run,
@@ -265,10 +266,10 @@ def test_export_and_quarantine_commands(
     call(groups, "quarantine")
     r = CliRunner().invoke(cli, ["quarantine", "list", "--format", "json"])
     assert len(json.loads(r.stdout)) == 2
-    monkeypatch.setattr(cmd, "read_typed_confirmation", lambda p: "wrong")
+    monkeypatch.setattr(common, "read_typed_confirmation", lambda p: "wrong")
     r = CliRunner().invoke(cli, ["quarantine", "empty"])
-    assert r.exit_code == cmd.EXIT_REFUSED and len(A.quarantine_contents()) == 2
-    monkeypatch.setattr(cmd, "read_typed_confirmation", lambda p: "empty 2 files")
+    assert r.exit_code == common.EXIT_REFUSED and len(A.quarantine_contents()) == 2
+    monkeypatch.setattr(common, "read_typed_confirmation", lambda p: "empty 2 files")
     r = CliRunner().invoke(cli, ["quarantine", "empty"])
     assert r.exit_code == 0 and "deleted 2 file(s)" in r.stdout
     assert A.quarantine_contents() == []
@@ -281,12 +282,12 @@ def test_passphrase_lock(env: Path, cli: click.Group, monkeypatch: pytest.Monkey
     assert lock.configured() and not lock.unlocked()
     groups = make_groups(env / "t", 1)
     code, _, err = call(groups, "delete", permanently=True, confirm=lambda p: "wrong")
-    assert code == cmd.EXIT_REFUSED and "wrong passphrase" in err
+    assert code == common.EXIT_REFUSED and "wrong passphrase" in err
     answers = iter(["sesame", "delete 1 files"])
     code, _, _ = call(groups, "delete", permanently=True, confirm=lambda p: next(answers))
     assert code == 0 and lock.unlocked()  # a session is open now
     lock.lock()
-    monkeypatch.setattr(cmd, "read_secret", lambda p: "sesame")
+    monkeypatch.setattr(common, "read_secret", lambda p: "sesame")
     r = CliRunner().invoke(cli, ["lock", "clear"])
     assert r.exit_code == 0 and lock.configured() is None
 
@@ -295,7 +296,7 @@ def test_engine_actions_never_import_the_ui() -> None:
     import subprocess
 
     code = (
-        "import sys, lookalike.engine.actions, lookalike.commands.actions\n"
+        "import sys, lookalike.engine.actions, lookalike.commands.act, lookalike.commands.batches\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'textual_image')"
         " or m.startswith('lookalike.ui')]\n"
         "assert not bad, bad\n"

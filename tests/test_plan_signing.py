@@ -12,7 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from lookalike.cli import main
-from lookalike.commands import actions as cmd
+from lookalike.commands import act
 from lookalike.engine import actions as A
 from lookalike.engine.actions import signing
 from lookalike.engine.catalog import Catalog
@@ -67,7 +67,7 @@ def test_signature_covers_every_field_and_odd_names_round_trip(tmp_path: Path) -
 
 def test_dry_run_json_is_a_signed_plan_and_apply_never_re_signs(tmp_path: Path) -> None:
     out, err = io.StringIO(), io.StringIO()
-    code = cmd.run_action_for_groups(
+    code = act.run_action_for_groups(
         [_group(tmp_path / "t")],
         "trash",
         dry_run=True,

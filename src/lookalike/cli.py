@@ -9,11 +9,14 @@ from __future__ import annotations
 import click
 
 from lookalike import __version__
-from lookalike.commands import actions as actions_commands
+from lookalike.commands import batches as batch_commands
+from lookalike.commands import export as export_commands
 from lookalike.commands import ml as ml_commands
+from lookalike.commands import quarantine as quarantine_commands
 from lookalike.commands import rules as rules_commands
 from lookalike.commands import scan as scan_commands
 from lookalike.commands import ui as ui_commands
+from lookalike.commands.common import report_interrupted
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -59,10 +62,18 @@ def main() -> None:
     import sys
 
     # The journal's promise: a batch a crash left unfinished is reported on the next start.
-    actions_commands.report_interrupted(sys.stderr)
+    report_interrupted(sys.stderr)
 
 
-for module in (scan_commands, actions_commands, ml_commands, rules_commands, ui_commands):
+for module in (
+    scan_commands,
+    batch_commands,
+    export_commands,
+    quarantine_commands,
+    ml_commands,
+    rules_commands,
+    ui_commands,
+):
     module.register(main)
 
 

@@ -100,9 +100,9 @@ def _guard(body: Callable[[TextIO, TextIO], int]) -> None:
         sys.stderr.write(f"lookalike rules: {exc}\n")
         code = 2
     except ActionError as exc:  # plan refused, not confirmed, journal busy: as `apply` says
-        from lookalike.commands.actions import _fail
+        from lookalike.commands.common import fail
 
-        code = _fail(sys.stderr, exc)
+        code = fail(sys.stderr, exc)
     sys.exit(code)
 
 
@@ -333,7 +333,7 @@ def _act(
     stderr: TextIO,
 ) -> int:
     """File actions, one journalled batch per action, through the plan builder."""
-    from lookalike.commands.actions import _config_references, execute_plan
+    from lookalike.commands.act import config_references, execute_plan
     from lookalike.engine.actions.plan import build_file_plan
 
     by_action: dict[str, list[str]] = defaultdict(list)
@@ -347,7 +347,7 @@ def _act(
             files,
             action,
             roots=roots,
-            references=_config_references(),
+            references=config_references(),
             meta={"rules": sorted({r.name for res, r in hits if str(r.action) == action})},
         )
         got = execute_plan(

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from lookalike.atomicio import AtomicFile
-from lookalike.commands.actions import action_args_from, action_options, run_action_for_groups
+from lookalike.commands.act import action_args_from, action_options, run_action_for_groups
 from lookalike.commands.ml import build_ml_options, ml_scan_options  # ml (issue 3)
 from lookalike.engine.actions.errors import ActionError
 from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES
