@@ -81,7 +81,7 @@ def _rule(tmp: Path, **when: object) -> dict:
     [
         ({"name": "x", "when": {"prototype": "/s"}, "action": "delete"}, "delete is never"),
         ({"name": "x", "when": {"prototype": "/s"}, "action": "move"}, "move:DIR"),
-        ({"name": "x", "when": {"prototype": "/s"}, "action": "mark"}, "not available"),
+        ({"name": "x", "when": {"prototype": "/s"}, "action": "mark:/d"}, "takes no folder"),
         ({"name": "x", "when": {"prototype": "/s", "treshold": 1}}, "unknown field(s) treshold"),
         ({"name": "x", "when": {"prompts": []}}, "prompts is empty"),
         ({"name": "x", "when": {"not_prompts": ["a"]}}, "not_prompts needs prompts"),

@@ -121,3 +121,35 @@ def test_a_hidden_file_whose_content_changes_comes_back(tmp_path: Path) -> None:
         assert not hidden.is_hidden(p, hidden.identities(cat.db))
         assert hidden.unhide(cat.db, [p]) == 1  # by the path it was hidden under
         assert hidden.hidden_files(cat.db) == []
+
+
+def test_mark_adds_hits_to_the_shared_marked_set_and_unmark_takes_them_out(
+    tmp_path: Path,
+) -> None:
+    from lookalike import config
+    from lookalike.cli import main
+    from lookalike.engine import marks
+    from lookalike.engine.catalog import Catalog
+
+    inbox, db = tmp_path / "inbox", tmp_path / "cat.sqlite"
+    _photos(inbox)
+    config.save_config(
+        {
+            "content_rules": [
+                {"name": "cats", "when": {"generation_prompt": ["cat"]}, "action": "mark"}
+            ]
+        }
+    )
+    runner = CliRunner()
+    r = runner.invoke(main, ["rules", "run", str(inbox), "--db", str(db), "--dry-run"])
+    assert r.exit_code == 0 and "cats" in r.stdout, r.output
+    with Catalog(db) as cat:
+        assert marks.marked(cat) == []  # a dry run marks nothing
+    r = runner.invoke(main, ["rules", "run", str(inbox), "--db", str(db), "--yes"])
+    assert r.exit_code == 0 and "marked 1 file(s)" in r.stderr, r.output
+    with Catalog(db) as cat:
+        assert marks.marked(cat) == [str(inbox / "chelsea.png")]
+    r = runner.invoke(main, ["rules", "unmark", str(inbox / "chelsea.png"), "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    with Catalog(db) as cat:
+        assert marks.marked(cat) == []

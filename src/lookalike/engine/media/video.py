@@ -275,7 +275,9 @@ def frame_at(path: str, seconds: float, side: int = 480) -> np.ndarray:
                     break
         except av.FFmpegError as exc:
             if got is None:
-                raise VideoError(f"damaged video: no frame at {target:.1f} s ({_why(exc)})") from exc
+                raise VideoError(
+                    f"damaged video: no frame at {target:.1f} s ({_why(exc)})"
+                ) from exc
         if got is None:
             raise VideoError(f"no frame at {target:.1f} s (0 seconds or damaged)")
         rotation = _rotation(got)

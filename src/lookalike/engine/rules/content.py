@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Actions a rule may take. "delete" is never one: trash is the reversible way to remove.
-ACTIONS = ("skip", "notify", "hide", "move", "copy", "trash", "quarantine")
+ACTIONS = ("skip", "notify", "hide", "mark", "move", "copy", "trash", "quarantine")
 FILE_ACTIONS = ("move", "copy", "trash", "quarantine")
-STATE_ACTIONS = ("hide",)  # catalog state (engine/hidden.py), no file is touched
-LATER = ("mark",)  # not in this version (said clearly, not ignored)
+# catalog state, no file is touched: engine/hidden.py and the marked set of engine/marks.py
+STATE_ACTIONS = ("hide", "mark")
 NEEDS_DIR = ("move", "copy")
 
 # Defaults (docs/rules.md explains them). A prompt rule with only positive prompts compares
@@ -242,15 +242,10 @@ def parse_rule_action(text: Any, where: str) -> Action:
     kind = kind.strip().lower()
     if kind == "delete":
         raise RuleError(f"{where}: delete is never a rule action; use trash (undoable)")
-    if kind in LATER:
-        raise RuleError(
-            f"{where}: action {kind} is not available in this version; "
-            "use notify, hide, move:DIR, copy:DIR, trash or quarantine"
-        )
     if kind not in ACTIONS:
         raise RuleError(
-            f"{where}: unknown action {text!r}; use skip, notify, hide, move:DIR, copy:DIR, "
-            "trash, quarantine or quarantine:DIR"
+            f"{where}: unknown action {text!r}; use skip, notify, hide, mark, move:DIR, "
+            "copy:DIR, trash, quarantine or quarantine:DIR"
         )
     if kind in NEEDS_DIR and not directory.strip():
         raise RuleError(f"{where}: action {kind} needs a folder: write it as {kind}:DIR")
