@@ -11,6 +11,7 @@ import click
 from lookalike import __version__
 from lookalike.commands import batches as batch_commands
 from lookalike.commands import export as export_commands
+from lookalike.commands import marks as marks_commands
 from lookalike.commands import ml as ml_commands
 from lookalike.commands import quarantine as quarantine_commands
 from lookalike.commands import rules as rules_commands
@@ -72,6 +73,7 @@ for module in (
     quarantine_commands,
     ml_commands,
     rules_commands,
+    marks_commands,
     ui_commands,
 ):
     module.register(main)

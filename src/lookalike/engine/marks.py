@@ -174,20 +174,27 @@ def clear(cat: Catalog, flag: str) -> int:
 
 def set_note(cat: Catalog, path: str, text: str) -> None:
     """A note on a file, or on a folder when ``path`` is a directory; empty text removes it."""
-    db = _db(cat)
     path = os.path.abspath(os.fsdecode(path))
-    text = text.strip()
+    if os.path.isdir(path):
+        set_folder_note(cat, path, text)
+        return
+    db = _db(cat)
     with _tx(db):
-        if os.path.isdir(path):
-            if text:
-                db.execute(
-                    "INSERT OR REPLACE INTO folder_notes (path, note, updated) VALUES (?,?,?)",
-                    (os.fsencode(path), text, time.time()),
-                )
-            else:
-                db.execute("DELETE FROM folder_notes WHERE path=?", (os.fsencode(path),))
+        _upsert(db, path, {"note": text.strip()})
+
+
+def set_folder_note(cat: Catalog, path: str, text: str) -> None:
+    """A folder's note (the folder need not exist here: an import from another machine)."""
+    db = _db(cat)
+    raw = os.fsencode(os.path.abspath(os.fsdecode(path)))
+    with _tx(db):
+        if text.strip():
+            db.execute(
+                "INSERT OR REPLACE INTO folder_notes (path, note, updated) VALUES (?,?,?)",
+                (raw, text.strip(), time.time()),
+            )
         else:
-            _upsert(db, path, {"note": text})
+            db.execute("DELETE FROM folder_notes WHERE path=?", (raw,))
 
 
 def folder_notes(cat: Catalog) -> dict[str, str]:
