@@ -1,4 +1,5 @@
-"""Themes from TOML files: the bundled ``lookalike/themes/*.toml`` plus ``config_dir()/themes``.
+"""Themes from TOML files: the shipped ones (``themes/*.toml`` at the top of the repository,
+packaged into the wheel as ``lookalike/themes``) plus ``config_dir()/themes``.
 
 A theme file holds the fields of :class:`textual.theme.Theme` (``name``, ``primary``,
 ``background``, … and an optional ``[variables]`` table). A bad file is skipped with one message
@@ -14,7 +15,17 @@ from pathlib import Path
 from textual.theme import Theme
 
 DEFAULT_THEME = "lookalike-dark"
-BUNDLED = Path(__file__).resolve().parent.parent / "themes"
+_PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def bundled_dir() -> Path:
+    """Where the shipped themes are: inside an installed wheel ``lookalike/themes``; in a source
+    checkout (editable install) the repository's top-level ``themes/``."""
+    installed = _PACKAGE / "themes"
+    return installed if installed.is_dir() else _PACKAGE.parent.parent / "themes"
+
+
+BUNDLED = bundled_dir()
 
 
 def user_themes_dir() -> Path:
