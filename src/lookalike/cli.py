@@ -11,6 +11,7 @@ import click
 from lookalike import __version__
 from lookalike.commands import batches as batch_commands
 from lookalike.commands import export as export_commands
+from lookalike.commands import info as info_commands
 from lookalike.commands import marks as marks_commands
 from lookalike.commands import ml as ml_commands
 from lookalike.commands import quarantine as quarantine_commands
@@ -74,6 +75,7 @@ for module in (
     ml_commands,
     rules_commands,
     marks_commands,
+    info_commands,
     ui_commands,
 ):
     module.register(main)
