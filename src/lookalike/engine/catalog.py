@@ -374,12 +374,6 @@ class Catalog:
             n += self.db.execute("DELETE FROM files WHERE id=?", (i,)).rowcount
         return n
 
-    def remove_paths(self, paths: Iterable[str]) -> int:
-        n = 0
-        for p in paths:
-            n += self.db.execute("DELETE FROM files WHERE path=?", (fs_path(p),)).rowcount
-        return n
-
     def set_kind(self, file_id: int, kind: str | None, error: str | None) -> None:
         self.db.execute("UPDATE files SET kind=?, error=? WHERE id=?", (kind, error, file_id))
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import xxhash
 
+from lookalike.engine.features.exact import full_hash
+
 CHUNK = 1 << 20
 TMP_MARK = ".lookalike-"
 NAME_MAX = 255  # bytes per name on every common Linux filesystem (ext4, xfs, btrfs, tmpfs)
@@ -28,12 +30,9 @@ def fsync(fd: int) -> None:
 
 
 def hash_file(path: str | os.PathLike[str]) -> str:
-    """xxh3-128 hex digest, the same hash the scanner stores in ``Member.content_hash``."""
-    h = xxhash.xxh3_128()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+    """xxh3-128 hex digest, the same hash the scanner stores in ``Member.content_hash`` (one
+    hashing loop: :func:`~lookalike.engine.features.exact.full_hash`)."""
+    return full_hash(os.fspath(path)).hex()
 
 
 _deferred: set[str] | None = None

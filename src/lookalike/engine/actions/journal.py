@@ -445,12 +445,6 @@ class Journal:
             args += list(states)
         return [_row_to_item(r) for r in self.db.execute(sql + " ORDER BY seq", args)]
 
-    def items_in(self, states: tuple[str, ...]) -> list[ItemRecord]:
-        """Rows in ``states`` across all batches (a full scan; see :meth:`purging_items`)."""
-        marks = ",".join("?" * len(states))
-        sql = f"SELECT * FROM items WHERE state IN ({marks}) ORDER BY batch, seq"
-        return [_row_to_item(r) for r in self.db.execute(sql, states)]
-
     def purging_items(self) -> list[ItemRecord]:
         """Rows a killed ``quarantine empty`` left ``purging`` (through the partial index)."""
         sql = f"SELECT * FROM items WHERE state='{PURGING}' ORDER BY batch, seq"

@@ -128,10 +128,6 @@ def trash_for(path: str) -> TrashDir:
     return home
 
 
-def _fits(name: str) -> bool:
-    return len(os.fsencode(name + INFO_EXT)) <= fsutil.NAME_MAX
-
-
 def reserve_name(trash: TrashDir, original: str, reserved: set[str] | None = None) -> str:
     """A name free in both ``files/`` and ``info/`` (``name``, ``name~1`` …), short enough
     that ``name.trashinfo`` fits NAME_MAX (the ``.trashinfo`` keeps the full original path)."""

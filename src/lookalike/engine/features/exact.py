@@ -30,7 +30,3 @@ def full_hash(path: str) -> bytes:
         while chunk := fh.read(CHUNK):
             h.update(chunk)
     return h.digest()
-
-
-def full_hash_hex(path: str) -> str:
-    return full_hash(path).hex()

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -500,7 +499,3 @@ class Verifier:
         if a is None or b is None:
             return VerifyResult(None, reason="unreadable")
         return verify_prepared(a, b)
-
-
-def verify_paths(path_a: str | Path, path_b: str | Path) -> VerifyResult:
-    return Verifier(cache_size=2).verify(path_a, path_b)
