@@ -267,21 +267,29 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         self.lk.schedule_save()
         self.redraw(list_too)
 
+    def _moved(self, old: int) -> None:
+        """The cursor went to another group: the list repaints two lines, not all of them."""
+        self.query_one(GroupList).cursor_moved(old)
+        self.redraw(list_too=False)
+
     def action_group(self, delta: int) -> None:
+        old = self.lk.review.cursor
         if self.lk.review.move(delta):
-            self.redraw()
+            self._moved(old)
 
     def action_member(self, delta: int) -> None:
         if self.lk.review.move_member(delta):
             self.redraw(list_too=False)
 
     def action_first(self) -> None:
+        old = self.lk.review.cursor
         self.lk.review.goto_index(0)
-        self.redraw()
+        self._moved(old)
 
     def action_last(self) -> None:
+        old = self.lk.review.cursor
         self.lk.review.goto_index(len(self.lk.review.view) - 1)
-        self.redraw()
+        self._moved(old)
 
     def action_toggle_keep(self) -> None:
         error = self.lk.review.toggle_keep()
@@ -324,8 +332,9 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         self._changed()
 
     def action_next_undecided(self) -> None:
+        old = self.lk.review.cursor
         self.lk.review.next_undecided()
-        self.redraw()
+        self._moved(old)
 
     def action_mark(self) -> None:
         self.lk.review.toggle_mark()

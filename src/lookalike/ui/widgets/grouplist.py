@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.segment import Segment
 from rich.style import Style
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -22,20 +22,36 @@ def human_bytes(n: float) -> str:
 
 
 class GroupList(ScrollView, can_focus=False):
-    """Lines: status, index, tier, file count, bytes to free. The cursor line is highlighted."""
+    """Lines: status, index, tier, file count, bytes to free. The cursor line is highlighted.
+
+    No scroll bar (the title says "Group n/N"): with 10,000 groups its thumb is one cell and
+    repainting it cost as much as the list itself. Styles are looked up once per repaint, not
+    per line (a widget's style walks its ancestors).
+    """
 
     COMPONENT_CLASSES = {"grouplist--cursor", "grouplist--done", "grouplist--notdup"}
 
     def __init__(self, state: ReviewState, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.state = state
+        self._line_styles: tuple[Style, ...] | None = None
 
     def refresh_rows(self) -> None:
         self.virtual_size = Size(self.size.width or 30, len(self.state.view))
         self.follow_cursor()
         self.refresh()
 
-    def follow_cursor(self) -> None:
+    def cursor_moved(self, old: int) -> None:
+        """Only the cursor moved: repaint its old and new line, or all when the list scrolls."""
+        top = int(self.scroll_offset.y)
+        self.follow_cursor(repaint=False)
+        if int(self.scroll_offset.y) != top or len(self.state.view) != self.virtual_size.height:
+            self.refresh_rows()
+            return
+        for index in {old, self.state.cursor}:
+            self.refresh_lines(index)
+
+    def follow_cursor(self, repaint: bool = True) -> None:
         h = self.scrollable_content_region.height or self.size.height or 1
         top = int(self.scroll_offset.y)
         cur = self.state.cursor
@@ -43,14 +59,25 @@ class GroupList(ScrollView, can_focus=False):
             self.scroll_to(y=cur, animate=False, immediate=True)
         elif cur >= top + h:
             self.scroll_to(y=cur - h + 1, animate=False, immediate=True)
-        self.refresh()
+        if repaint:
+            self.refresh()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._line_styles = (
+            self.rich_style,
+            self.get_component_rich_style("grouplist--notdup"),
+            self.get_component_rich_style("grouplist--done"),
+            self.get_component_rich_style("grouplist--cursor"),
+        )
+        return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width or self.size.width
         index = y + int(self.scroll_offset.y)
         view = self.state.view
+        base, notdup, done, cursor = self._line_styles or (self.rich_style,) * 4
         if index >= len(view):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         group = self.state.by_id[view[index]]
         status = self.state.status(group)
         text = (
@@ -58,11 +85,11 @@ class GroupList(ScrollView, can_focus=False):
             f"{index + 1:>5} {group.tier:<7}"
             f"{len(group.members):>3} {human_bytes(group.bytes_to_free):>9}"
         )
-        style: Style = self.rich_style
+        style: Style = base
         if status == "not-dup":
-            style = style + self.get_component_rich_style("grouplist--notdup")
+            style = style + notdup
         elif status != "pending":
-            style = style + self.get_component_rich_style("grouplist--done")
+            style = style + done
         if index == self.state.cursor:
-            style = style + self.get_component_rich_style("grouplist--cursor")
+            style = style + cursor
         return Strip([Segment(text[:width].ljust(width), style)], width)

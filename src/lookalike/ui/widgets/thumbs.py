@@ -13,7 +13,9 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from rich.style import Style
 from textual.containers import Vertical
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
@@ -124,17 +126,23 @@ class LinesImage(Widget):
         super().__init__(classes=classes)
         self.image: Any = None
         self._lines: list[Strip] = []
+        self._style: Style | None = None
 
     def set_image(self, image: Any, lines: list[Strip] | None = None) -> None:
         self.image = image
         self._lines = lines or []
         self.refresh()
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._style = self.rich_style  # once per repaint: it walks the ancestors
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
+        style = self._style or self.rich_style
         if y < len(self._lines):
-            return self._lines[y].crop_extend(0, width, self.rich_style)
-        return Strip.blank(width, self.rich_style)
+            return self._lines[y].crop_extend(0, width, style)
+        return Strip.blank(width, style)
 
 
 def uses_lines(image_cls: type[Widget] | None) -> bool:
@@ -192,9 +200,8 @@ class ThumbCard(Vertical):
             else f"[$error]{mark}{index + 1} remove[/]"
         )
         self.border_subtitle = f"[$warning]{flags}[/]" if flags else ""
-        self.set_class(keep, "-keep")
-        self.set_class(not keep, "-remove")
-        self.set_class(selected, "-selected")
+        # No classes on the card itself: a class change restyles the card and its children,
+        # which cost more per key than painting them; only the caption's highlight needs one.
         self._caption.set_class(selected, "-selected")
         self.display = True
         self._data = (member, image, index, keep, flags)
@@ -242,9 +249,6 @@ class ThumbCard(Vertical):
         self.display = False
         self.border_title = ""
         self.border_subtitle = ""
-        self.set_class(False, "-keep")
-        self.set_class(False, "-remove")
-        self.set_class(False, "-selected")
         if self._data is not None:
             self._data = None
             self._lines = None
