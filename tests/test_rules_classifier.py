@@ -145,7 +145,10 @@ def test_malicious_pickle_never_executes(tmp_path: Path) -> None:
 def test_classifier_config_errors_are_clear(trained: dict[str, Any], tmp_path: Path) -> None:
     good = {"file": str(trained["base"] / "m.pt"), "arch": ARCH, "classes": CLASSES}
     for change, needle in (
-        ({"file": "/x/m.h5"}, "Keras models are not supported"),
+        ({"file": "/x/m.h5"}, "holds its architecture; remove arch"),
+        ({"allow_lambda": True}, "allow_lambda is for Keras"),
+        ({"file": "/x/m.safetensors", "trust_pickle": True}, "trust_pickle is for .pt"),
+        ({"output": "softmax"}, "output must be one of"),
         ({"file": "/x/m.onnx"}, "expected one of"),
         ({"arch": None}, "arch"),
         ({"classes": ["one"]}, "2 or more"),
@@ -164,3 +167,72 @@ def test_classifier_config_errors_are_clear(trained: dict[str, Any], tmp_path: P
                 "content_rules": [{"name": "r", "when": {"classifier": "k", "classes": ["cat"]}}],
             }
         )
+
+
+def test_torchvision_architecture_by_name_loads_a_state_dict(tmp_path: Path) -> None:
+    """``torchvision:NAME`` builds the torchvision model with one output per class; the rule's
+    probabilities are the model's own softmax on the same input."""
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    model = torchvision.models.get_model("squeezenet1_1", weights=None, num_classes=2).eval()
+    torch.save(model.state_dict(), tmp_path / "tv.pt")
+    spec = parse_classifiers(
+        {
+            "classifiers": {
+                "tv": {
+                    "file": str(tmp_path / "tv.pt"),
+                    "arch": "torchvision:squeezenet1_1",
+                    "classes": CLASSES,
+                    "input_size": SIZE,
+                }
+            }
+        }
+    )["tv"]
+    clf = Classifier(spec)
+    img = _photo("coffee")
+    got = clf.probabilities([img])[0]
+    x = torch.from_numpy(clf.preprocess(img)[None]).permute(0, 3, 1, 2)
+    x = (x - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(spec.std).view(1, 3, 1, 1)
+    with torch.inference_mode():
+        want = torch.softmax(model(x), dim=-1)[0].numpy()
+    assert np.allclose(got, want, atol=1e-5) and abs(float(got.sum()) - 1) < 1e-5
+    bad = parse_classifiers(
+        {
+            "classifiers": {
+                "b": {
+                    "file": str(tmp_path / "tv.pt"),
+                    "arch": "torchvision:nope",
+                    "classes": CLASSES,
+                }
+            }
+        }
+    )["b"]
+    with pytest.raises(RuleError, match="is not a torchvision model"):
+        Classifier(bad)
+
+
+def test_a_whole_pickled_model_loads_only_when_trusted_and_says_so(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
+    model = timm.create_model(ARCH, pretrained=False, num_classes=2)
+    model.load_state_dict(torch.load(trained["base"] / "m.pt", weights_only=True))
+    torch.save(model, tmp_path / "whole.pt")  # the whole module: a pickle with code references
+    table = {
+        "file": str(tmp_path / "whole.pt"),
+        "arch": ARCH,
+        "classes": CLASSES,
+        "input_size": SIZE,
+    }
+    with pytest.raises(RuleError, match="trust_pickle = true"):
+        Classifier(parse_classifiers({"classifiers": {"w": table}})["w"])
+    trusted = parse_classifiers({"classifiers": {"w": {**table, "trust_pickle": True}}})["w"]
+    clf = Classifier(trusted)
+    assert clf.notes and "full pickle" in clf.notes[0] and "code in the file ran" in clf.notes[0]
+    safe = Classifier(
+        parse_classifiers({"classifiers": {"s": {**table, "file": str(trained["base"] / "m.pt")}}})[
+            "s"
+        ]
+    )
+    assert safe.notes == []
+    brick = Image.open(trained["inbox"] / "brick.jpg").convert("RGB")
+    assert np.allclose(clf.probabilities([brick]), safe.probabilities([brick]), atol=1e-6)

@@ -116,7 +116,6 @@ def apply_cmd(
     run_body(body)
 
 
-
 @click.command("undo")
 @click.argument("batch", required=False)
 @click.option("--yes", "-y", is_flag=True, help="undo without asking")

@@ -36,6 +36,7 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 EXIT_BUSY, EXIT_NOTHING, EXIT_INTERRUPTED = 5, 6, 130
 FORMATS = click.Choice(["text", "json"])
 
+
 # -- terminal input (tests replace these two) ---------------------------------------------
 def read_typed_confirmation(prompt: str) -> str:
     """Read one line from the controlling terminal, not stdin: a pipe cannot confirm.
@@ -187,4 +188,3 @@ def unexpected(stderr: TextIO, exc: Exception) -> int:
         return EXIT_PARTIAL
     err(stderr, f"internal error: {exc!r}; please report it (LOOKALIKE_DEBUG=1 shows details)")
     return EXIT_PARTIAL
-

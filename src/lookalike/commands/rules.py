@@ -186,6 +186,8 @@ def test_cmd(
         (r,) = _load(rule)
         with _engine([r], model, db, weights) as eng:
             (res,) = eng.evaluate(r, [os.path.abspath(image)])
+        for note in eng.notes:
+            stderr.write(f"lookalike rules: {note}\n")
         if res.error:
             stderr.write(f"lookalike rules: {display_path(image)}: {safe_text(res.error)}\n")
             return 3
@@ -280,6 +282,8 @@ def _first_hits(
         files += image_files(p) if os.path.isdir(p) else [os.path.abspath(p)]
     with _engine(rules, model, db, weights) as eng:
         fired, errors = eng.first_hits(files)
+    for note in eng.notes:
+        stderr.write(f"lookalike rules: {note}\n")
     for e in errors:
         stderr.write(f"  {e.rule}: {display_path(e.path)}: {safe_text(e.error)}\n")
     by_name = {r.name: r for r in rules}

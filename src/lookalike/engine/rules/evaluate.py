@@ -187,6 +187,7 @@ class RuleEngine:
         self.classifier_specs = dict(classifiers or {})
         self._classifiers: dict[str, Any] = {}
         self._probs: dict[tuple[str, str], np.ndarray] = {}
+        self.notes: list[str] = []  # for the user, once per run (e.g. an unsafe model load)
         self.built: list[str] = []  # sample folders whose prototype was (re)built this run
         self.embedded = 0  # images this engine decoded and embedded
         for r in self.rules:
@@ -333,13 +334,15 @@ class RuleEngine:
         """The classifier's softmax row for the file (loaded once per run, file decoded once)."""
         if (name, path) not in self._probs:
             if name not in self._classifiers:
-                from lookalike.engine.rules.classifier import Classifier
+                from lookalike.engine.rules.classifier import load_classifier
 
                 if name not in self.classifier_specs:
                     raise RuleError(f"no [classifiers.{name}] table in the config")
-                self._classifiers[name] = Classifier(self.classifier_specs[name], self.device)
+                clf = load_classifier(self.classifier_specs[name], self.device)
+                self.notes += clf.notes
+                self._classifiers[name] = clf
             clf = self._classifiers[name]
-            image = load_rgb(path, clf.spec.input_size)
+            image = load_rgb(path, clf.input_size)
             self._probs[(name, path)] = clf.probabilities([image])[0]
         return self._probs[(name, path)]
 
