@@ -123,9 +123,7 @@ def test_keras_model_drives_a_rule_with_its_probabilities_and_threshold(
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
-def test_a_lambda_layer_is_refused_before_keras_reads_the_file(
-    tmp_path: Path, suffix: str
-) -> None:
+def test_a_lambda_layer_is_refused_before_keras_reads_the_file(tmp_path: Path, suffix: str) -> None:
     marker = tmp_path / "ran"
 
     def touch(x: Any) -> Any:
