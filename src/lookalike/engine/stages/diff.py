@@ -1,0 +1,191 @@
+"""Stage 2, diff: found files → catalog rows; only new or changed files go on to be read.
+
+A file is matched by path and stat (dev, inode, size, mtime); a file that moved keeps its
+id (and its features and decisions); files this walk would have listed that are gone now
+are forgotten. Kinds are sniffed from the first bytes of files that have none yet.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from lookalike.engine.catalog import FileRow
+from lookalike.engine.events import Event, Notice
+from lookalike.engine.media.discover import IMAGE_EXTENSIONS, Found, walk_would_list
+from lookalike.engine.media.sniff import IMAGE, OTHER, VIDEO, sniff
+from lookalike.engine.records import FileError
+from lookalike.engine.stages.context import COMMIT_EVERY, Progress, ScanContext, Writes
+
+
+@dataclass
+class Diffed:
+    """The diff's output: every row this scan saw, and those that are photos or videos."""
+
+    rows: dict[int, FileRow]
+    media: list[FileRow]
+
+
+def _is_gone(path: str) -> bool:
+    """True only when the file is really not there (an unreadable folder is not "gone")."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _file_id(ctx: ScanContext, f: Found) -> int:
+    """The catalog id of ``f``: the same row when unchanged or changed in place, a moved
+    file's old row when its stat matches a path that is gone, else a new row."""
+    cat, stats = ctx.cat, ctx.stats
+    row = cat.file_by_path(f.path)
+    if row is not None and (row.dev, row.inode, row.size, row.mtime_ns) == (
+        f.dev,
+        f.inode,
+        f.size,
+        f.mtime_ns,
+    ):
+        stats.files_unchanged += 1
+        return row.id
+    if row is not None:
+        cat.reset_file(row.id, f.dev, f.inode, f.size, f.mtime_ns, ctx.scan_id)
+        stats.files_changed += 1
+        return row.id
+    moved = [
+        r
+        for r in cat.files_by_stat(f.dev, f.inode, f.size, f.mtime_ns)
+        if not os.path.lexists(r.path)
+    ]
+    if moved:
+        cat.move_file(moved[0].id, f.path, ctx.scan_id)
+        stats.files_moved += 1
+        return moved[0].id
+    stats.files_new += 1
+    return cat.add_file(f.path, f.dev, f.inode, f.size, f.mtime_ns, ctx.scan_id)
+
+
+def _match_rows(ctx: ScanContext, found: list[Found], prog: Progress) -> Iterator[Event]:
+    """Match every found file to its catalog row; returns {id: row} (stat fields only).
+    Short transactions: other writers (the app's saves) get a turn, and the write lock is
+    never held across a yield."""
+    cat = ctx.cat
+    rows: dict[int, FileRow] = {}
+    cat.begin()
+    last_commit = time.monotonic()
+    for n, f in enumerate(found):
+        if ctx.cancel.is_set():
+            break
+        if time.monotonic() - last_commit > COMMIT_EVERY:
+            cat.commit()
+            cat.begin()
+            last_commit = time.monotonic()
+        fid = _file_id(ctx, f)
+        rows[fid] = FileRow(fid, f.path, f.dev, f.inode, f.size, f.mtime_ns, None, None, None, None)
+        if (ev := prog.tick(n + 1)) is not None:
+            cat.commit()
+            yield ev
+            cat.begin()
+            last_commit = time.monotonic()
+    cat.begin()  # no-op if a transaction is open
+    cat.touch_files(rows, ctx.scan_id)
+    cat.commit()
+    return rows
+
+
+def _forget_gone(ctx: ScanContext) -> None:
+    """Only files this walk would have listed and that are gone now are forgotten: a
+    filtered or partial scan never evicts the rest (nor its decisions)."""
+    scanned = [r for r in ctx.roots if os.path.isdir(r)]
+    filters = ctx.filters
+    gone = [
+        fid
+        for fid, path, size in ctx.cat.unseen_under(scanned, ctx.scan_id)
+        if walk_would_list(path, size, scanned, filters) and _is_gone(path)
+    ]
+    ctx.cat.begin()
+    ctx.stats.files_removed = ctx.cat.remove_files(gone)
+    ctx.cat.commit()
+
+
+def _sniff_kinds(ctx: ScanContext, rows: dict[int, FileRow]) -> None:
+    """Kind sniffing for files that have none yet (writes queued, committed in batches)."""
+    writes = Writes(ctx.cat)
+    for row in rows.values():
+        if row.kind is None and not ctx.cancel.is_set():
+            try:
+                with open(row.path, "rb") as fh:
+                    kind, _fmt = sniff(fh.read(32))
+            except FileNotFoundError:
+                ctx.on_error(FileError(row.path, "vanished before it could be read"))
+                kind = "gone"
+            except OSError as exc:
+                ctx.on_error(FileError(row.path, f"cannot be read ({exc.strerror or exc})"))
+                kind = "unreadable"
+            row.kind = kind
+            writes.add(ctx.cat.set_kind, row.id, kind, None)
+            writes.maybe_flush()
+    writes.flush()
+
+
+def _media(ctx: ScanContext, rows: dict[int, FileRow]) -> list[FileRow]:
+    """Photos and videos; a file named like an image that is not one is reported."""
+
+    def has_image_ext(r: FileRow) -> bool:
+        return os.path.splitext(r.path)[1].lower() in IMAGE_EXTENSIONS
+
+    media = []
+    for r in rows.values():
+        if r.kind in (IMAGE, VIDEO):
+            media.append(r)
+        elif r.kind == OTHER and has_image_ext(r):
+            media.append(r)
+            why = "not an image (content is not a known image format)"
+            ctx.on_error(FileError(r.path, "empty file (0 bytes)" if r.size == 0 else why))
+    return media
+
+
+def _without_rule_hidden(ctx: ScanContext, media: list[FileRow]) -> tuple[list[FileRow], int]:
+    """Media minus the files a content rule hid (by identity: dev, inode, size, mtime)."""
+    from lookalike.engine import hidden
+
+    gone = hidden.identities(ctx.cat.db)
+    if not gone:
+        return media, 0
+    kept = [r for r in media if (r.dev, r.inode, r.size, r.mtime_ns) not in gone]
+    return kept, len(media) - len(kept)
+
+
+def diff(ctx: ScanContext, found: list[Found]) -> Iterator[Event]:
+    """Found files → ``Diffed`` (full catalog rows with kinds, and the photos/videos)."""
+    prog = Progress("catalog", len(found))
+    rows = yield from _match_rows(ctx, found, prog)
+    if not ctx.cancel.is_set():
+        _forget_gone(ctx)
+    opts = ctx.options
+    if ctx.stats.files_new + ctx.stats.files_changed and (opts.same or opts.thumbnails):
+        ctx.pool.start()  # workers import while we sniff and hash; the decode starts warm
+    full = ctx.cat.files_by_ids(rows)
+    rows = {fid: full[fid] for fid in rows if fid in full}
+    _sniff_kinds(ctx, rows)
+    yield from ctx.flush_errors()
+    yield prog.done(len(rows))
+    ctx.timed("catalog", prog.start)
+    media = _media(ctx, rows)
+    if not opts.show_rule_hidden:  # content rules' `hide`: out of every group
+        media, n_hidden = _without_rule_hidden(ctx, media)
+        if n_hidden:
+            yield Notice(
+                f"{n_hidden} file(s) hidden by content rules are left out "
+                "(--show-hidden shows them; lookalike rules unhide brings them back)",
+                level="warning",  # results left out on purpose: scripts should see it
+            )
+    videos = sum(1 for r in media if r.kind == VIDEO)
+    if videos and not (opts.video and opts.same):
+        yield Notice(f"{videos} video file(s) are checked for exact copies only")
+    yield from ctx.flush_errors()
+    return Diffed(rows, media)

@@ -1,0 +1,163 @@
+"""Stage 4, extract: representatives → features in the catalog (one decode per file).
+
+Perceptual features and the thumbnail come from one reduced-size decode in the worker pool;
+with ``--model`` (or the "quality" keep rule) the same decode feeds the embedder (ml_stage.py);
+videos are sampled in the same pool (video_stage.py). Features are committed in batches, so an
+interrupted scan resumes with what it had.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from lookalike.engine.catalog import FileRow
+from lookalike.engine.events import Event
+from lookalike.engine.features.extract import (
+    PERCEPTUAL_VERSION,
+    extract_file,
+    meta_of,
+    pack_views,
+)
+from lookalike.engine.media.decode import DecodeError, set_decode_budget
+from lookalike.engine.media.sniff import IMAGE
+from lookalike.engine.records import FileError
+from lookalike.engine.stages.context import Progress, ScanContext, Writes
+from lookalike.engine.stages.exact import Exact
+
+META = "meta"
+PERCEPT = "percept"
+
+
+def extract_task(task: tuple) -> tuple:
+    """Runs in a decode worker: one decode, every perceptual feature, the thumbnail.
+    ``task`` = (file id, path, thumbnail path, max pixels, decode budget[, ml job])."""
+    file_id, path, thumb, max_pixels, budget, *ml_job = task
+    set_decode_budget(budget)
+    try:
+        if ml_job:  # ml: the same decode also feeds the embedder, colour, faces, quality
+            from lookalike.engine.ml_stage import extract_with_ml
+
+            f, extra = extract_with_ml(path, thumb, max_pixels, ml_job[0])
+            return file_id, meta_of(f), pack_views(f.views), None, extra
+        f = extract_file(path, thumb, max_pixels)
+        return file_id, meta_of(f), pack_views(f.views), None
+    except DecodeError as exc:
+        return file_id, None, None, str(exc)
+    except MemoryError:
+        return file_id, None, None, "out of memory while decoding; skipped"
+    except Exception as exc:  # never let one file stop the scan
+        return file_id, None, None, f"unexpected error ({type(exc).__name__}: {exc})"
+
+
+def ml_options(ctx: ScanContext) -> Any:
+    """The ML stage's options: asked for, or implied by the "quality" keep rule."""
+    if ctx.options.ml is None and "quality" in ctx.options.keep_rules:
+        from lookalike.engine.ml_stage import MLOptions
+
+        return MLOptions()
+    return ctx.options.ml
+
+
+def _decode_all(
+    ctx: ScanContext, need: list[FileRow], feeder: Any, prog: Progress
+) -> Iterator[Event]:
+    """Decode ``need`` in the pool; features go to the catalog in batches, vectors to the
+    feeder as they come. Returns how many files were done."""
+    opts, cat = ctx.options, ctx.cat
+    budget = opts.max_decode_mb * 2**20
+    tasks: list[tuple] = [
+        (r.id, r.path, ctx.thumb_path(r), opts.max_pixels, budget)
+        for r in sorted(need, key=lambda r: r.path)
+    ]
+    if feeder is not None:
+        tasks = [(*t, feeder.job) for t in tasks]
+    paths = {r.id: r.path for r in need}
+    writes = Writes(cat)
+    done = 0
+    for fid, meta, views, err, *ml_extra in ctx.pool.map(extract_task, tasks, ctx.cancel.is_set):
+        done += 1
+        if err is not None:
+            writes.add(cat.set_kind, fid, IMAGE, err)
+            ctx.on_error(FileError(paths[fid], err))
+        else:
+            writes.add(cat.put_feature, fid, META, PERCEPTUAL_VERSION, json.dumps(meta).encode())
+            writes.add(cat.put_feature, fid, PERCEPT, PERCEPTUAL_VERSION, views)
+            ctx.stats.images_decoded += 1
+            if feeder is not None and ml_extra:  # ml: embeds in batches as they come
+                feeder.add(fid, ml_extra[0])
+        writes.maybe_flush()
+        if (ev := prog.tick(done)) is not None:
+            yield ev
+        yield from ctx.flush_errors()
+    writes.flush()
+    return done
+
+
+def _videos(ctx: ScanContext, video_reps: list[FileRow]) -> Iterator[Event]:
+    """Videos: sampled in the same worker pool (video_stage.py)."""
+    from lookalike.engine import video_stage
+
+    t_video = time.monotonic()
+    yield from video_stage.extract(
+        ctx.options, ctx.cat, video_reps, ctx.thumb_path, ctx.pool, ctx.cancel, ctx.on_error
+    )
+    ctx.timed("video", t_video)
+
+
+def _ml_features(ctx: ScanContext, ml_opts: Any, ok_reps: list, feeder: Any) -> Iterator[Event]:
+    """ml (engine/ml_stage.py): embeddings, colour, faces, quality; returns its MLState."""
+    from lookalike.engine import ml_stage
+
+    t_ml = time.monotonic()
+    state = None
+    for ev in ml_stage.features(
+        ml_opts,
+        ctx.cat,
+        ok_reps,
+        ctx.options.workers,
+        ctx.options.max_pixels,
+        ctx.cancel,
+        ctx.catalog_path,
+        feeder,
+    ):
+        if isinstance(ev, ml_stage.MLState):
+            state = ev
+        else:
+            yield ev
+    ctx.timed("embed", t_ml)
+    return state
+
+
+def extract(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
+    """Representatives → features in the catalog; returns the ML state (None without ML)."""
+    have = ctx.cat.feature_versions(PERCEPT)
+    failed = {r.id for r in ex.reps if r.error}  # unreadable before: not tried again
+    need = [r for r in ex.reps if have.get(r.id) != PERCEPTUAL_VERSION and r.id not in failed]
+    for r in ex.reps:
+        if r.id in failed:
+            ctx.on_error(FileError(r.path, r.error or "unreadable"))
+    ml_opts = ml_options(ctx)
+    feeder = None
+    if ml_opts is not None:  # ml: one Feeder owns the embedder; tasks carry its job
+        from lookalike.engine import ml_stage
+
+        feeder = ml_stage.Feeder(ml_opts, ctx.cat)
+    prog = Progress("extract", len(need))
+    done = 0
+    if ctx.options.same or ctx.options.thumbnails:
+        done = yield from _decode_all(ctx, need, feeder, prog)
+    if feeder is not None:  # ml: last partial batch
+        feeder.flush()
+    if ex.video_reps and not ctx.cancel.is_set():
+        yield from _videos(ctx, ex.video_reps)
+    ctx.pool.close()
+    yield from ctx.flush_errors()
+    yield prog.done(done)
+    ctx.timed("extract", prog.start)
+    if ml_opts is None or ctx.cancel.is_set():
+        return None
+    ok_reps = [r for r in ex.reps if r.id not in failed]
+    return (yield from _ml_features(ctx, ml_opts, ok_reps, feeder))

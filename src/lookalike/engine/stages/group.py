@@ -1,0 +1,102 @@
+"""Stage 5, group: features of the representatives → verified groups (grouping.py).
+
+Uncertain hash edges are re-checked on pixels; those verdicts are remembered in the catalog
+by both files' size+mtime and the verifier version, so a rescan of unchanged files decodes
+nothing. "Not a duplicate" marks keep two photos apart whichever copy stands for them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from lookalike.engine.catalog import Catalog, FileRow
+from lookalike.engine.events import Event
+from lookalike.engine.features.extract import PERCEPTUAL_VERSION, unpack_views
+from lookalike.engine.grouping import Clustering, Item, group_items, pixel_recheck
+from lookalike.engine.stages.context import Progress, ScanContext
+from lookalike.engine.stages.exact import Exact
+from lookalike.engine.stages.extract import META, PERCEPT
+
+
+@dataclass
+class Grouped:
+    """The group stage's output: the clustering over ``items`` and what ranking reads."""
+
+    items: list[Item]
+    clustering: Clustering
+    metas: dict[int, dict]  # representative id → its decoded metadata
+    percepts: dict[int, bytes]  # representative id → packed perceptual views
+    forbidden: set[tuple[int, int]]  # "not a duplicate" pairs between representatives
+
+
+def remembered_rechecks(
+    cat: Catalog, items: Sequence[Item], reps: Sequence[FileRow]
+) -> tuple[Callable[[int, int], bool], Callable[[], None]]:
+    """The grouper's pixel re-check, remembered in the catalog's pair checks; the second
+    callable stores the new verdicts in one short transaction after grouping."""
+    from lookalike.engine.features.verify import VERIFY_VERSION
+
+    stamps = {r.id: f"{r.size}:{r.mtime_ns}" for r in reps}
+
+    def stamp(a: int, b: int) -> str:
+        return f"px{VERIFY_VERSION}:{stamps.get(a)}:{stamps.get(b)}"
+
+    def remembered(a: int, b: int) -> bool | None:
+        hit = cat.pair_checks([(a, b)]).get((a, b))
+        return hit[1] if hit is not None and hit[0] == stamp(a, b) else None
+
+    fresh: dict[tuple[int, int], bool] = {}
+
+    def keep() -> None:
+        if fresh:
+            with cat.transaction():
+                cat.put_pair_checks((a, b, stamp(a, b), v, 0.0) for (a, b), v in fresh.items())
+
+    return pixel_recheck(items, remembered, fresh), keep
+
+
+def forbidden_between_reps(
+    pairs: set[tuple[int, int]], rep_of: dict[int, int]
+) -> set[tuple[int, int]]:
+    """Not-a-duplicate pairs as pairs of the files that stand for their exact clusters.
+
+    Grouping sees one representative per set of byte-identical files, and which file that is
+    changes when a copy is added; a mark on any copy must still keep the two photos apart.
+    """
+    out = set(pairs)
+    for a, b in pairs:
+        ra, rb = rep_of.get(a, a), rep_of.get(b, b)
+        if ra != rb:
+            out.add((min(ra, rb), max(ra, rb)))
+    return out
+
+
+def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
+    """Representatives' features → ``Grouped`` (uniform images never group)."""
+    prog = Progress("group", None)
+    cat = ctx.cat
+    rep_ids = [r.id for r in ex.reps]
+    metas = {
+        k: json.loads(v) for k, v in cat.load_features(META, PERCEPTUAL_VERSION, rep_ids).items()
+    }
+    percepts = cat.load_features(PERCEPT, PERCEPTUAL_VERSION, rep_ids) if ctx.options.same else {}
+    items = [
+        Item(r.id, r.path, unpack_views(percepts[r.id]))
+        for r in sorted(ex.reps, key=lambda r: r.path)
+        if r.id in percepts and not metas.get(r.id, {}).get("uniform", True)
+    ]
+    forbidden = forbidden_between_reps(ex.marked, ex.rep_of)
+
+    def on_group_progress(done: int, total: int) -> None:
+        prog.total = total
+
+    recheck, keep_rechecks = remembered_rechecks(cat, items, ex.reps)
+    clustering = group_items(
+        items, ctx.options.sensitivity, forbidden, on_group_progress, recheck=recheck
+    )
+    keep_rechecks()
+    yield prog.done(len(clustering.groups))
+    ctx.timed("group", prog.start)
+    return Grouped(items, clustering, metas, percepts, forbidden)

@@ -1,0 +1,187 @@
+"""Stage 6, rank: verified groups of representatives → groups of files with a keeper.
+
+Each representative brings its exact copies back in; the keeper is chosen on evidence of
+originality then the user's keep rules (rules/); every other file gets its flags and its
+similarity to the keeper. With ``--model`` verified embedding neighbours join "same" and form
+the "similar" tier (ml_stage.py); videos build their own groups (video_stage.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from lookalike.engine.catalog import FileRow
+from lookalike.engine.events import Event, GroupFound
+from lookalike.engine.features.extract import unpack_views
+from lookalike.engine.records import Group, Member
+from lookalike.engine.rules.evidence import with_evidence, with_flags
+from lookalike.engine.rules.keep import choose_keeper, with_others
+from lookalike.engine.stages.context import Progress, ScanContext
+from lookalike.engine.stages.diff import Diffed
+from lookalike.engine.stages.exact import Exact
+from lookalike.engine.stages.group import Grouped
+
+Built = tuple[str, str, str, list[Member]]  # tier, keeper path, reason, members
+
+
+def _raw_groups(gr: Grouped, ex: Exact) -> list[tuple[str, list[int]]]:
+    """(tier, representative ids): hash groups are "same"; an exact cluster that joined no
+    group is "exact" on its own (videos build their own groups)."""
+    in_same: set[int] = set()
+    raw: list[tuple[str, list[int]]] = []
+    for g in gr.clustering.groups:
+        ids = [gr.items[n].key for n in g]
+        in_same.update(ids)
+        raw.append(("same", ids))
+    video_ids = {r.id for r in ex.video_reps}
+    raw.extend(
+        ("exact", [rid]) for rid in ex.cluster_of if rid not in in_same and rid not in video_ids
+    )
+    return raw
+
+
+def _with_ml(ctx: ScanContext, ml_state: Any, gr: Grouped, ex: Exact, raw: list) -> Iterator[Event]:
+    """ml: verified embedding neighbours join "same"; the "similar" tier. Returns the raw
+    groups merged."""
+    from lookalike.engine import ml_stage
+
+    t_ml = time.monotonic()
+    reps = ex.reps
+    yield from ml_stage.edges(
+        ml_state,
+        {r.id: r.path for r in reps},
+        [ids for t, ids in raw if t == "same"],
+        gr.forbidden,
+        ctx.options.workers,
+        ctx.cancel,
+        ctx.cat,
+        {r.id: f"{r.size}:{r.mtime_ns}" for r in reps},
+    )
+    merged = ml_stage.merge(ml_state, raw, [r.id for r in reps])
+    ctx.timed("verify", t_ml)
+    return merged
+
+
+def _member(r: FileRow, m: dict) -> Member:
+    return Member(
+        path=r.path,
+        size=r.size,
+        width=m.get("width", 0),
+        height=m.get("height", 0),
+        format=m.get("format") or (r.kind or "?").upper(),
+        score=1.0,
+        mtime_ns=r.mtime_ns,
+        capture_time=m.get("capture_time"),
+        camera=m.get("camera"),
+        thumb=m.get("thumb"),
+        content_hash=r.fullhash.hex() if r.fullhash else None,
+        file_id=r.id,
+    )
+
+
+class _Ranker:
+    """Builds one group at a time: members, evidence, keeper, flags, scores."""
+
+    def __init__(self, ctx: ScanContext, gr: Grouped, ex: Exact, rows: dict, ml_state: Any):
+        self.ctx, self.gr, self.ex, self.rows, self.ml = ctx, gr, ex, rows, ml_state
+        self.item_index = {it.key: n for n, it in enumerate(gr.items)}
+        self.view_cache: dict[int, list | None] = {}
+
+    def views_of(self, rep_id: int) -> list | None:
+        if rep_id not in self.view_cache:
+            packed = self.gr.percepts.get(rep_id)
+            self.view_cache[rep_id] = unpack_views(packed) if packed else None
+        return self.view_cache[rep_id]
+
+    def _extra(self, files: list[tuple[Member, int]]) -> dict[str, float]:
+        metas = self.gr.metas
+        extra = {
+            f"exif:{m.path}": float(metas.get(rid, {}).get("exif_fields", 0)) for m, rid in files
+        }
+        if self.ml is not None:  # ml: quality score for the "quality" keep rule
+            q = self.ml.quality
+            extra.update(
+                {f"quality:{m.path}": float(q.get(rid, {}).get("score", 0.0)) for m, rid in files}
+            )
+        return extra
+
+    def _score(self, tier: str, rid: int, keep_rep: int) -> float:
+        if rid == keep_rep:
+            return 1.0
+        a, b = self.item_index.get(rid), self.item_index.get(keep_rep)
+        score = self.gr.clustering.sim(a, b) if a is not None and b is not None else 0.0
+        if self.ml is not None and tier == "similar":  # ml: cosine to keeper
+            from lookalike.engine import ml_stage
+
+            score = ml_stage.scores_for(self.ml, keep_rep, [rid]).get(rid, score)
+        return score
+
+    def build(self, tier: str, rep_ids: list[int]) -> Built:
+        opts, metas = self.ctx.options, self.gr.metas
+        files = [
+            (_member(r, metas.get(rid, {})), rid)
+            for rid in rep_ids
+            for r in self.ex.cluster_of.get(rid, [self.rows[rid]])
+        ]
+        files.sort(key=lambda x: x[0].path)
+        copies = tier != "similar"
+        members = with_evidence(files, metas, self.views_of, copies=copies)
+        keeper, reason = choose_keeper(
+            members, opts.keep_rules, opts.reference, self._extra(files), opts.keep_overrides
+        )
+        keep_rep = next(rid for m, rid in files if m.path == keeper.path)
+        members = with_flags(members, keeper, copies=copies)
+        reason = with_others(reason, keeper.path, members)
+        scored = [
+            Member(**{**m.__dict__, "score": round(self._score(tier, rid, keep_rep), 4)})
+            for m, (_, rid) in zip(members, files, strict=True)
+        ]
+        return tier, keeper.path, reason, scored
+
+
+def _video_groups(ctx: ScanContext, gr: Grouped, ex: Exact, rows: dict) -> Iterator[Event]:
+    """videos: aligned pairs → same / clip groups (video_stage.py); returns them built."""
+    from lookalike.engine import video_stage
+
+    t_video = time.monotonic()
+    state = video_stage.load(ctx.cat, ex.video_reps)
+    matches = video_stage.match(ctx.options, state, gr.forbidden)
+    built, notes = video_stage.build_groups(
+        ctx.options, state, matches, rows, ex.cluster_of, ex.video_reps
+    )
+    yield from notes
+    ctx.stats.seconds_by_stage["video"] = ctx.stats.seconds_by_stage.get("video", 0.0) + (
+        time.monotonic() - t_video
+    )
+    return built
+
+
+def rank(
+    ctx: ScanContext, gr: Grouped, ex: Exact, diffed: Diffed, ml_state: Any
+) -> Iterator[Event]:
+    """Grouped representatives → the scan's groups (yielded as GroupFound, then returned),
+    in a deterministic order: by the first member's path."""
+    prog = Progress("rank", None)
+    raw = _raw_groups(gr, ex)
+    if ml_state is not None:
+        raw = yield from _with_ml(ctx, ml_state, gr, ex, raw)
+    ranker = _Ranker(ctx, gr, ex, diffed.rows, ml_state)
+    built = [ranker.build(tier, ids) for tier, ids in raw]
+    if ex.video_reps:
+        built.extend((yield from _video_groups(ctx, gr, ex, diffed.rows)))
+    built.sort(key=lambda g: g[3][0].path)
+    stats = ctx.stats
+    groups: list[Group] = []
+    for n, (tier, keep, reason, scored) in enumerate(built, start=1):
+        group = Group(n, tier, keep, reason, tuple(scored))
+        groups.append(group)
+        stats.groups_by_tier[tier] = stats.groups_by_tier.get(tier, 0) + 1
+        stats.duplicate_files += len(scored) - 1
+        stats.bytes_to_free += group.bytes_to_free
+        yield GroupFound(group)
+    stats.groups = len(groups)
+    yield prog.done(len(groups))
+    ctx.timed("rank", prog.start)
+    return groups
