@@ -10,7 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lookalike.engine.features.video_sig import VideoFrames, video_features
-from lookalike.engine.video_align import Timeline, align, classify, match_videos
+from lookalike.engine.video_align import (
+    EDGE_LOOSE,
+    FRAME_RADIUS,
+    Match,
+    Timeline,
+    align,
+    classify,
+    match_videos,
+)
+from lookalike.engine.video_stage import _clip_relations
 from video_helpers import DATA, variant
 
 
@@ -77,11 +86,94 @@ def test_classify_tiers() -> None:
     assert classify(segs, times, times, 1.0, 1.0)[0] == "same"
     ta, tb = _line(0, 19, 1.0, 1.0, 30.0)
     segs = align(ta, tb, np.ones(len(ta)), 1.0)
-    # b: 20 samples matched + 1 step of edge slack on each side
-    assert classify(segs, short, times, 1.0, 1.0) == ("clip", 1.0, pytest.approx(0.22))
+    # b: the 20 matched samples; no edge slack, since a has nothing before or after them
+    assert classify(segs, short, times, 1.0, 1.0) == ("clip", 1.0, pytest.approx(0.2))
     ta, tb = _line(0, 9, 1.0, 1.0, 30.0)
     segs = align(ta, tb, np.ones(len(ta)), 1.0)
     assert classify(segs, short, times, 1.0, 1.0)[0] == "partial"
+
+
+def test_a_trim_is_never_lifted_to_same_by_the_edge_slack() -> None:
+    """A 10-sample video and its first 8 samples: 80 % of it, a clip — the samples after the
+    trim's end are footage the trim does not have, so no slack covers them."""
+    full, trim = np.arange(10.0), np.arange(8.0)
+    segs = align(trim, trim, np.ones(8), 1.0)
+    assert classify(segs, full, trim, 1.0, 1.0) == ("clip", 0.8, 1.0)
+
+
+def test_edge_slack_only_where_the_next_frames_look_alike() -> None:
+    """Both 19-sample files go on past a segment whose first and last matches were missed:
+    the slack covers them when the next frames look alike, not when they show other footage."""
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 256, (19, 32), dtype=np.uint8)
+    other = rng.integers(0, 256, (19, 32), dtype=np.uint8)  # another video's pictures
+    times = np.arange(19.0)
+    segs = align(times[1:18], times[1:18], np.ones(17), 1.0)
+    loose = FRAME_RADIUS + EDGE_LOOSE
+    assert classify(segs, times, times, 1.0, 1.0, (codes, codes), loose)[0] == "same"
+    tier, ca, _ = classify(segs, times, times, 1.0, 1.0, (codes, other), loose)
+    assert tier == "clip" and ca == pytest.approx(17 / 19)
+
+
+def test_closer_matches_decide_between_lines() -> None:
+    """Static footage: a line one sample off finds a (poor) match for more samples than the
+    true line; the closeness of the matches picks the true one."""
+    ta_true, tb_true = _line(0, 9, 1.0, 1.0, 0.0)
+    ta_off, tb_off = _line(0, 10, 1.0, 1.0, 3.0)
+    ta, tb = np.concatenate([ta_true, ta_off]), np.concatenate([tb_true, tb_off])
+    sim = np.concatenate([np.full(10, 0.9), np.full(11, 0.2)])
+    (seg,) = align(ta, tb, np.ones(len(ta)), 1.0, sim=sim)  # its matches spend the others
+    assert (seg.a_start, seg.b_start, seg.a_end, seg.b_end) == (0.0, 0.0, 9.0, 9.0)
+    (blind,) = align(ta, tb, np.ones(len(ta)), 1.0)  # by count alone the wrong line wins
+    assert (blind.b_start, blind.b_end) == (3.0, 13.0)
+
+
+def _timeline(key: int, codes: np.ndarray) -> Timeline:
+    return Timeline(
+        key, 1.0, np.arange(len(codes), dtype=np.float64), codes, codes, np.arange(len(codes))
+    )
+
+
+def test_many_copies_are_not_a_common_frame_but_a_shared_logo_is() -> None:
+    """20 copies of one video all match (copies are one copy-set, not 20 videos); 20 unrelated
+    videos that open on the same 6-frame logo never do."""
+    rng = np.random.default_rng(7)
+    footage = rng.integers(0, 256, (12, 32), dtype=np.uint8)
+    copies = [_timeline(k, footage) for k in range(20)]
+    found = match_videos(copies)
+    assert len(found) == 20 * 19 // 2 and {m.tier for m in found} == {"same"}
+    logo = rng.integers(0, 256, (6, 32), dtype=np.uint8)
+    unrelated = [
+        _timeline(k, np.concatenate([logo, rng.integers(0, 256, (6, 32), dtype=np.uint8)]))
+        for k in range(20)
+    ]
+    assert match_videos(unrelated) == []
+    # the same logo on 3 videos is not "common": it is 6 of 12 samples, a partial overlap
+    assert {m.tier for m in match_videos(unrelated[:3])} == {"partial"}
+
+
+def test_a_clip_belongs_to_every_container_it_lies_in() -> None:
+    """Relations, not one group per file: a piece inside two compilations is listed under both;
+    a compilation keeps all its pieces; a container's copy hands its clips to the keeper."""
+
+    def m(a: int, b: int, tier: str) -> Match:
+        return Match(a, b, tier, 1.0, 1.0, ())
+
+    length = {1: 10.0, 2: 60.0, 3: 60.0, 4: 8.0, 5: 90.0}.__getitem__
+    matches = [
+        m(1, 2, "clip"),
+        m(1, 5, "clip"),
+        m(4, 2, "clip"),
+        m(2, 3, "same"),
+        m(1, 3, "clip"),
+        m(4, 3, "partial"),
+    ]
+    pair = {}
+    for x in matches:
+        pair[(x.a, x.b)] = pair[(x.b, x.a)] = x
+    # 2 and 3 are copies, 3 their keeper: 1 matched 3 too and goes there; 4 only matched 2
+    got = _clip_relations(matches, pair, {2: 3, 3: 3}, length)
+    assert got == {3: [1], 2: [4], 5: [1]}
 
 
 @settings(max_examples=60, deadline=None)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lookalike.engine.index import HashIndex
+from lookalike.engine.unionfind import UnionFind
 
 RATIOS = (1.0, 0.8, 1.25)  # tb / ta: the same speed, and ±25 %
 FRAME_RADIUS = 72  # of 256 bits between two frames' canonical hashes
@@ -28,11 +29,12 @@ MIN_SAMPLES = 3
 MIN_SECONDS = 2.0
 GAP_STEPS = 4.0  # a run survives this many steps without a match
 MAX_SEGMENTS = 32  # per pair
-COMMON_FRAME = 8  # a frame hitting more videos than this counts COMMON_FRAME / n
+COMMON_FRAME = 8  # a frame hitting more copy-sets than this counts COMMON_FRAME / n
 MIN_WEIGHT = 0.5  # segments made of frames that hit > 2·COMMON_FRAME videos are dropped
 SAME_COVER = 0.9
 CLIP_COVER = 0.8
-EDGE_STEPS = 1.0  # segment ends are known to within about a sample step
+EDGE_STEPS = 1.0  # segment ends are known to within about a sample step (see _spans)
+EDGE_LOOSE = 32  # bits over the frame radius for the two samples just past a segment's end
 
 
 @dataclass(frozen=True)
@@ -89,21 +91,26 @@ def align(
     min_samples: int = MIN_SAMPLES,
     min_seconds: float = MIN_SECONDS,
     ratios: tuple[float, ...] = RATIOS,
+    sim: np.ndarray | None = None,
 ) -> list[Segment]:
-    """Segments from matched frame times ``ta[i] ↔ tb[i]`` (weights ``w``), strongest first."""
+    """Segments from matched frame times ``ta[i] ↔ tb[i]`` (weights ``w``), strongest first.
+
+    ``sim`` (0..1 per match, 1 = identical frames) decides between lines: in static footage
+    a line one sample off also finds a match for most samples, but worse ones."""
     ta = np.asarray(ta, dtype=np.float64)
     tb = np.asarray(tb, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
+    sim = np.ones(len(ta)) if sim is None else np.asarray(sim, dtype=np.float64)
     alive = np.ones(len(ta), dtype=bool)
     out: list[Segment] = []
     while alive.sum() >= min_samples and len(out) < MAX_SEGMENTS:
         idx = np.flatnonzero(alive)
-        best: tuple[tuple[int, float], float, float, np.ndarray] | None = None
+        best: tuple[tuple[float, float], float, float, np.ndarray] | None = None
         for r in ratios:
             off = tb[idx] - r * ta[idx]
             bins = np.round(off / step).astype(np.int64)
             votes: dict[int, float] = defaultdict(float)
-            for b, weight in zip(bins, w[idx], strict=True):
+            for b, weight in zip(bins, w[idx] * sim[idx], strict=True):
                 votes[int(b)] += float(weight)
             peak = max(
                 sorted(votes),
@@ -114,8 +121,8 @@ def align(
             near = idx[np.abs(off - centre) <= step]
             picked = _one_per_sample(ta, tb, near, r, centre)
             fit = float(np.abs(tb[picked] - r * ta[picked] - centre).mean()) if len(picked) else 0.0
-            # the most matches; on a tie the line that fits them best (then 1.0 first)
-            strength = (len(picked), -round(fit, 6))
+            # the most (and closest) matches; on a tie the line that fits best (then 1.0 first)
+            strength = (round(float(sim[picked].sum()), 6), -round(fit, 6))
             if best is None or strength > best[0]:
                 best = (strength, r, centre, near)
         if best is None:
@@ -194,23 +201,71 @@ def _walk(
     return segs, np.asarray(used, dtype=np.int64)
 
 
-def coverage(times: np.ndarray, spans: list[tuple[float, float]], step: float) -> float:
-    """Share of the kept samples lying inside any span, with EDGE_STEPS of slack at each end
-    (the first and last matched samples of a speed-changed or tiny copy are often missed)."""
+def coverage(times: np.ndarray, spans: list[tuple[float, float]]) -> float:
+    """Share of the kept samples lying inside any span (spans already carry their slack)."""
     if not len(times):
         return 0.0
     inside = np.zeros(len(times), dtype=bool)
     for s, e in spans:
-        inside |= (times >= s - EDGE_STEPS * step) & (times <= e + EDGE_STEPS * step)
+        inside |= (times >= s - 1e-3) & (times <= e + 1e-3)
     return float(inside.mean())
 
 
+def _spans(
+    segs: list[Segment],
+    mine: str,
+    times: tuple[np.ndarray, np.ndarray],
+    steps: tuple[float, float],
+    codes: tuple[np.ndarray, np.ndarray] | None,
+    loose: int,
+) -> list[tuple[float, float]]:
+    """Segment spans in one file (``mine``: "a" or "b"), each end widened by EDGE_STEPS where
+    the edge match was plausibly just missed (speed, crop): both files go on past that end and,
+    when the frames' codes are known, the two next samples still look alike (≤ ``loose``
+    bits). Footage the other file lacks (a trim) or shows differently (the next piece of a
+    compilation) is never counted as shared."""
+    me, ot = (0, 1) if mine == "a" else (1, 0)
+    other = "b" if mine == "a" else "a"
+    out = []
+    for sg in segs:
+        ends = []
+        for side, sign in (("start", -1), ("end", 1)):
+            t_me = getattr(sg, f"{mine}_{side}")
+            t_ot = getattr(sg, f"{other}_{side}")
+            n_me = _next_sample(times[me], t_me, sign, steps[me])
+            n_ot = _next_sample(times[ot], t_ot, sign, steps[ot])
+            ok = n_me is not None and n_ot is not None
+            if ok and codes is not None:
+                d = np.unpackbits(codes[me][n_me] ^ codes[ot][n_ot]).sum()
+                ok = int(d) <= loose
+            ends.append(t_me + sign * (EDGE_STEPS * steps[me] if ok else 0.0))
+        out.append((ends[0], ends[1]))
+    return out
+
+
+def _next_sample(times: np.ndarray, t: float, sign: int, step: float) -> int | None:
+    """The kept sample just before (sign −1) or after (+1) ``t``, if within 1.5 steps."""
+    gap = (times - t) * sign
+    cand = np.flatnonzero((gap > 1e-3) & (gap <= 1.5 * step + 1e-3))
+    if not len(cand):
+        return None
+    return int(cand[np.argmin(gap[cand])])
+
+
 def classify(
-    segs: list[Segment], times_a: np.ndarray, times_b: np.ndarray, step_a: float, step_b: float
+    segs: list[Segment],
+    times_a: np.ndarray,
+    times_b: np.ndarray,
+    step_a: float,
+    step_b: float,
+    codes: tuple[np.ndarray, np.ndarray] | None = None,
+    loose: int = FRAME_RADIUS + EDGE_LOOSE,
 ) -> tuple[str, float, float]:
-    """(tier, coverage of a, coverage of b) for a pair's segments."""
-    ca = coverage(times_a, [(s.a_start, s.a_end) for s in segs], step_a)
-    cb = coverage(times_b, [(s.b_start, s.b_end) for s in segs], step_b)
+    """(tier, coverage of a, coverage of b) for a pair's segments; ``codes`` (each file's
+    frame hashes) let a segment's edge slack be checked on the pictures."""
+    times, steps = (times_a, times_b), (step_a, step_b)
+    ca = coverage(times_a, _spans(segs, "a", times, steps, codes, loose))
+    cb = coverage(times_b, _spans(segs, "b", times, steps, codes, loose))
     if ca >= SAME_COVER and cb >= SAME_COVER:
         return "same", ca, cb
     shorter = ca if len(times_a) * step_a <= len(times_b) * step_b else cb
@@ -238,43 +293,81 @@ def match_videos(
     radius: int = FRAME_RADIUS,
 ) -> list[Match]:
     """Every pair of videos that shares footage, with segments and a tier; never all-pairs:
-    candidate pairs come from a Hamming range search over all kept frames."""
-    if len(videos) < 2:
-        return []
+    candidate pairs come from a Hamming range search over all kept frames.
+
+    Frames that hit many videos (intros, logos, ads) count less — but copies of one video are
+    not "many videos": a first pass finds the ``same`` copies, and a frame's weight is
+    COMMON_FRAME / the number of distinct copy-sets it hits. Only pairs with a frame over
+    that bar are aligned again with the weights."""
+    pairs, seen = _frame_hits(videos, radius)
+    loose = radius + EDGE_LOOSE
+
+    def verdict(i: int, j: int, weights: np.ndarray | None) -> Match | None:
+        a, b = videos[i], videos[j]
+        keys = list(pairs[(i, j)])
+        fa = np.fromiter((k[0] for k in keys), dtype=np.int64, count=len(keys))
+        fb = np.fromiter((k[1] for k in keys), dtype=np.int64, count=len(keys))
+        sim = np.fromiter(pairs[(i, j)].values(), dtype=np.float64, count=len(keys))
+        w = np.ones(len(keys)) if weights is None else weights
+        step = max(a.step, b.step)
+        segs = align(a.times[fa], b.times[fb], w, step, min_samples, min_seconds, sim=sim)
+        if not segs:
+            return None
+        tier, ca, cb = classify(segs, a.times, b.times, a.step, b.step, (a.codes, b.codes), loose)
+        return Match(a.key, b.key, tier, round(ca, 4), round(cb, 4), tuple(segs))
+
+    todo = sorted(p for p, hit in pairs.items() if len(hit) >= min_samples)
+    first = {p: verdict(*p, None) for p in todo}
+    copies: UnionFind[int] = UnionFind(range(len(videos)))
+    for (i, j), m in first.items():
+        if m is not None and m.tier == "same":
+            copies.union(i, j)
+    weight_of: dict[tuple[int, int], float] = {}
+    for (n, f), others in seen.items():
+        sets = {copies.find(o) for o in others if copies.find(o) != copies.find(n)}
+        if len(sets) > COMMON_FRAME:
+            weight_of[(n, f)] = COMMON_FRAME / len(sets)
+    out: list[Match] = []
+    for i, j in todo:
+        w = np.fromiter(
+            (
+                min(weight_of.get((i, fa), 1.0), weight_of.get((j, fb), 1.0))
+                for fa, fb in pairs[(i, j)]
+            ),
+            dtype=np.float64,
+        )
+        m = verdict(i, j, w) if (w < 1.0).any() else first[(i, j)]
+        if m is not None:
+            out.append(m)
+    return out
+
+
+def _frame_hits(
+    videos: list[Timeline], radius: int
+) -> tuple[dict[tuple[int, int], dict[tuple[int, int], float]], dict[tuple[int, int], set[int]]]:
+    """Matched frames per video pair ``(i, j)``, i < j: ``{(frame of i, frame of j): similarity
+    0..1}`` (closest orientation candidate), and per ``(video, frame)`` the other videos it hits."""
+    pairs: dict[tuple[int, int], dict[tuple[int, int], float]] = defaultdict(dict)
+    seen: dict[tuple[int, int], set[int]] = defaultdict(set)
     codes = [v.codes for v in videos if len(v.codes)]
-    if not codes:
-        return []
-    all_codes = np.concatenate(codes)
+    if len(videos) < 2 or not codes:
+        return pairs, seen
     vid_of = np.concatenate([np.full(len(v.codes), n) for n, v in enumerate(videos)])
     frame_of = np.concatenate([np.arange(len(v.codes)) for v in videos])
-    index = HashIndex(all_codes)
-    hits: dict[tuple[int, int], dict[tuple[int, int], float]] = defaultdict(dict)
+    index = HashIndex(np.concatenate(codes))
     for n, v in enumerate(videos):
         if not len(v.queries):
             continue
-        q, r, _d = index.search(v.queries, radius)
+        q, r, dist = index.search(v.queries, radius)
         others = vid_of[r]
-        keep = others > n  # each pair once, from its lower video
-        # weight: down by the number of other videos this frame hits (intros, logos, ads)
-        per_frame: dict[int, set[int]] = defaultdict(set)
         for fq, o in zip(v.owner[q], others, strict=True):
             if o != n:
-                per_frame[int(fq)].add(int(o))
-        for fq, o, fr in zip(v.owner[q][keep], others[keep], frame_of[r][keep], strict=True):
-            weight = min(1.0, COMMON_FRAME / max(1, len(per_frame[int(fq)])))
-            hits[(n, int(o))][(int(fq), int(fr))] = weight
-    out: list[Match] = []
-    for (i, j), pairs in sorted(hits.items()):
-        if len(pairs) < min_samples:
-            continue
-        a, b = videos[i], videos[j]
-        fa = np.fromiter((p[0] for p in pairs), dtype=np.int64)
-        fb = np.fromiter((p[1] for p in pairs), dtype=np.int64)
-        w = np.fromiter(pairs.values(), dtype=np.float64)
-        step = max(a.step, b.step)
-        segs = align(a.times[fa], b.times[fb], w, step, min_samples, min_seconds)
-        if not segs:
-            continue
-        tier, ca, cb = classify(segs, a.times, b.times, a.step, b.step)
-        out.append(Match(a.key, b.key, tier, round(ca, 4), round(cb, 4), tuple(segs)))
-    return out
+                seen[(n, int(fq))].add(int(o))
+        keep = others > n  # each pair once, from its lower video
+        for fq, o, fr, d in zip(
+            v.owner[q][keep], others[keep], frame_of[r][keep], dist[keep], strict=True
+        ):
+            hit = pairs[(n, int(o))]
+            key = (int(fq), int(fr))
+            hit[key] = max(1.0 - float(d) / (radius + 1), hit.get(key, 0.0))
+    return pairs, seen

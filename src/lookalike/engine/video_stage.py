@@ -164,6 +164,30 @@ def _segments_vs(m: Match, me: int) -> tuple[dict, ...]:
     return tuple(s.to_json() for s in sorted(segs, key=lambda s: s.a_start))
 
 
+def _clip_relations(
+    matches: list[Match],
+    pair: dict[tuple[int, int], Match],
+    same_keeper: dict[int, int],
+    length: Callable[[int], float],
+) -> dict[int, list[int]]:
+    """container → the videos found inside it, from the ``clip`` verdicts. A container in a
+    ``same`` group hands its clips to that group's keeper when they matched it too (the
+    keeper is then the one file the groups share), so copies of a compilation do not each
+    repeat its pieces; a video never lists a copy of itself as a clip."""
+    out: dict[int, set[int]] = defaultdict(set)
+    for m in matches:
+        if m.tier != "clip":
+            continue
+        small, big = (m.a, m.b) if (length(m.a), m.a) < (length(m.b), m.b) else (m.b, m.a)
+        head = same_keeper.get(big, big)
+        if head != big and ((small, head) not in pair or pair[(small, head)].tier == "partial"):
+            head = big
+        if same_keeper.get(small) is not None and same_keeper.get(small) == same_keeper.get(head):
+            continue
+        out[head].add(small)
+    return {h: sorted(c) for h, c in out.items()}
+
+
 def build_groups(
     options: ScanOptions,
     state: VideoState,
@@ -175,9 +199,9 @@ def build_groups(
     """(tier, keeper path, reason, members) per video group, and notices (partial overlaps).
 
     ``same`` groups hold files with a direct ``same`` verdict against the keeper; ``clip``
-    groups hold the longer video as keeper and the videos found inside it (that keeper may
-    also keep a same group: the only file two groups share, and it is never acted on);
-    partial overlaps are only counted.
+    groups hold the longer video as keeper and every video found inside it (a video may be a
+    clip of several containers, and a container a clip of a longer one: each clip group is
+    one container and its direct verdicts); partial overlaps are only counted.
     """
     pair: dict[tuple[int, int], Match] = {}
     for m in matches:
@@ -246,39 +270,14 @@ def build_groups(
             keeper_path[krep] = keeper.path
             comp -= set(chosen)
 
-    # clip: the shorter video found inside a longer one, attached to its best container
-    inside: dict[int, list[int]] = defaultdict(list)
-    inside_of: set[int] = set()  # a clip is never itself a container
-    for fid in sorted(ids, key=length):
-        if fid in grouped:
-            continue
-        best = None
-        for m in matches:
-            if m.tier != "clip" or fid not in (m.a, m.b):
-                continue
-            other = m.b if m.a == fid else m.a
-            if other in inside_of or length(other) <= length(fid):
-                continue
-            cover = m.cover_a if m.a == fid else m.cover_b
-            if best is None or cover > best[0]:
-                best = (cover, other)
-        if best is not None:
-            inside[best[1]].append(fid)
-            inside_of.add(fid)
-    # a container in a same group hands its clips to that group's keeper (when they matched
-    # it too): the keeper is then the only file two groups share, and it is never acted on
-    moved: dict[int, list[int]] = defaultdict(list)
-    for container, clips in inside.items():
-        head = same_keeper.get(container, container)
-        moved[head].extend(c for c in clips if head == container or (c, head) in pair)
-    for container in sorted(moved, key=lambda c: rows[c].path):
-        clips = [c for c in moved[container] if c not in grouped and c not in inside]
-        if not clips:
-            continue
-        files = [m for m, _ in members_of([container, *clips], container)]
-        keep = keeper_path.get(container, rows[container].path)
+    # clip: one group per container, holding every shorter video with a direct clip verdict
+    # against it — a video inside two compilations is in both groups, a compilation keeps
+    # all its pieces; nothing is chained (each member was aligned with that keeper)
+    for head, clips in sorted(_clip_relations(matches, pair, same_keeper, length).items()):
+        files = [m for m, _ in members_of([head, *clips], head)]
+        keep = keeper_path.get(head, rows[head].path)
         built.append(("clip", keep, "video: the longer video, which contains the others", files))
-        grouped.update([container, *clips])
+        grouped.update([head, *clips])
     # exact copies of a video that matched nothing else
     for r in reps:
         if r.id not in grouped and r.id in cluster_of:
