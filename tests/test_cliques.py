@@ -128,7 +128,7 @@ def test_hash_groups_keep_their_bound_in_any_order(seed, shuffle, sensitivity) -
     items = _items(seed)
     thr = grouping.thresholds_for(sensitivity)
     res = grouping.group_items(items, sensitivity)
-    prep = grouping._Prepared(items)
+    prep = grouping.ViewSignatures(items)
     keyed = [sorted(items[i].key for i in g) for g in res.groups]
     for g in keyed:  # the blends never pull two scenes' photos into one group
         assert len({k // 3 for k in g if k < 9}) <= 1, g

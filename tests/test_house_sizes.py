@@ -31,7 +31,6 @@ FUNCTIONS_ALLOWED = {
     "lookalike/engine/pipeline.py:run_scan": ELSEWHERE + "being split into stage rooms",
     "lookalike/engine/video_stage.py:build_groups": ELSEWHERE + "video grouping",
     "lookalike/ui/app.py:__init__": ELSEWHERE + "the app's state moves into a model object",
-    "lookalike/commands/ml.py:query": "being split",
     "lookalike/commands/scan.py:scan_options": "being split",
     "lookalike/commands/scan.py:scan_command": "being split",
     "lookalike/engine/actions/apply.py:apply_plan": "being split",

@@ -96,7 +96,7 @@ def build_ml_options(
     prompt: str | None = None,
 ) -> Any:
     """MLOptions for ScanOptions.ml, or None when no ML option was given (stage off)."""
-    from lookalike.engine.ml_stage import MLOptions
+    from lookalike.engine.options import MLOptions
 
     by = "colour" if by == "color" else by
     asked = model or weights or similar or similarity is not None or by or allow_download
@@ -173,165 +173,6 @@ def models_command(fmt: str) -> None:
 
 
 # -- lookalike query ----------------------------------------------------------------------
-def _load_image(path: Path, spec: Any) -> Any:
-    from PIL import Image, ImageOps
-
-    try:
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
-    except ImportError:
-        pass
-    with Image.open(path) as im:
-        try:
-            im.draft("RGB", (spec.input_size * 2, spec.input_size * 2))
-        except Exception:
-            pass
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ("RGBA", "LA", "P", "PA"):
-            im = im.convert("RGBA")
-            white = Image.new("RGBA", im.size, (255, 255, 255, 255))
-            im = Image.alpha_composite(white, im)
-        return im.convert("RGB")
-
-
-def _stored_versions(cat: Any) -> list[str]:
-    rows = cat.db.execute(
-        "SELECT name, COUNT(*) FROM features WHERE name LIKE 'emb:%' GROUP BY name "
-        "ORDER BY COUNT(*) DESC"
-    ).fetchall()
-    return [r[0][4:] for r in rows]
-
-
-def query(
-    db: Path,
-    image: Path | None,
-    text: str | None,
-    model: str | None,
-    top: int,
-    device: str = "auto",
-    weights: str | None = None,
-    allow_download: bool | None = None,
-    verify: bool = True,
-) -> list[dict]:
-    """Files in the catalog most like ``image`` (or described by ``text``), best first.
-
-    For an image query the nearest candidates are also checked geometrically (the scan's
-    verification): true copies (``"same": true``) come first, then the rest by cosine.
-    """
-    import numpy as np
-
-    from lookalike.engine.catalog import Catalog
-    from lookalike.engine.embedders import ModelUnavailable, resolve
-    from lookalike.engine.features.embed import Embedder
-    from lookalike.engine.vector_index import VectorIndex, index_path, load_meta
-
-    if not db.exists():
-        raise click.ClickException(
-            f"no catalog at {db}; scan with a model first: "
-            "lookalike scan --no-ui PATH --model effnet-lite0"
-        )
-    with Catalog(db) as cat:
-        stored = _stored_versions(cat)
-        if not stored:
-            raise click.ClickException(
-                f"{db} holds no embeddings; scan with --model NAME (e.g. effnet-lite0) first"
-            )
-        # default: the model most of the catalog was embedded with
-        spec = resolve(model) if model else _spec_for_version(stored[0])
-        emb = Embedder(spec, device=device, weights=weights, allow_download=allow_download)
-        version = emb.version
-        if version not in stored:
-            raise click.ClickException(
-                f"the catalog has no {spec.name} embeddings (version {version}); it has: "
-                + ", ".join(stored)
-                + f". Rescan with --model {spec.name}"
-            )
-        if text is not None:
-            try:
-                q = emb.embed_texts([text])
-            except ModelUnavailable as exc:
-                raise click.ClickException(str(exc)) from exc
-        else:
-            assert image is not None
-            # Turned and mirrored copies embed far apart: ask with all 8 right-angle
-            # turns/mirrors of the image and keep each file's best score.
-            q = emb.embed_images(_dihedral(_load_image(image, spec)))
-        ipath = index_path(db, version)
-        index = None
-        feats = cat.feature_versions("emb:" + version)
-        if ipath.exists() and load_meta(ipath).get("count") == len(feats):
-            index = VectorIndex.load(ipath)
-        if index is None:
-            raw = cat.load_features("emb:" + version, 1)
-            ids = np.array(sorted(raw), dtype=np.int64)
-            mat = np.stack([np.frombuffer(raw[i], np.float16).astype(np.float32) for i in ids])
-            index = VectorIndex.build(ids, mat)
-        pool = top + 1 if text is not None or not verify else max(3 * top, top + 30)
-        scores, found = index.search(q, pool)
-        best: dict[int, float] = {}
-        for srow, irow in zip(scores.tolist(), found.tolist(), strict=True):
-            for sc, i in zip(srow, irow, strict=True):
-                if i >= 0 and sc > best.get(i, -2.0):
-                    best[i] = sc
-        rows = cat.files_by_ids(list(best))
-        # Byte-identical copies share one embedding (the scan decodes one of them): add them.
-        for i, row in list(rows.items()):
-            if row.fullhash is None:
-                continue
-            for (cid,) in cat.db.execute(
-                "SELECT id FROM files WHERE fullhash=? AND id<>?", (row.fullhash, i)
-            ):
-                if cid not in best:
-                    best[cid] = best[i]
-        rows = cat.files_by_ids(list(best))
-    me = str(image.resolve()) if image is not None else None
-    out = []
-    for i, sc in sorted(best.items(), key=lambda kv: (-kv[1], kv[0])):
-        row = rows.get(int(i))
-        if row is None or row.path == me:
-            continue
-        out.append({"path": row.path, "score": round(float(sc), 4)})
-    if image is not None and verify:
-        from lookalike.engine.features.verify import Verifier
-
-        v = Verifier(cache_size=len(out) + 1)
-        for r in out:
-            r["same"] = bool(v.verify(image, r["path"]).same)
-        out.sort(key=lambda r: (not r["same"], -r["score"], r["path"]))
-    return out[:top]
-
-
-def _dihedral(img: Any) -> list[Any]:
-    """The image under the 8 right-angle turns and mirrors (the first is the image itself)."""
-    from PIL import Image
-
-    t = Image.Transpose
-    ops = [
-        None,
-        t.ROTATE_90,
-        t.ROTATE_180,
-        t.ROTATE_270,
-        t.FLIP_LEFT_RIGHT,
-        t.FLIP_TOP_BOTTOM,
-        t.TRANSPOSE,
-        t.TRANSVERSE,
-    ]
-    return [img if op is None else img.transpose(op) for op in ops]
-
-
-def _spec_for_version(version: str) -> Any:
-    """Map a stored version string back to a registry spec (``family:arch[/tag]:r..:s..``)."""
-    from lookalike.engine.embedders import REGISTRY, resolve
-
-    for spec in REGISTRY.values():
-        if version == spec.version or version.startswith(spec.version + ":w"):
-            return spec
-    _family, _, rest = version.partition(":")
-    arch_tag = rest.split(":")[0]
-    return resolve("open_clip:" + arch_tag)
-
-
 @click.command("query")
 @click.argument(
     "image", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -374,13 +215,18 @@ def query_command(
     """
     from lookalike import config
     from lookalike.engine.embedders import ModelUnavailable
+    from lookalike.engine.embedding_query import QueryError, query_catalog
 
     if (image is None) == (text is None):
         raise click.UsageError("give an IMAGE or --text (one of them)")
     db = Path(db) if db else config.default_catalog_path()
     t0 = time.monotonic()
     try:
-        results = query(db, image, text, model, top, device, weights, allow_download, verify)
+        results = query_catalog(
+            db, image, text, model, top, device, weights, allow_download, verify
+        )
+    except QueryError as exc:
+        raise click.ClickException(str(exc)) from exc
     except ModelUnavailable as exc:
         click.echo(f"lookalike: {exc}", err=True)
         sys.exit(4)

@@ -390,6 +390,19 @@ class Catalog:
             (file_id, name, version, data),
         )
 
+    def feature_names(self, prefix: str) -> list[str]:
+        """Stored feature names starting with ``prefix``, the most common first."""
+        rows = self.db.execute(
+            "SELECT name, COUNT(*) FROM features WHERE substr(name, 1, ?)=? GROUP BY name "
+            "ORDER BY COUNT(*) DESC, name",
+            (len(prefix), prefix),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def ids_with_fullhash(self, fullhash: bytes) -> list[int]:
+        """Every file with this content hash (byte-identical copies)."""
+        return [r[0] for r in self.db.execute("SELECT id FROM files WHERE fullhash=?", (fullhash,))]
+
     def feature_versions(self, name: str) -> dict[int, int]:
         return dict(self.db.execute("SELECT file_id, version FROM features WHERE name=?", (name,)))
 

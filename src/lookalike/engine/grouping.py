@@ -113,8 +113,9 @@ class Match:
 NO_MATCH = Match(0.0, 0.0, 0)
 
 
-class _Prepared:
-    """Per-view signatures (identity orientation only; transforms are applied per pair)."""
+class ViewSignatures:
+    """Per-view signatures of a list of items, indexed for candidate search and pair matching
+    (identity orientation only; transforms are applied per pair)."""
 
     def __init__(self, items: Sequence[Item]) -> None:
         owner: list[int] = []
@@ -170,7 +171,7 @@ class _Prepared:
         return best
 
 
-def candidate_pairs(prep: _Prepared, radius: int = SEARCH_RADIUS) -> set[tuple[int, int]]:
+def candidate_pairs(prep: ViewSignatures, radius: int = SEARCH_RADIUS) -> set[tuple[int, int]]:
     """Item pairs (i < j) whose canonical-orientation hashes are within ``radius``."""
     if len(prep.codes) == 0:
         return set()
@@ -237,7 +238,7 @@ def group_items(
         recheck = pixel_recheck(items)
     order = sorted(range(len(items)), key=lambda i: items[i].path)
     rank = {i: r for r, i in enumerate(order)}
-    prep = _Prepared(items)
+    prep = ViewSignatures(items)
     thr = thresholds_for(sensitivity)
     forbidden = forbidden or set()
     cache: dict[tuple[int, int], Match] = {}

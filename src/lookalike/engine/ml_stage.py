@@ -28,13 +28,13 @@ import numpy as np
 
 from lookalike.engine.embedders import DEFAULT_MODEL, ModelSpec, ModelUnavailable, resolve
 from lookalike.engine.events import Event, Notice, StageDone, StageProgress
+from lookalike.engine.options import MLOptions
 from lookalike.engine.pool import run_pool
 
 EMB_PREFIX = "emb:"
 COLOUR = "colour"
 FACES = "faces"
 QUALITY = "quality"
-BY_CHOICES = ("colour", "faces")
 CANDIDATE_K = 20  # embedding neighbours per file sent to verification, at most
 # Cosine above which an embedding neighbour is checked as a possible copy; and the tuned
 # default for the similar tier. Per model family: the spaces differ.
@@ -45,28 +45,6 @@ VERIFY_CHUNK = 24
 DEFAULT_PROMPT = "a beautiful, sharp, well-composed, well-exposed photo"
 NEGATIVE_PROMPT = "a blurry, badly exposed, ugly, low quality photo"
 AESTHETIC_WEIGHT = 0.3  # share of the aesthetic score in the stored quality score
-
-
-@dataclass(frozen=True)
-class MLOptions:
-    """What the ML stage should do; attached to ``ScanOptions.ml`` (None = stage off)."""
-
-    model: str | None = None  # None: no embeddings; "auto": GPU → embeddings, CPU → off
-    device: str = "auto"
-    weights: str | None = None
-    allow_download: bool | None = None  # None: config key models.allow_download
-    similar: bool = False
-    similarity: float | None = None  # 0..1; None = tuned default of the model
-    by: str | None = None  # "colour" | "faces"
-    precision: str = "auto"
-    quality: bool = True
-    prompt: str | None = None  # aesthetic prompt (CLIP-family models); None = the default
-
-    def __post_init__(self) -> None:
-        if self.similarity is not None and not 0.0 <= self.similarity <= 1.0:
-            raise ValueError("similarity must be between 0 and 1")
-        if self.by is not None and self.by not in BY_CHOICES:
-            raise ValueError(f"--by must be one of {', '.join(BY_CHOICES)}")
 
 
 def gpu_present() -> bool:

@@ -1,14 +1,11 @@
-"""What a scan is asked to do. One frozen dataclass shared by CLI, TUI and library users."""
+"""What a scan is asked to do: :class:`ScanOptions` (and its :class:`MLOptions`), shared by CLI,
+TUI and library users. Light on purpose: the UI builds options without importing a stage."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # ml: the ML stage's options (issue 3); no import cost at runtime
-    from lookalike.engine.ml_stage import MLOptions
 
 # Evidence of originality first (rules/evidence.py), then size: a letterboxed, re-saved or
 # edited copy never wins on padded pixels or bytes.
@@ -26,6 +23,30 @@ KEEP_RULE_NAMES = frozenset(
     + ("camera", "unedited", "resolution", "format")
     + ("newest", "longest-path", "quality", "smallest", "lowest-resolution")
 )
+
+BY_CHOICES = ("colour", "faces")
+
+
+@dataclass(frozen=True)
+class MLOptions:
+    """What the ML stage should do; attached to ``ScanOptions.ml`` (None = stage off)."""
+
+    model: str | None = None  # None: no embeddings; "auto": GPU → embeddings, CPU → off
+    device: str = "auto"
+    weights: str | None = None
+    allow_download: bool | None = None  # None: config key models.allow_download
+    similar: bool = False
+    similarity: float | None = None  # 0..1; None = tuned default of the model
+    by: str | None = None  # "colour" | "faces"
+    precision: str = "auto"
+    quality: bool = True
+    prompt: str | None = None  # aesthetic prompt (CLIP-family models); None = the default
+
+    def __post_init__(self) -> None:
+        if self.similarity is not None and not 0.0 <= self.similarity <= 1.0:
+            raise ValueError("similarity must be between 0 and 1")
+        if self.by is not None and self.by not in BY_CHOICES:
+            raise ValueError(f"--by must be one of {', '.join(BY_CHOICES)}")
 
 
 @dataclass(frozen=True)
@@ -47,7 +68,7 @@ class ScanOptions:
     keep_overrides: tuple[tuple[Path, tuple[str, ...]], ...] = ()
     thumbnails: bool = True
     max_pixels: int = 250_000_000  # decompression-bomb guard
-    ml: MLOptions | None = None  # ml: embeddings / similar tier / colour / faces (ml_stage.py)
+    ml: MLOptions | None = None  # embeddings / similar tier / colour / faces (ml_stage.py)
     wait: bool = False  # another scan holds the catalog: wait for it instead of stopping
     max_decode_mb: int = 512  # memory budget of one decode (decode.py); larger images refused
     video: bool = True  # sample and align videos (video_stage.py); False: exact copies only

@@ -14,7 +14,7 @@ from pathlib import Path
 from lookalike.engine.catalog import Catalog
 from lookalike.engine.features import perceptual as pc
 from lookalike.engine.features.extract import PERCEPTUAL_VERSION, extract_file, unpack_views
-from lookalike.engine.grouping import Item, _Prepared, candidate_pairs
+from lookalike.engine.grouping import Item, ViewSignatures, candidate_pairs
 
 QUERY_RADIUS = 110  # wider than grouping: a ranked list, not a decision
 
@@ -30,7 +30,7 @@ def neighbours_of_file(catalog_path: Path, path: Path, k: int = 10) -> list[tupl
     for fid, blob in sorted(feats.items()):
         if fid in rows and not json.loads(metas.get(fid, b"{}")).get("uniform", False):
             items.append(Item(fid, rows[fid].path, unpack_views(blob)))
-    prep = _Prepared(items)
+    prep = ViewSignatures(items)
     hits = {j for i, j in candidate_pairs(prep, QUERY_RADIUS) if i == 0}
     scored = []
     for j in hits:

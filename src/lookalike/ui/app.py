@@ -35,7 +35,7 @@ from lookalike.engine.events import (
     StageDone,
     StageProgress,
 )
-from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES, ScanOptions
+from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES, MLOptions, ScanOptions
 from lookalike.engine.records import Group
 from lookalike.ui.commands import GoToFileProvider
 from lookalike.ui.engine_port import (
@@ -302,10 +302,6 @@ class LookalikeApp(App[None]):
 
     def _load_initial(self) -> None:
         error = ""
-        try:  # import the ML options module here, off the event loop (~0.1 s)
-            import lookalike.engine.ml_stage  # noqa: F401
-        except Exception:
-            pass
         groups: list[Group] = []
         state = recent = dirs = None
         try:
@@ -497,8 +493,6 @@ class LookalikeApp(App[None]):
         if ml is not None and ml.similar != similar:
             ml = dataclasses.replace(ml, similar=similar)
         elif ml is None and similar:
-            from lookalike.engine.ml_stage import MLOptions  # warmed up by _load_initial
-
             ml = MLOptions(similar=True)
         return dataclasses.replace(
             base or ScanOptions(),
