@@ -17,6 +17,7 @@ from lookalike.commands import ml as ml_commands
 from lookalike.commands import quarantine as quarantine_commands
 from lookalike.commands import rules as rules_commands
 from lookalike.commands import scan as scan_commands
+from lookalike.commands import serve as serve_commands
 from lookalike.commands import ui as ui_commands
 from lookalike.commands.common import report_interrupted
 
@@ -76,6 +77,7 @@ for module in (
     rules_commands,
     marks_commands,
     info_commands,
+    serve_commands,
     ui_commands,
 ):
     module.register(main)

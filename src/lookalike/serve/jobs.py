@@ -1,0 +1,353 @@
+"""Scan jobs: one at a time per catalog, run through ``Engine.scan``, kept in the state folder.
+
+``STATE/jobs.json`` holds every job (its validated request, state and progress); each job's
+events go to ``STATE/jobs/ID.events.jsonl`` (the ``--format jsonl`` lines) and its result to
+``ID.groups.json`` (the ``--format json`` document). A job that was queued or running when the
+server stopped (even by SIGKILL) is started again on the next start: the catalog kept what the
+scan had computed, so it resumes like a scan run again after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lookalike.atomicio import write_atomic
+from lookalike.engine.api import Engine
+from lookalike.engine.catalog import CatalogError, group_to_row
+from lookalike.engine.events import (
+    Event,
+    ItemError,
+    Notice,
+    ScanFinished,
+    ScanStarted,
+    StageDone,
+    StageProgress,
+)
+from lookalike.engine.options import ScanOptions
+from lookalike.headless.output import result_json
+from lookalike.serve.errors import ApiError
+
+ACTIVE = ("queued", "running")
+TERMINAL = ("done", "cancelled", "failed")
+SAVE_EVERY = 1.0  # seconds between progress saves of jobs.json (state changes save at once)
+PUBLIC = (
+    "id",
+    "state",
+    "paths",
+    "stage",
+    "done",
+    "total",
+    "rate",
+    "eta",
+    "errors",
+    "groups",
+    "message",
+    "attempts",
+    "created",
+    "started",
+    "finished",
+)
+
+
+@dataclass
+class Job:
+    id: str
+    request: dict
+    created: float = field(default_factory=time.time)
+    state: str = "queued"
+    stage: str | None = None
+    done: int = 0
+    total: int | None = None
+    rate: float | None = None
+    eta: float | None = None
+    errors: int = 0
+    groups: int | None = None
+    message: str = ""
+    attempts: int = 0
+    started: float | None = None
+    finished: float | None = None
+    # in memory only
+    events: list[dict] = field(default_factory=list, repr=False)
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    waiters: set[asyncio.Event] = field(default_factory=set, repr=False)
+
+    @property
+    def paths(self) -> list[str]:
+        return list(self.request.get("paths") or [])
+
+    def public(self) -> dict[str, Any]:
+        """What ``GET /jobs/{id}`` answers (and what jobs.json keeps, with the request)."""
+        return {k: getattr(self, k) for k in PUBLIC}
+
+    def wake(self) -> None:
+        for w in self.waiters:
+            w.set()
+
+
+def new_job_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+class JobManager:
+    """Owns the jobs of one server (one engine, one catalog)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        state_dir: Path,
+        make_options: Callable[[dict], ScanOptions],
+    ) -> None:
+        self.engine = engine
+        self.state_dir = Path(state_dir)
+        self.make_options = make_options
+        self.roots: tuple[str, ...] = ()  # set by the app: where plans may move files to
+        self.jobs: dict[str, Job] = {}
+        self.tasks: set[asyncio.Task] = set()
+        self.stopping = False
+        self._saved = 0.0
+        self._doc: tuple[str | None, dict] = (None, {})
+
+    # -- persistence ------------------------------------------------------------------------
+    @property
+    def jobs_file(self) -> Path:
+        return self.state_dir / "jobs.json"
+
+    def job_file(self, job_id: str, suffix: str) -> Path:
+        return self.state_dir / "jobs" / f"{job_id}.{suffix}"
+
+    def save(self) -> None:
+        self._saved = time.monotonic()
+        doc = {
+            "version": 1,
+            "jobs": [{**j.public(), "request": j.request} for j in self.jobs.values()],
+        }
+        write_atomic(self.jobs_file, json.dumps(doc, indent=1), mode=0o600)
+
+    def load(self) -> list[Job]:
+        """Read jobs.json; returns the jobs to start again (queued or running when it stopped)."""
+        (self.state_dir / "jobs").mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.jobs_file.exists():
+            return []
+        try:
+            doc = json.loads(self.jobs_file.read_text(encoding="utf-8"))
+            rows = doc["jobs"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CatalogError(
+                f"cannot read the job list {self.jobs_file} ({exc}); move it aside to start "
+                "with no jobs"
+            ) from None
+        again = []
+        for row in rows:
+            known = {k: row[k] for k in PUBLIC if k in row and k != "paths"}
+            job = Job(request=row["request"], **known)
+            job.events = self._read_events(job.id)
+            self.jobs[job.id] = job
+            if job.state in ACTIVE:
+                again.append(job)
+        return again
+
+    def _read_events(self, job_id: str) -> list[dict]:
+        try:
+            text = self.job_file(job_id, "events.jsonl").read_text(encoding="utf-8")
+        except OSError:
+            return []
+        out = []
+        for line in text.splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:  # the last line of a killed server may be half written
+                break
+        return out
+
+    # -- the API's verbs --------------------------------------------------------------------
+    def active(self) -> Job | None:
+        return next((j for j in self.jobs.values() if j.state in ACTIVE), None)
+
+    def get(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise ApiError(404, f"no job {job_id}", "GET /jobs lists the jobs")
+        return job
+
+    def _refuse_if_busy(self) -> None:
+        busy = self.active()
+        if busy is not None:
+            raise ApiError(
+                409,
+                f"job {busy.id} is already scanning this catalog (state {busy.state}); "
+                "one scan at a time per catalog",
+                f"wait for it (GET /jobs/{busy.id}/events) or cancel it (DELETE /jobs/{busy.id})",
+            )
+
+    def submit(self, body: dict, validated: bool = False) -> Job:
+        if not validated:
+            self.make_options(body)  # raises ApiError (422/403) before anything is kept
+        self._refuse_if_busy()
+        job = Job(id=new_job_id(), request=body)
+        self.jobs[job.id] = job
+        self.save()
+        self.start(job)
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job.state not in ACTIVE:
+            raise ApiError(
+                409, f"job {job_id} is not running (state {job.state})", "nothing to cancel"
+            )
+        job.cancel.set()
+        return job
+
+    def resume(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job.state not in ("cancelled", "failed"):
+            raise ApiError(
+                409,
+                f"job {job_id} cannot be resumed (state {job.state})",
+                "only a cancelled or failed job is resumed",
+            )
+        self._refuse_if_busy()
+        self._requeue(job, "resuming; what the scan computed before is kept in the catalog")
+        self.start(job)
+        return job
+
+    def _requeue(self, job: Job, why: str) -> None:
+        job.state, job.message, job.finished = "queued", why, None
+        job.cancel = threading.Event()
+        self.record(job, Notice(why, "info").to_json())
+        self.save()
+
+    def restart(self, jobs: list[Job]) -> None:
+        """Start again the jobs a stopped server left queued or running."""
+        for job in jobs:
+            self._requeue(
+                job,
+                "the server stopped during this scan; resuming (what it "
+                "computed before is kept in the catalog)",
+            )
+            self.start(job)
+
+    def start(self, job: Job) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(job))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def stop(self) -> None:
+        """Server shutdown: scans stop like Ctrl-C and stay queued, to resume at the next start."""
+        self.stopping = True
+        for job in self.jobs.values():
+            if job.state in ACTIVE:
+                job.cancel.set()
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=30)
+
+    # -- running ------------------------------------------------------------------------------
+    def record(self, job: Job, data: dict) -> None:
+        """Keep one event (memory + the job's events file) and wake its listeners."""
+        job.events.append(data)
+        with open(self.job_file(job.id, "events.jsonl"), "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(data, ensure_ascii=True) + "\n")
+        job.wake()
+
+    async def _run(self, job: Job) -> None:
+        job.attempts += 1
+        try:
+            options = replace(self.make_options(job.request), wait=True)
+        except ApiError as exc:
+            return self._end(job, "failed", f"{exc.message}; {exc.hint}")
+        job.state, job.started = "running", time.time()
+        self.save()
+        try:
+            async for ev in self.engine.scan(options, job.cancel):
+                self._track(job, ev)
+                self.record(job, ev.to_json())
+                if isinstance(ev, ScanFinished):
+                    await self._finish(job, ev)
+        except CatalogError as exc:
+            self._fail(job, str(exc))
+        except Exception as exc:  # a bug: the job says so, the server goes on
+            self._fail(job, f"internal error ({type(exc).__name__}: {exc}); please report it")
+        if job.state == "running":  # the scan ended without its last event
+            self._fail(job, "the scan ended without a result")
+
+    def _fail(self, job: Job, message: str) -> None:
+        self.record(job, Notice(message, "error").to_json())
+        self._end(job, "failed", message)
+
+    def _track(self, job: Job, ev: Event) -> None:
+        if isinstance(ev, StageProgress):
+            job.stage, job.done, job.total, job.rate, job.eta = (
+                ev.stage,
+                ev.done,
+                ev.total,
+                ev.rate,
+                ev.eta,
+            )
+        elif isinstance(ev, StageDone):
+            job.stage, job.done, job.total, job.eta = ev.stage, ev.count, ev.count, 0.0
+        elif isinstance(ev, ItemError):
+            job.errors += 1
+        elif isinstance(ev, ScanStarted):
+            job.message = ""
+        if time.monotonic() - self._saved > SAVE_EVERY:
+            self.save()
+
+    async def _finish(self, job: Job, fin: ScanFinished) -> None:
+        if fin.cancelled:
+            if self.stopping:  # shut down, not cancelled: resume at the next start
+                job.state, job.message = "queued", "the server stopped; resumes when it starts"
+                self.save()
+                return
+            return self._end(
+                job,
+                "cancelled",
+                "cancelled; what was computed is kept in the "
+                f"catalog: POST /jobs/{job.id}/resume goes on from there",
+            )
+        doc = result_json(list(fin.groups), list(fin.errors), fin.stats)
+        rows = [group_to_row(g) for g in fin.groups]  # bytes-exact, for plans (serve/plans.py)
+        for suffix, data in (("groups.json", doc), ("rows.json", rows)):
+            await asyncio.to_thread(
+                write_atomic,
+                self.job_file(job.id, suffix),
+                json.dumps(data, ensure_ascii=True),
+                mode=0o600,
+            )
+        job.groups = len(fin.groups)
+        self._end(job, "done", f"{len(fin.groups)} group(s), {len(fin.errors)} error(s)")
+
+    def _end(self, job: Job, state: str, message: str) -> None:
+        job.state, job.message, job.finished = state, message, time.time()
+        self.save()
+        job.wake()
+
+    def groups_document(self, job_id: str) -> dict:
+        """The job's result (the ``--format json`` contract); 409 until the job is done."""
+        job = self.get(job_id)
+        if job.state != "done":
+            raise ApiError(
+                409,
+                f"job {job_id} has no groups yet (state {job.state})",
+                f"wait for it: GET /jobs/{job_id}/events",
+            )
+        if self._doc[0] == job_id:
+            return self._doc[1]
+        try:
+            doc = json.loads(self.job_file(job_id, "groups.json").read_text(encoding="utf-8"))
+            self._doc = (job_id, doc)  # pages of one job read it once
+            return doc
+        except (OSError, ValueError) as exc:
+            raise ApiError(
+                410,
+                f"the result of job {job_id} is gone ({exc})",
+                f"scan again: POST /jobs/{job_id}/resume is refused for a done "
+                "job, so POST /jobs with the same body",
+            ) from None

@@ -1,0 +1,241 @@
+"""The OpenAPI schema of ``lookalike serve`` (served at ``/openapi.json``, committed in
+docs/api.md). Written by hand so it says what each call guarantees; a test checks that every
+route is in it and that docs/api.md holds exactly this text.
+
+``python -m lookalike.serve.openapi`` prints it (paste it into docs/api.md after a change).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+ERR = {"$ref": "#/components/responses/Error"}
+OBJ = {"type": "object"}
+
+
+def _op(
+    summary: str,
+    ok: str,
+    codes: tuple[int, ...] = (),
+    body: str | None = None,
+    params: tuple[dict, ...] = (),
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            ok: {"description": "success", "content": {"application/json": {"schema": OBJ}}}
+        },
+    }
+    for code in (401, 429, *codes):
+        op["responses"][str(code)] = ERR
+    if body:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+        }
+    if params:
+        op["parameters"] = list(params)
+    return op
+
+
+def _p(name: str, where: str = "path", kind: str = "string", text: str = "") -> dict:
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "schema": {"type": kind},
+        "description": text,
+    }
+
+
+ID = _p("id")
+PAGE = (
+    ID,
+    _p("offset", "query", "integer", "first group (default 0)"),
+    _p("limit", "query", "integer", "groups per page (default 100, at most 500)"),
+)
+
+
+def schema() -> dict[str, Any]:
+    events = _op(
+        "The job's events as Server-Sent Events: each `data:` is one line of "
+        "`lookalike scan --format jsonl`; `id:` is its number (resume with "
+        "Last-Event-ID). The stream ends after the job ends.",
+        "200",
+        (404,),
+        params=(ID, _p("after", "query", "integer", "send events after this one")),
+    )
+    events["responses"]["200"]["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
+    thumb = _op(
+        "A file's cached WebP thumbnail (its `thumb_url` in the groups).",
+        "200",
+        (404,),
+        params=(_p("key", text="16 hex digits"),),
+    )
+    thumb["responses"]["200"]["content"] = {
+        "image/webp": {"schema": {"type": "string", "format": "binary"}}
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "lookalike job API",
+            "version": "1",
+            "description": "Launch and watch scans, read their groups, plan, apply and "
+            "undo file actions through the journal. See docs/api.md.",
+        },
+        "components": _components(),
+        "security": [{"bearer": []}],
+        "paths": _paths(events, thumb),
+    }
+
+
+def _components() -> dict[str, Any]:
+    return {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "responses": {
+            "Error": {
+                "description": "an error a person reads",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+        },
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error", "status"],
+                "properties": {
+                    "error": {"type": "string", "description": "what happened"},
+                    "hint": {"type": "string", "description": "what to do"},
+                    "status": {"type": "integer"},
+                },
+            },
+            "JobRequest": {
+                "type": "object",
+                "required": ["paths"],
+                "properties": {
+                    "paths": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "absolute folders or files under the roots",
+                    },
+                    "options": {
+                        "type": "object",
+                        "description": "lookalike scan's options, "
+                        "spelt with _ (min_size for --min-size); true for a switch",
+                    },
+                },
+            },
+            "PlanRequest": {
+                "type": "object",
+                "required": ["job"],
+                "properties": {
+                    "job": {"type": "string"},
+                    "action": {
+                        "type": "string",
+                        "description": "trash (default), "
+                        "quarantine[:DIR], move:DIR, copy:DIR, hardlink, symlink",
+                    },
+                    "tiers": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "default exact, same",
+                    },
+                    "groups": {"type": "array", "items": {"type": "integer"}},
+                },
+            },
+            "ApplyRequest": {
+                "type": "object",
+                "required": ["plan", "confirm"],
+                "properties": {
+                    "plan": {"type": "string"},
+                    "confirm": {"type": "string", "description": "the plan's `confirm` text"},
+                },
+            },
+            "UndoRequest": {
+                "type": "object",
+                "required": ["confirm"],
+                "properties": {"confirm": {"type": "string", "description": "undo BATCH_ID"}},
+            },
+        },
+    }
+
+
+def _paths(events: dict, thumb: dict) -> dict[str, Any]:
+    return {
+        "/openapi.json": {"get": _op("This schema.", "200")},
+        "/jobs": {
+            "get": _op("Every job with its state and progress.", "200"),
+            "post": _op(
+                "Start a scan job (one at a time per catalog).",
+                "202",
+                (403, 409, 413, 415, 422),
+                "JobRequest",
+            ),
+        },
+        "/jobs/{id}": {
+            "get": _op(
+                "State (queued, running, done, cancelled, failed), stage, done, "
+                "total, rate, eta, errors, message.",
+                "200",
+                (404,),
+                params=(ID,),
+            ),
+            "delete": _op(
+                "Cancel like Ctrl-C: what was computed stays in the catalog.",
+                "202",
+                (404, 409),
+                params=(ID,),
+            ),
+        },
+        "/jobs/{id}/resume": {
+            "post": _op(
+                "Start a cancelled or failed job again; it goes on from what the catalog kept.",
+                "202",
+                (404, 409),
+                params=(ID,),
+            )
+        },
+        "/jobs/{id}/events": {"get": events},
+        "/jobs/{id}/groups": {
+            "get": _op(
+                "A page of the job's groups: the --format json "
+                "contract plus total, offset, limit, next.",
+                "200",
+                (404, 409, 422),
+                params=PAGE,
+            )
+        },
+        "/plans": {
+            "post": _op(
+                "Build a signed plan from a done job's groups (keepers, "
+                "references and favourites are never in it).",
+                "201",
+                (403, 404, 409, 422),
+                "PlanRequest",
+            )
+        },
+        "/plans/{id}": {"get": _op("A plan, with its confirm text.", "200", (404,), params=(ID,))},
+        "/plans/{id}/apply": {
+            "post": _op(
+                "Check the plan against the disk and carry it out through the journal.",
+                "200",
+                (404, 409, 422),
+                "ApplyRequest",
+                (ID,),
+            )
+        },
+        "/batches": {"get": _op("The journal's batches, newest first.", "200")},
+        "/batches/{id}/undo": {
+            "post": _op("Undo a batch byte for byte.", "200", (404, 409, 422), "UndoRequest", (ID,))
+        },
+        "/thumbs/{key}": {"get": thumb},
+    }
+
+
+def schema_text() -> str:
+    """The schema as committed in docs/api.md."""
+    return json.dumps(schema(), indent=1, ensure_ascii=False)
+
+
+if __name__ == "__main__":
+    print(schema_text())

@@ -1,0 +1,180 @@
+"""Plans, apply and undo over HTTP: the same plan builder, plan check and journal as the CLI.
+
+A plan is built from a done job's groups (the client names a job, never a path), signed and
+kept in ``STATE/plans/ID.json``; applying it reads it back as an untrusted file (``apply``'s
+full check against the disk and the catalog) and needs the plan id and the typed confirmation
+``"<action> <N> files"``. Permanent delete is not offered over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from lookalike.engine.actions import (
+    ActionError,
+    BatchFinished,
+    ItemOutcome,
+    Plan,
+    apply_plan,
+    build_plan,
+    load_plan,
+    parse_action,
+    save_plan,
+    undo,
+)
+from lookalike.engine.actions.journal import Journal, journal_lock
+from lookalike.engine.actions.plan import ACT_TIERS, TIERS
+from lookalike.engine.actions.plancheck import check_plan
+from lookalike.engine.catalog import group_from_row
+from lookalike.serve.errors import ApiError
+from lookalike.serve.jobs import JobManager
+
+PLAN_ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
+PLAN_KEYS = {"job", "action", "tiers", "groups"}
+
+
+def confirmation(plan: Plan) -> str:
+    """The text a client must send back to apply ``plan``."""
+    return f"{plan.op} {len(plan.items)} files"
+
+
+def plan_path(state_dir: Path, plan_id: str) -> Path:
+    if not PLAN_ID.match(plan_id):
+        raise ApiError(404, f"no plan {plan_id!r}", "POST /plans makes one")
+    return Path(state_dir) / "plans" / f"{plan_id}.json"
+
+
+def plan_answer(plan: Plan) -> dict[str, Any]:
+    return {
+        **plan.to_json(),
+        "confirm": confirmation(plan),
+        "apply": f"POST /plans/{plan.id}/apply",
+    }
+
+
+def make_plan(jobs: JobManager, body: object, references: list[str]) -> dict[str, Any]:
+    """``POST /plans``: ``{"job": ID, "action": "trash", "tiers": [...], "groups": [ids]}``."""
+    if not isinstance(body, dict) or not isinstance(body.get("job"), str):
+        raise ApiError(
+            422,
+            'the body needs "job" (a done job\'s id) and "action"',
+            '{"job": "ID", "action": "trash"}',
+        )
+    extra = sorted(set(body) - PLAN_KEYS)
+    if extra:
+        raise ApiError(
+            422, f"unknown field(s) {', '.join(extra)}", "send " + ", ".join(sorted(PLAN_KEYS))
+        )
+    job = jobs.get(body["job"])
+    jobs.groups_document(job.id)  # 409 until the job is done
+    try:
+        spec = parse_action(str(body.get("action") or "trash"))
+    except ActionError as exc:
+        raise ApiError(422, exc.message, exc.hint) from None
+    if spec.kind == "delete" or spec.kind == "shrink":
+        raise ApiError(
+            422,
+            f"{spec.kind} is not offered over HTTP",
+            "use trash, quarantine, move:DIR, copy:DIR, hardlink or symlink; "
+            "run lookalike on the box for the rest",
+        )
+    if spec.directory:
+        from lookalike.serve.scanargs import under_roots
+
+        if not under_roots(spec.directory, jobs.roots):
+            raise ApiError(
+                403,
+                f"{spec.directory} is outside the server's roots",
+                "move or copy to a folder under a root",
+            )
+    tiers = body.get("tiers") or list(ACT_TIERS)
+    if not isinstance(tiers, list) or any(t not in TIERS for t in tiers):
+        raise ApiError(422, f"tiers must be a list of {', '.join(TIERS)}")
+    rows = json.loads(jobs.job_file(job.id, "rows.json").read_text(encoding="utf-8"))
+    groups = [group_from_row(r) for r in rows]
+    wanted = body.get("groups")
+    if wanted is not None:
+        if not isinstance(wanted, list) or not all(isinstance(i, int) for i in wanted):
+            raise ApiError(422, '"groups" must be a list of group ids')
+        groups = [g for g in groups if g.id in set(wanted)]
+    try:
+        plan = build_plan(
+            [g for g in groups if len(g.members) > 1],
+            spec,
+            roots=job.paths,
+            references=references,
+            catalog=jobs.engine.catalog_path,
+            tiers=tuple(tiers),
+        )
+    except ActionError as exc:
+        raise ApiError(409, exc.message, exc.hint) from None
+    path = plan_path(jobs.state_dir, plan.id)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    save_plan(plan, path)
+    return plan_answer(plan)
+
+
+def read_plan(state_dir: Path, plan_id: str) -> Plan:
+    path = plan_path(state_dir, plan_id)
+    if not path.exists():
+        raise ApiError(404, f"no plan {plan_id}", "POST /plans makes one")
+    try:
+        return load_plan(path)
+    except ActionError as exc:
+        raise ApiError(500, f"plan {plan_id} cannot be read: {exc}") from None
+
+
+def _outcome(events) -> dict[str, Any]:
+    """Run apply/undo events; the summary (``BatchFinished``) and each file not done."""
+    finished: BatchFinished | None = None
+    problems = []
+    for ev in events:
+        if isinstance(ev, ItemOutcome) and ev.outcome not in ("done", "undone"):
+            problems.append(ev.to_json())
+        elif isinstance(ev, BatchFinished):
+            finished = ev
+    assert finished is not None
+    return {
+        **finished.to_json(),
+        "problems": problems,
+        "undo": f"POST /batches/{finished.batch_id}/undo",
+    }
+
+
+def apply(
+    state_dir: Path, plan_id: str, body: object, references: list[str], journal: Path | None
+) -> dict[str, Any]:
+    """``POST /plans/{id}/apply`` with ``{"plan": ID, "confirm": "trash 3 files"}`` (blocking)."""
+    plan = read_plan(state_dir, plan_id)
+    if not isinstance(body, dict) or body.get("plan") != plan_id:
+        raise ApiError(
+            422,
+            f'the body must repeat the plan id: {{"plan": "{plan_id}", ...}}',
+            "destructive calls name what they act on",
+        )
+    if body.get("confirm") != confirmation(plan):
+        raise ApiError(
+            422, f'not confirmed; send "confirm": "{confirmation(plan)}"', "nothing was touched"
+        )
+    try:
+        check_plan(plan, fresh=True, references=references)
+        return _outcome(apply_plan(plan, journal, origin=f"serve:{plan_id}", checked=True))
+    except ActionError as exc:
+        raise ApiError(409, str(exc.message), exc.hint or "nothing was touched") from None
+
+
+def undo_batch(batch_id: str, body: object, journal: Path | None) -> dict[str, Any]:
+    """``POST /batches/{id}/undo`` with ``{"confirm": "undo ID"}``: the journal rolls it back."""
+    want = f"undo {batch_id}"
+    if not isinstance(body, dict) or body.get("confirm") != want:
+        raise ApiError(422, f'not confirmed; send "confirm": "{want}"', "nothing was touched")
+    try:
+        with journal_lock(journal), Journal(journal) as j:
+            if not j.batch_exists(batch_id):
+                raise ApiError(404, f"no batch {batch_id} in the journal", "GET /batches")
+        return _outcome(undo(batch_id, journal))
+    except ActionError as exc:
+        raise ApiError(409, str(exc.message), exc.hint) from None

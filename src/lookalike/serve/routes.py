@@ -1,0 +1,243 @@
+"""The handlers of the job API. Each reads the server's :class:`Room` from ``request.app.state``;
+blocking work (option checks that stat paths, plans, apply, undo, history) runs in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from lookalike.engine.api import Engine
+from lookalike.serve import plans
+from lookalike.serve.errors import ApiError
+from lookalike.serve.jobs import TERMINAL, Job, JobManager
+from lookalike.serve.openapi import schema
+
+THUMB_KEY = re.compile(r"^[0-9a-f]{16}$")
+KEEPALIVE = 15.0  # seconds between SSE comments while a job is quiet
+
+
+@dataclass
+class Room:
+    """What the handlers share: the engine's jobs, where state lives, the bounds."""
+
+    engine: Engine
+    jobs: JobManager
+    state_dir: Path
+    journal: Path | None
+    page_max: int
+    max_streams: int
+    streams: int = 0
+
+
+def room(request: Request) -> Room:
+    return request.app.state.room
+
+
+def references() -> list[str]:
+    """Reference folders of config.toml: never acted on, as with ``lookalike apply``."""
+    from lookalike.commands.act import config_references
+
+    return config_references()
+
+
+async def body_of(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"the body is not valid JSON ({exc})", "send a JSON object") from None
+
+
+def page_of(request: Request, page_max: int) -> tuple[int, int]:
+    try:
+        offset = int(request.query_params.get("offset", 0))
+        limit = int(request.query_params.get("limit", 100))
+    except ValueError:
+        raise ApiError(422, "offset and limit must be whole numbers") from None
+    if offset < 0 or not 1 <= limit <= page_max:
+        raise ApiError(422, f"offset must be ≥ 0 and limit between 1 and {page_max}")
+    return offset, limit
+
+
+def thumb_url(path: str | None) -> str | None:
+    key = Path(path).stem if path else ""
+    return f"/thumbs/{key}" if THUMB_KEY.match(key) else None
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(schema())
+
+
+async def list_jobs(request: Request) -> Response:
+    return JSONResponse({"jobs": [j.public() for j in room(request).jobs.jobs.values()]})
+
+
+async def post_job(request: Request) -> Response:
+    jobs = room(request).jobs
+    body = await body_of(request)
+    await asyncio.to_thread(jobs.make_options, body)  # stats the paths: off the loop
+    job = jobs.submit(body, validated=True)
+    return JSONResponse(job.public(), status_code=202, headers={"Location": f"/jobs/{job.id}"})
+
+
+async def get_job(request: Request) -> Response:
+    return JSONResponse(room(request).jobs.get(request.path_params["id"]).public())
+
+
+async def delete_job(request: Request) -> Response:
+    job = room(request).jobs.cancel(request.path_params["id"])
+    return JSONResponse(job.public(), status_code=202)
+
+
+async def resume_job(request: Request) -> Response:
+    job = room(request).jobs.resume(request.path_params["id"])
+    return JSONResponse(job.public(), status_code=202)
+
+
+async def events(request: Request) -> Response:
+    r = room(request)
+    job = r.jobs.get(request.path_params["id"])
+    start = request.headers.get("last-event-id") or request.query_params.get("after")
+    try:
+        first = int(start) + 1 if start is not None else 0
+    except ValueError:
+        raise ApiError(422, "Last-Event-ID (or ?after=) must be an event number") from None
+    if r.streams >= r.max_streams:
+        raise ApiError(
+            503,
+            f"{r.max_streams} event streams are open already",
+            f"close one, or poll GET /jobs/{job.id}",
+        )
+    return StreamingResponse(
+        stream(r, job, first),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def stream(r: Room, job: Job, i: int):
+    """Every event from number ``i`` on, then each new one as it comes, until the job ends."""
+    r.streams += 1
+    try:
+        while True:
+            while i < len(job.events):
+                yield f"id: {i}\ndata: {json.dumps(job.events[i], ensure_ascii=True)}\n\n"
+                i += 1
+            if job.state in TERMINAL:
+                return
+            woke = asyncio.Event()
+            job.waiters.add(woke)  # no await since the check above: no event slips by
+            try:
+                await asyncio.wait_for(woke.wait(), KEEPALIVE)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+            finally:
+                job.waiters.discard(woke)
+    finally:
+        r.streams -= 1
+
+
+async def groups(request: Request) -> Response:
+    r = room(request)
+    offset, limit = page_of(request, r.page_max)
+    job_id = request.path_params["id"]
+    doc = await asyncio.to_thread(r.jobs.groups_document, job_id)
+    page = [dict(g) for g in doc["groups"][offset : offset + limit]]
+    for g in page:
+        g["files"] = [{**f, "thumb_url": thumb_url(f.get("thumb"))} for f in g["files"]]
+    total = len(doc["groups"])
+    return JSONResponse(
+        {
+            "version": doc["version"],
+            "job": job_id,
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "next": offset + limit if offset + limit < total else None,
+            "groups": page,
+            "errors": doc["errors"],
+            "stats": doc["stats"],
+        }
+    )
+
+
+async def post_plan(request: Request) -> Response:
+    body = await body_of(request)
+    refs = await asyncio.to_thread(references)
+    plan = await asyncio.to_thread(plans.make_plan, room(request).jobs, body, refs)
+    return JSONResponse(plan, status_code=201)
+
+
+async def get_plan(request: Request) -> Response:
+    plan = await asyncio.to_thread(
+        plans.read_plan, room(request).state_dir, request.path_params["id"]
+    )
+    return JSONResponse(plans.plan_answer(plan))
+
+
+async def apply_plan(request: Request) -> Response:
+    r = room(request)
+    body = await body_of(request)
+    refs = await asyncio.to_thread(references)
+    out = await asyncio.to_thread(
+        plans.apply, r.state_dir, request.path_params["id"], body, refs, r.journal
+    )
+    return JSONResponse(out)
+
+
+async def list_batches(request: Request) -> Response:
+    from lookalike.engine.actions import history
+
+    rows = await asyncio.to_thread(history, room(request).journal, 100)
+    # as lookalike history --format json shows them, less the keeper records
+    return JSONResponse(
+        {"batches": [{k: v for k, v in asdict(b).items() if k != "params"} for b in rows]}
+    )
+
+
+async def undo_batch(request: Request) -> Response:
+    body = await body_of(request)
+    out = await asyncio.to_thread(
+        plans.undo_batch, request.path_params["id"], body, room(request).journal
+    )
+    return JSONResponse(out)
+
+
+async def thumb(request: Request) -> Response:
+    key = request.path_params["key"]
+    path = Path(room(request).engine.thumb_dir) / key[:2] / f"{key}.webp"
+    if not THUMB_KEY.match(key) or not path.is_file():
+        raise ApiError(404, f"no thumbnail {key!r}", "use a file's thumb_url from the groups")
+    return FileResponse(
+        path,
+        media_type="image/webp",
+        headers={"Cache-Control": "private, max-age=86400, immutable"},
+    )
+
+
+ROUTES = [
+    Route("/openapi.json", openapi),
+    Route("/jobs", list_jobs, methods=["GET"]),
+    Route("/jobs", post_job, methods=["POST"]),
+    Route("/jobs/{id}", get_job, methods=["GET"]),
+    Route("/jobs/{id}", delete_job, methods=["DELETE"]),
+    Route("/jobs/{id}/resume", resume_job, methods=["POST"]),
+    Route("/jobs/{id}/events", events),
+    Route("/jobs/{id}/groups", groups),
+    Route("/plans", post_plan, methods=["POST"]),
+    Route("/plans/{id}", get_plan),
+    Route("/plans/{id}/apply", apply_plan, methods=["POST"]),
+    Route("/batches", list_batches),
+    Route("/batches/{id}/undo", undo_batch, methods=["POST"]),
+    Route("/thumbs/{key}", thumb),
+]

@@ -1,0 +1,41 @@
+"""Shared by the job API tests: a small real-photo library and an SSE reader."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from PIL import Image
+from skimage import data
+
+
+def make_library(root: Path) -> Path:
+    """Three real photos, an exact copy, a half-size re-encode, and a look-alike (hard
+    negative): the two motorcycle shots are different photos and must stay apart."""
+    lib = root / "lib"
+    lib.mkdir(parents=True)
+    for name, arr in (("cat", data.chelsea()), ("cup", data.coffee()), ("man", data.astronaut())):
+        img = Image.fromarray(arr)
+        img.save(lib / f"{name}.jpg", quality=92)
+    Image.open(lib / "cup.jpg").resize((200, 150)).save(lib / "cup-small.jpg", quality=80)
+    shutil.copy(lib / "cat.jpg", lib / "cat-copy.jpg")
+    Image.fromarray(data.stereo_motorcycle()[0]).save(lib / "moto-left.jpg", quality=90)
+    Image.fromarray(data.stereo_motorcycle()[1]).save(lib / "moto-right.jpg", quality=90)
+    return lib
+
+
+def sse_events(lines) -> list[tuple[int, dict]]:
+    """(id, data) of each Server-Sent Event in an iterator of text lines."""
+    out: list[tuple[int, dict]] = []
+    ident = None
+    for line in lines:
+        if line.startswith("id: "):
+            ident = int(line[4:])
+        elif line.startswith("data: "):
+            out.append((ident, json.loads(line[6:])))
+    return out
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
