@@ -26,6 +26,7 @@ from lookalike.commands.common import (
     report_interrupted,
     unexpected,
 )
+from lookalike.commands.merge import merge_mode, merge_options
 from lookalike.engine.actions import (
     ActionError,
     BatchFinished,
@@ -193,9 +194,12 @@ def execute_plan(
     origin: str = "plan",
     checked: bool = False,
     catalog: Path | None = None,
+    merge: str | None = None,
 ) -> int:
     """Confirm, apply and report a plan; returns the exit code. ``checked``: the caller has
-    just run the full plan check (``apply``), so apply does not hash every file twice."""
+    just run the full plan check (``apply``), so apply does not hash every file twice.
+    ``merge``: ``sidecar`` or ``file`` — first merge what the copies know into their keepers
+    (a batch of its own, undoable apart)."""
     for r in plan.refused:
         stderr.write(f"  left out: {display_path(r.path)}: {safe_text(r.reason)}\n")
     if not plan.items:
@@ -210,6 +214,10 @@ def execute_plan(
             stdout.write("nothing to do\n")
         return EXIT_PARTIAL if _problems(plan) else EXIT_OK
     confirm_plan(plan, yes=yes, permanently=permanently, confirm=confirm, stderr=stderr)
+    if merge:
+        from lookalike.commands.merge import merge_first
+
+        plan = merge_first(plan, merge, journal, stderr, origin)
     permanent = plan.op.kind == "delete" or any(i.op == "delete" for i in plan.items)
     events = apply_plan(
         plan,
@@ -254,6 +262,7 @@ def run_action_for_groups(
     references: list[Path] | None = None,
     catalog: Path | None = None,
     tiers: tuple[str, ...] = ACT_TIERS,
+    merge: str | None = None,
 ) -> int:
     """What ``scan --action OP`` does with its groups: non-keepers get ``action``, keepers
     never. ``--dry-run`` prints the plan; ``plan_out`` writes it for ``lookalike apply`` (and
@@ -298,6 +307,7 @@ def run_action_for_groups(
             journal=journal,
             confirm=confirm,
             origin="scan",
+            merge=merge,
         )
     except ActionError as exc:
         return fail(stderr, exc)
@@ -321,6 +331,8 @@ ACTION_KEYS = (
     "shrink_replace",
     "ignore_ratio",
     "tier",
+    "merge_metadata",
+    "merge_into_file",
 )
 
 
@@ -392,6 +404,7 @@ def action_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="shrink: replace the original (it goes to the trash, undo restores "
             "it) instead of writing NAME.small.EXT",
         ),
+        *merge_options(),
         click.option(
             "--ignore-ratio",
             "ignore_ratio",
@@ -413,6 +426,7 @@ class ActionArgs:
     plan_out: Path | None
     shrink: ShrinkOptions | None
     tiers: tuple[str, ...] = ACT_TIERS
+    merge: str | None = None
 
 
 def parse_tiers(values: Iterable[str] | None) -> tuple[str, ...]:
@@ -451,6 +465,7 @@ def action_args_from(params: dict[str, Any]) -> ActionArgs | None:
         vals["plan_out"],
         shrink,
         parse_tiers(vals["tier"]),
+        merge_mode(vals["merge_metadata"], vals["merge_into_file"]),
     )
 
 

@@ -11,7 +11,13 @@ from typing import TextIO
 import click
 
 from lookalike.commands import common
-from lookalike.commands.act import config_references, confirm_plan, drive, execute_plan, print_plan
+from lookalike.commands.act import (
+    config_references,
+    confirm_plan,
+    drive,
+    execute_plan,
+    print_plan,
+)
 from lookalike.commands.common import (
     EXIT_OK,
     format_option,
@@ -21,6 +27,7 @@ from lookalike.commands.common import (
     run_body,
     when,
 )
+from lookalike.commands.merge import merge_mode, merge_options
 from lookalike.engine.actions import (
     ConfirmationRequired,
     NothingToDo,
@@ -59,6 +66,8 @@ from lookalike.engine.actions.undo import UNDO_FROM, undo_target
 )
 @format_option
 @journal_option
+@merge_options()[0]
+@merge_options()[1]
 def apply_cmd(
     plan_file: Path,
     yes: bool,
@@ -68,6 +77,8 @@ def apply_cmd(
     db: Path | None,
     fmt: str,
     journal: Path | None,
+    merge_metadata: bool = False,
+    merge_into_file: bool = False,
 ) -> None:
     """Carry out a plan written by ``scan … --action OP --plan-out PLAN.json``.
 
@@ -111,6 +122,7 @@ def apply_cmd(
             origin=f"plan:{plan_file}",
             checked=True,
             catalog=db,
+            merge=merge_mode(merge_metadata, merge_into_file),
         )
 
     run_body(body)

@@ -454,6 +454,7 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, conten
         references=list(options.reference),
         catalog=engine.catalog_path,
         tiers=act.tiers,
+        merge=act.merge,
     )
     sys.exit(code or result.code)
 

@@ -277,6 +277,11 @@ def redo_plan(batch_id: str | None, journal_path: Path | None = None) -> tuple[P
         recs = j.items(b.id, (jn.ITEM_UNDONE,))
         if not recs:
             raise NothingToDo(f"batch {b.id} has no undone files to redo")
+    if b.action == "merge-metadata":
+        raise NothingToDo(
+            f"batch {b.id} is a metadata merge; it is not redone on its own",
+            "run the file operation again with --merge-metadata",
+        )
     spec = parse_action(b.action)
     shrink = b.params.get("shrink")
     if shrink and shrink.get("max_size"):

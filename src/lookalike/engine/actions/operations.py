@@ -316,6 +316,14 @@ def settle(rec: ItemRecord, *, dry: bool = False) -> tuple[bool, str]:
     Half-done work is undone (temp copies removed, a renamed duplicate put back); with ``dry``
     nothing is changed and the message says what settling would do.
     """
+    if rec.op == "metadata":  # --merge-metadata writes (import here: metawrite uses recovery)
+        from lookalike.engine.actions import metawrite
+
+        return metawrite.settle(rec, dry=dry)
+    return _settle_file(rec, dry=dry)
+
+
+def _settle_file(rec: ItemRecord, *, dry: bool) -> tuple[bool, str]:
     op, src, dest, d = rec.op, rec.source, rec.dest, rec.detail
     tag = _tag(rec.batch, rec.seq)
     has_src, has_dest = os.path.lexists(src), bool(dest) and os.path.lexists(dest or "")
@@ -433,6 +441,10 @@ def undo(rec: ItemRecord) -> str:
     """Put the original back; idempotent. Returns a short message (e.g. restored under a new
     name). Raises :class:`OperationFailed` with advice when it cannot."""
     op, src, dest, d = rec.op, rec.source, rec.dest, rec.detail
+    if op == "metadata":
+        from lookalike.engine.actions import metawrite
+
+        return metawrite.undo(rec)
     tag = _tag(rec.batch, rec.seq) + "-undo"
     if op == "delete":
         raise OperationFailed(f"{src} was deleted permanently; it cannot be restored")

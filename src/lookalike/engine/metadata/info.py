@@ -55,6 +55,8 @@ def file_info(path: str) -> dict[str, Any]:
         out.update(_image(path, st.st_size))
     elif kind == VIDEO:
         out["video"] = _video(path)
+    elif path.lower().endswith(".xmp") and head.lstrip().startswith((b"<", b"\xef\xbb\xbf")):
+        out.update(kind="sidecar", format="XMP", xmp=_short(_sidecar(path)))
     else:
         raise InfoError("is not an image or a video lookalike can read (unknown format)")
     return out
@@ -106,6 +108,15 @@ def _image(path: str, size: int) -> dict[str, Any]:
     if gen:
         out["generation"] = gen
     return out
+
+
+def _sidecar(path: str) -> dict[str, Any]:
+    """An XMP sidecar (``NAME.EXT.xmp``, what --merge-metadata writes)."""
+    try:
+        with open(path, "rb") as fh:
+            return read(fh.read()).xmp
+    except (OSError, MetadataError) as exc:
+        raise InfoError(f"is not a readable XMP sidecar ({exc})") from exc
 
 
 def _icc(data: bytes) -> dict[str, Any]:
