@@ -14,6 +14,7 @@ from lookalike.commands import export as export_commands
 from lookalike.commands import info as info_commands
 from lookalike.commands import marks as marks_commands
 from lookalike.commands import ml as ml_commands
+from lookalike.commands import pdf as pdf_commands
 from lookalike.commands import quarantine as quarantine_commands
 from lookalike.commands import rules as rules_commands
 from lookalike.commands import scan as scan_commands
@@ -77,6 +78,7 @@ for module in (
     rules_commands,
     marks_commands,
     info_commands,
+    pdf_commands,
     serve_commands,
     ui_commands,
 ):
