@@ -345,3 +345,35 @@ def test_prompt_rule_score_is_mean_pos_minus_mean_neg(tmp_path: Path) -> None:
     assert only.score == pytest.approx(float(np.mean(tp @ q)), abs=1e-5) and not only.hit
     # the same prompts as negatives cancel exactly: the score falls with the negatives
     assert cancel.score == pytest.approx(0.0, abs=1e-6) and not cancel.hit  # default 0.02
+
+
+def test_threshold_preview_agrees_with_evaluating_at_each_threshold(
+    photos: Path, effnet: Any, tmp_path: Path
+) -> None:
+    """The Rules screen's live preview: scored once, any threshold is a comparison — and it
+    must say exactly what evaluating the rule at that threshold says, guard included."""
+    from lookalike.engine.rules.evaluate import RuleEngine
+    from lookalike.engine.rules.preview import first_hits, preview, with_threshold
+
+    entry = _rule(
+        tmp_path,
+        prototype=str(photos / "reject"),
+        negative_prototype=str(photos / "keep"),
+        threshold=0.1,
+    )
+    entry["unless"] = {"prototype": str(photos / "keep"), "threshold": 0.6}
+    (rule,) = parse_rules({"content_rules": [entry]})
+    files = sorted(str(p) for p in (photos / "inbox").iterdir())
+    with RuleEngine([rule], embedder=effnet, store=tmp_path / "r.sqlite") as eng:
+        pv = preview(eng, rule, files)
+        assert pv.threshold == 0.1 and len(pv.scored) == len(files)
+        scores = [s.score for s in pv.scored]
+        assert scores == sorted(scores, reverse=True)
+        counts = []
+        for t in (-1.0, -0.1, 0.0, 0.1, 0.2, 1.5):
+            want = {r.path for r in eng.evaluate(with_threshold(rule, t), files) if r.hit}
+            assert {s.path for s in pv.hits(t)} == want, t
+            counts.append(pv.count(t))
+        assert counts == sorted(counts, reverse=True) and counts[-1] == 0
+        assert {s.path for s in pv.hits()} == {r.path for r in eng.evaluate(rule, files) if r.hit}
+        assert {Path(p).name for p in first_hits([pv])} == {"brick.jpg", "gravel.jpg"}

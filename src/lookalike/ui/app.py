@@ -241,6 +241,7 @@ class LookalikeApp(App[None]):
             self.reference = [str(r) for r in scan_base.reference]
             self.overrides = {str(k): list(v) for k, v in scan_base.keep_overrides}
         self.rules_dirty = False
+        self.rule_hits: dict[str, str] = {}  # path → content rule that fires (content_rules.py)
         self.operation: str = str(self.setting("ui.operation", "trash"))
         # look-alike (similar) groups are different photos: acted on only after the Apply
         # screen's own confirmation (S) sets this for the session

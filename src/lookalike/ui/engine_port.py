@@ -130,6 +130,8 @@ class EnginePort(Protocol):
 
     def recovery_notes(self) -> list[str]: ...
 
+    def rule_previews(self) -> list[Any]: ...
+
 
 class EngineAdapter:
     """Wraps the real Engine; the actions API is imported lazily and adapted here only."""
@@ -145,6 +147,13 @@ class EngineAdapter:
 
     def last_groups(self) -> list[Group]:
         return self.engine.last_groups()
+
+    def rule_previews(self) -> list[Any]:
+        """Every content rule scored on the catalog's images (engine/rules/preview.py)."""
+        from lookalike import config
+        from lookalike.engine.rules.preview import preview_catalog
+
+        return preview_catalog(self.engine.catalog_path, config.load_config())
 
     def load_state(self, key: str, default: object = None) -> object:
         return self.engine.load_state(key, default)

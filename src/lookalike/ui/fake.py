@@ -10,6 +10,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from lookalike.engine.events import (
     Event,
@@ -115,6 +116,7 @@ class FakeEngine:
         self.step_gate: asyncio.Event | None = None  # tests: set() to let the scan go on
         self.pause_after = 0  # events let through before the gate is waited on
         self.scan_started = False
+        self.previews: list[Any] = []  # content-rule previews (engine/rules/preview.Preview)
 
     def _off_loop(self, name: str) -> None:
         """Blocking engine calls belong in thread workers; remember any made on the loop."""
@@ -248,3 +250,7 @@ class FakeEngine:
     def recovery_notes(self) -> list[str]:
         self._off_loop("recovery_notes")
         return list(self.recovery)
+
+    def rule_previews(self) -> list[Any]:
+        self._off_loop("rule_previews")
+        return list(self.previews)

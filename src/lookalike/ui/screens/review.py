@@ -169,7 +169,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
                 sub.update(f"[dim]suggested[/] {suggested}: {g.reason}", layout=False)
         cache = self.lk.thumbs
         grid = self.query_one(ThumbGrid)
-        grid.show(g, keep, state.member, cache, state.marks, state.favourites)
+        grid.show(g, keep, state.member, cache, state.marks, state.favourites, self.lk.rule_hits)
         if g is not None and self.lk.image_cls is not None:
             box, bg = grid.box, grid.background
             lines = uses_lines(self.lk.image_cls)

@@ -22,6 +22,7 @@ Move the highlighted rule with K/J (or shift+up/down), add one with a, remove it
 Reference folders (r adds, R removes the last) are never acted on: their files are always kept.
 Per-directory overrides give a folder its own rule order: o adds one ("FOLDER: rule, rule"),
 O removes the last. w writes all of it to config.toml; the next scan uses the new order.
+c opens the content rules: hit counts on the catalog and a live threshold preview.
 """
 
     BINDINGS: ClassVar[list[Binding]] = [
@@ -34,6 +35,7 @@ O removes the last. w writes all of it to config.toml; the next scan uses the ne
         Binding("o", "add_override", "Add override", id="rules.add_override"),
         Binding("O", "drop_override", "Drop override", show=False, id="rules.drop_override"),
         Binding("w,ctrl+s", "save", "Save", id="rules.save"),
+        Binding("c", "content_rules", "Content rules", id="rules.content"),
         Binding("j", "cursor(1)", "Down", show=False, id="rules.cursor_down"),
         Binding("k", "cursor(-1)", "Up", show=False, id="rules.cursor_up"),
     ]
@@ -154,3 +156,8 @@ O removes the last. w writes all of it to config.toml; the next scan uses the ne
 
     def action_save(self) -> None:
         self.lk.save_rules()
+
+    def action_content_rules(self) -> None:
+        from lookalike.ui.screens.content_rules import ContentRulesScreen
+
+        self.app.push_screen(ContentRulesScreen())

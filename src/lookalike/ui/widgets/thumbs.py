@@ -11,6 +11,7 @@ import math
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 from rich.style import Style
@@ -384,6 +385,7 @@ class ThumbGrid(Widget):
         cache: ThumbCache,
         marks: set[str],
         favourites: set[str],
+        rule_hits: Mapping[str, str] | None = None,
     ) -> None:
         members = group.members if group else ()
         self._replan(len(members))
@@ -398,6 +400,8 @@ class ThumbGrid(Widget):
         box, bg = self.box, self.background
         for i, (card, m) in enumerate(zip(cards, members, strict=False)):
             flags = ("●" if m.path in marks else "") + ("★" if m.path in favourites else "")
+            if rule_hits and m.path in rule_hits:  # a content rule fires on it
+                flags += f"⚑{rule_hits[m.path][:12]}"
             flags = " ".join(x for x in (flags, badges(getattr(m, "flags", ()))) if x)
             card.set_member(
                 i,
