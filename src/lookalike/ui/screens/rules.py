@@ -35,7 +35,7 @@ c opens the content rules: hit counts on the catalog and a live threshold previe
         Binding("o", "add_override", "Add override", id="rules.add_override"),
         Binding("O", "drop_override", "Drop override", show=False, id="rules.drop_override"),
         Binding("w,ctrl+s", "save", "Save", id="rules.save"),
-        Binding("c", "content_rules", "Content rules", id="rules.content"),
+        Binding("c", "content_rules", "Content rules", show=False, id="rules.content"),
         Binding("j", "cursor(1)", "Down", show=False, id="rules.cursor_down"),
         Binding("k", "cursor(-1)", "Up", show=False, id="rules.cursor_up"),
     ]
