@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 from PIL import Image
@@ -39,3 +44,30 @@ def sse_events(lines) -> list[tuple[int, dict]]:
 
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+class Server:
+    """``python -m lookalike serve … --port 0`` and the URL it printed."""
+
+    def __init__(self, tmp: Path, lib: Path, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lookalike", "serve", "--root", str(lib), "--port", "0",
+             "--db", str(tmp / "cat.db"), "--state-dir", str(tmp / "state"), "--workers", "1",
+             *extra],
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        line = self.proc.stderr.readline()
+        m = re.search(r"serving (http://127\.0\.0\.1:\d+)/", line)
+        assert m, line + self.proc.stderr.read()
+        self.url = m.group(1)
+        threading.Thread(target=self.proc.stderr.read, daemon=True).start()  # never blocks
+
+    def client(self, **kw):
+        import httpx
+
+        return httpx.Client(base_url=self.url, timeout=120, **kw)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        self.proc.wait(timeout=60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -102,16 +103,39 @@ def _serve(host, port, token_file, roots, db, state_dir, workers, rate) -> None:
         rate=rate,
         burst=max(10, int(rate * 10)),
     )
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        raise click.UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port"
+        ) from None
+    port = sock.getsockname()[1]  # --port 0: the one the system picked
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
     auth = f"; token in {token_file}" if token else ""
     click.echo(
         f"lookalike: serving {where} (roots: {', '.join(settings.roots)}{auth}); Ctrl-C stops",
         err=True,
     )
-    uvicorn.run(
-        make_app(settings), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30
+    server = uvicorn.Server(
+        uvicorn.Config(make_app(settings), log_level="warning", timeout_graceful_shutdown=30)
     )
+    server.run(sockets=[sock])
     sys.exit(0)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket (made here so ``--port 0`` can say which port it got)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def register(main: click.Group) -> None:
