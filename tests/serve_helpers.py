@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -42,8 +43,9 @@ def sse_events(lines) -> list[tuple[int, dict]]:
     return out
 
 
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+def snapshot(folder: Path) -> dict[bytes, bytes]:
+    """Name (bytes) → content of every file in ``folder``."""
+    return {os.fsencode(p.name): p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 class Server:

@@ -4,6 +4,8 @@ real photos, the security bounds (token, roots, Host, size, rate) and readable J
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -88,7 +90,7 @@ def test_round_trip_launch_events_groups_plan_apply_undo(client, lib):
     assert done.status_code == 200, done.text
     batch = done.json()
     assert batch["done"] == 2 and batch["state"] == "done" and batch["problems"] == []
-    assert sorted(snapshot(lib)) == sorted(set(before) - set(gone))
+    assert sorted(snapshot(lib)) == sorted(set(before) - {os.fsencode(n) for n in gone})
     assert [b["id"] for b in client.get("/batches").json()["batches"]] == [batch["batch"]]
 
     undo = client.post(f"/batches/{batch['batch']}/undo", json={"confirm": "undo nope"})
@@ -99,6 +101,25 @@ def test_round_trip_launch_events_groups_plan_apply_undo(client, lib):
     assert undo.status_code == 200, undo.text
     assert undo.json()["done"] == 2
     assert snapshot(lib) == before  # byte-identical restore
+
+
+def test_a_file_name_that_is_not_utf8_goes_out_and_back(client, lib):
+    odd = os.path.join(os.fsencode(lib), b"caf\xe9-copy.jpg")  # Latin-1 bytes, not UTF-8
+    shutil.copy(lib / "cat.jpg", odd)
+    before = snapshot(lib)
+    job, events = run_job(client, {"paths": [str(lib)], "options": {"exact_only": True}})
+    assert events[-1][1]["event"] == "finished"
+    doc = client.get(f"/jobs/{job}/groups").json()
+    paths = [f["path"] for g in doc["groups"] for f in g["files"]]
+    assert os.fsdecode(odd) in paths  # the same str: surrogate escapes survive JSON
+    plan = client.post("/plans", json={"job": job}).json()
+    assert os.fsdecode(odd) in [i["source"] for i in plan["items"]]
+    done = client.post(
+        f"/plans/{plan['id']}/apply", json={"plan": plan["id"], "confirm": plan["confirm"]}
+    ).json()
+    assert not os.path.lexists(odd)
+    client.post(f"/batches/{done['batch']}/undo", json={"confirm": f"undo {done['batch']}"})
+    assert snapshot(lib) == before and os.path.exists(odd)
 
 
 def test_second_scan_of_the_catalog_is_409(client, lib):

@@ -54,9 +54,11 @@ def make_app(settings: ServeSettings) -> Starlette:
     engine = Engine(settings.catalog, settings.thumb_dir)
     state_dir = Path(settings.state_dir or config.data_dir() / "serve")
     jobs = JobManager(
-        engine, state_dir, lambda body: scan_options_from(body, settings.roots, settings.workers)
+        engine,
+        state_dir,
+        lambda body: scan_options_from(body, settings.roots, settings.workers),
+        settings.roots,
     )
-    jobs.roots = settings.roots
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):

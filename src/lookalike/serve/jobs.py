@@ -104,11 +104,12 @@ class JobManager:
         engine: Engine,
         state_dir: Path,
         make_options: Callable[[dict], ScanOptions],
+        roots: tuple[str, ...] = (),
     ) -> None:
         self.engine = engine
         self.state_dir = Path(state_dir)
         self.make_options = make_options
-        self.roots: tuple[str, ...] = ()  # set by the app: where plans may move files to
+        self.roots = roots  # real paths: where jobs scan and plans may move files to
         self.jobs: dict[str, Job] = {}
         self.tasks: set[asyncio.Task] = set()
         self.stopping = False

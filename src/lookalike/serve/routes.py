@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from lookalike.engine.api import Engine
 from lookalike.serve import plans
-from lookalike.serve.errors import ApiError
+from lookalike.serve.errors import ApiError, AsciiJSON
 from lookalike.serve.jobs import TERMINAL, Job, JobManager
 from lookalike.serve.openapi import schema
 
@@ -75,11 +75,11 @@ def thumb_url(path: str | None) -> str | None:
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(schema())
+    return AsciiJSON(schema())
 
 
 async def list_jobs(request: Request) -> Response:
-    return JSONResponse({"jobs": [j.public() for j in room(request).jobs.jobs.values()]})
+    return AsciiJSON({"jobs": [j.public() for j in room(request).jobs.jobs.values()]})
 
 
 async def post_job(request: Request) -> Response:
@@ -87,21 +87,21 @@ async def post_job(request: Request) -> Response:
     body = await body_of(request)
     await asyncio.to_thread(jobs.make_options, body)  # stats the paths: off the loop
     job = jobs.submit(body, validated=True)
-    return JSONResponse(job.public(), status_code=202, headers={"Location": f"/jobs/{job.id}"})
+    return AsciiJSON(job.public(), status_code=202, headers={"Location": f"/jobs/{job.id}"})
 
 
 async def get_job(request: Request) -> Response:
-    return JSONResponse(room(request).jobs.get(request.path_params["id"]).public())
+    return AsciiJSON(room(request).jobs.get(request.path_params["id"]).public())
 
 
 async def delete_job(request: Request) -> Response:
     job = room(request).jobs.cancel(request.path_params["id"])
-    return JSONResponse(job.public(), status_code=202)
+    return AsciiJSON(job.public(), status_code=202)
 
 
 async def resume_job(request: Request) -> Response:
     job = room(request).jobs.resume(request.path_params["id"])
-    return JSONResponse(job.public(), status_code=202)
+    return AsciiJSON(job.public(), status_code=202)
 
 
 async def events(request: Request) -> Response:
@@ -156,7 +156,7 @@ async def groups(request: Request) -> Response:
     for g in page:
         g["files"] = [{**f, "thumb_url": thumb_url(f.get("thumb"))} for f in g["files"]]
     total = len(doc["groups"])
-    return JSONResponse(
+    return AsciiJSON(
         {
             "version": doc["version"],
             "job": job_id,
@@ -175,14 +175,14 @@ async def post_plan(request: Request) -> Response:
     body = await body_of(request)
     refs = await asyncio.to_thread(references)
     plan = await asyncio.to_thread(plans.make_plan, room(request).jobs, body, refs)
-    return JSONResponse(plan, status_code=201)
+    return AsciiJSON(plan, status_code=201)
 
 
 async def get_plan(request: Request) -> Response:
     plan = await asyncio.to_thread(
         plans.read_plan, room(request).state_dir, request.path_params["id"]
     )
-    return JSONResponse(plans.plan_answer(plan))
+    return AsciiJSON(plans.plan_answer(plan))
 
 
 async def apply_plan(request: Request) -> Response:
@@ -192,7 +192,7 @@ async def apply_plan(request: Request) -> Response:
     out = await asyncio.to_thread(
         plans.apply, r.state_dir, request.path_params["id"], body, refs, r.journal
     )
-    return JSONResponse(out)
+    return AsciiJSON(out)
 
 
 async def list_batches(request: Request) -> Response:
@@ -200,7 +200,7 @@ async def list_batches(request: Request) -> Response:
 
     rows = await asyncio.to_thread(history, room(request).journal, 100)
     # as lookalike history --format json shows them, less the keeper records
-    return JSONResponse(
+    return AsciiJSON(
         {"batches": [{k: v for k, v in asdict(b).items() if k != "params"} for b in rows]}
     )
 
@@ -210,7 +210,7 @@ async def undo_batch(request: Request) -> Response:
     out = await asyncio.to_thread(
         plans.undo_batch, request.path_params["id"], body, room(request).journal
     )
-    return JSONResponse(out)
+    return AsciiJSON(out)
 
 
 async def thumb(request: Request) -> Response:

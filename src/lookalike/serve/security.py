@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lookalike.serve.errors import error_response
 
 LOCAL_NAMES = {"localhost", "127.0.0.1", "::1"}
+MAX_CLIENTS = 10_000  # rate buckets kept before idle ones are dropped
 
 
 class TokenError(Exception):
@@ -85,6 +86,10 @@ class RateLimit:
     def take(self, client: str) -> float:
         """0 when the request may go on, else the seconds to wait."""
         now = time.monotonic()
+        if len(self.buckets) > MAX_CLIENTS:  # full buckets carry no state: forget them
+            full = [k for k, v in self.buckets.items() if now - v.stamp > self.burst / self.rate]
+            for k in full:
+                del self.buckets[k]
         b = self.buckets.setdefault(client, Bucket(float(self.burst), now))
         b.tokens = min(self.burst, b.tokens + (now - b.stamp) * self.rate)
         b.stamp = now
@@ -179,7 +184,8 @@ class Guard:
             if length is not None and length.isdigit() and int(length) > self.max_body:
                 return self._too_large()
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            if length not in (None, "0") and ctype != "application/json":
+            has_body = length not in (None, "0") or "transfer-encoding" in headers
+            if has_body and ctype != "application/json":
                 return error_response(
                     415, "the body must be JSON", "send the header: Content-Type: application/json"
                 )
