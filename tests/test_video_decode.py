@@ -70,6 +70,46 @@ def test_seeking_and_sequential_sampling_take_the_same_moments(short_gop: Path) 
     assert max(diff) < 12  # the same pictures (re-encoded at crf 30, square pixels)
 
 
+def test_b_frames_and_long_gop_sample_the_moments_a_phone_encoding_does(tmp_path: Path) -> None:
+    """x264 defaults (B-frames, a keyframe per 250 frames: read on, non-reference frames
+    skipped) and a phone-like encoding (a keyframe a second, no B-frames: seek) of the same
+    footage sample the same moments, each labelled with its own frame's time."""
+    frames, fps = read_frames(DATA / "bikes.mp4")
+    frames = [np.asarray(Image.fromarray(f).resize((320, 136))) for f in frames]
+    download = _x264(tmp_path / "download.mp4", frames, {"g": "250", "preset": "veryfast"})
+    phone = _x264(tmp_path / "phone.mp4", frames, {"g": "25", "bf": "0", "preset": "veryfast"})
+    with av.open(str(download)) as c:  # the fixture really has B-frames
+        kinds = {int(f.pict_type) for f in c.decode(c.streams.video[0])}
+    assert 3 in kinds  # AV_PICTURE_TYPE_B
+    seq, seek = sample_frames(str(download), 1.0), sample_frames(str(phone), 1.0)
+    assert not seq.seeked and seek.seeked
+    assert len(seq.times) == len(seek.times) == 10
+    assert np.allclose(seq.times, seek.times, atol=2.5 / fps)  # a skipped B-frame or two
+    # each sample shows the source frame of its own timestamp (a skipped B-frame moves the
+    # sample a frame later, never mislabels it)
+    for got in (seq, seek):
+        diff = [
+            np.abs(_small(f) - _small(frames[round(t * fps)])).mean()
+            for t, f in zip(got.times, got.frames, strict=True)
+        ]
+        assert max(diff) < 6
+    assert np.abs(_small(seq.frames[2]) - _small(frames[6 * 25])).mean() > 12
+
+
+def _x264(dst: Path, frames: list[np.ndarray], opts: dict[str, str]) -> Path:
+    with av.open(str(dst), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height = frames[0].shape[1], frames[0].shape[0]
+        s.pix_fmt = "yuv420p"
+        s.options = opts
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, "rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return dst
+
+
 def _small(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize((32, 24)), dtype=np.int16)
 

@@ -35,7 +35,8 @@ from lookalike.engine.media.video import VideoInfo, sample_frames
 # Bump when the sampling or the frame signature changes: only video rows recompute.
 # 2: the frames' index and query hashes are stored too (a rescan computes nothing).
 # 3: a contact strip is written with the thumbnail (meta "strip").
-VIDEO_VERSION = 3
+# 4: sampling skips the deblocking filter and non-reference frames; seeks when GOP ≤ 1.5 steps.
+VIDEO_VERSION = 4
 VIDEO_META = "vmeta"
 VIDEO_FRAMES = "vframes"
 # Below this grey standard deviation (0..1) a frame is black, flat or deep in a fade.
