@@ -12,6 +12,7 @@ import click
 
 from lookalike.atomicio import AtomicFile
 from lookalike.commands.act import action_args_from, action_options, run_action_for_groups
+from lookalike.commands.executor import check_executor, executor_options
 from lookalike.commands.ml import build_ml_options, ml_scan_options  # ml (issue 3)
 from lookalike.engine.actions.errors import ActionError
 from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES
@@ -228,6 +229,7 @@ def scan_options(f):
     ]
     for d in reversed(decorators):
         f = d(f)
+    f = executor_options(f)  # --executor, --remote-root (commands/executor.py)
     return ml_scan_options(f)  # ml: --model, --device, --weights, --similar … (commands/ml.py)
 
 
@@ -253,6 +255,8 @@ def build_options(
     video_min_segment=2.0,
     no_video=False,
     show_hidden=False,
+    executor="local",
+    remote_root=(),
     **ml_kw,
 ):
     from lookalike.engine.media.discover import read_file_list
@@ -276,6 +280,7 @@ def build_options(
     if missing:
         raise click.UsageError(f"{', '.join(missing)}: no such file or folder; check the path")
     cfg_keep, cfg_refs, cfg_overrides = _rules_from_config()
+    executor, remote_roots = check_executor(executor, remote_root)
     return ScanOptions(
         roots=tuple(Path(p) for p in paths),
         files_from=tuple(Path(p) for p in listed),
@@ -298,6 +303,8 @@ def build_options(
         video_step=video_step,
         video_min_segment=video_min_segment,
         show_rule_hidden=show_hidden,
+        executor=executor,
+        remote_roots=remote_roots,
         ml=build_ml_options(**ml_kw),  # ml: None unless an ML option was given
     )
 

@@ -74,11 +74,18 @@ class ScanOptions:
     video: bool = True  # sample and align videos (video_stage.py); False: exact copies only
     video_step: float | None = None  # seconds between samples (None: 1 s, longer for long videos)
     video_min_segment: float = 2.0  # shortest matched footage that counts, seconds
+    # where decode + features run: "local" (process pool), "ray" (a local Ray), "ray://HOST:PORT"
+    executor: str = "local"
+    remote_roots: tuple[tuple[str, str], ...] = ()  # (local prefix, prefix on the Ray workers)
     show_rule_hidden: bool = False  # files a content rule hid (engine/hidden.py) take part too
 
     def __post_init__(self) -> None:
         if not 0 <= self.sensitivity <= 100:
             raise ValueError("sensitivity must be between 0 and 100")
+        if self.executor not in ("local", "ray") and not self.executor.startswith("ray://"):
+            raise ValueError(
+                f"unknown executor {self.executor!r}; use local, ray or ray://HOST:PORT"
+            )
         rules = list(self.keep_rules) + [r for _, rs in self.keep_overrides for r in rs]
         bad = [r for r in rules if r not in KEEP_RULE_NAMES]
         if bad:

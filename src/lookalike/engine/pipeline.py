@@ -18,7 +18,7 @@ from pathlib import Path
 from lookalike.engine.catalog import Catalog
 from lookalike.engine.events import Event, ScanFinished, ScanStarted
 from lookalike.engine.options import ScanOptions
-from lookalike.engine.pool import DecodePool
+from lookalike.engine.pool import make_pool
 from lookalike.engine.records import Group
 from lookalike.engine.rules.keep import under
 from lookalike.engine.stages.context import ScanContext
@@ -43,7 +43,7 @@ def run_scan(
     roots = [os.path.abspath(r) for r in options.roots]
     listed = [os.path.abspath(p) for p in options.files_from]
     cat = Catalog(catalog_path)
-    pool = DecodePool(options.workers, "lookalike.engine.features.extract")
+    pool = make_pool(options)
     ctx = ScanContext(options, cat, catalog_path, thumb_dir, cancel, pool, roots, listed)
     try:
         ctx.scan_id = cat.start_scan(roots + listed)

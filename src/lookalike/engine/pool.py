@@ -81,6 +81,16 @@ class DecodePool:
                 break
 
 
+def make_pool(options: Any) -> Any:
+    """The scan's decode pool: local processes, or Ray tasks (ray_pool.py) for
+    ``--executor ray`` / ``ray://HOST:PORT``; both have start / map / close."""
+    if options.executor == "local":
+        return DecodePool(options.workers, "lookalike.engine.features.extract")
+    from lookalike.engine.ray_pool import RayPool
+
+    return RayPool(options.executor, options.workers, options.remote_roots)
+
+
 def run_pool(
     fn: Callable[[Any], T],
     tasks: Iterable[Any],

@@ -13,6 +13,7 @@ from lookalike.engine.api import Engine
 from lookalike.engine.catalog import CatalogError
 from lookalike.engine.events import Event, ScanFinished
 from lookalike.engine.options import ScanOptions
+from lookalike.engine.ray_pool import RayUnavailable
 from lookalike.engine.scanlock import ScanBusy
 from lookalike.headless import exitcodes, output
 from lookalike.headless.progress import make_progress
@@ -55,7 +56,7 @@ def run_scan(
     except ScanBusy as exc:
         err.write(f"lookalike: {exc}\n")
         return RunResult(exitcodes.BUSY, None)
-    except CatalogError as exc:
+    except (CatalogError, RayUnavailable) as exc:
         err.write(f"lookalike: {exc}\n")
         return RunResult(exitcodes.FATAL, None)
     if not finished:

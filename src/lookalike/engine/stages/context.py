@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import xxhash
 
@@ -14,7 +15,6 @@ from lookalike.engine.catalog import Catalog, FileRow
 from lookalike.engine.events import Event, ItemError, StageDone, StageProgress
 from lookalike.engine.media.discover import Filters
 from lookalike.engine.options import ScanOptions
-from lookalike.engine.pool import DecodePool
 from lookalike.engine.records import FileError, ScanStats
 
 COMMIT_EVERY = 0.5  # seconds between catalog commits while reading files
@@ -87,7 +87,7 @@ class ScanContext:
     catalog_path: Path
     thumb_dir: Path
     cancel: threading.Event
-    pool: DecodePool
+    pool: Any  # pool.DecodePool, or ray_pool.RayPool for --executor ray
     roots: list[str]
     listed: list[str]
     scan_id: int = 0

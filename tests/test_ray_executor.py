@@ -1,0 +1,116 @@
+"""``--executor ray``: the scan's decode + features as Ray tasks (engine/ray_pool.py).
+
+On real photos: a local Ray (``ray.init(num_cpus=2)``) gives the same groups as the local
+process pool; a worker killed mid-batch loses no file (Ray re-runs its batch); without Ray the
+CLI says how to install it. Ray tests skip cleanly when the ``ray`` extra is absent.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import partial
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lookalike.engine import Engine, ScanOptions
+from lookalike.engine.events import ItemError, ScanFinished
+from lookalike.engine.ray_pool import INSTALL_HINT, RayPool, map_path, parse_remote_root
+
+PHOTOS = ["astronaut", "coffee", "chelsea", "rocket"]
+TRANSFORMS = ["exact_copy", "jpeg_q30", "scale_25", "to_png", "rot90", "mirror", "border"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    from corpus import make_corpus
+
+    out = tmp_path_factory.mktemp("ray_corpus")
+    make_corpus(out, photos=PHOTOS, transforms=TRANSFORMS, seed=5)
+    return out / "images"
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _scan(root: Path, db: Path, **kw) -> tuple[ScanFinished, list[ItemError]]:
+    opts = ScanOptions(roots=(root,), thumbnails=False, **kw)
+    events = list(Engine(db, db.parent / "thumbs").scan_sync(opts))
+    fin = events[-1]
+    assert isinstance(fin, ScanFinished) and not fin.cancelled
+    return fin, [e for e in events if isinstance(e, ItemError)]
+
+
+def _groups(fin: ScanFinished) -> list[tuple]:
+    return sorted((g.tier, g.keep, tuple(sorted(m.path for m in g.members))) for g in fin.groups)
+
+
+def test_ray_scan_gives_the_local_pools_groups(corpus, ray_local, tmp_path) -> None:
+    local, local_errs = _scan(corpus, tmp_path / "a" / "cat.db", workers=2)
+    ray, ray_errs = _scan(corpus, tmp_path / "b" / "cat.db", workers=2, executor="ray")
+    assert local.stats.images_decoded == ray.stats.images_decoded > 0
+    assert len(local.groups) >= len(PHOTOS)  # the copies do group
+    assert _groups(ray) == _groups(local)
+    assert [e.error.path for e in ray_errs] == [e.error.path for e in local_errs] == []
+
+
+def _die_once(marker: str, real, task):
+    """Decodes, except the second task a worker runs before ``marker`` exists: that one kills
+    its worker process mid-batch (as the OOM killer or a lost node would)."""
+    started = marker + ".started"
+    if os.path.exists(started) and not os.path.exists(marker):
+        Path(marker).touch()
+        os._exit(1)
+    Path(started).touch()
+    return real(task)
+
+
+def test_a_worker_killed_mid_batch_loses_no_file(corpus, ray_local, tmp_path, monkeypatch):
+    from lookalike.engine.stages import extract
+
+    ray_local.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    marker = str(tmp_path / "died")
+    monkeypatch.setattr(extract, "extract_task", partial(_die_once, marker, extract.extract_task))
+    fin, errs = _scan(corpus, tmp_path / "cat.db", workers=2, executor="ray")
+    assert os.path.exists(marker), "no worker was killed: the test did not test anything"
+    n_images = sum(1 for p in corpus.rglob("*") if p.is_file())
+    assert fin.stats.images_decoded > 0 and not errs
+    # every file has its features: a rescan decodes nothing
+    again, _ = _scan(corpus, tmp_path / "cat.db", workers=1)
+    assert again.stats.images_decoded == 0
+    assert sum(len(g.members) for g in again.groups) <= n_images
+    assert _groups(again) == _groups(fin)
+
+
+def test_executor_ray_without_the_extra_says_how_to_install(tmp_path, monkeypatch) -> None:
+    from lookalike.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray → ImportError
+    res = CliRunner().invoke(main, ["scan", "--no-ui", "--executor", "ray", str(tmp_path)])
+    assert res.exit_code == 2
+    assert INSTALL_HINT in res.output and "needs Ray" in res.output
+
+
+def test_remote_root_maps_paths_for_the_workers(tmp_path) -> None:
+    local, remote = parse_remote_root(f"{tmp_path}/photos/=/data/photos")
+    assert (local, remote) == (f"{tmp_path}/photos", "/data/photos")
+    roots = [(local, remote), (f"{tmp_path}/photos/raw", "/raw")]
+    assert map_path(f"{tmp_path}/photos/a/b.jpg", roots) == "/data/photos/a/b.jpg"
+    assert map_path(f"{tmp_path}/photos/raw/c.dng", roots) == "/raw/c.dng"  # longest prefix
+    assert map_path(f"{tmp_path}/photos-2/d.jpg", roots) == f"{tmp_path}/photos-2/d.jpg"
+    pool = RayPool("ray", 1, roots)
+    assert pool._mapped((1, f"{tmp_path}/photos/x.jpg", None, 5)) == (
+        1,
+        "/data/photos/x.jpg",
+        None,
+        5,
+    )
+    with pytest.raises(ValueError, match="LOCAL=REMOTE"):
+        parse_remote_root("/only/local")
