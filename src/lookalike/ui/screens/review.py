@@ -89,6 +89,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
     def on_mount(self) -> None:
         super().on_mount()
         self._slideshow = None
+        self._grid_due = 0  # redraw counter: a deferred tile paint runs only if still newest
         self._details: bool | None = None  # None: what suits the terminal size; i toggles
         self._layout_panes()
         self.call_after_refresh(self.redraw)
@@ -129,8 +130,13 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
             self.redraw()
 
     # -- drawing -----------------------------------------------------------------------------
-    def redraw(self, list_too: bool = True) -> None:
-        """Everything the current group shows; O(members), never O(groups)."""
+    def redraw(self, list_too: bool = True, grid_later: bool = False) -> None:
+        """Everything the current group shows; O(members), never O(groups).
+
+        ``grid_later`` (moving between groups): the text — title, list, details — is painted
+        first and the tiles right after that frame; when keys come faster than the tiles can
+        be painted (a held j), only the group the cursor stops at gets its tiles.
+        """
         state = self.lk.review
         g = state.current
         if list_too:
@@ -167,6 +173,20 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
             else:
                 suggested = g.keep.rsplit("/", 1)[-1]
                 sub.update(f"[dim]suggested[/] {suggested}: {g.reason}", layout=False)
+        self.say(self._status_text())
+        self._grid_due += 1
+        if grid_later:
+            self.call_after_refresh(self._draw_grid, self._grid_due)
+        else:
+            self._draw_grid(self._grid_due)
+
+    def _draw_grid(self, due: int) -> None:
+        """The tiles of the current group (skipped if a newer redraw superseded this one)."""
+        if due != self._grid_due or not self.is_attached:
+            return
+        state = self.lk.review
+        g = state.current
+        keep = state.keep_set(g) if g else frozenset()
         cache = self.lk.thumbs
         grid = self.query_one(ThumbGrid)
         grid.show(g, keep, state.member, cache, state.marks, state.favourites, self.lk.rule_hits)
@@ -184,7 +204,6 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
                 self._load_thumbs(g.id, box, bg, grid.plan_for, lines)
             else:
                 self._prefetch(grid.plan_for, bg, lines)
-        self.say(self._status_text())
 
     def _empty_text(self) -> str:
         state = self.lk.review
@@ -270,7 +289,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
     def _moved(self, old: int) -> None:
         """The cursor went to another group: the list repaints two lines, not all of them."""
         self.query_one(GroupList).cursor_moved(old)
-        self.redraw(list_too=False)
+        self.redraw(list_too=False, grid_later=True)
 
     def action_group(self, delta: int) -> None:
         old = self.lk.review.cursor

@@ -9,8 +9,12 @@ from __future__ import annotations
 import os
 import textwrap
 
+from rich.segment import Segment
+from rich.style import Style
 from textual.content import Content
-from textual.widgets import Static
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widget import Widget
 
 from lookalike.engine.records import Group, Member
 from lookalike.ui.widgets.grouplist import human_bytes
@@ -57,27 +61,46 @@ def _rows(
     return rows
 
 
-def details_text(rows: list[tuple[str, str]], width: int) -> Content:
-    """Label column in bold, values wrapped (long names folded) under their own column."""
+def _wrap(rows: list[tuple[str, str]], width: int) -> list[list[tuple[str, bool]]]:
+    """Lines of (text, bold) parts: the label column, then the value wrapped under itself."""
     value_w = max(8, width - LABEL_W - 1)
-    lines: list[Content] = []
+    lines: list[list[tuple[str, bool]]] = []
     for label, value in rows:
         parts = textwrap.wrap(value, value_w, break_on_hyphens=False) or [""]
         for i, part in enumerate(parts):
-            lines.append(
-                Content.assemble(
-                    ((label if i == 0 else "").ljust(LABEL_W), "bold"),
-                    " ",
-                    (part, "bold") if label == "action" else part,
-                )
-            )
-    return Content("\n").join(lines)
+            head = (label if i == 0 else "").ljust(LABEL_W) + " "
+            lines.append([(head, True), (part, label == "action")])
+    return lines
 
 
-class Details(Static):
+def details_text(rows: list[tuple[str, str]], width: int) -> Content:
+    """Label column in bold, values wrapped (long names folded) under their own column."""
+    return Content("\n").join(
+        Content.assemble(*((text, "bold") if strong else text for text, strong in line))
+        for line in _wrap(rows, width)
+    )
+
+
+class Details(Widget):
+    """Painted from ready-made lines: a Static re-measures and re-wraps its whole text on every
+    key, which made this pane the most expensive part of a j/k repaint."""
+
     def __init__(self, **kwargs: object) -> None:
-        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._rows: list[tuple[str, str]] = []
+        self._message = ""
         self._shown: object = None
+        self._lines: list[list[tuple[str, bool]]] = []
+
+    @property
+    def content(self) -> Content:
+        """What the pane says, one line per field, unwrapped (for tests and exports)."""
+        if not self._rows:
+            return Content(self._message)
+        return details_text(self._rows, 10_000)
+
+    def _width(self) -> int:
+        return self.content_region.width or self.size.width or 46
 
     def show(
         self,
@@ -89,16 +112,46 @@ class Details(Static):
         favourite: bool = False,
     ) -> None:
         if group is None or member is None:
-            self._set(None, "No groups. Press 1 to choose folders, then s to scan.")
+            self._set([], "No groups. Press 1 to choose folders, then s to scan.")
             return
         mine = " ".join(f for f, on in (("marked", marked), ("favourite", favourite)) if on)
-        rows = _rows(group, member, keep, status, mine)
-        width = self.content_region.width or self.size.width or 46
-        self._set((tuple(rows), width), lambda: details_text(rows, width))
+        self._set(_rows(group, member, keep, status, mine), "")
 
-    def _set(self, key: object, make: object) -> None:
+    def _set(self, rows: list[tuple[str, str]], message: str) -> None:
         """Repaint only when what the pane says changed (l/h within a group often keeps it)."""
-        if key is not None and key == self._shown:
+        key = (tuple(rows), message, self._width())
+        if key == self._shown:
             return
-        self._shown = key
-        self.update(make() if callable(make) else make, layout=False)  # fixed size: no relayout
+        self._shown, self._rows, self._message = key, rows, message
+        before = self._lines
+        self._lines = (
+            _wrap(rows, self._width())
+            if rows
+            else [[(part, False)] for part in textwrap.wrap(message, max(8, self._width()))]
+        )
+        # Only the lines that say something new are repainted (each costs a styled strip).
+        width = self.size.width
+        changed = [
+            Region(0, y, width, 1)
+            for y in range(max(len(before), len(self._lines)))
+            if y >= len(before) or y >= len(self._lines) or before[y] != self._lines[y]
+        ]
+        if changed:
+            self.refresh(*changed)
+
+    def on_resize(self) -> None:
+        if self._rows or self._message:
+            self._set(self._rows, self._message)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        base = self.rich_style  # once per repaint: it walks the ancestors
+        self._styles = (base, base + Style(bold=True))
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_region.width or self.size.width
+        base, bold = getattr(self, "_styles", None) or (self.rich_style,) * 2
+        if y >= len(self._lines):
+            return Strip.blank(width, base)
+        segments = [Segment(text, bold if strong else base) for text, strong in self._lines[y]]
+        return Strip(segments).crop_extend(0, width, base)
