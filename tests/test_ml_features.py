@@ -72,3 +72,20 @@ def test_face_count() -> None:
     found = faces.detect_faces(_photo("astronaut"))
     assert all(0 <= f.x <= 1 and 0 < f.w <= 1 for f in found)
     assert faces.same_faces(1, 1) and not faces.same_faces(0, 0) and not faces.same_faces(1, 2)
+
+
+def test_faces_without_a_detector_say_so_once_and_group_by_palette(monkeypatch) -> None:
+    """No face detector (OpenCV 5 without the faces extra): one warning, no per-file errors."""
+    from lookalike.engine import ml_stage
+    from lookalike.engine.features import faces
+    from lookalike.engine.options import MLOptions
+
+    def missing() -> str:
+        raise faces.FacesUnavailable("no detector; pip install 'lookalike[faces]'")
+
+    monkeypatch.setattr(faces, "backend", missing)
+    feeder = ml_stage.Feeder(MLOptions(by="faces"), cat=None)
+    assert not feeder.want_faces and feeder.want_colour
+    assert feeder.job[2] is False  # the decode workers are not asked for faces
+    assert [level for _, level in feeder.notices] == ["warning"]
+    assert "lookalike[faces]" in feeder.notices[0][0]

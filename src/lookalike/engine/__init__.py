@@ -2,7 +2,7 @@
 
 ``Engine`` and ``ScanOptions`` are loaded on first use (PEP 562), so importing one engine
 module (say ``features.embed`` in a Ray worker or on a GPU box) does not pull in the whole
-scan with its faiss, PyAV and imagehash dependencies.
+scan with its faiss, OpenCV and PyAV dependencies.
 """
 
 from __future__ import annotations

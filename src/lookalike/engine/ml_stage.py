@@ -210,7 +210,19 @@ class Feeder:
             self.feat_name = EMB_PREFIX + st.version
         # faces mode without a model groups look-alikes by palette among equal face counts
         self.want_colour = opts.by == "colour" or (opts.by == "faces" and self.spec is None)
-        self.want_faces = opts.by == "faces"
+        self.want_faces = opts.by == "faces" and self._faces_ready()
+
+    def _faces_ready(self) -> bool:
+        """Face counts need a detector (the faces extra on OpenCV 5); without one, say so once
+        and group by palette alone rather than fail on every file."""
+        from lookalike.engine.features.faces import FacesUnavailable, backend
+
+        try:
+            backend()
+        except FacesUnavailable as exc:
+            self.notices.append((f"face counts off: {exc}", "warning"))
+            return False
+        return True
 
     @property
     def job(self) -> tuple:

@@ -60,7 +60,7 @@ def _load() -> None:
     except ImportError as exc:
         raise FacesUnavailable(
             "face mode needs OpenCV's Haar cascades (opencv-python-headless < 5) or "
-            "scikit-image; pip install scikit-image"
+            "scikit-image's LBP cascade: pip install 'lookalike[faces]'"
         ) from exc
     path = os.path.join(os.path.dirname(skimage.data.__file__), "lbpcascade_frontalface_opencv.xml")
     _detector, _backend = Cascade(path), "skimage-lbp"
