@@ -65,6 +65,90 @@ def build(base: Path, n: int) -> dict[str, list[str]]:
     return labelled
 
 
+def _anchor_scores(eng, base: Path, files: list[str]) -> dict[str, tuple]:
+    """Each scored photo's cosines to every positive and every negative sample photo: the
+    anchors play the part of prompts (one vector each), in the same embedding space."""
+    import numpy as np
+
+    pos = sorted(str(p) for p in (base / "samples-texture").iterdir())
+    neg = sorted(str(p) for p in (base / "samples-scene").iterdir())
+    vec = eng.vectors(files + pos + neg)
+    P = np.stack([vec[p] for p in pos])
+    N = np.stack([vec[p] for p in neg])
+    proto = P.mean(axis=0) / np.linalg.norm(P.mean(axis=0))  # the positive-only prototype
+    return {f: (P @ vec[f], N @ vec[f], float(proto @ vec[f])) for f in files}
+
+
+def _compare_scorings(anchors: dict[str, tuple], truth: set[str]) -> dict:
+    """Ours: mean cos to positives − mean cos to negatives. Simple Image Compare's, as issue 12
+    describes it: P × harmonic mean of the negative similarities — which RISES as the image
+    looks more like the negatives. Reported: how well each separates the labelled classes
+    (ROC AUC, best F1 over all thresholds) and how each moves with the negative similarity
+    (Pearson r between the score and the mean negative cosine)."""
+    from statistics import harmonic_mean
+
+    import numpy as np
+
+    files = sorted(anchors)
+    y = np.array([f in truth for f in files])
+    neg_mean = np.array([float(np.mean(anchors[f][1])) for f in files])
+    ours = np.array([float(np.mean(anchors[f][0]) - np.mean(anchors[f][1])) for f in files])
+    sic = np.array(
+        [
+            float(np.mean(anchors[f][0]))
+            * harmonic_mean([max(float(x), 1e-6) for x in anchors[f][1]])
+            for f in files
+        ]
+    )
+    out = {name: _separation(score, y, neg_mean) for name, score in (("ours", ours), ("sic", sic))}
+    # positives only. SIC divides each similarity by the collection's smallest one
+    # (compare_embeddings._compute_multiembedding_diff), so every image scores >= 1 and any
+    # bar in 0..1 (its embedding default is 0.9) passes all of them. Ours: a positive-only
+    # prototype rule, cos(q, P+) against its default bar 0.4.
+    sic_pos = np.array([float(np.mean(anchors[f][0])) for f in files])
+    sic_pos = sic_pos / sic_pos.min()
+    sims = np.array([anchors[f][2] for f in files])
+    out["positives_only"] = {
+        "sic_fires_on": f"{int((sic_pos >= 0.9).sum())}/{len(files)}",
+        "ours_fires_on": f"{int((sims >= 0.4).sum())}/{len(files)}",
+        "ours_precision": round(float(y[sims >= 0.4].mean()), 3) if (sims >= 0.4).any() else 1.0,
+        "ours_recall": round(float((y & (sims >= 0.4)).sum() / y.sum()), 3),
+    }
+    return out
+
+
+def _separation(score, y, neg_mean) -> dict:
+    import numpy as np
+
+    order = np.argsort(-score)
+    pos, n = int(y.sum()), len(y)
+    ranks = np.empty(n)
+    ranks[np.argsort(score)] = np.arange(1, n + 1)
+    auc = (ranks[y].sum() - pos * (pos + 1) / 2) / (pos * (n - pos))
+    best = 0.0
+    for k in range(1, n + 1):  # threshold just above the k-th best score
+        tp = int(y[order[:k]].sum())
+        best = max(best, 2 * tp / (k + pos))
+    r = float(np.corrcoef(score, neg_mean)[0, 1])
+    return {
+        "roc_auc": round(float(auc), 3),
+        "best_f1": round(best, 3),
+        "r_with_negatives": round(r, 3),
+    }
+
+
+def _sample_rewrite_rebuilds(eng, base: Path, rule) -> bool:
+    """Rewrite one positive sample in place (same path, new pixels): a cache keyed by file
+    identity and content must rebuild the prototype (a cache keyed by path would not)."""
+    sample = sorted((base / "samples-texture").iterdir())[0]
+    with Image.open(sample) as im:
+        ImageEnhance.Brightness(im.convert("RGB")).enhance(0.5).save(sample, quality=90)
+    eng.built.clear()
+    eng._protos.clear()  # a new run: only the store remains
+    eng.signature(rule)
+    return str(base / "samples-texture") in eng.built
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--copies", type=int, default=4)
@@ -97,13 +181,21 @@ def main() -> None:
             t0 = time.perf_counter()
             results = eng.evaluate(rules[0], files)
             t_rules = time.perf_counter() - t0
+            anchors = _anchor_scores(eng, base, files)
+            rebuilt = _sample_rewrite_rebuilds(eng, base, rules[0])
         hits = {r.path for r in results if r.hit}
         truth = set(labelled["texture"])
         tp = len(hits & truth)
         precision = tp / len(hits) if hits else 1.0
         recall = tp / len(truth)
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from accuracy import _git_head
+
         out = {
             "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}",
+            "commit": _git_head(),
             "date": time.strftime("%Y-%m-%d"),
             "images": len(files),
             "texture": len(truth),
@@ -114,6 +206,8 @@ def main() -> None:
             "embed_ms_per_image": round(1000 * t_embed / len(files), 2),
             "rules_ms_per_image": round(1000 * t_rules / len(files), 3),
             "extra_percent": round(100 * t_rules / t_embed, 2),
+            "prompt_style_scoring": _compare_scorings(anchors, truth),
+            "prototype_rebuilt_after_a_sample_was_rewritten": rebuilt,
             "misses": sorted(Path(p).name for p in truth - hits),
             "false_hits": sorted(Path(p).name for p in hits - truth),
         }
