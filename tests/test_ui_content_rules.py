@@ -123,3 +123,49 @@ def test_content_rules_screen_counts_previews_saves_and_badges(tmp_path: Path) -
     with RuleEngine([rule_now], catalog=config.default_catalog_path()) as eng:
         assert sum(r.hit for r in eng.evaluate(rule_now, files)) == n
     assert len(seen["badges"]) == 2 and all("⚑textures" in b for b in seen["badges"])
+
+
+def test_a_bad_rule_is_one_message_on_the_screen_and_thresholds_save_where_they_belong(
+    tmp_path: Path,
+) -> None:
+    """Real engine, no model load: a prompt rule on a model without a text tower is refused
+    with the engine's message; save_threshold writes min_probability for a classifier and
+    refuses a rule with several conditions."""
+    from lookalike import config
+    from lookalike.engine.api import Engine
+    from lookalike.ui.app import make_app
+    from lookalike.ui.screens.content_rules import ContentRulesScreen, save_threshold
+
+    config.save_config(
+        {"content_rules": [{"name": "shots", "when": {"prompts": ["a screenshot"]}}]}
+    )
+    app = make_app({}, Engine(tmp_path / "cat.sqlite"), graphics="none")
+
+    async def run() -> None:
+        from textual.widgets import Static
+
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.press("5", "c")
+            screen = app.screen
+            assert isinstance(screen, ContentRulesScreen)
+            await _wait(pilot, lambda: not screen.busy)
+            text = str(screen.query_one("#content-rule-hits", Static).render())
+            assert "cannot score the rules" in text and "text tower" in text
+            await pilot.press("right_square_bracket")  # nothing to move: says so, no crash
+            assert screen.previews == []
+
+    asyncio.run(run())
+    config.save_config(
+        {
+            "content_rules": [
+                {"name": "c", "when": {"classifier": "k", "classes": ["a"]}},
+                {"name": "two", "when": {"any": [{"prototype": "/a"}, {"prototype": "/b"}]}},
+            ]
+        }
+    )
+    save_threshold("c", 0.75)
+    assert config.load_config()["content_rules"][0]["when"]["min_probability"] == 0.75
+    with pytest.raises(ValueError, match="no single threshold"):
+        save_threshold("two", 0.2)
+    with pytest.raises(ValueError, match="no content rule named"):
+        save_threshold("nope", 0.2)
