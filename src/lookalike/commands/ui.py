@@ -38,12 +38,27 @@ GRAPHICS = ("auto", "kitty", "sixel", "halfcell", "unicode", "none")
     default=None,
     help="Screen to open first.",
 )
+@click.option(
+    "--server",
+    metavar="URL",
+    default=None,
+    help="Work on a running `lookalike serve` (its catalog, paths and journal) instead of "
+    "this machine's engine; PATHs are the server's.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="With --server: the server's bearer token file.",
+)
 def ui_command(
     paths: tuple[Path, ...],
     graphics: str | None,
     db: Path | None,
     files_from: Path | None,
     start_mode: str | None,
+    server: str | None = None,
+    token_file: Path | None = None,
 ) -> None:
     """Open the terminal app: browse folders, scan, review groups, apply and undo.
 
@@ -53,7 +68,7 @@ def ui_command(
     Press ? on any screen for its keys.
     """
     for p in paths:
-        if not p.exists():
+        if server is None and not p.exists():  # a server's paths are checked by the server
             raise click.BadParameter(f"{p} does not exist", param_hint="PATH")
     try:
         settings = config.load_config()
@@ -63,15 +78,30 @@ def ui_command(
     from lookalike.engine.api import Engine
     from lookalike.ui.app import make_app
 
+    engine: Any = Engine(catalog_path=db) if server is None else _remote(server, token_file)
     app = make_app(
         settings,
-        Engine(catalog_path=db),
+        engine,
         graphics=graphics,
         roots=list(paths),
         files_from=files_from,
         start_mode=start_mode,
     )
     app.run()
+
+
+def _remote(url: str, token_file: Path | None) -> Any:
+    """The app's engine port on a ``lookalike serve`` at ``url`` (docs/api.md)."""
+    if not url.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{url} is not an http(s) URL", param_hint="--server")
+    try:
+        from lookalike.ui.remote_port import RemotePort
+    except ImportError as exc:  # pragma: no cover - httpx missing
+        raise click.UsageError(
+            f"--server needs {exc.name}; pip install 'lookalike[serve]'"
+        ) from None
+    token = token_file.read_text(encoding="utf-8").strip() if token_file else None
+    return RemotePort(url, token)
 
 
 #: ``scan`` options that only shape the output of a run without the app, with their flag names.

@@ -229,6 +229,54 @@ def _paths(events: dict, thumb: dict) -> dict[str, Any]:
             "post": _op("Undo a batch byte for byte.", "200", (404, 409, 422), "UndoRequest", (ID,))
         },
         "/thumbs/{key}": {"get": thumb},
+        **_review_paths(),
+    }
+
+
+def _review_paths() -> dict[str, Any]:
+    """What ``lookalike --server URL`` (the terminal app) uses besides the routes above."""
+    key = (_p("key", text="a review-state key"),)
+    return {
+        "/batches/{id}/redo": {
+            "post": _op(
+                'Apply an undone batch again; body {"confirm": "redo ID"}.',
+                "200",
+                (404, 409, 422),
+                params=(ID,),
+            )
+        },
+        "/review/groups": {
+            "get": _op(
+                "The catalog's stored review (the app's groups), paged.",
+                "200",
+                (422,),
+                params=PAGE[1:],
+            )
+        },
+        "/review/state/{key}": {
+            "get": _op("A review-state value the app stored.", "200", params=key),
+            "put": _op('Store a review-state value: {"value": ...}.', "200", (422,), params=key),
+        },
+        "/review/decisions": {
+            "get": _op("The review decisions, keyed by their group's files.", "200"),
+            "put": _op(
+                'Store and drop decisions: {"upserts": [...], "deletes": [...]}.', "200", (422,)
+            ),
+        },
+        "/review/not-duplicates": {
+            "post": _op(
+                '{"paths": [...], "on": true}: not duplicates of each other (later scans keep them '
+                "apart); false forgets it.",
+                "200",
+                (403, 422),
+            )
+        },
+        "/review/favourites": {
+            "post": _op(
+                '{"paths": [...], "on": true}: favourites are never acted on.', "200", (403, 422)
+            )
+        },
+        "/review/recovery": {"get": _op("Batches a crashed process left unfinished.", "200")},
     }
 
 

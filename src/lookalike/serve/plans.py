@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from lookalike.engine.actions import (
     ActionError,
     BatchFinished,
     ItemOutcome,
+    OpSpec,
     Plan,
     apply_plan,
     build_plan,
@@ -29,11 +31,13 @@ from lookalike.engine.actions.journal import Journal, journal_lock
 from lookalike.engine.actions.plan import ACT_TIERS, TIERS
 from lookalike.engine.actions.plancheck import check_plan
 from lookalike.engine.catalog import group_from_row
+from lookalike.engine.records import Group
 from lookalike.serve.errors import ApiError
 from lookalike.serve.jobs import JobManager
+from lookalike.serve.scanargs import under_roots
 
 PLAN_ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
-PLAN_KEYS = {"job", "action", "tiers", "groups"}
+PLAN_KEYS = {"job", "review", "action", "tiers", "groups", "removals"}
 
 
 def confirmation(plan: Plan) -> str:
@@ -56,11 +60,13 @@ def plan_answer(plan: Plan) -> dict[str, Any]:
 
 
 def make_plan(jobs: JobManager, body: object, references: list[str]) -> dict[str, Any]:
-    """``POST /plans``: ``{"job": ID, "action": "trash", "tiers": [...], "groups": [ids]}``."""
-    if not isinstance(body, dict) or not isinstance(body.get("job"), str):
+    """``POST /plans``: ``{"job": ID, "action": "trash", "tiers": [...], "groups": [ids]}``, or
+    ``{"review": true, "removals": {"GROUP": [paths]}, …}`` for the catalog's stored review (the
+    app's groups, with the keepers a reviewer chose)."""
+    if not isinstance(body, dict) or not (isinstance(body.get("job"), str) or body.get("review")):
         raise ApiError(
             422,
-            'the body needs "job" (a done job\'s id) and "action"',
+            'the body needs "job" (a done job\'s id) or "review": true, and "action"',
             '{"job": "ID", "action": "trash"}',
         )
     extra = sorted(set(body) - PLAN_KEYS)
@@ -68,43 +74,24 @@ def make_plan(jobs: JobManager, body: object, references: list[str]) -> dict[str
         raise ApiError(
             422, f"unknown field(s) {', '.join(extra)}", "send " + ", ".join(sorted(PLAN_KEYS))
         )
-    job = jobs.get(body["job"])
-    jobs.groups_document(job.id)  # 409 until the job is done
-    try:
-        spec = parse_action(str(body.get("action") or "trash"))
-    except ActionError as exc:
-        raise ApiError(422, exc.message, exc.hint) from None
-    if spec.kind == "delete" or spec.kind == "shrink":
-        raise ApiError(
-            422,
-            f"{spec.kind} is not offered over HTTP",
-            "use trash, quarantine, move:DIR, copy:DIR, hardlink or symlink; "
-            "run lookalike on the box for the rest",
-        )
-    if spec.directory:
-        from lookalike.serve.scanargs import under_roots
-
-        if not under_roots(spec.directory, jobs.roots):
-            raise ApiError(
-                403,
-                f"{spec.directory} is outside the server's roots",
-                "move or copy to a folder under a root",
-            )
+    spec = _action(str(body.get("action") or "trash"), jobs.roots)
     tiers = body.get("tiers") or list(ACT_TIERS)
     if not isinstance(tiers, list) or any(t not in TIERS for t in tiers):
         raise ApiError(422, f"tiers must be a list of {', '.join(TIERS)}")
-    rows = json.loads(jobs.job_file(job.id, "rows.json").read_text(encoding="utf-8"))
-    groups = [group_from_row(r) for r in rows]
-    wanted = body.get("groups")
-    if wanted is not None:
-        if not isinstance(wanted, list) or not all(isinstance(i, int) for i in wanted):
-            raise ApiError(422, '"groups" must be a list of group ids')
-        groups = [g for g in groups if g.id in set(wanted)]
+    if body.get("review"):
+        groups, roots = jobs.engine.last_groups(), list(jobs.roots)
+    else:
+        job = jobs.get(body["job"])
+        jobs.groups_document(job.id)  # 409 until the job is done
+        rows = json.loads(jobs.job_file(job.id, "rows.json").read_text(encoding="utf-8"))
+        groups, roots = [group_from_row(r) for r in rows], job.paths
+    groups, suggested = _chosen(groups, body.get("groups"), body.get("removals"))
     try:
         plan = build_plan(
             [g for g in groups if len(g.members) > 1],
             spec,
-            roots=job.paths,
+            suggested=suggested,
+            roots=roots,
             references=references,
             catalog=jobs.engine.catalog_path,
             tiers=tuple(tiers),
@@ -117,6 +104,60 @@ def make_plan(jobs: JobManager, body: object, references: list[str]) -> dict[str
     return plan_answer(plan)
 
 
+def _action(text: str, roots: tuple[str, ...]) -> OpSpec:
+    try:
+        spec = parse_action(text)
+    except ActionError as exc:
+        raise ApiError(422, exc.message, exc.hint) from None
+    if spec.kind == "delete" or spec.kind == "shrink":
+        raise ApiError(
+            422,
+            f"{spec.kind} is not offered over HTTP",
+            "use trash, quarantine, move:DIR, copy:DIR, hardlink or symlink; "
+            "run lookalike on the box for the rest",
+        )
+    if spec.directory and not under_roots(spec.directory, roots):
+        raise ApiError(
+            403,
+            f"{spec.directory} is outside the server's roots",
+            "move or copy to a folder under a root",
+        )
+    return spec
+
+
+def _chosen(
+    groups: list[Group], wanted: object, removals: object
+) -> tuple[list[Group], dict[int, str]]:
+    """The groups asked for; with ``removals`` (group id → member paths to act on) each group
+    keeps its other files, the engine's keeper first (as the app's own plans do)."""
+    if wanted is not None:
+        if not isinstance(wanted, list) or not all(isinstance(i, int) for i in wanted):
+            raise ApiError(422, '"groups" must be a list of group ids')
+        groups = [g for g in groups if g.id in set(wanted)]
+    if removals is None:
+        return groups, {}
+    if not isinstance(removals, dict):
+        raise ApiError(422, '"removals" must map a group id to the paths to act on')
+    by_id = {str(g.id): g for g in groups}
+    planned, suggested = [], {}
+    for gid, gone in removals.items():
+        g = by_id.get(str(gid))
+        if g is None or not isinstance(gone, list):
+            raise ApiError(422, f"no group {gid} to act on (or its paths are not a list)")
+        paths = {m.path for m in g.members}
+        stray = [p for p in gone if p not in paths]
+        if stray:
+            raise ApiError(422, f"not files of group {gid}: {', '.join(map(str, stray[:3]))}")
+        kept = [p for p in paths if p not in set(gone)]
+        if not gone or not kept:
+            continue  # never plan away every copy
+        keeper = g.keep if g.keep in kept else sorted(kept)[0]
+        members = tuple(m for m in g.members if m.path == keeper or m.path in set(gone))
+        planned.append(replace(g, keep=keeper, members=members))
+        suggested[g.id] = g.keep
+    return planned, suggested
+
+
 def read_plan(state_dir: Path, plan_id: str) -> Plan:
     path = plan_path(state_dir, plan_id)
     if not path.exists():
@@ -127,7 +168,7 @@ def read_plan(state_dir: Path, plan_id: str) -> Plan:
         raise ApiError(500, f"plan {plan_id} cannot be read: {exc}") from None
 
 
-def _outcome(events) -> dict[str, Any]:
+def run_batch(events) -> dict[str, Any]:
     """Run apply/undo events; the summary (``BatchFinished``) and each file not done."""
     finished: BatchFinished | None = None
     problems = []
@@ -161,7 +202,7 @@ def apply(
         )
     try:
         check_plan(plan, fresh=True, references=references)
-        return _outcome(apply_plan(plan, journal, origin=f"serve:{plan_id}", checked=True))
+        return run_batch(apply_plan(plan, journal, origin=f"serve:{plan_id}", checked=True))
     except ActionError as exc:
         raise ApiError(409, str(exc.message), exc.hint or "nothing was touched") from None
 
@@ -175,6 +216,6 @@ def undo_batch(batch_id: str, body: object, journal: Path | None) -> dict[str, A
         with journal_lock(journal), Journal(journal) as j:
             if not j.batch_exists(batch_id):
                 raise ApiError(404, f"no batch {batch_id} in the journal", "GET /batches")
-        return _outcome(undo(batch_id, journal))
+        return run_batch(undo(batch_id, journal))
     except ActionError as exc:
         raise ApiError(409, str(exc.message), exc.hint) from None

@@ -1,0 +1,133 @@
+"""Routes the terminal app needs to review on a server (``lookalike --server URL``): the
+catalog's stored groups, review state and decisions, "not a duplicate", favourites, redo and the
+journal's interrupted batches. Each is one call of the same engine method the local app uses;
+paths a client names must be files of the catalog's groups under the server's roots."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from lookalike.engine.actions import ActionError, pending_recovery, redo
+from lookalike.serve.errors import ApiError, AsciiJSON
+from lookalike.serve.plans import run_batch
+from lookalike.serve.routes import body_of, page_of, room, thumb_url
+from lookalike.serve.scanargs import under_roots
+
+STATE_KEY_MAX = 200
+
+
+def _paths(body: object, key: str, roots: tuple[str, ...]) -> list[str]:
+    paths = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
+        raise ApiError(422, f'"{key}" must be a list of paths')
+    outside = [p for p in paths if not under_roots(p, roots)]
+    if outside:
+        raise ApiError(403, f"outside the server's roots: {', '.join(outside[:3])}")
+    return paths
+
+
+async def groups(request: Request) -> Response:
+    """The catalog's stored review (what ``Engine.last_groups`` returns), paged."""
+    r = room(request)
+    offset, limit = page_of(request, r.page_max)
+    every = await asyncio.to_thread(r.engine.last_groups)
+    page = []
+    for g in every[offset : offset + limit]:
+        doc = g.to_json()
+        doc["files"] = [{**f, "thumb_url": thumb_url(f.get("thumb"))} for f in doc["files"]]
+        page.append(doc)
+    nxt = offset + limit if offset + limit < len(every) else None
+    return AsciiJSON({"total": len(every), "offset": offset, "next": nxt, "groups": page})
+
+
+async def state(request: Request) -> Response:
+    r = room(request)
+    key = request.path_params["key"]
+    if len(key) > STATE_KEY_MAX:
+        raise ApiError(422, f"a state key is at most {STATE_KEY_MAX} characters")
+    if request.method == "PUT":
+        body = await body_of(request)
+        if not isinstance(body, dict) or "value" not in body:
+            raise ApiError(422, 'send {"value": ...}')
+        await asyncio.to_thread(r.engine.save_state, key, body["value"])
+    value = await asyncio.to_thread(r.engine.load_state, key, None)
+    return AsciiJSON({"key": key, "value": value})
+
+
+async def decisions(request: Request) -> Response:
+    r = room(request)
+    if request.method == "PUT":
+        body = await body_of(request)
+        ups, dels = (
+            (body.get("upserts"), body.get("deletes"))
+            if isinstance(body, dict)
+            else (
+                None,
+                None,
+            )
+        )
+        if not isinstance(ups, list) or not isinstance(dels, list):
+            raise ApiError(422, 'send {"upserts": [...], "deletes": [...]}')
+        await asyncio.to_thread(r.engine.save_decisions, ups, dels)
+    return AsciiJSON({"decisions": await asyncio.to_thread(r.engine.load_decisions)})
+
+
+async def not_duplicates(request: Request) -> Response:
+    """``{"paths": [...], "on": true}``: these files are not duplicates of each other."""
+    r = room(request)
+    body = await body_of(request)
+    paths = _paths(body, "paths", r.jobs.roots)
+    call = r.engine.mark_not_duplicate if body.get("on", True) else r.engine.forget_not_duplicate
+    await asyncio.to_thread(call, paths)
+    return AsciiJSON({"paths": paths, "on": bool(body.get("on", True))})
+
+
+async def favourites(request: Request) -> Response:
+    """``{"paths": [path], "on": true}``: plans never act on a favourite."""
+    r = room(request)
+    body = await body_of(request)
+    for path in _paths(body, "paths", r.jobs.roots):
+        await asyncio.to_thread(r.engine.set_favourite, path, bool(body.get("on", True)))
+    return AsciiJSON({"paths": body["paths"], "on": bool(body.get("on", True))})
+
+
+async def recovery(request: Request) -> Response:
+    report = await asyncio.to_thread(pending_recovery, room(request).journal)
+    return AsciiJSON({"batches": [_interrupted(b) for b in report.batches]})
+
+
+def _interrupted(b: Any) -> dict:
+    return {k: getattr(b, k) for k in ("id", "action", "phase", "done", "not_done")}
+
+
+async def redo_batch(request: Request) -> Response:
+    """``{"confirm": "redo ID"}``: apply an undone batch again, each file re-verified."""
+    batch = request.path_params["id"]
+    body = await body_of(request)
+    if not isinstance(body, dict) or body.get("confirm") != f"redo {batch}":
+        raise ApiError(422, f'not confirmed; send "confirm": "redo {batch}"', "nothing was touched")
+    journal = room(request).journal
+
+    def work() -> dict:
+        try:
+            return run_batch(redo(batch, journal))
+        except ActionError as exc:
+            raise ApiError(409, exc.message, exc.hint) from None
+
+    return AsciiJSON(await asyncio.to_thread(work))
+
+
+ROUTES = [
+    Route("/review/groups", groups),
+    Route("/review/state/{key}", state, methods=["GET", "PUT"]),
+    Route("/review/decisions", decisions, methods=["GET", "PUT"]),
+    Route("/review/not-duplicates", not_duplicates, methods=["POST"]),
+    Route("/review/favourites", favourites, methods=["POST"]),
+    Route("/review/recovery", recovery),
+    Route("/batches/{id}/redo", redo_batch, methods=["POST"]),
+]

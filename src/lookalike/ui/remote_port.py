@@ -1,0 +1,302 @@
+"""``lookalike --server URL``: the terminal app on a running ``lookalike serve`` (docs/api.md).
+
+:class:`RemotePort` is the app's :class:`EnginePort` over HTTP: scans are jobs (their SSE
+events become the same event objects), groups and review state live in the server's catalog,
+plans are made, applied and undone by the server's journal, and thumbnails are fetched into a
+local cache. Paths are the server's; content-rule previews run on the box only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from lookalike.engine.events import (
+    Event,
+    GroupFound,
+    ItemError,
+    Notice,
+    ScanFinished,
+    ScanStarted,
+    StageDone,
+    StageProgress,
+)
+from lookalike.engine.options import DEFAULT_KEEP_RULES, ScanOptions
+from lookalike.engine.records import FileError, Group, Member, ScanStats
+from lookalike.ui.engine_port import (
+    ActionsUnavailable,
+    ApplyProgress,
+    BatchInfo,
+    BatchResult,
+    PlanItem,
+    PlanSummary,
+)
+
+
+class RemoteError(RuntimeError):
+    """The server refused or could not be reached; the message is the server's (or why not)."""
+
+
+def scan_body(options: ScanOptions) -> dict[str, Any]:
+    """The ``POST /jobs`` body for ``options`` (the flags ``lookalike scan`` would get)."""
+    opts: dict[str, Any] = {
+        "include": list(options.include),
+        "exclude": list(options.exclude),
+        "min_size": options.min_size,
+        "hidden": options.hidden,
+        "follow_symlinks": options.follow_symlinks,
+        "one_file_system": options.one_file_system,
+        "workers": options.workers,
+        "sensitivity": options.sensitivity,
+        "exact_only": not options.same,
+        "reference": [str(p) for p in options.reference],
+        "max_pixels": options.max_pixels,
+        "max_decode_mb": options.max_decode_mb,
+        "no_thumbnails": not options.thumbnails,
+        "no_video": not options.video,
+        "video_min_segment": options.video_min_segment,
+        "show_hidden": options.show_rule_hidden,
+    }
+    if tuple(options.keep_rules) != DEFAULT_KEEP_RULES:
+        opts["keep_rule"] = ",".join(options.keep_rules)
+    if options.video_step is not None:
+        opts["video_step"] = options.video_step
+    paths = [os.fsdecode(p) for p in (*options.roots, *options.files_from)]
+    return {"paths": paths, "options": {k: v for k, v in opts.items() if v not in ([], None)}}
+
+
+def group_from_json(d: dict[str, Any], thumb: Callable[[str | None], str | None]) -> Group:
+    """A group of the ``--format json`` contract back as a :class:`Group`."""
+    video = ("duration", "fps", "codec", "strip")
+    members = tuple(
+        Member(
+            path=f["path"],
+            size=f["size"],
+            width=f["width"],
+            height=f["height"],
+            format=f["format"],
+            score=f["score"],
+            mtime_ns=f.get("mtime_ns", 0),
+            capture_time=f.get("capture_time"),
+            camera=f.get("camera"),
+            thumb=thumb(f.get("thumb_url")),
+            flags=tuple(f.get("flags") or ()),
+            evidence=f.get("evidence"),
+            segments=tuple(f.get("segments") or ()),
+            **{k: f.get(k) for k in video},
+        )  # fmt: skip
+        for f in d["files"]
+    )
+    return Group(d["id"], d["tier"], d["keep"], d["reason"], members)
+
+
+def event_from_json(d: dict[str, Any], thumb: Callable[[str | None], str | None]) -> Event:
+    """One line of ``--format jsonl`` (an SSE ``data:``) back as the engine's event."""
+    kind = d.get("event")
+    if kind == "progress":
+        return StageProgress(d["stage"], d["done"], d["total"], d.get("rate"), d.get("eta"))
+    if kind == "stage_done":
+        return StageDone(d["stage"], d["seconds"], d.get("count", 0))
+    if kind == "error":
+        return ItemError(FileError(d["path"], d["error"]))
+    if kind == "group":
+        return GroupFound(group_from_json(d, thumb))
+    if kind == "started":
+        return ScanStarted(tuple(d["roots"]), d["catalog"], d["workers"])
+    if kind == "finished":
+        known = set(ScanStats.__dataclass_fields__)
+        stats = ScanStats(**{k: v for k, v in d["stats"].items() if k in known})
+        return ScanFinished(stats, cancelled=d["cancelled"])
+    return Notice(str(d.get("message", d)), str(d.get("level", "info")))
+
+
+class RemotePort:
+    """The app's engine, on a server. Blocking calls run in the app's thread workers."""
+
+    def __init__(self, url: str, token: str | None = None, cache: Path | None = None) -> None:
+        from lookalike import config
+
+        self.url = url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.url, headers=self.headers, timeout=300)
+        self.cache = Path(cache or config.cache_dir() / "remote-thumbs")
+        self._lock = threading.Lock()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        try:
+            r = self.http.request(method, path, json=body, params=params or None)
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"cannot reach {self.url}: {exc}") from None
+        return _answer(r)
+
+    def thumb(self, url: str | None) -> str | None:
+        """The local copy of a server thumbnail (fetched once; None when there is none)."""
+        if not url:
+            return None
+        key = url.rsplit("/", 1)[-1]
+        local = self.cache / key[:2] / f"{key}.webp"
+        if not local.exists():
+            r = self.http.get(url)
+            if r.status_code != 200:
+                return None
+            local.parent.mkdir(parents=True, exist_ok=True)
+            tmp = local.with_suffix(f".{threading.get_ident()}.tmp")
+            tmp.write_bytes(r.content)
+            os.replace(tmp, local)
+        return str(local)
+
+    def _pages(self, path: str) -> list[Group]:
+        groups: list[Group] = []
+        offset: int | None = 0
+        while offset is not None:
+            doc = self._call("GET", path, offset=offset, limit=500)
+            groups += [group_from_json(g, self.thumb) for g in doc["groups"]]
+            offset = doc["next"]
+        return groups
+
+    # -- scanning -----------------------------------------------------------------------------
+    async def scan(
+        self, options: ScanOptions, cancel: threading.Event | None = None
+    ) -> AsyncIterator[Event]:
+        import asyncio
+
+        if options.ml is not None:
+            yield Notice("model options stay on this machine: the server scans without them "
+                         "(run lookalike scan --similar on the box)", "warning")  # fmt: skip
+        async with httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=None) as c:
+            job = _answer(await c.post("/jobs", json=scan_body(options)))["id"]
+            asked = False
+            async with c.stream("GET", f"/jobs/{job}/events") as s:
+                async for line in s.aiter_lines():
+                    if cancel is not None and cancel.is_set() and not asked:
+                        asked = True
+                        await c.delete(f"/jobs/{job}")  # 409 if it ended meanwhile: fine
+                    if not line.startswith("data: "):
+                        continue
+                    ev = event_from_json(json.loads(line[6:]), self.thumb)
+                    if isinstance(ev, ScanFinished) and not ev.cancelled:
+                        groups = await asyncio.to_thread(self._pages, f"/jobs/{job}/groups")
+                        ev = replace(ev, groups=tuple(groups))
+                    yield ev
+
+    # -- review state -------------------------------------------------------------------------
+    def last_groups(self) -> list[Group]:
+        return self._pages("/review/groups")
+
+    def load_state(self, key: str, default: object = None) -> object:
+        value = self._call("GET", f"/review/state/{key}")["value"]
+        return default if value is None else value
+
+    def save_state(self, key: str, value: object) -> None:
+        self._call("PUT", f"/review/state/{key}", {"value": value})
+
+    def mark_not_duplicate(self, paths: list[str]) -> None:
+        self._call("POST", "/review/not-duplicates", {"paths": paths, "on": True})
+
+    def forget_not_duplicate(self, paths: list[str]) -> None:
+        self._call("POST", "/review/not-duplicates", {"paths": paths, "on": False})
+
+    def set_favourite(self, path: str, on: bool) -> None:
+        self._call("POST", "/review/favourites", {"paths": [path], "on": on})
+
+    def load_decisions(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/review/decisions")["decisions"]
+
+    def save_decisions(self, upserts: list[dict[str, Any]], deletes: list[str]) -> None:
+        self._call("PUT", "/review/decisions", {"upserts": upserts, "deletes": deletes})
+
+    def rule_previews(self) -> list[Any]:
+        raise ActionsUnavailable(
+            "content rules are scored on the box: run lookalike rules test there"
+        )
+
+    # -- actions ------------------------------------------------------------------------------
+    def plan(
+        self,
+        groups: Sequence[Group],
+        removals: Mapping[int, Sequence[str]],
+        operation: str,
+        *,
+        references: Sequence[str] = (),
+        favourites: Collection[str] = (),
+        tiers: Sequence[str] = ("exact", "same"),
+    ) -> PlanSummary:
+        """The server plans on its stored review with these removals; references and
+        favourites are the server's (its config and catalog), as for a plan file."""
+        gone = {str(gid): list(paths) for gid, paths in removals.items() if paths}
+        doc = self._call("POST", "/plans", {"review": True, "removals": gone,
+                                            "action": operation, "tiers": list(tiers)})  # fmt: skip
+        items = tuple(
+            PlanItem(
+                source=i["source"],
+                group_id=i["group_id"],
+                size=i["size"],
+                destination=i.get("dest"),
+            )  # fmt: skip
+            for i in doc["items"]
+        )
+        refused = tuple(f"{r['path']}: {r['reason']}" for r in doc["refused"])
+        return PlanSummary(doc["action"], items, len(gone), refused, doc)
+
+    def apply(self, plan: PlanSummary, progress: Callable[[ApplyProgress], None]) -> BatchResult:
+        doc = plan.native
+        out = self._call("POST", f"/plans/{doc['id']}/apply",
+                         {"plan": doc["id"], "confirm": doc["confirm"]})  # fmt: skip
+        progress(ApplyProgress(len(plan.items), len(plan.items)))
+        return _result(out)
+
+    def history(self) -> list[BatchInfo]:
+        import time
+
+        rows = self._call("GET", "/batches")["batches"]
+        return [
+            BatchInfo(
+                b["id"],
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(b["created"])),
+                b["action"],
+                sum(b["counts"].values()),
+                b["bytes_done"],
+                b["state"],
+            )  # fmt: skip
+            for b in rows
+        ]
+
+    def undo(self, batch_id: str) -> BatchResult:
+        return _result(self._call("POST", f"/batches/{batch_id}/undo",
+                                  {"confirm": f"undo {batch_id}"}))  # fmt: skip
+
+    def redo(self, batch_id: str) -> BatchResult:
+        return _result(self._call("POST", f"/batches/{batch_id}/redo",
+                                  {"confirm": f"redo {batch_id}"}))  # fmt: skip
+
+    def recovery_notes(self) -> list[str]:
+        return [
+            f"Batch {b['id']} ({b['action']}, {b['phase']}) was interrupted on the server: "
+            f"{b['done']} files done, {b['not_done']} not. Undo it from History (6)."
+            for b in self._call("GET", "/review/recovery")["batches"]
+        ]
+
+
+def _answer(r: Any) -> Any:
+    try:
+        doc = r.json()
+    except ValueError:
+        doc = {"error": r.text[:200]}
+    if r.status_code >= 400:
+        hint = f"; {doc['hint']}" if doc.get("hint") else ""
+        raise RemoteError(f"server: {doc.get('error', r.status_code)}{hint}")
+    return doc
+
+
+def _result(out: dict) -> BatchResult:
+    messages = tuple(f"{p['outcome']}: {p['source']} {p['message']}".rstrip()
+                     for p in out.get("problems", []))  # fmt: skip
+    return BatchResult(out["batch"], out["done"], out["failed"], out["skipped"], messages)

@@ -1,0 +1,87 @@
+"""``lookalike --server URL``: the app's engine port over a real server on real photos — scan
+events back as engine events, stored groups with local thumbnails, review state, a plan with the
+reviewer's removals, apply, history, undo and redo through the server's journal."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("uvicorn")
+pytest.importorskip("httpx")
+
+from lookalike.engine.events import GroupFound, ScanFinished, ScanStarted, StageProgress  # noqa: E402
+from lookalike.engine.options import ScanOptions  # noqa: E402
+from lookalike.ui.engine_port import ActionsUnavailable, EnginePort  # noqa: E402
+from lookalike.ui.remote_port import RemoteError, RemotePort, scan_body  # noqa: E402
+from serve_helpers import Server, make_library, snapshot  # noqa: E402
+
+
+async def _collect(stream) -> list:
+    return [ev async for ev in stream]
+
+
+def test_the_app_port_works_on_a_server(tmp_path: Path):
+    lib = make_library(tmp_path)
+    before = snapshot(lib)
+    server = Server(tmp_path, lib)
+    try:
+        port = RemotePort(server.url, cache=tmp_path / "remote-thumbs")
+        assert isinstance(port, EnginePort)
+        events = asyncio.run(_collect(port.scan(ScanOptions(roots=(lib,), workers=1))))
+        assert isinstance(events[0], ScanStarted) and isinstance(events[-1], ScanFinished)
+        assert any(isinstance(e, StageProgress) for e in events)
+        found = [e.group for e in events if isinstance(e, GroupFound)]
+        fin = events[-1]
+        assert len(found) == len(fin.groups) == 2 and fin.stats.groups == 2
+        for m in (m for g in fin.groups for m in g.members):
+            assert Path(m.thumb).read_bytes()[8:12] == b"WEBP"  # fetched into the local cache
+            assert Path(m.thumb).is_relative_to(tmp_path / "remote-thumbs")
+
+        stored = port.last_groups()
+        assert sorted(sorted(m.path for m in g.members) for g in stored) == sorted(
+            sorted(m.path for m in g.members) for g in fin.groups
+        )
+        port.save_state("ui.recent", ["/x"])
+        assert port.load_state("ui.recent") == ["/x"] and port.load_state("nope", 5) == 5
+        assert port.load_decisions() == [] and port.recovery_notes() == []
+        with pytest.raises(RemoteError, match="outside the server's roots"):
+            port.mark_not_duplicate(["/etc/passwd", str(lib / "cat.jpg")])
+        with pytest.raises(ActionsUnavailable, match="on the box"):
+            port.rule_previews()
+
+        cat = next(g for g in stored if any(m.path.endswith("cat.jpg") for m in g.members))
+        copy = next(m.path for m in cat.members if m.path.endswith("cat-copy.jpg"))
+        keeper = next(m.path for m in cat.members if m.path != copy)
+        plan = port.plan(stored, {cat.id: [copy]}, "trash")
+        assert [i.source for i in plan.items] == [copy] and plan.operation == "trash"
+        done = port.apply(plan, lambda p: None)
+        assert done.done == 1 and not Path(copy).exists() and Path(keeper).exists()
+        assert [b.batch_id for b in port.history()] == [done.batch_id]
+        assert port.undo(done.batch_id).done == 1
+        assert snapshot(lib) == before  # byte-identical restore
+        again = port.redo(done.batch_id)
+        assert again.done == 1 and not Path(copy).exists()
+        assert port.undo(again.batch_id).done == 1
+        assert snapshot(lib) == before
+    finally:
+        server.stop()
+
+
+def test_scan_body_speaks_the_scan_command_options(tmp_path):
+    opts = ScanOptions(roots=(tmp_path,), min_size=1000, same=False, hidden=True, workers=2)
+    body = scan_body(opts)
+    assert body["paths"] == [str(tmp_path)]
+    assert body["options"]["exact_only"] is True and body["options"]["min_size"] == 1000
+    assert body["options"]["hidden"] is True and "keep_rule" not in body["options"]
+
+
+def test_server_option_needs_a_url():
+    from click.testing import CliRunner
+
+    from lookalike.cli import main
+
+    r = CliRunner().invoke(main, ["--server", "localhost:8765"])
+    assert r.exit_code == 2 and "not an http(s) URL" in r.output
