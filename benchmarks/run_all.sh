@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Every benchmark, in the order docs/benchmarks.md reports them, then the docs tables.
-# Usage: bash benchmarks/run_all.sh [--quick]   (from the repository root, venv active)
-# --quick: 40-file speed run and 10k scaling only (a few minutes instead of ~40).
+# Every benchmark behind a figure in docs/, in the order docs/benchmarks.md reports them, then
+# the docs tables. Each script writes its machine, date (UTC), commit and command into its JSON
+# in benchmarks/out/. Usage (from the repository root, venv active, '.[bench,ml]' installed):
+#   bash benchmarks/run_all.sh [--quick]
+# --quick: 40-file speed run and 10k scaling only; the full run takes hours on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=benchmarks/out
@@ -17,6 +19,14 @@ for c in main heldout; do
   python benchmarks/accuracy.py $h --quiet --peer imagededup -o "$OUT/acc_imagededup_$c.json"
 done
 python benchmarks/accuracy.py --quiet --model effnet-lite0 -o "$OUT/acc_lookalike_main_model.json"
+python benchmarks/accuracy.py --quiet --hard -o "$OUT/acc_lookalike_hard.json"
+python benchmarks/accuracy.py --quiet --hard --model effnet-lite0 -o "$OUT/acc_lookalike_hard_model.json"
+python benchmarks/keeper.py benchmarks/data/keeper --heldout -o "$OUT/keeper.json"
+python benchmarks/video.py --keep benchmarks/data/video -o "$OUT/video.json"
+python benchmarks/video_decode.py -o "$OUT/video_decode.json"
+python benchmarks/rules.py -o "$OUT/rules.json"
+python benchmarks/embed_rate.py --device cpu -o "$OUT/embed_rate_cpu.json"
+python benchmarks/ui_keys.py --groups 10000 --presses 200 > "$OUT/ui_keys.txt"
 for s in 30 80; do
   python benchmarks/accuracy.py --quiet --sensitivity "$s" -o "$OUT/acc_sweep_s$s.json"
 done
