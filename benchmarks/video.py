@@ -16,7 +16,11 @@ group is a prediction; a ``clip`` group predicts (keeper, member) pairs only: it
 member lies inside the keeper (and so inside the files of the keeper's own same group), not
 that the members overlap each other; a video may be a member of several clip groups.
 
-    python benchmarks/video.py [--step 0.5] [--keep DIR] [-o results.json]
+    python benchmarks/video.py [--step 0.5] [--keep DIR] [-o results.json] [--peer-python PY]
+
+``--peer-python`` runs the peer ``videohash2`` (a 64-bit hash per video from a collage of
+frames, similar at ≤ 10 differing bits; it needs the ``ffmpeg`` program, which the benchmark
+takes from the ``imageio-ffmpeg`` wheel and puts on PATH for that run only) on the same files.
 """
 
 from __future__ import annotations
@@ -211,7 +215,11 @@ def _scan(folder: Path, db: Path, step: float | None) -> tuple[dict, float]:
 
 
 def score(truth: dict, result: dict, step: float = 1.0) -> dict:
-    names = sorted(truth)
+    return score_pairs(truth, predicted_pairs(result), step)
+
+
+def predicted_pairs(result: dict) -> set[tuple[str, str]]:
+    """The file pairs a lookalike JSON result says are copies or clips of each other."""
     predicted: set[tuple[str, str]] = set()
     copies_of: dict[str, list[str]] = {}  # keeper → its same/exact group's files
     for g in result["groups"]:
@@ -229,6 +237,11 @@ def score(truth: dict, result: dict, step: float = 1.0) -> dict:
             name = os.path.basename(f["path"])
             if name != keep:
                 predicted.update(tuple(sorted((h, name))) for h in hosts)
+    return predicted
+
+
+def score_pairs(truth: dict, predicted: set[tuple[str, str]], step: float) -> dict:
+    names = sorted(truth)
     true_pairs = {
         (a, b) for a, b in itertools.combinations(names, 2) if is_pair(truth[a], truth[b])
     }
@@ -271,6 +284,11 @@ def main() -> None:
     )
     ap.add_argument("--keep", type=Path, help="build the corpus here and keep it")
     ap.add_argument("-o", type=Path, help="write results JSON here")
+    ap.add_argument(
+        "--peer-python",
+        type=Path,
+        help="a Python with videohash2 and imageio-ffmpeg installed: run that peer on the corpus",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp) / "corpus"
@@ -302,6 +320,15 @@ def main() -> None:
                 == [g["files"] for g in first["groups"]],
             }
         )
+        if args.peer_python:
+            from video_peer import run_videohash
+
+            pairs, peer_s, errors = run_videohash(args.peer_python, folder, sorted(truth))
+            peer = score_pairs(truth, pairs, args.step or 1.0)
+            peer.update({"seconds": round(peer_s, 2), "errors": errors})
+            res["peer_videohash"] = {
+                k: v for k, v in peer.items() if k not in ("missed_pairs", "undecidable_pairs")
+            }
     print(json.dumps({k: v for k, v in res.items()}, indent=1))
     if args.o:
         args.o.write_text(json.dumps(res, indent=1))
