@@ -269,9 +269,11 @@ class JobManager:
         try:
             async for ev in self.engine.scan(options, job.cancel):
                 self._track(job, ev)
-                self.record(job, ev.to_json())
                 if isinstance(ev, ScanFinished):
+                    # result and state first: a client that sees "finished" can fetch groups
+                    # (no await between the state change and the event: streams see both)
                     await self._finish(job, ev)
+                self.record(job, ev.to_json())
         except CatalogError as exc:
             self._fail(job, str(exc))
         except Exception as exc:  # a bug: the job says so, the server goes on
