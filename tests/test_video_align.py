@@ -268,3 +268,32 @@ def test_real_footage_pairs(footage: dict[str, Path]) -> None:
     assert abs(s.a_start - 3.0) <= 1.0 and abs(s.b_start) <= 1.0
     boxed = found[("base", "boxed")]
     assert abs(boxed.segments[0].b_start - 1.5) <= 1.0  # after the black start
+
+
+def test_rescan_reuses_the_verdicts_until_a_video_or_an_option_changes(
+    footage: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lookalike.engine import video_stage
+    from lookalike.engine.catalog import Catalog
+    from lookalike.engine.options import ScanOptions
+
+    frames = {}
+    for n, name in enumerate(("base", "mirror", "trim")):
+        frames[n] = video_features(str(footage[name]), 0.5, None)[1].with_hashes()
+    state = video_stage.VideoState({n: {} for n in frames}, frames)
+    cat = Catalog(tmp_path / "c.db")
+    opts = ScanOptions(video_step=0.5)
+    first = video_stage.match(opts, state, set(), cat)
+    assert {(m.a, m.b, m.tier) for m in first} == {(0, 1, "same"), (0, 2, "clip"), (1, 2, "clip")}
+
+    def aligned(*_a, **_k):
+        raise AssertionError("aligned again")
+
+    monkeypatch.setattr(video_stage, "match_videos", aligned)
+    assert video_stage.match(opts, state, set(), cat) == first  # nothing aligned
+    assert video_stage.match(opts, state, {(0, 1)}, cat) == first[1:]  # a "not a duplicate"
+    with pytest.raises(AssertionError, match="aligned again"):  # another radius
+        video_stage.match(ScanOptions(video_step=0.5, sensitivity=90), state, set(), cat)
+    changed = video_stage.VideoState(state.metas, {**frames, 2: frames[1]})
+    with pytest.raises(AssertionError, match="aligned again"):  # a video's frames changed
+        video_stage.match(opts, changed, set(), cat)

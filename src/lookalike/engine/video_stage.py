@@ -15,6 +15,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
+import xxhash
+
 from lookalike.engine.catalog import Catalog, FileRow
 from lookalike.engine.events import Event, Notice, StageDone, StageProgress
 from lookalike.engine.features.video_sig import (
@@ -31,6 +34,8 @@ from lookalike.engine.records import FileError, Member
 from lookalike.engine.rules.keep import choose_keeper
 from lookalike.engine.video_align import FRAME_RADIUS, Match, Segment, Timeline, match_videos
 
+MATCH_STATE = "video_matches"  # catalog state: the last scan's verdicts and what they came from
+MATCH_VERSION = 1  # bump when video_align changes its verdicts
 PADDED = 0.15  # share of samples without picture above which a video counts as padded
 SHORTER = 0.95  # less picture than this share of the group's longest: trimmed or sped up
 
@@ -111,15 +116,55 @@ def frame_radius(options: ScanOptions) -> int:
     return round(FRAME_RADIUS + (50 - options.sensitivity) * 0.4)
 
 
-def match(options: ScanOptions, state: VideoState, forbidden: set[tuple[int, int]]) -> list[Match]:
-    """Aligned video pairs, less the pairs a reviewer marked "not a duplicate"."""
-    tls = []
+def match(
+    options: ScanOptions,
+    state: VideoState,
+    forbidden: set[tuple[int, int]],
+    cat: Catalog | None = None,
+) -> list[Match]:
+    """Aligned video pairs, less the pairs a reviewer marked "not a duplicate". With ``cat``,
+    the last scan's verdicts are reused when no video's signatures and no option changed (a
+    rescan of unchanged videos aligns nothing)."""
+    key = _match_key(options, state)
+    cached = cat.get_state(MATCH_STATE) if cat is not None else None
+    if cached and cached.get("key") == key:
+        found = [_match_from_json(m) for m in cached["matches"]]
+    else:
+        tls = []
+        for fid in sorted(state.frames):
+            fr = state.frames[fid]
+            q, owner = fr.query_hashes()
+            tls.append(Timeline(fid, fr.step, fr.times, fr.hashes(), q, owner))
+        found = match_videos(
+            tls, min_seconds=options.video_min_segment, radius=frame_radius(options)
+        )
+        if cat is not None:
+            with cat.transaction():
+                cat.set_state(MATCH_STATE, {"key": key, "matches": [_match_json(m) for m in found]})
+    return [m for m in found if (min(m.a, m.b), max(m.a, m.b)) not in forbidden]
+
+
+def _match_key(options: ScanOptions, state: VideoState) -> str:
+    """Digest of everything the verdicts depend on: each video's id and kept frames, the
+    options, and the alignment's version."""
+    h = xxhash.xxh64()
+    h.update(json.dumps([MATCH_VERSION, frame_radius(options), options.video_min_segment]).encode())
     for fid in sorted(state.frames):
         fr = state.frames[fid]
-        q, owner = fr.query_hashes()
-        tls.append(Timeline(fid, fr.step, fr.times, fr.hashes(), q, owner))
-    found = match_videos(tls, min_seconds=options.video_min_segment, radius=frame_radius(options))
-    return [m for m in found if (min(m.a, m.b), max(m.a, m.b)) not in forbidden]
+        h.update(f"{fid}:{fr.step}:{len(fr.times)}".encode())
+        h.update(np.ascontiguousarray(fr.times).tobytes())
+        h.update(np.ascontiguousarray(fr.hashes()).tobytes())
+    return h.hexdigest()
+
+
+def _match_json(m: Match) -> list:
+    segs = [[s.a_start, s.a_end, s.b_start, s.b_end, s.score] for s in m.segments]
+    return [m.a, m.b, m.tier, m.cover_a, m.cover_b, segs]  # exact floats: JSON keeps them
+
+
+def _match_from_json(d: list) -> Match:
+    a, b, tier, ca, cb, segs = d
+    return Match(a, b, tier, ca, cb, tuple(Segment(*s) for s in segs))
 
 
 def video_member(

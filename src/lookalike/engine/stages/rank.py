@@ -147,7 +147,7 @@ def _video_groups(ctx: ScanContext, gr: Grouped, ex: Exact, rows: dict) -> Itera
 
     t_video = time.monotonic()
     state = video_stage.load(ctx.cat, ex.video_reps)
-    matches = video_stage.match(ctx.options, state, gr.forbidden)
+    matches = video_stage.match(ctx.options, state, gr.forbidden, ctx.cat)
     built, notes = video_stage.build_groups(
         ctx.options, state, matches, rows, ex.cluster_of, ex.video_reps
     )
