@@ -93,13 +93,30 @@ SQL = re.compile(r"\.execute(many)?\(|\b(SELECT|INSERT|UPDATE|DELETE)\s+.*\b(FRO
 
 
 def test_clients_hold_no_sql() -> None:
-    """commands/, ui/ and headless/ call engine methods; SQL text lives in the engine."""
+    """commands/, ui/, headless/ and serve/ call engine methods; SQL text lives in the engine."""
     src = REPO / "src" / "lookalike"
     hits = [
         f"{p.relative_to(src)}:{n}: {line.strip()}"
-        for folder in ("commands", "ui", "headless")
+        for folder in ("commands", "ui", "headless", "serve")
         for p in sorted((src / folder).rglob("*.py"))
         for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
         if SQL.search(line)
     ]
     assert not hits, "SQL in a client (add a Catalog/Journal method instead):\n" + "\n".join(hits)
+
+
+def test_the_architecture_page_names_only_modules_that_exist() -> None:
+    """docs/architecture.md stays true: every module path it names is in src/lookalike."""
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"\b((?:[a-z_]+/)*[a-z_]+\.py)\b", text))
+    assert len(named) > 30
+    src = REPO / "src" / "lookalike"
+    everywhere = {p.name for p in src.rglob("*.py")}
+    missing = [
+        p
+        for p in sorted(named)
+        if not p.startswith("test")
+        and not ((src / p).exists() or (src / "engine" / p).exists())
+        and ("/" in p or p not in everywhere)  # a bare name: in some room of the tree
+    ]
+    assert not missing, f"docs/architecture.md names modules that do not exist: {missing}"
