@@ -163,6 +163,44 @@ class Engine:
             else:
                 cat.remove_favourites([path])
 
+    def set_mark(self, path: str, on: bool) -> None:
+        """Add or take a file out of the catalog's marked set (engine/marks.py: it follows the
+        file when it moves; ``lookalike marks`` and the content rules' ``mark`` share it)."""
+        from lookalike.engine import marks
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            (marks.mark if on else marks.unmark)(cat, [path])
+
+    def set_note(self, path: str, text: str) -> None:
+        """A note on a file or folder ("" removes it)."""
+        from lookalike.engine import marks
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            marks.set_note(cat, path, text)
+
+    def catalog_marks(self) -> dict[str, object]:
+        """{"marked": [...], "favourites": [...], "notes": {path: text}, "folder_notes": {...}}
+        at the files' current paths."""
+        from lookalike.engine import marks
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            got = marks.entries(cat)
+            return {
+                "marked": [m.path for m in got if m.marked and not m.missing],
+                "favourites": [m.path for m in got if m.favourite],
+                "notes": {m.path: m.note for m in got if m.note},
+                "folder_notes": marks.folder_notes(cat),
+            }
+
+    def file_info(self, path: str) -> dict[str, object]:
+        """Raw metadata of one file (``lookalike info``); raises InfoError with a sentence."""
+        from lookalike.engine.metadata.info import file_info
+
+        return file_info(path)
+
     def forget_not_duplicate(self, paths: list[str]) -> None:
         """Undo :meth:`mark_not_duplicate` for these files (the reviewer undecided the group)."""
         from lookalike.engine.catalog import Catalog

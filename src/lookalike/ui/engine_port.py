@@ -42,6 +42,7 @@ class PlanSummary:
     groups: int
     refused: tuple[str, ...] = ()
     native: Any = None
+    merge: str | None = None  # "sidecar" / "file": merge the copies' metadata into keepers first
 
     @property
     def files(self) -> int:
@@ -102,6 +103,14 @@ class EnginePort(Protocol):
     def forget_not_duplicate(self, paths: list[str]) -> None: ...
 
     def set_favourite(self, path: str, on: bool) -> None: ...
+
+    def set_mark(self, path: str, on: bool) -> None: ...
+
+    def set_note(self, path: str, text: str) -> None: ...
+
+    def catalog_marks(self) -> dict[str, Any]: ...
+
+    def file_info(self, path: str) -> dict[str, Any]: ...
 
     def load_decisions(self) -> list[dict[str, Any]]: ...
 
@@ -169,6 +178,18 @@ class EngineAdapter:
 
     def set_favourite(self, path: str, on: bool) -> None:
         self.engine.set_favourite(path, on)
+
+    def set_mark(self, path: str, on: bool) -> None:
+        self.engine.set_mark(path, on)
+
+    def set_note(self, path: str, text: str) -> None:
+        self.engine.set_note(path, text)
+
+    def catalog_marks(self) -> dict[str, Any]:
+        return self.engine.catalog_marks()
+
+    def file_info(self, path: str) -> dict[str, Any]:
+        return self.engine.file_info(path)
 
     def load_decisions(self) -> list[dict[str, Any]]:
         return self.engine.load_decisions()
@@ -261,8 +282,12 @@ class EngineAdapter:
         actions = self._actions()
         # the Apply screen asks for "delete N files" (and the passphrase) before it calls this
         permanent = plan.native.op.kind == "delete"
-        events = actions.apply_plan(plan.native, origin="tui", allow_permanent=permanent)
-        return self._run_batch(events, progress)
+        native, notes = plan.native, []
+        if plan.merge:
+            native, notes = _merge_first(native, plan.merge)
+        events = actions.apply_plan(native, origin="tui", allow_permanent=permanent)
+        result = self._run_batch(events, progress)
+        return replace(result, messages=(*notes, *result.messages)) if notes else result
 
     def history(self) -> list[BatchInfo]:
         actions = self._actions()
@@ -304,6 +329,17 @@ class EngineAdapter:
             f"{b.not_done} not. Undo it from History (6)."
             for b in report.batches
         ]
+
+
+def _merge_first(native: Any, mode: str) -> tuple[Any, list[str]]:
+    """``--merge-metadata`` for the app: its own undoable batch, then the plan it leaves."""
+    from lookalike.engine.actions.metawrite import merge_for_plan
+
+    native, planned, got = merge_for_plan(native, into_file=mode == "file", origin="merge:tui")
+    notes = [f"metadata → {j.target}: {', '.join(sorted(j.sources))}" for j in planned.jobs]
+    notes += [f"conflict: {c}" for j in planned.jobs for c in j.conflicts]
+    notes += [f"metadata not merged into {t}: {m}" for t, m in got.failed]
+    return native, notes
 
 
 def _existing(path: Any) -> Any:

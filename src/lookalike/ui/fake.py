@@ -106,6 +106,8 @@ class FakeEngine:
         self.state: dict[str, object] = {}
         self.not_dups: list[list[str]] = []
         self.favourites: dict[str, bool] = {}  # set_favourite calls (path → on)
+        self.marks: dict[str, bool] = {}  # set_mark calls (path → on)
+        self.notes: dict[str, str] = {}  # set_note calls (path → text)
         self.plan_calls: list[dict] = []  # what the app passed to plan() (references, tiers)
         self.decisions: dict[str, dict] = {}  # stored review decisions by group key
         self.batches: list[BatchInfo] = []
@@ -169,6 +171,30 @@ class FakeEngine:
     def set_favourite(self, path: str, on: bool) -> None:
         self._off_loop("set_favourite")
         self.favourites[path] = on
+
+    def set_mark(self, path: str, on: bool) -> None:
+        self._off_loop("set_mark")
+        self.marks[path] = on
+
+    def set_note(self, path: str, text: str) -> None:
+        self._off_loop("set_note")
+        self.notes[path] = text
+
+    def catalog_marks(self) -> dict[str, object]:
+        self._off_loop("catalog_marks")
+        return {
+            "marked": [p for p, on in self.marks.items() if on],
+            "favourites": [p for p, on in self.favourites.items() if on],
+            "notes": {p: t for p, t in self.notes.items() if t},
+            "folder_notes": {},
+        }
+
+    def file_info(self, path: str) -> dict[str, object]:
+        """The real reader (it only reads the file): the panel shows what a file really says."""
+        self._off_loop("file_info")
+        from lookalike.engine.metadata.info import file_info
+
+        return file_info(path)
 
     def forget_not_duplicate(self, paths: list[str]) -> None:
         self._off_loop("forget_not_duplicate")

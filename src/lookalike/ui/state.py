@@ -115,6 +115,7 @@ class ReviewState:
         self._released: list[list[str]] = []  # not-dup groups the reviewer took back
         self.marks: set[str] = set()
         self.favourites: set[str] = set()
+        self.notes: dict[str, str] = {}  # the catalog's file notes (ui/screens/review_meta.py)
         self.tier_filter: str | None = None
         self.folder_filter: str | None = None
         self.sort: str = "order"

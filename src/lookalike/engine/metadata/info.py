@@ -14,6 +14,7 @@ import os
 import stat
 from typing import Any
 
+from lookalike.engine.actions.fsutil import safe_text
 from lookalike.engine.media.sniff import IMAGE, VIDEO, sniff
 from lookalike.engine.metadata.exiv import MetadataError, read
 
@@ -193,3 +194,41 @@ def _stream(s: Any) -> dict[str, Any]:
     if s.metadata:
         got["tags"] = dict(s.metadata)
     return got
+
+
+SECTIONS = ("exif", "xmp", "iptc", "png_text", "comment", "icc", "generation", "metadata_error")
+
+
+def _line(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, ensure_ascii=False)
+    return safe_text(str(value)).replace("\n", "\\n")
+
+
+def info_lines(info: dict[str, Any]) -> list[str]:
+    """:func:`file_info` as text lines (``lookalike info`` and the app's metadata panel)."""
+    out = [
+        f"== {safe_text(info['path'])}",
+        f"file: {info['kind']} {info['format']}, {info['size']} bytes",
+    ]
+    im = info.get("image")
+    if im:
+        frames = f", {im['frames']} frames" if im["frames"] > 1 else ""
+        out.append(f"image: {im['format']} {im['mode']} {im['width']}x{im['height']}{frames}")
+    vid = info.get("video")
+    if vid:
+        out.append(f"video: {vid['container']}, {vid['duration']} s, {vid['bit_rate']} bit/s")
+        for s in vid["streams"]:
+            rest = {k: v for k, v in s.items() if k not in ("index", "type", "codec")}
+            out.append(f"  stream {s['index']}: {s['type']} {s['codec']} {_line(rest)}")
+        out.extend(f"  {k} = {_line(v)}" for k, v in vid["tags"].items())
+    for section in SECTIONS:
+        got = info.get(section)
+        if not got:
+            continue
+        out.append(f"[{section}]")
+        if isinstance(got, dict):
+            out.extend(f"  {k} = {_line(v)}" for k, v in got.items())
+        else:
+            out.append(f"  {_line(got)}")
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 from textual import work
@@ -39,6 +40,13 @@ class LockAnswer(Message):
         self.plan, self.unlocked, self.error = plan, unlocked, error
 
 
+MERGE_TEXT = {
+    None: "off",
+    "sidecar": "what removed copies know goes into each keeper's NAME.EXT.xmp first",
+    "file": "what removed copies know goes into each keeper itself first (pixels untouched)",
+}
+
+
 class ApplyScreen(ModeScreen):
     MODE = "apply"
     HELP = """
@@ -50,7 +58,9 @@ must type "apply" to go ahead (for delete: "delete N files", and the passphrase 
 with lookalike lock set), so no stray key can act. Everything but delete can be undone from
 History (6); the batch id is shown here when it is done. Look-alike groups (tier "similar":
 different photos that look alike) are left out of the plan; S asks whether to include them, and
-S again leaves them out.
+S again leaves them out. M cycles the metadata merge: off, into each keeper's NAME.EXT.xmp
+sidecar, into the keeper itself — what a removed copy knows and its keeper lacks (capture date,
+GPS, camera, keywords, title, description, rating) is written first, as its own undoable batch.
 """
 
     BINDINGS: ClassVar[list[Binding]] = [
@@ -59,7 +69,15 @@ S again leaves them out.
         Binding("r", "replan", "Refresh plan", id="apply.refresh"),
         Binding("a", "apply", "Apply…", id="apply.apply"),
         Binding("S", "similar", "Include similar…", show=False, id="apply.similar"),
+        Binding("M", "merge", "Merge metadata", show=False, id="apply.merge"),
     ]
+    MERGES: ClassVar[tuple[str | None, ...]] = (None, "sidecar", "file")
+    merge: str | None = None  # M cycles: off → keeper's NAME.EXT.xmp → into the keeper itself
+
+    def action_merge(self) -> None:
+        """--merge-metadata for the app: a copy's date, GPS, keywords … reach its keeper first."""
+        self.merge = self.MERGES[(self.MERGES.index(self.merge) + 1) % len(self.MERGES)]
+        self.redraw()
 
     def action_similar(self) -> None:
         """Similar groups need their own confirmation: they are different photos."""
@@ -108,9 +126,10 @@ S again leaves them out.
         op = lk.operation_string()
         kind = lk.operation if lk.operation in EXPLAIN else "trash"
         folder = " · e folder" if kind in TAKES_FOLDER else ""
+        merge = f"\n[b]Metadata merge[/b] (M): {MERGE_TEXT[self.merge]}" if self.merge else ""
         self.query_one("#apply-op", Static).update(
             f"[b]Operation[/b]: {op} — each file to remove is {EXPLAIN[kind]}\n"
-            f"[dim]o next operation ({' · '.join(OPERATIONS)}){folder}[/]"
+            f"[dim]o next operation ({' · '.join(OPERATIONS)}){folder}[/]{merge}"
         )
         plan = lk.plan
         if lk.plan_error:
@@ -181,6 +200,8 @@ S again leaves them out.
 
     def action_apply(self) -> None:
         plan = self.lk.plan
+        if plan is not None and self.merge:
+            plan = replace(plan, merge=self.merge)
         if plan is None or not plan.items:
             self.notify("Nothing to apply", severity="warning")
             return

@@ -13,7 +13,8 @@ from textual.message import Message
 from textual.widgets import Static
 
 from lookalike.ui.layout import review_layout
-from lookalike.ui.screens.base import ConfirmScreen, ModeScreen, PromptScreen
+from lookalike.ui.screens.base import ConfirmScreen, PromptScreen
+from lookalike.ui.screens.review_meta import ReviewMetaKeys
 from lookalike.ui.widgets.details import Details
 from lookalike.ui.widgets.grouplist import GroupList, human_bytes
 from lookalike.ui.widgets.thumbs import ThumbGrid, uses_lines
@@ -27,7 +28,7 @@ class ThumbsReady(Message):
         self.group_id = group_id
 
 
-class ReviewScreen(ModeScreen):
+class ReviewScreen(ReviewMetaKeys):
     MODE = "review"
     HELP = """
 Walk the groups one by one. The left list shows every group (✓ accepted, ✎ changed, ≠ not a
@@ -60,7 +61,6 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
             id="review.next_undecided",
         ),
         Binding("enter,z", "full", "Full view", id="review.full_view"),
-        Binding("m", "mark", "Mark", show=False, id="review.mark"),
         Binding("f", "favourite", "Favourite", show=False, id="review.favourite"),
         Binding("slash", "find", "Find", id="review.find"),
         Binding("t", "tier", "Tier filter", show=False, id="review.tier_filter"),
@@ -150,6 +150,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
             state.status(g) if g else "",
             bool(m and m.path in state.marks),
             bool(m and m.path in state.favourites),
+            state.notes.get(m.path, "") if m else "",
         )
         title = self.query_one("#group-title", Static)
         sub = self.query_one("#group-sub", Static)
@@ -355,8 +356,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         self.lk.review.next_undecided()
         self._moved(old)
 
-    def action_mark(self) -> None:
-        self.lk.review.toggle_mark()
+    def refresh_meta(self) -> None:
         self._changed(list_too=False)
 
     def action_favourite(self) -> None:

@@ -110,12 +110,16 @@ class Details(Widget):
         status: str,
         marked: bool = False,
         favourite: bool = False,
+        note: str = "",
     ) -> None:
         if group is None or member is None:
             self._set([], "No groups. Press 1 to choose folders, then s to scan.")
             return
         mine = " ".join(f for f, on in (("marked", marked), ("favourite", favourite)) if on)
-        self._set(_rows(group, member, keep, status, mine), "")
+        rows = _rows(group, member, keep, status, mine)
+        if note:  # the reviewer's own words first under the flags
+            rows.insert(rows.index(("", "")), ("note", note))
+        self._set(rows, "")
 
     def _set(self, rows: list[tuple[str, str]], message: str) -> None:
         """Repaint only when what the pane says changed (l/h within a group often keeps it)."""

@@ -1,0 +1,100 @@
+"""Review's keys for what the catalog keeps about a file (issue 15), kept apart from review.py:
+``m`` marks (saved in the catalog's marked set, shared with ``lookalike marks`` and the rules'
+``mark`` action), ``N`` a note, ``I`` the raw-metadata panel, ``F`` the favourites view. On
+mount the catalog's marks, favourites and notes are read (thread worker) into the review state,
+so what the CLI or a rule marked shows here too."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import work
+from textual.binding import Binding
+from textual.message import Message
+
+from lookalike.ui.screens.base import ModeScreen, PromptScreen
+from lookalike.ui.screens.favourites import FavouritesScreen
+from lookalike.ui.screens.metadata import MetadataScreen
+
+
+class CatalogMarks(Message):
+    def __init__(self, marks: dict[str, Any]) -> None:
+        super().__init__()
+        self.marks = marks
+
+
+class ReviewMetaKeys(ModeScreen):
+    """Base of ReviewScreen: the keys above and the catalog load; the screen redraws itself."""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("m", "mark", "Mark", show=False, id="review.mark"),
+        Binding("I", "metadata", "Metadata", show=False, id="review.metadata"),
+        Binding("F", "favourites", "Favourites", show=False, id="review.favourites"),
+        Binding("N", "note", "Note", show=False, id="review.note"),
+    ]
+
+    def _on_mount(self) -> None:
+        # Textual calls each class's mount handler along the MRO; this one only starts the load
+        self._load_catalog_marks()
+
+    @work(thread=True, exclusive=True, group="catalog-marks")
+    def _load_catalog_marks(self) -> None:
+        try:
+            self.post_message(CatalogMarks(self.lk.engine.catalog_marks()))
+        except Exception:  # a new or unreadable catalog: the session's own marks still show
+            return
+
+    def on_catalog_marks(self, message: CatalogMarks) -> None:
+        state = self.lk.review
+        state.marks |= set(message.marks.get("marked") or ())
+        state.favourites |= set(message.marks.get("favourites") or ())
+        state.notes = dict(message.marks.get("notes") or {})
+        self.refresh_meta()
+
+    def refresh_meta(self) -> None:
+        """Redraw what shows marks, favourites and notes (ReviewScreen gives it)."""
+
+    @work(thread=True, group="catalog-write")
+    def _save(self, what: str, path: str, value: Any) -> None:
+        try:
+            getattr(self.lk.engine, what)(path, value)
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, f"not saved: {exc}", severity="error")
+
+    def action_mark(self) -> None:
+        member = self.lk.review.current_member
+        on = self.lk.review.toggle_mark()
+        if member is not None:
+            self._save("set_mark", member.path, on)
+        self.refresh_meta()
+
+    def action_metadata(self) -> None:
+        member = self.lk.review.current_member
+        if member is not None:
+            self.app.push_screen(MetadataScreen(self.lk.engine, member.path))
+
+    def action_favourites(self) -> None:
+        def done(removed: set[str] | None) -> None:
+            self.lk.review.favourites -= removed or set()
+            self.refresh_meta()
+
+        self.app.push_screen(FavouritesScreen(self.lk.engine), done)
+
+    def action_note(self) -> None:
+        member = self.lk.review.current_member
+        if member is None:
+            return
+        path = member.path
+        old = self.lk.review.notes.get(path, "")
+
+        def done(text: str | None) -> None:
+            if text is None:
+                return
+            if text.strip():
+                self.lk.review.notes[path] = text.strip()
+            else:
+                self.lk.review.notes.pop(path, None)
+            self._save("set_note", path, text)
+            self.refresh_meta()
+
+        self.app.push_screen(PromptScreen("Note on this file (empty removes it):", old), done)
