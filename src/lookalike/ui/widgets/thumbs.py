@@ -173,6 +173,8 @@ class ThumbCard(Vertical):
             self._img = Static("", classes="thumbimg noimg")
         self._lines: Any = None
         self._caption = Static("", classes="caption")
+        self._caption_text = ""
+        self._titles = ("", "")
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield self._img
@@ -195,12 +197,12 @@ class ThumbCard(Vertical):
         self.path = member.path
         # Only the title, classes and contents change here: those repaint without a relayout.
         mark = "▶" if selected else ""
-        self.border_title = (
+        self._set_titles(
             f"[$success b]{mark}{index + 1} KEEP[/]"
             if keep
-            else f"[$error]{mark}{index + 1} remove[/]"
+            else f"[$error]{mark}{index + 1} remove[/]",
+            f"[$warning]{flags}[/]" if flags else "",
         )
-        self.border_subtitle = f"[$warning]{flags}[/]" if flags else ""
         # No classes on the card itself: a class change restyles the card and its children,
         # which cost more per key than painting them; only the caption's highlight needs one.
         self._caption.set_class(selected, "-selected")
@@ -240,16 +242,26 @@ class ThumbCard(Vertical):
         else:
             img.update(f"{member.format}\n{member.width}x{member.height}", layout=False)  # type: ignore[attr-defined]
         name = os.path.basename(member.path)
-        self._caption.update(
-            f"{name}\n{member.width}x{member.height} · {human_bytes(member.size)} · {member.format}",
-            layout=False,
+        self._set_caption(
+            f"{name}\n{member.width}x{member.height} · {human_bytes(member.size)} · {member.format}"
         )
+
+    def _set_titles(self, title: str, subtitle: str) -> None:
+        """Setting a border title parses markup and repaints the whole card: only on change."""
+        if (title, subtitle) != self._titles:
+            self._titles = (title, subtitle)
+            self.border_title = title
+            self.border_subtitle = subtitle
+
+    def _set_caption(self, text: str) -> None:
+        if text != self._caption_text:
+            self._caption_text = text
+            self._caption.update(text, layout=False)
 
     def clear(self) -> None:
         """A card this group does not need: hidden (no empty frame is left on screen)."""
         self.display = False
-        self.border_title = ""
-        self.border_subtitle = ""
+        self._set_titles("", "")
         if self._data is not None:
             self._data = None
             self._lines = None
@@ -263,7 +275,7 @@ class ThumbCard(Vertical):
                     self._img.image = None  # type: ignore[attr-defined]
             else:
                 self._img.update("", layout=False)  # type: ignore[attr-defined]
-            self._caption.update("", layout=False)
+            self._set_caption("")
 
 
 def plan_grid(members: int, width: int, height: int, single: bool) -> tuple[int, int, int]:
