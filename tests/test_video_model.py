@@ -80,3 +80,36 @@ def test_keeper_prefers_the_unpadded_untrimmed_video() -> None:
     assert padded.flags == ("black padding",) and trimmed.flags[0].startswith("shorter")
     keeper, reason = choose_keeper([padded, trimmed, boxed, original], DEFAULT_KEEP_RULES)
     assert keeper.path == "/v/original.mp4", reason
+
+
+def test_keeper_weighs_bitrate_by_codec_then_container() -> None:
+    """Same content: more effective bits per pixel wins (a modern codec needs fewer), a few
+    percent never decide, the container breaks a tie, and the reason names the evidence."""
+    from lookalike.engine.catalog import FileRow
+    from lookalike.engine.options import DEFAULT_KEEP_RULES
+    from lookalike.engine.rules.keep import choose_keeper
+    from lookalike.engine.video_stage import video_member
+
+    def member(n: int, size: int, **probe) -> Member:
+        meta = {"width": 320, "height": 180, "fps": 25.0, "duration": 10.0, "dropped": 0.0}
+        meta.update({"codec": "h264", "container": "mov", "format": "MP4", **probe})
+        row = FileRow(n, f"/v/{n}.x", 1, n, size, 0, "video", None, None, None)
+        return video_member(row, meta, 1.0, ())
+
+    h264 = member(1, 2_500_000, bitrate=2_000_000)
+    mpeg4 = member(2, 2_600_000, bitrate=2_080_000, codec="mpeg4", container="avi", format="AVI")
+    keeper, reason = choose_keeper([mpeg4, h264], DEFAULT_KEEP_RULES)
+    assert keeper is h264 and reason.startswith("better encoding (h264 2.00 Mbit/s at 320×180, MP4")
+    starved = member(3, 700_000, bitrate=500_000)
+    assert choose_keeper([starved, h264], DEFAULT_KEEP_RULES)[0] is h264
+    # HEVC at 60 % of the bits keeps about as much: a tie on encoding, bytes decide
+    hevc = member(4, 1_500_000, bitrate=1_200_000, codec="hevc")
+    keeper, reason = choose_keeper([hevc, h264], DEFAULT_KEEP_RULES)
+    assert keeper is h264 and reason.startswith("largest file"), reason
+    # 4 % more bits in an AVI: the same bucket; the modern container wins the tie
+    avi = member(5, 2_600_000, bitrate=2_080_000, container="avi", format="AVI")
+    keeper, reason = choose_keeper([avi, h264], DEFAULT_KEEP_RULES)
+    assert keeper is h264 and "MP4 over" in reason, reason
+    # resolution of the picture comes first: a full-size copy beats a well-fed downscale
+    small = member(6, 9_000_000, bitrate=8_000_000, width=160, height=90)
+    assert choose_keeper([small, h264], DEFAULT_KEEP_RULES)[0] is h264

@@ -32,6 +32,7 @@ from lookalike.engine.options import ScanOptions
 from lookalike.engine.pool import DecodePool
 from lookalike.engine.records import FileError, Member
 from lookalike.engine.rules.keep import choose_keeper
+from lookalike.engine.rules.video_evidence import video_encoding
 from lookalike.engine.video_align import FRAME_RADIUS, Match, Segment, Timeline, match_videos
 
 MATCH_STATE = "video_matches"  # catalog state: the last scan's verdicts and what they came from
@@ -194,7 +195,7 @@ def video_member(
         content_hash=r.fullhash.hex() if r.fullhash else None,
         file_id=r.id,
         flags=tuple(edits),
-        evidence={"content": content, "edits": edits},
+        evidence={"content": content, "edits": edits, **video_encoding(meta, r.size)},
         duration=meta.get("duration"),
         fps=meta.get("fps"),
         codec=meta.get("codec"),

@@ -95,7 +95,8 @@ def _encoding_key(m: Member, q: dict[str, float]) -> tuple[int, int]:
     e = _ev(m)
     if "encoding_rank" not in e:
         return (3, 0)
-    return (int(e["encoding_rank"]), -int(e.get("jpeg_quality") or 0))
+    # photos: JPEG quality; videos: effective bits per pixel (rules/video_evidence.py)
+    return (int(e["encoding_rank"]), -int(e.get("encoding_score", e.get("jpeg_quality")) or 0))
 
 
 def _encoding_words(a: Member, b: Member) -> str:
