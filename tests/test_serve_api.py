@@ -15,6 +15,8 @@ pytest.importorskip("httpx")
 
 from starlette.testclient import TestClient  # noqa: E402
 
+from lookalike.engine.api import Engine  # noqa: E402
+from lookalike.engine.options import ScanOptions  # noqa: E402
 from lookalike.engine.scanlock import ScanLock  # noqa: E402
 from lookalike.serve.app import ServeSettings, make_app  # noqa: E402
 from serve_helpers import make_library, snapshot, sse_events  # noqa: E402
@@ -120,6 +122,28 @@ def test_a_file_name_that_is_not_utf8_goes_out_and_back(client, lib):
     assert not os.path.lexists(odd)
     client.post(f"/batches/{done['batch']}/undo", json={"confirm": f"undo {done['batch']}"})
     assert snapshot(lib) == before and os.path.exists(odd)
+
+
+def test_groups_and_thumbnails_outside_the_roots_are_not_served(tmp_path, lib):
+    """The catalog also holds a scan someone ran on the box outside the roots."""
+    outside = tmp_path / "private"
+    outside.mkdir()
+    shutil.copy(lib / "man.jpg", outside / "a.jpg")
+    shutil.copy(lib / "man.jpg", outside / "b.jpg")
+    opts = ScanOptions(roots=(outside,), workers=1)
+    fin = list(Engine(tmp_path / "cat.db", tmp_path / "thumbs").scan_sync(opts))[-1]
+    private = [m.thumb for g in fin.groups for m in g.members]
+    assert private and all(Path(t).is_file() for t in private)
+    with TestClient(make_app(settings(tmp_path, lib)), base_url=LOCAL) as c:
+        assert c.get("/review/groups").json()["total"] == 0
+        for t in private:
+            assert c.get(f"/thumbs/{Path(t).stem}").status_code == 404
+        job, _ = run_job(c, {"paths": [str(lib)]})
+        review = c.get("/review/groups").json()
+        assert review["total"] == 2  # the catalog's review now: this scan's groups only
+        urls = [f["thumb_url"] for g in review["groups"] for f in g["files"]]
+        assert all(c.get(u).status_code == 200 for u in urls)
+        assert all(c.get(f"/thumbs/{Path(t).stem}").status_code == 404 for t in private)
 
 
 def test_second_scan_of_the_catalog_is_409(client, lib):

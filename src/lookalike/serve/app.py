@@ -22,6 +22,7 @@ from lookalike.serve.jobs import JobManager
 from lookalike.serve.routes import ROUTES, Room
 from lookalike.serve.scanargs import scan_options_from
 from lookalike.serve.security import Guard, RateLimit, is_local
+from lookalike.serve.visible import ThumbGate
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,13 @@ def make_app(settings: ServeSettings) -> Starlette:
         },
     )
     app.state.room = Room(
-        engine, jobs, state_dir, settings.journal, settings.page_max, settings.max_streams
+        engine,
+        jobs,
+        state_dir,
+        settings.journal,
+        settings.page_max,
+        settings.max_streams,
+        ThumbGate(jobs),
     )
     app.add_middleware(
         Guard,

@@ -114,6 +114,7 @@ class JobManager:
         self.tasks: set[asyncio.Task] = set()
         self.stopping = False
         self._saved = 0.0
+        self.ended = 0  # jobs ended since the start
         self._doc: tuple[str | None, dict] = (None, {})
 
     # -- persistence ------------------------------------------------------------------------
@@ -328,6 +329,7 @@ class JobManager:
         self._end(job, "done", f"{len(fin.groups)} group(s), {len(fin.errors)} error(s)")
 
     def _end(self, job: Job, state: str, message: str) -> None:
+        self.ended += 1  # what may be shown changed (serve/visible.py)
         job.state, job.message, job.finished = state, message, time.time()
         self.save()
         job.wake()

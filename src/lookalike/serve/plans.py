@@ -35,6 +35,7 @@ from lookalike.engine.records import Group
 from lookalike.serve.errors import ApiError
 from lookalike.serve.jobs import JobManager
 from lookalike.serve.scanargs import under_roots
+from lookalike.serve.visible import review_groups
 
 PLAN_ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
 PLAN_KEYS = {"job", "review", "action", "tiers", "groups", "removals"}
@@ -79,7 +80,7 @@ def make_plan(jobs: JobManager, body: object, references: list[str]) -> dict[str
     if not isinstance(tiers, list) or any(t not in TIERS for t in tiers):
         raise ApiError(422, f"tiers must be a list of {', '.join(TIERS)}")
     if body.get("review"):
-        groups, roots = jobs.engine.last_groups(), list(jobs.roots)
+        groups, roots = review_groups(jobs.engine, jobs.roots), list(jobs.roots)
     else:
         job = jobs.get(body["job"])
         jobs.groups_document(job.id)  # 409 until the job is done

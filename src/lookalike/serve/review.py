@@ -17,6 +17,7 @@ from lookalike.serve.errors import ApiError, AsciiJSON
 from lookalike.serve.plans import run_batch
 from lookalike.serve.routes import body_of, page_of, room, thumb_url
 from lookalike.serve.scanargs import under_roots
+from lookalike.serve.visible import review_groups
 
 STATE_KEY_MAX = 200
 
@@ -35,7 +36,7 @@ async def groups(request: Request) -> Response:
     """The catalog's stored review (what ``Engine.last_groups`` returns), paged."""
     r = room(request)
     offset, limit = page_of(request, r.page_max)
-    every = await asyncio.to_thread(r.engine.last_groups)
+    every = await asyncio.to_thread(review_groups, r.engine, r.jobs.roots)
     page = []
     for g in every[offset : offset + limit]:
         doc = g.to_json()

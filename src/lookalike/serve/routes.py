@@ -19,6 +19,7 @@ from lookalike.serve import plans
 from lookalike.serve.errors import ApiError, AsciiJSON
 from lookalike.serve.jobs import TERMINAL, Job, JobManager
 from lookalike.serve.openapi import schema
+from lookalike.serve.visible import ThumbGate
 
 THUMB_KEY = re.compile(r"^[0-9a-f]{16}$")
 KEEPALIVE = 15.0  # seconds between SSE comments while a job is quiet
@@ -34,6 +35,7 @@ class Room:
     journal: Path | None
     page_max: int
     max_streams: int
+    thumbs: ThumbGate
     streams: int = 0
 
 
@@ -214,9 +216,11 @@ async def undo_batch(request: Request) -> Response:
 
 
 async def thumb(request: Request) -> Response:
+    r = room(request)
     key = request.path_params["key"]
-    path = Path(room(request).engine.thumb_dir) / key[:2] / f"{key}.webp"
-    if not THUMB_KEY.match(key) or not path.is_file():
+    path = Path(r.engine.thumb_dir) / key[:2] / f"{key}.webp"
+    known = THUMB_KEY.match(key) and await asyncio.to_thread(r.thumbs.allows, key)
+    if not known or not path.is_file():
         raise ApiError(404, f"no thumbnail {key!r}", "use a file's thumb_url from the groups")
     return FileResponse(
         path,
