@@ -165,3 +165,38 @@ def test_scan_action_never_touches_clip_groups(videos: Path, tmp_path: Path) -> 
     assert (work / "bikes-trimmed.mp4").exists(), r.stderr.decode()
     left = sorted(p.name for p in work.iterdir() if p.is_file())
     assert "bikes-trimmed.mp4" in left and "bunny.mp4" in left
+
+
+def test_every_bad_video_is_one_clear_error_and_the_scan_goes_on(tmp_path: Path) -> None:
+    """0 bytes, noise named .mkv, a cut-off mp4, an audio-only mp4: one message each (what is
+    wrong), exit code 3, and the good video and its copy are still grouped."""
+    d = tmp_path / "v"
+    d.mkdir()
+    base = variant(DATA / "carphone_pristine.mp4", d / "good.mp4")
+    shutil.copy(base, d / "good-copy.mp4")
+    (d / "empty.mp4").touch()
+    (d / "noise.mkv").write_bytes(bytes(range(256)) * 4)
+    data = (DATA / "bikes.mp4").read_bytes()
+    (d / "cut.mp4").write_bytes(data[: len(data) // 2])
+    import av
+    import numpy as np
+
+    with av.open(str(d / "sound.mp4"), "w") as c:
+        s = c.add_stream("aac", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), "fltp", "mono")
+        frame.sample_rate = 8000
+        for p in [*s.encode(frame), *s.encode()]:
+            c.mux(p)
+    r = lookalike("scan", "--no-ui", str(d), "--db", str(tmp_path / "c.db"), "--workers", "1")
+    assert r.returncode == 3, r.stderr.decode()
+    out = json.loads(r.stdout)
+    errors = {os.path.basename(e["path"]): e["error"] for e in out["errors"]}
+    assert errors == {
+        "empty.mp4": "empty file (0 bytes)",
+        "noise.mkv": "not a video (content is no known video format: damaged, or misnamed)",
+        "cut.mp4": errors["cut.mp4"],
+        "sound.mp4": "no video stream in this file (audio only or damaged)",
+    }
+    assert errors["cut.mp4"].startswith("not a readable video")
+    (g,) = out["groups"]
+    assert sorted(os.path.basename(f["path"]) for f in g["files"]) == ["good-copy.mp4", "good.mp4"]

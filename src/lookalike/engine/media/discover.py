@@ -43,6 +43,11 @@ IMAGE_EXTENSIONS = frozenset(
         ".raf",
     ]
 )
+# names that promise a video: one whose content is no known video format is reported
+VIDEO_EXTENSIONS = frozenset(
+    [".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".3gp", ".mpg", ".mpeg"]
+    + [".ts", ".mts", ".m2ts", ".ogv"]
+)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 
 from lookalike.engine.catalog import FileRow
 from lookalike.engine.events import Event, Notice
-from lookalike.engine.media.discover import IMAGE_EXTENSIONS, Found, walk_would_list
+from lookalike.engine.media.discover import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    Found,
+    walk_would_list,
+)
 from lookalike.engine.media.sniff import IMAGE, OTHER, VIDEO, sniff
 from lookalike.engine.records import FileError
 from lookalike.engine.stages.context import COMMIT_EVERY, Progress, ScanContext, Writes
@@ -133,18 +138,21 @@ def _sniff_kinds(ctx: ScanContext, rows: dict[int, FileRow]) -> None:
 
 
 def _media(ctx: ScanContext, rows: dict[int, FileRow]) -> list[FileRow]:
-    """Photos and videos; a file named like an image that is not one is reported."""
+    """Photos and videos; a file named like an image or a video that is not one is reported."""
 
-    def has_image_ext(r: FileRow) -> bool:
-        return os.path.splitext(r.path)[1].lower() in IMAGE_EXTENSIONS
+    def ext(r: FileRow) -> str:
+        return os.path.splitext(r.path)[1].lower()
 
     media = []
     for r in rows.values():
         if r.kind in (IMAGE, VIDEO):
             media.append(r)
-        elif r.kind == OTHER and has_image_ext(r):
+        elif r.kind == OTHER and ext(r) in IMAGE_EXTENSIONS:
             media.append(r)
             why = "not an image (content is not a known image format)"
+            ctx.on_error(FileError(r.path, "empty file (0 bytes)" if r.size == 0 else why))
+        elif r.kind == OTHER and ext(r) in VIDEO_EXTENSIONS:
+            why = "not a video (content is no known video format: damaged, or misnamed)"
             ctx.on_error(FileError(r.path, "empty file (0 bytes)" if r.size == 0 else why))
     return media
 
