@@ -192,3 +192,29 @@ def test_scan_with_rules_reports_on_stderr_and_acts_through_the_journal(tmp_path
     assert not (inbox / "cat.png").exists() and "undo with: lookalike undo" in r.stderr
     assert CliRunner().invoke(main, ["undo", "--yes"]).exit_code == 0
     assert (inbox / "cat.png").read_bytes() == cat_bytes
+
+
+def test_device_option_is_checked_only_when_a_model_is_needed(tmp_path: Path) -> None:
+    """``--device`` reaches the model: a GPU that is not there is one message and exit 2 for a
+    prototype rule; a generation-prompt rule needs no model, so it runs anyway."""
+    from click.testing import CliRunner
+
+    from lookalike import config
+    from lookalike.cli import main
+
+    cat = _png(tmp_path / "cat.png", parameters=A1111)
+    (tmp_path / "samples").mkdir()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(tmp_path / "samples" / "red.png")
+    config.save_config(
+        {
+            "content_rules": [
+                {"name": "cats", "when": {"generation_prompt": ["cat"]}, "action": "notify"},
+                {"name": "reds", "when": {"prototype": str(tmp_path / "samples")}},
+            ]
+        }
+    )
+    r = CliRunner().invoke(main, ["rules", "test", "cats", str(cat), "--device", "cuda:7"])
+    assert r.exit_code == 0 and "fires" in r.stdout, r.output
+    r = CliRunner().invoke(main, ["rules", "test", "reds", str(cat), "--device", "cuda:7"])
+    assert r.exit_code == 2, r.output
+    assert "--device cuda:7" in r.stderr and r.stderr.count("\n") == 1

@@ -56,6 +56,13 @@ def _model_opts(f: Callable[..., Any]) -> Callable[..., Any]:
         help="Load the model's weights from FILE (config: [rules] weights).",
     )(f)
     f = click.option(
+        "--device",
+        default=None,
+        metavar="DEVICE",
+        help="auto (a CUDA GPU when torch sees one), cpu or cuda[:N] for the embedding model "
+        "and PyTorch classifiers (config: [rules] device; default auto).",
+    )(f)
+    f = click.option(
         "--db",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
@@ -65,7 +72,11 @@ def _model_opts(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _engine(
-    rules: list[ContentRule], model: str | None, db: Path | None, weights: str | None = None
+    rules: list[ContentRule],
+    model: str | None,
+    db: Path | None,
+    weights: str | None = None,
+    device: str | None = None,
 ) -> RuleEngine:
     from lookalike import config
     from lookalike.engine.rules.evaluate import RuleEngine
@@ -82,6 +93,7 @@ def _engine(
         catalog=db or config.default_catalog_path(),
         classifiers=classifiers,
         weights=weights or config.get_key(cfg, "rules.weights"),
+        device=device or str(config.get_key(cfg, "rules.device", "auto") or "auto"),
     )
 
 
@@ -178,13 +190,18 @@ def _describe(r: ContentRule) -> dict[str, Any]:
 @click.argument("image", type=click.Path(exists=True, dir_okay=False))
 @_model_opts
 def test_cmd(
-    rule: str, image: str, model: str | None, db: Path | None, weights: str | None
+    rule: str,
+    image: str,
+    model: str | None,
+    db: Path | None,
+    weights: str | None,
+    device: str | None,
 ) -> None:
     """Score RULE on IMAGE and say whether it would fire (folders are not checked)."""
 
     def body(stdout: TextIO, stderr: TextIO) -> int:
         (r,) = _load(rule)
-        with _engine([r], model, db, weights) as eng:
+        with _engine([r], model, db, weights, device) as eng:
             (res,) = eng.evaluate(r, [os.path.abspath(image)])
         for note in eng.notes:
             stderr.write(f"lookalike rules: {note}\n")
@@ -220,6 +237,7 @@ def run_cmd(
     model: str | None,
     db: Path | None,
     weights: str | None,
+    device: str | None,
 ) -> None:
     """Apply the rules (or only RULE) to the images under PATH…, first match wins.
 
@@ -248,7 +266,7 @@ def run_cmd(
                 f"no content rules configured; add [[content_rules]] to {config.config_path()} "
                 "(docs/rules.md)"
             )
-        files, hits, errors = _first_hits(rules, paths, model, db, weights, stderr)
+        files, hits, errors = _first_hits(rules, paths, model, db, weights, stderr, device)
         for res, r in hits:
             if fmt == "json":
                 row = {"rule": r.name, "score": round(res.score, 6), "action": str(r.action)}
@@ -272,6 +290,7 @@ def _first_hits(
     db: Path | None,
     weights: str | None,
     stderr: TextIO,
+    device: str | None = None,
 ) -> tuple[list[str], list[tuple], list]:
     """The image files under PATHS, the first rule that fires on each (result, rule), and the
     files that could not be evaluated (each reported on stderr, the run goes on)."""
@@ -280,7 +299,7 @@ def _first_hits(
     files: list[str] = []
     for p in paths:
         files += image_files(p) if os.path.isdir(p) else [os.path.abspath(p)]
-    with _engine(rules, model, db, weights) as eng:
+    with _engine(rules, model, db, weights, device) as eng:
         fired, errors = eng.first_hits(files)
     for note in eng.notes:
         stderr.write(f"lookalike rules: {note}\n")

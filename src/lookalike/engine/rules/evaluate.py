@@ -169,7 +169,7 @@ class RuleEngine:
         embedder: Any = None,
         catalog: str | os.PathLike[str] | None = None,
         store: Path | None = None,
-        device: str = "cpu",
+        device: str = "auto",
         classifiers: dict[str, Any] | None = None,
         weights: str | os.PathLike[str] | None = None,
     ) -> None:
@@ -338,7 +338,14 @@ class RuleEngine:
 
                 if name not in self.classifier_specs:
                     raise RuleError(f"no [classifiers.{name}] table in the config")
-                clf = load_classifier(self.classifier_specs[name], self.device)
+                from lookalike.engine.embedders import ModelUnavailable
+                from lookalike.engine.features.embed import pick_device
+
+                try:
+                    device = pick_device(self.device)  # auto: the GPU when torch sees one
+                except ModelUnavailable as exc:  # one message for the run, not one per file
+                    raise RuleError(str(exc)) from None
+                clf = load_classifier(self.classifier_specs[name], device)
                 self.notes += clf.notes
                 self._classifiers[name] = clf
             clf = self._classifiers[name]
