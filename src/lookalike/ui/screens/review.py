@@ -357,7 +357,8 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         self._moved(old)
 
     def refresh_meta(self) -> None:
-        self._changed(list_too=False)
+        if self.query("#group-title"):  # the catalog's marks can arrive before the compose
+            self._changed(list_too=False)
 
     def action_favourite(self) -> None:
         member = self.lk.review.current_member
