@@ -49,6 +49,16 @@ def test_the_app_port_works_on_a_server(tmp_path: Path):
         assert port.load_decisions() == [] and port.recovery_notes() == []
         with pytest.raises(RemoteError, match="outside the server's roots"):
             port.mark_not_duplicate(["/etc/passwd", str(lib / "cat.jpg")])
+        cat_jpg = str(lib / "cat.jpg")
+        port.set_mark(cat_jpg, True)
+        port.set_note(cat_jpg, "the original")
+        marks = port.catalog_marks()
+        assert marks["marked"] == [cat_jpg] and marks["notes"] == {cat_jpg: "the original"}
+        assert port.file_info(cat_jpg)
+        with pytest.raises(RemoteError, match="outside the server's roots"):
+            port.file_info("/etc/hostname")
+        port.set_mark(cat_jpg, False)
+        assert port.catalog_marks()["marked"] == []
         with pytest.raises(ActionsUnavailable, match="on the box"):
             port.rule_previews()
 

@@ -277,6 +277,21 @@ def _review_paths() -> dict[str, Any]:
             )
         },
         "/review/recovery": {"get": _op("Batches a crashed process left unfinished.", "200")},
+        "/review/marks": {
+            "get": _op("Marked files, favourites, notes (under the roots).", "200"),
+            "post": _op('{"paths": [...], "on": true}: mark or unmark files.', "200", (403, 422)),
+        },
+        "/review/notes": {
+            "put": _op('{"path": P, "text": T}: a note ("" removes it).', "200", (403, 422))
+        },
+        "/review/info": {
+            "get": _op(
+                "A file's raw metadata (lookalike info).",
+                "200",
+                (403, 422),
+                params=(_p("path", "query", text="a file under the roots"),),
+            )
+        },
     }
 
 

@@ -97,6 +97,50 @@ async def favourites(request: Request) -> Response:
     return AsciiJSON({"paths": body["paths"], "on": bool(body.get("on", True))})
 
 
+async def marks(request: Request) -> Response:
+    """GET: marked files, favourites and notes under the roots; POST ``{"paths", "on"}``."""
+    r = room(request)
+    if request.method == "POST":
+        body = await body_of(request)
+        for path in _paths(body, "paths", r.jobs.roots):
+            await asyncio.to_thread(r.engine.set_mark, path, bool(body.get("on", True)))
+    got = await asyncio.to_thread(r.engine.catalog_marks)
+    inside = lambda p: under_roots(p, r.jobs.roots)  # noqa: E731
+    return AsciiJSON(
+        {
+            "marked": [p for p in got["marked"] if inside(p)],
+            "favourites": [p for p in got["favourites"] if inside(p)],
+            "notes": {p: t for p, t in got["notes"].items() if inside(p)},
+            "folder_notes": {p: t for p, t in got["folder_notes"].items() if inside(p)},
+        }
+    )
+
+
+async def note(request: Request) -> Response:
+    """``{"path": P, "text": T}``: a note on a file or folder ("" removes it)."""
+    r = room(request)
+    body = await body_of(request)
+    (path,) = _paths({"paths": [body.get("path")]} if isinstance(body, dict) else {}, "paths",
+                     r.jobs.roots)  # fmt: skip
+    text = body.get("text")
+    if not isinstance(text, str):
+        raise ApiError(422, '"text" must be a string ("" removes the note)')
+    await asyncio.to_thread(r.engine.set_note, path, text)
+    return AsciiJSON({"path": path, "text": text})
+
+
+async def info(request: Request) -> Response:
+    """``?path=P``: the file's raw metadata (``lookalike info``)."""
+    from lookalike.engine.metadata.info import InfoError
+
+    r = room(request)
+    (path,) = _paths({"paths": [request.query_params.get("path")]}, "paths", r.jobs.roots)
+    try:
+        return AsciiJSON(await asyncio.to_thread(r.engine.file_info, path))
+    except InfoError as exc:
+        raise ApiError(422, str(exc)) from None
+
+
 async def recovery(request: Request) -> Response:
     report = await asyncio.to_thread(pending_recovery, room(request).journal)
     return AsciiJSON({"batches": [_interrupted(b) for b in report.batches]})
@@ -130,5 +174,8 @@ ROUTES = [
     Route("/review/not-duplicates", not_duplicates, methods=["POST"]),
     Route("/review/favourites", favourites, methods=["POST"]),
     Route("/review/recovery", recovery),
+    Route("/review/marks", marks, methods=["GET", "POST"]),
+    Route("/review/notes", note, methods=["PUT"]),
+    Route("/review/info", info),
     Route("/batches/{id}/redo", redo_batch, methods=["POST"]),
 ]

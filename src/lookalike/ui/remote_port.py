@@ -130,9 +130,9 @@ class RemotePort:
         self._lock = threading.Lock()
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+    def _call(self, method: str, route: str, body: Any = None, **params: Any) -> Any:
         try:
-            r = self.http.request(method, path, json=body, params=params or None)
+            r = self.http.request(method, route, json=body, params=params or None)
         except httpx.HTTPError as exc:
             raise RemoteError(f"cannot reach {self.url}: {exc}") from None
         return _answer(r)
@@ -206,6 +206,18 @@ class RemotePort:
 
     def set_favourite(self, path: str, on: bool) -> None:
         self._call("POST", "/review/favourites", {"paths": [path], "on": on})
+
+    def set_mark(self, path: str, on: bool) -> None:
+        self._call("POST", "/review/marks", {"paths": [path], "on": on})
+
+    def set_note(self, path: str, text: str) -> None:
+        self._call("PUT", "/review/notes", {"path": path, "text": text})
+
+    def catalog_marks(self) -> dict[str, Any]:
+        return self._call("GET", "/review/marks")
+
+    def file_info(self, path: str) -> dict[str, Any]:
+        return self._call("GET", "/review/info", path=path)
 
     def load_decisions(self) -> list[dict[str, Any]]:
         return self._call("GET", "/review/decisions")["decisions"]
