@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from lookalike.engine.records import Group
+from lookalike.engine.records import Group, Member
 
 SCHEMA = """
 CREATE TABLE rule_hidden (
@@ -143,9 +143,14 @@ def without_hidden(groups: Sequence[Group], hidden: set[Identity]) -> list[Group
     keeper is hidden or that is left with one file dropped (the next scan regroups them)."""
     if not hidden:
         return list(groups)
+    stamps = {(size, mtime) for _, _, size, mtime in hidden}
+
+    def gone(m: Member) -> bool:  # stat only files whose stored size and mtime could match
+        return (m.size, m.mtime_ns) in stamps and is_hidden(m.path, hidden)
+
     out: list[Group] = []
     for g in groups:
-        members = tuple(m for m in g.members if not is_hidden(m.path, hidden))
+        members = tuple(m for m in g.members if not gone(m))
         if len(members) == len(g.members):
             out.append(g)
         elif len(members) > 1 and any(m.path == g.keep for m in members):
