@@ -27,6 +27,7 @@ python benchmarks/video_decode.py -o "$OUT/video_decode.json"
 python benchmarks/rules.py -o "$OUT/rules.json"
 python benchmarks/embed_rate.py --device cpu -o "$OUT/embed_rate_cpu.json"
 python benchmarks/ui_keys.py --groups 10000 --presses 200 > "$OUT/ui_keys.txt"
+python benchmarks/serve_load.py --clients 50 --requests 20 > "$OUT/serve_load.json"
 for s in 30 80; do
   python benchmarks/accuracy.py --quiet --sensitivity "$s" -o "$OUT/acc_sweep_s$s.json"
 done
