@@ -377,3 +377,21 @@ def test_threshold_preview_agrees_with_evaluating_at_each_threshold(
         assert counts == sorted(counts, reverse=True) and counts[-1] == 0
         assert {s.path for s in pv.hits()} == {r.path for r in eng.evaluate(rule, files) if r.hit}
         assert {Path(p).name for p in first_hits([pv])} == {"brick.jpg", "gravel.jpg"}
+
+
+def test_embed_limit_refuses_a_large_embedding_job_with_the_command_that_does_it(
+    photos: Path, effnet: Any, tmp_path: Path
+) -> None:
+    """The app's preview never starts hours of decoding: past its limit it says what to run;
+    vectors kept by an earlier run do not count."""
+    from lookalike.engine.rules.evaluate import RuleEngine
+
+    a, b = sorted(str(p) for p in (photos / "inbox").iterdir())[:2]
+    (rule,) = parse_rules({"content_rules": [_rule(tmp_path, prototype=str(photos / "reject"))]})
+    with RuleEngine([rule], embedder=effnet, store=tmp_path / "r.sqlite") as eng:
+        eng.embed_limit = 1
+        with pytest.raises(RuleError, match="2 image.*lookalike rules run FOLDER --dry-run"):
+            eng.vectors([a, b])
+        assert eng.embedded == 0
+        eng.vectors([a])
+        assert set(eng.vectors([a, b])) == {a, b} and eng.embedded == 2

@@ -190,6 +190,9 @@ class RuleEngine:
         self.notes: list[str] = []  # for the user, once per run (e.g. an unsafe model load)
         self.built: list[str] = []  # sample folders whose prototype was (re)built this run
         self.embedded = 0  # images this engine decoded and embedded
+        # at most this many images embedded per call (None: no limit); the app's preview sets
+        # it so opening a screen never starts hours of decoding in the background
+        self.embed_limit: int | None = None
         for r in self.rules:
             if r.needs_text and not self.spec.text:
                 raise RuleError(
@@ -243,6 +246,12 @@ class RuleEngine:
             else:
                 missing.append(p)
         missing = self._from_catalog(missing, out)
+        if self.embed_limit is not None and len(missing) > self.embed_limit:
+            raise RuleError(
+                f"{len(missing)} image(s) have no stored vector for {self.spec.name} yet (more "
+                f"than {self.embed_limit} to embed here); run lookalike rules run FOLDER "
+                "--dry-run once (it keeps the vectors), then score again"
+            )
         batch: list[tuple[str, np.ndarray]] = []
         for p in missing:
             try:

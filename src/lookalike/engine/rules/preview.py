@@ -19,7 +19,8 @@ from typing import Any
 from lookalike.engine.media.sniff import IMAGE
 from lookalike.engine.rules.content import Condition, ContentRule, Test
 
-LIMIT = 20_000  # catalog images previewed at most (the newest rows first would bias; first N)
+LIMIT = 20_000  # catalog images previewed at most
+EMBED_LIMIT = 300  # images the preview may embed itself (more: it says how to embed them first)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ def preview_catalog(catalog: Path, config: dict[str, Any], limit: int = LIMIT) -
         catalog=catalog,
         classifiers=classifiers,
     ) as eng:
+        eng.embed_limit = EMBED_LIMIT
         return [preview(eng, r, files) for r in rules]
 
 
