@@ -346,7 +346,8 @@ def _frame_hits(
     videos: list[Timeline], radius: int
 ) -> tuple[dict[tuple[int, int], dict[tuple[int, int], float]], dict[tuple[int, int], set[int]]]:
     """Matched frames per video pair ``(i, j)``, i < j: ``{(frame of i, frame of j): similarity
-    0..1}`` (closest orientation candidate), and per ``(video, frame)`` the other videos it hits."""
+    0..1}`` (closest orientation candidate), and per ``(video, frame)`` the other videos it hits
+    (only for frames that hit more than COMMON_FRAME videos)."""
     pairs: dict[tuple[int, int], dict[tuple[int, int], float]] = defaultdict(dict)
     seen: dict[tuple[int, int], set[int]] = defaultdict(set)
     codes = [v.codes for v in videos if len(v.codes)]
@@ -360,9 +361,13 @@ def _frame_hits(
             continue
         q, r, dist = index.search(v.queries, radius)
         others = vid_of[r]
+        per_frame: dict[int, set[int]] = defaultdict(set)
         for fq, o in zip(v.owner[q], others, strict=True):
             if o != n:
-                seen[(n, int(fq))].add(int(o))
+                per_frame[int(fq)].add(int(o))
+        # only a frame hitting more videos than COMMON_FRAME can hit that many copy-sets:
+        # the rest are not kept (memory stays ~ the number of such frames)
+        seen.update({(n, f): o for f, o in per_frame.items() if len(o) > COMMON_FRAME})
         keep = others > n  # each pair once, from its lower video
         for fq, o, fr, d in zip(
             v.owner[q][keep], others[keep], frame_of[r][keep], dist[keep], strict=True
