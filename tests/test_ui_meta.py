@@ -123,3 +123,28 @@ async def test_apply_M_cycles_the_merge_and_passes_it_to_the_engine() -> None:
         await pilot.press("M", "M", "a", *"apply", "enter")
         await wait_for(pilot, lambda: bool(engine.applied))
         assert engine.applied[-1].merge == "sidecar"
+
+
+async def test_browse_folder_note_metadata_and_favourites(tmp_path: Path) -> None:
+    """Browse: N on the highlighted folder saves a note that shows under the folder's info; i on
+    a highlighted photo opens its metadata; F opens the favourites."""
+    group = _photos(tmp_path / "p")
+    engine = FakeEngine([group])
+    app = make_app({}, engine, graphics="none", browse_start=tmp_path / "p")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1")  # results exist, so the app opened in Review
+        await pilot.pause(0.2)
+        await pilot.press("N", *"phone backup", "enter")
+        folder = str(tmp_path / "p")
+        await wait_for(pilot, lambda: engine.notes.get(folder) == "phone backup")
+        info = app.screen.query_one("#dirinfo")
+        await wait_for(pilot, lambda: "note: phone backup" in str(info.render()))
+        tree = app.screen.query_one("DirectoryTree")
+        await wait_for(pilot, lambda: len(tree.root.children) == 2)
+        await pilot.press("j")
+        await pilot.press("i")
+        assert isinstance(app.screen, MetadataScreen)
+        await wait_for(pilot, lambda: any("Exif.Image.Make = Canon" in x for x in app.screen.lines))
+        await pilot.press("escape", "F")
+        assert isinstance(app.screen, FavouritesScreen)
+        assert not engine.loop_calls

@@ -14,7 +14,8 @@ from textual.message import Message
 from textual.widgets import DirectoryTree, OptionList, Static
 from textual.widgets.option_list import Option
 
-from lookalike.ui.screens.base import ModeScreen, PromptScreen
+from lookalike.ui.screens.base import PromptScreen
+from lookalike.ui.screens.browse_meta import BrowseMetaKeys
 
 
 class DirCounted(Message):
@@ -23,14 +24,15 @@ class DirCounted(Message):
         self.path, self.files, self.dirs, self.groups = path, files, dirs, groups
 
 
-class BrowseScreen(ModeScreen):
+class BrowseScreen(BrowseMetaKeys):
     MODE = "browse"
     HELP = """
 Choose what to scan. Move in the folder tree, press a to add the highlighted folder to the roots
 (d drops it again), or f to use a file that lists paths (one per line). Recent folders are in the
 list under the roots: Tab moves there, Enter adds one. [ and ] change the sensitivity, t turns
 the same-photo tier off (exact copies only), e turns on the look-alike tier (an embedding model;
-slow on a CPU). s starts the scan and shows its progress (2).
+slow on a CPU). s starts the scan and shows its progress (2). i shows the raw metadata of the
+highlighted file, N gives the highlighted folder (or file) a note, F lists the favourites.
 """
 
     BINDINGS: ClassVar[list[Binding]] = [
@@ -148,7 +150,11 @@ slow on a CPU). s starts the scan and shows its progress (2).
         self.query_one("#dirinfo", Static).update(
             f"[b]{message.path}[/b]\n  {message.files:,} files, {message.dirs:,} folders here"
             f"\n  last scan: {last} · groups with files here: {groups:,}"
+            + self.note_line(message.path)
         )
+
+    def notes_changed(self) -> None:
+        self._count(self._info_path)
 
     def _last_scan(self, path: str) -> str:
         """When this folder, or the scanned folder that holds it, was last scanned."""
