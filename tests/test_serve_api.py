@@ -146,6 +146,22 @@ def test_groups_and_thumbnails_outside_the_roots_are_not_served(tmp_path, lib):
         assert all(c.get(f"/thumbs/{Path(t).stem}").status_code == 404 for t in private)
 
 
+def test_old_jobs_are_read_from_disk_then_pruned(tmp_path, lib, monkeypatch):
+    from lookalike.serve import jobs as jobs_module
+
+    monkeypatch.setattr(jobs_module, "EVENTS_IN_MEMORY", 0)
+    monkeypatch.setattr(jobs_module, "KEEP_JOBS", 1)
+    with TestClient(make_app(settings(tmp_path, lib)), base_url=LOCAL) as c:
+        first, live = run_job(c, {"paths": [str(lib)], "options": {"exact_only": True}})
+        assert c.app.state.room.jobs.jobs[first].events is None  # ended: on disk only
+        with c.stream("GET", f"/jobs/{first}/events", params={"after": 0}) as s:
+            assert sse_events(s.iter_lines()) == live[1:]
+        second, _ = run_job(c, {"paths": [str(lib)], "options": {"exact_only": True}})
+        assert c.get(f"/jobs/{first}").status_code == 404  # the oldest ended job left
+        assert [j["id"] for j in c.get("/jobs").json()["jobs"]] == [second]
+    assert not list((tmp_path / "state" / "jobs").glob(f"{first}.*"))
+
+
 def test_second_scan_of_the_catalog_is_409(client, lib):
     first = client.post("/jobs", json={"paths": [str(lib)]})
     assert first.status_code == 202

@@ -37,6 +37,8 @@ from lookalike.serve.errors import ApiError
 
 ACTIVE = ("queued", "running")
 TERMINAL = ("done", "cancelled", "failed")
+KEEP_JOBS = 500  # jobs kept in jobs.json; the oldest ended ones (and their files) go first
+EVENTS_IN_MEMORY = 3  # ended jobs whose events stay in memory; older ones are read from disk
 SAVE_EVERY = 1.0  # seconds between progress saves of jobs.json (state changes save at once)
 PUBLIC = (
     "id",
@@ -75,7 +77,7 @@ class Job:
     started: float | None = None
     finished: float | None = None
     # in memory only
-    events: list[dict] = field(default_factory=list, repr=False)
+    events: list[dict] | None = field(default_factory=list, repr=False)  # None: on disk only
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     waiters: set[asyncio.Event] = field(default_factory=set, repr=False)
 
@@ -150,7 +152,7 @@ class JobManager:
         for row in rows:
             known = {k: row[k] for k in PUBLIC if k in row and k != "paths"}
             job = Job(request=row["request"], **known)
-            job.events = self._read_events(job.id)
+            job.events = self._read_events(job.id) if job.state in ACTIVE else None
             self.jobs[job.id] = job
             if job.state in ACTIVE:
                 again.append(job)
@@ -195,6 +197,7 @@ class JobManager:
         self._refuse_if_busy()
         job = Job(id=new_job_id(), request=body)
         self.jobs[job.id] = job
+        self._prune()
         self.save()
         self.start(job)
         return job
@@ -222,6 +225,7 @@ class JobManager:
         return job
 
     def _requeue(self, job: Job, why: str) -> None:
+        job.events = self.events_of(job)
         job.state, job.message, job.finished = "queued", why, None
         job.cancel = threading.Event()
         self.record(job, Notice(why, "info").to_json())
@@ -252,8 +256,24 @@ class JobManager:
             await asyncio.wait(set(self.tasks), timeout=30)
 
     # -- running ------------------------------------------------------------------------------
+    def events_of(self, job: Job) -> list[dict]:
+        """Every event of ``job`` so far (from disk for an old ended job: blocking)."""
+        return job.events if job.events is not None else self._read_events(job.id)
+
+    def _prune(self) -> None:
+        """Bound what is kept: old ended jobs leave jobs.json, their files and memory."""
+        ended = [j for j in self.jobs.values() if j.state in TERMINAL]
+        for job in ended[: max(0, len(self.jobs) - KEEP_JOBS)]:
+            del self.jobs[job.id]
+            for suffix in ("events.jsonl", "groups.json", "rows.json"):
+                self.job_file(job.id, suffix).unlink(missing_ok=True)
+        for job in ended[: max(0, len(ended) - EVENTS_IN_MEMORY)]:
+            job.events = None
+
     def record(self, job: Job, data: dict) -> None:
         """Keep one event (memory + the job's events file) and wake its listeners."""
+        if job.events is None:
+            job.events = self._read_events(job.id)
         job.events.append(data)
         with open(self.job_file(job.id, "events.jsonl"), "a", encoding="utf-8") as fh:
             fh.write(json.dumps(data, ensure_ascii=True) + "\n")
@@ -281,6 +301,7 @@ class JobManager:
             self._fail(job, f"internal error ({type(exc).__name__}: {exc}); please report it")
         if job.state == "running":  # the scan ended without its last event
             self._fail(job, "the scan ended without a result")
+        self._prune()  # after the last event is recorded
 
     def _fail(self, job: Job, message: str) -> None:
         self.record(job, Notice(message, "error").to_json())

@@ -131,9 +131,15 @@ async def stream(r: Room, job: Job, i: int):
     """Every event from number ``i`` on, then each new one as it comes, until the job ends."""
     r.streams += 1
     try:
+        if job.events is None:  # an old ended job: its events are on disk only
+            for n, ev in enumerate(await asyncio.to_thread(r.jobs.events_of, job)):
+                if n >= i:
+                    yield f"id: {n}\ndata: {json.dumps(ev, ensure_ascii=True)}\n\n"
+            return
+        events = job.events  # this list: a later prune of the job's memory cannot pull it away
         while True:
-            while i < len(job.events):
-                yield f"id: {i}\ndata: {json.dumps(job.events[i], ensure_ascii=True)}\n\n"
+            while i < len(events):
+                yield f"id: {i}\ndata: {json.dumps(events[i], ensure_ascii=True)}\n\n"
                 i += 1
             if job.state in TERMINAL:
                 return
