@@ -113,3 +113,35 @@ def test_keeper_weighs_bitrate_by_codec_then_container() -> None:
     # resolution of the picture comes first: a full-size copy beats a well-fed downscale
     small = member(6, 9_000_000, bitrate=8_000_000, width=160, height=90)
     assert choose_keeper([small, h264], DEFAULT_KEEP_RULES)[0] is h264
+
+
+def test_a_copy_short_of_the_keeper_is_grouped_with_its_closest_copy() -> None:
+    """A ~ B and B ~ C are `same`, A ~ C fell short (partial): A keeps {A, B}, and C is not
+    left out — it gets a group with B, its closest copy (never a chain through B to A)."""
+    import numpy as np
+
+    from lookalike.engine.catalog import FileRow
+    from lookalike.engine.features.video_sig import VideoFrames
+    from lookalike.engine.options import ScanOptions
+    from lookalike.engine.video_align import Match, Segment
+    from lookalike.engine.video_stage import VideoState, build_groups
+
+    rows = {
+        n: FileRow(n, f"/v/{name}.mp4", 1, n, size, 0, "video", None, None, None)
+        for n, name, size in ((1, "a", 3000), (2, "b", 2000), (3, "c", 1000))
+    }
+    meta = {"width": 320, "height": 180, "fps": 25.0, "duration": 10.0, "codec": "h264"}
+    frames = {n: VideoFrames(1.0, 10.0, 10, np.arange(10.0), np.zeros((10, 16, 16))) for n in rows}
+    seg = (Segment(0.0, 9.0, 0.0, 9.0, 1.0),)
+    matches = [
+        Match(1, 2, "same", 1.0, 1.0, seg),
+        Match(2, 3, "same", 0.95, 0.95, seg),
+        Match(1, 3, "partial", 0.7, 0.7, seg),
+    ]
+    state = VideoState({n: meta for n in rows}, frames)
+    built, _ = build_groups(ScanOptions(), state, matches, rows, {}, list(rows.values()))
+    got = sorted((tier, keep, sorted(m.path for m in files)) for tier, keep, _, files in built)
+    assert got == [
+        ("same", "/v/a.mp4", ["/v/a.mp4", "/v/b.mp4"]),
+        ("same", "/v/b.mp4", ["/v/b.mp4", "/v/c.mp4"]),
+    ]

@@ -284,6 +284,29 @@ def build_groups(
     same_keeper: dict[int, int] = {}  # file → the keeper of its same group
     keeper_path: dict[int, str] = {}  # that keeper's file (one of its exact copies)
     ids = sorted(fid for fid in state.frames)
+
+    def pick(reps: list[int]) -> tuple[int, str, str]:
+        """The keeper among these videos by the keep rules: (its id, its file, the reason)."""
+        cands = members_of(reps, None)
+        keeper, reason = choose_keeper(
+            [m for m, _ in cands],
+            options.keep_rules,
+            options.reference,
+            None,
+            options.keep_overrides,
+        )
+        return next(rid for m, rid in cands if m.path == keeper.path), keeper.path, reason
+
+    def add_same(chosen: list[int], keeper: tuple[int, str, str]) -> None:
+        """A same group: the keeper's video, and the others, each with a direct verdict."""
+        krep, path, reason = keeper
+        files = [m for m, _ in members_of(chosen, krep)]
+        built.append(("same", path, f"video: {reason}", files))
+        for c in chosen:
+            same_keeper.setdefault(c, krep)
+        grouped.update(chosen)
+        keeper_path.setdefault(krep, path)
+
     # same: a component at a time; members need a direct verdict against the keeper
     for start in ids:
         if start in grouped or not same_adj[start]:
@@ -296,25 +319,23 @@ def build_groups(
             comp.add(x)
             todo.extend(same_adj[x] - comp)
         while len(comp) > 1:
-            cands = members_of(sorted(comp), None)
-            keeper, reason = choose_keeper(
-                [m for m, _ in cands],
-                options.keep_rules,
-                options.reference,
-                None,
-                options.keep_overrides,
-            )
-            krep = next(rid for m, rid in cands if m.path == keeper.path)
+            keeper = pick(sorted(comp))
+            krep = keeper[0]
             chosen = [krep] + sorted(comp & same_adj[krep])
             if len(chosen) < 2:
                 comp.discard(krep)
                 continue
-            files = [m for m, _ in members_of(chosen, krep)]
-            built.append(("same", keeper.path, f"video: {reason}", files))
-            grouped.update(chosen)
-            same_keeper.update({c: krep for c in chosen})
-            keeper_path[krep] = keeper.path
+            add_same(chosen, keeper)
             comp -= set(chosen)
+    # a copy whose `same` verdicts all point into a group built around another keeper (its
+    # own verdict with that keeper fell short): grouped with its closest copy, not left out
+    for fid in ids:
+        if fid in grouped or not same_adj[fid]:
+            continue
+        near = max(
+            sorted(same_adj[fid]), key=lambda o: min(pair[(fid, o)].cover_a, pair[(fid, o)].cover_b)
+        )
+        add_same([fid, near], pick([fid, near]))
 
     # clip: one group per container, holding every shorter video with a direct clip verdict
     # against it — a video inside two compilations is in both groups, a compilation keeps
