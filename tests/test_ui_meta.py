@@ -148,3 +148,23 @@ async def test_browse_folder_note_metadata_and_favourites(tmp_path: Path) -> Non
         await pilot.press("escape", "F")
         assert isinstance(app.screen, FavouritesScreen)
         assert not engine.loop_calls
+
+
+async def test_review_P_writes_a_pdf_of_the_marked_files(tmp_path: Path) -> None:
+    group = _photos(tmp_path / "p")
+    engine = FakeEngine([group])
+    app = make_app({}, engine, graphics="none")
+    out = tmp_path / "marked.pdf"
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3", "m", "P")
+        await pilot.press("ctrl+a", "ctrl+k", *str(out), "enter")
+        await wait_for(pilot, lambda: bool(engine.pdfs))
+        assert engine.pdfs == [([group.keep], str(out))]
+
+
+def test_real_adapter_writes_the_pdf(tmp_path: Path) -> None:
+    group = _photos(tmp_path / "p")
+    port = EngineAdapter(Engine(catalog_path=tmp_path / "cat.db"))
+    said = port.make_pdf([m.path for m in group.members], str(tmp_path / "o.pdf"))
+    assert "2 page(s), 2 JPEG(s) embedded" in said
+    assert (tmp_path / "o.pdf").read_bytes().startswith(b"%PDF")

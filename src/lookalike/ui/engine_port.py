@@ -112,6 +112,8 @@ class EnginePort(Protocol):
 
     def file_info(self, path: str) -> dict[str, Any]: ...
 
+    def make_pdf(self, paths: Sequence[str], out: str) -> str: ...
+
     def load_decisions(self) -> list[dict[str, Any]]: ...
 
     def save_decisions(self, upserts: list[dict[str, Any]], deletes: list[str]) -> None: ...
@@ -190,6 +192,14 @@ class EngineAdapter:
 
     def file_info(self, path: str) -> dict[str, Any]:
         return self.engine.file_info(path)
+
+    def make_pdf(self, paths: Sequence[str], out: str) -> str:
+        """``lookalike pdf`` for the app: one line saying what was written (raises PdfError)."""
+        from lookalike.engine.pdf import make_pdf
+
+        res = make_pdf(list(paths), out)
+        left = f"; {len(res.skipped)} left out ({res.skipped[0][1]} …)" if res.skipped else ""
+        return f"{out}: {res.pages} page(s), {res.embedded} JPEG(s) embedded as they are{left}"
 
     def load_decisions(self) -> list[dict[str, Any]]:
         return self.engine.load_decisions()

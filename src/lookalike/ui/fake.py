@@ -108,6 +108,7 @@ class FakeEngine:
         self.favourites: dict[str, bool] = {}  # set_favourite calls (path → on)
         self.marks: dict[str, bool] = {}  # set_mark calls (path → on)
         self.notes: dict[str, str] = {}  # set_note calls (path → text)
+        self.pdfs: list[tuple[list[str], str]] = []  # make_pdf calls
         self.plan_calls: list[dict] = []  # what the app passed to plan() (references, tiers)
         self.decisions: dict[str, dict] = {}  # stored review decisions by group key
         self.batches: list[BatchInfo] = []
@@ -195,6 +196,11 @@ class FakeEngine:
         from lookalike.engine.metadata.info import file_info
 
         return file_info(path)
+
+    def make_pdf(self, paths: Sequence[str], out: str) -> str:
+        self._off_loop("make_pdf")
+        self.pdfs.append((list(paths), out))
+        return f"{out}: {len(paths)} page(s)"
 
     def forget_not_duplicate(self, paths: list[str]) -> None:
         self._off_loop("forget_not_duplicate")

@@ -1,11 +1,13 @@
 """Review's keys for what the catalog keeps about a file (issue 15), kept apart from review.py:
 ``m`` marks (saved in the catalog's marked set, shared with ``lookalike marks`` and the rules'
-``mark`` action), ``N`` a note, ``I`` the raw-metadata panel, ``F`` the favourites view. On
+``mark`` action), ``N`` a note, ``I`` the raw-metadata panel, ``F`` the favourites view, ``P``
+a PDF of the marked files. On
 mount the catalog's marks, favourites and notes are read (thread worker) into the review state,
 so what the CLI or a rule marked shows here too."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
 from textual import work
@@ -31,6 +33,7 @@ class ReviewMetaKeys(ModeScreen):
         Binding("I", "metadata", "Metadata", show=False, id="review.metadata"),
         Binding("F", "favourites", "Favourites", show=False, id="review.favourites"),
         Binding("N", "note", "Note", show=False, id="review.note"),
+        Binding("P", "pdf", "PDF of marked", show=False, id="review.pdf"),
     ]
 
     def _on_mount(self) -> None:
@@ -98,3 +101,26 @@ class ReviewMetaKeys(ModeScreen):
             self.refresh_meta()
 
         self.app.push_screen(PromptScreen("Note on this file (empty removes it):", old), done)
+
+    def action_pdf(self) -> None:
+        """A PDF of the marked files (``lookalike pdf OUT --marked``), written in a worker."""
+        paths = sorted(self.lk.review.marks)
+        if not paths:
+            self.notify("Nothing marked: m marks the selected file", severity="warning")
+            return
+
+        def done(out: str | None) -> None:
+            if out and out.strip():
+                self._pdf(paths, os.path.abspath(os.path.expanduser(out.strip())))
+
+        default = os.path.join(os.path.expanduser("~"), "lookalike-marked.pdf")
+        self.app.push_screen(PromptScreen(f"PDF of {len(paths)} marked file(s) to:", default), done)
+
+    @work(thread=True, exclusive=True, group="pdf")
+    def _pdf(self, paths: list[str], out: str) -> None:
+        try:
+            said = self.lk.engine.make_pdf(paths, out)
+        except Exception as exc:  # PdfError says what to do; anything else in one line too
+            self.app.call_from_thread(self.notify, f"no PDF: {exc}", severity="error")
+            return
+        self.app.call_from_thread(self.notify, said, title="PDF written")
