@@ -19,7 +19,7 @@ from lookalike.engine.video_align import (
     classify,
     match_videos,
 )
-from lookalike.engine.video_stage import _clip_relations
+from lookalike.engine.video_groups import _clip_relations
 from video_helpers import DATA, variant
 
 

@@ -65,7 +65,7 @@ def test_keeper_prefers_the_unpadded_untrimmed_video() -> None:
     from lookalike.engine.catalog import FileRow
     from lookalike.engine.options import DEFAULT_KEEP_RULES
     from lookalike.engine.rules.keep import choose_keeper
-    from lookalike.engine.video_stage import video_member
+    from lookalike.engine.video_groups import video_member
 
     def row(n: int, name: str, size: int) -> FileRow:
         return FileRow(n, f"/v/{name}", 1, n, size, 0, "video", None, None, None)
@@ -88,7 +88,7 @@ def test_keeper_weighs_bitrate_by_codec_then_container() -> None:
     from lookalike.engine.catalog import FileRow
     from lookalike.engine.options import DEFAULT_KEEP_RULES
     from lookalike.engine.rules.keep import choose_keeper
-    from lookalike.engine.video_stage import video_member
+    from lookalike.engine.video_groups import video_member
 
     def member(n: int, size: int, **probe) -> Member:
         meta = {"width": 320, "height": 180, "fps": 25.0, "duration": 10.0, "dropped": 0.0}
@@ -124,7 +124,8 @@ def test_a_copy_short_of_the_keeper_is_grouped_with_its_closest_copy() -> None:
     from lookalike.engine.features.video_sig import VideoFrames
     from lookalike.engine.options import ScanOptions
     from lookalike.engine.video_align import Match, Segment
-    from lookalike.engine.video_stage import VideoState, build_groups
+    from lookalike.engine.video_groups import build_groups
+    from lookalike.engine.video_stage import VideoState
 
     rows = {
         n: FileRow(n, f"/v/{name}.mp4", 1, n, size, 0, "video", None, None, None)

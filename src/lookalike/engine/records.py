@@ -29,7 +29,7 @@ class Member:
     flags: tuple[str, ...] = ()
     # evidence of originality the keeper was chosen on (rules/evidence.py), JSON-ready
     evidence: dict[str, Any] | None = field(default=None, compare=False)
-    # videos only (video_stage.py): probe, and the footage matched against the keeper
+    # videos only (video_groups.py): probe, and the footage matched against the keeper
     # ({a_start, a_end, b_start, b_end, score}, a = this file, b = the keeper, in seconds)
     duration: float | None = None
     fps: float | None = None

@@ -1,7 +1,8 @@
-"""The scan's video stage: sample new videos (cached in the catalog), align, build groups.
+"""The scan's video stage: sample new videos (cached in the catalog), load, align (cached).
 
-Kept apart from pipeline.py so the photo path stays readable; the pipeline calls ``extract``
-after the photo decode (same worker pool) and ``build_groups`` next to the photo groups.
+Kept apart from the photo path so it stays readable; the scan calls ``extract`` after the
+photo decode (same worker pool), then ``load`` and ``match``, and video_groups.py turns the
+verdicts into groups next to the photo groups.
 A video's probe and frame signatures are stored per file with the step they were sampled at:
 an unchanged video is never decoded again unless ``--video-step`` changes.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -30,15 +30,11 @@ from lookalike.engine.features.video_sig import (
 from lookalike.engine.media.sniff import VIDEO
 from lookalike.engine.options import ScanOptions
 from lookalike.engine.pool import DecodePool
-from lookalike.engine.records import FileError, Member
-from lookalike.engine.rules.keep import choose_keeper
-from lookalike.engine.rules.video_evidence import video_encoding
+from lookalike.engine.records import FileError
 from lookalike.engine.video_align import FRAME_RADIUS, Match, Segment, Timeline, match_videos
 
 MATCH_STATE = "video_matches"  # catalog state: the last scan's verdicts and what they came from
 MATCH_VERSION = 1  # bump when video_align changes its verdicts
-PADDED = 0.15  # share of samples without picture above which a video counts as padded
-SHORTER = 0.95  # less picture than this share of the group's longest: trimmed or sped up
 
 
 @dataclass
@@ -166,203 +162,3 @@ def _match_json(m: Match) -> list:
 def _match_from_json(d: list) -> Match:
     a, b, tier, ca, cb, segs = d
     return Match(a, b, tier, ca, cb, tuple(Segment(*s) for s in segs))
-
-
-def video_member(
-    r: FileRow, meta: dict, score: float, segments: tuple[dict, ...], shorter: bool = False
-) -> Member:
-    w, h = int(meta.get("width", 0)), int(meta.get("height", 0))
-    content = meta.get("content") or [w, h]
-    # edits the keeper's "original" rule counts: bars added, black frames padded in
-    edits = [
-        e
-        for e, on in (
-            ("letterboxed", meta.get("letterboxed")),
-            ("black padding", float(meta.get("dropped", 0.0)) >= PADDED),
-            ("shorter (trimmed or sped up)", shorter),
-        )
-        if on
-    ]
-    return Member(
-        path=r.path,
-        size=r.size,
-        width=w,
-        height=h,
-        format=str(meta.get("format") or "VIDEO"),
-        score=round(score, 4),
-        mtime_ns=r.mtime_ns,
-        thumb=meta.get("thumb"),
-        content_hash=r.fullhash.hex() if r.fullhash else None,
-        file_id=r.id,
-        flags=tuple(edits),
-        evidence={"content": content, "edits": edits, **video_encoding(meta, r.size)},
-        duration=meta.get("duration"),
-        fps=meta.get("fps"),
-        codec=meta.get("codec"),
-        segments=segments,
-        strip=meta.get("strip"),
-    )
-
-
-def _segments_vs(m: Match, me: int) -> tuple[dict, ...]:
-    """Segments with ``a`` = the file ``me`` and ``b`` = the other one (the keeper)."""
-    segs: list[Segment] = [s if m.a == me else s.swapped() for s in m.segments]
-    return tuple(s.to_json() for s in sorted(segs, key=lambda s: s.a_start))
-
-
-def _clip_relations(
-    matches: list[Match],
-    pair: dict[tuple[int, int], Match],
-    same_keeper: dict[int, int],
-    length: Callable[[int], float],
-) -> dict[int, list[int]]:
-    """container → the videos found inside it, from the ``clip`` verdicts. A container in a
-    ``same`` group hands its clips to that group's keeper when they matched it too (the
-    keeper is then the one file the groups share), so copies of a compilation do not each
-    repeat its pieces; a video never lists a copy of itself as a clip."""
-    out: dict[int, set[int]] = defaultdict(set)
-    for m in matches:
-        if m.tier != "clip":
-            continue
-        small, big = (m.a, m.b) if (length(m.a), m.a) < (length(m.b), m.b) else (m.b, m.a)
-        head = same_keeper.get(big, big)
-        if head != big and ((small, head) not in pair or pair[(small, head)].tier == "partial"):
-            head = big
-        if same_keeper.get(small) is not None and same_keeper.get(small) == same_keeper.get(head):
-            continue
-        out[head].add(small)
-    return {h: sorted(c) for h, c in out.items()}
-
-
-def build_groups(
-    options: ScanOptions,
-    state: VideoState,
-    matches: list[Match],
-    rows: dict[int, FileRow],
-    cluster_of: dict[int, list[FileRow]],
-    reps: list[FileRow],
-) -> tuple[list[tuple[str, str, str, list[Member]]], list[Event]]:
-    """(tier, keeper path, reason, members) per video group, and notices (partial overlaps).
-
-    ``same`` groups hold files with a direct ``same`` verdict against the keeper; ``clip``
-    groups hold the longer video as keeper and every video found inside it (a video may be a
-    clip of several containers, and a container a clip of a longer one: each clip group is
-    one container and its direct verdicts); partial overlaps are only counted.
-    """
-    pair: dict[tuple[int, int], Match] = {}
-    for m in matches:
-        pair[(m.a, m.b)] = pair[(m.b, m.a)] = m
-    same_adj: dict[int, set[int]] = defaultdict(set)
-    for m in matches:
-        if m.tier == "same":
-            same_adj[m.a].add(m.b)
-            same_adj[m.b].add(m.a)
-    metas = state.metas
-
-    def length(fid: int) -> float:
-        """Seconds of picture (kept samples), so black padding does not count."""
-        fr = state.frames[fid]
-        return len(fr.times) * fr.step
-
-    def members_of(rep_ids: list[int], keeper_rep: int | None) -> list[tuple[Member, int]]:
-        longest = max(length(rid) for rid in rep_ids)
-        out = []
-        for rid in rep_ids:
-            short = length(rid) < SHORTER * longest  # a trim or a speed-up: not the original
-            for r in cluster_of.get(rid, [rows[rid]]):
-                if keeper_rep is None or rid == keeper_rep:
-                    out.append((video_member(r, metas.get(rid, {}), 1.0, (), short), rid))
-                else:
-                    m = pair[(rid, keeper_rep)]
-                    cover = m.cover_a if m.a == rid else m.cover_b
-                    segs = _segments_vs(m, rid)
-                    out.append((video_member(r, metas.get(rid, {}), cover, segs, short), rid))
-        return out
-
-    built: list[tuple[str, str, str, list[Member]]] = []
-    grouped: set[int] = set()
-    same_keeper: dict[int, int] = {}  # file → the keeper of its same group
-    keeper_path: dict[int, str] = {}  # that keeper's file (one of its exact copies)
-    ids = sorted(fid for fid in state.frames)
-
-    def pick(reps: list[int]) -> tuple[int, str, str]:
-        """The keeper among these videos by the keep rules: (its id, its file, the reason)."""
-        cands = members_of(reps, None)
-        keeper, reason = choose_keeper(
-            [m for m, _ in cands],
-            options.keep_rules,
-            options.reference,
-            None,
-            options.keep_overrides,
-        )
-        return next(rid for m, rid in cands if m.path == keeper.path), keeper.path, reason
-
-    def add_same(chosen: list[int], keeper: tuple[int, str, str]) -> None:
-        """A same group: the keeper's video, and the others, each with a direct verdict."""
-        krep, path, reason = keeper
-        files = [m for m, _ in members_of(chosen, krep)]
-        built.append(("same", path, f"video: {reason}", files))
-        for c in chosen:
-            same_keeper.setdefault(c, krep)
-        grouped.update(chosen)
-        keeper_path.setdefault(krep, path)
-
-    # same: a component at a time; members need a direct verdict against the keeper
-    for start in ids:
-        if start in grouped or not same_adj[start]:
-            continue
-        comp, todo = set(), [start]
-        while todo:
-            x = todo.pop()
-            if x in comp or x in grouped:
-                continue
-            comp.add(x)
-            todo.extend(same_adj[x] - comp)
-        while len(comp) > 1:
-            keeper = pick(sorted(comp))
-            krep = keeper[0]
-            chosen = [krep] + sorted(comp & same_adj[krep])
-            if len(chosen) < 2:
-                comp.discard(krep)
-                continue
-            add_same(chosen, keeper)
-            comp -= set(chosen)
-    # a copy whose `same` verdicts all point into a group built around another keeper (its
-    # own verdict with that keeper fell short): grouped with its closest copy, not left out
-    for fid in ids:
-        if fid in grouped or not same_adj[fid]:
-            continue
-        near = max(
-            sorted(same_adj[fid]), key=lambda o: min(pair[(fid, o)].cover_a, pair[(fid, o)].cover_b)
-        )
-        add_same([fid, near], pick([fid, near]))
-
-    # clip: one group per container, holding every shorter video with a direct clip verdict
-    # against it — a video inside two compilations is in both groups, a compilation keeps
-    # all its pieces; nothing is chained (each member was aligned with that keeper)
-    for head, clips in sorted(_clip_relations(matches, pair, same_keeper, length).items()):
-        files = [m for m, _ in members_of([head, *clips], head)]
-        keep = keeper_path.get(head, rows[head].path)
-        built.append(("clip", keep, "video: the longer video, which contains the others", files))
-        grouped.update([head, *clips])
-    # exact copies of a video that matched nothing else
-    for r in reps:
-        if r.id not in grouped and r.id in cluster_of:
-            files = [m for m, _ in members_of([r.id], None)]
-            keeper, reason = choose_keeper(
-                files, options.keep_rules, options.reference, None, options.keep_overrides
-            )
-            built.append(("exact", keeper.path, reason, files))
-            grouped.add(r.id)
-    notices: list[Event] = []
-    partial = sum(1 for m in matches if m.tier == "partial")
-    if partial:
-        notices.append(
-            Notice(
-                f"{partial} video pair(s) share only part of their footage (an intro, a scene): "
-                "not grouped"
-            )
-        )
-    for _tier, _keep, _reason, files in built:
-        files.sort(key=lambda m: m.path)
-    return built, notices

@@ -142,13 +142,13 @@ class _Ranker:
 
 
 def _video_groups(ctx: ScanContext, gr: Grouped, ex: Exact, rows: dict) -> Iterator[Event]:
-    """videos: aligned pairs → same / clip groups (video_stage.py); returns them built."""
-    from lookalike.engine import video_stage
+    """videos: aligned pairs → same / clip groups (video_groups.py); returns them built."""
+    from lookalike.engine import video_groups, video_stage
 
     t_video = time.monotonic()
     state = video_stage.load(ctx.cat, ex.video_reps)
     matches = video_stage.match(ctx.options, state, gr.forbidden, ctx.cat)
-    built, notes = video_stage.build_groups(
+    built, notes = video_groups.build_groups(
         ctx.options, state, matches, rows, ex.cluster_of, ex.video_reps
     )
     yield from notes
