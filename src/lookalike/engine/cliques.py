@@ -27,6 +27,92 @@ ROUND = 256  # merges tried per round (a fixed number, so the result never depen
 Checks = Generator[list[Pair], Mapping[Pair, bool], list[list[int]]]
 
 
+class _Clusters:
+    """The clusters being merged and the verdicts known so far (one :func:`link` call)."""
+
+    def __init__(
+        self,
+        clusters: Iterable[Sequence[int]],
+        name: Mapping[int, str],
+        known: Callable[[int, int], bool | None] | None,
+    ) -> None:
+        self.name, self.known = name, known
+        self.cid: dict[int, int] = {}
+        self.members: dict[int, list[int]] = {}
+        self.verdict: dict[Pair, bool] = {}
+        for c in clusters:
+            c = list(dict.fromkeys(c))
+            if not c:
+                continue
+            head = min(c, key=name.__getitem__)
+            self.members[head] = c
+            for x in c:
+                self.cid[x] = head
+
+    def cluster(self, x: int) -> int:
+        if x not in self.cid:
+            self.cid[x] = x
+            self.members[x] = [x]
+        return self.cid[x]
+
+    def key(self, a: int, b: int) -> Pair:
+        return (a, b) if self.name[a] <= self.name[b] else (b, a)
+
+    def answer(self, a: int, b: int) -> bool | None:
+        p = self.key(a, b)
+        if p in self.verdict:
+            return self.verdict[p]
+        k = self.known(*p) if self.known is not None else None
+        if k is not None:
+            self.verdict[p] = k
+        return k
+
+    def record(self, need: list[Pair], got: Mapping[Pair, bool]) -> None:
+        for p in need:
+            self.verdict[p] = bool(got.get(p, False))
+
+    def pick_round(self, pending: list[Pair], max_group: int) -> tuple[list[Pair], list[Pair]]:
+        """This round's candidate pairs (one merge per cluster, at most ROUND), and the rest."""
+        used: set[int] = set()
+        chosen: list[Pair] = []
+        rest: list[Pair] = []
+        for a, b in pending:
+            ca, cb = self.cid[a], self.cid[b]
+            if ca == cb or len(self.members[ca]) + len(self.members[cb]) > max_group:
+                continue  # clusters only grow: this pair can never help again
+            if ca in used or cb in used or len(chosen) >= ROUND:
+                rest.append((a, b))
+                continue
+            if self.answer(a, b) is False:
+                continue
+            used.update((ca, cb))
+            chosen.append((a, b))
+        return chosen, rest
+
+    def cross_needed(self, merges: list[tuple[int, int]]) -> list[Pair]:
+        """Unknown cross pairs of the merges that no known failure has ruled out already."""
+        need: set[Pair] = set()
+        for ca, cb in merges:
+            cross = [(x, y) for x in self.members[ca] for y in self.members[cb]]
+            if any(self.answer(x, y) is False for x, y in cross):
+                continue
+            need.update(self.key(x, y) for x, y in cross if self.answer(x, y) is None)
+        return sorted(need, key=lambda p: (self.name[p[0]], self.name[p[1]]))
+
+    def merge_verified(self, merges: list[tuple[int, int]]) -> None:
+        for ca, cb in merges:
+            if all(self.answer(x, y) for x in self.members[ca] for y in self.members[cb]):
+                head, tail = (ca, cb) if self.name[ca] <= self.name[cb] else (cb, ca)
+                self.members[head] += self.members.pop(tail)
+                for x in self.members[head]:
+                    self.cid[x] = head
+
+    def groups(self) -> list[list[int]]:
+        out = [sorted(m, key=self.name.__getitem__) for m in self.members.values() if len(m) >= 2]
+        out.sort(key=lambda g: self.name[g[0]])
+        return out
+
+
 def link(
     clusters: Iterable[Sequence[int]],
     candidates: Iterable[tuple[int, int, float]],
@@ -42,93 +128,31 @@ def link(
     pair without a check (True / False) or return None. Returns every group of ≥ 2 members,
     members sorted by name, groups sorted by their first member's name.
     """
-    cid: dict[int, int] = {}
-    members: dict[int, list[int]] = {}
-    for c in clusters:
-        c = list(dict.fromkeys(c))
-        if not c:
-            continue
-        head = min(c, key=name.__getitem__)
-        members[head] = c
-        for x in c:
-            cid[x] = head
-
-    def cluster(x: int) -> int:
-        if x not in cid:
-            cid[x] = x
-            members[x] = [x]
-        return cid[x]
-
-    def key(a: int, b: int) -> Pair:
-        return (a, b) if name[a] <= name[b] else (b, a)
-
-    verdict: dict[Pair, bool] = {}
-
-    def answer(a: int, b: int) -> bool | None:
-        p = key(a, b)
-        if p in verdict:
-            return verdict[p]
-        k = known(*p) if known is not None else None
-        if k is not None:
-            verdict[p] = k
-        return k
-
+    cs = _Clusters(clusters, name, known)
     best: dict[Pair, float] = {}
     for a, b, s in candidates:
         if a == b:
             continue
-        p = key(a, b)
+        p = cs.key(a, b)
         if s > best.get(p, float("-inf")):
             best[p] = float(s)
     pending = sorted(best, key=lambda p: (-best[p], name[p[0]], name[p[1]]))
     for a, b in pending:
-        cluster(a)
-        cluster(b)
-
+        cs.cluster(a)
+        cs.cluster(b)
     while pending:
-        used: set[int] = set()
-        chosen: list[tuple[int, int]] = []  # (cluster, cluster) to try this round
-        rest: list[Pair] = []
-        for a, b in pending:
-            ca, cb = cid[a], cid[b]
-            if ca == cb or len(members[ca]) + len(members[cb]) > max_group:
-                continue  # clusters only grow: this pair can never help again
-            if ca in used or cb in used or len(chosen) >= ROUND:
-                rest.append((a, b))
-                continue
-            if answer(a, b) is False:
-                continue
-            used.update((ca, cb))
-            chosen.append((a, b))
-        pending = rest
+        chosen, pending = cs.pick_round(pending, max_group)
         # 1. the candidate pair itself (usually the only check a merge needs)
-        need = sorted({key(a, b) for a, b in chosen if answer(a, b) is None})
+        need = sorted({cs.key(a, b) for a, b in chosen if cs.answer(a, b) is None})
         if need:
-            got = yield need
-            for p in need:
-                verdict[p] = bool(got.get(p, False))
+            cs.record(need, (yield need))
         # 2. every other cross pair of the merges whose candidate pair passed
-        merges = [(cid[a], cid[b]) for a, b in chosen if verdict.get(key(a, b))]
-        need_set: set[Pair] = set()
-        for ca, cb in merges:
-            cross = [(x, y) for x in members[ca] for y in members[cb]]
-            if any(answer(x, y) is False for x, y in cross):
-                continue
-            need_set.update(key(x, y) for x, y in cross if answer(x, y) is None)
-        if need_set:
-            need = sorted(need_set, key=lambda p: (name[p[0]], name[p[1]]))
-            got = yield need
-            for p in need:
-                verdict[p] = bool(got.get(p, False))
-        for ca, cb in merges:
-            if all(answer(x, y) for x in members[ca] for y in members[cb]):
-                head, tail = (ca, cb) if name[ca] <= name[cb] else (cb, ca)
-                members[head] += members.pop(tail)
-                for x in members[head]:
-                    cid[x] = head
-    groups = [sorted(m, key=name.__getitem__) for m in members.values() if len(m) >= 2]
-    groups.sort(key=lambda g: name[g[0]])
-    return groups
+        merges = [(cs.cid[a], cs.cid[b]) for a, b in chosen if cs.verdict.get(cs.key(a, b))]
+        need = cs.cross_needed(merges)
+        if need:
+            cs.record(need, (yield need))
+        cs.merge_verified(merges)
+    return cs.groups()
 
 
 def run(checks: Checks, verify: Callable[[list[Pair]], Mapping[Pair, bool]]) -> list[list[int]]:

@@ -24,11 +24,11 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from lookalike.engine.features.photometric import compare_blocks, fit_side
+
 VERIFY_VERSION = 3  # 2: detail blocks, inlier spread, affine sanity (star fields); 3: strokes
 WORK_SIDE = 512  # ORB works on this long side
 MIN_SIDE = 320  # smaller images are upscaled to this long side first (ORB needs borders)
-CHECK_SIDE = 256  # photometric check on this long side
-BLOCK = 16  # block size (pixels at CHECK_SIDE) for the photometric check
 MIN_INLIERS = 12
 MIN_INLIER_RATIO = 0.25
 MAX_BAD_BLOCKS = 0.095  # share of disagreeing blocks still called "the same photo"
@@ -39,7 +39,6 @@ SECOND_MOTION_MIN = 10  # matches agreeing on a second motion that mark a burst
 # Star fields, night skies, walls: most blocks are flat and "agree" with any other flat block,
 # and a few look-alike points fit some transform. A verdict needs blocks with detail that
 # agree, inliers spread over the textured overlap, and a transform a copy could have.
-DETAIL_STD = 3.0  # grey-level std (at CHECK_SIDE, blurred) above which a block carries detail
 MIN_DETAIL_BLOCKS = 12  # fewer detailed blocks in the overlap: too little evidence to say "same"
 MIN_SPREAD = 0.2  # inlier hull / hull of the keypoints inside the overlap
 SCALE_RANGE = (0.2, 5.0)  # between the two working images (a crop keeping 20 % of a side)
@@ -103,17 +102,6 @@ def load_gray(path: str | os.PathLike[str], side: int = WORK_SIDE) -> np.ndarray
     return gray
 
 
-def _fit(gray: np.ndarray, side: int) -> np.ndarray:
-    h, w = gray.shape[:2]
-    long_side = max(h, w)
-    if long_side == side:
-        return gray
-    f = side / long_side
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    interp = cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC
-    return cv2.resize(gray, size, interpolation=interp)
-
-
 def _as_gray(img: np.ndarray | Image.Image) -> np.ndarray:
     if isinstance(img, Image.Image):
         img = np.asarray(img.convert("L"))
@@ -159,7 +147,7 @@ def prepare(img: np.ndarray | Image.Image) -> _Prepared:
     """Grey image → working copy, ORB keypoints and descriptors."""
     g = _as_gray(img)
     side = WORK_SIDE if max(g.shape) >= MIN_SIDE else MIN_SIDE
-    work = _fit(g, min(side, max(max(g.shape), MIN_SIDE)))
+    work = fit_side(g, min(side, max(max(g.shape), MIN_SIDE)))
     kps, desc = _orb().detectAndCompute(work, None)
     if len(kps) < 150:  # soft or low-contrast picture: equalise and lower the corner threshold
         kps, desc = _orb(4).detectAndCompute(cv2.equalizeHist(work), None)
@@ -193,82 +181,6 @@ def _mutual_matches(
             ia.append(m.queryIdx)
             ib.append(m.trainIdx)
     return a.kps[ia], b.kps[ib]
-
-
-def _photometric(
-    a: _Prepared, b: _Prepared, m: np.ndarray, side: int = CHECK_SIDE, strokes: bool = False
-) -> tuple[float, float, int]:
-    """Share of disagreeing blocks after warping ``b`` onto ``a``, the overlap share, and how
-    many blocks carried detail (flat blocks agree with anything flat: a night sky, a wall)."""
-    side = min(side, max(a.work.shape))
-    fa = side / max(a.work.shape)
-    ga = _fit(a.work, side)
-    ha, wa = ga.shape
-    # m maps b.work → a.work; bring it to ``side`` on the ``a`` side only.
-    mm = m.astype(np.float64) * fa
-    gb = cv2.warpAffine(b.work, mm, (wa, ha), flags=cv2.INTER_AREA, borderValue=0)
-    valid_b = np.ones(b.work.shape, np.uint8)
-    valid_b[b.fill] = 0
-    valid = cv2.warpAffine(valid_b, mm, (wa, ha), flags=cv2.INTER_NEAREST, borderValue=0)
-    fill_a = _fit(a.fill.astype(np.uint8), side).astype(bool) if a.fill.any() else None
-    valid = cv2.erode(valid, np.ones((5, 5), np.uint8)).astype(bool)
-    if fill_a is not None:
-        valid &= ~fill_a
-    area_b = float((~b.fill).sum()) * (fa * fa) * (m[0, 0] ** 2 + m[0, 1] ** 2)
-    area_a = float(ha * wa) - (0.0 if fill_a is None else float(fill_a.sum()))
-    overlap = float(valid.sum()) / max(1.0, min(area_a, area_b))
-    xa = cv2.GaussianBlur(ga.astype(np.float32), (0, 0), 1.2)
-    xb = cv2.GaussianBlur(gb.astype(np.float32), (0, 0), 1.2)
-    # Global gain/offset fit inside the overlap: brightness/contrast edits cancel out.
-    va, vb = xa[valid], xb[valid]
-    if va.size < BLOCK * BLOCK * 4:
-        return 1.0, overlap, 0
-    sa, sb = va.std(), vb.std()
-    if sb > 1e-3:
-        xb = (xb - vb.mean()) * (sa / sb) + va.mean()
-    # Clipped highlights/shadows carry no evidence (a brightness edit blows them out).
-    clipped = (ga >= 250) | (ga <= 5) | (gb >= 250) | (gb <= 5)
-    bad = total = detail = 0
-    clip_bad = clip_total = clip_detail = 0
-    for y in range(0, ha - BLOCK + 1, BLOCK):
-        for x in range(0, wa - BLOCK + 1, BLOCK):
-            vm = valid[y : y + BLOCK, x : x + BLOCK]
-            if vm.mean() < 0.9:
-                continue
-            pa = xa[y : y + BLOCK, x : x + BLOCK][vm]
-            pb = xb[y : y + BLOCK, x : x + BLOCK][vm]
-            if clipped[y : y + BLOCK, x : x + BLOCK].mean() > 0.3:
-                # Kept aside: only used when a picture is nearly all clipped (silhouettes,
-                # scans of black-on-white), where levels are the only evidence there is.
-                clip_total += 1
-                ca, cb = float(pa.std()), float(pb.std())
-                clip_detail += max(ca, cb) >= DETAIL_STD
-                differs = abs(float(pa.mean() - pb.mean())) > 40.0
-                if not differs and min(ca, cb) >= DETAIL_STD:
-                    # text on a white page: the strokes must line up, not only the levels
-                    qa, qb = pa - pa.mean(), pb - pb.mean()
-                    differs = float((qa * qb).mean() / (ca * cb + 1e-6)) < 0.55
-                clip_bad += differs
-                if strokes and min(ca, cb) >= DETAIL_STD:  # fine pass: strokes count
-                    total += 1
-                    detail += 1
-                    bad += differs
-                continue
-            da, db = pa - pa.mean(), pb - pb.mean()
-            sda, sdb = float(da.std()), float(db.std())
-            total += 1
-            if sda < 3.0 and sdb < 3.0:  # flat block: compare levels
-                bad += abs(float(pa.mean() - pb.mean())) > 18.0
-                continue
-            detail += max(sda, sdb) >= DETAIL_STD
-            ncc = float((da * db).mean() / (sda * sdb + 1e-6))
-            if ncc < 0.55 or min(sda, sdb) / max(sda, sdb) < 0.3:
-                bad += 1
-    if total < 8:
-        bad, total, detail = bad + clip_bad, total + clip_total, detail + clip_detail
-    if total == 0:
-        return 1.0, overlap, 0
-    return bad / total, overlap, detail
 
 
 def _try(a: _Prepared, b: _Prepared, mirrored: bool) -> VerifyResult:
@@ -319,7 +231,7 @@ def _try(a: _Prepared, b: _Prepared, mirrored: bool) -> VerifyResult:
     moved = _second_motion(pa, pb, inl.ravel().astype(bool), m, max(a.work.shape), thr)
     if moved:
         return VerifyResult(False, reason=R_MOVED, **base)
-    bad, overlap, detail = _photometric(a, b, m)
+    bad, overlap, detail = compare_blocks(a, b, m)
     base["detail_blocks"] = detail
     ok = bad <= MAX_BAD_BLOCKS and overlap >= MIN_OVERLAP
     reason = "same" if ok else (R_DIFFERS if bad > MAX_BAD_BLOCKS else "small overlap")
@@ -425,7 +337,7 @@ def _direct(a: _Prepared, b: _Prepared) -> VerifyResult:
         )
         dst = np.array([[0, 0], [wa - 1, 0], [0, ha - 1]], dtype=np.float32)
         m = cv2.getAffineTransform(src, dst)
-        bad, overlap, detail = _photometric(a, b, m)
+        bad, overlap, detail = compare_blocks(a, b, m)
         res = VerifyResult(
             bad <= MAX_BAD_BLOCKS / 2 and overlap >= 0.8 and detail >= MIN_DETAIL_BLOCKS,
             bad_blocks=bad,
@@ -439,7 +351,7 @@ def _direct(a: _Prepared, b: _Prepared) -> VerifyResult:
         if res.same:
             # Same-layout pages and screenshots agree at CHECK_SIDE (text lines are stripes
             # there): their strokes must line up too, at the working resolution.
-            fine, _, _ = _photometric(a, b, m, side=WORK_SIDE, strokes=True)
+            fine, _, _ = compare_blocks(a, b, m, side=WORK_SIDE, strokes=True)
             if fine > MAX_BAD_BLOCKS:
                 res = replace(res, same=False, reason=R_DIFFERS)
                 refuted = refuted or res

@@ -83,6 +83,29 @@ def _hidden(name: str) -> bool:
     return name.startswith(".")
 
 
+def _entry_stat(
+    e: os.DirEntry[str], filters: Filters, on_error: Callable[[FileError], None]
+) -> tuple[os.stat_result, bool] | None:
+    """The entry's stat (through a symlink when links are followed) and whether it is a link;
+    None for a skipped link or an entry that cannot be read (reported: one line each)."""
+    try:
+        is_link = e.is_symlink()
+        if is_link and not filters.follow_symlinks:
+            return None
+        return e.stat(follow_symlinks=True), is_link
+    except FileNotFoundError:
+        if e.is_symlink():
+            on_error(FileError(e.path, "broken symlink (its target does not exist)"))
+        else:
+            on_error(FileError(e.path, "vanished while the folder was read"))
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            on_error(FileError(e.path, "symlink loop; skipped"))
+        else:
+            on_error(FileError(e.path, f"cannot be read ({exc.strerror or exc})"))
+    return None
+
+
 def walk(
     roots: Iterable[str],
     filters: Filters,
@@ -125,23 +148,10 @@ def walk(
                 name = e.name
                 if not filters.hidden and _hidden(name):
                     continue
-                try:
-                    is_link = e.is_symlink()
-                    if is_link and not filters.follow_symlinks:
-                        continue
-                    s = e.stat(follow_symlinks=True)
-                except FileNotFoundError:
-                    if e.is_symlink():
-                        on_error(FileError(e.path, "broken symlink (its target does not exist)"))
-                    else:
-                        on_error(FileError(e.path, "vanished while the folder was read"))
+                got = _entry_stat(e, filters, on_error)
+                if got is None:
                     continue
-                except OSError as exc:
-                    if exc.errno == 40:  # ELOOP
-                        on_error(FileError(e.path, "symlink loop; skipped"))
-                    else:
-                        on_error(FileError(e.path, f"cannot be read ({exc.strerror or exc})"))
-                    continue
+                s, is_link = got
                 if st.S_ISDIR(s.st_mode):
                     if filters.one_file_system and s.st_dev != root_dev:
                         continue
