@@ -127,3 +127,17 @@ def test_old_favourites_table_is_adopted(tmp_path: Path) -> None:
     with Catalog(db) as c:
         assert c.favourites() == {str(a)}
         assert marks.favourites(c) == [str(a)]
+
+
+def test_listing_untouched_files_reads_no_content(
+    tmp_path: Path, cat: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan builder lists favourites for every plan: one stat per file, no content read."""
+    a = _photo(tmp_path / "a.jpg")
+    marks.set_favourite(cat, [str(a)], True)
+
+    def no_read(*_: object) -> bytes:
+        raise AssertionError("content read for an untouched file")
+
+    monkeypatch.setattr(marks, "headtail_hash", no_read)
+    assert marks.favourites(cat) == [str(a)] and cat.favourites() == {str(a)}

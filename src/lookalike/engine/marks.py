@@ -208,9 +208,13 @@ def _follow(cat: Catalog, row: tuple) -> str | None:
     """Where the file of a mark row is now: its path, or where the catalog saw it go."""
     raw, dev, ino, size, mtime, digest = row
     path = os.fsdecode(raw)
+    try:  # the common case costs one stat: the file is where it was, untouched
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode) and (st.st_size, st.st_mtime_ns) == (size, mtime):
+            return path
+    except OSError:
+        pass
     now = _identity(path)
-    if now[2] is not None and (now[2], now[3]) == (size, mtime):
-        return path
     if now[2] is not None and now[4] == digest:
         return path  # touched, same content
     if size is None:  # never had an identity (a mark on a missing or special file)
