@@ -26,7 +26,6 @@ MODULES_ALLOWED = {
 }
 # "path:function" → why
 FUNCTIONS_ALLOWED = {
-    "lookalike/engine/video_stage.py:build_groups": ELSEWHERE + "video grouping",
     "lookalike/ui/app.py:__init__": ELSEWHERE + "the app's state moves into a model object",
     "lookalike/commands/scan.py:scan_options": "being split",
     "lookalike/commands/scan.py:scan_command": "being split",
