@@ -269,3 +269,33 @@ def test_cli_scan_action_merges_then_undo_twice(tmp_path: Path) -> None:
     ].split()[0]
     r = lookalike(env, "redo", merge_batch, "--yes")
     assert r.returncode == 6 and b"run the file operation again with --merge-metadata" in r.stderr
+
+
+def test_cli_apply_plan_file_with_merge_into_file(tmp_path: Path) -> None:
+    """``apply PLAN --merge-metadata --merge-into-file``: a signed plan from a scan; the keeper is
+    rewritten in place (image data untouched), the copy still goes, and undo restores both."""
+    from plan_helpers import dirs_env, lookalike
+
+    env = dirs_env(tmp_path)
+    d = tmp_path / "p"
+    d.mkdir()
+    orig, sent = d / "IMG_0001.jpg", d / "sent.jpg"
+    Image.fromarray(data.astronaut()).save(orig, quality=95)
+    _tag(orig, {"Exif.Image.Make": "Canon", "Exif.Photo.DateTimeOriginal": "2019:06:01 10:00:00"})
+    Image.fromarray(data.astronaut()).save(sent, quality=70)
+    _tag(sent, GPS, {"Xmp.dc.subject": ["space", "nasa"]})
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    plan = tmp_path / "plan.json"
+    r = lookalike(env, "scan", "--no-ui", str(d), "--action", "trash", "--plan-out", str(plan))
+    assert r.returncode == 0, r.stderr.decode()
+    r = lookalike(env, "apply", str(plan), "--yes", "--merge-metadata", "--merge-into-file")
+    assert r.returncode == 0, r.stderr.decode()
+    assert not sent.exists() and not os.path.exists(sidecar_path(str(orig)))
+    after = orig.read_bytes()
+    assert _scan_data(after) == _scan_data(before["IMG_0001.jpg"])
+    raw = exiv.read(after)
+    assert raw.exif["Exif.GPSInfo.GPSLatitude"] == GPS["Exif.GPSInfo.GPSLatitude"]
+    assert raw.xmp["Xmp.dc.subject"] == ["space", "nasa"]
+    for _ in range(2):
+        assert lookalike(env, "undo", "--yes").returncode == 0
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
