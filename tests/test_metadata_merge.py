@@ -299,3 +299,18 @@ def test_cli_apply_plan_file_with_merge_into_file(tmp_path: Path) -> None:
     for _ in range(2):
         assert lookalike(env, "undo", "--yes").returncode == 0
     assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+
+
+def test_heic_keeper_gets_a_sidecar_even_with_merge_into_file(tmp_path: Path) -> None:
+    """exiv2 reads HEIC but cannot write it: the merge says so and uses the sidecar."""
+    pytest.importorskip("pillow_heif").register_heif_opener()
+    keeper, copy = _pair(tmp_path / "p")
+    heic = keeper.with_suffix(".heic")
+    Image.fromarray(data.astronaut()).save(heic, quality=80)
+    merged = plan_merges([("trash", str(copy), str(heic))], into_file=True)
+    (job,) = merged.jobs
+    assert not job.into_file and job.target == sidecar_path(str(heic))
+    assert any("cannot write into HEIF" in n for n in merged.notes)
+    got = metawrite.apply_merges(merged.jobs)
+    assert got.done == [job.target]
+    assert exiv.read(Path(job.target).read_bytes()).xmp["Xmp.dc.subject"] == ["space", "nasa"]
