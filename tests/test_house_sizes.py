@@ -32,7 +32,6 @@ FUNCTIONS_ALLOWED = {
     "lookalike/engine/actions/apply.py:apply_plan": "being split",
     "lookalike/engine/actions/plan.py:build_plan": "being split",
     "lookalike/engine/actions/plan.py:build_file_plan": "being split",
-    "lookalike/engine/media/decode.py:decode_reduced": "being split",
     "lookalike/engine/ml_stage.py:features": "being split",
     "lookalike/engine/ml_stage.py:edges": "being split",
 }

@@ -13,7 +13,7 @@ import click
 from lookalike.atomicio import AtomicFile
 from lookalike.commands.act import action_args_from, action_options, run_action_for_groups
 from lookalike.commands.executor import check_executor, executor_options
-from lookalike.commands.ml import build_ml_options, ml_scan_options  # ml (issue 3)
+from lookalike.commands.ml import build_ml_options, ml_scan_options
 from lookalike.engine.actions.errors import ActionError
 from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES
 

@@ -196,6 +196,28 @@ def _to_rgb(img: Image.Image) -> tuple[Image.Image, float]:
     return img.convert("RGB"), 1.0
 
 
+def _as_decode_error(exc: Exception) -> DecodeError | None:
+    """One clear message for what opening an image can raise; None: not a decode problem."""
+    if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        return DecodeError(f"refused as a decompression bomb ({exc})")
+    if isinstance(exc, FileNotFoundError):
+        return DecodeError("vanished before it could be read")
+    if isinstance(exc, PermissionError):
+        return DecodeError("permission denied; check the file's permissions")
+    if isinstance(exc, IsADirectoryError):
+        return DecodeError("is a directory")
+    if isinstance(exc, UnidentifiedImageError):
+        return DecodeError("not a readable image (unknown or damaged format)")
+    if isinstance(exc, OSError):
+        msg = str(exc)
+        if "truncated" in msg or "broken data stream" in msg or "image file is truncated" in msg:
+            return DecodeError("truncated or corrupt image data")
+        return DecodeError(f"could not be decoded ({msg or type(exc).__name__})")
+    if isinstance(exc, ValueError | SyntaxError | EOFError | IndexError | struct_error()):
+        return DecodeError(f"corrupt image ({type(exc).__name__}: {exc})")
+    return None
+
+
 def decode_reduced(
     path: str, target: int = 320, max_pixels: int = 250_000_000, budget: int | None = None
 ) -> Decoded:
@@ -239,23 +261,11 @@ def decode_reduced(
                     Image.MAX_IMAGE_PIXELS = old_limit
     except DecodeError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DecodeError(f"refused as a decompression bomb ({exc})") from exc
-    except FileNotFoundError as exc:
-        raise DecodeError("vanished before it could be read") from exc
-    except PermissionError as exc:
-        raise DecodeError("permission denied; check the file's permissions") from exc
-    except IsADirectoryError as exc:
-        raise DecodeError("is a directory") from exc
-    except UnidentifiedImageError as exc:
-        raise DecodeError("not a readable image (unknown or damaged format)") from exc
-    except OSError as exc:
-        msg = str(exc)
-        if "truncated" in msg or "broken data stream" in msg or "image file is truncated" in msg:
-            raise DecodeError("truncated or corrupt image data") from exc
-        raise DecodeError(f"could not be decoded ({msg or type(exc).__name__})") from exc
-    except (ValueError, SyntaxError, EOFError, IndexError, struct_error()) as exc:
-        raise DecodeError(f"corrupt image ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:
+        err = _as_decode_error(exc)
+        if err is None:
+            raise
+        raise err from exc
 
     if orientation in (5, 6, 7, 8):
         w, h = h, w
