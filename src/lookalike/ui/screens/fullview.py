@@ -19,6 +19,7 @@ from textual.widgets import Footer, Static
 
 from lookalike.ui import imagefit
 from lookalike.ui.widgets.bars import StatusBar
+from lookalike.ui.widgets.thumbs import LinesImage, uses_lines
 from lookalike.ui.zoompan import ZoomPan
 
 if TYPE_CHECKING:
@@ -28,10 +29,11 @@ MAX_SIDE = 2048
 
 
 class FrameReady(Message):
-    def __init__(self, image: Any, note: str) -> None:
+    def __init__(self, image: Any, note: str, lines: Any = None) -> None:
         super().__init__()
         self.image = image
         self.note = note
+        self.lines = lines  # half-cell lines drawn by the worker (see LinesImage)
 
 
 class FullView(ZoomPan, Screen[None]):
@@ -69,7 +71,9 @@ cannot be read). Space still toggles keep/remove for this file.
 
     def compose(self) -> ComposeResult:
         yield Static("", id="full-title")
-        if self.lk.image_cls is not None:
+        if uses_lines(self.lk.image_cls):  # drawn by the worker: no repaint cost on the loop
+            yield LinesImage(id="full-image")
+        elif self.lk.image_cls is not None:
             yield self.lk.image_cls(None, id="full-image")  # type: ignore[call-arg]
         else:
             yield Static("(graphics are off: --graphics none)", id="full-image")
@@ -107,8 +111,11 @@ cannot be read). Space still toggles keep/remove for this file.
             f"[b]{os.path.basename(m.path)}[/b] · {m.width}x{m.height} · {keep} · "
             f"zoom {self.zoom:g}x · {os.path.dirname(m.path)}"
         )
-        box = imagefit.box_pixels(*self.view_box())
-        self._render_frame(m.path, m.thumb, self.zoom, self.cx, self.cy, box, self.background())
+        cells = self.view_box()
+        lines = uses_lines(self.lk.image_cls)
+        self._render_frame(
+            m.path, m.thumb, self.zoom, self.cx, self.cy, cells, self.background(), lines
+        )
 
     @work(thread=True, exclusive=True, group="fullview")
     def _render_frame(
@@ -118,11 +125,13 @@ cannot be read). Space still toggles keep/remove for this file.
         zoom: float,
         cx: float,
         cy: float,
-        box: tuple[int, int],
+        cells: tuple[int, int],
         bg: imagefit.RGB,
+        lines: bool = False,
     ) -> None:
         from PIL import Image, ImageOps
 
+        box = imagefit.box_pixels(*cells)
         if self._source_path != path:
             self._source, note = None, ""
             try:
@@ -141,12 +150,16 @@ cannot be read). Space still toggles keep/remove for this file.
         if src is None:
             self.post_message(FrameReady(None, "no picture available"))
             return
-        self.post_message(FrameReady(imagefit.view(src, box, bg, zoom, cx, cy), self._note))
+        frame = imagefit.view(src, box, bg, zoom, cx, cy)
+        drawn = imagefit.halfcell_lines(frame, *cells) if lines else None
+        self.post_message(FrameReady(frame, self._note, drawn))
 
     def on_frame_ready(self, message: FrameReady) -> None:
         widget = self.query_one("#full-image")
         self.frame = message.image
-        if self.lk.image_cls is not None:
+        if isinstance(widget, LinesImage):
+            widget.set_image(message.image, message.lines)
+        elif self.lk.image_cls is not None:
             widget.image = message.image  # type: ignore[attr-defined]
         self.query_one(StatusBar).show(f"{message.note} · +/- zoom, arrows pan, 0 fit, Esc back")
 

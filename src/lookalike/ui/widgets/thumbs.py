@@ -123,8 +123,8 @@ class LinesImage(Widget):
     picture as textual-image's half-cell widget, but a key press only copies finished lines
     instead of scaling the picture and building a style per cell on the event loop."""
 
-    def __init__(self, classes: str = "") -> None:
-        super().__init__(classes=classes)
+    def __init__(self, classes: str = "", id: str | None = None) -> None:  # noqa: A002
+        super().__init__(classes=classes, id=id)
         self.image: Any = None
         self._lines: list[Strip] = []
         self._style: Style | None = None
