@@ -58,9 +58,14 @@ class Server:
              *extra],
             stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        line = self.proc.stderr.readline()
-        m = re.search(r"serving (http://127\.0\.0\.1:\d+)/", line)
-        assert m, line + self.proc.stderr.read()
+        seen = ""
+        for _ in range(50):  # a notice (an interrupted batch …) may come before the banner
+            line = self.proc.stderr.readline()
+            seen += line
+            m = re.search(r"serving (http://127\.0\.0\.1:\d+)/", line)
+            if m or not line:
+                break
+        assert m, seen + self.proc.stderr.read()
         self.url = m.group(1)
         threading.Thread(target=self.proc.stderr.read, daemon=True).start()  # never blocks
 

@@ -157,3 +157,25 @@ def test_sigkill_mid_scan_then_restart_resumes_the_job(tmp_path, lib):
     finally:
         again.stop()
     assert os.path.exists(tmp_path / "state" / "jobs.json")
+
+
+def test_ctrl_c_with_a_stream_open_stops_and_the_job_resumes(tmp_path, lib):
+    held = ScanLock(tmp_path / "cat.db")
+    assert held.try_acquire()
+    s = Server(tmp_path, lib)
+    with s.client() as c:
+        job = c.post("/jobs", json={"paths": [str(lib)]}).json()["id"]
+        with c.stream("GET", f"/jobs/{job}/events") as r:
+            next(line for line in r.iter_lines() if line.startswith("data: "))
+            s.stop(signal.SIGINT)  # with this stream still open
+    assert s.proc.returncode == 0
+    held.release()
+    again = Server(tmp_path, lib)
+    try:
+        with again.client() as c:
+            events = events_of(c, job)
+            assert [e["event"] for _, e in events].count("finished") == 2  # stopped, then done
+            state = c.get(f"/jobs/{job}").json()
+            assert state["state"] == "done" and state["attempts"] == 2
+    finally:
+        again.stop()

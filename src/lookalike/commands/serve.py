@@ -116,10 +116,16 @@ def _serve(host, port, token_file, roots, db, state_dir, workers, rate) -> None:
         f"lookalike: serving {where} (roots: {', '.join(settings.roots)}{auth}); Ctrl-C stops",
         err=True,
     )
+    # open event streams end 3 s after Ctrl-C (clients reconnect with Last-Event-ID); then a
+    # running scan stops like Ctrl-C and stays queued for the next start
     server = uvicorn.Server(
-        uvicorn.Config(make_app(settings), log_level="warning", timeout_graceful_shutdown=30)
+        uvicorn.Config(make_app(settings), log_level="warning", timeout_graceful_shutdown=3)
     )
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a normal stop
+        pass
+    click.echo("lookalike: stopped; a scan that was running resumes at the next start", err=True)
     sys.exit(0)
 
 
