@@ -103,7 +103,7 @@ def str_path(raw: bytes) -> str:
     return os.fsdecode(raw)
 
 
-@dataclass
+@dataclass(slots=True)  # one per file: no per-instance dict (issue 13)
 class FileRow:
     id: int
     path: str

@@ -90,7 +90,7 @@ def thresholds_for(sensitivity: int) -> Thresholds:
     return Thresholds(0.80 + 0.17 * f, 0.55 + 0.40 * f)
 
 
-@dataclass
+@dataclass(slots=True)  # one per file: no per-instance dict (issue 13)
 class Item:
     """One image as the grouper sees it."""
 

@@ -41,7 +41,7 @@ class ImageFeatures:
     prov: dict | None = None  # provenance.measure: evidence of originality for the keeper
 
 
-@dataclass
+@dataclass(slots=True)  # one per file: no per-instance dict (issue 13)
 class View:
     """Signatures of one framing of the image.
 

@@ -50,7 +50,7 @@ VIDEO_EXTENSIONS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per file: no per-instance dict (issue 13)
 class Found:
     path: str
     dev: int

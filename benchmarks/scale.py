@@ -1,0 +1,256 @@
+"""End-to-end scale of one box: N small real-photo-derived JPEGs, first scan and rescan.
+
+Why: issue 13 asks what a scan costs as the collection grows (10k → 100k → 1 M): wall time,
+images/s, peak memory of the whole process tree, catalog size, and whether the planted copies
+are still found. The files come from the real photos the tests ship (skimage.data and
+scikit-learn's sample images): each is a random crop (15–45 % of the source's area), resized
+to 160–400 px, colour-shifted (brightness, saturation, hue rotation), saved as JPEG; a share
+of them get a planted copy (exact, JPEG re-save at q60, or a 70 % downscale) in another
+folder. They are written once into ``--data`` (default /tmp, never the repository).
+
+    python benchmarks/scale.py --count 10000 -o benchmarks/out/scale_10k.json
+
+Each scan runs ``python -m lookalike scan --no-ui`` in a child process; a sampler adds up the
+RSS of that process and its decode workers every 0.1 s (peak tree RSS) and keeps the
+driver's own peak. The per-core floor is ``features.extract.extract_file`` (the one decode and
+every feature a scan computes for a photo) on 200 of the same files in one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+from PIL import Image, ImageEnhance
+
+COPY_SHARE = 0.1  # share of images that get a planted copy
+SET_VERSION = 1
+
+
+def _sources() -> list[Image.Image]:
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+
+    names = ["astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "motorcycle_right",
+             "hubble_deep_field", "immunohistochemistry", "cat", "camera", "page", "retina"]  # fmt: skip
+    out = []
+    for n in names:
+        try:
+            out.append(Image.fromarray(getattr(data, n)()).convert("RGB"))
+        except Exception:  # noqa: BLE001 - a dataset that is not installed here is skipped
+            continue
+    out += [Image.fromarray(a).convert("RGB") for a in load_sample_images().images]
+    return out
+
+
+def _derive(src: Image.Image, rng: random.Random) -> Image.Image:
+    w, h = src.size
+    share = rng.uniform(0.15, 0.45)
+    cw, ch = int(w * share**0.5 * rng.uniform(0.8, 1.2)), int(h * share**0.5)
+    cw, ch = min(cw, w), min(ch, h)
+    x, y = rng.randrange(0, w - cw + 1), rng.randrange(0, h - ch + 1)
+    im = src.crop((x, y, x + cw, y + ch))
+    side = rng.randrange(160, 401)
+    scale = side / max(im.size)
+    im = im.resize((max(8, int(im.width * scale)), max(8, int(im.height * scale))), Image.BICUBIC)
+    im = ImageEnhance.Brightness(im).enhance(rng.uniform(0.7, 1.3))
+    im = ImageEnhance.Color(im).enhance(rng.uniform(0.5, 1.5))
+    if rng.random() < 0.5:  # hue rotation: a different colour cast, same structure
+        hsv = np.asarray(im.convert("HSV")).copy()
+        hsv[..., 0] = (hsv[..., 0].astype(int) + rng.randrange(20, 236)) % 256
+        im = Image.fromarray(hsv, "HSV").convert("RGB")
+    return im
+
+
+def make_set(root: Path, n: int, seed: int = 0) -> dict:
+    """Write n derived JPEGs (+ planted copies) under root; returns the labels."""
+    labels_path = root / "labels.json"
+    if labels_path.exists():
+        labels = json.loads(labels_path.read_text())
+        if labels.get("version") == SET_VERSION and labels.get("n") == n:
+            return labels
+    rng = random.Random(seed)
+    srcs = _sources()
+    pairs = []
+    for i in range(n):
+        sub = root / "photos" / f"{i // 1000:03d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        path = sub / f"{i:07d}.jpg"
+        im = _derive(srcs[i % len(srcs)], rng)
+        im.save(path, quality=rng.randrange(80, 96))
+        if rng.random() < COPY_SHARE:
+            cdir = root / "copies" / f"{i // 1000:03d}"
+            cdir.mkdir(parents=True, exist_ok=True)
+            kind = rng.choice(["exact", "q60", "down70"])
+            cpath = cdir / f"{i:07d}_{kind}.jpg"
+            if kind == "exact":
+                cpath.write_bytes(path.read_bytes())
+            elif kind == "q60":
+                im.save(cpath, quality=60)
+            else:
+                im.resize((int(im.width * 0.7), int(im.height * 0.7)), Image.LANCZOS).save(cpath)
+            pairs.append([str(path), str(cpath)])
+    labels = {"version": SET_VERSION, "n": n, "planted": pairs}
+    labels_path.write_text(json.dumps(labels))
+    return labels
+
+
+def _sample(proc: subprocess.Popen, peaks: dict) -> None:
+    try:
+        p = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                own = p.memory_info().rss
+                tree = own + sum(c.memory_info().rss for c in p.children(recursive=True))
+            except psutil.Error:
+                break
+            peaks["driver"] = max(peaks["driver"], own)
+            peaks["tree"] = max(peaks["tree"], tree)
+            time.sleep(0.1)
+    except psutil.Error:
+        pass
+
+
+def scan(root: Path, db: Path, out: Path, workers: int, extra: list[str]) -> dict:
+    env = dict(os.environ, XDG_CACHE_HOME=str(db.parent / "cache"))
+    cmd = [sys.executable, "-m", "lookalike", "scan", "--no-ui", str(root / "photos"),
+           str(root / "copies"), "--db", str(db), "--workers", str(workers), "-o", str(out),
+           "--format", "json", *extra]  # fmt: skip
+    peaks = {"driver": 0, "tree": 0}
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    sampler = threading.Thread(target=_sample, args=(proc, peaks), daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    wall = time.perf_counter() - t
+    sampler.join()
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"scan failed ({proc.returncode}): {err[-2000:]}")
+    doc = json.loads(out.read_text())
+    cat_bytes = sum(f.stat().st_size for f in db.parent.glob(db.name + "*"))
+    return {"wall_s": round(wall, 2), "peak_tree_rss_mb": round(peaks["tree"] / 2**20),
+            "peak_driver_rss_mb": round(peaks["driver"] / 2**20),
+            "catalog_mb": round(cat_bytes / 2**20, 1), "stats": doc.get("stats"),
+            "groups": doc.get("groups", [])}  # fmt: skip
+
+
+def floor_rate(root: Path, count: int = 200) -> float:
+    """Per-core rate of the scan's per-photo work (one decode, every feature)."""
+    from lookalike.engine.features.extract import extract_file
+
+    files = sorted((root / "photos").rglob("*.jpg"))[:count]
+    t = time.perf_counter()
+    for f in files:
+        extract_file(str(f), None, 250_000_000)
+    return len(files) / (time.perf_counter() - t)
+
+
+def hash_rate(tmp: Path, mb: int = 256) -> float:
+    """Full-hash throughput (xxh3-128, the exact stage's) of a file in the page cache, MB/s."""
+    from lookalike.engine.features.exact import full_hash
+
+    f = tmp / "hash_probe.bin"
+    f.write_bytes(os.urandom(2**20) * mb)
+    full_hash(str(f))  # into the page cache
+    t = time.perf_counter()
+    full_hash(str(f))
+    rate = mb / (time.perf_counter() - t)
+    f.unlink()
+    return rate
+
+
+def catalog_rate(tmp: Path, n: int = 20_000) -> float:
+    """Files per second the catalog takes: a file row + its two feature rows (the sizes a
+    scan writes: ~300 B metadata, ~600 B perceptual views), committed every 5000 files."""
+    from lookalike.engine.catalog import Catalog
+
+    db = tmp / "rate.db"
+    meta, views = os.urandom(300), os.urandom(600)
+    with Catalog(db) as cat:
+        scan = cat.start_scan([str(tmp)])
+        t = time.perf_counter()
+        for start in range(0, n, 5000):
+            with cat.transaction():
+                for i in range(start, min(n, start + 5000)):
+                    fid = cat.add_file(f"{tmp}/p/{i:08d}.jpg", 1, i, 1000 + i, i, scan)
+                    cat.put_feature(fid, "meta", 1, meta)
+                    cat.put_feature(fid, "percept", 1, views)
+        rate = n / (time.perf_counter() - t)
+    for f in tmp.glob("rate.db*"):
+        f.unlink()
+    return rate
+
+
+def planted_found(groups: list[dict], planted: list[list[str]]) -> float:
+    together = set()
+    for g in groups:
+        paths = sorted(m["path"] for m in g["files"])
+        together.update((a, b) for i, a in enumerate(paths) for b in paths[i + 1 :])
+    hit = sum((min(a, b), max(a, b)) in together for a, b in planted)
+    return round(hit / max(1, len(planted)), 4)
+
+
+def _commit() -> str:
+    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                       cwd=Path(__file__).parent)  # fmt: skip
+    return r.stdout.strip() or "?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=int, default=10_000)
+    ap.add_argument("--data", type=Path, default=Path("/tmp/lookalike-scale"))
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--extra-args", default="", help="more scan options, e.g. '--executor ray'")
+    ap.add_argument("-o", "--output", type=Path)
+    args = ap.parse_args(argv)
+    root = args.data / f"n{args.count}"
+    t = time.perf_counter()
+    labels = make_set(root, args.count)
+    made = time.perf_counter() - t
+    work = root / "run"
+    if work.exists():
+        subprocess.run(["rm", "-rf", str(work)], check=True)
+    work.mkdir()
+    db = work / "catalog.db"
+    files = args.count + len(labels["planted"])
+    extra = args.extra_args.split()
+    first = scan(root, db, work / "first.json", args.workers, extra)
+    again = scan(root, db, work / "again.json", args.workers, extra)
+    result = {
+        "script": "benchmarks/scale.py", "argv": sys.argv[1:], "commit": _commit(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.node()}, {os.cpu_count()} cores, "
+        f"{round(psutil.virtual_memory().total / 2**30)} GiB",
+        "files": files, "planted_pairs": len(labels["planted"]), "make_set_s": round(made, 1),
+        "floor_per_core_img_s": round(floor_rate(root), 1), "workers": args.workers,
+        "hash_mb_s": round(hash_rate(work)), "catalog_files_s": round(catalog_rate(work)),
+    }  # fmt: skip
+    for name, r in (("first", first), ("rescan", again)):
+        groups = r.pop("groups")
+        r["img_s"] = round(files / r["wall_s"], 1)
+        r["groups"] = len(groups)
+        r["planted_found"] = planted_found(groups, labels["planted"])
+        r["stats"] = {
+            k: (r["stats"] or {}).get(k) for k in ("images_decoded", "seconds_by_stage", "errors")
+        }
+        result[name] = r
+    print(json.dumps(result, indent=2))
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
