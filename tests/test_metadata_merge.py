@@ -314,3 +314,17 @@ def test_heic_keeper_gets_a_sidecar_even_with_merge_into_file(tmp_path: Path) ->
     got = metawrite.apply_merges(merged.jobs)
     assert got.done == [job.target]
     assert exiv.read(Path(job.target).read_bytes()).xmp["Xmp.dc.subject"] == ["space", "nasa"]
+
+
+def test_a_failed_merge_keeps_the_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If what a copy knows cannot be written to its keeper, the copy is not removed."""
+    keeper, copy = _pair(tmp_path / "p")
+
+    def refuse(*_: object, **__: object) -> bytes:
+        raise exiv.MetadataError("exiv2 refused the new metadata (test)")
+
+    monkeypatch.setattr(metawrite, "sidecar", refuse)
+    plan2, _, got = metawrite.merge_for_plan(_plan(keeper, copy), into_file=False)
+    assert got.failed and plan2.items == ()
+    assert "could not be merged" in plan2.refused[-1].reason
+    assert not os.path.exists(sidecar_path(str(keeper))) and copy.exists()

@@ -218,6 +218,9 @@ def execute_plan(
         from lookalike.commands.merge import merge_first
 
         plan = merge_first(plan, merge, journal, stderr, origin)
+        if not plan.items:
+            stdout.write("nothing to do\n" if fmt != "json" else '{"batch": null, "done": 0}\n')
+            return EXIT_PARTIAL
     permanent = plan.op.kind == "delete" or any(i.op == "delete" for i in plan.items)
     events = apply_plan(
         plan,

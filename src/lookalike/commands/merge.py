@@ -47,6 +47,7 @@ def merge_first(plan: Plan, merge: str, journal: Path | None, stderr: TextIO, or
     what was merged, the conflicts and the undo command go to stderr."""
     from lookalike.engine.actions.metawrite import merge_for_plan
 
+    was = len(plan.refused)
     plan, planned, got = merge_for_plan(
         plan, into_file=merge == "file", journal_path=journal, origin=f"merge:{origin}"
     )
@@ -59,6 +60,8 @@ def merge_first(plan: Plan, merge: str, journal: Path | None, stderr: TextIO, or
             stderr.write(f"    conflict: {safe_text(c)}\n")
     for target, msg in got.failed:
         stderr.write(f"  metadata not merged into {display_path(target)}: {safe_text(msg)}\n")
+    for r in plan.refused[was:]:
+        stderr.write(f"  left out: {display_path(r.path)}: {safe_text(r.reason)}\n")
     if got.batch_id and got.done:
         stderr.write(
             f"metadata merged into {len(got.done)} keeper(s); undo with: "

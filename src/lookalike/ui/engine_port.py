@@ -295,6 +295,8 @@ class EngineAdapter:
         native, notes = plan.native, []
         if plan.merge:
             native, notes = _merge_first(native, plan.merge)
+            if not native.items:  # every copy stays: what it knows could not be merged
+                return BatchResult("", 0, skipped=len(plan.items), messages=tuple(notes))
         events = actions.apply_plan(native, origin="tui", allow_permanent=permanent)
         result = self._run_batch(events, progress)
         return replace(result, messages=(*notes, *result.messages)) if notes else result
@@ -349,6 +351,7 @@ def _merge_first(native: Any, mode: str) -> tuple[Any, list[str]]:
     notes = [f"metadata → {j.target}: {', '.join(sorted(j.sources))}" for j in planned.jobs]
     notes += [f"conflict: {c}" for j in planned.jobs for c in j.conflicts]
     notes += [f"metadata not merged into {t}: {m}" for t, m in got.failed]
+    notes += [f"left out: {r.path}: {r.reason}" for r in native.refused if "merged" in r.reason]
     return native, notes
 
 

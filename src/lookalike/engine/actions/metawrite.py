@@ -21,7 +21,7 @@ from lookalike.engine.actions import fsutil
 from lookalike.engine.actions import journal as jn
 from lookalike.engine.actions.errors import OperationFailed, VerifyError
 from lookalike.engine.actions.journal import ItemRecord, Journal, journal_lock
-from lookalike.engine.actions.plan import Plan, new_id
+from lookalike.engine.actions.plan import Plan, Refusal, new_id
 from lookalike.engine.actions.recovery import settle_batch, settle_interrupted
 from lookalike.engine.metadata.exiv import MetadataError, rewrite, sidecar
 from lookalike.engine.metadata.merge import MergeJob, MergePlan, plan_merges
@@ -38,6 +38,7 @@ class MergeOutcome:
     batch_id: str | None = None
     done: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    failed_keepers: set[str] = field(default_factory=set)  # their copies stay (plan refuses)
     rewritten: dict[str, tuple[int, int, int, int, str]] = field(default_factory=dict)
 
 
@@ -108,6 +109,7 @@ def _one(j: Journal, batch: str, it: dict, out: MergeOutcome) -> None:
         )
         j.set_item(batch, seq, jn.FAILED, error=msg)
         out.failed.append((target, msg))
+        out.failed_keepers.add(it["keeper"])
         return
     import xxhash
 
@@ -126,6 +128,7 @@ def _one(j: Journal, batch: str, it: dict, out: MergeOutcome) -> None:
         if not done:
             j.set_item(batch, seq, jn.FAILED, error=msg)
             out.failed.append((target, msg))
+            out.failed_keepers.add(it["keeper"])
             return
     j.set_item(batch, seq, jn.ITEM_DONE, detail=d)
     out.done.append(target)
@@ -222,10 +225,14 @@ def merge_for_plan(
     keeper check before each copy goes accepts the keeper the merge just wrote (and only it)."""
     planned = plan_merges([(i.op, i.source, i.keeper) for i in plan.items], into_file=into_file)
     got = apply_merges(planned.jobs, journal_path, origin=origin)
-    if not got.rewritten:
+    if not got.rewritten and not got.failed_keepers:
         return plan, planned, got
-    items = []
+    items, refused = [], list(plan.refused)
     for i in plan.items:
+        if i.keeper in got.failed_keepers:  # what it knows did not reach the keeper: it stays
+            why = f"its metadata could not be merged into {i.keeper}; left in place"
+            refused.append(Refusal(i.group_id, i.source, why))
+            continue
         new = got.rewritten.get(i.keeper)
         if new is not None:
             dev, ino, size, mtime, digest = new
@@ -234,4 +241,4 @@ def merge_for_plan(
                 keeper_hash=digest,
             )  # fmt: skip
         items.append(i)
-    return replace(plan, items=tuple(items)), planned, got
+    return replace(plan, items=tuple(items), refused=tuple(refused)), planned, got
