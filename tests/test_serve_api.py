@@ -182,8 +182,9 @@ def test_paths_outside_the_roots_are_refused(client, lib, tmp_path):
         r = client.post("/jobs", json={"paths": [path]})
         assert r.status_code == 403, (path, r.text)
         assert "outside the server's roots" in r.json()["error"]
-    r = client.post("/jobs", json={"paths": [str(lib)], "options": {"reference": [str(other)]}})
-    assert r.status_code == 403
+    for key in ("reference", "weights"):
+        r = client.post("/jobs", json={"paths": [str(lib)], "options": {key: [str(other)]}})
+        assert r.status_code == 403, (key, r.text)
     assert client.get("/jobs").json()["jobs"] == []
 
 

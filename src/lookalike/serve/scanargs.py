@@ -117,10 +117,15 @@ def scan_options_from(body: object, roots: tuple[str, ...], workers: int) -> Sca
     options = body.get("options") or {}
     if not isinstance(options, dict):
         raise ApiError(422, '"options" must be a JSON object', OPTIONS_HINT)
-    refs = options.get("reference") or []
-    refs = refs if isinstance(refs, list) else [refs]
-    # before anything touches the disk: a refusal must not tell what exists outside the roots
-    outside = [str(p) for p in [*paths, *refs] if not under_roots(str(p), roots)]
+    # every path option (reference, weights) too, before anything touches the disk: a refusal
+    # must not tell what exists outside the roots
+    named = [
+        v
+        for key, opt in option_names().items()
+        if isinstance(opt.type, click.Path) and key in options
+        for v in (options[key] if isinstance(options[key], list) else [options[key]])
+    ]
+    outside = [str(p) for p in [*paths, *named] if not under_roots(str(p), roots)]
     if outside:
         raise ApiError(
             403,
