@@ -29,10 +29,8 @@ FUNCTIONS_ALLOWED = {
     "lookalike/ui/app.py:__init__": ELSEWHERE + "the app's state moves into a model object",
     "lookalike/commands/scan.py:scan_options": "being split",
     "lookalike/commands/scan.py:scan_command": "being split",
-    "lookalike/engine/actions/apply.py:apply_plan": "being split",
     "lookalike/engine/actions/plan.py:build_plan": "being split",
     "lookalike/engine/actions/plan.py:build_file_plan": "being split",
-    "lookalike/engine/ml_stage.py:features": "being split",
     "lookalike/engine/ml_stage.py:edges": "being split",
 }
 

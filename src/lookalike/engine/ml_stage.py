@@ -292,6 +292,32 @@ class Feeder:
         self.pending.clear()
 
 
+def _load_state(cat: Any, ids: list[int], feeder: Feeder, catalog_path: Path | None) -> None:
+    """Load what the later hooks need into the feeder's state (every rep, not only new ones)."""
+    state, spec, feat_name = feeder.state, feeder.spec, feeder.feat_name
+    cv, fv, qv = feeder.versions
+
+    def load(name: str, version: int) -> dict[int, bytes]:
+        return cat.load_features(name, version, ids)
+
+    if feat_name and spec is not None:
+        raws = load(feat_name, 1)
+        emb_ids = sorted(fid for fid, raw in raws.items() if len(raw) == 2 * spec.dim)
+        if emb_ids:
+            state.ids = np.array(emb_ids, dtype=np.int64)
+            state.matrix = np.frombuffer(b"".join(raws[i] for i in emb_ids), dtype=np.float16)
+            state.matrix = state.matrix.reshape(len(emb_ids), spec.dim)
+            state.vectors = {fid: state.matrix[n] for n, fid in enumerate(emb_ids)}
+            _build_index(catalog_path, state)
+    if feeder.want_colour:
+        for fid, raw in load(COLOUR, cv).items():
+            state.colours[fid] = np.frombuffer(raw, dtype=np.float16).astype(np.float32)
+    if feeder.want_faces:
+        state.faces = {fid: int(json.loads(raw)) for fid, raw in load(FACES, fv).items()}
+    if feeder.opts.quality:
+        state.quality = {fid: json.loads(raw) for fid, raw in load(QUALITY, qv).items()}
+
+
 def features(
     opts: MLOptions,
     cat: Any,
@@ -348,26 +374,7 @@ def features(
             f"at {rate:.1f} images/s"
         )
 
-    # load what the later hooks need (every rep, not only the new ones)
-    def load(name: str, version: int) -> dict[int, bytes]:
-        return cat.load_features(name, version, ids)
-
-    if feat_name:
-        raws = load(feat_name, 1)
-        emb_ids = sorted(fid for fid, raw in raws.items() if len(raw) == 2 * spec.dim)
-        if emb_ids:
-            state.ids = np.array(emb_ids, dtype=np.int64)
-            state.matrix = np.frombuffer(b"".join(raws[i] for i in emb_ids), dtype=np.float16)
-            state.matrix = state.matrix.reshape(len(emb_ids), spec.dim)
-            state.vectors = {fid: state.matrix[n] for n, fid in enumerate(emb_ids)}
-            _build_index(catalog_path, state)
-    if want_colour:
-        for fid, raw in load(COLOUR, cv).items():
-            state.colours[fid] = np.frombuffer(raw, dtype=np.float16).astype(np.float32)
-    if want_faces:
-        state.faces = {fid: int(json.loads(raw)) for fid, raw in load(FACES, fv).items()}
-    if opts.quality:
-        state.quality = {fid: json.loads(raw) for fid, raw in load(QUALITY, qv).items()}
+    _load_state(cat, ids, feeder, catalog_path)
     if state.vectors and spec is not None and spec.text:
         notice = _aesthetic(state, spec, cat, feeder.embedder)
         if notice:

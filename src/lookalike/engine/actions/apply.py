@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lookalike.engine.actions import journal as jn
@@ -73,13 +73,7 @@ def apply_plan(
     records. Setting ``cancel`` stops before the next file; files not reached are journalled
     ``not-done``.
     """
-    if (plan.op.kind == "delete" or any(i.op == "delete" for i in plan.items)) and not (
-        allow_permanent
-    ):
-        raise ConfirmationRequired(
-            "delete is permanent and was not confirmed",
-            "pass --permanently and type the confirmation",
-        )
+    _require_permanent(plan, allow_permanent)
     plancheck.check_plan(
         plan,
         fresh=plan.from_file and not checked,
@@ -88,28 +82,11 @@ def apply_plan(
     )
     with journal_lock(journal_path), Journal(journal_path) as j:
         settle_interrupted(j)
-        batch_id = plan.id if not j.batch_exists(plan.id) else new_id()
-        params = {
-            "shrink": asdict(plan.shrink) if plan.shrink else None,
-            "directory": plan.op.directory,
-            # what redo re-checks: the roots, references and each keeper's identity
-            "roots": list(plan.roots),
-            "references": list(plan.references),
-            "keepers": _keeper_records(plan),
-        }
-        j.begin_batch(
-            batch_id,
-            str(plan.op),
-            [i.to_json() for i in plan.items],
-            origin=origin,
-            redo_of=redo_of,
-            params=params,
-            meta=plan.meta,
-        )
+        batch_id = _begin_batch(j, plan, origin, redo_of)
         total = len(plan.items)
         yield BatchStarted(batch_id, str(plan.op), total, "redo" if redo_of else "apply")
         ctx = ops.Ctx(batch_id, plan.shrink, plan.op.directory)
-        done = skipped = failed = freed = 0
+        tally = _Tally()
         finished = cancelled = False
         try:
             n = 0
@@ -125,25 +102,8 @@ def apply_plan(
                             cancelled = True
                             continue
                         n += 1
-                        if outcome == jn.ITEM_DONE:
-                            done += 1
-                            freed += item.size if item.op in REMOVES else 0
-                        elif outcome == jn.SKIPPED:
-                            skipped += 1
-                        else:
-                            failed += 1
-                        yield ItemOutcome(
-                            batch_id,
-                            item.seq,
-                            n,
-                            total,
-                            item.op,
-                            item.source,
-                            dest,
-                            outcome,
-                            msg,
-                            item.size,
-                        )
+                        tally.count(item, outcome)
+                        yield _item_event(batch_id, item, n, total, dest, outcome, msg)
                 j.flush()  # the chunk's results, after its folders were synced
             j.flush()
             if cancelled:
@@ -161,12 +121,72 @@ def apply_plan(
         str(plan.op),
         "redo" if redo_of else "apply",
         jn.DONE,
-        done,
-        skipped,
-        failed,
-        freed,
+        tally.done,
+        tally.skipped,
+        tally.failed,
+        tally.freed,
         cancelled,
     )
+
+
+def _require_permanent(plan: Plan, allow_permanent: bool) -> None:
+    if (plan.op.kind == "delete" or any(i.op == "delete" for i in plan.items)) and not (
+        allow_permanent
+    ):
+        raise ConfirmationRequired(
+            "delete is permanent and was not confirmed",
+            "pass --permanently and type the confirmation",
+        )
+
+
+def _item_event(
+    batch_id: str, item: PlanItem, n: int, total: int, dest: str | None, outcome: str, msg: str
+) -> ItemOutcome:
+    return ItemOutcome(
+        batch_id, item.seq, n, total, item.op, item.source, dest, outcome, msg, item.size
+    )
+
+
+@dataclass
+class _Tally:
+    """What a batch did so far: its BatchFinished figures."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    freed: int = 0
+
+    def count(self, item: PlanItem, outcome: str) -> None:
+        if outcome == jn.ITEM_DONE:
+            self.done += 1
+            self.freed += item.size if item.op in REMOVES else 0
+        elif outcome == jn.SKIPPED:
+            self.skipped += 1
+        else:
+            self.failed += 1
+
+
+def _begin_batch(j: Journal, plan: Plan, origin: str, redo_of: str | None) -> str:
+    """Journal the batch and every item as planned, before any file is touched; its id."""
+    batch_id = plan.id if not j.batch_exists(plan.id) else new_id()
+    params = {
+        "shrink": asdict(plan.shrink) if plan.shrink else None,
+        "directory": plan.op.directory,
+        # what redo re-checks: the roots, references and each keeper's identity
+        "roots": list(plan.roots),
+        "references": list(plan.references),
+        "keepers": _keeper_records(plan),
+    }
+    j.begin_batch(
+        batch_id,
+        str(plan.op),
+        [i.to_json() for i in plan.items],
+        origin=origin,
+        redo_of=redo_of,
+        params=params,
+        meta=plan.meta,
+    )
+    return batch_id
 
 
 def _run_chunk(
