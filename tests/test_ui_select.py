@@ -144,3 +144,14 @@ async def test_select_dialog_counts_live_and_u_undoes() -> None:
         assert app.review.decisions == {}
         await pilot.press("y")  # the selected file's path to the clipboard (OSC 52)
         assert app.clipboard == app.review.current_member.path
+
+
+def test_marked_files_as_a_selection() -> None:
+    """The marked set (issue 15) works like any criterion: remove the marked files, or keep
+    them (with favourites) and remove the rest; a group is never emptied."""
+    state = ReviewState(groups())
+    state.marks = {"/p/dl/a_big.webp", "/p/dl/b.jpg", "/p/dl/b2.jpg"}
+    s = select.select(state, "marked")
+    assert s.keep == {1: frozenset({"/p/a.jpg", "/p/dl/a_small.jpg"})}  # group 2: all marked
+    s = select.select(state, "keep-marked")
+    assert s.keep[1] == frozenset({"/p/dl/a_big.webp"}) and 3 not in s.keep

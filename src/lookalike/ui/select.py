@@ -27,6 +27,8 @@ CRITERIA: tuple[tuple[str, str, str], ...] = (
     ("not-folder", "remove the files in a folder containing…", "folder part"),
     ("format", "remove the files of a format…", "format, e.g. WEBP"),
     ("flag", "remove the files with an engine flag…", "flag, e.g. letterboxed"),
+    ("marked", "remove the marked files (m)", ""),
+    ("keep-marked", "keep the marked files and favourites, remove the rest of their groups", ""),
 )
 
 
@@ -89,6 +91,18 @@ def _keepers(g: Group, criterion: str, arg: str) -> set[str] | None:
     return keep or None  # never every file of a group
 
 
+def _by_marks(g: Group, criterion: str, state: ReviewState) -> set[str] | None:
+    """The marked set (the catalog's, shared with ``lookalike marks``) as a selection."""
+    paths = {m.path for m in g.members}
+    if criterion == "marked":
+        keep = paths - state.marks
+    else:
+        keep = paths & (state.marks | state.favourites)
+        if keep and g.keep not in keep and not (paths & state.marks):
+            keep = None  # favourites alone do not choose
+    return keep or None  # never every file of a group
+
+
 def select(state: ReviewState, criterion: str, arg: str = "") -> Selection:
     """What ``criterion`` would keep in every group shown (O(files); call it off the loop for
     very large collections)."""
@@ -99,7 +113,10 @@ def select(state: ReviewState, criterion: str, arg: str = "") -> Selection:
         d = state.decisions.get(gid)
         if d is not None and (d.batch or d.status == "not-dup"):
             continue  # acted on already, or not a duplicate: left alone
-        keep = _keepers(g, criterion, arg)
+        if criterion in ("marked", "keep-marked"):
+            keep = _by_marks(g, criterion, state)
+        else:
+            keep = _keepers(g, criterion, arg)
         if not keep or len(keep) == len(g.members):
             continue
         out[gid] = frozenset(keep)
