@@ -67,6 +67,11 @@ def test_the_contracts_hold_on_this_tree(tree_copy: Path) -> None:
         ),
         ("lookalike.commands.export", "import sqlite3  # noqa", "never SQL"),
         (
+            "lookalike.engine.actions.journal",
+            "from lookalike import config  # noqa",
+            "only through engine.settings",
+        ),
+        (
             "lookalike.headless.output",
             "from lookalike.commands import common  # noqa",
             "never import the command line",

@@ -13,7 +13,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-from lookalike import config
+from lookalike.engine import settings
 from lookalike.engine.aio import async_events
 from lookalike.engine.catalog import catalog_error
 from lookalike.engine.events import Event, Notice, ScanFinished
@@ -28,8 +28,8 @@ class Engine:
     """Owns a catalog path; every operation opens what it needs and closes it again."""
 
     def __init__(self, catalog_path: Path | None = None, thumb_dir: Path | None = None) -> None:
-        self.catalog_path = Path(catalog_path) if catalog_path else config.default_catalog_path()
-        self.thumb_dir = Path(thumb_dir) if thumb_dir else config.thumbnail_dir()
+        self.catalog_path = Path(catalog_path) if catalog_path else settings.current().catalog_path
+        self.thumb_dir = Path(thumb_dir) if thumb_dir else settings.current().thumbnail_dir
 
     # -- scanning ---------------------------------------------------------------------------
     def scan_sync(

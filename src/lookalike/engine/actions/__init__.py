@@ -51,9 +51,9 @@ from lookalike.engine.events import BatchFinished, BatchStarted, ItemOutcome
 def history(journal_path: Path | None = None, limit: int | None = None) -> list[BatchSummary]:
     """Batches, newest first (for ``lookalike history`` and the TUI's history screen)."""
     path = Path(journal_path) if journal_path else None
-    from lookalike import config
+    from lookalike.engine import settings
 
-    if not (path or config.journal_path()).exists():
+    if not (path or settings.current().journal_path).exists():
         return []
     with Journal(path) as j:
         return j.batches(limit)

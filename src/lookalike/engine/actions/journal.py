@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from lookalike import config
+from lookalike.engine import settings
 from lookalike.engine.actions.errors import JournalBusy, JournalError
 from lookalike.engine.actions.fsutil import safe_text
 
@@ -219,7 +219,7 @@ class Journal:
     """Open with ``with Journal(path) as j:``; every write commits (and fsyncs) at once."""
 
     def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path else config.journal_path()
+        self.path = Path(path) if path else settings.current().journal_path
         self._pending: list[tuple[str, tuple]] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -577,7 +577,7 @@ def lock_path(journal: Path) -> Path:
 def journal_lock(journal: Path | None = None) -> Iterator[None]:
     """Hold the journal's process lock: only one lookalike acts on files at a time, and a
     ``running`` batch whose lock is free belongs to a process that died."""
-    journal = Path(journal) if journal else config.journal_path()
+    journal = Path(journal) if journal else settings.current().journal_path
     journal.parent.mkdir(parents=True, exist_ok=True)
     if fcntl is None:  # pragma: no cover
         yield

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lookalike import config
 from lookalike.atomicio import write_atomic
+from lookalike.engine import settings
 from lookalike.engine.actions.errors import ConfirmationRequired
 
 N, R, P = 2**14, 8, 1
@@ -26,11 +26,11 @@ def _hash(secret: str, salt: bytes) -> bytes:
 
 
 def _session_file() -> Path:
-    return config.data_dir() / "unlock-session"
+    return settings.current().data_dir / "unlock-session"
 
 
 def configured() -> str | None:
-    value = config.get_key(config.load_config(), "actions.passphrase")
+    value = settings.read_user_key("actions.passphrase")
     return value if isinstance(value, str) and value.startswith("scrypt$") else None
 
 
@@ -39,7 +39,7 @@ def set_passphrase(secret: str) -> None:
         raise ConfirmationRequired("the passphrase is too short", "use at least 4 characters")
     salt = secrets.token_bytes(16)
     stored = f"scrypt${salt.hex()}${_hash(secret, salt).hex()}"
-    config.update_config(lambda data: config.set_key(data, "actions.passphrase", stored))
+    settings.update_user_config(lambda data: settings.set_key(data, "actions.passphrase", stored))
 
 
 def clear_passphrase() -> None:
@@ -47,7 +47,7 @@ def clear_passphrase() -> None:
         if isinstance(data.get("actions"), dict):
             data["actions"].pop("passphrase", None)
 
-    config.update_config(drop)
+    settings.update_user_config(drop)
     lock()
 
 
@@ -72,7 +72,7 @@ def unlocked() -> bool:
 def unlock(secret: str) -> bool:
     if not check(secret):
         return False
-    minutes = config.get_key(config.load_config(), "actions.session_minutes", 15)
+    minutes = settings.session_minutes()
     path = _session_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, str(time.time() + float(minutes) * 60), mode=0o600)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from lookalike import config
+from lookalike.engine import settings
 from lookalike.engine.actions import fsutil, signing
 from lookalike.engine.actions.errors import PlanRefused, UsageError
 from lookalike.engine.actions.guard import real, real_folders, under_any
@@ -321,7 +321,7 @@ def new_id() -> str:
 def quarantine_root(path: str) -> str:
     """Default quarantine: the data dir when it shares the file's filesystem (a rename), else a
     ``.lookalike-quarantine`` folder at the top of the file's filesystem."""
-    qdir = str(config.data_dir() / "quarantine")
+    qdir = str(settings.current().data_dir / "quarantine")
     try:
         if fsutil.device_of(qdir) == fsutil.device_of(path):
             return qdir

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lookalike import config
+from lookalike.engine import settings
 from lookalike.engine.actions import journal as jn
 from lookalike.engine.actions import operations as ops
 from lookalike.engine.actions.errors import ActionError
@@ -105,7 +105,7 @@ def _describe(j: Journal, b: jn.BatchSummary, *, dry: bool) -> InterruptedBatch:
 
 def pending_recovery(journal_path: Path | None = None) -> RecoveryReport:
     """Batches left unfinished by a process that is gone, file by file; changes nothing."""
-    path = Path(journal_path) if journal_path else config.journal_path()
+    path = Path(journal_path) if journal_path else settings.current().journal_path
     if not path.exists():
         return RecoveryReport()
     with Journal(path) as j:
@@ -117,7 +117,7 @@ def pending_recovery(journal_path: Path | None = None) -> RecoveryReport:
 
 def settle_pending(journal_path: Path | None = None) -> RecoveryReport:
     """Settle interrupted batches now (takes the journal lock); what they were, as reported."""
-    path = Path(journal_path) if journal_path else config.journal_path()
+    path = Path(journal_path) if journal_path else settings.current().journal_path
     if not path.exists():
         return RecoveryReport()
     with jn.journal_lock(path), Journal(path) as j:

@@ -16,7 +16,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from lookalike import config
+from lookalike.engine import settings
 from lookalike.engine.actions.errors import PlanRefused
 
 KEY_BYTES = 32
@@ -24,7 +24,7 @@ SIGNATURE_FIELD = "signature"
 
 
 def key_path() -> Path:
-    return config.data_dir() / "plan.key"
+    return settings.current().data_dir / "plan.key"
 
 
 def _read_key(path: Path) -> bytes:

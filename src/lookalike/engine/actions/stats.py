@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lookalike import config
+from lookalike.engine import settings
 from lookalike.engine.actions import journal as jn
 from lookalike.engine.actions.fsutil import safe_text
 from lookalike.engine.actions.journal import BatchSummary, Journal
@@ -34,7 +34,7 @@ CSV_FIELDS = (
 
 
 def csv_path(journal_path: Path | None = None) -> Path:
-    journal_path = Path(journal_path) if journal_path else config.journal_path()
+    journal_path = Path(journal_path) if journal_path else settings.current().journal_path
     return journal_path.with_name("stats.csv")
 
 
@@ -131,7 +131,7 @@ class StatsReport:
 
 def compute_stats(journal_path: Path | None = None) -> StatsReport:
     """Per-batch and total figures, newest batch first."""
-    path = Path(journal_path) if journal_path else config.journal_path()
+    path = Path(journal_path) if journal_path else settings.current().journal_path
     if not path.exists():
         return StatsReport(())
     out = []

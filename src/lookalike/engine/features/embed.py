@@ -51,12 +51,9 @@ _IR = {
 
 def allow_download_default() -> bool:
     """Config key ``models.allow_download`` (default false): air-gapped boxes never hang."""
-    try:
-        from lookalike import config
+    from lookalike.engine import settings
 
-        return bool(config.get_key(config.load_config(), "models.allow_download", False))
-    except Exception:
-        return False
+    return settings.allow_download()
 
 
 def effnet_key_map(keys: Sequence[str]) -> dict[str, str]:

@@ -149,9 +149,9 @@ class RuleStore:
 
 
 def default_store_path() -> Path:
-    from lookalike import config
+    from lookalike.engine import settings
 
-    return config.cache_dir() / "rules.sqlite"
+    return settings.current().cache_dir / "rules.sqlite"
 
 
 class RuleEngine:
