@@ -328,3 +328,20 @@ def test_a_failed_merge_keeps_the_copy(tmp_path: Path, monkeypatch: pytest.Monke
     assert got.failed and plan2.items == ()
     assert "could not be merged" in plan2.refused[-1].reason
     assert not os.path.exists(sidecar_path(str(keeper))) and copy.exists()
+
+
+def test_damaged_values_are_ignored_not_merged() -> None:
+    """Cameras write placeholders (0000:00:00 dates, 0/0 rationals): never taken as facts."""
+    raw = exiv.Raw(
+        exif={
+            "Exif.Photo.DateTimeOriginal": "0000:00:00 00:00:00",
+            "Exif.GPSInfo.GPSLatitude": "0/0 0/0 0/0",
+            "Exif.GPSInfo.GPSLatitudeRef": "N",
+            "Exif.GPSInfo.GPSLongitude": "junk",
+            "Exif.Image.Rating": "0",
+        },
+        xmp={"Xmp.exif.GPSLatitude": "north-ish"},
+    )
+    k = fields.known(raw)
+    assert (k.date, k.gps, k.rating) == (None, None, None)
+    assert not fields.merge(fields.Known(), [("copy.jpg", k)])

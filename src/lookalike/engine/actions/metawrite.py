@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import xxhash
+
 from lookalike.engine.actions import fsutil
 from lookalike.engine.actions import journal as jn
 from lookalike.engine.actions.errors import OperationFailed, VerifyError
@@ -111,8 +113,6 @@ def _one(j: Journal, batch: str, it: dict, out: MergeOutcome) -> None:
         out.failed.append((target, msg))
         out.failed_keepers.add(it["keeper"])
         return
-    import xxhash
-
     d.update(
         part=fsutil.side_path(target, tag, "part"),
         backup=fsutil.side_path(target, tag, "orig") if digest else None,

@@ -85,7 +85,9 @@ def _exif_coord(value: Any, ref: Any) -> tuple[float, float] | None:
         return None
     units = (Fraction(1), Fraction(1, 60), Fraction(1, 3600))
     deg = sum(p * u for p, u in zip(parts, units, strict=True))
-    dens = [int(str(p).split("/")[1]) for p in str(value).split()]
+    dens = [int(p.split("/")[1]) if "/" in p else 1 for p in str(value).split()]
+    if 0 in dens:
+        return None
     last = max((i for i, p in enumerate(parts) if p), default=0)
     step = float(units[last] / dens[last])
     sign = -1 if str(ref).strip().upper() in ("S", "W") else 1
