@@ -57,6 +57,8 @@ def test_the_app_port_works_on_a_server(tmp_path: Path):
         assert port.file_info(cat_jpg)
         with pytest.raises(RemoteError, match="outside the server's roots"):
             port.file_info("/etc/hostname")
+        said = port.make_pdf([cat_jpg, str(lib / "man.jpg")], str(tmp_path / "out.pdf"))
+        assert "2 page(s)" in said and (tmp_path / "out.pdf").read_bytes()[:5] == b"%PDF-"
         port.set_mark(cat_jpg, False)
         assert port.catalog_marks()["marked"] == []
         with pytest.raises(ActionsUnavailable, match="on the box"):

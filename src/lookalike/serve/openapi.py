@@ -277,6 +277,14 @@ def _review_paths() -> dict[str, Any]:
             )
         },
         "/review/recovery": {"get": _op("Batches a crashed process left unfinished.", "200")},
+        "/review/pdf": {
+            "post": _op(
+                '{"paths": [...]}: lookalike pdf of these files (the PDF is the answer; '
+                "X-Summary says what it holds).",
+                "200",
+                (403, 422),
+            )
+        },
         "/review/marks": {
             "get": _op("Marked files, favourites, notes (under the roots).", "200"),
             "post": _op('{"paths": [...], "on": true}: mark or unmark files.', "200", (403, 422)),

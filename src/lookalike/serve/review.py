@@ -141,6 +141,30 @@ async def info(request: Request) -> Response:
         raise ApiError(422, str(exc)) from None
 
 
+async def pdf(request: Request) -> Response:
+    """``{"paths": [...]}``: ``lookalike pdf`` of these files, sent back as the PDF itself."""
+    import tempfile
+
+    from lookalike.engine.pdf import PdfError, make_pdf
+
+    r = room(request)
+    paths = _paths(await body_of(request), "paths", r.jobs.roots)
+
+    def work() -> tuple[bytes, str]:
+        with tempfile.TemporaryDirectory() as d:
+            out = f"{d}/photos.pdf"
+            try:
+                res = make_pdf(paths, out)
+            except PdfError as exc:
+                raise ApiError(422, str(exc)) from None
+            with open(out, "rb") as fh:
+                left = f"; {len(res.skipped)} left out" if res.skipped else ""
+                return fh.read(), f"{res.pages} page(s), {res.embedded} JPEG(s) embedded{left}"
+
+    data, summary = await asyncio.to_thread(work)
+    return Response(data, media_type="application/pdf", headers={"X-Summary": summary})
+
+
 async def recovery(request: Request) -> Response:
     report = await asyncio.to_thread(pending_recovery, room(request).journal)
     return AsciiJSON({"batches": [_interrupted(b) for b in report.batches]})
@@ -177,5 +201,6 @@ ROUTES = [
     Route("/review/marks", marks, methods=["GET", "POST"]),
     Route("/review/notes", note, methods=["PUT"]),
     Route("/review/info", info),
+    Route("/review/pdf", pdf, methods=["POST"]),
     Route("/batches/{id}/redo", redo_batch, methods=["POST"]),
 ]

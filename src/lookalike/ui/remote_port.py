@@ -219,6 +219,19 @@ class RemotePort:
     def file_info(self, path: str) -> dict[str, Any]:
         return self._call("GET", "/review/info", path=path)
 
+    def make_pdf(self, paths: Sequence[str], out: str) -> str:
+        """The server makes the PDF of its files; it is written to ``out`` on this machine."""
+        from lookalike.atomicio import write_atomic
+
+        try:
+            r = self.http.post("/review/pdf", json={"paths": list(paths)})
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"cannot reach {self.url}: {exc}") from None
+        if r.status_code != 200:
+            _answer(r)  # raises with the server's message
+        write_atomic(out, r.content)
+        return f"{out}: {r.headers.get('x-summary', '')}"
+
     def load_decisions(self) -> list[dict[str, Any]]:
         return self._call("GET", "/review/decisions")["decisions"]
 
