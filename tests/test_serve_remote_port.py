@@ -82,6 +82,12 @@ def test_the_app_port_works_on_a_server(tmp_path: Path):
         server.stop()
 
 
+def test_remote_port_follows_the_engine_port():
+    """A method added to EnginePort needs its RemotePort twin (and a route if it needs one)."""
+    missing = [m for m in dir(EnginePort) if not m.startswith("_") and not hasattr(RemotePort, m)]
+    assert not missing, f"ui/remote_port.py lacks {missing}: add them (see docs/api.md)"
+
+
 def test_scan_body_speaks_the_scan_command_options(tmp_path):
     opts = ScanOptions(roots=(tmp_path,), min_size=1000, same=False, hidden=True, workers=2)
     body = scan_body(opts)
