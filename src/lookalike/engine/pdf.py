@@ -77,6 +77,9 @@ def make_pdf(
     reason. Raises :class:`PdfError` when no page could be made (``out`` is left as it was)."""
     import img2pdf
 
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise PdfError(f"the folder {folder} does not exist; create it or choose another OUT")
     paths = list(paths)
     res = PdfResult()
     pages: list[bytes] = []
@@ -100,9 +103,6 @@ def make_pdf(
             progress(n, len(paths))
     if not pages:
         raise PdfError("no page: none of the files is a readable image; nothing was written")
-    folder = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(folder):
-        raise PdfError(f"the folder {folder} does not exist; create it or choose another OUT")
     with AtomicFile(out, text=False) as fh:
         img2pdf.convert(*pages, outputstream=fh.fh, rotation=img2pdf.Rotation.ifvalid)
     res.pages = len(pages)
