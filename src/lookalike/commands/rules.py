@@ -267,6 +267,7 @@ def run_cmd(
                 "(docs/rules.md)"
             )
         files, hits, errors = _first_hits(rules, paths, model, db, weights, stderr, device)
+        rules_state.remember_hits(files, hits, db, every_rule=rule_name is None)
         for res, r in hits:
             if fmt == "json":
                 row = {"rule": r.name, "score": round(res.score, 6), "action": str(r.action)}
@@ -309,41 +310,79 @@ def _first_hits(
     return files, [(fired[p], by_name[fired[p].rule]) for p in files if p in fired], errors
 
 
+def rules_for_scan(
+    model: str | None, weights: str | None, device: str | None, dry_run: bool
+) -> Any:
+    """``scan --rules``: the content rules as scan options (engine/stages/content.py), checked
+    before the scan starts. None when no rule is configured (said on stderr); a bad rule,
+    classifier table or model raises RuleError/ConfigError/ModelUnavailable."""
+    import sys
+
+    from lookalike import config
+    from lookalike.engine.options import ContentRulesOptions
+
+    rules = _load()
+    if not rules:
+        sys.stderr.write("lookalike: --rules: no content rules configured (docs/rules.md)\n")
+        return None
+    cfg = config.load_config()
+    with _engine(rules, model, None, weights, device) as eng:  # checks models and tables
+        classifiers = tuple(eng.classifier_specs.items())
+    return ContentRulesOptions(
+        tuple(rules),
+        classifiers,
+        model=model or config.get_key(cfg, "rules.model"),
+        weights=weights or config.get_key(cfg, "rules.weights"),
+        device=device or str(config.get_key(cfg, "rules.device", "auto") or "auto"),
+        apply=not dry_run,
+    )
+
+
 def rules_after_scan(
+    finished: Any,
     roots: list[str],
     catalog: Path | None,
     *,
-    model: str | None,
-    weights: str | None,
     yes: bool,
     dry_run: bool,
     stderr: TextIO,
 ) -> int:
-    """``scan --rules``: the content rules over the scanned images, reusing the vectors the
-    scan just stored (same model). Everything goes to stderr (stdout holds the scan results);
-    file actions are journalled batches like ``rules run``. Returns 0, 2 (bad rule), 3 (some
-    files unreadable) or the action's exit code."""
-    from lookalike.config import ConfigError
+    """``scan --rules``, after the scan: report the hits the scan's rules stage found (stderr:
+    stdout holds the scan results), mark, and carry out the file actions as journalled batches
+    like ``rules run``. Returns 0, 2 (the rules could not run) or the action's exit code."""
     from lookalike.engine.actions.errors import ActionError
-    from lookalike.engine.embedders import ModelUnavailable
-    from lookalike.engine.rules.content import RuleError
+    from lookalike.engine.rules.evaluate import RuleResult
 
+    if finished.rule_error:
+        stderr.write(f"lookalike: --rules: {finished.rule_error}\n")
+        return 2
     try:
-        rules = _load()
-        if not rules:
-            stderr.write("lookalike: --rules: no content rules configured (docs/rules.md)\n")
-            return 0
-        _, hits, errors = _first_hits(rules, roots, model, catalog, weights, stderr)
+        by_name = {r.name: r for r in _load()}
+        hits = [
+            (RuleResult(rule, path, True, score), by_name[rule])
+            for path, rule, score, _ in finished.rule_hits
+            if rule in by_name
+        ]
         for res, r in hits:
             stderr.write(f"rule {r.name} ({res.score:.4f}): {r.action} {display_path(res.path)}\n")
-        code = 3 if errors else 0
         if dry_run:
-            return code
+            return 0
         apply_state_actions(hits, catalog, stderr)
-        return max(code, _act(hits, roots, yes, "text", None, stderr, stderr))
-    except (RuleError, ConfigError, ModelUnavailable, ActionError) as exc:
+        code = _act(hits, roots, yes, "text", None, stderr, stderr)
+    except ActionError as exc:
         stderr.write(f"lookalike: --rules: {exc}\n")
-        return 2
+        code = 2
+    stayed = [
+        res.path
+        for res, r in hits
+        if r.action.kind in ("move", "trash", "quarantine") and os.path.lexists(res.path)
+    ]
+    if stayed:
+        stderr.write(
+            f"lookalike: --rules: {len(stayed)} file(s) a rule would move away are still in "
+            "place and were left out of this scan's groups; a scan without --rules groups them\n"
+        )
+    return code
 
 
 def _act(

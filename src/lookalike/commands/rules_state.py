@@ -71,6 +71,26 @@ def apply_state_actions(
     return n_hide + n_mark
 
 
+def remember_hits(
+    files: list[str],
+    hits: list[tuple[RuleResult, ContentRule]],
+    db: Path | None,
+    every_rule: bool,
+) -> None:
+    """Keep the hits in the catalog (engine/rule_hits.py) for the app's badges; with every
+    rule tried, the files no rule fires on lose an old hit. A catalog that cannot be written
+    costs the badges only, never the run."""
+    from lookalike.engine import rule_hits
+    from lookalike.engine.catalog import Catalog, CatalogError
+
+    rows = [(res.path, r.name, res.score, str(r.action)) for res, r in hits]
+    try:
+        with Catalog(_catalog_path(db)) as cat:
+            rule_hits.record(cat.db, files, rows, replace_all=every_rule)
+    except (CatalogError, sqlite3.Error, OSError):
+        pass
+
+
 _DB = click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),

@@ -7,6 +7,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -309,6 +310,28 @@ def build_options(
     )
 
 
+def _content_rules(kw: dict, dry_run: bool) -> Any:
+    """``--rules``: the content rules as scan options, checked before the scan (a bad rule,
+    classifier table or model is one line and exit 2; the scan does not start)."""
+    from lookalike.commands.rules import rules_for_scan
+    from lookalike.config import ConfigError
+    from lookalike.engine.embedders import ModelUnavailable
+    from lookalike.engine.rules.content import RuleError
+
+    model = kw.get("model")
+    device = kw.get("device")
+    try:
+        return rules_for_scan(
+            None if model == "auto" else model,
+            kw.get("weights"),
+            None if device in (None, "auto") else device,
+            dry_run,
+        )
+    except (RuleError, ConfigError, ModelUnavailable) as exc:
+        click.echo(f"lookalike: --rules: {exc}", err=True)
+        sys.exit(2)
+
+
 @click.command("scan")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option(
@@ -382,12 +405,14 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, conten
     from lookalike.headless import exitcodes
     from lookalike.headless.runner import run_scan
 
-    rules_args = (kw.get("model"), kw.get("weights"), bool(kw.get("yes")), bool(kw.get("dry_run")))
+    yes, dry_run = bool(kw.get("yes")), bool(kw.get("dry_run"))  # action_args_from takes them
     try:
         act = action_args_from(kw)
     except ActionError as exc:
         raise click.UsageError(str(exc)) from None
     options = build_options(paths, **kw)
+    if content_rules and (no_ui or act is not None):
+        options = replace(options, content_rules=_content_rules(kw, dry_run))
     if not no_ui and act is None:
         from lookalike.commands import ui as ui_commands
 
@@ -419,17 +444,23 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, conten
     finally:
         if results is not None:
             results.discard()
-    if content_rules and result.code in (exitcodes.OK, exitcodes.FILE_ERRORS):
+    if (
+        options.content_rules
+        and result.finished
+        and result.code
+        in (
+            exitcodes.OK,
+            exitcodes.FILE_ERRORS,
+        )
+    ):
         from lookalike.commands.rules import rules_after_scan
 
-        model, weights, yes, dry = rules_args
         got = rules_after_scan(
+            result.finished,
             [str(p) for p in (*options.roots, *options.files_from)],
             engine.catalog_path,
-            model=model,
-            weights=weights,
             yes=yes,
-            dry_run=dry,
+            dry_run=dry_run,
             stderr=sys.stderr,
         )
         if got and result.code == exitcodes.OK:

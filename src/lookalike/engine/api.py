@@ -131,6 +131,17 @@ class Engine:
             gone = set() if show_hidden else hidden.identities(cat.db)
         return hidden.without_hidden(groups, gone)
 
+    def rule_hits(self) -> dict[str, str]:
+        """path → the content rule that fired on it when rules last ran (scan --rules, rules
+        run), for files unchanged since (engine/rule_hits.py)."""
+        from lookalike.engine import rule_hits
+        from lookalike.engine.catalog import Catalog
+
+        if not self.catalog_path.is_file():
+            return {}
+        with Catalog(self.catalog_path) as cat:
+            return rule_hits.current(cat.db)
+
     # -- review state and decisions (persist in the catalog across runs) -------------------
     def load_state(self, key: str, default: object = None) -> object:
         """A JSON value the UI stored under ``key`` (review position, marks, favourites …)."""

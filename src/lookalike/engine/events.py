@@ -109,6 +109,10 @@ class ScanFinished(Event):
     groups: tuple[Group, ...] = field(default=())
     errors: tuple[FileError, ...] = field(default=())
     cancelled: bool = False
+    # scan --rules: (path, rule, score, action) for every file a content rule fired on, and
+    # the one message that stopped the rules (a classifier or model that cannot load), if any
+    rule_hits: tuple[tuple[str, str, float, str], ...] = field(default=())
+    rule_error: str = ""
     kind = "finished"
 
     def to_json(self) -> dict:

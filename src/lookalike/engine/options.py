@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # Evidence of originality first (rules/evidence.py), then size: a letterboxed, re-saved or
 # edited copy never wins on padded pixels or bytes.
@@ -50,6 +51,20 @@ class MLOptions:
 
 
 @dataclass(frozen=True)
+class ContentRulesOptions:
+    """``scan --rules``: content rules evaluated inside the scan (engine/stages/content.py), on
+    the vectors the scan stored, before grouping, so this run's groups already leave out what
+    the rules hide or move away."""
+
+    rules: tuple[Any, ...]  # ContentRule (engine/rules/content.py), in the order they are tried
+    classifiers: tuple[tuple[str, Any], ...] = ()  # [classifiers.NAME] specs
+    model: str | None = None  # embedding model for prompt/prototype rules (None: effnet-lite0)
+    weights: str | None = None
+    device: str = "auto"
+    apply: bool = True  # False (--dry-run): report the hits only; hide and leave out nothing
+
+
+@dataclass(frozen=True)
 class ScanOptions:
     roots: tuple[Path, ...] = ()
     files_from: tuple[Path, ...] = ()  # explicit file list (already read)
@@ -78,6 +93,7 @@ class ScanOptions:
     executor: str = "local"
     remote_roots: tuple[tuple[str, str], ...] = ()  # (local prefix, prefix on the Ray workers)
     show_rule_hidden: bool = False  # files a content rule hid (engine/hidden.py) take part too
+    content_rules: ContentRulesOptions | None = None  # scan --rules (stages/content.py)
 
     def __post_init__(self) -> None:
         if not 0 <= self.sensitivity <= 100:

@@ -1,4 +1,4 @@
-"""The scan, stage by stage: discover → diff → exact → extract → group → rank.
+"""The scan, stage by stage: discover → diff → exact → extract → (content rules) → group → rank.
 
 ``run_scan`` is a generator of events (see events.py); the Engine facade runs it in a thread.
 Each stage lives in its own module under ``stages/`` with one input and one output (its
@@ -21,6 +21,7 @@ from lookalike.engine.options import ScanOptions
 from lookalike.engine.pool import make_pool
 from lookalike.engine.records import Group
 from lookalike.engine.rules.keep import under
+from lookalike.engine.stages.content import RuleOutcome, content
 from lookalike.engine.stages.context import ScanContext
 from lookalike.engine.stages.diff import diff
 from lookalike.engine.stages.discover import discover
@@ -30,10 +31,19 @@ from lookalike.engine.stages.group import group
 from lookalike.engine.stages.rank import rank
 
 
-def _finished(ctx: ScanContext, t_start: float, groups: list[Group], **kw: bool) -> ScanFinished:
+def _finished(
+    ctx: ScanContext,
+    t_start: float,
+    groups: list[Group],
+    rules: RuleOutcome | None = None,
+    cancelled: bool = False,
+) -> ScanFinished:
     ctx.stats.errors = len(ctx.errors)
     ctx.stats.seconds = time.monotonic() - t_start
-    return ScanFinished(ctx.stats, tuple(groups), tuple(ctx.errors), **kw)
+    rules = rules or RuleOutcome()
+    return ScanFinished(
+        ctx.stats, tuple(groups), tuple(ctx.errors), cancelled, rules.hits, rules.error
+    )
 
 
 def run_scan(
@@ -55,9 +65,10 @@ def run_scan(
         if cancel.is_set():
             yield _finished(ctx, t_start, [], cancelled=True)
             return
+        rules = yield from content(ctx, ex, diffed)
         grouped = yield from group(ctx, ex)
         groups = yield from rank(ctx, grouped, ex, diffed, ml_state)
-        finished = _finished(ctx, t_start, groups)
+        finished = _finished(ctx, t_start, groups, rules)
         cat.finish_scan(ctx.scan_id, ctx.stats.to_json(), groups, seen=diffed.rows)
         yield finished
     finally:

@@ -93,10 +93,12 @@ class Loaded(Message):
         error: str,
         notes: list[str],
         records: Any = None,
+        rule_hits: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.groups, self.state, self.recent, self.dirs = groups, state, recent, dirs
         self.error, self.notes, self.records = error, notes, records
+        self.rule_hits = rule_hits or {}
 
 
 class GroupsReloaded(Message):
@@ -325,9 +327,16 @@ class LookalikeApp(App[None]):
             dirs = self.engine.load_state("ui.dirs", {})
         except Exception as exc:
             error = error or f"could not read the saved review state: {exc}"
-        self.post_message(Loaded(groups, state, recent, dirs, error, notes, records))
+        hits: dict[str, str] = {}
+        try:  # what scan --rules / rules run found: badges from the first paint
+            hits = self.engine.stored_rule_hits()
+        except Exception:  # badges are a hint; the content rules screen scores them anew
+            pass
+        self.post_message(Loaded(groups, state, recent, dirs, error, notes, records, hits))
 
     def on_loaded(self, message: Loaded) -> None:
+        if message.rule_hits and not self.rule_hits:
+            self.rule_hits = dict(message.rule_hits)
         if message.groups and not self.review.groups:
             self.review.set_groups(message.groups)
         if message.records is not None:

@@ -143,6 +143,8 @@ class EnginePort(Protocol):
 
     def rule_previews(self) -> list[Any]: ...
 
+    def stored_rule_hits(self) -> dict[str, str]: ...
+
 
 class EngineAdapter:
     """Wraps the real Engine; the actions API is imported lazily and adapted here only."""
@@ -165,6 +167,10 @@ class EngineAdapter:
         from lookalike.engine.rules.preview import preview_catalog
 
         return preview_catalog(self.engine.catalog_path, config.load_config())
+
+    def stored_rule_hits(self) -> dict[str, str]:
+        """path → rule, as scan --rules / rules run left them (engine/rule_hits.py)."""
+        return self.engine.rule_hits()
 
     def load_state(self, key: str, default: object = None) -> object:
         return self.engine.load_state(key, default)

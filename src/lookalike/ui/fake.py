@@ -120,6 +120,7 @@ class FakeEngine:
         self.pause_after = 0  # events let through before the gate is waited on
         self.scan_started = False
         self.previews: list[Any] = []  # content-rule previews (engine/rules/preview.Preview)
+        self.stored_hits: dict[str, str] = {}  # path → rule, as scan --rules would have stored
 
     def _off_loop(self, name: str) -> None:
         """Blocking engine calls belong in thread workers; remember any made on the loop."""
@@ -286,3 +287,7 @@ class FakeEngine:
     def rule_previews(self) -> list[Any]:
         self._off_loop("rule_previews")
         return list(self.previews)
+
+    def stored_rule_hits(self) -> dict[str, str]:
+        self._off_loop("stored_rule_hits")
+        return dict(self.stored_hits)

@@ -238,6 +238,9 @@ class RemotePort:
     def save_decisions(self, upserts: list[dict[str, Any]], deletes: list[str]) -> None:
         self._call("PUT", "/review/decisions", {"upserts": upserts, "deletes": deletes})
 
+    def stored_rule_hits(self) -> dict[str, str]:
+        return {}  # not served yet: the badges come from the content rules screen, on the box
+
     def rule_previews(self) -> list[Any]:
         raise ActionsUnavailable(
             "content rules are scored on the box: run lookalike rules test there"

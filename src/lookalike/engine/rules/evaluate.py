@@ -193,6 +193,9 @@ class RuleEngine:
         # at most this many images embedded per call (None: no limit); the app's preview sets
         # it so opening a screen never starts hours of decoding in the background
         self.embed_limit: int | None = None
+        # path → a byte-identical file whose vector the catalog holds (the scan decodes one
+        # file per exact cluster; scan --rules reads the copies' vectors from it)
+        self.aliases: dict[str, str] = {}
         for r in self.rules:
             if r.needs_text and not self.spec.text:
                 raise RuleError(
@@ -281,8 +284,9 @@ class RuleEngine:
                 name = EMB_PREFIX + self.model_version
                 rows = {}
                 for p in paths:
-                    r = cat.file_by_path(p)
-                    st = os.stat(p)
+                    src = self.aliases.get(p, p)
+                    r = cat.file_by_path(src)
+                    st = os.stat(src)
                     if r is not None and r.size == st.st_size and r.mtime_ns == st.st_mtime_ns:
                         rows[r.id] = p
                     else:
