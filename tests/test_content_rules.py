@@ -279,7 +279,8 @@ def test_rules_run_moves_hits_through_the_journal_and_undo_restores(
 def test_rule_plans_never_come_from_a_plan_file(tmp_path: Path) -> None:
     """A keeperless item is allowed only in a plan made in this process: a plan file that
     drops its keepers is refused as a whole."""
-    from lookalike.engine.actions.plan import Plan, build_file_plan
+    from lookalike.engine.actions.plan import Plan
+    from lookalike.engine.actions.plan_files import build_file_plan
     from lookalike.engine.actions.plancheck import PlanRejected, check_plan
 
     f = tmp_path / "a.jpg"

@@ -20,7 +20,6 @@ MODULES_ALLOWED = {
     "lookalike/ui/state.py": ELSEWHERE + "the app's state moves into a model object",
     "lookalike/engine/actions/journal.py": "being split",
     "lookalike/engine/actions/operations.py": "being split",
-    "lookalike/engine/actions/plan.py": "being split",
     "lookalike/engine/catalog.py": "being split",
     "lookalike/engine/ml_stage.py": "being split",
 }
@@ -29,8 +28,6 @@ FUNCTIONS_ALLOWED = {
     "lookalike/ui/app.py:__init__": ELSEWHERE + "the app's state moves into a model object",
     "lookalike/commands/scan.py:scan_options": "being split",
     "lookalike/commands/scan.py:scan_command": "being split",
-    "lookalike/engine/actions/plan.py:build_plan": "being split",
-    "lookalike/engine/actions/plan.py:build_file_plan": "being split",
     "lookalike/engine/ml_stage.py:edges": "being split",
 }
 

@@ -192,7 +192,8 @@ def marks_act(
     """
     from lookalike.commands.act import config_references, execute_plan, print_plan
     from lookalike.engine import marks
-    from lookalike.engine.actions.plan import build_file_plan, parse_action
+    from lookalike.engine.actions.plan import parse_action
+    from lookalike.engine.actions.plan_files import build_file_plan
 
     def body(stdout: TextIO, stderr: TextIO) -> int:
         spec = parse_action(action)

@@ -396,7 +396,7 @@ def _act(
 ) -> int:
     """File actions, one journalled batch per action, through the plan builder."""
     from lookalike.commands.act import config_references, execute_plan
-    from lookalike.engine.actions.plan import build_file_plan
+    from lookalike.engine.actions.plan_files import build_file_plan
 
     by_action: dict[str, list[str]] = defaultdict(list)
     for res, r in hits:

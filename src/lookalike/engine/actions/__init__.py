@@ -30,11 +30,11 @@ from lookalike.engine.actions.plan import (
     PlanItem,
     Refusal,
     ShrinkOptions,
-    build_plan,
     load_plan,
     parse_action,
     save_plan,
 )
+from lookalike.engine.actions.plan_build import build_plan
 from lookalike.engine.actions.quarantine import empty_quarantine, quarantine_contents
 from lookalike.engine.actions.recovery import (
     InterruptedBatch,
