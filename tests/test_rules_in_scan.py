@@ -183,3 +183,35 @@ def test_scan_rules_hits_badge_review_from_the_first_paint(tmp_path: Path) -> No
     assert "⚑cats" in seen.get("chelsea.png", ""), seen
     assert "⚑cats" not in seen.get("chelsea-small.png", "-"), seen
     assert not any("⚑" in seen.get(n, "") for n in ("coffee.jpg", "coffee-small.jpg")), seen
+
+
+def test_rules_run_keeps_hits_for_the_badges_and_forgets_what_no_longer_fires(
+    tmp_path: Path,
+) -> None:
+    """``rules run`` (also ``--dry-run``) stores its hits; a run of every rule drops the hit
+    of a file no rule fires on any more, a run of one rule leaves the other rules' hits."""
+    from lookalike import config
+    from lookalike.cli import main
+    from lookalike.engine.api import Engine
+
+    inbox, db = tmp_path / "inbox", tmp_path / "cat.sqlite"
+    inbox.mkdir()
+    for name, words in (("chelsea", "a tabby cat"), ("coffee", "a cup of coffee")):
+        info = PngImagePlugin.PngInfo()
+        info.add_text("parameters", f"{words}, masterpiece\nSteps: 20")
+        _photo(name).resize((200, 150)).save(inbox / f"{name}.png", pnginfo=info)
+    cats = {"name": "cats", "when": {"generation_prompt": ["cat"]}, "action": "notify"}
+    cups = {"name": "cups", "when": {"generation_prompt": ["coffee"]}, "action": "notify"}
+    config.save_config({"content_rules": [cats, cups]})
+    run = ["rules", "run", str(inbox), "--dry-run", "--db", str(db)]
+    assert CliRunner().invoke(main, run).exit_code == 0
+    named = lambda: {Path(p).name: r for p, r in Engine(db).rule_hits().items()}  # noqa: E731
+    assert named() == {"chelsea.png": "cats", "coffee.png": "cups"}
+
+    cups["when"] = {"generation_prompt": ["tea"]}  # fires on nothing now
+    config.save_config({"content_rules": [cats, cups]})
+    one = ["rules", "run", "cats", str(inbox), "--dry-run", "--db", str(db)]
+    assert CliRunner().invoke(main, one).exit_code == 0
+    assert named() == {"chelsea.png": "cats", "coffee.png": "cups"}  # only cats was run
+    assert CliRunner().invoke(main, run).exit_code == 0
+    assert named() == {"chelsea.png": "cats"}

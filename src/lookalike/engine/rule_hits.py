@@ -33,8 +33,11 @@ LIMIT = 100_000  # rows the app reads at most (each costs a stat)
 
 
 def _ready(db: sqlite3.Connection) -> sqlite3.Connection:
-    if db.execute("SELECT 1 FROM sqlite_master WHERE name='rule_hits'").fetchone() is None:
-        db.execute(SCHEMA)
+    """Create the table (and its path index: every run forgets old rows by path) on first use."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name='rule_hits_path'").fetchone() is None:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name='rule_hits'").fetchone() is None:
+            db.execute(SCHEMA)
+        db.execute("CREATE INDEX IF NOT EXISTS rule_hits_path ON rule_hits (path)")
     return db
 
 
