@@ -23,6 +23,7 @@ from textual.widgets import Footer, Static
 
 from lookalike.engine.records import Group, Member
 from lookalike.ui import imagefit
+from lookalike.ui.video_view import frame_picture, is_video, matched_moments, video_picture
 from lookalike.ui.widgets.bars import StatusBar
 from lookalike.ui.widgets.grouplist import human_bytes
 from lookalike.ui.zoompan import ZoomPan
@@ -104,10 +105,12 @@ def facts(member: Member, keep: bool) -> str:
     verdict = "[$success b]KEEP[/]" if keep else "[$error]remove[/]"
     taken = member.capture_time or "no date"
     camera = member.camera or "no camera"
+    length = f" · {member.duration:.1f} s video" if member.duration is not None else ""
     return (
         f"{verdict} [b]{os.path.basename(member.path)}[/]\n"
         f"{member.width}x{member.height} px · {human_bytes(member.size)} · {member.format} · "
-        f"{taken} · {camera} · similar {member.score:.3f}\n" + (badges or "[dim]no flags[/]")
+        f"{taken} · {camera} · similar {member.score:.3f}{length}\n"
+        + (badges or "[dim]no flags[/]")
     )
 
 
@@ -137,6 +140,8 @@ engine found (letterboxed, re-encoded, downscaled ...).
         Binding("left_square_bracket", "other(-1)", "Prev B", id="compare.prev_b"),
         Binding("right_square_bracket", "other(1)", "Next B", id="compare.next_b"),
         Binding("space", "toggle_keep", "Keep/remove B", id="compare.toggle_keep"),
+        Binding("enter", "moment(1)", "Next matched moment", show=False, id="compare.next_moment"),
+        Binding("backspace", "moment(-1)", "Prev moment", show=False, id="compare.prev_moment"),
     ]
 
     def __init__(self) -> None:
@@ -151,6 +156,7 @@ engine found (letterboxed, re-encoded, downscaled ...).
         self.stats: DiffStats | None = None
         self._sources: dict[str, tuple[Any, str]] = {}  # worker-side cache, by path
         self._diff_cache: dict[tuple[str, str], tuple[Any, DiffStats]] = {}
+        self.moment: int | None = None  # videos: which matched moment both panes show
 
     @property
     def lk(self) -> LookalikeApp:
@@ -174,6 +180,7 @@ engine found (letterboxed, re-encoded, downscaled ...).
         if b == self.a_index:
             b = (b + 1) % len(paths)
         self.b_index = b
+        self.moment = None
 
     # -- widgets -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -238,7 +245,13 @@ engine found (letterboxed, re-encoded, downscaled ...).
         # Each pane gets a frame of its own shape (they may differ by a cell); the window into
         # both pictures is the same fraction (zoom, centre), so they stay locked together.
         boxes = (imagefit.box_pixels(*self.pane_box("a")), imagefit.box_pixels(*self.pane_box("b")))
-        self._make_frames(a, b, self.zoom, self.cx, self.cy, boxes, self.background(), self.diff)
+        at = None
+        if self.moment is not None:
+            moments = matched_moments(g, a, b)
+            at = moments[self.moment] if self.moment < len(moments) else None
+        self._make_frames(
+            a, b, self.zoom, self.cx, self.cy, boxes, self.background(), self.diff, at
+        )
 
     @work(thread=True, exclusive=True, group="compare")
     def _make_frames(
@@ -251,11 +264,19 @@ engine found (letterboxed, re-encoded, downscaled ...).
         boxes: tuple[tuple[int, int], tuple[int, int]],
         bg: imagefit.RGB,
         diff: bool,
+        at: tuple[float, float] | None = None,
     ) -> None:
         src = []
-        for m in (a, b):
+        for m, t in zip((a, b), at or (None, None), strict=True):
+            if t is not None:  # a matched moment of a video: that frame of this file
+                src.append(frame_picture(m.path, t))
+                continue
             if m.path not in self._sources:
-                self._sources[m.path] = load_picture(m.path, m.thumb, self.lk.thumbs)
+                self._sources[m.path] = (
+                    video_picture(m, self.lk.thumbs)
+                    if is_video(m)
+                    else load_picture(m.path, m.thumb, self.lk.thumbs)
+                )
             src.append(self._sources[m.path])
         (pa, note_a), (pb, note_b) = src
         stats = None
@@ -280,7 +301,15 @@ engine found (letterboxed, re-encoded, downscaled ...).
             if message.notes == ("original", "original")
             else (f" · A from {message.notes[0]}, B from {message.notes[1]}")
         )
-        if message.stats is not None:
+        if self.moment is not None and self.group is not None:
+            g = self.group
+            n = len(matched_moments(g, g.members[self.a_index], g.members[self.b_index]))
+            text = (
+                f"matched moment {self.moment + 1}/{n}: A at {message.notes[0]} = B at "
+                f"{message.notes[1]} · Enter next, Backspace back"
+            )
+            notes = ""
+        elif message.stats is not None:
             s = message.stats
             where = (
                 "nowhere"
@@ -290,6 +319,11 @@ engine found (letterboxed, re-encoded, downscaled ...).
             text = f"differs: {100 * s.changed:.1f}% of pixels, mean {s.mean:.1f}/255, {where}"
         else:
             text = "b A/B flip · x difference · +/- zoom · arrows pan (both) · [ ] other B"
+            g = self.group
+            if g is not None and matched_moments(
+                g, g.members[self.a_index], g.members[self.b_index]
+            ):
+                text += " · Enter: matched moments"
         self.query_one(StatusBar).show(text + notes)
 
     # -- actions -----------------------------------------------------------------------------
@@ -324,7 +358,25 @@ engine found (letterboxed, re-encoded, downscaled ...).
             if b != self.a_index:
                 break
         self.b_index = b
+        self.moment = None
         self.lk.review.member = b
+        self.reload()
+
+    def action_moment(self, delta: int) -> None:
+        """Videos: step through the moments the engine matched (both files' frame at it)."""
+        g = self.group
+        if g is None:
+            return
+        n = len(matched_moments(g, g.members[self.a_index], g.members[self.b_index]))
+        if not n:
+            self.notify(
+                "No matched moments here: Enter steps through a video copy's footage shared "
+                "with the suggested keeper (A must be that keeper)",
+                severity="warning",
+            )
+            return
+        now = -1 if self.moment is None else self.moment
+        self.moment = (now + delta) % n
         self.reload()
 
     def action_toggle_keep(self) -> None:

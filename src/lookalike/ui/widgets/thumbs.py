@@ -324,6 +324,21 @@ BADGES = (
 )
 
 
+def duration_badge(member: Any) -> str:
+    """A video's length on its card ("▶ 1:05", "▶ 7.0 s"); nothing for a photo."""
+    seconds = getattr(member, "duration", None)
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"▶ {seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return (
+        f"▶ {minutes // 60}:{minutes % 60:02d}:{rest:02d}"
+        if minutes >= 60
+        else f"▶ {minutes}:{rest:02d}"
+    )
+
+
 def badges(flags: tuple[str, ...], limit: int = 2) -> str:
     """Two short words for a card's border ("letterbox·re-saved"); details list them all."""
     out: list[str] = []
@@ -414,7 +429,9 @@ class ThumbGrid(Widget):
             flags = ("●" if m.path in marks else "") + ("★" if m.path in favourites else "")
             if rule_hits and m.path in rule_hits:  # a content rule fires on it
                 flags += f"⚑{rule_hits[m.path][:12]}"
-            flags = " ".join(x for x in (flags, badges(getattr(m, "flags", ()))) if x)
+            flags = " ".join(
+                x for x in (duration_badge(m), flags, badges(getattr(m, "flags", ()))) if x
+            )
             card.set_member(
                 i,
                 m,
