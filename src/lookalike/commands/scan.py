@@ -13,49 +13,13 @@ import click
 
 from lookalike.atomicio import AtomicFile
 from lookalike.commands.act import action_args_from, action_options, run_action_for_groups
-from lookalike.commands.executor import check_executor, executor_options
-from lookalike.commands.ml import build_ml_options, ml_scan_options
+from lookalike.commands.executor import check_executor
+from lookalike.commands.ml import build_ml_options
+from lookalike.commands.scan_options import scan_options
 from lookalike.engine.actions.errors import ActionError
 from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES
 
 FORMATS = ("json", "jsonl", "csv", "text")
-
-
-def _size(value: str) -> int:
-    """'10k', '2M', '1G' or bytes."""
-    v = value.strip().lower()
-    mult = {"k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
-    for suffix in sorted(mult, key=len, reverse=True):
-        if v.endswith(suffix) or v.endswith(suffix + "b"):
-            num = v[: -len(suffix)] if v.endswith(suffix) else v[: -len(suffix) - 1]
-            return int(float(num) * mult[suffix])
-    return int(v.rstrip("b"))
-
-
-class SizeParam(click.ParamType):
-    name = "SIZE"
-
-    def convert(self, value, param, ctx):  # type: ignore[override]
-        if isinstance(value, int):
-            return value
-        try:
-            return _size(value)
-        except ValueError:
-            self.fail(f"{value!r} is not a size (examples: 1000, 10k, 2M)", param, ctx)
-
-
-def _keep_rules(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> tuple[str, ...] | None:
-    if not value:
-        return None  # config [rules] keep, else the default order
-    rules = tuple(r.strip() for r in value.split(",") if r.strip())
-    bad = [r for r in rules if r not in KEEP_RULE_NAMES]
-    if bad:
-        raise click.BadParameter(
-            f"unknown rule(s) {', '.join(bad)}; choose from {', '.join(sorted(KEEP_RULE_NAMES))}"
-        )
-    return rules
 
 
 def _rules_from_config() -> tuple[tuple[str, ...] | None, list[Path], list[tuple[Path, tuple]]]:
@@ -94,144 +58,6 @@ def _budget_from_config() -> int:
             "least 16; fix it with: lookalike config set scan.max_decode_mb 512"
         )
     return value
-
-
-def scan_options(f):
-    """Options shared by ``scan`` and the TUI launcher."""
-    decorators = [
-        click.option(
-            "--files-from",
-            "files_from",
-            type=click.Path(dir_okay=False, allow_dash=True),
-            help="Read paths to scan from FILE, one per line ('-' = stdin).",
-        ),
-        click.option(
-            "-0",
-            "--null",
-            "null",
-            is_flag=True,
-            help="Paths in --files-from are NUL-separated (find -print0).",
-        ),
-        click.option(
-            "--include",
-            multiple=True,
-            metavar="GLOB",
-            help="Only files whose name or path matches GLOB (repeatable).",
-        ),
-        click.option(
-            "--exclude",
-            multiple=True,
-            metavar="GLOB",
-            help="Skip files and folders whose name or path matches GLOB (repeatable).",
-        ),
-        click.option(
-            "--min-size",
-            type=SizeParam(),
-            default="0",
-            show_default=True,
-            help="Skip files smaller than SIZE (e.g. 10k, 1M).",
-        ),
-        click.option("--hidden", is_flag=True, help="Also scan hidden files and folders."),
-        click.option(
-            "--show-hidden",
-            "show_hidden",
-            is_flag=True,
-            help="Also group the files content rules hid (lookalike rules hidden lists them).",
-        ),
-        click.option(
-            "--follow-symlinks",
-            is_flag=True,
-            help="Follow symbolic links (loops are detected and reported).",
-        ),
-        click.option(
-            "--one-file-system",
-            is_flag=True,
-            help="Do not cross into other file systems below each PATH.",
-        ),
-        click.option(
-            "--workers",
-            type=click.IntRange(1, 256),
-            default=None,
-            help="Decode processes (default: number of cores).",
-        ),
-        click.option(
-            "--db",
-            "db",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Catalog file (default: in the platform cache dir).",
-        ),
-        click.option(
-            "--sensitivity",
-            type=click.IntRange(0, 100),
-            default=50,
-            show_default=True,
-            help="Same-photo strictness: 0 = loosest, 100 = only resized copies.",
-        ),
-        click.option(
-            "--exact-only",
-            is_flag=True,
-            help="Only byte-identical copies (skip the same-photo tier).",
-        ),
-        click.option(
-            "--keep-rule",
-            "keep_rules",
-            callback=_keep_rules,
-            metavar="RULES",
-            help="Comma-separated keeper rules in order (default: [rules] keep in config, else "
-            + ",".join(DEFAULT_KEEP_RULES)
-            + "; also: newest, smallest, "
-            "quality, longest-path, lowest-resolution).",
-        ),
-        click.option(
-            "--reference",
-            multiple=True,
-            type=click.Path(exists=True, file_okay=False, path_type=Path),
-            help="Files under DIR are always kept (repeatable).",
-        ),
-        click.option(
-            "--max-pixels",
-            type=click.IntRange(1),
-            default=250_000_000,
-            show_default=True,
-            help="Refuse images larger than this (bomb guard).",
-        ),
-        click.option(
-            "--max-decode-mb",
-            type=click.IntRange(16),
-            default=None,
-            metavar="MB",
-            help="Memory budget of one decode, per worker (default: scan.max_decode_mb in "
-            "config, else 512); larger images are refused with a message.",
-        ),
-        click.option(
-            "--no-thumbnails", is_flag=True, help="Do not write review thumbnails to the cache."
-        ),
-        click.option(
-            "--video-step",
-            type=click.FloatRange(0.05, 600, min_open=False),
-            default=None,
-            metavar="SECONDS",
-            help="Seconds between sampled video frames (default 1; longer videos use a longer "
-            "step, at most 600 samples per file).",
-        ),
-        click.option(
-            "--video-min-segment",
-            type=click.FloatRange(0.1, 3600),
-            default=2.0,
-            show_default=True,
-            metavar="SECONDS",
-            help="Shortest matched footage between two videos that counts.",
-        ),
-        click.option(
-            "--no-video",
-            is_flag=True,
-            help="Check videos for byte-identical copies only (no frame sampling).",
-        ),
-    ]
-    for d in reversed(decorators):
-        f = d(f)
-    f = executor_options(f)  # --executor, --remote-root (commands/executor.py)
-    return ml_scan_options(f)  # ml: --model, --device, --weights, --similar … (commands/ml.py)
 
 
 def build_options(
