@@ -19,86 +19,32 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shlex
 import socket
 import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 from lookalike.engine import settings
 from lookalike.engine.actions.errors import JournalBusy, JournalError
 from lookalike.engine.actions.fsutil import safe_text
+from lookalike.engine.actions.journal_health import check_journal, damaged, write_failed
+from lookalike.engine.actions.journal_schema import (
+    BATCHES_TABLE,
+    ITEMS_INDEX,
+    ITEMS_TABLE,
+    PURGING_INDEX,
+    SCHEMA_VERSION,
+    from_blob,
+    migrate_v1,
+    to_blob,
+)
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
-
-SCHEMA_VERSION = 3  # 2: paths as BLOB; 3: index of rows a quarantine empty was deleting
-BATCHES_TABLE = """
-CREATE TABLE IF NOT EXISTS batches(
-  id TEXT PRIMARY KEY,
-  created REAL NOT NULL,
-  finished REAL,
-  action TEXT NOT NULL,
-  state TEXT NOT NULL,
-  origin TEXT,
-  redo_of TEXT,
-  pid INTEGER,
-  host TEXT,
-  params TEXT,
-  meta TEXT
-)"""
-ITEMS_TABLE = """
-CREATE TABLE IF NOT EXISTS items(
-  batch TEXT NOT NULL REFERENCES batches(id),
-  seq INTEGER NOT NULL,
-  group_id INTEGER,
-  op TEXT NOT NULL,
-  source BLOB NOT NULL,
-  dest BLOB,
-  keeper BLOB,
-  size INTEGER,
-  mtime_ns INTEGER,
-  hash TEXT,
-  state TEXT NOT NULL,
-  detail TEXT,
-  error TEXT,
-  updated REAL,
-  PRIMARY KEY(batch, seq)
-)"""
-ITEMS_INDEX = "CREATE INDEX IF NOT EXISTS items_state ON items(batch, state)"
-PURGING_INDEX = (  # tiny: recovery finds an interrupted ``quarantine empty`` without a scan
-    "CREATE INDEX IF NOT EXISTS items_purging ON items(batch, seq) WHERE state='purging'"
-)
-PATH_COLUMNS = ("source", "dest", "keeper")
-
-
-def to_blob(path: str | bytes | None) -> bytes | None:
-    """A path as the journal stores it: the file system's bytes."""
-    return None if path is None else os.fsencode(path)
-
-
-def from_blob(value: bytes | str | None) -> str | None:
-    """A stored path back as a ``surrogateescape`` str (old TEXT rows pass through)."""
-    return None if value is None else os.fsdecode(value)
-
-
-def _migrate_v1(db: sqlite3.Connection) -> None:
-    """TEXT paths → BLOB (the UTF-8 bytes they were written from); inside the caller's
-    transaction, so a crash leaves the old table as it was."""
-    cols = [r[1] for r in db.execute("PRAGMA table_info(items)")]
-    db.execute("ALTER TABLE items RENAME TO items_v1")
-    db.execute("DROP INDEX IF EXISTS items_state")
-    db.execute(ITEMS_TABLE)
-    select = ", ".join(f"CAST({c} AS BLOB)" if c in PATH_COLUMNS else c for c in cols)
-    db.execute(f"INSERT INTO items({', '.join(cols)}) SELECT {select} FROM items_v1")
-    db.execute("DROP TABLE items_v1")
-    db.execute(ITEMS_INDEX)
-
 
 # batch states
 RUNNING, DONE, INTERRUPTED, UNDOING, UNDONE, PARTLY_UNDONE, REDONE = (
@@ -272,7 +218,7 @@ class Journal:
             ).fetchone()
             self.db.execute(BATCHES_TABLE)
             if had_items and version < 2:
-                _migrate_v1(self.db)
+                migrate_v1(self.db)
             self.db.execute(ITEMS_TABLE)
             self.db.execute(ITEMS_INDEX)
             self.db.execute(PURGING_INDEX)
@@ -496,77 +442,6 @@ class Journal:
                     from_state,
                 ),
             )
-
-
-_CHECKED: set[tuple] = set()
-
-
-def check_journal(path: Path) -> None:
-    """``PRAGMA quick_check`` on a read-only connection (it cannot write to the file), closed
-    before any writing connection opens; skipped for a missing/empty file and when the file is
-    unchanged (inode, size, mtime) since the last check in this process. Raises the
-    :func:`damaged` error."""
-    try:
-        st = path.stat()
-    except OSError:
-        return
-    if st.st_size == 0:
-        return
-    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
-    if key in _CHECKED:
-        return
-    detail = ""
-    try:
-        ro = sqlite3.connect(f"file:{quote(os.fsencode(path.resolve()))}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise JournalError(
-            f"cannot open the journal {path}: {exc}",
-            "check the file's permissions or set LOOKALIKE_DATA_DIR",
-        ) from None
-    try:
-        rows = [r[0] for r in ro.execute("PRAGMA quick_check(5)")]
-        if rows != ["ok"]:
-            detail = "; ".join(str(r) for r in rows)
-    except sqlite3.DatabaseError as exc:
-        detail = str(exc)
-    finally:
-        ro.close()
-    if detail:
-        raise damaged(path, detail)  # built after closing: it names the files left on disk
-    _CHECKED.add(key)
-
-
-def write_failed(path: Path, exc: sqlite3.DatabaseError) -> JournalError:
-    """The message for a journal write SQLite refused."""
-    text = str(exc)
-    if "full" in text:
-        hint = "free some space on its filesystem, then run lookalike history"
-    elif "readonly" in text or "read-only" in text:
-        hint = "make it writable (or set LOOKALIKE_DATA_DIR), then run lookalike history"
-    elif "malformed" in text or "not a database" in text:
-        return damaged(path, text)
-    else:
-        hint = "check the file and its folder, then run lookalike history"
-    return JournalError(
-        f"cannot write the journal {path} ({text}); every file touched so far is recorded",
-        hint + " (an interrupted batch is reported and settled from the disk)",
-    )
-
-
-def damaged(path: Path, detail: str) -> JournalError:
-    """The message for a journal SQLite reports as malformed: nothing is written to it, and
-    the hint is a command that moves it (and its WAL files) aside; it is never discarded."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    moves = [
-        f"mv -n -- {shlex.quote(str(p))} {shlex.quote(f'{p}.damaged-{stamp}')}"
-        for p in (path, Path(str(path) + "-wal"), Path(str(path) + "-shm"))
-        if p.exists()
-    ]
-    return JournalError(
-        f"the journal {path} is damaged ({detail}); nothing was written to it",
-        "move it aside (it is kept: it holds the record of past batches; the next run starts "
-        "a new journal): " + " && ".join(moves),
-    )
 
 
 def lock_path(journal: Path) -> Path:
