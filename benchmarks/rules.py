@@ -9,6 +9,9 @@ of a scored photo is among the samples).
 Cost: ``embed`` is decode + preprocess + effnet-lite0 per image (what a scan with embeddings
 pays); ``rules`` is the rule evaluation per image once the vectors exist (prototype build
 excluded: it is paid once per sample-folder change), both on the same files and machine.
+``in_scan`` is the real ``lookalike scan --no-ui --model effnet-lite0 --rules --dry-run`` on a
+fresh catalog over the scored photos (prototypes built beforehand): the rules stage's share of
+the scan, and how many scanned images the rules decoded a second time (goal: none).
 
     python benchmarks/rules.py [--copies 4] [--threshold 0.0] [-o results.json]
 """
@@ -149,6 +152,49 @@ def _sample_rewrite_rebuilds(eng, base: Path, rule) -> bool:
     return str(base / "samples-texture") in eng.built
 
 
+def _in_scan(base: Path, rule: dict) -> dict:
+    """The rules inside a real first scan (a subprocess with its own config and cache)."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    for name in ("CONFIG", "CACHE", "DATA"):
+        env[f"LOOKALIKE_{name}_DIR"] = str(base / f"scan-{name.lower()}")
+        os.makedirs(env[f"LOOKALIKE_{name}_DIR"], exist_ok=True)
+    (base / "scan-config" / "config.toml").write_text(
+        "[[content_rules]]\n"
+        f"name = {json.dumps(rule['name'])}\n"
+        "when = { "
+        + ", ".join(f"{k} = {json.dumps(v)}" for k, v in rule["when"].items())
+        + ' }\naction = "hide"\n'
+    )
+    warm = (  # build the prototypes into the scan's store: paid once per sample change
+        "from lookalike import config; from lookalike.engine.rules.content import parse_rules;"
+        "from lookalike.engine.rules.evaluate import RuleEngine;"
+        "rs = parse_rules(config.load_config()); e = RuleEngine(rs); e.signature(rs[0]); e.close()"
+    )
+    subprocess.run([sys.executable, "-c", warm], env=env, check=True)
+    cmd = [sys.executable, "-m", "lookalike", "scan", "--no-ui", str(base / "inbox")]
+    cmd += ["--db", str(base / "scan.sqlite"), "--model", "effnet-lite0", "--rules"]
+    cmd += ["--dry-run", "--format", "json"]
+    got = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    stats = json.loads(got.stdout)["stats"]
+    by_stage = stats["seconds_by_stage"]
+    rules_s = by_stage.get("rules", 0.0)
+    scan_s = sum(v for k, v in by_stage.items() if k != "rules")
+    with sqlite3.connect(base / "scan-cache" / "rules.sqlite") as db:
+        paths = [os.fsdecode(r[0]) for r in db.execute("SELECT path FROM vectors")]
+    inbox = str(base / "inbox") + os.sep
+    return {
+        "scan_seconds_without_rules_stage": round(scan_s, 2),
+        "rules_stage_seconds": round(rules_s, 3),
+        "extra_percent": round(100 * rules_s / max(scan_s, 1e-9), 2),
+        "hits": got.stderr.count("rule textures ("),
+        "scanned_images_decoded_again_by_rules": sum(p.startswith(inbox) for p in paths),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--copies", type=int, default=4)
@@ -206,6 +252,7 @@ def main() -> None:
             "embed_ms_per_image": round(1000 * t_embed / len(files), 2),
             "rules_ms_per_image": round(1000 * t_rules / len(files), 3),
             "extra_percent": round(100 * t_rules / t_embed, 2),
+            "in_scan": _in_scan(base, rule),
             "prompt_style_scoring": _compare_scorings(anchors, truth),
             "prototype_rebuilt_after_a_sample_was_rewritten": rebuilt,
             "misses": sorted(Path(p).name for p in truth - hits),
