@@ -66,6 +66,8 @@ def test_hide_hits_leave_this_runs_groups(tmp_path: Path) -> None:
     assert "hid 1 file(s)" in err
     r = CliRunner().invoke(main, ["rules", "hidden", "--db", str(db)])
     assert r.stdout.startswith("cats\t1.0000\t") and "chelsea.png" in r.stdout
+    doc, _ = _scan(inbox, db, "--rules", "--show-hidden")  # hidden, grouped this once
+    assert any("chelsea.png" in m for m in _members(doc))
 
 
 def _texture_inbox(tmp_path: Path) -> tuple[Path, Path, Path]:

@@ -105,7 +105,12 @@ def content(ctx: ScanContext, ex: Exact, diffed: Diffed) -> Iterator[Event]:
         if opts.apply:
             hidden.hide(ctx.cat.db, [(p, n, s) for p, n, s, _ in out.hits if kinds[n] == "hide"])
     if opts.apply:
-        away = {p for p, n, _, _ in out.hits if kinds[n] == "hide" or kinds[n] in LEAVING}
+        shown = ctx.options.show_rule_hidden  # --show-hidden: hidden, yet grouped this once
+        away = {
+            p
+            for p, n, _, _ in out.hits
+            if kinds[n] in LEAVING or (kinds[n] == "hide" and not shown)
+        }
         leave_out(ex, diffed.media, {r.id for r in diffed.media if r.path in away})
     yield prog.done(len(out.hits))
     ctx.timed("rules", prog.start)
