@@ -40,8 +40,9 @@ from lookalike.engine.actions import (
     settle_pending,
     undo,
 )
+from lookalike.engine.actions import journal as jn
 from lookalike.engine.actions.fsutil import display_path, safe_text
-from lookalike.engine.actions.journal import Journal
+from lookalike.engine.actions.journal import BatchSummary, Journal
 from lookalike.engine.actions.plancheck import PlanRejected, check_plan
 from lookalike.engine.actions.undo import UNDO_FROM, undo_target
 
@@ -158,7 +159,9 @@ def undo_cmd(batch: str | None, yes: bool, fmt: str, journal: Path | None) -> No
             b = undo_target(j, batch)
             n = len(j.items(b.id, UNDO_FROM))
         if n == 0:
-            raise NothingToDo(f"batch {b.id} has nothing left to undo (state: {b.state})")
+            raise NothingToDo(
+                f"batch {b.id} has nothing left to undo (state: {b.state}){_purged_note(b)}"
+            )
         if not yes:
             if not sys.stdin.isatty():
                 raise ConfirmationRequired(
@@ -170,6 +173,16 @@ def undo_cmd(batch: str | None, yes: bool, fmt: str, journal: Path | None) -> No
         return drive(undo(b.id, journal), fmt, stdout, stderr)
 
     run_body(body)
+
+
+def _purged_note(b: BatchSummary) -> str:
+    """Why part of a batch cannot be undone: its files were deleted for good afterwards."""
+    n = b.counts.get(jn.PURGED, 0)
+    if not n:
+        return ""
+    if b.action == "merge-metadata":
+        return f"; merge backups removed: {n} keeper(s) keep the merge (not undoable)"
+    return f"; {n} file(s) deleted for good from the quarantine (not undoable)"
 
 
 @click.command("redo")
@@ -228,7 +241,7 @@ def history_cmd(batch: str | None, limit: int | None, fmt: str, journal: Path | 
             counts = ", ".join(f"{v} {k}" for k, v in sorted(b.counts.items()))
             stdout.write(
                 f"{b.id}  {when(b.created)}  {display_path(b.action):<12} {b.state:<13} "
-                f"{counts}; {human_bytes(b.bytes_done)}\n"
+                f"{counts}; {human_bytes(b.bytes_done)}{_purged_note(b)}\n"
             )
         return EXIT_OK
 

@@ -1,5 +1,6 @@
-"""``lookalike quarantine list|empty`` and ``lookalike lock set|clear`` (the optional
-passphrase that guards permanent deletes and emptying the quarantine)."""
+"""``lookalike quarantine list|empty``, ``lookalike merge-backups list|remove`` (what lookalike
+leaves behind for undo, removed for good on request) and ``lookalike lock set|clear`` (the
+optional passphrase that guards permanent deletes and emptying the quarantine)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ from lookalike.engine.actions import (
 )
 from lookalike.engine.actions import lock as passlock
 from lookalike.engine.actions.fsutil import display_path, safe_text
+from lookalike.engine.actions.merge_backups import (
+    MergeBackup,
+    merge_backups,
+    remove_merge_backups,
+)
 
 
 @click.group("quarantine")
@@ -89,6 +95,109 @@ def quarantine_empty(batch: str | None, journal: Path | None) -> None:
     run_body(body)
 
 
+@click.group("merge-backups")
+def merge_backups_group() -> None:
+    """List or remove the backups --merge-metadata keeps beside keepers for undo
+    (.NAME.lookalike-BATCH-N.orig)."""
+
+
+def _older_than(f):  # type: ignore[no-untyped-def]
+    return click.option(
+        "--older-than",
+        "days",
+        type=click.FloatRange(0),
+        default=None,
+        metavar="DAYS",
+        help="only batches that ran at least DAYS days ago",
+    )(f)
+
+
+def _write_backups(stdout: TextIO, stderr: TextIO, found: list[MergeBackup], fmt: str) -> None:
+    if fmt == "json":
+        stdout.write(json.dumps([b.to_json() for b in found]) + "\n")
+        return
+    for b in found:
+        stdout.write(
+            f"{b.batch}  {common.when(b.created)}  {display_path(b.backup)}  "
+            f"(of {display_path(b.target)})\n"
+        )
+    stderr.write(f"{len(found)} merge backup(s), {human_bytes(sum(b.size for b in found))}\n")
+
+
+@merge_backups_group.command("list")
+@click.argument("batch", required=False)
+@_older_than
+@format_option
+@journal_option
+def merge_backups_list(
+    batch: str | None, days: float | None, fmt: str, journal: Path | None
+) -> None:
+    """Merge backups still on disk (each one still lets undo restore its file)."""
+
+    def body(stdout: TextIO, stderr: TextIO) -> int:
+        report_interrupted(stderr, journal)
+        _write_backups(stdout, stderr, merge_backups(batch, days, journal), fmt)
+        return EXIT_OK
+
+    run_body(body)
+
+
+@merge_backups_group.command("remove")
+@click.argument("batch", required=False)
+@_older_than
+@click.option("--dry-run", is_flag=True, help="list what would be removed; remove nothing")
+@click.option("--yes", "-y", is_flag=True, help="remove without the typed confirmation")
+@journal_option
+def merge_backups_remove(
+    batch: str | None, days: float | None, dry_run: bool, yes: bool, journal: Path | None
+) -> None:
+    """Delete merge backups for good; the merges they belong to can then no longer be undone."""
+
+    def body(stdout: TextIO, stderr: TextIO) -> int:
+        report_interrupted(stderr, journal)
+        found = merge_backups(batch, days, journal)
+        if not found:
+            raise NothingToDo("no merge backups to remove", "lookalike merge-backups list")
+        batches = sorted({b.batch for b in found})
+        lost = (
+            f"undo of the metadata merge will no longer be possible for batch(es) "
+            f"{', '.join(batches)} (the keepers keep the merged metadata)"
+        )
+        if dry_run:
+            _write_backups(stdout, stderr, found, "text")
+            stderr.write(f"dry run: nothing removed; removing them means {lost}\n")
+            return EXIT_OK
+        passlock.require_unlocked(common.read_secret)
+        size = human_bytes(sum(b.size for b in found))
+        if yes:
+            stderr.write(f"removing {len(found)} merge backup(s) ({size}): {lost}\n")
+        else:
+            expected = f"remove {len(found)} backups"
+            try:
+                got = common.read_typed_confirmation(
+                    f"This deletes {len(found)} merge backup(s) ({size}) for good; {lost}.\n"
+                    f"Type '{expected}': "
+                )
+            except ConfirmationRequired:
+                raise ConfirmationRequired(
+                    "removing merge backups needs a typed confirmation but there is no terminal",
+                    "add --yes to remove them without a question, or --dry-run to see them",
+                ) from None
+            if got.strip() != expected:
+                raise ConfirmationRequired("confirmation did not match; nothing was removed")
+        res = remove_merge_backups(batch, days, journal)
+        for path, why in res.skipped:
+            stderr.write(f"  skipped: {display_path(path)}: {safe_text(why)}; left in place\n")
+        stdout.write(
+            f"removed {res.files} merge backup(s), {human_bytes(res.bytes)}"
+            + (f"; {len(res.skipped)} left in place (see above)" if res.skipped else "")
+            + "\n"
+        )
+        return EXIT_PARTIAL if res.skipped else EXIT_OK
+
+    run_body(body)
+
+
 @click.group("lock")
 def lock_group() -> None:
     """Optional passphrase for sensitive operations (permanent delete, emptying quarantine)."""
@@ -127,7 +236,7 @@ def lock_clear() -> None:
     run_body(body)
 
 
-COMMANDS = (quarantine_group, lock_group)
+COMMANDS = (quarantine_group, merge_backups_group, lock_group)
 
 
 def register(main: click.Group) -> None:

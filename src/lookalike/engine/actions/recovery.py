@@ -170,12 +170,15 @@ def settle_batch(j: Journal, batch_id: str, *, undoing: bool) -> None:
 
 
 def settle_purging(j: Journal) -> None:
-    """``purging`` rows of a killed ``quarantine empty``: the file is gone → ``purged``; it is
-    still there → ``done`` again (listed, and undo can restore it)."""
+    """``purging`` rows of a killed ``quarantine empty`` or ``merge-backups remove``: the file
+    (a merge item's: its backup) is gone → ``purged``; it is still there → ``done`` again
+    (listed, and undo can restore it)."""
     for rec in j.purging_items():
-        gone = not (rec.dest and os.path.lexists(rec.dest))
-        if gone:
-            j.set_item(rec.batch, rec.seq, jn.PURGED, error="quarantine emptied", defer=True)
+        merge = rec.op == "metadata"
+        path = rec.detail.get("backup") if merge else rec.dest
+        if not (path and os.path.lexists(path)):
+            why = "merge backup removed; this merge can no longer be undone" if merge else None
+            j.set_item(rec.batch, rec.seq, jn.PURGED, error=why or "quarantine emptied", defer=True)
         else:
             j.set_item(rec.batch, rec.seq, jn.ITEM_DONE, defer=True)
     j.flush()
