@@ -27,7 +27,7 @@ class Grouped:
     items: list[Item]
     clustering: Clustering
     metas: dict[int, dict]  # representative id → its decoded metadata
-    percepts: dict[int, bytes]  # representative id → packed perceptual views
+    views_of: Callable[[int], list | None]  # representative id → its perceptual views
     forbidden: set[tuple[int, int]]  # "not a duplicate" pairs between representatives
 
 
@@ -73,20 +73,50 @@ def forbidden_between_reps(
     return out
 
 
+LOAD_CHUNK = 4096  # representatives whose packed features are read at once
+
+
+def _items(cat: Catalog, reps: list[FileRow], metas: dict[int, dict]) -> list[Item]:
+    """The representatives that can group (uniform images never do), in path order, unpacked
+    chunk by chunk: the packed features of the whole collection never sit in memory at once."""
+    wanted = [
+        r
+        for r in sorted(reps, key=lambda r: r.path)
+        if not metas.get(r.id, {}).get("uniform", True)
+    ]
+    items: list[Item] = []
+    for start in range(0, len(wanted), LOAD_CHUNK):
+        part = wanted[start : start + LOAD_CHUNK]
+        packed = cat.load_features(PERCEPT, PERCEPTUAL_VERSION, [r.id for r in part])
+        items.extend(Item(r.id, r.path, unpack_views(packed[r.id])) for r in part if r.id in packed)
+    return items
+
+
+def _views_lookup(cat: Catalog, items: list[Item], same: bool) -> Callable[[int], list | None]:
+    """Views for ranking: the grouper's own for items, read from the catalog for the rest
+    (a uniform image in an exact cluster); none without the same-photo tier."""
+    by_key = {it.key: it for it in items}
+
+    def views_of(rep_id: int) -> list | None:
+        if not same:
+            return None
+        if (it := by_key.get(rep_id)) is not None:
+            return it.views
+        packed = cat.load_features(PERCEPT, PERCEPTUAL_VERSION, [rep_id]).get(rep_id)
+        return unpack_views(packed) if packed else None
+
+    return views_of
+
+
 def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
-    """Representatives' features → ``Grouped`` (uniform images never group)."""
+    """Representatives' features → ``Grouped``."""
     prog = Progress("group", None)
     cat = ctx.cat
     rep_ids = [r.id for r in ex.reps]
     metas = {
         k: json.loads(v) for k, v in cat.load_features(META, PERCEPTUAL_VERSION, rep_ids).items()
     }
-    percepts = cat.load_features(PERCEPT, PERCEPTUAL_VERSION, rep_ids) if ctx.options.same else {}
-    items = [
-        Item(r.id, r.path, unpack_views(percepts[r.id]))
-        for r in sorted(ex.reps, key=lambda r: r.path)
-        if r.id in percepts and not metas.get(r.id, {}).get("uniform", True)
-    ]
+    items = _items(cat, ex.reps, metas) if ctx.options.same else []
     forbidden = forbidden_between_reps(ex.marked, ex.rep_of)
 
     def on_group_progress(done: int, total: int) -> None:
@@ -99,4 +129,5 @@ def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
     keep_rechecks()
     yield prog.done(len(clustering.groups))
     ctx.timed("group", prog.start)
-    return Grouped(items, clustering, metas, percepts, forbidden)
+    views_of = _views_lookup(cat, items, ctx.options.same)
+    return Grouped(items, clustering, metas, views_of, forbidden)

@@ -14,7 +14,6 @@ from typing import Any
 
 from lookalike.engine.catalog import FileRow
 from lookalike.engine.events import Event, GroupFound
-from lookalike.engine.features.extract import unpack_views
 from lookalike.engine.records import Group, Member
 from lookalike.engine.rules.evidence import with_evidence, with_flags
 from lookalike.engine.rules.keep import choose_keeper, with_others
@@ -91,8 +90,7 @@ class _Ranker:
 
     def views_of(self, rep_id: int) -> list | None:
         if rep_id not in self.view_cache:
-            packed = self.gr.percepts.get(rep_id)
-            self.view_cache[rep_id] = unpack_views(packed) if packed else None
+            self.view_cache[rep_id] = self.gr.views_of(rep_id)
         return self.view_cache[rep_id]
 
     def _extra(self, files: list[tuple[Member, int]]) -> dict[str, float]:
