@@ -359,7 +359,7 @@ async def test_no_blocking_engine_call_on_the_event_loop(tmp_path: Path) -> None
 
 def test_progress_messages_of_one_stage_coalesce() -> None:
     from lookalike.engine.events import GroupFound, StageProgress
-    from lookalike.ui.app import ScanEvent
+    from lookalike.ui.messages import ScanEvent
 
     newer = ScanEvent(StageProgress("extract", 20, 40))
     assert newer.can_replace(ScanEvent(StageProgress("extract", 10, 40)))
@@ -429,7 +429,7 @@ async def test_app_started_by_scan_command_scans_with_its_options(tmp_path: Path
 
 async def test_embedding_stage_skipped_is_not_shown_as_done() -> None:
     from lookalike.engine.events import Notice, StageDone
-    from lookalike.ui.app import ScanEvent
+    from lookalike.ui.messages import ScanEvent
     from lookalike.ui.screens.scan import stage_line
 
     app = app_with(FakeEngine(), start_mode="scan")
