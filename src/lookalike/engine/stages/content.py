@@ -69,13 +69,26 @@ def _evaluate(ctx: ScanContext, ex: Exact, images: list[FileRow]) -> RuleOutcome
     return RuleOutcome(hits)
 
 
-def leave_out(ex: Exact, media: list[FileRow], gone: set[int]) -> None:
+_COPY_FEATURES = (
+    "INSERT OR IGNORE INTO features (file_id, name, version, data) "
+    "SELECT ?, name, version, data FROM features WHERE file_id = ?"
+)
+
+
+def leave_out(ctx: ScanContext, ex: Exact, media: list[FileRow], gone: set[int]) -> None:
     """Take the files ``gone`` out of this scan's exact clusters and representatives (in
-    place). A copy left alone stands for itself; a copy that takes over a cluster whose
-    representative left has no features of its own yet, so it joins exact groups only this
-    run and similar groups from the next scan on."""
+    place). When a cluster's representative leaves, the first copy that stays stands for the
+    rest and takes over its stored features (same bytes, same features: nothing decoded)."""
     if not gone:
         return
+    heirs = [
+        (kept[0].id, c[0].id)
+        for c in ex.clusters
+        if c[0].id in gone and (kept := [r for r in c if r.id not in gone])
+    ]
+    if heirs:
+        with ctx.cat.transaction():
+            ctx.cat.db.executemany(_COPY_FEATURES, heirs)
     clusters = [kept for c in ex.clusters if len(kept := [r for r in c if r.id not in gone]) > 1]
     ex.clusters = clusters
     ex.rep_of = {r.id: c[0].id for c in clusters for r in c}
@@ -111,7 +124,7 @@ def content(ctx: ScanContext, ex: Exact, diffed: Diffed) -> Iterator[Event]:
             for p, n, _, _ in out.hits
             if kinds[n] in LEAVING or (kinds[n] == "hide" and not shown)
         }
-        leave_out(ex, diffed.media, {r.id for r in diffed.media if r.path in away})
+        leave_out(ctx, ex, diffed.media, {r.id for r in diffed.media if r.path in away})
     yield prog.done(len(out.hits))
     ctx.timed("rules", prog.start)
     return out
