@@ -16,6 +16,7 @@ from pathlib import Path
 from lookalike.engine import settings
 from lookalike.engine.actions import journal as jn
 from lookalike.engine.actions import operations as ops
+from lookalike.engine.actions import operations_undo as undo_ops
 from lookalike.engine.actions.errors import ActionError
 from lookalike.engine.actions.journal import Journal
 
@@ -156,7 +157,7 @@ def settle_batch(j: Journal, batch_id: str, *, undoing: bool) -> None:
             )
         else:
             try:
-                ops.undo(rec)
+                undo_ops.undo(rec)
                 j.set_item(batch_id, rec.seq, jn.ITEM_UNDONE)
             except (OSError, ActionError) as exc:
                 j.set_item(batch_id, rec.seq, jn.UNDO_FAILED, error=str(exc))

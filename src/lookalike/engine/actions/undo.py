@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lookalike.engine.actions import journal as jn
-from lookalike.engine.actions import operations as ops
+from lookalike.engine.actions import operations_undo as undo_ops
 from lookalike.engine.actions import stats
 from lookalike.engine.actions.errors import ActionError, NothingToDo
 from lookalike.engine.actions.fsutil import deferred_dir_sync, describe_oserror
@@ -68,7 +68,7 @@ def undo(
                 staged = []
                 for rec in chunk:
                     if rec.op != "delete":
-                        detail = ops.undo_prepare(rec, reserved)
+                        detail = undo_ops.undo_prepare(rec, reserved)
                         j.set_item(b.id, rec.seq, jn.ITEM_UNDOING, detail=detail, defer=True)
                         rec = _with_detail(rec, detail)
                     staged.append(rec)
@@ -120,7 +120,7 @@ def undo(
 
 def _undo_one(j: Journal, batch_id: str, rec: jn.ItemRecord) -> tuple[str, str]:
     try:
-        msg = ops.undo(rec)
+        msg = undo_ops.undo(rec)
     except OSError as exc:
         msg = describe_oserror(exc, "restore", rec.source)
     except ActionError as exc:
