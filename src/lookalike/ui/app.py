@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 
 from lookalike import config
-from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES, MLOptions, ScanOptions
+from lookalike.engine.options import DEFAULT_KEEP_RULES, MLOptions, ScanOptions
 from lookalike.engine.records import Group
 from lookalike.ui.app_apply import ApplyMixin
 from lookalike.ui.app_save import SaveMixin
@@ -34,6 +34,7 @@ from lookalike.ui.engine_port import (
     PlanSummary,
     as_port,
 )
+from lookalike.ui.keep_rules import KeepRules
 from lookalike.ui.messages import Loaded
 from lookalike.ui.screens.apply import ApplyScreen
 from lookalike.ui.screens.base import ConfirmScreen, HelpScreen
@@ -121,22 +122,15 @@ class LookalikeApp(ScanMixin, SaveMixin, ApplyMixin, App[None]):
                 workers=scan_base.workers,
                 similar=bool(scan_base.ml and scan_base.ml.similar),
             )
-        rules = self.setting("rules.keep", list(DEFAULT_KEEP_RULES))
-        self.keep_rules: list[str] = [r for r in rules if r in KEEP_RULE_NAMES] or list(
-            DEFAULT_KEEP_RULES
-        )
-        self.reference: list[str] = [str(r) for r in self.setting("rules.reference", [])]
-        raw = self.setting("rules.overrides", {}) or {}
-        self.overrides: dict[str, list[str]] = (
-            {str(k): [str(r) for r in v] for k, v in raw.items() if isinstance(v, list)}
-            if isinstance(raw, dict)
-            else {}
+        self.keeper_rules = KeepRules.from_settings(
+            self.setting("rules.keep", list(DEFAULT_KEEP_RULES)),
+            self.setting("rules.reference", []),
+            self.setting("rules.overrides", {}),
         )
         if scan_base is not None:
-            self.keep_rules = list(scan_base.keep_rules)
-            self.reference = [str(r) for r in scan_base.reference]
-            self.overrides = {str(k): list(v) for k, v in scan_base.keep_overrides}
-        self.rules_dirty = False
+            self.keeper_rules = KeepRules.from_scan(
+                scan_base.keep_rules, scan_base.reference, scan_base.keep_overrides
+            )
         self.rule_hits: dict[str, str] = {}  # path → content rule that fires (content_rules.py)
         self.operation: str = str(self.setting("ui.operation", "trash"))
         # look-alike (similar) groups are different photos: acted on only after the Apply
@@ -166,6 +160,23 @@ class LookalikeApp(ScanMixin, SaveMixin, ApplyMixin, App[None]):
             self._keymap = self._normalize_keymap(keymap)
 
     # -- settings and start-up ---------------------------------------------------------------
+    # The keep rules live in ``self.keeper_rules`` (ui/keep_rules.py); these read them.
+    @property
+    def keep_rules(self) -> list[str]:
+        return self.keeper_rules.rules
+
+    @property
+    def reference(self) -> list[str]:
+        return self.keeper_rules.reference
+
+    @property
+    def overrides(self) -> dict[str, list[str]]:
+        return self.keeper_rules.overrides
+
+    @property
+    def rules_dirty(self) -> bool:
+        return self.keeper_rules.dirty
+
     def setting(self, dotted: str, default: Any = None) -> Any:
         return config.get_key(self.settings, dotted, default)
 

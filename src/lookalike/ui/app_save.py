@@ -117,8 +117,7 @@ class SaveMixin:
 
     # -- rules -------------------------------------------------------------------------------
     def save_rules(self) -> None:
-        rules, refs = list(self.keep_rules), list(self.reference)
-        overrides = {k: list(v) for k, v in self.overrides.items()}
+        rules, refs, overrides = self.keeper_rules.snapshot()
 
         def work() -> None:
             try:
@@ -140,7 +139,7 @@ class SaveMixin:
         if error:
             self.notify(f"Not saved: {error}", severity="error")
         else:
-            self.rules_dirty = False
+            self.keeper_rules.saved()
             self.notify(f"Saved to {path}")
         self.settings.setdefault("rules", {})
         self.publish("rules")

@@ -80,24 +80,19 @@ c opens the content rules: hit counts on the catalog and a live threshold previe
     def action_move(self, delta: int) -> None:
         ol = self.query_one(OptionList)
         i = ol.highlighted
-        rules = self.lk.keep_rules
-        if i is None or not 0 <= i + delta < len(rules):
-            return
-        rules[i], rules[i + delta] = rules[i + delta], rules[i]
-        self.lk.rules_dirty = True
-        self.redraw(highlight=i + delta)
+        if i is not None and self.lk.keeper_rules.move(i, delta):
+            self.redraw(highlight=i + delta)
 
     def action_add(self) -> None:
         def done(name: str | None) -> None:
             name = (name or "").strip()
             if not name:
                 return
-            if name not in KEEP_RULE_NAMES:
-                self.notify(f"Unknown rule {name!r}", severity="error")
+            try:
+                self.lk.keeper_rules.add(name)
+            except ValueError as exc:
+                self.notify(str(exc), severity="error")
                 return
-            if name not in self.lk.keep_rules:
-                self.lk.keep_rules.append(name)
-                self.lk.rules_dirty = True
             self.redraw()
 
         unused = ", ".join(sorted(KEEP_RULE_NAMES - set(self.lk.keep_rules)))
@@ -105,24 +100,19 @@ c opens the content rules: hit counts on the catalog and a live threshold previe
 
     def action_remove(self) -> None:
         ol = self.query_one(OptionList)
-        if ol.highlighted is not None and len(self.lk.keep_rules) > 1:
-            self.lk.keep_rules.pop(ol.highlighted)
-            self.lk.rules_dirty = True
+        if ol.highlighted is not None and self.lk.keeper_rules.remove(ol.highlighted):
             self.redraw()
 
     def action_add_reference(self) -> None:
         def done(path: str | None) -> None:
             if path and path.strip():
-                self.lk.reference.append(path.strip())
-                self.lk.rules_dirty = True
+                self.lk.keeper_rules.add_reference(path.strip())
                 self.redraw()
 
         self.app.push_screen(PromptScreen("Reference folder (its files are always kept):"), done)
 
     def action_drop_reference(self) -> None:
-        if self.lk.reference:
-            self.lk.reference.pop()
-            self.lk.rules_dirty = True
+        if self.lk.keeper_rules.drop_reference():
             self.redraw()
 
     def action_add_override(self) -> None:
@@ -133,12 +123,11 @@ c opens the content rules: hit counts on the catalog and a live threshold previe
                 return
             folder, _, rest = text.rpartition(":")
             rules = [r.strip() for r in rest.split(",") if r.strip()]
-            bad = [r for r in rules if r not in KEEP_RULE_NAMES]
-            if not folder.strip() or not rules or bad:
-                self.notify(f"Unknown rule(s): {', '.join(bad) or '-'}", severity="error")
+            try:
+                self.lk.keeper_rules.set_override(folder.strip(), rules)
+            except ValueError as exc:
+                self.notify(str(exc), severity="error")
                 return
-            self.lk.overrides[folder.strip()] = rules
-            self.lk.rules_dirty = True
             self.redraw()
 
         self.app.push_screen(
@@ -149,9 +138,7 @@ c opens the content rules: hit counts on the catalog and a live threshold previe
         )
 
     def action_drop_override(self) -> None:
-        if self.lk.overrides:
-            self.lk.overrides.pop(next(reversed(self.lk.overrides)))
-            self.lk.rules_dirty = True
+        if self.lk.keeper_rules.drop_override():
             self.redraw()
 
     def action_save(self) -> None:
