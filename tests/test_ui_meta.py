@@ -168,3 +168,44 @@ def test_real_adapter_writes_the_pdf(tmp_path: Path) -> None:
     said = port.make_pdf([m.path for m in group.members], str(tmp_path / "o.pdf"))
     assert "2 page(s), 2 JPEG(s) embedded" in said
     assert (tmp_path / "o.pdf").read_bytes().startswith(b"%PDF")
+
+
+def _tree_lines(tree: object) -> list[str]:
+    """The tree as drawn on screen, one string per row."""
+    return ["".join(s.text for s in tree.render_line(y)) for y in range(tree.size.height)]  # type: ignore[attr-defined]
+
+
+async def test_browse_tree_shows_marks_favourites_and_notes_real_engine(tmp_path: Path) -> None:
+    """Browse through the real engine and catalog: the folder tree ends each entry with ● (marked),
+    ★ (favourite), ✎ (note, file or folder); N on a file adds ✎ at once and saves the note; the
+    highlighted file's marks and note show in the side panel."""
+    group = _photos(tmp_path / "p")
+    keep, sent = group.keep, group.members[1].path
+    old = tmp_path / "p" / "old"
+    old.mkdir()
+    (tmp_path / "p" / "plain.jpg").write_bytes(Path(keep).read_bytes())
+    port = EngineAdapter(Engine(catalog_path=tmp_path / "cat.db"))
+    port.set_mark(keep, True)
+    port.set_note(keep, "sharpest")
+    port.set_favourite(sent, True)
+    port.set_note(str(old), "phone backup")
+    app = make_app({}, port, graphics="none", browse_start=tmp_path / "p")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1")
+        tree = app.screen.query_one("#tree")
+        await wait_for(pilot, lambda: len(tree.root.children) == 4)
+
+        def row(name: str) -> str:
+            return next(x for x in _tree_lines(tree) if name in x).rstrip()
+
+        await wait_for(pilot, lambda: row("IMG_0001.jpg").endswith("IMG_0001.jpg ●✎"))
+        assert row("sent.jpg").endswith("sent.jpg ★")
+        assert row("old").endswith("old ✎") and row("plain.jpg").endswith("plain.jpg")
+        # sent.jpg is the 4th row under the root: old, IMG_0001.jpg, plain.jpg, sent.jpg
+        await pilot.press("j", "j", "j", "j")
+        info = app.screen.query_one("#dirinfo")
+        await wait_for(pilot, lambda: "★ favourite" in str(info.render()))
+        await pilot.press("N", *"blurry", "enter")
+        await wait_for(pilot, lambda: row("sent.jpg").endswith("sent.jpg ★✎"))
+        await wait_for(pilot, lambda: port.catalog_marks()["notes"].get(sent) == "blurry")
+        await wait_for(pilot, lambda: "✎ note: blurry" in str(info.render()))

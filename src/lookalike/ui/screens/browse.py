@@ -16,12 +16,22 @@ from textual.widgets.option_list import Option
 
 from lookalike.ui.screens.base import PromptScreen
 from lookalike.ui.screens.browse_meta import BrowseMetaKeys
+from lookalike.ui.widgets.grouplist import human_bytes
+from lookalike.ui.widgets.marktree import MarkedTree
 
 
 class DirCounted(Message):
     def __init__(self, path: str, files: int, dirs: int, groups: int) -> None:
         super().__init__()
         self.path, self.files, self.dirs, self.groups = path, files, dirs, groups
+
+
+class FileShown(Message):
+    """The highlighted entry is a file: its size (read off the event loop)."""
+
+    def __init__(self, path: str, size: int) -> None:
+        super().__init__()
+        self.path, self.size = path, size
 
 
 class BrowseScreen(BrowseMetaKeys):
@@ -33,6 +43,7 @@ list under the roots: Tab moves there, Enter adds one. [ and ] change the sensit
 the same-photo tier off (exact copies only), e turns on the look-alike tier (an embedding model;
 slow on a CPU). s starts the scan and shows its progress (2). i shows the raw metadata of the
 highlighted file, N gives the highlighted folder (or file) a note, F lists the favourites.
+In the tree, ● marks a marked file, ★ a favourite, ✎ a file or folder with a note.
 """
 
     BINDINGS: ClassVar[list[Binding]] = [
@@ -65,7 +76,7 @@ highlighted file, N gives the highlighted folder (or file) a note, F lists the f
     def compose_body(self) -> ComposeResult:
         start = self.lk.browse_start
         with Horizontal(id="browse-body"):
-            yield DirectoryTree(str(start), id="tree")
+            yield MarkedTree(str(start), id="tree")
             with Vertical(id="browse-side"):
                 yield Static("", id="roots")
                 yield Static("[b]Recent folders[/b] (Tab, Enter adds)", classes="side-title")
@@ -84,6 +95,7 @@ highlighted file, N gives the highlighted folder (or file) a note, F lists the f
 
     def on_screen_resume(self) -> None:
         self.refresh_side()
+        self._load_notes()  # marks/favourites/notes set in Review meanwhile
 
     def on_app_changed(self, what: str) -> None:
         if what in ("roots", "groups", "recent") and self.is_attached:
@@ -130,6 +142,13 @@ highlighted file, N gives the highlighted folder (or file) a note, F lists the f
     def _count(self, path: str) -> None:
         files = dirs = 0
         try:
+            st = os.stat(path)
+        except OSError:
+            return
+        if not os.path.isdir(path):
+            self.post_message(FileShown(path, st.st_size))
+            return
+        try:
             with os.scandir(path) as it:
                 for entry in it:
                     try:
@@ -151,6 +170,11 @@ highlighted file, N gives the highlighted folder (or file) a note, F lists the f
             f"[b]{message.path}[/b]\n  {message.files:,} files, {message.dirs:,} folders here"
             f"\n  last scan: {last} · groups with files here: {groups:,}"
             + self.note_line(message.path)
+        )
+
+    def on_file_shown(self, message: FileShown) -> None:
+        self.query_one("#dirinfo", Static).update(
+            f"[b]{message.path}[/b]\n  {human_bytes(message.size)}" + self.note_line(message.path)
         )
 
     def notes_changed(self) -> None:

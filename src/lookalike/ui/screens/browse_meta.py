@@ -1,7 +1,9 @@
 """Browse's keys for what the catalog keeps (issue 15), apart from browse.py: ``i`` the raw
 metadata of the highlighted file, ``N`` a note on the highlighted folder or file, ``F`` the
-favourites view. Folder notes show under "what is known" of a folder; the catalog's notes are
-read once on mount (thread worker) and kept up to date here, so a cursor move reads nothing."""
+favourites view. The tree shows each entry's marks, favourite and note as glyphs (● ★ ✎,
+widgets/marktree.py); notes and marks show under "what is known" of the highlighted folder or
+file. The catalog's marks are read on mount and on return to Browse (thread worker) and kept up
+to date here, so a cursor move reads nothing."""
 
 from __future__ import annotations
 
@@ -16,12 +18,13 @@ from textual.widgets import DirectoryTree
 from lookalike.ui.screens.base import ModeScreen, PromptScreen
 from lookalike.ui.screens.favourites import FavouritesScreen
 from lookalike.ui.screens.metadata import MetadataScreen
+from lookalike.ui.widgets.marktree import NOTE, MarkedTree, describe, flag_map
 
 
 class BrowseNotes(Message):
-    def __init__(self, notes: dict[str, str]) -> None:
+    def __init__(self, notes: dict[str, str], flags: dict[str, str], edits: int) -> None:
         super().__init__()
-        self.notes = notes
+        self.notes, self.flags, self.edits = notes, flags, edits
 
 
 class BrowseMetaKeys(ModeScreen):
@@ -33,31 +36,45 @@ class BrowseMetaKeys(ModeScreen):
         Binding("F", "favourites", "Favourites", show=False, id="browse.favourites"),
     ]
     notes: dict[str, str]
+    flags: dict[str, str]
 
     def _on_mount(self) -> None:
-        self.notes = {}
+        self.notes, self.flags = {}, {}
+        self._edits = 0  # local edits so far: a read started before one is stale
         self._load_notes()
 
     @work(thread=True, exclusive=True, group="browse-notes")
     def _load_notes(self) -> None:
+        edits = self._edits
         try:
             got: dict[str, Any] = self.lk.engine.catalog_marks()
         except Exception:  # no catalog yet: nothing noted
             return
-        self.post_message(
-            BrowseNotes({**(got.get("notes") or {}), **(got.get("folder_notes") or {})})
-        )
+        notes = {**(got.get("notes") or {}), **(got.get("folder_notes") or {})}
+        self.post_message(BrowseNotes(notes, flag_map(got), edits))
 
     def on_browse_notes(self, message: BrowseNotes) -> None:
-        self.notes = message.notes
+        if message.edits != self._edits:
+            return  # read before the last note was typed; the read after its save follows
+        self.notes, self.flags = message.notes, message.flags
+        self._show_flags()
         self.notes_changed()
+
+    def _show_flags(self) -> None:
+        for tree in self.query(MarkedTree):
+            tree.set_flags(dict(self.flags))
 
     def notes_changed(self) -> None:
         """Redraw what shows a note (BrowseScreen gives it)."""
 
     def note_line(self, path: str) -> str:
-        note = getattr(self, "notes", {}).get(os.path.abspath(path), "")
-        return f"\n  note: {note}" if note else ""
+        """What the catalog keeps about ``path``: its marks, then its note."""
+        key = os.path.abspath(path)
+        glyphs = getattr(self, "flags", {}).get(key, "").replace(NOTE, "")
+        note = getattr(self, "notes", {}).get(key, "")
+        return (f"\n  {describe(glyphs)}" if glyphs else "") + (
+            f"\n  {NOTE} note: {note}" if note else ""
+        )
 
     def _cursor_path(self) -> str | None:
         node = self.query_one(DirectoryTree).cursor_node
@@ -84,10 +101,17 @@ class BrowseMetaKeys(ModeScreen):
         def done(text: str | None) -> None:
             if text is None:
                 return
+            glyphs = self.flags.get(path, "").replace(NOTE, "")
             if text.strip():
                 self.notes[path] = text.strip()
+                glyphs += NOTE
             else:
                 self.notes.pop(path, None)
+            self.flags = {k: v for k, v in self.flags.items() if k != path}
+            if glyphs:
+                self.flags[path] = glyphs
+            self._show_flags()
+            self._edits += 1
             self._save_note(path, text)
             self.notes_changed()
 
@@ -101,3 +125,4 @@ class BrowseMetaKeys(ModeScreen):
             self.lk.engine.set_note(path, text)
         except Exception as exc:
             self.app.call_from_thread(self.notify, f"note not saved: {exc}", severity="error")
+        self.app.call_from_thread(self._load_notes)  # the catalog's view, now it holds the note
