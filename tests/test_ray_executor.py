@@ -89,6 +89,29 @@ def test_a_worker_killed_mid_batch_loses_no_file(corpus, ray_local, tmp_path, mo
     assert _groups(again) == _groups(fin)
 
 
+def test_a_stopped_ray_scan_resumes_from_the_catalog(corpus, ray_local, tmp_path) -> None:
+    """The driver stops after the first decoded file (as a killed driver would, minus the
+    kill): what was committed stays, the next scan decodes only the rest, same groups."""
+    import threading
+
+    from lookalike.engine.events import StageProgress
+
+    db = tmp_path / "cat.db"
+    cancel = threading.Event()
+    opts = ScanOptions(roots=(corpus,), thumbnails=False, workers=2, executor="ray")
+    for ev in Engine(db, tmp_path / "thumbs").scan_sync(opts, cancel):
+        if isinstance(ev, StageProgress) and ev.stage == "extract" and ev.done:
+            cancel.set()
+        last = ev
+    assert isinstance(last, ScanFinished) and last.cancelled
+    first = last.stats.images_decoded
+    rest, errs = _scan(corpus, db, workers=2, executor="ray")
+    local, _ = _scan(corpus, tmp_path / "local" / "cat.db", workers=2)
+    assert 0 < first < local.stats.images_decoded
+    assert first + rest.stats.images_decoded == local.stats.images_decoded and not errs
+    assert _groups(rest) == _groups(local)
+
+
 def test_executor_ray_without_the_extra_says_how_to_install(tmp_path, monkeypatch) -> None:
     from lookalike.cli import main
 
