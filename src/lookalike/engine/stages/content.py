@@ -113,10 +113,10 @@ def content(ctx: ScanContext, ex: Exact, diffed: Diffed) -> Iterator[Event]:
         yield Notice(f"content rules: {out.error}; no rule was applied", level="error")
         return out
     kinds = {r.name: r.action.kind for r in opts.rules}
-    with ctx.cat.transaction():
-        rule_hits.record(ctx.cat.db, [r.path for r in images], out.hits)
-        if opts.apply:
-            hidden.hide(ctx.cat.db, [(p, n, s) for p, n, s, _ in out.hits if kinds[n] == "hide"])
+    # each stats its files first, then writes in one short transaction of its own
+    rule_hits.record(ctx.cat.db, [r.path for r in images], out.hits)
+    if opts.apply:
+        hidden.hide(ctx.cat.db, [(p, n, s) for p, n, s, _ in out.hits if kinds[n] == "hide"])
     if opts.apply:
         shown = ctx.options.show_rule_hidden  # --show-hidden: hidden, yet grouped this once
         away = {
