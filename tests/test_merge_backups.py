@@ -191,3 +191,16 @@ def test_crash_mid_remove_is_settled(tmp_path: Path, unlinked: bool) -> None:
         assert rec.state == jn.ITEM_DONE  # the backup is there: undo works again
         list(undo(got.batch_id))
         assert orig.read_bytes() == before and not os.path.lexists(backup)
+
+
+def test_app_history_says_why_the_merge_cannot_be_undone(tmp_path: Path) -> None:
+    """The app's History screen (real engine adapter) shows the purged row with its reason."""
+    from lookalike.engine.api import Engine
+    from lookalike.ui.engine_port import EngineAdapter
+
+    orig, sent = _photos(tmp_path / "p")
+    got = _merge(orig, sent)
+    assert mb.remove_merge_backups().files == 1
+    port = EngineAdapter(Engine(catalog_path=tmp_path / "cat.db"))
+    [batch] = [b for b in port.history() if b.batch_id == got.batch_id]
+    assert batch.details == (f"purged: {orig} → {orig} ({mb.REMOVED})",)

@@ -318,8 +318,11 @@ class EngineAdapter:
                 except Exception:
                     recs = []
                 details = tuple(
-                    f"{r.state}: {r.source}" + (f" → {r.dest}" if r.dest else "") for r in recs[:40]
-                )
+                    f"{r.state}: {r.source}"
+                    + (f" → {r.dest}" if r.dest else "")
+                    + (f" ({r.error})" if r.state == "purged" and r.error else "")
+                    for r in recs[:40]
+                )  # a purged row says why it cannot be undone (quarantine emptied, backup gone)
             out.append(
                 BatchInfo(
                     batch_id=b.id,
