@@ -16,94 +16,26 @@ rather than moved onto files the reviewer never judged.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from lookalike.engine.records import Group, Member
-
-TIERS = (None, "exact", "same", "similar")
-SORTS = ("order", "bytes", "size", "tier")
-STATE_KEY = "ui.review"
-NEW_FILES = "changed:"  # prefix of the status of a decided group that gained files
-
-
-def file_key(m: Member) -> str:
-    """Stable identity of one file across rescans (see the module docstring)."""
-    if m.file_id is not None:
-        return f"{m.file_id}:{m.size}:{m.mtime_ns}"
-    return f"path:{m.path}:{m.size}:{m.mtime_ns}"
-
-
-def group_key(keys: Iterable[str]) -> str:
-    """Identity of a group: its member set, whatever number the scan gave it."""
-    text = "\n".join(sorted(keys)).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(text, digest_size=16).hexdigest()
+from lookalike.ui.state_store import (
+    NEW_FILES,
+    SORTS,
+    TIERS,
+    Decision,
+    Record,
+    ReviewStore,
+    file_key,
+    group_key,
+)
+from lookalike.ui.state_store import (
+    STATE_KEY as STATE_KEY,  # the settings key of the review state (app, tests)
+)
 
 
-@dataclass
-class Decision:
-    """What the reviewer chose for one group; ``keep`` is the set of paths to keep.
-
-    ``new`` holds files that joined the group after the decision: they are kept (never put on
-    the removal list) until the reviewer decides about them. ``record`` names the stored
-    :class:`Record` this decision came from.
-    """
-
-    status: str  # accepted | changed | not-dup
-    keep: frozenset[str]
-    batch: str | None = None  # journal batch that acted on it (cleared again by undo)
-    new: frozenset[str] = frozenset()
-    record: str | None = None
-
-
-@dataclass
-class Record:
-    """A decision as stored: by member set and file keys, never by group number."""
-
-    key: str
-    status: str
-    members: frozenset[str]
-    keep: frozenset[str]
-    undecided: frozenset[str] = frozenset()
-    batch: str | None = None
-    updated: float = field(default_factory=time.time)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "status": self.status,
-            "members": sorted(self.members),
-            "keep": sorted(self.keep),
-            "undecided": sorted(self.undecided),
-            "batch": self.batch,
-            "updated": self.updated,
-        }
-
-    @classmethod
-    def from_json(cls, d: Any) -> Record | None:
-        try:
-            members = frozenset(_strs(d["members"]))
-            rec = cls(
-                str(d["key"]),
-                str(d["status"]),
-                members,
-                frozenset(_strs(d["keep"])) & members,
-                frozenset(_strs(d.get("undecided"))) & members,
-                d["batch"] if isinstance(d.get("batch"), str) else None,
-                float(d.get("updated") or 0.0),
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
-        if rec.status not in ("accepted", "changed", "not-dup") or len(members) < 2:
-            return None
-        return rec
-
-
-class ReviewState:
+class ReviewState(ReviewStore):
     def __init__(self, groups: Sequence[Group] = ()) -> None:
         self.groups: list[Group] = []
         self.by_id: dict[int, Group] = {}
@@ -457,138 +389,6 @@ class ReviewState:
             c["not-dup" if d.status == "not-dup" else "decided"] += 1
         return c
 
-    # -- matching stored decisions to a scan's groups ---------------------------------------
-    def _match_records(self) -> dict[int, Decision]:
-        """Each stored record goes back to at most one group, and only to the group that holds
-        every one of its files still in a group, with at least two of them."""
-        if not self.records:
-            return {}
-        keys_of = {g.id: {file_key(m): m.path for m in g.members} for g in self.groups}
-        group_of = {k: gid for gid, keys in keys_of.items() for k in keys}
-        by_file: dict[str, list[str]] = {}
-        for rk, rec in self.records.items():
-            for k in rec.members:
-                by_file.setdefault(k, []).append(rk)
-        out: dict[int, Decision] = {}
-        for g in self.groups:
-            paths = keys_of[g.id]
-            overlap: dict[str, int] = {}
-            for k in paths:
-                for rk in by_file.get(k, ()):
-                    overlap[rk] = overlap.get(rk, 0) + 1
-            cands = [rk for rk, n in overlap.items() if n >= 2]
-            same = [rk for rk in cands if self.records[rk].members == paths.keys()]
-            if same:
-                rec = self.records[same[0]]
-            elif len(cands) == 1:
-                rec = self.records[cands[0]]
-            else:
-                continue  # no decision, or several decided groups merged: decide again
-            if any(group_of.get(k, g.id) != g.id for k in rec.members):
-                continue  # its files are split over several groups now
-            new = {paths[k] for k in paths.keys() - rec.members}
-            new |= {paths[k] for k in rec.undecided if k in paths}
-            kept = {paths[k] for k in rec.keep if k in paths}
-            if rec.status != "not-dup" and not kept - new:
-                continue  # every file the reviewer kept is gone: look again
-            out[g.id] = Decision(
-                rec.status, frozenset(kept | new), rec.batch, frozenset(new), rec.key
-            )
-        return out
-
-    def load_records(self, data: Any) -> None:
-        """Stored decisions (``Engine.review_decisions``); they replace the ones in memory."""
-        self.records = {}
-        if isinstance(data, list):
-            for d in data:
-                rec = Record.from_json(d) if isinstance(d, dict) else None
-                if rec is not None:
-                    self.records[rec.key] = rec
-        self._dirty, self._dropped = set(), set()
-        self.decisions = self._match_records()
-
-    def take_changes(self) -> tuple[list[dict[str, Any]], list[str]]:
-        """Records written and deleted since the last call, for the engine to store."""
-        upserts = [self.records[k].to_json() for k in sorted(self._dirty) if k in self.records]
-        dropped = sorted(self._dropped)
-        self._dirty, self._dropped = set(), set()
-        return upserts, dropped
-
-    def give_back(self, upserts: list[dict[str, Any]], dropped: list[str]) -> None:
-        """A save failed: mark those changes unsaved again (unless superseded since)."""
-        for d in upserts:
-            if d["key"] in self.records:
-                self._dirty.add(d["key"])
-        self._dropped.update(k for k in dropped if k not in self.records)
-
-    @property
-    def unsaved(self) -> bool:
-        return bool(self._dirty or self._dropped)
-
-    # -- persistence ------------------------------------------------------------------------
-    def to_json(self) -> dict[str, Any]:
-        """Position, marks, favourites, filters; decisions are stored apart (``take_changes``)."""
-        cur = self.current
-        return {
-            "position": cur.id if cur else None,
-            "position_files": sorted(file_key(m) for m in cur.members) if cur else [],
-            "member": self.member,
-            "marks": sorted(self.marks),
-            "favourites": sorted(self.favourites),
-            "tier": self.tier_filter,
-            "folder": self.folder_filter,
-            "sort": self.sort,
-        }
-
-    def load_json(self, data: Any) -> None:
-        """Restore saved state. Decisions saved by older versions (by group number) are moved
-        to records when their files still match that group exactly."""
-        if not isinstance(data, dict):
-            return
-        self.marks = set(_strs(data.get("marks")))
-        self.favourites = set(_strs(data.get("favourites")))
-        decisions = data.get("decisions")
-        if isinstance(decisions, dict):
-            self._migrate(decisions)
-        tier = data.get("tier")
-        self.tier_filter = tier if tier in TIERS else None
-        folder = data.get("folder")
-        self.folder_filter = folder if isinstance(folder, str) and folder else None
-        self.sort = data.get("sort") if data.get("sort") in SORTS else "order"
-        pos = data.get("position")
-        anchor = set(_strs(data.get("position_files")))
-        keep_group = pos if isinstance(pos, int) else None
-        if anchor:
-            keep_group = next(
-                (g.id for g in self.groups if any(file_key(m) in anchor for m in g.members)),
-                keep_group,
-            )
-        self.rebuild_view(keep_group=keep_group)
-        member = data.get("member")
-        if isinstance(member, int) and self.current:
-            self.member = max(0, min(member, len(self.current.members) - 1))
-
-    def _migrate(self, decisions: dict[str, Any]) -> None:
-        """Old format: {group number: {status, keep paths, batch}}. Kept only where the number
-        and the files agree, and the status fits the files (not-dup = all of them)."""
-        for k, v in decisions.items():
-            try:
-                g = self.by_id.get(int(k))
-                status, keep = str(v["status"]), frozenset(_strs(v["keep"]))
-                batch = v.get("batch") if isinstance(v.get("batch"), str) else None
-            except (ValueError, KeyError, TypeError, AttributeError):
-                continue
-            if g is None or g.id in self.decisions or not keep:
-                continue
-            paths = {m.path for m in g.members}
-            ok = {
-                "not-dup": keep == paths,
-                "accepted": keep == {g.keep},
-                "changed": keep < paths,
-            }.get(status, False)
-            if ok:
-                self._decide(g, status, keep, (), batch)
-
 
 def _toggle(bag: set[str], member: Member | None) -> bool:
     if member is None:
@@ -598,9 +398,3 @@ def _toggle(bag: set[str], member: Member | None) -> bool:
         return False
     bag.add(member.path)
     return True
-
-
-def _strs(value: Any) -> Iterable[str]:
-    if isinstance(value, list | tuple | set | frozenset):
-        return [v for v in value if isinstance(v, str)]
-    return []
