@@ -185,7 +185,7 @@ def merge_backups_remove(
                 ) from None
             if got.strip() != expected:
                 raise ConfirmationRequired("confirmation did not match; nothing was removed")
-        res = remove_merge_backups(batch, days, journal)
+        res = remove_merge_backups(batch, days, journal, only=found)
         for path, why in res.skipped:
             stderr.write(f"  skipped: {display_path(path)}: {safe_text(why)}; left in place\n")
         stdout.write(

@@ -121,15 +121,20 @@ def remove_merge_backups(
     journal_path: Path | None = None,
     *,
     now: float | None = None,
+    only: list[MergeBackup] | None = None,
 ) -> PurgeResult:
     """Delete the selected merge backups for good, each re-checked first; their merge items
-    become ``purged`` (not undoable)."""
+    become ``purged`` (not undoable). ``only``: just these (the ones the user confirmed — a
+    merge that ran since the listing is never taken along)."""
+    keep = None if only is None else {(b.batch, b.seq) for b in only}
     now = time.time() if now is None else now
     files = size = 0
     skipped: list[tuple[str, str]] = []
     with journal_lock(journal_path), Journal(journal_path) as j:
         settle_interrupted(j)
         for rec, _ in _records(j, batch_id, older_than_days, now):
+            if keep is not None and (rec.batch, rec.seq) not in keep:
+                continue
             backup = rec.detail["backup"]
             why = still_backup(rec)
             if why is not None:
