@@ -12,87 +12,29 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shlex
 import sqlite3
 import time
-import urllib.parse
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lookalike.engine.records import Group, Member
+from lookalike.engine import catalog_health
+from lookalike.engine.catalog_health import (
+    BUSY_TIMEOUT,
+    CatalogError,
+    _quick_check,
+    _set_aside_orphans,
+    catalog_error,
+)
+from lookalike.engine.catalog_schema import SCHEMA, SCHEMA_VERSION, group_from_row, group_to_row
+from lookalike.engine.records import Group
 
-SCHEMA_VERSION = 1
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS files (
-    id INTEGER PRIMARY KEY,
-    path BLOB NOT NULL UNIQUE,
-    dev INTEGER NOT NULL,
-    inode INTEGER NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    kind TEXT,
-    headtail BLOB,
-    fullhash BLOB,
-    error TEXT,
-    seen_scan INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS files_stat ON files (dev, inode, size, mtime_ns);
-CREATE INDEX IF NOT EXISTS files_size ON files (size);
-CREATE TABLE IF NOT EXISTS features (
-    file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (file_id, name)
-);
-CREATE TABLE IF NOT EXISTS scans (
-    id INTEGER PRIMARY KEY,
-    started REAL NOT NULL,
-    finished REAL,
-    roots TEXT NOT NULL,
-    stats TEXT
-);
-CREATE TABLE IF NOT EXISTS groups (
-    scan_id INTEGER NOT NULL,
-    ord INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (scan_id, ord)
-);
-CREATE TABLE IF NOT EXISTS not_duplicate (
-    a INTEGER NOT NULL,
-    b INTEGER NOT NULL,
-    created REAL NOT NULL,
-    PRIMARY KEY (a, b)
-);
-CREATE INDEX IF NOT EXISTS not_duplicate_b ON not_duplicate (b);
-CREATE TRIGGER IF NOT EXISTS files_forget_not_duplicate AFTER DELETE ON files BEGIN
-    DELETE FROM not_duplicate WHERE a = old.id OR b = old.id;
-END;
-CREATE TABLE IF NOT EXISTS review_decisions (
-    gkey TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    members TEXT NOT NULL,
-    keep TEXT NOT NULL,
-    undecided TEXT NOT NULL DEFAULT '[]',
-    batch TEXT,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS favourites (path BLOB PRIMARY KEY, created REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS pair_checks (
-    a INTEGER NOT NULL,
-    b INTEGER NOT NULL,
-    stamp TEXT NOT NULL,
-    same INTEGER NOT NULL,
-    score REAL NOT NULL,
-    PRIMARY KEY (a, b)
-);
-"""
+# the same objects, for code that knows them as catalog.*: a damaged file's error, and the
+# set of files found sound by this process (tests reset it)
+CatalogDamaged = catalog_health.CatalogDamaged
+_CHECKED = catalog_health._CHECKED
 
 
 def fs_path(path: str | bytes | os.PathLike[str]) -> bytes:
@@ -115,101 +57,6 @@ class FileRow:
     headtail: bytes | None
     fullhash: bytes | None
     error: str | None
-
-
-class CatalogError(Exception):
-    """The catalog cannot be opened or is from an incompatible version."""
-
-
-class CatalogDamaged(CatalogError):
-    """The catalog file is malformed; it is never written, and the message says how to recover."""
-
-
-def recover_hint(path: Path) -> str:
-    """The command that sets a damaged catalog aside (the next scan builds a new one)."""
-    q = shlex.quote(str(path))
-    return f"mv {q} {shlex.quote(str(path) + '.bad')}"
-
-
-def damaged(path: Path, detail: str) -> CatalogDamaged:
-    return CatalogDamaged(
-        f"the catalog {path} is damaged ({detail}); nothing was written to it. It only caches "
-        f"what scans found, so set it aside and scan again: {recover_hint(path)}"
-    )
-
-
-def catalog_error(path: Path, exc: sqlite3.Error) -> CatalogError:
-    """One clear message for an SQLite error met while using the catalog."""
-    text = str(exc)
-    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
-        return CatalogError(
-            f"the catalog {path} stayed locked by another lookalike for {BUSY_TIMEOUT:.0f} s "
-            "(database is locked); close the other program or pass --db to use another file"
-        )
-    if isinstance(exc, sqlite3.DatabaseError) and any(
-        w in text for w in ("malformed", "not a database", "corrupt", "disk image")
-    ):
-        return damaged(path, text)
-    return CatalogError(f"cannot use the catalog {path}: {text}; pass --db to use another file")
-
-
-BUSY_TIMEOUT = 30.0  # seconds a connection waits for another writer (SQLite busy_timeout)
-_CHECKED: set[tuple[str, int, int]] = set()  # (path, dev, inode) found sound by this process
-
-
-def _quick_check(path: Path) -> None:
-    """``PRAGMA quick_check`` on a read-only connection, once per file per process.
-
-    Runs before any write (even ``journal_mode=WAL`` writes the header), so a malformed file
-    is left byte for byte as it was.
-    """
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise CatalogError(
-            f"cannot open the catalog {path}: {exc.strerror or exc}; pass --db to use another file"
-        ) from exc
-    key = (str(path), st.st_dev, st.st_ino)
-    if key in _CHECKED or st.st_size == 0:
-        return
-    uri = "file:" + urllib.parse.quote(os.fsencode(os.path.abspath(path))) + "?mode=ro"
-    try:
-        con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)
-    except sqlite3.Error as exc:
-        raise catalog_error(path, exc) from exc
-    try:
-        rows = con.execute("PRAGMA quick_check").fetchall()
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc):
-            raise catalog_error(path, exc) from exc
-        rows = [(str(exc),)]
-    except sqlite3.DatabaseError as exc:
-        rows = [(str(exc),)]
-    finally:
-        con.close()
-    if rows != [("ok",)]:
-        detail = "; ".join(str(r[0]) for r in rows[:3])
-        raise damaged(path, f"SQLite quick_check: {detail}")
-    _CHECKED.add(key)
-
-
-def _set_aside_orphans(path: Path) -> None:
-    """A new catalog must not pick up the WAL of one that was moved away (SQLite would replay
-    the old pages into the new file). The shared-memory index is always rebuilt, so it goes;
-    a WAL or journal with content is renamed, never deleted."""
-    if path.exists():
-        return
-    for suffix in ("-shm", "-wal", "-journal"):
-        stale = Path(str(path) + suffix)
-        try:
-            if suffix == "-shm" or stale.stat().st_size == 0:
-                stale.unlink()
-            else:
-                os.replace(stale, Path(f"{path}.orphan{suffix}"))
-        except OSError:
-            pass
 
 
 class Catalog:
@@ -644,41 +491,3 @@ class Catalog:
         self.db.execute(
             "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, json.dumps(value))
         )
-
-
-def group_to_row(g: Group) -> dict[str, Any]:
-    d = g.to_json()
-    for m, f in zip(g.members, d["files"], strict=True):
-        f["path"] = os.fsencode(m.path).hex()
-        f["content_hash"] = m.content_hash
-        f["file_id"] = m.file_id
-    d["keep"] = os.fsencode(g.keep).hex()
-    return d
-
-
-def group_from_row(d: dict[str, Any]) -> Group:
-    members = tuple(
-        Member(
-            path=os.fsdecode(bytes.fromhex(f["path"])),
-            size=f["size"],
-            width=f["width"],
-            height=f["height"],
-            format=f["format"],
-            score=f["score"],
-            mtime_ns=f.get("mtime_ns", 0),
-            capture_time=f.get("capture_time"),
-            camera=f.get("camera"),
-            thumb=f.get("thumb"),
-            content_hash=f.get("content_hash"),
-            file_id=f.get("file_id"),
-            flags=tuple(f.get("flags") or ()),
-            evidence=f.get("evidence"),
-            duration=f.get("duration"),  # videos
-            fps=f.get("fps"),
-            codec=f.get("codec"),
-            segments=tuple(f.get("segments") or ()),
-            strip=f.get("strip"),
-        )
-        for f in d["files"]
-    )
-    return Group(d["id"], d["tier"], os.fsdecode(bytes.fromhex(d["keep"])), d["reason"], members)

@@ -1,0 +1,107 @@
+"""The catalog's health: one clear error for anything SQLite says, and a read-only
+``quick_check`` before the first write, so a damaged file is never written to and the message
+names the command that sets it aside (the catalog is only a cache: the next scan rebuilds it)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sqlite3
+import urllib.parse
+from pathlib import Path
+
+BUSY_TIMEOUT = 30.0  # seconds a connection waits for another writer (SQLite busy_timeout)
+
+
+class CatalogError(Exception):
+    """The catalog cannot be opened or is from an incompatible version."""
+
+
+class CatalogDamaged(CatalogError):
+    """The catalog file is malformed; it is never written, and the message says how to recover."""
+
+
+def recover_hint(path: Path) -> str:
+    """The command that sets a damaged catalog aside (the next scan builds a new one)."""
+    q = shlex.quote(str(path))
+    return f"mv {q} {shlex.quote(str(path) + '.bad')}"
+
+
+def damaged(path: Path, detail: str) -> CatalogDamaged:
+    return CatalogDamaged(
+        f"the catalog {path} is damaged ({detail}); nothing was written to it. It only caches "
+        f"what scans found, so set it aside and scan again: {recover_hint(path)}"
+    )
+
+
+def catalog_error(path: Path, exc: sqlite3.Error) -> CatalogError:
+    """One clear message for an SQLite error met while using the catalog."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return CatalogError(
+            f"the catalog {path} stayed locked by another lookalike for {BUSY_TIMEOUT:.0f} s "
+            "(database is locked); close the other program or pass --db to use another file"
+        )
+    if isinstance(exc, sqlite3.DatabaseError) and any(
+        w in text for w in ("malformed", "not a database", "corrupt", "disk image")
+    ):
+        return damaged(path, text)
+    return CatalogError(f"cannot use the catalog {path}: {text}; pass --db to use another file")
+
+
+_CHECKED: set[tuple[str, int, int]] = set()  # (path, dev, inode) found sound by this process
+
+
+def _quick_check(path: Path) -> None:
+    """``PRAGMA quick_check`` on a read-only connection, once per file per process.
+
+    Runs before any write (even ``journal_mode=WAL`` writes the header), so a malformed file
+    is left byte for byte as it was.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise CatalogError(
+            f"cannot open the catalog {path}: {exc.strerror or exc}; pass --db to use another file"
+        ) from exc
+    key = (str(path), st.st_dev, st.st_ino)
+    if key in _CHECKED or st.st_size == 0:
+        return
+    uri = "file:" + urllib.parse.quote(os.fsencode(os.path.abspath(path))) + "?mode=ro"
+    try:
+        con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)
+    except sqlite3.Error as exc:
+        raise catalog_error(path, exc) from exc
+    try:
+        rows = con.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc):
+            raise catalog_error(path, exc) from exc
+        rows = [(str(exc),)]
+    except sqlite3.DatabaseError as exc:
+        rows = [(str(exc),)]
+    finally:
+        con.close()
+    if rows != [("ok",)]:
+        detail = "; ".join(str(r[0]) for r in rows[:3])
+        raise damaged(path, f"SQLite quick_check: {detail}")
+    _CHECKED.add(key)
+
+
+def _set_aside_orphans(path: Path) -> None:
+    """A new catalog must not pick up the WAL of one that was moved away (SQLite would replay
+    the old pages into the new file). The shared-memory index is always rebuilt, so it goes;
+    a WAL or journal with content is renamed, never deleted."""
+    if path.exists():
+        return
+    for suffix in ("-shm", "-wal", "-journal"):
+        stale = Path(str(path) + suffix)
+        try:
+            if suffix == "-shm" or stale.stat().st_size == 0:
+                stale.unlink()
+            else:
+                os.replace(stale, Path(f"{path}.orphan{suffix}"))
+        except OSError:
+            pass

@@ -1,0 +1,116 @@
+"""The catalog's tables, and how a group is stored in a row (paths as hex of their bytes)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from lookalike.engine.records import Group, Member
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    path BLOB NOT NULL UNIQUE,
+    dev INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    kind TEXT,
+    headtail BLOB,
+    fullhash BLOB,
+    error TEXT,
+    seen_scan INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS files_stat ON files (dev, inode, size, mtime_ns);
+CREATE INDEX IF NOT EXISTS files_size ON files (size);
+CREATE TABLE IF NOT EXISTS features (
+    file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (file_id, name)
+);
+CREATE TABLE IF NOT EXISTS scans (
+    id INTEGER PRIMARY KEY,
+    started REAL NOT NULL,
+    finished REAL,
+    roots TEXT NOT NULL,
+    stats TEXT
+);
+CREATE TABLE IF NOT EXISTS groups (
+    scan_id INTEGER NOT NULL,
+    ord INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (scan_id, ord)
+);
+CREATE TABLE IF NOT EXISTS not_duplicate (
+    a INTEGER NOT NULL,
+    b INTEGER NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (a, b)
+);
+CREATE INDEX IF NOT EXISTS not_duplicate_b ON not_duplicate (b);
+CREATE TRIGGER IF NOT EXISTS files_forget_not_duplicate AFTER DELETE ON files BEGIN
+    DELETE FROM not_duplicate WHERE a = old.id OR b = old.id;
+END;
+CREATE TABLE IF NOT EXISTS review_decisions (
+    gkey TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    members TEXT NOT NULL,
+    keep TEXT NOT NULL,
+    undecided TEXT NOT NULL DEFAULT '[]',
+    batch TEXT,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS favourites (path BLOB PRIMARY KEY, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pair_checks (
+    a INTEGER NOT NULL,
+    b INTEGER NOT NULL,
+    stamp TEXT NOT NULL,
+    same INTEGER NOT NULL,
+    score REAL NOT NULL,
+    PRIMARY KEY (a, b)
+);
+"""
+
+
+def group_to_row(g: Group) -> dict[str, Any]:
+    d = g.to_json()
+    for m, f in zip(g.members, d["files"], strict=True):
+        f["path"] = os.fsencode(m.path).hex()
+        f["content_hash"] = m.content_hash
+        f["file_id"] = m.file_id
+    d["keep"] = os.fsencode(g.keep).hex()
+    return d
+
+
+def group_from_row(d: dict[str, Any]) -> Group:
+    members = tuple(
+        Member(
+            path=os.fsdecode(bytes.fromhex(f["path"])),
+            size=f["size"],
+            width=f["width"],
+            height=f["height"],
+            format=f["format"],
+            score=f["score"],
+            mtime_ns=f.get("mtime_ns", 0),
+            capture_time=f.get("capture_time"),
+            camera=f.get("camera"),
+            thumb=f.get("thumb"),
+            content_hash=f.get("content_hash"),
+            file_id=f.get("file_id"),
+            flags=tuple(f.get("flags") or ()),
+            evidence=f.get("evidence"),
+            duration=f.get("duration"),  # videos
+            fps=f.get("fps"),
+            codec=f.get("codec"),
+            segments=tuple(f.get("segments") or ()),
+            strip=f.get("strip"),
+        )
+        for f in d["files"]
+    )
+    return Group(d["id"], d["tier"], os.fsdecode(bytes.fromhex(d["keep"])), d["reason"], members)
