@@ -27,6 +27,7 @@ from lookalike.engine.records import Group
 from lookalike.ui.app_apply import ApplyMixin
 from lookalike.ui.app_save import SaveMixin
 from lookalike.ui.app_scan import ScanMixin, ScanModel, _freeze_heap
+from lookalike.ui.apply_choice import ApplyChoice
 from lookalike.ui.commands import GoToFileProvider
 from lookalike.ui.engine_port import (
     BatchInfo,
@@ -132,12 +133,10 @@ class LookalikeApp(ScanMixin, SaveMixin, ApplyMixin, App[None]):
                 scan_base.keep_rules, scan_base.reference, scan_base.keep_overrides
             )
         self.rule_hits: dict[str, str] = {}  # path → content rule that fires (content_rules.py)
-        self.operation: str = str(self.setting("ui.operation", "trash"))
-        # look-alike (similar) groups are different photos: acted on only after the Apply
-        # screen's own confirmation (S) sets this for the session
-        self.act_on_similar: bool = False
+        self.apply_choice = ApplyChoice(
+            str(self.setting("ui.operation", "trash")), str(self.setting("ui.destination", ""))
+        )
         self.selection_undo: list[Any] = []  # review: selections by criteria, newest last
-        self.destination: str = str(self.setting("ui.destination", ""))
         self.plan: PlanSummary | None = None
         self.plan_error = ""
         self.applying = False
@@ -161,6 +160,19 @@ class LookalikeApp(ScanMixin, SaveMixin, ApplyMixin, App[None]):
 
     # -- settings and start-up ---------------------------------------------------------------
     # The keep rules live in ``self.keeper_rules`` (ui/keep_rules.py); these read them.
+    # What Apply will do lives in ``self.apply_choice`` (ui/apply_choice.py); these read it.
+    @property
+    def operation(self) -> str:
+        return self.apply_choice.operation
+
+    @property
+    def destination(self) -> str:
+        return self.apply_choice.destination
+
+    @property
+    def act_on_similar(self) -> bool:
+        return self.apply_choice.similar
+
     @property
     def keep_rules(self) -> list[str]:
         return self.keeper_rules.rules

@@ -16,9 +16,7 @@ class ApplyMixin:
 
     # -- plan and apply ----------------------------------------------------------------------
     def operation_string(self) -> str:
-        if self.operation in ("quarantine", "move", "copy") and self.destination:
-            return f"{self.operation}:{self.destination}"
-        return self.operation
+        return self.apply_choice.as_string()
 
     def make_plan(self) -> None:
         removals = self.review.removals()

@@ -83,14 +83,14 @@ GPS, camera, keywords, title, description, rating) is written first, as its own 
         """Similar groups need their own confirmation: they are different photos."""
         lk = self.lk
         if lk.act_on_similar:
-            lk.act_on_similar = False
+            lk.apply_choice.include_similar(False)
             self.notify("Look-alike (similar) groups are left out again")
             lk.make_plan()
             return
 
         def done(ok: bool | None) -> None:
             if ok:
-                lk.act_on_similar = True
+                lk.apply_choice.include_similar(True)
                 lk.make_plan()
 
         self.app.push_screen(
@@ -175,8 +175,7 @@ GPS, camera, keywords, title, description, rating) is written first, as its own 
 
     def action_operation(self) -> None:
         lk = self.lk
-        i = OPERATIONS.index(lk.operation) if lk.operation in OPERATIONS else 0
-        lk.operation = OPERATIONS[(i + 1) % len(OPERATIONS)]
+        lk.apply_choice.next_operation(OPERATIONS)
         if lk.operation in NEEDS_FOLDER and not lk.destination:
             self.action_destination()
         lk.make_plan()
@@ -185,7 +184,7 @@ GPS, camera, keywords, title, description, rating) is written first, as its own 
     def action_destination(self) -> None:
         def done(text: str | None) -> None:
             if text is not None:
-                self.lk.destination = text.strip()
+                self.lk.apply_choice.set_destination(text)
                 self.lk.make_plan()
                 self.redraw()
 
