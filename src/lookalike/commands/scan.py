@@ -15,11 +15,12 @@ from lookalike.atomicio import AtomicFile
 from lookalike.commands.act import action_args_from, action_options, run_action_for_groups
 from lookalike.commands.executor import check_executor
 from lookalike.commands.ml import build_ml_options
-from lookalike.commands.scan_options import scan_options
+from lookalike.commands.scan_options import output_options, scan_options
 from lookalike.engine.actions.errors import ActionError
 from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES
+from lookalike.headless import exitcodes
 
-FORMATS = ("json", "jsonl", "csv", "text")
+_DONE = (exitcodes.OK, exitcodes.FILE_ERRORS)  # the scan finished
 
 
 def _rules_from_config() -> tuple[tuple[str, ...] | None, list[Path], list[tuple[Path, tuple]]]:
@@ -164,45 +165,7 @@ def _content_rules(kw: dict, dry_run: bool) -> Any:
     "--no-ui", is_flag=True, help="Run without the terminal app; results go to stdout or -o."
 )
 @scan_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="json",
-    show_default=True,
-    help="Output: json (one document), jsonl (events as they happen), csv (a row per file), text.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
-    default="-",
-    help="Write results to FILE (default: stdout).",
-)
-@click.option(
-    "--link-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Also write a folder of symlinks per group under DIR.",
-)
-@click.option(
-    "--progress",
-    type=click.Choice(["auto", "bar", "plain", "none"]),
-    default="auto",
-    show_default=True,
-    help="Progress on stderr: a bar on a terminal, lines otherwise.",
-)
-@click.option(
-    "--wait",
-    is_flag=True,
-    help="If another scan is running on the same catalog, wait for it instead of stopping.",
-)
-@click.option(
-    "--rules",
-    "content_rules",
-    is_flag=True,
-    help="Also apply the content rules of config.toml to the scanned images (docs/rules.md); "
-    "hits and batches are reported on stderr, --yes acts without asking, --dry-run only reports.",
-)
+@output_options
 @action_options
 def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, content_rules, **kw):
     """Find exact duplicates and edited copies of photos under PATHs.
@@ -228,7 +191,6 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, conten
       141  stdout was closed early (e.g. piped into head)
     """
     from lookalike.engine.api import Engine
-    from lookalike.headless import exitcodes
     from lookalike.headless.runner import run_scan
 
     yes, dry_run = bool(kw.get("yes")), bool(kw.get("dry_run"))  # action_args_from takes them
@@ -240,66 +202,19 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, conten
     if content_rules and (no_ui or act is not None):
         options = replace(options, content_rules=_content_rules(kw, dry_run))
     if not no_ui and act is None:
-        from lookalike.commands import ui as ui_commands
-
-        launch = getattr(ui_commands, "launch_ui", None)
-        if launch is not None and sys.stdin.isatty() and sys.stdout.isatty():
-            sys.exit(launch(options=options, db=db))
-        click.echo("lookalike: running without the terminal app (add --no-ui to say so)", err=True)
+        _open_app_on_a_terminal(options, db)
     engine = Engine(db)
-    results: AtomicFile | None = None
-    try:
-        if output != "-":
-            # written beside FILE and renamed over it at the end: Ctrl-C, a busy or damaged
-            # catalog leave yesterday's results whole
-            results = AtomicFile(output)
-            out = results.fh
-        else:
-            out = io.StringIO() if act is not None else sys.stdout
-    except OSError as exc:
-        click.echo(f"lookalike: cannot write {output}: {exc.strerror or exc}", err=True)
-        sys.exit(exitcodes.FATAL)
+    out, results = _open_output(output, act is not None)
     try:
         result = run_scan(engine, replace(options, wait=wait), fmt, out, link_dir, progress)
-        if results is not None and result.code in (exitcodes.OK, exitcodes.FILE_ERRORS):
-            try:
-                results.commit()
-            except OSError as exc:
-                click.echo(f"lookalike: cannot write {output}: {exc.strerror or exc}", err=True)
-                result = replace(result, code=exitcodes.FATAL)
+        result = _commit_output(results, output, result)
     finally:
         if results is not None:
             results.discard()
-    if (
-        options.content_rules
-        and result.finished
-        and result.code
-        in (
-            exitcodes.OK,
-            exitcodes.FILE_ERRORS,
-        )
-    ):
-        from lookalike.commands.rules import rules_after_scan
-
-        got = rules_after_scan(
-            result.finished,
-            [str(p) for p in (*options.roots, *options.files_from)],
-            engine.catalog_path,
-            yes=yes,
-            dry_run=dry_run,
-            stderr=sys.stderr,
-        )
-        if got and result.code == exitcodes.OK:
-            result = replace(result, code=got)
-    if (
-        act is None
-        or result.finished is None
-        or result.code
-        not in (
-            exitcodes.OK,
-            exitcodes.FILE_ERRORS,
-        )
-    ):
+    finished_ok = result.finished is not None and result.code in _DONE
+    if options.content_rules and finished_ok:
+        result = _rules_after(result, options, engine.catalog_path, yes, dry_run)
+    if act is None or not finished_ok:
         sys.exit(result.code)
     # the plan builder leaves out keepers, reference files (by real path), favourites, files
     # outside the scanned roots, and similar groups unless --tier names them
@@ -321,6 +236,58 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, conten
         merge=act.merge,
     )
     sys.exit(code or result.code)
+
+
+def _open_app_on_a_terminal(options: Any, db: Path | None) -> None:
+    """``scan`` without --no-ui on a terminal opens the app with the scan running; elsewhere
+    it says it goes on without one."""
+    from lookalike.commands import ui as ui_commands
+
+    launch = getattr(ui_commands, "launch_ui", None)
+    if launch is not None and sys.stdin.isatty() and sys.stdout.isatty():
+        sys.exit(launch(options=options, db=db))
+    click.echo("lookalike: running without the terminal app (add --no-ui to say so)", err=True)
+
+
+def _open_output(output: str, acting: bool) -> tuple[Any, AtomicFile | None]:
+    """Where results go: FILE is written beside itself and renamed over it at the end (Ctrl-C,
+    a busy or damaged catalog leave yesterday's results whole); stdout otherwise, unless an
+    --action reports there."""
+    try:
+        if output != "-":
+            results = AtomicFile(output)
+            return results.fh, results
+        return (io.StringIO() if acting else sys.stdout), None
+    except OSError as exc:
+        click.echo(f"lookalike: cannot write {output}: {exc.strerror or exc}", err=True)
+        sys.exit(exitcodes.FATAL)
+
+
+def _commit_output(results: AtomicFile | None, output: str, result: Any) -> Any:
+    if results is not None and result.code in _DONE:
+        try:
+            results.commit()
+        except OSError as exc:
+            click.echo(f"lookalike: cannot write {output}: {exc.strerror or exc}", err=True)
+            result = replace(result, code=exitcodes.FATAL)
+    return result
+
+
+def _rules_after(result: Any, options: Any, catalog: Path, yes: bool, dry_run: bool) -> Any:
+    """``scan --rules``: the content rules act after the scan; their hits set the exit code."""
+    from lookalike.commands.rules import rules_after_scan
+
+    got = rules_after_scan(
+        result.finished,
+        [str(p) for p in (*options.roots, *options.files_from)],
+        catalog,
+        yes=yes,
+        dry_run=dry_run,
+        stderr=sys.stderr,
+    )
+    if got and result.code == exitcodes.OK:
+        result = replace(result, code=got)
+    return result
 
 
 def register(main: click.Group) -> None:

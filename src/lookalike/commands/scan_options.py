@@ -50,6 +50,8 @@ def _keep_rules(
     return rules
 
 
+FORMATS = ("json", "jsonl", "csv", "text")
+
 # Options shared by ``scan`` and the TUI launcher (bare ``lookalike PATH…``).
 _DECORATORS = [
     click.option(
@@ -189,3 +191,54 @@ def scan_options(f: Any) -> Any:
         f = d(f)
     f = executor_options(f)  # --executor, --remote-root (commands/executor.py)
     return ml_scan_options(f)  # ml: --model, --device, --weights, --similar … (commands/ml.py)
+
+
+# What ``scan`` alone has: where and how results are written, waiting, content rules.
+_OUTPUT_DECORATORS = [
+    click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="json",
+        show_default=True,
+        help="Output: json (one document), jsonl (events as they happen), csv (a row per file), text.",
+    ),
+    click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
+        default="-",
+        help="Write results to FILE (default: stdout).",
+    ),
+    click.option(
+        "--link-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Also write a folder of symlinks per group under DIR.",
+    ),
+    click.option(
+        "--progress",
+        type=click.Choice(["auto", "bar", "plain", "none"]),
+        default="auto",
+        show_default=True,
+        help="Progress on stderr: a bar on a terminal, lines otherwise.",
+    ),
+    click.option(
+        "--wait",
+        is_flag=True,
+        help="If another scan is running on the same catalog, wait for it instead of stopping.",
+    ),
+    click.option(
+        "--rules",
+        "content_rules",
+        is_flag=True,
+        help="Also apply the content rules of config.toml to the scanned images (docs/rules.md); "
+        "hits and batches are reported on stderr, --yes acts without asking, --dry-run only reports.",
+    ),
+]
+
+
+def output_options(f: Any) -> Any:
+    """Add ``--format -o --link-dir --progress --wait --rules`` (``scan`` only)."""
+    for d in reversed(_OUTPUT_DECORATORS):
+        f = d(f)
+    return f
