@@ -22,11 +22,12 @@ from textual.screen import Screen
 from textual.signal import Signal
 
 from lookalike import config
-from lookalike.engine.options import DEFAULT_KEEP_RULES, MLOptions, ScanOptions
+from lookalike.engine.options import MLOptions, ScanOptions
 from lookalike.engine.records import Group
 from lookalike.ui.app_apply import ApplyMixin
 from lookalike.ui.app_save import SaveMixin
 from lookalike.ui.app_scan import ScanMixin, ScanModel, _freeze_heap
+from lookalike.ui.app_settings import common_parent, flatten_keymap, keeper_rules, scan_settings
 from lookalike.ui.apply_choice import ApplyChoice
 from lookalike.ui.commands import GoToFileProvider
 from lookalike.ui.engine_port import (
@@ -35,7 +36,6 @@ from lookalike.ui.engine_port import (
     PlanSummary,
     as_port,
 )
-from lookalike.ui.keep_rules import KeepRules
 from lookalike.ui.messages import Loaded
 from lookalike.ui.screens.apply import ApplyScreen
 from lookalike.ui.screens.base import ConfirmScreen, HelpScreen
@@ -106,32 +106,12 @@ class LookalikeApp(ScanMixin, SaveMixin, ApplyMixin, App[None]):
         self.roots: list[Path] = [Path(r).expanduser().resolve() for r in roots]
         self.files_from = files_from
         self.browse_start = browse_start or (
-            _common_parent(self.roots) if self.roots else Path.home()
+            common_parent(self.roots) if self.roots else Path.home()
         )
         self.recent: list[str] = []
         self.dir_info: dict[str, dict[str, Any]] = {}
-        self.scan_settings: dict[str, Any] = {
-            "sensitivity": int(self.setting("scan.sensitivity", 50)),
-            "same": bool(self.setting("scan.same", True)),
-            "workers": int(self.setting("scan.workers", os.cpu_count() or 1)),
-            "similar": bool(self.setting("scan.similar", False)),
-        }
-        if scan_base is not None:
-            self.scan_settings.update(
-                sensitivity=scan_base.sensitivity,
-                same=scan_base.same,
-                workers=scan_base.workers,
-                similar=bool(scan_base.ml and scan_base.ml.similar),
-            )
-        self.keeper_rules = KeepRules.from_settings(
-            self.setting("rules.keep", list(DEFAULT_KEEP_RULES)),
-            self.setting("rules.reference", []),
-            self.setting("rules.overrides", {}),
-        )
-        if scan_base is not None:
-            self.keeper_rules = KeepRules.from_scan(
-                scan_base.keep_rules, scan_base.reference, scan_base.keep_overrides
-            )
+        self.scan_settings = scan_settings(self.setting, scan_base)
+        self.keeper_rules = keeper_rules(self.setting, scan_base)
         self.rule_hits: dict[str, str] = {}  # path → content rule that fires (content_rules.py)
         self.apply_choice = ApplyChoice(
             str(self.setting("ui.operation", "trash")), str(self.setting("ui.destination", ""))
@@ -433,29 +413,6 @@ class LookalikeApp(ScanMixin, SaveMixin, ApplyMixin, App[None]):
             reference=tuple(Path(r) for r in self.reference),
             keep_overrides=tuple((Path(k), tuple(v)) for k, v in self.overrides.items()),
         )
-
-
-def flatten_keymap(table: Any, prefix: str = "") -> dict[str, str]:
-    """``[keymap]`` may be flat (``"review.next_group" = "x"``) or nested (``[keymap.review]``,
-    which is what ``lookalike config set keymap.review.next_group x`` writes)."""
-    out: dict[str, str] = {}
-    if not isinstance(table, dict):
-        return out
-    for key, value in table.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten_keymap(value, f"{name}."))
-        elif isinstance(value, str | list):
-            out[name] = value if isinstance(value, str) else ",".join(map(str, value))
-    return out
-
-
-def _common_parent(paths: Sequence[Path]) -> Path:
-    try:
-        common = Path(os.path.commonpath([str(p) for p in paths]))
-    except ValueError:
-        return Path.home()
-    return common if common.is_dir() else common.parent
 
 
 def make_app(
