@@ -36,6 +36,7 @@ from lookalike.ui.engine_port import (
     PlanSummary,
     as_port,
 )
+from lookalike.ui.keyhold import KeyHoldMixin
 from lookalike.ui.messages import Loaded
 from lookalike.ui.screens.apply import ApplyScreen
 from lookalike.ui.screens.base import ConfirmScreen, HelpScreen
@@ -51,7 +52,7 @@ from lookalike.ui.widgets.thumbs import ThumbCache
 # -- the app -----------------------------------------------------------------------------------
 
 
-class LookalikeApp(ScanMixin, SaveMixin, ApplyMixin, App[None]):
+class LookalikeApp(KeyHoldMixin, ScanMixin, SaveMixin, ApplyMixin, App[None]):
     TITLE = "lookalike"
     CSS_PATH = "styles/app.tcss"
     COMMANDS = App.COMMANDS | {GoToFileProvider}

@@ -11,6 +11,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Static
 
+from lookalike.ui.keyhold import SubmitInput
 from lookalike.ui.widgets.bars import ModeBar, StatusBar
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(self.message, id="dialog-text")
             if self.word:
                 yield Label(f"Type [b]{self.word}[/b] and press Enter to go ahead; Esc cancels.")
-                yield Input(placeholder=self.word, id="confirm-input")
+                yield SubmitInput(self._typed, placeholder=self.word, id="confirm-input")
             else:
                 yield Label("[b]y[/b] yes   [b]n[/b] / [b]Esc[/b] no")
 
@@ -79,9 +80,8 @@ class ConfirmScreen(ModalScreen[bool]):
     def action_no(self) -> None:
         self.dismiss(False)
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if event.value.strip().lower() == (self.word or "").lower():
+    def _typed(self, value: str) -> None:
+        if value.strip().lower() == (self.word or "").lower():
             self.dismiss(True)
         else:
             self.query_one(Input).value = ""
@@ -105,7 +105,8 @@ class PromptScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(self.title_text)
-            yield Input(
+            yield SubmitInput(
+                self.dismiss,
                 value=self.value,
                 placeholder=self.placeholder,
                 password=self.password,
@@ -114,10 +115,6 @@ class PromptScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.dismiss(event.value)
 
 
 class HelpScreen(ModalScreen[None]):

@@ -1,0 +1,99 @@
+"""Keys typed right behind a prompt's Enter reach what comes next, in the order typed.
+
+Textual hands each key to the focused widget's queue as soon as the app reads it, but an Input
+acts on Enter later, in its own task. A key typed right behind Enter is therefore already
+queued on the prompt's Input when the prompt closes, and would be typed into the closed prompt:
+a fast typist's `/ name Enter a` lost the `a`. SubmitInput acts on Enter in its own task (so the
+value holds exactly the keys typed before Enter), has the app hold the keys it reads from then
+on, and hands back the keys queued behind Enter; the app then replays them all, oldest first,
+to whatever is focused now (the screen underneath, or the prompt again if it stayed open).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual import events
+from textual.app import App
+from textual.message import Message
+from textual.widgets import Input
+
+HOLD_LIMIT_S = 1.0  # a safety net only: a hold is normally released within a few messages
+
+
+class KeysReleased(Message):
+    """Posted to the app: the keys a prompt's Input got after Enter, to be replayed first."""
+
+    def __init__(self, keys: list[events.Key], hold: int) -> None:
+        super().__init__()
+        self.keys = keys
+        self.hold = hold
+
+
+class KeyHoldMixin:
+    """Part of LookalikeApp: while a hold is on, keys read from the terminal wait in order."""
+
+    _held_keys: list[events.Key] | None = None
+    _hold_count: int = 0
+
+    def hold_keys(self) -> int:
+        """Start holding keys; returns the hold's number for KeysReleased."""
+        self._hold_count += 1
+        hold = self._hold_count
+        if self._held_keys is None:
+            self._held_keys = []
+        app: App[None] = self  # type: ignore[assignment]
+        app.set_timer(HOLD_LIMIT_S, lambda: app.post_message(KeysReleased([], hold)))
+        return hold
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded and self._held_keys is not None:
+            self._held_keys.append(event)
+            return
+        await super().on_event(event)  # type: ignore[misc]
+
+    async def on_keys_released(self, message: KeysReleased) -> None:
+        """Replay the prompt's leftover keys, then the held ones, through normal routing."""
+        if message.hold != self._hold_count and not message.keys:
+            return  # the safety net of an older hold
+        keys = [*message.keys, *(self._held_keys or [])]
+        self._held_keys = None
+        for key in keys:
+            await super().on_event(events.Key(key.key, key.character))  # type: ignore[misc]
+
+
+class EnterFlushed(Message):
+    """Queued on a SubmitInput behind every key that reached it before it acted on Enter."""
+
+
+class SubmitInput(Input):
+    """An Input that calls ``on_submit(value)`` on Enter, in its own task, without losing the
+    keys typed right after (see the module docstring). The callback may dismiss the screen."""
+
+    def __init__(self, on_submit: Callable[[str], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_submit = on_submit
+        self._after_enter: list[events.Key] | None = None
+        self._hold = 0
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self._after_enter is not None:  # meant for whatever comes after this prompt
+            event.stop()
+            event.prevent_default()
+            self._after_enter.append(event)
+            return
+        if event.key != "enter":
+            return  # Input's own handler (next in the MRO) types it
+        event.stop()
+        event.prevent_default()
+        if isinstance(self.app, KeyHoldMixin):
+            self._after_enter = []
+            self._hold = self.app.hold_keys()
+            self.post_message(EnterFlushed())
+        self._on_submit(self.value)
+
+    def on_enter_flushed(self, message: EnterFlushed) -> None:
+        message.stop()
+        keys, self._after_enter = self._after_enter or [], None
+        self.app.post_message(KeysReleased(keys, self._hold))
