@@ -95,3 +95,11 @@ async def test_compare_steps_through_matched_moments_of_a_trimmed_copy(tmp_path:
         a_at, b_at = (float(x.split(" s")[0]) for x in status.message.split(" at ")[1:3])
         assert b_at == pytest.approx(3.0, abs=0.6) and a_at == pytest.approx(b_at + 2.7, abs=0.8)
         await pilot.press("escape", "q")
+
+
+def test_a_frame_that_cannot_be_had_is_said_not_raised() -> None:
+    from lookalike.ui.fake import FakeEngine
+    from lookalike.ui.video_view import frame_picture
+
+    picture, note = frame_picture(FakeEngine(), "/nowhere/clip.mp4", 2.0)
+    assert picture is None and note == "no frame at 2.0 s (the fake engine has no videos)"

@@ -114,6 +114,8 @@ class EnginePort(Protocol):
 
     def make_pdf(self, paths: Sequence[str], out: str) -> str: ...
 
+    def video_frame(self, path: str, seconds: float) -> Any: ...
+
     def load_decisions(self) -> list[dict[str, Any]]: ...
 
     def save_decisions(self, upserts: list[dict[str, Any]], deletes: list[str]) -> None: ...
@@ -198,6 +200,14 @@ class EngineAdapter:
 
     def file_info(self, path: str) -> dict[str, Any]:
         return self.engine.file_info(path)
+
+    def video_frame(self, path: str, seconds: float) -> Any:
+        """The frame of a video at ``seconds``, as a PIL image (raises VideoError)."""
+        from PIL import Image
+
+        from lookalike.engine.media.video import frame_at
+
+        return Image.fromarray(frame_at(path, seconds))
 
     def make_pdf(self, paths: Sequence[str], out: str) -> str:
         """``lookalike pdf`` for the app: one line saying what was written (raises PdfError)."""

@@ -182,6 +182,9 @@ class FakeEngine:
         self._off_loop("set_note")
         self.notes[path] = text
 
+    def video_frame(self, path: str, seconds: float) -> object:
+        raise OSError("the fake engine has no videos")
+
     def catalog_marks(self) -> dict[str, object]:
         self._off_loop("catalog_marks")
         return {

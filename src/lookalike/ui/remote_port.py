@@ -219,6 +219,11 @@ class RemotePort:
     def file_info(self, path: str) -> dict[str, Any]:
         return self._call("GET", "/review/info", path=path)
 
+    def video_frame(self, path: str, seconds: float) -> Any:
+        raise RemoteError(
+            "frames of the server's videos are not fetched here (the contact strips are)"
+        )
+
     def make_pdf(self, paths: Sequence[str], out: str) -> str:
         """The server makes the PDF of its files; it is written to ``out`` on this machine."""
         from lookalike.atomicio import write_atomic

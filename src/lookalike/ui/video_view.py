@@ -3,7 +3,7 @@
 The contact strip (frames of the whole video side by side, written by the scan's own decode)
 stands for the video where a photo shows its picture; for a copy whose footage the engine
 matched against the suggested keeper, Enter steps through the matched moments and both panes
-show the frame at that moment of their file (``frame_at``). Thread workers only, except
+show the frame at that moment of their file (the port's ``video_frame``). Thread workers only, except
 ``matched_moments``, which is arithmetic.
 """
 
@@ -47,13 +47,10 @@ def matched_moments(group: Group, a: Member, b: Member) -> list[tuple[float, flo
     return out
 
 
-def frame_picture(path: str, seconds: float) -> tuple[Any, str]:
-    """The frame of ``path`` at ``seconds`` (None and why, if it cannot be decoded)."""
-    from PIL import Image
-
-    from lookalike.engine.media.video import VideoError, frame_at
-
+def frame_picture(port: Any, path: str, seconds: float) -> tuple[Any, str]:
+    """The frame of ``path`` at ``seconds`` through the engine port (None and why, if it cannot
+    be decoded: a damaged file, or a server's video, whose frames are not fetched)."""
     try:
-        return Image.fromarray(frame_at(path, seconds)), f"{seconds:.1f} s"
-    except (VideoError, OSError, ValueError) as exc:
+        return port.video_frame(path, seconds), f"{seconds:.1f} s"
+    except Exception as exc:  # VideoError, OSError, RemoteError: shown, never raised
         return None, f"no frame at {seconds:.1f} s ({exc})"

@@ -269,7 +269,7 @@ engine found (letterboxed, re-encoded, downscaled ...).
         src = []
         for m, t in zip((a, b), at or (None, None), strict=True):
             if t is not None:  # a matched moment of a video: that frame of this file
-                src.append(frame_picture(m.path, t))
+                src.append(frame_picture(self.lk.engine, m.path, t))
                 continue
             if m.path not in self._sources:
                 self._sources[m.path] = (
