@@ -222,5 +222,7 @@ def test_ml_stage_with_a_text_model_scores_aesthetics(tmp_path) -> None:
             assert 0.0 <= q["aesthetic"] <= 1.0 and 0.0 <= q["score"] <= 1.0
         assert any(k.startswith("ml.prompt:") for (k,) in cat.db.execute("SELECT key FROM state"))
         ids = sorted(state.vectors)
-        merged = ml_stage.merge(state, [("same", ids[:2])], ids)
+        from lookalike.engine import ml_groups
+
+        merged = ml_groups.merge(state, [("same", ids[:2])], ids)
         assert merged[0] == ("same", ids[:2])

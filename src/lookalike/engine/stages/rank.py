@@ -3,7 +3,7 @@
 Each representative brings its exact copies back in; the keeper is chosen on evidence of
 originality then the user's keep rules (rules/); every other file gets its flags and its
 similarity to the keeper. With ``--model`` verified embedding neighbours join "same" and form
-the "similar" tier (ml_stage.py); videos build their own groups (video_stage.py).
+the "similar" tier (ml_groups.py); videos build their own groups (video_stage.py).
 """
 
 from __future__ import annotations
@@ -44,11 +44,11 @@ def _raw_groups(gr: Grouped, ex: Exact) -> list[tuple[str, list[int]]]:
 def _with_ml(ctx: ScanContext, ml_state: Any, gr: Grouped, ex: Exact, raw: list) -> Iterator[Event]:
     """ml: verified embedding neighbours join "same"; the "similar" tier. Returns the raw
     groups merged."""
-    from lookalike.engine import ml_stage
+    from lookalike.engine import ml_groups
 
     t_ml = time.monotonic()
     reps = ex.reps
-    yield from ml_stage.edges(
+    yield from ml_groups.edges(
         ml_state,
         {r.id: r.path for r in reps},
         [ids for t, ids in raw if t == "same"],
@@ -58,7 +58,7 @@ def _with_ml(ctx: ScanContext, ml_state: Any, gr: Grouped, ex: Exact, raw: list)
         ctx.cat,
         {r.id: f"{r.size}:{r.mtime_ns}" for r in reps},
     )
-    merged = ml_stage.merge(ml_state, raw, [r.id for r in reps])
+    merged = ml_groups.merge(ml_state, raw, [r.id for r in reps])
     ctx.timed("verify", t_ml)
     return merged
 
@@ -111,9 +111,9 @@ class _Ranker:
         a, b = self.item_index.get(rid), self.item_index.get(keep_rep)
         score = self.gr.clustering.sim(a, b) if a is not None and b is not None else 0.0
         if self.ml is not None and tier == "similar":  # ml: cosine to keeper
-            from lookalike.engine import ml_stage
+            from lookalike.engine import ml_groups
 
-            score = ml_stage.scores_for(self.ml, keep_rep, [rid]).get(rid, score)
+            score = ml_groups.scores_for(self.ml, keep_rep, [rid]).get(rid, score)
         return score
 
     def build(self, tier: str, rep_ids: list[int]) -> Built:
