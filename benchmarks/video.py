@@ -16,7 +16,7 @@ group is a prediction; a ``clip`` group predicts (keeper, member) pairs only: it
 member lies inside the keeper (and so inside the files of the keeper's own same group), not
 that the members overlap each other; a video may be a member of several clip groups.
 
-    python benchmarks/video.py [--step 0.5] [--keep DIR] [-o results.json] [--peer-python PY]
+    python benchmarks/video.py [--step SECONDS] [--keep DIR] [-o results.json] [--peer-python PY]
 
 ``--peer-python`` runs the peer ``videohash2`` (a 64-bit hash per video from a collage of
 frames, similar at ≤ 10 differing bits; it needs the ``ffmpeg`` program, which the benchmark
@@ -41,6 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from lookalike.engine.media.video import sample_step  # noqa: E402
 from video_helpers import DATA, read_frames, write_video  # noqa: E402
 
 FPS = 25
@@ -182,10 +183,12 @@ def is_pair(p, q) -> bool:
     return _shared(p, q) >= 0.8 * shorter
 
 
-def is_ambiguous(p, q, step: float) -> bool:
+def is_ambiguous(p, q, asked: float | None) -> bool:
     """The shared share lies within one sample step of the 80 % bar: sampling every ``step``
-    seconds cannot tell which side it is on (e.g. 75 % of a 4 s clip at a 0.5 s step)."""
+    seconds cannot tell which side it is on (e.g. 75 % of a 4 s clip at a 0.5 s step). The
+    step is the coarser of the two files' own steps (short clips are sampled more densely)."""
     shorter = min(_length(p), _length(q))
+    step = max(sample_step(_length(p), asked), sample_step(_length(q), asked))
     return shorter > 0 and abs(_shared(p, q) - 0.8 * shorter) < step
 
 
@@ -214,7 +217,7 @@ def _scan(folder: Path, db: Path, step: float | None) -> tuple[dict, float]:
     return json.loads(r.stdout), wall
 
 
-def score(truth: dict, result: dict, step: float = 1.0) -> dict:
+def score(truth: dict, result: dict, step: float | None = None) -> dict:
     return score_pairs(truth, predicted_pairs(result), step)
 
 
@@ -240,7 +243,7 @@ def predicted_pairs(result: dict) -> set[tuple[str, str]]:
     return predicted
 
 
-def score_pairs(truth: dict, predicted: set[tuple[str, str]], step: float) -> dict:
+def score_pairs(truth: dict, predicted: set[tuple[str, str]], step: float | None) -> dict:
     names = sorted(truth)
     true_pairs = {
         (a, b) for a, b in itertools.combinations(names, 2) if is_pair(truth[a], truth[b])
@@ -280,7 +283,7 @@ def score_pairs(truth: dict, predicted: set[tuple[str, str]], step: float) -> di
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
-        "--step", type=float, default=0.5, help="--video-step for the scan; 0: the default"
+        "--step", type=float, default=0.0, help="--video-step for the scan; 0: the default"
     )
     ap.add_argument("--keep", type=Path, help="build the corpus here and keep it")
     ap.add_argument("-o", type=Path, help="write results JSON here")
@@ -304,7 +307,7 @@ def main() -> None:
         db = Path(tmp) / "catalog.sqlite"
         first, wall1 = _scan(folder, db, args.step)
         again, wall2 = _scan(folder, db, args.step)
-        res = score(truth, first, args.step or 1.0)
+        res = score(truth, first, args.step or None)
         seconds = sum(_length(p) for p in truth.values())
         res.update(
             {
@@ -324,7 +327,7 @@ def main() -> None:
             from video_peer import run_videohash
 
             pairs, peer_s, errors = run_videohash(args.peer_python, folder, sorted(truth))
-            peer = score_pairs(truth, pairs, args.step or 1.0)
+            peer = score_pairs(truth, pairs, args.step or None)
             peer.update({"seconds": round(peer_s, 2), "errors": errors})
             res["peer_videohash"] = {
                 k: v for k, v in peer.items() if k not in ("missed_pairs", "undecidable_pairs")

@@ -20,7 +20,7 @@ from lookalike.engine.video_align import (
     match_videos,
 )
 from lookalike.engine.video_groups import _clip_relations
-from video_helpers import DATA, variant
+from video_helpers import DATA, read_frames, variant, write_video
 
 
 def _line(a0: float, a1: float, step: float, ratio: float, offset: float):
@@ -297,3 +297,44 @@ def test_rescan_reuses_the_verdicts_until_a_video_or_an_option_changes(
     changed = video_stage.VideoState(state.metas, {**frames, 2: frames[1]})
     with pytest.raises(AssertionError, match="aligned again"):  # a video's frames changed
         video_stage.match(opts, changed, set(), cat)
+
+
+def _verdicts(paths: dict[str, Path], step: float | None) -> dict[tuple[str, str], str]:
+    names = sorted(paths)
+    tls = []
+    for n, name in enumerate(names):
+        _meta, fr = video_features(str(paths[name]), step, None)
+        q, o = fr.query_hashes()
+        tls.append(Timeline(n, fr.step, fr.times, fr.hashes(), q, o))
+    return {(names[m.a], names[m.b]): m.tier for m in match_videos(tls)}
+
+
+def test_short_clips_are_sampled_densely_enough_to_tell_75_from_100_percent(
+    tmp_path: Path,
+) -> None:
+    """4 s of slow real footage (carphone), 3 s of which (75 %) follow 3 s of other footage in
+    a compilation: the whole 4 s, as is or after 8 s of black, is not a clip of it; the 3 s
+    piece on its own is. At the default step these short files get ≥ 30 samples each (0.1 s
+    apart), so one sample is 2.5 % of the footage, not the 12.5 % of a 0.5 s step; and the
+    line through the matches is chosen by the denser file's samples, so a wrong speed
+    stretched over the coarser file does not win."""
+    from PIL import Image
+
+    src = DATA / "carphone_pristine.mp4"
+    frames, fps = read_frames(src)
+    h, w = frames[0].shape[:2]
+    other, ofps = read_frames(DATA / "bikes.mp4")
+    intro = [np.asarray(Image.fromarray(f).resize((w, h))) for f in other[: round(3 * ofps)]]
+    piece = frames[round(0.5 * fps) : round(3.5 * fps)]
+    paths = {
+        "comp": write_video(tmp_path / "comp.mp4", intro + piece, fps=fps),
+        "piece": write_video(tmp_path / "piece.mp4", piece, fps=fps),
+        "whole": src,
+        "padded": variant(src, tmp_path / "padded.mp4", black=8.0),
+    }
+    got = _verdicts(paths, None)
+    assert got.get(("comp", "piece")) == "clip"
+    assert got.get(("padded", "whole")) == "same"
+    assert got.get(("padded", "piece")) == got.get(("piece", "whole")) == "clip"
+    for other_name in ("padded", "whole"):
+        assert got.get(("comp", other_name), "none") not in ("clip", "same"), got

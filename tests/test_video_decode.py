@@ -11,6 +11,8 @@ from PIL import Image
 
 from lookalike.engine.media.video import (
     MAX_SAMPLES,
+    MIN_SAMPLES,
+    MIN_STEP,
     VideoError,
     sample_frames,
     sample_step,
@@ -44,11 +46,22 @@ def test_probe_and_sample_every_shipped_file(name: str) -> None:
 
 
 def test_step_grows_for_long_videos_and_caps_samples() -> None:
-    assert sample_step(30.0) == 1.0
+    assert sample_step(300.0) == 1.0
+    assert sample_step(30.0, 1.0) == 1.0  # an asked step is kept
     assert sample_step(3600.0) == 3600.0 / MAX_SAMPLES
     assert sample_step(3600.0, 0.5) * MAX_SAMPLES == pytest.approx(3600.0)
     with pytest.raises(ValueError):
         sample_step(10.0, 0.0)
+
+
+def test_default_step_shrinks_for_short_videos() -> None:
+    """By default a video shorter than MIN_SAMPLES seconds gets MIN_SAMPLES samples, never
+    closer than MIN_STEP: a 4 s clip is not decided on 4 samples."""
+    assert sample_step(MIN_SAMPLES * 0.5) == 0.5
+    assert sample_step(4.0) == sample_step(1.0) == MIN_STEP
+    s = sample_frames(str(DATA / "carphone_pristine.mp4"))
+    assert s.step == MIN_STEP and len(s.times) >= 38  # 4 s at 0.1 s, each at its own time
+    assert np.all(np.diff(s.times) > 0) and np.all(np.diff(s.times) < MIN_STEP + 0.07)
 
 
 @pytest.fixture(scope="module")

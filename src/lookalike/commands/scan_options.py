@@ -166,8 +166,9 @@ _DECORATORS = [
         type=click.FloatRange(0.05, 600, min_open=False),
         default=None,
         metavar="SECONDS",
-        help="Seconds between sampled video frames (default 1; longer videos use a longer "
-        "step, at most 600 samples per file).",
+        help="Seconds between sampled video frames (default 1, or 200 samples at least 0.1 s "
+        "apart for a video under 200 s; longer videos use a longer step, at most 600 samples "
+        "per file).",
     ),
     click.option(
         "--video-min-segment",

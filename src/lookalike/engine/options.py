@@ -87,7 +87,8 @@ class ScanOptions:
     wait: bool = False  # another scan holds the catalog: wait for it instead of stopping
     max_decode_mb: int = 512  # memory budget of one decode (decode.py); larger images refused
     video: bool = True  # sample and align videos (video_stage.py); False: exact copies only
-    video_step: float | None = None  # seconds between samples (None: 1 s, longer for long videos)
+    video_step: float | None = None  # seconds between samples (None: 1 s, denser for short
+    # videos, sparser for long ones: media.video.sample_step)
     video_min_segment: float = 2.0  # shortest matched footage that counts, seconds
     # where decode + features run: "local" (process pool), "ray" (a local Ray), "ray://HOST:PORT"
     executor: str = "local"

@@ -24,10 +24,12 @@ from lookalike.engine.index import HashIndex
 from lookalike.engine.unionfind import UnionFind
 
 RATIOS = (1.0, 0.8, 1.25)  # tb / ta: the same speed, and ±25 %
+SHARP = 3  # a line is as strong as the sum of its matches' closeness to this power
 FRAME_RADIUS = 72  # of 256 bits between two frames' canonical hashes
 MIN_SAMPLES = 3
 MIN_SECONDS = 2.0
-GAP_STEPS = 4.0  # a run survives this many steps without a match
+GAP_STEPS = 4.0  # a run survives this many steps without a match...
+GAP_SECONDS = 1.0  # ...and at least this long (short clips are sampled densely)
 MAX_SEGMENTS = 32  # per pair
 COMMON_FRAME = 8  # a frame hitting more copy-sets than this counts COMMON_FRAME / n
 MIN_WEIGHT = 0.5  # segments made of frames that hit > 2·COMMON_FRAME videos are dropped
@@ -122,7 +124,7 @@ def align(
             picked = _one_per_sample(ta, tb, near, r, centre)
             fit = float(np.abs(tb[picked] - r * ta[picked] - centre).mean()) if len(picked) else 0.0
             # the most (and closest) matches; on a tie the line that fits best (then 1.0 first)
-            strength = (round(float(sim[picked].sum()), 6), -round(fit, 6))
+            strength = (round(_support(ta, tb, near, sim), 6), -round(fit, 6))
             if best is None or strength > best[0]:
                 best = (strength, r, centre, near)
         if best is None:
@@ -142,6 +144,21 @@ def align(
                 alive[i] = False
     out.sort(key=lambda s: (-s.score * (s.a_end - s.a_start), s.a_start))
     return out
+
+
+def _support(ta: np.ndarray, tb: np.ndarray, near: np.ndarray, sim: np.ndarray) -> float:
+    """How well a line is supported: per sample of one side, its closest match near the line
+    (to the power SHARP), summed — on the side where that is most. One match per sample of
+    *both* sides would favour a wrong speed in slow footage when one file is sampled more
+    coarsely: stretched along the coarse file, the line reaches more of its samples."""
+    best = 0.0
+    for t in (ta, tb):
+        top: dict[float, float] = {}
+        for i in near:
+            k = round(float(t[i]), 3)
+            top[k] = max(top.get(k, 0.0), float(sim[i]))
+        best = max(best, float(sum(v**SHARP for v in top.values())))
+    return best
 
 
 def _one_per_sample(
@@ -179,7 +196,7 @@ def _walk(
     picked = near[np.argsort(ta[near], kind="stable")]
     runs: list[list[int]] = [[]]
     for i in picked:
-        if runs[-1] and ta[i] - ta[runs[-1][-1]] > GAP_STEPS * step + 1e-6:
+        if runs[-1] and ta[i] - ta[runs[-1][-1]] > max(GAP_STEPS * step, GAP_SECONDS) + 1e-6:
             runs.append([])
         runs[-1].append(i)
     segs = []

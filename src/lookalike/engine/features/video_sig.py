@@ -36,7 +36,8 @@ from lookalike.engine.media.video import VideoInfo, sample_frames
 # 2: the frames' index and query hashes are stored too (a rescan computes nothing).
 # 3: a contact strip is written with the thumbnail (meta "strip").
 # 4: sampling skips the deblocking filter and non-reference frames; seeks when GOP ≤ 1.5 steps.
-VIDEO_VERSION = 4
+# 5: by default a video under 200 s gets 200 samples (step ≥ 0.1 s), not one a second.
+VIDEO_VERSION = 5
 VIDEO_META = "vmeta"
 VIDEO_FRAMES = "vframes"
 # Below this grey standard deviation (0..1) a frame is black, flat or deep in a fade.

@@ -25,8 +25,10 @@ import numpy as np
 
 from lookalike.engine.media.decode import DecodeError
 
-DEFAULT_STEP = 1.0  # seconds between samples for videos up to MAX_SAMPLES seconds
+DEFAULT_STEP = 1.0  # seconds between samples for videos from MIN_SAMPLES to MAX_SAMPLES seconds
 MAX_SAMPLES = 600  # per file: longer videos sample more sparsely
+MIN_SAMPLES = 200  # per file, by default: shorter videos sample more densely...
+MIN_STEP = 0.1  # ...but never more often than this
 FRAME_SIDE = 160  # longest side of a sampled frame, in pixels
 SEEK_GOP = 1.5  # seek to each sample's keyframe when keyframes are at most this many steps apart
 GOP_PROBE_PACKETS = 400  # packets read (not decoded) to estimate the keyframe interval
@@ -68,12 +70,18 @@ class Sampled:
 
 
 def sample_step(duration: float, step: float | None = None) -> float:
-    """The time step for a file: the asked (or default) step, widened so that a file never
+    """The time step for a file: the asked step, or by default 1 s narrowed so that a video
+    shorter than MIN_SAMPLES seconds still gets MIN_SAMPLES samples (never closer than
+    MIN_STEP) — one sample must not weigh 14 % of a 3.5 s clip, or whether 75 % or 80 % of it
+    lies in another video cannot be decided — and either widened so that a long file never
     yields more than MAX_SAMPLES samples."""
-    base = DEFAULT_STEP if step is None else step
-    if base <= 0:
+    if step is not None and step <= 0:
         raise ValueError("the video step must be positive")
-    return max(base, duration / MAX_SAMPLES) if duration > 0 else base
+    if duration <= 0:
+        return DEFAULT_STEP if step is None else step
+    if step is None:
+        step = round(min(DEFAULT_STEP, max(duration / MIN_SAMPLES, MIN_STEP)), 3)
+    return max(step, duration / MAX_SAMPLES)
 
 
 def _open(path: str):  # -> av.container.InputContainer
