@@ -31,10 +31,8 @@ async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 60.0
 
 
 async def typing_ready(pilot: Pilot) -> None:
-    """Wait until a dialog's Input has focus and has settled. Keys sent the very moment it
-    gets focus can still miss it (a separate race, on opening, that this file does not cover)."""
+    """Wait until a dialog's Input has focus (no idle wait: keys may follow at once)."""
     await wait_for(pilot, lambda: isinstance(pilot.app.focused, Input))
-    await pilot.pause()
 
 
 def burst(app: LookalikeApp, *keys: str) -> None:
@@ -84,6 +82,13 @@ async def test_keys_typed_right_after_a_dialog_closes_reach_review(tmp_path: Pat
             await wait_for(pilot, lambda target=target: target in decided(app))
             assert isinstance(app.screen, ReviewScreen)
         assert decided(app) == {"coffee", "astronaut"}
+
+        # The whole line at once, the prompt's key included: typed before the prompt is there.
+        burst(app, "u", "slash", *"astronaut", "enter", "u", "slash", *"coffee", "enter", "a")
+        await wait_for(pilot, lambda: decided(app) == {"coffee"})
+        assert isinstance(app.screen, ReviewScreen)
+        burst(app, "slash", *"astronaut", "enter", "a")
+        await wait_for(pilot, lambda: decided(app) == {"coffee", "astronaut"})
 
         # Several keys behind Enter keep their order: `u` undecides, then `a` decides again
         # (the other way round would leave it undecided); the last `/` opens the prompt again.

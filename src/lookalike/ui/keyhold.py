@@ -7,6 +7,10 @@ a fast typist's `/ name Enter a` lost the `a`. SubmitInput acts on Enter in its 
 value holds exactly the keys typed before Enter), has the app hold the keys it reads from then
 on, and hands back the keys queued behind Enter; the app then replays them all, oldest first,
 to whatever is focused now (the screen underneath, or the prompt again if it stayed open).
+
+The same holds when a prompt opens: keys typed right behind the key that opens it would reach
+the prompt before its Input is there and focused, and be lost. A dialog holds keys from the
+moment it is made (hold_for_dialog) until its SubmitInput has focus.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 from textual import events
+from textual._context import active_app
 from textual.app import App
 from textual.message import Message
 from textual.widgets import Input
 
-HOLD_LIMIT_S = 1.0  # a safety net only: a hold is normally released within a few messages
+HOLD_LIMIT_S = 2.0  # a safety net only: a hold is normally released within a few messages
 
 
 class KeysReleased(Message):
@@ -48,7 +53,9 @@ class KeyHoldMixin:
         return hold
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key) and not event.is_forwarded and self._held_keys is not None:
+        # Held too: a key that went to the screen underneath before the dialog opened and came
+        # back up unhandled (its bindings would now be looked up on the dialog, and miss).
+        if isinstance(event, events.Key) and self._held_keys is not None:
             self._held_keys.append(event)
             return
         await super().on_event(event)  # type: ignore[misc]
@@ -67,6 +74,16 @@ class EnterFlushed(Message):
     """Queued on a SubmitInput behind every key that reached it before it acted on Enter."""
 
 
+def hold_for_dialog() -> None:
+    """Called when a dialog with a SubmitInput is made: hold keys until that Input has focus."""
+    try:
+        app = active_app.get()
+    except LookupError:
+        return
+    if isinstance(app, KeyHoldMixin):
+        app.hold_keys()
+
+
 class SubmitInput(Input):
     """An Input that calls ``on_submit(value)`` on Enter, in its own task, without losing the
     keys typed right after (see the module docstring). The callback may dismiss the screen."""
@@ -76,6 +93,7 @@ class SubmitInput(Input):
         self._on_submit = on_submit
         self._after_enter: list[events.Key] | None = None
         self._hold = 0
+        self._focused_once = False
 
     async def _on_key(self, event: events.Key) -> None:
         if self._after_enter is not None:  # meant for whatever comes after this prompt
@@ -97,3 +115,9 @@ class SubmitInput(Input):
         message.stop()
         keys, self._after_enter = self._after_enter or [], None
         self.app.post_message(KeysReleased(keys, self._hold))
+
+    def on_focus(self) -> None:
+        """The dialog is ready for typing: the keys held since it was made come here now."""
+        if not self._focused_once and isinstance(self.app, KeyHoldMixin):
+            self._focused_once = True
+            self.app.post_message(KeysReleased([], self.app._hold_count))

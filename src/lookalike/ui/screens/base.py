@@ -11,7 +11,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Static
 
-from lookalike.ui.keyhold import SubmitInput
+from lookalike.ui.keyhold import SubmitInput, hold_for_dialog
 from lookalike.ui.widgets.bars import ModeBar, StatusBar
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ class ConfirmScreen(ModalScreen[bool]):
         super().__init__()
         self.message = message
         self.word = word
+        if word:
+            hold_for_dialog()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -101,6 +103,7 @@ class PromptScreen(ModalScreen[str | None]):
         self.value = value
         self.placeholder = placeholder
         self.password = password  # typed characters are not shown (a passphrase)
+        hold_for_dialog()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
