@@ -45,6 +45,7 @@ from lookalike.ui.screens.history import HistoryScreen
 from lookalike.ui.screens.review import ReviewScreen
 from lookalike.ui.screens.rules import RulesScreen
 from lookalike.ui.screens.scan import ScanScreen
+from lookalike.ui.select import Selections
 from lookalike.ui.state import STATE_KEY, ReviewState
 from lookalike.ui.themes import DEFAULT_THEME, load_themes
 from lookalike.ui.widgets.thumbs import ThumbCache
@@ -117,7 +118,7 @@ class LookalikeApp(KeyHoldMixin, ScanMixin, SaveMixin, ApplyMixin, App[None]):
         self.apply_choice = ApplyChoice(
             str(self.setting("ui.operation", "trash")), str(self.setting("ui.destination", ""))
         )
-        self.selection_undo: list[Any] = []  # review: selections by criteria, newest last
+        self.selections = Selections()  # review: selections by criteria, undoable with U
         self.plan: PlanSummary | None = None
         self.plan_error = ""
         self.applying = False

@@ -142,6 +142,20 @@ def apply(state: ReviewState, selection: Selection) -> Undo:
     return undo
 
 
+class Selections:
+    """The selections applied in this session, newest last, each undoable in turn (``U``)."""
+
+    def __init__(self) -> None:
+        self._undo: list[Undo] = []
+
+    def apply(self, state: ReviewState, selection: Selection) -> None:
+        self._undo.append(apply(state, selection))
+
+    def undo_last(self, state: ReviewState) -> int | None:
+        """Put back the decisions the newest selection replaced: groups restored, or None."""
+        return undo(state, self._undo.pop()) if self._undo else None
+
+
 def undo(state: ReviewState, token: Iterable[tuple[int, Decision | None]]) -> int:
     n = 0
     for gid, old in token:

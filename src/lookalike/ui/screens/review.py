@@ -410,7 +410,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         def done(selection: select.Selection | None) -> None:
             if selection is None:
                 return
-            self.lk.selection_undo.append(select.apply(self.lk.review, selection))
+            self.lk.selections.apply(self.lk.review, selection)
             self.notify(
                 f"Selected {selection.files:,} files ({human_bytes(selection.bytes)}) to remove "
                 f"in {selection.groups:,} groups · U undoes"
@@ -420,12 +420,10 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         self.app.push_screen(SelectScreen(), done)
 
     def action_undo_select(self) -> None:
-        from lookalike.ui import select
-
-        if not self.lk.selection_undo:
+        n = self.lk.selections.undo_last(self.lk.review)
+        if n is None:
             self.notify("No selection to undo", severity="warning")
             return
-        n = select.undo(self.lk.review, self.lk.selection_undo.pop())
         self.notify(f"Selection undone in {n:,} groups")
         self._changed()
 
