@@ -192,6 +192,63 @@ def is_ambiguous(p, q, asked: float | None) -> bool:
     return shorter > 0 and abs(_shared(p, q) - 0.8 * shorter) < step
 
 
+def to_file_time(name: str, pieces, source: str, s: float) -> float | None:
+    """Where moment ``s`` of ``source`` lies in file ``name`` (None: not in it), from how
+    build() made the file: prefixes of intro/black, speed, trims, compilation pieces."""
+    at = 0.0
+    for src, a, b in pieces:
+        if src == source and a - 1e-6 <= s <= b + 1e-6:
+            rel = s - a
+            if name.endswith("-speed125.mp4"):
+                return rel / 1.25
+            lead = 8.0 if name.startswith("pad-") else 1.5 if name.endswith("-black.mp4") else 0.0
+            return lead + at + rel
+        at += b - a
+    return None
+
+
+def boundary_errors(truth: dict, result: dict, asked: float | None) -> list[dict]:
+    """Per true pair in a group (member vs keeper): how far its matched span's ends lie
+    from where the footage both files share starts and ends, in sample steps of the coarser
+    file (the issue's goal: within 2)."""
+    out = []
+    for g in result["groups"]:
+        keep = os.path.basename(g["keep"])
+        dur = {os.path.basename(f["path"]): f.get("duration") or 0.0 for f in g["files"]}
+        for f in g["files"]:
+            name = os.path.basename(f["path"])
+            if name == keep or not is_pair(truth[name], truth[keep]):
+                continue
+            step = max(sample_step(dur[name], asked), sample_step(dur[keep], asked))
+            segs = f.get("segments") or []
+            if segs:  # a run split by a gap: scored as one span
+                shared = [
+                    (max(a0, b0), min(a1, b1))
+                    for sa, a0, a1 in truth[name]
+                    for sb, b0, b1 in truth[keep]
+                    if sa == sb and min(a1, b1) > max(a0, b0)
+                ]
+                src = [sa for sa, a0, a1 in truth[name] for sb, b0, b1 in truth[keep] if sa == sb]
+                if len(shared) != 1:
+                    continue  # several shared pieces: not scored
+                (s0, s1), source = shared[0], src[0]
+                want = (
+                    to_file_time(name, truth[name], source, s0),
+                    to_file_time(name, truth[name], source, s1),
+                    to_file_time(keep, truth[keep], source, s0),
+                    to_file_time(keep, truth[keep], source, s1),
+                )
+                got = (
+                    min(x["a_start"] for x in segs),
+                    max(x["a_end"] for x in segs),
+                    min(x["b_start"] for x in segs),
+                    max(x["b_end"] for x in segs),
+                )
+                err = max(abs(g_ - w) for g_, w in zip(got, want, strict=True)) / step
+                out.append({"member": name, "keeper": keep, "steps": round(err, 2)})
+    return out
+
+
 def _scan(folder: Path, db: Path, step: float | None) -> tuple[dict, float]:
     t = time.perf_counter()
     asked = ["--video-step", str(step)] if step else []
@@ -308,6 +365,15 @@ def main() -> None:
         first, wall1 = _scan(folder, db, args.step)
         again, wall2 = _scan(folder, db, args.step)
         res = score(truth, first, args.step or None)
+        bounds = boundary_errors(truth, first, args.step or None)
+        res["segment_ends_within_2_steps"] = (
+            sum(b["steps"] <= 2 for b in bounds) / len(bounds) if bounds else None
+        )
+        res["segment_ends_within_5_steps"] = (
+            sum(b["steps"] <= 5 for b in bounds) / len(bounds) if bounds else None
+        )
+        res["segment_ends_scored"] = len(bounds)
+        res["segment_ends_worst"] = sorted(bounds, key=lambda b: -b["steps"])[:5]
         seconds = sum(_length(p) for p in truth.values())
         res.update(
             {
