@@ -20,13 +20,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
 
-# Base requirements the scan path does not load, and who does. Keep this list short and true.
-NOT_ON_SCAN_PATH = {
-    "textual": "the terminal app (bare `lookalike`)",
-    "textual-image": "the terminal app's thumbnails",
-    "pyexiv2": "lookalike info and --merge-metadata",
-    "img2pdf": "lookalike pdf",
-}
+# Base requirements the scan path does not load, and who does. The terminal app, exiv2 metadata
+# and PDFs are the [ui], [metadata] and [pdf] extras (tests/test_extras.py), so none is left.
+NOT_ON_SCAN_PATH: dict[str, str] = {}
 
 # Records every module any process of the run imports (spawn workers inherit PYTHONPATH).
 SITECUSTOMIZE = """
@@ -147,6 +143,6 @@ def test_the_scan_uses_every_base_requirement_but_the_named_few(scan_imports: se
 def test_the_scan_loads_no_extra(scan_imports: set[str]) -> None:
     extras = PYPROJECT["project"]["optional-dependencies"]
     heavy = set()
-    for name in ("ml", "faces", "keras", "ray", "serve"):
+    for name in ("ml", "faces", "keras", "ray", "serve", "ui", "metadata", "pdf"):
         heavy |= {d for d in _names(extras.get(name, [])) if d not in BASE}
     assert not (heavy & scan_imports), f"a plain scan loaded extras: {heavy & scan_imports}"

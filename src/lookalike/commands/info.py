@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from lookalike import extras
 from lookalike.engine.actions.fsutil import display_path
 
 FILE_ERRORS = 3
@@ -26,8 +27,14 @@ FILE_ERRORS = 3
 def info_cmd(paths: tuple[str, ...], fmt: str) -> None:
     """Everything a photo or video says about itself: EXIF, XMP, IPTC, ICC, PNG text chunks,
     generation prompts (AUTOMATIC1111, ComfyUI) and video streams."""
+    from lookalike.engine.metadata.exiv import available
     from lookalike.engine.metadata.info import InfoError, file_info, info_lines
 
+    if not available():  # Pillow and PyAV still give format, size, PNG text and streams
+        sys.stderr.write(
+            f"lookalike info: warning: EXIF, XMP, IPTC and ICC are not shown: "
+            f"{extras.message('metadata', 'pyexiv2')}\n"
+        )
     bad = 0
     for p in paths:
         try:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from lookalike import extras
 from lookalike.engine.actions.fsutil import display_path, safe_text
 
 if TYPE_CHECKING:
@@ -37,6 +38,10 @@ def merge_options() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
 
 
 def merge_mode(merge_metadata: bool | None, merge_into_file: bool | None) -> str | None:
+    """The merge asked for (None, "sidecar" or "file"); without the [metadata] extra a merge
+    is refused here, before the command touches any file."""
+    if merge_metadata or merge_into_file:
+        extras.require("metadata")
     if merge_into_file:
         return "file"
     return "sidecar" if merge_metadata else None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from lookalike import extras
 from lookalike.engine.actions.fsutil import display_path, safe_text
 
 FILE_ERRORS, USAGE = 3, 2
@@ -66,6 +67,7 @@ def pdf_cmd(
     db: Path | None,
 ) -> None:
     """One page per photo, the page the photo's size; JPEGs embedded byte for byte."""
+    extras.require("pdf")
     from lookalike.engine.pdf import PdfError, make_pdf
 
     size = _size(max_size)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from lookalike import config
+from lookalike import config, extras
 
 GRAPHICS = ("auto", "kitty", "sixel", "halfcell", "unicode", "none")
 
@@ -67,6 +67,7 @@ def ui_command(
     lookalike --graphics halfcell      coloured half blocks (good inside tmux)
     Press ? on any screen for its keys.
     """
+    extras.require("ui")
     for p in paths:
         if server is None and not p.exists():  # a server's paths are checked by the server
             raise click.BadParameter(f"{p} does not exist", param_hint="PATH")
@@ -132,6 +133,7 @@ def launch_ui(options: Any, db: Path | None) -> int:
                 "(e.g. lookalike scan --no-ui PATH --format json -o groups.json), or leave "
                 f"{'them' if len(given) > 1 else 'it'} out to scan and review in the app."
             )
+    extras.require("ui")
     from lookalike.engine.api import Engine
     from lookalike.ui.app import make_app
 

@@ -32,6 +32,16 @@ class Raw:
     comment: str = ""
 
 
+def available() -> bool:
+    """Whether pyexiv2 (the [metadata] extra) is installed; without it ``lookalike info`` shows
+    what Pillow and PyAV read, and merges are refused before they start."""
+    try:
+        import pyexiv2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _lib() -> Any:
     import pyexiv2
 

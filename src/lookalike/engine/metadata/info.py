@@ -16,7 +16,7 @@ from typing import Any
 
 from lookalike.engine.actions.fsutil import safe_text
 from lookalike.engine.media.sniff import IMAGE, VIDEO, sniff
-from lookalike.engine.metadata.exiv import MetadataError, read
+from lookalike.engine.metadata.exiv import MetadataError, available, read
 
 MAX_VALUE = 2000  # characters of one tag kept (maker notes and thumbnails are long blobs)
 READ_LIMIT = 512 * 1024 * 1024  # an image larger than this is not read into memory for exiv2
@@ -86,7 +86,7 @@ def _image(path: str, size: int) -> dict[str, Any]:
         raise InfoError(f"is not a readable image ({exc})") from exc
     except Image.DecompressionBombError as exc:
         raise InfoError(f"is too large to open safely ({exc})") from exc
-    if size <= READ_LIMIT:
+    if size <= READ_LIMIT and available():  # EXIF/XMP/IPTC/ICC need the [metadata] extra
         with open(path, "rb") as fh:
             data = fh.read()
         try:
@@ -113,6 +113,8 @@ def _image(path: str, size: int) -> dict[str, Any]:
 
 def _sidecar(path: str) -> dict[str, Any]:
     """An XMP sidecar (``NAME.EXT.xmp``, what --merge-metadata writes)."""
+    if not available():
+        raise InfoError("is an XMP sidecar; reading it needs the [metadata] extra")
     try:
         with open(path, "rb") as fh:
             return read(fh.read()).xmp

@@ -75,7 +75,14 @@ GPS, camera, keywords, title, description, rating) is written first, as its own 
     merge: str | None = None  # M cycles: off → keeper's NAME.EXT.xmp → into the keeper itself
 
     def action_merge(self) -> None:
-        """--merge-metadata for the app: a copy's date, GPS, keywords … reach its keeper first."""
+        """--merge-metadata for the app: a copy's date, GPS, keywords … reach its keeper first.
+        Without the [metadata] extra it stays off and says how to install it."""
+        from lookalike import extras
+
+        missing = extras.missing("metadata")
+        if missing is not None:
+            self.notify(extras.message("metadata", missing), severity="error", timeout=15)
+            return
         self.merge = self.MERGES[(self.MERGES.index(self.merge) + 1) % len(self.MERGES)]
         self.redraw()
 
