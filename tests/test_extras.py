@@ -176,3 +176,16 @@ async def test_app_M_without_pyexiv2_stays_off_and_says_how(
         assert "NAME.EXT.xmp" not in str(app.screen.query_one("#apply-op").render())
         said = " ".join(str(n.message) for n in app._notifications)
         assert f"pip install -e '{REPO}[metadata]'" in said
+
+
+def test_the_engine_pdf_without_img2pdf_raises_its_install_command(
+    tmp_path: Path, photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's `P` and the job API reach engine.pdf directly: one PdfError line, no file."""
+    from lookalike.engine.pdf import PdfError, make_pdf
+
+    monkeypatch.setitem(sys.modules, "img2pdf", None)
+    out = tmp_path / "marked.pdf"
+    with pytest.raises(PdfError, match=r"\[pdf\] extra \(img2pdf is not installed\)"):
+        make_pdf([str(photos / "astronaut.jpg")], str(out))
+    assert not out.exists()

@@ -75,7 +75,12 @@ def make_pdf(
 ) -> PdfResult:
     """Write ``out`` with one page per readable image; unreadable ones are skipped with a
     reason. Raises :class:`PdfError` when no page could be made (``out`` is left as it was)."""
-    import img2pdf
+    try:
+        import img2pdf
+    except ImportError as exc:  # the [pdf] extra; the app and the job API show this line
+        from lookalike.extras import message
+
+        raise PdfError(message("pdf", "img2pdf")) from exc
 
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder):
