@@ -16,6 +16,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from lookalike.ui import select
+from lookalike.ui.keyhold import SubmitInput
 from lookalike.ui.widgets.grouplist import human_bytes
 
 if TYPE_CHECKING:
@@ -54,7 +55,11 @@ class SelectScreen(ModalScreen["select.Selection | None"]):
             yield OptionList(
                 *[Option(label, id=cid) for cid, label, _ in select.CRITERIA], id="select-list"
             )
-            yield Input(placeholder="folder part / format / flag", id="select-arg")
+            yield SubmitInput(
+                lambda _: self.action_choose(),
+                placeholder="folder part / format / flag",
+                id="select-arg",
+            )
             yield Static("", id="select-count")
             yield Label("[b]Enter[/b] records it · [b]Esc[/b] cancels · U in Review undoes it")
 
@@ -81,10 +86,6 @@ class SelectScreen(ModalScreen["select.Selection | None"]):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self._recount()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_choose()
 
     def _recount(self) -> None:
         cid, _, needs = self.criterion
