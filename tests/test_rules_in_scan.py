@@ -221,3 +221,37 @@ def test_rules_run_keeps_hits_for_the_badges_and_forgets_what_no_longer_fires(
     assert named() == {"chelsea.png": "cats", "coffee.png": "cups"}  # only cats was run
     assert CliRunner().invoke(main, run).exit_code == 0
     assert named() == {"chelsea.png": "cats"}
+
+
+def test_rules_without_no_ui_apply_off_a_terminal_and_are_refused_for_the_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``scan PATH --rules`` without --no-ui: piped, it runs headless WITH the rules (they were
+    silently dropped before); on a terminal, where the app would open, it says what to do."""
+    from lookalike import config
+    from lookalike.cli import main
+
+    inbox, db = tmp_path / "inbox", tmp_path / "cat.sqlite"
+    inbox.mkdir()
+    chelsea = _photo("chelsea")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", PROMPT)
+    chelsea.save(inbox / "chelsea.png", pnginfo=info)
+    chelsea.save(inbox / "chelsea-copy.jpg", quality=92)
+    config.save_config(
+        {
+            "content_rules": [
+                {"name": "cats", "when": {"generation_prompt": ["cat"]}, "action": "hide"}
+            ]
+        }
+    )
+    args = ["scan", str(inbox), "--db", str(db), "--format", "json", "--rules"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "hid 1 file(s)" in r.stderr
+    assert not any("chelsea.png" in m for m in _members(json.loads(r.stdout)))
+
+    monkeypatch.setattr("lookalike.commands.scan._on_a_terminal", lambda: True)
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2, r.output
+    assert "add --no-ui" in r.stderr and "lookalike rules run PATH" in r.stderr

@@ -199,7 +199,12 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, conten
     except ActionError as exc:
         raise click.UsageError(str(exc)) from None
     options = build_options(paths, **kw)
-    if content_rules and (no_ui or act is not None):
+    if content_rules:
+        if not no_ui and act is None and _on_a_terminal():
+            raise click.UsageError(
+                "--rules runs without the terminal app: add --no-ui (or run"
+                " `lookalike rules run PATH`); in the app, Rules (5) then c scores the rules"
+            )
         options = replace(options, content_rules=_content_rules(kw, dry_run))
     if not no_ui and act is None:
         _open_app_on_a_terminal(options, db)
@@ -238,13 +243,17 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, conten
     sys.exit(code or result.code)
 
 
+def _on_a_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def _open_app_on_a_terminal(options: Any, db: Path | None) -> None:
     """``scan`` without --no-ui on a terminal opens the app with the scan running; elsewhere
     it says it goes on without one."""
     from lookalike.commands import ui as ui_commands
 
     launch = getattr(ui_commands, "launch_ui", None)
-    if launch is not None and sys.stdin.isatty() and sys.stdout.isatty():
+    if launch is not None and _on_a_terminal():
         sys.exit(launch(options=options, db=db))
     click.echo("lookalike: running without the terminal app (add --no-ui to say so)", err=True)
 
