@@ -200,12 +200,7 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, conten
         raise click.UsageError(str(exc)) from None
     options = build_options(paths, **kw)
     if content_rules:
-        if not no_ui and act is None and _on_a_terminal():
-            raise click.UsageError(
-                "--rules runs without the terminal app: add --no-ui (or run"
-                " `lookalike rules run PATH`); in the app, Rules (5) then c scores the rules"
-            )
-        options = replace(options, content_rules=_content_rules(kw, dry_run))
+        options = _with_rules(options, kw, dry_run, app_opens=not no_ui and act is None)
     if not no_ui and act is None:
         _open_app_on_a_terminal(options, db)
     engine = Engine(db)
@@ -241,6 +236,17 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, conten
         merge=act.merge,
     )
     sys.exit(code or result.code)
+
+
+def _with_rules(options: Any, kw: dict, dry_run: bool, app_opens: bool) -> Any:
+    """--rules runs in the scan; the app (a terminal without --no-ui) scores them on its Rules
+    screen instead, so there it is refused rather than dropped."""
+    if app_opens and _on_a_terminal():
+        raise click.UsageError(
+            "--rules runs without the terminal app: add --no-ui (or run"
+            " `lookalike rules run PATH`); in the app, Rules (5) then c scores the rules"
+        )
+    return replace(options, content_rules=_content_rules(kw, dry_run))
 
 
 def _on_a_terminal() -> bool:

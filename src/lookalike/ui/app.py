@@ -233,6 +233,15 @@ class LookalikeApp(KeyHoldMixin, ScanMixin, SaveMixin, ApplyMixin, App[None]):
             pass
         self.post_message(Loaded(groups, state, recent, dirs, error, notes, records, hits))
 
+    def show_rule_hits(self, hits: dict[str, str]) -> None:
+        """Content rules scored anew (path → rule): Review badges them."""
+        self.rule_hits = dict(hits)
+        self.publish("review")
+
+    def use_files_from(self, path: Path | None) -> None:
+        """The next scan reads its file list from PATH (None: the roots only)."""
+        self.files_from = path
+
     def on_loaded(self, message: Loaded) -> None:
         if message.rule_hits and not self.rule_hits:
             self.rule_hits = dict(message.rule_hits)

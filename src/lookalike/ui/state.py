@@ -164,6 +164,14 @@ class ReviewState(ReviewStore):
         self.member = new
         return moved
 
+    def forget_favourites(self, paths: set[str]) -> None:
+        """Favourites removed elsewhere (the favourites view) stop showing here."""
+        self.favourites -= paths
+
+    def select_member(self, index: int) -> bool:
+        """Point at member INDEX of the current group (clamped); True when it changed."""
+        return self.move_member(index - self.member)
+
     def next_undecided(self) -> bool:
         """The next group that needs a look: undecided, or decided before new files joined."""
         for i in range(self.cursor + 1, len(self.view)):

@@ -241,7 +241,7 @@ In the tree, ● marks a marked file, ★ a favourite, ✎ a file or folder with
             if p is not None and not p.is_file():
                 self.notify(f"{p} is not a file", severity="error")
                 return
-            self.lk.files_from = p
+            self.lk.use_files_from(p)
             self.refresh_side()
 
         self.app.push_screen(PromptScreen("File with one path per line (empty = none):"), done)

@@ -359,7 +359,7 @@ engine found (letterboxed, re-encoded, downscaled ...).
                 break
         self.b_index = b
         self.moment = None
-        self.lk.review.member = b
+        self.lk.review.select_member(b)
         self.reload()
 
     def action_moment(self, delta: int) -> None:

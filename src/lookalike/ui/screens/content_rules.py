@@ -120,8 +120,7 @@ u scores the rules again (after a scan or an edit of config.toml). Escape goes b
         self.busy = False
         self.previews = previews
         self.thresholds = {p.rule: p.threshold for p in previews if p.threshold is not None}
-        self.lk.rule_hits = first_hits(previews)
-        self.lk.publish("review")  # badges on the review's thumbnails
+        self.lk.show_rule_hits(first_hits(previews))
         for p in previews:
             if p.action == "notify" and p.count():
                 self.app.notify(

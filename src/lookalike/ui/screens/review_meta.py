@@ -78,7 +78,7 @@ class ReviewMetaKeys(ModeScreen):
 
     def action_favourites(self) -> None:
         def done(removed: set[str] | None) -> None:
-            self.lk.review.favourites -= removed or set()
+            self.lk.review.forget_favourites(removed or set())
             self.refresh_meta()
 
         self.app.push_screen(FavouritesScreen(self.lk.engine), done)
