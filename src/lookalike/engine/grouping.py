@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,36 +192,6 @@ class Clustering:
     sim: Callable[[int, int], float]
 
 
-def pixel_recheck(
-    items: Sequence[Item],
-    remembered: Callable[[int, int], bool | None] | None = None,
-    fresh: dict[tuple[int, int], bool] | None = None,
-) -> Callable[[int, int], bool]:
-    """``contradicted(i, j)``: the two files, aligned by ORB + RANSAC, disagree in content
-    (verify.py). Files that cannot be read or aligned give no evidence (False).
-
-    ``remembered(key_a, key_b)`` (keys in ascending order) returns a verdict kept from an
-    earlier scan, or None; verdicts computed here land in ``fresh`` for the caller to keep, so
-    a rescan of unchanged files decodes nothing."""
-    from lookalike.engine.features.verify import Verifier
-
-    verifier = Verifier(cache_size=256)
-
-    def contradicted(i: int, j: int) -> bool:
-        lo, hi = sorted((items[i].key, items[j].key))
-        if remembered is not None and (known := remembered(lo, hi)) is not None:
-            return known
-        try:
-            verdict = verifier.verify(items[i].path, items[j].path).contradicts
-        except Exception:  # one odd file never stops grouping
-            return False
-        if fresh is not None:
-            fresh[(lo, hi)] = verdict
-        return verdict
-
-    return contradicted
-
-
 def group_items(
     items: Sequence[Item],
     sensitivity: int = 50,
@@ -233,8 +203,43 @@ def group_items(
 
     ``recheck(i, j)`` → True drops a verified edge whose detail band is below RECHECK_BAND
     when it is about to merge two clusters (default: :func:`pixel_recheck` on the files;
-    None: signatures only)."""
+    None: signatures only). Re-checks run here one by one; :func:`group_steps` lets a caller
+    compute each round's re-checks in a batch (the scan's worker pool)."""
+    steps = group_steps(items, sensitivity, forbidden, progress, recheck)
+    try:
+        while True:
+            next(steps)
+    except StopIteration as stop:
+        return stop.value
+
+
+@dataclass(frozen=True)
+class RecheckRound:
+    """Pairs (item indices) whose re-checks the clustering needs next, one per waiting
+    component; ``asked`` re-checks so far of at most ``uncertain`` (the uncertain edges)."""
+
+    pairs: list[tuple[int, int]]
+    asked: int
+    uncertain: int
+
+
+RecheckRounds = Generator[RecheckRound, None, Clustering]
+
+
+def group_steps(
+    items: Sequence[Item],
+    sensitivity: int = 50,
+    forbidden: set[tuple[int, int]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    recheck: Callable[[int, int], bool] | None | str = "pixels",
+) -> RecheckRounds:
+    """:func:`group_items` in rounds: each yield holds the pairs whose re-check verdicts the
+    clustering needs next, one per component still waiting (components are independent); the
+    caller may compute them in a batch (``recheck.put``) before resuming. Verdicts are per
+    pair, so the groups are the same however they were computed."""
     if recheck == "pixels":
+        from lookalike.engine.recheck import pixel_recheck
+
         recheck = pixel_recheck(items)
     order = sorted(range(len(items)), key=lambda i: items[i].path)
     rank = {i: r for r, i in enumerate(order)}
@@ -263,13 +268,16 @@ def group_items(
     def sim(i: int, j: int) -> float:
         return match(i, j).score
 
-    def confirmed(i: int, j: int, edges: dict[tuple[int, int], float]) -> bool:
+    def confirmed(i: int, j: int, edges: dict[tuple[int, int], float]) -> Confirm:
         """Checked lazily, only for an edge about to merge two clusters (most uncertain
-        edges join files already together): a contradicted edge is dropped for good."""
+        edges join files already together): a contradicted edge is dropped for good. Yields
+        the pair first, so the caller can batch the checks of all components."""
         key = ordered(i, j)
         m = cache[key]
         if (m.band >= RECHECK_BAND and m.low >= RECHECK_LOW) or not callable(recheck):
             return True
+        asked[0] += 1
+        yield key
         if recheck(*key):
             cache[key] = NO_MATCH  # a burst frame: no edge, and never in one group
             edges.pop(key, None)
@@ -280,6 +288,7 @@ def group_items(
         (ordered(i, j) for i, j in candidate_pairs(prep)), key=lambda p: (rank[p[0]], rank[p[1]])
     )
     edges: dict[tuple[int, int], float] = {}
+    asked = [0]
     for n, (i, j) in enumerate(pairs):
         m = match(i, j)
         if thr.accepts(m):
@@ -294,13 +303,48 @@ def group_items(
     local: list[dict[tuple[int, int], float]] = [{} for _ in comps]
     for (i, j), score in edges.items():  # each component sees only its own edges
         local[comp_of[i]][(i, j)] = score
-    groups: list[list[int]] = []
+    runs = []
     for members, comp_edges in zip(comps, local, strict=True):
         members.sort(key=rank.__getitem__)
-        groups.extend(_link_clusters(members, comp_edges, joins, rank, confirmed))
+        runs.append(_link_clusters(members, comp_edges, joins, rank, confirmed))
+    uncertain = sum(1 for k in edges if cache[k].band < RECHECK_BAND or cache[k].low < RECHECK_LOW)
+    rounds = _in_rounds(runs)
+    try:
+        while True:
+            round_pairs = next(rounds)
+            yield RecheckRound(round_pairs, asked[0], uncertain)
+    except StopIteration as stop:
+        per_comp = stop.value
+    groups = [g for comp_groups in per_comp for g in comp_groups]
     groups = [sorted(g, key=rank.__getitem__) for g in groups if len(g) >= 2]
     groups.sort(key=lambda g: rank[g[0]])
     return Clustering(groups, edges, sim)
+
+
+Confirm = Generator[tuple[int, int], None, bool]
+Clusters = Generator[tuple[int, int], None, list[list[int]]]
+
+
+def _in_rounds(runs: list[Clusters]) -> Generator[list[tuple[int, int]], None, list]:
+    """Runs the components' clusterings side by side: each stops at its next re-check; the
+    waiting pairs are yielded together (one round), then every waiting run resumes."""
+    results: list = [None] * len(runs)
+    waiting: dict[int, tuple[int, int]] = {}
+
+    def advance(c: int) -> None:
+        try:
+            waiting[c] = next(runs[c])
+        except StopIteration as stop:
+            results[c] = stop.value
+            waiting.pop(c, None)
+
+    for c in range(len(runs)):
+        advance(c)
+    while waiting:
+        yield list(waiting.values())
+        for c in list(waiting):
+            advance(c)
+    return results
 
 
 def _link_clusters(
@@ -308,11 +352,11 @@ def _link_clusters(
     edges: dict[tuple[int, int], float],
     joins: Callable[[list[int], list[int]], bool],
     rank: dict[int, int],
-    confirmed: Callable[[int, int, dict[tuple[int, int], float]], bool],
-) -> list[list[int]]:
+    confirmed: Callable[[int, int, dict[tuple[int, int], float]], Confirm],
+) -> Clusters:
     """Deterministic agglomeration inside one component, strongest verified edge first."""
     if len(members) > BIG_COMPONENT:
-        return _stars(members, edges, joins, rank, confirmed)
+        return (yield from _stars(members, edges, joins, rank, confirmed))
     clusters: list[list[int]] = [[m] for m in members]
     # strongest verified edge first; ties by path order
     ordered = sorted(
@@ -325,7 +369,7 @@ def _link_clusters(
         if ci == cj:
             continue
         a, b = clusters[ci], clusters[cj]
-        if joins(a, b) and confirmed(i, j, edges):
+        if joins(a, b) and (yield from confirmed(i, j, edges)):
             merged = a + b
             clusters[ci] = merged
             clusters[cj] = []
@@ -374,8 +418,8 @@ def _stars(
     edges: dict[tuple[int, int], float],
     joins: Callable[[list[int], list[int]], bool],
     rank: dict[int, int],
-    confirmed: Callable[[int, int, dict[tuple[int, int], float]], bool],
-) -> list[list[int]]:
+    confirmed: Callable[[int, int, dict[tuple[int, int], float]], Confirm],
+) -> Clusters:
     """Huge components: best-connected centre first, members must link to every member."""
     nbrs: dict[int, set[int]] = {m: set() for m in members}
     for i, j in edges:
@@ -388,7 +432,7 @@ def _stars(
         centre = min(left, key=lambda m: (-len(nbrs[m] & left), rank[m]))
         group = [centre]
         for m in sorted(nbrs[centre] & left, key=rank.__getitem__):
-            if joins([m], group) and confirmed(centre, m, edges):
+            if joins([m], group) and (yield from confirmed(centre, m, edges)):
                 group.append(m)
         left -= set(group)
         out.append(group)

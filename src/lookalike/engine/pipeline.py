@@ -67,6 +67,9 @@ def run_scan(
             return
         rules = yield from content(ctx, ex, diffed)
         grouped = yield from group(ctx, ex)
+        if cancel.is_set():  # re-checks stopped: these groups may hold unchecked look-alikes
+            yield _finished(ctx, t_start, [], rules, cancelled=True)
+            return
         groups = yield from rank(ctx, grouped, ex, diffed, ml_state)
         finished = _finished(ctx, t_start, groups, rules)
         cat.finish_scan(ctx.scan_id, ctx.stats.to_json(), groups, seen=diffed.rows)

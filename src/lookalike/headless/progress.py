@@ -17,6 +17,7 @@ STAGE_LABEL = {
     "embed": "Embedding",
     "verify": "Verifying candidates",
     "group": "Grouping",
+    "recheck": "Checking look-alikes",
     "rules": "Content rules",
     "rank": "Choosing keepers",
 }

@@ -8,13 +8,14 @@ nothing. "Not a duplicate" marks keep two photos apart whichever copy stands for
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 from lookalike.engine.catalog import Catalog, FileRow
 from lookalike.engine.events import Event
 from lookalike.engine.features.extract import PERCEPTUAL_VERSION, unpack_views
-from lookalike.engine.grouping import Clustering, Item, group_items, pixel_recheck
+from lookalike.engine.grouping import Clustering, Item, RecheckRounds, group_steps
+from lookalike.engine.recheck import RECHECK_CHUNK, PixelRecheck, pixel_recheck, recheck_task
 from lookalike.engine.stages.context import Progress, ScanContext
 from lookalike.engine.stages.exact import Exact
 from lookalike.engine.stages.extract import META, PERCEPT
@@ -33,7 +34,7 @@ class Grouped:
 
 def remembered_rechecks(
     cat: Catalog, items: Sequence[Item], reps: Sequence[FileRow]
-) -> tuple[Callable[[int, int], bool], Callable[[], None]]:
+) -> tuple[PixelRecheck, Callable[[], None]]:
     """The grouper's pixel re-check, remembered in the catalog's pair checks; the second
     callable stores the new verdicts in one short transaction after grouping."""
     from lookalike.engine.features.verify import VERIFY_VERSION
@@ -108,6 +109,59 @@ def _views_lookup(cat: Catalog, items: list[Item], same: bool) -> Callable[[int]
     return views_of
 
 
+POOL_MIN_PAIRS = 8  # fewer fresh re-checks in a round: the driver does them (no pool start)
+
+
+def _recheck_rounds(
+    ctx: ScanContext, steps: RecheckRounds, recheck: PixelRecheck
+) -> Generator[Event, None, Clustering]:
+    """Drives the grouper round by round; each round's fresh re-checks run in the scan's
+    worker pool ("recheck" progress: a bar over the uncertain edges, an upper bound, since
+    most of them are never asked). Cancelled: unknown pairs give no evidence, so grouping
+    ends at once (and nothing unchecked is remembered)."""
+    prog = Progress("recheck", None)
+    pooled = 0
+    try:
+        while True:
+            rnd = next(steps)
+            prog.total = rnd.uncertain
+            if ctx.cancel.is_set():
+                recheck.gave_up = True
+                continue
+            need = recheck.needed(rnd.pairs)
+            if len(need) >= POOL_MIN_PAIRS:
+                for done in _recheck_in_pool(ctx, recheck, need):
+                    pooled += done
+                    if (ev := prog.tick(rnd.asked + pooled)) is not None:
+                        yield ev
+            elif (ev := prog.tick(rnd.asked)) is not None:
+                yield ev
+    except StopIteration as stop:
+        clustering = stop.value
+    if prog.total:
+        yield prog.done(prog.total)
+    return clustering
+
+
+def _recheck_in_pool(ctx: ScanContext, recheck: PixelRecheck, need: list) -> Iterator[int]:
+    """Verdicts of ``need`` from the pool, in chunks of pairs sorted by path so a file in many
+    pairs is decoded once per chunk; yields how many pairs each finished chunk settled."""
+    items = recheck.items
+    need = sorted(need, key=lambda p: (items[p[0]].path, items[p[1]].path))
+    size = max(2, min(RECHECK_CHUNK, -(-len(need) // (4 * max(1, ctx.options.workers)))))
+    chunks = [need[k : k + size] for k in range(0, len(need), size)]
+    tasks = [
+        (n, *(items[x].path for pair in chunk for x in pair)) for n, chunk in enumerate(chunks)
+    ]
+    ctx.pool.start()  # worth it from POOL_MIN_PAIRS on, even for a task or two
+    for n, verdicts in ctx.pool.map(recheck_task, tasks, ctx.cancel.is_set, chunksize=1):
+        for (i, j), verdict in zip(chunks[n], verdicts, strict=True):
+            recheck.put(i, j, verdict)
+        yield len(verdicts)
+    if ctx.cancel.is_set():
+        recheck.gave_up = True
+
+
 def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
     """Representatives' features → ``Grouped``."""
     prog = Progress("group", None)
@@ -123,9 +177,8 @@ def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
         prog.total = total
 
     recheck, keep_rechecks = remembered_rechecks(cat, items, ex.reps)
-    clustering = group_items(
-        items, ctx.options.sensitivity, forbidden, on_group_progress, recheck=recheck
-    )
+    steps = group_steps(items, ctx.options.sensitivity, forbidden, on_group_progress, recheck)
+    clustering = yield from _recheck_rounds(ctx, steps, recheck)
     keep_rechecks()
     yield prog.done(len(clustering.groups))
     ctx.timed("group", prog.start)

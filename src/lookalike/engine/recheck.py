@@ -1,0 +1,118 @@
+"""Pixel re-checks of uncertain hash edges (grouping.py asks, verify.py answers).
+
+The grouper asks lazily, one pair per component at a time; :func:`grouping.group_steps`
+hands the waiting pairs of all components over in rounds, so the scan computes them in its
+worker pool (``recheck_task``, chunks of pairs grouped by file) instead of decoding both
+photos in the driver, one pair at a time (docs/scale.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lookalike.engine.grouping import Item
+
+RECHECK_CHUNK = 32  # pairs per worker task: a file in several of them is decoded once
+
+
+def recheck_task(task: tuple) -> tuple[int, list[bool | None]]:
+    """Worker side of the batched re-check: ``(chunk_id, a1, b1, a2, b2, ...)`` (paths, flat
+    so a Ray pool maps them to remote roots) → ``(chunk_id, verdicts)``; None where the pair
+    raised (no evidence, not remembered). One Verifier per chunk: each file decoded once."""
+    from lookalike.engine.features.verify import Verifier
+
+    chunk_id, paths = task[0], task[1:]
+    verifier = Verifier(cache_size=max(2, len(paths)))
+    out: list[bool | None] = []
+    for a, b in zip(paths[::2], paths[1::2], strict=True):
+        try:
+            out.append(verifier.verify(a, b).contradicts)
+        except Exception:  # one odd file never stops grouping
+            out.append(None)
+    return chunk_id, out
+
+
+class PixelRecheck:
+    """``contradicted(i, j)``: the two files, aligned by ORB + RANSAC, disagree in content
+    (verify.py). Files that cannot be read or aligned give no evidence (False).
+
+    ``remembered(key_a, key_b)`` (keys in ascending order) returns a verdict kept from an
+    earlier scan, or None; verdicts computed here land in ``fresh`` for the caller to keep, so
+    a rescan of unchanged files decodes nothing. ``needed`` + ``put`` let a caller compute a
+    batch of verdicts elsewhere (the scan's worker pool) before the grouper asks for them;
+    only verdicts the grouper asks for are remembered, exactly as when checked one by one."""
+
+    def __init__(
+        self,
+        items: Sequence[Item],
+        remembered: Callable[[int, int], bool | None] | None = None,
+        fresh: dict[tuple[int, int], bool] | None = None,
+    ) -> None:
+        self.items = items
+        self.remembered = remembered
+        self.fresh = fresh
+        self.computed: dict[tuple[int, int], bool | None] = {}  # by file keys, ascending
+        self.known: dict[tuple[int, int], bool] = {}  # remembered verdicts already looked up
+        self.gave_up = False  # cancelled: unknown pairs give no evidence
+        self.driver_checks = 0  # pairs decoded here rather than in the pool
+        self._verifier = None
+
+    def _keys(self, i: int, j: int) -> tuple[int, int]:
+        lo, hi = sorted((self.items[i].key, self.items[j].key))
+        return lo, hi
+
+    def needed(self, pairs: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The pairs (item indices) with no verdict yet, remembered or computed."""
+        out = []
+        for i, j in pairs:
+            k = self._keys(i, j)
+            if k in self.computed or k in self.known:
+                continue
+            if self.remembered is not None and (v := self.remembered(*k)) is not None:
+                self.known[k] = v
+                continue
+            out.append((i, j))
+        return out
+
+    def put(self, i: int, j: int, verdict: bool | None) -> None:
+        """A verdict computed elsewhere (None: the check raised)."""
+        self.computed[self._keys(i, j)] = verdict
+
+    def __call__(self, i: int, j: int) -> bool:
+        k = self._keys(i, j)
+        if k in self.known:
+            return self.known[k]
+        if k not in self.computed:
+            if self.remembered is not None and (v := self.remembered(*k)) is not None:
+                return v
+            if self.gave_up:
+                return False
+            self.computed[k] = self._verify(i, j)
+        verdict = self.computed[k]
+        if verdict is None:
+            return False
+        if self.fresh is not None:
+            self.fresh[k] = verdict
+        return verdict
+
+    def _verify(self, i: int, j: int) -> bool | None:
+        from lookalike.engine.features.verify import Verifier
+
+        if self._verifier is None:
+            self._verifier = Verifier(cache_size=256)
+        self.driver_checks += 1
+        try:
+            return self._verifier.verify(self.items[i].path, self.items[j].path).contradicts
+        except Exception:  # one odd file never stops grouping
+            return None
+
+
+def pixel_recheck(
+    items: Sequence[Item],
+    remembered: Callable[[int, int], bool | None] | None = None,
+    fresh: dict[tuple[int, int], bool] | None = None,
+) -> PixelRecheck:
+    """The default re-check (see :class:`PixelRecheck`)."""
+    return PixelRecheck(items, remembered, fresh)
