@@ -55,6 +55,7 @@ class PixelRecheck:
         self.fresh = fresh
         self.computed: dict[tuple[int, int], bool | None] = {}  # by file keys, ascending
         self.known: dict[tuple[int, int], bool] = {}  # remembered verdicts already looked up
+        self.unknown: set[tuple[int, int]] = set()  # looked up, not remembered
         self.gave_up = False  # cancelled: unknown pairs give no evidence
         self.driver_checks = 0  # pairs decoded here rather than in the pool
         self._verifier = None
@@ -73,6 +74,7 @@ class PixelRecheck:
             if self.remembered is not None and (v := self.remembered(*k)) is not None:
                 self.known[k] = v
                 continue
+            self.unknown.add(k)
             out.append((i, j))
         return out
 
@@ -85,7 +87,11 @@ class PixelRecheck:
         if k in self.known:
             return self.known[k]
         if k not in self.computed:
-            if self.remembered is not None and (v := self.remembered(*k)) is not None:
+            if (
+                k not in self.unknown
+                and self.remembered is not None
+                and (v := self.remembered(*k)) is not None
+            ):
                 return v
             if self.gave_up:
                 return False
