@@ -245,6 +245,28 @@ async def test_full_view_zoom_and_back(thumbs: list[str]) -> None:
         assert app.current_mode == "review" and not isinstance(app.screen, FullView)
 
 
+async def test_full_view_is_reused_and_shows_the_new_file(thumbs: list[str]) -> None:
+    """Enter pushes one installed FullView (a repaint, not a compose): each push must still
+    start at fit and show the file selected now, not the last one."""
+    from lookalike.ui.screens.fullview import FullView
+
+    app = app_with(FakeEngine(make_groups(3, thumbs)), graphics="halfcell")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.review.groups) == 3)
+        await pilot.press("enter")
+        first = app.screen
+        assert isinstance(first, FullView)
+        await wait_for(pilot, lambda: first.frame is not None)
+        await pilot.press("plus", "escape", "j", "l")
+        member = app.review.current_member
+        assert member is not None and member.path != first._source_path
+        await pilot.press("enter")
+        assert app.screen is first and first.zoom == 1
+        await wait_for(pilot, lambda: first._source_path == member.path and first.frame is not None)
+        title = str(first.query_one("#full-title").render())
+        assert os.path.basename(member.path) in title and "zoom 1x" in title
+
+
 async def test_graphics_renderer_shown_in_footer(thumbs: list[str]) -> None:
     app = app_with(FakeEngine(make_groups(3, thumbs)), graphics="halfcell")
     async with app.run_test(size=SIZE) as pilot:

@@ -80,8 +80,18 @@ cannot be read). Space still toggles keep/remove for this file.
         yield StatusBar()
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.call_after_refresh(self.reload)
+    def on_screen_resume(self) -> None:
+        """Each push (the review keeps one FullView installed, so Enter costs a repaint, not a
+        compose): start at fit, drop the last file's picture, and start the new render."""
+        self.reset_view()
+        m = self.lk.review.current_member
+        widget = self.query_one("#full-image")
+        if m is not None and m.path != self._source_path and isinstance(widget, LinesImage):
+            widget.set_image(None, None)
+        if self.size.width:
+            self.reload()
+        else:  # first push: the picture area has no size until the first layout
+            self.call_after_refresh(self.reload)
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.reload)

@@ -400,8 +400,11 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
     def action_full(self) -> None:
         from lookalike.ui.screens.fullview import FullView
 
-        if self.lk.review.current_member is not None:
-            self.app.push_screen(FullView(), lambda _: self.redraw())
+        if self.lk.review.current_member is None:
+            return
+        if not self.app.is_screen_installed("fullview"):  # one instance: Enter only repaints
+            self.app.install_screen(FullView(), "fullview")
+        self.app.push_screen("fullview", lambda _: self.redraw())
 
     def action_select(self) -> None:
         from lookalike.ui import select
