@@ -38,15 +38,20 @@ class StatusBar(Static):
     def __init__(self) -> None:
         super().__init__(id="statusbar")
         self.message = ""
+        self._shown: str | None = None
 
     def on_mount(self) -> None:
         self.show(self.message)
 
     def show(self, message: str) -> None:
+        """Repaints only on change: the review says the same counts after most keys."""
         self.message = message
         graphics = getattr(self.app, "graphics_label", "?")
         text = Text()
         text.append(f" graphics: {graphics} ", style="bold")
         text.append("│ ")
         text.append(message)
+        if text.plain == self._shown:
+            return
+        self._shown = text.plain
         self.update(text, layout=False)
