@@ -9,22 +9,31 @@ photos in the driver, one pair at a time (docs/scale.md).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lookalike.engine.grouping import Item
 
 RECHECK_CHUNK = 32  # pairs per worker task: a file in several of them is decoded once
+WORKER_CACHE = 256  # decoded files a worker keeps between chunks (as the driver's Verifier)
+
+
+_worker_cache: tuple[int, Any] = (0, None)  # (scan token, Verifier) of this worker process
 
 
 def recheck_task(task: tuple) -> tuple[int, list[bool | None]]:
-    """Worker side of the batched re-check: ``(chunk_id, a1, b1, a2, b2, ...)`` (paths, flat
-    so a Ray pool maps them to remote roots) → ``(chunk_id, verdicts)``; None where the pair
-    raised (no evidence, not remembered). One Verifier per chunk: each file decoded once."""
+    """Worker side of the batched re-check: ``(token, chunk_id, a1, b1, a2, b2, ...)`` (paths,
+    flat so a Ray pool maps them to remote roots) → ``(chunk_id, verdicts)``; None where the
+    pair raised (no evidence, not remembered). The worker keeps one Verifier (LRU of decoded
+    files) per scan token, so a file met again in a later chunk or round is not decoded again;
+    a new token (another scan: files may have changed) starts an empty one."""
+    global _worker_cache
     from lookalike.engine.features.verify import Verifier
 
-    chunk_id, paths = task[0], task[1:]
-    verifier = Verifier(cache_size=max(2, len(paths)))
+    token, chunk_id, paths = task[0], task[1], task[2:]
+    if _worker_cache[0] != token or _worker_cache[1] is None:
+        _worker_cache = (token, Verifier(cache_size=WORKER_CACHE))
+    verifier = _worker_cache[1]
     out: list[bool | None] = []
     for a, b in zip(paths[::2], paths[1::2], strict=True):
         try:

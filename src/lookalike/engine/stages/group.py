@@ -8,6 +8,7 @@ nothing. "Not a duplicate" marks keep two photos apart whichever copy stands for
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -121,6 +122,7 @@ def _recheck_rounds(
     ends at once (and nothing unchecked is remembered)."""
     prog = Progress("recheck", None)
     pooled = 0
+    token = time.monotonic_ns()  # this scan's: a worker drops the decodes of an older one
     try:
         while True:
             rnd = next(steps)
@@ -129,8 +131,8 @@ def _recheck_rounds(
                 recheck.gave_up = True
                 continue
             need = recheck.needed(rnd.pairs)
-            if len(need) >= POOL_MIN_PAIRS:
-                for done in _recheck_in_pool(ctx, recheck, need):
+            if len(need) >= POOL_MIN_PAIRS and ctx.options.workers > 1:
+                for done in _recheck_in_pool(ctx, recheck, need, token):
                     pooled += done
                     if (ev := prog.tick(rnd.asked + pooled)) is not None:
                         yield ev
@@ -143,7 +145,9 @@ def _recheck_rounds(
     return clustering
 
 
-def _recheck_in_pool(ctx: ScanContext, recheck: PixelRecheck, need: list) -> Iterator[int]:
+def _recheck_in_pool(
+    ctx: ScanContext, recheck: PixelRecheck, need: list, token: int
+) -> Iterator[int]:
     """Verdicts of ``need`` from the pool, in chunks of pairs sorted by path so a file in many
     pairs is decoded once per chunk; yields how many pairs each finished chunk settled."""
     items = recheck.items
@@ -151,7 +155,8 @@ def _recheck_in_pool(ctx: ScanContext, recheck: PixelRecheck, need: list) -> Ite
     size = max(2, min(RECHECK_CHUNK, -(-len(need) // (4 * max(1, ctx.options.workers)))))
     chunks = [need[k : k + size] for k in range(0, len(need), size)]
     tasks = [
-        (n, *(items[x].path for pair in chunk for x in pair)) for n, chunk in enumerate(chunks)
+        (token, n, *(items[x].path for pair in chunk for x in pair))
+        for n, chunk in enumerate(chunks)
     ]
     ctx.pool.start()  # worth it from POOL_MIN_PAIRS on, even for a task or two
     for n, verdicts in ctx.pool.map(recheck_task, tasks, ctx.cancel.is_set, chunksize=1):
