@@ -237,10 +237,7 @@ def group_steps(
     clustering needs next, one per component still waiting (components are independent); the
     caller may compute them in a batch (``recheck.put``) before resuming. Verdicts are per
     pair, so the groups are the same however they were computed."""
-    if recheck == "pixels":
-        from lookalike.engine.recheck import pixel_recheck
-
-        recheck = pixel_recheck(items)
+    recheck = _resolve_recheck(items, recheck)
     order = sorted(range(len(items)), key=lambda i: items[i].path)
     rank = {i: r for r, i in enumerate(order)}
     prep = ViewSignatures(items)
@@ -298,34 +295,48 @@ def group_steps(
     if progress:
         progress(len(pairs), len(pairs))
 
-    comps = connected_components(len(items), edges, min_size=2)
-    comp_of = {m: c for c, members in enumerate(comps) for m in members}
-    local: list[dict[tuple[int, int], float]] = [{} for _ in comps]
-    for (i, j), score in edges.items():  # each component sees only its own edges
-        local[comp_of[i]][(i, j)] = score
     runs = []
-    for members, comp_edges in zip(comps, local, strict=True):
+    for members, comp_edges in _components(len(items), edges):
         members.sort(key=rank.__getitem__)
         runs.append(_link_clusters(members, comp_edges, joins, rank, confirmed))
     uncertain = sum(1 for k in edges if cache[k].band < RECHECK_BAND or cache[k].low < RECHECK_LOW)
-    rounds = _in_rounds(runs)
-    try:
-        while True:
-            round_pairs = next(rounds)
-            yield RecheckRound(round_pairs, asked[0], uncertain)
-    except StopIteration as stop:
-        per_comp = stop.value
+    per_comp = yield from _in_rounds(runs, asked, uncertain)
     groups = [g for comp_groups in per_comp for g in comp_groups]
     groups = [sorted(g, key=rank.__getitem__) for g in groups if len(g) >= 2]
     groups.sort(key=lambda g: rank[g[0]])
     return Clustering(groups, edges, sim)
 
 
+def _resolve_recheck(
+    items: Sequence[Item], recheck: Callable[[int, int], bool] | None | str
+) -> Callable[[int, int], bool] | None:
+    """ "pixels" → the default :func:`recheck.pixel_recheck` on the files."""
+    if recheck == "pixels":
+        from lookalike.engine.recheck import pixel_recheck
+
+        return pixel_recheck(items)
+    return recheck if callable(recheck) else None
+
+
+def _components(
+    n: int, edges: dict[tuple[int, int], float]
+) -> list[tuple[list[int], dict[tuple[int, int], float]]]:
+    """Connected components of the verified edges, each with only its own edges."""
+    comps = connected_components(n, edges, min_size=2)
+    comp_of = {m: c for c, members in enumerate(comps) for m in members}
+    local: list[dict[tuple[int, int], float]] = [{} for _ in comps]
+    for (i, j), score in edges.items():
+        local[comp_of[i]][(i, j)] = score
+    return list(zip(comps, local, strict=True))
+
+
 Confirm = Generator[tuple[int, int], None, bool]
 Clusters = Generator[tuple[int, int], None, list[list[int]]]
 
 
-def _in_rounds(runs: list[Clusters]) -> Generator[list[tuple[int, int]], None, list]:
+def _in_rounds(
+    runs: list[Clusters], asked: list[int], uncertain: int
+) -> Generator[RecheckRound, None, list]:
     """Runs the components' clusterings side by side: each stops at its next re-check; the
     waiting pairs are yielded together (one round), then every waiting run resumes."""
     results: list = [None] * len(runs)
@@ -341,7 +352,7 @@ def _in_rounds(runs: list[Clusters]) -> Generator[list[tuple[int, int]], None, l
     for c in range(len(runs)):
         advance(c)
     while waiting:
-        yield list(waiting.values())
+        yield RecheckRound(list(waiting.values()), asked[0], uncertain)
         for c in list(waiting):
             advance(c)
     return results
