@@ -30,6 +30,18 @@ def _scan(inbox: Path, db: Path, *extra: str) -> tuple[dict, str]:
     return json.loads(r.stdout), r.stderr
 
 
+def _cat_inbox(tmp_path: Path) -> tuple[Path, Path]:
+    """inbox/ with a generated PNG of chelsea (an A1111 prompt naming a cat) and a JPEG copy."""
+    inbox, db = tmp_path / "inbox", tmp_path / "cat.sqlite"
+    inbox.mkdir()
+    chelsea = _photo("chelsea")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", PROMPT)
+    chelsea.save(inbox / "chelsea.png", pnginfo=info)
+    chelsea.save(inbox / "chelsea-copy.jpg", quality=92)
+    return inbox, db
+
+
 def _members(doc: dict) -> list[set[str]]:
     return [{Path(f["path"]).name for f in g["files"]} for g in doc["groups"]]
 
@@ -40,13 +52,7 @@ def test_hide_hits_leave_this_runs_groups(tmp_path: Path) -> None:
     from lookalike import config
     from lookalike.cli import main
 
-    inbox, db = tmp_path / "inbox", tmp_path / "cat.sqlite"
-    inbox.mkdir()
-    chelsea = _photo("chelsea")
-    info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", PROMPT)
-    chelsea.save(inbox / "chelsea.png", pnginfo=info)
-    chelsea.save(inbox / "chelsea-copy.jpg", quality=92)
+    inbox, db = _cat_inbox(tmp_path)
     (inbox / "chelsea-copy2.jpg").write_bytes((inbox / "chelsea-copy.jpg").read_bytes())
     coffee = _photo("coffee")
     coffee.save(inbox / "coffee.jpg", quality=95)
@@ -231,13 +237,7 @@ def test_rules_without_no_ui_apply_off_a_terminal_and_are_refused_for_the_app(
     from lookalike import config
     from lookalike.cli import main
 
-    inbox, db = tmp_path / "inbox", tmp_path / "cat.sqlite"
-    inbox.mkdir()
-    chelsea = _photo("chelsea")
-    info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", PROMPT)
-    chelsea.save(inbox / "chelsea.png", pnginfo=info)
-    chelsea.save(inbox / "chelsea-copy.jpg", quality=92)
+    inbox, db = _cat_inbox(tmp_path)
     config.save_config(
         {
             "content_rules": [

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
@@ -83,16 +83,23 @@ def quarantine_empty(batch: str | None, journal: Path | None) -> None:
         if got.strip() != expected:
             raise ConfirmationRequired("confirmation did not match; nothing was deleted")
         res = empty_quarantine(batch, journal)
-        for path, why in res.skipped:
-            stderr.write(f"  skipped: {display_path(path)}: {safe_text(why)}; left in place\n")
-        stdout.write(
-            f"deleted {res.files} file(s), {human_bytes(res.bytes)} from quarantine"
-            + (f"; {len(res.skipped)} left in place (see above)" if res.skipped else "")
-            + "\n"
+        return _report_removal(
+            res, "deleted {files} file(s), {size} from quarantine", stdout, stderr
         )
-        return EXIT_PARTIAL if res.skipped else EXIT_OK
 
     run_body(body)
+
+
+def _report_removal(res: Any, done: str, stdout: TextIO, stderr: TextIO) -> int:
+    """One line per file left in place (stderr), one summary line (stdout), the exit code."""
+    for path, why in res.skipped:
+        stderr.write(f"  skipped: {display_path(path)}: {safe_text(why)}; left in place\n")
+    stdout.write(
+        done.format(files=res.files, size=human_bytes(res.bytes))
+        + (f"; {len(res.skipped)} left in place (see above)" if res.skipped else "")
+        + "\n"
+    )
+    return EXIT_PARTIAL if res.skipped else EXIT_OK
 
 
 @click.group("merge-backups")
@@ -186,14 +193,7 @@ def merge_backups_remove(
             if got.strip() != expected:
                 raise ConfirmationRequired("confirmation did not match; nothing was removed")
         res = remove_merge_backups(batch, days, journal, only=found)
-        for path, why in res.skipped:
-            stderr.write(f"  skipped: {display_path(path)}: {safe_text(why)}; left in place\n")
-        stdout.write(
-            f"removed {res.files} merge backup(s), {human_bytes(res.bytes)}"
-            + (f"; {len(res.skipped)} left in place (see above)" if res.skipped else "")
-            + "\n"
-        )
-        return EXIT_PARTIAL if res.skipped else EXIT_OK
+        return _report_removal(res, "removed {files} merge backup(s), {size}", stdout, stderr)
 
     run_body(body)
 
