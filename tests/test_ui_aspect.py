@@ -91,6 +91,13 @@ async def test_portrait_and_panorama_keep_their_shape(tmp_path: Path, size) -> N
         for _ in range(2):
             g = app.review.current
             kind = "portrait" if "portrait" in Path(g.keep).name else "panorama"
+            # j paints the group's text first and its tiles in the next frame
+            await wait_for(
+                pilot,
+                lambda g=g: (
+                    len([c for c in grid.query_children(ThumbCard) if c.display]) == len(g.members)
+                ),
+            )
             cards = [c for c in grid.query_children(ThumbCard) if c.display]
             assert len(cards) == len(g.members) == 2
             await wait_for(pilot, lambda cards=cards: all(c.image is not None for c in cards))
