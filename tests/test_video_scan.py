@@ -110,38 +110,17 @@ def test_no_video_is_exact_only(videos: Path, tmp_path: Path) -> None:
 def test_csv_and_text_carry_video_fields(videos: Path, tmp_path: Path) -> None:
     db = tmp_path / "c.db"
     _scan(videos, db, "--video-step", "0.5")
-    r = lookalike(
-        "scan",
-        "--no-ui",
-        str(videos),
-        "--db",
-        str(db),
-        "--workers",
-        "1",
-        "--video-step",
-        "0.5",
-        "--format",
-        "csv",
-    )
-    rows = list(csv.DictReader(io.StringIO(r.stdout.decode())))
+
+    def rescan(fmt: str) -> str:
+        args = ("--db", str(db), "--workers", "1", "--video-step", "0.5", "--format", fmt)
+        return lookalike("scan", "--no-ui", str(videos), *args).stdout.decode()
+
+    rows = list(csv.DictReader(io.StringIO(rescan("csv"))))
     trimmed = next(row for row in rows if row["path"].endswith("trimmed.mp4"))
     assert trimmed["tier"] == "clip" and float(trimmed["duration"]) > 5
     assert json.loads(trimmed["segments"])[0]["b_start"] == pytest.approx(3.0, abs=1.0)
-    r = lookalike(
-        "scan",
-        "--no-ui",
-        str(videos),
-        "--db",
-        str(db),
-        "--workers",
-        "1",
-        "--video-step",
-        "0.5",
-        "--format",
-        "text",
-    )
-    text = r.stdout.decode()
-    assert "· clip ·" in text and "= keeper 3." in text or "= keeper 2." in text
+    text = rescan("text")
+    assert "· clip ·" in text and ("= keeper 3." in text or "= keeper 2." in text)
 
 
 def test_scan_action_never_touches_clip_groups(videos: Path, tmp_path: Path) -> None:
