@@ -7,7 +7,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from lookalike.engine.events import Event, ScanFinished
 from lookalike.engine.records import FileError, Group, Member, ScanStats
@@ -63,26 +63,31 @@ def write_csv(out: TextIO, groups: list[Group]) -> None:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_FIELDS)
     for g in groups:
-        for m in g.members:
-            w.writerow(
-                [
-                    g.id,
-                    g.tier,
-                    int(m.path == g.keep),
-                    _safe(m.path),
-                    m.size,
-                    m.width,
-                    m.height,
-                    m.format,
-                    f"{m.score:.4f}",
-                    g.reason if m.path == g.keep else "",
-                    "; ".join(m.flags),
-                    "" if m.duration is None else m.duration,
-                    "" if m.fps is None else m.fps,
-                    m.codec or "",
-                    json.dumps(list(m.segments)) if m.segments else "",
-                ]
-            )
+        write_csv_group(w, g)
+
+
+def write_csv_group(w: Any, g: Group) -> None:
+    """One group's rows (``w``: a csv.writer)."""
+    for m in g.members:
+        w.writerow(
+            [
+                g.id,
+                g.tier,
+                int(m.path == g.keep),
+                _safe(m.path),
+                m.size,
+                m.width,
+                m.height,
+                m.format,
+                f"{m.score:.4f}",
+                g.reason if m.path == g.keep else "",
+                "; ".join(m.flags),
+                "" if m.duration is None else m.duration,
+                "" if m.fps is None else m.fps,
+                m.codec or "",
+                json.dumps(list(m.segments)) if m.segments else "",
+            ]
+        )
 
 
 def _safe(path: str) -> str:
@@ -102,20 +107,28 @@ def _human(n: int) -> str:
 
 def write_text(out: TextIO, groups: list[Group], errors: list[FileError], stats: ScanStats) -> None:
     for g in groups:
+        write_text_group(out, g)
+    write_text_summary(out, stats)
+
+
+def write_text_group(out: TextIO, g: Group) -> None:
+    out.write(
+        f"Group {g.id} · {g.tier} · {len(g.members)} files · {_human(g.bytes_to_free)} to free\n"
+    )
+    for m in g.members:
+        mark = "keep" if m.path == g.keep else "    "
         out.write(
-            f"Group {g.id} · {g.tier} · {len(g.members)} files · {_human(g.bytes_to_free)} to free\n"
+            f"  {mark} {m.score:5.3f} {m.width}×{m.height} {m.format:5s} "
+            f"{_human(m.size):>9s}  {_safe(m.path)}\n"
         )
-        for m in g.members:
-            mark = "keep" if m.path == g.keep else "    "
-            out.write(
-                f"  {mark} {m.score:5.3f} {m.width}×{m.height} {m.format:5s} "
-                f"{_human(m.size):>9s}  {_safe(m.path)}\n"
-            )
-            if m.flags:
-                out.write(f"{'':8s}{'; '.join(m.flags)}\n")
-            if m.duration is not None:
-                out.write(f"{'':8s}{_video_line(m)}\n")
-        out.write(f"  reason: {g.reason}\n\n")
+        if m.flags:
+            out.write(f"{'':8s}{'; '.join(m.flags)}\n")
+        if m.duration is not None:
+            out.write(f"{'':8s}{_video_line(m)}\n")
+    out.write(f"  reason: {g.reason}\n\n")
+
+
+def write_text_summary(out: TextIO, stats: ScanStats) -> None:
     out.write(
         f"{stats.groups} group(s), {stats.duplicate_files} duplicate file(s), "
         f"{_human(stats.bytes_to_free)} to free; {stats.files_seen} files seen, "
@@ -141,17 +154,21 @@ def _slug(name: str) -> str:
 def write_link_dir(root: Path, groups: list[Group]) -> int:
     """A folder per group holding symlinks to its files (keeper first); returns links made."""
     root.mkdir(parents=True, exist_ok=True)
+    return sum(write_group_links(root, g) for g in groups)
+
+
+def write_group_links(root: Path, g: Group) -> int:
+    """One group's folder of symlinks under ``root`` (which exists); returns links made."""
     made = 0
-    for g in groups:
-        d = root / f"group-{g.id:05d}-{g.tier}"
-        d.mkdir(exist_ok=True)
-        for n, m in enumerate(sorted(g.members, key=lambda m: m.path != g.keep), start=1):
-            tag = "keep" if m.path == g.keep else f"{n:02d}"
-            link = d / f"{tag}--{_slug(os.path.basename(m.path))}"
-            if link.is_symlink() or link.exists():
-                if os.readlink(link) == m.path:
-                    continue
-                link.unlink()
-            os.symlink(m.path, link)
-            made += 1
+    d = root / f"group-{g.id:05d}-{g.tier}"
+    d.mkdir(exist_ok=True)
+    for n, m in enumerate(sorted(g.members, key=lambda m: m.path != g.keep), start=1):
+        tag = "keep" if m.path == g.keep else f"{n:02d}"
+        link = d / f"{tag}--{_slug(os.path.basename(m.path))}"
+        if link.is_symlink() or link.exists():
+            if os.readlink(link) == m.path:
+                continue
+            link.unlink()
+        os.symlink(m.path, link)
+        made += 1
     return made

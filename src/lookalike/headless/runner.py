@@ -1,22 +1,30 @@
-"""Runs a scan through the async engine API and writes results; returns the exit code."""
+"""Runs a scan through the async engine API and writes results; returns the exit code.
+
+Results are written as the engine yields each group (headless/stream.py), never gathered
+into one document in memory first.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from lookalike.engine.api import Engine
 from lookalike.engine.catalog import CatalogError
-from lookalike.engine.events import Event, ScanFinished
+from lookalike.engine.events import GroupFound, ScanFinished
 from lookalike.engine.options import ScanOptions
 from lookalike.engine.ray_pool import RayUnavailable
 from lookalike.engine.scanlock import ScanBusy
 from lookalike.headless import exitcodes, output
 from lookalike.headless.progress import make_progress
+from lookalike.headless.stream import ResultStream
+
+FLUSH_EVERY = 0.2  # seconds: groups reach a pipe this soon, without a write(2) per group
 
 
 @dataclass
@@ -36,12 +44,21 @@ def run_scan(
 ) -> RunResult:
     cancel = threading.Event()
     finished: list[ScanFinished] = []
+    results = ResultStream(fmt, out, link_dir)
+    flushed = [time.monotonic()]
 
     async def consume() -> None:
         with make_progress(progress, err) as bar:
             async for ev in engine.scan(options, cancel):
-                _handle(ev, bar, fmt, out)
-                if isinstance(ev, ScanFinished):
+                bar.handle(ev)
+                if fmt == "jsonl":
+                    output.write_event_line(out, ev)
+                if isinstance(ev, GroupFound):
+                    results.group(ev.group)
+                    if time.monotonic() - flushed[0] > FLUSH_EVERY:  # a pipe sees groups soon
+                        out.flush()
+                        flushed[0] = time.monotonic()
+                elif isinstance(ev, ScanFinished):
                     finished.append(ev)
 
     try:
@@ -64,25 +81,11 @@ def run_scan(
     fin = finished[0]
     if fin.cancelled:
         return RunResult(exitcodes.INTERRUPTED, fin)
-    groups, errors = list(fin.groups), list(fin.errors)
-    if fmt == "json":
-        output.write_json(out, groups, errors, fin.stats)
-    elif fmt == "csv":
-        output.write_csv(out, groups)
-    elif fmt == "text":
-        output.write_text(out, groups, errors, fin.stats)
+    results.finish(fin.errors, fin.stats)
     out.flush()
     if link_dir is not None:
-        try:
-            n = output.write_link_dir(link_dir, groups)
-            err.write(f"lookalike: {n} symlink(s) written under {link_dir}\n")
-        except OSError as exc:
-            err.write(f"lookalike: cannot write links under {link_dir}: {exc}\n")
+        if results.link_error is not None:
+            err.write(f"lookalike: cannot write links under {link_dir}: {results.link_error}\n")
             return RunResult(exitcodes.FATAL, fin)
-    return RunResult(exitcodes.FILE_ERRORS if errors else exitcodes.OK, fin)
-
-
-def _handle(ev: Event, bar, fmt: str, out: TextIO) -> None:
-    bar.handle(ev)
-    if fmt == "jsonl":
-        output.write_event_line(out, ev)
+        err.write(f"lookalike: {results.links} symlink(s) written under {link_dir}\n")
+    return RunResult(exitcodes.FILE_ERRORS if fin.errors else exitcodes.OK, fin)

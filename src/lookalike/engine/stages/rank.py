@@ -156,24 +156,42 @@ def _video_groups(ctx: ScanContext, gr: Grouped, ex: Exact, rows: dict) -> Itera
     return built
 
 
+def _first_path(ex: Exact, rows: dict, rep_ids: list[int]) -> str:
+    """The path a built group will list first (its members are sorted by path), known before
+    the group is built, so groups can be ordered first and built (and sent) one at a time."""
+    return min(r.path for rid in rep_ids for r in ex.cluster_of.get(rid, [rows[rid]]))
+
+
 def rank(
     ctx: ScanContext, gr: Grouped, ex: Exact, diffed: Diffed, ml_state: Any
 ) -> Iterator[Event]:
     """Grouped representatives → the scan's groups (yielded as GroupFound, then returned),
-    in a deterministic order: by the first member's path."""
+    in a deterministic order: by the first member's path.
+
+    Each group is yielded as soon as it is built (its place in the order is known from its
+    files alone), so ``--format jsonl``/``json`` write the first group while later ones are
+    still being ranked; video groups come out of their matcher built, and are merged in."""
     prog = Progress("rank", None)
     raw = _raw_groups(gr, ex)
     if ml_state is not None:
         raw = yield from _with_ml(ctx, ml_state, gr, ex, raw)
-    ranker = _Ranker(ctx, gr, ex, diffed.rows, ml_state)
-    built = [ranker.build(tier, ids) for tier, ids in raw]
+    rows = diffed.rows
+    ranker = _Ranker(ctx, gr, ex, rows, ml_state)
+    pending: list[tuple[str, tuple[str, list[int]] | None, Built | None]] = [
+        (_first_path(ex, rows, ids), (tier, ids), None) for tier, ids in raw
+    ]
+    del raw
     if ex.video_reps:
-        built.extend((yield from _video_groups(ctx, gr, ex, diffed.rows)))
-    built.sort(key=lambda g: g[3][0].path)
+        videos = yield from _video_groups(ctx, gr, ex, rows)
+        pending.extend((b[3][0].path, None, b) for b in videos)
+    pending.sort(key=lambda p: p[0])  # stable: the order the groups had when built first
     stats = ctx.stats
     groups: list[Group] = []
-    for n, (tier, keep, reason, scored) in enumerate(built, start=1):
-        group = Group(n, tier, keep, reason, tuple(scored))
+    for n in range(len(pending)):
+        _, todo, built = pending[n]
+        pending[n] = ("", None, None)  # the entry is done with: nothing kept twice
+        tier, keep, reason, scored = built if built is not None else ranker.build(*todo)
+        group = Group(n + 1, tier, keep, reason, tuple(scored))
         groups.append(group)
         stats.groups_by_tier[tier] = stats.groups_by_tier.get(tier, 0) + 1
         stats.duplicate_files += len(scored) - 1
