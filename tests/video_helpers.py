@@ -63,9 +63,11 @@ def variant(
     codec: str = "libx264",
     gop: int | None = None,
     rotation: int = 0,
+    crop: float = 0.0,
 ) -> Path:
     """A re-encoded copy of ``src``: resized, mirrored, trimmed (fractions), sped up, with black
-    bars of ``letterbox`` pixels top and bottom, ``black`` seconds of black at the start."""
+    bars of ``letterbox`` pixels top and bottom, ``black`` seconds of black at the start,
+    ``crop`` of each side's length cut off (centred) and resized back to the frame size."""
     from PIL import Image
 
     frames, fps = read_frames(src)
@@ -77,6 +79,10 @@ def variant(
         if scale != 1.0:
             img = Image.fromarray(f).resize((int(f.shape[1] * scale), int(f.shape[0] * scale)))
             f = np.asarray(img)
+        if crop:
+            h, w = f.shape[:2]
+            dy, dx = int(h * crop / 2), int(w * crop / 2)
+            f = np.asarray(Image.fromarray(f[dy : h - dy, dx : w - dx]).resize((w, h)))
         if mirror:
             f = f[:, ::-1]
         if letterbox:

@@ -22,8 +22,10 @@ import numpy as np
 
 from lookalike.engine.index import HashIndex
 from lookalike.engine.unionfind import UnionFind
+from lookalike.engine.video_edges import refine
 
 RATIOS = (1.0, 0.8, 1.25)  # tb / ta: the same speed, and ±25 %
+SPEED_MARGIN = 1.1  # another speed must beat the same speed's support by this factor
 SHARP = 3  # a line is as strong as the sum of its matches' closeness to this power
 FRAME_RADIUS = 72  # of 256 bits between two frames' canonical hashes
 MIN_SAMPLES = 3
@@ -37,6 +39,7 @@ SAME_COVER = 0.9
 CLIP_COVER = 0.8
 EDGE_STEPS = 1.0  # segment ends are known to within about a sample step (see _spans)
 EDGE_LOOSE = 32  # bits over the frame radius for the two samples just past a segment's end
+EDGE_WALK = 24  # bits over the frame radius while a segment's ends are walked (video_edges)
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,8 @@ def align(
             picked = _one_per_sample(ta, tb, near, r, centre)
             fit = float(np.abs(tb[picked] - r * ta[picked] - centre).mean()) if len(picked) else 0.0
             # the most (and closest) matches; on a tie the line that fits best (then 1.0 first)
-            strength = (round(_support(ta, tb, near, sim), 6), -round(fit, 6))
+            support = _support(ta, tb, near, sim) / (1.0 if r == 1.0 else SPEED_MARGIN)
+            strength = (round(support, 6), -round(fit, 6))
             if best is None or strength > best[0]:
                 best = (strength, r, centre, near)
         if best is None:
@@ -318,6 +322,7 @@ def match_videos(
     that bar are aligned again with the weights."""
     pairs, seen = _frame_hits(videos, radius)
     loose = radius + EDGE_LOOSE
+    edge = radius + EDGE_WALK
 
     def verdict(i: int, j: int, weights: np.ndarray | None) -> Match | None:
         a, b = videos[i], videos[j]
@@ -330,6 +335,7 @@ def match_videos(
         segs = align(a.times[fa], b.times[fb], w, step, min_samples, min_seconds, sim=sim)
         if not segs:
             return None
+        segs = refine(segs, a, b, edge, RATIOS)
         tier, ca, cb = classify(segs, a.times, b.times, a.step, b.step, (a.codes, b.codes), loose)
         return Match(a.key, b.key, tier, round(ca, 4), round(cb, 4), tuple(segs))
 
