@@ -280,6 +280,7 @@ def similar_groups(
     opts = state.opts
     if not (opts.similar or opts.by):
         return []
+    from lookalike.engine.disk_vectors import TakeRows
     from lookalike.engine.vector_index import group_similar
 
     source = state.colours if opts.by == "colour" or not state.vectors else state.vectors
@@ -315,9 +316,12 @@ def similar_groups(
     for part in partitions:
         if len(part) < 2:
             continue
-        mat = np.stack([source[r] for r in part]).astype(np.float32)
-        for g in group_similar(part, mat, thr):
-            out.append(("similar", g))
+        if state.on_disk and source is state.vectors:  # rows read where used; one index
+            mat = TakeRows(source.matrix, source.rows_of(part))
+            got = group_similar(part, mat, thr, index=state.index)
+        else:
+            got = group_similar(part, np.stack([source[r] for r in part]).astype(np.float32), thr)
+        out.extend(("similar", g) for g in got)
     return out
 
 

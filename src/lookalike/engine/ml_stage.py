@@ -150,9 +150,10 @@ class MLState:
     model: str | None = None
     version: str | None = None
     family: str = "effnet"
-    vectors: dict[int, np.ndarray] = field(default_factory=dict)  # rep id → row of ``matrix``
+    vectors: Any = field(default_factory=dict)  # rep id → row of ``matrix`` (RowVectors)
     ids: np.ndarray | None = None  # int64 ids, sorted; rows of ``matrix``
     matrix: np.ndarray | None = None  # (n, dim) float16 unit vectors: 1M × 1280 = 2.5 GB
+    on_disk: bool = False  # ``matrix`` is a memmap beside the catalog (disk_vectors.py)
     index: Any = None  # VectorIndex over ``matrix`` (built once, saved, reused by edges())
     colours: dict[int, np.ndarray] = field(default_factory=dict)
     faces: dict[int, int] = field(default_factory=dict)
@@ -300,14 +301,18 @@ def _load_state(cat: Any, ids: list[int], feeder: Feeder, catalog_path: Path | N
     def load(name: str, version: int) -> dict[int, bytes]:
         return cat.load_features(name, version, ids)
 
+    def load_part(name: str, version: int, part: list[int]) -> dict[int, bytes]:
+        return cat.load_features(name, version, part)
+
     if feat_name and spec is not None:
-        raws = load(feat_name, 1)
-        emb_ids = sorted(fid for fid, raw in raws.items() if len(raw) == 2 * spec.dim)
-        if emb_ids:
-            state.ids = np.array(emb_ids, dtype=np.int64)
-            state.matrix = np.frombuffer(b"".join(raws[i] for i in emb_ids), dtype=np.float16)
-            state.matrix = state.matrix.reshape(len(emb_ids), spec.dim)
-            state.vectors = {fid: state.matrix[n] for n, fid in enumerate(emb_ids)}
+        from lookalike.engine import disk_vectors as dv
+
+        disk = catalog_path is not None and len(ids) >= dv.disk_threshold()
+        path = dv.matrix_path(catalog_path, state.version or "emb") if disk else None
+        got, mat = dv.load_matrix(ids, spec.dim, lambda part: load_part(feat_name, 1, part), path)
+        if len(got):
+            state.ids, state.matrix, state.on_disk = got, mat, path is not None
+            state.vectors = dv.RowVectors(got, mat)
             _build_index(catalog_path, state)
     if feeder.want_colour:
         for fid, raw in load(COLOUR, cv).items():
@@ -425,12 +430,14 @@ def _aesthetic(state: MLState, spec: ModelSpec, cat: Any, embedder: Any) -> str 
 
 
 def _build_index(catalog_path: Path | None, state: MLState) -> None:
-    """Index the vectors once (exact below 200k, IVF-SQ8 above) and persist it beside the
-    catalog for ``lookalike query``; edges() reuses it."""
+    """Index the vectors once (exact below 200k, IVF-SQ8 above, and always IVF-SQ8 when the
+    vectors are on disk: no float32 copy of them) and persist it beside the catalog for
+    ``lookalike query``; edges() and the similar tier reuse it."""
     from lookalike.engine.vector_index import VectorIndex, index_path
 
     assert state.ids is not None and state.matrix is not None
-    state.index = VectorIndex.build(state.ids, state.matrix)
+    kind = "ivf" if state.on_disk else "auto"
+    state.index = VectorIndex.build(state.ids, state.matrix, kind=kind)
     if catalog_path is None:
         return
     try:

@@ -19,6 +19,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from lookalike.engine.disk_vectors import TakeRows
 from lookalike.engine.unionfind import connected_components
 
 FLAT_MAX = 200_000  # exact search below this many vectors (measured: ~1 ms/query at 200k×512)
@@ -77,10 +78,12 @@ class VectorIndex:
             # Large collections: inverted lists with 8-bit scalar-quantised vectors (4x less
             # memory than float32; cosine error ~1e-3), range search still supported.
             nlist = int(max(16, min(65536, 4 * np.sqrt(max(n, 1)), n // 40)))
+            nlist = max(1, min(nlist, n // 39))  # k-means wants ≥ 39 points per list
             quantizer = faiss.IndexFlatIP(dim)
             ivf = faiss.IndexIVFScalarQuantizer(
                 quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
             )
+            ivf.cp.min_points_per_centroid = 1  # a tiny forced IVF: no warning on stderr
             rng = np.random.default_rng(0)  # deterministic training sample
             take = (
                 np.arange(n)
@@ -116,7 +119,8 @@ class VectorIndex:
         self, queries: np.ndarray, threshold: float
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per query: (ids, scores) of every vector with cosine ≥ threshold, best first."""
-        q = np.asarray(queries)
+        # a memmap or a disk_vectors.TakeRows is read chunk by chunk below, never whole
+        q = queries if getattr(queries, "ndim", None) == 2 else np.asarray(queries)
         if q.ndim == 1:
             q = q[None, :]
         out: list[tuple[np.ndarray, np.ndarray]] = []
@@ -273,7 +277,8 @@ def group_similar(
     ids64 = np.asarray(ids, dtype=np.int64)
     if len(ids64) < 2:
         return []
-    v = normalise(vectors)
+    # TakeRows (vectors on disk): rows are read, as unit float32, only where they are used
+    v = vectors if isinstance(vectors, TakeRows) else normalise(vectors)
     pos = {int(x): i for i, x in enumerate(ids64.tolist())}
     pairs = similar_pairs(ids64, v, threshold, index=index)
     edges = [(pos[a], pos[b]) for a, b, _ in pairs if a in pos and b in pos]
