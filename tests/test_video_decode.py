@@ -142,6 +142,32 @@ def test_rotation_metadata_turns_the_frames(tmp_path: Path) -> None:
     assert np.abs(_small(np.rot90(back, 2)) - _small(plain.frames[0])).mean() > 20
 
 
+def test_sample_aspect_ratio_gives_the_display_shape(tmp_path: Path) -> None:
+    """Anamorphic video (pixels twice as wide as high, as DV and some phones write): the
+    probe reports the display size and the frames come out in it, matching the square copy."""
+    from fractions import Fraction
+
+    src = DATA / "carphone_pristine.mp4"
+    frames, fps = read_frames(src)
+    squeezed = [np.asarray(Image.fromarray(f).resize((88, 144))) for f in frames]
+    dst = tmp_path / "sar.mp4"
+    with av.open(str(dst), "w") as c:
+        st = c.add_stream("libx264", rate=round(fps))
+        st.width, st.height, st.pix_fmt = 88, 144, "yuv420p"
+        st.codec_context.sample_aspect_ratio = Fraction(2, 1)
+        for f in squeezed:
+            for p in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), "rgb24")):
+                c.mux(p)
+        for p in st.encode():
+            c.mux(p)
+    s = sample_frames(str(dst), 1.0)
+    plain = sample_frames(str(src), 1.0)
+    assert s.info.sample_aspect == 2.0 and (s.info.coded_width, s.info.coded_height) == (88, 144)
+    assert (s.info.width, s.info.height) == (176, 144)
+    assert s.frames[0].shape[:2] == (131, 160)  # 176:144, not the coded 88:144
+    assert np.abs(_small(s.frames[0]) - _small(plain.frames[0])).mean() < 12
+
+
 def test_corrupt_file_is_one_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)

@@ -13,11 +13,13 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import xxhash
 
+from lookalike.engine import video_embed
 from lookalike.engine.catalog import Catalog, FileRow
 from lookalike.engine.events import Event, Notice, StageDone, StageProgress
 from lookalike.engine.features.video_sig import (
@@ -39,10 +41,13 @@ MATCH_VERSION = 3  # bump when video_align changes its verdicts
 
 @dataclass
 class VideoState:
-    """What the grouping needs: probe metadata and frames per representative file id."""
+    """What the grouping needs: probe metadata and frames per representative file id; with
+    ``--model`` the frames' embeddings and the files' paths (to verify what they find)."""
 
     metas: dict[int, dict]
     frames: dict[int, VideoFrames]
+    emb: dict[int, video_embed.Embedded] = field(default_factory=dict)
+    paths: dict[int, str] = field(default_factory=dict)
 
 
 def _asked(options: ScanOptions) -> float | None:
@@ -101,11 +106,33 @@ def extract(
         yield StageDone("video", time.monotonic() - start, done)
 
 
-def load(cat: Catalog, reps: list[FileRow]) -> VideoState:
+def embed(
+    cat: Catalog,
+    reps: list[FileRow],
+    pool: DecodePool,
+    cancel: threading.Event,
+    feeder: Any,
+    on_error: Callable[[FileError], None],
+) -> Iterator[Event]:
+    """``--model``: embed the sampled videos' frames at a lower rate (video_embed.py)."""
+    ids = [r.id for r in reps if not r.error]
+    steps = {
+        k: float(json.loads(v)["step"])
+        for k, v in cat.load_features(VIDEO_META, VIDEO_VERSION, ids).items()
+    }
+    ok = [r for r in reps if r.id in steps]
+    yield from video_embed.extract(cat, ok, steps, pool, cancel, feeder, on_error)
+
+
+def load(cat: Catalog, reps: list[FileRow], emb_version: str | None = None) -> VideoState:
+    """The sampled videos; ``emb_version`` (the scan's embedding model) adds their frame
+    embeddings."""
     ids = [r.id for r in reps]
     metas = {k: json.loads(v) for k, v in cat.load_features(VIDEO_META, VIDEO_VERSION, ids).items()}
     blobs = cat.load_features(VIDEO_FRAMES, VIDEO_VERSION, ids)
-    return VideoState(metas, {k: VideoFrames.unpack(v) for k, v in blobs.items() if k in metas})
+    frames = {k: VideoFrames.unpack(v) for k, v in blobs.items() if k in metas}
+    emb = {k: e for k, e in video_embed.load(cat, ids, emb_version).items() if k in frames}
+    return VideoState(metas, frames, emb, {r.id: r.path for r in reps if r.id in frames})
 
 
 def frame_radius(options: ScanOptions) -> int:
@@ -135,6 +162,8 @@ def match(
         found = match_videos(
             tls, min_seconds=options.video_min_segment, radius=frame_radius(options)
         )
+        if state.emb:
+            found = video_embed.improve(found, state.emb, state.paths, options.video_min_segment)
         if cat is not None:
             with cat.transaction():
                 cat.set_state(MATCH_STATE, {"key": key, "matches": [_match_json(m) for m in found]})
@@ -151,6 +180,7 @@ def _match_key(options: ScanOptions, state: VideoState) -> str:
         h.update(f"{fid}:{fr.step}:{len(fr.times)}".encode())
         h.update(np.ascontiguousarray(fr.times).tobytes())
         h.update(np.ascontiguousarray(fr.hashes()).tobytes())
+    h.update(video_embed.digest(state.emb))
     return h.hexdigest()
 
 

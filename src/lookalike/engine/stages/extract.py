@@ -96,14 +96,19 @@ def _decode_all(
     return done
 
 
-def _videos(ctx: ScanContext, video_reps: list[FileRow]) -> Iterator[Event]:
-    """Videos: sampled in the same worker pool (video_stage.py)."""
+def _videos(ctx: ScanContext, video_reps: list[FileRow], feeder: Any) -> Iterator[Event]:
+    """Videos: sampled in the same worker pool (video_stage.py); with ``--model`` their frames
+    are embedded too (video_embed.py, by the photos' embedder)."""
     from lookalike.engine import video_stage
 
     t_video = time.monotonic()
     yield from video_stage.extract(
         ctx.options, ctx.cat, video_reps, ctx.thumb_path, ctx.pool, ctx.cancel, ctx.on_error
     )
+    if feeder is not None and feeder.spec is not None and not ctx.cancel.is_set():
+        yield from video_stage.embed(
+            ctx.cat, video_reps, ctx.pool, ctx.cancel, feeder, ctx.on_error
+        )
     ctx.timed("video", t_video)
 
 
@@ -152,7 +157,7 @@ def extract(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
     if feeder is not None:  # ml: last partial batch
         feeder.flush()
     if ex.video_reps and not ctx.cancel.is_set():
-        yield from _videos(ctx, ex.video_reps)
+        yield from _videos(ctx, ex.video_reps, feeder)
     ctx.pool.close()
     yield from ctx.flush_errors()
     yield prog.done(done)

@@ -139,12 +139,16 @@ class _Ranker:
         return tier, keeper.path, reason, scored
 
 
-def _video_groups(ctx: ScanContext, gr: Grouped, ex: Exact, rows: dict) -> Iterator[Event]:
-    """videos: aligned pairs → same / clip groups (video_groups.py); returns them built."""
+def _video_groups(
+    ctx: ScanContext, gr: Grouped, ex: Exact, rows: dict, ml_state: Any
+) -> Iterator[Event]:
+    """videos: aligned pairs → same / clip groups (video_groups.py); returns them built.
+    With ``--model`` the frames' embeddings (``ml_state.version``) can raise a verdict."""
     from lookalike.engine import video_groups, video_stage
 
     t_video = time.monotonic()
-    state = video_stage.load(ctx.cat, ex.video_reps)
+    version = getattr(ml_state, "version", None)
+    state = video_stage.load(ctx.cat, ex.video_reps, version)
     matches = video_stage.match(ctx.options, state, gr.forbidden, ctx.cat)
     built, notes = video_groups.build_groups(
         ctx.options, state, matches, rows, ex.cluster_of, ex.video_reps
@@ -182,7 +186,7 @@ def rank(
     ]
     del raw
     if ex.video_reps:
-        videos = yield from _video_groups(ctx, gr, ex, rows)
+        videos = yield from _video_groups(ctx, gr, ex, rows, ml_state)
         pending.extend((b[3][0].path, None, b) for b in videos)
     pending.sort(key=lambda p: p[0])  # stable: the order the groups had when built first
     stats = ctx.stats
