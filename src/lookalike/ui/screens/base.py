@@ -9,10 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from lookalike.ui.keyhold import SubmitInput, hold_for_dialog
-from lookalike.ui.widgets.bars import ModeBar, StatusBar
+from lookalike.ui.widgets.bars import KeyFooter, ModeBar, StatusBar
 
 if TYPE_CHECKING:
     from lookalike.ui.app import LookalikeApp
@@ -32,7 +32,7 @@ class ModeScreen(Screen[None]):
         yield ModeBar(self.MODE)
         yield from self.compose_body()
         yield StatusBar()
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -19,12 +19,12 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from lookalike.engine.records import Group, Member
 from lookalike.ui import imagefit
 from lookalike.ui.video_view import frame_picture, is_video, matched_moments, video_picture
-from lookalike.ui.widgets.bars import StatusBar
+from lookalike.ui.widgets.bars import KeyFooter, StatusBar
 from lookalike.ui.widgets.grouplist import human_bytes
 from lookalike.ui.zoompan import ZoomPan
 
@@ -196,7 +196,7 @@ engine found (letterboxed, re-encoded, downscaled ...).
                             "(graphics are off)", id=f"cmp-{side}-image", classes="cmp-image"
                         )
         yield StatusBar()
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._pick()

@@ -15,10 +15,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from lookalike.ui import imagefit
-from lookalike.ui.widgets.bars import StatusBar
+from lookalike.ui.widgets.bars import KeyFooter, StatusBar
 from lookalike.ui.widgets.thumbs import LinesImage, uses_lines
 from lookalike.ui.zoompan import ZoomPan
 
@@ -78,7 +78,7 @@ cannot be read). Space still toggles keep/remove for this file.
         else:
             yield Static("(graphics are off: --graphics none)", id="full-image")
         yield StatusBar()
-        yield Footer()
+        yield KeyFooter()
 
     def on_screen_resume(self) -> None:
         """Each push (the review keeps one FullView installed, so Enter costs a repaint, not a

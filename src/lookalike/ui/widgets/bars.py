@@ -1,9 +1,12 @@
-"""The mode bar (top) and the status line (bottom, beside the key footer)."""
+"""The mode bar (top), the status line and the key footer (bottom)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
-from textual.widgets import Static
+from textual.screen import Screen
+from textual.widgets import Footer, Static
 
 MODES = (
     ("1", "browse", "Browse"),
@@ -55,3 +58,26 @@ class StatusBar(Static):
             return
         self._shown = text.plain
         self.update(text, layout=False)
+
+
+class KeyFooter(Footer):
+    """Textual's footer, rebuilt only when the keys it shows change.
+
+    Textual's Footer unmounts and mounts all its key widgets (a relayout of the screen) each
+    time the screen's bindings are announced — on every push and pop of a screen, even when
+    the keys are the same. Enter (full view) and Esc (back to the review) paid that in a second
+    frame; here a screen shown again paints its key line in the first one.
+    """
+
+    _shown_keys: tuple[Any, ...] | None = None
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        keys = tuple(
+            (key, b.description, b.action, b.show, enabled, tooltip)
+            for key, (_, b, enabled, tooltip) in screen.active_bindings.items()
+        )
+        if keys == self._shown_keys:
+            return
+        super().bindings_changed(screen)
+        if screen.app.app_focus and self.is_attached and screen is self.screen:
+            self._shown_keys = keys  # the recompose is on its way
