@@ -284,7 +284,6 @@ def _text_of(widget) -> str:
 async def test_app_shows_the_real_engines_flags_and_badges(tmp_path, originals):
     from lookalike.ui.app import make_app
     from lookalike.ui.widgets.details import Details
-    from lookalike.ui.widgets.thumbs import ThumbCard
 
     root = tmp_path / "lib"
     _library(root, originals, metadata=True)
@@ -308,6 +307,6 @@ async def test_app_shows_the_real_engines_flags_and_badges(tmp_path, originals):
         details = _text_of(app.screen.query_one(Details))
         assert "letterboxed" in details and "metadata stripped" in details
         assert "original: camera EXIF" in details  # the keeper's reason
-        card = next(c for c in app.screen.query(ThumbCard) if c.path == target)
-        assert "letterbox" in str(card.border_subtitle)
+        card = next(c for c in app.screen.query_one("#thumbgrid").tiles if c.path == target)
+        assert "letterbox" in card.flags
         await pilot.press("q")

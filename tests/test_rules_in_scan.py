@@ -186,9 +186,8 @@ def test_scan_rules_hits_badge_review_from_the_first_paint(tmp_path: Path) -> No
                 await pilot.pause(0.05)
             for _ in range(len(app.review.groups)):
                 await pilot.pause(0.2)
-                for c in app.screen.query("ThumbCard"):
-                    if c.display and getattr(c, "path", None):
-                        seen[Path(c.path).name] = str(c.border_subtitle)
+                for c in app.screen.query_one("#thumbgrid").tiles:
+                    seen[Path(c.path).name] = c.flags
                 await pilot.press("j")
 
     asyncio.run(run())

@@ -424,7 +424,7 @@ async def test_hammer_tier_sort_filter_keys_on_empty_and_full_sets(
         await pilot.press("t", "o", "j", "l", "space", "d", "ctrl+u", "enter")
         await pilot.pause(0.1)
         assert app.review.folder_filter is None and app.review.current is not None
-        shown = [c for c in screen.query("ThumbCard") if c.display]
+        shown = screen.query_one("#thumbgrid").tiles
         assert len(shown) == len(app.review.current.members)
 
 

@@ -15,7 +15,7 @@ from textual_image.widget import HalfcellImage
 from lookalike.engine.api import Engine
 from lookalike.ui import imagefit
 from lookalike.ui.app import make_app
-from lookalike.ui.widgets.thumbs import ThumbCard, ThumbGrid
+from lookalike.ui.widgets.tilegrid import TileGrid
 
 
 def real_photo(kind: str) -> Image.Image:
@@ -84,9 +84,9 @@ async def test_portrait_and_panorama_keep_their_shape(tmp_path: Path, size) -> N
     async with app.run_test(size=size) as pilot:
         app.start_scan()
         await wait_for(pilot, lambda: app.scan_model.state == "finished")
-        await wait_for(pilot, lambda: bool(app.screen.query(ThumbGrid)))
+        await wait_for(pilot, lambda: bool(app.screen.query(TileGrid)))
         assert len(app.review.groups) == 2
-        grid = app.screen.query_one(ThumbGrid)
+        grid = app.screen.query_one(TileGrid)
         bg = grid.background
         for _ in range(2):
             g = app.review.current
@@ -94,11 +94,9 @@ async def test_portrait_and_panorama_keep_their_shape(tmp_path: Path, size) -> N
             # j paints the group's text first and its tiles in the next frame
             await wait_for(
                 pilot,
-                lambda g=g: (
-                    len([c for c in grid.query_children(ThumbCard) if c.display]) == len(g.members)
-                ),
+                lambda g=g: grid.group_id == g.id and len(grid.tiles) == len(g.members),
             )
-            cards = [c for c in grid.query_children(ThumbCard) if c.display]
+            cards = grid.tiles
             assert len(cards) == len(g.members) == 2
             await wait_for(pilot, lambda cards=cards: all(c.image is not None for c in cards))
             for card in cards:

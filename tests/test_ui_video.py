@@ -51,7 +51,6 @@ async def test_compare_steps_through_matched_moments_of_a_trimmed_copy(tmp_path:
     from lookalike.ui.app import make_app
     from lookalike.ui.screens.compare import CompareScreen
     from lookalike.ui.widgets.bars import StatusBar
-    from lookalike.ui.widgets.thumbs import ThumbCard
 
     folder = tmp_path / "videos"
     folder.mkdir()
@@ -67,9 +66,10 @@ async def test_compare_steps_through_matched_moments_of_a_trimmed_copy(tmp_path:
         g = app.review.current
         assert g.keep == str(folder / "bikes.mp4")
         copy = next(i for i, m in enumerate(g.members) if m.path.endswith("trimmed.mp4"))
-        await _until(pilot, lambda: len([c for c in app.screen.query(ThumbCard) if c.display]) == 2)
-        card = next(c for c in app.screen.query(ThumbCard) if c.path.endswith("trimmed.mp4"))
-        assert "▶ " in str(card.border_subtitle) and " s" in str(card.border_subtitle)
+        grid = app.screen.query_one("#thumbgrid")
+        await _until(pilot, lambda: len(grid.tiles) == 2)
+        card = next(c for c in grid.tiles if c.path.endswith("trimmed.mp4"))
+        assert "▶ " in card.flags and " s" in card.flags
 
         await pilot.press(*["l"] * copy, "v")
         await _until(pilot, lambda: isinstance(app.screen, CompareScreen))

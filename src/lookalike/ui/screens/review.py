@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, ClassVar
 
 from textual import work
@@ -18,6 +17,7 @@ from lookalike.ui.screens.review_meta import ReviewMetaKeys
 from lookalike.ui.widgets.details import Details
 from lookalike.ui.widgets.grouplist import GroupList, human_bytes
 from lookalike.ui.widgets.thumbs import ThumbGrid, uses_lines
+from lookalike.ui.widgets.tilegrid import TileClicked, TileGrid
 
 
 class ThumbsReady(Message):
@@ -83,8 +83,16 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
             with Vertical(id="review-main"):
                 yield Static("", id="group-title")
                 yield Static("", id="group-sub")
-                yield ThumbGrid(self.lk.image_cls, id="thumbgrid")
+                yield self._make_grid()
             yield Details(id="details")
+
+    def _make_grid(self) -> TileGrid | ThumbGrid:
+        """One widget draws the tiles for half-cell pictures and for none; kitty, sixel and
+        unicode pictures are textual-image widgets, so those get a card widget per file."""
+        cls = self.lk.image_cls
+        grid_cls = TileGrid if cls is None or uses_lines(cls) else ThumbGrid
+        self._grid = grid_cls(cls, id="thumbgrid")
+        return self._grid
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -100,7 +108,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
 
     def _layout_panes(self) -> bool:
         """Size the panes for the terminal (see ui/layout.py); True if the tiles changed."""
-        if not self.query(ThumbGrid):  # a resize can come before the first compose
+        if not self.query("#thumbgrid"):  # a resize can come before the first compose
             return False
         width, height = self.app.size
         lay = review_layout(width, height, self._details)
@@ -109,7 +117,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         details = self.query_one(Details)
         details.display = lay.details
         details.styles.width = lay.details_width
-        grid = self.query_one(ThumbGrid)
+        grid = self._grid
         changed = grid.set_area(lay.grid_width, lay.grid_height, lay.compact)
         if changed:
             grid.refit(self.lk.thumbs)
@@ -189,7 +197,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         g = state.current
         keep = state.keep_set(g) if g else frozenset()
         cache = self.lk.thumbs
-        grid = self.query_one(ThumbGrid)
+        grid = self._grid
         grid.show(g, keep, state.member, cache, state.marks, state.favourites, self.lk.rule_hits)
         if g is not None and self.lk.image_cls is not None:
             box, bg = grid.box, grid.background
@@ -278,7 +286,12 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
     def on_thumbs_ready(self, message: ThumbsReady) -> None:
         g = self.lk.review.current
         if g is not None and g.id == message.group_id:
-            self.query_one(ThumbGrid).set_images(self.lk.thumbs)
+            self._grid.set_images(self.lk.thumbs)
+
+    def on_tile_clicked(self, message: TileClicked) -> None:
+        """A click on a tile selects that file, as l/h would."""
+        if self.lk.review.move_member(message.index - self.lk.review.member):
+            self.redraw(list_too=False)
 
     # -- actions -----------------------------------------------------------------------------
     def _changed(self, list_too: bool = True) -> None:
@@ -429,47 +442,6 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
             return
         self.notify(f"Selection undone in {n:,} groups")
         self._changed()
-
-    def action_copy_path(self) -> None:
-        """Copy the selected file's path to the clipboard (OSC 52: works over SSH)."""
-        m = self.lk.review.current_member
-        if m is not None:
-            self.app.copy_to_clipboard(m.path)
-            self.notify(f"Copied: {m.path}")
-
-    def action_open_file(self, folder: bool) -> None:
-        """Open the file (or its folder) in the system viewer, where there is a display."""
-        from lookalike.ui.opener import opener
-
-        m = self.lk.review.current_member
-        if m is None:
-            return
-        command = opener()
-        if command is None:
-            self.notify(
-                "No display here (over SSH?): y copies the path to your own clipboard instead",
-                severity="warning",
-            )
-            return
-        target = os.path.dirname(m.path) if folder else m.path
-        self._open(command, target)
-
-    @work(thread=True, group="open")
-    def _open(self, command: list[str], target: str) -> None:
-        import subprocess
-
-        try:  # detached: the viewer outlives nothing here and never blocks the app
-            subprocess.Popen(
-                [*command, target],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            self.app.call_from_thread(
-                self.notify, f"Could not open {target}: {exc.strerror}", severity="error"
-            )
 
     def action_compare(self) -> None:
         from lookalike.ui.screens.compare import CompareScreen

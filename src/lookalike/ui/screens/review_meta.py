@@ -1,7 +1,7 @@
 """Review's keys for what the catalog keeps about a file (issue 15), kept apart from review.py:
 ``m`` marks (saved in the catalog's marked set, shared with ``lookalike marks`` and the rules'
 ``mark`` action), ``N`` a note, ``I`` the raw-metadata panel, ``F`` the favourites view, ``P``
-a PDF of the marked files. On
+a PDF of the marked files; ``y`` copies the file's path, ``O``/``R`` open it or its folder. On
 mount the catalog's marks, favourites and notes are read (thread worker) into the review state,
 so what the CLI or a rule marked shows here too."""
 
@@ -124,3 +124,44 @@ class ReviewMetaKeys(ModeScreen):
             self.app.call_from_thread(self.notify, f"no PDF: {exc}", severity="error")
             return
         self.app.call_from_thread(self.notify, said, title="PDF written")
+
+    def action_copy_path(self) -> None:
+        """Copy the selected file's path to the clipboard (OSC 52: works over SSH)."""
+        m = self.lk.review.current_member
+        if m is not None:
+            self.app.copy_to_clipboard(m.path)
+            self.notify(f"Copied: {m.path}")
+
+    def action_open_file(self, folder: bool) -> None:
+        """Open the file (or its folder) in the system viewer, where there is a display."""
+        from lookalike.ui.opener import opener
+
+        m = self.lk.review.current_member
+        if m is None:
+            return
+        command = opener()
+        if command is None:
+            self.notify(
+                "No display here (over SSH?): y copies the path to your own clipboard instead",
+                severity="warning",
+            )
+            return
+        target = os.path.dirname(m.path) if folder else m.path
+        self._open(command, target)
+
+    @work(thread=True, group="open")
+    def _open(self, command: list[str], target: str) -> None:
+        import subprocess
+
+        try:  # detached: the viewer outlives nothing here and never blocks the app
+            subprocess.Popen(
+                [*command, target],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self.app.call_from_thread(
+                self.notify, f"Could not open {target}: {exc.strerror}", severity="error"
+            )

@@ -224,6 +224,11 @@ class ThumbCard(Vertical):
         """The (letterboxed) picture shown, or None."""
         return self._data[1] if self._data is not None else None
 
+    @property
+    def flags(self) -> str:
+        """The badges in the bottom border, plain text (as ``TileGrid``'s tiles have them)."""
+        return self._data[4] if self._data is not None else ""
+
     def _apply(self) -> None:
         if self._data is None:
             return
@@ -444,6 +449,11 @@ class ThumbGrid(Widget):
         if members and 0 <= selected < len(cards):
             # Keep the selected file in sight (one large tile on a small terminal).
             self.call_after_refresh(self._follow, cards[selected])
+
+    @property
+    def tiles(self) -> list[ThumbCard]:
+        """The cards on show, one per file of the group (as ``TileGrid.tiles``)."""
+        return [c for c in self.query_children(ThumbCard) if c.display and c._data is not None]
 
     def _follow(self, card: ThumbCard) -> None:
         if card.is_attached and card.display:

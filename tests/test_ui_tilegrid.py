@@ -1,0 +1,151 @@
+"""The review's tiles drawn by one widget (ui/widgets/tilegrid.py): a group of another size is
+repainted without a layout pass, a key repaints only the tiles it changed, a click selects a
+file, and the selected tile stays in sight when the group is taller than the pane."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual_image.widget import HalfcellImage
+
+from lookalike.ui.app import make_app
+from lookalike.ui.fake import FakeEngine, make_groups, make_thumbs
+from lookalike.ui.widgets.tilegrid import TileGrid
+
+
+async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        assert loop.time() < end, "condition not reached in time"
+        await pilot.pause(0.05)
+
+
+def app_for(tmp_path: Path, image_cls: Any = HalfcellImage) -> Any:
+    thumbs = make_thumbs(tmp_path / "thumbs")
+    return make_app({}, FakeEngine(make_groups(9, thumbs)), image_cls=image_cls)
+
+
+def screen_text(app: Any) -> str:
+    return "\n".join(s.text for s in app.screen._compositor.render_strips())
+
+
+async def settled(pilot: Pilot, app: Any) -> TileGrid:
+    await wait_for(pilot, lambda: app.current_mode == "review" and bool(app.screen.query(TileGrid)))
+    grid = app.screen.query_one(TileGrid)
+    g = app.review.current
+    await wait_for(pilot, lambda: grid.group_id == g.id and all(t.lines for t in grid.tiles))
+    await pilot.pause(0.2)
+    return grid
+
+
+def test_next_group_of_another_size_needs_no_layout(tmp_path: Path) -> None:
+    """Groups of 3, 4 and 2 files in a row: the tiles are re-planned and painted with their
+    pictures, but the screen is never laid out again (that pass cost more than the paint)."""
+    app = app_for(tmp_path)
+
+    async def run() -> None:
+        async with app.run_test(size=(160, 45)) as pilot:
+            grid = await settled(pilot, app)
+            layouts: list[int] = []
+            original = app.screen._refresh_layout
+
+            def counting(*args: Any, **kwargs: Any) -> None:
+                layouts.append(1)
+                original(*args, **kwargs)
+
+            app.screen._refresh_layout = counting  # type: ignore[method-assign]
+            seen = set()
+            for _ in range(3):
+                await pilot.press("j")
+                g = app.review.current
+                await wait_for(pilot, lambda g=g: grid.group_id == g.id)
+                await wait_for(pilot, lambda: all(t.lines for t in grid.tiles))
+                await pilot.pause(0.1)
+                seen.add(len(g.members))
+                text = screen_text(app)
+                # every file's tile is on screen: its title and its caption
+                for i, m in enumerate(g.members):
+                    assert f"{i + 1} KEEP" in text or f"{i + 1} remove" in text
+                    assert Path(m.path).name in text
+                assert len(grid.tiles) == len(g.members)
+            assert seen == {2, 3, 4}
+            assert not layouts, f"{len(layouts)} layout passes for three j presses"
+
+    asyncio.run(run())
+
+
+def test_l_and_space_repaint_only_the_tiles_they_change(tmp_path: Path) -> None:
+    app = app_for(tmp_path)
+
+    async def run() -> None:
+        async with app.run_test(size=(160, 45)) as pilot:
+            grid = await settled(pilot, app)
+            dirty: list[Any] = []
+            original = grid.refresh
+
+            def recording(*regions: Any, **kwargs: Any) -> Any:
+                dirty.append(regions)
+                return original(*regions, **kwargs)
+
+            grid.refresh = recording  # type: ignore[method-assign]
+            await pilot.press("l")
+            await pilot.pause(0.1)
+            # file 1 loses the marker, file 2 gets it: their titles and captions, nothing else
+            assert dirty and all(regions for regions in dirty), "the whole grid was repainted"
+            lines = sum(r.height for regions in dirty for r in regions)
+            assert lines == 2 * (1 + 2)
+            assert "▶2 remove" in screen_text(app)
+            dirty.clear()
+            await pilot.press("space")
+            await pilot.pause(0.1)
+            assert dirty and all(regions for regions in dirty)
+            assert "▶2 KEEP" in screen_text(app)
+
+    asyncio.run(run())
+
+
+def test_click_selects_the_file_and_the_selected_tile_stays_in_sight(tmp_path: Path) -> None:
+    app = app_for(tmp_path)
+
+    async def run() -> None:
+        async with app.run_test(size=(160, 45)) as pilot:
+            grid = await settled(pilot, app)
+            cols, tile_w, tile_h = grid._plan
+            assert len(grid.tiles) >= 2 and cols >= 2
+            # a click in the middle of the second tile
+            await pilot.click(TileGrid, offset=(1 + tile_w + 1 + tile_w // 2, tile_h // 2))
+            await wait_for(pilot, lambda: app.review.member == 1)
+            assert grid.tiles[1].selected and not grid.tiles[0].selected
+        # 80×24: one large tile at a time; l scrolls to the next one
+        app2 = app_for(tmp_path / "small")
+        async with app2.run_test(size=(80, 24)) as pilot:
+            grid = await settled(pilot, app2)
+            assert grid._plan[0] == 1 and grid.top == 0
+            await pilot.press("l")
+            await wait_for(pilot, lambda: grid.top == grid._plan[2])
+            text = screen_text(app2)
+            assert "╭─ ▶2 remove" in text and "╭─ 1 KEEP" not in text
+
+    asyncio.run(run())
+
+
+def test_without_graphics_a_tile_shows_format_and_size(tmp_path: Path) -> None:
+    app = make_app({}, FakeEngine(make_groups(3)), graphics="none")
+
+    async def run() -> None:
+        async with app.run_test(size=(160, 45)) as pilot:
+            await wait_for(pilot, lambda: bool(app.screen.query(TileGrid)))
+            grid = app.screen.query_one(TileGrid)
+            await wait_for(pilot, lambda: len(grid.tiles) == len(app.review.current.members))
+            await pilot.pause(0.1)
+            text = screen_text(app)
+            for m in app.review.current.members:
+                assert f"{m.width}x{m.height}" in text
+            assert "WEBP" in text and "JPEG" in text
+
+    asyncio.run(run())
