@@ -44,7 +44,7 @@ def _driver(items: list) -> tuple[float, list, int]:
 
 
 def _pooled(items: list, workers: int) -> tuple[float, list, int]:
-    rc = pixel_recheck(items)
+    rc = pixel_recheck(items, None, {})
     pool = DecodePool(workers, "lookalike.engine.features.extract")
     ctx = SimpleNamespace(
         cancel=threading.Event(), pool=pool, options=SimpleNamespace(workers=workers)
@@ -58,6 +58,7 @@ def _pooled(items: list, workers: int) -> tuple[float, list, int]:
         groups = stop.value.groups
     dt = time.perf_counter() - t  # pool start included
     pool.close()
+    print(f"pool: {len(rc.computed)} verified, {len(rc.fresh or {})} of them asked")
     return dt, groups, rc.driver_checks
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import random
@@ -34,7 +35,7 @@ import psutil
 from PIL import Image, ImageEnhance
 
 COPY_SHARE = 0.1  # share of images that get a planted copy
-SET_VERSION = 1
+SET_VERSION = 2  # 2: one seeded generator per file, written by a pool
 
 
 def _sources() -> list[Image.Image]:
@@ -59,38 +60,42 @@ def _derive(src: Image.Image, rng: random.Random) -> Image.Image:
     cw, ch = int(w * share**0.5 * rng.uniform(0.8, 1.2)), int(h * share**0.5)
     cw, ch = min(cw, w), min(ch, h)
     x, y = rng.randrange(0, w - cw + 1), rng.randrange(0, h - ch + 1)
-    im = src.crop((x, y, x + cw, y + ch))
     side = rng.randrange(160, 401)
-    scale = side / max(im.size)
-    im = im.resize((max(8, int(im.width * scale)), max(8, int(im.height * scale))), Image.BICUBIC)
+    scale = side / max(cw, ch)
+    size = (max(8, int(cw * scale)), max(8, int(ch * scale)))
+    # crop and resize in one pass (box=): no intermediate copy of the crop
+    im = src.resize(size, Image.BILINEAR, box=(x, y, x + cw, y + ch))
     im = ImageEnhance.Brightness(im).enhance(rng.uniform(0.7, 1.3))
     im = ImageEnhance.Color(im).enhance(rng.uniform(0.5, 1.5))
     if rng.random() < 0.5:  # hue rotation: a different colour cast, same structure
         hsv = np.asarray(im.convert("HSV")).copy()
-        hsv[..., 0] = (hsv[..., 0].astype(int) + rng.randrange(20, 236)) % 256
+        hsv[..., 0] = (hsv[..., 0].astype(np.int16) + rng.randrange(20, 236)) % 256
         im = Image.fromarray(hsv, "HSV").convert("RGB")
     return im
 
 
-def make_set(root: Path, n: int, seed: int = 0) -> dict:
-    """Write n derived JPEGs (+ planted copies) under root; returns the labels."""
-    labels_path = root / "labels.json"
-    if labels_path.exists():
-        labels = json.loads(labels_path.read_text())
-        if labels.get("version") == SET_VERSION and labels.get("n") == n:
-            return labels
-    rng = random.Random(seed)
-    srcs = _sources()
+_SRCS: list[Image.Image] = []
+
+
+def _make_chunk(job: tuple[str, int, int, int]) -> list[list[str]]:
+    """Write files [start, stop) into one folder of 1000; returns their planted pairs.
+
+    Each file draws from its own seeded generator, so the set is the same whatever the number
+    of worker processes or the order in which chunks finish."""
+    root_s, start, stop, seed = job
+    root = Path(root_s)
+    if not _SRCS:
+        _SRCS.extend(_sources())
     pairs = []
-    for i in range(n):
-        sub = root / "photos" / f"{i // 1000:03d}"
-        sub.mkdir(parents=True, exist_ok=True)
+    sub, cdir = root / "photos" / f"{start // 1000:03d}", root / "copies" / f"{start // 1000:03d}"
+    sub.mkdir(parents=True, exist_ok=True)
+    cdir.mkdir(parents=True, exist_ok=True)
+    for i in range(start, stop):
+        rng = random.Random(seed * 1_000_003 + i)
         path = sub / f"{i:07d}.jpg"
-        im = _derive(srcs[i % len(srcs)], rng)
+        im = _derive(_SRCS[i % len(_SRCS)], rng)
         im.save(path, quality=rng.randrange(80, 96))
         if rng.random() < COPY_SHARE:
-            cdir = root / "copies" / f"{i // 1000:03d}"
-            cdir.mkdir(parents=True, exist_ok=True)
             kind = rng.choice(["exact", "q60", "down70"])
             cpath = cdir / f"{i:07d}_{kind}.jpg"
             if kind == "exact":
@@ -100,6 +105,22 @@ def make_set(root: Path, n: int, seed: int = 0) -> dict:
             else:
                 im.resize((int(im.width * 0.7), int(im.height * 0.7)), Image.LANCZOS).save(cpath)
             pairs.append([str(path), str(cpath)])
+    return pairs
+
+
+def make_set(root: Path, n: int, seed: int = 0, workers: int = 2) -> dict:
+    """Write n derived JPEGs (+ planted copies) under root with a pool; returns the labels."""
+    labels_path = root / "labels.json"
+    if labels_path.exists():
+        labels = json.loads(labels_path.read_text())
+        if labels.get("version") == SET_VERSION and labels.get("n") == n:
+            return labels
+        for d in ("photos", "copies"):  # an older set's files must not mix with this one's
+            subprocess.run(["rm", "-rf", str(root / d)], check=True)
+    jobs = [(str(root), s, min(n, s + 1000), seed) for s in range(0, n, 1000)]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(max(1, workers)) as pool:
+        pairs = [p for chunk in pool.imap(_make_chunk, jobs) for p in chunk]
     labels = {"version": SET_VERSION, "n": n, "planted": pairs}
     labels_path.write_text(json.dumps(labels))
     return labels
@@ -211,13 +232,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=10_000)
     ap.add_argument("--data", type=Path, default=Path("/tmp/lookalike-scale"))
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--make-only", action="store_true", help="write the set, scan nothing")
     ap.add_argument("--extra-args", default="", help="more scan options, e.g. '--executor ray'")
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
     root = args.data / f"n{args.count}"
     t = time.perf_counter()
-    labels = make_set(root, args.count)
+    labels = make_set(root, args.count, workers=args.workers)
     made = time.perf_counter() - t
+    if args.make_only:
+        print(f"{args.count} files (+{len(labels['planted'])} copies) in {made:.0f} s: {root}")
+        return 0
     work = root / "run"
     if work.exists():
         subprocess.run(["rm", "-rf", str(work)], check=True)

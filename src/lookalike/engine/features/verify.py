@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from lookalike.engine.features.photometric import compare_blocks, fit_side
+from lookalike.engine.index import hamming_knn
 
 VERIFY_VERSION = 3  # 2: detail blocks, inlier spread, affine sanity (star fields); 3: strokes
 WORK_SIDE = 512  # ORB works on this long side
@@ -166,21 +167,14 @@ def _flipped(p: _Prepared) -> _Prepared:
 def _mutual_matches(
     a: _Prepared, b: _Prepared, ratio: float = 0.85
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoint pairs that pass the ratio test and are each other's nearest neighbour."""
     if a.desc is None or b.desc is None or len(a.desc) < 2 or len(b.desc) < 2:
         return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
-    bf = cv2.BFMatcher(cv2.NORM_HAMMING)
-    ab = bf.knnMatch(a.desc, b.desc, k=2)
-    ba = bf.knnMatch(b.desc, a.desc, k=1)
-    back = {m[0].queryIdx: m[0].trainIdx for m in ba if m}
-    ia, ib = [], []
-    for pair in ab:
-        if len(pair) < 2:
-            continue
-        m, n = pair
-        if m.distance < ratio * n.distance and back.get(m.trainIdx) == m.queryIdx:
-            ia.append(m.queryIdx)
-            ib.append(m.trainIdx)
-    return a.kps[ia], b.kps[ib]
+    d_ab, i_ab = hamming_knn(b.desc, a.desc, 2)
+    _, i_ba = hamming_knn(a.desc, b.desc, 1)
+    to_b = i_ab[:, 0]
+    ok = (d_ab[:, 0] < ratio * d_ab[:, 1]) & (i_ba[to_b, 0] == np.arange(len(a.desc)))
+    return a.kps[np.flatnonzero(ok)], b.kps[to_b[ok]]
 
 
 def _try(a: _Prepared, b: _Prepared, mirrored: bool) -> VerifyResult:

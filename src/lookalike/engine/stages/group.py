@@ -111,6 +111,7 @@ def _views_lookup(cat: Catalog, items: list[Item], same: bool) -> Callable[[int]
 
 
 POOL_MIN_PAIRS = 8  # fewer fresh re-checks in a round: the driver does them (no pool start)
+PREFETCH_PER_WORKER = 8  # a round is filled up to this many pairs per worker from its look-ahead
 
 
 def _recheck_rounds(
@@ -131,10 +132,14 @@ def _recheck_rounds(
                 recheck.gave_up = True
                 continue
             need = recheck.needed(rnd.pairs)
+            if ctx.options.workers > 1 and need:
+                need += _ahead(
+                    recheck, rnd.ahead, PREFETCH_PER_WORKER * ctx.options.workers - len(need)
+                )
             if len(need) >= POOL_MIN_PAIRS and ctx.options.workers > 1:
                 for done in _recheck_in_pool(ctx, recheck, need, token):
                     pooled += done
-                    if (ev := prog.tick(rnd.asked + pooled)) is not None:
+                    if (ev := prog.tick(min(rnd.asked + pooled, rnd.uncertain))) is not None:
                         yield ev
             elif (ev := prog.tick(rnd.asked)) is not None:
                 yield ev
@@ -143,6 +148,19 @@ def _recheck_rounds(
     if prog.total:
         yield prog.done(prog.total)
     return clustering
+
+
+def _ahead(recheck: PixelRecheck, ahead: Iterator[tuple[int, int]], room: int) -> list:
+    """Up to ``room`` pairs the next rounds will likely ask (``RecheckRound.ahead``) that have
+    no verdict yet: a round of a few pairs would leave workers idle, and a big component
+    asks one pair per round, so its next pairs are checked alongside (a guess that misses
+    costs a verification the grouper never uses, never a different group)."""
+    out: list[tuple[int, int]] = []
+    for pair in ahead:
+        if len(out) >= room:
+            break
+        out += recheck.needed([pair])
+    return out
 
 
 def _recheck_in_pool(
