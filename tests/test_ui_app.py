@@ -19,6 +19,7 @@ from lookalike.ui.widgets.bars import StatusBar
 SIZE = (130, 40)
 
 
+
 @pytest.fixture
 def thumbs(tmp_path: Path) -> list[str]:
     return make_thumbs(tmp_path / "thumbs")

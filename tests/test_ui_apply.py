@@ -20,6 +20,7 @@ from lookalike.ui.screens.base import ConfirmScreen, PromptScreen
 SIZE = (120, 36)
 
 
+
 async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout

@@ -20,6 +20,7 @@ from lookalike.ui.screens.compare import CompareScreen, difference
 MARK = (400, 440, 490, 490)  # the watermark's box in the copy
 
 
+
 async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
