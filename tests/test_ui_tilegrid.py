@@ -149,3 +149,23 @@ def test_without_graphics_a_tile_shows_format_and_size(tmp_path: Path) -> None:
             assert "WEBP" in text and "JPEG" in text
 
     asyncio.run(run())
+
+
+def test_a_change_made_in_the_full_view_shows_on_its_tile_after_esc(tmp_path: Path) -> None:
+    """Coming back from the full view repaints the review once (on resume): a file turned to
+    KEEP there is titled KEEP on its tile."""
+    app = app_for(tmp_path)
+
+    async def run() -> None:
+        async with app.run_test(size=(160, 45)) as pilot:
+            grid = await settled(pilot, app)
+            await pilot.press("l")
+            await wait_for(pilot, lambda: "▶2 remove" in screen_text(app))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.screen is not grid.screen)
+            await pilot.press("space", "escape")
+            await wait_for(pilot, lambda: app.screen is grid.screen)
+            await wait_for(pilot, lambda: "▶2 KEEP" in screen_text(app))
+            assert grid.tiles[1].keep
+
+    asyncio.run(run())

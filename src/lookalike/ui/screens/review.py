@@ -417,7 +417,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
             return
         if not self.app.is_screen_installed("fullview"):  # one instance: Enter only repaints
             self.app.install_screen(FullView(), "fullview")
-        self.app.push_screen("fullview", lambda _: self.redraw())
+        self.app.push_screen("fullview")  # coming back repaints once, in on_screen_resume
 
     def action_select(self) -> None:
         from lookalike.ui import select
@@ -450,7 +450,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         if g is None or len(g.members) < 2:
             self.notify("Nothing to compare here", severity="warning")
             return
-        self.app.push_screen(CompareScreen(), lambda _: self.redraw())
+        self.app.push_screen(CompareScreen())  # on_screen_resume repaints on the way back
 
     def action_slideshow(self) -> None:
         if self._slideshow is not None:
