@@ -27,6 +27,7 @@ class ScanModel:
     state: str = "idle"  # idle | running | finished | cancelled | failed
     roots: list[str] = field(default_factory=list)
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    planned: tuple[str, ...] = ()  # the stages these options run (screens/scan.py), in order
     groups: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     summary: str = ""
@@ -64,6 +65,10 @@ class ScanMixin:
         except (OSError, ValueError) as exc:
             self.post_message(ScanFailed(f"cannot scan: {exc}"))
             return
+        from lookalike.ui.screens.scan import planned_stages
+
+        self.scan_model.planned = planned_stages(options)  # on the event loop: this is async
+        self.publish("scan")
         try:
             async for event in self.engine.scan(options, cancel):
                 self.post_message(ScanEvent(event))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,8 +11,25 @@ from textual.widgets import Static
 
 from lookalike.ui.screens.base import ConfirmScreen, ModeScreen
 
-STAGES = ("discover", "catalog", "exact", "extract", "embed", "index", "group", "rank")
+STAGES = ("discover", "catalog", "exact", "extract", "group", "rank")
 BAR = 30
+NOT_RUN = {"finished": "not needed", "cancelled": "not reached", "failed": "not reached"}
+
+
+def planned_stages(options: Any) -> tuple[str, ...]:
+    """The stages a scan with ``options`` can run, in the engine's order, listed from the
+    start (a stage with nothing to do — no videos, no uncertain pairs — ends as "not needed")."""
+    ml = getattr(options, "ml", None)
+    rules = getattr(options, "content_rules", None)
+    wanted = {
+        "video": bool(getattr(options, "video", False)),
+        "embed": ml is not None or "quality" in getattr(options, "keep_rules", ()),
+        "verify": bool(getattr(ml, "similar", False)),
+        "rules": bool(rules is not None and rules.rules),
+        "recheck": bool(getattr(options, "same", False)),
+    }
+    order = ("discover", "catalog", "exact", "extract", "embed", "video", "rules", "recheck")
+    return tuple(n for n in (*order, "group", "verify", "rank") if wanted.get(n, True))
 
 
 def _eta(seconds: float | None) -> str:
@@ -24,22 +41,27 @@ def _eta(seconds: float | None) -> str:
     )
 
 
-def stage_line(name: str, info: dict | None) -> str:
-    """A deterministic text bar (no animation, so snapshots are stable)."""
+def stage_line(name: str, info: dict | None, state: str = "running") -> str:
+    """A deterministic text bar (no animation, so snapshots are stable). ``recheck``'s total
+    is an upper bound (the uncertain pairs; most are settled without a pixel check)."""
     if info is None:
-        return f"  {name:<9} [dim]{'·' * BAR}[/]  waiting"
+        return f"  {name:<9} [dim]{'·' * BAR}  {NOT_RUN.get(state, 'waiting')}[/]"
     done, total = info.get("done", 0), info.get("total")
+    bound = "up to " if name == "recheck" else ""
     if info.get("skipped"):
         return f"[$warning]–[/] {name:<9} [dim]{'·' * BAR}[/]  skipped: {info['skipped']}"
     if info.get("finished"):
         return (
-            f"[$success]✓[/] {name:<9} [$success]{'█' * BAR}[/]  {done:,} in "
+            f"[$success]✓[/] {name:<9} [$success]{'█' * BAR}[/]  {bound}{done:,} in "
             f"{info.get('seconds', 0):.1f} s"
         )
     if total:
         filled = min(BAR, int(BAR * done / max(1, total)))
         bar = f"[$primary]{'█' * filled}[/][dim]{'░' * (BAR - filled)}[/]"
-        count = f"{done:,}/{total:,} ({100 * done / max(1, total):.0f}%)"
+        if bound:
+            count = f"{done:,} of {bound}{total:,} pairs"
+        else:
+            count = f"{done:,}/{total:,} ({100 * done / max(1, total):.0f}%)"
     else:
         bar = f"[$primary]{'▒' * BAR}[/]"
         count = f"{done:,} so far"
@@ -52,8 +74,10 @@ class ScanScreen(ModeScreen):
     MODE = "scan"
     HELP = """
 Progress of the running scan, stage by stage: files found, exact hashing, feature extraction,
-embedding, indexing and grouping, each with its count, rate and time left. Groups appear in Review
-(3) as they are found. Cancelling keeps what was found so far; it asks first.
+videos, embedding, content rules, look-alike re-checks and grouping, each with its count, rate and
+time left; every stage the scan will run is listed from the start. The re-check count is an upper
+bound ("up to"): most uncertain pairs are settled without one. Groups appear in Review (3) as
+they are found. Cancelling keeps what was found so far; it asks first.
 """
 
     BINDINGS: ClassVar[list[Binding]] = [
@@ -85,9 +109,12 @@ embedding, indexing and grouping, each with its count, rate and time left. Group
         roots = ", ".join(scan.roots) or "(no scan yet: press 1, pick folders, then s)"
         state = scan.state
         self.query_one("#scan-head", Static).update(f"[b]{state.title()}[/b] · {roots}")
-        names = list(STAGES) + [s for s in scan.stages if s not in STAGES]
+        planned = list(scan.planned or STAGES)
+        names = planned + [s for s in scan.stages if s not in planned]
         lines = [
-            stage_line(n, scan.stages.get(n)) for n in names if n in scan.stages or state != "idle"
+            stage_line(n, scan.stages.get(n), state)
+            for n in names
+            if n in scan.stages or state != "idle"
         ]
         self.query_one("#scan-stages", Static).update("\n".join(lines))
         self.query_one("#scan-groups", Static).update(
