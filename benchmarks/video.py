@@ -183,6 +183,26 @@ def is_pair(p, q) -> bool:
     return _shared(p, q) >= 0.8 * shorter
 
 
+def is_same(p, q) -> bool:
+    """Both files' footage ≥ 90 % shared: the ``same`` tier's bar (a ``same`` group is acted
+    on by default, so a clip called ``same`` could lose footage)."""
+    return _shared(p, q) >= 0.9 * max(_length(p), _length(q))
+
+
+def same_tier_errors(truth: dict, result: dict) -> list[tuple[str, str]]:
+    """(member, keeper) of ``same`` groups whose footage is not ≥ 90 % shared both ways."""
+    out = []
+    for g in result["groups"]:
+        if g["tier"] != "same":
+            continue
+        keep = os.path.basename(g["keep"])
+        for f in g["files"]:
+            name = os.path.basename(f["path"])
+            if name != keep and not is_same(truth[name], truth[keep]):
+                out.append((name, keep))
+    return out
+
+
 def is_ambiguous(p, q, asked: float | None) -> bool:
     """The shared share lies within one sample step of the 80 % bar: sampling every ``step``
     seconds cannot tell which side it is on (e.g. 75 % of a 4 s clip at a 0.5 s step). The
@@ -373,6 +393,10 @@ def main() -> None:
             sum(b["steps"] <= 5 for b in bounds) / len(bounds) if bounds else None
         )
         res["segment_ends_scored"] = len(bounds)
+        res["same_tier_members"] = sum(
+            len(g["files"]) - 1 for g in first["groups"] if g["tier"] == "same"
+        )
+        res["same_tier_wrong"] = same_tier_errors(truth, first)
         res["segment_ends_worst"] = sorted(bounds, key=lambda b: -b["steps"])[:5]
         seconds = sum(_length(p) for p in truth.values())
         res.update(

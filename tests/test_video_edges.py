@@ -94,5 +94,5 @@ def test_a_crop_of_static_footage_is_matched_to_its_ends(bunny: tuple[Path, Path
     a1 = max(s.a_end for s in m.segments)
     b0 = min(s.b_start for s in m.segments)
     b1 = max(s.b_end for s in m.segments)
-    assert m.tier == "same"
+    assert m.tier in ("same", "clip")  # the walk alone never makes a copy "same"
     assert max(a0, b0) <= 2 * step and min(a1, b1) >= last - 2 * step, m.segments

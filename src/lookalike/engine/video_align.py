@@ -25,7 +25,7 @@ from lookalike.engine.unionfind import UnionFind
 from lookalike.engine.video_edges import refine
 
 RATIOS = (1.0, 0.8, 1.25)  # tb / ta: the same speed, and ±25 %
-SPEED_MARGIN = 1.1  # another speed must beat the same speed's support by this factor
+SPEED_MARGIN = 1.25  # another speed must beat the same speed's support by this factor
 SHARP = 3  # a line is as strong as the sum of its matches' closeness to this power
 FRAME_RADIUS = 72  # of 256 bits between two frames' canonical hashes
 MIN_SAMPLES = 3
@@ -335,8 +335,18 @@ def match_videos(
         segs = align(a.times[fa], b.times[fb], w, step, min_samples, min_seconds, sim=sim)
         if not segs:
             return None
-        segs = refine(segs, a, b, edge, RATIOS)
-        tier, ca, cb = classify(segs, a.times, b.times, a.step, b.step, (a.codes, b.codes), loose)
+        codes = (a.codes, b.codes)
+        walked = refine(segs, a, b, edge, RATIOS)
+        tier, ca, cb = classify(walked, a.times, b.times, a.step, b.step, codes, loose)
+        if (
+            tier == "same"
+            and classify(segs, a.times, b.times, a.step, b.step, codes, loose)[0] != "same"
+        ):
+            # the walk's looser frames place the ends, never alone make a copy: in static
+            # footage they match a step or two past where the shared footage ends, and a
+            # clip called "same" is acted on by default
+            tier = "clip"
+        segs = walked
         return Match(a.key, b.key, tier, round(ca, 4), round(cb, 4), tuple(segs))
 
     todo = sorted(p for p, hit in pairs.items() if len(hit) >= min_samples)
