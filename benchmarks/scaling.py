@@ -235,10 +235,13 @@ def run_size(n: int, do_group: bool, compare_flat: bool = True) -> dict:
 
     s = load_set(n)
     t0 = time.perf_counter()
-    keys = np.stack([pc.canonical_hash(d) for d in s["dct"]])  # indexed: one per entry
-    canon = [pc.canonical_hashes(d) for d in s["dct"]]  # asked: orientation candidates
-    codes = np.concatenate(canon)
-    owner = np.repeat(np.arange(n), [len(c) for c in canon])
+    keys, codes, owner = [], [], []  # indexed: one per entry; asked: orientation candidates
+    for lo in range(0, n, 65536):
+        keys.append(pc.canonical_hash_batch(s["dct"][lo : lo + 65536]))
+        c, o = pc.canonical_hashes_batch(s["dct"][lo : lo + 65536])
+        codes.append(c)
+        owner.append(o + lo)
+    keys, codes, owner = np.concatenate(keys), np.concatenate(codes), np.concatenate(owner)
     t_codes = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -252,6 +255,7 @@ def run_size(n: int, do_group: bool, compare_flat: bool = True) -> dict:
         t0 = time.perf_counter()
         flat = HashIndex(keys, flat_limit=n + 1)
         flat.search(codes, grouping.SEARCH_RADIUS)
+        del flat
         flat_search = round(time.perf_counter() - t0, 3)
     qi, ri = owner[q], r
     cand = {(min(a, b), max(a, b)) for a, b in zip(qi.tolist(), ri.tolist(), strict=True) if a != b}
@@ -273,10 +277,12 @@ def run_size(n: int, do_group: bool, compare_flat: bool = True) -> dict:
         "planted_in_candidates": round(len(planted & cand) / max(1, len(planted)), 4),
     }
     if do_group:
+        haar = s.pop("haar")  # each item holds its own bytes, as a scan's items do
         items = [
-            grouping.Item(key=i, path=f"{i:07d}.jpg", views=[View(s["dct"][i], s["haar"][i].tobytes(), 1.0)])
+            grouping.Item(key=i, path=f"{i:07d}.jpg", views=[View(s["dct"][i], haar[i].tobytes(), 1.0)])
             for i in range(n)
         ]  # fmt: skip
+        del haar, keys, codes, owner, index, q, r, qi, ri
         t0 = time.perf_counter()
         cl = grouping.group_items(items, sensitivity=50)
         t_group = time.perf_counter() - t0

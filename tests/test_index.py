@@ -34,3 +34,17 @@ def test_empty_index_and_empty_queries():
     idx = HashIndex(np.zeros((0, 32), np.uint8))
     q, r, d = idx.search(np.zeros((3, 32), np.uint8), 10)
     assert len(q) == len(r) == len(d) == 0
+
+
+def test_components_without_isolated_nodes_are_the_full_ones():
+    from lookalike.engine.unionfind import UnionFind, connected_components
+
+    rng = np.random.default_rng(3)
+    edges = [tuple(int(x) for x in rng.integers(0, 400, 2)) for _ in range(150)]
+    full: UnionFind[int] = UnionFind(range(400))
+    for a, b in edges:
+        full.union(a, b)
+    want = full.components(2)
+    assert connected_components(400, edges, min_size=2) == want
+    assert connected_components(400, iter(edges), min_size=2) == want  # a one-pass iterable
+    assert len(connected_components(400, edges, min_size=1)) == len(full.components(1))

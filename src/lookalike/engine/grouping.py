@@ -99,7 +99,7 @@ class Item:
     views: list  # list[extract.View]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per matched pair
 class Match:
     low: float
     band: float
@@ -113,37 +113,43 @@ class Match:
 NO_MATCH = Match(0.0, 0.0, 0)
 
 
+HASH_CHUNK = 65536  # views hashed per numpy batch (a stacked chunk is 150 MB at most)
+
+
 class ViewSignatures:
     """Per-view signatures of a list of items, indexed for candidate search and pair matching
-    (identity orientation only; transforms are applied per pair)."""
+    (identity orientation only; transforms are applied per pair).
+
+    Holds references to the items' DCT blocks, not copies, and numpy columns for the rest:
+    at a million views every per-view object or copy costs gigabytes (issue 13). The unit
+    vectors a match compares are made per pair from the block (same arithmetic as before)."""
 
     def __init__(self, items: Sequence[Item]) -> None:
-        owner: list[int] = []
         sigs: list[np.ndarray] = []
         aspects: list[float] = []
-        keys: list[np.ndarray] = []  # indexed: one per view
-        codes: list[np.ndarray] = []  # asked: the view's orientation candidates
-        code_view: list[int] = []
+        counts = np.zeros(len(items), dtype=np.int64)
         for i, item in enumerate(items):
+            counts[i] = len(item.views)
             for view in item.views:
-                owner.append(i)
-                sigs.append(view.dct.astype(np.float32))
+                sigs.append(np.asarray(view.dct, dtype=np.float32))
                 aspects.append(float(view.aspect))
-                keys.append(pc.canonical_hash(view.dct))
-                canon = pc.canonical_hashes(view.dct)
-                codes.append(canon)
-                code_view.extend([len(sigs) - 1] * len(canon))
-        self.owner = np.array(owner, dtype=np.int64)
         self.sigs = sigs
-        self.low = [pc.dct_vector(s) for s in sigs]
-        self.band = [pc.band_vector(s) for s in sigs]
+        self.first = np.concatenate([[0], np.cumsum(counts)])  # views of i: first[i]:first[i+1]
+        self.owner = np.repeat(np.arange(len(items), dtype=np.int64), counts)
         self.log_aspect = np.log(np.array(aspects, dtype=np.float64)) if aspects else np.zeros(0)
-        self.keys = np.stack(keys) if keys else np.zeros((0, 32), np.uint8)
+        keys, codes, code_view = [], [], []  # indexed: one per view; asked: its candidates
+        for lo in range(0, len(sigs), HASH_CHUNK):
+            chunk = np.stack(sigs[lo : lo + HASH_CHUNK])
+            keys.append(pc.canonical_hash_batch(chunk))
+            c, v = pc.canonical_hashes_batch(chunk)
+            codes.append(c)
+            code_view.append(v + lo)
+        self.keys = np.concatenate(keys) if keys else np.zeros((0, 32), np.uint8)
         self.codes = np.concatenate(codes) if codes else np.zeros((0, 32), np.uint8)
-        self.code_owner = self.owner[np.array(code_view, dtype=np.int64)] if codes else self.owner
-        self.views_of: dict[int, list[int]] = {}
-        for v, i in enumerate(owner):
-            self.views_of.setdefault(i, []).append(v)
+        self.code_owner = self.owner[np.concatenate(code_view)] if codes else self.owner
+
+    def views_of(self, i: int) -> range:
+        return range(int(self.first[i]), int(self.first[i + 1]))
 
     def match(self, i: int, j: int) -> Match:
         """Best framing pair and transform (turning i onto j) by the low cosine.
@@ -152,8 +158,10 @@ class ViewSignatures:
         are compared: two different photos given the same frame must not match on the frame.
         """
         best = NO_MATCH
-        vi, vj = self.views_of.get(i, []), self.views_of.get(j, [])
+        vi, vj = self.views_of(i), self.views_of(j)
         turned = {va: [pc.transform_dct(self.sigs[va], t) for t in range(8)] for va in vi}
+        low_b = {vb: pc.dct_vector(self.sigs[vb]) for vb in vj}
+        band_b: dict[int, np.ndarray] = {}
         for t in range(8):
             sign = -1 if pc.DIHEDRAL[t][0] else 1
             pairs = [(va, vb) for va in vi for vb in vj]
@@ -164,9 +172,11 @@ class ViewSignatures:
             for va, vb in pairs:
                 if abs(self.log_aspect[va] * sign - self.log_aspect[vb]) > MAX_ASPECT_LOG:
                     continue
-                low = float(pc.dct_vector(turned[va][t]) @ self.low[vb])
+                low = float(pc.dct_vector(turned[va][t]) @ low_b[vb])
                 if low > best.low:
-                    band = float(pc.band_vector(turned[va][t]) @ self.band[vb])
+                    if vb not in band_b:
+                        band_b[vb] = pc.band_vector(self.sigs[vb])
+                    band = float(pc.band_vector(turned[va][t]) @ band_b[vb])
                     best = Match(low, band, t)
         return best
 
@@ -242,7 +252,10 @@ def group_steps(
     pair, so the groups are the same however they were computed."""
     recheck = _resolve_recheck(items, recheck)
     order = sorted(range(len(items)), key=lambda i: items[i].path)
-    rank = {i: r for r, i in enumerate(order)}
+    rank = [0] * len(items)  # a list, not a dict: 1 M items
+    for r, i in enumerate(order):
+        rank[i] = r
+    del order
     prep = ViewSignatures(items)
     thr = thresholds_for(sensitivity)
     forbidden = forbidden or set()
@@ -392,7 +405,7 @@ def _link_clusters(
     members: list[int],
     edges: dict[tuple[int, int], float],
     joins: Callable[[list[int], list[int]], bool],
-    rank: dict[int, int],
+    rank: Sequence[int],
     confirmed: Callable[[int, int, dict[tuple[int, int], float]], Confirm],
 ) -> Clusters:
     """Deterministic agglomeration inside one component, strongest verified edge first."""
@@ -424,7 +437,7 @@ def _settle(
     where: dict[int, int],
     edges: dict[tuple[int, int], float],
     joins: Callable[[list[int], list[int]], bool],
-    rank: dict[int, int],
+    rank: Sequence[int],
 ) -> list[list[int]]:
     """Greedy merging cannot undo an early choice: a copy that first paired with a weaker
     look-alike stays out of its photo's group. Move such members, one at a time, to a larger
@@ -458,7 +471,7 @@ def _stars(
     members: list[int],
     edges: dict[tuple[int, int], float],
     joins: Callable[[list[int], list[int]], bool],
-    rank: dict[int, int],
+    rank: Sequence[int],
     confirmed: Callable[[int, int, dict[tuple[int, int], float]], Confirm],
 ) -> Clusters:
     """Huge components: best-connected centre first, members must link to every member."""

@@ -39,8 +39,12 @@ class UnionFind(Generic[K]):
 def connected_components(
     n: int, edges: Iterable[tuple[int, int]], min_size: int = 1
 ) -> list[list[int]]:
-    """Components of the graph on 0..n-1, each in increasing order."""
-    uf: UnionFind[int] = UnionFind(range(n))
+    """Components of the graph on 0..n-1, each in increasing order, ordered by their
+    smallest member. With ``min_size`` ≥ 2 only the edges' endpoints enter the sets (the
+    same components, without a set per isolated node: a million of them cost ~200 MB)."""
+    edges = list(edges)
+    nodes = range(n) if min_size < 2 else sorted({x for e in edges for x in e})
+    uf: UnionFind[int] = UnionFind(nodes)
     for a, b in edges:
         uf.union(a, b)
     return uf.components(min_size)

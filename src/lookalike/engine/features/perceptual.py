@@ -164,6 +164,73 @@ def canonical_hash(sig: np.ndarray) -> np.ndarray:
     return canonical_hashes(sig, (0.0, 0.0))[0]
 
 
+def _orientation_stats_batch(low: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_orientation_stats` of a batch (n, DCT_KEEP, DCT_KEEP) float64 with DC zeroed."""
+    n = len(low)
+    norm = np.sqrt(np.einsum("nij,nij->n", low, low)) + 1e-12
+    iu = np.triu_indices(DCT_KEEP, 1)
+    upper = (low[:, iu[0], iu[1]] ** 2).sum(axis=1)
+    lower = (low[:, iu[1], iu[0]] ** 2).sum(axis=1)
+    balance = (upper - lower) / (upper + lower + 1e-12)
+    return balance, low[np.arange(n), 0, 1] / norm, low[np.arange(n), 1, 0] / norm
+
+
+def _dct_hash_batch(sigs: np.ndarray, t: int) -> np.ndarray:
+    """:func:`dct_hash` of :func:`transform_dct` for a batch (n, k, k): (n, 32) uint8."""
+    low = sigs[:, :DCT_KEEP, :DCT_KEEP]
+    transpose, flip_rows, flip_cols = DIHEDRAL[t]
+    if transpose:
+        low = low.transpose(0, 2, 1)
+    odd = np.arange(DCT_KEEP) % 2 == 1
+    flip = np.zeros((DCT_KEEP, DCT_KEEP), dtype=bool)  # terms whose sign the turn flips
+    if flip_rows:
+        flip ^= odd[:, None]
+    if flip_cols:
+        flip ^= odd[None, :]
+    bits = np.where(flip, low < 0, low > 0).reshape(len(sigs), -1)  # x·(−1) > 0 ⇔ x < 0
+    bits[:, 0] = True
+    return np.packbits(bits, axis=1)
+
+
+def canonical_hashes_batch(
+    sigs: np.ndarray, margins: tuple[float, float] = CANON_MARGINS
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`canonical_hashes` of every signature of (n, k, k), as numpy work on the whole
+    batch (a million views would take minutes one by one): ``(codes (m, 32), owner (m,))``,
+    each row's candidates in the same order :func:`canonical_hashes` gives them."""
+    sigs = np.asarray(sigs)
+    n = len(sigs)
+    low = sigs[:, :DCT_KEEP, :DCT_KEEP].astype(np.float64)
+    low[:, 0, 0] = 0.0
+    balance, h0, v0 = _orientation_stats_batch(low)
+    choice = []  # (transpose, flip_cols, flip_rows, rows taking that branch), generation order
+    for tr in (False, True):
+        take_t = (np.abs(balance) < margins[0]) | ((balance < 0) == tr)
+        h, v = (v0, h0) if tr else (h0, v0)  # the transposed block swaps the first gradients
+        for fc in (False, True):
+            take_c = take_t & ((np.abs(h) < margins[1]) | ((h < 0) == fc))
+            for fr in (False, True):
+                take = take_c & ((np.abs(v) < margins[1]) | ((v < 0) == fr))
+                choice.append((DIHEDRAL.index((tr, fr, fc)), np.flatnonzero(take)))
+    codes, owner, rank = [], [], []
+    for r, (t, rows) in enumerate(choice):
+        if len(rows):
+            codes.append(_dct_hash_batch(sigs[rows], t))
+            owner.append(rows)
+            rank.append(np.full(len(rows), r))
+    if not codes:
+        return np.zeros((0, HASH_BYTES), np.uint8), np.zeros(0, np.int64)
+    owner_a, rank_a = np.concatenate(owner), np.concatenate(rank)
+    order = np.lexsort((rank_a, owner_a))
+    return np.concatenate(codes)[order], owner_a[order].astype(np.int64)
+
+
+def canonical_hash_batch(sigs: np.ndarray) -> np.ndarray:
+    """:func:`canonical_hash` of every signature of (n, k, k): (n, 32) uint8."""
+    codes, owner = canonical_hashes_batch(sigs, (0.0, 0.0))
+    return codes  # margins 0: exactly one candidate per row, in row order
+
+
 def dct_hashes_dihedral(sig: np.ndarray) -> np.ndarray:
     """(8, 32) uint8: the hash of every dihedral transform of the image."""
     return np.stack([dct_hash(transform_dct(sig, t)) for t in range(8)])
