@@ -113,7 +113,7 @@ class Match:
 NO_MATCH = Match(0.0, 0.0, 0)
 
 
-HASH_CHUNK = 65536  # views hashed per numpy batch (a stacked chunk is 150 MB at most)
+HASH_CHUNK = 8192  # views hashed per numpy batch (~40 MB of temporaries)
 
 
 class ViewSignatures:
