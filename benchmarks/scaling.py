@@ -73,9 +73,7 @@ def _turn_dct(d: np.ndarray, t: int) -> np.ndarray:
     return out
 
 
-def _top_coeffs(
-    blk: np.ndarray, full: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def _top_coeffs(blk: np.ndarray, full: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Signed flat positions (in the 128×128 layout) of the HAAR_KEEP largest coefficients
     and the average, per row of ``blk`` (m, BLOCK, BLOCK); ``full`` (m, 128, 128) instead
     when given (rows whose largest coefficients may lie outside the corner)."""
@@ -139,7 +137,9 @@ def _batch(mat: dict, f: np.ndarray, gain: np.ndarray, copy: np.ndarray, rng) ->
     x = fa[:, :, :BLOCK].transpose(0, 2, 1).reshape(-1, 16) @ a[:BLOCK].T
     blk = g3[:, None, None] * x.reshape(m, BLOCK, BLOCK).transpose(0, 2, 1)
     fine_rows = np.minimum(rows[:, BLOCK:].max(1) * an.max(), an[BLOCK:].max() * cols.max(1))
-    fine_cols = np.minimum(rows[:, :BLOCK].max(1) * an[BLOCK:].max(), an.max() * cols[:, BLOCK:].max(1))
+    fine_cols = np.minimum(
+        rows[:, :BLOCK].max(1) * an[BLOCK:].max(), an.max() * cols[:, BLOCK:].max(1)
+    )
     outside = g3 * np.maximum(fine_rows, fine_cols)
     blk[c3] += rng.normal(0, NOISE_HAAR, blk[c3].shape)
     mags = np.abs(blk.reshape(b * 3, -1)[:, 1:])

@@ -251,11 +251,7 @@ def group_steps(
     caller may compute them in a batch (``recheck.put``) before resuming. Verdicts are per
     pair, so the groups are the same however they were computed."""
     recheck = _resolve_recheck(items, recheck)
-    order = sorted(range(len(items)), key=lambda i: items[i].path)
-    rank = [0] * len(items)  # a list, not a dict: 1 M items
-    for r, i in enumerate(order):
-        rank[i] = r
-    del order
+    rank = _path_rank(items)
     prep = ViewSignatures(items)
     thr = thresholds_for(sensitivity)
     forbidden = forbidden or set()
@@ -321,6 +317,14 @@ def group_steps(
     groups = [sorted(g, key=rank.__getitem__) for g in groups if len(g) >= 2]
     groups.sort(key=lambda g: rank[g[0]])
     return Clustering(groups, edges, sim)
+
+
+def _path_rank(items: Sequence[Item]) -> list[int]:
+    """Each item's place in path order (a list, not a dict: a million items)."""
+    rank = [0] * len(items)
+    for r, i in enumerate(sorted(range(len(items)), key=lambda i: items[i].path)):
+        rank[i] = r
+    return rank
 
 
 def _resolve_recheck(

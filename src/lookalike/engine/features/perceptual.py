@@ -199,7 +199,6 @@ def canonical_hashes_batch(
     batch (a million views would take minutes one by one): ``(codes (m, 32), owner (m,))``,
     each row's candidates in the same order :func:`canonical_hashes` gives them."""
     sigs = np.asarray(sigs)
-    n = len(sigs)
     low = sigs[:, :DCT_KEEP, :DCT_KEEP].astype(np.float64)
     low[:, 0, 0] = 0.0
     balance, h0, v0 = _orientation_stats_batch(low)
