@@ -105,6 +105,11 @@ def test_l_and_space_repaint_only_the_tiles_they_change(tmp_path: Path) -> None:
             await pilot.pause(0.1)
             assert dirty and all(regions for regions in dirty)
             assert "▶2 KEEP" in screen_text(app)
+            # the group list repaints only this group's line, which now says "changed"
+            assert "▶✎    1 " in screen_text(app)
+            await pilot.press("u")
+            await pilot.pause(0.1)
+            assert "▶     1 " in screen_text(app) and "▶✎" not in screen_text(app)
 
     asyncio.run(run())
 

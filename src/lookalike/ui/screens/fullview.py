@@ -88,10 +88,10 @@ cannot be read). Space still toggles keep/remove for this file.
         widget = self.query_one("#full-image")
         if m is not None and m.path != self._source_path and isinstance(widget, LinesImage):
             widget.set_image(None, None)
-        if self.size.width:
-            self.reload()
-        else:  # first push: the picture area has no size until the first layout
-            self.call_after_refresh(self.reload)
+        # The picture is drawn after the first frame: the first push needs the layout for the
+        # picture's size, and on every push the worker drawing it (Python, holding the GIL)
+        # would otherwise delay the frame that shows the screen.
+        self.call_after_refresh(self.reload)
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.reload)

@@ -324,15 +324,20 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         self.lk.review.goto_index(len(self.lk.review.view) - 1)
         self._moved(old)
 
+    def _decided(self) -> None:
+        """A decision in the current group: of the list only its line changes (its mark)."""
+        self.query_one(GroupList).refresh_lines(self.lk.review.cursor)
+        self._changed(list_too=False)
+
     def action_toggle_keep(self) -> None:
         error = self.lk.review.toggle_keep()
         if error:
             self.notify(error, severity="warning")
-        self._changed()
+        self._decided()
 
     def action_choose(self) -> None:
         self.lk.review.set_keeper()
-        self._changed()
+        self._decided()
 
     def action_accept(self) -> None:
         self.lk.review.accept()
@@ -362,7 +367,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
 
     def action_reset(self) -> None:
         self.lk.review.reset()
-        self._changed()
+        self._decided()
 
     def action_next_undecided(self) -> None:
         old = self.lk.review.cursor
