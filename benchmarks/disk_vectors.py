@@ -141,6 +141,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=200_000)
     ap.add_argument("--dim", type=int, default=1280)
+    ap.add_argument("--modes", default="in_memory,on_disk", help="which of the two to run")
     ap.add_argument("--search-rows", type=int, default=0, help="queries per search (0: all)")
     ap.add_argument("--src", help="another checkout's src/ to measure (default: this one)")
     ap.add_argument("-o", "--out", type=Path)
@@ -157,6 +158,8 @@ def main() -> None:
         made = time.monotonic() - t
         modes = {}
         for mode, threshold in (("in_memory", "0"), ("on_disk", str(a.count))):
+            if mode not in a.modes.split(","):
+                continue
             env = {**os.environ, "PYTHONPATH": src, "LOOKALIKE_DISK_VECTORS": threshold}
             cmd = [sys.executable, __file__, "--run", str(catalog), "--count", str(a.count)]
             cmd += ["--search-rows", str(a.search_rows)]

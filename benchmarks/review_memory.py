@@ -1,0 +1,165 @@
+"""What the review costs to open when it holds every group vs one page of them (issue 13).
+
+Why: the app's review (ui/state.py) loads ``Engine.last_groups()`` — every stored group as a
+Python object — before it shows the first one. docs/scale.md weighs paging groups from the
+catalog instead; this measures both sides on the same stored review. Groups are copies of
+the groups a real scan finds on real photos (skimage.data: a byte copy, a resized copy and a
+PNG re-encode per photo, with their real evidence, flags and reasons), renamed to N distinct
+groups and stored with ``Catalog.finish_scan``. Each way runs in a fresh process:
+
+- ``all``: ``Engine.last_groups()`` + ``ReviewState(groups)`` (what the app does today);
+- ``page``: one page of 200 groups read by ``ord`` from the groups table and decoded, plus
+  the columns the whole-review features need (tier, bytes to free, member count per group,
+  read with SQLite's JSON functions) as numpy arrays.
+
+    python benchmarks/review_memory.py --groups 100000 -o benchmarks/out/review_memory.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+PAGE = 200
+
+
+def _templates(tmp: Path) -> list:
+    """The groups a real scan finds on a few real photos."""
+    from PIL import Image
+    from skimage import data
+
+    from lookalike.engine.api import Engine
+    from lookalike.engine.events import ScanFinished
+    from lookalike.engine.options import ScanOptions
+
+    lib = tmp / "lib"
+    lib.mkdir()
+    for name in ("chelsea", "coffee", "astronaut"):
+        img = Image.fromarray(getattr(data, name)())
+        img.save(lib / f"{name}.jpg", quality=92)
+        img.save(lib / f"{name}-copy.jpg", quality=92)
+        img.resize((img.width // 2, img.height // 2)).save(lib / f"{name}-small.jpg", quality=80)
+        img.save(lib / f"{name}.png")
+    engine = Engine(tmp / "scan.sqlite", tmp / "thumbs")
+    for ev in engine.scan_sync(ScanOptions(roots=(lib,), workers=1)):
+        if isinstance(ev, ScanFinished):
+            return list(ev.groups)
+    raise RuntimeError("the template scan did not finish")
+
+
+def make_review(catalog: Path, groups: int, tmp: Path) -> int:
+    from lookalike.engine.catalog import Catalog
+
+    templates = _templates(tmp)
+    out = []
+    for n in range(groups):
+        t = templates[n % len(templates)]
+        d = f"/photos/{n // 1000:04d}/{n:07d}"
+        members = tuple(replace(m, path=f"{d}-{os.path.basename(m.path)}") for m in t.members)
+        out.append(replace(t, id=n + 1, keep=f"{d}-{os.path.basename(t.keep)}", members=members))
+    with Catalog(catalog) as cat:
+        cat.finish_scan(cat.start_scan(["/photos"]), {}, out, seen=None)
+    return sum(len(g.members) for g in out)
+
+
+def _rss() -> tuple[float, float]:
+    got = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key = line.split(":")[0]
+        if key in ("VmRSS", "VmHWM"):
+            got[key] = int(line.split()[1]) / 1024
+    return round(got["VmRSS"], 1), round(got["VmHWM"], 1)
+
+
+def run_way(catalog: Path, way: str) -> dict:
+    from lookalike.engine.api import Engine
+    from lookalike.engine.catalog import Catalog
+    from lookalike.engine.catalog_schema import group_from_row
+
+    before, _ = _rss()
+    t = time.monotonic()
+    if way == "all":
+        from lookalike.ui.state import ReviewState
+
+        groups = Engine(catalog).last_groups()
+        t_load = time.monotonic() - t
+        state = ReviewState(groups)
+        shown = len(state.view)
+    else:
+        with Catalog(catalog) as cat:
+            rows = cat.db.execute(
+                "SELECT data FROM groups ORDER BY scan_id, ord LIMIT ? OFFSET ?", (PAGE, PAGE * 7)
+            ).fetchall()
+            page = [group_from_row(json.loads(r[0])) for r in rows]
+            t_load = time.monotonic() - t
+            cols = cat.db.execute(
+                "SELECT json_extract(data, '$.tier'), json_extract(data, '$.bytes_to_free'), "
+                "json_array_length(data, '$.files') FROM groups ORDER BY scan_id, ord"
+            ).fetchall()
+            tiers = np.array([{"exact": 0, "same": 1, "similar": 2}.get(c[0], 3) for c in cols])
+            to_free = np.array([c[1] for c in cols], dtype=np.int64)
+            sizes = np.array([c[2] for c in cols], dtype=np.int32)
+            order = np.argsort(-to_free, kind="stable")  # the "bytes" sort, whole review
+            assert len(order) == len(tiers) == len(sizes)
+        shown = len(page)
+    after, peak = _rss()
+    return {
+        "seconds_first_groups": round(t_load, 2),
+        "seconds_ready": round(time.monotonic() - t, 2),
+        "rss_before_mb": before,
+        "rss_after_mb": after,
+        "peak_rss_mb": peak,
+        "held_mb": round(after - before, 1),
+        "groups_in_memory": shown,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--groups", type=int, default=100_000)
+    ap.add_argument("-o", "--out", type=Path)
+    ap.add_argument("--run", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--way", default="all", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.run is not None:
+        print(json.dumps(run_way(a.run, a.way)))
+        return
+    with tempfile.TemporaryDirectory(prefix="review-memory-") as tmp:
+        catalog = Path(tmp) / "catalog.sqlite"
+        files = make_review(catalog, a.groups, Path(tmp))
+        ways = {}
+        for way in ("all", "page"):
+            cmd = [sys.executable, __file__, "--run", str(catalog), "--way", way]
+            got = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            ways[way] = json.loads(got.stdout.strip().splitlines()[-1])
+            print(way, ways[way], file=sys.stderr)
+        size = catalog.stat().st_size
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    doc = {
+        "groups": a.groups,
+        "files": files,
+        "catalog_mb": round(size / 2**20, 1),
+        "commit": rev.stdout.strip(),
+        "machine": f"{platform.node()} {os.cpu_count()} cores",
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "ways": ways,
+    }
+    text = json.dumps(doc, indent=1)
+    print(text)
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
