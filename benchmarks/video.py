@@ -269,9 +269,28 @@ def boundary_errors(truth: dict, result: dict, asked: float | None) -> list[dict
     return out
 
 
-def _scan(folder: Path, db: Path, step: float | None) -> tuple[dict, float]:
+def ends_by_variant(bounds: list[dict]) -> dict[str, float]:
+    """The worst segment end (in steps) per variant: a pair counts for the variant of the
+    member (or, for an original, of the keeper); originals count as "original"."""
+    out: dict[str, float] = {}
+    for b in bounds:
+        name = b["member"] if "-" in b["member"] else b["keeper"]
+        stem = name.rsplit(".", 1)[0]
+        kind = (
+            stem.split("-", 1)[1] if "-" in stem and stem.split("-")[0] in SOURCES else "original"
+        )
+        if stem.split("-")[0] not in SOURCES:  # intro-, pad-, piece-, compilation
+            kind = stem.split("-")[0]
+        out[kind] = max(out.get(kind, 0.0), b["steps"])
+    return dict(sorted(out.items()))
+
+
+def _scan(
+    folder: Path, db: Path, step: float | None, model: str | None = None
+) -> tuple[dict, float]:
     t = time.perf_counter()
     asked = ["--video-step", str(step)] if step else []
+    asked += ["--model", model] if model else []
     r = subprocess.run(
         [
             sys.executable,
@@ -363,6 +382,7 @@ def main() -> None:
         "--step", type=float, default=0.0, help="--video-step for the scan; 0: the default"
     )
     ap.add_argument("--keep", type=Path, help="build the corpus here and keep it")
+    ap.add_argument("--model", help="scan with this embedding model too (e.g. effnet-lite0)")
     ap.add_argument("-o", type=Path, help="write results JSON here")
     ap.add_argument(
         "--peer-python",
@@ -382,8 +402,8 @@ def main() -> None:
             labels.write_text(json.dumps(truth))
         built = time.perf_counter() - t
         db = Path(tmp) / "catalog.sqlite"
-        first, wall1 = _scan(folder, db, args.step)
-        again, wall2 = _scan(folder, db, args.step)
+        first, wall1 = _scan(folder, db, args.step, args.model)
+        again, wall2 = _scan(folder, db, args.step, args.model)
         res = score(truth, first, args.step or None)
         bounds = boundary_errors(truth, first, args.step or None)
         res["segment_ends_within_2_steps"] = (
@@ -398,11 +418,13 @@ def main() -> None:
         )
         res["same_tier_wrong"] = same_tier_errors(truth, first)
         res["segment_ends_worst"] = sorted(bounds, key=lambda b: -b["steps"])[:5]
+        res["segment_ends_worst_by_variant"] = ends_by_variant(bounds)
         seconds = sum(_length(p) for p in truth.values())
         res.update(
             {
                 "machine": f"{platform.machine()} {os.cpu_count()} cores",
                 "step": args.step,
+                "model": args.model,
                 "corpus_build_s": round(built, 1),
                 "scan_s": round(wall1, 2),
                 "video_stage_s": first["stats"]["seconds_by_stage"].get("video"),

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lookalike.engine.video_align import Match, Segment
-from lookalike.engine.video_embed import Embedded, candidates, improve
+from lookalike.engine.video_embed import Embedded, candidates, emb_step, improve, is_current
 from video_helpers import DATA, variant
 
 
@@ -32,7 +32,14 @@ def test_embedded_frames_blob_roundtrip() -> None:
     assert np.allclose(g.vecs, e.vecs, atol=1e-3)
 
 
-def test_embeddings_raise_a_verdict_only_when_the_pictures_verify() -> None:
+def test_stored_embeddings_are_current_at_their_step_only() -> None:
+    blob = Embedded(emb_step(0.1064), np.zeros(2, np.float32), np.zeros((2, 4))).pack()
+    assert emb_step(0.1064) == 0.532  # five sample steps, not a float32-exact number
+    assert is_current(blob, 0.1064)  # a rescan embeds nothing again
+    assert not is_current(blob, 0.2) and not is_current(None, 0.1064)
+
+
+def test_embeddings_add_a_pair_only_when_the_hashes_missed_it_and_the_pictures_verify() -> None:
     a = _video(20, seed=1)
     b = Embedded(0.5, a.times[4:] - 2.0, a.vecs[4:] + 0.01)  # b = a from 2 s on
     other = _video(20, seed=2)
@@ -52,11 +59,12 @@ def test_embeddings_raise_a_verdict_only_when_the_pictures_verify() -> None:
     (got,) = improve([], emb, paths, 2.0, verify=yes)
     assert got.tier == "clip" and len(asked) == 3
     assert all(ta - tb == pytest.approx(2.0) for _, ta, _, tb in asked)
-    # not verified (two shots of one place look alike too): the hashes' verdict stands
-    partial = Match(1, 2, "partial", 0.3, 0.4, (Segment(2.0, 4.0, 0.0, 2.0, 1.0),))
-    assert improve([partial], emb, paths, 2.0, verify=lambda *_: False) == [partial]
+    # not verified (two shots of one place look alike too): nothing added
+    assert improve([], emb, paths, 2.0, verify=lambda *_: False) == []
     assert improve([], emb, paths, 2.0, verify=lambda *_: None) == []
-    # never lowered: a hash verdict at least as good is kept as it is
+    # a pair the hashes matched keeps their verdict: their timing is finer
+    partial = Match(1, 2, "partial", 0.3, 0.4, (Segment(2.0, 4.0, 0.0, 2.0, 1.0),))
+    assert improve([partial], emb, paths, 2.0, verify=yes) == [partial]
     same = Match(1, 2, "same", 1.0, 1.0, (Segment(0.0, 9.5, 0.0, 9.5, 1.0),))
     assert improve([same], emb, paths, 2.0, verify=yes) == [same]
 

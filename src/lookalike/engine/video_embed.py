@@ -8,10 +8,13 @@ own embedder (the one the photos use, batched) and cached in the catalog with th
 
 Embeddings also say "alike" for two shots of one place, so they never decide alone: their
 frame hits (cosine ≥ EMB_COS) go through the same offset vote and coverage rules as the
-hashes (video_align.py), and a pair they would raise above what the hashes found (no match,
-``partial`` → ``clip`` → ``same``) is first checked on the pictures: at VERIFY_MOMENTS moments
-of its longest segment, the two frames must verify as one picture (ORB + RANSAC + blocks,
-features/verify.py, as for photo candidates) at least VERIFY_NEED times.
+hashes (video_align.py), and only a pair the hashes did not match at all can be added — where
+they matched (even ``partial``), their five-times finer timing decides the tier: at the
+embeddings' step a 4 s clip's coverage is known to 12 %, and neighbouring moments of a slow
+shot embed alike, so they called two 75 %-overlapping trims a clip. An added pair is first
+checked on the pictures: at VERIFY_MOMENTS moments of its longest segment, the two frames
+must verify as one picture (ORB + RANSAC + blocks, features/verify.py, as for photo
+candidates) at least VERIFY_NEED times.
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ EMB_COS = 0.55  # frame hit: copies (even 30 % crops) ≥ 0.6, unrelated footage
 VERIFY_MOMENTS = 3
 VERIFY_NEED = 2
 VERIFY_SIDE = 480
-RANK = {None: 0, "partial": 1, "clip": 2, "same": 3}
 _HEAD = struct.Struct("<fii")
 
 
@@ -95,6 +97,13 @@ def embed_task(task: tuple[int, str, float, Any]) -> tuple:
         return fid, None, None, f"unexpected error ({type(exc).__name__}: {exc})"
 
 
+def is_current(blob: bytes | None, sample_step: float) -> bool:
+    """Whether stored embeddings were taken at the step this video's sampling now implies
+    (the blob keeps the step as float32: compared with a tolerance, or every rescan of a
+    video whose step is not a round number would embed it again)."""
+    return blob is not None and abs(Embedded.unpack(blob).step - emb_step(sample_step)) < 1e-4
+
+
 def feature_name(version: str) -> str:
     return VEMB_PREFIX + version
 
@@ -119,8 +128,7 @@ def extract(
     need = [
         r
         for r in sorted(reps, key=lambda r: r.path)
-        if r.id in steps
-        and (r.id not in have or Embedded.unpack(have[r.id]).step != emb_step(steps[r.id]))
+        if r.id in steps and not is_current(have.get(r.id), steps[r.id])
     ]
     if not need or not feeder._ensure_embedder():
         return
@@ -214,14 +222,13 @@ def improve(
     min_seconds: float,
     verify: Callable[[str, float, str, float], bool | None] | None = None,
 ) -> list[Match]:
-    """The hashes' verdicts, raised where the embeddings line up better and the pictures
-    verify (see the module's docstring)."""
+    """The hashes' verdicts, plus the pairs they missed where the embeddings line up and the
+    pictures verify (see the module's docstring)."""
     by_pair = {(m.a, m.b): m for m in found}
     check = verify or verify_moment
     for m in candidates(emb, min_seconds):
-        old = by_pair.get((m.a, m.b))
-        if RANK[m.tier] <= RANK[old.tier if old else None]:
-            continue
+        if (m.a, m.b) in by_pair:
+            continue  # the hashes saw this pair: their finer timing decides its tier
         if m.a in paths and m.b in paths and _verified(m, paths, check):
             by_pair[(m.a, m.b)] = m
     return sorted(by_pair.values(), key=lambda m: (m.a, m.b))
