@@ -82,6 +82,10 @@ def test_vectors_on_disk_give_the_same_groups_as_in_memory(photos, tmp_path, mon
     tiers = {t: n for t, n, _ in disk}
     assert tiers["similar"] == ["moto_left.jpg", "moto_right.jpg"]  # through the disk index
     assert ("same", ["astronaut.jpg", "astronaut_crop.jpg"]) in [(t, n) for t, n, _ in disk]
+    monkeypatch.setenv("LOOKALIKE_DISK_VECTORS", "100")  # back below the line: file removed
+    again = _shape(_scan(photos, tmp_path / "disk" / "catalog.sqlite"))
+    assert [(t, n) for t, n, _ in again] == [(t, n) for t, n, _ in disk]
+    assert not files[0].exists()
 
 
 def _fake_catalog(vectors: dict[int, np.ndarray]):

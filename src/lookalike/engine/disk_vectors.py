@@ -47,15 +47,19 @@ def load_matrix(
     dim: int,
     read: Callable[[list[int]], dict[int, bytes]],
     path: Path | None,
+    stale: Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(sorted ids that have a vector, (n, dim) float16 matrix) read chunk by chunk.
 
     ``path`` given: rows are appended to a temporary file renamed over ``path`` and the
-    matrix is a read-only memmap of it; otherwise an array in memory. Either way the raw
-    rows of the whole collection are never held at once.
+    matrix is a read-only memmap of it; otherwise an array in memory (and ``stale``, the
+    file an earlier, larger scan left, is removed). Either way the raw rows of the whole
+    collection are never held at once.
     """
     want = sorted(set(ids))
     if path is None:
+        if stale is not None and stale.exists():  # the collection shrank below the line
+            stale.unlink(missing_ok=True)
         parts = list(_rows(want, dim, read))
         got = [i for i, _ in parts]
         mat = np.concatenate([m for _, m in parts]) if parts else np.zeros((0, dim), np.float16)

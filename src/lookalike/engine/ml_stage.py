@@ -307,9 +307,10 @@ def _load_state(cat: Any, ids: list[int], feeder: Feeder, catalog_path: Path | N
     if feat_name and spec is not None:
         from lookalike.engine import disk_vectors as dv
 
-        disk = catalog_path is not None and len(ids) >= dv.disk_threshold()
-        path = dv.matrix_path(catalog_path, state.version or "emb") if disk else None
-        got, mat = dv.load_matrix(ids, spec.dim, lambda part: load_part(feat_name, 1, part), path)
+        file = dv.matrix_path(catalog_path, state.version or "emb") if catalog_path else None
+        path = file if file is not None and len(ids) >= dv.disk_threshold() else None
+        read = lambda part: load_part(feat_name, 1, part)  # noqa: E731
+        got, mat = dv.load_matrix(ids, spec.dim, read, path, stale=file)
         if len(got):
             state.ids, state.matrix, state.on_disk = got, mat, path is not None
             state.vectors = dv.RowVectors(got, mat)
