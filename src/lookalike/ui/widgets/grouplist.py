@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from rich.segment import Segment
 from rich.style import Style
-from textual.geometry import Region, Size
-from textual.scroll_view import ScrollView
+from textual import events
+from textual.geometry import Region
 from textual.strip import Strip
+from textual.widget import Widget
 
 from lookalike.ui.state import ReviewState
 
@@ -21,12 +22,13 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-class GroupList(ScrollView, can_focus=False):
+class GroupList(Widget, can_focus=False):
     """Lines: status, index, tier, file count, bytes to free. The cursor line is highlighted.
 
-    No scroll bar (the title says "Group n/N"): with 10,000 groups its thumb is one cell and
-    repainting it cost as much as the list itself. Styles are looked up once per repaint, not
-    per line (a widget's style walks its ancestors).
+    Scrolls itself (``top``, the first group shown) by half a page when the cursor leaves it
+    (see ``follow_cursor``), with no layout pass of the screen as a Textual scroll view has.
+    No scroll bar (the title says "Group n/N"): with 10,000 groups its thumb is one cell.
+    Styles are looked up once per repaint, not per line (a widget's style walks its ancestors).
     """
 
     COMPONENT_CLASSES = {"grouplist--cursor", "grouplist--done", "grouplist--notdup"}
@@ -34,33 +36,63 @@ class GroupList(ScrollView, can_focus=False):
     def __init__(self, state: ReviewState, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.state = state
+        self.top = 0
+        self._rows = -1  # len(view) at the last full repaint
         self._line_styles: tuple[Style, ...] | None = None
 
+    def _height(self) -> int:
+        return self.content_size.height or self.size.height or 1
+
     def refresh_rows(self) -> None:
-        self.virtual_size = Size(self.size.width or 30, len(self.state.view))
+        self._rows = len(self.state.view)
         self.follow_cursor()
-        self.refresh()
 
     def cursor_moved(self, old: int) -> None:
         """Only the cursor moved: repaint its old and new line, or all when the list scrolls."""
-        top = int(self.scroll_offset.y)
-        self.follow_cursor(repaint=False)
-        if int(self.scroll_offset.y) != top or len(self.state.view) != self.virtual_size.height:
+        if self.follow_cursor(repaint=False) or len(self.state.view) != self._rows:
             self.refresh_rows()
             return
         for index in {old, self.state.cursor}:
             self.refresh_lines(index)
 
-    def follow_cursor(self, repaint: bool = True) -> None:
-        h = self.scrollable_content_region.height or self.size.height or 1
-        top = int(self.scroll_offset.y)
-        cur = self.state.cursor
-        if cur < top:
-            self.scroll_to(y=cur, animate=False, immediate=True)
-        elif cur >= top + h:
-            self.scroll_to(y=cur - h + 1, animate=False, immediate=True)
+    def refresh_lines(self, index: int, count: int = 1) -> None:
+        """Repaint the lines of groups ``index`` … ``index + count - 1`` (view positions)."""
+        y = index - self.top
+        if y + count > 0 and y < self._height():
+            self.refresh(Region(0, max(0, y), self.size.width, count))
+
+    def follow_cursor(self, repaint: bool = True) -> bool:
+        """Scroll so the cursor's line is in sight; returns whether the list scrolled.
+
+        A cursor leaving the list lands in its middle (half a page of scroll at once): every
+        line of a scrolled list is repainted, and Textual then re-cuts all the pictures on those
+        lines too, so scrolling by one line made every ``j`` past the first screenful twice as
+        slow as one that only moves the cursor."""
+        h = self._height()
+        top, cur = self.top, self.state.cursor
+        if cur < top or cur >= top + h:
+            top = cur - h // 2
+        top = max(0, min(top, len(self.state.view) - h))
+        moved = top != self.top
+        self.top = top
         if repaint:
             self.refresh()
+        return moved
+
+    def on_resize(self) -> None:
+        self.follow_cursor()
+
+    def _scroll_by(self, lines: int) -> None:
+        top = max(0, min(self.top + lines, len(self.state.view) - self._height()))
+        if top != self.top:
+            self.top = top
+            self.refresh()
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self._scroll_by(3)
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._scroll_by(-3)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._line_styles = (
@@ -72,8 +104,8 @@ class GroupList(ScrollView, can_focus=False):
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width or self.size.width
-        index = y + int(self.scroll_offset.y)
+        width = self.content_size.width or self.size.width
+        index = y + self.top
         view = self.state.view
         base, notdup, done, cursor = self._line_styles or (self.rich_style,) * 4
         if index >= len(view):
