@@ -78,13 +78,18 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
 
     def compose_body(self) -> ComposeResult:
         state = self.lk.review
+        # Held here, not looked up on every key (a query walks the DOM).
+        self._list = GroupList(state, id="grouplist")
+        self._title = Static("", id="group-title")
+        self._sub = Static("", id="group-sub")
+        self._info = Details(id="details")
         with Horizontal(id="review-body"):
-            yield GroupList(state, id="grouplist")
+            yield self._list
             with Vertical(id="review-main"):
-                yield Static("", id="group-title")
-                yield Static("", id="group-sub")
+                yield self._title
+                yield self._sub
                 yield self._make_grid()
-            yield Details(id="details")
+            yield self._info
 
     def _make_grid(self) -> TileGrid | ThumbGrid:
         """One widget draws the tiles for half-cell pictures and for none; kitty, sixel and
@@ -148,10 +153,10 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         state = self.lk.review
         g = state.current
         if list_too:
-            self.query_one(GroupList).refresh_rows()
+            self._list.refresh_rows()
         keep = state.keep_set(g) if g else frozenset()
         m = state.current_member
-        self.query_one(Details).show(
+        self._info.show(
             g,
             m,
             keep,
@@ -160,8 +165,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
             bool(m and m.path in state.favourites),
             state.notes.get(m.path, "") if m else "",
         )
-        title = self.query_one("#group-title", Static)
-        sub = self.query_one("#group-sub", Static)
+        title, sub = self._title, self._sub
         if g is None:
             title.update(self._empty_text(), layout=False)
             sub.update("", layout=False)
@@ -302,7 +306,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
 
     def _moved(self, old: int) -> None:
         """The cursor went to another group: the list repaints two lines, not all of them."""
-        self.query_one(GroupList).cursor_moved(old)
+        self._list.cursor_moved(old)
         self.redraw(list_too=False, grid_later=True)
 
     def action_group(self, delta: int) -> None:
@@ -326,7 +330,7 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
 
     def _decided(self) -> None:
         """A decision in the current group: of the list only its line changes (its mark)."""
-        self.query_one(GroupList).refresh_lines(self.lk.review.cursor)
+        self._list.refresh_lines(self.lk.review.cursor)
         self._changed(list_too=False)
 
     def action_toggle_keep(self) -> None:
