@@ -316,7 +316,9 @@ def similar_groups(
     for part in partitions:
         if len(part) < 2:
             continue
-        if state.on_disk and source is state.vectors:  # rows read where used; one index
+        if source is state.vectors and state.index is not None:
+            # rows read where they are compared (a memmap stays on disk), and the scan's one
+            # index searched: no float32 stack of every vector, no second index
             mat = TakeRows(source.matrix, source.rows_of(part))
             got = group_similar(part, mat, thr, index=state.index)
         else:
