@@ -91,12 +91,14 @@ def _near(times: np.ndarray, t: float, step: float, last: float, sign: int) -> n
     """Samples of ``times`` within a step of ``t`` (the line is known to about a step) and
     past ``last``, the walk's current end on this side; ``last`` itself only while ``t`` is
     still within half a step of it (the other file is sampled more coarsely) — or a whole
-    step when ``last`` is the file's first or last sample (its footage goes on to the file's
-    edge: a sped-up copy's last sample stands for its last step) — else a static first frame
-    would stretch the walk on one side alone."""
+    step when ``last`` is the file's last sample (its footage goes on for a step: a sped-up
+    copy's last sample stands for its last step; the first sample is the file's start, so
+    nothing before it is reused) — else a static first frame would stretch the walk on one
+    side alone."""
     past = (times - last) * sign
     ok = np.abs(times - t) <= step + 1e-3
-    at_edge = bool(len(times)) and not ((times - last) * sign > 1e-3).any()
+    # a file's last sample stands for the step after it; its first sample is its start
+    at_edge = sign > 0 and bool(len(times)) and not (times - last > 1e-3).any()
     reach = step if at_edge else step / 2
     ok &= (past > 1e-3) | ((np.abs(past) <= 1e-3) & (abs(t - last) <= reach + 1e-3))
     return np.flatnonzero(ok)
