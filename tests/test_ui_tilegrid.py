@@ -174,3 +174,25 @@ def test_a_change_made_in_the_full_view_shows_on_its_tile_after_esc(tmp_path: Pa
             assert grid.tiles[1].keep
 
     asyncio.run(run())
+
+
+def test_the_full_view_key_line_is_not_rebuilt_when_shown_again(tmp_path: Path) -> None:
+    """Textual's footer unmounted and mounted its key widgets on every push (a relayout before
+    the keys showed); the app's footer keeps them while the keys are the same."""
+    from textual.widgets._footer import FooterKey
+
+    app = app_for(tmp_path)
+
+    async def run() -> None:
+        async with app.run_test(size=(160, 45)) as pilot:
+            await settled(pilot, app)
+            await pilot.press("enter")
+            full = app.screen
+            assert "Zoom in" in [k.description for k in full.query(FooterKey)]
+            first = list(full.query(FooterKey))
+            await pilot.press("escape")
+            await pilot.pause(0.1)
+            await pilot.press("enter")
+            assert app.screen is full and list(full.query(FooterKey)) == first
+
+    asyncio.run(run())

@@ -71,11 +71,23 @@ class KeyFooter(Footer):
 
     _shown_keys: tuple[Any, ...] | None = None
 
-    def bindings_changed(self, screen: Screen[Any]) -> None:
-        keys = tuple(
+    @staticmethod
+    def _keys(screen: Screen[Any]) -> tuple[Any, ...]:
+        return tuple(
             (key, b.description, b.action, b.show, enabled, tooltip)
             for key, (_, b, enabled, tooltip) in screen.active_bindings.items()
         )
+
+    def compose(self) -> Any:
+        """The keys from the first frame: Textual's footer composes empty and fills in a frame
+        later (a relayout), so a screen's first showing had no key line at first."""
+        if self._shown_keys is None:
+            self._shown_keys = self._keys(self.screen)
+            self.set_reactive(Footer._bindings_ready, True)
+        yield from super().compose()
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        keys = self._keys(screen)
         if keys == self._shown_keys:
             return
         super().bindings_changed(screen)
