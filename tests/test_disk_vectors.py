@@ -15,7 +15,10 @@ from PIL import Image
 
 from lookalike.cli import main
 from lookalike.engine import disk_vectors
+from lookalike.engine.api import Engine
 from lookalike.engine.disk_vectors import RowVectors, TakeRows, load_matrix
+from lookalike.engine.events import Notice
+from lookalike.engine.options import MLOptions, ScanOptions
 from lookalike.engine.vector_index import VectorIndex, group_similar, normalise
 
 pytest.importorskip("torch")
@@ -82,10 +85,19 @@ def test_vectors_on_disk_give_the_same_groups_as_in_memory(photos, tmp_path, mon
     tiers = {t: n for t, n, _ in disk}
     assert tiers["similar"] == ["moto_left.jpg", "moto_right.jpg"]  # through the disk index
     assert ("same", ["astronaut.jpg", "astronaut_crop.jpg"]) in [(t, n) for t, n, _ in disk]
-    monkeypatch.setenv("LOOKALIKE_DISK_VECTORS", "100")  # back below the line: file removed
-    again = _shape(_scan(photos, tmp_path / "disk" / "catalog.sqlite"))
-    assert [(t, n) for t, n, _ in again] == [(t, n) for t, n, _ in disk]
+    # back below the line (a value that is no count: the default, said once): file removed
+    monkeypatch.setenv("LOOKALIKE_DISK_VECTORS", "lots")
+    engine = Engine(tmp_path / "disk" / "catalog.sqlite", tmp_path / "thumbs")
+    ml = MLOptions(model="effnet-lite0", similar=True)
+    events = list(engine.scan_sync(ScanOptions(roots=(photos,), workers=1, ml=ml)))
+    again = [(g.tier, [Path(m.path).name for m in g.members]) for g in events[-1].groups]
+    assert again == [(t, n) for t, n, _ in disk]
     assert not files[0].exists()
+    said = [e.message for e in events if isinstance(e, Notice) and "DISK_VECTORS" in e.message]
+    assert said == [
+        "LOOKALIKE_DISK_VECTORS='lots' is not a number of vectors; using 200000. "
+        "Set it to a count (0 keeps the vectors in memory) or unset it"
+    ]
 
 
 def _fake_catalog(vectors: dict[int, np.ndarray]):
@@ -135,3 +147,14 @@ def test_take_rows_and_one_index_group_like_the_dense_path():
     index = VectorIndex.build(ids, mat, kind="ivf")
     dense = group_similar(part, mat[rows].astype(np.float32), 0.8)
     assert dense and group_similar(part, lazy, 0.8, index=index) == dense
+
+
+def test_a_threshold_that_is_no_count_is_named_once_and_the_default_used(monkeypatch):
+    monkeypatch.setenv("LOOKALIKE_DISK_VECTORS", "lots")
+    assert disk_vectors.disk_threshold() == disk_vectors.DISK_VECTORS_DEFAULT
+    msg = disk_vectors.threshold_problem()
+    assert msg is not None and "'lots' is not a number of vectors" in msg and "unset it" in msg
+    monkeypatch.setenv("LOOKALIKE_DISK_VECTORS", "0")
+    assert disk_vectors.threshold_problem() is None and disk_vectors.disk_threshold() > 10**15
+    monkeypatch.setenv("LOOKALIKE_DISK_VECTORS", "5000")
+    assert disk_vectors.disk_threshold() == 5000

@@ -25,13 +25,22 @@ LOAD_CHUNK = 8192  # vectors read from the catalog at once
 
 def disk_threshold() -> int:
     """How many vectors make the scan keep them on disk: ``LOOKALIKE_DISK_VECTORS`` (0 turns
-    the file off), else :data:`DISK_VECTORS_DEFAULT`."""
+    the file off), else :data:`DISK_VECTORS_DEFAULT` (also for a value that is no count:
+    :func:`threshold_problem` says so)."""
     raw = os.environ.get("LOOKALIKE_DISK_VECTORS", "")
-    try:
-        n = int(raw) if raw.strip() else DISK_VECTORS_DEFAULT
-    except ValueError:
-        n = DISK_VECTORS_DEFAULT
+    n = DISK_VECTORS_DEFAULT if threshold_problem() or not raw.strip() else int(raw)
     return n if n > 0 else 2**62
+
+
+def threshold_problem() -> str | None:
+    """The one message for a ``LOOKALIKE_DISK_VECTORS`` that is not a count, else None."""
+    raw = os.environ.get("LOOKALIKE_DISK_VECTORS", "").strip()
+    if not raw or (raw.isdigit() and raw.isascii()):
+        return None
+    return (
+        f"LOOKALIKE_DISK_VECTORS={raw!r} is not a number of vectors; using "
+        f"{DISK_VECTORS_DEFAULT}. Set it to a count (0 keeps the vectors in memory) or unset it"
+    )
 
 
 def matrix_path(catalog_path: str | os.PathLike[str], version: str) -> Path:

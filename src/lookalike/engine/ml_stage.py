@@ -380,12 +380,20 @@ def features(
             f"at {rate:.1f} images/s"
         )
 
+    if spec is not None and (problem := _disk_problem()):
+        yield Notice(problem, "warning")
     _load_state(cat, ids, feeder, catalog_path)
     if state.vectors and spec is not None and spec.text:
         notice = _aesthetic(state, spec, cat, feeder.embedder)
         if notice:
             yield Notice(notice, "warning")
     yield state
+
+
+def _disk_problem() -> str | None:
+    from lookalike.engine.disk_vectors import threshold_problem
+
+    return threshold_problem()
 
 
 def aesthetic_score(vectors: np.ndarray, text_vectors: np.ndarray) -> np.ndarray:
