@@ -196,3 +196,26 @@ def test_the_full_view_key_line_is_not_rebuilt_when_shown_again(tmp_path: Path) 
             assert app.screen is full and list(full.query(FooterKey)) == first
 
     asyncio.run(run())
+
+
+def test_after_a_resize_the_selected_tile_is_in_sight(tmp_path: Path) -> None:
+    """The review re-plans the tiles before Textual lays the pane out again: the scroll position
+    must come from the new size, not the old one (160×45 → 80×24 → 120×40)."""
+    app = app_for(tmp_path)
+
+    async def run() -> None:
+        async with app.run_test(size=(160, 45)) as pilot:
+            grid = await settled(pilot, app)
+            await pilot.press("j", "l", "l")
+            await wait_for(pilot, lambda: "╭─ ▶3 " in screen_text(app))
+            await pilot.resize_terminal(80, 24)
+            await wait_for(pilot, lambda: grid._plan[0] == 1)
+            await pilot.pause(0.2)
+            assert "╭─ ▶3 " in screen_text(app)
+            await pilot.resize_terminal(120, 40)
+            await wait_for(pilot, lambda: grid._plan[0] > 1)
+            await pilot.pause(0.2)
+            text = screen_text(app)
+            assert "╭─ ▶3 " in text and grid.top <= grid._tile_at(2)[1]
+
+    asyncio.run(run())

@@ -96,6 +96,7 @@ class TileGrid(Widget):
         self._plan: tuple[int, int, int] = (1, 0, 0)
         self.tiles: list[Tile] = []
         self.top = 0  # first line shown: a group taller than the pane scrolls
+        self._selected = -1
         self._styles: tuple[Any, dict[str, Style]] | None = None
         self._st: dict[str, Style] = {}
 
@@ -180,9 +181,16 @@ class TileGrid(Widget):
         else:
             self._refresh_changed(old, tiles)
 
+    def on_resize(self) -> None:
+        """The pane's size is settled now (``show`` may have run with the old one)."""
+        self._follow(self._selected)
+        self.refresh()
+
     def _follow(self, selected: int) -> bool:
-        """Scroll so the selected tile is in sight; True if the view moved."""
-        height = self.size.height or self.area[1]
+        """Scroll so the selected tile is in sight; True if the view moved. The height is the
+        area the screen planned for (on a resize this runs before the new layout)."""
+        self._selected = selected
+        height = self.area[1] or self.size.height
         top = self.top
         if 0 <= selected < len(self.tiles):
             _, y = self._tile_at(selected)
