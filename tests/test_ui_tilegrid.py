@@ -219,3 +219,21 @@ def test_after_a_resize_the_selected_tile_is_in_sight(tmp_path: Path) -> None:
             assert "╭─ ▶3 " in text and grid.top <= grid._tile_at(2)[1]
 
     asyncio.run(run())
+
+
+def test_the_wheel_scrolls_a_group_taller_than_the_pane(tmp_path: Path) -> None:
+    from textual import events
+
+    app = app_for(tmp_path / "wheel")
+
+    async def run() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            grid = await settled(pilot, app)
+            assert grid.top == 0 and grid._content_height() > grid.size.height
+            grid.post_message(events.MouseScrollDown(grid, 5, 5, 0, 1, 0, False, False, False))
+            await wait_for(pilot, lambda: grid.top > 0)
+            assert "╭─ ▶1 " not in screen_text(app)  # the first tile's top edge scrolled away
+            grid.post_message(events.MouseScrollUp(grid, 5, 5, 0, -1, 0, False, False, False))
+            await wait_for(pilot, lambda: grid.top == 0)
+
+    asyncio.run(run())
