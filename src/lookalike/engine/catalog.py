@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lookalike.engine import catalog_health
+from lookalike.engine import catalog_groups, catalog_health
 from lookalike.engine.catalog_health import (
     BUSY_TIMEOUT,
     CatalogError,
@@ -28,7 +28,7 @@ from lookalike.engine.catalog_health import (
     _set_aside_orphans,
     catalog_error,
 )
-from lookalike.engine.catalog_schema import SCHEMA, SCHEMA_VERSION, group_from_row, group_to_row
+from lookalike.engine.catalog_schema import SCHEMA, SCHEMA_VERSION, group_from_row
 from lookalike.engine.records import Group
 
 # the same objects, for code that knows them as catalog.*: a damaged file's error, and the
@@ -98,6 +98,16 @@ class Catalog:
                 f"{self.path} was written by a newer lookalike (schema {row[0]}); "
                 "upgrade lookalike or pass --db to use another file"
             )
+        elif int(row[0]) < SCHEMA_VERSION:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """An older catalog, upgraded in one transaction (catalog_groups.upgrade_schema)."""
+        try:
+            with self.transaction():
+                catalog_groups.upgrade_schema(self.db, SCHEMA_VERSION)
+        except sqlite3.Error as exc:
+            raise catalog_error(self.path, exc) from exc
 
     def __enter__(self) -> Catalog:
         return self
@@ -300,14 +310,7 @@ class Catalog:
         kept = [] if seen is None else self._groups_outside(groups, set(seen))
         merged = sorted([*kept, *groups], key=lambda g: g.members[0].path if g.members else "")
         self.begin()
-        self.db.execute("DELETE FROM groups")
-        self.db.executemany(
-            "INSERT INTO groups (scan_id, ord, data) VALUES (?,?,?)",
-            (
-                (scan_id, i, json.dumps(group_to_row(replace(g, id=i + 1))))
-                for i, g in enumerate(merged)
-            ),
-        )
+        catalog_groups.store(self.db, scan_id, merged)  # JSON rows + review columns
         self.db.execute(
             "UPDATE scans SET finished=?, stats=? WHERE id=?",
             (time.time(), json.dumps(stats), scan_id),

@@ -7,7 +7,7 @@ from typing import Any
 
 from lookalike.engine.records import Group, Member
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: group columns and group_files (engine/catalog_groups.py)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -44,8 +44,27 @@ CREATE TABLE IF NOT EXISTS groups (
     scan_id INTEGER NOT NULL,
     ord INTEGER NOT NULL,
     data TEXT NOT NULL,
+    tier TEXT,
+    bytes_to_free INTEGER,
+    members INTEGER,
+    keep BLOB,
     PRIMARY KEY (scan_id, ord)
 );
+CREATE TABLE IF NOT EXISTS group_files (
+    ord INTEGER NOT NULL,
+    file_id INTEGER,
+    path BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    format TEXT,
+    score REAL,
+    flags TEXT
+);
+CREATE INDEX IF NOT EXISTS group_files_ord ON group_files (ord);
+CREATE INDEX IF NOT EXISTS group_files_path ON group_files (path);
+CREATE INDEX IF NOT EXISTS group_files_file ON group_files (file_id);
 CREATE TABLE IF NOT EXISTS not_duplicate (
     a INTEGER NOT NULL,
     b INTEGER NOT NULL,

@@ -1,0 +1,223 @@
+"""The stored review as columns and pages (issue 13, docs/scale.md "The review pages groups").
+
+Why: decoding every stored group costs ≈ 2.7 KB per file and 40 s per 100,000 groups before
+the first one shows. What a whole-review view needs (tier, bytes to free, member count, the
+member paths) is small and columnar, so ``finish_scan`` writes it beside each group's JSON
+row — columns on ``groups`` and one ``group_files`` row per member — and the review reads
+the view as an int array of group ords and decodes only the page on screen.
+
+A group's ord is its place in the stored review (0-based; its ``Group.id`` is ord + 1).
+Files a content rule hid (engine/hidden.py) are left out here exactly as
+``hidden.without_hidden`` leaves them out of ``Engine.last_groups()``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from lookalike.engine import hidden
+from lookalike.engine.catalog_schema import group_from_row, group_to_row
+from lookalike.engine.records import Group
+
+SORTS = ("order", "bytes", "size", "tier")  # the review's sorts (ui/state_store.py)
+TIER_ORDER = {"exact": 0, "same": 1, "similar": 2}  # the "tier" sort; others after them
+_GROUP_COLUMNS = (
+    ("tier", "TEXT"),
+    ("bytes_to_free", "INTEGER"),
+    ("members", "INTEGER"),
+    ("keep", "BLOB"),
+)
+
+
+@dataclass(frozen=True)
+class GroupFilter:
+    """The review's filters: one tier (None: all) and a folder-name substring (None: all)."""
+
+    tier: str | None = None
+    folder: str | None = None
+
+
+# -- writing (inside the caller's transaction) ---------------------------------------------
+def _file_rows(ord_: int, g: Group) -> Iterable[tuple]:
+    for m in g.members:
+        flags = json.dumps(list(m.flags)) if m.flags else None
+        yield (
+            ord_,
+            m.file_id,
+            os.fsencode(m.path),
+            m.size,
+            m.mtime_ns,
+            m.width,
+            m.height,
+            m.format,
+            m.score,
+            flags,
+        )
+
+
+def store(db: sqlite3.Connection, scan_id: int, groups: Sequence[Group]) -> None:
+    """Replace the stored review by ``groups`` (ord = index): JSON rows, columns, files."""
+    db.execute("DELETE FROM groups")
+    db.execute("DELETE FROM group_files")
+    db.executemany(
+        "INSERT INTO groups (scan_id, ord, data, tier, bytes_to_free, members, keep) "
+        "VALUES (?,?,?,?,?,?,?)",
+        (
+            (
+                scan_id,
+                i,
+                json.dumps(group_to_row(replace(g, id=i + 1))),
+                g.tier,
+                g.bytes_to_free,
+                len(g.members),
+                os.fsencode(g.keep),
+            )
+            for i, g in enumerate(groups)
+        ),
+    )
+    db.executemany(
+        "INSERT INTO group_files VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (row for i, g in enumerate(groups) for row in _file_rows(i, g)),
+    )
+
+
+def upgrade_schema(db: sqlite3.Connection, version: int) -> None:
+    """Bring an older catalog to ``version`` inside the caller's transaction (the stored
+    version is re-read in it, so two processes opening the file at once upgrade it once)."""
+    row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+    if int(row[0]) < 2:
+        upgrade_to_2(db)
+    db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(version),))
+
+
+def upgrade_to_2(db: sqlite3.Connection) -> None:
+    """Schema 1 → 2: add the group columns and fill them (and ``group_files``) from the JSON
+    rows, so an older catalog's review pages at once."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(groups)")}
+    for name, kind in _GROUP_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE groups ADD COLUMN {name} {kind}")
+    db.execute("DELETE FROM group_files")
+    rows = db.execute("SELECT scan_id, ord, data FROM groups ORDER BY scan_id, ord").fetchall()
+    for scan_id, ord_, data in rows:
+        g = group_from_row(json.loads(data))
+        db.execute(
+            "UPDATE groups SET tier=?, bytes_to_free=?, members=?, keep=? "
+            "WHERE scan_id=? AND ord=?",
+            (g.tier, g.bytes_to_free, len(g.members), os.fsencode(g.keep), scan_id, ord_),
+        )
+        db.executemany("INSERT INTO group_files VALUES (?,?,?,?,?,?,?,?,?,?)", _file_rows(ord_, g))
+
+
+# -- reading ----------------------------------------------------------------------------------
+def _hidden_rows(db: sqlite3.Connection) -> list[tuple[int, bytes, int, bool]]:
+    """(ord, path, size, is keeper) of the stored members a content rule hid: the stored size
+    and mtime must match a hidden identity (SQL), then the file on disk must (a stat each)."""
+    gone = hidden.identities(db)
+    if not gone:
+        return []
+    stamps = {(size, mtime) for _, _, size, mtime in gone}
+    rows = (
+        db.execute(
+            "SELECT f.ord, f.path, f.size, f.mtime_ns, f.path = g.keep FROM group_files f "
+            "JOIN groups g ON g.ord = f.ord"
+        )
+        if len(stamps) > 400
+        else db.execute(
+            "SELECT f.ord, f.path, f.size, f.mtime_ns, f.path = g.keep FROM group_files f "
+            "JOIN groups g ON g.ord = f.ord WHERE "
+            + " OR ".join(["(f.size=? AND f.mtime_ns=?)"] * len(stamps)),
+            [v for s in stamps for v in s],
+        )
+    )
+    return [
+        (o, p, size, bool(k))
+        for o, p, size, mtime, k in rows
+        if (size, mtime) in stamps and hidden.is_hidden(os.fsdecode(p), gone)
+    ]
+
+
+def _folder_ords(db: sqlite3.Connection, needle: str, skip: set[tuple[int, bytes]]) -> set[int]:
+    """Ords of groups with a shown member whose folder name holds ``needle`` (as the review's
+    folder filter: a substring of the member's directory)."""
+    raw = os.fsencode(needle)
+    out: set[int] = set()
+    for o, p in db.execute("SELECT ord, path FROM group_files WHERE instr(path, ?) > 0", (raw,)):
+        if o not in out and (o, p) not in skip and needle in os.path.dirname(os.fsdecode(p)):
+            out.add(o)
+    return out
+
+
+def columns(
+    db: sqlite3.Connection,
+    flt: GroupFilter = GroupFilter(),
+    sort: str = "order",
+    show_hidden: bool = False,
+) -> np.ndarray:
+    """Ords of the stored groups in view order (filtered, then a stable sort as the review's
+    ``rebuild_view``), an int32 array."""
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}: one of {', '.join(SORTS)}")
+    where, args = ("WHERE tier=?", (flt.tier,)) if flt.tier else ("", ())
+    rows = db.execute(
+        f"SELECT ord, tier, bytes_to_free, members FROM groups {where} ORDER BY scan_id, ord",
+        args,
+    ).fetchall()
+    ords = np.fromiter((r[0] for r in rows), dtype=np.int32, count=len(rows))
+    to_free = np.fromiter((r[2] or 0 for r in rows), dtype=np.int64, count=len(rows))
+    counts = np.fromiter((r[3] or 0 for r in rows), dtype=np.int32, count=len(rows))
+    keep = np.ones(len(rows), dtype=bool)
+    gone = [] if show_hidden else _hidden_rows(db)
+    if gone:
+        pos = {int(o): i for i, o in enumerate(ords)}
+        for o, _path, size, is_keep in gone:
+            i = pos.get(o)
+            if i is None:
+                continue
+            counts[i] -= 1
+            to_free[i] -= 0 if is_keep else size
+            if is_keep:
+                keep[i] = False  # a group whose keeper is hidden is dropped (hidden.py)
+        keep &= counts > 1
+    if flt.folder:
+        found = _folder_ords(db, flt.folder, {(o, p) for o, p, _, _ in gone})
+        keep &= np.fromiter((int(o) in found for o in ords), dtype=bool, count=len(ords))
+    ords, to_free, counts = ords[keep], to_free[keep], counts[keep]
+    tiers = [r[1] for r, k in zip(rows, keep, strict=True) if k]
+    if sort == "bytes":
+        ords = ords[np.argsort(-to_free, kind="stable")]
+    elif sort == "size":
+        ords = ords[np.argsort(-counts, kind="stable")]
+    elif sort == "tier":
+        rank = np.fromiter((TIER_ORDER.get(t, 3) for t in tiers), dtype=np.int8, count=len(tiers))
+        ords = ords[np.argsort(rank, kind="stable")]
+    return ords
+
+
+def count(db: sqlite3.Connection, show_hidden: bool = False) -> int:
+    """How many groups the unfiltered review shows."""
+    if show_hidden or not hidden.identities(db):
+        return int(db.execute("SELECT COUNT(*) FROM groups").fetchone()[0])
+    return len(columns(db))
+
+
+def page(db: sqlite3.Connection, ords: Sequence[int], show_hidden: bool = False) -> list[Group]:
+    """The stored groups with these ords, decoded, in the order asked (hidden members left
+    out as in ``last_groups``; an ord that is not stored, or whose group is hidden, is
+    skipped)."""
+    want = [int(o) for o in ords]
+    got: dict[int, Group] = {}
+    for i in range(0, len(want), 900):
+        chunk = want[i : i + 900]
+        q = ",".join("?" * len(chunk))
+        for o, data in db.execute(f"SELECT ord, data FROM groups WHERE ord IN ({q})", chunk):
+            got[o] = group_from_row(json.loads(data))
+    gone = set() if show_hidden else hidden.identities(db)
+    shown = {g.id: g for g in hidden.without_hidden(list(got.values()), gone)}
+    return [shown[o + 1] for o in want if o + 1 in shown]
