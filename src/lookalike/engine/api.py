@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lookalike.engine import settings
 from lookalike.engine.aio import async_events
@@ -20,6 +21,11 @@ from lookalike.engine.events import Event, Notice, ScanFinished
 from lookalike.engine.options import ScanOptions
 from lookalike.engine.records import Group, ScanStats
 from lookalike.engine.scanlock import ScanLock
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from lookalike.engine.catalog_groups import GroupFilter
 
 LOCK_POLL = 0.2  # seconds between tries while waiting for another scan (--wait)
 
@@ -130,6 +136,38 @@ class Engine:
             groups = cat.load_groups()
             gone = set() if show_hidden else hidden.identities(cat.db)
         return hidden.without_hidden(groups, gone)
+
+    def group_count(self, show_hidden: bool = False) -> int:
+        """How many groups the stored review shows unfiltered (as ``len(last_groups())``)."""
+        from lookalike.engine import catalog_groups
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            return catalog_groups.count(cat.db, show_hidden)
+
+    def group_columns(
+        self, flt: GroupFilter | None = None, sort: str = "order", show_hidden: bool = False
+    ) -> np.ndarray:
+        """The stored review's view without decoding it: the ords of the groups that pass
+        ``flt`` (tier, folder substring), in ``sort`` order ("order", "bytes", "size",
+        "tier"), as an int32 array; pages of it come from :meth:`group_page`. Why: holding
+        every decoded group costs ≈ 2.7 KB per file (docs/scale.md)."""
+        from lookalike.engine import catalog_groups
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            return catalog_groups.columns(
+                cat.db, flt or catalog_groups.GroupFilter(), sort, show_hidden
+            )
+
+    def group_page(self, ords: Sequence[int], show_hidden: bool = False) -> list[Group]:
+        """The stored groups with these ords (from :meth:`group_columns`), decoded, in that
+        order, hidden files left out as in :meth:`last_groups`."""
+        from lookalike.engine import catalog_groups
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            return catalog_groups.page(cat.db, ords, show_hidden)
 
     def rule_hits(self) -> dict[str, str]:
         """path → the content rule that fired on it when rules last ran (scan --rules, rules

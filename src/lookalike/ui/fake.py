@@ -7,11 +7,15 @@ can be stepped (``step_gate``) so a test can look at the screen in the middle of
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from lookalike.engine.catalog_groups import TIER_ORDER, GroupFilter
 from lookalike.engine.events import (
     Event,
     GroupFound,
@@ -157,6 +161,34 @@ class FakeEngine:
     def last_groups(self) -> list[Group]:
         self._off_loop("last_groups")
         return list(self.groups)
+
+    def group_count(self) -> int:
+        self._off_loop("group_count")
+        return len(self.groups)
+
+    def group_columns(self, flt: GroupFilter | None = None, sort: str = "order") -> np.ndarray:
+        """Indexes into ``groups`` (the fake's ords) in view order, as the engine's."""
+        self._off_loop("group_columns")
+        flt = flt or GroupFilter()
+        keys = {
+            "order": lambda i: 0,
+            "bytes": lambda i: -self.groups[i].bytes_to_free,
+            "size": lambda i: -len(self.groups[i].members),
+            "tier": lambda i: TIER_ORDER.get(self.groups[i].tier, 3),
+        }
+
+        def shown(g: Group) -> bool:
+            folder = flt.folder
+            return (not flt.tier or g.tier == flt.tier) and (
+                not folder or any(folder in os.path.dirname(m.path) for m in g.members)
+            )
+
+        ords = [i for i, g in enumerate(self.groups) if shown(g)]
+        return np.array(sorted(ords, key=keys[sort]), dtype=np.int32)
+
+    def group_page(self, ords: Sequence[int]) -> list[Group]:
+        self._off_loop("group_page")
+        return [self.groups[int(o)] for o in ords if 0 <= int(o) < len(self.groups)]
 
     def load_state(self, key: str, default: object = None) -> object:
         self._off_loop("load_state")
