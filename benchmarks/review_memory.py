@@ -8,9 +8,9 @@ PNG re-encode per photo, with their real evidence, flags and reasons), renamed t
 groups and stored with ``Catalog.finish_scan``. Each way runs in a fresh process:
 
 - ``all``: ``Engine.last_groups()`` + ``ReviewState(groups)`` (what the app does today);
-- ``page``: one page of 200 groups read by ``ord`` from the groups table and decoded, plus
-  the columns the whole-review features need (tier, bytes to free, member count per group,
-  read with SQLite's JSON functions) as numpy arrays.
+- ``page``: the built port (issue 13): ``GroupPages`` over ``Engine.group_columns`` — the
+  whole view, sorted by bytes to free, as an int32 array of group ords read from the stored
+  columns — and its first page of 200 groups decoded by ``Engine.group_page``.
 
     python benchmarks/review_memory.py --groups 100000 -o benchmarks/out/review_memory.json
 """
@@ -27,10 +27,6 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
-
-PAGE = 200
 
 
 def _templates(tmp: Path) -> list:
@@ -83,8 +79,6 @@ def _rss() -> tuple[float, float]:
 
 def run_way(catalog: Path, way: str) -> dict:
     from lookalike.engine.api import Engine
-    from lookalike.engine.catalog import Catalog
-    from lookalike.engine.catalog_schema import group_from_row
 
     before, _ = _rss()
     t = time.monotonic()
@@ -95,22 +89,15 @@ def run_way(catalog: Path, way: str) -> dict:
         t_load = time.monotonic() - t
         state = ReviewState(groups)
         shown = len(state.view)
-    else:
-        with Catalog(catalog) as cat:
-            rows = cat.db.execute(
-                "SELECT data FROM groups ORDER BY scan_id, ord LIMIT ? OFFSET ?", (PAGE, PAGE * 7)
-            ).fetchall()
-            page = [group_from_row(json.loads(r[0])) for r in rows]
-            t_load = time.monotonic() - t
-            cols = cat.db.execute(
-                "SELECT json_extract(data, '$.tier'), json_extract(data, '$.bytes_to_free'), "
-                "json_array_length(data, '$.files') FROM groups ORDER BY scan_id, ord"
-            ).fetchall()
-            tiers = np.array([{"exact": 0, "same": 1, "similar": 2}.get(c[0], 3) for c in cols])
-            to_free = np.array([c[1] for c in cols], dtype=np.int64)
-            sizes = np.array([c[2] for c in cols], dtype=np.int32)
-            order = np.argsort(-to_free, kind="stable")  # the "bytes" sort, whole review
-            assert len(order) == len(tiers) == len(sizes)
+    else:  # the built port: the view's ords from the stored columns, then one page
+        from lookalike.engine.catalog_groups import GroupFilter
+        from lookalike.ui.group_pages import PAGE as GROUPS_PER_PAGE
+        from lookalike.ui.group_pages import GroupPages
+
+        pages = GroupPages(Engine(catalog), GroupFilter(), "bytes")  # the whole-review sort
+        page = pages[:GROUPS_PER_PAGE]
+        t_load = time.monotonic() - t
+        assert len(page) == min(GROUPS_PER_PAGE, len(pages)) and pages.loads == 1
         shown = len(page)
     after, peak = _rss()
     return {

@@ -111,3 +111,41 @@ def test_the_fake_engine_pages_like_the_engine() -> None:
     engine = FakeEngine(make_groups(12))
     assert_pages_match(engine)
     assert engine.group_page([3, 99]) == [engine.groups[3]]
+
+
+def test_group_pages_reads_the_real_engine_a_page_at_a_time(
+    scanned: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lookalike.ui import group_pages
+
+    _, db = scanned
+    engine = Engine(db)
+    groups = engine.last_groups()
+    monkeypatch.setattr(group_pages, "PAGE", 1)  # one group a page: several pages here
+    for sort in SORTS:
+        pages = group_pages.GroupPages(engine, GroupFilter(), sort, held=2)
+        want = reference(groups, None, None, sort)
+        assert len(pages) == len(want) and pages.loads == 0  # nothing decoded on open
+        assert pages[-1] == want[-1] and pages[0] == want[0]
+        assert list(pages) == want and pages[1:] == want[1:]
+        assert len(pages._pages) <= 2  # the LRU holds at most ``held`` pages
+        assert [pages.id_at(i) for i in range(len(pages))] == [g.id for g in want]
+        assert pages.position_of(want[-1].id) == len(want) - 1
+    assert pages.position_of(10_000) is None
+    with pytest.raises(IndexError):
+        pages[len(pages)]
+
+
+def test_group_pages_over_the_fake_engine_and_a_changed_catalog() -> None:
+    from lookalike.ui.group_pages import PAGE, GroupPages
+
+    fake = FakeEngine(make_groups(2 * PAGE + 50))
+    pages = GroupPages(fake, GroupFilter(), "bytes")
+    want = reference(fake.groups, None, None, "bytes")
+    assert pages[2 * PAGE + 10] == want[2 * PAGE + 10] and pages.loads == 1
+    assert pages[2 * PAGE + 49] == want[-1] and pages.loads == 1  # same page: no read
+    assert list(pages) == want and pages.loads == 3  # pages 0 and 1 read, page 2 held
+    fresh = GroupPages(fake, GroupFilter())
+    fake.groups = fake.groups[:10]  # a scan stored a smaller review under the open view
+    with pytest.raises(LookupError, match="changed while it was read"):
+        fresh[PAGE]
