@@ -109,3 +109,13 @@ def test_model_finds_a_cropped_copy_the_hashes_miss(tmp_path: Path) -> None:
     assert "embeddings:" in err
     again, err2 = _scan(d, db, "--model", "effnet-lite0")  # cached: nothing embedded again
     assert _groups(again) == _groups(res) and "embeddings:" not in err2
+
+
+def test_many_embedded_frames_go_through_the_ivf_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lookalike.engine import vector_index
+
+    monkeypatch.setattr(vector_index, "FLAT_MAX", 8)  # 60 frames: above it, so IVF-SQ8
+    a = _video(20, seed=1)
+    b = Embedded(0.5, a.times[4:] - 2.0, a.vecs[4:] + 0.01)
+    (m,) = candidates({1: a, 2: b, 3: _video(20, seed=2)}, 2.0)
+    assert (m.a, m.b, m.tier) == (1, 2, "clip")

@@ -189,8 +189,9 @@ def candidates(emb: dict[int, Embedded], min_seconds: float) -> list[Match]:
     vid = np.concatenate([np.full(len(emb[k].times), n) for n, k in enumerate(keys)])
     frame = np.concatenate([np.arange(len(emb[k].times)) for k in keys])
     allv = np.concatenate([emb[k].vecs for k in keys])
-    index = VectorIndex(allv.shape[1])
-    index.add(np.arange(len(allv)), allv)
+    # the photos' index choice: exact below FLAT_MAX vectors, IVF-SQ8 above (a library of
+    # videos is 40 embedded frames each; all-pairs cosines would grow with its square)
+    index = VectorIndex.build(np.arange(len(allv)), allv, kind="auto")
     hits: dict[tuple[int, int], dict[tuple[int, int], float]] = defaultdict(dict)
     for q, (ids, cos) in enumerate(index.range_search(allv, EMB_COS)):
         for r, c in zip(ids, cos, strict=True):
