@@ -96,3 +96,17 @@ def test_a_crop_of_static_footage_is_matched_to_its_ends(bunny: tuple[Path, Path
     b1 = max(s.b_end for s in m.segments)
     assert m.tier in ("same", "clip")  # the walk alone never makes a copy "same"
     assert max(a0, b0) <= 2 * step and min(a1, b1) >= last - 2 * step, m.segments
+
+
+def test_the_walk_alone_never_makes_a_copy_same() -> None:
+    """Both files hold the same 40 samples, but the first and last 5 match only loosely: the
+    walked segment spans all of both (reported), while the strict matches cover 80 %: `clip`,
+    not `same` — in static footage the loose frames run past where the shared footage ends,
+    and a `same` group is acted on by default."""
+    footage = _codes(40)
+    a = _timeline(0, footage)
+    b = _timeline(1, _copy(footage, 5, FRAME_RADIUS + 12))
+    (m,) = match_videos([a, b])
+    (s,) = m.segments
+    assert (s.a_start, s.a_end, s.b_start, s.b_end) == (0.0, 19.5, 0.0, 19.5)
+    assert m.tier == "clip" and m.cover_a == m.cover_b == 1.0
