@@ -28,7 +28,12 @@ from lookalike.engine.catalog_health import (
     _set_aside_orphans,
     catalog_error,
 )
-from lookalike.engine.catalog_schema import SCHEMA, SCHEMA_VERSION, group_from_row
+from lookalike.engine.catalog_schema import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    group_from_row,
+    group_to_row,  # noqa: F401  (callers import it here)
+)
 from lookalike.engine.records import Group
 
 # the same objects, for code that knows them as catalog.*: a damaged file's error, and the
