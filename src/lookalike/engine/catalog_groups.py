@@ -18,6 +18,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -44,47 +45,42 @@ class GroupFilter:
 
 
 # -- writing (inside the caller's transaction) ---------------------------------------------
-def _file_rows(ord_: int, g: Group) -> Iterable[tuple]:
-    for m in g.members:
-        flags = json.dumps(list(m.flags)) if m.flags else None
+def _columns(d: dict[str, Any]) -> tuple[str, int, int, bytes]:
+    """tier, bytes to free, member count, keeper path of one stored row (paths in hex)."""
+    to_free = sum(f["size"] for f in d["files"] if f["path"] != d["keep"])
+    return d["tier"], to_free, len(d["files"]), bytes.fromhex(d["keep"])
+
+
+def _file_rows(ord_: int, d: dict[str, Any]) -> Iterable[tuple]:
+    for f in d["files"]:
+        flags = f.get("flags")
         yield (
             ord_,
-            m.file_id,
-            os.fsencode(m.path),
-            m.size,
-            m.mtime_ns,
-            m.width,
-            m.height,
-            m.format,
-            m.score,
-            flags,
+            f.get("file_id"),
+            bytes.fromhex(f["path"]),
+            f["size"],
+            f.get("mtime_ns", 0),
+            f["width"],
+            f["height"],
+            f["format"],
+            f["score"],
+            json.dumps(list(flags)) if flags else None,
         )
 
 
 def store(db: sqlite3.Connection, scan_id: int, groups: Sequence[Group]) -> None:
-    """Replace the stored review by ``groups`` (ord = index): JSON rows, columns, files."""
+    """Replace the stored review by ``groups`` (ord = index): JSON rows, columns, files —
+    the columns taken from the very row that is stored, so the two never disagree."""
     db.execute("DELETE FROM groups")
     db.execute("DELETE FROM group_files")
-    db.executemany(
-        "INSERT INTO groups (scan_id, ord, data, tier, bytes_to_free, members, keep) "
-        "VALUES (?,?,?,?,?,?,?)",
-        (
-            (
-                scan_id,
-                i,
-                json.dumps(group_to_row(replace(g, id=i + 1))),
-                g.tier,
-                g.bytes_to_free,
-                len(g.members),
-                os.fsencode(g.keep),
-            )
-            for i, g in enumerate(groups)
-        ),
-    )
-    db.executemany(
-        "INSERT INTO group_files VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (row for i, g in enumerate(groups) for row in _file_rows(i, g)),
-    )
+    for i, g in enumerate(groups):
+        d = group_to_row(replace(g, id=i + 1))
+        db.execute(
+            "INSERT INTO groups (scan_id, ord, data, tier, bytes_to_free, members, keep) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (scan_id, i, json.dumps(d), *_columns(d)),
+        )
+        db.executemany("INSERT INTO group_files VALUES (?,?,?,?,?,?,?,?,?,?)", _file_rows(i, d))
 
 
 def upgrade_schema(db: sqlite3.Connection, version: int) -> None:
@@ -98,21 +94,20 @@ def upgrade_schema(db: sqlite3.Connection, version: int) -> None:
 
 def upgrade_to_2(db: sqlite3.Connection) -> None:
     """Schema 1 → 2: add the group columns and fill them (and ``group_files``) from the JSON
-    rows, so an older catalog's review pages at once."""
+    rows (read as dicts, not decoded into groups), so an older review pages at once."""
     have = {r[1] for r in db.execute("PRAGMA table_info(groups)")}
     for name, kind in _GROUP_COLUMNS:
         if name not in have:
             db.execute(f"ALTER TABLE groups ADD COLUMN {name} {kind}")
     db.execute("DELETE FROM group_files")
-    rows = db.execute("SELECT scan_id, ord, data FROM groups ORDER BY scan_id, ord").fetchall()
-    for scan_id, ord_, data in rows:
-        g = group_from_row(json.loads(data))
+    for scan_id, ord_, data in db.execute("SELECT scan_id, ord, data FROM groups").fetchall():
+        d = json.loads(data)
         db.execute(
             "UPDATE groups SET tier=?, bytes_to_free=?, members=?, keep=? "
             "WHERE scan_id=? AND ord=?",
-            (g.tier, g.bytes_to_free, len(g.members), os.fsencode(g.keep), scan_id, ord_),
+            (*_columns(d), scan_id, ord_),
         )
-        db.executemany("INSERT INTO group_files VALUES (?,?,?,?,?,?,?,?,?,?)", _file_rows(ord_, g))
+        db.executemany("INSERT INTO group_files VALUES (?,?,?,?,?,?,?,?,?,?)", _file_rows(ord_, d))
 
 
 # -- reading ----------------------------------------------------------------------------------
