@@ -28,17 +28,13 @@ from lookalike.engine.catalog_health import (
     _set_aside_orphans,
     catalog_error,
 )
-from lookalike.engine.catalog_schema import (
-    SCHEMA,
-    SCHEMA_VERSION,
-    group_from_row,
-    group_to_row,  # noqa: F401  (callers import it here)
-)
+from lookalike.engine.catalog_schema import SCHEMA, SCHEMA_VERSION, group_from_row
 from lookalike.engine.records import Group
 
-# the same objects, for code that knows them as catalog.*: a damaged file's error, and the
-# set of files found sound by this process (tests reset it)
+# the same objects, for code that knows them as catalog.*: a damaged file's error, the
+# set of files found sound by this process (tests reset it), a group's stored row
 CatalogDamaged = catalog_health.CatalogDamaged
+group_to_row = catalog_groups.group_to_row
 _CHECKED = catalog_health._CHECKED
 
 
