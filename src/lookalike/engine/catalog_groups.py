@@ -23,17 +23,12 @@ from typing import Any
 import numpy as np
 
 from lookalike.engine import hidden
-from lookalike.engine.catalog_schema import group_from_row, group_to_row
+from lookalike.engine.catalog_schema import SCHEMA, group_from_row, group_to_row
 from lookalike.engine.records import Group
 
 SORTS = ("order", "bytes", "size", "tier")  # the review's sorts (ui/state_store.py)
 TIER_ORDER = {"exact": 0, "same": 1, "similar": 2}  # the "tier" sort; others after them
-_GROUP_COLUMNS = (
-    ("tier", "TEXT"),
-    ("bytes_to_free", "INTEGER"),
-    ("members", "INTEGER"),
-    ("keep", "BLOB"),
-)
+_GROUPS_TABLE = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS groups") :].split(";")[0]
 
 
 @dataclass(frozen=True)
@@ -93,21 +88,33 @@ def upgrade_schema(db: sqlite3.Connection, version: int) -> None:
 
 
 def upgrade_to_2(db: sqlite3.Connection) -> None:
-    """Schema 1 → 2: add the group columns and fill them (and ``group_files``) from the JSON
-    rows (read as dicts, not decoded into groups), so an older review pages at once."""
-    have = {r[1] for r in db.execute("PRAGMA table_info(groups)")}
-    for name, kind in _GROUP_COLUMNS:
-        if name not in have:
-            db.execute(f"ALTER TABLE groups ADD COLUMN {name} {kind}")
+    """Schema 1 → 2: the groups table rebuilt with the columns (before the JSON, so reading
+    them never walks a row's overflow pages) filled from the JSON rows, and ``group_files``
+    filled, so an older review pages at once."""
     db.execute("DELETE FROM group_files")
-    for scan_id, ord_, data in db.execute("SELECT scan_id, ord, data FROM groups").fetchall():
-        d = json.loads(data)
-        db.execute(
-            "UPDATE groups SET tier=?, bytes_to_free=?, members=?, keep=? "
-            "WHERE scan_id=? AND ord=?",
-            (*_columns(d), scan_id, ord_),
-        )
-        db.executemany("INSERT INTO group_files VALUES (?,?,?,?,?,?,?,?,?,?)", _file_rows(ord_, d))
+    db.execute("ALTER TABLE groups RENAME TO groups_v1")
+    db.execute(_GROUPS_TABLE)
+    last = -1
+    while True:  # a chunk at a time: the JSON of a large review is never all in memory
+        rows = db.execute(
+            "SELECT rowid, scan_id, ord, data FROM groups_v1 WHERE rowid > ? "
+            "ORDER BY rowid LIMIT 2000",
+            (last,),
+        ).fetchall()
+        if not rows:
+            break
+        for _, scan_id, ord_, data in rows:
+            d = json.loads(data)
+            db.execute(
+                "INSERT INTO groups (scan_id, ord, tier, bytes_to_free, members, keep, data) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (scan_id, ord_, *_columns(d), data),
+            )
+            db.executemany(
+                "INSERT INTO group_files VALUES (?,?,?,?,?,?,?,?,?,?)", _file_rows(ord_, d)
+            )
+        last = rows[-1][0]
+    db.execute("DROP TABLE groups_v1")
 
 
 # -- reading ----------------------------------------------------------------------------------

@@ -43,14 +43,14 @@ CREATE TABLE IF NOT EXISTS scans (
 CREATE TABLE IF NOT EXISTS groups (
     scan_id INTEGER NOT NULL,
     ord INTEGER NOT NULL,
-    data TEXT NOT NULL,
     tier TEXT,
     bytes_to_free INTEGER,
     members INTEGER,
     keep BLOB,
+    data TEXT NOT NULL,
     PRIMARY KEY (scan_id, ord)
 );
-CREATE TABLE IF NOT EXISTS group_files (
+CREATE TABLE IF NOT EXISTS group_files (  -- one row per member of a stored group
     ord INTEGER NOT NULL,
     file_id INTEGER,
     path BLOB NOT NULL,
