@@ -154,17 +154,19 @@ def main() -> None:
         ways = {}
         for way in ("all", "page", "upgrade"):
             if way == "upgrade":
+                size = catalog.stat().st_size  # the stored review as a scan writes it
                 as_schema_1(catalog)
             cmd = [sys.executable, __file__, "--run", str(catalog), "--way", way]
             got = subprocess.run(cmd, capture_output=True, text=True, check=True)
             ways[way] = json.loads(got.stdout.strip().splitlines()[-1])
             print(way, ways[way], file=sys.stderr)
-        size = catalog.stat().st_size
+        upgraded = catalog.stat().st_size  # with the pages the rebuild freed (reused later)
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     doc = {
         "groups": a.groups,
         "files": files,
         "catalog_mb": round(size / 2**20, 1),
+        "catalog_mb_after_upgrade": round(upgraded / 2**20, 1),
         "commit": rev.stdout.strip(),
         "machine": f"{platform.node()} {os.cpu_count()} cores",
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
