@@ -6,6 +6,8 @@ an int32 array of group ords from ``engine.group_columns`` — and an LRU of dec
 ``PAGE`` groups from ``engine.group_page``, so code that indexes a list of groups can index
 this instead. The review (ui/state.py) does not use it yet: its record matching, folder
 counts and select-by-criteria still iterate every group (docs/scale.md, "Remaining").
+Ords are positions in the stored review, so a view must be read again after a scan stores a
+new review (the app reloads the review then); a page that comes back short raises.
 """
 
 from __future__ import annotations
