@@ -19,15 +19,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
+from lookalike.engine.candidates import (
+    SEARCH_RADIUS,  # noqa: F401 (benchmarks/scaling.py)
+    candidate_array,
+    in_path_order,
+    low_cosines,
+)
 from lookalike.engine.features import perceptual as pc
-from lookalike.engine.index import HashIndex
+from lookalike.engine.recheck import lookahead
 from lookalike.engine.unionfind import connected_components
 
-SEARCH_RADIUS = 80  # of 256 bits; recall-first, verification decides
 MAX_ASPECT_LOG = 0.45  # views whose aspect ratios differ more cannot be one photo
 SAME_FRAME = 0.03  # trimmed contents whose log aspect ratios differ less have the same shape
 BIG_COMPONENT = 300
@@ -158,11 +162,11 @@ class ViewSignatures:
         When both images had borders trimmed to contents of the same shape, only the contents
         are compared: two different photos given the same frame must not match on the frame.
         The 8 transforms' low cosines of a framing pair come from two products (sign flips
-        are parities, see ``_low_cosines``); the winner's figures are then computed exactly as
+        are parities, see ``candidates.low_cosines``); the winner's figures are then computed exactly as
         one transform at a time did, so a match is the same Match as before, ~10× sooner.
         """
         vi, vj = self.views_of(i), self.views_of(j)
-        lows = {(va, vb): _low_cosines(self.sigs[va], self.sigs[vb]) for va in vi for vb in vj}
+        lows = {(va, vb): low_cosines(self.sigs[va], self.sigs[vb]) for va in vi for vb in vj}
         best_low, win = 0.0, None
         for t in range(8):
             sign = -1 if pc.DIHEDRAL[t][0] else 1
@@ -183,45 +187,6 @@ class ViewSignatures:
         low = float(pc.dct_vector(turned) @ pc.dct_vector(self.sigs[vb]))
         band = float(pc.band_vector(turned) @ pc.band_vector(self.sigs[vb]))
         return Match(low, band, t)
-
-
-@lru_cache(maxsize=1)
-def _parity_signs() -> np.ndarray:
-    """(4, K): the signs of row and column flips (t % 4 = 2·flip_rows + flip_cols) on the
-    low-frequency terms; DCT coefficients of odd index change sign under a flip."""
-    low, _ = pc._bands()
-    n = low.shape[0]
-    odd = np.where(np.arange(n) % 2 == 1, -1.0, 1.0)
-    rows, cols = np.repeat(odd[:, None], n, axis=1), np.repeat(odd[None, :], n, axis=0)
-    return np.stack([np.ones_like(rows), cols, rows, rows * cols])[:, low]
-
-
-def _low_cosines(sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
-    """(8,) low-frequency cosines of every transform of ``sa`` with ``sb`` (float64): the
-    transforms only transpose and flip signs, and the low band is symmetric, so the norms do
-    not change and each dot product is a signed sum of one of two products."""
-    low, _ = pc._bands()
-    a, b = sa[low].astype(np.float64), sb[low].astype(np.float64)
-    norms = float(np.linalg.norm(a)) * float(np.linalg.norm(b))
-    if norms == 0.0:
-        return np.zeros(8)
-    signs = _parity_signs()
-    at = sa.T[low].astype(np.float64)
-    return np.concatenate([signs @ (a * b), signs @ (at * b)]) / norms
-
-
-def candidate_pairs(prep: ViewSignatures, radius: int = SEARCH_RADIUS) -> set[tuple[int, int]]:
-    """Item pairs (i < j) whose canonical-orientation hashes are within ``radius``."""
-    if len(prep.codes) == 0:
-        return set()
-    index = HashIndex(prep.keys)
-    q, r, _ = index.search(prep.codes, radius)
-    qi = prep.code_owner[q]
-    ri = prep.owner[r]
-    keep = qi != ri
-    lo = np.minimum(qi[keep], ri[keep])
-    hi = np.maximum(qi[keep], ri[keep])
-    return set(zip(lo.tolist(), hi.tolist(), strict=True))
 
 
 @dataclass
@@ -322,26 +287,16 @@ def group_steps(
             return False
         return True
 
-    pairs = sorted(
-        (ordered(i, j) for i, j in candidate_pairs(prep)), key=lambda p: (rank[p[0]], rank[p[1]])
-    )
     edges: dict[tuple[int, int], float] = {}
     asked = [0]
-    for n, (i, j) in enumerate(pairs):
-        m = match(i, j)
-        if thr.accepts(m):
-            edges[(i, j)] = m.score
-        if progress and n % 256 == 0:
-            progress(n, len(pairs))
-    if progress:
-        progress(len(pairs), len(pairs))
+    _accept(in_path_order(candidate_array(prep), rank), match, thr, edges, cache, progress)
 
     runs = []
     for members, comp_edges in _components(len(items), edges):
         members.sort(key=rank.__getitem__)
         runs.append(_link_clusters(members, comp_edges, joins, rank, confirmed))
     unsure = [k for k in edges if cache[k].band < RECHECK_BAND or cache[k].low < RECHECK_LOW]
-    per_comp = yield from _in_rounds(runs, asked, len(unsure), _lookahead(unsure, edges))
+    per_comp = yield from _in_rounds(runs, asked, len(unsure), lookahead(unsure, edges))
     groups = [g for comp_groups in per_comp for g in comp_groups]
     groups = [sorted(g, key=rank.__getitem__) for g in groups if len(g) >= 2]
     groups.sort(key=lambda g: rank[g[0]])
@@ -354,6 +309,36 @@ def _path_rank(items: Sequence[Item]) -> list[int]:
     for r, i in enumerate(sorted(range(len(items)), key=lambda i: items[i].path)):
         rank[i] = r
     return rank
+
+
+def _accept(
+    pairs: tuple[np.ndarray, np.ndarray],
+    match: Callable[[int, int], Match],
+    thr: Thresholds,
+    edges: dict[tuple[int, int], float],
+    cache: dict[tuple[int, int], Match],
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Verified edges of the candidates (in path order). The cache keeps edges, not every
+    candidate: a join that needs a rejected pair recomputes the same value."""
+    first, second = pairs
+    total = len(first)
+    for start in range(0, total, 65536):  # a chunk of Python ints at a time, not millions
+        part = zip(
+            first[start : start + 65536].tolist(),
+            second[start : start + 65536].tolist(),
+            strict=True,
+        )
+        for i, j in part:
+            m = match(i, j)
+            if thr.accepts(m):
+                edges[(i, j)] = m.score
+            else:
+                cache.pop((i, j), None)
+        if progress:
+            progress(min(start + 65536, total), total)
+    if progress:
+        progress(total, total)
 
 
 def _resolve_recheck(
@@ -381,29 +366,6 @@ def _components(
 
 Confirm = Generator[tuple[int, int], None, bool]
 Clusters = Generator[tuple[int, int], None, list[list[int]]]
-
-
-def _lookahead(
-    unsure: list[tuple[int, int]], edges: dict[tuple[int, int], float]
-) -> Callable[[list[tuple[int, int]]], Iterator[tuple[int, int]]]:
-    """Waiting pairs → the uncertain edges at their files, strongest first (the order both
-    clusterings take edges in), round-robin over the waiting pairs: a guess at what the next
-    rounds ask. Lazy: the caller takes as many as it has idle workers for."""
-    at: dict[int, list[tuple[int, int]]] = {}
-    for k in sorted(unsure, key=lambda k: -edges[k]):
-        at.setdefault(k[0], []).append(k)
-        at.setdefault(k[1], []).append(k)
-
-    def ahead(waiting: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
-        seen = set(waiting)
-        lists = [at.get(x, []) for pair in waiting for x in pair]
-        for depth in range(max((len(v) for v in lists), default=0)):
-            for v in lists:
-                if depth < len(v) and v[depth] not in seen:
-                    seen.add(v[depth])
-                    yield v[depth]
-
-    return ahead
 
 
 def _in_rounds(

@@ -8,7 +8,7 @@ photos in the driver, one pair at a time (docs/scale.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -131,3 +131,26 @@ def pixel_recheck(
 ) -> PixelRecheck:
     """The default re-check (see :class:`PixelRecheck`)."""
     return PixelRecheck(items, remembered, fresh)
+
+
+def lookahead(
+    unsure: list[tuple[int, int]], edges: dict[tuple[int, int], float]
+) -> Callable[[list[tuple[int, int]]], Iterator[tuple[int, int]]]:
+    """Waiting pairs → the uncertain edges at their files, strongest first (the order both
+    clusterings take edges in), round-robin over the waiting pairs: a guess at what the next
+    rounds ask. Lazy: the caller takes as many as it has idle workers for."""
+    at: dict[int, list[tuple[int, int]]] = {}
+    for k in sorted(unsure, key=lambda k: -edges[k]):
+        at.setdefault(k[0], []).append(k)
+        at.setdefault(k[1], []).append(k)
+
+    def ahead(waiting: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+        seen = set(waiting)
+        lists = [at.get(x, []) for pair in waiting for x in pair]
+        for depth in range(max((len(v) for v in lists), default=0)):
+            for v in lists:
+                if depth < len(v) and v[depth] not in seen:
+                    seen.add(v[depth])
+                    yield v[depth]
+
+    return ahead

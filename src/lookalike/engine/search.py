@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lookalike.engine.candidates import candidate_pairs
 from lookalike.engine.catalog import Catalog
 from lookalike.engine.features import perceptual as pc
 from lookalike.engine.features.extract import PERCEPTUAL_VERSION, extract_file, unpack_views
-from lookalike.engine.grouping import Item, ViewSignatures, candidate_pairs
+from lookalike.engine.grouping import Item, ViewSignatures
 
 QUERY_RADIUS = 110  # wider than grouping: a ranked list, not a decision
 

@@ -1,0 +1,76 @@
+"""Candidate pairs: the Hamming range search that proposes them, and the fast part of scoring
+one (the low-frequency cosine of all 8 transforms at once). grouping.py verifies and clusters.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lookalike.engine.features import perceptual as pc
+from lookalike.engine.index import HashIndex
+
+if TYPE_CHECKING:
+    from lookalike.engine.grouping import ViewSignatures
+
+SEARCH_RADIUS = 80  # of 256 bits; recall-first, verification decides
+
+
+def candidate_array(prep: ViewSignatures, radius: int = SEARCH_RADIUS) -> np.ndarray:
+    """(n, 2) int64: item pairs (i < j) whose canonical-orientation hashes are within
+    ``radius``, each once, sorted. A numpy array (16 B a pair) rather than a set of tuples
+    (≈ 220 B): dense collections have millions of candidates (issue 13)."""
+    if len(prep.codes) == 0:
+        return np.zeros((0, 2), np.int64)
+    index = HashIndex(prep.keys)
+    q, r, _ = index.search(prep.codes, radius)
+    qi = prep.code_owner[q]
+    ri = prep.owner[r]
+    keep = qi != ri
+    lo = np.minimum(qi[keep], ri[keep]).astype(np.int64)
+    hi = np.maximum(qi[keep], ri[keep]).astype(np.int64)
+    n = max(1, len(prep.first) - 1)
+    codes = np.unique(lo * n + hi)
+    return np.stack([codes // n, codes % n], axis=1)
+
+
+def candidate_pairs(prep: ViewSignatures, radius: int = SEARCH_RADIUS) -> set[tuple[int, int]]:
+    """Item pairs (i < j) whose canonical-orientation hashes are within ``radius``."""
+    return {(int(i), int(j)) for i, j in candidate_array(prep, radius).tolist()}
+
+
+def in_path_order(cand: np.ndarray, rank: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates as (first, second) with rank[first] < rank[second], sorted by both ranks."""
+    r = np.asarray(rank, dtype=np.int64)
+    a, b = cand[:, 0], cand[:, 1]
+    swap = r[a] > r[b]
+    first, second = np.where(swap, b, a), np.where(swap, a, b)
+    order = np.lexsort((r[second], r[first]))
+    return first[order], second[order]
+
+
+@lru_cache(maxsize=1)
+def _parity_signs() -> np.ndarray:
+    """(4, K): the signs of row and column flips (t % 4 = 2·flip_rows + flip_cols) on the
+    low-frequency terms; DCT coefficients of odd index change sign under a flip."""
+    low, _ = pc._bands()
+    n = low.shape[0]
+    odd = np.where(np.arange(n) % 2 == 1, -1.0, 1.0)
+    rows, cols = np.repeat(odd[:, None], n, axis=1), np.repeat(odd[None, :], n, axis=0)
+    return np.stack([np.ones_like(rows), cols, rows, rows * cols])[:, low]
+
+
+def low_cosines(sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
+    """(8,) low-frequency cosines of every transform of ``sa`` with ``sb`` (float64): the
+    transforms only transpose and flip signs, and the low band is symmetric, so the norms do
+    not change and each dot product is a signed sum of one of two products."""
+    low, _ = pc._bands()
+    a, b = sa[low].astype(np.float64), sb[low].astype(np.float64)
+    norms = float(np.linalg.norm(a)) * float(np.linalg.norm(b))
+    if norms == 0.0:
+        return np.zeros(8)
+    signs = _parity_signs()
+    at = sa.T[low].astype(np.float64)
+    return np.concatenate([signs @ (a * b), signs @ (at * b)]) / norms
