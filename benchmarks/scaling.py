@@ -245,19 +245,19 @@ def run_size(n: int, do_group: bool, compare_flat: bool = True) -> dict:
     t_codes = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    index = HashIndex(keys)
+    index = HashIndex(codes)  # as grouping.candidate_pairs: candidates indexed, keys ask
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
-    q, r, _ = index.search(codes, grouping.SEARCH_RADIUS)
+    q, r, _ = index.search(keys, grouping.SEARCH_RADIUS)
     t_search = time.perf_counter() - t0
     flat_search = None
     if compare_flat and not index.flat:  # what the exact index would have cost at this size
         t0 = time.perf_counter()
-        flat = HashIndex(keys, flat_limit=n + 1)
-        flat.search(codes, grouping.SEARCH_RADIUS)
+        flat = HashIndex(codes, flat_limit=len(codes) + 1)
+        flat.search(keys, grouping.SEARCH_RADIUS)
         del flat
         flat_search = round(time.perf_counter() - t0, 3)
-    qi, ri = owner[q], r
+    qi, ri = q, owner[r]
     cand = {(min(a, b), max(a, b)) for a, b in zip(qi.tolist(), ri.tolist(), strict=True) if a != b}
     base = s["base"]
     planted = {

@@ -1,0 +1,112 @@
+"""``--executor ray://HOST:PORT`` against a real Ray cluster reached through Ray Client.
+
+A head node is started here with ``ray start --head --block`` (its own GCS and Ray Client
+ports, 2 CPUs) and the scan connects to it at ``ray://127.0.0.1:PORT``, exactly as a driver
+on a laptop reaches a cluster: it must give the local pool's groups on the same real photos.
+Teardown ends the ``--block`` process, which stops the Ray processes it started (not
+``ray stop``, which would stop every Ray on the machine, other people's included).
+Skipped without the ``ray`` extra (Ray Client needs ``grpcio``, part of it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lookalike.engine import Engine, ScanOptions
+from lookalike.engine.events import ScanFinished
+
+pytestmark = pytest.mark.slow
+
+PHOTOS = ["astronaut", "coffee", "chelsea"]
+TRANSFORMS = ["exact_copy", "jpeg_q30", "scale_25", "rot90", "mirror"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray_cli() -> str:
+    cli = Path(sys.executable).with_name("ray")
+    if cli.exists():
+        return str(cli)
+    found = shutil.which("ray")
+    if not found:
+        pytest.skip("the ray command is not installed")
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    pytest.importorskip("ray")
+    pytest.importorskip("grpc")  # Ray Client
+    client_port, gcs_port = _free_port(), _free_port()
+    log = tmp_path_factory.mktemp("ray_head") / "head.log"
+    cmd = [
+        _ray_cli(), "start", "--head", "--block", "--num-cpus", "2",
+        "--node-ip-address", "127.0.0.1", "--port", str(gcs_port),
+        "--ray-client-server-port", str(client_port),
+        "--include-dashboard", "false", "--disable-usage-stats",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        head = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if head.poll() is not None:
+                pytest.fail(f"ray start exited {head.returncode}: {log.read_text()[-2000:]}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", client_port)) == 0:
+                    break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"the Ray Client port never opened: {log.read_text()[-2000:]}")
+        yield f"ray://127.0.0.1:{client_port}"
+    finally:
+        head.send_signal(signal.SIGTERM)  # --block: stops the head's own Ray processes
+        try:
+            head.wait(60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+            head.wait()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    from corpus import make_corpus
+
+    out = tmp_path_factory.mktemp("ray_client_corpus")
+    make_corpus(out, photos=PHOTOS, transforms=TRANSFORMS, seed=7)
+    return out / "images"
+
+
+def _scan(root: Path, db: Path, **kw) -> ScanFinished:
+    opts = ScanOptions(roots=(root,), thumbnails=False, **kw)
+    fin = list(Engine(db, db.parent / "thumbs").scan_sync(opts))[-1]
+    assert isinstance(fin, ScanFinished) and not fin.cancelled
+    return fin
+
+
+def _groups(fin: ScanFinished) -> list[tuple]:
+    return sorted((g.tier, g.keep, tuple(sorted(m.path for m in g.members))) for g in fin.groups)
+
+
+def test_a_ray_client_scan_gives_the_local_pools_groups(corpus, cluster, tmp_path) -> None:
+    import ray
+
+    local = _scan(corpus, tmp_path / "a" / "cat.db", workers=2)
+    remote = _scan(corpus, tmp_path / "b" / "cat.db", workers=2, executor=cluster)
+    assert not ray.is_initialized()  # the scan disconnected its client
+    assert local.stats.images_decoded == remote.stats.images_decoded > 0
+    assert len(local.groups) >= len(PHOTOS)  # the copies do group
+    assert _groups(remote) == _groups(local)
