@@ -1,4 +1,4 @@
-"""How search + grouping scale: synthetic signature sets of 10k and 100k images.
+"""How search + grouping scale: synthetic signature sets of 10k, 100k and 1 M images.
 
 Why synthetic: decoding 100k photos would measure the decoder, not the index. Here every entry
 is a tiny random "scene" (a smooth 16×16 field, upsampled), turned into lookalike's own
@@ -9,16 +9,20 @@ scene shares a "prototype" with ~50 others, so there are look-alikes the grouper
 
 Timed, per size, in a fresh child process (peak RSS = its ``ru_maxrss``):
 
-* ``index``: ``lookalike.engine.index.HashIndex`` build + the range/k-NN search that
-  ``grouping.candidate_pairs`` runs (one canonical hash indexed per entry, 1–8 asked);
+* ``index``: ``lookalike.engine.index.HashIndex`` build + the range search that
+  ``grouping.candidate_pairs`` runs (each entry's 1–8 orientation candidates indexed, its
+  one canonical hash asks);
 * ``group``: ``lookalike.engine.grouping.group_items`` end to end (prepare, candidates, verify,
   connected components, complete-link split).
 
     python benchmarks/scaling.py                      # sizes 10000,100000
+    python benchmarks/scaling.py --sizes 1000000 --no-flat --threads 2
     python benchmarks/scaling.py --sizes 2000 -o benchmarks/out/scaling.json
 
-Signature sets are cached in ``benchmarks/data/scaling/`` (git-ignored); making 100k takes a few
-minutes once.
+Signature sets are cached in ``benchmarks/data/scaling/`` (git-ignored); the generator makes
+~1 000 signatures/s on one core (1 M: ~17 min once, ~5 GB while it runs). The originals (the
+first 70 % of a set) are bit-identical to set v2's, whose generator made 70–300/s; the copies
+differ only in their noise draws.
 """
 
 from __future__ import annotations
@@ -283,9 +287,10 @@ def run_size(n: int, do_group: bool, compare_flat: bool = True) -> dict:
             for i in range(n)
         ]  # fmt: skip
         del haar, keys, codes, owner, index, q, r, qi, ri
-        t0 = time.perf_counter()
+        rss_before = _rss_mb()
+        t0, c0 = time.perf_counter(), time.process_time()
         cl = grouping.group_items(items, sensitivity=50)
-        t_group = time.perf_counter() - t0
+        t_group, c_group = time.perf_counter() - t0, time.process_time() - c0
         found = 0
         false = 0
         for g in cl.groups:
@@ -298,13 +303,22 @@ def run_size(n: int, do_group: bool, compare_flat: bool = True) -> dict:
                         false += 1
         out.update(
             group_seconds=round(t_group, 3),
+            group_cpu_seconds=round(c_group, 3),  # wall and CPU differ on a shared box
+            rss_before_group_mb=rss_before,  # the set and the items: the grouper's input
             groups=len(cl.groups),
             verified_edges=len(cl.edges),
             planted_pairs_grouped=round(found / max(1, len(planted)), 4),
             false_pairs=false,
         )
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["cpu_seconds"] = round(time.process_time(), 2)
     return out
+
+
+def _rss_mb() -> float:
+    """Resident set size now (Linux), MB."""
+    with open("/proc/self/statm") as f:
+        return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -317,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-group", action="store_true", help="time the index only")
     ap.add_argument("--no-flat", action="store_true", help="skip the exact-index comparison")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per size")
+    ap.add_argument("--threads", type=int, default=1, help="OpenMP/BLAS and faiss threads")
     ap.add_argument("-o", "--output", type=Path, default=None)
     args = ap.parse_args(argv)
     rows = []
@@ -324,7 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_set(n)  # make the cache outside the timed child
         cmd = [sys.executable, __file__, "_child", str(n), "0" if args.no_group else "1"]
         cmd.append("0" if args.no_flat else "1")
-        env = dict(os.environ, OMP_NUM_THREADS="1")
+        threads = str(args.threads)
+        env = dict(os.environ, OMP_NUM_THREADS=threads, LOOKALIKE_FAISS_THREADS=threads)
         t0 = time.perf_counter()
         try:
             proc = subprocess.run(
@@ -339,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         rows[-1]["wall_seconds"] = round(time.perf_counter() - t0, 2)
+        rows[-1]["threads"] = args.threads
+        rows[-1]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
         print(json.dumps(rows[-1]))
     doc = {
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

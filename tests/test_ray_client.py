@@ -10,12 +10,15 @@ Skipped without the ``ray`` extra (Ray Client needs ``grpcio``, part of it).
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,18 +51,27 @@ def _ray_cli() -> str:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
+    """(address, environment for its drivers)."""
     pytest.importorskip("ray")
     pytest.importorskip("grpc")  # Ray Client
     client_port, gcs_port = _free_port(), _free_port()
     log = tmp_path_factory.mktemp("ray_head") / "head.log"
+    # its own temp dir (short: Ray puts sockets there): `ray start` records its address in
+    # <temp>/ray_current_cluster, and a plain ray.init() elsewhere on the machine would
+    # otherwise try to join this head, or its ghost after teardown
+    temp = tempfile.mkdtemp(prefix="lkray", dir="/tmp")
     cmd = [
-        _ray_cli(), "start", "--head", "--block", "--num-cpus", "2",
+        _ray_cli(), "start", "--head", "--block", "--num-cpus", "2", "--temp-dir", temp,
         "--node-ip-address", "127.0.0.1", "--port", str(gcs_port),
         "--ray-client-server-port", str(client_port),
         "--include-dashboard", "false", "--disable-usage-stats",
     ]  # fmt: skip
+    # Ray ≥ 2.5x authenticates clients with a token: the head and its driver share one (not
+    # ~/.ray/auth_token, which may belong to another Ray on the machine); set only in their
+    # environments, since a Ray imported in this process reads the mode once
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
     with open(log, "wb") as out:
-        head = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+        head = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -71,7 +83,7 @@ def cluster(tmp_path_factory):
             time.sleep(0.5)
         else:
             pytest.fail(f"the Ray Client port never opened: {log.read_text()[-2000:]}")
-        yield f"ray://127.0.0.1:{client_port}"
+        yield f"ray://127.0.0.1:{client_port}", env
     finally:
         head.send_signal(signal.SIGTERM)  # --block: stops the head's own Ray processes
         try:
@@ -79,6 +91,7 @@ def cluster(tmp_path_factory):
         except subprocess.TimeoutExpired:
             head.kill()
             head.wait()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -97,16 +110,32 @@ def _scan(root: Path, db: Path, **kw) -> ScanFinished:
     return fin
 
 
-def _groups(fin: ScanFinished) -> list[tuple]:
-    return sorted((g.tier, g.keep, tuple(sorted(m.path for m in g.members))) for g in fin.groups)
+def _groups(fin: ScanFinished) -> list[list]:
+    return sorted([g.tier, g.keep, sorted(m.path for m in g.members)] for g in fin.groups)
+
+
+DRIVER = """
+import json, sys
+from pathlib import Path
+import ray
+from test_ray_client import _groups, _scan
+fin = _scan(Path(sys.argv[1]), Path(sys.argv[2]), workers=2, executor=sys.argv[3])
+print(json.dumps({"decoded": fin.stats.images_decoded, "groups": _groups(fin),
+                  "connected_after": ray.is_initialized()}))
+"""
 
 
 def test_a_ray_client_scan_gives_the_local_pools_groups(corpus, cluster, tmp_path) -> None:
-    import ray
-
+    """The driver runs in its own process, as on a laptop: the token and Ray Client state
+    never touch this test process (nor the local-Ray tests after it)."""
+    address, env = cluster
     local = _scan(corpus, tmp_path / "a" / "cat.db", workers=2)
-    remote = _scan(corpus, tmp_path / "b" / "cat.db", workers=2, executor=cluster)
-    assert not ray.is_initialized()  # the scan disconnected its client
-    assert local.stats.images_decoded == remote.stats.images_decoded > 0
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
+    args = [sys.executable, "-c", DRIVER, str(corpus), str(tmp_path / "b" / "cat.db"), address]
+    run = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    remote = json.loads(run.stdout.strip().splitlines()[-1])
+    assert not remote["connected_after"]  # the scan disconnected its client
+    assert remote["decoded"] == local.stats.images_decoded > 0
     assert len(local.groups) >= len(PHOTOS)  # the copies do group
-    assert _groups(remote) == _groups(local)
+    assert remote["groups"] == _groups(local)

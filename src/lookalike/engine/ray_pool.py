@@ -91,8 +91,10 @@ class RayPool:
             except Exception as exc:
                 raise RayUnavailable(
                     f"--executor {self.address}: Ray could not start or connect ({exc}); "
-                    "check the address and that the cluster runs the same Ray version, or "
-                    "scan with --executor local"
+                    "check the address, that the cluster runs the same Ray version and, for "
+                    "ray:// on a cluster with token authentication, that RAY_AUTH_MODE=token "
+                    "and the cluster's token (RAY_AUTH_TOKEN) are set here; or scan with "
+                    "--executor local"
                 ) from exc
             self._started_here = True
         self._ray = ray
