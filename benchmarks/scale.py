@@ -35,7 +35,11 @@ import psutil
 from PIL import Image, ImageEnhance
 
 COPY_SHARE = 0.1  # share of images that get a planted copy
-SET_VERSION = 2  # 2: one seeded generator per file, written by a pool
+# 2: crops of one source, one seeded generator per file, written by a pool;
+# 3: mosaics of 2-4 tiles from different sources (``--design mosaic``)
+SET_VERSION = {"crops": 2, "mosaic": 3}
+COPY_KINDS = {"crops": ["exact", "q60", "down70"],
+              "mosaic": ["exact", "q60", "down70", "mirror", "rot90"]}  # fmt: skip
 
 
 def _sources() -> list[Image.Image]:
@@ -65,6 +69,10 @@ def _derive(src: Image.Image, rng: random.Random) -> Image.Image:
     size = (max(8, int(cw * scale)), max(8, int(ch * scale)))
     # crop and resize in one pass (box=): no intermediate copy of the crop
     im = src.resize(size, Image.BILINEAR, box=(x, y, x + cw, y + ch))
+    return _shift_colour(im, rng)
+
+
+def _shift_colour(im: Image.Image, rng: random.Random) -> Image.Image:
     im = ImageEnhance.Brightness(im).enhance(rng.uniform(0.7, 1.3))
     im = ImageEnhance.Color(im).enhance(rng.uniform(0.5, 1.5))
     if rng.random() < 0.5:  # hue rotation: a different colour cast, same structure
@@ -74,15 +82,81 @@ def _derive(src: Image.Image, rng: random.Random) -> Image.Image:
     return im
 
 
+def _layout(w: int, h: int, tiles: int, rng: random.Random) -> list[tuple[int, int, int, int]]:
+    """Cut the canvas into ``tiles`` boxes by random guillotine cuts (largest box first)."""
+    boxes = [(0, 0, w, h)]
+    while len(boxes) < tiles:
+        boxes.sort(key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+        x0, y0, x1, y1 = boxes.pop()
+        cut = rng.uniform(0.3, 0.7)
+        if (x1 - x0) >= (y1 - y0) if rng.random() < 0.75 else rng.random() < 0.5:
+            xm = x0 + int((x1 - x0) * cut)
+            boxes += [(x0, y0, xm, y1), (xm, y0, x1, y1)]
+        else:
+            ym = y0 + int((y1 - y0) * cut)
+            boxes += [(x0, y0, x1, ym), (x0, ym, x1, y1)]
+    return boxes
+
+
+def _tile(src: Image.Image, tw: int, th: int, rng: random.Random) -> Image.Image:
+    """A ``tw``×``th`` piece of ``src``: a crop of 3-40 % of its area at the tile's aspect,
+    turned by up to ±12° (cut from a larger window, so no blank corners), colour-shifted."""
+    w, h = src.size
+    area = rng.uniform(0.03, 0.40) * w * h
+    ch = min(h, int((area * th / tw) ** 0.5))
+    cw = min(w, max(8, int(ch * tw / th)))
+    ch = min(h, max(8, int(cw * th / tw)))
+    angle = rng.uniform(-12, 12) if rng.random() < 0.6 else 0.0
+    pad = 1.0 + abs(np.sin(np.radians(angle))) * 1.5 if angle else 1.0
+    if cw * pad > w or ch * pad > h:  # no room for the larger window: no turn
+        angle, pad = 0.0, 1.0
+    ow, oh = int(cw * pad), int(ch * pad)
+    x, y = rng.randrange(0, w - ow + 1), rng.randrange(0, h - oh + 1)
+    big = (int(tw * ow / cw) + 1, int(th * oh / ch) + 1)
+    im = src.resize(big, Image.BILINEAR, box=(x, y, x + ow, y + oh))
+    if angle:
+        im = im.rotate(angle, Image.BILINEAR)
+    left, top = (im.width - tw) // 2, (im.height - th) // 2
+    return _shift_colour(im.crop((left, top, left + tw, top + th)), rng)
+
+
+def _mosaic(srcs: list[Image.Image], rng: random.Random) -> Image.Image:
+    """2-4 tiles, each from a different source, at their own scale, angle and colour cast,
+    in a random layout: two files share a large region only by rare chance (issue 13)."""
+    side = rng.randrange(160, 401)
+    aspect = rng.choice([4 / 3, 3 / 2, 1.0, 16 / 9])
+    w, h = side, max(64, int(side / aspect))
+    if rng.random() < 0.3:
+        w, h = h, w
+    boxes = _layout(w, h, rng.choice([2, 3, 3, 4, 4]), rng)
+    canvas = Image.new("RGB", (w, h))
+    for (x0, y0, x1, y1), s in zip(boxes, rng.sample(range(len(srcs)), len(boxes)), strict=False):
+        canvas.paste(_tile(srcs[s], x1 - x0, y1 - y0, rng), (x0, y0))
+    return canvas
+
+
+def _copy(im: Image.Image, path: Path, cpath: Path, kind: str) -> None:
+    if kind == "exact":
+        cpath.write_bytes(path.read_bytes())
+    elif kind == "q60":
+        im.save(cpath, quality=60)
+    elif kind == "down70":
+        im.resize((int(im.width * 0.7), int(im.height * 0.7)), Image.LANCZOS).save(cpath)
+    elif kind == "mirror":
+        im.transpose(Image.FLIP_LEFT_RIGHT).save(cpath, quality=90)
+    else:  # rot90
+        im.transpose(Image.ROTATE_90).save(cpath, quality=90)
+
+
 _SRCS: list[Image.Image] = []
 
 
-def _make_chunk(job: tuple[str, int, int, int]) -> list[list[str]]:
+def _make_chunk(job: tuple[str, int, int, int, str]) -> list[list[str]]:
     """Write files [start, stop) into one folder of 1000; returns their planted pairs.
 
     Each file draws from its own seeded generator, so the set is the same whatever the number
     of worker processes or the order in which chunks finish."""
-    root_s, start, stop, seed = job
+    root_s, start, stop, seed, design = job
     root = Path(root_s)
     if not _SRCS:
         _SRCS.extend(_sources())
@@ -93,35 +167,36 @@ def _make_chunk(job: tuple[str, int, int, int]) -> list[list[str]]:
     for i in range(start, stop):
         rng = random.Random(seed * 1_000_003 + i)
         path = sub / f"{i:07d}.jpg"
-        im = _derive(_SRCS[i % len(_SRCS)], rng)
+        im = _mosaic(_SRCS, rng) if design == "mosaic" else _derive(_SRCS[i % len(_SRCS)], rng)
         im.save(path, quality=rng.randrange(80, 96))
         if rng.random() < COPY_SHARE:
-            kind = rng.choice(["exact", "q60", "down70"])
+            kind = rng.choice(COPY_KINDS[design])
             cpath = cdir / f"{i:07d}_{kind}.jpg"
-            if kind == "exact":
-                cpath.write_bytes(path.read_bytes())
-            elif kind == "q60":
-                im.save(cpath, quality=60)
-            else:
-                im.resize((int(im.width * 0.7), int(im.height * 0.7)), Image.LANCZOS).save(cpath)
+            _copy(im, path, cpath, kind)
             pairs.append([str(path), str(cpath)])
     return pairs
 
 
-def make_set(root: Path, n: int, seed: int = 0, workers: int = 2) -> dict:
+def set_root(data: Path, n: int, design: str) -> Path:
+    """Where a set lives: the crops sets keep their old folders (``nN``), mosaics get ``mN``."""
+    return data / (f"n{n}" if design == "crops" else f"m{n}")
+
+
+def make_set(root: Path, n: int, seed: int = 0, workers: int = 2, design: str = "mosaic") -> dict:
     """Write n derived JPEGs (+ planted copies) under root with a pool; returns the labels."""
     labels_path = root / "labels.json"
+    version = SET_VERSION[design]
     if labels_path.exists():
         labels = json.loads(labels_path.read_text())
-        if labels.get("version") == SET_VERSION and labels.get("n") == n:
+        if labels.get("version") == version and labels.get("n") == n:
             return labels
         for d in ("photos", "copies"):  # an older set's files must not mix with this one's
             subprocess.run(["rm", "-rf", str(root / d)], check=True)
-    jobs = [(str(root), s, min(n, s + 1000), seed) for s in range(0, n, 1000)]
+    jobs = [(str(root), s, min(n, s + 1000), seed, design) for s in range(0, n, 1000)]
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(max(1, workers)) as pool:
         pairs = [p for chunk in pool.imap(_make_chunk, jobs) for p in chunk]
-    labels = {"version": SET_VERSION, "n": n, "planted": pairs}
+    labels = {"version": version, "design": design, "n": n, "planted": pairs}
     labels_path.write_text(json.dumps(labels))
     return labels
 
@@ -232,13 +307,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=10_000)
     ap.add_argument("--data", type=Path, default=Path("/tmp/lookalike-scale"))
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument(
+        "--design",
+        choices=["mosaic", "crops"],
+        default="mosaic",
+        help="mosaic: 2-4 tiles of different sources a file (sparse, like a real "
+        "library); crops: one crop of one of 14 sources a file (dense, set v2)",
+    )
     ap.add_argument("--make-only", action="store_true", help="write the set, scan nothing")
     ap.add_argument("--extra-args", default="", help="more scan options, e.g. '--executor ray'")
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
-    root = args.data / f"n{args.count}"
+    root = set_root(args.data, args.count, args.design)
     t = time.perf_counter()
-    labels = make_set(root, args.count, workers=args.workers)
+    labels = make_set(root, args.count, workers=args.workers, design=args.design)
     made = time.perf_counter() - t
     if args.make_only:
         print(f"{args.count} files (+{len(labels['planted'])} copies) in {made:.0f} s: {root}")
