@@ -355,7 +355,37 @@ def badges(flags: tuple[str, ...], limit: int = 2) -> str:
     return "·".join(out[:limit]) + more
 
 
-class ThumbGrid(Widget):
+class TilePlan:
+    """The geometry both tile widgets share (ThumbGrid here, TileGrid for half-cell pictures):
+    the picture box under the current plan and the colour letterbox bars are painted with."""
+
+    area: tuple[int, int]
+    single: bool
+    _plan: tuple[int, int, int]
+    background_colors: Any
+
+    @property
+    def box(self) -> Box:
+        """Cells of the picture area of one tile under the current plan."""
+        _, tile_w, tile_h = self._plan
+        return max(1, tile_w - CARD_CHROME_W), max(1, tile_h - CARD_CHROME_H)
+
+    @property
+    def background(self) -> imagefit.RGB:
+        """The colour letterbox bars are painted with: the widget's own background."""
+        try:
+            r, g, b = self.background_colors[1].rgb
+            return int(r), int(g), int(b)
+        except Exception:
+            return (0, 0, 0)
+
+    def plan_for(self, members: int) -> Box:
+        """The picture box a group of ``members`` files would get (for prefetching)."""
+        _, tile_w, tile_h = plan_grid(members, *self.area, self.single)
+        return max(1, tile_w - CARD_CHROME_W), max(1, tile_h - CARD_CHROME_H)
+
+
+class ThumbGrid(TilePlan, Widget):
     """Cards are reused from group to group; the grid is re-planned only when the number of
     files or the terminal size changes (a relayout), never on a plain next-group key."""
 
@@ -368,20 +398,6 @@ class ThumbGrid(Widget):
         self._plan: tuple[int, int, int] = (0, 0, 0)
         self._count = -1
 
-    @property
-    def box(self) -> Box:
-        """Cells of the picture area of one tile under the current plan."""
-        _, tile_w, tile_h = self._plan
-        return max(1, tile_w - CARD_CHROME_W), max(1, tile_h - CARD_CHROME_H)
-
-    @property
-    def background(self) -> imagefit.RGB:
-        """The colour letterbox bars are painted with: the tiles' own background."""
-        try:
-            r, g, b = self.background_colors[1].rgb
-            return int(r), int(g), int(b)
-        except Exception:
-            return (0, 0, 0)
 
     def set_area(self, width: int, height: int, single: bool) -> bool:
         """The screen's layout changed; returns whether the tiles changed shape."""
@@ -389,11 +405,6 @@ class ThumbGrid(Widget):
             return False
         self.area, self.single = (width, height), single
         return self._replan(self._count, force=True)
-
-    def plan_for(self, members: int) -> Box:
-        """The picture box a group of ``members`` files would get (for prefetching)."""
-        _, tile_w, tile_h = plan_grid(members, *self.area, self.single)
-        return max(1, tile_w - CARD_CHROME_W), max(1, tile_h - CARD_CHROME_H)
 
     def _replan(self, members: int, force: bool = False) -> bool:
         if members == self._count and not force:

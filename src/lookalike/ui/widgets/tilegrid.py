@@ -26,13 +26,11 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from lookalike.engine.records import Group
-from lookalike.ui import imagefit
 from lookalike.ui.widgets.grouplist import human_bytes
 from lookalike.ui.widgets.thumbs import (
     CARD_CHROME_H,
-    CARD_CHROME_W,
-    Box,
     ThumbCache,
+    TilePlan,
     badges,
     duration_badge,
     plan_grid,
@@ -80,7 +78,7 @@ class TileClicked(Message):
         self.index = index
 
 
-class TileGrid(Widget):
+class TileGrid(TilePlan, Widget):
     """Every tile of the current group, drawn in ``render_line`` (see the module docstring).
 
     Same interface as ``thumbs.ThumbGrid``: the review calls ``set_area`` on resize, ``show``
@@ -101,20 +99,6 @@ class TileGrid(Widget):
         self._st: dict[str, Style] = {}
 
     # -- geometry ---------------------------------------------------------------------------
-    @property
-    def box(self) -> Box:
-        """Cells of the picture area of one tile under the current plan."""
-        _, tile_w, tile_h = self._plan
-        return max(1, tile_w - CARD_CHROME_W), max(1, tile_h - CARD_CHROME_H)
-
-    @property
-    def background(self) -> imagefit.RGB:
-        """The colour letterbox bars are painted with: the grid's own background."""
-        try:
-            r, g, b = self.background_colors[1].rgb
-            return int(r), int(g), int(b)
-        except Exception:
-            return (0, 0, 0)
 
     def set_area(self, width: int, height: int, single: bool) -> bool:
         """The screen's layout changed; returns whether the tiles changed shape."""
@@ -124,11 +108,6 @@ class TileGrid(Widget):
         changed = self._replan(len(self.tiles))
         self.refresh()
         return changed
-
-    def plan_for(self, members: int) -> Box:
-        """The picture box a group of ``members`` files would get (for prefetching)."""
-        _, tile_w, tile_h = plan_grid(members, *self.area, self.single)
-        return max(1, tile_w - CARD_CHROME_W), max(1, tile_h - CARD_CHROME_H)
 
     def _replan(self, members: int) -> bool:
         plan = plan_grid(max(1, members), *self.area, self.single)
