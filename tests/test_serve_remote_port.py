@@ -12,9 +12,14 @@ import pytest
 pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
+import numpy as np  # noqa: E402
+
+from lookalike.engine.api import Engine  # noqa: E402
+from lookalike.engine.catalog_groups import GroupFilter  # noqa: E402
 from lookalike.engine.events import GroupFound, ScanFinished, ScanStarted, StageProgress  # noqa: E402
 from lookalike.engine.options import ScanOptions  # noqa: E402
 from lookalike.ui.engine_port import ActionsUnavailable, EnginePort  # noqa: E402
+from lookalike.ui.group_pages import GroupPages  # noqa: E402
 from lookalike.ui.remote_port import RemoteError, RemotePort, scan_body  # noqa: E402
 from serve_helpers import Server, make_library, snapshot  # noqa: E402
 
@@ -44,6 +49,7 @@ def test_the_app_port_works_on_a_server(tmp_path: Path):
         assert sorted(sorted(m.path for m in g.members) for g in stored) == sorted(
             sorted(m.path for m in g.members) for g in fin.groups
         )
+        _pages_match_the_engine(port, Engine(tmp_path / "cat.db", tmp_path / "t"), lib)
         port.save_state("ui.recent", ["/x"])
         assert port.load_state("ui.recent") == ["/x"] and port.load_state("nope", 5) == 5
         assert port.load_decisions() == [] and port.recovery_notes() == []
@@ -80,6 +86,34 @@ def test_the_app_port_works_on_a_server(tmp_path: Path):
         assert snapshot(lib) == before
     finally:
         server.stop()
+
+
+def _facts(groups) -> list:
+    return [(g.id, g.tier, g.keep, g.reason, [(m.path, m.size, m.flags) for m in g.members])
+            for g in groups]  # fmt: skip
+
+
+def _pages_match_the_engine(port: RemotePort, engine: Engine, lib: Path) -> None:
+    """group_count / group_columns / group_page over HTTP = the Engine's on its catalog."""
+    assert port.group_count() == engine.group_count() == 2
+    views = (
+        (None, "order"),
+        (GroupFilter("exact"), "bytes"),
+        (GroupFilter("same"), "tier"),
+        (GroupFilter(folder=lib.name), "size"),
+        (GroupFilter(folder="nowhere"), "order"),
+    )
+    for flt, sort in views:  # fmt: skip
+        ords = port.group_columns(flt, sort)
+        want = engine.group_columns(flt, sort)
+        assert ords.dtype == np.int32 and ords.tolist() == want.tolist(), (flt, sort)
+        assert _facts(port.group_page(ords)) == _facts(engine.group_page(want.tolist()))
+    assert len(port.group_columns(GroupFilter("exact"))) == 1
+    pages = GroupPages(port, None, "bytes")  # the app's paging object, on the server
+    assert len(pages) == 2 and _facts(pages[:]) == _facts(
+        engine.group_page(engine.group_columns(None, "bytes").tolist())
+    )
+    assert all(Path(m.thumb).read_bytes()[8:12] == b"WEBP" for g in pages for m in g.members)
 
 
 def test_remote_port_follows_the_engine_port():

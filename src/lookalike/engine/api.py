@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -159,6 +159,15 @@ class Engine:
             return catalog_groups.columns(
                 cat.db, flt or catalog_groups.GroupFilter(), sort, show_hidden
             )
+
+    def group_ords_with(self, test: Callable[[str], bool]) -> np.ndarray:
+        """Ords of the stored groups with a member path for which ``test`` is true (a server
+        leaves out the groups with a file outside its roots), from the member columns."""
+        from lookalike.engine import catalog_groups
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            return catalog_groups.ords_with_path(cat.db, test)
 
     def group_page(self, ords: Sequence[int], show_hidden: bool = False) -> list[Group]:
         """The stored groups with these ords (from :meth:`group_columns`), decoded, in that

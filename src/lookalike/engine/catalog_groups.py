@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -69,13 +69,20 @@ def store(db: sqlite3.Connection, scan_id: int, groups: Sequence[Group]) -> None
     db.execute("DELETE FROM groups")
     db.execute("DELETE FROM group_files")
     for i, g in enumerate(groups):
-        d = group_to_row(replace(g, id=i + 1))
-        db.execute(
-            "INSERT INTO groups (scan_id, ord, data, tier, bytes_to_free, members, keep) "
-            "VALUES (?,?,?,?,?,?,?)",
-            (scan_id, i, json.dumps(d), *_columns(d)),
-        )
-        db.executemany("INSERT INTO group_files VALUES (?,?,?,?,?,?,?,?,?,?)", _file_rows(i, d))
+        insert(db, scan_id, i, g)
+
+
+def insert(db: sqlite3.Connection, scan_id: int, ord_: int, g: Group) -> None:
+    """Store one group at ``ord_`` (its id becomes ord + 1): the JSON row, its columns and
+    its ``group_files`` rows. Why one at a time: a job's result (engine/result_store.py) is
+    written as the scan yields each group, never held as a list."""
+    d = group_to_row(replace(g, id=ord_ + 1))
+    db.execute(
+        "INSERT INTO groups (scan_id, ord, data, tier, bytes_to_free, members, keep) "
+        "VALUES (?,?,?,?,?,?,?)",
+        (scan_id, ord_, json.dumps(d), *_columns(d)),
+    )
+    db.executemany("INSERT INTO group_files VALUES (?,?,?,?,?,?,?,?,?,?)", _file_rows(ord_, d))
 
 
 def upgrade_schema(db: sqlite3.Connection, version: int) -> None:
@@ -200,6 +207,16 @@ def columns(
         rank = np.fromiter((TIER_ORDER.get(t, 3) for t in tiers), dtype=np.int8, count=len(tiers))
         ords = ords[np.argsort(rank, kind="stable")]
     return ords
+
+
+def ords_with_path(db: sqlite3.Connection, test: Callable[[str], bool]) -> np.ndarray:
+    """Ords of the stored groups with a member (hidden or not) whose path passes ``test``,
+    read from ``group_files`` a row at a time (no group decoded); sorted int32."""
+    out: set[int] = set()
+    for o, p in db.execute("SELECT ord, path FROM group_files"):
+        if o not in out and test(os.fsdecode(p)):
+            out.add(o)
+    return np.array(sorted(out), dtype=np.int32)
 
 
 def count(db: sqlite3.Connection, show_hidden: bool = False) -> int:

@@ -22,7 +22,7 @@ from lookalike.serve.jobs import JobManager
 from lookalike.serve.routes import ROUTES, Room
 from lookalike.serve.scanargs import scan_options_from
 from lookalike.serve.security import Guard, RateLimit, is_local
-from lookalike.serve.visible import ThumbGate
+from lookalike.serve.visible import ReviewView, ThumbGate
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ def make_app(settings: ServeSettings) -> Starlette:
             Exception: _internal_error,
         },
     )
+    view = ReviewView(engine, settings.roots)
     app.state.room = Room(
         engine,
         jobs,
@@ -85,7 +86,8 @@ def make_app(settings: ServeSettings) -> Starlette:
         settings.journal,
         settings.page_max,
         settings.max_streams,
-        ThumbGate(jobs),
+        ThumbGate(jobs, view),
+        view,
     )
     app.add_middleware(
         Guard,

@@ -2,7 +2,8 @@
 
 ``STATE/jobs.json`` holds every job (its validated request, state and progress); each job's
 events go to ``STATE/jobs/ID.events.jsonl`` (the ``--format jsonl`` lines) and its result to
-``ID.groups.json`` (the ``--format json`` document). A job that was queued or running when the
+``ID.groups.db`` (engine/result_store.py: written group by group as the scan finds them, paged
+and filtered from there; never one document in memory). A job that was queued or running when the
 server stopped (even by SIGKILL) is started again on the next start: the catalog kept what the
 scan had computed, so it resumes like a scan run again after Ctrl-C.
 """
@@ -21,9 +22,11 @@ from typing import Any
 
 from lookalike.atomicio import write_atomic
 from lookalike.engine.api import Engine
-from lookalike.engine.catalog import CatalogError, group_to_row
+from lookalike.engine.catalog import CatalogError
+from lookalike.engine.catalog_schema import group_from_row
 from lookalike.engine.events import (
     Event,
+    GroupFound,
     ItemError,
     Notice,
     ScanFinished,
@@ -32,7 +35,8 @@ from lookalike.engine.events import (
     StageProgress,
 )
 from lookalike.engine.options import ScanOptions
-from lookalike.headless.output import result_json
+from lookalike.engine.records import FileError, ScanStats
+from lookalike.engine.result_store import ResultError, ResultWriter, write_result
 from lookalike.serve.errors import ApiError
 
 ACTIVE = ("queued", "running")
@@ -117,7 +121,6 @@ class JobManager:
         self.stopping = False
         self._saved = 0.0
         self.ended = 0  # jobs ended since the start
-        self._doc: tuple[str | None, dict] = (None, {})
 
     # -- persistence ------------------------------------------------------------------------
     @property
@@ -265,7 +268,8 @@ class JobManager:
         ended = [j for j in self.jobs.values() if j.state in TERMINAL]
         for job in ended[: max(0, len(self.jobs) - KEEP_JOBS)]:
             del self.jobs[job.id]
-            for suffix in ("events.jsonl", "groups.json", "rows.json"):
+            for suffix in ("events.jsonl", "groups.db", "groups.db.part", "groups.json",
+                           "rows.json"):  # fmt: skip
                 self.job_file(job.id, suffix).unlink(missing_ok=True)
         for job in ended[: max(0, len(ended) - EVENTS_IN_MEMORY)]:
             job.events = None
@@ -288,17 +292,28 @@ class JobManager:
         job.state, job.started = "running", time.time()
         self.save()
         try:
+            writer = ResultWriter(self.job_file(job.id, "groups.db"))
+        except ResultError as exc:
+            return self._fail(job, f"{exc}; free space in the state folder, then resume the job")
+        try:
             async for ev in self.engine.scan(options, job.cancel):
                 self._track(job, ev)
-                if isinstance(ev, ScanFinished):
+                if isinstance(ev, GroupFound):
+                    writer.add(ev.group)  # the result grows as groups finish: no list of them
+                elif isinstance(ev, ScanFinished):
                     # result and state first: a client that sees "finished" can fetch groups
                     # (no await between the state change and the event: streams see both)
-                    await self._finish(job, ev)
+                    await self._finish(job, ev, writer)
                 self.record(job, ev.to_json())
         except CatalogError as exc:
             self._fail(job, str(exc))
+        except ResultError as exc:
+            self._fail(job, f"{exc}; free space in the state folder, then resume the job")
         except Exception as exc:  # a bug: the job says so, the server goes on
             self._fail(job, f"internal error ({type(exc).__name__}: {exc}); please report it")
+        finally:
+            if job.state != "done":
+                writer.abandon()
         if job.state == "running":  # the scan ended without its last event
             self._fail(job, "the scan ended without a result")
         self._prune()  # after the last event is recorded
@@ -325,7 +340,7 @@ class JobManager:
         if time.monotonic() - self._saved > SAVE_EVERY:
             self.save()
 
-    async def _finish(self, job: Job, fin: ScanFinished) -> None:
+    async def _finish(self, job: Job, fin: ScanFinished, writer: ResultWriter) -> None:
         if fin.cancelled:
             if self.stopping:  # shut down, not cancelled: resume at the next start
                 job.state, job.message = "queued", "the server stopped; resumes when it starts"
@@ -337,17 +352,9 @@ class JobManager:
                 "cancelled; what was computed is kept in the "
                 f"catalog: POST /jobs/{job.id}/resume goes on from there",
             )
-        doc = result_json(list(fin.groups), list(fin.errors), fin.stats)
-        rows = [group_to_row(g) for g in fin.groups]  # bytes-exact, for plans (serve/plans.py)
-        for suffix, data in (("groups.json", doc), ("rows.json", rows)):
-            await asyncio.to_thread(
-                write_atomic,
-                self.job_file(job.id, suffix),
-                json.dumps(data, ensure_ascii=True),
-                mode=0o600,
-            )
-        job.groups = len(fin.groups)
-        self._end(job, "done", f"{len(fin.groups)} group(s), {len(fin.errors)} error(s)")
+        await asyncio.to_thread(writer.finish, fin.errors, fin.stats)
+        job.groups = writer.count
+        self._end(job, "done", f"{writer.count} group(s), {len(fin.errors)} error(s)")
 
     def _end(self, job: Job, state: str, message: str) -> None:
         self.ended += 1  # what may be shown changed (serve/visible.py)
@@ -355,8 +362,9 @@ class JobManager:
         self.save()
         job.wake()
 
-    def groups_document(self, job_id: str) -> dict:
-        """The job's result (the ``--format json`` contract); 409 until the job is done."""
+    def result_file(self, job_id: str) -> Path:
+        """The job's stored result (engine/result_store.py); 409 until the job is done, 410
+        when it is gone. Blocking (an older server's result is converted once)."""
         job = self.get(job_id)
         if job.state != "done":
             raise ApiError(
@@ -364,16 +372,28 @@ class JobManager:
                 f"job {job_id} has no groups yet (state {job.state})",
                 f"wait for it: GET /jobs/{job_id}/events",
             )
-        if self._doc[0] == job_id:
-            return self._doc[1]
-        try:
-            doc = json.loads(self.job_file(job_id, "groups.json").read_text(encoding="utf-8"))
-            self._doc = (job_id, doc)  # pages of one job read it once
-            return doc
-        except (OSError, ValueError) as exc:
-            raise ApiError(
-                410,
-                f"the result of job {job_id} is gone ({exc})",
-                f"scan again: POST /jobs/{job_id}/resume is refused for a done "
-                "job, so POST /jobs with the same body",
-            ) from None
+        path = self.job_file(job_id, "groups.db")
+        if not path.is_file():
+            try:
+                self._convert(job_id, path)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ApiError(
+                    410,
+                    f"the result of job {job_id} is gone ({exc})",
+                    f"scan again: POST /jobs/{job_id}/resume is refused for a done "
+                    "job, so POST /jobs with the same body",
+                ) from None
+        return path
+
+    def _convert(self, job_id: str, path: Path) -> None:
+        """A result an older server kept (``groups.json`` + bytes-exact ``rows.json``) in
+        today's layout, once; the old files go when it is written."""
+        old, rows_file = self.job_file(job_id, "groups.json"), self.job_file(job_id, "rows.json")
+        doc = json.loads(old.read_text(encoding="utf-8"))
+        rows = json.loads(rows_file.read_text(encoding="utf-8"))
+        known = set(ScanStats.__dataclass_fields__)
+        stats = ScanStats(**{k: v for k, v in doc["stats"].items() if k in known})
+        errors = [FileError(**e) for e in doc["errors"]]
+        write_result(path, (group_from_row(r) for r in rows), errors, stats)
+        old.unlink(missing_ok=True)
+        rows_file.unlink(missing_ok=True)

@@ -55,6 +55,12 @@ PAGE = (
     _p("offset", "query", "integer", "first group (default 0)"),
     _p("limit", "query", "integer", "groups per page (default 100, at most 500)"),
 )
+VIEW = (
+    _p("tier", "query", "string", "only this tier: exact, same, similar or clip"),
+    _p("folder", "query", "string", "only groups with a file in a folder whose path holds this"),
+    _p("sort", "query", "string", "order (default), bytes (to free), size (files), tier"),
+)
+HIDDEN = _p("hidden", "query", "string", "1: files a content rule hid are shown")
 
 
 def schema() -> dict[str, Any]:
@@ -198,11 +204,21 @@ def _paths(events: dict, thumb: dict) -> dict[str, Any]:
         "/jobs/{id}/events": {"get": events},
         "/jobs/{id}/groups": {
             "get": _op(
-                "A page of the job's groups: the --format json "
-                "contract plus total, offset, limit, next.",
+                "A page of the job's groups (read from its stored result; only the page is "
+                "decoded): the --format json contract plus total, offset, limit, next; "
+                "filtered by tier or folder and sorted as the app's review.",
                 "200",
-                (404, 409, 422),
-                params=PAGE,
+                (404, 409, 410, 422),
+                params=PAGE + VIEW,
+            )
+        },
+        "/jobs/{id}/result": {
+            "get": _op(
+                "The job's whole result, byte for byte `lookalike scan --format json`, "
+                "streamed group by group.",
+                "200",
+                (404, 409, 410),
+                params=(ID,),
             )
         },
         "/plans": {
@@ -236,6 +252,16 @@ def _paths(events: dict, thumb: dict) -> dict[str, Any]:
 def _review_paths() -> dict[str, Any]:
     """What ``lookalike --server URL`` (the terminal app) uses besides the routes above."""
     key = (_p("key", text="a review-state key"),)
+    columns = _op(
+        "The stored review's view as group ords (Engine.group_columns): little-endian int32, "
+        "4 bytes a group (a group's id is its ord + 1); X-Count says how many.",
+        "200",
+        (422,),
+        params=(*VIEW, HIDDEN),
+    )
+    columns["responses"]["200"]["content"] = {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+    }
     return {
         "/batches/{id}/redo": {
             "post": _op(
@@ -247,10 +273,35 @@ def _review_paths() -> dict[str, Any]:
         },
         "/review/groups": {
             "get": _op(
-                "The catalog's stored review (the app's groups), paged.",
+                "The catalog's stored review (the app's groups), paged, filtered and sorted "
+                "as the app's review.",
                 "200",
                 (422,),
-                params=PAGE[1:],
+                params=PAGE[1:] + VIEW,
+            )
+        },
+        "/review/groups/count": {
+            "get": _op(
+                "How many groups the unfiltered stored review shows (Engine.group_count).",
+                "200",
+                params=(HIDDEN,),
+            )
+        },
+        "/review/groups/columns": {"get": columns},
+        "/review/groups/page": {
+            "get": _op(
+                "These groups of the stored review, in this order (Engine.group_page).",
+                "200",
+                (422,),
+                params=(
+                    _p(
+                        "ords",
+                        "query",
+                        "string",
+                        "ords from the columns, comma-separated, at most 500",
+                    ),
+                    HIDDEN,
+                ),  # fmt: skip
             )
         },
         "/review/state/{key}": {

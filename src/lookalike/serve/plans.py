@@ -8,7 +8,6 @@ full check against the disk and the catalog) and needs the plan id and the typed
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -30,8 +29,8 @@ from lookalike.engine.actions import (
 from lookalike.engine.actions.journal import Journal, journal_lock
 from lookalike.engine.actions.plan import ACT_TIERS, TIERS
 from lookalike.engine.actions.plancheck import check_plan
-from lookalike.engine.catalog import group_from_row
 from lookalike.engine.records import Group
+from lookalike.engine.result_store import ResultStore
 from lookalike.serve.errors import ApiError
 from lookalike.serve.jobs import JobManager
 from lookalike.serve.scanargs import under_roots
@@ -83,9 +82,10 @@ def make_plan(jobs: JobManager, body: object, references: list[str]) -> dict[str
         groups, roots = review_groups(jobs.engine, jobs.roots), list(jobs.roots)
     else:
         job = jobs.get(body["job"])
-        jobs.groups_document(job.id)  # 409 until the job is done
-        rows = json.loads(jobs.job_file(job.id, "rows.json").read_text(encoding="utf-8"))
-        groups, roots = [group_from_row(r) for r in rows], job.paths
+        with ResultStore(jobs.result_file(job.id)) as result:  # 409 until the job is done
+            ids = body.get("groups")
+            wanted = ids if isinstance(ids, list) and all(type(i) is int for i in ids) else None
+            groups, roots = list(result.groups(wanted)), job.paths
     groups, suggested = _chosen(groups, body.get("groups"), body.get("removals"))
     try:
         plan = build_plan(

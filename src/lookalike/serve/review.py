@@ -15,9 +15,8 @@ from starlette.routing import Route
 from lookalike.engine.actions import ActionError, pending_recovery, redo
 from lookalike.serve.errors import ApiError, AsciiJSON
 from lookalike.serve.plans import run_batch
-from lookalike.serve.routes import body_of, page_of, room, thumb_url
+from lookalike.serve.routes import body_of, page_of, room, view_of, with_thumb_urls
 from lookalike.serve.scanargs import under_roots
-from lookalike.serve.visible import review_groups
 
 STATE_KEY_MAX = 200
 
@@ -32,18 +31,61 @@ def _paths(body: object, key: str, roots: tuple[str, ...]) -> list[str]:
     return paths
 
 
+def _hidden(request: Request) -> bool:
+    return request.query_params.get("hidden", "") in ("1", "true")
+
+
 async def groups(request: Request) -> Response:
-    """The catalog's stored review (what ``Engine.last_groups`` returns), paged."""
+    """The catalog's stored review (what ``Engine.last_groups`` returns), paged, through
+    the engine's columns: only the page asked for is decoded. ``tier``, ``folder`` and
+    ``sort`` give the app's views (``Engine.group_columns``)."""
     r = room(request)
     offset, limit = page_of(request, r.page_max)
-    every = await asyncio.to_thread(review_groups, r.engine, r.jobs.roots)
-    page = []
-    for g in every[offset : offset + limit]:
-        doc = g.to_json()
-        doc["files"] = [{**f, "thumb_url": thumb_url(f.get("thumb"))} for f in doc["files"]]
-        page.append(doc)
-    nxt = offset + limit if offset + limit < len(every) else None
-    return AsciiJSON({"total": len(every), "offset": offset, "next": nxt, "groups": page})
+    flt, sort = view_of(request)
+
+    def work() -> dict[str, Any]:
+        ords = r.review.ords(flt, sort)
+        page = r.review.page(ords[offset : offset + limit].tolist())
+        nxt = offset + limit if offset + limit < len(ords) else None
+        return {"total": len(ords), "offset": offset, "next": nxt,
+                "groups": [with_thumb_urls(g) for g in page]}  # fmt: skip
+
+    return AsciiJSON(await asyncio.to_thread(work))
+
+
+async def group_count(request: Request) -> Response:
+    """``Engine.group_count``: how many groups the unfiltered review shows."""
+    r = room(request)
+    ords = await asyncio.to_thread(r.review.ords, None, "order", _hidden(request))
+    return AsciiJSON({"count": len(ords)})
+
+
+async def group_columns(request: Request) -> Response:
+    """``Engine.group_columns``: the view's group ords (``?tier=&folder=&sort=&hidden=1``)
+    as little-endian int32, 4 bytes a group, not JSON: a million groups are 4 MB."""
+    r = room(request)
+    flt, sort = view_of(request)
+    ords = await asyncio.to_thread(r.review.ords, flt, sort, _hidden(request))
+    return Response(
+        ords.astype("<i4").tobytes(),
+        media_type="application/octet-stream",
+        headers={"X-Count": str(len(ords))},
+    )
+
+
+async def group_page(request: Request) -> Response:
+    """``Engine.group_page``: ``?ords=3,4,5`` (at most a page) → those groups, in that order."""
+    r = room(request)
+    raw = request.query_params.get("ords", "")
+    try:
+        ords = [int(o) for o in raw.split(",")] if raw else []
+    except ValueError:
+        raise ApiError(422, "ords must be whole numbers separated by commas",
+                       "take them from GET /review/groups/columns") from None  # fmt: skip
+    if len(ords) > r.page_max or any(o < 0 for o in ords):
+        raise ApiError(422, f"at most {r.page_max} ords, each ≥ 0", "ask page by page")
+    page = await asyncio.to_thread(r.review.page, ords, _hidden(request))
+    return AsciiJSON({"groups": [with_thumb_urls(g) for g in page]})
 
 
 async def state(request: Request) -> Response:
@@ -193,6 +235,9 @@ async def redo_batch(request: Request) -> Response:
 
 ROUTES = [
     Route("/review/groups", groups),
+    Route("/review/groups/count", group_count),
+    Route("/review/groups/columns", group_columns),
+    Route("/review/groups/page", group_page),
     Route("/review/state/{key}", state, methods=["GET", "PUT"]),
     Route("/review/decisions", decisions, methods=["GET", "PUT"]),
     Route("/review/not-duplicates", not_duplicates, methods=["POST"]),

@@ -14,12 +14,17 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from lookalike.engine.actions.plan import TIERS
 from lookalike.engine.api import Engine
+from lookalike.engine.catalog_groups import SORTS, GroupFilter
+from lookalike.engine.records import Group
+from lookalike.engine.result_store import ResultError, ResultStore
+from lookalike.headless.stream import ResultStream
 from lookalike.serve import plans
 from lookalike.serve.errors import ApiError, AsciiJSON
 from lookalike.serve.jobs import TERMINAL, Job, JobManager
 from lookalike.serve.openapi import schema
-from lookalike.serve.visible import ThumbGate
+from lookalike.serve.visible import ReviewView, ThumbGate
 
 THUMB_KEY = re.compile(r"^[0-9a-f]{16}$")
 KEEPALIVE = 15.0  # seconds between SSE comments while a job is quiet
@@ -36,6 +41,7 @@ class Room:
     page_max: int
     max_streams: int
     thumbs: ThumbGate
+    review: ReviewView
     streams: int = 0
 
 
@@ -69,6 +75,24 @@ def page_of(request: Request, page_max: int) -> tuple[int, int]:
     if offset < 0 or not 1 <= limit <= page_max:
         raise ApiError(422, f"offset must be ≥ 0 and limit between 1 and {page_max}")
     return offset, limit
+
+
+def view_of(request: Request) -> tuple[GroupFilter | None, str]:
+    """``?tier=&folder=&sort=``: the review's filters and sort (None: no filter)."""
+    q = request.query_params
+    tier, folder, sort = q.get("tier") or None, q.get("folder") or None, q.get("sort") or "order"
+    if tier is not None and tier not in TIERS:
+        raise ApiError(422, f"unknown tier {tier!r}", f"tier is one of {', '.join(TIERS)}")
+    if sort not in SORTS:
+        raise ApiError(422, f"unknown sort {sort!r}", f"sort is one of {', '.join(SORTS)}")
+    return (GroupFilter(tier, folder) if tier or folder else None), sort
+
+
+def with_thumb_urls(g: Group) -> dict[str, Any]:
+    """A group of the ``--format json`` contract, each file with its ``thumb_url``."""
+    doc = g.to_json()
+    doc["files"] = [{**f, "thumb_url": thumb_url(f.get("thumb"))} for f in doc["files"]]
+    return doc
 
 
 def thumb_url(path: str | None) -> str | None:
@@ -155,27 +179,88 @@ async def stream(r: Room, job: Job, i: int):
         r.streams -= 1
 
 
-async def groups(request: Request) -> Response:
-    r = room(request)
-    offset, limit = page_of(request, r.page_max)
-    job_id = request.path_params["id"]
-    doc = await asyncio.to_thread(r.jobs.groups_document, job_id)
-    page = [dict(g) for g in doc["groups"][offset : offset + limit]]
-    for g in page:
-        g["files"] = [{**f, "thumb_url": thumb_url(f.get("thumb"))} for f in g["files"]]
-    total = len(doc["groups"])
-    return AsciiJSON(
-        {
-            "version": doc["version"],
+def result_store(jobs: JobManager, job_id: str) -> ResultStore:
+    """The done job's stored result, opened (blocking); 409/410 as ``result_file``."""
+    try:
+        return ResultStore(jobs.result_file(job_id))
+    except ResultError as exc:
+        raise ApiError(
+            410, f"the result of job {job_id} cannot be read ({exc})", "POST /jobs to scan again"
+        ) from None
+
+
+def job_page(
+    jobs: JobManager, job_id: str, offset: int, limit: int, flt: GroupFilter | None, sort: str
+) -> dict[str, Any]:
+    """One page of a job's groups, read from its stored result (no other group decoded)."""
+    with result_store(jobs, job_id) as result:
+        if flt is None and sort == "order":
+            total = result.count()
+            ords: Any = range(offset, min(offset + limit, total))
+        else:
+            view = result.columns(flt, sort)
+            total, ords = len(view), view[offset : offset + limit].tolist()
+        return {
+            "version": result.tail["version"],
             "job": job_id,
             "total": total,
             "offset": offset,
             "limit": limit,
             "next": offset + limit if offset + limit < total else None,
-            "groups": page,
-            "errors": doc["errors"],
-            "stats": doc["stats"],
+            "groups": [with_thumb_urls(g) for g in result.page(ords)],
+            "errors": result.tail["errors"],
+            "stats": result.tail["stats"],
         }
+
+
+async def groups(request: Request) -> Response:
+    r = room(request)
+    offset, limit = page_of(request, r.page_max)
+    flt, sort = view_of(request)
+    page = await asyncio.to_thread(
+        job_page, r.jobs, request.path_params["id"], offset, limit, flt, sort
+    )
+    return AsciiJSON(page)
+
+
+class _Chunks:
+    """A text sink for ResultStream that hands back what was written since the last take."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+
+    def take(self) -> bytes:
+        out, self.parts = "".join(self.parts), []
+        return out.encode("ascii")  # ensure_ascii JSON: any file name travels as \udcXX
+
+
+def result_chunks(result: ResultStore, every: int = 100):
+    """The ``--format json`` document, byte for byte ``lookalike scan --format json``'s,
+    a few groups at a time (Starlette runs this generator in a thread: it reads SQLite)."""
+    sink = _Chunks()
+    out = ResultStream("json", sink)  # type: ignore[arg-type]
+    try:
+        for n, g in enumerate(result.groups(), 1):
+            out.group(g)
+            if n % every == 0:
+                yield sink.take()
+        out.finish(result.errors(), result.stats())
+        yield sink.take()
+    finally:
+        result.close()
+
+
+async def result(request: Request) -> Response:
+    """``GET /jobs/ID/result``: the whole result, streamed group by group."""
+    job_id = request.path_params["id"]
+    store = await asyncio.to_thread(result_store, room(request).jobs, job_id)
+    return StreamingResponse(
+        result_chunks(store),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{job_id}.json"'},
     )
 
 
@@ -244,6 +329,7 @@ ROUTES = [
     Route("/jobs/{id}/resume", resume_job, methods=["POST"]),
     Route("/jobs/{id}/events", events),
     Route("/jobs/{id}/groups", groups),
+    Route("/jobs/{id}/result", result),
     Route("/plans", post_plan, methods=["POST"]),
     Route("/plans/{id}", get_plan),
     Route("/plans/{id}/apply", apply_plan, methods=["POST"]),

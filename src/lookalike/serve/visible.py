@@ -3,55 +3,106 @@
 The catalog can also hold scans a person ran on the box outside the roots (the CLI shares it);
 those groups, and their thumbnails, are not served. A stored group is shown only when every one
 of its files lies under a root; a thumbnail only when it belongs to such a group or to a job's
-result (jobs scan under the roots only).
+result (jobs scan under the roots only). The stored review is read as the engine's columns and
+pages (issue 13): no request decodes every group.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from lookalike.engine.api import Engine
+from lookalike.engine.catalog_groups import GroupFilter
 from lookalike.engine.records import Group
+from lookalike.engine.result_store import ResultError, ResultStore
 from lookalike.serve.errors import ApiError
 from lookalike.serve.jobs import JobManager
 from lookalike.serve.scanargs import under_roots
 
 RECENT_JOBS = 20  # done jobs whose thumbnails are served
 STALE = 2.0  # seconds: an unknown key rebuilds the set at most this often (a CLI scan)
+CHUNK = 500  # groups decoded at a time when every visible group is walked
+
+
+class ReviewView:
+    """The catalog's stored review less every group with a file outside the roots."""
+
+    def __init__(self, engine: Engine, roots: tuple[str, ...]) -> None:
+        self.engine, self.roots = engine, roots
+        self._outside: tuple[tuple, np.ndarray] = ((), np.zeros(0, dtype=np.int32))
+
+    def _stamp(self) -> tuple:
+        """Changes whenever the catalog is written (its file or its WAL)."""
+        out = []
+        for suffix in ("", "-wal"):
+            try:
+                st = os.stat(f"{self.engine.catalog_path}{suffix}")
+                out.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def outside(self) -> np.ndarray:
+        """Ords of stored groups with a member outside the roots (a realpath per file, so
+        kept until the catalog changes)."""
+        stamp = self._stamp()
+        if stamp != self._outside[0]:
+            ords = self.engine.group_ords_with(lambda p: not under_roots(p, self.roots))
+            self._outside = (stamp, ords)
+        return self._outside[1]
+
+    def ords(
+        self, flt: GroupFilter | None = None, sort: str = "order", show_hidden: bool = False
+    ) -> np.ndarray:
+        """The visible groups' ords in view order (``Engine.group_columns``)."""
+        ords = self.engine.group_columns(flt, sort, show_hidden)
+        out = self.outside()
+        return ords[~np.isin(ords, out)] if len(out) else ords
+
+    def page(self, ords: Sequence[int], show_hidden: bool = False) -> list[Group]:
+        """These groups (``Engine.group_page``); one outside the roots is left out."""
+        out = set(self.outside().tolist())
+        return self.engine.group_page([o for o in ords if o not in out], show_hidden)
+
+    def groups(self) -> Iterator[Group]:
+        """Every visible group in review order, decoded ``CHUNK`` at a time."""
+        ords = self.ords()
+        for i in range(0, len(ords), CHUNK):
+            yield from self.engine.group_page(ords[i : i + CHUNK].tolist())
 
 
 def review_groups(engine: Engine, roots: tuple[str, ...]) -> list[Group]:
     """The catalog's stored review, less every group with a file outside the roots."""
-    return [g for g in engine.last_groups() if all(under_roots(m.path, roots) for m in g.members)]
+    return list(ReviewView(engine, roots).groups())
 
 
 class ThumbGate:
     """The thumbnail keys a client may fetch, rebuilt when an unknown key is asked for."""
 
-    def __init__(self, jobs: JobManager) -> None:
+    def __init__(self, jobs: JobManager, review: ReviewView | None = None) -> None:
         self.jobs = jobs
+        self.review = review or ReviewView(jobs.engine, jobs.roots)
         self.keys: set[str] = set()
         self.built = 0.0
         self.ended = -1  # jobs.ended when built: a job that ended since brings new groups
 
     def _build(self) -> None:
         ended = self.jobs.ended
-        keys = {
-            Path(m.thumb).stem
-            for g in review_groups(self.jobs.engine, self.jobs.roots)
-            for m in g.members
-            if m.thumb
-        }
+        keys = {Path(m.thumb).stem for g in self.review.groups() for m in g.members if m.thumb}
         done = [j for j in self.jobs.jobs.values() if j.state == "done"][-RECENT_JOBS:]
         for job in done:
             try:
-                doc = self.jobs.groups_document(job.id)
-            except ApiError:
+                with ResultStore(self.jobs.result_file(job.id)) as result:
+                    keys |= {
+                        Path(m.thumb).stem for g in result.groups() for m in g.members if m.thumb
+                    }
+            except (ApiError, ResultError):
                 continue
-            keys |= {
-                Path(f["thumb"]).stem for g in doc["groups"] for f in g["files"] if f.get("thumb")
-            }
         self.keys, self.built = keys, time.monotonic()
         self.ended = ended
 

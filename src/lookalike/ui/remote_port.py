@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
+from lookalike.engine.catalog_groups import GroupFilter
 from lookalike.engine.events import (
     Event,
     GroupFound,
@@ -38,6 +40,9 @@ from lookalike.ui.engine_port import (
     PlanItem,
     PlanSummary,
 )
+
+
+PAGE_MAX = 500  # groups per request: the server's page bound (lookalike serve)
 
 
 class RemoteError(RuntimeError):
@@ -157,7 +162,7 @@ class RemotePort:
         groups: list[Group] = []
         offset: int | None = 0
         while offset is not None:
-            doc = self._call("GET", path, offset=offset, limit=500)
+            doc = self._call("GET", path, offset=offset, limit=PAGE_MAX)
             groups += [group_from_json(g, self.thumb) for g in doc["groups"]]
             offset = doc["next"]
         return groups
@@ -190,6 +195,36 @@ class RemotePort:
     # -- review state -------------------------------------------------------------------------
     def last_groups(self) -> list[Group]:
         return self._pages("/review/groups")
+
+    def group_count(self, show_hidden: bool = False) -> int:
+        """``Engine.group_count`` on the server's stored review (its roots only)."""
+        return int(self._call("GET", "/review/groups/count", **_hidden(show_hidden))["count"])
+
+    def group_columns(
+        self, flt: GroupFilter | None = None, sort: str = "order", show_hidden: bool = False
+    ) -> np.ndarray:
+        """``Engine.group_columns``: the view's group ords (int32), 4 bytes a group on the
+        wire; pages of it come from :meth:`group_page`."""
+        flt = flt or GroupFilter()
+        params = {"tier": flt.tier, "folder": flt.folder, "sort": sort, **_hidden(show_hidden)}
+        try:
+            r = self.http.get("/review/groups/columns",
+                              params={k: v for k, v in params.items() if v})  # fmt: skip
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"cannot reach {self.url}: {exc}") from None
+        if r.status_code != 200:
+            _answer(r)  # raises with the server's message
+        return np.frombuffer(r.content, dtype="<i4").astype(np.int32)
+
+    def group_page(self, ords: Sequence[int], show_hidden: bool = False) -> list[Group]:
+        """``Engine.group_page``: these groups, in this order (asked 500 at a time)."""
+        want = [int(o) for o in ords]
+        out: list[Group] = []
+        for i in range(0, len(want), PAGE_MAX):
+            chunk = ",".join(map(str, want[i : i + PAGE_MAX]))
+            doc = self._call("GET", "/review/groups/page", ords=chunk, **_hidden(show_hidden))
+            out += [group_from_json(g, self.thumb) for g in doc["groups"]]
+        return out
 
     def load_state(self, key: str, default: object = None) -> object:
         value = self._call("GET", f"/review/state/{key}")["value"]
@@ -316,6 +351,10 @@ class RemotePort:
             f"{b['done']} files done, {b['not_done']} not. Undo it from History (6)."
             for b in self._call("GET", "/review/recovery")["batches"]
         ]
+
+
+def _hidden(show_hidden: bool) -> dict[str, str]:
+    return {"hidden": "1"} if show_hidden else {}
 
 
 def _answer(r: Any) -> Any:
