@@ -212,15 +212,6 @@ def _paths(events: dict, thumb: dict) -> dict[str, Any]:
                 params=PAGE + VIEW,
             )
         },
-        "/jobs/{id}/result": {
-            "get": _op(
-                "The job's whole result, byte for byte `lookalike scan --format json`, "
-                "streamed group by group.",
-                "200",
-                (404, 409, 410),
-                params=(ID,),
-            )
-        },
         "/plans": {
             "post": _op(
                 "Build a signed plan from a done job's groups (keepers, "
@@ -246,22 +237,13 @@ def _paths(events: dict, thumb: dict) -> dict[str, Any]:
         },
         "/thumbs/{key}": {"get": thumb},
         **_review_paths(),
+        **_page_paths(),
     }
 
 
 def _review_paths() -> dict[str, Any]:
     """What ``lookalike --server URL`` (the terminal app) uses besides the routes above."""
     key = (_p("key", text="a review-state key"),)
-    columns = _op(
-        "The stored review's view as group ords (Engine.group_columns): little-endian int32, "
-        "4 bytes a group (a group's id is its ord + 1); X-Count says how many.",
-        "200",
-        (422,),
-        params=(*VIEW, HIDDEN),
-    )
-    columns["responses"]["200"]["content"] = {
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-    }
     return {
         "/batches/{id}/redo": {
             "post": _op(
@@ -278,30 +260,6 @@ def _review_paths() -> dict[str, Any]:
                 "200",
                 (422,),
                 params=PAGE[1:] + VIEW,
-            )
-        },
-        "/review/groups/count": {
-            "get": _op(
-                "How many groups the unfiltered stored review shows (Engine.group_count).",
-                "200",
-                params=(HIDDEN,),
-            )
-        },
-        "/review/groups/columns": {"get": columns},
-        "/review/groups/page": {
-            "get": _op(
-                "These groups of the stored review, in this order (Engine.group_page).",
-                "200",
-                (422,),
-                params=(
-                    _p(
-                        "ords",
-                        "query",
-                        "string",
-                        "ords from the columns, comma-separated, at most 500",
-                    ),
-                    HIDDEN,
-                ),  # fmt: skip
             )
         },
         "/review/state/{key}": {
@@ -361,3 +319,52 @@ def schema_text() -> str:
 
 if __name__ == "__main__":
     print(schema_text())
+
+
+def _page_paths() -> dict[str, Any]:
+    """A job's whole result, and the stored review by group ords (issue 13: paged)."""
+    columns = _op(
+        "The stored review's view as group ords (Engine.group_columns): little-endian int32, "
+        "4 bytes a group (a group's id is its ord + 1); X-Count says how many.",
+        "200",
+        (422,),
+        params=(*VIEW, HIDDEN),
+    )
+    columns["responses"]["200"]["content"] = {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+    }
+    return {
+        "/jobs/{id}/result": {
+            "get": _op(
+                "The job's whole result, byte for byte `lookalike scan --format json`, "
+                "streamed group by group.",
+                "200",
+                (404, 409, 410),
+                params=(ID,),
+            )
+        },
+        "/review/groups/count": {
+            "get": _op(
+                "How many groups the unfiltered stored review shows (Engine.group_count).",
+                "200",
+                params=(HIDDEN,),
+            )
+        },
+        "/review/groups/columns": {"get": columns},
+        "/review/groups/page": {
+            "get": _op(
+                "These groups of the stored review, in this order (Engine.group_page).",
+                "200",
+                (422,),
+                params=(
+                    _p(
+                        "ords",
+                        "query",
+                        "string",
+                        "ords from the columns, comma-separated, at most 500",
+                    ),
+                    HIDDEN,
+                ),  # fmt: skip
+            )
+        },
+    }

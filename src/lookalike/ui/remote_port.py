@@ -41,7 +41,6 @@ from lookalike.ui.engine_port import (
     PlanSummary,
 )
 
-
 PAGE_MAX = 500  # groups per request: the server's page bound (lookalike serve)
 
 
