@@ -210,3 +210,24 @@ def test_groups_outside_the_roots_stay_out_of_the_review_columns(tmp_path: Path)
         assert c.get("/review/groups/columns").content == b""
         assert c.get("/review/groups/page", params={"ords": "0"}).json() == {"groups": []}
         assert c.get("/review/groups").json()["total"] == 0
+
+
+def test_event_log_keeps_offsets_and_cuts_a_half_written_line(tmp_path: Path):
+    """A job's events stay on disk (8 bytes an event in memory); the line a killed server
+    left half written is cut off, so the next event is read back whole."""
+    from lookalike.serve.eventlog import EventLog
+
+    path = tmp_path / "job.events.jsonl"
+    log = EventLog(path)
+    group = {"event": "group", "files": [{"path": "/p/\udcff.jpg"}] * 50}
+    for n in range(3):
+        log.append({**group, "id": n})
+    assert len(log) == 3 and log.starts.itemsize == 8
+    assert [json.loads(t)["id"] for t in log.read(1, 10)] == [1, 2]
+    assert log.all()[0]["files"][0]["path"] == "/p/\udcff.jpg"  # any file name comes back
+    with open(path, "a", encoding="ascii") as fh:
+        fh.write('{"event": "progr')  # a server killed mid-write
+    again = EventLog(path)
+    assert len(again) == 3
+    again.append({"event": "notice", "message": "resumed"})
+    assert [e.get("id", e["event"]) for e in EventLog(path).all()] == [0, 1, 2, "notice"]

@@ -38,11 +38,12 @@ from lookalike.engine.options import ScanOptions
 from lookalike.engine.records import FileError, ScanStats
 from lookalike.engine.result_store import ResultError, ResultWriter, write_result
 from lookalike.serve.errors import ApiError
+from lookalike.serve.eventlog import EventLog
 
 ACTIVE = ("queued", "running")
 TERMINAL = ("done", "cancelled", "failed")
 KEEP_JOBS = 500  # jobs kept in jobs.json; the oldest ended ones (and their files) go first
-EVENTS_IN_MEMORY = 3  # ended jobs whose events stay in memory; older ones are read from disk
+EVENTS_IN_MEMORY = 3  # ended jobs whose event index stays in memory; older ones: disk only
 SAVE_EVERY = 1.0  # seconds between progress saves of jobs.json (state changes save at once)
 PUBLIC = (
     "id",
@@ -81,7 +82,7 @@ class Job:
     started: float | None = None
     finished: float | None = None
     # in memory only
-    events: list[dict] | None = field(default_factory=list, repr=False)  # None: on disk only
+    events: EventLog | None = field(default=None, repr=False)  # None: on disk only
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     waiters: set[asyncio.Event] = field(default_factory=set, repr=False)
 
@@ -155,24 +156,15 @@ class JobManager:
         for row in rows:
             known = {k: row[k] for k in PUBLIC if k in row and k != "paths"}
             job = Job(request=row["request"], **known)
-            job.events = self._read_events(job.id) if job.state in ACTIVE else None
+            job.events = self.event_log(job.id) if job.state in ACTIVE else None
             self.jobs[job.id] = job
             if job.state in ACTIVE:
                 again.append(job)
         return again
 
-    def _read_events(self, job_id: str) -> list[dict]:
-        try:
-            text = self.job_file(job_id, "events.jsonl").read_text(encoding="utf-8")
-        except OSError:
-            return []
-        out = []
-        for line in text.splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:  # the last line of a killed server may be half written
-                break
-        return out
+    def event_log(self, job_id: str) -> EventLog:
+        """The job's events file, indexed (blocking: reads the file once)."""
+        return EventLog(self.job_file(job_id, "events.jsonl"))
 
     # -- the API's verbs --------------------------------------------------------------------
     def active(self) -> Job | None:
@@ -199,6 +191,7 @@ class JobManager:
             self.make_options(body)  # raises ApiError (422/403) before anything is kept
         self._refuse_if_busy()
         job = Job(id=new_job_id(), request=body)
+        job.events = self.event_log(job.id)
         self.jobs[job.id] = job
         self._prune()
         self.save()
@@ -259,9 +252,9 @@ class JobManager:
             await asyncio.wait(set(self.tasks), timeout=30)
 
     # -- running ------------------------------------------------------------------------------
-    def events_of(self, job: Job) -> list[dict]:
-        """Every event of ``job`` so far (from disk for an old ended job: blocking)."""
-        return job.events if job.events is not None else self._read_events(job.id)
+    def events_of(self, job: Job) -> EventLog:
+        """The job's event log (read from disk for an old ended job: blocking)."""
+        return job.events if job.events is not None else self.event_log(job.id)
 
     def _prune(self) -> None:
         """Bound what is kept: old ended jobs leave jobs.json, their files and memory."""
@@ -275,12 +268,11 @@ class JobManager:
             job.events = None
 
     def record(self, job: Job, data: dict) -> None:
-        """Keep one event (memory + the job's events file) and wake its listeners."""
+        """Keep one event (a line of the job's events file, its place in memory) and wake
+        its listeners."""
         if job.events is None:
-            job.events = self._read_events(job.id)
+            job.events = self.event_log(job.id)
         job.events.append(data)
-        with open(self.job_file(job.id, "events.jsonl"), "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(data, ensure_ascii=True) + "\n")
         job.wake()
 
     async def _run(self, job: Job) -> None:

@@ -28,6 +28,7 @@ from lookalike.serve.visible import ReviewView, ThumbGate
 
 THUMB_KEY = re.compile(r"^[0-9a-f]{16}$")
 KEEPALIVE = 15.0  # seconds between SSE comments while a job is quiet
+STREAM_BATCH = 200  # events read from the job's file at a time
 
 
 @dataclass
@@ -152,19 +153,20 @@ async def events(request: Request) -> Response:
 
 
 async def stream(r: Room, job: Job, i: int):
-    """Every event from number ``i`` on, then each new one as it comes, until the job ends."""
+    """Every event from number ``i`` on, then each new one as it comes, until the job ends.
+    Events are read from the job's file a batch at a time (in a thread), not kept."""
     r.streams += 1
     try:
-        if job.events is None:  # an old ended job: its events are on disk only
-            for n, ev in enumerate(await asyncio.to_thread(r.jobs.events_of, job)):
-                if n >= i:
-                    yield f"id: {n}\ndata: {json.dumps(ev, ensure_ascii=True)}\n\n"
-            return
-        events = job.events  # this list: a later prune of the job's memory cannot pull it away
+        log = job.events
+        if log is None:  # an old ended job: its log is read from disk
+            log = await asyncio.to_thread(r.jobs.events_of, job)
         while True:
-            while i < len(events):
-                yield f"id: {i}\ndata: {json.dumps(events[i], ensure_ascii=True)}\n\n"
-                i += 1
+            if job.events is not None:  # a resumed job has a log in memory again
+                log = job.events
+            while i < len(log):
+                for text in await asyncio.to_thread(log.read, i, i + STREAM_BATCH):
+                    yield f"id: {i}\ndata: {text}\n\n"
+                    i += 1
             if job.state in TERMINAL:
                 return
             woke = asyncio.Event()
