@@ -31,6 +31,23 @@ def make_library(root: Path) -> Path:
     return lib
 
 
+def make_folders(root: Path) -> Path:
+    """Real photos in two folders: an exact copy (alpha), a re-encode (beta), an exact copy
+    of a third photo (beta), and two different shots of one scene (hard negative)."""
+    lib = root / "lib"
+    (lib / "alpha").mkdir(parents=True)
+    (lib / "beta").mkdir()
+    Image.fromarray(data.chelsea()).save(lib / "alpha" / "cat.jpg", quality=92)
+    shutil.copy(lib / "alpha" / "cat.jpg", lib / "alpha" / "cat-copy.jpg")
+    Image.fromarray(data.coffee()).save(lib / "beta" / "cup.jpg", quality=92)
+    Image.open(lib / "beta" / "cup.jpg").resize((200, 150)).save(lib / "beta" / "cup-small.jpg")
+    Image.fromarray(data.astronaut()).save(lib / "beta" / "man.jpg", quality=90)
+    shutil.copy(lib / "beta" / "man.jpg", lib / "beta" / "man-copy.jpg")
+    Image.fromarray(data.stereo_motorcycle()[0]).save(lib / "moto-left.jpg", quality=90)
+    Image.fromarray(data.stereo_motorcycle()[1]).save(lib / "moto-right.jpg", quality=90)
+    return lib
+
+
 def sse_events(lines) -> list[tuple[int, dict]]:
     """(id, data) of each Server-Sent Event in an iterator of text lines."""
     out: list[tuple[int, dict]] = []

@@ -16,8 +16,6 @@ pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-from skimage import data  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from lookalike.engine.api import Engine  # noqa: E402
@@ -27,26 +25,9 @@ from lookalike.engine.events import ScanFinished  # noqa: E402
 from lookalike.engine.options import ScanOptions  # noqa: E402
 from lookalike.headless.output import result_json  # noqa: E402
 from lookalike.serve.app import ServeSettings, make_app  # noqa: E402
-from serve_helpers import sse_events  # noqa: E402
+from serve_helpers import make_folders, sse_events  # noqa: E402
 
 LOCAL = "http://127.0.0.1"
-
-
-def make_folders(root: Path) -> Path:
-    """Real photos in two folders: an exact copy (alpha), a re-encode (beta), an exact copy
-    of a third photo (beta), and two different shots of one scene (hard negative)."""
-    lib = root / "lib"
-    (lib / "alpha").mkdir(parents=True)
-    (lib / "beta").mkdir()
-    Image.fromarray(data.chelsea()).save(lib / "alpha" / "cat.jpg", quality=92)
-    shutil.copy(lib / "alpha" / "cat.jpg", lib / "alpha" / "cat-copy.jpg")
-    Image.fromarray(data.coffee()).save(lib / "beta" / "cup.jpg", quality=92)
-    Image.open(lib / "beta" / "cup.jpg").resize((200, 150)).save(lib / "beta" / "cup-small.jpg")
-    Image.fromarray(data.astronaut()).save(lib / "beta" / "man.jpg", quality=90)
-    shutil.copy(lib / "beta" / "man.jpg", lib / "beta" / "man-copy.jpg")
-    Image.fromarray(data.stereo_motorcycle()[0]).save(lib / "moto-left.jpg", quality=90)
-    Image.fromarray(data.stereo_motorcycle()[1]).save(lib / "moto-right.jpg", quality=90)
-    return lib
 
 
 @pytest.fixture

@@ -319,9 +319,13 @@ class Catalog:
         self.commit()
 
     def _groups_outside(self, groups: list[Group], seen: set[int]) -> list[Group]:
-        """Stored groups that this scan leaves as they were (renamed members follow the file)."""
+        """Stored groups that this scan leaves as they were (renamed members follow the file).
+        Only the groups that can stay are decoded: the others are ruled out from the member
+        columns (``group_files``), so a full rescan decodes none of the old review."""
         in_new = {m.file_id for g in groups for m in g.members}
-        old = self.load_groups()
+        old = catalog_groups.page(
+            self.db, catalog_groups.ords_kept(self.db, in_new, seen), show_hidden=True
+        )
         rows = self.files_by_ids(
             {m.file_id for g in old for m in g.members if m.file_id is not None}
         )

@@ -219,6 +219,31 @@ def ords_with_path(db: sqlite3.Connection, test: Callable[[str], bool]) -> np.nd
     return np.array(sorted(out), dtype=np.int32)
 
 
+def ords_kept(db: sqlite3.Connection, in_new: set[int | None], seen: set[int]) -> list[int]:
+    """Ords of the stored groups a scan may leave as they were (``Catalog.finish_scan``):
+    every member has a file id in no new group, not every member was seen, and each member's
+    file row still has its size and time. One pass over ``group_files`` joined with
+    ``files``, a row at a time: no group is decoded to rule it out."""
+    out: list[int] = []
+    cur, ok, unseen = -1, False, False
+    rows = db.execute(
+        "SELECT g.ord, g.file_id, g.size, g.mtime_ns, f.size, f.mtime_ns FROM group_files g "
+        "LEFT JOIN files f ON f.id = g.file_id ORDER BY g.ord"
+    )
+    for o, fid, size, mtime, fsize, fmtime in rows:
+        if o != cur:
+            if ok and unseen:
+                out.append(cur)
+            cur, ok, unseen = o, True, False
+        if fid is None or fid in in_new or (size, mtime) != (fsize, fmtime):
+            ok = False
+        elif fid not in seen:
+            unseen = True
+    if ok and unseen:
+        out.append(cur)
+    return out
+
+
 def count(db: sqlite3.Connection, show_hidden: bool = False) -> int:
     """How many groups the unfiltered review shows."""
     if show_hidden or not hidden.identities(db):
