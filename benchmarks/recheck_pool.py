@@ -11,27 +11,24 @@ prints the rounds, the seconds of each way and that the groups are the same.
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
 from lookalike.engine.catalog import Catalog
-from lookalike.engine.features.extract import PERCEPTUAL_VERSION
 from lookalike.engine.grouping import group_items, group_steps
 from lookalike.engine.pool import DecodePool
 from lookalike.engine.recheck import pixel_recheck
 from lookalike.engine.stages import group as stage
-from lookalike.engine.stages.extract import META
 
 
-def _items(db: Path) -> list:
+def _items(db: Path) -> Sequence:
     cat = Catalog(db)
     reps = list(cat.all_files())
-    ids = [r.id for r in reps]
-    metas = {k: json.loads(v) for k, v in cat.load_features(META, PERCEPTUAL_VERSION, ids).items()}
-    items = stage._items(cat, reps, metas)
+    uniform, _ = stage._not_grouping(cat, [r.id for r in reps])
+    items = stage._items(cat, reps, uniform)
     cat.close()
     return items
 

@@ -29,6 +29,7 @@ from lookalike.engine.candidates import (
     low_cosines,
 )
 from lookalike.engine.features import perceptual as pc
+from lookalike.engine.item_table import Item, ItemTable, gather_views
 from lookalike.engine.recheck import lookahead
 from lookalike.engine.unionfind import connected_components
 
@@ -95,15 +96,6 @@ def thresholds_for(sensitivity: int) -> Thresholds:
     return Thresholds(0.80 + 0.17 * f, 0.55 + 0.40 * f)
 
 
-@dataclass(slots=True)  # one per file: no per-instance dict (issue 13)
-class Item:
-    """One image as the grouper sees it."""
-
-    key: int  # caller's id (file id)
-    path: str
-    views: list  # list[extract.View]
-
-
 @dataclass(frozen=True, slots=True)  # one per matched pair
 class Match:
     low: float
@@ -125,26 +117,26 @@ class ViewSignatures:
     """Per-view signatures of a list of items, indexed for candidate search and pair matching
     (identity orientation only; transforms are applied per pair).
 
-    Holds references to the items' DCT blocks, not copies, and numpy columns for the rest:
-    at a million views every per-view object or copy costs gigabytes (issue 13). The unit
-    vectors a match compares are made per pair from the block (same arithmetic as before)."""
+    Holds references to the items' DCT blocks (an :class:`ItemTable`'s float16 column, or
+    each listed item's own array), not copies, and numpy columns for the rest: at a million
+    views every per-view object or copy costs gigabytes (issue 13). The unit vectors a match
+    compares are made per pair from the block, upcast first, so a float16 block gives the
+    same Match as its float32 copy."""
 
     def __init__(self, items: Sequence[Item]) -> None:
-        sigs: list[np.ndarray] = []
-        aspects: list[float] = []
-        counts = np.zeros(len(items), dtype=np.int64)
-        for i, item in enumerate(items):
-            counts[i] = len(item.views)
-            for view in item.views:
-                sigs.append(np.asarray(view.dct, dtype=np.float32))
-                aspects.append(float(view.aspect))
-        self.sigs = sigs
-        self.first = np.concatenate([[0], np.cumsum(counts)])  # views of i: first[i]:first[i+1]
-        self.owner = np.repeat(np.arange(len(items), dtype=np.int64), counts)
-        self.log_aspect = np.log(np.array(aspects, dtype=np.float64)) if aspects else np.zeros(0)
+        if isinstance(items, ItemTable):  # columns: nothing to gather
+            self.sigs: Sequence[np.ndarray] = items.dct
+            self.first = items.first
+            aspects = items.aspect.astype(np.float64)
+        else:
+            self.sigs, self.first, aspects = gather_views(items)
+        counts = np.diff(self.first)
+        self.owner = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        self.log_aspect = np.log(aspects) if len(aspects) else np.zeros(0)
         keys, codes, code_view = [], [], []  # indexed: one per view; asked: its candidates
-        for lo in range(0, len(sigs), HASH_CHUNK):
-            chunk = np.stack(sigs[lo : lo + HASH_CHUNK])
+        for lo in range(0, len(self.sigs), HASH_CHUNK):
+            part = self.sigs[lo : lo + HASH_CHUNK]
+            chunk = part if isinstance(part, np.ndarray) else np.stack(part)
             keys.append(pc.canonical_hash_batch(chunk))
             c, v = pc.canonical_hashes_batch(chunk)
             codes.append(c)
@@ -245,7 +237,9 @@ def group_steps(
     caller may compute them in a batch (``recheck.put``) before resuming. Verdicts are per
     pair, so the groups are the same however they were computed."""
     recheck = _resolve_recheck(items, recheck)
-    rank = _path_rank(items)
+    keys, paths = _keys_paths(items)
+    rank = _path_rank(paths)
+    del paths
     prep = ViewSignatures(items)
     thr = thresholds_for(sensitivity)
     forbidden = forbidden or set()
@@ -258,7 +252,7 @@ def group_steps(
     def match(i: int, j: int) -> Match:
         key = ordered(i, j)
         if key not in cache:
-            ka, kb = items[key[0]].key, items[key[1]].key
+            ka, kb = int(keys[key[0]]), int(keys[key[1]])
             if (min(ka, kb), max(ka, kb)) in forbidden:
                 cache[key] = NO_MATCH
             else:
@@ -303,10 +297,17 @@ def group_steps(
     return Clustering(groups, edges, sim)
 
 
-def _path_rank(items: Sequence[Item]) -> list[int]:
+def _keys_paths(items: Sequence[Item]) -> tuple[Sequence[int], Sequence[str]]:
+    """The items' keys and paths, read from a table's columns (no Item built)."""
+    if isinstance(items, ItemTable):
+        return items.keys, items.paths
+    return [it.key for it in items], [it.path for it in items]
+
+
+def _path_rank(paths: Sequence[str]) -> list[int]:
     """Each item's place in path order (a list, not a dict: a million items)."""
-    rank = [0] * len(items)
-    for r, i in enumerate(sorted(range(len(items)), key=lambda i: items[i].path)):
+    rank = [0] * len(paths)
+    for r, i in enumerate(sorted(range(len(paths)), key=paths.__getitem__)):
         rank[i] = r
     return rank
 

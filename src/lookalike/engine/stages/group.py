@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from lookalike.engine.catalog import Catalog, FileRow
 from lookalike.engine.events import Event
 from lookalike.engine.features.extract import PERCEPTUAL_VERSION, unpack_views
-from lookalike.engine.grouping import Clustering, Item, RecheckRounds, group_steps
+from lookalike.engine.grouping import Clustering, RecheckRounds, group_steps
+from lookalike.engine.item_table import Item, ItemTable, TableBuilder
 from lookalike.engine.recheck import RECHECK_CHUNK, PixelRecheck, pixel_recheck, recheck_task
 from lookalike.engine.stages.context import Progress, ScanContext
 from lookalike.engine.stages.exact import Exact
@@ -26,9 +30,9 @@ from lookalike.engine.stages.extract import META, PERCEPT
 class Grouped:
     """The group stage's output: the clustering over ``items`` and what ranking reads."""
 
-    items: list[Item]
+    items: Sequence[Item]  # an ItemTable in a scan
     clustering: Clustering
-    metas: dict[int, dict]  # representative id → its decoded metadata
+    metas: Mapping[int, dict]  # representative id → its decoded metadata (read when asked)
     views_of: Callable[[int], list | None]  # representative id → its perceptual views
     forbidden: set[tuple[int, int]]  # "not a duplicate" pairs between representatives
 
@@ -40,10 +44,13 @@ def remembered_rechecks(
     callable stores the new verdicts in one short transaction after grouping."""
     from lookalike.engine.features.verify import VERIFY_VERSION
 
-    stamps = {r.id: f"{r.size}:{r.mtime_ns}" for r in reps}
+    rows = {r.id: r for r in reps}  # references: no string per representative
 
     def stamp(a: int, b: int) -> str:
-        return f"px{VERIFY_VERSION}:{stamps.get(a)}:{stamps.get(b)}"
+        ra, rb = rows.get(a), rows.get(b)
+        sa = f"{ra.size}:{ra.mtime_ns}" if ra is not None else None
+        sb = f"{rb.size}:{rb.mtime_ns}" if rb is not None else None
+        return f"px{VERIFY_VERSION}:{sa}:{sb}"
 
     def remembered(a: int, b: int) -> bool | None:
         hit = cat.pair_checks([(a, b)]).get((a, b))
@@ -78,32 +85,83 @@ def forbidden_between_reps(
 LOAD_CHUNK = 4096  # representatives whose packed features are read at once
 
 
-def _items(cat: Catalog, reps: list[FileRow], metas: dict[int, dict]) -> list[Item]:
-    """The representatives that can group (uniform images never do), in path order, unpacked
-    chunk by chunk: the packed features of the whole collection never sit in memory at once."""
-    wanted = [
-        r
-        for r in sorted(reps, key=lambda r: r.path)
-        if not metas.get(r.id, {}).get("uniform", True)
-    ]
-    items: list[Item] = []
+def _items(cat: Catalog, reps: list[FileRow], uniform: set[int]) -> ItemTable:
+    """The representatives that can group (uniform images and those with no stored meta
+    never do), in path order, as columns (item_table.py) filled chunk by chunk: neither the
+    packed features of the whole collection nor an object per view sit in memory."""
+    wanted = sorted((r for r in reps if r.id not in uniform), key=lambda r: r.path)
+    build = TableBuilder(len(wanted))
     for start in range(0, len(wanted), LOAD_CHUNK):
         part = wanted[start : start + LOAD_CHUNK]
         packed = cat.load_features(PERCEPT, PERCEPTUAL_VERSION, [r.id for r in part])
-        items.extend(Item(r.id, r.path, unpack_views(packed[r.id])) for r in part if r.id in packed)
-    return items
+        for r in part:
+            if r.id in packed:
+                build.add_packed(r.id, r.path, packed[r.id])
+    return build.table()
 
 
-def _views_lookup(cat: Catalog, items: list[Item], same: bool) -> Callable[[int], list | None]:
+def _not_grouping(cat: Catalog, rep_ids: list[int]) -> tuple[set[int], set[int]]:
+    """(representatives whose meta says uniform or that have no meta row, those with one).
+    The metas are parsed a chunk at a time and dropped: holding every representative's
+    parsed meta was the group stage's largest cost (≈ 3.3 KB each, 360 MB at 100k)."""
+    uniform, known = set(), set()
+    for start in range(0, len(rep_ids), LOAD_CHUNK):
+        part = rep_ids[start : start + LOAD_CHUNK]
+        for k, v in cat.load_features(META, PERCEPTUAL_VERSION, part).items():
+            known.add(k)
+            if json.loads(v).get("uniform", True):
+                uniform.add(k)
+    return uniform | (set(rep_ids) - known), known
+
+
+class MetaLookup(Mapping[int, dict]):
+    """Representative id → its decoded meta, read from the catalog when asked (ranking asks
+    for the members of groups only), the last ``CACHE`` kept: a read-only mapping over the
+    ids that have a meta row."""
+
+    CACHE = 4096
+
+    def __init__(self, cat: Catalog, ids: set[int]) -> None:
+        self.cat, self.ids = cat, ids
+        self._cache: OrderedDict[int, dict] = OrderedDict()
+
+    def __getitem__(self, rid: int) -> dict:
+        if rid in self._cache:
+            self._cache.move_to_end(rid)
+            return self._cache[rid]
+        if rid not in self.ids:
+            raise KeyError(rid)
+        raw = self.cat.load_features(META, PERCEPTUAL_VERSION, [rid]).get(rid)
+        if raw is None:
+            raise KeyError(rid)
+        meta = json.loads(raw)
+        self._cache[rid] = meta
+        if len(self._cache) > self.CACHE:
+            self._cache.popitem(last=False)
+        return meta
+
+    def __contains__(self, rid: object) -> bool:
+        return rid in self.ids
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted(self.ids))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _views_lookup(cat: Catalog, items: ItemTable, same: bool) -> Callable[[int], list | None]:
     """Views for ranking: the grouper's own for items, read from the catalog for the rest
     (a uniform image in an exact cluster); none without the same-photo tier."""
-    by_key = {it.key: it for it in items}
+    order = np.argsort(items.keys, kind="stable")
+    sorted_keys = items.keys[order]
 
     def views_of(rep_id: int) -> list | None:
         if not same:
             return None
-        if (it := by_key.get(rep_id)) is not None:
-            return it.views
+        at = int(np.searchsorted(sorted_keys, rep_id))
+        if at < len(sorted_keys) and sorted_keys[at] == rep_id:
+            return items[int(order[at])].views
         packed = cat.load_features(PERCEPT, PERCEPTUAL_VERSION, [rep_id]).get(rep_id)
         return unpack_views(packed) if packed else None
 
@@ -189,11 +247,9 @@ def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
     """Representatives' features → ``Grouped``."""
     prog = Progress("group", None)
     cat = ctx.cat
-    rep_ids = [r.id for r in ex.reps]
-    metas = {
-        k: json.loads(v) for k, v in cat.load_features(META, PERCEPTUAL_VERSION, rep_ids).items()
-    }
-    items = _items(cat, ex.reps, metas) if ctx.options.same else []
+    uniform, with_meta = _not_grouping(cat, [r.id for r in ex.reps])
+    metas = MetaLookup(cat, with_meta)
+    items = _items(cat, ex.reps if ctx.options.same else [], uniform)
     forbidden = forbidden_between_reps(ex.marked, ex.rep_of)
 
     def on_group_progress(done: int, total: int) -> None:
