@@ -212,3 +212,32 @@ def test_event_log_keeps_offsets_and_cuts_a_half_written_line(tmp_path: Path):
     assert len(again) == 3
     again.append({"event": "notice", "message": "resumed"})
     assert [e.get("id", e["event"]) for e in EventLog(path).all()] == [0, 1, 2, "notice"]
+
+
+def test_the_roots_test_resolves_symlinked_files_and_folders(tmp_path: Path):
+    """A group is outside the roots when a member resolves outside: a symlinked file or a
+    symlinked folder under a root that points out of it (folders resolved once each)."""
+    from lookalike.serve.scanargs import under_roots
+    from lookalike.serve.visible import _outside_test
+
+    root, away = tmp_path / "root", tmp_path / "away"
+    (root / "sub").mkdir(parents=True)
+    away.mkdir()
+    for p in (root / "sub" / "a.jpg", away / "x.jpg"):
+        p.write_bytes(b"x")
+    (root / "link.jpg").symlink_to(away / "x.jpg")
+    (root / "dirlink").symlink_to(away)
+    (root / "inner").symlink_to(root / "sub")
+    roots = (str(root.resolve()),)
+    outside = _outside_test(roots)
+    cases = {
+        root / "sub" / "a.jpg": False,
+        root / "inner" / "a.jpg": False,
+        root / "link.jpg": True,
+        root / "dirlink" / "x.jpg": True,
+        away / "x.jpg": True,
+        root / "sub" / "gone.jpg": False,  # vanished since: where its folder is
+    }
+    for path, want in cases.items():
+        assert outside(str(path)) is want, path
+        assert want is not under_roots(str(path), roots), path

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,7 @@ class ReviewView:
         kept until the catalog changes)."""
         stamp = self._stamp()
         if stamp != self._outside[0]:
-            ords = self.engine.group_ords_with(lambda p: not under_roots(p, self.roots))
+            ords = self.engine.group_ords_with(_outside_test(self.roots))
             self._outside = (stamp, ords)
         return self._outside[1]
 
@@ -74,6 +74,23 @@ class ReviewView:
         ords = self.ords()
         for i in range(0, len(ords), CHUNK):
             yield from self.engine.group_page(ords[i : i + CHUNK].tolist())
+
+
+def _outside_test(roots: tuple[str, ...]) -> Callable[[str], bool]:
+    """``not under_roots(path)``, with each folder resolved once: a file that is not a
+    symlink lies where its folder resolves (one lstat a file instead of a realpath)."""
+    folders: dict[str, bool] = {}
+
+    def outside(path: str) -> bool:
+        if os.path.islink(path):
+            return not under_roots(path, roots)
+        folder = os.path.dirname(path)
+        inside = folders.get(folder)
+        if inside is None:
+            inside = folders[folder] = under_roots(folder, roots)
+        return not inside
+
+    return outside
 
 
 def review_groups(engine: Engine, roots: tuple[str, ...]) -> list[Group]:
