@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import platform
 import random
+import resource
 import subprocess
 import sys
 import threading
@@ -201,13 +202,21 @@ def make_set(root: Path, n: int, seed: int = 0, workers: int = 2, design: str = 
     return labels
 
 
+def _cpu_s(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return t.user + t.system
+
+
 def _sample(proc: subprocess.Popen, peaks: dict) -> None:
+    """Peak RSS of the driver and of its tree, and the driver's own CPU seconds (its last
+    reading, at most 0.1 s before it exits), every 0.1 s."""
     try:
         p = psutil.Process(proc.pid)
         while proc.poll() is None:
             try:
                 own = p.memory_info().rss
                 tree = own + sum(c.memory_info().rss for c in p.children(recursive=True))
+                peaks["driver_cpu_s"] = _cpu_s(p)
             except psutil.Error:
                 break
             peaks["driver"] = max(peaks["driver"], own)
@@ -217,18 +226,27 @@ def _sample(proc: subprocess.Popen, peaks: dict) -> None:
         pass
 
 
+def _children_cpu_s() -> float:
+    """CPU seconds of every reaped descendant: the scan's driver, and its decode workers (the
+    pool joins them, so the driver's rusage holds theirs when the driver exits)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def scan(root: Path, db: Path, out: Path, workers: int, extra: list[str]) -> dict:
     env = dict(os.environ, XDG_CACHE_HOME=str(db.parent / "cache"))
     cmd = [sys.executable, "-m", "lookalike", "scan", "--no-ui", str(root / "photos"),
            str(root / "copies"), "--db", str(db), "--workers", str(workers), "-o", str(out),
            "--format", "json", *extra]  # fmt: skip
-    peaks = {"driver": 0, "tree": 0}
+    peaks = {"driver": 0, "tree": 0, "driver_cpu_s": 0.0}
+    cpu0 = _children_cpu_s()
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     sampler = threading.Thread(target=_sample, args=(proc, peaks), daemon=True)
     sampler.start()
     _, err = proc.communicate()
     wall = time.perf_counter() - t
+    tree_cpu = _children_cpu_s() - cpu0
     sampler.join()
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"scan failed ({proc.returncode}): {err[-2000:]}")
@@ -237,18 +255,24 @@ def scan(root: Path, db: Path, out: Path, workers: int, extra: list[str]) -> dic
     return {"wall_s": round(wall, 2), "peak_tree_rss_mb": round(peaks["tree"] / 2**20),
             "peak_driver_rss_mb": round(peaks["driver"] / 2**20),
             "catalog_mb": round(cat_bytes / 2**20, 1), "stats": doc.get("stats"),
+            "cpu_s": {"tree": round(tree_cpu, 2), "driver": round(peaks["driver_cpu_s"], 2),
+                      "workers": round(tree_cpu - peaks["driver_cpu_s"], 2)},
             "groups": doc.get("groups", [])}  # fmt: skip
 
 
-def floor_rate(root: Path, count: int = 200) -> float:
-    """Per-core rate of the scan's per-photo work (one decode, every feature)."""
+def floor_rate(root: Path, count: int = 200) -> tuple[float, float]:
+    """Per-core rate of the scan's per-photo work (one decode, every feature), and its CPU
+    milliseconds per file (``time.process_time``: unlike the rate, steady on a shared box)."""
     from lookalike.engine.features.extract import extract_file
 
     files = sorted((root / "photos").rglob("*.jpg"))[:count]
-    t = time.perf_counter()
+    for f in files[:10]:  # imports, allocator and page cache warm, as in a long-lived worker
+        extract_file(str(f), None, 250_000_000)
+    t, c = time.perf_counter(), time.process_time()
     for f in files:
         extract_file(str(f), None, 250_000_000)
-    return len(files) / (time.perf_counter() - t)
+    cpu_ms = (time.process_time() - c) * 1000 / len(files)
+    return len(files) / (time.perf_counter() - t), cpu_ms
 
 
 def hash_rate(tmp: Path, mb: int = 256) -> float:
@@ -332,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     db = work / "catalog.db"
     files = args.count + len(labels["planted"])
     extra = args.extra_args.split()
+    floor, floor_cpu_ms = floor_rate(root)
     first = scan(root, db, work / "first.json", args.workers, extra)
     again = scan(root, db, work / "again.json", args.workers, extra)
     result = {
@@ -340,12 +365,16 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.node()}, {os.cpu_count()} cores, "
         f"{round(psutil.virtual_memory().total / 2**30)} GiB",
         "files": files, "planted_pairs": len(labels["planted"]), "make_set_s": round(made, 1),
-        "floor_per_core_img_s": round(floor_rate(root), 1), "workers": args.workers,
+        "floor_per_core_img_s": round(floor, 1), "floor_cpu_ms": round(floor_cpu_ms, 2),
+        "workers": args.workers, "load_avg": [round(x, 2) for x in os.getloadavg()],
         "hash_mb_s": round(hash_rate(work)), "catalog_files_s": round(catalog_rate(work)),
     }  # fmt: skip
     for name, r in (("first", first), ("rescan", again)):
         groups = r.pop("groups")
         r["img_s"] = round(files / r["wall_s"], 1)
+        r["cpu_per_file_ms"] = {k: round(v * 1000 / files, 2) for k, v in r.pop("cpu_s").items()}
+        # what the 2-core wall ratio converges to at idle: the floor's CPU over the scan's
+        r["cpu_efficiency"] = round(floor_cpu_ms / max(r["cpu_per_file_ms"]["tree"], 1e-9), 3)
         r["groups"] = len(groups)
         r["planted_found"] = planted_found(groups, labels["planted"])
         r["stats"] = {

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+MAX_CHUNK = 16  # tasks a worker takes at once (each chunk is one pickled message each way)
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -41,7 +42,7 @@ class DecodePool:
                 processes=self.workers,
                 initializer=_quiet_worker,
                 initargs=(self.warm_module,),
-                maxtasksperchild=2000,
+                maxtasksperchild=2000,  # chunks (≤ 32k photos): bounds what a leak could hold
             )
 
     def close(self) -> None:
@@ -61,13 +62,17 @@ class DecodePool:
         fn: Callable[[Any], T],
         tasks: Iterable[Any],
         cancelled: Callable[[], bool],
-        chunksize: int = 4,
+        chunksize: int | None = None,
     ) -> Iterator[T]:
         """Results of ``fn`` over ``tasks`` in completion order; stops early when cancelled.
 
-        With one worker, or a couple of tasks and no pool yet, it runs in-process.
+        With one worker, or a couple of tasks and no pool yet, it runs in-process. Without a
+        ``chunksize``, chunks grow with the work (up to MAX_CHUNK tasks): on small photos a
+        round trip per few files cost the driver and the workers more than a decode does.
         """
         tasks = list(tasks)
+        if chunksize is None:
+            chunksize = max(1, min(MAX_CHUNK, len(tasks) // (8 * max(1, self.workers))))
         if self.workers <= 1 or (self._pool is None and len(tasks) <= 2):
             for t in tasks:
                 if cancelled():

@@ -74,13 +74,15 @@ def schema() -> dict[str, Any]:
     )
     events["responses"]["200"]["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
     thumb = _op(
-        "A file's cached WebP thumbnail (its `thumb_url` in the groups).",
+        "A file's cached thumbnail (its `thumb_url` in the groups): JPEG, or WebP when an "
+        "older scan wrote it.",
         "200",
         (404,),
         params=(_p("key", text="16 hex digits"),),
     )
     thumb["responses"]["200"]["content"] = {
-        "image/webp": {"schema": {"type": "string", "format": "binary"}}
+        kind: {"schema": {"type": "string", "format": "binary"}}
+        for kind in ("image/jpeg", "image/webp")
     }
     return {
         "openapi": "3.1.0",

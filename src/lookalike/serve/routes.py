@@ -308,16 +308,27 @@ async def undo_batch(request: Request) -> Response:
     return AsciiJSON(out)
 
 
+# scans write JPEG thumbnails; catalogs an older version wrote still name WebP ones
+THUMB_TYPES = {".jpg": "image/jpeg", ".webp": "image/webp"}
+
+
+def _thumb_file(folder: Path, key: str) -> Path | None:
+    for suffix in THUMB_TYPES:
+        if (path := folder / f"{key}{suffix}").is_file():
+            return path
+    return None
+
+
 async def thumb(request: Request) -> Response:
     r = room(request)
     key = request.path_params["key"]
-    path = Path(r.engine.thumb_dir) / key[:2] / f"{key}.webp"
     known = THUMB_KEY.match(key) and await asyncio.to_thread(r.thumbs.allows, key)
-    if not known or not path.is_file():
+    path = _thumb_file(Path(r.engine.thumb_dir) / key[:2], key) if known else None
+    if path is None:
         raise ApiError(404, f"no thumbnail {key!r}", "use a file's thumb_url from the groups")
     return FileResponse(
         path,
-        media_type="image/webp",
+        media_type=THUMB_TYPES[path.suffix],
         headers={"Cache-Control": "private, max-age=86400, immutable"},
     )
 

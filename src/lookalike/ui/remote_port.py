@@ -146,15 +146,18 @@ class RemotePort:
         if not url:
             return None
         key = url.rsplit("/", 1)[-1]
-        local = self.cache / key[:2] / f"{key}.webp"
-        if not local.exists():
-            r = self.http.get(url)
-            if r.status_code != 200:
-                return None
-            local.parent.mkdir(parents=True, exist_ok=True)
-            tmp = local.with_suffix(f".{threading.get_ident()}.tmp")
-            tmp.write_bytes(r.content)
-            os.replace(tmp, local)
+        for suffix in (".jpg", ".webp"):  # fetched before (WebP: from an older server)
+            if (local := self.cache / key[:2] / f"{key}{suffix}").exists():
+                return str(local)
+        r = self.http.get(url)
+        if r.status_code != 200:
+            return None
+        webp = r.headers.get("content-type", "").startswith("image/webp")
+        local = self.cache / key[:2] / f"{key}{'.webp' if webp else '.jpg'}"
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local.with_suffix(f".{threading.get_ident()}.tmp")
+        tmp.write_bytes(r.content)
+        os.replace(tmp, local)
         return str(local)
 
     def _pages(self, path: str) -> list[Group]:

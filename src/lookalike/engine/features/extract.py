@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -17,6 +16,8 @@ from lookalike.engine.media.decode import Decoded, DecodeError, decode_reduced
 # 5: provenance record (originality evidence for the keeper) in the meta row.
 PERCEPTUAL_VERSION = 5
 THUMB_SIZE = 256
+THUMB_QUALITY = 80
+THUMB_SUFFIX = ".jpg"  # earlier scans wrote WebP (.webp); those stay valid until rescanned
 # Below this grey standard deviation (0..1 scale) an image is "near-uniform": all black, all
 # white, a flat colour. Such images carry too little picture to call two of them the same.
 UNIFORM_STD = 0.01
@@ -133,17 +134,38 @@ def _provenance(decoded: Decoded, box: tuple[int, int, int, int]) -> dict | None
 
 
 def write_thumbnail(rgb: Image.Image, path: str) -> str | None:
-    """A small WebP for the review UI, written atomically; failures only lose the thumbnail."""
+    """A small JPEG for the review UI, written atomically; failures only lose the thumbnail.
+
+    JPEG, not WebP: libwebp's encoder cost 5× baseline JPEG's here, and on small photos the
+    thumbnail then weighed a fifth of a file's whole decode and features (issue 13)."""
     try:
-        thumb = rgb.copy()
-        thumb.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.BILINEAR)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        w, h = rgb.size
+        scale = THUMB_SIZE / max(w, h)
+        if scale < 1:  # one resize, no copy of the decoded image first
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            rgb = rgb.resize(size, Image.Resampling.BILINEAR)
+        _ensure_dir(os.path.dirname(path))
         tmp = f"{path}.{os.getpid()}.tmp"
-        thumb.save(tmp, "WEBP", quality=75, method=0)
+        try:
+            rgb.save(tmp, "JPEG", quality=THUMB_QUALITY)
+        except FileNotFoundError:  # the cache folder went away during the scan
+            _MADE_DIRS.clear()
+            _ensure_dir(os.path.dirname(path))
+            rgb.save(tmp, "JPEG", quality=THUMB_QUALITY)
         os.replace(tmp, path)
         return path
     except OSError:
         return None
+
+
+_MADE_DIRS: set[str] = set()  # thumbnail folders this process has made (a cache has 256)
+
+
+def _ensure_dir(folder: str) -> None:
+    """One mkdir per folder per worker, not one per thumbnail."""
+    if folder not in _MADE_DIRS:
+        os.makedirs(folder, exist_ok=True)
+        _MADE_DIRS.add(folder)
 
 
 def extract_file(path: str, thumb_path: str | None, max_pixels: int) -> ImageFeatures:

@@ -145,7 +145,8 @@ def _grey64(rgb: np.ndarray) -> np.ndarray:
 
 def strip_path(thumb_path: str) -> str:
     """Where a video's contact strip goes: beside its thumbnail."""
-    base = thumb_path[:-5] if thumb_path.endswith(".webp") else thumb_path
+    base, ext = os.path.splitext(thumb_path)
+    base = base if ext in (".webp", ".jpg") else thumb_path
     return f"{base}.strip.webp"
 
 

@@ -13,6 +13,7 @@ import xxhash
 
 from lookalike.engine.catalog import Catalog, FileRow
 from lookalike.engine.events import Event, ItemError, StageDone, StageProgress
+from lookalike.engine.features.extract import THUMB_SUFFIX
 from lookalike.engine.media.discover import Filters
 from lookalike.engine.options import ScanOptions
 from lookalike.engine.records import FileError, ScanStats
@@ -119,7 +120,7 @@ class ScanContext:
         if not self.options.thumbnails:
             return None
         key = xxhash.xxh64(f"{row.dev}:{row.inode}:{row.size}:{row.mtime_ns}".encode()).hexdigest()
-        return str(self.thumb_dir / key[:2] / f"{key}.webp")
+        return str(self.thumb_dir / key[:2] / f"{key}{THUMB_SUFFIX}")
 
     def timed(self, stage: str, start: float) -> None:
         self.stats.seconds_by_stage[stage] = time.monotonic() - start
