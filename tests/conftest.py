@@ -7,6 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# `pytest --hypothesis-profile=thorough` runs every property test that does not fix its own
+# count with 2000 random examples (CI runs the default 100, drawn afresh each run)
+settings.register_profile("thorough", max_examples=2000)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))

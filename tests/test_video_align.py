@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lookalike.engine.features.video_sig import VideoFrames, video_features
@@ -176,9 +176,11 @@ def test_a_clip_belongs_to_every_container_it_lies_in() -> None:
     assert got == {3: [1], 2: [4], 5: [1]}
 
 
-# derandomize: random draws found rare timelines (noise near the radius, speed 0.8/1.25) whose
-# walked end lands 3 steps out; the fixed examples keep CI deterministic until that is fixed.
-@settings(max_examples=60, deadline=None, derandomize=True)
+# random draws each run (`--hypothesis-profile=thorough`: 2000); they once found 0.8x/1.25x runs
+# cut 3 steps short: the same-speed margin let a 1.0x line take a short sped-up run's middle
+@settings(deadline=None)
+@example(offset=36.98673937003966, ratio=0.8, length=18, start=3.122491055341049, noise=0, seed=1)
+@example(offset=-5.0, ratio=0.8, length=8, start=0.0, noise=8, seed=62833)  # a hit 4 steps out
 @given(
     offset=st.floats(-50, 50),
     ratio=st.sampled_from([0.8, 1.0, 1.25]),
@@ -203,9 +205,11 @@ def test_property_segment_bounds_within_two_steps(
     segs = align(ta, tb, np.ones(len(ta)), step)
     assert segs, "a clean run of ≥ 8 samples is always found"
     s = segs[0]
-    assert abs(s.a_start - start) <= 2 * step
-    assert abs(s.a_end - (start + (length - 1) * step)) <= 2 * step
-    assert abs(s.b_start - (ratio * start + offset)) <= 2 * step + 1
+    tol = 2 * step + 1e-6  # sample times are sums of floats
+    assert abs(s.a_start - start) <= tol
+    assert abs(s.a_end - (start + (length - 1) * step)) <= tol
+    assert abs(s.b_start - (ratio * start + offset)) <= tol + 1
+    assert abs(s.b_end - (ratio * (start + (length - 1) * step) + offset)) <= tol + 1
     for seg in segs:  # segments never run backwards and stay within what was matched
         assert seg.a_start <= seg.a_end and seg.b_start <= seg.b_end
         assert 0 <= seg.score <= 1

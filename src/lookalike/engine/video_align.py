@@ -32,6 +32,7 @@ MIN_SAMPLES = 3
 MIN_SECONDS = 2.0
 GAP_STEPS = 4.0  # a run survives this many steps without a match...
 GAP_SECONDS = 1.0  # ...and at least this long (short clips are sampled densely)
+END_RESIDUAL = 1.0  # steps off the line through the rest of a run that drop its end match
 MAX_SEGMENTS = 32  # per pair
 COMMON_FRAME = 8  # a frame hitting more copy-sets than this counts COMMON_FRAME / n
 MIN_WEIGHT = 0.5  # segments made of frames that hit > 2·COMMON_FRAME videos are dropped
@@ -111,6 +112,7 @@ def align(
     while alive.sum() >= min_samples and len(out) < MAX_SEGMENTS:
         idx = np.flatnonzero(alive)
         best: tuple[tuple[float, float], float, float, np.ndarray] | None = None
+        raw: dict[float, tuple[float, float, np.ndarray]] = {}
         for r in ratios:
             off = tb[idx] - r * ta[idx]
             bins = np.round(off / step).astype(np.int64)
@@ -127,7 +129,8 @@ def align(
             picked = _one_per_sample(ta, tb, near, r, centre)
             fit = float(np.abs(tb[picked] - r * ta[picked] - centre).mean()) if len(picked) else 0.0
             # the most (and closest) matches; on a tie the line that fits best (then 1.0 first)
-            support = _support(ta, tb, near, sim) / (1.0 if r == 1.0 else SPEED_MARGIN)
+            raw[r] = (_support(ta, tb, near, sim), centre, near)
+            support = raw[r][0] / (1.0 if r == 1.0 else SPEED_MARGIN)
             strength = (round(support, 6), -round(fit, 6))
             if best is None or strength > best[0]:
                 best = (strength, r, centre, near)
@@ -135,6 +138,12 @@ def align(
             break
         _, r, centre, near = best
         picked = _one_per_sample(ta, tb, near, r, centre)
+        r2 = _slope_ratio(ta, tb, picked, ratios, step)
+        if r2 != r and raw[r2][0] >= raw[r][0]:
+            # the winner's own matches run along another speed that has as much support: the
+            # margin only favours the same speed, it must not cut a sped-up run short
+            r, centre, near = r2, raw[r2][1], raw[r2][2]
+            picked = _one_per_sample(ta, tb, near, r, centre)
         segs, used = _walk(ta, tb, w, picked, step, min_samples, min_seconds)
         alive[near] = False
         if not segs:
@@ -148,6 +157,49 @@ def align(
                 alive[i] = False
     out.sort(key=lambda s: (-s.score * (s.a_end - s.a_start), s.a_start))
     return out
+
+
+def _slope_ratio(
+    ta: np.ndarray, tb: np.ndarray, picked: np.ndarray, ratios: tuple[float, ...], step: float
+) -> float:
+    """The ratio nearest the least-squares slope of the picked matches. A line of the wrong
+    speed keeps the matches within a step of it: over a short run those are a piece of the
+    true line, whose slope they still show (a 0.8x run read at 1.0x loses its last steps)."""
+    run = max(_runs(ta, tb, picked, step), key=len, default=[])
+    if len(run) < MIN_SAMPLES or np.ptp(ta[run]) < 2 * step:
+        return min(ratios, key=lambda x: abs(x - 1.0))
+    slope = float(np.polyfit(ta[run], tb[run], 1)[0])
+    return min(ratios, key=lambda x: abs(x - slope))
+
+
+def _runs(ta: np.ndarray, tb: np.ndarray, near: np.ndarray, step: float) -> list[list[int]]:
+    """``near`` sorted by a's time, split where a gap is too long to bridge, each run's ends
+    trimmed to its own line (:func:`_on_line`)."""
+    runs: list[list[int]] = [[]]
+    for i in near[np.argsort(ta[near], kind="stable")]:
+        if runs[-1] and ta[i] - ta[runs[-1][-1]] > max(GAP_STEPS * step, GAP_SECONDS) + 1e-6:
+            runs.append([])
+        runs[-1].append(int(i))
+    return [_on_line(ta, tb, r, step) for r in runs if r]
+
+
+def _on_line(ta: np.ndarray, tb: np.ndarray, run: list[int], step: float) -> list[int]:
+    """The run without end matches that leave the line fitted through the rest of it by more
+    than END_RESIDUAL steps. The offset window is a step or two wide, so a spurious hit a few
+    steps past the footage's end can still fall in it — and a gap is bridged to reach it: the
+    segment would end steps out. True ends lie on the run's line within the b grid's rounding."""
+    run = list(run)
+    for end in (-1, 0):
+        while len(run) > MIN_SAMPLES:
+            rest = run[:-1] if end == -1 else run[1:]
+            x, y = ta[rest], tb[rest]
+            if np.ptp(x) < step:
+                break
+            slope, icpt = np.polyfit(x, y, 1)
+            if abs(slope * ta[run[end]] + icpt - tb[run[end]]) <= END_RESIDUAL * step:
+                break
+            run = rest
+    return run
 
 
 def _support(ta: np.ndarray, tb: np.ndarray, near: np.ndarray, sim: np.ndarray) -> float:
@@ -197,15 +249,9 @@ def _walk(
     """Runs along one offset peak: sorted by a's time, split where a gap is too long."""
     if not len(near):
         return [], near
-    picked = near[np.argsort(ta[near], kind="stable")]
-    runs: list[list[int]] = [[]]
-    for i in picked:
-        if runs[-1] and ta[i] - ta[runs[-1][-1]] > max(GAP_STEPS * step, GAP_SECONDS) + 1e-6:
-            runs.append([])
-        runs[-1].append(i)
     segs = []
     used: list[int] = []
-    for run in runs:
+    for run in _runs(ta, tb, near, step):
         if len(run) < min_samples:
             continue
         a0, a1 = float(ta[run].min()), float(ta[run].max())

@@ -36,7 +36,7 @@ from lookalike.engine.records import FileError
 from lookalike.engine.video_align import FRAME_RADIUS, Match, Segment, Timeline, match_videos
 
 MATCH_STATE = "video_matches"  # catalog state: the last scan's verdicts and what they came from
-MATCH_VERSION = 5  # bump when video_align changes its verdicts
+MATCH_VERSION = 6  # bump when video_align changes its verdicts (6: run ends on their line)
 
 
 @dataclass
