@@ -7,10 +7,15 @@ the groups a real scan finds on real photos (skimage.data: a byte copy, a resize
 PNG re-encode per photo, with their real evidence, flags and reasons), renamed to N distinct
 groups and stored with ``Catalog.finish_scan``. Each way runs in a fresh process:
 
-- ``all``: ``Engine.last_groups()`` + ``ReviewState(groups)`` (what the app does today);
+- ``all``: ``Engine.last_groups()`` + ``ReviewState(groups)`` + ``load_records`` (what the
+  app did before issue 13), then the same select by criteria;
 - ``page``: the built port (issue 13): ``GroupPages`` over ``Engine.group_columns`` — the
   whole view, sorted by bytes to free, as an int32 array of group ords read from the stored
   columns — and its first page of 200 groups decoded by ``Engine.group_page``;
+- ``app``: what the app does now (issue 13): ``open_stored`` (the saved view sorted by bytes,
+  its first page, the groups the stored decisions' files are in) + ``ReviewState.set_stored``
+  + ``load_records``, then select by criteria ("keep the highest resolution") over every
+  group, a page at a time (``seconds_select``; ``peak`` includes it);
 - ``upgrade``: the first open of the same review as a schema-1 catalog wrote it (the group
   columns and ``group_files`` filled from the JSON rows, once).
 
@@ -64,11 +69,39 @@ def make_review(catalog: Path, groups: int, tmp: Path) -> int:
     for n in range(groups):
         t = templates[n % len(templates)]
         d = f"/photos/{n // 1000:04d}/{n:07d}"
-        members = tuple(replace(m, path=f"{d}-{os.path.basename(m.path)}") for m in t.members)
+        members = tuple(  # distinct files: a decision's file keys name one group
+            replace(m, path=f"{d}-{os.path.basename(m.path)}", file_id=n * 16 + j)
+            for j, m in enumerate(t.members)
+        )
         out.append(replace(t, id=n + 1, keep=f"{d}-{os.path.basename(t.keep)}", members=members))
     with Catalog(catalog) as cat:
         cat.finish_scan(cat.start_scan(["/photos"]), {}, out, seen=None)
     return sum(len(g.members) for g in out)
+
+
+def make_decisions(catalog: Path, every: int = 100) -> int:
+    """A stored decision ("accepted") on one group in ``every``, keyed by its files as the
+    review stores them (ui/state_store.py), so opening the review matches records too."""
+    from lookalike.engine.api import Engine
+    from lookalike.ui.state_store import Record, group_key
+
+    con = sqlite3.connect(catalog)
+    rows = con.execute(
+        "SELECT f.ord, f.file_id, f.size, f.mtime_ns, f.path = g.keep FROM group_files f "
+        "JOIN groups g ON g.ord = f.ord WHERE f.ord % ? = 0 ORDER BY f.ord",
+        (every,),
+    ).fetchall()
+    con.close()
+    members: dict[int, list[tuple[str, bool]]] = {}
+    for o, fid, size, mtime, is_keep in rows:
+        members.setdefault(o, []).append((f"{fid}:{size}:{mtime}", bool(is_keep)))
+    records = []
+    for keys in members.values():
+        all_keys = frozenset(k for k, _ in keys)
+        keep = frozenset(k for k, is_keep in keys if is_keep)
+        records.append(Record(group_key(all_keys), "accepted", all_keys, keep).to_json())
+    Engine(catalog).save_decisions(records, [])
+    return len(records)
 
 
 def _rss() -> tuple[float, float]:
@@ -107,13 +140,32 @@ def run_way(catalog: Path, way: str) -> dict:
         with Catalog(catalog):
             pass
         t_load, shown = time.monotonic() - t, 0
-    elif way == "all":
-        from lookalike.ui.state import ReviewState
+    elif way in ("all", "app"):
+        from lookalike.ui import select
+        from lookalike.ui.engine_port import EngineAdapter
+        from lookalike.ui.state import ReviewState, open_stored, record_keys
 
-        groups = Engine(catalog).last_groups()
+        port = EngineAdapter(Engine(catalog))
+        records = port.load_decisions()
+        if way == "all":
+            state = ReviewState(port.last_groups())
+            state.sort = "bytes"
+        else:
+            state = ReviewState()
+            state.set_stored(open_stored(port, record_keys(records), {"sort": "bytes"}))
+            state.sort = "bytes"
+        state.load_records(records)
+        state.rebuild_view()
+        first = [state.by_id[gid] for gid in state.view[:200]]
         t_load = time.monotonic() - t
-        state = ReviewState(groups)
-        shown = len(state.view)
+        shown = len(first)
+        extra["decisions_matched"] = len(state.decisions)
+        after_open, _ = _rss()
+        extra["held_after_open_mb"] = round(after_open - before, 1)
+        t_sel = time.monotonic()
+        pick = select.select(state, "resolution")
+        extra["seconds_select"] = round(time.monotonic() - t_sel, 2)
+        extra["select_files"] = pick.files
     else:  # the built port: the view's ords from the stored columns, then one page
         from lookalike.engine.catalog_groups import GroupFilter
         from lookalike.ui.group_pages import PAGE as GROUPS_PER_PAGE
@@ -152,7 +204,8 @@ def main() -> None:
         catalog = Path(tmp) / "catalog.sqlite"
         files = make_review(catalog, a.groups, Path(tmp))
         ways = {}
-        for way in ("all", "page", "upgrade"):
+        decisions = make_decisions(catalog)
+        for way in ("all", "page", "app", "upgrade"):
             if way == "upgrade":
                 size = catalog.stat().st_size  # the stored review as a scan writes it
                 as_schema_1(catalog)
@@ -165,6 +218,7 @@ def main() -> None:
     doc = {
         "groups": a.groups,
         "files": files,
+        "decisions": decisions,
         "catalog_mb": round(size / 2**20, 1),
         "catalog_mb_after_upgrade": round(upgraded / 2**20, 1),
         "commit": rev.stdout.strip(),

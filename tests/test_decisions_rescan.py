@@ -21,7 +21,8 @@ from lookalike.engine import Engine, ScanOptions
 from lookalike.engine.catalog import Catalog
 from lookalike.engine.events import ScanFinished
 from lookalike.engine.records import Group
-from lookalike.ui.state import ReviewState
+from lookalike.ui.engine_port import EngineAdapter
+from lookalike.ui.state import ReviewState, open_stored, record_keys
 
 
 def _save(path: Path, img, quality: int = 92, scale: float = 1.0) -> None:
@@ -85,10 +86,26 @@ def paths(g: Group) -> set[str]:
 
 
 def review(engine: Engine) -> ReviewState:
-    """A fresh review session: the stored groups and the stored decisions."""
-    state = ReviewState(engine.last_groups())
+    """A fresh review session as the app opens it: the stored review in pages and the stored
+    decisions — checked against the review that decodes every group (the way before pages):
+    the same decisions on the same files, the same removals."""
+    every = ReviewState(engine.last_groups())
+    every.load_records(engine.load_decisions())
+    stored = open_stored(EngineAdapter(engine), record_keys(engine.load_decisions()))
+    if stored is None:
+        assert not every.groups
+        return every
+    state = ReviewState()
+    state.set_stored(stored)
     state.load_records(engine.load_decisions())
+    assert decided(state) == decided(every)
+    assert state.removals() == every.removals()
+    assert [g.id for g in state.groups] == [g.id for g in every.groups]
     return state
+
+
+def decided(state: ReviewState) -> dict[int, tuple]:
+    return {gid: (d.status, d.keep, d.new, d.record) for gid, d in state.decisions.items()}
 
 
 def save(engine: Engine, state: ReviewState) -> None:

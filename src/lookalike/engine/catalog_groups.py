@@ -251,6 +251,20 @@ def count(db: sqlite3.Connection, show_hidden: bool = False) -> int:
     return len(columns(db))
 
 
+def ords_with(db: sqlite3.Connection, file_ids: Iterable[int], paths: Iterable[str]) -> list[int]:
+    """Ords of the stored groups that hold any of these files (by catalog file id, or by path
+    for a member the catalog gave no id), ascending: the groups a review's stored decisions can
+    go back to, found without decoding the others (ui/state_store.py)."""
+    out: set[int] = set()
+    for col, values in (("file_id", list(file_ids)), ("path", [os.fsencode(p) for p in paths])):
+        for i in range(0, len(values), 900):
+            chunk = values[i : i + 900]
+            q = ",".join("?" * len(chunk))
+            sql = f"SELECT DISTINCT ord FROM group_files WHERE {col} IN ({q})"
+            out.update(o for (o,) in db.execute(sql, chunk))
+    return sorted(out)
+
+
 def page(db: sqlite3.Connection, ords: Sequence[int], show_hidden: bool = False) -> list[Group]:
     """The stored groups with these ords, decoded, in the order asked (hidden members left
     out as in ``last_groups``; an ord that is not stored, or whose group is hidden, is

@@ -36,6 +36,7 @@ from lookalike.ui.engine_port import (
     PlanSummary,
     as_port,
 )
+from lookalike.ui.group_pages import pages_port
 from lookalike.ui.keyhold import KeyHoldMixin
 from lookalike.ui.messages import Loaded
 from lookalike.ui.screens.apply import ApplyScreen
@@ -46,7 +47,7 @@ from lookalike.ui.screens.review import ReviewScreen
 from lookalike.ui.screens.rules import RulesScreen
 from lookalike.ui.screens.scan import ScanScreen
 from lookalike.ui.select import Selections
-from lookalike.ui.state import STATE_KEY, ReviewState
+from lookalike.ui.state import STATE_KEY, ReviewState, open_stored, record_keys
 from lookalike.ui.themes import DEFAULT_THEME, load_themes
 from lookalike.ui.widgets.thumbs import ThumbCache
 
@@ -205,9 +206,24 @@ class LookalikeApp(KeyHoldMixin, ScanMixin, SaveMixin, ApplyMixin, App[None]):
     def _load_initial(self) -> None:
         error = ""
         groups: list[Group] = []
-        state = recent = dirs = None
+        state = recent = dirs = stored = None
+        records = None
         try:
-            groups = self.engine.last_groups()
+            records = self.engine.load_decisions()
+        except Exception as exc:
+            error = f"could not read the saved review decisions: {exc}"
+        try:
+            state = self.engine.load_state(STATE_KEY, None)
+            recent = self.engine.load_state("ui.recent", [])
+            dirs = self.engine.load_state("ui.dirs", {})
+        except Exception as exc:
+            error = error or f"could not read the saved review state: {exc}"
+        try:
+            port = pages_port(self.engine)
+            if port is not None:  # the stored review a page at a time (docs/scale.md)
+                stored = open_stored(port, record_keys(records), state)
+            else:
+                groups = self.engine.last_groups()
         except Exception as exc:  # a missing or new catalog is not an error for the user
             error = f"no previous results ({exc.__class__.__name__}: {exc})"
         notes: list[str] = []
@@ -215,23 +231,12 @@ class LookalikeApp(KeyHoldMixin, ScanMixin, SaveMixin, ApplyMixin, App[None]):
             notes = self.engine.recovery_notes()
         except Exception:  # a journal that cannot be read shows up in History instead
             pass
-        records = None
-        try:
-            records = self.engine.load_decisions()
-        except Exception as exc:
-            error = error or f"could not read the saved review decisions: {exc}"
-        try:
-            state = self.engine.load_state(STATE_KEY, None)
-            recent = self.engine.load_state("ui.recent", [])
-            dirs = self.engine.load_state("ui.dirs", {})
-        except Exception as exc:
-            error = error or f"could not read the saved review state: {exc}"
         hits: dict[str, str] = {}
         try:  # what scan --rules / rules run found: badges from the first paint
             hits = self.engine.stored_rule_hits()
         except Exception:  # badges are a hint; the content rules screen scores them anew
             pass
-        self.post_message(Loaded(groups, state, recent, dirs, error, notes, records, hits))
+        self.post_message(Loaded(groups, state, recent, dirs, error, notes, records, hits, stored))
 
     def show_rule_hits(self, hits: dict[str, str]) -> None:
         """Content rules scored anew (path → rule): Review badges them."""
@@ -245,7 +250,9 @@ class LookalikeApp(KeyHoldMixin, ScanMixin, SaveMixin, ApplyMixin, App[None]):
     def on_loaded(self, message: Loaded) -> None:
         if message.rule_hits and not self.rule_hits:
             self.rule_hits = dict(message.rule_hits)
-        if message.groups and not self.review.groups:
+        if message.stored is not None and not self.review.groups:
+            self.review.set_stored(message.stored)
+        elif message.groups and not self.review.groups:
             self.review.set_groups(message.groups)
         if message.records is not None:
             self.review.load_records(message.records)
@@ -392,9 +399,13 @@ class LookalikeApp(KeyHoldMixin, ScanMixin, SaveMixin, ApplyMixin, App[None]):
         self.publish("roots")
 
     def groups_under(self, folder: str) -> int:
+        """Groups with a file under FOLDER (a thread worker calls this: it reads every group,
+        a page at a time when the review is paged)."""
         prefix = folder.rstrip(os.sep) + os.sep
+        review = self.review
+        ids = [g.id for g in review.groups] if review.stored is None else review.stored.all_ids()
         return sum(
-            1 for g in self.review.groups if any(m.path.startswith(prefix) for m in g.members)
+            1 for g in review.iter_view(ids) if any(m.path.startswith(prefix) for m in g.members)
         )
 
     # -- scanning ----------------------------------------------------------------------------

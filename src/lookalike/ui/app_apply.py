@@ -19,8 +19,7 @@ class ApplyMixin:
         return self.apply_choice.as_string()
 
     def make_plan(self) -> None:
-        removals = self.review.removals()
-        groups = [self.review.by_id[gid] for gid in removals]
+        removals, groups = self.review.removal_plan()
         op = self.operation_string()
         self.plan = None
         self.plan_error = ""

@@ -18,7 +18,10 @@ from lookalike.engine.events import (
     StageDone,
     StageProgress,
 )
+from lookalike.ui.group_pages import pages_port
 from lookalike.ui.messages import GroupsReloaded, ScanEvent, ScanFailed
+from lookalike.ui.state import open_stored, record_keys
+from lookalike.ui.state_store import file_key
 from lookalike.ui.widgets.grouplist import human_bytes
 
 
@@ -145,7 +148,20 @@ class ScanMixin:
         """After a scan the review shows the stored groups: this scan's, merged with those of
         earlier scans it did not look at (decisions follow their files, see ui/state.py)."""
         try:
-            self.post_message(GroupsReloaded(self.engine.last_groups()))
+            port = pages_port(self.engine)
+            if port is None:  # a server without page endpoints: every group, as before
+                self.post_message(GroupsReloaded(self.engine.last_groups()))
+                return
+            review = self.review
+            try:  # read ahead the groups the decisions and the cursor go back to
+                keys = record_keys(list(review.records.values()))
+                cur = review.current
+                keys.update(file_key(m) for m in (cur.members if cur else ()))
+            except (RuntimeError, LookupError):  # changed meanwhile: the loop asks itself
+                keys = set()
+            saved = {"tier": review.tier_filter, "folder": review.folder_filter}
+            stored = open_stored(port, keys, {**saved, "sort": review.sort})
+            self.post_message(GroupsReloaded([], stored=stored))
         except Exception as exc:
             self.post_message(GroupsReloaded(None, f"{exc.__class__.__name__}: {exc}"))
 
@@ -153,7 +169,10 @@ class ScanMixin:
         if message.groups is None:
             self.notify(f"could not load the results: {message.error}", severity="error")
             return
-        self.review.set_groups(message.groups)
+        if message.stored is not None:
+            self.review.set_stored(message.stored)
+        else:
+            self.review.set_groups(message.groups)
         _freeze_heap()
         self.publish("groups")
         # never while shutting down: a new mode's screen stack would appear mid-close

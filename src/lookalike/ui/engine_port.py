@@ -14,6 +14,9 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequen
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
+from lookalike.engine.catalog_groups import GroupFilter
 from lookalike.engine.events import Event
 from lookalike.engine.options import ScanOptions
 from lookalike.engine.records import Group
@@ -162,6 +165,19 @@ class EngineAdapter:
 
     def last_groups(self) -> list[Group]:
         return self.engine.last_groups()
+
+    # -- the stored review a page at a time (ui/group_pages.py, docs/scale.md) -------------
+    def group_count(self) -> int:
+        return self.engine.group_count()
+
+    def group_columns(self, flt: GroupFilter | None = None, sort: str = "order") -> np.ndarray:
+        return self.engine.group_columns(flt, sort)
+
+    def group_page(self, ords: Sequence[int]) -> list[Group]:
+        return self.engine.group_page(ords)
+
+    def group_ords_with(self, file_ids: Sequence[int], paths: Sequence[str] = ()) -> list[int]:
+        return self.engine.group_ords_with(file_ids, paths)
 
     def rule_previews(self) -> list[Any]:
         """Every content rule scored on the catalog's images (engine/rules/preview.py)."""

@@ -10,6 +10,7 @@ import asyncio
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,10 @@ def make_groups(n: int, thumbs: Sequence[str] = ()) -> list[Group]:
             )
         )
     return groups
+
+
+def _with_id(g: Group, gid: int) -> Group:
+    return g if g.id == gid else replace(g, id=gid)
 
 
 class FakeEngine:
@@ -188,7 +193,17 @@ class FakeEngine:
 
     def group_page(self, ords: Sequence[int]) -> list[Group]:
         self._off_loop("group_page")
-        return [self.groups[int(o)] for o in ords if 0 <= int(o) < len(self.groups)]
+        n = len(self.groups)  # as the engine's: a stored group's id is its ord + 1
+        return [_with_id(self.groups[int(o)], int(o) + 1) for o in ords if 0 <= int(o) < n]
+
+    def group_ords_with(self, file_ids: Sequence[int], paths: Sequence[str] = ()) -> list[int]:
+        self._off_loop("group_ords_with")
+        ids, want = set(file_ids), set(paths)
+        return [
+            i
+            for i, g in enumerate(self.groups)
+            if any(m.file_id in ids or m.path in want for m in g.members)
+        ]
 
     def load_state(self, key: str, default: object = None) -> object:
         self._off_loop("load_state")

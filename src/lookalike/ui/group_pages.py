@@ -4,16 +4,18 @@ Why: ``Engine.last_groups()`` decodes every stored group before the first shows 
 per file, 40 s per 100,000 groups; docs/scale.md). :class:`GroupPages` holds only the view —
 an int32 array of group ords from ``engine.group_columns`` — and an LRU of decoded pages of
 ``PAGE`` groups from ``engine.group_page``, so code that indexes a list of groups can index
-this instead. The review (ui/state.py) does not use it yet: its record matching, folder
-counts and select-by-criteria still iterate every group (docs/scale.md, "Remaining").
+this instead. :class:`StoredReview` is what the review (ui/state.py) holds for a stored
+review: the current view's pages, which ords exist, and the groups that stored decisions
+touch (found by their files in the catalog's ``group_files``, not by decoding every group).
 Ords are positions in the stored review, so a view must be read again after a scan stores a
 new review (the app reloads the review then); a page that comes back short raises.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol, overload
 
 import numpy as np
@@ -33,6 +35,21 @@ class PagePort(Protocol):
     def group_page(self, ords: Sequence[int]) -> list[Group]: ...
 
 
+class StoredPort(PagePort, Protocol):
+    """Paging plus the lookups a stored review needs (the real engine's EngineAdapter, the fake)."""
+
+    def group_ords_with(self, file_ids: Sequence[int], paths: Sequence[str] = ()) -> list[int]: ...
+
+
+PORT_METHODS = ("group_columns", "group_page", "group_ords_with")
+
+
+def pages_port(engine: Any) -> StoredPort | None:
+    """The engine if it pages the stored review, else None (a server without page endpoints:
+    the review then holds every group, as before)."""
+    return engine if all(callable(getattr(engine, m, None)) for m in PORT_METHODS) else None
+
+
 class GroupPages(Sequence[Group]):
     """The groups of one view (filter + sort) by position; pages load on first use."""
 
@@ -47,6 +64,7 @@ class GroupPages(Sequence[Group]):
         self.ords: np.ndarray = np.asarray(engine.group_columns(flt, sort), dtype=np.int32)
         self.held = max(1, held)
         self._pages: OrderedDict[int, list[Group]] = OrderedDict()
+        self._lock = threading.RLock()  # the review's thread workers read pages too
         self.loads = 0  # pages read from the engine (tests, benchmarks)
 
     def __len__(self) -> int:
@@ -79,11 +97,18 @@ class GroupPages(Sequence[Group]):
         hit = np.flatnonzero(self.ords == group_id - 1)
         return int(hit[0]) if len(hit) else None
 
+    def has_page(self, number: int) -> bool:
+        return number in self._pages
+
     def _page(self, number: int) -> list[Group]:
-        page = self._pages.get(number)
-        if page is not None:
-            self._pages.move_to_end(number)
-            return page
+        with self._lock:
+            page = self._pages.get(number)
+            if page is not None:
+                self._pages.move_to_end(number)
+                return page
+            return self._load(number)
+
+    def _load(self, number: int) -> list[Group]:
         ords = self.ords[number * PAGE : (number + 1) * PAGE]
         page = self.engine.group_page(ords.tolist())
         if len(page) != len(ords):  # the catalog changed under the view (a scan stored)
@@ -96,3 +121,118 @@ class GroupPages(Sequence[Group]):
         while len(self._pages) > self.held:
             self._pages.popitem(last=False)
         return page
+
+
+class StoredReview:
+    """A stored review as the review state holds it: the view (filter + sort) as pages, the
+    ords that exist (unfiltered, to know a group id without decoding it), and a small cache of
+    groups read outside the view (decided groups filtered out, apply's groups)."""
+
+    EXTRA_HELD = 2 * PAGE
+
+    def __init__(self, port: StoredPort) -> None:
+        self.port = port
+        self.all = GroupPages(port, None, "order")
+        self._known = np.zeros(int(self.all.ords.max()) + 1 if len(self.all) else 0, dtype=bool)
+        self._known[self.all.ords] = True
+        self.view = self.all
+        self._view_key: tuple[GroupFilter | None, str] = (None, "order")
+        self._pos = self._positions(self.all.ords)
+        self._extra: OrderedDict[int, Group] = OrderedDict()
+        self._lock = threading.Lock()
+        self._found: tuple[frozenset[int], frozenset[str], list[Group]] | None = None
+
+    def _positions(self, ords: np.ndarray) -> np.ndarray:
+        pos = np.full(len(self._known), -1, dtype=np.int32)
+        pos[ords] = np.arange(len(ords), dtype=np.int32)
+        return pos
+
+    def set_view(self, flt: GroupFilter | None, sort: str) -> None:
+        """Read the view's ords again from the catalog's columns (a filter or sort changed)."""
+        flt = flt if flt is not None and (flt.tier or flt.folder) else None
+        if (flt, sort) == self._view_key:
+            return  # the stored review does not change under one StoredReview
+        self._view_key = (flt, sort)
+        if flt is None and sort == "order":
+            self.view = self.all
+        else:
+            self.view = GroupPages(self.port, flt, sort)
+        self._pos = self._positions(self.view.ords)
+
+    def all_ids(self) -> list[int]:
+        """Every stored group's id (unfiltered, review order)."""
+        return [o + 1 for o in self.all.ords.tolist()]
+
+    def __contains__(self, group_id: int) -> bool:
+        o = group_id - 1
+        return 0 <= o < len(self._known) and bool(self._known[o])
+
+    def position(self, group_id: int) -> int | None:
+        """Where a group is in the view (None: filtered out or not stored)."""
+        o = group_id - 1
+        if not 0 <= o < len(self._pos) or self._pos[o] < 0:
+            return None
+        return int(self._pos[o])
+
+    def get(self, group_id: int) -> Group | None:
+        """The group with this id: from the view's pages, else read alone (and kept a while)."""
+        i = self.position(group_id)
+        if i is not None:
+            return self.view[i]
+        if group_id not in self:
+            return None
+        with self._lock:
+            g = self._extra.get(group_id)
+            if g is None:
+                found = self.port.group_page([group_id - 1])
+                if not found:
+                    return None
+                g = self._extra[group_id] = found[0]
+                while len(self._extra) > self.EXTRA_HELD:
+                    self._extra.popitem(last=False)
+            return g
+
+    def groups(self, group_ids: Iterable[int]) -> list[Group]:
+        """Many groups at once (a page read per ``PAGE`` of them), in the order given."""
+        want = [gid for gid in group_ids if gid in self]
+        held = {gid: g for gid in want if (g := self._held(gid)) is not None}
+        rest = [gid for gid in want if gid not in held]
+        for i in range(0, len(rest), PAGE):
+            held.update(
+                (g.id, g) for g in self.port.group_page([gid - 1 for gid in rest[i : i + PAGE]])
+            )
+        return [held[gid] for gid in want if gid in held]
+
+    def _held(self, group_id: int) -> Group | None:
+        """The group if a page or the extra cache already holds it (no catalog read)."""
+        i = self.position(group_id)
+        if i is not None and self.view.has_page(i // PAGE):
+            return self.view[i]
+        return self._extra.get(group_id)
+
+    def groups_with_files(self, file_ids: Iterable[int], paths: Iterable[str]) -> list[Group]:
+        """The stored groups holding any of these files, decoded, in review order. The last
+        answer is kept: a question about some of the same files (the cursor's anchor after
+        the records') is answered from it, and a thread worker can ask first (``warm``)."""
+        ids, want = frozenset(file_ids), frozenset(paths)
+        found = self._found
+        if found is not None and ids <= found[0] and want <= found[1]:
+            return [
+                g for g in found[2] if any(m.file_id in ids or m.path in want for m in g.members)
+            ]
+        ords = self.port.group_ords_with(sorted(ids), sorted(want))
+        groups = self.groups(int(o) + 1 for o in ords)
+        self._found = (ids, want, groups)
+        return groups
+
+    def prefetch(self, cursor: int, margin: int = PAGE // 4) -> bool:
+        """Read the page after (or before) the cursor's when the cursor is within ``margin``
+        of its end, so moving on finds it decoded; True when a page was read. Called from a
+        thread worker (ui/screens/review.py)."""
+        view = self.view
+        number, at = divmod(cursor, PAGE)
+        near = number + 1 if at >= PAGE - margin else number - 1 if at < margin else None
+        if near is None or near < 0 or near * PAGE >= len(view) or view.has_page(near):
+            return False
+        view[near * PAGE]
+        return True

@@ -54,8 +54,10 @@ class Loaded(Message):
         notes: list[str],
         records: Any = None,
         rule_hits: dict[str, str] | None = None,
+        stored: Any = None,
     ) -> None:
         super().__init__()
+        self.stored = stored  # ui.group_pages.StoredReview: the stored review, paged
         self.groups, self.state, self.recent, self.dirs = groups, state, recent, dirs
         self.error, self.notes, self.records = error, notes, records
         self.rule_hits = rule_hits or {}
@@ -64,9 +66,10 @@ class Loaded(Message):
 class GroupsReloaded(Message):
     """The stored review after a scan (its groups merged with the rest of the library)."""
 
-    def __init__(self, groups: list[Group] | None, error: str = "") -> None:
+    def __init__(self, groups: list[Group] | None, error: str = "", stored: Any = None) -> None:
         super().__init__()
         self.groups, self.error = groups, error
+        self.stored = stored  # ui.group_pages.StoredReview (None: ``groups`` hold them all)
 
 
 class PlanReady(Message):

@@ -108,8 +108,8 @@ def select(state: ReviewState, criterion: str, arg: str = "") -> Selection:
     very large collections)."""
     out: dict[int, frozenset[str]] = {}
     files = size = 0
-    for gid in state.view:
-        g = state.by_id[gid]
+    for g in state.iter_view(list(state.view)):  # a paged review: a page at a time
+        gid = g.id
         d = state.decisions.get(gid)
         if d is not None and (d.batch or d.status == "not-dup"):
             continue  # acted on already, or not a duplicate: left alone
@@ -133,8 +133,9 @@ Undo = list[tuple[int, Decision | None]]
 def apply(state: ReviewState, selection: Selection) -> Undo:
     """Record the selection as decisions; returns what :func:`undo` needs to put them back."""
     undo: Undo = []
+    found = state.groups_by_id(selection.keep)  # a paged review reads them a page at a time
     for gid, keep in selection.keep.items():
-        g = state.by_id.get(gid)
+        g = found.get(gid)
         if g is None:
             continue
         undo.append((gid, state.decisions.get(gid)))
@@ -158,8 +159,10 @@ class Selections:
 
 def undo(state: ReviewState, token: Iterable[tuple[int, Decision | None]]) -> int:
     n = 0
+    token = list(token)
+    found = state.groups_by_id(gid for gid, _ in token)
     for gid, old in token:
-        g = state.by_id.get(gid)
+        g = found.get(gid)
         if g is not None:
             state.restore(g, old)
             n += 1

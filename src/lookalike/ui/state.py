@@ -12,14 +12,23 @@ the new groups: a decision goes back to the group that holds its files, files th
 are undecided (kept, flagged "changed: N new files") until the reviewer looks, and a decision
 whose files were split over several groups or merged with another decided group is dropped
 rather than moved onto files the reviewer never judged.
+
+A stored review is held as pages (:meth:`ReviewState.set_stored`, ui/group_pages.py): the view
+is an array of group ords read from the catalog's columns, groups are decoded a page at a time,
+and records are matched against only the groups that hold their files (found in the catalog's
+``group_files``), so a review of 100,000 groups opens without decoding them all
+(docs/scale.md). ``groups``, ``by_id`` and ``view`` read the same either way.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, overload
 
+from lookalike.engine.catalog_groups import GroupFilter
 from lookalike.engine.records import Group, Member
+from lookalike.ui.group_pages import PAGE, StoredPort, StoredReview
 from lookalike.ui.state_store import (
     NEW_FILES,
     SORTS,
@@ -29,16 +38,66 @@ from lookalike.ui.state_store import (
     ReviewStore,
     file_key,
     group_key,
+    split_keys,
 )
 from lookalike.ui.state_store import (
     STATE_KEY as STATE_KEY,  # the settings key of the review state (app, tests)
 )
 
 
+class _Ids(Sequence[int]):
+    """A paged view's group ids in display order (ord + 1), read from its int32 ords."""
+
+    def __init__(self, stored: StoredReview) -> None:
+        self.stored = stored
+
+    def __len__(self) -> int:
+        return len(self.stored.view.ords)
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[int]: ...
+    def __getitem__(self, index: int | slice) -> int | list[int]:
+        if isinstance(index, slice):
+            return [int(o) + 1 for o in self.stored.view.ords[index]]
+        return int(self.stored.view.ords[index]) + 1
+
+    def __iter__(self) -> Iterator[int]:
+        return (o + 1 for o in self.stored.view.ords.tolist())
+
+    def __contains__(self, group_id: object) -> bool:
+        return isinstance(group_id, int) and self.stored.position(group_id) is not None
+
+
+class _ById:
+    """``by_id`` of a paged review: a group by id, decoded from its page on first use."""
+
+    def __init__(self, stored: StoredReview) -> None:
+        self.stored = stored
+
+    def __getitem__(self, group_id: int) -> Group:
+        g = self.stored.get(group_id)
+        if g is None:
+            raise KeyError(group_id)
+        return g
+
+    def get(self, group_id: int, default: Any = None) -> Any:
+        g = self.stored.get(group_id)
+        return default if g is None else g
+
+    def __contains__(self, group_id: object) -> bool:
+        return isinstance(group_id, int) and group_id in self.stored
+
+    def __len__(self) -> int:
+        return len(self.stored.all)
+
+
 class ReviewState(ReviewStore):
     def __init__(self, groups: Sequence[Group] = ()) -> None:
-        self.groups: list[Group] = []
-        self.by_id: dict[int, Group] = {}
+        self.stored: StoredReview | None = None  # a stored review read in pages
+        self._groups: list[Group] = []  # otherwise every group (a live scan's, tests)
+        self._by_id: dict[int, Group] = {}
         self.decisions: dict[int, Decision] = {}
         self.records: dict[str, Record] = {}
         self._paths: set[str] = set()  # every file shown, so a rescan never shows one twice
@@ -51,41 +110,72 @@ class ReviewState(ReviewStore):
         self.tier_filter: str | None = None
         self.folder_filter: str | None = None
         self.sort: str = "order"
-        self.view: list[int] = []  # group ids in display order
+        self._view: list[int] = []  # group ids in display order (not paged)
         self._pos_of: dict[int, int] = {}
         self.cursor: int = 0
         self.member: int = 0
         self.set_groups(groups)
 
     # -- groups and view -------------------------------------------------------------------
+    @property
+    def groups(self) -> Sequence[Group]:
+        """Every group shown unfiltered (paged: decoded a page at a time as it is read)."""
+        return self.stored.all if self.stored is not None else self._groups
+
+    @property
+    def by_id(self) -> Any:
+        """Group id → group (a dict, or the paged review's lookup with the same get/[])."""
+        return _ById(self.stored) if self.stored is not None else self._by_id
+
+    @property
+    def view(self) -> Sequence[int]:
+        """Group ids in display order."""
+        return _Ids(self.stored) if self.stored is not None else self._view
+
     def set_groups(self, groups: Sequence[Group]) -> None:
-        """Show these groups (a rescan's); decisions come back from the stored records."""
+        """Show these groups (a live scan's, or a server's); decisions come back from the
+        stored records."""
+        anchor = self._anchor()
+        self.stored = None
+        self._groups = list(groups)
+        self._by_id = {g.id: g for g in self._groups}
+        self._paths = {m.path for g in self._groups for m in g.members}
+        self._reopen(anchor)
+
+    def set_stored(self, stored: StoredReview) -> None:
+        """Show the catalog's stored review a page at a time (after a scan stored it, or at
+        start); ords are positions in that review, so a new one always comes as a new object."""
+        anchor = self._anchor()
+        self.stored = stored
+        self._groups, self._by_id, self._paths, self._view = [], {}, set(), []
+        self._reopen(anchor)
+
+    def _anchor(self) -> set[str]:
         cur = self.current
-        anchor = {file_key(m) for m in cur.members} if cur else set()
-        self.groups = list(groups)
-        self.by_id = {g.id: g for g in self.groups}
-        self._paths = {m.path for g in self.groups for m in g.members}
+        return {file_key(m) for m in cur.members} if cur else set()
+
+    def _reopen(self, anchor: set[str]) -> None:
         self.decisions = self._match_records()
-        keep_group = None
-        if anchor:  # stay on the group that holds the files the cursor was on
-            keep_group = next(
-                (g.id for g in self.groups if any(file_key(m) in anchor for m in g.members)), None
-            )
+        # stay on the group that holds the files the cursor was on
+        keep_group = self._group_with(anchor) if anchor else None
         self.rebuild_view(keep_group=keep_group)
 
     def add_group(self, group: Group) -> None:
         """A group found while scanning; appended without re-sorting so the cursor stays.
 
         During a rescan the review still shows the stored groups: a found group whose number
-        or files are already shown waits for the stored review that follows the scan."""
-        if group.id in self.by_id or any(m.path in self._paths for m in group.members):
+        or files are already shown waits for the stored review that follows the scan, and so
+        does every found group while a stored review is shown in pages."""
+        if self.stored is not None:
             return
-        self.groups.append(group)
-        self.by_id[group.id] = group
+        if group.id in self._by_id or any(m.path in self._paths for m in group.members):
+            return
+        self._groups.append(group)
+        self._by_id[group.id] = group
         self._paths.update(m.path for m in group.members)
         if self._matches(group):
-            self._pos_of[group.id] = len(self.view)
-            self.view.append(group.id)
+            self._pos_of[group.id] = len(self._view)
+            self._view.append(group.id)
 
     def _matches(self, g: Group) -> bool:
         if self.tier_filter and g.tier != self.tier_filter:
@@ -96,7 +186,12 @@ class ReviewState(ReviewStore):
         return True
 
     def rebuild_view(self, keep_group: int | None = None) -> None:
-        items = [g for g in self.groups if self._matches(g)]
+        if self.stored is not None:  # the catalog's columns filter and sort (ui/group_pages)
+            self.stored.set_view(GroupFilter(self.tier_filter, self.folder_filter), self.sort)
+            pos = self.stored.position(keep_group) if keep_group is not None else None
+            self._place(pos)
+            return
+        items = [g for g in self._groups if self._matches(g)]
         if self.sort == "bytes":
             items.sort(key=lambda g: -g.bytes_to_free)
         elif self.sort == "size":
@@ -104,12 +199,20 @@ class ReviewState(ReviewStore):
         elif self.sort == "tier":
             order = {"exact": 0, "same": 1, "similar": 2}
             items.sort(key=lambda g: order.get(g.tier, 3))
-        self.view = [g.id for g in items]
-        self._pos_of = {gid: i for i, gid in enumerate(self.view)}
-        if keep_group is not None and keep_group in self._pos_of:
-            self.cursor = self._pos_of[keep_group]
+        self._view = [g.id for g in items]
+        self._pos_of = {gid: i for i, gid in enumerate(self._view)}
+        self._place(self._pos_of.get(keep_group) if keep_group is not None else None)
+
+    def _place(self, pos: int | None) -> None:
+        if pos is not None:
+            self.cursor = pos
         self.cursor = max(0, min(self.cursor, len(self.view) - 1))
         self.member = 0
+
+    def prefetch(self) -> bool:
+        """Decode the next page when the cursor nears the end of its page (a thread worker
+        calls this: ui/screens/review.py); True when a page was read."""
+        return self.stored.prefetch(self.cursor) if self.stored is not None else False
 
     def cycle_tier(self) -> str:
         i = TIERS.index(self.tier_filter)
@@ -129,9 +232,10 @@ class ReviewState(ReviewStore):
     # -- position ---------------------------------------------------------------------------
     @property
     def current(self) -> Group | None:
-        if not self.view:
+        view = self.view
+        if not view:
             return None
-        return self.by_id[self.view[self.cursor]]
+        return self.by_id[view[self.cursor]]
 
     @property
     def current_member(self) -> Member | None:
@@ -324,11 +428,9 @@ class ReviewState(ReviewStore):
 
     def accept_all_remaining(self) -> int:
         n = 0
-        for gid in self.view:
-            if gid not in self.decisions:
-                g = self.by_id[gid]
-                self._decide(g, "accepted", {g.keep})
-                n += 1
+        for g in self.iter_view([gid for gid in self.view if gid not in self.decisions]):
+            self._decide(g, "accepted", {g.keep})
+            n += 1
         return n
 
     def not_duplicate(self) -> list[str]:
@@ -381,21 +483,80 @@ class ReviewState(ReviewStore):
     def removals(self) -> dict[int, list[str]]:
         """Paths to act on, per decided group; undecided and not-dup groups are left alone, and
         so are files that joined a decided group since (``Decision.new``)."""
+        return self.removal_plan()[0]
+
+    def removal_plan(self) -> tuple[dict[int, list[str]], list[Group]]:
+        """:meth:`removals` and the groups they are in (a paged review reads the decided
+        groups a page at a time, not one by one)."""
         out: dict[int, list[str]] = {}
+        wanted = [gid for gid, d in self.decisions.items() if d.status != "not-dup" and not d.batch]
+        found = self.groups_by_id(wanted)
         for gid, d in self.decisions.items():
-            g = self.by_id.get(gid)
+            g = found.get(gid)
             if g is None or d.status == "not-dup" or d.batch:
                 continue
             gone = [m.path for m in g.members if m.path not in d.keep and m.path not in d.new]
             if gone and len(gone) < len(g.members):
                 out[gid] = gone
-        return out
+        return out, [found[gid] for gid in out]
+
+    def iter_view(self, ids: Sequence[int] | None = None) -> Iterator[Group]:
+        """The groups of the view (or of ``ids``) in order; a paged review reads them a page
+        at a time beside the pages around the cursor (held pages are reused), so a thread
+        worker can walk every group without evicting what is on screen."""
+        ids = self.view if ids is None else ids
+        if self.stored is None:
+            yield from (self._by_id[gid] for gid in ids if gid in self._by_id)
+            return
+        for i in range(0, len(ids), PAGE):
+            yield from self.stored.groups(list(ids[i : i + PAGE]))
+
+    def groups_by_id(self, group_ids: Iterable[int]) -> dict[int, Group]:
+        """These groups, id → group (the ones no longer shown are left out)."""
+        if self.stored is None:
+            return {gid: self._by_id[gid] for gid in group_ids if gid in self._by_id}
+        return {g.id: g for g in self.stored.groups(sorted(set(group_ids)))}
 
     def counts(self) -> dict[str, int]:
         c = {"groups": len(self.groups), "shown": len(self.view), "decided": 0, "not-dup": 0}
         for d in self.decisions.values():
             c["not-dup" if d.status == "not-dup" else "decided"] += 1
         return c
+
+
+def open_stored(
+    port: StoredPort, keys: Iterable[str] = (), saved: Any = None
+) -> StoredReview | None:
+    """The catalog's stored review, read in a thread worker so the event loop finds what it
+    asks first already read: the view of the saved filter and sort, its first page, and the
+    groups holding ``keys`` (the stored decisions' files and the cursor's). None when nothing
+    is stored (a live scan's groups are then appended as found)."""
+    stored = StoredReview(port)
+    if not len(stored.all):
+        return None
+    if isinstance(saved, dict):
+        tier, folder = saved.get("tier"), saved.get("folder")
+        sort = saved.get("sort") if saved.get("sort") in SORTS else "order"
+        flt = GroupFilter(
+            tier if tier in TIERS else None, folder if isinstance(folder, str) and folder else None
+        )
+        stored.set_view(flt, sort)
+        keys = {*keys, *(k for k in saved.get("position_files") or () if isinstance(k, str))}
+    keys = set(keys)
+    if keys:
+        stored.groups_with_files(*split_keys(keys))
+    if len(stored.view):
+        stored.view[0]
+    return stored
+
+
+def record_keys(records: Any) -> set[str]:
+    """Every file key in stored records (``Engine.load_decisions`` rows or Record objects)."""
+    out: set[str] = set()
+    for rec in records or ():
+        members = rec.get("members") if isinstance(rec, dict) else getattr(rec, "members", ())
+        out.update(k for k in members or () if isinstance(k, str))
+    return out
 
 
 def _toggle(bag: set[str], member: Member | None) -> bool:

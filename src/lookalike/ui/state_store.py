@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lookalike.engine.records import Member
+from lookalike.engine.records import Group, Member
 
 TIERS = (None, "exact", "same", "similar")
 SORTS = ("order", "bytes", "size", "tier")
@@ -23,6 +23,21 @@ def file_key(m: Member) -> str:
     if m.file_id is not None:
         return f"{m.file_id}:{m.size}:{m.mtime_ns}"
     return f"path:{m.path}:{m.size}:{m.mtime_ns}"
+
+
+def split_keys(keys: Iterable[str]) -> tuple[list[int], list[str]]:
+    """The catalog file ids and the paths (of members without an id) in these file keys: what
+    the catalog's ``group_files`` is searched by (``Engine.group_ords_with``)."""
+    ids: list[int] = []
+    paths: list[str] = []
+    for k in keys:
+        if k.startswith("path:"):
+            paths.append(k[5:].rsplit(":", 2)[0])
+        else:
+            head = k.split(":", 1)[0]
+            if head.isdigit():
+                ids.append(int(head))
+    return ids, paths
 
 
 def group_key(keys: Iterable[str]) -> str:
@@ -105,14 +120,15 @@ class ReviewStore:
         every one of its files still in a group, with at least two of them."""
         if not self.records:
             return {}
-        keys_of = {g.id: {file_key(m): m.path for m in g.members} for g in self.groups}
+        groups = self._record_groups()
+        keys_of = {g.id: {file_key(m): m.path for m in g.members} for g in groups}
         group_of = {k: gid for gid, keys in keys_of.items() for k in keys}
         by_file: dict[str, list[str]] = {}
         for rk, rec in self.records.items():
             for k in rec.members:
                 by_file.setdefault(k, []).append(rk)
         out: dict[int, Decision] = {}
-        for g in self.groups:
+        for g in groups:
             paths = keys_of[g.id]
             overlap: dict[str, int] = {}
             for k in paths:
@@ -137,6 +153,22 @@ class ReviewStore:
                 rec.status, frozenset(kept | new), rec.batch, frozenset(new), rec.key
             )
         return out
+
+    def _record_groups(self) -> Sequence[Group]:
+        """The groups a stored record can go back to. Paged: only the stored groups holding
+        one of the records' files (a join with the catalog's ``group_files``) — every group
+        that holds a record's file is among them, so matching is the same as over all."""
+        if self.stored is None:
+            return self.groups
+        keys = {k for rec in self.records.values() for k in rec.members}
+        return self.stored.groups_with_files(*split_keys(keys))
+
+    def _group_with(self, anchor: set[str]) -> int | None:
+        """The first group (review order) holding one of these file keys."""
+        groups = self.groups
+        if self.stored is not None:
+            groups = self.stored.groups_with_files(*split_keys(anchor))
+        return next((g.id for g in groups if any(file_key(m) in anchor for m in g.members)), None)
 
     def load_records(self, data: Any) -> None:
         """Stored decisions (``Engine.review_decisions``); they replace the ones in memory."""
@@ -201,10 +233,8 @@ class ReviewStore:
         anchor = set(_strs(data.get("position_files")))
         keep_group = pos if isinstance(pos, int) else None
         if anchor:
-            keep_group = next(
-                (g.id for g in self.groups if any(file_key(m) in anchor for m in g.members)),
-                keep_group,
-            )
+            found = self._group_with(anchor)
+            keep_group = found if found is not None else keep_group
         self.rebuild_view(keep_group=keep_group)
         member = data.get("member")
         if isinstance(member, int) and self.current:

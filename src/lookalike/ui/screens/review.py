@@ -277,8 +277,13 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         self._prefetch_now(plan_for, bg, lines)
 
     def _prefetch_now(self, plan_for: Any, bg: tuple[int, int, int], lines: bool = False) -> None:
-        """Letterbox the neighbours' thumbnails for the tiles they will get (``plan_for``)."""
+        """Letterbox the neighbours' thumbnails for the tiles they will get (``plan_for``),
+        and decode the next page of a paged review when the cursor nears its page's end."""
         state = self.lk.review
+        try:
+            state.prefetch()
+        except LookupError:  # the stored review changed: the reload that follows reads it
+            return
         pos = state.cursor
         for near in (pos + 1, pos + 2, pos - 1):
             if 0 <= near < len(state.view):
