@@ -143,7 +143,8 @@ def run_way(catalog: Path, way: str) -> dict:
     elif way in ("all", "app"):
         from lookalike.ui import select
         from lookalike.ui.engine_port import EngineAdapter
-        from lookalike.ui.state import ReviewState, open_stored, record_keys
+        from lookalike.ui.group_pages import open_stored, record_keys
+        from lookalike.ui.state import ReviewState
 
         port = EngineAdapter(Engine(catalog))
         records = port.load_decisions()

@@ -22,7 +22,8 @@ from lookalike.engine.catalog import Catalog
 from lookalike.engine.events import ScanFinished
 from lookalike.engine.records import Group
 from lookalike.ui.engine_port import EngineAdapter
-from lookalike.ui.state import ReviewState, open_stored, record_keys
+from lookalike.ui.group_pages import open_stored, record_keys
+from lookalike.ui.state import ReviewState
 
 
 def _save(path: Path, img, quality: int = 92, scale: float = 1.0) -> None:

@@ -14,8 +14,8 @@ from lookalike.engine import Engine
 from lookalike.ui import select
 from lookalike.ui.engine_port import EngineAdapter
 from lookalike.ui.fake import FakeEngine, make_groups
-from lookalike.ui.group_pages import PAGE, PAGES_HELD, StoredReview
-from lookalike.ui.state import ReviewState, open_stored, record_keys
+from lookalike.ui.group_pages import PAGE, PAGES_HELD, StoredReview, open_stored, record_keys
+from lookalike.ui.state import ReviewState
 from lookalike.ui.state_store import SORTS, TIERS
 
 N = 2 * PAGE + 57  # three pages, the last one short

@@ -178,7 +178,7 @@ class Engine:
         with Catalog(self.catalog_path) as cat:
             return catalog_groups.page(cat.db, ords, show_hidden)
 
-    def group_ords_with(self, file_ids: Sequence[int], paths: Sequence[str] = ()) -> list[int]:
+    def group_ords_of_files(self, file_ids: Sequence[int], paths: Sequence[str] = ()) -> list[int]:
         """Ords of the stored groups holding any of these files (catalog file ids, or paths of
         members without one), ascending: where stored review decisions can go back to after a
         rescan without decoding every group (ui/state_store.py)."""
@@ -186,7 +186,7 @@ class Engine:
         from lookalike.engine.catalog import Catalog
 
         with Catalog(self.catalog_path) as cat:
-            return catalog_groups.ords_with(cat.db, file_ids, paths)
+            return catalog_groups.ords_of_files(cat.db, file_ids, paths)
 
     def rule_hits(self) -> dict[str, str]:
         """path → the content rule that fired on it when rules last ran (scan --rules, rules

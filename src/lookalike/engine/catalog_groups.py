@@ -251,7 +251,9 @@ def count(db: sqlite3.Connection, show_hidden: bool = False) -> int:
     return len(columns(db))
 
 
-def ords_with(db: sqlite3.Connection, file_ids: Iterable[int], paths: Iterable[str]) -> list[int]:
+def ords_of_files(
+    db: sqlite3.Connection, file_ids: Iterable[int], paths: Iterable[str]
+) -> list[int]:
     """Ords of the stored groups that hold any of these files (by catalog file id, or by path
     for a member the catalog gave no id), ascending: the groups a review's stored decisions can
     go back to, found without decoding the others (ui/state_store.py)."""

@@ -36,7 +36,7 @@ from lookalike.ui.engine_port import (
     PlanSummary,
     as_port,
 )
-from lookalike.ui.group_pages import pages_port
+from lookalike.ui.group_pages import open_stored, pages_port, record_keys
 from lookalike.ui.keyhold import KeyHoldMixin
 from lookalike.ui.messages import Loaded
 from lookalike.ui.screens.apply import ApplyScreen
@@ -47,7 +47,7 @@ from lookalike.ui.screens.review import ReviewScreen
 from lookalike.ui.screens.rules import RulesScreen
 from lookalike.ui.screens.scan import ScanScreen
 from lookalike.ui.select import Selections
-from lookalike.ui.state import STATE_KEY, ReviewState, open_stored, record_keys
+from lookalike.ui.state import STATE_KEY, ReviewState
 from lookalike.ui.themes import DEFAULT_THEME, load_themes
 from lookalike.ui.widgets.thumbs import ThumbCache
 

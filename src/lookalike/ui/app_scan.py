@@ -18,9 +18,8 @@ from lookalike.engine.events import (
     StageDone,
     StageProgress,
 )
-from lookalike.ui.group_pages import pages_port
+from lookalike.ui.group_pages import open_stored, pages_port, record_keys
 from lookalike.ui.messages import GroupsReloaded, ScanEvent, ScanFailed
-from lookalike.ui.state import open_stored, record_keys
 from lookalike.ui.state_store import file_key
 from lookalike.ui.widgets.grouplist import human_bytes
 

@@ -176,8 +176,8 @@ class EngineAdapter:
     def group_page(self, ords: Sequence[int]) -> list[Group]:
         return self.engine.group_page(ords)
 
-    def group_ords_with(self, file_ids: Sequence[int], paths: Sequence[str] = ()) -> list[int]:
-        return self.engine.group_ords_with(file_ids, paths)
+    def group_ords_of_files(self, file_ids: Sequence[int], paths: Sequence[str] = ()) -> list[int]:
+        return self.engine.group_ords_of_files(file_ids, paths)
 
     def rule_previews(self) -> list[Any]:
         """Every content rule scored on the catalog's images (engine/rules/preview.py)."""

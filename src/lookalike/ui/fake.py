@@ -196,8 +196,8 @@ class FakeEngine:
         n = len(self.groups)  # as the engine's: a stored group's id is its ord + 1
         return [_with_id(self.groups[int(o)], int(o) + 1) for o in ords if 0 <= int(o) < n]
 
-    def group_ords_with(self, file_ids: Sequence[int], paths: Sequence[str] = ()) -> list[int]:
-        self._off_loop("group_ords_with")
+    def group_ords_of_files(self, file_ids: Sequence[int], paths: Sequence[str] = ()) -> list[int]:
+        self._off_loop("group_ords_of_files")
         ids, want = set(file_ids), set(paths)
         return [
             i

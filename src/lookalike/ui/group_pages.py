@@ -22,6 +22,7 @@ import numpy as np
 
 from lookalike.engine.catalog_groups import GroupFilter
 from lookalike.engine.records import Group
+from lookalike.ui.state_store import SORTS, TIERS, split_keys
 
 PAGE = 200  # groups per page: a screenful many times over, ≈ 2 MB decoded (docs/scale.md)
 PAGES_HELD = 4  # the page on screen, the ones either side, and one more
@@ -38,15 +39,18 @@ class PagePort(Protocol):
 class StoredPort(PagePort, Protocol):
     """Paging plus the lookups a stored review needs (the real engine's EngineAdapter, the fake)."""
 
-    def group_ords_with(self, file_ids: Sequence[int], paths: Sequence[str] = ()) -> list[int]: ...
+    def group_ords_of_files(
+        self, file_ids: Sequence[int], paths: Sequence[str] = ()
+    ) -> list[int]: ...
 
 
-PORT_METHODS = ("group_columns", "group_page", "group_ords_with")
+PORT_METHODS = ("group_columns", "group_page")
 
 
 def pages_port(engine: Any) -> StoredPort | None:
     """The engine if it pages the stored review, else None (a server without page endpoints:
-    the review then holds every group, as before)."""
+    the review then holds every group, as before). ``group_ords_of_files`` is optional: without
+    it (ui/remote_port.py) the groups a record touches are found by reading every page."""
     return engine if all(callable(getattr(engine, m, None)) for m in PORT_METHODS) else None
 
 
@@ -220,8 +224,17 @@ class StoredReview:
             return [
                 g for g in found[2] if any(m.file_id in ids or m.path in want for m in g.members)
             ]
-        ords = self.port.group_ords_with(sorted(ids), sorted(want))
-        groups = self.groups(int(o) + 1 for o in ords)
+        lookup = getattr(self.port, "group_ords_of_files", None)
+        if lookup is not None:
+            groups = self.groups(int(o) + 1 for o in lookup(sorted(ids), sorted(want)))
+        else:  # a page at a time through every group, keeping those that hold the files
+            every = self.all_ids()
+            groups = [
+                g
+                for i in range(0, len(every), PAGE)
+                for g in self.groups(every[i : i + PAGE])
+                if any(m.file_id in ids or m.path in want for m in g.members)
+            ]
         self._found = (ids, want, groups)
         return groups
 
@@ -236,3 +249,86 @@ class StoredReview:
             return False
         view[near * PAGE]
         return True
+
+
+class PagedIds(Sequence[int]):
+    """A paged view's group ids in display order (ord + 1), read from its int32 ords."""
+
+    def __init__(self, stored: StoredReview) -> None:
+        self.stored = stored
+
+    def __len__(self) -> int:
+        return len(self.stored.view.ords)
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[int]: ...
+    def __getitem__(self, index: int | slice) -> int | list[int]:
+        if isinstance(index, slice):
+            return [int(o) + 1 for o in self.stored.view.ords[index]]
+        return int(self.stored.view.ords[index]) + 1
+
+    def __iter__(self) -> Iterator[int]:
+        return (o + 1 for o in self.stored.view.ords.tolist())
+
+    def __contains__(self, group_id: object) -> bool:
+        return isinstance(group_id, int) and self.stored.position(group_id) is not None
+
+
+class PagedById:
+    """``by_id`` of a paged review: a group by id, decoded from its page on first use."""
+
+    def __init__(self, stored: StoredReview) -> None:
+        self.stored = stored
+
+    def __getitem__(self, group_id: int) -> Group:
+        g = self.stored.get(group_id)
+        if g is None:
+            raise KeyError(group_id)
+        return g
+
+    def get(self, group_id: int, default: Any = None) -> Any:
+        g = self.stored.get(group_id)
+        return default if g is None else g
+
+    def __contains__(self, group_id: object) -> bool:
+        return isinstance(group_id, int) and group_id in self.stored
+
+    def __len__(self) -> int:
+        return len(self.stored.all)
+
+
+def open_stored(
+    port: StoredPort, keys: Iterable[str] = (), saved: Any = None
+) -> StoredReview | None:
+    """The catalog's stored review, read in a thread worker so the event loop finds what it
+    asks first already read: the view of the saved filter and sort, its first page, and the
+    groups holding ``keys`` (the stored decisions' files and the cursor's). None when nothing
+    is stored (a live scan's groups are then appended as found)."""
+    stored = StoredReview(port)
+    if not len(stored.all):
+        return None
+    if isinstance(saved, dict):
+        tier, folder = saved.get("tier"), saved.get("folder")
+        sort = saved.get("sort") if saved.get("sort") in SORTS else "order"
+        flt = GroupFilter(
+            tier if tier in TIERS else None, folder if isinstance(folder, str) and folder else None
+        )
+        stored.set_view(flt, sort)
+        keys = {*keys, *(k for k in saved.get("position_files") or () if isinstance(k, str))}
+    keys = set(keys)
+    if keys:
+        stored.groups_with_files(*split_keys(keys))
+    if len(stored.view):
+        stored.view[0]
+    return stored
+
+
+def record_keys(records: Any) -> set[str]:
+    """Every file key in stored records (``Engine.load_decisions`` rows or Record objects)."""
+    out: set[str] = set()
+    for rec in records or ():
+        members = rec.get("members") if isinstance(rec, dict) else getattr(rec, "members", ())
+        out.update(k for k in members or () if isinstance(k, str))
+    return out

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, overload
+from typing import Any
 
 from lookalike.engine.catalog_groups import GroupFilter
 from lookalike.engine.records import Group, Member
-from lookalike.ui.group_pages import PAGE, StoredPort, StoredReview
+from lookalike.ui.group_pages import PAGE, PagedById, PagedIds, StoredReview
 from lookalike.ui.state_store import (
     NEW_FILES,
     SORTS,
@@ -38,59 +38,10 @@ from lookalike.ui.state_store import (
     ReviewStore,
     file_key,
     group_key,
-    split_keys,
 )
 from lookalike.ui.state_store import (
     STATE_KEY as STATE_KEY,  # the settings key of the review state (app, tests)
 )
-
-
-class _Ids(Sequence[int]):
-    """A paged view's group ids in display order (ord + 1), read from its int32 ords."""
-
-    def __init__(self, stored: StoredReview) -> None:
-        self.stored = stored
-
-    def __len__(self) -> int:
-        return len(self.stored.view.ords)
-
-    @overload
-    def __getitem__(self, index: int) -> int: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[int]: ...
-    def __getitem__(self, index: int | slice) -> int | list[int]:
-        if isinstance(index, slice):
-            return [int(o) + 1 for o in self.stored.view.ords[index]]
-        return int(self.stored.view.ords[index]) + 1
-
-    def __iter__(self) -> Iterator[int]:
-        return (o + 1 for o in self.stored.view.ords.tolist())
-
-    def __contains__(self, group_id: object) -> bool:
-        return isinstance(group_id, int) and self.stored.position(group_id) is not None
-
-
-class _ById:
-    """``by_id`` of a paged review: a group by id, decoded from its page on first use."""
-
-    def __init__(self, stored: StoredReview) -> None:
-        self.stored = stored
-
-    def __getitem__(self, group_id: int) -> Group:
-        g = self.stored.get(group_id)
-        if g is None:
-            raise KeyError(group_id)
-        return g
-
-    def get(self, group_id: int, default: Any = None) -> Any:
-        g = self.stored.get(group_id)
-        return default if g is None else g
-
-    def __contains__(self, group_id: object) -> bool:
-        return isinstance(group_id, int) and group_id in self.stored
-
-    def __len__(self) -> int:
-        return len(self.stored.all)
 
 
 class ReviewState(ReviewStore):
@@ -125,12 +76,12 @@ class ReviewState(ReviewStore):
     @property
     def by_id(self) -> Any:
         """Group id → group (a dict, or the paged review's lookup with the same get/[])."""
-        return _ById(self.stored) if self.stored is not None else self._by_id
+        return PagedById(self.stored) if self.stored is not None else self._by_id
 
     @property
     def view(self) -> Sequence[int]:
         """Group ids in display order."""
-        return _Ids(self.stored) if self.stored is not None else self._view
+        return PagedIds(self.stored) if self.stored is not None else self._view
 
     def set_groups(self, groups: Sequence[Group]) -> None:
         """Show these groups (a live scan's, or a server's); decisions come back from the
@@ -522,41 +473,6 @@ class ReviewState(ReviewStore):
         for d in self.decisions.values():
             c["not-dup" if d.status == "not-dup" else "decided"] += 1
         return c
-
-
-def open_stored(
-    port: StoredPort, keys: Iterable[str] = (), saved: Any = None
-) -> StoredReview | None:
-    """The catalog's stored review, read in a thread worker so the event loop finds what it
-    asks first already read: the view of the saved filter and sort, its first page, and the
-    groups holding ``keys`` (the stored decisions' files and the cursor's). None when nothing
-    is stored (a live scan's groups are then appended as found)."""
-    stored = StoredReview(port)
-    if not len(stored.all):
-        return None
-    if isinstance(saved, dict):
-        tier, folder = saved.get("tier"), saved.get("folder")
-        sort = saved.get("sort") if saved.get("sort") in SORTS else "order"
-        flt = GroupFilter(
-            tier if tier in TIERS else None, folder if isinstance(folder, str) and folder else None
-        )
-        stored.set_view(flt, sort)
-        keys = {*keys, *(k for k in saved.get("position_files") or () if isinstance(k, str))}
-    keys = set(keys)
-    if keys:
-        stored.groups_with_files(*split_keys(keys))
-    if len(stored.view):
-        stored.view[0]
-    return stored
-
-
-def record_keys(records: Any) -> set[str]:
-    """Every file key in stored records (``Engine.load_decisions`` rows or Record objects)."""
-    out: set[str] = set()
-    for rec in records or ():
-        members = rec.get("members") if isinstance(rec, dict) else getattr(rec, "members", ())
-        out.update(k for k in members or () if isinstance(k, str))
-    return out
 
 
 def _toggle(bag: set[str], member: Member | None) -> bool:

@@ -27,7 +27,7 @@ def file_key(m: Member) -> str:
 
 def split_keys(keys: Iterable[str]) -> tuple[list[int], list[str]]:
     """The catalog file ids and the paths (of members without an id) in these file keys: what
-    the catalog's ``group_files`` is searched by (``Engine.group_ords_with``)."""
+    the catalog's ``group_files`` is searched by (``Engine.group_ords_of_files``)."""
     ids: list[int] = []
     paths: list[str] = []
     for k in keys:
