@@ -217,12 +217,18 @@ def make_set(n: int, seed: int = 0, batch: int = 512) -> dict[str, np.ndarray]:
     return {"dct": dct, "haar": haar, "base": base_of, "turn": turn}
 
 
-def load_set(n: int) -> dict[str, np.ndarray]:
+def load_set(n: int, half: bool = False) -> dict[str, np.ndarray]:
+    """The cached set (made once). ``half``: the DCT blocks as float16, the precision the
+    catalog stores them in and the grouper's columns hold, streamed from the file so the
+    float32 blocks (2.3 GB at 1 M) are never in memory at once."""
     DATA.mkdir(parents=True, exist_ok=True)
     path = DATA / f"set_{n}_v{SET_VERSION}.npz"
     if path.exists():
         with np.load(path) as z:
-            return {k: z[k] for k in z.files}
+            out = {k: z[k] for k in z.files if not (half and k == "dct")}
+        if half:
+            out["dct"] = _stream_half(path, "dct")
+        return out
     t0 = time.perf_counter()
     s = make_set(n)
     np.savez(path, **s)
@@ -230,14 +236,33 @@ def load_set(n: int) -> dict[str, np.ndarray]:
     return s
 
 
+def _stream_half(path: Path, name: str, rows: int = 65536) -> np.ndarray:
+    """Member ``name`` of an uncompressed .npz, read a block of rows at a time as float16."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf, zf.open(f"{name}.npy") as f:
+        fmt = np.lib.format
+        if fmt.read_magic(f) == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(f)
+        else:
+            shape, fortran, dtype = fmt.read_array_header_2_0(f)
+        assert not fortran and dtype == np.float32, (fortran, dtype)
+        out = np.empty(shape, dtype=np.float16)
+        row = int(np.prod(shape[1:])) * 4
+        for lo in range(0, shape[0], rows):
+            k = min(rows, shape[0] - lo)
+            out[lo : lo + k] = np.frombuffer(f.read(k * row), np.float32).reshape(k, *shape[1:])
+    return out
+
+
 def run_size(n: int, do_group: bool, compare_flat: bool = True) -> dict:
     """Time index and grouping for one size (runs inside a child process)."""
     from lookalike.engine import grouping
     from lookalike.engine.features import perceptual as pc
-    from lookalike.engine.features.extract import View
     from lookalike.engine.index import HashIndex
+    from lookalike.engine.item_table import ItemTable
 
-    s = load_set(n)
+    s = load_set(n, half=True)  # float16 blocks, as a scan's catalog and items hold them
     t0 = time.perf_counter()
     keys, codes, owner = [], [], []  # indexed: one per entry; asked: orientation candidates
     for lo in range(0, n, 65536):
@@ -281,12 +306,13 @@ def run_size(n: int, do_group: bool, compare_flat: bool = True) -> dict:
         "planted_in_candidates": round(len(planted & cand) / max(1, len(planted)), 4),
     }
     if do_group:
-        haar = s.pop("haar")  # each item holds its own bytes, as a scan's items do
-        items = [
-            grouping.Item(key=i, path=f"{i:07d}.jpg", views=[View(s["dct"][i], haar[i].tobytes(), 1.0)])
-            for i in range(n)
-        ]  # fmt: skip
-        del haar, keys, codes, owner, index, q, r, qi, ri
+        # the columns a scan's group stage fills from its catalog (stages/group.py): keys,
+        # paths, the float16 blocks (referenced, not copied), aspect ratios; no Haar bytes
+        del s["haar"], keys, codes, owner, index, q, r, qi, ri
+        items = ItemTable(
+            np.arange(n), [f"{i:07d}.jpg" for i in range(n)], np.arange(n + 1), s["dct"],
+            np.ones(n, np.float32),
+        )  # fmt: skip
         rss_before = _rss_mb()
         t0, c0 = time.perf_counter(), time.process_time()
         cl = grouping.group_items(items, sensitivity=50)

@@ -53,6 +53,24 @@ def test_ivf_range_search_matches_the_exact_index():
     assert sum((i, i) in want for i in range(len(near))) >= 0.95 * len(near)  # copies found
 
 
+def test_search_in_chunks_of_queries_finds_the_same_pairs(monkeypatch):
+    """The range search goes a chunk of queries at a time (bounded temporaries): the same
+    (query, row, distance) triples, query numbers counted across chunks."""
+    from lookalike.engine import index as ix
+
+    base, _ = _photo_codes(1200, seed=1)
+    for flat_limit in (10**6, 100):  # exact and inverted-file
+        idx = HashIndex(base, flat_limit=flat_limit)
+        whole = idx.search(base, 80)  # the grouper's radius: look-alike crops too
+        monkeypatch.setattr(ix, "SEARCH_CHUNK", 7)
+        chunked = idx.search(base, 80)
+        monkeypatch.setattr(ix, "SEARCH_CHUNK", 65_536)
+        assert len(whole[0]) > len(base)  # more than each code finding itself
+        key = lambda t: sorted(zip(*(a.tolist() for a in t), strict=True))  # noqa: E731
+        assert key(chunked) == key(whole)
+        assert np.all(np.diff(chunked[0]) >= 0)  # in query order
+
+
 def test_empty_index_and_empty_queries():
     idx = HashIndex(np.zeros((0, 32), np.uint8))
     q, r, d = idx.search(np.zeros((3, 32), np.uint8), 10)

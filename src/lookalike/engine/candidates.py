@@ -25,13 +25,20 @@ def candidate_array(prep: ViewSignatures, radius: int = SEARCH_RADIUS) -> np.nda
 
     A pair: one view's best-guess hash (its key) near one of the other's orientation
     candidates. The candidates are indexed and the keys ask: the same pairs as the other way
-    round, with 1 query per view instead of ~2–6 and no more work per query."""
-    if len(prep.codes) == 0:
+    round, with 1 query per view instead of ~2–6 and no more work per query.
+
+    Takes the hashes over from ``prep`` (``ViewSignatures.take_hashes``): the index holds the
+    codes, nothing else keeps a second copy."""
+    keys, codes, code_owner = prep.take_hashes()
+    if len(codes) == 0:
         return np.zeros((0, 2), np.int64)
-    index = HashIndex(prep.codes)
-    q, r, _ = index.search(prep.keys, radius)
+    index = HashIndex(codes)
+    del codes
+    q, r, _ = index.search(keys, radius)
+    del index, keys
     qi = prep.owner[q]
-    ri = prep.code_owner[r]
+    ri = code_owner[r]
+    del q, r, code_owner
     keep = qi != ri
     lo = np.minimum(qi[keep], ri[keep]).astype(np.int64)
     hi = np.maximum(qi[keep], ri[keep]).astype(np.int64)

@@ -145,6 +145,15 @@ class ViewSignatures:
         self.codes = np.concatenate(codes) if codes else np.zeros((0, 32), np.uint8)
         self.code_owner = self.owner[np.concatenate(code_view)] if codes else self.owner
 
+    def take_hashes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(keys, codes, code_owner), handed over and dropped here: the candidate search is
+        their only reader and its index keeps its own copy of the codes (at 1 M views they
+        are ~250 MB that would otherwise stay for the whole clustering)."""
+        out = (self.keys, self.codes, self.code_owner)
+        empty = np.zeros((0, 32), np.uint8)
+        self.keys, self.codes, self.code_owner = empty, empty, np.zeros(0, np.int64)
+        return out
+
     def views_of(self, i: int) -> range:
         return range(int(self.first[i]), int(self.first[i + 1]))
 
