@@ -24,7 +24,7 @@ import numpy as np
 
 from lookalike.engine import hidden
 from lookalike.engine.catalog_schema import SCHEMA, group_from_row, group_to_row
-from lookalike.engine.records import Group
+from lookalike.engine.records import Group, Member
 
 SORTS = ("order", "bytes", "size", "tier")  # the review's sorts (ui/state_store.py)
 TIER_ORDER = {"exact": 0, "same": 1, "similar": 2}  # the "tier" sort; others after them
@@ -265,6 +265,59 @@ def ords_of_files(
             sql = f"SELECT DISTINCT ord FROM group_files WHERE {col} IN ({q})"
             out.update(o for (o,) in db.execute(sql, chunk))
     return sorted(out)
+
+
+def _flags(seen: dict[str, tuple[str, ...]], text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    got = seen.get(text)
+    if got is None:
+        got = seen[text] = tuple(json.loads(text))
+    return got
+
+
+def facts(db: sqlite3.Connection, ords: Sequence[int], show_hidden: bool = False) -> list[Group]:
+    """The stored groups with these ords built from the columns alone, no JSON decoded: tier,
+    keeper, and each member's path, size, mtime, dimensions, format, score, flags and file id
+    — what select by criteria, "accept all" and the folder counts read over every group
+    (ui/select.py). No capture time, camera, thumbnail, reason or evidence; hidden files are
+    left out as in :func:`page`, and an ord not stored is skipped."""
+    want = [int(o) for o in ords]
+    seen: dict[str, tuple[str, ...]] = {}  # flag lists repeat: each text is parsed once
+    head: dict[int, tuple[str, bytes]] = {}
+    files: dict[int, list[Member]] = {}
+    for i in range(0, len(want), 900):
+        chunk = want[i : i + 900]
+        q = ",".join("?" * len(chunk))
+        for o, tier, keep in db.execute(
+            f"SELECT ord, tier, keep FROM groups WHERE ord IN ({q})", chunk
+        ):
+            head[o] = (tier, keep)
+        sql = (
+            "SELECT ord, file_id, path, size, mtime_ns, width, height, format, score, flags "
+            f"FROM group_files WHERE ord IN ({q}) ORDER BY ord, rowid"
+        )
+        for o, fid, path, size, mtime, w, h, fmt, score, flags in db.execute(sql, chunk):
+            files.setdefault(o, []).append(
+                Member(
+                    os.fsdecode(path),
+                    size,
+                    w,
+                    h,
+                    fmt,
+                    score,
+                    mtime,
+                    file_id=fid,
+                    flags=_flags(seen, flags),
+                )  # fmt: skip
+            )
+    groups = [
+        Group(o + 1, head[o][0], os.fsdecode(head[o][1]), "", tuple(files.get(o, ())))
+        for o in want
+        if o in head
+    ]
+    gone = set() if show_hidden else hidden.identities(db)
+    return hidden.without_hidden(groups, gone)
 
 
 def page(db: sqlite3.Connection, ords: Sequence[int], show_hidden: bool = False) -> list[Group]:

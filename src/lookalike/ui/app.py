@@ -405,7 +405,9 @@ class LookalikeApp(KeyHoldMixin, ScanMixin, SaveMixin, ApplyMixin, App[None]):
         review = self.review
         ids = [g.id for g in review.groups] if review.stored is None else review.stored.all_ids()
         return sum(
-            1 for g in review.iter_view(ids) if any(m.path.startswith(prefix) for m in g.members)
+            1
+            for g in review.iter_view(ids, facts=True)
+            if any(m.path.startswith(prefix) for m in g.members)
         )
 
     # -- scanning ----------------------------------------------------------------------------

@@ -176,6 +176,9 @@ class EngineAdapter:
     def group_page(self, ords: Sequence[int]) -> list[Group]:
         return self.engine.group_page(ords)
 
+    def group_facts(self, ords: Sequence[int]) -> list[Group]:
+        return self.engine.group_facts(ords)
+
     def group_ords_of_files(self, file_ids: Sequence[int], paths: Sequence[str] = ()) -> list[int]:
         return self.engine.group_ords_of_files(file_ids, paths)
 

@@ -196,6 +196,18 @@ class FakeEngine:
         n = len(self.groups)  # as the engine's: a stored group's id is its ord + 1
         return [_with_id(self.groups[int(o)], int(o) + 1) for o in ords if 0 <= int(o) < n]
 
+    def group_facts(self, ords: Sequence[int]) -> list[Group]:
+        """As the engine's: the groups without what only the JSON rows hold."""
+        self._off_loop("group_facts")
+        out = []
+        for g in self.group_page(ords):
+            members = tuple(
+                replace(m, capture_time=None, camera=None, thumb=None, evidence=None)
+                for m in g.members
+            )
+            out.append(replace(g, reason="", members=members))
+        return out
+
     def group_ords_of_files(self, file_ids: Sequence[int], paths: Sequence[str] = ()) -> list[int]:
         self._off_loop("group_ords_of_files")
         ids, want = set(file_ids), set(paths)

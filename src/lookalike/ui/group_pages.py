@@ -25,6 +25,7 @@ from lookalike.engine.records import Group
 from lookalike.ui.state_store import SORTS, TIERS, split_keys
 
 PAGE = 200  # groups per page: a screenful many times over, ≈ 2 MB decoded (docs/scale.md)
+FACTS_CHUNK = 5000  # groups read from the member columns per call in a whole-review pass
 PAGES_HELD = 4  # the page on screen, the ones either side, and one more
 
 
@@ -206,6 +207,18 @@ class StoredReview:
                 (g.id, g) for g in self.port.group_page([gid - 1 for gid in rest[i : i + PAGE]])
             )
         return [held[gid] for gid in want if gid in held]
+
+    def facts(self, group_ids: Sequence[int]) -> list[Group]:
+        """These groups from the member columns (``Engine.group_facts``: no capture time,
+        thumbnail or evidence), else decoded; for passes over every group."""
+        read = getattr(self.port, "group_facts", None)
+        if read is None:
+            return self.groups(group_ids)
+        want = [gid for gid in group_ids if gid in self]
+        out: list[Group] = []
+        for i in range(0, len(want), FACTS_CHUNK):
+            out.extend(read([gid - 1 for gid in want[i : i + FACTS_CHUNK]]))
+        return out
 
     def _held(self, group_id: int) -> Group | None:
         """The group if a page or the extra cache already holds it (no catalog read)."""

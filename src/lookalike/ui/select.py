@@ -108,7 +108,8 @@ def select(state: ReviewState, criterion: str, arg: str = "") -> Selection:
     very large collections)."""
     out: dict[int, frozenset[str]] = {}
     files = size = 0
-    for g in state.iter_view(list(state.view)):  # a paged review: a page at a time
+    dated = criterion in ("oldest", "newest")  # capture times are in the decoded groups only
+    for g in state.iter_view(list(state.view), facts=not dated):  # paged: a page at a time
         gid = g.id
         d = state.decisions.get(gid)
         if d is not None and (d.batch or d.status == "not-dup"):
@@ -133,7 +134,7 @@ Undo = list[tuple[int, Decision | None]]
 def apply(state: ReviewState, selection: Selection) -> Undo:
     """Record the selection as decisions; returns what :func:`undo` needs to put them back."""
     undo: Undo = []
-    found = state.groups_by_id(selection.keep)  # a paged review reads them a page at a time
+    found = state.groups_by_id(selection.keep, facts=True)  # paths and file keys suffice
     for gid, keep in selection.keep.items():
         g = found.get(gid)
         if g is None:
@@ -160,7 +161,7 @@ class Selections:
 def undo(state: ReviewState, token: Iterable[tuple[int, Decision | None]]) -> int:
     n = 0
     token = list(token)
-    found = state.groups_by_id(gid for gid, _ in token)
+    found = state.groups_by_id((gid for gid, _ in token), facts=True)
     for gid, old in token:
         g = found.get(gid)
         if g is not None:

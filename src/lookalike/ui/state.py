@@ -28,7 +28,7 @@ from typing import Any
 
 from lookalike.engine.catalog_groups import GroupFilter
 from lookalike.engine.records import Group, Member
-from lookalike.ui.group_pages import PAGE, PagedById, PagedIds, StoredReview
+from lookalike.ui.group_pages import FACTS_CHUNK, PAGE, PagedById, PagedIds, StoredReview
 from lookalike.ui.state_store import (
     NEW_FILES,
     SORTS,
@@ -379,7 +379,8 @@ class ReviewState(ReviewStore):
 
     def accept_all_remaining(self) -> int:
         n = 0
-        for g in self.iter_view([gid for gid in self.view if gid not in self.decisions]):
+        todo = [gid for gid in self.view if gid not in self.decisions]
+        for g in self.iter_view(todo, facts=True):  # keeper and file keys are enough
             self._decide(g, "accepted", {g.keep})
             n += 1
         return n
@@ -451,22 +452,27 @@ class ReviewState(ReviewStore):
                 out[gid] = gone
         return out, [found[gid] for gid in out]
 
-    def iter_view(self, ids: Sequence[int] | None = None) -> Iterator[Group]:
+    def iter_view(self, ids: Sequence[int] | None = None, facts: bool = False) -> Iterator[Group]:
         """The groups of the view (or of ``ids``) in order; a paged review reads them a page
         at a time beside the pages around the cursor (held pages are reused), so a thread
-        worker can walk every group without evicting what is on screen."""
+        worker can walk every group without evicting what is on screen. ``facts``: only the
+        members' columns are needed (no capture time, thumbnail or evidence), read without
+        decoding the JSON rows (``Engine.group_facts``)."""
         ids = self.view if ids is None else ids
         if self.stored is None:
             yield from (self._by_id[gid] for gid in ids if gid in self._by_id)
             return
-        for i in range(0, len(ids), PAGE):
-            yield from self.stored.groups(list(ids[i : i + PAGE]))
+        read, step = (self.stored.facts, FACTS_CHUNK) if facts else (self.stored.groups, PAGE)
+        for i in range(0, len(ids), step):
+            yield from read(list(ids[i : i + step]))
 
-    def groups_by_id(self, group_ids: Iterable[int]) -> dict[int, Group]:
-        """These groups, id → group (the ones no longer shown are left out)."""
+    def groups_by_id(self, group_ids: Iterable[int], facts: bool = False) -> dict[int, Group]:
+        """These groups, id → group (the ones no longer shown are left out); ``facts`` as in
+        :meth:`iter_view`."""
         if self.stored is None:
             return {gid: self._by_id[gid] for gid in group_ids if gid in self._by_id}
-        return {g.id: g for g in self.stored.groups(sorted(set(group_ids)))}
+        read = self.stored.facts if facts else self.stored.groups
+        return {g.id: g for g in read(sorted(set(group_ids)))}
 
     def counts(self) -> dict[str, int]:
         c = {"groups": len(self.groups), "shown": len(self.view), "decided": 0, "not-dup": 0}
