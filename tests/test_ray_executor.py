@@ -1,8 +1,11 @@
-"""``--executor ray``: the scan's decode + features as Ray tasks (engine/ray_pool.py).
+"""``--executor ray``: the scan's decode + features, and with ``--model`` its embeddings, as
+a Ray Data pipeline (engine/ray_pool.py, engine/ray_embed.py).
 
-On real photos: a local Ray (``ray.init(num_cpus=2)``) gives the same groups as the local
-process pool; a worker killed mid-batch loses no file (Ray re-runs its batch); without Ray the
-CLI says how to install it. Ray tests skip cleanly when the ``ray`` extra is absent.
+On real photos: a local Ray (``ray.init(num_cpus=2)``, one per module) gives the same groups
+as the local process pool, and with ``--model`` the same vectors, made by a Ray Data actor
+(the driver loads no model); a worker killed mid-batch loses no file (Ray re-runs its batch,
+not the driver); a stopped scan resumes from the catalog; without Ray the CLI says how to
+install it. Ray tests skip cleanly when the ``ray`` extra is absent.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ import sys
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from lookalike.engine import Engine, ScanOptions
-from lookalike.engine.events import ItemError, ScanFinished
+from lookalike.engine.catalog import Catalog, str_path
+from lookalike.engine.events import ItemError, Notice, ScanFinished
+from lookalike.engine.options import MLOptions
 from lookalike.engine.ray_pool import INSTALL_HINT, RayPool, map_path, parse_remote_root
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket"]
@@ -41,11 +47,29 @@ def ray_local():
 
 
 def _scan(root: Path, db: Path, **kw) -> tuple[ScanFinished, list[ItemError]]:
+    fin, events = _scan_events(root, db, **kw)
+    return fin, [e for e in events if isinstance(e, ItemError)]
+
+
+def _scan_events(root: Path, db: Path, **kw) -> tuple[ScanFinished, list]:
     opts = ScanOptions(roots=(root,), thumbnails=False, **kw)
     events = list(Engine(db, db.parent / "thumbs").scan_sync(opts))
     fin = events[-1]
     assert isinstance(fin, ScanFinished) and not fin.cancelled
-    return fin, [e for e in events if isinstance(e, ItemError)]
+    return fin, events
+
+
+def _vectors(db: Path) -> dict[str, np.ndarray]:
+    """The stored embedding of every file, by path."""
+    cat = Catalog(db)
+    try:
+        rows = cat.db.execute(
+            "SELECT f.path, d.data FROM features d JOIN files f ON f.id = d.file_id "
+            "WHERE d.name LIKE 'emb:%'"
+        ).fetchall()
+    finally:
+        cat.close()
+    return {str_path(p): np.frombuffer(v, np.float16).astype(np.float32) for p, v in rows}
 
 
 def _groups(fin: ScanFinished) -> list[tuple]:
@@ -59,6 +83,26 @@ def test_ray_scan_gives_the_local_pools_groups(corpus, ray_local, tmp_path) -> N
     assert len(local.groups) >= len(PHOTOS)  # the copies do group
     assert _groups(ray) == _groups(local)
     assert [e.error.path for e in ray_errs] == [e.error.path for e in local_errs] == []
+
+
+def test_model_vectors_come_from_a_ray_actor_and_match_the_local_ones(
+    corpus, ray_local, tmp_path
+) -> None:
+    """--model on Ray: the Ray Data actor embeds (the driver loads no model), the vectors
+    equal the local path's within float16 rounding, and the groups (similar tier too) match."""
+    ml = MLOptions(model="effnet-lite0", similar=True, quality=False)
+    local, local_ev = _scan_events(corpus, tmp_path / "a" / "cat.db", workers=2, ml=ml)
+    ray, ray_ev = _scan_events(corpus, tmp_path / "b" / "cat.db", workers=2, ml=ml, executor="ray")
+    said = [e.message for e in ray_ev if isinstance(e, Notice)]
+    assert "embedding model effnet-lite0 on cpu (Ray actors)" in said
+    assert not [m for m in said if "loaded in" in m]  # the driver never loaded the model
+    a, b = _vectors(tmp_path / "a" / "cat.db"), _vectors(tmp_path / "b" / "cat.db")
+    n_images = sum(1 for p in corpus.rglob("*") if p.is_file())
+    assert sorted(a) == sorted(b) and len(a) >= len(PHOTOS) * 2  # every representative
+    for path, va in a.items():
+        assert np.allclose(va, b[path], atol=2e-3), path
+    assert _groups(ray) == _groups(local)
+    assert len(PHOTOS) <= len(local.groups) <= n_images  # the copies do group
 
 
 def _die_once(marker: str, real, task):
@@ -87,6 +131,26 @@ def test_a_worker_killed_mid_batch_loses_no_file(corpus, ray_local, tmp_path, mo
     assert again.stats.images_decoded == 0
     assert sum(len(g.members) for g in again.groups) <= n_images
     assert _groups(again) == _groups(fin)
+
+
+def _die_first(marker: str, x: int) -> int:
+    """Doubles ``x``; the first call anywhere kills its worker process instead."""
+    if not os.path.exists(marker):
+        Path(marker).touch()
+        os._exit(1)
+    return 2 * x
+
+
+def test_ray_re_runs_a_lost_workers_batch_not_the_driver(ray_local, tmp_path) -> None:
+    ray_local.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    marker = str(tmp_path / "died")
+    pool = RayPool("ray", 2)
+    out = sorted(pool.map(partial(_die_first, marker), list(range(40)), lambda: False))
+    assert os.path.exists(marker), "no worker was killed: the test did not test anything"
+    assert out == [2 * x for x in range(40)]
+    assert pool.driver_runs == 0  # Ray Data re-ran the batch on a worker
+    pool.close()  # Ray was started by the fixture: it stays up for the next tests
+    assert ray_local.is_initialized()
 
 
 def test_a_stopped_ray_scan_resumes_from_the_catalog(corpus, ray_local, tmp_path) -> None:

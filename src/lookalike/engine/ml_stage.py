@@ -30,6 +30,7 @@ from lookalike.engine.embedders import DEFAULT_MODEL, ModelSpec, ModelUnavailabl
 from lookalike.engine.events import Event, Notice, StageDone, StageProgress
 from lookalike.engine.options import MLOptions
 from lookalike.engine.pool import run_pool
+from lookalike.engine.ray_embed import RayVectors
 
 EMB_PREFIX = "emb:"
 COLOUR = "colour"
@@ -41,6 +42,7 @@ CANDIDATE_K = 20  # embedding neighbours per file sent to verification, at most
 CANDIDATE_THRESHOLD = {"effnet": 0.60, "open_clip": 0.75}
 SIMILAR_THRESHOLD = {"effnet": 0.82, "open_clip": 0.90}
 VERIFY_CHUNK = 24
+FLUSH_READY = 64  # vectors from Ray actors written per catalog transaction
 # Aesthetic score with a CLIP-family model: cosine to a positive minus a negative prompt.
 DEFAULT_PROMPT = "a beautiful, sharp, well-composed, well-exposed photo"
 NEGATIVE_PROMPT = "a blurry, badly exposed, ugly, low quality photo"
@@ -194,6 +196,8 @@ class Feeder:
         self.embedder: Any = None
         self.feat_name: str | None = None
         self.pending: list[tuple[int, np.ndarray]] = []
+        self.ready: list[tuple[int, np.ndarray]] = []  # vectors a Ray actor made (ray_embed)
+        self.remote = False  # the executor embeds (RayPool); the driver only as a fallback
         self.added = 0
         name = choose_model(opts)
         if name is not None:
@@ -230,11 +234,49 @@ class Feeder:
         """What a decode worker computes for a file with nothing stored yet (picklable)."""
         return (self.spec, self.want_colour, self.want_faces, self.opts.quality)
 
+    def remote_job(self, slot: int, kind: str = "extra", roots: Sequence = ()) -> Any:
+        """What a Ray embedding actor needs to load this scan's model (ray_embed.EmbedJob),
+        or None without a model; ``roots``: --remote-root, for a --weights file's path."""
+        if self.spec is None:
+            return None
+        from lookalike.engine.features.embed import allow_download_default
+        from lookalike.engine.ray_embed import EmbedJob
+        from lookalike.engine.ray_pool import map_path
+
+        o = self.opts
+        weights = (
+            map_path(os.path.abspath(os.path.expanduser(o.weights)), roots) if o.weights else None
+        )
+        allow = allow_download_default() if o.allow_download is None else o.allow_download
+        self.remote = True
+        return EmbedJob(self.spec, o.device, weights, allow, o.precision, slot, kind)
+
+    def take_remote(self, fid: int, got: Any) -> None:
+        """Vectors a Ray actor made for ``fid`` (one row): written in batches, not embedded."""
+        self.state.embedded += len(got.vectors)
+        self.state.embed_seconds += got.seconds_each * len(got.vectors)
+        if self.state.device is None:
+            self.state.device = got.device
+            self.notices.append(
+                (f"embedding model {self.spec.name} on {got.device} (Ray actors)", "info")
+            )
+        self.ready.append((fid, got.vectors[0]))
+        if len(self.ready) >= FLUSH_READY:
+            self._write(self.ready)
+
     def _ensure_embedder(self) -> bool:
         if self.embedder is not None:
             return True
         if self.spec is None:
             return False
+        if self.remote:
+            self.notices.append(
+                (
+                    "the Ray embedding actors could not load the model (weights missing on a "
+                    "node?): the driver embeds the rest; check --weights under --remote-root",
+                    "warning",
+                )
+            )
         try:
             from lookalike.engine.features.embed import Embedder
 
@@ -268,7 +310,9 @@ class Feeder:
         arr, colour, nfaces, quality = extra
         cv, fv, qv = self.versions
         self.added += 1
-        if arr is not None and self._ensure_embedder():
+        if isinstance(arr, RayVectors):
+            self.take_remote(fid, arr)
+        elif arr is not None and self._ensure_embedder():
             self.pending.append((fid, arr))
             if len(self.pending) >= self.embedder.batch_size:
                 self.flush()
@@ -280,6 +324,7 @@ class Feeder:
             self.cat.put_feature(fid, QUALITY, qv, json.dumps(quality).encode())
 
     def flush(self) -> None:
+        self._write(self.ready)
         if not self.pending or self.embedder is None:
             self.pending.clear()
             return
@@ -287,10 +332,18 @@ class Feeder:
         vecs = self.embedder.embed_arrays([a for _, a in self.pending])
         self.state.embed_seconds += time.monotonic() - t
         self.state.embedded += len(self.pending)
-        with self.cat.transaction():  # after the model ran: the write lock is held briefly
-            for (fid, _), v in zip(self.pending, vecs, strict=True):
-                self.cat.put_feature(fid, self.feat_name, 1, v.astype(np.float16).tobytes())
+        self._write([(fid, v) for (fid, _), v in zip(self.pending, vecs, strict=True)])
         self.pending.clear()
+
+    def _write(self, rows: list[tuple[int, np.ndarray]]) -> None:
+        """Vectors to the catalog in one short transaction (after the model ran: the write
+        lock is held briefly); ``rows`` is emptied."""
+        if not rows:
+            return
+        with self.cat.transaction():
+            for fid, v in rows:
+                self.cat.put_feature(fid, self.feat_name, 1, v.astype(np.float16).tobytes())
+        rows.clear()
 
 
 def _load_state(cat: Any, ids: list[int], feeder: Feeder, catalog_path: Path | None) -> None:
@@ -333,10 +386,12 @@ def features(
     cancel: threading.Event,
     catalog_path: Path | None = None,
     feeder: Feeder | None = None,
+    pool: Any = None,
 ) -> Iterator[Event | MLState]:
     """Compute the ML features still missing for ``reps`` (catalog FileRows) — files the
     pipeline's extract pool already fed to ``feeder`` are done — then load what grouping needs.
-    Yields events, then the :class:`MLState` as the last item."""
+    ``pool``: the scan's RayPool with ``--executor ray`` (decode and embed on the cluster);
+    else a local pool for just these files. Yields events, then the :class:`MLState` last."""
     feeder = feeder or Feeder(opts, cat)
     state = feeder.state
     spec, feat_name = feeder.spec, feeder.feat_name
@@ -359,7 +414,12 @@ def features(
     done = 0
     last = 0.0
     # no transaction held across the pool: each feature row commits on its own (WAL, cheap)
-    for fid, extra, err in run_pool(_feature_task, tasks, workers, cancel.is_set, chunksize=8):
+    if pool is not None and pool.remote_embed:
+        job = feeder.remote_job(1, roots=pool.remote_roots)
+        results = pool.map(_feature_task, tasks, cancel.is_set, chunksize=8, embed=job)
+    else:
+        results = run_pool(_feature_task, tasks, workers, cancel.is_set, chunksize=8)
+    for fid, extra, err in results:
         done += 1
         if err is None:
             feeder.add(fid, extra)

@@ -30,6 +30,8 @@ def _quiet_worker(warm: str | None = None) -> None:
 class DecodePool:
     """A spawn pool started on demand (or early, with ``start``) and always torn down."""
 
+    remote_embed = False  # the driver embeds what map() returns (ml_stage.Feeder)
+
     def __init__(self, workers: int, warm_module: str | None = None) -> None:
         self.workers = workers
         self.warm_module = warm_module
@@ -51,6 +53,10 @@ class DecodePool:
             self._pool.join()
             self._pool = None
 
+    def release(self) -> None:
+        """Between stages: the workers' memory goes back now (a later stage restarts them)."""
+        self.close()
+
     def __enter__(self) -> DecodePool:
         return self
 
@@ -63,8 +69,11 @@ class DecodePool:
         tasks: Iterable[Any],
         cancelled: Callable[[], bool],
         chunksize: int | None = None,
+        embed: Any = None,
     ) -> Iterator[T]:
         """Results of ``fn`` over ``tasks`` in completion order; stops early when cancelled.
+        ``embed`` is for pools that embed on their workers (RayPool); here the model inputs
+        come back as they are and the driver embeds them.
 
         With one worker, or a couple of tasks and no pool yet, it runs in-process. Without a
         ``chunksize``, chunks grow with the work (up to MAX_CHUNK tasks): on small photos a
@@ -87,8 +96,8 @@ class DecodePool:
 
 
 def make_pool(options: Any) -> Any:
-    """The scan's decode pool: local processes, or Ray tasks (ray_pool.py) for
-    ``--executor ray`` / ``ray://HOST:PORT``; both have start / map / close."""
+    """The scan's decode pool: local processes, or a Ray Data pipeline (ray_pool.py) for
+    ``--executor ray`` / ``ray://HOST:PORT``; both have start / map / release / close."""
     if options.executor == "local":
         return DecodePool(options.workers, "lookalike.engine.features.extract")
     from lookalike.engine.ray_pool import RayPool

@@ -1,29 +1,48 @@
-"""The Ray executor: the scan's decode + feature tasks as Ray tasks (``--executor ray``).
+"""The Ray executor (``--executor ray``): the scan's decode + feature tasks, and with
+``--model`` its embeddings, as a Ray Data pipeline on a local Ray or a cluster.
 
-Why plain Ray tasks and not Ray Data ``map_batches``: Ray Data needs ``ray[data]`` (pandas and
-pyarrow, a few hundred MB more) and runs its own streaming executor, while the scan needs the
-results back one by one, in completion order, to commit them to the ONE catalog on the driver
-at its own cadence. Batches of tasks submitted with ``ray.remote`` and collected with
-``ray.wait`` give the same streaming with a bounded number of batches in flight.
+Flow, per window of at most WINDOW tasks (so neither the driver nor the object store ever
+holds the whole task list twice)::
+
+    ray.data.from_items([(index, pickled task)])      one block = one batch of BATCH tasks
+      .map_batches(_run_batch, num_cpus=1)            CPU tasks: decode, hashes, thumbnail
+      .map_batches(EmbedActor, concurrency=…,         --model only (ray_embed.py): one actor
+                   num_gpus=1 | CPU, batch_size=…)    per GPU, or CPU actors without GPUs
+      .iter_batches()                                 the driver, in completion order
+
+The driver commits each result to the ONE catalog at the scan's own cadence (stages/
+context.Writes), exactly as with the local pool: Ray Data's streaming executor keeps a
+bounded amount in flight (OBJECT_STORE_BUDGET), so memory does not grow with the collection.
 
 Guarantees: a worker that dies mid-batch (OOM kill, lost node) has its batch re-run by Ray
-(``MAX_RETRIES``); a batch that still fails is run on the driver, so no file is lost. A killed
-driver resumes from the catalog like a local scan (features are committed in batches).
-Files are read by the workers at the same path, or under the prefix ``--remote-root
-LOCAL=REMOTE`` maps it to (every node mounts the collection there).
+(MAX_RETRIES; an embedding actor is restarted and its batch retried); when the pipeline
+still fails, the tasks whose results did not come back are run on the driver, so no file is
+lost. A killed driver resumes from the catalog like a local scan (features are committed in
+batches). Files are read by the workers at the same path, or under the prefix
+``--remote-root LOCAL=REMOTE`` maps it to (every node mounts the collection there).
+
+Cost: Ray Data's start-up (its import, the first tasks' workers) adds seconds to a local
+run; docs/scale.md has the figures. The process pool stays the default.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from lookalike.engine.ray_embed import EmbedJob
 
 T = TypeVar("T")
 INSTALL_HINT = "pip install 'lookalike[ray]'"
 MAX_RETRIES = 3  # re-runs of a batch whose worker died
-BATCH = 8  # tasks per Ray task: enough to amortise scheduling, small enough to re-run
-IN_FLIGHT_PER_CPU = 2  # batches queued per CPU: bounded memory, no idle workers
+BATCH = 8  # tasks per Ray Data block (one task): amortises scheduling, cheap to re-run
+WINDOW = 20_000  # tasks per Ray Data pipeline: bounds the task list's object-store copy
+OBJECT_STORE_BUDGET = 512 * 2**20  # object store the scan's pipeline may fill, bytes
 
 
 class RayUnavailable(RuntimeError):
@@ -56,17 +75,53 @@ def map_path(path: str, roots: Sequence[tuple[str, str]]) -> str:
     return path
 
 
-def _run_batch(fn: Callable[[Any], Any], tasks: list) -> list:
-    """Runs on a Ray worker: the same task function the local pool runs, over one batch."""
-    return [fn(t) for t in tasks]
+def _run_batch(batch: dict[str, np.ndarray], fn: Callable[[Any], Any]) -> dict[str, np.ndarray]:
+    """Runs in a Ray Data task: the same task function the local pool runs, over one batch
+    (tasks and results travel pickled, so any tuple the scan uses fits in a column)."""
+    out = [pickle.dumps(fn(pickle.loads(t)), protocol=5) for t in batch["task"]]
+    return {"i": batch["i"], "result": np.array(out, dtype=object)}
+
+
+def _task_args() -> dict[str, Any]:
+    return {"max_retries": MAX_RETRIES}
+
+
+def _retry_args(ds: Any) -> dict[str, Any]:
+    """Bounded re-runs of a lost batch (Ray Data's own default re-runs it forever, so a file
+    that kills its decoder every time would stall the scan). Ray Data marks the way to say so
+    deprecated and plans to drop it; without it its default applies."""
+    import inspect
+    import warnings
+
+    if "ray_remote_args_fn" not in inspect.signature(ds.map_batches).parameters:
+        return {}
+    warnings.filterwarnings("ignore", message="`ray_remote_args_fn` is deprecated")
+    return {"ray_remote_args_fn": _task_args}
+
+
+def _quiet_ray_data() -> None:
+    """Ray Data on the driver: no progress bars on the terminal (the scan reports its own
+    progress) and a bounded object store share; its notice about the bars is dropped."""
+    import logging
+
+    from ray.data import DataContext
+
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    opts = ctx.execution_options
+    opts.resource_limits = opts.resource_limits.copy(object_store_memory=OBJECT_STORE_BUDGET)
 
 
 class RayPool:
-    """Same interface as ``DecodePool`` (start / map / close), backed by a Ray cluster.
+    """Same interface as ``DecodePool`` (start / map / release / close), backed by Ray Data.
 
     ``address`` is ``"ray"`` for a local Ray (started with ``workers`` CPUs unless one is
     already running in this process) or ``"ray://HOST:PORT"`` for a cluster.
     """
+
+    remote_embed = True  # map(embed=…) embeds on the cluster (ray_embed.py)
 
     def __init__(
         self, address: str, workers: int, remote_roots: Sequence[tuple[str, str]] = ()
@@ -76,7 +131,7 @@ class RayPool:
         self.remote_roots = tuple(remote_roots)
         self._ray: Any = None
         self._started_here = False
-        self._remote: Any = None
+        self.driver_runs = 0  # tasks the driver ran because the pipeline failed for good
 
     def start(self) -> None:
         if self._ray is not None:
@@ -97,8 +152,12 @@ class RayPool:
                     "--executor local"
                 ) from exc
             self._started_here = True
+        _quiet_ray_data()
         self._ray = ray
-        self._remote = ray.remote(max_retries=MAX_RETRIES)(_run_batch)
+
+    def release(self) -> None:
+        """Between stages: Ray keeps its workers (a later stage's re-checks reuse them;
+        restarting a local Ray costs seconds); ``close`` at the end of the scan stops it."""
 
     def close(self) -> None:
         if self._ray is not None and self._started_here:
@@ -117,8 +176,9 @@ class RayPool:
             return task
         return tuple(map_path(x, self.remote_roots) if isinstance(x, str) else x for x in task)
 
-    def _cpus(self) -> int:
-        return max(1, int(self._ray.cluster_resources().get("CPU", self.workers)))
+    def _resources(self) -> tuple[int, int]:
+        res = self._ray.cluster_resources()
+        return max(1, int(res.get("CPU", self.workers))), int(res.get("GPU", 0))
 
     def map(
         self,
@@ -126,34 +186,71 @@ class RayPool:
         tasks: Iterable[Any],
         cancelled: Callable[[], bool],
         chunksize: int = BATCH,
+        embed: EmbedJob | None = None,
     ) -> Iterator[T]:
-        """Results of ``fn`` over ``tasks`` in completion order; stops early when cancelled."""
+        """Results of ``fn`` over ``tasks`` in completion order; stops early when cancelled.
+        With ``embed``, the model inputs in each result come back as ``RayVectors``."""
         tasks = list(tasks)
         if not tasks:
             return
         self.start()
-        ray = self._ray
         size = max(1, min(BATCH, chunksize * 2))
-        batches = [tasks[i : i + size] for i in range(0, len(tasks), size)]
-        limit = IN_FLIGHT_PER_CPU * self._cpus()
-        pending: dict[Any, list] = {}
-        nxt = 0
-        while nxt < len(batches) or pending:
-            while nxt < len(batches) and len(pending) < limit:
-                batch = batches[nxt]
-                pending[self._remote.remote(fn, [self._mapped(t) for t in batch])] = batch
-                nxt += 1
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
-            batch = pending.pop(ref)
-            yield from self._results(ref, fn, batch)
-            if cancelled():
-                for r in pending:
-                    ray.cancel(r, force=True)
-                return
-
-    def _results(self, ref: Any, fn: Callable[[Any], T], batch: list) -> list[T]:
-        """A batch's results; one that failed past its retries is run here instead."""
+        done = bytearray(len(tasks))
         try:
-            return self._ray.get(ref)
-        except Exception:  # noqa: BLE001 - worker lost for good: the driver does the batch
-            return [fn(t) for t in batch]
+            for lo in range(0, len(tasks), WINDOW):
+                hi = min(len(tasks), lo + WINDOW)
+                for k, result in self._window(fn, tasks, lo, hi, size, embed):
+                    done[k] = 1
+                    yield result
+                    if cancelled():
+                        return
+        except Exception:  # noqa: BLE001 - a batch failed past its retries, or Ray went away
+            pass
+        for k, task in enumerate(tasks):  # whatever did not come back: the driver does it
+            if not done[k]:
+                if cancelled():
+                    return
+                self.driver_runs += 1
+                yield fn(task)
+
+    def _window(
+        self, fn: Callable[[Any], Any], tasks: list, lo: int, hi: int, size: int, embed: Any
+    ) -> Iterator[tuple[int, Any]]:
+        """(task index, result) of tasks[lo:hi] from one Ray Data pipeline."""
+        import ray.data
+
+        items = [
+            {"i": k, "task": pickle.dumps(self._mapped(tasks[k]), protocol=5)}
+            for k in range(lo, hi)
+        ]
+        ds = ray.data.from_items(items, override_num_blocks=-(-(hi - lo) // size))
+        ds = ds.map_batches(
+            _run_batch,
+            fn_kwargs={"fn": fn},
+            batch_size=None,  # a block is a batch: a lost worker re-runs just that
+            batch_format="numpy",
+            num_cpus=1,
+            **_retry_args(ds),
+        )
+        if embed is not None:
+            from lookalike.engine.ray_embed import EmbedActor, plan_actors
+
+            plan = plan_actors(embed, *self._resources())
+            ds = ds.map_batches(
+                EmbedActor,
+                fn_constructor_args=(embed, plan.device),
+                batch_size=plan.batch_size,
+                batch_format="numpy",
+                concurrency=plan.concurrency,
+                num_cpus=plan.num_cpus,
+                num_gpus=plan.num_gpus,
+            )
+        it = iter(ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1))
+        try:
+            for batch in it:
+                for k, blob in zip(batch["i"], batch["result"], strict=True):
+                    yield int(k), pickle.loads(blob)
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()  # a stopped scan stops the pipeline too

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from lookalike.engine.events import Event, StageDone, StageProgress
+from lookalike.engine.ray_embed import RayVectors
 from lookalike.engine.video_align import MIN_SAMPLES, Match, align, classify
 
 VEMB_PREFIX = "vemb:"
@@ -130,18 +131,22 @@ def extract(
         for r in sorted(reps, key=lambda r: r.path)
         if r.id in steps and not is_current(have.get(r.id), steps[r.id])
     ]
-    if not need or not feeder._ensure_embedder():
+    job = feeder.remote_job(2, "list", pool.remote_roots) if pool.remote_embed else None
+    if not need or (job is None and not feeder._ensure_embedder()):
         return
     tasks = [(r.id, r.path, emb_step(steps[r.id]), feeder.spec) for r in need]
     paths = {r.id: r.path for r in need}
     start = time.monotonic()
     done = 0
-    for fid, times, arrays, err in pool.map(embed_task, tasks, cancel.is_set, chunksize=1):
+    results = pool.map(embed_task, tasks, cancel.is_set, chunksize=1, embed=job)
+    for fid, times, arrays, err in results:
         done += 1
         if err is not None:
             on_error(FileError(paths[fid], err))
             continue
         vecs = _embed(feeder, arrays)
+        if len(vecs) != len(times):  # no model to embed them with (the feeder said why)
+            continue
         blob = Embedded(emb_step(steps[fid]), np.asarray(times, np.float32), vecs).pack()
         with cat.transaction():
             cat.put_feature(fid, name, VEMB_VERSION, blob)
@@ -150,11 +155,16 @@ def extract(
     yield StageDone("video", time.monotonic() - start, done)
 
 
-def _embed(feeder: Any, arrays: list[np.ndarray]) -> np.ndarray:
-    """Arrays → unit vectors, in the embedder's batches."""
+def _embed(feeder: Any, arrays: Any) -> np.ndarray:
+    """Arrays → unit vectors, in the embedder's batches; a Ray actor's vectors as they are."""
+    if isinstance(arrays, RayVectors):
+        feeder.state.embed_seconds += arrays.seconds_each * len(arrays.vectors)
+        feeder.state.embedded += len(arrays.vectors)
+        return np.asarray(arrays.vectors, np.float32)
+    dim = feeder.spec.dim
+    if not arrays or not feeder._ensure_embedder():  # no model here: the feeder said why
+        return np.zeros((0, dim), np.float32)
     emb = feeder.embedder
-    if not arrays:
-        return np.zeros((0, emb.dim), np.float32)
     t = time.monotonic()
     out = [
         emb.embed_arrays(arrays[i : i + emb.batch_size])

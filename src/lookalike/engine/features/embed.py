@@ -47,6 +47,7 @@ _IR = {
     "_project_conv": "conv_pwl",
     "_bn2": "bn3",
 }
+CPU_BATCH = 32  # images per forward pass on a CPU (cache-friendly); the Ray actors use it too
 
 
 def allow_download_default() -> bool:
@@ -303,7 +304,7 @@ class Embedder:
         """CPU: small batches (cache-friendly). GPU: probe one batch, then fill ~half the free
         memory, capped so latency stays reasonable."""
         if self.device == "cpu":
-            return 32
+            return CPU_BATCH
         import torch
 
         try:

@@ -75,9 +75,13 @@ def _decode_all(
     if feeder is not None:
         tasks = [(*t, feeder.job) for t in tasks]
     paths = {r.id: r.path for r in need}
+    job = None  # --executor ray: the cluster embeds too (ray_embed.py); else the feeder does
+    if feeder is not None and ctx.pool.remote_embed:
+        job = feeder.remote_job(4, roots=opts.remote_roots)
     writes = Writes(cat)
     done = 0
-    for fid, meta, views, err, *ml_extra in ctx.pool.map(extract_task, tasks, ctx.cancel.is_set):
+    results = ctx.pool.map(extract_task, tasks, ctx.cancel.is_set, embed=job)
+    for fid, meta, views, err, *ml_extra in results:
         done += 1
         if err is not None:
             writes.add(cat.set_kind, fid, IMAGE, err)
@@ -127,6 +131,7 @@ def _ml_features(ctx: ScanContext, ml_opts: Any, ok_reps: list, feeder: Any) -> 
         ctx.cancel,
         ctx.catalog_path,
         feeder,
+        ctx.pool if ctx.pool.remote_embed else None,
     ):
         if isinstance(ev, ml_stage.MLState):
             state = ev
@@ -158,7 +163,7 @@ def extract(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
         feeder.flush()
     if ex.video_reps and not ctx.cancel.is_set():
         yield from _videos(ctx, ex.video_reps, feeder)
-    ctx.pool.close()
+    ctx.pool.release()  # local: the workers' memory goes back; Ray keeps its workers
     yield from ctx.flush_errors()
     yield prog.done(done)
     ctx.timed("extract", prog.start)
