@@ -30,7 +30,7 @@ from lookalike.engine.embedders import DEFAULT_MODEL, ModelSpec, ModelUnavailabl
 from lookalike.engine.events import Event, Notice, StageDone, StageProgress
 from lookalike.engine.options import MLOptions
 from lookalike.engine.pool import run_pool
-from lookalike.engine.ray_embed import RayVectors
+from lookalike.engine.ray_embed import RayVectors, take_vectors
 
 EMB_PREFIX = "emb:"
 COLOUR = "colour"
@@ -42,7 +42,6 @@ CANDIDATE_K = 20  # embedding neighbours per file sent to verification, at most
 CANDIDATE_THRESHOLD = {"effnet": 0.60, "open_clip": 0.75}
 SIMILAR_THRESHOLD = {"effnet": 0.82, "open_clip": 0.90}
 VERIFY_CHUNK = 24
-FLUSH_READY = 64  # vectors from Ray actors written per catalog transaction
 # Aesthetic score with a CLIP-family model: cosine to a positive minus a negative prompt.
 DEFAULT_PROMPT = "a beautiful, sharp, well-composed, well-exposed photo"
 NEGATIVE_PROMPT = "a blurry, badly exposed, ugly, low quality photo"
@@ -235,34 +234,10 @@ class Feeder:
         return (self.spec, self.want_colour, self.want_faces, self.opts.quality)
 
     def remote_job(self, slot: int, kind: str = "extra", roots: Sequence = ()) -> Any:
-        """What a Ray embedding actor needs to load this scan's model (ray_embed.EmbedJob),
-        or None without a model; ``roots``: --remote-root, for a --weights file's path."""
-        if self.spec is None:
-            return None
-        from lookalike.engine.features.embed import allow_download_default
-        from lookalike.engine.ray_embed import EmbedJob
-        from lookalike.engine.ray_pool import map_path
+        """The model job for Ray embedding actors (ray_embed.job_for); marks the feeder remote."""
+        from lookalike.engine.ray_embed import job_for
 
-        o = self.opts
-        weights = (
-            map_path(os.path.abspath(os.path.expanduser(o.weights)), roots) if o.weights else None
-        )
-        allow = allow_download_default() if o.allow_download is None else o.allow_download
-        self.remote = True
-        return EmbedJob(self.spec, o.device, weights, allow, o.precision, slot, kind)
-
-    def take_remote(self, fid: int, got: Any) -> None:
-        """Vectors a Ray actor made for ``fid`` (one row): written in batches, not embedded."""
-        self.state.embedded += len(got.vectors)
-        self.state.embed_seconds += got.seconds_each * len(got.vectors)
-        if self.state.device is None:
-            self.state.device = got.device
-            self.notices.append(
-                (f"embedding model {self.spec.name} on {got.device} (Ray actors)", "info")
-            )
-        self.ready.append((fid, got.vectors[0]))
-        if len(self.ready) >= FLUSH_READY:
-            self._write(self.ready)
+        return job_for(self, slot, kind, roots)
 
     def _ensure_embedder(self) -> bool:
         if self.embedder is not None:
@@ -311,7 +286,7 @@ class Feeder:
         cv, fv, qv = self.versions
         self.added += 1
         if isinstance(arr, RayVectors):
-            self.take_remote(fid, arr)
+            take_vectors(self, fid, arr)
         elif arr is not None and self._ensure_embedder():
             self.pending.append((fid, arr))
             if len(self.pending) >= self.embedder.batch_size:

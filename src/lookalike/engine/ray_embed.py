@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+FLUSH_READY = 64  # vectors from Ray actors written per catalog transaction
 CPU_ACTOR_CPUS = 4  # cores one CPU embedding actor uses, at most (torch threads)
 GPU_ROWS = 256  # rows per actor call with a GPU; the embedder re-splits by its memory probe
 
@@ -71,6 +72,41 @@ def plan_actors(job: EmbedJob, cpus: int, gpus: int) -> ActorPlan:
     device = "cpu" if job.device == "auto" else job.device  # an explicit cuda says it fails
     per = max(1, min(CPU_ACTOR_CPUS, cpus // 2))
     return ActorPlan(max(1, cpus // 8), per, 0, CPU_BATCH, device)
+
+
+def job_for(feeder: Any, slot: int, kind: str, roots: Any) -> EmbedJob | None:
+    """What an actor needs to load the scan's model, from the driver's ml_stage.Feeder (None
+    without a model); a --weights path is mapped by ``roots`` (--remote-root) like the files.
+    The feeder is marked remote: from now on it embeds only what the actors could not."""
+    if feeder.spec is None:
+        return None
+    import os
+
+    from lookalike.engine.features.embed import allow_download_default
+    from lookalike.engine.ray_pool import map_path
+
+    o = feeder.opts
+    weights = None
+    if o.weights:
+        weights = map_path(os.path.abspath(os.path.expanduser(o.weights)), roots)
+    allow = allow_download_default() if o.allow_download is None else o.allow_download
+    feeder.remote = True
+    return EmbedJob(feeder.spec, o.device, weights, allow, o.precision, slot, kind)
+
+
+def take_vectors(feeder: Any, fid: int, got: RayVectors) -> None:
+    """A photo's vector from an actor, into the feeder's state and (in batches) the catalog."""
+    st = feeder.state
+    st.embedded += len(got.vectors)
+    st.embed_seconds += got.seconds_each * len(got.vectors)
+    if st.device is None:
+        st.device = got.device
+        feeder.notices.append(
+            (f"embedding model {feeder.spec.name} on {got.device} (Ray actors)", "info")
+        )
+    feeder.ready.append((fid, got.vectors[0]))
+    if len(feeder.ready) >= FLUSH_READY:
+        feeder._write(feeder.ready)
 
 
 def _inputs(result: tuple, job: EmbedJob) -> list[np.ndarray] | None:
