@@ -185,7 +185,7 @@ class RayPool:
         fn: Callable[[Any], T],
         tasks: Iterable[Any],
         cancelled: Callable[[], bool],
-        chunksize: int = BATCH,
+        chunksize: int | None = None,
         embed: EmbedJob | None = None,
     ) -> Iterator[T]:
         """Results of ``fn`` over ``tasks`` in completion order; stops early when cancelled.
@@ -194,7 +194,7 @@ class RayPool:
         if not tasks:
             return
         self.start()
-        size = max(1, min(BATCH, chunksize * 2))
+        size = BATCH if chunksize is None else max(1, min(BATCH, chunksize * 2))
         done = bytearray(len(tasks))
         try:
             for lo in range(0, len(tasks), WINDOW):
