@@ -186,3 +186,19 @@ def test_real_scan_reviewed_in_pages_selects_and_applies_as_before(scanned, crit
     engine.save_decisions(*state.take_changes())
     later = paged(port, port.load_decisions())
     assert {gid for gid, d in later.decisions.items() if d.batch} == set(removals)
+
+
+def test_find_by_name_goes_where_the_whole_review_goes_reading_only_the_hit() -> None:
+    engine = FakeEngine(make_groups(N))
+    a, b = paged(engine), every(engine)
+    for s in (a, b):
+        s.sort = "bytes"
+        s.rebuild_view()
+    for query in ("IMG_00417_copy", "img_00003", "IMG_0000", "IMG_0000", "no such file", "#5"):
+        assert a.find(query) == b.find(query), query
+        assert (a.cursor, a.member) == (b.cursor, b.member), query
+        assert a.current == b.current
+    loads = a.stored.view.loads
+    a.goto_index(0)
+    assert a.find("IMG_00452_copy_copy") and a.current_member.path.endswith("452_copy_copy.jpg")
+    assert a.stored.view.loads <= loads + 2  # the hit's page, not every page on the way

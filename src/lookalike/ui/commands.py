@@ -7,6 +7,7 @@ files, so ``ctrl+p`` + part of a name jumps to its group in Review.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -26,8 +27,12 @@ class GoToFileProvider(Provider):
         app: LookalikeApp = self.app  # type: ignore[assignment]
         state = app.review
         found = 0
-        for pos, gid in enumerate(state.view):
-            group = state.by_id[gid]
+        positions: Iterable[int] = range(len(state.view))
+        if state.stored is not None:  # a paged review: only the groups whose paths match
+            hits = state.stored.positions_with_path(lambda p: q in os.path.basename(p).lower())
+            positions = positions if hits is None else hits.tolist()
+        for pos in positions:
+            group = state.by_id[state.view[pos]]
             for j, m in enumerate(group.members):
                 name = os.path.basename(m.path)
                 if q in name.lower():

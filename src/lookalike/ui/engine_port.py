@@ -176,6 +176,9 @@ class EngineAdapter:
     def group_page(self, ords: Sequence[int]) -> list[Group]:
         return self.engine.group_page(ords)
 
+    def group_ords_with(self, test: Callable[[str], bool]) -> np.ndarray:
+        return self.engine.group_ords_with(test)
+
     def group_facts(self, ords: Sequence[int]) -> list[Group]:
         return self.engine.group_facts(ords)
 

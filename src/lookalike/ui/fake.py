@@ -196,6 +196,12 @@ class FakeEngine:
         n = len(self.groups)  # as the engine's: a stored group's id is its ord + 1
         return [_with_id(self.groups[int(o)], int(o) + 1) for o in ords if 0 <= int(o) < n]
 
+    def group_ords_with(self, test: Callable[[str], bool]) -> np.ndarray:
+        """As the engine's: ords of the groups with a member path that passes ``test``."""
+        self._off_loop("group_ords_with")
+        hits = [i for i, g in enumerate(self.groups) if any(test(m.path) for m in g.members)]
+        return np.array(hits, dtype=np.int32)
+
     def group_facts(self, ords: Sequence[int]) -> list[Group]:
         """As the engine's: the groups without what only the JSON rows hold."""
         self._off_loop("group_facts")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, overload
 
 import numpy as np
@@ -219,6 +219,17 @@ class StoredReview:
         for i in range(0, len(want), FACTS_CHUNK):
             out.extend(read([gid - 1 for gid in want[i : i + FACTS_CHUNK]]))
         return out
+
+    def positions_with_path(self, test: Callable[[str], bool]) -> np.ndarray | None:
+        """View positions (ascending) of the groups with a member path passing ``test``, read
+        from the member paths without decoding a group; None when the port cannot."""
+        read = getattr(self.port, "group_ords_with", None)
+        if read is None:
+            return None
+        ords = np.asarray(read(test), dtype=np.int64)
+        ords = ords[(ords >= 0) & (ords < len(self._pos))]
+        pos = self._pos[ords]
+        return np.sort(pos[pos >= 0])
 
     def _held(self, group_id: int) -> Group | None:
         """The group if a page or the extra cache already holds it (no catalog read)."""

@@ -246,8 +246,13 @@ class ReviewState(ReviewStore):
             return self.goto_index(int(digits) - 1)
         q = q.lower()
         n = len(self.view)
-        for step in range(1, n + 1):
-            i = (self.cursor + step) % n
+        order: Iterable[int] = ((self.cursor + step) % n for step in range(1, n + 1))
+        if self.stored is not None:  # only the groups whose paths match, from the columns
+            hits = self.stored.positions_with_path(lambda p: q in os.path.basename(p).lower())
+            if hits is not None:
+                after = hits[hits > self.cursor].tolist()
+                order = after + hits[hits <= self.cursor].tolist()
+        for i in order:
             g = self.by_id[self.view[i]]
             for j, m in enumerate(g.members):
                 if q in os.path.basename(m.path).lower():
