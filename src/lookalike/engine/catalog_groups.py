@@ -101,6 +101,7 @@ def upgrade_to_2(db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM group_files")
     db.execute("ALTER TABLE groups RENAME TO groups_v1")
     db.execute(_GROUPS_TABLE)
+    db.execute("CREATE INDEX IF NOT EXISTS groups_ord ON groups (ord)")
     last = -1
     while True:  # a chunk at a time: the JSON of a large review is never all in memory
         rows = db.execute(

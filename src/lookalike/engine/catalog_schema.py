@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS group_files (  -- one row per member of a stored grou
     score REAL,
     flags TEXT
 );
+CREATE INDEX IF NOT EXISTS groups_ord ON groups (ord);  -- pages read by ord (catalog_groups)
 CREATE INDEX IF NOT EXISTS group_files_ord ON group_files (ord);
 CREATE INDEX IF NOT EXISTS group_files_path ON group_files (path);
 CREATE INDEX IF NOT EXISTS group_files_file ON group_files (file_id);

@@ -64,9 +64,12 @@ class GroupPages(Sequence[Group]):
         flt: GroupFilter | None = None,
         sort: str = "order",
         held: int = PAGES_HELD,
+        ords: np.ndarray | None = None,
     ) -> None:
         self.engine = engine
-        self.ords: np.ndarray = np.asarray(engine.group_columns(flt, sort), dtype=np.int32)
+        if ords is None:
+            ords = engine.group_columns(flt, sort)
+        self.ords: np.ndarray = np.asarray(ords, dtype=np.int32)
         self.held = max(1, held)
         self._pages: OrderedDict[int, list[Group]] = OrderedDict()
         self._lock = threading.RLock()  # the review's thread workers read pages too
@@ -135,14 +138,17 @@ class StoredReview:
 
     EXTRA_HELD = 2 * PAGE
 
-    def __init__(self, port: StoredPort) -> None:
+    def __init__(self, port: StoredPort, sort: str = "order") -> None:
+        """Reads the unfiltered view in ``sort`` order; the review order comes from the same
+        ords sorted (an unsorted view is in ord order), so the columns are read once."""
         self.port = port
-        self.all = GroupPages(port, None, "order")
+        first = GroupPages(port, None, sort)
+        self.all = first if sort == "order" else GroupPages(port, ords=np.sort(first.ords))
         self._known = np.zeros(int(self.all.ords.max()) + 1 if len(self.all) else 0, dtype=bool)
         self._known[self.all.ords] = True
-        self.view = self.all
-        self._view_key: tuple[GroupFilter | None, str] = (None, "order")
-        self._pos = self._positions(self.all.ords)
+        self.view = first
+        self._view_key: tuple[GroupFilter | None, str] = (None, sort)
+        self._pos = self._positions(first.ords)
         self._extra: OrderedDict[int, Group] = OrderedDict()
         self._lock = threading.Lock()
         self._found: tuple[frozenset[int], frozenset[str], list[Group]] | None = None
@@ -330,12 +336,13 @@ def open_stored(
     asks first already read: the view of the saved filter and sort, its first page, and the
     groups holding ``keys`` (the stored decisions' files and the cursor's). None when nothing
     is stored (a live scan's groups are then appended as found)."""
-    stored = StoredReview(port)
+    saved = saved if isinstance(saved, dict) else None
+    sort = saved.get("sort") if saved and saved.get("sort") in SORTS else "order"
+    stored = StoredReview(port, sort)
     if not len(stored.all):
         return None
-    if isinstance(saved, dict):
+    if saved is not None:
         tier, folder = saved.get("tier"), saved.get("folder")
-        sort = saved.get("sort") if saved.get("sort") in SORTS else "order"
         flt = GroupFilter(
             tier if tier in TIERS else None, folder if isinstance(folder, str) and folder else None
         )
