@@ -13,7 +13,14 @@ folder. They are written once into ``--data`` (default /tmp, never the repositor
 Each scan runs ``python -m lookalike scan --no-ui`` in a child process; a sampler adds up the
 RSS of that process and its decode workers every 0.1 s (peak tree RSS) and keeps the
 driver's own peak. The per-core floor is ``features.extract.extract_file`` (the one decode and
-every feature a scan computes for a photo) on 200 of the same files in one process.
+every feature a scan computes for a photo) on 200 of the same files in one process, before and
+after the scans.
+
+CPU, not wall: the box is shared, so wall ratios are noisy. ``cpu_per_file_ms`` is the CPU time
+of the scan's process tree (driver + decode workers, from the children's rusage), of the
+driver alone (its last psutil reading) and of the rest, over the files; ``cpu_efficiency`` is
+the floor's CPU per file (``time.process_time``) over the tree's — what the wall ratio
+"rate / (floor × cores)" tends to on an idle box whose cores are all the scan's.
 """
 
 from __future__ import annotations
@@ -356,9 +363,11 @@ def main(argv: list[str] | None = None) -> int:
     db = work / "catalog.db"
     files = args.count + len(labels["planted"])
     extra = args.extra_args.split()
-    floor, floor_cpu_ms = floor_rate(root)
+    floor0, cpu0 = floor_rate(root)  # before and after the scans: the box's load drifts
     first = scan(root, db, work / "first.json", args.workers, extra)
     again = scan(root, db, work / "again.json", args.workers, extra)
+    floor1, cpu1 = floor_rate(root)
+    floor, floor_cpu_ms = (floor0 + floor1) / 2, (cpu0 + cpu1) / 2
     result = {
         "script": "benchmarks/scale.py", "argv": sys.argv[1:], "commit": _commit(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -366,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{round(psutil.virtual_memory().total / 2**30)} GiB",
         "files": files, "planted_pairs": len(labels["planted"]), "make_set_s": round(made, 1),
         "floor_per_core_img_s": round(floor, 1), "floor_cpu_ms": round(floor_cpu_ms, 2),
+        "floor_cpu_ms_before_after": [round(cpu0, 2), round(cpu1, 2)],
         "workers": args.workers, "load_avg": [round(x, 2) for x in os.getloadavg()],
         "hash_mb_s": round(hash_rate(work)), "catalog_files_s": round(catalog_rate(work)),
     }  # fmt: skip
