@@ -97,3 +97,35 @@ def test_pixel_rechecks_are_remembered_by_a_rescan(
     calls.clear()
     assert scan() == first
     assert calls == []
+
+
+MOSAIC = Path(__file__).resolve().parent / "data" / "mosaic"  # see its README.md
+
+
+def test_a_turned_copy_is_found_when_the_trim_bites_into_a_dark_patch() -> None:
+    """The scale set's 0002525: its border trim cuts a few % off a near-plain dark patch (it is
+    picture, not a border), by a different amount in the turned copy; the contents then miss
+    the bar for a turned match, the whole frames line up exactly."""
+    paths = [MOSAIC / "0002525.jpg", MOSAIC / "0002525_rot90.jpg"]
+    items = [Item(n, str(p), extract_file(str(p), None, 10**9).views) for n, p in enumerate(paths)]
+    assert [len(it.views) for it in items] == [2, 2], "both trimmed: contents + whole frame"
+    assert _group(paths) == [{"0002525.jpg", "0002525_rot90.jpg"}]
+
+
+def test_plain_fields_of_other_shapes_are_not_one_photo() -> None:
+    """The scale set's 0002365 (3:4) and 0007699 (~9:16): a plain top over a brighter strip,
+    split at the same height, matched once each was squeezed to one square (low 0.95, band
+    0.76) and the pixel check could not align them to refute it. Beside them, the turned copy
+    pair above still groups."""
+    paths = sorted(MOSAIC.glob("*.jpg"))
+    assert _group(paths) == [{"0002525.jpg", "0002525_rot90.jpg"}]
+
+
+def test_a_stretched_copy_still_groups_on_near_exact_signatures(tmp_path: Path) -> None:
+    """Shape alone never splits a copy: the astronaut stretched 40 % wide keeps its signature
+    (low and band cosines ≥ 0.9999), so it needs no pixel check and groups."""
+    astro = Image.fromarray(data.astronaut())
+    paths = [tmp_path / "astro.jpg", tmp_path / "astro_wide.jpg"]
+    astro.save(paths[0], quality=92)
+    astro.resize((720, 512), Image.Resampling.LANCZOS).save(paths[1], quality=90)
+    assert _group(paths) == [{"astro.jpg", "astro_wide.jpg"}]

@@ -134,14 +134,18 @@ def _match_loop(prep, i, j):  # type: ignore[no-untyped-def]
         two = len(vi) == 2 and len(vj) == 2
         if two and abs(prep.log_aspect[vi[1]] * sign - prep.log_aspect[vj[1]]) < g.SAME_FRAME:
             pairs = [(vi[1], vj[1])]
+            contents = pc.transform_dct(prep.sigs[vi[1]], t)
+            if pc.dct_vector(contents) @ pc.dct_vector(prep.sigs[vj[1]]) >= g.CONTENTS_AGREE:
+                pairs.append((vi[0], vj[0]))
         for va, vb in pairs:
-            if abs(prep.log_aspect[va] * sign - prep.log_aspect[vb]) > g.MAX_ASPECT_LOG:
+            shape = abs(float(prep.log_aspect[va]) * sign - float(prep.log_aspect[vb]))
+            if shape > g.MAX_ASPECT_LOG:
                 continue
             turned = pc.transform_dct(prep.sigs[va], t)
             low = float(pc.dct_vector(turned) @ pc.dct_vector(prep.sigs[vb]))
             if low > best.low:
                 band = float(pc.band_vector(turned) @ pc.band_vector(prep.sigs[vb]))
-                best = g.Match(low, band, t)
+                best = g.Match(low, band, t, shape)
     return best
 
 

@@ -6,7 +6,8 @@
 2. A candidate pair is verified on the floats: the best low-frequency DCT cosine over
    transforms and framings, and under that transform the detail-band cosine, which is what
    tells a copy from another shot of the same scene. Both must pass thresholds set by
-   ``--sensitivity``; the pair's score is their mean.
+   ``--sensitivity`` (match_rules.py; views of shapes more than ~25 % apart need near-exact
+   signatures); the pair's score is their mean.
 3. Verified edges form connected components; inside each, complete-link clustering, strongest
    verified edge first: two clusters merge only when EVERY pair across them lies within the
    bound (LINK_FLOOR / BAND_FLOOR under the thresholds), so whoever becomes the keeper lies
@@ -30,84 +31,32 @@ from lookalike.engine.candidates import (
 )
 from lookalike.engine.features import perceptual as pc
 from lookalike.engine.item_table import Item, ItemTable, gather_views
+from lookalike.engine.match_rules import (  # noqa: F401 (the grouper's names, re-exported)
+    ALIGNED_BONUS,
+    BAND_FLOOR,
+    LINK_FLOOR,
+    LINK_SLACK,
+    NO_MATCH,
+    RECHECK_BAND,
+    RECHECK_LOW,
+    SHAPE_FREE,
+    TURNED_MIN,
+    Match,
+    Thresholds,
+    thresholds_for,
+)
 from lookalike.engine.recheck import lookahead
 from lookalike.engine.unionfind import connected_components
 
 MAX_ASPECT_LOG = 0.45  # views whose aspect ratios differ more cannot be one photo
 SAME_FRAME = 0.03  # trimmed contents whose log aspect ratios differ less have the same shape
+# Contents of the same shape whose low cosine reaches this are one picture, so their whole
+# frames are compared too: a trim that bites into a near-plain part of the picture (a dark
+# patch at its edge, not a border) stops a few % apart in two copies, and the band cosine of
+# contents misaligned by that much falls under the bar. Two different photos in one frame
+# never get here: their contents differ.
+CONTENTS_AGREE = 0.95
 BIG_COMPONENT = 300
-
-
-# A match that needs a rotation or mirror must line up almost perfectly: symmetric scenes
-# (a quarter of a round object, a reflected facade) look like turned copies of each other,
-# while real turned copies keep both cosines above ~0.99.
-TURNED_MIN = (0.97, 0.95)
-# The bound every pair of a group keeps (hash mode): two copies that each match the original
-# may differ more from each other (a watermark and a heavy re-encode), but only this much:
-# a low cosine ≥ low − LINK_FLOOR and a band cosine ≥ band − BAND_FLOOR. The pairs joined by a
-# merge also average a score ≥ the threshold score − LINK_SLACK.
-LINK_FLOOR = 0.15
-BAND_FLOOR = 0.2
-LINK_SLACK = 0.08
-# Hash edges whose detail band is below this are checked on the pixels too (verify.py): a
-# burst frame with a moved subject matches the low frequencies and most of the detail band.
-# Copies sit above it (measured: ≥ 0.91 on the corpus except graphics and heavy blur).
-RECHECK_BAND = 0.85
-RECHECK_LOW = 0.97  # same for the low frequencies: two pages of one layout match at ~0.96
-ALIGNED_BONUS = (0.12, 0.05)
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Minimum low-frequency and detail-band cosines for "the same photo"."""
-
-    low: float
-    band: float
-
-    def accepts(self, m: Match) -> bool:
-        """A verified edge. Pixels that line up well (a high band cosine) excuse a lower low
-        cosine: a big watermark over a dark picture moves the low frequencies most."""
-        low, band = self.low, self.band
-        if m.transform != pc.IDENTITY:
-            low, band = max(low, TURNED_MIN[0]), max(band, TURNED_MIN[1])
-        if m.low >= low and m.band >= band:
-            return True
-        return m.low >= low - ALIGNED_BONUS[0] and m.band >= band + ALIGNED_BONUS[1]
-
-    def joins(self, cross: list[Match]) -> bool:
-        """May two clusters whose cross pairs match like ``cross`` become one group? Only when
-        EVERY cross pair lies within the bound (low and detail-band cosines at most
-        LINK_FLOOR / BAND_FLOOR under the thresholds) and they agree on average: a bounded
-        diameter, so a group is never a chain."""
-        low, band = self.low - LINK_FLOOR, self.band - BAND_FLOOR
-        if any(m.low < low or m.band < band for m in cross):
-            return False
-        mean = sum(m.score for m in cross) / len(cross)
-        return mean >= 0.5 * (self.low + self.band) - LINK_SLACK
-
-
-def thresholds_for(sensitivity: int) -> Thresholds:
-    """0 → loosest, 50 → default, 100 → only resized and re-encoded copies."""
-    s = max(0, min(100, sensitivity))
-    if s <= 50:
-        f = s / 50
-        return Thresholds(0.70 + 0.10 * f, 0.40 + 0.15 * f)
-    f = (s - 50) / 50
-    return Thresholds(0.80 + 0.17 * f, 0.55 + 0.40 * f)
-
-
-@dataclass(frozen=True, slots=True)  # one per matched pair
-class Match:
-    low: float
-    band: float
-    transform: int
-
-    @property
-    def score(self) -> float:
-        return 0.5 * (self.low + self.band)
-
-
-NO_MATCH = Match(0.0, 0.0, 0)
 
 
 HASH_CHUNK = 8192  # views hashed per numpy batch (~40 MB of temporaries)
@@ -176,6 +125,10 @@ class ViewSignatures:
                 diff = abs(self.log_aspect[vi[1]] * sign - self.log_aspect[vj[1]])
                 if diff < SAME_FRAME:
                     pairs = [(vi[1], vj[1])]
+                    if lows[pairs[0]][t] >= CONTENTS_AGREE:
+                        # the contents are one picture: the whole frames may line it up
+                        # better (a trim cut into a near-plain dark part a few % apart)
+                        pairs.append((vi[0], vj[0]))
             for va, vb in pairs:
                 if abs(self.log_aspect[va] * sign - self.log_aspect[vb]) > MAX_ASPECT_LOG:
                     continue
@@ -187,7 +140,9 @@ class ViewSignatures:
         turned = pc.transform_dct(self.sigs[va], t)
         low = float(pc.dct_vector(turned) @ pc.dct_vector(self.sigs[vb]))
         band = float(pc.band_vector(turned) @ pc.band_vector(self.sigs[vb]))
-        return Match(low, band, t)
+        sign = -1 if pc.DIHEDRAL[t][0] else 1
+        shape = abs(float(self.log_aspect[va]) * sign - float(self.log_aspect[vb]))
+        return Match(low, band, t, shape)
 
 
 @dataclass
