@@ -202,3 +202,18 @@ def test_find_by_name_goes_where_the_whole_review_goes_reading_only_the_hit() ->
     a.goto_index(0)
     assert a.find("IMG_00452_copy_copy") and a.current_member.path.endswith("452_copy_copy.jpg")
     assert a.stored.view.loads <= loads + 2  # the hit's page, not every page on the way
+
+
+def test_the_next_tier_and_sort_views_are_read_ahead_off_the_loop() -> None:
+    engine = FakeEngine(make_groups(N))
+    state = paged(engine)
+    for key in ("tier", "tier", "tier", "tier", "sort", "tier", "sort"):
+        state.prefetch()  # the review screen's worker, after each redraw
+        engine.loop_calls.clear()
+        state.cycle_tier() if key == "tier" else state.cycle_sort()
+        assert "group_columns" not in engine.loop_calls, key  # the key read no columns
+    assert (state.tier_filter, state.sort) == ("exact", "size")
+    ref = every(engine)
+    ref.tier_filter, ref.sort = "exact", "size"
+    ref.rebuild_view()
+    assert list(state.view) == list(ref.view) and shown(state) == shown(ref)

@@ -26,7 +26,8 @@ from lookalike.ui.state_store import SORTS, TIERS, split_keys
 
 PAGE = 200  # groups per page: a screenful many times over, ≈ 2 MB decoded (docs/scale.md)
 FACTS_CHUNK = 5000  # groups read from the member columns per call in a whole-review pass
-PAGES_HELD = 4  # the page on screen, the ones either side, and one more
+PAGES_HELD = 4
+VIEWS_HELD = 8  # filter/sort views whose ords are kept (400 kB each per 100,000 groups)  # the page on screen, the ones either side, and one more
 
 
 class PagePort(Protocol):
@@ -152,6 +153,8 @@ class StoredReview:
         self._extra: OrderedDict[int, Group] = OrderedDict()
         self._lock = threading.Lock()
         self._found: tuple[frozenset[int], frozenset[str], list[Group]] | None = None
+        self._views: OrderedDict[tuple[GroupFilter | None, str], np.ndarray] = OrderedDict()
+        self._views_lock = threading.Lock()  # 4 bytes a group each
 
     def _positions(self, ords: np.ndarray) -> np.ndarray:
         pos = np.full(len(self._known), -1, dtype=np.int32)
@@ -159,7 +162,8 @@ class StoredReview:
         return pos
 
     def set_view(self, flt: GroupFilter | None, sort: str) -> None:
-        """Read the view's ords again from the catalog's columns (a filter or sort changed)."""
+        """Show another view (a filter or sort changed): its ords from the views a worker read
+        ahead (``warm_views``), else from the catalog's columns now."""
         flt = flt if flt is not None and (flt.tier or flt.folder) else None
         if (flt, sort) == self._view_key:
             return  # the stored review does not change under one StoredReview
@@ -167,8 +171,32 @@ class StoredReview:
         if flt is None and sort == "order":
             self.view = self.all
         else:
-            self.view = GroupPages(self.port, flt, sort)
+            self.view = GroupPages(self.port, ords=self._ords(flt, sort))
         self._pos = self._positions(self.view.ords)
+
+    def _ords(self, flt: GroupFilter | None, sort: str) -> np.ndarray:
+        key = (flt, sort)
+        with self._views_lock:
+            ords = self._views.get(key)
+        if ords is None:
+            ords = np.asarray(self.port.group_columns(flt, sort), dtype=np.int32)
+            with self._views_lock:
+                self._views[key] = ords
+                while len(self._views) > VIEWS_HELD:
+                    self._views.popitem(last=False)
+        return ords
+
+    def warm_views(self, keys: Iterable[tuple[GroupFilter | None, str]]) -> int:
+        """Read these views' ords ahead (a thread worker: the next tier and the next sort), so
+        pressing the key does not read the columns on the event loop; returns how many."""
+        n = 0
+        for flt, sort in keys:
+            flt = flt if flt is not None and (flt.tier or flt.folder) else None
+            if (flt is None and sort == "order") or (flt, sort) in self._views:
+                continue
+            self._ords(flt, sort)
+            n += 1
+        return n
 
     def all_ids(self) -> list[int]:
         """Every stored group's id (unfiltered, review order)."""

@@ -1,8 +1,7 @@
 """Review state: pure Python, no Textual, so it is cheap to test and to persist.
 
-Holds the groups, the reviewer's decisions, position, marks and favourites, plus the filtered and
-sorted view. Every method is O(1) or O(groups) at worst, never O(groups x members) on a keypress,
-so moving through 10,000 groups stays instant.
+Holds the groups, decisions, position, marks, favourites and the filtered, sorted view; no
+keypress costs O(groups x members), so moving through 10,000 groups stays instant.
 
 Decisions outlive the scan that showed them. Group numbers are per scan, so a decision is stored
 as a :class:`Record` keyed by its group's member set, each member by :func:`file_key` (the
@@ -16,8 +15,7 @@ rather than moved onto files the reviewer never judged.
 A stored review is held as pages (:meth:`ReviewState.set_stored`, ui/group_pages.py): the view
 is an array of group ords read from the catalog's columns, groups are decoded a page at a time,
 and records are matched against only the groups that hold their files (found in the catalog's
-``group_files``), so a review of 100,000 groups opens without decoding them all
-(docs/scale.md). ``groups``, ``by_id`` and ``view`` read the same either way.
+``group_files``), so 100,000 groups open without decoding them all (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -161,9 +159,15 @@ class ReviewState(ReviewStore):
         self.member = 0
 
     def prefetch(self) -> bool:
-        """Decode the next page when the cursor nears the end of its page (a thread worker
-        calls this: ui/screens/review.py); True when a page was read."""
-        return self.stored.prefetch(self.cursor) if self.stored is not None else False
+        """Decode the next page when the cursor nears its page's end; read the views the tier
+        and sort keys go to next (a thread worker calls this: ui/screens/review.py)."""
+        if self.stored is None:
+            return False
+        page = self.stored.prefetch(self.cursor)
+        tier, folder = TIERS[(TIERS.index(self.tier_filter) + 1) % len(TIERS)], self.folder_filter
+        sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        flts = (GroupFilter(tier, folder), GroupFilter(self.tier_filter, folder))
+        return self.stored.warm_views([(flts[0], self.sort), (flts[1], sort)]) > 0 or page
 
     def cycle_tier(self) -> str:
         i = TIERS.index(self.tier_filter)
