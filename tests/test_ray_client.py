@@ -118,10 +118,16 @@ DRIVER = """
 import json, sys
 from pathlib import Path
 import ray
-from test_ray_client import _groups, _scan
-fin = _scan(Path(sys.argv[1]), Path(sys.argv[2]), workers=2, executor=sys.argv[3])
+from test_ray_client import _groups
+from lookalike.engine import Engine, ScanOptions
+from lookalike.engine.events import Notice
+db = Path(sys.argv[2])
+opts = ScanOptions(roots=(Path(sys.argv[1]),), thumbnails=False, workers=2, executor=sys.argv[3])
+events = list(Engine(db, db.parent / "thumbs").scan_sync(opts))
+fin = events[-1]
 print(json.dumps({"decoded": fin.stats.images_decoded, "groups": _groups(fin),
-                  "connected_after": ray.is_initialized()}))
+                  "connected_after": ray.is_initialized(),
+                  "notices": [e.message for e in events if isinstance(e, Notice)]}))
 """
 
 
@@ -137,5 +143,6 @@ def test_a_ray_client_scan_gives_the_local_pools_groups(corpus, cluster, tmp_pat
     remote = json.loads(run.stdout.strip().splitlines()[-1])
     assert not remote["connected_after"]  # the scan disconnected its client
     assert remote["decoded"] == local.stats.images_decoded > 0
+    assert not [m for m in remote["notices"] if "Ray pipeline failed" in m]  # Ray Data ran it
     assert len(local.groups) >= len(PHOTOS)  # the copies do group
     assert remote["groups"] == _groups(local)

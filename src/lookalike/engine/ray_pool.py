@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import pickle
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -132,6 +133,8 @@ class RayPool:
         self._ray: Any = None
         self._started_here = False
         self.driver_runs = 0  # tasks the driver ran because the pipeline failed for good
+        self.failure: str | None = None  # why it failed (the scan says so once: extract.py)
+        self._window_actor: Any = None  # ClientWindow as a Ray actor class (ray:// only)
 
     def start(self) -> None:
         if self._ray is not None:
@@ -204,8 +207,8 @@ class RayPool:
                     yield result
                     if cancelled():
                         return
-        except Exception:  # noqa: BLE001 - a batch failed past its retries, or Ray went away
-            pass
+        except Exception as exc:  # noqa: BLE001 - a batch failed past its retries, or Ray left
+            self.failure = f"{type(exc).__name__}: {exc}"[:500]
         for k, task in enumerate(tasks):  # whatever did not come back: the driver does it
             if not done[k]:
                 if cancelled():
@@ -217,40 +220,85 @@ class RayPool:
         self, fn: Callable[[Any], Any], tasks: list, lo: int, hi: int, size: int, embed: Any
     ) -> Iterator[tuple[int, Any]]:
         """(task index, result) of tasks[lo:hi] from one Ray Data pipeline."""
-        import ray.data
-
         items = [
             {"i": k, "task": pickle.dumps(self._mapped(tasks[k]), protocol=5)}
             for k in range(lo, hi)
         ]
-        ds = ray.data.from_items(items, override_num_blocks=-(-(hi - lo) // size))
-        ds = ds.map_batches(
-            _run_batch,
-            fn_kwargs={"fn": fn},
-            batch_size=None,  # a block is a batch: a lost worker re-runs just that
-            batch_format="numpy",
-            num_cpus=1,
-            **_retry_args(ds),
-        )
-        if embed is not None:
-            from lookalike.engine.ray_embed import EmbedActor, plan_actors
+        res = self._resources() if embed is not None else (0, 0)
+        if self.address.startswith("ray://"):
+            rows: Iterator[tuple[list, list]] = self._via_actor(fn, items, size, embed, res)
+        else:
+            rows = _rows(_batches(fn, items, size, embed, res))
+        for ids, blobs in rows:
+            for k, blob in zip(ids, blobs, strict=True):
+                yield int(k), pickle.loads(blob)
 
-            plan = plan_actors(embed, *self._resources())
-            ds = ds.map_batches(
-                EmbedActor,
-                fn_constructor_args=(embed, plan.device),
-                batch_size=plan.batch_size,
-                batch_format="numpy",
-                concurrency=plan.concurrency,
-                num_cpus=plan.num_cpus,
-                num_gpus=plan.num_gpus,
-            )
-        it = iter(ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1))
+    def _via_actor(
+        self, fn: Callable, items: list, size: int, embed: Any, res: tuple[int, int]
+    ) -> Iterator[tuple[list, list]]:
+        """Ray Client: the pipeline runs in an actor on the cluster, a batch per call."""
+        if self._window_actor is None:
+            self._window_actor = self._ray.remote(num_cpus=0, max_restarts=0)(ClientWindow)
+        actor = self._window_actor.remote(fn, items, size, embed, res)
         try:
-            for batch in it:
-                for k, blob in zip(batch["i"], batch["result"], strict=True):
-                    yield int(k), pickle.loads(blob)
+            while (got := self._ray.get(actor.next.remote())) is not None:
+                yield got
         finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()  # a stopped scan stops the pipeline too
+            self._ray.kill(actor)  # a stopped scan stops the pipeline too
+
+
+def _batches(
+    fn: Callable, items: list, size: int, embed: Any, res: tuple[int, int]
+) -> Iterator[dict[str, np.ndarray]]:
+    """The window's Ray Data pipeline: decode tasks, then (--model) the embedding actors;
+    batches of results in completion order. Closing it stops the pipeline."""
+    import ray.data
+
+    ds = ray.data.from_items(items, override_num_blocks=-(-len(items) // size))
+    ds = ds.map_batches(
+        _run_batch,
+        fn_kwargs={"fn": fn},
+        batch_size=None,  # a block is a batch: a lost worker re-runs just that
+        batch_format="numpy",
+        num_cpus=1,
+        **_retry_args(ds),
+    )
+    if embed is not None:
+        from lookalike.engine.ray_embed import EmbedActor, plan_actors
+
+        plan = plan_actors(embed, *res)
+        ds = ds.map_batches(
+            EmbedActor,
+            fn_constructor_args=(embed, plan.device),
+            batch_size=plan.batch_size,
+            batch_format="numpy",
+            concurrency=plan.concurrency,
+            num_cpus=plan.num_cpus,
+            num_gpus=plan.num_gpus,
+        )
+    it = iter(ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1))
+    try:
+        yield from it
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
+def _rows(batches: Iterator[dict[str, np.ndarray]]) -> Iterator[tuple[list, list]]:
+    with closing(batches):
+        for b in batches:
+            yield b["i"].tolist(), b["result"].tolist()
+
+
+class ClientWindow:
+    """Ray Client drivers cannot run Ray Data's executor (it needs a core worker, which a
+    client process has not), so this actor runs a window's pipeline on the cluster and hands
+    its batches to the driver one call at a time."""
+
+    def __init__(self, fn: Callable, items: list, size: int, embed: Any, res: tuple) -> None:
+        _quiet_ray_data()
+        self.rows = _rows(_batches(fn, items, size, embed, res))
+
+    def next(self) -> tuple[list, list] | None:
+        return next(self.rows, None)

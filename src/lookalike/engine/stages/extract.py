@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lookalike.engine.catalog import FileRow
-from lookalike.engine.events import Event
+from lookalike.engine.events import Event, Notice
 from lookalike.engine.features.extract import (
     PERCEPTUAL_VERSION,
     extract_file,
@@ -164,6 +164,12 @@ def extract(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
     if ex.video_reps and not ctx.cancel.is_set():
         yield from _videos(ctx, ex.video_reps, feeder)
     ctx.pool.release()  # local: the workers' memory goes back; Ray keeps its workers
+    if failure := getattr(ctx.pool, "failure", None):  # Ray: no file lost, but say why
+        yield Notice(
+            f"the Ray pipeline failed ({failure}); {ctx.pool.driver_runs} tasks ran on this "
+            "machine instead. Check the cluster's logs, or scan with --executor local",
+            "warning",
+        )
     yield from ctx.flush_errors()
     yield prog.done(done)
     ctx.timed("extract", prog.start)
