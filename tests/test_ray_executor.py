@@ -222,3 +222,23 @@ def test_remote_root_maps_paths_for_the_workers(tmp_path) -> None:
     )
     with pytest.raises(ValueError, match="LOCAL=REMOTE"):
         parse_remote_root("/only/local")
+
+
+def test_video_frames_are_embedded_by_the_ray_actor(ray_local, tmp_path) -> None:
+    """Videos go through the same pipeline: their frames are embedded by the actor (the
+    driver loads no model), and the crop the frame hashes miss is found, as locally
+    (tests/test_video_embed.py)."""
+    pytest.importorskip("av")
+    from video_helpers import DATA, variant
+
+    d = tmp_path / "videos"
+    d.mkdir()
+    base = variant(DATA / "bigbuckbunny.mp4", d / "bunny.mp4", scale=0.5)
+    variant(base, d / "bunny-crop25.mp4", crop=0.25)
+    variant(DATA / "bikes.mp4", d / "bikes.mp4", scale=0.5, trim=(0.0, 0.5))
+    ml = MLOptions(model="effnet-lite0", quality=False)
+    fin, events = _scan_events(d, tmp_path / "c.db", workers=2, ml=ml, executor="ray")
+    said = [e.message for e in events if isinstance(e, Notice)]
+    assert not [m for m in said if "loaded in" in m or "Ray pipeline failed" in m]
+    groups = [(g.tier, sorted(Path(m.path).name for m in g.members)) for g in fin.groups]
+    assert groups == [("same", ["bunny-crop25.mp4", "bunny.mp4"])]

@@ -100,7 +100,7 @@ def take_vectors(feeder: Any, fid: int, got: RayVectors) -> None:
     st.embedded += len(got.vectors)
     st.embed_seconds += got.seconds_each * len(got.vectors)
     if st.device is None:
-        st.device = got.device
+        st.device = f"{got.device} (Ray actors)"
         feeder.notices.append(
             (f"embedding model {feeder.spec.name} on {got.device} (Ray actors)", "info")
         )

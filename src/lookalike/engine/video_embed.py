@@ -158,6 +158,7 @@ def extract(
 def _embed(feeder: Any, arrays: Any) -> np.ndarray:
     """Arrays → unit vectors, in the embedder's batches; a Ray actor's vectors as they are."""
     if isinstance(arrays, RayVectors):
+        feeder.state.device = feeder.state.device or f"{arrays.device} (Ray actors)"
         feeder.state.embed_seconds += arrays.seconds_each * len(arrays.vectors)
         feeder.state.embedded += len(arrays.vectors)
         return np.asarray(arrays.vectors, np.float32)
