@@ -7,6 +7,7 @@ groups its representatives by signatures only (no pixel re-checks, nothing writt
 counts what the group stage would face and compares the components with the planted pairs.
 
     python benchmarks/scale_density.py /tmp/lookalike-scale/m5000
+    python benchmarks/scale_density.py /tmp/lookalike-scale/m5000 --regroup   # + re-checks
 """
 
 from __future__ import annotations
@@ -59,6 +60,33 @@ def density(root: Path) -> dict:
     }  # fmt: skip
 
 
+def regroup(root: Path) -> dict:
+    """The group stage's grouping (pixel re-checks included, run here one by one) over the
+    catalog a scan left, scored against the planted pairs: which planted copies share a group
+    with their original, per kind, and which groups hold anything else. Exact copies are one
+    representative after the exact stage, so only the other kinds are scored."""
+    t = time.perf_counter()
+    items = _items(root / "run" / "catalog.db")
+    groups = G.group_items(items, 50).groups
+    planted = json.loads((root / "labels.json").read_text())["planted"]
+    pair_of = {p: k for k, pair in enumerate(planted) for p in pair}
+    group_of = {os.fsdecode(items[i].path): n for n, g in enumerate(groups) for i in g}
+    found: dict[str, list[int]] = {}
+    for orig, copy in planted:
+        kind = Path(copy).stem.split("_", 1)[1]
+        if kind != "exact":
+            hit = group_of.get(orig) is not None and group_of.get(orig) == group_of.get(copy)
+            found.setdefault(kind, [0, 0])[0] += hit
+            found[kind][1] += 1
+    strays = [g for g in groups if not _planted_only([items[i].path for i in g], pair_of)]
+    return {
+        "groups": len(groups), "planted_found_by_kind": found,
+        "groups_beyond_planted": len(strays),
+        "stray_examples": [sorted(Path(items[i].path).name for i in g)[:4] for g in strays[:40]],
+        "seconds": round(time.perf_counter() - t, 1),
+    }  # fmt: skip
+
+
 def _planted_only(paths: list, pair_of: dict) -> bool:
     """True when a component is one planted (original, copy) pair and nothing else."""
     keys = {pair_of.get(os.fsdecode(p)) for p in paths}
@@ -68,7 +96,11 @@ def _planted_only(paths: list, pair_of: dict) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("root", type=Path, help="a scale.py set folder that has been scanned")
-    print(json.dumps(density(ap.parse_args().root), indent=2))
+    ap.add_argument(
+        "--regroup", action="store_true", help="group as the scan does (re-checks included)"
+    )
+    args = ap.parse_args()
+    print(json.dumps(regroup(args.root) if args.regroup else density(args.root), indent=2))
 
 
 if __name__ == "__main__":
