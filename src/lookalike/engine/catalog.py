@@ -319,9 +319,8 @@ class Catalog:
         self.commit()
 
     def _groups_outside(self, groups: list[Group], seen: set[int]) -> list[Group]:
-        """Stored groups that this scan leaves as they were (renamed members follow the file).
-        Only the groups that can stay are decoded: the others are ruled out from the member
-        columns (``group_files``), so a full rescan decodes none of the old review."""
+        """Stored groups this scan leaves as they were (renamed members follow the file); only
+        those are decoded (``group_files`` rules out the rest: a rescan decodes no old review)."""
         in_new = {m.file_id for g in groups for m in g.members}
         old = catalog_groups.page(
             self.db, catalog_groups.ords_kept(self.db, in_new, seen), show_hidden=True
