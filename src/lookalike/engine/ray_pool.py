@@ -21,6 +21,10 @@ lost. A killed driver resumes from the catalog like a local scan (features are c
 batches). Files are read by the workers at the same path, or under the prefix
 ``--remote-root LOCAL=REMOTE`` maps it to (every node mounts the collection there).
 
+Over Ray Client (``ray://``) the driver cannot run Ray Data's executor (a client process has
+no core worker), so each window's pipeline runs in a ``ClientWindow`` actor on the cluster
+that hands the batches over one call at a time.
+
 Cost: Ray Data's start-up (its import, the first tasks' workers) adds seconds to a local
 run; docs/scale.md has the figures. The process pool stays the default.
 """
@@ -107,6 +111,7 @@ def _quiet_ray_data() -> None:
 
     from ray.data import DataContext
 
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # no "Dataset … finished" lines
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = False
