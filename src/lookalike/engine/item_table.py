@@ -84,14 +84,6 @@ class ItemTable(Sequence[Item]):
         return (self[i] for i in range(len(self)))
 
 
-def item_keys(items: Sequence[Item]) -> list[int]:
-    """The items' file keys in order; from a table's key column, without building an Item
-    (and its views) per entry."""
-    if isinstance(items, ItemTable):
-        return items.keys.tolist()
-    return [it.key for it in items]
-
-
 def gather_views(items: Sequence[Item]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """The views of a list of items, for the grouper: references to their DCT blocks (float16 or float32 as given,
     never copied), view offsets and aspect ratios."""

@@ -14,7 +14,6 @@ from typing import Any
 
 from lookalike.engine.catalog import FileRow
 from lookalike.engine.events import Event, GroupFound
-from lookalike.engine.item_table import item_keys
 from lookalike.engine.records import Group, Member
 from lookalike.engine.rules.evidence import with_evidence, with_flags
 from lookalike.engine.rules.keep import choose_keeper, with_others
@@ -31,9 +30,8 @@ def _raw_groups(gr: Grouped, ex: Exact) -> list[tuple[str, list[int]]]:
     group is "exact" on its own (videos build their own groups)."""
     in_same: set[int] = set()
     raw: list[tuple[str, list[int]]] = []
-    keys = item_keys(gr.items)
     for g in gr.clustering.groups:
-        ids = [keys[n] for n in g]
+        ids = [gr.items[n].key for n in g]
         in_same.update(ids)
         raw.append(("same", ids))
     video_ids = {r.id for r in ex.video_reps}
@@ -87,7 +85,7 @@ class _Ranker:
 
     def __init__(self, ctx: ScanContext, gr: Grouped, ex: Exact, rows: dict, ml_state: Any):
         self.ctx, self.gr, self.ex, self.rows, self.ml = ctx, gr, ex, rows, ml_state
-        self.item_index = {key: n for n, key in enumerate(item_keys(gr.items))}
+        self.item_index = {it.key: n for n, it in enumerate(gr.items)}
         self.view_cache: dict[int, list | None] = {}
 
     def views_of(self, rep_id: int) -> list | None:
