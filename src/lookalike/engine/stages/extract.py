@@ -29,7 +29,6 @@ from lookalike.engine.stages.exact import Exact
 
 META = "meta"
 PERCEPT = "percept"
-MODEL_INPUT_SLOT = 4  # extract_task's result: (file id, meta, views, error, model input)
 
 
 def extract_task(task: tuple) -> tuple:
@@ -78,7 +77,7 @@ def _decode_all(
     paths = {r.id: r.path for r in need}
     job = None  # --executor ray: the cluster embeds too (ray_embed.py); else the feeder does
     if feeder is not None and ctx.pool.remote_embed:
-        job = feeder.remote_job(MODEL_INPUT_SLOT, roots=opts.remote_roots)
+        job = feeder.remote_job(4, roots=opts.remote_roots)
     writes = Writes(cat)
     done = 0
     results = ctx.pool.map(extract_task, tasks, ctx.cancel.is_set, embed=job)
