@@ -359,22 +359,16 @@ class TilePlan:
     """The geometry both tile widgets share (ThumbGrid here, TileGrid for half-cell pictures):
     the picture box under the current plan and the colour letterbox bars are painted with."""
 
+    area: tuple[int, int]
+    single: bool
+    _plan: tuple[int, int, int]
     background_colors: Any
-
-    def __init__(
-        self, image_cls: type[Widget] | None, plan: tuple[int, int, int], **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.image_cls = image_cls
-        self.group_id: int | None = None
-        self.single = False
-        self.area: tuple[int, int] = (0, 0)  # cells available for tiles (set by the screen)
-        self._plan = plan
 
     @property
     def box(self) -> Box:
         """Cells of the picture area of one tile under the current plan."""
-        return _picture_box(self._plan)
+        _, tile_w, tile_h = self._plan
+        return max(1, tile_w - CARD_CHROME_W), max(1, tile_h - CARD_CHROME_H)
 
     @property
     def background(self) -> imagefit.RGB:
@@ -387,13 +381,8 @@ class TilePlan:
 
     def plan_for(self, members: int) -> Box:
         """The picture box a group of ``members`` files would get (for prefetching)."""
-        return _picture_box(plan_grid(members, *self.area, self.single))
-
-
-def _picture_box(plan: tuple[int, int, int]) -> Box:
-    """A tile's picture area: the tile less its frame, title and caption lines."""
-    _, tile_w, tile_h = plan
-    return max(1, tile_w - CARD_CHROME_W), max(1, tile_h - CARD_CHROME_H)
+        _, tile_w, tile_h = plan_grid(members, *self.area, self.single)
+        return max(1, tile_w - CARD_CHROME_W), max(1, tile_h - CARD_CHROME_H)
 
 
 class ThumbGrid(TilePlan, Widget):
@@ -401,7 +390,12 @@ class ThumbGrid(TilePlan, Widget):
     files or the terminal size changes (a relayout), never on a plain next-group key."""
 
     def __init__(self, image_cls: type[Widget] | None, **kwargs: Any) -> None:
-        super().__init__(image_cls, (0, 0, 0), **kwargs)
+        super().__init__(**kwargs)
+        self.image_cls = image_cls
+        self.group_id: int | None = None
+        self.single = False
+        self.area: tuple[int, int] = (0, 0)  # cells available for tiles (set by the screen)
+        self._plan: tuple[int, int, int] = (0, 0, 0)
         self._count = -1
 
 

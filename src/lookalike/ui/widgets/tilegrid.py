@@ -86,7 +86,12 @@ class TileGrid(TilePlan, Widget):
     """
 
     def __init__(self, image_cls: type[Widget] | None, **kwargs: Any) -> None:
-        super().__init__(image_cls, (1, 0, 0), **kwargs)
+        super().__init__(**kwargs)
+        self.image_cls = image_cls
+        self.group_id: int | None = None
+        self.single = False
+        self.area: tuple[int, int] = (0, 0)  # cells available for tiles (set by the screen)
+        self._plan: tuple[int, int, int] = (1, 0, 0)
         self.tiles: list[Tile] = []
         self.top = 0  # first line shown: a group taller than the pane scrolls
         self._selected = -1
