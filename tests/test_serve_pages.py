@@ -133,6 +133,15 @@ def test_filters_and_sorts_are_the_engine_views(served):
             ]
             paged = _pages(c, "/review/groups", 1, **params)[0]
             assert [g["id"] for g in paged] == [o + 1 for o in want.tolist()]
+    every = engine.group_columns().tolist()
+    facts = c.post("/review/groups/facts", json={"ords": every}).json()["groups"]
+    assert facts == [g.to_json() for g in engine.group_facts(every)]
+    beta = [str(p) for p in sorted((lib / "beta").iterdir())]
+    ords = c.post("/review/groups/of-files", json={"paths": beta}).json()["ords"]
+    assert ords == engine.group_ords_of_files([], beta) and len(ords) == 2
+    ids = [m.file_id for g in engine.group_page(ords[:1]) for m in g.members]
+    got = c.post("/review/groups/of-files", json={"file_ids": ids}).json()
+    assert got == {"ords": ords[:1]}
 
 
 def test_bad_page_requests_are_refused_with_a_clear_message(served):
@@ -154,6 +163,21 @@ def test_bad_page_requests_are_refused_with_a_clear_message(served):
     for ords in ("1,x", ",".join(["0"] * 501), "-1"):
         r = c.get("/review/groups/page", params={"ords": ords})
         assert r.status_code == 422 and "ords" in r.json()["error"] + r.json()["hint"]
+    for body, says in (
+        ({"ords": [0, "x"]}, '"ords" must be a list'),
+        ({"ords": [-1]}, '"ords" must be a list'),
+        ({"ords": [0] * 5001}, "at most 5000 ords"),
+        ([], '"ords" must be a list'),
+    ):
+        r = c.post("/review/groups/facts", json=body)
+        assert r.status_code == 422 and says in r.json()["error"], (body, r.text)
+    for body, says in (
+        ({"file_ids": ["1"]}, '"file_ids" must be a list'),
+        ({"paths": [""]}, '"paths" must be a list'),
+        ({"paths": ["/x"] * 1000, "file_ids": [1] * 1001}, "at most 2000 file ids and paths"),
+    ):
+        r = c.post("/review/groups/of-files", json=body)
+        assert r.status_code == 422 and says in r.json()["error"], (body, r.text)
     assert c.get("/jobs/nope/result").status_code == 404
 
 
@@ -191,6 +215,10 @@ def test_groups_outside_the_roots_stay_out_of_the_review_columns(tmp_path: Path)
         assert c.get("/review/groups/columns").content == b""
         assert c.get("/review/groups/page", params={"ords": "0"}).json() == {"groups": []}
         assert c.get("/review/groups").json()["total"] == 0
+        assert c.post("/review/groups/facts", json={"ords": [0]}).json() == {"groups": []}
+        inside = [str(p) for p in sorted(private.iterdir())]
+        assert engine.group_ords_of_files([], inside) == [0]  # stored, but not served
+        assert c.post("/review/groups/of-files", json={"paths": inside}).json() == {"ords": []}
 
 
 def test_event_log_keeps_offsets_and_cuts_a_half_written_line(tmp_path: Path):

@@ -19,8 +19,13 @@ from lookalike.engine.catalog_groups import GroupFilter  # noqa: E402
 from lookalike.engine.events import GroupFound, ScanFinished, ScanStarted, StageProgress  # noqa: E402
 from lookalike.engine.options import ScanOptions  # noqa: E402
 from lookalike.ui.engine_port import ActionsUnavailable, EnginePort  # noqa: E402
-from lookalike.ui.group_pages import GroupPages  # noqa: E402
-from lookalike.ui.remote_port import RemoteError, RemotePort, scan_body  # noqa: E402
+from lookalike.ui.group_pages import GroupPages, StoredReview  # noqa: E402
+from lookalike.ui.remote_port import (  # noqa: E402
+    RemoteError,
+    RemotePort,
+    _lookup_chunks,
+    scan_body,
+)
 from serve_helpers import Server, make_library, snapshot  # noqa: E402
 
 
@@ -115,12 +120,35 @@ def _pages_match_the_engine(port: RemotePort, engine: Engine, lib: Path) -> None
     )
     for m in (m for g in pages for m in g.members):  # thumbnails fetched into the local cache
         assert Path(m.thumb).read_bytes()[:3] == b"\xff\xd8\xff" and "remote-thumbs" in m.thumb
+    # the member columns and the file lookup are served: no page read to match records
+    every = engine.group_columns().tolist()
+    assert _facts(port.group_facts(every)) == _facts(engine.group_facts(every))
+    paths = [str(lib / "cat.jpg"), str(lib / "man.jpg")]
+    assert port.group_ords_of_files([], paths) == engine.group_ords_of_files([], paths)
+    cat = engine.group_ords_of_files([], paths[:1])
+    assert len(cat) == 1 and port.group_ords_of_files([], paths[:1]) == cat
+    stored = StoredReview(port)
+    got = stored.groups_with_files([], paths[:1])
+    assert [g.id for g in got] == [cat[0] + 1] and stored.all.loads == 0
 
 
 def test_remote_port_follows_the_engine_port():
     """A method added to EnginePort needs its RemotePort twin (and a route if it needs one)."""
     missing = [m for m in dir(EnginePort) if not m.startswith("_") and not hasattr(RemotePort, m)]
     assert not missing, f"ui/remote_port.py lacks {missing}: add them (see docs/api.md)"
+
+
+def test_file_lookups_are_cut_under_the_server_bounds():
+    """Many decided files: every id and path asked once, each body within the bounds."""
+    import json
+
+    ids, paths = list(range(3000)), [f"/photos/{'é' * 80}/{i}.jpg" for i in range(900)]
+    chunks = _lookup_chunks(ids, paths)
+    assert [i for c in chunks for i in c["file_ids"]] == ids
+    assert [p for c in chunks for p in c["paths"]] == paths
+    assert all(len(c["file_ids"]) + len(c["paths"]) <= 2000 for c in chunks)
+    assert all(len(json.dumps(c)) < 64 * 1024 for c in chunks) and len(chunks) >= 3
+    assert _lookup_chunks([], []) == []
 
 
 def test_scan_body_speaks_the_scan_command_options(tmp_path):

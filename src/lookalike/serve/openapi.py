@@ -369,4 +369,22 @@ def _page_paths() -> dict[str, Any]:
                 ),  # fmt: skip
             )
         },
+        "/review/groups/facts": {
+            "post": _op(
+                '{"ords": [...]} (at most 5000): these groups from the member columns, no '
+                "capture time, thumbnail, reason or evidence (Engine.group_facts).",
+                "200",
+                (413, 415, 422),
+                params=(HIDDEN,),
+            )
+        },
+        "/review/groups/of-files": {
+            "post": _op(
+                '{"file_ids": [...], "paths": [...]} (at most 2000 in all): ords of the '
+                "stored groups holding any of these files, ascending "
+                "(Engine.group_ords_of_files).",
+                "200",
+                (413, 415, 422),
+            )
+        },
     }

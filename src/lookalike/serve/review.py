@@ -19,6 +19,8 @@ from lookalike.serve.routes import body_of, page_of, room, view_of, with_thumb_u
 from lookalike.serve.scanargs import under_roots
 
 STATE_KEY_MAX = 200
+FACTS_MAX = 5000  # ords per /review/groups/facts request (≈ 40 kB of JSON body)
+LOOKUP_MAX = 2000  # file ids + paths per /review/groups/of-files request
 
 
 def _paths(body: object, key: str, roots: tuple[str, ...]) -> list[str]:
@@ -86,6 +88,54 @@ async def group_page(request: Request) -> Response:
         raise ApiError(422, f"at most {r.page_max} ords, each ≥ 0", "ask page by page")
     page = await asyncio.to_thread(r.review.page, ords, _hidden(request))
     return AsciiJSON({"groups": [with_thumb_urls(g) for g in page]})
+
+
+def _ords_of(body: object, most: int) -> list[int]:
+    ords = body.get("ords") if isinstance(body, dict) else None
+    if not isinstance(ords, list) or not all(type(o) is int and o >= 0 for o in ords):
+        raise ApiError(422, '"ords" must be a list of whole numbers ≥ 0',
+                       "take them from GET /review/groups/columns")  # fmt: skip
+    if len(ords) > most:
+        raise ApiError(422, f"at most {most} ords a request", "ask chunk by chunk")
+    return ords
+
+
+async def group_facts(request: Request) -> Response:
+    """``Engine.group_facts``: ``{"ords": [...]}`` (at most ``FACTS_MAX``) → those groups from
+    the member columns, no JSON row decoded (select by criteria, "accept all", folder counts
+    over every group); a group with a file outside the roots is left out as in the pages."""
+    r = room(request)
+    ords = _ords_of(await body_of(request), FACTS_MAX)
+
+    def work() -> list[dict[str, Any]]:
+        out = set(r.review.outside().tolist())
+        facts = r.engine.group_facts([o for o in ords if o not in out], _hidden(request))
+        return [g.to_json() for g in facts]
+
+    return AsciiJSON({"groups": await asyncio.to_thread(work)})
+
+
+async def group_ords_of_files(request: Request) -> Response:
+    """``Engine.group_ords_of_files``: ``{"file_ids": [...], "paths": [...]}`` → the ords of
+    the visible stored groups holding any of these files, ascending: where stored decisions
+    go back to after a rescan, without the client reading every page."""
+    r = room(request)
+    body = await body_of(request)
+    ids = body.get("file_ids", []) if isinstance(body, dict) else None
+    paths = body.get("paths", []) if isinstance(body, dict) else None
+    if not isinstance(ids, list) or not all(type(i) is int for i in ids):
+        raise ApiError(422, '"file_ids" must be a list of whole numbers')
+    if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
+        raise ApiError(422, '"paths" must be a list of paths')
+    if len(ids) + len(paths) > LOOKUP_MAX:
+        raise ApiError(422, f"at most {LOOKUP_MAX} file ids and paths a request",
+                       "ask chunk by chunk")  # fmt: skip
+
+    def work() -> list[int]:
+        out = set(r.review.outside().tolist())
+        return [o for o in r.engine.group_ords_of_files(ids, paths) if o not in out]
+
+    return AsciiJSON({"ords": await asyncio.to_thread(work)})
 
 
 async def state(request: Request) -> Response:
@@ -238,6 +288,8 @@ ROUTES = [
     Route("/review/groups/count", group_count),
     Route("/review/groups/columns", group_columns),
     Route("/review/groups/page", group_page),
+    Route("/review/groups/facts", group_facts, methods=["POST"]),
+    Route("/review/groups/of-files", group_ords_of_files, methods=["POST"]),
     Route("/review/state/{key}", state, methods=["GET", "PUT"]),
     Route("/review/decisions", decisions, methods=["GET", "PUT"]),
     Route("/review/not-duplicates", not_duplicates, methods=["POST"]),

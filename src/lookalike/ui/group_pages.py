@@ -52,7 +52,7 @@ PORT_METHODS = ("group_columns", "group_page")
 def pages_port(engine: Any) -> StoredPort | None:
     """The engine if it pages the stored review, else None (a server without page endpoints:
     the review then holds every group, as before). ``group_ords_of_files`` is optional: without
-    it (ui/remote_port.py) the groups a record touches are found by reading every page."""
+    it (an older server) the groups a record touches are found by reading every page."""
     return engine if all(callable(getattr(engine, m, None)) for m in PORT_METHODS) else None
 
 

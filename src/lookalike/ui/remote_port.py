@@ -42,6 +42,9 @@ from lookalike.ui.engine_port import (
 )
 
 PAGE_MAX = 500  # groups per request: the server's page bound (lookalike serve)
+FACTS_MAX = 5000  # ords per /review/groups/facts request (serve/review.py)
+LOOKUP_MAX = 2000  # file ids + paths per /review/groups/of-files request
+LOOKUP_BYTES = 48 * 1024  # and under the server's 64 kB body bound
 
 
 class RemoteError(RuntimeError):
@@ -228,6 +231,33 @@ class RemotePort:
             out += [group_from_json(g, self.thumb) for g in doc["groups"]]
         return out
 
+    def group_facts(self, ords: Sequence[int], show_hidden: bool = False) -> list[Group]:
+        """``Engine.group_facts``: these groups from the server's member columns (no JSON row
+        decoded there), ``FACTS_MAX`` a request. Members carry no file id, as the pages'
+        (their decision keys are the same)."""
+        want = [int(o) for o in ords]
+        out: list[Group] = []
+        for i in range(0, len(want), FACTS_MAX):
+            doc = self._post_view("/review/groups/facts", {"ords": want[i : i + FACTS_MAX]},
+                                  show_hidden)  # fmt: skip
+            out += [group_from_json(g, lambda _url: None) for g in doc["groups"]]
+        return out
+
+    def group_ords_of_files(self, file_ids: Sequence[int], paths: Sequence[str] = ()) -> list[int]:
+        """``Engine.group_ords_of_files`` on the server: the ords of its stored groups holding
+        any of these files, ascending (asked in chunks under the server's body bound)."""
+        found: set[int] = set()
+        for chunk in _lookup_chunks([int(i) for i in file_ids], [str(p) for p in paths]):
+            found.update(self._call("POST", "/review/groups/of-files", chunk)["ords"])
+        return sorted(found)
+
+    def _post_view(self, route: str, body: Any, show_hidden: bool) -> Any:
+        try:
+            r = self.http.post(route, json=body, params=_hidden(show_hidden) or None)
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"cannot reach {self.url}: {exc}") from None
+        return _answer(r)
+
     def load_state(self, key: str, default: object = None) -> object:
         value = self._call("GET", f"/review/state/{key}")["value"]
         return default if value is None else value
@@ -353,6 +383,27 @@ class RemotePort:
             f"{b['done']} files done, {b['not_done']} not. Undo it from History (6)."
             for b in self._call("GET", "/review/recovery")["batches"]
         ]
+
+
+def _lookup_chunks(ids: list[int], paths: list[str]) -> list[dict[str, list]]:
+    """Request bodies for /review/groups/of-files: each under ``LOOKUP_MAX`` entries and
+    ``LOOKUP_BYTES`` of JSON (file ids first, then paths)."""
+    out: list[dict[str, list]] = []
+    body: dict[str, list] = {"file_ids": [], "paths": []}
+    size = 0
+    for key, values in (("file_ids", ids), ("paths", paths)):
+        for v in values:
+            cost = len(json.dumps(v)) + 2
+            if len(body["file_ids"]) + len(body["paths"]) >= LOOKUP_MAX or (
+                size + cost > LOOKUP_BYTES and size
+            ):
+                out.append(body)
+                body, size = {"file_ids": [], "paths": []}, 0
+            body[key].append(v)
+            size += cost
+    if body["file_ids"] or body["paths"]:
+        out.append(body)
+    return out
 
 
 def _hidden(show_hidden: bool) -> dict[str, str]:
