@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from lookalike.engine.catalog_groups import GroupFilter
+    from lookalike.engine.member_columns import MemberColumns
 
 LOCK_POLL = 0.2  # seconds between tries while waiting for another scan (--wait)
 
@@ -187,6 +188,16 @@ class Engine:
 
         with Catalog(self.catalog_path) as cat:
             return catalog_groups.facts(cat.db, ords, show_hidden)
+
+    def group_member_columns(self, ords: Sequence[int], show_hidden: bool = False) -> MemberColumns:
+        """The members of these stored groups as numpy columns (size, dimensions, format,
+        flags, path, keeper), hidden files left out as in :meth:`group_facts`: what select
+        by criteria evaluates over every group without building a ``Member`` per file."""
+        from lookalike.engine import member_columns
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            return member_columns.read(cat.db, ords, show_hidden)
 
     def group_ords_of_files(self, file_ids: Sequence[int], paths: Sequence[str] = ()) -> list[int]:
         """Ords of the stored groups holding any of these files (catalog file ids, or paths of

@@ -18,6 +18,7 @@ import numpy as np
 
 from lookalike.engine.catalog_groups import GroupFilter
 from lookalike.engine.events import Event
+from lookalike.engine.member_columns import MemberColumns
 from lookalike.engine.options import ScanOptions
 from lookalike.engine.records import Group
 
@@ -184,6 +185,9 @@ class EngineAdapter:
 
     def group_ords_of_files(self, file_ids: Sequence[int], paths: Sequence[str] = ()) -> list[int]:
         return self.engine.group_ords_of_files(file_ids, paths)
+
+    def group_member_columns(self, ords: Sequence[int]) -> MemberColumns:
+        return self.engine.group_member_columns(ords)
 
     def rule_previews(self) -> list[Any]:
         """Every content rule scored on the catalog's images (engine/rules/preview.py)."""

@@ -21,6 +21,7 @@ from typing import Any, Protocol, overload
 import numpy as np
 
 from lookalike.engine.catalog_groups import GroupFilter
+from lookalike.engine.member_columns import MemberColumns
 from lookalike.engine.records import Group
 from lookalike.ui.state_store import SORTS, TIERS, split_keys
 
@@ -253,6 +254,16 @@ class StoredReview:
         for i in range(0, len(want), FACTS_CHUNK):
             out.extend(read([gid - 1 for gid in want[i : i + FACTS_CHUNK]]))
         return out
+
+    def member_columns(self, group_ids: Iterable[int]) -> MemberColumns:
+        """These groups' members as numpy columns (``Engine.group_member_columns``: one pass
+        over ``group_files``, no ``Member`` built), else from their facts; what select by
+        criteria evaluates (ui/select_columns.py)."""
+        want = [gid for gid in group_ids if gid in self]
+        read = getattr(self.port, "group_member_columns", None)
+        if read is None:
+            return MemberColumns.of_groups(self.facts(want))
+        return read([gid - 1 for gid in want])
 
     def positions_with_path(self, test: Callable[[str], bool]) -> np.ndarray | None:
         """View positions (ascending) of the groups with a member path passing ``test``, read

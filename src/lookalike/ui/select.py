@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lookalike.engine.records import Group, Member
+from lookalike.ui.select_columns import COLUMN_CRITERIA, select_rows
 from lookalike.ui.state import Decision, ReviewState
 
 #: (id, label, what the argument is or "" for none)
@@ -105,7 +106,14 @@ def _by_marks(g: Group, criterion: str, state: ReviewState) -> set[str] | None:
 
 def select(state: ReviewState, criterion: str, arg: str = "") -> Selection:
     """What ``criterion`` would keep in every group shown (O(files); call it off the loop for
-    very large collections)."""
+    very large collections). A paged review evaluates it over the member columns
+    (ui/select_columns.py), the same keep sets as the per-group pass below."""
+    if state.stored is not None and criterion in COLUMN_CRITERIA:  # paged: over the columns
+        ids = list(state.view)
+        skip = {gid for gid, d in state.decisions.items() if d.batch or d.status == "not-dup"}
+        cols = state.stored.member_columns(ids)
+        keep, n, size = select_rows(cols, ids, skip, criterion, arg, state.marks, state.favourites)
+        return Selection(keep, n, size)
     out: dict[int, frozenset[str]] = {}
     files = size = 0
     dated = criterion in ("oldest", "newest")  # capture times are in the decoded groups only

@@ -1,0 +1,128 @@
+"""The stored review's members as numpy columns, one row per shown member (issue 13).
+
+Why: select by criteria over every group built a ``Member`` per file and a ``Group`` per
+group from the catalog's member columns (``catalog_groups.facts``) — ≈ 4× slower than over
+groups already in memory (docs/scale.md). What a criterion reads is a few columns (size,
+dimensions, format, flags, folder, which file is the keeper), so they are read from
+``group_files`` straight into arrays and each criterion is evaluated over them
+(ui/select_columns.py). Hidden files are left out exactly as ``hidden.without_hidden``
+leaves them out of ``Engine.last_groups()``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lookalike.engine.records import Group
+
+IN_CHUNK = 900  # ords per ``IN (…)`` (SQLite's variable bound)
+FEW = 5000  # at most this many groups: read by ord; more: one pass over the whole table
+
+
+@dataclass(frozen=True)
+class MemberColumns:
+    """Row i is one member of group ``ords[i]``; rows of a group are adjacent, in member
+    order, groups in ascending ord. ``path`` holds bytes (as stored), ``flags`` tuples."""
+
+    ords: np.ndarray  # int32
+    path: np.ndarray  # object: bytes
+    size: np.ndarray  # int64
+    width: np.ndarray  # int64
+    height: np.ndarray  # int64
+    format: np.ndarray  # object: str
+    flags: np.ndarray  # object: tuple[str, ...]
+    keeper: np.ndarray  # bool: the group's suggested keeper
+
+    def __len__(self) -> int:
+        return len(self.ords)
+
+    @classmethod
+    def of_groups(cls, groups: Sequence[Group]) -> MemberColumns:
+        """The same columns from groups already built (a port without the catalog)."""
+        rows = [
+            (g.id - 1, os.fsencode(m.path), m.size, m.width, m.height, m.format,
+             tuple(m.flags or ()), m.path == g.keep)
+            for g in sorted(groups, key=lambda g: g.id)
+            for m in g.members
+        ]  # fmt: skip
+        return _from_rows(rows)
+
+
+def _obj(values: list) -> np.ndarray:
+    """A 1-D object array (tuples stay elements, not a second dimension)."""
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
+def _from_rows(rows: list[tuple]) -> MemberColumns:
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 8
+    n = len(rows)
+    return MemberColumns(
+        ords=np.fromiter(cols[0], dtype=np.int32, count=n),
+        path=_obj(list(cols[1])),
+        size=np.fromiter((v or 0 for v in cols[2]), dtype=np.int64, count=n),
+        width=np.fromiter((v or 0 for v in cols[3]), dtype=np.int64, count=n),
+        height=np.fromiter((v or 0 for v in cols[4]), dtype=np.int64, count=n),
+        format=_obj([v or "" for v in cols[5]]),
+        flags=_obj(list(cols[6])),
+        keeper=np.fromiter(cols[7], dtype=bool, count=n),
+    )
+
+
+def _take(c: MemberColumns, keep: np.ndarray) -> MemberColumns:
+    return MemberColumns(*(getattr(c, f)[keep] for f in MemberColumns.__dataclass_fields__))
+
+
+def read(db: sqlite3.Connection, ords: Sequence[int], show_hidden: bool = False) -> MemberColumns:
+    """The members of the stored groups with these ords (an ord not stored is skipped),
+    hidden files left out and a group left with one file, or without its keeper, dropped."""
+    want = np.unique(np.asarray(list(ords), dtype=np.int64))
+    sql = (
+        "SELECT f.ord, f.path, f.size, f.width, f.height, f.format, f.flags, f.path = g.keep "
+        "FROM group_files f JOIN groups g ON g.ord = f.ord"
+    )
+    seen: dict[str | None, tuple[str, ...]] = {None: (), "": ()}
+    rows: list[tuple] = []
+
+    def add(cursor: sqlite3.Cursor) -> None:
+        for o, p, size, w, h, fmt, flags, k in cursor:
+            got = seen.get(flags)
+            if got is None:
+                got = seen[flags] = tuple(json.loads(flags))
+            rows.append((o, p, size, w, h, fmt, got, bool(k)))
+
+    if len(want) <= FEW:
+        for i in range(0, len(want), IN_CHUNK):
+            chunk = want[i : i + IN_CHUNK].tolist()
+            add(db.execute(f"{sql} WHERE f.ord IN ({','.join('?' * len(chunk))})", chunk))
+        rows.sort(key=lambda r: r[0])  # stable: members stay in their stored order
+    else:
+        add(db.execute(f"{sql} ORDER BY f.rowid"))
+    cols = _from_rows(rows)
+    if len(want) > FEW:
+        cols = _take(cols, np.isin(cols.ords, want))
+        cols = _take(cols, np.argsort(cols.ords, kind="stable"))
+    return cols if show_hidden else _without_hidden(db, cols)
+
+
+def _without_hidden(db: sqlite3.Connection, c: MemberColumns) -> MemberColumns:
+    """``hidden.without_hidden`` over the rows: hidden members out; a group whose keeper is
+    hidden, or that is left with one member, out altogether."""
+    from lookalike.engine.catalog_groups import _hidden_rows
+
+    gone = {(o, p) for o, p, _, _ in _hidden_rows(db)}
+    if not gone or not len(c):
+        return c
+    hit = np.fromiter(((int(o), p) in gone for o, p in zip(c.ords, c.path, strict=True)),
+                      dtype=bool, count=len(c))  # fmt: skip
+    uniq, gi = np.unique(c.ords, return_inverse=True)
+    left = np.bincount(gi[~hit], minlength=len(uniq))
+    keeper_left = np.bincount(gi[~hit & c.keeper], minlength=len(uniq)) > 0
+    changed = np.bincount(gi[hit], minlength=len(uniq)) > 0
+    drop = changed & (~keeper_left | (left < 2))
+    return _take(c, ~hit & ~drop[gi])
