@@ -15,12 +15,12 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lookalike.engine import catalog_groups, catalog_health
+from lookalike.engine import catalog_groups, catalog_health, scan_groups
 from lookalike.engine.catalog_health import (
     BUSY_TIMEOUT,
     CatalogError,
@@ -298,7 +298,7 @@ class Catalog:
         self,
         scan_id: int,
         stats: dict[str, Any],
-        groups: list[Group],
+        groups: Sequence[Group],
         seen: Iterable[int] | None = None,
     ) -> None:
         """Store this scan's groups, merged with the stored groups it did not look at.
@@ -307,21 +307,21 @@ class Catalog:
         stored group is kept when none of its files is in a new group, not every one of its
         files was seen, and each seen one is unchanged, so scanning a subfolder (or with
         --include/--exclude) leaves the review of the rest of the library as it was.
+        A ``ScanGroups`` is read once, a chunk at a time (scan_groups.merged).
         """
-        kept = [] if seen is None else self._groups_outside(groups, set(seen))
-        merged = sorted([*kept, *groups], key=lambda g: g.members[0].path if g.members else "")
-        self.begin()
-        catalog_groups.store(self.db, scan_id, merged)  # JSON rows + review columns
+        kept = [] if seen is None else self._groups_outside(scan_groups.file_ids(groups), set(seen))
+        self.begin()  # JSON rows + review columns, in the stored review's order:
+        catalog_groups.store(self.db, scan_id, scan_groups.merged(kept, groups))
         self.db.execute(
             "UPDATE scans SET finished=?, stats=? WHERE id=?",
             (time.time(), json.dumps(stats), scan_id),
         )
         self.commit()
 
-    def _groups_outside(self, groups: list[Group], seen: set[int]) -> list[Group]:
+    def _groups_outside(self, in_new: set[int | None], seen: set[int]) -> list[Group]:
         """Stored groups this scan leaves as they were (renamed members follow the file); only
-        those are decoded (``group_files`` rules out the rest: a rescan decodes no old review)."""
-        in_new = {m.file_id for g in groups for m in g.members}
+        those are decoded (``group_files`` rules out the rest: a rescan decodes no old review).
+        ``in_new``: the file ids of the scan's own groups."""
         old = catalog_groups.page(
             self.db, catalog_groups.ords_kept(self.db, in_new, seen), show_hidden=True
         )

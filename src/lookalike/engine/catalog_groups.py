@@ -63,7 +63,7 @@ def _file_rows(ord_: int, d: dict[str, Any]) -> Iterable[tuple]:
         )
 
 
-def store(db: sqlite3.Connection, scan_id: int, groups: Sequence[Group]) -> None:
+def store(db: sqlite3.Connection, scan_id: int, groups: Iterable[Group]) -> None:
     """Replace the stored review by ``groups`` (ord = index): JSON rows, columns, files —
     the columns taken from the very row that is stored, so the two never disagree."""
     db.execute("DELETE FROM groups")

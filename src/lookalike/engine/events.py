@@ -6,6 +6,7 @@ write them as JSON lines (``--format jsonl``); ``to_json`` is that schema.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from lookalike.engine.records import FileError, Group, ScanStats
@@ -106,7 +107,9 @@ class Notice(Event):
 @dataclass(frozen=True)
 class ScanFinished(Event):
     stats: ScanStats
-    groups: tuple[Group, ...] = field(default=())
+    # the scan's own groups, in order: from the engine a ScanGroups (engine/scan_groups.py)
+    # that reads them from disk a chunk at a time — never every group in memory at once
+    groups: Sequence[Group] = field(default=())
     errors: tuple[FileError, ...] = field(default=())
     cancelled: bool = False
     # scan --rules: (path, rule, score, action) for every file a content rule fired on, and

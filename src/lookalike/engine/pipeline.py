@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from lookalike.engine.catalog import Catalog
@@ -21,6 +21,7 @@ from lookalike.engine.options import ScanOptions
 from lookalike.engine.pool import make_pool
 from lookalike.engine.records import Group
 from lookalike.engine.rules.keep import under
+from lookalike.engine.scan_groups import GroupSpool
 from lookalike.engine.stages.content import RuleOutcome, content
 from lookalike.engine.stages.context import ScanContext
 from lookalike.engine.stages.diff import diff
@@ -34,16 +35,14 @@ from lookalike.engine.stages.rank import rank
 def _finished(
     ctx: ScanContext,
     t_start: float,
-    groups: list[Group],
+    groups: Sequence[Group],
     rules: RuleOutcome | None = None,
     cancelled: bool = False,
 ) -> ScanFinished:
     ctx.stats.errors = len(ctx.errors)
     ctx.stats.seconds = time.monotonic() - t_start
     rules = rules or RuleOutcome()
-    return ScanFinished(
-        ctx.stats, tuple(groups), tuple(ctx.errors), cancelled, rules.hits, rules.error
-    )
+    return ScanFinished(ctx.stats, groups, tuple(ctx.errors), cancelled, rules.hits, rules.error)
 
 
 def run_scan(
@@ -63,14 +62,15 @@ def run_scan(
         ex = yield from exact(ctx, diffed.media)
         ml_state = yield from extract(ctx, ex)
         if cancel.is_set():
-            yield _finished(ctx, t_start, [], cancelled=True)
+            yield _finished(ctx, t_start, (), cancelled=True)
             return
         rules = yield from content(ctx, ex, diffed)
         grouped = yield from group(ctx, ex)
         if cancel.is_set():  # re-checks stopped: these groups may hold unchecked look-alikes
-            yield _finished(ctx, t_start, [], rules, cancelled=True)
+            yield _finished(ctx, t_start, (), rules, cancelled=True)
             return
-        groups = yield from rank(ctx, grouped, ex, diffed, ml_state)
+        spool = GroupSpool(catalog_path.parent)  # the scan's groups, on disk (scan_groups.py)
+        groups = yield from rank(ctx, grouped, ex, diffed, ml_state, spool)
         finished = _finished(ctx, t_start, groups, rules)
         cat.finish_scan(ctx.scan_id, ctx.stats.to_json(), groups, seen=diffed.rows)
         yield finished

@@ -34,7 +34,7 @@ class ResultError(Exception):
     """The stored result cannot be read (gone, or not a result file)."""
 
 
-def _tables() -> str:
+def review_tables() -> str:
     """The catalog's ``groups`` and ``group_files`` tables (one layout, one reader)."""
     wanted = ("TABLE IF NOT EXISTS groups ", "TABLE IF NOT EXISTS group_files ", "ON group_files")
     parts = [p.strip() for p in SCHEMA.split(";") if any(w in p for w in wanted)]
@@ -57,7 +57,7 @@ class ResultWriter:
             self.db = sqlite3.connect(self.part, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=OFF")  # the .part file is rebuilt if cut short
             self.db.execute("PRAGMA synchronous=OFF")
-            self.db.executescript(_tables())
+            self.db.executescript(review_tables())
             os.chmod(self.part, 0o600)
         except (OSError, sqlite3.Error) as exc:
             raise ResultError(f"cannot write {self.part} ({exc})") from None

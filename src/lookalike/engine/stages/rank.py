@@ -17,6 +17,7 @@ from lookalike.engine.events import Event, GroupFound
 from lookalike.engine.records import Group, Member
 from lookalike.engine.rules.evidence import with_evidence, with_flags
 from lookalike.engine.rules.keep import choose_keeper, with_others
+from lookalike.engine.scan_groups import GroupSpool
 from lookalike.engine.stages.context import Progress, ScanContext
 from lookalike.engine.stages.diff import Diffed
 from lookalike.engine.stages.exact import Exact
@@ -167,10 +168,11 @@ def _first_path(ex: Exact, rows: dict, rep_ids: list[int]) -> str:
 
 
 def rank(
-    ctx: ScanContext, gr: Grouped, ex: Exact, diffed: Diffed, ml_state: Any
+    ctx: ScanContext, gr: Grouped, ex: Exact, diffed: Diffed, ml_state: Any, spool: GroupSpool
 ) -> Iterator[Event]:
-    """Grouped representatives → the scan's groups (yielded as GroupFound, then returned),
-    in a deterministic order: by the first member's path.
+    """Grouped representatives → the scan's groups (yielded as GroupFound and written to
+    ``spool``; returns the spool's ``ScanGroups``), in a deterministic order: by the first
+    member's path.
 
     Each group is yielded as soon as it is built (its place in the order is known from its
     files alone), so ``--format jsonl``/``json`` write the first group while later ones are
@@ -190,18 +192,17 @@ def rank(
         pending.extend((b[3][0].path, None, b) for b in videos)
     pending.sort(key=lambda p: p[0])  # stable: the order the groups had when built first
     stats = ctx.stats
-    groups: list[Group] = []
     for n in range(len(pending)):
         _, todo, built = pending[n]
         pending[n] = ("", None, None)  # the entry is done with: nothing kept twice
         tier, keep, reason, scored = built if built is not None else ranker.build(*todo)
         group = Group(n + 1, tier, keep, reason, tuple(scored))
-        groups.append(group)
+        spool.add(group)  # on disk, not in a list: the driver holds one group at a time
         stats.groups_by_tier[tier] = stats.groups_by_tier.get(tier, 0) + 1
         stats.duplicate_files += len(scored) - 1
         stats.bytes_to_free += group.bytes_to_free
         yield GroupFound(group)
-    stats.groups = len(groups)
-    yield prog.done(len(groups))
+    stats.groups = spool.count
+    yield prog.done(spool.count)
     ctx.timed("rank", prog.start)
-    return groups
+    return spool.done()

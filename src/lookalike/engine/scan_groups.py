@@ -1,0 +1,146 @@
+"""A scan's own groups on disk, not in a list (issue 13: memory bounded by the index).
+
+Why: at a million files a scan finds 100k+ groups, and holding them as ``Group``/``Member``
+objects (≈ 2.7 KB a file) made the groups the driver's largest structure once grouping was
+done. The rank stage now writes each group into a :class:`GroupSpool` as it yields it, in
+the catalog's own layout (engine/catalog_groups.py); ``Catalog.finish_scan`` merges the spool
+into the stored review a chunk at a time, and ``ScanFinished.groups`` is a :class:`ScanGroups`
+— a read-only ``Sequence[Group]`` over the spool that decodes a chunk at a time.
+
+The spool is an SQLite file beside the catalog, unlinked as soon as it is created: it lives
+exactly as long as its one connection (the last ``ScanGroups`` that reads it), and a killed
+scan leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import overload
+
+from lookalike.engine import catalog_groups
+from lookalike.engine.records import Group
+from lookalike.engine.result_store import review_tables
+
+CHUNK = 500  # groups decoded at a time when the whole scan's groups are read
+COMMIT_EVERY = 500  # groups per transaction while the scan writes
+
+
+class _Db:
+    """One connection shared by the spool's writer and its readers (one call at a time)."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".lookalike-scan-", suffix=".groups.db", dir=folder)
+        os.close(fd)
+        try:
+            self.db = sqlite3.connect(name, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=OFF")  # a private, throw-away file
+            self.db.execute("PRAGMA synchronous=OFF")
+            self.db.executescript(review_tables())
+        finally:
+            os.unlink(name)  # the open connection keeps it; nothing is left on a crash
+        self.lock = threading.Lock()
+
+    def __del__(self) -> None:
+        try:
+            self.db.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: nothing left to free
+            pass
+
+
+class GroupSpool:
+    """Where the rank stage puts each group as it is built (ord = its place in the scan)."""
+
+    def __init__(self, folder: Path) -> None:
+        self._db = _Db(folder)
+        self.count = 0
+
+    def add(self, group: Group) -> None:
+        with self._db.lock:
+            catalog_groups.insert(self._db.db, 0, self.count, group)
+            self.count += 1
+            if self.count % COMMIT_EVERY == 0:
+                self._db.db.commit()
+
+    def done(self) -> ScanGroups:
+        """The groups written so far, to read (the spool takes no more)."""
+        with self._db.lock:
+            self._db.db.commit()
+        return ScanGroups(self._db, self.count)
+
+
+class ScanGroups(Sequence[Group]):
+    """One scan's groups in their order, read from its spool: ``len`` costs nothing, indexing
+    decodes one group, iterating decodes ``CHUNK`` at a time, so no caller holds them all."""
+
+    def __init__(self, db: _Db, count: int) -> None:
+        self._db, self._count = db, count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def page(self, ords: Sequence[int]) -> list[Group]:
+        """The groups at these places (0-based), in the order asked."""
+        with self._db.lock:
+            return catalog_groups.page(self._db.db, ords, show_hidden=True)
+
+    @overload
+    def __getitem__(self, i: int) -> Group: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Group]: ...
+    def __getitem__(self, i: int | slice) -> Group | list[Group]:
+        if isinstance(i, slice):
+            return self.page(range(self._count)[i])
+        n = i + self._count if i < 0 else i
+        if not 0 <= n < self._count:
+            raise IndexError("group index out of range")
+        return self.page([n])[0]
+
+    def __iter__(self) -> Iterator[Group]:
+        for i in range(0, self._count, CHUNK):
+            yield from self.page(range(i, min(i + CHUNK, self._count)))
+
+    def file_ids(self) -> set[int | None]:
+        """The catalog file ids of every member (``finish_scan``'s merge), read from the
+        spool's ``group_files`` column, no group decoded."""
+        with self._db.lock:
+            return {r[0] for r in self._db.db.execute("SELECT file_id FROM group_files")}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ScanGroups({self._count} groups)"
+
+
+def first_path(g: Group) -> str:
+    """The stored review's order: by the first member's path (members are sorted by path)."""
+    return g.members[0].path if g.members else ""
+
+
+def merged(kept: list[Group], groups: Sequence[Group]) -> Iterator[Group]:
+    """The review ``finish_scan`` stores: the kept groups and the scan's, by first path (kept
+    first on a tie, as one stable sort of kept + new). A ``ScanGroups`` is already in this
+    order (the rank stage wrote it so) and is read once, a chunk at a time; any other
+    sequence (a caller's list) is sorted."""
+    new: Iterable[Group] = (
+        groups if isinstance(groups, ScanGroups) else sorted(groups, key=first_path)
+    )
+    return heapq.merge(sorted(kept, key=first_path), new, key=first_path)
+
+
+def file_ids(groups: Sequence[Group]) -> set[int | None]:
+    """The catalog file ids of every member of a scan's groups (``finish_scan``'s merge)."""
+    if isinstance(groups, ScanGroups):
+        return groups.file_ids()
+    return {m.file_id for g in groups for m in g.members}

@@ -1,0 +1,143 @@
+"""A scan's groups are read from disk, not held as a list (issue 13, engine/scan_groups.py):
+``ScanFinished.groups`` is a ``ScanGroups`` whose groups equal, one for one, those the scan
+built and sent as ``GroupFound``; ``finish_scan`` merges it a chunk at a time into exactly the
+review the old one-list merge stored; the spool leaves no file behind. Real photos."""
+
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from skimage import data
+
+from lookalike.engine import scan_groups
+from lookalike.engine.api import Engine
+from lookalike.engine.catalog import Catalog
+from lookalike.engine.events import GroupFound, ScanFinished
+from lookalike.engine.options import ScanOptions
+from lookalike.engine.scan_groups import GroupSpool, ScanGroups
+from serve_helpers import make_folders
+
+
+def _scan(engine: Engine, root: Path) -> tuple[list[GroupFound], ScanFinished]:
+    events = list(engine.scan_sync(ScanOptions(roots=(root,), workers=1, thumbnails=False)))
+    fin = events[-1]
+    assert isinstance(fin, ScanFinished) and not fin.cancelled
+    return [e for e in events if isinstance(e, GroupFound)], fin
+
+
+def _spool_files(folder: Path) -> list[str]:
+    return [n for n in os.listdir(folder) if n.startswith(".lookalike-scan-")]
+
+
+def _open_spools() -> int:
+    """Spool files this process still holds open (unlinked, so only /proc shows them)."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("needs /proc")
+    n = 0
+    for fd in fds.iterdir():
+        try:
+            n += ".lookalike-scan-" in os.readlink(fd)
+        except OSError:
+            continue
+    return n
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    return make_folders(tmp_path)
+
+
+def test_finished_groups_are_the_groups_the_scan_built(library, tmp_path):
+    engine = Engine(tmp_path / "cat.db", tmp_path / "thumbs")
+    found, fin = _scan(engine, library)
+    groups = fin.groups
+    assert isinstance(groups, ScanGroups)
+    built = [e.group for e in found]
+    assert len(groups) == fin.stats.groups == len(built) == 3
+    assert list(groups) == built  # every field, every member, the same order and ids
+    assert groups == built and groups == tuple(built) and groups != built[:2]
+    assert groups[0] == built[0] and groups[-1] == built[-1] and groups[1:] == built[1:]
+    with pytest.raises(IndexError):
+        groups[3]
+    assert [g.id for g in groups] == [1, 2, 3]
+    assert engine.last_groups() == built  # a full scan stores its own groups as they are
+    assert _spool_files(tmp_path) == []  # nothing beside the catalog, during or after
+
+
+def test_the_spool_is_freed_with_the_last_reader(library, tmp_path):
+    engine = Engine(tmp_path / "cat.db", tmp_path / "thumbs")
+    gc.collect()
+    before = _open_spools()
+    _found, fin = _scan(engine, library)
+    assert _open_spools() == before + 1 and len(list(fin.groups)) == 3
+    del fin, _found
+    gc.collect()
+    assert _open_spools() == before
+
+
+def test_a_cancelled_scan_has_no_groups(library, tmp_path):
+    import threading
+
+    cancel = threading.Event()
+    cancel.set()
+    engine = Engine(tmp_path / "cat.db", tmp_path / "thumbs")
+    fin = list(engine.scan_sync(ScanOptions(roots=(library,), workers=1), cancel))[-1]
+    assert fin.cancelled and fin.groups == () and len(fin.groups) == 0
+
+
+def _stored(path: Path) -> list[tuple]:
+    with Catalog(path) as cat:
+        rows = cat.db.execute("SELECT ord, data, tier, bytes_to_free, members, keep FROM groups "
+                              "ORDER BY ord").fetchall()  # fmt: skip
+        files = cat.db.execute("SELECT * FROM group_files ORDER BY ord, path").fetchall()
+    return [*rows, *files]
+
+
+def test_the_streamed_merge_stores_what_the_one_list_merge_stored(library, tmp_path, monkeypatch):
+    """A rescan of two of three folders: beta's groups are kept and sort between the new ones
+    of alpha and gamma. The review merged from the spool a group at a time equals the old
+    sorted-list merge of the same groups, row for row."""
+    (library / "gamma").mkdir()
+    Image.fromarray(data.rocket()).save(library / "gamma" / "rocket.jpg", quality=90)
+    shutil.copy(library / "gamma" / "rocket.jpg", library / "gamma" / "rocket-copy.jpg")
+    engine = Engine(tmp_path / "cat.db", tmp_path / "thumbs")
+    _scan(engine, library)
+    assert engine.group_count() == 4
+    shutil.copy(tmp_path / "cat.db", tmp_path / "ref.db")
+    calls = []
+    real = Catalog.finish_scan
+
+    def finish_scan(self, scan_id, stats, groups, seen=None):
+        calls.append((scan_id, list(groups), set(seen)))
+        return real(self, scan_id, stats, groups, seen)
+
+    monkeypatch.setattr(Catalog, "finish_scan", finish_scan)
+    monkeypatch.setattr(scan_groups, "CHUNK", 1)  # a chunk a group: the merge interleaves
+    roots = (library / "alpha", library / "gamma")
+    events = list(engine.scan_sync(ScanOptions(roots=roots, workers=1, thumbnails=False)))
+    fin = events[-1]
+    assert isinstance(fin.groups, ScanGroups) and len(fin.groups) == 2
+    ((scan_id, groups, seen),) = calls
+    assert groups == [e.group for e in events if isinstance(e, GroupFound)]
+    with Catalog(tmp_path / "ref.db") as cat:  # the reference: the same groups as a list
+        assert cat.start_scan([str(r) for r in roots]) == scan_id
+        real(cat, scan_id, {}, groups, seen)
+    got, want = _stored(tmp_path / "cat.db"), _stored(tmp_path / "ref.db")
+    tiers = [r[2] for r in got if len(r) == 6]
+    assert len(tiers) == 4  # 2 new + 2 kept groups
+    firsts = [os.path.basename(os.path.dirname(g.members[0].path)) for g in engine.last_groups()]
+    assert firsts == ["alpha", "beta", "beta", "gamma"]  # kept ones between the new ones
+    assert got == want
+
+
+def test_an_empty_spool_reads_as_no_groups(tmp_path):
+    spool = GroupSpool(tmp_path)
+    groups = spool.done()
+    assert len(groups) == 0 and list(groups) == [] and groups == () and groups.file_ids() == set()
+    assert _spool_files(tmp_path) == []
