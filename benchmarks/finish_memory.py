@@ -8,7 +8,10 @@ file rows for every member), then, in a fresh process, times ``finish_scan`` and
 peak (RSS high-water mark reset just before the call, and tracemalloc's peak) for:
 
 - ``full``: a rescan that looked at every file and found the same N groups;
-- ``half``: a rescan of half the folders: N/2 groups found, the other N/2 kept as they were.
+- ``half``: a rescan of half the folders: N/2 groups found, the other N/2 kept as they were;
+- ``full-spool``, ``half-spool``: the same, the scan's groups handed over as a scan does now
+  (a ``ScanGroups`` over its on-disk spool, engine/scan_groups.py) instead of a list of
+  ``Group`` objects: compare ``rss_before_mb`` (what the driver holds going in) and the peak.
 
     python benchmarks/finish_memory.py --groups 100000 -o benchmarks/out/finish_memory.json
 """
@@ -29,6 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from review_memory import _rss, _templates  # noqa: E402
+
+WAYS = ("full", "half", "full-spool", "half-spool")
 
 
 def _groups(templates: list, n: int, ids: dict[str, int] | None) -> list:
@@ -74,9 +79,16 @@ def run_way(catalog: Path, tmp: Path, n: int, way: str) -> dict:
         ids = {os.fsdecode(p): i for i, p in cat.db.execute("SELECT id, path FROM files")}
         new = _groups(templates, n, ids)
         seen = set(ids.values())
-        if way == "half":  # the first half of the folders rescanned; the rest not looked at
+        if way.startswith("half"):  # the first half of the folders rescanned; the rest kept
             new = new[: n // 2]
             seen = {m.file_id for g in new for m in g.members}
+        if way.endswith("-spool"):  # as a scan hands them on now: on disk (scan_groups.py)
+            from lookalike.engine.scan_groups import GroupSpool
+
+            spool = GroupSpool(tmp)
+            for g in new:
+                spool.add(g)
+            new = spool.done()  # the list is gone: only the spool's connection is held
         scan = cat.start_scan(["/photos"])
         rss0, _ = _rss()
         Path("/proc/self/clear_refs").write_text("5")  # reset the RSS high-water mark
@@ -107,7 +119,7 @@ def _as_row(d: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--groups", type=int, default=100_000)
-    ap.add_argument("--way", choices=("full", "half"))
+    ap.add_argument("--way", choices=WAYS)
     ap.add_argument("--catalog", type=Path)
     ap.add_argument("--tmp", type=Path)
     ap.add_argument("-o", "--out", type=Path)
@@ -121,7 +133,7 @@ def main() -> None:
         make_catalog(tmp / "cat.sqlite", args.groups, tmp)
         built = time.perf_counter() - t0
         rows = []
-        for way in ("full", "half"):
+        for way in WAYS:
             for_way = tmp / f"{way}.sqlite"
             for_way.write_bytes((tmp / "cat.sqlite").read_bytes())
             cmd = [sys.executable, __file__, "--groups", str(args.groups), "--way", way,

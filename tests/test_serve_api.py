@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
+import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
@@ -153,6 +154,11 @@ def test_groups_and_thumbnails_outside_the_roots_are_not_served(tmp_path, lib):
         urls = [f["thumb_url"] for g in review["groups"] for f in g["files"]]
         assert all(c.get(u).status_code == 200 for u in urls)
         assert all(c.get(f"/thumbs/{Path(t).stem}").status_code == 404 for t in private)
+        assert c.get(f"/thumbs/{'f' * 16}").status_code == 404  # well formed, nobody's
+        # the gate: one sorted uint64 array of exactly the served keys (issue 13), no str set
+        gate = c.app.state.room.thumbs.keys
+        served = sorted({int(u.rsplit("/", 1)[-1], 16) for u in urls})
+        assert gate.dtype == np.uint64 and gate.tolist() == served
 
 
 def test_old_jobs_are_read_from_disk_then_pruned(tmp_path, lib, monkeypatch):
