@@ -269,3 +269,37 @@ def test_the_roots_test_resolves_symlinked_files_and_folders(tmp_path: Path):
     for path, want in cases.items():
         assert outside(str(path)) is want, path
         assert want is not under_roots(str(path), roots), path
+
+
+def test_a_review_plan_reads_only_the_groups_it_names(served, monkeypatch):
+    """``POST /plans {"review": true, "removals": …}`` decodes the named groups only (a page
+    read of their ords), not every visible group; the plan is the one the whole review gave."""
+    c, job, lib, tmp = served
+    engine = Engine(tmp / "cat.db", tmp / "thumbs")
+    every = engine.group_page(engine.group_columns().tolist())
+    g = next(g for g in every if g.tier == "exact")
+    gone = next(m.path for m in g.members if m.path != g.keep)
+    asked: list[list[int]] = []
+    real_page = Engine.group_page
+
+    def page(self, ords, show_hidden=False):
+        asked.append([int(o) for o in ords])
+        return real_page(self, ords, show_hidden)
+
+    monkeypatch.setattr(Engine, "group_page", page)
+    body = {"review": True, "action": "trash", "removals": {str(g.id): [gone]}}
+    r = c.post("/plans", json=body)
+    assert r.status_code == 201, r.text
+    assert [i["source"] for i in r.json()["items"]] == [gone]
+    assert asked == [[g.id - 1]]
+    asked.clear()
+    r = c.post("/plans", json={**body, "groups": [g.id, 99]})
+    assert r.status_code == 201 and asked == [[g.id - 1]]
+    asked.clear()
+    r = c.post("/plans", json={"review": True, "action": "trash", "removals": {"99": [gone]}})
+    assert r.status_code == 422 and "no group 99" in r.json()["error"] and asked == [[98]]
+    asked.clear()
+    r = c.post("/plans", json={"review": True, "action": "trash"})  # the whole review
+    assert r.status_code == 201 and sorted(o for a in asked for o in a) == [0, 1, 2]
+    acted = [g for g in every if g.tier in ("exact", "same")]  # the default tiers
+    assert len(r.json()["items"]) == sum(len(g.members) - 1 for g in acted) >= 2

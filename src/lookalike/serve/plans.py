@@ -34,7 +34,7 @@ from lookalike.engine.result_store import ResultStore
 from lookalike.serve.errors import ApiError
 from lookalike.serve.jobs import JobManager
 from lookalike.serve.scanargs import under_roots
-from lookalike.serve.visible import review_groups
+from lookalike.serve.visible import ReviewView
 
 PLAN_ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
 PLAN_KEYS = {"job", "review", "action", "tiers", "groups", "removals"}
@@ -79,7 +79,9 @@ def make_plan(jobs: JobManager, body: object, references: list[str]) -> dict[str
     if not isinstance(tiers, list) or any(t not in TIERS for t in tiers):
         raise ApiError(422, f"tiers must be a list of {', '.join(TIERS)}")
     if body.get("review"):
-        groups, roots = review_groups(jobs.engine, jobs.roots), list(jobs.roots)
+        view, ids = ReviewView(jobs.engine, jobs.roots), _review_ids(body)
+        groups = list(view.groups()) if ids is None else view.groups_with_ids(ids)
+        roots = list(jobs.roots)
     else:
         job = jobs.get(body["job"])
         with ResultStore(jobs.result_file(job.id)) as result:  # 409 until the job is done
@@ -103,6 +105,19 @@ def make_plan(jobs: JobManager, body: object, references: list[str]) -> dict[str
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     save_plan(plan, path)
     return plan_answer(plan)
+
+
+def _review_ids(body: dict) -> set[int] | None:
+    """The stored groups a review plan can touch: those ``removals`` or ``groups`` name (so
+    only they are decoded, a page at a time); None: every visible group (neither given). A
+    malformed id is left for :func:`_chosen` to refuse with its message."""
+    named: list[set[int]] = []
+    removals, wanted = body.get("removals"), body.get("groups")
+    if isinstance(removals, dict):
+        named.append({int(k) for k in removals if str(k).isdigit()})
+    if isinstance(wanted, list):
+        named.append({i for i in wanted if type(i) is int})
+    return set.intersection(*named) if named else None
 
 
 def _action(text: str, roots: tuple[str, ...]) -> OpSpec:

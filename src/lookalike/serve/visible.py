@@ -70,6 +70,12 @@ class ReviewView:
         out = set(self.outside().tolist())
         return self.engine.group_page([o for o in ords if o not in out], show_hidden)
 
+    def groups_with_ids(self, group_ids: Iterable[int]) -> list[Group]:
+        """The visible groups with these ids (ord + 1), in review order, decoded ``CHUNK``
+        at a time: a review plan reads the groups it acts on, not every group."""
+        ords = sorted({int(i) - 1 for i in group_ids if int(i) >= 1})
+        return [g for i in range(0, len(ords), CHUNK) for g in self.page(ords[i : i + CHUNK])]
+
     def groups(self) -> Iterator[Group]:
         """Every visible group in review order, decoded ``CHUNK`` at a time."""
         ords = self.ords()
