@@ -15,7 +15,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -54,23 +54,30 @@ class MemberColumns:
         return _from_rows(rows)
 
 
-def _obj(values: list) -> np.ndarray:
+def _obj(values: Sequence) -> np.ndarray:
     """A 1-D object array (tuples stay elements, not a second dimension)."""
     return np.fromiter(values, dtype=object, count=len(values))
 
 
+def _ints(values: Sequence) -> np.ndarray:
+    try:
+        return np.array(values, dtype=np.int64)
+    except TypeError:  # a NULL (an odd row): counted as 0, as a missing dimension is
+        return np.array([v or 0 for v in values], dtype=np.int64)
+
+
 def _from_rows(rows: list[tuple]) -> MemberColumns:
+    """Columns from (ord, path, size, width, height, format, flags, keeper) rows."""
     cols = list(zip(*rows, strict=True)) if rows else [()] * 8
-    n = len(rows)
     return MemberColumns(
-        ords=np.fromiter(cols[0], dtype=np.int32, count=n),
-        path=_obj(list(cols[1])),
-        size=np.fromiter((v or 0 for v in cols[2]), dtype=np.int64, count=n),
-        width=np.fromiter((v or 0 for v in cols[3]), dtype=np.int64, count=n),
-        height=np.fromiter((v or 0 for v in cols[4]), dtype=np.int64, count=n),
+        ords=np.array(cols[0], dtype=np.int32),
+        path=_obj(cols[1]),
+        size=_ints(cols[2]),
+        width=_ints(cols[3]),
+        height=_ints(cols[4]),
         format=_obj([v or "" for v in cols[5]]),
-        flags=_obj(list(cols[6])),
-        keeper=np.fromiter(cols[7], dtype=bool, count=n),
+        flags=_obj(cols[6]),
+        keeper=np.array(cols[7], dtype=bool),
     )
 
 
@@ -86,24 +93,21 @@ def read(db: sqlite3.Connection, ords: Sequence[int], show_hidden: bool = False)
         "SELECT f.ord, f.path, f.size, f.width, f.height, f.format, f.flags, f.path = g.keep "
         "FROM group_files f JOIN groups g ON g.ord = f.ord"
     )
-    seen: dict[str | None, tuple[str, ...]] = {None: (), "": ()}
     rows: list[tuple] = []
-
-    def add(cursor: sqlite3.Cursor) -> None:
-        for o, p, size, w, h, fmt, flags, k in cursor:
-            got = seen.get(flags)
-            if got is None:
-                got = seen[flags] = tuple(json.loads(flags))
-            rows.append((o, p, size, w, h, fmt, got, bool(k)))
-
     if len(want) <= FEW:
         for i in range(0, len(want), IN_CHUNK):
             chunk = want[i : i + IN_CHUNK].tolist()
-            add(db.execute(f"{sql} WHERE f.ord IN ({','.join('?' * len(chunk))})", chunk))
+            q = ",".join("?" * len(chunk))
+            rows += db.execute(f"{sql} WHERE f.ord IN ({q})", chunk).fetchall()
         rows.sort(key=lambda r: r[0])  # stable: members stay in their stored order
     else:
-        add(db.execute(f"{sql} ORDER BY f.rowid"))
+        rows = db.execute(f"{sql} ORDER BY f.rowid").fetchall()
     cols = _from_rows(rows)
+    seen: dict[str | None, tuple[str, ...]] = {None: (), "": ()}
+    for text in set(cols.flags.tolist()):  # flag lists repeat: each text is parsed once
+        if text not in seen:
+            seen[text] = tuple(json.loads(text))
+    cols = replace(cols, flags=_obj([seen[t] for t in cols.flags.tolist()]))
     if len(want) > FEW:
         cols = _take(cols, np.isin(cols.ords, want))
         cols = _take(cols, np.argsort(cols.ords, kind="stable"))
