@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from lookalike.engine import grouping, pipeline
+from lookalike.engine.catalog import Catalog
 from lookalike.engine.stages import group as group_stage
 
 STAGES = ("discover", "diff", "exact", "extract", "content", "group", "rank")
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         _probe(pipeline, n, rows)
     for mod, n in GROUP_STEPS:
         _probe(mod, n, rows)
+    _probe(Catalog, "finish_scan", rows)  # storing the review: the scan's groups merged in
     from lookalike.cli import main as cli
 
     cmd = ["scan", "--no-ui", str(args.root / "photos"), str(args.root / "copies"), "--db",

@@ -22,6 +22,7 @@ from lookalike.ui.engine_port import ActionsUnavailable, EnginePort  # noqa: E40
 from lookalike.ui.group_pages import GroupPages, StoredReview  # noqa: E402
 from lookalike.ui.remote_port import (  # noqa: E402
     RemoteError,
+    RemoteGroups,
     RemotePort,
     _lookup_chunks,
     scan_body,
@@ -46,6 +47,12 @@ def test_the_app_port_works_on_a_server(tmp_path: Path):
         found = [e.group for e in events if isinstance(e, GroupFound)]
         fin = events[-1]
         assert len(found) == len(fin.groups) == 2 and fin.stats.groups == 2
+        assert isinstance(fin.groups, RemoteGroups)  # paged when read, not fetched at the end
+        assert [g.to_json() for g in fin.groups[::-1]] == [fin.groups[-1].to_json(),
+                                                           fin.groups[0].to_json()]  # fmt: skip
+        assert [g.keep for g in fin.groups] == [g.keep for g in found]
+        with pytest.raises(IndexError):
+            fin.groups[2]
         for m in (m for g in fin.groups for m in g.members):
             assert Path(m.thumb).read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG, fetched here
             assert Path(m.thumb).is_relative_to(tmp_path / "remote-thumbs")
