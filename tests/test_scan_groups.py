@@ -99,10 +99,14 @@ def _stored(path: Path) -> list[tuple]:
     return [*rows, *files]
 
 
-def test_the_streamed_merge_stores_what_the_one_list_merge_stored(library, tmp_path, monkeypatch):
+@pytest.mark.parametrize("full", [False, True])
+def test_the_streamed_merge_stores_what_the_one_list_merge_stored(
+    library, tmp_path, monkeypatch, full
+):
     """A rescan of two of three folders: beta's groups are kept and sort between the new ones
     of alpha and gamma. The review merged from the spool a group at a time equals the old
-    sorted-list merge of the same groups, row for row."""
+    sorted-list merge of the same groups, row for row. A full rescan keeps nothing: the
+    spool's rows are copied as they are — the same rows again."""
     (library / "gamma").mkdir()
     Image.fromarray(data.rocket()).save(library / "gamma" / "rocket.jpg", quality=90)
     shutil.copy(library / "gamma" / "rocket.jpg", library / "gamma" / "rocket-copy.jpg")
@@ -119,10 +123,10 @@ def test_the_streamed_merge_stores_what_the_one_list_merge_stored(library, tmp_p
 
     monkeypatch.setattr(Catalog, "finish_scan", finish_scan)
     monkeypatch.setattr(scan_groups, "CHUNK", 1)  # a chunk a group: the merge interleaves
-    roots = (library / "alpha", library / "gamma")
+    roots = (library,) if full else (library / "alpha", library / "gamma")
     events = list(engine.scan_sync(ScanOptions(roots=roots, workers=1, thumbnails=False)))
     fin = events[-1]
-    assert isinstance(fin.groups, ScanGroups) and len(fin.groups) == 2
+    assert isinstance(fin.groups, ScanGroups) and len(fin.groups) == (4 if full else 2)
     ((scan_id, groups, seen),) = calls
     assert groups == [e.group for e in events if isinstance(e, GroupFound)]
     with Catalog(tmp_path / "ref.db") as cat:  # the reference: the same groups as a list
@@ -130,7 +134,7 @@ def test_the_streamed_merge_stores_what_the_one_list_merge_stored(library, tmp_p
         real(cat, scan_id, {}, groups, seen)
     got, want = _stored(tmp_path / "cat.db"), _stored(tmp_path / "ref.db")
     tiers = [r[2] for r in got if len(r) == 6]
-    assert len(tiers) == 4  # 2 new + 2 kept groups
+    assert len(tiers) == 4  # 2 new + 2 kept groups, or 4 new
     firsts = [os.path.basename(os.path.dirname(g.members[0].path)) for g in engine.last_groups()]
     assert firsts == ["alpha", "beta", "beta", "gamma"]  # kept ones between the new ones
     assert got == want

@@ -310,8 +310,8 @@ class Catalog:
         A ``ScanGroups`` is read once, a chunk at a time (scan_groups.merged).
         """
         kept = [] if seen is None else self._groups_outside(scan_groups.file_ids(groups), set(seen))
-        self.begin()  # JSON rows + review columns, in the stored review's order:
-        catalog_groups.store(self.db, scan_id, scan_groups.merged(kept, groups))
+        self.begin()
+        scan_groups.store(self.db, scan_id, kept, groups)  # JSON rows + review columns
         self.db.execute(
             "UPDATE scans SET finished=?, stats=? WHERE id=?",
             (time.time(), json.dumps(stats), scan_id),

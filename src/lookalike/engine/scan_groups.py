@@ -112,6 +112,24 @@ class ScanGroups(Sequence[Group]):
         with self._db.lock:
             return {r[0] for r in self._db.db.execute("SELECT file_id FROM group_files")}
 
+    def copy_rows(self, db: sqlite3.Connection, scan_id: int) -> None:
+        """Replace ``db``'s stored review by these groups' rows as they are (the caller's
+        transaction): when nothing is kept the stored review is exactly the scan's groups in
+        the scan's order, so no group is decoded or encoded again."""
+        db.execute("DELETE FROM groups")
+        db.execute("DELETE FROM group_files")
+        with self._db.lock:
+            rows = self._db.db.execute(
+                "SELECT ord, tier, bytes_to_free, members, keep, data FROM groups ORDER BY ord"
+            )
+            db.executemany(
+                "INSERT INTO groups (scan_id, ord, tier, bytes_to_free, members, keep, data) "
+                "VALUES (?,?,?,?,?,?,?)",
+                ((scan_id, *r) for r in rows),
+            )
+            rows = self._db.db.execute("SELECT * FROM group_files ORDER BY rowid")
+            db.executemany("INSERT INTO group_files VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, str | bytes):
             return NotImplemented
@@ -126,6 +144,15 @@ class ScanGroups(Sequence[Group]):
 def first_path(g: Group) -> str:
     """The stored review's order: by the first member's path (members are sorted by path)."""
     return g.members[0].path if g.members else ""
+
+
+def store(db: sqlite3.Connection, scan_id: int, kept: list[Group], groups: Sequence[Group]) -> None:
+    """``finish_scan``'s write (in its transaction): the scan's own rows copied as they are
+    when no stored group is kept (a full rescan), else the merge below."""
+    if not kept and isinstance(groups, ScanGroups):
+        groups.copy_rows(db, scan_id)
+    else:
+        catalog_groups.store(db, scan_id, merged(kept, groups))
 
 
 def merged(kept: list[Group], groups: Sequence[Group]) -> Iterator[Group]:
