@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lookalike.engine.grouping import Item
 
+# Bumped with what a re-check answers beyond verify.py's verdict (remembered verdicts carry
+# it): 2: whole frames that differ refute an edge the points cannot judge (Verifier.refutes).
+RECHECK_VERSION = 2
 RECHECK_CHUNK = 32  # pairs per worker task: a file in several of them is decoded once
 WORKER_CACHE = 256  # decoded files a worker keeps between chunks (as the driver's Verifier)
 
@@ -37,15 +40,16 @@ def recheck_task(task: tuple) -> tuple[int, list[bool | None]]:
     out: list[bool | None] = []
     for a, b in zip(paths[::2], paths[1::2], strict=True):
         try:
-            out.append(verifier.verify(a, b).contradicts)
+            out.append(verifier.refutes(a, b))
         except Exception:  # one odd file never stops grouping
             out.append(None)
     return chunk_id, out
 
 
 class PixelRecheck:
-    """``contradicted(i, j)``: the two files, aligned by ORB + RANSAC, disagree in content
-    (verify.py). Files that cannot be read or aligned give no evidence (False).
+    """``contradicted(i, j)``: the two files, aligned by ORB + RANSAC, disagree in content, or
+    no points align them and their whole frames disagree (``Verifier.refutes``). Files that
+    cannot be read, or give no evidence either way, do not contradict (False).
 
     ``remembered(key_a, key_b)`` (keys in ascending order) returns a verdict kept from an
     earlier scan, or None; verdicts computed here land in ``fresh`` for the caller to keep, so
@@ -119,7 +123,7 @@ class PixelRecheck:
             self._verifier = Verifier(cache_size=256)
         self.driver_checks += 1
         try:
-            return self._verifier.verify(self.items[i].path, self.items[j].path).contradicts
+            return self._verifier.refutes(self.items[i].path, self.items[j].path)
         except Exception:  # one odd file never stops grouping
             return None
 

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from lookalike.engine.features.frame_check import dihedral_map, frames_differ
 from lookalike.engine.features.photometric import compare_blocks, fit_side
 from lookalike.engine.index import hamming_knn
 
@@ -308,29 +309,12 @@ def _direct(a: _Prepared, b: _Prepared) -> VerifyResult:
     """No keypoints to align on (graphics, very soft pictures): compare whole frames under the
     eight right-angle rotations/mirrors, scaled to fit. Finds resized, re-encoded, recoloured
     and turned copies; a crop or small rotation of such an image stays undecided (None)."""
-    hb, wb = b.work.shape
     best: VerifyResult | None = None
     refuted: VerifyResult | None = None  # lined up whole, the strokes differ
     for k in range(8):
-        # Build the 2x3 map of the dihedral op k on b, then scale to a's frame.
-        ops = np.rot90(np.arange(hb * wb, dtype=np.int64).reshape(hb, wb), k % 4)
-        if k >= 4:
-            ops = ops[:, ::-1]
-        h2, w2 = ops.shape
-        ha, wa = a.work.shape
-        if abs((w2 / h2) / (wa / ha) - 1.0) > 0.03:
+        m, ratio = dihedral_map(a, b, k)
+        if abs(ratio - 1.0) > 0.03:
             continue
-        # Affine from the three corners of the op's output back to b's pixel grid.
-        src = np.array(
-            [
-                divmod(int(ops[0, 0]), wb)[::-1],
-                divmod(int(ops[0, -1]), wb)[::-1],
-                divmod(int(ops[-1, 0]), wb)[::-1],
-            ],
-            dtype=np.float32,
-        )
-        dst = np.array([[0, 0], [wa - 1, 0], [0, ha - 1]], dtype=np.float32)
-        m = cv2.getAffineTransform(src, dst)
         bad, overlap, detail = compare_blocks(a, b, m)
         res = VerifyResult(
             bad <= MAX_BAD_BLOCKS / 2 and overlap >= 0.8 and detail >= MIN_DETAIL_BLOCKS,
@@ -405,3 +389,15 @@ class Verifier:
         if a is None or b is None:
             return VerifyResult(None, reason="unreadable")
         return verify_prepared(a, b)
+
+    def refutes(self, path_a: str | os.PathLike[str], path_b: str | os.PathLike[str]) -> bool:
+        """The hash grouper's re-check of an uncertain edge: the points contradict it, or,
+        when they give no evidence either way, the whole frames do (frame_check.py).
+        Embedding candidates (ml_groups.py) are not whole-frame matches and use ``verify``."""
+        res = self.verify(path_a, path_b)
+        if res.contradicts:
+            return True
+        a, b = self._get(path_a), self._get(path_b)
+        if res.same or a is None or b is None:
+            return False
+        return frames_differ(a, b) is not None

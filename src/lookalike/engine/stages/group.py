@@ -20,7 +20,13 @@ from lookalike.engine.events import Event
 from lookalike.engine.features.extract import PERCEPTUAL_VERSION, unpack_views
 from lookalike.engine.grouping import Clustering, RecheckRounds, group_steps
 from lookalike.engine.item_table import Item, ItemTable, TableBuilder
-from lookalike.engine.recheck import RECHECK_CHUNK, PixelRecheck, pixel_recheck, recheck_task
+from lookalike.engine.recheck import (
+    RECHECK_CHUNK,
+    RECHECK_VERSION,
+    PixelRecheck,
+    pixel_recheck,
+    recheck_task,
+)
 from lookalike.engine.stages.context import Progress, ScanContext
 from lookalike.engine.stages.exact import Exact
 from lookalike.engine.stages.extract import META, PERCEPT
@@ -50,7 +56,7 @@ def remembered_rechecks(
         ra, rb = rows.get(a), rows.get(b)
         sa = f"{ra.size}:{ra.mtime_ns}" if ra is not None else None
         sb = f"{rb.size}:{rb.mtime_ns}" if rb is not None else None
-        return f"px{VERIFY_VERSION}:{sa}:{sb}"
+        return f"px{VERIFY_VERSION}.{RECHECK_VERSION}:{sa}:{sb}"
 
     def remembered(a: int, b: int) -> bool | None:
         hit = cat.pair_checks([(a, b)]).get((a, b))

@@ -1,0 +1,110 @@
+"""Whole frames lined up by a right-angle turn: the hash grouper's last word on an uncertain
+edge that the points (verify.py) could not judge.
+
+Why: a hash edge says the two WHOLE frames match (each signature squeezes its picture into one
+square), so a copy lines up whole, stretched to fit: resized, re-encoded, recoloured, turned,
+given a border (its contents line up), turned a few degrees and cropped (it lines up turned
+back). Two mosaics that share only a layout (a plain field beside a darker one) or one tile of
+the same photo have too few matching points to align, and a third or more of their blocks
+differ however they are laid on each other (issue 13: the 100k scale set's false groups).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from lookalike.engine.features.perceptual import trim_box
+from lookalike.engine.features.photometric import CHECK_SIDE, Prepared, compare_blocks
+
+FRAME_SHAPES = 0.22  # |log aspect| between frames still compared (as match_rules.SHAPE_FREE)
+# More disagreeing blocks than this in EVERY way of laying the frames on each other refutes
+# the edge. Measured (benchmarks/accuracy.py corpora, 100k scale set): real copies whose
+# points gave no verdict ≤ 0.23, the scale set's mosaic look-alikes ≥ 0.28.
+FRAMES_DIFFER = 0.25
+FRAME_TURNS = (0.0, -3.0, 3.0)  # degrees: a slightly turned copy, cropped to its inscribed frame
+FRAME_SIDES = (CHECK_SIDE, CHECK_SIDE // 2)  # fine and coarse: soft pictures agree coarsely
+MIN_DETAIL = 12  # fewer detailed blocks: flat where they meet, levels alone prove nothing
+MIN_OVERLAP = 0.8
+
+
+@dataclass
+class Frame:
+    """A grey picture and its padding mask (what photometric.compare_blocks reads)."""
+
+    work: np.ndarray
+    fill: np.ndarray
+
+
+def dihedral_map(a: Prepared, b: Prepared, k: int) -> tuple[np.ndarray, float]:
+    """The 2x3 map of right-angle turn/mirror ``k`` of ``b``'s whole frame onto ``a``'s (scaled
+    to fit) and the ratio of the two frames' aspect ratios after the turn."""
+    hb, wb = b.work.shape
+    ops = np.rot90(np.arange(hb * wb, dtype=np.int64).reshape(hb, wb), k % 4)
+    if k >= 4:
+        ops = ops[:, ::-1]
+    h2, w2 = ops.shape
+    ha, wa = a.work.shape
+    # Affine from the three corners of the op's output back to b's pixel grid.
+    src = np.array(
+        [
+            divmod(int(ops[0, 0]), wb)[::-1],
+            divmod(int(ops[0, -1]), wb)[::-1],
+            divmod(int(ops[-1, 0]), wb)[::-1],
+        ],
+        dtype=np.float32,
+    )
+    dst = np.array([[0, 0], [wa - 1, 0], [0, ha - 1]], dtype=np.float32)
+    return cv2.getAffineTransform(src, dst), (w2 / h2) / (wa / ha)
+
+
+def frames_differ(a: Prepared, b: Prepared) -> float | None:
+    """The smallest share of disagreeing blocks over every way of laying ``b`` on ``a`` (turn,
+    a few degrees, whole frame or contents, fine or coarse) when it is above FRAMES_DIFFER:
+    evidence that they are other pictures. None: no evidence (one way agrees, or none had
+    enough detail and overlap to say)."""
+    best: float | None = None
+    for fa, fb, m in _layouts(a, b):
+        for side in FRAME_SIDES:
+            bad, overlap, detail = compare_blocks(fa, fb, m, side=side)
+            if detail < MIN_DETAIL or overlap < MIN_OVERLAP:
+                continue
+            if bad <= FRAMES_DIFFER:
+                return None
+            best = bad if best is None else min(best, bad)
+    return best
+
+
+def _layouts(a: Prepared, b: Prepared) -> Iterator[tuple[Prepared, Prepared, np.ndarray]]:
+    """(frame of a, frame of b, map of b onto a) for each framing, right-angle turn of shape
+    within FRAME_SHAPES, and small turn; the plain whole-frame fit first (a copy stops there)."""
+    for fa in _framings(a):
+        for fb in _framings(b):
+            for k in range(8):
+                m, ratio = dihedral_map(fa, fb, k)
+                if abs(np.log(ratio)) > FRAME_SHAPES:
+                    continue
+                for deg in FRAME_TURNS:
+                    yield fa, fb, _turned(m, deg, fa.work.shape)
+
+
+def _framings(p: Prepared) -> list[Prepared]:
+    """The whole frame, then its contents inside uniform borders when it has any."""
+    h, w = p.work.shape
+    top, bottom, left, right = trim_box(p.work[..., None])
+    if (top, bottom, left, right) == (0, h, 0, w) or bottom - top < 16 or right - left < 16:
+        return [p]
+    inner = np.ascontiguousarray(p.work[top:bottom, left:right])
+    return [p, Frame(inner, np.zeros(inner.shape, bool))]
+
+
+def _turned(m: np.ndarray, degrees: float, shape: tuple[int, int]) -> np.ndarray:
+    """``m`` followed by a turn of ``degrees`` about the centre of the target frame."""
+    if not degrees:
+        return m
+    h, w = shape
+    turn = np.vstack([cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0), [0, 0, 1]])
+    return (turn @ np.vstack([m, [0, 0, 1]]))[:2]
