@@ -7,7 +7,10 @@ variant alike), with ``time.process_time`` in one process:
 - ``floor``: ``features.extract.extract_file`` without a thumbnail (scale.py's floor);
 - ``task``: the worker's whole job, ``stages.extract.extract_task`` with the thumbnail, and the
   pickling of its result for the trip back to the driver;
-- ``thumb_jpeg``: the thumbnail as scans write it now (``write_thumbnail``);
+- ``thumb_jpeg``: the thumbnail as scans write it now (``write_thumbnail``: OpenCV resize of
+  the features' array, JPEG);
+- ``thumb_box``: the thumbnail as scans wrote it from 8c56114 to 279d7d2 (Pillow BOX resize of
+  the decoded image, JPEG), for comparison;
 - ``thumb_webp``: the thumbnail as scans wrote it before (copy, ``thumbnail()``, WebP q75
   method 0, saved by path), for comparison.
 
@@ -25,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from lookalike.engine.features import extract as ex
@@ -42,12 +46,26 @@ def _webp_thumbnail(rgb: Image.Image, path: str) -> None:
     os.replace(tmp, path)
 
 
+def _box_thumbnail(rgb: Image.Image, path: str) -> None:
+    """The JPEG writer of 8c56114..279d7d2: Pillow's BOX resize, then the same encode and write."""
+    w, h = rgb.size
+    scale = ex.THUMB_SIZE / max(w, h)
+    if scale < 1:
+        rgb = rgb.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    rgb.save(tmp, "JPEG", quality=ex.THUMB_QUALITY)
+    os.replace(tmp, path)
+
+
 def measure(files: list[Path], tmp: str) -> dict[str, float]:
     """CPU ms per file of each variant, the files interleaved."""
     budget = 512 * 2**20
 
     def task(i: int, f: Path) -> None:
-        pickle.dumps(extract_task((i, str(f), f"{tmp}/t/{i % 256:02x}/{i}.jpg", 250_000_000, budget)))
+        pickle.dumps(
+            extract_task((i, str(f), f"{tmp}/t/{i % 256:02x}/{i}.jpg", 250_000_000, budget))
+        )
 
     def thumb(write, suffix: str):  # noqa: ANN001, ANN202 - a small local factory
         return lambda i, f: write(decode_reduced(str(f)).rgb, f"{tmp}/{suffix}/{i % 256:02x}/{i}")
@@ -56,7 +74,8 @@ def measure(files: list[Path], tmp: str) -> dict[str, float]:
         "floor": lambda i, f: ex.extract_file(str(f), None, 250_000_000),
         "task": task,
         "decode": lambda i, f: decode_reduced(str(f)),
-        "decode_thumb_jpeg": thumb(ex.write_thumbnail, "j"),
+        "decode_thumb_jpeg": thumb(lambda rgb, p: ex.write_thumbnail(np.asarray(rgb), p), "j"),
+        "decode_thumb_box": thumb(_box_thumbnail, "b"),
         "decode_thumb_webp": thumb(_webp_thumbnail, "w"),
     }
     for f in files[:10]:  # imports and allocator warm, as in a long-lived worker
@@ -73,6 +92,7 @@ def measure(files: list[Path], tmp: str) -> dict[str, float]:
         "task_ms": round(ms["task"], 3),
         "task_over_floor": round(ms["task"] / ms["floor"], 3),
         "thumb_jpeg_ms": round(ms["decode_thumb_jpeg"] - ms["decode"], 3),
+        "thumb_box_ms": round(ms["decode_thumb_box"] - ms["decode"], 3),
         "thumb_webp_ms": round(ms["decode_thumb_webp"] - ms["decode"], 3),
     }
 
