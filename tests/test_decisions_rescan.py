@@ -24,6 +24,7 @@ from lookalike.engine.records import Group
 from lookalike.ui.engine_port import EngineAdapter
 from lookalike.ui.group_pages import open_stored, record_keys
 from lookalike.ui.state import ReviewState
+from scan_wait import wait_scan_finished
 
 
 def _save(path: Path, img, quality: int = 92, scale: float = 1.0) -> None:
@@ -291,7 +292,7 @@ async def scan_in_app(pilot, app, *roots: Path) -> None:
     before = app.review.groups
     await pilot.press("1")
     await pilot.press("s")
-    await wait_for(pilot, lambda: app.scan_model.state == "finished")
+    await wait_scan_finished(pilot, app)
     await wait_for(pilot, lambda: app.review.groups is not before and app.current_mode == "review")
 
 

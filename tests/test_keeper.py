@@ -26,6 +26,7 @@ from lookalike.engine.features import provenance as pv
 from lookalike.engine.features.extract import extract_file
 from lookalike.engine.rules import evidence as ev
 from lookalike.ui.widgets.thumbs import badges
+from scan_wait import wait_scan_finished
 
 PHOTOS = ["astronaut", "coffee", "camera"]
 
@@ -292,7 +293,7 @@ async def test_app_shows_the_real_engines_flags_and_badges(tmp_path, originals):
     async with app.run_test(size=(130, 40)) as pilot:
         await pilot.press("1")
         await pilot.press("s")
-        await _wait_for(pilot, lambda: app.scan_model.state == "finished")
+        await wait_scan_finished(pilot, app, timeout=120.0)
         await _wait_for(pilot, lambda: len(app.review.groups) == 2 and app.current_mode == "review")
         r = app.review
         target = str(root / "coffee_letterbox_16x9.jpg")

@@ -16,6 +16,7 @@ from textual.pilot import Pilot  # noqa: E402
 
 from lookalike.ui.app import make_app  # noqa: E402
 from lookalike.ui.remote_port import RemotePort  # noqa: E402
+from scan_wait import wait_scan_finished
 from serve_helpers import Server, make_library, snapshot  # noqa: E402
 
 SIZE = (120, 36)
@@ -39,7 +40,7 @@ async def test_scan_review_apply_undo_in_the_app_on_a_server(tmp_path: Path) -> 
         app = make_app({"scan": {"workers": 1}}, port, graphics="none", roots=[lib])
         async with app.run_test(size=SIZE) as pilot:
             app.start_scan()
-            await wait_for(pilot, lambda: app.scan_model.state == "finished")
+            await wait_scan_finished(pilot, app)
             await wait_for(pilot, lambda: app.current_mode == "review")
             await pilot.pause(0.2)
             assert len(app.review.groups) == 2

@@ -15,6 +15,7 @@ from lookalike.ui.fake import FakeEngine, make_groups, make_thumbs
 from lookalike.ui.screens.base import ConfirmScreen, HelpScreen
 from lookalike.ui.state import STATE_KEY
 from lookalike.ui.widgets.bars import StatusBar
+from scan_wait import wait_scan_finished
 
 SIZE = (130, 40)
 
@@ -50,7 +51,7 @@ async def test_scan_shows_progress_then_review(tmp_path: Path) -> None:
         assert app.current_mode == "scan"
         assert app.scan_model.state == "running"
         engine.step_gate.set()
-        await wait_for(pilot, lambda: app.scan_model.state == "finished")
+        await wait_scan_finished(pilot, app)
         assert app.scan_model.groups == 3
         assert app.scan_model.errors == [("/photos/broken.jpg", "truncated JPEG")]
         assert app.scan_model.stages["discover"]["finished"]
@@ -349,7 +350,7 @@ async def test_browse_pick_roots_file_list_and_scan(tmp_path: Path) -> None:
         await pilot.press("f", *str(listing), "enter")
         assert app.files_from == listing
         await pilot.press("down", "a", "s")
-        await wait_for(pilot, lambda: app.scan_model.state == "finished")
+        await wait_scan_finished(pilot, app)
         options = app.scan_options()
         assert options.files_from == (photos / "a" / "x.jpg",)
         assert options.sensitivity == 55 and options.same is False
@@ -373,7 +374,7 @@ async def test_no_blocking_engine_call_on_the_event_loop(tmp_path: Path) -> None
         await pilot.press("u", "y")
         await wait_for(pilot, lambda: engine.undone == ["b0001"])
         await pilot.press("r", "y", "5", "2", "s")
-        await wait_for(pilot, lambda: app.scan_model.state == "finished")
+        await wait_scan_finished(pilot, app)
         await pilot.press("q")
     assert engine.loop_calls == []
     assert STATE_KEY in engine.state
@@ -441,7 +442,7 @@ async def test_app_started_by_scan_command_scans_with_its_options(tmp_path: Path
     base = ScanOptions(roots=(tmp_path,), include=("*.jpg",), min_size=1000, workers=1)
     app = app_with(Recording(scan_groups=2), scan_base=base, start_scan=True)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.scan_model.state == "finished")
+        await wait_scan_finished(pilot, app)
         # the finished scan reloads the groups in a worker and then opens Review: wait for that
         # end state, so the test never exits while the app is switching screens
         await wait_for(pilot, lambda: app.current_mode == "review")

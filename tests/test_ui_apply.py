@@ -16,6 +16,7 @@ from lookalike.ui.app import make_app
 from lookalike.ui.fake import FakeEngine, make_groups
 from lookalike.ui.screens.apply import OPERATIONS
 from lookalike.ui.screens.base import ConfirmScreen, PromptScreen
+from scan_wait import wait_scan_finished
 
 SIZE = (120, 36)
 
@@ -110,7 +111,7 @@ async def test_hardlink_through_the_real_engine_then_undo(tmp_path: Path) -> Non
     app = make_app({"scan": {"workers": 1}}, engine, graphics="none", roots=[photos])
     async with app.run_test(size=SIZE) as pilot:
         app.start_scan()
-        await wait_for(pilot, lambda: app.scan_model.state == "finished")
+        await wait_scan_finished(pilot, app)
         await wait_for(pilot, lambda: app.current_mode == "review")
         await pilot.pause(0.2)
         g = app.review.current

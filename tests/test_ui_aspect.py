@@ -16,6 +16,7 @@ from lookalike.engine.api import Engine
 from lookalike.ui import imagefit
 from lookalike.ui.app import make_app
 from lookalike.ui.widgets.tilegrid import TileGrid
+from scan_wait import wait_scan_finished
 
 
 def real_photo(kind: str) -> Image.Image:
@@ -83,7 +84,7 @@ async def test_portrait_and_panorama_keep_their_shape(tmp_path: Path, size) -> N
     app = make_app({"scan": {"workers": 1}}, engine, image_cls=HalfcellImage, roots=[photos])
     async with app.run_test(size=size) as pilot:
         app.start_scan()
-        await wait_for(pilot, lambda: app.scan_model.state == "finished")
+        await wait_scan_finished(pilot, app)
         await wait_for(pilot, lambda: bool(app.screen.query(TileGrid)))
         assert len(app.review.groups) == 2
         grid = app.screen.query_one(TileGrid)

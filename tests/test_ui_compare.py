@@ -16,6 +16,7 @@ from lookalike.engine.api import Engine
 from lookalike.ui import imagefit
 from lookalike.ui.app import make_app
 from lookalike.ui.screens.compare import CompareScreen, difference
+from scan_wait import wait_scan_finished
 
 MARK = (400, 440, 490, 490)  # the watermark's box in the copy
 
@@ -61,7 +62,7 @@ async def test_compare_side_by_side_zoom_flip_and_difference(tmp_path: Path) -> 
     app = make_app({"scan": {"workers": 1}}, engine, image_cls=HalfcellImage, roots=[photos])
     async with app.run_test(size=(120, 40)) as pilot:
         app.start_scan()
-        await wait_for(pilot, lambda: app.scan_model.state == "finished")
+        await wait_scan_finished(pilot, app)
         assert len(app.review.groups) == 1 and len(app.review.groups[0].members) == 2
         await wait_for(pilot, lambda: app.current_mode == "review")
         await pilot.pause(0.2)

@@ -19,6 +19,7 @@ from lookalike.engine.api import Engine
 from lookalike.ui.app import LookalikeApp, make_app
 from lookalike.ui.screens.base import ConfirmScreen, HelpScreen
 from lookalike.ui.screens.review import ReviewScreen
+from scan_wait import wait_scan_finished
 
 
 async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -69,7 +70,7 @@ async def test_keys_typed_right_after_a_dialog_closes_reach_review(tmp_path: Pat
     app = make_app({"scan": {"workers": 1}}, engine, roots=[photos(tmp_path)])
     async with app.run_test(size=(120, 40)) as pilot:
         app.start_scan()
-        await wait_for(pilot, lambda: app.scan_model.state == "finished")
+        await wait_scan_finished(pilot, app)
         await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
         assert len(app.review.groups) == 2 and not app.review.decisions
 

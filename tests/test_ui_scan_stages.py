@@ -18,6 +18,7 @@ from lookalike.engine.options import ContentRulesOptions, ScanOptions
 from lookalike.ui.app import make_app
 from lookalike.ui.fake import FakeEngine
 from lookalike.ui.screens.scan import planned_stages, stage_line
+from scan_wait import wait_scan_finished
 
 
 async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -81,7 +82,7 @@ def test_running_scan_lists_the_stages_still_to_come() -> None:
             assert "video" in names and "recheck" in names
             assert all("waiting" in line for line in lines if "recheck" in line or "video" in line)
             engine.step_gate.set()
-            await wait_for(pilot, lambda: app.scan_model.state == "finished")
+            await wait_scan_finished(pilot, app)
 
     asyncio.run(run())
 
@@ -103,7 +104,7 @@ def test_real_scan_reports_only_stages_it_listed(tmp_path: Path) -> None:
     async def run() -> None:
         async with app.run_test(size=(120, 36)) as pilot:
             app.start_scan()
-            await wait_for(pilot, lambda: app.scan_model.state == "finished")
+            await wait_scan_finished(pilot, app)
             # The app moves to the review a moment after the scan ends: read the scan screen once
             # that move is over (switching back until the scan screen stays).
             text = ""

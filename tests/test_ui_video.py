@@ -12,6 +12,7 @@ import pytest
 
 from lookalike.engine import Engine
 from lookalike.ui.widgets.thumbs import duration_badge
+from scan_wait import wait_scan_finished
 from video_helpers import DATA, variant
 
 pytest.importorskip("av")
@@ -61,7 +62,7 @@ async def test_compare_steps_through_matched_moments_of_a_trimmed_copy(tmp_path:
     async with app.run_test(size=(140, 42)) as pilot:
         await pilot.press("1")
         await pilot.press("s")
-        await _until(pilot, lambda: app.scan_model.state == "finished")
+        await wait_scan_finished(pilot, app, timeout=240.0)
         await _until(pilot, lambda: app.current_mode == "review" and len(app.review.groups) == 1)
         g = app.review.current
         assert g.keep == str(folder / "bikes.mp4")
