@@ -122,3 +122,12 @@ def test_copies_the_points_cannot_judge_line_up_some_way(
     assert plain > FRAMES_DIFFER, plain
     assert frames_differ(pa, pb) is None
     assert not v.refutes(a, b)
+
+
+def test_a_member_moved_after_the_merges_is_re_checked_too() -> None:
+    """Two planted pairs whose originals share one cameraman tile (the rest: a cat over a
+    retina / a purple retina). The look-alike edge 0022503_down70 ~ 0075592_q60 was refuted
+    when it was about to merge, but the settling pass then moved 0022503_down70 into the
+    other pair's group through its unchecked edge to 0075592, leaving its own original alone."""
+    names = ["0022503", "0022503_down70", "0075592", "0075592_q60"]
+    assert _groups(names) == [{"0022503", "0022503_down70"}, {"0075592", "0075592_q60"}]

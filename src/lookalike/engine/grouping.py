@@ -389,7 +389,7 @@ def _link_clusters(
             clusters[cj] = []
             for m in b:
                 where[m] = ci
-    return _settle(clusters, where, edges, joins, rank)
+    return (yield from _settle(clusters, where, edges, joins, rank, confirmed))
 
 
 def _settle(
@@ -398,10 +398,13 @@ def _settle(
     edges: dict[tuple[int, int], float],
     joins: Callable[[list[int], list[int]], bool],
     rank: Sequence[int],
-) -> list[list[int]]:
+    confirmed: Callable[[int, int, dict[tuple[int, int], float]], Confirm],
+) -> Clusters:
     """Greedy merging cannot undo an early choice: a copy that first paired with a weaker
     look-alike stays out of its photo's group. Move such members, one at a time, to a larger
-    cluster they have a verified edge with and that accepts them; repeat until stable."""
+    cluster they have a verified edge with and that accepts them; repeat until stable. A move
+    is a merge too: its edge is re-checked like one (a look-alike left alone by a refuted
+    edge once walked into the group through another uncertain edge, issue 13)."""
     nbrs: dict[int, set[int]] = {m: set() for m in where}
     for i, j in edges:
         if i in nbrs and j in nbrs:
@@ -416,7 +419,11 @@ def _settle(
                 key=lambda c: (-len(clusters[c]), rank[min(clusters[c], key=rank.__getitem__)]),
             )
             for c in targets:
-                if len(clusters[c]) > len(clusters[own]) - 1 and joins([m], clusters[c]):
+                if (
+                    len(clusters[c]) > len(clusters[own]) - 1
+                    and joins([m], clusters[c])
+                    and (yield from _backed(m, clusters[c], edges, rank, confirmed))
+                ):
                     clusters[own].remove(m)
                     clusters[c].append(m)
                     where[m] = c
@@ -425,6 +432,25 @@ def _settle(
         if not moved:
             break
     return [c for c in clusters if c]
+
+
+def _backed(
+    m: int,
+    cluster: list[int],
+    edges: dict[tuple[int, int], float],
+    rank: Sequence[int],
+    confirmed: Callable[[int, int, dict[tuple[int, int], float]], Confirm],
+) -> Confirm:
+    """Does one verified edge from ``m`` into ``cluster`` survive its re-check? Strongest
+    first; a refuted edge leaves ``edges`` (``confirmed``), so it is never asked again."""
+    links = [(edges.get((m, n), edges.get((n, m))), n) for n in cluster]
+    strongest = sorted(
+        ((s, n) for s, n in links if s is not None), key=lambda e: (-e[0], rank[e[1]])
+    )
+    for _, n in strongest:
+        if (yield from confirmed(m, n, edges)):
+            return True
+    return False
 
 
 def _stars(
