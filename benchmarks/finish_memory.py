@@ -70,7 +70,7 @@ def make_catalog(catalog: Path, n: int, tmp: Path) -> None:
 
 def run_way(catalog: Path, tmp: Path, n: int, way: str) -> dict:
     from lookalike.engine.catalog import Catalog
-    from lookalike.engine.catalog_schema import group_from_row
+    from lookalike.engine.catalog_schema import group_from_row, group_to_row
 
     templates = [
         group_from_row(_as_row(d)) for d in json.loads((tmp / "templates.json").read_text())
@@ -82,6 +82,9 @@ def run_way(catalog: Path, tmp: Path, n: int, way: str) -> dict:
         if way.startswith("half"):  # the first half of the folders rescanned; the rest kept
             new = new[: n // 2]
             seen = {m.file_id for g in new for m in g.members}
+        # as a scan builds them: every group its own objects (the copies of the templates
+        # above share their evidence and flags, which no scan's groups do)
+        new = [group_from_row(json.loads(json.dumps(group_to_row(g)))) for g in new]
         if way.endswith("-spool"):  # as a scan hands them on now: on disk (scan_groups.py)
             from lookalike.engine.scan_groups import GroupSpool
 
