@@ -85,9 +85,10 @@ def test_the_planted_copy_groups_and_its_look_alike_stays_out() -> None:
 def _corpus_copies(tmp_path: Path, source: str, names: list[str]) -> list[Path]:
     """Copies of a skimage photo made exactly as benchmarks/corpus.py makes the accuracy
     corpus's (same transforms, same seeds: byte for byte its files)."""
-    data = pytest.importorskip("skimage.data")
-    png = tmp_path / f"{source}.png"
-    Image.fromarray(getattr(data, source)()).save(png)
+    pytest.importorskip("skimage.data")
+    png = corpus._skimage(f"{source}.png")()
+    if png is None:
+        pytest.skip(f"scikit-image's {source}.png is not installed")
     raw = corpus.encode(corpus.load_original(png), "JPEG", quality=corpus.ORIGINAL_QUALITY)
     img = Image.open(io.BytesIO(raw)).convert("RGB")
     out = []
@@ -131,3 +132,30 @@ def test_a_member_moved_after_the_merges_is_re_checked_too() -> None:
     other pair's group through its unchecked edge to 0075592, leaving its own original alone."""
     names = ["0022503", "0022503_down70", "0075592", "0075592_q60"]
     assert _groups(names) == [{"0022503", "0022503_down70"}, {"0075592", "0075592_q60"}]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["noise", "small_rot_3"],  # band 0.888; the points give no verdict, the frames agree
+        ["brightness_up", "to_webp"],  # band 0.853; the points line them up
+    ],
+)
+def test_copies_just_under_the_raised_bar_are_checked_and_still_group(
+    tmp_path: Path, names: list[str]
+) -> None:
+    """The corpus's copies nearest the new re-check bar: between the old bar (0.85) and
+    RECHECK_BAND, so they are pixel-checked now, and they still group."""
+    paths = _corpus_copies(tmp_path, "clock_motion", names)
+    items = [Item(k, str(p), extract_file(str(p), None, 10**9).views) for k, p in enumerate(paths)]
+    m = ViewSignatures(items).match(0, 1)
+    assert m.low >= RECHECK_LOW and 0.85 <= m.band < RECHECK_BAND, m
+    asked: list[bool] = []
+    check = Verifier()
+
+    def recheck(i: int, j: int) -> bool:
+        asked.append(check.refutes(items[i].path, items[j].path))
+        return asked[-1]
+
+    groups = group_items(items, 50, recheck=recheck).groups
+    assert asked == [False] and groups == [[0, 1]]
