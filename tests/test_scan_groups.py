@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import weakref
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,23 @@ def test_finished_groups_are_the_groups_the_scan_built(library, tmp_path):
     assert [g.id for g in groups] == [1, 2, 3]
     assert engine.last_groups() == built  # a full scan stores its own groups as they are
     assert _spool_files(tmp_path) == []  # nothing beside the catalog, during or after
+
+
+def test_no_group_the_scan_built_is_still_held_when_it_finishes(library, tmp_path):
+    """The scan keeps no list of its groups: once the consumer lets go of each GroupFound,
+    every group the rank stage built is freed, and the finished event still reads them all
+    (before, ScanFinished.groups held the very same objects to the end)."""
+    engine = Engine(tmp_path / "cat.db", tmp_path / "thumbs")
+    refs, fin = [], None
+    for ev in engine.scan_sync(ScanOptions(roots=(library,), workers=1, thumbnails=False)):
+        if isinstance(ev, GroupFound):
+            refs.append(weakref.ref(ev.group))
+        elif isinstance(ev, ScanFinished):
+            fin = ev
+        del ev
+    gc.collect()
+    assert len(refs) == 3 and all(r() is None for r in refs)
+    assert fin is not None and [len(g.members) for g in fin.groups] == [2, 2, 2]
 
 
 def test_the_spool_is_freed_with_the_last_reader(library, tmp_path):
