@@ -159,3 +159,34 @@ def test_copies_just_under_the_raised_bar_are_checked_and_still_group(
 
     groups = group_items(items, 50, recheck=recheck).groups
     assert asked == [False] and groups == [[0, 1]]
+
+
+def test_a_scan_refutes_them_in_its_worker_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real scan path: the re-checks run in the scan's worker pool (recheck_task), their
+    verdicts are remembered with the re-check's version, and the groups are the grouper's."""
+    import shutil
+    import sqlite3
+
+    from lookalike.engine import Engine, ScanOptions
+    from lookalike.engine.events import ScanFinished
+    from lookalike.engine.recheck import RECHECK_VERSION
+    from lookalike.engine.stages import group as group_stage
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    names = ["0000825", "0069537", "0013374", "0091077", "0091077_q60", *SHARED_TILE[0]]
+    for n in names:
+        shutil.copy(MOSAIC / f"{n}.jpg", root)
+    monkeypatch.setattr(group_stage, "POOL_MIN_PAIRS", 1)  # every round goes to the pool
+    db = tmp_path / "cat.db"
+    events = list(Engine(db, tmp_path / "thumbs").scan_sync(ScanOptions(roots=(root,), workers=2)))
+    fin = events[-1]
+    assert isinstance(fin, ScanFinished)
+    assert [{Path(m.path).stem for m in g.members} for g in fin.groups] == [
+        {"0091077", "0091077_q60"}
+    ]
+    with sqlite3.connect(db) as con:
+        stamps = [s for (s,) in con.execute("SELECT stamp FROM pair_checks")]
+    assert stamps and all(s.startswith("px") and f".{RECHECK_VERSION}:" in s for s in stamps)
