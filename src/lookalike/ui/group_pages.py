@@ -74,7 +74,7 @@ class GroupPages(Sequence[Group]):
         self.ords: np.ndarray = np.asarray(ords, dtype=np.int32)
         self.held = max(1, held)
         self._pages: OrderedDict[int, list[Group]] = OrderedDict()
-        self._lock = threading.RLock()  # the review's thread workers read pages too
+        self._lock = threading.Lock()  # the review's thread workers read pages too
         self.loads = 0  # pages read from the engine (tests, benchmarks)
 
     def __len__(self) -> int:
@@ -116,7 +116,16 @@ class GroupPages(Sequence[Group]):
             if page is not None:
                 self._pages.move_to_end(number)
                 return page
-            return self._load(number)
+        # read without the lock: the event loop must never wait for a worker's read of
+        # another page (two threads may read one page twice; the last one is kept)
+        page = self._load(number)
+        with self._lock:
+            self._pages[number] = page
+            self._pages.move_to_end(number)
+            self.loads += 1
+            while len(self._pages) > self.held:
+                self._pages.popitem(last=False)
+        return page
 
     def _load(self, number: int) -> list[Group]:
         ords = self.ords[number * PAGE : (number + 1) * PAGE]
@@ -126,10 +135,6 @@ class GroupPages(Sequence[Group]):
                 "the stored review changed while it was read (a scan stored new groups); "
                 "read it again from the engine"
             )
-        self._pages[number] = page
-        self.loads += 1
-        while len(self._pages) > self.held:
-            self._pages.popitem(last=False)
         return page
 
 
@@ -156,6 +161,7 @@ class StoredReview:
         self._found: tuple[frozenset[int], frozenset[str], list[Group]] | None = None
         self._views: OrderedDict[tuple[GroupFilter | None, str], np.ndarray] = OrderedDict()
         self._views_lock = threading.Lock()  # 4 bytes a group each
+        self._prepared: tuple[tuple[GroupFilter | None, str], GroupPages] | None = None
 
     def _positions(self, ords: np.ndarray) -> np.ndarray:
         pos = np.full(len(self._known), -1, dtype=np.int32)
@@ -163,17 +169,37 @@ class StoredReview:
         return pos
 
     def set_view(self, flt: GroupFilter | None, sort: str) -> None:
-        """Show another view (a filter or sort changed): its ords from the views a worker read
-        ahead (``warm_views``), else from the catalog's columns now."""
-        flt = flt if flt is not None and (flt.tier or flt.folder) else None
+        """Show another view (a filter or sort changed): the pages a worker prepared
+        (``prepare``), else its ords read ahead (``warm_views``), else the catalog's columns
+        read now."""
+        flt = _norm(flt)
         if (flt, sort) == self._view_key:
             return  # the stored review does not change under one StoredReview
+        pages = self.pages_for(flt, sort)
         self._view_key = (flt, sort)
-        if flt is None and sort == "order":
-            self.view = self.all
-        else:
-            self.view = GroupPages(self.port, ords=self._ords(flt, sort))
+        self.view = pages or GroupPages(self.port, ords=self._ords(flt, sort))
+        self._prepared = None
         self._pos = self._positions(self.view.ords)
+
+    def pages_for(self, flt: GroupFilter | None, sort: str) -> GroupPages | None:
+        """The paging object of this view if one is held (shown, unfiltered, prepared)."""
+        key = (_norm(flt), sort)
+        if key == self._view_key:
+            return self.view
+        if key == (None, "order"):
+            return self.all
+        prepared = self._prepared
+        return prepared[1] if prepared is not None and prepared[0] == key else None
+
+    def prepare(self, flt: GroupFilter | None, sort: str) -> GroupPages:
+        """This view's paging object, its ords read now (a thread worker: the review screen
+        then shows it with ``set_view`` without reading on the event loop)."""
+        got = self.pages_for(flt, sort)
+        if got is None:
+            key = (_norm(flt), sort)
+            got = GroupPages(self.port, ords=self._ords(*key))
+            self._prepared = (key, got)
+        return got
 
     def _ords(self, flt: GroupFilter | None, sort: str) -> np.ndarray:
         key = (flt, sort)
@@ -192,7 +218,7 @@ class StoredReview:
         pressing the key does not read the columns on the event loop; returns how many."""
         n = 0
         for flt, sort in keys:
-            flt = flt if flt is not None and (flt.tier or flt.folder) else None
+            flt = _norm(flt)
             if (flt is None and sort == "order") or (flt, sort) in self._views:
                 continue
             self._ords(flt, sort)
@@ -318,6 +344,11 @@ class StoredReview:
             return False
         view[near * PAGE]
         return True
+
+
+def _norm(flt: GroupFilter | None) -> GroupFilter | None:
+    """A filter that filters nothing is no filter (one key per view)."""
+    return flt if flt is not None and (flt.tier or flt.folder) else None
 
 
 class PagedIds(Sequence[int]):

@@ -8,6 +8,10 @@ value holds exactly the keys typed before Enter), has the app hold the keys it r
 on, and hands back the keys queued behind Enter; the app then replays them all, oldest first,
 to whatever is focused now (the screen underneath, or the prompt again if it stayed open).
 
+While the review reads a view or a page in a thread worker (ui/screens/review_loads.py), the
+app is busy: every key, typed then or already on its way, waits and is replayed in order when
+the read is done, so it acts on the new view, once.
+
 The same holds when a prompt opens: keys typed right behind the key that opens it would reach
 the prompt before its Input is there and focused, and be lost. A dialog holds keys from the
 moment it is made (hold_for_dialog) until its SubmitInput has focus.
@@ -25,6 +29,7 @@ from textual.message import Message
 from textual.widgets import Input
 
 HOLD_LIMIT_S = 2.0  # a safety net only: a hold is normally released within a few messages
+BUSY_LIMIT_S = 60.0  # the same for a review view read in a worker (3 s at 100,000 groups)
 
 
 class KeysReleased(Message):
@@ -36,11 +41,48 @@ class KeysReleased(Message):
         self.hold = hold
 
 
+class BusyDone(Message):
+    """Posted to the app: the work of this busy hold is done (or its safety net fired)."""
+
+    def __init__(self, token: int) -> None:
+        super().__init__()
+        self.token = token
+
+
 class KeyHoldMixin:
     """Part of LookalikeApp: while a hold is on, keys read from the terminal wait in order."""
 
     _held_keys: list[events.Key] | None = None
     _hold_count: int = 0
+    _busy: frozenset[int] = frozenset()
+    _busy_count: int = 0
+    _busy_keys: list[events.Key] | None = None
+
+    def hold_while_busy(self) -> int:
+        """Hold every key until :meth:`release_busy` with the returned token (or a minute)."""
+        self._busy_count += 1  # not _hold_count: a prompt's release must still match its hold
+        token = self._busy_count
+        self._busy = self._busy | {token}
+        if self._busy_keys is None:
+            self._busy_keys = []
+        app: App[None] = self  # type: ignore[assignment]
+        app.set_timer(BUSY_LIMIT_S, lambda: app.post_message(BusyDone(token)))
+        return token
+
+    def release_busy(self, token: int) -> None:
+        self.post_message(BusyDone(token))  # type: ignore[attr-defined]
+
+    async def on_busy_done(self, message: BusyDone) -> None:
+        """The last busy hold ended: replay its keys, oldest first (one that starts another
+        read is held again, with the ones behind it)."""
+        if message.token not in self._busy:
+            return
+        self._busy = self._busy - {message.token}
+        if self._busy:
+            return
+        keys, self._busy_keys = self._busy_keys or [], None
+        for key in keys:
+            await super().on_event(events.Key(key.key, key.character))  # type: ignore[misc]
 
     def hold_keys(self) -> int:
         """Start holding keys; returns the hold's number for KeysReleased."""
@@ -55,6 +97,9 @@ class KeyHoldMixin:
     async def on_event(self, event: events.Event) -> None:
         # Held too: a key that went to the screen underneath before the dialog opened and came
         # back up unhandled (its bindings would now be looked up on the dialog, and miss).
+        if isinstance(event, events.Key) and self._busy_keys is not None:
+            self._busy_keys.append(event)  # a view is being read: after it, in order
+            return
         if isinstance(event, events.Key) and self._held_keys is not None:
             self._held_keys.append(event)
             return

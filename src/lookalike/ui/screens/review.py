@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from lookalike.ui.layout import review_layout
 from lookalike.ui.screens.base import ConfirmScreen, PromptScreen
-from lookalike.ui.screens.review_meta import ReviewMetaKeys
+from lookalike.ui.screens.review_loads import ReviewLoads
 from lookalike.ui.widgets.details import Details
 from lookalike.ui.widgets.grouplist import GroupList, human_bytes
 from lookalike.ui.widgets.thumbs import ThumbGrid, uses_lines
@@ -28,7 +28,7 @@ class ThumbsReady(Message):
         self.group_id = group_id
 
 
-class ReviewScreen(ReviewMetaKeys):
+class ReviewScreen(ReviewLoads):
     MODE = "review"
     HELP = """
 Walk the groups one by one. The left list shows every group (✓ accepted, ✎ changed, ≠ not a
@@ -314,24 +314,9 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         self._list.cursor_moved(old)
         self.redraw(list_too=False, grid_later=True)
 
-    def action_group(self, delta: int) -> None:
-        old = self.lk.review.cursor
-        if self.lk.review.move(delta):
-            self._moved(old)
-
     def action_member(self, delta: int) -> None:
         if self.lk.review.move_member(delta):
             self.redraw(list_too=False)
-
-    def action_first(self) -> None:
-        old = self.lk.review.cursor
-        self.lk.review.goto_index(0)
-        self._moved(old)
-
-    def action_last(self) -> None:
-        old = self.lk.review.cursor
-        self.lk.review.goto_index(len(self.lk.review.view) - 1)
-        self._moved(old)
 
     def _decided(self) -> None:
         """A decision in the current group: of the list only its line changes (its mark)."""
@@ -401,28 +386,6 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
             self._changed()
 
         self.app.push_screen(PromptScreen("Go to: file name part, or #index", "", "IMG_0042"), done)
-
-    def action_tier(self) -> None:
-        self.notify(f"Tier: {self.lk.review.cycle_tier()}")
-        self._changed()
-
-    def action_sort(self) -> None:
-        self.notify(f"Sort: {self.lk.review.cycle_sort()}")
-        self._changed()
-
-    def action_folder(self) -> None:
-        def done(text: str | None) -> None:
-            if text is not None:
-                self.lk.review.set_folder_filter(text.strip())
-                self._changed()
-
-        self.app.push_screen(
-            PromptScreen(
-                "Only groups with a file in a folder containing (empty = all):",
-                self.lk.review.folder_filter or "",
-            ),
-            done,
-        )
 
     def action_full(self) -> None:
         from lookalike.ui.screens.fullview import FullView
