@@ -45,13 +45,11 @@ class MemberColumns:
     @classmethod
     def of_groups(cls, groups: Sequence[Group]) -> MemberColumns:
         """The same columns from groups already built (a port without the catalog)."""
-        rows = [
-            (g.id - 1, os.fsencode(m.path), m.size, m.width, m.height, m.format,
-             tuple(m.flags or ()), m.path == g.keep)
-            for g in sorted(groups, key=lambda g: g.id)
-            for m in g.members
-        ]  # fmt: skip
-        return _from_rows(rows)
+        members = [(g, m) for g in sorted(groups, key=lambda g: g.id) for m in g.members]
+        rows = [(g.id - 1, os.fsencode(m.path), m.size, m.width, m.height, m.format, None,
+                 m.path == g.keep) for g, m in members]  # fmt: skip
+        cols = _from_rows(rows)
+        return replace(cols, flags=_obj([tuple(m.flags or ()) for _, m in members]))
 
 
 def _obj(values: Sequence) -> np.ndarray:
@@ -59,25 +57,25 @@ def _obj(values: Sequence) -> np.ndarray:
     return np.fromiter(values, dtype=object, count=len(values))
 
 
-def _ints(values: Sequence) -> np.ndarray:
-    try:
-        return np.array(values, dtype=np.int64)
-    except TypeError:  # a NULL (an odd row): counted as 0, as a missing dimension is
-        return np.array([v or 0 for v in values], dtype=np.int64)
-
-
 def _from_rows(rows: list[tuple]) -> MemberColumns:
-    """Columns from (ord, path, size, width, height, format, flags, keeper) rows."""
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 8
+    """Columns from (ord, path, size, width, height, format, flags, keeper) rows whose flags
+    are scalars (JSON text, or a placeholder): one object matrix, then a column at a time."""
+    a = np.array(rows, dtype=object).reshape(len(rows), 8)
+
+    def ints(col: np.ndarray) -> np.ndarray:
+        if any(v is None for v in col):  # a NULL (an odd row): 0, as a missing dimension
+            col = np.array([v or 0 for v in col], dtype=object)
+        return col.astype(np.int64)
+
     return MemberColumns(
-        ords=np.array(cols[0], dtype=np.int32),
-        path=_obj(cols[1]),
-        size=_ints(cols[2]),
-        width=_ints(cols[3]),
-        height=_ints(cols[4]),
-        format=_obj([v or "" for v in cols[5]]),
-        flags=_obj(cols[6]),
-        keeper=np.array(cols[7], dtype=bool),
+        ords=a[:, 0].astype(np.int32),
+        path=a[:, 1].copy(),
+        size=ints(a[:, 2]),
+        width=ints(a[:, 3]),
+        height=ints(a[:, 4]),
+        format=np.where(a[:, 5] == None, "", a[:, 5]).astype(object),  # noqa: E711
+        flags=a[:, 6].copy(),
+        keeper=a[:, 7].astype(bool),
     )
 
 
