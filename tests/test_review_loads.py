@@ -85,7 +85,8 @@ def app_on(tmp_path: Path, monkeypatch):
     for var in ("LOOKALIKE_CONFIG_DIR", "LOOKALIKE_CACHE_DIR", "LOOKALIKE_DATA_DIR"):
         monkeypatch.setenv(var, str(tmp_path / var.lower()))
     engine = stored_review(tmp_path)
-    return engine, make_app({}, engine)
+    yield engine, make_app({}, engine)
+    engine.gate.set()  # a failed test leaves no worker waiting at the gate
 
 
 def reference(engine: Engine) -> ReviewState:
