@@ -69,6 +69,12 @@ class Catalog:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        # Threads of one process (the app's first loads beside its scan) open a new catalog
+        # together: one at a time, or one takes the other's fresh -shm/-wal for orphans.
+        with catalog_health.opening(self.path):
+            self._open()
+
+    def _open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -93,7 +99,9 @@ class Catalog:
             ) from exc
         row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if row is None:
-            self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            self.db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+            )
         elif int(row[0]) > SCHEMA_VERSION:
             raise CatalogError(
                 f"{self.path} was written by a newer lookalike (schema {row[0]}); "

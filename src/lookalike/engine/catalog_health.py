@@ -4,10 +4,13 @@ names the command that sets it aside (the catalog is only a cache: the next scan
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sqlite3
+import threading
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 
 BUSY_TIMEOUT = 30.0  # seconds a connection waits for another writer (SQLite busy_timeout)
@@ -47,6 +50,27 @@ def catalog_error(path: Path, exc: sqlite3.Error) -> CatalogError:
     ):
         return damaged(path, text)
     return CatalogError(f"cannot use the catalog {path}: {text}; pass --db to use another file")
+
+
+_OPENING: dict[str, threading.Lock] = {}
+_OPENING_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def opening(path: Path) -> Iterator[None]:
+    """Hold while opening ``path``: this process opens one catalog file one thread at a time.
+
+    Why: two threads opening a catalog that does not exist yet raced — one saw no file, the
+    other created it in WAL mode, and the first then unlinked the live ``-shm`` (and renamed a
+    ``-wal``) as a moved-away catalog's orphans; both also inserted the schema row. The app's
+    first loads run beside the scan it starts, so the scan failed with "database is locked"
+    after 30 s (or the WAL it wrote was set aside).
+    """
+    key = os.path.realpath(path)
+    with _OPENING_GUARD:
+        lock = _OPENING.setdefault(key, threading.Lock())
+    with lock:
+        yield
 
 
 _CHECKED: set[tuple[str, int, int]] = set()  # (path, dev, inode) found sound by this process

@@ -40,6 +40,7 @@ from lookalike.engine.actions.journal_schema import (
     migrate_v1,
     to_blob,
 )
+from lookalike.engine.catalog_health import opening
 
 try:
     import fcntl
@@ -167,6 +168,12 @@ class Journal:
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path else settings.current().journal_path
         self._pending: list[tuple[str, tuple]] = []
+        # One thread of this process at a time opens a journal file (catalog_health.opening):
+        # two setting up a new journal together got "database is locked".
+        with opening(self.path):
+            self._open()
+
+    def _open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -191,6 +198,14 @@ class Journal:
         except JournalError:
             self.db.close()
             raise
+        except sqlite3.OperationalError as exc:
+            self.db.close()
+            if "locked" not in str(exc):
+                raise damaged(self.path, str(exc)) from None
+            raise JournalBusy(
+                f"the journal {self.path} is locked by another lookalike ({exc})",
+                "wait for it to finish (or stop it) and try again",
+            ) from None
         except sqlite3.DatabaseError as exc:
             self.db.close()
             raise damaged(self.path, str(exc)) from None
@@ -213,6 +228,11 @@ class Journal:
             return
         self.db.execute("BEGIN IMMEDIATE")
         try:
+            # Read again under the write lock: another opener may have upgraded meanwhile.
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version == SCHEMA_VERSION:
+                self.db.execute("COMMIT")
+                return
             had_items = self.db.execute(
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='items'"
             ).fetchone()

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from lookalike.engine.actions.errors import JournalError
+from lookalike.engine.actions.errors import JournalBusy, JournalError
 
 _CHECKED: set[tuple] = set()
 
@@ -42,6 +42,14 @@ def check_journal(path: Path) -> None:
         rows = [r[0] for r in ro.execute("PRAGMA quick_check(5)")]
         if rows != ["ok"]:
             detail = "; ".join(str(r) for r in rows)
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc):  # busy, not damaged: never tell a user to move it aside
+            ro.close()
+            raise JournalBusy(
+                f"the journal {path} is locked by another lookalike ({exc})",
+                "wait for it to finish (or stop it) and try again",
+            ) from None
+        detail = str(exc)
     except sqlite3.DatabaseError as exc:
         detail = str(exc)
     finally:
