@@ -184,14 +184,14 @@ def test_closed_stdout_ends_quietly(noisy, tmp_path):
 def test_no_write_transaction_is_held_while_the_scan_waits(photos, tmp_path, monkeypatch):
     """A scan paused at any event (a slow consumer, a blocked pipe) leaves the catalog free
     for other writers: the app's review saves never time out behind it."""
-    from lookalike.engine import catalog as catalog_mod
+    from lookalike.engine import catalog_health
     from lookalike.engine.api import Engine
     from lookalike.engine.events import ItemError, StageProgress
     from lookalike.engine.options import ScanOptions
 
     for n in range(3):  # JPEG magic, garbage body: sniffed as images, fail in the decode
         (photos / f"broken-{n}.jpg").write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(2000))
-    monkeypatch.setattr(catalog_mod, "BUSY_TIMEOUT", 1.0)
+    monkeypatch.setattr(catalog_health, "BUSY_TIMEOUT", 1.0)
     db = tmp_path / "c.db"
     engine = Engine(db)
     paused_at = []

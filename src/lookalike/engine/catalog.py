@@ -21,13 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.engine import catalog_groups, catalog_health, scan_groups
-from lookalike.engine.catalog_health import (
-    BUSY_TIMEOUT,
-    CatalogError,
-    _quick_check,
-    _set_aside_orphans,
-    catalog_error,
-)
+from lookalike.engine.catalog_health import CatalogError, catalog_error
 from lookalike.engine.catalog_schema import SCHEMA, SCHEMA_VERSION, group_from_row
 from lookalike.engine.records import Group
 
@@ -82,21 +76,7 @@ class Catalog:
                 f"cannot open the catalog {self.path}: {exc.strerror or exc}; "
                 "pass --db to use another file"
             ) from exc
-        _quick_check(self.path)
-        _set_aside_orphans(self.path)
-        try:
-            self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
-            self.db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise catalog_error(self.path, exc) from exc
-        except OSError as exc:
-            raise CatalogError(
-                f"cannot open the catalog {self.path}: {exc}; pass --db to use another file"
-            ) from exc
+        self.db = catalog_health.connect(self.path, SCHEMA)
         row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if row is None:
             self.db.execute(

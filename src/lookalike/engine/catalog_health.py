@@ -129,3 +129,24 @@ def _set_aside_orphans(path: Path) -> None:
                 os.replace(stale, Path(f"{path}.orphan{suffix}"))
         except OSError:
             pass
+
+
+def connect(path: Path, schema: str) -> sqlite3.Connection:
+    """The catalog's connection, set up: ``quick_check`` first (nothing written to a damaged
+    file), a moved-away catalog's orphans set aside, WAL, the schema. Hold :func:`opening`."""
+    _quick_check(path)
+    _set_aside_orphans(path)
+    try:
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.executescript(schema)
+    except sqlite3.Error as exc:
+        raise catalog_error(path, exc) from exc
+    except OSError as exc:
+        raise CatalogError(
+            f"cannot open the catalog {path}: {exc}; pass --db to use another file"
+        ) from exc
+    return db
