@@ -75,20 +75,22 @@ class GroupSpool:
         return ScanGroups(self._db, self.count)
 
 
-class ScanGroups(Sequence[Group]):
-    """One scan's groups in their order, read from its spool: ``len`` costs nothing, indexing
-    decodes one group, iterating decodes ``CHUNK`` at a time, so no caller holds them all."""
+class PagedGroups(Sequence[Group]):
+    """A read-only run of groups fetched ``chunk`` at a time by ``_read(offset, limit)``:
+    ``len`` asks nothing, an index reads one group, a slice or an iteration reads whole
+    chunks, so no caller holds them all. Subclasses: :class:`ScanGroups` (the scan's spool)
+    and the remote port's ``RemoteGroups`` (a server job's pages)."""
 
-    def __init__(self, db: _Db, count: int) -> None:
-        self._db, self._count = db, count
+    chunk: int | None = None  # groups a read; None: CHUNK, read when used (tests lower it)
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+
+    def _read(self, offset: int, limit: int) -> list[Group]:
+        raise NotImplementedError
 
     def __len__(self) -> int:
         return self._count
-
-    def page(self, ords: Sequence[int]) -> list[Group]:
-        """The groups at these places (0-based), in the order asked."""
-        with self._db.lock:
-            return catalog_groups.page(self._db.db, ords, show_hidden=True)
 
     @overload
     def __getitem__(self, i: int) -> Group: ...
@@ -96,15 +98,39 @@ class ScanGroups(Sequence[Group]):
     def __getitem__(self, i: slice) -> list[Group]: ...
     def __getitem__(self, i: int | slice) -> Group | list[Group]:
         if isinstance(i, slice):
-            return self.page(range(self._count)[i])
+            r = range(self._count)[i]
+            if r.step != 1:
+                return [self[n] for n in r]
+            return list(self._chunks(r.start, r.stop))
         n = i + self._count if i < 0 else i
-        if not 0 <= n < self._count:
+        got = self._read(n, 1) if 0 <= n < self._count else []
+        if not got:
             raise IndexError("group index out of range")
-        return self.page([n])[0]
+        return got[0]
 
     def __iter__(self) -> Iterator[Group]:
-        for i in range(0, self._count, CHUNK):
-            yield from self.page(range(i, min(i + CHUNK, self._count)))
+        return self._chunks(0, self._count)
+
+    def _chunks(self, start: int, stop: int) -> Iterator[Group]:
+        step = self.chunk or CHUNK
+        for offset in range(start, stop, step):
+            yield from self._read(offset, min(step, stop - offset))
+
+
+class ScanGroups(PagedGroups):
+    """One scan's groups in their order, read from its spool a chunk at a time."""
+
+    def __init__(self, db: _Db, count: int) -> None:
+        super().__init__(count)
+        self._db = db
+
+    def page(self, ords: Sequence[int]) -> list[Group]:
+        """The groups at these places (0-based), in the order asked."""
+        with self._db.lock:
+            return catalog_groups.page(self._db.db, ords, show_hidden=True)
+
+    def _read(self, offset: int, limit: int) -> list[Group]:
+        return self.page(range(offset, offset + limit))
 
     def file_ids(self) -> set[int | None]:
         """The catalog file ids of every member (``finish_scan``'s merge), read from the

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import httpx
 import numpy as np
@@ -32,6 +32,7 @@ from lookalike.engine.events import (
 )
 from lookalike.engine.options import DEFAULT_KEEP_RULES, ScanOptions
 from lookalike.engine.records import FileError, Group, Member, ScanStats
+from lookalike.engine.scan_groups import PagedGroups
 from lookalike.ui.engine_port import (
     ActionsUnavailable,
     ApplyProgress,
@@ -124,37 +125,20 @@ def event_from_json(d: dict[str, Any], thumb: Callable[[str | None], str | None]
     return Notice(str(d.get("message", d)), str(d.get("level", "info")))
 
 
-class RemoteGroups(Sequence[Group]):
+class RemoteGroups(PagedGroups):
     """A server job's groups in their order, read a page at a time as they are used (issue 13:
     a scan's end no longer fetches every page, and every thumbnail, before the app goes on).
     ``count`` is the job's ``stats.groups``: ``len`` asks the server nothing."""
 
-    def __init__(self, port: RemotePort, path: str, count: int) -> None:
-        self.port, self.path, self.count = port, path, count
+    chunk = PAGE_MAX
 
-    def __len__(self) -> int:
-        return self.count
+    def __init__(self, port: RemotePort, path: str, count: int) -> None:
+        super().__init__(count)
+        self.port, self.path = port, path
 
     def _read(self, offset: int, limit: int) -> list[Group]:
         doc = self.port._call("GET", self.path, offset=offset, limit=limit)
         return [group_from_json(g, self.port.thumb) for g in doc["groups"]]
-
-    @overload
-    def __getitem__(self, i: int) -> Group: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Group]: ...
-    def __getitem__(self, i: int | slice) -> Group | list[Group]:
-        if isinstance(i, slice):
-            return [self[n] for n in range(self.count)[i]]
-        n = i + self.count if i < 0 else i
-        got = self._read(n, 1) if 0 <= n < self.count else []
-        if not got:
-            raise IndexError("group index out of range")
-        return got[0]
-
-    def __iter__(self) -> Iterator[Group]:
-        for offset in range(0, self.count, PAGE_MAX):
-            yield from self._read(offset, PAGE_MAX)
 
 
 class RemotePort:
