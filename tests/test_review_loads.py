@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from textual import events
 
 from lookalike.engine.api import Engine
 from lookalike.engine.catalog import Catalog
@@ -21,6 +22,7 @@ from lookalike.engine.options import ScanOptions
 from lookalike.ui.app import make_app
 from lookalike.ui.screens.review import ReviewScreen
 from lookalike.ui.state import ReviewState
+from lookalike.ui.widgets.grouplist import GroupList
 from test_ui_fast_keys import burst, typing_ready, wait_for
 
 N = 457
@@ -34,11 +36,14 @@ class GatedEngine(Engine):
         self.gate = threading.Event()
         self.gate.set()
         self.loop_calls: list[str] = []
+        self.worker_calls: list[str] = []
 
     def _enter(self, name: str) -> None:
         if threading.current_thread() is threading.main_thread():
             self.loop_calls.append(name)
-        elif not self.gate.wait(30):  # the test never opened it: the loop was stuck
+            return
+        self.worker_calls.append(name)
+        if not self.gate.wait(30):  # the test never opened it: the loop was stuck
             raise TimeoutError("the event loop did not go on while a worker read")
 
     def group_columns(self, *a, **kw):
@@ -158,3 +163,35 @@ async def test_a_far_jump_and_a_typed_folder_filter_read_off_the_loop(app_on):
         assert state.folder_filter == "0002" and list(state.view) == list(ref.view)
         assert len(ref.view) == 100 and state.current.id == ref.current.id
         assert engine.loop_calls == []
+
+
+def _lines(app) -> list[str]:
+    lst = app.screen.query_one(GroupList)
+    return ["".join(s.text for s in lst.render_line(y)) for y in range(lst.content_size.height)]
+
+
+async def test_the_mouse_wheel_onto_a_page_not_decoded_reads_it_in_a_worker(app_on):
+    """The wheel scrolls the list without a key: the lines of a page not decoded say
+    "loading …" while a thread worker decodes it, and the event loop never reads."""
+    engine, app = app_on
+    ref = reference(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await opened(pilot, app)
+        state, lst = app.review, app.screen.query_one(GroupList)
+        assert not state.stored.view.has_page(2)
+        engine.loop_calls.clear()
+        engine.worker_calls.clear()
+        engine.gate.clear()
+        for _ in range(N // 3):  # to the end of the list: the third page (groups 400–456)
+            lst.post_message(events.MouseScrollDown(lst, 2, 2, 0, 1, 0, False, False, False))
+        await wait_for(pilot, lambda: lst.top == N - lst.content_size.height)
+        await wait_for(pilot, lambda: "group_page" in engine.worker_calls)
+        await pilot.pause(0.2)
+        assert all("loading …" in line for line in _lines(app)[-10:])  # held at the gate
+        assert state.cursor == 0 and engine.loop_calls == []
+        engine.gate.set()
+        await wait_for(pilot, lambda: "loading" not in "".join(_lines(app)))
+        last = _lines(app)[-1]
+        assert f"{N:>5} {ref.by_id[ref.view[N - 1]].tier:<7}" in last
+        assert state.stored.view.has_page(2) and state.stored.view.has_page(0)  # cursor's kept
+        assert engine.loop_calls == [] and state.cursor == 0

@@ -27,8 +27,8 @@ from lookalike.ui.state_store import SORTS, TIERS, split_keys
 
 PAGE = 200  # groups per page: a screenful many times over, ≈ 2 MB decoded (docs/scale.md)
 FACTS_CHUNK = 5000  # groups read from the member columns per call in a whole-review pass
-PAGES_HELD = 4
-VIEWS_HELD = 8  # filter/sort views whose ords are kept (400 kB each per 100,000 groups)  # the page on screen, the ones either side, and one more
+PAGES_HELD = 4  # the page on screen, the ones either side, and one more
+VIEWS_HELD = 8  # filter/sort views whose ords are kept (400 kB each per 100,000 groups)
 
 
 class PagePort(Protocol):
@@ -109,6 +109,13 @@ class GroupPages(Sequence[Group]):
 
     def has_page(self, number: int) -> bool:
         return number in self._pages
+
+    def touch(self, number: int) -> None:
+        """Mark a held page as just used, so reading others does not push it out (the
+        cursor's page while the list reads the pages the mouse wheel scrolled to)."""
+        with self._lock:
+            if number in self._pages:
+                self._pages.move_to_end(number)
 
     def _page(self, number: int) -> list[Group]:
         with self._lock:

@@ -1,4 +1,10 @@
-"""Virtual group list: renders only the visible lines, so 10,000 groups cost nothing per key."""
+"""Virtual group list: renders only the visible lines, so 10,000 groups cost nothing per key.
+
+A paged review (ui/group_pages.py) decodes its groups a page at a time. The keys read the
+pages they go to in a worker (ui/screens/review_loads.py); the mouse wheel scrolls the list
+without a key, so a line whose page is not decoded shows "loading …" and a thread worker
+decodes the page, never the event loop (issue 13).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,12 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.geometry import Region
+from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
+from lookalike.engine.records import Group
+from lookalike.ui.group_pages import PAGE, GroupPages
 from lookalike.ui.state import ReviewState
 
 STATUS_MARK = {"pending": " ", "accepted": "✓", "changed": "✎", "not-dup": "≠", "applied": "⌫"}
@@ -39,6 +48,8 @@ class GroupList(Widget, can_focus=False):
         self.top = 0
         self._rows = -1  # len(view) at the last full repaint
         self._line_styles: tuple[Style, ...] | None = None
+        self._wanted: set[int] = set()  # pages a drawn line needs, not decoded yet
+        self._reading: set[tuple[int, int]] = set()  # (id of the view's pages, page) in a worker
 
     def _height(self) -> int:
         return self.content_size.height or self.size.height or 1
@@ -110,7 +121,10 @@ class GroupList(Widget, can_focus=False):
         base, notdup, done, cursor = self._line_styles or (self.rich_style,) * 4
         if index >= len(view):
             return Strip.blank(width, base)
-        group = self.state.by_id[view[index]]
+        group = self._group_at(index)
+        if group is None:  # its page is being read in a worker
+            text = f"  {index + 1:>5} loading …"
+            return Strip([Segment(text[:width].ljust(width), base + Style(dim=True))], width)
         status = self.state.status(group)
         text = (
             f"{'▶' if index == self.state.cursor else ' '}{STATUS_MARK.get(status, '!')}"
@@ -125,3 +139,57 @@ class GroupList(Widget, can_focus=False):
         if index == self.state.cursor:
             style = style + cursor
         return Strip([Segment(text[:width].ljust(width), style)], width)
+
+    # -- pages a drawn line needs, read in a worker ---------------------------------------------
+    def _group_at(self, index: int) -> Group | None:
+        """The group on a line; None (and its page asked for) when decoding it would block
+        the event loop."""
+        stored = self.state.stored
+        if stored is not None and not stored.view.has_page(index // PAGE):
+            if not self._wanted:
+                self.call_later(self._read_wanted)
+            self._wanted.add(index // PAGE)
+            return None
+        return self.state.by_id[self.state.view[index]]
+
+    def _read_wanted(self) -> None:
+        stored = self.state.stored
+        wanted, self._wanted = self._wanted, set()
+        if stored is None:
+            return
+        pages = stored.view
+        todo = sorted(n for n in wanted if (id(pages), n) not in self._reading)
+        if not todo:
+            return
+        self._reading.update((id(pages), n) for n in todo)
+        keep = self.state.cursor // PAGE  # the cursor's page stays held while these load
+        self.run_worker(lambda: self._read_pages(pages, todo, keep), thread=True,
+                        group="grouplist-read", exit_on_error=False)  # fmt: skip
+
+    def _read_pages(self, pages: GroupPages, numbers: list[int], keep: int) -> None:
+        """Decode these pages of a view (a thread worker); then the list repaints."""
+        error = None
+        try:
+            for n in numbers:
+                pages.touch(keep)
+                if n * PAGE < len(pages):
+                    pages[n * PAGE]
+        except LookupError as exc:  # the stored review changed: the reload repaints
+            error = str(exc)
+        finally:
+            self.post_message(RowsRead(id(pages), numbers, error))
+
+    def on_rows_read(self, message: RowsRead) -> None:
+        self._reading.difference_update((message.pages, n) for n in message.numbers)
+        if message.error is None:
+            self.refresh()
+
+
+class RowsRead(Message):
+    """A worker decoded the pages some lines of the list wait for."""
+
+    def __init__(self, pages: int, numbers: list[int], error: str | None) -> None:
+        super().__init__()
+        self.pages = pages
+        self.numbers = numbers
+        self.error = error
