@@ -81,11 +81,24 @@ def _derive(src: Image.Image, rng: random.Random) -> Image.Image:
 
 
 def _shift_colour(im: Image.Image, rng: random.Random) -> Image.Image:
-    im = ImageEnhance.Brightness(im).enhance(rng.uniform(0.7, 1.3))
-    im = ImageEnhance.Color(im).enhance(rng.uniform(0.5, 1.5))
-    if rng.random() < 0.5:  # hue rotation: a different colour cast, same structure
+    return _apply_colour(im, _colour_draws(rng))
+
+
+def _colour_draws(rng: random.Random) -> tuple[float, float, int | None]:
+    """The colour shift's random draws, in the order the set was made with (so a tile can be
+    described without rendering it, see ``mosaic_tiles``)."""
+    bright, sat = rng.uniform(0.7, 1.3), rng.uniform(0.5, 1.5)
+    hue = rng.randrange(20, 236) if rng.random() < 0.5 else None
+    return bright, sat, hue
+
+
+def _apply_colour(im: Image.Image, draws: tuple[float, float, int | None]) -> Image.Image:
+    bright, sat, hue = draws
+    im = ImageEnhance.Brightness(im).enhance(bright)
+    im = ImageEnhance.Color(im).enhance(sat)
+    if hue is not None:  # hue rotation: a different colour cast, same structure
         hsv = np.asarray(im.convert("HSV")).copy()
-        hsv[..., 0] = (hsv[..., 0].astype(np.int16) + rng.randrange(20, 236)) % 256
+        hsv[..., 0] = (hsv[..., 0].astype(np.int16) + hue) % 256
         im = Image.fromarray(hsv, "HSV").convert("RGB")
     return im
 
@@ -106,10 +119,11 @@ def _layout(w: int, h: int, tiles: int, rng: random.Random) -> list[tuple[int, i
     return boxes
 
 
-def _tile(src: Image.Image, tw: int, th: int, rng: random.Random) -> Image.Image:
-    """A ``tw``×``th`` piece of ``src``: a crop of 3-40 % of its area at the tile's aspect,
-    turned by up to ±12° (cut from a larger window, so no blank corners), colour-shifted."""
-    w, h = src.size
+def _tile_draws(size: tuple[int, int], tw: int, th: int, rng: random.Random) -> dict:
+    """Where a ``tw``×``th`` tile comes from in a ``size`` source: a crop of 3-40 % of its
+    area at the tile's aspect, turned by up to ±12° (cut from a larger window, so no blank
+    corners). ``crop`` is the box the tile shows, in source pixels (before the turn)."""
+    w, h = size
     area = rng.uniform(0.03, 0.40) * w * h
     ch = min(h, int((area * th / tw) ** 0.5))
     cw = min(w, max(8, int(ch * tw / th)))
@@ -120,27 +134,58 @@ def _tile(src: Image.Image, tw: int, th: int, rng: random.Random) -> Image.Image
         angle, pad = 0.0, 1.0
     ow, oh = int(cw * pad), int(ch * pad)
     x, y = rng.randrange(0, w - ow + 1), rng.randrange(0, h - oh + 1)
+    cx, cy = x + ow / 2, y + oh / 2
+    return {"window": (x, y, ow, oh), "size": (cw, ch), "angle": angle, "colour": _colour_draws(rng),
+            "crop": (cx - cw / 2, cy - ch / 2, cx + cw / 2, cy + ch / 2)}  # fmt: skip
+
+
+def _tile(src: Image.Image, tw: int, th: int, rng: random.Random) -> Image.Image:
+    """A ``tw``×``th`` piece of ``src`` (see ``_tile_draws``), turned and colour-shifted."""
+    d = _tile_draws(src.size, tw, th, rng)
+    x, y, ow, oh = d["window"]
+    cw, ch = d["size"]
     big = (int(tw * ow / cw) + 1, int(th * oh / ch) + 1)
     im = src.resize(big, Image.BILINEAR, box=(x, y, x + ow, y + oh))
-    if angle:
-        im = im.rotate(angle, Image.BILINEAR)
+    if d["angle"]:
+        im = im.rotate(d["angle"], Image.BILINEAR)
     left, top = (im.width - tw) // 2, (im.height - th) // 2
-    return _shift_colour(im.crop((left, top, left + tw, top + th)), rng)
+    return _apply_colour(im.crop((left, top, left + tw, top + th)), d["colour"])
 
 
-def _mosaic(srcs: list[Image.Image], rng: random.Random) -> Image.Image:
-    """2-4 tiles, each from a different source, at their own scale, angle and colour cast,
-    in a random layout: two files share a large region only by rare chance (issue 13)."""
+def _mosaic_plan(sizes: list[tuple[int, int]], rng: random.Random) -> tuple[int, int, list]:
+    """The canvas size and, per tile, its box on the canvas and its source index, in the
+    order the tiles are drawn (2-4 tiles, each from a different source)."""
     side = rng.randrange(160, 401)
     aspect = rng.choice([4 / 3, 3 / 2, 1.0, 16 / 9])
     w, h = side, max(64, int(side / aspect))
     if rng.random() < 0.3:
         w, h = h, w
     boxes = _layout(w, h, rng.choice([2, 3, 3, 4, 4]), rng)
+    return w, h, list(zip(boxes, rng.sample(range(len(sizes)), len(boxes)), strict=False))
+
+
+def _mosaic(srcs: list[Image.Image], rng: random.Random) -> Image.Image:
+    """2-4 tiles, each from a different source, at their own scale, angle and colour cast,
+    in a random layout: two files share a large region only by rare chance (issue 13) — but
+    skimage's ``cat()`` is ``chelsea()`` and a plain sky is the same wherever it is cut, so
+    scale_truth.py judges groups beyond the planted pairs from the tiles, not from this."""
+    w, h, plan = _mosaic_plan([s.size for s in srcs], rng)
     canvas = Image.new("RGB", (w, h))
-    for (x0, y0, x1, y1), s in zip(boxes, rng.sample(range(len(srcs)), len(boxes)), strict=False):
+    for (x0, y0, x1, y1), s in plan:
         canvas.paste(_tile(srcs[s], x1 - x0, y1 - y0, rng), (x0, y0))
     return canvas
+
+
+def mosaic_tiles(i: int, seed: int, sizes: list[tuple[int, int]]) -> list[dict]:
+    """What file ``i`` of a mosaic set is made of, recomputed from the seed without rendering:
+    per tile its source index, its box on the canvas and the box it shows of the source."""
+    rng = random.Random(seed * 1_000_003 + i)
+    w, h, plan = _mosaic_plan(sizes, rng)
+    out = []
+    for (x0, y0, x1, y1), s in plan:
+        d = _tile_draws(sizes[s], x1 - x0, y1 - y0, rng)
+        out.append({"source": s, "box": (x0 / w, y0 / h, x1 / w, y1 / h), "crop": d["crop"]})
+    return out
 
 
 def _copy(im: Image.Image, path: Path, cpath: Path, kind: str) -> None:
@@ -204,7 +249,7 @@ def make_set(root: Path, n: int, seed: int = 0, workers: int = 2, design: str = 
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(max(1, workers)) as pool:
         pairs = [p for chunk in pool.imap(_make_chunk, jobs) for p in chunk]
-    labels = {"version": version, "design": design, "n": n, "planted": pairs}
+    labels = {"version": version, "design": design, "n": n, "seed": seed, "planted": pairs}
     labels_path.write_text(json.dumps(labels))
     return labels
 

@@ -8,6 +8,9 @@ counts what the group stage would face and compares the components with the plan
 
     python benchmarks/scale_density.py /tmp/lookalike-scale/m5000
     python benchmarks/scale_density.py /tmp/lookalike-scale/m5000 --regroup   # + re-checks
+
+With ``--regroup`` each group beyond the planted pairs is printed with how its files were made
+(scale_truth.py): "generated alike" (the same picture by construction) or false.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from lookalike.engine import grouping as G  # noqa: E402
 from lookalike.engine.candidates import candidate_array  # noqa: E402
 from lookalike.engine.unionfind import connected_components  # noqa: E402
 from recheck_pool import _items  # noqa: E402
+from scale_truth import Truth, file_index  # noqa: E402
 
 
 def density(root: Path) -> dict:
@@ -68,7 +72,8 @@ def regroup(root: Path) -> dict:
     t = time.perf_counter()
     items = _items(root / "run" / "catalog.db")
     groups = G.group_items(items, 50).groups
-    planted = json.loads((root / "labels.json").read_text())["planted"]
+    labels = json.loads((root / "labels.json").read_text())
+    planted = labels["planted"]
     pair_of = {p: k for k, pair in enumerate(planted) for p in pair}
     group_of = {os.fsdecode(items[i].path): n for n, g in enumerate(groups) for i in g}
     found: dict[str, list[int]] = {}
@@ -79,12 +84,28 @@ def regroup(root: Path) -> dict:
             found.setdefault(kind, [0, 0])[0] += hit
             found[kind][1] += 1
     strays = [g for g in groups if not _planted_only([items[i].path for i in g], pair_of)]
+    seconds = round(time.perf_counter() - t, 1)
+    truth = Truth(labels.get("seed", 0)) if labels.get("design") == "mosaic" else None
+    judged = [_judge([os.fsdecode(items[i].path) for i in g], truth) for g in strays]
+    alike = [j for j in judged if j["generated_alike"]]
     return {
         "groups": len(groups), "planted_found_by_kind": found,
         "groups_beyond_planted": len(strays),
-        "stray_examples": [sorted(Path(items[i].path).name for i in g)[:4] for g in strays[:40]],
-        "seconds": round(time.perf_counter() - t, 1),
+        "generated_alike_groups": len(alike), "false_groups": len(strays) - len(alike),
+        "false_group_examples": [j for j in judged if not j["generated_alike"]][:40],
+        "generated_alike_examples": alike[:40], "seconds": seconds,
     }  # fmt: skip
+
+
+def _judge(paths: list[str], truth: Truth | None) -> dict:
+    """A group beyond the planted pairs, with how its files were made: it is "generated alike"
+    when every two of its files (a copy stands for its original) are (``scale_truth``)."""
+    files = sorted({file_index(p) for p in paths})
+    pairs = [(a, b) for k, a in enumerate(files) for b in files[k + 1 :]]
+    verdicts = {f"{a:07d}/{b:07d}": truth.compare(a, b) for a, b in pairs} if truth else {}
+    ok = bool(verdicts) and all(v["alike"] for v in verdicts.values())
+    return {"files": sorted(Path(p).name for p in paths), "generated_alike": ok,
+            "pairs": verdicts}  # fmt: skip
 
 
 def _planted_only(paths: list, pair_of: dict) -> bool:

@@ -190,3 +190,10 @@ def test_a_scan_refutes_them_in_its_worker_pool(
     with sqlite3.connect(db) as con:
         stamps = [s for (s,) in con.execute("SELECT stamp FROM pair_checks")]
     assert stamps and all(s.startswith("px") and f".{RECHECK_VERSION}:" in s for s in stamps)
+
+
+def test_a_generated_alike_pair_groups() -> None:
+    """``0031678``/``0077452``: the same cat crop beside plain night sky (a mast in one, its tip
+    in the other) — the same picture to a person (benchmarks/scale_truth.py counts it so, not
+    as a false pair); the grouper groups them as it would an edited copy."""
+    assert _groups(["0031678", "0077452"]) == [{"0031678", "0077452"}]
