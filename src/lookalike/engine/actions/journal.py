@@ -40,7 +40,7 @@ from lookalike.engine.actions.journal_schema import (
     migrate_v1,
     to_blob,
 )
-from lookalike.engine.catalog_health import opening
+from lookalike.engine.catalog_health import opening, wal_mode
 
 try:
     import fcntl
@@ -191,7 +191,7 @@ class Journal:
             ) from None
         try:
             self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
+            wal_mode(self.db)
             sync = "OFF" if os.environ.get("LOOKALIKE_NO_FSYNC") == "1" else "FULL"
             self.db.execute(f"PRAGMA synchronous={sync}")
             self._upgrade()

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from lookalike.engine import catalog_health
 from lookalike.engine.media.discover import IMAGE_EXTENSIONS
 from lookalike.engine.rules import genprompt
 from lookalike.engine.rules.content import Condition, ContentRule, RuleError, Test
@@ -89,10 +90,14 @@ class RuleStore:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path)
+        with catalog_health.opening(path):  # two scans may create it together
+            self.db = sqlite3.connect(path, timeout=catalog_health.BUSY_TIMEOUT)
+            catalog_health.wal_mode(self.db)
+            self._schema()
+
+    def _schema(self) -> None:
         self.db.executescript(
             """
-            PRAGMA journal_mode=WAL;
             CREATE TABLE IF NOT EXISTS vectors (path BLOB, ident TEXT, model TEXT, data BLOB,
                 PRIMARY KEY (path, model));
             CREATE TABLE IF NOT EXISTS results (path BLOB, ident TEXT, signature TEXT,
