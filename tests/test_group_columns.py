@@ -15,6 +15,7 @@ from lookalike.engine import Engine, ScanOptions
 from lookalike.engine.catalog import Catalog
 from lookalike.engine.catalog_schema import SCHEMA_VERSION
 from lookalike.engine.events import ScanFinished
+from lookalike.engine.member_columns import capture_seconds
 from lookalike.engine.records import Group
 
 data = pytest.importorskip("skimage.data")
@@ -74,12 +75,13 @@ def assert_columns_match(db: Path) -> None:
             g.keep,
         )
     rows = con.execute(
-        "SELECT ord, file_id, path, size, mtime_ns, width, height, format, score, flags "
+        "SELECT ord, file_id, path, size, mtime_ns, width, height, format, score, flags, taken "
         "FROM group_files ORDER BY ord, rowid"
     ).fetchall()
     want = [
         (g.id - 1, m.file_id, os.fsencode(m.path), m.size, m.mtime_ns, m.width, m.height)
         + (m.format, m.score, json.dumps(list(m.flags)) if m.flags else None)
+        + (capture_seconds(m.capture_time),)
         for g in groups
         for m in g.members
     ]
@@ -123,12 +125,41 @@ def test_an_older_catalog_is_upgraded_on_open(scanned: tuple[Path, Path], tmp_pa
     before = Engine(db).last_groups()
     with Catalog(old) as cat:
         version = cat.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0]
-    assert int(version) == SCHEMA_VERSION == 2
+    assert int(version) == SCHEMA_VERSION == 3
     assert Engine(old).last_groups() == before
     assert_columns_match(old)
     with Catalog(old):  # opening it again changes nothing
         pass
     assert_columns_match(old)
+
+
+def test_a_schema_2_catalog_gets_the_capture_time_column(scanned, tmp_path: Path) -> None:
+    """Schema 2 → 3: ``group_files.taken`` added and filled from the JSON rows (EXIF's and
+    the engine's spellings; none, or EXIF's zero date: NULL), the groups unchanged."""
+    from dataclasses import replace
+
+    _, db = scanned
+    times = ("2021-07-14T10:00:00", "2019:01:02 03:04:05", None, "0000:00:00 00:00:00")
+    groups = [
+        replace(g, members=tuple(replace(m, capture_time=times[(g.id + j) % len(times)])
+                                 for j, m in enumerate(g.members)))
+        for g in Engine(db).last_groups()
+    ]  # fmt: skip
+    old = tmp_path / "v2.sqlite"
+    with Catalog(old) as cat:
+        cat.finish_scan(cat.start_scan(["/lib"]), {}, groups, seen=None)
+    assert_columns_match(old)
+    con = sqlite3.connect(old)
+    con.executescript(
+        "ALTER TABLE group_files DROP COLUMN taken; UPDATE meta SET value='2' WHERE key='schema';"
+    )
+    con.close()
+    with Catalog(old) as cat:
+        assert cat.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "3"
+        taken = [r[0] for r in cat.db.execute("SELECT taken FROM group_files ORDER BY ord, rowid")]
+    assert Engine(old).last_groups() == groups
+    assert_columns_match(old)
+    assert sum(t is not None for t in taken) >= 2 and None in taken
 
 
 def test_a_newer_catalog_is_refused_with_a_sentence(tmp_path: Path) -> None:

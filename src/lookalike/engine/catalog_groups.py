@@ -24,10 +24,12 @@ import numpy as np
 
 from lookalike.engine import hidden
 from lookalike.engine.catalog_schema import SCHEMA, group_from_row, group_to_row
+from lookalike.engine.member_columns import capture_seconds
 from lookalike.engine.records import Group, Member
 
 SORTS = ("order", "bytes", "size", "tier")  # the review's sorts (ui/state_store.py)
 TIER_ORDER = {"exact": 0, "same": 1, "similar": 2}  # the "tier" sort; others after them
+INSERT_FILE = "INSERT INTO group_files VALUES (?,?,?,?,?,?,?,?,?,?,?)"  # one member's row
 _GROUPS_TABLE = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS groups") :].split(";")[0]
 
 
@@ -60,6 +62,7 @@ def _file_rows(ord_: int, d: dict[str, Any]) -> Iterable[tuple]:
             f["format"],
             f["score"],
             json.dumps(list(flags)) if flags else None,
+            capture_seconds(f.get("capture_time")),
         )
 
 
@@ -82,7 +85,7 @@ def insert(db: sqlite3.Connection, scan_id: int, ord_: int, g: Group) -> None:
         "VALUES (?,?,?,?,?,?,?)",
         (scan_id, ord_, json.dumps(d), *_columns(d)),
     )
-    db.executemany("INSERT INTO group_files VALUES (?,?,?,?,?,?,?,?,?,?)", _file_rows(ord_, d))
+    db.executemany(INSERT_FILE, _file_rows(ord_, d))
 
 
 def upgrade_schema(db: sqlite3.Connection, version: int) -> None:
@@ -91,6 +94,8 @@ def upgrade_schema(db: sqlite3.Connection, version: int) -> None:
     row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
     if int(row[0]) < 2:
         upgrade_to_2(db)
+    if int(row[0]) < 3:
+        upgrade_to_3(db)
     db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(version),))
 
 
@@ -118,11 +123,33 @@ def upgrade_to_2(db: sqlite3.Connection) -> None:
                 "VALUES (?,?,?,?,?,?,?)",
                 (scan_id, ord_, *_columns(d), data),
             )
-            db.executemany(
-                "INSERT INTO group_files VALUES (?,?,?,?,?,?,?,?,?,?)", _file_rows(ord_, d)
-            )
+            db.executemany(INSERT_FILE, _file_rows(ord_, d))
         last = rows[-1][0]
     db.execute("DROP TABLE groups_v1")
+
+
+def upgrade_to_3(db: sqlite3.Connection) -> None:
+    """Schema 2 → 3: ``group_files.taken`` (capture time, epoch seconds), so select by
+    oldest/newest reads a column instead of decoding every group; filled from the JSON rows
+    a chunk at a time (a schema-1 catalog got it from ``upgrade_to_2`` already)."""
+    if "taken" in {r[1] for r in db.execute("PRAGMA table_info(group_files)")}:
+        return
+    db.execute("ALTER TABLE group_files ADD COLUMN taken REAL")
+    last = -1
+    while True:
+        rows = db.execute(
+            "SELECT rowid, ord, data FROM groups WHERE rowid > ? ORDER BY rowid LIMIT 2000",
+            (last,),
+        ).fetchall()
+        if not rows:
+            break
+        db.executemany(
+            "UPDATE group_files SET taken = ? WHERE ord = ? AND path = ?",
+            ((t, o, bytes.fromhex(f["path"]))
+             for _, o, data in rows for f in json.loads(data)["files"]
+             if (t := capture_seconds(f.get("capture_time"))) is not None),
+        )  # fmt: skip
+        last = rows[-1][0]
 
 
 # -- reading ----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 
 from lookalike.engine.records import Group, Member
 
-SCHEMA_VERSION = 2  # 2: group columns and group_files (engine/catalog_groups.py)
+SCHEMA_VERSION = 3  # 2: group columns and group_files (engine/catalog_groups.py); 3: taken
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS group_files (  -- one row per member of a stored grou
     height INTEGER,
     format TEXT,
     score REAL,
-    flags TEXT
+    flags TEXT,
+    taken REAL  -- capture time, epoch seconds (member_columns.capture_seconds), NULL: none
 );
 CREATE INDEX IF NOT EXISTS groups_ord ON groups (ord);  -- pages read by ord (catalog_groups)
 CREATE INDEX IF NOT EXISTS group_files_ord ON group_files (ord);

@@ -154,7 +154,7 @@ class ScanGroups(PagedGroups):
                 ((scan_id, *r) for r in rows),
             )
             rows = self._db.db.execute("SELECT * FROM group_files ORDER BY rowid")
-            db.executemany("INSERT INTO group_files VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            db.executemany(catalog_groups.INSERT_FILE, rows)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, str | bytes):

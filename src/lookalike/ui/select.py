@@ -10,12 +10,12 @@ and can be undone as a whole.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from lookalike.engine.member_columns import when_seconds
 from lookalike.engine.records import Group, Member
-from lookalike.ui.select_columns import COLUMN_CRITERIA, select_rows
+from lookalike.ui.select_columns import COLUMN_CRITERIA, DATED, select_rows
 from lookalike.ui.state import Decision, ReviewState
 
 #: (id, label, what the argument is or "" for none)
@@ -44,13 +44,11 @@ class Selection:
         return len(self.keep)
 
 
-def _when(m: Member) -> str | None:
-    """Date taken, else modification time, as sortable text; None when neither is known."""
-    if m.capture_time:
-        return m.capture_time.replace(":", "-", 2) if m.capture_time[4:5] == ":" else m.capture_time
-    if m.mtime_ns:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.mtime_ns / 1e9))
-    return None
+def _when(m: Member) -> float | None:
+    """Date taken, else modification time (whole seconds), as epoch seconds; None when
+    neither is known. Numbers, not text: a capture time ("…T10:00:00") and a modification
+    time ("… 10:00:00") compared as text put every capture after a same-day mtime."""
+    return when_seconds(m.capture_time, m.mtime_ns)
 
 
 def _keepers(g: Group, criterion: str, arg: str) -> set[str] | None:
@@ -108,15 +106,18 @@ def select(state: ReviewState, criterion: str, arg: str = "") -> Selection:
     """What ``criterion`` would keep in every group shown (O(files); call it off the loop for
     very large collections). A paged review evaluates it over the member columns
     (ui/select_columns.py), the same keep sets as the per-group pass below."""
-    if state.stored is not None and criterion in COLUMN_CRITERIA:  # paged: over the columns
+    stored = state.stored
+    # paged: over the columns; a port without them has no capture time in its facts
+    columns = stored is not None and callable(getattr(stored.port, "group_member_columns", None))
+    if stored is not None and criterion in COLUMN_CRITERIA and (columns or criterion not in DATED):
         ids = list(state.view)
         skip = {gid for gid, d in state.decisions.items() if d.batch or d.status == "not-dup"}
-        cols = state.stored.member_columns(ids)
+        cols = stored.member_columns(ids)
         keep, n, size = select_rows(cols, ids, skip, criterion, arg, state.marks, state.favourites)
         return Selection(keep, n, size)
     out: dict[int, frozenset[str]] = {}
     files = size = 0
-    dated = criterion in ("oldest", "newest")  # capture times are in the decoded groups only
+    dated = criterion in DATED  # capture times are in the decoded groups only
     for g in state.iter_view(list(state.view), facts=not dated):  # paged: a page at a time
         gid = g.id
         d = state.decisions.get(gid)

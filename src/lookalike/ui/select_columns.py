@@ -4,8 +4,8 @@
 Why: a paged review built a ``Member`` and a ``Group`` per file from the catalog to ask each
 group what it keeps (15 s per 100,000 groups, ≈ 4× the in-memory pass; docs/scale.md). Rows
 come from ``Engine.group_member_columns``; only the kept paths of the chosen groups become
-Python strings. "oldest"/"newest" read capture times, which only the JSON rows hold, so
-they stay with the per-group pass.
+Python strings. "oldest"/"newest" read the capture time column (``group_files.taken``,
+schema 3) with the modification time as the fallback, as ``select._when`` does.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import numpy as np
 from lookalike.engine.member_columns import MemberColumns
 
 COLUMN_CRITERIA = (
-    "resolution", "bytes", "in-folder", "not-folder", "format", "flag", "marked", "keep-marked",
+    "resolution", "bytes", "oldest", "newest", "in-folder", "not-folder", "format", "flag",
+    "marked", "keep-marked",
 )  # fmt: skip
+DATED = ("oldest", "newest")  # need the capture time: a port without the column decodes
 
 
 def _first_best(gi: np.ndarray, *keys: np.ndarray) -> np.ndarray:
@@ -74,6 +76,13 @@ def kept_rows(
         keep = np.zeros(len(c), dtype=bool)
         keep[_first_best(gi, value, c.keeper.astype(np.int64))] = True
         return keep
+    if criterion in DATED:  # min/max over the dated rows, ties to the keeper, then the first
+        when = c.when()
+        rows = np.flatnonzero(~np.isnan(when))
+        value = -when[rows] if criterion == "oldest" else when[rows]
+        keep = np.zeros(len(c), dtype=bool)
+        keep[rows[_first_best(gi[rows], value, c.keeper[rows].astype(np.int64))]] = True
+        return keep  # a group with no dated file keeps no row: nothing said about it
     if criterion in ("marked", "keep-marked"):
         marked = _in(c.path, marks)
         if criterion == "marked":
