@@ -247,7 +247,7 @@ def _problems(plan: Plan) -> int:
 
 
 def run_action_for_groups(
-    groups: list[Group],
+    groups: Iterable[Group],
     action: str,
     *,
     dry_run: bool,
@@ -273,7 +273,8 @@ def run_action_for_groups(
 
     The plan builder enforces what may be acted on: ``roots`` (what was scanned),
     ``references`` (never touched), the ``catalog``'s favourites, and ``tiers`` (default exact
-    and same; similar groups only when asked for)."""
+    and same; similar groups only when asked for). ``groups`` is walked as ``build_plan``
+    walks it (twice, a group at a time: a ``ScanGroups`` or a ``Rewalk`` is never listed)."""
     from lookalike.engine.actions.plan import save_plan
     from lookalike.engine.actions.plan_build import build_plan
 

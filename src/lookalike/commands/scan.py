@@ -216,10 +216,14 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, conten
         result = _rules_after(result, options, engine.catalog_path, yes, dry_run)
     if act is None or not finished_ok:
         sys.exit(result.code)
+    from lookalike.engine.actions.plan_build import Rewalk
+
     # the plan builder leaves out keepers, reference files (by real path), favourites, files
-    # outside the scanned roots, and similar groups unless --tier names them
+    # outside the scanned roots, and similar groups unless --tier names them; it walks the
+    # scan's groups from their spool a chunk at a time (no list of every group, issue 13)
+    spooled = result.finished.groups
     code = run_action_for_groups(
-        [g for g in result.finished.groups if len(g.members) > 1],
+        Rewalk(lambda: (g for g in spooled if len(g.members) > 1)),
         act.action,
         dry_run=act.dry_run,
         yes=act.yes,

@@ -108,7 +108,7 @@ def parse_size(text: str) -> tuple[int, int]:
         raise UsageError(f"--max-size must look like 1920x1080 (got {text!r})") from None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per acted file: no __dict__ each (issue 13)
 class PlanItem:
     """One file operation. ``dest`` is the intended destination (apply adds a ``~N`` suffix if
     the name is taken by then); for links it is the keeper the link will point to. The
@@ -168,7 +168,7 @@ def _item_from_json(raw: object) -> PlanItem:
     return PlanItem(**raw)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Refusal:
     """A file left out of the plan, and why. ``kept``: left out by a rule the user set (a
     reference folder, a favourite, a tier not asked for) — reported, but not a problem, so it

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,14 +36,30 @@ from lookalike.engine.actions.plan import (
 from lookalike.engine.records import Group, Member
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Keeper:
-    """The keeper of a group as the plan records it (a real, regular file)."""
+    """The keeper of a group as the plan records it (a real, regular file): the few stat
+    fields the plan needs, not the stat result (one is held per acted group)."""
 
     path: str
     real: str
-    st: os.stat_result
+    size: int
+    mtime_ns: int
+    dev: int
+    ino: int
     hash: str | None
+
+
+class Rewalk(Iterable[Group]):
+    """Groups that :func:`build_plan` may walk twice without any caller holding them: each
+    walk calls ``make`` afresh (e.g. a scan's ``ScanGroups`` read a chunk at a time, with a
+    filter), so a plan over 100k groups holds its items, not the groups (issue 13)."""
+
+    def __init__(self, make: Callable[[], Iterable[Group]]) -> None:
+        self._make = make
+
+    def __iter__(self) -> Iterator[Group]:
+        return iter(self._make())
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,7 @@ class _Scan:
 
 
 def _scan_info(
-    groups: list[Group],
+    groups: Iterable[Group],
     roots: Iterable[str | os.PathLike[str]] | None,
     catalog: str | os.PathLike[str] | None,
     favourites: Collection[str] | None,
@@ -93,6 +109,21 @@ def _scan_info(
             os.path.dirname(os.path.abspath(m.path)) for g in groups for m in g.members
         )
     return _Scan(chosen, cat_path, cat_id, scan_id, frozenset(favs))
+
+
+def _scan_info_or_error(
+    groups: Iterable[Group],
+    roots: Iterable[str | os.PathLike[str]] | None,
+    catalog: str | os.PathLike[str] | None,
+    favourites: Collection[str] | None,
+) -> tuple[_Scan, UsageError | None]:
+    """The scan info, or (with no catalog info) the error reading it: a plan that could lose
+    every copy of a group is refused first, whatever else is wrong (the order it always had),
+    and that check walks the groups with the keepers."""
+    try:
+        return _scan_info(groups, roots, catalog, favourites), None
+    except UsageError as exc:
+        return _scan_info(groups, roots, None, favourites), exc
 
 
 def _resolve_keeper(
@@ -142,7 +173,7 @@ def _resolve_keeper(
         return f"keeper: {fsutil.describe_oserror(exc, 'read', keep)}; group left alone"
     if rec is not None and rec.content_hash and rec.content_hash != digest:
         return f"keeper {keep} changed since the scan (content); group left alone"
-    return _Keeper(keep, real(keep), st, digest)
+    return _Keeper(keep, real(keep), st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, digest)
 
 
 def build_plan(
@@ -172,6 +203,10 @@ def build_plan(
     * files missing or changed since the scan are left out; a group whose keeper is not one of
       its files refuses the whole plan (it could lose every copy).
 
+    ``groups`` is walked twice (every keeper is known before any file is staged), a group at
+    a time: pass a sequence that reads its groups in chunks (``ScanGroups``) or a
+    :class:`Rewalk`, and no list of every group is built; a one-shot iterator is listed.
+
     ``roots`` default to the catalog's scan roots, else the folders of the files. ``catalog``
     (a path) is recorded with its id and last scan so ``apply`` can refuse a plan from another
     catalog. ``suggested`` maps group id → the keeper the ranking proposed (stats).
@@ -183,25 +218,31 @@ def build_plan(
     bad_tiers = [t for t in act_tiers if t not in TIERS]
     if bad_tiers:
         raise UsageError(f"unknown tier(s) {', '.join(bad_tiers)}", "use exact, same, similar")
-    groups = list(groups)
-    _refuse_keeperless(groups)
-    scan = _scan_info(groups, roots, catalog, favourites)
+    if isinstance(groups, Iterator):  # read once only: the passes below walk it twice
+        groups = list(groups)
+    scan, late = _scan_info_or_error(groups, roots, catalog, favourites)
     refs = real_folders(references)
     ctx = _Ctx(spec, shrink, hasher, scan, frozenset(refs), frozenset(scan.roots))
     refused: list[Refusal] = []
     kept, keeper_of = _resolve_keepers(groups, act_tiers, ctx, refused)
+    if late is not None:
+        raise late
     staged: list[_Staged] = []
     seen: set[str] = set()
-    for g in groups:
+    count = reviewed = agreed = 0
+    for g in groups:  # the second walk: each group checked against every group's keeper
+        count += 1
+        if suggested and g.id in suggested:
+            reviewed += 1
+            agreed += os.path.abspath(suggested[g.id]) == os.path.abspath(g.keep)
         if g.tier not in act_tiers:
             refused.extend(_tier_refusals(g))
         elif g.id in kept:
             staged += _stage_group(g, kept[g.id], ctx, keeper_of, seen, refused)
     plan_id = new_id()
     items = _group_items(staged, spec, shrink, plan_id)
-    reviewed = [g for g in groups if suggested and g.id in suggested]
-    agreed = sum(os.path.abspath(suggested[g.id]) == os.path.abspath(g.keep) for g in reviewed)
-    meta = {"groups": len(groups), "reviewed": len(reviewed), "agreed": agreed}
+    del staged
+    meta = {"groups": count, "reviewed": reviewed, "agreed": agreed}
     return Plan(
         plan_id,
         spec,
@@ -230,26 +271,26 @@ class _Ctx:
     roots: frozenset[str]
 
 
-# (group, keeper, source path, its lstat, its content hash)
-_Staged = tuple[Group, _Keeper, str, os.stat_result, str]
+# (group id, keeper, source path, its size, its mtime, its content hash): no Group is held
+_Staged = tuple[int, _Keeper, str, int, int, str]
 
 
-def _refuse_keeperless(groups: list[Group]) -> None:
-    """A group whose keeper is not one of its files refuses the whole plan: it could lose
-    every copy."""
-    broken: list[str] = []
-    for g in groups:
-        paths = {os.path.abspath(m.path) for m in g.members}
-        keep = os.path.abspath(g.keep) if g.keep else ""
-        if not keep or keep not in paths:
-            broken.append(f"group {g.id} (keeper {g.keep or 'none'} is not one of its files)")
-    if broken:
-        raise PlanRefused(
-            "refusing a plan that could remove every copy of a group: "
-            + "; ".join(broken[:5])
-            + (f" and {len(broken) - 5} more" if len(broken) > 5 else ""),
-            "pick a keeper in each group and plan again",
-        )
+def _keeperless(g: Group) -> str | None:
+    """Why a group whose keeper is not one of its files refuses the whole plan (it could lose
+    every copy), else None."""
+    keep = os.path.abspath(g.keep) if g.keep else ""
+    if keep and any(os.path.abspath(m.path) == keep for m in g.members):
+        return None
+    return f"group {g.id} (keeper {g.keep or 'none'} is not one of its files)"
+
+
+def _refuse_keeperless(broken: list[str], more: int) -> PlanRefused:
+    return PlanRefused(
+        "refusing a plan that could remove every copy of a group: "
+        + "; ".join(broken)
+        + (f" and {more} more" if more else ""),
+        "pick a keeper in each group and plan again",
+    )
 
 
 def _others(g: Group) -> list[str]:
@@ -259,13 +300,25 @@ def _others(g: Group) -> list[str]:
 
 
 def _resolve_keepers(
-    groups: list[Group], act_tiers: tuple[str, ...], ctx: _Ctx, refused: list[Refusal]
+    groups: Iterable[Group], act_tiers: tuple[str, ...], ctx: _Ctx, refused: list[Refusal]
 ) -> tuple[dict[int, _Keeper], dict[str, int]]:
-    """Each acted-on group's keeper (a group without a usable one is refused whole), and the
-    real path of every keeper → its group (a keeper of any group is never acted on)."""
+    """The first walk over the groups: each acted-on group's keeper (a group without a usable
+    one is refused whole), and the real path of every keeper → its group (a keeper of any
+    group is never acted on). A group whose keeper is not one of its files refuses the whole
+    plan (raised once the walk is done, naming the first five)."""
     kept: dict[int, _Keeper] = {}
     keeper_of: dict[str, int] = {}  # real path of every keeper (and of every group's g.keep)
+    broken: list[str] = []
+    more = 0
     for g in groups:
+        why = _keeperless(g)
+        if why is not None:
+            if len(broken) < 5:
+                broken.append(why)
+            else:
+                more += 1
+        if broken:  # the plan is refused: only the rest of the check goes on
+            continue
         keeper_of.setdefault(real(g.keep), g.id)
         if g.tier not in act_tiers:
             continue
@@ -275,6 +328,8 @@ def _resolve_keepers(
             continue
         kept[g.id] = got
         keeper_of.setdefault(got.real, g.id)
+    if broken:
+        raise _refuse_keeperless(broken, more)
     return kept, keeper_of
 
 
@@ -323,7 +378,7 @@ def _stage_group(
             refused.append(Refusal(g.id, path, why))
             continue
         seen.add(rpath)
-        out.append((g, k, path, st, digest))
+        out.append((g.id, k, path, st.st_size, st.st_mtime_ns, digest))
     return out
 
 
@@ -344,21 +399,21 @@ def _group_items(
     return tuple(
         PlanItem(
             seq=n,
-            group_id=g.id,
+            group_id=gid,
             op=spec.kind,
             source=path,
             dest=intended_dest(spec, path, k.path, base, plan_id, shrink, qroot),
             keeper=k.path,
-            size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
+            size=size,
+            mtime_ns=mtime_ns,
             hash=digest,
-            keeper_size=k.st.st_size,
-            keeper_mtime_ns=k.st.st_mtime_ns,
+            keeper_size=k.size,
+            keeper_mtime_ns=k.mtime_ns,
             keeper_hash=k.hash,
-            keeper_dev=k.st.st_dev,
-            keeper_ino=k.st.st_ino,
+            keeper_dev=k.dev,
+            keeper_ino=k.ino,
         )
-        for n, (g, k, path, st, digest) in enumerate(staged)
+        for n, (gid, k, path, size, mtime_ns, digest) in enumerate(staged)
     )
 
 
@@ -407,11 +462,11 @@ def _why_not(
         if os.path.splitext(path)[1].lower() not in SHRINK_FORMATS:
             return "shrink supports JPEG, PNG, WebP and TIFF", False
     if spec.kind == "hardlink":
-        if st.st_dev != k.st.st_dev:
+        if st.st_dev != k.dev:
             return (
                 "on another filesystem than the keeper; hard links cannot cross filesystems",
                 False,
             )
-        if st.st_ino == k.st.st_ino:
+        if st.st_ino == k.ino:
             return "already a hard link to the keeper", False
     return "", False

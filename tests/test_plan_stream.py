@@ -1,0 +1,158 @@
+"""Plans hold their items, not every group (issue 13): ``build_plan`` walks a scan's spooled
+groups twice, a chunk at a time, and ``scan --action/--plan-out`` hands it the spool instead
+of a list — with the same plan, refusals and errors the whole-list build gave. Real photos."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import weakref
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lookalike.cli import main as cli
+from lookalike.engine.actions import plan_build
+from lookalike.engine.actions.errors import PlanRefused, UsageError
+from lookalike.engine.actions.plan_build import Rewalk, build_plan
+from lookalike.engine.api import Engine
+from lookalike.engine.events import ScanFinished
+from lookalike.engine.options import ScanOptions
+from lookalike.engine.records import Group
+from lookalike.engine.scan_groups import PagedGroups, ScanGroups
+from serve_helpers import make_folders
+
+
+class Counted(PagedGroups):
+    """A scan's groups read one at a time, each group it hands out watched (weakref)."""
+
+    chunk = 1
+
+    def __init__(self, groups: ScanGroups) -> None:
+        super().__init__(len(groups))
+        self.inner, self.refs = groups, []
+
+    def _read(self, offset: int, limit: int) -> list[Group]:
+        got = self.inner.page(range(offset, offset + limit))
+        self.refs += [weakref.ref(g) for g in got]
+        return got
+
+    def alive(self) -> int:
+        gc.collect()
+        return sum(r() is not None for r in self.refs)
+
+
+@pytest.fixture
+def scanned(tmp_path: Path) -> tuple[Path, Engine, ScanGroups]:
+    lib = make_folders(tmp_path)
+    engine = Engine(tmp_path / "cat.db", tmp_path / "thumbs")
+    events = list(engine.scan_sync(ScanOptions(roots=(lib,), workers=1, thumbnails=False)))
+    fin = events[-1]
+    assert isinstance(fin, ScanFinished) and isinstance(fin.groups, ScanGroups)
+    assert {g.tier for g in fin.groups} == {"exact", "same"}  # the two moto shots stay apart
+    return lib, engine, fin.groups
+
+
+def _doc(plan) -> dict:
+    data = plan.to_json()
+    data.pop("created")
+    return data
+
+
+def test_the_plan_builder_holds_one_chunk_of_groups_not_all(scanned, monkeypatch):
+    """While keepers are hashed (first walk) and members staged (second walk), at most one
+    group read from the spool is alive; the old build listed every group first."""
+    lib, engine, groups = scanned
+    counted = Counted(groups)
+    seen_alive: list[int] = []
+    real_resolve, real_stage = plan_build._resolve_keeper, plan_build._stage_group
+
+    def resolve(g, *a):
+        seen_alive.append(counted.alive())
+        return real_resolve(g, *a)
+
+    def stage(g, *a):
+        seen_alive.append(counted.alive())
+        return real_stage(g, *a)
+
+    monkeypatch.setattr(plan_build, "_resolve_keeper", resolve)
+    monkeypatch.setattr(plan_build, "_stage_group", stage)
+    plan = build_plan(counted, "trash", catalog=engine.catalog_path, tiers=("exact", "same"))
+    acted = [g for g in groups if g.tier in ("exact", "same")]
+    assert len(seen_alive) == 2 * len(acted) >= 6  # each acted group: resolved, then staged
+    assert max(seen_alive) == 1  # the group being checked; never all 3
+    assert len(counted.refs) == 2 * len(groups)  # two walks, each read every group once
+    assert len(plan.items) == sum(len(g.members) - 1 for g in acted)
+    assert plan.meta == {"groups": len(groups), "reviewed": 0, "agreed": 0}
+
+
+@pytest.mark.parametrize("action", ["trash", "quarantine", "hardlink"])
+def test_a_streamed_plan_is_the_whole_list_plan(scanned, monkeypatch, action):
+    """The same items, destinations, refusals (in their order) and meta from a list, the
+    spool, and a Rewalk of it: a reference folder, a missing file and a tier not asked for."""
+    lib, engine, groups = scanned
+    monkeypatch.setattr(plan_build, "new_id", lambda: "20261126-000000-abcd")
+    os.unlink(lib / "beta" / "man-copy.jpg")  # missing since the scan
+    kw = dict(
+        catalog=engine.catalog_path,
+        references=[lib / "alpha"],
+        suggested={g.id: g.keep for g in groups},
+        tiers=("exact",),
+    )
+    whole = build_plan(list(groups), action, **kw)
+    spooled = build_plan(groups, action, **kw)
+    again = build_plan(Rewalk(lambda: iter(groups)), action, **kw)
+    once = build_plan(iter(groups), action, **kw)
+    assert _doc(spooled) == _doc(whole) == _doc(again) == _doc(once)
+    reasons = [r.reason for r in whole.refused]
+    assert any("reference folder" in r for r in reasons)
+    assert any("missing" in r for r in reasons)
+    assert any("pass --tier same" in r for r in reasons)
+    assert whole.meta["reviewed"] == whole.meta["agreed"] == len(groups)
+
+
+def test_a_keeperless_group_still_refuses_first(scanned, tmp_path):
+    """A group whose keeper is not one of its files refuses the plan before a bad catalog is
+    even looked at, naming the first five — as the whole-list build did."""
+    lib, engine, groups = scanned
+    bad = [replace(g, keep="/nowhere.jpg") for g in groups]
+    with pytest.raises(PlanRefused, match=r"group 1 \(keeper /nowhere.jpg"):
+        build_plan(Rewalk(lambda: iter(bad)), "trash", catalog=tmp_path / "none.db")
+    with pytest.raises(UsageError, match="no catalog at"):
+        build_plan(groups, "trash", catalog=tmp_path / "none.db")
+
+
+def test_scan_plan_out_walks_the_spool(tmp_path, monkeypatch):
+    """``scan --no-ui --action trash --plan-out``: the plan builder reads the scan's spool a
+    chunk at a time (the command listed every group before); the plan acts on every copy
+    but the keeper of each group, and never on the two different moto shots."""
+    lib = make_folders(tmp_path)
+    monkeypatch.setattr(PagedGroups, "chunk", 1)
+    reads: list[weakref.ref] = []
+    alive: list[int] = []
+    real_read, real_resolve = ScanGroups._read, plan_build._resolve_keeper
+
+    def read(self, offset, limit):
+        got = real_read(self, offset, limit)
+        reads.extend(weakref.ref(g) for g in got)
+        return got
+
+    def resolve(g, *a):
+        gc.collect()
+        alive.append(sum(r() is not None for r in reads))
+        return real_resolve(g, *a)
+
+    monkeypatch.setattr(ScanGroups, "_read", read)
+    monkeypatch.setattr(plan_build, "_resolve_keeper", resolve)
+    plan_file = tmp_path / "plan.json"
+    args = ["scan", "--no-ui", str(lib), "--db", str(tmp_path / "c.db"), "--workers", "1"]
+    r = CliRunner().invoke(cli, [*args, "--action", "trash", "--plan-out", str(plan_file)])
+    assert r.exit_code == 0, r.output
+    assert alive and max(alive) == 1
+    doc = json.loads(plan_file.read_text())
+    names = sorted(os.path.basename(i["source"]) for i in doc["items"])
+    assert len(names) == 3 and "moto-left.jpg" not in names and "moto-right.jpg" not in names
+    assert doc["meta"]["groups"] == 3 and doc["refused"] == []
