@@ -23,6 +23,8 @@ from lookalike.engine.records import Group, ScanStats
 from lookalike.engine.scanlock import ScanLock
 
 if TYPE_CHECKING:
+    from array import array
+
     import numpy as np
 
     from lookalike.engine.catalog_groups import GroupFilter
@@ -169,6 +171,16 @@ class Engine:
 
         with Catalog(self.catalog_path) as cat:
             return catalog_groups.ords_with_path(cat.db, test)
+
+    def group_thumb_keys(self, ords: Sequence[int], show_hidden: bool = False) -> array:
+        """The thumbnail keys (uint64) of these stored groups' members, hidden files left out
+        as in :meth:`group_page`, read without decoding the groups (engine/group_thumbs.py):
+        what a server's thumbnail gate reads over every visible group."""
+        from lookalike.engine import group_thumbs
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(self.catalog_path) as cat:
+            return group_thumbs.thumb_keys(cat.db, ords, show_hidden)
 
     def group_page(self, ords: Sequence[int], show_hidden: bool = False) -> list[Group]:
         """The stored groups with these ords (from :meth:`group_columns`), decoded, in that

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,12 @@ class ResultStore:
 
     def page(self, ords: Sequence[int]) -> list[Group]:
         return catalog_groups.page(self.db, ords, show_hidden=True)
+
+    def thumb_keys(self) -> array:
+        """Every member's thumbnail key, no group decoded (engine/group_thumbs.py)."""
+        from lookalike.engine import group_thumbs
+
+        return group_thumbs.thumb_keys(self.db, range(self.count()), show_hidden=True)
 
     def groups(self, ids: Iterable[int] | None = None) -> Iterator[Group]:
         """Every group in order (or those with these ids), decoded ``CHUNK`` at a time."""

@@ -9,6 +9,7 @@ full check against the disk and the catalog) and needs the plan id and the typed
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from lookalike.engine.actions import (
 )
 from lookalike.engine.actions.journal import Journal, journal_lock
 from lookalike.engine.actions.plan import ACT_TIERS, TIERS
+from lookalike.engine.actions.plan_build import Rewalk
 from lookalike.engine.actions.plancheck import check_plan
 from lookalike.engine.records import Group
 from lookalike.engine.result_store import ResultStore
@@ -80,18 +82,51 @@ def make_plan(jobs: JobManager, body: object, references: list[str]) -> dict[str
         raise ApiError(422, f"tiers must be a list of {', '.join(TIERS)}")
     if body.get("review"):
         view, ids = ReviewView(jobs.engine, jobs.roots), _review_ids(body)
-        groups = list(view.groups()) if ids is None else view.groups_with_ids(ids)
-        roots = list(jobs.roots)
+        if ids is None and _whole(body):  # every visible group, walked a chunk at a time
+            plan = _build(Rewalk(view.groups), spec, {}, list(jobs.roots), references, jobs, tiers)
+        else:
+            groups, suggested = _chosen(
+                view.groups_with_ids(ids or ()), body.get("groups"), body.get("removals")
+            )
+            plan = _build(groups, spec, suggested, list(jobs.roots), references, jobs, tiers)
     else:
         job = jobs.get(body["job"])
         with ResultStore(jobs.result_file(job.id)) as result:  # 409 until the job is done
             ids = body.get("groups")
             wanted = ids if isinstance(ids, list) and all(type(i) is int for i in ids) else None
-            groups, roots = list(result.groups(wanted)), job.paths
-    groups, suggested = _chosen(groups, body.get("groups"), body.get("removals"))
+            if wanted is None and _whole(body):  # the job's groups from its result file
+                groups: Iterable[Group] = Rewalk(result.groups)
+                suggested: dict[int, str] = {}
+            else:
+                groups, suggested = _chosen(
+                    list(result.groups(wanted)), body.get("groups"), body.get("removals")
+                )
+            plan = _build(groups, spec, suggested, job.paths, references, jobs, tiers)
+    path = plan_path(jobs.state_dir, plan.id)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    save_plan(plan, path)
+    return plan_answer(plan)
+
+
+def _whole(body: dict) -> bool:
+    """Neither ``groups`` nor ``removals`` given: the plan covers every group, so they are
+    walked a chunk at a time rather than listed (issue 13)."""
+    return body.get("groups") is None and body.get("removals") is None
+
+
+def _build(
+    groups: Iterable[Group],
+    spec: OpSpec,
+    suggested: dict[int, str],
+    roots: list[str],
+    references: list[str],
+    jobs: JobManager,
+    tiers: list[str],
+) -> Plan:
+    """The plan builder over the groups with more than one file (it walks them twice)."""
     try:
-        plan = build_plan(
-            [g for g in groups if len(g.members) > 1],
+        return build_plan(
+            Rewalk(lambda: (g for g in groups if len(g.members) > 1)),
             spec,
             suggested=suggested,
             roots=roots,
@@ -101,10 +136,6 @@ def make_plan(jobs: JobManager, body: object, references: list[str]) -> dict[str
         )
     except ActionError as exc:
         raise ApiError(409, exc.message, exc.hint) from None
-    path = plan_path(jobs.state_dir, plan.id)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    save_plan(plan, path)
-    return plan_answer(plan)
 
 
 def _review_ids(body: dict) -> set[int] | None:

@@ -13,10 +13,10 @@ import os
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 
+from lookalike.engine import group_thumbs
 from lookalike.engine.api import Engine
 from lookalike.engine.catalog_groups import GroupFilter
 from lookalike.engine.records import Group
@@ -82,6 +82,10 @@ class ReviewView:
         for i in range(0, len(ords), CHUNK):
             yield from self.engine.group_page(ords[i : i + CHUNK].tolist())
 
+    def thumb_keys(self) -> array:
+        """The thumbnail keys of every visible group's files, no group decoded."""
+        return self.engine.group_thumb_keys(self.ords().tolist())
+
 
 def _outside_test(roots: tuple[str, ...]) -> Callable[[str], bool]:
     """``not under_roots(path)``, with each folder resolved once: a file that is not a
@@ -100,11 +104,6 @@ def _outside_test(roots: tuple[str, ...]) -> Callable[[str], bool]:
     return outside
 
 
-def review_groups(engine: Engine, roots: tuple[str, ...]) -> list[Group]:
-    """The catalog's stored review, less every group with a file outside the roots."""
-    return list(ReviewView(engine, roots).groups())
-
-
 def _key_int(key: str) -> int | None:
     """A thumbnail key (16 hex digits: the xxh64 of a file's stat, stages/context.py) as the
     64-bit number it spells; None for anything else."""
@@ -116,19 +115,13 @@ def _key_int(key: str) -> int | None:
         return None
 
 
-def _thumb_keys(groups: Iterable[Group], into: array) -> None:
-    for g in groups:
-        for m in g.members:
-            if m.thumb and (k := _key_int(Path(m.thumb).stem)) is not None:
-                into.append(k)
-
-
 class ThumbGate:
     """The thumbnail keys a client may fetch, rebuilt when an unknown key is asked for.
 
     Kept as one sorted uint64 array (8 bytes a thumbnail, answered by binary search), not a
     set of strings (≈ 130 bytes a key): at a million files the gate was the server's largest
-    structure after a scan (issue 13)."""
+    structure after a scan (issue 13). A rebuild reads the keys from the stored rows without
+    decoding a group (engine/group_thumbs.py)."""
 
     def __init__(self, jobs: JobManager, review: ReviewView | None = None) -> None:
         self.jobs = jobs
@@ -139,16 +132,17 @@ class ThumbGate:
 
     def _build(self) -> None:
         ended = self.jobs.ended
-        keys = array("Q")  # filled group by group: no list of keys beside the array
-        _thumb_keys(self.review.groups(), keys)
+        # read from the stored rows by SQLite, a chunk of groups at a time: no group is
+        # decoded, no list of keys is built beside the array
+        keys = self.review.thumb_keys()
         done = [j for j in self.jobs.jobs.values() if j.state == "done"][-RECENT_JOBS:]
         for job in done:
             try:
                 with ResultStore(self.jobs.result_file(job.id)) as result:
-                    _thumb_keys(result.groups(), keys)
+                    keys.extend(result.thumb_keys())
             except (ApiError, ResultError):
                 continue
-        self.keys = np.unique(np.frombuffer(keys, dtype=np.uint64))
+        self.keys = group_thumbs.unique(keys)
         self.built = time.monotonic()
         self.ended = ended
 
