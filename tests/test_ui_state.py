@@ -264,3 +264,15 @@ def test_position_follows_the_files_after_a_rescan() -> None:
     t = ReviewState([group(1, X, F), group(2, A, B), group(3, C, D)])
     t.load_json(data)
     assert t.current.id == 3
+
+
+def test_a_first_scan_shows_its_first_groups_and_counts_the_rest(monkeypatch) -> None:
+    import lookalike.ui.state as state_mod
+
+    monkeypatch.setattr(state_mod, "LIVE_HELD", 2)
+    s = ReviewState()
+    for g in (group(1, A, B), group(2, C, D), group(3, E, F), group(4, A, X)):
+        s.add_group(g)
+    assert [g.id for g in s.groups] == [1, 2] and s.live_more == 1  # 4 shares A: never shown
+    s.set_groups([group(1, A, B), group(2, C, D), group(3, E, F)])  # the stored review
+    assert len(s.groups) == 3 and s.live_more == 0

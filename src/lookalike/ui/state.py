@@ -12,10 +12,9 @@ are undecided (kept, flagged "changed: N new files") until the reviewer looks, a
 whose files were split over several groups or merged with another decided group is dropped
 rather than moved onto files the reviewer never judged.
 
-A stored review is held as pages (:meth:`ReviewState.set_stored`, ui/group_pages.py): the view
-is an array of group ords read from the catalog's columns, groups are decoded a page at a time,
-and records are matched against only the groups that hold their files (found in the catalog's
-``group_files``), so 100,000 groups open without decoding them all (docs/scale.md).
+A stored review is held as pages (:meth:`ReviewState.set_stored`, ui/group_pages.py): a view
+of group ords from the catalog's columns, groups decoded a page at a time, records matched
+against only the groups holding their files (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -41,10 +40,13 @@ from lookalike.ui.state_store import (
     STATE_KEY as STATE_KEY,  # the settings key of the review state (app, tests)
 )
 
+LIVE_HELD = PAGE  # groups a first scan shows while it runs; the rest wait for its stored review
+
 
 class ReviewState(ReviewStore):
     def __init__(self, groups: Sequence[Group] = ()) -> None:
         self.stored: StoredReview | None = None  # a stored review read in pages
+        self.live_more = 0  # groups a running first scan found past LIVE_HELD (not held)
         self._groups: list[Group] = []  # otherwise every group (a live scan's, tests)
         self._by_id: dict[int, Group] = {}
         self.decisions: dict[int, Decision] = {}
@@ -85,7 +87,7 @@ class ReviewState(ReviewStore):
         """Show these groups (a live scan's, or a server's); decisions come back from the
         stored records."""
         anchor = self._anchor()
-        self.stored = None
+        self.stored, self.live_more = None, 0
         self._groups = list(groups)
         self._by_id = {g.id: g for g in self._groups}
         self._paths = {m.path for g in self._groups for m in g.members}
@@ -95,7 +97,7 @@ class ReviewState(ReviewStore):
         """Show the catalog's stored review a page at a time (after a scan stored it, or at
         start); ords are positions in that review, so a new one always comes as a new object."""
         anchor = self._anchor()
-        self.stored = stored
+        self.stored, self.live_more = stored, 0
         self._groups, self._by_id, self._paths, self._view = [], {}, set(), []
         self._reopen(anchor)
 
@@ -114,10 +116,14 @@ class ReviewState(ReviewStore):
 
         During a rescan the review still shows the stored groups: a found group whose number
         or files are already shown waits for the stored review that follows the scan, and so
-        does every found group while a stored review is shown in pages."""
+        does every found group while a stored review is shown in pages, and every one past
+        the first ``LIVE_HELD`` of a first scan (counted: ``live_more``; issue 13)."""
         if self.stored is not None:
             return
         if group.id in self._by_id or any(m.path in self._paths for m in group.members):
+            return
+        if len(self._groups) >= LIVE_HELD:
+            self.live_more += 1
             return
         self._groups.append(group)
         self._by_id[group.id] = group
@@ -317,31 +323,6 @@ class ReviewState(ReviewStore):
         if self.records.pop(rk, None) is not None:
             self._dropped.add(rk)
         self._dirty.discard(rk)
-
-    def mark_applied(self, group_ids: Iterable[int], batch: str) -> None:
-        for gid in group_ids:
-            d = self.decisions.get(gid)
-            if d is not None:
-                self._set_batch(d, batch)
-
-    def mark_undone(self, batch: str) -> int:
-        n = 0
-        for d in self.decisions.values():
-            if d.batch == batch:
-                self._set_batch(d, None)
-                n += 1
-        for rk, rec in self.records.items():  # also groups no longer shown
-            if rec.batch == batch:
-                rec.batch = None
-                self._dirty.add(rk)
-        return n
-
-    def _set_batch(self, d: Decision, batch: str | None) -> None:
-        d.batch = batch
-        rec = self.records.get(d.record or "")
-        if rec is not None:
-            rec.batch = batch
-            self._dirty.add(rec.key)
 
     def toggle_keep(self, path: str | None = None) -> str | None:
         """Flip keep/remove for a member; returns an error text if the group would keep nothing."""

@@ -114,6 +114,32 @@ def _strs(value: Any) -> Iterable[str]:
 class ReviewStore:
     """Persistence half of ReviewState (it provides groups, decisions, records, view…)."""
 
+    # -- applied batches (the journal's) on the decisions and records ----------------------
+    def mark_applied(self, group_ids: Iterable[int], batch: str) -> None:
+        for gid in group_ids:
+            d = self.decisions.get(gid)
+            if d is not None:
+                self._set_batch(d, batch)
+
+    def mark_undone(self, batch: str) -> int:
+        n = 0
+        for d in self.decisions.values():
+            if d.batch == batch:
+                self._set_batch(d, None)
+                n += 1
+        for rk, rec in self.records.items():  # also groups no longer shown
+            if rec.batch == batch:
+                rec.batch = None
+                self._dirty.add(rk)
+        return n
+
+    def _set_batch(self, d: Decision, batch: str | None) -> None:
+        d.batch = batch
+        rec = self.records.get(d.record or "")
+        if rec is not None:
+            rec.batch = batch
+            self._dirty.add(rec.key)
+
     # -- matching stored decisions to a scan's groups ---------------------------------------
     def _match_records(self) -> dict[int, Decision]:
         """Each stored record goes back to at most one group, and only to the group that holds

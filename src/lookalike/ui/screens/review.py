@@ -248,9 +248,11 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
     def _status_text(self) -> str:
         state = self.lk.review
         c = state.counts()
+        n = state.live_more  # a first scan's groups past the first page
+        more = f" · {n:,} more found (shown when the scan ends)" if n else ""
         return (
             f"{c['shown']} groups shown · {c['decided']} decided · {c['not-dup']} not duplicates"
-            f" · {len(state.marks)} marked · {len(state.favourites)} favourites"
+            f" · {len(state.marks)} marked · {len(state.favourites)} favourites{more}"
         )
 
     @work(thread=True, exclusive=True, group="thumbs")
