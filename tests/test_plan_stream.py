@@ -156,3 +156,60 @@ def test_scan_plan_out_walks_the_spool(tmp_path, monkeypatch):
     names = sorted(os.path.basename(i["source"]) for i in doc["items"])
     assert len(names) == 3 and "moto-left.jpg" not in names and "moto-right.jpg" not in names
     assert doc["meta"]["groups"] == 3 and doc["refused"] == []
+
+
+def test_apply_checks_the_plan_against_member_rows_not_decoded_groups(scanned, monkeypatch):
+    """``apply``'s catalog check (plancheck) finds each file's stored groups from the member
+    rows: no group is decoded (it decoded and indexed every stored group), and a keeper from
+    another group or a tier the plan does not act on is still refused."""
+    from lookalike.engine import catalog_groups, catalog_schema
+    from lookalike.engine.actions.plancheck import PlanRejected, check_plan
+    from lookalike.engine.catalog import Catalog
+
+    lib, engine, groups = scanned
+    plan = build_plan(groups, "trash", catalog=engine.catalog_path)
+    assert len(plan.items) == 3
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a stored group was decoded")
+
+    monkeypatch.setattr(Catalog, "load_groups", refuse)
+    monkeypatch.setattr(catalog_schema, "group_from_row", refuse)
+    monkeypatch.setattr(catalog_groups, "group_from_row", refuse)
+    check_plan(plan, fresh=True)  # the untouched plan passes
+    a, b = plan.items[0], plan.items[1]
+    swapped = replace(plan, items=(replace(a, keeper=b.keeper), *plan.items[1:]))
+    with pytest.raises(PlanRejected, match="are not in one group of the catalog"):
+        check_plan(swapped, fresh=False)
+    same = next(i for i in plan.items if "small" in i.source)
+    with pytest.raises(PlanRejected, match="its group is a same group"):
+        check_plan(replace(plan, items=(same,), tiers=("exact",)), fresh=False)
+
+
+def test_export_of_the_last_scan_reads_the_review_in_pages(tmp_path, monkeypatch):
+    """``lookalike export DEST`` without --groups reads the stored review a page at a time
+    from the member columns (it decoded every stored group into a list): every file of every
+    group is exported (unreviewed groups keep all their files), hidden ones left out."""
+    from lookalike.engine import catalog_groups, hidden
+    from lookalike.engine.catalog import Catalog
+
+    lib = make_folders(tmp_path)
+    engine = Engine()  # the default catalog, as export reads it
+    list(engine.scan_sync(ScanOptions(roots=(lib,), workers=1, thumbnails=False)))
+    stored = engine.last_groups()
+    with Catalog(engine.catalog_path) as cat:
+        assert hidden.hide(cat.db, [(str(lib / "beta" / "man-copy.jpg"), "test", 1.0)]) == 1
+    want = sorted(
+        os.path.relpath(m.path, lib) for g in stored for m in g.members if "man" not in m.path
+    )
+
+    def refuse(*_a, **_k):
+        raise AssertionError("every stored group was decoded")
+
+    monkeypatch.setattr(Engine, "last_groups", refuse)
+    monkeypatch.setattr(catalog_groups, "group_from_row", refuse)
+    monkeypatch.setattr("lookalike.commands.export.PAGE", 1, raising=False)
+    r = CliRunner().invoke(cli, ["export", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    got = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.jpg"))
+    assert got == want and len(want) == 4  # the man pair lost a file: no longer a group

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -18,6 +19,8 @@ from lookalike.commands.common import (
 from lookalike.engine.actions import UsageError, export_kept, kept_set
 from lookalike.engine.actions.fsutil import display_path, safe_text
 from lookalike.engine.records import Group, Member
+
+PAGE = 500  # stored groups read at a time when the last scan's review is exported
 
 
 def _groups_from_json(path: Path) -> tuple[list[Group], dict[int, list[str]]]:
@@ -58,6 +61,23 @@ def _groups_from_json(path: Path) -> tuple[list[Group], dict[int, list[str]]]:
     return groups, picks
 
 
+def _stored_groups() -> Iterator[Group]:
+    """The stored review's groups, read a page at a time from the member columns (path and
+    size, no JSON decoded), hidden files left out as in ``Engine.last_groups``: the export
+    holds the paths it copies, not every group (issue 13). The catalog is read here, so a
+    missing one fails before anything is exported."""
+    from lookalike.engine.api import Engine
+
+    engine = Engine()
+    ords = engine.group_columns().tolist()
+
+    def pages() -> Iterator[Group]:
+        for i in range(0, len(ords), PAGE):
+            yield from engine.group_facts(ords[i : i + PAGE])
+
+    return pages()
+
+
 @click.command("export")
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option(
@@ -90,9 +110,7 @@ def export_cmd(
             groups, picks = _groups_from_json(groups_file)
         else:
             try:
-                from lookalike.engine.api import Engine
-
-                groups, picks = Engine().last_groups(), {}
+                groups, picks = _stored_groups(), {}
             except Exception:  # the catalog may not exist yet
                 raise UsageError(
                     "no groups to export",

@@ -249,6 +249,30 @@ def _dest_problem(plan: Plan, item: PlanItem, qroots: dict[str, str]) -> str:
     return ""
 
 
+def _groups_of(db: sqlite3.Connection, plan: Plan) -> tuple[dict[str, set[int]], dict[int, str]]:
+    """The stored groups (by ord) each of the plan's files and keepers is in, and the tier of
+    each such group, read from the review's member rows (path, ord): no group is decoded and
+    only the plan's own paths are kept (issue 13: the old check decoded every stored group
+    and held a set per file of the whole review)."""
+    wanted = {i.source for i in plan.items} | {i.keeper for i in plan.items}
+    groups: dict[str, set[int]] = defaultdict(set)
+    for ord_, blob in db.execute("SELECT ord, path FROM group_files"):
+        path = os.fsdecode(blob)
+        if (a := os.path.abspath(path)) in wanted:
+            groups[a].add(ord_)
+        # a symlink member (--follow-symlinks) stands for its real file: the builder keeps
+        # the real file instead of the link
+        if os.path.islink(path) and (r := real(path)) in wanted:
+            groups[r].add(ord_)
+    ords = sorted({o for found in groups.values() for o in found})
+    tiers: dict[int, str] = {}
+    for i in range(0, len(ords), 900):
+        chunk = ords[i : i + 900]
+        q = ",".join("?" * len(chunk))
+        tiers.update(db.execute(f"SELECT ord, tier FROM groups WHERE ord IN ({q})", chunk))
+    return groups, tiers
+
+
 class _CatalogView:
     """The catalog the plan came from, read once: its files, groups and favourites."""
 
@@ -304,16 +328,7 @@ class _CatalogView:
                 r = cat.file_by_path(item.source) if is_clean(item.source) else None
                 if r is not None:
                     files[r.path] = (r.size, r.mtime_ns, r.fullhash.hex() if r.fullhash else None)
-            groups: dict[str, set[int]] = defaultdict(set)
-            tiers: dict[int, str] = {}
-            for n, g in enumerate(cat.load_groups()):
-                tiers[n] = g.tier
-                for m in g.members:
-                    groups[os.path.abspath(m.path)].add(n)
-                    # a symlink member (--follow-symlinks) stands for its real file: the
-                    # builder keeps the real file instead of the link
-                    if os.path.islink(m.path):
-                        groups[real(m.path)].add(n)
+            groups, tiers = _groups_of(cat.db, plan)
             favs = {real(p) for p in cat.favourites()}
         return cls(files, groups, favs, tiers, tuple(plan.tiers))
 
