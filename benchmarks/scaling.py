@@ -33,6 +33,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -217,17 +218,18 @@ def make_set(n: int, seed: int = 0, batch: int = 512) -> dict[str, np.ndarray]:
     return {"dct": dct, "haar": haar, "base": base_of, "turn": turn}
 
 
-def load_set(n: int, half: bool = False) -> dict[str, np.ndarray]:
+def load_set(n: int, half: bool = False, disk: Path | None = None) -> dict[str, np.ndarray]:
     """The cached set (made once). ``half``: the DCT blocks as float16, the precision the
     catalog stores them in and the grouper's columns hold, streamed from the file so the
-    float32 blocks (2.3 GB at 1 M) are never in memory at once."""
+    float32 blocks (2.3 GB at 1 M) are never in memory at once; ``disk``: into a memory-mapped
+    float16 file (the group stage's column beyond ``LOOKALIKE_DISK_COLUMNS``)."""
     DATA.mkdir(parents=True, exist_ok=True)
     path = DATA / f"set_{n}_v{SET_VERSION}.npz"
     if path.exists():
         with np.load(path) as z:
             out = {k: z[k] for k in z.files if not (half and k == "dct")}
         if half:
-            out["dct"] = _stream_half(path, "dct")
+            out["dct"] = _stream_half(path, "dct", to=disk)
         return out
     t0 = time.perf_counter()
     s = make_set(n)
@@ -236,9 +238,12 @@ def load_set(n: int, half: bool = False) -> dict[str, np.ndarray]:
     return s
 
 
-def _stream_half(path: Path, name: str, rows: int = 65536) -> np.ndarray:
-    """Member ``name`` of an uncompressed .npz, read a block of rows at a time as float16."""
+def _stream_half(path: Path, name: str, rows: int = 65536, to: Path | None = None) -> np.ndarray:
+    """Member ``name`` of an uncompressed .npz, read a block of rows at a time as float16
+    (``to``: into a memory-mapped file there, as the group stage's disk column)."""
     import zipfile
+
+    from lookalike.engine.disk_columns import BlockFile
 
     with zipfile.ZipFile(path) as zf, zf.open(f"{name}.npy") as f:
         fmt = np.lib.format
@@ -247,22 +252,33 @@ def _stream_half(path: Path, name: str, rows: int = 65536) -> np.ndarray:
         else:
             shape, fortran, dtype = fmt.read_array_header_2_0(f)
         assert not fortran and dtype == np.float32, (fortran, dtype)
-        out = np.empty(shape, dtype=np.float16)
+        out = np.empty(shape if to is None else (0,), dtype=np.float16)
+        file = BlockFile(to, tuple(shape[1:])) if to is not None else None
         row = int(np.prod(shape[1:])) * 4
         for lo in range(0, shape[0], rows):
             k = min(rows, shape[0] - lo)
-            out[lo : lo + k] = np.frombuffer(f.read(k * row), np.float32).reshape(k, *shape[1:])
-    return out
+            part = np.frombuffer(f.read(k * row), np.float32).reshape(k, *shape[1:])
+            if file is None:
+                out[lo : lo + k] = part
+            else:
+                file.write_many(part)
+    return out if file is None else file.finish()
 
 
-def run_size(n: int, do_group: bool, compare_flat: bool = True) -> dict:
-    """Time index and grouping for one size (runs inside a child process)."""
+def run_size(n: int, do_group: bool, compare_flat: bool = True, disk: bool = False) -> dict:
+    """Time index and grouping for one size (runs inside a child process). ``disk``: the DCT
+    column memory-mapped from a float16 file (disk_columns.py), as a scan beyond the line."""
     from lookalike.engine import grouping
     from lookalike.engine.features import perceptual as pc
     from lookalike.engine.index import HashIndex
     from lookalike.engine.item_table import ItemTable
 
-    s = load_set(n, half=True)  # float16 blocks, as a scan's catalog and items hold them
+    peaks = _AnonPeak()
+    column = Path(tempfile.gettempdir()) / f"lookalike_columns_{n}_{os.getpid()}.f16"
+    column = column if disk else None
+    s = load_set(
+        n, half=True, disk=column
+    )  # float16 blocks, as a scan's catalog and items hold them
     t0 = time.perf_counter()
     keys, codes, owner = [], [], []  # indexed: one per entry; asked: orientation candidates
     for lo in range(0, n, 65536):
@@ -338,7 +354,39 @@ def run_size(n: int, do_group: bool, compare_flat: bool = True) -> dict:
         )
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out["cpu_seconds"] = round(time.process_time(), 2)
+    out["dct_column"] = "file" if disk else "memory"
+    out.update(peaks.stop())
+    if column is not None:
+        column.unlink(missing_ok=True)
     return out
+
+
+class _AnonPeak:
+    """Peak anonymous RSS (``RssAnon``: what the kernel cannot drop) and file-backed RSS
+    (``RssFile``: a memory map's pages, dropped and re-read under pressure), sampled every
+    50 ms: ``ru_maxrss`` adds both, so a memory-mapped column shows in it while it is cached."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = {"RssAnon": 0, "RssFile": 0}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.wait(0.05):
+            with open("/proc/self/status") as f:
+                for line in f:
+                    key = line.split(":", 1)[0]
+                    if key in self.peak:
+                        self.peak[key] = max(self.peak[key], int(line.split()[1]))
+
+    def stop(self) -> dict:
+        self.done.set()
+        self.thread.join()
+        return {"peak_anon_rss_mb": round(self.peak["RssAnon"] / 1024, 1),
+                "peak_file_rss_mb": round(self.peak["RssFile"] / 1024, 1)}  # fmt: skip
 
 
 def _rss_mb() -> float:
@@ -350,7 +398,8 @@ def _rss_mb() -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "_child":
-        print(json.dumps(run_size(int(argv[1]), argv[2] == "1", len(argv) < 4 or argv[3] == "1")))
+        flat, disk = len(argv) < 4 or argv[3] == "1", len(argv) > 4 and argv[4] == "1"
+        print(json.dumps(run_size(int(argv[1]), argv[2] == "1", flat, disk)))
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="10000,100000")
@@ -358,13 +407,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-flat", action="store_true", help="skip the exact-index comparison")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per size")
     ap.add_argument("--threads", type=int, default=1, help="OpenMP/BLAS and faiss threads")
+    ap.add_argument(
+        "--disk-columns", action="store_true",
+        help="the DCT column memory-mapped from a float16 file (LOOKALIKE_DISK_COLUMNS)",
+    )  # fmt: skip
     ap.add_argument("-o", "--output", type=Path, default=None)
     args = ap.parse_args(argv)
     rows = []
     for n in [int(x) for x in args.sizes.split(",") if x]:
         load_set(n)  # make the cache outside the timed child
         cmd = [sys.executable, __file__, "_child", str(n), "0" if args.no_group else "1"]
-        cmd.append("0" if args.no_flat else "1")
+        cmd += ["0" if args.no_flat else "1", "1" if args.disk_columns else "0"]
         threads = str(args.threads)
         env = dict(os.environ, OMP_NUM_THREADS=threads, LOOKALIKE_FAISS_THREADS=threads)
         t0 = time.perf_counter()

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from lookalike.engine.disk_columns import BlockFile
 from lookalike.engine.features import perceptual as pc
 
 
@@ -105,21 +107,30 @@ class TableBuilder:
     columns of it at once. The DCT column is allocated for two views per item up front:
     pages never written are never resident, so the slack costs address space, not memory."""
 
-    def __init__(self, expected_items: int) -> None:
+    def __init__(self, expected_items: int, path: Path | None = None) -> None:
         self.keys: list[int] = []
         self.paths: list[str] = []
         self.counts: list[int] = []
         cap = max(16, 2 * expected_items)
-        self._dct = np.empty((cap, pc.DCT_STORE, pc.DCT_STORE), dtype=np.float16)
+        # ``path``: the blocks go to a file, memory-mapped when done (disk_columns.py)
+        self._file = BlockFile(path, (pc.DCT_STORE, pc.DCT_STORE)) if path else None
+        self._dct = np.empty((0 if path else cap, pc.DCT_STORE, pc.DCT_STORE), np.float16)
         self._aspect = np.empty(cap, dtype=np.float32)
         self.views = 0
 
     def _room(self, more: int) -> None:
-        if self.views + more <= len(self._dct):
+        if self.views + more <= len(self._aspect):
             return
-        cap = max(self.views + more, 2 * len(self._dct))
-        self._dct = np.resize(self._dct, (cap, pc.DCT_STORE, pc.DCT_STORE))
+        cap = max(self.views + more, 2 * len(self._aspect))
+        if self._file is None:
+            self._dct = np.resize(self._dct, (cap, pc.DCT_STORE, pc.DCT_STORE))
         self._aspect = np.resize(self._aspect, cap)
+
+    def _put(self, block: np.ndarray) -> None:
+        if self._file is not None:
+            self._file.write(np.asarray(block, dtype=np.float16).tobytes())
+        else:
+            self._dct[self.views] = block
 
     def add_packed(self, key: int, path: str, data: bytes) -> None:
         """One item from ``extract.pack_views`` bytes (float16 blocks copied, nothing else)."""
@@ -127,7 +138,7 @@ class TableBuilder:
         self._room(n)
         for _ in range(n):
             block = np.frombuffer(data, dtype=np.float16, count=_DCT_BYTES // 2, offset=pos)
-            self._dct[self.views] = block.reshape(pc.DCT_STORE, pc.DCT_STORE)
+            self._put(block.reshape(pc.DCT_STORE, pc.DCT_STORE))
             pos += _DCT_BYTES + _HAAR_BYTES
             self._aspect[self.views] = np.frombuffer(data, np.float32, count=1, offset=pos)[0]
             pos += 4
@@ -138,7 +149,7 @@ class TableBuilder:
         """One item from ``View`` objects (their blocks rounded to float16, as the catalog)."""
         self._room(len(views))
         for v in views:
-            self._dct[self.views] = v.dct
+            self._put(np.asarray(v.dct))
             self._aspect[self.views] = v.aspect
             self.views += 1
         self._item(key, path, len(views))
@@ -148,13 +159,19 @@ class TableBuilder:
         self.paths.append(path)
         self.counts.append(n)
 
+    def discard(self) -> None:
+        """Drop a half-built file column (a scan that stops while loading)."""
+        if self._file is not None:
+            self._file.discard()
+
     def table(self) -> ItemTable:
-        """The columns (the DCT column a view of the buffer: no copy)."""
+        """The columns (the DCT column a view of the buffer or the file's memmap: no copy)."""
+        dct = self._dct[: self.views] if self._file is None else self._file.finish()
         first = np.concatenate([[0], np.cumsum(np.asarray(self.counts, dtype=np.int64))])
         return ItemTable(
             np.asarray(self.keys, dtype=np.int64),
             self.paths,
             first,
-            self._dct[: self.views],
+            dct,
             self._aspect[: self.views],
         )

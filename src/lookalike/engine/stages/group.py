@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from lookalike.engine.catalog import Catalog, FileRow
-from lookalike.engine.events import Event
+from lookalike.engine.disk_columns import columns_path, columns_threshold, threshold_problem
+from lookalike.engine.events import Event, Notice
 from lookalike.engine.features.extract import PERCEPTUAL_VERSION, unpack_views
 from lookalike.engine.grouping import Clustering, RecheckRounds, group_steps
 from lookalike.engine.item_table import Item, ItemTable, TableBuilder
@@ -94,15 +95,24 @@ LOAD_CHUNK = 4096  # representatives whose packed features are read at once
 def _items(cat: Catalog, reps: list[FileRow], uniform: set[int]) -> ItemTable:
     """The representatives that can group (uniform images and those with no stored meta
     never do), in path order, as columns (item_table.py) filled chunk by chunk: neither the
-    packed features of the whole collection nor an object per view sit in memory."""
+    packed features of the whole collection nor an object per view sit in memory. From
+    ``columns_threshold`` items on the DCT column is a memory-mapped file (disk_columns.py)."""
     wanted = sorted((r for r in reps if r.id not in uniform), key=lambda r: r.path)
-    build = TableBuilder(len(wanted))
-    for start in range(0, len(wanted), LOAD_CHUNK):
-        part = wanted[start : start + LOAD_CHUNK]
-        packed = cat.load_features(PERCEPT, PERCEPTUAL_VERSION, [r.id for r in part])
-        for r in part:
-            if r.id in packed:
-                build.add_packed(r.id, r.path, packed[r.id])
+    file = columns_path(cat.path)
+    on_disk = file is not None and len(wanted) >= columns_threshold()
+    if file is not None and not on_disk:  # the collection shrank below the line
+        file.unlink(missing_ok=True)
+    build = TableBuilder(len(wanted), file if on_disk else None)
+    try:
+        for start in range(0, len(wanted), LOAD_CHUNK):
+            part = wanted[start : start + LOAD_CHUNK]
+            packed = cat.load_features(PERCEPT, PERCEPTUAL_VERSION, [r.id for r in part])
+            for r in part:
+                if r.id in packed:
+                    build.add_packed(r.id, r.path, packed[r.id])
+    except BaseException:
+        build.discard()
+        raise
     return build.table()
 
 
@@ -253,6 +263,8 @@ def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
     """Representatives' features → ``Grouped``."""
     prog = Progress("group", None)
     cat = ctx.cat
+    if problem := threshold_problem():
+        yield Notice(problem, "warning")
     uniform, with_meta = _not_grouping(cat, [r.id for r in ex.reps])
     metas = MetaLookup(cat, with_meta)
     items = _items(cat, ex.reps if ctx.options.same else [], uniform)
