@@ -21,6 +21,10 @@ of the scan's process tree (driver + decode workers, from the children's rusage)
 driver alone (its last psutil reading) and of the rest, over the files; ``cpu_efficiency`` is
 the floor's CPU per file (``time.process_time``) over the tree's — what the wall ratio
 "rate / (floor × cores)" tends to on an idle box whose cores are all the scan's.
+``cpu_s_by_stage`` splits the tree's CPU by stage (a timeline of every process's CPU, sampled
+with the RSS); ``extract_cpu_ms_per_image`` / ``extract_cpu_efficiency`` are the extract
+stage's alone, per decoded photo — the part the floor compares with, without the walk, the
+catalog diff, the exact stage, grouping and ranking around it.
 """
 
 from __future__ import annotations
@@ -260,22 +264,48 @@ def _cpu_s(p: psutil.Process) -> float:
 
 
 def _sample(proc: subprocess.Popen, peaks: dict) -> None:
-    """Peak RSS of the driver and of its tree, and the driver's own CPU seconds (its last
-    reading, at most 0.1 s before it exits), every 0.1 s."""
+    """Peak RSS of the driver and of its tree, the driver's own CPU seconds (its last
+    reading, at most 0.1 s before it exits), and a timeline of the tree's CPU seconds so far
+    (every process ever seen, at its last reading: released workers keep counting), every
+    0.1 s."""
+    seen: dict[int, float] = {}
+    t0 = time.perf_counter()
     try:
         p = psutil.Process(proc.pid)
         while proc.poll() is None:
             try:
+                kids = p.children(recursive=True)
                 own = p.memory_info().rss
-                tree = own + sum(c.memory_info().rss for c in p.children(recursive=True))
-                peaks["driver_cpu_s"] = _cpu_s(p)
+                tree = own + sum(c.memory_info().rss for c in kids)
+                peaks["driver_cpu_s"] = seen[p.pid] = _cpu_s(p)
             except psutil.Error:
                 break
+            for c in kids:
+                try:
+                    seen[c.pid] = _cpu_s(c)
+                except psutil.Error:
+                    pass
+            peaks["timeline"].append((time.perf_counter() - t0, sum(seen.values())))
             peaks["driver"] = max(peaks["driver"], own)
             peaks["tree"] = max(peaks["tree"], tree)
             time.sleep(0.1)
     except psutil.Error:
         pass
+
+
+def stage_cpu(timeline: list[tuple[float, float]], seconds_by_stage: dict) -> dict[str, float]:
+    """The tree's CPU seconds in each stage: the stages ran one after the other and ended at
+    the driver's last reading (the output written after them is short), so their windows are
+    laid back from there; each window's CPU is read off the sampled timeline (±0.1 s)."""
+    if len(timeline) < 2:
+        return {}
+    ts, cpu = [t for t, _ in timeline], [c for _, c in timeline]
+    end, out = ts[-1], {}
+    for stage, secs in reversed(list(seconds_by_stage.items())):
+        start = end - secs
+        out[stage] = float(np.interp(end, ts, cpu) - np.interp(start, ts, cpu))
+        end = start
+    return dict(reversed(out.items()))
 
 
 def _children_cpu_s() -> float:
@@ -290,7 +320,7 @@ def scan(root: Path, db: Path, out: Path, workers: int, extra: list[str]) -> dic
     cmd = [sys.executable, "-m", "lookalike", "scan", "--no-ui", str(root / "photos"),
            str(root / "copies"), "--db", str(db), "--workers", str(workers), "-o", str(out),
            "--format", "json", *extra]  # fmt: skip
-    peaks = {"driver": 0, "tree": 0, "driver_cpu_s": 0.0}
+    peaks: dict = {"driver": 0, "tree": 0, "driver_cpu_s": 0.0, "timeline": []}
     cpu0 = _children_cpu_s()
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
@@ -303,12 +333,14 @@ def scan(root: Path, db: Path, out: Path, workers: int, extra: list[str]) -> dic
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"scan failed ({proc.returncode}): {err[-2000:]}")
     doc = json.loads(out.read_text())
+    by_stage = stage_cpu(peaks["timeline"], (doc.get("stats") or {}).get("seconds_by_stage", {}))
     cat_bytes = sum(f.stat().st_size for f in db.parent.glob(db.name + "*"))
     return {"wall_s": round(wall, 2), "peak_tree_rss_mb": round(peaks["tree"] / 2**20),
             "peak_driver_rss_mb": round(peaks["driver"] / 2**20),
             "catalog_mb": round(cat_bytes / 2**20, 1), "stats": doc.get("stats"),
             "cpu_s": {"tree": round(tree_cpu, 2), "driver": round(peaks["driver_cpu_s"], 2),
                       "workers": round(tree_cpu - peaks["driver_cpu_s"], 2)},
+            "cpu_s_by_stage": {k: round(v, 2) for k, v in by_stage.items()},
             "groups": doc.get("groups", [])}  # fmt: skip
 
 
@@ -430,6 +462,13 @@ def main(argv: list[str] | None = None) -> int:
         r["cpu_per_file_ms"] = {k: round(v * 1000 / files, 2) for k, v in r.pop("cpu_s").items()}
         # what the 2-core wall ratio converges to at idle: the floor's CPU over the scan's
         r["cpu_efficiency"] = round(floor_cpu_ms / max(r["cpu_per_file_ms"]["tree"], 1e-9), 3)
+        # the extract stage alone (workers + driver while decoding), a decoded photo each: what
+        # the stage's wall ratio tends to at idle; the rest of the tree's CPU is the other stages
+        decoded = (r["stats"] or {}).get("images_decoded") or 0
+        if decoded and "extract" in r["cpu_s_by_stage"]:
+            ms = r["cpu_s_by_stage"]["extract"] * 1000 / decoded
+            r["extract_cpu_ms_per_image"] = round(ms, 2)
+            r["extract_cpu_efficiency"] = round(floor_cpu_ms / ms, 3)
         r["groups"] = len(groups)
         r["planted_found"] = planted_found(groups, labels["planted"])
         r["stats"] = {

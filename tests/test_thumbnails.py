@@ -8,6 +8,7 @@ import os
 import shutil
 
 import numpy as np
+import pytest
 from PIL import Image
 from skimage import data
 
@@ -95,3 +96,23 @@ def test_features_and_the_thumbnail_share_one_copy_of_the_pixels(tmp_path, monke
     assert [v.haar for v in f.views] == [v.haar for v in expected.views]
     assert all(np.array_equal(a.dct, b.dct) for a, b in zip(f.views, expected.views, strict=True))
     assert f.prov == expected.prov
+
+
+def test_the_thumbnail_encode_gives_pillows_bytes_on_real_photos():
+    """The JPEG encode by OpenCV (cheaper: no PIL image, no file object) writes the very bytes
+    Pillow's ``save(…, "JPEG", quality=THUMB_QUALITY)`` wrote, for colour and grey photos of
+    every shape a thumbnail takes; a layout OpenCV is not given goes to Pillow, as before."""
+    import io
+
+    from sklearn.datasets import load_sample_image
+
+    photos = [data.coffee(), load_sample_image("china.jpg"), data.camera(), data.astronaut()]
+    for photo in photos:
+        for size in ((256, 171), (171, 256), (200, 133), (37, 255), (1, 1)):
+            arr = np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.BILINEAR))
+            buf = io.BytesIO()
+            Image.fromarray(arr).save(buf, "JPEG", quality=ex.THUMB_QUALITY)
+            assert bytes(ex.encode_jpeg(arr)) == buf.getvalue(), (photo.shape, size)
+    rgba = np.dstack([data.coffee()[:64, :64], np.full((64, 64), 255, np.uint8)])
+    with pytest.raises(OSError):  # as Pillow refused it: write_thumbnail loses the thumbnail
+        ex.encode_jpeg(np.ascontiguousarray(rgba))
