@@ -17,9 +17,16 @@ groups and stored with ``Catalog.finish_scan``. Each way runs in a fresh process
   + ``load_records``, then select by criteria ("keep the highest resolution") over every
   group, a page at a time (``seconds_select``; ``peak`` includes it);
 - ``upgrade``: the first open of the same review as a schema-1 catalog wrote it (the group
-  columns and ``group_files`` filled from the JSON rows, once).
+  columns and ``group_files`` filled from the JSON rows, once);
+- ``live``: a first scan's groups handed to the app's review one by one as ``GroupFound``
+  brings them (``ReviewState.add_group``; read here from the stored review 500 at a time, as
+  the engine's spool yields them), then what the review holds.
+
+The ``app`` way also times select by "oldest" (``seconds_select_oldest``) and counts the
+groups it decoded (``oldest_groups_decoded``: pages before the capture time column).
 
     python benchmarks/review_memory.py --groups 100000 -o benchmarks/out/review_memory.json
+    python benchmarks/review_memory.py --groups 100000 --ways app,live   # a subset
 """
 
 from __future__ import annotations
@@ -167,6 +174,29 @@ def run_way(catalog: Path, way: str) -> dict:
         pick = select.select(state, "resolution")
         extra["seconds_select"] = round(time.monotonic() - t_sel, 2)
         extra["select_files"] = pick.files
+        decoded, read_page = [0], port.group_page
+
+        def counted(ords):  # the groups select decodes (pages), not the member columns
+            decoded[0] += len(ords)
+            return read_page(ords)
+
+        port.group_page = counted
+        t_sel = time.monotonic()
+        pick = select.select(state, "oldest")
+        extra["seconds_select_oldest"] = round(time.monotonic() - t_sel, 2)
+        extra["oldest_files"] = pick.files
+        extra["oldest_groups_decoded"] = decoded[0]
+    elif way == "live":  # a first scan's GroupFound groups into the app's review
+        from lookalike.ui.state import ReviewState
+
+        engine, state = Engine(catalog), ReviewState()
+        n = engine.group_count()
+        for i in range(0, n, 500):
+            for g in engine.group_page(range(i, min(i + 500, n))):
+                state.add_group(g)
+        t_load, shown = time.monotonic() - t, len(state.groups)
+        extra["groups_found"] = n
+        extra["counted_not_held"] = getattr(state, "live_more", 0)
     else:  # the built port: the view's ords from the stored columns, then one page
         from lookalike.engine.catalog_groups import GroupFilter
         from lookalike.ui.group_pages import PAGE as GROUPS_PER_PAGE
@@ -195,6 +225,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--groups", type=int, default=100_000)
     ap.add_argument("-o", "--out", type=Path)
+    ap.add_argument("--ways", default="all,page,app,upgrade,live", help="comma-separated subset")
     ap.add_argument("--run", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--way", default="all", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -206,7 +237,10 @@ def main() -> None:
         files = make_review(catalog, a.groups, Path(tmp))
         ways = {}
         decisions = make_decisions(catalog)
-        for way in ("all", "page", "app", "upgrade"):
+        wanted = a.ways.split(",")
+        order = [w for w in ("all", "page", "app", "live", "upgrade") if w in wanted]
+        size = catalog.stat().st_size  # the stored review as a scan writes it
+        for way in order:
             if way == "upgrade":
                 size = catalog.stat().st_size  # the stored review as a scan writes it
                 as_schema_1(catalog)
