@@ -38,7 +38,8 @@ from lookalike.engine.actions import (
     parse_action,
 )
 from lookalike.engine.actions.fsutil import display_path, safe_text, unique_path
-from lookalike.engine.actions.plan import ACT_TIERS, TIERS, parse_size, plan_document
+from lookalike.engine.actions.plan import ACT_TIERS, TIERS, parse_size
+from lookalike.engine.actions.plan_write import write_plan
 from lookalike.engine.records import Group
 
 
@@ -66,8 +67,8 @@ def print_plan(plan: Plan, fmt: str, stdout: TextIO, *, sign: bool = False) -> N
     ``scan … --dry-run --format json > PLAN.json`` is a plan ``apply`` accepts; a plan read
     from a file is never re-signed (that would launder an edited plan)."""
     if fmt == "json":
-        doc = plan_document(plan) if sign else plan.to_json()
-        stdout.write(json.dumps(doc, indent=1) + "\n")
+        write_plan(plan, stdout, sign=sign)  # an item at a time
+        stdout.write("\n")
         return
     for op, src, what in _preview(plan):
         stdout.write(f"{op:<10} {display_path(src)} {what}\n")

@@ -208,8 +208,10 @@ class Plan:
     def bytes(self) -> int:
         return sum(i.size for i in self.items)
 
-    def to_json(self) -> dict:
-        return {
+    def to_json(self, lists: bool = True) -> dict:
+        """The plan as JSON; ``lists=False``: without its items and refusals (plan_write.py
+        writes those one at a time)."""
+        doc = {
             "lookalike_plan": PLAN_VERSION,
             "id": self.id,
             "action": str(self.op),
@@ -220,9 +222,11 @@ class Plan:
             "tiers": list(self.tiers),
             "shrink": asdict(self.shrink) if self.shrink else None,
             "meta": self.meta,
-            "items": [i.to_json() for i in self.items],
-            "refused": [r.to_json() for r in self.refused],
         }
+        if lists:
+            doc["items"] = [i.to_json() for i in self.items]
+            doc["refused"] = [r.to_json() for r in self.refused]
+        return doc
 
     @classmethod
     def from_json(cls, data: dict) -> Plan:
@@ -271,13 +275,14 @@ def plan_document(plan: Plan) -> dict:
 def save_plan(plan: Plan, path: Path) -> None:
     """Write the signed plan atomically (unique temp in the same folder, fsync, rename, fsync
     the folder): an interrupted write never leaves a half plan under ``path``."""
+    from lookalike.engine.actions.plan_write import write_plan
+
     path = Path(path)
-    text = json.dumps(plan_document(plan), indent=1)
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp = _unique_temp(folder, path.name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            write_plan(plan, fh, sign=True)  # an item at a time (a plan may hold 300k)
             fh.flush()
             fsutil.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from lookalike.engine import settings
@@ -93,6 +94,14 @@ def canonical(data: dict) -> bytes:
 
 def sign(data: dict) -> str:
     return hmac.new(install_key(), canonical(data), hashlib.sha256).hexdigest()
+
+
+def sign_chunks(chunks: Iterable[bytes]) -> str:
+    """:func:`sign` of a canonical form given in pieces (a large plan, plan_write.py)."""
+    mac = hmac.new(install_key(), digestmod=hashlib.sha256)
+    for chunk in chunks:
+        mac.update(chunk)
+    return mac.hexdigest()
 
 
 def is_signed_here(data: dict) -> bool:
