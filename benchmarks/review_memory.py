@@ -226,6 +226,7 @@ def main() -> None:
     ap.add_argument("--groups", type=int, default=100_000)
     ap.add_argument("-o", "--out", type=Path)
     ap.add_argument("--ways", default="all,page,app,upgrade,live", help="comma-separated subset")
+    ap.add_argument("--decided-every", type=int, default=100, help="a decision on 1 group in N")
     ap.add_argument("--run", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--way", default="all", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -236,7 +237,7 @@ def main() -> None:
         catalog = Path(tmp) / "catalog.sqlite"
         files = make_review(catalog, a.groups, Path(tmp))
         ways = {}
-        decisions = make_decisions(catalog)
+        decisions = make_decisions(catalog, a.decided_every)
         wanted = a.ways.split(",")
         order = [w for w in ("all", "page", "app", "live", "upgrade") if w in wanted]
         size = catalog.stat().st_size  # the stored review as a scan writes it

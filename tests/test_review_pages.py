@@ -188,6 +188,31 @@ def test_real_scan_reviewed_in_pages_selects_and_applies_as_before(scanned, crit
     assert {gid for gid, d in later.decisions.items() if d.batch} == set(removals)
 
 
+def test_a_review_with_every_group_decided_opens_decoding_only_the_first_page(scanned):
+    """Stored decisions on every group of a real scan: the open matches them over the
+    groups' member facts (``group_files``), so the only JSON rows decoded are the first
+    page's — the same decisions as the every-group review."""
+    engine, _ = scanned
+    port = EngineAdapter(engine)
+    first = paged(port)
+    first.accept_all_remaining()
+    first.goto_index(1)
+    first.not_duplicate()
+    engine.save_decisions(*first.take_changes())
+    records = port.load_decisions()
+    assert len(records) == 4
+    pages: list[list[int]] = []
+    read = port.group_page
+    port.group_page = lambda ords: pages.append(list(ords)) or read(ords)  # type: ignore[method-assign]
+    again = paged(port, records)
+    assert pages == [[0, 1, 2, 3]]  # the first page, once (its 4 groups), for the screen
+    ref = every(port, records)
+    assert {gid: (d.status, d.keep) for gid, d in again.decisions.items()} == {
+        gid: (d.status, d.keep) for gid, d in ref.decisions.items()
+    }
+    assert len(again.decisions) == 4 and again.removals() == ref.removals()
+
+
 def test_find_by_name_goes_where_the_whole_review_goes_reading_only_the_hit() -> None:
     engine = FakeEngine(make_groups(N))
     a, b = paged(engine), every(engine)

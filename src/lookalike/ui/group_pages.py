@@ -317,9 +317,12 @@ class StoredReview:
         return self._extra.get(group_id)
 
     def groups_with_files(self, file_ids: Iterable[int], paths: Iterable[str]) -> list[Group]:
-        """The stored groups holding any of these files, decoded, in review order. The last
-        answer is kept: a question about some of the same files (the cursor's anchor after
-        the records') is answered from it, and a thread worker can ask first (``warm``)."""
+        """The stored groups holding any of these files, in review order, as their member
+        facts (``Engine.group_facts``: paths, file ids, sizes, mtimes — what matching records
+        reads — no JSON row decoded, so a review with every group decided opens without
+        decoding them all). The last answer is kept: a question about some of the same files
+        (the cursor's anchor after the records') is answered from it, and a thread worker can
+        ask first (``open_stored``)."""
         ids, want = frozenset(file_ids), frozenset(paths)
         found = self._found
         if found is not None and ids <= found[0] and want <= found[1]:
@@ -328,7 +331,7 @@ class StoredReview:
             ]
         lookup = getattr(self.port, "group_ords_of_files", None)
         if lookup is not None:
-            groups = self.groups(int(o) + 1 for o in lookup(sorted(ids), sorted(want)))
+            groups = self.facts([int(o) + 1 for o in lookup(sorted(ids), sorted(want))])
         else:  # a page at a time through every group, keeping those that hold the files
             every = self.all_ids()
             groups = [
