@@ -188,7 +188,8 @@ def mosaic_tiles(i: int, seed: int, sizes: list[tuple[int, int]]) -> list[dict]:
     out = []
     for (x0, y0, x1, y1), s in plan:
         d = _tile_draws(sizes[s], x1 - x0, y1 - y0, rng)
-        out.append({"source": s, "box": (x0 / w, y0 / h, x1 / w, y1 / h), "crop": d["crop"]})
+        box = (x0 / w, y0 / h, x1 / w, y1 / h)
+        out.append({"source": s, "box": box, "crop": d["crop"], "colour": d["colour"]})
     return out
 
 

@@ -46,20 +46,24 @@ def density(root: Path) -> dict:
             unsure += m.band < G.RECHECK_BAND or m.low < G.RECHECK_LOW
     comps = connected_components(len(items), edges, min_size=2)
     sizes = sorted((len(c) for c in comps), reverse=True)
-    planted = json.loads((root / "labels.json").read_text())["planted"]
+    labels = json.loads((root / "labels.json").read_text())
+    planted = labels["planted"]
     pair_of = {p: k for k, pair in enumerate(planted) for p in pair}
     stray = [c for c in comps if not _planted_only([items[i].path for i in c], pair_of)]
     out = root / "run" / "first.json"  # the scan's own groups (after its pixel re-checks)
     groups = json.loads(out.read_text()).get("groups", []) if out.exists() else []
     strays = [g for g in groups if not _planted_only([m["path"] for m in g["files"]], pair_of)]
+    truth = Truth(labels.get("seed", 0)) if labels.get("design") == "mosaic" else None
+    judged = [_judge([m["path"] for m in g["files"]], truth) for g in strays]
     return {
         "items": len(items), "candidate_pairs": len(cand), "accepted_edges": len(edges),
         "uncertain_edges": unsure, "components": len(comps), "largest": sizes[:5],
         "planted_pairs": len(planted), "components_beyond_planted": len(stray),
         "stray_examples": [sorted(Path(items[i].path).name for i in c)[:4] for c in stray[:5]],
         "scan_groups": len(groups), "scan_groups_beyond_planted": len(strays),
-        "scan_stray_examples": [sorted(Path(m["path"]).name for m in g["files"])[:4]
-                                for g in strays[:5]],
+        "scan_generated_alike_groups": sum(j["generated_alike"] for j in judged),
+        "scan_false_groups": sum(not j["generated_alike"] for j in judged),
+        "scan_stray_examples": judged[:5],
         "seconds": round(time.perf_counter() - t, 1),
     }  # fmt: skip
 

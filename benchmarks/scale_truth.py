@@ -11,7 +11,10 @@ place on the canvas and box in the photo — never by the engine's features.
 A pair is **generated alike** when both have the same number of tiles and each tile of one has
 a tile of the same photo in the other at the same place (canvas boxes IoU ≥ ``PLACE_IOU``)
 that shows the same part of it (source crops IoU ≥ ``CROP_IOU``) or, both crops being plain
-(≤ ``PLAIN_EDGES`` of their pixels on an edge), the same nothing.
+(≤ ``PLAIN_EDGES`` of their pixels on an edge), the same nothing — in the same colours: a
+hue rotation on one tile and not the other (or rotations more than ``HUE_STEP`` apart) makes
+another picture (an orange retina is not a blue one; a grey photo has no hue to turn), while
+the brightness and saturation draws (±30 %, ±50 %) are the edits a copy may carry.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ PLACE_IOU = 0.5  # the tile sits at the same place on both canvases
 CROP_IOU = 0.5  # ... and shows the same part of its photo
 PLAIN_EDGES = 0.02  # ... or both crops are plain: this share of pixels at most on an edge
 EDGE_STEP = 8.0  # grey levels a pixel must differ from its neighbours by to be on an edge
+HUE_STEP = 16  # of 256: hue rotations at most this far apart are one colour cast
 
 
 class Truth:
@@ -34,8 +38,9 @@ class Truth:
         srcs = scale._sources() if sources is None else sources
         self.seed = seed
         self.sizes = [s.size for s in srcs]
-        self.grey = [np.asarray(s.convert("L"), np.float32) for s in srcs]
+        self.lum = [np.asarray(s.convert("L"), np.float32) for s in srcs]
         self.photo = _photo_ids(srcs)
+        self.grey = [bool(np.ptp(np.asarray(s, np.int16), axis=2).max() < 8) for s in srcs]
 
     def tiles(self, i: int) -> list[dict]:
         return scale.mosaic_tiles(i, self.seed, self.sizes)
@@ -64,19 +69,27 @@ class Truth:
             return None
         place, crop = _iou(t["box"], u["box"]), _iou(t["crop"], u["crop"])
         plain = (self.edges(t) <= PLAIN_EDGES) and (self.edges(u) <= PLAIN_EDGES)
-        ok = place >= PLACE_IOU and (crop >= CROP_IOU or plain)
+        hue = self.grey[t["source"]] or _same_hue(t["colour"][2], u["colour"][2])
+        ok = place >= PLACE_IOU and (crop >= CROP_IOU or plain) and hue
         return {"photo": self.photo[t["source"]], "place_iou": round(place, 3),
-                "crop_iou": round(crop, 3), "plain": plain, "ok": ok,
-                "score": place + crop + plain}  # fmt: skip
+                "crop_iou": round(crop, 3), "plain": plain, "same_hue": hue, "ok": ok,
+                "score": place + crop + plain + hue}  # fmt: skip
 
     def edges(self, t: dict) -> float:
         """Share of the tile's source crop whose grey gradient is over ``EDGE_STEP``."""
         x0, y0, x1, y1 = (int(round(v)) for v in t["crop"])
-        g = self.grey[t["source"]][y0:y1, x0:x1]
+        g = self.lum[t["source"]][y0:y1, x0:x1]
         if min(g.shape) < 2:
             return 1.0
         gy, gx = np.gradient(g)
         return float((np.hypot(gx, gy) > EDGE_STEP).mean())
+
+
+def _same_hue(a: int | None, b: int | None) -> bool:
+    """Both tiles unturned in hue, or turned by rotations at most ``HUE_STEP`` apart."""
+    if a is None or b is None:
+        return a is None and b is None
+    return min((a - b) % 256, (b - a) % 256) <= HUE_STEP
 
 
 def _photo_ids(srcs: list[Image.Image]) -> list[int]:

@@ -110,6 +110,17 @@ def test_the_last_100k_group_was_generated_alike(truth) -> None:
     assert truth.compare(b, a)["alike"]
 
 
+def test_a_tile_in_another_colour_cast_makes_another_picture(truth) -> None:
+    """Same photos, same places, overlapping crops — but one retina turned from orange to
+    blue (a hue rotation on one tile only): not alike. Brightness alone (a page 27 % darker
+    beside the same dahlia) is an edit: alike."""
+    v = truth.compare(46648, 89232)
+    assert not v["alike"]
+    assert all(t["place_iou"] >= 0.5 for t in v["tiles"])
+    assert [t["same_hue"] for t in v["tiles"]] == [True, False], v
+    assert truth.compare(23021, 73042)["alike"]
+
+
 @pytest.mark.parametrize("pair", OTHER_PICTURES, ids="/".join)
 def test_look_alikes_of_other_pictures_are_not_generated_alike(truth, pair) -> None:
     """The ground truth is no looser than the grouper: every look-alike that the pixel
