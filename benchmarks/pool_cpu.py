@@ -7,7 +7,8 @@ that gap on the same photos, rounds alternating so the shared box's load hits ev
 - ``floor``: ``extract_file(path, None, …)`` in this process (scale.py's floor);
 - ``task``: the worker's job in this process (``extract_task``: features, thumbnail written to
   a cache folder, the result pickled), and its thumbnail's pieces timed apart: the resize
-  (``thumb_pixels``), the JPEG encode, the file write;
+  (``thumb_pixels``), the JPEG encode (``encode_jpeg``, OpenCV; ``encode_pil``: Pillow's, as
+  scans encoded before, for comparison), the file write;
 - ``pool1`` / ``poolN``: the scan's own pool (``engine.pool``, spawn, its chunking) running
   ``extract_task`` over the same photos with 1 and with N worker processes: the workers' CPU
   (psutil, after a warm-up, so spawn and imports are not counted) and the driver's
@@ -52,7 +53,7 @@ def _tasks(files: list[str], tmp: str, tag: str) -> list[tuple]:
 
 def in_process(files: list[str], tmp: str, tag: str) -> dict[str, float]:
     """CPU ms a photo of the floor, the worker's task and the thumbnail's pieces, interleaved."""
-    cpu = dict.fromkeys(("floor", "task", "decode", "resize", "encode", "write"), 0.0)
+    cpu = dict.fromkeys(("floor", "task", "decode", "resize", "encode", "encode_pil", "write"), 0.0)
     for task in _tasks(files, tmp, tag):
         c = time.process_time()
         ex.extract_file(task[1], None, PIXELS)
@@ -65,19 +66,18 @@ def in_process(files: list[str], tmp: str, tag: str) -> dict[str, float]:
         c1 = time.process_time()
         small = ex.thumb_pixels(arr)
         c2 = time.process_time()
-        buf = io.BytesIO()
-        Image.fromarray(small).save(buf, "JPEG", quality=ex.THUMB_QUALITY)
+        data = ex.encode_jpeg(small)  # as scans encode it (OpenCV)
         c3 = time.process_time()
         path = task[2][:-4] + ".w.jpg"
-        ex._write(path + ".tmp", buf.getbuffer(), os.path.dirname(path))
+        ex._write(path + ".tmp", data, os.path.dirname(path))
         os.replace(path + ".tmp", path)
         c4 = time.process_time()
+        Image.fromarray(small).save(io.BytesIO(), "JPEG", quality=ex.THUMB_QUALITY)  # before
+        c5 = time.process_time()
         for k, a, b in (
-            ("decode", c0, c1),
-            ("resize", c1, c2),
-            ("encode", c2, c3),
-            ("write", c3, c4),
-        ):
+            ("decode", c0, c1), ("resize", c1, c2), ("encode", c2, c3), ("write", c3, c4),
+            ("encode_pil", c4, c5),
+        ):  # fmt: skip
             cpu[k] += b - a
     return {k: v * 1000 / len(files) for k, v in cpu.items()}
 
