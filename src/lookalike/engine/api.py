@@ -119,9 +119,13 @@ class Engine:
         )
 
     def _scan_locked(self, options: ScanOptions, cancel: threading.Event) -> Iterator[Event]:
-        """The scan proper (the caller holds the lock); SQLite errors become CatalogError."""
+        """The scan proper (the caller holds the lock); SQLite errors become CatalogError.
+        First the temporary files a killed scan left beside the catalog go (stale_temps.py)."""
+        from lookalike.engine import stale_temps
         from lookalike.engine.pipeline import run_scan
 
+        for problem in stale_temps.sweep(self.catalog_path):
+            yield Notice(problem, "warning")
         try:
             yield from run_scan(options, self.catalog_path, self.thumb_dir, cancel)
         except sqlite3.Error as exc:
