@@ -19,7 +19,7 @@ from lookalike.engine.catalog_groups import GroupFilter  # noqa: E402
 from lookalike.engine.events import GroupFound, ScanFinished, ScanStarted, StageProgress  # noqa: E402
 from lookalike.engine.options import ScanOptions  # noqa: E402
 from lookalike.ui.engine_port import ActionsUnavailable, EnginePort  # noqa: E402
-from lookalike.ui.group_pages import GroupPages, StoredReview  # noqa: E402
+from lookalike.ui.group_pages import GroupPages, StoredReview, keyed  # noqa: E402
 from lookalike.ui.remote_port import (  # noqa: E402
     RemoteError,
     RemoteGroups,
@@ -135,8 +135,11 @@ def _pages_match_the_engine(port: RemotePort, engine: Engine, lib: Path) -> None
     cat = engine.group_ords_of_files([], paths[:1])
     assert len(cat) == 1 and port.group_ords_of_files([], paths[:1]) == cat
     stored = StoredReview(port)
-    got = stored.groups_with_files([], paths[:1])
-    assert [g.id for g in got] == [cat[0] + 1] and stored.all.loads == 0
+    cat_keys = {
+        k for _, keys in keyed(port.group_facts(cat)) for k, p in keys.items() if p == paths[0]
+    }
+    got = stored.keyed_groups(cat_keys)
+    assert [gid for gid, _ in got] == [cat[0] + 1] and stored.all.loads == 0
 
 
 def test_remote_port_follows_the_engine_port():

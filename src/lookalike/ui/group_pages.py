@@ -23,12 +23,20 @@ import numpy as np
 from lookalike.engine.catalog_groups import GroupFilter
 from lookalike.engine.member_columns import MemberColumns
 from lookalike.engine.records import Group
-from lookalike.ui.state_store import SORTS, TIERS, split_keys
+from lookalike.ui.state_store import SORTS, TIERS, file_key, split_keys
 
 PAGE = 200  # groups per page: a screenful many times over, ≈ 2 MB decoded (docs/scale.md)
 FACTS_CHUNK = 5000  # groups read from the member columns per call in a whole-review pass
 PAGES_HELD = 4  # the page on screen, the ones either side, and one more
 VIEWS_HELD = 8  # filter/sort views whose ords are kept (400 kB each per 100,000 groups)
+
+
+Keyed = tuple[int, dict[str, str]]  # a group id; its members' file keys → paths
+
+
+def keyed(groups: Iterable[Group]) -> list[Keyed]:
+    """Groups as matching stored decisions reads them (ui/state_store.py)."""
+    return [(g.id, {file_key(m): m.path for m in g.members}) for g in groups]
 
 
 class PagePort(Protocol):
@@ -165,7 +173,7 @@ class StoredReview:
         self._pos = self._positions(first.ords)
         self._extra: OrderedDict[int, Group] = OrderedDict()
         self._lock = threading.Lock()
-        self._found: tuple[frozenset[int], frozenset[str], list[Group]] | None = None
+        self._found: tuple[frozenset[str], list[Keyed]] | None = None
         self._views: OrderedDict[tuple[GroupFilter | None, str], np.ndarray] = OrderedDict()
         self._views_lock = threading.Lock()  # 4 bytes a group each
         self._prepared: tuple[tuple[GroupFilter | None, str], GroupPages] | None = None
@@ -316,32 +324,32 @@ class StoredReview:
             return self.view[i]
         return self._extra.get(group_id)
 
-    def groups_with_files(self, file_ids: Iterable[int], paths: Iterable[str]) -> list[Group]:
-        """The stored groups holding any of these files, in review order, as their member
-        facts (``Engine.group_facts``: paths, file ids, sizes, mtimes — what matching records
-        reads — no JSON row decoded, so a review with every group decided opens without
-        decoding them all). The last answer is kept: a question about some of the same files
-        (the cursor's anchor after the records') is answered from it, and a thread worker can
-        ask first (``open_stored``)."""
-        ids, want = frozenset(file_ids), frozenset(paths)
+    def keyed_groups(self, keys: Iterable[str]) -> list[Keyed]:
+        """The stored groups holding any of these file keys (``state_store.file_key``), in
+        review order, each as (group id, its members' file key → path): what matching stored
+        decisions reads, built from the member facts (``Engine.group_facts``, no JSON row
+        decoded) a chunk at a time, so a review with every group decided holds neither a
+        decoded group nor a ``Member`` per file. The last answer is kept: a question about
+        some of the same files (the cursor's anchor after the records') is answered from it,
+        and a thread worker asks first (``open_stored``)."""
+        want = frozenset(keys)
         found = self._found
-        if found is not None and ids <= found[0] and want <= found[1]:
-            return [
-                g for g in found[2] if any(m.file_id in ids or m.path in want for m in g.members)
-            ]
+        if found is not None and want <= found[0]:
+            return [kg for kg in found[1] if not want.isdisjoint(kg[1])]
+        ids, paths = split_keys(want)
         lookup = getattr(self.port, "group_ords_of_files", None)
+        out: list[Keyed] = []
         if lookup is not None:
-            groups = self.facts([int(o) + 1 for o in lookup(sorted(ids), sorted(want))])
-        else:  # a page at a time through every group, keeping those that hold the files
+            gids = [int(o) + 1 for o in lookup(sorted(set(ids)), sorted(set(paths)))]
+            for i in range(0, len(gids), FACTS_CHUNK):
+                out += keyed(self.facts(gids[i : i + FACTS_CHUNK]))
+        else:  # a page at a time through every group
             every = self.all_ids()
-            groups = [
-                g
-                for i in range(0, len(every), PAGE)
-                for g in self.groups(every[i : i + PAGE])
-                if any(m.file_id in ids or m.path in want for m in g.members)
-            ]
-        self._found = (ids, want, groups)
-        return groups
+            for i in range(0, len(every), PAGE):
+                out += keyed(self.groups(every[i : i + PAGE]))
+        out = [kg for kg in out if not want.isdisjoint(kg[1])]
+        self._found = (want, out)
+        return out
 
     def prefetch(self, cursor: int, margin: int = PAGE // 4) -> bool:
         """Read the page after (or before) the cursor's when the cursor is within ``margin``
@@ -430,7 +438,7 @@ def open_stored(
         keys = {*keys, *(k for k in saved.get("position_files") or () if isinstance(k, str))}
     keys = set(keys)
     if keys:
-        stored.groups_with_files(*split_keys(keys))
+        stored.keyed_groups(keys)
     if len(stored.view):
         stored.view[0]
     return stored

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lookalike.engine.records import Group, Member
+from lookalike.engine.records import Member
 
 TIERS = (None, "exact", "same", "similar")
 SORTS = ("order", "bytes", "size", "tier")
@@ -147,15 +147,13 @@ class ReviewStore:
         if not self.records:
             return {}
         groups = self._record_groups()
-        keys_of = {g.id: {file_key(m): m.path for m in g.members} for g in groups}
-        group_of = {k: gid for gid, keys in keys_of.items() for k in keys}
+        group_of = {k: gid for gid, keys in groups for k in keys}
         by_file: dict[str, list[str]] = {}
         for rk, rec in self.records.items():
             for k in rec.members:
                 by_file.setdefault(k, []).append(rk)
         out: dict[int, Decision] = {}
-        for g in groups:
-            paths = keys_of[g.id]
+        for gid, paths in groups:
             overlap: dict[str, int] = {}
             for k in paths:
                 for rk in by_file.get(k, ()):
@@ -168,33 +166,34 @@ class ReviewStore:
                 rec = self.records[cands[0]]
             else:
                 continue  # no decision, or several decided groups merged: decide again
-            if any(group_of.get(k, g.id) != g.id for k in rec.members):
+            if any(group_of.get(k, gid) != gid for k in rec.members):
                 continue  # its files are split over several groups now
             new = {paths[k] for k in paths.keys() - rec.members}
             new |= {paths[k] for k in rec.undecided if k in paths}
             kept = {paths[k] for k in rec.keep if k in paths}
             if rec.status != "not-dup" and not kept - new:
                 continue  # every file the reviewer kept is gone: look again
-            out[g.id] = Decision(
+            out[gid] = Decision(
                 rec.status, frozenset(kept | new), rec.batch, frozenset(new), rec.key
             )
         return out
 
-    def _record_groups(self) -> Sequence[Group]:
-        """The groups a stored record can go back to. Paged: only the stored groups holding
-        one of the records' files (a join with the catalog's ``group_files``) — every group
-        that holds a record's file is among them, so matching is the same as over all."""
+    def _record_groups(self) -> list[tuple[int, dict[str, str]]]:
+        """The groups a stored record can go back to, as (id, file key → path). Paged: only
+        the stored groups holding one of the records' files (a join with the catalog's
+        ``group_files``) — every group that holds a record's file is among them, so matching
+        is the same as over all."""
         if self.stored is None:
-            return self.groups
-        keys = {k for rec in self.records.values() for k in rec.members}
-        return self.stored.groups_with_files(*split_keys(keys))
+            return [(g.id, {file_key(m): m.path for m in g.members}) for g in self.groups]
+        return self.stored.keyed_groups({k for rec in self.records.values() for k in rec.members})
 
     def _group_with(self, anchor: set[str]) -> int | None:
         """The first group (review order) holding one of these file keys."""
-        groups = self.groups
         if self.stored is not None:
-            groups = self.stored.groups_with_files(*split_keys(anchor))
-        return next((g.id for g in groups if any(file_key(m) in anchor for m in g.members)), None)
+            return next((gid for gid, _ in self.stored.keyed_groups(anchor)), None)
+        return next(
+            (g.id for g in self.groups if any(file_key(m) in anchor for m in g.members)), None
+        )
 
     def load_records(self, data: Any) -> None:
         """Stored decisions (``Engine.review_decisions``); they replace the ones in memory."""
