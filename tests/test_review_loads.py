@@ -37,12 +37,15 @@ class GatedEngine(Engine):
         self.gate.set()
         self.loop_calls: list[str] = []
         self.worker_calls: list[str] = []
+        self.fail = ""  # a worker's read raises this (a catalog that went away)
 
     def _enter(self, name: str) -> None:
         if threading.current_thread() is threading.main_thread():
             self.loop_calls.append(name)
             return
         self.worker_calls.append(name)
+        if self.fail:
+            raise RuntimeError(self.fail)
         if not self.gate.wait(30):  # the test never opened it: the loop was stuck
             raise TimeoutError("the event loop did not go on while a worker read")
 
@@ -195,3 +198,21 @@ async def test_the_mouse_wheel_onto_a_page_not_decoded_reads_it_in_a_worker(app_
         assert f"{N:>5} {ref.by_id[ref.view[N - 1]].tier:<7}" in last
         assert state.stored.view.has_page(2) and state.stored.view.has_page(0)  # cursor's kept
         assert engine.loop_calls == [] and state.cursor == 0
+
+
+async def test_a_wheel_read_that_fails_is_said_once_not_retried_in_a_loop(app_on):
+    engine, app = app_on
+    async with app.run_test(size=(120, 40)) as pilot:
+        await opened(pilot, app)
+        lst = app.screen.query_one(GroupList)
+        engine.worker_calls.clear()
+        engine.fail = "the catalog's disk went away"
+        for _ in range(N // 3):
+            lst.post_message(events.MouseScrollDown(lst, 2, 2, 0, 1, 0, False, False, False))
+        await wait_for(pilot, lambda: lst.top == N - lst.content_size.height)
+        await wait_for(pilot, lambda: any("disk went away" in str(n.message)
+                                          for n in app._notifications))  # fmt: skip
+        calls = len(engine.worker_calls)
+        await pilot.pause(0.5)
+        assert len(engine.worker_calls) == calls <= 3  # no repaint, so no retry loop
+        assert "loading …" in _lines(app)[-1] and engine.loop_calls == []

@@ -174,15 +174,18 @@ class GroupList(Widget, can_focus=False):
                 pages.touch(keep)
                 if n * PAGE < len(pages):
                     pages[n * PAGE]
-        except LookupError as exc:  # the stored review changed: the reload repaints
-            error = str(exc)
-        finally:
-            self.post_message(RowsRead(id(pages), numbers, error))
+        except LookupError:  # the stored review changed: the reload that follows repaints
+            error = ""
+        except Exception as exc:  # noqa: BLE001 - said on screen; no repaint, so no retry loop
+            error = str(exc) or type(exc).__name__
+        self.post_message(RowsRead(id(pages), numbers, error))
 
     def on_rows_read(self, message: RowsRead) -> None:
         self._reading.difference_update((message.pages, n) for n in message.numbers)
         if message.error is None:
             self.refresh()
+        elif message.error:
+            self.notify(f"The review could not be read: {message.error}", severity="error")
 
 
 class RowsRead(Message):
