@@ -145,7 +145,11 @@ def _tile_draws(size: tuple[int, int], tw: int, th: int, rng: random.Random) -> 
 
 def _tile(src: Image.Image, tw: int, th: int, rng: random.Random) -> Image.Image:
     """A ``tw``×``th`` piece of ``src`` (see ``_tile_draws``), turned and colour-shifted."""
-    d = _tile_draws(src.size, tw, th, rng)
+    return _render_tile(src, tw, th, _tile_draws(src.size, tw, th, rng))
+
+
+def _render_tile(src: Image.Image, tw: int, th: int, d: dict) -> Image.Image:
+    """The tile that the draws ``d`` describe."""
     x, y, ow, oh = d["window"]
     cw, ch = d["size"]
     big = (int(tw * ow / cw) + 1, int(th * oh / ch) + 1)

@@ -19,6 +19,8 @@ the brightness and saturation draws (±30 %, ±50 %) are the edits a copy may ca
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 from PIL import Image
 
@@ -115,3 +117,35 @@ def file_index(path: str) -> int:
     """The set's file number of an original (``0031678.jpg``) or a copy (``0031678_q60.jpg``)."""
     name = path.rsplit("/", 1)[-1]
     return int(name[:7])
+
+
+def render_mosaic(
+    i: int, seed: int, srcs: list[Image.Image], colours_of: int | None = None
+) -> Image.Image:
+    """File ``i`` of a mosaic set as ``_make_chunk`` draws it (pixel for pixel, before its
+    JPEG encode); with ``colours_of``, each tile in the colour draws of that file's tile in
+    the same place of the list instead: the same geometry, another file's brightness,
+    saturation and hue edits (how the grouper treats a colour-only difference)."""
+    sizes = [s.size for s in srcs]
+
+    def plan(k: int) -> tuple[int, int, list]:
+        rng = random.Random(seed * 1_000_003 + k)
+        w, h, boxes = scale._mosaic_plan(sizes, rng)
+        draws = [
+            (b, s, scale._tile_draws(sizes[s], b[2] - b[0], b[3] - b[1], rng)) for b, s in boxes
+        ]
+        return w, h, draws
+
+    w, h, tiles = plan(i)
+    if colours_of is not None:
+        other = plan(colours_of)[2]
+        if len(other) != len(tiles):
+            raise ValueError(f"file {colours_of} has {len(other)} tiles, file {i} {len(tiles)}")
+        tiles = [
+            (b, s, dict(d, colour=o[2]["colour"]))
+            for (b, s, d), o in zip(tiles, other, strict=True)
+        ]
+    canvas = Image.new("RGB", (w, h))
+    for (x0, y0, x1, y1), s, d in tiles:
+        canvas.paste(scale._render_tile(srcs[s], x1 - x0, y1 - y0, d), (x0, y0))
+    return canvas
