@@ -216,13 +216,18 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, conten
         result = _rules_after(result, options, engine.catalog_path, yes, dry_run)
     if act is None or not finished_ok:
         sys.exit(result.code)
+    code = _act(result.finished.groups, act, options, engine.catalog_path, fmt)
+    sys.exit(code or result.code)
+
+
+def _act(spooled: Any, act: Any, options: Any, catalog: Path, fmt: str) -> int:
+    """``--action``/``--plan-out``/``--dry-run`` on the finished scan's groups."""
     from lookalike.engine.actions.plan_build import Rewalk
 
     # the plan builder leaves out keepers, reference files (by real path), favourites, files
     # outside the scanned roots, and similar groups unless --tier names them; it walks the
     # scan's groups from their spool a chunk at a time (no list of every group, issue 13)
-    spooled = result.finished.groups
-    code = run_action_for_groups(
+    return run_action_for_groups(
         Rewalk(lambda: (g for g in spooled if len(g.members) > 1)),
         act.action,
         dry_run=act.dry_run,
@@ -235,11 +240,10 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, conten
         shrink=act.shrink,
         roots=[str(p) for p in (*options.roots, *options.files_from)],
         references=list(options.reference),
-        catalog=engine.catalog_path,
+        catalog=catalog,
         tiers=act.tiers,
         merge=act.merge,
     )
-    sys.exit(code or result.code)
 
 
 def _with_rules(options: Any, kw: dict, dry_run: bool, app_opens: bool) -> Any:

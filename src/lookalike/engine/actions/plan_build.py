@@ -227,22 +227,10 @@ def build_plan(
     kept, keeper_of = _resolve_keepers(groups, act_tiers, ctx, refused)
     if late is not None:
         raise late
-    staged: list[_Staged] = []
-    seen: set[str] = set()
-    count = reviewed = agreed = 0
-    for g in groups:  # the second walk: each group checked against every group's keeper
-        count += 1
-        if suggested and g.id in suggested:
-            reviewed += 1
-            agreed += os.path.abspath(suggested[g.id]) == os.path.abspath(g.keep)
-        if g.tier not in act_tiers:
-            refused.extend(_tier_refusals(g))
-        elif g.id in kept:
-            staged += _stage_group(g, kept[g.id], ctx, keeper_of, seen, refused)
+    staged, meta = _stage_all(groups, act_tiers, kept, keeper_of, ctx, suggested, refused)
     plan_id = new_id()
     items = _group_items(staged, spec, shrink, plan_id)
     del staged
-    meta = {"groups": count, "reviewed": reviewed, "agreed": agreed}
     return Plan(
         plan_id,
         spec,
@@ -331,6 +319,32 @@ def _resolve_keepers(
     if broken:
         raise _refuse_keeperless(broken, more)
     return kept, keeper_of
+
+
+def _stage_all(
+    groups: Iterable[Group],
+    act_tiers: tuple[str, ...],
+    kept: dict[int, _Keeper],
+    keeper_of: dict[str, int],
+    ctx: _Ctx,
+    suggested: dict[int, str] | None,
+    refused: list[Refusal],
+) -> tuple[list[_Staged], dict[str, int]]:
+    """The second walk: each group's files checked against every group's keeper; and the
+    plan's meta (groups, reviewed, agreed with the suggested keeper)."""
+    staged: list[_Staged] = []
+    seen: set[str] = set()
+    count = reviewed = agreed = 0
+    for g in groups:
+        count += 1
+        if suggested and g.id in suggested:
+            reviewed += 1
+            agreed += os.path.abspath(suggested[g.id]) == os.path.abspath(g.keep)
+        if g.tier not in act_tiers:
+            refused.extend(_tier_refusals(g))
+        elif g.id in kept:
+            staged += _stage_group(g, kept[g.id], ctx, keeper_of, seen, refused)
+    return staged, {"groups": count, "reviewed": reviewed, "agreed": agreed}
 
 
 def _tier_refusals(g: Group) -> list[Refusal]:
