@@ -213,3 +213,23 @@ def test_export_of_the_last_scan_reads_the_review_in_pages(tmp_path, monkeypatch
     assert r.exit_code == 0, r.output
     got = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.jpg"))
     assert got == want and len(want) == 4  # the man pair lost a file: no longer a group
+
+
+def test_groups_that_change_between_the_walks_refuse_the_plan(scanned):
+    """The builder walks the groups twice; a second walk that sees other groups (a stored
+    review a scan replaced in between: here two groups swap ids) would pair one group's
+    files with another's keeper, so the plan is refused and nothing is planned."""
+    lib, engine, groups = scanned
+    walks: list[int] = []
+
+    def make():
+        walks.append(1)
+        got = list(groups)
+        if len(walks) == 2:
+            got = [replace(got[1], id=got[0].id), replace(got[0], id=got[1].id), *got[2:]]
+        return iter(got)
+
+    with pytest.raises(PlanRefused, match="the groups changed while the plan was built"):
+        build_plan(Rewalk(make), "trash", catalog=engine.catalog_path)
+    assert len(walks) == 2
+    assert build_plan(Rewalk(lambda: iter(groups)), "trash").items  # the same groups: planned

@@ -8,6 +8,7 @@ reason. :func:`~lookalike.engine.actions.plan_files.build_file_plan` does the sa
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import stat
@@ -33,7 +34,10 @@ from lookalike.engine.actions.plan import (
     parse_action,
     quarantine_root,
 )
+from lookalike.engine.actions.plan_walk import Rewalk, walk
 from lookalike.engine.records import Group, Member
+
+__all__ = ["Rewalk", "build_plan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,18 +52,6 @@ class _Keeper:
     dev: int
     ino: int
     hash: str | None
-
-
-class Rewalk(Iterable[Group]):
-    """Groups that :func:`build_plan` may walk twice without any caller holding them: each
-    walk calls ``make`` afresh (e.g. a scan's ``ScanGroups`` read a chunk at a time, with a
-    filter), so a plan over 100k groups holds its items, not the groups (issue 13)."""
-
-    def __init__(self, make: Callable[[], Iterable[Group]]) -> None:
-        self._make = make
-
-    def __iter__(self) -> Iterator[Group]:
-        return iter(self._make())
 
 
 @dataclass(frozen=True)
@@ -224,10 +216,19 @@ def build_plan(
     refs = real_folders(references)
     ctx = _Ctx(spec, shrink, hasher, scan, frozenset(refs), frozenset(scan.roots))
     refused: list[Refusal] = []
-    kept, keeper_of = _resolve_keepers(groups, act_tiers, ctx, refused)
+    first, second = hashlib.blake2b(digest_size=16), hashlib.blake2b(digest_size=16)
+    kept, keeper_of = _resolve_keepers(walk(groups, first), act_tiers, ctx, refused)
     if late is not None:
         raise late
-    staged, meta = _stage_all(groups, act_tiers, kept, keeper_of, ctx, suggested, refused)
+    staged, meta = _stage_all(
+        walk(groups, second), act_tiers, kept, keeper_of, ctx, suggested, refused
+    )
+    if first.digest() != second.digest():
+        raise PlanRefused(
+            "the groups changed while the plan was built (a scan finished meanwhile); "
+            "nothing was planned",
+            "plan again",
+        )
     plan_id = new_id()
     items = _group_items(staged, spec, shrink, plan_id)
     del staged
