@@ -16,6 +16,11 @@ groups and stored with ``Catalog.finish_scan``. Each way runs in a fresh process
   its first page, the groups the stored decisions' files are in) + ``ReviewState.set_stored``
   + ``load_records``, then select by criteria ("keep the highest resolution") over every
   group, a page at a time (``seconds_select``; ``peak`` includes it);
+- ``app_wait``: the app's open before stored decisions were matched in a worker (issue 13,
+  ui/app_decisions.py): ``open_stored`` reads the decided groups' member facts and
+  ``load_records`` matches them before the first page is shown; ``app`` shows the first page
+  first (``seconds_first_groups``) and then matches them as the app's worker does
+  (``seconds_decisions_matched``, from the open);
 - ``upgrade``: the first open of the same review as a schema-1 catalog wrote it (the group
   columns and ``group_files`` filled from the JSON rows, once);
 - ``live``: a first scan's groups handed to the app's review one by one as ``GroupFound``
@@ -27,6 +32,7 @@ groups it decoded (``oldest_groups_decoded``: pages before the capture time colu
 
     python benchmarks/review_memory.py --groups 100000 -o benchmarks/out/review_memory.json
     python benchmarks/review_memory.py --groups 100000 --ways app,live   # a subset
+    python benchmarks/review_memory.py --groups 100000 --ways app_wait,app --decided-every 1
 """
 
 from __future__ import annotations
@@ -147,26 +153,35 @@ def run_way(catalog: Path, way: str) -> dict:
         with Catalog(catalog):
             pass
         t_load, shown = time.monotonic() - t, 0
-    elif way in ("all", "app"):
+    elif way in ("all", "app", "app_wait"):
         from lookalike.ui import select
+        from lookalike.ui.app_decisions import match_stored
         from lookalike.ui.engine_port import EngineAdapter
         from lookalike.ui.group_pages import open_stored, record_keys
         from lookalike.ui.state import ReviewState
+        from lookalike.ui.state_store import parse_records
 
         port = EngineAdapter(Engine(catalog))
         records = port.load_decisions()
         if way == "all":
             state = ReviewState(port.last_groups())
             state.sort = "bytes"
-        else:
+        else:  # app_wait: decisions matched before the first page shows (the app until 2nd
+            # round of session 7); app: the first page first, then matching (app_decisions.py)
+            keys = record_keys(records) if way == "app_wait" else ()
             state = ReviewState()
-            state.set_stored(open_stored(port, record_keys(records), {"sort": "bytes"}))
+            state.set_stored(open_stored(port, keys, {"sort": "bytes"}))
             state.sort = "bytes"
-        state.load_records(records)
+        if way != "app":
+            state.load_records(records)
         state.rebuild_view()
         first = [state.by_id[gid] for gid in state.view[:200]]
         t_load = time.monotonic() - t
         shown = len(first)
+        if way == "app":  # what the app's worker does after the first page is on screen
+            recs = parse_records(records)
+            state.set_matched(recs, match_stored(state.stored, recs))
+            extra["seconds_decisions_matched"] = round(time.monotonic() - t, 2)
         extra["decisions_matched"] = len(state.decisions)
         after_open, _ = _rss()
         extra["held_after_open_mb"] = round(after_open - before, 1)
@@ -239,7 +254,7 @@ def main() -> None:
         ways = {}
         decisions = make_decisions(catalog, a.decided_every)
         wanted = a.ways.split(",")
-        order = [w for w in ("all", "page", "app", "live", "upgrade") if w in wanted]
+        order = [w for w in ("all", "page", "app_wait", "app", "live", "upgrade") if w in wanted]
         size = catalog.stat().st_size  # the stored review as a scan writes it
         for way in order:
             if way == "upgrade":

@@ -185,6 +185,7 @@ async def test_review_state_persists_across_runs() -> None:
     async with again.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(again.review.groups) == 20)
         await wait_for(pilot, lambda: again.review.current.id == 4)
+        await wait_for(pilot, lambda: not again.matching)  # decisions come after the page
         assert again.review.status(again.review.by_id[3]) == "changed"
         assert len(again.review.marks) == 1 and len(again.review.favourites) == 1
 

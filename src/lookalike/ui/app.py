@@ -25,6 +25,7 @@ from lookalike import config
 from lookalike.engine.options import MLOptions, ScanOptions
 from lookalike.engine.records import Group
 from lookalike.ui.app_apply import ApplyMixin
+from lookalike.ui.app_decisions import DecisionsMixin
 from lookalike.ui.app_save import SaveMixin
 from lookalike.ui.app_scan import ScanMixin, ScanModel, _freeze_heap
 from lookalike.ui.app_settings import common_parent, flatten_keymap, keeper_rules, scan_settings
@@ -54,7 +55,7 @@ from lookalike.ui.widgets.thumbs import ThumbCache
 # -- the app -----------------------------------------------------------------------------------
 
 
-class LookalikeApp(KeyHoldMixin, ScanMixin, SaveMixin, ApplyMixin, App[None]):
+class LookalikeApp(KeyHoldMixin, DecisionsMixin, ScanMixin, SaveMixin, ApplyMixin, App[None]):
     TITLE = "lookalike"
     CSS_PATH = "styles/app.tcss"
     COMMANDS = App.COMMANDS | {GoToFileProvider}
@@ -207,7 +208,7 @@ class LookalikeApp(KeyHoldMixin, ScanMixin, SaveMixin, ApplyMixin, App[None]):
         error = ""
         groups: list[Group] = []
         state = recent = dirs = stored = None
-        records = None
+        records, later = None, False
         try:
             records = self.engine.load_decisions()
         except Exception as exc:
@@ -221,7 +222,12 @@ class LookalikeApp(KeyHoldMixin, ScanMixin, SaveMixin, ApplyMixin, App[None]):
         try:
             port = pages_port(self.engine)
             if port is not None:  # the stored review a page at a time (docs/scale.md)
-                stored = open_stored(port, record_keys(records), state)
+                # stored decisions are matched after the first page shows (app_decisions.py);
+                # an older state's decisions by group number move over at once (load_json)
+                later = bool(records) and not (
+                    isinstance(state, dict) and isinstance(state.get("decisions"), dict)
+                )
+                stored = open_stored(port, () if later else record_keys(records), state)
             else:
                 groups = self.engine.last_groups()
         except Exception as exc:  # a missing or new catalog is not an error for the user
@@ -236,7 +242,9 @@ class LookalikeApp(KeyHoldMixin, ScanMixin, SaveMixin, ApplyMixin, App[None]):
             hits = self.engine.stored_rule_hits()
         except Exception:  # badges are a hint; the content rules screen scores them anew
             pass
-        self.post_message(Loaded(groups, state, recent, dirs, error, notes, records, hits, stored))
+        self.post_message(
+            Loaded(groups, state, recent, dirs, error, notes, records, hits, stored, later)
+        )
 
     def show_rule_hits(self, hits: dict[str, str]) -> None:
         """Content rules scored anew (path → rule): Review badges them."""
@@ -255,7 +263,11 @@ class LookalikeApp(KeyHoldMixin, ScanMixin, SaveMixin, ApplyMixin, App[None]):
         elif message.groups and not self.review.groups:
             self.review.set_groups(message.groups)
         if message.records is not None:
-            self.review.load_records(message.records)
+            stored = message.stored
+            if message.later and stored is not None and self.review.stored is stored:
+                self.match_later(stored, message.records)  # the first page shows first
+            else:
+                self.review.load_records(message.records)
         self.review.load_json(message.state)
         if self.review.unsaved:  # decisions moved over from an older state format
             self.schedule_save()

@@ -58,15 +58,17 @@ class KeyHoldMixin:
     _busy_count: int = 0
     _busy_keys: list[events.Key] | None = None
 
-    def hold_while_busy(self) -> int:
-        """Hold every key until :meth:`release_busy` with the returned token (or a minute)."""
+    def hold_while_busy(self, limit: float | None = BUSY_LIMIT_S) -> int:
+        """Hold every key until :meth:`release_busy` with the returned token (or ``limit``
+        seconds; None: no safety net, for work whose keys must never act early)."""
         self._busy_count += 1  # not _hold_count: a prompt's release must still match its hold
         token = self._busy_count
         self._busy = self._busy | {token}
         if self._busy_keys is None:
             self._busy_keys = []
         app: App[None] = self  # type: ignore[assignment]
-        app.set_timer(BUSY_LIMIT_S, lambda: app.post_message(BusyDone(token)))
+        if limit is not None:
+            app.set_timer(limit, lambda: app.post_message(BusyDone(token)))
         return token
 
     def release_busy(self, token: int) -> None:

@@ -55,9 +55,11 @@ class Loaded(Message):
         records: Any = None,
         rule_hits: dict[str, str] | None = None,
         stored: Any = None,
+        later: bool = False,
     ) -> None:
         super().__init__()
         self.stored = stored  # ui.group_pages.StoredReview: the stored review, paged
+        self.later = later  # match ``records`` in a worker after the first page shows
         self.groups, self.state, self.recent, self.dirs = groups, state, recent, dirs
         self.error, self.notes, self.records = error, notes, records
         self.rule_hits = rule_hits or {}

@@ -111,6 +111,52 @@ def _strs(value: Any) -> Iterable[str]:
     return []
 
 
+def parse_records(data: Any) -> dict[str, Record]:
+    """Stored decisions (``Engine.review_decisions`` rows) by record key; bad rows skipped."""
+    out: dict[str, Record] = {}
+    for d in data if isinstance(data, list) else ():
+        rec = Record.from_json(d) if isinstance(d, dict) else None
+        if rec is not None:
+            out[rec.key] = rec
+    return out
+
+
+def match_records(
+    records: dict[str, Record], groups: list[tuple[int, dict[str, str]]]
+) -> dict[int, Decision]:
+    """Each stored record goes back to at most one of these groups (id, file key → path),
+    and only to the group that holds every one of its files still in a group, with at least
+    two of them. A pure function of its inputs, so a thread worker may run it."""
+    group_of = {k: gid for gid, keys in groups for k in keys}
+    by_file: dict[str, list[str]] = {}
+    for rk, rec in records.items():
+        for k in rec.members:
+            by_file.setdefault(k, []).append(rk)
+    out: dict[int, Decision] = {}
+    for gid, paths in groups:
+        overlap: dict[str, int] = {}
+        for k in paths:
+            for rk in by_file.get(k, ()):
+                overlap[rk] = overlap.get(rk, 0) + 1
+        cands = [rk for rk, n in overlap.items() if n >= 2]
+        same = [rk for rk in cands if records[rk].members == paths.keys()]
+        if same:
+            rec = records[same[0]]
+        elif len(cands) == 1:
+            rec = records[cands[0]]
+        else:
+            continue  # no decision, or several decided groups merged: decide again
+        if any(group_of.get(k, gid) != gid for k in rec.members):
+            continue  # its files are split over several groups now
+        new = {paths[k] for k in paths.keys() - rec.members}
+        new |= {paths[k] for k in rec.undecided if k in paths}
+        kept = {paths[k] for k in rec.keep if k in paths}
+        if rec.status != "not-dup" and not kept - new:
+            continue  # every file the reviewer kept is gone: look again
+        out[gid] = Decision(rec.status, frozenset(kept | new), rec.batch, frozenset(new), rec.key)
+    return out
+
+
 class ReviewStore:
     """Persistence half of ReviewState (it provides groups, decisions, records, view…)."""
 
@@ -142,41 +188,10 @@ class ReviewStore:
 
     # -- matching stored decisions to a scan's groups ---------------------------------------
     def _match_records(self) -> dict[int, Decision]:
-        """Each stored record goes back to at most one group, and only to the group that holds
-        every one of its files still in a group, with at least two of them."""
+        """Each stored record goes back to at most one group (:func:`match_records`)."""
         if not self.records:
             return {}
-        groups = self._record_groups()
-        group_of = {k: gid for gid, keys in groups for k in keys}
-        by_file: dict[str, list[str]] = {}
-        for rk, rec in self.records.items():
-            for k in rec.members:
-                by_file.setdefault(k, []).append(rk)
-        out: dict[int, Decision] = {}
-        for gid, paths in groups:
-            overlap: dict[str, int] = {}
-            for k in paths:
-                for rk in by_file.get(k, ()):
-                    overlap[rk] = overlap.get(rk, 0) + 1
-            cands = [rk for rk, n in overlap.items() if n >= 2]
-            same = [rk for rk in cands if self.records[rk].members == paths.keys()]
-            if same:
-                rec = self.records[same[0]]
-            elif len(cands) == 1:
-                rec = self.records[cands[0]]
-            else:
-                continue  # no decision, or several decided groups merged: decide again
-            if any(group_of.get(k, gid) != gid for k in rec.members):
-                continue  # its files are split over several groups now
-            new = {paths[k] for k in paths.keys() - rec.members}
-            new |= {paths[k] for k in rec.undecided if k in paths}
-            kept = {paths[k] for k in rec.keep if k in paths}
-            if rec.status != "not-dup" and not kept - new:
-                continue  # every file the reviewer kept is gone: look again
-            out[gid] = Decision(
-                rec.status, frozenset(kept | new), rec.batch, frozenset(new), rec.key
-            )
-        return out
+        return match_records(self.records, self._record_groups())
 
     def _record_groups(self) -> list[tuple[int, dict[str, str]]]:
         """The groups a stored record can go back to, as (id, file key → path). Paged: only
@@ -197,14 +212,15 @@ class ReviewStore:
 
     def load_records(self, data: Any) -> None:
         """Stored decisions (``Engine.review_decisions``); they replace the ones in memory."""
-        self.records = {}
-        if isinstance(data, list):
-            for d in data:
-                rec = Record.from_json(d) if isinstance(d, dict) else None
-                if rec is not None:
-                    self.records[rec.key] = rec
+        self.records = parse_records(data)
         self._dirty, self._dropped = set(), set()
         self.decisions = self._match_records()
+
+    def set_matched(self, records: dict[str, Record], decisions: dict[int, Decision]) -> None:
+        """Stored decisions a thread worker matched to the stored review on screen (the app's
+        open, ui/app_decisions.py): as :meth:`load_records` would have left them."""
+        self.records, self.decisions = records, decisions
+        self._dirty, self._dropped = set(), set()
 
     def take_changes(self) -> tuple[list[dict[str, Any]], list[str]]:
         """Records written and deleted since the last call, for the engine to store."""

@@ -250,9 +250,11 @@ you can quit and come back). Press 4 (Apply) to act on the decided groups.
         c = state.counts()
         n = state.live_more  # a first scan's groups past the first page
         more = f" · {n:,} more found (shown when the scan ends)" if n else ""
+        matching = getattr(self.app, "matching", "")  # stored decisions not back yet
+        head = f"{matching} · " if matching else ""
         return (
-            f"{c['shown']} groups shown · {c['decided']} decided · {c['not-dup']} not duplicates"
-            f" · {len(state.marks)} marked · {len(state.favourites)} favourites{more}"
+            f"{head}{c['shown']} groups shown · {c['decided']} decided · {c['not-dup']} not"
+            f" duplicates · {len(state.marks)} marked · {len(state.favourites)} favourites{more}"
         )
 
     @work(thread=True, exclusive=True, group="thumbs")

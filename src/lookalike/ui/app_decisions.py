@@ -1,0 +1,93 @@
+"""The app's open matches stored review decisions in a thread worker, after the first page is
+on screen (issue 13).
+
+Why: matching reads the member facts of every decided group (``StoredReview.keyed_groups``)
+and runs over each of them in Python — about a minute at 100,000 decided groups — and the
+first page waited for it. Now the first page shows as with no decisions; the status line says
+"matching decisions …" and the app holds every key typed meanwhile (ui/keyhold.py, with no
+safety-net release: a decision key must never act on a review whose decisions are not back
+yet) and replays them, in order, once the decisions are set. Matching itself is the same
+pure function (``state_store.match_records``), so a decision whose group changed is dropped
+or kept exactly as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+from lookalike.ui.group_pages import StoredReview
+from lookalike.ui.state_store import Decision, Record, match_records, parse_records
+
+MATCHING = "matching decisions …"
+
+
+class DecisionsMatched(Message):
+    """A worker matched stored decisions to ``stored`` (``error``: why it could not)."""
+
+    def __init__(
+        self,
+        token: int,
+        stored: StoredReview,
+        records: dict[str, Record],
+        decisions: dict[int, Decision],
+        error: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.token, self.stored, self.records = token, stored, records
+        self.decisions, self.error = decisions, error
+
+
+def match_stored(stored: StoredReview, records: dict[str, Record]) -> dict[int, Decision]:
+    """Stored decisions matched to a stored review (a thread worker; tests gate it here)."""
+    keys = {k for rec in records.values() for k in rec.members}
+    return match_records(records, stored.keyed_groups(keys))
+
+
+class DecisionsMixin:
+    """Part of LookalikeApp (which provides review, hold_while_busy, run_worker, publish…)."""
+
+    matching: str = ""  # the status line's word while decisions are matched ("" when not)
+
+    def match_later(self, stored: StoredReview, data: Any) -> None:
+        """Match these stored decision rows to ``stored`` in a worker; keys wait for it."""
+        app: Any = self
+        token = app.hold_while_busy(limit=None)
+        self.matching = MATCHING
+        records = parse_records(data)
+
+        def work() -> None:
+            try:
+                decisions = match_stored(stored, records)
+            except Exception as exc:  # noqa: BLE001 - said on screen, records kept
+                app.post_message(DecisionsMatched(token, stored, records, {}, str(exc)))
+                return
+            app.post_message(DecisionsMatched(token, stored, records, decisions))
+
+        app.run_worker(work, thread=True, group="decisions", exit_on_error=False)
+
+    def on_decisions_matched(self, message: DecisionsMatched) -> None:
+        app: Any = self
+        review = app.review
+        again = False
+        try:
+            if message.error is not None:  # the records stay: none is lost or rewritten
+                review.set_matched(message.records, {})
+                app.notify(
+                    f"Saved review decisions could not be matched ({message.error}); they are "
+                    "kept and will be matched again the next time the review opens.",
+                    severity="warning",
+                )
+            elif review.stored is message.stored:
+                review.set_matched(message.records, message.decisions)
+            elif review.stored is not None:  # a scan stored a new review meanwhile: again
+                again = True
+                self.match_later(review.stored, [r.to_json() for r in message.records.values()])
+            else:  # a review of every group in memory (a server without page endpoints)
+                review.load_records([r.to_json() for r in message.records.values()])
+        finally:
+            if not again:
+                self.matching = ""
+            app.release_busy(message.token)
+        app.publish("groups")

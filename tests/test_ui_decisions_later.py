@@ -1,0 +1,94 @@
+"""The app's open shows the first page of a stored review before its stored decisions are
+matched (issue 13: a review with every group decided took a minute to open at 100,000 groups).
+Through the REAL engine on real photos: matching is gated, the first page is on screen, the
+status says "matching decisions …", a key typed meanwhile waits; then the decisions come back
+exactly as the review that matches at once finds them, the key acts once, and no stored
+decision is lost or rewritten."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from lookalike.engine import Engine
+from lookalike.ui import app_decisions
+from lookalike.ui.engine_port import EngineAdapter
+from lookalike.ui.group_pages import open_stored, record_keys
+from lookalike.ui.state import ReviewState
+
+
+@pytest.fixture
+def decided(tmp_path: Path) -> Engine:
+    """A real scan's review (4 groups) with every group decided: one not a duplicate."""
+    pytest.importorskip("skimage.data")
+    from test_decisions_rescan import make_library, scan
+
+    root = tmp_path / "lib"
+    make_library(root)
+    engine = Engine(tmp_path / "catalog.db", tmp_path / "thumbs")
+    scan(engine, root)
+    state = ReviewState()
+    state.set_stored(open_stored(EngineAdapter(engine)))
+    state.accept_all_remaining()
+    state.goto_index(1)
+    state.not_duplicate()
+    engine.save_decisions(*state.take_changes())
+    return engine
+
+
+def matched_at_once(engine: Engine) -> dict:
+    port = EngineAdapter(engine)
+    records = port.load_decisions()
+    state = ReviewState()
+    state.set_stored(open_stored(port, record_keys(records)))
+    state.load_records(records)
+    return {gid: (d.status, d.keep, d.new, d.record) for gid, d in state.decisions.items()}
+
+
+async def test_first_page_shows_before_decisions_are_matched(decided, monkeypatch) -> None:
+    from test_decisions_rescan import wait_for
+
+    from lookalike.ui.app import make_app
+    from lookalike.ui.widgets.bars import StatusBar
+
+    engine = decided
+    want = matched_at_once(engine)
+    assert len(want) == 4 and {s for s, *_ in want.values()} == {"accepted", "not-dup"}
+    stored_before = sorted(engine.load_decisions(), key=lambda d: d["key"])
+    gate, threads = threading.Event(), []
+    match = app_decisions.match_stored
+
+    def gated(stored, records):
+        threads.append(threading.current_thread())
+        assert gate.wait(60)
+        return match(stored, records)
+
+    monkeypatch.setattr(app_decisions, "match_stored", gated)
+    app = make_app({"scan": {"workers": 1}}, engine, graphics="none", start_mode="review")
+    try:
+        async with app.run_test(size=(130, 40)) as pilot:
+            r = app.review
+            await wait_for(pilot, lambda: r.current is not None and bool(threads), 30)
+            await pilot.pause(0.1)
+            assert r.stored is not None and r.stored.view.loads == 1  # the first page shown
+            assert r.decisions == {} and app.matching  # ...while matching waits at the gate
+            status = app.screen.query_one(StatusBar).message
+            assert "matching decisions" in status
+            await pilot.press("j")  # held until the decisions are back
+            await pilot.pause(0.1)
+            assert r.cursor == 0
+            gate.set()
+            await wait_for(pilot, lambda: bool(r.decisions) and not app.matching, 30)
+            got = {gid: (d.status, d.keep, d.new, d.record) for gid, d in r.decisions.items()}
+            assert got == want
+            await wait_for(pilot, lambda: r.cursor == 1, 5)  # the held key acted, once
+            await pilot.pause(0.1)
+            assert r.cursor == 1
+            assert "matching" not in app.screen.query_one(StatusBar).message
+            assert threads[0] is not threading.main_thread()  # matched in a worker
+            await pilot.press("q")
+    finally:
+        gate.set()
+    assert sorted(engine.load_decisions(), key=lambda d: d["key"]) == stored_before
