@@ -48,10 +48,9 @@ def matched_at_once(engine: Engine) -> dict:
 
 
 async def test_first_page_shows_before_decisions_are_matched(decided, monkeypatch) -> None:
-    from test_decisions_rescan import wait_for
-
     from lookalike.ui.app import make_app
     from lookalike.ui.widgets.bars import StatusBar
+    from test_decisions_rescan import wait_for
 
     engine = decided
     want = matched_at_once(engine)
