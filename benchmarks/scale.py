@@ -46,12 +46,15 @@ import numpy as np
 import psutil
 from PIL import Image, ImageEnhance
 
+import scale_camera
+
 COPY_SHARE = 0.1  # share of images that get a planted copy
 # 2: crops of one source, one seeded generator per file, written by a pool;
-# 3: mosaics of 2-4 tiles from different sources (``--design mosaic``)
-SET_VERSION = {"crops": 2, "mosaic": 3}
+# 3: mosaics of 2-4 tiles from different sources (``--design mosaic``); camera: 12 MP ones
+SET_VERSION = {"crops": 2, "mosaic": 3, "camera": 1}
 COPY_KINDS = {"crops": ["exact", "q60", "down70"],
               "mosaic": ["exact", "q60", "down70", "mirror", "rot90"]}  # fmt: skip
+COPY_KINDS["camera"] = COPY_KINDS["mosaic"]
 
 
 def _sources() -> list[Image.Image]:
@@ -229,8 +232,11 @@ def _make_chunk(job: tuple[str, int, int, int, str]) -> list[list[str]]:
     for i in range(start, stop):
         rng = random.Random(seed * 1_000_003 + i)
         path = sub / f"{i:07d}.jpg"
-        im = _mosaic(_SRCS, rng) if design == "mosaic" else _derive(_SRCS[i % len(_SRCS)], rng)
-        im.save(path, quality=rng.randrange(80, 96))
+        if design == "camera":
+            scale_camera.save(im := scale_camera.render(_SRCS, rng), path, i)
+        else:
+            im = _mosaic(_SRCS, rng) if design == "mosaic" else _derive(_SRCS[i % len(_SRCS)], rng)
+            im.save(path, quality=rng.randrange(80, 96))
         if rng.random() < COPY_SHARE:
             kind = rng.choice(COPY_KINDS[design])
             cpath = cdir / f"{i:07d}_{kind}.jpg"
@@ -240,8 +246,9 @@ def _make_chunk(job: tuple[str, int, int, int, str]) -> list[list[str]]:
 
 
 def set_root(data: Path, n: int, design: str) -> Path:
-    """Where a set lives: the crops sets keep their old folders (``nN``), mosaics get ``mN``."""
-    return data / (f"n{n}" if design == "crops" else f"m{n}")
+    """Where a set lives: crops sets keep their old folders (``nN``), mosaics ``mN``, camera
+    photos ``cN``."""
+    return data / ({"crops": "n", "camera": "c"}.get(design, "m") + str(n))
 
 
 def make_set(root: Path, n: int, seed: int = 0, workers: int = 2, design: str = "mosaic") -> dict:
@@ -254,7 +261,8 @@ def make_set(root: Path, n: int, seed: int = 0, workers: int = 2, design: str = 
             return labels
         for d in ("photos", "copies"):  # an older set's files must not mix with this one's
             subprocess.run(["rm", "-rf", str(root / d)], check=True)
-    jobs = [(str(root), s, min(n, s + 1000), seed, design) for s in range(0, n, 1000)]
+    step = 50 if design == "camera" else 1000  # a 12 MP file takes ~0.5 s: smaller jobs
+    jobs = [(str(root), s, min(n, s + step), seed, design) for s in range(0, n, step)]
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(max(1, workers)) as pool:
         pairs = [p for chunk in pool.imap(_make_chunk, jobs) for p in chunk]
@@ -422,10 +430,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument(
         "--design",
-        choices=["mosaic", "crops"],
+        choices=["mosaic", "crops", "camera"],
         default="mosaic",
         help="mosaic: 2-4 tiles of different sources a file (sparse, like a real "
-        "library); crops: one crop of one of 14 sources a file (dense, set v2)",
+        "library); crops: one crop of one of 14 sources a file (dense, set v2); camera: "
+        "12 MP mosaics with grain and EXIF (scale_camera.py; use --count 500-1000)",
     )
     ap.add_argument("--make-only", action="store_true", help="write the set, scan nothing")
     ap.add_argument("--extra-args", default="", help="more scan options, e.g. '--executor ray'")

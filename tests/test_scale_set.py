@@ -128,3 +128,24 @@ def test_look_alikes_of_other_pictures_are_not_generated_alike(truth, pair) -> N
     a, b = (int(n) for n in pair)
     assert not truth.compare(a, b)["alike"]
     assert not truth.compare(b, a)["alike"]
+
+
+def test_camera_design_writes_12_mp_photos_with_exif(tmp_path) -> None:
+    """The camera design (``scale.py --design camera``): 12 MP JPEGs with a phone's EXIF, so
+    the scan's rate is measured where the reduced decode dominates, not on 160–400 px files."""
+    from lookalike.engine.features.extract import extract_file
+
+    root = scale.set_root(tmp_path, 3, "camera")
+    labels = scale.make_set(root, 3, workers=1, design="camera")
+    assert root.name == "c3" and labels["version"] == 1 and labels["design"] == "camera"
+    files = sorted((root / "photos").rglob("*.jpg"))
+    assert len(files) == 3
+    for f in files:
+        with Image.open(f) as im:
+            assert sorted(im.size) == [3000, 4000] and im.format == "JPEG"
+            exif = im.getexif()
+            assert exif[0x0112] == 1 and exif.get_ifd(0x8769)[0x9003].startswith("2025:")
+            grey = np.asarray(im.convert("L").crop((0, 0, 64, 64)), float)
+        assert np.abs(np.diff(grey, axis=1)).mean() > 1.5  # grain: not an upscale's smooth ramp
+        feats = extract_file(str(f), None, 250_000_000)
+        assert feats.orientation == 1
