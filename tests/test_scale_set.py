@@ -135,11 +135,11 @@ def test_camera_design_writes_12_mp_photos_with_exif(tmp_path) -> None:
     the scan's rate is measured where the reduced decode dominates, not on 160–400 px files."""
     from lookalike.engine.features.extract import extract_file
 
-    root = scale.set_root(tmp_path, 3, "camera")
-    labels = scale.make_set(root, 3, workers=1, design="camera")
-    assert root.name == "c3" and labels["version"] == 1 and labels["design"] == "camera"
+    root = scale.set_root(tmp_path, 2, "camera")
+    labels = scale.make_set(root, 2, workers=1, design="camera")
+    assert root.name == "c2" and labels["version"] == 1 and labels["design"] == "camera"
     files = sorted((root / "photos").rglob("*.jpg"))
-    assert len(files) == 3
+    assert len(files) == 2
     for f in files:
         with Image.open(f) as im:
             assert sorted(im.size) == [3000, 4000] and im.format == "JPEG"
