@@ -233,3 +233,23 @@ def test_groups_that_change_between_the_walks_refuse_the_plan(scanned):
         build_plan(Rewalk(make), "trash", catalog=engine.catalog_path)
     assert len(walks) == 2
     assert build_plan(Rewalk(lambda: iter(groups)), "trash").items  # the same groups: planned
+
+
+def test_undo_is_the_function_whatever_was_imported_first():
+    """``lookalike.engine.actions.undo`` is both a submodule and the package's lazy function:
+    once something imported the submodule first, the package attribute is the module, and
+    ``lookalike undo`` failed with "'module' object is not callable" (seen when pytest
+    collected tests/test_merge_backups.py before the CLI tests). Fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = (
+        "import lookalike.engine.actions.undo\n"
+        "from lookalike.engine import actions\n"
+        "from lookalike.commands import batches\n"
+        "from lookalike.serve import plans\n"
+        "assert callable(actions.undo) and actions.undo is batches.undo is plans.undo\n"
+        "from lookalike.engine.actions.undo import UNDO_FROM\n"  # the module is still there
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]

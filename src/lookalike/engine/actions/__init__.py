@@ -7,6 +7,8 @@ event is always :class:`BatchFinished`.
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +96,21 @@ _LAZY = {
     "BatchStarted": "lookalike.engine.events",
     "ItemOutcome": "lookalike.engine.events",
 }
+
+
+class _Package(types.ModuleType):
+    """This package, which ignores the import system binding a submodule over a lazy name:
+    ``undo`` is the function (``.undo.undo``), yet importing ``lookalike.engine.actions.undo``
+    before anyone asked the package for ``undo`` made ``actions.undo`` the module, and
+    ``lookalike undo`` failed with "'module' object is not callable"."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == f"{__name__}.{name}":
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
