@@ -19,7 +19,7 @@ groups and stored with ``Catalog.finish_scan``. Each way runs in a fresh process
 - ``app_wait``: the app's open before stored decisions were matched in a worker (issue 13,
   ui/app_decisions.py): ``open_stored`` reads the decided groups' member facts and
   ``load_records`` matches them before the first page is shown; ``app`` shows the first page
-  first (``seconds_first_groups``) and then matches them as the app's worker does
+  first (``seconds_first_groups``) and then reads and matches them as the app's worker does
   (``seconds_decisions_matched``, from the open);
 - ``upgrade``: the first open of the same review as a schema-1 catalog wrote it (the group
   columns and ``group_files`` filled from the JSON rows, once);
@@ -162,7 +162,7 @@ def run_way(catalog: Path, way: str) -> dict:
         from lookalike.ui.state_store import parse_records
 
         port = EngineAdapter(Engine(catalog))
-        records = port.load_decisions()
+        records = [] if way == "app" else port.load_decisions()  # app: read by its worker
         if way == "all":
             state = ReviewState(port.last_groups())
             state.sort = "bytes"
@@ -179,6 +179,7 @@ def run_way(catalog: Path, way: str) -> dict:
         t_load = time.monotonic() - t
         shown = len(first)
         if way == "app":  # what the app's worker does after the first page is on screen
+            records = port.load_decisions()
             recs = parse_records(records)
             state.set_matched(recs, match_stored(state.stored, recs))
             extra["seconds_decisions_matched"] = round(time.monotonic() - t, 2)

@@ -91,3 +91,26 @@ async def test_first_page_shows_before_decisions_are_matched(decided, monkeypatc
     finally:
         gate.set()
     assert sorted(engine.load_decisions(), key=lambda d: d["key"]) == stored_before
+
+
+async def test_decisions_that_cannot_be_read_are_said_and_the_keys_go_on() -> None:
+    """The worker's read fails: one message says so, the held key acts, nothing is saved."""
+    from lookalike.ui.fake import FakeEngine, make_groups
+    from test_ui_app import SIZE, app_with, wait_for
+
+    engine = FakeEngine(make_groups(5))
+    engine.decisions = {"k": {"key": "k"}}
+
+    def broken() -> list[dict]:
+        raise OSError("disk I/O error")
+
+    engine.load_decisions = broken  # type: ignore[method-assign]
+    app = app_with(engine, start_mode="review")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        await wait_for(pilot, lambda: app.review.cursor == 1 and not app.matching)
+        said = [n.message for n in app._notifications if "decisions" in n.message]
+        assert said == ["could not read the saved review decisions: disk I/O error"]
+        assert app.review.records == {} and app.review.decisions == {}
+        await pilot.press("q")
+    assert engine.decisions == {"k": {"key": "k"}}  # nothing deleted

@@ -207,31 +207,31 @@ class LookalikeApp(KeyHoldMixin, DecisionsMixin, ScanMixin, SaveMixin, ApplyMixi
     def _load_initial(self) -> None:
         error = ""
         groups: list[Group] = []
-        state = recent = dirs = stored = None
-        records, later = None, False
-        try:
-            records = self.engine.load_decisions()
-        except Exception as exc:
-            error = f"could not read the saved review decisions: {exc}"
+        state = recent = dirs = stored = records = None
         try:
             state = self.engine.load_state(STATE_KEY, None)
             recent = self.engine.load_state("ui.recent", [])
             dirs = self.engine.load_state("ui.dirs", {})
         except Exception as exc:
-            error = error or f"could not read the saved review state: {exc}"
+            error = f"could not read the saved review state: {exc}"
+        port = pages_port(self.engine)
+        # a paged review's stored decisions are read and matched in a worker after the first
+        # page shows (app_decisions.py); an older state's decisions by group number move
+        # over at once (load_json), so they need the records first
+        old = isinstance(state, dict) and isinstance(state.get("decisions"), dict)
+        later = port is not None and not old
+        if not later:
+            records, error = self._read_records(error)
         try:
-            port = pages_port(self.engine)
             if port is not None:  # the stored review a page at a time (docs/scale.md)
-                # stored decisions are matched after the first page shows (app_decisions.py);
-                # an older state's decisions by group number move over at once (load_json)
-                later = bool(records) and not (
-                    isinstance(state, dict) and isinstance(state.get("decisions"), dict)
-                )
                 stored = open_stored(port, () if later else record_keys(records), state)
             else:
                 groups = self.engine.last_groups()
         except Exception as exc:  # a missing or new catalog is not an error for the user
             error = f"no previous results ({exc.__class__.__name__}: {exc})"
+        if later and stored is None:  # nothing stored: the decisions wait for a scan's review
+            later = False
+            records, error = self._read_records(error)
         notes: list[str] = []
         try:
             notes = self.engine.recovery_notes()
@@ -262,12 +262,10 @@ class LookalikeApp(KeyHoldMixin, DecisionsMixin, ScanMixin, SaveMixin, ApplyMixi
             self.review.set_stored(message.stored)
         elif message.groups and not self.review.groups:
             self.review.set_groups(message.groups)
-        if message.records is not None:
-            stored = message.stored
-            if message.later and stored is not None and self.review.stored is stored:
-                self.match_later(stored, message.records)  # the first page shows first
-            else:
-                self.review.load_records(message.records)
+        if message.later and message.stored is not None:
+            self.match_later(message.stored)  # read and matched after the first page shows
+        elif message.records is not None:
+            self.review.load_records(message.records)
         self.review.load_json(message.state)
         if self.review.unsaved:  # decisions moved over from an older state format
             self.schedule_save()

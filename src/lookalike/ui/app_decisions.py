@@ -50,18 +50,37 @@ class DecisionsMixin:
 
     matching: str = ""  # the status line's word while decisions are matched ("" when not)
 
-    def match_later(self, stored: StoredReview, data: Any) -> None:
-        """Match these stored decision rows to ``stored`` in a worker; keys wait for it."""
+    def _read_records(self, error: str) -> tuple[Any, str]:
+        """The stored decisions (None when they cannot be read) and the first error to say."""
+        try:
+            return self.engine.load_decisions(), error  # type: ignore[attr-defined]
+        except Exception as exc:
+            return None, error or f"could not read the saved review decisions: {exc}"
+
+    def match_later(self, stored: StoredReview, data: Any = None) -> None:
+        """Match stored decision rows (None: read them from the engine) to ``stored`` in a
+        worker; every key waits for it."""
         app: Any = self
         token = app.hold_while_busy(limit=None)
         self.matching = MATCHING
-        records = parse_records(data)
 
         def work() -> None:
+            records: dict[str, Record] = {}
             try:
+                rows = app.engine.load_decisions() if data is None else data
+            except Exception as exc:  # noqa: BLE001 - said on screen, as the open did
+                error = f"could not read the saved review decisions: {exc}"
+                app.post_message(DecisionsMatched(token, stored, records, {}, error))
+                return
+            try:
+                records = parse_records(rows)
                 decisions = match_stored(stored, records)
             except Exception as exc:  # noqa: BLE001 - said on screen, records kept
-                app.post_message(DecisionsMatched(token, stored, records, {}, str(exc)))
+                error = (
+                    f"saved review decisions could not be matched ({exc}); they are kept and "
+                    "matched again the next time the review opens"
+                )
+                app.post_message(DecisionsMatched(token, stored, records, {}, error))
                 return
             app.post_message(DecisionsMatched(token, stored, records, decisions))
 
@@ -74,11 +93,7 @@ class DecisionsMixin:
         try:
             if message.error is not None:  # the records stay: none is lost or rewritten
                 review.set_matched(message.records, {})
-                app.notify(
-                    f"Saved review decisions could not be matched ({message.error}); they are "
-                    "kept and will be matched again the next time the review opens.",
-                    severity="warning",
-                )
+                app.notify(message.error, severity="warning")
             elif review.stored is message.stored:
                 review.set_matched(message.records, message.decisions)
             elif review.stored is not None:  # a scan stored a new review meanwhile: again
