@@ -129,7 +129,11 @@ def align(
             picked = _one_per_sample(ta, tb, near, r, centre)
             fit = float(np.abs(tb[picked] - r * ta[picked] - centre).mean()) if len(picked) else 0.0
             # the most (and closest) matches; on a tie the line that fits best (then 1.0 first)
-            raw[r] = (_support(ta, tb, near, sim), centre, near)
+            raw[r] = (
+                _support(ta, tb, _in_runs(ta, tb, picked, near, step, min_samples), sim),
+                centre,
+                near,
+            )
             support = raw[r][0] / (1.0 if r == 1.0 else SPEED_MARGIN)
             strength = (round(support, 6), -round(fit, 6))
             if best is None or strength > best[0]:
@@ -215,6 +219,33 @@ def _support(ta: np.ndarray, tb: np.ndarray, near: np.ndarray, sim: np.ndarray) 
             top[k] = max(top.get(k, 0.0), float(sim[i]))
         best = max(best, float(sum(v**SHARP for v in top.values())))
     return best
+
+
+def _in_runs(
+    ta: np.ndarray,
+    tb: np.ndarray,
+    picked: np.ndarray,
+    near: np.ndarray,
+    step: float,
+    min_samples: int,
+) -> np.ndarray:
+    """The matches of ``near`` inside the a-spans of the line's runs that can become segments.
+
+    A line's support counts only footage: a stray hit far along it (another scene that
+    happens to fall on the same offset) made a same-speed line through part of a short
+    sped-up run outweigh the sped-up line through all of it (Hypothesis found one)."""
+    spans = [
+        (ta[run].min() - step / 2, ta[run].max() + step / 2)
+        for run in _runs(ta, tb, picked, step)
+        if len(run) >= min_samples
+    ]
+    if not spans:
+        return near[:0]
+    t = ta[near]
+    inside = np.zeros(len(near), dtype=bool)
+    for lo, hi in spans:
+        inside |= (t >= lo) & (t <= hi)
+    return near[inside]
 
 
 def _one_per_sample(
