@@ -33,9 +33,12 @@ _STAMPS = "SELECT ord, size, mtime_ns FROM group_files WHERE ord IN ({q})"
 def key_int(thumb: str | None) -> int | None:
     """The key of a thumbnail's path (its name: 16 hex digits, the xxh64 of a file's stat,
     stages/context.py) as the 64-bit number it spells; None for anything else."""
-    if not thumb:
-        return None
-    key = PurePath(thumb).stem
+    return key_of_name(PurePath(thumb).stem) if thumb else None
+
+
+def key_of_name(key: str) -> int | None:
+    """A thumbnail key (16 hex digits) as the 64-bit number it spells; None for anything else
+    (the server checks the keys clients ask for with it)."""
     if len(key) != 16:
         return None
     try:

@@ -104,17 +104,6 @@ def _outside_test(roots: tuple[str, ...]) -> Callable[[str], bool]:
     return outside
 
 
-def _key_int(key: str) -> int | None:
-    """A thumbnail key (16 hex digits: the xxh64 of a file's stat, stages/context.py) as the
-    64-bit number it spells; None for anything else."""
-    if len(key) != 16:
-        return None
-    try:
-        return int(key, 16)
-    except ValueError:
-        return None
-
-
 class ThumbGate:
     """The thumbnail keys a client may fetch, rebuilt when an unknown key is asked for.
 
@@ -155,7 +144,7 @@ class ThumbGate:
 
     def allows(self, key: str) -> bool:
         """Blocking (reads the catalog): call it from a thread."""
-        k = _key_int(key)
+        k = group_thumbs.key_of_name(key)
         if not self._has(k) and (
             self.ended != self.jobs.ended or time.monotonic() - self.built > STALE
         ):
