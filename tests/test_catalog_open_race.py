@@ -118,3 +118,19 @@ def test_processes_opening_a_new_catalog_together(tmp_path: Path) -> None:
 
 def test_processes_opening_a_new_journal_together(tmp_path: Path) -> None:
     assert _race_processes("journal", tmp_path) == []
+
+
+def test_threads_reading_hidden_files_of_a_new_catalog_together(tmp_path: Path) -> None:
+    """The app's first loads and the scan both ask a new catalog for its hidden files: the
+    table is made on first use, and the second maker failed "table rule_hidden already
+    exists" (a CI run's in-app scan)."""
+    from lookalike.engine import hidden
+
+    def read_hidden(path: Path, i: int) -> None:
+        with Catalog(path) as cat:
+            hidden.identities(cat.db)
+
+    for n in range(ROUNDS):
+        path = tmp_path / f"h{n}" / "catalog.sqlite"
+        Catalog(path).close()  # the catalog exists; its rule_hidden table does not yet
+        assert not _race(read_hidden, path), n

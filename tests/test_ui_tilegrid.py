@@ -38,7 +38,12 @@ async def settled(pilot: Pilot, app: Any) -> TileGrid:
     await wait_for(pilot, lambda: app.current_mode == "review" and bool(app.screen.query(TileGrid)))
     grid = app.screen.query_one(TileGrid)
     g = app.review.current
-    await wait_for(pilot, lambda: grid.group_id == g.id and all(t.lines for t in grid.tiles))
+    # every tile's picture in (the loader thread fills them in any order)
+    await wait_for(
+        pilot,
+        lambda: grid.group_id == g.id and all(t.lines and t.image is not None for t in grid.tiles),
+    )
+    await wait_for(pilot, lambda: not app.matching)  # stored decisions back (app_decisions.py)
     await pilot.pause(0.2)
     return grid
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from lookalike.engine.records import Group, Member
 
 SCHEMA = """
-CREATE TABLE rule_hidden (
+CREATE TABLE IF NOT EXISTS rule_hidden (
     dev INTEGER NOT NULL,
     inode INTEGER NOT NULL,
     size INTEGER NOT NULL,
@@ -53,7 +53,10 @@ def identity_of(path: str) -> Identity:
 
 
 def _ready(db: sqlite3.Connection) -> sqlite3.Connection:
-    """Create the table on first use (one statement: never commits a caller's transaction)."""
+    """Create the table on first use (one statement: never commits a caller's transaction).
+
+    ``IF NOT EXISTS``: the app's first loads and the scan it starts both read it on a new
+    catalog; the second to create it failed "table rule_hidden already exists" (the scan)."""
     if db.execute("SELECT 1 FROM sqlite_master WHERE name='rule_hidden'").fetchone() is None:
         db.execute(SCHEMA)
     return db

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from lookalike.engine.hidden import Identity, _write, identity_of
 
 SCHEMA = """
-CREATE TABLE rule_hits (
+CREATE TABLE IF NOT EXISTS rule_hits (
     dev INTEGER NOT NULL,
     inode INTEGER NOT NULL,
     size INTEGER NOT NULL,

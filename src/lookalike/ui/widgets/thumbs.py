@@ -101,10 +101,17 @@ class ThumbCache:
                 return None
             im = imagefit.fit(src, imagefit.box_pixels(*box), background)
         drawn = imagefit.halfcell_lines(im, *box) if lines else None
+        key = (path, box, background)
         with self._lock:
-            self._fitted[(path, box, background)] = im
+            # another worker (the visible group's load beside the neighbours' prefetch) may
+            # have made it meanwhile: keep its objects — tiles compare pictures by identity,
+            # and a second object repainted a tile whose picture had not changed
+            have, have_lines = self._fitted.get(key), self._lines.get(key)
+            if have is not None and (drawn is None or have_lines is not None):
+                return have
+            self._fitted[key] = im if have is None else have
             if drawn is not None:
-                self._lines[(path, box, background)] = drawn
+                self._lines[key] = drawn
             while len(self._fitted) > self.size:
                 key, _ = self._fitted.popitem(last=False)
                 self._lines.pop(key, None)
