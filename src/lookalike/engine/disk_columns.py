@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike.engine.env_count import count_problem, count_threshold
+
 DISK_COLUMNS_DEFAULT = 500_000  # items from which the DCT column lives in a memory-mapped file
 
 
@@ -24,20 +26,13 @@ def columns_threshold() -> int:
     """How many items make the group stage keep its DCT column on disk:
     ``LOOKALIKE_DISK_COLUMNS`` (0 turns the file off), else :data:`DISK_COLUMNS_DEFAULT`
     (also for a value that is no count: :func:`threshold_problem` says so)."""
-    raw = os.environ.get("LOOKALIKE_DISK_COLUMNS", "")
-    n = DISK_COLUMNS_DEFAULT if threshold_problem() or not raw.strip() else int(raw)
-    return n if n > 0 else 2**62
+    return count_threshold("LOOKALIKE_DISK_COLUMNS", DISK_COLUMNS_DEFAULT)
 
 
 def threshold_problem() -> str | None:
     """The one message for a ``LOOKALIKE_DISK_COLUMNS`` that is not a count, else None."""
-    raw = os.environ.get("LOOKALIKE_DISK_COLUMNS", "").strip()
-    if not raw or (raw.isdigit() and raw.isascii()):
-        return None
-    return (
-        f"LOOKALIKE_DISK_COLUMNS={raw!r} is not a number of files; using "
-        f"{DISK_COLUMNS_DEFAULT}. Set it to a count (0 keeps the grouping columns in memory) "
-        "or unset it"
+    return count_problem(
+        "LOOKALIKE_DISK_COLUMNS", DISK_COLUMNS_DEFAULT, "files", "the grouping columns"
     )
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike.engine.env_count import count_problem, count_threshold
+
 DISK_VECTORS_DEFAULT = 200_000  # vectors from which they live in a memory-mapped file
 LOAD_CHUNK = 8192  # vectors read from the catalog at once
 
@@ -27,20 +29,12 @@ def disk_threshold() -> int:
     """How many vectors make the scan keep them on disk: ``LOOKALIKE_DISK_VECTORS`` (0 turns
     the file off), else :data:`DISK_VECTORS_DEFAULT` (also for a value that is no count:
     :func:`threshold_problem` says so)."""
-    raw = os.environ.get("LOOKALIKE_DISK_VECTORS", "")
-    n = DISK_VECTORS_DEFAULT if threshold_problem() or not raw.strip() else int(raw)
-    return n if n > 0 else 2**62
+    return count_threshold("LOOKALIKE_DISK_VECTORS", DISK_VECTORS_DEFAULT)
 
 
 def threshold_problem() -> str | None:
     """The one message for a ``LOOKALIKE_DISK_VECTORS`` that is not a count, else None."""
-    raw = os.environ.get("LOOKALIKE_DISK_VECTORS", "").strip()
-    if not raw or (raw.isdigit() and raw.isascii()):
-        return None
-    return (
-        f"LOOKALIKE_DISK_VECTORS={raw!r} is not a number of vectors; using "
-        f"{DISK_VECTORS_DEFAULT}. Set it to a count (0 keeps the vectors in memory) or unset it"
-    )
+    return count_problem("LOOKALIKE_DISK_VECTORS", DISK_VECTORS_DEFAULT, "vectors", "the vectors")
 
 
 def matrix_path(catalog_path: str | os.PathLike[str], version: str) -> Path:
