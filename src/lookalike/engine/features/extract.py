@@ -11,7 +11,7 @@ from PIL import Image
 
 from lookalike.engine.features import perceptual as pc
 from lookalike.engine.features import provenance
-from lookalike.engine.media.decode import Decoded, DecodeError, decode_reduced
+from lookalike.engine.media.decode import WHOLE_READ, Decoded, DecodeError, decode_reduced
 
 # Bump when the perceptual features change: only their rows recompute.
 # 5: provenance record (originality evidence for the keeper) in the meta row.
@@ -19,6 +19,10 @@ PERCEPTUAL_VERSION = 5
 THUMB_SIZE = 256
 THUMB_QUALITY = 80
 THUMB_SUFFIX = ".jpg"  # earlier scans wrote WebP (.webp); those stay valid until rescanned
+# A small upright JPEG is its own thumbnail (its bytes, metadata dropped): no resize, no
+# encode. Up to twice THUMB_SIZE on its longer side (the app shrinks it to THUMB_SIZE on
+# load) and within decode.WHOLE_READ bytes (read whole by the decode already).
+SOURCE_SIDE = 2 * THUMB_SIZE
 # Below this grey standard deviation (0..1 scale) an image is "near-uniform": all black, all
 # white, a flat colour. Such images carry too little picture to call two of them the same.
 UNIFORM_STD = 0.01
@@ -108,7 +112,7 @@ def features_of(decoded: Decoded, thumb_path: str | None) -> ImageFeatures:
     uniform = stds[0] < UNIFORM_STD or decoded.alpha_coverage < MIN_COVERAGE
     thumb = None
     if thumb_path:
-        thumb = write_thumbnail(arr, thumb_path)
+        thumb = write_thumbnail(arr, thumb_path, source_thumbnail(decoded))
     return ImageFeatures(
         width=decoded.width,
         height=decoded.height,
@@ -137,14 +141,17 @@ def _provenance(decoded: Decoded, arr: np.ndarray, box: tuple[int, int, int, int
         return None
 
 
-def write_thumbnail(rgb: Image.Image | np.ndarray, path: str) -> str | None:
+def write_thumbnail(
+    rgb: Image.Image | np.ndarray, path: str, ready: bytes | None = None
+) -> str | None:
     """A small JPEG for the review UI, written atomically; failures only lose the thumbnail.
 
     JPEG, not WebP: libwebp's encoder cost 5× baseline JPEG's here, and on small photos the
     thumbnail then weighed a fifth of a file's whole decode and features (issue 13). The
-    pixels come as the features' own array (no copy of the decoded image)."""
+    pixels come as the features' own array (no copy of the decoded image); ``ready``: the
+    thumbnail's bytes made already (``source_thumbnail``), written as they are."""
     try:
-        data = encode_jpeg(thumb_pixels(np.asarray(rgb)))
+        data = ready if ready is not None else encode_jpeg(thumb_pixels(np.asarray(rgb)))
         tmp = f"{path}.{os.getpid()}.tmp"
         try:
             _write(tmp, data, os.path.dirname(path))
@@ -155,6 +162,67 @@ def write_thumbnail(rgb: Image.Image | np.ndarray, path: str) -> str | None:
         return path
     except OSError:
         return None
+
+
+def source_thumbnail(decoded: Decoded) -> bytes | None:
+    """The file's own bytes as its thumbnail, when they show what the decode saw.
+
+    Why: on small photos (the 100k set's 160–400 px) the resize and the encode were 0.5 ms of
+    a ≈ 10 ms file (issue 13), to make a picture no better than the file itself. Only a JPEG
+    read whole by the decode, upright (EXIF orientation 1: the decode turned nothing, and the
+    copy drops EXIF, so no viewer turns it either), no larger than SOURCE_SIDE, with 8-bit
+    Huffman frames of one or three components (what every browser and terminal shows as the
+    decode does: no CMYK, 12-bit, arithmetic or lossless coding)."""
+    if decoded.data is None or decoded.format != "JPEG" or decoded.orientation != 1:
+        return None
+    if max(decoded.width, decoded.height) > SOURCE_SIDE:
+        return None
+    try:
+        return jpeg_as_thumbnail(decoded.data)
+    except IndexError:  # a header cut short: the thumbnail is encoded as before
+        return None
+
+
+_SOF_OK = (0xC0, 0xC1, 0xC2)  # baseline, extended sequential, progressive; Huffman coded
+_APP_KEEP = {0xE0: b"JFIF\0", 0xE2: b"ICC_PROFILE\0", 0xEE: b"Adobe"}  # how to show the pixels
+
+
+def jpeg_as_thumbnail(data: bytes) -> bytes | None:
+    """A whole JPEG file's bytes with their metadata dropped (EXIF with its GPS, XMP, IPTC,
+    comments, maker segments: the cache and ``GET /thumbs/KEY`` hold pictures, not a copy of
+    the user's metadata), kept: JFIF, the ICC profile, Adobe's colour flag, the tables and the
+    scans up to the last EOI. None when it is not such a JPEG (see ``source_thumbnail``)."""
+    if len(data) > WHOLE_READ or data[:2] != b"\xff\xd8":
+        return None
+    out, pos, framed = [b"\xff\xd8"], 2, False
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # a fill byte before a marker
+            pos += 1
+            continue
+        end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if end <= pos + 3 or end > len(data):
+            return None
+        if marker == 0xDA:  # start of scan: the coded data and what follows, as it is
+            last = data.rfind(b"\xff\xd9")
+            return b"".join((*out, data[pos : last + 2])) if framed and last >= end else None
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a frame header
+            height = int.from_bytes(data[pos + 5 : pos + 7], "big")
+            width = int.from_bytes(data[pos + 7 : pos + 9], "big")
+            if marker not in _SOF_OK or framed or data[pos + 4] != 8 or data[pos + 9] not in (1, 3):
+                return None
+            if not (0 < height <= SOURCE_SIDE and 0 < width <= SOURCE_SIDE):
+                return None
+            framed = True
+        drop = marker == 0xFE or (
+            0xE0 <= marker <= 0xEF and not data.startswith(_APP_KEEP.get(marker, b"-"), pos + 4)
+        )
+        if not drop:
+            out.append(data[pos:end])
+        pos = end
+    return None
 
 
 def encode_jpeg(arr: np.ndarray) -> memoryview:

@@ -121,9 +121,10 @@ def _scaled_tables() -> np.ndarray:
     return np.stack(out)
 
 
-def header_info(img: Any, path: str | None = None) -> dict[str, Any]:
+def header_info(img: Any, path: str | None = None, data: bytes | None = None) -> dict[str, Any]:
     """Metadata read from an opened (not yet decoded) Pillow image; with ``path``, a JPEG's
-    re-save test decodes a strip of its top rows (see ``jpeg_resave``)."""
+    re-save test decodes a strip of its top rows (see ``jpeg_resave``; ``data``: the whole
+    file when the caller read it already, so it is not opened again)."""
     out: dict[str, Any] = {}
     try:
         exif = img.getexif()
@@ -148,7 +149,7 @@ def header_info(img: Any, path: str | None = None) -> dict[str, Any]:
             out["jpeg_quality"] = None
         if path is not None:
             try:
-                resave = jpeg_resave(path, img)
+                resave = jpeg_resave(path, img, data)
             except Exception:  # an odd file only loses this one measure
                 resave = None
             if resave is not None:
@@ -228,7 +229,7 @@ _RESAVE_MULT = np.arange(1.25, 3.01, 0.25, dtype=np.float32)
 JPEG_RESAVE = 0.27
 
 
-def jpeg_resave(path: str, img: Any) -> float | None:
+def jpeg_resave(path: str, img: Any, data: bytes | None = None) -> float | None:
     """How strongly a JPEG's own 8×8 coefficients sit on a *coarser* lattice than its own
     quantiser: the trace of an earlier JPEG compression, so a re-save (at any quality) of
     another JPEG. Decodes only a strip at the top of the file at native resolution (the main
@@ -243,8 +244,11 @@ def jpeg_resave(path: str, img: Any) -> float | None:
     table = (getattr(img, "quantization", None) or {}).get(0)
     if table is None or len(table) != 64:
         return None
-    with open(path, "rb") as fh:
-        head = fh.read(HEAD_BYTES)
+    if data is not None:
+        head = data[:HEAD_BYTES]
+    else:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
     cut = _top_strip(head, img.size[0])
     if cut is None:
         return None

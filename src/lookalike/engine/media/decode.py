@@ -15,6 +15,7 @@ oriented and converted, so no further full-size copies are made.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -142,6 +143,12 @@ class Decoded:
     alpha_coverage: float  # share of opaque pixels (1.0 without alpha)
     header: dict = field(default_factory=dict)  # provenance.header_info: EXIF, JPEG quality
     native_luma: np.ndarray | None = None  # native-resolution crop (not JPEG): JPEG traces
+    data: bytes | None = None  # the whole file, when small enough to be read at once
+
+
+# Files up to this size are read whole and decoded from memory: the bytes then serve the
+# re-save test and, for a small upright JPEG, are its thumbnail (features/extract.py).
+WHOLE_READ = 98_304
 
 
 def _exif_info(img: Image.Image) -> tuple[int, str | None, str | None, int]:
@@ -235,13 +242,16 @@ def decode_reduced(
                 raise DecodeError("not an image (content is not a known image format)")
             if kind != IMAGE:
                 raise DecodeError(f"a {sniffed} video; videos are not scanned yet")
-            fh.seek(0)
+            size = os.fstat(fh.fileno()).st_size
+            data = (head + fh.read()) if size <= WHOLE_READ else None
+            src = io.BytesIO(data) if data is not None else fh
+            src.seek(0)
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 old_limit = Image.MAX_IMAGE_PIXELS
                 Image.MAX_IMAGE_PIXELS = None  # checked below, with our own message
                 try:
-                    img = Image.open(fh)
+                    img = Image.open(src)
                     w, h = img.size
                     if w * h > max_pixels:
                         raise DecodeError(
@@ -255,7 +265,7 @@ def decode_reduced(
                     # which loads a whole PNG to look for an eXIf chunk after the pixels
                     _check_budget(img, budget)
                     exif_fields, capture, camera, orientation = _exif_info(img)
-                    header = provenance.header_info(img, path)
+                    header = provenance.header_info(img, path, data)
                     img.load()
                 finally:
                     Image.MAX_IMAGE_PIXELS = old_limit
@@ -290,7 +300,7 @@ def decode_reduced(
             Image.Resampling.BOX,
         )
     return Decoded(
-        rgb, w, h, fmt, exif_fields, capture, camera, orientation, coverage, header, native
+        rgb, w, h, fmt, exif_fields, capture, camera, orientation, coverage, header, native, data
     )
 
 

@@ -41,8 +41,9 @@ class ThumbCache:
     dictionary reads for the event loop.
     """
 
-    def __init__(self, size: int = 256) -> None:
+    def __init__(self, size: int = 256, side: int = 256) -> None:
         self.size = size
+        self.side = side  # longest side kept: a small photo's own bytes serve as its thumbnail
         self._items: OrderedDict[str, Any] = OrderedDict()
         self._fitted: OrderedDict[tuple[str, Box, imagefit.RGB], Any] = OrderedDict()
         self._lines: dict[tuple[str, Box, imagefit.RGB], Any] = {}
@@ -67,14 +68,29 @@ class ThumbCache:
 
         try:
             with Image.open(path) as src:
-                src.load()
-                im = src.convert("RGB")
+                im = self._decode(src)
         except (OSError, ValueError, Image.DecompressionBombError):
             return None
         with self._lock:
             self._items[path] = im
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+        return im
+
+    def _decode(self, src: Any) -> Any:
+        """RGB, at most ``side`` px long: scans keep a small JPEG (up to twice that) as its
+        own thumbnail, and the cache's memory (``size`` pictures) and the tiles' fits stay
+        those of ``side`` px thumbnails. A JPEG twice as large decodes at half scale (DCT)."""
+        from PIL import Image
+
+        w, h = src.size
+        scale = self.side / max(w, h, 1)
+        if scale < 1:
+            src.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
+        src.load()
+        im = src.convert("RGB")
+        if max(im.size) > self.side:
+            im.thumbnail((self.side, self.side), Image.Resampling.BILINEAR)
         return im
 
     def fitted(self, path: str | None, box: Box, background: imagefit.RGB) -> Any:
@@ -404,7 +420,6 @@ class ThumbGrid(TilePlan, Widget):
         self.area: tuple[int, int] = (0, 0)  # cells available for tiles (set by the screen)
         self._plan: tuple[int, int, int] = (0, 0, 0)
         self._count = -1
-
 
     def set_area(self, width: int, height: int, single: bool) -> bool:
         """The screen's layout changed; returns whether the tiles changed shape."""
