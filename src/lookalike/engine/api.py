@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from lookalike.engine.catalog_groups import GroupFilter
     from lookalike.engine.member_columns import MemberColumns
+    from lookalike.engine.stored_match import SetMatches
 
 LOCK_POLL = 0.2  # seconds between tries while waiting for another scan (--wait)
 
@@ -224,6 +225,18 @@ class Engine:
 
         with Catalog(self.catalog_path) as cat:
             return catalog_groups.ords_of_files(cat.db, file_ids, paths)
+
+    def group_match_sets(
+        self, sets: Sequence[tuple[Collection[str], Collection[str]]], show_hidden: bool = False
+    ) -> SetMatches:
+        """Stored review decisions' file keys matched to the stored groups in SQL: the groups
+        whose files are exactly one decision's, and the other groups holding a decision's
+        file (engine/stored_match.py; the review applies its own rules to those)."""
+        from lookalike.engine.catalog import Catalog
+        from lookalike.engine.stored_match import match_sets
+
+        with Catalog(self.catalog_path) as cat:
+            return match_sets(cat.db, sets, show_hidden)
 
     def rule_hits(self) -> dict[str, str]:
         """path → the content rule that fired on it when rules last ran (scan --rules, rules

@@ -180,6 +180,12 @@ def _hidden_rows(db: sqlite3.Connection) -> list[tuple[int, bytes, int, bool]]:
     ]
 
 
+def hidden_ords(db: sqlite3.Connection) -> set[int]:
+    """Ords of the stored groups with a member a content rule hid (their shown members differ
+    from their ``group_files`` rows; engine/stored_match.py leaves them to the caller)."""
+    return {o for o, *_ in _hidden_rows(db)}
+
+
 def _folder_ords(db: sqlite3.Connection, needle: str, skip: set[tuple[int, bytes]]) -> set[int]:
     """Ords of groups with a shown member whose folder name holds ``needle`` (as the review's
     folder filter: a substring of the member's directory)."""

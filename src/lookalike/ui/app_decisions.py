@@ -18,7 +18,7 @@ from typing import Any
 from textual.message import Message
 
 from lookalike.ui.group_pages import StoredReview
-from lookalike.ui.state_store import Decision, Record, match_records, parse_records
+from lookalike.ui.state_store import Decision, Record, parse_records
 
 MATCHING = "matching decisions …"
 
@@ -41,8 +41,7 @@ class DecisionsMatched(Message):
 
 def match_stored(stored: StoredReview, records: dict[str, Record]) -> dict[int, Decision]:
     """Stored decisions matched to a stored review (a thread worker; tests gate it here)."""
-    keys = {k for rec in records.values() for k in rec.members}
-    return match_records(records, stored.keyed_groups(keys))
+    return stored.matched(records)
 
 
 class DecisionsMixin:

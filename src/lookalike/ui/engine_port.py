@@ -21,6 +21,7 @@ from lookalike.engine.events import Event
 from lookalike.engine.member_columns import MemberColumns
 from lookalike.engine.options import ScanOptions
 from lookalike.engine.records import Group
+from lookalike.engine.stored_match import SetMatches
 
 
 class ActionsUnavailable(RuntimeError):
@@ -188,6 +189,11 @@ class EngineAdapter:
 
     def group_member_columns(self, ords: Sequence[int]) -> MemberColumns:
         return self.engine.group_member_columns(ords)
+
+    def group_match_sets(
+        self, sets: Sequence[tuple[Collection[str], Collection[str]]]
+    ) -> SetMatches:
+        return self.engine.group_match_sets(sets)
 
     def rule_previews(self) -> list[Any]:
         """Every content rule scored on the catalog's images (engine/rules/preview.py)."""

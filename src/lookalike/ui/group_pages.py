@@ -23,7 +23,8 @@ import numpy as np
 from lookalike.engine.catalog_groups import GroupFilter
 from lookalike.engine.member_columns import MemberColumns
 from lookalike.engine.records import Group
-from lookalike.ui.state_store import SORTS, TIERS, file_key, split_keys
+from lookalike.ui.state_store import SORTS, TIERS, Decision, Record, file_key, split_keys
+from lookalike.ui.stored_match import match_stored
 
 PAGE = 200  # groups per page: a screenful many times over, ≈ 2 MB decoded (docs/scale.md)
 FACTS_CHUNK = 5000  # groups read from the member columns per call in a whole-review pass
@@ -350,6 +351,19 @@ class StoredReview:
         out = [kg for kg in out if not want.isdisjoint(kg[1])]
         self._found = (want, out)
         return out
+
+    def keyed_ids(self, group_ids: Sequence[int]) -> list[Keyed]:
+        """These stored groups (ascending ids) as matching reads them, from their member facts
+        a chunk at a time (ui/stored_match.py: the groups SQL could not pair)."""
+        out: list[Keyed] = []
+        for i in range(0, len(group_ids), FACTS_CHUNK):
+            out += keyed(self.facts(group_ids[i : i + FACTS_CHUNK]))
+        return out
+
+    def matched(self, records: dict[str, Record]) -> dict[int, Decision]:
+        """Stored decisions back to these groups (ui/stored_match.py; ``match_records``'
+        rule, the common case found in SQL)."""
+        return match_stored(self, records)
 
     def prefetch(self, cursor: int, margin: int = PAGE // 4) -> bool:
         """Read the page after (or before) the cursor's when the cursor is within ``margin``

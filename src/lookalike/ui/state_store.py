@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lookalike.engine.records import Member
+from lookalike.engine.stored_match import member_key
 
 TIERS = (None, "exact", "same", "similar")
 SORTS = ("order", "bytes", "size", "tier")
@@ -20,9 +21,7 @@ NEW_FILES = "changed:"  # prefix of the status of a decided group that gained fi
 
 def file_key(m: Member) -> str:
     """Stable identity of one file across rescans (see the module docstring)."""
-    if m.file_id is not None:
-        return f"{m.file_id}:{m.size}:{m.mtime_ns}"
-    return f"path:{m.path}:{m.size}:{m.mtime_ns}"
+    return member_key(m.file_id, m.path, m.size, m.mtime_ns)
 
 
 def split_keys(keys: Iterable[str]) -> tuple[list[int], list[str]]:
@@ -191,16 +190,10 @@ class ReviewStore:
         """Each stored record goes back to at most one group (:func:`match_records`)."""
         if not self.records:
             return {}
-        return match_records(self.records, self._record_groups())
-
-    def _record_groups(self) -> list[tuple[int, dict[str, str]]]:
-        """The groups a stored record can go back to, as (id, file key → path). Paged: only
-        the stored groups holding one of the records' files (a join with the catalog's
-        ``group_files``) — every group that holds a record's file is among them, so matching
-        is the same as over all."""
-        if self.stored is None:
-            return [(g.id, {file_key(m): m.path for m in g.members}) for g in self.groups]
-        return self.stored.keyed_groups({k for rec in self.records.values() for k in rec.members})
+        if self.stored is not None:  # the common case in SQL (ui/stored_match.py)
+            return self.stored.matched(self.records)
+        groups = [(g.id, {file_key(m): m.path for m in g.members}) for g in self.groups]
+        return match_records(self.records, groups)
 
     def _group_with(self, anchor: set[str]) -> int | None:
         """The first group (review order) holding one of these file keys."""
