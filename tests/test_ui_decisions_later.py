@@ -1,9 +1,10 @@
 """The app's open shows the first page of a stored review before its stored decisions are
 matched (issue 13: a review with every group decided took a minute to open at 100,000 groups).
 Through the REAL engine on real photos: matching is gated, the first page is on screen, the
-status says "matching decisions …", a key typed meanwhile waits; then the decisions come back
-exactly as the review that matches at once finds them, the key acts once, and no stored
-decision is lost or rewritten."""
+status says "matching decisions …", a key that only moves acts at once while a decision key (and
+every key typed after it) waits; then the decisions come back exactly as the review that
+matches at once finds them, each waiting key acts once on the group it was typed on, and no
+stored decision is lost or rewritten (a quit during matching saves them unchanged)."""
 
 from __future__ import annotations
 
@@ -75,19 +76,62 @@ async def test_first_page_shows_before_decisions_are_matched(decided, monkeypatc
             assert r.decisions == {} and app.matching  # ...while matching waits at the gate
             status = app.screen.query_one(StatusBar).message
             assert "matching decisions" in status
-            await pilot.press("j")  # held until the decisions are back
-            await pilot.pause(0.1)
-            assert r.cursor == 0
+            await pilot.press("j")  # only moves: acts at once, matching or not
+            await wait_for(pilot, lambda: r.cursor == 1, 5)
+            on = r.view[1]
+            await pilot.press("u", "k")  # a decision waits, and the move typed after it too
+            await pilot.pause(0.2)
+            assert r.cursor == 1 and r.decisions == {} and app.matching
             gate.set()
-            await wait_for(pilot, lambda: bool(r.decisions) and not app.matching, 30)
-            got = {gid: (d.status, d.keep, d.new, d.record) for gid, d in r.decisions.items()}
-            assert got == want
-            await wait_for(pilot, lambda: r.cursor == 1, 5)  # the held key acted, once
+            await wait_for(pilot, lambda: not app.matching and r.cursor == 0, 30)
             await pilot.pause(0.1)
-            assert r.cursor == 1
+            got = {gid: (d.status, d.keep, d.new, d.record) for gid, d in r.decisions.items()}
+            assert got == {gid: d for gid, d in want.items() if gid != on}  # u on its group
+            assert r.cursor == 0  # each held key acted once, in order
             assert "matching" not in app.screen.query_one(StatusBar).message
             assert threads[0] is not threading.main_thread()  # matched in a worker
             await pilot.press("q")
+    finally:
+        gate.set()
+    undone = want[on][3]  # the record of the group "u" undecided is deleted, no other
+    assert sorted(engine.load_decisions(), key=lambda d: d["key"]) == [
+        d for d in stored_before if d["key"] != undone
+    ]
+
+
+async def test_a_quit_while_decisions_are_matched_saves_them_unchanged(decided, monkeypatch):
+    """Moving, then q, while matching: q waits for the decisions, then quits and saves; the
+    stored decisions are exactly as before (none lost, none rewritten)."""
+    from lookalike.ui.app import make_app
+    from test_decisions_rescan import wait_for
+
+    engine = decided
+    stored_before = sorted(engine.load_decisions(), key=lambda d: d["key"])
+    gate, threads = threading.Event(), []
+    match = app_decisions.match_stored
+
+    def gated(stored, records):
+        threads.append(threading.current_thread())
+        assert gate.wait(60)
+        return match(stored, records)
+
+    monkeypatch.setattr(app_decisions, "match_stored", gated)
+    app = make_app({"scan": {"workers": 1}}, engine, graphics="none", start_mode="review")
+    quit_called = []
+    try:
+        async with app.run_test(size=(130, 40)) as pilot:
+            r = app.review
+            await wait_for(pilot, lambda: r.current is not None and bool(threads), 30)
+            await pilot.press("G")
+            await wait_for(pilot, lambda: r.cursor == len(r.view) - 1, 5)
+            real_exit = app.exit
+            app.exit = lambda *a, **k: (quit_called.append(1), real_exit(*a, **k))
+            await pilot.press("q", "k")
+            await pilot.pause(0.2)
+            assert app.matching and not quit_called  # q waits for the decisions
+            gate.set()
+            await wait_for(pilot, lambda: bool(quit_called), 30)
+            assert len(r.decisions) == 4  # matched before q acted
     finally:
         gate.set()
     assert sorted(engine.load_decisions(), key=lambda d: d["key"]) == stored_before

@@ -1,26 +1,42 @@
 """The app's open matches stored review decisions in a thread worker, after the first page is
 on screen (issue 13).
 
-Why: matching reads the member facts of every decided group (``StoredReview.keyed_groups``)
-and runs over each of them in Python — about a minute at 100,000 decided groups — and the
-first page waited for it. Now the first page shows as with no decisions; the status line says
-"matching decisions …" and the app holds every key typed meanwhile (ui/keyhold.py, with no
+Why: matching took about a minute at 100,000 decided groups (32 s once only the decided
+groups' member facts were read; a few seconds since the common case is found in SQL,
+ui/stored_match.py), and the first page waited for it. Now the first page shows as with no
+decisions; the status line says "matching decisions …". Keys that only move in the review
+(next/previous group or file, page, first, last) act at once — they read no decision — while
+every other key (a decision, a filter, select, save, quit) waits (ui/keyhold.py, with no
 safety-net release: a decision key must never act on a review whose decisions are not back
-yet) and replays them, in order, once the decisions are set. Matching itself is the same
-pure function (``state_store.match_records``), so a decision whose group changed is dropped
-or kept exactly as before.
+yet) and is replayed, in order, once the decisions are set; a moving key typed after a
+waiting one waits too, so each key acts on the group it was typed on. Matching is exactly
+``state_store.match_records``, so a decision whose group changed is dropped or kept as before.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from textual import events
 from textual.message import Message
+from textual.widgets import Input
 
 from lookalike.ui.group_pages import StoredReview
 from lookalike.ui.state_store import Decision, Record, parse_records
 
 MATCHING = "matching decisions …"
+MOVES = frozenset(  # the review's bindings (ui/screens/review.py) that only move the cursor
+    {
+        "review.next_group",
+        "review.prev_group",
+        "review.next_file",
+        "review.prev_file",
+        "review.page_down",
+        "review.page_up",
+        "review.first",
+        "review.last",
+    }
+)
 
 
 class DecisionsMatched(Message):
@@ -60,7 +76,7 @@ class DecisionsMixin:
         """Match stored decision rows (None: read them from the engine) to ``stored`` in a
         worker; every key waits for it."""
         app: Any = self
-        token = app.hold_while_busy(limit=None)
+        token = app.hold_while_busy(limit=None, lets=self.only_moves)
         self.matching = MATCHING
 
         def work() -> None:
@@ -84,6 +100,19 @@ class DecisionsMixin:
             app.post_message(DecisionsMatched(token, stored, records, decisions))
 
         app.run_worker(work, thread=True, group="decisions", exit_on_error=False)
+
+    def only_moves(self, key: events.Key) -> bool:
+        """A key bound (as the app is now: the screen shown, the focus, the keymap) to a review
+        binding that only moves the cursor: it needs no decision, so it acts while they are
+        matched."""
+        app: Any = self
+        if isinstance(app.focused, Input):
+            return False
+        try:
+            active = app.screen.active_bindings.get(key.key)
+        except Exception:  # noqa: BLE001 - unsure: the key waits, as every key did
+            return False
+        return active is not None and active.enabled and active.binding.id in MOVES
 
     def on_decisions_matched(self, message: DecisionsMatched) -> None:
         app: Any = self

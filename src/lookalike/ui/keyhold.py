@@ -10,7 +10,9 @@ to whatever is focused now (the screen underneath, or the prompt again if it sta
 
 While the review reads a view or a page in a thread worker (ui/screens/review_loads.py), the
 app is busy: every key, typed then or already on its way, waits and is replayed in order when
-the read is done, so it acts on the new view, once.
+the read is done, so it acts on the new view, once. A hold may let some keys through (``lets``:
+moving in the review while stored decisions are matched, ui/app_decisions.py) — only while no
+key waits, so keys still act in the order typed: once one waits, every key after it waits too.
 
 The same holds when a prompt opens: keys typed right behind the key that opens it would reach
 the prompt before its Input is there and focused, and be lost. A dialog holds keys from the
@@ -57,13 +59,21 @@ class KeyHoldMixin:
     _busy: frozenset[int] = frozenset()
     _busy_count: int = 0
     _busy_keys: list[events.Key] | None = None
+    _busy_lets: dict[int, Callable[[events.Key], bool]] = {}
 
-    def hold_while_busy(self, limit: float | None = BUSY_LIMIT_S) -> int:
+    def hold_while_busy(
+        self,
+        limit: float | None = BUSY_LIMIT_S,
+        lets: Callable[[events.Key], bool] | None = None,
+    ) -> int:
         """Hold every key until :meth:`release_busy` with the returned token (or ``limit``
-        seconds; None: no safety net, for work whose keys must never act early)."""
+        seconds; None: no safety net, for work whose keys must never act early); ``lets``: the
+        keys this work lets act meanwhile (when every hold on lets them and none waits)."""
         self._busy_count += 1  # not _hold_count: a prompt's release must still match its hold
         token = self._busy_count
         self._busy = self._busy | {token}
+        if lets is not None:
+            self._busy_lets = {**self._busy_lets, token: lets}
         if self._busy_keys is None:
             self._busy_keys = []
         app: App[None] = self  # type: ignore[assignment]
@@ -80,6 +90,7 @@ class KeyHoldMixin:
         if message.token not in self._busy:
             return
         self._busy = self._busy - {message.token}
+        self._busy_lets = {t: f for t, f in self._busy_lets.items() if t != message.token}
         if self._busy:
             return
         keys, self._busy_keys = self._busy_keys or [], None
@@ -100,12 +111,20 @@ class KeyHoldMixin:
         # Held too: a key that went to the screen underneath before the dialog opened and came
         # back up unhandled (its bindings would now be looked up on the dialog, and miss).
         if isinstance(event, events.Key) and self._busy_keys is not None:
+            if not self._busy_keys and self._held_keys is None and self._busy_let(event):
+                await super().on_event(event)  # type: ignore[misc]
+                return
             self._busy_keys.append(event)  # a view is being read: after it, in order
             return
         if isinstance(event, events.Key) and self._held_keys is not None:
             self._held_keys.append(event)
             return
         await super().on_event(event)  # type: ignore[misc]
+
+    def _busy_let(self, key: events.Key) -> bool:
+        """Every busy hold lets this key act now (none waits before it: checked by the caller)."""
+        lets = self._busy_lets
+        return bool(self._busy) and all(t in lets and lets[t](key) for t in self._busy)
 
     async def on_keys_released(self, message: KeysReleased) -> None:
         """Replay the prompt's leftover keys, then the held ones, through normal routing."""
