@@ -13,7 +13,8 @@ and checks; no disk space per copy), each member with its own thumbnail key.
   code under test decides — a list of the groups before issue 13's change, the spool through
   ``plan_build.Rewalk`` after it (``commands/scan.py``);
 - ``review-plan``: ``POST /plans {"review": true, "action": "trash"}`` (serve/plans.py) over
-  the same groups stored as the catalog's review;
+  the same groups stored as the catalog's review, and its answer encoded as the route sends
+  it (one document before, streamed from the spooled items after);
 - ``gate``: the server's ``ThumbGate`` rebuild over that review.
 
 Run it once per checkout (``PYTHONPATH`` picks the code) on the same library:
@@ -118,7 +119,9 @@ def _scan_plan(lib: Path, catalog: Path, groups: int, out: Path) -> dict:
     spooled = spool.done()
     before, _ = _rss()
     t = time.monotonic()
-    if hasattr(plan_build, "Rewalk"):  # commands/scan.py after issue 13's change
+    if hasattr(plan_build, "two_walks"):  # commands/scan.py since session 8: read once
+        arg = plan_build.Rewalk(lambda: (g for g in spooled if len(g.members) > 1), once=True)
+    elif hasattr(plan_build, "Rewalk"):  # commands/scan.py after issue 13's change
         arg = plan_build.Rewalk(lambda: (g for g in spooled if len(g.members) > 1))
     else:  # before it
         arg = [g for g in spooled if len(g.members) > 1]
@@ -128,8 +131,20 @@ def _scan_plan(lib: Path, catalog: Path, groups: int, out: Path) -> dict:
         stdout=io.StringIO(), stderr=err, roots=[str(lib)], catalog=None,
     )  # fmt: skip
     assert code == 0, err.getvalue()[-2000:]
-    items = len(json.loads(out.read_text())["items"])
-    return {"rss_before_mb": before, "seconds": time.monotonic() - t, "items": items}
+    seconds = time.monotonic() - t
+    _, peak = _rss()  # before the check below: loading the plan file would be the peak
+    return {"rss_before_mb": before, "seconds": seconds, "items": _count_items(out), "peak": peak}
+
+
+def _count_items(plan_file: Path) -> int:
+    """The plan file's items, counted a block at a time (``json.loads`` of a 300,000-item
+    plan takes ≈ 400 MB: it set the peak this script reported until session 8)."""
+    mark, n, tail = b'"seq": ', 0, b""
+    with open(plan_file, "rb") as fh:
+        while block := fh.read(1 << 20):
+            n += (tail + block).count(mark)
+            tail = (tail + block)[-(len(mark) - 1) :]  # too short to hold a whole mark
+    return n
 
 
 def run_way(way: str, lib: Path, catalog: Path, groups: int, out: Path) -> dict:
@@ -145,16 +160,24 @@ def run_way(way: str, lib: Path, catalog: Path, groups: int, out: Path) -> dict:
         before, _ = _rss()
         t = time.monotonic()
         if way == "review-plan":
-            from lookalike.serve.plans import make_plan
+            from lookalike.serve import plans
 
-            plan = make_plan(jobs, {"review": True, "action": "trash"}, [])  # type: ignore[arg-type]
-            got = {"items": len(plan["items"])}
+            body = {"review": True, "action": "trash"}
+            if hasattr(plans, "answer_chunks"):  # the answer streamed, as POST /plans sends it
+                plan = plans.new_plan(jobs, body, [])  # type: ignore[arg-type]
+                sent = sum(len(c) for c in plans.answer_chunks(plan))
+                got = {"items": len(plan.items), "answer_bytes": sent}
+            else:  # before: one JSON document of every item
+                doc = plans.make_plan(jobs, body, [])  # type: ignore[arg-type]
+                sent = len(json.dumps(doc, ensure_ascii=True).encode())
+                got = {"items": len(doc["items"]), "answer_bytes": sent}
         else:
             gate = ThumbGate(jobs, ReviewView(engine, roots))  # type: ignore[arg-type]
             gate._build()
             got = {"keys": len(gate.keys)}
         got.update(rss_before_mb=before, seconds=time.monotonic() - t)
     after, peak = _rss()
+    peak = got.pop("peak", peak)
     got.update(seconds=round(got["seconds"], 2), peak_rss_mb=peak, rss_after_mb=after)
     got["peak_over_start_mb"] = round(peak - got["rss_before_mb"], 1)
     return got

@@ -127,8 +127,9 @@ def test_a_keeperless_group_still_refuses_first(scanned, tmp_path):
 
 def test_scan_plan_out_walks_the_spool(tmp_path, monkeypatch):
     """``scan --no-ui --action trash --plan-out``: the plan builder reads the scan's spool a
-    chunk at a time (the command listed every group before); the plan acts on every copy
-    but the keeper of each group, and never on the two different moto shots."""
+    chunk at a time (the command listed every group before), once (its second walk reads
+    what the first spooled); the plan acts on every copy but the keeper of each group, and
+    never on the two different moto shots."""
     lib = make_folders(tmp_path)
     monkeypatch.setattr(PagedGroups, "chunk", 1)
     reads: list[weakref.ref] = []
@@ -145,8 +146,19 @@ def test_scan_plan_out_walks_the_spool(tmp_path, monkeypatch):
         alive.append(sum(r() is not None for r in reads))
         return real_resolve(g, *a)
 
+    in_plan: list[int] = []
+    real_build = plan_build.build_plan
+
+    def build(*a, **k):
+        before = len(reads)
+        try:
+            return real_build(*a, **k)
+        finally:
+            in_plan.append(len(reads) - before)
+
     monkeypatch.setattr(ScanGroups, "_read", read)
     monkeypatch.setattr(plan_build, "_resolve_keeper", resolve)
+    monkeypatch.setattr(plan_build, "build_plan", build)
     plan_file = tmp_path / "plan.json"
     args = ["scan", "--no-ui", str(lib), "--db", str(tmp_path / "c.db"), "--workers", "1"]
     r = CliRunner().invoke(cli, [*args, "--action", "trash", "--plan-out", str(plan_file)])
@@ -156,6 +168,7 @@ def test_scan_plan_out_walks_the_spool(tmp_path, monkeypatch):
     names = sorted(os.path.basename(i["source"]) for i in doc["items"])
     assert len(names) == 3 and "moto-left.jpg" not in names and "moto-right.jpg" not in names
     assert doc["meta"]["groups"] == 3 and doc["refused"] == []
+    assert in_plan == [3]  # the spool's 3 groups decoded once by the builder (it was twice)
 
 
 def test_apply_checks_the_plan_against_member_rows_not_decoded_groups(scanned, monkeypatch):

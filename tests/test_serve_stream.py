@@ -149,3 +149,93 @@ def test_a_plan_over_every_group_holds_one_page(served, monkeypatch, source):
     assert {os.path.basename(i["source"]) for i in items}.isdisjoint(
         {"moto-left.jpg", "moto-right.jpg"}
     )
+
+
+def test_post_plans_streams_the_same_json(served, monkeypatch):
+    """``POST /plans`` answers as a stream (no Content-Length: chunked), from the plan's
+    spooled items, byte for byte the JSON the one-document answer gave; ``GET /plans/ID``
+    too. Blocks of 64 bytes here: an item a piece."""
+    from lookalike.engine.actions import plan_write
+    from lookalike.serve import plans
+    from lookalike.serve.errors import AsciiJSON
+
+    c, job, lib, tmp = served
+    real = plan_write.json_chunks
+    pieces: list[bytes] = []
+
+    def small(plan, extra, block=64):
+        for chunk in real(plan, extra, 64):
+            pieces.append(chunk)
+            yield chunk
+
+    monkeypatch.setattr(plans, "json_chunks", small)
+    for body in ({"review": True}, {"job": job}):
+        pieces.clear()
+        r = c.post("/plans", json={**body, "action": "quarantine"})
+        assert r.status_code == 201 and "content-length" not in r.headers, r.text
+        assert r.headers["content-type"] == "application/json" and len(pieces) >= 4
+        plan = plans.read_plan(c.app.state.room.state_dir, r.json()["id"])
+        want = AsciiJSON(plans.plan_answer(plan)).body
+        assert r.content == want and len(r.json()["items"]) == 3
+        got = c.get(f"/plans/{plan.id}")
+        assert got.status_code == 200 and got.content == want
+
+
+def test_the_whole_review_plan_reads_each_group_once(served, monkeypatch):
+    """The plan over every visible group decodes each stored group once (the builder's
+    second walk reads what the first spooled; it read the catalog twice), and plans what
+    the two reads planned."""
+    from lookalike.engine.actions import plan_build
+
+    c, job, lib, tmp = served
+    decoded: list[int] = []
+    real_page = Engine.group_page
+
+    def page(self, ords, show_hidden=False):
+        decoded.extend(ords)
+        return real_page(self, ords, show_hidden)
+
+    monkeypatch.setattr(Engine, "group_page", page)
+    r = c.post("/plans", json={"review": True, "action": "trash"})
+    assert r.status_code == 201, r.text
+    assert sorted(decoded) == [0, 1, 2]  # the review's 3 groups, once each
+    decoded.clear()
+    monkeypatch.setattr(plan_build, "two_walks", _two_reads)
+    again = c.post("/plans", json={"review": True, "action": "trash"})
+    assert sorted(decoded) == [0, 0, 1, 1, 2, 2]  # read twice, as before
+    strip = ("id", "created", "confirm", "apply")
+    assert {k: v for k, v in again.json().items() if k not in strip} == {
+        k: v for k, v in r.json().items() if k not in strip
+    }
+
+
+def _two_reads(groups, first, second):
+    """The builder's walks as they were: the source read twice."""
+    from lookalike.engine.actions.plan_walk import walk
+
+    return walk(groups, first), lambda: walk(groups, second)
+
+
+def test_a_scan_stored_while_the_review_is_read_refuses_the_plan(served, monkeypatch):
+    """A scan that stores its groups in the middle of the one read of the review: the plan
+    is refused (409, "the groups changed …"), as when two walks saw other groups."""
+    c, job, lib, tmp = served
+    engine = c.app.state.room.jobs.engine
+    stored = engine.group_page(engine.group_columns().tolist())
+    real_page = Engine.group_page
+    calls: list[int] = []
+
+    def page(self, ords, show_hidden=False):
+        calls.append(1)
+        got = real_page(self, ords, show_hidden)
+        if len(calls) == 1:
+            with Catalog(self.catalog_path) as cat:
+                cat.finish_scan(cat.start_scan([str(lib)]), {}, stored, seen=None)
+        return got
+
+    monkeypatch.setattr("lookalike.serve.visible.CHUNK", 1)
+    monkeypatch.setattr(Engine, "group_page", page)
+    r = c.post("/plans", json={"review": True, "action": "trash"})
+    assert r.status_code == 409 and "the groups changed while the plan was built" in r.text
+    monkeypatch.setattr(Engine, "group_page", real_page)
+    assert c.post("/plans", json={"review": True, "action": "trash"}).status_code == 201

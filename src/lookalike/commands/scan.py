@@ -226,9 +226,10 @@ def _act(spooled: Any, act: Any, options: Any, catalog: Path, fmt: str) -> int:
 
     # the plan builder leaves out keepers, reference files (by real path), favourites, files
     # outside the scanned roots, and similar groups unless --tier names them; it walks the
-    # scan's groups from their spool a chunk at a time (no list of every group, issue 13)
+    # scan's groups from their spool a chunk at a time (no list of every group, issue 13),
+    # decoded once: its second walk reads the few fields it needs from its own spool
     return run_action_for_groups(
-        Rewalk(lambda: (g for g in spooled if len(g.members) > 1)),
+        Rewalk(lambda: (g for g in spooled if len(g.members) > 1), once=True),
         act.action,
         dry_run=act.dry_run,
         yes=act.yes,

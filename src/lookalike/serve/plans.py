@@ -9,7 +9,7 @@ full check against the disk and the catalog) and needs the plan id and the typed
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from lookalike.engine.actions import (
 from lookalike.engine.actions.journal import Journal, journal_lock
 from lookalike.engine.actions.plan import ACT_TIERS, TIERS
 from lookalike.engine.actions.plan_build import Rewalk
+from lookalike.engine.actions.plan_write import json_chunks
 from lookalike.engine.actions.plancheck import check_plan
 from lookalike.engine.records import Group
 from lookalike.engine.result_store import ResultStore
@@ -61,7 +62,20 @@ def plan_answer(plan: Plan) -> dict[str, Any]:
     }
 
 
+def answer_chunks(plan: Plan) -> Iterator[bytes]:
+    """:func:`plan_answer` as the JSON ``AsciiJSON`` writes, a block at a time: a plan's
+    items are spooled to a file (plan_spool.py) and streamed from it, never all in memory."""
+    return json_chunks(
+        plan, {"confirm": confirmation(plan), "apply": f"POST /plans/{plan.id}/apply"}
+    )
+
+
 def make_plan(jobs: JobManager, body: object, references: list[str]) -> dict[str, Any]:
+    """:func:`new_plan` as one JSON-able dict (library callers; ``POST /plans`` streams)."""
+    return plan_answer(new_plan(jobs, body, references))
+
+
+def new_plan(jobs: JobManager, body: object, references: list[str]) -> Plan:
     """``POST /plans``: ``{"job": ID, "action": "trash", "tiers": [...], "groups": [ids]}``, or
     ``{"review": true, "removals": {"GROUP": [paths]}, …}`` for the catalog's stored review (the
     app's groups, with the keepers a reviewer chose)."""
@@ -82,8 +96,9 @@ def make_plan(jobs: JobManager, body: object, references: list[str]) -> dict[str
         raise ApiError(422, f"tiers must be a list of {', '.join(TIERS)}")
     if body.get("review"):
         view, ids = ReviewView(jobs.engine, jobs.roots), _review_ids(body)
-        if ids is None and _whole(body):  # every visible group, walked a chunk at a time
-            plan = _build(Rewalk(view.groups), spec, {}, list(jobs.roots), references, jobs, tiers)
+        if ids is None and _whole(body):  # every visible group, read once a chunk at a time
+            every = Rewalk(view.groups, once=True, stamp=view.stamp)
+            plan = _build(every, spec, {}, list(jobs.roots), references, jobs, tiers)
         else:
             groups, suggested = _chosen(
                 view.groups_with_ids(ids or ()), body.get("groups"), body.get("removals")
@@ -95,7 +110,7 @@ def make_plan(jobs: JobManager, body: object, references: list[str]) -> dict[str
             ids = body.get("groups")
             wanted = ids if isinstance(ids, list) and all(type(i) is int for i in ids) else None
             if wanted is None and _whole(body):  # the job's groups from its result file
-                groups: Iterable[Group] = Rewalk(result.groups)
+                groups: Iterable[Group] = Rewalk(result.groups, once=True)  # a done job's
                 suggested: dict[int, str] = {}
             else:
                 groups, suggested = _chosen(
@@ -105,7 +120,7 @@ def make_plan(jobs: JobManager, body: object, references: list[str]) -> dict[str
     path = plan_path(jobs.state_dir, plan.id)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     save_plan(plan, path)
-    return plan_answer(plan)
+    return plan
 
 
 def _whole(body: dict) -> bool:
@@ -123,10 +138,12 @@ def _build(
     jobs: JobManager,
     tiers: list[str],
 ) -> Plan:
-    """The plan builder over the groups with more than one file (it walks them twice)."""
+    """The plan builder over the groups with more than one file (it walks them twice, or
+    reads them once: ``Rewalk(once=True)``)."""
+    once, stamp = (groups.once, groups.stamp) if isinstance(groups, Rewalk) else (False, None)
     try:
         return build_plan(
-            Rewalk(lambda: (g for g in groups if len(g.members) > 1)),
+            Rewalk(lambda: (g for g in groups if len(g.members) > 1), once=once, stamp=stamp),
             spec,
             suggested=suggested,
             roots=roots,

@@ -269,15 +269,18 @@ async def result(request: Request) -> Response:
 async def post_plan(request: Request) -> Response:
     body = await body_of(request)
     refs = await asyncio.to_thread(references)
-    plan = await asyncio.to_thread(plans.make_plan, room(request).jobs, body, refs)
-    return AsciiJSON(plan, status_code=201)
+    plan = await asyncio.to_thread(plans.new_plan, room(request).jobs, body, refs)
+    # the same bytes as AsciiJSON(plan_answer(plan)), streamed from the plan's spooled items
+    return StreamingResponse(
+        plans.answer_chunks(plan), status_code=201, media_type="application/json"
+    )
 
 
 async def get_plan(request: Request) -> Response:
     plan = await asyncio.to_thread(
         plans.read_plan, room(request).state_dir, request.path_params["id"]
     )
-    return AsciiJSON(plans.plan_answer(plan))
+    return StreamingResponse(plans.answer_chunks(plan), media_type="application/json")
 
 
 async def apply_plan(request: Request) -> Response:

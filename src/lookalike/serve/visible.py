@@ -82,6 +82,12 @@ class ReviewView:
         for i in range(0, len(ords), CHUNK):
             yield from self.engine.group_page(ords[i : i + CHUNK].tolist())
 
+    def stamp(self) -> tuple:
+        """Changes when the stored review does (a plan reads it once: plan_walk.py)."""
+        from lookalike.engine.actions.plan_walk import review_stamp
+
+        return review_stamp(self.engine.catalog_path)
+
     def thumb_keys(self) -> array:
         """The thumbnail keys of every visible group's files, no group decoded."""
         return self.engine.group_thumb_keys(self.ords().tolist())

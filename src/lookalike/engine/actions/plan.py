@@ -17,7 +17,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -190,8 +190,8 @@ class Plan:
 
     id: str
     op: OpSpec
-    items: tuple[PlanItem, ...]
-    refused: tuple[Refusal, ...] = ()
+    items: Sequence[PlanItem]  # a tuple, or spooled to a temp file (plan_spool.py)
+    refused: Sequence[Refusal] = ()
     created: float = field(default_factory=time.time)
     shrink: ShrinkOptions | None = None
     meta: dict = field(default_factory=dict)  # groups, reviewed, agreed (for stats)

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import stat
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from lookalike.engine.actions import fsutil
@@ -34,7 +34,8 @@ from lookalike.engine.actions.plan import (
     parse_action,
     quarantine_root,
 )
-from lookalike.engine.actions.plan_walk import Rewalk, walk
+from lookalike.engine.actions.plan_spool import RowSpool, SpooledRows
+from lookalike.engine.actions.plan_walk import CHANGED, Rewalk, two_walks
 from lookalike.engine.records import Group, Member
 
 __all__ = ["Rewalk", "build_plan"]
@@ -215,28 +216,24 @@ def build_plan(
     scan, late = _scan_info_or_error(groups, roots, catalog, favourites)
     refs = real_folders(references)
     ctx = _Ctx(spec, shrink, hasher, scan, frozenset(refs), frozenset(scan.roots))
-    refused: list[Refusal] = []
+    refused: RowSpool[Refusal] = RowSpool(Refusal, _refusal_row)
     first, second = hashlib.blake2b(digest_size=16), hashlib.blake2b(digest_size=16)
-    kept, keeper_of = _resolve_keepers(walk(groups, first), act_tiers, ctx, refused)
+    walk_one, walk_two = two_walks(groups, first, second)
+    kept, keeper_of = _resolve_keepers(walk_one, act_tiers, ctx, refused)
     if late is not None:
         raise late
-    staged, meta = _stage_all(
-        walk(groups, second), act_tiers, kept, keeper_of, ctx, suggested, refused
-    )
+    staged, meta = _stage_all(walk_two(), act_tiers, kept, keeper_of, ctx, suggested, refused)
     if first.digest() != second.digest():
-        raise PlanRefused(
-            "the groups changed while the plan was built (a scan finished meanwhile); "
-            "nothing was planned",
-            "plan again",
-        )
+        raise PlanRefused(CHANGED, "plan again")
+    del kept, keeper_of
     plan_id = new_id()
-    items = _group_items(staged, spec, shrink, plan_id)
+    items = _group_items(staged.done(), spec, shrink, plan_id)
     del staged
     return Plan(
         plan_id,
         spec,
         items,
-        tuple(refused),
+        refused.done(),
         shrink=shrink,
         meta=meta,
         roots=scan.roots,
@@ -260,8 +257,22 @@ class _Ctx:
     roots: frozenset[str]
 
 
-# (group id, keeper, source path, its size, its mtime, its content hash): no Group is held
-_Staged = tuple[int, _Keeper, str, int, int, str]
+# (group id, the keeper's 7 fields, source path, its size, its mtime, its content hash),
+# spooled to a temp file (plan_spool.py): neither a Group nor an item is held
+_Staged = tuple[int, str, str, int, int, int, int, "str | None", str, int, int, str]
+_ITEM_FIELDS = tuple(f.name for f in fields(PlanItem))
+
+
+def _refusal_row(r: Refusal) -> tuple:
+    return (r.group_id, r.path, r.reason, r.kept)
+
+
+def _item_row(i: PlanItem) -> tuple:
+    return tuple(getattr(i, f) for f in _ITEM_FIELDS)
+
+
+def _staged_row(*row: object) -> tuple:
+    return row
 
 
 def _keeperless(g: Group) -> str | None:
@@ -289,7 +300,7 @@ def _others(g: Group) -> list[str]:
 
 
 def _resolve_keepers(
-    groups: Iterable[Group], act_tiers: tuple[str, ...], ctx: _Ctx, refused: list[Refusal]
+    groups: Iterable[Group], act_tiers: tuple[str, ...], ctx: _Ctx, refused: RowSpool[Refusal]
 ) -> tuple[dict[int, _Keeper], dict[str, int]]:
     """The first walk over the groups: each acted-on group's keeper (a group without a usable
     one is refused whole), and the real path of every keeper → its group (a keeper of any
@@ -329,11 +340,12 @@ def _stage_all(
     keeper_of: dict[str, int],
     ctx: _Ctx,
     suggested: dict[int, str] | None,
-    refused: list[Refusal],
-) -> tuple[list[_Staged], dict[str, int]]:
-    """The second walk: each group's files checked against every group's keeper; and the
-    plan's meta (groups, reviewed, agreed with the suggested keeper)."""
-    staged: list[_Staged] = []
+    refused: RowSpool[Refusal],
+) -> tuple[RowSpool[_Staged], dict[str, int]]:
+    """The second walk: each group's files checked against every group's keeper, the files
+    to act on spooled; and the plan's meta (groups, reviewed, agreed with the suggested
+    keeper)."""
+    staged: RowSpool[_Staged] = RowSpool(_staged_row, tuple)
     seen: set[str] = set()
     count = reviewed = agreed = 0
     for g in groups:
@@ -344,7 +356,8 @@ def _stage_all(
         if g.tier not in act_tiers:
             refused.extend(_tier_refusals(g))
         elif g.id in kept:
-            staged += _stage_group(g, kept[g.id], ctx, keeper_of, seen, refused)
+            for row in _stage_group(g, kept[g.id], ctx, keeper_of, seen, refused):
+                staged.add_row(row)
     return staged, {"groups": count, "reviewed": reviewed, "agreed": agreed}
 
 
@@ -367,7 +380,7 @@ def _stage_group(
     ctx: _Ctx,
     keeper_of: dict[str, int],
     seen: set[str],
-    refused: list[Refusal],
+    refused: RowSpool[Refusal],
 ) -> list[_Staged]:
     """The group's files that may be acted on, each checked against the disk and the keeper."""
     out: list[_Staged] = []
@@ -393,16 +406,28 @@ def _stage_group(
             refused.append(Refusal(g.id, path, why))
             continue
         seen.add(rpath)
-        out.append((g.id, k, path, st.st_size, st.st_mtime_ns, digest))
+        keeper = (k.path, k.real, k.size, k.mtime_ns, k.dev, k.ino, k.hash)
+        out.append((g.id, *keeper, path, st.st_size, st.st_mtime_ns, digest))
     return out
 
 
-def _group_items(
-    staged: list[_Staged], spec: OpSpec, shrink: ShrinkOptions | None, plan_id: str
-) -> tuple[PlanItem, ...]:
+def _common_folder(staged: SpooledRows[_Staged]) -> str:
+    """``os.path.commonpath`` of every staged file's folder, one row at a time."""
     base = ""
-    if staged and spec.kind in ("quarantine", "move", "copy"):
-        base = os.path.commonpath([os.path.dirname(s[2]) for s in staged])
+    for row in staged:
+        folder = os.path.dirname(row[8])
+        base = os.path.commonpath([base, folder]) if base else folder
+    return base
+
+
+def _group_items(
+    staged: SpooledRows[_Staged], spec: OpSpec, shrink: ShrinkOptions | None, plan_id: str
+) -> SpooledRows[PlanItem]:
+    """The plan's items, spooled as they are made (``dest`` needs every file's folder
+    first: the staged rows are read twice)."""
+    base = ""
+    if len(staged) and spec.kind in ("quarantine", "move", "copy"):
+        base = _common_folder(staged)
     qroots: dict[str, str] = {}  # one quarantine-root lookup per folder
 
     def qroot(path: str) -> str:
@@ -411,25 +436,15 @@ def _group_items(
             qroots[parent] = quarantine_root(path)
         return qroots[parent]
 
-    return tuple(
-        PlanItem(
-            seq=n,
-            group_id=gid,
-            op=spec.kind,
-            source=path,
-            dest=intended_dest(spec, path, k.path, base, plan_id, shrink, qroot),
-            keeper=k.path,
-            size=size,
-            mtime_ns=mtime_ns,
-            hash=digest,
-            keeper_size=k.size,
-            keeper_mtime_ns=k.mtime_ns,
-            keeper_hash=k.hash,
-            keeper_dev=k.dev,
-            keeper_ino=k.ino,
+    items: RowSpool[PlanItem] = RowSpool(PlanItem, _item_row)
+    for n, row in enumerate(staged):
+        gid, kpath, _real, ksize, kmtime, kdev, kino, khash, path, size, mtime_ns, digest = row
+        dest = intended_dest(spec, path, kpath, base, plan_id, shrink, qroot)
+        items.add_row(
+            (n, gid, spec.kind, path, dest, kpath, size, mtime_ns, digest)
+            + (ksize, kmtime, khash, kdev, kino)
         )
-        for n, (gid, k, path, size, mtime_ns, digest) in enumerate(staged)
-    )
+    return items.done()
 
 
 def _why_not(

@@ -93,3 +93,30 @@ def _whole(plan: Plan, fh: TextIO, sign: bool) -> None:
     from lookalike.engine.actions.plan import plan_document
 
     fh.write(json.dumps(plan_document(plan) if sign else plan.to_json(), indent=1))
+
+
+def json_chunks(plan: Plan, extra: dict, block: int = 1 << 16) -> Iterator[bytes]:
+    """``json.dumps({**plan.to_json(), **extra}, allow_nan=False)`` as ASCII bytes (what a
+    JSON answer over HTTP holds), about ``block`` bytes at a time, one item's dict at a time."""
+    head = plan.to_json(lists=False)
+    for name in _LISTS:
+        head[name] = _MARK.format(name)
+    head.update(extra)
+    parts = _split(json.dumps(head, allow_nan=False), json.dumps)
+    if parts is None:
+        yield json.dumps({**plan.to_json(), **extra}, allow_nan=False).encode("ascii")
+        return
+    buf: list[str] = []
+    size = 0
+    for name, part in zip(_LISTS, parts, strict=False):
+        buf.append(part + "[")
+        for n, entry in enumerate(_entries(plan, name)):
+            text = (", " if n else "") + json.dumps(entry, allow_nan=False)
+            buf.append(text)
+            size += len(text)
+            if size >= block:
+                yield "".join(buf).encode("ascii")
+                buf, size = [], 0
+        buf.append("]")
+    buf.append(parts[-1])
+    yield "".join(buf).encode("ascii")
