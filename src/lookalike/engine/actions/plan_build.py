@@ -13,7 +13,7 @@ import os
 import sqlite3
 import stat
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from lookalike.engine.actions import fsutil
@@ -34,7 +34,7 @@ from lookalike.engine.actions.plan import (
     parse_action,
     quarantine_root,
 )
-from lookalike.engine.actions.plan_spool import RowSpool, SpooledRows
+from lookalike.engine.actions.plan_spool import RowSpool, SpooledRows, item_row, refusal_row
 from lookalike.engine.actions.plan_walk import CHANGED, Rewalk, two_walks
 from lookalike.engine.records import Group, Member
 
@@ -216,7 +216,7 @@ def build_plan(
     scan, late = _scan_info_or_error(groups, roots, catalog, favourites)
     refs = real_folders(references)
     ctx = _Ctx(spec, shrink, hasher, scan, frozenset(refs), frozenset(scan.roots))
-    refused: RowSpool[Refusal] = RowSpool(Refusal, _refusal_row)
+    refused: RowSpool[Refusal] = RowSpool(Refusal, refusal_row)
     first, second = hashlib.blake2b(digest_size=16), hashlib.blake2b(digest_size=16)
     walk_one, walk_two = two_walks(groups, first, second)
     kept, keeper_of = _resolve_keepers(walk_one, act_tiers, ctx, refused)
@@ -260,15 +260,6 @@ class _Ctx:
 # (group id, the keeper's 7 fields, source path, its size, its mtime, its content hash),
 # spooled to a temp file (plan_spool.py): neither a Group nor an item is held
 _Staged = tuple[int, str, str, int, int, int, int, "str | None", str, int, int, str]
-_ITEM_FIELDS = tuple(f.name for f in fields(PlanItem))
-
-
-def _refusal_row(r: Refusal) -> tuple:
-    return (r.group_id, r.path, r.reason, r.kept)
-
-
-def _item_row(i: PlanItem) -> tuple:
-    return tuple(getattr(i, f) for f in _ITEM_FIELDS)
 
 
 def _staged_row(*row: object) -> tuple:
@@ -436,7 +427,7 @@ def _group_items(
             qroots[parent] = quarantine_root(path)
         return qroots[parent]
 
-    items: RowSpool[PlanItem] = RowSpool(PlanItem, _item_row)
+    items: RowSpool[PlanItem] = RowSpool(PlanItem, item_row)
     for n, row in enumerate(staged):
         gid, kpath, _real, ksize, kmtime, kdev, kino, khash, path, size, mtime_ns, digest = row
         dest = intended_dest(spec, path, kpath, base, plan_id, shrink, qroot)

@@ -18,9 +18,13 @@ import os
 import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import fields
 from typing import Any, Generic, TypeVar, overload
 
+from lookalike.engine.actions.plan import PlanItem, Refusal
+
 T = TypeVar("T")
+_ITEM_FIELDS = tuple(f.name for f in fields(PlanItem))
 BLOCK = 1 << 20  # bytes read (and written) at a time
 
 
@@ -125,3 +129,12 @@ class SpooledRows(Sequence[T]):
     def __reduce__(self) -> tuple:
         """Pickled (or deep-copied) as the tuple of its rows: a file handle cannot travel."""
         return (tuple, (tuple(self),))
+
+
+def item_row(i: PlanItem) -> tuple:
+    """A plan item as a spool row (``PlanItem(*row)`` makes it again)."""
+    return tuple(getattr(i, f) for f in _ITEM_FIELDS)
+
+
+def refusal_row(r: Refusal) -> tuple:
+    return (r.group_id, r.path, r.reason, r.kept)
