@@ -223,6 +223,11 @@ class Catalog:
     def set_kind(self, file_id: int, kind: str | None, error: str | None) -> None:
         self.db.execute("UPDATE files SET kind=?, error=? WHERE id=?", (kind, error, file_id))
 
+    def set_kinds(self, rows: Iterable[tuple[int, str | None, str | None]]) -> None:
+        """``set_kind`` for many (file id, kind, error) rows: one statement, not one a file."""
+        rows = ((kind, error, fid) for fid, kind, error in rows)
+        self.db.executemany("UPDATE files SET kind=?, error=? WHERE id=?", rows)
+
     def set_hashes(self, file_id: int, headtail: bytes | None, fullhash: bytes | None) -> None:
         if headtail is not None:
             self.db.execute("UPDATE files SET headtail=? WHERE id=?", (headtail, file_id))
@@ -234,6 +239,12 @@ class Catalog:
         self.db.execute(
             "INSERT OR REPLACE INTO features (file_id, name, version, data) VALUES (?,?,?,?)",
             (file_id, name, version, data),
+        )
+
+    def put_features(self, rows: Iterable[tuple[int, str, int, bytes]]) -> None:
+        """``put_feature`` for many (file id, name, version, data) rows in one statement."""
+        self.db.executemany(
+            "INSERT OR REPLACE INTO features (file_id, name, version, data) VALUES (?,?,?,?)", rows
         )
 
     def feature_names(self, prefix: str) -> list[str]:

@@ -54,29 +54,42 @@ class Writes:
 
     The catalog never holds SQLite's write lock across file I/O, a decode or a ``yield``
     (a slow consumer would otherwise keep it for as long as it likes): the app's review
-    saves and another process's reads go through between two flushes.
+    saves and another process's reads go through between two flushes. Rows for a method
+    that takes many (``row``) go in one ``executemany`` a flush, not a statement a file.
     """
 
     def __init__(self, cat: Catalog) -> None:
         self.cat = cat
         self.ops: list[tuple[Callable[..., object], tuple]] = []
+        self.rows: dict[Callable[[list[tuple]], object], list[tuple]] = {}
+        self.queued = 0
         self.last = time.monotonic()
 
     def add(self, fn: Callable[..., object], *args: object) -> None:
         self.ops.append((fn, args))
+        self.queued += 1
+
+    def row(self, many: Callable[[list[tuple]], object], *row: object) -> None:
+        """Queue one row for ``many`` (a catalog method taking a list of rows)."""
+        self.rows.setdefault(many, []).append(row)
+        self.queued += 1
 
     def maybe_flush(self) -> None:
-        if len(self.ops) >= FLUSH_OPS or time.monotonic() - self.last > COMMIT_EVERY:
+        if self.queued >= FLUSH_OPS or time.monotonic() - self.last > COMMIT_EVERY:
             self.flush()
 
     def flush(self) -> None:
         self.last = time.monotonic()
-        if not self.ops:
+        if not self.queued:
             return
         with self.cat.transaction():
             for fn, args in self.ops:
                 fn(*args)
+            for many, rows in self.rows.items():
+                many(rows)
         self.ops.clear()
+        self.rows.clear()
+        self.queued = 0
 
 
 @dataclass

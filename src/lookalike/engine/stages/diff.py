@@ -20,6 +20,7 @@ from lookalike.engine.media.discover import (
     Found,
     walk_would_list,
 )
+from lookalike.engine.media.readahead import ReadAhead
 from lookalike.engine.media.sniff import IMAGE, OTHER, VIDEO, sniff
 from lookalike.engine.records import FileError
 from lookalike.engine.stages.context import COMMIT_EVERY, Progress, ScanContext, Writes
@@ -118,10 +119,16 @@ def _forget_gone(ctx: ScanContext) -> None:
 
 
 def _sniff_kinds(ctx: ScanContext, rows: dict[int, FileRow]) -> None:
-    """Kind sniffing for files that have none yet (writes queued, committed in batches)."""
+    """Kind sniffing for files that have none yet (writes queued, committed in batches).
+    The files' first pages are asked for ahead (readahead.py): on a first scan each read
+    would otherwise wait for the disk, one file at a time, and the later stages read the
+    same pages again."""
     writes = Writes(ctx.cat)
-    for row in rows.values():
-        if row.kind is None and not ctx.cancel.is_set():
+    todo = [row for row in rows.values() if row.kind is None]
+    ahead = ReadAhead([row.path for row in todo])
+    for i, row in enumerate(todo):
+        if not ctx.cancel.is_set():
+            ahead.reached(i)
             try:
                 kind, _fmt = sniff(_head(row.path))
             except FileNotFoundError:
@@ -131,7 +138,7 @@ def _sniff_kinds(ctx: ScanContext, rows: dict[int, FileRow]) -> None:
                 ctx.on_error(FileError(row.path, f"cannot be read ({exc.strerror or exc})"))
                 kind = "unreadable"
             row.kind = kind
-            writes.add(ctx.cat.set_kind, row.id, kind, None)
+            writes.row(ctx.cat.set_kinds, row.id, kind, None)
             writes.maybe_flush()
     writes.flush()
 

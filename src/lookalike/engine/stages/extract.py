@@ -84,11 +84,11 @@ def _decode_all(
     for fid, meta, views, err, *ml_extra in results:
         done += 1
         if err is not None:
-            writes.add(cat.set_kind, fid, IMAGE, err)
+            writes.row(cat.set_kinds, fid, IMAGE, err)
             ctx.on_error(FileError(paths[fid], err))
         else:
-            writes.add(cat.put_feature, fid, META, PERCEPTUAL_VERSION, json.dumps(meta).encode())
-            writes.add(cat.put_feature, fid, PERCEPT, PERCEPTUAL_VERSION, views)
+            writes.row(cat.put_features, fid, META, PERCEPTUAL_VERSION, json.dumps(meta).encode())
+            writes.row(cat.put_features, fid, PERCEPT, PERCEPTUAL_VERSION, views)
             ctx.stats.images_decoded += 1
             if feeder is not None and ml_extra:  # ml: embeds in batches as they come
                 feeder.add(fid, ml_extra[0])

@@ -1,0 +1,206 @@
+"""Where a first scan's decode workers spend the extract stage: on a core, waiting for one,
+waiting for the disk, or asleep (no task to run).
+
+Why: on the 100k run the workers were on a core only ≈ 87 % of the extract stage (issue 13,
+docs/benchmarks.md "Scale"), and the wall ratio cannot tell a cold page cache from the box's
+other load or from starved workers. The kernel can: every 0.1 s this samples each process of
+the scan's tree — ``/proc/PID/schedstat`` (CPU time and run-queue wait, both in ns) and, when
+delay accounting is on (``--delayacct`` turns it on for the run, as root), the block-I/O wait
+of ``/proc/PID/stat`` — and the box's ``/proc/stat`` (idle, iowait, steal). Each stage's
+window is laid back from the scan's end by its ``seconds_by_stage``, as ``scale.py`` does.
+
+    python benchmarks/worker_idle.py /tmp/lookalike-scale/m10000 --workers 2 [--cold] [--delayacct]
+
+``--cold`` drops the folder's files (only those) from the page cache first
+(``posix_fadvise(DONTNEED)`` after a ``sync``): a first scan of photos not read since boot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+TICK = os.sysconf("SC_CLK_TCK")
+DELAYACCT = Path("/proc/sys/kernel/task_delayacct")
+
+
+def evict(folder: Path) -> int:
+    """Drop ``folder``'s files from the page cache; returns how many files."""
+    os.sync()
+    n = 0
+    for dirpath, _dirs, names in os.walk(folder):
+        for name in names:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+            n += 1
+    return n
+
+
+def _proc(pid: int) -> tuple[float, float, float] | None:
+    """(CPU s, run-queue wait s, block-I/O wait s) of one process so far, summed over its
+    threads (the CLI's scan runs in a thread beside the main one)."""
+    cpu = runq = blkio = 0.0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            cpu_ns, runq_ns, _ = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        cpu += int(cpu_ns) / 1e9
+        runq += int(runq_ns) / 1e9
+        blkio += int(fields[39]) / TICK  # delayacct_blkio_ticks (field 42 of stat)
+    return cpu, runq, blkio
+
+
+def _box() -> np.ndarray:
+    """The box's CPU seconds so far: user+nice+system+irq, idle, iowait, steal."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
+    return np.array([user + nice + system + irq + softirq, idle, iowait, steal]) / TICK
+
+
+def _role(p: psutil.Process) -> str:
+    cmd = " ".join(p.cmdline())
+    return "worker" if "spawn_main" in cmd else "other"
+
+
+def _sample(proc: subprocess.Popen, rows: list) -> None:
+    """Every 0.1 s: time, the box's counters, and each process's counters with its role."""
+    seen: dict[int, tuple[str, tuple]] = {}
+    t0 = time.perf_counter()
+    root = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        now = time.perf_counter() - t0
+        try:
+            kids = root.children(recursive=True)
+        except psutil.Error:
+            break
+        for p in [root, *kids]:
+            got = _proc(p.pid)
+            if got is None:
+                continue
+            role = "driver" if p.pid == proc.pid else seen.get(p.pid, (None,))[0]
+            if role is None:
+                try:
+                    role = _role(p)
+                except psutil.Error:
+                    continue
+            seen[p.pid] = (role, got)
+        sums = {r: np.zeros(4) for r in ("driver", "worker", "other")}
+        for role, (cpu, runq, blk) in seen.values():
+            sums[role] += (cpu, runq, blk, 0)
+        alive = sum(1 for p in kids if seen.get(p.pid, ("",))[0] == "worker")
+        sums["worker"][3] = alive
+        rows.append((now, _box(), sums))
+        time.sleep(0.1)
+
+
+def _window(rows: list, start: float, end: float) -> dict:
+    ts = np.array([r[0] for r in rows])
+
+    def at(values: np.ndarray, t: float) -> np.ndarray:
+        return np.array([np.interp(t, ts, values[:, k]) for k in range(values.shape[1])])
+
+    box = np.array([r[1] for r in rows])
+    b = at(box, end) - at(box, start)
+    out = {"wall_s": round(end - start, 2)}
+    out["box_core_s"] = dict(
+        zip(("busy", "idle", "iowait", "steal"), np.round(b, 2).tolist(), strict=True)
+    )
+    for role in ("driver", "worker"):
+        v = np.array([r[2][role] for r in rows])
+        d = at(v[:, :3], end) - at(v[:, :3], start)
+        entry = dict(
+            zip(("cpu_s", "runq_wait_s", "blkio_wait_s"), np.round(d, 2).tolist(), strict=True)
+        )
+        if role == "worker":
+            inside = (ts >= start) & (ts <= end)
+            n = float(np.mean(v[inside, 3])) if inside.any() else 0.0
+            life = n * (end - start)
+            entry["mean_alive"] = round(n, 2)
+            # neither on a core nor runnable: no task to run, or waiting for the disk (the
+            # block-I/O wait also counts the run-queue wait after the read completes)
+            entry["asleep_s"] = round(life - float(d[0] + d[1]), 2)
+            entry["on_core_share"] = round(float(d[0]) / max(life, 1e-9), 3)
+        out[role] = entry
+    return out
+
+
+def run(folder: Path, workers: int, src: str | None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="worker_idle_") as tmp:
+        out = Path(tmp) / "out.json"
+        env = dict(os.environ, XDG_CACHE_HOME=f"{tmp}/cache")
+        if src:
+            env["PYTHONPATH"] = str(Path(src).resolve())
+        cmd = [sys.executable, "-m", "lookalike", "scan", "--no-ui", str(folder), "--db",
+               f"{tmp}/catalog.db", "--workers", str(workers), "-o", str(out),
+               "--format", "json"]  # fmt: skip
+        rows: list = []
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        sampler = threading.Thread(target=_sample, args=(proc, rows), daemon=True)
+        t = time.perf_counter()
+        sampler.start()
+        _, err = proc.communicate()
+        wall = time.perf_counter() - t
+        sampler.join()
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(f"scan failed: {err.decode()[-2000:]}")
+        stats = json.loads(out.read_text())["stats"]
+    stages = stats["seconds_by_stage"]
+    end, windows = rows[-1][0], {}
+    for stage, secs in reversed(list(stages.items())):
+        windows[stage] = _window(rows, end - secs, end)
+        end -= secs
+    return {"wall_s": round(wall, 2), "images_decoded": stats.get("images_decoded"),
+            "stages": dict(reversed(windows.items()))}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--cold", action="store_true", help="drop the folder from the page cache")
+    ap.add_argument("--delayacct", action="store_true", help="turn on block-I/O wait accounting")
+    ap.add_argument("--src", help="the engine's source tree (PYTHONPATH); default: as imported")
+    ap.add_argument("-o", "--output", type=Path)
+    args = ap.parse_args(argv)
+    before = DELAYACCT.read_text().strip() if DELAYACCT.exists() else None
+    if args.delayacct and before == "0":
+        DELAYACCT.write_text("1")
+    try:
+        evicted = evict(args.folder) if args.cold else 0
+        result = {"script": "benchmarks/worker_idle.py", "argv": sys.argv[1:],
+                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                  "cold": args.cold, "evicted_files": evicted,
+                  "delayacct": DELAYACCT.read_text().strip() == "1" if before else False,
+                  **run(args.folder, args.workers, args.src),
+                  "load_avg": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
+    finally:
+        if args.delayacct and before == "0":
+            DELAYACCT.write_text("0")
+    print(json.dumps(result, indent=1))
+    if args.output:
+        args.output.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

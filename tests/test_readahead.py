@@ -1,0 +1,71 @@
+"""Read-ahead (engine/media/readahead.py): the kernel is asked for each file once, ahead of
+its read, and a hint that cannot be given changes nothing."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from lookalike.engine import Engine, ScanOptions
+from lookalike.engine.events import ScanFinished
+from lookalike.engine.media import readahead
+from lookalike.engine.media.readahead import ReadAhead, advise
+
+
+def test_each_path_is_advised_once_in_order_and_ahead_of_its_read(monkeypatch):
+    asked: list[str] = []
+    monkeypatch.setattr(readahead, "advise", lambda path, length: asked.append(path))
+    paths = [f"/p/{i}" for i in range(100)]
+    ra = ReadAhead(paths, ahead=8)
+    for i in range(len(paths)):
+        ra.reached(i)
+        assert paths[i] in asked  # asked for before it is read
+        assert len(asked) <= i + 1 + 8 + 4  # never more than a step beyond the window
+    assert asked == paths
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise here")
+def test_advise_asks_the_kernel_for_that_file(tmp_path, monkeypatch):
+    photo = tmp_path / "a.jpg"
+    Image.fromarray(data.astronaut()).save(photo, quality=90)
+    calls: list[tuple] = []
+
+    def record(fd: int, offset: int, length: int, how: int) -> None:
+        calls.append((os.fstat(fd).st_ino, offset, length, how))
+
+    monkeypatch.setattr(readahead, "_ADVISE", record)
+    advise(str(photo), 4096)
+    assert calls == [(photo.stat().st_ino, 0, 4096, os.POSIX_FADV_WILLNEED)]
+
+
+def test_advise_never_raises_on_what_cannot_be_read(tmp_path):
+    advise(str(tmp_path / "gone.jpg"))
+    advise(str(tmp_path))  # a folder: opened, the hint refused or ignored
+    os.mkfifo(tmp_path / "fifo")  # no writer: a plain open would block
+    advise(str(tmp_path / "fifo"))
+
+
+def test_a_first_scan_asks_for_every_photo_before_sniffing_it(tmp_path, monkeypatch):
+    """The real engine path: the catalog stage's sniff advises each new file once."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i, name in enumerate(["astronaut", "coffee", "chelsea"]):
+        img = getattr(data, name)()
+        Image.fromarray(img).save(root / f"{i}.jpg", quality=90)
+        Image.fromarray(np.ascontiguousarray(img[:, ::-1])).save(root / f"{i}m.jpg", quality=90)
+    asked: list[str] = []
+    real = readahead.advise
+    monkeypatch.setattr(readahead, "advise", lambda p, n: (asked.append(p), real(p, n)))
+    db = tmp_path / "cat.db"
+    engine = Engine(db, tmp_path / "thumbs")
+    events = list(engine.scan_sync(ScanOptions(roots=(root,), workers=1)))
+    assert isinstance(events[-1], ScanFinished)
+    assert sorted(asked) == sorted(str(p) for p in root.iterdir())
+    assert {len(g.members) for g in events[-1].groups} == {2}  # each photo with its mirror
+    asked.clear()
+    list(engine.scan_sync(ScanOptions(roots=(root,), workers=1)))
+    assert asked == []  # an unchanged rescan sniffs nothing, so reads nothing ahead
