@@ -156,6 +156,11 @@ def run_way(catalog: Path, way: str) -> dict:
     elif way in ("all", "app", "app_wait"):
         from lookalike.ui import select
         from lookalike.ui.app_decisions import match_stored
+
+        try:  # the worker pauses the cyclic collector since session 8
+            from lookalike.ui.app_decisions import collector_paused
+        except ImportError:  # an older src ("before" runs)
+            from contextlib import nullcontext as collector_paused
         from lookalike.ui.engine_port import EngineAdapter
         from lookalike.ui.group_pages import open_stored, record_keys
         from lookalike.ui.state import ReviewState
@@ -179,9 +184,10 @@ def run_way(catalog: Path, way: str) -> dict:
         t_load = time.monotonic() - t
         shown = len(first)
         if way == "app":  # what the app's worker does after the first page is on screen
-            records = port.load_decisions()
-            recs = parse_records(records)
-            state.set_matched(recs, match_stored(state.stored, recs))
+            with collector_paused():  # as the worker (ui/app_decisions.py)
+                records = port.load_decisions()
+                recs = parse_records(records)
+                state.set_matched(recs, match_stored(state.stored, recs))
             extra["seconds_decisions_matched"] = round(time.monotonic() - t, 2)
         extra["decisions_matched"] = len(state.decisions)
         after_open, _ = _rss()

@@ -206,3 +206,29 @@ def test_the_review_state_matches_through_sql_and_saves_nothing_new(tmp_path: Pa
         3: frozenset({files[7].path}),
     }
     assert not state.unsaved
+
+
+def test_a_match_made_in_a_worker_is_used_only_for_the_same_records(tmp_path: Path) -> None:
+    """The reload after a scan matches in its worker (``prematch``); the review's own call on
+    the event loop then reads nothing — unless a record changed meanwhile."""
+    files = [member(i, True) for i in range(6)]
+    store(tmp_path / "c.sqlite", [files[0:3], files[3:6]])
+    rows = []
+    for g in (files[0:3], files[3:6]):
+        keys = frozenset(file_key(m) for m in g)
+        rows.append(Record(group_key(keys), "accepted", keys, {file_key(g[0])}).to_json())
+    port = EngineAdapter(Engine(tmp_path / "c.sqlite"))
+    stored = open_stored(port)
+    records = parse_records(rows)
+    stored.prematch(dict(records))
+    calls = []
+    read = port.group_match_sets
+    port.group_match_sets = lambda sets: (calls.append(1), read(sets))[1]
+    want = reference(stored, records)
+    assert stored.matched(records) == want and calls == []  # the worker's answer
+    stored.prematch(dict(records))
+    rec = next(iter(records.values()))
+    rec.batch = "undone-meanwhile"
+    calls.clear()
+    got = stored.matched(records)
+    assert calls == [1] and got == reference(stored, records) != want  # matched again

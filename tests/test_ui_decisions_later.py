@@ -8,6 +8,7 @@ stored decision is lost or rewritten (a quit during matching saves them unchange
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 
@@ -62,9 +63,11 @@ async def test_first_page_shows_before_decisions_are_matched(decided, monkeypatc
 
     def gated(stored, records):
         threads.append(threading.current_thread())
+        collecting.append(gc.isenabled())
         assert gate.wait(60)
         return match(stored, records)
 
+    collecting: list[bool] = []
     monkeypatch.setattr(app_decisions, "match_stored", gated)
     app = make_app({"scan": {"workers": 1}}, engine, graphics="none", start_mode="review")
     try:
@@ -72,6 +75,7 @@ async def test_first_page_shows_before_decisions_are_matched(decided, monkeypatc
             r = app.review
             await wait_for(pilot, lambda: r.current is not None and bool(threads), 30)
             await pilot.pause(0.1)
+            assert collecting == [False]  # no cyclic collection while the worker matches
             assert r.stored is not None and r.stored.view.loads == 1  # the first page shown
             assert r.decisions == {} and app.matching  # ...while matching waits at the gate
             status = app.screen.query_one(StatusBar).message
@@ -90,6 +94,7 @@ async def test_first_page_shows_before_decisions_are_matched(decided, monkeypatc
             assert r.cursor == 0  # each held key acted once, in order
             assert "matching" not in app.screen.query_one(StatusBar).message
             assert threads[0] is not threading.main_thread()  # matched in a worker
+            assert gc.isenabled()  # back on once it is done
             await pilot.press("q")
     finally:
         gate.set()

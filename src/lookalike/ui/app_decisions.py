@@ -15,6 +15,9 @@ waiting one waits too, so each key acts on the group it was typed on. Matching i
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from typing import Any
 
 from textual import events
@@ -55,6 +58,21 @@ class DecisionsMatched(Message):
         self.decisions, self.error = decisions, error
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic collection while the worker reads and matches: it builds about a million
+    long-lived objects (rows, records, their frozensets, decisions) and every full collection
+    in between walked all of them again — about half the matching time at 100,000 decided
+    groups (docs/scale.md). What it frees is freed by reference counting as before."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def match_stored(stored: StoredReview, records: dict[str, Record]) -> dict[int, Decision]:
     """Stored decisions matched to a stored review (a thread worker; tests gate it here)."""
     return stored.matched(records)
@@ -74,12 +92,16 @@ class DecisionsMixin:
 
     def match_later(self, stored: StoredReview, data: Any = None) -> None:
         """Match stored decision rows (None: read them from the engine) to ``stored`` in a
-        worker; every key waits for it."""
+        worker; keys that only move act meanwhile, every other key waits for it."""
         app: Any = self
         token = app.hold_while_busy(limit=None, lets=self.only_moves)
         self.matching = MATCHING
 
         def work() -> None:
+            with collector_paused():
+                read_and_match()
+
+        def read_and_match() -> None:
             records: dict[str, Record] = {}
             try:
                 rows = app.engine.load_decisions() if data is None else data
@@ -124,6 +146,7 @@ class DecisionsMixin:
                 app.notify(message.error, severity="warning")
             elif review.stored is message.stored:
                 review.set_matched(message.records, message.decisions)
+                gc.freeze()  # long-lived: out of the collector's sight (app_scan._freeze_heap)
             elif review.stored is not None:  # a scan stored a new review meanwhile: again
                 again = True
                 self.match_later(review.stored, [r.to_json() for r in message.records.values()])

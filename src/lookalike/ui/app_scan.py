@@ -18,7 +18,7 @@ from lookalike.engine.events import (
     StageDone,
     StageProgress,
 )
-from lookalike.ui.group_pages import open_stored, pages_port, record_keys
+from lookalike.ui.group_pages import open_stored, pages_port
 from lookalike.ui.messages import GroupsReloaded, ScanEvent, ScanFailed
 from lookalike.ui.state_store import file_key
 from lookalike.ui.widgets.grouplist import human_bytes
@@ -152,14 +152,16 @@ class ScanMixin:
                 self.post_message(GroupsReloaded(self.engine.last_groups()))
                 return
             review = self.review
-            try:  # read ahead the groups the decisions and the cursor go back to
-                keys = record_keys(list(review.records.values()))
+            try:  # read ahead the group the cursor goes back to
                 cur = review.current
-                keys.update(file_key(m) for m in (cur.members if cur else ()))
+                keys = {file_key(m) for m in (cur.members if cur else ())}
+                records = dict(review.records)
             except (RuntimeError, LookupError):  # changed meanwhile: the loop asks itself
-                keys = set()
+                keys, records = set(), {}
             saved = {"tier": review.tier_filter, "folder": review.folder_filter}
             stored = open_stored(port, keys, {**saved, "sort": review.sort})
+            if stored is not None and records:  # matched here, used if still the same
+                stored.prematch(records)
             self.post_message(GroupsReloaded([], stored=stored))
         except Exception as exc:
             self.post_message(GroupsReloaded(None, f"{exc.__class__.__name__}: {exc}"))

@@ -178,6 +178,7 @@ class StoredReview:
         self._views: OrderedDict[tuple[GroupFilter | None, str], np.ndarray] = OrderedDict()
         self._views_lock = threading.Lock()  # 4 bytes a group each
         self._prepared: tuple[tuple[GroupFilter | None, str], GroupPages] | None = None
+        self._prematched: tuple[dict[str, tuple], dict[int, Decision]] | None = None
 
     def _positions(self, ords: np.ndarray) -> np.ndarray:
         pos = np.full(len(self._known), -1, dtype=np.int32)
@@ -362,8 +363,17 @@ class StoredReview:
 
     def matched(self, records: dict[str, Record]) -> dict[int, Decision]:
         """Stored decisions back to these groups (ui/stored_match.py; ``match_records``'
-        rule, the common case found in SQL)."""
+        rule, the common case found in SQL): what :meth:`prematch` found for records as these
+        are, else matched now."""
+        pre, self._prematched = self._prematched, None
+        if pre is not None and pre[0] == _as_matched(records):
+            return pre[1]
         return match_stored(self, records)
+
+    def prematch(self, records: dict[str, Record]) -> None:
+        """Match in a thread worker (the reload after a scan) so that the review's own call,
+        on the event loop, finds the answer — used only if the records are still the same."""
+        self._prematched = (_as_matched(records), match_stored(self, records))
 
     def prefetch(self, cursor: int, margin: int = PAGE // 4) -> bool:
         """Read the page after (or before) the cursor's when the cursor is within ``margin``
@@ -376,6 +386,13 @@ class StoredReview:
             return False
         view[near * PAGE]
         return True
+
+
+def _as_matched(records: dict[str, Record]) -> dict[str, tuple]:
+    """What matching reads of each record (the same objects: comparing them is cheap)."""
+    return {
+        k: (r.key, r.status, r.members, r.keep, r.undecided, r.batch) for k, r in records.items()
+    }
 
 
 def _norm(flt: GroupFilter | None) -> GroupFilter | None:
