@@ -1,15 +1,14 @@
-"""Where a first scan's decode workers spend the extract stage: on a core, waiting for one,
-waiting for the disk, or asleep (no task to run).
+"""Where a first scan's decode workers spend each stage: on a core, waiting for one, or asleep
+(no task to run, or waiting for the disk).
 
 Why: on the 100k run the workers were on a core only ≈ 87 % of the extract stage (issue 13,
 docs/benchmarks.md "Scale"), and the wall ratio cannot tell a cold page cache from the box's
 other load or from starved workers. The kernel can: every 0.1 s this samples each process of
-the scan's tree — ``/proc/PID/schedstat`` (CPU time and run-queue wait, both in ns) and, when
-delay accounting is on (``--delayacct`` turns it on for the run, as root), the block-I/O wait
-of ``/proc/PID/stat`` — and the box's ``/proc/stat`` (idle, iowait, steal). Each stage's
+the scan's tree — ``/proc/PID/task/*/schedstat`` (CPU time of every thread, run-queue wait of
+the main thread) — and the box's ``/proc/stat`` (busy, idle, iowait, steal). Each stage's
 window is laid back from the scan's end by its ``seconds_by_stage``, as ``scale.py`` does.
 
-    python benchmarks/worker_idle.py /tmp/lookalike-scale/m10000 --workers 2 [--cold] [--delayacct]
+    python benchmarks/worker_idle.py /tmp/lookalike-scale/m10000 --workers 2 [--cold]
 
 ``--cold`` drops the folder's files (only those) from the page cache first
 (``posix_fadvise(DONTNEED)`` after a ``sync``): a first scan of photos not read since boot.
@@ -31,7 +30,6 @@ import numpy as np
 import psutil
 
 TICK = os.sysconf("SC_CLK_TCK")
-DELAYACCT = Path("/proc/sys/kernel/task_delayacct")
 
 
 def evict(folder: Path) -> int:
@@ -49,10 +47,11 @@ def evict(folder: Path) -> int:
     return n
 
 
-def _proc(pid: int) -> tuple[float, float, float] | None:
-    """(CPU s, run-queue wait s, block-I/O wait s) of one process so far, summed over its
-    threads (the CLI's scan runs in a thread beside the main one)."""
-    cpu = runq = blkio = 0.0
+def _proc(pid: int) -> tuple[float, float] | None:
+    """(CPU s of all its threads, run-queue wait s of its main thread) so far: the CLI's
+    scan runs in a thread beside the main one, and a worker's helper threads (OpenCV's pool)
+    sleep most of the time, so their run-queue waits would count one stall many times."""
+    cpu = runq = 0.0
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
@@ -60,14 +59,12 @@ def _proc(pid: int) -> tuple[float, float, float] | None:
     for tid in tids:
         try:
             cpu_ns, runq_ns, _ = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
-            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-        except OSError:
+        except (OSError, ValueError):
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()
         cpu += int(cpu_ns) / 1e9
-        runq += int(runq_ns) / 1e9
-        blkio += int(fields[39]) / TICK  # delayacct_blkio_ticks (field 42 of stat)
-    return cpu, runq, blkio
+        if tid == str(pid):
+            runq = int(runq_ns) / 1e9
+    return cpu, runq
 
 
 def _box() -> np.ndarray:
@@ -104,11 +101,11 @@ def _sample(proc: subprocess.Popen, rows: list) -> None:
                 except psutil.Error:
                     continue
             seen[p.pid] = (role, got)
-        sums = {r: np.zeros(4) for r in ("driver", "worker", "other")}
-        for role, (cpu, runq, blk) in seen.values():
-            sums[role] += (cpu, runq, blk, 0)
+        sums = {r: np.zeros(3) for r in ("driver", "worker", "other")}
+        for role, (cpu, runq) in seen.values():
+            sums[role] += (cpu, runq, 0)
         alive = sum(1 for p in kids if seen.get(p.pid, ("",))[0] == "worker")
-        sums["worker"][3] = alive
+        sums["worker"][2] = alive
         rows.append((now, _box(), sums))
         time.sleep(0.1)
 
@@ -127,19 +124,16 @@ def _window(rows: list, start: float, end: float) -> dict:
     )
     for role in ("driver", "worker"):
         v = np.array([r[2][role] for r in rows])
-        d = at(v[:, :3], end) - at(v[:, :3], start)
-        entry = dict(
-            zip(("cpu_s", "runq_wait_s", "blkio_wait_s"), np.round(d, 2).tolist(), strict=True)
-        )
+        d = at(v[:, :2], end) - at(v[:, :2], start)
+        entry = dict(zip(("cpu_s", "runq_wait_s"), np.round(d, 2).tolist(), strict=True))
         if role == "worker":
             inside = (ts >= start) & (ts <= end)
-            n = float(np.mean(v[inside, 3])) if inside.any() else 0.0
+            n = float(np.mean(v[inside, 2])) if inside.any() else 0.0
             life = n * (end - start)
             entry["mean_alive"] = round(n, 2)
-            # neither on a core nor runnable: no task to run, or waiting for the disk (the
-            # block-I/O wait also counts the run-queue wait after the read completes)
+            # neither on a core nor runnable: no task to run, or waiting for the disk
             entry["asleep_s"] = round(life - float(d[0] + d[1]), 2)
-            entry["on_core_share"] = round(float(d[0]) / max(life, 1e-9), 3)
+            entry["on_core_share"] = round(float(d[0]) / life, 3) if life > 0.05 else None
         out[role] = entry
     return out
 
@@ -178,24 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("folder", type=Path)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cold", action="store_true", help="drop the folder from the page cache")
-    ap.add_argument("--delayacct", action="store_true", help="turn on block-I/O wait accounting")
     ap.add_argument("--src", help="the engine's source tree (PYTHONPATH); default: as imported")
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
-    before = DELAYACCT.read_text().strip() if DELAYACCT.exists() else None
-    if args.delayacct and before == "0":
-        DELAYACCT.write_text("1")
-    try:
-        evicted = evict(args.folder) if args.cold else 0
-        result = {"script": "benchmarks/worker_idle.py", "argv": sys.argv[1:],
-                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                  "cold": args.cold, "evicted_files": evicted,
-                  "delayacct": DELAYACCT.read_text().strip() == "1" if before else False,
-                  **run(args.folder, args.workers, args.src),
-                  "load_avg": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
-    finally:
-        if args.delayacct and before == "0":
-            DELAYACCT.write_text("0")
+    evicted = evict(args.folder) if args.cold else 0
+    result = {"script": "benchmarks/worker_idle.py", "argv": sys.argv[1:],
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "cold": args.cold, "evicted_files": evicted,
+              **run(args.folder, args.workers, args.src),
+              "load_avg": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
     print(json.dumps(result, indent=1))
     if args.output:
         args.output.write_text(json.dumps(result, indent=1) + "\n")
