@@ -57,13 +57,23 @@ def _canonical_chunks(plan: Plan, parts: list[str]) -> Iterator[bytes]:
     yield parts[-1].encode()
 
 
+_SCALARS = (str, int, float, type(None))  # bool is an int
+
+
+def _indented_entry(entry: dict) -> str:
+    """``json.dumps(entry, indent=1)`` two levels down. A flat dict (every plan item and
+    refusal) goes through the C encoder with the indent written as separators: the indented
+    encoder is pure Python, and was a third of the time of writing a 300k-item plan."""
+    if entry and all(isinstance(v, _SCALARS) for v in entry.values()):
+        return "{\n   " + json.dumps(entry, separators=(",\n   ", ": "))[1:-1] + "\n  }"
+    return json.dumps(entry, indent=1).replace("\n", "\n  ")
+
+
 def _indented(plan: Plan, name: str, fh: TextIO) -> None:
     """One list as ``json.dumps(doc, indent=1)`` writes it two levels down."""
     first = True
     for entry in _entries(plan, name):
-        fh.write(
-            ("[\n  " if first else ",\n  ") + json.dumps(entry, indent=1).replace("\n", "\n  ")
-        )
+        fh.write(("[\n  " if first else ",\n  ") + _indented_entry(entry))
         first = False
     fh.write("[]" if first else "\n ]")
 
