@@ -69,3 +69,34 @@ def test_a_first_scan_asks_for_every_photo_before_sniffing_it(tmp_path, monkeypa
     asked.clear()
     list(engine.scan_sync(ScanOptions(roots=(root,), workers=1)))
     assert asked == []  # an unchanged rescan sniffs nothing, so reads nothing ahead
+
+
+def test_the_pool_reads_big_photos_ahead_whole_and_leaves_small_ones_to_the_sniff(
+    tmp_path, monkeypatch
+):
+    """The real engine path with two workers: photos over HEAD_BYTES are asked for whole
+    (WHOLE_BYTES) in the extract stage, once each; the small ones only by the sniff."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    big, small = [], []
+    for i, name in enumerate(["astronaut", "coffee", "chelsea", "rocket"]):
+        img = Image.fromarray(getattr(data, name)())
+        p = root / f"{i}.jpg"
+        img.resize((img.width * 3, img.height * 3)).save(p, quality=97)
+        q = root / f"{i}s.jpg"
+        img.resize((img.width // 2, img.height // 2)).save(q, quality=80)
+        big.append(str(p))
+        small.append(str(q))
+    assert all(os.path.getsize(p) > readahead.HEAD_BYTES for p in big)
+    assert all(os.path.getsize(p) <= readahead.HEAD_BYTES for p in small)
+    asked: list[tuple[str, int]] = []
+    real = readahead.advise
+    monkeypatch.setattr(readahead, "advise", lambda p, n: (asked.append((p, n)), real(p, n)))
+    engine = Engine(tmp_path / "cat.db", tmp_path / "thumbs")
+    events = list(engine.scan_sync(ScanOptions(roots=(root,), workers=2)))
+    assert isinstance(events[-1], ScanFinished)
+    whole = [p for p, n in asked if n == readahead.WHOLE_BYTES]
+    assert sorted(whole) == sorted(big)
+    heads = [p for p, n in asked if n == readahead.HEAD_BYTES]
+    assert sorted(heads) == sorted(big + small)
+    assert {len(g.members) for g in events[-1].groups} == {2}  # each photo with its resize

@@ -18,6 +18,11 @@ MAX_CHUNK = 16  # tasks a worker takes at once (each chunk is one pickled messag
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def chunk_size(tasks: int, workers: int) -> int:
+    """Tasks a worker takes at once: chunks grow with the work, up to MAX_CHUNK."""
+    return max(1, min(MAX_CHUNK, tasks // (8 * max(1, workers))))
+
+
 def _quiet_worker(warm: str | None = None) -> None:
     """Workers ignore SIGINT (the parent decides how to stop, so no tracebacks leak out) and
     use one BLAS thread each: N workers × N threads would only fight over the cores."""
@@ -98,7 +103,7 @@ class DecodePool:
         """
         tasks = list(tasks)
         if chunksize is None:
-            chunksize = max(1, min(MAX_CHUNK, len(tasks) // (8 * max(1, self.workers))))
+            chunksize = chunk_size(len(tasks), self.workers)
         if self.workers <= 1 or (self._pool is None and len(tasks) <= 2):
             for t in tasks:
                 if cancelled():

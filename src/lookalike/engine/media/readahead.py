@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 AHEAD = 64  # files asked for ahead of the one being read (≈ 64 × 0.03 ms ≫ a disk read)
 HEAD_BYTES = 128 * 1024  # what is asked for a file: all of a small photo, the head of a big one
+WHOLE_BYTES = 32 * 2**20  # a photo read whole (a 12-48 MP JPEG or HEIC; a RAW's first 32 MB)
 
 _ADVISE = getattr(os, "posix_fadvise", None)
 
@@ -39,9 +40,11 @@ def advise(path: str, length: int = HEAD_BYTES) -> None:
 
 class ReadAhead:
     """Keeps the kernel ``ahead`` files ahead of a reader going through ``paths`` in order:
-    call ``reached(i)`` before reading ``paths[i]``."""
+    call ``reached(i)`` before reading ``paths[i]``. A ``None`` path is not asked for."""
 
-    def __init__(self, paths: Sequence[str], ahead: int = AHEAD, length: int = HEAD_BYTES):
+    def __init__(
+        self, paths: Sequence[str | None], ahead: int = AHEAD, length: int = HEAD_BYTES
+    ) -> None:
         self.paths = paths
         self.ahead = ahead
         self.length = length
@@ -54,5 +57,6 @@ class ReadAhead:
         # in steps of ahead/2, so the syscalls come in runs and not one per file read
         end = min(len(self.paths), max(end, self.asked + max(1, self.ahead // 2)))
         for k in range(self.asked, end):
-            advise(self.paths[k], self.length)
+            if (path := self.paths[k]) is not None:
+                advise(path, self.length)
         self.asked = end

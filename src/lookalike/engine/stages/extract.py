@@ -22,7 +22,9 @@ from lookalike.engine.features.extract import (
     pack_views,
 )
 from lookalike.engine.media.decode import DecodeError, set_decode_budget
+from lookalike.engine.media.readahead import HEAD_BYTES, WHOLE_BYTES, ReadAhead
 from lookalike.engine.media.sniff import IMAGE
+from lookalike.engine.pool import chunk_size
 from lookalike.engine.records import FileError
 from lookalike.engine.stages.context import Progress, ScanContext, Writes
 from lookalike.engine.stages.exact import Exact
@@ -61,6 +63,20 @@ def ml_options(ctx: ScanContext) -> Any:
     return ctx.options.ml
 
 
+def _read_ahead(ctx: ScanContext, need: list[FileRow]) -> ReadAhead | None:
+    """The photos bigger than the sniff's read-ahead (readahead.py), read ahead of the local
+    workers whole: a cold 2 MB camera JPEG waited ≈ 9 ms on the disk (10.7 ms to read against
+    1.7 cached) before a ≈ 55 ms decode could start. Tasks go out in order, a chunk at a
+    time, and results come back a chunk at a time: the window covers the chunks in flight."""
+    if ctx.options.executor != "local" or ctx.options.workers <= 1:
+        return None
+    paths = [r.path if r.size > HEAD_BYTES else None for r in need]
+    if not any(paths):
+        return None
+    chunk = chunk_size(len(need), ctx.options.workers)
+    return ReadAhead(paths, ahead=2 * (ctx.options.workers + 1) * chunk, length=WHOLE_BYTES)
+
+
 def _decode_all(
     ctx: ScanContext, need: list[FileRow], feeder: Any, prog: Progress
 ) -> Iterator[Event]:
@@ -68,10 +84,9 @@ def _decode_all(
     feeder as they come. Returns how many files were done."""
     opts, cat = ctx.options, ctx.cat
     budget = opts.max_decode_mb * 2**20
-    tasks: list[tuple] = [
-        (r.id, r.path, ctx.thumb_path(r), opts.max_pixels, budget)
-        for r in sorted(need, key=lambda r: r.path)
-    ]
+    need = sorted(need, key=lambda r: r.path)
+    tasks: list[tuple] = [(r.id, r.path, ctx.thumb_path(r), opts.max_pixels, budget) for r in need]
+    ahead = _read_ahead(ctx, need)
     if feeder is not None:
         tasks = [(*t, feeder.job) for t in tasks]
     paths = {r.id: r.path for r in need}
@@ -80,9 +95,13 @@ def _decode_all(
         job = feeder.remote_job(4, roots=opts.remote_roots)
     writes = Writes(cat)
     done = 0
+    if ahead is not None:
+        ahead.reached(0)
     results = ctx.pool.map(extract_task, tasks, ctx.cancel.is_set, embed=job)
     for fid, meta, views, err, *ml_extra in results:
         done += 1
+        if ahead is not None:
+            ahead.reached(done)
         if err is not None:
             writes.row(cat.set_kinds, fid, IMAGE, err)
             ctx.on_error(FileError(paths[fid], err))
