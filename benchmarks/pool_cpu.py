@@ -8,7 +8,9 @@ that gap on the same photos, rounds alternating so the shared box's load hits ev
 - ``task``: the worker's job in this process (``extract_task``: features, thumbnail written to
   a cache folder, the result pickled), and its thumbnail's pieces timed apart: the resize
   (``thumb_pixels``), the JPEG encode (``encode_jpeg``, OpenCV; ``encode_pil``: Pillow's, as
-  scans encoded before, for comparison), the file write;
+  scans encoded before, for comparison), the file write; ``source``: the thumbnail as scans
+  make it now, a small upright JPEG's own bytes (``source_thumbnail``) and their file write,
+  else the resize, encode and write above (``source_share``: the photos that took the bytes);
 - ``pool1`` / ``poolN``: the scan's own pool (``engine.pool``, spawn, its chunking) running
   ``extract_task`` over the same photos with 1 and with N worker processes: the workers' CPU
   (psutil, after a warm-up, so spawn and imports are not counted) and the driver's
@@ -53,7 +55,9 @@ def _tasks(files: list[str], tmp: str, tag: str) -> list[tuple]:
 
 def in_process(files: list[str], tmp: str, tag: str) -> dict[str, float]:
     """CPU ms a photo of the floor, the worker's task and the thumbnail's pieces, interleaved."""
-    cpu = dict.fromkeys(("floor", "task", "decode", "resize", "encode", "encode_pil", "write"), 0.0)
+    keys = ("floor", "task", "decode", "resize", "encode", "encode_pil", "write", "source")
+    cpu = dict.fromkeys(keys, 0.0)
+    took = 0
     for task in _tasks(files, tmp, tag):
         c = time.process_time()
         ex.extract_file(task[1], None, PIXELS)
@@ -62,7 +66,8 @@ def in_process(files: list[str], tmp: str, tag: str) -> dict[str, float]:
         pickle.dumps(extract_task(task))
         cpu["task"] += time.process_time() - c
         c0 = time.process_time()
-        arr = np.asarray(decode_reduced(task[1]).rgb)
+        decoded = decode_reduced(task[1])
+        arr = np.asarray(decoded.rgb)
         c1 = time.process_time()
         small = ex.thumb_pixels(arr)
         c2 = time.process_time()
@@ -74,12 +79,21 @@ def in_process(files: list[str], tmp: str, tag: str) -> dict[str, float]:
         c4 = time.process_time()
         Image.fromarray(small).save(io.BytesIO(), "JPEG", quality=ex.THUMB_QUALITY)  # before
         c5 = time.process_time()
+        ready = getattr(ex, "source_thumbnail", lambda _: None)(decoded)  # older code: none
+        if ready is not None:
+            ex._write(path + ".s.tmp", ready, os.path.dirname(path))
+            os.replace(path + ".s.tmp", path[:-4] + ".s.jpg")
+        took += ready is not None
+        c6 = time.process_time()
         for k, a, b in (
             ("decode", c0, c1), ("resize", c1, c2), ("encode", c2, c3), ("write", c3, c4),
-            ("encode_pil", c4, c5),
+            ("encode_pil", c4, c5), ("source", c5, c6),
         ):  # fmt: skip
             cpu[k] += b - a
-    return {k: v * 1000 / len(files) for k, v in cpu.items()}
+        if ready is None:  # encoded as before: its resize, encode and write
+            cpu["source"] += c4 - c1
+    out = {k: v * 1000 / len(files) for k, v in cpu.items()}
+    return {**out, "source_share": took / len(files)}
 
 
 def pooled(files: list[str], tmp: str, tag: str, workers: int) -> dict[str, float]:
@@ -137,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_ms": ms,
         "cpu_ms_by_round": {k: [round(x, 2) for x in v] for k, v in runs.items()},
         "thumb_ms": round(ms["resize"] + ms["encode"] + ms["write"], 3),
+        "source_thumb_ms": ms["source"],
         "trip_ms": round(ms["pool1_workers"] + ms["pool1_driver"] - ms["task"], 3),
         "task_over_floor": round(ms["task"] / ms["floor"], 3),
         f"pool{w}_over_pool1": round(ms[f"pool{w}_workers"] / ms["pool1_workers"], 3),

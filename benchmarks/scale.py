@@ -351,10 +351,19 @@ def scan(root: Path, db: Path, out: Path, workers: int, extra: list[str]) -> dic
     return {"wall_s": round(wall, 2), "peak_tree_rss_mb": round(peaks["tree"] / 2**20),
             "peak_driver_rss_mb": round(peaks["driver"] / 2**20),
             "catalog_mb": round(cat_bytes / 2**20, 1), "stats": doc.get("stats"),
+            "thumb_cache": thumb_cache(db.parent / "cache"),
             "cpu_s": {"tree": round(tree_cpu, 2), "driver": round(peaks["driver_cpu_s"], 2),
                       "workers": round(tree_cpu - peaks["driver_cpu_s"], 2)},
             "cpu_s_by_stage": {k: round(v, 2) for k, v in by_stage.items()},
             "groups": doc.get("groups", [])}  # fmt: skip
+
+
+def thumb_cache(cache: Path) -> dict:
+    """The thumbnail cache the scan wrote: files, bytes, and the disk they take (``du``:
+    whole blocks, so a small file costs a 4 KiB block at least)."""
+    files = [f.stat() for f in cache.rglob("*") if f.is_file()]
+    return {"files": len(files), "mb": round(sum(s.st_size for s in files) / 2**20, 1),
+            "disk_mb": round(sum(s.st_blocks * 512 for s in files) / 2**20, 1)}  # fmt: skip
 
 
 def floor_rate(root: Path, count: int = 200) -> tuple[float, float]:
