@@ -24,7 +24,8 @@ the floor's CPU per file (``time.process_time``) over the tree's — what the wa
 ``cpu_s_by_stage`` splits the tree's CPU by stage (a timeline of every process's CPU, sampled
 with the RSS); ``extract_cpu_ms_per_image`` / ``extract_cpu_efficiency`` are the extract
 stage's alone, per decoded photo — the part the floor compares with, without the walk, the
-catalog diff, the exact stage, grouping and ranking around it.
+catalog diff, the exact stage, grouping and ranking around it. ``thumb_cache``: the thumbnail
+cache's files, bytes and disk (whole blocks, as ``du``) after each scan.
 """
 
 from __future__ import annotations
