@@ -2,15 +2,16 @@
 on screen (issue 13).
 
 Why: matching took about a minute at 100,000 decided groups (32 s once only the decided
-groups' member facts were read; a few seconds since the common case is found in SQL,
-ui/stored_match.py), and the first page waited for it. Now the first page shows as with no
-decisions; the status line says "matching decisions …". Keys that only move in the review
-(next/previous group or file, page, first, last) act at once — they read no decision — while
-every other key (a decision, a filter, select, save, quit) waits (ui/keyhold.py, with no
-safety-net release: a decision key must never act on a review whose decisions are not back
-yet) and is replayed, in order, once the decisions are set; a moving key typed after a
-waiting one waits too, so each key acts on the group it was typed on. Matching is exactly
-``state_store.match_records``, so a decision whose group changed is dropped or kept as before.
+groups' member facts were read; 12.5 s on a loaded 2-core box since the common case is
+found in SQL, ui/stored_match.py, docs/scale.md), and the first page waited for it. Now the
+first page shows as with no decisions; the status line says "matching decisions …". Keys
+that only move in the review (next/previous group or file, page, first, last) act at once —
+they read no decision — while every other key (a decision, a filter, select, save, quit)
+waits (ui/keyhold.py, with no safety-net release: a decision key must never act on a review
+whose decisions are not back yet) and is replayed, in order, once the decisions are set; a
+moving key typed after a waiting one waits too, so each key acts on the group it was typed
+on. Matching is exactly ``state_store.match_records``, so a decision whose group changed is
+dropped or kept as before.
 """
 
 from __future__ import annotations
