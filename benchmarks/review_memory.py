@@ -20,7 +20,8 @@ groups and stored with ``Catalog.finish_scan``. Each way runs in a fresh process
   ui/app_decisions.py): ``open_stored`` reads the decided groups' member facts and
   ``load_records`` matches them before the first page is shown; ``app`` shows the first page
   first (``seconds_first_groups``) and then reads and matches them as the app's worker does
-  (``seconds_decisions_matched``, from the open);
+  (``seconds_decisions_matched``, from the open; since session 8 the common case in SQL,
+  ui/stored_match.py, with the cyclic collector paused as the worker pauses it);
 - ``upgrade``: the first open of the same review as a schema-1 catalog wrote it (the group
   columns and ``group_files`` filled from the JSON rows, once);
 - ``live``: a first scan's groups handed to the app's review one by one as ``GroupFound``

@@ -111,7 +111,7 @@ def record_sets(draw, files: list[Member], groups: list[list[Member]]):
     return out
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_sql_matching_equals_the_rule_on_random_stores(data) -> None:
     files, groups = data.draw(stores())
