@@ -232,3 +232,43 @@ def test_a_match_made_in_a_worker_is_used_only_for_the_same_records(tmp_path: Pa
     calls.clear()
     got = stored.matched(records)
     assert calls == [1] and got == reference(stored, records) != want  # matched again
+
+
+def test_matched_records_and_decisions_hold_no_copies(tmp_path: Path) -> None:
+    """With every group decided the review holds a record and a decision per group: no
+    ``__dict__`` apiece, one shared empty set for "no undecided / new file", and the kept keys
+    are the members' own strings — a record parsed from 20,000 stored rows costs well under
+    the ≈ 800 bytes it did (docs/scale.md)."""
+    import tracemalloc
+
+    files = [member(i, True) for i in range(6)]
+    store(tmp_path / "c.sqlite", [files[0:3], files[3:6]])
+    recs = {}
+    for g in (files[0:3], files[3:6]):
+        keys = frozenset(file_key(m) for m in g)
+        recs[group_key(keys)] = Record(group_key(keys), "accepted", keys, {file_key(g[0])})
+    records = parse_records([r.to_json() for r in recs.values()])
+    got = match_stored(open_stored(EngineAdapter(Engine(tmp_path / "c.sqlite"))), records)
+    assert len(got) == 2
+    for rec, d in zip(records.values(), got.values(), strict=True):
+        assert not hasattr(rec, "__dict__") and not hasattr(d, "__dict__")
+        assert rec.undecided is d.new is records[next(iter(records))].undecided
+        assert all(any(k is m for m in rec.members) for k in rec.keep)
+    rows = [
+        {
+            "key": f"{i:032x}",
+            "status": "accepted",
+            "members": [f"{i * 4 + j}:1000{j}:17000000000000000{j}" for j in range(4)],
+            "keep": [f"{i * 4}:10000:170000000000000000"],
+            "batch": None,
+            "updated": 1.0,
+        }
+        for i in range(20_000)
+    ]
+    tracemalloc.start()
+    try:
+        held = parse_records(rows)
+        per_record = tracemalloc.get_traced_memory()[0] / len(held)
+    finally:
+        tracemalloc.stop()
+    assert len(held) == 20_000 and per_record < 650, per_record

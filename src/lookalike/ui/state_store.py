@@ -17,6 +17,9 @@ TIERS = (None, "exact", "same", "similar")
 SORTS = ("order", "bytes", "size", "tier")
 STATE_KEY = "ui.review"
 NEW_FILES = "changed:"  # prefix of the status of a decided group that gained files
+# One empty set shared by every record and decision with no undecided / new file: with every
+# group decided (100,000 records) an empty frozenset apiece held ≈ 43 MB (docs/scale.md).
+EMPTY: frozenset[str] = frozenset()
 
 
 def file_key(m: Member) -> str:
@@ -45,7 +48,7 @@ def group_key(keys: Iterable[str]) -> str:
     return hashlib.blake2b(text, digest_size=16).hexdigest()
 
 
-@dataclass
+@dataclass(slots=True)  # no __dict__ apiece: a review may hold 100,000 (docs/scale.md)
 class Decision:
     """What the reviewer chose for one group; ``keep`` is the set of paths to keep.
 
@@ -57,11 +60,11 @@ class Decision:
     status: str  # accepted | changed | not-dup
     keep: frozenset[str]
     batch: str | None = None  # journal batch that acted on it (cleared again by undo)
-    new: frozenset[str] = frozenset()
+    new: frozenset[str] = EMPTY
     record: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """A decision as stored: by member set and file keys, never by group number."""
 
@@ -69,7 +72,7 @@ class Record:
     status: str
     members: frozenset[str]
     keep: frozenset[str]
-    undecided: frozenset[str] = frozenset()
+    undecided: frozenset[str] = EMPTY
     batch: str | None = None
     updated: float = field(default_factory=time.time)
 
@@ -92,8 +95,8 @@ class Record:
                 str(d["key"]),
                 str(d["status"]),
                 members,
-                frozenset(_strs(d["keep"])) & members,
-                frozenset(_strs(d.get("undecided"))) & members,
+                _within(d["keep"], members),
+                _within(d.get("undecided"), members),
                 d["batch"] if isinstance(d.get("batch"), str) else None,
                 float(d.get("updated") or 0.0),
             )
@@ -102,6 +105,15 @@ class Record:
         if rec.status not in ("accepted", "changed", "not-dup") or len(members) < 2:
             return None
         return rec
+
+
+def _within(value: Any, members: frozenset[str]) -> frozenset[str]:
+    """The strings of ``value`` that are members, as the members' own string objects (a JSON
+    decode gives every occurrence its own copy) and the shared empty set when none is."""
+    wanted = frozenset(_strs(value))
+    if not wanted:
+        return EMPTY
+    return frozenset(k for k in members if k in wanted)
 
 
 def _strs(value: Any) -> Iterable[str]:
@@ -152,7 +164,9 @@ def match_records(
         kept = {paths[k] for k in rec.keep if k in paths}
         if rec.status != "not-dup" and not kept - new:
             continue  # every file the reviewer kept is gone: look again
-        out[gid] = Decision(rec.status, frozenset(kept | new), rec.batch, frozenset(new), rec.key)
+        out[gid] = Decision(
+            rec.status, frozenset(kept | new), rec.batch, frozenset(new) or EMPTY, rec.key
+        )
     return out
 
 

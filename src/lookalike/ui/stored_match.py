@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from lookalike.ui.state_store import Decision, Record, match_records
+from lookalike.ui.state_store import EMPTY, Decision, Record, match_records
 
 
 def match_stored(stored: Any, records: dict[str, Record]) -> dict[int, Decision]:
@@ -39,11 +39,11 @@ def match_stored(stored: Any, records: dict[str, Record]) -> dict[int, Decision]
         paired.add(s)
         rec = recs[s]
         paths = got.paths.get(s, {})
-        new = frozenset(os.fsdecode(paths[k]) for k in rec.undecided)
-        kept = {os.fsdecode(paths[k]) for k in rec.keep}
+        new = frozenset(os.fsdecode(paths[k]) for k in rec.undecided) if rec.undecided else EMPTY
+        kept = frozenset(os.fsdecode(paths[k]) for k in rec.keep)
         if rec.status != "not-dup" and not kept - new:
             continue  # every file the reviewer kept is gone: look again (match_records)
-        out[o + 1] = Decision(rec.status, frozenset(kept | new), rec.batch, new, rec.key)
+        out[o + 1] = Decision(rec.status, kept | new if new else kept, rec.batch, new, rec.key)
     rest = {n: records[n] for s, n in enumerate(names) if s not in paired}
     if rest and got.other:
         want = {k for rec in rest.values() for k in rec.members}
