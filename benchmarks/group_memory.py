@@ -5,7 +5,8 @@ the catalog it is given), in this process, and prints per step the resident size
 after and the peak in between (Linux: the peak is reset per step via ``/proc/self/clear_refs``,
 so nested steps reset their parent's peak: read a stage's own line for its steps' maxima).
 ``--whole`` instead runs the rescan as ``scale.py`` does (a child process, driver and tree RSS
-sampled every 0.1 s) and prints its peaks.
+sampled every 0.1 s) and prints its peaks. Both regroup (``LOOKALIKE_REUSE_GROUPS=0``): an
+unchanged rescan would otherwise send the stored groups (engine/group_reuse.py).
 
     cp /tmp/lookalike-scale/m100000/run/catalog.db /tmp/g/catalog.db
     python benchmarks/group_memory.py /tmp/lookalike-scale/m100000 /tmp/g/catalog.db
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--whole", action="store_true", help="peaks of the whole rescan only")
     args = ap.parse_args(argv)
     out = args.catalog.parent / "group_memory.json"
+    os.environ["LOOKALIKE_REUSE_GROUPS"] = "0"  # the group and rank stages are what is measured
     if args.whole:
         sys.path.insert(0, str(Path(__file__).parent))
         import scale
