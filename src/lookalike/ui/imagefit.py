@@ -19,6 +19,23 @@ DEFAULT_CELL = (10, 20)
 RGB = tuple[int, int, int]
 
 
+def small_rgb(src: Any, side: int) -> Any:
+    """An open thumbnail as RGB, at most ``side`` px long: scans keep a small JPEG (up to twice
+    that) as its own thumbnail, and the cache's memory and the tiles' fits stay those of
+    ``side`` px thumbnails. A JPEG twice as large decodes at half scale (DCT)."""
+    from PIL import Image
+
+    w, h = src.size
+    scale = side / max(w, h, 1)
+    if scale < 1:
+        src.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
+    src.load()
+    im = src.convert("RGB")
+    if max(im.size) > side:
+        im.thumbnail((side, side), Image.Resampling.BILINEAR)
+    return im
+
+
 def cell_size() -> tuple[int, int]:
     """The terminal's cell size in pixels (textual-image asked the terminal at import)."""
     try:

@@ -68,29 +68,13 @@ class ThumbCache:
 
         try:
             with Image.open(path) as src:
-                im = self._decode(src)
+                im = imagefit.small_rgb(src, self.side)
         except (OSError, ValueError, Image.DecompressionBombError):
             return None
         with self._lock:
             self._items[path] = im
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
-        return im
-
-    def _decode(self, src: Any) -> Any:
-        """RGB, at most ``side`` px long: scans keep a small JPEG (up to twice that) as its
-        own thumbnail, and the cache's memory (``size`` pictures) and the tiles' fits stay
-        those of ``side`` px thumbnails. A JPEG twice as large decodes at half scale (DCT)."""
-        from PIL import Image
-
-        w, h = src.size
-        scale = self.side / max(w, h, 1)
-        if scale < 1:
-            src.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
-        src.load()
-        im = src.convert("RGB")
-        if max(im.size) > self.side:
-            im.thumbnail((self.side, self.side), Image.Resampling.BILINEAR)
         return im
 
     def fitted(self, path: str | None, box: Box, background: imagefit.RGB) -> Any:
