@@ -22,6 +22,7 @@ from lookalike.ui.group_pages import keyed, open_stored
 from lookalike.ui.state import ReviewState
 from lookalike.ui.state_store import Record, file_key, group_key, match_records, parse_records
 from lookalike.ui.stored_match import match_stored
+from lookalike.ui.stored_records import StoredRecords
 
 NAMES = ["a", "b:c", "d\udcff", "é f", "g"]  # a colon, an undecodable byte, a space
 
@@ -128,6 +129,90 @@ def test_sql_matching_equals_the_rule_on_random_stores(data) -> None:
         if stored is None:
             return
         assert match_stored(stored, records) == reference(stored, records)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_rows_paired_in_the_catalog_give_the_rule_and_keep_every_record(data) -> None:
+    """The app's open (ui/app_decisions.py ``match_left``): rows paired in SQL straight from
+    the catalog's ``review_decisions`` and left there, the rest decoded and matched by the
+    rule — the same decisions as the rule over every record, and every record still there
+    (read by key when asked for) exactly as stored."""
+    from lookalike.ui.app_decisions import match_left
+
+    files, groups = data.draw(stores())
+    recs = data.draw(record_sets(files, groups))
+    rows = [
+        Record(name, status, members, keep & members, und & members, data.draw(BATCHES)).to_json()
+        for name, members, keep, und, status in recs
+    ]
+    if data.draw(st.booleans()):  # no key by path: the catalog pairs what it can
+        rows = [r for r in rows if not any(k.startswith("path:") for k in r["members"])]
+    with tempfile.TemporaryDirectory() as tmp:
+        catalog = Path(tmp) / "c.sqlite"
+        store(catalog, groups)
+        engine = Engine(catalog)
+        engine.save_decisions(rows, [])
+        port = EngineAdapter(engine)
+        stored = open_stored(port)
+        if stored is None:
+            return
+        every = parse_records(port.load_decisions())
+        got = port.pair_stored_decisions()
+        if got is None:  # a row the rule must read itself (a key by path): the old way
+            assert any(k.startswith("path:") for r in rows for k in r["members"])
+            return
+        records, decisions = match_left(port, stored, got[0], port.load_decisions(got[1]))
+        assert decisions == reference(stored, every)
+        assert set(records) == set(every) and len(records) == len(every)
+        assert sorted(records.with_batch("b1"), key=lambda r: r.key) == sorted(
+            (r for r in every.values() if r.batch == "b1"), key=lambda r: r.key
+        )
+        assert records.as_dict() == every
+
+
+BATCHES = st.sampled_from([None, "b1", "b2"])
+
+
+def test_a_paired_row_stays_in_the_catalog_until_it_is_used(tmp_path: Path) -> None:
+    """Unchanged groups are paired in SQL and their rows are not decoded; deciding one again
+    reads only that row, and what the review then saves drops exactly it."""
+    from lookalike.ui.app_decisions import match_left
+
+    files = [member(i, True) for i in range(9)]
+    groups = [files[0:3], files[3:6], files[6:9]]
+    store(tmp_path / "c.sqlite", groups)
+    engine = Engine(tmp_path / "c.sqlite")
+    rows = []
+    for g in groups:
+        keys = frozenset(file_key(m) for m in g)
+        rows.append(
+            Record(group_key(keys), "accepted", keys, frozenset({file_key(g[0])})).to_json()
+        )
+    engine.save_decisions(rows, [])
+    port = EngineAdapter(engine)
+    stored = open_stored(port)
+    pairs, rest = port.pair_stored_decisions()
+    assert len(pairs) == 3 and rest == []
+    records, decisions = match_left(port, stored, pairs, port.load_decisions(rest))
+    assert isinstance(records, StoredRecords) and records.decoded == {} and len(records) == 3
+    assert decisions == reference(stored, parse_records(rows))
+    state = ReviewState()
+    state.set_stored(stored)
+    state.set_matched(records, decisions)
+    first, second, third = decisions
+    state.cursor = state.view.index(first)
+    state.not_duplicate()  # decided again: its old record read (by key) and replaced
+    assert set(records.decoded) == {decisions[first].record} and len(records.left) == 2
+    state.mark_applied([second], "b9")  # the journal acted on it: its record says so
+    assert len(records.left) == 1 and state.mark_undone("b9") == 1
+    upserts, dropped = state.take_changes()
+    assert dropped == [] and len(upserts) == 2
+    by_key = {u["key"]: u for u in upserts}
+    assert by_key[decisions[first].record]["status"] == "not-dup"
+    row = {r["key"]: r for r in rows}[decisions[second].record]
+    assert by_key[decisions[second].record] == row  # batch set and cleared: as stored
+    assert decisions[third].record in records.left  # never read
 
 
 def test_most_decisions_are_paired_in_sql_and_the_rest_by_the_rule(tmp_path: Path) -> None:
@@ -272,3 +357,45 @@ def test_matched_records_and_decisions_hold_no_copies(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     assert len(held) == 20_000 and per_record < 650, per_record
+
+
+def test_stored_rows_decode_as_each_column_alone(tmp_path: Path) -> None:
+    """``Catalog.review_decisions`` decodes a row's three JSON columns in one call: every row
+    reads exactly as the columns decoded one by one — odd names, nested values, a number,
+    and a column only Python's decoder takes (NaN) — and one that is not JSON still raises."""
+    import json
+    import sqlite3
+
+    import pytest
+
+    cat_path = tmp_path / "c.sqlite"
+    with Catalog(cat_path) as cat:
+        cat.save_review_decisions(
+            [
+                Record("k1", "accepted", frozenset({"1:2:3", "4:5:6"}), frozenset({"1:2:3"})).to_json(),
+                {"key": "k2", "status": "x", "members": ["path:/a\udcff:1:2", 'q"],['], "keep": []},
+            ],
+            [],
+        )  # fmt: skip
+    con = sqlite3.connect(cat_path)
+    con.executemany(
+        "INSERT INTO review_decisions VALUES (?, 'accepted', ?, ?, ?, NULL, 1.0)",
+        [("k3", "5", '{"a": [1]}', " [] "), ("k4", '["1:2:3", NaN]', "[]", "[]")],
+    )
+    con.commit()
+    want = {
+        k: [json.loads(c) for c in cols]
+        for k, *cols in con.execute("SELECT gkey, members, keep, undecided FROM review_decisions")
+    }
+    with Catalog(cat_path) as cat:
+        got = {d["key"]: d for d in cat.review_decisions()}
+    assert set(got) == set(want) == {"k1", "k2", "k3", "k4"}
+    for k, (members, keep, undecided) in want.items():
+        assert json.dumps([got[k]["members"], got[k]["keep"], got[k]["undecided"]]) == json.dumps(
+            [members, keep, undecided]
+        )
+    con.execute("UPDATE review_decisions SET keep = '[' WHERE gkey = 'k1'")
+    con.commit()
+    con.close()
+    with Catalog(cat_path) as cat, pytest.raises(ValueError):
+        cat.review_decisions()

@@ -326,12 +326,22 @@ class Engine:
         with Catalog(self.catalog_path) as cat:
             cat.remove_not_duplicate(paths)
 
-    def load_decisions(self) -> list[dict]:
-        """Review decisions as stored: keyed by their group's member set, not a group number."""
+    def load_decisions(self, keys: Sequence[str] | None = None) -> list[dict]:
+        """Review decisions as stored (or those of these keys): keyed by their group's member
+        set, not a group number."""
         from lookalike.engine.catalog import Catalog
 
         with Catalog(self.catalog_path) as cat:
-            return cat.review_decisions()
+            return cat.review_decisions(keys)
+
+    def pair_stored_decisions(self, show_hidden: bool = False) -> tuple[list, list[str]] | None:
+        """The stored review decisions paired with a stored group in SQL, none decoded in
+        Python, and the keys of the others (engine/stored_match.py ``pair_stored_rows``)."""
+        from lookalike.engine.catalog import Catalog
+        from lookalike.engine.stored_match import pair_stored_rows
+
+        with Catalog(self.catalog_path) as cat:
+            return pair_stored_rows(cat.db, show_hidden)
 
     def save_decisions(self, upserts: list[dict], deletes: list[str]) -> None:
         """Store changed review decisions and drop replaced ones (one transaction)."""

@@ -393,23 +393,39 @@ class Catalog:
                 ).rowcount
         return n
 
-    def review_decisions(self) -> list[dict[str, Any]]:
-        """Every stored review decision, keyed by its group's member set (see ui/state.py)."""
+    def review_decisions(self, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Every stored review decision (or those of these keys), keyed by its group's member
+        set (see ui/state.py).
+
+        The three JSON columns of a row are decoded in one ``json.loads`` (SQLite joins them
+        into one array when each is valid JSON): with every group decided that is 100,000
+        calls instead of 300,000, whose per-call cost was most of the decode (issue 13)."""
         rows = self.db.execute(
-            "SELECT gkey, status, members, keep, undecided, batch, updated FROM review_decisions"
+            "SELECT gkey, status, CASE WHEN json_valid(members) AND json_valid(keep) "
+            "AND json_valid(undecided) THEN '[' || members || ',' || keep || ',' || undecided "
+            "|| ']' END, members, keep, undecided, batch, updated FROM review_decisions"
+            + ("" if keys is None else " WHERE gkey IN (SELECT value FROM json_each(?))"),
+            () if keys is None else (json.dumps(list(keys)),),
         ).fetchall()
-        return [
-            {
-                "key": r[0],
-                "status": r[1],
-                "members": json.loads(r[2]),
-                "keep": json.loads(r[3]),
-                "undecided": json.loads(r[4]),
-                "batch": r[5],
-                "updated": r[6],
-            }
-            for r in rows
-        ]
+        loads = json.loads
+        out = []
+        for key, status, joined, members, keep, undecided, batch, updated in rows:
+            if joined is not None:
+                members, keep, undecided = loads(joined)
+            else:  # a column that is not JSON raises as it always did
+                members, keep, undecided = loads(members), loads(keep), loads(undecided)
+            out.append(
+                {
+                    "key": key,
+                    "status": status,
+                    "members": members,
+                    "keep": keep,
+                    "undecided": undecided,
+                    "batch": batch,
+                    "updated": updated,
+                }
+            )
+        return out
 
     def save_review_decisions(
         self, upserts: Iterable[dict[str, Any]], deletes: Iterable[str]

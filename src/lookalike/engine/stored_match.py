@@ -142,3 +142,90 @@ def match_sets(
         db.execute("ROLLBACK TO match_sets")  # the temporary tables go with it
         db.execute("RELEASE match_sets")
     return SetMatches(sorted(exact, key=lambda p: p[1]), other, paths)
+
+
+# Stored decision rows the review can pair without reading them into Python: every JSON
+# column valid, status one the review keeps, members an array of ≥ 2 distinct strings, each
+# a key by file id (no "path:" key), keep and undecided arrays. One row otherwise: None.
+_UNCLEAN = (
+    "SELECT 1 FROM review_decisions d WHERE NOT (json_valid(d.members) AND json_valid(d.keep) "
+    "AND json_valid(d.undecided) AND d.status IN ('accepted', 'changed', 'not-dup') "
+    "AND json_type(d.members) = 'array' AND json_type(d.keep) = 'array' "
+    "AND json_type(d.undecided) = 'array' AND json_array_length(d.members) >= 2 "
+    "AND json_array_length(d.members) = (SELECT COUNT(DISTINCT m.value) FROM json_each(d.members) m "
+    "WHERE m.type = 'text' AND m.value NOT LIKE 'path:%')) LIMIT 1"
+)
+_ROW_HITS = (
+    "CREATE TEMP TABLE row_hits AS "
+    "SELECT d.rowid AS s, m.value AS k, f.ord AS ord, f.path AS path "
+    "FROM review_decisions d, json_each(d.members) m CROSS JOIN group_files f "
+    "ON f.file_id = CAST(substr(m.value, 1, instr(m.value, ':') - 1) AS INTEGER) "
+    "WHERE f.file_id || ':' || f.size || ':' || f.mtime_ns = m.value"
+)
+_ROW_PAIRS = (
+    "SELECT p.s, p.ord, p.n, p.distinct_keys, g.members, json_array_length(d.members) "
+    "FROM (SELECT s, ord, COUNT(*) AS n, COUNT(DISTINCT k) AS distinct_keys "
+    "FROM temp.row_hits GROUP BY s, ord) p "
+    "JOIN groups g ON g.ord = p.ord JOIN review_decisions d ON d.rowid = p.s"
+)
+_PAIRED_FILES = (  # per paired row: its kept and undecided files' stored paths
+    "SELECT h.s, d.gkey, d.status, CASE WHEN typeof(d.batch) = 'text' THEN d.batch END, "
+    "h.path, h.k IN (SELECT value FROM json_each(d.keep)), "
+    "h.k IN (SELECT value FROM json_each(d.undecided)) "
+    "FROM temp.row_hits h JOIN review_decisions d ON d.rowid = h.s "
+    "WHERE h.s IN (SELECT value FROM json_each(?))"
+)
+
+
+@dataclass
+class RowPair:
+    """A stored decision row whose files are exactly one stored group's (``ord``): what the
+    review needs to show its decision, its kept and undecided files as stored paths."""
+
+    key: str
+    ord: int
+    status: str
+    batch: str | None
+    kept: list[bytes] = field(default_factory=list)
+    undecided: list[bytes] = field(default_factory=list)
+
+
+def pair_stored_rows(
+    db: sqlite3.Connection, show_hidden: bool = False
+) -> tuple[list[RowPair], list[str]] | None:
+    """The stored decision rows paired with a group in SQL, straight from ``review_decisions``
+    (no row decoded in Python), and the keys of every other row; None when a row is one the
+    rule must read itself (see ``_UNCLEAN``). A pair is exact as in :func:`match_sets`: the
+    row's files are all of the group's rows, no other row touches the group, no member is
+    hidden — so the rest, matched by the rule among themselves, gives the rule's answer."""
+    db.execute("SAVEPOINT pair_rows")
+    try:
+        if db.execute(_UNCLEAN).fetchone() is not None:
+            return None
+        db.execute(_ROW_HITS)
+        pairs = db.execute(_ROW_PAIRS).fetchall()
+        per_set = Counter(s for s, *_ in pairs)
+        per_ord = Counter(o for _, o, *_ in pairs)
+        skip = set() if show_hidden else hidden_ords(db)
+        exact = {
+            s: o
+            for s, o, n, distinct, members, length in pairs
+            if per_set[s] == 1 and per_ord[o] == 1 and o not in skip
+            and n == distinct == members == length
+        }  # fmt: skip
+        got: dict[int, RowPair] = {}
+        for s, key, status, batch, path, kept, undecided in db.execute(
+            _PAIRED_FILES, (json.dumps(list(exact)),)
+        ):
+            pair = got.get(s) or got.setdefault(s, RowPair(key, exact[s], status, batch))
+            if kept:
+                pair.kept.append(path)
+            if undecided:
+                pair.undecided.append(path)
+        rest = [
+            k for s, k in db.execute("SELECT rowid, gkey FROM review_decisions") if s not in got
+        ]
+    finally:
+        db.execute("ROLLBACK TO pair_rows")
+        db.execute("RELEASE pair_rows")
+    return sorted(got.values(), key=lambda p: p.ord), rest

@@ -27,6 +27,7 @@ from textual.widgets import Input
 
 from lookalike.ui.group_pages import StoredReview
 from lookalike.ui.state_store import Decision, Record, parse_records
+from lookalike.ui.stored_records import StoredRecords, paired_decisions
 
 MATCHING = "matching decisions …"
 MOVES = frozenset(  # the review's bindings (ui/screens/review.py) that only move the cursor
@@ -50,7 +51,7 @@ class DecisionsMatched(Message):
         self,
         token: int,
         stored: StoredReview,
-        records: dict[str, Record],
+        records: Any,  # dict[str, Record] or ui/stored_records.StoredRecords
         decisions: dict[int, Decision],
         error: str | None = None,
     ) -> None:
@@ -79,6 +80,20 @@ def match_stored(stored: StoredReview, records: dict[str, Record]) -> dict[int, 
     return stored.matched(records)
 
 
+def match_left(
+    port: Any, stored: StoredReview, pairs: list[Any], rows: list[dict[str, Any]]
+) -> tuple[StoredRecords, dict[int, Decision]]:
+    """The decisions of the rows the catalog paired in SQL, those rows left undecoded, and
+    the rest (``rows``: every other row) matched by the rule among themselves — exact, since
+    no other row touches a paired group (engine/stored_match.py ``pair_stored_rows``)."""
+    decisions, again = paired_decisions(stored, pairs)
+    rest = parse_records(rows + (port.load_decisions(again) if again else []))
+    decisions.update(match_stored(stored, rest))
+    skip = set(again)
+    left = {p.key: p.batch for p in pairs if p.key not in skip}
+    return StoredRecords(rest, left, port.load_decisions), dict(sorted(decisions.items()))
+
+
 class DecisionsMixin:
     """Part of LookalikeApp (which provides review, hold_while_busy, run_worker, publish…)."""
 
@@ -103,17 +118,30 @@ class DecisionsMixin:
                 read_and_match()
 
         def read_and_match() -> None:
-            records: dict[str, Record] = {}
+            records: Any = {}
+            pair = getattr(app.engine, "pair_stored_decisions", None)
             try:
-                rows = app.engine.load_decisions() if data is None else data
+                got = pair() if data is None and pair is not None else None
+                if data is not None:
+                    rows = data
+                elif got is None:  # a port that cannot pair in SQL (a server): every row
+                    rows = app.engine.load_decisions()
+                else:
+                    rows = app.engine.load_decisions(got[1])
             except Exception as exc:  # noqa: BLE001 - said on screen, as the open did
                 error = f"could not read the saved review decisions: {exc}"
                 app.post_message(DecisionsMatched(token, stored, records, {}, error))
                 return
             try:
-                records = parse_records(rows)
-                decisions = match_stored(stored, records)
+                if got is None:
+                    records = parse_records(rows)
+                    decisions = match_stored(stored, records)
+                else:  # the rows paired in SQL stay in the catalog (ui/stored_records.py)
+                    records, decisions = match_left(app.engine, stored, got[0], rows)
             except Exception as exc:  # noqa: BLE001 - said on screen, records kept
+                if got is not None:  # every row, as the open read them before SQL paired
+                    with contextlib.suppress(Exception):
+                        records = parse_records(app.engine.load_decisions())
                 error = (
                     f"saved review decisions could not be matched ({exc}); they are kept and "
                     "matched again the next time the review opens"

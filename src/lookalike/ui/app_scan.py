@@ -21,6 +21,7 @@ from lookalike.engine.events import (
 from lookalike.ui.group_pages import open_stored, pages_port
 from lookalike.ui.messages import GroupsReloaded, ScanEvent, ScanFailed
 from lookalike.ui.state_store import file_key
+from lookalike.ui.stored_records import all_records
 from lookalike.ui.widgets.grouplist import human_bytes
 
 
@@ -155,7 +156,7 @@ class ScanMixin:
             try:  # read ahead the group the cursor goes back to
                 cur = review.current
                 keys = {file_key(m) for m in (cur.members if cur else ())}
-                records = dict(review.records)
+                records = all_records(review.records, port.load_decisions)
             except (RuntimeError, LookupError):  # changed meanwhile: the loop asks itself
                 keys, records = set(), {}
             saved = {"tier": review.tier_filter, "folder": review.folder_filter}

@@ -249,8 +249,11 @@ class EngineAdapter:
         left = f"; {len(res.skipped)} left out ({res.skipped[0][1]} …)" if res.skipped else ""
         return f"{out}: {res.pages} page(s), {res.embedded} JPEG(s) embedded as they are{left}"
 
-    def load_decisions(self) -> list[dict[str, Any]]:
-        return self.engine.load_decisions()
+    def load_decisions(self, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        return self.engine.load_decisions(keys)
+
+    def pair_stored_decisions(self) -> Any:
+        return self.engine.pair_stored_decisions()
 
     def save_decisions(self, upserts: list[dict[str, Any]], deletes: list[str]) -> None:
         self.engine.save_decisions(upserts, deletes)

@@ -179,6 +179,7 @@ class StoredReview:
         self._views_lock = threading.Lock()  # 4 bytes a group each
         self._prepared: tuple[tuple[GroupFilter | None, str], GroupPages] | None = None
         self._prematched: tuple[dict[str, tuple], dict[int, Decision]] | None = None
+        self.prematched_records: dict[str, Record] | None = None
 
     def _positions(self, ords: np.ndarray) -> np.ndarray:
         pos = np.full(len(self._known), -1, dtype=np.int32)
@@ -374,6 +375,7 @@ class StoredReview:
         """Match in a thread worker (the reload after a scan) so that the review's own call,
         on the event loop, finds the answer — used only if the records are still the same."""
         self._prematched = (_as_matched(records), match_stored(self, records))
+        self.prematched_records = records  # the review takes rows it left in the catalog
 
     def prefetch(self, cursor: int, margin: int = PAGE // 4) -> bool:
         """Read the page after (or before) the cursor's when the cursor is within ``margin``

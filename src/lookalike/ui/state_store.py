@@ -175,6 +175,10 @@ class ReviewStore:
 
     # -- applied batches (the journal's) on the decisions and records ----------------------
     def mark_applied(self, group_ids: Iterable[int], batch: str) -> None:
+        group_ids = list(group_ids)
+        fetch = getattr(self.records, "fetch", None)  # rows left in the catalog: one read
+        if fetch is not None:
+            fetch([d.record for g in group_ids if (d := self.decisions.get(g)) and d.record])
         for gid in group_ids:
             d = self.decisions.get(gid)
             if d is not None:
@@ -186,10 +190,12 @@ class ReviewStore:
             if d.batch == batch:
                 self._set_batch(d, None)
                 n += 1
-        for rk, rec in self.records.items():  # also groups no longer shown
+        with_batch = getattr(self.records, "with_batch", None)  # decodes only those
+        acted = with_batch(batch) if with_batch is not None else self.records.values()
+        for rec in list(acted):  # also groups no longer shown
             if rec.batch == batch:
                 rec.batch = None
-                self._dirty.add(rk)
+                self._dirty.add(rec.key)
         return n
 
     def _set_batch(self, d: Decision, batch: str | None) -> None:
@@ -204,6 +210,9 @@ class ReviewStore:
         """Each stored record goes back to at most one group (:func:`match_records`)."""
         if not self.records:
             return {}
+        as_dict = getattr(self.records, "as_dict", None)  # ui/stored_records.py
+        if as_dict is not None:  # a new review's groups: matched over every record
+            self.records = as_dict(getattr(self.stored, "prematched_records", None))
         if self.stored is not None:  # the common case in SQL (ui/stored_match.py)
             return self.stored.matched(self.records)
         groups = [(g.id, {file_key(m): m.path for m in g.members}) for g in self.groups]
@@ -223,7 +232,7 @@ class ReviewStore:
         self._dirty, self._dropped = set(), set()
         self.decisions = self._match_records()
 
-    def set_matched(self, records: dict[str, Record], decisions: dict[int, Decision]) -> None:
+    def set_matched(self, records: Any, decisions: dict[int, Decision]) -> None:
         """Stored decisions a thread worker matched to the stored review on screen (the app's
         open, ui/app_decisions.py): as :meth:`load_records` would have left them."""
         self.records, self.decisions = records, decisions
