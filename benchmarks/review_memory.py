@@ -21,7 +21,8 @@ groups and stored with ``Catalog.finish_scan``. Each way runs in a fresh process
   ``load_records`` matches them before the first page is shown; ``app`` shows the first page
   first (``seconds_first_groups``) and then reads and matches them as the app's worker does
   (``seconds_decisions_matched``, from the open; since session 8 the common case in SQL,
-  ui/stored_match.py, with the cyclic collector paused as the worker pauses it);
+  ui/stored_match.py, with the cyclic collector paused as the worker pauses it; since its
+  2nd round the rows the catalog pairs in SQL are left there undecoded, ui/stored_records.py);
 - ``upgrade``: the first open of the same review as a schema-1 catalog wrote it (the group
   columns and ``group_files`` filled from the JSON rows, once);
 - ``live``: a first scan's groups handed to the app's review one by one as ``GroupFound``
@@ -156,7 +157,7 @@ def run_way(catalog: Path, way: str) -> dict:
         t_load, shown = time.monotonic() - t, 0
     elif way in ("all", "app", "app_wait"):
         from lookalike.ui import select
-        from lookalike.ui.app_decisions import match_stored
+        from lookalike.ui.app_decisions import match_left, match_stored
 
         try:  # the worker pauses the cyclic collector since session 8
             from lookalike.ui.app_decisions import collector_paused
@@ -185,10 +186,14 @@ def run_way(catalog: Path, way: str) -> dict:
         t_load = time.monotonic() - t
         shown = len(first)
         if way == "app":  # what the app's worker does after the first page is on screen
-            with collector_paused():  # as the worker (ui/app_decisions.py)
-                records = port.load_decisions()
-                recs = parse_records(records)
-                state.set_matched(recs, match_stored(state.stored, recs))
+            with collector_paused():  # as the worker (ui/app_decisions.py read_and_match)
+                got = port.pair_stored_decisions()  # paired in SQL, left in the catalog
+                if got is None:  # a row only the rule reads: every row decoded
+                    recs = parse_records(port.load_decisions())
+                    state.set_matched(recs, match_stored(state.stored, recs))
+                else:
+                    rows = port.load_decisions(got[1])
+                    state.set_matched(*match_left(port, state.stored, got[0], rows))
             extra["seconds_decisions_matched"] = round(time.monotonic() - t, 2)
         extra["decisions_matched"] = len(state.decisions)
         after_open, _ = _rss()
