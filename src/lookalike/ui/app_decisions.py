@@ -2,8 +2,9 @@
 on screen (issue 13).
 
 Why: matching took about a minute at 100,000 decided groups (32 s once only the decided
-groups' member facts were read; 12.5 s on a loaded 2-core box since the common case is
-found in SQL, ui/stored_match.py, docs/scale.md), and the first page waited for it. Now the
+groups' member facts were read; 10.5 s on a loaded 2-core box since the common case is
+found in SQL, ui/stored_match.py, its rows left in the catalog, ui/stored_records.py,
+docs/scale.md), and the first page waited for it. Now the
 first page shows as with no decisions; the status line says "matching decisions …". Keys
 that only move in the review (next/previous group or file, page, first, last) act at once —
 they read no decision — while every other key (a decision, a filter, select, save, quit)

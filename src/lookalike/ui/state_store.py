@@ -185,6 +185,9 @@ class ReviewStore:
                 self._set_batch(d, batch)
 
     def mark_undone(self, batch: str) -> int:
+        fetch = getattr(self.records, "fetch", None)  # rows left in the catalog: one read
+        if fetch is not None:
+            fetch([d.record for d in self.decisions.values() if d.batch == batch and d.record])
         n = 0
         for d in self.decisions.values():
             if d.batch == batch:
