@@ -404,7 +404,8 @@ class Catalog:
             "SELECT gkey, status, CASE WHEN json_valid(members) AND json_valid(keep) "
             "AND json_valid(undecided) THEN '[' || members || ',' || keep || ',' || undecided "
             "|| ']' END, members, keep, undecided, batch, updated FROM review_decisions"
-            + ("" if keys is None else " WHERE gkey IN (SELECT value FROM json_each(?))"),
+            + ("" if keys is None else " WHERE gkey IN (SELECT value FROM json_each(?))")
+            + " ORDER BY rowid",  # as stored: the review's rule takes the first of twins
             () if keys is None else (json.dumps(list(keys)),),
         ).fetchall()
         loads = json.loads

@@ -88,7 +88,9 @@ def match_left(
     the rest (``rows``: every other row) matched by the rule among themselves — exact, since
     no other row touches a paired group (engine/stored_match.py ``pair_stored_rows``)."""
     decisions, again = paired_decisions(stored, pairs)
-    rest = parse_records(rows + (port.load_decisions(again) if again else []))
+    if again:  # read again with the others, in the order stored (the rule's tie-break)
+        rows = port.load_decisions([*(r["key"] for r in rows), *again])
+    rest = parse_records(rows)
     decisions.update(match_stored(stored, rest))
     skip = set(again)
     left = {p.key: p.batch for p in pairs if p.key not in skip}
