@@ -68,13 +68,12 @@ def fingerprint(ctx: ScanContext, ex: Exact) -> str:
     """Everything the group and rank stages read, hashed: options (but ``NOT_GROUPING``),
     versions and code, the roots as this scan resolved them, every representative and exact
     cluster (file id, path, size, time, hash, kind), the marks, the feature table's shape and
-    the ``LOOKALIKE_*`` environment."""
-    from lookalike.engine.features.verify import VERIFY_VERSION
-
+    the ``LOOKALIKE_*`` environment. The verifier's version is in the engine's source hash
+    (importing features.verify loads OpenCV: 0.2 s of a rescan that decodes nothing)."""
     h = hashlib.blake2b(digest_size=20)
     opts = dataclasses.replace(ctx.options, **{k: None for k in NOT_GROUPING})
     h.update(repr(opts).encode())
-    h.update(repr((__version__, PERCEPTUAL_VERSION, VERIFY_VERSION, RECHECK_VERSION)).encode())
+    h.update(repr((__version__, PERCEPTUAL_VERSION, RECHECK_VERSION)).encode())
     h.update(_engine_source().encode())
     h.update(repr((ctx.roots, ctx.listed, threshold_problem())).encode())
     env = sorted((k, v) for k, v in os.environ.items() if k.startswith("LOOKALIKE_"))
@@ -184,10 +183,14 @@ def _replayed(rec_events: list[list], start: float) -> Iterator[Event]:
             yield StageDone(a, time.monotonic() - start, b)
 
 
-def replay(ctx: ScanContext, rec: dict, spool: GroupSpool) -> Generator[Event, None, ScanGroups]:
+def replay(
+    ctx: ScanContext, rec: dict, spool: GroupSpool, checked: float
+) -> Generator[Event, None, ScanGroups]:
     """The stored groups sent and spooled as the rank stage does, with the events the last
-    full group + rank sent around them."""
+    full group + rank sent around them. The stages' seconds: "group" the check (from
+    ``checked``, when the fingerprint began), the others the sending."""
     start = time.monotonic()
+    ctx.stats.seconds_by_stage["group"] = start - checked
     yield from _replayed(rec["before"], start)
     stats = ctx.stats
     rows = ctx.cat.db.execute("SELECT data FROM groups ORDER BY ord")
@@ -202,5 +205,6 @@ def replay(ctx: ScanContext, rec: dict, spool: GroupSpool) -> Generator[Event, N
     stats.groups = spool.count
     yield from _replayed(rec["after"], start)
     for stage in rec["stages"]:
-        ctx.timed(stage, start)
+        if stage != "group":
+            ctx.timed(stage, start)
     return spool.done()

@@ -66,11 +66,12 @@ def run_scan(
             yield _finished(ctx, t_start, (), cancelled=True)
             return
         rules = yield from content(ctx, ex, diffed)
+        checked = time.monotonic()
         fp = group_reuse.fingerprint(ctx, ex) if group_reuse.eligible(ctx) else None
         reuse = group_reuse.stored(cat, fp) if fp is not None else None
         if reuse is not None:  # nothing changed since the last full grouping
             spool = GroupSpool(catalog_path.parent)
-            groups = yield from group_reuse.replay(ctx, reuse, spool)
+            groups = yield from group_reuse.replay(ctx, reuse, spool, checked)
         else:
             group_reuse.forget(cat)
             rec = group_reuse.Recorder(ctx)
