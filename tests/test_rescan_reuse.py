@@ -202,16 +202,19 @@ def test_environment_code_and_roots_regroup(lib, tmp_path, grouped, monkeypatch)
     monkeypatch.setattr(group_reuse, "_engine_source", lambda: "another build")
     _scan(engine, _opts(lib))
     assert len(grouped) == 4
+    monkeypatch.setattr(group_reuse, "_libraries", lambda: "numpy=another")
+    _scan(engine, _opts(lib))
+    assert len(grouped) == 5
     other = tmp_path / "other"
     other.mkdir()
     _scan(engine, replace(_opts(lib), roots=(lib, other)))
-    assert len(grouped) == 5
+    assert len(grouped) == 6
     _scan(engine, replace(_opts(lib), roots=(lib, other)))
-    assert len(grouped) == 5  # and unchanged again: reused
+    assert len(grouped) == 6  # and unchanged again: reused
     monkeypatch.setenv("LOOKALIKE_REUSE_GROUPS", "0")  # benchmarks of the group stage
     _scan(engine, replace(_opts(lib), roots=(lib, other)))
     _scan(engine, replace(_opts(lib), roots=(lib, other)))
-    assert len(grouped) == 7
+    assert len(grouped) == 8
 
 
 def test_a_scan_of_part_of_the_review_does_not_remember(lib, tmp_path, grouped):

@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Generator, Iterator
 from functools import lru_cache
@@ -52,6 +53,24 @@ def _engine_source() -> str:
     return h.hexdigest()
 
 
+# Libraries whose numerics the group and rank stages use: an upgrade may move a float a hair.
+LIBRARIES = ("numpy", "scipy", "faiss-cpu", "opencv-python", "opencv-python-headless", "Pillow")
+
+
+@lru_cache(maxsize=1)
+def _libraries() -> str:
+    """Python's and those libraries' versions (≈ 25 ms, once a process)."""
+    from importlib import metadata
+
+    out = [sys.version]
+    for name in LIBRARIES:
+        try:
+            out.append(f"{name}={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{name}=")
+    return ";".join(out)
+
+
 def eligible(ctx: ScanContext) -> bool:
     """Whether this scan may reuse (and remember) groups at all. ``LOOKALIKE_REUSE_GROUPS=0``
     always regroups (benchmarks that time the group and rank stages on a rescan)."""
@@ -66,7 +85,7 @@ def _row(h: Any, r: FileRow) -> None:
 
 def fingerprint(ctx: ScanContext, ex: Exact) -> str:
     """Everything the group and rank stages read, hashed: options (but ``NOT_GROUPING``),
-    versions and code, the roots as this scan resolved them, every representative and exact
+    versions and code (and the numeric libraries'), the roots as this scan resolved them, every representative and exact
     cluster (file id, path, size, time, hash, kind), the marks, the feature table's shape and
     the ``LOOKALIKE_*`` environment. The verifier's version is in the engine's source hash
     (importing features.verify loads OpenCV: 0.2 s of a rescan that decodes nothing)."""
@@ -75,6 +94,7 @@ def fingerprint(ctx: ScanContext, ex: Exact) -> str:
     h.update(repr(opts).encode())
     h.update(repr((__version__, PERCEPTUAL_VERSION, RECHECK_VERSION)).encode())
     h.update(_engine_source().encode())
+    h.update(_libraries().encode())
     h.update(repr((ctx.roots, ctx.listed, threshold_problem())).encode())
     env = sorted((k, v) for k, v in os.environ.items() if k.startswith("LOOKALIKE_"))
     h.update(repr(env).encode())
