@@ -168,6 +168,13 @@ def _edit_groups(cat_path: Path) -> None:
         cat.db.execute("DELETE FROM groups WHERE ord = 0")
 
 
+def _hide(lib: Path, cat_path: Path) -> None:
+    from lookalike.engine import hidden
+
+    with Catalog(cat_path) as cat:
+        hidden.hide(cat.db, [(str(lib / "d-man-small.jpg"), "test-rule", 0.9)])
+
+
 INPUTS = {
     "file added": lambda lib, eng, cat: _add(lib),
     "file changed": lambda lib, eng, cat: _touch(lib),
@@ -178,6 +185,7 @@ INPUTS = {
     ),
     "features": lambda lib, eng, cat: _drop_feature(cat),
     "stored groups": lambda lib, eng, cat: _edit_groups(cat),
+    "hidden by a rule": lambda lib, eng, cat: _hide(lib, cat),
 }
 
 
