@@ -67,6 +67,8 @@ async def test_compare_steps_through_matched_moments_of_a_trimmed_copy(tmp_path:
         g = app.review.current
         assert g.keep == str(folder / "bikes.mp4")
         copy = next(i for i, m in enumerate(g.members) if m.path.endswith("trimmed.mp4"))
+        # the review screen's grid mounts a frame after the mode switches (seen under CI load)
+        await _until(pilot, lambda: bool(app.screen.query("#thumbgrid")))
         grid = app.screen.query_one("#thumbgrid")
         await _until(pilot, lambda: len(grid.tiles) == 2)
         card = next(c for c in grid.tiles if c.path.endswith("trimmed.mp4"))
