@@ -168,12 +168,16 @@ _ROW_PAIRS = (
     "FROM temp.row_hits GROUP BY s, ord) p "
     "JOIN groups g ON g.ord = p.ord JOIN review_decisions d ON d.rowid = p.s"
 )
-_PAIRED_FILES = (  # per paired row: its kept and undecided files' stored paths
-    "SELECT h.s, d.gkey, d.status, CASE WHEN typeof(d.batch) = 'text' THEN d.batch END, "
-    "h.path, h.k IN (SELECT value FROM json_each(d.keep)), "
-    "h.k IN (SELECT value FROM json_each(d.undecided)) "
-    "FROM temp.row_hits h JOIN review_decisions d ON d.rowid = h.s "
-    "WHERE h.s IN (SELECT value FROM json_each(?))"
+# Per row: its key, status and batch; then the text values of its keep and undecided arrays
+# as bytes (a decoded JSON escape need not be UTF-8; a key that can match is ASCII), so each
+# paired row's hits are sorted in Python — no subquery a pair or a hit.
+_ROWS = (
+    "SELECT rowid, gkey, status, CASE WHEN typeof(batch) = 'text' THEN batch END "
+    "FROM review_decisions"
+)
+_FLAGS = (
+    "SELECT d.rowid, CAST(v.value AS BLOB) FROM review_decisions d, json_each(d.{}) v "
+    "WHERE v.type = 'text'"
 )
 
 
@@ -194,7 +198,8 @@ def pair_stored_rows(
     db: sqlite3.Connection, show_hidden: bool = False
 ) -> tuple[list[RowPair], list[str]] | None:
     """The stored decision rows paired with a group in SQL, straight from ``review_decisions``
-    (no row decoded in Python), and the keys of every other row; None when a row is one the
+    (no row decoded in Python; a paired row's kept and undecided files sorted from the rows
+    read, with no per-pair subquery), and the keys of every other row; None when a row is one the
     rule must read itself (see ``_UNCLEAN``). A pair is exact as in :func:`match_sets`: the
     row's files are all of the group's rows, no other row touches the group, no member is
     hidden — so the rest, matched by the rule among themselves, gives the rule's answer."""
@@ -214,17 +219,21 @@ def pair_stored_rows(
             and n == distinct == members == length
         }  # fmt: skip
         got: dict[int, RowPair] = {}
-        for s, key, status, batch, path, kept, undecided in db.execute(
-            _PAIRED_FILES, (json.dumps(list(exact)),)
-        ):
-            pair = got.get(s) or got.setdefault(s, RowPair(key, exact[s], status, batch))
-            if kept:
-                pair.kept.append(path)
-            if undecided:
-                pair.undecided.append(path)
-        rest = [
-            k for s, k in db.execute("SELECT rowid, gkey FROM review_decisions") if s not in got
-        ]
+        rest: list[str] = []
+        for s, key, status, batch in db.execute(_ROWS):
+            if (o := exact.get(s)) is None:
+                rest.append(key)
+            else:
+                got[s] = RowPair(key, o, status, batch)
+        kept, undecided = ({(s, v) for s, v in db.execute(_FLAGS.format(c)) if s in got}
+                           for c in ("keep", "undecided"))  # fmt: skip
+        for s, k, path in db.execute("SELECT s, k, path FROM temp.row_hits"):
+            if (pair := got.get(s)) is not None:
+                flag = (s, k.encode())
+                if flag in kept:
+                    pair.kept.append(path)
+                if flag in undecided:
+                    pair.undecided.append(path)
     finally:
         db.execute("ROLLBACK TO pair_rows")
         db.execute("RELEASE pair_rows")
