@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lookalike.engine import catalog_groups, catalog_health, scan_groups
+from lookalike.engine import catalog_groups, catalog_health, review_rows, scan_groups
 from lookalike.engine.catalog_health import CatalogError, catalog_error
 from lookalike.engine.catalog_schema import SCHEMA, SCHEMA_VERSION, group_from_row
 from lookalike.engine.records import Group
@@ -394,39 +394,8 @@ class Catalog:
         return n
 
     def review_decisions(self, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """Every stored review decision (or those of these keys), keyed by its group's member
-        set (see ui/state.py).
-
-        The three JSON columns of a row are decoded in one ``json.loads`` (SQLite joins them
-        into one array when each is valid JSON): with every group decided that is 100,000
-        calls instead of 300,000, whose per-call cost was most of the decode (issue 13)."""
-        rows = self.db.execute(
-            "SELECT gkey, status, CASE WHEN json_valid(members) AND json_valid(keep) "
-            "AND json_valid(undecided) THEN '[' || members || ',' || keep || ',' || undecided "
-            "|| ']' END, members, keep, undecided, batch, updated FROM review_decisions"
-            + ("" if keys is None else " WHERE gkey IN (SELECT value FROM json_each(?))")
-            + " ORDER BY rowid",  # as stored: the review's rule takes the first of twins
-            () if keys is None else (json.dumps(list(keys)),),
-        ).fetchall()
-        loads = json.loads
-        out = []
-        for key, status, joined, members, keep, undecided, batch, updated in rows:
-            if joined is not None:
-                members, keep, undecided = loads(joined)
-            else:  # a column that is not JSON raises as it always did
-                members, keep, undecided = loads(members), loads(keep), loads(undecided)
-            out.append(
-                {
-                    "key": key,
-                    "status": status,
-                    "members": members,
-                    "keep": keep,
-                    "undecided": undecided,
-                    "batch": batch,
-                    "updated": updated,
-                }
-            )
-        return out
+        """Every stored review decision (or those of these keys): review_rows.read."""
+        return review_rows.read(self.db, keys)
 
     def save_review_decisions(
         self, upserts: Iterable[dict[str, Any]], deletes: Iterable[str]
@@ -434,25 +403,7 @@ class Catalog:
         """Write changed decisions and drop replaced ones, in one transaction."""
         self.begin()
         try:
-            self.db.executemany(
-                "DELETE FROM review_decisions WHERE gkey=?", ((k,) for k in deletes)
-            )
-            self.db.executemany(
-                "INSERT OR REPLACE INTO review_decisions "
-                "(gkey, status, members, keep, undecided, batch, updated) VALUES (?,?,?,?,?,?,?)",
-                (
-                    (
-                        d["key"],
-                        d["status"],
-                        json.dumps(sorted(d["members"])),
-                        json.dumps(sorted(d["keep"])),
-                        json.dumps(sorted(d.get("undecided", ()))),
-                        d.get("batch"),
-                        float(d.get("updated") or time.time()),
-                    )
-                    for d in upserts
-                ),
-            )
+            review_rows.write(self.db, upserts, deletes)
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
