@@ -221,7 +221,7 @@ class Catalog:
         return n
 
     def set_kind(self, file_id: int, kind: str | None, error: str | None) -> None:
-        self.db.execute("UPDATE files SET kind=?, error=? WHERE id=?", (kind, error, file_id))
+        self.set_kinds([(file_id, kind, error)])
 
     def set_kinds(self, rows: Iterable[tuple[int, str | None, str | None]]) -> None:
         """``set_kind`` for many (file id, kind, error) rows: one statement, not one a file."""
@@ -236,10 +236,7 @@ class Catalog:
 
     # -- features -----------------------------------------------------------------------------
     def put_feature(self, file_id: int, name: str, version: int, data: bytes) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO features (file_id, name, version, data) VALUES (?,?,?,?)",
-            (file_id, name, version, data),
-        )
+        self.put_features([(file_id, name, version, data)])
 
     def put_features(self, rows: Iterable[tuple[int, str, int, bytes]]) -> None:
         """``put_feature`` for many (file id, name, version, data) rows in one statement."""
