@@ -492,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         if decoded and "extract" in r["cpu_s_by_stage"]:
             ms = r["cpu_s_by_stage"]["extract"] * 1000 / decoded
             r["extract_cpu_ms_per_image"] = round(ms, 2)
-            r["extract_cpu_efficiency"] = round(floor_cpu_ms / ms, 3)
+            if ms > 0:  # 0 with --executor ray: Ray's workers are not the scan's children
+                r["extract_cpu_efficiency"] = round(floor_cpu_ms / ms, 3)
         r["groups"] = len(groups)
         r["planted_found"] = planted_found(groups, labels["planted"])
         r["stats"] = {
