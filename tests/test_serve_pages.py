@@ -55,6 +55,25 @@ def _no_urls(groups: list[dict]) -> list[dict]:
                             for f in g["files"]]} for g in groups]  # fmt: skip
 
 
+def _stored(groups) -> list[dict]:
+    """Stored groups as the review routes answer: each file with its catalog id (the app keys
+    its decisions by it, as the local app does)."""
+    out = []
+    for g in groups:
+        assert all(isinstance(m.file_id, int) for m in g.members)
+        doc = g.to_json()
+        out.append(
+            {
+                **doc,
+                "files": [
+                    {**f, "file_id": m.file_id}
+                    for f, m in zip(doc["files"], g.members, strict=True)
+                ],
+            }
+        )
+    return out  # fmt: skip
+
+
 def _pages(c, route: str, limit: int, **params) -> tuple[list[dict], list[dict]]:
     """Every page of ``route`` (groups, page answers)."""
     groups, answers, offset = [], [], 0
@@ -118,7 +137,7 @@ def test_filters_and_sorts_are_the_engine_views(served):
     # the stored review (this scan's) pages the same way, and equals the engine's columns
     engine = Engine(tmp / "cat.db", tmp / "thumbs")
     review, _ = _pages(c, "/review/groups", 2)
-    assert _no_urls(review) == [g.to_json() for g in engine.last_groups()]
+    assert _no_urls(review) == _stored(engine.last_groups())
     assert c.get("/review/groups/count").json() == {"count": 3}
     for tier in (None, "exact", "same"):
         for sort in SORTS:
@@ -128,14 +147,12 @@ def test_filters_and_sorts_are_the_engine_views(served):
             want = engine.group_columns(GroupFilter(tier), sort)
             assert got.tolist() == want.tolist() and r.headers["x-count"] == str(len(want))
             page = c.get("/review/groups/page", params={"ords": ",".join(map(str, got))})
-            assert _no_urls(page.json()["groups"]) == [
-                g.to_json() for g in engine.group_page(want.tolist())
-            ]
+            assert _no_urls(page.json()["groups"]) == _stored(engine.group_page(want.tolist()))
             paged = _pages(c, "/review/groups", 1, **params)[0]
             assert [g["id"] for g in paged] == [o + 1 for o in want.tolist()]
     every = engine.group_columns().tolist()
     facts = c.post("/review/groups/facts", json={"ords": every}).json()["groups"]
-    assert facts == [g.to_json() for g in engine.group_facts(every)]
+    assert facts == _stored(engine.group_facts(every))
     beta = [str(p) for p in sorted((lib / "beta").iterdir())]
     ords = c.post("/review/groups/of-files", json={"paths": beta}).json()["ords"]
     assert ords == engine.group_ords_of_files([], beta) and len(ords) == 2

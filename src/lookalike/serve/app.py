@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lookalike.engine.api import Engine
-from lookalike.serve import review
+from lookalike.serve import decisions, review
 from lookalike.serve.errors import ApiError, error_response
 from lookalike.serve.jobs import JobManager
 from lookalike.serve.routes import ROUTES, Room
@@ -70,7 +70,7 @@ def make_app(settings: ServeSettings) -> Starlette:
         await jobs.stop()
 
     app = Starlette(
-        routes=ROUTES + review.ROUTES,
+        routes=ROUTES + review.ROUTES + decisions.ROUTES,
         lifespan=lifespan,
         exception_handlers={
             ApiError: _api_error,

@@ -88,7 +88,7 @@ def schema() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "lookalike job API",
-            "version": "1",
+            "version": "1.1",
             "description": "Launch and watch scans, read their groups, plan, apply and "
             "undo file actions through the journal. See docs/api.md.",
         },
@@ -240,6 +240,7 @@ def _paths(events: dict, thumb: dict) -> dict[str, Any]:
         "/thumbs/{key}": {"get": thumb},
         **_review_paths(),
         **_page_paths(),
+        **_decision_paths(),
     }
 
 
@@ -319,10 +320,6 @@ def schema_text() -> str:
     return json.dumps(schema(), indent=1, ensure_ascii=False)
 
 
-if __name__ == "__main__":
-    print(schema_text())
-
-
 def _page_paths() -> dict[str, Any]:
     """A job's whole result, and the stored review by group ords (issue 13: paged)."""
     columns = _op(
@@ -388,3 +385,32 @@ def _page_paths() -> dict[str, Any]:
             )
         },
     }
+
+
+def _decision_paths() -> dict[str, Any]:
+    """Stored decisions paired on the server (API 1.1, issue 13; serve/decisions.py)."""
+    paired = _op(
+        "The stored review decisions paired in SQL with a shown group "
+        "(Engine.pair_stored_decisions), as NDJSON: a head line "
+        '{"paired": P, "rows": R, "sql": true}, P lines {"key", "ord", "status", "batch", '
+        '"kept", "undecided"} by ord, then R records of the other decisions as stored '
+        '(every decision, "sql": false, when one needs the rule).',
+        "200",
+        params=(HIDDEN,),
+    )
+    paired["responses"]["200"]["content"] = {"application/x-ndjson": {"schema": {"type": "string"}}}
+    return {
+        "/review/decisions/paired": {"get": paired},
+        "/review/decisions/of-keys": {
+            "post": _op(
+                '{"keys": [...]} (at most 1000): the stored decisions of these keys, in the '
+                "order stored (Engine.load_decisions).",
+                "200",
+                (413, 415, 422),
+            )
+        },
+    }
+
+
+if __name__ == "__main__":
+    print(schema_text())

@@ -33,6 +33,15 @@ def _paths(body: object, key: str, roots: tuple[str, ...]) -> list[str]:
     return paths
 
 
+def with_file_ids(doc: dict[str, Any], g: Any) -> dict[str, Any]:
+    """A stored group's answer with each file's catalog id: the app keys its decisions by it
+    (``state_store.file_key``) as the local app does, so they outlive a rename and the server
+    pairs them in SQL (serve/decisions.py); without it they were keyed by path."""
+    for f, m in zip(doc["files"], g.members, strict=True):
+        f["file_id"] = m.file_id
+    return doc
+
+
 def _hidden(request: Request) -> bool:
     return request.query_params.get("hidden", "") in ("1", "true")
 
@@ -50,7 +59,7 @@ async def groups(request: Request) -> Response:
         page = r.review.page(ords[offset : offset + limit].tolist())
         nxt = offset + limit if offset + limit < len(ords) else None
         return {"total": len(ords), "offset": offset, "next": nxt,
-                "groups": [with_thumb_urls(g) for g in page]}  # fmt: skip
+                "groups": [with_file_ids(with_thumb_urls(g), g) for g in page]}  # fmt: skip
 
     return AsciiJSON(await asyncio.to_thread(work))
 
@@ -87,7 +96,7 @@ async def group_page(request: Request) -> Response:
     if len(ords) > r.page_max or any(o < 0 for o in ords):
         raise ApiError(422, f"at most {r.page_max} ords, each ≥ 0", "ask page by page")
     page = await asyncio.to_thread(r.review.page, ords, _hidden(request))
-    return AsciiJSON({"groups": [with_thumb_urls(g) for g in page]})
+    return AsciiJSON({"groups": [with_file_ids(with_thumb_urls(g), g) for g in page]})
 
 
 def _ords_of(body: object, most: int) -> list[int]:
@@ -110,7 +119,7 @@ async def group_facts(request: Request) -> Response:
     def work() -> list[dict[str, Any]]:
         out = set(r.review.outside().tolist())
         facts = r.engine.group_facts([o for o in ords if o not in out], _hidden(request))
-        return [g.to_json() for g in facts]
+        return [with_file_ids(g.to_json(), g) for g in facts]
 
     return AsciiJSON({"groups": await asyncio.to_thread(work)})
 
@@ -133,7 +142,8 @@ async def group_ords_of_files(request: Request) -> Response:
 
     def work() -> list[int]:
         out = set(r.review.outside().tolist())
-        return [o for o in r.engine.group_ords_of_files(ids, paths) if o not in out]
+        fit = [i for i in ids if -(2**63) <= i < 2**63]  # no file has another (SQLite's range)
+        return [o for o in r.engine.group_ords_of_files(fit, paths) if o not in out]
 
     return AsciiJSON({"ords": await asyncio.to_thread(work)})
 

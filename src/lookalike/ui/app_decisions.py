@@ -97,6 +97,20 @@ def match_left(
     return StoredRecords(rest, left, port.load_decisions), dict(sorted(decisions.items()))
 
 
+def read_rows(port: Any) -> tuple[list[Any] | None, list[dict[str, Any]]]:
+    """The stored rows paired with a group in SQL (None: the port cannot pair them, or a row
+    needs the rule) and the rows of every other decision. A server pairs them itself and
+    sends both in one answer (ui/remote_decisions.py); an older server, or a port with
+    neither, gives every row."""
+    if (both := getattr(port, "paired_decision_rows", None)) is not None:
+        return both()
+    pair = getattr(port, "pair_stored_decisions", None)
+    got = pair() if pair is not None else None
+    if got is None:
+        return None, port.load_decisions()
+    return got[0], port.load_decisions(got[1])
+
+
 class DecisionsMixin:
     """Part of LookalikeApp (which provides review, hold_while_busy, run_worker, publish…)."""
 
@@ -122,15 +136,8 @@ class DecisionsMixin:
 
         def read_and_match() -> None:
             records: Any = {}
-            pair = getattr(app.engine, "pair_stored_decisions", None)
             try:
-                got = pair() if data is None and pair is not None else None
-                if data is not None:
-                    rows = data
-                elif got is None:  # a port that cannot pair in SQL (a server): every row
-                    rows = app.engine.load_decisions()
-                else:
-                    rows = app.engine.load_decisions(got[1])
+                got, rows = (None, data) if data is not None else read_rows(app.engine)
             except Exception as exc:  # noqa: BLE001 - said on screen, as the open did
                 error = f"could not read the saved review decisions: {exc}"
                 app.post_message(DecisionsMatched(token, stored, records, {}, error))
@@ -140,7 +147,7 @@ class DecisionsMixin:
                     records = parse_records(rows)
                     decisions = match_stored(stored, records)
                 else:  # the rows paired in SQL stay in the catalog (ui/stored_records.py)
-                    records, decisions = match_left(app.engine, stored, got[0], rows)
+                    records, decisions = match_left(app.engine, stored, got, rows)
             except Exception as exc:  # noqa: BLE001 - said on screen, records kept
                 if got is not None:  # every row, as the open read them before SQL paired
                     with contextlib.suppress(Exception):

@@ -33,6 +33,7 @@ from lookalike.engine.events import (
 from lookalike.engine.options import DEFAULT_KEEP_RULES, ScanOptions
 from lookalike.engine.records import FileError, Group, Member, ScanStats
 from lookalike.engine.scan_groups import PagedGroups
+from lookalike.ui import remote_decisions
 from lookalike.ui.engine_port import (
     ActionsUnavailable,
     ApplyProgress,
@@ -95,6 +96,7 @@ def group_from_json(d: dict[str, Any], thumb: Callable[[str | None], str | None]
             capture_time=f.get("capture_time"),
             camera=f.get("camera"),
             thumb=thumb(f.get("thumb_url")),
+            file_id=f.get("file_id"),  # the stored review's (decisions are keyed by it)
             flags=tuple(f.get("flags") or ()),
             evidence=f.get("evidence"),
             segments=tuple(f.get("segments") or ()),
@@ -156,7 +158,7 @@ class RemotePort:
     # -- plumbing ---------------------------------------------------------------------------
     def _call(self, method: str, route: str, body: Any = None, **params: Any) -> Any:
         try:
-            r = self.http.request(method, route, json=body, params=params or None)
+            r = self.http.request(method, route, params=params or None, **as_json(body))
         except httpx.HTTPError as exc:
             raise RemoteError(f"cannot reach {self.url}: {exc}") from None
         return _answer(r)
@@ -197,7 +199,7 @@ class RemotePort:
             yield Notice("model options stay on this machine: the server scans without them "
                          "(run lookalike scan --similar on the box)", "warning")  # fmt: skip
         async with httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=None) as c:
-            job = _answer(await c.post("/jobs", json=scan_body(options)))["id"]
+            job = _answer(await c.post("/jobs", **as_json(scan_body(options))))["id"]
             asked = False
             async with c.stream("GET", f"/jobs/{job}/events") as s:
                 async for line in s.aiter_lines():
@@ -268,7 +270,7 @@ class RemotePort:
 
     def _post_view(self, route: str, body: Any, show_hidden: bool) -> Any:
         try:
-            r = self.http.post(route, json=body, params=_hidden(show_hidden) or None)
+            r = self.http.post(route, params=_hidden(show_hidden) or None, **as_json(body))
         except httpx.HTTPError as exc:
             raise RemoteError(f"cannot reach {self.url}: {exc}") from None
         return _answer(r)
@@ -311,7 +313,7 @@ class RemotePort:
         from lookalike.atomicio import write_atomic
 
         try:
-            r = self.http.post("/review/pdf", json={"paths": list(paths)})
+            r = self.http.post("/review/pdf", **as_json({"paths": list(paths)}))
         except httpx.HTTPError as exc:
             raise RemoteError(f"cannot reach {self.url}: {exc}") from None
         if r.status_code != 200:
@@ -319,8 +321,16 @@ class RemotePort:
         write_atomic(out, r.content)
         return f"{out}: {r.headers.get('x-summary', '')}"
 
-    def load_decisions(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/review/decisions")["decisions"]
+    def load_decisions(self, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """``Engine.load_decisions``: every stored decision, or those of these keys."""
+        if keys is None:
+            return self._call("GET", "/review/decisions")["decisions"]
+        return remote_decisions.rows_of_keys(self, keys)
+
+    def paired_decision_rows(self) -> tuple[list[Any] | None, list[dict[str, Any]]]:
+        """The stored decisions the server paired in SQL and the records of the rest
+        (ui/remote_decisions.py); ``app_decisions`` matches them as the local ones."""
+        return remote_decisions.paired_rows(self)
 
     def save_decisions(self, upserts: list[dict[str, Any]], deletes: list[str]) -> None:
         self._call("PUT", "/review/decisions", {"upserts": upserts, "deletes": deletes})
@@ -419,6 +429,16 @@ def _lookup_chunks(ids: list[int], paths: list[str]) -> list[dict[str, list]]:
     if body["file_ids"] or body["paths"]:
         out.append(body)
     return out
+
+
+def as_json(body: Any) -> dict[str, Any]:
+    """A request body as ASCII JSON: a file name that is not UTF-8 (surrogate escapes) goes
+    as ``\\udcXX``, which the server reads back to the same name (httpx's ``json=`` writes
+    UTF-8 and fails on it)."""
+    if body is None:
+        return {}
+    text = json.dumps(body, ensure_ascii=True, allow_nan=False)
+    return {"content": text.encode("ascii"), "headers": {"Content-Type": "application/json"}}
 
 
 def _hidden(show_hidden: bool) -> dict[str, str]:
