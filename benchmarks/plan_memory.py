@@ -15,7 +15,11 @@ and checks; no disk space per copy), each member with its own thumbnail key.
 - ``review-plan``: ``POST /plans {"review": true, "action": "trash"}`` (serve/plans.py) over
   the same groups stored as the catalog's review, and its answer encoded as the route sends
   it (one document before, streamed from the spooled items after);
-- ``gate``: the server's ``ThumbGate`` rebuild over that review.
+- ``gate``: the server's ``ThumbGate`` rebuild over that review;
+- ``apply``: what ``lookalike apply PLAN`` does before it acts, on the plan file ``scan-plan``
+  wrote (run that way first): the file read (``load_plan``), then the whole plan checked
+  against the disk (``check_plan(fresh=True)``: every file and keeper ``lstat``-ed, resolved
+  and hashed). Nothing is acted on, so the library stays as it is for the next run.
 
 Run it once per checkout (``PYTHONPATH`` picks the code) on the same library:
 
@@ -35,7 +39,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
-WAYS = ("scan-plan", "review-plan", "gate")
+WAYS = ("scan-plan", "review-plan", "gate", "apply")
 
 
 def _templates(work: Path) -> list:
@@ -147,12 +151,37 @@ def _count_items(plan_file: Path) -> int:
     return n
 
 
+def _apply(out: Path) -> dict:
+    """``lookalike apply``'s read and check of the plan ``scan-plan`` wrote (nothing acted)."""
+    from lookalike.engine.actions.plan import load_plan
+    from lookalike.engine.actions.plancheck import check_plan
+
+    if not out.exists():
+        sys.exit(f"no plan at {out}: run the scan-plan way first (--ways scan-plan,apply)")
+    before, _ = _rss()
+    t = time.monotonic()
+    plan = load_plan(out)
+    loaded = time.monotonic() - t
+    _, load_peak = _rss()
+    assert plan.signed, "the plan is not signed by this install"
+    check_plan(plan, fresh=True)
+    return {
+        "rss_before_mb": before,
+        "seconds": time.monotonic() - t,
+        "seconds_load": round(loaded, 2),
+        "load_peak_rss_mb": load_peak,
+        "items": len(plan.items),
+    }
+
+
 def run_way(way: str, lib: Path, catalog: Path, groups: int, out: Path) -> dict:
     from lookalike.engine.api import Engine
     from lookalike.serve.visible import ReviewView, ThumbGate
 
     if way == "scan-plan":
         got = _scan_plan(lib, catalog, groups, out)
+    elif way == "apply":
+        got = _apply(out)
     else:
         engine = Engine(catalog)
         roots = (str(lib.resolve()),)

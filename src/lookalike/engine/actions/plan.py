@@ -13,12 +13,11 @@ files may be acted on (plan_build.py); this module holds the plan's data and its
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from lookalike.engine import settings
@@ -151,22 +150,46 @@ _ITEM_TYPES: dict[str, tuple[type, ...]] = {
     "keeper_dev": (int,),
     "keeper_ino": (int,),
 }
+_ITEM_DEFAULTS = tuple((f.name, f.default) for f in fields(PlanItem))
+_ITEM_NAMES = tuple(name for name, _ in _ITEM_DEFAULTS)
+_ITEM_EXACT = tuple(frozenset(_ITEM_TYPES[name]) for name in _ITEM_NAMES)  # what JSON decodes to
 
 
 def _item_from_json(raw: object) -> PlanItem:
     """A plan item with every field of the right type (bool is not an int here)."""
+    return PlanItem(*item_row_from_json(raw))
+
+
+def item_row_from_json(raw: object) -> tuple:
+    """An item's fields in order (``PlanItem(*row)``), each of the right type, defaults for
+    the optional ones; a damaged item raises ValueError saying what is wrong with it."""
     if not isinstance(raw, dict):
         raise ValueError("an item is not an object")
-    unknown = set(raw) - set(_ITEM_TYPES)
-    if unknown:
-        raise ValueError(f"unknown item field(s) {', '.join(sorted(unknown))}")
-    for f in fields(PlanItem):
-        if f.name not in raw:
-            continue
-        v = raw[f.name]
-        if isinstance(v, bool) or not isinstance(v, _ITEM_TYPES[f.name]):
-            raise ValueError(f"item field {f.name} has the wrong type")
-    return PlanItem(**raw)
+    if not raw.keys() <= _ITEM_TYPES.keys():
+        unknown = sorted(set(raw) - set(_ITEM_TYPES))
+        raise ValueError(f"unknown item field(s) {', '.join(unknown)}")
+    if len(raw) == len(_ITEM_DEFAULTS):  # every field there (a plan this tool wrote): one pass
+        row = tuple(map(raw.__getitem__, _ITEM_NAMES))
+        if all(type(v) in t for v, t in zip(row, _ITEM_EXACT, strict=True)):
+            return row
+    slow: list = []  # the first wrong field, named (and int/str subclasses, if handed in)
+    for name, default in _ITEM_DEFAULTS:
+        if name in raw:
+            v = raw[name]
+            if isinstance(v, bool) or not isinstance(v, _ITEM_TYPES[name]):
+                raise ValueError(f"item field {name} has the wrong type")
+            slow.append(v)
+        elif default is MISSING:
+            raise ValueError(f"item field {name} is missing")
+        else:
+            slow.append(default)
+    return tuple(slow)
+
+
+def _refusal(raw: object) -> Refusal:
+    if not isinstance(raw, dict):
+        raise ValueError("a refusal is not an object")
+    return Refusal(**raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +253,15 @@ class Plan:
         return doc
 
     @classmethod
-    def from_json(cls, data: dict) -> Plan:
+    def from_json(
+        cls,
+        data: dict,
+        lists: tuple[Sequence[PlanItem], Sequence[Refusal]] | None = None,
+        signed: bool | None = None,
+    ) -> Plan:
+        """The plan in ``data``; ``lists`` and ``signed``: its items and refusals, and whether
+        this install signed it, when they were read and checked already (plan_read.py streams
+        them from the file instead of holding them in ``data``)."""
         if not isinstance(data, dict) or data.get("lookalike_plan") != PLAN_VERSION:
             raise UsageError("not a lookalike plan (or from another version)", MAKE_PLAN_HINT)
         try:
@@ -248,8 +279,8 @@ class Plan:
             return cls(
                 id=str(data["id"]),
                 op=parse_action(data["action"]),
-                items=tuple(_item_from_json(i) for i in data["items"]),
-                refused=tuple(Refusal(**r) for r in data.get("refused", [])),
+                items=lists[0] if lists else tuple(_item_from_json(i) for i in data["items"]),
+                refused=lists[1] if lists else tuple(_refusal(r) for r in data.get("refused", [])),
                 created=float(data["created"]),
                 shrink=ShrinkOptions(**shrink) if shrink else None,
                 meta=dict(data.get("meta") or {}),
@@ -260,7 +291,7 @@ class Plan:
                 scan_id=scan,
                 tiers=tuple(str(t) for t in data.get("tiers") or ()),
                 from_file=True,
-                signed=signing.is_signed_here(data),
+                signed=signing.is_signed_here(data) if signed is None else signed,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UsageError(f"plan file is damaged ({exc})", MAKE_PLAN_HINT) from None
@@ -307,13 +338,11 @@ def _unique_temp(folder: Path, name: str) -> tuple[int, str]:
 
 
 def load_plan(path: Path) -> Plan:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read plan {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise UsageError(f"plan {path} is not valid JSON ({exc})", MAKE_PLAN_HINT) from None
-    return Plan.from_json(data)
+    """The plan in ``path``, read a window at a time with its items spooled to a temp file
+    (plan_read.py, issue 13); any damage is found here, before anything is acted on."""
+    from lookalike.engine.actions.plan_read import read_plan
+
+    return read_plan(Path(path))
 
 
 def new_id() -> str:

@@ -13,12 +13,12 @@ import os
 import sqlite3
 import stat
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lookalike.engine.actions import fsutil
 from lookalike.engine.actions.errors import PlanRefused, UsageError
-from lookalike.engine.actions.guard import real, real_folders, under_any
+from lookalike.engine.actions.guard import RealPaths, real, real_folders, under_any
 from lookalike.engine.actions.plan import (
     ACT_TIERS,
     LINKS,
@@ -120,7 +120,7 @@ def _scan_info_or_error(
 
 
 def _resolve_keeper(
-    g: Group, hasher: Callable[[str], str], roots: tuple[str, ...]
+    g: Group, hasher: Callable[[str], str], roots: tuple[str, ...], real: Callable[[str], str]
 ) -> _Keeper | str:
     """The group's keeper as a regular file, or why the group must be left alone. A keeper that
     is a symlink (``--follow-symlinks``) is replaced by the real file it points to (a member,
@@ -255,6 +255,7 @@ class _Ctx:
     scan: _Scan
     refs: frozenset[str]
     roots: frozenset[str]
+    real: RealPaths = field(default_factory=RealPaths)  # one realpath per folder (issue 13)
 
 
 # (group id, the keeper's 7 fields, source path, its size, its mtime, its content hash),
@@ -310,10 +311,10 @@ def _resolve_keepers(
                 more += 1
         if broken:  # the plan is refused: only the rest of the check goes on
             continue
-        keeper_of.setdefault(real(g.keep), g.id)
+        keeper_of.setdefault(ctx.real(g.keep), g.id)
         if g.tier not in act_tiers:
             continue
-        got = _resolve_keeper(g, ctx.hasher, ctx.scan.roots)
+        got = _resolve_keeper(g, ctx.hasher, ctx.scan.roots, ctx.real)
         if isinstance(got, str):
             refused.extend(Refusal(g.id, p, got) for p in _others(g))
             continue
@@ -377,7 +378,7 @@ def _stage_group(
     out: list[_Staged] = []
     for m in g.members:
         path = os.path.abspath(m.path)
-        rpath = real(path)
+        rpath = ctx.real(path)
         if path == k.path or path == os.path.abspath(g.keep) or rpath in seen:
             continue
         why, by_rule = _why_not(

@@ -23,11 +23,12 @@ import sqlite3
 import stat
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lookalike.engine.actions import fsutil
 from lookalike.engine.actions.errors import PlanRefused, VerifyError
-from lookalike.engine.actions.guard import is_clean, real, real_folders, under_any
+from lookalike.engine.actions.guard import RealPaths, is_clean, real, real_folders, under_any
 from lookalike.engine.actions.plan import (
     LINKS,
     MAKE_PLAN_HINT,
@@ -78,20 +79,15 @@ def check_plan(
         whole.append("it records no (or damaged) scan roots")
     refs = frozenset(real_folders([*(r for r in plan.references if is_clean(r)), *references]))
     cat = _CatalogView.open(plan, catalog, require_catalog, whole)
-    sources = defaultdict(list)
-    keepers: dict[str, str] = {}
-    group_keeper: dict[int, str] = {}
-    qroots: dict[str, str] = {}  # folder → its default quarantine root (one lookup per folder)
-    seqs = Counter(item.seq for item in plan.items)
-    for item in plan.items:
+    seen = _Seen()
+    for item in plan.items:  # pass 1: what the items say about each other
+        seen.seqs[item.seq] += 1
         if is_clean(item.source):
-            sources[real(item.source)].append(item)
+            seen.sources[seen.real(item.source)] += 1
         if is_clean(item.keeper):
-            keepers[real(item.keeper)] = item.keeper
-    for item in plan.items:
-        for reason in _item_problems(
-            plan, item, roots, refs, cat, sources, keepers, group_keeper, qroots, seqs
-        ):
+            seen.keepers[seen.real(item.keeper)] = item.keeper
+    for item in plan.items:  # pass 2: each item on its own and against the others
+        for reason in _item_problems(plan, item, roots, refs, cat, seen):
             if not (redo and reason.startswith(DEST_PROBLEM)):
                 problems.append((item.source, reason))
     if fresh and not problems and not whole:
@@ -113,17 +109,27 @@ def check_plan(
         )
 
 
+@dataclass
+class _Seen:
+    """What the check keeps across items: how often each real source and sequence number
+    occurs (counts, not the items: issue 13), each keeper's real path, each group's keeper,
+    and the folder caches (real paths, default quarantine roots: one lookup per folder)."""
+
+    sources: Counter[str] = field(default_factory=Counter)
+    keepers: dict[str, str] = field(default_factory=dict)
+    group_keeper: dict[int, str] = field(default_factory=dict)
+    qroots: dict[str, str] = field(default_factory=dict)
+    seqs: Counter[int] = field(default_factory=Counter)
+    real: RealPaths = field(default_factory=RealPaths)
+
+
 def _item_problems(
     plan: Plan,
     item: PlanItem,
     roots: frozenset[str],
     refs: frozenset[str],
     cat: _CatalogView | None,
-    sources: dict[str, list[PlanItem]],
-    keepers: dict[str, str],
-    group_keeper: dict[int, str],
-    qroots: dict[str, str],
-    seqs: Counter[int],
+    seen: _Seen,
 ) -> Iterable[str]:
     op = plan.op.kind
     numbers = (item.seq, item.group_id, item.size, item.mtime_ns, item.keeper_size)
@@ -131,19 +137,19 @@ def _item_problems(
     if not all(0 <= v < 2**63 for v in numbers):
         yield "a number in it is out of range"
         return
-    if seqs[item.seq] > 1:
+    if seen.seqs[item.seq] > 1:
         yield f"its sequence number {item.seq} is used twice"
     if item.op != op:
         yield f"its operation {item.op!r} is not the plan's action {op!r}"
     if item.keeper == "":
-        yield from _solo_problems(plan, item, roots, refs, sources, keepers, qroots)
+        yield from _solo_problems(plan, item, roots, refs, seen)
         return
     for name, path in (("source", item.source), ("keeper", item.keeper)):
         if not is_clean(path):
             yield f"its {name} path is not a clean absolute path ({path!r})"
     if not is_clean(item.source) or not is_clean(item.keeper):
         return
-    src, keep = real(item.source), real(item.keeper)
+    src, keep = seen.real(item.source), seen.real(item.keeper)
     if not under_any(src, roots):
         yield "outside the scanned folders"
     if not under_any(keep, roots):
@@ -154,14 +160,14 @@ def _item_problems(
             if item.source == item.keeper
             else f"its keeper {item.keeper} is now this same file (a symlink to it?)"
         )
-    elif src in keepers:
-        yield f"it is the keeper {keepers[src]} of another file in the plan"
-    if len(sources[src]) > 1:
+    elif src in seen.keepers:
+        yield f"it is the keeper {seen.keepers[src]} of another file in the plan"
+    if seen.sources[src] > 1:
         yield "listed more than once"
     ref = under_any(src, refs)
     if ref:
         yield f"in reference folder {ref}; reference files are never acted on"
-    first = group_keeper.setdefault(item.group_id, keep)
+    first = seen.group_keeper.setdefault(item.group_id, keep)
     if first != keep:
         yield f"group {item.group_id} names two keepers ({first} and {item.keeper})"
     if not HASH_RE.match(item.hash or ""):
@@ -174,7 +180,7 @@ def _item_problems(
         yield "its keeper's device and inode are not recorded"
     if op in LINKS and item.keeper_hash != item.hash:
         yield "links only replace exact copies of the keeper (the hashes differ)"
-    dest = _dest_problem(plan, item, qroots)
+    dest = _dest_problem(plan, item, seen.qroots)
     if dest:
         yield dest
     if cat is not None:
@@ -186,9 +192,7 @@ def _solo_problems(
     item: PlanItem,
     roots: frozenset[str],
     refs: frozenset[str],
-    sources: dict[str, list[PlanItem]],
-    keepers: dict[str, str],
-    qroots: dict[str, str],
+    seen: _Seen,
 ) -> Iterable[str]:
     """An item with no keeper: a content rule's file. Such plans are made and applied in one
     process (or redone from the journal), never read from a file, and only move bytes
@@ -201,12 +205,12 @@ def _solo_problems(
     if not is_clean(item.source):
         yield f"its source path is not a clean absolute path ({item.source!r})"
         return
-    src = real(item.source)
+    src = seen.real(item.source)
     if not under_any(src, roots):
         yield "outside the scanned folders"
-    if src in keepers:
-        yield f"it is the keeper {keepers[src]} of another file in the plan"
-    if len(sources[src]) > 1:
+    if src in seen.keepers:
+        yield f"it is the keeper {seen.keepers[src]} of another file in the plan"
+    if seen.sources[src] > 1:
         yield "listed more than once"
     ref = under_any(src, refs)
     if ref:
@@ -215,7 +219,7 @@ def _solo_problems(
         yield "no content hash recorded (blank or damaged), so a change could not be seen"
     if item.mtime_ns <= 0 or item.size < 0:
         yield "no modification time or size recorded, so a change could not be seen"
-    dest = _dest_problem(plan, item, qroots)
+    dest = _dest_problem(plan, item, seen.qroots)
     if dest:
         yield dest
 
