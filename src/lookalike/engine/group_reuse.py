@@ -90,14 +90,7 @@ def fingerprint(ctx: ScanContext, ex: Exact) -> str:
     the ``LOOKALIKE_*`` environment. The verifier's version is in the engine's source hash
     (importing features.verify loads OpenCV: 0.2 s of a rescan that decodes nothing)."""
     h = hashlib.blake2b(digest_size=20)
-    opts = dataclasses.replace(ctx.options, **{k: None for k in NOT_GROUPING})
-    h.update(repr(opts).encode())
-    h.update(repr((__version__, PERCEPTUAL_VERSION, RECHECK_VERSION)).encode())
-    h.update(_engine_source().encode())
-    h.update(_libraries().encode())
-    h.update(repr((ctx.roots, ctx.listed, threshold_problem())).encode())
-    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("LOOKALIKE_"))
-    h.update(repr(env).encode())
+    h.update(settings_fingerprint(ctx).encode())
     for tag, rows in (("reps", ex.reps), ("videos", ex.video_reps)):
         h.update(tag.encode())
         for r in rows:
@@ -112,6 +105,21 @@ def fingerprint(ctx: ScanContext, ex: Exact) -> str:
     return h.hexdigest()
 
 
+def settings_fingerprint(ctx: ScanContext) -> str:
+    """The part of :func:`fingerprint` that is not about the files: options, versions, code,
+    libraries, roots, the ``LOOKALIKE_*`` environment (group_parts.py compares it alone)."""
+    h = hashlib.blake2b(digest_size=20)
+    opts = dataclasses.replace(ctx.options, **{k: None for k in NOT_GROUPING})
+    h.update(repr(opts).encode())
+    h.update(repr((__version__, PERCEPTUAL_VERSION, RECHECK_VERSION)).encode())
+    h.update(_engine_source().encode())
+    h.update(_libraries().encode())
+    h.update(repr((ctx.roots, ctx.listed, threshold_problem())).encode())
+    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("LOOKALIKE_"))
+    h.update(repr(env).encode())
+    return h.hexdigest()
+
+
 def _stored_hash(cat: Catalog) -> tuple[str, int]:
     """(hash of the stored group rows in order, their count)."""
     h, n = hashlib.blake2b(digest_size=20), 0
@@ -120,6 +128,11 @@ def _stored_hash(cat: Catalog) -> tuple[str, int]:
         h.update(b"\n")
         n += 1
     return h.hexdigest(), n
+
+
+def stored_digest(cat: Catalog) -> list:
+    """[hash of the stored group rows in order, their count] (group_parts.py's check)."""
+    return list(_stored_hash(cat))
 
 
 def stored(cat: Catalog, fp: str) -> dict | None:
@@ -152,6 +165,7 @@ class Recorder:
         self.after: list[list] = []
         self.seen_group = False
         self.ok = True
+        self.parts: Any = None  # the group stage's group_parts record writer, if any
 
     def watch(self, gen: Generator[Event, None, Any]) -> Generator[Event, None, Any]:
         try:
@@ -159,6 +173,7 @@ class Recorder:
                 try:
                     ev = next(gen)
                 except StopIteration as stop:
+                    self.parts = getattr(stop.value, "remember_parts", None) or self.parts
                     return stop.value
                 self._see(ev)
                 yield ev
@@ -193,6 +208,8 @@ class Recorder:
         }
         with cat.transaction():
             cat.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (KEY, json.dumps(rec)))
+        if self.parts is not None:
+            self.parts(cat, [digest, n])
 
 
 def _replayed(rec_events: list[list], start: float) -> Iterator[Event]:

@@ -150,6 +150,9 @@ class Clustering:
     groups: list[list[int]]  # item indices, each group sorted by path
     edges: dict[tuple[int, int], float]  # verified edge scores
     sim: Callable[[int, int], float]
+    # the verified edges' components (before re-checks), each grouped on its own: a rescan
+    # regroups only the components a change touches (group_parts.py)
+    parts: list[list[int]] = field(default_factory=list)
 
 
 def group_items(
@@ -249,16 +252,17 @@ def group_steps(
     asked = [0]
     _accept(in_path_order(candidate_array(prep), rank), match, thr, edges, cache, progress)
 
-    runs = []
+    runs, parts = [], []
     for members, comp_edges in _components(len(items), edges):
         members.sort(key=rank.__getitem__)
+        parts.append(members)
         runs.append(_link_clusters(members, comp_edges, joins, rank, confirmed))
     unsure = [k for k in edges if cache[k].band < RECHECK_BAND or cache[k].low < RECHECK_LOW]
     per_comp = yield from _in_rounds(runs, asked, len(unsure), lookahead(unsure, edges))
     groups = [g for comp_groups in per_comp for g in comp_groups]
     groups = [sorted(g, key=rank.__getitem__) for g in groups if len(g) >= 2]
     groups.sort(key=lambda g: rank[g[0]])
-    return Clustering(groups, edges, sim)
+    return Clustering(groups, edges, sim, parts)
 
 
 def _keys_paths(items: Sequence[Item]) -> tuple[Sequence[int], Sequence[str]]:

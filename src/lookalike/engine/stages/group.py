@@ -8,6 +8,7 @@ nothing. "Not a duplicate" marks keep two photos apart whichever copy stands for
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -15,11 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lookalike.engine import group_parts, group_reuse
 from lookalike.engine.catalog import Catalog, FileRow
 from lookalike.engine.disk_columns import columns_path, columns_threshold, threshold_problem
 from lookalike.engine.events import Event, Notice
 from lookalike.engine.features.extract import PERCEPTUAL_VERSION, unpack_views
-from lookalike.engine.grouping import Clustering, RecheckRounds, group_steps
+from lookalike.engine.group_parts import Part, Plan
+from lookalike.engine.grouping import Clustering, RecheckRounds, group_steps, thresholds_for
 from lookalike.engine.item_table import Item, ItemTable, TableBuilder
 from lookalike.engine.recheck import (
     RECHECK_CHUNK,
@@ -42,6 +45,8 @@ class Grouped:
     metas: Mapping[int, dict]  # representative id → its decoded metadata (read when asked)
     views_of: Callable[[int], list | None]  # representative id → its perceptual views
     forbidden: set[tuple[int, int]]  # "not a duplicate" pairs between representatives
+    part: Part | None = None  # only part regrouped: the stored groups kept (group_parts.py)
+    remember_parts: Callable[[Catalog, list], None] | None = None  # its record, once stored
 
 
 def remembered_rechecks(
@@ -89,6 +94,7 @@ def forbidden_between_reps(
     return out
 
 
+log = logging.getLogger(__name__)
 LOAD_CHUNK = 4096  # representatives whose packed features are read at once
 
 
@@ -259,8 +265,38 @@ def _recheck_in_pool(
         recheck.gave_up = True
 
 
+def _plan(
+    ctx: ScanContext, ex: Exact, items: ItemTable, forbidden: set[tuple[int, int]]
+) -> tuple[Plan | None, Callable[[dict[int, int]], Callable | None]]:
+    """The part to regroup (None: all), and the maker of this scan's parts record writer
+    from the components' labels (None when the scan may not keep one)."""
+    if not group_reuse.eligible(ctx):
+        return None, lambda labels: None
+    rec = group_parts.load(ctx.cat)
+    if not group_parts.exact_search(items):  # nothing to compare a next scan with either
+        log.debug("regrouping all: over %d views the search is approximate", group_parts.FLAT_LIMIT)
+        return None, lambda labels: None
+    settings = group_reuse.settings_fingerprint(ctx)
+    digest = lambda: group_reuse.stored_digest(ctx.cat)  # noqa: E731
+    thr = thresholds_for(ctx.options.sensitivity)
+    plan, stamps = group_parts.plan(ctx, ex, items, forbidden, rec, settings, digest, thr)
+    return plan, lambda labels: group_parts.recorder(settings, stamps, labels, forbidden)
+
+
+def _labels(items: Sequence[Item], clustering: Clustering, plan: Plan | None) -> dict[int, int]:
+    """Representative → its component's label (the smallest key in it), the clean ones'
+    from the record."""
+    keys = [int(k) for k in getattr(items, "keys", [it.key for it in items])]
+    out = dict(plan.labels) if plan is not None else {}
+    for members in clustering.parts:
+        label = min(keys[m] for m in members)
+        out.update((keys[m], label) for m in members)
+    return out
+
+
 def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
-    """Representatives' features → ``Grouped``."""
+    """Representatives' features → ``Grouped``; with a record of the last grouping and a
+    few changes, only the components they touch (group_parts.py)."""
     prog = Progress("group", None)
     cat = ctx.cat
     if problem := threshold_problem():
@@ -269,15 +305,20 @@ def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
     metas = MetaLookup(cat, with_meta)
     items = _items(cat, ex.reps if ctx.options.same else [], uniform)
     forbidden = forbidden_between_reps(ex.marked, ex.rep_of)
+    plan, writer = _plan(ctx, ex, items, forbidden)
+    some: Sequence[Item] = items if plan is None else [items[n] for n in plan.redo]
 
     def on_group_progress(done: int, total: int) -> None:
         prog.total = total
 
-    recheck, keep_rechecks = remembered_rechecks(cat, items, ex.reps)
-    steps = group_steps(items, ctx.options.sensitivity, forbidden, on_group_progress, recheck)
+    recheck, keep_rechecks = remembered_rechecks(cat, some, ex.reps)
+    steps = group_steps(some, ctx.options.sensitivity, forbidden, on_group_progress, recheck)
     clustering = yield from _recheck_rounds(ctx, steps, recheck)
     keep_rechecks()
-    yield prog.done(len(clustering.groups))
+    kept = 0 if plan is None else sum(g.tier == "same" for g in plan.part.kept)
+    yield prog.done(len(clustering.groups) + kept)
     ctx.timed("group", prog.start)
     views_of = _views_lookup(cat, items, ctx.options.same)
-    return Grouped(items, clustering, metas, views_of, forbidden)
+    part = plan.part if plan is not None else None
+    remember = writer(_labels(some, clustering, plan))
+    return Grouped(some, clustering, metas, views_of, forbidden, part, remember)

@@ -36,8 +36,11 @@ def _raw_groups(gr: Grouped, ex: Exact) -> list[tuple[str, list[int]]]:
         in_same.update(ids)
         raw.append(("same", ids))
     video_ids = {r.id for r in ex.video_reps}
+    redo = gr.part.rebuilt if gr.part is not None else None  # only part regrouped
     raw.extend(
-        ("exact", [rid]) for rid in ex.cluster_of if rid not in in_same and rid not in video_ids
+        ("exact", [rid])
+        for rid in ex.cluster_of
+        if rid not in in_same and rid not in video_ids and (redo is None or rid in redo)
     )
     return raw
 
@@ -190,6 +193,11 @@ def rank(
     if ex.video_reps:
         videos = yield from _video_groups(ctx, gr, ex, rows, ml_state)
         pending.extend((b[3][0].path, None, b) for b in videos)
+    if gr.part is not None:  # the stored groups no change touched, as they were
+        pending.extend(
+            (min(m.path for m in g.members), None, (g.tier, g.keep, g.reason, list(g.members)))
+            for g in gr.part.kept
+        )
     pending.sort(key=lambda p: p[0])  # stable: the order the groups had when built first
     stats = ctx.stats
     for n in range(len(pending)):

@@ -1,0 +1,238 @@
+"""A rescan with a few changes regroups only the parts of the collection they touch.
+
+Why it is exact: grouping is decided per connected component of the verified edges
+(grouping.py ``_components``), and inside one only from its members' features, their
+relative path order, the pairs' verdicts (match, marks, re-checks) and the options. A
+verified edge is a pure function of its two files while the candidate search is exact
+(faiss's flat index, up to ``index.FLAT_LIMIT`` views; above it the inverted-file index's
+cells are sampled from the whole collection, so one added photo can change which pairs any
+two others are proposed as, and a rescan regroups all). So after a full group the record
+here keeps, per representative, a stamp (its exact cluster's rows, whether it is a grouping
+item, its feature rows' ids) and its component; a later scan with the same settings
+regroups only the components of changed, new or vanished representatives (and of the pairs
+whose "not a duplicate" marks changed), plus any representative a changed one now has a
+verified edge with, and keeps every other stored group as it was. The groups, their order
+and numbering are a full regroup's (tests/test_group_parts.py checks it against one).
+When unsure — no record, other settings, videos (their matcher sees all of them at once),
+an approximate search, a stored group with a file the catalog has no id for — it regroups
+all and says why in the debug log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lookalike.engine.candidates import candidate_array
+from lookalike.engine.catalog import Catalog, FileRow
+from lookalike.engine.catalog_schema import group_from_row
+from lookalike.engine.index import FLAT_LIMIT
+from lookalike.engine.item_table import Item
+from lookalike.engine.match_rules import Thresholds
+from lookalike.engine.records import Group
+from lookalike.engine.stages.context import ScanContext
+from lookalike.engine.stages.exact import Exact
+
+log = logging.getLogger(__name__)
+
+KEY = "groups_parts"  # the meta table's row
+FORMAT = 1
+# More changed items than this share: a full regroup costs no more than the parts would
+# (their candidate search over all items comes on top), so regroup all.
+MOST = 0.5
+
+
+@dataclass
+class Part:
+    """What the group stage hands rank when it regrouped only part of the collection."""
+
+    kept: list[Group]  # stored groups left as they were (numbered again by rank)
+    rebuilt: set[int]  # representatives whose exact-tier group rank builds again
+
+
+@dataclass
+class Plan:
+    """The items to regroup (indices into the scan's items) and the stored groups kept."""
+
+    redo: list[int]
+    part: Part
+    labels: dict[int, int]  # representative → component label, for the clean ones
+
+
+def _rows_of(ex: Exact) -> dict[int, list[FileRow]]:
+    """Every representative that can be in a group → its exact cluster's rows."""
+    out: dict[int, list[FileRow]] = {r.id: [r] for r in (*ex.reps, *ex.video_reps)}
+    out.update(ex.cluster_of)
+    return out
+
+
+def stamps(cat: Catalog, ex: Exact, item_keys: set[int]) -> dict[str, str]:
+    """Representative id (as text) → a hash of all rank and group read of it: its cluster's
+    rows, whether it is an item, and its feature rows (a rewritten row gets a new rowid)."""
+    rows = _rows_of(ex)
+    ids = sorted(rows)
+    feats: dict[int, list] = {}
+    for lo in range(0, len(ids), 900):
+        part = ids[lo : lo + 900]
+        q = ",".join("?" * len(part))
+        for fid, name, version, rowid in cat.db.execute(
+            f"SELECT file_id, name, version, rowid FROM features WHERE file_id IN ({q})", part
+        ):
+            feats.setdefault(fid, []).append((name, version, rowid))
+    out = {}
+    for rid in ids:
+        h = hashlib.blake2b(digest_size=8)
+        for r in rows[rid]:
+            h.update(repr((r.id, os.fsencode(r.path), r.size, r.mtime_ns, r.fullhash)).encode())
+            h.update(repr(r.kind).encode())
+        h.update(repr((rid in item_keys, sorted(feats.get(rid, [])))).encode())
+        out[str(rid)] = h.hexdigest()
+    return out
+
+
+def exact_search(items: Sequence[Item]) -> bool:
+    """Whether the candidate search over ``items`` is the exact (flat) one."""
+    first = getattr(items, "first", None)
+    views = int(first[-1]) if first is not None else sum(len(it.views) for it in items)
+    return views <= FLAT_LIMIT
+
+
+def load(cat: Catalog) -> dict | None:
+    """The stored record (consumed: a scan that stops half way leaves none behind)."""
+    row = cat.db.execute("SELECT value FROM meta WHERE key=?", (KEY,)).fetchone()
+    if row is None:
+        return None
+    with cat.transaction():
+        cat.db.execute("DELETE FROM meta WHERE key=?", (KEY,))
+    rec = json.loads(row[0])
+    return rec if rec.get("format") == FORMAT else None
+
+
+def recorder(
+    settings: str,
+    stamp: dict[str, str],
+    labels: dict[int, int],
+    forbidden: set[tuple[int, int]],
+) -> Callable[[Catalog, list], None]:
+    """The record's writer, called by group_reuse.Recorder once the scan's groups are stored
+    (``digest`` = [hash of the stored rows, their count])."""
+
+    def write(cat: Catalog, digest: list) -> None:
+        rec = {
+            "format": FORMAT,
+            "settings": settings,
+            "groups": list(digest),
+            "stamps": stamp,
+            "parts": {str(k): v for k, v in labels.items()},
+            "forbidden": sorted([a, b] for a, b in forbidden),
+        }
+        with cat.transaction():
+            cat.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (KEY, json.dumps(rec)))
+
+    return write
+
+
+def _touched_by(
+    items: Sequence[Item], changed: list[int], forbidden: set[tuple[int, int]], thr: Thresholds
+) -> set[int]:
+    """Items that have a verified edge with a changed item: the exact candidate search over
+    all items, kept where a changed item is in the pair, then verified as grouping does
+    (items are in path order, so a pair (i < j) is matched as grouping matches it)."""
+    from lookalike.engine.grouping import ViewSignatures
+
+    if not changed:
+        return set()
+    prep = ViewSignatures(items)
+    keys = [int(k) for k in getattr(items, "keys", [it.key for it in items])]
+    cand = candidate_array(prep)
+    mask = np.zeros(len(items), dtype=bool)
+    mask[changed] = True
+    cand = cand[mask[cand[:, 0]] | mask[cand[:, 1]]]
+    out: set[int] = set()
+    for i, j in cand.tolist():
+        ka, kb = keys[i], keys[j]
+        if (min(ka, kb), max(ka, kb)) not in forbidden and thr.accepts(prep.match(i, j)):
+            out.update((i, j))
+    return out
+
+
+def plan(
+    ctx: ScanContext,
+    ex: Exact,
+    items: Sequence[Item],
+    forbidden: set[tuple[int, int]],
+    rec: dict | None,
+    settings: str,
+    stored_digest: Callable[[], list],
+    thr: Thresholds,
+) -> tuple[Plan | None, dict[str, str]]:
+    """What to regroup, or None (and why, in the debug log); and this scan's stamps."""
+    keys = [int(k) for k in getattr(items, "keys", [it.key for it in items])]
+    cur = stamps(ctx.cat, ex, set(keys))
+    why = _refused(ex, items, rec, settings, stored_digest)
+    if why:
+        log.debug("regrouping all: %s", why)
+        return None, cur
+    assert rec is not None
+    prev, prev_parts = rec["stamps"], {int(k): v for k, v in rec["parts"].items()}
+    changed = {int(k) for k, s in cur.items() if prev.get(k) != s}
+    gone = {int(k) for k in prev if k not in cur}
+    old_forbidden = {(a, b) for a, b in rec["forbidden"]}
+    for a, b in old_forbidden ^ forbidden:
+        changed.update(x for x in (a, b) if str(x) in cur)  # (a vanished one is in gone)
+    dirty = {prev_parts[r] for r in changed | gone if r in prev_parts}
+    index = {k: n for n, k in enumerate(keys)}
+    changed_items = sorted(index[r] for r in changed if r in index)
+    if len(changed_items) > MOST * len(keys):
+        log.debug("regrouping all: %d of %d items changed", len(changed_items), len(keys))
+        return None, cur
+    redo = set(changed_items)
+    redo |= _touched_by(items, changed_items, forbidden, thr)
+    redo |= {n for n, k in enumerate(keys) if prev_parts.get(k, -1) in dirty}
+    redone = {keys[n] for n in redo} | changed
+    kept = _kept(ctx.cat, ex, cur, redone)
+    if kept is None:
+        log.debug("regrouping all: a stored group has a file with no catalog id")
+        return None, cur
+    labels = {k: prev_parts[k] for k in keys if k in prev_parts and k not in redone}
+    log.debug("regrouping %d of %d items, %d groups kept", len(redo), len(keys), len(kept))
+    return Plan(sorted(redo), Part(kept, redone), labels), cur
+
+
+def _refused(
+    ex: Exact, items: Sequence[Item], rec: dict | None, settings: str, digest: Callable
+) -> str | None:
+    """Why the stored record cannot be used, or None."""
+    if rec is None:
+        return "no record of the last full grouping"
+    if rec["settings"] != settings:
+        return "options, versions, roots or environment changed"
+    if ex.video_reps:
+        return "videos are matched all together"
+    if not exact_search(items):  # (the group stage asks before it computes the stamps)
+        return f"over {FLAT_LIMIT} views the candidate search is approximate"
+    if list(digest()) != rec["groups"]:
+        return "the stored review changed"
+    return None
+
+
+def _kept(cat: Catalog, ex: Exact, cur: dict[str, str], redone: set[int]) -> list[Group] | None:
+    """The stored groups whose every file belongs to a current representative that is not
+    regrouped (such a group is exactly what a full regroup would build again)."""
+    out = []
+    for (data,) in cat.db.execute("SELECT data FROM groups ORDER BY ord"):
+        g = group_from_row(json.loads(data))
+        reps = set()
+        for m in g.members:
+            if m.file_id is None:
+                return None
+            reps.add(ex.rep_of.get(m.file_id, m.file_id))
+        if all(str(r) in cur and r not in redone for r in reps):
+            out.append(g)
+    return out

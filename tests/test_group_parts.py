@@ -1,0 +1,229 @@
+"""A rescan with a few changes regroups only what they touch (engine/group_parts.py): after
+any sequence of adds, edits, removals, renames, exact copies and "not a duplicate" marks on
+real photos (with their re-saves, crops and hard negatives: other parts of the same photo),
+the rescan's output is byte for byte a full regroup's on a copy of the catalog; and each
+reason to regroup everything, alone, makes the rescan regroup everything."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from skimage import data
+
+from lookalike.engine import group_parts
+from lookalike.engine.api import Engine
+from lookalike.engine.catalog import Catalog
+from lookalike.engine.options import ScanOptions
+from lookalike.headless.runner import run_scan
+
+PHOTOS = (data.chelsea, data.coffee, data.astronaut, data.rocket, data.immunohistochemistry)
+
+
+def _photo(n: int, how: int) -> Image.Image:
+    """Photo ``n`` (small), as-is or derived: a half-size re-save, a 6 % crop, a colour
+    shift, or a hard negative (its left half: the same scene, other content)."""
+    img = Image.fromarray(PHOTOS[n % len(PHOTOS)]()).resize((240, 180))
+    w, h = img.size
+    if how == 1:
+        return img.resize((w // 2, h // 2))
+    if how == 2:
+        return img.crop((w // 16, h // 16, w - w // 16, h - h // 16))
+    if how == 3:
+        arr = np.asarray(img).astype(np.int16) + np.array([18, -10, 6], dtype=np.int16)
+        return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    if how == 4:
+        return img.crop((0, 0, w // 2, h))
+    return img
+
+
+def _write(path: Path, n: int, how: int) -> None:
+    _photo(n, how).save(path, quality=90)
+
+
+def _start(lib: Path) -> None:
+    for n in range(4):
+        _write(lib / f"p{n}.jpg", n, 0)
+        _write(lib / f"p{n}-s.jpg", n, 1 + n % 3)
+    _write(lib / "q0.jpg", 0, 4)
+    shutil.copy(lib / "p1.jpg", lib / "r1.jpg")
+
+
+def _opts(lib: Path, **kw) -> ScanOptions:
+    return ScanOptions(**{"roots": (lib,), "workers": 1, "thumbnails": False, **kw})
+
+
+def _scan(engine: Engine, options: ScanOptions) -> dict:
+    out = io.StringIO()
+    got = run_scan(engine, options, "json", out, None, progress="none", err=io.StringIO())
+    assert got.code in (0, 1), got.code
+    doc = json.loads(out.getvalue())
+    doc["stats"]["seconds"] = 0
+    doc["stats"]["seconds_by_stage"] = dict.fromkeys(doc["stats"]["seconds_by_stage"], 0)
+    return doc
+
+
+@pytest.fixture
+def plans(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Each scan's plan: None (regrouped all) or the number of items it regrouped."""
+    seen: list = []
+    real = group_parts.plan
+
+    def watched(*a, **kw):
+        plan, stamps = real(*a, **kw)
+        seen.append(None if plan is None else len(plan.redo))
+        return plan, stamps
+
+    monkeypatch.setattr(group_parts, "plan", watched)
+    return seen
+
+
+def _copy_catalog(src: Path, dst: Path) -> None:
+    """The catalog as a full regroup would find it: copied, records of the last grouping
+    dropped."""
+    with Catalog(src) as cat:
+        cat.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(src, dst)
+    with Catalog(dst) as cat, cat.transaction():
+        cat.db.execute("DELETE FROM meta WHERE key IN ('groups_parts', 'groups_reuse')")
+
+
+def _apply(op: tuple[int, int, int, int], lib: Path, engine: Engine) -> None:
+    """One change: (kind, a, b, c) read modulo what the library holds."""
+    kind, a, b, c = op
+    files = sorted(p.name for p in lib.iterdir())
+    one, other = lib / files[a % len(files)], lib / files[b % len(files)]
+    fresh = lib / f"{'aprx'[c % 4]}{a}{b}.jpg"  # names before and after the others
+    if kind == 0 and not fresh.exists():
+        _write(fresh, b, c % 5)
+    elif kind == 1:  # an edit: other content, a new size and time
+        _write(one, b, c % 5)
+    elif kind == 2 and len(files) > 3:
+        one.unlink()
+    elif kind == 3 and not fresh.exists():
+        one.rename(fresh)
+    elif kind == 4 and not fresh.exists():
+        shutil.copy(one, fresh)  # may take over as its cluster's representative
+    elif kind == 5 and one != other:
+        engine.mark_not_duplicate([str(one), str(other)])
+    elif kind == 6 and one != other:
+        engine.forget_not_duplicate([str(one), str(other)])
+
+
+OPS = st.tuples(st.integers(0, 6), st.integers(0, 40), st.integers(0, 40), st.integers(0, 40))
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(st.lists(OPS, min_size=1, max_size=3), min_size=1, max_size=2))
+def test_a_rescan_with_changes_gives_a_full_regroups_groups(tmp_path_factory, plans, steps):
+    root = tmp_path_factory.mktemp("parts")
+    lib = root / "lib"
+    lib.mkdir()
+    _start(lib)
+    engine = Engine(root / "c.db", root / "thumbs")
+    _scan(engine, _opts(lib))
+    for n, changes in enumerate(steps):
+        for op in changes:
+            _apply(op, lib, engine)
+        _copy_catalog(root / "c.db", root / f"ref{n}.db")
+        plans.clear()
+        got = _scan(engine, _opts(lib))
+        # no plan: nothing changed, the stored groups were reused whole (group_reuse.py)
+        assert plans != [None], "the rescan regrouped all"
+        full = _scan(Engine(root / f"ref{n}.db", root / "thumbs"), _opts(lib))
+        assert plans[-1] is None
+        assert got == full
+
+
+@pytest.fixture
+def lib(tmp_path: Path) -> Path:
+    (tmp_path / "lib").mkdir()
+    _start(tmp_path / "lib")
+    return tmp_path / "lib"
+
+
+def test_an_added_copy_regroups_only_its_photo(lib, tmp_path, plans):
+    engine = Engine(tmp_path / "c.db", tmp_path / "thumbs")
+    first = _scan(engine, _opts(lib))
+    _write(lib / "p2-b.jpg", 2, 1)  # joins p2's group; p0, p1, p3's groups are kept
+    got = _scan(engine, _opts(lib))
+    assert plans == [None, 1 + 2]  # the new file and p2's pair
+    same = [g for g in got["groups"] if any(f["path"].endswith("p2-b.jpg") for f in g["files"])]
+    assert len(same) == 1 and len(same[0]["files"]) == 3
+    assert len(got["groups"]) == len(first["groups"])
+
+
+def test_a_mark_alone_splits_its_group_only(lib, tmp_path, plans):
+    engine = Engine(tmp_path / "c.db", tmp_path / "thumbs")
+    first = _scan(engine, _opts(lib))
+    engine.mark_not_duplicate([str(lib / "p2.jpg"), str(lib / "p2-s.jpg")])
+    ref = tmp_path / "ref.db"
+    _copy_catalog(tmp_path / "c.db", ref)
+    got = _scan(engine, _opts(lib))
+    assert plans == [None, 2]
+    assert len(got["groups"]) == len(first["groups"]) - 1
+    assert got == _scan(Engine(ref, tmp_path / "thumbs"), _opts(lib))
+
+
+def _forget(cat_path: Path) -> None:
+    with Catalog(cat_path) as cat, cat.transaction():
+        cat.db.execute("DELETE FROM meta WHERE key = 'groups_parts'")
+
+
+def _break_review(cat_path: Path) -> None:
+    with Catalog(cat_path) as cat, cat.transaction():
+        cat.db.execute("DELETE FROM groups WHERE ord = 0")
+
+
+def _orphan_member(cat_path: Path) -> None:
+    with Catalog(cat_path) as cat, cat.transaction():
+        (data_,) = cat.db.execute("SELECT data FROM groups WHERE ord = 0").fetchone()
+        d = json.loads(data_)
+        d["files"][0]["file_id"] = None
+        cat.db.execute("UPDATE groups SET data=? WHERE ord = 0", (json.dumps(d),))
+
+
+FALLBACKS = {
+    "no record": lambda cat, mp: _forget(cat),
+    "other options": lambda cat, mp: mp.setenv("LOOKALIKE_DISK_COLUMNS", "1"),
+    "approximate search": lambda cat, mp: mp.setattr(group_parts, "FLAT_LIMIT", 3),
+    "review changed": lambda cat, mp: _break_review(cat),
+    "most files changed": lambda cat, mp: [
+        os.utime(p, ns=(10**18, 10**18)) for p in (cat.parent / "lib").iterdir()
+    ],
+    "a member with no id": lambda cat, mp: _orphan_member(cat),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FALLBACKS))
+def test_each_reason_to_regroup_all_regroups_all(lib, tmp_path, plans, monkeypatch, name):
+    engine = Engine(tmp_path / "c.db", tmp_path / "thumbs")
+    _scan(engine, _opts(lib))
+    _write(lib / "p2-b.jpg", 2, 1)
+    ref = tmp_path / "ref.db"
+    _copy_catalog(tmp_path / "c.db", ref)
+    FALLBACKS[name](tmp_path / "c.db", monkeypatch)
+    got = _scan(engine, _opts(lib))
+    assert plans[-1] is None, f"{name}: regrouped by parts"
+    assert got == _scan(Engine(ref, tmp_path / "thumbs"), _opts(lib))
+
+
+def test_videos_regroup_all(lib, tmp_path, plans):
+    src = Path(__file__).parent / "data" / "video"
+    clip = next(p for p in sorted(src.iterdir()) if p.suffix in (".mp4", ".mkv", ".webm"))
+    shutil.copy(clip, lib / clip.name)
+    engine = Engine(tmp_path / "c.db", tmp_path / "thumbs")
+    _scan(engine, _opts(lib))
+    _write(lib / "p2-b.jpg", 2, 1)
+    _scan(engine, _opts(lib))
+    assert plans[-1] is None
