@@ -23,6 +23,14 @@ groups and stored with ``Catalog.finish_scan``. Each way runs in a fresh process
   (``seconds_decisions_matched``, from the open; since session 8 the common case in SQL,
   ui/stored_match.py, with the cyclic collector paused as the worker pauses it; since its
   2nd round the rows the catalog pairs in SQL are left there undecoded, ui/stored_records.py);
+- ``serve``: the app's open over a real ``lookalike serve`` on the same catalog (API 1.1,
+  serve/decisions.py): ``open_stored`` on a ``RemotePort``, the first page, then the stored
+  decisions paired in SQL on the server and streamed (``RemotePort.paired_decision_rows``)
+  into ``match_left``, as the app's worker does; ``serve_old``: the same against an older
+  server (no paired route): every decision fetched and matched in the app. ``server_*``:
+  the server process's RSS after the way and its peak. Their files are under the run's
+  temporary folder (the server's root) instead of ``/photos``; thumbnails are not fetched
+  (the server's thumbnail folder has none of the copied groups' thumbnails);
 - ``upgrade``: the first open of the same review as a schema-1 catalog wrote it (the group
   columns and ``group_files`` filled from the JSON rows, once);
 - ``live``: a first scan's groups handed to the app's review one by one as ``GroupFound``
@@ -35,6 +43,7 @@ groups it decoded (``oldest_groups_decoded``: pages before the capture time colu
     python benchmarks/review_memory.py --groups 100000 -o benchmarks/out/review_memory.json
     python benchmarks/review_memory.py --groups 100000 --ways app,live   # a subset
     python benchmarks/review_memory.py --groups 100000 --ways app_wait,app --decided-every 1
+    python benchmarks/review_memory.py --groups 20000 --ways app,serve_old,serve --decided-every 1
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sqlite3
 import subprocess
 import sys
@@ -76,21 +86,21 @@ def _templates(tmp: Path) -> list:
     raise RuntimeError("the template scan did not finish")
 
 
-def make_review(catalog: Path, groups: int, tmp: Path) -> int:
+def make_review(catalog: Path, groups: int, tmp: Path, prefix: str = "/photos") -> int:
     from lookalike.engine.catalog import Catalog
 
     templates = _templates(tmp)
     out = []
     for n in range(groups):
         t = templates[n % len(templates)]
-        d = f"/photos/{n // 1000:04d}/{n:07d}"
+        d = f"{prefix}/{n // 1000:04d}/{n:07d}"
         members = tuple(  # distinct files: a decision's file keys name one group
             replace(m, path=f"{d}-{os.path.basename(m.path)}", file_id=n * 16 + j)
             for j, m in enumerate(t.members)
         )
         out.append(replace(t, id=n + 1, keep=f"{d}-{os.path.basename(t.keep)}", members=members))
     with Catalog(catalog) as cat:
-        cat.finish_scan(cat.start_scan(["/photos"]), {}, out, seen=None)
+        cat.finish_scan(cat.start_scan([prefix]), {}, out, seen=None)
     return sum(len(g.members) for g in out)
 
 
@@ -119,9 +129,9 @@ def make_decisions(catalog: Path, every: int = 100) -> int:
     return len(records)
 
 
-def _rss() -> tuple[float, float]:
+def _rss(pid: int | str = "self") -> tuple[float, float]:
     got = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key = line.split(":")[0]
         if key in ("VmRSS", "VmHWM"):
             got[key] = int(line.split()[1]) / 1024
@@ -141,6 +151,75 @@ def as_schema_1(catalog: Path) -> None:
         "UPDATE meta SET value='1' WHERE key='schema';"
     )
     con.close()
+
+
+def run_serve_way(url: str, way: str) -> dict:
+    """The app's open over ``lookalike serve`` at ``url`` (``serve``; ``serve_old``: as
+    against a server without the paired route), timed as the ``app`` way."""
+    from lookalike.ui.app_decisions import collector_paused, match_left, match_stored, read_rows
+    from lookalike.ui.group_pages import open_stored
+    from lookalike.ui.remote_port import RemotePort
+    from lookalike.ui.state import ReviewState
+    from lookalike.ui.state_store import parse_records
+
+    before, _ = _rss()
+    t = time.monotonic()
+    port = RemotePort(url, cache=Path(tempfile.mkdtemp(prefix="review-memory-thumbs-")))
+    port.thumb = lambda url: None  # no thumbnail fetched: the server has none of them
+    if way == "serve_old":
+        port.paired_decision_rows = None  # what read_rows finds on an older server's port
+    state = ReviewState()
+    state.set_stored(open_stored(port, (), {"sort": "bytes"}))
+    state.sort = "bytes"
+    state.rebuild_view()
+    first = [state.by_id[gid] for gid in state.view[:200]]
+    t_load = time.monotonic() - t
+    with collector_paused():  # as the app's worker (ui/app_decisions.py read_and_match)
+        got, rows = read_rows(port)
+        if got is None:
+            recs = parse_records(rows)
+            state.set_matched(recs, match_stored(state.stored, recs))
+        else:
+            state.set_matched(*match_left(port, state.stored, got, rows))
+    matched = time.monotonic() - t
+    after, peak = _rss()
+    return {
+        "seconds_first_groups": round(t_load, 2),
+        "seconds_decisions_matched": round(matched, 2),
+        "decisions_matched": len(state.decisions),
+        "paired_on_server": 0 if got is None else len(got),
+        "rss_before_mb": before,
+        "rss_after_mb": after,
+        "peak_rss_mb": peak,
+        "held_mb": round(after - before, 1),
+        "groups_in_memory": len(first),
+    }
+
+
+def serve_ways(catalog: Path, root: Path, ways: list[str], tmp: Path) -> dict:
+    """Each serve way in a fresh process against one ``lookalike serve`` on the catalog."""
+    cmd = [sys.executable, "-m", "lookalike", "serve", "--root", str(root), "--port", "0",
+           "--db", str(catalog), "--state-dir", str(tmp / "state"), "--workers", "1"]  # fmt: skip
+    server = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = ""
+        while not (m := re.search(r"serving (http://127\.0\.0\.1:\d+)/", seen)):
+            line = server.stderr.readline()
+            if not line:
+                raise RuntimeError(f"lookalike serve did not start: {seen}")
+            seen += line
+        out = {}
+        for way in ways:
+            run = [sys.executable, __file__, "--run", str(catalog), "--way", way, "--url", m[1]]
+            got = subprocess.run(run, capture_output=True, text=True, check=True)
+            out[way] = json.loads(got.stdout.strip().splitlines()[-1])
+            rss, peak = _rss(server.pid)
+            out[way].update(server_rss_mb=rss, server_peak_rss_mb=peak)
+            print(way, out[way], file=sys.stderr)
+        return out
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 def run_way(catalog: Path, way: str) -> dict:
@@ -257,19 +336,27 @@ def main() -> None:
     ap.add_argument("--decided-every", type=int, default=100, help="a decision on 1 group in N")
     ap.add_argument("--run", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--way", default="all", help=argparse.SUPPRESS)
+    ap.add_argument("--url", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.run is not None:
-        print(json.dumps(run_way(a.run, a.way)))
+        got = run_serve_way(a.url, a.way) if a.url else run_way(a.run, a.way)
+        print(json.dumps(got))
         return
     with tempfile.TemporaryDirectory(prefix="review-memory-") as tmp:
         catalog = Path(tmp) / "catalog.sqlite"
-        files = make_review(catalog, a.groups, Path(tmp))
+        wanted = a.ways.split(",")
+        served = [w for w in ("serve_old", "serve") if w in wanted]
+        root = Path(os.path.realpath(tmp)) / "photos"  # the server's root (must exist)
+        root.mkdir()
+        files = make_review(catalog, a.groups, Path(tmp), str(root) if served else "/photos")
         ways = {}
         decisions = make_decisions(catalog, a.decided_every)
-        wanted = a.ways.split(",")
         order = [w for w in ("all", "page", "app_wait", "app", "live", "upgrade") if w in wanted]
         size = catalog.stat().st_size  # the stored review as a scan writes it
         for way in order:
+            if served and way in ("live", "upgrade"):  # on the catalog as a scan wrote it
+                ways.update(serve_ways(catalog, root, served, Path(tmp)))
+                served = []
             if way == "upgrade":
                 size = catalog.stat().st_size  # the stored review as a scan writes it
                 as_schema_1(catalog)
@@ -277,6 +364,8 @@ def main() -> None:
             got = subprocess.run(cmd, capture_output=True, text=True, check=True)
             ways[way] = json.loads(got.stdout.strip().splitlines()[-1])
             print(way, ways[way], file=sys.stderr)
+        if served:
+            ways.update(serve_ways(catalog, root, served, Path(tmp)))
         upgraded = catalog.stat().st_size  # with the pages the rebuild freed (reused later)
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     doc = {
