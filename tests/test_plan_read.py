@@ -108,23 +108,28 @@ def test_a_truncated_plan_touches_nothing_and_the_whole_plan_then_applies(
     assert len(A.history()) == 1 and not (lib / "coffee-copy.jpg").exists()
 
 
-def test_loading_holds_neither_the_file_nor_a_dict_per_item(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """20k items (≈ 9 MB of JSON): read whole, the text and the item dicts were ≈ 30 MB."""
+def big_plan(path: Path, n: int = 20_000) -> Path:
+    """A signed plan file of ``n`` items (``n`` = 20k: ≈ 9 MB of JSON), written a row at a time."""
 
     def item(n: int) -> PlanItem:
-        src, keep = f"/lib/{n // 1000:03d}/photo-{n:06d}-copy.jpg", f"/lib/photo-{n:06d}.jpg"
+        src, keep = f"/lib/{n // 1000:03d}/photo-{n:06d}-copy.jpg", f"/lib/photo-{n % 100:03d}.jpg"
         size, mtime = 40_000 + n, 10**18 + n
         return PlanItem(n, n, "trash", src, None, keep, size, mtime, "a" * 32, size, mtime,
                         "b" * 32, 2049, 10**6 + n)  # fmt: skip
 
-    items = tuple(item(n) for n in range(20_000))
-    plan = Plan("p", A.parse_action("trash"), items, (Refusal(1, "/lib/x.jpg", "kept", True),))
-    path = tmp_path / "plan.json"
-    save_plan(plan, path)
+    items = tuple(item(k) for k in range(n))
+    save_plan(
+        Plan("p", A.parse_action("trash"), items, (Refusal(1, "/x.jpg", "kept", True),)), path
+    )
+    return path
+
+
+def test_loading_holds_neither_the_file_nor_a_dict_per_item(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read whole, the text and the item dicts of these 20k items were ≈ 39 MB."""
+    path = big_plan(tmp_path / "plan.json")
     assert path.stat().st_size > 8_000_000
-    del plan, items
     monkeypatch.setattr(plan_read, "WINDOW", 1 << 16)
     tracemalloc.start()
     try:
@@ -134,6 +139,25 @@ def test_loading_holds_neither_the_file_nor_a_dict_per_item(
         tracemalloc.stop()
     assert len(got.items) == 20_000 and got.items[12_345].source.endswith("photo-012345-copy.jpg")
     assert got.signed
+    assert peak < 4_000_000, peak
+
+
+def test_the_journal_takes_a_spooled_plan_a_row_at_a_time(tmp_path: Path) -> None:
+    """Every item is journalled as planned before a file is touched — from the spool, without
+    a dict per item (≈ 20 MB here before)."""
+    from lookalike.engine.actions.apply import _begin_batch
+    from lookalike.engine.actions.journal import Journal
+
+    plan = load_plan(big_plan(tmp_path / "plan.json"))
+    with Journal(tmp_path / "journal.sqlite") as j:
+        tracemalloc.start()
+        try:
+            batch = _begin_batch(j, plan, "test", None)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        rows = j.db.execute("SELECT count(*), max(seq) FROM items WHERE batch=?", (batch,))
+        assert tuple(rows.fetchone()) == (20_000, 19_999)
     assert peak < 4_000_000, peak
 
 

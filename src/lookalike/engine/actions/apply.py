@@ -180,7 +180,7 @@ def _begin_batch(j: Journal, plan: Plan, origin: str, redo_of: str | None) -> st
     j.begin_batch(
         batch_id,
         str(plan.op),
-        [i.to_json() for i in plan.items],
+        (i.to_json() for i in plan.items),  # a row at a time: the items may be spooled
         origin=origin,
         redo_of=redo_of,
         params=params,

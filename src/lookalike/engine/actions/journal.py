@@ -22,7 +22,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -292,7 +292,7 @@ class Journal:
         self,
         batch_id: str,
         action: str,
-        items: list[dict],
+        items: Iterable[dict],
         *,
         origin: str = "",
         redo_of: str | None = None,
@@ -300,7 +300,7 @@ class Journal:
         meta: dict | None = None,
         state: str = RUNNING,
     ) -> None:
-        """Write the batch and all of its items as ``planned`` in one transaction."""
+        """Write the batch and its items (read a row at a time) as ``planned``, in one transaction."""
         now = time.time()
         with self._tx() as db:
             db.execute(
@@ -322,7 +322,7 @@ class Journal:
             db.executemany(
                 "INSERT INTO items(batch, seq, group_id, op, source, dest, keeper, size, "
                 "mtime_ns, hash, state, detail, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
+                (
                     (
                         batch_id,
                         i["seq"],
@@ -339,7 +339,7 @@ class Journal:
                         now,
                     )
                     for i in items
-                ],
+                ),
             )
 
     def set_batch_state(
