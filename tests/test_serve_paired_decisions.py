@@ -203,3 +203,70 @@ def test_keys_are_asked_in_chunks_under_the_bounds() -> None:
     assert [k for c in chunks for k in c] == keys
     assert all(len(c) <= 1000 and len(str(c)) < 48 * 1024 for c in chunks)
     assert _key_chunks([]) == []
+
+
+async def test_the_app_on_a_server_opens_as_the_local_one(tmp_path: Path, monkeypatch) -> None:
+    """The real app (Pilot) on a real server whose catalog has every group decided (one not a
+    duplicate): the first page shows while the decisions are matched, a key that only moves
+    acts at once, a decision key and the move after it wait; the decisions come back as the
+    local app finds them, paired on the server and left there; q waits and saves exactly the
+    one record the "u" changed."""
+    import threading
+
+    pytest.importorskip("skimage.data")
+    from lookalike.ui import app_decisions
+    from lookalike.ui.app import make_app
+    from test_decisions_rescan import make_library, wait_for
+
+    lib = tmp_path / "lib"
+    make_library(lib)
+    server = Server(tmp_path, lib)
+    gate, threads = threading.Event(), []
+    try:
+        port = RemotePort(server.url, cache=tmp_path / "remote-thumbs")
+        events = [ev async for ev in port.scan(ScanOptions(roots=(lib,), workers=1))]
+        assert not events[-1].cancelled
+        state = ReviewState()
+        state.set_stored(open_stored(port))
+        state.accept_all_remaining()
+        state.goto_index(1)
+        state.not_duplicate()
+        port.save_decisions(*state.take_changes())
+        engine = Engine(tmp_path / "cat.db")
+        before = sorted(engine.load_decisions(), key=lambda d: d["key"])
+        local = EngineAdapter(engine)
+        want = {g: (d.status, d.keep, d.new, d.record)
+                for g, d in matched(local, open_stored(local))[1].items()}  # fmt: skip
+        assert len(want) == 4
+        match = app_decisions.match_stored
+
+        def gated(stored, records):
+            threads.append(threading.current_thread())
+            assert gate.wait(60)
+            return match(stored, records)
+
+        monkeypatch.setattr(app_decisions, "match_stored", gated)
+        app = make_app({"scan": {"workers": 1}}, port, graphics="none", start_mode="review")
+        async with app.run_test(size=(130, 40)) as pilot:
+            r = app.review
+            await wait_for(pilot, lambda: r.current is not None and bool(threads), 60)
+            assert r.decisions == {} and app.matching
+            await pilot.press("j")  # only moves: acts while the decisions are matched
+            await wait_for(pilot, lambda: r.cursor == 1, 10)
+            on = r.view[1]
+            await pilot.press("u", "k")  # waits, and the move typed after it too
+            await pilot.pause(0.2)
+            assert r.cursor == 1 and r.decisions == {} and app.matching
+            gate.set()
+            await wait_for(pilot, lambda: not app.matching and r.cursor == 0, 60)
+            got = {g: (d.status, d.keep, d.new, d.record) for g, d in r.decisions.items()}
+            assert got == {g: d for g, d in want.items() if g != on}
+            assert isinstance(r.records, StoredRecords) and len(r.records) == 3  # less "u"'s
+            assert len(r.records.left) == 3  # paired on the server, never sent as records
+            await pilot.press("q")
+    finally:
+        gate.set()
+        server.stop()
+    assert sorted(engine.load_decisions(), key=lambda d: d["key"]) == [
+        d for d in before if d["key"] != want[on][3]
+    ]
