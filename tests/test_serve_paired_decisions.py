@@ -26,11 +26,11 @@ from lookalike.engine.options import ScanOptions  # noqa: E402
 from lookalike.engine.records import Group  # noqa: E402
 from lookalike.ui.app_decisions import match_left, read_rows  # noqa: E402
 from lookalike.ui.engine_port import EngineAdapter  # noqa: E402
-from lookalike.ui.group_pages import open_stored  # noqa: E402
+from lookalike.ui.group_pages import keyed, open_stored  # noqa: E402
 from lookalike.ui.remote_decisions import _key_chunks  # noqa: E402
 from lookalike.ui.remote_port import RemotePort  # noqa: E402
 from lookalike.ui.state import ReviewState  # noqa: E402
-from lookalike.ui.state_store import Record, parse_records  # noqa: E402
+from lookalike.ui.state_store import Record, file_key, parse_records  # noqa: E402
 from lookalike.ui.stored_match import match_stored  # noqa: E402
 from lookalike.ui.stored_records import StoredRecords  # noqa: E402
 from serve_helpers import Server  # noqa: E402
@@ -158,11 +158,19 @@ def test_a_decision_made_over_the_server_is_rematched_after_a_rescan(tmp_path: P
 
 
 def rescan(port: RemotePort, lib: Path) -> None:
+    """A scan through the server; the groups it streams key their files as the stored
+    review does (by catalog file id): a decision made during the scan is found after it."""
+    from lookalike.engine.events import GroupFound
+
     async def run() -> list:
         return [ev async for ev in port.scan(ScanOptions(roots=(lib,), workers=1))]
 
     events = asyncio.run(run())
     assert not events[-1].cancelled
+    live = {frozenset(map(file_key, e.group.members)) for e in events if isinstance(e, GroupFound)}
+    stored = open_stored(port)
+    assert live == {frozenset(ks) for _, ks in keyed(stored.facts(stored.all_ids()))}
+    assert all(":" in k and k.split(":")[0].isdigit() for ks in live for k in ks)
 
 
 def test_an_older_server_without_the_routes_gives_every_row(tmp_path: Path) -> None:

@@ -296,7 +296,10 @@ class JobManager:
                     # result and state first: a client that sees "finished" can fetch groups
                     # (no await between the state change and the event: streams see both)
                     await self._finish(job, ev, writer)
-                self.record(job, ev.to_json())
+                data = ev.to_json()
+                if isinstance(ev, GroupFound):  # the app keys decisions by it (docs/api.md)
+                    with_file_ids(data, ev.group)
+                self.record(job, data)
         except CatalogError as exc:
             self._fail(job, str(exc))
         except ResultError as exc:
@@ -389,3 +392,13 @@ class JobManager:
         write_result(path, (group_from_row(r) for r in rows), errors, stats)
         old.unlink(missing_ok=True)
         rows_file.unlink(missing_ok=True)
+
+
+def with_file_ids(doc: dict[str, Any], g: Any) -> dict[str, Any]:
+    """A group's answer (``Group.to_json``) with each file's catalog ``file_id``: the app keys
+    its review decisions by it (``state_store.file_key``) as the local app does, so they
+    outlive a rename and the server pairs them in SQL (serve/decisions.py); without it a
+    decision made over a server was keyed by path."""
+    for f, m in zip(doc["files"], g.members, strict=True):
+        f["file_id"] = m.file_id
+    return doc

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from lookalike.engine.actions import ActionError, pending_recovery, redo
 from lookalike.serve.errors import ApiError, AsciiJSON
+from lookalike.serve.jobs import with_file_ids
 from lookalike.serve.plans import run_batch
 from lookalike.serve.routes import body_of, page_of, room, view_of, with_thumb_urls
 from lookalike.serve.scanargs import under_roots
@@ -31,15 +32,6 @@ def _paths(body: object, key: str, roots: tuple[str, ...]) -> list[str]:
     if outside:
         raise ApiError(403, f"outside the server's roots: {', '.join(outside[:3])}")
     return paths
-
-
-def with_file_ids(doc: dict[str, Any], g: Any) -> dict[str, Any]:
-    """A stored group's answer with each file's catalog id: the app keys its decisions by it
-    (``state_store.file_key``) as the local app does, so they outlive a rename and the server
-    pairs them in SQL (serve/decisions.py); without it they were keyed by path."""
-    for f, m in zip(doc["files"], g.members, strict=True):
-        f["file_id"] = m.file_id
-    return doc
 
 
 def _hidden(request: Request) -> bool:
