@@ -278,3 +278,34 @@ async def test_the_app_on_a_server_opens_as_the_local_one(tmp_path: Path, monkey
     assert sorted(engine.load_decisions(), key=lambda d: d["key"]) == [
         d for d in before if d["key"] != want[on][3]
     ]
+
+
+def test_a_stream_cut_short_is_an_error_that_says_so(tmp_path: Path) -> None:
+    """Fewer lines than the head says (a server killed mid-answer): a RemoteError that says
+    the decisions were cut off, never a review with some of them missing."""
+    from starlette.responses import Response
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from lookalike.serve.app import ServeSettings, make_app
+    from lookalike.ui.remote_port import RemoteError
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    app = make_app(ServeSettings(roots=(str(lib),), catalog=tmp_path / "cat.db",
+                                 state_dir=tmp_path / "state", workers=1))  # fmt: skip
+    head = b'{"paired": 2, "rows": 1, "sql": true}\n'
+    pair = b'{"key": "k", "ord": 0, "status": "accepted", "batch": null, "kept": [], "undecided": []}\n'
+
+    def cut(request) -> Response:
+        return Response(head + pair, media_type="application/x-ndjson")
+
+    app.router.routes.insert(0, Route("/review/decisions/paired", cut))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        port = RemotePort("http://127.0.0.1", cache=tmp_path / "thumbs")
+        port.http = client
+        with pytest.raises(RemoteError, match=r"cut off \(1 of 2 paired, 0 of 1 others\)"):
+            read_rows(port)
+        app.router.routes[0] = Route("/review/decisions/paired", lambda r: Response(b"{\n"))
+        with pytest.raises(RemoteError, match="cannot read the stored decisions"):
+            read_rows(port)

@@ -50,7 +50,7 @@ def paired_rows(port: Any) -> tuple[list[RowPair] | None, list[dict[str, Any]]]:
                     rows.append(json.loads(line))
     except OldServer:
         return None, port.load_decisions()
-    except (httpx.HTTPError, StopIteration) as exc:
+    except (httpx.HTTPError, StopIteration, ValueError, KeyError) as exc:  # cut, not JSON
         raise RemoteError(f"cannot read the stored decisions from {port.url}: {exc}") from None
     if len(pairs) != head["paired"] or len(rows) != head["rows"]:
         raise RemoteError(
