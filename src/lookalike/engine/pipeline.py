@@ -1,4 +1,5 @@
 """The scan, stage by stage: discover → diff → exact → extract → (content rules) → group → rank.
+The extract starts before the exact stage on photos whose size no other file has (early.py).
 
 ``run_scan`` is a generator of events (see events.py); the Engine facade runs it in a thread.
 Each stage lives in its own module under ``stages/`` with one input and one output (its
@@ -27,6 +28,7 @@ from lookalike.engine.stages.content import RuleOutcome, content
 from lookalike.engine.stages.context import ScanContext
 from lookalike.engine.stages.diff import diff
 from lookalike.engine.stages.discover import discover
+from lookalike.engine.stages.early import start as start_early
 from lookalike.engine.stages.exact import exact
 from lookalike.engine.stages.extract import extract
 from lookalike.engine.stages.group import group
@@ -60,8 +62,9 @@ def run_scan(
         yield ScanStarted(tuple(roots + listed), str(catalog_path), options.workers)
         found = yield from discover(ctx)
         diffed = yield from diff(ctx, found)
+        early = start_early(ctx, diffed.media)  # photos of a size all their own: decoding now
         ex = yield from exact(ctx, diffed.media)
-        ml_state = yield from extract(ctx, ex)
+        ml_state = yield from extract(ctx, ex, early)
         if cancel.is_set():
             yield _finished(ctx, t_start, (), cancelled=True)
             return

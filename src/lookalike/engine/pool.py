@@ -111,10 +111,26 @@ class DecodePool:
                 yield fn(t)
             return
         self.start()
-        for result in self._pool.imap_unordered(fn, tasks, chunksize=chunksize):
-            yield result
-            if cancelled():
-                break
+        yield from _until(self._pool.imap_unordered(fn, tasks, chunksize=chunksize), cancelled)
+
+    def submit(
+        self, fn: Callable[[Any], T], tasks: Iterable[Any], cancelled: Callable[[], bool]
+    ) -> Iterator[T]:
+        """Like ``map``, but the tasks go to the workers now, not when the first result is
+        asked for: the pool decodes while the driver does other work (stages/early.py).
+        Needs a pool of its own (more than one worker)."""
+        tasks = list(tasks)
+        self.start()
+        it = self._pool.imap_unordered(fn, tasks, chunksize=chunk_size(len(tasks), self.workers))
+        return _until(it, cancelled)
+
+
+def _until(results: Iterator[T], cancelled: Callable[[], bool]) -> Iterator[T]:
+    """``results`` until the scan is cancelled (checked after each result)."""
+    for result in results:
+        yield result
+        if cancelled():
+            break
 
 
 def make_pool(options: Any) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lookalike.engine.catalog import FileRow
 from lookalike.engine.events import Event, Notice
@@ -28,6 +28,9 @@ from lookalike.engine.pool import chunk_size
 from lookalike.engine.records import FileError
 from lookalike.engine.stages.context import Progress, ScanContext, Writes
 from lookalike.engine.stages.exact import Exact
+
+if TYPE_CHECKING:
+    from lookalike.engine.stages.early import Early
 
 META = "meta"
 PERCEPT = "percept"
@@ -63,7 +66,7 @@ def ml_options(ctx: ScanContext) -> Any:
     return ctx.options.ml
 
 
-def _read_ahead(ctx: ScanContext, need: list[FileRow]) -> ReadAhead | None:
+def read_ahead(ctx: ScanContext, need: list[FileRow]) -> ReadAhead | None:
     """The photos bigger than the sniff's read-ahead (readahead.py), read ahead of the local
     workers whole: a cold 2 MB camera JPEG waited ≈ 9 ms on the disk (10.7 ms to read against
     1.7 cached) before a ≈ 55 ms decode could start. Tasks go out in order, a chunk at a
@@ -77,31 +80,57 @@ def _read_ahead(ctx: ScanContext, need: list[FileRow]) -> ReadAhead | None:
     return ReadAhead(paths, ahead=2 * (ctx.options.workers + 1) * chunk, length=WHOLE_BYTES)
 
 
+def batch_tasks(ctx: ScanContext, rows: list[FileRow], feeder: Any = None) -> list[tuple]:
+    """``extract_task``'s tasks for ``rows``, in their order."""
+    opts = ctx.options
+    budget = opts.max_decode_mb * 2**20
+    tasks = [(r.id, r.path, ctx.thumb_path(r), opts.max_pixels, budget) for r in rows]
+    if feeder is not None:
+        tasks = [(*t, feeder.job) for t in tasks]
+    return tasks
+
+
+def _paced(results: Iterator[tuple], ahead: ReadAhead | None) -> Iterator[tuple]:
+    """``results``, keeping the read-ahead a window ahead of the tasks they answer."""
+    for n, res in enumerate(results, 1):
+        if ahead is not None:
+            ahead.reached(n)
+        yield res
+
+
+def _results(
+    ctx: ScanContext, need: list[FileRow], feeder: Any, early: Early | None
+) -> Iterator[tuple]:
+    """The results of the photos sent early (early.py), then of the rest of ``need``."""
+    if early is not None:
+        yield from _paced(early.results, early.ahead)
+        need = [r for r in need if r.id not in early.ids]
+    if not need or ctx.cancel.is_set():
+        return
+    need = sorted(need, key=lambda r: r.path)
+    tasks = batch_tasks(ctx, need, feeder)
+    ahead = read_ahead(ctx, need)
+    job = None  # --executor ray: the cluster embeds too (ray_embed.py); else the feeder does
+    if feeder is not None and ctx.pool.remote_embed:
+        job = feeder.remote_job(4, roots=ctx.options.remote_roots)
+    if ahead is not None:
+        ahead.reached(0)
+    yield from _paced(ctx.pool.map(extract_task, tasks, ctx.cancel.is_set, embed=job), ahead)
+
+
 def _decode_all(
-    ctx: ScanContext, need: list[FileRow], feeder: Any, prog: Progress
+    ctx: ScanContext, need: list[FileRow], feeder: Any, prog: Progress, early: Early | None
 ) -> Iterator[Event]:
     """Decode ``need`` in the pool; features go to the catalog in batches, vectors to the
     feeder as they come. Returns how many files were done."""
-    opts, cat = ctx.options, ctx.cat
-    budget = opts.max_decode_mb * 2**20
-    need = sorted(need, key=lambda r: r.path)
-    tasks: list[tuple] = [(r.id, r.path, ctx.thumb_path(r), opts.max_pixels, budget) for r in need]
-    ahead = _read_ahead(ctx, need)
-    if feeder is not None:
-        tasks = [(*t, feeder.job) for t in tasks]
+    cat = ctx.cat
     paths = {r.id: r.path for r in need}
-    job = None  # --executor ray: the cluster embeds too (ray_embed.py); else the feeder does
-    if feeder is not None and ctx.pool.remote_embed:
-        job = feeder.remote_job(4, roots=opts.remote_roots)
+    if early is not None:
+        paths.update((r.id, r.path) for r in early.rows)
     writes = Writes(cat)
     done = 0
-    if ahead is not None:
-        ahead.reached(0)
-    results = ctx.pool.map(extract_task, tasks, ctx.cancel.is_set, embed=job)
-    for fid, meta, views, err, *ml_extra in results:
+    for fid, meta, views, err, *ml_extra in _results(ctx, need, feeder, early):
         done += 1
-        if ahead is not None:
-            ahead.reached(done)
         if err is not None:
             writes.row(cat.set_kinds, fid, IMAGE, err)
             ctx.on_error(FileError(paths[fid], err))
@@ -160,9 +189,10 @@ def _ml_features(ctx: ScanContext, ml_opts: Any, ok_reps: list, feeder: Any) -> 
     return state
 
 
-def extract(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
-    """Representatives → features in the catalog; returns the ML state (None without ML)."""
-    have = ctx.cat.feature_versions(PERCEPT)
+def extract(ctx: ScanContext, ex: Exact, early: Early | None = None) -> Iterator[Event]:
+    """Representatives → features in the catalog; returns the ML state (None without ML).
+    ``early``: photos already in the pool (early.py); their results are collected here."""
+    have = early.have if early is not None else ctx.cat.feature_versions(PERCEPT)
     failed = {r.id for r in ex.reps if r.error}  # unreadable before: not tried again
     need = [r for r in ex.reps if have.get(r.id) != PERCEPTUAL_VERSION and r.id not in failed]
     for r in ex.reps:
@@ -174,10 +204,11 @@ def extract(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
         from lookalike.engine import ml_stage
 
         feeder = ml_stage.Feeder(ml_opts, ctx.cat)
-    prog = Progress("extract", len(need))
+    sent = early.ids - {r.id for r in need} if early is not None else set()
+    prog = Progress("extract", len(need) + len(sent))  # sent ⊆ need: the exact stage agrees
     done = 0
     if ctx.options.same or ctx.options.thumbnails:
-        done = yield from _decode_all(ctx, need, feeder, prog)
+        done = yield from _decode_all(ctx, need, feeder, prog, early)
     if feeder is not None:  # ml: last partial batch
         feeder.flush()
     if ex.video_reps and not ctx.cancel.is_set():

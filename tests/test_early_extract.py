@@ -1,0 +1,120 @@
+"""The extract's head start (engine/stages/early.py): photos whose size no other file has go to
+the decode pool before the exact stage runs, and nothing about what is decoded or found
+changes — one decode per exact cluster, byte copies grouped, a cancelled scan resumes.
+Real photos (skimage.data) with a hard negative: two different photos of the same byte size (a BMP each)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from lookalike.engine import Engine, ScanOptions, pipeline
+from lookalike.engine.catalog import Catalog
+from lookalike.engine.events import ScanFinished, StageDone
+from lookalike.engine.stages import early
+
+data = pytest.importorskip("skimage.data")
+
+ALONE = ("astronaut.jpg", "chelsea.jpg", "rocket.jpg")  # sizes all their own
+REPS = 6  # the three above, one of the two coffee copies, both same-size BMPs
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("early")
+    for name in ("astronaut", "chelsea", "rocket", "coffee"):
+        Image.fromarray(getattr(data, name)()).save(root / f"{name}.jpg", quality=90)
+    shutil.copy(root / "coffee.jpg", root / "coffee-copy.jpg")  # same bytes: one decode
+    Image.fromarray(data.camera()).save(root / "camera.bmp")  # 512 × 512 grey, both
+    Image.fromarray(data.moon()).save(root / "moon.bmp")
+    sizes = [p.stat().st_size for p in root.iterdir()]
+    assert len(set(sizes)) == len(sizes) - 2  # the coffee pair and the BMP pair collide
+    return root
+
+
+def _scan(root: Path, db: Path, workers: int, cancel: threading.Event | None = None) -> list:
+    opts = ScanOptions(roots=(root,), workers=workers)
+    return list(Engine(db, db.parent / "thumbs").scan_sync(opts, cancel))
+
+
+def _decoded_names(db: Path) -> set[str]:
+    cat = Catalog(db)
+    try:
+        ids = set(cat.feature_versions("percept"))
+        return {Path(r.path).name for r in cat.files_by_ids(ids).values()}
+    finally:
+        cat.close()
+
+
+def test_photos_of_their_own_size_go_out_before_the_exact_stage(library, tmp_path, monkeypatch):
+    order: list[str] = []
+    sent: list[set[str]] = []
+    real_start, real_exact = pipeline.start_early, pipeline.exact
+
+    def spy_start(ctx, media):  # noqa: ANN001, ANN202 - the pipeline's own arguments
+        got = real_start(ctx, media)
+        order.append("early")
+        sent.append({Path(r.path).name for r in got.rows} if got is not None else set())
+        return got
+
+    def spy_exact(ctx, media):  # noqa: ANN001, ANN202
+        order.append("exact")
+        return (yield from real_exact(ctx, media))
+
+    monkeypatch.setattr(pipeline, "start_early", spy_start)
+    monkeypatch.setattr(pipeline, "exact", spy_exact)
+    fin = _scan(library, tmp_path / "a.db", workers=2)[-1]
+    assert order == ["early", "exact"]
+    assert sent == [set(ALONE)]
+    assert fin.stats.images_decoded == REPS  # early + after the exact stage, each once
+    names = _decoded_names(tmp_path / "a.db")
+    assert len(names) == REPS and len(names & {"coffee.jpg", "coffee-copy.jpg"}) == 1
+    assert not multiprocessing.active_children()
+
+
+def test_the_same_groups_and_decodes_as_one_worker(library, tmp_path):
+    two = _scan(library, tmp_path / "two.db", workers=2)[-1]
+    one = _scan(library, tmp_path / "one.db", workers=1)[-1]
+
+    def found(fin: ScanFinished) -> list:
+        return sorted((g.tier, sorted(Path(m.path).name for m in g.members)) for g in fin.groups)
+
+    assert found(two) == found(one)
+    assert ("exact", ["coffee-copy.jpg", "coffee.jpg"]) in found(two)
+    assert not any("camera.bmp" in m and "moon.bmp" in m for _, m in found(two))
+    assert _decoded_names(tmp_path / "two.db") == _decoded_names(tmp_path / "one.db")
+
+
+def test_cancelled_during_the_exact_stage_keeps_what_came_back_and_resumes(library, tmp_path):
+    db = tmp_path / "c.db"
+    cancel = threading.Event()
+    events = []
+    for ev in Engine(db, tmp_path / "thumbs").scan_sync(
+        ScanOptions(roots=(library,), workers=2), cancel
+    ):
+        events.append(ev)
+        if isinstance(ev, StageDone) and ev.stage == "exact":
+            cancel.set()  # the early photos are in the pool; the extract takes one result
+    first = events[-1]
+    assert isinstance(first, ScanFinished) and first.cancelled
+    assert first.stats.images_decoded == 1
+    assert not multiprocessing.active_children()
+    again = _scan(library, db, workers=2)[-1]
+    assert not again.cancelled
+    assert again.stats.images_decoded == REPS - 1  # only what the cancelled run had not stored
+    assert len(_decoded_names(db)) == REPS
+
+
+def test_alone_leaves_out_sizes_shared_with_a_video_or_another_photo():
+    from lookalike.engine.catalog import FileRow
+
+    def row(i: int, size: int, kind: str) -> FileRow:
+        return FileRow(i, f"/p/{i}", 1, i, size, 0, kind, None, None, None)
+
+    media = [row(1, 10, "image"), row(2, 10, "video"), row(3, 11, "image"), row(4, 0, "image")]
+    assert [r.id for r in early.alone(media)] == [3]
