@@ -188,3 +188,50 @@ def test_the_check_resolves_each_folder_once_and_still_sees_a_symlinked_file(
         assert rp(str(p)) == real(str(p))
     assert rp(str(link)) == str(lib / "coffee.jpg")
     assert rp(str(folder_link / "gone.jpg")) == str(lib / "sub" / "gone.jpg")
+
+
+def test_items_that_clash_are_each_named_as_before(tmp_path: Path) -> None:
+    """The clashes between items, found in SQL now (plancheck_seen.py): a file listed twice
+    (once through a symlinked folder), a sequence number used twice, a group naming two
+    keepers, a source that is another item's keeper — each refused with its reason."""
+    from dataclasses import replace
+
+    from lookalike.engine.actions.plancheck import PlanRejected
+
+    lib = tmp_path / "lib"
+    plan = A.build_plan(photo_groups(lib), "trash", roots=[lib])
+    check_plan(plan, fresh=True)  # the plan as built passes
+    (tmp_path / "via").symlink_to(lib)
+    a, b, c = plan.items  # chelsea, coffee, astronaut copies
+    twice = replace(a, seq=7, source=str(tmp_path / "via" / Path(a.source).name))
+    same_seq = replace(b, seq=a.seq)
+    other_keeper = replace(c, keeper=b.keeper)  # group 3 now also names coffee.jpg
+    keeper_as_source = replace(c, seq=9, source=a.keeper)
+    cases = {
+        (a, twice, b, c): [(a.source, "listed more than once"), (twice.source, "listed more")],
+        (a, same_seq, c): [(a.source, f"sequence number {a.seq} is used twice")],
+        (a, b, c, other_keeper): [(other_keeper.source, "group 3 names two keepers")],
+        (a, b, keeper_as_source): [(a.keeper, f"it is the keeper {a.keeper} of another file")],
+    }
+    for items, want in cases.items():
+        edited = replace(plan, items=items, roots=(str(lib), str(tmp_path / "via")))
+        with pytest.raises(PlanRejected) as got:
+            check_plan(edited, fresh=False)
+        for path, reason in want:
+            assert any(p == path and reason in r for p, r in got.value.problems), got.value
+
+
+def test_the_check_holds_no_entry_per_item(tmp_path: Path) -> None:
+    """40k items: the per-item dicts and counters of the old check peaked at ≈ 14 MB (≈ 7 MB
+    at 20k: it grew with the plan); the clashes are found in a temp SQLite file now."""
+    from dataclasses import replace
+
+    plan = load_plan(big_plan(tmp_path / "plan.json", 40_000))
+    plan = replace(plan, roots=(real("/lib"),))  # big_plan's paths: all under /lib
+    tracemalloc.start()
+    try:
+        check_plan(plan, fresh=False)  # passes: the files are not looked at (not fresh)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000, peak

@@ -21,7 +21,7 @@ import os
 import re
 import sqlite3
 import stat
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,7 @@ from lookalike.engine.actions.plan import (
     PlanItem,
     quarantine_root,
 )
+from lookalike.engine.actions.plancheck_seen import Clashes, numbers_in_range
 
 HASH_RE = re.compile(r"^[0-9a-f]{32}$")
 DEST_PROBLEM = "its destination"
@@ -80,12 +81,7 @@ def check_plan(
     refs = frozenset(real_folders([*(r for r in plan.references if is_clean(r)), *references]))
     cat = _CatalogView.open(plan, catalog, require_catalog, whole)
     seen = _Seen()
-    for item in plan.items:  # pass 1: what the items say about each other
-        seen.seqs[item.seq] += 1
-        if is_clean(item.source):
-            seen.sources[seen.real(item.source)] += 1
-        if is_clean(item.keeper):
-            seen.keepers[seen.real(item.keeper)] = item.keeper
+    seen.clashes = Clashes(plan.items, seen.real)  # pass 1: what the items say about each other
     for item in plan.items:  # pass 2: each item on its own and against the others
         for reason in _item_problems(plan, item, roots, refs, cat, seen):
             if not (redo and reason.startswith(DEST_PROBLEM)):
@@ -111,15 +107,12 @@ def check_plan(
 
 @dataclass
 class _Seen:
-    """What the check keeps across items: how often each real source and sequence number
-    occurs (counts, not the items: issue 13), each keeper's real path, each group's keeper,
-    and the folder caches (real paths, default quarantine roots: one lookup per folder)."""
+    """What the check keeps across items: the values items share (found in SQL, issue 13:
+    not a Python entry per item) and the folder caches (real paths, default quarantine
+    roots: one lookup per folder)."""
 
-    sources: Counter[str] = field(default_factory=Counter)
-    keepers: dict[str, str] = field(default_factory=dict)
-    group_keeper: dict[int, str] = field(default_factory=dict)
+    clashes: Clashes | None = None
     qroots: dict[str, str] = field(default_factory=dict)
-    seqs: Counter[int] = field(default_factory=Counter)
     real: RealPaths = field(default_factory=RealPaths)
 
 
@@ -131,13 +124,12 @@ def _item_problems(
     cat: _CatalogView | None,
     seen: _Seen,
 ) -> Iterable[str]:
-    op = plan.op.kind
-    numbers = (item.seq, item.group_id, item.size, item.mtime_ns, item.keeper_size)
-    numbers += (item.keeper_mtime_ns, item.keeper_dev, item.keeper_ino)
-    if not all(0 <= v < 2**63 for v in numbers):
+    op, clashes = plan.op.kind, seen.clashes
+    assert clashes is not None
+    if not numbers_in_range(item):
         yield "a number in it is out of range"
         return
-    if seen.seqs[item.seq] > 1:
+    if item.seq in clashes.seqs:
         yield f"its sequence number {item.seq} is used twice"
     if item.op != op:
         yield f"its operation {item.op!r} is not the plan's action {op!r}"
@@ -160,14 +152,14 @@ def _item_problems(
             if item.source == item.keeper
             else f"its keeper {item.keeper} is now this same file (a symlink to it?)"
         )
-    elif src in seen.keepers:
-        yield f"it is the keeper {seen.keepers[src]} of another file in the plan"
-    if seen.sources[src] > 1:
+    elif src in clashes.keeper_of:
+        yield f"it is the keeper {clashes.keeper_of[src]} of another file in the plan"
+    if src in clashes.sources:
         yield "listed more than once"
     ref = under_any(src, refs)
     if ref:
         yield f"in reference folder {ref}; reference files are never acted on"
-    first = seen.group_keeper.setdefault(item.group_id, keep)
+    first = clashes.first_keeper.get(item.group_id, keep)
     if first != keep:
         yield f"group {item.group_id} names two keepers ({first} and {item.keeper})"
     if not HASH_RE.match(item.hash or ""):
@@ -205,12 +197,13 @@ def _solo_problems(
     if not is_clean(item.source):
         yield f"its source path is not a clean absolute path ({item.source!r})"
         return
-    src = seen.real(item.source)
+    src, clashes = seen.real(item.source), seen.clashes
+    assert clashes is not None
     if not under_any(src, roots):
         yield "outside the scanned folders"
-    if src in seen.keepers:
-        yield f"it is the keeper {seen.keepers[src]} of another file in the plan"
-    if seen.sources[src] > 1:
+    if src in clashes.keeper_of:
+        yield f"it is the keeper {clashes.keeper_of[src]} of another file in the plan"
+    if src in clashes.sources:
         yield "listed more than once"
     ref = under_any(src, refs)
     if ref:
