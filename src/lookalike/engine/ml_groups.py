@@ -16,12 +16,11 @@ from lookalike.engine.ml_stage import (
     CANDIDATE_K,
     CANDIDATE_THRESHOLD,
     SIMILAR_THRESHOLD,
-    VERIFY_CHUNK,
     MLState,
     _progress,
-    _verify_task,
 )
 from lookalike.engine.pool import run_pool
+from lookalike.engine.verify_chunks import chunks_of, verify_task
 
 
 class _SameEdges:
@@ -126,11 +125,8 @@ class _SameEdges:
                     state.same_edges.append((*key, hit[2]))
             else:
                 todo.append((a, b))
-        chunks = [
-            [(a, b, self.paths[a], self.paths[b]) for a, b in todo[i : i + VERIFY_CHUNK]]
-            for i in range(0, len(todo), VERIFY_CHUNK)
-        ]
-        for res in run_pool(_verify_task, chunks, self.workers, self.cancel.is_set, chunksize=1):
+        chunks = chunks_of(todo, self.paths)
+        for res in run_pool(verify_task, chunks, self.workers, self.cancel.is_set, chunksize=1):
             fresh = []
             for a, b, same, score in res:
                 self.done += 1

@@ -41,7 +41,6 @@ CANDIDATE_K = 20  # embedding neighbours per file sent to verification, at most
 # default for the similar tier. Per model family: the spaces differ.
 CANDIDATE_THRESHOLD = {"effnet": 0.60, "open_clip": 0.75}
 SIMILAR_THRESHOLD = {"effnet": 0.82, "open_clip": 0.90}
-VERIFY_CHUNK = 24
 # Aesthetic score with a CLIP-family model: cosine to a positive minus a negative prompt.
 DEFAULT_PROMPT = "a beautiful, sharp, well-composed, well-exposed photo"
 NEGATIVE_PROMPT = "a blurry, badly exposed, ugly, low quality photo"
@@ -127,19 +126,6 @@ def _feature_task(task: tuple) -> tuple:
         return fid, None, str(exc)
     except Exception as exc:  # one odd file never stops the scan
         return fid, None, f"ml features failed ({type(exc).__name__}: {exc})"
-
-
-def _verify_task(
-    chunk: list[tuple[int, int, str, str]],
-) -> list[tuple[int, int, bool | None, float]]:
-    from lookalike.engine.features.verify import Verifier
-
-    v = Verifier(cache_size=64)
-    out = []
-    for a, b, pa, pb in chunk:
-        r = v.verify(pa, pb)
-        out.append((a, b, r.same, r.score))
-    return out
 
 
 # -- the stage ------------------------------------------------------------------------------

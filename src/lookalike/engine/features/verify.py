@@ -120,6 +120,13 @@ class _Prepared:
     desc: np.ndarray | None  # (n, 32) uint8
     fill: np.ndarray  # bool mask of constant fill touching the border (rotation corners)
     upscale: float = 1.0  # work size / decoded size (>1: a small image, blurrier keypoints)
+    mirror: _Prepared | None = None  # the mirrored copy, made once when a pair first needs it
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held, counting a mirror it may still make (the Verifier's cache budget)."""
+        own = self.work.nbytes + self.kps.nbytes + self.fill.nbytes
+        return 2 * (own + (0 if self.desc is None else self.desc.nbytes))
 
 
 _ORB: dict[int, cv2.ORB] = {}
@@ -159,9 +166,12 @@ def prepare(img: np.ndarray | Image.Image) -> _Prepared:
 
 
 def _flipped(p: _Prepared) -> _Prepared:
-    f = prepare(np.ascontiguousarray(p.work[:, ::-1]))
-    f.upscale = p.upscale
-    return f
+    """The mirrored copy, prepared once per image: a file meets many candidates, and the
+    mirrored try of each would otherwise re-run ORB on the same flipped pixels."""
+    if p.mirror is None:
+        p.mirror = prepare(np.ascontiguousarray(p.work[:, ::-1]))
+        p.mirror.upscale = p.upscale
+    return p.mirror
 
 
 # -- matching -----------------------------------------------------------------------------
@@ -362,24 +372,41 @@ def verify_arrays(a: np.ndarray | Image.Image, b: np.ndarray | Image.Image) -> V
 
 
 class Verifier:
-    """Verifies many candidate pairs by path; each file is decoded and prepared once (LRU)."""
+    """Verifies many candidate pairs by path; each file is decoded and prepared once (LRU).
 
-    def __init__(self, cache_size: int = 512) -> None:
-        self._cache: OrderedDict[str, _Prepared | None] = OrderedDict()
+    Entries are keyed by path, size and mtime (a worker's Verifier outlives one chunk of pairs,
+    and in-process it outlives a scan: a file changed since is prepared again) and bounded by
+    bytes (``cache_mb``), not by count: a 12 MP photo's entry is ~6× a thumbnail's."""
+
+    def __init__(self, cache_size: int = 512, cache_mb: float = 256.0) -> None:
+        self._cache: OrderedDict[tuple, _Prepared | None] = OrderedDict()
         self._size = cache_size
+        self._budget = int(cache_mb * 2**20)
+        self._bytes = 0
+        self.prepared = 0  # files decoded and prepared (misses), for benchmarks/verify_rate.py
 
     def _get(self, path: str | os.PathLike[str]) -> _Prepared | None:
-        key = os.fspath(path)
+        name = os.fspath(path)
+        try:
+            st = os.stat(name)
+            key: tuple = (name, st.st_size, st.st_mtime_ns)
+        except OSError:
+            key = (name, -1, -1)
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
+        self.prepared += 1
         try:
-            prep: _Prepared | None = prepare(load_gray(key))
+            prep: _Prepared | None = prepare(load_gray(name))
         except (OSError, ValueError, Image.DecompressionBombError, cv2.error):
             prep = None
         self._cache[key] = prep
-        if len(self._cache) > self._size:
-            self._cache.popitem(last=False)
+        self._bytes += 0 if prep is None else prep.nbytes
+        while len(self._cache) > 1 and (
+            len(self._cache) > self._size or self._bytes > self._budget
+        ):
+            _, old = self._cache.popitem(last=False)
+            self._bytes -= 0 if old is None else old.nbytes
         return prep
 
     def verify(

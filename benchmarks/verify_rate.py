@@ -1,0 +1,104 @@
+"""Embedding candidates' geometric checks: prepares a pair and checks a second (issue 13).
+
+Why: on a GPU box the embedding stage is fast and the checks of its candidates (ORB + RANSAC +
+block compare, ml_groups.py) dominate the scan. A check is a pure function of its two files;
+what the ordering changes is how often each file is decoded and prepared. This reads the pairs
+a ``--model`` scan checked (the catalog's ``pair_checks``, written by ``benchmarks/scale.py
+--extra-args "--model effnet-lite0"``) and, for the old chunking (pairs by id, chunks of 24,
+a fresh Verifier per chunk) and the new (verify_chunks.py: local order, one Verifier per
+worker), counts prepares a pair over all pairs with chunks dealt to ``--workers`` round-robin
+(an LRU simulation: no decoding). Then it times ``--sample`` real checks in this process: CPU
+ms of a prepare, of a check on prepared files, and of the mirrored copy a check may need.
+
+    python benchmarks/verify_rate.py /tmp/lookalike-scale/m1000/run/catalog.db --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+from lookalike.engine.features import verify as V
+from lookalike.engine.verify_chunks import VERIFY_CACHE, VERIFY_CHUNK, local_order
+
+OLD_CACHE = 64  # the Verifier each old chunk made
+
+
+def prepares(chunks: list[list[tuple[int, int]]], workers: int, cache: int, keep: bool) -> int:
+    """Files prepared when chunk i goes to worker i % workers (LRU of ``cache`` files; a
+    fresh one per chunk unless ``keep``)."""
+    lrus = [OrderedDict() for _ in range(workers)]
+    n = 0
+    for i, chunk in enumerate(chunks):
+        lru = lrus[i % workers]
+        if not keep:
+            lru.clear()
+        for pair in chunk:
+            for x in pair:
+                if x in lru:
+                    lru.move_to_end(x)
+                    continue
+                n += 1
+                lru[x] = True
+                if len(lru) > cache:
+                    lru.popitem(last=False)
+    return n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("db", type=Path)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--sample", type=int, default=150, help="real checks timed (0: none)")
+    ap.add_argument("-o", "--output", type=Path)
+    args = ap.parse_args()
+    con = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
+    pairs = sorted(con.execute("SELECT a, b FROM pair_checks").fetchall())
+    paths = {i: os.fsdecode(p) for i, p in con.execute("SELECT id, path FROM files")}
+    pairs = [(a, b) for a, b in pairs if a in paths and b in paths]
+    files = len({x for p in pairs for x in p})
+
+    def cut(seq: list) -> list:
+        return [seq[i : i + VERIFY_CHUNK] for i in range(0, len(seq), VERIFY_CHUNK)]
+
+    old = prepares(cut(pairs), args.workers, OLD_CACHE, keep=False)
+    new = prepares(cut(local_order(pairs)), args.workers, VERIFY_CACHE, keep=True)
+    out = {
+        "pairs": len(pairs),
+        "files": files,
+        "workers": args.workers,
+        "prepares_per_pair": {"old": round(old / len(pairs), 3), "new": round(new / len(pairs), 3)},
+        "prepares_per_file": {"old": round(old / files, 2), "new": round(new / files, 2)},
+    }
+    if args.sample:
+        step = max(1, len(pairs) // args.sample)
+        sample = pairs[::step][: args.sample]
+        need = sorted({x for p in sample for x in p})
+        t = time.process_time()
+        prep = {x: V.prepare(V.load_gray(paths[x])) for x in need}
+        t_prep = (time.process_time() - t) / len(need)
+        t = time.process_time()
+        for x in need:
+            V._flipped(prep[x])
+        t_mirror = (time.process_time() - t) / len(need)
+        t = time.process_time()
+        same = sum(bool(V.verify_prepared(prep[a], prep[b]).same) for a, b in sample)
+        t_check = (time.process_time() - t) / len(sample)
+        out["cpu_ms"] = {
+            "prepare": round(1000 * t_prep, 2),
+            "mirror_prepare": round(1000 * t_mirror, 2),
+            "check_prepared_mirrors_cached": round(1000 * t_check, 2),
+        }
+        out["sample"] = {"pairs": len(sample), "same": same}
+    print(json.dumps(out, indent=2))
+    if args.output:
+        args.output.write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
