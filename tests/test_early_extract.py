@@ -1,5 +1,5 @@
 """The extract's head start (engine/stages/early.py): photos whose size no other file has go to
-the decode pool before the exact stage runs, and nothing about what is decoded or found
+the decode pool as the catalog stage sniffs them, before the exact stage runs, and nothing about what is decoded or found
 changes — one decode per exact cluster, byte copies grouped, a cancelled scan resumes.
 Real photos (skimage.data) with a hard negative: two different photos of the same byte size (a BMP each)."""
 
@@ -15,8 +15,8 @@ from PIL import Image
 
 from lookalike.engine import Engine, ScanOptions, pipeline
 from lookalike.engine.catalog import Catalog
-from lookalike.engine.events import ScanFinished, StageDone
-from lookalike.engine.stages import early
+from lookalike.engine.events import ScanFinished, StageDone, StageProgress
+from lookalike.engine.stages import diff, early
 
 data = pytest.importorskip("skimage.data")
 
@@ -51,15 +51,18 @@ def _decoded_names(db: Path) -> set[str]:
         cat.close()
 
 
-def test_photos_of_their_own_size_go_out_before_the_exact_stage(library, tmp_path, monkeypatch):
+@pytest.mark.parametrize("send_every", [1024, 1])
+def test_photos_of_their_own_size_go_out_before_the_exact_stage(
+    library, tmp_path, monkeypatch, send_every
+):
     order: list[str] = []
-    sent: list[set[str]] = []
+    sent: list[tuple[set[str], int]] = []
     real_start, real_exact = pipeline.start_early, pipeline.exact
 
-    def spy_start(ctx, media):  # noqa: ANN001, ANN202 - the pipeline's own arguments
-        got = real_start(ctx, media)
+    def spy_start(ctx, media, early):  # noqa: ANN001, ANN202 - the pipeline's own arguments
+        got = real_start(ctx, media, early)
         order.append("early")
-        sent.append({Path(r.path).name for r in got.rows} if got is not None else set())
+        sent.append(({Path(r.path).name for r in got.rows}, len(got.batches)))
         return got
 
     def spy_exact(ctx, media):  # noqa: ANN001, ANN202
@@ -68,9 +71,10 @@ def test_photos_of_their_own_size_go_out_before_the_exact_stage(library, tmp_pat
 
     monkeypatch.setattr(pipeline, "start_early", spy_start)
     monkeypatch.setattr(pipeline, "exact", spy_exact)
+    monkeypatch.setattr(diff, "SEND_EVERY", send_every)  # 1: a batch per photo, as sniffed
     fin = _scan(library, tmp_path / "a.db", workers=2)[-1]
     assert order == ["early", "exact"]
-    assert sent == [set(ALONE)]
+    assert sent == [(set(ALONE), 1 if send_every > len(ALONE) else len(ALONE))]
     assert fin.stats.images_decoded == REPS  # early + after the exact stage, each once
     names = _decoded_names(tmp_path / "a.db")
     assert len(names) == REPS and len(names & {"coffee.jpg", "coffee-copy.jpg"}) == 1
@@ -90,7 +94,8 @@ def test_the_same_groups_and_decodes_as_one_worker(library, tmp_path):
     assert _decoded_names(tmp_path / "two.db") == _decoded_names(tmp_path / "one.db")
 
 
-def test_cancelled_during_the_exact_stage_keeps_what_came_back_and_resumes(library, tmp_path):
+@pytest.mark.parametrize("at", ["exact", "extract"])
+def test_a_cancelled_scan_keeps_what_it_stored_and_a_rerun_resumes(library, tmp_path, at):
     db = tmp_path / "c.db"
     cancel = threading.Event()
     events = []
@@ -98,15 +103,18 @@ def test_cancelled_during_the_exact_stage_keeps_what_came_back_and_resumes(libra
         ScanOptions(roots=(library,), workers=2), cancel
     ):
         events.append(ev)
-        if isinstance(ev, StageDone) and ev.stage == "exact":
-            cancel.set()  # the early photos are in the pool; the extract takes one result
+        if at == "exact" and isinstance(ev, StageDone) and ev.stage == "exact":
+            cancel.set()  # the early photos are in the pool: none is waited for
+        if at == "extract" and isinstance(ev, StageProgress) and ev.stage == "extract":
+            cancel.set()  # after the first result stored
     first = events[-1]
     assert isinstance(first, ScanFinished) and first.cancelled
-    assert first.stats.images_decoded == 1
+    stored = 0 if at == "exact" else 1
+    assert first.stats.images_decoded == stored
     assert not multiprocessing.active_children()
     again = _scan(library, db, workers=2)[-1]
     assert not again.cancelled
-    assert again.stats.images_decoded == REPS - 1  # only what the cancelled run had not stored
+    assert again.stats.images_decoded == REPS - stored  # only what the cancelled run lacked
     assert len(_decoded_names(db)) == REPS
 
 
@@ -118,3 +126,17 @@ def test_alone_leaves_out_sizes_shared_with_a_video_or_another_photo():
 
     media = [row(1, 10, "image"), row(2, 10, "video"), row(3, 11, "image"), row(4, 0, "image")]
     assert [r.id for r in early.alone(media)] == [3]
+
+
+def test_a_photo_a_content_rule_hid_is_not_sent_early(library, tmp_path):
+    from lookalike.engine import hidden
+
+    db = tmp_path / "h.db"
+    cat = Catalog(db)
+    try:
+        assert hidden.hide(cat.db, [(str(library / "astronaut.jpg"), "people", 0.9)]) == 1
+    finally:
+        cat.close()
+    fin = _scan(library, db, workers=2)[-1]
+    assert fin.stats.images_decoded == REPS - 1
+    assert "astronaut.jpg" not in _decoded_names(db)

@@ -1,5 +1,5 @@
 """The scan, stage by stage: discover → diff → exact → extract → (content rules) → group → rank.
-The extract starts before the exact stage on photos whose size no other file has (early.py).
+Photos whose size no other file has are decoded from the catalog stage's sniff on (early.py).
 
 ``run_scan`` is a generator of events (see events.py); the Engine facade runs it in a thread.
 Each stage lives in its own module under ``stages/`` with one input and one output (its
@@ -62,7 +62,7 @@ def run_scan(
         yield ScanStarted(tuple(roots + listed), str(catalog_path), options.workers)
         found = yield from discover(ctx)
         diffed = yield from diff(ctx, found)
-        early = start_early(ctx, diffed.media)  # photos of a size all their own: decoding now
+        early = start_early(ctx, diffed.media, diffed.early)  # photos of a size of their own
         ex = yield from exact(ctx, diffed.media)
         ml_state = yield from extract(ctx, ex, early)
         if cancel.is_set():

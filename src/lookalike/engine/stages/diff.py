@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -24,6 +25,9 @@ from lookalike.engine.media.readahead import ReadAhead
 from lookalike.engine.media.sniff import IMAGE, OTHER, VIDEO, sniff
 from lookalike.engine.records import FileError
 from lookalike.engine.stages.context import COMMIT_EVERY, Progress, ScanContext, Writes
+from lookalike.engine.stages.early import Early, open_early
+
+SEND_EVERY = 1024  # sniffed photos of a size all their own sent to the pool at once (early.py)
 
 
 @dataclass
@@ -32,6 +36,7 @@ class Diffed:
 
     rows: dict[int, FileRow]
     media: list[FileRow]
+    early: Early | None = None  # photos sent to the decode pool while sniffing (early.py)
 
 
 def _is_gone(path: str) -> bool:
@@ -124,14 +129,16 @@ def _forget_gone(ctx: ScanContext) -> None:
     ctx.cat.commit()
 
 
-def _sniff_kinds(ctx: ScanContext, rows: dict[int, FileRow]) -> None:
+def _sniff_kinds(ctx: ScanContext, rows: dict[int, FileRow], early: Early | None) -> None:
     """Kind sniffing for files that have none yet (writes queued, committed in batches).
     The files' first pages are asked for ahead (readahead.py): on a first scan each read
     would otherwise wait for the disk, one file at a time, and the later stages read the
-    same pages again."""
+    same pages again. A photo whose size no other file has goes to the pool as sniffed."""
     writes = Writes(ctx.cat)
     todo = [row for row in rows.values() if row.kind is None]
     ahead = ReadAhead([row.path for row in todo])
+    sizes = Counter(row.size for row in rows.values()) if early is not None else Counter()
+    pending: list[FileRow] = []
     for i, row in enumerate(todo):
         if not ctx.cancel.is_set():
             ahead.reached(i)
@@ -146,7 +153,14 @@ def _sniff_kinds(ctx: ScanContext, rows: dict[int, FileRow]) -> None:
             row.kind = kind
             writes.row(ctx.cat.set_kinds, row.id, kind, None)
             writes.maybe_flush()
+            if early is not None and sizes[row.size] == 1 and early.wanted(row):
+                pending.append(row)
+                if len(pending) >= SEND_EVERY:
+                    early.send(ctx, pending)
+                    pending = []
     writes.flush()
+    if early is not None:
+        early.send(ctx, pending)
 
 
 def _head(path: str) -> bytes:
@@ -197,11 +211,13 @@ def diff(ctx: ScanContext, found: list[Found]) -> Iterator[Event]:
     if not ctx.cancel.is_set():
         _forget_gone(ctx)
     opts = ctx.options
+    early = None
     if ctx.stats.files_new + ctx.stats.files_changed and (opts.same or opts.thumbnails):
         ctx.pool.start()  # workers import while we sniff and hash; the decode starts warm
+        early = open_early(ctx)
     full = ctx.cat.files_by_ids(rows)
     rows = {fid: full[fid] for fid in rows if fid in full}
-    _sniff_kinds(ctx, rows)
+    _sniff_kinds(ctx, rows, early)
     yield from ctx.flush_errors()
     yield prog.done(len(rows))
     ctx.timed("catalog", prog.start)
@@ -218,4 +234,4 @@ def diff(ctx: ScanContext, found: list[Found]) -> Iterator[Event]:
     if videos and not (opts.video and opts.same):
         yield Notice(f"{videos} video file(s) are checked for exact copies only")
     yield from ctx.flush_errors()
-    return Diffed(rows, media)
+    return Diffed(rows, media, early)

@@ -103,7 +103,10 @@ def _results(
 ) -> Iterator[tuple]:
     """The results of the photos sent early (early.py), then of the rest of ``need``."""
     if early is not None:
-        yield from _paced(early.results, early.ahead)
+        for results, ahead in early.batches:  # sent in order, so they finish about in order
+            if ctx.cancel.is_set():  # not a wait for a later batch's first result
+                return
+            yield from _paced(results, ahead)
         need = [r for r in need if r.id not in early.ids]
     if not need or ctx.cancel.is_set():
         return
