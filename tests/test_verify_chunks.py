@@ -110,3 +110,31 @@ def test_a_changed_file_is_prepared_again(tmp_path) -> None:
     os.utime(b, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a new mtime, whatever the clock
     assert v.verify(a, b).same is not True
     assert v.prepared == 3
+
+
+def _full_mutual(a, b, ratio: float = 0.85):
+    """The reference: both directions searched in full (as before the way back was cut)."""
+    from lookalike.engine.index import hamming_knn
+
+    d_ab, i_ab = hamming_knn(b.desc, a.desc, 2)
+    _, i_ba = hamming_knn(a.desc, b.desc, 1)
+    to_b = i_ab[:, 0]
+    ok = (d_ab[:, 0] < ratio * d_ab[:, 1]) & (i_ba[to_b, 0] == np.arange(len(a.desc)))
+    return a.kps[np.flatnonzero(ok)], b.kps[to_b[ok]]
+
+
+def test_mutual_matches_equal_the_full_search(tmp_path) -> None:
+    """The way back searched only for the ratio test's survivors: the same matches, in the
+    same order, on copies (many matches) and unrelated photos (few), mirrored or not."""
+    from lookalike.engine.features.verify import _flipped, _mutual_matches
+
+    paths = _files(tmp_path)
+    prep = {fid: prepare(load_gray(p)) for fid, p in paths.items()}
+    sizes = []
+    for a in sorted(prep):
+        for b in sorted(prep)[a % 3 :: 3]:
+            for pb in (prep[b], _flipped(prep[b])):
+                got, want = _mutual_matches(prep[a], pb), _full_mutual(prep[a], pb)
+                assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+                sizes.append(len(got[0]))
+    assert max(sizes) > 500 and min(sizes) < 100  # copies and strangers were both compared

@@ -178,14 +178,23 @@ def _flipped(p: _Prepared) -> _Prepared:
 def _mutual_matches(
     a: _Prepared, b: _Prepared, ratio: float = 0.85
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Keypoint pairs that pass the ratio test and are each other's nearest neighbour."""
+    """Keypoint pairs that pass the ratio test and are each other's nearest neighbour.
+    The way back (b → a) is searched only for the ~10 % of b's points the ratio test kept:
+    each query's answer is the same alone as in a full search, at ~half the matching cost."""
+    none = np.zeros((0, 2), np.float32)
     if a.desc is None or b.desc is None or len(a.desc) < 2 or len(b.desc) < 2:
-        return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
+        return none, none
     d_ab, i_ab = hamming_knn(b.desc, a.desc, 2)
-    _, i_ba = hamming_knn(a.desc, b.desc, 1)
     to_b = i_ab[:, 0]
-    ok = (d_ab[:, 0] < ratio * d_ab[:, 1]) & (i_ba[to_b, 0] == np.arange(len(a.desc)))
-    return a.kps[np.flatnonzero(ok)], b.kps[to_b[ok]]
+    cand = np.flatnonzero(d_ab[:, 0] < ratio * d_ab[:, 1])
+    if not len(cand):
+        return none, none
+    cols = np.unique(to_b[cand])
+    _, i_ba = hamming_knn(a.desc, b.desc[cols], 1)
+    back = np.empty(len(b.desc), np.int64)
+    back[cols] = i_ba[:, 0]
+    ok = cand[back[to_b[cand]] == cand]
+    return a.kps[ok], b.kps[to_b[ok]]
 
 
 def _try(a: _Prepared, b: _Prepared, mirrored: bool) -> VerifyResult:
