@@ -330,17 +330,22 @@ class Engine:
         """Review decisions as stored (or those of these keys): keyed by their group's member
         set, not a group number."""
         from lookalike.engine.catalog import Catalog
+        from lookalike.engine.decision_keys import move_path_keys
 
         with Catalog(self.catalog_path) as cat:
+            if keys is None:  # the review's open: decisions kept by path moved to ids first
+                move_path_keys(cat.db)
             return cat.review_decisions(keys)
 
     def pair_stored_decisions(self, show_hidden: bool = False) -> tuple[list, list[str]] | None:
         """The stored review decisions paired with a stored group in SQL, none decoded in
         Python, and the keys of the others (engine/stored_match.py ``pair_stored_rows``)."""
         from lookalike.engine.catalog import Catalog
+        from lookalike.engine.decision_keys import move_path_keys
         from lookalike.engine.stored_match import pair_stored_rows
 
         with Catalog(self.catalog_path) as cat:
+            move_path_keys(cat.db)  # decisions kept by path (before API 1.1) by file id now
             return pair_stored_rows(cat.db, show_hidden)
 
     def save_decisions(self, upserts: list[dict], deletes: list[str]) -> None:

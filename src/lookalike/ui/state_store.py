@@ -4,12 +4,12 @@ marks and filters as JSON. A part of :class:`lookalike.ui.state.ReviewState`."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lookalike.engine.decision_keys import record_key
 from lookalike.engine.records import Member
 from lookalike.engine.stored_match import member_key
 
@@ -43,9 +43,9 @@ def split_keys(keys: Iterable[str]) -> tuple[list[int], list[str]]:
 
 
 def group_key(keys: Iterable[str]) -> str:
-    """Identity of a group: its member set, whatever number the scan gave it."""
-    text = "\n".join(sorted(keys)).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(text, digest_size=16).hexdigest()
+    """Identity of a group: its member set, whatever number the scan gave it (the engine
+    names a record it moves to file ids the same way: engine/decision_keys.py)."""
+    return record_key(keys)
 
 
 @dataclass(slots=True)  # no __dict__ apiece: a review may hold 100,000 (docs/scale.md)
