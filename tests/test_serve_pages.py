@@ -50,8 +50,9 @@ def served(tmp_path: Path):
         yield c, job, lib, tmp_path
 
 
-def _no_urls(groups: list[dict]) -> list[dict]:
-    return [{**g, "files": [{k: v for k, v in f.items() if k != "thumb_url"}
+def _no_urls(groups: list[dict], *also: str) -> list[dict]:
+    drop = {"thumb_url", *also}
+    return [{**g, "files": [{k: v for k, v in f.items() if k not in drop}
                             for f in g["files"]]} for g in groups]  # fmt: skip
 
 
@@ -99,10 +100,16 @@ def test_pages_concatenated_are_the_streamed_result_and_the_cli_document(served)
         ["man-copy.jpg", "man.jpg"],
     ]  # fmt: skip  (the two motos stay apart)
 
+    # each file with its catalog id, as the review's pages and the job's events give it
+    review = _pages(c, "/review/groups", 500)[0]
+    ids = {f["path"]: f["file_id"] for g in review for f in g["files"]}
+    assert all(isinstance(f["file_id"], int) for g in groups for f in g["files"])
+    assert {f["path"]: f["file_id"] for g in groups for f in g["files"]} == ids
+
     r = c.get(f"/jobs/{job}/result")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
-    doc = json.loads(r.text)
-    assert doc["groups"] == _no_urls(groups)
+    doc = json.loads(r.text)  # the CLI's document: no thumb_url, no file_id
+    assert doc["groups"] == _no_urls(groups, "file_id")
     assert doc["errors"] == answers[0]["errors"] and doc["stats"] == answers[0]["stats"]
     assert r.text == json.dumps(doc, ensure_ascii=True, indent=1) + "\n"  # the CLI's layout
 

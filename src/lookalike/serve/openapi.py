@@ -207,8 +207,9 @@ def _paths(events: dict, thumb: dict) -> dict[str, Any]:
         "/jobs/{id}/groups": {
             "get": _op(
                 "A page of the job's groups (read from its stored result; only the page is "
-                "decoded): the --format json contract plus total, offset, limit, next; "
-                "filtered by tier or folder and sorted as the app's review.",
+                "decoded): the --format json contract plus total, offset, limit, next, each "
+                "file with its thumb_url and catalog file_id; filtered by tier or folder and "
+                "sorted as the app's review.",
                 "200",
                 (404, 409, 410, 422),
                 params=PAGE + VIEW,

@@ -22,7 +22,7 @@ from lookalike.engine.result_store import ResultError, ResultStore
 from lookalike.headless.stream import ResultStream
 from lookalike.serve import plans
 from lookalike.serve.errors import ApiError, AsciiJSON
-from lookalike.serve.jobs import TERMINAL, Job, JobManager
+from lookalike.serve.jobs import TERMINAL, Job, JobManager, with_file_ids
 from lookalike.serve.openapi import schema
 from lookalike.serve.visible import ReviewView, ThumbGate
 
@@ -209,7 +209,7 @@ def job_page(
             "offset": offset,
             "limit": limit,
             "next": offset + limit if offset + limit < total else None,
-            "groups": [with_thumb_urls(g) for g in result.page(ords)],
+            "groups": [with_file_ids(with_thumb_urls(g), g) for g in result.page(ords)],
             "errors": result.tail["errors"],
             "stats": result.tail["stats"],
         }
