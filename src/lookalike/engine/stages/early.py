@@ -6,8 +6,8 @@ stands for itself whatever the hashes say, so it can go to the decode pool as so
 is known — on a first scan that is nearly every photo. Until then the workers sat idle through
 the sniff and the exact stage (issue 13: ≈ 10 + 6.9 s of a 724 s 100k first scan, before the
 first decode). Which files are decoded does not change: the exact stage still picks one
-representative per cluster among the files that collide, and the extract stage decodes those
-(and collects the early results first) after it (stages/extract.py).
+representative per cluster among the files that collide, and the extract stage queues those
+behind the early photos and collects every result in that order (stages/extract.py).
 
 Only for the local pool with workers of its own and without ``--model``: Ray's pipeline and the
 embedder's feeder take their tasks in one go.

@@ -102,12 +102,13 @@ def _results(
     ctx: ScanContext, need: list[FileRow], feeder: Any, early: Early | None
 ) -> Iterator[tuple]:
     """The results of the photos sent early (early.py), then of the rest of ``need``."""
-    if early is not None:
+    if early is not None:  # the rest queued now, behind the early ones: no gap between them
+        early.send(ctx, [r for r in need if r.id not in early.ids])
         for results, ahead in early.batches:  # sent in order, so they finish about in order
             if ctx.cancel.is_set():  # not a wait for a later batch's first result
                 return
             yield from _paced(results, ahead)
-        need = [r for r in need if r.id not in early.ids]
+        return
     if not need or ctx.cancel.is_set():
         return
     need = sorted(need, key=lambda r: r.path)
