@@ -154,6 +154,10 @@ class RemotePort:
         self.http = httpx.Client(base_url=self.url, headers=self.headers, timeout=300)
         self.cache = Path(cache or config.cache_dir() / "remote-thumbs")
         self._lock = threading.Lock()
+        # Thumbnail keys the server answered 404 for: not asked again on every page read (at
+        # 2,000 groups each page read paid one round trip a missing thumbnail) until a scan
+        # through this port, which may make them (:meth:`forget_thumb_misses`).
+        self._no_thumb: set[str] = set()
 
     # -- plumbing ---------------------------------------------------------------------------
     def _call(self, method: str, route: str, body: Any = None, **params: Any) -> Any:
@@ -168,10 +172,15 @@ class RemotePort:
         if not url:
             return None
         key = url.rsplit("/", 1)[-1]
+        if key in self._no_thumb:
+            return None
         for suffix in (".jpg", ".webp"):  # fetched before (WebP: from an older server)
             if (local := self.cache / key[:2] / f"{key}{suffix}").exists():
                 return str(local)
         r = self.http.get(url)
+        if r.status_code == 404:  # the server has none: remembered (another error is not)
+            with self._lock:
+                self._no_thumb.add(key)
         if r.status_code != 200:
             return None
         webp = r.headers.get("content-type", "").startswith("image/webp")
@@ -181,6 +190,11 @@ class RemotePort:
         tmp.write_bytes(r.content)
         os.replace(tmp, local)
         return str(local)
+
+    def forget_thumb_misses(self) -> None:
+        """Ask the server again for the thumbnails it had none of (a scan may have made them)."""
+        with self._lock:
+            self._no_thumb.clear()
 
     def _pages(self, path: str) -> list[Group]:
         groups: list[Group] = []
@@ -198,6 +212,7 @@ class RemotePort:
         if options.ml is not None:
             yield Notice("model options stay on this machine: the server scans without them "
                          "(run lookalike scan --similar on the box)", "warning")  # fmt: skip
+        self.forget_thumb_misses()
         async with httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=None) as c:
             job = _answer(await c.post("/jobs", **as_json(scan_body(options))))["id"]
             asked = False
@@ -209,6 +224,8 @@ class RemotePort:
                     if not line.startswith("data: "):
                         continue
                     ev = event_from_json(json.loads(line[6:]), self.thumb)
+                    if isinstance(ev, ScanFinished):
+                        self.forget_thumb_misses()  # the scan's thumbnails are made now
                     if isinstance(ev, ScanFinished) and not ev.cancelled:
                         path, count = f"/jobs/{job}/groups", ev.stats.groups
                         ev = replace(ev, groups=RemoteGroups(self, path, count))
@@ -250,8 +267,8 @@ class RemotePort:
 
     def group_facts(self, ords: Sequence[int], show_hidden: bool = False) -> list[Group]:
         """``Engine.group_facts``: these groups from the server's member columns (no JSON row
-        decoded there), ``FACTS_MAX`` a request. Members carry no file id, as the pages'
-        (their decision keys are the same)."""
+        decoded there), ``FACTS_MAX`` a request; each member with its file id, as the pages'
+        (their decision keys are the same), and no thumbnail."""
         want = [int(o) for o in ords]
         out: list[Group] = []
         for i in range(0, len(want), FACTS_MAX):
