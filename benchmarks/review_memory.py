@@ -29,8 +29,8 @@ groups and stored with ``Catalog.finish_scan``. Each way runs in a fresh process
   into ``match_left``, as the app's worker does; ``serve_old``: the same against an older
   server (no paired route): every decision fetched and matched in the app. ``server_*``:
   the server process's RSS after the way and its peak. Their files are under the run's
-  temporary folder (the server's root) instead of ``/photos``; thumbnails are not fetched
-  (the server's thumbnail folder has none of the copied groups' thumbnails);
+  temporary folder (the server's root) instead of ``/photos``; thumbnails are asked as the
+  app asks them (the server has none of the copied groups': each answers 404 once);
 - ``upgrade``: the first open of the same review as a schema-1 catalog wrote it (the group
   columns and ``group_files`` filled from the JSON rows, once);
 - ``live``: a first scan's groups handed to the app's review one by one as ``GroupFound``
@@ -165,7 +165,7 @@ def run_serve_way(url: str, way: str) -> dict:
     before, _ = _rss()
     t = time.monotonic()
     port = RemotePort(url, cache=Path(tempfile.mkdtemp(prefix="review-memory-thumbs-")))
-    port.thumb = lambda url: None  # no thumbnail fetched: the server has none of them
+    # thumbnails asked as the app asks them: the server has none of these (each 404 once)
     if way == "serve_old":
         port.paired_decision_rows = None  # what read_rows finds on an older server's port
     state = ReviewState()
