@@ -23,6 +23,7 @@ from lookalike.engine import group_parts
 from lookalike.engine.api import Engine
 from lookalike.engine.catalog import Catalog
 from lookalike.engine.options import ScanOptions
+from lookalike.engine.stages import rank as rank_stage
 from lookalike.headless.runner import run_scan
 
 PHOTOS = (data.chelsea, data.coffee, data.astronaut, data.rocket, data.immunohistochemistry)
@@ -78,11 +79,25 @@ def plans(monkeypatch: pytest.MonkeyPatch) -> list:
     real = group_parts.plan
 
     def watched(*a, **kw):
-        plan, stamps = real(*a, **kw)
-        seen.append(None if plan is None else len(plan.redo))
-        return plan, stamps
+        got = real(*a, **kw)
+        seen.append(None if got[0] is None else len(got[0].redo))
+        return got
 
     monkeypatch.setattr(group_parts, "plan", watched)
+    return seen
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The stored groups rank sent as they were (by ord) instead of ranking them."""
+    seen: list = []
+    real = rank_stage.stored_group
+
+    def watched(cat, ord_):
+        seen.append(ord_)
+        return real(cat, ord_)
+
+    monkeypatch.setattr(rank_stage, "stored_group", watched)
     return seen
 
 
@@ -125,7 +140,14 @@ OPS = st.tuples(st.integers(0, 6), st.integers(0, 40), st.integers(0, 40), st.in
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(steps=st.lists(st.lists(OPS, min_size=1, max_size=3), min_size=1, max_size=2))
-def test_a_rescan_with_changes_gives_a_full_regroups_groups(tmp_path_factory, plans, steps):
+@pytest.mark.parametrize("search", ["exact", "approximate"])
+def test_a_rescan_with_changes_gives_a_full_regroups_groups(
+    tmp_path_factory, plans, monkeypatch, search, steps
+):
+    """Exact search: regrouped by parts. Approximate (above FLAT_LIMIT views, made tiny
+    here): regrouped whole, the unchanged groups sent as stored by rank."""
+    if search == "approximate":
+        monkeypatch.setattr(group_parts, "FLAT_LIMIT", 3)
     root = tmp_path_factory.mktemp("parts")
     lib = root / "lib"
     lib.mkdir()
@@ -139,7 +161,7 @@ def test_a_rescan_with_changes_gives_a_full_regroups_groups(tmp_path_factory, pl
         plans.clear()
         got = _scan(engine, _opts(lib))
         # no plan: nothing changed, the stored groups were reused whole (group_reuse.py)
-        assert plans != [None], "the rescan regrouped all"
+        assert plans != [None] or search == "approximate", "the rescan regrouped all"
         full = _scan(Engine(root / f"ref{n}.db", root / "thumbs"), _opts(lib))
         assert plans[-1] is None
         assert got == full
@@ -178,6 +200,23 @@ def test_a_mark_alone_splits_its_group_only(lib, tmp_path, plans):
 def _forget(cat_path: Path) -> None:
     with Catalog(cat_path) as cat, cat.transaction():
         cat.db.execute("DELETE FROM meta WHERE key = 'groups_parts'")
+
+
+def test_above_the_exact_search_rank_sends_the_unchanged_groups_as_stored(
+    lib, tmp_path, plans, sent, monkeypatch
+):
+    monkeypatch.setattr(group_parts, "FLAT_LIMIT", 3)
+    engine = Engine(tmp_path / "c.db", tmp_path / "thumbs")
+    first = _scan(engine, _opts(lib))
+    (lib / "p3-s.jpg").unlink()  # p3's group goes; p0, p1 (with its copy), p2's are as stored
+    _write(lib / "p2-b.jpg", 2, 1)  # joins p2's group: ranked again
+    ref = tmp_path / "ref.db"
+    _copy_catalog(tmp_path / "c.db", ref)
+    got = _scan(engine, _opts(lib))
+    assert plans == [None, None] and len(sent) == 2
+    assert len(got["groups"]) == len(first["groups"]) - 1
+    assert got == _scan(Engine(ref, tmp_path / "thumbs"), _opts(lib))
+    assert len(sent) == 2  # the reference ranked all
 
 
 def _break_review(cat_path: Path) -> None:

@@ -26,18 +26,22 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lookalike.engine.candidates import candidate_array
+from lookalike.engine.candidates import SEARCH_RADIUS
 from lookalike.engine.catalog import Catalog, FileRow
 from lookalike.engine.catalog_schema import group_from_row
-from lookalike.engine.index import FLAT_LIMIT
-from lookalike.engine.item_table import Item
+from lookalike.engine.index import FLAT_LIMIT, HashIndex
+from lookalike.engine.item_table import Item, ItemTable
 from lookalike.engine.match_rules import Thresholds
 from lookalike.engine.records import Group
 from lookalike.engine.stages.context import ScanContext
 from lookalike.engine.stages.exact import Exact
+
+if TYPE_CHECKING:
+    from lookalike.engine.grouping import ViewSignatures
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +100,25 @@ def stamps(cat: Catalog, ex: Exact, item_keys: set[int]) -> dict[str, str]:
     return out
 
 
-def exact_search(items: Sequence[Item]) -> bool:
-    """Whether the candidate search over ``items`` is the exact (flat) one."""
+def item_keys(items: Sequence[Item]) -> list[int]:
+    """The items' keys, from a table's column (building every Item costs its views)."""
+    if isinstance(items, ItemTable):
+        return items.keys.tolist()
+    return [it.key for it in items]
+
+
+def exact_search(items: Sequence[Item]) -> ViewSignatures | None:
+    """The items' signatures when the full candidate search over them is the exact one —
+    faiss's flat index holds every orientation code (``HashIndex``: up to ``FLAT_LIMIT``
+    codes, ≈ 1.6 a view) —, else None (more views than that: no code counted)."""
+    from lookalike.engine.grouping import ViewSignatures
+
     first = getattr(items, "first", None)
     views = int(first[-1]) if first is not None else sum(len(it.views) for it in items)
-    return views <= FLAT_LIMIT
+    if views > FLAT_LIMIT:
+        return None
+    prep = ViewSignatures(items)
+    return prep if len(prep.codes) <= FLAT_LIMIT else None
 
 
 def load(cat: Catalog) -> dict | None:
@@ -119,6 +137,7 @@ def recorder(
     stamp: dict[str, str],
     labels: dict[int, int],
     forbidden: set[tuple[int, int]],
+    exact: bool,
 ) -> Callable[[Catalog, list], None]:
     """The record's writer, called by group_reuse.Recorder once the scan's groups are stored
     (``digest`` = [hash of the stored rows, their count])."""
@@ -131,6 +150,7 @@ def recorder(
             "stamps": stamp,
             "parts": {str(k): v for k, v in labels.items()},
             "forbidden": sorted([a, b] for a, b in forbidden),
+            "exact": exact,  # False: the labels are not a full regroup's components
         }
         with cat.transaction():
             cat.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (KEY, json.dumps(rec)))
@@ -139,27 +159,42 @@ def recorder(
 
 
 def _touched_by(
-    items: Sequence[Item], changed: list[int], forbidden: set[tuple[int, int]], thr: Thresholds
+    items: Sequence[Item],
+    prep: ViewSignatures,
+    changed: list[int],
+    forbidden: set[tuple[int, int]],
+    thr: Thresholds,
 ) -> set[int]:
-    """Items that have a verified edge with a changed item: the exact candidate search over
-    all items, kept where a changed item is in the pair, then verified as grouping does
-    (items are in path order, so a pair (i < j) is matched as grouping matches it)."""
-    from lookalike.engine.grouping import ViewSignatures
-
+    """Items that have a verified edge with a changed item: the candidate pairs of the full
+    search (candidates.py: a view's key within the radius of another item's orientation
+    code) that hold a changed item — its keys against every code, every key against its
+    codes —, verified as grouping does (items are in path order, so a pair i < j is
+    matched as grouping matches it)."""
     if not changed:
         return set()
-    prep = ViewSignatures(items)
-    keys = [int(k) for k in getattr(items, "keys", [it.key for it in items])]
-    cand = candidate_array(prep)
-    mask = np.zeros(len(items), dtype=bool)
-    mask[changed] = True
-    cand = cand[mask[cand[:, 0]] | mask[cand[:, 1]]]
+    keys_of = item_keys(items)
+    owner = prep.owner
+    keys, codes, code_owner = prep.take_hashes()
+    mine = np.zeros(len(items), dtype=bool)
+    mine[changed] = True
+    held = mine[code_owner]
+    q1, r1, _ = HashIndex(codes).search(keys[mine[owner]], SEARCH_RADIUS)  # its keys
+    q2, r2, _ = HashIndex(codes[held]).search(keys, SEARCH_RADIUS)  # its codes
+    pairs = [
+        np.stack([owner[mine[owner]][q1], code_owner[r1]], axis=1),
+        np.stack([owner[q2], code_owner[held][r2]], axis=1),
+    ]
+    cand = np.concatenate(pairs)
+    cand = np.unique(np.sort(cand[cand[:, 0] != cand[:, 1]], axis=1), axis=0)
     out: set[int] = set()
     for i, j in cand.tolist():
-        ka, kb = keys[i], keys[j]
+        ka, kb = keys_of[i], keys_of[j]
         if (min(ka, kb), max(ka, kb)) not in forbidden and thr.accepts(prep.match(i, j)):
             out.update((i, j))
     return out
+
+
+Built = dict[tuple[str, frozenset[int]], int]  # (tier, representatives) → stored group's ord
 
 
 def plan(
@@ -171,15 +206,19 @@ def plan(
     settings: str,
     stored_digest: Callable[[], list],
     thr: Thresholds,
-) -> tuple[Plan | None, dict[str, str]]:
-    """What to regroup, or None (and why, in the debug log); and this scan's stamps."""
-    keys = [int(k) for k in getattr(items, "keys", [it.key for it in items])]
+    prep: ViewSignatures | None,
+) -> tuple[Plan | None, dict[str, str], Built]:
+    """What to regroup (None: all, and why in the debug log); this scan's stamps; and when
+    all is regrouped, the stored groups rank may send again as they were (``built``)."""
+    keys = item_keys(items)
     cur = stamps(ctx.cat, ex, set(keys))
-    why = _refused(ex, items, rec, settings, stored_digest)
-    if why:
-        log.debug("regrouping all: %s", why)
-        return None, cur
+    if why := _unusable(rec, settings, stored_digest):
+        log.debug("regrouping and ranking all: %s", why)
+        return None, cur, {}
     assert rec is not None
+    if why := _whole(ex, prep, rec):
+        log.debug("regrouping all: %s", why)
+        return None, cur, built(ctx.cat, ex, cur, rec["stamps"])
     prev, prev_parts = rec["stamps"], {int(k): v for k, v in rec["parts"].items()}
     changed = {int(k) for k, s in cur.items() if prev.get(k) != s}
     gone = {int(k) for k in prev if k not in cur}
@@ -191,35 +230,64 @@ def plan(
     changed_items = sorted(index[r] for r in changed if r in index)
     if len(changed_items) > MOST * len(keys):
         log.debug("regrouping all: %d of %d items changed", len(changed_items), len(keys))
-        return None, cur
+        return None, cur, built(ctx.cat, ex, cur, prev)
     redo = set(changed_items)
-    redo |= _touched_by(items, changed_items, forbidden, thr)
+    assert prep is not None
+    redo |= _touched_by(items, prep, changed_items, forbidden, thr)
     redo |= {n for n, k in enumerate(keys) if prev_parts.get(k, -1) in dirty}
     redone = {keys[n] for n in redo} | changed
     kept = _kept(ctx.cat, ex, cur, redone)
     if kept is None:
         log.debug("regrouping all: a stored group has a file with no catalog id")
-        return None, cur
+        return None, cur, built(ctx.cat, ex, cur, prev)
     labels = {k: prev_parts[k] for k in keys if k in prev_parts and k not in redone}
     log.debug("regrouping %d of %d items, %d groups kept", len(redo), len(keys), len(kept))
-    return Plan(sorted(redo), Part(kept, redone), labels), cur
+    return Plan(sorted(redo), Part(kept, redone), labels), cur, {}
 
 
-def _refused(
-    ex: Exact, items: Sequence[Item], rec: dict | None, settings: str, digest: Callable
-) -> str | None:
-    """Why the stored record cannot be used, or None."""
+def _unusable(rec: dict | None, settings: str, digest: Callable) -> str | None:
+    """Why nothing stored can be used, or None."""
     if rec is None:
-        return "no record of the last full grouping"
+        return "no record of the last grouping"
     if rec["settings"] != settings:
         return "options, versions, roots or environment changed"
-    if ex.video_reps:
-        return "videos are matched all together"
-    if not exact_search(items):  # (the group stage asks before it computes the stamps)
-        return f"over {FLAT_LIMIT} views the candidate search is approximate"
     if list(digest()) != rec["groups"]:
         return "the stored review changed"
     return None
+
+
+def _whole(ex: Exact, prep: ViewSignatures | None, rec: dict) -> str | None:
+    """Why all must be regrouped though unchanged groups may be sent as stored, or None."""
+    if ex.video_reps:
+        return "videos are matched all together"
+    if prep is None:
+        return f"over {FLAT_LIMIT} codes the candidate search is approximate"
+    if not rec.get("exact"):
+        return "the last grouping's candidate search was approximate"
+    return None
+
+
+def built(cat: Catalog, ex: Exact, cur: dict[str, str], prev: dict[str, str]) -> Built:
+    """The stored groups all of whose representatives are unchanged, by tier and
+    representatives: rank builds a group from those alone (their clusters, metas, views,
+    the pairs' scores, the options), so a regroup that forms the same group again gets the
+    stored one without ranking it (the candidate search may be approximate: any group it
+    forms is checked against this map, none is assumed)."""
+    out: Built = {}
+    for ord_, data in cat.db.execute("SELECT ord, data FROM groups ORDER BY ord"):
+        g = group_from_row(json.loads(data))
+        if any(m.file_id is None for m in g.members):
+            continue
+        reps = frozenset(ex.rep_of.get(m.file_id, m.file_id) for m in g.members)
+        if all(str(r) in cur and cur[str(r)] == prev.get(str(r)) for r in reps):
+            out[(g.tier, reps)] = ord_  # the ord, not the group: 1 M files' groups are big
+    return out
+
+
+def stored_group(cat: Catalog, ord_: int) -> Group:
+    """One stored group, as ``built`` found it (rank runs before the scan stores its own)."""
+    (data,) = cat.db.execute("SELECT data FROM groups WHERE ord=?", (ord_,)).fetchone()
+    return group_from_row(json.loads(data))
 
 
 def _kept(cat: Catalog, ex: Exact, cur: dict[str, str], redone: set[int]) -> list[Group] | None:

@@ -12,7 +12,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from lookalike.engine.catalog import Catalog, FileRow
 from lookalike.engine.disk_columns import columns_path, columns_threshold, threshold_problem
 from lookalike.engine.events import Event, Notice
 from lookalike.engine.features.extract import PERCEPTUAL_VERSION, unpack_views
-from lookalike.engine.group_parts import Part, Plan
+from lookalike.engine.group_parts import Built, Part, Plan
 from lookalike.engine.grouping import Clustering, RecheckRounds, group_steps, thresholds_for
 from lookalike.engine.item_table import Item, ItemTable, TableBuilder
 from lookalike.engine.recheck import (
@@ -47,6 +47,7 @@ class Grouped:
     forbidden: set[tuple[int, int]]  # "not a duplicate" pairs between representatives
     part: Part | None = None  # only part regrouped: the stored groups kept (group_parts.py)
     remember_parts: Callable[[Catalog, list], None] | None = None  # its record, once stored
+    built: Built = field(default_factory=dict)  # stored groups rank may send as they were
 
 
 def remembered_rechecks(
@@ -267,26 +268,31 @@ def _recheck_in_pool(
 
 def _plan(
     ctx: ScanContext, ex: Exact, items: ItemTable, forbidden: set[tuple[int, int]]
-) -> tuple[Plan | None, Callable[[dict[int, int]], Callable | None]]:
-    """The part to regroup (None: all), and the maker of this scan's parts record writer
-    from the components' labels (None when the scan may not keep one)."""
+) -> tuple[Plan | None, Built, Callable[[dict[int, int]], Callable | None]]:
+    """The part to regroup (None: all), the stored groups rank may send as they were, and
+    the maker of this scan's record writer from the components' labels."""
     if not group_reuse.eligible(ctx):
-        return None, lambda labels: None
+        return None, {}, lambda labels: None
     rec = group_parts.load(ctx.cat)
-    if not group_parts.exact_search(items):  # nothing to compare a next scan with either
-        log.debug("regrouping all: over %d views the search is approximate", group_parts.FLAT_LIMIT)
-        return None, lambda labels: None
     settings = group_reuse.settings_fingerprint(ctx)
     digest = lambda: group_reuse.stored_digest(ctx.cat)  # noqa: E731
     thr = thresholds_for(ctx.options.sensitivity)
-    plan, stamps = group_parts.plan(ctx, ex, items, forbidden, rec, settings, digest, thr)
-    return plan, lambda labels: group_parts.recorder(settings, stamps, labels, forbidden)
+    prep = group_parts.exact_search(items)
+    exact = prep is not None
+    plan, stamps, built = group_parts.plan(
+        ctx, ex, items, forbidden, rec, settings, digest, thr, prep
+    )
+
+    def writer(labels: dict[int, int]) -> Callable:
+        return group_parts.recorder(settings, stamps, labels if exact else {}, forbidden, exact)
+
+    return plan, built, writer
 
 
 def _labels(items: Sequence[Item], clustering: Clustering, plan: Plan | None) -> dict[int, int]:
     """Representative → its component's label (the smallest key in it), the clean ones'
     from the record."""
-    keys = [int(k) for k in getattr(items, "keys", [it.key for it in items])]
+    keys = group_parts.item_keys(items)
     out = dict(plan.labels) if plan is not None else {}
     for members in clustering.parts:
         label = min(keys[m] for m in members)
@@ -305,7 +311,7 @@ def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
     metas = MetaLookup(cat, with_meta)
     items = _items(cat, ex.reps if ctx.options.same else [], uniform)
     forbidden = forbidden_between_reps(ex.marked, ex.rep_of)
-    plan, writer = _plan(ctx, ex, items, forbidden)
+    plan, built, writer = _plan(ctx, ex, items, forbidden)
     some: Sequence[Item] = items if plan is None else [items[n] for n in plan.redo]
 
     def on_group_progress(done: int, total: int) -> None:
@@ -321,4 +327,4 @@ def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
     views_of = _views_lookup(cat, items, ctx.options.same)
     part = plan.part if plan is not None else None
     remember = writer(_labels(some, clustering, plan))
-    return Grouped(some, clustering, metas, views_of, forbidden, part, remember)
+    return Grouped(some, clustering, metas, views_of, forbidden, part, remember, built)

@@ -14,6 +14,7 @@ from typing import Any
 
 from lookalike.engine.catalog import FileRow
 from lookalike.engine.events import Event, GroupFound
+from lookalike.engine.group_parts import stored_group
 from lookalike.engine.records import Group, Member
 from lookalike.engine.rules.evidence import with_evidence, with_flags
 from lookalike.engine.rules.keep import choose_keeper, with_others
@@ -121,6 +122,10 @@ class _Ranker:
         return score
 
     def build(self, tier: str, rep_ids: list[int]) -> Built:
+        at = self.gr.built.get((tier, frozenset(rep_ids)))
+        if at is not None:  # the same files as a stored group, none changed: as stored
+            g = stored_group(self.ctx.cat, at)
+            return g.tier, g.keep, g.reason, list(g.members)
         opts, metas = self.ctx.options, self.gr.metas
         files = [
             (_member(r, metas.get(rid, {})), rid)
