@@ -4,7 +4,7 @@ Why it is exact: grouping is decided per connected component of the verified edg
 (grouping.py ``_components``), and inside one only from its members' features, their
 relative path order, the pairs' verdicts (match, marks, re-checks) and the options. A
 verified edge is a pure function of its two files while the candidate search is exact
-(faiss's flat index, up to ``index.FLAT_LIMIT`` views; above it the inverted-file index's
+(faiss's flat index, up to ``index.FLAT_LIMIT`` orientation codes; above it the inverted-file index's
 cells are sampled from the whole collection, so one added photo can change which pairs any
 two others are proposed as, and a rescan regroups all). So after a full group the record
 here keeps, per representative, a stamp (its exact cluster's rows, whether it is a grouping
