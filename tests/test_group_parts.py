@@ -146,6 +146,7 @@ def test_a_rescan_with_changes_gives_a_full_regroups_groups(
 ):
     """Exact search: regrouped by parts. Approximate (above FLAT_LIMIT views, made tiny
     here): regrouped whole, the unchanged groups sent as stored by rank."""
+    monkeypatch.setattr(group_parts, "MOST", 1.0)  # a small library: a few ops change most
     if search == "approximate":
         monkeypatch.setattr(group_parts, "FLAT_LIMIT", 3)
     root = tmp_path_factory.mktemp("parts")
