@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 from typing import Any
 
-from lookalike.engine.stored_match import PATH_KEY, member_key
+from lookalike.engine.stored_match import member_key, parse_path_key
 
 # One read finds whether any row could need it (the usual answer: none, one table scan).
 _ANY = "SELECT 1 FROM review_decisions WHERE instr(members, '\"path:') > 0 LIMIT 1"
@@ -43,16 +42,10 @@ def record_key(keys: Any) -> str:
 
 def _id_key(db: sqlite3.Connection, key: str) -> str | None:
     """The key by file id of this path key, or None (not a path key, or no id for it)."""
-    if not key.startswith(PATH_KEY):
+    parsed = parse_path_key(key)
+    if parsed is None:
         return None
-    path, *nums = key[len(PATH_KEY) :].rsplit(":", 2)
-    try:
-        size, mtime = (int(n) for n in nums)
-        raw = os.fsencode(path)
-    except (ValueError, UnicodeError):
-        return None
-    if len(nums) != 2 or member_key(None, path, size, mtime) != key:
-        return None
+    path, raw, size, mtime = parsed
     row = db.execute(_ID, (raw,)).fetchone()
     return None if row is None else member_key(row[0], path, size, mtime)
 

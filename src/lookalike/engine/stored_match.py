@@ -60,8 +60,11 @@ def member_key(file_id: int | None, path: str, size: int, mtime_ns: int) -> str:
     return f"{PATH_KEY}{path}:{size}:{mtime_ns}"
 
 
-def _path_row(s: int, key: str, want: bool) -> tuple | None:
-    """A path key as a row of ``match_paths``, or None when no member could have it."""
+def parse_path_key(key: str) -> tuple[str, bytes, int, int] | None:
+    """A path key's (path, its bytes, size, mtime), or None when ``member_key`` could not
+    have written it ("012", "+1": int() takes them, member_key never writes them)."""
+    if not key.startswith(PATH_KEY):
+        return None
     path, *nums = key[len(PATH_KEY) :].rsplit(":", 2)
     try:
         size, mtime = (int(n) for n in nums)
@@ -69,7 +72,16 @@ def _path_row(s: int, key: str, want: bool) -> tuple | None:
     except (ValueError, UnicodeError):
         return None
     if len(nums) != 2 or member_key(None, path, size, mtime) != key:
-        return None  # "012", "+1": int() takes them, member_key never writes them
+        return None
+    return path, raw, size, mtime
+
+
+def _path_row(s: int, key: str, want: bool) -> tuple | None:
+    """A path key as a row of ``match_paths``, or None when no member could have it."""
+    parsed = parse_path_key(key)
+    if parsed is None:
+        return None
+    path, raw, size, mtime = parsed
     if not (-INT64 <= size < INT64 and -INT64 <= mtime < INT64):
         return None
     return (s, raw, size, mtime, int(want))
