@@ -51,7 +51,7 @@ def _ray_cli() -> str:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """(address, environment for its drivers)."""
+    """(address, environment for its drivers, the head's temp dir)."""
     pytest.importorskip("ray")
     pytest.importorskip("grpc")  # Ray Client
     client_port, gcs_port = _free_port(), _free_port()
@@ -83,7 +83,7 @@ def cluster(tmp_path_factory):
             time.sleep(0.5)
         else:
             pytest.fail(f"the Ray Client port never opened: {log.read_text()[-2000:]}")
-        yield f"ray://127.0.0.1:{client_port}", env
+        yield f"ray://127.0.0.1:{client_port}", env, Path(temp)
     finally:
         head.send_signal(signal.SIGTERM)  # --block: stops the head's own Ray processes
         try:
@@ -131,15 +131,21 @@ print(json.dumps({"decoded": fin.stats.images_decoded, "groups": _groups(fin),
 """
 
 
+def _client_server_logs(temp: Path) -> str:
+    """The head's Ray Client logs: why a per-client server did not start is only there."""
+    logs = sorted((temp / "session_latest" / "logs").glob("ray_client_server*"))
+    return "".join(f"\n== {p.name}\n{p.read_text(errors='replace')[-1500:]}" for p in logs)
+
+
 def test_a_ray_client_scan_gives_the_local_pools_groups(corpus, cluster, tmp_path) -> None:
     """The driver runs in its own process, as on a laptop: the token and Ray Client state
     never touch this test process (nor the local-Ray tests after it)."""
-    address, env = cluster
+    address, env, temp = cluster
     local = _scan(corpus, tmp_path / "a" / "cat.db", workers=2)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
     args = [sys.executable, "-c", DRIVER, str(corpus), str(tmp_path / "b" / "cat.db"), address]
     run = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.returncode == 0, run.stderr[-3000:] + _client_server_logs(temp)
     remote = json.loads(run.stdout.strip().splitlines()[-1])
     assert not remote["connected_after"]  # the scan disconnected its client
     assert remote["decoded"] == local.stats.images_decoded > 0

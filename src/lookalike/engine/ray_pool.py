@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -48,6 +49,8 @@ MAX_RETRIES = 3  # re-runs of a batch whose worker died
 BATCH = 8  # tasks per Ray Data block (one task): amortises scheduling, cheap to re-run
 WINDOW = 20_000  # tasks per Ray Data pipeline: bounds the task list's object-store copy
 OBJECT_STORE_BUDGET = 512 * 2**20  # object store the scan's pipeline may fill, bytes
+CLIENT_TRIES = 3  # Ray Client connects: the cluster's per-client server may fail to start
+CLIENT_BACKOFF_S = 2.0  # wait before the second try; doubled before each later one
 
 
 class RayUnavailable(RuntimeError):
@@ -120,6 +123,24 @@ def _quiet_ray_data() -> None:
     opts.resource_limits = opts.resource_limits.copy(object_store_memory=OBJECT_STORE_BUDGET)
 
 
+def _connect_client(ray: Any, address: str) -> None:
+    """``ray.init("ray://…")``, tried again when the cluster's Ray Client proxy could not start
+    the server it runs for each client (``Initialization failure from server``): that server
+    is a fresh process on the head, and a busy head fails to start one now and then. Any other
+    failure (wrong address, version, token) is raised at once."""
+    wait = CLIENT_BACKOFF_S
+    for attempt in range(1, CLIENT_TRIES + 1):
+        try:
+            ray.init(address, log_to_driver=False)
+            return
+        except ConnectionError as exc:
+            if attempt == CLIENT_TRIES or "Initialization failure from server" not in str(exc):
+                raise
+            ray.shutdown()  # a failed client connect leaves its context half set up
+            time.sleep(wait)
+            wait *= 2
+
+
 class RayPool:
     """Same interface as ``DecodePool`` (start / map / release / close), backed by Ray Data.
 
@@ -148,7 +169,7 @@ class RayPool:
         if not ray.is_initialized():
             try:
                 if self.address.startswith("ray://"):
-                    ray.init(self.address, log_to_driver=False)
+                    _connect_client(ray, self.address)
                 else:
                     ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
             except Exception as exc:
