@@ -69,5 +69,16 @@ def test_the_pool_says_what_to_check_when_the_cluster_cannot_be_reached(monkeypa
     ray.is_initialized = lambda: False
     monkeypatch.setattr(ray_pool, "import_ray", lambda: ray)
     pool = ray_pool.RayPool("ray://head:10001", workers=2)
-    with pytest.raises(ray_pool.RayUnavailable, match="--executor local"):
+    with pytest.raises(ray_pool.RayUnavailable) as err:
         pool.start()
+    assert "GRPC_ENABLE_FORK_SUPPORT=false" in str(err.value)  # what the operator can do
+    assert "--executor local" in str(err.value)  # and what works now
+
+
+def test_other_connect_failures_name_the_address_version_and_token(monkeypatch) -> None:
+    ray = FakeRay([ConnectionError("ray client connection timeout")])
+    ray.is_initialized = lambda: False
+    monkeypatch.setattr(ray_pool, "import_ray", lambda: ray)
+    with pytest.raises(ray_pool.RayUnavailable) as err:
+        ray_pool.RayPool("ray://head:10001", workers=2).start()
+    assert "RAY_AUTH_TOKEN" in str(err.value) and "connection timeout" in str(err.value)

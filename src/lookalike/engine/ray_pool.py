@@ -123,6 +123,23 @@ def _quiet_ray_data() -> None:
     opts.resource_limits = opts.resource_limits.copy(object_store_memory=OBJECT_STORE_BUDGET)
 
 
+def _unreachable(address: str, exc: Exception) -> str:
+    """What to tell a user whose Ray did not start or connect, and what to do."""
+    if "Starting Ray client server failed" in str(exc):
+        return (
+            f"--executor {address}: the cluster's Ray Client proxy failed {CLIENT_TRIES} times "
+            "to start a server for this scan (Ray issue #63202, a busy head); restart the "
+            "cluster's head with GRPC_ENABLE_FORK_SUPPORT=false in its environment, or scan "
+            "with --executor local"
+        )
+    return (
+        f"--executor {address}: Ray could not start or connect ({exc}); check the address, "
+        "that the cluster runs the same Ray version and, for ray:// on a cluster with token "
+        "authentication, that RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN) are "
+        "set here; or scan with --executor local"
+    )
+
+
 def _connect_client(ray: Any, address: str) -> None:
     """``ray.init("ray://…")``, tried again when the cluster's Ray Client proxy could not start
     the server it runs for each client (``Initialization failure from server``): that server
@@ -173,13 +190,7 @@ class RayPool:
                 else:
                     ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
             except Exception as exc:
-                raise RayUnavailable(
-                    f"--executor {self.address}: Ray could not start or connect ({exc}); "
-                    "check the address, that the cluster runs the same Ray version and, for "
-                    "ray:// on a cluster with token authentication, that RAY_AUTH_MODE=token "
-                    "and the cluster's token (RAY_AUTH_TOKEN) are set here; or scan with "
-                    "--executor local"
-                ) from exc
+                raise RayUnavailable(_unreachable(self.address, exc)) from exc
             self._started_here = True
         _quiet_ray_data()
         self._ray = ray
