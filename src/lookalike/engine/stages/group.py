@@ -125,14 +125,23 @@ def _items(cat: Catalog, reps: list[FileRow], uniform: set[int]) -> ItemTable:
 
 def _not_grouping(cat: Catalog, rep_ids: list[int]) -> tuple[set[int], set[int]]:
     """(representatives whose meta says uniform or that have no meta row, those with one).
-    The metas are parsed a chunk at a time and dropped: holding every representative's
-    parsed meta was the group stage's largest cost (≈ 3.3 KB each, 360 MB at 100k)."""
+    SQLite reads the "uniform" flag where it is plainly ``false`` (nearly every photo); only
+    the rest are parsed here, a chunk at a time: holding every representative's parsed meta
+    was the group stage's largest cost (≈ 3.3 KB each, 360 MB at 100k), and parsing each one
+    in Python still cost ≈ 5 % of the stage."""
     uniform, known = set(), set()
-    for start in range(0, len(rep_ids), LOAD_CHUNK):
-        part = rep_ids[start : start + LOAD_CHUNK]
-        for k, v in cat.load_features(META, PERCEPTUAL_VERSION, part).items():
+    for start in range(0, len(rep_ids), 900):
+        part = rep_ids[start : start + 900]
+        q = ",".join("?" * len(part))
+        rows = cat.db.execute(
+            "SELECT file_id, CASE WHEN json_valid(CAST(data AS TEXT)) AND "
+            "json_type(CAST(data AS TEXT), '$.uniform') = 'false' THEN NULL ELSE data END "
+            f"FROM features WHERE name=? AND version=? AND file_id IN ({q})",
+            (META, PERCEPTUAL_VERSION, *part),
+        )
+        for k, v in rows:
             known.add(k)
-            if json.loads(v).get("uniform", True):
+            if v is not None and json.loads(v).get("uniform", True):
                 uniform.add(k)
     return uniform | (set(rep_ids) - known), known
 
@@ -162,6 +171,15 @@ class MetaLookup(Mapping[int, dict]):
         if len(self._cache) > self.CACHE:
             self._cache.popitem(last=False)
         return meta
+
+    def prefetch(self, rids: Sequence[int]) -> None:
+        """Reads the metas of one group's representatives in one query (ranking then asks
+        for each one of them, a query each at ≈ 0.1 ms)."""
+        want = [r for r in rids if r in self.ids and r not in self._cache][: self.CACHE]
+        for rid, raw in self.cat.load_features(META, PERCEPTUAL_VERSION, want).items():
+            self._cache[rid] = json.loads(raw)
+            if len(self._cache) > self.CACHE:
+                self._cache.popitem(last=False)
 
     def __contains__(self, rid: object) -> bool:
         return rid in self.ids

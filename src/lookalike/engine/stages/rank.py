@@ -14,7 +14,7 @@ from typing import Any
 
 from lookalike.engine.catalog import FileRow
 from lookalike.engine.events import Event, GroupFound
-from lookalike.engine.group_parts import stored_group
+from lookalike.engine.group_parts import item_keys, stored_group
 from lookalike.engine.records import Group, Member
 from lookalike.engine.rules.evidence import with_evidence, with_flags
 from lookalike.engine.rules.keep import choose_keeper, with_others
@@ -32,8 +32,9 @@ def _raw_groups(gr: Grouped, ex: Exact) -> list[tuple[str, list[int]]]:
     group is "exact" on its own (videos build their own groups)."""
     in_same: set[int] = set()
     raw: list[tuple[str, list[int]]] = []
+    keys = item_keys(gr.items)  # the table's column: an Item per member would build its views
     for g in gr.clustering.groups:
-        ids = [gr.items[n].key for n in g]
+        ids = [keys[n] for n in g]
         in_same.update(ids)
         raw.append(("same", ids))
     video_ids = {r.id for r in ex.video_reps}
@@ -90,7 +91,7 @@ class _Ranker:
 
     def __init__(self, ctx: ScanContext, gr: Grouped, ex: Exact, rows: dict, ml_state: Any):
         self.ctx, self.gr, self.ex, self.rows, self.ml = ctx, gr, ex, rows, ml_state
-        self.item_index = {it.key: n for n, it in enumerate(gr.items)}
+        self.item_index = {k: n for n, k in enumerate(item_keys(gr.items))}  # no Item built
         self.view_cache: dict[int, list | None] = {}
 
     def views_of(self, rep_id: int) -> list | None:
@@ -127,6 +128,8 @@ class _Ranker:
             g = stored_group(self.ctx.cat, at)
             return g.tier, g.keep, g.reason, list(g.members)
         opts, metas = self.ctx.options, self.gr.metas
+        if (prefetch := getattr(metas, "prefetch", None)) is not None:
+            prefetch(rep_ids)
         files = [
             (_member(r, metas.get(rid, {})), rid)
             for rid in rep_ids
