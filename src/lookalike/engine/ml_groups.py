@@ -19,8 +19,8 @@ from lookalike.engine.ml_stage import (
     MLState,
     _progress,
 )
-from lookalike.engine.pool import run_pool
-from lookalike.engine.verify_chunks import chunks_of, verify_task
+from lookalike.engine.pool import DecodePool
+from lookalike.engine.verify_chunks import VERIFY_CHUNK, chunks_of, verify_task
 
 
 class _SameEdges:
@@ -40,7 +40,11 @@ class _SameEdges:
         self.state, self.paths, self.workers, self.cancel = state, paths, workers, cancel
         self.cat, self.stamps = cat, stamps
         self.start = time.monotonic()
-        self.done = self.checked = 0
+        self.done = self.checked = self.rounds = 0
+        # One pool for the whole stage (started at the first round that needs it, closed by
+        # edges()): a pool per round paid the workers' start-up and imports again and lost
+        # their prepared-file caches (verify_chunks.Verifier) at every round of cliques.link.
+        self.pool = DecodePool(workers)
         self.cands = self._candidates(grouped, forbidden)
         self._units(grouped, forbidden)
 
@@ -126,7 +130,10 @@ class _SameEdges:
             else:
                 todo.append((a, b))
         chunks = chunks_of(todo, self.paths)
-        for res in run_pool(verify_task, chunks, self.workers, self.cancel.is_set, chunksize=1):
+        self.rounds += bool(chunks)
+        if chunks and len(self.cands) > 2 * VERIFY_CHUNK:
+            self.pool.start()  # a stage of many checks: even its first small rounds go wide
+        for res in self.pool.map(verify_task, chunks, self.cancel.is_set, chunksize=1):
             fresh = []
             for a, b, same, score in res:
                 self.done += 1
@@ -211,9 +218,19 @@ def edges(
     """
     if not state.vectors:
         return
+    run = _SameEdges(state, paths, grouped, forbidden, workers, cancel, cat, stamps)
+    try:
+        yield from _link(run, paths, cancel)
+    finally:
+        run.pool.close()  # also on cancel, an error, or a consumer that stops early
+    state.same_edges.sort()
+    yield StageDone("verify", time.monotonic() - run.start, run.checked)
+
+
+def _link(run: _SameEdges, paths: dict[int, str], cancel: threading.Event) -> Iterator[Event]:
+    """cliques.link's rounds, each answered by the verdicts of its pairs (into run.state)."""
     from lookalike.engine import cliques
 
-    run = _SameEdges(state, paths, grouped, forbidden, workers, cancel, cat, stamps)
     names = {fid: paths[fid] for fid in paths}
     checks = cliques.link(
         [], ((a, b, s) for (a, b), s in run.strength.items()), names, run.known, cliques.MAX_GROUP
@@ -232,9 +249,7 @@ def edges(
                     yield ev
             need = checks.send(answer)
     except StopIteration as stop:
-        state.same_groups = run.groups_from(stop.value)
-    state.same_edges.sort()
-    yield StageDone("verify", time.monotonic() - run.start, run.checked)
+        run.state.same_groups = run.groups_from(stop.value)
 
 
 def merge(

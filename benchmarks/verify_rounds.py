@@ -1,0 +1,107 @@
+"""The verify stage's rounds: pools started, rounds, pairs a round, wall and workers' CPU.
+
+Why (issue 13): the embedding candidates' checks run in ``cliques.link`` rounds; until session
+10 each round started its own spawn pool (``run_pool``), so every round paid the workers'
+start-up and imports and lost their prepared-file caches. This runs one ``--model`` scan
+in this process, with a fresh catalog, and counts around the verify stage (``ml_groups.edges``):
+pool starts (``DecodePool.start`` that made a pool), rounds (``_SameEdges.run_checks`` calls
+with fresh checks) and their pairs, the stage's wall, and the CPU of the processes it ran
+(children's rusage: its pools are joined before the stage ends). Run it with another
+engine's ``src`` first on PYTHONPATH to compare (the same set, back to back).
+
+    python benchmarks/verify_rounds.py /tmp/vb/set --workers 2 -o /tmp/vb/new.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lookalike.engine import ml_groups, pool
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _self_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def instrument(stats: dict) -> None:
+    """Wrap the pool start, the rounds' checks and the stage (counts into ``stats``)."""
+    start = pool.DecodePool.start
+
+    def counted_start(self: pool.DecodePool) -> None:
+        if self._pool is None and self.workers > 1:
+            stats["pool_starts"] += 1
+        start(self)
+
+    pool.DecodePool.start = counted_start  # type: ignore[method-assign]
+    run_checks = ml_groups._SameEdges.run_checks
+
+    def counted_checks(self, pairs):  # type: ignore[no-untyped-def]
+        before, t0 = self.checked, time.monotonic()
+        yield from run_checks(self, pairs)
+        if self.checked > before:
+            stats["rounds"].append((self.checked - before, round(time.monotonic() - t0, 3)))
+
+    ml_groups._SameEdges.run_checks = counted_checks  # type: ignore[method-assign]
+    edges = ml_groups.edges
+
+    def timed_edges(*args, **kw):  # type: ignore[no-untyped-def]
+        t0, c0, s0 = time.monotonic(), _children_cpu(), _self_cpu()
+        for ev in edges(*args, **kw):
+            if type(ev).__name__ == "StageDone":
+                stats["checks"] = ev.count
+            yield ev
+        stats["verify_wall_s"] = round(time.monotonic() - t0, 2)
+        stats["workers_cpu_s"] = round(_children_cpu() - c0, 2)
+        stats["driver_cpu_s"] = round(_self_cpu() - s0, 2)
+
+    ml_groups.edges = timed_edges
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--model", default="effnet-lite0")
+    ap.add_argument("-o", "--output", type=Path)
+    args = ap.parse_args(argv)
+    stats: dict = {"pool_starts": 0, "rounds": [], "engine": ml_groups.__file__}
+    instrument(stats)
+    from lookalike.cli import main as cli
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = str(Path(tmp) / "catalog.db")
+        scan = ["scan", "--no-ui", str(args.folder), "--db", db, "--model", args.model]
+        try:
+            cli([*scan, "--workers", str(args.workers)], standalone_mode=False)
+        except SystemExit:
+            pass
+    pairs = [n for n, _ in stats["rounds"]]
+    stats["round_count"] = len(pairs)
+    stats["pairs_checked"] = sum(pairs)
+    stats["rounds_wall_s"] = round(sum(w for _, w in stats["rounds"]), 2)
+    if stats.get("verify_wall_s"):
+        stats["checks_per_s"] = round(sum(pairs) / stats["verify_wall_s"], 1)
+        stats["worker_cpu_ms_a_check"] = round(
+            1000 * stats["workers_cpu_s"] / max(1, sum(pairs)), 1
+        )
+    text = json.dumps(stats, indent=1)
+    print(text, file=sys.stderr)
+    if args.output:
+        args.output.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
