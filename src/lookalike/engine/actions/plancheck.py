@@ -21,14 +21,13 @@ import os
 import re
 import sqlite3
 import stat
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lookalike.engine.actions import fsutil
 from lookalike.engine.actions.errors import PlanRefused, VerifyError
-from lookalike.engine.actions.guard import RealPaths, is_clean, real, real_folders, under_any
+from lookalike.engine.actions.guard import RealPaths, is_clean, real_folders, under_any
 from lookalike.engine.actions.plan import (
     LINKS,
     MAKE_PLAN_HINT,
@@ -37,6 +36,7 @@ from lookalike.engine.actions.plan import (
     PlanItem,
     quarantine_root,
 )
+from lookalike.engine.actions.plancheck_catalog import CatalogView
 from lookalike.engine.actions.plancheck_seen import Clashes, numbers_in_range
 
 HASH_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -79,11 +79,11 @@ def check_plan(
     if not roots or len(roots) != len(set(plan.roots)):
         whole.append("it records no (or damaged) scan roots")
     refs = frozenset(real_folders([*(r for r in plan.references if is_clean(r)), *references]))
-    cat = _CatalogView.open(plan, catalog, require_catalog, whole)
+    cat = _open_catalog(plan, catalog, require_catalog, whole)
     seen = _Seen()
     seen.clashes = Clashes(plan.items, seen.real)  # pass 1: what the items say about each other
-    for item in plan.items:  # pass 2: each item on its own and against the others
-        for reason in _item_problems(plan, item, roots, refs, cat, seen):
+    for n, item in enumerate(plan.items):  # pass 2: each item on its own and with the others
+        for reason in _item_problems(plan, n, item, roots, refs, cat, seen):
             if not (redo and reason.startswith(DEST_PROBLEM)):
                 problems.append((item.source, reason))
     if fresh and not problems and not whole:
@@ -118,10 +118,11 @@ class _Seen:
 
 def _item_problems(
     plan: Plan,
+    n: int,
     item: PlanItem,
     roots: frozenset[str],
     refs: frozenset[str],
-    cat: _CatalogView | None,
+    cat: CatalogView | None,
     seen: _Seen,
 ) -> Iterable[str]:
     op, clashes = plan.op.kind, seen.clashes
@@ -176,7 +177,7 @@ def _item_problems(
     if dest:
         yield dest
     if cat is not None:
-        yield from cat.problems(item, src)
+        yield from cat.problems(n, item, src)
 
 
 def _solo_problems(
@@ -246,106 +247,33 @@ def _dest_problem(plan: Plan, item: PlanItem, qroots: dict[str, str]) -> str:
     return ""
 
 
-def _groups_of(db: sqlite3.Connection, plan: Plan) -> tuple[dict[str, set[int]], dict[int, str]]:
-    """The stored groups (by ord) each of the plan's files and keepers is in, and the tier of
-    each such group, read from the review's member rows (path, ord): no group is decoded and
-    only the plan's own paths are kept (issue 13: the old check decoded every stored group
-    and held a set per file of the whole review)."""
-    wanted = {i.source for i in plan.items} | {i.keeper for i in plan.items}
-    groups: dict[str, set[int]] = defaultdict(set)
-    for ord_, blob in db.execute("SELECT ord, path FROM group_files"):
-        path = os.fsdecode(blob)
-        if (a := os.path.abspath(path)) in wanted:
-            groups[a].add(ord_)
-        # a symlink member (--follow-symlinks) stands for its real file: the builder keeps
-        # the real file instead of the link
-        if os.path.islink(path) and (r := real(path)) in wanted:
-            groups[r].add(ord_)
-    ords = sorted({o for found in groups.values() for o in found})
-    tiers: dict[int, str] = {}
-    for i in range(0, len(ords), 900):
-        chunk = ords[i : i + 900]
-        q = ",".join("?" * len(chunk))
-        tiers.update(db.execute(f"SELECT ord, tier FROM groups WHERE ord IN ({q})", chunk))
-    return groups, tiers
+def _open_catalog(
+    plan: Plan,
+    override: str | os.PathLike[str] | None,
+    required: bool,
+    whole: list[str],
+) -> CatalogView | None:
+    """The catalog the plan came from, checked against the plan in SQL (plancheck_catalog);
+    None (and why, in ``whole``) when it is missing, another one or cannot be read."""
+    if override is None and plan.catalog_id is None:
+        if required:
+            whole.append("it names no catalog, so its files cannot be checked against a scan")
+        return None
+    path = os.fspath(override) if override is not None else plan.catalog
+    if not path or not os.path.isfile(path):
+        whole.append(f"its catalog {path} does not exist")
+        return None
+    from lookalike.engine.catalog import Catalog, CatalogError
 
-
-class _CatalogView:
-    """The catalog the plan came from, read once: its files, groups and favourites."""
-
-    def __init__(
-        self,
-        files: dict[str, tuple[int, int, str | None]],
-        groups: dict[str, set[int]],
-        favs: set[str],
-        tiers: dict[int, str],
-        plan_tiers: tuple[str, ...],
-    ) -> None:
-        self.files = files
-        self.group_of = groups
-        self.favourites = favs
-        self.tiers = tiers  # catalog group → its tier
-        self.plan_tiers = plan_tiers
-
-    @classmethod
-    def open(
-        cls,
-        plan: Plan,
-        override: str | os.PathLike[str] | None,
-        required: bool,
-        whole: list[str],
-    ) -> _CatalogView | None:
-        if override is None and plan.catalog_id is None:
-            if required:
-                whole.append("it names no catalog, so its files cannot be checked against a scan")
-            return None
-        path = os.fspath(override) if override is not None else plan.catalog
-        if not path or not os.path.isfile(path):
-            whole.append(f"its catalog {path} does not exist")
-            return None
-        from lookalike.engine.catalog import CatalogError
-
-        try:
-            view = cls._read(plan, path, whole)
-        except (CatalogError, sqlite3.Error, OSError) as exc:
-            whole.append(f"its catalog {path} cannot be read ({exc})")
-            return None
-        return view
-
-    @classmethod
-    def _read(cls, plan: Plan, path: str, whole: list[str]) -> _CatalogView | None:
-        from lookalike.engine.catalog import Catalog
-
+    try:
         with Catalog(Path(path)) as cat:
             if plan.catalog_id is None or cat.catalog_id() != plan.catalog_id:
                 whole.append(f"it was made from another catalog than {path}")
                 return None
-            files = {}
-            for item in plan.items:
-                r = cat.file_by_path(item.source) if is_clean(item.source) else None
-                if r is not None:
-                    files[r.path] = (r.size, r.mtime_ns, r.fullhash.hex() if r.fullhash else None)
-            groups, tiers = _groups_of(cat.db, plan)
-            favs = {real(p) for p in cat.favourites()}
-        return cls(files, groups, favs, tiers, tuple(plan.tiers))
-
-    def problems(self, item: PlanItem, src: str) -> Iterable[str]:
-        if src in self.favourites:
-            yield "a favourite; favourites are never acted on"
-        row = self.files.get(item.source)
-        if row is None:
-            yield "not in the catalog: the scan never recorded this file"
-        elif row[0] != item.size or row[1] != item.mtime_ns or (row[2] and row[2] != item.hash):
-            yield "its size, time or hash differ from what the scan recorded"
-        shared = self.group_of.get(item.source, set()) & self.group_of.get(item.keeper, set())
-        if not shared:
-            yield f"it and its keeper {item.keeper} are not in one group of the catalog"
-        elif not any(self.tiers[n] in self.plan_tiers for n in shared):
-            tier = self.tiers[min(shared)]
-            yield (
-                f"its group is a {tier} group, which this plan may not act on "
-                f"(it acts on {', '.join(self.plan_tiers)})"
-            )
+            return CatalogView(cat.db, plan, cat.favourites())
+    except (CatalogError, sqlite3.Error, OSError) as exc:
+        whole.append(f"its catalog {path} cannot be read ({exc})")
+        return None
 
 
 # -- checks against the disk -------------------------------------------------------------------
