@@ -116,3 +116,27 @@ def test_batch_canonical_hashes_equal_the_per_signature_ones():
         pc.canonical_hash_batch(batch), np.stack([pc.canonical_hash(s) for s in sigs])
     )
     assert len(one[-2]) == 8 and len(one[-1]) >= 2  # the ties were exercised
+
+
+def _bits(a: np.ndarray) -> bytes:
+    return np.ascontiguousarray(a).tobytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.floats(-1e4, 1e4, width=32), min_size=1, max_size=300),
+    st.sampled_from([np.float32, np.float64]),
+    st.booleans(),
+)
+def test_unit_vectors_are_bit_for_bit_those_of_linalg_norm(values, dtype, strided):
+    """The grouper's and ranker's cosines (and so their ties) rest on these exact bits: the
+    fast path must give ``v / float(np.linalg.norm(v))``, a zero vector left as it is."""
+    v = np.asarray(values * 2 if strided else values, dtype=dtype)[:: 2 if strided else 1]
+    n = float(np.linalg.norm(v))
+    expected = v / n if n > 0 else v
+    got = pc._unit(v)
+    assert got.dtype == expected.dtype and _bits(got) == _bits(expected)
+    sig = np.resize(np.asarray(values, dtype=np.float32), (pc.DCT_STORE, pc.DCT_STORE))
+    low = sig[pc._bands()[0]].astype(np.float32)
+    n = float(np.linalg.norm(low))
+    assert _bits(pc.dct_vector(sig)) == _bits(low / n if n > 0 else low)

@@ -198,16 +198,19 @@ def group_steps(
     forbidden: set[tuple[int, int]] | None = None,
     progress: Callable[[int, int], None] | None = None,
     recheck: Callable[[int, int], bool] | None | str = "pixels",
+    prep: ViewSignatures | None = None,
 ) -> RecheckRounds:
     """:func:`group_items` in rounds: each yield holds the pairs whose re-check verdicts the
     clustering needs next, one per component still waiting (components are independent); the
     caller may compute them in a batch (``recheck.put``) before resuming. Verdicts are per
-    pair, so the groups are the same however they were computed."""
+    pair, so the groups are the same however they were computed. ``prep``: these items'
+    signatures when the caller already built them (with their hashes not taken)."""
     recheck = _resolve_recheck(items, recheck)
     keys, paths = _keys_paths(items)
     rank = _path_rank(paths)
     del paths
-    prep = ViewSignatures(items)
+    if prep is None or len(prep.first) != len(items) + 1 or len(prep.keys) != len(prep.sigs):
+        prep = ViewSignatures(items)
     thr = thresholds_for(sensitivity)
     forbidden = forbidden or set()
     cache: dict[tuple[int, int], Match] = {}

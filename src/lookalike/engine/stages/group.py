@@ -22,7 +22,13 @@ from lookalike.engine.disk_columns import columns_path, columns_threshold, thres
 from lookalike.engine.events import Event, Notice
 from lookalike.engine.features.extract import PERCEPTUAL_VERSION, unpack_views
 from lookalike.engine.group_parts import Built, Part, Plan
-from lookalike.engine.grouping import Clustering, RecheckRounds, group_steps, thresholds_for
+from lookalike.engine.grouping import (
+    Clustering,
+    RecheckRounds,
+    ViewSignatures,
+    group_steps,
+    thresholds_for,
+)
 from lookalike.engine.item_table import Item, ItemTable, TableBuilder
 from lookalike.engine.recheck import (
     RECHECK_CHUNK,
@@ -286,11 +292,12 @@ def _recheck_in_pool(
 
 def _plan(
     ctx: ScanContext, ex: Exact, items: ItemTable, forbidden: set[tuple[int, int]]
-) -> tuple[Plan | None, Built, Callable[[dict[int, int]], Callable | None]]:
-    """The part to regroup (None: all), the stored groups rank may send as they were, and
-    the maker of this scan's record writer from the components' labels."""
+) -> tuple[Plan | None, Built, Callable[[dict[int, int]], Callable | None], ViewSignatures | None]:
+    """The part to regroup (None: all), the stored groups rank may send as they were, the
+    maker of this scan's record writer from the components' labels, and the items'
+    signatures when they were built here for a full regroup (the grouper reuses them)."""
     if not group_reuse.eligible(ctx):
-        return None, {}, lambda labels: None
+        return None, {}, lambda labels: None, None
     rec = group_parts.load(ctx.cat)
     settings = group_reuse.settings_fingerprint(ctx)
     digest = lambda: group_reuse.stored_digest(ctx.cat)  # noqa: E731
@@ -304,7 +311,7 @@ def _plan(
     def writer(labels: dict[int, int]) -> Callable:
         return group_parts.recorder(settings, stamps, labels if exact else {}, forbidden, exact)
 
-    return plan, built, writer
+    return plan, built, writer, prep if plan is None else None
 
 
 def _labels(items: Sequence[Item], clustering: Clustering, plan: Plan | None) -> dict[int, int]:
@@ -329,14 +336,15 @@ def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
     metas = MetaLookup(cat, with_meta)
     items = _items(cat, ex.reps if ctx.options.same else [], uniform)
     forbidden = forbidden_between_reps(ex.marked, ex.rep_of)
-    plan, built, writer = _plan(ctx, ex, items, forbidden)
+    plan, built, writer, prep = _plan(ctx, ex, items, forbidden)
     some: Sequence[Item] = items if plan is None else [items[n] for n in plan.redo]
 
     def on_group_progress(done: int, total: int) -> None:
         prog.total = total
 
     recheck, keep_rechecks = remembered_rechecks(cat, some, ex.reps)
-    steps = group_steps(some, ctx.options.sensitivity, forbidden, on_group_progress, recheck)
+    steps = group_steps(some, ctx.options.sensitivity, forbidden, on_group_progress, recheck, prep)
+    del prep
     clustering = yield from _recheck_rounds(ctx, steps, recheck)
     keep_rechecks()
     kept = 0 if plan is None else sum(g.tier == "same" for g in plan.part.kept)
