@@ -79,7 +79,7 @@ def low_cosines(sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
     not change and each dot product is a signed sum of one of two products."""
     low, _ = pc._bands()
     a, b = sa[low].astype(np.float64), sb[low].astype(np.float64)
-    norms = float(np.linalg.norm(a)) * float(np.linalg.norm(b))
+    norms = float(np.sqrt(a.dot(a))) * float(np.sqrt(b.dot(b)))  # np.linalg.norm's arithmetic
     if norms == 0.0:
         return np.zeros(8)
     signs = _parity_signs()

@@ -90,10 +90,10 @@ def best_turn(views_a: Sequence[Any], views_b: Sequence[Any]) -> tuple[int, floa
     """(transform turning a onto b, low cosine): the best over the 8 turns and over both
     framings of each (whole canvas, content inside borders), as the grouping matches them."""
     best = (0, -1.0)
+    targets = [pc.dct_vector(vb.dct) for vb in views_b]  # once each, not once per view of a
     for va in views_a:
         turned = [pc.dct_vector(pc.transform_dct(va.dct, t)) for t in range(8)]
-        for vb in views_b:
-            target = pc.dct_vector(vb.dct)
+        for target in targets:
             for t in range(8):
                 c = float(turned[t] @ target)
                 if c > best[1] + 1e-6:

@@ -1,0 +1,106 @@
+"""The group and rank stages of a first scan, alone, on a copy of a scanned catalog.
+
+Why: at 100k files these two stages run on the driver while the decode workers sit idle
+(issue 13), and measuring them by scanning again costs a whole scan. Here the scan's walk and
+catalog diff are replaced by the catalog's own rows (the files are not listed, read or
+stat'ed; every feature is stored, so the extract stage decodes nothing), the copy has no
+record of a last grouping (so the whole collection is grouped and ranked as on a first scan),
+and the consumer only counts the groups: the figures are the two stages' wall and CPU
+(the process's, so faiss's threads count) and a digest of every group built, to compare two
+trees' outputs. Pixel re-checks missing from the catalog's pair checks are decoded (a handful).
+
+    nice -n 10 python benchmarks/group_rank_stages.py /tmp/lookalike-scale/m100000/run/catalog.db
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import shutil
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+
+def _timed(times: dict, name: str, stage):
+    """The stage generator, its wall and CPU seconds recorded when it returns."""
+
+    def wrapper(*args, **kwargs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = yield from stage(*args, **kwargs)
+        times[name] = {
+            "wall_s": round(time.perf_counter() - wall, 2),
+            "cpu_s": round(time.process_time() - cpu, 2),
+        }
+        return out
+
+    return wrapper
+
+
+def _catalog_rows(ctx, found):
+    """The diff stage's output from the catalog alone: every file row, those with a kind."""
+    from lookalike.engine.stages.diff import Diffed
+
+    ids = [i for (i,) in ctx.cat.db.execute("SELECT id FROM files")]
+    rows = ctx.cat.files_by_ids(ids)
+    media = sorted((r for r in rows.values() if r.kind), key=lambda r: r.path)
+    return Diffed(rows, media, None)
+    yield  # a generator, as the stage it stands for
+
+
+def _nothing_found(ctx):
+    return None
+    yield
+
+
+def run(catalog: Path, workers: int) -> dict:
+    from lookalike.engine import pipeline
+    from lookalike.engine.options import ScanOptions
+
+    times: dict = {}
+    pipeline.discover, pipeline.diff = _nothing_found, _catalog_rows
+    for name in ("group", "rank"):
+        setattr(pipeline, name, _timed(times, name, getattr(pipeline, name)))
+    with sqlite3.connect(catalog) as db:
+        (roots,) = db.execute("SELECT roots FROM scans ORDER BY id LIMIT 1").fetchone()
+        db.execute("DELETE FROM meta WHERE key IN ('groups_parts', 'groups_reuse')")
+    options = ScanOptions(roots=tuple(Path(r) for r in json.loads(roots)), workers=workers)
+    digest, groups = hashlib.blake2b(digest_size=16), 0
+    wall = time.perf_counter()
+    for ev in pipeline.run_scan(options, catalog, catalog.parent / "thumbs", threading.Event()):
+        if type(ev).__name__ == "GroupFound":
+            groups += 1
+            digest.update(json.dumps(dataclasses.asdict(ev.group), default=str).encode())
+    return {
+        "stages": times,
+        "groups": groups,
+        "groups_digest": digest.hexdigest(),
+        "run_wall_s": round(time.perf_counter() - wall, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("catalog", type=Path, help="a scanned catalog (copied, never written)")
+    ap.add_argument("--workers", type=int, default=2, help="the pool's, for pixel re-checks")
+    ap.add_argument("-o", "--output", type=Path)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="lk-group-rank-") as tmp:
+        copy = Path(tmp) / "catalog.db"
+        shutil.copyfile(args.catalog, copy)
+        out = run(copy, args.workers)
+    out |= {"script": "benchmarks/group_rank_stages.py", "argv": sys.argv[1:]}
+    text = json.dumps(out, indent=2)
+    print(text)
+    if args.output:
+        args.output.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
