@@ -19,7 +19,11 @@ and checks; no disk space per copy), each member with its own thumbnail key.
 - ``apply``: what ``lookalike apply PLAN`` does before it acts, on the plan file ``scan-plan``
   wrote (run that way first): the file read (``load_plan``), then the whole plan checked
   against the disk (``check_plan(fresh=True)``: every file and keeper ``lstat``-ed, resolved
-  and hashed). Nothing is acted on, so the library stays as it is for the next run.
+  and hashed). Nothing is acted on, so the library stays as it is for the next run;
+- ``apply-catalog``: the same, with the plan naming a catalog (``scan --plan-out`` with a
+  catalog, as ``lookalike apply`` then checks it): a copy of the library's catalog whose files
+  table holds every planned file and keeper with the values the plan records (made once,
+  outside the measure), so every item passes the catalog's checks too.
 
 Run it once per checkout (``PYTHONPATH`` picks the code) on the same library:
 
@@ -39,7 +43,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
-WAYS = ("scan-plan", "review-plan", "gate", "apply")
+WAYS = ("scan-plan", "review-plan", "gate", "apply", "apply-catalog")
 
 
 def _templates(work: Path) -> list:
@@ -174,6 +178,63 @@ def _apply(out: Path) -> dict:
     }
 
 
+def _scan_catalog(plan, catalog: Path, out: Path) -> Path:
+    """The library's catalog with a files row per planned file and keeper (the values the
+    plan records), as the scan that made the plan would leave it; made once."""
+    import shutil
+
+    from lookalike.engine.catalog import Catalog
+
+    made = out.parent / "apply.catalog.db"
+    if made.exists():
+        return made
+    shutil.copyfile(catalog, out.parent / "apply.tmp.db")
+    with Catalog(out.parent / "apply.tmp.db") as cat:
+        rows = []
+        sql = "INSERT OR IGNORE INTO files (path, dev, inode, size, mtime_ns, fullhash) "
+        for i in plan.items:
+            rows.append((os.fsencode(i.source), 0, 0, i.size, i.mtime_ns, bytes.fromhex(i.hash)))
+            rows.append((os.fsencode(i.keeper), i.keeper_dev, i.keeper_ino, i.keeper_size,
+                         i.keeper_mtime_ns, bytes.fromhex(i.keeper_hash)))  # fmt: skip
+            if len(rows) > 10_000:
+                cat.db.executemany(sql + "VALUES (?,?,?,?,?,?)", rows)
+                rows.clear()
+        cat.db.executemany(sql + "VALUES (?,?,?,?,?,?)", rows)
+        cat.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    os.replace(out.parent / "apply.tmp.db", made)
+    return made
+
+
+def _apply_catalog(catalog: Path, out: Path) -> dict:
+    """``apply``'s read and check of the plan when it names its catalog (nothing acted)."""
+    from lookalike.engine.actions.plan import load_plan
+    from lookalike.engine.actions.plancheck import check_plan
+    from lookalike.engine.catalog import Catalog
+
+    if not out.exists():
+        sys.exit(f"no plan at {out}: run the scan-plan way first (--ways scan-plan,apply)")
+    made = out.parent / "apply.catalog.db"
+    if not made.exists():  # made here, then measured in a fresh process: its peak not counted
+        _scan_catalog(load_plan(out), catalog, out)
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, *sys.argv])
+    with Catalog(made) as cat:
+        cid = cat.catalog_id()
+    before, _ = _rss()
+    t = time.monotonic()
+    plan = replace(load_plan(out), catalog=str(made), catalog_id=cid)
+    loaded = time.monotonic() - t
+    _, load_peak = _rss()
+    check_plan(plan, fresh=True)
+    return {
+        "rss_before_mb": before,
+        "seconds": time.monotonic() - t,
+        "seconds_load": round(loaded, 2),
+        "load_peak_rss_mb": load_peak,
+        "items": len(plan.items),
+    }
+
+
 def run_way(way: str, lib: Path, catalog: Path, groups: int, out: Path) -> dict:
     from lookalike.engine.api import Engine
     from lookalike.serve.visible import ReviewView, ThumbGate
@@ -182,6 +243,8 @@ def run_way(way: str, lib: Path, catalog: Path, groups: int, out: Path) -> dict:
         got = _scan_plan(lib, catalog, groups, out)
     elif way == "apply":
         got = _apply(out)
+    elif way == "apply-catalog":
+        got = _apply_catalog(catalog, out)
     else:
         engine = Engine(catalog)
         roots = (str(lib.resolve()),)
