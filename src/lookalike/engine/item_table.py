@@ -14,6 +14,7 @@ and the tests read items that way); the grouper reads the columns directly.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ class Item:
 
 _DCT_BYTES = pc.DCT_STORE * pc.DCT_STORE * 2  # float16, as extract.pack_views writes it
 _HAAR_BYTES = 3 * pc.HAAR_KEEP * 4 + 12
+_ASPECT = struct.Struct("=f")  # the native float32 pack_views writes after the Haar bytes
 
 
 class ItemTable(Sequence[Item]):
@@ -136,11 +138,15 @@ class TableBuilder:
         """One item from ``extract.pack_views`` bytes (float16 blocks copied, nothing else)."""
         n, pos = data[0], 1
         self._room(n)
+        raw = memoryview(data)
         for _ in range(n):
-            block = np.frombuffer(data, dtype=np.float16, count=_DCT_BYTES // 2, offset=pos)
-            self._put(block.reshape(pc.DCT_STORE, pc.DCT_STORE))
+            if self._file is not None:  # the stored float16 bytes are the block's: as they are
+                self._file.write(raw[pos : pos + _DCT_BYTES])
+            else:
+                block = np.frombuffer(data, dtype=np.float16, count=_DCT_BYTES // 2, offset=pos)
+                self._dct[self.views] = block.reshape(pc.DCT_STORE, pc.DCT_STORE)
             pos += _DCT_BYTES + _HAAR_BYTES
-            self._aspect[self.views] = np.frombuffer(data, np.float32, count=1, offset=pos)[0]
+            self._aspect[self.views] = _ASPECT.unpack_from(data, pos)[0]
             pos += 4
             self.views += 1
         self._item(key, path, n)
