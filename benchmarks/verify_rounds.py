@@ -9,7 +9,7 @@ with fresh checks) and their pairs, the stage's wall, and the CPU of the process
 (children's rusage: its pools are joined before the stage ends). Run it with another
 engine's ``src`` first on PYTHONPATH to compare (the same set, back to back).
 
-    python benchmarks/verify_rounds.py /tmp/vb/set --workers 2 -o /tmp/vb/new.json
+    python benchmarks/verify_rounds.py /tmp/lookalike-scale/m1000/{photos,copies} --workers 2
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def instrument(stats: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folder", type=Path)
+    ap.add_argument("folders", type=Path, nargs="+")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--model", default="effnet-lite0")
     ap.add_argument("-o", "--output", type=Path)
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "catalog.db")
-        scan = ["scan", "--no-ui", str(args.folder), "--db", db, "--model", args.model]
+        scan = ["scan", "--no-ui", *map(str, args.folders), "--db", db, "--model", args.model]
         try:
             cli([*scan, "--workers", str(args.workers)], standalone_mode=False)
         except SystemExit:
