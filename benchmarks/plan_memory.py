@@ -162,12 +162,21 @@ def _apply(out: Path) -> dict:
 
     if not out.exists():
         sys.exit(f"no plan at {out}: run the scan-plan way first (--ways scan-plan,apply)")
+    def signed_plan():
+        plan = load_plan(out)
+        assert plan.signed, "the plan is not signed by this install"
+        return plan
+
+    return _timed_check(signed_plan, check_plan)
+
+
+def _timed_check(load, check_plan) -> dict:
+    """``load()`` then ``check_plan(plan, fresh=True)``: time and RSS of the two."""
     before, _ = _rss()
     t = time.monotonic()
-    plan = load_plan(out)
+    plan = load()
     loaded = time.monotonic() - t
     _, load_peak = _rss()
-    assert plan.signed, "the plan is not signed by this install"
     check_plan(plan, fresh=True)
     return {
         "rss_before_mb": before,
@@ -220,19 +229,9 @@ def _apply_catalog(catalog: Path, out: Path) -> dict:
         os.execv(sys.executable, [sys.executable, *sys.argv])
     with Catalog(made) as cat:
         cid = cat.catalog_id()
-    before, _ = _rss()
-    t = time.monotonic()
-    plan = replace(load_plan(out), catalog=str(made), catalog_id=cid)
-    loaded = time.monotonic() - t
-    _, load_peak = _rss()
-    check_plan(plan, fresh=True)
-    return {
-        "rss_before_mb": before,
-        "seconds": time.monotonic() - t,
-        "seconds_load": round(loaded, 2),
-        "load_peak_rss_mb": load_peak,
-        "items": len(plan.items),
-    }
+    return _timed_check(
+        lambda: replace(load_plan(out), catalog=str(made), catalog_id=cid), check_plan
+    )
 
 
 def run_way(way: str, lib: Path, catalog: Path, groups: int, out: Path) -> dict:
