@@ -55,7 +55,8 @@ def test_a_server_that_never_starts_fails_after_the_last_try(no_sleep) -> None:
 @pytest.mark.parametrize(
     "error",
     [ConnectionError("ray client connection timeout"), ValueError("bad address"),
-     ConnectionAbortedError("Invalid authentication token")],
+     ConnectionAbortedError("Invalid authentication token"),
+     ConnectionAbortedError("Initialization failure from server: runtime_env setup failed")],
 )  # fmt: skip
 def test_other_failures_are_not_tried_again(error, no_sleep) -> None:
     ray = FakeRay([error])

@@ -123,9 +123,15 @@ def _quiet_ray_data() -> None:
     opts.resource_limits = opts.resource_limits.copy(object_store_memory=OBJECT_STORE_BUDGET)
 
 
+def _server_start_failed(exc: Exception) -> bool:
+    """The head's Ray Client proxy could not start the server it runs for this client (Ray
+    issue #63202): the one connect failure worth trying again, and its own advice."""
+    return "Starting Ray client server failed" in str(exc)
+
+
 def _unreachable(address: str, exc: Exception) -> str:
     """What to tell a user whose Ray did not start or connect, and what to do."""
-    if "Starting Ray client server failed" in str(exc):
+    if _server_start_failed(exc):
         return (
             f"--executor {address}: the cluster's Ray Client proxy failed {CLIENT_TRIES} times "
             "to start a server for this scan (Ray issue #63202, a busy head); restart the "
@@ -142,7 +148,7 @@ def _unreachable(address: str, exc: Exception) -> str:
 
 def _connect_client(ray: Any, address: str) -> None:
     """``ray.init("ray://…")``, tried again when the cluster's Ray Client proxy could not start
-    the server it runs for each client (``Initialization failure from server``): that server
+    the server it runs for each client ("Starting Ray client server failed"): that server
     is a fresh process on the head, and a busy head fails to start one now and then. Any other
     failure (wrong address, version, token) is raised at once."""
     wait = CLIENT_BACKOFF_S
@@ -151,7 +157,7 @@ def _connect_client(ray: Any, address: str) -> None:
             ray.init(address, log_to_driver=False)
             return
         except ConnectionError as exc:
-            if attempt == CLIENT_TRIES or "Initialization failure from server" not in str(exc):
+            if attempt == CLIENT_TRIES or not _server_start_failed(exc):
                 raise
             ray.shutdown()  # a failed client connect leaves its context half set up
             time.sleep(wait)
