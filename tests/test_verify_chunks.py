@@ -8,6 +8,8 @@ import os
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from lookalike.engine import verify_chunks
@@ -144,3 +146,21 @@ def test_mutual_matches_equal_the_full_search(tmp_path) -> None:
                 assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
                 sizes.append(len(got[0]))
     assert max(sizes) > 500 and min(sizes) < 100  # copies and strangers were both compared
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), max_size=300, unique=True),
+    st.integers(1, 20),
+)
+def test_a_round_is_shared_by_every_worker(pairs, workers) -> None:
+    """Every pair once, in local order; no task over VERIFY_CHUNK pairs; a round smaller than
+    workers × VERIFY_CHUNK is cut so that the busiest worker has no more than its fair share
+    (one task each, of ⌈pairs / workers⌉ at most)."""
+    paths = {i: f"/p/{i}.jpg" for i in range(41)}
+    chunks = verify_chunks.chunks_of(pairs, paths, workers=workers)
+    flat = [(a, b) for c in chunks for a, b, _, _ in c]
+    assert flat == verify_chunks.local_order(pairs)
+    assert all(0 < len(c) <= verify_chunks.VERIFY_CHUNK for c in chunks)
+    assert all(len(c) <= -(-len(pairs) // workers) for c in chunks)
+    if len(pairs) >= workers * verify_chunks.VERIFY_CHUNK:
+        assert len(chunks) == -(-len(pairs) // verify_chunks.VERIFY_CHUNK)

@@ -129,9 +129,10 @@ class _SameEdges:
                     state.same_edges.append((*key, hit[2]))
             else:
                 todo.append((a, b))
-        chunks = chunks_of(todo, self.paths)
+        wide = len(self.cands) > 2 * VERIFY_CHUNK  # a small stage stays in process
+        chunks = chunks_of(todo, self.paths, workers=self.pool.workers if wide else 1)
         self.rounds += bool(chunks)
-        if chunks and len(self.cands) > 2 * VERIFY_CHUNK:
+        if chunks and wide:
             self.pool.start()  # a stage of many checks: even its first small rounds go wide
         for res in self.pool.map(verify_task, chunks, self.cancel.is_set, chunksize=1):
             fresh = []
