@@ -2,32 +2,46 @@
 # Per-node rates on a many-core box (a GPU if there is one): the figures docs/scale.md's
 # projection for 10 M files is built from. The 2-core box of the other figures cannot say
 # whether the scan keeps N cores busy or what a GPU does to the --model stages; this runs the
-# same scripts with every core as a worker, one step after another, each under a time limit
-# so a slow step costs only itself.
+# same scripts with every core as a worker, one step after another. Each step runs in a
+# process group of its own under a time limit, and the whole group is killed when it ends:
+# a scan left running by a step that ran out of time would load every later step (seen on
+# the first try: the floor ran at load 51).
 #
 #   benchmarks/node_rates.sh OUTDIR [WORKERS]        (WORKERS: default every core)
+#   STEPS="make verify scale floor" COUNT=10000 benchmarks/node_rates.sh OUTDIR
 #
-# Steps (each writes OUTDIR/NAME.json, and all.log gets every step's output):
+# Steps (in the order STEPS names them; each writes OUTDIR/NAME.json, all.log gets all):
+#   make      the mosaic sets (scale.py --make-only): $COUNT files, and the 1 000 set
 #   scale     scale.py --count $COUNT (mosaic, hash mode): first scan + unchanged rescan, floor
 #   floor     floor_parallel.py --procs WORKERS: the ceiling of N floors side by side
 #   camera    scale.py --design camera --count $CAMERA: 12 MP camera JPEGs
 #   verify    verify_rounds.py on the 1 000 set with --model (GPU when torch sees one)
+#   verify_before  the same with the code under $BEFORE_SRC (a copy of an older src/)
 #   model     scale.py --count $MODEL_COUNT --extra-args '--model effnet-lite0'
 set -u
 out=${1:?usage: node_rates.sh OUTDIR [WORKERS]}
 w=${2:-$(nproc)}
 py=${PYTHON:-python3}
 data=${DATA:-/tmp/lookalike-scale}
+count=${COUNT:-10000}
 mkdir -p "$out"
-export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+base=${PYTHONPATH:-}
+export PYTHONPATH=$PWD/src${base:+:$base} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 log=$out/all.log
 
-step() {  # NAME LIMIT_S COMMAND...: run one step under a time limit, keep going on failure
-  local name=$1 limit=$2
+step() {  # NAME LIMIT_S COMMAND...: one step in its own process group, killed whole at the end
+  local name=$1 limit=$2 pid rc killer
   shift 2
   echo "== $name $(date -u +%T) (limit ${limit}s): $*" | tee -a "$log"
-  timeout "$limit" "$@" >>"$log" 2>&1
-  echo "   $name rc=$? $(date -u +%T)" | tee -a "$log"
+  setsid "$@" >>"$log" 2>&1 &
+  pid=$!
+  (sleep "$limit"; kill -TERM -- "-$pid" 2>/dev/null; sleep 3; kill -KILL -- "-$pid" 2>/dev/null) &
+  killer=$!
+  wait "$pid"
+  rc=$?
+  kill "$killer" 2>/dev/null
+  kill -KILL -- "-$pid" 2>/dev/null  # anything the step left behind
+  echo "   $name rc=$rc $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
 }
 
 {
@@ -36,15 +50,34 @@ step() {  # NAME LIMIT_S COMMAND...: run one step under a time limit, keep going
   "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
 } >>"$log" 2>&1
 
-step scale "${SCALE_LIMIT:-130}" "$py" benchmarks/scale.py --count "${COUNT:-30000}" \
-  --workers "$w" --data "$data" -o "$out/scale.json"
-step floor "${FLOOR_LIMIT:-45}" sh -c "'$py' benchmarks/floor_parallel.py \
-  '$data/m${COUNT:-30000}' --procs $w --rounds 2 > '$out/floor.json'"
-step camera "${CAMERA_LIMIT:-100}" "$py" benchmarks/scale.py --design camera \
-  --count "${CAMERA:-500}" --workers "$w" --data "$data" -o "$out/camera.json"
-step make1k 60 "$py" benchmarks/scale.py --count 1000 --workers "$w" --data "$data" --make-only
-step verify "${VERIFY_LIMIT:-110}" "$py" benchmarks/verify_rounds.py \
-  "$data/m1000/photos" "$data/m1000/copies" --workers "$w" -o "$out/verify.json"
-step model "${MODEL_LIMIT:-130}" "$py" benchmarks/scale.py --count "${MODEL_COUNT:-3000}" \
-  --workers "$w" --data "$data/model" --extra-args "--model effnet-lite0" -o "$out/model.json"
+verify() {  # SRC NAME
+  step "$2" "${VERIFY_LIMIT:-110}" env PYTHONPATH="$1${base:+:$base}" "$py" \
+    benchmarks/verify_rounds.py "$data/m1000/photos" "$data/m1000/copies" --workers "$w" \
+    -o "$out/$2.json"
+}
+
+for s in ${STEPS:-make scale floor camera verify model}; do
+  case $s in
+    make)
+      step make "${MAKE_LIMIT:-90}" sh -c "'$py' benchmarks/scale.py --count $count --workers $w \
+        --data '$data' --make-only && '$py' benchmarks/scale.py --count 1000 --workers $w \
+        --data '$data' --make-only" ;;
+    scale)
+      step scale "${SCALE_LIMIT:-120}" "$py" benchmarks/scale.py --count "$count" \
+        --workers "$w" --data "$data" -o "$out/scale.json" ;;
+    floor)
+      step floor "${FLOOR_LIMIT:-45}" sh -c "'$py' benchmarks/floor_parallel.py \
+        '$data/m$count' --procs $w --rounds 2 > '$out/floor.json'" ;;
+    camera)
+      step camera "${CAMERA_LIMIT:-120}" "$py" benchmarks/scale.py --design camera \
+        --count "${CAMERA:-500}" --workers "$w" --data "$data" -o "$out/camera.json" ;;
+    verify) verify "$PWD/src" verify ;;
+    verify_before) verify "${BEFORE_SRC:?BEFORE_SRC: a copy of the older src/}" verify_before ;;
+    model)
+      step model "${MODEL_LIMIT:-180}" "$py" benchmarks/scale.py --count "${MODEL_COUNT:-3000}" \
+        --workers "$w" --data "$data/model" --extra-args "--model effnet-lite0" \
+        -o "$out/model.json" ;;
+    *) echo "unknown step $s" | tee -a "$log" ;;
+  esac
+done
 echo "== done $(date -u +%T)" | tee -a "$log"
