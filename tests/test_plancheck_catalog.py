@@ -166,3 +166,30 @@ def test_symlink_member_stands_for_its_real_file(tmp_path: Path, monkeypatch) ->
     assert len(looked) == 4  # one item needed it: each stored member looked at once
     with pytest.raises(PlanRejected, match="are not in one group of the catalog"):
         check_plan(_plan((_item(root, 1, keeper=real_keep),), root, db, cid), fresh=False)
+
+
+def test_members_not_looked_at_when_no_scan_followed_symlinks(tmp_path: Path, monkeypatch) -> None:
+    """A catalog whose scans never followed symlinks holds no symlink member: a failing item
+    costs no look at the stored members on disk, and is refused as before. Once a scan of it
+    followed symlinks, a failing item looks again (and keeps doing so)."""
+    root = os.path.realpath(tmp_path)
+    db = tmp_path / "cat.db"
+    cid = _catalog(db, root, 3)
+    with Catalog(db) as cat:
+        cat.db.execute("DELETE FROM scans")
+        cat.start_scan([root])  # the catalog's first scan, not following symlinks
+        cat.start_scan([root])
+        assert cat.db.execute("SELECT value FROM meta WHERE key='symlinks'").fetchone() == ("0",)
+    looked: list[str] = []
+    islink = os.path.islink
+    monkeypatch.setattr(os.path, "islink", lambda p: looked.append(p) or islink(p))
+    other = _path(root, 2, "keep")
+    with pytest.raises(PlanRejected, match="are not in one group of the catalog"):
+        check_plan(_plan((_item(root, 0, keeper=other),), root, db, cid), fresh=False)
+    assert looked == []
+    with Catalog(db) as cat:
+        cat.start_scan([root], follow_symlinks=True)
+        cat.start_scan([root])  # a later scan without them: its stored groups may remain
+    with pytest.raises(PlanRejected, match="are not in one group of the catalog"):
+        check_plan(_plan((_item(root, 0, keeper=other),), root, db, cid), fresh=False)
+    assert len(looked) == 6  # each stored member looked at once

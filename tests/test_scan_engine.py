@@ -129,6 +129,30 @@ def test_exact_tier_and_hardlinks(tmp_path, corpus):
     ) == ["a.jpg", "b.jpg"]
 
 
+def test_the_catalog_records_whether_a_scan_followed_symlinks(tmp_path, corpus):
+    """The plan check looks for symlink members on disk only when a scan may have stored
+    one: a catalog's first scan without --follow-symlinks records '0', any scan following
+    them records '1', and a later scan without them does not undo it."""
+    root, _ = corpus
+    d = tmp_path / "d"
+    d.mkdir()
+    shutil.copy(next(root.glob("coffee__original*")), d / "a.jpg")
+    db = tmp_path / "s.db"
+
+    def recorded() -> str:
+        from lookalike.engine.catalog import Catalog
+
+        with Catalog(db) as cat:
+            return cat.db.execute("SELECT value FROM meta WHERE key='symlinks'").fetchone()[0]
+
+    _scan(d, db)
+    assert recorded() == "0"
+    _scan(d, db, follow_symlinks=True)
+    assert recorded() == "1"
+    _scan(d, db)
+    assert recorded() == "1"
+
+
 def test_near_uniform_images_never_group(tmp_path):
     from PIL import Image
 

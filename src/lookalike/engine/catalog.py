@@ -284,7 +284,15 @@ class Catalog:
         return out
 
     # -- scans and groups -----------------------------------------------------------------------
-    def start_scan(self, roots: list[str]) -> int:
+    def start_scan(self, roots: list[str], follow_symlinks: bool = False) -> int:
+        """A new scan's id. The meta row ``symlinks`` says whether any scan stored a path
+        reached through a symlink: '1' once one followed them, '0' when the catalog's first
+        scan did not; a catalog older than the row has none (unknown)."""
+        first = self.db.execute("SELECT 1 FROM scans LIMIT 1").fetchone() is None
+        if follow_symlinks:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('symlinks', '1')")
+        elif first:
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('symlinks', '0')")
         cur = self.db.execute(
             "INSERT INTO scans (started, roots) VALUES (?, ?)", (time.time(), json.dumps(roots))
         )

@@ -58,7 +58,7 @@ def run_scan(
     pool = make_pool(options)
     ctx = ScanContext(options, cat, catalog_path, thumb_dir, cancel, pool, roots, listed)
     try:
-        ctx.scan_id = cat.start_scan(roots + listed)
+        ctx.scan_id = cat.start_scan(roots + listed, options.follow_symlinks)
         yield ScanStarted(tuple(roots + listed), str(catalog_path), options.workers)
         found = yield from discover(ctx)
         diffed = yield from diff(ctx, found)

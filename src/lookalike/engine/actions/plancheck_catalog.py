@@ -8,8 +8,9 @@ paths and each path's stored groups in Python dicts and sets — growing with th
 go to an unnamed temp database ATTACHed to the catalog's connection (``ATTACH ''``: on disk,
 gone when detached) and SQL joins them against the catalog's ``files``, ``group_files`` and
 ``groups`` rows; only the items that fail are held. Stored members are ``lstat``-ed only when
-some item fails the group checks on the stored paths alone: a symlink member (a
-``--follow-symlinks`` scan) stands for its real file, which may give it the group it lacks.
+some item fails the group checks on the stored paths alone and a scan of the catalog followed
+symlinks (or the catalog predates that record): a symlink member (a ``--follow-symlinks``
+scan) stands for its real file, which may give it the group it lacks.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class CatalogView:
             "JOIN main.group_files g ON g.path = w.path"
         )
         failing = db.execute(_GROUP_PROBLEMS).fetchall()
-        if failing:  # symlink members may give them the group they lack: look, then ask again
+        if failing and _symlinks_possible(db):  # a symlink member may give the group: look
             _add_symlink_members(db)
             failing = db.execute(_GROUP_PROBLEMS).fetchall()
         keepers = {n: k for n, k in _keepers(db, [n for n, _ in failing])}
@@ -123,6 +124,13 @@ def _write(db: sqlite3.Connection, rows: list[tuple]) -> None:
     db.executemany("INSERT OR IGNORE INTO pc.wanted VALUES (?)", ((r[1],) for r in rows))
     db.executemany("INSERT OR IGNORE INTO pc.wanted VALUES (?)", ((r[2],) for r in rows))
     rows.clear()
+
+
+def _symlinks_possible(db: sqlite3.Connection) -> bool:
+    """False when no scan of this catalog followed symlinks (Catalog.start_scan's meta row):
+    then no stored member stands for another file, and none is looked at on disk."""
+    row = db.execute("SELECT value FROM main.meta WHERE key = 'symlinks'").fetchone()
+    return row is None or row[0] != "0"
 
 
 def _add_symlink_members(db: sqlite3.Connection) -> None:
