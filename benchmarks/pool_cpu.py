@@ -37,6 +37,7 @@ import numpy as np
 import psutil
 from PIL import Image
 
+from lookalike.engine import pool as pool_mod
 from lookalike.engine.features import extract as ex
 from lookalike.engine.media.decode import decode_reduced
 from lookalike.engine.pool import MAX_CHUNK, DecodePool, _Pool, _quiet_worker
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no photos under {args.set / 'photos'}: write a set with benchmarks/scale.py "
               "--make-only first", file=sys.stderr)  # fmt: skip
         return 2
+    getattr(pool_mod, "keep_heap", lambda: False)()  # the heap the pool's workers keep
     for f in files[:10]:  # imports and allocator warm, as in a long-lived worker
         ex.extract_file(f, None, PIXELS)
     runs: dict[str, list[float]] = {}

@@ -14,7 +14,9 @@ Each scan runs ``python -m lookalike scan --no-ui`` in a child process; a sample
 RSS of that process and its decode workers every 0.1 s (peak tree RSS) and keeps the
 driver's own peak. The per-core floor is ``features.extract.extract_file`` (the one decode and
 every feature a scan computes for a photo) on 200 of the same files in one process, before and
-after the scans.
+after the scans, with the heap the scan's workers keep (``engine.pool.keep_heap``: without it
+a photo's freed arrays go back to the kernel and fault in again, ≈ 16 % of a small photo's CPU
+that no scan pays since issue 13's session 11).
 
 CPU, not wall: the box is shared, so wall ratios are noisy. ``cpu_per_file_ms`` is the CPU time
 of the scan's process tree (driver + decode workers, from the children's rusage), of the
@@ -370,8 +372,10 @@ def thumb_cache(cache: Path) -> dict:
 def floor_rate(root: Path, count: int = 200) -> tuple[float, float]:
     """Per-core rate of the scan's per-photo work (one decode, every feature), and its CPU
     milliseconds per file (``time.process_time``: unlike the rate, steady on a shared box)."""
+    from lookalike.engine import pool
     from lookalike.engine.features.extract import extract_file
 
+    getattr(pool, "keep_heap", lambda: False)()  # the heap the scan's decode workers keep
     files = sorted((root / "photos").rglob("*.jpg"))[:count]
     for f in files[:10]:  # imports, allocator and page cache warm, as in a long-lived worker
         extract_file(str(f), None, 250_000_000)

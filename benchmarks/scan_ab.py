@@ -4,8 +4,9 @@ Why: on the shared 2-core box the CPU time of one scan swings by ±15 % with the
 engineers' load (docs/benchmarks.md "Scale"), more than the cuts being measured. Alternating
 the two source trees round by round, each scan from scratch (fresh catalog and thumbnail
 cache), lets the load hit both alike; the per-core floor (``extract_file`` without a
-thumbnail, each tree's own) is timed in the same rounds, so ``cpu_efficiency`` (floor CPU /
-scan CPU, as ``scale.py`` reports it) compares too.
+thumbnail, each tree's own, with the heap its decode workers keep: ``pool.keep_heap``) is
+timed in the same rounds, so ``cpu_efficiency`` (floor CPU / scan CPU, as ``scale.py`` reports
+it) compares too.
 
     python benchmarks/scan_ab.py FOLDER --a /tmp/before/src --b src --rounds 3 --workers 2
 """
@@ -25,7 +26,9 @@ from pathlib import Path
 _FLOOR = """
 import sys, time
 from pathlib import Path
+from lookalike.engine import pool
 from lookalike.engine.features.extract import extract_file
+getattr(pool, "keep_heap", lambda: False)()  # the heap the tree's decode workers run with
 files = sorted(Path(sys.argv[1]).rglob("*.jpg"))[: int(sys.argv[2])]
 for f in files[:10]:
     extract_file(str(f), None, 250_000_000)

@@ -24,9 +24,11 @@ from pathlib import Path
 
 _CHILD = """
 import pickle, sys, time
+from lookalike.engine import pool
 from lookalike.engine.features.extract import extract_file
 from lookalike.engine.stages.extract import extract_task
 files, tmp = open(sys.argv[1]).read().splitlines(), sys.argv[2]
+getattr(pool, "keep_heap", lambda: False)()  # the heap the tree's decode workers keep
 for f in files[:10]:  # imports, allocator and page cache warm, as in a long-lived worker
     extract_file(f, None, 250_000_000)
 for line in sys.stdin:
