@@ -1,8 +1,11 @@
 """A rescan with a few changes regroups only what they touch (engine/group_parts.py): after
 any sequence of adds, edits, removals, renames, exact copies and "not a duplicate" marks on
 real photos (with their re-saves, crops and hard negatives: other parts of the same photo),
-the rescan's output is byte for byte a full regroup's on a copy of the catalog; and each
-reason to regroup everything, alone, makes the rescan regroup everything."""
+the rescan's output is byte for byte a full regroup's on a copy of the catalog — also on the
+large-collection path (the inverted-file search, forced here by a tiny ``index.FLAT_LIMIT``)
+while the stored grouping found every pair; when it missed some, the rescan keeps what it
+found away from the changes and is exact where they are; and each reason to regroup
+everything, alone, makes the rescan regroup everything."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from skimage import data
 
-from lookalike.engine import group_parts
+from lookalike.engine import candidates, group_parts, index
 from lookalike.engine.api import Engine
 from lookalike.engine.catalog import Catalog
 from lookalike.engine.options import ScanOptions
@@ -101,6 +104,28 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list:
     return seen
 
 
+@pytest.fixture
+def searches(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The kind of each grouping's candidate search ("flat" or "ivf")."""
+    seen: list = []
+    real = candidates.HashIndex
+
+    def watched(*a, **kw):
+        got = real(*a, **kw)
+        seen.append(got.kind)
+        return got
+
+    monkeypatch.setattr(candidates, "HashIndex", watched)
+    return seen
+
+
+def _large(monkeypatch: pytest.MonkeyPatch, nprobe: int) -> None:
+    """A tiny library above the flat search's limit: full regroups search the inverted-file
+    index (one cell a code), probing ``nprobe`` cells a query (all: it finds every pair)."""
+    monkeypatch.setattr(index, "FLAT_LIMIT", 3)
+    monkeypatch.setattr(index, "NPROBE", nprobe)
+
+
 def _copy_catalog(src: Path, dst: Path) -> None:
     """The catalog as a full regroup would find it: copied, records of the last grouping
     dropped."""
@@ -140,15 +165,16 @@ OPS = st.tuples(st.integers(0, 6), st.integers(0, 40), st.integers(0, 40), st.in
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(steps=st.lists(st.lists(OPS, min_size=1, max_size=3), min_size=1, max_size=2))
-@pytest.mark.parametrize("search", ["exact", "approximate"])
+@pytest.mark.parametrize("size", ["small", "large"])
 def test_a_rescan_with_changes_gives_a_full_regroups_groups(
-    tmp_path_factory, plans, monkeypatch, search, steps
+    tmp_path_factory, plans, searches, monkeypatch, size, steps
 ):
-    """Exact search: regrouped by parts. Approximate (above FLAT_LIMIT views, made tiny
-    here): regrouped whole, the unchanged groups sent as stored by rank."""
+    """Regrouped by parts under the flat search's limit and above it (the inverted-file
+    path, every cell probed so that the full regroups it is compared with find every pair);
+    the part is searched with the flat index either way."""
     monkeypatch.setattr(group_parts, "MOST", 1.0)  # a small library: a few ops change most
-    if search == "approximate":
-        monkeypatch.setattr(group_parts, "FLAT_LIMIT", 3)
+    if size == "large":
+        _large(monkeypatch, nprobe=10**6)
     root = tmp_path_factory.mktemp("parts")
     lib = root / "lib"
     lib.mkdir()
@@ -160,11 +186,14 @@ def test_a_rescan_with_changes_gives_a_full_regroups_groups(
             _apply(op, lib, engine)
         _copy_catalog(root / "c.db", root / f"ref{n}.db")
         plans.clear()
+        searches.clear()
         got = _scan(engine, _opts(lib))
         # no plan: nothing changed, the stored groups were reused whole (group_reuse.py)
-        assert plans != [None] or search == "approximate", "the rescan regrouped all"
+        assert plans != [None], "the rescan regrouped all"
+        assert set(searches) <= {"flat"}
         full = _scan(Engine(root / f"ref{n}.db", root / "thumbs"), _opts(lib))
         assert plans[-1] is None
+        assert searches[-1] == ("ivf" if size == "large" else "flat")
         assert got == full
 
 
@@ -203,10 +232,13 @@ def _forget(cat_path: Path) -> None:
         cat.db.execute("DELETE FROM meta WHERE key = 'groups_parts'")
 
 
-def test_above_the_exact_search_rank_sends_the_unchanged_groups_as_stored(
+def test_a_regroup_of_all_sends_the_unchanged_groups_as_stored(
     lib, tmp_path, plans, sent, monkeypatch
 ):
-    monkeypatch.setattr(group_parts, "FLAT_LIMIT", 3)
+    """Regrouped all (here: the part would be over its limit), on the large path: rank
+    sends each group it forms again of unchanged files as stored."""
+    _large(monkeypatch, nprobe=10**6)
+    monkeypatch.setattr(group_parts, "PART_LIMIT", 1)
     engine = Engine(tmp_path / "c.db", tmp_path / "thumbs")
     first = _scan(engine, _opts(lib))
     (lib / "p3-s.jpg").unlink()  # p3's group goes; p0, p1 (with its copy), p2's are as stored
@@ -218,6 +250,38 @@ def test_above_the_exact_search_rank_sends_the_unchanged_groups_as_stored(
     assert len(got["groups"]) == len(first["groups"]) - 1
     assert got == _scan(Engine(ref, tmp_path / "thumbs"), _opts(lib))
     assert len(sent) == 2  # the reference ranked all
+
+
+def _files(doc: dict) -> set[tuple[str, tuple[str, ...]]]:
+    """Each group as (keeper, files), by file name."""
+    return {
+        (Path(g["keep"]).name, tuple(Path(f["path"]).name for f in g["files"]))
+        for g in doc["groups"]
+    }
+
+
+def test_after_an_approximate_grouping_the_change_is_searched_exactly(
+    lib, tmp_path, plans, monkeypatch
+):
+    """The stored grouping's search missed pairs (one cell probed: it finds none here):
+    they stay missed away from the change, while the new copy's part — its pairs found by
+    the exact search against every stored code, its photo's files and their components —
+    is what a full regroup with an exact search makes of it."""
+    _large(monkeypatch, nprobe=1)
+    engine = Engine(tmp_path / "c.db", tmp_path / "thumbs")
+    first = _scan(engine, _opts(lib))
+    assert _files(first) == {("p1.jpg", ("p1.jpg", "r1.jpg"))}  # byte copies: exact stage
+    _write(lib / "p2-b.jpg", 2, 1)
+    ref = tmp_path / "ref.db"
+    _copy_catalog(tmp_path / "c.db", ref)
+    got = _scan(engine, _opts(lib))
+    assert plans == [None, 3]
+    monkeypatch.undo()  # the reference: a full regroup with the flat (exact) search
+    full = _files(_scan(Engine(ref, tmp_path / "thumbs"), _opts(lib)))
+    p2 = {g for g in full if "p2.jpg" in g[1]}
+    assert len(p2) == 1 and len(next(iter(p2))[1]) == 3  # p2, its re-save, the new copy
+    assert _files(got) == _files(first) | p2
+    assert len(full) == 4  # p0's and p3's pairs too
 
 
 def _break_review(cat_path: Path) -> None:
@@ -236,7 +300,7 @@ def _orphan_member(cat_path: Path) -> None:
 FALLBACKS = {
     "no record": lambda cat, mp: _forget(cat),
     "other options": lambda cat, mp: mp.setenv("LOOKALIKE_DISK_COLUMNS", "1"),
-    "approximate search": lambda cat, mp: mp.setattr(group_parts, "FLAT_LIMIT", 3),
+    "a part over its limit": lambda cat, mp: mp.setattr(group_parts, "PART_LIMIT", 1),
     "review changed": lambda cat, mp: _break_review(cat),
     "most files changed": lambda cat, mp: [
         os.utime(p, ns=(10**18, 10**18)) for p in (cat.parent / "lib").iterdir()
@@ -267,3 +331,35 @@ def test_videos_regroup_all(lib, tmp_path, plans):
     _write(lib / "p2-b.jpg", 2, 1)
     _scan(engine, _opts(lib))
     assert plans[-1] is None
+
+
+def _centre_crop(n: int, percent: int) -> Image.Image:
+    """Photo ``n`` with ``percent`` % of its width cut off, evenly around it."""
+    img = _photo(n, 0)
+    w, h = img.size
+    dx, dy = w * percent // 200, w * percent // 200 * h // w
+    return img.crop((dx, dy, w - dx, h - dy))
+
+
+@pytest.mark.parametrize("stored, new", [((12, 8), 16), ((12, 16), 8)])
+def test_a_new_file_near_one_member_regroups_its_whole_component(
+    tmp_path, plans, stored, new
+):
+    """Crops of 8 and 16 % are each a copy of the 12 % one but not of each other: a new one
+    that has an edge with one member of a stored group (not the other) regroups them all."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for n in (1, 2):
+        _write(lib / f"p{n}.jpg", n, 0)
+        _write(lib / f"p{n}-s.jpg", n, 1)
+    for pc_ in stored:
+        _centre_crop(0, pc_).save(lib / f"c{pc_}.jpg", quality=90)
+    engine = Engine(tmp_path / "c.db", tmp_path / "thumbs")
+    first = _scan(engine, _opts(lib))
+    assert any(len(g["files"]) == 2 and "c12.jpg" in str(g["files"]) for g in first["groups"])
+    _centre_crop(0, new).save(lib / f"c{new}.jpg", quality=90)
+    ref = tmp_path / "ref.db"
+    _copy_catalog(tmp_path / "c.db", ref)
+    got = _scan(engine, _opts(lib))
+    assert plans[-1] == 3  # the crops; p1's and p2's groups kept
+    assert got == _scan(Engine(ref, tmp_path / "thumbs"), _opts(lib))

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 SEARCH_RADIUS = 80  # of 256 bits; recall-first, verification decides
 
 
-def candidate_array(prep: ViewSignatures, radius: int = SEARCH_RADIUS) -> np.ndarray:
+def candidate_array(
+    prep: ViewSignatures, radius: int = SEARCH_RADIUS, exact: bool = False
+) -> np.ndarray:
     """(n, 2) int64: item pairs (i < j) whose canonical-orientation hashes are within
     ``radius``, each once, sorted. A numpy array (16 B a pair) rather than a set of tuples
     (≈ 220 B): dense collections have millions of candidates (issue 13).
@@ -28,11 +30,12 @@ def candidate_array(prep: ViewSignatures, radius: int = SEARCH_RADIUS) -> np.nda
     round, with 1 query per view instead of ~2–6 and no more work per query.
 
     Takes the hashes over from ``prep`` (``ViewSignatures.take_hashes``): the index holds the
-    codes, nothing else keeps a second copy."""
+    codes, nothing else keeps a second copy. ``exact``: the flat index at any size (a regroup
+    by parts searches its part exactly, group_parts.py)."""
     keys, codes, code_owner = prep.take_hashes()
     if len(codes) == 0:
         return np.zeros((0, 2), np.int64)
-    index = HashIndex(codes)
+    index = HashIndex(codes, len(codes) if exact else None)
     del codes
     q, r, _ = index.search(keys, radius)
     del index, keys

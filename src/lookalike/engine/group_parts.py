@@ -1,21 +1,36 @@
-"""A rescan with a few changes regroups only the parts of the collection they touch.
+"""A rescan with a few changes regroups only the parts of the collection they touch, at any size.
 
-Why it is exact: grouping is decided per connected component of the verified edges
-(grouping.py ``_components``), and inside one only from its members' features, their
-relative path order, the pairs' verdicts (match, marks, re-checks) and the options. A
-verified edge is a pure function of its two files while the candidate search is exact
-(faiss's flat index, up to ``index.FLAT_LIMIT`` orientation codes; above it the inverted-file index's
-cells are sampled from the whole collection, so one added photo can change which pairs any
-two others are proposed as, and a rescan regroups all). So after a full group the record
-here keeps, per representative, a stamp (its exact cluster's rows, whether it is a grouping
-item, its feature rows' ids) and its component; a later scan with the same settings
-regroups only the components of changed, new or vanished representatives (and of the pairs
-whose "not a duplicate" marks changed), plus any representative a changed one now has a
-verified edge with, and keeps every other stored group as it was. The groups, their order
-and numbering are a full regroup's (tests/test_group_parts.py checks it against one).
-When unsure — no record, other settings, videos (their matcher sees all of them at once),
-an approximate search, a stored group with a file the catalog has no id for — it regroups
-all and says why in the debug log.
+Grouping is decided per connected component of the verified edges (grouping.py
+``_components``), and inside one only from its members' features, their relative path
+order, the pairs' verdicts (match, marks, re-checks) and the options; a verified pair is a
+pure function of its two files. So after a group the record here keeps, per
+representative, a stamp (its exact cluster's rows, whether it is a grouping item, its
+feature rows' ids) and its component. A later scan with the same settings finds the
+*changed* representatives (new or changed stamp, or in a pair whose "not a duplicate" mark
+changed) and the vanished ones, and regroups the part R made of: the changed ones; every one
+that has a verified pair with a changed one — found by an exact (flat, brute-force) search
+of the changed ones' keys against every stored orientation code and of every key against
+their codes, so it depends on no other file —; and every member of a stored component that
+held any of those or a vanished one. R's candidate search is exact too (``group_steps``
+``exact``). Every other stored group is kept as it was.
+
+The guarantee, at any size: the groups are exactly those of the edge set E' = (the stored
+grouping's edges outside R) ∪ (every verified candidate pair inside R). So no pair within
+the search radius that involves a changed file is missed, and no stored group away from the
+changes moves or is rebuilt. While the stored edges are every verified pair — each grouping
+since the last full one searched at most ``index.FLAT_LIMIT`` (20 000) orientation codes,
+≈ 11 000 photos, with faiss's flat index — E' is every verified pair and the output is a
+full regroup's byte for byte (groups, order, numbering; tests/test_group_parts.py). Above
+that a full regroup's search is the inverted-file index (index.py), whose cells are sampled
+from the whole collection: it finds ≥ 99.8 % of the pairs, and which ones it misses moves
+with any added photo. A regroup by parts keeps what the stored grouping found away from the
+changes (missed pairs stay missed until a change touches them) and is exact where they are.
+Groups never chain: R is a union of components of E', each clustered as grouping does.
+
+When unsure — no record, other settings, videos (their matcher sees all of them at once), a
+stored group with a file the catalog has no id for, more than ``MOST`` of the items changed,
+or a part of more than ``PART_LIMIT`` codes (its exact search would cost more than a full
+regroup's) — it regroups all and says why in the debug log.
 """
 
 from __future__ import annotations
@@ -46,10 +61,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KEY = "groups_parts"  # the meta table's row
-FORMAT = 1
+FORMAT = 2  # 1: labels only when the search was exact (not usable here)
 # More changed items than this share: a full regroup costs no more than the parts would
 # (their candidate search over all items comes on top), so regroup all.
 MOST = 0.5
+# The most orientation codes the regrouped part may hold: its exact search then costs no
+# more than a full flat one at index.FLAT_LIMIT (and the changed items' search against the
+# whole collection, ≈ 1 ns a code pair, stays well under a full regroup).
+PART_LIMIT = FLAT_LIMIT
 
 
 @dataclass
@@ -106,18 +125,12 @@ def item_keys(items: Sequence[Item]) -> list[int]:
     return [it.key for it in items]
 
 
-def exact_search(items: Sequence[Item]) -> ViewSignatures | None:
-    """The items' signatures when the full candidate search over them is the exact one —
-    faiss's flat index holds every orientation code (``HashIndex``: up to ``FLAT_LIMIT``
-    codes, ≈ 1.6 a view) —, else None (more views than that: no code counted)."""
+def signatures(items: Sequence[Item]) -> ViewSignatures:
+    """The items' signatures, hashes included: the changed items' search reads every key
+    and code, and a full regroup reuses them (``group_steps`` ``prep``)."""
     from lookalike.engine.grouping import ViewSignatures
 
-    first = getattr(items, "first", None)
-    views = int(first[-1]) if first is not None else sum(len(it.views) for it in items)
-    if views > FLAT_LIMIT:
-        return None
-    prep = ViewSignatures(items)
-    return prep if len(prep.codes) <= FLAT_LIMIT else None
+    return ViewSignatures(items)
 
 
 def load(cat: Catalog) -> dict | None:
@@ -136,7 +149,6 @@ def recorder(
     stamp: dict[str, str],
     labels: dict[int, int],
     forbidden: set[tuple[int, int]],
-    exact: bool,
 ) -> Callable[[Catalog, list], None]:
     """The record's writer, called by group_reuse.Recorder once the scan's groups are stored
     (``digest`` = [hash of the stored rows, their count])."""
@@ -149,7 +161,6 @@ def recorder(
             "stamps": stamp,
             "parts": {str(k): v for k, v in labels.items()},
             "forbidden": sorted([a, b] for a, b in forbidden),
-            "exact": exact,  # False: the labels are not a full regroup's components
         }
         with cat.transaction():
             cat.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (KEY, json.dumps(rec)))
@@ -164,11 +175,12 @@ def _touched_by(
     forbidden: set[tuple[int, int]],
     thr: Thresholds,
 ) -> set[int]:
-    """Items that have a verified edge with a changed item: the candidate pairs of the full
-    search (candidates.py: a view's key within the radius of another item's orientation
-    code) that hold a changed item — its keys against every code, every key against its
-    codes —, verified as grouping does (items are in path order, so a pair i < j is
-    matched as grouping matches it)."""
+    """Items that have a verified edge with a changed item: the candidate pairs of an exact
+    full search (candidates.py: a view's key within the radius of another item's
+    orientation code) that hold a changed item — its keys against every code, every key
+    against its codes, both by faiss's flat index whatever the collection's size —,
+    verified as grouping does (items are in path order, so a pair i < j is matched as
+    grouping matches it)."""
     if not changed:
         return set()
     keys_of = item_keys(items)
@@ -177,8 +189,9 @@ def _touched_by(
     mine = np.zeros(len(items), dtype=bool)
     mine[changed] = True
     held = mine[code_owner]
-    q1, r1, _ = HashIndex(codes).search(keys[mine[owner]], SEARCH_RADIUS)  # its keys
-    q2, r2, _ = HashIndex(codes[held]).search(keys, SEARCH_RADIUS)  # its codes
+    flat = len(codes)  # the flat index at any size: these pairs depend on no other file
+    q1, r1, _ = HashIndex(codes, flat).search(keys[mine[owner]], SEARCH_RADIUS)  # its keys
+    q2, r2, _ = HashIndex(codes[held], flat).search(keys, SEARCH_RADIUS)  # its codes
     pairs = [
         np.stack([owner[mine[owner]][q1], code_owner[r1]], axis=1),
         np.stack([owner[q2], code_owner[held][r2]], axis=1),
@@ -205,7 +218,7 @@ def plan(
     settings: str,
     stored_digest: Callable[[], list],
     thr: Thresholds,
-    prep: ViewSignatures | None,
+    prep: ViewSignatures,
 ) -> tuple[Plan | None, dict[str, str], Built]:
     """What to regroup (None: all, and why in the debug log); this scan's stamps; and when
     all is regrouped, the stored groups rank may send again as they were (``built``)."""
@@ -215,33 +228,61 @@ def plan(
         log.debug("regrouping and ranking all: %s", why)
         return None, cur, {}
     assert rec is not None
-    if why := _whole(ex, prep, rec):
-        log.debug("regrouping all: %s", why)
-        return None, cur, built(ctx.cat, ex, cur, rec["stamps"])
-    prev, prev_parts = rec["stamps"], {int(k): v for k, v in rec["parts"].items()}
+    prev = rec["stamps"]
+    if ex.video_reps:
+        log.debug("regrouping all: videos are matched all together")
+        return None, cur, built(ctx.cat, ex, cur, prev)
     changed = {int(k) for k, s in cur.items() if prev.get(k) != s}
-    gone = {int(k) for k in prev if k not in cur}
     old_forbidden = {(a, b) for a, b in rec["forbidden"]}
     for a, b in old_forbidden ^ forbidden:
         changed.update(x for x in (a, b) if str(x) in cur)  # (a vanished one is in gone)
-    dirty = {prev_parts[r] for r in changed | gone if r in prev_parts}
-    index = {k: n for n, k in enumerate(keys)}
-    changed_items = sorted(index[r] for r in changed if r in index)
-    if len(changed_items) > MOST * len(keys):
-        log.debug("regrouping all: %d of %d items changed", len(changed_items), len(keys))
+    gone = {int(k) for k in prev if k not in cur}
+    redo, why = _part(keys, prep, changed, gone, rec, forbidden, thr, items)
+    if redo is None:
+        log.debug("regrouping all: %s", why)
         return None, cur, built(ctx.cat, ex, cur, prev)
-    redo = set(changed_items)
-    assert prep is not None
-    redo |= _touched_by(items, prep, changed_items, forbidden, thr)
-    redo |= {n for n, k in enumerate(keys) if prev_parts.get(k, -1) in dirty}
     redone = {keys[n] for n in redo} | changed
     kept = _kept(ctx.cat, ex, cur, redone)
     if kept is None:
         log.debug("regrouping all: a stored group has a file with no catalog id")
         return None, cur, built(ctx.cat, ex, cur, prev)
-    labels = {k: prev_parts[k] for k in keys if k in prev_parts and k not in redone}
+    parts = rec["parts"]
+    labels = {k: parts[str(k)] for k in keys if str(k) in parts and k not in redone}
     log.debug("regrouping %d of %d items, %d groups kept", len(redo), len(keys), len(kept))
-    return Plan(sorted(redo), Part(kept, redone), labels), cur, {}
+    return Plan(redo, Part(kept, redone), labels), cur, {}
+
+
+def _part(
+    keys: list[int],
+    prep: ViewSignatures,
+    changed: set[int],
+    gone: set[int],
+    rec: dict,
+    forbidden: set[tuple[int, int]],
+    thr: Thresholds,
+    items: Sequence[Item],
+) -> tuple[list[int] | None, str]:
+    """The items to regroup, sorted (None: all, and why): the changed ones, those with a
+    verified edge to one, and every member of a stored component holding any of those or
+    a vanished one. Closed under the edges of E' (the module's docstring): an unchanged
+    item's edges to other unchanged ones are the stored ones, inside its component."""
+    index = {k: n for n, k in enumerate(keys)}
+    changed_items = sorted(index[r] for r in changed if r in index)
+    if len(changed_items) > MOST * len(keys):
+        return None, f"{len(changed_items)} of {len(keys)} items changed"
+    codes_of = np.bincount(prep.code_owner, minlength=len(keys))
+    if int(codes_of[changed_items].sum()) > PART_LIMIT:
+        return None, f"the changed items hold over {PART_LIMIT} codes"
+    touched = _touched_by(items, prep, changed_items, forbidden, thr)
+    parts = rec["parts"]
+    dirty = {parts[str(r)] for r in changed | gone if str(r) in parts}
+    dirty |= {parts[str(keys[n])] for n in touched if str(keys[n]) in parts}
+    redo = set(changed_items) | touched
+    redo.update(n for n, k in enumerate(keys) if parts.get(str(k), -1) in dirty)
+    out = sorted(redo)
+    if (codes := int(codes_of[out].sum())) > PART_LIMIT:
+        return None, f"the part to regroup holds {codes} codes (over {PART_LIMIT})"
+    return out, ""
 
 
 def _unusable(rec: dict | None, settings: str, digest: Callable) -> str | None:
@@ -252,17 +293,6 @@ def _unusable(rec: dict | None, settings: str, digest: Callable) -> str | None:
         return "options, versions, roots or environment changed"
     if list(digest()) != rec["groups"]:
         return "the stored review changed"
-    return None
-
-
-def _whole(ex: Exact, prep: ViewSignatures | None, rec: dict) -> str | None:
-    """Why all must be regrouped though unchanged groups may be sent as stored, or None."""
-    if ex.video_reps:
-        return "videos are matched all together"
-    if prep is None:
-        return f"over {FLAT_LIMIT} codes the candidate search is approximate"
-    if not rec.get("exact"):
-        return "the last grouping's candidate search was approximate"
     return None
 
 

@@ -199,12 +199,14 @@ def group_steps(
     progress: Callable[[int, int], None] | None = None,
     recheck: Callable[[int, int], bool] | None | str = "pixels",
     prep: ViewSignatures | None = None,
+    exact: bool = False,
 ) -> RecheckRounds:
     """:func:`group_items` in rounds: each yield holds the pairs whose re-check verdicts the
     clustering needs next, one per component still waiting (components are independent); the
     caller may compute them in a batch (``recheck.put``) before resuming. Verdicts are per
     pair, so the groups are the same however they were computed. ``prep``: these items'
-    signatures when the caller already built them (with their hashes not taken)."""
+    signatures when the caller already built them (with their hashes not taken). ``exact``:
+    the candidate search is the flat one at any size (group_parts.py's part)."""
     recheck = _resolve_recheck(items, recheck)
     keys, paths = _keys_paths(items)
     rank = _path_rank(paths)
@@ -253,7 +255,7 @@ def group_steps(
 
     edges: dict[tuple[int, int], float] = {}
     asked = [0]
-    _accept(in_path_order(candidate_array(prep), rank), match, thr, edges, cache, progress)
+    _accept(in_path_order(candidate_array(prep, exact=exact), rank), match, thr, edges, cache, progress)
 
     runs, parts = [], []
     for members, comp_edges in _components(len(items), edges):

@@ -45,8 +45,11 @@ def hamming_knn(base: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray
 class HashIndex:
     """Binary codes (n, nbytes) uint8; ids are row numbers."""
 
-    def __init__(self, codes: np.ndarray, flat_limit: int = FLAT_LIMIT) -> None:
+    def __init__(self, codes: np.ndarray, flat_limit: int | None = None) -> None:
+        """``flat_limit``: the most entries searched exactly (None: ``FLAT_LIMIT``, read at
+        call time so a test can make a tiny collection take the inverted-file path)."""
         faiss = _faiss()
+        flat_limit = FLAT_LIMIT if flat_limit is None else flat_limit
         self.codes = np.ascontiguousarray(codes, dtype=np.uint8)
         self.n, nbytes = self.codes.shape if self.codes.ndim == 2 else (0, 32)
         self.bits = nbytes * 8

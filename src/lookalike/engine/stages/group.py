@@ -302,14 +302,13 @@ def _plan(
     settings = group_reuse.settings_fingerprint(ctx)
     digest = lambda: group_reuse.stored_digest(ctx.cat)  # noqa: E731
     thr = thresholds_for(ctx.options.sensitivity)
-    prep = group_parts.exact_search(items)
-    exact = prep is not None
+    prep = group_parts.signatures(items)
     plan, stamps, built = group_parts.plan(
         ctx, ex, items, forbidden, rec, settings, digest, thr, prep
     )
 
     def writer(labels: dict[int, int]) -> Callable:
-        return group_parts.recorder(settings, stamps, labels if exact else {}, forbidden, exact)
+        return group_parts.recorder(settings, stamps, labels, forbidden)
 
     return plan, built, writer, prep if plan is None else None
 
@@ -343,7 +342,9 @@ def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
         prog.total = total
 
     recheck, keep_rechecks = remembered_rechecks(cat, some, ex.reps)
-    steps = group_steps(some, ctx.options.sensitivity, forbidden, on_group_progress, recheck, prep)
+    steps = group_steps(
+        some, ctx.options.sensitivity, forbidden, on_group_progress, recheck, prep, plan is not None
+    )
     del prep
     clustering = yield from _recheck_rounds(ctx, steps, recheck)
     keep_rechecks()
