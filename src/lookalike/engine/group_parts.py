@@ -66,8 +66,8 @@ FORMAT = 2  # 1: labels only when the search was exact (not usable here)
 # (their candidate search over all items comes on top), so regroup all.
 MOST = 0.5
 # The most orientation codes the regrouped part may hold: its exact search then costs no
-# more than a full flat one at index.FLAT_LIMIT (and the changed items' search against the
-# whole collection, ≈ 1 ns a code pair, stays well under a full regroup).
+# more than a full flat one at index.FLAT_LIMIT, and the changed items' brute-force search
+# against the whole collection (changed × all codes) stays well under a full regroup.
 PART_LIMIT = FLAT_LIMIT
 
 
