@@ -9,13 +9,23 @@ with fresh checks) and their pairs, the stage's wall, and the CPU of the process
 (children's rusage: its pools are joined before the stage ends). Run it with another
 engine's ``src`` first on PYTHONPATH to compare (the same set, back to back).
 
+Session 11 (verifying ahead, verify_ahead.py): ``ahead`` holds the guesses sent, read and
+never read (their share of the checks asked), the workers' CPU inside the checks
+(``check_cpu_s``: the rest of ``workers_cpu_s`` is the workers' start, imports and IPC) and the
+files they prepared (prepared-file cache misses), ``idle_slot_s`` the worker-seconds no task
+was there to run while the stage waited (the barriers' cost); ``round_sizes`` the rounds' pairs
+by size. On an engine without it, ``ahead`` is null. ``--no-ahead`` sends no guesses (the same
+engine with its rounds as barriers, for an A/B).
+
     python benchmarks/verify_rounds.py /tmp/lookalike-scale/m1000/{photos,copies} --workers 2
+    python benchmarks/verify_rounds.py PHOTOS COPIES --workers 14 --device cuda -o verify.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -47,13 +57,20 @@ def instrument(stats: dict) -> None:
     pool.DecodePool.start = counted_start  # type: ignore[method-assign]
     run_checks = ml_groups._SameEdges.run_checks
 
-    def counted_checks(self, pairs):  # type: ignore[no-untyped-def]
+    def counted_checks(self, pairs, *args):  # type: ignore[no-untyped-def]
         before, t0 = self.checked, time.monotonic()
-        yield from run_checks(self, pairs)
+        yield from run_checks(self, pairs, *args)
         if self.checked > before:
             stats["rounds"].append((self.checked - before, round(time.monotonic() - t0, 3)))
 
     ml_groups._SameEdges.run_checks = counted_checks  # type: ignore[method-assign]
+    init = ml_groups._SameEdges.__init__
+
+    def kept_init(self, *args, **kw):  # type: ignore[no-untyped-def]
+        init(self, *args, **kw)
+        stats["_stage"] = self
+
+    ml_groups._SameEdges.__init__ = kept_init  # type: ignore[method-assign]
     edges = ml_groups.edges
 
     def timed_edges(*args, **kw):  # type: ignore[no-untyped-def]
@@ -65,6 +82,10 @@ def instrument(stats: dict) -> None:
         stats["verify_wall_s"] = round(time.monotonic() - t0, 2)
         stats["workers_cpu_s"] = round(_children_cpu() - c0, 2)
         stats["driver_cpu_s"] = round(_self_cpu() - s0, 2)
+        # the largest child's peak (Linux: KiB): a verify worker's, or the scan's decode pool's
+        stats["child_peak_rss_mb"] = round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        )
 
     ml_groups.edges = timed_edges
 
@@ -74,20 +95,42 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("folders", type=Path, nargs="+")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--model", default="effnet-lite0")
+    ap.add_argument("--device", default="auto", help="the embedding's device (auto|cpu|cuda)")
+    ap.add_argument(
+        "--db", type=Path, help="scan into this new catalog and keep it (verify_rate.py)"
+    )
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
     stats: dict = {"pool_starts": 0, "rounds": [], "engine": ml_groups.__file__}
+    stats.update(workers=args.workers, device=args.device, cpus=os.cpu_count())
     instrument(stats)
+    if args.no_ahead:
+        from lookalike.engine import verify_ahead
+
+        verify_ahead.AheadChecks._may_guess = lambda self: False  # type: ignore[method-assign]
+    stats["no_ahead"] = args.no_ahead
     from lookalike.cli import main as cli
 
     with tempfile.TemporaryDirectory() as tmp:
-        db = str(Path(tmp) / "catalog.db")
+        db = str(args.db or Path(tmp) / "catalog.db")
+        if args.db and args.db.exists():
+            ap.error(f"{args.db} exists: the scan must start from a fresh catalog")
         scan = ["scan", "--no-ui", *map(str, args.folders), "--db", db, "--model", args.model]
+        scan += ["--device", args.device]
         try:
             cli([*scan, "--workers", str(args.workers)], standalone_mode=False)
         except SystemExit:
             pass
+    stage = stats.pop("_stage", None)
+    ahead = getattr(stage, "ahead", None)
+    stats["ahead"] = ahead.summary() if ahead is not None else None
     pairs = [n for n, _ in stats["rounds"]]
+    edges = (1, 8, 24, 48, 256, 1024)
+    stats["round_sizes"] = {
+        f"<={e}": sum(1 for n in pairs if lo < n <= e)
+        for lo, e in zip((0, *edges[:-1]), edges, strict=True)
+    }
+    stats["round_sizes"][f">{edges[-1]}"] = sum(1 for n in pairs if n > edges[-1])
     stats["round_count"] = len(pairs)
     stats["pairs_checked"] = sum(pairs)
     stats["rounds_wall_s"] = round(sum(w for _, w in stats["rounds"]), 2)

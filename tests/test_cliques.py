@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import numpy as np
@@ -102,6 +103,62 @@ def test_every_group_is_verified_pairwise_and_order_free(graph, seed) -> None:
     clusters2 = [[perm[x] for x in reversed(c)] for c in reversed(clusters)]
     groups2 = cliques.run(cliques.link(clusters2, cands2, names2), _oracle(verified2))
     assert [[names2[x] for x in g] for g in groups2] == [[names[x] for x in g] for g in groups]
+
+
+@settings(max_examples=200, deadline=None)
+@given(_graphs(), st.integers(1, 40), st.booleans())
+def test_guessing_ahead_never_changes_a_group_and_guesses_unasked_pairs(graph, take, lie) -> None:
+    """Each round's Need guesses later rounds' pairs (verify_ahead.py checks them early). Read
+    at every round, with a peek at verdicts (true, or all lies), the guesses change nothing;
+    a guess is a name-ordered pair no earlier round asked."""
+    n, verified, clusters, cands = graph
+    names = _names(n)
+    plain = cliques.run(cliques.link(clusters, cands, names), _oracle(verified))
+    asked: list[tuple[int, int]] = []
+    guessed: set[tuple[int, int]] = set()
+    oracle = _oracle(verified, asked)
+
+    def verify(need: cliques.Need) -> dict[tuple[int, int], bool]:
+        def peek(a: int, b: int) -> bool:
+            return (frozenset((a, b)) in verified) != lie
+
+        guesses = list(itertools.islice(need.ahead(peek), take))
+        assert len(guesses) == len(set(guesses))
+        for a, b in guesses:
+            assert names[a] < names[b] and (a, b) not in asked
+        guessed.update(guesses)
+        return oracle(need)
+
+    assert cliques.run(cliques.link(clusters, cands, names), verify) == plain
+    assert len(asked) == len(set(asked))  # a pair is asked once
+
+
+def test_guesses_hold_the_next_rounds_pairs() -> None:
+    """A star: one file matches ten others that all match each other; each round may merge one
+    of them into the growing group, so rounds ask their pairs one by one. Told the verdicts
+    checked ahead (``peek``), the first round's guesses hold what the later rounds ask; not
+    told, only the candidate pairs (never a merge's cross pairs on a guess of a guess)."""
+    n = 11
+    verified = {frozenset((i, j)) for i in range(n) for j in range(i + 1, n)}
+    cands = [(0, j, 1.0 - 0.01 * j) for j in range(1, n)]
+    asked_by_round: list[list[tuple[int, int]]] = []
+    first_guesses: list[tuple[int, int]] = []
+    blind: list[tuple[int, int]] = []
+
+    def verify(need: cliques.Need) -> dict[tuple[int, int], bool]:
+        if not first_guesses:
+            first_guesses.extend(need.ahead(lambda a, b: frozenset((a, b)) in verified))
+            blind.extend(need.ahead())
+        asked_by_round.append(list(need))
+        return {p: frozenset(p) in verified for p in need}
+
+    groups = cliques.run(cliques.link([], cands, _names(n)), verify)
+    assert groups == [list(range(n))]
+    later = {p for need in asked_by_round[1:] for p in need}
+    assert len(asked_by_round) > 5 and later
+    hit = later & set(first_guesses)
+    assert len(hit) >= len(later) // 2, (len(hit), len(later))
+    assert blind == [(0, j) for j in range(1, n)]
 
 
 # -- hash mode: every pair within the bound, order-independent -------------------------------

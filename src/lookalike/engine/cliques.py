@@ -12,19 +12,40 @@ and ORB + RANSAC), so :func:`link` is a generator that yields the pairs it needs
 rounds, and receives their verdicts: the scan answers from its process pool and the catalog,
 tests answer from a fabricated edge set (:func:`run`).
 
+Verifying ahead: each round's list of pairs is a :class:`Need`, whose ``ahead()`` guesses the
+pairs the next rounds will probably ask (the waiting candidate pairs in order, and the cross
+pairs of the merges whose candidate pair passed or was seen to pass ahead), so a pool can check them while
+the round's last checks run. A guess is never an answer: link only reads the verdicts sent
+back for the pairs it yielded, so the groups never depend on what was guessed.
+
 Bound: a group never grows past :data:`MAX_GROUP` members, so the all-pairs checks inside one
 group stay ≤ MAX_GROUP·(MAX_GROUP−1)/2 and a huge component never gets an all-pairs pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from functools import partial
 
 Pair = tuple[int, int]
 MAX_GROUP = 64  # members (distinct files after exact copies are folded) a group may reach
 ROUND = 256  # merges tried per round (a fixed number, so the result never depends on workers)
 
-Checks = Generator[list[Pair], Mapping[Pair, bool], list[list[int]]]
+Checks = Generator["Need", Mapping[Pair, bool], list[list[int]]]
+
+
+Peek = Callable[[int, int], "bool | None"]
+
+
+class Need(list[Pair]):
+    """A round's pairs to check (a plain list to any caller), and ``ahead(peek)``: the pairs
+    later rounds will probably ask, likeliest first, lazily (only a guess: never an answer);
+    ``peek(a, b)`` may tell a verdict checked ahead (or None), to guess the cross pairs of
+    merges that will pass rather than of every candidate."""
+
+    def __init__(self, pairs: Iterable[Pair], ahead: Callable[[Peek | None], Iterator[Pair]]):
+        super().__init__(pairs)
+        self.ahead = ahead
 
 
 class _Clusters:
@@ -107,6 +128,46 @@ class _Clusters:
                 for x in self.members[head]:
                     self.cid[x] = head
 
+    def ahead(self, pairs: list[Pair], max_group: int, peek: Peek | None = None) -> Iterator[Pair]:
+        """Guesses for :class:`Need`, on shadow clusters (``self`` unchanged): for each of
+        ``pairs`` in order, the candidate pair while its verdict is unknown; once it is known or
+        ``peek``-ed (a verdict checked ahead, not yet asked) to pass, the other cross pairs
+        its merge would ask, and the shadow clusters merge."""
+        up: dict[int, int] = {}  # shadow merges: cluster head → the head it joined
+        grown: dict[int, list[int]] = {}  # a shadow head's members, once it grew
+
+        def find(c: int) -> int:
+            while c in up:
+                c = up[c]
+            return c
+
+        def verdict(p: Pair) -> bool | None:
+            v = self.answer(*p)
+            return peek(*p) if v is None and peek is not None else v
+
+        seen: set[Pair] = set()
+        for a, b in pairs:
+            ha, hb = find(self.cid[a]), find(self.cid[b])
+            ma, mb = grown.get(ha, self.members[ha]), grown.get(hb, self.members[hb])
+            if ha == hb or len(ma) + len(mb) > max_group:
+                continue
+            first = self.key(a, b)
+            passed = verdict(first)
+            if passed is None and first not in seen:
+                seen.add(first)
+                yield first
+            if not passed:
+                continue
+            cross = [self.key(x, y) for x in ma for y in mb]
+            if any(verdict(p) is False for p in cross):
+                continue
+            for p in sorted(cross, key=lambda p: (self.name[p[0]], self.name[p[1]])):
+                if p not in seen and self.answer(*p) is None:
+                    seen.add(p)
+                    yield p
+            grown[ha], up[hb] = ma + mb, ha
+            grown.pop(hb, None)
+
     def groups(self) -> list[list[int]]:
         out = [sorted(m, key=self.name.__getitem__) for m in self.members.values() if len(m) >= 2]
         out.sort(key=lambda g: self.name[g[0]])
@@ -142,15 +203,16 @@ def link(
         cs.cluster(b)
     while pending:
         chosen, pending = cs.pick_round(pending, max_group)
+        guess = partial(cs.ahead, chosen + pending, max_group)  # what later rounds may ask
         # 1. the candidate pair itself (usually the only check a merge needs)
         need = sorted({cs.key(a, b) for a, b in chosen if cs.answer(a, b) is None})
         if need:
-            cs.record(need, (yield need))
+            cs.record(need, (yield Need(need, guess)))
         # 2. every other cross pair of the merges whose candidate pair passed
         merges = [(cs.cid[a], cs.cid[b]) for a, b in chosen if cs.verdict.get(cs.key(a, b))]
         need = cs.cross_needed(merges)
         if need:
-            cs.record(need, (yield need))
+            cs.record(need, (yield Need(need, guess)))
         cs.merge_verified(merges)
     return cs.groups()
 

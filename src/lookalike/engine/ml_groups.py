@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from lookalike.engine.ml_stage import (
     _progress,
 )
 from lookalike.engine.pool import DecodePool
+from lookalike.engine.verify_ahead import AheadChecks
 from lookalike.engine.verify_chunks import VERIFY_CHUNK, chunks_of, verify_task
 
 
@@ -47,6 +48,10 @@ class _SameEdges:
         self.pool = DecodePool(workers)
         self.cands = self._candidates(grouped, forbidden)
         self._units(grouped, forbidden)
+        # A stage of many checks on several workers verifies ahead (verify_ahead.py): the pool
+        # checks the pairs later rounds will probably ask while a round's last checks run.
+        wide = workers > 1 and len(self.cands) > 2 * VERIFY_CHUNK
+        self.ahead = AheadChecks(self.pool, paths, workers) if wide else None
 
     def _candidates(
         self, grouped: Sequence[Sequence[int]], forbidden: set[tuple[int, int]]
@@ -112,29 +117,27 @@ class _SameEdges:
             return None
         return f"{VERIFY_VERSION}:{self.stamps[lo]}:{self.stamps[hi]}"
 
-    def run_checks(self, pairs: list[tuple[int, int]]) -> Iterator[Event | dict]:
-        """Verify member pairs (catalog first, then the pool); yields progress, then the
-        verdicts as the last item."""
+    def run_checks(
+        self, pairs: list[tuple[int, int]], guesses: Callable[[], Iterator] = lambda: iter(())
+    ) -> Iterator[Event | dict]:
+        """Verify member pairs (catalog first, then the pool; ``guesses``: pairs later rounds
+        may ask, checked by idle workers meanwhile); yields progress, then the verdicts as the
+        last item."""
         state, cat = self.state, self.cat
         found: dict[tuple[int, int], bool] = {}
-        ordered = [(min(a, b), max(a, b)) for a, b in pairs]
-        hits = cat.pair_checks(ordered) if cat is not None and self.stamps is not None else {}
+        hits = self._remembered(pairs)
         todo = []
-        for (a, b), key in zip(pairs, ordered, strict=True):
-            hit = hits.get(key)
+        for a, b in pairs:
+            hit = hits.get((min(a, b), max(a, b)))
             if hit is not None and hit[0] == self.stamp(a, b):
                 self.done += 1
                 found[(a, b)] = bool(hit[1])
                 if hit[1]:
-                    state.same_edges.append((*key, hit[2]))
+                    state.same_edges.append((min(a, b), max(a, b), hit[2]))
             else:
                 todo.append((a, b))
-        wide = len(self.cands) > 2 * VERIFY_CHUNK  # a small stage stays in process
-        chunks = chunks_of(todo, self.paths, workers=self.pool.workers if wide else 1)
-        self.rounds += bool(chunks)
-        if chunks and wide:
-            self.pool.start()  # a stage of many checks: even its first small rounds go wide
-        for res in self.pool.map(verify_task, chunks, self.cancel.is_set, chunksize=1):
+        self.rounds += bool(todo)
+        for res in self._fresh(todo, guesses):
             fresh = []
             for a, b, same, score in res:
                 self.done += 1
@@ -149,6 +152,50 @@ class _SameEdges:
                 cat.put_pair_checks(fresh)
             yield _progress("verify", self.done, max(self.done, len(self.cands)), self.start)
         yield found
+
+    def _remembered(self, pairs: list[tuple[int, int]]) -> dict:
+        if self.cat is None or self.stamps is None or not pairs:
+            return {}
+        return self.cat.pair_checks([(min(a, b), max(a, b)) for a, b in pairs])
+
+    def _unremembered(self, pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The guesses worth a check: not answered by the catalog already."""
+        hits = self._remembered(pairs)
+        return [
+            (a, b)
+            for a, b in pairs
+            if (hit := hits.get((min(a, b), max(a, b)))) is None or hit[0] != self.stamp(a, b)
+        ]
+
+    def _fresh(
+        self, todo: list[tuple[int, int]], guesses: Callable[[], Iterator]
+    ) -> Iterator[list]:
+        """Results of fresh checks, in batches: verified ahead on a wide stage, else mapped."""
+        if not todo:
+            return
+        if self.ahead is not None:
+            yield from self.ahead.fetch(todo, guesses, self._unremembered, self.cancel.is_set)
+            return
+        chunks = chunks_of(todo, self.paths)
+        yield from self.pool.map(verify_task, chunks, self.cancel.is_set, chunksize=1)
+
+    def file_pairs(self, units: Iterator[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+        """Unit pairs → the member pair each is checked through next (see :meth:`tries`):
+        the first, or the second once the first was checked ahead and failed."""
+        for u, v in units:
+            tries = self.tries([(u, v)])[(u, v)]
+            ahead = self.ahead
+            if ahead is not None and len(tries) > 1 and ahead.peek(tries[0]) is False:
+                yield tries[1]
+            else:
+                yield tries[0]
+
+    def peek(self, u: int, v: int) -> bool | None:
+        """A unit pair's verdict from checks made ahead (cliques.Need.ahead's guessing)."""
+        if self.ahead is None:
+            return None
+        seen = [self.ahead.peek(t) for t in self.tries([(u, v)])[(u, v)]]
+        return True if True in seen else (False if all(x is False for x in seen) else None)
 
     def tries(self, need: list[tuple[int, int]]) -> dict[tuple[int, int], list[tuple[int, int]]]:
         """Two units are one photo when one pair of their members verifies: first the pair the
@@ -168,15 +215,23 @@ class _SameEdges:
         }
 
     def verdicts(self, need: list[tuple[int, int]]) -> Iterator[Event | dict]:
-        """Progress events, then {unit pair: verified} as the last item."""
+        """Progress events, then {unit pair: verified} as the last item. A cliques.Need also
+        guesses the unit pairs later rounds will ask: idle workers check those meanwhile."""
         tries = self.tries(need)
         verdict: dict[tuple[int, int], bool] = {}
+        if self.ahead is not None:
+            self.ahead.recent.clear()  # the verdicts before this round are cliques' own now
+        ahead = getattr(need, "ahead", None)
+
+        def guesses() -> Iterator[tuple[int, int]]:
+            return self.file_pairs(ahead(self.peek)) if ahead is not None else iter(())
+
         for attempt in range(2):
             todo = [t[attempt] for k, t in tries.items() if len(t) > attempt and not verdict.get(k)]
             if not todo:
                 break
             found: dict = {}
-            for ev in self.run_checks(sorted(set(todo))):
+            for ev in self.run_checks(sorted(set(todo)), guesses):
                 if isinstance(ev, dict):
                     found = ev
                 else:

@@ -140,6 +140,13 @@ class DecodePool:
         self.start()
         yield from _until(self._pool.imap_unordered(fn, tasks, chunksize=chunksize), cancelled)
 
+    def apply(self, fn: Callable[[Any], T], task: Any, done: Callable[[Any], None]) -> None:
+        """Send one task to the workers now; ``done`` later gets its result, or the exception
+        it raised, on the pool's result thread (verify_ahead.py: tasks sent as workers free
+        up, not as one batch). Needs a pool of its own (more than one worker)."""
+        self.start()
+        self._pool.apply_async(fn, (task,), callback=done, error_callback=done)
+
     def submit(
         self, fn: Callable[[Any], T], tasks: Iterable[Any], cancelled: Callable[[], bool]
     ) -> Iterator[T]:
