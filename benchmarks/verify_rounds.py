@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--db", type=Path, help="scan into this new catalog and keep it (verify_rate.py)"
     )
+    ap.add_argument(
+        "--no-ahead", action="store_true", help="send no guesses (the rounds as barriers: A/B)"
+    )
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
     stats: dict = {"pool_starts": 0, "rounds": [], "engine": ml_groups.__file__}
