@@ -25,6 +25,7 @@ Pair = tuple[int, int]
 Result = tuple[int, int, "bool | None", float]
 AHEAD_CHUNK = 8  # pairs a guessed task: short, so a round's own tasks wait little behind one
 AHEAD_SHARE, AHEAD_FLOOR = 0.25, 64  # unread guesses allowed: share of asked checks + floor/worker
+REGUESS_S = 0.02  # guesses ran dry: guessed again after new verdicts, at most this often
 
 
 class AheadChecks:
@@ -119,7 +120,7 @@ class AheadChecks:
         wanted = set(pairs)
         new = [p for p in pairs if p not in self.flight and p not in self.results]
         self._send(new, VERIFY_CHUNK, False, self.workers)  # a small round: a share a worker
-        more, it, news = True, guesses(), False
+        more, it, news, made = True, guesses(), False, time.monotonic()
         ready = [p for p in pairs if p in self.results]
         wanted.difference_update(ready)
         while True:
@@ -127,8 +128,9 @@ class AheadChecks:
                 yield self._hand(ready)
             if not wanted or cancelled():
                 return
-            if not more and news:  # new verdicts may show merges that will pass: guess again
-                more, it, news = True, guesses(), False
+            if not more and news and time.monotonic() - made >= REGUESS_S:
+                # new verdicts may show merges that will pass: guess again
+                more, it, news, made = True, guesses(), False, time.monotonic()
             if more:
                 more = self._guess(it, keep)
             got = self._receive(0.2)
