@@ -45,6 +45,7 @@ class AheadChecks:
         self.stats = {
             "guesses_sent": 0, "guesses_read": 0, "asked": 0, "tasks": 0,
             "check_cpu_s": 0.0, "prepared": 0, "wait_s": 0.0, "idle_slot_s": 0.0,
+            "worker_peak_rss_mb": 0.0,
         }  # fmt: skip
 
     def _send(self, pairs: Sequence[Pair], size: int, guess: bool, workers: int = 1) -> None:
@@ -73,7 +74,8 @@ class AheadChecks:
         self.tasks -= 1
         if isinstance(got, BaseException):
             raise got
-        out, cpu, prepared = got
+        out, cpu, prepared, peak = got
+        self.stats["worker_peak_rss_mb"] = max(self.stats["worker_peak_rss_mb"], peak / 1024)
         self.stats["check_cpu_s"] += cpu
         self.stats["prepared"] += prepared
         for r in out:
@@ -160,4 +162,5 @@ class AheadChecks:
         s["check_cpu_s"] = round(s["check_cpu_s"], 2)
         s["wait_s"] = round(s["wait_s"], 2)
         s["idle_slot_s"] = round(s["idle_slot_s"], 2)
+        s["worker_peak_rss_mb"] = round(s["worker_peak_rss_mb"], 1)
         return s

@@ -95,9 +95,16 @@ def verify_task(
 
 def verify_counted(
     chunk: list[tuple[int, int, str, str]],
-) -> tuple[list[tuple[int, int, bool | None, float]], float, int]:
-    """:func:`verify_task`, plus this process's CPU seconds in it and the files it prepared
-    (decoded + ORB: the worker's prepared-file cache missed), for the stage's figures."""
+) -> tuple[list[tuple[int, int, bool | None, float]], float, int, int]:
+    """:func:`verify_task`, plus this process's CPU seconds in it, the files it prepared
+    (decoded + ORB: the worker's prepared-file cache missed) and its peak RSS (KiB on Linux),
+    for the stage's figures."""
     cpu, before = time.process_time(), _verifier.prepared if _verifier is not None else 0
     out = verify_task(chunk)
-    return out, time.process_time() - cpu, _verifier.prepared - before
+    try:
+        import resource  # not on Windows
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    except ImportError:
+        peak = 0
+    return out, time.process_time() - cpu, _verifier.prepared - before, peak
