@@ -16,6 +16,7 @@
 #   floor     floor_parallel.py --procs WORKERS: the ceiling of N floors side by side
 #   camera    scale.py --design camera --count $CAMERA: 12 MP camera JPEGs
 #   verify    verify_rounds.py on the 1 000 set with --model (GPU when torch sees one)
+#   verify_blind   the same engine without verifying ahead (--no-ahead: rounds as barriers)
 #   verify_before  the same with the code under $BEFORE_SRC (a copy of an older src/)
 #   model     scale.py --count $MODEL_COUNT --extra-args '--model effnet-lite0'
 set -u
@@ -50,10 +51,12 @@ step() {  # NAME LIMIT_S COMMAND...: one step in its own process group, killed w
   "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
 } >>"$log" 2>&1
 
-verify() {  # SRC NAME
-  step "$2" "${VERIFY_LIMIT:-110}" env PYTHONPATH="$1${base:+:$base}" "$py" \
+verify() {  # SRC NAME [ARGS...]
+  local src=$1 name=$2
+  shift 2
+  step "$name" "${VERIFY_LIMIT:-110}" env PYTHONPATH="$src${base:+:$base}" "$py" \
     benchmarks/verify_rounds.py "$data/m1000/photos" "$data/m1000/copies" --workers "$w" \
-    -o "$out/$2.json"
+    -o "$out/$name.json" "$@"
 }
 
 for s in ${STEPS:-make scale floor camera verify model}; do
@@ -72,6 +75,7 @@ for s in ${STEPS:-make scale floor camera verify model}; do
       step camera "${CAMERA_LIMIT:-120}" "$py" benchmarks/scale.py --design camera \
         --count "${CAMERA:-500}" --workers "$w" --data "$data" -o "$out/camera.json" ;;
     verify) verify "$PWD/src" verify ;;
+    verify_blind) verify "$PWD/src" verify_blind --no-ahead ;;
     verify_before) verify "${BEFORE_SRC:?BEFORE_SRC: a copy of the older src/}" verify_before ;;
     model)
       step model "${MODEL_LIMIT:-180}" "$py" benchmarks/scale.py --count "${MODEL_COUNT:-3000}" \
