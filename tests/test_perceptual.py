@@ -116,6 +116,14 @@ def test_batch_canonical_hashes_equal_the_per_signature_ones():
         pc.canonical_hash_batch(batch), np.stack([pc.canonical_hash(s) for s in sigs])
     )
     assert len(one[-2]) == 8 and len(one[-1]) >= 2  # the ties were exercised
+    # the grouper's one pass: keys picked from the candidates, the same arrays; also on
+    # random blocks (every sign branch) stored as float16, as the grouper reads them
+    noise = np.random.default_rng(5).normal(size=(400, 24, 24)).astype(np.float16)
+    for b in (batch, noise):
+        keys, codes_, owner_ = pc.canonical_keys_hashes_batch(b)
+        np.testing.assert_array_equal(keys, pc.canonical_hash_batch(b))
+        np.testing.assert_array_equal(codes_, pc.canonical_hashes_batch(b)[0])
+        np.testing.assert_array_equal(owner_, pc.canonical_hashes_batch(b)[1])
 
 
 def _bits(a: np.ndarray) -> bytes:

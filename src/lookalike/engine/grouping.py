@@ -86,8 +86,8 @@ class ViewSignatures:
         for lo in range(0, len(self.sigs), HASH_CHUNK):
             part = self.sigs[lo : lo + HASH_CHUNK]
             chunk = part if isinstance(part, np.ndarray) else np.stack(part)
-            keys.append(pc.canonical_hash_batch(chunk))
-            c, v = pc.canonical_hashes_batch(chunk)
+            k, c, v = pc.canonical_keys_hashes_batch(chunk)
+            keys.append(k)
             codes.append(c)
             code_view.append(v + lo)
         self.keys = np.concatenate(keys) if keys else np.zeros((0, 32), np.uint8)

@@ -198,6 +198,32 @@ def canonical_hashes_batch(
     """:func:`canonical_hashes` of every signature of (n, k, k), as numpy work on the whole
     batch (a million views would take minutes one by one): ``(codes (m, 32), owner (m,))``,
     each row's candidates in the same order :func:`canonical_hashes` gives them."""
+    codes, owner, _, _ = _ranked_hashes(sigs, margins)
+    return codes, owner
+
+
+def canonical_keys_hashes_batch(
+    sigs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(:func:`canonical_hash_batch`, *:func:`canonical_hashes_batch`) of one batch in one
+    pass: a row's key is one of its candidates — the branch each margin test takes on the
+    sign alone —, so it is picked from them instead of hashed again (the grouper hashes
+    every view of the collection on each scan; tests/test_perceptual.py compares them)."""
+    codes, owner, rank, (balance, h0, v0) = _ranked_hashes(sigs, CANON_MARGINS)
+    if len(codes) == 0:
+        return codes, codes, owner
+    tr = balance < 0
+    h, v = np.where(tr, v0, h0), np.where(tr, h0, v0)  # as the transposed branch swaps them
+    key_rank = 4 * tr + 2 * (h < 0) + (v < 0)  # its place in the generation order
+    keys = codes[np.flatnonzero(rank == key_rank[owner])]
+    return keys, codes, owner
+
+
+def _ranked_hashes(
+    sigs: np.ndarray, margins: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`canonical_hashes_batch`'s (codes, owner), each code's branch in the
+    generation order (transpose, flip columns, flip rows: 0–7), and the orientation stats."""
     sigs = np.asarray(sigs)
     low = sigs[:, :DCT_KEEP, :DCT_KEEP].astype(np.float64)
     low[:, 0, 0] = 0.0
@@ -218,10 +244,12 @@ def canonical_hashes_batch(
             owner.append(rows)
             rank.append(np.full(len(rows), r))
     if not codes:
-        return np.zeros((0, HASH_BYTES), np.uint8), np.zeros(0, np.int64)
+        e = np.zeros(0, np.int64)
+        return np.zeros((0, HASH_BYTES), np.uint8), e, e, (balance, h0, v0)
     owner_a, rank_a = np.concatenate(owner), np.concatenate(rank)
     order = np.lexsort((rank_a, owner_a))
-    return np.concatenate(codes)[order], owner_a[order].astype(np.int64)
+    stats = (balance, h0, v0)
+    return np.concatenate(codes)[order], owner_a[order].astype(np.int64), rank_a[order], stats
 
 
 def canonical_hash_batch(sigs: np.ndarray) -> np.ndarray:
