@@ -82,10 +82,6 @@ def instrument(stats: dict) -> None:
         stats["verify_wall_s"] = round(time.monotonic() - t0, 2)
         stats["workers_cpu_s"] = round(_children_cpu() - c0, 2)
         stats["driver_cpu_s"] = round(_self_cpu() - s0, 2)
-        # the largest child's peak (Linux: KiB): a verify worker's, or the scan's decode pool's
-        stats["child_peak_rss_mb"] = round(
-            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
-        )
 
     ml_groups.edges = timed_edges
 

@@ -21,7 +21,11 @@ from collections.abc import Sequence
 from typing import Any
 
 VERIFY_CHUNK = 24  # pairs per worker task: progress and cancel stay fine-grained
-VERIFY_CACHE, VERIFY_CACHE_MB = 512, 96  # prepared files a verify worker keeps (count, MB)
+# Prepared files a verify worker keeps (count, MB). An entry is ≈ 0.4 MB whatever the photo's
+# size (grey at WORK_SIDE, its fill mask, a mirror counted ahead), so 96 MB held ≈ 240 files,
+# and across cliques.link's rounds a check prepared 1.58 files (1 000-file set, 2 workers):
+# 12.4 ms of worker CPU a check. At 256 MB, 0.53 and 7.9 ms (docs/benchmarks.md, session 11).
+VERIFY_CACHE, VERIFY_CACHE_MB = 1024, 256
 
 _verifier: Any = None  # this process's Verifier, kept across chunks and rounds of pairs
 
@@ -97,14 +101,18 @@ def verify_counted(
     chunk: list[tuple[int, int, str, str]],
 ) -> tuple[list[tuple[int, int, bool | None, float]], float, int, int]:
     """:func:`verify_task`, plus this process's CPU seconds in it, the files it prepared
-    (decoded + ORB: the worker's prepared-file cache missed) and its peak RSS (KiB on Linux),
-    for the stage's figures."""
+    (decoded + ORB: the worker's prepared-file cache missed) and its peak RSS (KiB), for the
+    stage's figures."""
     cpu, before = time.process_time(), _verifier.prepared if _verifier is not None else 0
     out = verify_task(chunk)
-    try:
-        import resource  # not on Windows
+    return out, time.process_time() - cpu, _verifier.prepared - before, _peak_kib()
 
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    except ImportError:
-        peak = 0
-    return out, time.process_time() - cpu, _verifier.prepared - before, peak
+
+def _peak_kib() -> int:
+    """This process's peak RSS (VmHWM; 0 where there is no /proc). Not ru_maxrss: a spawned
+    worker's keeps the driver's peak from before its exec."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next((int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:")), 0)
+    except OSError:
+        return 0
