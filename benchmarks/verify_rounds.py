@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_ahead:
         from lookalike.engine import verify_ahead
 
-        verify_ahead.AheadChecks._may_guess = lambda self: False  # type: ignore[method-assign]
+        verify_ahead.AheadChecks._allowance = lambda self: 0  # type: ignore[method-assign]
     stats["no_ahead"] = args.no_ahead
     from lookalike.cli import main as cli
 

@@ -83,18 +83,19 @@ class AheadChecks:
             self.results[(r[0], r[1])] = r
         return [(r[0], r[1]) for r in out]
 
-    def _may_guess(self) -> bool:
-        unread = len(self.guessed)
-        return unread <= AHEAD_SHARE * len(self.asked) + AHEAD_FLOOR * self.workers
+    def _allowance(self) -> int:
+        """Guesses that may still be sent: the unread ones stay within the bound."""
+        bound = AHEAD_SHARE * len(self.asked) + AHEAD_FLOOR * self.workers
+        return int(bound) - len(self.guessed)
 
     def _guess(self, guesses: Iterator[Pair], keep: Callable[[list[Pair]], list[Pair]]) -> bool:
         """Fill idle workers with guesses; False once ``guesses`` ran dry."""
-        while self.tasks < self.workers and self._may_guess():
+        while self.tasks < self.workers and (room := min(AHEAD_CHUNK, self._allowance())) > 0:
             batch: list[Pair] = []
             for p in guesses:
                 if p not in self.asked and p not in self.flight and p not in self.results:
                     batch.append(p)
-                    if len(batch) == AHEAD_CHUNK:
+                    if len(batch) == room:
                         break
             if not batch:
                 return False
