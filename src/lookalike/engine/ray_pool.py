@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from lookalike.engine.pool import keep_heap
+
 if TYPE_CHECKING:
     from lookalike.engine.ray_embed import EmbedJob
 
@@ -85,7 +87,9 @@ def map_path(path: str, roots: Sequence[tuple[str, str]]) -> str:
 
 def _run_batch(batch: dict[str, np.ndarray], fn: Callable[[Any], Any]) -> dict[str, np.ndarray]:
     """Runs in a Ray Data task: the same task function the local pool runs, over one batch
-    (tasks and results travel pickled, so any tuple the scan uses fits in a column)."""
+    (tasks and results travel pickled, so any tuple the scan uses fits in a column). The
+    worker keeps its heap's pages from one photo to the next, as the local pool's do."""
+    keep_heap()  # a mallopt call: nothing to pay again on the worker's next batch
     out = [pickle.dumps(fn(pickle.loads(t)), protocol=5) for t in batch["task"]]
     return {"i": batch["i"], "result": np.array(out, dtype=object)}
 
