@@ -21,6 +21,8 @@ candidates apart on one run:
   floor_warm`` the kernel's read of a file the page cache does not hold. This process keeps
   its heap as the workers do (``engine.pool.keep_heap``, where the engine has it), so the
   pairs compare alike; ``*_sys`` and ``*_faults`` are system CPU ms and minor page faults.
+  ``features_digest``: a hash of every file's features as the pool returned them (two source
+  trees with the same digest computed bit-identical features); ``worker_peak_rss_mb``.
 
     python benchmarks/worker_run.py /tmp/lookalike-scale/m10000 --workers 2 --cold --every 20
 """
@@ -28,9 +30,11 @@ candidates apart on one run:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
+import pickle
 import resource
 import sys
 import tempfile
@@ -55,13 +59,13 @@ def timed_task(task: tuple) -> tuple:
     result = extract_task(task)
     c1, r1 = time.process_time(), _rusage()
     since, _LAST[0] = c1 - _LAST[0], c1
-    return result, os.getpid(), c1 - c0, since, r1 - r0
+    return result, os.getpid(), c1 - c0, since, r1[:2] - r0[:2], r1[2]
 
 
 def _rusage() -> np.ndarray:
-    """This process's system CPU seconds and minor page faults so far."""
+    """This process's system CPU seconds, minor page faults and peak RSS (KiB) so far."""
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return np.array([r.ru_stime, r.ru_minflt])
+    return np.array([r.ru_stime, r.ru_minflt, r.ru_maxrss])
 
 
 def drop(path: str) -> None:
@@ -83,14 +87,20 @@ def pool_run(files: list[str], tmp: str, workers: int) -> dict[str, np.ndarray]:
     run = {k: np.full(len(files), np.nan) for k in ("task_ms", "since_ms", "sys_ms", "faults")}
     order = np.zeros(len(files), dtype=np.int64)
     pids: set[int] = set()
+    peak = 0.0
+    features: list[bytes] = [b""] * len(files)  # what each file's features came back as
     with DecodePool(workers, "lookalike.engine.features.extract") as pool:
         got = pool.map(timed_task, tasks, lambda: False, chunk_size(len(tasks), workers))
-        for n, (res, pid, task, since, (sys_s, faults)) in enumerate(got):
+        for n, (res, pid, task, since, (sys_s, faults), rss) in enumerate(got):
             i = res[0]
+            meta = {k: v for k, v in (res[1] or {}).items() if k != "thumb"}  # a temp path
+            features[i] = pickle.dumps((meta, *res[2:]))
             run["task_ms"][i], run["since_ms"][i] = task * 1000, since * 1000
             run["sys_ms"][i], run["faults"][i], order[i] = sys_s * 1000, faults, n
             pids.add(pid)
-    return {**run, "order": order, "processes": len(pids)}
+            peak = max(peak, rss / 1024)
+    digest = hashlib.sha256(b"".join(features)).hexdigest()[:16]  # equal: bit-identical
+    return {**run, "order": order, "processes": len(pids), "peak_rss_mb": peak, "digest": digest}
 
 
 def in_process(sample: list[str], tmp: str) -> dict[str, float]:
@@ -111,7 +121,7 @@ def in_process(sample: list[str], tmp: str) -> dict[str, float]:
         for k, step in zip(keys, steps, strict=True):
             r0, c0 = _rusage(), time.process_time()
             step()
-            cpu[k] += np.array([time.process_time() - c0, *(_rusage() - r0)])
+            cpu[k] += np.array([time.process_time() - c0, *(_rusage() - r0)[:2]])
     c = time.process_time()
     for f in sample:
         extract_file(f, None, PIXELS)
@@ -153,6 +163,8 @@ def report(files: list[str], run: dict, mine: dict, pick: np.ndarray, first: flo
     r3 = lambda x: round(x, 3)  # noqa: E731 - a local rounding
     return {
         "files": len(files), "sample": len(pick), "pool_processes": run["processes"],
+        "worker_peak_rss_mb": round(run["peak_rss_mb"], 1),
+        "features_digest": run["digest"],
         "pool_task_ms": r3(float(np.mean(run["task_ms"]))),
         "pool_since_ms": r3(float(np.nanmean(run["since_ms"]))),
         "same_files_ms": {"pool_task": r3(pool_same), "pool_since": r3(since_same),
