@@ -22,7 +22,8 @@ candidates apart on one run:
   its heap as the workers do (``engine.pool.keep_heap``, where the engine has it), so the
   pairs compare alike; ``*_sys`` and ``*_faults`` are system CPU ms and minor page faults.
   ``features_digest``: a hash of every file's features as the pool returned them (two source
-  trees with the same digest computed bit-identical features); ``worker_peak_rss_mb``.
+  trees with the same digest computed bit-identical features); ``worker_peak_rss_mb``: the
+  workers' peak RSS (``VmHWM``, read every 64th task).
 
     python benchmarks/worker_run.py /tmp/lookalike-scale/m10000 --workers 2 --cold --every 20
 """
@@ -59,13 +60,19 @@ def timed_task(task: tuple) -> tuple:
     result = extract_task(task)
     c1, r1 = time.process_time(), _rusage()
     since, _LAST[0] = c1 - _LAST[0], c1
-    return result, os.getpid(), c1 - c0, since, r1[:2] - r0[:2], r1[2]
+    return result, os.getpid(), c1 - c0, since, r1 - r0, _peak_rss_mb() if task[0] % 64 == 0 else 0
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM; a spawned child's ``ru_maxrss`` keeps its parent's)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 
 
 def _rusage() -> np.ndarray:
-    """This process's system CPU seconds, minor page faults and peak RSS (KiB) so far."""
+    """This process's system CPU seconds and minor page faults so far."""
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return np.array([r.ru_stime, r.ru_minflt, r.ru_maxrss])
+    return np.array([r.ru_stime, r.ru_minflt])
 
 
 def drop(path: str) -> None:
@@ -98,7 +105,7 @@ def pool_run(files: list[str], tmp: str, workers: int) -> dict[str, np.ndarray]:
             run["task_ms"][i], run["since_ms"][i] = task * 1000, since * 1000
             run["sys_ms"][i], run["faults"][i], order[i] = sys_s * 1000, faults, n
             pids.add(pid)
-            peak = max(peak, rss / 1024)
+            peak = max(peak, rss)
     digest = hashlib.sha256(b"".join(features)).hexdigest()[:16]  # equal: bit-identical
     return {**run, "order": order, "processes": len(pids), "peak_rss_mb": peak, "digest": digest}
 
@@ -121,7 +128,7 @@ def in_process(sample: list[str], tmp: str) -> dict[str, float]:
         for k, step in zip(keys, steps, strict=True):
             r0, c0 = _rusage(), time.process_time()
             step()
-            cpu[k] += np.array([time.process_time() - c0, *(_rusage() - r0)[:2]])
+            cpu[k] += np.array([time.process_time() - c0, *(_rusage() - r0)])
     c = time.process_time()
     for f in sample:
         extract_file(f, None, PIXELS)
