@@ -16,6 +16,12 @@ def _square_and_pid(x: int) -> tuple[int, int]:
     return x * x, os.getpid()
 
 
+def _threads(_: int) -> tuple[int, str | None]:
+    import cv2
+
+    return cv2.getNumThreads(), os.environ.get("OMP_NUM_THREADS")
+
+
 def _count_wakeups(monkeypatch) -> list[int]:  # noqa: ANN001 - pytest's fixture
     wakeups: list[int] = []
     stock = multiprocessing.pool.Pool._wait_for_updates
@@ -57,3 +63,11 @@ def test_decode_pool_maps_and_leaves_no_process_behind():
         got = sorted(r for r, _ in p.map(_square_and_pid, range(40), lambda: False))
         assert got == [x * x for x in range(40)]
     assert not multiprocessing.active_children()
+
+
+def test_workers_run_one_opencv_and_one_blas_thread_each():
+    """N workers × one OpenCV thread a core would fight over the cores (16 × 16 on a
+    16-core box): a decode worker's OpenCV and BLAS use one thread."""
+    with pool_mod.DecodePool(2, "lookalike.engine.features.extract") as p:
+        got = set(p.map(_threads, range(8), lambda: False, chunksize=1))
+    assert got == {(1, "1")}
