@@ -38,8 +38,9 @@ class AheadChecks:
         self.results: dict[Pair, Result] = {}  # checked, not yet asked for
         self.flight: set[Pair] = set()  # sent, no result yet
         self.guessed: set[Pair] = set()  # sent as a guess, not yet asked for
-        self.asked: set[Pair] = set()  # handed to the stage (never guessed again)
-        self.recent: dict[Pair, bool] = {}  # verdicts handed over lately (``peek`` reads them)
+        # Verdicts handed over lately: ``peek`` reads them, and they are not guessed again. The
+        # stage clears them at each round (cliques then knows them): no set of every check.
+        self.recent: dict[Pair, bool] = {}
         self.tasks = 0  # in flight
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.stats = {
@@ -85,7 +86,7 @@ class AheadChecks:
 
     def _allowance(self) -> int:
         """Guesses that may still be sent: the unread ones stay within the bound."""
-        bound = AHEAD_SHARE * len(self.asked) + AHEAD_FLOOR * self.workers
+        bound = AHEAD_SHARE * self.stats["asked"] + AHEAD_FLOOR * self.workers
         return int(bound) - len(self.guessed)
 
     def _guess(self, guesses: Iterator[Pair], keep: Callable[[list[Pair]], list[Pair]]) -> bool:
@@ -93,7 +94,7 @@ class AheadChecks:
         while self.tasks < self.workers and (room := min(AHEAD_CHUNK, self._allowance())) > 0:
             batch: list[Pair] = []
             for p in guesses:
-                if p not in self.asked and p not in self.flight and p not in self.results:
+                if p not in self.recent and p not in self.flight and p not in self.results:
                     batch.append(p)
                     if len(batch) == room:
                         break
@@ -148,7 +149,6 @@ class AheadChecks:
         for p in pairs:
             out.append(self.results.pop(p))
             self.recent[p] = bool(out[-1][2])
-            self.asked.add(p)
             self.stats["asked"] += 1
             if p in self.guessed:
                 self.guessed.discard(p)
