@@ -228,11 +228,13 @@ class Catalog:
         rows = ((kind, error, fid) for fid, kind, error in rows)
         self.db.executemany("UPDATE files SET kind=?, error=? WHERE id=?", rows)
 
-    def set_hashes(self, file_id: int, headtail: bytes | None, fullhash: bytes | None) -> None:
-        if headtail is not None:
-            self.db.execute("UPDATE files SET headtail=? WHERE id=?", (headtail, file_id))
-        if fullhash is not None:
-            self.db.execute("UPDATE files SET fullhash=? WHERE id=?", (fullhash, file_id))
+    def set_headtails(self, rows: Iterable[tuple[int, bytes]]) -> None:
+        """(file id, head+tail hash) rows in one statement (the exact stage's ≈ 10⁵ at 100k)."""
+        self.db.executemany("UPDATE files SET headtail=?2 WHERE id=?1", rows)
+
+    def set_fullhashes(self, rows: Iterable[tuple[int, bytes]]) -> None:
+        """(file id, full-content hash) rows in one statement."""
+        self.db.executemany("UPDATE files SET fullhash=?2 WHERE id=?1", rows)
 
     # -- features -----------------------------------------------------------------------------
     def put_feature(self, file_id: int, name: str, version: int, data: bytes) -> None:

@@ -57,10 +57,10 @@ def _hashed(ctx: ScanContext, rows: list[FileRow], writes: Writes, full: bool) -
                 if full:
                     r.fullhash = have = hashing.full_hash(r.path)
                     ctx.stats.bytes_hashed += r.size
-                    writes.add(ctx.cat.set_hashes, r.id, None, have)
+                    writes.row(ctx.cat.set_fullhashes, r.id, have)
                 else:
                     r.headtail = have = hashing.headtail_hash(r.path, r.size)
-                    writes.add(ctx.cat.set_hashes, r.id, have, None)
+                    writes.row(ctx.cat.set_headtails, r.id, have)
             except OSError as exc:
                 ctx.on_error(FileError(r.path, f"cannot be read ({exc.strerror or exc})"))
                 continue
