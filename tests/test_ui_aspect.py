@@ -97,10 +97,16 @@ async def test_portrait_and_panorama_keep_their_shape(tmp_path: Path, size) -> N
                 pilot,
                 lambda g=g: grid.group_id == g.id and len(grid.tiles) == len(g.members),
             )
-            cards = grid.tiles
-            assert len(cards) == len(g.members) == 2
-            await wait_for(pilot, lambda cards=cards: all(c.image is not None for c in cards))
-            for card in cards:
+            assert len(grid.tiles) == len(g.members) == 2
+            # asked of the grid's tiles each time: a re-layout may replace the cards meanwhile
+            # (holding the first ones, the wait timed out about once in 7 runs)
+            await wait_for(
+                pilot,
+                lambda g=g: grid.group_id == g.id
+                and len(grid.tiles) == 2
+                and all(c.image is not None for c in grid.tiles),
+            )
+            for card in grid.tiles:
                 assert_keeps_aspect(card.image, grid.box, bg, shapes[kind])
             await pilot.press("enter")
             full = app.screen
