@@ -7,7 +7,8 @@ stat'ed; every feature is stored, so the extract stage decodes nothing), the cop
 record of a last grouping (so the whole collection is grouped and ranked as on a first scan),
 and the consumer only counts the groups: the figures are the two stages' wall and CPU
 (the process's, so faiss's threads count) and a digest of every group built, to compare two
-trees' outputs. Pixel re-checks missing from the catalog's pair checks are decoded (a handful).
+trees' outputs. Pixel re-checks missing from the catalog's pair checks are decoded (a handful;
+``--fresh-checks``: all of them, as on a first scan, counted in ``rechecks_in_pool``).
 
     nice -n 10 python benchmarks/group_rank_stages.py /tmp/lookalike-scale/m100000/run/catalog.db
 """
@@ -58,17 +59,38 @@ def _nothing_found(ctx):
     yield
 
 
-def run(catalog: Path, workers: int) -> dict:
+def _count_rechecks(stats: dict) -> None:
+    """The group stage's pixel re-checks sent to the pool: calls, pairs, and the wall the
+    stage waited on them (the driver is idle meanwhile)."""
+    from lookalike.engine.stages import group
+
+    pooled = group._recheck_in_pool
+
+    def counted(ctx, recheck, need, token):  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        stats["pool_calls"] += 1
+        stats["pool_pairs"] += len(need)
+        yield from pooled(ctx, recheck, need, token)
+        stats["pool_wall_s"] = round(stats["pool_wall_s"] + time.perf_counter() - t, 2)
+
+    group._recheck_in_pool = counted
+
+
+def run(catalog: Path, workers: int, fresh_checks: bool = False) -> dict:
     from lookalike.engine import pipeline
     from lookalike.engine.options import ScanOptions
 
     times: dict = {}
+    rechecks = {"pool_calls": 0, "pool_pairs": 0, "pool_wall_s": 0.0}
+    _count_rechecks(rechecks)
     pipeline.discover, pipeline.diff = _nothing_found, _catalog_rows
     for name in ("group", "rank"):
         setattr(pipeline, name, _timed(times, name, getattr(pipeline, name)))
     with sqlite3.connect(catalog) as db:
         (roots,) = db.execute("SELECT roots FROM scans ORDER BY id LIMIT 1").fetchone()
         db.execute("DELETE FROM meta WHERE key IN ('groups_parts', 'groups_reuse')")
+        if fresh_checks:  # as on a first scan: no pixel re-check remembered
+            db.execute("DELETE FROM pair_checks")
     options = ScanOptions(roots=tuple(Path(r) for r in json.loads(roots)), workers=workers)
     digest, groups = hashlib.blake2b(digest_size=16), 0
     wall = time.perf_counter()
@@ -78,6 +100,7 @@ def run(catalog: Path, workers: int) -> dict:
             digest.update(json.dumps(dataclasses.asdict(ev.group), default=str).encode())
     return {
         "stages": times,
+        "rechecks_in_pool": rechecks,
         "groups": groups,
         "groups_digest": digest.hexdigest(),
         "run_wall_s": round(time.perf_counter() - wall, 2),
@@ -88,12 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("catalog", type=Path, help="a scanned catalog (copied, never written)")
     ap.add_argument("--workers", type=int, default=2, help="the pool's, for pixel re-checks")
+    ap.add_argument(
+        "--fresh-checks",
+        action="store_true",
+        help="forget the copy's remembered pixel re-checks, as a first scan has none",
+    )
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="lk-group-rank-") as tmp:
         copy = Path(tmp) / "catalog.db"
         shutil.copyfile(args.catalog, copy)
-        out = run(copy, args.workers)
+        out = run(copy, args.workers, args.fresh_checks)
     out |= {"script": "benchmarks/group_rank_stages.py", "argv": sys.argv[1:]}
     text = json.dumps(out, indent=2)
     print(text)
