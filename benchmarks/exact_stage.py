@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shutil
 import sqlite3
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
+
+from emit import emit, on_catalog_copy
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -75,16 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("catalog", type=Path, help="a scanned catalog (copied, never written)")
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="lk-exact-") as tmp:
-        copy = Path(tmp) / "catalog.db"
-        shutil.copyfile(args.catalog, copy)
-        out = run(copy)
+    out = on_catalog_copy(args.catalog, "lk-exact-", run)
     out |= {"script": "benchmarks/exact_stage.py", "argv": sys.argv[1:]}
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
-    return 0
+    return emit(out, args.output)
 
 
 if __name__ == "__main__":

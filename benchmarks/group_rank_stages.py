@@ -19,13 +19,13 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import shutil
 import sqlite3
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
+
+from emit import emit, on_catalog_copy
 
 
 def _timed(times: dict, name: str, stage):
@@ -118,16 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="lk-group-rank-") as tmp:
-        copy = Path(tmp) / "catalog.db"
-        shutil.copyfile(args.catalog, copy)
-        out = run(copy, args.workers, args.fresh_checks)
+    out = on_catalog_copy(
+        args.catalog, "lk-group-rank-", lambda copy: run(copy, args.workers, args.fresh_checks)
+    )
     out |= {"script": "benchmarks/group_rank_stages.py", "argv": sys.argv[1:]}
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
-    return 0
+    return emit(out, args.output)
 
 
 if __name__ == "__main__":

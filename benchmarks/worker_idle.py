@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from emit import emit
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -181,10 +183,7 @@ def main(argv: list[str] | None = None) -> int:
               "cold": args.cold, "evicted_files": evicted,
               **run(args.folder, args.workers, args.src),
               "load_avg": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
-    print(json.dumps(result, indent=1))
-    if args.output:
-        args.output.write_text(json.dumps(result, indent=1) + "\n")
-    return 0
+    return emit(result, args.output, indent=1)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import math
 import os
 import pickle
@@ -44,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emit import emit
 from lookalike.engine import pool as pool_mod
 from lookalike.engine.features.extract import extract_file
 from lookalike.engine.pool import DecodePool, chunk_size
@@ -223,10 +223,7 @@ def main(argv: list[str] | None = None) -> int:
            **report(files, run, mine, pick, first),
            "load_avg": [round(x, 2) for x in os.getloadavg()],
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
-    print(json.dumps(out, indent=1))
-    if args.output:
-        args.output.write_text(json.dumps(out, indent=1) + "\n")
-    return 0
+    return emit(out, args.output, indent=1)
 
 
 if __name__ == "__main__":
