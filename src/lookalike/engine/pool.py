@@ -52,8 +52,8 @@ def _quiet_worker(warm: str | None = None) -> None:
     """Workers ignore SIGINT (the parent decides how to stop, so no tracebacks leak out), use
     one BLAS thread and one OpenCV thread each (N workers × N threads would only fight over
     the cores: OpenCV's own pool is one thread a core in every process, 16 × 16 on a 16-core
-    box, and on 2 cores 16 of them cost a worker ≈ 5 % more CPU a photo) and keep their
-    heap's pages from one photo to the next (``keep_heap``)."""
+    box; the pool is the parallelism, and OpenCV's results do not depend on its thread
+    count) and keep their heap's pages from one photo to the next (``keep_heap``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in _THREAD_VARS:
         os.environ[var] = "1"

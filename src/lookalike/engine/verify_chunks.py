@@ -14,7 +14,6 @@ pure function of its two files (and of which one is ``a``, which is kept).
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections import defaultdict, deque
 from collections.abc import Sequence
@@ -82,14 +81,8 @@ def verify_task(
     global _verifier
     from lookalike.engine.features.verify import Verifier
 
-    if _verifier is None:
+    if _verifier is None:  # a pool worker runs OpenCV on one thread (pool._quiet_worker)
         _verifier = Verifier(cache_size=VERIFY_CACHE, cache_mb=VERIFY_CACHE_MB)
-        if multiprocessing.parent_process() is not None:
-            # OpenCV starts a thread per core in each worker (16 × 14 on the GPU box): the pool
-            # is the parallelism. Pixel-parallel and sequential ops: verdicts do not change.
-            import cv2
-
-            cv2.setNumThreads(1)
     out = []
     for a, b, pa, pb in chunk:
         r = _verifier.verify(pa, pb)
