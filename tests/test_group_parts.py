@@ -4,8 +4,9 @@ real photos (with their re-saves, crops and hard negatives: other parts of the s
 the rescan's output is byte for byte a full regroup's on a copy of the catalog — also on the
 large-collection path (the inverted-file search, forced here by a tiny ``index.FLAT_LIMIT``)
 while the stored grouping found every pair; when it missed some, the rescan keeps what it
-found away from the changes and is exact where they are; and each reason to regroup
-everything, alone, makes the rescan regroup everything."""
+found away from the changes and is exact where they are; photos beside videos regroup by
+parts too; and each reason to regroup everything, alone, makes the rescan regroup
+everything."""
 
 from __future__ import annotations
 
@@ -322,15 +323,30 @@ def test_each_reason_to_regroup_all_regroups_all(lib, tmp_path, plans, monkeypat
     assert got == _scan(Engine(ref, tmp_path / "thumbs"), _opts(lib))
 
 
-def test_videos_regroup_all(lib, tmp_path, plans):
+def test_photos_beside_videos_regroup_by_parts(lib, tmp_path, plans):
+    """Videos are matched all together and their groups built again every scan; the photos
+    beside them still regroup by parts, and the output is a full regroup's either way: a
+    photo added, then a video."""
     src = Path(__file__).parent / "data" / "video"
-    clip = next(p for p in sorted(src.iterdir()) if p.suffix in (".mp4", ".mkv", ".webm"))
-    shutil.copy(clip, lib / clip.name)
+    for name in ("carphone_pristine.mp4", "carphone_distorted.mp4"):
+        shutil.copy(src / name, lib / name)
     engine = Engine(tmp_path / "c.db", tmp_path / "thumbs")
-    _scan(engine, _opts(lib))
-    _write(lib / "p2-b.jpg", 2, 1)
-    _scan(engine, _opts(lib))
-    assert plans[-1] is None
+    first = _scan(engine, _opts(lib))
+    video_groups = [g for g in first["groups"] if g["files"][0]["path"].endswith(".mp4")]
+    assert video_groups, "the two carphone encodes make a group"
+    for n, change in enumerate(("photo", "video")):
+        if change == "photo":
+            _write(lib / "p2-b.jpg", 2, 1)
+        else:
+            shutil.copy(src / "carphone_distorted.mp4", lib / "carphone-copy.mp4")
+        ref = tmp_path / f"ref{n}.db"
+        _copy_catalog(tmp_path / "c.db", ref)
+        got = _scan(engine, _opts(lib))
+        assert plans[-1] == (3 if change == "photo" else 0)  # by parts: p2's pair + the new one
+        assert got == _scan(Engine(ref, tmp_path / "thumbs"), _opts(lib))
+        assert plans[-1] is None  # the reference regrouped all
+    mp4s = [sorted(f["path"] for f in g["files"]) for g in got["groups"]]
+    assert any(str(lib / "carphone-copy.mp4") in paths for paths in mp4s)
 
 
 def _centre_crop(n: int, percent: int) -> Image.Image:

@@ -27,8 +27,11 @@ with any added photo. A regroup by parts keeps what the stored grouping found aw
 changes (missed pairs stay missed until a change touches them) and is exact where they are.
 Groups never chain: R is a union of components of E', each clustered as grouping does.
 
-When unsure — no record, other settings, videos (their matcher sees all of them at once), a
-stored group with a file the catalog has no id for, more than ``MOST`` of the items changed,
+Videos are not items: their matcher sees all of them at once, so rank builds every video
+group again on every scan (stages/rank.py ``_video_groups``) and no stored group holding a
+video is kept; the photos around them still regroup by parts.
+
+When unsure — no record, other settings, a stored group with a file the catalog has no id for, more than ``MOST`` of the items changed,
 or a part of more than ``PART_LIMIT`` codes (its exact search would cost more than a full
 regroup's) — it regroups all and says why in the debug log.
 """
@@ -229,9 +232,6 @@ def plan(
         return None, cur, {}
     assert rec is not None
     prev = rec["stamps"]
-    if ex.video_reps:
-        log.debug("regrouping all: videos are matched all together")
-        return None, cur, built(ctx.cat, ex, cur, prev)
     changed = {int(k) for k, s in cur.items() if prev.get(k) != s}
     old_forbidden = {(a, b) for a, b in rec["forbidden"]}
     for a, b in old_forbidden ^ forbidden:
@@ -321,7 +321,9 @@ def stored_group(cat: Catalog, ord_: int) -> Group:
 
 def _kept(cat: Catalog, ex: Exact, cur: dict[str, str], redone: set[int]) -> list[Group] | None:
     """The stored groups whose every file belongs to a current representative that is not
-    regrouped (such a group is exactly what a full regroup would build again)."""
+    regrouped (such a group is exactly what a full regroup would build again). A group with
+    a video is never kept: rank builds every video group again (the module's docstring)."""
+    videos = {r.id for r in ex.video_reps}
     out = []
     for (data,) in cat.db.execute("SELECT data FROM groups ORDER BY ord"):
         g = group_from_row(json.loads(data))
@@ -330,6 +332,6 @@ def _kept(cat: Catalog, ex: Exact, cur: dict[str, str], redone: set[int]) -> lis
             if m.file_id is None:
                 return None
             reps.add(ex.rep_of.get(m.file_id, m.file_id))
-        if all(str(r) in cur and r not in redone for r in reps):
+        if reps.isdisjoint(videos) and all(str(r) in cur and r not in redone for r in reps):
             out.append(g)
     return out
