@@ -5,8 +5,10 @@ Why: at 100k files these two stages run on the driver while the decode workers s
 catalog diff are replaced by the catalog's own rows (the files are not listed, read or
 stat'ed; every feature is stored, so the extract stage decodes nothing), the copy has no
 record of a last grouping (so the whole collection is grouped and ranked as on a first scan),
-and the consumer only counts the groups: the figures are the two stages' wall and CPU
-(the process's, so faiss's threads count) and a digest of every group built, to compare two
+and the consumer only counts the groups (``--consumer json``: the CLI's ``--no-ui --format json``
+writer, through the engine's scan thread, as ``scale.py``'s scans run): the figures are the two
+stages' wall and CPU (the process's, so faiss's threads and the writer count), the cyclic
+collector's passes and seconds in each, and a digest of every group built, to compare two
 trees' outputs. Pixel re-checks missing from the catalog's pair checks are decoded (a handful;
 ``--fresh-checks``: all of them, as on a first scan, counted in ``rechecks_in_pool``).
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import hashlib
 import json
 import sqlite3
@@ -28,15 +31,38 @@ from pathlib import Path
 from emit import emit, on_catalog_copy
 
 
-def _timed(times: dict, name: str, stage):
-    """The stage generator, its wall and CPU seconds recorded when it returns."""
+class _Collector:
+    """The cyclic collector's passes (by generation) and seconds while a timed stage runs:
+    after the extract the driver holds many long-lived objects, and each full pass walks them."""
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.by_stage: dict[str, dict] = {}
+        self._t = 0.0
+        gc.callbacks.append(self._tick)
+
+    def _tick(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t = time.thread_time()
+        elif self.stage is not None:
+            s = self.by_stage.setdefault(self.stage, {"passes": [0, 0, 0], "seconds": 0.0})
+            s["passes"][info["generation"]] += 1
+            s["seconds"] = round(s["seconds"] + time.thread_time() - self._t, 3)
+
+
+def _timed(times: dict, name: str, stage, collector: _Collector):
+    """The stage generator, its wall and CPU seconds (and the collector's passes and CPU seconds) recorded when it
+    returns."""
 
     def wrapper(*args, **kwargs):
         wall, cpu = time.perf_counter(), time.process_time()
+        collector.stage = name
         out = yield from stage(*args, **kwargs)
+        collector.stage = None
         times[name] = {
             "wall_s": round(time.perf_counter() - wall, 2),
             "cpu_s": round(time.process_time() - cpu, 2),
+            "gc": collector.by_stage.get(name, {"passes": [0, 0, 0], "seconds": 0.0}),
         }
         return out
 
@@ -76,7 +102,33 @@ def _count_rechecks(stats: dict) -> None:
     group._recheck_in_pool = counted
 
 
-def run(catalog: Path, workers: int, fresh_checks: bool = False) -> dict:
+def _digest_events(options, catalog: Path) -> tuple[int, str]:
+    """Consumer "digest": every GroupFound's dataclass, hashed (the figures up to 2026-11-27)."""
+    from lookalike.engine import pipeline
+
+    digest, groups = hashlib.blake2b(digest_size=16), 0
+    for ev in pipeline.run_scan(options, catalog, catalog.parent / "thumbs", threading.Event()):
+        if type(ev).__name__ == "GroupFound":
+            groups += 1
+            digest.update(json.dumps(dataclasses.asdict(ev.group), default=str).encode())
+    return groups, digest.hexdigest()
+
+
+def _digest_json(options, catalog: Path) -> tuple[int, str]:
+    """Consumer "json": the Engine's scan thread and the headless ``--format json`` writer, as
+    ``lookalike scan --no-ui`` runs them; the digest is of the written groups' bytes."""
+    from lookalike.engine.api import Engine
+    from lookalike.headless.runner import run_scan
+
+    out = catalog.parent / "out.json"
+    with out.open("w") as f:
+        res = run_scan(Engine(catalog, catalog.parent / "thumbs"), options, "json", f, None, "none")
+    text = out.read_text()
+    groups = text[: text.index('\n ],\n "errors"')] if res.finished.groups else ""
+    return len(res.finished.groups), hashlib.blake2b(groups.encode(), digest_size=16).hexdigest()
+
+
+def run(catalog: Path, workers: int, fresh_checks: bool = False, consumer: str = "digest") -> dict:
     from lookalike.engine import pipeline
     from lookalike.engine.options import ScanOptions
 
@@ -84,25 +136,23 @@ def run(catalog: Path, workers: int, fresh_checks: bool = False) -> dict:
     rechecks = {"pool_calls": 0, "pool_pairs": 0, "pool_wall_s": 0.0}
     _count_rechecks(rechecks)
     pipeline.discover, pipeline.diff = _nothing_found, _catalog_rows
+    collector = _Collector()
     for name in ("group", "rank"):
-        setattr(pipeline, name, _timed(times, name, getattr(pipeline, name)))
+        setattr(pipeline, name, _timed(times, name, getattr(pipeline, name), collector))
     with sqlite3.connect(catalog) as db:
         (roots,) = db.execute("SELECT roots FROM scans ORDER BY id LIMIT 1").fetchone()
         db.execute("DELETE FROM meta WHERE key IN ('groups_parts', 'groups_reuse')")
         if fresh_checks:  # as on a first scan: no pixel re-check remembered
             db.execute("DELETE FROM pair_checks")
     options = ScanOptions(roots=tuple(Path(r) for r in json.loads(roots)), workers=workers)
-    digest, groups = hashlib.blake2b(digest_size=16), 0
     wall = time.perf_counter()
-    for ev in pipeline.run_scan(options, catalog, catalog.parent / "thumbs", threading.Event()):
-        if type(ev).__name__ == "GroupFound":
-            groups += 1
-            digest.update(json.dumps(dataclasses.asdict(ev.group), default=str).encode())
+    groups, digest = (_digest_json if consumer == "json" else _digest_events)(options, catalog)
     return {
         "stages": times,
         "rechecks_in_pool": rechecks,
+        "consumer": consumer,
         "groups": groups,
-        "groups_digest": digest.hexdigest(),
+        "groups_digest": digest,
         "run_wall_s": round(time.perf_counter() - wall, 2),
     }
 
@@ -116,10 +166,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="forget the copy's remembered pixel re-checks, as a first scan has none",
     )
+    ap.add_argument(
+        "--consumer",
+        choices=("digest", "json"),
+        default="digest",
+        help="digest: hash each group's dataclass; json: the CLI's --format json writer",
+    )
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
     out = on_catalog_copy(
-        args.catalog, "lk-group-rank-", lambda copy: run(copy, args.workers, args.fresh_checks)
+        args.catalog,
+        "lk-group-rank-",
+        lambda copy: run(copy, args.workers, args.fresh_checks, args.consumer),
     )
     out |= {"script": "benchmarks/group_rank_stages.py", "argv": sys.argv[1:]}
     return emit(out, args.output)

@@ -17,6 +17,7 @@ from typing import TextIO
 
 from lookalike.engine.records import FileError, Group, ScanStats
 from lookalike.headless import output
+from lookalike.headless.indent_json import dumps_indent1
 
 _GROUP_INDENT = "  "  # a group sits two levels deep in the document (indent=1)
 _HEAD = f'{{\n "version": {output.JSON_VERSION},\n "groups": ['
@@ -43,8 +44,7 @@ class ResultStream:
         self.count += 1
         if self.fmt == "json":
             head = _HEAD + "\n" if first else ",\n"
-            body = "\n".join(_GROUP_INDENT + line for line in _dumps(g.to_json()).split("\n"))
-            self.out.write(head + body)
+            self.out.write(head + dumps_indent1(g.to_json(), _GROUP_INDENT))
         elif self._csv is not None:
             if first:
                 self._csv.writerow(output.CSV_FIELDS)
