@@ -18,10 +18,12 @@ trees' outputs. Pixel re-checks missing from the catalog's pair checks are decod
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import gc
 import hashlib
 import json
+import resource
 import sqlite3
 import sys
 import threading
@@ -128,9 +130,18 @@ def _digest_json(options, catalog: Path) -> tuple[int, str]:
     return len(res.finished.groups), hashlib.blake2b(groups.encode(), digest_size=16).hexdigest()
 
 
-def run(catalog: Path, workers: int, fresh_checks: bool = False, consumer: str = "digest") -> dict:
-    from lookalike.engine import pipeline
+def run(
+    catalog: Path,
+    workers: int,
+    fresh_checks: bool = False,
+    consumer: str = "digest",
+    plain_gc: bool = False,
+) -> dict:
+    from lookalike.engine import heap, pipeline
     from lookalike.engine.options import ScanOptions
+
+    if plain_gc:  # the collector as before engine/heap.py: nothing frozen
+        heap.long_lived_frozen = contextlib.nullcontext
 
     times: dict = {}
     rechecks = {"pool_calls": 0, "pool_pairs": 0, "pool_wall_s": 0.0}
@@ -151,9 +162,11 @@ def run(catalog: Path, workers: int, fresh_checks: bool = False, consumer: str =
         "stages": times,
         "rechecks_in_pool": rechecks,
         "consumer": consumer,
+        "gc": "plain" if plain_gc else "pipeline",
         "groups": groups,
         "groups_digest": digest,
         "run_wall_s": round(time.perf_counter() - wall, 2),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
     }
 
 
@@ -172,12 +185,18 @@ def main(argv: list[str] | None = None) -> int:
         default="digest",
         help="digest: hash each group's dataclass; json: the CLI's --format json writer",
     )
+    ap.add_argument(
+        "--gc",
+        choices=("pipeline", "plain"),
+        default="pipeline",
+        help="pipeline: the scan's own collector handling (engine/heap.py); plain: none",
+    )
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
     out = on_catalog_copy(
         args.catalog,
         "lk-group-rank-",
-        lambda copy: run(copy, args.workers, args.fresh_checks, args.consumer),
+        lambda copy: run(copy, args.workers, args.fresh_checks, args.consumer, args.gc == "plain"),
     )
     out |= {"script": "benchmarks/group_rank_stages.py", "argv": sys.argv[1:]}
     return emit(out, args.output)

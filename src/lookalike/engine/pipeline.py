@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from lookalike.engine import group_reuse
+from lookalike.engine import group_reuse, heap
 from lookalike.engine.catalog import Catalog
 from lookalike.engine.events import Event, ScanFinished, ScanStarted
 from lookalike.engine.options import ScanOptions
@@ -69,25 +69,26 @@ def run_scan(
             yield _finished(ctx, t_start, (), cancelled=True)
             return
         rules = yield from content(ctx, ex, diffed)
-        checked = time.monotonic()
-        fp = group_reuse.fingerprint(ctx, ex) if group_reuse.eligible(ctx) else None
-        reuse = group_reuse.stored(cat, fp) if fp is not None else None
-        if reuse is not None:  # nothing changed since the last full grouping
-            spool = GroupSpool(catalog_path.parent)
-            groups = yield from group_reuse.replay(ctx, reuse, spool, checked)
-        else:
-            group_reuse.forget(cat)
-            rec = group_reuse.Recorder(ctx)
-            grouped = yield from rec.watch(group(ctx, ex))
-            if cancel.is_set():  # re-checks stopped: these groups may hold unchecked look-alikes
-                yield _finished(ctx, t_start, (), rules, cancelled=True)
-                return
-            spool = GroupSpool(catalog_path.parent)  # the scan's groups, on disk (scan_groups.py)
-            groups = yield from rec.watch(rank(ctx, grouped, ex, diffed, ml_state, spool))
-        finished = _finished(ctx, t_start, groups, rules)
-        cat.finish_scan(ctx.scan_id, ctx.stats.to_json(), groups, seen=diffed.rows)
-        if reuse is None and fp is not None and not cancel.is_set():
-            rec.remember(cat, fp, groups)
+        with heap.long_lived_frozen():  # group and rank allocate in bulk: see heap.py
+            checked = time.monotonic()
+            fp = group_reuse.fingerprint(ctx, ex) if group_reuse.eligible(ctx) else None
+            reuse = group_reuse.stored(cat, fp) if fp is not None else None
+            if reuse is not None:  # nothing changed since the last full grouping
+                spool = GroupSpool(catalog_path.parent)
+                groups = yield from group_reuse.replay(ctx, reuse, spool, checked)
+            else:
+                group_reuse.forget(cat)
+                rec = group_reuse.Recorder(ctx)
+                grouped = yield from rec.watch(group(ctx, ex))
+                if cancel.is_set():  # re-checks stopped: groups may hold unchecked look-alikes
+                    yield _finished(ctx, t_start, (), rules, cancelled=True)
+                    return
+                spool = GroupSpool(catalog_path.parent)  # the scan's groups, on disk
+                groups = yield from rec.watch(rank(ctx, grouped, ex, diffed, ml_state, spool))
+            finished = _finished(ctx, t_start, groups, rules)
+            cat.finish_scan(ctx.scan_id, ctx.stats.to_json(), groups, seen=diffed.rows)
+            if reuse is None and fp is not None and not cancel.is_set():
+                rec.remember(cat, fp, groups)
         yield finished
     finally:
         pool.close()

@@ -1,0 +1,30 @@
+"""The cyclic collector and a scan's long-lived objects (issue 13).
+
+Why: once the extract stage is done the driver holds what the rest of the scan reads — every
+file's row, the exact clusters, the content rules' outcome — and the group and rank stages
+then allocate in bulk, so the collector runs its passes, and each full pass walks every one
+of those objects again although none of them can be garbage yet. ``gc.freeze()`` moves the
+objects alive at that point into a generation the collector skips (reference counting still
+frees them as before); the scan unfreezes them when ranking is done, so a cycle among them
+that became garbage meanwhile is collected then and no memory is kept past the scan.
+Measured by ``benchmarks/group_rank_stages.py`` (``--gc plain`` runs without it).
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def long_lived_frozen() -> Iterator[None]:
+    """Everything alive now is out of the collector's sight until the block ends.
+
+    Process-wide, like the collector itself: the app freezes its own review after every scan
+    (ui/app_scan.py) again, so the unfreeze here costs it nothing lasting."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
