@@ -24,10 +24,13 @@ from pathlib import Path
 def _floor(args: tuple[list[str], object]) -> float:
     """CPU ms per photo of ``extract_file`` over ``files``, after a warm-up, started together."""
     files, barrier = args
+    import cv2
+
     from lookalike.engine import pool
     from lookalike.engine.features.extract import extract_file
 
     getattr(pool, "keep_heap", lambda: False)()  # the heap the scan's decode workers keep
+    cv2.setNumThreads(1)  # as a decode worker runs (pool._quiet_worker): N floors x N threads
     for f in files[:10]:
         extract_file(f, None, 250_000_000)
     barrier.wait()

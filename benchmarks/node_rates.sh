@@ -19,6 +19,17 @@
 #   verify_blind   the same engine without verifying ahead (--no-ahead: rounds as barriers)
 #   verify_before  the same with the code under $BEFORE_SRC (a copy of an older src/)
 #   model     scale.py --count $MODEL_COUNT --extra-args '--model effnet-lite0'
+#   wide      wide_scan.py: the hash-mode scan alone on the made m$COUNT set, once per worker
+#             count in $WIDE_WORKERS (default WORKERS), first scan + rescan; its progress,
+#             stage seconds and a sample of the tree every 2 s (processes, threads, cores
+#             busy, throttling) go to OUTDIR/wide_wN.log line by line, so a killed step keeps them
+#             (WIDE_WORK: its catalog and thumbnails, default $DATA/wide_run)
+#   wide_before   the same with the code under $BEFORE_SRC (e.g. the src/ of 008bfb1^, whose
+#             decode workers ran OpenCV's pool of a thread a core)
+#
+# OUTDIR/box.json first: cores, the cgroup's CPU quota and throttling, the disks' fsync time.
+# Every step's line says when it ended, the load, and the seconds the CPU quota held it back.
+# scale.py's two scans write their stderr to OUTDIR/scale_logs/ as they run (stamped).
 set -u
 out=${1:?usage: node_rates.sh OUTDIR [WORKERS]}
 w=${2:-$(nproc)}
@@ -29,11 +40,14 @@ mkdir -p "$out"
 base=${PYTHONPATH:-}
 export PYTHONPATH=$PWD/src${base:+:$base} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 log=$out/all.log
+throttled() {  # seconds the cgroup's CPU quota held this box back so far ("None" without one)
+  "$py" benchmarks/run_log.py --throttled 2>/dev/null || printf '?'
+}
 
 step() {  # NAME LIMIT_S COMMAND...: one step in its own process group, killed whole at the end
   local name=$1 limit=$2 pid rc killer
   shift 2
-  echo "== $name $(date -u +%T) (limit ${limit}s): $*" | tee -a "$log"
+  echo "== $name $(date -u +%T) (limit ${limit}s, throttled $(throttled) s): $*" | tee -a "$log"
   setsid "$@" >>"$log" 2>&1 &
   pid=$!
   (sleep "$limit"; kill -TERM -- "-$pid" 2>/dev/null; sleep 3; kill -KILL -- "-$pid" 2>/dev/null) &
@@ -42,7 +56,8 @@ step() {  # NAME LIMIT_S COMMAND...: one step in its own process group, killed w
   rc=$?
   kill "$killer" 2>/dev/null
   kill -KILL -- "-$pid" 2>/dev/null  # anything the step left behind
-  echo "   $name rc=$rc $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
+  echo "   $name rc=$rc $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)," \
+    "throttled $(throttled) s" | tee -a "$log"
 }
 
 {
@@ -50,6 +65,8 @@ step() {  # NAME LIMIT_S COMMAND...: one step in its own process group, killed w
   nvidia-smi -L 2>/dev/null || echo "no nvidia-smi"
   "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
 } >>"$log" 2>&1
+"$py" benchmarks/run_log.py "$data" "$out" >"$out/box.json" 2>>"$log"
+cat "$out/box.json" >>"$log"
 
 verify() {  # SRC NAME [ARGS...]
   local src=$1 name=$2
@@ -57,6 +74,15 @@ verify() {  # SRC NAME [ARGS...]
   step "$name" "${VERIFY_LIMIT:-110}" env PYTHONPATH="$src${base:+:$base}" "$py" \
     benchmarks/verify_rounds.py "$data/m1000/photos" "$data/m1000/copies" --workers "$w" \
     -o "$out/$name.json" "$@"
+}
+
+wide() {  # SRC NAME: the scan alone, once per worker count (wide_scan.py)
+  local src=$1 name=$2 n
+  for n in ${WIDE_WORKERS:-$w}; do
+    step "${name}_w$n" "${WIDE_LIMIT:-100}" env PYTHONPATH="$src${base:+:$base}" "$py" \
+      benchmarks/wide_scan.py "$data/m$count" --workers "$n" --work "${WIDE_WORK:-$data/wide_run}" \
+      --log "$out/${name}_w$n.log" -o "$out/${name}_w$n.json" --rescan
+  done
 }
 
 for s in ${STEPS:-make scale floor camera verify model}; do
@@ -67,13 +93,15 @@ for s in ${STEPS:-make scale floor camera verify model}; do
         --data '$data' --make-only" ;;
     scale)
       step scale "${SCALE_LIMIT:-120}" "$py" benchmarks/scale.py --count "$count" \
-        --workers "$w" --data "$data" -o "$out/scale.json" ;;
+        --workers "$w" --data "$data" --log-dir "$out/scale_logs" -o "$out/scale.json" ;;
     floor)
       step floor "${FLOOR_LIMIT:-45}" sh -c "'$py' benchmarks/floor_parallel.py \
         '$data/m$count' --procs $w --rounds 2 > '$out/floor.json'" ;;
     camera)
       step camera "${CAMERA_LIMIT:-120}" "$py" benchmarks/scale.py --design camera \
         --count "${CAMERA:-500}" --workers "$w" --data "$data" -o "$out/camera.json" ;;
+    wide) wide "$PWD/src" wide ;;
+    wide_before) wide "${BEFORE_SRC:?BEFORE_SRC: a copy of the older src/}" wide_before ;;
     verify) verify "$PWD/src" verify ;;
     verify_blind) verify "$PWD/src" verify_blind --no-ahead ;;
     verify_before) verify "${BEFORE_SRC:?BEFORE_SRC: a copy of the older src/}" verify_before ;;

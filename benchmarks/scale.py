@@ -28,6 +28,13 @@ with the RSS); ``extract_cpu_ms_per_image`` / ``extract_cpu_efficiency`` are the
 stage's alone, per decoded photo — the part the floor compares with, without the walk, the
 catalog diff, the exact stage, grouping and ranking around it. ``thumb_cache``: the thumbnail
 cache's files, bytes and disk (whole blocks, as ``du``) after each scan.
+
+A killed run still says where it was (issue 13: two 16-core tries ran out of time and left
+nothing): each phase's start and end go to stderr stamped as they happen (``run_log.py``),
+each scan's own stderr (``--progress plain``: progress and stage seconds) goes line by line to
+``--log-dir`` (first.log, again.log), and ``box`` holds the box's CPU quota, throttling and
+fsync time. The floors run OpenCV on one thread, as the decode workers do. ``--work`` keeps
+the catalog out of the set's ``run/``, which other scripts read (use it on a shared set).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ import psutil
 from PIL import Image, ImageEnhance
 
 import scale_camera
+from run_log import PHASES, Tee, box_facts, phase, say
 
 COPY_SHARE = 0.1  # share of images that get a planted copy
 # 2: crops of one source, one seeded generator per file, written by a pool;
@@ -331,18 +339,24 @@ def _children_cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def scan(root: Path, db: Path, out: Path, workers: int, extra: list[str]) -> dict:
+def scan(
+    root: Path, db: Path, out: Path, workers: int, extra: list[str], log: Path | None = None
+) -> dict:
+    """One scan in a child process; its stderr (``--progress plain``: each stage's progress
+    and seconds) goes line by line, stamped, to ``log`` and to this process's stderr."""
     env = dict(os.environ, XDG_CACHE_HOME=str(db.parent / "cache"))
     cmd = [sys.executable, "-m", "lookalike", "scan", "--no-ui", str(root / "photos"),
            str(root / "copies"), "--db", str(db), "--workers", str(workers), "-o", str(out),
-           "--format", "json", *extra]  # fmt: skip
+           "--format", "json", "--progress", "plain", *extra]  # fmt: skip
     peaks: dict = {"driver": 0, "tree": 0, "driver_cpu_s": 0.0, "timeline": []}
     cpu0 = _children_cpu_s()
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    tee = Tee(proc, log, out.stem)
     sampler = threading.Thread(target=_sample, args=(proc, peaks), daemon=True)
     sampler.start()
-    _, err = proc.communicate()
+    proc.wait()
+    err = tee.join()
     wall = time.perf_counter() - t
     tree_cpu = _children_cpu_s() - cpu0
     sampler.join()
@@ -372,10 +386,13 @@ def thumb_cache(cache: Path) -> dict:
 def floor_rate(root: Path, count: int = 200) -> tuple[float, float]:
     """Per-core rate of the scan's per-photo work (one decode, every feature), and its CPU
     milliseconds per file (``time.process_time``: unlike the rate, steady on a shared box)."""
+    import cv2
+
     from lookalike.engine import pool
     from lookalike.engine.features.extract import extract_file
 
     getattr(pool, "keep_heap", lambda: False)()  # the heap the scan's decode workers keep
+    cv2.setNumThreads(1)  # as in a decode worker (pool._quiet_worker): no pool of a core each
     files = sorted((root / "photos").rglob("*.jpg"))[:count]
     for f in files[:10]:  # imports, allocator and page cache warm, as in a long-lived worker
         extract_file(str(f), None, 250_000_000)
@@ -452,27 +469,52 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--make-only", action="store_true", help="write the set, scan nothing")
     ap.add_argument("--extra-args", default="", help="more scan options, e.g. '--executor ray'")
+    ap.add_argument(
+        "--work",
+        type=Path,
+        help="folder for the catalog, thumbnails and scan outputs (emptied first; default: "
+        "the set's run/, which other scripts read: give your own when the set is shared)",
+    )
+    ap.add_argument(
+        "--log-dir",
+        type=Path,
+        help="where each scan's stderr goes as it runs (first.log, again.log; default --work)",
+    )
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
     root = set_root(args.data, args.count, args.design)
     t = time.perf_counter()
-    labels = make_set(root, args.count, workers=args.workers, design=args.design)
+    with phase(f"make set {root}"):
+        labels = make_set(root, args.count, workers=args.workers, design=args.design)
     made = time.perf_counter() - t
     if args.make_only:
         print(f"{args.count} files (+{len(labels['planted'])} copies) in {made:.0f} s: {root}")
         return 0
-    work = root / "run"
+    work = args.work or root / "run"
     if work.exists():
         subprocess.run(["rm", "-rf", str(work)], check=True)
-    work.mkdir()
+    work.mkdir(parents=True)
+    logs = args.log_dir or work
+    logs.mkdir(parents=True, exist_ok=True)
     db = work / "catalog.db"
     files = args.count + len(labels["planted"])
     extra = args.extra_args.split()
-    floor0, cpu0 = floor_rate(root)  # before and after the scans: the box's load drifts
-    first = scan(root, db, work / "first.json", args.workers, extra)
-    again = scan(root, db, work / "again.json", args.workers, extra)
-    floor1, cpu1 = floor_rate(root)
+    with phase("box facts"):
+        box = box_facts([work])
+    say(f"box: {json.dumps(box)}")
+    with phase("floor before"):  # before and after the scans: the box's load drifts
+        floor0, cpu0 = floor_rate(root)
+    with phase(f"first scan, {files} files, {args.workers} workers"):
+        first = scan(root, db, work / "first.json", args.workers, extra, logs / "first.log")
+    with phase("rescan"):
+        again = scan(root, db, work / "again.json", args.workers, extra, logs / "again.log")
+    with phase("floor after"):
+        floor1, cpu1 = floor_rate(root)
     floor, floor_cpu_ms = (floor0 + floor1) / 2, (cpu0 + cpu1) / 2
+    with phase("hash rate"):
+        hash_mb_s = round(hash_rate(work))
+    with phase("catalog rate"):
+        catalog_files_s = round(catalog_rate(work))
     result = {
         "script": "benchmarks/scale.py", "argv": sys.argv[1:], "commit": _commit(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -482,7 +524,8 @@ def main(argv: list[str] | None = None) -> int:
         "floor_per_core_img_s": round(floor, 1), "floor_cpu_ms": round(floor_cpu_ms, 2),
         "floor_cpu_ms_before_after": [round(cpu0, 2), round(cpu1, 2)],
         "workers": args.workers, "load_avg": [round(x, 2) for x in os.getloadavg()],
-        "hash_mb_s": round(hash_rate(work)), "catalog_files_s": round(catalog_rate(work)),
+        "hash_mb_s": hash_mb_s, "catalog_files_s": catalog_files_s, "box": box,
+        "phases_s": dict(PHASES),
     }  # fmt: skip
     for name, r in (("first", first), ("rescan", again)):
         groups = r.pop("groups")
