@@ -67,6 +67,20 @@ class Member:
         }
 
 
+_MEMBER_FIELDS = frozenset(Member.__dataclass_fields__)
+
+
+def member_with(m: Member, **changes: Any) -> Member:
+    """``dataclasses.replace(m, **changes)`` without its per-call look at the fields and the
+    frozen ``__init__`` (a ``setattr`` a field): the rank stage makes about three of these a
+    file (issue 13). ``Member`` has no ``__post_init__``, so the copy is the same object."""
+    if not changes.keys() <= _MEMBER_FIELDS:
+        raise TypeError(f"not Member fields: {sorted(changes.keys() - _MEMBER_FIELDS)}")
+    new = object.__new__(Member)
+    new.__dict__.update(m.__dict__, **changes)
+    return new
+
+
 @dataclass(frozen=True)
 class Group:
     """A set of files that are copies of one photo (or look-alike shots)."""

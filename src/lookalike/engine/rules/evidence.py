@@ -17,15 +17,15 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from lookalike.engine.features import perceptual as pc
+from lookalike.engine.features.dct_turns import turned_dct_vectors
 from lookalike.engine.features.provenance import JPEG_RESAVE, JPEG_TRACE, border_kind, editor_name
-from lookalike.engine.records import Member
+from lookalike.engine.records import Member, member_with
 
 LOSSLESS = {"PNG", "TIFF", "BMP", "PPM", "TGA"}
 CAMERA_LOSSY = {"JPEG", "MPO", "HEIF", "HEIC"}
@@ -92,7 +92,7 @@ def best_turn(views_a: Sequence[Any], views_b: Sequence[Any]) -> tuple[int, floa
     best = (0, -1.0)
     targets = [pc.dct_vector(vb.dct) for vb in views_b]  # once each, not once per view of a
     for va in views_a:
-        turned = [pc.dct_vector(pc.transform_dct(va.dct, t)) for t in range(8)]
+        turned = turned_dct_vectors(va.dct)
         for target in targets:
             for t in range(8):
                 c = float(turned[t] @ target)
@@ -474,7 +474,7 @@ def with_evidence(
         [views_of(rid) for _, rid in files] if copies else [None] * len(files),
         relative=copies,
     )
-    return [replace(m, evidence=ev) for (m, _), ev in zip(files, evs, strict=True)]
+    return [member_with(m, evidence=ev) for (m, _), ev in zip(files, evs, strict=True)]
 
 
 def with_flags(members: Sequence[Member], keeper: Member, copies: bool = True) -> list[Member]:
@@ -486,6 +486,6 @@ def with_flags(members: Sequence[Member], keeper: Member, copies: bool = True) -
     return [
         m
         if m.path == keeper.path
-        else replace(m, flags=tuple(flags_for(kev, m.evidence or {}, keeper.format, m.format)))
+        else member_with(m, flags=tuple(flags_for(kev, m.evidence or {}, keeper.format, m.format)))
         for m in members
     ]

@@ -15,7 +15,7 @@ from typing import Any
 from lookalike.engine.catalog import FileRow
 from lookalike.engine.events import Event, GroupFound
 from lookalike.engine.group_parts import item_keys, stored_group
-from lookalike.engine.records import Group, Member
+from lookalike.engine.records import Group, Member, member_with
 from lookalike.engine.rules.evidence import with_evidence, with_flags
 from lookalike.engine.rules.keep import choose_keeper, with_others
 from lookalike.engine.scan_groups import GroupSpool
@@ -145,7 +145,7 @@ class _Ranker:
         members = with_flags(members, keeper, copies=copies)
         reason = with_others(reason, keeper.path, members)
         scored = [
-            Member(**{**m.__dict__, "score": round(self._score(tier, rid, keep_rep), 4)})
+            member_with(m, score=round(self._score(tier, rid, keep_rep), 4))
             for m, (_, rid) in zip(members, files, strict=True)
         ]
         return tier, keeper.path, reason, scored
