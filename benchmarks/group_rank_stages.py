@@ -9,8 +9,9 @@ and the consumer only counts the groups (``--consumer json``: the CLI's ``--no-u
 writer, through the engine's scan thread, as ``scale.py``'s scans run): the figures are the two
 stages' wall and CPU (the process's, so faiss's threads and the writer count), the cyclic
 collector's passes and seconds in each, and a digest of every group built, to compare two
-trees' outputs. Pixel re-checks missing from the catalog's pair checks are decoded (a handful;
-``--fresh-checks``: all of them, as on a first scan, counted in ``rechecks_in_pool``).
+trees' outputs, and of the pixel re-checks the catalog remembers after it. Pixel re-checks
+missing from the catalog's pair checks are decoded (a handful; ``--fresh-checks``: all of
+them, as on a first scan, counted in ``rechecks_in_pool``: in rounds, or streamed as found).
 
     nice -n 10 python benchmarks/group_rank_stages.py /tmp/lookalike-scale/m100000/run/catalog.db
 """
@@ -87,10 +88,42 @@ def _nothing_found(ctx):
     yield
 
 
+def _count_streamed(stats: dict) -> None:
+    """Re-checks sent to the pool as the grouper finds them (engine/recheck_stream.py):
+    pairs sent, and the wall the rounds waited on them (the driver idle meanwhile)."""
+    try:
+        from lookalike.engine.recheck_stream import StreamedChecks
+    except ImportError:  # a tree from before it (an A/B run): rounds only
+        return
+    send, wait = StreamedChecks._send, StreamedChecks.wait
+
+    def sent(self, pairs):  # type: ignore[no-untyped-def]
+        stats["streamed_pairs"] += len(pairs)
+        return send(self, pairs)
+
+    def waited(self, pairs, cancelled):  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        yield from wait(self, pairs, cancelled)
+        stats["stream_wait_s"] = round(stats["stream_wait_s"] + time.perf_counter() - t, 2)
+
+    StreamedChecks._send, StreamedChecks.wait = sent, waited
+
+
+def _checks_digest(catalog: Path) -> str:
+    """The remembered pixel re-checks after the run (pairs and verdicts, not their times)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with sqlite3.connect(catalog) as db:
+        for row in db.execute("SELECT a, b, same FROM pair_checks ORDER BY a, b"):
+            digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
 def _count_rechecks(stats: dict) -> None:
     """The group stage's pixel re-checks sent to the pool: calls, pairs, and the wall the
     stage waited on them (the driver is idle meanwhile)."""
     from lookalike.engine.stages import group
+
+    _count_streamed(stats)
 
     pooled = group._recheck_in_pool
 
@@ -145,6 +178,7 @@ def run(
 
     times: dict = {}
     rechecks = {"pool_calls": 0, "pool_pairs": 0, "pool_wall_s": 0.0}
+    rechecks |= {"streamed_pairs": 0, "stream_wait_s": 0.0}
     _count_rechecks(rechecks)
     pipeline.discover, pipeline.diff = _nothing_found, _catalog_rows
     collector = _Collector()
@@ -165,6 +199,7 @@ def run(
         "gc": "plain" if plain_gc else "pipeline",
         "groups": groups,
         "groups_digest": digest,
+        "checks_digest": _checks_digest(catalog),
         "run_wall_s": round(time.perf_counter() - wall, 2),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
     }

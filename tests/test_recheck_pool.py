@@ -1,6 +1,6 @@
-"""Pixel re-checks of uncertain edges run in the scan's worker pool (issue 13): the same
-groups and the same remembered verdicts as re-checking in the driver, and the driver itself
-decodes nothing for them."""
+"""Pixel re-checks of uncertain edges run in the scan's worker pool (issue 13), sent as the
+grouper finds them: the same groups and the same remembered verdicts as re-checking in the
+driver, and the driver itself decodes nothing for them."""
 
 from __future__ import annotations
 
@@ -56,6 +56,26 @@ def _verdicts(db: Path) -> set[tuple]:
         }
 
 
+def _stream_order(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """("sent", pairs) when re-checks go to the pool, ("wait", pairs) when a round waits."""
+    from lookalike.engine.recheck_stream import StreamedChecks
+
+    seen: list[tuple[str, int]] = []
+    send, wait = StreamedChecks._send, StreamedChecks.wait
+
+    def sent(self, pairs):  # type: ignore[no-untyped-def]
+        seen.append(("sent", len(pairs)))
+        return send(self, pairs)
+
+    def waited(self, pairs, cancelled):  # type: ignore[no-untyped-def]
+        seen.append(("wait", len(pairs)))
+        return wait(self, pairs, cancelled)
+
+    monkeypatch.setattr(StreamedChecks, "_send", sent)
+    monkeypatch.setattr(StreamedChecks, "wait", waited)
+    return seen
+
+
 def test_rechecks_in_the_pool_give_the_driver_groups(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -79,10 +99,14 @@ def test_rechecks_in_the_pool_give_the_driver_groups(
 
     monkeypatch.setattr(verify.Verifier, "verify", counted)
     monkeypatch.setattr(group_stage, "POOL_MIN_PAIRS", 1)  # every round goes to the pool
+    order = _stream_order(monkeypatch)
     pool_groups, events = _scan(tmp_path / "two.db", root, workers=2)
     assert pool_groups == driver_groups
     assert _verdicts(tmp_path / "two.db") == driver_verdicts
     assert calls == [], "the driver decoded photos for a re-check"
+    # sent as the candidates were matched, before the first round waited for any
+    assert order and order[0][0] == "sent" and "wait" in {what for what, _ in order}
+    assert sum(n for what, n in order if what == "sent") >= len(driver_verdicts)
     done = [e for e in events if isinstance(e, StageDone) and e.stage == "recheck"]
     assert done and done[0].count >= len(driver_verdicts)
 

@@ -121,6 +121,21 @@ def stamps(cat: Catalog, ex: Exact, item_keys: set[int]) -> dict[str, str]:
     return out
 
 
+class Stamps:
+    """This scan's :func:`stamps`, computed once, when first asked: a scan that regroups
+    all reads them only for the record it writes after grouping, so the group stage computes
+    them while the pool re-checks (stages/group.py), not before."""
+
+    def __init__(self, cat: Catalog, ex: Exact, item_keys: set[int]) -> None:
+        self._args: tuple | None = (cat, ex, item_keys)
+        self._out: dict[str, str] = {}
+
+    def __call__(self) -> dict[str, str]:
+        if self._args is not None:
+            self._out, self._args = stamps(*self._args), None
+        return self._out
+
+
 def item_keys(items: Sequence[Item]) -> list[int]:
     """The items' keys, from a table's column (building every Item costs its views)."""
     if isinstance(items, ItemTable):
@@ -222,15 +237,17 @@ def plan(
     stored_digest: Callable[[], list],
     thr: Thresholds,
     prep: ViewSignatures,
-) -> tuple[Plan | None, dict[str, str], Built]:
-    """What to regroup (None: all, and why in the debug log); this scan's stamps; and when
-    all is regrouped, the stored groups rank may send again as they were (``built``)."""
+) -> tuple[Plan | None, Stamps, Built]:
+    """What to regroup (None: all, and why in the debug log); this scan's stamps (not yet
+    computed when nothing stored is usable); and when all is regrouped, the stored groups
+    rank may send again as they were (``built``)."""
     keys = item_keys(items)
-    cur = stamps(ctx.cat, ex, set(keys))
+    lazy = Stamps(ctx.cat, ex, set(keys))
     if why := _unusable(rec, settings, stored_digest):
         log.debug("regrouping and ranking all: %s", why)
-        return None, cur, {}
+        return None, lazy, {}
     assert rec is not None
+    cur = lazy()
     prev = rec["stamps"]
     changed = {int(k) for k, s in cur.items() if prev.get(k) != s}
     old_forbidden = {(a, b) for a, b in rec["forbidden"]}
@@ -240,16 +257,16 @@ def plan(
     redo, why = _part(keys, prep, changed, gone, rec, forbidden, thr, items)
     if redo is None:
         log.debug("regrouping all: %s", why)
-        return None, cur, built(ctx.cat, ex, cur, prev)
+        return None, lazy, built(ctx.cat, ex, cur, prev)
     redone = {keys[n] for n in redo} | changed
     kept = _kept(ctx.cat, ex, cur, redone)
     if kept is None:
         log.debug("regrouping all: a stored group has a file with no catalog id")
-        return None, cur, built(ctx.cat, ex, cur, prev)
+        return None, lazy, built(ctx.cat, ex, cur, prev)
     parts = rec["parts"]
     labels = {k: parts[str(k)] for k in keys if str(k) in parts and k not in redone}
     log.debug("regrouping %d of %d items, %d groups kept", len(redo), len(keys), len(kept))
-    return Plan(redo, Part(kept, redone), labels), cur, {}
+    return Plan(redo, Part(kept, redone), labels), lazy, {}
 
 
 def _part(

@@ -30,7 +30,7 @@ from lookalike.engine.candidates import (
     low_cosines,
 )
 from lookalike.engine.features import perceptual as pc
-from lookalike.engine.item_table import Item, ItemTable, gather_views
+from lookalike.engine.item_table import Item, ItemTable, gather_views, keys_paths, path_rank
 from lookalike.engine.match_rules import (  # noqa: F401 (the grouper's names, re-exported)
     ALIGNED_BONUS,
     BAND_FLOOR,
@@ -60,6 +60,7 @@ BIG_COMPONENT = 300
 
 
 HASH_CHUNK = 8192  # views hashed per numpy batch (~40 MB of temporaries)
+ACCEPT_CHUNK = 16384  # candidates matched between two hand-overs of their uncertain edges
 
 
 class ViewSignatures:
@@ -200,16 +201,19 @@ def group_steps(
     recheck: Callable[[int, int], bool] | None | str = "pixels",
     prep: ViewSignatures | None = None,
     exact: bool = False,
+    unsure_found: Callable[[list[tuple[int, int]]], None] | None = None,
 ) -> RecheckRounds:
     """:func:`group_items` in rounds: each yield holds the pairs whose re-check verdicts the
     clustering needs next, one per component still waiting (components are independent); the
     caller may compute them in a batch (``recheck.put``) before resuming. Verdicts are per
     pair, so the groups are the same however they were computed. ``prep``: these items'
     signatures when the caller already built them (with their hashes not taken). ``exact``:
-    the candidate search is the flat one at any size (group_parts.py's part)."""
+    the candidate search is the flat one at any size (group_parts.py's part).
+    ``unsure_found`` gets the uncertain verified edges (path order, as ``recheck`` is asked)
+    a batch at a time while candidates are matched: a caller with a pool checks them early."""
     recheck = _resolve_recheck(items, recheck)
-    keys, paths = _keys_paths(items)
-    rank = _path_rank(paths)
+    keys, paths = keys_paths(items)
+    rank = path_rank(paths)
     del paths
     if prep is None or len(prep.first) != len(items) + 1 or len(prep.keys) != len(prep.sigs):
         prep = ViewSignatures(items)
@@ -242,8 +246,7 @@ def group_steps(
         edges join files already together): a contradicted edge is dropped for good. Yields
         the pair first, so the caller can batch the checks of all components."""
         key = ordered(i, j)
-        m = cache[key]
-        if (m.band >= RECHECK_BAND and m.low >= RECHECK_LOW) or not callable(recheck):
+        if not _unsure(cache[key]) or not callable(recheck):
             return True
         asked[0] += 1
         yield key
@@ -255,34 +258,21 @@ def group_steps(
 
     edges: dict[tuple[int, int], float] = {}
     asked = [0]
-    _accept(in_path_order(candidate_array(prep, exact=exact), rank), match, thr, edges, cache, progress)
+    sink = unsure_found if callable(recheck) else None
+    pairs = in_path_order(candidate_array(prep, exact=exact), rank)
+    _accept(pairs, match, thr, edges, cache, progress, sink)
 
     runs, parts = [], []
     for members, comp_edges in _components(len(items), edges):
         members.sort(key=rank.__getitem__)
         parts.append(members)
         runs.append(_link_clusters(members, comp_edges, joins, rank, confirmed))
-    unsure = [k for k in edges if cache[k].band < RECHECK_BAND or cache[k].low < RECHECK_LOW]
+    unsure = [k for k in edges if _unsure(cache[k])]
     per_comp = yield from _in_rounds(runs, asked, len(unsure), lookahead(unsure, edges))
     groups = [g for comp_groups in per_comp for g in comp_groups]
     groups = [sorted(g, key=rank.__getitem__) for g in groups if len(g) >= 2]
     groups.sort(key=lambda g: rank[g[0]])
     return Clustering(groups, edges, sim, parts)
-
-
-def _keys_paths(items: Sequence[Item]) -> tuple[Sequence[int], Sequence[str]]:
-    """The items' keys and paths, read from a table's columns (no Item built)."""
-    if isinstance(items, ItemTable):
-        return items.keys, items.paths
-    return [it.key for it in items], [it.path for it in items]
-
-
-def _path_rank(paths: Sequence[str]) -> list[int]:
-    """Each item's place in path order (a list, not a dict: a million items)."""
-    rank = [0] * len(paths)
-    for r, i in enumerate(sorted(range(len(paths)), key=paths.__getitem__)):
-        rank[i] = r
-    return rank
 
 
 def _accept(
@@ -292,27 +282,39 @@ def _accept(
     edges: dict[tuple[int, int], float],
     cache: dict[tuple[int, int], Match],
     progress: Callable[[int, int], None] | None,
+    unsure_found: Callable[[list[tuple[int, int]]], None] | None = None,
 ) -> None:
     """Verified edges of the candidates (in path order). The cache keeps edges, not every
-    candidate: a join that needs a rejected pair recomputes the same value."""
+    candidate: a join that needs a rejected pair recomputes the same value. Each chunk's
+    uncertain edges go to ``unsure_found`` as soon as the chunk is matched."""
     first, second = pairs
     total = len(first)
-    for start in range(0, total, 65536):  # a chunk of Python ints at a time, not millions
+    for start in range(0, total, ACCEPT_CHUNK):  # a chunk of Python ints, not millions
         part = zip(
-            first[start : start + 65536].tolist(),
-            second[start : start + 65536].tolist(),
+            first[start : start + ACCEPT_CHUNK].tolist(),
+            second[start : start + ACCEPT_CHUNK].tolist(),
             strict=True,
         )
+        found = []
         for i, j in part:
             m = match(i, j)
             if thr.accepts(m):
                 edges[(i, j)] = m.score
+                if unsure_found is not None and _unsure(m):
+                    found.append((i, j))
             else:
                 cache.pop((i, j), None)
+        if found:
+            unsure_found(found)  # type: ignore[misc]
         if progress:
-            progress(min(start + 65536, total), total)
+            progress(min(start + ACCEPT_CHUNK, total), total)
     if progress:
         progress(total, total)
+
+
+def _unsure(m: Match) -> bool:
+    """A verified edge whose merge waits on a pixel re-check (``confirmed``)."""
+    return m.band < RECHECK_BAND or m.low < RECHECK_LOW
 
 
 def _resolve_recheck(

@@ -181,3 +181,18 @@ class TableBuilder:
             dct,
             self._aspect[: self.views],
         )
+
+
+def keys_paths(items: Sequence[Item]) -> tuple[Sequence[int], Sequence[str]]:
+    """The items' keys and paths, read from a table's columns (no Item built)."""
+    if isinstance(items, ItemTable):
+        return items.keys, items.paths
+    return [it.key for it in items], [it.path for it in items]
+
+
+def path_rank(paths: Sequence[str]) -> list[int]:
+    """Each item's place in path order (a list, not a dict: a million items)."""
+    rank = [0] * len(paths)
+    for r, i in enumerate(sorted(range(len(paths)), key=paths.__getitem__)):
+        rank[i] = r
+    return rank

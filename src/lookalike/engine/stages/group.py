@@ -37,6 +37,7 @@ from lookalike.engine.recheck import (
     pixel_recheck,
     recheck_task,
 )
+from lookalike.engine.recheck_stream import StreamedChecks
 from lookalike.engine.stages.context import Progress, ScanContext
 from lookalike.engine.stages.exact import Exact
 from lookalike.engine.stages.extract import META, PERCEPT
@@ -219,13 +220,28 @@ POOL_MIN_PAIRS = 8  # fewer fresh re-checks in a round: the driver does them (no
 PREFETCH_PER_WORKER = 8  # a round is filled up to this many pairs per worker from its look-ahead
 
 
+def _stream(ctx: ScanContext, recheck: PixelRecheck) -> StreamedChecks | None:
+    """Re-checks sent to the pool as the grouper finds them (recheck_stream.py), where the
+    pool takes a task at a time (a local one of several workers); None: in rounds."""
+    if ctx.options.workers <= 1 or not hasattr(ctx.pool, "apply"):
+        return None
+    token = time.monotonic_ns()  # this scan's: a worker drops the decodes of an older one
+    return StreamedChecks(ctx.pool, recheck, token, ctx.options.workers, POOL_MIN_PAIRS)
+
+
 def _recheck_rounds(
-    ctx: ScanContext, steps: RecheckRounds, recheck: PixelRecheck
+    ctx: ScanContext,
+    steps: RecheckRounds,
+    recheck: PixelRecheck,
+    stream: StreamedChecks | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Generator[Event, None, Clustering]:
     """Drives the grouper round by round; each round's fresh re-checks run in the scan's
     worker pool ("recheck" progress: a bar over the uncertain edges, an upper bound, since
-    most of them are never asked). Cancelled: unknown pairs give no evidence, so grouping
-    ends at once (and nothing unchecked is remembered)."""
+    most of them are never asked). With a started ``stream`` they were sent as found and a
+    round waits for its own pairs only, the driver doing ``meanwhile`` once before its first
+    wait. Cancelled: unknown pairs give no evidence, so grouping ends at once (and nothing
+    unchecked is remembered)."""
     prog = Progress("recheck", None)
     pooled = 0
     token = time.monotonic_ns()  # this scan's: a worker drops the decodes of an older one
@@ -235,6 +251,16 @@ def _recheck_rounds(
             prog.total = rnd.uncertain
             if ctx.cancel.is_set():
                 recheck.gave_up = True
+                continue
+            if stream is not None and stream.started:
+                if meanwhile is not None:
+                    meanwhile, _ = None, meanwhile()
+                for done in stream.wait(rnd.pairs, ctx.cancel.is_set):
+                    pooled += done
+                    if (ev := prog.tick(min(max(rnd.asked, pooled), rnd.uncertain))) is not None:
+                        yield ev
+                if (ev := prog.tick(min(max(rnd.asked, pooled), rnd.uncertain))) is not None:
+                    yield ev
                 continue
             need = recheck.needed(rnd.pairs)
             if ctx.options.workers > 1 and need:
@@ -290,14 +316,24 @@ def _recheck_in_pool(
         recheck.gave_up = True
 
 
+Planned = tuple[
+    Plan | None,
+    Built,
+    Callable[[dict[int, int]], Callable | None],
+    ViewSignatures | None,
+    Callable[[], dict[str, str]],
+]
+
+
 def _plan(
     ctx: ScanContext, ex: Exact, items: ItemTable, forbidden: set[tuple[int, int]]
-) -> tuple[Plan | None, Built, Callable[[dict[int, int]], Callable | None], ViewSignatures | None]:
+) -> Planned:
     """The part to regroup (None: all), the stored groups rank may send as they were, the
-    maker of this scan's record writer from the components' labels, and the items'
-    signatures when they were built here for a full regroup (the grouper reuses them)."""
+    maker of this scan's record writer from the components' labels, the items' signatures
+    when they were built here for a full regroup (the grouper reuses them), and the record's
+    stamps (computed when first called: the driver does it while the pool re-checks)."""
     if not group_reuse.eligible(ctx):
-        return None, {}, lambda labels: None, None
+        return None, {}, lambda labels: None, None, dict
     rec = group_parts.load(ctx.cat)
     settings = group_reuse.settings_fingerprint(ctx)
     digest = lambda: group_reuse.stored_digest(ctx.cat)  # noqa: E731
@@ -308,9 +344,9 @@ def _plan(
     )
 
     def writer(labels: dict[int, int]) -> Callable:
-        return group_parts.recorder(settings, stamps, labels, forbidden)
+        return group_parts.recorder(settings, stamps(), labels, forbidden)
 
-    return plan, built, writer, prep if plan is None else None
+    return plan, built, writer, prep if plan is None else None, stamps
 
 
 def _labels(items: Sequence[Item], clustering: Clustering, plan: Plan | None) -> dict[int, int]:
@@ -335,18 +371,21 @@ def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
     metas = MetaLookup(cat, with_meta)
     items = _items(cat, ex.reps if ctx.options.same else [], uniform)
     forbidden = forbidden_between_reps(ex.marked, ex.rep_of)
-    plan, built, writer, prep = _plan(ctx, ex, items, forbidden)
+    plan, built, writer, prep, stamps = _plan(ctx, ex, items, forbidden)
     some: Sequence[Item] = items if plan is None else [items[n] for n in plan.redo]
 
     def on_group_progress(done: int, total: int) -> None:
         prog.total = total
 
     recheck, keep_rechecks = remembered_rechecks(cat, some, ex.reps)
+    stream = _stream(ctx, recheck)
+    found = stream.found if stream is not None else None
     steps = group_steps(
-        some, ctx.options.sensitivity, forbidden, on_group_progress, recheck, prep, plan is not None
-    )
+        some, ctx.options.sensitivity, forbidden, on_group_progress, recheck, prep,
+        plan is not None, found,
+    )  # fmt: skip
     del prep
-    clustering = yield from _recheck_rounds(ctx, steps, recheck)
+    clustering = yield from _recheck_rounds(ctx, steps, recheck, stream, stamps)
     keep_rechecks()
     kept = 0 if plan is None else sum(g.tier == "same" for g in plan.part.kept)
     yield prog.done(len(clustering.groups) + kept)
