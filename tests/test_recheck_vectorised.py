@@ -94,14 +94,14 @@ def test_block_votes_equal_the_per_block_loop(monkeypatch: pytest.MonkeyPatch) -
     fast = photometric._block_votes
     seen: list[tuple[bool, int]] = []
 
-    def both(xa, xb, ga, gb, valid, strokes):  # type: ignore[no-untyped-def]
+    def both(xa, xb, ga, gb, valid, strokes, **stop):  # type: ignore[no-untyped-def]
         for fine in (False, True):  # both passes on every pair's blocks
             got = fast(xa, xb, ga, gb, valid, fine)
             want = _votes_loop(xa, xb, ga, gb, valid, fine)
             assert got[1] == want[1] and got[0] == pytest.approx(want[0], abs=1e-12)
         clipped = (ga >= 250) | (ga <= 5) | (gb >= 250) | (gb <= 5)
         seen.append((strokes, int(clipped.sum())))
-        return fast(xa, xb, ga, gb, valid, strokes)
+        return fast(xa, xb, ga, gb, valid, strokes, **stop)
 
     monkeypatch.setattr(photometric, "_block_votes", both)
     verdicts = [verify_arrays(np.asarray(a), np.asarray(b)).same for a, b in _pairs()]

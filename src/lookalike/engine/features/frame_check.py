@@ -18,7 +18,13 @@ import cv2
 import numpy as np
 
 from lookalike.engine.features.perceptual import trim_box
-from lookalike.engine.features.photometric import CHECK_SIDE, Prepared, compare_blocks
+from lookalike.engine.features.photometric import (
+    CHECK_SIDE,
+    Prepared,
+    Target,
+    compare_blocks,
+    target,
+)
 
 FRAME_SHAPES = 0.22  # |log aspect| between frames still compared (as match_rules.SHAPE_FREE)
 # More disagreeing blocks than this in EVERY way of laying the frames on each other refutes
@@ -39,26 +45,30 @@ class Frame:
     fill: np.ndarray
 
 
+def turn_ratio(a: Prepared, b: Prepared, k: int) -> float:
+    """The ratio of the two frames' aspect ratios once ``b`` is turned by right-angle
+    turn/mirror ``k`` (1.0: the turn fits ``b``'s whole frame on ``a``'s unstretched)."""
+    hb, wb = b.work.shape
+    h2, w2 = (hb, wb) if k % 2 == 0 else (wb, hb)
+    ha, wa = a.work.shape
+    return (w2 / h2) / (wa / ha)
+
+
 def dihedral_map(a: Prepared, b: Prepared, k: int) -> tuple[np.ndarray, float]:
     """The 2x3 map of right-angle turn/mirror ``k`` of ``b``'s whole frame onto ``a``'s (scaled
-    to fit) and the ratio of the two frames' aspect ratios after the turn."""
+    to fit) and :func:`turn_ratio`."""
     hb, wb = b.work.shape
-    ops = np.rot90(np.arange(hb * wb, dtype=np.int64).reshape(hb, wb), k % 4)
+    # The turn/mirror moves corners to corners: where it puts them is where it puts the four
+    # corners of a 2 × 2 grid (was: the whole frame's pixel numbers turned, per map).
+    corners = np.array([[(0, 0), (wb - 1, 0)], [(0, hb - 1), (wb - 1, hb - 1)]], np.float32)
+    ops = np.rot90(corners, k % 4)
     if k >= 4:
         ops = ops[:, ::-1]
-    h2, w2 = ops.shape
     ha, wa = a.work.shape
     # Affine from the three corners of the op's output back to b's pixel grid.
-    src = np.array(
-        [
-            divmod(int(ops[0, 0]), wb)[::-1],
-            divmod(int(ops[0, -1]), wb)[::-1],
-            divmod(int(ops[-1, 0]), wb)[::-1],
-        ],
-        dtype=np.float32,
-    )
+    src = np.ascontiguousarray([ops[0, 0], ops[0, -1], ops[-1, 0]], dtype=np.float32)
     dst = np.array([[0, 0], [wa - 1, 0], [0, ha - 1]], dtype=np.float32)
-    return cv2.getAffineTransform(src, dst), (w2 / h2) / (wa / ha)
+    return cv2.getAffineTransform(src, dst), turn_ratio(a, b, k)
 
 
 def frames_differ(a: Prepared, b: Prepared) -> float | None:
@@ -67,9 +77,17 @@ def frames_differ(a: Prepared, b: Prepared) -> float | None:
     evidence that they are other pictures. None: no evidence (one way agrees, or none had
     enough detail and overlap to say)."""
     best: float | None = None
+    # Each framing of ``a`` at each side made ready once (the framing is kept with it, so its
+    # id is not reused while the dict lives).
+    targets: dict[tuple[int, int], tuple[Prepared, Target]] = {}
     for fa, fb, m in _layouts(a, b):
         for side in FRAME_SIDES:
-            bad, overlap, detail = compare_blocks(fa, fb, m, side=side)
+            if (id(fa), side) not in targets:
+                targets[(id(fa), side)] = (fa, target(fa, side))
+            on = targets[(id(fa), side)][1]
+            bad, overlap, detail = compare_blocks(
+                fa, fb, m, side=side, on=on, min_overlap=MIN_OVERLAP
+            )
             if detail < MIN_DETAIL or overlap < MIN_OVERLAP:
                 continue
             if bad <= FRAMES_DIFFER:
@@ -84,9 +102,9 @@ def _layouts(a: Prepared, b: Prepared) -> Iterator[tuple[Prepared, Prepared, np.
     for fa in _framings(a):
         for fb in _framings(b):
             for k in range(8):
-                m, ratio = dihedral_map(fa, fb, k)
-                if abs(np.log(ratio)) > FRAME_SHAPES:
+                if abs(np.log(turn_ratio(fa, fb, k))) > FRAME_SHAPES:
                     continue
+                m, _ = dihedral_map(fa, fb, k)
                 for deg in FRAME_TURNS:
                     yield fa, fb, _turned(m, deg, fa.work.shape)
 

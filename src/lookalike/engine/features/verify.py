@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from lookalike.engine.features.frame_check import dihedral_map, frames_differ
-from lookalike.engine.features.photometric import compare_blocks, fit_side
+from lookalike.engine.features.frame_check import dihedral_map, frames_differ, turn_ratio
+from lookalike.engine.features.photometric import Target, compare_blocks, fit_side, target
 from lookalike.engine.index import hamming_knn
 
 VERIFY_VERSION = 3  # 2: detail blocks, inlier spread, affine sanity (star fields); 3: strokes
@@ -330,11 +330,17 @@ def _direct(a: _Prepared, b: _Prepared) -> VerifyResult:
     and turned copies; a crop or small rotation of such an image stays undecided (None)."""
     best: VerifyResult | None = None
     refuted: VerifyResult | None = None  # lined up whole, the strokes differ
+    on: Target | None = None  # a at CHECK_SIDE, made once for every turn
     for k in range(8):
-        m, ratio = dihedral_map(a, b, k)
-        if abs(ratio - 1.0) > 0.03:
+        if abs(turn_ratio(a, b, k) - 1.0) > 0.03:
             continue
-        bad, overlap, detail = compare_blocks(a, b, m)
+        m, _ = dihedral_map(a, b, k)
+        on = on or target(a)
+        # Only a turn that could pass is voted on to the end: most pairs reach here as other
+        # photos, and an eighth of their blocks already tells (issue 13, a check's CPU).
+        bad, overlap, detail = compare_blocks(
+            a, b, m, on=on, min_overlap=0.8, stop_above=MAX_BAD_BLOCKS / 2
+        )
         res = VerifyResult(
             bad <= MAX_BAD_BLOCKS / 2 and overlap >= 0.8 and detail >= MIN_DETAIL_BLOCKS,
             bad_blocks=bad,

@@ -1,0 +1,58 @@
+"""A check's verdicts are pinned: cutting its CPU (issue 13) must not change one.
+
+tests/data/verify_verdicts.json holds, for each pair of tests/verdict_cases.py (real photos
+turned by right angles, mirrored, cropped, rotated a few degrees, softened until only the
+whole-frame fallback can align them, and bursts, stereo views, textures, screenshots of one
+layout), what the check said before the cuts (main 751f23d): the verdict, its reason, mirrored,
+the turn and block share of a whole-frame match, and the whole frames' refutation. Regenerate
+it only for a change that means to change verdicts: ``python tests/verdict_cases.py``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lookalike.engine.features import photometric
+
+pytest.importorskip("skimage.data")
+import verdict_cases  # noqa: E402
+
+PINNED = Path(__file__).parent / "data" / "verify_verdicts.json"
+
+
+def test_verdicts_are_the_pinned_ones() -> None:
+    want = json.loads(PINNED.read_text())
+    got = {name: verdict_cases.verdict(a, b) for name, a, b in verdict_cases.pairs()}
+    assert list(got) == list(want)
+    differ = {k: (want[k], got[k]) for k in want if got[k] != want[k]}
+    assert not differ, differ
+    kinds = {v["reason"] for v in got.values()}
+    assert {"same", "same (direct)", "too little texture", "part of the picture moved"} <= kinds
+    assert any(v["same"] is False and v["mirrored"] for v in got.values())
+
+
+def test_a_vote_stopped_early_is_the_full_vote_s_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the whole-frame fallback stops voting after every eighth row of blocks, the vote
+    of every block says the same (above the share); where it votes on, its numbers are the full
+    vote's."""
+    full = photometric._block_votes
+    seen = {"stopped": 0, "voted": 0}
+
+    def checked(xa, xb, ga, gb, valid, strokes, stop_above=None):  # type: ignore[no-untyped-def]
+        got = full(xa, xb, ga, gb, valid, strokes, stop_above=stop_above)
+        if stop_above is not None:
+            want = full(xa, xb, ga, gb, valid, strokes)
+            if got == (1.0, 0) and want != got:
+                seen["stopped"] += 1
+                assert want[0] > stop_above, want
+            else:
+                seen["voted"] += 1
+                assert got == want
+        return got
+
+    monkeypatch.setattr(photometric, "_block_votes", checked)
+    for _name, a, b in verdict_cases.pairs():
+        verdict_cases.verdict(a, b)
+    assert seen["stopped"] >= 5 and seen["voted"] >= 5, seen
