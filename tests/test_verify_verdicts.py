@@ -56,3 +56,26 @@ def test_a_vote_stopped_early_is_the_full_vote_s_answer(monkeypatch: pytest.Monk
     for _name, a, b in verdict_cases.pairs():
         verdict_cases.verdict(a, b)
     assert seen["stopped"] >= 5 and seen["voted"] >= 5, seen
+
+
+def test_a_prepared_file_holds_no_empty_mask_and_its_mirror_shares_its_pixels() -> None:
+    """The verify workers' cache is bounded in bytes: a photo without padding keeps no mask,
+    and its mirror keeps only its own points. The mirror's padding, taken as the flipped mask,
+    is the mask of the flipped pixels (a photo turned 7 degrees: black corners)."""
+    import numpy as np
+    from PIL import Image
+
+    from lookalike.engine.features.verify import _fill_mask, _flipped, prepare
+
+    photo = verdict_cases._photo("chelsea")
+    plain = prepare(np.asarray(photo))
+    assert not plain.fill.any() and 0 in plain.fill.strides
+    turned = prepare(np.asarray(photo.rotate(7, resample=Image.Resampling.BICUBIC)))
+    assert turned.fill.any() and turned.fill.nbytes == turned.work.nbytes
+    for p in (plain, turned):
+        mirror = _flipped(p)
+        assert np.shares_memory(mirror.work, p.work)
+        assert np.array_equal(mirror.work, p.work[:, ::-1])
+        assert np.array_equal(mirror.fill, _fill_mask(np.ascontiguousarray(p.work[:, ::-1])))
+        points = p.kps.nbytes + p.desc.nbytes
+        assert p.nbytes == p.work.nbytes + (p.fill.nbytes if p is turned else 0) + 2 * points

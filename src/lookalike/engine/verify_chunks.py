@@ -20,11 +20,13 @@ from collections.abc import Sequence
 from typing import Any
 
 VERIFY_CHUNK = 24  # pairs per worker task: progress and cancel stay fine-grained
-# Prepared files a verify worker keeps (count, MB). An entry is ≈ 0.4 MB whatever the photo's
+# Prepared files a verify worker keeps (count, MB). An entry was ≈ 0.4 MB whatever the photo's
 # size (grey at WORK_SIDE, its fill mask, a mirror counted ahead), so 96 MB held ≈ 240 files,
 # and across cliques.link's rounds a check prepared 1.58 files (1 000-file set, 2 workers):
 # 12.4 ms of worker CPU a check. At 256 MB, 0.53 and 7.9 ms (docs/benchmarks.md, session 11).
-VERIFY_CACHE, VERIFY_CACHE_MB = 1024, 256
+# Session 12: an empty fill mask holds nothing and the mirror's pixels are views, ≈ 0.2 MB an
+# entry, so the bytes bound (≈ 1 300 files), not the count.
+VERIFY_CACHE, VERIFY_CACHE_MB = 4096, 256
 
 _verifier: Any = None  # this process's Verifier, kept across chunks and rounds of pairs
 
