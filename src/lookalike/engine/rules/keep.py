@@ -219,18 +219,17 @@ def choose_keeper(
     chain = list(rules) + ["shortest-path"]
     extra = {**extra, "content_max": float(max(_content_px(m) for m in pool))}
 
-    def key(m: Member) -> tuple:
-        return tuple(RULES[r][0](m, extra) for r in chain)
-
-    ranked = sorted(pool, key=key)
-    best = ranked[0]
+    fns = [RULES[r][0] for r in chain]
+    keys = [tuple(fn(m, extra) for fn in fns) for m in pool]  # once a file, not once a look
+    order = sorted(range(len(pool)), key=keys.__getitem__)  # stable, as sorting the files
+    first = keys[order[0]]
     # explain against the strongest file that differs from the keeper (not its exact copy)
-    runner = next((m for m in ranked[1:] if key(m)[:-1] != key(best)[:-1]), ranked[1])
+    second = next((i for i in order[1:] if keys[i][:-1] != first[:-1]), order[1])
+    best, runner = pool[order[0]], pool[second]
     reason = "identical by every rule; first by path"
-    for r in chain:
-        fn, say = RULES[r]
-        if fn(best, extra) != fn(runner, extra):
-            reason = say(best, runner)
+    for r, a, b in zip(chain, first, keys[second], strict=True):
+        if a != b:
+            reason = RULES[r][1](best, runner)
             break
     if folder is not None:
         reason = f"{reason} (rules for {folder})"

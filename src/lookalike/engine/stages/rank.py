@@ -25,6 +25,8 @@ from lookalike.engine.stages.exact import Exact
 from lookalike.engine.stages.group import Grouped
 
 Built = tuple[str, str, str, list[Member]]  # tier, keeper path, reason, members
+AHEAD_GROUPS = 64  # groups whose metas are read together (_Ranker.ahead)
+AHEAD_IDS = 2048  # ... at most this many representatives (the metas' cache holds 4096)
 
 
 def _raw_groups(gr: Grouped, ex: Exact) -> list[tuple[str, list[int]]]:
@@ -93,6 +95,14 @@ class _Ranker:
         self.ctx, self.gr, self.ex, self.rows, self.ml = ctx, gr, ex, rows, ml_state
         self.item_index = {k: n for n, k in enumerate(item_keys(gr.items))}  # no Item built
         self.view_cache: dict[int, list | None] = {}
+
+    def ahead(self, todos: list[tuple[str, list[int]]]) -> None:
+        """The metas of the next groups' representatives in one query, not one a group (a
+        query costs about as much as reading the rows of several groups)."""
+        if (prefetch := getattr(self.gr.metas, "prefetch", None)) is not None:
+            built = self.gr.built  # groups sent as stored read no metas
+            want = [ids for tier, ids in todos if not built or (tier, frozenset(ids)) not in built]
+            prefetch([rid for ids in want for rid in ids][:AHEAD_IDS])
 
     def views_of(self, rep_id: int) -> list | None:
         if rep_id not in self.view_cache:
@@ -209,6 +219,8 @@ def rank(
     pending.sort(key=lambda p: p[0])  # stable: the order the groups had when built first
     stats = ctx.stats
     for n in range(len(pending)):
+        if n % AHEAD_GROUPS == 0:
+            ranker.ahead([p[1] for p in pending[n : n + AHEAD_GROUPS] if p[1] is not None])
         _, todo, built = pending[n]
         pending[n] = ("", None, None)  # the entry is done with: nothing kept twice
         tier, keep, reason, scored = built if built is not None else ranker.build(*todo)
