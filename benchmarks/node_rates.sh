@@ -24,8 +24,11 @@
 #             stage seconds and a sample of the tree every 2 s (processes, threads, cores
 #             busy, throttling) go to OUTDIR/wide_wN.log line by line, so a killed step keeps them
 #             (WIDE_WORK: its catalog and thumbnails, default $DATA/wide_run)
-#   wide_before   the same with the code under $BEFORE_SRC (e.g. the src/ of 008bfb1^, whose
-#             decode workers ran OpenCV's pool of a thread a core)
+#   wide_cvpool   the same with this src/ but the decode workers on OpenCV's own pool (a
+#             thread a core in every worker, as before 008bfb1): the one suspect of session
+#             11's slow 16-worker scans that this tree can switch back (a patched copy under
+#             $DATA/cvpool_src); workers: $WIDE_BEFORE_WORKERS (default WORKERS)
+#   wide_before   the same with the code under $BEFORE_SRC (a copy of an older src/)
 #
 # OUTDIR/box.json first: cores, the cgroup's CPU quota and throttling, the disks' fsync time.
 # Every step's line says when it ended, the load, and the seconds the CPU quota held it back.
@@ -76,9 +79,10 @@ verify() {  # SRC NAME [ARGS...]
     -o "$out/$name.json" "$@"
 }
 
-wide() {  # SRC NAME: the scan alone, once per worker count (wide_scan.py)
+wide() {  # SRC NAME WORKERS...: the scan alone, once per worker count (wide_scan.py)
   local src=$1 name=$2 n
-  for n in ${WIDE_WORKERS:-$w}; do
+  shift 2
+  for n in "$@"; do
     step "${name}_w$n" "${WIDE_LIMIT:-100}" env PYTHONPATH="$src${base:+:$base}" "$py" \
       benchmarks/wide_scan.py "$data/m$count" --workers "$n" --work "${WIDE_WORK:-$data/wide_run}" \
       --log "$out/${name}_w$n.log" -o "$out/${name}_w$n.json" --rescan
@@ -100,8 +104,17 @@ for s in ${STEPS:-make scale floor camera verify model}; do
     camera)
       step camera "${CAMERA_LIMIT:-120}" "$py" benchmarks/scale.py --design camera \
         --count "${CAMERA:-500}" --workers "$w" --data "$data" -o "$out/camera.json" ;;
-    wide) wide "$PWD/src" wide ;;
-    wide_before) wide "${BEFORE_SRC:?BEFORE_SRC: a copy of the older src/}" wide_before ;;
+    wide) wide "$PWD/src" wide ${WIDE_WORKERS:-$w} ;;
+    wide_cvpool)
+      rm -rf "$data/cvpool_src" && cp -r src "$data/cvpool_src"
+      sed -i 's/^    cv2.setNumThreads(1)$/    pass  # node_rates wide_cvpool: OpenCV default/' \
+        "$data/cvpool_src/lookalike/engine/pool.py"
+      grep -q "wide_cvpool" "$data/cvpool_src/lookalike/engine/pool.py" \
+        || echo "wide_cvpool: pool.py's cv2.setNumThreads(1) line not found" | tee -a "$log"
+      wide "$data/cvpool_src" wide_cvpool ${WIDE_BEFORE_WORKERS:-$w} ;;
+    wide_before)
+      wide "${BEFORE_SRC:?BEFORE_SRC: a copy of the older src/}" wide_before \
+        ${WIDE_BEFORE_WORKERS:-$w} ;;
     verify) verify "$PWD/src" verify ;;
     verify_blind) verify "$PWD/src" verify_blind --no-ahead ;;
     verify_before) verify "${BEFORE_SRC:?BEFORE_SRC: a copy of the older src/}" verify_before ;;
