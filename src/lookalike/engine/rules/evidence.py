@@ -233,10 +233,10 @@ def _relative(
     for i in grey:
         out[i]["edits"].append("greyscale")
     if len(idx) >= 3:
-        luma = float(np.median([P[i].get("luma", 0.0) for i in idx]))
-        contrast = float(np.median([P[i].get("contrast", 0.0) for i in idx]))
+        luma = _median([P[i].get("luma", 0.0) for i in idx])
+        contrast = _median([P[i].get("contrast", 0.0) for i in idx])
         col = [chroma[i] for i in idx if i not in grey]
-        med_chroma = float(np.median(col)) if col else 0.0
+        med_chroma = _median(col) if col else 0.0
         for i in idx:
             what = []
             if abs(P[i].get("luma", 0.0) - luma) > TONE_SHIFT:
@@ -260,7 +260,7 @@ def _relative(
         fine = [P[i].get("fine", 0.0) for i in comparable]
         # the usual detail of the group (two files: the sharper one); an overlay's edges or
         # added noise must not make every other file "blurrier"
-        usual = max(fine) if len(fine) == 2 else float(np.median(fine))
+        usual = max(fine) if len(fine) == 2 else _median(fine)
         blurred = {i for i in comparable if P[i].get("fine", 0.0) < BLUR_RATIO * usual}
         for i in blurred:
             out[i]["edits"].append("blurrier")
@@ -275,7 +275,7 @@ def _relative(
                 if j not in blurred and P[j].get("drafted") == P[i].get("drafted")
             ]
             if len(calm) >= 2 and i not in blurred:
-                quiet = min(calm) if len(calm) == 2 else float(np.median(calm))
+                quiet = min(calm) if len(calm) == 2 else _median(calm)
                 nz = _snr(P[i])
                 gain = P[i].get("noise", 0.0) - quiet * max(float(P[i].get("contrast", 0)), 1.0)
                 if nz > NOISE_RATIO * quiet and gain > NOISE_MIN:
@@ -294,12 +294,21 @@ def _usual_share(shares: list[float]) -> float:
     with a plain frame of its own trims alike in most copies, while noisy or blurred copies
     may not trim at all). Fewer: the largest share two files agree on, else the largest."""
     if len(shares) >= 4:
-        return float(np.median(shares))
+        return _median(shares)
     ranked = sorted(shares, reverse=True)
     for a, b in zip(ranked, ranked[1:], strict=False):
         if a - b <= BORDER_MARGIN / 2:
             return a
     return ranked[0]
+
+
+def _median(xs: Sequence[float]) -> float:
+    """``float(np.median(xs))`` (equal values), without numpy's per-call cost (issue 13)."""
+    s = sorted(float(x) for x in xs)
+    if not s or any(x != x for x in s):
+        return float(np.median(xs))  # empty or NaN: numpy's own answer
+    h = len(s) // 2
+    return s[h] if len(s) % 2 else (s[h - 1] + s[h]) / 2
 
 
 def _snr(p: dict) -> float:
