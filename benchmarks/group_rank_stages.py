@@ -170,10 +170,12 @@ def run(
     consumer: str = "digest",
     plain_gc: bool = False,
 ) -> dict:
-    from lookalike.engine import heap, pipeline
+    from lookalike.engine import pipeline
     from lookalike.engine.options import ScanOptions
 
-    if plain_gc:  # the collector as before engine/heap.py: nothing frozen
+    if plain_gc:  # the collector as before engine/heap.py: nothing frozen (an older tree
+        from lookalike.engine import heap  # has no heap.py: run it without --gc plain)
+
         heap.long_lived_frozen = contextlib.nullcontext
 
     times: dict = {}
