@@ -218,13 +218,20 @@ def _views_lookup(cat: Catalog, items: ItemTable, same: bool) -> Callable[[int],
 
 POOL_MIN_PAIRS = 8  # fewer fresh re-checks in a round: the driver does them (no pool start)
 PREFETCH_PER_WORKER = 8  # a round is filled up to this many pairs per worker from its look-ahead
+EARLY_POOL_ITEMS = 5000  # a whole regroup of this many items starts the pool before matching
 
 
-def _stream(ctx: ScanContext, recheck: PixelRecheck) -> StreamedChecks | None:
+def _stream(ctx: ScanContext, recheck: PixelRecheck, whole: bool) -> StreamedChecks | None:
     """Re-checks sent to the pool as the grouper finds them (recheck_stream.py), where the
-    pool takes a task at a time (a local one of several workers); None: in rounds."""
+    pool takes a task at a time (a local one of several workers); None: in rounds. A
+    ``whole`` regroup of ``EARLY_POOL_ITEMS`` or more starts the pool now: its workers import
+    while the driver searches the candidates (≈ 2 s at 100k), not when the first check is
+    sent (the extract stage gave its workers back; a first scan of that size has fresh
+    uncertain edges, and an unneeded start costs the other cores a little, not the driver)."""
     if ctx.options.workers <= 1 or not hasattr(ctx.pool, "apply"):
         return None
+    if whole and len(recheck.items) >= EARLY_POOL_ITEMS:
+        ctx.pool.start()
     token = time.monotonic_ns()  # this scan's: a worker drops the decodes of an older one
     return StreamedChecks(ctx.pool, recheck, token, ctx.options.workers, POOL_MIN_PAIRS)
 
@@ -378,7 +385,7 @@ def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
         prog.total = total
 
     recheck, keep_rechecks = remembered_rechecks(cat, some, ex.reps)
-    stream = _stream(ctx, recheck)
+    stream = _stream(ctx, recheck, plan is None)
     found = stream.found if stream is not None else None
     steps = group_steps(
         some, ctx.options.sensitivity, forbidden, on_group_progress, recheck, prep,
