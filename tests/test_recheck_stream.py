@@ -69,9 +69,10 @@ pairs_st = st.lists(
     split=st.integers(1, 8),
     order=st.lists(st.integers(0, 50), max_size=60),
     remembered=st.sets(st.integers(0, 39), max_size=6),
+    limit=st.integers(0, 45),
 )
 def test_each_round_waits_for_its_own_verdicts_in_any_completion_order(
-    pairs: list, split: int, order: list, remembered: set
+    pairs: list, split: int, order: list, remembered: set, limit: int
 ) -> None:
     items = _items(24)
     kept = {
@@ -82,9 +83,11 @@ def test_each_round_waits_for_its_own_verdicts_in_any_completion_order(
     fresh: dict = {}
     recheck = PixelRecheck(items, lambda a, b: kept.get((a, b)), fresh)
     pool = _LatePool(order)
-    stream = StreamedChecks(pool, recheck, token=1, workers=2, start_at=1)
+    stream = StreamedChecks(pool, recheck, token=1, workers=2, start_at=1, early_limit=limit)
     for k in range(0, len(pairs), split):  # found a batch at a time, as the matching goes
         stream.found(pairs[k : k + split])
+    early = sum((len(task) - 2) // 2 for task, _ in pool.held)
+    assert early <= limit, "no more sent before a round asks than the limit"
     rounds = [pairs[k::3] for k in range(3)]
     for rnd in rounds:
         list(stream.wait(rnd, pool.deliver))
@@ -104,7 +107,7 @@ def test_a_few_fresh_pairs_never_start_the_pool() -> None:
     items = _items(24)
     recheck = PixelRecheck(items)
     pool = _LatePool([])
-    stream = StreamedChecks(pool, recheck, token=1, workers=2, start_at=8)
+    stream = StreamedChecks(pool, recheck, token=1, workers=2, start_at=8, early_limit=99)
     stream.found([(0, 1), (2, 3)])
     stream.found([(0, 1), (4, 5)])  # the same pair again counts once
     assert not stream.started and pool.held == [] and len(stream.held) == 3
@@ -118,7 +121,7 @@ def test_a_task_that_raised_gives_no_evidence_and_is_not_remembered() -> None:
     fresh: dict = {}
     recheck = PixelRecheck(items, None, fresh)
     pool = _LatePool([], fail={0})
-    stream = StreamedChecks(pool, recheck, token=1, workers=2, start_at=1)
+    stream = StreamedChecks(pool, recheck, token=1, workers=2, start_at=1, early_limit=99)
     stream.found([(0, 1)])
     list(stream.wait([(0, 1)], pool.deliver))
     assert recheck(0, 1) is False and fresh == {}
@@ -128,7 +131,7 @@ def test_a_task_that_raised_gives_no_evidence_and_is_not_remembered() -> None:
 def test_a_cancelled_wait_gives_up_at_once() -> None:
     items = _items(24)
     recheck = PixelRecheck(items)
-    stream = StreamedChecks(_LatePool([]), recheck, token=1, workers=2, start_at=1)
+    stream = StreamedChecks(_LatePool([]), recheck, token=1, workers=2, start_at=1, early_limit=99)
     stream.found([(0, 1), (2, 3)])
     assert list(stream.wait([(0, 1)], lambda: True)) == []
     assert recheck.gave_up and recheck(0, 1) is False and recheck.driver_checks == 0
