@@ -53,7 +53,12 @@ step() {  # NAME LIMIT_S COMMAND...: one step in its own process group, killed w
   echo "== $name $(date -u +%T) (limit ${limit}s, throttled $(throttled) s): $*" | tee -a "$log"
   setsid "$@" >>"$log" 2>&1 &
   pid=$!
-  (sleep "$limit"; kill -TERM -- "-$pid" 2>/dev/null; sleep 3; kill -KILL -- "-$pid" 2>/dev/null) &
+  # the timer holds none of our output open: an orphaned `sleep` writing to the caller's pipe
+  # kept a whole run waiting for the last step's limit after the step was done
+  ( sleep "$limit" & s=$!
+    trap 'kill "$s" 2>/dev/null; exit 0' TERM
+    wait "$s"; kill -TERM -- "-$pid" 2>/dev/null; sleep 3; kill -KILL -- "-$pid" 2>/dev/null
+  ) >/dev/null 2>&1 </dev/null &
   killer=$!
   wait "$pid"
   rc=$?
