@@ -47,8 +47,10 @@ class _Collector:
     def _tick(self, phase: str, info: dict) -> None:
         if phase == "start":
             self._t = time.thread_time()
-        elif self.stage is not None:
-            s = self.by_stage.setdefault(self.stage, {"passes": [0, 0, 0], "seconds": 0.0})
+        else:  # outside a timed stage: the scan's other stages, or the setup
+            s = self.by_stage.setdefault(
+                self.stage or "other", {"passes": [0, 0, 0], "seconds": 0.0}
+            )
             s["passes"][info["generation"]] += 1
             s["seconds"] = round(s["seconds"] + time.thread_time() - self._t, 3)
 
@@ -197,6 +199,7 @@ def run(
     return {
         "stages": times,
         "rechecks_in_pool": rechecks,
+        "gc_elsewhere": collector.by_stage.get("other"),  # diff, extract, heap.py's collect
         "consumer": consumer,
         "gc": "plain" if plain_gc else "pipeline",
         "groups": groups,

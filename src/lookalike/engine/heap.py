@@ -5,8 +5,9 @@ file's row, the exact clusters, the content rules' outcome — and the group and
 then allocate in bulk, so the collector runs its passes, and each full pass walks every one
 of those objects again although none of them can be garbage yet. ``gc.freeze()`` moves the
 objects alive at that point into a generation the collector skips (reference counting still
-frees them as before); the scan unfreezes them when ranking is done, so a cycle among them
-that became garbage meanwhile is collected then and no memory is kept past the scan.
+frees them as before). One full collection goes first, so no garbage cycle is frozen with
+them (without it the driver's peak RSS grew: docs/benchmarks.md "Scale"); the scan unfreezes
+them when ranking is done, so a cycle among them that became garbage meanwhile is collected.
 Measured by ``benchmarks/group_rank_stages.py`` (``--gc plain`` runs without it).
 """
 
@@ -23,6 +24,7 @@ def long_lived_frozen() -> Iterator[None]:
 
     Process-wide, like the collector itself: the app freezes its own review after every scan
     (ui/app_scan.py) again, so the unfreeze here costs it nothing lasting."""
+    gc.collect()  # the garbage so far first: a frozen dead cycle would stay until the end
     gc.freeze()
     try:
         yield
