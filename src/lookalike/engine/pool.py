@@ -176,7 +176,7 @@ def make_pool(options: Any) -> Any:
     """The scan's decode pool: local processes, or a Ray Data pipeline (ray_pool.py) for
     ``--executor ray`` / ``ray://HOST:PORT``; both have start / map / release / close."""
     if options.executor == "local":
-        return DecodePool(options.workers, "lookalike.engine.features.extract")
+        return DecodePool(options.workers, "lookalike.engine.stages.extract_worker")
     from lookalike.engine.ray_pool import RayPool
 
     return RayPool(options.executor, options.workers, options.remote_roots)

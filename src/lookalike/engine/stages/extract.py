@@ -15,46 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 from lookalike.engine.catalog import FileRow
 from lookalike.engine.events import Event, Notice
-from lookalike.engine.features.extract import (
-    PERCEPTUAL_VERSION,
-    extract_file,
-    meta_of,
-    pack_views,
-)
-from lookalike.engine.media.decode import DecodeError, set_decode_budget
+from lookalike.engine.features.extract import PERCEPTUAL_VERSION
 from lookalike.engine.media.readahead import HEAD_BYTES, WHOLE_BYTES, ReadAhead
 from lookalike.engine.media.sniff import IMAGE
 from lookalike.engine.pool import chunk_size
 from lookalike.engine.records import FileError
 from lookalike.engine.stages.context import Progress, ScanContext, Writes
 from lookalike.engine.stages.exact import Exact
+from lookalike.engine.stages.extract_worker import extract_task  # what the workers run
 
 if TYPE_CHECKING:
     from lookalike.engine.stages.early import Early
 
 META = "meta"
 PERCEPT = "percept"
-
-
-def extract_task(task: tuple) -> tuple:
-    """Runs in a decode worker: one decode, every perceptual feature, the thumbnail.
-    ``task`` = (file id, path, thumbnail path, max pixels, decode budget[, ml job])."""
-    file_id, path, thumb, max_pixels, budget, *ml_job = task
-    set_decode_budget(budget)
-    try:
-        if ml_job:  # ml: the same decode also feeds the embedder, colour, faces, quality
-            from lookalike.engine.ml_stage import extract_with_ml
-
-            f, extra = extract_with_ml(path, thumb, max_pixels, ml_job[0])
-            return file_id, meta_of(f), pack_views(f.views), None, extra
-        f = extract_file(path, thumb, max_pixels)
-        return file_id, meta_of(f), pack_views(f.views), None
-    except DecodeError as exc:
-        return file_id, None, None, str(exc)
-    except MemoryError:
-        return file_id, None, None, "out of memory while decoding; skipped"
-    except Exception as exc:  # never let one file stop the scan
-        return file_id, None, None, f"unexpected error ({type(exc).__name__}: {exc})"
 
 
 def ml_options(ctx: ScanContext) -> Any:
