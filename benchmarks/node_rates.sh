@@ -9,6 +9,8 @@
 #
 #   benchmarks/node_rates.sh OUTDIR [WORKERS]        (WORKERS: default every core)
 #   STEPS="make verify scale floor" COUNT=10000 benchmarks/node_rates.sh OUTDIR
+#   STEPS="make wide wide_cvpool floor scale" COUNT=10000 WIDE_WORKERS="16 8 4" WIDE_LIMIT=60 \
+#       benchmarks/node_rates.sh OUTDIR 16     (why a 16-worker scan is slow: docs/scale.md)
 #
 # Steps (in the order STEPS names them; each writes OUTDIR/NAME.json, all.log gets all):
 #   make      the mosaic sets (scale.py --make-only): $COUNT files, and the 1 000 set
