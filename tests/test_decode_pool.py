@@ -101,3 +101,23 @@ def test_a_decode_worker_imports_neither_the_catalog_nor_sqlite(tmp_path):
     assert decoded == "True True"
     assert leaked == "[]"
     assert (tmp_path / "t.jpg").stat().st_size > 0  # its thumbnail was written
+
+
+def test_the_console_script_leaves_the_cli_out_of_the_workers():
+    """A spawned worker first runs its parent's main script; pip's ``lookalike`` script imports
+    its entry point's module, so that module (lookalike/launch.py) must not import the CLI
+    (click, rich, the journal) — and calling it still runs the CLI."""
+    import subprocess
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["lookalike"] == "lookalike.launch:run"
+    probe = "import sys, lookalike.launch; print(sorted({'lookalike.cli', 'click', 'rich'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    run = "import sys; sys.argv = ['lookalike', '--help']; from lookalike.launch import run; run()"
+    helped = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True)
+    assert helped.returncode == 0
+    assert "Usage: lookalike" in helped.stdout
