@@ -11,11 +11,19 @@ worker), counts prepares a pair over all pairs with chunks dealt to ``--workers`
 ms of a prepare, of a check on prepared files, and of the mirrored copy a check may need.
 
     python benchmarks/verify_rate.py /tmp/lookalike-scale/m1000/run/catalog.db --workers 2
+
+The checks run as a verify worker runs them (one OpenCV and one OpenMP thread). ``--all``
+times every stored pair, and ``verdicts_digest`` (SHA-256 over every field of every pair's
+VerifyResult, in order) tells whether two engines' checks answer alike, bit for bit: run it
+with each engine's ``src`` first on PYTHONPATH (issue 13, session 12: a check's CPU cut
+without changing a verdict).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 import sqlite3
@@ -55,8 +63,12 @@ def main() -> None:
     ap.add_argument("db", type=Path)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--sample", type=int, default=150, help="real checks timed (0: none)")
+    ap.add_argument("--all", action="store_true", help="time every stored pair (not a sample)")
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args()
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"  # before faiss loads (at the first check), as in a pool worker
+    V.cv2.setNumThreads(1)
     con = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
     pairs = sorted(con.execute("SELECT a, b FROM pair_checks").fetchall())
     paths = {i: os.fsdecode(p) for i, p in con.execute("SELECT id, path FROM files")}
@@ -75,9 +87,9 @@ def main() -> None:
         "prepares_per_pair": {"old": round(old / len(pairs), 3), "new": round(new / len(pairs), 3)},
         "prepares_per_file": {"old": round(old / files, 2), "new": round(new / files, 2)},
     }
-    if args.sample:
-        step = max(1, len(pairs) // args.sample)
-        sample = pairs[::step][: args.sample]
+    if args.sample or args.all:
+        step = 1 if args.all else max(1, len(pairs) // args.sample)
+        sample = pairs if args.all else pairs[::step][: args.sample]
         need = sorted({x for p in sample for x in p})
         t = time.process_time()
         prep = {x: V.prepare(V.load_gray(paths[x])) for x in need}
@@ -87,14 +99,18 @@ def main() -> None:
             V._flipped(prep[x])
         t_mirror = (time.process_time() - t) / len(need)
         t = time.process_time()
-        same = sum(bool(V.verify_prepared(prep[a], prep[b]).same) for a, b in sample)
+        results = [V.verify_prepared(prep[a], prep[b]) for a, b in sample]
         t_check = (time.process_time() - t) / len(sample)
+        same = sum(bool(r.same) for r in results)
+        fields = [dataclasses.astuple(r) for r in results]
+        digest = hashlib.sha256(json.dumps(fields, default=lambda x: x.item()).encode())
         out["cpu_ms"] = {
             "prepare": round(1000 * t_prep, 2),
             "mirror_prepare": round(1000 * t_mirror, 2),
             "check_prepared_mirrors_cached": round(1000 * t_check, 2),
         }
         out["sample"] = {"pairs": len(sample), "same": same}
+        out["verdicts_digest"] = digest.hexdigest()[:16]
     print(json.dumps(out, indent=2))
     if args.output:
         args.output.write_text(json.dumps(out, indent=2) + "\n")
