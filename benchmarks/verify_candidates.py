@@ -11,6 +11,11 @@ Pairs the stage checked that were not candidates (the cross pairs of a merge) ar
 a cut loses them only through the merges it no longer tries.
 
     python benchmarks/verify_candidates.py CATALOG.db [LABELS.json] [-o out.json]
+    python benchmarks/verify_candidates.py CATALOG.db --against FEWER.db   # what a cut lost
+
+``--against``: another scan of the same files with fewer candidates (``verify_rounds.py
+--candidate-k / --candidate-threshold --db``): its checks, and the verified pairs and the
+groups of CATALOG it does not have.
 """
 
 from __future__ import annotations
@@ -34,12 +39,44 @@ def _vectors(con: sqlite3.Connection) -> tuple[dict[int, int], np.ndarray]:
     return {fid: n for n, (fid, _) in enumerate(rows)}, mat
 
 
+def _verdicts(db: Path) -> tuple[int, set, set]:
+    """Checks made, the pairs verified the same photo and the groups (by paths) of a catalog."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    path = dict(con.execute("SELECT id, path FROM files"))
+    rows = con.execute("SELECT a, b, same FROM pair_checks").fetchall()
+    same = {frozenset((path[a], path[b])) for a, b, s in rows if s}
+    groups: dict[int, set] = {}
+    for ord_, p in con.execute("SELECT ord, path FROM group_files"):
+        groups.setdefault(ord_, set()).add(p)
+    return len(rows), same, {frozenset(g) for g in groups.values()}
+
+
+def _against(db: Path, fewer: Path) -> dict:
+    n1, same1, groups1 = _verdicts(db)
+    n2, same2, groups2 = _verdicts(fewer)
+    return {
+        "checks": [n1, n2],
+        "verified_pairs": [len(same1), len(same2)],
+        "verified_pairs_lost": len(same1 - same2),
+        "groups": [len(groups1), len(groups2)],
+        "groups_lost": len(groups1 - groups2),
+        "groups_new": len(groups2 - groups1),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("db", type=Path)
     ap.add_argument("labels", type=Path, nargs="?")
+    ap.add_argument("--against", type=Path, help="a scan of the same files with fewer candidates")
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args()
+    if args.against:
+        text = json.dumps(_against(args.db, args.against), indent=1)
+        print(text)
+        if args.output:
+            args.output.write_text(text + "\n")
+        return
     con = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
     pos, mat = _vectors(con)
     sims = mat @ mat.T

@@ -15,7 +15,9 @@ never read (their share of the checks asked), the workers' CPU inside the checks
 files they prepared (prepared-file cache misses), ``idle_slot_s`` the worker-seconds no task
 was there to run while the stage waited (the barriers' cost); ``round_sizes`` the rounds' pairs
 by size. On an engine without it, ``ahead`` is null. ``--no-ahead`` sends no guesses (the same
-engine with its rounds as barriers, for an A/B).
+engine with its rounds as barriers, for an A/B). ``--candidate-k`` / ``--candidate-threshold``
+check fewer embedding neighbours (session 12; ``verify_candidates.py --against`` compares the
+kept catalogs' verified pairs and groups).
 
     python benchmarks/verify_rounds.py /tmp/lookalike-scale/m1000/{photos,copies} --workers 2
     python benchmarks/verify_rounds.py PHOTOS COPIES --workers 14 --device cuda -o verify.json
@@ -98,9 +100,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--no-ahead", action="store_true", help="send no guesses (the rounds as barriers: A/B)"
     )
+    ap.add_argument("--candidate-k", type=int, help="embedding neighbours checked a file (A/B)")
+    ap.add_argument("--candidate-threshold", type=float, help="their cosine floor (A/B)")
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
-    stats: dict = {"pool_starts": 0, "rounds": [], "engine": ml_groups.__file__}
+    if args.candidate_k is not None:
+        ml_groups.CANDIDATE_K = args.candidate_k  # type: ignore[misc]
+    if args.candidate_threshold is not None:
+        ml_groups.CANDIDATE_THRESHOLD = dict.fromkeys(  # type: ignore[misc]
+            ml_groups.CANDIDATE_THRESHOLD, args.candidate_threshold
+        )
+    stats_k = {"candidate_k": ml_groups.CANDIDATE_K, "threshold": ml_groups.CANDIDATE_THRESHOLD}
+    stats: dict = {"pool_starts": 0, "rounds": [], "engine": ml_groups.__file__, **stats_k}
     stats.update(workers=args.workers, device=args.device, cpus=os.cpu_count())
     instrument(stats)
     if args.no_ahead:
