@@ -38,8 +38,8 @@ def fit_side(gray: np.ndarray, side: int) -> np.ndarray:
 @dataclass
 class Target:
     """``a``'s half of :func:`compare_blocks` at one check side, made once for every way ``b``
-    is laid on it (the eight right-angle turns of verify._direct, frame_check's layouts):
-    each of them resized, masked and blurred ``a`` again (issue 13, a check's CPU)."""
+    is laid on it (the right-angle turns of verify._direct, frame_check's layouts), where each
+    of them used to resize, mask and blur ``a`` again (issue 13, a check's CPU)."""
 
     fa: float  # check side / a's working side
     ga: np.ndarray  # a's grey at the check side
