@@ -9,7 +9,8 @@ and the consumer only counts the groups (``--consumer json``: the CLI's ``--no-u
 writer, through the engine's scan thread, as ``scale.py``'s scans run): the figures are the two
 stages' wall and CPU (the process's, so faiss's threads and the writer count), the cyclic
 collector's passes and seconds in each, and a digest of every group built, to compare two
-trees' outputs, and of the pixel re-checks the catalog remembers after it. Pixel re-checks
+trees' outputs, and of the pixel re-checks the catalog remembers after it; ``group_parts``:
+the wall and driver-thread CPU of the group stage's pieces (``PARTS``). Pixel re-checks
 missing from the catalog's pair checks are decoded (a handful; ``--fresh-checks``: all of
 them, as on a first scan, counted in ``rechecks_in_pool``: in rounds, or streamed as found).
 
@@ -120,6 +121,38 @@ def _checks_digest(catalog: Path) -> str:
     return digest.hexdigest()
 
 
+PARTS = (  # the group stage's pieces on the driver, in the order they run
+    ("lookalike.engine.stages.group", "_not_grouping"),
+    ("lookalike.engine.stages.group", "_items"),
+    ("lookalike.engine.group_parts", "signatures"),
+    ("lookalike.engine.grouping", "candidate_array"),
+    ("lookalike.engine.grouping", "_accept"),
+    ("lookalike.engine.group_parts", "stamps"),  # after the matching since the stream
+)
+
+
+def _time_parts(parts: dict) -> None:
+    """Wall and thread CPU of the group stage's pieces (``PARTS``), where they ran: which of
+    the driver's work comes before the first re-check can be sent, and what overlaps it."""
+    import importlib
+
+    for module, name in PARTS:
+        mod = importlib.import_module(module)
+        real = getattr(mod, name)
+
+        def timed(*args, _real=real, _name=name, **kwargs):  # type: ignore[no-untyped-def]
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return _real(*args, **kwargs)
+            finally:
+                parts[_name] = {
+                    "wall_s": round(time.perf_counter() - wall, 2),
+                    "cpu_s": round(time.thread_time() - cpu, 2),
+                }
+
+        setattr(mod, name, timed)
+
+
 def _count_rechecks(stats: dict) -> None:
     """The group stage's pixel re-checks sent to the pool: calls, pairs, and the wall the
     stage waited on them (the driver is idle meanwhile)."""
@@ -184,6 +217,8 @@ def run(
     rechecks = {"pool_calls": 0, "pool_pairs": 0, "pool_wall_s": 0.0}
     rechecks |= {"streamed_pairs": 0, "stream_wait_s": 0.0}
     _count_rechecks(rechecks)
+    parts: dict = {}
+    _time_parts(parts)
     pipeline.discover, pipeline.diff = _nothing_found, _catalog_rows
     collector = _Collector()
     for name in ("group", "rank"):
@@ -200,6 +235,7 @@ def run(
         "stages": times,
         "rechecks_in_pool": rechecks,
         "gc_elsewhere": collector.by_stage.get("other"),  # diff, extract, heap.py's collect
+        "group_parts": parts,
         "consumer": consumer,
         "gc": "plain" if plain_gc else "pipeline",
         "groups": groups,
