@@ -112,13 +112,15 @@ def _count_streamed(stats: dict) -> None:
     StreamedChecks._send, StreamedChecks.wait = sent, waited
 
 
-def _checks_digest(catalog: Path) -> str:
-    """The remembered pixel re-checks after the run (pairs and verdicts, not their times)."""
-    digest = hashlib.blake2b(digest_size=16)
+def _checks_digest(catalog: Path) -> tuple[int, str]:
+    """The remembered pixel re-checks after the run (pairs and verdicts, not their times):
+    how many (with ``--fresh-checks``: those the grouper asked) and their digest."""
+    digest, count = hashlib.blake2b(digest_size=16), 0
     with sqlite3.connect(catalog) as db:
         for row in db.execute("SELECT a, b, same FROM pair_checks ORDER BY a, b"):
             digest.update(repr(row).encode())
-    return digest.hexdigest()
+            count += 1
+    return count, digest.hexdigest()
 
 
 PARTS = (  # the group stage's pieces on the driver, in the order they run
@@ -240,7 +242,7 @@ def run(
         "gc": "plain" if plain_gc else "pipeline",
         "groups": groups,
         "groups_digest": digest,
-        "checks_digest": _checks_digest(catalog),
+        **dict(zip(("checks_remembered", "checks_digest"), _checks_digest(catalog), strict=True)),
         "run_wall_s": round(time.perf_counter() - wall, 2),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
     }
