@@ -29,7 +29,7 @@ from PIL import Image
 
 from lookalike.engine.features import perceptual as pc
 from lookalike.engine.features.extract import MIN_TRIM, write_thumbnail
-from lookalike.engine.media.decode import DecodeError
+from lookalike.engine.media.decode import task_failure
 from lookalike.engine.media.video import VideoInfo, sample_frames
 
 # Bump when the sampling or the frame signature changes: only video rows recompute.
@@ -240,9 +240,5 @@ def video_task(task: tuple[int, str, float | None, str | None]) -> tuple:
     try:
         meta, frames = video_features(path, step, thumb)
         return file_id, json.dumps(meta).encode(), frames.pack(), None
-    except DecodeError as exc:
-        return file_id, None, None, str(exc)
-    except MemoryError:
-        return file_id, None, None, "out of memory while decoding; skipped"
     except Exception as exc:  # never let one file stop the scan
-        return file_id, None, None, f"unexpected error ({type(exc).__name__}: {exc})"
+        return file_id, None, None, task_failure(exc)

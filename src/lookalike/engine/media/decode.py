@@ -120,6 +120,16 @@ class DecodeError(Exception):
     """A file that cannot be used; the message is meant for the user."""
 
 
+def task_failure(exc: Exception) -> str:
+    """What a decode worker reports for a file its task failed on: the decoder's own message,
+    or what went wrong (one file never stops the scan)."""
+    if isinstance(exc, DecodeError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory while decoding; skipped"
+    return f"unexpected error ({type(exc).__name__}: {exc})"
+
+
 EXIF_DATETIME_ORIGINAL = 36867
 EXIF_DATETIME = 306
 EXIF_MAKE = 271

@@ -10,7 +10,7 @@ features it uses, and the ML stage only when a task asks for it.
 from __future__ import annotations
 
 from lookalike.engine.features.extract import extract_file, meta_of, pack_views
-from lookalike.engine.media.decode import DecodeError, set_decode_budget
+from lookalike.engine.media.decode import set_decode_budget, task_failure
 
 
 def extract_task(task: tuple) -> tuple:
@@ -26,9 +26,5 @@ def extract_task(task: tuple) -> tuple:
             return file_id, meta_of(f), pack_views(f.views), None, extra
         f = extract_file(path, thumb, max_pixels)
         return file_id, meta_of(f), pack_views(f.views), None
-    except DecodeError as exc:
-        return file_id, None, None, str(exc)
-    except MemoryError:
-        return file_id, None, None, "out of memory while decoding; skipped"
     except Exception as exc:  # never let one file stop the scan
-        return file_id, None, None, f"unexpected error ({type(exc).__name__}: {exc})"
+        return file_id, None, None, task_failure(exc)
