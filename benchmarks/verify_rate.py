@@ -13,7 +13,8 @@ ms of a prepare, of a check on prepared files, and of the mirrored copy a check 
     python benchmarks/verify_rate.py /tmp/lookalike-scale/m1000/run/catalog.db --workers 2
 
 The checks run as a verify worker runs them (one OpenCV and one OpenMP thread). ``--all``
-times every stored pair, and ``verdicts_digest`` (SHA-256 over every field of every pair's
+times every stored pair, ``--recheck`` the hash re-check's whole-frame refutation too, and
+``verdicts_digest`` (SHA-256 over every field of every pair's
 VerifyResult, in order) tells whether two engines' checks answer alike, bit for bit: run it
 with each engine's ``src`` first on PYTHONPATH (issue 13, session 12: a check's CPU cut
 without changing a verdict).
@@ -58,12 +59,40 @@ def prepares(chunks: list[list[tuple[int, int]]], workers: int, cache: int, keep
     return n
 
 
+def _recheck(sample: list, prep: dict, results: list) -> dict:
+    """The hash re-check's last word (``Verifier.refutes``) on the pairs whose check neither
+    passed nor contradicted them: do the whole frames refute the pair? CPU ms a pair and the
+    answers' digest (an engine without ``frames_refute`` asks ``frames_differ``)."""
+    from lookalike.engine.features import frame_check
+
+    def differ(a: object, b: object) -> bool:
+        return frame_check.frames_differ(a, b) is not None
+
+    refute = getattr(frame_check, "frames_refute", differ)
+    todo = [p for p, r in zip(sample, results, strict=True) if not (r.same or r.contradicts)]
+    t = time.process_time()
+    answers = [bool(refute(prep[a], prep[b])) for a, b in todo]
+    t_refute = (time.process_time() - t) / max(1, len(todo))
+    digest = hashlib.sha256(json.dumps(answers).encode()).hexdigest()[:16]
+    return {
+        "pairs": len(todo),
+        "refuted": sum(answers),
+        "cpu_ms": round(1000 * t_refute, 2),
+        "digest": digest,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("db", type=Path)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--sample", type=int, default=150, help="real checks timed (0: none)")
     ap.add_argument("--all", action="store_true", help="time every stored pair (not a sample)")
+    ap.add_argument(
+        "--recheck",
+        action="store_true",
+        help="also time the hash re-check's whole-frame refutation",
+    )
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -111,6 +140,8 @@ def main() -> None:
         }
         out["sample"] = {"pairs": len(sample), "same": same}
         out["verdicts_digest"] = digest.hexdigest()[:16]
+        if args.recheck:
+            out["recheck"] = _recheck(sample, prep, results)
     print(json.dumps(out, indent=2))
     if args.output:
         args.output.write_text(json.dumps(out, indent=2) + "\n")

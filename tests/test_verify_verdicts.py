@@ -34,28 +34,38 @@ def test_verdicts_are_the_pinned_ones() -> None:
 
 
 def test_a_vote_stopped_early_is_the_full_vote_s_answer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where the whole-frame fallback stops voting after every eighth row of blocks, the vote
-    of every block says the same (above the share); where it votes on, its numbers are the full
-    vote's."""
+    """Where a vote stops after every eighth row of blocks (the whole-frame fallback, the
+    frames' refutation), the vote of every block says the same: above the share, with at least
+    the detail counted so far; where it votes on, its numbers are the full vote's. And the
+    refutation that stops early answers as the one that votes on every layout to the end."""
+    from lookalike.engine.features.frame_check import frames_differ, frames_refute
+    from lookalike.engine.features.verify import prepare
+
     full = photometric._block_votes
     seen = {"stopped": 0, "voted": 0}
 
-    def checked(xa, xb, ga, gb, valid, strokes, stop_above=None):  # type: ignore[no-untyped-def]
-        got = full(xa, xb, ga, gb, valid, strokes, stop_above=stop_above)
-        if stop_above is not None:
+    def checked(xa, xb, ga, gb, valid, strokes, **stop):  # type: ignore[no-untyped-def]
+        got = full(xa, xb, ga, gb, valid, strokes, **stop)
+        if stop:
             want = full(xa, xb, ga, gb, valid, strokes)
-            if got == (1.0, 0) and want != got:
+            if got != want:
                 seen["stopped"] += 1
-                assert want[0] > stop_above, want
+                assert got[0] == 1.0 and want[0] > stop["stop_above"], (got, want)
+                assert stop["stop_detail"] <= got[1] <= want[1], (got, want)
             else:
                 seen["voted"] += 1
-                assert got == want
         return got
 
     monkeypatch.setattr(photometric, "_block_votes", checked)
+    refuted = 0
     for _name, a, b in verdict_cases.pairs():
         verdict_cases.verdict(a, b)
+        pa, pb = prepare(a), prepare(b)
+        refutes = frames_refute(pa, pb)
+        assert refutes == (frames_differ(pa, pb) is not None), _name
+        refuted += refutes
     assert seen["stopped"] >= 5 and seen["voted"] >= 5, seen
+    assert refuted >= 5
 
 
 def test_a_prepared_file_holds_no_empty_mask_and_its_mirror_shares_its_pixels() -> None:

@@ -77,23 +77,51 @@ def frames_differ(a: Prepared, b: Prepared) -> float | None:
     evidence that they are other pictures. None: no evidence (one way agrees, or none had
     enough detail and overlap to say)."""
     best: float | None = None
-    # Each framing of ``a`` at each side made ready once (the framing is kept with it, so its
-    # id is not reused while the dict lives).
+    for fa, fb, m, side, on in _laid(a, b):
+        bad, overlap, detail = compare_blocks(fa, fb, m, side=side, on=on, min_overlap=MIN_OVERLAP)
+        if detail < MIN_DETAIL or overlap < MIN_OVERLAP:
+            continue
+        if bad <= FRAMES_DIFFER:
+            return None
+        best = bad if best is None else min(best, bad)
+    return best
+
+
+def frames_refute(a: Prepared, b: Prepared) -> bool:
+    """``frames_differ(a, b) is not None``, sooner: the re-check asks only whether the frames
+    refute the pair, so a layout's vote stops once its blocks differ above FRAMES_DIFFER
+    (compare_blocks' ``stop_above``; most ways of laying two other pictures on each other do,
+    and a refuted pair tries them all). Until one layout has had the detail to count, a vote
+    stops only with that detail counted (``stop_detail``) (issue 13, a re-check's CPU)."""
+    counted = False  # a layout with the detail and overlap to say, all above FRAMES_DIFFER
+    for fa, fb, m, side, on in _laid(a, b):
+        bad, overlap, detail = compare_blocks(
+            fa,
+            fb,
+            m,
+            side=side,
+            on=on,
+            min_overlap=MIN_OVERLAP,
+            stop_above=FRAMES_DIFFER,
+            stop_detail=0 if counted else MIN_DETAIL,
+        )
+        if detail < MIN_DETAIL or overlap < MIN_OVERLAP:
+            continue  # stopped with less detail: it differs above FRAMES_DIFFER anyway
+        if bad <= FRAMES_DIFFER:
+            return False
+        counted = True
+    return counted
+
+
+def _laid(a: Prepared, b: Prepared) -> Iterator[tuple[Prepared, Prepared, np.ndarray, int, Target]]:
+    """Each layout of :func:`_layouts` at each side of FRAME_SIDES, with ``a``'s framing made
+    ready for that side once (kept with the framing, so its id is not reused meanwhile)."""
     targets: dict[tuple[int, int], tuple[Prepared, Target]] = {}
     for fa, fb, m in _layouts(a, b):
         for side in FRAME_SIDES:
             if (id(fa), side) not in targets:
                 targets[(id(fa), side)] = (fa, target(fa, side))
-            on = targets[(id(fa), side)][1]
-            bad, overlap, detail = compare_blocks(
-                fa, fb, m, side=side, on=on, min_overlap=MIN_OVERLAP
-            )
-            if detail < MIN_DETAIL or overlap < MIN_OVERLAP:
-                continue
-            if bad <= FRAMES_DIFFER:
-                return None
-            best = bad if best is None else min(best, bad)
-    return best
+            yield fa, fb, m, side, targets[(id(fa), side)][1]
 
 
 def _layouts(a: Prepared, b: Prepared) -> Iterator[tuple[Prepared, Prepared, np.ndarray]]:

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from lookalike.engine.features.frame_check import dihedral_map, frames_differ, turn_ratio
+from lookalike.engine.features.frame_check import dihedral_map, frames_refute, turn_ratio
 from lookalike.engine.features.photometric import Target, compare_blocks, fit_side, target
 from lookalike.engine.index import hamming_knn
 
@@ -462,4 +462,4 @@ class Verifier:
         a, b = self._get(path_a), self._get(path_b)
         if res.same or a is None or b is None:
             return False
-        return frames_differ(a, b) is not None
+        return frames_refute(a, b)
