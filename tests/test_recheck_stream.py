@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lookalike.engine.recheck import PixelRecheck
@@ -63,7 +63,11 @@ pairs_st = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
+@example(  # a task settled, then a later send: its id was once reused, verdicts misapplied
+    pairs=[(0, 3), (1, 2), (1, 3), (0, 1), (0, 2)], split=4, order=[], remembered={0}, limit=4
+)
+@example(pairs=[(0, 3), (0, 4), (1, 2), (0, 1), (0, 2)], split=4, order=[], remembered={0}, limit=4)
 @given(
     pairs=pairs_st,
     split=st.integers(1, 8),

@@ -49,7 +49,8 @@ class StreamedChecks:
         self.workers, self.start_at, self.early_limit = max(1, workers), start_at, early_limit
         self.held: dict[Pair, None] = {}  # fresh, not sent yet (the pool not started)
         self.flight: set[Pair] = set()  # sent, no verdict yet
-        self.chunks: dict[int, list[Pair]] = {}
+        self.chunks: dict[int, list[Pair]] = {}  # in flight, by task id
+        self.next_id = 0  # a task's id is never reused: a late result must find its own chunk
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.started = False
         self.early = 0  # edges looked at before a round asked for them
@@ -81,7 +82,7 @@ class StreamedChecks:
         size = max(2, min(RECHECK_CHUNK, -(-len(pairs) // (4 * self.workers))))
         for k in range(0, len(pairs), size):
             chunk = pairs[k : k + size]
-            n = len(self.chunks)
+            n, self.next_id = self.next_id, self.next_id + 1
             self.chunks[n] = chunk
             self.flight.update(chunk)
             task = (self.token, n, *(items[x].path for pair in chunk for x in pair))
