@@ -31,9 +31,10 @@ Videos are not items: their matcher sees all of them at once, so rank builds eve
 group again on every scan (stages/rank.py ``_video_groups``) and no stored group holding a
 video is kept; the photos around them still regroup by parts.
 
-When unsure — no record, other settings, a stored group with a file the catalog has no id for, more than ``MOST`` of the items changed,
-or a part of more than ``PART_LIMIT`` codes (its exact search would cost more than a full
-regroup's) — it regroups all and says why in the debug log.
+When unsure — no record, other settings, a stored group with a file the catalog has no id
+for, more than ``MOST`` of the items changed, or a part of more than ``PART_LIMIT`` codes (its
+exact search would cost more than a full regroup's) — it regroups all and says why in the
+debug log.
 """
 
 from __future__ import annotations

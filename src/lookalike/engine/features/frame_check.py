@@ -54,9 +54,9 @@ def turn_ratio(a: Prepared, b: Prepared, k: int) -> float:
     return (w2 / h2) / (wa / ha)
 
 
-def dihedral_map(a: Prepared, b: Prepared, k: int) -> tuple[np.ndarray, float]:
+def dihedral_map(a: Prepared, b: Prepared, k: int) -> np.ndarray:
     """The 2x3 map of right-angle turn/mirror ``k`` of ``b``'s whole frame onto ``a``'s (scaled
-    to fit) and :func:`turn_ratio`."""
+    to fit; whether the turn fits unstretched is :func:`turn_ratio`'s)."""
     hb, wb = b.work.shape
     # The turn/mirror moves corners to corners: where it puts them is where it puts the four
     # corners of a 2 × 2 grid (was: the whole frame's pixel numbers turned, per map).
@@ -68,7 +68,7 @@ def dihedral_map(a: Prepared, b: Prepared, k: int) -> tuple[np.ndarray, float]:
     # Affine from the three corners of the op's output back to b's pixel grid.
     src = np.ascontiguousarray([ops[0, 0], ops[0, -1], ops[-1, 0]], dtype=np.float32)
     dst = np.array([[0, 0], [wa - 1, 0], [0, ha - 1]], dtype=np.float32)
-    return cv2.getAffineTransform(src, dst), turn_ratio(a, b, k)
+    return cv2.getAffineTransform(src, dst)
 
 
 def frames_differ(a: Prepared, b: Prepared) -> float | None:
@@ -132,7 +132,7 @@ def _layouts(a: Prepared, b: Prepared) -> Iterator[tuple[Prepared, Prepared, np.
             for k in range(8):
                 if abs(np.log(turn_ratio(fa, fb, k))) > FRAME_SHAPES:
                     continue
-                m, _ = dihedral_map(fa, fb, k)
+                m = dihedral_map(fa, fb, k)
                 for deg in FRAME_TURNS:
                     yield fa, fb, _turned(m, deg, fa.work.shape)
 

@@ -354,7 +354,7 @@ def _direct(a: _Prepared, b: _Prepared) -> VerifyResult:
     for k in range(8):
         if abs(turn_ratio(a, b, k) - 1.0) > 0.03:
             continue
-        m, _ = dihedral_map(a, b, k)
+        m = dihedral_map(a, b, k)
         on = on or target(a)
         # Only a turn that could pass is voted on to the end: most pairs reach here as other
         # photos, and an eighth of their blocks already tells (issue 13, a check's CPU).

@@ -255,7 +255,8 @@ def _recheck_rounds(
     unchecked is remembered)."""
     prog = Progress("recheck", None)
     pooled = 0
-    token = time.monotonic_ns()  # this scan's: a worker drops the decodes of an older one
+    # this scan's (the stream's, when there is one): a worker drops the decodes of an older one
+    token = stream.token if stream is not None else time.monotonic_ns()
     try:
         while True:
             rnd = next(steps)
@@ -264,8 +265,9 @@ def _recheck_rounds(
                 recheck.gave_up = True
                 continue
             if stream is not None and stream.started:
-                if meanwhile is not None:
-                    meanwhile, _ = None, meanwhile()
+                if meanwhile is not None:  # once, before the first wait
+                    meanwhile()
+                    meanwhile = None
                 for done in stream.wait(rnd.pairs, ctx.cancel.is_set):
                     pooled += done
                     if (ev := prog.tick(min(max(rnd.asked, pooled), rnd.uncertain))) is not None:
