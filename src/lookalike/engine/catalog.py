@@ -228,6 +228,11 @@ class Catalog:
         rows = ((kind, error, fid) for fid, kind, error in rows)
         self.db.executemany("UPDATE files SET kind=?, error=? WHERE id=?", rows)
 
+    def set_sniffed(self, rows: Iterable[tuple[int, str, bytes]]) -> None:
+        """(file id, kind, head+tail hash) rows: the catalog stage's sniff of a file whose size
+        collides, one update a file where ``set_kinds`` then ``set_headtails`` made two."""
+        self.db.executemany("UPDATE files SET kind=?2, error=NULL, headtail=?3 WHERE id=?1", rows)
+
     def set_headtails(self, rows: Iterable[tuple[int, bytes]]) -> None:
         """(file id, head+tail hash) rows in one statement (the exact stage's ≈ 10⁵ at 100k)."""
         self.db.executemany("UPDATE files SET headtail=?2 WHERE id=?1", rows)
