@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import math
 import os
 import pickle
@@ -100,7 +101,10 @@ def pool_run(files: list[str], tmp: str, workers: int) -> dict[str, np.ndarray]:
         got = pool.map(timed_task, tasks, lambda: False, chunk_size(len(tasks), workers))
         for n, (res, pid, task, since, (sys_s, faults), rss) in enumerate(got):
             i = res[0]
-            meta = {k: v for k, v in (res[1] or {}).items() if k != "thumb"}  # a temp path
+            # the meta as JSON (workers send its bytes since session 13, a dict before), less
+            # the thumbnail's temp path: two trees either side of that change compare alike
+            meta = json.loads(res[1]) if isinstance(res[1], bytes) else res[1]
+            meta = json.loads(json.dumps({k: v for k, v in (meta or {}).items() if k != "thumb"}))
             features[i] = pickle.dumps((meta, *res[2:]))
             run["task_ms"][i], run["since_ms"][i] = task * 1000, since * 1000
             run["sys_ms"][i], run["faults"][i], order[i] = sys_s * 1000, faults, n

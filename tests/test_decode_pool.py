@@ -121,3 +121,27 @@ def test_the_console_script_leaves_the_cli_out_of_the_workers():
     helped = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True)
     assert helped.returncode == 0
     assert "Usage: lookalike" in helped.stdout
+
+
+def test_the_worker_sends_the_meta_row_as_the_catalog_stores_it(tmp_path):
+    """The meta row is JSON bytes made in the worker (the driver only stores them): the same
+    bytes the driver made from the dict before, and each photo's own."""
+    import json
+
+    from PIL import Image
+    from skimage import data
+
+    from lookalike.engine.features.extract import extract_file, meta_of
+    from lookalike.engine.stages.extract_worker import extract_task
+
+    rows = {}
+    for name, pixels in (("coffee", data.coffee()), ("astronaut", data.astronaut())):
+        photo, thumb = tmp_path / f"{name}.jpg", str(tmp_path / f"{name}.thumb.jpg")
+        Image.fromarray(pixels).save(photo, quality=90)
+        fid, meta, views, err = extract_task((1, str(photo), thumb, 250_000_000, 2**29))
+        assert err is None and isinstance(meta, bytes) and views
+        assert meta == json.dumps(meta_of(extract_file(str(photo), thumb, 250_000_000))).encode()
+        rows[name] = json.loads(meta)
+    assert (rows["coffee"]["width"], rows["coffee"]["height"]) == (600, 400)
+    assert (rows["astronaut"]["width"], rows["astronaut"]["height"]) == (512, 512)
+    assert rows["coffee"]["prov"] != rows["astronaut"]["prov"]

@@ -8,7 +8,6 @@ interrupted scan resumes with what it had.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -113,7 +112,7 @@ def _decode_all(
             writes.row(cat.set_kinds, fid, IMAGE, err)
             ctx.on_error(FileError(paths[fid], err))
         else:
-            writes.row(cat.put_features, fid, META, PERCEPTUAL_VERSION, json.dumps(meta).encode())
+            writes.row(cat.put_features, fid, META, PERCEPTUAL_VERSION, meta)  # JSON bytes
             writes.row(cat.put_features, fid, PERCEPT, PERCEPTUAL_VERSION, views)
             ctx.stats.images_decoded += 1
             if feeder is not None and ml_extra:  # ml: embeds in batches as they come

@@ -9,13 +9,26 @@ features it uses, and the ML stage only when a task asks for it.
 
 from __future__ import annotations
 
-from lookalike.engine.features.extract import extract_file, meta_of, pack_views
+import json
+
+from lookalike.engine.features.extract import ImageFeatures, extract_file, meta_of, pack_views
 from lookalike.engine.media.decode import set_decode_budget, task_failure
+
+
+def meta_row(f: ImageFeatures) -> bytes:
+    """The catalog's meta row of ``f``, as the worker sends it: JSON bytes, not a dict.
+
+    Why here: the driver only stores it, and two nested dicts cost more to pickle and unpickle
+    than their bytes (≈ 1.6 against 0.3 µs a photo), and their ``json.dumps`` on the driver's
+    one thread (≈ 9 µs a photo, 0.9 s of a 100k scan's extract) now runs on the workers."""
+    return json.dumps(meta_of(f)).encode()
 
 
 def extract_task(task: tuple) -> tuple:
     """Runs in a decode worker: one decode, every perceptual feature, the thumbnail.
-    ``task`` = (file id, path, thumbnail path, max pixels, decode budget[, ml job])."""
+    ``task`` = (file id, path, thumbnail path, max pixels, decode budget[, ml job]); returns
+    (file id, the meta row's bytes, the packed views, None[, ml extra]) or (file id, None,
+    None, why it failed)."""
     file_id, path, thumb, max_pixels, budget, *ml_job = task
     set_decode_budget(budget)
     try:
@@ -23,8 +36,8 @@ def extract_task(task: tuple) -> tuple:
             from lookalike.engine.ml_stage import extract_with_ml
 
             f, extra = extract_with_ml(path, thumb, max_pixels, ml_job[0])
-            return file_id, meta_of(f), pack_views(f.views), None, extra
+            return file_id, meta_row(f), pack_views(f.views), None, extra
         f = extract_file(path, thumb, max_pixels)
-        return file_id, meta_of(f), pack_views(f.views), None
+        return file_id, meta_row(f), pack_views(f.views), None
     except Exception as exc:  # never let one file stop the scan
         return file_id, None, None, task_failure(exc)
