@@ -173,6 +173,15 @@ class Catalog:
         )
         return int(cur.lastrowid)
 
+    def add_files(self, rows: Sequence[FileRow], scan: int) -> None:
+        """New files with the ids they carry (a first scan numbers them as SQLite would):
+        one statement for many, where ``add_file`` is one a file."""
+        self.db.executemany(
+            "INSERT INTO files (id, path, dev, inode, size, mtime_ns, seen_scan) "
+            "VALUES (?,?,?,?,?,?,?)",
+            ((r.id, fs_path(r.path), r.dev, r.inode, r.size, r.mtime_ns, scan) for r in rows),
+        )
+
     def reset_file(
         self, file_id: int, dev: int, inode: int, size: int, mtime_ns: int, scan: int
     ) -> None:

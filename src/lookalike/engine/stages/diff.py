@@ -51,15 +51,12 @@ def _is_gone(path: str) -> bool:
     return False
 
 
-def _file_id(ctx: ScanContext, f: Found, known: bool = True) -> int:
-    """The catalog id of ``f``: the same row when unchanged or changed in place, a moved
-    file's old row when its stat matches a path that is gone, else a new row. ``known``
-    False: the catalog had no file when the scan began, so there is nothing to look up
-    (the walk lists each inode once): two queries a file fewer on a first scan."""
+def _file_row(ctx: ScanContext, f: Found) -> tuple[FileRow, bool]:
+    """The catalog row of ``f`` (every column, as ``files_by_ids`` reads them) and whether it
+    is unchanged (its ``seen_scan`` is still to be stamped; the others are written with it):
+    the same row when unchanged or changed in place, a moved file's old row when its stat
+    matches a path that is gone, else a new row."""
     cat, stats = ctx.cat, ctx.stats
-    if not known:
-        stats.files_new += 1
-        return cat.add_file(f.path, f.dev, f.inode, f.size, f.mtime_ns, ctx.scan_id)
     row = cat.file_by_path(f.path)
     if row is not None and (row.dev, row.inode, row.size, row.mtime_ns) == (
         f.dev,
@@ -68,11 +65,11 @@ def _file_id(ctx: ScanContext, f: Found, known: bool = True) -> int:
         f.mtime_ns,
     ):
         stats.files_unchanged += 1
-        return row.id
+        return row, True
     if row is not None:
         cat.reset_file(row.id, f.dev, f.inode, f.size, f.mtime_ns, ctx.scan_id)
         stats.files_changed += 1
-        return row.id
+        return _bare(row.id, f), False
     moved = [
         r
         for r in cat.files_by_stat(f.dev, f.inode, f.size, f.mtime_ns)
@@ -81,36 +78,58 @@ def _file_id(ctx: ScanContext, f: Found, known: bool = True) -> int:
     if moved:
         cat.move_file(moved[0].id, f.path, ctx.scan_id)
         stats.files_moved += 1
-        return moved[0].id
+        moved[0].path = f.path
+        return moved[0], False
     stats.files_new += 1
-    return cat.add_file(f.path, f.dev, f.inode, f.size, f.mtime_ns, ctx.scan_id)
+    return _bare(cat.add_file(f.path, f.dev, f.inode, f.size, f.mtime_ns, ctx.scan_id), f), False
+
+
+def _bare(fid: int, f: Found) -> FileRow:
+    """A new or changed file's row: its stat, nothing derived yet."""
+    return FileRow(fid, f.path, f.dev, f.inode, f.size, f.mtime_ns, None, None, None, None)
 
 
 def _match_rows(ctx: ScanContext, found: list[Found], prog: Progress) -> Iterator[Event]:
-    """Match every found file to its catalog row; returns {id: row} (stat fields only).
+    """Match every found file to its catalog row; returns {id: row}, every column.
     Short transactions: other writers (the app's saves) get a turn, and the write lock is
-    never held across a yield."""
+    never held across a yield. The catalog had no file when the scan began (``first``):
+    nothing to look up (the walk lists each inode once), and the rows go in by
+    ``executemany`` with the ids SQLite would give them, a batch at each commit."""
     cat = ctx.cat
     rows: dict[int, FileRow] = {}
+    unchanged: list[int] = []
+    new: list[FileRow] = []
     cat.begin()  # one scan at a time (scanlock.py): no other writer adds files meanwhile
-    known = cat.db.execute("SELECT 1 FROM files LIMIT 1").fetchone() is not None
+    first = cat.db.execute("SELECT 1 FROM files LIMIT 1").fetchone() is None
     last_commit = time.monotonic()
     for n, f in enumerate(found):
         if ctx.cancel.is_set():
             break
         if time.monotonic() - last_commit > COMMIT_EVERY:
+            cat.add_files(new, ctx.scan_id)
+            new.clear()
             cat.commit()
             cat.begin()
             last_commit = time.monotonic()
-        fid = _file_id(ctx, f, known)
-        rows[fid] = FileRow(fid, f.path, f.dev, f.inode, f.size, f.mtime_ns, None, None, None, None)
+        if first:
+            row = _bare(n + 1, f)
+            new.append(row)
+        else:
+            row, same = _file_row(ctx, f)
+            if same:
+                unchanged.append(row.id)
+        rows[row.id] = row
         if (ev := prog.tick(n + 1)) is not None:
+            cat.add_files(new, ctx.scan_id)
+            new.clear()
             cat.commit()
             yield ev
             cat.begin()
             last_commit = time.monotonic()
     cat.begin()  # no-op if a transaction is open
-    cat.touch_files(rows, ctx.scan_id)
+    cat.add_files(new, ctx.scan_id)
+    ctx.stats.files_new += len(rows) if first else 0
+    cat.touch_files(unchanged, ctx.scan_id)
     cat.commit()
     return rows
 
@@ -242,8 +261,6 @@ def diff(ctx: ScanContext, found: list[Found]) -> Iterator[Event]:
     if ctx.stats.files_new + ctx.stats.files_changed and (opts.same or opts.thumbnails):
         ctx.pool.start()  # workers import while we sniff and hash; the decode starts warm
         early = open_early(ctx)
-    full = ctx.cat.files_by_ids(rows)
-    rows = {fid: full[fid] for fid in rows if fid in full}
     _sniff_kinds(ctx, rows, early)
     yield from ctx.flush_errors()
     yield prog.done(len(rows))

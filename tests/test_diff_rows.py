@@ -1,0 +1,85 @@
+"""The catalog stage's rows: a first scan numbers its files as SQLite would (1, 2, … in walk
+order) and every feature lands on its own file's row; a rescan stamps every file it saw, keeps
+a moved file's row (and what was read of it) and forgets what a changed file had.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from lookalike.engine import Engine, ScanOptions
+from lookalike.engine.events import ScanFinished
+
+
+def _jpeg(img, size: tuple[int, int], quality: int = 90) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).convert("RGB").resize(size).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _scan(root: Path, tmp: Path) -> ScanFinished:
+    engine = Engine(tmp / "catalog.db", tmp / "thumbs")
+    fin = list(engine.scan_sync(ScanOptions(roots=(root,), workers=1)))[-1]
+    assert isinstance(fin, ScanFinished) and not fin.cancelled
+    return fin
+
+
+def _catalog(tmp: Path) -> dict[str, dict]:
+    """Each file's row by name, with the width and height its stored metadata says."""
+    with sqlite3.connect(tmp / "catalog.db") as db:
+        meta = dict(db.execute("SELECT file_id, data FROM features WHERE name='meta'"))
+        out = {}
+        for fid, path, inode, size, kind, seen in db.execute(
+            "SELECT id, path, inode, size, kind, seen_scan FROM files"
+        ):
+            m = json.loads(meta[fid]) if fid in meta else {}
+            out[Path(os.fsdecode(path)).name] = {
+                "id": fid, "path": os.fsdecode(path), "inode": inode, "size": size,
+                "kind": kind, "seen": seen, "dims": (m.get("width"), m.get("height")),
+            }  # fmt: skip
+        return out
+
+
+def test_first_scan_ids_and_a_rescans_rows(tmp_path):
+    from skimage import data
+
+    root = tmp_path / "lib"
+    (root / "sub").mkdir(parents=True)
+    photos = {"a.jpg": (data.astronaut(), (300, 200)), "b.jpg": (data.coffee(), (240, 320))}
+    photos["sub/c.jpg"] = (data.chelsea(), (256, 256))
+    photos["a_small.jpg"] = (data.astronaut(), (150, 100))  # a's look-alike: one group
+    for name, (img, size) in photos.items():
+        (root / name).write_bytes(_jpeg(img, size))
+    (root / "notes.txt").write_text("not a photo")
+    _scan(root, tmp_path)
+    rows = _catalog(tmp_path)
+    # walk order: a folder's entries by name, files as met; ids 1..n as SQLite numbers them
+    order = ("a.jpg", "a_small.jpg", "b.jpg", "notes.txt", "c.jpg")
+    assert [rows[n]["id"] for n in order] == [1, 2, 3, 4, 5]
+    for name, (_img, size) in photos.items():
+        r, st = rows[Path(name).name], (root / name).stat()
+        assert (r["inode"], r["size"], r["kind"], r["seen"]) == (st.st_ino, st.st_size, "image", 1)
+        assert r["dims"] == size  # the features on this id are this file's
+    assert rows["notes.txt"]["kind"] == "other" and rows["notes.txt"]["dims"] == (None, None)
+
+    os.rename(root / "a.jpg", root / "sub" / "moved.jpg")
+    (root / "b.jpg").write_bytes(_jpeg(data.coffee(), (200, 150), 70))  # changed in place
+    (root / "d.jpg").write_bytes(_jpeg(data.rocket(), (180, 120)))
+    fin = _scan(root, tmp_path)
+    assert (fin.stats.files_moved, fin.stats.files_changed, fin.stats.files_new) == (1, 1, 1)
+    assert fin.stats.images_decoded == 2  # the changed and the new file; the moved one kept
+    after = _catalog(tmp_path)
+    assert set(after) == {"moved.jpg", "a_small.jpg", "b.jpg", "notes.txt", "c.jpg", "d.jpg"}
+    assert after["moved.jpg"]["id"] == 1 and after["moved.jpg"]["dims"] == (300, 200)
+    assert after["moved.jpg"]["path"] == str(root / "sub" / "moved.jpg")
+    members = [{m.path for m in g.members} for g in fin.groups]
+    assert {str(root / "sub" / "moved.jpg"), str(root / "a_small.jpg")} in members
+    assert after["b.jpg"]["id"] == 3 and after["b.jpg"]["dims"] == (200, 150)
+    assert after["d.jpg"]["id"] == 6 and after["d.jpg"]["dims"] == (180, 120)
+    assert all(r["seen"] == 2 for r in after.values())  # unchanged ones stamped too
