@@ -140,3 +140,44 @@ def test_a_photo_a_content_rule_hid_is_not_sent_early(library, tmp_path):
     fin = _scan(library, db, workers=2)[-1]
     assert fin.stats.images_decoded == REPS - 1
     assert "astronaut.jpg" not in _decoded_names(db)
+
+
+def test_a_first_scan_starts_its_workers_with_the_walk_and_sends_small_batches_first(
+    library, tmp_path, monkeypatch
+):
+    """The workers of a first scan start before the catalog stage (they import while the walk
+    runs on the other core), a rescan's only when it found something new; the first batches
+    sent early are small (here 1, then 2) so the workers have work from the first photos."""
+    from lookalike.engine.pool import DecodePool
+
+    order: list[str] = []
+    real_start, real_diff = DecodePool.start, pipeline.diff
+
+    def spy_pool_start(self):  # noqa: ANN001, ANN202
+        order.append("pool")
+        return real_start(self)
+
+    def spy_diff(ctx, found):  # noqa: ANN001, ANN202
+        order.append("diff")
+        return (yield from real_diff(ctx, found))
+
+    monkeypatch.setattr(DecodePool, "start", spy_pool_start)
+    monkeypatch.setattr(pipeline, "diff", spy_diff)
+    monkeypatch.setattr(diff, "FIRST_SEND", 1)
+    sent: list[int] = []
+    real_send = early.Early.send
+
+    def spy_send(self, ctx, rows):  # noqa: ANN001, ANN202
+        rows = list(rows)
+        if rows:
+            sent.append(len(rows))
+        return real_send(self, ctx, rows)
+
+    monkeypatch.setattr(early.Early, "send", spy_send)
+    fin = _scan(library, tmp_path / "r.db", workers=2)[-1]
+    assert fin.stats.images_decoded == REPS
+    assert order[:2] == ["pool", "diff"]
+    assert sent[:2] == [1, 2]  # the three photos of a size of their own, as sniffed
+    order.clear()
+    again = _scan(library, tmp_path / "r.db", workers=2)[-1]
+    assert again.stats.images_decoded == 0 and "pool" not in order

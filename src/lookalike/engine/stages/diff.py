@@ -29,6 +29,9 @@ from lookalike.engine.stages.context import COMMIT_EVERY, Progress, ScanContext,
 from lookalike.engine.stages.early import Early, open_early
 
 SEND_EVERY = 1024  # sniffed photos of a size all their own sent to the pool at once (early.py)
+# the first batches are smaller (64, 128, …): the workers start on the first photos sniffed, not
+# after 1024 of them (at 100k, ≈ 14k files sniffed: ≈ 0.5 s of two idle workers)
+FIRST_SEND = 64
 
 
 @dataclass
@@ -161,6 +164,7 @@ def _sniff_kinds(ctx: ScanContext, rows: dict[int, FileRow], early: Early | None
     ahead = ReadAhead([row.path for row in todo])
     sizes = Counter(row.size for row in rows.values())
     pending: list[FileRow] = []
+    send_at = min(FIRST_SEND, SEND_EVERY)
     for i, row in enumerate(todo):
         if not ctx.cancel.is_set():
             ahead.reached(i)
@@ -179,9 +183,10 @@ def _sniff_kinds(ctx: ScanContext, rows: dict[int, FileRow], early: Early | None
             writes.maybe_flush()
             if early is not None and sizes[row.size] == 1 and early.wanted(row):
                 pending.append(row)
-                if len(pending) >= SEND_EVERY:
+                if len(pending) >= send_at:
                     early.send(ctx, pending)
                     pending = []
+                    send_at = min(SEND_EVERY, 2 * send_at)
     writes.flush()
     if early is not None:
         early.send(ctx, pending)

@@ -13,6 +13,7 @@ def discover(ctx: ScanContext) -> Iterator[Event]:
     """Walk the roots; returns the found files. A second name of one inode (a hard link) is
     counted once: it is never "a duplicate to delete"."""
     prog = Progress("discover", None)
+    _start_pool_early(ctx)
     found: list[Found] = []
     seen: set[tuple[int, int]] = set()
     hardlinks = 0
@@ -33,3 +34,14 @@ def discover(ctx: ScanContext) -> Iterator[Event]:
     if hardlinks:
         yield Notice(f"{hardlinks} hard link(s) to files already seen were counted once")
     return found
+
+
+def _start_pool_early(ctx: ScanContext) -> None:
+    """A first scan (the catalog has no file) will decode whatever the walk finds: its decode
+    workers start now and import on the core the walk leaves idle, not after the catalog
+    rows are written (diff.py starts them there for a rescan that finds new files)."""
+    opts = ctx.options
+    if opts.executor != "local" or not (opts.same or opts.thumbnails) or ctx.cancel.is_set():
+        return  # a Ray cluster is joined only once there is something to send it
+    if ctx.cat.db.execute("SELECT 1 FROM files LIMIT 1").fetchone() is None:
+        ctx.pool.start()
