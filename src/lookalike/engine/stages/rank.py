@@ -4,6 +4,8 @@ Each representative brings its exact copies back in; the keeper is chosen on evi
 originality then the user's keep rules (rules/); every other file gets its flags and its
 similarity to the keeper. With ``--model`` verified embedding neighbours join "same" and form
 the "similar" tier (ml_groups.py); videos build their own groups (video_stage.py).
+From ``rank_pool.MIN_GROUPS`` groups on, a local pool's workers judge them (evidence, keeper,
+flags: rank_pool.py) while the driver scores, stores and sends those before them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,8 @@ from typing import Any
 from lookalike.engine.catalog import FileRow
 from lookalike.engine.events import Event, GroupFound
 from lookalike.engine.group_parts import item_keys, stored_group
+from lookalike.engine.rank_pool import Farm, Judged, Rules, judge, member_of
 from lookalike.engine.records import Group, Member, member_with
-from lookalike.engine.rules.evidence import with_evidence, with_flags
-from lookalike.engine.rules.keep import choose_keeper, with_others
 from lookalike.engine.scan_groups import GroupSpool
 from lookalike.engine.stages.context import Progress, ScanContext
 from lookalike.engine.stages.diff import Diffed
@@ -71,23 +72,6 @@ def _with_ml(ctx: ScanContext, ml_state: Any, gr: Grouped, ex: Exact, raw: list)
     return merged
 
 
-def _member(r: FileRow, m: dict) -> Member:
-    return Member(
-        path=r.path,
-        size=r.size,
-        width=m.get("width", 0),
-        height=m.get("height", 0),
-        format=m.get("format") or (r.kind or "?").upper(),
-        score=1.0,
-        mtime_ns=r.mtime_ns,
-        capture_time=m.get("capture_time"),
-        camera=m.get("camera"),
-        thumb=m.get("thumb"),
-        content_hash=r.fullhash.hex() if r.fullhash else None,
-        file_id=r.id,
-    )
-
-
 class _Ranker:
     """Builds one group at a time: members, evidence, keeper, flags, scores."""
 
@@ -95,6 +79,8 @@ class _Ranker:
         self.ctx, self.gr, self.ex, self.rows, self.ml = ctx, gr, ex, rows, ml_state
         self.item_index = {k: n for n, k in enumerate(item_keys(gr.items))}  # no Item built
         self.view_cache: dict[int, list | None] = {}
+        o = ctx.options
+        self.rules = Rules(o.keep_rules, o.reference, o.keep_overrides)
 
     def ahead(self, todos: list[tuple[str, list[int]]]) -> None:
         """The metas of the next groups' representatives in one query, not one a group (a
@@ -109,17 +95,10 @@ class _Ranker:
             self.view_cache[rep_id] = self.gr.views_of(rep_id)
         return self.view_cache[rep_id]
 
-    def _extra(self, files: list[tuple[Member, int]]) -> dict[str, float]:
-        metas = self.gr.metas
-        extra = {
-            f"exif:{m.path}": float(metas.get(rid, {}).get("exif_fields", 0)) for m, rid in files
-        }
-        if self.ml is not None:  # ml: quality score for the "quality" keep rule
-            q = self.ml.quality
-            extra.update(
-                {f"quality:{m.path}": float(q.get(rid, {}).get("score", 0.0)) for m, rid in files}
-            )
-        return extra
+    def _quality(self, files: list[tuple[Member, int]]) -> dict[str, float]:
+        """ml: quality score for the "quality" keep rule."""
+        q = self.ml.quality
+        return {f"quality:{m.path}": float(q.get(rid, {}).get("score", 0.0)) for m, rid in files}
 
     def _score(self, tier: str, rid: int, keep_rep: int) -> float:
         if rid == keep_rep:
@@ -132,33 +111,39 @@ class _Ranker:
             score = ml_groups.scores_for(self.ml, keep_rep, [rid]).get(rid, score)
         return score
 
-    def build(self, tier: str, rep_ids: list[int]) -> Built:
+    def files_of(self, rid: int) -> list[FileRow]:
+        """A representative's files: its exact cluster, or itself."""
+        return self.ex.cluster_of.get(rid, [self.rows[rid]])
+
+    def judge(self, tier: str, rep_ids: list[int]) -> Judged:
+        """One group judged here, on the driver (rank_pool.judge)."""
+        metas = self.gr.metas
+        if (prefetch := getattr(metas, "prefetch", None)) is not None:
+            prefetch(rep_ids)
+        files = [
+            (member_of(r, metas.get(rid, {})), rid) for rid in rep_ids for r in self.files_of(rid)
+        ]
+        more = self._quality if self.ml is not None else None
+        return judge(tier, files, metas, self.views_of, self.rules, more)
+
+    def judge_all(self, todos: list[tuple[str, list[int]]]) -> list[Judged]:
+        """Several groups judged here, their metas read together."""
+        self.ahead(todos)
+        return [self.judge(tier, ids) for tier, ids in todos]
+
+    def build(self, tier: str, rep_ids: list[int], judged: Judged | None = None) -> Built:
+        """The group ready to send: as stored when nothing in it changed, else judged (here
+        unless ``judged`` came from a worker) and scored against its keeper."""
         at = self.gr.built.get((tier, frozenset(rep_ids)))
         if at is not None:  # the same files as a stored group, none changed: as stored
             g = stored_group(self.ctx.cat, at)
             return g.tier, g.keep, g.reason, list(g.members)
-        opts, metas = self.ctx.options, self.gr.metas
-        if (prefetch := getattr(metas, "prefetch", None)) is not None:
-            prefetch(rep_ids)
-        files = [
-            (_member(r, metas.get(rid, {})), rid)
-            for rid in rep_ids
-            for r in self.ex.cluster_of.get(rid, [self.rows[rid]])
-        ]
-        files.sort(key=lambda x: x[0].path)
-        copies = tier != "similar"
-        members = with_evidence(files, metas, self.views_of, copies=copies)
-        keeper, reason = choose_keeper(
-            members, opts.keep_rules, opts.reference, self._extra(files), opts.keep_overrides
-        )
-        keep_rep = next(rid for m, rid in files if m.path == keeper.path)
-        members = with_flags(members, keeper, copies=copies)
-        reason = with_others(reason, keeper.path, members)
+        j = judged if judged is not None else self.judge(tier, rep_ids)
         scored = [
-            member_with(m, score=round(self._score(tier, rid, keep_rep), 4))
-            for m, (_, rid) in zip(members, files, strict=True)
+            member_with(m, score=round(self._score(tier, rid, j.keep_rep), 4))
+            for m, rid in zip(j.members, j.rids, strict=True)
         ]
-        return tier, keeper.path, reason, scored
+        return tier, j.keep, j.reason, scored
 
 
 def _video_groups(
@@ -180,6 +165,22 @@ def _video_groups(
         time.monotonic() - t_video
     )
     return built
+
+
+def _farm(
+    ctx: ScanContext, gr: Grouped, pending: list, ranker: _Ranker, ml_state: Any
+) -> Farm | None:
+    """The groups to judge on the pool's workers (rank_pool.py), or None: all judged here."""
+    todo = [
+        (n, p[1][0], p[1][1])
+        for n, p in enumerate(pending)
+        if p[1] is not None and (p[1][0], frozenset(p[1][1])) not in gr.built
+    ]
+    return (
+        Farm(ctx, todo, ranker.files_of, ranker.judge_all)
+        if Farm.wanted(ctx, ml_state, todo)
+        else None
+    )
 
 
 def _first_path(ex: Exact, rows: dict, rep_ids: list[int]) -> str:
@@ -218,12 +219,15 @@ def rank(
         )
     pending.sort(key=lambda p: p[0])  # stable: the order the groups had when built first
     stats = ctx.stats
+    farm = _farm(ctx, gr, pending, ranker, ml_state)
     for n in range(len(pending)):
-        if n % AHEAD_GROUPS == 0:
+        if farm is None and n % AHEAD_GROUPS == 0:
             ranker.ahead([p[1] for p in pending[n : n + AHEAD_GROUPS] if p[1] is not None])
         _, todo, built = pending[n]
         pending[n] = ("", None, None)  # the entry is done with: nothing kept twice
-        tier, keep, reason, scored = built if built is not None else ranker.build(*todo)
+        if built is None and todo is not None:
+            built = ranker.build(*todo, farm.take(n) if farm is not None else None)
+        tier, keep, reason, scored = built  # type: ignore[misc]
         group = Group(n + 1, tier, keep, reason, tuple(scored))
         spool.add(group)  # on disk, not in a list: the driver holds one group at a time
         stats.groups_by_tier[tier] = stats.groups_by_tier.get(tier, 0) + 1

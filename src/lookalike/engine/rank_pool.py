@@ -1,0 +1,293 @@
+"""The rank stage's judging of groups on the decode pool's workers (issue 13).
+
+Why: after grouping, the rank stage ran on the driver alone while the other core sat idle;
+judging a group (its members' evidence, the keeper, the flags: ``judge``) is most of the
+stage and needs nothing the driver holds but the group's file rows: a worker reads the
+representatives' metas and signatures from the catalog itself (read-only; the driver writes
+nothing there while it ranks). The driver sends the groups a window at a time, a few
+windows ahead, and meanwhile scores, stores and yields the groups before them, in their
+order, so the output is the same whatever the timing. A window a worker fails on is judged
+on the driver (the same code, the same answer).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from lookalike.engine.features import perceptual as pc
+from lookalike.engine.records import Member
+from lookalike.engine.rules.evidence import with_evidence, with_flags
+from lookalike.engine.rules.keep import choose_keeper, with_others
+
+log = logging.getLogger(__name__)
+WINDOW = 64  # groups a task (the worker reads their metas and signatures in two queries)
+IN_FLIGHT = 4  # windows sent ahead of the one the driver waits for
+STEAL_AHEAD = 16 * WINDOW  # groups the driver may hold judged ahead while it waits
+MIN_GROUPS = 1000  # fewer groups to judge: the driver judges them (no task is worth a round trip)
+
+
+class Row(NamedTuple):
+    """What a member's ``Member`` is built from (a ``FileRow``'s fields that it reads)."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    kind: str | None
+    fullhash: bytes | None
+
+
+class Rules(NamedTuple):
+    """The scan's keep rules, as ``choose_keeper`` takes them."""
+
+    keep_rules: tuple[str, ...]
+    reference: tuple[Path, ...]
+    keep_overrides: tuple[tuple[Path, tuple[str, ...]], ...]
+
+
+class Judged(NamedTuple):
+    """A group judged, before its similarity scores: members sorted by path, each member's
+    representative id, the keeper's path, the reason and the keeper's representative."""
+
+    keep: str
+    reason: str
+    members: list[Member]
+    rids: list[int]
+    keep_rep: int
+
+
+def member_of(r: Any, m: dict) -> Member:
+    """One file of a group (a ``FileRow`` or a ``Row``) with its representative's meta."""
+    return Member(
+        path=r.path,
+        size=r.size,
+        width=m.get("width", 0),
+        height=m.get("height", 0),
+        format=m.get("format") or (r.kind or "?").upper(),
+        score=1.0,
+        mtime_ns=r.mtime_ns,
+        capture_time=m.get("capture_time"),
+        camera=m.get("camera"),
+        thumb=m.get("thumb"),
+        content_hash=r.fullhash.hex() if r.fullhash else None,
+        file_id=r.id,
+    )
+
+
+def judge(
+    tier: str,
+    files: list[tuple[Member, int]],
+    metas: Mapping[int, dict],
+    views_of: Callable[[int], Sequence[Any] | None],
+    rules: Rules,
+    more: Callable[[list[tuple[Member, int]]], dict[str, float]] | None = None,
+) -> Judged:
+    """Evidence, keeper, reason and flags of one group (``files``: (member, representative
+    id)); ``more`` adds per-path numbers for the keep rules (``--model``'s quality)."""
+    files.sort(key=lambda x: x[0].path)
+    copies = tier != "similar"
+    members = with_evidence(files, metas, views_of, copies=copies)  # type: ignore[arg-type]
+    extra = {f"exif:{m.path}": float(metas.get(rid, {}).get("exif_fields", 0)) for m, rid in files}
+    if more is not None:
+        extra.update(more(files))
+    keeper, reason = choose_keeper(
+        members, rules.keep_rules, rules.reference, extra, rules.keep_overrides
+    )
+    keep_rep = next(rid for m, rid in files if m.path == keeper.path)
+    members = with_flags(members, keeper, copies=copies)
+    reason = with_others(reason, keeper.path, members)
+    return Judged(keeper.path, reason, members, [rid for _, rid in files], keep_rep)
+
+
+# -- the worker's side ----------------------------------------------------------------------
+_DBS: dict[str, sqlite3.Connection] = {}
+
+
+def _db(catalog: str) -> sqlite3.Connection:
+    """This worker's read-only connection to the catalog (one a catalog, kept while the
+    worker lives: the pool is the scan's)."""
+    db = _DBS.get(catalog)
+    if db is None:
+        db = sqlite3.connect(Path(catalog).absolute().as_uri() + "?mode=ro", uri=True, timeout=60)
+        _DBS[catalog] = db
+    return db
+
+
+def _load(db: sqlite3.Connection, name: str, version: int, ids: list[int]) -> dict[int, bytes]:
+    """``Catalog.load_features`` on a plain connection."""
+    out: dict[int, bytes] = {}
+    for i in range(0, len(ids), 900):
+        chunk = ids[i : i + 900]
+        q = ",".join("?" * len(chunk))
+        out.update(
+            db.execute(
+                f"SELECT file_id, data FROM features WHERE name=? AND version=? "
+                f"AND file_id IN ({q})",
+                (name, version, *chunk),
+            )
+        )
+    return out
+
+
+def _views(data: bytes) -> list:
+    """``extract.unpack_views`` as the grouper's table holds them: float16 blocks, no Haar
+    bytes (every computation on a block upcasts it first: the same bits either way)."""
+    from lookalike.engine.features.extract import View
+
+    size = pc.DCT_STORE * pc.DCT_STORE * 2
+    haar = 3 * pc.HAAR_KEEP * 4 + 12
+    views, pos = [], 1
+    for _ in range(data[0]):
+        dct = np.frombuffer(data, np.float16, pc.DCT_STORE * pc.DCT_STORE, pos)
+        pos += size + haar
+        aspect = float(np.frombuffer(data, np.float32, 1, pos)[0])
+        pos += 4
+        views.append(View(dct.reshape(pc.DCT_STORE, pc.DCT_STORE), b"", aspect))
+    return views
+
+
+Task = tuple[str, bool, Rules, list[tuple[str, list[tuple[int, list[Row]]]]]]
+
+
+def judge_window(task: Task) -> list[Judged]:
+    """A worker's task: a window of groups (tier, [(representative, its files)]) judged,
+    the representatives' metas and signatures read from the catalog."""
+    import json
+
+    from lookalike.engine.features.extract import PERCEPTUAL_VERSION
+    from lookalike.engine.stages.extract import META, PERCEPT
+
+    catalog, same, rules, groups = task
+    db = _db(catalog)
+    rids = [rid for _, reps in groups for rid, _ in reps]
+    metas = {k: json.loads(v) for k, v in _load(db, META, PERCEPTUAL_VERSION, rids).items()}
+    packed = _load(db, PERCEPT, PERCEPTUAL_VERSION, rids) if same else {}
+
+    def views_of(rid: int) -> list | None:
+        data = packed.get(rid)
+        return _views(data) if data else None
+
+    return [
+        judge(
+            tier,
+            [(member_of(r, metas.get(rid, {})), rid) for rid, rows in reps for r in rows],
+            metas,
+            views_of,
+            rules,
+        )
+        for tier, reps in groups
+    ]
+
+
+# -- the driver's side ----------------------------------------------------------------------
+def _row(r: Any) -> Row:
+    return Row(r.id, r.path, r.size, r.mtime_ns, r.kind, r.fullhash)
+
+
+Todo = tuple[int, str, list[int]]  # a group's place in the order, its tier, representatives
+
+
+class Farm:
+    """The groups to judge (``todo``), sent to the pool a window at a time as the driver
+    comes near them. While the driver waits for a window it judges the next one not sent
+    yet itself (``here``: [(tier, representatives)] → judged), so a slow or still starting
+    worker costs no idle driver, and nothing is judged twice."""
+
+    def __init__(
+        self,
+        ctx: Any,
+        todo: list[Todo],
+        files_of: Callable[[int], list[Any]],
+        here: Callable[[list[tuple[str, list[int]]]], list[Judged]],
+    ) -> None:
+        o = ctx.options
+        self.pool, self.files_of, self.here = ctx.pool, files_of, here
+        rules = Rules(o.keep_rules, o.reference, o.keep_overrides)
+        self.head = (os.path.abspath(ctx.catalog_path), bool(o.same), rules)
+        self.windows = [todo[i : i + WINDOW] for i in range(0, len(todo), WINDOW)]
+        self.window_of = {n: w for w, win in enumerate(self.windows) for n, _, _ in win}
+        self.sent: set[int] = set()
+        self.arrived: dict[int, list[Judged] | BaseException] = {}
+        self.ready = threading.Condition()
+        self.got: dict[int, Judged] = {}
+        self.next = 0  # the next window to send (or judge here)
+        self.failed = False  # a worker failed: nothing more is sent
+        self._send(IN_FLIGHT)
+
+    @staticmethod
+    def wanted(ctx: Any, ml_state: Any, todo: list) -> bool:
+        """Worth it: a local pool of several workers, no ``--model`` (its quality scores
+        live on the driver), enough groups."""
+        from lookalike.engine.pool import DecodePool
+
+        pool = ctx.pool
+        return (
+            isinstance(pool, DecodePool)
+            and pool.workers > 1
+            and ml_state is None
+            and len(todo) >= MIN_GROUPS
+        )
+
+    def _arrive(self, w: int) -> Callable[[Any], None]:
+        def done(result: Any) -> None:  # on the pool's result thread
+            with self.ready:
+                self.arrived[w] = result
+                self.ready.notify_all()
+
+        return done
+
+    def _send(self, upto: int) -> None:
+        while not self.failed and self.next < min(upto, len(self.windows)):
+            w, self.next = self.next, self.next + 1
+            groups = [
+                (tier, [(rid, [_row(r) for r in self.files_of(rid)]) for rid in ids])
+                for _, tier, ids in self.windows[w]
+            ]
+            self.sent.add(w)
+            self.pool.apply(judge_window, (*self.head, groups), self._arrive(w))
+
+    def _judge_next_here(self) -> bool:
+        """The next window not sent, judged on the driver (False: none left, or enough
+        judged ahead already)."""
+        if self.next >= len(self.windows) or len(self.got) >= STEAL_AHEAD:
+            return False
+        win, self.next = self.windows[self.next], self.next + 1
+        judged = self.here([(tier, ids) for _, tier, ids in win])
+        self.got.update((k, j) for (k, _, _), j in zip(win, judged, strict=True))
+        return True
+
+    def _wait(self, w: int) -> None:
+        """Until window ``w`` is back, judging later windows here meanwhile."""
+        while True:
+            with self.ready:
+                result = self.arrived.pop(w, None)
+            if result is not None:
+                break
+            if not self._judge_next_here():
+                with self.ready:
+                    self.ready.wait_for(lambda: w in self.arrived)
+        self.sent.discard(w)
+        if isinstance(result, BaseException):
+            log.warning("rank: a worker failed (%r); the driver judges the groups", result)
+            self.failed = True
+            return
+        self.got.update((k, j) for (k, _, _), j in zip(self.windows[w], result, strict=True))
+
+    def take(self, n: int) -> Judged | None:
+        """Group ``n`` judged elsewhere (a worker, or ahead on the driver); None: judge it
+        now (not sent, or a worker failed on its window)."""
+        w = self.window_of.pop(n, None)
+        if w is None or n in self.got:
+            return self.got.pop(n, None)
+        self._send(w + 1 + IN_FLIGHT)
+        if w in self.sent:
+            self._wait(w)
+        return self.got.pop(n, None)
