@@ -11,6 +11,7 @@ import os
 import stat as st
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from lookalike.engine.records import FileError
 
@@ -50,8 +51,7 @@ VIDEO_EXTENSIONS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)  # one per file: no per-instance dict (issue 13)
-class Found:
+class Found(NamedTuple):  # one per file: a tuple builds in a third of a frozen dataclass's time
     path: str
     dev: int
     inode: int
@@ -77,6 +77,9 @@ class Filters:
 
     def wants_dir(self, name: str, path: str) -> bool:
         return not any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(path, g) for g in self.exclude)
+
+
+_FMT, _DIR, _REG = st.S_IFMT(0o177777), st.S_IFDIR, st.S_IFREG
 
 
 def _hidden(name: str) -> bool:
@@ -114,6 +117,9 @@ def walk(
 ) -> Iterator[Found]:
     """Regular files under ``roots`` (files given as roots are yielded as they are)."""
     seen_dirs: set[tuple[int, int]] = set()
+    # the per-entry checks with the filters' answers looked up once (≈ 110k entries at 100k)
+    skip_hidden, min_size = not filters.hidden, filters.min_size
+    patterns = bool(filters.include or filters.exclude)
     for root in roots:
         root = os.path.abspath(root)
         try:
@@ -146,16 +152,17 @@ def walk(
             subdirs = []
             for e in entries:
                 name = e.name
-                if not filters.hidden and _hidden(name):
+                if skip_hidden and name[:1] == ".":
                     continue
                 got = _entry_stat(e, filters, on_error)
                 if got is None:
                     continue
                 s, is_link = got
-                if st.S_ISDIR(s.st_mode):
+                mode = s.st_mode
+                if mode & _FMT == _DIR:
                     if filters.one_file_system and s.st_dev != root_dev:
                         continue
-                    if not filters.wants_dir(name, e.path):
+                    if patterns and not filters.wants_dir(name, e.path):
                         continue
                     key = (s.st_dev, s.st_ino)
                     if key in seen_dirs:
@@ -166,14 +173,15 @@ def walk(
                         continue
                     seen_dirs.add(key)
                     subdirs.append(e.path)
-                elif st.S_ISREG(s.st_mode):
-                    if s.st_size < filters.min_size:
+                elif mode & _FMT == _REG:
+                    if s.st_size < min_size:
                         continue
-                    if not filters.wants_name(name, e.path):
+                    path = e.path
+                    if patterns and not filters.wants_name(name, path):
                         continue
                     if filters.one_file_system and s.st_dev != root_dev:
                         continue
-                    yield Found(e.path, s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns)
+                    yield Found(path, s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns)
             stack.extend(reversed(subdirs))
 
 
