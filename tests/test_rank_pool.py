@@ -52,10 +52,17 @@ def _groups(tmp: Path, lib: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict]
 
 
 def _judged_on_workers(monkeypatch: pytest.MonkeyPatch) -> tuple[list[bool], list[bool]]:
-    """Every group goes to the farm: (for each group, whether it came judged; for each
-    window a worker answered, whether it judged it)."""
+    """Every group goes to the farm, and the driver waits for the workers' answers (a
+    driver that finds no answer judges the window itself): (for each group, whether it came
+    judged; for each window a worker answered, whether it judged it)."""
     monkeypatch.setattr(rank_pool, "MIN_GROUPS", 0)
     took, arrive, got, windows = rank_pool.Farm.take, rank_pool.Farm._arrive, [], []
+    wait = rank_pool.Farm._wait
+
+    def patient(self, w):  # type: ignore[no-untyped-def]
+        with self.ready:
+            assert self.ready.wait_for(lambda: w in self.arrived, timeout=120)
+        return wait(self, w)
 
     def counted(self, n):  # type: ignore[no-untyped-def]
         j = took(self, n)
@@ -72,6 +79,7 @@ def _judged_on_workers(monkeypatch: pytest.MonkeyPatch) -> tuple[list[bool], lis
         return seen
 
     monkeypatch.setattr(rank_pool.Farm, "take", counted)
+    monkeypatch.setattr(rank_pool.Farm, "_wait", patient)
     monkeypatch.setattr(rank_pool.Farm, "_arrive", answered)
     return got, windows
 
@@ -109,7 +117,7 @@ def test_a_window_a_worker_fails_on_is_judged_on_the_driver(library, tmp_path, m
     monkeypatch.setattr(DecodePool, "apply", failing)
     (tmp_path / "pool").mkdir()
     there = _groups(tmp_path / "pool", library, monkeypatch)
-    assert got and not any(got) and windows == [False]  # sent, failed, judged here
+    assert got and all(got) and windows == [False]  # sent, failed, judged here
     assert there == here
 
 
@@ -155,3 +163,16 @@ def test_the_driver_judges_windows_not_sent_while_it_waits_and_none_twice(monkey
     # windows 0 and 1 sent; while the driver waits for 0 it judges 2 and 3; 4 and 5 sent
     assert who == ["worker"] * 4 + ["here"] * 4 + ["worker"] * 4
     assert judged_here == [104, 105, 106, 107] and not pool.held
+
+
+def test_a_window_no_worker_answers_is_judged_on_the_driver(monkeypatch):
+    monkeypatch.setattr(rank_pool, "WINDOW", 2)
+    pool = _HeldPool()  # never answers: a worker still starting
+    opts = SimpleNamespace(keep_rules=(), reference=(), keep_overrides=(), same=True)
+    ctx = SimpleNamespace(options=opts, pool=pool, catalog_path=Path("cat.db"))
+    todo = [(n, "same", [100 + n]) for n in range(7)]
+    here = lambda todos: [("here", t, tuple(ids)) for t, ids in todos]  # noqa: E731
+    farm = rank_pool.Farm(ctx, todo, lambda rid: [], here)  # type: ignore[arg-type]
+    assert [farm.take(n) for n in range(7)] == [("here", "same", (100 + n,)) for n in range(7)]
+    pool.answer()  # late answers are dropped
+    assert not farm.arrived and not farm.got

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 WINDOW = 64  # groups a task (the worker reads their metas and signatures in two queries)
 IN_FLIGHT = 4  # windows sent ahead of the one the driver waits for
 STEAL_AHEAD = 16 * WINDOW  # groups the driver may hold judged ahead while it waits
-MIN_GROUPS = 1000  # fewer groups to judge: the driver judges them (no task is worth a round trip)
+MIN_GROUPS = 2000  # fewer groups to judge: the driver judges them (a window is no gain there)
 
 
 class Row(NamedTuple):
@@ -239,8 +239,9 @@ class Farm:
     def _arrive(self, w: int) -> Callable[[Any], None]:
         def done(result: Any) -> None:  # on the pool's result thread
             with self.ready:
-                self.arrived[w] = result
-                self.ready.notify_all()
+                if w in self.sent:  # else the driver judged it meanwhile
+                    self.arrived[w] = result
+                    self.ready.notify_all()
 
         return done
 
@@ -265,25 +266,26 @@ class Farm:
         return True
 
     def _wait(self, w: int) -> None:
-        """Until window ``w`` is back, judging later windows here meanwhile."""
+        """Until window ``w`` is back, judging later windows here meanwhile; with none left
+        to judge, the driver judges ``w`` too (the worker's answer is then dropped: a
+        worker still starting, or slowed by other load, never holds the driver up)."""
         while True:
             with self.ready:
                 result = self.arrived.pop(w, None)
-            if result is not None:
+            if result is not None or not self._judge_next_here():
                 break
-            if not self._judge_next_here():
-                with self.ready:
-                    self.ready.wait_for(lambda: w in self.arrived)
-        self.sent.discard(w)
-        if isinstance(result, BaseException):
-            log.warning("rank: a worker failed (%r); the driver judges the groups", result)
-            self.failed = True
-            return
+        with self.ready:
+            self.sent.discard(w)  # an answer still to come is dropped
+            result = result if result is not None else self.arrived.pop(w, None)
+        if result is None or isinstance(result, BaseException):
+            if result is not None:
+                log.warning("rank: a worker failed (%r); the driver judges the groups", result)
+                self.failed = True
+            result = self.here([(tier, ids) for _, tier, ids in self.windows[w]])
         self.got.update((k, j) for (k, _, _), j in zip(self.windows[w], result, strict=True))
 
     def take(self, n: int) -> Judged | None:
-        """Group ``n`` judged elsewhere (a worker, or ahead on the driver); None: judge it
-        now (not sent, or a worker failed on its window)."""
+        """Group ``n`` judged (by a worker, or here while waiting); None: not the farm's."""
         w = self.window_of.pop(n, None)
         if w is None or n in self.got:
             return self.got.pop(n, None)
