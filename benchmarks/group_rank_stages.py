@@ -127,20 +127,24 @@ PARTS = (  # the group stage's pieces on the driver, in the order they run
     ("lookalike.engine.stages.group", "_not_grouping"),
     ("lookalike.engine.stages.group", "_items"),
     ("lookalike.engine.group_parts", "signatures"),
-    ("lookalike.engine.grouping", "candidate_array"),
+    ("lookalike.engine.grouping", "candidate_array"),  # a tree before searched_beside
+    ("lookalike.engine.candidates", "candidate_array"),  # in a thread, beside the stamps
+    ("lookalike.engine.group_parts", "stamps"),
     ("lookalike.engine.grouping", "_accept"),
-    ("lookalike.engine.group_parts", "stamps"),  # after the matching since the stream
 )
 
 
 def _time_parts(parts: dict) -> None:
-    """Wall and thread CPU of the group stage's pieces (``PARTS``), where they ran: which of
-    the driver's work comes before the first re-check can be sent, and what overlaps it."""
+    """Wall and thread CPU of the group stage's pieces (``PARTS``), where they ran (the
+    candidate search's in its own thread): which of the driver's work comes before the first
+    re-check can be sent, and what overlaps it."""
     import importlib
 
     for module, name in PARTS:
         mod = importlib.import_module(module)
-        real = getattr(mod, name)
+        real = getattr(mod, name, None)
+        if real is None:  # another tree's layout (an A/B run)
+            continue
 
         def timed(*args, _real=real, _name=name, **kwargs):  # type: ignore[no-untyped-def]
             wall, cpu = time.perf_counter(), time.thread_time()

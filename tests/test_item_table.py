@@ -129,3 +129,28 @@ def test_inconsistent_columns_are_refused() -> None:
     empty = TableBuilder(0).table()
     assert len(empty) == 0 and group_items(empty, 50, recheck=None).groups == []
     assert isinstance(View(dct[0], b"", 1.0).dct, np.ndarray)
+
+
+def test_search_beside_other_work_gives_the_same_candidates(items: list[Item]) -> None:
+    """The candidate search in a thread while the caller works (the group stage's stamps):
+    the same pairs as searched alone, the work done on the caller's thread (the catalog's
+    connection lives there), and its failure the caller's."""
+    import threading
+
+    from lookalike.engine.candidates import searched_beside
+
+    alone = candidate_array(ViewSignatures(items))
+    assert len(alone) > 0
+    ran_on: list[threading.Thread] = []
+    beside = searched_beside(
+        ViewSignatures(items), False, lambda: ran_on.append(threading.current_thread())
+    )
+    assert np.array_equal(beside, alone)
+    assert ran_on == [threading.current_thread()]
+    assert np.array_equal(searched_beside(ViewSignatures(items), True, None), alone)
+
+    def fails() -> None:
+        raise OSError("the catalog went away")
+
+    with pytest.raises(OSError, match="went away"):
+        searched_beside(ViewSignatures(items), False, fails)

@@ -125,7 +125,8 @@ def stamps(cat: Catalog, ex: Exact, item_keys: set[int]) -> dict[str, str]:
 class Stamps:
     """This scan's :func:`stamps`, computed once, when first asked: a scan that regroups
     all reads them only for the record it writes after grouping, so the group stage computes
-    them while the pool re-checks (stages/group.py), not before."""
+    them while the candidate search runs in a thread (candidates.py ``searched_beside``),
+    not before."""
 
     def __init__(self, cat: Catalog, ex: Exact, item_keys: set[int]) -> None:
         self._args: tuple | None = (cat, ex, item_keys)

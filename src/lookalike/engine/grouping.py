@@ -25,9 +25,9 @@ import numpy as np
 
 from lookalike.engine.candidates import (
     SEARCH_RADIUS,  # noqa: F401 (benchmarks/scaling.py)
-    candidate_array,
     in_path_order,
     low_cosines,
+    searched_beside,
 )
 from lookalike.engine.features import perceptual as pc
 from lookalike.engine.item_table import Item, ItemTable, gather_views, keys_paths, path_rank
@@ -202,15 +202,17 @@ def group_steps(
     prep: ViewSignatures | None = None,
     exact: bool = False,
     unsure_found: Callable[[list[tuple[int, int]]], None] | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> RecheckRounds:
     """:func:`group_items` in rounds: each yield holds the pairs whose re-check verdicts the
     clustering needs next, one per component still waiting (components are independent); the
     caller may compute them in a batch (``recheck.put``) before resuming. Verdicts are per
     pair, so the groups are the same however they were computed. ``prep``: these items'
-    signatures when the caller already built them (with their hashes not taken). ``exact``:
-    the candidate search is the flat one at any size (group_parts.py's part).
-    ``unsure_found`` gets the uncertain verified edges (path order, as ``recheck`` is asked)
-    a batch at a time while candidates are matched: a caller with a pool checks them early."""
+    signatures when the caller built them (hashes not taken). ``exact``: the flat candidate
+    search at any size (group_parts.py's part). ``unsure_found`` gets the uncertain verified
+    edges (path order, as ``recheck`` is asked) a batch at a time while candidates are
+    matched: a caller with a pool checks them early. ``meanwhile``: the caller's own work,
+    done while the candidates are searched in a thread (``candidates.searched_beside``)."""
     recheck = _resolve_recheck(items, recheck)
     keys, paths = keys_paths(items)
     rank = path_rank(paths)
@@ -258,10 +260,8 @@ def group_steps(
 
     edges: dict[tuple[int, int], float] = {}
     asked = [0]
-    sink = unsure_found if callable(recheck) else None
-    pairs = in_path_order(candidate_array(prep, exact=exact), rank)
-    _accept(pairs, match, thr, edges, cache, progress, sink)
-
+    pairs = in_path_order(searched_beside(prep, exact, meanwhile), rank)
+    _accept(pairs, match, thr, edges, cache, progress, unsure_found if callable(recheck) else None)
     runs, parts = [], []
     for members, comp_edges in _components(len(items), edges):
         members.sort(key=rank.__getitem__)

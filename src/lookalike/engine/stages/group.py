@@ -245,13 +245,11 @@ def _recheck_rounds(
     steps: RecheckRounds,
     recheck: PixelRecheck,
     stream: StreamedChecks | None = None,
-    meanwhile: Callable[[], object] | None = None,
 ) -> Generator[Event, None, Clustering]:
     """Drives the grouper round by round; each round's fresh re-checks run in the scan's
     worker pool ("recheck" progress: a bar over the uncertain edges, an upper bound, since
     most of them are never asked). With a started ``stream`` they were sent as found and a
-    round waits for its own pairs only, the driver doing ``meanwhile`` once before its first
-    wait. Cancelled: unknown pairs give no evidence, so grouping ends at once (and nothing
+    round waits for its own pairs only. Cancelled: unknown pairs give no evidence, so grouping ends at once (and nothing
     unchecked is remembered)."""
     prog = Progress("recheck", None)
     pooled = 0
@@ -265,9 +263,6 @@ def _recheck_rounds(
                 recheck.gave_up = True
                 continue
             if stream is not None and stream.started:
-                if meanwhile is not None:  # once, before the first wait
-                    meanwhile()
-                    meanwhile = None
                 for done in stream.wait(rnd.pairs, ctx.cancel.is_set):
                     pooled += done
                     if (ev := prog.tick(min(max(rnd.asked, pooled), rnd.uncertain))) is not None:
@@ -344,7 +339,8 @@ def _plan(
     """The part to regroup (None: all), the stored groups rank may send as they were, the
     maker of this scan's record writer from the components' labels, the items' signatures
     when they were built here for a full regroup (the grouper reuses them), and the record's
-    stamps (computed when first called: the driver does it while the pool re-checks)."""
+    stamps (computed when first called: the driver does it while the candidate search runs
+    in a thread, ``candidates.searched_beside``)."""
     if not group_reuse.eligible(ctx):
         return None, {}, lambda labels: None, None, dict
     rec = group_parts.load(ctx.cat)
@@ -395,10 +391,10 @@ def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
     found = stream.found if stream is not None else None
     steps = group_steps(
         some, ctx.options.sensitivity, forbidden, on_group_progress, recheck, prep,
-        plan is not None, found,
+        plan is not None, found, stamps,
     )  # fmt: skip
     del prep
-    clustering = yield from _recheck_rounds(ctx, steps, recheck, stream, stamps)
+    clustering = yield from _recheck_rounds(ctx, steps, recheck, stream)
     keep_rechecks()
     kept = 0 if plan is None else sum(g.tier == "same" for g in plan.part.kept)
     yield prog.done(len(clustering.groups) + kept)
