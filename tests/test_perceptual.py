@@ -125,6 +125,23 @@ def test_batch_canonical_hashes_equal_the_per_signature_ones():
         np.testing.assert_array_equal(keys, pc.canonical_hash_batch(b))
         np.testing.assert_array_equal(codes_, pc.canonical_hashes_batch(b)[0])
         np.testing.assert_array_equal(owner_, pc.canonical_hashes_batch(b)[1])
+    # float16 blocks' signs are read from their bits: the codes of one by one in float32
+    half = batch.astype(np.float16)
+    one = [pc.canonical_hashes(s.astype(np.float32)) for s in half]
+    np.testing.assert_array_equal(pc.canonical_hashes_batch(half)[0], np.concatenate(one))
+
+
+def test_float16_signs_from_bits_equal_the_comparisons_for_every_value():
+    """Every one of the 65 536 float16 bit patterns (±0, subnormals, ±inf, NaNs)."""
+    every = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    block = every.reshape(256, 16, 16)
+    pos, neg = pc.signs(block)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(pos, block > 0)
+        np.testing.assert_array_equal(neg, block < 0)
+    assert pos.sum() == 0x7C00 and neg.sum() == 0x7C00  # the NaNs and zeros are neither
+    strided = block[:, :8, 4:12]  # a slice, as the hashing reads the low corner
+    np.testing.assert_array_equal(pc.signs(strided)[0], strided > 0)
 
 
 def _bits(a: np.ndarray) -> bytes:

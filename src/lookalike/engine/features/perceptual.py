@@ -24,6 +24,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from lookalike.engine.features.signs import signs
+
 DCT_SIZE = 64  # grey image side for the DCT
 DCT_KEEP = 16  # low-frequency block hashed (16×16 → 255 AC terms)
 DCT_STORE = 24  # block stored: frequencies 8..23 are the "detail band" that tells two shots apart
@@ -175,19 +177,21 @@ def _orientation_stats_batch(low: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return balance, low[np.arange(n), 0, 1] / norm, low[np.arange(n), 1, 0] / norm
 
 
-def _dct_hash_batch(sigs: np.ndarray, t: int) -> np.ndarray:
-    """:func:`dct_hash` of :func:`transform_dct` for a batch (n, k, k): (n, 32) uint8."""
-    low = sigs[:, :DCT_KEEP, :DCT_KEEP]
+def _signs_hash_batch(pos: np.ndarray, neg: np.ndarray, t: int) -> np.ndarray:
+    """:func:`dct_hash` of :func:`transform_dct` for a batch, from its low blocks' signs
+    (``pos`` = low > 0, ``neg`` = low < 0, each (n, DCT_KEEP, DCT_KEEP)): a turn only moves
+    terms and flips signs, so each branch's bits are a gather of two sign arrays taken once
+    per batch (comparing float16 blocks again per branch was most of the hashing)."""
     transpose, flip_rows, flip_cols = DIHEDRAL[t]
     if transpose:
-        low = low.transpose(0, 2, 1)
+        pos, neg = pos.transpose(0, 2, 1), neg.transpose(0, 2, 1)
     odd = np.arange(DCT_KEEP) % 2 == 1
     flip = np.zeros((DCT_KEEP, DCT_KEEP), dtype=bool)  # terms whose sign the turn flips
     if flip_rows:
         flip ^= odd[:, None]
     if flip_cols:
         flip ^= odd[None, :]
-    bits = np.where(flip, low < 0, low > 0).reshape(len(sigs), -1)  # x·(−1) > 0 ⇔ x < 0
+    bits = np.where(flip, neg, pos).reshape(len(pos), -1)  # x·(−1) > 0 ⇔ x < 0
     bits[:, 0] = True
     return np.packbits(bits, axis=1)
 
@@ -238,9 +242,10 @@ def _ranked_hashes(
                 take = take_c & ((np.abs(v) < margins[1]) | ((v < 0) == fr))
                 choice.append((DIHEDRAL.index((tr, fr, fc)), np.flatnonzero(take)))
     codes, owner, rank = [], [], []
+    pos, neg = signs(sigs[:, :DCT_KEEP, :DCT_KEEP])
     for r, (t, rows) in enumerate(choice):
         if len(rows):
-            codes.append(_dct_hash_batch(sigs[rows], t))
+            codes.append(_signs_hash_batch(pos[rows], neg[rows], t))
             owner.append(rows)
             rank.append(np.full(len(rows), r))
     if not codes:
