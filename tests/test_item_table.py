@@ -154,3 +154,28 @@ def test_search_beside_other_work_gives_the_same_candidates(items: list[Item]) -
 
     with pytest.raises(OSError, match="went away"):
         searched_beside(ViewSignatures(items), False, fails)
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_packed_chunks_give_the_columns_of_one_item_at_a_time(items, tmp_path, on_disk) -> None:
+    """``add_packed_many`` (the group stage's load, a chunk at a time) against ``add_packed``
+    item by item: the same keys, paths, view offsets and bytes of every block and aspect, in
+    memory and in the file column, across chunks (one empty) and a growing buffer; a blob
+    that is not pack_views' layout goes through ``add_packed`` as it is."""
+    blobs = [pack_views(it.views) for it in items]
+    one = TableBuilder(1, tmp_path / "one.f16" if on_disk else None)
+    for it, b in zip(items, blobs, strict=True):
+        one.add_packed(it.key, it.path, b)
+    many = TableBuilder(1, tmp_path / "many.f16" if on_disk else None)
+    for lo, hi in ((0, 3), (3, 3), (3, len(items))):
+        part = items[lo:hi]
+        many.add_packed_many([it.key for it in part], [it.path for it in part], blobs[lo:hi])
+    odd = blobs[0] + b"\0"  # a trailing byte: not pack_views' length
+    one.add_packed(99, "odd.jpg", odd)
+    many.add_packed_many([99], ["odd.jpg"], [odd])
+    a, b = one.table(), many.table()
+    assert a.keys.tolist() == b.keys.tolist() and a.paths == b.paths
+    assert np.array_equal(a.first, b.first) and int(b.first[-1]) > len(items)  # 2-view items
+    assert np.asarray(a.dct).tobytes() == np.asarray(b.dct).tobytes()
+    assert a.aspect.tobytes() == b.aspect.tobytes()
+    assert sorted(set(b.aspect.tolist())) != [1.0]  # real shapes, not a constant

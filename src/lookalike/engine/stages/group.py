@@ -121,9 +121,10 @@ def _items(cat: Catalog, reps: list[FileRow], uniform: set[int]) -> ItemTable:
         for start in range(0, len(wanted), LOAD_CHUNK):
             part = wanted[start : start + LOAD_CHUNK]
             packed = cat.load_features(PERCEPT, PERCEPTUAL_VERSION, [r.id for r in part])
-            for r in part:
-                if r.id in packed:
-                    build.add_packed(r.id, r.path, packed[r.id])
+            have = [r for r in part if r.id in packed]
+            build.add_packed_many(
+                [r.id for r in have], [r.path for r in have], [packed[r.id] for r in have]
+            )
     except BaseException:
         build.discard()
         raise
