@@ -7,7 +7,8 @@ stat'ed; every feature is stored, so the extract stage decodes nothing), the cop
 record of a last grouping (so the whole collection is grouped and ranked as on a first scan),
 and the consumer only counts the groups (``--consumer json``: the CLI's ``--no-ui --format json``
 writer, through the engine's scan thread, as ``scale.py``'s scans run): the figures are the two
-stages' wall and CPU (the process's, so faiss's threads and the writer count), the cyclic
+stages' wall and CPU (the process's, so faiss's threads and the writer count; the pool workers'
+CPU beside it: the rank stage judges groups there, engine/rank_pool.py), the cyclic
 collector's passes and seconds in each, and a digest of every group built, to compare two
 trees' outputs, and of the pixel re-checks the catalog remembers after it; ``group_parts``:
 the wall and driver-thread CPU of the group stage's pieces (``PARTS``). Pixel re-checks
@@ -56,18 +57,32 @@ class _Collector:
             s["seconds"] = round(s["seconds"] + time.thread_time() - self._t, 3)
 
 
+def _workers_cpu() -> float:
+    """CPU seconds of this process's live children (the pool's workers): with the rank
+    stage's groups judged on them (engine/rank_pool.py) the driver's CPU is not all of it."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            t = child.cpu_times()
+            total += t.user + t.system
+    return total
+
+
 def _timed(times: dict, name: str, stage, collector: _Collector):
-    """The stage generator, its wall and CPU seconds (and the collector's passes and CPU seconds) recorded when it
-    returns."""
+    """The stage generator, its wall and CPU seconds (the driver's, and its workers' beside
+    it) and the collector's passes and CPU seconds, recorded when it returns."""
 
     def wrapper(*args, **kwargs):
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu, workers = time.perf_counter(), time.process_time(), _workers_cpu()
         collector.stage = name
         out = yield from stage(*args, **kwargs)
         collector.stage = None
         times[name] = {
             "wall_s": round(time.perf_counter() - wall, 2),
             "cpu_s": round(time.process_time() - cpu, 2),
+            "workers_cpu_s": round(_workers_cpu() - workers, 2),
             "gc": collector.by_stage.get(name, {"passes": [0, 0, 0], "seconds": 0.0}),
         }
         return out
