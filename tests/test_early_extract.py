@@ -181,3 +181,39 @@ def test_a_first_scan_starts_its_workers_with_the_walk_and_sends_small_batches_f
     order.clear()
     again = _scan(library, tmp_path / "r.db", workers=2)[-1]
     assert again.stats.images_decoded == 0 and "pool" not in order
+
+
+def test_a_first_scan_cancelled_while_sniffing_has_a_row_for_every_photo_sent(
+    library, tmp_path, monkeypatch
+):
+    """A first scan inserts its rows after the sniff (diff._first_rows); cancelled right after
+    the first photo went to the workers, every file still has its row, no stored feature
+    lacks one, and a rerun decodes the rest (each photo once in all)."""
+    import sqlite3
+
+    cancel = threading.Event()
+    real_send = early.Early.send
+
+    def send_then_cancel(self, ctx, rows):  # noqa: ANN001, ANN202
+        got = real_send(self, ctx, rows)
+        if self.ids:
+            cancel.set()
+        return got
+
+    monkeypatch.setattr(diff, "FIRST_SEND", 1)
+    monkeypatch.setattr(early.Early, "send", send_then_cancel)
+    db = tmp_path / "c.db"
+    first = _scan(library, db, workers=2, cancel=cancel)[-1]
+    assert isinstance(first, ScanFinished) and first.cancelled
+    with sqlite3.connect(db) as con:
+        paths = {Path(p.decode()).name for (p,) in con.execute("SELECT path FROM files")}
+        orphans = con.execute(
+            "SELECT COUNT(*) FROM features WHERE file_id NOT IN (SELECT id FROM files)"
+        ).fetchone()[0]
+        stored = con.execute("SELECT COUNT(DISTINCT file_id) FROM features").fetchone()[0]
+    assert paths == {p.name for p in library.iterdir()} and orphans == 0
+    monkeypatch.undo()
+    again = _scan(library, db, workers=2)[-1]
+    assert not again.cancelled
+    assert again.stats.images_decoded == REPS - stored
+    assert _decoded_names(db) >= set(ALONE)

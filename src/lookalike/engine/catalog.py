@@ -54,6 +54,10 @@ class FileRow:
     error: str | None
 
 
+def _stat_sniffed(r: FileRow) -> tuple:
+    return r.dev, r.inode, r.size, r.mtime_ns, r.kind, r.headtail
+
+
 class Catalog:
     """One connection; use as a context manager. Not shared across threads.
 
@@ -174,12 +178,13 @@ class Catalog:
         return int(cur.lastrowid)
 
     def add_files(self, rows: Sequence[FileRow], scan: int) -> None:
-        """New files with the ids they carry (a first scan numbers them as SQLite would):
-        one statement for many, where ``add_file`` is one a file."""
+        """New files with the ids they carry (a first scan numbers them as SQLite would) and
+        the kind and head+tail hash already sniffed: one statement for many, where
+        ``add_file`` is one a file."""
         self.db.executemany(
-            "INSERT INTO files (id, path, dev, inode, size, mtime_ns, seen_scan) "
-            "VALUES (?,?,?,?,?,?,?)",
-            ((r.id, fs_path(r.path), r.dev, r.inode, r.size, r.mtime_ns, scan) for r in rows),
+            "INSERT INTO files (id, path, dev, inode, size, mtime_ns, kind, headtail, seen_scan) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            ((r.id, fs_path(r.path), *_stat_sniffed(r), scan) for r in rows),
         )
 
     def reset_file(

@@ -32,6 +32,7 @@ SEND_EVERY = 1024  # sniffed photos of a size all their own sent to the pool at 
 # the first batches are smaller (64, 128, …): the workers start on the first photos sniffed, not
 # after 1024 of them (at 100k, ≈ 14k files sniffed: ≈ 0.5 s of two idle workers)
 FIRST_SEND = 64
+INSERT_EVERY = 5000  # a first scan's rows inserted a short transaction at a time
 
 
 @dataclass
@@ -95,46 +96,72 @@ def _bare(fid: int, f: Found) -> FileRow:
 def _match_rows(ctx: ScanContext, found: list[Found], prog: Progress) -> Iterator[Event]:
     """Match every found file to its catalog row; returns {id: row}, every column.
     Short transactions: other writers (the app's saves) get a turn, and the write lock is
-    never held across a yield. The catalog had no file when the scan began (``first``):
-    nothing to look up (the walk lists each inode once), and the rows go in by
-    ``executemany`` with the ids SQLite would give them, a batch at each commit."""
+    never held across a yield."""
     cat = ctx.cat
     rows: dict[int, FileRow] = {}
     unchanged: list[int] = []
-    new: list[FileRow] = []
     cat.begin()  # one scan at a time (scanlock.py): no other writer adds files meanwhile
-    first = cat.db.execute("SELECT 1 FROM files LIMIT 1").fetchone() is None
     last_commit = time.monotonic()
     for n, f in enumerate(found):
         if ctx.cancel.is_set():
             break
         if time.monotonic() - last_commit > COMMIT_EVERY:
-            cat.add_files(new, ctx.scan_id)
-            new.clear()
             cat.commit()
             cat.begin()
             last_commit = time.monotonic()
-        if first:
-            row = _bare(n + 1, f)
-            new.append(row)
-        else:
-            row, same = _file_row(ctx, f)
-            if same:
-                unchanged.append(row.id)
+        row, same = _file_row(ctx, f)
+        if same:
+            unchanged.append(row.id)
         rows[row.id] = row
         if (ev := prog.tick(n + 1)) is not None:
-            cat.add_files(new, ctx.scan_id)
-            new.clear()
             cat.commit()
             yield ev
             cat.begin()
             last_commit = time.monotonic()
     cat.begin()  # no-op if a transaction is open
-    cat.add_files(new, ctx.scan_id)
-    ctx.stats.files_new += len(rows) if first else 0
     cat.touch_files(unchanged, ctx.scan_id)
     cat.commit()
     return rows
+
+
+def _first_rows(ctx: ScanContext, found: list[Found], prog: Progress) -> Iterator[Event]:
+    """A first scan (the catalog had no file): nothing to look up (the walk lists each inode
+    once), so the rows are numbered as SQLite would number them (1, 2, … in walk order),
+    sniffed, and only then inserted, kind and head+tail hash with them (``executemany``, a
+    batch a short transaction): no update a file, and the photos of a size of their own go
+    to the workers from the first one sniffed, not after every row is written. Every row is
+    inserted even when the scan is cancelled meanwhile: each photo sent has its row when
+    the extract stores what came back. Returns ({id: row}, the early decodes)."""
+    rows = {n + 1: _bare(n + 1, f) for n, f in enumerate(found)}
+    ctx.stats.files_new += len(rows)
+    early = _open_early(ctx)
+    _sniff_kinds(ctx, rows, early, None)
+    todo = list(rows.values())
+    for i in range(0, len(todo), INSERT_EVERY):
+        with ctx.cat.transaction():
+            ctx.cat.add_files(todo[i : i + INSERT_EVERY], ctx.scan_id)
+        if (ev := prog.tick(min(i + INSERT_EVERY, len(todo)))) is not None:
+            yield ev
+    return rows, early
+
+
+def _known_rows(ctx: ScanContext, found: list[Found], prog: Progress) -> Iterator[Event]:
+    """A rescan: rows matched (``_match_rows``), gone files forgotten, new kinds sniffed."""
+    rows = yield from _match_rows(ctx, found, prog)
+    if not ctx.cancel.is_set():
+        _forget_gone(ctx)
+    early = _open_early(ctx)
+    _sniff_kinds(ctx, rows, early, Writes(ctx.cat))
+    return rows, early
+
+
+def _open_early(ctx: ScanContext) -> Early | None:
+    """The decode pool, started when there is something new to read, and its early decodes."""
+    opts = ctx.options
+    if ctx.stats.files_new + ctx.stats.files_changed and (opts.same or opts.thumbnails):
+        ctx.pool.start()  # workers import while we sniff and hash; the decode starts warm
+        return open_early(ctx)
+    return None
 
 
 def _forget_gone(ctx: ScanContext) -> None:
@@ -152,14 +179,16 @@ def _forget_gone(ctx: ScanContext) -> None:
     ctx.cat.commit()
 
 
-def _sniff_kinds(ctx: ScanContext, rows: dict[int, FileRow], early: Early | None) -> None:
+def _sniff_kinds(
+    ctx: ScanContext, rows: dict[int, FileRow], early: Early | None, writes: Writes | None
+) -> None:
     """Kind sniffing for files that have none yet (writes queued, committed in batches).
     The files' first pages are asked for ahead (readahead.py): on a first scan each read
     would otherwise wait for the disk, one file at a time, and the later stages read the
     same pages again. A photo whose size no other file has goes to the pool as sniffed; a
     photo or video whose size another file has gets its head+tail hash from the same read
-    (``_sniff``), so the exact stage opens and writes nothing for it."""
-    writes = Writes(ctx.cat)
+    (``_sniff``), so the exact stage opens and writes nothing for it. ``writes`` None: the
+    rows are not in the catalog yet (``_first_rows`` inserts them with what was sniffed)."""
     todo = [row for row in rows.values() if row.kind is None]
     ahead = ReadAhead([row.path for row in todo])
     sizes = Counter(row.size for row in rows.values())
@@ -176,18 +205,20 @@ def _sniff_kinds(ctx: ScanContext, rows: dict[int, FileRow], early: Early | None
             except OSError as exc:
                 ctx.on_error(FileError(row.path, f"cannot be read ({exc.strerror or exc})"))
                 row.kind = "unreadable"
-            if row.headtail is None:
-                writes.row(ctx.cat.set_kinds, row.id, row.kind, None)
-            else:
-                writes.row(ctx.cat.set_sniffed, row.id, row.kind, row.headtail)
-            writes.maybe_flush()
+            if writes is not None:
+                if row.headtail is None:
+                    writes.row(ctx.cat.set_kinds, row.id, row.kind, None)
+                else:
+                    writes.row(ctx.cat.set_sniffed, row.id, row.kind, row.headtail)
+                writes.maybe_flush()
             if early is not None and sizes[row.size] == 1 and early.wanted(row):
                 pending.append(row)
                 if len(pending) >= send_at:
                     early.send(ctx, pending)
                     pending = []
                     send_at = min(SEND_EVERY, 2 * send_at)
-    writes.flush()
+    if writes is not None:
+        writes.flush()
     if early is not None:
         early.send(ctx, pending)
 
@@ -258,15 +289,9 @@ def _without_rule_hidden(ctx: ScanContext, media: list[FileRow]) -> tuple[list[F
 def diff(ctx: ScanContext, found: list[Found]) -> Iterator[Event]:
     """Found files → ``Diffed`` (full catalog rows with kinds, and the photos/videos)."""
     prog = Progress("catalog", len(found))
-    rows = yield from _match_rows(ctx, found, prog)
-    if not ctx.cancel.is_set():
-        _forget_gone(ctx)
+    first = ctx.cat.db.execute("SELECT 1 FROM files LIMIT 1").fetchone() is None
+    rows, early = yield from (_first_rows if first else _known_rows)(ctx, found, prog)
     opts = ctx.options
-    early = None
-    if ctx.stats.files_new + ctx.stats.files_changed and (opts.same or opts.thumbnails):
-        ctx.pool.start()  # workers import while we sniff and hash; the decode starts warm
-        early = open_early(ctx)
-    _sniff_kinds(ctx, rows, early)
     yield from ctx.flush_errors()
     yield prog.done(len(rows))
     ctx.timed("catalog", prog.start)
