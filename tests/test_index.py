@@ -69,6 +69,11 @@ def test_search_in_chunks_of_queries_finds_the_same_pairs(monkeypatch):
         key = lambda t: sorted(zip(*(a.tolist() for a in t), strict=True))  # noqa: E731
         assert key(chunked) == key(whole)
         assert np.all(np.diff(chunked[0]) >= 0)  # in query order
+        monkeypatch.setattr(ix, "SEARCH_CHUNK", 14)  # two threads: 7 queries a chunk
+        threaded = idx.search(base, 80, threads=2)
+        monkeypatch.setattr(ix, "SEARCH_CHUNK", 65_536)
+        for a, b in zip(threaded, chunked, strict=True):  # the same arrays, order included
+            assert a.tobytes() == b.tobytes()
 
 
 def test_empty_index_and_empty_queries():

@@ -18,10 +18,11 @@ if TYPE_CHECKING:
     from lookalike.engine.grouping import ViewSignatures
 
 SEARCH_RADIUS = 80  # of 256 bits; recall-first, verification decides
+SEARCH_THREADS = 2  # the group stage's candidate search: the driver's core and the idle one
 
 
 def candidate_array(
-    prep: ViewSignatures, radius: int = SEARCH_RADIUS, exact: bool = False
+    prep: ViewSignatures, radius: int = SEARCH_RADIUS, exact: bool = False, threads: int = 1
 ) -> np.ndarray:
     """(n, 2) int64: item pairs (i < j) whose canonical-orientation hashes are within
     ``radius``, each once, sorted. A numpy array (16 B a pair) rather than a set of tuples
@@ -33,13 +34,13 @@ def candidate_array(
 
     Takes the hashes over from ``prep`` (``ViewSignatures.take_hashes``): the index holds the
     codes, nothing else keeps a second copy. ``exact``: the flat index at any size (a regroup
-    by parts searches its part exactly, group_parts.py)."""
+    by parts searches its part exactly, group_parts.py). ``threads``: ``HashIndex.search``'s."""
     keys, codes, code_owner = prep.take_hashes()
     if len(codes) == 0:
         return np.zeros((0, 2), np.int64)
     index = HashIndex(codes, len(codes) if exact else None)
     del codes
-    q, r, _ = index.search(keys, radius)
+    q, r, _ = index.search(keys, radius, threads)
     del index, keys
     qi = prep.owner[q]
     ri = code_owner[r]
@@ -59,12 +60,13 @@ def searched_beside(
     search (most of it) releases the GIL, and on a first scan the other core is idle until
     the first uncertain edge goes to the pool, so the caller's independent work (the
     group stage's stamps, ≈ 1 s at 100k) costs no wall there instead of taking the driver's
-    core from the pool's re-checks later. Threads, not faiss's OpenMP ones: those spin
-    when the cores are busy (2 of them on a loaded box took 10× the wall)."""
+    core from the pool's re-checks later. The search itself is ``SEARCH_THREADS`` Python
+    threads, not faiss's OpenMP ones: those spin when the cores are busy (2 of them on the
+    loaded 2-core box took 10× the wall)."""
     if meanwhile is None:
-        return candidate_array(prep, exact=exact)
+        return candidate_array(prep, exact=exact, threads=SEARCH_THREADS)
     with ThreadPoolExecutor(1, thread_name_prefix="candidates") as pool:
-        search = pool.submit(candidate_array, prep, exact=exact)
+        search = pool.submit(candidate_array, prep, exact=exact, threads=SEARCH_THREADS)
         meanwhile()
         return search.result()
 
