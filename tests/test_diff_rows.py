@@ -83,3 +83,37 @@ def test_first_scan_ids_and_a_rescans_rows(tmp_path):
     assert after["b.jpg"]["id"] == 3 and after["b.jpg"]["dims"] == (200, 150)
     assert after["d.jpg"]["id"] == 6 and after["d.jpg"]["dims"] == (180, 120)
     assert all(r["seen"] == 2 for r in after.values())  # unchanged ones stamped too
+
+
+def _catalog_ticks(root: Path, tmp: Path, monkeypatch) -> list[tuple[int, int | None]]:
+    """(done, total) of every "catalog" progress event of one scan, none rate-limited away."""
+    from lookalike.engine.events import StageProgress
+    from lookalike.engine.stages import context
+
+    monkeypatch.setattr(context, "PROGRESS_EVERY", 0.0)
+    engine = Engine(tmp / "catalog.db", tmp / "thumbs")
+    events = list(engine.scan_sync(ScanOptions(roots=(root,), workers=1)))
+    return [
+        (e.done, e.total) for e in events if isinstance(e, StageProgress) and e.stage == "catalog"
+    ]
+
+
+def test_catalog_progress_goes_on_through_the_sniff(tmp_path, monkeypatch):
+    """The sniff is most of the catalog stage on a cold disk: the bar moves through it, never
+    backwards, and ends at its total — a first scan counts the files sniffed; a rescan the
+    files matched, then the new ones sniffed."""
+    from skimage import data
+
+    root = tmp_path / "lib"
+    root.mkdir()
+    for n in range(6):
+        (root / f"p{n}.jpg").write_bytes(_jpeg(data.astronaut()[n * 20 :], (160 + n, 120)))
+    first = _catalog_ticks(root, tmp_path, monkeypatch)
+    assert [d for d, _ in first] == list(range(1, 7))  # one a file sniffed
+    assert {t for _, t in first} == {6}
+    for n in range(3):
+        (root / f"new{n}.jpg").write_bytes(_jpeg(data.coffee()[n * 20 :], (150 + n, 100)))
+    again = _catalog_ticks(root, tmp_path, monkeypatch)
+    done = [d for d, _ in again]
+    assert done == sorted(done) and done[-1] == 9 + 3  # 9 matched, then 3 new ones sniffed
+    assert again[-1][1] == 12
