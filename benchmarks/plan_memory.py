@@ -162,6 +162,7 @@ def _apply(out: Path) -> dict:
 
     if not out.exists():
         sys.exit(f"no plan at {out}: run the scan-plan way first (--ways scan-plan,apply)")
+
     def signed_plan():
         plan = load_plan(out)
         assert plan.signed, "the plan is not signed by this install"

@@ -20,7 +20,6 @@ from scan_wait import wait_scan_finished
 SIZE = (130, 40)
 
 
-
 @pytest.fixture
 def thumbs(tmp_path: Path) -> list[str]:
     return make_thumbs(tmp_path / "thumbs")

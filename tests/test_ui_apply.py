@@ -21,7 +21,6 @@ from scan_wait import wait_scan_finished
 SIZE = (120, 36)
 
 
-
 async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout

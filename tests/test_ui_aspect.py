@@ -102,9 +102,11 @@ async def test_portrait_and_panorama_keep_their_shape(tmp_path: Path, size) -> N
             # (holding the first ones, the wait timed out about once in 7 runs)
             await wait_for(
                 pilot,
-                lambda g=g: grid.group_id == g.id
-                and len(grid.tiles) == 2
-                and all(c.image is not None for c in grid.tiles),
+                lambda g=g: (
+                    grid.group_id == g.id
+                    and len(grid.tiles) == 2
+                    and all(c.image is not None for c in grid.tiles)
+                ),
             )
             for card in grid.tiles:
                 assert_keeps_aspect(card.image, grid.box, bg, shapes[kind])

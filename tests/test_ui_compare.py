@@ -21,7 +21,6 @@ from scan_wait import wait_scan_finished
 MARK = (400, 440, 490, 490)  # the watermark's box in the copy
 
 
-
 async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout

@@ -34,7 +34,6 @@ class UiSvg(SVGImageExtension):
         return str(Path(test_location.filepath).parent / "snapshots" / test_location.basename)
 
 
-
 @pytest.fixture
 def ui_snap(snapshot: Any) -> Callable[..., bool]:
     snap = snapshot.use_extension(UiSvg)
