@@ -10,6 +10,9 @@ window is laid back from the scan's end by its ``seconds_by_stage``, as ``scale.
 
     python benchmarks/worker_idle.py /tmp/lookalike-scale/m10000 --workers 2 [--cold]
 
+``--timeline 5``: the extract stage also in 5-second bins (``extract_timeline``), to see
+whether the workers sleep at its start, at a worker's restart, steadily, or at its tail.
+
 ``--cold`` drops the folder's files (only those) from the page cache first
 (``posix_fadvise(DONTNEED)`` after a ``sync``): a first scan of photos not read since boot.
 """
@@ -108,7 +111,8 @@ def _sample(proc: subprocess.Popen, rows: list) -> None:
             sums[role] += (cpu, runq, 0)
         alive = sum(1 for p in kids if seen.get(p.pid, ("",))[0] == "worker")
         sums["worker"][2] = alive
-        rows.append((now, _box(), sums))
+        started = sum(1 for role, _ in seen.values() if role == "worker")  # restarts count too
+        rows.append((now, _box(), sums, started))
         time.sleep(0.1)
 
 
@@ -140,7 +144,21 @@ def _window(rows: list, start: float, end: float) -> dict:
     return out
 
 
-def run(folder: Path, workers: int, src: str | None) -> dict:
+def timeline(rows: list, start: float, end: float, step: float) -> list[dict]:
+    """The window cut into ``step``-second bins: where in the stage the workers slept (its
+    start, a worker's restart, the tail) rather than how long in all."""
+    bins = []
+    t = start
+    while t < end - 1e-6:
+        w = _window(rows, t, min(t + step, end))
+        started = [r[3] for r in rows if t <= r[0] <= t + step]
+        w["worker"]["started"] = (started[-1] - started[0]) if started else 0
+        bins.append({"t": round(t - start, 1), "worker": w["worker"], "box": w["box_core_s"]})
+        t += step
+    return bins
+
+
+def run(folder: Path, workers: int, src: str | None, step: float = 0.0) -> dict:
     with tempfile.TemporaryDirectory(prefix="worker_idle_") as tmp:
         out = Path(tmp) / "out.json"
         env = dict(os.environ, XDG_CACHE_HOME=f"{tmp}/cache")
@@ -161,12 +179,15 @@ def run(folder: Path, workers: int, src: str | None) -> dict:
             raise RuntimeError(f"scan failed: {err.decode()[-2000:]}")
         stats = json.loads(out.read_text())["stats"]
     stages = stats["seconds_by_stage"]
-    end, windows = rows[-1][0], {}
+    end, windows, bins = rows[-1][0], {}, []
     for stage, secs in reversed(list(stages.items())):
         windows[stage] = _window(rows, end - secs, end)
+        if stage == "extract" and step > 0:
+            bins = timeline(rows, end - secs, end, step)
         end -= secs
-    return {"wall_s": round(wall, 2), "images_decoded": stats.get("images_decoded"),
-            "stages": dict(reversed(windows.items()))}  # fmt: skip
+    out = {"wall_s": round(wall, 2), "images_decoded": stats.get("images_decoded"),
+           "stages": dict(reversed(windows.items()))}  # fmt: skip
+    return {**out, "extract_timeline": bins} if step > 0 else out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,13 +196,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cold", action="store_true", help="drop the folder from the page cache")
     ap.add_argument("--src", help="the engine's source tree (PYTHONPATH); default: as imported")
+    ap.add_argument(
+        "--timeline", type=float, default=0.0, help="the extract in bins of this many seconds"
+    )
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
     evicted = evict(args.folder) if args.cold else 0
     result = {"script": "benchmarks/worker_idle.py", "argv": sys.argv[1:],
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "cold": args.cold, "evicted_files": evicted,
-              **run(args.folder, args.workers, args.src),
+              **run(args.folder, args.workers, args.src, args.timeline),
               "load_avg": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
     return emit(result, args.output, indent=1)
 
