@@ -76,6 +76,29 @@ def test_search_in_chunks_of_queries_finds_the_same_pairs(monkeypatch):
             assert a.tobytes() == b.tobytes()
 
 
+def test_search_threads_run_faiss_with_one_openmp_thread(monkeypatch):
+    """OpenMP's thread count is per thread and a new one starts at one per core: faiss's
+    threads spin when the cores are busy (10x the wall on the loaded 2-core box), so the
+    search's own threads set it as the calling thread does."""
+    import faiss
+
+    from lookalike.engine import index as ix
+
+    monkeypatch.delenv("LOOKALIKE_FAISS_THREADS", raising=False)
+    seen: list[int] = []
+    chunk = ix.HashIndex._chunk
+
+    def counted(self, *args):  # type: ignore[no-untyped-def]
+        seen.append(faiss.omp_get_max_threads())
+        return chunk(self, *args)
+
+    monkeypatch.setattr(ix.HashIndex, "_chunk", counted)
+    monkeypatch.setattr(ix, "SEARCH_CHUNK", 8)
+    base, _ = _photo_codes(200, seed=2)
+    ix.HashIndex(base, flat_limit=50).search(base, 80, threads=2)
+    assert len(seen) == 50 and set(seen) == {1}
+
+
 def test_empty_index_and_empty_queries():
     idx = HashIndex(np.zeros((0, 32), np.uint8))
     q, r, d = idx.search(np.zeros((3, 32), np.uint8), 10)

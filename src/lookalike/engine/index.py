@@ -25,7 +25,8 @@ SEARCH_CHUNK = 65_536  # queries per range search: its hit arrays (radius + 1) a
 
 def _faiss():
     """faiss with one OpenMP thread (it would fight the decode workers for cores) unless
-    ``LOOKALIKE_FAISS_THREADS`` says otherwise."""
+    ``LOOKALIKE_FAISS_THREADS`` says otherwise: for the calling thread only (OpenMP keeps
+    the setting per thread; one never set uses a thread per core)."""
     import os
 
     import faiss
@@ -89,7 +90,9 @@ class HashIndex:
         size = max(1, SEARCH_CHUNK // max(1, threads))
         starts = range(0, len(queries), size)  # bounded temporaries (issue 13)
         if threads > 1 and len(starts) > 1:
-            with ThreadPoolExecutor(threads, thread_name_prefix="hash-search") as pool:
+            # each thread's own OpenMP setting: a new thread starts at one per core, and
+            # faiss's threads spin on a busy box (``_faiss``)
+            with ThreadPoolExecutor(threads, "hash-search", initializer=_faiss) as pool:
                 parts = list(pool.map(lambda lo: self._chunk(queries, lo, size, radius), starts))
         else:
             parts = [self._chunk(queries, lo, size, radius) for lo in starts]
