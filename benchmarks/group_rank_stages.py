@@ -70,12 +70,16 @@ def _workers_cpu() -> float:
     return total
 
 
+_STARTED: dict[str, tuple[float, float]] = {}  # stage → (wall, driver CPU) when it began
+
+
 def _timed(times: dict, name: str, stage, collector: _Collector):
     """The stage generator, its wall and CPU seconds (the driver's, and its workers' beside
     it) and the collector's passes and CPU seconds, recorded when it returns."""
 
     def wrapper(*args, **kwargs):
         wall, cpu, workers = time.perf_counter(), time.process_time(), _workers_cpu()
+        _STARTED[name] = (wall, cpu)
         collector.stage = name
         out = yield from stage(*args, **kwargs)
         collector.stage = None
@@ -108,7 +112,8 @@ def _nothing_found(ctx):
 
 def _count_streamed(stats: dict) -> None:
     """Re-checks sent to the pool as the grouper finds them (engine/recheck_stream.py):
-    pairs sent, and the wall the rounds waited on them (the driver idle meanwhile)."""
+    pairs sent, the wall the rounds waited on them (the driver idle meanwhile), and the
+    group stage's wall and driver CPU (all its threads) when the first went out."""
     try:
         from lookalike.engine.recheck_stream import StreamedChecks
     except ImportError:  # a tree from before it (an A/B run): rounds only
@@ -116,6 +121,13 @@ def _count_streamed(stats: dict) -> None:
     send, wait = StreamedChecks._send, StreamedChecks.wait
 
     def sent(self, pairs):  # type: ignore[no-untyped-def]
+        if "first_send" not in stats and "group" in _STARTED:  # until then one core idles
+            wall, cpu = _STARTED["group"]
+            stats["first_send"] = {
+                "wall_s": round(time.perf_counter() - wall, 2),
+                "driver_cpu_s": round(time.process_time() - cpu, 2),
+                "pairs": len(pairs),
+            }
         stats["streamed_pairs"] += len(pairs)
         return send(self, pairs)
 
