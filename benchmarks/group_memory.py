@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from lookalike.engine import grouping, pipeline
+from lookalike.engine import candidates, grouping, pipeline
 from lookalike.engine.catalog import Catalog
 from lookalike.engine.stages import group as group_stage
 
@@ -34,7 +34,7 @@ GROUP_STEPS = [
     (group_stage, "_items"),
     (group_stage, "remembered_rechecks"),
     (grouping, "ViewSignatures"),
-    (grouping, "candidate_array"),
+    (candidates, "candidate_array"),  # in a thread beside the stamps (searched_beside)
     (grouping, "_accept"),
     (grouping, "_components"),
 ]
