@@ -250,8 +250,8 @@ def _recheck_rounds(
     """Drives the grouper round by round; each round's fresh re-checks run in the scan's
     worker pool ("recheck" progress: a bar over the uncertain edges, an upper bound, since
     most of them are never asked). With a started ``stream`` they were sent as found and a
-    round waits for its own pairs only. Cancelled: unknown pairs give no evidence, so grouping ends at once (and nothing
-    unchecked is remembered)."""
+    round waits for its own pairs only. Cancelled: unknown pairs give no evidence, so
+    grouping ends at once (and nothing unchecked is remembered)."""
     prog = Progress("recheck", None)
     pooled = 0
     # this scan's (the stream's, when there is one): a worker drops the decodes of an older one
