@@ -90,8 +90,9 @@ def test_groups_judged_on_the_workers_are_those_judged_on_the_driver(
     (tmp_path / "driver").mkdir()
     here = _groups(tmp_path / "driver", library, monkeypatch)
     got, windows = _judged_on_workers(monkeypatch)
-    (tmp_path / "pool").mkdir()
-    there = _groups(tmp_path / "pool", library, monkeypatch)
+    odd = tmp_path / "pool #1 ?x=%20&"  # the workers open the catalog by a file: URI
+    odd.mkdir()
+    there = _groups(odd, library, monkeypatch)
     assert got and all(got) and windows == [True]  # one window, judged on a worker
     assert there == here
     # the evidence found something to judge on: otherwise the comparison proves little
