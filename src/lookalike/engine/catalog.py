@@ -58,6 +58,19 @@ def _stat_sniffed(r: FileRow) -> tuple:
     return r.dev, r.inode, r.size, r.mtime_ns, r.kind, r.headtail
 
 
+def features_of(
+    db: sqlite3.Connection, name: str, version: int, ids: list[int]
+) -> dict[int, bytes]:
+    """{file id: data} of feature ``name`` at ``version`` for ``ids``, 900 ids a query (SQLite's
+    variable limit). A plain connection: the rank stage's workers read the catalog read-only."""
+    out: dict[int, bytes] = {}
+    sql = "SELECT file_id, data FROM features WHERE name=? AND version=? AND file_id IN ({})"
+    for i in range(0, len(ids), 900):
+        chunk = ids[i : i + 900]
+        out.update(db.execute(sql.format(",".join("?" * len(chunk))), (name, version, *chunk)))
+    return out
+
+
 class Catalog:
     """One connection; use as a context manager. Not shared across threads.
 
@@ -142,6 +155,10 @@ class Catalog:
         return FileRow(r[0], str_path(r[1]), *r[2:])
 
     _COLS = "id, path, dev, inode, size, mtime_ns, kind, headtail, fullhash, error"
+
+    def has_files(self) -> bool:
+        """Whether any file is known: a scan of a catalog without one is a first scan."""
+        return self.db.execute("SELECT 1 FROM files LIMIT 1").fetchone() is not None
 
     def file_by_path(self, path: str) -> FileRow | None:
         r = self.db.execute(
@@ -290,19 +307,7 @@ class Catalog:
                     "SELECT file_id, data FROM features WHERE name=? AND version=?", (name, version)
                 )
             )
-        out: dict[int, bytes] = {}
-        ids = list(ids)
-        for i in range(0, len(ids), 900):
-            chunk = ids[i : i + 900]
-            q = ",".join("?" * len(chunk))
-            out.update(
-                self.db.execute(
-                    f"SELECT file_id, data FROM features WHERE name=? AND version=? "
-                    f"AND file_id IN ({q})",
-                    (name, version, *chunk),
-                )
-            )
-        return out
+        return features_of(self.db, name, version, list(ids))
 
     # -- scans and groups -----------------------------------------------------------------------
     def start_scan(self, roots: list[str], follow_symlinks: bool = False) -> int:

@@ -20,9 +20,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
-
-from lookalike.engine.features import perceptual as pc
 from lookalike.engine.records import Member
 from lookalike.engine.rules.evidence import with_evidence, with_flags
 from lookalike.engine.rules.keep import choose_keeper, with_others
@@ -121,39 +118,6 @@ def _db(catalog: str) -> sqlite3.Connection:
     return db
 
 
-def _load(db: sqlite3.Connection, name: str, version: int, ids: list[int]) -> dict[int, bytes]:
-    """``Catalog.load_features`` on a plain connection."""
-    out: dict[int, bytes] = {}
-    for i in range(0, len(ids), 900):
-        chunk = ids[i : i + 900]
-        q = ",".join("?" * len(chunk))
-        out.update(
-            db.execute(
-                f"SELECT file_id, data FROM features WHERE name=? AND version=? "
-                f"AND file_id IN ({q})",
-                (name, version, *chunk),
-            )
-        )
-    return out
-
-
-def _views(data: bytes) -> list:
-    """``extract.unpack_views`` as the grouper's table holds them: float16 blocks, no Haar
-    bytes (every computation on a block upcasts it first: the same bits either way)."""
-    from lookalike.engine.features.extract import View
-
-    size = pc.DCT_STORE * pc.DCT_STORE * 2
-    haar = 3 * pc.HAAR_KEEP * 4 + 12
-    views, pos = [], 1
-    for _ in range(data[0]):
-        dct = np.frombuffer(data, np.float16, pc.DCT_STORE * pc.DCT_STORE, pos)
-        pos += size + haar
-        aspect = float(np.frombuffer(data, np.float32, 1, pos)[0])
-        pos += 4
-        views.append(View(dct.reshape(pc.DCT_STORE, pc.DCT_STORE), b"", aspect))
-    return views
-
-
 Task = tuple[str, bool, Rules, list[tuple[str, list[tuple[int, list[Row]]]]]]
 
 
@@ -162,18 +126,19 @@ def judge_window(task: Task) -> list[Judged]:
     the representatives' metas and signatures read from the catalog."""
     import json
 
-    from lookalike.engine.features.extract import PERCEPTUAL_VERSION
+    from lookalike.engine.catalog import features_of
+    from lookalike.engine.features.extract import PERCEPTUAL_VERSION, unpack_views
     from lookalike.engine.stages.extract import META, PERCEPT
 
     catalog, same, rules, groups = task
     db = _db(catalog)
     rids = [rid for _, reps in groups for rid, _ in reps]
-    metas = {k: json.loads(v) for k, v in _load(db, META, PERCEPTUAL_VERSION, rids).items()}
-    packed = _load(db, PERCEPT, PERCEPTUAL_VERSION, rids) if same else {}
+    metas = {k: json.loads(v) for k, v in features_of(db, META, PERCEPTUAL_VERSION, rids).items()}
+    packed = features_of(db, PERCEPT, PERCEPTUAL_VERSION, rids) if same else {}
 
-    def views_of(rid: int) -> list | None:
+    def views_of(rid: int) -> list | None:  # as the grouper's table holds them: float16
         data = packed.get(rid)
-        return _views(data) if data else None
+        return unpack_views(data, float16=True) if data else None
 
     return [
         judge(

@@ -309,18 +309,20 @@ def pack_views(views: list[View]) -> bytes:
     return bytes(out)
 
 
-def unpack_views(data: bytes) -> list[View]:
-    n = data[0]
-    pos = 1
-    views = []
-    for _ in range(n):
-        dct = np.frombuffer(data[pos : pos + _VIEW_DCT_BYTES], dtype=np.float16)
+def unpack_views(data: bytes, float16: bool = False) -> list[View]:
+    """``pack_views``' bytes back as views. ``float16``: the blocks as stored, read in place
+    (as the grouper's table holds them; every computation on a block upcasts it first, so the
+    same bits either way), not copied to float32."""
+    views, pos = [], 1
+    for _ in range(data[0]):
+        dct = np.frombuffer(data, np.float16, pc.DCT_STORE * pc.DCT_STORE, pos)
+        dct = dct.reshape(pc.DCT_STORE, pc.DCT_STORE)
         pos += _VIEW_DCT_BYTES
         haar = data[pos : pos + _VIEW_HAAR_BYTES]
         pos += _VIEW_HAAR_BYTES
-        aspect = float(np.frombuffer(data[pos : pos + 4], dtype=np.float32)[0])
+        aspect = float(np.frombuffer(data, np.float32, 1, pos)[0])
         pos += 4
-        views.append(View(dct.astype(np.float32).reshape(pc.DCT_STORE, pc.DCT_STORE), haar, aspect))
+        views.append(View(dct if float16 else dct.astype(np.float32), haar, aspect))
     return views
 
 

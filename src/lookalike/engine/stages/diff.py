@@ -232,8 +232,9 @@ def _sniff_kinds(
         early.send(ctx, pending)
 
 
-def _is_media(kind: str, path: str) -> bool:
-    """What ``_media`` keeps for the exact stage: photos, videos, and files named as images."""
+def _is_media(kind: str | None, path: str) -> bool:
+    """Whether a file is media: a photo, a video, or a file named as an image (``_media``
+    keeps it and reports what is wrong with the last; the sniff hashes a colliding one)."""
     return kind in (IMAGE, VIDEO) or (
         kind == OTHER and os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
     )
@@ -266,21 +267,20 @@ def _sniff(row: FileRow, collides: bool) -> tuple[str, bytes | None]:
 
 def _media(ctx: ScanContext, rows: dict[int, FileRow]) -> list[FileRow]:
     """Photos and videos; a file named like an image or a video that is not one is reported."""
-
-    def ext(r: FileRow) -> str:
-        return os.path.splitext(r.path)[1].lower()
-
     media = []
     for r in rows.values():
-        if r.kind in (IMAGE, VIDEO):
+        if _is_media(r.kind, r.path):
             media.append(r)
-        elif r.kind == OTHER and ext(r) in IMAGE_EXTENSIONS:
-            media.append(r)
+        if r.kind != OTHER:
+            continue
+        ext = os.path.splitext(r.path)[1].lower()
+        if ext in IMAGE_EXTENSIONS:
             why = "not an image (content is not a known image format)"
-            ctx.on_error(FileError(r.path, "empty file (0 bytes)" if r.size == 0 else why))
-        elif r.kind == OTHER and ext(r) in VIDEO_EXTENSIONS:
+        elif ext in VIDEO_EXTENSIONS:
             why = "not a video (content is no known video format: damaged, or misnamed)"
-            ctx.on_error(FileError(r.path, "empty file (0 bytes)" if r.size == 0 else why))
+        else:
+            continue
+        ctx.on_error(FileError(r.path, "empty file (0 bytes)" if r.size == 0 else why))
     return media
 
 
@@ -298,8 +298,8 @@ def _without_rule_hidden(ctx: ScanContext, media: list[FileRow]) -> tuple[list[F
 def diff(ctx: ScanContext, found: list[Found]) -> Iterator[Event]:
     """Found files → ``Diffed`` (full catalog rows with kinds, and the photos/videos)."""
     prog = Progress("catalog", len(found))
-    first = ctx.cat.db.execute("SELECT 1 FROM files LIMIT 1").fetchone() is None
-    rows, early = yield from (_first_rows if first else _known_rows)(ctx, found, prog)
+    rows_of = _known_rows if ctx.cat.has_files() else _first_rows
+    rows, early = yield from rows_of(ctx, found, prog)
     opts = ctx.options
     yield from ctx.flush_errors()
     yield prog.done(len(rows))
