@@ -90,7 +90,7 @@ def test_a_decode_worker_imports_neither_the_catalog_nor_sqlite(tmp_path):
     code = (
         "import sys\n"
         "from lookalike.engine.stages.extract_worker import extract_task\n"
-        f"ok = extract_task((1, {str(photo)!r}, {str(tmp_path / 't.jpg')!r}, 250_000_000, 2**29))\n"
+        f"ok = extract_task((1, {str(photo)!r}, {str(tmp_path / 'c' / 't.jpg')!r}, 250_000_000, 2**29))\n"
         f"bad = extract_task((2, {str(bad)!r}, None, 250_000_000, 2**29))\n"
         "print(ok[3] is None and ok[1] is not None and len(ok[2]) > 0, bad[3] is not None)\n"
         "print(sorted(m for m in ('sqlite3', 'lookalike.engine.catalog', "
@@ -100,7 +100,8 @@ def test_a_decode_worker_imports_neither_the_catalog_nor_sqlite(tmp_path):
     decoded, leaked = out.stdout.splitlines()
     assert decoded == "True True"
     assert leaked == "[]"
-    assert (tmp_path / "t.jpg").stat().st_size > 0  # its thumbnail was written
+    (pack,) = (tmp_path / "packs").iterdir()  # its thumbnail was appended to its pack
+    assert pack.stat().st_size > 0 and not (tmp_path / "c" / "t.jpg").exists()
 
 
 def test_the_console_script_leaves_the_cli_out_of_the_workers():
@@ -136,12 +137,15 @@ def test_the_worker_sends_the_meta_row_as_the_catalog_stores_it(tmp_path):
 
     rows = {}
     for name, pixels in (("coffee", data.coffee()), ("astronaut", data.astronaut())):
-        photo, thumb = tmp_path / f"{name}.jpg", str(tmp_path / f"{name}.thumb.jpg")
+        photo, thumb = tmp_path / f"{name}.jpg", str(tmp_path / "c" / f"{name}.thumb.jpg")
         Image.fromarray(pixels).save(photo, quality=90)
         fid, meta, views, err = extract_task((1, str(photo), thumb, 250_000_000, 2**29))
         assert err is None and isinstance(meta, bytes) and views
-        assert meta == json.dumps(meta_of(extract_file(str(photo), thumb, 250_000_000))).encode()
         rows[name] = json.loads(meta)
+        here = meta_of(extract_file(str(photo), thumb, 250_000_000, pack=True))
+        at, at_here = rows[name].pop("thumb_at"), here.pop("thumb_at")  # two appends
+        assert at[0] == at_here[0] and at[2] == at_here[2] and at[1] != at_here[1]
+        assert json.dumps(rows[name]) == json.dumps(here)
     assert (rows["coffee"]["width"], rows["coffee"]["height"]) == (600, 400)
     assert (rows["astronaut"]["width"], rows["astronaut"]["height"]) == (512, 512)
     assert rows["coffee"]["prov"] != rows["astronaut"]["prov"]

@@ -177,3 +177,22 @@ def test_a_window_no_worker_answers_is_judged_on_the_driver(monkeypatch):
     assert [farm.take(n) for n in range(7)] == [("here", "same", (100 + n,)) for n in range(7)]
     pool.answer()  # late answers are dropped
     assert not farm.arrived and not farm.got
+
+
+def test_groups_judged_on_the_workers_make_their_members_thumbnail_files(
+    library, tmp_path, monkeypatch
+):
+    """The farm's workers build the members (rank_pool.member_of), so they make the members'
+    thumbnail files from the packs (thumb_pack.py); a photo alone gets none."""
+    got, windows = _judged_on_workers(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    engine = Engine(Path("cat.db"), Path("thumbs"))
+    fin = list(engine.scan_sync(ScanOptions(roots=(library,), workers=2)))[-1]
+    assert isinstance(fin, ScanFinished) and not fin.cancelled
+    assert got and all(got) and windows == [True]  # judged on a worker, not on the driver
+    thumbs = {m.thumb for g in fin.groups for m in g.members}
+    assert len(fin.groups) == len(PHOTOS) and None not in thumbs
+    files = {str(p) for p in Path("thumbs").glob("??/*.jpg")}
+    assert files == thumbs  # every member's (the exact copies share one); alone.jpg: none
+    assert all(Path(t).read_bytes()[:3] == b"\xff\xd8\xff" for t in thumbs)
+    assert len(thumbs) == len(PHOTOS) * 6  # 7 files a group, two of them one exact pair

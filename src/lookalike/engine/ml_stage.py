@@ -91,15 +91,18 @@ def extras_of(decoded: Any, job: tuple) -> tuple:
     return arr, colour, faces, quality
 
 
-def extract_with_ml(path: str, thumb: str | None, max_pixels: int, job: tuple) -> tuple:
+def extract_with_ml(
+    path: str, thumb: str | None, max_pixels: int, job: tuple, pack: bool = False
+) -> tuple:
     """The pipeline's extract task with ML: ONE decode feeds the perceptual features and the
-    ML extras. A failure in the extras never costs the perceptual features (extras = None)."""
+    ML extras. A failure in the extras never costs the perceptual features (extras = None).
+    ``pack``: the thumbnail goes to the worker's pack (``features_of``)."""
     from lookalike.engine.features.extract import features_of
     from lookalike.engine.media.decode import DecodeError, decode_reduced
 
     decoded = decode_reduced(path, max_pixels=max_pixels)
     try:
-        feats = features_of(decoded, thumb)
+        feats = features_of(decoded, thumb, pack)
     except DecodeError:
         raise
     except Exception as exc:

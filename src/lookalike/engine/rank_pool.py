@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from lookalike.engine.records import Member
 from lookalike.engine.rules.evidence import with_evidence, with_flags
 from lookalike.engine.rules.keep import choose_keeper, with_others
+from lookalike.engine.thumb_pack import thumb_of
 
 log = logging.getLogger(__name__)
 WINDOW = 64  # groups a task (the worker reads their metas and signatures in two queries)
@@ -62,7 +63,9 @@ class Judged(NamedTuple):
 
 
 def member_of(r: Any, m: dict) -> Member:
-    """One file of a group (a ``FileRow`` or a ``Row``) with its representative's meta."""
+    """One file of a group (a ``FileRow`` or a ``Row``) with its representative's meta; its
+    thumbnail's file is made from the worker's pack if it is not there (thumb_pack.py: only
+    the members of groups get one)."""
     return Member(
         path=r.path,
         size=r.size,
@@ -73,7 +76,7 @@ def member_of(r: Any, m: dict) -> Member:
         mtime_ns=r.mtime_ns,
         capture_time=m.get("capture_time"),
         camera=m.get("camera"),
-        thumb=m.get("thumb"),
+        thumb=thumb_of(m),
         content_hash=r.fullhash.hex() if r.fullhash else None,
         file_id=r.id,
     )

@@ -89,7 +89,10 @@ def _run_batch(batch: dict[str, np.ndarray], fn: Callable[[Any], Any]) -> dict[s
     """Runs in a Ray Data task: the same task function the local pool runs, over one batch
     (tasks and results travel pickled, so any tuple the scan uses fits in a column). The
     worker keeps its heap's pages from one photo to the next, as the local pool's do."""
+    from lookalike.engine.stages import extract_worker
+
     keep_heap()  # a mallopt call: nothing to pay again on the worker's next batch
+    extract_worker.PACK_THUMBS = False  # thumbnail files: a node may not share the cache
     out = [pickle.dumps(fn(pickle.loads(t)), protocol=5) for t in batch["task"]]
     return {"i": batch["i"], "result": np.array(out, dtype=object)}
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from lookalike.engine import thumb_pack
 from lookalike.engine.features import perceptual as pc
 from lookalike.engine.features import provenance
 from lookalike.engine.media.decode import WHOLE_READ, Decoded, DecodeError, decode_reduced
@@ -45,6 +46,7 @@ class ImageFeatures:
     views: list[View]  # [whole image] or [whole image, content inside trimmed borders]
     thumb: str | None
     prov: dict | None = None  # provenance.measure: evidence of originality for the keeper
+    thumb_at: list | None = None  # [pack, offset, length]: the thumbnail's bytes (thumb_pack)
 
 
 @dataclass(slots=True)  # one per file: no per-instance dict (issue 13)
@@ -98,7 +100,10 @@ def _resize(rgb01: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(out, dtype=np.float32) / 255.0
 
 
-def features_of(decoded: Decoded, thumb_path: str | None) -> ImageFeatures:
+def features_of(decoded: Decoded, thumb_path: str | None, pack: bool = False) -> ImageFeatures:
+    """Every stored feature of one decode; the thumbnail written to ``thumb_path``, or with
+    ``pack`` appended to this process's pack and its file left to be made if the photo joins
+    a group (engine/thumb_pack.py)."""
     views = []
     stds = []
     # one copy of the decoded pixels for every consumer below (each np.asarray of a PIL image
@@ -110,8 +115,11 @@ def features_of(decoded: Decoded, thumb_path: str | None) -> ImageFeatures:
         views.append(view)
         stds.append(std)
     uniform = stds[0] < UNIFORM_STD or decoded.alpha_coverage < MIN_COVERAGE
-    thumb = None
-    if thumb_path:
+    thumb = thumb_at = None
+    if thumb_path and pack:
+        thumb_at = pack_thumbnail(arr, thumb_path, source_thumbnail(decoded))
+        thumb = thumb_path if thumb_at is not None else None
+    elif thumb_path:
         thumb = write_thumbnail(arr, thumb_path, source_thumbnail(decoded))
     return ImageFeatures(
         width=decoded.width,
@@ -126,6 +134,7 @@ def features_of(decoded: Decoded, thumb_path: str | None) -> ImageFeatures:
         views=views,
         thumb=thumb,
         prov=_provenance(decoded, arr, box),
+        thumb_at=thumb_at,
     )
 
 
@@ -162,6 +171,18 @@ def write_thumbnail(
         return path
     except OSError:
         return None
+
+
+def pack_thumbnail(arr: np.ndarray, path: str, ready: bytes | None = None) -> list | None:
+    """The bytes ``write_thumbnail`` would write to ``path``, appended to this process's pack
+    instead: where they are ([pack, offset, length]), or None (the thumbnail is lost, as a
+    failed file write loses it). Why: a file's creation cost 0.13–0.72 ms on ext4 and only
+    the members of groups are ever shown (thumb_pack.py, issue 13)."""
+    try:
+        data = ready if ready is not None else encode_jpeg(thumb_pixels(arr))
+    except OSError:
+        return None
+    return thumb_pack.append(path, data)
 
 
 def source_thumbnail(decoded: Decoded) -> bytes | None:
@@ -284,11 +305,14 @@ def _write(path: str, data: memoryview, folder: str) -> None:
 _MADE_DIRS: set[str] = set()  # thumbnail folders this process has made (a cache has 256)
 
 
-def extract_file(path: str, thumb_path: str | None, max_pixels: int) -> ImageFeatures:
-    """Decode once, compute everything; raises DecodeError with a user-facing message."""
+def extract_file(
+    path: str, thumb_path: str | None, max_pixels: int, pack: bool = False
+) -> ImageFeatures:
+    """Decode once, compute everything; raises DecodeError with a user-facing message.
+    ``pack``: the thumbnail goes to this process's pack (``features_of``)."""
     decoded = decode_reduced(path, max_pixels=max_pixels)
     try:
-        return features_of(decoded, thumb_path)
+        return features_of(decoded, thumb_path, pack)
     except DecodeError:
         raise
     except Exception as exc:  # a bug or an odd image must not stop the scan
@@ -339,4 +363,5 @@ def meta_of(f: ImageFeatures) -> dict:
         "aspect": round(f.aspect, 5),
         "thumb": f.thumb,
         "prov": f.prov,
+        **({"thumb_at": f.thumb_at} if f.thumb_at is not None else {}),
     }

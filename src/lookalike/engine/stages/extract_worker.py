@@ -14,6 +14,12 @@ import json
 from lookalike.engine.features.extract import ImageFeatures, extract_file, meta_of, pack_views
 from lookalike.engine.media.decode import set_decode_budget, task_failure
 
+# Thumbnails go to this process's pack (engine/thumb_pack.py), their files made for group
+# members only. Ray's workers write files (ray_pool._run_batch clears this): a node may not
+# share the cache, and on a shared (network) cache a pack held open by a remote worker need
+# not be readable by the driver before it is closed, while a file is complete once closed.
+PACK_THUMBS = True
+
 
 def meta_row(f: ImageFeatures) -> bytes:
     """The catalog's meta row of ``f``, as the worker sends it: JSON bytes, not a dict.
@@ -35,9 +41,9 @@ def extract_task(task: tuple) -> tuple:
         if ml_job:  # ml: the same decode also feeds the embedder, colour, faces, quality
             from lookalike.engine.ml_stage import extract_with_ml
 
-            f, extra = extract_with_ml(path, thumb, max_pixels, ml_job[0])
+            f, extra = extract_with_ml(path, thumb, max_pixels, ml_job[0], PACK_THUMBS)
             return file_id, meta_row(f), pack_views(f.views), None, extra
-        f = extract_file(path, thumb, max_pixels)
+        f = extract_file(path, thumb, max_pixels, PACK_THUMBS)
         return file_id, meta_row(f), pack_views(f.views), None
     except Exception as exc:  # never let one file stop the scan
         return file_id, None, None, task_failure(exc)
