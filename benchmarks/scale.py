@@ -394,10 +394,17 @@ def scan(
 
 def thumb_cache(cache: Path) -> dict:
     """The thumbnail cache the scan wrote: files, bytes, and the disk they take (``du``:
-    whole blocks, so a small file costs a 4 KiB block at least)."""
-    files = [f.stat() for f in cache.rglob("*") if f.is_file()]
+    whole blocks, so a small file costs a 4 KiB block at least; packs included). The workers'
+    packs (engine/thumb_pack.py: every photo's thumbnail appended) are counted apart from the
+    files (made for the members of groups only)."""
+    files, packs = [], []
+    for f in cache.rglob("*"):
+        if f.is_file():
+            (packs if f.parent.name == "packs" and f.suffix == ".pack" else files).append(f.stat())
+    disk = sum(s.st_blocks * 512 for s in files + packs)
     return {"files": len(files), "mb": round(sum(s.st_size for s in files) / 2**20, 1),
-            "disk_mb": round(sum(s.st_blocks * 512 for s in files) / 2**20, 1)}  # fmt: skip
+            "disk_mb": round(disk / 2**20, 1), "packs": len(packs),
+            "packs_mb": round(sum(s.st_size for s in packs) / 2**20, 1)}  # fmt: skip
 
 
 def floor_rate(root: Path, count: int = 200) -> tuple[float, float]:

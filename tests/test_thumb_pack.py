@@ -216,3 +216,32 @@ def test_a_cleared_cache_only_loses_the_thumbnails(tmp_path):
     assert man["man.jpg"].thumb and not os.path.exists(man["man.jpg"].thumb)  # its pack: gone
     small = man["man-small.jpg"]  # new: its own pack
     assert Path(small.thumb).read_bytes() == _old_bytes(small, tmp_path)
+
+
+def test_the_server_serves_a_members_thumbnail_made_from_its_pack(tmp_path):
+    """``GET /thumbs/KEY``: a member's file (made from its pack) is served; a photo alone
+    has no file (and its key is no group's: the gate refuses it), 404 either way."""
+    pytest.importorskip("starlette")
+    pytest.importorskip("httpx")
+    from starlette.testclient import TestClient
+
+    from lookalike.serve.app import ServeSettings, make_app
+
+    lib = _library(tmp_path)
+    groups = _scan(tmp_path, lib)
+    with closing(sqlite3.connect(tmp_path / "cat.db")) as db:
+        rows = db.execute("SELECT data FROM features WHERE name='meta'").fetchall()
+    members = {m.thumb for g in groups for m in g.members}
+    alone = [json.loads(v)["thumb"] for (v,) in rows if json.loads(v)["thumb"] not in members]
+    settings = ServeSettings(roots=(str(lib.resolve()),), catalog=tmp_path / "cat.db",
+                             thumb_dir=tmp_path / "thumbs", state_dir=tmp_path / "state", workers=1)  # fmt: skip
+    with TestClient(make_app(settings), base_url="http://127.0.0.1") as c:
+        files = [f for g in c.get("/review/groups").json()["groups"] for f in g["files"]]
+        assert len(files) == 4
+        for f in files:
+            got = c.get(f["thumb_url"])
+            assert got.status_code == 200 and got.headers["content-type"] == "image/jpeg"
+            assert got.content == Path(f["thumb"]).read_bytes()
+        assert len(alone) == 3
+        for thumb in alone:
+            assert c.get(f"/thumbs/{Path(thumb).stem}").status_code == 404
