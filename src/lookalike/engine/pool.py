@@ -11,11 +11,13 @@ import multiprocessing as mp
 import multiprocessing.pool
 import os
 import signal
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 MAX_CHUNK = 16  # tasks a worker takes at once (each chunk is one pickled message each way)
+SMALL_CHUNK = 64  # the most tasks a chunk of small photos holds (``chunk_limit``)
+CHUNK_BYTES = 2**20  # about the bytes of photo a chunk of small photos holds
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 HEAP_MMAP_BYTES = 32 * 2**20  # glibc's own ceiling for its sliding mmap threshold (64-bit)
 HEAP_TRIM_BYTES = 64 * 2**20  # twice that, as glibc's sliding rule sets it
@@ -43,9 +45,26 @@ def keep_heap() -> bool:
     )
 
 
-def chunk_size(tasks: int, workers: int) -> int:
-    """Tasks a worker takes at once: chunks grow with the work, up to MAX_CHUNK."""
-    return max(1, min(MAX_CHUNK, tasks // (8 * max(1, workers))))
+def chunk_size(tasks: int, workers: int, limit: int = MAX_CHUNK) -> int:
+    """Tasks a worker takes at once: chunks grow with the work, up to ``limit``."""
+    return max(1, min(limit, tasks // (8 * max(1, workers))))
+
+
+def chunk_limit(sizes: Sequence[int]) -> int:
+    """The most photos of these byte ``sizes`` a chunk holds: about CHUNK_BYTES of them, from
+    MAX_CHUNK (photos of 64 KB and more on average: as ever) up to SMALL_CHUNK.
+
+    Why: a chunk is one message each way, and a message cost the driver ≈ 0.18 ms of CPU
+    (its pool's threads: pickles, pipes, wake-ups), taken from the decoding workers on a box
+    whose cores all decode. On 16 KB photos (≈ 3 ms a decode) chunks of 64 took the driver
+    0.0065 ms a photo against 0.0149 for chunks of 16 (``benchmarks/pool_chunks.py``, issue
+    13), ≈ 0.9 s of CPU at 100k; what a worker may finish ahead of the other at the end is
+    still a chunk: ≈ 0.2 s. Big photos (a decode of tens of ms) keep chunks of 16, whose
+    messages cost nothing next to them and whose tail a bigger chunk would lengthen."""
+    if not sizes:
+        return MAX_CHUNK
+    mean = sum(sizes) / len(sizes)
+    return max(MAX_CHUNK, min(SMALL_CHUNK, int(CHUNK_BYTES // max(mean, 1))))
 
 
 def _quiet_worker(warm: str | None = None) -> None:
@@ -97,7 +116,7 @@ class DecodePool:
                 processes=self.workers,
                 initializer=_quiet_worker,
                 initargs=(self.warm_module,),
-                maxtasksperchild=2000,  # chunks (≤ 32k photos): bounds what a leak could hold
+                maxtasksperchild=2000,  # chunks (≤ 128k photos): bounds what a leak could hold
                 context=mp.get_context("spawn"),
             )
 
@@ -153,14 +172,20 @@ class DecodePool:
         self._pool.apply_async(fn, (task,), callback=done, error_callback=done)
 
     def submit(
-        self, fn: Callable[[Any], T], tasks: Iterable[Any], cancelled: Callable[[], bool]
+        self,
+        fn: Callable[[Any], T],
+        tasks: Iterable[Any],
+        cancelled: Callable[[], bool],
+        chunksize: int | None = None,
     ) -> Iterator[T]:
         """Like ``map``, but the tasks go to the workers now, not when the first result is
         asked for: the pool decodes while the driver does other work (stages/early.py).
         Needs a pool of its own (more than one worker)."""
         tasks = list(tasks)
+        if chunksize is None:
+            chunksize = chunk_size(len(tasks), self.workers)
         self.start()
-        it = self._pool.imap_unordered(fn, tasks, chunksize=chunk_size(len(tasks), self.workers))
+        it = self._pool.imap_unordered(fn, tasks, chunksize=chunksize)
         return _until(it, cancelled)
 
 

@@ -30,6 +30,7 @@ from lookalike.engine.stages.extract import (
     extract_task,
     ml_options,
     read_ahead,
+    task_chunk,
 )
 
 
@@ -62,7 +63,8 @@ class Early:
         ahead = read_ahead(ctx, batch)
         if ahead is not None:
             ahead.reached(0)
-        results = ctx.pool.submit(extract_task, batch_tasks(ctx, batch), ctx.cancel.is_set)
+        tasks = batch_tasks(ctx, batch)
+        results = ctx.pool.submit(extract_task, tasks, ctx.cancel.is_set, task_chunk(ctx, batch))
         self.batches.append((results, ahead))
         self.rows.extend(batch)
         self.ids.update(r.id for r in batch)

@@ -17,7 +17,7 @@ from lookalike.engine.events import Event, Notice
 from lookalike.engine.features.extract import PERCEPTUAL_VERSION
 from lookalike.engine.media.readahead import HEAD_BYTES, WHOLE_BYTES, ReadAhead
 from lookalike.engine.media.sniff import IMAGE
-from lookalike.engine.pool import chunk_size
+from lookalike.engine.pool import chunk_limit, chunk_size
 from lookalike.engine.records import FileError
 from lookalike.engine.stages.context import Progress, ScanContext, Writes
 from lookalike.engine.stages.exact import Exact
@@ -39,6 +39,16 @@ def ml_options(ctx: ScanContext) -> Any:
     return ctx.options.ml
 
 
+def task_chunk(ctx: ScanContext, rows: list[FileRow], feeder: Any = None) -> int | None:
+    """Tasks a chunk of the local pool holds for ``rows`` (pool.chunk_limit: more of them
+    when the photos are small); None (the pool's own rule) for Ray, or with ``--model``,
+    whose results carry the embedder's inputs too."""
+    opts = ctx.options
+    if opts.executor != "local" or feeder is not None:
+        return None
+    return chunk_size(len(rows), opts.workers, chunk_limit([r.size for r in rows]))
+
+
 def read_ahead(ctx: ScanContext, need: list[FileRow]) -> ReadAhead | None:
     """The photos bigger than the sniff's read-ahead (readahead.py), read ahead of the local
     workers whole: a cold 2 MB camera JPEG waited ≈ 9 ms on the disk (10.7 ms to read against
@@ -49,7 +59,7 @@ def read_ahead(ctx: ScanContext, need: list[FileRow]) -> ReadAhead | None:
     paths = [r.path if r.size > HEAD_BYTES else None for r in need]
     if not any(paths):
         return None
-    chunk = chunk_size(len(need), ctx.options.workers)
+    chunk = task_chunk(ctx, need) or chunk_size(len(need), ctx.options.workers)
     return ReadAhead(paths, ahead=2 * (ctx.options.workers + 1) * chunk, length=WHOLE_BYTES)
 
 
@@ -92,7 +102,8 @@ def _results(
         job = feeder.remote_job(4, roots=ctx.options.remote_roots)
     if ahead is not None:
         ahead.reached(0)
-    yield from _paced(ctx.pool.map(extract_task, tasks, ctx.cancel.is_set, embed=job), ahead)
+    chunk = task_chunk(ctx, need, feeder)
+    yield from _paced(ctx.pool.map(extract_task, tasks, ctx.cancel.is_set, chunk, job), ahead)
 
 
 def _decode_all(
