@@ -76,9 +76,9 @@ def test_pixel_rechecks_are_remembered_by_a_rescan(
     calls: list[tuple[str, str]] = []
     real = verify.Verifier.verify
 
-    def counted(self, a, b):  # type: ignore[no-untyped-def]
+    def counted(self, a, b, *args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append((a, b))
-        return real(self, a, b)
+        return real(self, a, b, *args, **kwargs)
 
     monkeypatch.setattr(verify.Verifier, "verify", counted)
     db = tmp_path / "cat.db"

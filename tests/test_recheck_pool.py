@@ -93,9 +93,9 @@ def test_rechecks_in_the_pool_give_the_driver_groups(
     calls: list[tuple[str, str]] = []
     real = verify.Verifier.verify
 
-    def counted(self, a, b):  # type: ignore[no-untyped-def]
+    def counted(self, a, b, *args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append((a, b))  # only the driver's calls: spawn workers import their own
-        return real(self, a, b)
+        return real(self, a, b, *args, **kwargs)
 
     monkeypatch.setattr(verify.Verifier, "verify", counted)
     monkeypatch.setattr(group_stage, "POOL_MIN_PAIRS", 1)  # every round goes to the pool

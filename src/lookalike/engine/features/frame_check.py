@@ -21,8 +21,10 @@ from lookalike.engine.features.perceptual import trim_box
 from lookalike.engine.features.photometric import (
     CHECK_SIDE,
     Prepared,
+    Source,
     Target,
     compare_blocks,
+    source,
     target,
 )
 
@@ -77,8 +79,10 @@ def frames_differ(a: Prepared, b: Prepared) -> float | None:
     evidence that they are other pictures. None: no evidence (one way agrees, or none had
     enough detail and overlap to say)."""
     best: float | None = None
-    for fa, fb, m, side, on in _laid(a, b):
-        bad, overlap, detail = compare_blocks(fa, fb, m, side=side, on=on, min_overlap=MIN_OVERLAP)
+    for fa, fb, m, side, on, src in _laid(a, b):
+        bad, overlap, detail = compare_blocks(
+            fa, fb, m, side=side, on=on, src=src, min_overlap=MIN_OVERLAP
+        )
         if detail < MIN_DETAIL or overlap < MIN_OVERLAP:
             continue
         if bad <= FRAMES_DIFFER:
@@ -94,13 +98,14 @@ def frames_refute(a: Prepared, b: Prepared) -> bool:
     and a refuted pair tries them all). Until one layout has had the detail to count, a vote
     stops only with that detail counted (``stop_detail``) (issue 13, a re-check's CPU)."""
     counted = False  # a layout with the detail and overlap to say, all above FRAMES_DIFFER
-    for fa, fb, m, side, on in _laid(a, b):
+    for fa, fb, m, side, on, src in _laid(a, b):
         bad, overlap, detail = compare_blocks(
             fa,
             fb,
             m,
             side=side,
             on=on,
+            src=src,
             min_overlap=MIN_OVERLAP,
             stop_above=FRAMES_DIFFER,
             stop_detail=0 if counted else MIN_DETAIL,
@@ -113,22 +118,30 @@ def frames_refute(a: Prepared, b: Prepared) -> bool:
     return counted
 
 
-def _laid(a: Prepared, b: Prepared) -> Iterator[tuple[Prepared, Prepared, np.ndarray, int, Target]]:
+Laid = tuple[Prepared, Prepared, np.ndarray, int, Target, Source]
+
+
+def _laid(a: Prepared, b: Prepared) -> Iterator[Laid]:
     """Each layout of :func:`_layouts` at each side of FRAME_SIDES, with ``a``'s framing made
-    ready for that side once (kept with the framing, so its id is not reused meanwhile)."""
+    ready for that side once and ``b``'s framing made ready to be laid once (each kept with
+    its framing, so the framing's id is not reused meanwhile)."""
     targets: dict[tuple[int, int], tuple[Prepared, Target]] = {}
+    sources: dict[int, tuple[Prepared, Source]] = {}
     for fa, fb, m in _layouts(a, b):
+        if id(fb) not in sources:
+            sources[id(fb)] = (fb, source(fb))
         for side in FRAME_SIDES:
             if (id(fa), side) not in targets:
                 targets[(id(fa), side)] = (fa, target(fa, side))
-            yield fa, fb, m, side, targets[(id(fa), side)][1]
+            yield fa, fb, m, side, targets[(id(fa), side)][1], sources[id(fb)][1]
 
 
 def _layouts(a: Prepared, b: Prepared) -> Iterator[tuple[Prepared, Prepared, np.ndarray]]:
     """(frame of a, frame of b, map of b onto a) for each framing, right-angle turn of shape
     within FRAME_SHAPES, and small turn; the plain whole-frame fit first (a copy stops there)."""
+    frames_b = _framings(b)  # once: its contents' frame is one object in every layout
     for fa in _framings(a):
-        for fb in _framings(b):
+        for fb in frames_b:
             for k in range(8):
                 if abs(np.log(turn_ratio(fa, fb, k))) > FRAME_SHAPES:
                     continue

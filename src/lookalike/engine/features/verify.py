@@ -25,7 +25,14 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from lookalike.engine.features.frame_check import dihedral_map, frames_refute, turn_ratio
-from lookalike.engine.features.photometric import Target, compare_blocks, fit_side, target
+from lookalike.engine.features.photometric import (
+    Source,
+    Target,
+    compare_blocks,
+    fit_side,
+    source,
+    target,
+)
 from lookalike.engine.index import hamming_knn
 
 VERIFY_VERSION = 3  # 2: detail blocks, inlier spread, affine sanity (star fields); 3: strokes
@@ -177,7 +184,7 @@ def _with_points(work: np.ndarray, fill: np.ndarray, up: float) -> _Prepared:
     kps, desc = _orb().detectAndCompute(work, None)
     if len(kps) < 150:  # soft or low-contrast picture: equalise and lower the corner threshold
         kps, desc = _orb(4).detectAndCompute(cv2.equalizeHist(work), None)
-    pts = np.array([k.pt for k in kps], dtype=np.float32).reshape(-1, 2)
+    pts = np.asarray(cv2.KeyPoint_convert(kps), np.float32).reshape(-1, 2)  # [k.pt for k in kps]
     fill = fill if fill.any() else _no_fill(work.shape)
     return _Prepared(work=work, kps=pts, desc=desc, fill=fill, upscale=up)
 
@@ -217,7 +224,11 @@ def _mutual_matches(
     return a.kps[ok], b.kps[to_b[ok]]
 
 
-def _try(a: _Prepared, b: _Prepared, mirrored: bool) -> VerifyResult:
+def _try(a: _Prepared, b: _Prepared, mirrored: bool, verdict_only: bool = False) -> VerifyResult:
+    """One alignment of ``b`` on ``a`` and its verdict. ``verdict_only``: the caller reads the
+    verdict and its reason alone (the re-check), so the block vote stops once more than
+    MAX_BAD_BLOCKS of the blocks differ (the verdict is then R_DIFFERS whatever the rest say;
+    ``bad_blocks`` reads 1.0 and ``detail_blocks`` the detail counted so far)."""
     pa, pb = _mutual_matches(a, b)
     n = len(pa)
     if n < MIN_INLIERS:
@@ -265,7 +276,8 @@ def _try(a: _Prepared, b: _Prepared, mirrored: bool) -> VerifyResult:
     moved = _second_motion(pa, pb, inl.ravel().astype(bool), m, max(a.work.shape), thr)
     if moved:
         return VerifyResult(False, reason=R_MOVED, **base)
-    bad, overlap, detail = compare_blocks(a, b, m)
+    stop = MAX_BAD_BLOCKS if verdict_only else None
+    bad, overlap, detail = compare_blocks(a, b, m, stop_above=stop)
     base["detail_blocks"] = detail
     ok = bad <= MAX_BAD_BLOCKS and overlap >= MIN_OVERLAP
     reason = "same" if ok else (R_DIFFERS if bad > MAX_BAD_BLOCKS else "small overlap")
@@ -351,15 +363,16 @@ def _direct(a: _Prepared, b: _Prepared) -> VerifyResult:
     best: VerifyResult | None = None
     refuted: VerifyResult | None = None  # lined up whole, the strokes differ
     on: Target | None = None  # a at CHECK_SIDE, made once for every turn
+    src: Source | None = None  # b's picture mask, made once for every turn
     for k in range(8):
         if abs(turn_ratio(a, b, k) - 1.0) > 0.03:
             continue
         m = dihedral_map(a, b, k)
-        on = on or target(a)
+        on, src = on or target(a), src or source(b)
         # Only a turn that could pass is voted on to the end: most pairs reach here as other
         # photos, and an eighth of their blocks already tells (issue 13, a check's CPU).
         bad, overlap, detail = compare_blocks(
-            a, b, m, on=on, min_overlap=0.8, stop_above=MAX_BAD_BLOCKS / 2
+            a, b, m, on=on, src=src, min_overlap=0.8, stop_above=MAX_BAD_BLOCKS / 2
         )
         res = VerifyResult(
             bad <= MAX_BAD_BLOCKS / 2 and overlap >= 0.8 and detail >= MIN_DETAIL_BLOCKS,
@@ -374,7 +387,7 @@ def _direct(a: _Prepared, b: _Prepared) -> VerifyResult:
         if res.same:
             # Same-layout pages and screenshots agree at CHECK_SIDE (text lines are stripes
             # there): their strokes must line up too, at the working resolution.
-            fine, _, _ = compare_blocks(a, b, m, side=WORK_SIDE, strokes=True)
+            fine, _, _ = compare_blocks(a, b, m, side=WORK_SIDE, strokes=True, src=src)
             if fine > MAX_BAD_BLOCKS:
                 res = replace(res, same=False, reason=R_DIFFERS)
                 refuted = refuted or res
@@ -383,16 +396,17 @@ def _direct(a: _Prepared, b: _Prepared) -> VerifyResult:
     return best or refuted or VerifyResult(None, reason="too little texture")
 
 
-def verify_prepared(a: _Prepared, b: _Prepared) -> VerifyResult:
-    """Verify two prepared images; tries the mirrored second image when the direct one fails."""
+def verify_prepared(a: _Prepared, b: _Prepared, verdict_only: bool = False) -> VerifyResult:
+    """Verify two prepared images; tries the mirrored second image when the direct one fails.
+    ``verdict_only``: only ``same`` and ``reason`` are read (see :func:`_try`)."""
     if _textureless(a) or _textureless(b):
         return _direct(a, b)
-    first = _try(a, b, False)
+    first = _try(a, b, False, verdict_only)
     if first.same:
         return first
     if first.inliers >= MIN_INLIERS and first.inlier_ratio >= 0.5:
         return first  # aligned well, content differs: a mirror would not help
-    second = _try(a, _flipped(b), True)
+    second = _try(a, _flipped(b), True, verdict_only)
     if second.same:
         return second
     direct = _direct(a, b)  # soft pictures whose keypoints are mostly noise
@@ -445,18 +459,21 @@ class Verifier:
         return prep
 
     def verify(
-        self, path_a: str | os.PathLike[str], path_b: str | os.PathLike[str]
+        self,
+        path_a: str | os.PathLike[str],
+        path_b: str | os.PathLike[str],
+        verdict_only: bool = False,
     ) -> VerifyResult:
         a, b = self._get(path_a), self._get(path_b)
         if a is None or b is None:
             return VerifyResult(None, reason="unreadable")
-        return verify_prepared(a, b)
+        return verify_prepared(a, b, verdict_only)
 
     def refutes(self, path_a: str | os.PathLike[str], path_b: str | os.PathLike[str]) -> bool:
         """The hash grouper's re-check of an uncertain edge: the points contradict it, or,
         when they give no evidence either way, the whole frames do (frame_check.py).
         Embedding candidates (ml_groups.py) are not whole-frame matches and use ``verify``."""
-        res = self.verify(path_a, path_b)
+        res = self.verify(path_a, path_b, verdict_only=True)
         if res.contradicts:
             return True
         a, b = self._get(path_a), self._get(path_b)
