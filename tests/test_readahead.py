@@ -13,7 +13,7 @@ from skimage import data
 from lookalike.engine import Engine, ScanOptions
 from lookalike.engine.events import ScanFinished
 from lookalike.engine.media import readahead
-from lookalike.engine.media.readahead import ReadAhead, advise
+from lookalike.engine.media.readahead import ReadAhead, advise, open_advised
 
 
 def test_each_path_is_advised_once_in_order_and_ahead_of_its_read(monkeypatch):
@@ -58,8 +58,8 @@ def test_a_first_scan_asks_for_every_photo_before_sniffing_it(tmp_path, monkeypa
         Image.fromarray(img).save(root / f"{i}.jpg", quality=90)
         Image.fromarray(np.ascontiguousarray(img[:, ::-1])).save(root / f"{i}m.jpg", quality=90)
     asked: list[str] = []
-    real = readahead.advise
-    monkeypatch.setattr(readahead, "advise", lambda p, n: (asked.append(p), real(p, n)))
+    real = readahead.open_advised  # the sniff keeps the descriptor it advised (``keep``)
+    monkeypatch.setattr(readahead, "open_advised", lambda p, n: (asked.append(p), real(p, n))[1])
     db = tmp_path / "cat.db"
     engine = Engine(db, tmp_path / "thumbs")
     events = list(engine.scan_sync(ScanOptions(roots=(root,), workers=1)))
@@ -90,8 +90,10 @@ def test_the_pool_reads_big_photos_ahead_whole_and_leaves_small_ones_to_the_snif
     assert all(os.path.getsize(p) > readahead.HEAD_BYTES for p in big)
     assert all(os.path.getsize(p) <= readahead.HEAD_BYTES for p in small)
     asked: list[tuple[str, int]] = []
-    real = readahead.advise
-    monkeypatch.setattr(readahead, "advise", lambda p, n: (asked.append((p, n)), real(p, n)))
+    real = readahead.open_advised  # advise() opens through it too
+    monkeypatch.setattr(
+        readahead, "open_advised", lambda p, n: (asked.append((p, n)), real(p, n))[1]
+    )
     engine = Engine(tmp_path / "cat.db", tmp_path / "thumbs")
     events = list(engine.scan_sync(ScanOptions(roots=(root,), workers=2)))
     assert isinstance(events[-1], ScanFinished)
@@ -100,3 +102,87 @@ def test_the_pool_reads_big_photos_ahead_whole_and_leaves_small_ones_to_the_snif
     heads = [p for p, n in asked if n == readahead.HEAD_BYTES]
     assert sorted(heads) == sorted(big + small)
     assert {len(g.members) for g in events[-1].groups} == {2}  # each photo with its resize
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise here")
+def test_kept_descriptors_are_the_files_own_and_none_is_left_open(tmp_path):
+    """``keep``: each advised file's descriptor is handed to its reader (the same file, read
+    from its start), one that cannot be opened has none (its reader opens it and reports
+    why), and the ones never taken are closed on the way out (a cancelled sniff)."""
+    paths = []
+    for i in range(20):
+        p = tmp_path / f"{i}.bin"
+        p.write_bytes(bytes([i]) * (100 + i))
+        paths.append(str(p))
+    paths[5] = str(tmp_path / "gone.bin")
+    before = _open_fds()
+    with ReadAhead(paths, ahead=4, keep=True) as ra:
+        for i in range(12):
+            ra.reached(i)
+            fd = ra.take(i)
+            if i == 5:
+                assert fd is None
+                continue
+            assert fd is not None and os.fstat(fd).st_ino == os.stat(paths[i]).st_ino
+            assert os.read(fd, 200) == bytes([i]) * (100 + i)
+            os.close(fd)
+        assert ra.fds  # the window beyond file 11, open and not taken
+    assert _open_fds() == before
+    assert ReadAhead(paths).take(0) is None  # not kept: nothing to take
+
+
+def test_open_advised_never_raises_and_never_blocks(tmp_path):
+    assert open_advised(str(tmp_path / "gone.jpg")) is None
+    os.mkfifo(tmp_path / "fifo")  # no writer: a blocking open would hang
+    fd = open_advised(str(tmp_path / "fifo"))
+    if fd is not None:
+        os.close(fd)
+
+
+def test_a_sniff_cancelled_midway_leaves_no_descriptor_open(tmp_path):
+    """The real engine path: a first scan cancelled while sniffing (after its 5th progress
+    event) closes every descriptor its read-ahead opened."""
+    import threading
+
+    from lookalike.engine.events import StageProgress
+    from lookalike.engine.stages import context
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    img = data.astronaut()
+    for i in range(150):
+        Image.fromarray(np.ascontiguousarray(np.roll(img, i * 3, axis=1))).save(
+            root / f"{i}.jpg", quality=80
+        )
+    engine = Engine(tmp_path / "cat.db", tmp_path / "thumbs")
+    cancel = threading.Event()
+    before = _open_fds()
+    ticks = 0
+    real_tick = context.Progress.tick
+    try:
+        context.Progress.tick = lambda self, done, force=False: real_tick(self, done, True)
+        for ev in engine.scan_sync(ScanOptions(roots=(root,), workers=1), cancel):
+            if isinstance(ev, StageProgress) and ev.stage == "catalog":
+                ticks += 1
+                if ticks == 5:
+                    assert len(_photos_open(before)) > 1  # the window is open, ahead
+                    cancel.set()
+    finally:
+        context.Progress.tick = real_tick
+    assert ticks >= 5 and isinstance(ev, ScanFinished) and ev.cancelled
+    assert _photos_open(before) == []
+
+
+def _photos_open(before: set[str]) -> list[str]:
+    return [p for f in _open_fds() - before if (p := _link(f)).endswith(".jpg")]
+
+
+def _link(fd: str) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""

@@ -196,36 +196,36 @@ def _sniff_kinds(
     todo = [row for row in rows.values() if row.kind is None]
     base = (prog.total or 0) if writes is not None else 0  # a rescan: the match came first
     prog.total = base + len(todo)
-    ahead = ReadAhead([row.path for row in todo])
     sizes = Counter(row.size for row in rows.values())
     pending: list[FileRow] = []
     send_at = min(FIRST_SEND, SEND_EVERY)
-    for i, row in enumerate(todo):
-        if not ctx.cancel.is_set():
-            ahead.reached(i)
-            try:
-                row.kind, row.headtail = _sniff(row, sizes[row.size] > 1)
-            except FileNotFoundError:
-                ctx.on_error(FileError(row.path, "vanished before it could be read"))
-                row.kind = "gone"
-            except OSError as exc:
-                ctx.on_error(FileError(row.path, f"cannot be read ({exc.strerror or exc})"))
-                row.kind = "unreadable"
-            if writes is not None:
-                if row.headtail is None:
-                    writes.row(ctx.cat.set_kinds, row.id, row.kind, None)
-                else:
-                    writes.row(ctx.cat.set_sniffed, row.id, row.kind, row.headtail)
-                writes.maybe_flush()
-            if early is not None and sizes[row.size] == 1 and early.wanted(row):
-                pending.append(row)
-                if len(pending) >= send_at:
-                    early.send(ctx, pending)
-                    pending = []
-                    send_at = min(SEND_EVERY, 2 * send_at)
-        if (ev := prog.tick(base + i + 1)) is not None:
-            yield ev
-            yield from ctx.flush_errors()
+    with ReadAhead([row.path for row in todo], keep=True) as ahead:  # closes what is left
+        for i, row in enumerate(todo):
+            if not ctx.cancel.is_set():
+                ahead.reached(i)
+                try:
+                    row.kind, row.headtail = _sniff(row, sizes[row.size] > 1, ahead.take(i))
+                except FileNotFoundError:
+                    ctx.on_error(FileError(row.path, "vanished before it could be read"))
+                    row.kind = "gone"
+                except OSError as exc:
+                    ctx.on_error(FileError(row.path, f"cannot be read ({exc.strerror or exc})"))
+                    row.kind = "unreadable"
+                if writes is not None:
+                    if row.headtail is None:
+                        writes.row(ctx.cat.set_kinds, row.id, row.kind, None)
+                    else:
+                        writes.row(ctx.cat.set_sniffed, row.id, row.kind, row.headtail)
+                    writes.maybe_flush()
+                if early is not None and sizes[row.size] == 1 and early.wanted(row):
+                    pending.append(row)
+                    if len(pending) >= send_at:
+                        early.send(ctx, pending)
+                        pending = []
+                        send_at = min(SEND_EVERY, 2 * send_at)
+            if (ev := prog.tick(base + i + 1)) is not None:
+                yield ev
+                yield from ctx.flush_errors()
     if writes is not None:
         writes.flush()
     if early is not None:
@@ -240,13 +240,15 @@ def _is_media(kind: str | None, path: str) -> bool:
     )
 
 
-def _sniff(row: FileRow, collides: bool) -> tuple[str, bytes | None]:
+def _sniff(row: FileRow, collides: bool, fd: int | None = None) -> tuple[str, bytes | None]:
     """The file's kind from its first 32 bytes, and, when its size ``collides`` with another
     file's and it is media, its head+tail hash (features/exact.py) from the same descriptor:
     at 100k nearly every file collides, and the exact stage's second open, read and catalog
     update a file cost ≈ 3 s of the driver (issue 13). os.open/os.read, not open(), whose
-    buffered file object cost twice the syscalls' CPU (≈ 14 vs 7 µs a file)."""
-    fd = os.open(row.path, os.O_RDONLY)
+    buffered file object cost twice the syscalls' CPU (≈ 14 vs 7 µs a file). ``fd``: the
+    file's descriptor the read-ahead opened (readahead.py ``keep``), closed here too."""
+    if fd is None:
+        fd = os.open(row.path, os.O_RDONLY)
     try:
         if not collides or row.size <= 0:
             return sniff(os.read(fd, 32))[0], None
