@@ -7,7 +7,11 @@ never leaves a half thumbnail) on the set's own thumbnails' bytes, in 256 cache 
 scan has them, and what the cheaper forms would cost: one file written in place (no rename;
 not atomic) and an unnamed inode alone (``O_TMPFILE``: what any one-file-a-thumbnail form
 pays at least), and ``pack_append``: the bytes appended to one file kept open (what a pack of
-thumbnails a worker would pay instead). Rounds alternate so the box's load hits each alike. ``app_load_ms``: what
+thumbnails a worker would pay instead). ``engine_append``, ``member_file`` and
+``member_there``: the engine's pack (engine/thumb_pack.py, session 14) as a scan uses it, the
+worker's append (with its check that the pack is still there), a group member's file made
+from the pack (a stat, a read, the atomic write), and the same call when the file is there
+already (a rescan: one stat). Rounds alternate so the box's load hits each alike. ``app_load_ms``: what
 the app's thumbnail cache (``ThumbCache.load``, a thread worker) pays to read a thumbnail
 made by resize and encode (256 px) and one that is a small JPEG's own bytes (up to 512 px,
 shrunk to 256 on load), on the same photos.
@@ -59,6 +63,7 @@ def app_load(blobs: list[bytes], tmp: str, tag: str) -> float:
 
 def one_round(blobs: list[bytes], tmp: str, r: int) -> dict[str, float]:
     keys = ("create", "write", "close", "rename", "in_place", "inode_only", "pack_append")
+    # the engine's pack's keys come from engine_pack
     cpu = dict.fromkeys(keys, 0.0)
     clock = time.process_time
     pack = os.open(f"{tmp}/pack{r}.bin", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
@@ -87,7 +92,29 @@ def one_round(blobs: list[bytes], tmp: str, r: int) -> dict[str, float]:
                         ("pack_append", c6, c7)):  # fmt: skip
             cpu[k] += b - a
     os.close(pack)
+    cpu.update(engine_pack(blobs, f"{tmp}/engine{r}"))
     return {k: v * 1000 / len(blobs) for k, v in cpu.items()}
+
+
+def engine_pack(blobs: list[bytes], cache: str) -> dict[str, float]:
+    """CPU s of the engine's pack over ``blobs``: appends, then each member's file made from
+    the pack (a cache's 256 folders, made first as a scan's cache has them), then again."""
+    from lookalike.engine import thumb_pack
+
+    for d in range(256):
+        os.makedirs(f"{cache}/{d:02x}")
+    paths = [f"{cache}/{i % 256:02x}/{i:016x}.jpg" for i in range(len(blobs))]
+    clock = time.process_time
+    c0 = clock()
+    at = [thumb_pack.append(p, data) for p, data in zip(paths, blobs, strict=True)]
+    c1 = clock()
+    made = [thumb_pack.materialize(p, a) for p, a in zip(paths, at, strict=True)]
+    c2 = clock()
+    there = [thumb_pack.materialize(p, a) for p, a in zip(paths, at, strict=True)]
+    c3 = clock()
+    thumb_pack.close_all()
+    assert all(made) and all(there)
+    return {"engine_append": c1 - c0, "member_file": c2 - c1, "member_there": c3 - c2}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,9 +102,11 @@ def pool_run(files: list[str], tmp: str, workers: int) -> dict[str, np.ndarray]:
         for n, (res, pid, task, since, (sys_s, faults), rss) in enumerate(got):
             i = res[0]
             # the meta as JSON (workers send its bytes since session 13, a dict before), less
-            # the thumbnail's temp path: two trees either side of that change compare alike
+            # the thumbnail's temp path and its place in a pack (session 14): two trees either
+            # side of those changes compare alike
             meta = json.loads(res[1]) if isinstance(res[1], bytes) else res[1]
-            meta = json.loads(json.dumps({k: v for k, v in (meta or {}).items() if k != "thumb"}))
+            meta = {k: v for k, v in (meta or {}).items() if k not in ("thumb", "thumb_at")}
+            meta = json.loads(json.dumps(meta))
             features[i] = pickle.dumps((meta, *res[2:]))
             run["task_ms"][i], run["since_ms"][i] = task * 1000, since * 1000
             run["sys_ms"][i], run["faults"][i], order[i] = sys_s * 1000, faults, n
