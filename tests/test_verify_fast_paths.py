@@ -3,8 +3,9 @@ their edited copies (turned, mirrored, cropped, rotated, watermarked, softened) 
 negatives (bursts, stereo views, night skies, textures, screenshots of one layout):
 
 - the block vote takes the eighths of its rows in batches where one at a time could not
-  have stopped: the same numbers as the vote one eighth at a time, for every share and detail
-  it may be asked to stop at;
+  have stopped, counts blocks' valid and clipped pixels from summed-area tables and a block's
+  covariance from its deviations: the same numbers as the session-13 vote, one eighth at a
+  time, for every share and detail it may be asked to stop at;
 - the re-check reads only a check's verdict, so its block vote stops once the share that
   differs is above MAX_BAD_BLOCKS: the same verdicts and reasons, and ``Verifier.refutes``
   answers as the full check followed by the whole frames' full refutation;
@@ -24,15 +25,49 @@ from PIL import Image
 from lookalike.engine.features import photometric
 from lookalike.engine.features import verify as V
 from lookalike.engine.features.frame_check import frames_differ
-from lookalike.engine.features.photometric import _blocks, _votes
+from lookalike.engine.features.photometric import DETAIL_STD, _blocks
 
 pytest.importorskip("skimage.data")
 import corpus  # noqa: E402  (on sys.path through verdict_cases)
 import verdict_cases  # noqa: E402
 
 
+def _votes(pa, pb, w, clip):  # type: ignore[no-untyped-def]
+    """The block counts of main 2d81e5e, unchanged: the reference."""
+    n = w.sum(axis=1)
+    ma = (pa * w).sum(axis=1) / n
+    dev = (pa - ma[:, None]) * w
+    sa = np.sqrt((dev * dev).sum(axis=1) / n)
+    mb = (pb * w).sum(axis=1) / n
+    dev = (pb - mb[:, None]) * w
+    sb = np.sqrt((dev * dev).sum(axis=1) / n)
+    cov = ((pa - ma[:, None]) * (pb - mb[:, None]) * w).sum(axis=1) / n
+    ncc = cov / (sa * sb + 1e-6)
+    hi, lo = np.maximum(sa, sb), np.minimum(sa, sb)
+    c_differs = (np.abs(ma - mb) > 40.0) | ((lo >= DETAIL_STD) & (ncc < 0.55))
+    body = ~clip
+    flat = body & (sa < 3.0) & (sb < 3.0)
+    tex = body & ~flat
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(hi > 0, lo / np.where(hi > 0, hi, 1.0), 0.0)
+    fine = clip & (lo >= DETAIL_STD)
+    return np.array(
+        [
+            (flat & (np.abs(ma - mb) > 18.0)).sum() + (tex & ((ncc < 0.55) | (ratio < 0.3))).sum(),
+            body.sum(),
+            (tex & (hi >= DETAIL_STD)).sum(),
+            (c_differs & clip).sum(),
+            clip.sum(),
+            (clip & (hi >= DETAIL_STD)).sum(),
+            fine.sum(),
+            (fine & c_differs).sum(),
+        ],
+        np.int64,
+    )
+
+
 def _staged_votes(xa, xb, ga, gb, valid, strokes, stop_above=None, stop_detail=0):  # type: ignore[no-untyped-def]
-    """The vote one eighth at a time (main 2d81e5e, unchanged): the reference."""
+    """The vote one eighth at a time and its counts (main 2d81e5e, unchanged): the reference."""
     ha, wa = ga.shape
     ny, nx = ha // 16, wa // 16
     if ny == 0 or nx == 0:

@@ -132,11 +132,20 @@ def compare_blocks(
     return bad, overlap, detail
 
 
-def _block_stats(x: np.ndarray, w: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of each block's valid pixels (w: 0/1 weights)."""
+def _block_counts(mask: np.ndarray, ny: int, nx: int) -> np.ndarray:
+    """(ny, nx) counts of a bool mask's pixels in each BLOCK x BLOCK tile, exact, from its
+    summed-area table (a sum over the tiles' axes cost ~7x as much: ~0.1 ms a vote)."""
+    s = cv2.integral(np.ascontiguousarray(mask[: ny * BLOCK, : nx * BLOCK]).view(np.uint8))
+    b = BLOCK
+    return s[b::b, b::b] - s[:-b:b, b::b] - s[b::b, :-b:b] + s[:-b:b, :-b:b]
+
+
+def _block_stats(x: np.ndarray, w: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Mean and standard deviation of each block's valid pixels (w: 0/1 weights), and the
+    pixels' deviations from the mean (0 where not valid)."""
     mean = (x * w).sum(axis=1) / n
     dev = (x - mean[:, None]) * w
-    return mean, np.sqrt((dev * dev).sum(axis=1) / n)
+    return mean, np.sqrt((dev * dev).sum(axis=1) / n), dev
 
 
 def _blocks(a: np.ndarray, ny: int, nx: int, rows: np.ndarray | None = None) -> np.ndarray:
@@ -177,16 +186,18 @@ def _block_votes(
         return 1.0, 0
     # Clipped highlights/shadows carry no evidence (a brightness edit blows them out).
     clipped = (ga >= 250) | (ga <= 5) | (gb >= 250) | (gb <= 5)
-    # A block is voted on when 90 % of its pixels are valid: counted in integers (the share is
-    # exact either way), and its 0/1 weights made only for the rows a stage votes on.
-    inside = valid[: ny * BLOCK, : nx * BLOCK].reshape(ny, BLOCK, nx, BLOCK).sum(axis=(1, 3))
-    used = inside / (BLOCK * BLOCK) >= 0.9
+    # A block is voted on when 90 % of its pixels are valid, and is clipped when 30 % are: both
+    # counted in integers (the shares are exact either way), the 0/1 weights of valid pixels
+    # made only for the rows a batch votes on.
+    used = _block_counts(valid, ny, nx) / (BLOCK * BLOCK) >= 0.9
+    clipped_share = _block_counts(clipped, ny, nx) / (BLOCK * BLOCK)
     n_used = int(used.sum())
     every = np.arange(ny)
     # One row of blocks in eight at a time, spread over the picture, while the answer may stop.
     staged = stop_above is not None and not strokes
     stages = [every[r::8] for r in (0, 4, 2, 6, 1, 5, 3, 7) if r < ny] if staged else [every]
-    sizes = [int(used[rows].sum()) for rows in stages]
+    per_row = used.sum(axis=1)
+    sizes = [int(per_row[rows].sum()) for rows in stages]
     counts = np.zeros(8, np.int64)
     done = 0
     while done < len(stages):
@@ -195,7 +206,7 @@ def _block_votes(
         done = upto
         keep = used[rows].ravel()
         w = _blocks(valid, ny, nx, rows)[keep]
-        clip = _blocks(clipped, ny, nx, rows)[keep].mean(axis=1) > 0.3
+        clip = clipped_share[rows].ravel()[keep] > 0.3
         pa, pb = _blocks(xa, ny, nx, rows)[keep], _blocks(xb, ny, nx, rows)[keep]
         counts += _votes(pa, pb, w, clip)
         over = staged and n_used and int(counts[0]) / n_used > stop_above  # type: ignore[operator]
@@ -235,9 +246,11 @@ def _votes(pa: np.ndarray, pb: np.ndarray, w: np.ndarray, clip: np.ndarray) -> n
     """Counts over these blocks (each alone: a block's vote depends on its pixels only):
     unclipped bad, total, detail; clipped bad, total, detail; strokes total, bad."""
     n = w.sum(axis=1)
-    ma, sa = _block_stats(pa, w, n)
-    mb, sb = _block_stats(pb, w, n)
-    cov = ((pa - ma[:, None]) * (pb - mb[:, None]) * w).sum(axis=1) / n
+    ma, sa, da = _block_stats(pa, w, n)
+    mb, sb, db = _block_stats(pb, w, n)
+    # = ((pa - ma) * (pb - mb) * w).sum(axis=1) / n to the bit, w being 0 or 1 (at most a
+    # zero's sign differs, which no comparison below sees), with three passes fewer
+    cov = (da * db).sum(axis=1) / n
     ncc = cov / (sa * sb + 1e-6)
     hi, lo = np.maximum(sa, sb), np.minimum(sa, sb)
     # clipped blocks, kept aside: only used when a picture is nearly all clipped (silhouettes,
