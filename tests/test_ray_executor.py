@@ -88,6 +88,22 @@ def test_ray_scan_gives_the_local_pools_groups(corpus, ray_local, tmp_path) -> N
     assert [e.error.path for e in ray_errs] == [e.error.path for e in local_errs] == []
 
 
+def test_ray_workers_write_thumbnail_files_not_packs(corpus, ray_local, tmp_path) -> None:
+    """A node may not share the thumbnail cache, and a pack a remote worker holds open need not
+    be readable by the driver before it is closed: Ray's workers write a file a thumbnail
+    (stages/extract_worker.PACK_THUMBS), and every member's is there."""
+    opts = ScanOptions(roots=(corpus,), workers=2, executor="ray")
+    events = list(Engine(tmp_path / "cat.db", tmp_path / "thumbs").scan_sync(opts))
+    fin = events[-1]
+    assert isinstance(fin, ScanFinished) and not fin.cancelled
+    said = [e.message for e in events if isinstance(e, Notice)]
+    assert not [m for m in said if "Ray pipeline failed" in m]  # Ray's workers did the work
+    assert not (tmp_path / "thumbs" / "packs").exists()
+    files = list((tmp_path / "thumbs").glob("??/*.jpg"))
+    assert len(files) == fin.stats.images_decoded > 0  # a file a photo, in groups or not
+    assert all(os.path.isfile(m.thumb) for g in fin.groups for m in g.members)
+
+
 def test_model_vectors_come_from_a_ray_actor_and_match_the_local_ones(
     corpus, ray_local, tmp_path
 ) -> None:
