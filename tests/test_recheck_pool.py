@@ -140,3 +140,49 @@ def test_cancel_during_rechecks_stops_the_scan_and_a_rerun_finishes_it(
     assert isinstance(fin, ScanFinished) and fin.cancelled and fin.groups == ()
     again, _ = _scan(db, root, workers=2)
     assert again == expected
+
+
+def test_a_first_scan_starts_the_pool_before_the_group_stage_reads_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole regroup (no record of a last grouping) of at least ``EARLY_POOL_ITEMS`` starts
+    the workers before the driver reads the features (they import meanwhile); a rescan that
+    regroups a part does not; the groups are the driver's either way."""
+    from lookalike.engine.pool import DecodePool
+    from lookalike.engine.stages import group as group_stage
+
+    root = tmp_path / "photos"
+    _photos(root)
+    expected, _ = _scan(tmp_path / "one.db", root, workers=1)
+    seen: list[str] = []
+    start, release, items = DecodePool.start, DecodePool.release, group_stage._items
+
+    def started(self):  # type: ignore[no-untyped-def]
+        if self._pool is None and self.workers > 1:
+            seen.append("start")
+        return start(self)
+
+    def released(self):  # type: ignore[no-untyped-def]
+        seen.append("release")
+        return release(self)
+
+    def read(*args):  # type: ignore[no-untyped-def]
+        seen.append("items")
+        return items(*args)
+
+    monkeypatch.setattr(DecodePool, "start", started)
+    monkeypatch.setattr(DecodePool, "release", released)
+    monkeypatch.setattr(group_stage, "_items", read)
+    monkeypatch.setattr(group_stage, "EARLY_POOL_ITEMS", 1)
+    monkeypatch.setattr(group_stage, "POOL_MIN_PAIRS", 1)
+    db = tmp_path / "two.db"
+    groups, _ = _scan(db, root, workers=2)
+    assert groups == expected
+    at = seen.index("items")
+    assert "start" in seen[:at] and seen[:at][-1] == "start", seen  # after extract's release
+    seen.clear()
+    Image.fromarray(data.rocket()).save(root / "rocket.jpg", quality=90)  # a part to regroup
+    again, _ = _scan(db, root, workers=2)
+    assert again == expected
+    at = seen.index("items")
+    assert seen[:at][-1:] != ["start"], seen  # started later, when the first check is sent

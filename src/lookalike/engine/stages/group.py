@@ -225,6 +225,23 @@ EARLY_POOL_ITEMS = 5000  # a whole regroup of this many items starts the pool be
 EARLY_SHARE = 0.02
 
 
+def _pooled(ctx: ScanContext) -> bool:
+    """Whether re-checks may be streamed to the scan's pool (a local one of several workers)."""
+    return ctx.options.workers > 1 and hasattr(ctx.pool, "apply")
+
+
+def _start_pool_first(ctx: ScanContext, ex: Exact, rec: dict | None, settings: str) -> None:
+    """Starts the pool at the stage's start when the whole collection will be regrouped (no
+    usable record: a first scan) and is large enough for ``_stream``'s early start: the
+    workers then import while the driver alone reads the features and hashes the views
+    (≈ 1.3 s at 100k with the other core idle), not beside the candidate search, whose two
+    threads and the stamps already fill both cores. Only where ``_stream`` would start it a
+    second later anyway: same workers, same checks."""
+    whole = rec is None or rec.get("settings") != settings
+    if whole and ctx.options.same and len(ex.reps) >= EARLY_POOL_ITEMS and _pooled(ctx):
+        ctx.pool.start()
+
+
 def _stream(ctx: ScanContext, recheck: PixelRecheck, whole: bool) -> StreamedChecks | None:
     """Re-checks sent to the pool as the grouper finds them (recheck_stream.py), where the
     pool takes a task at a time (a local one of several workers); None: in rounds. A
@@ -232,7 +249,7 @@ def _stream(ctx: ScanContext, recheck: PixelRecheck, whole: bool) -> StreamedChe
     while the driver searches the candidates (≈ 2 s at 100k), not when the first check is
     sent (the extract stage gave its workers back; a first scan of that size has fresh
     uncertain edges, and an unneeded start costs the other cores a little, not the driver)."""
-    if ctx.options.workers <= 1 or not hasattr(ctx.pool, "apply"):
+    if not _pooled(ctx):
         return None
     if whole and len(recheck.items) >= EARLY_POOL_ITEMS:
         ctx.pool.start()
@@ -325,6 +342,14 @@ def _recheck_in_pool(
         recheck.gave_up = True
 
 
+def _record(ctx: ScanContext) -> tuple[dict | None, str]:
+    """The last grouping's record (consumed, ``group_parts.load``) and this scan's settings
+    fingerprint; (None, "") where groups are never reused."""
+    if not group_reuse.eligible(ctx):
+        return None, ""
+    return group_parts.load(ctx.cat), group_reuse.settings_fingerprint(ctx)
+
+
 Planned = tuple[
     Plan | None,
     Built,
@@ -335,17 +360,21 @@ Planned = tuple[
 
 
 def _plan(
-    ctx: ScanContext, ex: Exact, items: ItemTable, forbidden: set[tuple[int, int]]
+    ctx: ScanContext,
+    ex: Exact,
+    items: ItemTable,
+    forbidden: set[tuple[int, int]],
+    rec: dict | None,
+    settings: str,
 ) -> Planned:
     """The part to regroup (None: all), the stored groups rank may send as they were, the
     maker of this scan's record writer from the components' labels, the items' signatures
     when they were built here for a full regroup (the grouper reuses them), and the record's
     stamps (computed when first called: the driver does it while the candidate search runs
-    in a thread, ``candidates.searched_beside``)."""
+    in a thread, ``candidates.searched_beside``). ``rec``, ``settings``: the stored record
+    of the last grouping (``group_parts.load``) and this scan's settings (``_record``)."""
     if not group_reuse.eligible(ctx):
         return None, {}, lambda labels: None, None, dict
-    rec = group_parts.load(ctx.cat)
-    settings = group_reuse.settings_fingerprint(ctx)
     digest = lambda: group_reuse.stored_digest(ctx.cat)  # noqa: E731
     thr = thresholds_for(ctx.options.sensitivity)
     prep = group_parts.signatures(items)
@@ -377,11 +406,13 @@ def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
     cat = ctx.cat
     if problem := threshold_problem():
         yield Notice(problem, "warning")
+    rec, settings = _record(ctx)
+    _start_pool_first(ctx, ex, rec, settings)
     uniform, with_meta = _not_grouping(cat, [r.id for r in ex.reps])
     metas = MetaLookup(cat, with_meta)
     items = _items(cat, ex.reps if ctx.options.same else [], uniform)
     forbidden = forbidden_between_reps(ex.marked, ex.rep_of)
-    plan, built, writer, prep, stamps = _plan(ctx, ex, items, forbidden)
+    plan, built, writer, prep, stamps = _plan(ctx, ex, items, forbidden, rec, settings)
     some: Sequence[Item] = items if plan is None else [items[n] for n in plan.redo]
 
     def on_group_progress(done: int, total: int) -> None:
