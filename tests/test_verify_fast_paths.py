@@ -175,6 +175,7 @@ def test_a_verdict_only_check_gives_the_full_check_s_verdict(prepared: list) -> 
                 full.matches,
                 full.angle,
             ), name
+            assert quick.score == full.score, name  # what the verify stage keeps
             if quick.bad_blocks != full.bad_blocks:  # the vote stopped: it differs above
                 assert quick.bad_blocks == 1.0 and full.bad_blocks > V.MAX_BAD_BLOCKS, name
                 assert quick.reason == V.R_DIFFERS, name

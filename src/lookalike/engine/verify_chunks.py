@@ -87,7 +87,8 @@ def verify_task(
         _verifier = Verifier(cache_size=VERIFY_CACHE, cache_mb=VERIFY_CACHE_MB)
     out = []
     for a, b, pa, pb in chunk:
-        r = _verifier.verify(pa, pb)
+        # only the verdict and a same pair's score are kept: a vote stops once it differs
+        r = _verifier.verify(pa, pb, verdict_only=True)
         out.append((a, b, r.same, r.score))
     return out
 
