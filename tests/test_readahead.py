@@ -186,3 +186,56 @@ def _link(fd: str) -> str:
         return os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return ""
+
+
+@pytest.mark.parametrize("when", ["before the read-ahead", "after the read-ahead opened it"])
+def test_a_photo_deleted_while_sniffing_is_reported_once_and_the_rest_grouped(
+    tmp_path, monkeypatch, when
+):
+    """A photo deleted after the walk: before the read-ahead reaches it, the sniff cannot open
+    it ("vanished"); after the read-ahead opened it, the sniff reads the open file and the
+    decode reports it. Either way one error for that path, the catalog stage's progress
+    reaches its total, and the other photos are grouped as ever."""
+    from lookalike.engine import pipeline
+    from lookalike.engine.events import ItemError, StageProgress
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i, name in enumerate(["astronaut", "coffee", "chelsea"]):
+        img = getattr(data, name)()
+        Image.fromarray(img).save(root / f"{i}.jpg", quality=90)
+        Image.fromarray(np.ascontiguousarray(img[:, ::-1])).save(root / f"{i}m.jpg", quality=90)
+    doomed = str(root / "2m.jpg")
+    if when == "before the read-ahead":
+        real_diff = pipeline.diff
+
+        def diff_after_delete(ctx, found):  # noqa: ANN001, ANN202
+            os.remove(doomed)
+            return (yield from real_diff(ctx, found))
+
+        monkeypatch.setattr(pipeline, "diff", diff_after_delete)
+    else:
+        real_open = readahead.open_advised
+
+        def open_then_delete(path: str, length: int) -> int | None:
+            fd = real_open(path, length)
+            if path == doomed:
+                os.remove(path)
+            return fd
+
+        monkeypatch.setattr(readahead, "open_advised", open_then_delete)
+    from lookalike.engine.stages import context
+
+    monkeypatch.setattr(context, "PROGRESS_EVERY", 0.0)  # a progress event every file
+    engine = Engine(tmp_path / "cat.db", tmp_path / "thumbs")
+    events = list(engine.scan_sync(ScanOptions(roots=(root,), workers=1)))
+    errors = [e.error for e in events if isinstance(e, ItemError) and e.error.path == doomed]
+    assert len(errors) == 1
+    if when == "before the read-ahead":
+        assert "vanished" in errors[0].error
+    ticks = [e.done for e in events if isinstance(e, StageProgress) and e.stage == "catalog"]
+    assert ticks == list(range(1, 7))  # every file sniffed counted, the deleted one too
+    fin = events[-1]
+    assert isinstance(fin, ScanFinished)
+    groups = sorted(sorted(os.path.basename(m.path) for m in g.members) for g in fin.groups)
+    assert groups == [["0.jpg", "0m.jpg"], ["1.jpg", "1m.jpg"]]
