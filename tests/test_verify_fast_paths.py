@@ -9,8 +9,9 @@ negatives (bursts, stereo views, night skies, textures, screenshots of one layou
 - the re-check reads only a check's verdict, so its block vote stops once the share that
   differs is above MAX_BAD_BLOCKS: the same verdicts and reasons, and ``Verifier.refutes``
   answers as the full check followed by the whole frames' full refutation;
-- ``b``'s picture mask made once for all the maps it is laid by (``photometric.source``) and
-  the keypoints' positions read by ``cv2.KeyPoint_convert``: the same numbers."""
+- ``b``'s picture mask made once for all the maps it is laid by (``photometric.source``), the
+  keypoints' positions read by ``cv2.KeyPoint_convert``, and no flood for a padding mask when no
+  corner is black or white: the same numbers."""
 
 from __future__ import annotations
 
@@ -129,6 +130,19 @@ def _pairs() -> list[tuple[str, np.ndarray, np.ndarray]]:
     return out
 
 
+def _flooded(g: np.ndarray) -> np.ndarray:
+    """verify._fill_mask of main 2d81e5e, unchanged: every black or white corner flooded."""
+    h, w = g.shape
+    mask = np.zeros((h + 2, w + 2), np.uint8)
+    work = g.copy()
+    for y, x in ((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1)):
+        v = int(g[y, x])
+        if (v <= 4 or v >= 251) and mask[y + 1, x + 1] == 0:
+            cv2.floodFill(work, mask, (x, y), 0, 2, 2, flags=4 | (1 << 8) | cv2.FLOODFILL_MASK_ONLY)
+    fill = mask[1:-1, 1:-1].astype(bool)
+    return fill if fill.mean() < 0.25 else np.zeros_like(fill)
+
+
 @pytest.fixture(scope="module")
 def prepared() -> list[tuple[str, V._Prepared, V._Prepared]]:
     return [(name, V.prepare(a), V.prepare(b)) for name, a, b in _pairs()]
@@ -218,6 +232,14 @@ def test_a_source_made_once_and_keypoint_convert_give_the_same_numbers(prepared:
             assert got == photometric.compare_blocks(fa, fb, m)
             laid += 1
     assert laid >= 20
+    floods = 0
+    for _name, a, b in _pairs()[::5]:  # the padding mask: its flood, unless no corner can be
+        for img in (a, b):
+            g = V._as_gray(img)
+            want, got = _flooded(g), V._fill_mask(g)
+            assert got.shape == want.shape and np.array_equal(got, want), _name
+            floods += 0 not in got.strides
+    assert floods >= 3, floods
     gray = cv2.cvtColor(np.asarray(verdict_cases._photo("coffee")), cv2.COLOR_RGB2GRAY)
     kps, _ = V._orb().detectAndCompute(V.fit_side(gray, V.WORK_SIDE), None)
     want = np.array([k.pt for k in kps], dtype=np.float32).reshape(-1, 2)

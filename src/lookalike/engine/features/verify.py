@@ -160,6 +160,8 @@ def _orb(fast: int = 12) -> cv2.ORB:
 def _fill_mask(g: np.ndarray) -> np.ndarray:
     """Pure black/white areas flood-connected to a corner: padding, not picture."""
     h, w = g.shape
+    if all(4 < int(g[y, x]) < 251 for y, x in ((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1))):
+        return _no_fill(g.shape)  # no corner is black or white: nothing to flood (most photos)
     mask = np.zeros((h + 2, w + 2), np.uint8)
     work = g.copy()
     for y, x in ((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1)):
