@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import gc
 import hashlib
+import itertools
 import json
 import resource
 import sqlite3
@@ -70,6 +71,62 @@ def _workers_cpu() -> float:
     return total
 
 
+class _Timeline:
+    """``--timeline``: the driver's and the workers' CPU (cores busy) every ``STEP`` seconds
+    and the stages' bounds, so a run shows where a core idles (issue 13: a second of wall in
+    which one of the two cores idles costs a whole second; with both busy, half of one):
+    ``idle_core_s`` per stage is Σ max(0, cores − driver − workers) · step. Only on an idle
+    box: other load takes the cores and reads as idle here."""
+
+    STEP = 0.25
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.me, self.t0 = psutil.Process(), time.perf_counter()
+        self.samples: list[tuple[float, float, float]] = []
+        self.bounds: dict[str, list[float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="timeline", daemon=True)
+        self._thread.start()
+
+    def _now(self) -> tuple[float, float, float]:
+        c = self.me.cpu_times()
+        return time.perf_counter() - self.t0, c.user + c.system, _workers_cpu()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.STEP):
+            self.samples.append(self._now())
+
+    def mark(self, stage: str, end: bool) -> None:
+        self.bounds.setdefault(stage, [0.0, 0.0])[int(end)] = time.perf_counter() - self.t0
+
+    def report(self) -> dict:
+        import os
+
+        self._stop.set()
+        self._thread.join()
+        cores, rows = os.cpu_count() or 1, []
+        for (t0, d0, w0), (t1, d1, w1) in itertools.pairwise(self.samples):
+            dt, w = t1 - t0, max(0.0, w1 - w0)  # a worker gone between samples: its CPU too
+            rows.append((round(t0, 2), round((d1 - d0) / dt, 2), round(w / dt, 2), dt))
+        idle = {
+            stage: round(
+                sum(max(0.0, cores - d - w) * dt for t, d, w, dt in rows if lo <= t < hi), 2
+            )
+            for stage, (lo, hi) in self.bounds.items()
+        }
+        return {
+            "cores": cores,
+            "stages": {k: [round(a, 2), round(b, 2)] for k, (a, b) in self.bounds.items()},
+            "idle_core_s": idle,
+            "busy": [r[:3] for r in rows],  # (s since start, driver cores, workers' cores)
+        }
+
+
+_TIMELINE: list[_Timeline] = []  # the run's, with --timeline
+
+
 _STARTED: dict[str, tuple[float, float]] = {}  # stage → (wall, driver CPU) when it began
 
 
@@ -81,7 +138,11 @@ def _timed(times: dict, name: str, stage, collector: _Collector):
         wall, cpu, workers = time.perf_counter(), time.process_time(), _workers_cpu()
         _STARTED[name] = (wall, cpu)
         collector.stage = name
+        for tl in _TIMELINE:
+            tl.mark(name, end=False)
         out = yield from stage(*args, **kwargs)
+        for tl in _TIMELINE:
+            tl.mark(name, end=True)
         collector.stage = None
         times[name] = {
             "wall_s": round(time.perf_counter() - wall, 2),
@@ -237,6 +298,7 @@ def run(
     fresh_checks: bool = False,
     consumer: str = "digest",
     plain_gc: bool = False,
+    timeline: bool = False,
 ) -> dict:
     from lookalike.engine import pipeline
     from lookalike.engine.options import ScanOptions
@@ -262,9 +324,12 @@ def run(
         if fresh_checks:  # as on a first scan: no pixel re-check remembered
             db.execute("DELETE FROM pair_checks")
     options = ScanOptions(roots=tuple(Path(r) for r in json.loads(roots)), workers=workers)
+    if timeline:
+        _TIMELINE.append(_Timeline())
     wall = time.perf_counter()
     groups, digest = (_digest_json if consumer == "json" else _digest_events)(options, catalog)
-    return {
+    extra = {"timeline": _TIMELINE.pop().report()} if timeline else {}
+    return extra | {
         "stages": times,
         "rechecks_in_pool": rechecks,
         "gc_elsewhere": collector.by_stage.get("other"),  # diff, extract, heap.py's collect
@@ -300,12 +365,19 @@ def main(argv: list[str] | None = None) -> int:
         default="pipeline",
         help="pipeline: the scan's own collector handling (engine/heap.py); plain: none",
     )
+    ap.add_argument(
+        "--timeline",
+        action="store_true",
+        help="the driver's and workers' cores busy every 0.25 s; idle core-seconds a stage",
+    )
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
     out = on_catalog_copy(
         args.catalog,
         "lk-group-rank-",
-        lambda copy: run(copy, args.workers, args.fresh_checks, args.consumer, args.gc == "plain"),
+        lambda copy: run(
+            copy, args.workers, args.fresh_checks, args.consumer, args.gc == "plain", args.timeline
+        ),
     )
     out |= {"script": "benchmarks/group_rank_stages.py", "argv": sys.argv[1:]}
     return emit(out, args.output)
