@@ -125,6 +125,21 @@ class _Timeline:
 
 
 _TIMELINE: list[_Timeline] = []  # the run's, with --timeline
+_PROFILED: dict[str, object] = {}  # --profile STAGE: that stage's cProfile.Profile
+
+
+def _profile_top(prof: object, n: int = 14) -> list:
+    """The profiled stage's thread, by own time: [calls, own s, cumulative s, function]. A
+    C call's own time is its wall, a wait for the GIL it dropped included (the rank stage's
+    SQLite steps and event-loop wake-ups, with the consumer's thread beside it)."""
+    import pstats
+
+    stats = pstats.Stats(prof).stats  # type: ignore[arg-type]
+    rows = sorted(stats.items(), key=lambda kv: -kv[1][2])[:n]
+    return [
+        [nc, round(tt, 3), round(ct, 3), f"{Path(f).name}:{line}({fn})"]
+        for (f, line, fn), (_, nc, tt, ct, _) in rows
+    ]
 
 
 _STARTED: dict[str, tuple[float, float]] = {}  # stage → (wall, driver CPU) when it began
@@ -140,7 +155,12 @@ def _timed(times: dict, name: str, stage, collector: _Collector):
         collector.stage = name
         for tl in _TIMELINE:
             tl.mark(name, end=False)
+        prof = _PROFILED.get(name)
+        if prof is not None:  # the stage's own thread (a generator resumes on it)
+            prof.enable()  # type: ignore[attr-defined]
         out = yield from stage(*args, **kwargs)
+        if prof is not None:
+            prof.disable()  # type: ignore[attr-defined]
         for tl in _TIMELINE:
             tl.mark(name, end=True)
         collector.stage = None
@@ -299,6 +319,7 @@ def run(
     consumer: str = "digest",
     plain_gc: bool = False,
     timeline: bool = False,
+    profile: str | None = None,
 ) -> dict:
     from lookalike.engine import pipeline
     from lookalike.engine.options import ScanOptions
@@ -326,9 +347,15 @@ def run(
     options = ScanOptions(roots=tuple(Path(r) for r in json.loads(roots)), workers=workers)
     if timeline:
         _TIMELINE.append(_Timeline())
+    if profile:
+        import cProfile
+
+        _PROFILED[profile] = cProfile.Profile()
     wall = time.perf_counter()
     groups, digest = (_digest_json if consumer == "json" else _digest_events)(options, catalog)
     extra = {"timeline": _TIMELINE.pop().report()} if timeline else {}
+    if profile:
+        extra["profile"] = {profile: _profile_top(_PROFILED.pop(profile))}
     return extra | {
         "stages": times,
         "rechecks_in_pool": rechecks,
@@ -370,13 +397,24 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the driver's and workers' cores busy every 0.25 s; idle core-seconds a stage",
     )
+    ap.add_argument(
+        "--profile",
+        choices=("group", "rank"),
+        help="cProfile that stage's thread; its functions by own time in the output",
+    )
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
     out = on_catalog_copy(
         args.catalog,
         "lk-group-rank-",
         lambda copy: run(
-            copy, args.workers, args.fresh_checks, args.consumer, args.gc == "plain", args.timeline
+            copy,
+            args.workers,
+            args.fresh_checks,
+            args.consumer,
+            args.gc == "plain",
+            args.timeline,
+            args.profile,
         ),
     )
     out |= {"script": "benchmarks/group_rank_stages.py", "argv": sys.argv[1:]}
