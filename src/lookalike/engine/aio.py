@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 
 from lookalike.engine.events import Event
@@ -20,10 +21,24 @@ async def async_events(
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Event | BaseException | None] = asyncio.Queue()
+    pending: deque[Event | BaseException | None] = deque()
+    woken = threading.Lock()  # held from a wake-up's post until the loop takes the items
+
+    def deliver() -> None:
+        """On the loop: every item posted since the wake-up, in order."""
+        woken.release()
+        while pending:
+            queue.put_nowait(pending.popleft())
 
     def post(item: Event | BaseException | None) -> None:
+        """One wake-up of the loop for as many events as arrive before it runs: each
+        ``call_soon_threadsafe`` writes to the loop's socket (≈ 35 µs of the scan thread's CPU,
+        10 000 times in a 100k scan's rank stage alone: issue 13)."""
+        pending.append(item)
+        if not woken.acquire(blocking=False):
+            return  # a wake-up is on its way; ``deliver`` takes this item with the others
         try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(deliver)
         except RuntimeError:  # the consumer is gone and its loop closed
             pass
 
