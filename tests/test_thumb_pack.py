@@ -201,7 +201,10 @@ def test_a_scan_makes_files_for_group_members_only_and_a_rescan_for_new_members(
     assert len(_files(tmp_path)) == 6
 
 
-def test_a_cleared_cache_only_loses_the_thumbnails(tmp_path):
+def test_a_cleared_cache_gets_its_members_thumbnails_again_at_the_next_scan(tmp_path):
+    """The README lets a user delete the whole cache: the next scan decodes only the new
+    photo, and every member's thumbnail comes back, the unchanged ones made from their photos
+    (thumb_remake.py), with the bytes the extract writes."""
     lib = _library(tmp_path)
     groups = _scan(tmp_path, lib)
     shutil.rmtree(tmp_path / "thumbs")  # files and packs: what the README says may go
@@ -213,9 +216,23 @@ def test_a_cleared_cache_only_loses_the_thumbnails(tmp_path):
     ]
     man = {Path(m.path).name: m for g in again for m in g.members if "man" in m.path}
     assert sorted(man) == ["man-small.jpg", "man.jpg"]
-    assert man["man.jpg"].thumb and not os.path.exists(man["man.jpg"].thumb)  # its pack: gone
-    small = man["man-small.jpg"]  # new: its own pack
-    assert Path(small.thumb).read_bytes() == _old_bytes(small, tmp_path)
+    assert _files(tmp_path) == _members_have_their_files(again, tmp_path)
+    assert len(_files(tmp_path)) == 5  # cat (one for the two copies), cup ×2, man ×2
+
+
+def test_a_member_whose_photo_cannot_be_read_has_no_thumbnail_and_no_error(tmp_path):
+    from lookalike.engine import thumb_remake
+
+    lib = _library(tmp_path)
+    thumb = str(tmp_path / "thumbs" / "ab" / "abababababababab.jpg")
+    assert not thumb_remake.remake(thumb, str(lib / "gone.jpg"))
+    (lib / "broken.jpg").write_bytes((lib / "cat.jpg").read_bytes()[:200])
+    assert thumb_remake.member_thumb({"thumb": thumb}, str(lib / "broken.jpg")) == thumb
+    assert not os.path.exists(thumb)
+    assert thumb_remake.member_thumb({"thumb": None}, str(lib / "cat.jpg")) is None
+    assert thumb_remake.member_thumb({"thumb": thumb}, str(lib / "cat.jpg")) == thumb
+    old = ex.extract_file(str(lib / "cat.jpg"), str(tmp_path / "old" / "cat.jpg"), 250_000_000)
+    assert Path(thumb).read_bytes() == Path(old.thumb).read_bytes()  # what the extract writes
 
 
 def test_the_server_serves_a_members_thumbnail_made_from_its_pack(tmp_path):

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from lookalike.engine.records import Member
 from lookalike.engine.rules.evidence import with_evidence, with_flags
 from lookalike.engine.rules.keep import choose_keeper, with_others
-from lookalike.engine.thumb_pack import thumb_of
+from lookalike.engine.thumb_remake import member_thumb
 
 log = logging.getLogger(__name__)
 WINDOW = 64  # groups a task (the worker reads their metas and signatures in two queries)
@@ -65,7 +65,8 @@ class Judged(NamedTuple):
 def member_of(r: Any, m: dict) -> Member:
     """One file of a group (a ``FileRow`` or a ``Row``) with its representative's meta; its
     thumbnail's file is made from the worker's pack if it is not there (thumb_pack.py: only
-    the members of groups get one)."""
+    the members of groups get one), or from the photo if the cache lost both
+    (thumb_remake.py)."""
     return Member(
         path=r.path,
         size=r.size,
@@ -76,7 +77,7 @@ def member_of(r: Any, m: dict) -> Member:
         mtime_ns=r.mtime_ns,
         capture_time=m.get("capture_time"),
         camera=m.get("camera"),
-        thumb=thumb_of(m),
+        thumb=member_thumb(m, r.path),
         content_hash=r.fullhash.hex() if r.fullhash else None,
         file_id=r.id,
     )

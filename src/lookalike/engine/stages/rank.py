@@ -24,6 +24,7 @@ from lookalike.engine.stages.context import Progress, ScanContext
 from lookalike.engine.stages.diff import Diffed
 from lookalike.engine.stages.exact import Exact
 from lookalike.engine.stages.group import Grouped
+from lookalike.engine.thumb_remake import kept_members
 
 Built = tuple[str, str, str, list[Member]]  # tier, keeper path, reason, members
 AHEAD_GROUPS = 64  # groups whose metas are read together (_Ranker.ahead)
@@ -214,7 +215,11 @@ def rank(
         pending.extend((b[3][0].path, None, b) for b in videos)
     if gr.part is not None:  # the stored groups no change touched, as they were
         pending.extend(
-            (min(m.path for m in g.members), None, (g.tier, g.keep, g.reason, list(g.members)))
+            (
+                min(m.path for m in g.members),
+                None,
+                (g.tier, g.keep, g.reason, kept_members(g.members)),
+            )
             for g in gr.part.kept
         )
     pending.sort(key=lambda p: p[0])  # stable: the order the groups had when built first
