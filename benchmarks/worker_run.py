@@ -31,6 +31,7 @@ candidates apart on one run:
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import math
@@ -56,12 +57,19 @@ _LAST = [math.nan]  # in a worker: process_time after its previous task
 
 def timed_task(task: tuple) -> tuple:
     """Runs in a worker: ``extract_task`` (its result goes back, so its pickle is paid), the
-    task's CPU seconds, and the CPU since this worker's previous task ended."""
+    task's CPU seconds, the CPU since this worker's previous task ended, and the cyclic
+    garbage collector's passes in this worker so far (by generation)."""
     r0, c0 = _rusage(), time.process_time()
     result = extract_task(task)
     c1, r1 = time.process_time(), _rusage()
     since, _LAST[0] = c1 - _LAST[0], c1
-    return result, os.getpid(), c1 - c0, since, r1 - r0, _peak_rss_mb() if task[0] % 64 == 0 else 0
+    rss = _peak_rss_mb() if task[0] % 64 == 0 else 0
+    return result, os.getpid(), c1 - c0, since, r1 - r0, rss, _gc_passes()
+
+
+def _gc_passes() -> tuple[int, ...]:
+    """The cyclic collector's passes so far in this process, generations 0, 1, 2."""
+    return tuple(s["collections"] for s in gc.get_stats())
 
 
 def _peak_rss_mb() -> float:
@@ -96,10 +104,11 @@ def pool_run(files: list[str], tmp: str, workers: int) -> dict[str, np.ndarray]:
     order = np.zeros(len(files), dtype=np.int64)
     pids: set[int] = set()
     peak = 0.0
+    passes: dict[int, tuple[int, ...]] = {}  # a worker's gc passes at its latest result
     features: list[bytes] = [b""] * len(files)  # what each file's features came back as
     with DecodePool(workers, "lookalike.engine.features.extract") as pool:
         got = pool.map(timed_task, tasks, lambda: False, chunk_size(len(tasks), workers))
-        for n, (res, pid, task, since, (sys_s, faults), rss) in enumerate(got):
+        for n, (res, pid, task, since, (sys_s, faults), rss, gcs) in enumerate(got):
             i = res[0]
             # the meta as JSON (workers send its bytes since session 13, a dict before), less
             # the thumbnail's temp path and its place in a pack (session 14): two trees either
@@ -112,8 +121,12 @@ def pool_run(files: list[str], tmp: str, workers: int) -> dict[str, np.ndarray]:
             run["sys_ms"][i], run["faults"][i], order[i] = sys_s * 1000, faults, n
             pids.add(pid)
             peak = max(peak, rss)
+            passes[pid] = max(passes.get(pid, gcs), gcs)
     digest = hashlib.sha256(b"".join(features)).hexdigest()[:16]  # equal: bit-identical
-    return {**run, "order": order, "processes": len(pids), "peak_rss_mb": peak, "digest": digest}
+    # a worker's passes (since its start: imports included) summed over the workers, a photo
+    gc_a_photo = [round(sum(p[g] for p in passes.values()) / len(files), 4) for g in range(3)]
+    return {**run, "order": order, "processes": len(pids), "peak_rss_mb": peak, "digest": digest,
+            "gc_passes_a_photo": gc_a_photo}  # fmt: skip
 
 
 def in_process(sample: list[str], tmp: str) -> dict[str, float]:
@@ -177,7 +190,7 @@ def report(files: list[str], run: dict, mine: dict, pick: np.ndarray, first: flo
     return {
         "files": len(files), "sample": len(pick), "pool_processes": run["processes"],
         "worker_peak_rss_mb": round(run["peak_rss_mb"], 1),
-        "features_digest": run["digest"],
+        "features_digest": run["digest"], "pool_gc_passes_a_photo": run["gc_passes_a_photo"],
         "pool_task_ms": r3(float(np.mean(run["task_ms"]))),
         "pool_since_ms": r3(float(np.nanmean(run["since_ms"]))),
         "same_files_ms": {"pool_task": r3(pool_same), "pool_since": r3(since_same),
