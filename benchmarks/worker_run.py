@@ -93,6 +93,18 @@ def drop(path: str) -> None:
         os.close(fd)
 
 
+def sniff_like(files: list[str]) -> None:
+    """What a first scan's catalog stage leaves in the page cache before the extract: each
+    file advised ahead (``ReadAhead``, as ``stages/diff.py``'s sniff) and its head read."""
+    from lookalike.engine.media.readahead import ReadAhead
+
+    with ReadAhead(files) as ahead:
+        for i, f in enumerate(files):
+            ahead.reached(i)
+            with open(f, "rb") as fh:
+                fh.read(32)
+
+
 def pool_run(files: list[str], tmp: str, workers: int) -> dict[str, np.ndarray]:
     """Every file through the scan's pool; per file, in the order sent: task CPU ms, CPU ms
     since the worker's previous task (NaN for a worker's first), the task's system CPU ms and
@@ -216,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=20, help="the in-process sample: every k-th")
     ap.add_argument("--count", type=int, default=0, help="only the first N files (0: all)")
     ap.add_argument("--cold", action="store_true", help="drop the set from the page cache first")
+    ap.add_argument("--advised", action="store_true",
+                    help="with --cold: then read the set as a scan's catalog stage does "
+                    "(the sniff's read-ahead advice, each file's head read in this process)")  # fmt: skip
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
     files = sorted(str(f) for d in ("photos", "copies") for f in (args.set / d).rglob("*.jpg"))
@@ -228,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         os.sync()
         for f in files:
             drop(f)
+    if args.advised:
+        sniff_like(files)
     pick = np.arange(args.every // 2, len(files), args.every)
     kept = getattr(pool_mod, "keep_heap", lambda: False)()  # this process as the workers
     t = time.perf_counter()
@@ -237,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         mine = in_process([files[i] for i in pick], tmp)
     first = floor_first(sorted(str(f) for f in (args.set / "photos").rglob("*.jpg")))
     out = {"script": "benchmarks/worker_run.py", "argv": sys.argv[1:], "cold": args.cold,
+           "advised": args.advised,
            "heap_kept": kept,
            "workers": args.workers, "pool_wall_s": round(wall, 1),
            **report(files, run, mine, pick, first),
