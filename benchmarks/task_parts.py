@@ -14,7 +14,8 @@ piece is timed two ways:
   ``floor_again``, the floor once more: its distance from ``floor`` is the method's noise;
 - **isolated**: each piece alone in a loop over the already decoded photos (what the piece
   costs with warm caches; the interleaved difference minus this is what the piece costs the
-  rest of the photo's work through the caches).
+  rest of the photo's work through the caches); ``pack_append_in_16s``: the same bytes
+  appended 16 thumbnails a write (what buffering a chunk's appends could save).
 
 Also the cyclic garbage collector's passes a photo during the task loop (generation 0, 1, 2)
 and the CPU they took: ``gc.freeze()`` or a higher threshold can only gain that.
@@ -101,6 +102,21 @@ def _loop_ms(fn, args: list, reps: int) -> float:
     return round((time.process_time() - c) * 1000 / len(args) / reps, 4)
 
 
+def _batched_ms(ready: list[bytes], tmp: str, n: int) -> float:
+    """CPU ms a thumbnail when ``n`` thumbnails' bytes go to a pack in one write (a worker
+    buffering its chunk's thumbnails): what batching the appends could save."""
+    path = os.path.join(tmp, "batched.pack")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    try:
+        c = time.process_time()
+        for i in range(0, len(ready), n):
+            os.fstat(fd)
+            os.write(fd, b"".join(ready[i : i + n]))
+        return round((time.process_time() - c) * 1000 / len(ready), 4)
+    finally:
+        os.close(fd)
+
+
 def isolated(files: list[str], tmp: str, reps: int = 5) -> dict:
     """Each piece alone, in a loop, on photos decoded already: CPU ms a call."""
     decs = [decode_reduced(f, max_pixels=PIXELS) for f in files]
@@ -111,6 +127,7 @@ def isolated(files: list[str], tmp: str, reps: int = 5) -> dict:
     return {
         "source_thumbnail": _loop_ms(ex.source_thumbnail, decs, reps),
         "pack_append": _loop_ms(lambda t: thumb_pack.append(f"{tmp}/00/x.jpg", t), ready, 1),
+        "pack_append_in_16s": _batched_ms(ready, tmp, 16),
         "meta_row": _loop_ms(meta_row, feats, reps),
         "pack_views": _loop_ms(lambda x: ex.pack_views(x.views), feats, reps),
         "result_pickle": _loop_ms(pickle.dumps, rows, reps),
