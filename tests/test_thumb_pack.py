@@ -104,6 +104,39 @@ def test_a_cleared_cache_gets_a_new_pack_and_a_failed_write_no_entry(tmp_path, c
     assert thumb_pack.entry(path, c) == thumbs["rocket"]
 
 
+def test_a_photo_that_is_its_own_thumbnail_is_not_copied_into_a_pack(tmp_path, cache):
+    """A small upright JPEG's thumbnail is its own bytes less the metadata: the worker
+    writes nothing, the entry names the photo, and the member's file is made from the photo
+    (or from a byte copy of it) with the bytes the file-per-photo code wrote; a photo changed
+    since gives no entry, and a photo too big or not a JPEG is packed as before."""
+    small = tmp_path / "small.jpg"
+    with Image.fromarray(data.chelsea()) as im:
+        im.resize((240, 160)).save(small, quality=85, exif=Image.Exif())
+    thumb = str(cache / "5a" / f"{0x5A:016x}.jpg")
+    f = ex.extract_file(str(small), thumb, 250_000_000, pack=True)
+    assert f.thumb == thumb and f.thumb_at[0] == thumb_pack.SOURCE
+    assert not (cache / "packs").exists() and not os.path.exists(thumb)  # nothing written
+    old = ex.extract_file(str(small), str(tmp_path / "old" / "small.jpg"), 250_000_000)
+    want = Path(old.thumb).read_bytes()
+    assert thumb_pack.entry(thumb, f.thumb_at, str(small)) == want
+    assert not thumb_pack.materialize(thumb, f.thumb_at)  # no photo named: nothing to read
+    copy = tmp_path / "copy.jpg"
+    shutil.copy(small, copy)
+    assert thumb_pack.materialize(thumb, f.thumb_at, str(copy))
+    assert Path(thumb).read_bytes() == want
+    os.unlink(thumb)
+    with Image.fromarray(data.coffee()) as im:  # the photo changed after the scan read it
+        im.resize((240, 160)).save(small, quality=85)
+    assert thumb_pack.entry(thumb, f.thumb_at, str(small)) is None
+    assert not thumb_pack.materialize(thumb, f.thumb_at, str(small))
+    assert not thumb_pack.materialize(thumb, f.thumb_at, str(tmp_path / "gone.jpg"))
+    assert not os.path.exists(thumb)
+    big = tmp_path / "big.png"  # not a JPEG: its thumbnail is encoded and packed
+    Image.fromarray(data.astronaut()).save(big)
+    g = ex.extract_file(str(big), str(cache / "b1" / f"{0xB1:016x}.jpg"), 250_000_000, pack=True)
+    assert g.thumb_at[0].endswith(thumb_pack.SUFFIX) and g.thumb_at[2] > 0
+
+
 def _append_in_child(cache: str, blob: bytes, out) -> None:  # noqa: ANN001 - a Queue
     path = os.path.join(cache, "cd", f"{os.getpid():016x}.jpg")
     out.put([(path, thumb_pack.append(path, blob)) for _ in range(3)])

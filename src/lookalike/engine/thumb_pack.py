@@ -12,10 +12,15 @@ the pack: the same bytes, written as ``features.extract.write_thumbnail`` writes
 (a temporary file, then renamed). Every consumer (the app, ``GET /thumbs/KEY``, the remote
 port, the server's gate, the JSON output) keeps reading a file at ``thumb``.
 
+A thumbnail that is the photo's own bytes (a small upright JPEG, its metadata dropped:
+``features.extract.source_thumbnail``; nearly every photo of the 100k set) is not copied into
+the pack at all: its entry is ``["photo", length, xxh64]`` and the member's file is made from
+the member's photo, when its bytes still give that thumbnail (``from_photo``).
+
 A pack is only ever appended to by the process that made it (the name holds its pid and a
 random token; a forked child opens its own), so an entry's bytes never change once written.
-A pack that is gone (the cache cleared) or shorter than an entry gives no thumbnail and no
-error, as a thumbnail file deleted from the cache does. Packs are not swept: the cache is
+A pack that is gone (the cache cleared) or shorter than an entry, or a photo changed since,
+gives no entry and no error (``thumb_remake.py`` then makes the file from a decode). Packs are not swept: the cache is
 shared by every catalog and a pack holds the thumbnails of any of them (README, "The
 thumbnail cache").
 """
@@ -27,8 +32,11 @@ import secrets
 import threading
 from collections import OrderedDict
 
+import xxhash
+
 PACKS = "packs"  # the packs' folder inside the thumbnail cache
 SUFFIX = ".pack"
+SOURCE = "photo"  # an entry whose bytes are the photo's own (``source_entry``)
 OPEN_READERS = 16  # packs kept open for reading (a scan's workers each wrote one a cache)
 
 
@@ -120,9 +128,40 @@ def _forget(path: str) -> None:
         os.close(fd)
 
 
-def entry(thumb: str, at: list) -> bytes | None:
-    """The bytes a pack holds for ``thumb`` (``at``: its meta's ``thumb_at``), or None: the
-    pack is gone or shorter than the entry, or ``at`` is not an entry."""
+def source_entry(data: bytes) -> list:
+    """The entry of a thumbnail that is its photo's own bytes (``features.extract.
+    source_thumbnail``: the JPEG with its metadata dropped): ``["photo", length, xxh64]``,
+    nothing written. The member's file is made from the photo's bytes again, and only if they
+    still give these bytes (``from_photo``)."""
+    return [SOURCE, len(data), xxhash.xxh64_hexdigest(data)]
+
+
+def from_photo(at: list, photo: str | None) -> bytes | None:
+    """The thumbnail a ``source_entry`` stands for, taken from ``photo`` (the member's file:
+    its representative's or a byte copy of it), or None: no photo, it cannot be read, or it
+    no longer gives the same bytes (changed since the scan read it)."""
+    from lookalike.engine.features.extract import jpeg_as_thumbnail
+    from lookalike.engine.media.decode import WHOLE_READ
+
+    try:
+        _, length, digest = at
+        if photo is None:
+            return None
+        with open(photo, "rb") as fh:  # a source thumbnail's photo was read whole: ≤ WHOLE_READ
+            data = jpeg_as_thumbnail(fh.read(WHOLE_READ + 1))
+    except (OSError, TypeError, ValueError, IndexError):
+        return None
+    if data is None or len(data) != length or xxhash.xxh64_hexdigest(data) != digest:
+        return None
+    return data
+
+
+def entry(thumb: str, at: list, photo: str | None = None) -> bytes | None:
+    """The bytes a pack holds for ``thumb`` (``at``: its meta's ``thumb_at``), or the photo
+    (``photo``: a member's file) for a ``source_entry``; None: the pack is gone or shorter than
+    the entry, the photo changed, or ``at`` is not an entry."""
+    if isinstance(at, list) and at and at[0] == SOURCE:
+        return from_photo(at, photo)
     try:
         name, offset, length = at
         if not isinstance(name, str) or os.sep in name or not name.endswith(SUFFIX):
@@ -137,14 +176,15 @@ def entry(thumb: str, at: list) -> bytes | None:
     return data
 
 
-def materialize(thumb: str | None, at: list | None) -> bool:
-    """Make ``thumb``'s file from its pack entry unless it exists: True when the file is
-    there. Atomic (a temporary file renamed over it), so a reader never sees half of it."""
+def materialize(thumb: str | None, at: list | None, photo: str | None = None) -> bool:
+    """Make ``thumb``'s file from its pack entry (or, for a ``source_entry``, from ``photo``)
+    unless it exists: True when the file is there. Atomic (a temporary file renamed over it),
+    so a reader never sees half of it."""
     if not thumb:
         return False
     if os.path.exists(thumb):  # made by an earlier scan, or a group judged before
         return True
-    data = entry(thumb, at) if at else None
+    data = entry(thumb, at, photo) if at else None
     if data is None:
         return False
     tmp = f"{thumb}.{os.getpid()}-{threading.get_ident()}.tmp"

@@ -26,7 +26,7 @@ def member_thumb(meta: dict, path: str) -> str | None:
     from the pack or the photo if it is missing. The path is returned even when neither
     could make it (the photo unreadable: consumers cope with a missing file)."""
     thumb = meta.get("thumb")
-    if thumb and not thumb_pack.materialize(thumb, meta.get("thumb_at")):
+    if thumb and not thumb_pack.materialize(thumb, meta.get("thumb_at"), path):
         remake(thumb, path)
     return thumb
 
