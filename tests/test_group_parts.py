@@ -358,9 +358,7 @@ def _centre_crop(n: int, percent: int) -> Image.Image:
 
 
 @pytest.mark.parametrize("stored, new", [((12, 8), 16), ((12, 16), 8)])
-def test_a_new_file_near_one_member_regroups_its_whole_component(
-    tmp_path, plans, stored, new
-):
+def test_a_new_file_near_one_member_regroups_its_whole_component(tmp_path, plans, stored, new):
     """Crops of 8 and 16 % are each a copy of the 12 % one but not of each other: a new one
     that has an edge with one member of a stored group (not the other) regroups them all."""
     lib = tmp_path / "lib"
