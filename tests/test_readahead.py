@@ -51,12 +51,7 @@ def test_advise_never_raises_on_what_cannot_be_read(tmp_path):
 
 def test_a_first_scan_asks_for_every_photo_before_sniffing_it(tmp_path, monkeypatch):
     """The real engine path: the catalog stage's sniff advises each new file once."""
-    root = tmp_path / "photos"
-    root.mkdir()
-    for i, name in enumerate(["astronaut", "coffee", "chelsea"]):
-        img = getattr(data, name)()
-        Image.fromarray(img).save(root / f"{i}.jpg", quality=90)
-        Image.fromarray(np.ascontiguousarray(img[:, ::-1])).save(root / f"{i}m.jpg", quality=90)
+    root = _photos_and_mirrors(tmp_path)
     asked: list[str] = []
     real = readahead.open_advised  # the sniff keeps the descriptor it advised (``keep``)
     monkeypatch.setattr(readahead, "open_advised", lambda p, n: (asked.append(p), real(p, n))[1])
@@ -199,12 +194,7 @@ def test_a_photo_deleted_while_sniffing_is_reported_once_and_the_rest_grouped(
     from lookalike.engine import pipeline
     from lookalike.engine.events import ItemError, StageProgress
 
-    root = tmp_path / "photos"
-    root.mkdir()
-    for i, name in enumerate(["astronaut", "coffee", "chelsea"]):
-        img = getattr(data, name)()
-        Image.fromarray(img).save(root / f"{i}.jpg", quality=90)
-        Image.fromarray(np.ascontiguousarray(img[:, ::-1])).save(root / f"{i}m.jpg", quality=90)
+    root = _photos_and_mirrors(tmp_path)
     doomed = str(root / "2m.jpg")
     if when == "before the read-ahead":
         real_diff = pipeline.diff
@@ -239,3 +229,14 @@ def test_a_photo_deleted_while_sniffing_is_reported_once_and_the_rest_grouped(
     assert isinstance(fin, ScanFinished)
     groups = sorted(sorted(os.path.basename(m.path) for m in g.members) for g in fin.groups)
     assert groups == [["0.jpg", "0m.jpg"], ["1.jpg", "1m.jpg"]]
+
+
+def _photos_and_mirrors(tmp_path):  # type: ignore[no-untyped-def]
+    """Three real photos and their mirror images (three groups) in ``tmp_path/photos``."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i, name in enumerate(["astronaut", "coffee", "chelsea"]):
+        img = getattr(data, name)()
+        Image.fromarray(img).save(root / f"{i}.jpg", quality=90)
+        Image.fromarray(np.ascontiguousarray(img[:, ::-1])).save(root / f"{i}m.jpg", quality=90)
+    return root
