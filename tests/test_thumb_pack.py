@@ -24,6 +24,7 @@ from lookalike.engine.events import ScanFinished
 from lookalike.engine.features import extract as ex
 from lookalike.engine.media.decode import decode_reduced
 from lookalike.engine.options import ScanOptions
+from lookalike.engine.thumb_remake import member_thumb
 
 PHOTOS = {"cat": data.chelsea, "cup": data.coffee, "man": data.astronaut, "rocket": data.rocket}
 
@@ -61,7 +62,7 @@ def test_a_pack_gives_back_each_thumbnail_and_makes_its_file(tmp_path, cache, mo
         assert thumb_pack.entry(where[n], at[n]) == b
         assert thumb_pack.materialize(where[n], at[n])
         assert Path(where[n]).read_bytes() == b
-        assert thumb_pack.thumb_of({"thumb": where[n], "thumb_at": at[n]}) == where[n]
+        assert member_thumb({"thumb": where[n], "thumb_at": at[n]}, str(tmp_path)) == where[n]
     # a file that is there is not read from the pack again: one stat
     monkeypatch.setattr(thumb_pack, "entry", lambda *a: pytest.fail("read the pack"))
     assert all(thumb_pack.materialize(where[n], at[n]) for n in thumbs)
@@ -83,7 +84,8 @@ def test_a_short_or_missing_pack_gives_no_thumbnail_and_no_error(tmp_path, cache
         assert not thumb_pack.materialize(where[last], bad)  # not an entry: nothing made
     shutil.rmtree(cache)  # the cache cleared: the pack is gone (and open here: not read)
     assert not thumb_pack.materialize(where[first], at[first])
-    assert thumb_pack.thumb_of({"thumb": where[first], "thumb_at": at[first]}) == where[first]
+    gone = str(tmp_path / "gone.jpg")  # nor a photo to make it from: the path, no file
+    assert member_thumb({"thumb": where[first], "thumb_at": at[first]}, gone) == where[first]
     assert not os.path.exists(where[first]) and not list(tmp_path.rglob("*.tmp"))
 
 

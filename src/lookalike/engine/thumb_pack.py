@@ -8,9 +8,10 @@ each thumbnail to a pack of its own (``<thumb dir>/packs/<pid>-<token>.pack``; o
 (``"thumb_at": [pack name, offset, length]``) beside the file path it always had
 (``"thumb"``). When a group's members are built from their metas (``rank_pool.member_of``,
 on the rank workers and the driver), a member whose file does not exist gets it made from
-the pack: the same bytes, written as ``features.extract.write_thumbnail`` writes them
-(a temporary file, then renamed). Every consumer (the app, ``GET /thumbs/KEY``, the remote
-port, the server's gate, the JSON output) keeps reading a file at ``thumb``.
+the pack: the same bytes, written by the extract's own writer
+(``features.extract.write_thumbnail_bytes``: a temporary file, then renamed). Every consumer
+(the app, ``GET /thumbs/KEY``, the remote port, the server's gate, the JSON output) keeps
+reading a file at ``thumb``.
 
 A thumbnail that is the photo's own bytes (a small upright JPEG, its metadata dropped:
 ``features.extract.source_thumbnail``; nearly every photo of the 100k set) is not copied into
@@ -187,36 +188,6 @@ def materialize(thumb: str | None, at: list | None, photo: str | None = None) ->
     data = entry(thumb, at, photo) if at else None
     if data is None:
         return False
-    tmp = f"{thumb}.{os.getpid()}-{threading.get_ident()}.tmp"
-    try:
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        except FileNotFoundError:  # the first thumbnail of its folder
-            os.makedirs(os.path.dirname(thumb), exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        try:
-            if os.write(fd, data) != len(data):
-                raise OSError("short write")
-        finally:
-            os.close(fd)
-        os.replace(tmp, thumb)
-        return True
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        return False
+    from lookalike.engine.features.extract import write_thumbnail_bytes
 
-
-def thumb_of(meta: dict) -> str | None:
-    """A group member's thumbnail path from its meta, its file made from the pack if needed.
-
-    The path is returned whether or not the file could be made: it is the one the scan's
-    output always named (consumers cope with a file that is missing, as after the cache was
-    cleared)."""
-    thumb = meta.get("thumb")
-    at = meta.get("thumb_at")
-    if thumb and at:
-        materialize(thumb, at)
-    return thumb
+    return write_thumbnail_bytes(thumb, data) is not None

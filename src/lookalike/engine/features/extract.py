@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,7 +162,18 @@ def write_thumbnail(
     thumbnail's bytes made already (``source_thumbnail``), written as they are."""
     try:
         data = ready if ready is not None else encode_jpeg(thumb_pixels(np.asarray(rgb)))
-        tmp = f"{path}.{os.getpid()}.tmp"
+    except OSError:
+        return None
+    return write_thumbnail_bytes(path, data)
+
+
+def write_thumbnail_bytes(path: str, data: bytes | memoryview) -> str | None:
+    """A thumbnail's encoded bytes written to ``path`` atomically (a temporary file of this
+    process and thread, renamed over it: a reader never sees half of it); ``path``, or None
+    when it could not be written (no temporary file left behind). The extract's writer and a
+    group member's file made from its pack (thumb_pack.materialize) alike."""
+    tmp = f"{path}.{os.getpid()}-{threading.get_ident()}.tmp"
+    try:
         try:
             _write(tmp, data, os.path.dirname(path))
         except FileNotFoundError:  # the cache folder went away during the scan
@@ -170,6 +182,10 @@ def write_thumbnail(
         os.replace(tmp, path)
         return path
     except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
         return None
 
 
