@@ -25,6 +25,7 @@ COMMAND_MODULES = {
     "rules": "rules",
     **dict.fromkeys(["marks", "notes"], "marks"),
     "info": "info",
+    "cache": "cache",
     "pdf": "pdf",
     "serve": "serve",
     **dict.fromkeys(["ui", "config", "locate"], "ui"),

@@ -127,10 +127,44 @@ class Engine:
 
         for problem in stale_temps.sweep(self.catalog_path):
             yield Notice(problem, "warning")
+        cache = yield from self._cache_lock(options, cancel)
         try:
-            yield from run_scan(options, self.catalog_path, self.thumb_dir, cancel)
+            if not cancel.is_set():
+                yield from run_scan(options, self.catalog_path, self.thumb_dir, cancel)
+            else:
+                yield ScanFinished(ScanStats(), (), (), cancelled=True)
         except sqlite3.Error as exc:
             raise catalog_error(self.catalog_path, exc) from exc
+        finally:
+            if cache is not None:
+                cache.release()
+
+    def _cache_lock(self, options: ScanOptions, cancel: threading.Event) -> Iterator[Event]:
+        """A scan that writes thumbnails records its catalog in the cache and holds the
+        cache's sweep lock shared until it ends (thumb_registry.py), waiting while a
+        ``cache prune`` holds it; None when the cache cannot be written (its thumbnails fail
+        the same way) or the scan makes none."""
+        from lookalike.engine import thumb_registry
+
+        if not options.thumbnails:
+            return None
+        lock = thumb_registry.CacheLock(self.thumb_dir)
+        try:
+            thumb_registry.register(self.thumb_dir, self.catalog_path)
+            if lock.try_acquire(exclusive=False):
+                return lock
+        except OSError:
+            return None
+        pid = lock.holder()
+        yield Notice(
+            f"the thumbnail cache {self.thumb_dir} is being pruned (pid {pid or 'unknown'}); "
+            "waiting for it to finish (Ctrl-C stops waiting)",
+            "warning",
+        )
+        while not lock.try_acquire(exclusive=False):
+            if cancel.wait(LOCK_POLL):
+                return None
+        return lock
 
     # -- results ---------------------------------------------------------------------------
     def last_groups(self, show_hidden: bool = False) -> list[Group]:

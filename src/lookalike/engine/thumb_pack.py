@@ -21,10 +21,11 @@ the member's photo, when its bytes still give that thumbnail (``from_photo``).
 A pack is only ever appended to by the process that made it (the name holds its pid and a
 random token; a forked child opens its own), so an entry's bytes never change once written.
 A pack that is gone (the cache cleared) or shorter than an entry, or a photo changed since,
-gives no entry and no error (``thumb_remake.py`` then makes the file from a decode). Packs are not swept: the cache is
-shared by every catalog and a pack holds the thumbnails of any of them (README, "The
-thumbnail cache").
-"""
+gives no entry and no error (``thumb_remake.py`` then makes the file from a decode). The
+cache is shared by every catalog and a pack holds the thumbnails of any of them, so no scan
+removes one: ``lookalike cache prune`` (``thumb_prune.py``) reads every catalog that uses the
+cache and removes the packs and files none of them names (docs/engine.md, "The thumbnail
+cache")."""
 
 from __future__ import annotations
 

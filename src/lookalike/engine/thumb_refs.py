@@ -1,0 +1,137 @@
+"""What the catalogs that use a thumbnail cache still refer to in it (``thumb_prune.py``).
+
+Why: a cache file or pack entry may go only when no catalog names it. A catalog names a
+thumbnail in three places: a photo's meta row (``thumb``, and ``thumb_at`` when its bytes lie
+in a pack), a video's vmeta row (``thumb``, ``strip.path``), and each member of a stored group
+(``thumb``, ``strip.path``; the same files as the rows, unless a group outlived its rows). A
+name is compared by its last two parts (``<xx>/<key>.jpg``): the key is the photo's stat, so
+a catalog that used the cache under another path (a symlink, a moved cache) still protects
+its files. Catalogs are opened read-only (no upgrade, no check that writes); one that cannot
+be read whole, or that a newer lookalike wrote, stops the prune: what it names is unknown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lookalike.engine.catalog_health import CatalogError
+from lookalike.engine.catalog_schema import SCHEMA_VERSION
+from lookalike.engine.thumb_pack import SOURCE
+
+_ROWS = "SELECT data FROM features WHERE name IN ('meta', 'vmeta')"
+_MEMBERS = (
+    "SELECT json_extract(f.value, '$.thumb'), json_extract(f.value, '$.strip.path') "
+    "FROM groups g, json_each(g.data, '$.files') f"
+)
+
+
+class CatalogUnreadable(CatalogError):
+    """A catalog that uses the cache could not be read: nothing may be removed."""
+
+    def __init__(self, catalog: Path, why: str) -> None:
+        self.catalog = catalog
+        super().__init__(
+            f"cannot read the catalog {catalog} ({why}); nothing was removed: repair or "
+            "delete that catalog (a catalog that is gone no longer protects anything)"
+        )
+
+
+def tail(path: str) -> str:
+    """``<xx>/<name>``: a cache file's name inside the cache, whatever folder it was under."""
+    return os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))
+
+
+@dataclass
+class Refs:
+    """Everything the catalogs name in the cache."""
+
+    files: set[str] = field(default_factory=set)  # tails of the files named
+    entries: dict[str, dict[int, int]] = field(default_factory=dict)  # pack → {offset: length}
+    members: set[str] = field(default_factory=set)  # tails of stored groups' members' files
+    member_at: dict[str, dict[str, int]] = field(default_factory=dict)  # pack → {tail: offset}
+
+    def live_bytes(self, pack: str, size: int) -> int:
+        """The bytes of ``pack`` (``size`` long) that some catalog's entry names."""
+        return sum(n for off, n in self.entries.get(pack, {}).items() if off + n <= size)
+
+    def add_row(self, meta: dict) -> None:
+        thumb = meta.get("thumb")
+        if isinstance(thumb, str) and thumb:
+            name = tail(thumb)
+            self.files.add(name)
+            at = meta.get("thumb_at")
+            if isinstance(at, list) and len(at) == 3 and at[0] != SOURCE:
+                pack, off, n = at
+                if isinstance(pack, str) and isinstance(off, int) and isinstance(n, int):
+                    self.entries.setdefault(pack, {})[off] = n
+                    if name in self.members:
+                        self.member_at.setdefault(pack, {})[name] = off
+        strip = meta.get("strip")
+        if isinstance(strip, dict) and isinstance(strip.get("path"), str):
+            self.files.add(tail(strip["path"]))
+
+
+def open_read_only(catalog: Path) -> sqlite3.Connection:
+    """A connection that never writes the catalog (nor upgrades it)."""
+    uri = "file:" + urllib.parse.quote(os.path.abspath(catalog)) + "?mode=ro"
+    db = sqlite3.connect(uri, uri=True)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+    except sqlite3.Error:
+        db.close()
+        raise
+    if row is not None and int(row[0]) > SCHEMA_VERSION:
+        db.close()
+        raise CatalogUnreadable(catalog, f"written by a newer lookalike, schema {row[0]}")
+    return db
+
+
+def read_refs(catalogs: Iterable[Path]) -> Refs:
+    """What ``catalogs`` name in the cache: the stored groups' members first (every
+    catalog's), then each meta and vmeta row, read one at a time. Raises
+    :class:`CatalogUnreadable` for a catalog that cannot be read whole."""
+    refs = Refs()
+    dbs: list[tuple[Path, sqlite3.Connection]] = []
+    try:
+        for c in catalogs:
+            try:
+                dbs.append((c, open_read_only(c)))
+            except (sqlite3.Error, ValueError) as exc:
+                raise CatalogUnreadable(c, str(exc)) from exc
+        for c, db in dbs:
+            _read(c, db, _members, refs)
+        for c, db in dbs:
+            _read(c, db, _rows, refs)
+    finally:
+        for _, db in dbs:
+            db.close()
+    return refs
+
+
+def _read(catalog: Path, db: sqlite3.Connection, part, refs: Refs) -> None:  # noqa: ANN001
+    try:
+        part(db, refs)
+    except (sqlite3.Error, ValueError, TypeError) as exc:
+        raise CatalogUnreadable(catalog, str(exc)) from exc
+
+
+def _members(db: sqlite3.Connection, refs: Refs) -> None:
+    for thumb, strip in db.execute(_MEMBERS):
+        if isinstance(thumb, str) and thumb:
+            refs.files.add(tail(thumb))
+            refs.members.add(tail(thumb))
+        if isinstance(strip, str) and strip:
+            refs.files.add(tail(strip))
+
+
+def _rows(db: sqlite3.Connection, refs: Refs) -> None:
+    for (data,) in db.execute(_ROWS):
+        meta = json.loads(data)  # a row that is not JSON: ValueError, the catalog unreadable
+        if isinstance(meta, dict):
+            refs.add_row(meta)
