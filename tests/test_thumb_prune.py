@@ -255,3 +255,51 @@ def test_the_command_reports_and_refuses(tmp_path, monkeypatch):
     shutil.rmtree(thumbs / thumb_registry.CATALOGS)
     r = run(main, ["cache", "prune"])
     assert r.exit_code == 3 and "--catalog DB" in r.output
+
+
+def test_videos_strips_old_versions_files_and_temporary_files(tmp_path):
+    """A video's thumbnail and strip (vmeta) are kept while its row lasts and go with it; a
+    file only a stored group names is kept; an older version's ``.webp`` goes when nothing
+    names it; a temporary file goes when its writer is gone; a name it does not know stays."""
+    thumbs, db = tmp_path / "thumbs", tmp_path / "c.db"
+    lib = _library(tmp_path, "lib", {"cat": PHOTOS["cat"]})
+    video = Path(__file__).parent / "data" / "video" / "bikes.mp4"
+    shutil.copy(video, lib / "bikes.mp4")
+    shutil.copy(video, lib / "bikes-copy.mp4")
+    groups = _scan(db, thumbs, lib)
+    clips = {Path(m.path).name: m for g in groups for m in g.members if m.duration}
+    assert sorted(clips) == ["bikes-copy.mp4", "bikes.mp4"]
+    vfiles = {tail(f) for m in clips.values() for f in (m.thumb, m.strip["path"])}
+    assert len(vfiles) == 2  # byte copies: one decode, one thumbnail and strip
+    with closing(sqlite3.connect(db)) as c:  # the photo's rows gone, its group still stored
+        c.execute("DELETE FROM features WHERE name='meta'")
+        c.commit()
+    photos = {tail(m.thumb) for g in groups for m in g.members if not m.duration}
+    key = next(iter(photos)).split("/")[0]
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    sleeper.kill()
+    sleeper.wait()  # a pid that no longer runs
+    extra = {
+        f"{key}/{'a' * 16}.webp": "removed",  # an older version's thumbnail nothing names
+        f"{key}/{'b' * 16}.jpg.{sleeper.pid}-7.tmp": "removed",  # its writer is gone
+        f"{key}/{'c' * 16}.jpg.{os.getpid()}-7.tmp": "kept",  # its writer runs
+        f"{key}/notes.txt": "kept",  # not a cache file
+    }
+    for name in extra:
+        (thumbs / name).write_bytes(b"x" * 10)
+        os.utime(thumbs / name, (1, 1))
+    out = prune(thumbs, grace=0)
+    left = _cache_files(thumbs)
+    assert photos | vfiles <= left
+    assert {n for n, fate in extra.items() if fate == "kept"} <= left
+    assert not {n for n, fate in extra.items() if fate == "removed"} & left
+    assert out.kept["not a cache file"][0] == 1 and out.removed["file no catalog uses"][0] == 1
+    (lib / "bikes-copy.mp4").unlink()  # the other one changed: decoded again, files of its own
+    os.utime(lib / "bikes.mp4", (2_000_000_000, 2_000_000_000))
+    _scan(db, thumbs, lib)
+    with closing(sqlite3.connect(db)) as c:
+        (row,) = c.execute("SELECT data FROM features WHERE name='vmeta'").fetchall()
+    now = {tail(json.loads(row[0])["thumb"]), tail(json.loads(row[0])["strip"]["path"])}
+    assert now != vfiles and now <= _cache_files(thumbs)
+    prune(thumbs, grace=0)
+    assert now <= _cache_files(thumbs) and not vfiles & _cache_files(thumbs)
