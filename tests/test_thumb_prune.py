@@ -27,7 +27,7 @@ from lookalike.engine.api import Engine
 from lookalike.engine.events import Notice, ScanFinished
 from lookalike.engine.options import ScanOptions
 from lookalike.engine.scanlock import ScanLock
-from lookalike.engine.thumb_prune import NoCatalog, PruneBusy, prune
+from lookalike.engine.thumb_prune import REDUNDANT, NoCatalog, PruneBusy, prune
 from lookalike.engine.thumb_refs import tail
 
 PHOTOS = {"cat": data.chelsea, "cup": data.coffee, "man": data.astronaut, "rocket": data.rocket}
@@ -228,6 +228,32 @@ def test_compact_makes_the_members_files_before_a_sparse_pack_goes(tmp_path):
     assert {t: Path(t).read_bytes() for t in members} == members
     again = _scan(db, thumbs, lib, workers=1)  # the entry is gone: nothing else is missed
     assert {m.thumb: Path(m.thumb).read_bytes() for g in again for m in g.members} == members
+
+
+def test_compact_removes_the_files_of_photos_no_longer_in_a_group(tmp_path):
+    """A photo left alone (its copies deleted) keeps its file after a prune (its row names
+    it); with --compact the file goes while its pack entry stays, and comes back from it,
+    the same bytes, when the photo joins a group again."""
+    thumbs, db = tmp_path / "thumbs", tmp_path / "c.db"
+    lib = _library(tmp_path, "lib", {"cup": PHOTOS["cup"], "rocket": PHOTOS["rocket"]})
+    groups = _scan(db, thumbs, lib)
+    files = {Path(m.path).name: m.thumb for g in groups for m in g.members}
+    old = {n: Path(t).read_bytes() for n, t in files.items()}
+    packed = {m["thumb"] for m in _metas(db) if m["thumb_at"][0] != thumb_pack.SOURCE}
+    assert {files["cup.jpg"], files["rocket.jpg"]} <= packed  # 600×400, 640×427: packed
+    for n in ("cup-small.jpg", "rocket-small.jpg"):
+        (lib / n).unlink()
+    assert _scan(db, thumbs, lib) == []
+    plain = prune(thumbs, grace=0)
+    assert plain.removed == {"file no catalog uses": [2, plain.freed]}
+    assert os.path.exists(files["cup.jpg"]) and os.path.exists(files["rocket.jpg"])
+    out = prune(thumbs, compact=True, grace=0)
+    assert out.removed == {REDUNDANT: [2, len(old["cup.jpg"]) + len(old["rocket.jpg"])]}
+    assert not os.path.exists(files["cup.jpg"]) and not os.path.exists(files["rocket.jpg"])
+    assert {p["fate"] for p in out.packs} == {"pack in use"}
+    shutil.copy(lib / "rocket.jpg", lib / "rocket-copy.jpg")
+    (g,) = _scan(db, thumbs, lib)
+    assert {Path(m.thumb).read_bytes() for m in g.members} == {old["rocket.jpg"]}
 
 
 def test_the_command_reports_and_refuses(tmp_path, monkeypatch):

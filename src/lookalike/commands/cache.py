@@ -39,7 +39,7 @@ def cache_group() -> None:
     is_flag=True,
     help="also remove packs less than half of whose bytes are used (the groups' members' "
     "files are made from them first; any other photo of theirs is decoded again if it "
-    "joins a group later)",
+    "joins a group later), and the files of photos in no group whose entry stays",
 )
 @click.option(
     "--min-age",

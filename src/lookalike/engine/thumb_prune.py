@@ -13,6 +13,9 @@ default catalog and any named one too) and keeps whatever one of them names
   entries lie in it are made from it first (no decode), and every other photo whose entry was
   there loses it (if it joins a group later, its file is made by a decode of the photo,
   ``thumb_remake.py``; a small JPEG's entry names the photo and is never in a pack);
+- with ``compact``, the file of a photo in no stored group whose rows all have one entry that
+  stays (a pack kept, or its photo): made for a group it has left (its copies deleted), it is
+  made again from the entry, without a decode, if the photo joins a group again;
 - a temporary file whose writer (the pid in its name) is gone.
 
 Never removed: a file or pack changed in the last ``grace`` seconds (a scan of another
@@ -40,6 +43,7 @@ from lookalike.engine.thumb_refs import Refs, read_refs
 
 COMPACT_BELOW = 0.5  # with compact: a pack less than half of whose bytes are named goes
 GRACE = 600.0  # seconds: a file or pack changed more recently is kept
+REDUNDANT = "file of a photo in no group, its entry kept (--compact)"  # a reason removed
 _FOLDER = re.compile(r"^[0-9a-f]{2}$")
 _THUMB = re.compile(r"^[0-9a-f]{16}(\.jpg|\.webp|\.strip\.webp)$")
 _TEMP = re.compile(r"^[0-9a-f]{16}(\.jpg|\.webp|\.strip\.webp)\.(?P<pid>[0-9]+)(-[0-9]+)?\.tmp$")
@@ -160,7 +164,7 @@ def prune(
                 "(or delete the folder, which is safe while no scan runs)"
             )
         _check_idle(catalogs)
-        refs = read_refs(catalogs)
+        refs = read_refs(catalogs, compact)
         out.catalogs = [str(c) for c in catalogs]
         out.forgotten = [str(p) for _, p in gone]
         _sweep(thumb_dir, refs, out, compact, time.time() - grace)
@@ -175,13 +179,24 @@ def prune(
 
 
 def _sweep(cache: Path, refs: Refs, out: Outcome, compact: bool, young: float) -> None:
+    """The packs' fates first (with ``compact`` a file whose entry stays may go), then the
+    files, then the packs."""
     with os.scandir(cache) as it:
         folders = sorted(e.name for e in it if e.is_dir(follow_symlinks=False))
+    packs = []
+    if thumb_pack.PACKS in folders:
+        packs = _plan_packs(cache / thumb_pack.PACKS, refs, out, compact, young)
+    staying = {p.name: st.st_size for p, st, fate, _ in packs if fate not in _GONE}
     for name in folders:
         if _FOLDER.match(name):
-            _sweep_folder(cache / name, name, refs, out, young)
-    if thumb_pack.PACKS in folders:
-        _sweep_packs(cache / thumb_pack.PACKS, refs, out, compact, young)
+            _sweep_folder(cache / name, name, refs, out, young, staying)
+    for p, st, fate, live in packs:
+        if fate in _GONE:
+            if live:
+                _rescue_members(cache, p.name, refs, out)
+            _remove(p.path, fate, st.st_size, out)
+        else:
+            _count(out.kept, fate, st.st_size)
 
 
 def _stat(entry: os.DirEntry) -> os.stat_result | None:
@@ -191,7 +206,9 @@ def _stat(entry: os.DirEntry) -> os.stat_result | None:
         return None
 
 
-def _sweep_folder(folder: Path, name: str, refs: Refs, out: Outcome, young: float) -> None:
+def _sweep_folder(
+    folder: Path, name: str, refs: Refs, out: Outcome, young: float, packs: dict[str, int]
+) -> None:
     """The files of one ``<xx>`` folder: thumbnails and strips, and temporary files."""
     with os.scandir(folder) as it:
         entries = list(it)
@@ -200,9 +217,10 @@ def _sweep_folder(folder: Path, name: str, refs: Refs, out: Outcome, young: floa
         if st is None or not e.is_file(follow_symlinks=False):
             continue
         temp = _TEMP.match(e.name)
+        rel = f"{name}/{e.name}"
         if not _THUMB.match(e.name) and not temp:
             _count(out.kept, "not a cache file", st.st_size)
-        elif not temp and f"{name}/{e.name}" in refs.files:
+        elif not temp and rel in refs.files and not refs.redundant(rel, packs):
             _count(out.kept, "file a catalog uses", st.st_size)
         elif st.st_mtime > young:
             _count(out.kept, "changed in the last minutes", st.st_size)
@@ -210,13 +228,19 @@ def _sweep_folder(folder: Path, name: str, refs: Refs, out: Outcome, young: floa
             _count(out.kept, "temporary file of a running process", st.st_size)
         elif temp:
             _remove(e.path, "temporary file left by a stopped process", st.st_size, out)
+        elif rel in refs.files:
+            _remove(e.path, REDUNDANT, st.st_size, out)
         else:
             _remove(e.path, "file no catalog uses", st.st_size, out)
 
 
-def _sweep_packs(folder: Path, refs: Refs, out: Outcome, compact: bool, young: float) -> None:
+def _plan_packs(
+    folder: Path, refs: Refs, out: Outcome, compact: bool, young: float
+) -> list[tuple[os.DirEntry, os.stat_result, str, int]]:
+    """Each pack with its stat, fate and live bytes (``out.packs`` says them too)."""
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
+    plan = []
     for e in entries:
         st = _stat(e)
         m = _PACK.match(e.name)
@@ -228,12 +252,8 @@ def _sweep_packs(folder: Path, refs: Refs, out: Outcome, compact: bool, young: f
         live = refs.live_bytes(e.name, st.st_size)
         fate = _pack_fate(live, st, int(m["pid"]), compact, young)
         out.packs.append({"name": e.name, "bytes": st.st_size, "live": live, "fate": fate})
-        if fate not in _GONE:
-            _count(out.kept, fate, st.st_size)
-            continue
-        if live:
-            _rescue_members(folder.parent, e.name, refs, out)
-        _remove(e.path, fate, st.st_size, out)
+        plan.append((e, st, fate, live))
+    return plan
 
 
 _GONE = ("pack no catalog uses", "sparse pack (--compact)")

@@ -55,6 +55,20 @@ class Refs:
     entries: dict[str, dict[int, int]] = field(default_factory=dict)  # pack → {offset: length}
     members: set[str] = field(default_factory=set)  # tails of stored groups' members' files
     member_at: dict[str, dict[str, int]] = field(default_factory=dict)  # pack → {tail: offset}
+    # compact only: a file's entry (tail → (pack, offset, length); pack "" for a photo
+    # entry), and the files some catalog names without one (older rows, videos, strips)
+    spare: dict[str, tuple[str, int, int]] | None = None
+    sole: set[str] = field(default_factory=set)
+
+    def redundant(self, name: str, packs: dict[str, int]) -> bool:
+        """Whether file ``name`` is of a photo in no stored group whose rows all have one
+        entry, whole in one of ``packs`` (name → size) or in its photo: the file can go, it is
+        made again from the entry if the photo joins a group (``thumb_remake.member_thumb``,
+        no decode)."""
+        if self.spare is None or name in self.sole or name in self.members:
+            return False
+        pack, off, n = self.spare.get(name, (None, 0, 0))
+        return pack == "" or (pack is not None and off + n <= packs.get(pack, -1))
 
     def live_bytes(self, pack: str, size: int) -> int:
         """The bytes of ``pack`` (``size`` long) that some catalog's entry names."""
@@ -65,16 +79,27 @@ class Refs:
         if isinstance(thumb, str) and thumb:
             name = tail(thumb)
             self.files.add(name)
-            at = meta.get("thumb_at")
-            if isinstance(at, list) and len(at) == 3 and at[0] != SOURCE:
-                pack, off, n = at
-                if isinstance(pack, str) and isinstance(off, int) and isinstance(n, int):
-                    self.entries.setdefault(pack, {})[off] = n
-                    if name in self.members:
-                        self.member_at.setdefault(pack, {})[name] = off
+            self._add_entry(name, meta.get("thumb_at"))
         strip = meta.get("strip")
         if isinstance(strip, dict) and isinstance(strip.get("path"), str):
             self.files.add(tail(strip["path"]))
+            self.sole.add(tail(strip["path"]))
+
+    def _add_entry(self, name: str, at: object) -> None:
+        where = None  # (pack, offset, length); pack "" for its photo; None: no entry
+        if isinstance(at, list) and len(at) == 3 and at[0] == SOURCE:
+            where = ("", 0, 0)
+        elif isinstance(at, list) and len(at) == 3:
+            pack, off, n = at
+            if isinstance(pack, str) and isinstance(off, int) and isinstance(n, int):
+                self.entries.setdefault(pack, {})[off] = n
+                if name in self.members:
+                    self.member_at.setdefault(pack, {})[name] = off
+                where = (pack, off, n)
+        if self.spare is None:
+            return
+        if where is None or self.spare.setdefault(name, where) != where:
+            self.sole.add(name)
 
 
 def open_read_only(catalog: Path) -> sqlite3.Connection:
@@ -92,11 +117,12 @@ def open_read_only(catalog: Path) -> sqlite3.Connection:
     return db
 
 
-def read_refs(catalogs: Iterable[Path]) -> Refs:
+def read_refs(catalogs: Iterable[Path], compact: bool = False) -> Refs:
     """What ``catalogs`` name in the cache: the stored groups' members first (every
-    catalog's), then each meta and vmeta row, read one at a time. Raises
-    :class:`CatalogUnreadable` for a catalog that cannot be read whole."""
-    refs = Refs()
+    catalog's), then each meta and vmeta row, read one at a time (``compact``: with each
+    file's entry, ``Refs.redundant``). Raises :class:`CatalogUnreadable` for a catalog that
+    cannot be read whole."""
+    refs = Refs(spare={} if compact else None)
     dbs: list[tuple[Path, sqlite3.Connection]] = []
     try:
         for c in catalogs:
