@@ -28,7 +28,7 @@ from lookalike.engine.events import Notice, ScanFinished
 from lookalike.engine.options import ScanOptions
 from lookalike.engine.scanlock import ScanLock
 from lookalike.engine.thumb_prune import REDUNDANT, NoCatalog, PruneBusy, prune
-from lookalike.engine.thumb_refs import tail
+from lookalike.engine.thumb_refs import CatalogUnreadable, tail
 
 PHOTOS = {"cat": data.chelsea, "cup": data.coffee, "man": data.astronaut, "rocket": data.rocket}
 
@@ -137,15 +137,21 @@ def test_a_deleted_catalog_protects_nothing_and_is_forgotten(tmp_path):
     _members_and_entries_whole(a, thumbs)
 
 
-def test_no_known_catalog_removes_nothing(tmp_path):
+def test_an_unreadable_or_no_known_catalog_removes_nothing(tmp_path):
     thumbs, a, b, _ = _two_catalogs(tmp_path)
     files = _cache_files(thumbs)
+    b.write_bytes(b"not a catalog")  # an unreadable catalog: nobody knows what it names
+    with pytest.raises(CatalogUnreadable, match=thumb_registry.entry_name(b)):
+        prune(thumbs, grace=0)
+    assert _cache_files(thumbs) == files
+    b.unlink()
+    _scan(b, thumbs, tmp_path / "b")
     shutil.rmtree(thumbs / thumb_registry.CATALOGS)  # as a cache made before the registry
     with pytest.raises(NoCatalog):
         prune(thumbs, grace=0)
     assert _cache_files(thumbs) == files
     out = prune(thumbs, named=[a, b], grace=0)  # named: read, and recorded for next time
-    assert len(out.removed["file no catalog uses"]) == 2
+    assert out.removed["file no catalog uses"][0] == 2 and out.removed["pack no catalog uses"]
     assert {p for _, p in thumb_registry.registered(thumbs)} == {a, b}
 
 

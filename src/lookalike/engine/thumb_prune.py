@@ -39,7 +39,7 @@ from lookalike.engine import thumb_pack, thumb_registry
 from lookalike.engine.catalog_health import CatalogError
 from lookalike.engine.scanlock import ScanLock, lock_path
 from lookalike.engine.stale_temps import pid_alive
-from lookalike.engine.thumb_refs import Refs, read_refs
+from lookalike.engine.thumb_refs import CatalogUnreadable, Refs, read_refs
 
 COMPACT_BELOW = 0.5  # with compact: a pack less than half of whose bytes are named goes
 GRACE = 600.0  # seconds: a file or pack changed more recently is kept
@@ -164,7 +164,11 @@ def prune(
                 "(or delete the folder, which is safe while no scan runs)"
             )
         _check_idle(catalogs)
-        refs = read_refs(catalogs, compact)
+        try:
+            refs = read_refs(catalogs, compact)
+        except CatalogUnreadable as exc:  # say where it is recorded, if it is
+            record = thumb_registry.record_path(thumb_dir, exc.catalog)
+            raise CatalogUnreadable(exc.catalog, exc.why, record) from exc
         out.catalogs = [str(c) for c in catalogs]
         out.forgotten = [str(p) for _, p in gone]
         _sweep(thumb_dir, refs, out, compact, time.time() - grace)

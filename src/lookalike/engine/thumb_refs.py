@@ -34,11 +34,12 @@ _MEMBERS = (
 class CatalogUnreadable(CatalogError):
     """A catalog that uses the cache could not be read: nothing may be removed."""
 
-    def __init__(self, catalog: Path, why: str) -> None:
-        self.catalog = catalog
+    def __init__(self, catalog: Path, why: str, record: str | None = None) -> None:
+        self.catalog, self.why = catalog, why
+        forget = f", or delete {record} if it is not a catalog" if record else ""
         super().__init__(
             f"cannot read the catalog {catalog} ({why}); nothing was removed: repair or "
-            "delete that catalog (a catalog that is gone no longer protects anything)"
+            f"delete that catalog (a catalog that is gone no longer protects anything){forget}"
         )
 
 

@@ -33,6 +33,12 @@ def entry_name(catalog: Path | str) -> str:
     return xxhash.xxh64_hexdigest(os.fsencode(os.path.abspath(catalog)))
 
 
+def record_path(thumb_dir: Path | str, catalog: Path | str) -> str | None:
+    """The registry file that records ``catalog``, if there is one."""
+    path = os.path.join(thumb_dir, CATALOGS, entry_name(catalog))
+    return path if os.path.exists(path) else None
+
+
 def register(thumb_dir: Path | str, catalog: Path | str) -> bool:
     """Record that ``catalog`` uses the cache at ``thumb_dir`` (atomic; a no-op when it is
     there): True when it is recorded, False when the cache cannot be written (the scan's
