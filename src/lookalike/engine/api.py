@@ -161,10 +161,14 @@ class Engine:
             "waiting for it to finish (Ctrl-C stops waiting)",
             "warning",
         )
-        while not lock.try_acquire(exclusive=False):
+        while True:
             if cancel.wait(LOCK_POLL):
                 return None
-        return lock
+            try:
+                if lock.try_acquire(exclusive=False):
+                    return lock
+            except OSError:  # the cache deleted meanwhile: nothing to wait for
+                return None
 
     # -- results ---------------------------------------------------------------------------
     def last_groups(self, show_hidden: bool = False) -> list[Group]:
