@@ -174,6 +174,7 @@ def test_a_rescan_with_changes_gives_a_full_regroups_groups(
     path, every cell probed so that the full regroups it is compared with find every pair);
     the part is searched with the flat index either way."""
     monkeypatch.setattr(group_parts, "MOST", 1.0)  # a small library: a few ops change most
+    monkeypatch.setattr(group_parts, "SHARE", float("inf"))  # and its part may be all of it
     if size == "large":
         _large(monkeypatch, nprobe=10**6)
     root = tmp_path_factory.mktemp("parts")
@@ -239,7 +240,7 @@ def test_a_regroup_of_all_sends_the_unchanged_groups_as_stored(
     """Regrouped all (here: the part would be over its limit), on the large path: rank
     sends each group it forms again of unchanged files as stored."""
     _large(monkeypatch, nprobe=10**6)
-    monkeypatch.setattr(group_parts, "PART_LIMIT", 1)
+    monkeypatch.setattr(group_parts, "SHARE", 0.0)
     engine = Engine(tmp_path / "c.db", tmp_path / "thumbs")
     first = _scan(engine, _opts(lib))
     (lib / "p3-s.jpg").unlink()  # p3's group goes; p0, p1 (with its copy), p2's are as stored
@@ -301,7 +302,7 @@ def _orphan_member(cat_path: Path) -> None:
 FALLBACKS = {
     "no record": lambda cat, mp: _forget(cat),
     "other options": lambda cat, mp: mp.setenv("LOOKALIKE_DISK_COLUMNS", "1"),
-    "a part over its limit": lambda cat, mp: mp.setattr(group_parts, "PART_LIMIT", 1),
+    "a part dearer than a full regroup": lambda cat, mp: mp.setattr(group_parts, "SHARE", 0.0),
     "review changed": lambda cat, mp: _break_review(cat),
     "most files changed": lambda cat, mp: [
         os.utime(p, ns=(10**18, 10**18)) for p in (cat.parent / "lib").iterdir()
@@ -377,3 +378,45 @@ def test_a_new_file_near_one_member_regroups_its_whole_component(tmp_path, plans
     got = _scan(engine, _opts(lib))
     assert plans[-1] == 3  # the crops; p1's and p2's groups kept
     assert got == _scan(Engine(ref, tmp_path / "thumbs"), _opts(lib))
+
+
+def test_many_added_photos_regroup_by_parts_with_the_inverted_file(
+    lib, tmp_path, plans, searches, monkeypatch
+):
+    """A change too large to search exactly (forced: the changed items' search and the
+    part's by the inverted file, every cell probed so that it finds every pair): the rescan
+    still regroups by parts, finds each new copy of an old photo and the new pair, leaves the
+    hard negatives (other parts of a photo) apart, and gives a full regroup's groups."""
+    _large(monkeypatch, nprobe=10**6)
+    monkeypatch.setattr(group_parts, "PART_FLAT", 3)
+    monkeypatch.setattr(group_parts, "touch_exactly", lambda *a: False)
+    touch: list = []
+    real = group_parts.HashIndex
+
+    def watched(*a, **kw):
+        got = real(*a, **kw)
+        touch.append(got.kind)
+        return got
+
+    monkeypatch.setattr(group_parts, "HashIndex", watched)
+    engine = Engine(tmp_path / "c.db", tmp_path / "thumbs")
+    _scan(engine, _opts(lib))
+    for n in range(4):
+        _write(lib / f"p{n}-n.jpg", n, 3 - n % 3)  # a new copy of each old photo
+    _write(lib / "p4.jpg", 4, 0)  # a new photo and its new copy
+    _write(lib / "p4-n.jpg", 4, 1)
+    _write(lib / "q1.jpg", 1, 4)  # a new hard negative of p1
+    ref = tmp_path / "ref.db"
+    _copy_catalog(tmp_path / "c.db", ref)
+    plans.clear()
+    searches.clear()
+    got = _scan(engine, _opts(lib))
+    assert plans[0] is not None, "regrouped all"
+    assert touch == ["ivf", "ivf"] and searches == ["ivf"]
+    found = _files(got)
+    for n in range(5):  # p1's exact copy r1 is its own group: p1's new copy joins p1-s
+        old = {f"p{n}.jpg", f"p{n}-s.jpg"}
+        assert any(f"p{n}-n.jpg" in files and old & set(files) for _, files in found), found
+    assert not any({"q0.jpg", "q1.jpg"} & set(files) for _, files in found)
+    assert got == _scan(Engine(ref, tmp_path / "thumbs"), _opts(lib))
+    assert plans[-1] is None and searches[-1] == "ivf"

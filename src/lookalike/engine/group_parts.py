@@ -1,4 +1,5 @@
-"""A rescan with a few changes regroups only the parts of the collection they touch, at any size.
+"""A rescan regroups only the parts of the collection its changes touch, at any size, and
+at a cost that follows the size of the change (a month's photos added to a million).
 
 Grouping is decided per connected component of the verified edges (grouping.py
 ``_components``), and inside one only from its members' features, their relative path
@@ -8,33 +9,42 @@ representative, a stamp (its exact cluster's rows, whether it is a grouping item
 feature rows' ids) and its component. A later scan with the same settings finds the
 *changed* representatives (new or changed stamp, or in a pair whose "not a duplicate" mark
 changed) and the vanished ones, and regroups the part R made of: the changed ones; every one
-that has a verified pair with a changed one — found by an exact (flat, brute-force) search
-of the changed ones' keys against every stored orientation code and of every key against
-their codes, so it depends on no other file —; and every member of a stored component that
-held any of those or a vanished one. R's candidate search is exact too (``group_steps``
-``exact``). Every other stored group is kept as it was.
+that has a verified pair with a changed one — found by a search of the changed ones' keys
+against every stored orientation code and of their codes against every key —; and every
+member of a stored component that held any of those or a vanished one. Every other stored
+group is kept as it was.
+
+Both searches are exact (faiss's flat index) where the change is small and by the
+inverted-file index (index.py) where it is large, each by its cost (``touch_exactly``:
+exact while that costs at most ``EXACT_BUDGET`` or no more than the inverted file; R's own
+search flat up to ``PART_FLAT`` codes, as a full regroup's is up to ``index.FLAT_LIMIT``).
+The inverted file's cells are then sized for the changed items' queries (``index.cells``),
+so each probes at least the share of the collection a full regroup's search probes.
 
 The guarantee, at any size: the groups are exactly those of the edge set E' = (the stored
-grouping's edges outside R) ∪ (every verified candidate pair inside R). So no pair within
-the search radius that involves a changed file is missed, and no stored group away from the
-changes moves or is rebuilt. While the stored edges are every verified pair — each grouping
-since the last full one searched at most ``index.FLAT_LIMIT`` (20 000) orientation codes,
-≈ 11 000 photos, with faiss's flat index — E' is every verified pair and the output is a
-full regroup's byte for byte (groups, order, numbering; tests/test_group_parts.py). Above
-that a full regroup's search is the inverted-file index (index.py), whose cells are sampled
-from the whole collection: it finds ≥ 99.8 % of the pairs, and which ones it misses moves
-with any added photo. A regroup by parts keeps what the stored grouping found away from the
-changes (missed pairs stay missed until a change touches them) and is exact where they are.
-Groups never chain: R is a union of components of E', each clustered as grouping does.
+grouping's edges outside R) ∪ (every verified candidate pair inside R). Where the searches
+are exact, no pair within the search radius that involves a changed file is missed; where
+the change is large they are as good as a full regroup's search (≥ 99.8 % of the pairs, the
+misses falling elsewhere than a full regroup's). No stored group away from the changes
+moves or is rebuilt. While the stored edges are every verified pair — each grouping since
+the last full one searched at most ``index.FLAT_LIMIT`` (20 000) orientation codes,
+≈ 11 000 photos, with the flat index — and the searches here are exact, E' is every
+verified pair and the output is a full regroup's byte for byte (groups, order, numbering;
+tests/test_group_parts.py). Above that a full regroup's search is the inverted file, whose
+cells are sampled from the whole collection: which pairs it misses moves with any added
+photo. A regroup by parts keeps what the stored grouping found away from the changes
+(missed pairs stay missed until a change touches them). Groups never chain: R is a union of
+components of E', each clustered as grouping does.
 
 Videos are not items: their matcher sees all of them at once, so rank builds every video
 group again on every scan (stages/rank.py ``_video_groups``) and no stored group holding a
 video is kept; the photos around them still regroup by parts.
 
 When unsure — no record, other settings, a stored group with a file the catalog has no id
-for, more than ``MOST`` of the items changed, or a part of more than ``PART_LIMIT`` codes (its
-exact search would cost more than a full regroup's) — it regroups all and says why in the
-debug log.
+for, more than ``MOST`` of the items changed — or where the cost model (``Costs``: the
+changed items' search, the part's search and items, against a full regroup's search and
+items) says a regroup by parts would cost more than a full one, checked before the changed
+items' search and on the part it found, it regroups all and says why in the debug log.
 """
 
 from __future__ import annotations
@@ -49,10 +59,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lookalike.engine import index
 from lookalike.engine.candidates import SEARCH_RADIUS
 from lookalike.engine.catalog import Catalog, FileRow
 from lookalike.engine.catalog_schema import group_from_row
-from lookalike.engine.index import FLAT_LIMIT, HashIndex
+from lookalike.engine.index import FLAT_LIMIT, HashIndex, search_cost
 from lookalike.engine.item_table import Item, ItemTable
 from lookalike.engine.match_rules import Thresholds
 from lookalike.engine.records import Group
@@ -69,10 +80,19 @@ FORMAT = 2  # 1: labels only when the search was exact (not usable here)
 # More changed items than this share: a full regroup costs no more than the parts would
 # (their candidate search over all items comes on top), so regroup all.
 MOST = 0.5
-# The most orientation codes the regrouped part may hold: its exact search then costs no
-# more than a full flat one at index.FLAT_LIMIT, and the changed items' brute-force search
-# against the whole collection (changed × all codes) stays well under a full regroup.
-PART_LIMIT = FLAT_LIMIT
+# The cost model (``Costs``), in Hamming distances by the flat index (≈ 0.6 ns each on the
+# 2-core box; ``index.search_cost`` counts the inverted file's ≈ 2× dearer ones twice):
+# regroup by parts while that costs at most SHARE of a full regroup's estimate.
+SHARE = 1.0
+# A grouped item's share of a regroup besides the search (its signatures, candidates'
+# matching, clustering): ≈ 30 µs at 100k (benchmarks/scale_many_added.py, docs/benchmarks.md).
+ITEM_COST = 50_000
+# The changed items' search against the whole collection stays exact up to this cost (≈ 0.1 s)
+# even where the inverted file would cost less, as a full flat search of FLAT_LIMIT codes does.
+EXACT_BUDGET = FLAT_LIMIT**2 // 2
+# A part of at most this many codes is searched exactly (flat), as a full regroup's is below
+# index.FLAT_LIMIT; a larger one by the inverted file.
+PART_FLAT = FLAT_LIMIT
 
 
 @dataclass
@@ -90,6 +110,7 @@ class Plan:
     redo: list[int]
     part: Part
     labels: dict[int, int]  # representative → component label, for the clean ones
+    exact: bool = True  # the part's candidate search by the flat index (``PART_FLAT``)
 
 
 def _rows_of(ex: Exact) -> dict[int, list[FileRow]]:
@@ -188,6 +209,22 @@ def recorder(
     return write
 
 
+def touch_costs(all_codes: int, all_keys: int, codes: int, keys: int) -> tuple[float, float]:
+    """The changed items' ``keys`` and ``codes`` searched against the whole collection's
+    codes and keys: (by the flat index, by the inverted file), ``index.search_cost``."""
+    flat = search_cost(all_codes, keys, True) + search_cost(codes, all_keys, True)
+    ivf = search_cost(all_codes, keys, False) + search_cost(all_keys, codes, False)
+    return flat, ivf
+
+
+def touch_exactly(all_codes: int, all_keys: int, codes: int, keys: int) -> bool:
+    """Whether the changed items are searched against the whole collection exactly
+    (``touch_costs``): while that costs at most ``EXACT_BUDGET`` or no more than the
+    inverted file."""
+    flat, ivf = touch_costs(all_codes, all_keys, codes, keys)
+    return flat <= max(EXACT_BUDGET, ivf)
+
+
 def _touched_by(
     items: Sequence[Item],
     prep: ViewSignatures,
@@ -195,12 +232,14 @@ def _touched_by(
     forbidden: set[tuple[int, int]],
     thr: Thresholds,
 ) -> set[int]:
-    """Items that have a verified edge with a changed item: the candidate pairs of an exact
-    full search (candidates.py: a view's key within the radius of another item's
-    orientation code) that hold a changed item — its keys against every code, every key
-    against its codes, both by faiss's flat index whatever the collection's size —,
-    verified as grouping does (items are in path order, so a pair i < j is matched as
-    grouping matches it)."""
+    """Items that have a verified edge with a changed item: the candidate pairs of a full
+    search (candidates.py: a view's key within the radius of another item's orientation
+    code) that hold a changed item — its keys against every code, every key against its
+    codes —, verified as grouping does (items are in path order, so a pair i < j is matched
+    as grouping matches it). Exact (flat) while ``touch_exactly``: these pairs then depend
+    on no other file. Else by inverted-file indexes over every code and over every key
+    (their cells sized for the changed items' queries, ``index.cells``): at least the share
+    of the entries a full regroup's search probes."""
     if not changed:
         return set()
     keys_of = item_keys(items)
@@ -208,12 +247,20 @@ def _touched_by(
     keys, codes, code_owner = prep.take_hashes()
     mine = np.zeros(len(items), dtype=bool)
     mine[changed] = True
-    held = mine[code_owner]
-    flat = len(codes)  # the flat index at any size: these pairs depend on no other file
-    q1, r1, _ = HashIndex(codes, flat).search(keys[mine[owner]], SEARCH_RADIUS)  # its keys
-    q2, r2, _ = HashIndex(codes[held], flat).search(keys, SEARCH_RADIUS)  # its codes
+    held, asks = mine[code_owner], mine[owner]
+    my_keys, my_codes = keys[asks], codes[held]
+    exact = touch_exactly(len(codes), len(keys), len(my_codes), len(my_keys))
+    log.debug("the changed items' search: %s", "exact" if exact else "inverted-file")
+    if exact:
+        flat = len(codes) + len(keys)  # the flat index at any size
+        q1, r1, _ = HashIndex(codes, flat).search(my_keys, SEARCH_RADIUS)  # its keys
+        q2, r2, _ = HashIndex(my_codes, flat).search(keys, SEARCH_RADIUS)  # its codes
+    else:
+        q1, r1, _ = HashIndex(codes, 0, len(my_keys)).search(my_keys, SEARCH_RADIUS)
+        del codes
+        r2, q2, _ = HashIndex(keys, 0, len(my_codes)).search(my_codes, SEARCH_RADIUS)
     pairs = [
-        np.stack([owner[mine[owner]][q1], code_owner[r1]], axis=1),
+        np.stack([owner[asks][q1], code_owner[r1]], axis=1),
         np.stack([owner[q2], code_owner[held][r2]], axis=1),
     ]
     cand = np.concatenate(pairs)
@@ -256,7 +303,7 @@ def plan(
     for a, b in old_forbidden ^ forbidden:
         changed.update(x for x in (a, b) if str(x) in cur)  # (a vanished one is in gone)
     gone = {int(k) for k in prev if k not in cur}
-    redo, why = _part(keys, prep, changed, gone, rec, forbidden, thr, items)
+    redo, why, exact = _part(keys, prep, changed, gone, rec, forbidden, thr, items)
     if redo is None:
         log.debug("regrouping all: %s", why)
         return None, lazy, built(ctx.cat, ex, cur, prev)
@@ -267,8 +314,11 @@ def plan(
         return None, lazy, built(ctx.cat, ex, cur, prev)
     parts = rec["parts"]
     labels = {k: parts[str(k)] for k in keys if str(k) in parts and k not in redone}
-    log.debug("regrouping %d of %d items, %d groups kept", len(redo), len(keys), len(kept))
-    return Plan(redo, Part(kept, redone), labels), lazy, {}
+    log.debug(
+        "regrouping %d of %d items (%s search), %d groups kept",
+        *(len(redo), len(keys), "exact" if exact else "inverted-file", len(kept)),
+    )
+    return Plan(redo, Part(kept, redone), labels, exact), lazy, {}
 
 
 def _part(
@@ -280,18 +330,20 @@ def _part(
     forbidden: set[tuple[int, int]],
     thr: Thresholds,
     items: Sequence[Item],
-) -> tuple[list[int] | None, str]:
-    """The items to regroup, sorted (None: all, and why): the changed ones, those with a
+) -> tuple[list[int] | None, str, bool]:
+    """The items to regroup, sorted (None: all, and why), and whether their search is exact: the changed ones, those with a
     verified edge to one, and every member of a stored component holding any of those or
     a vanished one. Closed under the edges of E' (the module's docstring): an unchanged
-    item's edges to other unchanged ones are the stored ones, inside its component."""
-    index = {k: n for n, k in enumerate(keys)}
-    changed_items = sorted(index[r] for r in changed if r in index)
+    item's edges to other unchanged ones are the stored ones, inside its component. None
+    where it would cost more than a full regroup (``Costs``), checked before the changed
+    items' search and again on the part it found."""
+    row_of = {k: n for n, k in enumerate(keys)}
+    changed_items = sorted(row_of[r] for r in changed if r in row_of)
     if len(changed_items) > MOST * len(keys):
-        return None, f"{len(changed_items)} of {len(keys)} items changed"
-    codes_of = np.bincount(prep.code_owner, minlength=len(keys))
-    if int(codes_of[changed_items].sum()) > PART_LIMIT:
-        return None, f"the changed items hold over {PART_LIMIT} codes"
+        return None, f"{len(changed_items)} of {len(keys)} items changed", False
+    costs = Costs(prep, len(keys), changed_items)
+    if why := costs.over(changed_items):
+        return None, why, False
     touched = _touched_by(items, prep, changed_items, forbidden, thr)
     parts = rec["parts"]
     dirty = {parts[str(r)] for r in changed | gone if str(r) in parts}
@@ -299,9 +351,43 @@ def _part(
     redo = set(changed_items) | touched
     redo.update(n for n, k in enumerate(keys) if parts.get(str(k), -1) in dirty)
     out = sorted(redo)
-    if (codes := int(codes_of[out].sum())) > PART_LIMIT:
-        return None, f"the part to regroup holds {codes} codes (over {PART_LIMIT})"
-    return out, ""
+    if why := costs.over(out):
+        return None, why, False
+    return out, "", costs.part(out)[1] <= PART_FLAT
+
+
+class Costs:
+    """The cost model that draws the "regroup all" line, in ``index.search_cost``'s units
+    (Hamming distances): a regroup by parts costs the changed items' search against the
+    whole collection (``touch_exactly``'s choice) and the part's own grouping — its search
+    (flat up to ``PART_FLAT`` codes, else the inverted file) and ``ITEM_COST`` an item —;
+    a full regroup its search (flat up to ``index.FLAT_LIMIT`` codes) and every item's."""
+
+    def __init__(self, prep: ViewSignatures, items: int, changed: list[int]) -> None:
+        self.codes_of = np.bincount(prep.code_owner, minlength=items)
+        self.keys_of = np.bincount(prep.owner, minlength=items)
+        codes, keys = len(prep.code_owner), len(prep.owner)
+        flat = codes <= index.FLAT_LIMIT
+        self.full = search_cost(codes, keys, flat) + ITEM_COST * items
+        mine_c, mine_k = int(self.codes_of[changed].sum()), int(self.keys_of[changed].sum())
+        flat_cost, ivf_cost = touch_costs(codes, keys, mine_c, mine_k)
+        self.touch = flat_cost if touch_exactly(codes, keys, mine_c, mine_k) else ivf_cost
+
+    def part(self, rows: list[int]) -> tuple[float, int]:
+        """A regroup by parts of these items: its cost, and the part's codes."""
+        codes, keys = int(self.codes_of[rows].sum()), int(self.keys_of[rows].sum())
+        search = search_cost(codes, keys, codes <= PART_FLAT)
+        return self.touch + search + ITEM_COST * len(rows), codes
+
+    def over(self, rows: list[int]) -> str:
+        """Why regrouping these items by parts costs more than a full regroup, or ""."""
+        cost, codes = self.part(rows)
+        if cost <= SHARE * self.full:
+            return ""
+        return (
+            f"a part of {len(rows)} items ({codes} codes) would cost {cost:.3g}, "
+            f"a full regroup {self.full:.3g}"
+        )
 
 
 def _unusable(rec: dict | None, settings: str, digest: Callable) -> str | None:

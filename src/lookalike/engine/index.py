@@ -4,10 +4,12 @@ Up to ``FLAT_LIMIT`` entries an exact ``IndexBinaryFlat`` range search is fastes
 inverted-file index (``IndexBinaryIVF``) answers the same range queries looking at a few
 percent of the entries, so there is never an all-pairs pass over a large collection. Its
 cells are centred on a sample of the codes themselves (no k-means: training 8 000 binary
-centroids on a million codes takes longer than the whole search), ``√(NPROBE·N/4)`` of them,
-which balances the cost of finding the probed cells against scanning them. Measured on
-100k synthetic signatures (``benchmarks/scaling.py``, figures in docs/benchmarks.md): ≥ 99.8 %
-of the exact index's pairs, every planted copy, at a fraction of its time.
+centroids on a million codes takes longer than the whole search), ``√(NPROBE·N/4)`` of them
+when N entries are asked about themselves, which balances the cost of finding the probed
+cells against scanning them; fewer for fewer queries (``cells``), which probes a larger share
+of the entries. Measured on 100k synthetic signatures (``benchmarks/scaling.py``, figures in
+docs/benchmarks.md): ≥ 99.8 % of the exact index's pairs, every planted copy, at a fraction
+of its time. ``search_cost`` is the cost model a caller choosing between the two reads.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ FLAT_LIMIT = 20_000
 NPROBE = 32
 MIN_CELLS = 64
 SEARCH_CHUNK = 65_536  # queries per range search: its hit arrays (radius + 1) are temporaries
+# An inverted file's distance (list walk, ids) costs about twice a flat one's: 0.9-1.2 ns
+# against 0.5-0.6 on the 2-core box, 200k codes, 2k-20k queries (``search_cost``)
+IVF_UNIT = 2.0
 
 
 def _faiss():
@@ -35,6 +40,26 @@ def _faiss():
     return faiss
 
 
+def cells(n: int, queries: int | None = None) -> int:
+    """The inverted-file index's cell count for ``n`` entries and ``queries`` queries (None:
+    as many as entries): entries x cells to assign them, queries x cells to find the probed
+    ones, queries x NPROBE x n / cells to scan them; their sum is least at cells² ≈
+    NPROBE·q·n/(q + n), and half that (√(NPROBE·N/4) for q = n) measured best."""
+    q = n if queries is None else max(1, queries)
+    want = math.sqrt(NPROBE * q * n / (q + n) / 2) if n else 1.0
+    return min(max(MIN_CELLS, 2 ** round(math.log2(max(1.0, want)))), max(1, n))
+
+
+def search_cost(n: int, queries: int, flat: bool) -> float:
+    """Hamming distances a range search of ``queries`` codes among ``n`` computes, in flat
+    ones: every pair by the flat index, or (inverted file, ``IVF_UNIT`` each) the cells'
+    assignments and probes and the probed cells' entries."""
+    if flat:
+        return float(n) * queries
+    c = cells(n, queries)
+    return IVF_UNIT * (float(n) * c + float(queries) * c + float(queries) * min(NPROBE, c) * n / c)
+
+
 def hamming_knn(base: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """k nearest ``base`` rows (uint8 codes) of each ``query`` row by Hamming distance:
     (distances, row ids), ties in row order. The pixel re-check matches ORB descriptors with
@@ -47,9 +72,12 @@ def hamming_knn(base: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray
 class HashIndex:
     """Binary codes (n, nbytes) uint8; ids are row numbers."""
 
-    def __init__(self, codes: np.ndarray, flat_limit: int | None = None) -> None:
+    def __init__(
+        self, codes: np.ndarray, flat_limit: int | None = None, queries: int | None = None
+    ) -> None:
         """``flat_limit``: the most entries searched exactly (None: ``FLAT_LIMIT``, read at
-        call time so a test can make a tiny collection take the inverted-file path)."""
+        call time so a test can make a tiny collection take the inverted-file path).
+        ``queries``: how many codes will ask (None: as many as entries), for ``cells``."""
         faiss = _faiss()
         flat_limit = FLAT_LIMIT if flat_limit is None else flat_limit
         self.codes = np.ascontiguousarray(codes, dtype=np.uint8)
@@ -59,8 +87,7 @@ class HashIndex:
         if self.flat:
             self.index = faiss.IndexBinaryFlat(self.bits)
         else:
-            nlist = max(MIN_CELLS, 2 ** round(math.log2(math.sqrt(NPROBE * self.n / 4))))
-            nlist = min(nlist, self.n)
+            nlist = cells(self.n, queries)
             self._quantizer = faiss.IndexBinaryFlat(self.bits)  # kept alive with the index
             self.index = faiss.IndexBinaryIVF(self._quantizer, self.bits, nlist)
             centres = np.random.default_rng(0).choice(self.n, nlist, replace=False)

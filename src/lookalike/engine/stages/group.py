@@ -423,7 +423,7 @@ def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
     found = stream.found if stream is not None else None
     steps = group_steps(
         some, ctx.options.sensitivity, forbidden, on_group_progress, recheck, prep,
-        plan is not None, found, stamps,
+        plan is not None and plan.exact, found, stamps,
     )  # fmt: skip
     del prep
     clustering = yield from _recheck_rounds(ctx, steps, recheck, stream)
