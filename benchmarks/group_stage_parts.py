@@ -20,12 +20,14 @@ from __future__ import annotations
 import atexit
 import functools
 import json
+import logging
 import os
 import sys
 import time
 
 TIMES: dict[str, list[float]] = {}
-PARTS = ("signatures", "stamps", "_touched_by", "_part", "_kept", "built", "load", "_touched_ivf")
+LOG: list[str] = []  # group_parts' debug lines: what it regrouped, which search, or why all
+PARTS = ("signatures", "stamps", "_touched_by", "_part", "_kept", "built", "load")
 STAGE = ("_not_grouping", "_items", "_plan", "_labels")
 
 
@@ -72,8 +74,9 @@ def _report() -> None:
     for name, (wall, cpu, calls) in TIMES.items():
         print(f"{name:28s} wall {wall:6.2f} s  cpu {cpu:6.2f} s  calls {calls}", file=sys.stderr)
     if out := os.environ.get("GROUP_PIECES_JSON"):
-        doc = {k: {"wall_s": round(w, 3), "cpu_s": round(c, 3), "calls": n}
-               for k, (w, c, n) in TIMES.items()}  # fmt: skip
+        doc: dict = {k: {"wall_s": round(w, 3), "cpu_s": round(c, 3), "calls": n}
+                     for k, (w, c, n) in TIMES.items()}  # fmt: skip
+        doc["log"] = LOG
         with open(out, "w") as f:
             json.dump(doc, f, indent=1)
 
@@ -83,6 +86,12 @@ def main() -> None:
     from lookalike.engine import group_parts
     from lookalike.engine.stages import group
 
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            LOG.append(record.getMessage())
+
+    group_parts.log.setLevel(logging.DEBUG)
+    group_parts.log.addHandler(Keep())
     for name in PARTS:
         _wrap(group_parts, name)
     for name in STAGE:

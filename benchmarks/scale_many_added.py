@@ -9,12 +9,14 @@ group stage alone, with each given code (``--code NAME=SRC``: a ``src`` folder, 
 ``PYTHONPATH``), rounds alternating the codes (A/B/A/B on a shared box).
 
 The new files are decoded once. ``start.db`` is a copy of ``--from-catalog`` (a catalog that
-scanned the set; its thumbnails hard-linked); ``base.db`` rescans it with the added files'
-folder as an (empty) root: a full regroup whose record the later rescans start from.
-``all.db`` then scans every added file. For each count, ``k.db`` is ``all.db`` with only that
-many added files present (the other subfolders moved aside) and ``base.db``'s grouping put
-back (its groups, members, re-check verdicts and records): a rescan of it decodes nothing and
-regroups exactly what a rescan after adding those files would. Each run rescans a fresh copy
+scanned the set; its thumbnails hard-linked); each code rescans it with the added files'
+folder as an (empty) root, once per code (``base-NAME.db``): a full regroup whose record
+the later rescans start from.
+``all.db`` then scans every added file. For each count and code, ``kK-NAME.db`` is ``all.db``
+with only that many added files present (the other subfolders moved aside) and
+``base-NAME.db``'s grouping put back (its groups, members, re-check verdicts and records;
+one base per code, as the record holds the engine's source): a rescan of it decodes nothing
+and regroups exactly what a rescan after adding those files would. Each run rescans a fresh copy
 of it, by parts (the default) or as a full regroup (``LOOKALIKE_REUSE_GROUPS=0``), in a child
 process under ``group_stage_parts.py`` (the group stage's wall and driver CPU; the pieces'
 thread CPU), and the outputs' groups are compared.
@@ -105,8 +107,9 @@ def _fresh(db: Path, to: Path) -> None:
     shutil.copy(db, to)
 
 
-def _prepare(args: argparse.Namespace, first: Path) -> list[int]:
-    """start.db, base.db, the added files, all.db (each made once); the counts' steps."""
+def _prepare(args: argparse.Namespace, codes: list[tuple[str, Path]]) -> list[int]:
+    """start.db, each code's base-NAME.db, the added files, all.db (each made once); the
+    counts' steps."""
     w = args.work
     steps = [b - a for a, b in zip([0, *args.adds], args.adds, strict=False)]
     (w / "added").mkdir(parents=True, exist_ok=True)
@@ -115,20 +118,19 @@ def _prepare(args: argparse.Namespace, first: Path) -> list[int]:
         _fresh(args.from_catalog, w / "start.db")
         if (cache := args.from_catalog.parent / "cache").is_dir() and not (w / "cache").exists():
             shutil.copytree(cache, w / "cache", copy_function=os.link)
-    for n in range(len(steps)):  # nothing added is present for the base scan
-        if (d := w / "added" / f"a{n}").exists():
-            d.rename(w / "aside" / d.name)
-    if not (w / "base.db").exists():
-        _fresh(w / "start.db", w / "base.tmp")
-        print("base:", _scan(args, first, w / "base.tmp", w / "base.json", False), flush=True)
-        _fresh(w / "base.tmp", w / "base.db")
+    _present(w, 0)  # nothing added is present for the base scans
+    for name, src in codes:  # the record holds the engine's source: one base per code
+        if not (base := w / f"base-{name}.db").exists():
+            _fresh(w / "start.db", w / "base.tmp")
+            print("base:", _scan(args, src, w / "base.tmp", w / "base.json", False), flush=True)
+            _fresh(w / "base.tmp", base)
     for n, k in enumerate(steps):
         if not (w / "aside" / f"a{n}").exists():
             _add_files(args.set, w / "aside" / f"a{n}", k, seed=1000 + n)
     if not (w / "all.db").exists():
         _present(w, len(steps))
-        _fresh(w / "base.db", w / "all.tmp")
-        print("all:", _scan(args, first, w / "all.tmp", w / "all.json", False), flush=True)
+        _fresh(w / f"base-{codes[0][0]}.db", w / "all.tmp")
+        print("all:", _scan(args, codes[0][1], w / "all.tmp", w / "all.json", False), flush=True)
         _fresh(w / "all.tmp", w / "all.db")
     return steps
 
@@ -150,23 +152,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--code", action="append", required=True, help="NAME=SRC (repeatable)")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--modes", default="parts,full")
+    ap.add_argument("--full-code", help="the one code whose full regroups run (default: all)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
     codes = [(c.split("=", 1)[0], Path(c.split("=", 1)[1]).resolve()) for c in args.code]
-    steps = _prepare(args, codes[0][1])
+    steps = _prepare(args, codes)
     runs = []
     for n, k in enumerate(args.adds):
         _present(args.work, n + 1)
-        kdb = args.work / f"k{k}.db"
-        if not kdb.exists():
-            _fresh(args.work / "all.db", kdb)
-            _put_grouping(kdb, args.work / "base.db")
+        for name, _ in codes:
+            if not (kdb := args.work / f"k{k}-{name}.db").exists():
+                _fresh(args.work / "all.db", kdb)
+                _put_grouping(kdb, args.work / f"base-{name}.db")
         outs: dict[str, Path] = {}
         for r in range(args.rounds):
             for name, src in codes if r % 2 == 0 else codes[::-1]:
                 for mode in args.modes.split(","):
-                    _fresh(kdb, args.work / "run.db")
+                    if mode == "full" and args.full_code not in (None, name):
+                        continue
+                    _fresh(args.work / f"k{k}-{name}.db", args.work / "run.db")
                     out = args.work / f"k{k}-{name}-{mode}-{r}.json"
                     got = _scan(args, src, args.work / "run.db", out, mode == "full")
                     got.update(added=k, code=name, mode=mode, round=r,
@@ -175,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                     outs[f"{name}-{mode}"] = out
                     print(json.dumps(got), flush=True)
                     runs.append(got)
+        if not outs:
+            continue
         groups = {key: json.loads(p.read_text())["groups"] for key, p in outs.items()}
         first = next(iter(groups.values()))
         same = {key: g == first for key, g in groups.items()}
