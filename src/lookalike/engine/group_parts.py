@@ -85,7 +85,9 @@ MOST = 0.5
 # regroup by parts while that costs at most SHARE of a full regroup's estimate.
 SHARE = 1.0
 # A grouped item's share of a regroup besides the search (its signatures, candidates'
-# matching, clustering): ≈ 30 µs at 100k (benchmarks/scale_many_added.py, docs/benchmarks.md).
+# matching, clustering): ≈ 30 µs, a full regroup's average at 100k. A part's items are the
+# dense ones and cost more: the model puts a part at 0.56 of a full regroup where it measured
+# level (benchmarks/scale_many_added.py, docs/benchmarks.md), within MOST.
 ITEM_COST = 50_000
 # The changed items' search against the whole collection stays exact up to this cost (≈ 0.1 s)
 # even where the inverted file would cost less, as a full flat search of FLAT_LIMIT codes does.
@@ -380,14 +382,15 @@ class Costs:
         return self.touch + search + ITEM_COST * len(rows), codes
 
     def over(self, rows: list[int]) -> str:
-        """Why regrouping these items by parts costs more than a full regroup, or ""."""
+        """Why regrouping these items by parts costs more than a full regroup, or "" (the
+        estimates go to the debug log either way)."""
         cost, codes = self.part(rows)
-        if cost <= SHARE * self.full:
-            return ""
-        return (
-            f"a part of {len(rows)} items ({codes} codes) would cost {cost:.3g}, "
-            f"a full regroup {self.full:.3g}"
+        say = (
+            f"a part of {len(rows)} items ({codes} codes) would cost {cost:.3g} "
+            f"(the changed items' search {self.touch:.3g}), a full regroup {self.full:.3g}"
         )
+        log.debug("cost model: %s", say)
+        return say if cost > SHARE * self.full else ""
 
 
 def _unusable(rec: dict | None, settings: str, digest: Callable) -> str | None:
