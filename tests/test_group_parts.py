@@ -420,3 +420,22 @@ def test_many_added_photos_regroup_by_parts_with_the_inverted_file(
     assert not any({"q0.jpg", "q1.jpg"} & set(files) for _, files in found)
     assert got == _scan(Engine(ref, tmp_path / "thumbs"), _opts(lib))
     assert plans[-1] is None and searches[-1] == "ivf"
+
+
+def test_the_cost_model_regroups_a_months_photos_by_parts_in_a_million():
+    """The lines the cost model draws for a library of 1 M photos (1.1 keys and 1.8 codes a
+    photo, as the 100k mosaic set has): 20 changed photos are searched exactly, 40 000 by the
+    inverted file, and regrouped by parts (a part of 60 000 photos); a part of all of them
+    costs more than a full regroup."""
+    n = 1_000_000
+    prep = type("Prep", (), {})()
+    prep.owner = np.concatenate([np.arange(n), np.arange(0, n, 10)])
+    prep.code_owner = np.repeat(np.arange(n), np.where(np.arange(n) % 5 == 0, 1, 2))
+    codes, keys = len(prep.code_owner), len(prep.owner)
+    assert group_parts.touch_exactly(codes, keys, 36, 22)
+    assert not group_parts.touch_exactly(codes, keys, 72_000, 44_000)
+    changed = list(range(n - 40_000, n))
+    costs = group_parts.Costs(prep, n, changed)
+    assert costs.over(changed) == ""
+    assert costs.over(list(range(n - 60_000, n))) == ""
+    assert costs.over(list(range(n))) != ""
