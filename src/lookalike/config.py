@@ -52,6 +52,11 @@ def thumbnail_dir() -> Path:
     return cache_dir() / "thumbs"
 
 
+def remote_thumbnail_dir() -> Path:
+    """The ``--server`` app's copies of a server's thumbnails (remote_thumbs.py)."""
+    return cache_dir() / "remote-thumbs"
+
+
 def journal_path() -> Path:
     return data_dir() / "journal.sqlite"
 

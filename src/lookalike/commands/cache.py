@@ -1,8 +1,10 @@
-"""``lookalike cache prune``: remove the thumbnail cache's files and packs no catalog uses.
+"""``lookalike cache prune``: remove the thumbnail cache's files and packs no catalog uses, and
+trim the ``--server`` app's copies (remote-thumbs/) to their cap.
 
 stdout: what was removed and kept, and why (text, or one JSON object with ``--format json``);
-stderr: errors. Exit 0 done, 1 some files could not be removed, 3 refused (no catalog is known
-to use the cache), 4 a catalog could not be read (nothing removed), 5 a scan is running.
+stderr: errors. Exit 0 done, 1 some files could not be removed, 2 a bad ``ui.remote_thumbs_mb``,
+3 refused (no catalog is known to use the cache), 4 a catalog could not be read (nothing
+removed), 5 a scan is running.
 """
 
 from __future__ import annotations
@@ -48,15 +50,39 @@ def cache_group() -> None:
     show_default=True,
     help="seconds: keep any file or pack changed more recently than this",
 )
+@click.option(
+    "--remote",
+    is_flag=True,
+    help="only trim the --server app's copies of a server's thumbnails (remote-thumbs/), "
+    "least recently used first, to ui.remote_thumbs_mb (a machine that only uses --server)",
+)
+@click.option(
+    "--remote-mb",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="trim remote-thumbs/ to this many MB this time  [default: ui.remote_thumbs_mb, 1024]",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def prune_cmd(
-    named: tuple[Path, ...], dry_run: bool, compact: bool, min_age: float, fmt: str
+    named: tuple[Path, ...],
+    dry_run: bool,
+    compact: bool,
+    min_age: float,
+    remote: bool,
+    remote_mb: float | None,
+    fmt: str,
 ) -> None:
     """Remove the thumbnails and packs that no catalog using the cache names any more:
     those of photos changed, moved or deleted since, of catalogs deleted, of older versions.
-    Never while a scan runs (one that starts waits for the prune)."""
+    Never while a scan runs (one that starts waits for the prune). Then trim remote-thumbs/,
+    the --server app's copies, to its cap (least recently used first)."""
     from lookalike.engine import settings, thumb_prune
 
+    cap = _remote_cap(remote_mb)
+    if remote:
+        trimmed = _trim_remote(cap, dry_run, min_age)
+        sys.stdout.write(_remote_out(trimmed, fmt, {}))
+        sys.exit(EXIT_PARTIAL if trimmed.failed else 0)
     s = settings.current()
     try:
         out = thumb_prune.prune(
@@ -66,15 +92,57 @@ def prune_cmd(
         sys.stderr.write(f"lookalike cache prune: {exc}\n")
         sys.exit(EXIT_BUSY)
     except thumb_prune.NoCatalog as exc:
-        sys.stderr.write(f"lookalike cache prune: {exc}\n")
+        sys.stderr.write(f"lookalike cache prune: {exc} (a machine that only uses --server: "
+                         "lookalike cache prune --remote)\n")  # fmt: skip
         sys.exit(EXIT_REFUSED)
+    trimmed = _trim_remote(cap, dry_run, min_age)
     if fmt == "json":
-        sys.stdout.write(json.dumps(out.to_json()) + "\n")
+        sys.stdout.write(_remote_out(trimmed, fmt, out.to_json()))
     else:
         sys.stdout.writelines(line + "\n" for line in report_lines(out))
+        sys.stdout.write(_remote_out(trimmed, fmt, {}))
     for problem in out.failed:
         sys.stderr.write(f"lookalike cache prune: could not remove {problem}\n")
-    sys.exit(EXIT_PARTIAL if out.failed else 0)
+    sys.exit(EXIT_PARTIAL if out.failed or trimmed.failed else 0)
+
+
+def _remote_cap(remote_mb: float | None) -> int:
+    """The cap in bytes: ``--remote-mb``, else config.toml's (exit 2 when that is unusable)."""
+    from lookalike import config, remote_thumbs
+
+    if remote_mb is not None:
+        return int(remote_mb * 1_000_000)
+    try:
+        return remote_thumbs.cap_bytes(config.load_config())
+    except (config.ConfigError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _trim_remote(cap: int, dry_run: bool, grace: float):  # noqa: ANN202 - a Trimmed
+    from lookalike import config, remote_thumbs
+
+    trimmed = remote_thumbs.trim(config.remote_thumbnail_dir(), cap, dry_run, grace)
+    for problem in trimmed.failed:
+        sys.stderr.write(f"lookalike cache prune: could not remove {problem}\n")
+    return trimmed
+
+
+def _remote_out(t, fmt: str, doc: dict) -> str:  # noqa: ANN001 - a remote_thumbs.Trimmed
+    """The remote trim's report: ``doc`` with its ``remote`` key (JSON), or its text lines."""
+    if fmt == "json":
+        return json.dumps({**doc, "remote": t.to_json()}) + "\n"
+    verb = "would remove" if t.dry_run else "removed"
+    lines = [f"remote thumbnails {t.folder} (cap {decimal(t.cap)})"]
+    lines.append(f"{verb} {t.removed[0]} × least recently used ({decimal(t.removed[1])})")
+    if t.temps[0]:
+        lines.append(f"{verb} {t.temps[0]} × temporary file of a fetch that died "
+                     f"({decimal(t.temps[1])})")  # fmt: skip
+    lines.append(f"kept {t.kept[0]} × under the cap ({decimal(t.kept[1])})")
+    if t.recent[0]:
+        lines.append(f"kept {t.recent[0]} × over the cap, used in the last --min-age seconds "
+                     f"({decimal(t.recent[1])})")  # fmt: skip
+    lines.append(f"{'would free' if t.dry_run else 'freed'} {decimal(t.freed)}")
+    return "".join(line + "\n" for line in lines)
 
 
 def report_lines(out) -> list[str]:  # noqa: ANN001 - a thumb_prune.Outcome

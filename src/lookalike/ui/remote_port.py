@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from lookalike import remote_thumbs
 from lookalike.engine.catalog_groups import GroupFilter
 from lookalike.engine.events import (
     Event,
@@ -152,7 +153,8 @@ class RemotePort:
         self.url = url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=self.url, headers=self.headers, timeout=300)
-        self.cache = Path(cache or config.cache_dir() / "remote-thumbs")
+        self.cache = Path(cache or config.remote_thumbnail_dir())
+        self.thumbs = remote_thumbs.ThumbCache(self.cache, _cap())  # trims now, in a thread
         self._lock = threading.Lock()
         # Thumbnail keys the server answered 404 for: not asked again on every page read (at
         # 2,000 groups each page read paid one round trip a missing thumbnail) until a scan
@@ -168,28 +170,21 @@ class RemotePort:
         return _answer(r)
 
     def thumb(self, url: str | None) -> str | None:
-        """The local copy of a server thumbnail (fetched once; None when there is none)."""
-        if not url:
-            return None
-        key = url.rsplit("/", 1)[-1]
-        if key in self._no_thumb:
-            return None
-        for suffix in (".jpg", ".webp"):  # fetched before (WebP: from an older server)
-            if (local := self.cache / key[:2] / f"{key}{suffix}").exists():
-                return str(local)
-        r = self.http.get(url)
+        """The local copy of a server thumbnail (fetched once, kept while the cache's cap
+        allows, remote_thumbs.py; None when there is none)."""
+        key = url.rsplit("/", 1)[-1] if url else ""
+        if not remote_thumbs.KEY.match(key) or key in self._no_thumb:
+            return None  # no thumbnail, or a name the cache would not know
+        if (local := self.thumbs.find(key)) is not None:
+            return str(local)
+        r = self.http.get(url or "")
         if r.status_code == 404:  # the server has none: remembered (another error is not)
             with self._lock:
                 self._no_thumb.add(key)
         if r.status_code != 200:
             return None
         webp = r.headers.get("content-type", "").startswith("image/webp")
-        local = self.cache / key[:2] / f"{key}{'.webp' if webp else '.jpg'}"
-        local.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local.with_suffix(f".{threading.get_ident()}.tmp")
-        tmp.write_bytes(r.content)
-        os.replace(tmp, local)
-        return str(local)
+        return str(self.thumbs.store(key, r.content, webp))
 
     def forget_thumb_misses(self) -> None:
         """Ask the server again for the thumbnails it had none of (a scan may have made them)."""
@@ -456,6 +451,17 @@ def as_json(body: Any) -> dict[str, Any]:
         return {}
     text = json.dumps(body, ensure_ascii=True, allow_nan=False)
     return {"content": text.encode("ascii"), "headers": {"Content-Type": "application/json"}}
+
+
+def _cap() -> int:
+    """The remote thumbnail cache's cap from config.toml (its default if that is unusable:
+    ``lookalike cache prune --remote`` says why)."""
+    from lookalike import config
+
+    try:
+        return remote_thumbs.cap_bytes(config.load_config())
+    except (config.ConfigError, ValueError):
+        return remote_thumbs.DEFAULT_MB * 1_000_000
 
 
 def _hidden(show_hidden: bool) -> dict[str, str]:
