@@ -7,7 +7,8 @@ measures it on a scanned catalog's stored features (opened read-only): the last 
 by file id are the changed ones (in ``scale_many_added.py``'s ``all.db`` those are the added
 files), and for each k the items with a verified edge to one of them (``_touched_by``) are
 found three ways — exact (flat), by the inverted file, and from a full regroup's candidate
-search (``candidate_array``) — with each one's CPU and its share of the exact way's items.
+search (``candidate_array``) — with each one's CPU (the process's: all threads) and wall and
+its share of the exact way's items.
 
     PYTHONPATH=src python benchmarks/touch_recall.py /tmp/bigpart-many/all.db \\
         --changed 2000,10000,40000
@@ -69,10 +70,10 @@ def run(catalog: Path, counts: list[int]) -> dict:
     out = {"items": len(table.keys), "keys": len(hashes[0]), "codes": len(hashes[1]), "runs": []}
     for k in counts:
         changed = list(range(len(table.keys) - k, len(table.keys)))
-        got, cpu = {}, {}
+        got, cpu, wall = {}, {}, {}
         for way in ("exact", "ivf", "full"):
             prep.keys, prep.codes, prep.code_owner = hashes
-            t = time.process_time()
+            t, w = time.process_time(), time.perf_counter()
             if way == "full":
                 got[way] = _full_search(prep, changed, thr)
             else:
@@ -82,10 +83,11 @@ def run(catalog: Path, counts: list[int]) -> dict:
                 finally:
                     group_parts.touch_exactly = real
             cpu[way] = round(time.process_time() - t, 2)
+            wall[way] = round(time.perf_counter() - w, 2)
         exact = got["exact"]
         share = {w: round(len(got[w] & exact) / max(1, len(exact)), 5) for w in got}
         beyond = {w: len(got[w] - exact) for w in got}
-        row = {"changed": k, "cpu_s": cpu, "touched": {w: len(v) for w, v in got.items()},
+        row = {"changed": k, "cpu_s": cpu, "wall_s": wall, "touched": {w: len(v) for w, v in got.items()},
                "share_of_exact": share, "beyond_exact": beyond,
                "load": Path("/proc/loadavg").read_text().split()[:3]}  # fmt: skip
         print(row, file=sys.stderr, flush=True)
