@@ -205,3 +205,45 @@ def test_cache_prune_trims_the_remote_cache_and_reports_it_apart(tmp_path: Path)
     config.update_config(lambda d: config.set_key(d, remote_thumbs.CONFIG_KEY, "lots"))
     r = run(main, ["cache", "prune", "--remote"])
     assert r.exit_code == 2 and "ui.remote_thumbs_mb = 'lots'" in r.output
+
+
+def test_a_thumbnail_used_while_a_trim_runs_stays(tmp_path: Path, monkeypatch) -> None:
+    """The port's hit lands after the trim listed the files: the file is looked at again just
+    before it would go, and stays; the other old one goes."""
+    folder = tmp_path / "remote-thumbs"
+    files = []
+    for i, arr in enumerate([data.astronaut(), data.coffee()]):
+        key = f"{i:02x}" + "1" * 14
+        (folder / key[:2]).mkdir(parents=True)
+        files.append(folder / key[:2] / f"{key}.jpg")
+        files[-1].write_bytes(_jpeg(arr))
+    age(files)
+    listed = remote_thumbs._entries
+
+    def list_then_hit(where: Path):
+        out = listed(where)
+        assert remote_thumbs.ThumbCache(folder, None).find(files[0].stem) == files[0]
+        return out
+
+    monkeypatch.setattr(remote_thumbs, "_entries", list_then_hit)
+    out = remote_thumbs.trim(folder, 0)
+    assert out.recent[0] == 1 and out.removed[0] == 1
+    assert files[0].exists() and not files[1].exists()
+
+
+def test_a_port_under_its_cap_lists_nothing_after_a_fetch(tmp_path: Path) -> None:
+    """Every N fetches a trim runs only while the folder may be over the cap (its size as of
+    the last trim plus the bytes fetched since)."""
+    folder = tmp_path / "remote-thumbs"
+    cache = remote_thumbs.ThumbCache(folder, 10**9, every=1)
+    cache.wait()
+    first = cache.last
+    assert first is not None and first.kept == [0, 0]
+    blob = _jpeg(data.camera())
+    cache.store("ab" + "2" * 14, blob, webp=False)
+    cache.wait()
+    assert cache.last is first  # far under the cap: no trim
+    cache.cap = len(blob)  # the next fetch goes over it
+    cache.store("cd" + "3" * 14, blob, webp=False)
+    cache.wait()
+    assert cache.last is not first and cache.last.kept[0] + cache.last.recent[0] == 2

@@ -113,12 +113,21 @@ def trim(folder: Path, cap: int, dry_run: bool = False, grace: float = GRACE) ->
         if total <= cap:
             out.kept[0] += 1
             out.kept[1] += size
-        elif mtime > newest:
+        elif mtime > newest or _used_since(path, newest):
             out.recent[0] += 1
             out.recent[1] += size
         elif _remove(out, out.removed, path, size):
             total -= size
     return out
+
+
+def _used_since(path: str, newest: float) -> bool:
+    """Whether the port used this file since the trim listed it (a hit touches it): looked at
+    again just before it would go, so a thumbnail just shown is not removed under the app."""
+    try:
+        return os.lstat(path).st_mtime > newest
+    except OSError:
+        return False
 
 
 def _remove(out: Trimmed, tally: list[int], path: str, size: int) -> bool:
@@ -138,13 +147,16 @@ def _remove(out: Trimmed, tally: list[int], path: str, size: int) -> bool:
 class ThumbCache:
     """The port's side of the cache: look a key up (a hit refreshes its use), store a fetched
     thumbnail atomically, and trim in a background thread at start and every ``TRIM_EVERY``
-    fetches (one trim at a time)."""
+    fetches while the folder may be over the cap (its size from the last trim plus what was
+    fetched since: no listing of 100 000 files while far under it; one trim at a time)."""
 
     def __init__(self, folder: Path, cap: int | None, every: int | None = None) -> None:
         self.folder, self.cap, self.every = folder, cap, every or TRIM_EVERY
         self._lock = threading.Lock()
         self._fetched = 0
         self._trimming: threading.Thread | None = None
+        self._bytes = 1 << 62  # the folder's size as of the last trim plus fetches since
+        self._added = 0  # bytes fetched by this port
         self.last: Trimmed | None = None  # the latest trim's outcome
         self.trim_soon()
 
@@ -157,8 +169,11 @@ class ThumbCache:
             local = self.path(key, suffix)
             try:
                 os.utime(local, follow_symlinks=False)  # a symlink's target untouched
-            except OSError:
+            except FileNotFoundError:
                 continue
+            except OSError:  # a read-only cache: still a hit, its use not recorded
+                if not local.exists():
+                    continue
             return local
         return None
 
@@ -171,7 +186,9 @@ class ThumbCache:
         os.replace(tmp, local)
         with self._lock:
             self._fetched += 1
-            due = self._fetched % self.every == 0
+            self._bytes += len(content)
+            self._added += len(content)
+            due = self._fetched % self.every == 0 and self._bytes > (self.cap or 0)
         if due:
             self.trim_soon()
         return local
@@ -189,8 +206,12 @@ class ThumbCache:
     def _trim(self) -> None:
         if self.cap is None:
             return
+        with self._lock:
+            start = self._added
         try:
-            self.last = trim(self.folder, self.cap)
+            self.last = out = trim(self.folder, self.cap)
+            with self._lock:  # a fetch during the trim may count twice: a trim sooner
+                self._bytes = out.kept[1] + out.recent[1] + self._added - start
         except OSError:
             pass  # an unreadable cache is the app's to report when it reads a thumbnail
 
