@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import sqlite3
 import subprocess
@@ -40,24 +39,10 @@ import time
 from pathlib import Path
 
 import scale
+from scale_change import _add_files  # half q60 re-saves of set photos, half new mosaics
 
 HERE = Path(__file__).resolve().parent
 GROUPING = ("groups", "group_files", "pair_checks")  # what a grouping writes, with meta rows
-
-
-def _add_files(root: Path, added: Path, n: int, seed: int) -> None:
-    """``n`` new files: q60 re-saves of photos of the set, and new mosaics."""
-    rng = random.Random(seed)
-    photos = sorted((root / "photos").rglob("*.jpg"))
-    srcs = scale._sources()
-    added.mkdir(parents=True, exist_ok=True)
-    for k in range(n):
-        path = added / f"new{k:05d}.jpg"
-        if k % 2 == 0:
-            with scale.Image.open(rng.choice(photos)) as im:
-                im.convert("RGB").save(path, quality=60)
-        else:
-            scale._mosaic(srcs, rng).save(path, quality=90)
 
 
 def _scan(args: argparse.Namespace, src: Path, db: Path, out: Path, full: bool) -> dict:
@@ -125,8 +110,9 @@ def _prepare(args: argparse.Namespace, codes: list[tuple[str, Path]]) -> list[in
             print("base:", _scan(args, src, w / "base.tmp", w / "base.json", False), flush=True)
             _fresh(w / "base.tmp", base)
     for n, k in enumerate(steps):
-        if not (w / "aside" / f"a{n}").exists():
-            _add_files(args.set, w / "aside" / f"a{n}", k, seed=1000 + n)
+        if not (added := w / "aside" / f"a{n}").exists():
+            added.mkdir(parents=True)
+            _add_files(args.set, added, k, seed=1000 + n)
     if not (w / "all.db").exists():
         _present(w, len(steps))
         _fresh(w / f"base-{codes[0][0]}.db", w / "all.tmp")

@@ -40,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import speed  # noqa: E402  (run_measured: wall, exit code, peak RSS of a process tree)
+from accuracy import _union_groups  # noqa: E402  (a peer's pair list read as groups)
 
 CONTENDERS = ("lookalike", "czkawka", "imagededup")
 
@@ -61,7 +62,7 @@ def _child(kind: str, root: Path, work: Path) -> dict:
         ph = PHash(verbose=False)
         enc = ph.encode_images(image_dir=str(flat))
         dups = ph.find_duplicates(encoding_map=enc, max_distance_threshold=10)
-        groups = _union((a, b) for a, bs in dups.items() for b in bs)
+        groups = _union_groups((a, b) for a, bs in dups.items() for b in bs)
         groups = [[str(root / name.replace("__", "/")) for name in g] for g in groups]
     else:
         raise SystemExit(f"unknown contender {kind!r}")
@@ -79,24 +80,6 @@ def _flat_links(root: Path, flat: Path) -> Path:
             if not link.exists():
                 os.link(f, link)
     return flat
-
-
-def _union(pairs) -> list[list[str]]:
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        parent[find(a)] = find(b)
-    comps: dict[str, list[str]] = {}
-    for x in parent:
-        comps.setdefault(find(x), []).append(x)
-    return [sorted(c) for c in comps.values() if len(c) > 1]
 
 
 def _groups_of(kind: str, work: Path) -> list[list[str]]:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 
 from PIL import Image
@@ -95,3 +96,15 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         self.proc.wait(timeout=60)
+
+
+def counted(port) -> Counter:
+    """Thumbnail requests an app's ``RemotePort`` sends, by key."""
+    asked: Counter = Counter()
+
+    def hook(request) -> None:
+        if request.url.path.startswith("/thumbs/"):
+            asked[request.url.path.rsplit("/", 1)[-1]] += 1
+
+    port.http.event_hooks = {"request": [hook], "response": []}
+    return asked

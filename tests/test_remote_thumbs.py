@@ -12,7 +12,6 @@ import io
 import json
 import os
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -27,21 +26,9 @@ from skimage import data  # noqa: E402
 from lookalike import config, remote_thumbs  # noqa: E402
 from lookalike.engine.options import ScanOptions  # noqa: E402
 from lookalike.ui.remote_port import RemotePort  # noqa: E402
-from serve_helpers import Server, make_library  # noqa: E402
+from serve_helpers import Server, counted, make_library  # noqa: E402
 
 DEAD_PID = 2**22 + 12345  # above Linux's pid_max: never a running process
-
-
-def counted(port: RemotePort) -> Counter:
-    """Thumbnail requests this port sends, by key."""
-    asked: Counter = Counter()
-
-    def hook(request) -> None:
-        if request.url.path.startswith("/thumbs/"):
-            asked[request.url.path.rsplit("/", 1)[-1]] += 1
-
-    port.http.event_hooks = {"request": [hook], "response": []}
-    return asked
 
 
 def urls_of(port: RemotePort) -> dict[str, str]:

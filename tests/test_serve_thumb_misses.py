@@ -3,7 +3,6 @@ remembers the 404 per key until a scan through it): counted on a real ``lookalik
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,21 +14,9 @@ pytest.importorskip("skimage.data")
 from lookalike import config  # noqa: E402
 from lookalike.ui.group_pages import open_stored  # noqa: E402
 from lookalike.ui.remote_port import RemotePort  # noqa: E402
-from serve_helpers import Server  # noqa: E402
+from serve_helpers import Server, counted  # noqa: E402
 from test_decisions_rescan import make_library  # noqa: E402
 from test_serve_paired_decisions import rescan  # noqa: E402
-
-
-def counted(port: RemotePort) -> Counter:
-    """Thumbnail requests this port sends, by key."""
-    asked: Counter = Counter()
-
-    def hook(request) -> None:
-        if request.url.path.startswith("/thumbs/"):
-            asked[request.url.path.rsplit("/", 1)[-1]] += 1
-
-    port.http.event_hooks = {"request": [hook], "response": []}
-    return asked
 
 
 def read_all(port: RemotePort) -> list:
