@@ -234,3 +234,48 @@ def test_a_port_under_its_cap_lists_nothing_after_a_fetch(tmp_path: Path) -> Non
     cache.store("cd" + "3" * 14, blob, webp=False)
     cache.wait()
     assert cache.last is not first and cache.last.kept[0] + cache.last.recent[0] == 2
+
+
+def test_a_file_gone_while_a_trim_lists_the_cache_is_skipped(tmp_path: Path, monkeypatch) -> None:
+    """Another app's trim (or a hand) removes a file between the listing and its stat: the
+    trim goes on with the rest instead of stopping (a background trim) or failing (prune)."""
+    keys = [f"{n:016x}" for n in range(1, 5)]
+    for n, key in enumerate(keys):
+        p = tmp_path / key[:2] / f"{key}.jpg"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x" * 1000)
+        os.utime(p, (1_000_000 + n, 1_000_000 + n))  # oldest first: keys[0]
+    real_scandir = os.scandir
+
+    class Vanishing:
+        def __init__(self, entry) -> None:
+            self.entry, self.name, self.path = entry, entry.name, entry.path
+
+        def is_file(self, follow_symlinks: bool = True) -> bool:
+            return self.entry.is_file(follow_symlinks=follow_symlinks)
+
+        def is_dir(self, follow_symlinks: bool = True) -> bool:
+            return self.entry.is_dir(follow_symlinks=follow_symlinks)
+
+        def stat(self, follow_symlinks: bool = True):
+            if self.name.startswith(keys[1]):
+                os.unlink(self.path)  # gone between the listing and the stat
+                raise FileNotFoundError(self.path)
+            return self.entry.stat(follow_symlinks=follow_symlinks)
+
+    class Listing:
+        def __init__(self, path) -> None:
+            self.it = real_scandir(path)
+
+        def __enter__(self):
+            return (Vanishing(e) for e in self.it)
+
+        def __exit__(self, *exc) -> None:
+            self.it.close()
+
+    monkeypatch.setattr(remote_thumbs.os, "scandir", Listing)
+    out = remote_thumbs.trim(tmp_path, cap=2000, grace=0)
+    assert out.failed == []
+    assert out.removed == [1, 1000]  # keys[0]: the oldest of the three left, over the cap
+    left = sorted(p.stem for p in tmp_path.rglob("*.jpg"))
+    assert left == keys[2:]

@@ -81,21 +81,25 @@ def _entries(folder: Path) -> tuple[list[tuple[float, int, str]], list[tuple[int
     files: list[tuple[float, int, str]] = []
     temps: list[tuple[int, str]] = []
     try:
-        tops = [e for e in os.scandir(folder) if _FOLDER.match(e.name)]
+        with os.scandir(folder) as it:
+            tops = [e for e in it if _FOLDER.match(e.name) and e.is_dir(follow_symlinks=False)]
     except FileNotFoundError:
         return files, temps
     for top in tops:
-        if not top.is_dir(follow_symlinks=False):
+        try:
+            with os.scandir(top.path) as it:
+                entries = [e for e in it if e.is_file(follow_symlinks=False)]
+        except FileNotFoundError:  # removed meanwhile (the folder cleared by hand)
             continue
-        with os.scandir(top.path) as it:
-            for e in it:
-                if not e.is_file(follow_symlinks=False):
-                    continue
+        for e in entries:
+            try:
                 if _FILE.match(e.name):
                     st = e.stat(follow_symlinks=False)
                     files.append((st.st_mtime, st.st_size, e.path))
                 elif (m := _TEMP.match(e.name)) and not pid_alive(int(m["pid"])):
                     temps.append((e.stat(follow_symlinks=False).st_size, e.path))
+            except FileNotFoundError:  # gone meanwhile (another app's trim, a rename)
+                continue
     return files, temps
 
 
