@@ -335,3 +335,26 @@ def test_videos_strips_old_versions_files_and_temporary_files(tmp_path):
     assert now != vfiles and now <= _cache_files(thumbs)
     prune(thumbs, grace=0)
     assert now <= _cache_files(thumbs) and not vfiles & _cache_files(thumbs)
+
+
+def test_a_catalog_and_photos_with_non_utf8_names_are_read(tmp_path):
+    """A catalog whose path is not UTF-8 (and photos named so) is recorded, read and
+    protects its files: the prune removes only the deleted member's thumbnail."""
+    odd = Path(os.fsdecode(b"caf\xe9-\xff"))
+    (tmp_path / odd).mkdir()
+    db, thumbs = tmp_path / odd / "cat.db", tmp_path / "thumbs"
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    _save(lib, os.fsdecode(b"chat-\xe9.jpg"), data.chelsea())
+    _save(lib, os.fsdecode(b"chat-\xe9-small.jpg"), data.chelsea(), half=True)
+    _save(lib, "cup.jpg", data.coffee())
+    _save(lib, "cup-small.jpg", data.coffee(), half=True)
+    assert len(_scan(db, thumbs, lib)) == 2
+    before = _cache_files(thumbs)
+    (lib / "cup-small.jpg").unlink()
+    assert len(_scan(db, thumbs, lib)) == 1
+    out = prune(thumbs, grace=0)
+    assert out.catalogs == [str(db)]
+    assert out.removed["file no catalog uses"][0] == 1
+    assert len(_cache_files(thumbs)) == len(before) - 1
+    _members_and_entries_whole(db, thumbs)

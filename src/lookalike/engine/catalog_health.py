@@ -126,6 +126,12 @@ def wal_mode(db: sqlite3.Connection, timeout: float = BUSY_TIMEOUT) -> None:
 _CHECKED: set[tuple[str, int, int]] = set()  # (path, dev, inode) found sound by this process
 
 
+def read_only_uri(path: Path | str) -> str:
+    """SQLite's URI for opening ``path`` read-only; its bytes quoted, so any name a file
+    system allows (a non-UTF-8 one too) opens."""
+    return "file:" + urllib.parse.quote(os.fsencode(os.path.abspath(path))) + "?mode=ro"
+
+
 def _quick_check(path: Path) -> None:
     """``PRAGMA quick_check`` on a read-only connection, once per file per process.
 
@@ -143,9 +149,8 @@ def _quick_check(path: Path) -> None:
     key = (str(path), st.st_dev, st.st_ino)
     if key in _CHECKED or st.st_size == 0:
         return
-    uri = "file:" + urllib.parse.quote(os.fsencode(os.path.abspath(path))) + "?mode=ro"
     try:
-        con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)
+        con = sqlite3.connect(read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT)
     except sqlite3.Error as exc:
         raise catalog_error(path, exc) from exc
     try:

@@ -15,12 +15,11 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lookalike.engine.catalog_health import CatalogError
+from lookalike.engine.catalog_health import CatalogError, read_only_uri
 from lookalike.engine.catalog_schema import SCHEMA_VERSION
 from lookalike.engine.thumb_pack import SOURCE
 
@@ -105,8 +104,7 @@ class Refs:
 
 def open_read_only(catalog: Path) -> sqlite3.Connection:
     """A connection that never writes the catalog (nor upgrades it)."""
-    uri = "file:" + urllib.parse.quote(os.path.abspath(catalog)) + "?mode=ro"
-    db = sqlite3.connect(uri, uri=True)
+    db = sqlite3.connect(read_only_uri(catalog), uri=True)
     try:
         row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
     except sqlite3.Error:
