@@ -167,5 +167,65 @@ def report_lines(out) -> list[str]:  # noqa: ANN001 - a thumb_prune.Outcome
     return lines
 
 
+@cache_group.command("status")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def status_cmd(fmt: str) -> None:
+    """Where the cache is, its estimated size, and the automatic sweep: its cap and age
+    (cache.thumbs_mb, cache.sweep_days in config.toml), the last sweep and what blocks it."""
+    from lookalike.engine import settings, thumb_sweep
+
+    thumbs = settings.current().thumbnail_dir
+    try:
+        policy = thumb_sweep.Policy.from_settings()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    stamp = thumb_sweep.read_stamp(thumbs)
+    size = thumb_sweep.estimate(thumbs, stamp)
+    if fmt == "json":
+        doc = {"cache": str(thumbs), "bytes": size, "cap": policy.cap, "days": policy.days}
+        sys.stdout.write(json.dumps({**doc, "last_sweep": stamp}) + "\n")
+        return
+    sys.stdout.writelines(line + "\n" for line in _status_lines(thumbs, size, policy, stamp))
+
+
+def _status_lines(thumbs: Path, size: int, policy, stamp: dict) -> list[str]:  # noqa: ANN001
+    import time
+
+    cap = f"cap {decimal(policy.cap)}" if policy.cap else "no cap"
+    age = f"every {policy.days:g} days" if policy.days else "never by age"
+    lines = [f"cache {thumbs} (≈ {decimal(size)})"]
+    if policy.off:
+        lines.append("automatic sweep: off (cache.thumbs_mb = 0 and cache.sweep_days = 0)")
+    else:
+        lines.append(f"automatic sweep after a scan: {cap}, {age}")
+    when = stamp.get("time")
+    if "removed" in stamp and isinstance(when, int | float):
+        lines.append(
+            f"last sweep {time.strftime('%Y-%m-%d %H:%M', time.localtime(when))}: removed "
+            f"{stamp['removed']} files ({decimal(stamp.get('freed', 0))})"
+        )
+    else:
+        lines.append("last sweep: none yet")
+    if stamp.get("blocked"):
+        lines.append(f"not swept since: {stamp['blocked']}")
+    return lines
+
+
+def sweep_after_scan(thumb_dir: Path, default: Path) -> None:
+    """The automatic sweep after a scan has written its results (engine/thumb_sweep.py): its
+    one line, if it has one, on stderr; a failure of its own never fails the scan."""
+    from lookalike import config
+    from lookalike.engine import thumb_sweep
+
+    try:
+        swept = thumb_sweep.after_scan(thumb_dir, default)
+    except (ValueError, config.ConfigError) as exc:  # a bad cache.thumbs_mb or cache.sweep_days
+        sys.stderr.write(f"lookalike: cache not swept: {exc} (config.toml)\n")
+        return
+    note = swept.note() if swept is not None else None
+    if note:
+        sys.stderr.write(note + "\n")
+
+
 def register(main: click.Group) -> None:
     main.add_command(cache_group)

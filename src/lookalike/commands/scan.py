@@ -167,7 +167,16 @@ def _content_rules(kw: dict, dry_run: bool) -> Any:
 @scan_options
 @output_options
 @action_options
-def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, content_rules, **kw):
+@click.option(
+    "--no-cache-sweep",
+    is_flag=True,
+    envvar="LOOKALIKE_NO_CACHE_SWEEP",
+    help="Do not sweep the thumbnail cache after this scan, even when a sweep is due "
+    "(cache.thumbs_mb, cache.sweep_days; `lookalike cache status`).",
+)
+def scan_command(
+    paths, no_ui, fmt, output, link_dir, progress, db, wait, content_rules, no_cache_sweep, **kw
+):
     """Find exact duplicates and edited copies of photos under PATHs.
 
     \b
@@ -190,6 +199,8 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, conten
       130  interrupted; run the same command again to resume
       141  stdout was closed early (e.g. piped into head)
     """
+    from lookalike.commands.cache import sweep_after_scan
+    from lookalike.engine import settings
     from lookalike.engine.api import Engine
     from lookalike.headless.runner import run_scan
 
@@ -214,10 +225,12 @@ def scan_command(paths, no_ui, fmt, output, link_dir, progress, db, wait, conten
     finished_ok = result.finished is not None and result.code in _DONE
     if options.content_rules and finished_ok:
         result = _rules_after(result, options, engine.catalog_path, yes, dry_run)
-    if act is None or not finished_ok:
-        sys.exit(result.code)
-    code = _act(result.finished.groups, act, options, engine.catalog_path, fmt)
-    sys.exit(code or result.code)
+    code = result.code
+    if act is not None and finished_ok:
+        code = _act(result.finished.groups, act, options, engine.catalog_path, fmt) or code
+    if finished_ok and not no_cache_sweep:  # after the results: engine/thumb_sweep.py
+        sweep_after_scan(engine.thumb_dir, settings.current().catalog_path)
+    sys.exit(code)
 
 
 def _act(spooled: Any, act: Any, options: Any, catalog: Path, fmt: str) -> int:

@@ -142,9 +142,8 @@ def prune(
     grace: float = GRACE,
 ) -> Outcome:
     """Remove (``dry_run``: only count) what no catalog that uses ``thumb_dir`` names."""
-    out = Outcome(str(thumb_dir), dry_run)
     if not thumb_dir.is_dir():
-        return out
+        return Outcome(str(thumb_dir), dry_run)
     lock = thumb_registry.CacheLock(thumb_dir)
     try:
         held = lock.try_acquire(exclusive=True)
@@ -156,29 +155,43 @@ def prune(
             "prune when it has finished"
         )
     try:
-        catalogs, gone = known_catalogs(thumb_dir, named, default)
-        if not catalogs:
-            raise NoCatalog(
-                f"no catalog is known to use the thumbnail cache {thumb_dir}, so every file "
-                "in it would go; nothing was removed: name your catalogs with --catalog DB "
-                "(or delete the folder, which is safe while no scan runs)"
-            )
-        _check_idle(catalogs)
-        try:
-            refs = read_refs(catalogs, compact)
-        except CatalogUnreadable as exc:  # say where it is recorded, if it is
-            record = thumb_registry.record_path(thumb_dir, exc.catalog)
-            raise CatalogUnreadable(exc.catalog, exc.why, record) from exc
-        out.catalogs = [str(c) for c in catalogs]
-        out.forgotten = [str(p) for _, p in gone]
-        _sweep(thumb_dir, refs, out, compact, time.time() - grace)
-        if not dry_run:
-            for name, _ in gone:
-                thumb_registry.forget(thumb_dir, name)
-            for c in named:
-                thumb_registry.register(thumb_dir, c)
+        return prune_locked(thumb_dir, named, default, dry_run, compact, grace)
     finally:
         lock.release()
+
+
+def prune_locked(
+    thumb_dir: Path,
+    named: Sequence[Path],
+    default: Path | None,
+    dry_run: bool,
+    compact: bool,
+    grace: float,
+) -> Outcome:
+    """:func:`prune` for a caller that holds the cache's sweep lock exclusively (the
+    automatic sweep, ``thumb_sweep.py``, which never waits for it)."""
+    out = Outcome(str(thumb_dir), dry_run)
+    catalogs, gone = known_catalogs(thumb_dir, named, default)
+    if not catalogs:
+        raise NoCatalog(
+            f"no catalog is known to use the thumbnail cache {thumb_dir}, so every file "
+            "in it would go; nothing was removed: name your catalogs with --catalog DB "
+            "(or delete the folder, which is safe while no scan runs)"
+        )
+    _check_idle(catalogs)
+    try:
+        refs = read_refs(catalogs, compact)
+    except CatalogUnreadable as exc:  # say where it is recorded, if it is
+        record = thumb_registry.record_path(thumb_dir, exc.catalog)
+        raise CatalogUnreadable(exc.catalog, exc.why, record) from exc
+    out.catalogs = [str(c) for c in catalogs]
+    out.forgotten = [str(p) for _, p in gone]
+    _sweep(thumb_dir, refs, out, compact, time.time() - grace)
+    if not dry_run:
+        for name, _ in gone:
+            thumb_registry.forget(thumb_dir, name)
+        for c in named:
+            thumb_registry.register(thumb_dir, c)
     return out
 
 
