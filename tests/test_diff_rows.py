@@ -117,3 +117,74 @@ def test_catalog_progress_goes_on_through_the_sniff(tmp_path, monkeypatch):
     done = [d for d, _ in again]
     assert done == sorted(done) and done[-1] == 9 + 3  # 9 matched, then 3 new ones sniffed
     assert again[-1][1] == 12
+
+
+def _rows_by_path(tmp: Path) -> dict[str, tuple]:
+    with sqlite3.connect(tmp / "catalog.db") as db:
+        return {
+            os.fsdecode(p): (fid, size, seen)
+            for fid, p, size, seen in db.execute("SELECT id, path, size, seen_scan FROM files")
+        }
+
+
+def test_a_rescans_rows_read_in_one_pass_are_the_rows_of_each_path(tmp_path):
+    """The rows under the roots are read in one pass (known_files.py): overlapping roots, a
+    listed file outside them and a file changed in place each get their own row, every file
+    seen is stamped, a file outside the scan is not."""
+    from skimage import data
+
+    root, other = tmp_path / "lib", tmp_path / "elsewhere"
+    (root / "sub").mkdir(parents=True)
+    other.mkdir()
+    (root / "a.jpg").write_bytes(_jpeg(data.astronaut(), (300, 200)))
+    (root / "sub" / "c.jpg").write_bytes(_jpeg(data.chelsea(), (256, 256)))
+    (other / "o.jpg").write_bytes(_jpeg(data.coffee(), (240, 160)))
+    (other / "left.jpg").write_bytes(_jpeg(data.rocket(), (200, 120)))
+    engine = Engine(tmp_path / "catalog.db", tmp_path / "thumbs")
+    opts = ScanOptions(roots=(root, other), workers=1)
+    assert isinstance(list(engine.scan_sync(opts))[-1], ScanFinished)
+    first = _rows_by_path(tmp_path)
+    (root / "sub" / "c.jpg").write_bytes(_jpeg(data.chelsea(), (200, 200)))  # changed in place
+    again = ScanOptions(roots=(root, root / "sub"), files_from=(other / "o.jpg",), workers=1)
+    fin = list(engine.scan_sync(again))[-1]
+    assert (fin.stats.files_unchanged, fin.stats.files_changed, fin.stats.files_new) == (2, 1, 0)
+    after = _rows_by_path(tmp_path)
+    assert {p: r[0] for p, r in after.items()} == {p: r[0] for p, r in first.items()}
+    c = str(root / "sub" / "c.jpg")
+    assert after[c][1] == (root / "sub" / "c.jpg").stat().st_size != first[c][1]
+    seen = {p for p, r in after.items() if r[2] == 2}
+    assert seen == {str(root / "a.jpg"), c, str(other / "o.jpg")}  # not elsewhere/left.jpg
+
+
+def test_a_moved_file_whose_old_path_went_after_the_walk(tmp_path, monkeypatch):
+    """A file renamed to a.jpg while a new z.jpg took its old name, and that z.jpg gone
+    again between the walk and the catalog stage: a.jpg keeps the moved row (and its
+    features), z.jpg is a new file reported vanished — the moved row is not given to z.jpg
+    as "changed in place" (its stat and features would be lost)."""
+    from skimage import data
+
+    from lookalike.engine import pipeline
+
+    root = tmp_path / "lib"
+    root.mkdir()
+    (root / "z.jpg").write_bytes(_jpeg(data.astronaut(), (300, 200)))
+    (root / "b.jpg").write_bytes(_jpeg(data.coffee(), (240, 320)))
+    _scan(root, tmp_path)
+    z_id = _rows_by_path(tmp_path)[str(root / "z.jpg")][0]
+    os.rename(root / "z.jpg", root / "a.jpg")
+    (root / "z.jpg").write_bytes(_jpeg(data.chelsea(), (256, 256)))
+    walk = pipeline.discover
+
+    def walk_then_remove(ctx):
+        found = yield from walk(ctx)
+        (root / "z.jpg").unlink()
+        return found
+
+    monkeypatch.setattr(pipeline, "discover", walk_then_remove)
+    fin = _scan(root, tmp_path)
+    assert (fin.stats.files_moved, fin.stats.files_new, fin.stats.files_changed) == (1, 1, 0)
+    assert fin.stats.images_decoded == 0  # the moved file's features kept
+    rows = _rows_by_path(tmp_path)
+    assert rows[str(root / "a.jpg")][0] == z_id
+    assert rows[str(root / "z.jpg")][0] != z_id
+    assert [e.path for e in fin.errors] == [str(root / "z.jpg")]

@@ -221,9 +221,6 @@ class Catalog:
             "UPDATE files SET path=?, seen_scan=? WHERE id=?", (fs_path(new_path), scan, file_id)
         )
 
-    def touch_files(self, ids: Iterable[int], scan: int) -> None:
-        self.db.executemany("UPDATE files SET seen_scan=? WHERE id=?", ((scan, i) for i in ids))
-
     def unseen_under(self, roots: Iterable[str], scan: int) -> list[tuple[int, str, int]]:
         """(id, path, size) of files under ``roots`` that this scan did not see.
 

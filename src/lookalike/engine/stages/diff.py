@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from lookalike.engine.catalog import FileRow
 from lookalike.engine.events import Event, Notice
 from lookalike.engine.features import exact as hashing
+from lookalike.engine.known_files import KnownFiles, touch_files
 from lookalike.engine.media.discover import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -55,13 +56,13 @@ def _is_gone(path: str) -> bool:
     return False
 
 
-def _file_row(ctx: ScanContext, f: Found) -> tuple[FileRow, bool]:
+def _file_row(ctx: ScanContext, known: KnownFiles, f: Found) -> tuple[FileRow, bool]:
     """The catalog row of ``f`` (every column, as ``files_by_ids`` reads them) and whether it
     is unchanged (its ``seen_scan`` is still to be stamped; the others are written with it):
     the same row when unchanged or changed in place, a moved file's old row when its stat
     matches a path that is gone, else a new row."""
     cat, stats = ctx.cat, ctx.stats
-    row = cat.file_by_path(f.path)
+    row = known.take(f.path)
     if row is not None and (row.dev, row.inode, row.size, row.mtime_ns) == (
         f.dev,
         f.inode,
@@ -80,6 +81,7 @@ def _file_row(ctx: ScanContext, f: Found) -> tuple[FileRow, bool]:
         if not os.path.lexists(r.path)
     ]
     if moved:
+        known.moved_away(moved[0].path)
         cat.move_file(moved[0].id, f.path, ctx.scan_id)
         stats.files_moved += 1
         moved[0].path = f.path
@@ -96,8 +98,10 @@ def _bare(fid: int, f: Found) -> FileRow:
 def _match_rows(ctx: ScanContext, found: list[Found], prog: Progress) -> Iterator[Event]:
     """Match every found file to its catalog row; returns {id: row}, every column.
     Short transactions: other writers (the app's saves) get a turn, and the write lock is
-    never held across a yield."""
+    never held across a yield. The rows under the roots are read first, in one pass
+    (known_files.py)."""
     cat = ctx.cat
+    known = KnownFiles(cat, ctx.roots)
     rows: dict[int, FileRow] = {}
     unchanged: list[int] = []
     cat.begin()  # one scan at a time (scanlock.py): no other writer adds files meanwhile
@@ -109,7 +113,7 @@ def _match_rows(ctx: ScanContext, found: list[Found], prog: Progress) -> Iterato
             cat.commit()
             cat.begin()
             last_commit = time.monotonic()
-        row, same = _file_row(ctx, f)
+        row, same = _file_row(ctx, known, f)
         if same:
             unchanged.append(row.id)
         rows[row.id] = row
@@ -119,7 +123,7 @@ def _match_rows(ctx: ScanContext, found: list[Found], prog: Progress) -> Iterato
             cat.begin()
             last_commit = time.monotonic()
     cat.begin()  # no-op if a transaction is open
-    cat.touch_files(unchanged, ctx.scan_id)
+    touch_files(cat.db, unchanged, ctx.scan_id)
     cat.commit()
     return rows
 
