@@ -214,15 +214,9 @@ def _status_lines(thumbs: Path, size: int, policy, stamp: dict) -> list[str]:  #
 def sweep_after_scan(thumb_dir: Path, default: Path) -> None:
     """The automatic sweep after a scan has written its results (engine/thumb_sweep.py): its
     one line, if it has one, on stderr; a failure of its own never fails the scan."""
-    from lookalike import config
     from lookalike.engine import thumb_sweep
 
-    try:
-        swept = thumb_sweep.after_scan(thumb_dir, default)
-    except (ValueError, config.ConfigError) as exc:  # a bad cache.thumbs_mb or cache.sweep_days
-        sys.stderr.write(f"lookalike: cache not swept: {exc} (config.toml)\n")
-        return
-    note = swept.note() if swept is not None else None
+    note = thumb_sweep.after_scan_note(thumb_dir, default)
     if note:
         sys.stderr.write(note + "\n")
 

@@ -187,6 +187,18 @@ def after_scan(
         lock.release()
 
 
+def after_scan_note(thumb_dir: Path, default: Path | None) -> str | None:
+    """:func:`after_scan` for a client that only reports it (the CLI's stderr, the app's
+    notice, the server's log): its one line, if any, or why it could not run (a bad
+    ``cache.*`` value, an unreadable config.toml, a bug) — never an exception: a sweep's
+    failure must not fail the scan it follows."""
+    try:
+        swept = after_scan(thumb_dir, default)
+    except Exception as exc:  # said, never raised
+        return f"lookalike: cache not swept: {exc}"
+    return swept.note() if swept is not None else None
+
+
 def _sweep(
     thumb_dir: Path, default: Path | None, stamp: dict[str, Any], why: str, now: float
 ) -> Swept:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.atomicio import write_atomic
+from lookalike.engine import settings, thumb_sweep
 from lookalike.engine.api import Engine
 from lookalike.engine.catalog import CatalogError
 from lookalike.engine.catalog_schema import group_from_row
@@ -312,6 +314,13 @@ class JobManager:
         if job.state == "running":  # the scan ended without its last event
             self._fail(job, "the scan ended without a result")
         self._prune()  # after the last event is recorded
+        if job.state == "done":  # then the thumbnail cache's sweep, when due (thumb_sweep.py)
+            await asyncio.to_thread(self._sweep_cache)
+
+    def _sweep_cache(self) -> None:
+        note = thumb_sweep.after_scan_note(self.engine.thumb_dir, settings.current().catalog_path)
+        if note:
+            sys.stderr.write(note + "\n")  # the server's log
 
     def _fail(self, job: Job, message: str) -> None:
         self.record(job, Notice(message, "error").to_json())

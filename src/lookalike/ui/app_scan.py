@@ -77,6 +77,15 @@ class ScanMixin:
                 self.post_message(ScanEvent(event))
         except Exception as exc:
             self.post_message(ScanFailed(f"{exc.__class__.__name__}: {exc}"))
+            return
+        if not cancel.is_set() and hasattr(self.engine, "sweep_cache"):  # not on a server
+            self.run_worker(self._sweep_cache, thread=True, group="cache", exit_on_error=False)
+
+    def _sweep_cache(self) -> None:
+        """The thumbnail cache's sweep, when due, after the scan (engine/thumb_sweep.py)."""
+        note = self.engine.sweep_cache()
+        if note:
+            self.call_from_thread(self.notify, note.removeprefix("lookalike: "), timeout=10)
 
     def cancel_scan(self) -> None:
         if self._cancel is not None:

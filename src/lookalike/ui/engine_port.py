@@ -168,6 +168,13 @@ class EngineAdapter:
     def last_groups(self) -> list[Group]:
         return self.engine.last_groups()
 
+    def sweep_cache(self) -> str | None:
+        """After a scan: the thumbnail cache's automatic sweep when one is due
+        (engine/thumb_sweep.py); its one line, if it has one."""
+        from lookalike.engine import settings, thumb_sweep
+
+        return thumb_sweep.after_scan_note(self.engine.thumb_dir, settings.current().catalog_path)
+
     # -- the stored review a page at a time (ui/group_pages.py, docs/scale.md) -------------
     def group_count(self) -> int:
         return self.engine.group_count()
