@@ -307,8 +307,10 @@ class Catalog:
         return features_of(self.db, name, version, list(ids))
 
     # -- scans and groups -----------------------------------------------------------------------
-    def start_scan(self, roots: list[str], follow_symlinks: bool = False) -> int:
-        """A new scan's id. The meta row ``symlinks`` says whether any scan stored a path
+    def start_scan(
+        self, roots: list[str], follow_symlinks: bool = False, started: float | None = None
+    ) -> int:
+        """A new scan's id (``started``: when it began, default now). The meta row ``symlinks`` says whether any scan stored a path
         reached through a symlink: '1' once one followed them, '0' when the catalog's first
         scan did not; a catalog older than the row has none (unknown)."""
         first = self.db.execute("SELECT 1 FROM scans LIMIT 1").fetchone() is None
@@ -317,7 +319,8 @@ class Catalog:
         elif first:
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('symlinks', '0')")
         cur = self.db.execute(
-            "INSERT INTO scans (started, roots) VALUES (?, ?)", (time.time(), json.dumps(roots))
+            "INSERT INTO scans (started, roots) VALUES (?, ?)",
+            (started or time.time(), json.dumps(roots)),
         )
         return int(cur.lastrowid)
 

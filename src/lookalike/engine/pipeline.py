@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from lookalike.engine import group_reuse, heap
+from lookalike.engine import catalog_health, group_reuse, heap
 from lookalike.engine.catalog import Catalog
 from lookalike.engine.events import Event, ScanFinished, ScanStarted
 from lookalike.engine.options import ScanOptions
@@ -51,16 +51,22 @@ def _finished(
 def run_scan(
     options: ScanOptions, catalog_path: Path, thumb_dir: Path, cancel: threading.Event
 ) -> Iterator[Event]:
-    t_start = time.monotonic()
+    t_start, started = time.monotonic(), time.time()
     roots = [os.path.abspath(r) for r in options.roots]
     listed = [os.path.abspath(p) for p in options.files_from]
-    cat = Catalog(catalog_path)
+    behind = catalog_health.check_behind(catalog_path)  # a large catalog: checked beside the walk
+    cat = Catalog(catalog_path) if behind is None else None
     pool = make_pool(options)
-    ctx = ScanContext(options, cat, catalog_path, thumb_dir, cancel, pool, roots, listed)
+    ctx = ScanContext(options, cat, catalog_path, thumb_dir, cancel, pool, roots, listed)  # type: ignore[arg-type]
     try:
-        ctx.scan_id = cat.start_scan(roots + listed, options.follow_symlinks)
+        if cat is not None:
+            ctx.scan_id = cat.start_scan(roots + listed, options.follow_symlinks, started)
         yield ScanStarted(tuple(roots + listed), str(catalog_path), options.workers)
         found = yield from discover(ctx)
+        if cat is None:  # opened (and first written) once its check has passed
+            behind.wait()  # type: ignore[union-attr]
+            ctx.cat = cat = Catalog(catalog_path)
+            ctx.scan_id = cat.start_scan(roots + listed, options.follow_symlinks, started)
         diffed = yield from diff(ctx, found)
         early = start_early(ctx, diffed.media, diffed.early)  # photos of a size of their own
         ex = yield from exact(ctx, diffed.media)
@@ -92,7 +98,8 @@ def run_scan(
         yield finished
     finally:
         pool.close()
-        cat.close()
+        if ctx.cat is not None:
+            ctx.cat.close()
 
 
 def protected_paths(group: Group, reference: list[Path]) -> set[str]:

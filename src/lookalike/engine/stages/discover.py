@@ -43,5 +43,5 @@ def _start_pool_early(ctx: ScanContext) -> None:
     opts = ctx.options
     if opts.executor != "local" or not (opts.same or opts.thumbnails) or ctx.cancel.is_set():
         return  # a Ray cluster is joined only once there is something to send it
-    if not ctx.cat.has_files():
+    if ctx.cat is not None and not ctx.cat.has_files():  # None: a large one, opened later
         ctx.pool.start()
