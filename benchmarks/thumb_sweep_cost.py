@@ -41,8 +41,7 @@ def _phase(name: str, thumbs: Path, catalog: Path) -> dict:
     r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     did: dict = {}
     if name in ("first", "check"):
-        swept = thumb_sweep.after_scan(thumbs, catalog)
-        did = {"ran": swept is not None, "estimate": thumb_sweep.estimate(thumbs, {})}
+        did = {"ran": thumb_sweep.after_scan(thumbs, catalog) is not None}
     elif name == "dry":
         out = thumb_prune.prune(thumbs, (), catalog, dry_run=True)
         did = {"removed": out.removed, "kept": out.kept, "freed": out.freed}
@@ -52,6 +51,8 @@ def _phase(name: str, thumbs: Path, catalog: Path) -> dict:
         did = {"ran": swept is not None, "due": swept and swept.due, "blocked": swept and swept.blocked,
                "removed": out.removed if out else None, "note": swept and swept.note()}  # fmt: skip
     r1 = resource.getrusage(resource.RUSAGE_SELF)
+    if name == "first":  # what it estimated, once it is timed
+        did["estimate"] = thumb_sweep.read_stamp(thumbs).get("bytes")
     return {
         "phase": name,
         "wall_s": round(time.perf_counter() - t0, 3),
