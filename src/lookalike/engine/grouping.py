@@ -46,6 +46,7 @@ from lookalike.engine.match_rules import (  # noqa: F401 (the grouper's names, r
     thresholds_for,
 )
 from lookalike.engine.recheck import lookahead
+from lookalike.engine.stars import Clusters, Confirm, stars, strongest_holds
 from lookalike.engine.unionfind import connected_components
 
 MAX_ASPECT_LOG = 0.45  # views whose aspect ratios differ more cannot be one photo
@@ -343,10 +344,6 @@ def _components(
     return list(zip(comps, local, strict=True))
 
 
-Confirm = Generator[tuple[int, int], None, bool]
-Clusters = Generator[tuple[int, int], None, list[list[int]]]
-
-
 def _in_rounds(
     runs: list[Clusters],
     asked: list[int],
@@ -384,7 +381,7 @@ def _link_clusters(
 ) -> Clusters:
     """Deterministic agglomeration inside one component, strongest verified edge first."""
     if len(members) > BIG_COMPONENT:
-        return (yield from _stars(members, edges, joins, rank, confirmed))
+        return (yield from stars(members, edges, joins, rank, confirmed))
     clusters: list[list[int]] = [[m] for m in members]
     # strongest verified edge first; ties by path order
     ordered = sorted(
@@ -418,7 +415,9 @@ def _settle(
     look-alike stays out of its photo's group. Move such members, one at a time, to a larger
     cluster they have a verified edge with and that accepts them; repeat until stable. A move
     is a merge too: its edge is re-checked like one (a look-alike left alone by a refuted
-    edge once walked into the group through another uncertain edge, issue 13)."""
+    edge once walked into the group through another uncertain edge, issue 13), and only its
+    strongest edge into the cluster: once that is refuted the pair is no match, so trying the
+    next edge could only put the refuted pair in one group (and cost a re-check per edge)."""
     nbrs: dict[int, set[int]] = {m: set() for m in where}
     for i, j in edges:
         if i in nbrs and j in nbrs:
@@ -436,7 +435,7 @@ def _settle(
                 if (
                     len(clusters[c]) > len(clusters[own]) - 1
                     and joins([m], clusters[c])
-                    and (yield from _backed(m, clusters[c], edges, rank, confirmed))
+                    and (yield from strongest_holds(m, clusters[c], edges, rank, confirmed))
                 ):
                     clusters[own].remove(m)
                     clusters[c].append(m)
@@ -446,48 +445,3 @@ def _settle(
         if not moved:
             break
     return [c for c in clusters if c]
-
-
-def _backed(
-    m: int,
-    cluster: list[int],
-    edges: dict[tuple[int, int], float],
-    rank: Sequence[int],
-    confirmed: Callable[[int, int, dict[tuple[int, int], float]], Confirm],
-) -> Confirm:
-    """Does one verified edge from ``m`` into ``cluster`` survive its re-check? Strongest
-    first; a refuted edge leaves ``edges`` (``confirmed``), so it is never asked again."""
-    links = [(edges.get((m, n), edges.get((n, m))), n) for n in cluster]
-    strongest = sorted(
-        ((s, n) for s, n in links if s is not None), key=lambda e: (-e[0], rank[e[1]])
-    )
-    for _, n in strongest:
-        if (yield from confirmed(m, n, edges)):
-            return True
-    return False
-
-
-def _stars(
-    members: list[int],
-    edges: dict[tuple[int, int], float],
-    joins: Callable[[list[int], list[int]], bool],
-    rank: Sequence[int],
-    confirmed: Callable[[int, int, dict[tuple[int, int], float]], Confirm],
-) -> Clusters:
-    """Huge components: best-connected centre first, members must link to every member."""
-    nbrs: dict[int, set[int]] = {m: set() for m in members}
-    for i, j in edges:
-        if i in nbrs and j in nbrs:
-            nbrs[i].add(j)
-            nbrs[j].add(i)
-    left = set(members)
-    out = []
-    while left:
-        centre = min(left, key=lambda m: (-len(nbrs[m] & left), rank[m]))
-        group = [centre]
-        for m in sorted(nbrs[centre] & left, key=rank.__getitem__):
-            if joins([m], group) and (yield from confirmed(centre, m, edges)):
-                group.append(m)
-        left -= set(group)
-        out.append(group)
-    return out
