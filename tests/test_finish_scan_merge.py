@@ -86,6 +86,7 @@ def test_a_full_rescan_decodes_no_old_group_and_a_folder_scan_keeps_the_rest(sca
         return real_page(db, ords, show_hidden)
 
     monkeypatch.setattr(catalog_groups, "page", page)
+    monkeypatch.setenv("LOOKALIKE_REUSE_GROUPS", "0")  # a reuse does not store the groups at all
     _scan(engine, lib)
     assert asked == [[]]  # every file was looked at: no stored group decoded to merge
     assert [g.to_json() for g in engine.last_groups()] == before

@@ -238,3 +238,75 @@ def test_a_scan_of_part_of_the_review_does_not_remember(lib, tmp_path, grouped):
     _scan(engine, _opts(sub), code=0)
     _scan(engine, _opts(sub), code=0)
     assert len(grouped) == 3
+
+
+def _stored_rows(db: Path) -> tuple[list, list, int]:
+    """The stored review's rows, its members' rows and the id of its rows' scan."""
+    with Catalog(db) as cat:
+        groups = cat.db.execute("SELECT ord, tier, data FROM groups ORDER BY ord").fetchall()
+        files = cat.db.execute("SELECT * FROM group_files ORDER BY rowid").fetchall()
+        (scan,) = cat.db.execute("SELECT DISTINCT scan_id FROM groups").fetchone()
+    return groups, files, scan
+
+
+def test_a_reuse_spools_the_stored_rows_and_leaves_the_review_unwritten(lib, tmp_path, grouped):
+    """The reused groups are spooled as their stored rows (``GroupSpool.copy_stored``), not
+    encoded again, and the stored review is not written again: ``ScanFinished.groups`` (read
+    from the spool) are the groups sent, the review's rows and their scan id stay, the scan
+    itself is recorded as finished, and a regroup stores them under its own scan again."""
+    from lookalike.engine.events import ScanFinished
+    from lookalike.engine.scan_groups import GroupSpool
+
+    db = tmp_path / "c.db"
+    engine = Engine(db, tmp_path / "thumbs")
+    _scan(engine, _opts(lib))
+    before = _stored_rows(db)
+    copies: list[bool] = []
+    real = GroupSpool.copy_stored
+
+    def counted(self, cat_db):
+        copies.append(real(self, cat_db))
+        return copies[-1]
+
+    sent, fin = [], None
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(GroupSpool, "copy_stored", counted)
+        for ev in engine.scan_sync(_opts(lib)):
+            if isinstance(ev, GroupFound):
+                sent.append(ev.group)
+            elif isinstance(ev, ScanFinished):
+                fin = ev
+    assert len(grouped) == 1 and copies == [True]  # reused, its rows copied
+    assert fin is not None and len(sent) == 3
+    assert list(fin.groups) == sent  # the spool reads back the very groups sent
+    assert [g.id for g in sent] == [1, 2, 3]
+    assert _stored_rows(db) == before  # not written again: the same rows, the same scan id
+    with Catalog(db) as cat:
+        (n, unfinished) = cat.db.execute(
+            "SELECT COUNT(*), SUM(finished IS NULL) FROM scans"
+        ).fetchone()
+        newest = cat.db.execute("SELECT MAX(id) FROM scans").fetchone()[0]
+        group_reuse.forget(cat)
+    assert (n, unfinished) == (2, 0) and newest == before[2] + 1
+    _scan(engine, _opts(lib))  # a regroup stores the review under its own scan
+    groups, files, scan = _stored_rows(db)
+    assert (groups, files) == before[:2] and scan == newest + 1
+
+
+def test_the_stored_rows_are_copied_only_in_the_spools_places(tmp_path):
+    """A review whose ords are not 0 … n-1 (a spool's places) is not copied: the replay then
+    spools its groups one by one."""
+    import sqlite3
+
+    from lookalike.engine.result_store import review_tables
+    from lookalike.engine.scan_groups import GroupSpool
+
+    db = sqlite3.connect(tmp_path / "review.db")
+    db.executescript(review_tables())
+    row = "INSERT INTO groups (scan_id, ord, tier, bytes_to_free, members, keep, data) VALUES "
+    db.execute(row + "(1, 0, 'same', 10, 2, x'2f61', '{}')")
+    db.execute(row + "(1, 2, 'same', 10, 2, x'2f62', '{}')")  # a gap: ord 1 missing
+    assert GroupSpool(tmp_path).copy_stored(db) is False
+    db.execute(row + "(1, 1, 'same', 10, 2, x'2f63', '{}')")
+    spool = GroupSpool(tmp_path)
+    assert spool.copy_stored(db) is True and spool.count == 3

@@ -123,8 +123,9 @@ def test_the_streamed_merge_stores_what_the_one_list_merge_stored(
 ):
     """A rescan of two of three folders: beta's groups are kept and sort between the new ones
     of alpha and gamma. The review merged from the spool a group at a time equals the old
-    sorted-list merge of the same groups, row for row. A full rescan keeps nothing: the
-    spool's rows are copied as they are — the same rows again."""
+    sorted-list merge of the same groups, row for row. A full rescan that regroups keeps
+    nothing: the spool's rows are copied as they are — the same rows again (one that reuses
+    the stored groups does not write them at all: test_rescan_reuse.py)."""
     (library / "gamma").mkdir()
     Image.fromarray(data.rocket()).save(library / "gamma" / "rocket.jpg", quality=90)
     shutil.copy(library / "gamma" / "rocket.jpg", library / "gamma" / "rocket-copy.jpg")
@@ -141,6 +142,7 @@ def test_the_streamed_merge_stores_what_the_one_list_merge_stored(
 
     monkeypatch.setattr(Catalog, "finish_scan", finish_scan)
     monkeypatch.setattr(scan_groups, "CHUNK", 1)  # a chunk a group: the merge interleaves
+    monkeypatch.setenv("LOOKALIKE_REUSE_GROUPS", "0")  # an unchanged full rescan stores nothing
     roots = (library,) if full else (library / "alpha", library / "gamma")
     events = list(engine.scan_sync(ScanOptions(roots=roots, workers=1, thumbnails=False)))
     fin = events[-1]

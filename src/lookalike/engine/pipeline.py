@@ -92,7 +92,10 @@ def run_scan(
                 spool = GroupSpool(catalog_path.parent)  # the scan's groups, on disk
                 groups = yield from rec.watch(rank(ctx, grouped, ex, diffed, ml_state, spool))
             finished = _finished(ctx, t_start, groups, rules)
-            cat.finish_scan(ctx.scan_id, ctx.stats.to_json(), groups, seen=diffed.rows)
+            if reuse is not None:  # the stored review is these groups: not written again
+                group_reuse.finish(cat, ctx.scan_id, ctx.stats.to_json())
+            else:
+                cat.finish_scan(ctx.scan_id, ctx.stats.to_json(), groups, seen=diffed.rows)
             if reuse is None and fp is not None and not cancel.is_set():
                 rec.remember(cat, fp, groups)
         yield finished

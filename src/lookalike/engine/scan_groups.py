@@ -68,6 +68,31 @@ class GroupSpool:
             if self.count % COMMIT_EVERY == 0:
                 self._db.db.commit()
 
+    def copy_stored(self, db: sqlite3.Connection) -> bool:
+        """Fill the empty spool with ``db``'s stored review as it is: its rows, no group
+        decoded or encoded again (a rescan that sends the stored groups, group_reuse.replay:
+        re-encoding them was ≈ 5 s of a 1 M rescan). Only when the stored ords are 0 … n-1,
+        the places the spool gives its groups; False: nothing copied."""
+        sql = "SELECT COUNT(*), MIN(ord), MAX(ord), COUNT(DISTINCT ord) FROM groups"
+        n, low, high, distinct = db.execute(sql).fetchone()
+        if self.count or (n and (low, high, distinct) != (0, n - 1, n)):
+            return False
+        with self._db.lock:
+            spool = self._db.db
+            spool.executemany(
+                "INSERT INTO groups (scan_id, ord, tier, bytes_to_free, members, keep, data) "
+                "VALUES (0,?,?,?,?,?,?)",
+                db.execute(
+                    "SELECT ord, tier, bytes_to_free, members, keep, data FROM groups ORDER BY ord"
+                ),
+            )
+            spool.executemany(
+                catalog_groups.INSERT_FILE, db.execute("SELECT * FROM group_files ORDER BY rowid")
+            )
+            spool.commit()
+            self.count = n
+        return True
+
     def done(self) -> ScanGroups:
         """The groups written so far, to read (the spool takes no more)."""
         with self._db.lock:
