@@ -72,3 +72,33 @@ def test_a_consumer_that_stops_early_leaves_nothing_frozen(library, tmp_path):
     assert gc.get_freeze_count() > 0
     events.close()
     assert gc.get_freeze_count() == 0
+
+
+def test_no_collection_while_the_rows_are_built_and_on_again_after(library, tmp_path):
+    """The walk, the catalog and the exact stage run with the collector off (heap.py
+    ``collected_after``); it is on again from the extract on and after the scan, also after
+    a consumer stopped inside the walk; a caller that had it off finds it off."""
+    from lookalike.engine.events import StageProgress
+
+    assert gc.isenabled()
+    by_stage: dict[str, set[bool]] = {}
+    options = ScanOptions(roots=(library,), workers=1, thumbnails=False)
+    for ev in Engine(tmp_path / "a.db", tmp_path / "thumbs").scan_sync(options):
+        if isinstance(ev, StageDone | StageProgress):
+            by_stage.setdefault(ev.stage, set()).add(gc.isenabled())
+    assert by_stage["discover"] == by_stage["catalog"] == by_stage["exact"] == {False}
+    assert by_stage["extract"] == by_stage["rank"] == {True}
+    assert gc.isenabled()
+    events = Engine(tmp_path / "b.db", tmp_path / "thumbs").scan_sync(options)
+    for ev in events:
+        if isinstance(ev, StageDone) and ev.stage == "discover":
+            assert not gc.isenabled()
+            break
+    events.close()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        list(Engine(tmp_path / "c.db", tmp_path / "thumbs").scan_sync(options))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -62,14 +62,15 @@ def run_scan(
         if cat is not None:
             ctx.scan_id = cat.start_scan(roots + listed, options.follow_symlinks, started)
         yield ScanStarted(tuple(roots + listed), str(catalog_path), options.workers)
-        found = yield from discover(ctx)
-        if cat is None:  # opened (and first written) once its check has passed
-            behind.wait()  # type: ignore[union-attr]
-            ctx.cat = cat = Catalog(catalog_path)
-            ctx.scan_id = cat.start_scan(roots + listed, options.follow_symlinks, started)
-        diffed = yield from diff(ctx, found)
-        early = start_early(ctx, diffed.media, diffed.early)  # photos of a size of their own
-        ex = yield from exact(ctx, diffed.media)
+        with heap.collected_after():  # a row or two a file, none garbage: see heap.py
+            found = yield from discover(ctx)
+            if cat is None:  # opened (and first written) once its check has passed
+                behind.wait()  # type: ignore[union-attr]
+                ctx.cat = cat = Catalog(catalog_path)
+                ctx.scan_id = cat.start_scan(roots + listed, options.follow_symlinks, started)
+            diffed = yield from diff(ctx, found)
+            early = start_early(ctx, diffed.media, diffed.early)  # photos of a size of their own
+            ex = yield from exact(ctx, diffed.media)
         ml_state = yield from extract(ctx, ex, early)
         if cancel.is_set():
             yield _finished(ctx, t_start, (), cancelled=True)
