@@ -358,3 +358,25 @@ def test_a_catalog_and_photos_with_non_utf8_names_are_read(tmp_path):
     assert out.removed["file no catalog uses"][0] == 1
     assert len(_cache_files(thumbs)) == len(before) - 1
     _members_and_entries_whole(db, thumbs)
+
+
+def test_odd_rows_name_nothing_and_a_row_that_is_not_json_stops_it(tmp_path):
+    """The rows are read by SQLite's JSON functions (thumb_refs._ROWS): a row of another shape
+    (a list, a number where a path goes, an entry of two parts, a strip that is a string)
+    names nothing it should not and stops nothing; a row that is not JSON at all makes the
+    catalog unreadable, and nothing is removed."""
+    thumbs, a, _, dead = _two_catalogs(tmp_path)
+    odd = ['[1, 2]', '{"thumb": 7, "strip": "x/y.strip.webp"}', '"text"',
+           '{"thumb": "/elsewhere/ab/0123456789abcdef.jpg", "thumb_at": ["p.pack", 0]}']  # fmt: skip
+    with closing(sqlite3.connect(a)) as c, c:
+        for i, row in enumerate(odd):
+            c.execute("INSERT INTO features (file_id, name, version, data) VALUES (?, 'meta', 1, ?)",
+                      (-1 - i, row.encode()))  # fmt: skip
+    out = prune(thumbs, dry_run=True, grace=0)
+    assert out.removed["file no catalog uses"][0] == 2  # the dead two, as without those rows
+    with closing(sqlite3.connect(a)) as c, c:
+        c.execute("UPDATE features SET data = ? WHERE file_id = -1", (b"{not json",))
+    files = _cache_files(thumbs)
+    with pytest.raises(CatalogUnreadable, match="malformed JSON"):
+        prune(thumbs, grace=0)
+    assert _cache_files(thumbs) == files and dead <= files

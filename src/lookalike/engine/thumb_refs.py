@@ -12,7 +12,6 @@ be read whole, or that a newer lookalike wrote, stops the prune: what it names i
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Iterable
@@ -23,7 +22,14 @@ from lookalike.engine.catalog_health import CatalogError, read_only_uri
 from lookalike.engine.catalog_schema import SCHEMA_VERSION
 from lookalike.engine.thumb_pack import SOURCE
 
-_ROWS = "SELECT data FROM features WHERE name IN ('meta', 'vmeta')"
+# each meta/vmeta row's thumbnail, its entry (when ``thumb_at`` has three parts) and strip,
+# taken out by SQLite: a whole row parsed in Python cost twice as much (docs/benchmarks.md)
+_ROWS = (
+    "SELECT json_extract(d, '$.thumb'), json_array_length(d, '$.thumb_at'), "
+    "json_extract(d, '$.thumb_at[0]'), json_extract(d, '$.thumb_at[1]'), "
+    "json_extract(d, '$.thumb_at[2]'), json_extract(d, '$.strip.path') "
+    "FROM (SELECT CAST(data AS TEXT) AS d FROM features WHERE name IN ('meta', 'vmeta'))"
+)
 _MEMBERS = (
     "SELECT json_extract(f.value, '$.thumb'), json_extract(f.value, '$.strip.path') "
     "FROM groups g, json_each(g.data, '$.files') f"
@@ -43,8 +49,12 @@ class CatalogUnreadable(CatalogError):
 
 
 def tail(path: str) -> str:
-    """``<xx>/<name>``: a cache file's name inside the cache, whatever folder it was under."""
-    return os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))
+    """``<xx>/<name>``: a cache file's name inside the cache, whatever folder it was under (the
+    last two parts of the path; string search, not ``os.path``: a million of them a prune)."""
+    last = path.rfind("/")
+    if last <= 0 or "//" in path:
+        return os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))
+    return path[path.rfind("/", 0, last) + 1 :]
 
 
 @dataclass
@@ -74,16 +84,16 @@ class Refs:
         """The bytes of ``pack`` (``size`` long) that some catalog's entry names."""
         return sum(n for off, n in self.entries.get(pack, {}).items() if off + n <= size)
 
-    def add_row(self, meta: dict) -> None:
-        thumb = meta.get("thumb")
+    def add_row(self, thumb: object, at: list | None, strip: object) -> None:
+        """One meta or vmeta row: its ``thumb``, ``thumb_at`` (None unless three parts) and
+        ``strip.path``, each as the row holds it (anything not a string names nothing)."""
         if isinstance(thumb, str) and thumb:
             name = tail(thumb)
             self.files.add(name)
-            self._add_entry(name, meta.get("thumb_at"))
-        strip = meta.get("strip")
-        if isinstance(strip, dict) and isinstance(strip.get("path"), str):
-            self.files.add(tail(strip["path"]))
-            self.sole.add(tail(strip["path"]))
+            self._add_entry(name, at)
+        if isinstance(strip, str):
+            self.files.add(tail(strip))
+            self.sole.add(tail(strip))
 
     def _add_entry(self, name: str, at: object) -> None:
         where = None  # (pack, offset, length); pack "" for its photo; None: no entry
@@ -156,7 +166,6 @@ def _members(db: sqlite3.Connection, refs: Refs) -> None:
 
 
 def _rows(db: sqlite3.Connection, refs: Refs) -> None:
-    for (data,) in db.execute(_ROWS):
-        meta = json.loads(data)  # a row that is not JSON: ValueError, the catalog unreadable
-        if isinstance(meta, dict):
-            refs.add_row(meta)
+    # a row that is not JSON: sqlite3.Error ("malformed JSON"), the catalog unreadable
+    for thumb, parts, pack, off, n, strip in db.execute(_ROWS):
+        refs.add_row(thumb, [pack, off, n] if parts == 3 else None, strip)
