@@ -18,7 +18,7 @@ from skimage import data
 
 from lookalike import config
 from lookalike.cli import main
-from lookalike.engine import thumb_pack, thumb_prune, thumb_registry, thumb_sweep
+from lookalike.engine import thumb_pack, thumb_registry, thumb_sweep
 from lookalike.engine.api import Engine
 from lookalike.engine.scanlock import ScanLock
 from lookalike.engine.thumb_refs import tail
@@ -98,6 +98,8 @@ def test_a_due_sweep_after_a_scan_removes_only_what_no_catalog_names(shared):
     assert dead <= _cache_files(thumbs) and "swept" not in kept.stderr
     assert json.loads((thumbs / thumb_sweep.STAMP).read_text())["time"] < time.time() - 7 * DAY
     _age(thumbs)
+    status = CliRunner().invoke(main, ["cache", "status"])
+    assert "due: the last sweep was 8 days ago (the next scan sweeps)" in status.stdout
     r = _cli_scan(a, lib_a)
     assert _groups(r) == _groups(kept)  # stdout: the results alone, the same
     files = _cache_files(thumbs)
@@ -201,6 +203,8 @@ def test_a_missing_catalog_blocks_it_until_forgotten_and_an_unreadable_one_block
     files = _cache_files(thumbs)
     swept = thumb_sweep.after_scan(thumbs, a)
     assert swept.outcome is None and f"cannot read the catalog {b}" in swept.note()
+    assert thumb_sweep.after_scan(thumbs, a) is None  # blocked a moment ago: a day's rest
+    _stamp(thumbs, time=0)
     real_stat = os.stat
 
     def denied(path, *args, **kw):  # noqa: ANN001, ANN202 - os.stat's
@@ -214,9 +218,19 @@ def test_a_missing_catalog_blocks_it_until_forgotten_and_an_unreadable_one_block
     assert _cache_files(thumbs) == files
 
 
-def test_a_prune_by_hand_still_forgets_a_missing_catalog_at_once(shared):
+def test_a_prune_by_hand_forgets_a_missing_catalog_at_once_and_restarts_the_clock(shared):
     thumbs, a, b, _, _ = shared
     b_files = _live(b, thumbs)
     b.rename(b.with_name("gone.db"))
-    out = thumb_prune.prune(thumbs, grace=0)
-    assert out.forgotten == [str(b)] and b_files and not _cache_files(thumbs) & b_files
+    assert thumb_sweep.after_scan(thumbs, a, now=time.time() + 8 * DAY) is None  # no stamp yet
+    _stamp(thumbs, time=time.time() - 8 * DAY)
+    assert thumb_sweep.after_scan(thumbs, a).blocked  # the sweep waits for b to come back
+    r = CliRunner().invoke(main, ["cache", "prune", "--min-age", "0", "--format", "json"])
+    out = json.loads(r.stdout)
+    assert r.exit_code == 0 and out["forgotten"] == [str(b)]
+    assert b_files and not _cache_files(thumbs) & b_files
+    stamp = thumb_sweep.read_stamp(thumbs)  # the automatic sweep counts from this prune
+    assert stamp["due"] == "cache prune" and stamp["time"] > time.time() - 600
+    assert "blocked" not in stamp and stamp["removed"] == sum(n for n, _ in out["removed"].values())
+    assert thumb_sweep.after_scan(thumbs, a) is None
+    assert "due:" not in CliRunner().invoke(main, ["cache", "status"]).stdout

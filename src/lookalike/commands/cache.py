@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -76,13 +77,28 @@ def prune_cmd(
     those of photos changed, moved or deleted since, of catalogs deleted, of older versions.
     Never while a scan runs (one that starts waits for the prune). Then trim remote-thumbs/,
     the --server app's copies, to its cap (least recently used first)."""
-    from lookalike.engine import settings, thumb_prune
-
     cap = _remote_cap(remote_mb)
     if remote:
         trimmed = _trim_remote(cap, dry_run, min_age)
         sys.stdout.write(_remote_out(trimmed, fmt, {}))
         sys.exit(EXIT_PARTIAL if trimmed.failed else 0)
+    out = _prune(named, dry_run, compact, min_age)
+    trimmed = _trim_remote(cap, dry_run, min_age)
+    if fmt == "json":
+        sys.stdout.write(_remote_out(trimmed, fmt, out.to_json()))
+    else:
+        sys.stdout.writelines(line + "\n" for line in report_lines(out))
+        sys.stdout.write(_remote_out(trimmed, fmt, {}))
+    for problem in out.failed:
+        sys.stderr.write(f"lookalike cache prune: could not remove {problem}\n")
+    sys.exit(EXIT_PARTIAL if out.failed or trimmed.failed else 0)
+
+
+def _prune(named: tuple[Path, ...], dry_run: bool, compact: bool, min_age: float):  # noqa: ANN202
+    """The cache's prune (a thumb_prune.Outcome), or exit 5 (busy) or 3 (no catalog known);
+    a real one is recorded in sweep.json: the automatic sweep counts its days from it."""
+    from lookalike.engine import settings, thumb_prune, thumb_sweep
+
     s = settings.current()
     try:
         out = thumb_prune.prune(
@@ -95,15 +111,9 @@ def prune_cmd(
         sys.stderr.write(f"lookalike cache prune: {exc} (a machine that only uses --server: "
                          "lookalike cache prune --remote)\n")  # fmt: skip
         sys.exit(EXIT_REFUSED)
-    trimmed = _trim_remote(cap, dry_run, min_age)
-    if fmt == "json":
-        sys.stdout.write(_remote_out(trimmed, fmt, out.to_json()))
-    else:
-        sys.stdout.writelines(line + "\n" for line in report_lines(out))
-        sys.stdout.write(_remote_out(trimmed, fmt, {}))
-    for problem in out.failed:
-        sys.stderr.write(f"lookalike cache prune: could not remove {problem}\n")
-    sys.exit(EXIT_PARTIAL if out.failed or trimmed.failed else 0)
+    if not dry_run:
+        thumb_sweep.record(s.thumbnail_dir, out, "cache prune", time.time())
+    return out
 
 
 def _remote_cap(remote_mb: float | None) -> int:
@@ -181,16 +191,17 @@ def status_cmd(fmt: str) -> None:
         raise click.UsageError(str(exc)) from None
     stamp = thumb_sweep.read_stamp(thumbs)
     size = thumb_sweep.estimate(thumbs, stamp)
+    due = None if policy.off else thumb_sweep.due(thumbs, policy, stamp, time.time())
     if fmt == "json":
         doc = {"cache": str(thumbs), "bytes": size, "cap": policy.cap, "days": policy.days}
-        sys.stdout.write(json.dumps({**doc, "last_sweep": stamp}) + "\n")
+        sys.stdout.write(json.dumps({**doc, "due": due, "last_sweep": stamp}) + "\n")
         return
-    sys.stdout.writelines(line + "\n" for line in _status_lines(thumbs, size, policy, stamp))
+    lines = _status_lines(thumbs, size, policy, stamp)
+    lines += [f"due: {due} (the next scan sweeps)"] if due else []
+    sys.stdout.writelines(line + "\n" for line in lines)
 
 
 def _status_lines(thumbs: Path, size: int, policy, stamp: dict) -> list[str]:  # noqa: ANN001
-    import time
-
     cap = f"cap {decimal(policy.cap)}" if policy.cap else "no cap"
     age = f"every {policy.days:g} days" if policy.days else "never by age"
     lines = [f"cache {thumbs} (≈ {decimal(size)})"]

@@ -39,6 +39,7 @@ DEFAULT_MB = 2048  # the cap: ≈ 150 000 member thumbnails (≈ 14 KB each at 1
 DEFAULT_DAYS = 7.0
 MISSING_DAYS = 30.0  # a registered catalog missing this long protects nothing any more
 GROWTH = 1.1  # over the cap: swept again once the cache is this much larger than it was left
+RETRY_DAYS = 1.0  # a blocked sweep is tried again after this long (a catalog read each try)
 MEAN_FILE = 15_000  # bytes a file, for the estimate before a first sweep measured it
 _DAY = 86_400.0
 
@@ -145,9 +146,11 @@ def _pack_bytes(folder: Path) -> int:
 def due(thumb_dir: Path, policy: Policy, stamp: dict[str, Any], now: float) -> str | None:
     """Why a sweep is due now, or None (never without a stamp: the first scan that finds none
     writes one, so a first scan of a new cache is never followed by a sweep)."""
-    last = stamp.get("time")
+    last, tried = stamp.get("time"), stamp.get("tried")
     if not isinstance(last, int | float):
         return None
+    if stamp.get("blocked") and isinstance(tried, int | float) and now - tried < RETRY_DAYS * _DAY:
+        return None  # blocked a moment ago: trying at every scan would read every catalog
     if policy.days and now - last >= policy.days * _DAY:
         return f"the last sweep was {(now - last) / _DAY:.0f} days ago"
     if policy.cap:
@@ -215,11 +218,18 @@ def _sweep(
                 "it can be read or is deleted"
             )
         except (CatalogError, OSError) as exc:
-            return Swept(why, blocked=f"the sweep failed: {exc}")
+            blocked = f"the sweep failed: {exc}"
     if blocked is not None:
         said = stamp.get("blocked") == blocked
         _write(thumb_dir, {**stamp, "missing": missing, "blocked": blocked, "tried": now})
         return Swept(why, blocked=blocked, said_before=said)
+    record(thumb_dir, out, why, now)
+    return Swept(why, out)
+
+
+def record(thumb_dir: Path, out: thumb_prune.Outcome, why: str, now: float) -> None:
+    """``sweep.json`` after a sweep, or a prune by hand (``lookalike cache prune``: the next
+    automatic one counts from it): when, what went, and what the cache holds now."""
     files = [v for k, v in out.kept.items() if "pack" not in k and k != "not a cache file"]
     _write(thumb_dir, {
         "time": now, "due": why, "removed": sum(c for c, _ in out.removed.values()),
@@ -227,7 +237,6 @@ def _sweep(
         "bytes": sum(b for _, b in out.kept.values()),
         "files": sum(c for c, _ in files), "file_bytes": sum(b for _, b in files),
     })  # fmt: skip
-    return Swept(why, out)
 
 
 def _vet(thumb_dir: Path, missing: object, now: float) -> tuple[str | None, dict[str, float]]:
