@@ -4,10 +4,18 @@ the re-checks stay bounded (benchmarks/dense_frames.py measures the same at scal
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import itertools
+from collections.abc import Callable, Generator
 
+import pytest
+
+import dense_frames
 from lookalike.engine import grouping as G
+from lookalike.engine.features.extract import extract_file
+from lookalike.engine.item_table import Item
+from lookalike.engine.recheck import pixel_recheck
 from lookalike.engine.stars import stars
+from lookalike.engine.unionfind import connected_components
 
 Pair = tuple[int, int]
 
@@ -71,3 +79,65 @@ def test_a_settling_move_stops_at_a_refuted_edge() -> None:
     out = _drive(G._settle(clusters, where, edges, lambda a, b: True, range(3), conf), asked)
     assert sorted(map(sorted, out)) == [[0], [1, 2]]
     assert asked == [(0, 1)]
+
+
+@pytest.fixture(scope="module")
+def burst(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Item], list[Pair]]:
+    """60 frames of a real video (bikes.mp4, every 2nd frame, half size) and two planted
+    copies among them (a re-save at quality 70, a 90° turn)."""
+    tmp = tmp_path_factory.mktemp("burst")
+    frames = list(itertools.islice(dense_frames.video_frames(252), 132, 252, 2))
+    paths, planted = [], []
+    for k, im in enumerate(frames):
+        im = im.resize((im.width // 2, im.height // 2))
+        paths.append(tmp / f"f{k:05d}.jpg")
+        im.save(paths[-1], quality=92)
+        if k in (10, 40):
+            how = "resave" if k == 10 else "turn"
+            paths.append(tmp / f"c{k:05d}.jpg")
+            dense_frames.plant(im, how).save(paths[-1], quality=70 if how == "resave" else 90)
+            planted.append((len(paths) - 2, len(paths) - 1))
+    items = [Item(n, str(p), extract_file(str(p), None, 10**9).views) for n, p in enumerate(paths)]
+    return items, planted
+
+
+def _counted(items: list[Item]) -> tuple[list[Pair], Callable[[int, int], bool], set[Pair]]:
+    """A pixel re-check that notes what it was asked and what it refuted."""
+    rc, asked, refuted = pixel_recheck(items), [], set()
+
+    def recheck(i: int, j: int) -> bool:
+        asked.append((i, j))
+        if rc(i, j):
+            refuted.add((i, j))
+            return True
+        return False
+
+    return asked, recheck, refuted
+
+
+def test_a_spent_budget_leaves_look_alikes_apart_never_refuted_ones_together(
+    burst: tuple[list[Item], list[Pair]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items, planted = burst
+    asked_all, recheck, _ = _counted(items)
+    full = G.group_items(items, 50, set(), None, recheck)
+    assert full.unchecked == 0 and len(asked_all) > 6  # the real budget does not bind here
+
+    monkeypatch.setattr(G, "recheck_budget", lambda members: 3)
+    asked, recheck, refuted = _counted(items)
+    tight = G.group_items(items, 50, set(), None, recheck)
+    comp = {m: c for c, members in enumerate(tight.parts) for m in members}
+    per = [comp[i] for i, _ in asked]
+    assert tight.unchecked > 0 and len(asked) < len(asked_all)
+    assert max(per.count(c) for c in set(per)) <= 3  # a component asks its budget at most
+    where = {m: g for g, members in enumerate(tight.groups) for m in members}
+    for a, b in planted:  # certain edges: no re-check, so no budget either
+        assert a in where and where[a] == where[b]
+    assert refuted and not any(where.get(a, -1) == where.get(b, -2) for a, b in refuted)
+    # and every group holds together through certain edges and re-checks that held: none
+    # joined through an edge left unchecked
+    sigs = G.ViewSignatures(items)
+    held = {k for k in tight.edges if k in set(asked) or not G._unsure(sigs.match(*k))}
+    for g in tight.groups:
+        inside = [k for k in held if k[0] in g and k[1] in g]
+        assert connected_components(len(items), inside, 2) == [sorted(g)]

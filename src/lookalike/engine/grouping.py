@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -58,6 +59,13 @@ SAME_FRAME = 0.03  # trimmed contents whose log aspect ratios differ less have t
 # never get here: their contents differ.
 CONTENTS_AGREE = 0.95
 BIG_COMPONENT = 300
+# Re-checks a component of n members may ask: RECHECKS_PER_MEMBER·n, at least RECHECK_FLOOR.
+# Why: a folder of near-identical frames (a time-lapse, a night-sky session) makes components
+# whose uncertain edges grow ~N² and nearly all are refuted (benchmarks/dense_frames.py); the
+# budget keeps the stage's re-checks linear in the files. An edge past it stays unmerged, so
+# what the budget can cost is a missed look-alike merge, never two photos in one group.
+RECHECKS_PER_MEMBER = 1
+RECHECK_FLOOR = 32
 
 
 HASH_CHUNK = 8192  # views hashed per numpy batch (~40 MB of temporaries)
@@ -158,6 +166,7 @@ class Clustering:
     # the verified edges' components (before re-checks), each grouped on its own: a rescan
     # regroups only the components a change touches (group_parts.py)
     parts: list[list[int]] = field(default_factory=list)
+    unchecked: int = 0  # uncertain edges left unmerged: their component's re-checks were spent
 
 
 def group_items(
@@ -247,36 +256,59 @@ def group_steps(
     def sim(i: int, j: int) -> float:
         return match(i, j).score
 
-    def confirmed(i: int, j: int, edges: dict[tuple[int, int], float]) -> Confirm:
-        """Checked lazily, only for an edge about to merge two clusters (most uncertain
-        edges join files already together): a contradicted edge is dropped for good. Yields
-        the pair first, so the caller can batch the checks of all components."""
-        key = ordered(i, j)
-        if not _unsure(cache[key]) or not callable(recheck):
-            return True
-        asked[0] += 1
-        yield key
-        if recheck(*key):
-            cache[key] = NO_MATCH  # a burst frame: no edge, and never in one group
-            edges.pop(key, None)
-            return False
-        return True
-
     edges: dict[tuple[int, int], float] = {}
-    asked = [0]
+    confirmed = _Confirmer(ordered, cache, recheck if callable(recheck) else None)
     pairs = in_path_order(searched_beside(prep, exact, meanwhile), rank)
     _accept(pairs, match, thr, edges, cache, progress, unsure_found if callable(recheck) else None)
     runs, parts = [], []
     for members, comp_edges in _components(len(items), edges):
         members.sort(key=rank.__getitem__)
         parts.append(members)
-        runs.append(_link_clusters(members, comp_edges, joins, rank, confirmed))
+        budget = partial(confirmed, left=[recheck_budget(len(members))])
+        runs.append(_link_clusters(members, comp_edges, joins, rank, budget))
     unsure = [k for k in edges if _unsure(cache[k])]
-    per_comp = yield from _in_rounds(runs, asked, len(unsure), lookahead(unsure, edges))
+    per_comp = yield from _in_rounds(runs, confirmed.asked, len(unsure), lookahead(unsure, edges))
     groups = [g for comp_groups in per_comp for g in comp_groups]
     groups = [sorted(g, key=rank.__getitem__) for g in groups if len(g) >= 2]
     groups.sort(key=lambda g: rank[g[0]])
-    return Clustering(groups, edges, sim, parts)
+    return Clustering(groups, edges, sim, parts, len(confirmed.unchecked))
+
+
+class _Confirmer:
+    """``confirmed(i, j, edges, left)``: may the verified edge (i, j) merge two clusters?
+    Checked lazily, only for an edge about to merge (most uncertain edges join files already
+    together): a contradicted edge is dropped for good. Yields the pair first, so the caller
+    can batch the checks of all components. ``left``: the component's re-checks left
+    (:func:`recheck_budget`); once spent, an uncertain edge merges nothing (a missed merge,
+    never a false one) and is counted in ``unchecked``."""
+
+    def __init__(
+        self,
+        ordered: Callable[[int, int], tuple[int, int]],
+        cache: dict[tuple[int, int], Match],
+        recheck: Callable[[int, int], bool] | None,
+    ) -> None:
+        self.ordered, self.cache, self.recheck = ordered, cache, recheck
+        self.asked = [0]
+        self.unchecked: set[tuple[int, int]] = set()
+
+    def __call__(
+        self, i: int, j: int, edges: dict[tuple[int, int], float], left: list[int]
+    ) -> Confirm:
+        key = self.ordered(i, j)
+        if not _unsure(self.cache[key]) or self.recheck is None:
+            return True
+        if left[0] <= 0:
+            self.unchecked.add(key)
+            return False
+        left[0] -= 1
+        self.asked[0] += 1
+        yield key
+        if self.recheck(*key):
+            self.cache[key] = NO_MATCH  # a burst frame: no edge, and never in one group
+            edges.pop(key, None)
+            return False
+        return True
 
 
 def _accept(
@@ -314,6 +346,11 @@ def _accept(
             progress(min(start, total), total)
     if progress:
         progress(total, total)
+
+
+def recheck_budget(members: int) -> int:
+    """The pixel re-checks a component of ``members`` files may ask (see RECHECKS_PER_MEMBER)."""
+    return max(RECHECK_FLOOR, RECHECKS_PER_MEMBER * members)
 
 
 def _unsure(m: Match) -> bool:
