@@ -264,8 +264,8 @@ def test_a_reuse_spools_the_stored_rows_and_leaves_the_review_unwritten(lib, tmp
     copies: list[bool] = []
     real = GroupSpool.copy_stored
 
-    def counted(self, cat_db):
-        copies.append(real(self, cat_db))
+    def counted(self, catalog):
+        copies.append(real(self, catalog))
         return copies[-1]
 
     sent, fin = [], None
@@ -306,7 +306,13 @@ def test_the_stored_rows_are_copied_only_in_the_spools_places(tmp_path):
     row = "INSERT INTO groups (scan_id, ord, tier, bytes_to_free, members, keep, data) VALUES "
     db.execute(row + "(1, 0, 'same', 10, 2, x'2f61', '{}')")
     db.execute(row + "(1, 2, 'same', 10, 2, x'2f62', '{}')")  # a gap: ord 1 missing
-    assert GroupSpool(tmp_path).copy_stored(db) is False
+    db.commit()
+    assert GroupSpool(tmp_path).copy_stored(tmp_path / "review.db") is False
     db.execute(row + "(1, 1, 'same', 10, 2, x'2f63', '{}')")
+    db.commit()
     spool = GroupSpool(tmp_path)
-    assert spool.copy_stored(db) is True and spool.count == 3
+    assert spool.copy_stored(tmp_path / "review.db") is True and spool.count == 3
+    assert [g[0] for g in spool._db.db.execute("SELECT keep FROM groups ORDER BY ord")] == [
+        b"/a", b"/c", b"/b"
+    ]
+    assert GroupSpool(tmp_path).copy_stored(tmp_path / "missing.db") is False

@@ -230,7 +230,7 @@ def replay(
     ctx.stats.seconds_by_stage["group"] = start - checked
     yield from _replayed(rec["before"], start)
     stats = ctx.stats
-    copied = spool.copy_stored(ctx.cat.db)  # the rows as stored: none encoded again
+    copied = spool.copy_stored(ctx.catalog_path)  # the rows as stored: none encoded again
     rows = ctx.cat.db.execute("SELECT data FROM groups ORDER BY ord")
     for n, (data,) in enumerate(rows):
         g = group_from_row(json.loads(data))

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import overload
 
 from lookalike.engine import catalog_groups
+from lookalike.engine.catalog_health import read_only_uri
 from lookalike.engine.records import Group
 from lookalike.engine.result_store import review_tables
 
@@ -39,7 +40,7 @@ class _Db:
         fd, name = tempfile.mkstemp(prefix=".lookalike-scan-", suffix=".groups.db", dir=folder)
         os.close(fd)
         try:
-            self.db = sqlite3.connect(name, check_same_thread=False)
+            self.db = sqlite3.connect(name, check_same_thread=False, uri=True)  # ATTACH by URI
             self.db.execute("PRAGMA journal_mode=OFF")  # a private, throw-away file
             self.db.execute("PRAGMA synchronous=OFF")
             self.db.executescript(review_tables())
@@ -68,28 +69,35 @@ class GroupSpool:
             if self.count % COMMIT_EVERY == 0:
                 self._db.db.commit()
 
-    def copy_stored(self, db: sqlite3.Connection) -> bool:
-        """Fill the empty spool with ``db``'s stored review as it is: its rows, no group
-        decoded or encoded again (a rescan that sends the stored groups, group_reuse.replay:
-        re-encoding them was ≈ 5 s of a 1 M rescan). Only when the stored ords are 0 … n-1,
-        the places the spool gives its groups; False: nothing copied."""
-        sql = "SELECT COUNT(*), MIN(ord), MAX(ord), COUNT(DISTINCT ord) FROM groups"
-        n, low, high, distinct = db.execute(sql).fetchone()
-        if self.count or (n and (low, high, distinct) != (0, n - 1, n)):
-            return False
+    def copy_stored(self, catalog: Path) -> bool:
+        """Fill the empty spool with the ``catalog``'s stored review as it is: its rows, no
+        group decoded or encoded again (a rescan that sends the stored groups,
+        group_reuse.replay: re-encoding them was ≈ 5 s of a 1 M rescan), copied inside SQLite
+        (the catalog attached read-only: 0.6 s at 1 M against 1.5 s through Python rows).
+        Only when the stored ords are 0 … n-1, the places the spool gives its groups; False:
+        nothing copied (also when the catalog cannot be attached)."""
         with self._db.lock:
             spool = self._db.db
-            spool.executemany(
-                "INSERT INTO groups (scan_id, ord, tier, bytes_to_free, members, keep, data) "
-                "VALUES (0,?,?,?,?,?,?)",
-                db.execute(
-                    "SELECT ord, tier, bytes_to_free, members, keep, data FROM groups ORDER BY ord"
-                ),
-            )
-            spool.executemany(
-                catalog_groups.INSERT_FILE, db.execute("SELECT * FROM group_files ORDER BY rowid")
-            )
-            spool.commit()
+            try:
+                spool.execute("ATTACH DATABASE ? AS stored", (read_only_uri(catalog),))
+            except sqlite3.Error:
+                return False
+            try:
+                sql = "SELECT COUNT(*), MIN(ord), MAX(ord), COUNT(DISTINCT ord) FROM stored.groups"
+                n, low, high, distinct = spool.execute(sql).fetchone()
+                if self.count or (n and (low, high, distinct) != (0, n - 1, n)):
+                    return False
+                spool.execute(
+                    "INSERT INTO main.groups (scan_id, ord, tier, bytes_to_free, members, keep, "
+                    "data) SELECT 0, ord, tier, bytes_to_free, members, keep, data "
+                    "FROM stored.groups ORDER BY ord"
+                )
+                spool.execute(
+                    "INSERT INTO main.group_files SELECT * FROM stored.group_files ORDER BY rowid"
+                )
+                spool.commit()
+            finally:
+                spool.execute("DETACH DATABASE stored")
             self.count = n
         return True
 
