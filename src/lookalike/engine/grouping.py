@@ -251,7 +251,7 @@ def group_steps(
         return cache[key]
 
     def joins(a: list[int], b: list[int]) -> bool:
-        return thr.joins([match(x, y) for x in a for y in b])
+        return thr.joins(match(x, y) for x in a for y in b)
 
     def sim(i: int, j: int) -> float:
         return match(i, j).score

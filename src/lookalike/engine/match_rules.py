@@ -9,6 +9,7 @@ the same scene) and the difference of the compared views' shapes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lookalike.engine.features import perceptual as pc
@@ -60,16 +61,22 @@ class Thresholds:
             return True
         return m.low >= low - ALIGNED_BONUS[0] and m.band >= band + ALIGNED_BONUS[1]
 
-    def joins(self, cross: list[Match]) -> bool:
+    def joins(self, cross: Iterable[Match]) -> bool:
         """May two clusters whose cross pairs match like ``cross`` become one group? Only when
         EVERY cross pair lies within the bound (low and detail-band cosines at most
         LINK_FLOOR / BAND_FLOOR under the thresholds) and they agree on average: a bounded
-        diameter, so a group is never a chain."""
+        diameter, so a group is never a chain. ``cross`` is read lazily and the first pair
+        out of the bound ends it: two big clusters of a dense component (a video's frames)
+        are tried again and again, and matching all their cross pairs each time was most of
+        the group stage's CPU there (benchmarks/dense_frames.py)."""
         low, band = self.low - LINK_FLOOR, self.band - BAND_FLOOR
-        if any(m.low < low or m.band < band or not _shape_ok(m) for m in cross):
-            return False
-        mean = sum(m.score for m in cross) / len(cross)
-        return mean >= 0.5 * (self.low + self.band) - LINK_SLACK
+        total, n = 0.0, 0
+        for m in cross:
+            if m.low < low or m.band < band or not _shape_ok(m):
+                return False
+            total += m.score
+            n += 1
+        return total / n >= 0.5 * (self.low + self.band) - LINK_SLACK
 
 
 def _shape_ok(m: Match) -> bool:
