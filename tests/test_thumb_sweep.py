@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -234,3 +237,50 @@ def test_a_prune_by_hand_forgets_a_missing_catalog_at_once_and_restarts_the_cloc
     assert "blocked" not in stamp and stamp["removed"] == sum(n for n, _ in out["removed"].values())
     assert thumb_sweep.after_scan(thumbs, a) is None
     assert "due:" not in CliRunner().invoke(main, ["cache", "status"]).stdout
+
+
+def _feed(fifo: Path, within: float = 30.0) -> bool:
+    """Write to ``fifo`` once a reader has it open (True), or give up after ``within`` s."""
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # no reader yet
+            time.sleep(0.05)
+            continue
+        os.write(fd, b"not a catalog")
+        os.close(fd)
+        return True
+    return False
+
+
+def test_a_pipe_reader_sees_the_results_end_before_the_sweep(shared, tmp_path):
+    """``lookalike scan --no-ui … | jq``: stdout is let go once the results are written, so
+    the reader is not kept waiting by a sweep. Here the sweep is held (a registered catalog
+    that is a FIFO: reading it waits for a writer) while the reader has already seen the
+    whole JSON; a thread feeds the FIFO after 20 s, so a stdout held to the end fails the
+    test instead of hanging it."""
+    thumbs, a, _, lib_a, _ = shared
+    fifo = tmp_path / "held.db"
+    os.mkfifo(fifo)
+    thumb_registry.register(thumbs, fifo)
+    _stamp(thumbs, time=time.time() - 8 * DAY)
+    late = threading.Timer(20, _feed, (fifo,))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lookalike", "scan", "--no-ui", "--db", str(a), "--format",
+         "json", "--workers", "1", str(lib_a)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    late.start()
+    try:
+        doc = json.loads(proc.stdout.read())  # to its end
+        assert doc["groups"] and proc.poll() is None  # while the sweep waits on the FIFO
+        late.cancel()
+        assert _feed(fifo)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        late.cancel()
+        if proc.poll() is None:
+            proc.kill()
+    err = proc.stderr.read().decode()
+    assert f"cache not swept: cannot read the catalog {fifo}" in err and "Exception" not in err

@@ -10,6 +10,7 @@ removed), 5 a scan is running.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -227,9 +228,26 @@ def sweep_after_scan(thumb_dir: Path, default: Path) -> None:
     one line, if it has one, on stderr; a failure of its own never fails the scan."""
     from lookalike.engine import thumb_sweep
 
+    _release_stdout()
     note = thumb_sweep.after_scan_note(thumb_dir, default)
     if note:
         sys.stderr.write(note + "\n")
+
+
+def _release_stdout() -> None:
+    """The results are written: a piped or redirected stdout is pointed at /dev/null, which
+    closes this process's end of it, so that its reader (``lookalike scan --no-ui … | jq``)
+    sees the end now, not after a sweep (``sys.stdout.close()`` would leave the descriptor)."""
+    out = sys.stdout
+    if out is None or out is not sys.__stdout__ or out.closed or out.isatty():
+        return
+    try:
+        out.flush()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, out.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
 
 
 def register(main: click.Group) -> None:
