@@ -160,6 +160,12 @@ def test_over_the_cap_it_sweeps_and_not_again_until_it_grows(shared):
     assert stamp["bytes"] > policy.cap and stamp["files"] == len(_cache_files(thumbs))
     assert thumb_sweep.due(thumbs, policy, stamp, time.time()) is None  # not grown since
     assert thumb_sweep.after_scan(thumbs, None) is None
+    _stamp(thumbs, time="x", files="many", file_bytes=None, bytes=[], blocked=1, tried="y")
+    assert thumb_sweep.after_scan(thumbs, None) is None  # a stamp of another shape: a new one
+    assert thumb_sweep.read_stamp(thumbs)["bytes"] > policy.cap
+    _stamp(thumbs, time=time.time(), files="many", file_bytes=None, bytes=[], missing=[1])
+    assert thumb_sweep.due(thumbs, policy, thumb_sweep.read_stamp(thumbs), time.time())
+    assert thumb_sweep.after_scan(thumbs, None).outcome.removed == {}  # swept, nothing left
 
 
 def test_a_held_lock_or_a_running_scan_skips_it(shared):

@@ -89,11 +89,8 @@ class Swept:
             return None
         n = sum(c for c, _ in out.removed.values())
         mb = out.freed / 1_000_000
-        gone = (
-            f", forgot {len(out.forgotten)} catalog(s) gone {MISSING_DAYS:.0f} days"
-            if (out.forgotten)
-            else ""
-        )
+        forgot = len(out.forgotten)
+        gone = f", forgot {forgot} catalog(s) gone {MISSING_DAYS:.0f} days" if forgot else ""
         return (
             f"lookalike: cache swept: removed {n} thumbnail files ({mb:.1f} MB){gone}; "
             "`lookalike cache prune --dry-run` shows what a sweep would remove"
@@ -125,7 +122,8 @@ def estimate(thumb_dir: Path, stamp: dict[str, Any]) -> int:
                 files += sum(1 for _ in it)
         except OSError:
             continue
-    mean = stamp.get("file_bytes", 0) / stamp["files"] if stamp.get("files") else MEAN_FILE
+    n, size = stamp.get("files"), stamp.get("file_bytes")
+    mean = size / n if isinstance(n, int) and n > 0 and isinstance(size, int) else MEAN_FILE
     return int(files * mean) + _pack_bytes(thumb_dir / thumb_pack.PACKS)
 
 
@@ -171,7 +169,7 @@ def after_scan(
     if policy.off or not thumb_dir.is_dir():
         return None
     stamp = read_stamp(thumb_dir)
-    if "time" in stamp and due(thumb_dir, policy, stamp, now) is None:
+    if _stamped(stamp) and due(thumb_dir, policy, stamp, now) is None:
         return None  # the common case: one small read and the folders' names
     lock = thumb_registry.CacheLock(thumb_dir)
     try:
@@ -181,7 +179,7 @@ def after_scan(
         return None  # the cache cannot be written: nothing to sweep in it either
     try:
         stamp = read_stamp(thumb_dir)  # under the lock: another sweep may just have run
-        if "time" not in stamp:  # the first scan that finds none: the age and growth count
+        if not _stamped(stamp):  # the first scan that finds none: the age and growth count
             _write(thumb_dir, {"time": now, "bytes": estimate(thumb_dir, stamp)})  # from here
             return None
         why = due(thumb_dir, policy, stamp, now)
@@ -200,6 +198,11 @@ def after_scan_note(thumb_dir: Path, default: Path | None) -> str | None:
     except Exception as exc:  # said, never raised
         return f"lookalike: cache not swept: {exc}"
     return swept.note() if swept is not None else None
+
+
+def _stamped(stamp: dict[str, Any]) -> bool:
+    """Whether ``sweep.json`` says when (one of another shape is written again)."""
+    return isinstance(stamp.get("time"), int | float)
 
 
 def _sweep(
