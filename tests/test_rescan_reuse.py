@@ -313,6 +313,8 @@ def test_the_stored_rows_are_copied_only_in_the_spools_places(tmp_path):
     spool = GroupSpool(tmp_path)
     assert spool.copy_stored(tmp_path / "review.db") is True and spool.count == 3
     assert [g[0] for g in spool._db.db.execute("SELECT keep FROM groups ORDER BY ord")] == [
-        b"/a", b"/c", b"/b"
+        b"/a",
+        b"/c",
+        b"/b",
     ]
     assert GroupSpool(tmp_path).copy_stored(tmp_path / "missing.db") is False
