@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 VIDEOS = Path(__file__).resolve().parent.parent / "tests" / "data" / "video"
 PLANTS = ("resave", "resize", "turn", "mirror")
-VIDEO_FRAMES = 622  # frames of the four test videos together
+VIDEO_FRAMES = 622  # frames of the four test videos together, in name order
+CARPHONE = 120  # the last two (carphone_distorted, carphone_pristine) are one video's frames
 
 
 def video_frames(n: int, seed: int = 0):
@@ -89,9 +90,13 @@ def sky_origin(k: int, room_x: int = 520, room_y: int = 512) -> tuple[int, int]:
 
 def shot(kind: str, path: str) -> tuple[int, int] | int:
     """What a frame shows: the video frame it was made from (later laps are exposure and
-    noise edits of it), or the sky crop's origin."""
+    noise edits of it; carphone_distorted's frame k is a copy of carphone_pristine's), or the
+    sky crop's origin."""
     k = int(Path(path).stem[1:6])
-    return k % VIDEO_FRAMES if kind == "video" else sky_origin(k)
+    if kind != "video":
+        return sky_origin(k)
+    k %= VIDEO_FRAMES
+    return k - CARPHONE if k >= VIDEO_FRAMES - CARPHONE else k  # pristine: the distorted's
 
 
 def plant(im: Image.Image, how: str) -> Image.Image:
