@@ -314,7 +314,8 @@ def _sample(proc: subprocess.Popen, peaks: dict) -> None:
                     seen[c.pid] = _cpu_s(c)
                 except psutil.Error:
                     pass
-            peaks["timeline"].append((time.perf_counter() - t0, sum(seen.values())))
+            tick = (time.perf_counter() - t0, sum(seen.values()), seen.get(p.pid, 0.0))
+            peaks["timeline"].append(tick)
             peaks["driver"] = max(peaks["driver"], own)
             peaks["tree"] = max(peaks["tree"], tree)
             time.sleep(0.1)
@@ -333,13 +334,14 @@ def _pss(procs: list[psutil.Process]) -> int:
     return total
 
 
-def stage_cpu(timeline: list[tuple[float, float]], seconds_by_stage: dict) -> dict[str, float]:
-    """The tree's CPU seconds in each stage: the stages ran one after the other and ended at
-    the driver's last reading (the output written after them is short), so their windows are
-    laid back from there; each window's CPU is read off the sampled timeline (±0.1 s)."""
+def stage_cpu(timeline: list[tuple], seconds_by_stage: dict, col: int = 1) -> dict[str, float]:
+    """The tree's (``col`` 1; 2: the driver's) CPU seconds in each stage: the stages ran one
+    after the other and ended at the driver's last reading (the output written after them is
+    short), so their windows are laid back from there; each window's CPU is read off the
+    sampled timeline (±0.1 s)."""
     if len(timeline) < 2:
         return {}
-    ts, cpu = [t for t, _ in timeline], [c for _, c in timeline]
+    ts, cpu = [t[0] for t in timeline], [t[col] for t in timeline]
     end, out = ts[-1], {}
     for stage, secs in reversed(list(seconds_by_stage.items())):
         start = end - secs
@@ -379,7 +381,9 @@ def scan(
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"scan failed ({proc.returncode}): {err[-2000:]}")
     doc = json.loads(out.read_text())
-    by_stage = stage_cpu(peaks["timeline"], (doc.get("stats") or {}).get("seconds_by_stage", {}))
+    secs = (doc.get("stats") or {}).get("seconds_by_stage", {})
+    by_stage = stage_cpu(peaks["timeline"], secs)
+    driver_by_stage = stage_cpu(peaks["timeline"], secs, col=2)
     cat_bytes = sum(f.stat().st_size for f in db.parent.glob(db.name + "*"))
     return {"wall_s": round(wall, 2), "peak_tree_rss_mb": round(peaks["tree"] / 2**20),
             "peak_tree_pss_mb": round(peaks.get("pss", 0) / 2**20),
@@ -389,6 +393,7 @@ def scan(
             "cpu_s": {"tree": round(tree_cpu, 2), "driver": round(peaks["driver_cpu_s"], 2),
                       "workers": round(tree_cpu - peaks["driver_cpu_s"], 2)},
             "cpu_s_by_stage": {k: round(v, 2) for k, v in by_stage.items()},
+            "driver_cpu_s_by_stage": {k: round(v, 2) for k, v in driver_by_stage.items()},
             "groups": doc.get("groups", [])}  # fmt: skip
 
 
