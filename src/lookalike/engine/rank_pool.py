@@ -23,6 +23,8 @@ from typing import Any, NamedTuple
 from lookalike.engine.records import Member
 from lookalike.engine.rules.evidence import with_evidence, with_flags
 from lookalike.engine.rules.keep import choose_keeper, with_others
+from lookalike.engine.rules.sessions import REASON as SHOTS_REASON
+from lookalike.engine.rules.sessions import different_shots
 from lookalike.engine.thumb_remake import member_thumb
 
 log = logging.getLogger(__name__)
@@ -53,13 +55,15 @@ class Rules(NamedTuple):
 
 class Judged(NamedTuple):
     """A group judged, before its similarity scores: members sorted by path, each member's
-    representative id, the keeper's path, the reason and the keeper's representative."""
+    representative id, the keeper's path, the reason, the keeper's representative and the
+    tier (a "same" group of a session's frames becomes "similar": rules/sessions.py)."""
 
     keep: str
     reason: str
     members: list[Member]
     rids: list[int]
     keep_rep: int
+    tier: str
 
 
 def member_of(r: Any, m: dict) -> Member:
@@ -96,6 +100,12 @@ def judge(
     files.sort(key=lambda x: x[0].path)
     copies = tier != "similar"
     members = with_evidence(files, metas, views_of, copies=copies)  # type: ignore[arg-type]
+    shots = tier == "same" and different_shots(
+        [m.evidence for m in members], [metas.get(rid, {}).get("prov") for _, rid in files]
+    )
+    if shots:  # frames of a session: look-alike shots, judged as such
+        tier, copies = "similar", False
+        members = with_evidence(files, metas, views_of, copies=False)  # type: ignore[arg-type]
     extra = {f"exif:{m.path}": float(metas.get(rid, {}).get("exif_fields", 0)) for m, rid in files}
     if more is not None:
         extra.update(more(files))
@@ -105,7 +115,9 @@ def judge(
     keep_rep = next(rid for m, rid in files if m.path == keeper.path)
     members = with_flags(members, keeper, copies=copies)
     reason = with_others(reason, keeper.path, members)
-    return Judged(keeper.path, reason, members, [rid for _, rid in files], keep_rep)
+    if shots:
+        reason = f"{reason}; {SHOTS_REASON}"
+    return Judged(keeper.path, reason, members, [rid for _, rid in files], keep_rep, tier)
 
 
 # -- the worker's side ----------------------------------------------------------------------

@@ -40,6 +40,7 @@ EXIF_MODEL = 272
 EXIF_ORIENTATION = 274
 EXIF_IFD = 0x8769
 EXIF_DATETIME_ORIGINAL = 36867
+EXIF_SUBSEC_ORIGINAL = 37521  # SubSecTimeOriginal: a burst's frames differ there
 
 # Editors and apps whose name in ``Software`` means the pixels were edited or exported.
 EDITOR_PATTERN = re.compile(
@@ -88,6 +89,15 @@ def _exif_date(v: Any) -> str | None:
     if isinstance(v, str) and len(v) >= 19 and v[:4].isdigit():
         return f"{v[0:4]}-{v[5:7]}-{v[8:10]}T{v[11:19]}"
     return None
+
+
+def _subsec(v: Any) -> str | None:
+    """A SubSecTime value as its fraction's digits without trailing zeros ("5" for "50" and
+    "500": one instant), "" for zero; None where absent or not digits."""
+    if isinstance(v, bytes):
+        v = v.decode("ascii", "replace")
+    s = v.strip("\x00 ").strip() if isinstance(v, str) else ""
+    return s.rstrip("0") if s.isdigit() else None
 
 
 def _text(v: Any) -> str | None:
@@ -140,6 +150,7 @@ def header_info(img: Any, path: str | None = None, data: bytes | None = None) ->
         out["software"] = _text(exif.get(EXIF_SOFTWARE))
         out["date_original"] = _exif_date(sub.get(EXIF_DATETIME_ORIGINAL))
         out["modify_date"] = _exif_date(exif.get(EXIF_DATETIME))
+        out["subsec_original"] = _subsec(sub.get(EXIF_SUBSEC_ORIGINAL))
         orient = exif.get(EXIF_ORIENTATION)
         out["orientation_tag"] = orient if isinstance(orient, int) else None
     if getattr(img, "format", None) == "JPEG":

@@ -2,7 +2,8 @@
 
 Each representative brings its exact copies back in; the keeper is chosen on evidence of
 originality then the user's keep rules (rules/); every other file gets its flags and its
-similarity to the keeper. With ``--model`` verified embedding neighbours join "same" and form
+similarity to the keeper. A "same" group of a shooting session's frames (camera originals
+taken at different times) becomes "similar" there (rules/sessions.py). With ``--model`` verified embedding neighbours join "same" and form
 the "similar" tier (ml_groups.py); videos build their own groups (video_stage.py).
 From ``rank_pool.MIN_GROUPS`` groups on, a local pool's workers judge them (evidence, keeper,
 flags: rank_pool.py) while the driver scores, stores and sends those before them.
@@ -144,7 +145,7 @@ class _Ranker:
             member_with(m, score=round(self._score(tier, rid, j.keep_rep), 4))
             for m, rid in zip(j.members, j.rids, strict=True)
         ]
-        return tier, j.keep, j.reason, scored
+        return j.tier, j.keep, j.reason, scored  # scored as grouped, in ``tier``
 
 
 def _video_groups(

@@ -1,0 +1,119 @@
+"""Frames of a shooting session (camera originals with their own capture times) are never a
+"same photo" group, so no scan action touches them (rules/sessions.py); without EXIF the
+frames still group as one photo: the case the rule cannot see."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from lookalike.engine.features.provenance import header_info
+from lookalike.engine.rules.evidence import analyse
+from lookalike.engine.rules.sessions import REASON, different_shots
+
+data = pytest.importorskip("skimage.data")
+
+DRIFT = [(200, 150), (201, 150), (201, 151), (202, 151)]  # a tracking mount: < 1.5 px a frame
+
+
+def _exif(when: str | None, subsec: str | None = None, software: str | None = None) -> Image.Exif:
+    ex = Image.Exif()
+    if when is None:
+        return ex
+    ex[0x010F], ex[0x0110] = "Canon", "Canon EOS R6"  # Make, Model
+    if software:
+        ex[0x0131] = software
+    sub = ex.get_ifd(0x8769)
+    sub[0x9003] = when  # DateTimeOriginal
+    if subsec is not None:
+        sub[0x9291] = subsec  # SubSecTimeOriginal
+    return ex
+
+
+def _session(root: Path, dated: bool) -> list[Path]:
+    """Four exposures of the Hubble deep field drifting a pixel, each with its own sensor
+    noise, as a camera writes them (``dated``: with their capture times), plus a re-save of
+    the first one (its EXIF kept, as an export does)."""
+    root.mkdir()
+    sky = np.asarray(data.hubble_deep_field(), dtype=np.float32)
+    rng = np.random.default_rng(3)
+    frames = []
+    for k, (x, y) in enumerate(DRIFT):
+        a = sky[y : y + 360, x : x + 480] + rng.normal(0, 2.5, (360, 480, 3))
+        im = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+        ex = _exif(f"2026:08:12 23:10:{k * 30:02d}" if dated else None)
+        frames.append(root / f"f{k}.jpg")
+        im.save(frames[-1], quality=92, exif=ex)
+        if k == 0:
+            im.save(root / "f0_resave.jpg", quality=80, exif=ex)
+    return frames
+
+
+def _scan(inbox: Path, db: Path, *extra: str) -> dict:
+    from lookalike.cli import main
+
+    args = ["scan", "--no-ui", str(inbox), "--db", str(db), "--format", "json", *extra]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def _names(g: dict) -> set[str]:
+    return {Path(f["path"]).name for f in g["files"]}
+
+
+def test_a_sessions_frames_are_look_alike_shots_that_no_action_touches(tmp_path: Path) -> None:
+    bare = _session(tmp_path / "bare", dated=False)
+    doc = _scan(tmp_path / "bare", tmp_path / "bare.db")
+    frames = {p.name for p in bare}
+    # without capture times the frames are one "same photo": what the signatures say
+    assert [g["tier"] for g in doc["groups"] if len(_names(g) & frames) > 1] == ["same"]
+
+    _session(tmp_path / "dated", dated=True)
+    doc = _scan(tmp_path / "dated", tmp_path / "dated.db")
+    assert not [g for g in doc["groups"] if g["tier"] == "same" and len(_names(g) & frames) > 1]
+    (group,) = [g for g in doc["groups"] if "f0_resave.jpg" in _names(g)]
+    assert "f0.jpg" in _names(group)  # the re-save still beside its frame
+    assert group["tier"] == "similar" and group["reason"].endswith(REASON)
+    assert all(not f["flags"] for f in group["files"])  # look-alike shots: no copy's flags
+
+    plan = _scan(tmp_path / "dated", tmp_path / "dated.db", "--action", "trash", "--dry-run")
+    assert not plan["items"]
+    assert {Path(r["path"]).name for r in plan["refused"]} >= frames - {Path(group["keep"]).name}
+
+
+def _facts(tmp_path: Path, exifs: list[Image.Exif]) -> tuple[list[dict], list[dict]]:
+    """Evidence and provenance of one photo (chelsea) saved with each EXIF, as measured."""
+    provs = []
+    for n, ex in enumerate(exifs):
+        p = tmp_path / f"c{n}.jpg"
+        Image.fromarray(data.chelsea()).save(p, quality=90, exif=ex)
+        with Image.open(p) as im:
+            provs.append(header_info(im))
+    evs = analyse(["JPEG"] * len(provs), [(451, 300)] * len(provs), provs, [None] * len(provs))
+    return evs, provs
+
+
+def test_a_burst_in_one_second_differs_in_its_sub_seconds(tmp_path: Path) -> None:
+    when = "2026:08:12 23:10:05"
+    evs, provs = _facts(tmp_path, [_exif(when, "12"), _exif(when, "120"), _exif(when, "45")])
+    assert [p["subsec_original"] for p in provs] == ["12", "12", "45"]
+    assert not different_shots(evs[:2], provs[:2])  # .12 and .120: one instant
+    assert different_shots(evs[1:], provs[1:])
+    evs, provs = _facts(tmp_path, [_exif(when, "12"), _exif(when)])  # a copy lost the tag
+    assert not different_shots(evs, provs)
+
+
+def test_copies_that_are_no_camera_originals_keep_the_group_one_photo(tmp_path: Path) -> None:
+    shot = _exif("2026:08:12 23:10:05")
+    edited = _exif("2026:08:12 23:15:00", software="Adobe Photoshop 25.0")
+    evs, provs = _facts(tmp_path, [shot, edited, _exif(None)])
+    assert [e["camera_original"] for e in evs] == [True, False, False]
+    assert not different_shots(evs, provs)
+    evs, provs = _facts(tmp_path, [shot, _exif("2026:08:12 23:10:06")])  # the next second
+    assert different_shots(evs, provs)
