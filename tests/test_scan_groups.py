@@ -165,3 +165,22 @@ def test_an_empty_spool_reads_as_no_groups(tmp_path):
     groups = spool.done()
     assert len(groups) == 0 and list(groups) == [] and groups == () and groups.file_ids() == set()
     assert _spool_files(tmp_path) == []
+
+
+def test_the_spool_writes_no_member_index_and_reads_back_what_the_catalog_stores(library, tmp_path):
+    """The spool's member rows have no index (only read whole: scan_groups.spool_tables), its
+    groups keep theirs (read by ord); what it gives back is what the catalog, with every
+    index, stores and pages."""
+    engine = Engine(tmp_path / "cat.db", tmp_path / "thumbs")
+    found, fin = _scan(engine, library)
+    groups = fin.groups
+    spool = groups._db.db
+    indexed = {r[0] for r in spool.execute("SELECT tbl_name FROM sqlite_master WHERE type='index'")}
+    assert "groups" in indexed and "group_files" not in indexed
+    with Catalog(tmp_path / "cat.db") as cat:
+        names = {r[0] for r in cat.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"group_files_ord", "group_files_path", "group_files_file"} <= names
+    built = [e.group for e in found]
+    assert list(groups) == built and groups.page([2, 0]) == [built[2], built[0]]
+    assert groups.file_ids() == {m.file_id for g in built for m in g.members}
+    assert engine.last_groups() == built
