@@ -24,7 +24,7 @@ driver alone (its last psutil reading) and of the rest, over the files; ``cpu_ef
 the floor's CPU per file (``time.process_time``) over the tree's — what the wall ratio
 "rate / (floor × cores)" tends to on an idle box whose cores are all the scan's.
 ``cpu_s_by_stage`` splits the tree's CPU by stage (a timeline of every process's CPU, sampled
-with the RSS); ``extract_cpu_ms_per_image`` / ``extract_cpu_efficiency`` are the extract
+with the RSS), ``driver_cpu_s_by_stage`` the driver's own (the same timeline); ``extract_cpu_ms_per_image`` / ``extract_cpu_efficiency`` are the extract
 stage's alone, per decoded photo — the part the floor compares with, without the walk, the
 catalog diff, the exact stage, grouping and ranking around it. ``thumb_cache``: the thumbnail
 cache's files, bytes and disk (whole blocks, as ``du``) after each scan.
