@@ -154,21 +154,13 @@ def regroup(root: Path) -> dict:
     """The catalog's representatives grouped again in this process, every re-check in the
     driver and counted: the group stage's work as one CPU figure, and what it decided."""
     from lookalike.engine import grouping as G
-    from lookalike.engine.candidates import candidate_array
     from lookalike.engine.recheck import pixel_recheck
     from lookalike.engine.unionfind import connected_components
     from recheck_pool import _items
+    from scale_density import signature_edges
 
     items = _items(root / "run" / "catalog.db")
-    prep = G.ViewSignatures(items)
-    cand = candidate_array(prep)
-    thr = G.thresholds_for(50)
-    edges, unsure = {}, 0
-    for i, j in cand.tolist():
-        m = prep.match(i, j)
-        if thr.accepts(m):
-            edges[(i, j)] = m.score
-            unsure += G._unsure(m)
+    cand, edges, unsure = signature_edges(items)
     comps = connected_components(len(items), edges, min_size=2)
     rc = pixel_recheck(items)
     cpu = time.process_time()

@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from lookalike.engine import grouping as G  # noqa: E402
@@ -31,10 +33,9 @@ from recheck_pool import _items  # noqa: E402
 from scale_truth import Truth, file_index  # noqa: E402
 
 
-def density(root: Path) -> dict:
-    """Counts for the set under ``root`` (its ``run/catalog.db`` and ``labels.json``)."""
-    t = time.perf_counter()
-    items = _items(root / "run" / "catalog.db")
+def signature_edges(items: list) -> tuple[np.ndarray, dict[tuple[int, int], float], int]:
+    """The candidate pairs of ``items`` (sensitivity 50), the verified edges among them with
+    their scores, and how many of those are uncertain (a pixel re-check would be asked)."""
     prep = G.ViewSignatures(items)
     cand = candidate_array(prep)
     thr = G.thresholds_for(50)
@@ -44,6 +45,14 @@ def density(root: Path) -> dict:
         if thr.accepts(m):
             edges[(i, j)] = m.score
             unsure += m.band < G.RECHECK_BAND or m.low < G.RECHECK_LOW
+    return cand, edges, unsure
+
+
+def density(root: Path) -> dict:
+    """Counts for the set under ``root`` (its ``run/catalog.db`` and ``labels.json``)."""
+    t = time.perf_counter()
+    items = _items(root / "run" / "catalog.db")
+    cand, edges, unsure = signature_edges(items)
     comps = connected_components(len(items), edges, min_size=2)
     sizes = sorted((len(c) for c in comps), reverse=True)
     labels = json.loads((root / "labels.json").read_text())

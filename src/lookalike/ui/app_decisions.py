@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
 from typing import Any
 
 from textual import events
 from textual.message import Message
 from textual.widgets import Input
 
+from lookalike.engine.heap import collected_after
 from lookalike.ui.group_pages import StoredReview
 from lookalike.ui.state_store import Decision, Record, parse_records
 from lookalike.ui.stored_records import StoredRecords, paired_decisions
@@ -61,19 +61,11 @@ class DecisionsMatched(Message):
         self.decisions, self.error = decisions, error
 
 
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """No cyclic collection while the worker reads and matches: it builds about a million
-    long-lived objects (rows, records, their frozensets, decisions) and every full collection
-    in between walked all of them again — about half the matching time at 100,000 decided
-    groups (docs/scale.md). What it frees is freed by reference counting as before."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
+# No cyclic collection while the worker reads and matches: it builds about a million long-lived
+# objects (rows, records, their frozensets, decisions) and every full collection in between
+# walked all of them again — about half the matching time at 100,000 decided groups
+# (docs/scale.md). The scan's walk pauses it the same way (engine/heap.py).
+collector_paused = collected_after
 
 
 def match_stored(stored: StoredReview, records: dict[str, Record]) -> dict[int, Decision]:
