@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from lookalike.engine.features.frame_check import dihedral_map, frames_refute, turn_ratio
+from lookalike.engine.features.moved import moved_part
 from lookalike.engine.features.photometric import (
     Source,
     Target,
@@ -35,7 +36,7 @@ from lookalike.engine.features.photometric import (
 )
 from lookalike.engine.index import hamming_knn
 
-VERIFY_VERSION = 3  # 2: detail blocks, inlier spread, affine sanity (star fields); 3: strokes
+VERIFY_VERSION = 4  # 2: detail, spread, affine sanity (star fields); 3: strokes; 4: moved parts
 WORK_SIDE = 512  # ORB works on this long side
 MIN_SIDE = 320  # smaller images are upscaled to this long side first (ORB needs borders)
 MIN_INLIERS = 12
@@ -45,6 +46,7 @@ MIN_OVERLAP = 0.45  # share of the smaller image the other must cover
 LOOSE_BAD_BLOCKS = 0.075  # with a loose fit (below), this share of differing blocks rejects
 LOOSE_RESIDUAL_PX = 0.9
 SECOND_MOTION_MIN = 10  # matches agreeing on a second motion that mark a burst
+MOVED_FLOOR = 0.03  # a "same" pair with more differing blocks: did part of it move? (moved.py)
 # Star fields, night skies, walls: most blocks are flat and "agree" with any other flat block,
 # and a few look-alike points fit some transform. A verdict needs blocks with detail that
 # agree, inliers spread over the textured overlap, and a transform a copy could have.
@@ -285,6 +287,8 @@ def _try(a: _Prepared, b: _Prepared, mirrored: bool, verdict_only: bool = False)
     reason = "same" if ok else (R_DIFFERS if bad > MAX_BAD_BLOCKS else "small overlap")
     if ok and detail < MIN_DETAIL_BLOCKS:
         ok, reason = False, "too little detail in the overlap to compare"
+    if ok and bad > MOVED_FLOOR and moved_part(a, b, m):
+        ok, reason = False, R_MOVED  # a subject too soft for the points moved: a burst
     loose = LOOSE_RESIDUAL_PX * max(1.0, scale) * max(1.0, b.upscale) * max(1.0, a.upscale)
     if ok and bad > LOOSE_BAD_BLOCKS and residual > loose:
         # Some blocks differ AND the points fit only loosely: a second viewpoint (parallax)
