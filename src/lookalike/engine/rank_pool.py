@@ -23,8 +23,7 @@ from typing import Any, NamedTuple
 from lookalike.engine.records import Member
 from lookalike.engine.rules.evidence import with_evidence, with_flags
 from lookalike.engine.rules.keep import choose_keeper, with_others
-from lookalike.engine.rules.sessions import REASON as SHOTS_REASON
-from lookalike.engine.rules.sessions import different_shots
+from lookalike.engine.rules.sessions import session_reason
 from lookalike.engine.thumb_remake import member_thumb
 
 log = logging.getLogger(__name__)
@@ -87,6 +86,23 @@ def member_of(r: Any, m: dict) -> Member:
     )
 
 
+def _judged(
+    files: list[tuple[Member, int]],
+    metas: Mapping[int, dict],
+    views_of: Callable[[int], Sequence[Any] | None],
+    rules: Rules,
+    extra: dict[str, float],
+    copies: bool,
+) -> tuple[list[Member], Member, str]:
+    """The members with their evidence and flags, the keeper and its reason (``copies``:
+    judged as copies of one photo, else as look-alike shots)."""
+    members = with_evidence(files, metas, views_of, copies=copies)  # type: ignore[arg-type]
+    keeper, reason = choose_keeper(
+        members, rules.keep_rules, rules.reference, extra, rules.keep_overrides
+    )
+    return with_flags(members, keeper, copies=copies), keeper, reason
+
+
 def judge(
     tier: str,
     files: list[tuple[Member, int]],
@@ -96,28 +112,25 @@ def judge(
     more: Callable[[list[tuple[Member, int]]], dict[str, float]] | None = None,
 ) -> Judged:
     """Evidence, keeper, reason and flags of one group (``files``: (member, representative
-    id)); ``more`` adds per-path numbers for the keep rules (``--model``'s quality)."""
+    id)); ``more`` adds per-path numbers for the keep rules (``--model``'s quality). A
+    "same" group that is a session's frames is judged again as look-alike shots."""
     files.sort(key=lambda x: x[0].path)
-    copies = tier != "similar"
-    members = with_evidence(files, metas, views_of, copies=copies)  # type: ignore[arg-type]
-    shots = tier == "same" and different_shots(
-        [m.evidence for m in members], [metas.get(rid, {}).get("prov") for _, rid in files]
-    )
-    if shots:  # frames of a session: look-alike shots, judged as such
-        tier, copies = "similar", False
-        members = with_evidence(files, metas, views_of, copies=False)  # type: ignore[arg-type]
     extra = {f"exif:{m.path}": float(metas.get(rid, {}).get("exif_fields", 0)) for m, rid in files}
     if more is not None:
         extra.update(more(files))
-    keeper, reason = choose_keeper(
-        members, rules.keep_rules, rules.reference, extra, rules.keep_overrides
-    )
+    rids = [rid for _, rid in files]
+    members, keeper, reason = _judged(files, metas, views_of, rules, extra, tier != "similar")
+    shots = None
+    if tier == "same":
+        shots = session_reason(members, rids, [metas.get(r, {}).get("prov") for r in rids])
+    if shots:  # frames of a session: look-alike shots, judged as such
+        tier = "similar"
+        members, keeper, reason = _judged(files, metas, views_of, rules, extra, False)
     keep_rep = next(rid for m, rid in files if m.path == keeper.path)
-    members = with_flags(members, keeper, copies=copies)
     reason = with_others(reason, keeper.path, members)
     if shots:
-        reason = f"{reason}; {SHOTS_REASON}"
-    return Judged(keeper.path, reason, members, [rid for _, rid in files], keep_rep, tier)
+        reason = f"{reason}; {shots}"
+    return Judged(keeper.path, reason, members, rids, keep_rep, tier)
 
 
 # -- the worker's side ----------------------------------------------------------------------

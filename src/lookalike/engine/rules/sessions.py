@@ -16,14 +16,49 @@ unless ``--tier similar`` asks (actions/plan.py ``ACT_TIERS``).
 The whole group changes tier, re-saves of a frame included (they stay beside their frame,
 not acted on by default): splitting it by shot is left to the pixels. Photos only: video
 groups are built by ``video_groups.py`` from aligned frames and never come here. Files with
-no capture time (stripped, rendered, most of a scanner's) are judged as before.
+no capture time (stripped, rendered, most of a scanner's) need another sign, their encoding:
+
+A copy is an original plus files that went through something: another encoding (JPEG
+quality, format), another size, a turn, a crop, an edit. A session is many files of ONE
+encoding and ONE size. So a "same" group in which ``SESSION_FRAMES`` distinct files (not
+byte-identical: distinct representatives) are JPEGs of one pixel size and one estimated
+quality (``provenance.jpeg_quality``, from the quantisation tables) with no edit measured
+against the keeper (no flags: a watermark, noise, a recolour saved at the original's
+settings is a copy) is look-alike shots too (``one_encoding_frames``). Two such files
+alone (an original and its re-save at the same settings) stay "same"; other formats are
+judged as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 REASON = "frames taken at different times (camera originals): look-alike shots, not copies"
+SESSION_FRAMES = 3  # distinct files of one size and one encoding: a session, not copies
+
+
+def one_encoding_reason(n: int) -> str:
+    """The reason a group of ``n`` frames of one size and encoding is look-alike shots."""
+    return f"{n} frames of one size and encoding: look-alike shots (a session), not copies"
+
+
+def one_encoding_frames(
+    members: Sequence[Any], rids: Sequence[int], evidence: Sequence[dict | None]
+) -> int:
+    """The most distinct files (representatives ``rids``: byte-identical files share one) of
+    a group that are JPEGs of one pixel size (``members``' width and height) and one
+    estimated quality (``evidence``' ``jpeg_quality``) and show nothing done to them
+    against the keeper (no ``flags``: an edit saved at the original's settings is a copy
+    that went through something), same order; 0 where fewer than ``SESSION_FRAMES``."""
+    same: dict[tuple[int, int, int], set[int]] = {}
+    for m, rid, ev in zip(members, rids, evidence, strict=True):
+        q = (ev or {}).get("jpeg_quality")
+        if q is None or m.flags or str(m.format).upper() not in ("JPEG", "JPG") or not m.width:
+            continue
+        same.setdefault((m.width, m.height, int(q)), set()).add(rid)
+    n = max((len(r) for r in same.values()), default=0)
+    return n if n >= SESSION_FRAMES else 0
 
 
 def different_shots(evidence: Sequence[dict | None], provs: Sequence[dict | None]) -> bool:
@@ -41,3 +76,17 @@ def different_shots(evidence: Sequence[dict | None], provs: Sequence[dict | None
         if frac is not None:
             fractions.setdefault(ev["date"], set()).add(frac)
     return len(seconds) > 1 or any(len(f) > 1 for f in fractions.values())
+
+
+def session_reason(
+    members: Sequence[Any], rids: Sequence[int], provs: Sequence[dict | None]
+) -> str | None:
+    """Why a "same" group is a session's frames (look-alike shots), or None where nothing
+    says so (``members`` judged as copies: with their evidence and their flags against the
+    keeper; ``rids`` their representatives, ``provs`` their measured provenance, same
+    order)."""
+    evidence = [m.evidence for m in members]
+    if different_shots(evidence, provs):
+        return REASON
+    n = one_encoding_frames(members, rids, evidence)
+    return one_encoding_reason(n) if n else None

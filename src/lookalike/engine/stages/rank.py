@@ -3,7 +3,8 @@
 Each representative brings its exact copies back in; the keeper is chosen on evidence of
 originality then the user's keep rules (rules/); every other file gets its flags and its
 similarity to the keeper. A "same" group of a shooting session's frames (camera originals
-taken at different times) becomes "similar" there (rules/sessions.py). With ``--model`` verified embedding neighbours join "same" and form
+taken at different times, or three unedited JPEGs of one size and one quality) becomes
+"similar" there (rules/sessions.py). With ``--model`` verified embedding neighbours join "same" and form
 the "similar" tier (ml_groups.py); videos build their own groups (video_stage.py).
 From ``rank_pool.MIN_GROUPS`` groups on, a local pool's workers judge them (evidence, keeper,
 flags: rank_pool.py) while the driver scores, stores and sends those before them.
