@@ -128,6 +128,28 @@ def test_an_original_and_its_same_settings_edit_stay_one_photo(tmp_path: Path) -
     assert len(plan["items"]) == 2
 
 
+def _with_comment(jpeg: bytes, text: bytes) -> bytes:
+    """The same JPEG with a comment segment after its SOI marker: other bytes, the same
+    pixels (as an app that writes a rating or a tag into the file leaves it)."""
+    return jpeg[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + jpeg[2:]
+
+
+def test_metadata_only_copies_are_one_photo_not_a_session(tmp_path: Path) -> None:
+    """Three files of one size and one encoding whose pixels are the same (metadata rewritten
+    by different apps) are copies: a "same photo" group that actions may act on."""
+    root = tmp_path / "tagged"
+    root.mkdir()
+    im = Image.fromarray(data.astronaut())
+    im.save(root / "orig.jpg", quality=92)
+    jpeg = (root / "orig.jpg").read_bytes()
+    (root / "rated.jpg").write_bytes(_with_comment(jpeg, b"rating=5"))
+    (root / "tagged.jpg").write_bytes(_with_comment(jpeg, b"tags=moon,nasa"))
+    doc = _scan(root, tmp_path / "t.db")
+    (group,) = doc["groups"]
+    assert _names(group) == {"orig.jpg", "rated.jpg", "tagged.jpg"}
+    assert group["tier"] == "same", group["reason"]
+
+
 def test_identical_files_count_once_and_formats_and_qualities_apart() -> None:
     def m(n: int, fmt: str = "JPEG", w: int = 480) -> Member:
         return Member(path=f"f{n}", size=1, width=w, height=360, format=fmt, score=1.0)

@@ -122,7 +122,8 @@ def judge(
     members, keeper, reason = _judged(files, metas, views_of, rules, extra, tier != "similar")
     shots = None
     if tier == "same":
-        shots = session_reason(members, rids, [metas.get(r, {}).get("prov") for r in rids])
+        provs = [metas.get(r, {}).get("prov") for r in rids]
+        shots = session_reason(members, rids, provs, views_of)
     if shots:  # frames of a session: look-alike shots, judged as such
         tier = "similar"
         members, keeper, reason = _judged(files, metas, views_of, rules, extra, False)

@@ -31,8 +31,11 @@ judged as before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import numpy as np
 
 REASON = "frames taken at different times (camera originals): look-alike shots, not copies"
 SESSION_FRAMES = 3  # distinct files of one size and one encoding: a session, not copies
@@ -44,21 +47,41 @@ def one_encoding_reason(n: int) -> str:
 
 
 def one_encoding_frames(
-    members: Sequence[Any], rids: Sequence[int], evidence: Sequence[dict | None]
+    members: Sequence[Any],
+    rids: Sequence[int],
+    evidence: Sequence[dict | None],
+    views_of: Callable[[int], Sequence[Any] | None] | None = None,
 ) -> int:
     """The most distinct files (representatives ``rids``: byte-identical files share one) of
     a group that are JPEGs of one pixel size (``members``' width and height) and one
     estimated quality (``evidence``' ``jpeg_quality``) and show nothing done to them
     against the keeper (no ``flags``: an edit saved at the original's settings is a copy
-    that went through something), same order; 0 where fewer than ``SESSION_FRAMES``."""
-    same: dict[tuple[int, int, int], set[int]] = {}
+    that went through something), same order; 0 where fewer than ``SESSION_FRAMES``.
+    Files whose perceptual views (``views_of``) are bit-identical are one picture too: the same
+    pixels with their metadata rewritten (a rating, a tag, a re-embedded date) by different
+    apps are copies, never a session's frames, whose sensor noise makes every view differ."""
+    same: dict[tuple[int, int, int], set[int | bytes]] = {}
     for m, rid, ev in zip(members, rids, evidence, strict=True):
         q = (ev or {}).get("jpeg_quality")
         if q is None or m.flags or str(m.format).upper() not in ("JPEG", "JPG") or not m.width:
             continue
-        same.setdefault((m.width, m.height, int(q)), set()).add(rid)
+        same.setdefault((m.width, m.height, int(q)), set()).add(_content(rid, views_of))
     n = max((len(r) for r in same.values()), default=0)
     return n if n >= SESSION_FRAMES else 0
+
+
+def _content(rid: int, views_of: Callable[[int], Sequence[Any] | None] | None) -> int | bytes:
+    """What tells two representatives' pictures apart: their views' bytes, or the id itself
+    where the views are not known."""
+    views = views_of(rid) if views_of is not None else None
+    if not views:
+        return rid
+    h = hashlib.blake2b()
+    for v in views:  # extract.View: the DCT block, the Haar signature, the aspect
+        h.update(np.ascontiguousarray(v.dct).tobytes())
+        h.update(bytes(v.haar))
+        h.update(repr(float(v.aspect)).encode())
+    return h.digest()
 
 
 def different_shots(evidence: Sequence[dict | None], provs: Sequence[dict | None]) -> bool:
@@ -79,14 +102,17 @@ def different_shots(evidence: Sequence[dict | None], provs: Sequence[dict | None
 
 
 def session_reason(
-    members: Sequence[Any], rids: Sequence[int], provs: Sequence[dict | None]
+    members: Sequence[Any],
+    rids: Sequence[int],
+    provs: Sequence[dict | None],
+    views_of: Callable[[int], Sequence[Any] | None] | None = None,
 ) -> str | None:
     """Why a "same" group is a session's frames (look-alike shots), or None where nothing
     says so (``members`` judged as copies: with their evidence and their flags against the
     keeper; ``rids`` their representatives, ``provs`` their measured provenance, same
-    order)."""
+    order; ``views_of`` their perceptual views, to tell metadata-only copies apart)."""
     evidence = [m.evidence for m in members]
     if different_shots(evidence, provs):
         return REASON
-    n = one_encoding_frames(members, rids, evidence)
+    n = one_encoding_frames(members, rids, evidence, views_of)
     return one_encoding_reason(n) if n else None
