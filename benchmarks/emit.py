@@ -19,6 +19,7 @@ def emit(result: dict, output: Path | None, indent: int = 2) -> int:
     text = json.dumps(result, indent=indent)
     print(text)
     if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text + "\n")
     return 0
 

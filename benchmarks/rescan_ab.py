@@ -33,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 
+from emit import emit  # benchmarks/: where a result goes
+
 KEY = "groups_reuse"
 
 
@@ -151,11 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(rescan(trees[name], args.set, args.run, f"{name}{r + 1}"))
             print(json.dumps(runs[-1]), file=sys.stderr)
     doc = {"script": "benchmarks/rescan_ab.py", "argv": sys.argv[1:], "runs": runs}
-    text = json.dumps(doc, indent=1)
-    if args.output:
-        args.output.write_text(text + "\n")
-    print(text)
-    return 0
+    return emit(doc, args.output, indent=1)
 
 
 if __name__ == "__main__":

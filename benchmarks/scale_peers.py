@@ -41,6 +41,7 @@ sys.path.insert(0, str(HERE))
 
 import speed  # noqa: E402  (run_measured: wall, exit code, peak RSS of a process tree)
 from accuracy import _union_groups  # noqa: E402  (a peer's pair list read as groups)
+from emit import emit  # noqa: E402
 
 CONTENDERS = ("lookalike", "czkawka", "imagededup")
 
@@ -149,11 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         result["tools"][kind] = r
         print(f"{kind:<11} {json.dumps(r)}", file=sys.stderr)
     result["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    print(json.dumps(result, indent=2))
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    return emit(result, args.output)
 
 
 if __name__ == "__main__":
