@@ -357,6 +357,16 @@ def _children_cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def hash_mode(extra: list[str]) -> list[str]:
+    """The scan's options, with ``--model none`` unless they ask for the ML stage: a plain scan
+    embeds on a box with an NVIDIA GPU (the default there), so a hash-mode figure must say so
+    (session 11's "hash-mode" scans on the lent GPU boxes were model scans)."""
+    ml = ("--model", "--similar", "--similarity", "--by", "--weights", "--device", "--prompt")
+    if any(a.split("=")[0] in ml for a in extra):
+        return extra
+    return [*extra, "--model", "none"]
+
+
 def scan(
     root: Path, db: Path, out: Path, workers: int, extra: list[str], log: Path | None = None
 ) -> dict:
@@ -365,7 +375,7 @@ def scan(
     env = dict(os.environ, XDG_CACHE_HOME=str(db.parent / "cache"))
     cmd = [sys.executable, "-m", "lookalike", "scan", "--no-ui", str(root / "photos"),
            str(root / "copies"), "--db", str(db), "--workers", str(workers), "-o", str(out),
-           "--format", "json", "--progress", "plain", *extra]  # fmt: skip
+           "--format", "json", "--progress", "plain", *hash_mode(extra)]  # fmt: skip
     peaks: dict = {"driver": 0, "tree": 0, "driver_cpu_s": 0.0, "timeline": []}
     cpu0 = _children_cpu_s()
     t = time.perf_counter()

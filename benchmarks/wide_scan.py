@@ -91,9 +91,11 @@ def _sample(proc: subprocess.Popen, log: Path, every: float, peaks: dict) -> Non
 def scan(args: argparse.Namespace, name: str) -> dict:
     """One scan (first or again, by the catalog's state) with its stderr and samples in the log."""
     out = args.work / f"{name}.json"
+    # hash mode: on a box with an NVIDIA GPU a plain scan would embed (the default there)
     cmd = [sys.executable, "-m", "lookalike", "scan", "--no-ui", str(args.set / "photos"),
            str(args.set / "copies"), "--db", str(args.work / "catalog.db"), "--workers",
-           str(args.workers), "-o", str(out), "--format", "json", "--progress", "plain"]  # fmt: skip
+           str(args.workers), "-o", str(out), "--format", "json", "--progress", "plain",
+           "--model", "none"]  # fmt: skip
     env = dict(os.environ, XDG_CACHE_HOME=str(args.work / "cache"))
     say(f"{name} scan: start, {args.workers} workers: {' '.join(cmd)}")
     peaks: dict = {}

@@ -123,3 +123,27 @@ def test_ml_options_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ml_stage.choose_model(opts) in ("clip-vit-b-32", "effnet-lite0")
     with pytest.raises(ValueError):
         ml_stage.MLOptions(similarity=1.5)
+
+
+def test_model_none_turns_embeddings_off_on_a_gpu_box(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a GPU the embeddings are on by default; `--model none` is the hash-only switch."""
+    import click
+
+    from lookalike.commands.ml import build_ml_options
+    from lookalike.engine import ml_stage
+
+    monkeypatch.setattr(ml_stage, "gpu_present", lambda: True)
+    assert build_ml_options(model="none") is None
+    assert build_ml_options(model="OFF") is None
+    colour = build_ml_options(model="none", similar=True, by="colour")
+    assert colour is not None and ml_stage.choose_model(colour) is None  # colour needs no model
+    faces = build_ml_options(model="none", by="faces")
+    assert faces is not None and ml_stage.choose_model(faces) is None
+    for kw, named in (
+        ({"similar": True}, "--similar"),
+        ({"weights": "w.safetensors"}, "--weights"),
+        ({"prompt": "a sharp photo"}, "--prompt"),
+        ({"device": "cuda"}, "--device cuda"),
+    ):
+        with pytest.raises(click.UsageError, match=named):
+            build_ml_options(model="none", **kw)

@@ -180,3 +180,33 @@ def test_left_and_right_crops_never_join_through_the_middle(tmp_path: Path) -> N
     assert res.exit_code == 0, res.output
     groups = [_names(g) for g in json.loads(res.stdout)["groups"] if g["tier"] != "similar"]
     assert groups in ([{"left.jpg", "middle.jpg"}], [{"middle.jpg", "right.jpg"}]), groups
+
+
+def test_model_none_scans_hash_only_where_a_gpu_would_embed(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real engine path: with a GPU seen, a plain scan embeds (the default) and
+    `--model none` does not (no model load, no vectors stored, no embed stage), same files."""
+    from lookalike.engine import ml_stage
+    from lookalike.engine.catalog import Catalog
+
+    monkeypatch.setattr(ml_stage, "gpu_present", lambda: True)
+    monkeypatch.setenv("LOOKALIKE_NO_CACHE_SWEEP", "1")
+    runs = {}
+    for name, extra in (("default", []), ("none", ["--model", "none"])):
+        db = tmp_path / f"{name}.sqlite"
+        args = ["scan", "--no-ui", str(photos), "--db", str(db), "--workers", "1"]
+        args += ["--device", "cpu"] if name == "default" else []  # no CUDA here: embed on CPU
+        res = CliRunner().invoke(main, [*args, *extra, "--format", "jsonl", "--progress", "none"])
+        assert res.exit_code == 0, res.output
+        events = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+        stages = {e["stage"] for e in events if e.get("event") == "stage_done"}
+        with Catalog(db) as cat:
+            names = {r[0] for r in cat.db.execute("SELECT DISTINCT name FROM features")}
+        runs[name] = (stages, names)
+    assert "embed" in runs["default"][0]
+    assert any(n.startswith("emb:") for n in runs["default"][1])
+    assert "embed" not in runs["none"][0] and "verify" not in runs["none"][0]
+    assert not any(n.startswith("emb:") for n in runs["none"][1])
+    bad = CliRunner().invoke(main, ["scan", "--no-ui", str(photos), "--model", "none", "--similar"])
+    assert bad.exit_code == 2 and "--model none turns the embedding model off" in bad.output

@@ -29,8 +29,8 @@ def ml_scan_options(f: Any) -> Any:
             metavar="NAME",
             help="Embedding model for crop-proof matching and --similar: effnet-lite0 (offline, "
             "CPU-friendly), clip-vit-b-32, clip-vit-b-32-openai, siglip-vit-b-16, "
-            "vit-h-14-laion, open_clip:ARCH/TAG, or 'auto' (on with a GPU). "
-            "See `lookalike models`.",
+            "vit-h-14-laion, open_clip:ARCH/TAG, 'auto' (on with a GPU) or 'none' (a hash-only "
+            "scan, also on a GPU box). See `lookalike models`.",
         ),
         click.option(
             "--device",
@@ -99,6 +99,8 @@ def build_ml_options(
     from lookalike.engine.options import MLOptions
 
     by = "colour" if by == "color" else by
+    if model is not None and model.lower() in NO_MODEL:
+        return _without_model(weights, similar, similarity, by, prompt, device)
     asked = model or weights or similar or similarity is not None or by or allow_download
     if not asked and device == "auto":
         from lookalike.engine.ml_stage import gpu_present
@@ -116,6 +118,43 @@ def build_ml_options(
         by=by,
         prompt=prompt,
     )
+
+
+NO_MODEL = ("none", "off")  # --model none: no embeddings, also where a GPU would turn them on
+
+
+def _without_model(
+    weights: str | None,
+    similar: bool,
+    similarity: float | None,
+    by: str | None,
+    prompt: str | None,
+    device: str,
+) -> Any:
+    """``--model none``: the stage's options without a model (None when nothing else asks for
+    the stage), or a usage error naming the option that needs one. Why an option: with a GPU the
+    embeddings are on by default, and a hash-only scan (faster, no model load) had no switch."""
+    needs = [
+        name
+        for name, given in (
+            ("--weights", weights),
+            ("--prompt", prompt),
+            ("--similarity", similarity is not None and by is None),
+            ("--similar (without --by colour|faces)", similar and by is None),
+            (f"--device {device}", device != "auto"),
+        )
+        if given
+    ]
+    if needs:
+        raise click.UsageError(
+            f"--model none turns the embedding model off, but {', '.join(needs)} needs one: "
+            "drop --model none, or drop " + ("that option" if len(needs) == 1 else "those options")
+        )
+    if not (similar or by):
+        return None
+    from lookalike.engine.options import MLOptions
+
+    return MLOptions(model=None, similar=similar, similarity=similarity, by=by)
 
 
 # -- lookalike models ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ import click
 from lookalike.atomicio import AtomicFile
 from lookalike.commands.act import action_args_from, action_options, run_action_for_groups
 from lookalike.commands.executor import check_executor
-from lookalike.commands.ml import build_ml_options
+from lookalike.commands.ml import NO_MODEL, build_ml_options
 from lookalike.commands.scan_options import output_options, scan_options
 from lookalike.engine.actions.errors import ActionError
 from lookalike.engine.options import DEFAULT_KEEP_RULES, KEEP_RULE_NAMES
@@ -149,7 +149,7 @@ def _content_rules(kw: dict, dry_run: bool) -> Any:
     device = kw.get("device")
     try:
         return rules_for_scan(
-            None if model == "auto" else model,
+            None if model == "auto" or (model or "").lower() in NO_MODEL else model,
             kw.get("weights"),
             None if device in (None, "auto") else device,
             dry_run,
