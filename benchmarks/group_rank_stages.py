@@ -11,7 +11,8 @@ stages' wall and CPU (the process's, so faiss's threads and the writer count; th
 CPU beside it: the rank stage judges groups there, engine/rank_pool.py), the cyclic
 collector's passes and seconds in each, and a digest of every group built, to compare two
 trees' outputs, and of the pixel re-checks the catalog remembers after it; ``group_parts``:
-the wall and driver-thread CPU of the group stage's pieces (``PARTS``). Pixel re-checks
+the wall and driver-thread CPU of the group stage's pieces (``PARTS``); ``keeper_check``:
+the rank stage's check of each "same" member against its keeper (its counts and CPU). Pixel re-checks
 missing from the catalog's pair checks are decoded (a handful; ``--fresh-checks``: all of
 them, as on a first scan, counted in ``rechecks_in_pool``: in rounds, or streamed as found).
 
@@ -286,6 +287,29 @@ def _count_rechecks(stats: dict) -> None:
     group._recheck_in_pool = counted
 
 
+def _count_keeper_checks(stats: dict) -> None:
+    """The rank stage's keeper check (engine/keeper_check.py, absent in an older tree): its
+    counts and the driver-thread CPU its ``strays`` calls took, pixel checks included."""
+    try:
+        from lookalike.engine.keeper_check import KeeperCheck
+    except ImportError:
+        return
+    real = KeeperCheck.strays
+
+    def timed(self, rids, keep_rep):  # type: ignore[no-untyped-def]
+        cpu = time.thread_time()
+        try:
+            return real(self, rids, keep_rep)
+        finally:
+            stats["_cpu"] = stats.get("_cpu", 0.0) + time.thread_time() - cpu
+            stats["cpu_s"] = round(stats["_cpu"], 3)
+            c = self.counts
+            stats.update((k, v) for k, v in vars(c).items() if k != "split")
+            stats["split_sizes"] = sorted(c.split)
+
+    KeeperCheck.strays = timed
+
+
 def _digest_events(options, catalog: Path) -> tuple[int, str]:
     """Consumer "digest": every GroupFound's dataclass, hashed (the figures up to 2026-11-27)."""
     from lookalike.engine import pipeline
@@ -335,6 +359,8 @@ def run(
     _count_rechecks(rechecks)
     parts: dict = {}
     _time_parts(parts)
+    keeper: dict = {}
+    _count_keeper_checks(keeper)
     pipeline.discover, pipeline.diff = _nothing_found, _catalog_rows
     collector = _Collector()
     for name in ("group", "rank"):
@@ -361,6 +387,7 @@ def run(
         "rechecks_in_pool": rechecks,
         "gc_elsewhere": collector.by_stage.get("other"),  # diff, extract, heap.py's collect
         "group_parts": parts,
+        "keeper_check": {k: v for k, v in keeper.items() if k != "_cpu"},
         "consumer": consumer,
         "gc": "plain" if plain_gc else "pipeline",
         "groups": groups,

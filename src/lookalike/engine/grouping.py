@@ -167,6 +167,8 @@ class Clustering:
     # regroups only the components a change touches (group_parts.py)
     parts: list[list[int]] = field(default_factory=list)
     unchecked: int = 0  # uncertain edges left unmerged: their component's re-checks were spent
+    # the pair's signatures (``sim`` is its score): rank checks each member against its keeper
+    match: Callable[[int, int], Match] | None = None
 
 
 def group_items(
@@ -271,7 +273,7 @@ def group_steps(
     groups = [g for comp_groups in per_comp for g in comp_groups]
     groups = [sorted(g, key=rank.__getitem__) for g in groups if len(g) >= 2]
     groups.sort(key=lambda g: rank[g[0]])
-    return Clustering(groups, edges, sim, parts, len(confirmed.unchecked))
+    return Clustering(groups, edges, sim, parts, len(confirmed.unchecked), match)
 
 
 class _Confirmer:

@@ -55,27 +55,39 @@ class PixelRecheck:
     earlier scan, or None; verdicts computed here land in ``fresh`` for the caller to keep, so
     a rescan of unchanged files decodes nothing. ``needed`` + ``put`` let a caller compute a
     batch of verdicts elsewhere (the scan's worker pool) before the grouper asks for them;
-    only verdicts the grouper asks for are remembered, exactly as when checked one by one."""
+    only verdicts the grouper asks for are remembered, exactly as when checked one by one.
+
+    The grouper asks each pair in path order; ``backward()`` is the same re-check asked the
+    other way (rank's keeper check, keeper_check.py: verify.py's verdict is not symmetric),
+    its verdicts kept under the keys in descending order, so the two never mix."""
 
     def __init__(
         self,
         items: Sequence[Item],
         remembered: Callable[[int, int], bool | None] | None = None,
         fresh: dict[tuple[int, int], bool] | None = None,
+        backward: bool = False,
     ) -> None:
         self.items = items
         self.remembered = remembered
         self.fresh = fresh
+        self.is_backward = backward
         self.computed: dict[tuple[int, int], bool | None] = {}  # by file keys, ascending
         self.known: dict[tuple[int, int], bool] = {}  # remembered verdicts already looked up
         self.unknown: set[tuple[int, int]] = set()  # looked up, not remembered
         self.gave_up = False  # cancelled: unknown pairs give no evidence
         self.driver_checks = 0  # pairs decoded here rather than in the pool
-        self._verifier = None
+        self._verifier: list = []  # the driver's Verifier, made when first needed (shared)
+
+    def backward(self) -> PixelRecheck:
+        """The same re-check for pairs asked against path order (see the class)."""
+        other = PixelRecheck(self.items, self.remembered, self.fresh, not self.is_backward)
+        other._verifier = self._verifier  # one driver Verifier: a file decoded once
+        return other
 
     def _keys(self, i: int, j: int) -> tuple[int, int]:
         lo, hi = sorted((self.items[i].key, self.items[j].key))
-        return lo, hi
+        return (hi, lo) if self.is_backward else (lo, hi)
 
     def needed(self, pairs: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         """The pairs (item indices) with no verdict yet, remembered or computed."""
@@ -119,11 +131,11 @@ class PixelRecheck:
     def _verify(self, i: int, j: int) -> bool | None:
         from lookalike.engine.features.verify import Verifier
 
-        if self._verifier is None:
-            self._verifier = Verifier(cache_size=256)
+        if not self._verifier:
+            self._verifier.append(Verifier(cache_size=256))
         self.driver_checks += 1
         try:
-            return self._verifier.refutes(self.items[i].path, self.items[j].path)
+            return self._verifier[0].refutes(self.items[i].path, self.items[j].path)
         except Exception:  # one odd file never stops grouping
             return None
 

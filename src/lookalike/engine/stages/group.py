@@ -55,13 +55,18 @@ class Grouped:
     part: Part | None = None  # only part regrouped: the stored groups kept (group_parts.py)
     remember_parts: Callable[[Catalog, list], None] | None = None  # its record, once stored
     built: Built = field(default_factory=dict)  # stored groups rank may send as they were
+    # the grouper's pixel re-check, and the writer of its new verdicts: rank checks each
+    # "same" member against its keeper with it (keeper_check.py), then stores what it added
+    recheck: PixelRecheck | None = None
+    keep_rechecks: Callable[[], None] = lambda: None
 
 
 def remembered_rechecks(
     cat: Catalog, items: Sequence[Item], reps: Sequence[FileRow]
 ) -> tuple[PixelRecheck, Callable[[], None]]:
     """The grouper's pixel re-check, remembered in the catalog's pair checks; the second
-    callable stores the new verdicts in one short transaction after grouping."""
+    callable stores the new verdicts in one short transaction after grouping (and again
+    after ranking: the keeper checks' own, keeper_check.py)."""
     from lookalike.engine.features.verify import VERIFY_VERSION
 
     rows = {r.id: r for r in reps}  # references: no string per representative
@@ -82,6 +87,7 @@ def remembered_rechecks(
         if fresh:
             with cat.transaction():
                 cat.put_pair_checks((a, b, stamp(a, b), v, 0.0) for (a, b), v in fresh.items())
+            fresh.clear()
 
     return pixel_recheck(items, remembered, fresh), keep
 
@@ -434,4 +440,6 @@ def group(ctx: ScanContext, ex: Exact) -> Iterator[Event]:
     views_of = _views_lookup(cat, items, ctx.options.same)
     part = plan.part if plan is not None else None
     remember = writer(_labels(some, clustering, plan))
-    return Grouped(some, clustering, metas, views_of, forbidden, part, remember, built)
+    return Grouped(
+        some, clustering, metas, views_of, forbidden, part, remember, built, recheck, keep_rechecks
+    )

@@ -7,11 +7,16 @@ taken at different times, or three unedited JPEGs of one size and one quality) b
 "similar" there (rules/sessions.py). With ``--model`` verified embedding neighbours join "same" and form
 the "similar" tier (ml_groups.py); videos build their own groups (video_stage.py).
 From ``rank_pool.MIN_GROUPS`` groups on, a local pool's workers judge them (evidence, keeper,
-flags: rank_pool.py) while the driver scores, stores and sends those before them.
+flags: rank_pool.py) while the driver scores, stores and sends those before them. Every
+member of a "same" group must be a verified copy of its keeper (keeper_check.py); a group
+whose members are not splits: those that are stay with the keeper, the rest are grouped
+again on their own, the same way.
 """
 
 from __future__ import annotations
 
+import heapq
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +24,8 @@ from typing import Any
 from lookalike.engine.catalog import FileRow
 from lookalike.engine.events import Event, GroupFound
 from lookalike.engine.group_parts import item_keys, stored_group
+from lookalike.engine.item_table import keys_paths
+from lookalike.engine.keeper_check import KeeperCheck
 from lookalike.engine.rank_pool import Farm, Judged, Rules, judge, member_of
 from lookalike.engine.records import Group, Member, member_with
 from lookalike.engine.scan_groups import GroupSpool
@@ -31,6 +38,7 @@ from lookalike.engine.thumb_remake import kept_members
 Built = tuple[str, str, str, list[Member]]  # tier, keeper path, reason, members
 AHEAD_GROUPS = 64  # groups whose metas are read together (_Ranker.ahead)
 AHEAD_IDS = 2048  # ... at most this many representatives (the metas' cache holds 4096)
+log = logging.getLogger(__name__)
 
 
 def _raw_groups(gr: Grouped, ex: Exact) -> list[tuple[str, list[int]]]:
@@ -84,6 +92,12 @@ class _Ranker:
         self.view_cache: dict[int, list | None] = {}
         o = ctx.options
         self.rules = Rules(o.keep_rules, o.reference, o.keep_overrides)
+        match, recheck = gr.clustering.match, gr.recheck
+        self.check = (  # --model's groups verify their units' pairs themselves (ml_groups.py)
+            KeeperCheck(match, recheck, self.item_index, keys_paths(gr.items)[1])
+            if ml_state is None and match is not None and recheck is not None
+            else None
+        )
 
     def ahead(self, todos: list[tuple[str, list[int]]]) -> None:
         """The metas of the next groups' representatives in one query, not one a group (a
@@ -134,19 +148,38 @@ class _Ranker:
         self.ahead(todos)
         return [self.judge(tier, ids) for tier, ids in todos]
 
-    def build(self, tier: str, rep_ids: list[int], judged: Judged | None = None) -> Built:
+    def build(self, tier: str, rep_ids: list[int], judged: Judged | None = None) -> list[Built]:
         """The group ready to send: as stored when nothing in it changed, else judged (here
-        unless ``judged`` came from a worker) and scored against its keeper."""
+        unless ``judged`` came from a worker) and scored against its keeper. A "same" group
+        some of whose members are not verified copies of the keeper (keeper_check.py) is
+        sent as the groups it splits into: the rest with the keeper, those members grouped
+        again among themselves (each such group checked the same way against its own
+        keeper; one left alone is no group, or "exact" with its byte-identical copies)."""
         at = self.gr.built.get((tier, frozenset(rep_ids)))
         if at is not None:  # the same files as a stored group, none changed: as stored
             g = stored_group(self.ctx.cat, at)
-            return g.tier, g.keep, g.reason, list(g.members)
+            return [(g.tier, g.keep, g.reason, list(g.members))]
         j = judged if judged is not None else self.judge(tier, rep_ids)
+        if self.check is not None and j.tier == "same":
+            strays = self.check.strays(j.rids, j.keep_rep)
+            if strays:
+                self.check.counts.split.append(len(rep_ids))
+                kept = [r for r in rep_ids if r not in strays]
+                rest = [r for r in rep_ids if r in strays]
+                return self._regrouped(kept) + self._regrouped(rest)
         scored = [
             member_with(m, score=round(self._score(tier, rid, j.keep_rep), 4))
             for m, rid in zip(j.members, j.rids, strict=True)
         ]
-        return j.tier, j.keep, j.reason, scored  # scored as grouped, in ``tier``
+        return [(j.tier, j.keep, j.reason, scored)]  # scored as grouped, in ``tier``
+
+    def _regrouped(self, rep_ids: list[int]) -> list[Built]:
+        """Part of a split "same" group, built on its own (see ``build``)."""
+        if len(rep_ids) >= 2:
+            return self.build("same", rep_ids)
+        if len(self.files_of(rep_ids[0])) >= 2:
+            return self.build("exact", rep_ids)
+        return []
 
 
 def _video_groups(
@@ -192,6 +225,29 @@ def _first_path(ex: Exact, rows: dict, rep_ids: list[int]) -> str:
     return min(r.path for rid in rep_ids for r in ex.cluster_of.get(rid, [rows[rid]]))
 
 
+def _sent(built: Built, spool: GroupSpool, stats: Any) -> GroupFound:
+    """A built group numbered, written to the spool and counted."""
+    tier, keep, reason, scored = built
+    group = Group(spool.count + 1, tier, keep, reason, tuple(scored))
+    spool.add(group)  # on disk, not in a list: the driver holds one group at a time
+    stats.groups_by_tier[tier] = stats.groups_by_tier.get(tier, 0) + 1
+    stats.duplicate_files += len(scored) - 1
+    stats.bytes_to_free += group.bytes_to_free
+    return GroupFound(group)
+
+
+def _kept_checks(ctx: ScanContext, gr: Grouped, check: KeeperCheck | None) -> None:
+    """The keeper checks' new pixel verdicts remembered (a rescan decodes nothing)."""
+    if check is None or not check.counts.groups:
+        return
+    gr.keep_rechecks()
+    c = check.counts
+    log.info(
+        "keeper check: %d groups, %d pairs (%d near-exact, %d known, %d fresh), %d strays",
+        c.groups, c.pairs, c.near_exact, c.known, c.fresh, c.strays,
+    )  # fmt: skip
+
+
 def rank(
     ctx: ScanContext, gr: Grouped, ex: Exact, diffed: Diffed, ml_state: Any, spool: GroupSpool
 ) -> Iterator[Event]:
@@ -227,20 +283,22 @@ def rank(
     pending.sort(key=lambda p: p[0])  # stable: the order the groups had when built first
     stats = ctx.stats
     farm = _farm(ctx, gr, pending, ranker, ml_state)
+    ready: list[tuple[str, int, Built]] = []  # built, by first path: a split's parts wait
     for n in range(len(pending)):
         if farm is None and n % AHEAD_GROUPS == 0:
             ranker.ahead([p[1] for p in pending[n : n + AHEAD_GROUPS] if p[1] is not None])
         _, todo, built = pending[n]
         pending[n] = ("", None, None)  # the entry is done with: nothing kept twice
         if built is None and todo is not None:
-            built = ranker.build(*todo, farm.take(n) if farm is not None else None)
-        tier, keep, reason, scored = built  # type: ignore[misc]
-        group = Group(n + 1, tier, keep, reason, tuple(scored))
-        spool.add(group)  # on disk, not in a list: the driver holds one group at a time
-        stats.groups_by_tier[tier] = stats.groups_by_tier.get(tier, 0) + 1
-        stats.duplicate_files += len(scored) - 1
-        stats.bytes_to_free += group.bytes_to_free
-        yield GroupFound(group)
+            parts = ranker.build(*todo, farm.take(n) if farm is not None else None)
+        else:
+            parts = [built]  # type: ignore[list-item]
+        for b in parts:
+            heapq.heappush(ready, (min(m.path for m in b[3]), n, b))
+        upto = pending[n + 1][0] if n + 1 < len(pending) else None
+        while ready and (upto is None or ready[0][0] < upto):
+            yield _sent(heapq.heappop(ready)[2], spool, stats)
+    _kept_checks(ctx, gr, ranker.check)
     stats.groups = spool.count
     yield prog.done(spool.count)
     ctx.timed("rank", prog.start)
