@@ -6,6 +6,9 @@ plus a q70 re-save of each burst's middle frame. Each burst is scanned in its ow
 camera writes it) with ``lookalike scan --no-ui DIR --format json`` on a fresh catalog; the
 answer: how many bursts give a "same"/"exact" group holding two of their frames, and how many
 re-saves sit with their frame. ``--src TREE/src`` scans with another tree's code.
+``--together``: all seeds of a source in ONE folder (s0frame0.jpg ...): frame k of one seed
+is a near-copy of frame k of another, so clusters merge across seeds and a group could hold
+two frames of one burst through them (rank's keeper check, engine/keeper_check.py).
 ``--copies CORPUS`` (a ``corpus.py`` folder) also verifies every (original, copy) pair both
 ways with this tree's verify.py: how many a moved part refutes (features/moved.py), and the
 block shares of those still called one photo above 3 % (watermarks, borders, resizes).
@@ -27,21 +30,24 @@ from corpus import _source_image, burst_frames
 SOURCES = ("coffee", "astronaut", "chelsea", "camera", "rocket", "china", "flower")
 
 
-def make(work: Path, seeds: int) -> list[Path]:
-    """One folder a burst: frame0..2.jpg (q92) and frame1_q70.jpg; made once."""
+def make(work: Path, seeds: int, together: bool = False) -> list[Path]:
+    """One folder a burst: frame0..2.jpg (q92) and frame1_q70.jpg; made once. ``together``:
+    one folder a source, each file's name led by its seed (s0frame0.jpg ...)."""
     out = []
     for sid in SOURCES:
         img = _source_image(sid)
         for seed in range(seeds):
-            d = work / "bursts" / f"{sid}{seed}"
-            out.append(d)
-            if (d / "frame1_q70.jpg").exists():
+            d = work / ("together" if together else "bursts") / f"{sid}{'' if together else seed}"
+            if d not in out:
+                out.append(d)
+            lead = f"s{seed}" if together else ""
+            if (d / f"{lead}frame1_q70.jpg").exists():
                 continue
             d.mkdir(parents=True, exist_ok=True)
             for k, im in enumerate(burst_frames(img, seed=seed)):
-                im.save(d / f"frame{k}.jpg", quality=92)
+                im.save(d / f"{lead}frame{k}.jpg", quality=92)
                 if k == 1:
-                    im.save(d / "frame1_q70.jpg", quality=70)
+                    im.save(d / f"{lead}frame1_q70.jpg", quality=70)
     return out
 
 
@@ -61,12 +67,18 @@ def scan(folder: Path, work: Path, src: str | None) -> list[dict]:
     return json.loads(done.stdout)["groups"]
 
 
-def judge(groups: list[dict]) -> dict:
-    """Frames sharing a same/exact group, and whether the re-save sits with its frame."""
+def judge(groups: list[dict], seeds: list[str]) -> dict:
+    """Frames of one burst sharing a same/exact group, and whether each re-save sits with
+    its frame (``seeds``: the names' leads, "" for a folder a burst)."""
     names = [(g["tier"], {Path(f["path"]).name for f in g["files"]}) for g in groups]
-    frames = [sorted(n[:6] for n in g) for t, g in names if t in ("same", "exact")]
+    same = [g for t, g in names if t in ("same", "exact")]
+    frames = [
+        sorted(n[len(s) : len(s) + 6] for n in g if n.startswith(s) and n[len(s)] == "f")
+        for g in same
+        for s in seeds
+    ]
     together = [f for f in frames if len(set(f)) > 1]
-    kept = any({"frame1.jpg", "frame1_q70.jpg"} <= g for _, g in names)
+    kept = all(any({f"{s}frame1.jpg", f"{s}frame1_q70.jpg"} <= g for _, g in names) for s in seeds)
     return {"frames_in_one_same_group": together, "resave_with_its_frame": kept}
 
 
@@ -107,10 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--src", help="PYTHONPATH of the tree to scan with (default: this one)")
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--copies", type=Path, help="a corpus.py folder to verify the copies of")
+    ap.add_argument("--together", action="store_true", help="all seeds of a source in one folder")
     args = ap.parse_args(argv)
     if args.copies:
         print(json.dumps(copies(args.copies)))
-    out = {d.name: judge(scan(d, args.work, args.src)) for d in make(args.work, args.seeds)}
+    leads = [f"s{n}" for n in range(args.seeds)] if args.together else [""]
+    out = {
+        d.name: judge(scan(d, args.work, args.src), leads)
+        for d in make(args.work, args.seeds, args.together)
+    }
     bad = sorted(k for k, v in out.items() if v["frames_in_one_same_group"])
     lost = sorted(k for k, v in out.items() if not v["resave_with_its_frame"])
     print(json.dumps({"bursts": len(out), "with_frames_in_one_same_group": bad,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import shutil
 import sys
 from pathlib import Path
 
@@ -81,6 +82,7 @@ def test_frames_of_one_burst_never_share_a_same_group_through_near_copies(
     tmp_path: Path,
 ) -> None:
     _bursts(tmp_path / "bursts")
+    shutil.copyfile(tmp_path / "bursts" / "s3f2.jpg", tmp_path / "bursts" / "s3f2_dup.jpg")
     doc = _scan(tmp_path / "bursts", tmp_path / "c.db")
     same = [g for g in doc["groups"] if g["tier"] in ("same", "exact")]
     for g in same:
@@ -89,6 +91,8 @@ def test_frames_of_one_burst_never_share_a_same_group_through_near_copies(
             assert len(frames) <= 1, _names(g)  # one frame of a burst (and its re-save)
     _each_a_copy_of_its_keeper(doc["groups"])
     assert any({"s1f1.jpg", "s1f1_q70.jpg"} <= set(_names(g)) for g in same)  # a re-save stays
+    # the frame that left its group alone is "exact" with its byte-identical copy
+    assert ("exact", ["s3f2.jpg", "s3f2_dup.jpg"]) in [(g["tier"], _names(g)) for g in same]
     again = _scan(tmp_path / "bursts", tmp_path / "c.db")  # remembered verdicts, same groups
     assert [(g["tier"], _names(g), g["keep"]) for g in again["groups"]] == [
         (g["tier"], _names(g), g["keep"]) for g in doc["groups"]
