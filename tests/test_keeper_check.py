@@ -121,3 +121,27 @@ def test_real_copies_stay_with_their_original_beside_a_burst(tmp_path: Path) -> 
     assert group["tier"] == "same"
     assert set(_names(group)) == {"orig.jpg", "resave.jpg", "small.jpg", "mark.jpg", "crop.jpg"}
     _each_a_copy_of_its_keeper(doc["groups"])
+
+
+def test_a_member_refuted_only_against_path_order_leaves(tmp_path: Path) -> None:
+    """verify.py's verdict is not symmetric: astronaut seed 0's frame 2 against seed 3's frame
+    1 (two photos) holds in path order — the one way the grouper asks an edge — and is refuted
+    the other way; the keeper check asks both, so the member is a stray either way round."""
+    from lookalike.engine.keeper_check import KeeperCheck
+    from lookalike.engine.recheck import PixelRecheck
+
+    img = corpus._source_image("astronaut")
+    paths = []
+    for seed, k in ((0, 2), (3, 1)):
+        paths.append(str(tmp_path / f"s{seed}f{k}.jpg"))
+        corpus.burst_frames(img, seed=seed)[k].save(paths[-1], quality=92)
+    items = [Item(10 + n, p, extract_file(p, None, 10**9).views) for n, p in enumerate(paths)]
+    sig = ViewSignatures(items)
+    m = sig.match(0, 1)
+    assert m.low < RECHECK_LOW or m.band < RECHECK_BAND  # not near-exact: pixels decide
+    assert not PixelRecheck(items)(0, 1)  # the grouper's way holds
+    fresh: dict = {}
+    for keeper in (10, 11):
+        check = KeeperCheck(sig.match, PixelRecheck(items, None, fresh), {10: 0, 11: 1}, paths)
+        assert check.strays([10, 11], keeper) == {21 - keeper}
+    assert fresh == {(10, 11): False, (11, 10): True}  # each way remembered under its own key
