@@ -18,7 +18,10 @@ groups, the errors and the stats but their seconds): an A/B whose outputs differ
         --a /tmp/before/src --b src --rounds 2 [--adopt] -o out.json
 
 ``RUN`` holds the scanned set's ``catalog.db`` (a copy: it is written) and ``cache/`` (the
-``XDG_CACHE_HOME`` of its first scan, e.g. hard-linked with ``cp -al``).
+``XDG_CACHE_HOME`` of its first scan, e.g. hard-linked with ``cp -al``). ``--sql-a`` /
+``--sql-b``: statements run on the catalog before each of that tree's rescans, for a change
+SQLite would otherwise hand to both trees (an index one tree creates is used by the other's
+queries too): e.g. ``--sql-a "DROP INDEX IF EXISTS features_name"``.
 """
 
 from __future__ import annotations
@@ -38,9 +41,11 @@ from emit import emit  # benchmarks/: where a result goes
 KEY = "groups_reuse"
 
 
-def _record(db: Path, value: str | None = None) -> str | None:
-    """The catalog's reuse record (``value``: put it back first)."""
+def _record(db: Path, value: str | None = None, sql: str | None = None) -> str | None:
+    """The catalog's reuse record (``value``: put it back first; ``sql``: run that first)."""
     with sqlite3.connect(db) as con:
+        if sql:
+            con.executescript(sql)
         if value is not None:
             con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (KEY, value))
         row = con.execute("SELECT value FROM meta WHERE key=?", (KEY,)).fetchone()
@@ -121,10 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--adopt", action="store_true", help="A takes B's stored groups (no regroup of its own)"
     )
+    ap.add_argument("--sql-a", help="SQL run on the catalog before each of A's rescans")
+    ap.add_argument("--sql-b", help="SQL run on the catalog before each of B's rescans")
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
     db = args.run / "catalog.db"
     trees = {"a": args.a, "b": args.b}
+    sql = {"a": args.sql_a, "b": args.sql_b}
     records: dict[str, str] = {}
     runs: list[dict] = []
     for name in ("b", "a"):  # each tree's own record: one regrouping rescan if needed
@@ -136,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             records["a"] = adopt(args.a, args.set, args.run, records["b"])
             saved.write_text(records["a"])
             continue
+        _record(db, sql=sql[name])
         runs.append({**rescan(trees[name], args.set, args.run, f"settle_{name}"), "settle": True})
         value = _record(db)
         if value is None:
@@ -149,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.run / "reuse_a.json").write_text(records["a"])
     for r in range(args.rounds):
         for name in trees if r % 2 == 0 else reversed(trees):
-            _record(db, records[name])
+            _record(db, records[name], sql[name])
             runs.append(rescan(trees[name], args.set, args.run, f"{name}{r + 1}"))
             print(json.dumps(runs[-1]), file=sys.stderr)
     doc = {"script": "benchmarks/rescan_ab.py", "argv": sys.argv[1:], "runs": runs}

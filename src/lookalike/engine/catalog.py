@@ -22,7 +22,7 @@ from typing import Any
 
 from lookalike.engine import catalog_groups, catalog_health, review_rows, scan_groups
 from lookalike.engine.catalog_health import CatalogError, catalog_error
-from lookalike.engine.catalog_schema import SCHEMA, SCHEMA_VERSION, group_from_row
+from lookalike.engine.catalog_schema import SCHEMA, SCHEMA_VERSION, feature_index, group_from_row
 from lookalike.engine.records import Group
 
 # the same objects, for code that knows them as catalog.*: a damaged file's error, the
@@ -106,6 +106,7 @@ class Catalog:
             )
         elif int(row[0]) < SCHEMA_VERSION:
             self._upgrade()
+        feature_index(self.db)  # a small catalog's; a large one's in its scan (pipeline.py)
 
     def _upgrade(self) -> None:
         """An older catalog, upgraded in one transaction (catalog_groups.upgrade_schema)."""
@@ -293,17 +294,16 @@ class Catalog:
         return [r[0] for r in self.db.execute("SELECT id FROM files WHERE fullhash=?", (fullhash,))]
 
     def feature_versions(self, name: str) -> dict[int, int]:
+        """File id → version of its feature ``name``: from the features index where the
+        catalog has it (catalog_schema.FEATURE_INDEX), never the blobs' pages."""
         return dict(self.db.execute("SELECT file_id, version FROM features WHERE name=?", (name,)))
 
     def load_features(
         self, name: str, version: int, ids: Iterable[int] | None = None
     ) -> dict[int, bytes]:
-        if ids is None:
-            return dict(
-                self.db.execute(
-                    "SELECT file_id, data FROM features WHERE name=? AND version=?", (name, version)
-                )
-            )
+        if ids is None:  # a whole name (half the rows): the table in order beat the index by 10 %
+            sql = "SELECT file_id, data FROM features NOT INDEXED WHERE name=? AND version=?"
+            return dict(self.db.execute(sql, (name, version)))
         return features_of(self.db, name, version, list(ids))
 
     # -- scans and groups -----------------------------------------------------------------------
