@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import shutil
 import sys
@@ -93,10 +94,12 @@ def test_frames_of_one_burst_never_share_a_same_group_through_near_copies(
     assert any({"s1f1.jpg", "s1f1_q70.jpg"} <= set(_names(g)) for g in same)  # a re-save stays
     # the frame that left its group alone is "exact" with its byte-identical copy
     assert ("exact", ["s3f2.jpg", "s3f2_dup.jpg"]) in [(g["tier"], _names(g)) for g in same]
-    again = _scan(tmp_path / "bursts", tmp_path / "c.db")  # remembered verdicts, same groups
-    assert [(g["tier"], _names(g), g["keep"]) for g in again["groups"]] == [
-        (g["tier"], _names(g), g["keep"]) for g in doc["groups"]
-    ]
+    seen = [(g["tier"], _names(g), g["keep"]) for g in doc["groups"]]
+    again = _scan(tmp_path / "bursts", tmp_path / "c.db")  # nothing changed: as stored
+    assert [(g["tier"], _names(g), g["keep"]) for g in again["groups"]] == seen
+    os.utime(tmp_path / "bursts" / "s3f1.jpg")  # its component regrouped and ranked again
+    again = _scan(tmp_path / "bursts", tmp_path / "c.db")
+    assert [(g["tier"], _names(g), g["keep"]) for g in again["groups"]] == seen
     plan = _scan(tmp_path / "bursts", tmp_path / "c.db", "--action", "trash", "--dry-run")
     assert plan["items"]  # the re-saves
     for i in plan["items"]:  # never a frame trashed for another frame of its burst
