@@ -16,6 +16,7 @@ on its strongest edge into the star only (one re-check at most, so the cost stay
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Generator, Sequence
 
 Confirm = Generator[tuple[int, int], None, bool]
@@ -38,9 +39,10 @@ def stars(
             nbrs[i].add(j)
             nbrs[j].add(i)
     left = set(members)
+    centres = _Centres(nbrs, rank)
     out = []
     while left:
-        centre = min(left, key=lambda m: (-len(nbrs[m] & left), rank[m]))
+        centre = centres.best(left)
         group = [centre]
         tried = nbrs[centre] & left
         for m in sorted(tried, key=rank.__getitem__):
@@ -51,8 +53,37 @@ def stars(
             if joins([m], group) and (yield from strongest_holds(m, group, edges, rank, confirmed)):
                 group.append(m)
         left -= set(group)
+        centres.taken(group, left)
         out.append(group)
     return out
+
+
+class _Centres:
+    """The next star's centre: the member left with the most neighbours left, the first in
+    path order among equals. Kept as counts and a heap of (−count, rank, member) whose stale
+    entries are skipped, not by counting every member's neighbours again for each star
+    (that was quadratic: ≈ 4 s of the 1 M mosaic set's group stage)."""
+
+    def __init__(self, nbrs: dict[int, set[int]], rank: Sequence[int]) -> None:
+        self.nbrs, self.rank = nbrs, rank
+        self.count = {m: len(n) for m, n in nbrs.items()}
+        self.heap = [(-c, rank[m], m) for m, c in self.count.items()]
+        heapq.heapify(self.heap)
+
+    def best(self, left: set[int]) -> int:
+        while True:
+            neg, _, m = self.heap[0]
+            if m in left and -neg == self.count[m]:
+                return m
+            heapq.heappop(self.heap)
+
+    def taken(self, group: list[int], left: set[int]) -> None:
+        """``group`` left the members: their neighbours still left have fewer."""
+        for g in group:
+            for n in self.nbrs[g]:
+                if n in left:
+                    self.count[n] -= 1
+                    heapq.heappush(self.heap, (-self.count[n], self.rank[n], n))
 
 
 def strongest_holds(
