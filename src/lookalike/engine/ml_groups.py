@@ -57,6 +57,7 @@ class _SameEdges:
         self, grouped: Sequence[Sequence[int]], forbidden: set[tuple[int, int]]
     ) -> set[tuple[int, int]]:
         """Embedding neighbours worth a geometric check (not already one photo, not refused)."""
+        from lookalike.engine.dense_search import neighbours
         from lookalike.engine.vector_index import VectorIndex
 
         state, paths = self.state, self.paths
@@ -66,8 +67,12 @@ class _SameEdges:
         index = state.index or VectorIndex.build(ids, mat)
         thr = CANDIDATE_THRESHOLD.get(state.family, 0.75)
         cands: set[tuple[int, int]] = set()
-        for qid, (nids, _scores) in zip(ids.tolist(), index.range_search(mat, thr), strict=True):
-            for nid in nids[: CANDIDATE_K + 1].tolist():
+        # the decode pool is idle now (this stage's own starts later): all its cores, or the
+        # embedder's GPU, search (dense_search.py)
+        dev, k = search_device(state), CANDIDATE_K + 1
+        hits = neighbours(index, mat, thr, k, base=(ids, mat), device=dev, workers=self.workers)
+        for qid, (nids, _scores) in zip(ids.tolist(), hits, strict=True):
+            for nid in nids.tolist():
                 if nid == qid:
                     continue
                 a, b = min(qid, nid), max(qid, nid)
@@ -248,6 +253,12 @@ class _SameEdges:
         ]
 
 
+def search_device(state: MLState) -> str | None:
+    """Where the embedding searches may run: the embedder's device, or the one asked for
+    (``--device``; a rescan whose vectors all came from the catalog loads no embedder)."""
+    return state.device or state.opts.device
+
+
 def _pair(u: int, v: int) -> tuple[int, int]:
     return (min(u, v), max(u, v))
 
@@ -272,6 +283,7 @@ def edges(
     (file id → "size:mtime_ns"), each check is remembered in the catalog, so a rescan
     re-verifies only pairs whose files changed.
     """
+    state.search_workers = workers  # idle while the similar tier searches, too
     if not state.vectors:
         return
     run = _SameEdges(state, paths, grouped, forbidden, workers, cancel, cat, stamps)
@@ -380,6 +392,7 @@ def similar_groups(
         partitions = list(by_count.values())
     out: list[tuple[str, list[int]]] = []
     thr = _threshold(state)
+    where = {"device": search_device(state), "workers": state.search_workers}
     for part in partitions:
         if len(part) < 2:
             continue
@@ -387,9 +400,12 @@ def similar_groups(
             # rows read where they are compared (a memmap stays on disk), and the scan's one
             # index searched: no float32 stack of every vector, no second index
             mat = TakeRows(source.matrix, source.rows_of(part))
-            got = group_similar(part, mat, thr, index=state.index)
+            got = group_similar(
+                part, mat, thr, index=state.index, base=(state.ids, state.matrix), **where
+            )
         else:
-            got = group_similar(part, np.stack([source[r] for r in part]).astype(np.float32), thr)
+            vecs = np.stack([source[r] for r in part]).astype(np.float32)
+            got = group_similar(part, vecs, thr, **where)
         out.extend(("similar", g) for g in got)
     return out
 

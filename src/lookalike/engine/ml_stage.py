@@ -153,6 +153,7 @@ class MLState:
     embedded: int = 0
     embed_seconds: float = 0.0
     device: str | None = None
+    search_workers: int = 1  # the scan's decode workers, idle during the vector searches
 
     @property
     def images_per_second(self) -> float | None:

@@ -118,7 +118,8 @@ class VectorIndex:
     def range_search(
         self, queries: np.ndarray, threshold: float
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per query: (ids, scores) of every vector with cosine ≥ threshold, best first."""
+        """Per query: (ids, scores) of every vector with cosine > threshold (faiss keeps the
+        strictly greater), best first."""
         # a memmap or a disk_vectors.TakeRows is read chunk by chunk below, never whole
         q = queries if getattr(queries, "ndim", None) == 2 else np.asarray(queries)
         if q.ndim == 1:
@@ -179,16 +180,25 @@ def similar_pairs(
     vectors: np.ndarray,
     threshold: float,
     index: VectorIndex | None = None,
+    *,
+    base: tuple[np.ndarray, np.ndarray] | None = None,
+    device: str | None = None,
+    workers: int = 1,
 ) -> list[tuple[int, int, float]]:
-    """Every pair (a < b) with cosine ≥ threshold, via one range search; sorted, deterministic."""
+    """Every pair (a < b) with cosine > threshold, via one range search; sorted, deterministic.
+
+    ``base``: the (ids, vectors) a given ``index`` holds, for the search on ``device``; the
+    search runs on ``workers`` threads otherwise (dense_search.neighbours)."""
+    from lookalike.engine.dense_search import neighbours
+
     ids64 = np.asarray(ids, dtype=np.int64)
     if len(ids64) < 2:
         return []
-    index = index or VectorIndex.build(ids64, vectors)
+    if index is None:
+        index, base = VectorIndex.build(ids64, vectors), (ids64, vectors)
+    hits = neighbours(index, vectors, threshold, base=base, device=device, workers=workers)
     pairs: dict[tuple[int, int], float] = {}
-    for qid, (nids, scores) in zip(
-        ids64.tolist(), index.range_search(vectors, threshold), strict=True
-    ):
+    for qid, (nids, scores) in zip(ids64.tolist(), hits, strict=True):
         for nid, s in zip(nids.tolist(), scores.tolist(), strict=True):
             if nid == qid or nid < 0:
                 continue
@@ -265,11 +275,13 @@ def group_similar(
     threshold: float,
     link: str = "complete",
     index: VectorIndex | None = None,
+    **search: object,
 ) -> list[list[int]]:
     """Groups of ids whose vectors are alike (cosine ≥ threshold), never chained.
 
     Range search gives the candidate graph; inside each connected component a complete-link
     (or average-link) pass splits it so A~B~C does not pull A and C together when they differ.
+    ``search``: where the range search runs (:func:`similar_pairs`' base, device, workers).
     Output is deterministic: ids sorted inside groups, groups sorted by their first id.
     """
     if link not in ("complete", "average"):
@@ -280,7 +292,7 @@ def group_similar(
     # TakeRows (vectors on disk): rows are read, as unit float32, only where they are used
     v = vectors if isinstance(vectors, TakeRows) else normalise(vectors)
     pos = {int(x): i for i, x in enumerate(ids64.tolist())}
-    pairs = similar_pairs(ids64, v, threshold, index=index)
+    pairs = similar_pairs(ids64, v, threshold, index=index, **search)  # type: ignore[arg-type]
     edges = [(pos[a], pos[b]) for a, b, _ in pairs if a in pos and b in pos]
     groups: list[list[int]] = []
     adj: dict[int, set[int]] | None = None

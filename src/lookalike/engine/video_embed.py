@@ -189,9 +189,11 @@ def digest(emb: dict[int, Embedded]) -> bytes:
     return b"|".join(sorted(parts)) + (b"v%d" % VEMB_VERSION if emb else b"")
 
 
-def candidates(emb: dict[int, Embedded], min_seconds: float) -> list[Match]:
+def candidates(emb: dict[int, Embedded], min_seconds: float, workers: int = 1) -> list[Match]:
     """Pairs of videos whose embedded frames line up (``same`` or ``clip``), by the hashes'
-    alignment and coverage rules, with embedding hits in place of hash hits."""
+    alignment and coverage rules, with embedding hits in place of hash hits. The search runs
+    on ``workers`` threads (the scan's decode workers, idle in the rank stage)."""
+    from lookalike.engine.dense_search import neighbours
     from lookalike.engine.vector_index import VectorIndex
 
     keys = sorted(k for k, e in emb.items() if len(e.times))
@@ -204,7 +206,7 @@ def candidates(emb: dict[int, Embedded], min_seconds: float) -> list[Match]:
     # videos is 40 embedded frames each; all-pairs cosines would grow with its square)
     index = VectorIndex.build(np.arange(len(allv)), allv, kind="auto")
     hits: dict[tuple[int, int], dict[tuple[int, int], float]] = defaultdict(dict)
-    for q, (ids, cos) in enumerate(index.range_search(allv, EMB_COS)):
+    for q, (ids, cos) in enumerate(neighbours(index, allv, EMB_COS, workers=workers)):
         for r, c in zip(ids, cos, strict=True):
             if vid[r] > vid[q]:
                 hits[(int(vid[q]), int(vid[r]))][(int(frame[q]), int(frame[r]))] = float(c)
@@ -233,12 +235,13 @@ def improve(
     paths: dict[int, str],
     min_seconds: float,
     verify: Callable[[str, float, str, float], bool | None] | None = None,
+    workers: int = 1,
 ) -> list[Match]:
     """The hashes' verdicts, plus the pairs they missed where the embeddings line up and the
-    pictures verify (see the module's docstring)."""
+    pictures verify (see the module's docstring); ``workers``: the frames' search threads."""
     by_pair = {(m.a, m.b): m for m in found}
     check = verify or verify_moment
-    for m in candidates(emb, min_seconds):
+    for m in candidates(emb, min_seconds, workers):
         if (m.a, m.b) in by_pair:
             continue  # the hashes saw this pair: their finer timing decides its tier
         if m.a in paths and m.b in paths and _verified(m, paths, check):

@@ -163,7 +163,9 @@ def match(
             tls, min_seconds=options.video_min_segment, radius=frame_radius(options)
         )
         if state.emb:
-            found = video_embed.improve(found, state.emb, state.paths, options.video_min_segment)
+            found = video_embed.improve(
+                found, state.emb, state.paths, options.video_min_segment, workers=options.workers
+            )
         if cat is not None:
             with cat.transaction():
                 cat.set_state(MATCH_STATE, {"key": key, "matches": [_match_json(m) for m in found]})
