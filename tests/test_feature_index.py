@@ -90,6 +90,20 @@ def test_an_older_small_catalog_gains_the_index_when_opened(lib, tmp_path):
     assert _has_index(tmp_path / "c.db")
 
 
+def test_a_catalog_that_cannot_take_it_still_opens(lib, tmp_path):
+    engine = Engine(tmp_path / "c.db", tmp_path / "thumbs")
+    _scan(engine, lib)
+    _drop_index(tmp_path / "c.db")
+    ro = sqlite3.connect(f"file:{tmp_path / 'c.db'}?mode=ro", uri=True)
+    with pytest.raises(sqlite3.OperationalError):  # what the open meets on a read-only file
+        ro.execute(catalog_schema.FEATURE_INDEX)
+    catalog_schema.feature_index(ro)  # … and passes by: the reads are right without it
+    ro.close()
+    assert not _has_index(tmp_path / "c.db")
+    with Catalog(tmp_path / "c.db") as cat:
+        assert len(cat.feature_versions("percept")) == 3
+
+
 def test_an_older_large_catalog_gains_it_in_its_next_scan_with_a_line(lib, tmp_path, monkeypatch):
     engine = Engine(tmp_path / "c.db", tmp_path / "thumbs")
     first, said = _scan(engine, lib)

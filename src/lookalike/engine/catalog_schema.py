@@ -119,10 +119,15 @@ def feature_index_missing(db: sqlite3.Connection) -> int | None:
 
 def feature_index(db: sqlite3.Connection, large: bool = False) -> None:
     """Create the features index when it is missing and has at most ``QUIET_ROWS`` rows to
-    index (``large``: any number). Its own statement: it commits at once."""
+    index (``large``: any number). Its own statement: it commits at once. A catalog that
+    cannot take it now (a read-only file, another writer past the busy timeout) opens as
+    before: every read is right without it, only slower."""
     rows = feature_index_missing(db)
     if rows is not None and (large or rows <= QUIET_ROWS):
-        db.execute(FEATURE_INDEX)
+        try:
+            db.execute(FEATURE_INDEX)
+        except sqlite3.OperationalError:
+            return
 
 
 def group_to_row(g: Group) -> dict[str, Any]:
