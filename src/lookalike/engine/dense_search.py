@@ -163,16 +163,14 @@ def _split_search(index: Any, queries: Any, threshold: float, threads: int) -> H
 
     import faiss
 
-    starts = list(range(0, len(queries), SPLIT_CHUNK))
+    cuts = np.linspace(0, len(queries), threads + 1).astype(int).tolist()  # even shares
 
-    def run(part: list[int]) -> Hits:
+    def run(lo: int, hi: int) -> Hits:
         faiss.omp_set_num_threads(1)  # a new thread's OpenMP default is a thread per core
         out: Hits = []
-        for s in part:
-            out += index.range_search(queries[s : s + SPLIT_CHUNK], threshold)
+        for s in range(lo, hi, SPLIT_CHUNK):
+            out += index.range_search(queries[s : min(s + SPLIT_CHUNK, hi)], threshold)
         return out
 
-    per = -(-len(starts) // threads)
-    parts = [starts[i : i + per] for i in range(0, len(starts), per)]
-    with ThreadPoolExecutor(len(parts), thread_name_prefix="vector-search") as pool:
-        return [hit for got in pool.map(run, parts) for hit in got]
+    with ThreadPoolExecutor(threads, thread_name_prefix="vector-search") as pool:
+        return [hit for got in pool.map(run, cuts[:-1], cuts[1:]) for hit in got]
