@@ -115,14 +115,16 @@ def _block_hits(scores: Any, ids64: np.ndarray, threshold: float, k: int | None)
     vals = scores[rows, cols].cpu().numpy()
     rows_h = rows.cpu().numpy()
     got = ids64[cols.cpu().numpy()]
-    bounds = np.searchsorted(rows_h, np.arange(scores.shape[0] + 1))  # rows come sorted
-    out: Hits = []
-    for r in range(scores.shape[0]):
-        s = vals[bounds[r] : bounds[r + 1]]
-        i = got[bounds[r] : bounds[r + 1]]
-        order = np.lexsort((i, -s))[:k]
-        out.append((i[order], s[order]))
-    return out
+    order = np.lexsort((got, -vals, rows_h))  # by row; in a row score desc, id asc
+    rows_h, got, vals = rows_h[order], got[order], vals[order]
+    n = scores.shape[0]
+    bounds = np.searchsorted(rows_h, np.arange(n + 1))
+    if k is not None:  # the first k of each row (all of a row's ties came through the cut)
+        first = np.arange(len(rows_h)) - bounds[rows_h] < k
+        rows_h, got, vals = rows_h[first], got[first], vals[first]
+        bounds = np.searchsorted(rows_h, np.arange(n + 1))
+    cut = bounds[1:-1]
+    return list(zip(np.split(got, cut), np.split(vals, cut), strict=True))
 
 
 def neighbours(
