@@ -8,11 +8,12 @@ collector's passes (``benchmarks/group_rank_stages.py --consumer json``; docs/be
 "Scale"). This writes the same characters — the same separators, key order, escapes (the C
 ``encode_basestring_ascii``), ``float.__repr__``, ``NaN``/``Infinity`` — in one recursive
 pass, with ``margin`` after every line break (a group sits two levels deep in the document).
+Each container's items are joined once (not appended piece by piece) and a key's quoted text
+is kept: a 1 M rescan's 100 788 groups 1.99–2.03 → 1.76–1.86 CPU s (reuse_json_split.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
@@ -46,61 +47,83 @@ def _key(k: Any) -> str:
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
 
 
-def _write(o: Any, nl: str, out: Callable[[str], object]) -> None:
-    """``o`` at the nesting whose line break (plus indent) is ``nl``."""
+_HEADS: dict[str, str] = {}  # a str key → its quoted text and ": " (a group's keys recur)
+
+
+def _head(k: Any) -> str:
+    head = _key(k) + ": "
+    if type(k) is str and len(_HEADS) < 4096:
+        _HEADS[k] = head
+    return head
+
+
+def _dict(o: Any, nl: str) -> str:
+    if not o:
+        return "{}"
+    inner = nl + " "
+    parts: list[str] = []
+    add = parts.append
+    for k, v in o.items():
+        head = _HEADS.get(k) if type(k) is str else None
+        if head is None:
+            head = _head(k)
+        t = type(v)
+        if t is str:  # the common leaves, without a call
+            add(head + _quote(v))
+        elif t is int:
+            add(head + int.__repr__(v))
+        elif v is None:
+            add(head + "null")
+        elif v is True:
+            add(head + "true")
+        elif v is False:
+            add(head + "false")
+        elif t is float and v - v == 0:  # finite; NaN and the infinities: _float
+            add(head + float.__repr__(v))
+        else:
+            add(head + _text(v, inner))
+    return "{" + inner + ("," + inner).join(parts) + nl + "}"
+
+
+def _list(o: Any, nl: str) -> str:
+    if not o:
+        return "[]"
+    inner = nl + " "
+    parts: list[str] = []
+    add = parts.append
+    for v in o:
+        t = type(v)
+        if t is str:
+            add(_quote(v))
+        elif t is int:
+            add(int.__repr__(v))
+        else:
+            add(_text(v, inner))
+    return "[" + inner + ("," + inner).join(parts) + nl + "]"
+
+
+def _text(o: Any, nl: str) -> str:
+    """``o``'s text at the nesting whose line break (plus indent) is ``nl``."""
     if isinstance(o, str):
-        out(_quote(o))
-    elif o is None:
-        out("null")
-    elif o is True:
-        out("true")
-    elif o is False:
-        out("false")
-    elif isinstance(o, int):
-        out(int.__repr__(o))
-    elif isinstance(o, float):
-        out(_float(o))
-    elif isinstance(o, (list, tuple)):
-        if not o:
-            out("[]")
-            return
-        inner = nl + " "
-        sep = "[" + inner
-        for v in o:
-            if type(v) is str:  # the common leaf, without a call
-                out(sep + _quote(v))
-            else:
-                out(sep)
-                _write(v, inner, out)
-            sep = "," + inner
-        out(nl + "]")
-    elif isinstance(o, dict):
-        if not o:
-            out("{}")
-            return
-        inner = nl + " "
-        sep = "{" + inner
-        for k, v in o.items():
-            head = sep + (_quote(k) if type(k) is str else _key(k)) + ": "
-            t = type(v)
-            if t is str:  # the common leaves, without a call
-                out(head + _quote(v))
-            elif t is int:
-                out(head + int.__repr__(v))
-            elif v is None:
-                out(head + "null")
-            else:
-                out(head)
-                _write(v, inner, out)
-            sep = "," + inner
-        out(nl + "}")
-    else:
-        raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+        return _quote(o)
+    if o is None:
+        return "null"
+    if o is True:
+        return "true"
+    if o is False:
+        return "false"
+    if isinstance(o, int):
+        return int.__repr__(o)
+    if isinstance(o, float):
+        return _float(o)
+    if isinstance(o, dict):
+        return _dict(o, nl)
+    if isinstance(o, (list, tuple)):
+        return _list(o, nl)
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
 
 
 def dumps_indent1(obj: Any, margin: str = "") -> str:
     """``margin`` + ``json.dumps(obj, ensure_ascii=True, indent=1)`` with ``margin`` after
     each of its line breaks."""
-    parts: list[str] = [margin]
-    _write(obj, "\n" + margin, parts.append)
-    return "".join(parts)
+    return margin + _text(obj, "\n" + margin)
