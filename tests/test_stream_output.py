@@ -93,8 +93,8 @@ def test_the_first_group_is_out_before_the_last_is_built(library, tmp_path, monk
     real_build = rank_stage._Ranker.build
 
     def counting(self, tier, rep_ids, *judged):  # judged: by a worker (rank_pool.py)
-        got = real_build(self, tier, rep_ids, *judged)
-        built.append(got[3][0].path)
+        got = real_build(self, tier, rep_ids, *judged)  # the groups it is sent as
+        built.append(got[0][3][0].path)
         return got
 
     monkeypatch.setattr(rank_stage._Ranker, "build", counting)
