@@ -117,3 +117,31 @@ def test_components_without_isolated_nodes_are_the_full_ones():
     assert connected_components(400, edges, min_size=2) == want
     assert connected_components(400, iter(edges), min_size=2) == want  # a one-pass iterable
     assert len(connected_components(400, edges, min_size=1)) == len(full.components(1))
+
+
+def test_cells_find_faiss_inverted_files_pairs_in_its_order():
+    """The inverted file searched a cell at a time (``index._Cells``) gives the very arrays
+    faiss's ``IndexBinaryIVF`` range search gave with the same sampled centres: pairs,
+    distances and order (a query's probed cells nearest first, a cell's codes by row)."""
+    import faiss
+
+    from lookalike.engine import index as ix
+
+    base, near = _photo_codes(3000, seed=4)
+    queries = np.concatenate([near, base[::3]])
+    idx = HashIndex(base, flat_limit=100)
+    nlist = ix.cells(len(base))
+    quantizer = faiss.IndexBinaryFlat(256)
+    quantizer.add(base[np.sort(np.random.default_rng(0).choice(len(base), nlist, replace=False))])
+    ivf = faiss.IndexBinaryIVF(quantizer, 256, nlist)
+    ivf.is_trained, ivf.nprobe = True, min(ix.NPROBE, nlist)
+    ivf.add(base)
+    for radius in (20, 80):
+        lims, dist, ids = ivf.range_search(queries, radius + 1)
+        q = np.repeat(np.arange(len(queries)), np.diff(lims).astype(np.int64))
+        keep = dist <= radius
+        want = (q[keep], ids[keep].astype(np.int64), dist[keep].astype(np.int64))
+        got = idx.search(queries, radius)
+        assert len(want[0]) > len(queries) // 2  # most copies find their original
+        for a, b in zip(got, want, strict=True):
+            assert a.tobytes() == b.tobytes()

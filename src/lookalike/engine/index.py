@@ -1,8 +1,9 @@
 """faiss indexes behind one small interface: Hamming neighbours of 256-bit hashes.
 
 Up to ``FLAT_LIMIT`` entries an exact ``IndexBinaryFlat`` range search is fastest. Above it an
-inverted-file index (``IndexBinaryIVF``) answers the same range queries looking at a few
-percent of the entries, so there is never an all-pairs pass over a large collection. Its
+inverted file (``IndexBinaryIVF``'s pairs, searched a cell at a time: ``_Cells``) answers the
+same range queries looking at a few percent of the entries, so there is never an all-pairs
+pass over a large collection. Its
 cells are centred on a sample of the codes themselves (no k-means: training 8 000 binary
 centroids on a million codes takes longer than the whole search), ``√(NPROBE·N/4)`` of them
 when N entries are asked about themselves, which balances the cost of finding the probed
@@ -86,16 +87,11 @@ class HashIndex:
         self.flat = self.n <= flat_limit
         if self.flat:
             self.index = faiss.IndexBinaryFlat(self.bits)
+            if self.n:
+                self.index.add(self.codes)
         else:
             nlist = cells(self.n, queries)
-            self._quantizer = faiss.IndexBinaryFlat(self.bits)  # kept alive with the index
-            self.index = faiss.IndexBinaryIVF(self._quantizer, self.bits, nlist)
-            centres = np.random.default_rng(0).choice(self.n, nlist, replace=False)
-            self._quantizer.add(self.codes[np.sort(centres)])
-            self.index.is_trained = True  # the sampled codes are the cells' centres
-            self.index.nprobe = min(NPROBE, nlist)
-        if self.n:
-            self.index.add(self.codes)
+            self.cells = _Cells(faiss, self.codes, nlist)
 
     @property
     def kind(self) -> str:
@@ -130,7 +126,65 @@ class HashIndex:
         self, queries: np.ndarray, lo: int, size: int, radius: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One chunk's pairs, query rows counted from ``lo``."""
+        if not self.flat:
+            q, r, d = self.cells.range_search(queries[lo : lo + size], radius)
+            return q + lo, r, d
         lims, dist, ids = self.index.range_search(queries[lo : lo + size], radius + 1)
         q = np.repeat(np.arange(lo, lo + len(lims) - 1), np.diff(lims).astype(np.int64))
         keep = dist <= radius
         return q[keep], ids[keep].astype(np.int64), dist[keep].astype(np.int64)
+
+
+class _Cells:
+    """The inverted file: the codes in cells centred on ``nlist`` of them (a seeded sample),
+    each code in its nearest centre's cell; a query's pairs are the codes within the radius
+    in the ``NPROBE`` cells whose centres are nearest to it. The pairs faiss's
+    ``IndexBinaryIVF`` range search finds, in its order (a query's probed cells nearest
+    first, a cell's codes by row), with both of its steps' own calls (the centres' k-NN
+    search, a flat range search) but searched a cell at a time, with every query that
+    probes the cell, where faiss's goes a query at a time, cell after cell: the 1 M mosaic
+    set's candidate search took 81 → 37 CPU s, the same 1 657 951 candidates."""
+
+    def __init__(self, faiss, codes: np.ndarray, nlist: int) -> None:  # type: ignore[no-untyped-def]
+        bits = codes.shape[1] * 8
+        self.quantizer = faiss.IndexBinaryFlat(bits)
+        centres = np.random.default_rng(0).choice(len(codes), nlist, replace=False)
+        self.quantizer.add(codes[np.sort(centres)])
+        self.nprobe = min(NPROBE, nlist)
+        _, nearest = self.quantizer.search(codes, 1)  # as IndexBinaryIVF.add assigns them
+        self.rows = np.argsort(nearest[:, 0], kind="stable")  # by cell, then by row
+        self.starts = np.searchsorted(nearest[self.rows, 0], np.arange(nlist + 1))
+        self.flats: list = [None] * nlist
+        for cell in np.flatnonzero(np.diff(self.starts)):
+            self.flats[cell] = faiss.IndexBinaryFlat(bits)
+            self.flats[cell].add(codes[self.rows[self.starts[cell] : self.starts[cell + 1]]])
+
+    def range_search(
+        self, queries: np.ndarray, radius: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query row, code row, distance) of every pair within ``radius`` in the probed
+        cells, in ``IndexBinaryIVF.range_search``'s order."""
+        _, probe = self.quantizer.search(queries, self.nprobe)
+        flat = probe.ravel()
+        by_cell = np.argsort(flat, kind="stable")
+        bounds = np.searchsorted(flat[by_cell], np.arange(len(self.flats) + 1))
+        parts: list[tuple[np.ndarray, ...]] = []
+        for cell in np.flatnonzero(np.diff(bounds)):
+            index = self.flats[cell]
+            if index is None:
+                continue
+            at = by_cell[bounds[cell] : bounds[cell + 1]]  # (query, probe rank) flattened
+            lims, dist, ids = index.range_search(queries[at // self.nprobe], radius + 1)
+            counts = np.diff(lims).astype(np.int64)
+            keep = dist <= radius
+            parts.append((
+                np.repeat(at, counts)[keep],
+                self.rows[self.starts[cell] + ids[keep].astype(np.int64)],
+                dist[keep].astype(np.int64),
+            ))  # fmt: skip
+        if not parts:
+            e = np.zeros(0, dtype=np.int64)
+            return e, e, e
+        at, rows, dist = (np.concatenate(x) for x in zip(*parts, strict=True))
+        order = np.lexsort((rows, at))  # by query and probe rank (``at``), then by row
+        return at[order] // self.nprobe, rows[order], dist[order]
